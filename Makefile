@@ -1,0 +1,42 @@
+# Consentry: `make dev` runs the platform on embedded defaults, `make test` runs the suite.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PROTOS := $(shell find proto -name '*.proto')
+STAMP  := $(VENV)/.installed
+
+.PHONY: install proto lint dev test bench clean
+
+install: $(STAMP)
+
+# Generated code must exist before the editable install can map the `consentry` package.
+$(STAMP): pyproject.toml $(PROTOS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet grpcio-tools==1.85.1 buf-bin==1.75.0
+	$(MAKE) proto
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+proto:
+	rm -rf gen && mkdir -p gen
+	cd proto && ../$(BIN)/buf lint
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=gen --pyi_out=gen --grpc_python_out=gen $(PROTOS:proto/%=%)
+	find gen -type d -exec touch {}/__init__.py \;
+	rm -f gen/__init__.py
+
+lint: install
+	cd proto && ../$(BIN)/buf lint
+	$(BIN)/ruff check services tests bench
+
+dev: install
+	$(BIN)/consentry dev up
+
+test: install
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) gen .run
