@@ -1,0 +1,48 @@
+"""asyncpg pool and versioned SQL migrations, applied at start under an advisory lock."""
+
+from importlib import resources
+from importlib.resources.abc import Traversable
+
+import asyncpg
+
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+
+# Any constant works; it only has to be the same for every replica of every service.
+_MIGRATION_LOCK = 7_231_004
+
+
+async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+
+
+def migrations_in(package: str) -> list[tuple[str, str]]:
+    """(name, sql) for every `NNNN_*.sql` file of a package's `migrations` folder, in order."""
+    folder: Traversable = resources.files(package) / "migrations"
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    return [(f"{package}:{f.name}", f.read_text()) for f in files]
+
+
+async def apply_migrations(pool: asyncpg.Pool, migrations: list[tuple[str, str]]) -> list[str]:
+    """Applies each not-yet-applied migration in its own transaction; returns the names applied."""
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            for name, sql in migrations:
+                if name in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                applied.append(name)
+                log.info("migration applied", migration=name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied

@@ -1,0 +1,54 @@
+"""Idempotent mutations: the first response to (client, method, key) is stored in the same
+transaction as the change, and a retry gets it back instead of changing anything again."""
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import asyncpg
+
+T = TypeVar("T")
+
+
+class IdempotencyKeyReused(Exception):
+    """The key was already used for a different request."""
+
+
+@dataclass(frozen=True)
+class IdempotencyScope:
+    client_id: str
+    method: str
+    key: str
+
+
+def fingerprint(request_bytes: bytes) -> bytes:
+    return hashlib.sha256(request_bytes).digest()
+
+
+async def run_once(
+    conn: asyncpg.Connection,
+    scope: IdempotencyScope,
+    request_hash: bytes,
+    work: Callable[[], Awaitable[T]],
+    encode: Callable[[T], bytes],
+    decode: Callable[[bytes], T],
+) -> T:
+    """Must be called inside a transaction on `conn`; `work` must use the same transaction."""
+    # Serialises concurrent retries of one key: the second waits here, then sees the first's answer.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2 || '/' || $3))",
+                       scope.client_id, scope.method, scope.key)
+    prior = await conn.fetchrow(
+        "SELECT request_hash, response FROM idempotency WHERE client_id = $1 AND method = $2 AND idem_key = $3",
+        scope.client_id, scope.method, scope.key,
+    )
+    if prior is not None:
+        if bytes(prior["request_hash"]) != request_hash:
+            raise IdempotencyKeyReused(f"idempotency_key '{scope.key}' was already used for a different request")
+        return decode(bytes(prior["response"]))
+    result = await work()
+    await conn.execute(
+        "INSERT INTO idempotency (client_id, method, idem_key, request_hash, response) VALUES ($1, $2, $3, $4, $5)",
+        scope.client_id, scope.method, scope.key, request_hash, encode(result),
+    )
+    return result

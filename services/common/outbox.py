@@ -1,0 +1,189 @@
+"""Transactional outbox: events are rows committed with the change they describe.
+
+`add_event` runs inside the caller's transaction. The relay publishes committed rows to Kafka in
+sequence order and only then marks them; a broker outage just delays publication.
+"""
+
+import asyncio
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from google.protobuf import any_pb2, timestamp_pb2
+from google.protobuf.message import Message
+
+from consentry.events.v1 import envelope_pb2
+from services.common.logging import get_logger
+from services.common.telemetry import current_traceparent
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    event_id: uuid.UUID
+    event_type: str
+    subject_id: str
+    payload: Message
+    occurred_at: datetime
+
+
+async def add_events(conn: asyncpg.Connection, events: list[PendingEvent]) -> None:
+    if not events:
+        return
+    traceparent = current_traceparent()
+    await conn.executemany(
+        "INSERT INTO outbox (event_id, event_type, subject_id, payload_type, payload, traceparent, occurred_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [
+            (
+                e.event_id,
+                e.event_type,
+                e.subject_id,
+                e.payload.DESCRIPTOR.full_name,
+                e.payload.SerializeToString(),
+                traceparent,
+                e.occurred_at,
+            )
+            for e in events
+        ],
+    )
+
+
+def envelope_from_row(row: asyncpg.Record, producer: str) -> envelope_pb2.EventEnvelope:
+    occurred = timestamp_pb2.Timestamp()
+    occurred.FromDatetime(row["occurred_at"])
+    payload = any_pb2.Any(
+        type_url=f"type.googleapis.com/{row['payload_type']}", value=bytes(row["payload"])
+    )
+    return envelope_pb2.EventEnvelope(
+        event_id=str(row["event_id"]),
+        type=row["event_type"],
+        producer=producer,
+        sequence=row["sequence"],
+        occurred_at=occurred,
+        subject_id=row["subject_id"],
+        traceparent=row["traceparent"],
+        payload=payload,
+    )
+
+
+class OutboxRelay:
+    """Publishes one service's outbox. One relay per database is active at a time (advisory lock)."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        *,
+        topic: str,
+        producer_name: str,
+        batch_size: int = 500,
+        idle_interval: float = 0.05,
+        max_backoff: float = 5.0,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._topic = topic
+        self._name = producer_name
+        self._batch_size = batch_size
+        self._idle = idle_interval
+        self._max_backoff = max_backoff
+        self._wakeup = asyncio.Event()
+
+    def notify(self) -> None:
+        """Called after a commit that added events, so they go out without waiting for the poll."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        backoff = self._idle
+        while True:
+            try:
+                async with self._pool.acquire() as conn:
+                    await self._lead(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database away: retry, nothing is marked
+                log.warning("outbox relay retrying", error=str(exc), backoff_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+
+    async def _lead(self, conn: asyncpg.Connection) -> None:
+        lock = zlib.crc32(f"outbox-relay:{self._name}".encode()) & 0x7FFF_FFFF
+        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock):  # noqa: ASYNC110 - another replica leads
+            await asyncio.sleep(1.0)
+        try:
+            while True:
+                published = await self.publish_once(conn)
+                if published < self._batch_size:
+                    self._wakeup.clear()
+                    try:
+                        await asyncio.wait_for(self._wakeup.wait(), self._idle)
+                    except TimeoutError:
+                        pass
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", lock)
+
+    async def publish_once(self, conn: asyncpg.Connection) -> int:
+        """Numbers newly committed rows, then sends every unpublished row in sequence order."""
+        await self._assign_sequences(conn)
+        rows = await conn.fetch(
+            "SELECT * FROM outbox WHERE published_at IS NULL AND sequence IS NOT NULL"
+            " ORDER BY sequence LIMIT $1",
+            self._batch_size,
+        )
+        if not rows:
+            return 0
+        sends = []
+        for row in rows:
+            envelope = envelope_from_row(row, self._name)
+            headers = [
+                ("event-id", envelope.event_id.encode()),
+                ("event-type", envelope.type.encode()),
+                ("traceparent", envelope.traceparent.encode()),
+            ]
+            sends.append(
+                await self._producer.send(
+                    self._topic,
+                    envelope.SerializeToString(),
+                    key=envelope.subject_id.encode() or None,
+                    headers=headers,
+                )
+            )
+        await asyncio.gather(*sends)  # every record acknowledged before any is marked
+        await conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE sequence = ANY($1::bigint[])",
+            [r["sequence"] for r in rows],
+        )
+        return len(rows)
+
+    async def _assign_sequences(self, conn: asyncpg.Connection) -> None:
+        # Only the lock-holding relay numbers rows, so the counter needs no row locks of its own.
+        async with conn.transaction():
+            await conn.execute(
+                """
+                WITH fresh AS (
+                    SELECT id, row_number() OVER (ORDER BY id) AS n FROM outbox
+                    WHERE sequence IS NULL ORDER BY id LIMIT $1
+                ), counter AS (
+                    UPDATE outbox_sequence SET last_value = last_value + (SELECT count(*) FROM fresh)
+                    RETURNING last_value - (SELECT count(*) FROM fresh) AS base
+                )
+                UPDATE outbox o SET sequence = counter.base + fresh.n
+                FROM fresh, counter WHERE o.id = fresh.id
+                """,
+                self._batch_size * 4,
+            )
+
+
+async def request_replay(pool: asyncpg.Pool, from_sequence: int) -> int:
+    """Marks every event from `from_sequence` on as unpublished, so the relay sends it again
+    (a consumer found a gap, e.g. after the broker lost its data). Returns how many."""
+    result = await pool.execute(
+        "UPDATE outbox SET published_at = NULL WHERE sequence >= $1 AND published_at IS NOT NULL",
+        from_sequence,
+    )
+    return int(result.split()[-1])

@@ -1,0 +1,178 @@
+"""ConsentService over gRPC: validate, authorize the purpose, run the use case, map the result."""
+
+import functools
+from collections.abc import Callable
+
+import grpc
+
+from consentry.consent.v1 import consent_pb2 as pb
+from consentry.consent.v1 import consent_pb2_grpc
+from services.common import auth
+from services.common.grpc_errors import abort
+from services.common.idempotency import IdempotencyScope
+from services.common.validation import InvalidArgument
+from services.consent.api import mapping as m
+from services.consent.api import validation as valid
+from services.consent.api.errors import status_for
+
+from services.consent.service.consents import ConsentService, Granted, Idempotent, Published, Receipt
+from services.consent.service.gate import ConsentGate
+
+FILING_THRESHOLD = 100_000  # Face Recognition Measures (2025) Art. 15
+FILING_WARNING_SHARE = 0.9
+
+
+def rpc(method: Callable) -> Callable:
+    """Maps domain and validation errors to statuses in one place; anything else is INTERNAL upstream."""
+    @functools.wraps(method)
+    async def wrapper(self, request, context: grpc.aio.ServicerContext):
+        try:
+            return await method(self, request, context)
+        except Exception as error:
+            mapped = status_for(error)
+            if mapped is None:
+                raise
+            code, message = mapped
+            violations = error.violations if isinstance(error, InvalidArgument) else None
+            await abort(context, code, message, violations)
+    return wrapper
+
+
+def _idempotent(method: str, request, key: str, to_pb: Callable, from_pb: Callable, response_type) -> Idempotent:
+    scope = IdempotencyScope(auth.current_client().client_id, method, key)
+    return Idempotent(scope, request.SerializeToString(deterministic=True),
+                      encode=lambda result: to_pb(result).SerializeToString(),
+                      decode=lambda data: from_pb(response_type.FromString(data)))
+
+
+def _granted_pb(g: Granted) -> pb.GrantConsentResponse:
+    return pb.GrantConsentResponse(consent=m.consent_to_pb(g.consent), receipt=m.receipt_to_pb(g.receipt))
+
+
+def _granted_from_pb(r: pb.GrantConsentResponse) -> Granted:
+    return Granted(m.consent_from_pb(r.consent), Receipt(r.receipt.receipt_json, r.receipt.signature,
+                                                         r.receipt.key_id))
+
+
+def _published_pb(p: Published) -> pb.PublishNoticeResponse:
+    return pb.PublishNoticeResponse(notices=[m.notice_to_pb(n) for n in p.notices],
+                                    consents_needing_renewal=p.consents_needing_renewal)
+
+
+def _published_from_pb(r: pb.PublishNoticeResponse) -> Published:
+    return Published([m.notice_from_pb(n) for n in r.notices], r.consents_needing_renewal)
+
+
+class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
+    def __init__(self, service: ConsentService, gate: ConsentGate, receipt_key: tuple[str, str]) -> None:
+        self._service = service
+        self._gate = gate
+        self._receipt_key = receipt_key
+
+    @rpc
+    async def RegisterPurpose(self, request, context):
+        cmd = valid.register_purpose(request)
+        auth.require_purpose(cmd.purpose.purpose_id)
+        idem = _idempotent("RegisterPurpose", request, request.idempotency_key,
+                           lambda p: pb.RegisterPurposeResponse(purpose=m.purpose_to_pb(p)),
+                           lambda r: m.stored_purpose_from_pb(r.purpose), pb.RegisterPurposeResponse)
+        purpose = await self._service.register_purpose(cmd, idem)
+        return pb.RegisterPurposeResponse(purpose=m.purpose_to_pb(purpose))
+
+    @rpc
+    async def GetPurpose(self, request, context):
+        purpose_id = valid.identifier("purpose_id", request.purpose_id)
+        auth.require_purpose(purpose_id)
+        purpose, notices = await self._service.get_purpose(purpose_id)
+        return pb.GetPurposeResponse(purpose=m.purpose_to_pb(purpose), notices=[m.notice_to_pb(n) for n in notices])
+
+    @rpc
+    async def PublishNotice(self, request, context):
+        cmd = valid.publish_notice(request)
+        auth.require_purpose(cmd.purpose_id)
+        idem = _idempotent("PublishNotice", request, request.idempotency_key, _published_pb, _published_from_pb,
+                           pb.PublishNoticeResponse)
+        return _published_pb(await self._service.publish_notice(cmd, idem))
+
+    @rpc
+    async def GrantConsent(self, request, context):
+        cmd = valid.grant_consent(request)
+        auth.require_purpose(cmd.purpose_id)
+        idem = _idempotent("GrantConsent", request, request.idempotency_key, _granted_pb, _granted_from_pb,
+                           pb.GrantConsentResponse)
+        return _granted_pb(await self._service.grant(cmd, idem))
+
+    @rpc
+    async def CheckConsent(self, request, context):
+        subject_id, purpose_id = valid.check(request)
+        auth.require_purpose(purpose_id)
+        return m.check_to_pb(await self._gate.check(subject_id, purpose_id))
+
+    @rpc
+    async def CheckConsents(self, request, context):
+        pairs = valid.check_many(request)
+        for purpose_id in {p for _, p in pairs}:
+            auth.require_purpose(purpose_id)
+        results = await self._gate.check_many(pairs)
+        return pb.CheckConsentsResponse(results=[m.check_to_pb(r) for r in results])
+
+    @rpc
+    async def WithdrawConsent(self, request, context):
+        cmd = valid.withdraw_consent(request)
+        auth.require_purpose(cmd.purpose_id)
+        idem = _idempotent("WithdrawConsent", request, request.idempotency_key,
+                           lambda c: pb.WithdrawConsentResponse(consent=m.consent_to_pb(c)),
+                           lambda r: m.consent_from_pb(r.consent), pb.WithdrawConsentResponse)
+        consent = await self._service.withdraw(cmd, idem)
+        return pb.WithdrawConsentResponse(consent=m.consent_to_pb(consent))
+
+    @rpc
+    async def ListConsents(self, request, context):
+        consents = await self._service.list_consents(valid.subject(request.subject_id))
+        client = auth.current_client()
+        visible = [c for c in consents if client.may_use_purpose(c.purpose_id)]
+        return pb.ListConsentsResponse(consents=[m.consent_to_pb(c) for c in visible])
+
+    @rpc
+    async def GetConsentHistory(self, request, context):
+        subject_id, purpose_id = valid.check(pb.CheckConsentRequest(subject_id=request.subject_id,
+                                                                    purpose_id=request.purpose_id))
+        auth.require_purpose(purpose_id)
+        consent, events = await self._service.history(subject_id, purpose_id)
+        return pb.GetConsentHistoryResponse(consent=m.consent_to_pb(consent),
+                                            events=[m.history_to_pb(e) for e in events])
+
+    @rpc
+    async def RecordInteraction(self, request, context):
+        cmd = valid.record_interaction(request)
+        auth.require_purpose(cmd.purpose_id)
+        last = await self._service.record_interaction(cmd)
+        return pb.RecordInteractionResponse(last_interaction_at=m.ts(last))
+
+    @rpc
+    async def EraseSubject(self, request, context):
+        cmd = valid.erase_subject(request)
+        idem = _idempotent("EraseSubject", request, request.idempotency_key,
+                           lambda n: pb.EraseSubjectResponse(consents_erased=n),
+                           lambda r: r.consents_erased, pb.EraseSubjectResponse)
+        erased = await self._service.erase_subject(cmd, idem)
+        return pb.EraseSubjectResponse(consents_erased=erased)
+
+    @rpc
+    async def ExpireConsents(self, request, context):
+        return pb.ExpireConsentsResponse(consents_expired=await self._service.expire_due(valid.expire(request)))
+
+    @rpc
+    async def GetFilingStatus(self, request, context):
+        controller_id = valid.identifier("controller_id", request.controller_id)
+        count = await self._service.filing_count(controller_id)
+        state = (pb.FILING_STATE_FILING_REQUIRED if count >= FILING_THRESHOLD
+                 else pb.FILING_STATE_APPROACHING if count >= FILING_THRESHOLD * FILING_WARNING_SHARE
+                 else pb.FILING_STATE_BELOW_THRESHOLD)
+        return pb.GetFilingStatusResponse(controller_id=controller_id, subjects_with_stored_face_data=count,
+                                          threshold=FILING_THRESHOLD, state=state)
+
+    @rpc
+    async def GetReceiptKey(self, request, context):
+        key_id, pem = self._receipt_key
+        return pb.GetReceiptKeyResponse(key_id=key_id, public_key_pem=pem)

@@ -1,0 +1,153 @@
+"""Edge validation: each request becomes a command or an InvalidArgument naming every bad field."""
+
+from datetime import UTC, datetime
+
+from consentry.consent.v1 import consent_pb2 as pb
+from services.common.validation import (
+    JURISDICTION, LANGUAGE_TAG, SHA256_HEX, Validator,
+)
+from services.consent.api.mapping import actor_from_pb, purpose_from_pb
+from services.consent.domain import commands
+from services.consent.domain.model import DEFAULT_MINIMUM_AGE, CollectionMethod
+
+_DATA_CATEGORIES = pb.DataCategory.values()
+_MAX_TEXT = 100_000
+MAX_BATCH = 1000
+
+def _idempotency_key(v: Validator, key: str) -> None:
+    v.identifier("idempotency_key", key)
+
+def _actor(v: Validator, field: str, actor: pb.Actor) -> None:
+    v.enum(f"{field}.kind", actor.kind, pb.ActorKind.values())
+    if actor.kind == pb.ACTOR_KIND_GUARDIAN:
+        v.identifier(f"{field}.guardian_id", actor.guardian_id)
+        v.identifier(f"{field}.guardian_verification_ref", actor.guardian_verification_ref)
+    elif actor.guardian_id or actor.guardian_verification_ref:
+        v.fail(f"{field}.guardian_id", "actor.guardian_only", "only a GUARDIAN actor names a guardian")
+
+def register_purpose(req: pb.RegisterPurposeRequest) -> commands.RegisterPurpose:
+    v, p = Validator(), req.purpose
+    v.identifier("purpose.purpose_id", p.purpose_id)
+    v.identifier("purpose.controller_id", p.controller_id)
+    v.text("purpose.name", p.name, max_len=200)
+    v.text("purpose.description", p.description, max_len=4000, required=False)
+    if not p.data_categories:
+        v.fail("purpose.data_categories", "repeated.min_items", "at least one data category is required")
+    for i, c in enumerate(p.data_categories):
+        v.enum(f"purpose.data_categories[{i}]", c, _DATA_CATEGORIES)
+    v.check(len(set(p.data_categories)) == len(p.data_categories), "purpose.data_categories",
+            "repeated.unique", "categories must not repeat")
+    v.enum("purpose.storage_location", p.storage_location, pb.StorageLocation.values())
+    v.enum("purpose.legal_basis", p.legal_basis, pb.LegalBasis.values())
+    if not p.HasField("retention") or p.retention.ToTimedelta().total_seconds() <= 0:
+        v.fail("purpose.retention", "duration.gt", "a positive retention period is required")
+    v.text("purpose.non_face_alternative", p.non_face_alternative, max_len=1000)
+    v.check(p.minimum_age <= 21, "purpose.minimum_age", "uint32.lte", "must be at most 21")
+    v.text("purpose.pia_reference", p.pia_reference, max_len=200)
+    v.text("purpose.withdrawal_method", p.withdrawal_method, max_len=1000, required=False)
+    for i, r in enumerate(p.recipients):
+        v.identifier(f"purpose.recipients[{i}]", r)
+    v.check(not p.current_notice_version, "purpose.current_notice_version", "field.output_only",
+            "is set by the service")
+    _idempotency_key(v, req.idempotency_key)
+    v.done()
+    purpose = pb.Purpose()
+    purpose.CopyFrom(p)
+    if not purpose.minimum_age:
+        purpose.minimum_age = DEFAULT_MINIMUM_AGE
+    return commands.RegisterPurpose(purpose_from_pb(purpose))
+
+def publish_notice(req: pb.PublishNoticeRequest) -> commands.PublishNotice:
+    v = Validator()
+    v.identifier("purpose_id", req.purpose_id)
+    if not req.texts:
+        v.fail("texts", "repeated.min_items", "at least one language is required")
+    for i, t in enumerate(req.texts):
+        v.matches(f"texts[{i}].language", t.language, LANGUAGE_TAG, "a BCP 47 language tag such as zh-CN")
+        v.text(f"texts[{i}].text", t.text, max_len=_MAX_TEXT)
+    languages = [t.language for t in req.texts]
+    v.check(len(set(languages)) == len(languages), "texts", "repeated.unique", "one text per language")
+    _idempotency_key(v, req.idempotency_key)
+    v.done()
+    return commands.PublishNotice(req.purpose_id, tuple((t.language, t.text) for t in req.texts),
+                                  req.material_change)
+
+def grant_consent(req: pb.GrantConsentRequest) -> commands.GrantConsent:
+    v = Validator()
+    v.identifier("subject_id", req.subject_id)
+    v.identifier("purpose_id", req.purpose_id)
+    v.check(req.notice_version > 0, "notice_version", "uint32.gt", "must be greater than 0")
+    v.matches("notice_language", req.notice_language, LANGUAGE_TAG, "a BCP 47 language tag such as zh-CN")
+    v.matches("notice_hash", req.notice_hash, SHA256_HEX, "64 lowercase hex digits (SHA-256)")
+    v.enum("collection_method", req.collection_method, pb.CollectionMethod.values())
+    v.text("evidence_ref", req.evidence_ref, max_len=500, required=False)
+    _actor(v, "actor", req.actor)
+    v.check(0 < req.subject_age <= 150, "subject_age", "uint32.range", "must be between 1 and 150")
+    v.matches("jurisdiction", req.jurisdiction, JURISDICTION, "an ISO 3166 code such as CN, EU or US-IL")
+    _idempotency_key(v, req.idempotency_key)
+    v.done()
+    return commands.GrantConsent(
+        subject_id=req.subject_id, purpose_id=req.purpose_id, notice_version=req.notice_version,
+        notice_language=req.notice_language, notice_hash=req.notice_hash,
+        collection_method=CollectionMethod(req.collection_method), evidence_ref=req.evidence_ref,
+        actor=actor_from_pb(req.actor), subject_age=req.subject_age, jurisdiction=req.jurisdiction,
+        alternative_offered=req.alternative_offered,
+    )
+
+def check(req: pb.CheckConsentRequest, prefix: str = "") -> tuple[str, str]:
+    v = Validator()
+    v.identifier(f"{prefix}subject_id", req.subject_id)
+    v.identifier(f"{prefix}purpose_id", req.purpose_id)
+    v.done()
+    return req.subject_id, req.purpose_id
+
+def check_many(req: pb.CheckConsentsRequest) -> list[tuple[str, str]]:
+    v = Validator()
+    v.check(0 < len(req.checks) <= MAX_BATCH, "checks", "repeated.items", f"between 1 and {MAX_BATCH} checks")
+    for i, c in enumerate(req.checks):
+        v.identifier(f"checks[{i}].subject_id", c.subject_id)
+        v.identifier(f"checks[{i}].purpose_id", c.purpose_id)
+    v.done()
+    return [(c.subject_id, c.purpose_id) for c in req.checks]
+
+def withdraw_consent(req: pb.WithdrawConsentRequest) -> commands.WithdrawConsent:
+    v = Validator()
+    v.identifier("subject_id", req.subject_id)
+    v.identifier("purpose_id", req.purpose_id)
+    _actor(v, "actor", req.actor)
+    v.text("reason", req.reason, max_len=1000, required=False)
+    _idempotency_key(v, req.idempotency_key)
+    v.done()
+    return commands.WithdrawConsent(req.subject_id, req.purpose_id, actor_from_pb(req.actor), req.reason)
+
+def subject(subject_id: str) -> str:
+    v = Validator()
+    v.identifier("subject_id", subject_id)
+    v.done()
+    return subject_id
+
+def record_interaction(req: pb.RecordInteractionRequest) -> commands.RecordInteraction:
+    v = Validator()
+    v.identifier("subject_id", req.subject_id)
+    v.identifier("purpose_id", req.purpose_id)
+    v.done()
+    at = req.occurred_at.ToDatetime(UTC) if req.HasField("occurred_at") else datetime.now(UTC)
+    return commands.RecordInteraction(req.subject_id, req.purpose_id, at)
+
+def erase_subject(req: pb.EraseSubjectRequest) -> commands.EraseSubject:
+    v = Validator()
+    v.identifier("subject_id", req.subject_id)
+    v.identifier("request_id", req.request_id)
+    _idempotency_key(v, req.idempotency_key)
+    v.done()
+    return commands.EraseSubject(req.subject_id, req.request_id)
+
+def expire(req: pb.ExpireConsentsRequest) -> commands.ExpireConsents:
+    as_of = req.as_of.ToDatetime(UTC) if req.HasField("as_of") else datetime.now(UTC)
+    return commands.ExpireConsents(as_of)
+
+def identifier(field: str, value: str) -> str:
+    v = Validator()
+    v.identifier(field, value)
+    v.done()
+    return value

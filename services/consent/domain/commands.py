@@ -1,0 +1,60 @@
+"""Commands: what a caller orders the consent service to do."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.consent.domain.model import Actor, CollectionMethod, Purpose
+
+
+@dataclass(frozen=True)
+class RegisterPurpose:
+    purpose: Purpose
+
+
+@dataclass(frozen=True)
+class PublishNotice:
+    purpose_id: str
+    texts: tuple[tuple[str, str], ...]  # (language, text)
+    material_change: bool
+
+
+@dataclass(frozen=True)
+class GrantConsent:
+    subject_id: str
+    purpose_id: str
+    notice_version: int
+    notice_language: str
+    notice_hash: str
+    collection_method: CollectionMethod
+    evidence_ref: str
+    actor: Actor
+    subject_age: int
+    jurisdiction: str
+    alternative_offered: bool
+
+
+@dataclass(frozen=True)
+class WithdrawConsent:
+    subject_id: str
+    purpose_id: str
+    actor: Actor
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecordInteraction:
+    subject_id: str
+    purpose_id: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class EraseSubject:
+    subject_id: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class ExpireConsents:
+    as_of: datetime
+    batch_size: int = 1000

@@ -1,0 +1,69 @@
+"""Domain errors. The api layer maps each class to one gRPC status code, in one table."""
+
+
+class ConsentError(Exception):
+    """Base class; the message is safe to show to the client."""
+
+
+class NotFound(ConsentError):
+    pass
+
+
+class Conflict(ConsentError):
+    pass
+
+
+class PreconditionFailed(ConsentError):
+    pass
+
+
+class PurposeNotFound(NotFound):
+    def __init__(self, purpose_id: str) -> None:
+        super().__init__(f"purpose '{purpose_id}' does not exist")
+
+
+class PurposeExists(Conflict):
+    def __init__(self, purpose_id: str) -> None:
+        super().__init__(f"purpose '{purpose_id}' already exists")
+
+
+class ConsentNotFound(NotFound):
+    def __init__(self, subject_id: str, purpose_id: str) -> None:
+        super().__init__(f"no consent of subject '{subject_id}' for purpose '{purpose_id}'")
+
+
+class NoticeNotFound(PreconditionFailed):
+    def __init__(self, purpose_id: str, version: int, language: str) -> None:
+        super().__init__(f"purpose '{purpose_id}' has no notice version {version} in language '{language}'")
+
+
+class NoticeOutdated(PreconditionFailed):
+    def __init__(self, purpose_id: str, version: int, current: int) -> None:
+        super().__init__(f"notice version {version} of purpose '{purpose_id}' is outdated;"
+                         f" the person must be shown version {current}")
+
+
+class NoticeHashMismatch(PreconditionFailed):
+    def __init__(self, purpose_id: str, version: int, language: str) -> None:
+        super().__init__(f"notice_hash does not match notice version {version} ({language}) of purpose"
+                         f" '{purpose_id}': the person did not see the published text")
+
+
+class GuardianConsentRequired(PreconditionFailed):
+    def __init__(self, minimum_age: int) -> None:
+        super().__init__(f"subject is under {minimum_age}: a guardian with a verification reference must grant")
+
+
+class SubjectErased(PreconditionFailed):
+    def __init__(self, subject_id: str) -> None:
+        super().__init__(f"subject '{subject_id}' has been erased")
+
+
+class ConsentNotActive(PreconditionFailed):
+    def __init__(self, subject_id: str, purpose_id: str, state: str) -> None:
+        super().__init__(f"consent of subject '{subject_id}' for purpose '{purpose_id}' is {state}, not active")
+
+
+class NoNoticePublished(PreconditionFailed):
+    def __init__(self, purpose_id: str) -> None:
+        super().__init__(f"purpose '{purpose_id}' has no published notice yet")

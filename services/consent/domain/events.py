@@ -1,0 +1,56 @@
+"""Events: what happened, in the past tense. Each becomes one outbox row in the same transaction."""
+
+from dataclasses import dataclass
+
+from services.consent.domain.model import Consent, Notice, Purpose
+
+
+@dataclass(frozen=True)
+class PurposeRegistered:
+    purpose: Purpose
+    type = "purpose.registered"
+
+
+@dataclass(frozen=True)
+class NoticePublished:
+    notices: tuple[Notice, ...]
+    type = "purpose.notice.published"
+
+
+@dataclass(frozen=True)
+class ConsentGranted:
+    consent: Consent
+    type = "consent.granted"
+
+
+@dataclass(frozen=True)
+class ConsentWithdrawn:
+    consent: Consent
+    reason: str
+    type = "consent.withdrawn"
+
+
+@dataclass(frozen=True)
+class ConsentExpired:
+    consent: Consent
+    cause: str
+    type = "consent.expired"
+
+
+@dataclass(frozen=True)
+class ConsentRenewalRequired:
+    consent: Consent
+    required_notice_version: int
+    type = "consent.renewal_required"
+
+
+@dataclass(frozen=True)
+class SubjectErased:
+    subject_id: str
+    request_id: str
+    consents_erased: int
+    type = "consent.subject.erased"
+
+
+Event = (PurposeRegistered | NoticePublished | ConsentGranted | ConsentWithdrawn | ConsentExpired
+         | ConsentRenewalRequired | SubjectErased)

@@ -1,0 +1,38 @@
+"""Domain events -> typed protobuf payloads for the outbox (envelope built by the relay)."""
+
+import uuid
+
+from consentry.consent.v1 import events_pb2 as pb
+from services.common.outbox import PendingEvent
+from services.consent.api.mapping import consent_to_pb, purpose_to_pb
+from services.consent.domain import events as ev
+from services.consent.service.consents import utcnow
+
+
+def to_pending(event_id: str, event: ev.Event) -> PendingEvent:
+    subject, payload = _payload(event)
+    return PendingEvent(uuid.UUID(event_id), event.type, subject, payload, utcnow())
+
+
+def _payload(event: ev.Event):
+    match event:
+        case ev.PurposeRegistered(purpose):
+            return "", pb.PurposeRegistered(purpose=purpose_to_pb(purpose))
+        case ev.NoticePublished(notices):
+            return "", pb.NoticePublished(
+                purpose_id=notices[0].purpose_id, version=notices[0].version,
+                languages=[n.language for n in notices], content_hashes=[n.content_hash for n in notices],
+                material_change=notices[0].material_change)
+        case ev.ConsentGranted(consent):
+            return consent.subject_id, pb.ConsentGranted(consent=consent_to_pb(consent))
+        case ev.ConsentWithdrawn(consent, reason):
+            return consent.subject_id, pb.ConsentWithdrawn(consent=consent_to_pb(consent), reason=reason)
+        case ev.ConsentExpired(consent, cause):
+            return consent.subject_id, pb.ConsentExpired(consent=consent_to_pb(consent), cause=cause)
+        case ev.ConsentRenewalRequired(consent, version):
+            return consent.subject_id, pb.ConsentRenewalRequired(consent=consent_to_pb(consent),
+                                                                 required_notice_version=version)
+        case ev.SubjectErased(subject_id, request_id, count):
+            return subject_id, pb.SubjectErased(subject_id=subject_id, request_id=request_id,
+                                                consents_erased=count)
+    raise TypeError(f"no payload for {type(event).__name__}")

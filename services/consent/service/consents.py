@@ -1,0 +1,214 @@
+"""Use cases of the consent service. Each runs in one unit of work: the change, its history and
+its events commit together or not at all."""
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from services.common.ids import new_id
+from services.consent.domain import commands, errors
+from services.consent.domain import events as ev
+from services.consent.domain.model import (
+    Consent, ConsentState, Notice, Purpose, check_grant, content_hash,
+)
+from services.consent.domain.receipt import build_receipt, canonical_bytes
+from services.consent.service.signing import ReceiptSigner
+from services.consent.service.uow import UnitOfWork
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def subject_hash(subject_id: str) -> str:
+    return hashlib.sha256(subject_id.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    receipt_json: bytes
+    signature: bytes
+    key_id: str
+
+
+@dataclass(frozen=True)
+class Granted:
+    consent: Consent
+    receipt: Receipt
+
+
+@dataclass(frozen=True)
+class Published:
+    notices: list[Notice]
+    consents_needing_renewal: int
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    event_id: str
+    event_type: str
+    state: ConsentState
+    notice_version: int
+    actor_kind: int
+    guardian_id: str
+    reason: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class Idempotent:
+    """How the caller's layer stores and restores a result for an idempotency key."""
+
+    scope: object
+    request: bytes
+    encode: Callable
+    decode: Callable
+
+
+class ConsentService:
+    def __init__(self, uow: Callable[[], UnitOfWork], signer: ReceiptSigner,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self._uow = uow
+        self._signer = signer
+        self._now = clock
+
+    async def _run(self, idem: Idempotent | None, work):
+        async with self._uow() as uow:
+            if idem is None:
+                result = await work(uow)
+            else:
+                result = await uow.once(idem.scope, idem.request, lambda: work(uow), idem.encode, idem.decode)
+            await uow.commit()
+            return result
+
+    async def register_purpose(self, cmd: commands.RegisterPurpose, idem: Idempotent | None = None) -> Purpose:
+        async def work(uow: UnitOfWork) -> Purpose:
+            purpose = await uow.store.add_purpose(cmd.purpose)
+            if purpose is None:
+                raise errors.PurposeExists(cmd.purpose.purpose_id)
+            uow.emit(str(new_id()), ev.PurposeRegistered(purpose))
+            return purpose
+        return await self._run(idem, work)
+
+    async def get_purpose(self, purpose_id: str) -> tuple[Purpose, list[Notice]]:
+        async with self._uow() as uow:
+            purpose = await uow.store.purpose(purpose_id)
+            if purpose is None:
+                raise errors.PurposeNotFound(purpose_id)
+            return purpose, await uow.store.notices(purpose_id)
+
+    async def publish_notice(self, cmd: commands.PublishNotice, idem: Idempotent | None = None) -> Published:
+        async def work(uow: UnitOfWork) -> Published:
+            purpose = await uow.store.purpose(cmd.purpose_id, for_update=True)
+            if purpose is None:
+                raise errors.PurposeNotFound(cmd.purpose_id)
+            now, version = self._now(), purpose.current_notice_version + 1
+            notices = [Notice(purpose.purpose_id, version, language, text, content_hash(text),
+                              cmd.material_change, now) for language, text in cmd.texts]
+            await uow.store.add_notices(notices)
+            uow.emit(str(new_id()), ev.NoticePublished(tuple(notices)))
+            renewals: list[Consent] = []
+            if cmd.material_change:
+                renewals = await uow.store.require_renewal(purpose.purpose_id, version, now)
+                await self._record(uow, [(c, ev.ConsentRenewalRequired(c, version), "notice changed")
+                                         for c in renewals], now)
+            return Published(notices, len(renewals))
+        return await self._run(idem, work)
+
+    async def grant(self, cmd: commands.GrantConsent, idem: Idempotent | None = None) -> Granted:
+        async def work(uow: UnitOfWork) -> Granted:
+            store = uow.store
+            if await store.is_erased(subject_hash(cmd.subject_id)):
+                raise errors.SubjectErased(cmd.subject_id)
+            purpose = await store.purpose(cmd.purpose_id)
+            if purpose is None:
+                raise errors.PurposeNotFound(cmd.purpose_id)
+            notice = await store.notice(cmd.purpose_id, cmd.notice_version, cmd.notice_language)
+            check_grant(purpose, notice, version=cmd.notice_version, language=cmd.notice_language,
+                        seen_hash=cmd.notice_hash, subject_age=cmd.subject_age, actor=cmd.actor)
+            assert notice is not None
+            now = self._now()
+            previous = await store.consent(cmd.subject_id, cmd.purpose_id, for_update=True)
+            consent = Consent(
+                consent_id=previous.consent_id if previous else str(new_id()),
+                subject_id=cmd.subject_id, purpose_id=purpose.purpose_id, controller_id=purpose.controller_id,
+                state=ConsentState.GIVEN, notice_version=notice.version, notice_language=notice.language,
+                notice_hash=notice.content_hash, jurisdiction=cmd.jurisdiction,
+                collection_method=cmd.collection_method, evidence_ref=cmd.evidence_ref, actor=cmd.actor,
+                subject_age=cmd.subject_age, alternative_offered=cmd.alternative_offered,
+                granted_at=now, expires_at=now + purpose.retention, last_interaction_at=now, updated_at=now,
+            )
+            await store.save_consent(consent)
+            await self._record(uow, [(consent, ev.ConsentGranted(consent), "")], now)
+            body = canonical_bytes(build_receipt(str(new_id()), consent, purpose, notice))
+            return Granted(consent, Receipt(body, self._signer.sign(body), self._signer.key_id))
+        return await self._run(idem, work)
+
+    async def withdraw(self, cmd: commands.WithdrawConsent, idem: Idempotent | None = None) -> Consent:
+        async def work(uow: UnitOfWork) -> Consent:
+            current = await uow.store.consent(cmd.subject_id, cmd.purpose_id, for_update=True)
+            if current is None:
+                raise errors.ConsentNotFound(cmd.subject_id, cmd.purpose_id)
+            now = self._now()
+            withdrawn = current.withdrawn(now)
+            await uow.store.save_consent(withdrawn)
+            # The history names who withdrew; the record keeps who granted.
+            await self._record(uow, [(replace(withdrawn, actor=cmd.actor), ev.ConsentWithdrawn(withdrawn, cmd.reason),
+                                      cmd.reason)], now)
+            return withdrawn
+        return await self._run(idem, work)
+
+    async def list_consents(self, subject_id: str) -> list[Consent]:
+        async with self._uow() as uow:
+            return await uow.store.consents_of(subject_id)
+
+    async def history(self, subject_id: str, purpose_id: str) -> tuple[Consent, list[HistoryEntry]]:
+        async with self._uow() as uow:
+            consent = await uow.store.consent(subject_id, purpose_id)
+            if consent is None:
+                raise errors.ConsentNotFound(subject_id, purpose_id)
+            rows = await uow.store.history(consent.consent_id)
+        return consent, [HistoryEntry(str(r["event_id"]), r["event_type"], ConsentState(r["state"]),
+                                      r["notice_version"], r["actor_kind"], r["guardian_id"], r["reason"],
+                                      r["occurred_at"]) for r in rows]
+
+    async def record_interaction(self, cmd: commands.RecordInteraction) -> datetime:
+        async with self._uow() as uow:
+            last = await uow.store.touch(cmd.subject_id, cmd.purpose_id, min(cmd.occurred_at, self._now()))
+            if last is None:
+                raise errors.ConsentNotFound(cmd.subject_id, cmd.purpose_id)
+            await uow.commit()
+            return last
+
+    async def erase_subject(self, cmd: commands.EraseSubject, idem: Idempotent | None = None) -> int:
+        async def work(uow: UnitOfWork) -> int:
+            now = self._now()
+            erased = await uow.store.erase_subject(cmd.subject_id, subject_hash(cmd.subject_id), cmd.request_id, now)
+            await self._record(uow, [(c, None, f"erasure request {cmd.request_id}") for c in erased], now)
+            uow.emit(str(new_id()), ev.SubjectErased(cmd.subject_id, cmd.request_id, len(erased)))
+            return len(erased)
+        return await self._run(idem, work)
+
+    async def expire_due(self, cmd: commands.ExpireConsents) -> int:
+        async with self._uow() as uow:
+            expired = await uow.store.expire_due(cmd.as_of, cmd.batch_size)
+            await self._record(uow, [(c, ev.ConsentExpired(c, cause), cause) for c, cause in expired], cmd.as_of)
+            await uow.commit()
+            return len(expired)
+
+    async def filing_count(self, controller_id: str) -> int:
+        async with self._uow() as uow:
+            return await uow.store.subjects_with_stored_face_data(controller_id)
+
+    async def _record(self, uow: UnitOfWork, changes: list[tuple[Consent, ev.Event | None, str]],
+                      at: datetime) -> None:
+        """History rows, and events sharing their ids, for changed records."""
+        entries = []
+        for consent, event, reason in changes:
+            event_id = str(new_id())
+            entries.append((event_id, consent, event.type if event else "consent.erased", reason))
+            if event is not None:
+                uow.emit(event_id, event)
+        if entries:
+            await uow.store.add_history(entries, at)

@@ -1,0 +1,173 @@
+"""The consent service's PostgreSQL store. Every method runs on the unit of work's connection,
+inside its transaction."""
+
+from datetime import datetime
+
+import asyncpg
+
+from services.consent.domain.model import (
+    INACTIVITY_LIMIT, Consent, ConsentSnapshot, ConsentState, Notice, Purpose, StorageLocation,
+)
+from services.consent.store.rows import (
+    CONSENT_COLUMNS, consent_from_row, consent_values, notice_from_row, purpose_from_row,
+)
+
+_PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, 21))
+GIVEN = ConsentState.GIVEN.value
+
+
+class ConsentStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    # Purposes and notices
+
+    async def add_purpose(self, p: Purpose) -> Purpose | None:
+        """None if the purpose id is taken."""
+        row = await self._conn.fetchrow(
+            "INSERT INTO purposes (purpose_id, controller_id, name, description, data_categories,"
+            " storage_location, retention, legal_basis, non_face_alternative, minimum_age, pia_reference,"
+            " recipients, withdrawal_method) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+            " ON CONFLICT (purpose_id) DO NOTHING RETURNING *",
+            p.purpose_id, p.controller_id, p.name, p.description, [c.value for c in p.data_categories],
+            p.storage_location.value, p.retention, p.legal_basis.value, p.non_face_alternative, p.minimum_age,
+            p.pia_reference, list(p.recipients), p.withdrawal_method,
+        )
+        return purpose_from_row(row) if row else None
+
+    async def purpose(self, purpose_id: str, *, for_update: bool = False) -> Purpose | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._conn.fetchrow(f"SELECT * FROM purposes WHERE purpose_id = $1{lock}", purpose_id)
+        return purpose_from_row(row) if row else None
+
+    async def notices(self, purpose_id: str) -> list[Notice]:
+        rows = await self._conn.fetch(
+            "SELECT * FROM notices WHERE purpose_id = $1 ORDER BY version, language", purpose_id)
+        return [notice_from_row(r) for r in rows]
+
+    async def notice(self, purpose_id: str, version: int, language: str) -> Notice | None:
+        row = await self._conn.fetchrow(
+            "SELECT * FROM notices WHERE purpose_id = $1 AND version = $2 AND language = $3",
+            purpose_id, version, language)
+        return notice_from_row(row) if row else None
+
+    async def add_notices(self, notices: list[Notice]) -> None:
+        await self._conn.executemany(
+            "INSERT INTO notices (purpose_id, version, language, text, content_hash, material_change,"
+            " published_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+            [(n.purpose_id, n.version, n.language, n.text, n.content_hash, n.material_change, n.published_at)
+             for n in notices])
+        await self._conn.execute(
+            "UPDATE purposes SET current_notice_version = $2 WHERE purpose_id = $1",
+            notices[0].purpose_id, notices[0].version)
+
+    async def require_renewal(self, purpose_id: str, below_version: int, at: datetime) -> list[Consent]:
+        rows = await self._conn.fetch(
+            f"UPDATE consents SET state = $3, updated_at = $4 WHERE purpose_id = $1 AND state = {GIVEN}"
+            f" AND notice_version < $2 RETURNING {CONSENT_COLUMNS}",
+            purpose_id, below_version, ConsentState.RENEWAL_REQUIRED.value, at)
+        return [consent_from_row(r) for r in rows]
+
+    # Consents
+
+    async def consent(self, subject_id: str, purpose_id: str, *, for_update: bool = False) -> Consent | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._conn.fetchrow(
+            f"SELECT {CONSENT_COLUMNS} FROM consents WHERE subject_id = $1 AND purpose_id = $2{lock}",
+            subject_id, purpose_id)
+        return consent_from_row(row) if row else None
+
+    async def save_consent(self, c: Consent) -> None:
+        updates = ", ".join(f"{col.strip()} = EXCLUDED.{col.strip()}"
+                            for col in CONSENT_COLUMNS.split(",")[4:])
+        await self._conn.execute(
+            f"INSERT INTO consents ({CONSENT_COLUMNS}) VALUES ({_PLACEHOLDERS})"
+            f" ON CONFLICT (subject_id, purpose_id) DO UPDATE SET {updates}", *consent_values(c))
+
+    async def consents_of(self, subject_id: str) -> list[Consent]:
+        rows = await self._conn.fetch(
+            f"SELECT {CONSENT_COLUMNS} FROM consents WHERE subject_id = $1 ORDER BY purpose_id", subject_id)
+        return [consent_from_row(r) for r in rows]
+
+    async def add_history(self, entries: list[tuple[str, Consent, str, str]], at: datetime) -> None:
+        """entries: (event_id, consent, event_type, reason)."""
+        await self._conn.executemany(
+            "INSERT INTO consent_history (consent_id, event_id, event_type, state, notice_version, actor_kind,"
+            " guardian_id, reason, occurred_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+            [(c.consent_id, event_id, event_type, c.state.value, c.notice_version, c.actor.kind.value,
+              c.actor.guardian_id, reason, at) for event_id, c, event_type, reason in entries])
+
+    async def history(self, consent_id: str) -> list[asyncpg.Record]:
+        return await self._conn.fetch(
+            "SELECT * FROM consent_history WHERE consent_id = $1 ORDER BY id", consent_id)
+
+    async def touch(self, subject_id: str, purpose_id: str, at: datetime) -> datetime | None:
+        return await self._conn.fetchval(
+            "UPDATE consents SET last_interaction_at = greatest(last_interaction_at, $3)"
+            " WHERE subject_id = $1 AND purpose_id = $2 RETURNING last_interaction_at",
+            subject_id, purpose_id, at)
+
+    async def expire_due(self, now: datetime, limit: int) -> list[tuple[Consent, str]]:
+        rows = await self._conn.fetch(
+            f"""
+            WITH due AS (
+                SELECT consent_id, CASE WHEN expires_at <= $1 THEN 'retention' ELSE 'inactivity' END AS cause
+                FROM consents WHERE state = {GIVEN} AND (expires_at <= $1 OR last_interaction_at <= $2)
+                LIMIT $3 FOR UPDATE SKIP LOCKED
+            )
+            UPDATE consents c SET state = $4, updated_at = $1 FROM due WHERE c.consent_id = due.consent_id
+            RETURNING due.cause, {", ".join("c." + col.strip() for col in CONSENT_COLUMNS.split(","))}
+            """,
+            now, now - INACTIVITY_LIMIT, limit, ConsentState.EXPIRED.value)
+        return [(consent_from_row(r), r["cause"]) for r in rows]
+
+    # Erasure
+
+    async def erase_subject(self, subject_id: str, subject_hash: str, request_id: str,
+                            at: datetime) -> list[Consent]:
+        """Marks every record erased and replaces the subject id with a tombstone reference."""
+        await self._conn.execute(
+            "INSERT INTO erased_subjects (subject_hash, request_id, erased_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING", subject_hash, request_id, at)
+        rows = await self._conn.fetch(
+            f"UPDATE consents SET state = $3, subject_id = 'erased:' || $2, evidence_ref = '',"
+            f" guardian_id = '', guardian_verification_ref = '', updated_at = $4"
+            f" WHERE subject_id = $1 RETURNING {CONSENT_COLUMNS}",
+            subject_id, subject_hash, ConsentState.ERASED.value, at)
+        return [consent_from_row(r) for r in rows]
+
+    async def is_erased(self, subject_hash: str) -> bool:
+        return bool(await self._conn.fetchval(
+            "SELECT true FROM erased_subjects WHERE subject_hash = $1", subject_hash))
+
+    # Reads for the gate and for accountability
+
+    async def snapshots(self, pairs: list[tuple[str, str]], hashes: list[str]) -> list[ConsentSnapshot]:
+        rows = await self._conn.fetch(
+            """
+            SELECT q.ord, p.purpose_id IS NOT NULL AS purpose_exists, e.subject_hash IS NOT NULL AS erased,
+                   c.consent_id, c.state, c.notice_version, c.expires_at, c.last_interaction_at
+            FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS q(subject_id, purpose_id, hash, ord)
+            LEFT JOIN purposes p ON p.purpose_id = q.purpose_id
+            LEFT JOIN erased_subjects e ON e.subject_hash = q.hash
+            LEFT JOIN consents c ON c.subject_id = q.subject_id AND c.purpose_id = q.purpose_id
+            ORDER BY q.ord
+            """,
+            [s for s, _ in pairs], [p for _, p in pairs], hashes)
+        return [
+            ConsentSnapshot(
+                purpose_exists=r["purpose_exists"], subject_erased=r["erased"],
+                consent_id=str(r["consent_id"]) if r["consent_id"] else None,
+                state=ConsentState(r["state"]) if r["state"] else None,
+                notice_version=r["notice_version"] or 0, expires_at=r["expires_at"],
+                last_interaction_at=r["last_interaction_at"],
+            )
+            for r in rows
+        ]
+
+    async def subjects_with_stored_face_data(self, controller_id: str) -> int:
+        return await self._conn.fetchval(
+            f"SELECT count(DISTINCT c.subject_id) FROM consents c JOIN purposes p USING (purpose_id)"
+            f" WHERE p.controller_id = $1 AND p.storage_location = $2"
+            f" AND c.state IN ({GIVEN}, {ConsentState.RENEWAL_REQUIRED.value})",
+            controller_id, StorageLocation.SERVER.value)

@@ -1,0 +1,37 @@
+"""Session-wide real infrastructure: PostgreSQL, the Tansu broker and OpenBao run as processes on
+free loopback ports for the whole test session."""
+
+from pathlib import Path
+
+import pytest
+
+from services.common.devstack import OpenBaoProcess, PostgresProcess, TansuProcess
+from services.common.pki import DevCA
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def postgres(run_dir: Path):
+    with PostgresProcess(run_dir / "pg").start() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="session")
+def kafka(run_dir: Path):
+    with TansuProcess(run_dir / "kafka").start() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def vault(run_dir: Path):
+    with OpenBaoProcess(run_dir / "bao").start() as bao:
+        yield bao
+
+
+@pytest.fixture(scope="session")
+def dev_ca(run_dir: Path) -> DevCA:
+    return DevCA(run_dir / "pki")

@@ -1,0 +1,53 @@
+"""Requests with sensible defaults, so each test states only what it is about."""
+
+from datetime import timedelta
+
+from google.protobuf import duration_pb2
+
+from consentry.consent.v1 import consent_pb2 as pb
+from services.consent.domain.model import content_hash
+from tests.support import unique
+
+NOTICE_EN = "We store a template of your face to open the gate. You can use your badge instead."
+NOTICE_ZH = "我们存储您的人脸模板以开启闸机。您也可以使用门禁卡。"
+
+
+def purpose(purpose_id: str | None = None, **overrides) -> pb.Purpose:
+    retention = duration_pb2.Duration()
+    retention.FromTimedelta(overrides.pop("retention", timedelta(days=365)))
+    fields = dict(
+        purpose_id=purpose_id or unique("gate-access"), controller_id="acme-campus", name="Gate access by face",
+        data_categories=[pb.DATA_CATEGORY_FACE_TEMPLATE], storage_location=pb.STORAGE_LOCATION_SERVER,
+        retention=retention, legal_basis=pb.LEGAL_BASIS_SEPARATE_CONSENT,
+        non_face_alternative="Badge at the reception desk", pia_reference="PIA-2026-014",
+        withdrawal_method="Settings > Face access > Withdraw",
+    )
+    fields.update(overrides)
+    return pb.Purpose(**fields)
+
+
+async def registered_purpose(admin, **overrides) -> pb.Purpose:
+    """Registers a purpose and publishes notice version 1 in en and zh-CN."""
+    p = purpose(**overrides)
+    await admin.RegisterPurpose(pb.RegisterPurposeRequest(purpose=p, idempotency_key=unique("reg")))
+    await admin.PublishNotice(pb.PublishNoticeRequest(
+        purpose_id=p.purpose_id, idempotency_key=unique("pub"),
+        texts=[pb.PublishNoticeRequest.Text(language="en", text=NOTICE_EN),
+               pb.PublishNoticeRequest.Text(language="zh-CN", text=NOTICE_ZH)]))
+    return p
+
+
+def grant(subject_id: str, purpose_id: str, *, version: int = 1, text: str = NOTICE_EN, language: str = "en",
+          **overrides) -> pb.GrantConsentRequest:
+    fields = dict(
+        subject_id=subject_id, purpose_id=purpose_id, notice_version=version, notice_language=language,
+        notice_hash=content_hash(text), collection_method=pb.COLLECTION_METHOD_APP_SCREEN,
+        evidence_ref="screen-v3-tap", actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT), subject_age=30,
+        jurisdiction="CN", alternative_offered=True, idempotency_key=unique("grant"),
+    )
+    fields.update(overrides)
+    return pb.GrantConsentRequest(**fields)
+
+
+def check(subject_id: str, purpose_id: str) -> pb.CheckConsentRequest:
+    return pb.CheckConsentRequest(subject_id=subject_id, purpose_id=purpose_id)

@@ -1,0 +1,62 @@
+"""The consent service running for real (TLS, policy, PostgreSQL, Tansu) plus clients with
+different identities."""
+
+from pathlib import Path
+
+import pytest
+
+from consentry.consent.v1 import consent_pb2_grpc
+from services.common.pki import DevCA
+from services.consent.app import ConsentApp
+from services.consent.settings import ConsentSettings
+from tests.support import grpc_settings, kafka_settings, secure_channel, write_policy
+
+SERVICE = "consentry.consent.v1.ConsentService"
+GATE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
+    "GetPurpose", "GrantConsent", "CheckConsent", "CheckConsents", "WithdrawConsent", "ListConsents",
+    "GetConsentHistory", "RecordInteraction", "GetReceiptKey")]
+CLIENTS = {
+    "admin": {"rpcs": ["*"], "purposes": ["*"]},
+    "gate-app": {"rpcs": GATE_RPCS, "purposes": ["*"]},
+    # A door system that may only check, and only its own purpose.
+    "door-app": {"rpcs": [f"{SERVICE}/CheckConsent"], "purposes": ["door-entry"]},
+}
+
+
+def consent_settings(run_dir: Path, ca: DevCA, database_url: str, bootstrap: str) -> ConsentSettings:
+    policy = write_policy(run_dir / "policy.toml", CLIENTS)
+    return ConsentSettings(database_url=database_url, kafka=kafka_settings(bootstrap),
+                           grpc=grpc_settings(ca, policy), expiry_interval_s=3600, pool_min_size=2)
+
+
+@pytest.fixture(scope="session")
+async def consent_app(run_dir, postgres, kafka, dev_ca):
+    postgres.create_database("consent")
+    app = ConsentApp(consent_settings(run_dir, dev_ca, postgres.dsn("consent"), kafka.bootstrap_servers))
+    await app.start()
+    yield app
+    await app.stop()
+
+
+@pytest.fixture(scope="session")
+async def connect(consent_app, dev_ca):
+    channels = []
+
+    def open_stub(client_id: str | None) -> consent_pb2_grpc.ConsentServiceStub:
+        channel = secure_channel(dev_ca, consent_app.port, client_id)
+        channels.append(channel)
+        return consent_pb2_grpc.ConsentServiceStub(channel)
+
+    yield open_stub
+    for channel in channels:
+        await channel.close()
+
+
+@pytest.fixture(scope="session")
+def admin(connect):
+    return connect("admin")
+
+
+@pytest.fixture(scope="session")
+def gate(connect):
+    return connect("gate-app")

@@ -1,0 +1,77 @@
+"""Helpers shared by service tests: start a service against the session's real processes and
+open authenticated clients to it."""
+
+import asyncio
+import itertools
+import uuid
+from pathlib import Path
+
+import grpc
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from consentry.events.v1 import envelope_pb2
+from services.common.pki import DevCA
+from services.common.settings import GrpcSettings, KafkaSettings
+
+_counter = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def write_policy(path: Path, clients: dict[str, dict[str, list[str]]]) -> Path:
+    lines = []
+    for name, grant in clients.items():
+        lines.append(f'[clients."{name}"]')
+        lines += [f"{key} = {value!r}".replace("'", '"') for key, value in grant.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def grpc_settings(ca: DevCA, policy: Path) -> GrpcSettings:
+    server = ca.issue_server()
+    return GrpcSettings(listen="127.0.0.1:0", tls_cert=server.cert, tls_key=server.key,
+                        tls_client_ca=ca.ca.cert, policy_file=policy, shutdown_grace_s=1.0)
+
+
+def kafka_settings(bootstrap: str) -> KafkaSettings:
+    return KafkaSettings(bootstrap_servers=bootstrap, idempotent_producer=False, linger_ms=1)
+
+
+def secure_channel(ca: DevCA, port: int, client_id: str | None) -> grpc.aio.Channel:
+    """A client with the named certificate, or with none (server-authenticated TLS only)."""
+    if client_id is None:
+        creds = grpc.ssl_channel_credentials(root_certificates=ca.ca.cert.read_bytes())
+    else:
+        files = ca.issue_client(client_id)
+        creds = grpc.ssl_channel_credentials(ca.ca.cert.read_bytes(), files.key.read_bytes(),
+                                             files.cert.read_bytes())
+    return grpc.aio.secure_channel(f"localhost:{port}", creds)
+
+
+async def read_events(bootstrap: str, topic: str, *, until, timeout: float = 15.0) -> list[envelope_pb2.EventEnvelope]:
+    """Reads the topic from the beginning (manual assignment: no group join delay) until `until(events)`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False)
+    await consumer.start()
+    events: list[envelope_pb2.EventEnvelope] = []
+    try:
+        partitions = None
+        async with asyncio.timeout(timeout):
+            while partitions is None:
+                found = await consumer._client.fetch_all_metadata()
+                ids = found.partitions_for_topic(topic)
+                if ids:
+                    partitions = [TopicPartition(topic, p) for p in ids]
+                else:
+                    await asyncio.sleep(0.2)
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            while not until(events):
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    events += [envelope_pb2.EventEnvelope.FromString(r.value) for r in records]
+    finally:
+        await consumer.stop()
+    return events
