@@ -1,0 +1,96 @@
+"""A generic closed-loop load generator: `concurrency` workers each await one call after another.
+
+Closed loop (a fixed number of calls in flight) rather than a fixed arrival rate, so that the
+generator never queues more work than the server can take and throughput is what the server
+sustains at that concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+
+class CallFailed(Exception):
+    """A call answered, but not with what the scenario expects; `kind` names the failure."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+@dataclass
+class LoadResult:
+    count: int  # successful calls completed inside the measured window
+    elapsed_s: float  # length of the measured window
+    latencies_s: list[float]  # one per successful call in the window
+    errors: Counter[str] = field(default_factory=Counter)
+    started: int = 0  # every call started, warm-up included
+
+    @property
+    def rps(self) -> float:
+        return self.count / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) with linear interpolation between closest ranks; NaN if empty."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _error_kind(exc: BaseException) -> str:
+    if isinstance(exc, CallFailed):
+        return exc.kind
+    code = getattr(exc, "code", None)  # grpc.aio.AioRpcError
+    if callable(code):
+        return str(code())
+    return type(exc).__name__
+
+
+async def run_load(call: Callable[[], Awaitable[object]], *, concurrency: int, duration_s: float,
+                   warmup_s: float = 0.0, max_calls: int | None = None) -> LoadResult:
+    """Keeps `concurrency` calls in flight for `warmup_s + duration_s`, or until `max_calls` were started.
+
+    Only calls that complete inside the measured window (after the warm-up) count, so connection set-up
+    and cold caches stay out of the figures. `call` must bound its own duration (e.g. a gRPC deadline),
+    so that the run ends at most one call timeout after the window closes.
+    """
+    clock = time.perf_counter
+    start = clock()
+    window_start = start + warmup_s
+    window_end = window_start + duration_s
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    started = 0
+    last_done = window_start
+
+    async def worker() -> None:
+        nonlocal started, last_done
+        while clock() < window_end and (max_calls is None or started < max_calls):
+            started += 1
+            t0 = clock()
+            try:
+                await call()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the run
+                if clock() >= window_start:
+                    errors[_error_kind(exc)] += 1
+                continue
+            t1 = clock()
+            if window_start <= t1 <= window_end:
+                latencies.append(t1 - t0)
+                last_done = max(last_done, t1)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    # A count-bounded run (max_calls) may finish before the window closes: measure up to its last call.
+    end = window_end if clock() >= window_end else last_done
+    return LoadResult(len(latencies), max(end - window_start, 1e-9), latencies, errors, started)

@@ -1,0 +1,81 @@
+"""Every RPC needs a client certificate from our CA, a registered identity and a grant."""
+
+import grpc
+import pytest
+
+from consentry.consent.v1 import consent_pb2 as pb
+from consentry.consent.v1 import consent_pb2_grpc
+from services.common.pki import DevCA
+from tests.consent.builders import grant, registered_purpose
+from tests.support import secure_channel, unique
+
+
+async def refused(call, request) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await call(request, timeout=5)
+    return error.value
+
+
+async def test_caller_without_certificate_is_refused_at_the_handshake(consent_app, dev_ca, admin):
+    p = await registered_purpose(admin)
+    subject = unique("subj")
+    channel = secure_channel(dev_ca, consent_app.port, None)
+    try:
+        error = await refused(consent_pb2_grpc.ConsentServiceStub(channel).GrantConsent,
+                              grant(subject, p.purpose_id))
+    finally:
+        await channel.close()
+
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert not (await admin.ListConsents(pb.ListConsentsRequest(subject_id=subject))).consents
+
+
+async def test_certificate_from_another_authority_is_refused(consent_app, dev_ca, tmp_path):
+    foreign = DevCA(tmp_path / "foreign")
+    files = foreign.issue_client("admin")  # right name, wrong issuer
+    creds = grpc.ssl_channel_credentials(dev_ca.ca.cert.read_bytes(), files.key.read_bytes(),
+                                         files.cert.read_bytes())
+    async with grpc.aio.secure_channel(f"localhost:{consent_app.port}", creds) as channel:
+        error = await refused(consent_pb2_grpc.ConsentServiceStub(channel).CheckConsent,
+                              pb.CheckConsentRequest(subject_id="s", purpose_id="p"))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_unregistered_identity_is_unauthenticated(connect):
+    stranger = connect("stranger")
+    error = await refused(stranger.CheckConsent, pb.CheckConsentRequest(subject_id="s", purpose_id="p"))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_client_may_not_call_rpcs_outside_its_grant(connect, admin):
+    p = await registered_purpose(admin, purpose_id=unique("door-entry"))
+    door = connect("door-app")
+    subject = unique("subj")
+
+    error = await refused(door.GrantConsent, grant(subject, p.purpose_id))
+
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert not (await admin.ListConsents(pb.ListConsentsRequest(subject_id=subject))).consents
+
+
+async def test_client_may_only_check_its_own_purposes(connect, admin):
+    other = await registered_purpose(admin)
+    door = connect("door-app")
+
+    error = await refused(door.CheckConsent, pb.CheckConsentRequest(subject_id="s-1", purpose_id=other.purpose_id))
+    allowed = await door.CheckConsent(pb.CheckConsentRequest(subject_id="s-1", purpose_id="door-entry"))
+
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "door-entry" not in error.details() and other.purpose_id in error.details()
+    assert allowed.decision == pb.DECISION_DENY  # answered: no consent on record, never ALLOW
+
+
+async def test_health_is_open_to_probes_with_a_certificate(consent_app, connect, dev_ca):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    channel = secure_channel(dev_ca, consent_app.port, "stranger")
+    try:
+        answer = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="consentry.consent.v1.ConsentService"))
+    finally:
+        await channel.close()
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING

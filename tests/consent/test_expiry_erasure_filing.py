@@ -1,0 +1,111 @@
+"""Retention and inactivity expiry (BIPA 15(a)), erasure, and the filing threshold count."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from google.protobuf import timestamp_pb2
+
+from consentry.consent.v1 import consent_pb2 as pb
+from consentry.consent.v1 import events_pb2
+from tests.consent.builders import check, grant, registered_purpose
+from tests.support import read_events, unique
+
+
+def at(moment: datetime) -> timestamp_pb2.Timestamp:
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(moment)
+    return out
+
+
+async def test_consent_past_its_retention_is_denied_before_and_expired_by_the_sweep(admin, gate, kafka):
+    p = await registered_purpose(admin, retention=timedelta(seconds=1))
+    subject = unique("subj")
+    await gate.GrantConsent(grant(subject, p.purpose_id))
+    await asyncio.sleep(1.1)
+
+    before_sweep = await gate.CheckConsent(check(subject, p.purpose_id))
+    swept = await admin.ExpireConsents(pb.ExpireConsentsRequest())
+    listed = await gate.ListConsents(pb.ListConsentsRequest(subject_id=subject))
+
+    assert before_sweep.reason == pb.DENY_REASON_EXPIRED
+    assert swept.consents_expired >= 1
+    assert listed.consents[0].state == pb.CONSENT_STATE_EXPIRED
+    events = await read_events(kafka.bootstrap_servers, "consent.events",
+                               until=lambda evs: any(e.subject_id == subject and e.type == "consent.expired"
+                                                     for e in evs))
+    expired = next(e for e in events if e.subject_id == subject and e.type == "consent.expired")
+    payload = events_pb2.ConsentExpired()
+    assert expired.payload.Unpack(payload) and payload.cause == "retention"
+
+
+async def test_three_years_without_interaction_expires_consent(admin, gate):
+    p = await registered_purpose(admin, retention=timedelta(days=3650))
+    idle, active = unique("idle"), unique("active")
+    await gate.GrantConsent(grant(idle, p.purpose_id))
+    await gate.GrantConsent(grant(active, p.purpose_id))
+
+    # Just short of three years nothing expires; a day past it, the idle subject's consent does.
+    await admin.ExpireConsents(pb.ExpireConsentsRequest(as_of=at(datetime.now(UTC) + timedelta(days=1094))))
+    history_before = await gate.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=idle, purpose_id=p.purpose_id))
+    await admin.ExpireConsents(pb.ExpireConsentsRequest(as_of=at(datetime.now(UTC) + timedelta(days=1096))))
+    history = await gate.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=idle, purpose_id=p.purpose_id))
+
+    assert [e.type for e in history_before.events] == ["consent.granted"]
+    assert history.events[-1].type == "consent.expired" and history.events[-1].reason == "inactivity"
+
+
+async def test_recorded_interaction_moves_last_use_forward(admin, gate):
+    p = await registered_purpose(admin)
+    subject = unique("subj")
+    granted = await gate.GrantConsent(grant(subject, p.purpose_id))
+    await asyncio.sleep(0.01)
+
+    touched = await gate.RecordInteraction(pb.RecordInteractionRequest(subject_id=subject, purpose_id=p.purpose_id))
+
+    assert touched.last_interaction_at.ToDatetime() > granted.consent.last_interaction_at.ToDatetime()
+
+
+async def test_erased_subject_is_denied_everywhere_and_cannot_consent_again(admin, gate, kafka):
+    first, second = await registered_purpose(admin), await registered_purpose(admin)
+    subject = unique("subj")
+    await gate.GrantConsent(grant(subject, first.purpose_id))
+    await gate.GrantConsent(grant(subject, second.purpose_id))
+
+    erased = await admin.EraseSubject(pb.EraseSubjectRequest(subject_id=subject, request_id=unique("dsr"),
+                                                             idempotency_key=unique("erase")))
+
+    assert erased.consents_erased == 2
+    for p in (first, second):
+        assert (await gate.CheckConsent(check(subject, p.purpose_id))).reason == pb.DENY_REASON_SUBJECT_ERASED
+    assert not (await gate.ListConsents(pb.ListConsentsRequest(subject_id=subject))).consents
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await gate.GrantConsent(grant(subject, first.purpose_id))
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    events = await read_events(kafka.bootstrap_servers, "consent.events",
+                               until=lambda evs: any(e.subject_id == subject and e.type == "consent.subject.erased"
+                                                     for e in evs))
+    assert any(e.type == "consent.subject.erased" for e in events if e.subject_id == subject)
+
+
+async def test_filing_count_covers_server_stored_face_data_of_one_controller(admin, gate):
+    controller = unique("controller")
+    server = await registered_purpose(admin, controller_id=controller)
+    second_server = await registered_purpose(admin, controller_id=controller)
+    on_device = await registered_purpose(admin, controller_id=controller, storage_location=pb.STORAGE_LOCATION_DEVICE)
+    elsewhere = await registered_purpose(admin)
+    alice, bob, carol = unique("alice"), unique("bob"), unique("carol")
+    await gate.GrantConsent(grant(alice, server.purpose_id))
+    await gate.GrantConsent(grant(alice, second_server.purpose_id))  # one person, counted once
+    await gate.GrantConsent(grant(bob, on_device.purpose_id))        # stays on the device
+    await gate.GrantConsent(grant(carol, elsewhere.purpose_id))      # another controller
+    await gate.GrantConsent(grant(bob, second_server.purpose_id))
+    await gate.WithdrawConsent(pb.WithdrawConsentRequest(subject_id=bob, purpose_id=second_server.purpose_id,
+                                                         actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT),
+                                                         idempotency_key=unique("wd")))
+
+    status = await admin.GetFilingStatus(pb.GetFilingStatusRequest(controller_id=controller))
+
+    assert (status.subjects_with_stored_face_data, status.threshold) == (1, 100_000)
+    assert status.state == pb.FILING_STATE_BELOW_THRESHOLD
