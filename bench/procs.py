@@ -1,0 +1,98 @@
+"""The two gRPC servers under test as managed child processes, and per-process CPU accounting.
+
+Both servers reuse the devstack `ManagedProcess` (own process group, log file, SIGTERM then
+SIGKILL of the whole tree, stop at interpreter exit) and are declared ready by the standard gRPC
+health check over the same transport the benchmark uses.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench.consent_scenarios import Target
+from services.common.devstack import ManagedProcess
+
+REPO = Path(__file__).resolve().parent.parent
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _child_env(extra: dict[str, str]) -> dict[str, str]:
+    # Children run with cwd = their run dir; the repository root makes `bench` importable there, and a
+    # developer's CONSENTRY_* variables must not reconfigure what we measure.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTRY_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return {**env, **extra}
+
+
+def serving(target: Target) -> bool:
+    """True when the server answers the gRPC health check for the whole server ("") with SERVING."""
+    address = f"127.0.0.1:{target.port}"
+    if target.tls is None:
+        channel = grpc.insecure_channel(address)
+    else:
+        ca, cert, key = (p.read_bytes() for p in target.tls)
+        channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(ca, key, cert))
+    with channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+class GrpcServerProcess(ManagedProcess):
+    """`python -m <module> ...` serving gRPC on 127.0.0.1:<port>; "{port}" in the arguments is filled in."""
+
+    def __init__(self, run_dir: Path, name: str, module_args: list[str], client_tls: tuple[Path, Path, Path] | None,
+                 env: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.name = name  # ManagedProcess names its log and pid files after it
+        super().__init__(run_dir, port)
+        self.module_args = module_args
+        self.client_tls = client_tls
+        self.env = _child_env(env or {})
+
+    @property
+    def target(self) -> Target:
+        return Target(self.port, self.client_tls)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", *(arg.replace("{port}", str(self.port)) for arg in self.module_args)]
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        return {"env": self.env}
+
+    def wait_ready(self, timeout: float) -> None:
+        self.wait_until(lambda: serving(self.target), timeout, "SERVING on the gRPC health check")
+
+
+def echo_server(run_dir: Path, name: str, server_tls: tuple[Path, Path, Path] | None,
+                client_tls: tuple[Path, Path, Path] | None) -> GrpcServerProcess:
+    """server_tls: (cert, key, client CA) for mTLS, None for a plaintext listener."""
+    args = ["bench.echo", "--port", "{port}"] + (["--tls", *map(str, server_tls)] if server_tls else [])
+    return GrpcServerProcess(run_dir, name, args, client_tls)
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU of `root` and all its live descendants (postgres runs one backend per connection)."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        times[pid] = (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo += children.get(pid, [])
+    return total

@@ -1,0 +1,153 @@
+"""Turns measured rounds into the results document (JSON) and a plain-text table.
+
+Headline figures are medians over rounds, and every consent figure is also given as a ratio to
+the echo baseline measured in the same run: on a shared machine the ratio is the stable number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+_OPS = {">=": operator.ge, "<=": operator.le}
+
+
+@dataclass(frozen=True)
+class Goal:
+    op: str  # ">=" or "<="
+    value: float
+
+    def check(self, measured: float) -> bool:
+        return not math.isnan(measured) and _OPS[self.op](measured, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.value:g}"
+
+
+@dataclass
+class Scenario:
+    name: str
+    rpc: str
+    server: str  # "consent", "echo-mtls" or "echo-insecure"
+    baseline: str | None = None  # name of the echo scenario measured alongside
+    decisions_per_call: int = 1
+    ratio_goals: dict[str, Goal] = field(default_factory=dict)  # metric -> goal on consent/echo
+    goals: dict[str, Goal] = field(default_factory=dict)  # metric -> goal on the median itself
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+
+def _median(rounds: list[dict[str, Any]], key: str) -> float:
+    values = [r[key] for r in rounds if not math.isnan(r[key])]
+    return statistics.median(values) if values else math.nan
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b and not math.isnan(a) and not math.isnan(b) else math.nan
+
+
+def medians(s: Scenario) -> dict[str, float]:
+    m = {key: _median(s.rounds, key) for key in ("rps", "p50_ms", "p99_ms")}
+    if s.decisions_per_call > 1:
+        m["decisions_per_s"] = m["rps"] * s.decisions_per_call
+    return m
+
+
+def _goal_entry(value: float, goal: Goal | None, **extra: float) -> dict[str, Any]:
+    return {"value": value, **extra, "target": str(goal) if goal else None,
+            "pass": goal.check(value) if goal else None}
+
+
+def scenario_doc(s: Scenario, by_name: dict[str, Scenario]) -> dict[str, Any]:
+    mine = medians(s)
+    doc: dict[str, Any] = {"name": s.name, "rpc": s.rpc, "server": s.server, "baseline": s.baseline,
+                           "rounds": s.rounds, "medians": mine}
+    if s.decisions_per_call > 1:
+        doc["decisions_per_call"] = s.decisions_per_call
+    if s.note:
+        doc["note"] = s.note
+    if s.baseline:
+        base = by_name[s.baseline]
+        theirs = medians(base)
+        doc["ratios"] = {}
+        for key in ("rps", "p50_ms", "p99_ms"):
+            # Rounds alternate with the baseline's, so round i of each forms a pair measured back to back.
+            paired = [_ratio(a[key], b[key]) for a, b in zip(s.rounds, base.rounds, strict=False)]
+            paired = [p for p in paired if not math.isnan(p)]
+            doc["ratios"][key] = _goal_entry(_ratio(mine[key], theirs[key]), s.ratio_goals.get(key),
+                                             paired_median=statistics.median(paired) if paired else math.nan)
+    if s.goals:
+        doc["targets"] = {key: _goal_entry(mine[key], goal) for key, goal in s.goals.items()}
+    return doc
+
+
+def build(scenarios: list[Scenario], *, started: datetime, machine: dict[str, Any], config: dict[str, Any],
+          extra: dict[str, Any]) -> dict[str, Any]:
+    by_name = {s.name: s for s in scenarios}
+    docs = [scenario_doc(s, by_name) for s in scenarios]
+    verdicts = [e["pass"] for d in docs for group in ("ratios", "targets") for e in d.get(group, {}).values()
+                if e["pass"] is not None]
+    return {"timestamp": started.isoformat().replace("+00:00", "Z"), "machine": machine, "config": config,
+            **extra, "scenarios": docs, "all_targets_met": all(verdicts)}
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN is not JSON: write null instead."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write(doc: dict[str, Any], results_dir: Path, started: datetime) -> Path:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_json_safe(doc), indent=2, allow_nan=False) + "\n"
+    path = results_dir / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(text)
+    (results_dir / "latest.json").write_text(text)
+    return path
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def _cpu(rounds: list[dict[str, Any]], *roles: str) -> str:
+    """Median cores busy per role over the rounds, e.g. "gen 0.9 srv 1.0"."""
+    parts = []
+    for role in roles:
+        values = [r["cpu_cores"][role] for r in rounds if role in r.get("cpu_cores", {})]
+        if values:
+            parts.append(f"{role} {statistics.median(values):.2f}")
+    return " ".join(parts)
+
+
+def table(doc: dict[str, Any]) -> str:
+    head = ["scenario", "n", "rps", "p50 ms", "p99 ms", "rps/echo", "p99/echo", "target", "ok",
+            "cpu cores (median)"]
+    rows: list[list[str]] = []
+    for d in doc["scenarios"]:
+        m, ratios = d["medians"], d.get("ratios", {})
+        roles = ("gen", "consent", "postgres", "tansu") if d["server"] == "consent" else ("gen", d["server"])
+        checks = [(k, e) for group in ("ratios", "targets") for k, e in d.get(group, {}).items() if e["target"]]
+        verdict = ", ".join(f"{k} {e['target']}" for k, e in checks)
+        ok = " ".join("PASS" if e["pass"] else "FAIL" for _, e in checks)
+        rows.append([d["name"], str(len(d["rounds"])), _fmt(m["rps"], ",.0f"), _fmt(m["p50_ms"], ".2f"),
+                     _fmt(m["p99_ms"], ".2f"), _fmt(ratios.get("rps", {}).get("value"), ".3f"),
+                     _fmt(ratios.get("p99_ms", {}).get("value"), ".2f"), verdict, ok, _cpu(d["rounds"], *roles)])
+        if "decisions_per_s" in m:
+            rows.append([f"  = decisions/s (x{d['decisions_per_call']})", "", _fmt(m["decisions_per_s"], ",.0f"),
+                         "", "", "", "", "", "", ""])
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

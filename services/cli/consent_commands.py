@@ -1,0 +1,81 @@
+"""`consentry consent ...`: try the consent service of a running dev stack from a terminal."""
+
+import argparse
+import uuid
+from pathlib import Path
+
+import grpc
+from google.protobuf import json_format
+
+from consentry.consent.v1 import consent_pb2 as pb
+from consentry.consent.v1 import consent_pb2_grpc
+from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    consent = commands.add_parser("consent", help="call the consent service of the dev stack")
+    actions = consent.add_subparsers(dest="action", required=True)
+    for name in ("check", "grant", "withdraw", "history", "list", "purpose"):
+        p = actions.add_parser(name)
+        if name != "purpose":
+            p.add_argument("--subject", required=True)
+        if name not in ("list",):
+            p.add_argument("--purpose", required=True)
+        p.add_argument("--client", default="demo-gate", help="client certificate to call with")
+        p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+        if name == "grant":
+            p.add_argument("--age", type=int, default=30)
+            p.add_argument("--language", default="en")
+            p.add_argument("--jurisdiction", default="CN")
+            p.add_argument("--guardian", default="", help="guardian id (grant on behalf of a child)")
+            p.add_argument("--guardian-verification", default="")
+        p.set_defaults(run=run)
+
+
+def _show(message) -> None:
+    print(json_format.MessageToJson(message, preserving_proto_field_name=True))
+
+
+async def run(args: argparse.Namespace) -> int:
+    endpoints = load_endpoints(args.run_dir)
+    async with channel(endpoints, "consent", args.client) as ch:
+        stub = consent_pb2_grpc.ConsentServiceStub(ch)
+        try:
+            await _call(stub, args)
+        except grpc.aio.AioRpcError as error:
+            print(f"{error.code().name}: {error.details()}")
+            return 1
+    return 0
+
+
+async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namespace) -> None:
+    key = str(uuid.uuid4())
+    if args.action == "check":
+        _show(await stub.CheckConsent(pb.CheckConsentRequest(subject_id=args.subject, purpose_id=args.purpose)))
+    elif args.action == "purpose":
+        _show(await stub.GetPurpose(pb.GetPurposeRequest(purpose_id=args.purpose)))
+    elif args.action == "list":
+        _show(await stub.ListConsents(pb.ListConsentsRequest(subject_id=args.subject)))
+    elif args.action == "history":
+        _show(await stub.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=args.subject,
+                                                                        purpose_id=args.purpose)))
+    elif args.action == "withdraw":
+        _show(await stub.WithdrawConsent(pb.WithdrawConsentRequest(
+            subject_id=args.subject, purpose_id=args.purpose, actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT),
+            reason="withdrawn from the command line", idempotency_key=key)))
+    elif args.action == "grant":
+        # Show the person the current notice, then record that they accepted exactly that text.
+        purpose = await stub.GetPurpose(pb.GetPurposeRequest(purpose_id=args.purpose))
+        version = purpose.purpose.current_notice_version
+        notice = next(n for n in purpose.notices if n.version == version and n.language == args.language)
+        print(f"notice v{version} ({notice.language}): {notice.text}\n")
+        actor = (pb.Actor(kind=pb.ACTOR_KIND_GUARDIAN, guardian_id=args.guardian,
+                          guardian_verification_ref=args.guardian_verification)
+                 if args.guardian else pb.Actor(kind=pb.ACTOR_KIND_SUBJECT))
+        granted = await stub.GrantConsent(pb.GrantConsentRequest(
+            subject_id=args.subject, purpose_id=args.purpose, notice_version=version,
+            notice_language=notice.language, notice_hash=notice.content_hash,
+            collection_method=pb.COLLECTION_METHOD_APP_SCREEN, evidence_ref="cli", actor=actor,
+            subject_age=args.age, jurisdiction=args.jurisdiction, alternative_offered=True, idempotency_key=key))
+        _show(granted.consent)
+        print("receipt:", granted.receipt.receipt_json.decode())

@@ -1,0 +1,132 @@
+"""`consentry dev up`: the whole platform on embedded components, in the foreground, until Ctrl-C.
+
+Everything lives under one run directory; endpoints.json there tells the client commands where
+the services listen and which certificates to use."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+from services.common.devstack import OpenBaoProcess, PostgresProcess, TansuProcess, free_port
+from services.common.devstack.process import ManagedProcess
+from services.common.pki import DevCA
+
+TOPICS = ["consent.events", "keyvault.events", "dsr.events", "dsr.tasks", "dsr.task-results", "audit.events"]
+DEMO_PURPOSE = "demo-gate-access"
+SERVICE = "consentry.consent.v1.ConsentService"
+POLICY = f"""# Which client (certificate CN) may call which RPCs, for which purposes.
+[clients.admin]
+rpcs = ["*"]
+purposes = ["*"]
+
+[clients.demo-gate]
+rpcs = ["{SERVICE}/GetPurpose", "{SERVICE}/GrantConsent", "{SERVICE}/CheckConsent", "{SERVICE}/CheckConsents",
+        "{SERVICE}/WithdrawConsent", "{SERVICE}/ListConsents", "{SERVICE}/GetConsentHistory",
+        "{SERVICE}/RecordInteraction", "{SERVICE}/GetReceiptKey"]
+purposes = ["{DEMO_PURPOSE}"]
+"""
+
+
+class ServiceProcess(ManagedProcess):
+    """A Consentry service as its own OS process, configured only through its environment."""
+
+    def __init__(self, run_dir: Path, module: str, env: dict[str, str], port: int) -> None:
+        self.name = module.rsplit(".", 1)[-1]
+        super().__init__(run_dir, port)
+        self._module, self._env = module, env
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", self._module]
+
+    def popen_kwargs(self) -> dict:
+        return {"env": {**os.environ, **self._env}}
+
+    def wait_ready(self, timeout: float) -> None:
+        self.wait_until(lambda: "service started" in self.log_path.read_text(errors="replace"), timeout,
+                        f"{self._module} to start")
+
+
+def consent_env(pg: PostgresProcess, kafka: TansuProcess, ca: DevCA, policy: Path, port: int) -> dict[str, str]:
+    server = ca.issue_server()
+    prefix = "CONSENTRY_CONSENT_"
+    return {
+        f"{prefix}DATABASE_URL": pg.dsn("consent"),
+        f"{prefix}KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        f"{prefix}GRPC__LISTEN": f"127.0.0.1:{port}",
+        f"{prefix}GRPC__TLS_CERT": str(server.cert),
+        f"{prefix}GRPC__TLS_KEY": str(server.key),
+        f"{prefix}GRPC__TLS_CLIENT_CA": str(ca.ca.cert),
+        f"{prefix}GRPC__POLICY_FILE": str(policy),
+        f"{prefix}EXPIRY_INTERVAL_S": "30",
+    }
+
+
+def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stop = _stop_on_signals()
+    with ExitStack() as stack:
+        print("starting PostgreSQL, Tansu (Kafka protocol) and OpenBao ...", flush=True)
+        pg = stack.enter_context(PostgresProcess(run_dir / "postgres").start())
+        kafka = stack.enter_context(TansuProcess(run_dir / "kafka").start())
+        bao = stack.enter_context(OpenBaoProcess(run_dir / "openbao").start())
+        bao.enable_transit()
+        for database in ("consent", "keyvault", "dsr", "audit"):
+            pg.create_database(database)
+        kafka.create_topics(TOPICS)
+
+        ca = DevCA(run_dir / "pki")
+        policy = run_dir / "policy.toml"
+        policy.write_text(POLICY)
+        clients = {name: ca.issue_client(name) for name in ("admin", "demo-gate")}
+        consent_port = free_port()
+        stack.enter_context(ServiceProcess(run_dir / "consent", "services.consent",
+                                           consent_env(pg, kafka, ca, policy, consent_port), consent_port).start())
+
+        endpoints = {
+            "consent": f"localhost:{consent_port}", "postgres": pg.dsn(), "kafka": kafka.bootstrap_servers,
+            "vault": bao.address, "vault_token": bao.root_token, "ca": str(ca.ca.cert),
+            "clients": {n: {"cert": str(f.cert), "key": str(f.key)} for n, f in clients.items()},
+        }
+        (run_dir / "endpoints.json").write_text(json.dumps(endpoints, indent=2))
+        from services.cli.seed import seed_demo_purpose
+        asyncio.run(seed_demo_purpose(endpoints, DEMO_PURPOSE))
+        _print_banner(endpoints)
+        if ready_file:
+            ready_file.write_text("ready")
+        while not stop.wait(0.5):  # a bare wait() would not let the signal handler run
+            pass
+        print("\nstopping ...", flush=True)
+    print("stopped; nothing left running.", flush=True)
+
+
+def _stop_on_signals():
+    import threading
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _print_banner(e: dict) -> None:
+    print(f"""
+Consentry is running (Ctrl-C stops everything).
+
+  consent   gRPC+mTLS  {e['consent']}   (clients: admin, demo-gate; certificates under {Path(e['ca']).parent})
+  postgres             {e['postgres']}
+  kafka                {e['kafka']}     (Tansu; topics: {', '.join(TOPICS)})
+  openbao              {e['vault']}     (dev root token: {e['vault_token']})
+
+Try, in another terminal (.venv/bin/consentry, or `source .venv/bin/activate`):
+
+  consentry consent check    --subject alice --purpose {DEMO_PURPOSE}
+  consentry consent grant    --subject alice --purpose {DEMO_PURPOSE} --age 30
+  consentry consent check    --subject alice --purpose {DEMO_PURPOSE}
+  consentry consent history  --subject alice --purpose {DEMO_PURPOSE}
+  consentry consent withdraw --subject alice --purpose {DEMO_PURPOSE}
+  consentry consent grant    --subject bob --purpose {DEMO_PURPOSE} --age 9     # refused: guardian needed
+""", flush=True)

@@ -1,0 +1,33 @@
+"""The demo purpose `make dev` registers, with its notice in English and Chinese."""
+
+from datetime import timedelta
+
+from google.protobuf import duration_pb2
+
+from consentry.consent.v1 import consent_pb2 as pb
+from consentry.consent.v1 import consent_pb2_grpc
+from services.cli.client import channel
+
+NOTICE = {
+    "en": "Acme Campus stores a template of your face on its server to open the campus gates. "
+          "You may use your staff badge instead. Templates are deleted 1 year after consent, "
+          "or at once when you withdraw in the app under Settings > Face access.",
+    "zh-CN": "Acme园区将在服务器上存储您的人脸模板,用于开启园区闸机。您也可以改用工牌通行。"
+             "模板将在同意一年后删除,或在您于应用“设置 > 人脸通行”中撤回同意时立即删除。",
+}
+
+
+async def seed_demo_purpose(endpoints: dict, purpose_id: str) -> None:
+    retention = duration_pb2.Duration()
+    retention.FromTimedelta(timedelta(days=365))
+    async with channel(endpoints, "consent", "admin") as ch:
+        stub = consent_pb2_grpc.ConsentServiceStub(ch)
+        await stub.RegisterPurpose(pb.RegisterPurposeRequest(idempotency_key=f"seed-{purpose_id}", purpose=pb.Purpose(
+            purpose_id=purpose_id, controller_id="acme-campus", name="Campus gate access by face",
+            data_categories=[pb.DATA_CATEGORY_FACE_TEMPLATE], storage_location=pb.STORAGE_LOCATION_SERVER,
+            retention=retention, legal_basis=pb.LEGAL_BASIS_SEPARATE_CONSENT,
+            non_face_alternative="Staff badge at any gate", pia_reference="PIA-DEMO-001",
+            withdrawal_method="App: Settings > Face access > Withdraw")))
+        await stub.PublishNotice(pb.PublishNoticeRequest(
+            purpose_id=purpose_id, idempotency_key=f"seed-{purpose_id}-notice-1",
+            texts=[pb.PublishNoticeRequest.Text(language=lang, text=text) for lang, text in NOTICE.items()]))

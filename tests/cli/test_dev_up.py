@@ -1,0 +1,60 @@
+"""`consentry dev up` (what `make dev` runs) brings the platform up, serves the printed commands,
+and leaves no process behind on Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+CONSENTRY = [sys.executable, "-m", "services.cli.main"]
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline and "pytest" not in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def consentry(*args: str, run_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*CONSENTRY, *args, "--run-dir", str(run_dir)], capture_output=True, text=True, timeout=60)
+
+
+def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
+    run_dir, ready = tmp_path / "dev", tmp_path / "ready"
+    dev = subprocess.Popen([*CONSENTRY, "dev", "up", "--run-dir", str(run_dir), "--ready-file", str(ready)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not ready.exists():
+            assert dev.poll() is None, dev.stdout.read()
+            assert time.monotonic() < deadline, "dev stack did not come up"
+            time.sleep(0.2)
+
+        purpose = ["--purpose", "demo-gate-access"]
+        granted = consentry("consent", "grant", "--subject", "alice", *purpose, run_dir=run_dir)
+        checked = consentry("consent", "check", "--subject", "alice", *purpose, run_dir=run_dir)
+        child = consentry("consent", "grant", "--subject", "kid", "--age", "9", *purpose, run_dir=run_dir)
+        endpoints = json.loads((run_dir / "endpoints.json").read_text())
+    finally:
+        dev.send_signal(signal.SIGINT)
+        output, _ = dev.communicate(timeout=60)
+
+    assert granted.returncode == 0, granted.stdout + granted.stderr
+    assert json.loads(checked.stdout)["decision"] == "DECISION_ALLOW"
+    assert child.returncode == 1 and "guardian" in child.stdout
+    assert set(endpoints) >= {"consent", "postgres", "kafka", "vault"}
+    assert "consentry consent check" in output
+    assert dev.returncode == 0
+    assert processes_mentioning(str(run_dir)) == []
