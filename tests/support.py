@@ -50,8 +50,8 @@ def secure_channel(ca: DevCA, port: int, client_id: str | None) -> grpc.aio.Chan
     return grpc.aio.secure_channel(f"localhost:{port}", creds)
 
 
-async def read_events(  # noqa: ASYNC109 - the deadline spans several awaits
-    bootstrap: str, topic: str, *, until, timeout: float = 15.0
+async def read_events(
+    bootstrap: str, topic: str, *, until, timeout: float = 15.0  # noqa: ASYNC109 - spans several awaits
 ) -> list[envelope_pb2.EventEnvelope]:
     """Reads the topic from the beginning (manual assignment: no group join delay) until `until(events)`."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
