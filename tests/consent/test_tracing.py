@@ -1,0 +1,19 @@
+"""A caller's W3C trace context follows its change onto Kafka, so one trace spans gRPC and events."""
+
+from tests.consent.builders import grant, registered_purpose
+from tests.support import read_events, unique
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+async def test_event_carries_the_trace_of_the_call_that_caused_it(admin, gate, kafka):
+    p = await registered_purpose(admin)
+    subject = unique("subj")
+
+    await gate.GrantConsent(grant(subject, p.purpose_id),
+                            metadata=[("traceparent", f"00-{TRACE_ID}-00f067aa0ba902b7-01")])
+
+    events = await read_events(kafka.bootstrap_servers, "consent.events",
+                               until=lambda evs: any(e.subject_id == subject for e in evs))
+    granted = next(e for e in events if e.subject_id == subject)
+    assert granted.traceparent.split("-")[1] == TRACE_ID
