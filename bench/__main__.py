@@ -28,6 +28,7 @@ import grpc
 from bench import report
 from bench.consent_scenarios import CALL_TIMEOUT_S, RoundSpec, run_round, setup_purpose, worker_pid
 from bench.procs import GrpcServerProcess, cpu_seconds, echo_server
+from bench.profiling import profiled
 from bench.report import Goal, Scenario
 from services.common.devstack import PostgresProcess, TansuProcess, free_port
 from services.common.pki import DevCA
@@ -155,7 +156,10 @@ def run_interleaved(s: Stack, groups: list[tuple[Scenario, RoundSpec]], rounds: 
             print(_line(f"{scenario.name} #{i + 1}", result), flush=True)
 
 
-def scenarios(s: Stack, cfg: Config) -> tuple[list[Scenario], dict[str, Any]]:
+Groups = list[tuple[Scenario, RoundSpec]]
+
+
+def scenarios(s: Stack, cfg: Config) -> tuple[Groups, dict[str, Any]]:
     mtls, plain, consent = s.echo_mtls.target, s.echo_plain.target, s.consent.target
     s.gen.apply(setup_purpose, (consent,))
 
@@ -190,7 +194,26 @@ def scenarios(s: Stack, cfg: Config) -> tuple[list[Scenario], dict[str, Any]]:
     for title, group in (("CheckConsent", check), ("CheckConsents", batch), ("GrantConsent", grant)):
         print(f"{title}: {cfg.rounds} rounds of {cfg.warmup_s:g}s warm-up + {cfg.duration_s:g}s", flush=True)
         run_interleaved(s, group, cfg.rounds)
-    return [sc for sc, _ in check + batch + grant], {"seed": seed}
+    return check + batch + grant, {"seed": seed}
+
+
+def profile_consent(s: Stack, groups: Groups, folder: Path) -> list[dict[str, Any]]:
+    """One extra round per consent scenario with py-spy attached to the consent server."""
+    found = []
+    for scenario, spec in groups:
+        if scenario.server != "consent":
+            continue
+        settle(s)
+        out = folder / f"{scenario.rpc}.collapsed"
+        spec = replace(spec, subject_prefix="grant-profiled-")
+        print(f"profiling the consent server during {scenario.name} ...", flush=True)
+        result, summary = profiled(s.pids["consent"], spec.warmup_s + spec.duration_s + 1, out,
+                                   lambda spec=spec: measure(s, spec))
+        print(_line(f"{scenario.name} (profiled)", result), flush=True)
+        print(summary, flush=True)
+        found.append({"name": scenario.name, "round": result, "collapsed": str(out),
+                      "summary": str(out.with_suffix(".txt"))})
+    return found
 
 
 def machine_info() -> dict[str, Any]:
@@ -206,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short rounds and fewer subjects (smoke run)")
     parser.add_argument("--rounds", type=int, help="rounds per scenario")
     parser.add_argument("--duration", type=float, help="measured seconds per round")
+    parser.add_argument("--profile", action="store_true",
+                        help="afterwards, one more round per consent scenario under py-spy (not in the medians)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="results folder (default bench/results)")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else Config()
@@ -215,9 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC).replace(microsecond=0)
     machine = machine_info()
     with tempfile.TemporaryDirectory(prefix="consentry-bench-") as tmp, stack(Path(tmp)) as s:
-        measured, extra = scenarios(s, cfg)
+        groups, extra = scenarios(s, cfg)
+        if args.profile:
+            folder = args.results / "profiles" / started.strftime("%Y%m%dT%H%M%SZ")
+            extra["profiles"] = profile_consent(s, groups, folder)
     machine["loadavg_end"] = os.getloadavg()
-    doc = report.build(measured, started=started, machine=machine, config={**asdict(cfg), "quick": args.quick},
+    doc = report.build([sc for sc, _ in groups], started=started, machine=machine, config={**asdict(cfg), "quick": args.quick},
                        extra=extra)
     path = report.write(doc, args.results, started)
     print()
