@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import platform
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,11 +28,12 @@ import grpc
 
 from bench import report
 from bench.consent_scenarios import CALL_TIMEOUT_S, RoundSpec, run_round, setup_purpose, worker_pid
-from bench.procs import GrpcServerProcess, cpu_seconds, echo_server
+from bench.procs import GrpcServerProcess, echo_server
 from bench.profiling import profiled
 from bench.report import Goal, Scenario
 from services.common.devstack import PostgresProcess, TansuProcess, free_port
 from services.common.pki import DevCA
+from services.consent.settings import ConsentSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SETTLE_TIMEOUT_S = 120.0
@@ -72,7 +74,7 @@ def _stop_on_sigterm() -> None:
 
 
 @contextlib.contextmanager
-def stack(run_dir: Path) -> Iterator[Stack]:
+def stack(run_dir: Path, event_loop: str) -> Iterator[Stack]:
     with contextlib.ExitStack() as stop:
         print("starting PostgreSQL and Tansu ...", flush=True)
         pg = PostgresProcess(run_dir / "pg")
@@ -98,19 +100,22 @@ def stack(run_dir: Path) -> Iterator[Stack]:
             "CONSENTRY_CONSENT_GRPC__TLS_CLIENT_CA": str(ca.ca.cert),
             "CONSENTRY_CONSENT_GRPC__POLICY_FILE": str(policy),
             "CONSENTRY_CONSENT_TELEMETRY__LOG_LEVEL": "WARNING",
-            # The hourly default would be fine too; a sweep must just not land inside a round.
+            # The 60 s default would run expiry sweeps inside rounds; the benchmark measures the request path.
             "CONSENTRY_CONSENT_EXPIRY_INTERVAL_S": "3600",
+            "CONSENTRY_CONSENT_RUNTIME__EVENT_LOOP": event_loop,
         }
         print("starting the consent service and the echo baselines ...", flush=True)
         consent = GrpcServerProcess(run_dir / "consent", "consent", ["services.consent"], client_tls, env, port)
-        echo_mtls = echo_server(run_dir / "echo-mtls", "echo-mtls", server_tls, client_tls)
-        echo_plain = echo_server(run_dir / "echo-insecure", "echo-insecure", None, None)
+        echo_mtls = echo_server(run_dir / "echo-mtls", "echo-mtls", server_tls, client_tls, event_loop)
+        echo_plain = echo_server(run_dir / "echo-insecure", "echo-insecure", None, None, event_loop)
         for proc in (consent, echo_mtls, echo_plain):
             stop.callback(proc.stop)
             proc.start()
 
-        # spawn, not fork: the generator must not inherit this process's gRPC threads.
-        gen = multiprocessing.get_context("spawn").Pool(1)
+        # spawn, not fork: the generator must not inherit this process's gRPC threads. It ignores Ctrl-C:
+        # this process handles it and terminates the generator.
+        gen = multiprocessing.get_context("spawn").Pool(1, initializer=signal.signal,
+                                                        initargs=(signal.SIGINT, signal.SIG_IGN))
         stop.callback(gen.join)
         stop.callback(gen.terminate)  # runs first: kills a generator that is still mid-round
         pids = {"gen": gen.apply(worker_pid), "consent": consent.pid, "postgres": pg.pid, "tansu": kafka.pid,
@@ -130,14 +135,10 @@ def settle(s: Stack) -> float:
 
 
 def measure(s: Stack, spec: RoundSpec) -> dict[str, Any]:
-    """One round in the generator process, with the CPU each process used meanwhile."""
+    """One round in the generator process, once the previous round's background work is done."""
     settle(s)
-    before, t0 = {k: cpu_seconds(p) for k, p in s.pids.items()}, time.monotonic()
-    result: dict[str, Any] = s.gen.apply_async(run_round, (spec,)).get(
-        timeout=spec.warmup_s + spec.duration_s + 2 * CALL_TIMEOUT_S + 30)
-    wall = time.monotonic() - t0
-    result["cpu_cores"] = {k: (cpu_seconds(p) - before[k]) / wall for k, p in s.pids.items()}
-    return result
+    spec = replace(spec, cpu_roots=s.pids)
+    return s.gen.apply_async(run_round, (spec,)).get(timeout=spec.warmup_s + spec.duration_s + 2 * CALL_TIMEOUT_S + 30)
 
 
 def _line(name: str, r: dict[str, Any]) -> str:
@@ -159,61 +160,94 @@ def run_interleaved(s: Stack, groups: list[tuple[Scenario, RoundSpec]], rounds: 
 Groups = list[tuple[Scenario, RoundSpec]]
 
 
-def scenarios(s: Stack, cfg: Config) -> tuple[Groups, dict[str, Any]]:
-    mtls, plain, consent = s.echo_mtls.target, s.echo_plain.target, s.consent.target
-    s.gen.apply(setup_purpose, (consent,))
-
+def seed(s: Stack, cfg: Config) -> dict[str, Any]:
+    """Registers the purpose and grants consent to `cfg.subjects` subjects, one pass at full concurrency."""
+    s.gen.apply(setup_purpose, (s.consent.target,))
     print(f"seeding {cfg.subjects:,} subjects with GrantConsent ({cfg.concurrency} in flight) ...", flush=True)
-    seed = measure(s, RoundSpec("seed", consent, concurrency=cfg.concurrency, duration_s=600, warmup_s=0,
-                                seeded_subjects=cfg.subjects))
-    print(_line("seed GrantConsent (one pass)", seed), flush=True)
-    if seed["errors"] or seed["calls"] != cfg.subjects:
-        raise RuntimeError(f"seeding failed: {seed['calls']} of {cfg.subjects} granted, errors {seed['errors']}")
+    result = measure(s, RoundSpec("seed", s.consent.target, concurrency=cfg.concurrency, duration_s=600,
+                                  warmup_s=0, seeded_subjects=cfg.subjects))
+    print(_line("seed GrantConsent (one pass)", result), flush=True)
+    if result["errors"] or result["calls"] != cfg.subjects:
+        raise RuntimeError(f"seeding failed: {result['calls']} of {cfg.subjects} granted, errors {result['errors']}")
     settle(s)
     s.pg.execute("VACUUM ANALYZE", database="consent")  # fresh statistics: the plan must not change mid-run
+    return result
 
+
+def plan(s: Stack, cfg: Config) -> list[tuple[str, Groups]]:
+    """Per RPC, the echo baseline and the consent service (plus, for CheckConsent, plaintext echo)."""
     common = dict(concurrency=cfg.concurrency, duration_s=cfg.duration_s, warmup_s=cfg.warmup_s,
                   seeded_subjects=cfg.subjects, unknown_share=cfg.unknown_share)
 
-    def check_group(rpc: str, kind: str, goals: dict[str, Goal], **kw: Any) -> list[tuple[Scenario, RoundSpec]]:
-        n = kw.get("batch_size", 1)
-        base = Scenario(f"{rpc} echo mTLS", rpc, "echo-mtls", decisions_per_call=n)
-        return [(base, RoundSpec(kind, mtls, **{**common, **kw})),
-                (Scenario(f"{rpc} consent", rpc, "consent", base.name, n, **goals), RoundSpec(kind, consent, **{**common, **kw}))]
+    def pair(rpc: str, kind: str, n: int = 1, note: str = "", **goals: Any) -> Groups:
+        spec = RoundSpec(kind, s.echo_mtls.target, **common)
+        if n > 1:
+            spec = replace(spec, batch_size=n, concurrency=cfg.batch_concurrency)
+        echo = Scenario(f"{rpc} echo mTLS", rpc, "echo-mtls", decisions_per_call=n)
+        consent = Scenario(f"{rpc} consent", rpc, "consent", echo.name, n, note=note, **goals)
+        return [(echo, spec), (consent, replace(spec, target=s.consent.target))]
 
-    check = check_group("CheckConsent", "check",
-                        {"ratio_goals": {"rps": Goal(">=", 0.8), "p99_ms": Goal("<=", 1.5)}})
-    check.append((Scenario("CheckConsent echo plaintext", "CheckConsent", "echo-insecure", check[0][0].name,
-                           note="reference: the same echo without TLS"), RoundSpec("check", plain, **common)))
-    batch = check_group("CheckConsents", "check_batch", {"goals": {"decisions_per_s": Goal(">=", 20_000)}},
-                        batch_size=cfg.batch_size, concurrency=cfg.batch_concurrency)
-    grant = [(Scenario("GrantConsent echo mTLS", "GrantConsent", "echo-mtls"), RoundSpec("grant", mtls, **common)),
-             (Scenario("GrantConsent consent", "GrantConsent", "consent", "GrantConsent echo mTLS",
-                       goals={"rps": Goal(">=", 1_000)}, note="distinct new subject per call"),
-              RoundSpec("grant", consent, **common))]
-    for title, group in (("CheckConsent", check), ("CheckConsents", batch), ("GrantConsent", grant)):
+    check = pair("CheckConsent", "check", ratio_goals={"rps": Goal(">=", 0.8), "p99_ms": Goal("<=", 1.5)})
+    plain = Scenario("CheckConsent echo plaintext", "CheckConsent", "echo-insecure", check[0][0].name,
+                     note="reference: the same echo server without TLS")
+    check.append((plain, replace(check[0][1], target=s.echo_plain.target)))
+    return [
+        ("CheckConsent", check),
+        ("CheckConsents", pair("CheckConsents", "check_batch", cfg.batch_size,
+                               goals={"decisions_per_s": Goal(">=", 20_000)})),
+        ("GrantConsent", pair("GrantConsent", "grant", note="a new subject per call",
+                              goals={"rps": Goal(">=", 1_000)})),
+    ]
+
+
+def run_all(s: Stack, cfg: Config) -> tuple[Groups, dict[str, Any]]:
+    seeded = seed(s, cfg)
+    groups: Groups = []
+    for title, group in plan(s, cfg):
         print(f"{title}: {cfg.rounds} rounds of {cfg.warmup_s:g}s warm-up + {cfg.duration_s:g}s", flush=True)
         run_interleaved(s, group, cfg.rounds)
-    return check + batch + grant, {"seed": seed}
+        groups += group
+    return groups, {"seed": seeded}
 
 
-def profile_consent(s: Stack, groups: Groups, folder: Path) -> list[dict[str, Any]]:
-    """One extra round per consent scenario with py-spy attached to the consent server."""
+def profile_servers(s: Stack, groups: Groups, folder: Path) -> list[dict[str, Any]]:
+    """One extra round per consent scenario with py-spy attached to the consent server, and one of the
+    CheckConsent echo baseline, to tell gRPC's own share from the service's."""
     found = []
     for scenario, spec in groups:
-        if scenario.server != "consent":
+        if scenario.server != "consent" and scenario.name != "CheckConsent echo mTLS":
             continue
         settle(s)
-        out = folder / f"{scenario.rpc}.collapsed"
+        out = folder / f"{scenario.name.replace(' ', '-')}.collapsed"
         spec = replace(spec, subject_prefix="grant-profiled-")
-        print(f"profiling the consent server during {scenario.name} ...", flush=True)
-        result, summary = profiled(s.pids["consent"], spec.warmup_s + spec.duration_s + 1, out,
+        print(f"profiling the server during {scenario.name} ...", flush=True)
+        result, summary = profiled(s.pids[scenario.server], spec.warmup_s + spec.duration_s + 1, out,
                                    lambda spec=spec: measure(s, spec))
         print(_line(f"{scenario.name} (profiled)", result), flush=True)
-        print(summary, flush=True)
+        print(summary.split("own time by function:")[0], flush=True)  # the rest is in the .txt file
         found.append({"name": scenario.name, "round": result, "collapsed": str(out),
                       "summary": str(out.with_suffix(".txt"))})
     return found
+
+
+def consent_config() -> dict[str, Any]:
+    """The service settings that shape its throughput (the benchmark leaves them at their defaults)."""
+    fields = ConsentSettings.model_fields
+    return {"pool_min_size": fields["pool_min_size"].default, "pool_max_size": fields["pool_max_size"].default,
+            "transport": "mTLS", "log_level": "WARNING", "trace_exporter": "none", "expiry_interval_s": 3600}
+
+
+def source_info() -> dict[str, Any]:
+    """Which code was measured: the commit, and the files that differ from it."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=RESULTS.parent.parent, capture_output=True, text=True, timeout=10)
+        return done.stdout if done.returncode == 0 else ""
+
+    try:
+        changed = git("status", "--porcelain", "--", "services", "proto", "pyproject.toml").splitlines()
+        return {"commit": git("rev-parse", "HEAD").strip() or None, "uncommitted": [line[3:] for line in changed]}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "uncommitted": None}
 
 
 def machine_info() -> dict[str, Any]:
@@ -230,8 +264,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="rounds per scenario")
     parser.add_argument("--duration", type=float, help="measured seconds per round")
     parser.add_argument("--profile", action="store_true",
-                        help="afterwards, one more round per consent scenario under py-spy (not in the medians)")
+                        help="afterwards, one more round per consent scenario (and the CheckConsent echo) under py-spy,"
+                             " outside the medians")
     parser.add_argument("--results", type=Path, default=RESULTS, help="results folder (default bench/results)")
+    parser.add_argument("--event-loop", choices=["uvloop", "asyncio"], default="uvloop",
+                        help="event loop of the consent service and of the echo baselines alike (default: the"
+                             " service's default)")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else Config()
     cfg = replace(cfg, rounds=args.rounds or cfg.rounds, duration_s=args.duration or cfg.duration_s)
@@ -239,14 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     _stop_on_sigterm()
     started = datetime.now(UTC).replace(microsecond=0)
     machine = machine_info()
-    with tempfile.TemporaryDirectory(prefix="consentry-bench-") as tmp, stack(Path(tmp)) as s:
-        groups, extra = scenarios(s, cfg)
+    with tempfile.TemporaryDirectory(prefix="consentry-bench-") as tmp, stack(Path(tmp), args.event_loop) as s:
+        groups, extra = run_all(s, cfg)
         if args.profile:
             folder = args.results / "profiles" / started.strftime("%Y%m%dT%H%M%SZ")
-            extra["profiles"] = profile_consent(s, groups, folder)
+            extra["profiles"] = profile_servers(s, groups, folder)
     machine["loadavg_end"] = os.getloadavg()
-    doc = report.build([sc for sc, _ in groups], started=started, machine=machine, config={**asdict(cfg), "quick": args.quick},
-                       extra=extra)
+    config = {**asdict(cfg), "quick": args.quick, "consent_service": {**consent_config(), "event_loop": args.event_loop}, "source": source_info()}
+    doc = report.build([sc for sc, _ in groups], started=started, machine=machine, config=config, extra=extra)
     path = report.write(doc, args.results, started)
     print()
     print(report.table(doc))
@@ -255,4 +293,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as stop:  # clean-up has already run on the way out
+        print(f"\ninterrupted ({stop or 'Ctrl-C'}); every process was stopped", file=sys.stderr)
+        sys.exit(130)

@@ -12,12 +12,13 @@ import itertools
 import os
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from google.protobuf import duration_pb2
 
+from bench.cpu import Snapshot, cores_between, snapshot
 from bench.load import CallFailed, LoadResult, percentile, run_load
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
@@ -60,6 +61,7 @@ class RoundSpec:
     unknown_share: float = 0.1
     batch_size: int = 100
     subject_prefix: str = "grant-"  # grant: every call takes the next fresh subject under this prefix
+    cpu_roots: dict[str, int] = field(default_factory=dict)  # role -> pid whose process tree CPU is reported
 
 
 def seeded_subject(i: int) -> str:
@@ -142,18 +144,43 @@ def summarize(result: LoadResult, spec: RoundSpec) -> dict[str, object]:
     }
 
 
+class _WindowCpu:
+    """CPU of each process over the measured window only (after the warm-up), sampled from here so that
+    the window edges match the load generator's own clock."""
+
+    def __init__(self, spec: RoundSpec) -> None:
+        self._spec = spec
+        self._before: Snapshot | None = None
+        self._after: Snapshot | None = None
+
+    async def run(self) -> None:
+        await asyncio.sleep(self._spec.warmup_s)
+        self._before = snapshot(self._spec.cpu_roots)
+        await asyncio.sleep(self._spec.duration_s)
+        self._after = snapshot(self._spec.cpu_roots)
+
+    def cores(self) -> dict[str, float]:
+        if self._before is None:
+            return {}
+        return cores_between(self._before, self._after or snapshot(self._spec.cpu_roots))
+
+
 async def _round(spec: RoundSpec) -> dict[str, object]:
     async with spec.target.channel() as channel:
         # Connect (TCP + TLS handshake) before the clock starts; the warm-up covers the rest.
         await asyncio.wait_for(channel.channel_ready(), CALL_TIMEOUT_S)
         call = make_call(spec, consent_pb2_grpc.ConsentServiceStub(channel))
         max_calls = spec.seeded_subjects if spec.scenario == "seed" else spec.max_calls
-        result = await run_load(call, concurrency=spec.concurrency, duration_s=spec.duration_s,
-                                warmup_s=spec.warmup_s, max_calls=max_calls)
-    summary = summarize(result, spec)
+        cpu = _WindowCpu(spec)
+        sampler = asyncio.create_task(cpu.run())
+        try:
+            result = await run_load(call, concurrency=spec.concurrency, duration_s=spec.duration_s,
+                                    warmup_s=spec.warmup_s, max_calls=max_calls)
+        finally:
+            sampler.cancel()  # a count-bounded run (seed) ends long before its nominal window
     if spec.scenario == "seed" and result.started != spec.seeded_subjects:
-        summary["errors"] = {**summary["errors"], "not all subjects seeded": 1}  # type: ignore[dict-item]
-    return summary
+        result.errors["not all subjects seeded"] += 1
+    return {**summarize(result, spec), "cpu_cores": cpu.cores()}
 
 
 def run_round(spec: RoundSpec) -> dict[str, object]:

@@ -92,8 +92,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.echo")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tls", nargs=3, type=Path, metavar=("CERT", "KEY", "CLIENT_CA"))
+    parser.add_argument("--event-loop", choices=["asyncio", "uvloop"], default="asyncio",
+                        help="the same loop as the service under test, so the ratio measures only its work")
     args = parser.parse_args()
-    asyncio.run(serve(args.port, tuple(args.tls) if args.tls else None))
+    server = serve(args.port, tuple(args.tls) if args.tls else None)
+    if args.event_loop == "uvloop":
+        import uvloop
+        uvloop.run(server)
+    else:
+        asyncio.run(server)
 
 
 if __name__ == "__main__":

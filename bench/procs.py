@@ -1,4 +1,4 @@
-"""The two gRPC servers under test as managed child processes, and per-process CPU accounting.
+"""The two gRPC servers under test as managed child processes.
 
 Both servers reuse the devstack `ManagedProcess` (own process group, log file, SIGTERM then
 SIGKILL of the whole tree, stop at interpreter exit) and are declared ready by the standard gRPC
@@ -19,7 +19,6 @@ from bench.consent_scenarios import Target
 from services.common.devstack import ManagedProcess
 
 REPO = Path(__file__).resolve().parent.parent
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
@@ -72,27 +71,8 @@ class GrpcServerProcess(ManagedProcess):
 
 
 def echo_server(run_dir: Path, name: str, server_tls: tuple[Path, Path, Path] | None,
-                client_tls: tuple[Path, Path, Path] | None) -> GrpcServerProcess:
+                client_tls: tuple[Path, Path, Path] | None, event_loop: str) -> GrpcServerProcess:
     """server_tls: (cert, key, client CA) for mTLS, None for a plaintext listener."""
-    args = ["bench.echo", "--port", "{port}"] + (["--tls", *map(str, server_tls)] if server_tls else [])
+    args = ["bench.echo", "--port", "{port}", "--event-loop", event_loop]
+    args += ["--tls", *map(str, server_tls)] if server_tls else []
     return GrpcServerProcess(run_dir, name, args, client_tls)
-
-
-def cpu_seconds(root: int) -> float:
-    """User + system CPU of `root` and all its live descendants (postgres runs one backend per connection)."""
-    children: dict[int, list[int]] = {}
-    times: dict[int, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        pid = int(stat.parent.name)
-        children.setdefault(int(fields[1]), []).append(pid)
-        times[pid] = (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += times.get(pid, 0.0)
-        todo += children.get(pid, [])
-    return total

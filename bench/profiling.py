@@ -17,7 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-_FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
+RATE = 250  # samples per second
+_LOOP = ("BaseEventLoop.run_forever", "BaseEventLoop._run_once", "Handle._run", "Thread.run")
+_NO_PYTHON_FRAMES = {  # samples that end in one of these ran native code that py-spy cannot name
+    "Thread.run": "other thread, no Python frames (grpc poller: C-core, TLS)",
+    "Handle._run": "callbacks without Python frames (grpc aio Cython, asyncio C tasks)",
+}
+_FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")  # "func (file:line)"
 
 
 def py_spy() -> str | None:
@@ -25,16 +31,35 @@ def py_spy() -> str | None:
     return str(local) if local.exists() else shutil.which("py-spy")
 
 
-def _short(frame: str) -> str:
-    """`func (path/to/pkg/mod.py:12)` -> `func (pkg/mod.py)`: per function, not per line."""
-    m = _FRAME.match(frame)
-    if not m:
-        return frame
-    parts = Path(m["file"]).parts
-    return f"{m['func']} ({'/'.join(parts[-2:])})"
+def _short(frame: tuple[str, str]) -> str:
+    """(func, path/to/pkg/mod.py) -> `func (pkg/mod.py)`: per function, not per line."""
+    func, path = frame
+    return f"{func} ({'/'.join(Path(path).parts[-2:])})" if path else func
 
 
-def summarize(collapsed: Path, top: int = 25) -> str:
+def component(path: str) -> str | None:
+    """Which code a frame belongs to: a third-party package, a part of this repository, or None for
+    the standard library (whose time is charged to the nearest caller that has a component)."""
+    parts = Path(path).parts
+    if "site-packages" in parts:
+        return parts[parts.index("site-packages") + 1]
+    if "services" in parts:
+        i = parts.index("services")
+        return ".".join(parts[i:i + 3]).removesuffix(".py")  # e.g. services.consent.api
+    return None
+
+
+def _frames(stack: str) -> list[tuple[str, str]]:
+    out = []
+    for frame in stack.split(";"):
+        m = _FRAME.match(frame)
+        out.append((m["func"], m["file"]) if m else (frame, ""))
+    return out
+
+
+def summarize(collapsed: Path, seconds: float, rate: int, top: int = 25) -> str:
+    """Own time per component and per function, and time per function including callees."""
+    by_component: Counter[str] = Counter()
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
@@ -42,22 +67,31 @@ def summarize(collapsed: Path, top: int = 25) -> str:
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        n = int(count)
-        frames = [_short(f) for f in stack.split(";")]
-        frames = frames[1:] if frames and frames[0].startswith(("process ", "thread ")) else frames
+        n, frames = int(count), _frames(stack)
         total += n
-        if frames:
-            own[frames[-1]] += n
-        for frame in set(frames):
-            inclusive[frame] += n
+        own[_short(frames[-1])] += n
+        # The event loop's own frames (runpy, main, run_forever, ...) say nothing about where time goes;
+        # coroutines resumed from C (grpc's Cython, the C task step) show up without them anyway.
+        cut = max((i for i, (func, _) in enumerate(frames) if func in _LOOP), default=-1)
+        below = frames[cut + 1:]
+        owner = next((c for c in (component(f) for _, f in reversed(below)) if c), None)
+        if owner is None:
+            loop_frame = frames[cut][0] if cut >= 0 and not below else ""
+            owner = _NO_PYTHON_FRAMES.get(loop_frame, "event loop and asyncio (stdlib)")
+        by_component[owner] += n
+        for name in {_short(f) for f in below}:
+            inclusive[name] += n
     if not total:
         return "no samples\n"
 
     def block(title: str, counts: Counter[str]) -> list[str]:
         return [title] + [f"  {100 * c / total:5.1f}%  {name}" for name, c in counts.most_common(top)]
 
-    lines = [f"{total} samples of non-idle threads"]
-    lines += block("own time (leaf frame):", own) + block("including callees:", inclusive)
+    busy = total / (seconds * rate)
+    lines = [f"{total} samples of non-idle threads in {seconds:.0f}s at {rate} Hz: {busy:.2f} threads busy on average;",
+             "percentages are of those samples"]
+    lines += block("own time by component (stdlib charged to its caller):", by_component)
+    lines += block("own time by function:", own) + block("including callees:", inclusive)
     return "\n".join(lines) + "\n"
 
 
@@ -67,8 +101,9 @@ def profiled(pid: int, seconds: float, out: Path, run: Callable[[], dict[str, An
     if binary is None:
         raise RuntimeError("--profile needs py-spy: .venv/bin/pip install py-spy")
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [binary, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))), "--rate", "250",
-           "--nonblocking", "--format", "raw", "--output", str(out)]
+    duration = max(1, round(seconds))
+    cmd = [binary, "record", "--pid", str(pid), "--duration", str(duration), "--rate", str(RATE),
+           "--nonblocking", "--full-filenames", "--format", "raw", "--output", str(out)]
     spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         result = run()
@@ -79,6 +114,6 @@ def profiled(pid: int, seconds: float, out: Path, run: Callable[[], dict[str, An
             spy.wait()
     if spy.returncode or not out.exists():
         raise RuntimeError(f"py-spy failed ({spy.returncode}): {err.decode(errors='replace')[-500:]}")
-    summary = summarize(out)
+    summary = summarize(out, duration, RATE)
     out.with_suffix(".txt").write_text(summary)
     return result, summary

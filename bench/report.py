@@ -52,8 +52,25 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b and not math.isnan(a) and not math.isnan(b) else math.nan
 
 
+def server_roles(server: str) -> tuple[str, ...]:
+    """The processes that serve a scenario's calls: the consent service needs its database and broker."""
+    return ("consent", "postgres", "tansu") if server == "consent" else (server,)
+
+
+def _cpu_ms_per_call(r: dict[str, Any], roles: tuple[str, ...]) -> float:
+    cores = r.get("cpu_cores", {})
+    if not r["rps"] or not all(role in cores for role in roles):
+        return math.nan
+    return 1000 * sum(cores[role] for role in roles) / r["rps"]
+
+
 def medians(s: Scenario) -> dict[str, float]:
     m = {key: _median(s.rounds, key) for key in ("rps", "p50_ms", "p99_ms")}
+    # CPU per call is steadier than throughput on a shared machine: it does not depend on how much
+    # CPU the neighbours left us, only on how much work each call takes.
+    for name, roles in (("server_cpu_ms_per_call", server_roles(s.server)), ("gen_cpu_ms_per_call", ("gen",))):
+        values = [v for v in (_cpu_ms_per_call(r, roles) for r in s.rounds) if not math.isnan(v)]
+        m[name] = statistics.median(values) if values else math.nan
     if s.decisions_per_call > 1:
         m["decisions_per_s"] = m["rps"] * s.decisions_per_call
     return m
@@ -82,6 +99,8 @@ def scenario_doc(s: Scenario, by_name: dict[str, Scenario]) -> dict[str, Any]:
             paired = [p for p in paired if not math.isnan(p)]
             doc["ratios"][key] = _goal_entry(_ratio(mine[key], theirs[key]), s.ratio_goals.get(key),
                                              paired_median=statistics.median(paired) if paired else math.nan)
+        key = "server_cpu_ms_per_call"
+        doc["ratios"][key] = _goal_entry(_ratio(mine[key], theirs[key]), None)
     if s.goals:
         doc["targets"] = {key: _goal_entry(mine[key], goal) for key, goal in s.goals.items()}
     return doc
@@ -98,9 +117,9 @@ def build(scenarios: list[Scenario], *, started: datetime, machine: dict[str, An
 
 
 def _json_safe(value: Any) -> Any:
-    """NaN is not JSON: write null instead."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
+    """NaN is not JSON: write null instead; 4 decimals are more than the noise allows."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 4)
     if isinstance(value, dict):
         return {k: _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -122,31 +141,37 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def _cpu(rounds: list[dict[str, Any]], *roles: str) -> str:
-    """Median cores busy per role over the rounds, e.g. "gen 0.9 srv 1.0"."""
+    """Median cores busy per role over the rounds, e.g. "gen 0.90 consent 1.05 (main 0.82)"."""
+
+    def med(role: str) -> float | None:
+        values = [r["cpu_cores"][role] for r in rounds if role in r.get("cpu_cores", {})]
+        return statistics.median(values) if values else None
+
     parts = []
     for role in roles:
-        values = [r["cpu_cores"][role] for r in rounds if role in r.get("cpu_cores", {})]
-        if values:
-            parts.append(f"{role} {statistics.median(values):.2f}")
+        total, main = med(role), med(f"{role}/main")
+        if total is not None:
+            parts.append(f"{role} {total:.2f}" + (f" (main {main:.2f})" if main is not None and role not in ("postgres", "tansu") else ""))
     return " ".join(parts)
 
 
 def table(doc: dict[str, Any]) -> str:
     head = ["scenario", "n", "rps", "p50 ms", "p99 ms", "rps/echo", "p99/echo", "target", "ok",
-            "cpu cores (median)"]
+            "srv cpu ms/call", "cores busy (median)"]
     rows: list[list[str]] = []
     for d in doc["scenarios"]:
         m, ratios = d["medians"], d.get("ratios", {})
-        roles = ("gen", "consent", "postgres", "tansu") if d["server"] == "consent" else ("gen", d["server"])
+        roles = ("gen", *server_roles(d["server"]))
         checks = [(k, e) for group in ("ratios", "targets") for k, e in d.get(group, {}).items() if e["target"]]
         verdict = ", ".join(f"{k} {e['target']}" for k, e in checks)
         ok = " ".join("PASS" if e["pass"] else "FAIL" for _, e in checks)
         rows.append([d["name"], str(len(d["rounds"])), _fmt(m["rps"], ",.0f"), _fmt(m["p50_ms"], ".2f"),
                      _fmt(m["p99_ms"], ".2f"), _fmt(ratios.get("rps", {}).get("value"), ".3f"),
-                     _fmt(ratios.get("p99_ms", {}).get("value"), ".2f"), verdict, ok, _cpu(d["rounds"], *roles)])
+                     _fmt(ratios.get("p99_ms", {}).get("value"), ".2f"), verdict, ok,
+                     _fmt(m["server_cpu_ms_per_call"], ".3f"), _cpu(d["rounds"], *roles)])
         if "decisions_per_s" in m:
             rows.append([f"  = decisions/s (x{d['decisions_per_call']})", "", _fmt(m["decisions_per_s"], ",.0f"),
-                         "", "", "", "", "", "", ""])
+                         *[""] * (len(head) - 3)])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -17,9 +17,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-OPEN_SERVICES = ("grpc.health.v1.Health/", "grpc.reflection.v1alpha.ServerReflection/",
-                 "grpc.reflection.v1.ServerReflection/")
-
 
 class Unauthenticated(Exception):
     pass
@@ -88,7 +85,3 @@ def require_purpose(purpose_id: str) -> None:
     grant = current_client()
     if not grant.may_use_purpose(purpose_id):
         raise PermissionDenied(f"client '{grant.client_id}' may not use purpose '{purpose_id}'")
-
-
-def is_open(method: str) -> bool:
-    return method.lstrip("/").startswith(OPEN_SERVICES)

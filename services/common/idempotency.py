@@ -35,20 +35,21 @@ async def run_once(
     decode: Callable[[bytes], T],
 ) -> T:
     """Must be called inside a transaction on `conn`; `work` must use the same transaction."""
-    # Serialises concurrent retries of one key: the second waits here, then sees the first's answer.
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2 || '/' || $3))",
-                       scope.client_id, scope.method, scope.key)
-    prior = await conn.fetchrow(
-        "SELECT request_hash, response FROM idempotency WHERE client_id = $1 AND method = $2 AND idem_key = $3",
-        scope.client_id, scope.method, scope.key,
-    )
-    if prior is not None:
+    key = (scope.client_id, scope.method, scope.key)
+    # A concurrent request with the same key blocks here until the first commits (then conflicts and
+    # reads its answer) or rolls back (then this one claims the key).
+    claimed = await conn.fetchval(
+        "INSERT INTO idempotency (client_id, method, idem_key, request_hash) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT DO NOTHING RETURNING true", *key, request_hash)
+    if not claimed:
+        prior = await conn.fetchrow(
+            "SELECT request_hash, response FROM idempotency WHERE client_id = $1 AND method = $2 AND idem_key = $3",
+            *key)
         if bytes(prior["request_hash"]) != request_hash:
             raise IdempotencyKeyReused(f"idempotency_key '{scope.key}' was already used for a different request")
         return decode(bytes(prior["response"]))
     result = await work()
     await conn.execute(
-        "INSERT INTO idempotency (client_id, method, idem_key, request_hash, response) VALUES ($1, $2, $3, $4, $5)",
-        scope.client_id, scope.method, scope.key, request_hash, encode(result),
-    )
+        "UPDATE idempotency SET response = $4 WHERE client_id = $1 AND method = $2 AND idem_key = $3",
+        *key, encode(result))
     return result

@@ -32,6 +32,10 @@ class GrpcSettings(BaseModel):
     max_concurrent_rpcs: int | None = None
 
 
+class RuntimeSettings(BaseModel):
+    event_loop: str = Field("uvloop", pattern="^(uvloop|asyncio)$")
+
+
 class TelemetrySettings(BaseModel):
     log_level: str = "INFO"
     trace_exporter: str = Field("none", pattern="^(none|console|otlp)$")

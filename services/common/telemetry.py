@@ -9,8 +9,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 
-def configure_tracing(service: str, exporter: str = "none", sample_ratio: float = 1.0) -> TracerProvider:
-    """`exporter` is "none" (spans exist for log correlation and propagation only), "console" or "otlp"."""
+def configure_tracing(service: str, exporter: str = "none", sample_ratio: float = 1.0) -> TracerProvider | None:
+    """`exporter` is "console" or "otlp"; with "none" no spans are recorded, but trace context is still
+    propagated from callers into events and logs."""
+    if exporter == "none":
+        return None
     provider = TracerProvider(
         resource=Resource.create({"service.name": f"consentry-{service}"}),
         sampler=ParentBased(TraceIdRatioBased(sample_ratio)),

@@ -1,9 +1,7 @@
 """`python -m services.consent`: runs the consent service until SIGTERM."""
 
-import asyncio
-
 from services.common.logging import configure_logging
-from services.common.server import run_until_signalled
+from services.common.server import serve
 from services.common.telemetry import configure_tracing
 from services.consent.app import ConsentApp
 from services.consent.settings import ConsentSettings
@@ -14,7 +12,7 @@ def main() -> None:
     configure_logging("consent", settings.telemetry.log_level)
     configure_tracing("consent", settings.telemetry.trace_exporter, settings.telemetry.trace_sample_ratio)
     app = ConsentApp(settings)
-    asyncio.run(run_until_signalled(app.start, app.stop))
+    serve(app.start, app.stop, settings.runtime.event_loop)
 
 
 if __name__ == "__main__":

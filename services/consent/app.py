@@ -17,11 +17,13 @@ from services.common.server import GrpcServer
 from services.consent.api.servicer import ConsentServicer
 from services.consent.events.payloads import to_pending
 from services.consent.service.consents import ConsentService
+from services.consent.service.decision_cache import DecisionCache
 from services.consent.service.expiry import run_expiry
 from services.consent.service.gate import ConsentGate
 from services.consent.service.signing import ReceiptSigner
 from services.consent.service.uow import UnitOfWork
 from services.consent.settings import ConsentSettings
+from services.consent.store.notifications import ChangeListener
 
 log = get_logger(__name__)
 SERVICE_NAME = consent_pb2.DESCRIPTOR.services_by_name["ConsentService"].full_name
@@ -41,6 +43,7 @@ class ConsentApp:
     pool: asyncpg.Pool | None = None
     producer: AIOKafkaProducer | None = None
     server: GrpcServer | None = None
+    gate: ConsentGate | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     @property
@@ -57,12 +60,25 @@ class ConsentApp:
         relay = OutboxRelay(self.pool, self.producer, topic=s.topic, producer_name="consent")
         signer = ReceiptSigner.from_file(s.receipt_signing_key) if s.receipt_signing_key else ReceiptSigner.generate()
         pool = self.pool
-        service = ConsentService(lambda: UnitOfWork(pool, to_pending, relay.notify), signer)
-        servicer = ConsentServicer(service, ConsentGate(pool), (signer.key_id, signer.public_key_pem))
+        cache = DecisionCache(s.decision_cache_max_entries, s.decision_cache_ttl_s)
+        self.gate = gate = ConsentGate(s.database_url, cache)
+
+        def after_commit(events: list) -> None:
+            gate.forget(events)
+            relay.notify()
+
+        service = ConsentService(lambda: UnitOfWork(pool, to_pending, after_commit), signer)
+        servicer = ConsentServicer(service, self.gate, (signer.key_id, signer.public_key_pem))
         self.server = GrpcServer(s.grpc, load_policy(s), [SERVICE_NAME],
-                                 lambda srv: consent_pb2_grpc.add_ConsentServiceServicer_to_server(servicer, srv))
+                                 lambda srv: consent_pb2_grpc.add_ConsentServiceServicer_to_server(servicer, srv),
+                                 tracing=s.telemetry.trace_exporter != "none")
         self.tasks = [asyncio.create_task(relay.run(), name="outbox-relay"),
                       asyncio.create_task(run_expiry(service, s.expiry_interval_s), name="expiry")]
+        if s.decision_cache:
+            listener = ChangeListener(
+                s.database_url, on_change=lambda key: cache.clear() if key is None else cache.invalidate(key),
+                on_ready=cache.enable, on_lost=cache.disable)
+            self.tasks.append(asyncio.create_task(listener.run(), name="consent-change-listener"))
         await self.server.start()
         log.info("consent service started", port=self.port)
 
@@ -74,6 +90,8 @@ class ConsentApp:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.producer:
             await self.producer.stop()
+        if self.gate:
+            await self.gate.close()
         if self.pool:
             await self.pool.close()
         log.info("consent service stopped")

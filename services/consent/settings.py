@@ -5,7 +5,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.settings import GrpcSettings, KafkaSettings, TelemetrySettings
+from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
 
 
 class ConsentSettings(BaseSettings):
@@ -18,6 +18,12 @@ class ConsentSettings(BaseSettings):
     topic: str = "consent.events"
     grpc: GrpcSettings = GrpcSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    runtime: RuntimeSettings = RuntimeSettings()
     # Ed25519 PEM that signs consent receipts; generated at start when unset (dev only).
     receipt_signing_key: Path | None = None
     expiry_interval_s: float = 60.0
+    # Answers CheckConsent from memory while PostgreSQL change notifications keep it exact; a replica
+    # sees another replica's change after the notification's delivery (milliseconds).
+    decision_cache: bool = True
+    decision_cache_max_entries: int = 500_000
+    decision_cache_ttl_s: float = 30.0

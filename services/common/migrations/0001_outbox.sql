@@ -22,13 +22,15 @@ CREATE TABLE outbox_sequence (
 );
 INSERT INTO outbox_sequence DEFAULT VALUES;
 
--- Results of mutating RPCs by idempotency key, so a retry returns the first answer.
+-- Results of mutating RPCs by idempotency key, so a retry returns the first answer. The row is
+-- claimed first (response NULL until the same transaction stores it), so a concurrent retry waits
+-- on the unique key and then reads the committed answer.
 CREATE TABLE idempotency (
     client_id     text        NOT NULL,
     method        text        NOT NULL,
     idem_key      text        NOT NULL,
     request_hash  bytea       NOT NULL,
-    response      bytea       NOT NULL,
+    response      bytea,
     created_at    timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (client_id, method, idem_key)
 );

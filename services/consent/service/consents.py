@@ -119,19 +119,18 @@ class ConsentService:
     async def grant(self, cmd: commands.GrantConsent, idem: Idempotent | None = None) -> Granted:
         async def work(uow: UnitOfWork) -> Granted:
             store = uow.store
-            if await store.is_erased(subject_hash(cmd.subject_id)):
+            erased, purpose, notice = await store.grant_context(
+                subject_hash(cmd.subject_id), cmd.purpose_id, cmd.notice_version, cmd.notice_language)
+            if erased:
                 raise errors.SubjectErased(cmd.subject_id)
-            purpose = await store.purpose(cmd.purpose_id)
             if purpose is None:
                 raise errors.PurposeNotFound(cmd.purpose_id)
-            notice = await store.notice(cmd.purpose_id, cmd.notice_version, cmd.notice_language)
             check_grant(purpose, notice, version=cmd.notice_version, language=cmd.notice_language,
                         seen_hash=cmd.notice_hash, subject_age=cmd.subject_age, actor=cmd.actor)
             assert notice is not None
             now = self._now()
-            previous = await store.consent(cmd.subject_id, cmd.purpose_id, for_update=True)
             consent = Consent(
-                consent_id=previous.consent_id if previous else str(new_id()),
+                consent_id=str(new_id()),
                 subject_id=cmd.subject_id, purpose_id=purpose.purpose_id, controller_id=purpose.controller_id,
                 state=ConsentState.GIVEN, notice_version=notice.version, notice_language=notice.language,
                 notice_hash=notice.content_hash, jurisdiction=cmd.jurisdiction,
@@ -139,7 +138,8 @@ class ConsentService:
                 subject_age=cmd.subject_age, alternative_offered=cmd.alternative_offered,
                 granted_at=now, expires_at=now + purpose.retention, last_interaction_at=now, updated_at=now,
             )
-            await store.save_consent(consent)
+            # A renewed or re-given consent keeps the record id of the (subject, purpose) pair.
+            consent = replace(consent, consent_id=await store.save_consent(consent))
             await self._record(uow, [(consent, ev.ConsentGranted(consent), "")], now)
             body = canonical_bytes(build_receipt(str(new_id()), consent, purpose, notice))
             return Granted(consent, Receipt(body, self._signer.sign(body), self._signer.key_id))

@@ -1,6 +1,10 @@
 """The enrolment gate on the hot path. Concurrent CheckConsent calls are coalesced into one query
 per round trip, so the database cost is shared by every call in flight and each answer still
-reflects committed state (no cache that could ALLOW after a withdrawal)."""
+reflects committed state (no cache that could ALLOW after a withdrawal).
+
+Batches run one at a time on a connection of their own: no pool acquire and release (with its
+reset query) per batch, and a broken connection is replaced on the next batch. What a batch read
+may be answered from the decision cache next time (see decision_cache for why that is safe)."""
 
 import asyncio
 from collections.abc import Callable
@@ -9,18 +13,28 @@ from datetime import datetime
 import asyncpg
 
 from services.common.logging import get_logger
+from services.consent.domain.events import Event
 from services.consent.domain.model import CheckResult, DenyReason, decide
 from services.consent.service.consents import subject_hash, utcnow
+from services.consent.service.decision_cache import DecisionCache
 from services.consent.store.repository import ConsentStore
 
 log = get_logger(__name__)
 UNAVAILABLE = CheckResult(False, DenyReason.UNAVAILABLE)
 
 
+def _resolved(result: CheckResult) -> asyncio.Future[CheckResult]:
+    future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
+    future.set_result(result)
+    return future
+
+
 class ConsentGate:
-    def __init__(self, pool: asyncpg.Pool, *, max_batch: int = 512, timeout_s: float = 2.0,
+    def __init__(self, dsn: str, cache: DecisionCache, *, max_batch: int = 512, timeout_s: float = 2.0,
                  clock: Callable[[], datetime] = utcnow) -> None:
-        self._pool = pool
+        self._dsn = dsn
+        self.cache = cache
+        self._conn: asyncpg.Connection | None = None
         self._max_batch = max_batch
         self._timeout = timeout_s
         self._now = clock
@@ -28,15 +42,37 @@ class ConsentGate:
         self._flushing = False
 
     async def check(self, subject_id: str, purpose_id: str) -> CheckResult:
+        cached = self.cache.get((subject_id, purpose_id))
+        if cached is not None:
+            return decide(cached, self._now())
         future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
         self._pending.append(((subject_id, purpose_id), future))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+        self._ensure_flushing()
         return await future
 
     async def check_many(self, pairs: list[tuple[str, str]]) -> list[CheckResult]:
-        return await self._query(pairs)
+        """Answers from the cache where it can; the rest joins the queue like any other call."""
+        now, futures = self._now(), []
+        for pair in pairs:
+            cached = self.cache.get(pair)
+            if cached is not None:
+                futures.append(_resolved(decide(cached, now)))
+                continue
+            future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
+            self._pending.append((pair, future))
+            futures.append(future)
+        self._ensure_flushing()
+        return list(await asyncio.gather(*futures))
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    def _ensure_flushing(self) -> None:
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
         """Drains the queue: one query per batch; calls arriving meanwhile form the next batch."""
@@ -50,14 +86,32 @@ class ConsentGate:
         finally:
             self._flushing = False
 
+    def forget(self, events: list[Event]) -> None:
+        """Right after our own commit, before the caller hears back: this replica reads its writes."""
+        for event in events:
+            consent = getattr(event, "consent", None)
+            if consent is not None:
+                self.cache.invalidate((consent.subject_id, consent.purpose_id))
+            else:  # purpose, notice and erasure events change many answers at once
+                self.cache.clear()
+
     async def _query(self, pairs: list[tuple[str, str]]) -> list[CheckResult]:
+        epoch = self.cache.epoch
         try:
             async with asyncio.timeout(self._timeout):
-                async with self._pool.acquire() as conn:
-                    snapshots = await ConsentStore(conn).snapshots(pairs, [subject_hash(s) for s, _ in pairs])
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await asyncpg.connect(self._dsn)
+                snapshots = await ConsentStore(self._conn).snapshots(pairs, [subject_hash(s) for s, _ in pairs])
         except Exception as exc:  # noqa: BLE001 - any failure to read is answered the same way
             # Fail closed: an unanswerable check is a DENY, never an ALLOW.
+            await self._discard_connection()
             log.warning("consent check unavailable", error=str(exc) or type(exc).__name__, checks=len(pairs))
             return [UNAVAILABLE] * len(pairs)
+        self.cache.store(epoch, list(zip(pairs, snapshots, strict=True)))
         now = self._now()
         return [decide(s, now) for s in snapshots]
+
+    async def _discard_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.terminate()
+            self._conn = None

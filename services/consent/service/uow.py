@@ -14,7 +14,8 @@ EventEncoder = Callable[[str, Event], PendingEvent]  # (event_id, event) -> outb
 
 
 class UnitOfWork:
-    def __init__(self, pool: asyncpg.Pool, encode: EventEncoder, on_commit: Callable[[], None]) -> None:
+    def __init__(self, pool: asyncpg.Pool, encode: EventEncoder,
+                 on_commit: Callable[[list[Event]], None]) -> None:
         self._pool = pool
         self._encode = encode
         self._on_commit = on_commit
@@ -49,5 +50,5 @@ class UnitOfWork:
         await self._tx.commit()
         self._tx = None
         if self._events:
-            self._on_commit()
+            self._on_commit([event for _, event in self._events])
         self._events.clear()

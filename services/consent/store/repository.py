@@ -13,6 +13,7 @@ from services.consent.store.rows import (
 )
 
 _PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, 21))
+_UPDATES = ", ".join(f"{col.strip()} = EXCLUDED.{col.strip()}" for col in CONSENT_COLUMNS.split(",")[4:])
 GIVEN = ConsentState.GIVEN.value
 
 
@@ -44,6 +45,19 @@ class ConsentStore:
         rows = await self._conn.fetch(
             "SELECT * FROM notices WHERE purpose_id = $1 ORDER BY version, language", purpose_id)
         return [notice_from_row(r) for r in rows]
+
+    async def grant_context(self, subject_hash: str, purpose_id: str, version: int,
+                            language: str) -> tuple[bool, Purpose | None, Notice | None]:
+        """In one round trip: is the subject erased, the purpose, and the notice version the person saw."""
+        row = await self._conn.fetchrow(
+            "SELECT EXISTS (SELECT 1 FROM erased_subjects WHERE subject_hash = $1) AS erased,"
+            " p AS purpose, n AS notice FROM (SELECT 1) AS one"
+            " LEFT JOIN purposes p ON p.purpose_id = $2"
+            " LEFT JOIN notices n ON n.purpose_id = $2 AND n.version = $3 AND n.language = $4",
+            subject_hash, purpose_id, version, language)
+        purpose = purpose_from_row(row["purpose"]) if row["purpose"] is not None else None
+        notice = notice_from_row(row["notice"]) if row["notice"] is not None else None
+        return row["erased"], purpose, notice
 
     async def notice(self, purpose_id: str, version: int, language: str) -> Notice | None:
         row = await self._conn.fetchrow(
@@ -77,12 +91,13 @@ class ConsentStore:
             subject_id, purpose_id)
         return consent_from_row(row) if row else None
 
-    async def save_consent(self, c: Consent) -> None:
-        updates = ", ".join(f"{col.strip()} = EXCLUDED.{col.strip()}"
-                            for col in CONSENT_COLUMNS.split(",")[4:])
-        await self._conn.execute(
+    async def save_consent(self, c: Consent) -> str:
+        """Inserts or replaces the one record of (subject, purpose); returns its id, which an existing
+        record keeps."""
+        return str(await self._conn.fetchval(
             f"INSERT INTO consents ({CONSENT_COLUMNS}) VALUES ({_PLACEHOLDERS})"
-            f" ON CONFLICT (subject_id, purpose_id) DO UPDATE SET {updates}", *consent_values(c))
+            f" ON CONFLICT (subject_id, purpose_id) DO UPDATE SET {_UPDATES} RETURNING consent_id",
+            *consent_values(c)))
 
     async def consents_of(self, subject_id: str) -> list[Consent]:
         rows = await self._conn.fetch(

@@ -1,0 +1,71 @@
+"""What the gate last read for each (subject, purpose), so a repeated check needs no query.
+
+Correctness rests on three rules:
+- an entry is dropped when its row changes: locally right after our own commit (read-your-writes on
+  this replica) and on every replica through the `consent_changed` notification sent at commit;
+- a read that overlapped any invalidation is not cached (its result may predate the change);
+- without a live notification channel the cache is off, so a missed notification cannot leave a
+  stale ALLOW behind.
+Expiry needs no invalidation: the snapshot carries its deadlines and `decide` applies them per call.
+"""
+
+import time
+
+from services.consent.domain.model import ConsentSnapshot
+
+Key = tuple[str, str]
+
+
+class DecisionCache:
+    def __init__(self, max_entries: int = 500_000, ttl_s: float = 30.0) -> None:
+        self._max = max_entries
+        self._ttl = ttl_s
+        self._entries: dict[Key, tuple[float, ConsentSnapshot]] = {}
+        self._epoch = 0
+        self.enabled = False
+
+    @property
+    def epoch(self) -> int:
+        """Taken before a read; `store` only keeps results if no invalidation happened since."""
+        return self._epoch
+
+    def get(self, key: Key) -> ConsentSnapshot | None:
+        if not self.enabled:
+            return None
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        stored_at, snapshot = entry
+        if time.monotonic() - stored_at > self._ttl:
+            del self._entries[key]
+            return None
+        return snapshot
+
+    def store(self, read_epoch: int, items: list[tuple[Key, ConsentSnapshot]]) -> None:
+        if not self.enabled or read_epoch != self._epoch:
+            return
+        if len(self._entries) + len(items) > self._max:
+            self._entries.clear()
+        now = time.monotonic()
+        for key, snapshot in items:
+            self._entries[key] = (now, snapshot)
+
+    def invalidate(self, key: Key) -> None:
+        self._epoch += 1
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._epoch += 1
+        self._entries.clear()
+
+    def enable(self) -> None:
+        """Called once notifications flow: whatever was cached before cannot be trusted."""
+        self.clear()
+        self.enabled = True
+
+    def disable(self) -> None:
+        self.enabled = False
+        self.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
