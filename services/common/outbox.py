@@ -82,7 +82,7 @@ class OutboxRelay:
         topic: str,
         producer_name: str,
         batch_size: int = 500,
-        idle_interval: float = 0.05,
+        idle_interval: float = 0.5,
         max_backoff: float = 5.0,
     ) -> None:
         self._pool = pool
@@ -95,7 +95,8 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
 
     def notify(self) -> None:
-        """Called after a commit that added events, so they go out without waiting for the poll."""
+        """Called after a commit that added events, so they go out without waiting for the poll
+        (which only picks up what other replicas committed)."""
         self._wakeup.set()
 
     async def run(self) -> None:

@@ -18,6 +18,7 @@ from services.common.grpc_errors import abort
 from services.common.logging import get_logger
 from services.common.settings import GrpcSettings
 from services.common.telemetry import context_from_traceparent
+from services.common.validation import InvalidArgument
 
 log = get_logger(__name__)
 
@@ -29,9 +30,25 @@ def _client_id(context: grpc.aio.ServicerContext, settings: GrpcSettings) -> str
     return names[0].decode() if names else None
 
 
+ErrorTable = Callable[[Exception], tuple[grpc.StatusCode, str] | None]
+
+
+def _status_of(error: Exception, service_errors: ErrorTable) -> tuple[grpc.StatusCode, str, list | None] | None:
+    """Errors every service shares first, then the service's own table; None means a bug."""
+    if isinstance(error, auth.Unauthenticated):
+        return grpc.StatusCode.UNAUTHENTICATED, str(error), None
+    if isinstance(error, auth.PermissionDenied):
+        return grpc.StatusCode.PERMISSION_DENIED, str(error), None
+    if isinstance(error, InvalidArgument):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(error), error.violations
+    mapped = service_errors(error)
+    return (*mapped, None) if mapped else None
+
+
 def _guard(method: str, handler: grpc.RpcMethodHandler, policy: auth.Policy, settings: GrpcSettings,
-           propagate_traces: bool) -> grpc.RpcMethodHandler:
-    """Wraps one unary handler: identify, authorize, bind request id, hide internal errors.
+           service_errors: ErrorTable, propagate_traces: bool) -> grpc.RpcMethodHandler:
+    """Wraps one unary handler: identify and authorize the caller, bind a request id, attach the
+    caller's trace, and turn every error into a status (an unexpected one into a bare INTERNAL).
 
     Without a tracing exporter the OpenTelemetry interceptor is left out (it costs a span per call);
     an incoming traceparent is still attached, so events carry the caller's trace."""
@@ -40,12 +57,25 @@ def _guard(method: str, handler: grpc.RpcMethodHandler, policy: auth.Policy, set
     inner = handler.unary_unary
 
     async def guarded(request, context: grpc.aio.ServicerContext):
-        metadata = dict(context.invocation_metadata() or ())
-        structlog.contextvars.bind_contextvars(request_id=metadata.get("x-request-id") or os.urandom(8).hex(), rpc=method)
-        traceparent = metadata.get("traceparent") if propagate_traces else None
+        request_id = traceparent = None
+        for key, value in context.invocation_metadata() or ():
+            if key == "x-request-id":
+                request_id = value
+            elif key == "traceparent" and propagate_traces:
+                traceparent = value
+        structlog.contextvars.bind_contextvars(request_id=request_id or os.urandom(8).hex(), rpc=method)
         token = otel_context.attach(context_from_traceparent(traceparent)) if traceparent else None
         try:
-            return await _authorized_call(inner, request, context, policy, settings, method)
+            auth.bind_client(policy.authorize(_client_id(context, settings), method))
+            return await inner(request, context)
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as error:
+            status = _status_of(error, service_errors)
+            if status is None:
+                log.exception("unhandled error")
+                status = grpc.StatusCode.INTERNAL, "internal error", None
+            await abort(context, *status)
         finally:
             if token is not None:
                 otel_context.detach(token)
@@ -85,28 +115,10 @@ class GuardingRegistrar:
             service, {name: self._guard(f"{service}/{name}", h) for name, h in handlers.items()})
 
 
-async def _authorized_call(inner, request, context: grpc.aio.ServicerContext, policy: auth.Policy,
-                           settings: GrpcSettings, method: str):
-    try:
-        auth.bind_client(policy.authorize(_client_id(context, settings), method))
-    except auth.Unauthenticated as exc:
-        await abort(context, grpc.StatusCode.UNAUTHENTICATED, str(exc))
-    except auth.PermissionDenied as exc:
-        await abort(context, grpc.StatusCode.PERMISSION_DENIED, str(exc))
-    try:
-        return await inner(request, context)
-    except auth.PermissionDenied as exc:
-        await abort(context, grpc.StatusCode.PERMISSION_DENIED, str(exc))
-    except (grpc.aio.AbortError, asyncio.CancelledError):
-        raise
-    except Exception:
-        log.exception("unhandled error")
-        await abort(context, grpc.StatusCode.INTERNAL, "internal error")
-
-
 class GrpcServer:
     def __init__(self, settings: GrpcSettings, policy: auth.Policy, service_names: list[str],
-                 register: Callable[[GuardingRegistrar], None], *, tracing: bool = False) -> None:
+                 register: Callable[[GuardingRegistrar], None], service_errors: ErrorTable, *,
+                 tracing: bool = False) -> None:
         self._settings = settings
         self._server = grpc.aio.server(
             interceptors=[aio_server_interceptor()] if tracing else None,
@@ -114,7 +126,7 @@ class GrpcServer:
             options=[("grpc.so_reuseport", 0)],
         )
         register(GuardingRegistrar(self._server, lambda method, handler: _guard(
-            method, handler, policy, settings, propagate_traces=not tracing)))
+            method, handler, policy, settings, service_errors, propagate_traces=not tracing)))
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection([*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME],

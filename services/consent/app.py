@@ -14,6 +14,7 @@ from services.common.kafka import ensure_topics, start_producer
 from services.common.logging import get_logger
 from services.common.outbox import OutboxRelay
 from services.common.server import GrpcServer
+from services.consent.api.errors import status_for
 from services.consent.api.servicer import ConsentServicer
 from services.consent.events.payloads import to_pending
 from services.consent.service.consents import ConsentService
@@ -71,6 +72,7 @@ class ConsentApp:
         servicer = ConsentServicer(service, self.gate, (signer.key_id, signer.public_key_pem))
         self.server = GrpcServer(s.grpc, load_policy(s), [SERVICE_NAME],
                                  lambda srv: consent_pb2_grpc.add_ConsentServiceServicer_to_server(servicer, srv),
+                                 status_for,
                                  tracing=s.telemetry.trace_exporter != "none")
         self.tasks = [asyncio.create_task(relay.run(), name="outbox-relay"),
                       asyncio.create_task(run_expiry(service, s.expiry_interval_s), name="expiry")]

@@ -1,16 +1,13 @@
-"""The one table from domain errors to gRPC status codes."""
+"""The one table from the consent service's errors to gRPC status codes (authentication,
+authorization and validation errors are mapped alike for every service in common/server.py)."""
 
 import asyncpg
 import grpc
 
-from services.common.auth import PermissionDenied
 from services.common.idempotency import IdempotencyKeyReused
-from services.common.validation import InvalidArgument
 from services.consent.domain import errors
 
 STATUS_BY_ERROR: list[tuple[type[Exception], grpc.StatusCode]] = [
-    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
-    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.Conflict, grpc.StatusCode.ALREADY_EXISTS),
     (errors.PreconditionFailed, grpc.StatusCode.FAILED_PRECONDITION),

@@ -1,41 +1,18 @@
 """ConsentService over gRPC: validate, authorize the purpose, run the use case, map the result."""
 
-import functools
 from collections.abc import Callable
-
-import grpc
 
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
 from services.common import auth
-from services.common.grpc_errors import abort
 from services.common.idempotency import IdempotencyScope
-from services.common.validation import InvalidArgument
 from services.consent.api import mapping as m
 from services.consent.api import validation as valid
-from services.consent.api.errors import status_for
-
 from services.consent.service.consents import ConsentService, Granted, Idempotent, Published, Receipt
 from services.consent.service.gate import ConsentGate
 
 FILING_THRESHOLD = 100_000  # Face Recognition Measures (2025) Art. 15
 FILING_WARNING_SHARE = 0.9
-
-
-def rpc(method: Callable) -> Callable:
-    """Maps domain and validation errors to statuses in one place; anything else is INTERNAL upstream."""
-    @functools.wraps(method)
-    async def wrapper(self, request, context: grpc.aio.ServicerContext):
-        try:
-            return await method(self, request, context)
-        except Exception as error:
-            mapped = status_for(error)
-            if mapped is None:
-                raise
-            code, message = mapped
-            violations = error.violations if isinstance(error, InvalidArgument) else None
-            await abort(context, code, message, violations)
-    return wrapper
 
 
 def _idempotent(method: str, request, key: str, to_pb: Callable, from_pb: Callable, response_type) -> Idempotent:
@@ -69,7 +46,6 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         self._gate = gate
         self._receipt_key = receipt_key
 
-    @rpc
     async def RegisterPurpose(self, request, context):
         cmd = valid.register_purpose(request)
         auth.require_purpose(cmd.purpose.purpose_id)
@@ -79,14 +55,12 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         purpose = await self._service.register_purpose(cmd, idem)
         return pb.RegisterPurposeResponse(purpose=m.purpose_to_pb(purpose))
 
-    @rpc
     async def GetPurpose(self, request, context):
         purpose_id = valid.identifier("purpose_id", request.purpose_id)
         auth.require_purpose(purpose_id)
         purpose, notices = await self._service.get_purpose(purpose_id)
         return pb.GetPurposeResponse(purpose=m.purpose_to_pb(purpose), notices=[m.notice_to_pb(n) for n in notices])
 
-    @rpc
     async def PublishNotice(self, request, context):
         cmd = valid.publish_notice(request)
         auth.require_purpose(cmd.purpose_id)
@@ -94,7 +68,6 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
                            pb.PublishNoticeResponse)
         return _published_pb(await self._service.publish_notice(cmd, idem))
 
-    @rpc
     async def GrantConsent(self, request, context):
         cmd = valid.grant_consent(request)
         auth.require_purpose(cmd.purpose_id)
@@ -102,13 +75,11 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
                            pb.GrantConsentResponse)
         return _granted_pb(await self._service.grant(cmd, idem))
 
-    @rpc
     async def CheckConsent(self, request, context):
         subject_id, purpose_id = valid.check(request)
         auth.require_purpose(purpose_id)
         return m.check_to_pb(await self._gate.check(subject_id, purpose_id))
 
-    @rpc
     async def CheckConsents(self, request, context):
         pairs = valid.check_many(request)
         for purpose_id in {p for _, p in pairs}:
@@ -116,7 +87,6 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         results = await self._gate.check_many(pairs)
         return pb.CheckConsentsResponse(results=[m.check_to_pb(r) for r in results])
 
-    @rpc
     async def WithdrawConsent(self, request, context):
         cmd = valid.withdraw_consent(request)
         auth.require_purpose(cmd.purpose_id)
@@ -126,14 +96,12 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         consent = await self._service.withdraw(cmd, idem)
         return pb.WithdrawConsentResponse(consent=m.consent_to_pb(consent))
 
-    @rpc
     async def ListConsents(self, request, context):
         consents = await self._service.list_consents(valid.subject(request.subject_id))
         client = auth.current_client()
         visible = [c for c in consents if client.may_use_purpose(c.purpose_id)]
         return pb.ListConsentsResponse(consents=[m.consent_to_pb(c) for c in visible])
 
-    @rpc
     async def GetConsentHistory(self, request, context):
         subject_id, purpose_id = valid.check(pb.CheckConsentRequest(subject_id=request.subject_id,
                                                                     purpose_id=request.purpose_id))
@@ -142,14 +110,12 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         return pb.GetConsentHistoryResponse(consent=m.consent_to_pb(consent),
                                             events=[m.history_to_pb(e) for e in events])
 
-    @rpc
     async def RecordInteraction(self, request, context):
         cmd = valid.record_interaction(request)
         auth.require_purpose(cmd.purpose_id)
         last = await self._service.record_interaction(cmd)
         return pb.RecordInteractionResponse(last_interaction_at=m.ts(last))
 
-    @rpc
     async def EraseSubject(self, request, context):
         cmd = valid.erase_subject(request)
         idem = _idempotent("EraseSubject", request, request.idempotency_key,
@@ -158,11 +124,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         erased = await self._service.erase_subject(cmd, idem)
         return pb.EraseSubjectResponse(consents_erased=erased)
 
-    @rpc
     async def ExpireConsents(self, request, context):
         return pb.ExpireConsentsResponse(consents_expired=await self._service.expire_due(valid.expire(request)))
 
-    @rpc
     async def GetFilingStatus(self, request, context):
         controller_id = valid.identifier("controller_id", request.controller_id)
         count = await self._service.filing_count(controller_id)
@@ -172,7 +136,6 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         return pb.GetFilingStatusResponse(controller_id=controller_id, subjects_with_stored_face_data=count,
                                           threshold=FILING_THRESHOLD, state=state)
 
-    @rpc
     async def GetReceiptKey(self, request, context):
         key_id, pem = self._receipt_key
         return pb.GetReceiptKeyResponse(key_id=key_id, public_key_pem=pem)

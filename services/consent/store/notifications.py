@@ -30,7 +30,7 @@ class ChangeListener:
             conn = None
             try:
                 conn = await asyncpg.connect(self._dsn)
-                conn.add_termination_listener(lambda _conn: lost.set())
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._received)
                 self._on_ready()
                 while not lost.is_set():
