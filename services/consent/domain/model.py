@@ -154,6 +154,14 @@ class ConsentSnapshot:
     last_interaction_at: datetime | None = None
 
 
+_DENIAL_BY_STATE = {
+    ConsentState.WITHDRAWN: DenyReason.WITHDRAWN,
+    ConsentState.EXPIRED: DenyReason.EXPIRED,
+    ConsentState.RENEWAL_REQUIRED: DenyReason.RENEWAL_REQUIRED,
+    ConsentState.ERASED: DenyReason.SUBJECT_ERASED,
+}
+
+
 def decide(snapshot: ConsentSnapshot, now: datetime) -> CheckResult:
     """The enrolment gate. Anything but a current, valid consent is a DENY."""
     if snapshot.subject_erased:
@@ -162,19 +170,11 @@ def decide(snapshot: ConsentSnapshot, now: datetime) -> CheckResult:
         return CheckResult(False, DenyReason.UNKNOWN_PURPOSE)
     if snapshot.consent_id is None or snapshot.state is None:
         return CheckResult(False, DenyReason.NO_CONSENT)
-    ref = {"consent_id": snapshot.consent_id, "notice_version": snapshot.notice_version}
-    denial = {
-        ConsentState.WITHDRAWN: DenyReason.WITHDRAWN,
-        ConsentState.EXPIRED: DenyReason.EXPIRED,
-        ConsentState.RENEWAL_REQUIRED: DenyReason.RENEWAL_REQUIRED,
-        ConsentState.ERASED: DenyReason.SUBJECT_ERASED,
-    }.get(snapshot.state)
-    if denial is not None:
-        return CheckResult(False, denial, **ref)
+    denial = _DENIAL_BY_STATE.get(snapshot.state)
     # The sweep may not have run yet: an overdue consent is already expired for the gate.
-    if expiry_cause(snapshot.expires_at, snapshot.last_interaction_at, now) is not None:
-        return CheckResult(False, DenyReason.EXPIRED, **ref)
-    return CheckResult(True, None, **ref)
+    if denial is None and expiry_cause(snapshot.expires_at, snapshot.last_interaction_at, now) is not None:
+        denial = DenyReason.EXPIRED
+    return CheckResult(denial is None, denial, snapshot.consent_id, snapshot.notice_version)
 
 
 def expiry_cause(expires_at: datetime | None, last_interaction_at: datetime | None, now: datetime) -> str | None:
