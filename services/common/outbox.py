@@ -35,21 +35,15 @@ async def add_events(conn: asyncpg.Connection, events: list[PendingEvent]) -> No
     if not events:
         return
     traceparent = current_traceparent()
-    await conn.executemany(
+    # One statement for any number of events: a single round trip inside the caller's transaction.
+    await conn.execute(
         "INSERT INTO outbox (event_id, event_type, subject_id, payload_type, payload, traceparent, occurred_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        [
-            (
-                e.event_id,
-                e.event_type,
-                e.subject_id,
-                e.payload.DESCRIPTOR.full_name,
-                e.payload.SerializeToString(),
-                traceparent,
-                e.occurred_at,
-            )
-            for e in events
-        ],
+        " SELECT e.event_id, e.event_type, e.subject_id, e.payload_type, e.payload, $6, e.occurred_at"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $7::timestamptz[])"
+        " AS e(event_id, event_type, subject_id, payload_type, payload, occurred_at)",
+        [e.event_id for e in events], [e.event_type for e in events], [e.subject_id for e in events],
+        [e.payload.DESCRIPTOR.full_name for e in events], [e.payload.SerializeToString() for e in events],
+        traceparent, [e.occurred_at for e in events],
     )
 
 

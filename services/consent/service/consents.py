@@ -139,8 +139,10 @@ class ConsentService:
                 granted_at=now, expires_at=now + purpose.retention, last_interaction_at=now, updated_at=now,
             )
             # A renewed or re-given consent keeps the record id of the (subject, purpose) pair.
-            consent = replace(consent, consent_id=await store.save_consent(consent))
-            await self._record(uow, [(consent, ev.ConsentGranted(consent), "")], now)
+            event_id = str(new_id())
+            consent_id = await store.save_consent_with_history(consent, event_id, ev.ConsentGranted.type, now)
+            consent = replace(consent, consent_id=consent_id)
+            uow.emit(event_id, ev.ConsentGranted(consent))
             body = canonical_bytes(build_receipt(str(new_id()), consent, purpose, notice))
             return Granted(consent, Receipt(body, self._signer.sign(body), self._signer.key_id))
         return await self._run(idem, work)

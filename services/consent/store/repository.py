@@ -99,18 +99,32 @@ class ConsentStore:
             f" ON CONFLICT (subject_id, purpose_id) DO UPDATE SET {_UPDATES} RETURNING consent_id",
             *consent_values(c)))
 
+    async def save_consent_with_history(self, c: Consent, event_id: str, event_type: str, at: datetime) -> str:
+        """save_consent and its history entry in one round trip (the grant path); returns the record id."""
+        return str(await self._conn.fetchval(
+            f"WITH saved AS (INSERT INTO consents ({CONSENT_COLUMNS}) VALUES ({_PLACEHOLDERS})"
+            f" ON CONFLICT (subject_id, purpose_id) DO UPDATE SET {_UPDATES} RETURNING consent_id)"
+            " INSERT INTO consent_history (consent_id, event_id, event_type, state, notice_version, actor_kind,"
+            " guardian_id, reason, occurred_at) SELECT consent_id, $21, $22, $5, $6, $12, $13, '', $23 FROM saved"
+            " RETURNING consent_id",
+            *consent_values(c), event_id, event_type, at))
+
     async def consents_of(self, subject_id: str) -> list[Consent]:
         rows = await self._conn.fetch(
             f"SELECT {CONSENT_COLUMNS} FROM consents WHERE subject_id = $1 ORDER BY purpose_id", subject_id)
         return [consent_from_row(r) for r in rows]
 
     async def add_history(self, entries: list[tuple[str, Consent, str, str]], at: datetime) -> None:
-        """entries: (event_id, consent, event_type, reason)."""
-        await self._conn.executemany(
+        """entries: (event_id, consent, event_type, reason); one statement whatever their number."""
+        await self._conn.execute(
             "INSERT INTO consent_history (consent_id, event_id, event_type, state, notice_version, actor_kind,"
-            " guardian_id, reason, occurred_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-            [(c.consent_id, event_id, event_type, c.state.value, c.notice_version, c.actor.kind.value,
-              c.actor.guardian_id, reason, at) for event_id, c, event_type, reason in entries])
+            " guardian_id, reason, occurred_at) SELECT h.*, $8 FROM unnest($1::uuid[], $2::uuid[], $3::text[],"
+            " $4::smallint[], $5::int[], $6::smallint[], $7::text[], $9::text[])"
+            " AS h(consent_id, event_id, event_type, state, notice_version, actor_kind, guardian_id, reason)",
+            [c.consent_id for _, c, _, _ in entries], [e for e, _, _, _ in entries], [t for _, _, t, _ in entries],
+            [c.state.value for _, c, _, _ in entries], [c.notice_version for _, c, _, _ in entries],
+            [c.actor.kind.value for _, c, _, _ in entries], [c.actor.guardian_id for _, c, _, _ in entries],
+            at, [r for _, _, _, r in entries])
 
     async def history(self, consent_id: str) -> list[asyncpg.Record]:
         return await self._conn.fetch(
