@@ -13,7 +13,7 @@ class ConsentSettings(BaseSettings):
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/consent"
     pool_min_size: int = 4
-    pool_max_size: int = 16
+    pool_max_size: int = 32
     kafka: KafkaSettings = KafkaSettings()
     topic: str = "consent.events"
     grpc: GrpcSettings = GrpcSettings()
