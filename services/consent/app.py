@@ -13,18 +13,18 @@ from services.common.db import apply_migrations, create_pool, migrations_in
 from services.common.kafka import ensure_topics, start_producer
 from services.common.logging import get_logger
 from services.common.outbox import OutboxRelay
+from services.common.pg_listener import ChannelListener
 from services.common.server import GrpcServer
 from services.consent.api.errors import status_for
 from services.consent.api.servicer import ConsentServicer
 from services.consent.events.payloads import to_pending
 from services.consent.service.consents import ConsentService
-from services.consent.service.decision_cache import DecisionCache
+from services.consent.service.decision_cache import CHANGE_CHANNEL, DecisionCache
 from services.consent.service.expiry import run_expiry
 from services.consent.service.gate import ConsentGate
 from services.consent.service.signing import ReceiptSigner
 from services.consent.service.uow import UnitOfWork
 from services.consent.settings import ConsentSettings
-from services.consent.store.notifications import ChangeListener
 
 log = get_logger(__name__)
 SERVICE_NAME = consent_pb2.DESCRIPTOR.services_by_name["ConsentService"].full_name
@@ -77,9 +77,8 @@ class ConsentApp:
         self.tasks = [asyncio.create_task(relay.run(), name="outbox-relay"),
                       asyncio.create_task(run_expiry(service, s.expiry_interval_s), name="expiry")]
         if s.decision_cache:
-            listener = ChangeListener(
-                s.database_url, on_change=lambda key: cache.clear() if key is None else cache.invalidate(key),
-                on_ready=cache.enable, on_lost=cache.disable)
+            listener = ChannelListener(s.database_url, CHANGE_CHANNEL, on_message=cache.apply_notification,
+                                       on_ready=cache.enable, on_lost=cache.disable)
             self.tasks.append(asyncio.create_task(listener.run(), name="consent-change-listener"))
         await self.server.start()
         log.info("consent service started", port=self.port)

@@ -26,4 +26,4 @@ class ConsentSettings(BaseSettings):
     # sees another replica's change after the notification's delivery (milliseconds).
     decision_cache: bool = True
     decision_cache_max_entries: int = 500_000
-    decision_cache_ttl_s: float = 30.0
+    decision_cache_ttl_s: float = 300.0

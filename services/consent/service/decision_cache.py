@@ -14,10 +14,12 @@ import time
 from services.consent.domain.model import ConsentSnapshot
 
 Key = tuple[str, str]
+# Sent by the triggers of store migration 0002: "subject<US>purpose", or "*" for everything.
+CHANGE_CHANNEL = "consent_changed"
 
 
 class DecisionCache:
-    def __init__(self, max_entries: int = 500_000, ttl_s: float = 30.0) -> None:
+    def __init__(self, max_entries: int = 500_000, ttl_s: float = 300.0) -> None:
         self._max = max_entries
         self._ttl = ttl_s
         self._entries: dict[Key, tuple[float, ConsentSnapshot]] = {}
@@ -57,6 +59,13 @@ class DecisionCache:
     def clear(self) -> None:
         self._epoch += 1
         self._entries.clear()
+
+    def apply_notification(self, payload: str) -> None:
+        if payload == "*":
+            self.clear()
+        else:
+            subject_id, _, purpose_id = payload.partition("\x1f")
+            self.invalidate((subject_id, purpose_id))
 
     def enable(self) -> None:
         """Called once notifications flow: whatever was cached before cannot be trusted."""
