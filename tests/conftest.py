@@ -8,6 +8,9 @@ import pytest
 from services.common.devstack import OpenBaoProcess, PostgresProcess, TansuProcess
 from services.common.pki import DevCA
 
+# Each service's fixtures start it only when a test asks for it.
+pytest_plugins = ["tests.consent.fixtures", "tests.keyvault.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

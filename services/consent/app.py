@@ -22,7 +22,7 @@ from services.consent.service.consents import ConsentService
 from services.consent.service.decision_cache import CHANGE_CHANNEL, DecisionCache
 from services.consent.service.expiry import run_expiry
 from services.consent.service.gate import ConsentGate
-from services.consent.service.signing import ReceiptSigner
+from services.common.signing import Ed25519Signer
 from services.consent.service.uow import UnitOfWork
 from services.consent.settings import ConsentSettings
 
@@ -59,7 +59,7 @@ class ConsentApp:
         await ensure_topics(s.kafka, [s.topic])
         self.producer = await start_producer(s.kafka)
         relay = OutboxRelay(self.pool, self.producer, topic=s.topic, producer_name="consent")
-        signer = ReceiptSigner.from_file(s.receipt_signing_key) if s.receipt_signing_key else ReceiptSigner.generate()
+        signer = Ed25519Signer.from_file(s.receipt_signing_key) if s.receipt_signing_key else Ed25519Signer.generate()
         pool = self.pool
         cache = DecisionCache(s.decision_cache_max_entries, s.decision_cache_ttl_s)
         self.gate = gate = ConsentGate(s.database_url, cache)

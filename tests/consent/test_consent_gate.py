@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from consentry.consent.v1 import consent_pb2 as pb
-from services.consent.service.signing import verify_receipt
+from services.common.signing import verify_signature
 from tests.consent.builders import NOTICE_ZH, check, grant, registered_purpose
 from tests.support import read_events, unique
 
@@ -103,9 +103,9 @@ async def test_receipt_is_signed_and_names_the_notice_seen(admin, gate):
     key = await gate.GetReceiptKey(pb.GetReceiptKeyRequest())
     receipt = json.loads(granted.receipt.receipt_json)
 
-    assert verify_receipt(key.public_key_pem, granted.receipt.receipt_json, granted.receipt.signature)
+    assert verify_signature(key.public_key_pem, granted.receipt.receipt_json, granted.receipt.signature)
     tampered = granted.receipt.receipt_json.replace(b'"sensitive":true', b'"sensitive":false')
-    assert not verify_receipt(key.public_key_pem, tampered, granted.receipt.signature)
+    assert not verify_signature(key.public_key_pem, tampered, granted.receipt.signature)
     assert granted.receipt.key_id == key.key_id
     assert receipt["piiPrincipalId"] == subject
     assert receipt["notice"] == {"purposeId": p.purpose_id, "version": 1, "language": "zh-CN",

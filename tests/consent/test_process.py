@@ -9,7 +9,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.cli.dev import ServiceProcess, consent_env
 from services.common.devstack import free_port
-from tests.consent.conftest import CLIENTS
+from tests.consent.fixtures import CLIENTS
 from tests.support import secure_channel, write_policy
 
 pytestmark = pytest.mark.slow

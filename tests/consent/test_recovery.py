@@ -11,7 +11,7 @@ from services.common.devstack import PostgresProcess, TansuProcess
 from services.common.outbox import request_replay
 from services.consent.app import ConsentApp
 from tests.consent.builders import check, grant, registered_purpose
-from tests.consent.conftest import consent_settings
+from tests.consent.fixtures import consent_settings
 from tests.support import read_events, secure_channel, unique
 
 pytestmark = pytest.mark.slow

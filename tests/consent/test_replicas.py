@@ -9,7 +9,7 @@ from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
 from services.consent.app import ConsentApp
 from tests.consent.builders import check, grant, registered_purpose
-from tests.consent.conftest import consent_settings
+from tests.consent.fixtures import consent_settings
 from tests.support import secure_channel, unique
 
 

@@ -13,7 +13,7 @@ from services.consent.domain.model import (
     Consent, ConsentState, Notice, Purpose, check_grant, content_hash,
 )
 from services.consent.domain.receipt import build_receipt, canonical_bytes
-from services.consent.service.signing import ReceiptSigner
+from services.common.signing import Ed25519Signer
 from services.consent.service.uow import UnitOfWork
 
 
@@ -67,7 +67,7 @@ class Idempotent:
 
 
 class ConsentService:
-    def __init__(self, uow: Callable[[], UnitOfWork], signer: ReceiptSigner,
+    def __init__(self, uow: Callable[[], UnitOfWork], signer: Ed25519Signer,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._uow = uow
         self._signer = signer

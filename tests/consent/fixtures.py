@@ -20,6 +20,8 @@ CLIENTS = {
     "gate-app": {"rpcs": GATE_RPCS, "purposes": ["*"]},
     # A door system that may only check, and only its own purpose.
     "door-app": {"rpcs": [f"{SERVICE}/CheckConsent"], "purposes": ["door-entry"]},
+    # The keyvault asks before every key release.
+    "keyvault": {"rpcs": [f"{SERVICE}/CheckConsent"], "purposes": ["*"]},
 }
 
 

@@ -1,0 +1,85 @@
+"""KeyVaultService over gRPC: validate, authorize the purpose, run the use case, map the result."""
+
+from google.protobuf import timestamp_pb2
+
+from consentry.keyvault.v1 import keyvault_pb2 as pb
+from consentry.keyvault.v1 import keyvault_pb2_grpc
+from services.common import auth
+from services.keyvault.api import validation as valid
+from services.keyvault.domain.model import Certificate, SubjectKey
+from services.keyvault.service.keys import KeyService
+
+
+def _ts(at) -> timestamp_pb2.Timestamp | None:
+    if at is None:
+        return None
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(at)
+    return out
+
+
+def _status(subject_id: str, key: SubjectKey | None) -> pb.GetKeyStatusResponse:
+    if key is None:
+        return pb.GetKeyStatusResponse(subject_id=subject_id, state=pb.KEY_STATE_ABSENT)
+    return pb.GetKeyStatusResponse(subject_id=subject_id, state=key.state.value, backend=key.backend,
+                                   created_at=_ts(key.created_at), shredded_at=_ts(key.shredded_at))
+
+
+def _certificate(c: Certificate) -> pb.DeletionCertificate:
+    return pb.DeletionCertificate(certificate_json=c.certificate_json, signature=c.signature, key_id=c.key_id)
+
+
+class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
+    def __init__(self, service: KeyService, certificate_key: tuple[str, str]) -> None:
+        self._service = service
+        self._certificate_key = certificate_key
+
+    async def EnsureSubjectKey(self, request, context):
+        subject_id = valid.subject(request.subject_id)
+        keys = await self._service.ensure([subject_id])
+        return pb.EnsureSubjectKeyResponse(status=_status(subject_id, keys.get(subject_id)))
+
+    async def GenerateDataKey(self, request, context):
+        subject_id, purpose_id = valid.subject_and_purpose(request.subject_id, request.purpose_id)
+        client = auth.current_client()
+        auth.require_purpose(purpose_id)
+        plaintext, wrapped = await self._service.generate_data_key(subject_id, purpose_id, client.client_id)
+        return pb.GenerateDataKeyResponse(plaintext_key=plaintext, wrapped_key=wrapped)
+
+    async def DecryptDataKey(self, request, context):
+        subject_id, purpose_id = valid.sealed(request.subject_id, request.purpose_id, "wrapped_key", request.wrapped_key)
+        auth.require_purpose(purpose_id)
+        plaintext = await self._service.decrypt_data_key(subject_id, purpose_id, request.wrapped_key,
+                                                         auth.current_client().client_id)
+        return pb.DecryptDataKeyResponse(plaintext_key=plaintext)
+
+    async def Encrypt(self, request, context):
+        subject_id, purpose_id = valid.plaintext(request.subject_id, request.purpose_id, request.plaintext)
+        auth.require_purpose(purpose_id)
+        sealed = await self._service.encrypt(subject_id, purpose_id, request.plaintext, auth.current_client().client_id)
+        return pb.EncryptResponse(ciphertext=sealed)
+
+    async def Decrypt(self, request, context):
+        subject_id, purpose_id = valid.sealed(request.subject_id, request.purpose_id, "ciphertext", request.ciphertext)
+        auth.require_purpose(purpose_id)
+        plaintext = await self._service.decrypt(subject_id, purpose_id, request.ciphertext,
+                                                auth.current_client().client_id)
+        return pb.DecryptResponse(plaintext=plaintext)
+
+    async def GetKeyStatus(self, request, context):
+        subject_id = valid.subject(request.subject_id)
+        return _status(subject_id, await self._service.status(subject_id))
+
+    async def ShredSubjectKey(self, request, context):
+        valid.shred(request.subject_id, request.request_id, request.reason, request.idempotency_key)
+        certificate = await self._service.shred(request.subject_id, request.request_id, request.reason)
+        return pb.ShredSubjectKeyResponse(certificate=_certificate(certificate))
+
+    async def GetSubjectRefs(self, request, context):
+        refs = await self._service.subject_refs(valid.subjects(list(request.subject_ids)))
+        return pb.GetSubjectRefsResponse(refs=[
+            pb.GetSubjectRefsResponse.Ref(subject_id=s, subject_ref=ref, state=state.value) for s, ref, state in refs])
+
+    async def GetCertificateKey(self, request, context):
+        key_id, pem = self._certificate_key
+        return pb.GetCertificateKeyResponse(key_id=key_id, public_key_pem=pem)

@@ -1,0 +1,58 @@
+"""Edge validation of keyvault requests."""
+
+from services.common.validation import Validator
+from services.keyvault.service.crypto import MAX_PAYLOAD
+
+MAX_SUBJECTS = 1000
+
+
+def subject(subject_id: str) -> str:
+    v = Validator()
+    v.identifier("subject_id", subject_id)
+    v.done()
+    return subject_id
+
+
+def subject_and_purpose(subject_id: str, purpose_id: str) -> tuple[str, str]:
+    v = Validator()
+    v.identifier("subject_id", subject_id)
+    v.identifier("purpose_id", purpose_id)
+    v.done()
+    return subject_id, purpose_id
+
+
+def sealed(subject_id: str, purpose_id: str, field: str, value: bytes) -> tuple[str, str]:
+    v = Validator()
+    v.identifier("subject_id", subject_id)
+    v.identifier("purpose_id", purpose_id)
+    v.check(0 < len(value) <= MAX_PAYLOAD + 64, field, "bytes.len", f"must be 1 to {MAX_PAYLOAD + 64} bytes")
+    v.done()
+    return subject_id, purpose_id
+
+
+def plaintext(subject_id: str, purpose_id: str, value: bytes) -> tuple[str, str]:
+    v = Validator()
+    v.identifier("subject_id", subject_id)
+    v.identifier("purpose_id", purpose_id)
+    v.check(0 < len(value) <= MAX_PAYLOAD, "plaintext", "bytes.len", f"must be 1 to {MAX_PAYLOAD} bytes")
+    v.done()
+    return subject_id, purpose_id
+
+
+def shred(subject_id: str, request_id: str, reason: str, idempotency_key: str) -> None:
+    v = Validator()
+    v.identifier("subject_id", subject_id)
+    v.identifier("request_id", request_id)
+    v.text("reason", reason, max_len=500)
+    v.identifier("idempotency_key", idempotency_key)
+    v.done()
+
+
+def subjects(subject_ids: list[str]) -> list[str]:
+    v = Validator()
+    v.check(0 < len(subject_ids) <= MAX_SUBJECTS, "subject_ids", "repeated.items",
+            f"between 1 and {MAX_SUBJECTS} subjects")
+    for i, s in enumerate(subject_ids):
+        v.identifier(f"subject_ids[{i}]", s)
+    v.done()
+    return list(subject_ids)

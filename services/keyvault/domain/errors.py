@@ -1,0 +1,37 @@
+"""Keyvault errors; the api layer maps each class to one gRPC status code."""
+
+
+class KeyVaultError(Exception):
+    """Base class; the message is safe to show to the client and never holds key material."""
+
+
+class SubjectErased(KeyVaultError):
+    def __init__(self, subject_id: str) -> None:
+        super().__init__(f"subject '{subject_id}' erased: its key was shredded and is never re-created")
+
+
+class ConsentDenied(KeyVaultError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"consent check answered DENY ({reason}): no key released")
+        self.reason = reason
+
+
+class ConsentUnreachable(KeyVaultError):
+    def __init__(self) -> None:
+        super().__init__("consent service unreachable: no key released")
+
+
+class VaultUnavailable(KeyVaultError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"key store unavailable ({detail}); nothing was changed, retry later")
+
+
+class WrongKeyMaterial(KeyVaultError):
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} was not made for this subject and purpose, or was altered")
+        self.field = field
+
+
+class NoSubjectKey(KeyVaultError):
+    def __init__(self, subject_id: str) -> None:
+        super().__init__(f"subject '{subject_id}' has no key")

@@ -1,0 +1,27 @@
+"""Keyvault domain events -> typed protobuf payloads for the outbox."""
+
+from consentry.keyvault.v1 import events_pb2 as pb
+from consentry.keyvault.v1 import keyvault_pb2
+from services.common.ids import new_id
+from services.common.outbox import PendingEvent
+from services.keyvault.domain import events as ev
+from services.keyvault.service.keys import utcnow
+
+
+def to_pending(event: ev.Event) -> PendingEvent:
+    return PendingEvent(new_id(), event.type, event.subject_id, _payload(event), utcnow())
+
+
+def _payload(event: ev.Event):
+    match event:
+        case ev.SubjectKeyCreated(subject_id, backend):
+            return pb.SubjectKeyCreated(subject_id=subject_id, backend=backend)
+        case ev.KeyReleased(subject_id, purpose_id, operation, client_id, consent_id):
+            return pb.KeyReleased(subject_id=subject_id, purpose_id=purpose_id, operation=operation.value,
+                                  client_id=client_id, consent_id=consent_id)
+        case ev.SubjectKeyShredded(subject_id, request_id, certificate):
+            return pb.SubjectKeyShredded(subject_id=subject_id, request_id=request_id,
+                                         certificate=keyvault_pb2.DeletionCertificate(
+                                             certificate_json=certificate.certificate_json,
+                                             signature=certificate.signature, key_id=certificate.key_id))
+    raise TypeError(f"no payload for {type(event).__name__}")

@@ -1,0 +1,49 @@
+"""Plaintext subject keys, briefly, so releases need no Vault round trip. A shred purges the entry
+on every replica through a PostgreSQL notification sent at commit; without that channel nothing is
+cached."""
+
+import time
+
+
+class SubjectKeyCache:
+    def __init__(self, ttl_s: float = 60.0, max_entries: int = 100_000) -> None:
+        self._ttl = ttl_s
+        self._max = max_entries
+        self._keys: dict[str, tuple[float, bytes]] = {}
+        self._epoch = 0
+        self.enabled = False
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def get(self, subject_id: str) -> bytes | None:
+        entry = self._keys.get(subject_id) if self.enabled else None
+        if entry is None:
+            return None
+        if time.monotonic() - entry[0] > self._ttl:
+            self._keys.pop(subject_id, None)
+            return None
+        return entry[1]
+
+    def put(self, read_epoch: int, subject_id: str, key: bytes) -> None:
+        """Kept only if no purge happened since the key was read (it may have been shredded meanwhile)."""
+        if not self.enabled or read_epoch != self._epoch:
+            return
+        if len(self._keys) >= self._max:
+            self._keys.clear()
+        self._keys[subject_id] = (time.monotonic(), key)
+
+    def purge(self, subject_id: str) -> None:
+        self._epoch += 1
+        self._keys.pop(subject_id, None)
+
+    def enable(self) -> None:
+        self._epoch += 1
+        self._keys.clear()
+        self.enabled = True
+
+    def disable(self) -> None:
+        self.enabled = False
+        self._epoch += 1
+        self._keys.clear()

@@ -1,0 +1,173 @@
+"""Keyvault use cases: subject keys behind the consent gate, and crypto-shredding."""
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+import asyncpg
+
+from services.common.ids import new_id
+from services.common.outbox import PendingEvent, add_events
+from services.common.signing import Ed25519Signer
+from services.keyvault.domain import errors
+from services.keyvault.domain import events as ev
+from services.keyvault.domain.certificate import build_certificate, canonical_bytes
+from services.keyvault.domain.model import Certificate, ConsentAnswer, KeyState, Operation, SubjectKey
+from services.keyvault.service import crypto
+from services.keyvault.service.key_cache import SubjectKeyCache
+from services.keyvault.service.release_log import ReleaseLog
+from services.keyvault.store.repository import KeyStore
+
+BACKEND = "wrapped"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConsentGate(Protocol):
+    async def check(self, subject_id: str, purpose_id: str) -> ConsentAnswer: ...
+
+
+class Kek(Protocol):
+    key_name: str
+
+    async def wrap(self, keys: list[bytes]) -> list[str]: ...
+
+    async def unwrap(self, wrapped: str) -> bytes: ...
+
+    def version_of(self, wrapped: str) -> int: ...
+
+
+class KeyService:
+    def __init__(self, pool: asyncpg.Pool, kek: Kek, consent: ConsentGate, cache: SubjectKeyCache,
+                 releases: ReleaseLog, signer: Ed25519Signer, encode: Callable[[ev.Event], PendingEvent],
+                 on_commit: Callable[[], None]) -> None:
+        self._pool, self._kek, self._consent, self._cache = pool, kek, consent, cache
+        self._releases, self._signer, self._encode, self._on_commit = releases, signer, encode, on_commit
+
+    # Releases: consent first, then the key, then the audit record, then the answer.
+
+    async def generate_data_key(self, subject_id: str, purpose_id: str, client_id: str) -> tuple[bytes, bytes]:
+        answer = await self._allowed(subject_id, purpose_id)
+        subject_key = await self._subject_key(subject_id, create=True)
+        data_key = crypto.new_key()
+        wrapped = crypto.seal(subject_key, "data-key", subject_id, purpose_id, data_key)
+        await self._released(subject_id, purpose_id, Operation.GENERATE_DATA_KEY, client_id, answer)
+        return data_key, wrapped
+
+    async def decrypt_data_key(self, subject_id: str, purpose_id: str, wrapped: bytes, client_id: str) -> bytes:
+        answer = await self._allowed(subject_id, purpose_id)
+        subject_key = await self._subject_key(subject_id, create=False)
+        data_key = crypto.open_sealed(subject_key, "data-key", subject_id, purpose_id, wrapped, "wrapped_key")
+        await self._released(subject_id, purpose_id, Operation.DECRYPT_DATA_KEY, client_id, answer)
+        return data_key
+
+    async def encrypt(self, subject_id: str, purpose_id: str, plaintext: bytes, client_id: str) -> bytes:
+        answer = await self._allowed(subject_id, purpose_id)
+        subject_key = await self._subject_key(subject_id, create=True)
+        sealed = crypto.seal(subject_key, "payload", subject_id, purpose_id, plaintext)
+        await self._released(subject_id, purpose_id, Operation.ENCRYPT, client_id, answer)
+        return sealed
+
+    async def decrypt(self, subject_id: str, purpose_id: str, sealed: bytes, client_id: str) -> bytes:
+        answer = await self._allowed(subject_id, purpose_id)
+        subject_key = await self._subject_key(subject_id, create=False)
+        plaintext = crypto.open_sealed(subject_key, "payload", subject_id, purpose_id, sealed, "ciphertext")
+        await self._released(subject_id, purpose_id, Operation.DECRYPT, client_id, answer)
+        return plaintext
+
+    async def _allowed(self, subject_id: str, purpose_id: str) -> ConsentAnswer:
+        answer = await self._consent.check(subject_id, purpose_id)
+        if not answer.allowed:
+            raise errors.ConsentDenied(answer.reason)
+        return answer
+
+    async def _released(self, subject_id: str, purpose_id: str, operation: Operation, client_id: str,
+                        answer: ConsentAnswer) -> None:
+        await self._releases.record(self._encode(ev.KeyReleased(subject_id, purpose_id, operation, client_id,
+                                                                answer.consent_id)))
+
+    # Subject keys
+
+    async def ensure(self, subject_ids: list[str]) -> dict[str, SubjectKey]:
+        """Creates the keys that do not exist yet, wrapping them in one Vault batch."""
+        async with self._pool.acquire() as conn:
+            existing = await KeyStore(conn).get_many(subject_ids)
+        missing = [s for s in dict.fromkeys(subject_ids) if s not in existing]
+        if missing:
+            await self._create(missing)
+            async with self._pool.acquire() as conn:
+                existing = await KeyStore(conn).get_many(subject_ids)
+        return existing
+
+    async def _create(self, subject_ids: list[str]) -> None:
+        wrapped = await self._kek.wrap([crypto.new_key() for _ in subject_ids])
+        keys = [SubjectKey(s, KeyState.ACTIVE, BACKEND, w, self._kek.version_of(w)) for s, w in zip(subject_ids, wrapped, strict=True)]
+        async with self._pool.acquire() as conn, conn.transaction():
+            added = await KeyStore(conn).add_many(keys)  # a tombstone or a concurrent creator wins
+            await add_events(conn, [self._encode(ev.SubjectKeyCreated(s, BACKEND)) for s in subject_ids if s in added])
+        if added:
+            self._on_commit()
+
+    async def _subject_key(self, subject_id: str, *, create: bool) -> bytes:
+        cached = self._cache.get(subject_id)
+        if cached is not None:
+            return cached
+        epoch = self._cache.epoch
+        async with self._pool.acquire() as conn:
+            key = await KeyStore(conn).get(subject_id)
+        if key is None and create:
+            key = (await self.ensure([subject_id]))[subject_id]
+        if key is None:
+            raise errors.NoSubjectKey(subject_id)
+        if key.state is KeyState.SHREDDED:
+            raise errors.SubjectErased(subject_id)
+        assert key.wrapped_key is not None
+        plaintext = await self._kek.unwrap(key.wrapped_key)
+        self._cache.put(epoch, subject_id, plaintext)
+        return plaintext
+
+    async def status(self, subject_id: str) -> SubjectKey | None:
+        async with self._pool.acquire() as conn:
+            return await KeyStore(conn).get(subject_id)
+
+    async def subject_refs(self, subject_ids: list[str]) -> list[tuple[str, str, KeyState]]:
+        found = []
+        for subject_id in subject_ids:
+            try:
+                found.append((subject_id, crypto.subject_ref(await self._subject_key(subject_id, create=False),
+                                                             subject_id), KeyState.ACTIVE))
+            except errors.SubjectErased:
+                found.append((subject_id, "", KeyState.SHREDDED))
+            except errors.NoSubjectKey:
+                found.append((subject_id, "", KeyState.ABSENT))
+        return found
+
+    # Crypto-shredding
+
+    async def shred(self, subject_id: str, request_id: str, reason: str) -> Certificate:
+        """Destroys the subject key and returns the signed certificate; a repeat returns the first one."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            store = KeyStore(conn)
+            key = await store.get(subject_id, for_update=True)
+            if key is None:  # never had a key: the tombstone alone forbids creating one later
+                key = SubjectKey(subject_id, KeyState.ABSENT, BACKEND, None, 0)
+            elif key.state is KeyState.SHREDDED:
+                certificate = await store.certificate(subject_id)
+                assert certificate is not None
+                return certificate
+            ref = crypto.subject_ref(await self._kek.unwrap(key.wrapped_key), subject_id) if key.wrapped_key else ""
+            now = utcnow()
+            destroyed = [{"keyId": f"subject-key/{hashlib.sha256(subject_id.encode()).hexdigest()[:16]}",
+                          "wrappedUnderKek": f"{self._kek.key_name}:v{key.kek_version}"}] if key.wrapped_key else []
+            body = canonical_bytes(build_certificate(
+                str(new_id()), ref, hashlib.sha256(subject_id.encode()).hexdigest(), BACKEND, destroyed, now,
+                request_id, reason, self._signer.key_id))
+            certificate = Certificate(body, self._signer.sign(body), self._signer.key_id)
+            await store.shred(subject_id, BACKEND, request_id, now, certificate)
+            await add_events(conn, [self._encode(ev.SubjectKeyShredded(subject_id, request_id, certificate))])
+        self._cache.purge(subject_id)
+        self._on_commit()
+        return certificate

@@ -1,0 +1,42 @@
+"""Keyvault settings, from environment variables prefixed CONSENTRY_KEYVAULT_ (nested with "__")."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
+
+
+class KeyVaultSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSENTRY_KEYVAULT_", env_nested_delimiter="__")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/keyvault"
+    pool_min_size: int = 4
+    pool_max_size: int = 32
+    kafka: KafkaSettings = KafkaSettings()
+    topic: str = "keyvault.events"
+    grpc: GrpcSettings = GrpcSettings(listen="127.0.0.1:50052")
+    telemetry: TelemetrySettings = TelemetrySettings()
+    runtime: RuntimeSettings = RuntimeSettings()
+
+    # The consent service, called over mTLS before any key is released.
+    consent_address: str = "localhost:50051"
+    consent_tls_ca: Path | None = None
+    consent_tls_cert: Path | None = None
+    consent_tls_key: Path | None = None
+    consent_timeout_s: float = 2.0
+
+    # Vault/OpenBao transit holding the key-encryption key. The token's policy must allow only
+    # encrypt and decrypt on that key (see README): never a root token.
+    vault_address: str = "http://127.0.0.1:8200"
+    vault_auth: str = Field("token", pattern="^(token|kubernetes)$")
+    vault_token: str = ""
+    vault_kubernetes_role: str = "consentry-keyvault"
+    vault_kubernetes_jwt_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    transit_mount: str = "transit"
+    kek_name: str = "consentry-kek"
+
+    # Ed25519 PEM that signs deletion certificates; generated at start when unset (dev only).
+    certificate_signing_key: Path | None = None
+    key_cache_ttl_s: float = 60.0

@@ -1,0 +1,59 @@
+"""The key-encryption key in Vault/OpenBao transit: subject keys are wrapped and unwrapped there, so
+the KEK itself never leaves Vault. hvac is synchronous; calls run in worker threads, each with its
+own client."""
+
+import asyncio
+import base64
+import threading
+
+import hvac
+import requests
+
+from services.keyvault.domain.errors import VaultUnavailable
+
+
+class TransitKek:
+    def __init__(self, address: str, token: str, key_name: str, mount: str = "transit", timeout_s: float = 5.0) -> None:
+        self._address, self._token, self._timeout = address, token, timeout_s
+        self.key_name, self._mount = key_name, mount
+        self._local = threading.local()
+
+    def _client(self) -> hvac.Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = hvac.Client(url=self._address, token=self._token, timeout=self._timeout)
+        return client
+
+    async def _call(self, fn, *args):
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except requests.exceptions.RequestException:
+            raise VaultUnavailable("Vault unreachable") from None
+        except hvac.exceptions.VaultDown:
+            raise VaultUnavailable("Vault sealed") from None
+        except hvac.exceptions.Forbidden:
+            raise VaultUnavailable("Vault refused the service's token") from None
+        except hvac.exceptions.InternalServerError as exc:
+            raise VaultUnavailable(f"Vault error: {str(exc).splitlines()[0][:200]}") from None
+
+    async def wrap(self, keys: list[bytes]) -> list[str]:
+        """Wraps many subject keys in one batch request."""
+        def call() -> list[str]:
+            batch = [{"plaintext": base64.b64encode(k).decode()} for k in keys]
+            data = self._client().secrets.transit.encrypt_data(
+                self.key_name, plaintext="", batch_input=batch, mount_point=self._mount)["data"]
+            results = data["batch_results"]
+            if any("error" in r for r in results):
+                raise hvac.exceptions.InternalServerError(next(r["error"] for r in results if "error" in r))
+            return [r["ciphertext"] for r in results]
+        return await self._call(call)
+
+    async def unwrap(self, wrapped: str) -> bytes:
+        def call() -> bytes:
+            data = self._client().secrets.transit.decrypt_data(self.key_name, wrapped, mount_point=self._mount)
+            return base64.b64decode(data["data"]["plaintext"])
+        return await self._call(call)
+
+    @staticmethod
+    def version_of(wrapped: str) -> int:
+        return int(wrapped.split(":")[1].removeprefix("v"))

@@ -1,0 +1,70 @@
+"""The keyvault service for real: OpenBao transit with a least-privilege token, the consent service
+as its gate, PostgreSQL and Tansu."""
+
+from pathlib import Path
+
+import pytest
+
+from consentry.keyvault.v1 import keyvault_pb2_grpc
+from services.common.pki import DevCA
+from services.keyvault.app import KeyVaultApp
+from services.keyvault.provision import provision
+from services.keyvault.settings import KeyVaultSettings
+from tests.support import grpc_settings, kafka_settings, secure_channel, write_policy
+
+SERVICE = "consentry.keyvault.v1.KeyVaultService"
+FACE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
+    "EnsureSubjectKey", "GenerateDataKey", "DecryptDataKey", "Encrypt", "Decrypt", "GetKeyStatus")]
+KEYVAULT_CLIENTS = {
+    "admin": {"rpcs": ["*"], "purposes": ["*"]},
+    "face-app": {"rpcs": FACE_RPCS, "purposes": ["*"]},
+}
+
+
+def keyvault_settings(run_dir: Path, ca: DevCA, database_url: str, bootstrap: str, consent_port: int,
+                      vault_address: str, vault_token: str) -> KeyVaultSettings:
+    client = ca.issue_client("keyvault")
+    return KeyVaultSettings(
+        database_url=database_url, kafka=kafka_settings(bootstrap), pool_min_size=2,
+        grpc=grpc_settings(ca, write_policy(run_dir / "keyvault-policy.toml", KEYVAULT_CLIENTS)),
+        consent_address=f"localhost:{consent_port}", consent_tls_ca=ca.ca.cert, consent_tls_cert=client.cert,
+        consent_tls_key=client.key, vault_address=vault_address, vault_token=vault_token)
+
+
+@pytest.fixture(scope="session")
+def vault_token(vault) -> str:
+    return provision(vault.client())
+
+
+@pytest.fixture(scope="session")
+async def keyvault_app(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_app):
+    postgres.create_database("keyvault")
+    app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn("keyvault"), kafka.bootstrap_servers,
+                                        consent_app.port, vault.address, vault_token))
+    await app.start()
+    yield app
+    await app.stop()
+
+
+@pytest.fixture(scope="session")
+async def keyvault(keyvault_app, dev_ca):
+    channels = []
+
+    def open_stub(client_id: str) -> keyvault_pb2_grpc.KeyVaultServiceStub:
+        channel = secure_channel(dev_ca, keyvault_app.port, client_id)
+        channels.append(channel)
+        return keyvault_pb2_grpc.KeyVaultServiceStub(channel)
+
+    yield open_stub
+    for channel in channels:
+        await channel.close()
+
+
+@pytest.fixture(scope="session")
+def face(keyvault):
+    return keyvault("face-app")
+
+
+@pytest.fixture(scope="session")
+def kv_admin(keyvault):
+    return keyvault("admin")
