@@ -40,6 +40,17 @@ class OpenBaoProcess(ManagedProcess):
     def address(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def unseal_key(self) -> str:
+        """Dev mode prints its single unseal key in a banner after start; tests use it to unseal."""
+        def found() -> str | None:
+            for line in self.log_path.read_text(errors="replace").splitlines():
+                if line.strip().startswith("Unseal Key:"):
+                    return line.split(":", 1)[1].strip()
+            return None
+        self.wait_until(lambda: found() is not None, 10.0, "the unseal key in the log")
+        return found() or ""
+
     def client(self, token: str | None = None) -> hvac.Client:
         return hvac.Client(url=self.address, token=token or self.root_token, timeout=5)
 

@@ -6,7 +6,8 @@ from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
 from services.common import auth
 from services.keyvault.api import validation as valid
-from services.keyvault.domain.model import Certificate, SubjectKey
+from services.keyvault.domain.errors import SubjectErased
+from services.keyvault.domain.model import Certificate, KeyState, SubjectKey
 from services.keyvault.service.keys import KeyService
 
 
@@ -36,8 +37,10 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
 
     async def EnsureSubjectKey(self, request, context):
         subject_id = valid.subject(request.subject_id)
-        keys = await self._service.ensure([subject_id])
-        return pb.EnsureSubjectKeyResponse(status=_status(subject_id, keys.get(subject_id)))
+        key = (await self._service.ensure([subject_id])).get(subject_id)
+        if key is not None and key.state is KeyState.SHREDDED:
+            raise SubjectErased(subject_id)
+        return pb.EnsureSubjectKeyResponse(status=_status(subject_id, key))
 
     async def GenerateDataKey(self, request, context):
         subject_id, purpose_id = valid.subject_and_purpose(request.subject_id, request.purpose_id)

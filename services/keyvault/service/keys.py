@@ -44,7 +44,7 @@ class KeyService:
     def __init__(self, pool: asyncpg.Pool, kek: Kek, consent: ConsentGate, cache: SubjectKeyCache,
                  releases: ReleaseLog, signer: Ed25519Signer, encode: Callable[[ev.Event], PendingEvent],
                  on_commit: Callable[[], None]) -> None:
-        self._pool, self._kek, self._consent, self._cache = pool, kek, consent, cache
+        self._pool, self._kek, self._consent, self.cache = pool, kek, consent, cache
         self._releases, self._signer, self._encode, self._on_commit = releases, signer, encode, on_commit
 
     # Releases: consent first, then the key, then the audit record, then the answer.
@@ -112,10 +112,10 @@ class KeyService:
             self._on_commit()
 
     async def _subject_key(self, subject_id: str, *, create: bool) -> bytes:
-        cached = self._cache.get(subject_id)
+        cached = self.cache.get(subject_id)
         if cached is not None:
             return cached
-        epoch = self._cache.epoch
+        epoch = self.cache.epoch
         async with self._pool.acquire() as conn:
             key = await KeyStore(conn).get(subject_id)
         if key is None and create:
@@ -126,7 +126,7 @@ class KeyService:
             raise errors.SubjectErased(subject_id)
         assert key.wrapped_key is not None
         plaintext = await self._kek.unwrap(key.wrapped_key)
-        self._cache.put(epoch, subject_id, plaintext)
+        self.cache.put(epoch, subject_id, plaintext)
         return plaintext
 
     async def status(self, subject_id: str) -> SubjectKey | None:
@@ -168,6 +168,6 @@ class KeyService:
             certificate = Certificate(body, self._signer.sign(body), self._signer.key_id)
             await store.shred(subject_id, BACKEND, request_id, now, certificate)
             await add_events(conn, [self._encode(ev.SubjectKeyShredded(subject_id, request_id, certificate))])
-        self._cache.purge(subject_id)
+        self.cache.purge(subject_id)
         self._on_commit()
         return certificate

@@ -1,0 +1,140 @@
+"""Crypto-shredding: after ShredSubjectKey nothing encrypted under the subject's key opens again,
+anywhere, the key is never re-created, and a signed certificate proves it."""
+
+import asyncio
+import hashlib
+import json
+
+import grpc
+import pytest
+
+from consentry.keyvault.v1 import events_pb2
+from consentry.keyvault.v1 import keyvault_pb2 as pb
+from consentry.keyvault.v1 import keyvault_pb2_grpc
+from services.common.signing import verify_signature
+from services.keyvault.app import KeyVaultApp
+from tests.keyvault.fixtures import keyvault_settings
+from tests.keyvault.test_data_keys import consented, refused
+from tests.support import read_events, secure_channel, unique
+
+
+def shred_request(subject: str) -> pb.ShredSubjectKeyRequest:
+    return pb.ShredSubjectKeyRequest(subject_id=subject, request_id=unique("dsr"), reason="erasure request",
+                                     idempotency_key=unique("shred"))
+
+
+async def test_template_encrypted_before_shredding_cannot_be_decrypted_after(admin, gate, face, kv_admin, postgres):
+    subject, purpose = await consented(admin, gate)
+    issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+
+    await kv_admin.ShredSubjectKey(shred_request(subject))
+
+    error = await refused(face.DecryptDataKey, pb.DecryptDataKeyRequest(
+        subject_id=subject, purpose_id=purpose, wrapped_key=issued.wrapped_key))
+    status = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=subject))
+    stored = postgres.execute("SELECT wrapped_key IS NULL FROM subject_keys WHERE subject_id = $1", subject,
+                              database="keyvault")
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "erased" in error.details()
+    assert status.state == pb.KEY_STATE_SHREDDED and stored is True
+
+
+async def test_a_shredded_key_is_never_re_created(admin, gate, face, kv_admin):
+    subject, purpose = await consented(admin, gate)
+    await face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=subject))
+    await kv_admin.ShredSubjectKey(shred_request(subject))
+
+    ensure = await refused(face.EnsureSubjectKey, pb.EnsureSubjectKeyRequest(subject_id=subject))
+    generate = await refused(face.GenerateDataKey, pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+
+    assert ensure.code() == generate.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_a_subject_without_key_shredded_in_advance_never_gets_one(admin, gate, face, kv_admin):
+    subject, purpose = await consented(admin, gate)
+    certificate = await kv_admin.ShredSubjectKey(shred_request(subject))
+
+    error = await refused(face.GenerateDataKey, pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+
+    assert json.loads(certificate.certificate.certificate_json)["keysDestroyed"] == []
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_certificate_verifies_offline_and_tampering_is_detected(admin, gate, face, kv_admin):
+    subject, purpose = await consented(admin, gate)
+    await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+    ref_before = (await kv_admin.GetSubjectRefs(pb.GetSubjectRefsRequest(subject_ids=[subject]))).refs[0]
+    request = shred_request(subject)
+
+    shredded = (await kv_admin.ShredSubjectKey(request)).certificate
+    repeated = (await kv_admin.ShredSubjectKey(request)).certificate
+    public = await kv_admin.GetCertificateKey(pb.GetCertificateKeyRequest())
+    body = json.loads(shredded.certificate_json)
+
+    assert verify_signature(public.public_key_pem, shredded.certificate_json, shredded.signature)
+    forged = shredded.certificate_json.replace(request.request_id.encode(), b"another-request")
+    assert not verify_signature(public.public_key_pem, forged, shredded.signature)
+    assert repeated == shredded
+    assert body["requestId"] == request.request_id and body["backend"] == "wrapped"
+    assert body["subjectRef"] == ref_before.subject_ref and len(body["keysDestroyed"]) == 1
+    assert body["subjectIdSha256"] == hashlib.sha256(subject.encode()).hexdigest()
+    after = (await kv_admin.GetSubjectRefs(pb.GetSubjectRefsRequest(subject_ids=[subject]))).refs[0]
+    assert (after.subject_ref, after.state) == ("", pb.KEY_STATE_SHREDDED)
+
+
+async def test_events_record_releases_and_shreds_without_key_material(admin, gate, face, kv_admin, kafka):
+    subject, purpose = await consented(admin, gate)
+    issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+    await kv_admin.ShredSubjectKey(shred_request(subject))
+
+    events = await read_events(kafka.bootstrap_servers, "keyvault.events",
+                               until=lambda evs: any(e.subject_id == subject and e.type == "keyvault.key.shredded"
+                                                     for e in evs))
+    mine = [e for e in events if e.subject_id == subject]
+    released = events_pb2.KeyReleased()
+    assert [e.type for e in mine] == ["keyvault.key.created", "keyvault.key.released", "keyvault.key.shredded"]
+    assert mine[1].payload.Unpack(released) and released.client_id == "face-app" and released.consent_id
+    assert all(issued.plaintext_key not in e.SerializeToString() for e in mine)
+    assert all(issued.wrapped_key not in e.SerializeToString() for e in mine)
+
+
+async def test_service_token_cannot_create_transit_keys(vault, vault_token):
+    client = vault.client(vault_token)
+    with pytest.raises(Exception) as denied:
+        client.secrets.transit.encrypt_data("subject-someone", plaintext="aGVsbG8=")
+    assert "permission denied" in str(denied.value).lower()
+
+
+@pytest.fixture
+async def replica(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_app):
+    app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn("keyvault"), kafka.bootstrap_servers,
+                                        consent_app.port, vault.address, vault_token))
+    await app.start()
+    channel = secure_channel(dev_ca, app.port, "face-app")
+    for _ in range(200):  # the replica caches keys once its purge channel listens
+        if app.service.cache.enabled:
+            break
+        await asyncio.sleep(0.01)
+    yield app, keyvault_pb2_grpc.KeyVaultServiceStub(channel)
+    await channel.close()
+    await app.stop()
+
+
+async def test_shred_purges_the_cached_key_of_every_replica(admin, gate, face, kv_admin, replica):
+    app, other = replica
+    subject, purpose = await consented(admin, gate)
+    issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+    request = pb.DecryptDataKeyRequest(subject_id=subject, purpose_id=purpose, wrapped_key=issued.wrapped_key)
+    await other.DecryptDataKey(request)
+    assert app.service.cache.get(subject) is not None  # the replica now holds the plaintext subject key
+
+    await kv_admin.ShredSubjectKey(shred_request(subject))
+
+    for _ in range(100):
+        try:
+            await other.DecryptDataKey(request)
+        except grpc.aio.AioRpcError as error:
+            assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("the replica still released a shredded key after 1 s")
