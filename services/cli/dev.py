@@ -17,17 +17,25 @@ from services.common.pki import DevCA
 
 TOPICS = ["consent.events", "keyvault.events", "dsr.events", "dsr.tasks", "dsr.task-results", "audit.events"]
 DEMO_PURPOSE = "demo-gate-access"
-SERVICE = "consentry.consent.v1.ConsentService"
-POLICY = f"""# Which client (certificate CN) may call which RPCs, for which purposes.
-[clients.admin]
+CONSENT = "consentry.consent.v1.ConsentService"
+KEYVAULT = "consentry.keyvault.v1.KeyVaultService"
+# Which client (certificate CN) may call which RPCs, for which purposes. One file serves every
+# service: each only sees calls to its own RPCs.
+POLICY = f"""[clients.admin]
 rpcs = ["*"]
 purposes = ["*"]
 
 [clients.demo-gate]
-rpcs = ["{SERVICE}/GetPurpose", "{SERVICE}/GrantConsent", "{SERVICE}/CheckConsent", "{SERVICE}/CheckConsents",
-        "{SERVICE}/WithdrawConsent", "{SERVICE}/ListConsents", "{SERVICE}/GetConsentHistory",
-        "{SERVICE}/RecordInteraction", "{SERVICE}/GetReceiptKey"]
+rpcs = ["{CONSENT}/GetPurpose", "{CONSENT}/GrantConsent", "{CONSENT}/CheckConsent", "{CONSENT}/CheckConsents",
+        "{CONSENT}/WithdrawConsent", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory",
+        "{CONSENT}/RecordInteraction", "{CONSENT}/GetReceiptKey",
+        "{KEYVAULT}/EnsureSubjectKey", "{KEYVAULT}/GenerateDataKey", "{KEYVAULT}/DecryptDataKey",
+        "{KEYVAULT}/Encrypt", "{KEYVAULT}/Decrypt", "{KEYVAULT}/GetKeyStatus"]
 purposes = ["{DEMO_PURPOSE}"]
+
+[clients.keyvault]
+rpcs = ["{CONSENT}/CheckConsent"]
+purposes = ["*"]
 """
 
 
@@ -50,19 +58,34 @@ class ServiceProcess(ManagedProcess):
                         f"{self._module} to start")
 
 
-def consent_env(pg: PostgresProcess, kafka: TansuProcess, ca: DevCA, policy: Path, port: int) -> dict[str, str]:
+def _service_env(prefix: str, database: str, pg: PostgresProcess, kafka: TansuProcess, ca: DevCA, policy: Path,
+                 port: int) -> dict[str, str]:
     server = ca.issue_server()
-    prefix = "CONSENTRY_CONSENT_"
     return {
-        f"{prefix}DATABASE_URL": pg.dsn("consent"),
+        f"{prefix}DATABASE_URL": pg.dsn(database),
         f"{prefix}KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         f"{prefix}GRPC__LISTEN": f"127.0.0.1:{port}",
         f"{prefix}GRPC__TLS_CERT": str(server.cert),
         f"{prefix}GRPC__TLS_KEY": str(server.key),
         f"{prefix}GRPC__TLS_CLIENT_CA": str(ca.ca.cert),
         f"{prefix}GRPC__POLICY_FILE": str(policy),
-        f"{prefix}EXPIRY_INTERVAL_S": "30",
     }
+
+
+def consent_env(pg: PostgresProcess, kafka: TansuProcess, ca: DevCA, policy: Path, port: int) -> dict[str, str]:
+    return {**_service_env("CONSENTRY_CONSENT_", "consent", pg, kafka, ca, policy, port),
+            "CONSENTRY_CONSENT_EXPIRY_INTERVAL_S": "30"}
+
+
+def keyvault_env(pg: PostgresProcess, kafka: TansuProcess, bao: OpenBaoProcess, ca: DevCA, policy: Path, port: int,
+                 consent_port: int) -> dict[str, str]:
+    from services.keyvault.provision import provision
+    client = ca.issue_client("keyvault")
+    prefix = "CONSENTRY_KEYVAULT_"
+    return {**_service_env(prefix, "keyvault", pg, kafka, ca, policy, port),
+            f"{prefix}CONSENT_ADDRESS": f"localhost:{consent_port}", f"{prefix}CONSENT_TLS_CA": str(ca.ca.cert),
+            f"{prefix}CONSENT_TLS_CERT": str(client.cert), f"{prefix}CONSENT_TLS_KEY": str(client.key),
+            f"{prefix}VAULT_ADDRESS": bao.address, f"{prefix}VAULT_TOKEN": provision(bao.client())}
 
 
 def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
@@ -73,7 +96,6 @@ def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
         pg = stack.enter_context(PostgresProcess(run_dir / "postgres").start())
         kafka = stack.enter_context(TansuProcess(run_dir / "kafka").start())
         bao = stack.enter_context(OpenBaoProcess(run_dir / "openbao").start())
-        bao.enable_transit()
         for database in ("consent", "keyvault", "dsr", "audit"):
             pg.create_database(database)
         kafka.create_topics(TOPICS)
@@ -82,12 +104,15 @@ def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
         policy = run_dir / "policy.toml"
         policy.write_text(POLICY)
         clients = {name: ca.issue_client(name) for name in ("admin", "demo-gate")}
-        consent_port = free_port()
+        consent_port, keyvault_port = free_port(), free_port()
         stack.enter_context(ServiceProcess(run_dir / "consent", "services.consent",
                                            consent_env(pg, kafka, ca, policy, consent_port), consent_port).start())
+        stack.enter_context(ServiceProcess(
+            run_dir / "keyvault", "services.keyvault",
+            keyvault_env(pg, kafka, bao, ca, policy, keyvault_port, consent_port), keyvault_port).start())
 
         endpoints = {
-            "consent": f"localhost:{consent_port}", "postgres": pg.dsn(), "kafka": kafka.bootstrap_servers,
+            "consent": f"localhost:{consent_port}", "keyvault": f"localhost:{keyvault_port}", "postgres": pg.dsn(), "kafka": kafka.bootstrap_servers,
             "vault": bao.address, "vault_token": bao.root_token, "ca": str(ca.ca.cert),
             "clients": {n: {"cert": str(f.cert), "key": str(f.key)} for n, f in clients.items()},
         }
@@ -116,6 +141,7 @@ def _print_banner(e: dict) -> None:
 Consentry is running (Ctrl-C stops everything).
 
   consent   gRPC+mTLS  {e['consent']}   (clients: admin, demo-gate; certificates under {Path(e['ca']).parent})
+  keyvault  gRPC+mTLS  {e['keyvault']}
   postgres             {e['postgres']}
   kafka                {e['kafka']}     (Tansu; topics: {', '.join(TOPICS)})
   openbao              {e['vault']}     (dev root token: {e['vault_token']})
@@ -126,6 +152,9 @@ Try, in another terminal (.venv/bin/consentry, or `source .venv/bin/activate`):
   consentry consent grant    --subject alice --purpose {DEMO_PURPOSE} --age 30
   consentry consent check    --subject alice --purpose {DEMO_PURPOSE}
   consentry consent history  --subject alice --purpose {DEMO_PURPOSE}
+  consentry keyvault datakey --subject alice --purpose {DEMO_PURPOSE}   # a data key, released after the check
   consentry consent withdraw --subject alice --purpose {DEMO_PURPOSE}
+  consentry keyvault datakey --subject alice --purpose {DEMO_PURPOSE}   # refused: consent withdrawn
+  consentry keyvault shred   --subject alice                            # crypto-shredding, signed certificate
   consentry consent grant    --subject bob --purpose {DEMO_PURPOSE} --age 9     # refused: guardian needed
 """, flush=True)

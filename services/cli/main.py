@@ -5,7 +5,7 @@ import asyncio
 import inspect
 from pathlib import Path
 
-from services.cli import consent_commands
+from services.cli import consent_commands, keyvault_commands
 from services.cli.client import DEFAULT_RUN_DIR
 
 
@@ -25,6 +25,7 @@ def parser() -> argparse.ArgumentParser:
     dev_up.add_argument("--ready-file", type=Path, help="written once everything is up")
     dev_up.set_defaults(run=_dev_up)
     consent_commands.add_parser(commands)
+    keyvault_commands.add_parser(commands)
     return root
 
 

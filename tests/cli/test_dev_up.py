@@ -46,6 +46,9 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         granted = consentry("consent", "grant", "--subject", "alice", *purpose, run_dir=run_dir)
         checked = consentry("consent", "check", "--subject", "alice", *purpose, run_dir=run_dir)
         child = consentry("consent", "grant", "--subject", "kid", "--age", "9", *purpose, run_dir=run_dir)
+        data_key = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
+        shredded = consentry("keyvault", "shred", "--subject", "alice", run_dir=run_dir)
+        after = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
         endpoints = json.loads((run_dir / "endpoints.json").read_text())
     finally:
         dev.send_signal(signal.SIGINT)
@@ -54,7 +57,10 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     assert granted.returncode == 0, granted.stdout + granted.stderr
     assert json.loads(checked.stdout)["decision"] == "DECISION_ALLOW"
     assert child.returncode == 1 and "guardian" in child.stdout
-    assert set(endpoints) >= {"consent", "postgres", "kafka", "vault"}
+    assert json.loads(data_key.stdout)["plaintext_key_bytes"] == 32
+    assert json.loads(shredded.stdout)["certificate"]["backend"] == "wrapped"
+    assert after.returncode == 1 and "erased" in after.stdout
+    assert set(endpoints) >= {"consent", "keyvault", "postgres", "kafka", "vault"}
     assert "consentry consent check" in output
     assert dev.returncode == 0
     assert processes_mentioning(str(run_dir)) == []

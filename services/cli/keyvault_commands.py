@@ -1,0 +1,51 @@
+"""`consentry keyvault ...`: try the keyvault service of a running dev stack from a terminal."""
+
+import argparse
+import json
+import uuid
+from pathlib import Path
+
+import grpc
+
+from consentry.keyvault.v1 import keyvault_pb2 as pb
+from consentry.keyvault.v1 import keyvault_pb2_grpc
+from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    keyvault = commands.add_parser("keyvault", help="call the keyvault service of the dev stack")
+    actions = keyvault.add_subparsers(dest="action", required=True)
+    for name, client in (("datakey", "demo-gate"), ("status", "demo-gate"), ("shred", "admin")):
+        p = actions.add_parser(name)
+        p.add_argument("--subject", required=True)
+        if name == "datakey":
+            p.add_argument("--purpose", required=True)
+        p.add_argument("--client", default=client, help="client certificate to call with")
+        p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+        p.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    async with channel(load_endpoints(args.run_dir), "keyvault", args.client) as ch:
+        stub = keyvault_pb2_grpc.KeyVaultServiceStub(ch)
+        try:
+            print(json.dumps(await _call(stub, args), indent=2))
+        except grpc.aio.AioRpcError as error:
+            print(f"{error.code().name}: {error.details()}")
+            return 1
+    return 0
+
+
+async def _call(stub: keyvault_pb2_grpc.KeyVaultServiceStub, args: argparse.Namespace) -> dict:
+    if args.action == "datakey":
+        issued = await stub.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=args.subject, purpose_id=args.purpose))
+        # The plaintext key stays with the caller; show only that there is one.
+        return {"plaintext_key_bytes": len(issued.plaintext_key), "wrapped_key": issued.wrapped_key.hex()}
+    if args.action == "status":
+        status = await stub.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=args.subject))
+        return {"subject_id": status.subject_id, "state": pb.KeyState.Name(status.state), "backend": status.backend}
+    shredded = await stub.ShredSubjectKey(pb.ShredSubjectKeyRequest(
+        subject_id=args.subject, request_id=f"cli-{uuid.uuid4().hex[:8]}", reason="erasure from the command line",
+        idempotency_key=str(uuid.uuid4())))
+    return {"certificate": json.loads(shredded.certificate.certificate_json),
+            "signature": shredded.certificate.signature.hex(), "key_id": shredded.certificate.key_id}
