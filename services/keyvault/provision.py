@@ -1,8 +1,9 @@
 """Provisioning of Vault/OpenBao for keyvault, as an operator (or the dev stack) runs it once with an
 administrative token: the transit mount, the key-encryption key, and a least-privilege policy.
 
-The policy allows encrypt and decrypt on the KEK and nothing else: in particular not on other key
-names, because transit creates a missing key on encrypt when the token may do so."""
+The policy allows encrypt, decrypt and rewrap with the KEK, and rotating and trimming it, and nothing
+else: in particular nothing on other key names, because transit creates a missing key on encrypt
+when the token may do so."""
 
 import hvac
 
@@ -10,8 +11,11 @@ POLICY_NAME = "consentry-keyvault"
 
 
 def keyvault_policy(kek_name: str, mount: str = "transit") -> str:
-    return (f'path "{mount}/encrypt/{kek_name}" {{ capabilities = ["update"] }}\n'
-            f'path "{mount}/decrypt/{kek_name}" {{ capabilities = ["update"] }}\n')
+    update = [f"{mount}/{op}/{kek_name}" for op in ("encrypt", "decrypt", "rewrap")]
+    update += [f"{mount}/keys/{kek_name}/{op}" for op in ("rotate", "config", "trim")]
+    rules = [f'path "{path}" {{ capabilities = ["update"] }}' for path in update]
+    rules.append(f'path "{mount}/keys/{kek_name}" {{ capabilities = ["read"] }}')
+    return "\n".join(rules) + "\n"
 
 
 def provision(admin: hvac.Client, kek_name: str = "consentry-kek", mount: str = "transit") -> str:

@@ -12,6 +12,7 @@ STATUS_BY_ERROR: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.NoSubjectKey, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.WrongKeyMaterial, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.VaultUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (errors.WrappedKeyUnusable, grpc.StatusCode.FAILED_PRECONDITION),
     (asyncpg.PostgresConnectionError, grpc.StatusCode.UNAVAILABLE),
     (asyncpg.InterfaceError, grpc.StatusCode.UNAVAILABLE),
     (OSError, grpc.StatusCode.UNAVAILABLE),

@@ -83,6 +83,12 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
         return pb.GetSubjectRefsResponse(refs=[
             pb.GetSubjectRefsResponse.Ref(subject_id=s, subject_ref=ref, state=state.value) for s, ref, state in refs])
 
+    async def RotateKek(self, request, context):
+        valid.idempotency_key(request.idempotency_key)
+        version, rewrapped, min_available = await self._service.rotate_kek(request.trim)
+        return pb.RotateKekResponse(kek_version=version, keys_rewrapped=rewrapped,
+                                    min_available_version=min_available)
+
     async def GetCertificateKey(self, request, context):
         key_id, pem = self._certificate_key
         return pb.GetCertificateKeyResponse(key_id=key_id, public_key_pem=pem)

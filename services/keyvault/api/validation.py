@@ -56,3 +56,9 @@ def subjects(subject_ids: list[str]) -> list[str]:
         v.identifier(f"subject_ids[{i}]", s)
     v.done()
     return list(subject_ids)
+
+
+def idempotency_key(key: str) -> None:
+    v = Validator()
+    v.identifier("idempotency_key", key)
+    v.done()

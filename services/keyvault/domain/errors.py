@@ -35,3 +35,10 @@ class WrongKeyMaterial(KeyVaultError):
 class NoSubjectKey(KeyVaultError):
     def __init__(self, subject_id: str) -> None:
         super().__init__(f"subject '{subject_id}' has no key")
+
+
+class WrappedKeyUnusable(KeyVaultError):
+    """Vault refuses to unwrap, e.g. because the KEK version it was wrapped under was trimmed."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"subject key can no longer be unwrapped: {detail}")

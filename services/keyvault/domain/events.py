@@ -30,4 +30,14 @@ class SubjectKeyShredded:
     type = "keyvault.key.shredded"
 
 
-Event = SubjectKeyCreated | KeyReleased | SubjectKeyShredded
+@dataclass(frozen=True)
+class KekRotated:
+    kek_name: str
+    kek_version: int
+    keys_rewrapped: int
+    min_available_version: int
+    type = "keyvault.kek.rotated"
+    subject_id = ""
+
+
+Event = SubjectKeyCreated | KeyReleased | SubjectKeyShredded | KekRotated

@@ -35,6 +35,12 @@ class Kek(Protocol):
 
     async def wrap(self, keys: list[bytes]) -> list[str]: ...
 
+    async def rewrap(self, wrapped: list[str]) -> list[str]: ...
+
+    async def rotate(self) -> int: ...
+
+    async def trim(self, keep_from: int) -> None: ...
+
     async def unwrap(self, wrapped: str) -> bytes: ...
 
     def version_of(self, wrapped: str) -> int: ...
@@ -171,3 +177,26 @@ class KeyService:
         self.cache.purge(subject_id)
         self._on_commit()
         return certificate
+
+    # KEK rotation
+
+    async def rotate_kek(self, trim: bool, batch_size: int = 500) -> tuple[int, int, int]:
+        """Returns (new version, keys re-wrapped, lowest version still in Vault)."""
+        version = await self._kek.rotate()
+        rewrapped = 0
+        while True:
+            async with self._pool.acquire() as conn:
+                batch = await KeyStore(conn).wrapped_below(version, batch_size)
+            if not batch:
+                break
+            fresh = await self._kek.rewrap([w for _, w in batch])
+            async with self._pool.acquire() as conn:
+                rewrapped += await KeyStore(conn).replace_wrapped(
+                    [(s, old, new, self._kek.version_of(new)) for (s, old), new in zip(batch, fresh, strict=True)])
+        if trim:  # only after every live key moved: older versions would strand nothing
+            await self._kek.trim(version)
+        min_available = version if trim else 1
+        async with self._pool.acquire() as conn, conn.transaction():
+            await add_events(conn, [self._encode(ev.KekRotated(self._kek.key_name, version, rewrapped, min_available))])
+        self._on_commit()
+        return version, rewrapped, min_available

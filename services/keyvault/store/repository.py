@@ -54,3 +54,18 @@ class KeyStore:
     async def get_many(self, subject_ids: list[str]) -> dict[str, SubjectKey]:
         rows = await self._conn.fetch("SELECT * FROM subject_keys WHERE subject_id = ANY($1::text[])", subject_ids)
         return {r["subject_id"]: _key(r) for r in rows}
+
+    async def wrapped_below(self, kek_version: int, limit: int) -> list[tuple[str, str]]:
+        rows = await self._conn.fetch(
+            "SELECT subject_id, wrapped_key FROM subject_keys WHERE state = $1 AND kek_version < $2 LIMIT $3",
+            KeyState.ACTIVE.value, kek_version, limit)
+        return [(r["subject_id"], r["wrapped_key"]) for r in rows]
+
+    async def replace_wrapped(self, changes: list[tuple[str, str, str, int]]) -> int:
+        """(subject, old wrapped, new wrapped, version); a row shredded meanwhile is left alone."""
+        result = await self._conn.execute(
+            "UPDATE subject_keys k SET wrapped_key = c.new, kek_version = c.version"
+            " FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS c(subject_id, old, new, version)"
+            " WHERE k.subject_id = c.subject_id AND k.wrapped_key = c.old",
+            [c[0] for c in changes], [c[1] for c in changes], [c[2] for c in changes], [c[3] for c in changes])
+        return int(result.split()[-1])

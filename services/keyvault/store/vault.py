@@ -9,7 +9,7 @@ import threading
 import hvac
 import requests
 
-from services.keyvault.domain.errors import VaultUnavailable
+from services.keyvault.domain.errors import VaultUnavailable, WrappedKeyUnusable
 
 
 class TransitKek:
@@ -33,6 +33,8 @@ class TransitKek:
             raise VaultUnavailable("Vault sealed") from None
         except hvac.exceptions.Forbidden:
             raise VaultUnavailable("Vault refused the service's token") from None
+        except hvac.exceptions.InvalidRequest as exc:
+            raise WrappedKeyUnusable(str(exc).split(", on ")[0][:200]) from None
         except hvac.exceptions.InternalServerError as exc:
             raise VaultUnavailable(f"Vault error: {str(exc).splitlines()[0][:200]}") from None
 
@@ -57,3 +59,33 @@ class TransitKek:
     @staticmethod
     def version_of(wrapped: str) -> int:
         return int(wrapped.split(":")[1].removeprefix("v"))
+
+    async def rotate(self) -> int:
+        """A new KEK version for new wraps; returns it."""
+        def call() -> int:
+            transit = self._client().secrets.transit
+            transit.rotate_key(self.key_name, mount_point=self._mount)
+            return transit.read_key(self.key_name, mount_point=self._mount)["data"]["latest_version"]
+        return await self._call(call)
+
+    async def rewrap(self, wrapped: list[str]) -> list[str]:
+        """Re-encrypts wrapped keys under the latest KEK version inside Vault (no plaintext leaves it)."""
+        def call() -> list[str]:
+            data = self._client().secrets.transit.rewrap_data(
+                self.key_name, ciphertext="", batch_input=[{"ciphertext": w} for w in wrapped],
+                mount_point=self._mount)["data"]
+            results = data["batch_results"]
+            if any("error" in r for r in results):
+                raise hvac.exceptions.InternalServerError(next(r["error"] for r in results if "error" in r))
+            return [r["ciphertext"] for r in results]
+        return await self._call(call)
+
+    async def trim(self, keep_from: int) -> None:
+        """Destroys every KEK version below `keep_from`."""
+        def call() -> None:
+            client = self._client()
+            # Trimming needs both minimums set; hvac's own check refuses them equal, Vault accepts it.
+            client.adapter.post(f"/v1/{self._mount}/keys/{self.key_name}/config",
+                                json={"min_decryption_version": keep_from, "min_encryption_version": keep_from})
+            client.secrets.transit.trim_key(self.key_name, min_version=keep_from, mount_point=self._mount)
+        await self._call(call)

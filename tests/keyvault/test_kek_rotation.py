@@ -1,0 +1,30 @@
+"""KEK rotation re-wraps every live subject key and, with trim, destroys older KEK versions: live
+subjects keep working, while a wrapped key copied from an older backup no longer opens."""
+
+import pytest
+
+from consentry.keyvault.v1 import keyvault_pb2 as pb
+from services.keyvault.domain.errors import WrappedKeyUnusable
+from services.keyvault.store.vault import TransitKek
+from tests.keyvault.test_data_keys import consented
+from tests.support import unique
+
+
+async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(admin, gate, face, kv_admin, keyvault_app,
+                                                                          postgres, vault, vault_token):
+    subject, purpose = await consented(admin, gate)
+    issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+    backup = postgres.execute("SELECT wrapped_key FROM subject_keys WHERE subject_id = $1", subject,
+                              database="keyvault")
+
+    rotated = await kv_admin.RotateKek(pb.RotateKekRequest(trim=True, idempotency_key=unique("rotate")))
+    keyvault_app.service.cache.enable()  # drop cached plaintext keys: the next release unwraps in Vault
+    reopened = await face.DecryptDataKey(pb.DecryptDataKeyRequest(subject_id=subject, purpose_id=purpose,
+                                                                  wrapped_key=issued.wrapped_key))
+    current = postgres.execute("SELECT kek_version FROM subject_keys WHERE subject_id = $1", subject,
+                               database="keyvault")
+
+    assert reopened.plaintext_key == issued.plaintext_key
+    assert rotated.keys_rewrapped >= 1 and rotated.min_available_version == rotated.kek_version == current
+    with pytest.raises(WrappedKeyUnusable, match="too old"):
+        await TransitKek(vault.address, vault_token, "consentry-kek").unwrap(backup)
