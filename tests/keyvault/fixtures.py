@@ -14,7 +14,7 @@ from tests.support import grpc_settings, kafka_settings, secure_channel, write_p
 
 SERVICE = "consentry.keyvault.v1.KeyVaultService"
 FACE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
-    "EnsureSubjectKey", "GenerateDataKey", "DecryptDataKey", "Encrypt", "Decrypt", "GetKeyStatus")]
+    "EnsureSubjectKey", "EnsureSubjectKeys", "GenerateDataKey", "DecryptDataKey", "Encrypt", "Decrypt", "GetKeyStatus")]
 KEYVAULT_CLIENTS = {
     "admin": {"rpcs": ["*"], "purposes": ["*"]},
     "face-app": {"rpcs": FACE_RPCS, "purposes": ["*"]},

@@ -42,6 +42,11 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
             raise SubjectErased(subject_id)
         return pb.EnsureSubjectKeyResponse(status=_status(subject_id, key))
 
+    async def EnsureSubjectKeys(self, request, context):
+        subject_ids = valid.subjects(list(request.subject_ids))
+        keys = await self._service.ensure(subject_ids)
+        return pb.EnsureSubjectKeysResponse(statuses=[_status(s, keys.get(s)) for s in subject_ids])
+
     async def GenerateDataKey(self, request, context):
         subject_id, purpose_id = valid.subject_and_purpose(request.subject_id, request.purpose_id)
         client = auth.current_client()
