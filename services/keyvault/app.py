@@ -20,12 +20,13 @@ from services.common.signing import Ed25519Signer
 from services.keyvault.api.errors import status_for
 from services.keyvault.api.servicer import KeyVaultServicer
 from services.keyvault.events.payloads import to_pending
+from services.keyvault.service.backends import TransitPerSubjectBackend, WrappedBackend
 from services.keyvault.service.key_cache import SubjectKeyCache
 from services.keyvault.service.keys import KeyService
 from services.keyvault.service.release_log import ReleaseLog
 from services.keyvault.settings import KeyVaultSettings
 from services.keyvault.store.consent_client import ConsentClient
-from services.keyvault.store.vault import TransitKek
+from services.keyvault.store.vault import TransitKek, TransitSubjectKeys
 
 log = get_logger(__name__)
 SERVICE_NAME = keyvault_pb2.DESCRIPTOR.services_by_name["KeyVaultService"].full_name
@@ -68,8 +69,11 @@ class KeyVaultApp:
         signer = (Ed25519Signer.from_file(s.certificate_signing_key) if s.certificate_signing_key
                   else Ed25519Signer.generate())
         cache = SubjectKeyCache(s.key_cache_ttl_s)
-        kek = TransitKek(s.vault_address, await asyncio.to_thread(vault_token, s), s.kek_name, s.transit_mount)
-        self.service = KeyService(self.pool, kek, self.consent, cache, ReleaseLog(self.pool, relay.notify), signer,
+        token = await asyncio.to_thread(vault_token, s)
+        backend = (WrappedBackend(TransitKek(s.vault_address, token, s.kek_name, s.transit_mount))
+                   if s.backend == "wrapped"
+                   else TransitPerSubjectBackend(TransitSubjectKeys(s.vault_address, token, s.transit_mount)))
+        self.service = KeyService(self.pool, backend, self.consent, cache, ReleaseLog(self.pool, relay.notify), signer,
                                   to_pending, relay.notify)
         servicer = KeyVaultServicer(self.service, (signer.key_id, signer.public_key_pem))
         policy = Policy.load(s.grpc.policy_file) if s.grpc.policy_file else Policy.parse(

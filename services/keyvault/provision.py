@@ -7,7 +7,7 @@ when the token may do so."""
 
 import hvac
 
-POLICY_NAME = "consentry-keyvault"
+POLICY_NAMES = {"wrapped": "consentry-keyvault", "transit-per-subject": "consentry-keyvault-per-subject"}
 
 
 def keyvault_policy(kek_name: str, mount: str = "transit") -> str:
@@ -18,11 +18,25 @@ def keyvault_policy(kek_name: str, mount: str = "transit") -> str:
     return "\n".join(rules) + "\n"
 
 
-def provision(admin: hvac.Client, kek_name: str = "consentry-kek", mount: str = "transit") -> str:
-    """Returns a token that carries only the keyvault policy."""
-    if f"{mount}/" not in admin.sys.list_mounted_secrets_engines():
+def per_subject_policy(mount: str = "transit", prefix: str = "subject-") -> str:
+    """Create and delete subject keys explicitly; encrypt only with "update", which never creates a
+    key, so a shredded subject's key cannot come back through an encrypt call."""
+    rules = [f'path "{mount}/keys/{prefix}*" {{ capabilities = ["create", "update", "delete"] }}']
+    rules += [f'path "{mount}/{op}/{prefix}*" {{ capabilities = ["update"] }}' for op in ("encrypt", "decrypt", "hmac")]
+    return "\n".join(rules) + "\n"
+
+
+def provision(admin: hvac.Client, backend: str = "wrapped", kek_name: str = "consentry-kek",
+              mount: str = "transit") -> str:
+    """Returns a token that carries only the policy of the chosen backend."""
+    if f"{mount}/" not in admin.sys.list_mounted_secrets_engines()["data"]:
         admin.sys.enable_secrets_engine("transit", path=mount)
-    admin.secrets.transit.create_key(kek_name, key_type="aes256-gcm96", mount_point=mount)
-    admin.sys.create_or_update_policy(POLICY_NAME, keyvault_policy(kek_name, mount))
-    token = admin.auth.token.create(policies=[POLICY_NAME], no_default_policy=True, renewable=True, ttl="768h")
+    if backend == "wrapped":
+        admin.secrets.transit.create_key(kek_name, key_type="aes256-gcm96", mount_point=mount)
+        policy = keyvault_policy(kek_name, mount)
+    else:
+        policy = per_subject_policy(mount)
+    admin.sys.create_or_update_policy(POLICY_NAMES[backend], policy)
+    token = admin.auth.token.create(policies=[POLICY_NAMES[backend]], no_default_policy=True, renewable=True,
+                                    ttl="768h")
     return token["auth"]["client_token"]

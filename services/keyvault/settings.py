@@ -35,6 +35,9 @@ class KeyVaultSettings(BaseSettings):
     vault_kubernetes_role: str = "consentry-keyvault"
     vault_kubernetes_jwt_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
     transit_mount: str = "transit"
+    # "wrapped": subject keys wrapped by one KEK, stored in PostgreSQL (default, fast releases).
+    # "transit-per-subject": one transit key per subject inside Vault (every release calls Vault).
+    backend: str = Field("wrapped", pattern="^(wrapped|transit-per-subject)$")
     kek_name: str = "consentry-kek"
 
     # Ed25519 PEM that signs deletion certificates; generated at start when unset (dev only).

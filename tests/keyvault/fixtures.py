@@ -21,26 +21,41 @@ KEYVAULT_CLIENTS = {
 }
 
 
+BACKENDS = ["wrapped", "transit-per-subject"]
+
+
 def keyvault_settings(run_dir: Path, ca: DevCA, database_url: str, bootstrap: str, consent_port: int,
-                      vault_address: str, vault_token: str) -> KeyVaultSettings:
+                      vault_address: str, vault_token: str, backend: str) -> KeyVaultSettings:
     client = ca.issue_client("keyvault")
     return KeyVaultSettings(
         database_url=database_url, kafka=kafka_settings(bootstrap), pool_min_size=2,
         grpc=grpc_settings(ca, write_policy(run_dir / "keyvault-policy.toml", KEYVAULT_CLIENTS)),
         consent_address=f"localhost:{consent_port}", consent_tls_ca=ca.ca.cert, consent_tls_cert=client.cert,
-        consent_tls_key=client.key, vault_address=vault_address, vault_token=vault_token)
+        consent_tls_key=client.key, vault_address=vault_address, vault_token=vault_token, backend=backend)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request) -> str:
+    """Every keyvault test runs against both backends."""
+    return request.param
 
 
 @pytest.fixture(scope="session")
-def vault_token(vault) -> str:
-    return provision(vault.client())
+def vault_token(vault, backend) -> str:
+    return provision(vault.client(), backend)
 
 
 @pytest.fixture(scope="session")
-async def keyvault_app(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_app):
-    postgres.create_database("keyvault")
-    app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn("keyvault"), kafka.bootstrap_servers,
-                                        consent_app.port, vault.address, vault_token))
+def keyvault_database(postgres, backend) -> str:
+    name = f"keyvault_{backend.replace('-', '_')}"
+    postgres.create_database(name)
+    return name
+
+
+@pytest.fixture(scope="session")
+async def keyvault_app(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_app, backend, keyvault_database):
+    app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(keyvault_database), kafka.bootstrap_servers,
+                                        consent_app.port, vault.address, vault_token, backend))
     await app.start()
     yield app
     await app.stop()

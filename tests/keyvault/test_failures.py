@@ -15,13 +15,14 @@ from tests.support import secure_channel
 
 
 @pytest.fixture(scope="module")
-async def sealable(tmp_path_factory, postgres, kafka, dev_ca, consent_app):
+async def sealable(tmp_path_factory, postgres, kafka, dev_ca, consent_app, backend):
     run_dir = tmp_path_factory.mktemp("sealable")
-    postgres.create_database("keyvault_sealable")
+    database = f"keyvault_sealable_{backend.replace('-', '_')}"
+    postgres.create_database(database)
     with OpenBaoProcess(run_dir / "bao").start() as bao:
-        app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn("keyvault_sealable"),
-                                            kafka.bootstrap_servers, consent_app.port, bao.address,
-                                            provision(bao.client())))
+        app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(database), kafka.bootstrap_servers,
+                                            consent_app.port, bao.address, provision(bao.client(), backend),
+                                            backend))
         await app.start()
         channel = secure_channel(dev_ca, app.port, "face-app")
         try:
@@ -50,10 +51,10 @@ async def test_sealed_vault_refuses_cleanly_and_service_resumes_after_unseal(adm
 
 
 async def test_unreachable_consent_service_means_no_key(run_dir, postgres, kafka, vault, vault_token, dev_ca,
-                                                       admin, gate):
+                                                       admin, gate, backend, keyvault_database):
     subject, purpose = await consented(admin, gate)
-    settings = keyvault_settings(run_dir, dev_ca, postgres.dsn("keyvault"), kafka.bootstrap_servers, free_port(),
-                                 vault.address, vault_token)
+    settings = keyvault_settings(run_dir, dev_ca, postgres.dsn(keyvault_database), kafka.bootstrap_servers,
+                                 free_port(), vault.address, vault_token, backend)
     app = KeyVaultApp(settings)
     await app.start()
     channel = secure_channel(dev_ca, app.port, "face-app")

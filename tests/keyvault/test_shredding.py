@@ -6,6 +6,7 @@ import hashlib
 import json
 
 import grpc
+import hvac
 import pytest
 
 from consentry.keyvault.v1 import events_pb2
@@ -13,6 +14,7 @@ from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
 from services.common.signing import verify_signature
 from services.keyvault.app import KeyVaultApp
+from services.keyvault.service.backends import TransitPerSubjectBackend, key_label
 from tests.keyvault.fixtures import keyvault_settings
 from tests.keyvault.test_data_keys import consented, refused
 from tests.support import read_events, secure_channel, unique
@@ -23,7 +25,8 @@ def shred_request(subject: str) -> pb.ShredSubjectKeyRequest:
                                      idempotency_key=unique("shred"))
 
 
-async def test_template_encrypted_before_shredding_cannot_be_decrypted_after(admin, gate, face, kv_admin, postgres):
+async def test_template_encrypted_before_shredding_cannot_be_decrypted_after(admin, gate, face, kv_admin, postgres,
+                                                                            keyvault_database):
     subject, purpose = await consented(admin, gate)
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
 
@@ -33,7 +36,7 @@ async def test_template_encrypted_before_shredding_cannot_be_decrypted_after(adm
         subject_id=subject, purpose_id=purpose, wrapped_key=issued.wrapped_key))
     status = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=subject))
     stored = postgres.execute("SELECT wrapped_key IS NULL FROM subject_keys WHERE subject_id = $1", subject,
-                              database="keyvault")
+                              database=keyvault_database)
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "erased" in error.details()
     assert status.state == pb.KEY_STATE_SHREDDED and stored is True
 
@@ -59,7 +62,7 @@ async def test_a_subject_without_key_shredded_in_advance_never_gets_one(admin, g
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
-async def test_certificate_verifies_offline_and_tampering_is_detected(admin, gate, face, kv_admin):
+async def test_certificate_verifies_offline_and_tampering_is_detected(admin, gate, face, kv_admin, backend):
     subject, purpose = await consented(admin, gate)
     await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     ref_before = (await kv_admin.GetSubjectRefs(pb.GetSubjectRefsRequest(subject_ids=[subject]))).refs[0]
@@ -74,7 +77,7 @@ async def test_certificate_verifies_offline_and_tampering_is_detected(admin, gat
     forged = shredded.certificate_json.replace(request.request_id.encode(), b"another-request")
     assert not verify_signature(public.public_key_pem, forged, shredded.signature)
     assert repeated == shredded
-    assert body["requestId"] == request.request_id and body["backend"] == "wrapped"
+    assert body["requestId"] == request.request_id and body["backend"] == backend
     assert body["subjectRef"] == ref_before.subject_ref and len(body["keysDestroyed"]) == 1
     assert body["subjectIdSha256"] == hashlib.sha256(subject.encode()).hexdigest()
     after = (await kv_admin.GetSubjectRefs(pb.GetSubjectRefsRequest(subject_ids=[subject]))).refs[0]
@@ -97,17 +100,25 @@ async def test_events_record_releases_and_shreds_without_key_material(admin, gat
     assert all(issued.wrapped_key not in e.SerializeToString() for e in mine)
 
 
-async def test_service_token_cannot_create_transit_keys(vault, vault_token):
-    client = vault.client(vault_token)
-    with pytest.raises(Exception) as denied:
-        client.secrets.transit.encrypt_data("subject-someone", plaintext="aGVsbG8=")
-    assert "permission denied" in str(denied.value).lower()
+async def test_service_token_cannot_revive_a_shredded_key_in_vault(admin, gate, face, kv_admin, vault, vault_token,
+                                                                   backend):
+    subject, purpose = await consented(admin, gate)
+    await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+    await kv_admin.ShredSubjectKey(shred_request(subject))
+    # The name a per-subject key had (for the wrapped backend: a name the token has no rights on).
+    name = TransitPerSubjectBackend.PREFIX + key_label(subject)
+
+    with pytest.raises(hvac.exceptions.VaultError):
+        vault.client(vault_token).secrets.transit.encrypt_data(name, plaintext="aGVsbG8=", context="Yw==")
+
+    with pytest.raises(hvac.exceptions.InvalidPath):
+        vault.client().secrets.transit.read_key(name)  # the key does not exist: not revived
 
 
 @pytest.fixture
-async def replica(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_app):
-    app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn("keyvault"), kafka.bootstrap_servers,
-                                        consent_app.port, vault.address, vault_token))
+async def replica(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_app, backend, keyvault_database):
+    app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(keyvault_database), kafka.bootstrap_servers,
+                                        consent_app.port, vault.address, vault_token, backend))
     await app.start()
     channel = secure_channel(dev_ca, app.port, "face-app")
     for _ in range(200):  # the replica caches keys once its purge channel listens

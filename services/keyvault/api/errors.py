@@ -10,6 +10,7 @@ STATUS_BY_ERROR: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.ConsentUnreachable, grpc.StatusCode.UNAVAILABLE),
     (errors.SubjectErased, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.NoSubjectKey, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.NoKek, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.WrongKeyMaterial, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.VaultUnavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.WrappedKeyUnusable, grpc.StatusCode.FAILED_PRECONDITION),

@@ -42,3 +42,8 @@ class WrappedKeyUnusable(KeyVaultError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"subject key can no longer be unwrapped: {detail}")
+
+
+class NoKek(KeyVaultError):
+    def __init__(self, backend: str) -> None:
+        super().__init__(f"the {backend} backend has no key-encryption key to rotate")

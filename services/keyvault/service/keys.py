@@ -15,12 +15,10 @@ from services.keyvault.domain import events as ev
 from services.keyvault.domain.certificate import build_certificate, canonical_bytes
 from services.keyvault.domain.model import Certificate, ConsentAnswer, KeyState, Operation, SubjectKey
 from services.keyvault.service import crypto
+from services.keyvault.service.backends import Backend, WrappedBackend
 from services.keyvault.service.key_cache import SubjectKeyCache
 from services.keyvault.service.release_log import ReleaseLog
 from services.keyvault.store.repository import KeyStore
-
-BACKEND = "wrapped"
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -30,57 +28,41 @@ class ConsentGate(Protocol):
     async def check(self, subject_id: str, purpose_id: str) -> ConsentAnswer: ...
 
 
-class Kek(Protocol):
-    key_name: str
-
-    async def wrap(self, keys: list[bytes]) -> list[str]: ...
-
-    async def rewrap(self, wrapped: list[str]) -> list[str]: ...
-
-    async def rotate(self) -> int: ...
-
-    async def trim(self, keep_from: int) -> None: ...
-
-    async def unwrap(self, wrapped: str) -> bytes: ...
-
-    def version_of(self, wrapped: str) -> int: ...
-
-
 class KeyService:
-    def __init__(self, pool: asyncpg.Pool, kek: Kek, consent: ConsentGate, cache: SubjectKeyCache,
+    def __init__(self, pool: asyncpg.Pool, backend: Backend, consent: ConsentGate, cache: SubjectKeyCache,
                  releases: ReleaseLog, signer: Ed25519Signer, encode: Callable[[ev.Event], PendingEvent],
                  on_commit: Callable[[], None]) -> None:
-        self._pool, self._kek, self._consent, self.cache = pool, kek, consent, cache
+        self._pool, self._backend, self._consent, self.cache = pool, backend, consent, cache
         self._releases, self._signer, self._encode, self._on_commit = releases, signer, encode, on_commit
 
     # Releases: consent first, then the key, then the audit record, then the answer.
 
     async def generate_data_key(self, subject_id: str, purpose_id: str, client_id: str) -> tuple[bytes, bytes]:
         answer = await self._allowed(subject_id, purpose_id)
-        subject_key = await self._subject_key(subject_id, create=True)
+        handle = await self._subject_key(subject_id, create=True)
         data_key = crypto.new_key()
-        wrapped = crypto.seal(subject_key, "data-key", subject_id, purpose_id, data_key)
+        wrapped = await self._backend.seal(handle, "data-key", subject_id, purpose_id, data_key)
         await self._released(subject_id, purpose_id, Operation.GENERATE_DATA_KEY, client_id, answer)
         return data_key, wrapped
 
     async def decrypt_data_key(self, subject_id: str, purpose_id: str, wrapped: bytes, client_id: str) -> bytes:
         answer = await self._allowed(subject_id, purpose_id)
-        subject_key = await self._subject_key(subject_id, create=False)
-        data_key = crypto.open_sealed(subject_key, "data-key", subject_id, purpose_id, wrapped, "wrapped_key")
+        handle = await self._subject_key(subject_id, create=False)
+        data_key = await self._backend.open(handle, "data-key", subject_id, purpose_id, wrapped, "wrapped_key")
         await self._released(subject_id, purpose_id, Operation.DECRYPT_DATA_KEY, client_id, answer)
         return data_key
 
     async def encrypt(self, subject_id: str, purpose_id: str, plaintext: bytes, client_id: str) -> bytes:
         answer = await self._allowed(subject_id, purpose_id)
-        subject_key = await self._subject_key(subject_id, create=True)
-        sealed = crypto.seal(subject_key, "payload", subject_id, purpose_id, plaintext)
+        handle = await self._subject_key(subject_id, create=True)
+        sealed = await self._backend.seal(handle, "payload", subject_id, purpose_id, plaintext)
         await self._released(subject_id, purpose_id, Operation.ENCRYPT, client_id, answer)
         return sealed
 
     async def decrypt(self, subject_id: str, purpose_id: str, sealed: bytes, client_id: str) -> bytes:
         answer = await self._allowed(subject_id, purpose_id)
-        subject_key = await self._subject_key(subject_id, create=False)
-        plaintext = crypto.open_sealed(subject_key, "payload", subject_id, purpose_id, sealed, "ciphertext")
+        handle = await self._subject_key(subject_id, create=False)
+        plaintext = await self._backend.open(handle, "payload", subject_id, purpose_id, sealed, "ciphertext")
         await self._released(subject_id, purpose_id, Operation.DECRYPT, client_id, answer)
         return plaintext
 
@@ -109,15 +91,17 @@ class KeyService:
         return existing
 
     async def _create(self, subject_ids: list[str]) -> None:
-        wrapped = await self._kek.wrap([crypto.new_key() for _ in subject_ids])
-        keys = [SubjectKey(s, KeyState.ACTIVE, BACKEND, w, self._kek.version_of(w)) for s, w in zip(subject_ids, wrapped, strict=True)]
+        stored = await self._backend.create(subject_ids)
+        name = self._backend.name
+        keys = [SubjectKey(s, KeyState.ACTIVE, name, w, v) for s, (w, v) in zip(subject_ids, stored, strict=True)]
         async with self._pool.acquire() as conn, conn.transaction():
             added = await KeyStore(conn).add_many(keys)  # a tombstone or a concurrent creator wins
-            await add_events(conn, [self._encode(ev.SubjectKeyCreated(s, BACKEND)) for s in subject_ids if s in added])
+            await add_events(conn, [self._encode(ev.SubjectKeyCreated(s, name)) for s in subject_ids if s in added])
         if added:
             self._on_commit()
 
-    async def _subject_key(self, subject_id: str, *, create: bool) -> bytes:
+    async def _subject_key(self, subject_id: str, *, create: bool) -> bytes | str:
+        """The backend's handle to a live subject key (cached; purged everywhere on shred)."""
         cached = self.cache.get(subject_id)
         if cached is not None:
             return cached
@@ -130,10 +114,9 @@ class KeyService:
             raise errors.NoSubjectKey(subject_id)
         if key.state is KeyState.SHREDDED:
             raise errors.SubjectErased(subject_id)
-        assert key.wrapped_key is not None
-        plaintext = await self._kek.unwrap(key.wrapped_key)
-        self.cache.put(epoch, subject_id, plaintext)
-        return plaintext
+        handle = await self._backend.handle(key)
+        self.cache.put(epoch, subject_id, handle)
+        return handle
 
     async def status(self, subject_id: str) -> SubjectKey | None:
         async with self._pool.acquire() as conn:
@@ -143,8 +126,8 @@ class KeyService:
         found = []
         for subject_id in subject_ids:
             try:
-                found.append((subject_id, crypto.subject_ref(await self._subject_key(subject_id, create=False),
-                                                             subject_id), KeyState.ACTIVE))
+                handle = await self._subject_key(subject_id, create=False)
+                found.append((subject_id, await self._backend.subject_ref(handle, subject_id), KeyState.ACTIVE))
             except errors.SubjectErased:
                 found.append((subject_id, "", KeyState.SHREDDED))
             except errors.NoSubjectKey:
@@ -159,20 +142,21 @@ class KeyService:
             store = KeyStore(conn)
             key = await store.get(subject_id, for_update=True)
             if key is None:  # never had a key: the tombstone alone forbids creating one later
-                key = SubjectKey(subject_id, KeyState.ABSENT, BACKEND, None, 0)
+                key = SubjectKey(subject_id, KeyState.ABSENT, self._backend.name, None, 0)
             elif key.state is KeyState.SHREDDED:
                 certificate = await store.certificate(subject_id)
                 assert certificate is not None
                 return certificate
-            ref = crypto.subject_ref(await self._kek.unwrap(key.wrapped_key), subject_id) if key.wrapped_key else ""
+            backend = self._backend
+            ref = await backend.subject_ref(await backend.handle(key), subject_id) if key.wrapped_key else ""
+            # Vault's part goes first: if it fails, the transaction rolls back and nothing changed.
+            destroyed = await backend.destroy(key) if key.wrapped_key else []
             now = utcnow()
-            destroyed = [{"keyId": f"subject-key/{hashlib.sha256(subject_id.encode()).hexdigest()[:16]}",
-                          "wrappedUnderKek": f"{self._kek.key_name}:v{key.kek_version}"}] if key.wrapped_key else []
             body = canonical_bytes(build_certificate(
-                str(new_id()), ref, hashlib.sha256(subject_id.encode()).hexdigest(), BACKEND, destroyed, now,
+                str(new_id()), ref, hashlib.sha256(subject_id.encode()).hexdigest(), backend.name, destroyed, now,
                 request_id, reason, self._signer.key_id))
             certificate = Certificate(body, self._signer.sign(body), self._signer.key_id)
-            await store.shred(subject_id, BACKEND, request_id, now, certificate)
+            await store.shred(subject_id, backend.name, request_id, now, certificate)
             await add_events(conn, [self._encode(ev.SubjectKeyShredded(subject_id, request_id, certificate))])
         self.cache.purge(subject_id)
         self._on_commit()
@@ -182,21 +166,24 @@ class KeyService:
 
     async def rotate_kek(self, trim: bool, batch_size: int = 500) -> tuple[int, int, int]:
         """Returns (new version, keys re-wrapped, lowest version still in Vault)."""
-        version = await self._kek.rotate()
+        if not isinstance(self._backend, WrappedBackend):
+            raise errors.NoKek(self._backend.name)
+        kek = self._backend.kek
+        version = await kek.rotate()
         rewrapped = 0
         while True:
             async with self._pool.acquire() as conn:
                 batch = await KeyStore(conn).wrapped_below(version, batch_size)
             if not batch:
                 break
-            fresh = await self._kek.rewrap([w for _, w in batch])
+            fresh = await kek.rewrap([w for _, w in batch])
             async with self._pool.acquire() as conn:
                 rewrapped += await KeyStore(conn).replace_wrapped(
-                    [(s, old, new, self._kek.version_of(new)) for (s, old), new in zip(batch, fresh, strict=True)])
+                    [(s, old, new, kek.version_of(new)) for (s, old), new in zip(batch, fresh, strict=True)])
         if trim:  # only after every live key moved: older versions would strand nothing
-            await self._kek.trim(version)
+            await kek.trim(version)
         min_available = version if trim else 1
         async with self._pool.acquire() as conn, conn.transaction():
-            await add_events(conn, [self._encode(ev.KekRotated(self._kek.key_name, version, rewrapped, min_available))])
+            await add_events(conn, [self._encode(ev.KekRotated(kek.key_name, version, rewrapped, min_available))])
         self._on_commit()
         return version, rewrapped, min_available

@@ -9,13 +9,14 @@ import threading
 import hvac
 import requests
 
-from services.keyvault.domain.errors import VaultUnavailable, WrappedKeyUnusable
+from services.keyvault.domain.errors import VaultUnavailable, WrappedKeyUnusable, WrongKeyMaterial
 
 
-class TransitKek:
-    def __init__(self, address: str, token: str, key_name: str, mount: str = "transit", timeout_s: float = 5.0) -> None:
-        self._address, self._token, self._timeout = address, token, timeout_s
-        self.key_name, self._mount = key_name, mount
+class _Transit:
+    """hvac in worker threads, with Vault's failures turned into domain errors."""
+
+    def __init__(self, address: str, token: str, mount: str = "transit", timeout_s: float = 5.0) -> None:
+        self._address, self._token, self._timeout, self._mount = address, token, timeout_s, mount
         self._local = threading.local()
 
     def _client(self) -> hvac.Client:
@@ -37,6 +38,15 @@ class TransitKek:
             raise WrappedKeyUnusable(str(exc).split(", on ")[0][:200]) from None
         except hvac.exceptions.InternalServerError as exc:
             raise VaultUnavailable(f"Vault error: {str(exc).splitlines()[0][:200]}") from None
+
+
+
+class TransitKek(_Transit):
+    """The one key-encryption key of the wrapped backend."""
+
+    def __init__(self, address: str, token: str, key_name: str, mount: str = "transit", timeout_s: float = 5.0) -> None:
+        super().__init__(address, token, mount, timeout_s)
+        self.key_name = key_name
 
     async def wrap(self, keys: list[bytes]) -> list[str]:
         """Wraps many subject keys in one batch request."""
@@ -88,4 +98,48 @@ class TransitKek:
             client.adapter.post(f"/v1/{self._mount}/keys/{self.key_name}/config",
                                 json={"min_decryption_version": keep_from, "min_encryption_version": keep_from})
             client.secrets.transit.trim_key(self.key_name, min_version=keep_from, mount_point=self._mount)
+        await self._call(call)
+
+
+class TransitSubjectKeys(_Transit):
+    """One derived transit key per subject (the transit-per-subject backend). The service's policy
+    lets it create keys explicitly but not through encrypt, so a deleted key is never revived."""
+
+    async def create(self, names: list[str]) -> None:
+        def call() -> None:
+            transit = self._client().secrets.transit
+            for name in names:
+                transit.create_key(name, key_type="aes256-gcm96", derived=True, mount_point=self._mount)
+        await self._call(call)
+
+    async def encrypt(self, name: str, plaintext: bytes, context: bytes) -> str:
+        def call() -> str:
+            return self._client().secrets.transit.encrypt_data(
+                name, plaintext=base64.b64encode(plaintext).decode(), context=base64.b64encode(context).decode(),
+                mount_point=self._mount)["data"]["ciphertext"]
+        return await self._call(call)
+
+    async def decrypt(self, name: str, ciphertext: str, context: bytes, field: str) -> bytes:
+        def call() -> bytes:
+            data = self._client().secrets.transit.decrypt_data(
+                name, ciphertext, context=base64.b64encode(context).decode(), mount_point=self._mount)
+            return base64.b64decode(data["data"]["plaintext"])
+        try:
+            return await self._call(call)
+        except WrappedKeyUnusable:
+            raise WrongKeyMaterial(field) from None  # Vault could not open it under this key and context
+
+    async def hmac(self, name: str, data: bytes) -> bytes:
+        def call() -> bytes:
+            value = self._client().secrets.transit.generate_hmac(
+                name, hash_input=base64.b64encode(data).decode(), algorithm="sha2-256",
+                mount_point=self._mount)["data"]["hmac"]
+            return base64.b64decode(value.split(":", 2)[2])
+        return await self._call(call)
+
+    async def delete(self, name: str) -> None:
+        def call() -> None:
+            transit = self._client().secrets.transit
+            transit.update_key_configuration(name, deletion_allowed=True, mount_point=self._mount)
+            transit.delete_key(name, mount_point=self._mount)
         await self._call(call)

@@ -1,0 +1,139 @@
+"""Where subject keys live. Both backends give the same guarantees behind the same API:
+
+- "wrapped": the subject key is random bytes wrapped by one KEK in Vault transit; the wrapped form is
+  stored in PostgreSQL, unwrapped into memory when needed, and data keys are sealed locally. Cheap
+  per release (a cached key needs no Vault call); erasure from backups is bounded by KEK rotation.
+- "transit-per-subject": one named transit key per subject; the key never leaves Vault, every
+  release is a Vault call, and shredding deletes the key in Vault itself.
+
+A handle is what a release needs: the plaintext subject key (wrapped) or the Vault key name."""
+
+import hashlib
+from typing import Protocol
+
+from services.keyvault.domain.model import SubjectKey
+from services.keyvault.service import crypto
+
+
+class Kek(Protocol):
+    key_name: str
+
+    async def wrap(self, keys: list[bytes]) -> list[str]: ...
+
+    async def unwrap(self, wrapped: str) -> bytes: ...
+
+    async def rewrap(self, wrapped: list[str]) -> list[str]: ...
+
+    async def rotate(self) -> int: ...
+
+    async def trim(self, keep_from: int) -> None: ...
+
+    def version_of(self, wrapped: str) -> int: ...
+
+
+class SubjectTransitKeys(Protocol):
+    async def create(self, names: list[str]) -> None: ...
+
+    async def encrypt(self, name: str, plaintext: bytes, context: bytes) -> str: ...
+
+    async def decrypt(self, name: str, ciphertext: str, context: bytes, field: str) -> bytes: ...
+
+    async def hmac(self, name: str, data: bytes) -> bytes: ...
+
+    async def delete(self, name: str) -> None: ...
+
+
+class Backend(Protocol):
+    name: str
+
+    async def create(self, subject_ids: list[str]) -> list[tuple[str, int]]:
+        """What to store per subject: (wrapped_key column, KEK version)."""
+
+    async def handle(self, key: SubjectKey) -> bytes | str: ...
+
+    async def seal(self, handle, kind: str, subject_id: str, purpose_id: str, plaintext: bytes) -> bytes: ...
+
+    async def open(self, handle, kind: str, subject_id: str, purpose_id: str, sealed: bytes, field: str) -> bytes: ...
+
+    async def subject_ref(self, handle, subject_id: str) -> str: ...
+
+    async def destroy(self, key: SubjectKey) -> list[dict]:
+        """Destroys what Vault holds for the subject (if anything); describes what was destroyed."""
+
+
+def key_label(subject_id: str) -> str:
+    """Names keys in Vault and certificates without the raw subject id."""
+    return hashlib.sha256(subject_id.encode()).hexdigest()[:32]
+
+
+class WrappedBackend:
+    name = "wrapped"
+
+    def __init__(self, kek: Kek) -> None:
+        self.kek = kek
+
+    async def create(self, subject_ids: list[str]) -> list[tuple[str, int]]:
+        wrapped = await self.kek.wrap([crypto.new_key() for _ in subject_ids])
+        return [(w, self.kek.version_of(w)) for w in wrapped]
+
+    async def handle(self, key: SubjectKey) -> bytes:
+        assert key.wrapped_key is not None
+        return await self.kek.unwrap(key.wrapped_key)
+
+    async def seal(self, handle: bytes, kind: str, subject_id: str, purpose_id: str, plaintext: bytes) -> bytes:
+        return crypto.seal(handle, kind, subject_id, purpose_id, plaintext)
+
+    async def open(self, handle: bytes, kind: str, subject_id: str, purpose_id: str, sealed: bytes,
+                   field: str) -> bytes:
+        return crypto.open_sealed(handle, kind, subject_id, purpose_id, sealed, field)
+
+    async def subject_ref(self, handle: bytes, subject_id: str) -> str:
+        return crypto.subject_ref(handle, subject_id)
+
+    async def destroy(self, key: SubjectKey) -> list[dict]:
+        # Deleting the row's wrapped key is the destruction; backups are covered by KEK rotation.
+        return [{"keyId": f"subject-key/{key_label(key.subject_id)}",
+                 "wrappedUnderKek": f"{self.kek.key_name}:v{key.kek_version}"}]
+
+
+class TransitPerSubjectBackend:
+    name = "transit-per-subject"
+    PREFIX = "subject-"
+
+    def __init__(self, keys: SubjectTransitKeys) -> None:
+        self._keys = keys
+
+    def _name(self, subject_id: str) -> str:
+        return self.PREFIX + key_label(subject_id)
+
+    @staticmethod
+    def _context(kind: str, subject_id: str, purpose_id: str) -> bytes:
+        # Derived keys: the context binds each ciphertext to subject, purpose and use, like AES-GCM's AAD.
+        return f"consentry/{kind}/v1\x1f{subject_id}\x1f{purpose_id}".encode()
+
+    async def create(self, subject_ids: list[str]) -> list[tuple[str, int]]:
+        names = [self._name(s) for s in subject_ids]
+        await self._keys.create(names)
+        return [(name, 1) for name in names]
+
+    async def handle(self, key: SubjectKey) -> str:
+        assert key.wrapped_key is not None
+        return key.wrapped_key
+
+    async def seal(self, handle: str, kind: str, subject_id: str, purpose_id: str, plaintext: bytes) -> bytes:
+        return (await self._keys.encrypt(handle, plaintext, self._context(kind, subject_id, purpose_id))).encode()
+
+    async def open(self, handle: str, kind: str, subject_id: str, purpose_id: str, sealed: bytes,
+                   field: str) -> bytes:
+        return await self._keys.decrypt(handle, sealed.decode(errors="replace"),
+                                        self._context(kind, subject_id, purpose_id), field)
+
+    async def subject_ref(self, handle: str, subject_id: str) -> str:
+        return (await self._keys.hmac(handle, subject_id.encode())).hex()
+
+    async def destroy(self, key: SubjectKey) -> list[dict]:
+        assert key.wrapped_key is not None
+        await self._keys.delete(key.wrapped_key)
+        return [{"keyId": f"vault-transit/{key.wrapped_key}", "deletedInVault": True}]
+
+
