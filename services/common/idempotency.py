@@ -53,3 +53,29 @@ async def run_once(
         "UPDATE idempotency SET response = $4 WHERE client_id = $1 AND method = $2 AND idem_key = $3",
         *key, encode(result))
     return result
+
+
+async def remembered(
+    pool: asyncpg.Pool,
+    scope: IdempotencyScope,
+    request_hash: bytes,
+    work: Callable[[], Awaitable[T]],
+    encode: Callable[[T], bytes],
+    decode: Callable[[bytes], T],
+) -> T:
+    """For work that spans several transactions and outside calls (e.g. a key rotation): a retry
+    after success returns the stored answer. Two concurrent first attempts may both run, so the work
+    itself must tolerate being repeated."""
+    key = (scope.client_id, scope.method, scope.key)
+    prior = await pool.fetchrow(
+        "SELECT request_hash, response FROM idempotency WHERE client_id = $1 AND method = $2 AND idem_key = $3"
+        " AND response IS NOT NULL", *key)
+    if prior is not None:
+        if bytes(prior["request_hash"]) != request_hash:
+            raise IdempotencyKeyReused(f"idempotency_key '{scope.key}' was already used for a different request")
+        return decode(bytes(prior["response"]))
+    result = await work()
+    await pool.execute(
+        "INSERT INTO idempotency (client_id, method, idem_key, request_hash, response) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT DO NOTHING", *key, request_hash, encode(result))
+    return result

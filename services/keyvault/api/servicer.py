@@ -5,6 +5,7 @@ from google.protobuf import timestamp_pb2
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
 from services.common import auth
+from services.common.idempotency import IdempotencyScope
 from services.keyvault.api import validation as valid
 from services.keyvault.domain.errors import SubjectErased
 from services.keyvault.domain.model import Certificate, KeyState, SubjectKey
@@ -90,7 +91,9 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
 
     async def RotateKek(self, request, context):
         valid.idempotency_key(request.idempotency_key)
-        version, rewrapped, min_available = await self._service.rotate_kek(request.trim)
+        scope = IdempotencyScope(auth.current_client().client_id, "RotateKek", request.idempotency_key)
+        version, rewrapped, min_available = await self._service.rotate_kek_once(
+            request.trim, scope, request.SerializeToString(deterministic=True))
         return pb.RotateKekResponse(kek_version=version, keys_rewrapped=rewrapped,
                                     min_available_version=min_available)
 

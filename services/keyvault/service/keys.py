@@ -1,12 +1,14 @@
 """Keyvault use cases: subject keys behind the consent gate, and crypto-shredding."""
 
 import hashlib
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
 import asyncpg
 
+from services.common.idempotency import IdempotencyScope, fingerprint, remembered
 from services.common.ids import new_id
 from services.common.outbox import PendingEvent, add_events
 from services.common.signing import Ed25519Signer
@@ -163,6 +165,11 @@ class KeyService:
         return certificate
 
     # KEK rotation
+
+    async def rotate_kek_once(self, trim: bool, scope: IdempotencyScope, request: bytes) -> tuple[int, int, int]:
+        """A retry with the same idempotency key returns the first rotation's result."""
+        return await remembered(self._pool, scope, fingerprint(request), lambda: self.rotate_kek(trim),
+                                encode=lambda r: json.dumps(r).encode(), decode=lambda b: tuple(json.loads(b)))
 
     async def rotate_kek(self, trim: bool, batch_size: int = 500) -> tuple[int, int, int]:
         """Returns (new version, keys re-wrapped, lowest version still in Vault)."""
