@@ -61,11 +61,12 @@ class RoundSpec:
     unknown_share: float = 0.1
     batch_size: int = 100
     subject_prefix: str = "grant-"  # grant: every call takes the next fresh subject under this prefix
+    seed_prefix: str = SEED_PREFIX  # seed: grants f"{seed_prefix}{i:06d}" for i < seeded_subjects
     cpu_roots: dict[str, int] = field(default_factory=dict)  # role -> pid whose process tree CPU is reported
 
 
-def seeded_subject(i: int) -> str:
-    return f"{SEED_PREFIX}{i:06d}"
+def seeded_subject(i: int, prefix: str = SEED_PREFIX) -> str:
+    return f"{prefix}{i:06d}"
 
 
 def grant_request(subject_id: str) -> pb.GrantConsentRequest:
@@ -122,7 +123,7 @@ def make_call(spec: RoundSpec, stub: consent_pb2_grpc.ConsentServiceStub) -> Cal
 
         return check_batch
     if spec.scenario in ("grant", "seed"):
-        subjects = ((seeded_subject(i) for i in range(spec.seeded_subjects)) if spec.scenario == "seed"
+        subjects = ((seeded_subject(i, spec.seed_prefix) for i in range(spec.seeded_subjects)) if spec.scenario == "seed"
                     else (f"{spec.subject_prefix}{n}" for n in itertools.count()))
 
         async def grant() -> None:

@@ -1,4 +1,5 @@
-"""A generic closed-loop load generator: `concurrency` workers each await one call after another.
+"""A generic closed-loop load generator: `concurrency` workers each await one call after another
+(`run_load`, asyncio), or threads each make one blocking call after another (`run_threaded_load`).
 
 Closed loop (a fixed number of calls in flight) rather than a fixed arrival rate, so that the
 generator never queues more work than the server can take and throughput is what the server
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -92,5 +94,62 @@ async def run_load(call: Callable[[], Awaitable[object]], *, concurrency: int, d
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     # A count-bounded run (max_calls) may finish before the window closes: measure up to its last call.
+    end = window_end if clock() >= window_end else last_done
+    return LoadResult(len(latencies), max(end - window_start, 1e-9), latencies, errors, started)
+
+
+def run_threaded_load(make_call: Callable[[], Callable[[], object]], *, threads: int, duration_s: float,
+                      warmup_s: float = 0.0, max_calls: int | None = None) -> LoadResult:
+    """`run_load` for blocking clients: `threads` threads each make one call after another.
+
+    `make_call` runs once in each thread and returns that thread's call, so every thread can hold a
+    client of its own (e.g. an HTTP session). Same window rules as `run_load`.
+    """
+    clock = time.perf_counter
+    start = clock()
+    window_start = start + warmup_s
+    window_end = window_start + duration_s
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    started = 0
+    last_done = window_start
+
+    def take_turn() -> bool:
+        nonlocal started
+        with lock:
+            if clock() >= window_end or (max_calls is not None and started >= max_calls):
+                return False
+            started += 1
+            return True
+
+    def worker() -> None:
+        nonlocal last_done
+        call = make_call()
+        mine: list[float] = []
+        try:
+            while take_turn():
+                t0 = clock()
+                try:
+                    call()
+                except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the run
+                    if clock() >= window_start:
+                        with lock:
+                            errors[_error_kind(exc)] += 1
+                    continue
+                t1 = clock()
+                if window_start <= t1 <= window_end:
+                    mine.append(t1 - t0)
+                    if t1 > last_done:
+                        last_done = t1
+        finally:
+            with lock:
+                latencies.extend(mine)
+
+    pool = [threading.Thread(target=worker, name=f"load-{i}", daemon=True) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
     end = window_end if clock() >= window_end else last_done
     return LoadResult(len(latencies), max(end - window_start, 1e-9), latencies, errors, started)

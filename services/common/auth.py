@@ -56,6 +56,14 @@ class Policy:
         }
         return cls(clients)
 
+    @classmethod
+    def for_server(cls, policy_file: Path | None, insecure_client_id: str | None) -> "Policy":
+        if policy_file:
+            return cls.load(policy_file)
+        if insecure_client_id:  # dev without a policy: the one client may do everything
+            return cls.parse({"clients": {insecure_client_id: {"rpcs": ["*"], "purposes": ["*"]}}})
+        raise ValueError("a policy file is required (GRPC__POLICY_FILE)")
+
     def authorize(self, client_id: str | None, method: str) -> ClientGrant:
         if not client_id:
             raise Unauthenticated("a client certificate is required")

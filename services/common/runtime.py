@@ -1,0 +1,71 @@
+"""What every service starts the same way and stops in reverse: the database pool and its
+migrations, the Kafka producer and the outbox relay, background tasks, and the gRPC server (health
+NOT_SERVING and a graceful stop first, the pool last)."""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from services.common.db import apply_migrations, create_pool, migrations_in
+from services.common.kafka import ensure_topics, start_producer
+from services.common.logging import get_logger
+from services.common.outbox import OutboxRelay
+from services.common.server import GrpcServer
+from services.common.settings import KafkaSettings
+
+log = get_logger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(self, name: str, migrations_package: str) -> None:
+        self.name = name
+        self._migrations = migrations_package
+        self.pool: asyncpg.Pool | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self.server: GrpcServer | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    async def start_infrastructure(self, database_url: str, pool_min: int, pool_max: int, kafka: KafkaSettings,
+                                   topic: str) -> tuple[asyncpg.Pool, OutboxRelay]:
+        self.pool = await create_pool(database_url, pool_min, pool_max)
+        await apply_migrations(self.pool, migrations_in("services.common") + migrations_in(self._migrations))
+        await ensure_topics(kafka, [topic])
+        self.producer = await start_producer(kafka)
+        self.relay = OutboxRelay(self.pool, self.producer, topic=topic, producer_name=self.name)
+        self.spawn(self.relay.run(), "outbox-relay")
+        return self.pool, self.relay
+
+    def spawn(self, coroutine: Coroutine, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coroutine, name=name))
+
+    def on_stop(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Runs after the server and the tasks stopped, before Kafka and the pool close."""
+        self._closers.append(closer)
+
+    async def serve(self, server: GrpcServer) -> None:
+        self.server = server
+        await server.start()
+        log.info(f"{self.name} service started", port=server.port)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.port
+
+    async def stop(self) -> None:
+        if self.server:
+            await self.server.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for closer in reversed(self._closers):
+            await closer()
+        if self.producer:
+            await self.producer.stop()
+        if self.pool:
+            await self.pool.close()
+        log.info(f"{self.name} service stopped")
