@@ -42,12 +42,9 @@ async def run_once(
         "INSERT INTO idempotency (client_id, method, idem_key, request_hash) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT DO NOTHING RETURNING true", *key, request_hash)
     if not claimed:
-        prior = await conn.fetchrow(
-            "SELECT request_hash, response FROM idempotency WHERE client_id = $1 AND method = $2 AND idem_key = $3",
-            *key)
-        if bytes(prior["request_hash"]) != request_hash:
-            raise IdempotencyKeyReused(f"idempotency_key '{scope.key}' was already used for a different request")
-        return decode(bytes(prior["response"]))
+        prior = await _first_answer(conn, scope, request_hash)
+        assert prior is not None  # the conflicting row committed, with its answer
+        return decode(prior)
     result = await work()
     await conn.execute(
         "UPDATE idempotency SET response = $4 WHERE client_id = $1 AND method = $2 AND idem_key = $3",
@@ -66,16 +63,24 @@ async def remembered(
     """For work that spans several transactions and outside calls (e.g. a key rotation): a retry
     after success returns the stored answer. Two concurrent first attempts may both run, so the work
     itself must tolerate being repeated."""
-    key = (scope.client_id, scope.method, scope.key)
-    prior = await pool.fetchrow(
-        "SELECT request_hash, response FROM idempotency WHERE client_id = $1 AND method = $2 AND idem_key = $3"
-        " AND response IS NOT NULL", *key)
+    prior = await _first_answer(pool, scope, request_hash)
     if prior is not None:
-        if bytes(prior["request_hash"]) != request_hash:
-            raise IdempotencyKeyReused(f"idempotency_key '{scope.key}' was already used for a different request")
-        return decode(bytes(prior["response"]))
+        return decode(prior)
     result = await work()
     await pool.execute(
         "INSERT INTO idempotency (client_id, method, idem_key, request_hash, response) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT DO NOTHING", *key, request_hash, encode(result))
+        " ON CONFLICT DO NOTHING", scope.client_id, scope.method, scope.key, request_hash, encode(result))
     return result
+
+
+async def _first_answer(db: asyncpg.Connection | asyncpg.Pool, scope: IdempotencyScope,
+                        request_hash: bytes) -> bytes | None:
+    """The stored answer for this key, if any; the key may not be reused for another request."""
+    prior = await db.fetchrow(
+        "SELECT request_hash, response FROM idempotency WHERE client_id = $1 AND method = $2 AND idem_key = $3"
+        " AND response IS NOT NULL", scope.client_id, scope.method, scope.key)
+    if prior is None:
+        return None
+    if bytes(prior["request_hash"]) != request_hash:
+        raise IdempotencyKeyReused(f"idempotency_key '{scope.key}' was already used for a different request")
+    return bytes(prior["response"])
