@@ -17,6 +17,7 @@ import json
 import os
 import random
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,12 @@ DATA_KEY_BYTES = 32
 KEYVAULT_SCENARIOS = ("generate", "decrypt", "ensure_bulk", "shred")
 TRANSIT_SCENARIOS = ("transit_encrypt", "transit_decrypt", "transit_encrypt_batch")
 BULK_SCENARIOS = ("ensure_bulk", "transit_encrypt_batch")  # count-bounded: every subject once, then stop
-TRANSIT_COUNTER = "vault_route_update_transit__count"  # OpenBao's Prometheus count of transit requests
+# OpenBao's Prometheus counts of transit requests, one per operation (vault_route_update_transit__count,
+# vault_route_delete_transit__count, ...): their sum is every request to the transit mount.
+TRANSIT_COUNTER_SUFFIX = "_transit__count"
+# OpenBao's default listener refuses a request body of more than 1,000 JSON strings: a transit batch
+# holds at most 498 plaintexts (2 strings each).
+SET_UP_BATCH = 400
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,8 @@ def _b64_key() -> str:
 
 
 def transit_requests(metrics: Vault | None) -> float | None:
-    """OpenBao's running count of transit requests (encrypt, decrypt, rewrap, ...), or None."""
+    """OpenBao's running count of requests to the transit mount (encrypt, decrypt, key create/delete, ...),
+    or None if it cannot be read."""
     if metrics is None:
         return None
     try:
@@ -101,32 +108,43 @@ def transit_requests(metrics: Vault | None) -> float | None:
         reply.raise_for_status()
     except requests.RequestException:
         return None
+    total = 0.0  # none yet: no line
     for line in reply.text.splitlines():
-        if line.startswith(TRANSIT_COUNTER + " "):
-            return float(line.split()[1])
-    return 0.0  # no transit request yet
+        name, _, value = line.partition(" ")
+        if name.startswith("vault_route_") and name.endswith(TRANSIT_COUNTER_SUFFIX):
+            total += float(value)
+    return total
 
 
 class _Window:
     """CPU per process, and Vault transit requests, over the measured window; a thread, so that it
-    serves the asyncio rounds and the threaded ones alike. A count-bounded round ends the window
-    with `close()` when its last call returns."""
+    serves the asyncio rounds and the threaded ones alike. Leaving the `with` block ends the window
+    early: a count-bounded round's window ends when its last call returns.
+
+    Both figures are rates over the interval between two samples, each timed where it was taken:
+    a sample that comes late (the generator is busy) shortens the interval, it does not bias the rate.
+    """
 
     def __init__(self, spec: KvRoundSpec) -> None:
         self._spec = spec
         self._closed = threading.Event()
-        self._before: tuple[Snapshot, float | None] | None = None
-        self._after: tuple[Snapshot, float | None] | None = None
+        self._before: tuple[Snapshot, tuple[float, float] | None] | None = None
+        self._after: tuple[Snapshot, tuple[float, float] | None] | None = None
         self._thread = threading.Thread(target=self._run, name="window", daemon=True)
 
-    def _take(self) -> tuple[Snapshot, float | None]:
-        return snapshot(self._spec.cpu_roots), transit_requests(self._spec.metrics)
+    def _take(self) -> tuple[Snapshot, tuple[float, float] | None]:
+        cpu = snapshot(self._spec.cpu_roots)
+        sent = time.monotonic()
+        count = transit_requests(self._spec.metrics)
+        # OpenBao reads its counter somewhere between sending and receiving: take the midpoint.
+        return cpu, None if count is None else ((sent + time.monotonic()) / 2, count)
 
     def _run(self) -> None:
+        began = time.monotonic()
         if self._closed.wait(self._spec.warmup_s):
             return
         self._before = self._take()
-        self._closed.wait(self._spec.duration_s)
+        self._closed.wait(max(0.0, began + self._spec.warmup_s + self._spec.duration_s - time.monotonic()))
         self._after = self._take()
 
     def __enter__(self) -> _Window:
@@ -137,15 +155,14 @@ class _Window:
         self._closed.set()
         self._thread.join()
 
-    def figures(self, calls: int) -> dict[str, Any]:
+    def figures(self, rps: float) -> dict[str, Any]:
         if self._before is None or self._after is None:
             return {"cpu_cores": {}}
         out: dict[str, Any] = {"cpu_cores": cores_between(self._before[0], self._after[0])}
         if self._before[1] is not None and self._after[1] is not None:
-            out["vault_requests"] = self._after[1] - self._before[1]
-            # Calls and requests are counted over nearly the same window, not exactly: a ratio near 0,
-            # 1 or 1/batch is what to look for, not the third decimal.
-            out["vault_requests_per_call"] = out["vault_requests"] / calls if calls else float("nan")
+            (t0, n0), (t1, n1) = self._before[1], self._after[1]
+            out["vault_requests_per_s"] = (n1 - n0) / max(t1 - t0, 1e-9)
+            out["vault_requests_per_call"] = out["vault_requests_per_s"] / rps if rps else float("nan")
         return out
 
 
@@ -158,7 +175,7 @@ def _bulk_figures(result: LoadResult, spec: KvRoundSpec) -> dict[str, Any]:
 def _finish(result: LoadResult, spec: KvRoundSpec, window: _Window) -> dict[str, Any]:
     if spec.scenario in BULK_SCENARIOS and result.count * spec.batch_size < spec.total:
         result.errors["not all subjects created"] += 1
-    out = {**summarize(result, spec), **window.figures(result.count)}  # type: ignore[arg-type]
+    out = {**summarize(result, spec), **window.figures(result.rps)}  # type: ignore[arg-type]
     if spec.scenario in BULK_SCENARIOS:
         out.update(_bulk_figures(result, spec))
     return out
@@ -242,8 +259,8 @@ async def _kv_round(spec: KvRoundSpec) -> dict[str, Any]:
 def _transit_material(vault: Vault, n: int) -> list[tuple[str, str]]:
     """(ciphertext, plaintext base64) pairs for the raw decrypt rounds, made in batches before the clock."""
     transit, out = vault.client().secrets.transit, []
-    for first in range(0, n, 1000):
-        plain = [_b64_key() for _ in range(min(1000, n - first))]
+    for first in range(0, n, SET_UP_BATCH):
+        plain = [_b64_key() for _ in range(min(SET_UP_BATCH, n - first))]
         data = transit.encrypt_data(vault.key_name, plaintext="", batch_input=[{"plaintext": p} for p in plain],
                                     mount_point=vault.mount)["data"]
         out += [(r["ciphertext"], p) for r, p in zip(data["batch_results"], plain, strict=True)]
@@ -305,39 +322,53 @@ def run_kv_round(spec: KvRoundSpec) -> dict[str, Any]:
 # Set-up and end-of-run checks
 
 
-async def _ensure(target: Target, subjects: list[str]) -> int:
+async def _ensure(target: Target, subjects: list[str], batch: int) -> int:
     async with target.channel() as channel:
         stub = keyvault_pb2_grpc.KeyVaultServiceStub(channel)
         active = 0
-        for first in range(0, len(subjects), 1000):
-            reply = await stub.EnsureSubjectKeys(pb.EnsureSubjectKeysRequest(subject_ids=subjects[first:first + 1000]),
+        for first in range(0, len(subjects), batch):
+            reply = await stub.EnsureSubjectKeys(pb.EnsureSubjectKeysRequest(subject_ids=subjects[first:first + batch]),
                                                  timeout=CALL_TIMEOUT_S * 3)
             active += sum(s.state == pb.KEY_STATE_ACTIVE for s in reply.statuses)
         return active
 
 
-def ensure_keys(target: Target, subjects: int) -> int:
+def ensure_keys(target: Target, subjects: int, batch: int) -> int:
     """Load-generator entry point: keys for the consented subjects (not measured); returns how many are ACTIVE."""
-    return asyncio.run(_ensure(target, [consented_subject(i) for i in range(subjects)]))
+    return asyncio.run(_ensure(target, [consented_subject(i) for i in range(subjects)], batch))
 
 
-async def _material(target: Target, subjects: int, concurrency: int) -> list[tuple[str, bytes, bytes]]:
+async def _material(target: Target, subjects: int, concurrency: int, spread_s: float) -> list[tuple[str, bytes, bytes]]:
     async with target.channel() as channel:
         stub = keyvault_pb2_grpc.KeyVaultServiceStub(channel)
         gate = asyncio.Semaphore(concurrency)
 
-        async def one(subject: str) -> tuple[str, bytes, bytes]:
+        async def one(i: int, subject: str) -> tuple[str, bytes, bytes]:
+            await asyncio.sleep(i * spread_s / subjects)
             async with gate:
                 reply = await stub.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=PURPOSE_ID),
                                                    timeout=CALL_TIMEOUT_S)
             return subject, reply.wrapped_key, reply.plaintext_key
 
-        return list(await asyncio.gather(*(one(consented_subject(i)) for i in range(subjects))))
+        return list(await asyncio.gather(*(one(i, consented_subject(i)) for i in range(subjects))))
 
 
-def release_material(target: Target, subjects: int, concurrency: int) -> list[tuple[str, bytes, bytes]]:
-    """Load-generator entry point: one GenerateDataKey per consented subject, kept for the decrypt rounds."""
-    return asyncio.run(_material(target, subjects, concurrency))
+async def _materials(targets: list[Target], subjects: int, concurrency: int,
+                     spread_s: float) -> list[list[tuple[str, bytes, bytes]]]:
+    return list(await asyncio.gather(*(_material(t, subjects, concurrency, spread_s) for t in targets)))
+
+
+def release_material(targets: list[Target], subjects: int, concurrency: int,
+                     spread_s: float) -> list[list[tuple[str, bytes, bytes]]]:
+    """Load-generator entry point: per keyvault (at the same time), one GenerateDataKey per consented
+    subject, kept for the decrypt rounds, started evenly over `spread_s` seconds.
+
+    The first release of a subject puts its key in the keyvault's cache, which forgets it
+    key_cache_ttl_s later. Spread over that TTL, the entries expire spread out, as in a service that
+    has been running for a while (each is put back by the first call after it expired); all made in
+    the same second, they would all expire together and every round that catches that moment would
+    unwrap all keys at once."""
+    return asyncio.run(_materials(targets, subjects, concurrency, spread_s))
 
 
 async def _code_of(call: Awaitable[object]) -> grpc.StatusCode:
@@ -348,9 +379,16 @@ async def _code_of(call: Awaitable[object]) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
-async def _checks(target: Target, consent: Target, subject: str, other: str) -> dict[str, dict[str, Any]]:
-    """Behaviour a fast keyvault must keep; `subject` is consented and used by no round, `other` is a
-    consented subject of the rounds (not changed here)."""
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code()}: {exc.details()}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def _checks(target: Target, consent: Target, subject: str, other: str, tag: str) -> dict[str, dict[str, Any]]:
+    """Behaviour a fast keyvault must keep. `subject` is consented and used by no round, `other` is a
+    consented subject of the rounds (not changed here), `tag` makes the subjects this creates unique
+    to one keyvault. A check that fails with an error is recorded as failed; the rest still run."""
     found: dict[str, dict[str, Any]] = {}
 
     def record(name: str, ok: bool, detail: str = "") -> None:
@@ -360,6 +398,7 @@ async def _checks(target: Target, consent: Target, subject: str, other: str) -> 
         kv = keyvault_pb2_grpc.KeyVaultServiceStub(channel)
         gate = consent_pb2_grpc.ConsentServiceStub(consent_channel)
         t = CALL_TIMEOUT_S
+        state: dict[str, Any] = {}
 
         def generate(s: str) -> Awaitable[pb.GenerateDataKeyResponse]:
             return kv.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=s, purpose_id=PURPOSE_ID), timeout=t)
@@ -368,45 +407,64 @@ async def _checks(target: Target, consent: Target, subject: str, other: str) -> 
             return kv.DecryptDataKey(pb.DecryptDataKeyRequest(subject_id=s, purpose_id=PURPOSE_ID, wrapped_key=wrapped),
                                      timeout=t)
 
-        code = await _code_of(generate("kv-nobody-000001"))
-        record("unconsented subject refused", code == grpc.StatusCode.PERMISSION_DENIED, str(code))
+        async def most() -> None:  # the RPC's documented maximum in one call (the bulk rounds use less)
+            reply = await kv.EnsureSubjectKeys(pb.EnsureSubjectKeysRequest(
+                subject_ids=[f"kv-max-{tag}-{i:04d}" for i in range(1000)]), timeout=t * 6)
+            record(NAME_MAX, len(reply.statuses) == 1000 and all(x.state == pb.KEY_STATE_ACTIVE for x in reply.statuses))
 
-        key = await generate(subject)
-        back = await decrypt(subject, key.wrapped_key)
-        record("data key round trip", back.plaintext_key == key.plaintext_key and len(key.plaintext_key) == 32)
-        code = await _code_of(decrypt(other, key.wrapped_key))
-        record("wrapped key bound to its subject", code == grpc.StatusCode.INVALID_ARGUMENT, str(code))
+        async def unconsented() -> None:
+            code = await _code_of(generate(f"kv-nobody-{tag}"))
+            record("unconsented subject refused", code == grpc.StatusCode.PERMISSION_DENIED, str(code))
 
-        shred = pb.ShredSubjectKeyRequest(subject_id=subject, request_id="bench-check-dsr", reason="benchmark check",
-                                          idempotency_key="bench-check-shred")
-        first = (await kv.ShredSubjectKey(shred, timeout=t)).certificate
-        public = await kv.GetCertificateKey(pb.GetCertificateKeyRequest(), timeout=t)
-        body = json.loads(first.certificate_json)
-        record("certificate signature verifies",
-               verify_signature(public.public_key_pem, first.certificate_json, first.signature)
-               and body["subjectIdSha256"] == hashlib.sha256(subject.encode()).hexdigest()
-               and bool(body["keysDestroyed"]), f"key id {first.key_id}")
-        again = (await kv.ShredSubjectKey(shred, timeout=t)).certificate
-        record("repeated shred returns the first certificate",
-               (again.certificate_json, again.signature) == (first.certificate_json, first.signature))
-        codes = (await _code_of(generate(subject)), await _code_of(decrypt(subject, key.wrapped_key)))
-        record("no release after shred", codes == (grpc.StatusCode.FAILED_PRECONDITION,) * 2, str(codes))
-        ensured = await kv.EnsureSubjectKeys(pb.EnsureSubjectKeysRequest(subject_ids=[subject]), timeout=t)
-        record("shredded key never re-created", ensured.statuses[0].state == pb.KEY_STATE_SHREDDED,
-               pb.KeyState.Name(ensured.statuses[0].state))
+        async def round_trip() -> None:
+            key = state["key"] = await generate(subject)
+            back = await decrypt(subject, key.wrapped_key)
+            record("data key round trip", back.plaintext_key == key.plaintext_key and len(key.plaintext_key) == 32)
+            code = await _code_of(decrypt(other, key.wrapped_key))
+            record("wrapped key bound to its subject", code == grpc.StatusCode.INVALID_ARGUMENT, str(code))
 
-        # Withdrawal: the next release must be refused at once, not after a cache expires.
-        withdrawer = f"{subject}-w"
-        await gate.GrantConsent(grant_request(withdrawer), timeout=t)
-        await generate(withdrawer)
-        await gate.WithdrawConsent(cpb.WithdrawConsentRequest(
-            subject_id=withdrawer, purpose_id=PURPOSE_ID, actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT),
-            reason="benchmark check", idempotency_key=f"bench-withdraw-{withdrawer}"), timeout=t)
-        code = await _code_of(generate(withdrawer))
-        record("no release right after withdrawal", code == grpc.StatusCode.PERMISSION_DENIED, str(code))
+        async def shred() -> None:
+            request = pb.ShredSubjectKeyRequest(subject_id=subject, request_id="bench-check-dsr",
+                                                reason="benchmark check", idempotency_key="bench-check-shred")
+            first = (await kv.ShredSubjectKey(request, timeout=t)).certificate
+            public = await kv.GetCertificateKey(pb.GetCertificateKeyRequest(), timeout=t)
+            body = json.loads(first.certificate_json)
+            record("certificate signature verifies",
+                   verify_signature(public.public_key_pem, first.certificate_json, first.signature)
+                   and body["subjectIdSha256"] == hashlib.sha256(subject.encode()).hexdigest()
+                   and bool(body["keysDestroyed"]), f"key id {first.key_id}, backend {body.get('backend')}")
+            again = (await kv.ShredSubjectKey(request, timeout=t)).certificate
+            record("repeated shred returns the first certificate",
+                   (again.certificate_json, again.signature) == (first.certificate_json, first.signature))
+            codes = (await _code_of(generate(subject)), await _code_of(decrypt(subject, state["key"].wrapped_key)))
+            record("no release after shred", codes == (grpc.StatusCode.FAILED_PRECONDITION,) * 2, str(codes))
+            ensured = await kv.EnsureSubjectKeys(pb.EnsureSubjectKeysRequest(subject_ids=[subject]), timeout=t)
+            record("shredded key never re-created", ensured.statuses[0].state == pb.KEY_STATE_SHREDDED,
+                   pb.KeyState.Name(ensured.statuses[0].state))
+
+        async def withdrawal() -> None:  # the next release must be refused at once, not after a cache expires
+            withdrawer = f"kv-withdrawn-{tag}"
+            await gate.GrantConsent(grant_request(withdrawer), timeout=t)
+            await generate(withdrawer)
+            await gate.WithdrawConsent(cpb.WithdrawConsentRequest(
+                subject_id=withdrawer, purpose_id=PURPOSE_ID, actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT),
+                reason="benchmark check", idempotency_key=f"bench-withdraw-{withdrawer}"), timeout=t)
+            code = await _code_of(generate(withdrawer))
+            record("no release right after withdrawal", code == grpc.StatusCode.PERMISSION_DENIED, str(code))
+
+        for name, check in ((NAME_MAX, most), ("unconsented subject refused", unconsented),
+                            ("data key round trip", round_trip), ("shredding", shred),
+                            ("no release right after withdrawal", withdrawal)):
+            try:
+                await check()
+            except Exception as exc:  # noqa: BLE001 - recorded; the other checks still run
+                record(name, False, _describe(exc))
     return found
 
 
-def keyvault_checks(target: Target, consent: Target, subject: str, other: str) -> dict[str, dict[str, Any]]:
-    """Load-generator entry point: the end-of-run behaviour checks."""
-    return asyncio.run(_checks(target, consent, subject, other))
+NAME_MAX = "EnsureSubjectKeys takes its documented maximum of 1,000 subjects"
+
+
+def keyvault_checks(target: Target, consent: Target, subject: str, other: str, tag: str) -> dict[str, dict[str, Any]]:
+    """Load-generator entry point: the end-of-run behaviour checks of one keyvault."""
+    return asyncio.run(_checks(target, consent, subject, other, tag))

@@ -88,14 +88,13 @@ class MeteredOpenBao(OpenBaoProcess):
         self.config_path.write_text(self.config_path.read_text() + telemetry)
 
 
-# Keyvault backends: the environment that selects each (on top of the common settings), or None
-# while services/keyvault does not implement it. Today the service has one backend, "wrapped"
-# (subject keys wrapped by one transit KEK and stored in PostgreSQL). Once a setting selects another,
-# put its variables here: the benchmark then runs it as its own process, with its own database,
-# beside the first, and measures it in the same rounds.
+# Keyvault backends (CONSENTRY_KEYVAULT_BACKEND): the environment that selects each, on top of the
+# common settings. Each implemented backend runs as its own keyvault process, with its own database
+# and its own least-privilege Vault token, and is measured in the same rounds as the others. A backend
+# mapped to None is reported as a "not implemented" placeholder row (targets listed, no figures).
 KEYVAULT_BACKENDS: dict[str, dict[str, str] | None] = {
-    "wrapped": {},
-    "transit-per-subject": None,
+    "wrapped": {"CONSENTRY_KEYVAULT_BACKEND": "wrapped"},
+    "transit-per-subject": {"CONSENTRY_KEYVAULT_BACKEND": "transit-per-subject"},
 }
 
 

@@ -1,7 +1,8 @@
-"""Turns measured rounds into the results document (JSON) and a plain-text table.
+"""Turns measured rounds into the results document (JSON) and plain-text tables, one per section.
 
-Headline figures are medians over rounds, and every consent figure is also given as a ratio to
-the echo baseline measured in the same run: on a shared machine the ratio is the stable number.
+Headline figures are medians over rounds, and every service figure is also given as a ratio to the
+baseline measured in the same run (the echo server for consent, raw Vault transit calls for the
+keyvault): on a shared machine the ratio is the stable number.
 """
 
 from __future__ import annotations
@@ -30,17 +31,24 @@ class Goal:
         return f"{self.op} {self.value:g}"
 
 
+NOT_IMPLEMENTED = "not implemented"
+
+
 @dataclass
 class Scenario:
     name: str
     rpc: str
-    server: str  # "consent", "echo-mtls" or "echo-insecure"
-    baseline: str | None = None  # name of the echo scenario measured alongside
-    decisions_per_call: int = 1
-    ratio_goals: dict[str, Goal] = field(default_factory=dict)  # metric -> goal on consent/echo
+    server: str  # a role: "consent", "echo-mtls", "echo-insecure", "keyvault[-<backend>]", "openbao"
+    baseline: str | None = None  # name of the baseline scenario measured alongside
+    decisions_per_call: int = 1  # items per call (decisions, keys): medians gain "<unit>_per_s"
+    ratio_goals: dict[str, Goal] = field(default_factory=dict)  # metric -> goal on service/baseline
     goals: dict[str, Goal] = field(default_factory=dict)  # metric -> goal on the median itself
     rounds: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
+    section: str = "consent"
+    unit: str = "decisions"
+    extra_medians: tuple[str, ...] = ()  # further per-round figures to take the median of
+    status: str = "measured"  # or NOT_IMPLEMENTED: a placeholder row with targets but no figures
 
 
 def _median(rounds: list[dict[str, Any]], key: str) -> float:
@@ -53,8 +61,14 @@ def _ratio(a: float, b: float) -> float:
 
 
 def server_roles(server: str) -> tuple[str, ...]:
-    """The processes that serve a scenario's calls: the consent service needs its database and broker."""
-    return ("consent", "postgres", "tansu") if server == "consent" else (server,)
+    """The processes that serve a scenario's calls: the consent service needs its database and broker;
+    the keyvault those, the consent service (its gate) and OpenBao. Raw transit calls are made by
+    the generator (its CPU is reported apart), served by OpenBao alone."""
+    if server == "consent":
+        return ("consent", "postgres", "tansu")
+    if server.startswith("keyvault"):
+        return (server, "consent", "postgres", "tansu", "openbao")
+    return (server,)
 
 
 def _cpu_ms_per_call(r: dict[str, Any], roles: tuple[str, ...]) -> float:
@@ -72,7 +86,10 @@ def medians(s: Scenario) -> dict[str, float]:
         values = [v for v in (_cpu_ms_per_call(r, roles) for r in s.rounds) if not math.isnan(v)]
         m[name] = statistics.median(values) if values else math.nan
     if s.decisions_per_call > 1:
-        m["decisions_per_s"] = m["rps"] * s.decisions_per_call
+        m[f"{s.unit}_per_s"] = m["rps"] * s.decisions_per_call
+    for key in s.extra_medians:
+        values = [r[key] for r in s.rounds if key in r and not math.isnan(r[key])]
+        m[key] = statistics.median(values) if values else math.nan
     return m
 
 
@@ -81,14 +98,25 @@ def _goal_entry(value: float, goal: Goal | None, **extra: float) -> dict[str, An
             "pass": goal.check(value) if goal else None}
 
 
+def _placeholder_doc(s: Scenario, doc: dict[str, Any]) -> dict[str, Any]:
+    """What is to be measured, and against which targets, with no figure and no verdict."""
+    doc["medians"] = {}
+    for group, goals in (("ratios", s.ratio_goals), ("targets", s.goals)):
+        if goals:
+            doc[group] = {key: {"value": None, "target": str(goal), "pass": None} for key, goal in goals.items()}
+    return doc
+
+
 def scenario_doc(s: Scenario, by_name: dict[str, Scenario]) -> dict[str, Any]:
-    mine = medians(s)
-    doc: dict[str, Any] = {"name": s.name, "rpc": s.rpc, "server": s.server, "baseline": s.baseline,
-                           "rounds": s.rounds, "medians": mine}
+    doc: dict[str, Any] = {"name": s.name, "section": s.section, "rpc": s.rpc, "server": s.server,
+                           "baseline": s.baseline, "status": s.status, "rounds": s.rounds}
     if s.decisions_per_call > 1:
-        doc["decisions_per_call"] = s.decisions_per_call
+        doc[f"{s.unit}_per_call"] = s.decisions_per_call
     if s.note:
         doc["note"] = s.note
+    if s.status != "measured":
+        return _placeholder_doc(s, doc)
+    mine = doc["medians"] = medians(s)
     if s.baseline:
         base = by_name[s.baseline]
         theirs = medians(base)
@@ -110,10 +138,16 @@ def build(scenarios: list[Scenario], *, started: datetime, machine: dict[str, An
           extra: dict[str, Any]) -> dict[str, Any]:
     by_name = {s.name: s for s in scenarios}
     docs = [scenario_doc(s, by_name) for s in scenarios]
-    verdicts = [e["pass"] for d in docs for group in ("ratios", "targets") for e in d.get(group, {}).values()
-                if e["pass"] is not None]
+
+    def verdicts(section: str | None) -> list[bool]:
+        return [e["pass"] for d in docs if section in (None, d["section"])
+                for group in ("ratios", "targets") for e in d.get(group, {}).values() if e["pass"] is not None]
+
+    sections = {name: {"all_targets_met": all(verdicts(name)),
+                       "not_implemented": [d["name"] for d in docs if d["section"] == name and d["status"] != "measured"]}
+                for name in dict.fromkeys(d["section"] for d in docs)}
     return {"timestamp": started.isoformat().replace("+00:00", "Z"), "machine": machine, "config": config,
-            **extra, "scenarios": docs, "all_targets_met": all(verdicts)}
+            **extra, "scenarios": docs, "sections": sections, "all_targets_met": all(verdicts(None))}
 
 
 def _json_safe(value: Any) -> Any:
@@ -151,28 +185,59 @@ def _cpu(rounds: list[dict[str, Any]], *roles: str) -> str:
     for role in roles:
         total, main = med(role), med(f"{role}/main")
         if total is not None:
-            parts.append(f"{role} {total:.2f}" + (f" (main {main:.2f})" if main is not None and role not in ("postgres", "tansu") else ""))
+            parts.append(f"{role} {total:.2f}" + (f" (main {main:.2f})" if main is not None and role not in ("postgres", "tansu", "openbao") else ""))
     return " ".join(parts)
 
 
-def table(doc: dict[str, Any]) -> str:
-    head = ["scenario", "n", "rps", "p50 ms", "p99 ms", "rps/echo", "p99/echo", "target", "ok",
-            "srv cpu ms/call", "cores busy (median)"]
+BASELINE_LABEL = {"consent": "echo", "keyvault": "transit"}
+
+
+def _section_table(docs: list[dict[str, Any]], section: str) -> str:
+    base = BASELINE_LABEL.get(section, "base")
+    # The keyvault's baseline runs fewer calls in flight (threads) than the keyvault rounds: in a closed
+    # loop latency is concurrency / throughput, so a latency ratio would compare concurrencies. Instead:
+    # Vault requests per call, the subject-key cache at work.
+    vault = section == "keyvault"
+    head = ["scenario", "n", "rps", "p50 ms", "p99 ms", f"rps/{base}",
+            *(["vault req/call"] if vault else [f"p99/{base}"]), "target", "ok", "srv cpu ms/call",
+            "cores busy (median)"]
     rows: list[list[str]] = []
-    for d in doc["scenarios"]:
+    for d in docs:
         m, ratios = d["medians"], d.get("ratios", {})
-        roles = ("gen", *server_roles(d["server"]))
-        checks = [(k, e) for group in ("ratios", "targets") for k, e in d.get(group, {}).items() if e["target"]]
+        checks = [(k + (f"/{base}" if group == "ratios" else ""), e) for group in ("ratios", "targets")
+                  for k, e in d.get(group, {}).items() if e["target"]]
         verdict = ", ".join(f"{k} {e['target']}" for k, e in checks)
+        if d["status"] != "measured":
+            rows.append([d["name"], "-", d["status"], "", "", "", "", verdict, "n/a", "", ""])
+            continue
         ok = " ".join("PASS" if e["pass"] else "FAIL" for _, e in checks)
+        roles = ("gen", *server_roles(d["server"]))
         rows.append([d["name"], str(len(d["rounds"])), _fmt(m["rps"], ",.0f"), _fmt(m["p50_ms"], ".2f"),
                      _fmt(m["p99_ms"], ".2f"), _fmt(ratios.get("rps", {}).get("value"), ".3f"),
-                     _fmt(ratios.get("p99_ms", {}).get("value"), ".2f"), verdict, ok,
+                     _fmt(m.get("vault_requests_per_call"), ".3f") if vault
+                     else _fmt(ratios.get("p99_ms", {}).get("value"), ".2f"), verdict, ok,
                      _fmt(m["server_cpu_ms_per_call"], ".3f"), _cpu(d["rounds"], *roles)])
-        if "decisions_per_s" in m:
-            rows.append([f"  = decisions/s (x{d['decisions_per_call']})", "", _fmt(m["decisions_per_s"], ",.0f"),
-                         *[""] * (len(head) - 3)])
+        for unit in ("decisions", "keys"):
+            if f"{unit}_per_s" in m:
+                rows.append([f"  = {unit}/s (x{d[f'{unit}_per_call']})", "", _fmt(m[f"{unit}_per_s"], ",.0f"),
+                             *[""] * (len(head) - 3)])
+        if "seconds" in m:
+            keys = statistics.median(r["keys"] for r in d["rounds"])
+            rows.append([f"  = seconds for {keys:,.0f} keys", "", _fmt(m["seconds"], ".1f"), *[""] * (len(head) - 3)])
+            if keys != 100_000:
+                rows.append(["  = s per 100,000 (extrapolated)", "", _fmt(m["seconds_per_100k"], ".1f"),
+                             *[""] * (len(head) - 3)])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def table(doc: dict[str, Any]) -> str:
+    """One table per section, in the order the sections ran."""
+    parts = []
+    for section in dict.fromkeys(d["section"] for d in doc["scenarios"]):
+        verdict = "all targets met" if doc["sections"][section]["all_targets_met"] else "targets missed"
+        docs = [d for d in doc["scenarios"] if d["section"] == section]
+        parts.append(f"[{section}] ({verdict})\n" + _section_table(docs, section))
+    return "\n\n".join(parts)

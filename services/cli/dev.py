@@ -34,7 +34,7 @@ rpcs = ["{CONSENT}/GetPurpose", "{CONSENT}/GrantConsent", "{CONSENT}/CheckConsen
 purposes = ["{DEMO_PURPOSE}"]
 
 [clients.keyvault]
-rpcs = ["{CONSENT}/CheckConsent"]
+rpcs = ["{CONSENT}/CheckConsent", "{CONSENT}/CheckConsents"]
 purposes = ["*"]
 """
 

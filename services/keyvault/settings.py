@@ -42,4 +42,5 @@ class KeyVaultSettings(BaseSettings):
 
     # Ed25519 PEM that signs deletion certificates; generated at start when unset (dev only).
     certificate_signing_key: Path | None = None
-    key_cache_ttl_s: float = 60.0
+    # How long a plaintext subject key may stay in memory; a shred purges it at once everywhere.
+    key_cache_ttl_s: float = 300.0

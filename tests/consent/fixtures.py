@@ -21,7 +21,7 @@ CLIENTS = {
     # A door system that may only check, and only its own purpose.
     "door-app": {"rpcs": [f"{SERVICE}/CheckConsent"], "purposes": ["door-entry"]},
     # The keyvault asks before every key release.
-    "keyvault": {"rpcs": [f"{SERVICE}/CheckConsent"], "purposes": ["*"]},
+    "keyvault": {"rpcs": [f"{SERVICE}/CheckConsent", f"{SERVICE}/CheckConsents"], "purposes": ["*"]},
 }
 
 

@@ -1,0 +1,230 @@
+"""The processes of one benchmark run, and the round machinery every section shares.
+
+PostgreSQL, Tansu, the consent service and the load generator always run (the keyvault's releases
+go through consent); the echo baselines only for the consent section; OpenBao and the keyvault only
+for the keyvault section, started when it begins. Everything is stopped on the way out, error or not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from multiprocessing.pool import Pool
+from pathlib import Path
+from typing import Any
+
+from bench.consent_scenarios import CALL_TIMEOUT_S, run_round, worker_pid
+from bench.keyvault_scenarios import Vault
+from bench.procs import (
+    KEYVAULT_BACKENDS,
+    GrpcServerProcess,
+    MeteredOpenBao,
+    echo_server,
+    keyvault_database,
+    keyvault_role,
+    keyvault_server,
+)
+from bench.report import Scenario
+from services.common.devstack import PostgresProcess, TansuProcess, free_port
+from services.common.pki import DevCA
+
+SETTLE_TIMEOUT_S = 600.0  # a 100,000-key bulk round leaves as many events for the relay
+CONSENT_RPCS = ["consentry.consent.v1.ConsentService/CheckConsent", "consentry.consent.v1.ConsentService/CheckConsents"]
+# One file for both services (each sees only calls to its own RPCs): the benchmark client may call
+# everything; the keyvault, as the consent service's client, only the checks, for any purpose.
+POLICY = f"""[clients."bench"]
+rpcs = ["*"]
+purposes = ["*"]
+
+[clients."keyvault"]
+rpcs = {CONSENT_RPCS!r}
+purposes = ["*"]
+"""
+
+
+@dataclass
+class Stack:
+    pg: PostgresProcess
+    kafka: TansuProcess
+    consent: GrpcServerProcess
+    gen: Pool
+    pids: dict[str, int]
+    start_keyvault: Callable[[], None]  # OpenBao and the keyvault, started when its section begins
+    echo_mtls: GrpcServerProcess | None = None
+    echo_plain: GrpcServerProcess | None = None
+    vault: Vault | None = None  # the wrapped backend's KEK and least-privilege token (raw transit rounds use it)
+    vault_metrics: Vault | None = None  # root token of the throw-away OpenBao: reads sys/metrics
+    keyvaults: dict[str, GrpcServerProcess] = field(default_factory=dict)  # backend -> server
+    databases: list[str] = field(default_factory=lambda: ["consent"])  # whose outbox `settle` waits for
+
+
+def stop_on_sigterm() -> None:
+    # Turn SIGTERM into an exception so the `finally`/ExitStack clean-up runs as it does for Ctrl-C.
+    def handler(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _keyvault_env(pg: PostgresProcess, kafka: TansuProcess, database: str, port: int, server: Any, ca: DevCA,
+                  policy: Path, consent_port: int, vault: Vault, event_loop: str) -> dict[str, str]:
+    """As `services.cli.dev.keyvault_env` configures it, plus the logging and loop settings of the run."""
+    client = ca.issue_client("keyvault")
+    p = "CONSENTRY_KEYVAULT_"
+    return {
+        f"{p}DATABASE_URL": pg.dsn(database),
+        f"{p}KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        f"{p}GRPC__LISTEN": f"127.0.0.1:{port}",
+        f"{p}GRPC__TLS_CERT": str(server.cert),
+        f"{p}GRPC__TLS_KEY": str(server.key),
+        f"{p}GRPC__TLS_CLIENT_CA": str(ca.ca.cert),
+        f"{p}GRPC__POLICY_FILE": str(policy),
+        f"{p}CONSENT_ADDRESS": f"localhost:{consent_port}",
+        f"{p}CONSENT_TLS_CA": str(ca.ca.cert),
+        f"{p}CONSENT_TLS_CERT": str(client.cert),
+        f"{p}CONSENT_TLS_KEY": str(client.key),
+        f"{p}VAULT_ADDRESS": vault.address,
+        f"{p}VAULT_TOKEN": vault.token,
+        f"{p}KEK_NAME": vault.key_name,
+        f"{p}TRANSIT_MOUNT": vault.mount,
+        f"{p}TELEMETRY__LOG_LEVEL": "WARNING",
+        f"{p}RUNTIME__EVENT_LOOP": event_loop,
+    }
+
+
+@contextlib.contextmanager
+def stack(run_dir: Path, event_loop: str, sections: list[str]) -> Iterator[Stack]:
+    """Starts the shared processes, and the echo baselines if the consent section runs; the keyvault
+    section starts its own with `Stack.start_keyvault`."""
+    with contextlib.ExitStack() as stop:
+        print("starting PostgreSQL and Tansu ...", flush=True)
+        pg = PostgresProcess(run_dir / "pg")
+        stop.callback(pg.stop)
+        pg.start()
+        kafka = TansuProcess(run_dir / "kafka")
+        stop.callback(kafka.stop)
+        kafka.start()
+        pg.create_database("consent")
+
+        ca = DevCA(run_dir / "pki")
+        server, client = ca.issue_server(), ca.issue_client("bench")
+        server_tls, client_tls = (server.cert, server.key, ca.ca.cert), (ca.ca.cert, client.cert, client.key)
+        policy = run_dir / "policy.toml"
+        policy.write_text(POLICY)
+        port = free_port()
+        env = {
+            "CONSENTRY_CONSENT_DATABASE_URL": pg.dsn("consent"),
+            "CONSENTRY_CONSENT_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "CONSENTRY_CONSENT_GRPC__LISTEN": f"127.0.0.1:{port}",
+            "CONSENTRY_CONSENT_GRPC__TLS_CERT": str(server.cert),
+            "CONSENTRY_CONSENT_GRPC__TLS_KEY": str(server.key),
+            "CONSENTRY_CONSENT_GRPC__TLS_CLIENT_CA": str(ca.ca.cert),
+            "CONSENTRY_CONSENT_GRPC__POLICY_FILE": str(policy),
+            "CONSENTRY_CONSENT_TELEMETRY__LOG_LEVEL": "WARNING",
+            # The 60 s default would run expiry sweeps inside rounds; the benchmark measures the request path.
+            "CONSENTRY_CONSENT_EXPIRY_INTERVAL_S": "3600",
+            "CONSENTRY_CONSENT_RUNTIME__EVENT_LOOP": event_loop,
+        }
+        print("starting the consent service" + (" and the echo baselines" if "consent" in sections else "") + " ...",
+              flush=True)
+        consent = GrpcServerProcess(run_dir / "consent", "consent", ["services.consent"], client_tls, env, port)
+        servers = [consent]
+        echo_mtls = echo_plain = None
+        if "consent" in sections:
+            echo_mtls = echo_server(run_dir / "echo-mtls", "echo-mtls", server_tls, client_tls, event_loop)
+            echo_plain = echo_server(run_dir / "echo-insecure", "echo-insecure", None, None, event_loop)
+            servers += [echo_mtls, echo_plain]
+        for proc in servers:
+            stop.callback(proc.stop)
+            proc.start()
+
+        # spawn, not fork: the generator must not inherit this process's gRPC threads. It ignores Ctrl-C:
+        # this process handles it and terminates the generator.
+        gen = multiprocessing.get_context("spawn").Pool(1, initializer=signal.signal,
+                                                        initargs=(signal.SIGINT, signal.SIG_IGN))
+        stop.callback(gen.join)
+        stop.callback(gen.terminate)  # runs first: kills a generator that is still mid-round
+        pids = {"gen": gen.apply(worker_pid), "consent": consent.pid, "postgres": pg.pid, "tansu": kafka.pid,
+                "echo-mtls": echo_mtls.pid if echo_mtls else None,
+                "echo-insecure": echo_plain.pid if echo_plain else None}
+
+        def start_keyvault() -> None:
+            """Started only now, so that the consent section runs without them (idle as they would be)."""
+            from services.keyvault.provision import provision
+
+            print("starting OpenBao and the keyvault ...", flush=True)
+            bao = MeteredOpenBao(run_dir / "openbao")
+            stop.callback(bao.stop)
+            bao.start()
+            s.vault_metrics = Vault(bao.address, bao.root_token)
+            s.pids["openbao"] = bao.pid
+            for backend, extra in KEYVAULT_BACKENDS.items():
+                if extra is None:
+                    continue
+                # The token the dev stack would give this backend: its policy only.
+                vault = Vault(bao.address, provision(bao.client(), backend=backend))
+                if backend == "wrapped":
+                    s.vault = vault  # the raw transit baseline: the same key and token
+                database = keyvault_database(backend)
+                pg.create_database(database)
+                kv_port = free_port()
+                env = _keyvault_env(pg, kafka, database, kv_port, server, ca, policy, port, vault, event_loop)
+                proc = keyvault_server(run_dir / keyvault_role(backend), backend, env, client_tls, kv_port)
+                stop.callback(proc.stop)
+                proc.start()
+                s.keyvaults[backend] = proc
+                s.pids[keyvault_role(backend)] = proc.pid
+                s.databases.append(database)
+
+        s = Stack(pg, kafka, consent, gen, {k: v for k, v in pids.items() if v}, start_keyvault,
+                  echo_mtls, echo_plain)
+        yield s
+
+
+def settle(s: Stack) -> float:
+    """Waits until every outbox relay has published every event, so that no round pays for the previous
+    round's background work; returns the seconds waited."""
+    began = time.monotonic()
+    for database in s.databases:
+        while s.pg.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL", database=database):
+            if time.monotonic() - began > SETTLE_TIMEOUT_S:
+                raise RuntimeError(f"{database} outbox not drained after {SETTLE_TIMEOUT_S:.0f}s")
+            time.sleep(0.2)
+    return time.monotonic() - began
+
+
+Runner = Callable[[Any], dict[str, Any]]
+
+
+def measure(s: Stack, spec: Any, runner: Runner = run_round, max_s: float | None = None) -> dict[str, Any]:
+    """One round in the generator process, once the previous round's background work is done.
+    `runner` is the generator's entry point for `spec`; `max_s` bounds a count-bounded round."""
+    settle(s)
+    spec = replace(spec, cpu_roots=s.pids)
+    timeout = max_s if max_s is not None else spec.warmup_s + spec.duration_s + 2 * CALL_TIMEOUT_S + 30
+    return s.gen.apply_async(runner, (spec,)).get(timeout=timeout)
+
+
+def line(name: str, r: dict[str, Any]) -> str:
+    errors = f"  errors {r['errors']}" if r["errors"] else ""
+    return f"  {name:<42} {r['rps']:>9,.0f} rps  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms{errors}"
+
+
+Groups = list[tuple[Scenario, Any]]
+
+
+def run_interleaved(s: Stack, groups: Groups, rounds: int, runner: Runner = run_round,
+                    max_s: float | None = None, after_round: Callable[[Scenario, dict[str, Any]], str] | None = None) -> None:
+    """Round i of every scenario runs back to back before round i+1 of any, so slow drifts in machine
+    load hit baseline and service alike; pairs of rounds are then directly comparable."""
+    for i in range(rounds):
+        for scenario, spec in groups:
+            spec_i = replace(spec, rng_seed=i, subject_prefix=f"{spec.subject_prefix}r{i}-")
+            result = measure(s, spec_i, runner, max_s)
+            scenario.rounds.append(result)
+            extra = after_round(scenario, result) if after_round else ""
+            print(line(f"{scenario.name} #{i + 1}", result) + extra, flush=True)

@@ -1,0 +1,255 @@
+"""The keyvault section: data-key releases, bulk key creation and shredding against the keyvault
+service, per key backend, each beside the raw Vault transit call it is built on, measured in the same
+run.
+
+The baseline is what a client gets from OpenBao without the keyvault: one hvac
+`secrets.transit.encrypt_data` / `decrypt_data` per operation (a batch of plaintexts for bulk
+creation), from a pool of threads with an hvac.Client each, in the same load-generator process,
+against the same OpenBao, and with the KEK and least-privilege token of the wrapped backend.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench.consent_scenarios import RoundSpec, setup_purpose
+from bench.harness import Groups, Stack, line, measure, run_interleaved, settle
+from bench.keyvault_scenarios import (
+    KV_SEED_PREFIX,
+    KvRoundSpec,
+    consented_subject,
+    ensure_keys,
+    keyvault_checks,
+    release_material,
+    run_kv_round,
+)
+from bench.procs import KEYVAULT_BACKENDS, keyvault_database, keyvault_role
+from bench.profiling import profiled
+from bench.report import NOT_IMPLEMENTED, Goal, Scenario
+from services.keyvault.settings import KeyVaultSettings
+
+SECTION = "keyvault"
+BULK_MAX_S = 900.0  # a bulk round (count-bounded) is abandoned after this long
+KEY_CACHE_TTL_S = KeyVaultSettings.model_fields["key_cache_ttl_s"].default  # the benchmark keeps the default
+# How each backend uses Vault per call, as vault_requests_per_call shows it.
+BACKEND_NOTES = {
+    "wrapped": {
+        "GenerateDataKey": "releases seal locally with the cached plaintext subject key: Vault only when an entry"
+                           " expires",
+        "DecryptDataKey": "releases open locally with the cached plaintext subject key: Vault only when an entry"
+                          " expires",
+        "EnsureSubjectKeys": "one transit batch encrypt per call",
+        "ShredSubjectKey": "one transit decrypt per shred (the subject reference in the certificate)",
+    },
+    "transit-per-subject": {
+        "GenerateDataKey": "one transit encrypt (derived key of the subject) per release",
+        "DecryptDataKey": "one transit decrypt (derived key of the subject) per release",
+        "EnsureSubjectKeys": "one transit key created per subject",
+        "ShredSubjectKey": "transit hmac, key config and key delete per shred",
+    },
+}
+RELEASE_GOALS = {"goals": {"rps": Goal(">=", 2_000)}, "ratio_goals": {"rps": Goal(">=", 4)}}
+
+
+@dataclass(frozen=True)
+class KvConfig:
+    rounds: int = 3
+    duration_s: float = 5.0
+    warmup_s: float = 1.5
+    concurrency: int = 64  # GenerateDataKey / DecryptDataKey calls in flight
+    subjects: int = 2_000  # consented subjects the releases pick from at random
+    transit_threads: int = 16  # raw transit baseline: threads, one hvac.Client each
+    bulk_subjects: int = 100_000  # keys created per EnsureSubjectKeys round
+    # Subject ids per EnsureSubjectKeys call. The RPC documents up to 1,000, but the keyvault wraps a
+    # call's keys in one transit batch, and OpenBao's default listener refuses a request of more than
+    # 1,000 JSON strings (2 per plaintext: at most 498 keys); the end-of-run checks try 1,000.
+    bulk_batch: int = 400
+    bulk_in_flight: int = 4  # EnsureSubjectKeys calls in flight (threads for the raw batch baseline)
+    shred_concurrency: int = 64
+
+
+KV_QUICK = KvConfig(rounds=2, duration_s=1.5, warmup_s=0.5, bulk_subjects=10_000)
+
+
+def backends() -> tuple[list[str], list[str]]:
+    """(implemented, not implemented) keyvault backends, in the order the report lists them."""
+    return ([b for b, env in KEYVAULT_BACKENDS.items() if env is not None],
+            [b for b, env in KEYVAULT_BACKENDS.items() if env is None])
+
+
+def setup(s: Stack, cfg: KvConfig) -> dict[str, Any]:
+    """Consent for the release subjects, their keys, and one data key each for the decrypt rounds.
+    None of this is measured; it also loads each key into the keyvault's cache."""
+    s.gen.apply(setup_purpose, (s.consent.target,))  # idempotent: the consent section may have done it
+    n = cfg.subjects + 1  # the last one is kept out of the rounds for the end-of-run checks
+    print(f"keyvault set-up: consent for {n:,} subjects ({KV_SEED_PREFIX}...), their keys, one data key each"
+          f" (spread over the {KEY_CACHE_TTL_S:g}s key cache TTL) ...", flush=True)
+    seeded = measure(s, RoundSpec("seed", s.consent.target, concurrency=cfg.concurrency, duration_s=600, warmup_s=0,
+                                  seeded_subjects=n, seed_prefix=KV_SEED_PREFIX))
+    if seeded["errors"] or seeded["calls"] != n:
+        raise RuntimeError(f"consent seeding failed: {seeded['calls']} of {n} granted, errors {seeded['errors']}")
+    info: dict[str, Any] = {"seed": seeded}
+    for backend, server in s.keyvaults.items():
+        active = s.gen.apply(ensure_keys, (server.target, cfg.subjects, cfg.bulk_batch))
+        if active != cfg.subjects:
+            raise RuntimeError(f"{backend}: {active} of {cfg.subjects} subject keys ACTIVE after EnsureSubjectKeys")
+    # Every backend at once, so that no cache has aged more than another's when the rounds begin.
+    materials = s.gen.apply(release_material, ([server.target for server in s.keyvaults.values()], cfg.subjects,
+                                               cfg.concurrency, KEY_CACHE_TTL_S))
+    info["material"] = {backend: tuple(m) for backend, m in zip(s.keyvaults, materials, strict=True)}
+    settle(s)
+    for database in s.databases:  # fresh statistics: plans must not change mid-run
+        s.pg.execute("VACUUM ANALYZE", database=database)
+    return info
+
+
+def _names(rpc: str, baseline: str) -> tuple[str, dict[str, str]]:
+    implemented, missing = backends()
+    return f"{rpc} raw transit {baseline}", {b: f"{rpc} keyvault {b}" for b in implemented + missing}
+
+
+def plan(s: Stack, cfg: KvConfig, material: dict[str, tuple]) -> list[tuple[str, Groups, list[Scenario]]]:
+    """Per RPC: the raw transit baseline, then each implemented backend (the group to run), and a
+    placeholder per backend that is not implemented yet."""
+    assert s.vault is not None
+    implemented, missing = backends()
+    timing = dict(duration_s=cfg.duration_s, warmup_s=cfg.warmup_s)
+    vault = dict(vault=s.vault, metrics=s.vault_metrics)
+    count_bounded = dict(duration_s=BULK_MAX_S, warmup_s=0.0)
+    cache_note = (f"{cfg.concurrency} in flight over {cfg.subjects:,} consented subjects whose key handles are"
+                  f" cached (set-up released one data key each, spread over the {KEY_CACHE_TTL_S:g}s cache TTL);"
+                  " consent is checked on every call; the raw transit baseline runs"
+                  f" {cfg.transit_threads} threads, so compare rps, not latency")
+    bulk_note = (f"{cfg.bulk_subjects:,} new subjects per round, {cfg.bulk_batch:,} per call, {cfg.bulk_in_flight}"
+                 " calls in flight; seconds = first call to last answer"
+                 + ("" if cfg.bulk_subjects == 100_000 else
+                    f"; the target is for 100,000 keys: s per 100,000 is extrapolated from {cfg.bulk_subjects:,}"))
+    specs = {
+        "GenerateDataKey": ("encrypt", KvRoundSpec("transit_encrypt", concurrency=cfg.transit_threads, **timing, **vault),
+                            KvRoundSpec("generate", concurrency=cfg.concurrency, subjects=cfg.subjects, **timing,
+                                        metrics=s.vault_metrics),
+                            dict(RELEASE_GOALS, note=cache_note)),
+        "DecryptDataKey": ("decrypt", KvRoundSpec("transit_decrypt", concurrency=cfg.transit_threads,
+                                                  subjects=cfg.subjects, **timing, **vault),
+                           KvRoundSpec("decrypt", concurrency=cfg.concurrency, subjects=cfg.subjects, **timing,
+                                       metrics=s.vault_metrics),
+                           dict(RELEASE_GOALS, note=cache_note)),
+        "EnsureSubjectKeys": ("encrypt batch", KvRoundSpec("transit_encrypt_batch", concurrency=cfg.bulk_in_flight,
+                                                           batch_size=cfg.bulk_batch, total=cfg.bulk_subjects,
+                                                           **count_bounded, **vault),
+                              KvRoundSpec("ensure_bulk", concurrency=cfg.bulk_in_flight, batch_size=cfg.bulk_batch,
+                                          total=cfg.bulk_subjects, **count_bounded, metrics=s.vault_metrics),
+                              dict(goals={"seconds_per_100k": Goal("<=", 60)}, note=bulk_note, unit="keys",
+                                   decisions_per_call=cfg.bulk_batch, extra_medians=("seconds", "seconds_per_100k"))),
+        "ShredSubjectKey": ("decrypt", KvRoundSpec("transit_decrypt", concurrency=cfg.transit_threads,
+                                                   subjects=cfg.subjects, **timing, **vault),
+                            KvRoundSpec("shred", concurrency=cfg.shred_concurrency, total=cfg.bulk_subjects, **timing,
+                                        metrics=s.vault_metrics),
+                            dict(goals={"rps": Goal(">=", 500)},
+                                 note=(f"{cfg.shred_concurrency} in flight, each call a different subject created by"
+                                       " the EnsureSubjectKeys round of the same number (handles not cached); the"
+                                       " baseline is one raw transit decrypt"))),
+    }
+    planned: list[tuple[str, Groups, list[Scenario]]] = []
+    for rpc, (op, base_spec, kv_spec, kw) in specs.items():
+        base_name, names = _names(rpc, op)
+        extra = ("vault_requests_per_call", *kw.pop("extra_medians", ()))
+        batch = kw.get("decisions_per_call", 1)
+        unit = kw.get("unit", "decisions")
+        base = Scenario(base_name, rpc, "openbao", section=SECTION, decisions_per_call=batch, unit=unit,
+                        extra_medians=extra)
+        group: Groups = [(base, base_spec)]
+        for backend in implemented:
+            server = s.keyvaults[backend]
+            note = "; ".join(filter(None, [kw.get("note"), BACKEND_NOTES.get(backend, {}).get(rpc)]))
+            group.append((Scenario(names[backend], rpc, keyvault_role(backend), base_name, section=SECTION,
+                                   extra_medians=extra, **dict(kw, note=note)),
+                          replace(kv_spec, target=server.target, material=material.get(backend, ()) if rpc == "DecryptDataKey" else ())))
+        placeholders = []
+        for backend in missing:
+            placeholders.append(Scenario(names[backend], rpc, keyvault_role(backend), base_name, section=SECTION,
+                                         status=NOT_IMPLEMENTED, extra_medians=extra,
+                                         **dict(kw, note=f"backend {backend!r} does not exist in services/keyvault yet;"
+                                                         " no figures")))
+        planned.append((rpc, group, placeholders))
+    return planned
+
+
+def _round_extra(scenario: Scenario, r: dict[str, Any]) -> str:
+    out = ""
+    if "keys" in r:
+        out += f"  {r['keys']:,} keys in {r['seconds']:.1f}s = {r['keys_per_s']:,.0f}/s"
+    if "vault_requests_per_call" in r:
+        out += f"  vault req/call {r['vault_requests_per_call']:.3f}"
+    return out
+
+
+def run_all(s: Stack, cfg: KvConfig) -> tuple[Groups, list[Scenario], dict[str, Any]]:
+    """Returns the groups that ran, every scenario in report order (placeholders beside their RPC's
+    rows), and the set-up figures."""
+    s.start_keyvault()
+    info = setup(s, cfg)
+    material = info.pop("material")
+    ran: Groups = []
+    ordered: list[Scenario] = []
+    for rpc, group, placeholders in plan(s, cfg, material):
+        bulk = group[-1][1].scenario == "ensure_bulk"
+        how = ("one pass per round (count-bounded)" if bulk
+               else f"{cfg.warmup_s:g}s warm-up + {cfg.duration_s:g}s")
+        print(f"{rpc}: {cfg.rounds} rounds of {how}", flush=True)
+        run_interleaved(s, group, cfg.rounds, run_kv_round, BULK_MAX_S + 60 if bulk else None, _round_extra)
+        if bulk:  # shredding then runs on statistics that know the new rows
+            began = time.monotonic()
+            settle(s)
+            for backend in s.keyvaults:
+                s.pg.execute("VACUUM ANALYZE subject_keys", database=keyvault_database(backend))
+            info["after_bulk_settle_s"] = time.monotonic() - began
+        ran += group
+        ordered += [scenario for scenario, _ in group] + placeholders
+    return ran, ordered, {"keyvault_setup": info}
+
+
+def checks(s: Stack, cfg: KvConfig) -> dict[str, Any]:
+    """End-of-run behaviour checks per backend (after every round: they shred and withdraw)."""
+    found = {}
+    for backend, server in s.keyvaults.items():
+        found[backend] = s.gen.apply(keyvault_checks, (server.target, s.consent.target, consented_subject(cfg.subjects),
+                                                       consented_subject(0), backend))
+    return found
+
+
+def profile_servers(s: Stack, groups: Groups, folder: Path) -> list[dict[str, Any]]:
+    """One extra round per keyvault scenario with py-spy attached to the keyvault, outside the medians
+    (the bulk round creates, and the shred round then destroys, subjects of its own)."""
+    found = []
+    for scenario, spec in groups:
+        if not scenario.server.startswith("keyvault"):
+            continue
+        out = folder / f"{scenario.name.replace(' ', '-')}.collapsed"
+        spec = replace(spec, subject_prefix="bulk-profiled-")
+        if spec.scenario == "ensure_bulk":
+            seconds = max(r["seconds"] for r in scenario.rounds) + 2
+        else:
+            seconds = spec.warmup_s + spec.duration_s + 1
+        print(f"profiling the keyvault during {scenario.name} ...", flush=True)
+        settle(s)
+        result, summary = profiled(s.pids[scenario.server], seconds, out,
+                                   lambda spec=spec: measure(s, spec, run_kv_round, BULK_MAX_S + 60))
+        print(line(f"{scenario.name} (profiled)", result) + _round_extra(scenario, result), flush=True)
+        print(summary.split("own time by function:")[0], flush=True)
+        found.append({"name": scenario.name, "round": result, "collapsed": str(out),
+                      "summary": str(out.with_suffix(".txt"))})
+    return found
+
+
+def keyvault_config(event_loop: str) -> dict[str, Any]:
+    """The service settings that shape its throughput (left at their defaults, but the log level)."""
+    f = KeyVaultSettings.model_fields
+    return {key: f[key].default for key in ("pool_min_size", "pool_max_size", "key_cache_ttl_s", "consent_timeout_s")} | {
+        "transport": "mTLS", "log_level": "WARNING", "trace_exporter": "none", "event_loop": event_loop,
+        "backends": {b: ("measured" if env is not None else NOT_IMPLEMENTED) for b, env in KEYVAULT_BACKENDS.items()},
+        "vault": "OpenBao dev server (in memory), Prometheus telemetry on; transit key aes256-gcm96",
+    }
