@@ -12,6 +12,10 @@ import requests
 from services.keyvault.domain.errors import VaultUnavailable, WrappedKeyUnusable, WrongKeyMaterial
 
 
+# OpenBao limits the number of strings in one JSON request body; 250 items stay well inside it.
+VAULT_BATCH = 250
+
+
 class _Transit:
     """hvac in worker threads, with Vault's failures turned into domain errors."""
 
@@ -49,7 +53,13 @@ class TransitKek(_Transit):
         self.key_name = key_name
 
     async def wrap(self, keys: list[bytes]) -> list[str]:
-        """Wraps many subject keys in one batch request."""
+        """Wraps many subject keys, VAULT_BATCH per request (OpenBao refuses larger JSON bodies)."""
+        wrapped: list[str] = []
+        for start in range(0, len(keys), VAULT_BATCH):
+            wrapped += await self._wrap(keys[start:start + VAULT_BATCH])
+        return wrapped
+
+    async def _wrap(self, keys: list[bytes]) -> list[str]:
         def call() -> list[str]:
             batch = [{"plaintext": base64.b64encode(k).decode()} for k in keys]
             data = self._client().secrets.transit.encrypt_data(
@@ -80,6 +90,12 @@ class TransitKek(_Transit):
 
     async def rewrap(self, wrapped: list[str]) -> list[str]:
         """Re-encrypts wrapped keys under the latest KEK version inside Vault (no plaintext leaves it)."""
+        fresh: list[str] = []
+        for start in range(0, len(wrapped), VAULT_BATCH):
+            fresh += await self._rewrap(wrapped[start:start + VAULT_BATCH])
+        return fresh
+
+    async def _rewrap(self, wrapped: list[str]) -> list[str]:
         def call() -> list[str]:
             data = self._client().secrets.transit.rewrap_data(
                 self.key_name, ciphertext="", batch_input=[{"ciphertext": w} for w in wrapped],
