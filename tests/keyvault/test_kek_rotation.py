@@ -11,11 +11,10 @@ from tests.keyvault.test_data_keys import consented
 from tests.support import unique
 
 
+@pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(admin, gate, face, kv_admin, keyvault_app,
                                                                           postgres, vault, vault_token, backend,
                                                                           keyvault_database):
-    if backend != "wrapped":
-        pytest.skip("only the wrapped backend has a KEK (see the next test)")
     subject, purpose = await consented(admin, gate)
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     backup = postgres.execute("SELECT wrapped_key FROM subject_keys WHERE subject_id = $1", subject,
@@ -37,9 +36,8 @@ async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(admin,
         await TransitKek(vault.address, vault_token, "consentry-kek").unwrap(backup)
 
 
+@pytest.mark.parametrize("backend", ["transit-per-subject"], scope="session")
 async def test_per_subject_backend_has_no_kek_to_rotate(kv_admin, backend):
-    if backend != "transit-per-subject":
-        pytest.skip("the wrapped backend rotates its KEK (see the previous test)")
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await kv_admin.RotateKek(pb.RotateKekRequest(trim=True, idempotency_key=unique("rotate")))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
