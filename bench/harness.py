@@ -8,9 +8,11 @@ for the keyvault section, started when it begins. Everything is stopped on the w
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import signal
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from multiprocessing.pool import Pool
@@ -29,20 +31,23 @@ from bench.procs import (
     keyvault_server,
 )
 from bench.report import Scenario
+from services.cli.dev import POLICY as DEV_POLICY
 from services.common.devstack import PostgresProcess, TansuProcess, free_port
 from services.common.pki import DevCA
 
 SETTLE_TIMEOUT_S = 600.0  # a 100,000-key bulk round leaves as many events for the relay
-CONSENT_RPCS = ["consentry.consent.v1.ConsentService/CheckConsent", "consentry.consent.v1.ConsentService/CheckConsents"]
+# The keyvault's grant on the consent service, exactly as the dev stack writes it (today: the checks,
+# for any purpose), so that the benchmark follows the service when the grant changes.
+KEYVAULT_GRANT = tomllib.loads(DEV_POLICY)["clients"]["keyvault"]
 # One file for both services (each sees only calls to its own RPCs): the benchmark client may call
-# everything; the keyvault, as the consent service's client, only the checks, for any purpose.
+# everything; the keyvault, as the consent service's client, what the dev stack allows it.
 POLICY = f"""[clients."bench"]
 rpcs = ["*"]
 purposes = ["*"]
 
 [clients."keyvault"]
-rpcs = {CONSENT_RPCS!r}
-purposes = ["*"]
+rpcs = {json.dumps(KEYVAULT_GRANT["rpcs"])}
+purposes = {json.dumps(KEYVAULT_GRANT["purposes"])}
 """
 
 

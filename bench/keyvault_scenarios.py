@@ -364,10 +364,10 @@ def release_material(targets: list[Target], subjects: int, concurrency: int,
     subject, kept for the decrypt rounds, started evenly over `spread_s` seconds.
 
     The first release of a subject puts its key in the keyvault's cache, which forgets it
-    key_cache_ttl_s later. Spread over that TTL, the entries expire spread out, as in a service that
-    has been running for a while (each is put back by the first call after it expired); all made in
-    the same second, they would all expire together and every round that catches that moment would
-    unwrap all keys at once."""
+    key_cache_ttl_s later. Spread out, the entries expire spread out, as in a service that has been
+    running for a while (each is put back by the first call after it expired); all made in the same
+    second, they would all expire together and the round that catches that moment would unwrap all
+    keys at once."""
     return asyncio.run(_materials(targets, subjects, concurrency, spread_s))
 
 

@@ -121,14 +121,21 @@ def scenario_doc(s: Scenario, by_name: dict[str, Scenario]) -> dict[str, Any]:
         base = by_name[s.baseline]
         theirs = medians(base)
         doc["ratios"] = {}
-        for key in ("rps", "p50_ms", "p99_ms"):
+        # Calls that carry different numbers of items (e.g. 1,000 subjects per EnsureSubjectKeys, 250
+        # plaintexts per raw transit batch) compare by items per second; their latencies and CPU per
+        # call do not compare at all.
+        scale = s.decisions_per_call / base.decisions_per_call
+        keys = ("rps", "p50_ms", "p99_ms") if scale == 1 else ("rps",)
+        for key in keys:
+            name = key if scale == 1 else f"{s.unit}_per_s"
             # Rounds alternate with the baseline's, so round i of each forms a pair measured back to back.
-            paired = [_ratio(a[key], b[key]) for a, b in zip(s.rounds, base.rounds, strict=False)]
+            paired = [_ratio(a[key] * scale, b[key]) for a, b in zip(s.rounds, base.rounds, strict=False)]
             paired = [p for p in paired if not math.isnan(p)]
-            doc["ratios"][key] = _goal_entry(_ratio(mine[key], theirs[key]), s.ratio_goals.get(key),
-                                             paired_median=statistics.median(paired) if paired else math.nan)
-        key = "server_cpu_ms_per_call"
-        doc["ratios"][key] = _goal_entry(_ratio(mine[key], theirs[key]), None)
+            doc["ratios"][name] = _goal_entry(_ratio(mine[key] * scale, theirs[key]), s.ratio_goals.get(name),
+                                              paired_median=statistics.median(paired) if paired else math.nan)
+        if scale == 1:
+            key = "server_cpu_ms_per_call"
+            doc["ratios"][key] = _goal_entry(_ratio(mine[key], theirs[key]), None)
     if s.goals:
         doc["targets"] = {key: _goal_entry(mine[key], goal) for key, goal in s.goals.items()}
     return doc
@@ -219,8 +226,10 @@ def _section_table(docs: list[dict[str, Any]], section: str) -> str:
                      _fmt(m["server_cpu_ms_per_call"], ".3f"), _cpu(d["rounds"], *roles)])
         for unit in ("decisions", "keys"):
             if f"{unit}_per_s" in m:
-                rows.append([f"  = {unit}/s (x{d[f'{unit}_per_call']})", "", _fmt(m[f"{unit}_per_s"], ",.0f"),
-                             *[""] * (len(head) - 3)])
+                # Where calls of service and baseline carry different numbers of items, the ratio is per item.
+                per_item = ratios.get(f"{unit}_per_s", {}).get("value")
+                rows.append([f"  = {unit}/s (x{d[f'{unit}_per_call']})", "", _fmt(m[f"{unit}_per_s"], ",.0f"), "", "",
+                             _fmt(per_item, ".3f") if per_item is not None else "", *[""] * (len(head) - 6)])
         if "seconds" in m:
             keys = statistics.median(r["keys"] for r in d["rounds"])
             rows.append([f"  = seconds for {keys:,.0f} keys", "", _fmt(m["seconds"], ".1f"), *[""] * (len(head) - 3)])
