@@ -77,3 +77,20 @@ async def read_events(
     finally:
         await consumer.stop()
     return events
+
+
+class Clients:
+    """Stubs of one service, one per client identity; every channel is closed at the end."""
+
+    def __init__(self, ca: DevCA, port: int, stub_class) -> None:
+        self._ca, self._port, self._stub_class = ca, port, stub_class
+        self._channels: list[grpc.aio.Channel] = []
+
+    def __call__(self, client_id: str | None):
+        channel = secure_channel(self._ca, self._port, client_id)
+        self._channels.append(channel)
+        return self._stub_class(channel)
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()

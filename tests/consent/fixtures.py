@@ -9,7 +9,7 @@ from consentry.consent.v1 import consent_pb2_grpc
 from services.common.pki import DevCA
 from services.consent.app import ConsentApp
 from services.consent.settings import ConsentSettings
-from tests.support import grpc_settings, kafka_settings, secure_channel, write_policy
+from tests.support import Clients, grpc_settings, kafka_settings, write_policy
 
 SERVICE = "consentry.consent.v1.ConsentService"
 GATE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
@@ -42,16 +42,9 @@ async def consent_app(run_dir, postgres, kafka, dev_ca):
 
 @pytest.fixture(scope="session")
 async def connect(consent_app, dev_ca):
-    channels = []
-
-    def open_stub(client_id: str | None) -> consent_pb2_grpc.ConsentServiceStub:
-        channel = secure_channel(dev_ca, consent_app.port, client_id)
-        channels.append(channel)
-        return consent_pb2_grpc.ConsentServiceStub(channel)
-
-    yield open_stub
-    for channel in channels:
-        await channel.close()
+    clients = Clients(dev_ca, consent_app.port, consent_pb2_grpc.ConsentServiceStub)
+    yield clients
+    await clients.close()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from services.common.pki import DevCA
 from services.keyvault.app import KeyVaultApp
 from services.keyvault.provision import provision
 from services.keyvault.settings import KeyVaultSettings
-from tests.support import grpc_settings, kafka_settings, secure_channel, write_policy
+from tests.support import Clients, grpc_settings, kafka_settings, write_policy
 
 SERVICE = "consentry.keyvault.v1.KeyVaultService"
 FACE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
@@ -63,16 +63,9 @@ async def keyvault_app(run_dir, postgres, kafka, vault, vault_token, dev_ca, con
 
 @pytest.fixture(scope="session")
 async def keyvault(keyvault_app, dev_ca):
-    channels = []
-
-    def open_stub(client_id: str) -> keyvault_pb2_grpc.KeyVaultServiceStub:
-        channel = secure_channel(dev_ca, keyvault_app.port, client_id)
-        channels.append(channel)
-        return keyvault_pb2_grpc.KeyVaultServiceStub(channel)
-
-    yield open_stub
-    for channel in channels:
-        await channel.close()
+    clients = Clients(dev_ca, keyvault_app.port, keyvault_pb2_grpc.KeyVaultServiceStub)
+    yield clients
+    await clients.close()
 
 
 @pytest.fixture(scope="session")
