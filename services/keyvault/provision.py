@@ -21,7 +21,7 @@ def keyvault_policy(kek_name: str, mount: str = "transit") -> str:
 def per_subject_policy(mount: str = "transit", prefix: str = "subject-") -> str:
     """Create and delete subject keys explicitly; encrypt only with "update", which never creates a
     key, so a shredded subject's key cannot come back through an encrypt call."""
-    rules = [f'path "{mount}/keys/{prefix}*" {{ capabilities = ["create", "update", "delete"] }}']
+    rules = [f'path "{mount}/keys/{prefix}*" {{ capabilities = ["create", "read", "update", "delete"] }}']
     rules += [f'path "{mount}/{op}/{prefix}*" {{ capabilities = ["update"] }}' for op in ("encrypt", "decrypt", "hmac")]
     return "\n".join(rules) + "\n"
 

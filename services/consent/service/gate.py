@@ -2,7 +2,7 @@
 per round trip, so the database cost is shared by every call in flight and each answer still
 reflects committed state (no cache that could ALLOW after a withdrawal).
 
-Batches run one at a time on a connection of their own: no pool acquire and release (with its
+Batches run one at a time (services.common.batching) on a connection of their own: no pool acquire and release (with its
 reset query) per batch, and a broken connection is replaced on the next batch. What a batch read
 may be answered from the decision cache next time (see decision_cache for why that is safe)."""
 
@@ -12,6 +12,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.common.batching import MicroBatcher
 from services.common.logging import get_logger
 from services.consent.domain.events import Event
 from services.consent.domain.model import CheckResult, DenyReason, decide
@@ -35,20 +36,15 @@ class ConsentGate:
         self._dsn = dsn
         self.cache = cache
         self._conn: asyncpg.Connection | None = None
-        self._max_batch = max_batch
         self._timeout = timeout_s
         self._now = clock
-        self._pending: list[tuple[tuple[str, str], asyncio.Future[CheckResult]]] = []
-        self._flushing = False
+        self._queries = MicroBatcher(self._query, max_batch)
 
     async def check(self, subject_id: str, purpose_id: str) -> CheckResult:
         cached = self.cache.get((subject_id, purpose_id))
         if cached is not None:
             return decide(cached, self._now())
-        future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
-        self._pending.append(((subject_id, purpose_id), future))
-        self._ensure_flushing()
-        return await future
+        return await self._queries.submit((subject_id, purpose_id))
 
     async def check_many(self, pairs: list[tuple[str, str]]) -> list[CheckResult]:
         """Answers from the cache where it can; the rest joins the queue like any other call."""
@@ -58,33 +54,13 @@ class ConsentGate:
             if cached is not None:
                 futures.append(_resolved(decide(cached, now)))
                 continue
-            future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
-            self._pending.append((pair, future))
-            futures.append(future)
-        self._ensure_flushing()
+            futures.append(self._queries.enqueue(pair))
         return list(await asyncio.gather(*futures))
 
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
-
-    def _ensure_flushing(self) -> None:
-        if not self._flushing:
-            self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
-
-    async def _flush(self) -> None:
-        """Drains the queue: one query per batch; calls arriving meanwhile form the next batch."""
-        try:
-            while self._pending:
-                batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch:]
-                results = await self._query([pair for pair, _ in batch])
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-        finally:
-            self._flushing = False
 
     def forget(self, events: list[Event]) -> None:
         """Right after our own commit, before the caller hears back: this replica reads its writes."""

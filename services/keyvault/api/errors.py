@@ -14,6 +14,8 @@ STATUS_BY_ERROR: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.WrongKeyMaterial, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.VaultUnavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.WrappedKeyUnusable, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.VaultRefused, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.ShredContended, grpc.StatusCode.ABORTED),
     (asyncpg.PostgresConnectionError, grpc.StatusCode.UNAVAILABLE),
     (asyncpg.InterfaceError, grpc.StatusCode.UNAVAILABLE),
     (OSError, grpc.StatusCode.UNAVAILABLE),

@@ -8,7 +8,7 @@ from services.common import auth
 from services.common.idempotency import IdempotencyScope
 from services.keyvault.api import validation as valid
 from services.keyvault.domain.errors import SubjectErased
-from services.keyvault.domain.model import Certificate, KeyState, SubjectKey
+from services.keyvault.domain.model import Certificate, SubjectKey
 from services.keyvault.service.keys import KeyService
 
 
@@ -39,7 +39,7 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
     async def EnsureSubjectKey(self, request, context):
         subject_id = valid.subject(request.subject_id)
         key = (await self._service.ensure([subject_id])).get(subject_id)
-        if key is not None and key.state is KeyState.SHREDDED:
+        if key is not None and key.state.erased:
             raise SubjectErased(subject_id)
         return pb.EnsureSubjectKeyResponse(status=_status(subject_id, key))
 

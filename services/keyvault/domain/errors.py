@@ -26,6 +26,18 @@ class VaultUnavailable(KeyVaultError):
         super().__init__(f"key store unavailable ({detail}); nothing was changed, retry later")
 
 
+class VaultRefused(KeyVaultError):
+    """Vault answered but refused the request: a setup problem for the operator, not for the caller."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"key store refused the request ({detail}); nothing was changed")
+
+
+class ShredContended(KeyVaultError):
+    def __init__(self, subject_id: str) -> None:
+        super().__init__(f"subject '{subject_id}' kept changing while being shredded; retry")
+
+
 class WrongKeyMaterial(KeyVaultError):
     def __init__(self, field: str) -> None:
         super().__init__(f"{field} was not made for this subject and purpose, or was altered")

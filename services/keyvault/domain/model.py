@@ -9,6 +9,12 @@ class KeyState(Enum):
     ABSENT = 1
     ACTIVE = 2
     SHREDDED = 3
+    # Vault's copy is being destroyed: already unusable, finished by the shred or its retry.
+    SHREDDING = 4
+
+    @property
+    def erased(self) -> bool:
+        return self in (KeyState.SHREDDED, KeyState.SHREDDING)
 
 
 class Operation(Enum):
@@ -26,6 +32,8 @@ class SubjectKey:
     # The subject key as wrapped by the key-encryption key (None once shredded).
     wrapped_key: str | None
     kek_version: int
+    # Kept while SHREDDING: the reference for the certificate, computed while the key still existed.
+    subject_ref: str | None = None
     created_at: datetime | None = None
     shredded_at: datetime | None = None
 

@@ -5,11 +5,11 @@ from consentry.keyvault.v1 import keyvault_pb2
 from services.common.ids import new_id
 from services.common.outbox import PendingEvent
 from services.keyvault.domain import events as ev
-from services.keyvault.service.keys import utcnow
+from datetime import UTC, datetime
 
 
 def to_pending(event: ev.Event) -> PendingEvent:
-    return PendingEvent(new_id(), event.type, event.subject_id, _payload(event), utcnow())
+    return PendingEvent(new_id(), event.type, event.subject_id, _payload(event), datetime.now(UTC))
 
 
 def _payload(event: ev.Event):

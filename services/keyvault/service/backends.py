@@ -40,11 +40,14 @@ class SubjectTransitKeys(Protocol):
 
     async def hmac(self, name: str, data: bytes) -> bytes: ...
 
-    async def delete(self, name: str) -> None: ...
+    async def delete(self, name: str) -> bool:
+        """False if there was no such key (deleting is idempotent)."""
 
 
 class Backend(Protocol):
     name: str
+    # Whether shredding has to destroy something inside Vault (and so may be interrupted halfway).
+    destroys_in_vault: bool
 
     async def create(self, subject_ids: list[str]) -> list[tuple[str, int]]:
         """What to store per subject: (wrapped_key column, KEK version)."""
@@ -68,6 +71,7 @@ def key_label(subject_id: str) -> str:
 
 class WrappedBackend:
     name = "wrapped"
+    destroys_in_vault = False
 
     def __init__(self, kek: Kek) -> None:
         self.kek = kek
@@ -92,12 +96,15 @@ class WrappedBackend:
 
     async def destroy(self, key: SubjectKey) -> list[dict]:
         # Deleting the row's wrapped key is the destruction; backups are covered by KEK rotation.
+        if key.wrapped_key is None:
+            return []
         return [{"keyId": f"subject-key/{key_label(key.subject_id)}",
                  "wrappedUnderKek": f"{self.kek.key_name}:v{key.kek_version}"}]
 
 
 class TransitPerSubjectBackend:
     name = "transit-per-subject"
+    destroys_in_vault = True
     PREFIX = "subject-"
 
     def __init__(self, keys: SubjectTransitKeys) -> None:
@@ -132,8 +139,10 @@ class TransitPerSubjectBackend:
         return (await self._keys.hmac(handle, subject_id.encode())).hex()
 
     async def destroy(self, key: SubjectKey) -> list[dict]:
-        assert key.wrapped_key is not None
-        await self._keys.delete(key.wrapped_key)
-        return [{"keyId": f"vault-transit/{key.wrapped_key}", "deletedInVault": True}]
+        # By name, even without a row: a key whose creation lost a race with a shred goes as well.
+        name = self._name(key.subject_id)
+        if not await self._keys.delete(name):
+            return []
+        return [{"keyId": f"vault-transit/{name}", "deletedInVault": True}]
 
 

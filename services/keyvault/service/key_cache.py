@@ -2,6 +2,7 @@
 on every replica through a PostgreSQL notification sent at commit; without that channel nothing is
 cached."""
 
+import random
 import time
 
 
@@ -9,7 +10,7 @@ class SubjectKeyCache:
     def __init__(self, ttl_s: float = 60.0, max_entries: int = 100_000) -> None:
         self._ttl = ttl_s
         self._max = max_entries
-        self._keys: dict[str, tuple[float, bytes]] = {}
+        self._keys: dict[str, tuple[float, bytes]] = {}  # subject: (expires at, key)
         self._epoch = 0
         self.enabled = False
 
@@ -21,7 +22,7 @@ class SubjectKeyCache:
         entry = self._keys.get(subject_id) if self.enabled else None
         if entry is None:
             return None
-        if time.monotonic() - entry[0] > self._ttl:
+        if time.monotonic() > entry[0]:
             self._keys.pop(subject_id, None)
             return None
         return entry[1]
@@ -32,7 +33,8 @@ class SubjectKeyCache:
             return
         if len(self._keys) >= self._max:
             self._keys.clear()
-        self._keys[subject_id] = (time.monotonic(), key)
+        # Spread expiries, so keys cached together are not all unwrapped again in the same second.
+        self._keys[subject_id] = (time.monotonic() + self._ttl * random.uniform(0.8, 1.0), key)
 
     def purge(self, subject_id: str) -> None:
         self._epoch += 1

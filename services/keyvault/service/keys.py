@@ -1,30 +1,24 @@
 """Keyvault use cases: subject keys behind the consent gate, and crypto-shredding."""
 
-import hashlib
+import asyncio
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Protocol
 
 import asyncpg
 
 from services.common.idempotency import IdempotencyScope, fingerprint, remembered
-from services.common.ids import new_id
 from services.common.outbox import PendingEvent, add_events
 from services.common.signing import Ed25519Signer
 from services.keyvault.domain import errors
 from services.keyvault.domain import events as ev
-from services.keyvault.domain.certificate import build_certificate, canonical_bytes
 from services.keyvault.domain.model import Certificate, ConsentAnswer, KeyState, Operation, SubjectKey
 from services.keyvault.service import crypto
 from services.keyvault.service.backends import Backend, WrappedBackend
 from services.keyvault.service.key_cache import SubjectKeyCache
 from services.keyvault.service.release_log import ReleaseLog
+from services.keyvault.service.shredding import Shredder
 from services.keyvault.store.repository import KeyStore
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 class ConsentGate(Protocol):
     async def check(self, subject_id: str, purpose_id: str) -> ConsentAnswer: ...
@@ -35,7 +29,9 @@ class KeyService:
                  releases: ReleaseLog, signer: Ed25519Signer, encode: Callable[[ev.Event], PendingEvent],
                  on_commit: Callable[[], None]) -> None:
         self._pool, self._backend, self._consent, self.cache = pool, backend, consent, cache
-        self._releases, self._signer, self._encode, self._on_commit = releases, signer, encode, on_commit
+        self._releases, self._encode, self._on_commit = releases, encode, on_commit
+        self._shredder = Shredder(pool, backend, cache, signer, self._reference, encode, on_commit)
+        self._refills: dict[str, asyncio.Future[bytes | str]] = {}
 
     # Releases: consent first, then the key, then the audit record, then the answer.
 
@@ -101,6 +97,16 @@ class KeyService:
             await add_events(conn, [self._encode(ev.SubjectKeyCreated(s, name)) for s in subject_ids if s in added])
         if added:
             self._on_commit()
+        if self._backend.destroys_in_vault and len(added) < len(subject_ids):
+            await self._discard_lost_to_shreds([s for s in subject_ids if s not in added])
+
+    async def _discard_lost_to_shreds(self, subject_ids: list[str]) -> None:
+        """A key created in Vault for a subject shredded meanwhile must not outlive the tombstone."""
+        async with self._pool.acquire() as conn:
+            rows = await KeyStore(conn).get_many(subject_ids)
+        for key in rows.values():
+            if key.state is KeyState.SHREDDED:
+                await self._backend.destroy(key)
 
     async def _subject_key(self, subject_id: str, *, create: bool) -> bytes | str:
         """The backend's handle to a live subject key (cached; purged everywhere on shred)."""
@@ -114,55 +120,47 @@ class KeyService:
             key = (await self.ensure([subject_id]))[subject_id]
         if key is None:
             raise errors.NoSubjectKey(subject_id)
-        if key.state is KeyState.SHREDDED:
+        if key.state.erased:
             raise errors.SubjectErased(subject_id)
-        handle = await self._backend.handle(key)
-        self.cache.put(epoch, subject_id, handle)
+        return await self._handle(key, epoch)
+
+    async def _handle(self, key: SubjectKey, epoch: int | None = None) -> bytes | str:
+        """Concurrent misses for one subject share a single unwrap, so an expiry is not a stampede."""
+        cached = self.cache.get(key.subject_id)
+        if cached is not None:
+            return cached
+        epoch = self.cache.epoch if epoch is None else epoch
+        refill = self._refills.get(key.subject_id)
+        if refill is None:
+            refill = self._refills[key.subject_id] = asyncio.ensure_future(self._backend.handle(key))
+            refill.add_done_callback(lambda _: self._refills.pop(key.subject_id, None))
+        handle = await asyncio.shield(refill)
+        self.cache.put(epoch, key.subject_id, handle)
         return handle
+
+    async def _reference(self, key: SubjectKey) -> str:
+        return await self._backend.subject_ref(await self._handle(key), key.subject_id)
 
     async def status(self, subject_id: str) -> SubjectKey | None:
         async with self._pool.acquire() as conn:
             return await KeyStore(conn).get(subject_id)
 
     async def subject_refs(self, subject_ids: list[str]) -> list[tuple[str, str, KeyState]]:
-        found = []
-        for subject_id in subject_ids:
-            try:
-                handle = await self._subject_key(subject_id, create=False)
-                found.append((subject_id, await self._backend.subject_ref(handle, subject_id), KeyState.ACTIVE))
-            except errors.SubjectErased:
-                found.append((subject_id, "", KeyState.SHREDDED))
-            except errors.NoSubjectKey:
-                found.append((subject_id, "", KeyState.ABSENT))
-        return found
+        """Computed side by side, so the keys not cached are unwrapped in shared Vault batches."""
+        async with self._pool.acquire() as conn:
+            keys = await KeyStore(conn).get_many(subject_ids)
 
-    # Crypto-shredding
+        async def one(subject_id: str) -> tuple[str, str, KeyState]:
+            key = keys.get(subject_id)
+            if key is None:
+                return subject_id, "", KeyState.ABSENT
+            if key.state.erased:
+                return subject_id, "", KeyState.SHREDDED
+            return subject_id, await self._reference(key), KeyState.ACTIVE
+        return list(await asyncio.gather(*(one(s) for s in subject_ids)))
 
     async def shred(self, subject_id: str, request_id: str, reason: str) -> Certificate:
-        """Destroys the subject key and returns the signed certificate; a repeat returns the first one."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            store = KeyStore(conn)
-            key = await store.get(subject_id, for_update=True)
-            if key is None:  # never had a key: the tombstone alone forbids creating one later
-                key = SubjectKey(subject_id, KeyState.ABSENT, self._backend.name, None, 0)
-            elif key.state is KeyState.SHREDDED:
-                certificate = await store.certificate(subject_id)
-                assert certificate is not None
-                return certificate
-            backend = self._backend
-            ref = await backend.subject_ref(await backend.handle(key), subject_id) if key.wrapped_key else ""
-            # Vault's part goes first: if it fails, the transaction rolls back and nothing changed.
-            destroyed = await backend.destroy(key) if key.wrapped_key else []
-            now = utcnow()
-            body = canonical_bytes(build_certificate(
-                str(new_id()), ref, hashlib.sha256(subject_id.encode()).hexdigest(), backend.name, destroyed, now,
-                request_id, reason, self._signer.key_id))
-            certificate = Certificate(body, self._signer.sign(body), self._signer.key_id)
-            await store.shred(subject_id, backend.name, request_id, now, certificate)
-            await add_events(conn, [self._encode(ev.SubjectKeyShredded(subject_id, request_id, certificate))])
-        self.cache.purge(subject_id)
-        self._on_commit()
-        return certificate
+        return await self._shredder.shred(subject_id, request_id, reason)
 
     # KEK rotation
 

@@ -2,12 +2,11 @@
 CheckConsents call per round trip, so each release no longer pays a gRPC call of its own. Any
 failure to get an answer is reported as unreachable, and the caller refuses (fail closed)."""
 
-import asyncio
-
 import grpc
 
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.consent.v1 import consent_pb2_grpc
+from services.common.batching import MicroBatcher
 from services.keyvault.domain.errors import ConsentUnreachable
 from services.keyvault.domain.model import ConsentAnswer
 
@@ -25,37 +24,20 @@ class ConsentClient:
         self._channel = grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(ca, key, cert))
         self._stub = consent_pb2_grpc.ConsentServiceStub(self._channel)
         self._timeout = timeout_s
-        self._pending: list[tuple[cpb.CheckConsentRequest, asyncio.Future[ConsentAnswer]]] = []
-        self._flushing = False
+        self._checks = MicroBatcher(self._check_many, MAX_BATCH)
 
     async def check(self, subject_id: str, purpose_id: str) -> ConsentAnswer:
-        future: asyncio.Future[ConsentAnswer] = asyncio.get_running_loop().create_future()
-        self._pending.append((cpb.CheckConsentRequest(subject_id=subject_id, purpose_id=purpose_id), future))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
-        return await future
+        return await self._checks.submit(cpb.CheckConsentRequest(subject_id=subject_id, purpose_id=purpose_id))
 
-    async def _flush(self) -> None:
+    async def _check_many(self, checks: list[cpb.CheckConsentRequest]) -> list[ConsentAnswer]:
         try:
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                try:
-                    answers = (await self._stub.CheckConsents(
-                        cpb.CheckConsentsRequest(checks=[request for request, _ in batch]),
-                        timeout=self._timeout)).results
-                    if len(answers) != len(batch):
-                        raise ConsentUnreachable()
-                except (grpc.aio.AioRpcError, ConsentUnreachable):
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(ConsentUnreachable())
-                    continue
-                for (_, future), answer in zip(batch, answers, strict=True):
-                    if not future.done():
-                        future.set_result(_answer(answer))
-        finally:
-            self._flushing = False
+            answers = (await self._stub.CheckConsents(cpb.CheckConsentsRequest(checks=checks),
+                                                       timeout=self._timeout)).results
+        except grpc.aio.AioRpcError:
+            raise ConsentUnreachable() from None
+        if len(answers) != len(checks):
+            raise ConsentUnreachable()
+        return [_answer(answer) for answer in answers]
 
     async def close(self) -> None:
         await self._channel.close()

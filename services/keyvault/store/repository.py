@@ -9,7 +9,7 @@ from services.keyvault.domain.model import Certificate, KeyState, SubjectKey
 
 def _key(row: asyncpg.Record) -> SubjectKey:
     return SubjectKey(row["subject_id"], KeyState(row["state"]), row["backend"], row["wrapped_key"],
-                      row["kek_version"], row["created_at"], row["shredded_at"])
+                      row["kek_version"], row["subject_ref"], row["created_at"], row["shredded_at"])
 
 
 class KeyStore:
@@ -31,17 +31,31 @@ class KeyStore:
             [k.wrapped_key for k in keys], [k.kek_version for k in keys])
         return {r["subject_id"] for r in rows}
 
-    async def shred(self, subject_id: str, backend: str, request_id: str, at: datetime,
-                    certificate: Certificate) -> None:
-        """Drops the wrapped key and leaves the tombstone (also for a subject that never had a key)."""
-        await self._conn.execute(
-            "INSERT INTO subject_keys (subject_id, state, backend, wrapped_key, kek_version, shredded_at,"
-            " request_id, certificate_json, certificate_sig, certificate_key)"
-            " VALUES ($1, $2, $3, NULL, 0, $4, $5, $6, $7, $8)"
-            " ON CONFLICT (subject_id) DO UPDATE SET state = $2, wrapped_key = NULL, shredded_at = $4,"
-            " request_id = $5, certificate_json = $6, certificate_sig = $7, certificate_key = $8",
-            subject_id, KeyState.SHREDDED.value, backend, at, request_id, certificate.certificate_json,
-            certificate.signature, certificate.key_id)
+    async def mark_shredding(self, key: SubjectKey, subject_ref: str) -> bool:
+        """ACTIVE to SHREDDING, unless the row changed since `key` was read."""
+        result = await self._conn.execute(
+            "UPDATE subject_keys SET state = $1, subject_ref = $2"
+            " WHERE subject_id = $3 AND state = $4 AND wrapped_key = $5",
+            KeyState.SHREDDING.value, subject_ref, key.subject_id, KeyState.ACTIVE.value, key.wrapped_key)
+        return result == "UPDATE 1"
+
+    async def shred(self, key: SubjectKey, request_id: str, at: datetime, certificate: Certificate) -> bool:
+        """Drops the wrapped key and leaves the tombstone, unless the row changed since `key` was read
+        (for a subject without a key: unless one was created meanwhile)."""
+        values = (KeyState.SHREDDED.value, at, request_id, certificate.certificate_json, certificate.signature,
+                  certificate.key_id)
+        if key.state is KeyState.ABSENT:
+            result = await self._conn.execute(
+                "INSERT INTO subject_keys (subject_id, backend, kek_version, state, shredded_at, request_id,"
+                " certificate_json, certificate_sig, certificate_key) VALUES ($7, $8, 0, $1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT (subject_id) DO NOTHING", *values, key.subject_id, key.backend)
+            return result == "INSERT 0 1"
+        result = await self._conn.execute(
+            "UPDATE subject_keys SET state = $1, wrapped_key = NULL, subject_ref = NULL, shredded_at = $2,"
+            " request_id = $3, certificate_json = $4, certificate_sig = $5, certificate_key = $6"
+            " WHERE subject_id = $7 AND state = $8 AND wrapped_key = $9",
+            *values, key.subject_id, key.state.value, key.wrapped_key)
+        return result == "UPDATE 1"
 
     async def certificate(self, subject_id: str) -> Certificate | None:
         row = await self._conn.fetchrow(

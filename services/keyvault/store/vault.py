@@ -4,12 +4,15 @@ own client."""
 
 import asyncio
 import base64
+import json
 import threading
+from collections.abc import Callable
 
 import hvac
 import requests
 
-from services.keyvault.domain.errors import VaultUnavailable, WrappedKeyUnusable, WrongKeyMaterial
+from services.common.batching import MicroBatcher
+from services.keyvault.domain.errors import VaultRefused, VaultUnavailable, WrappedKeyUnusable, WrongKeyMaterial
 
 
 # OpenBao limits the number of strings in one JSON request body; 250 items stay well inside it.
@@ -29,7 +32,8 @@ class _Transit:
             client = self._local.client = hvac.Client(url=self._address, token=self._token, timeout=self._timeout)
         return client
 
-    async def _call(self, fn, *args):
+    async def _call(self, fn, *args, refused: Callable[[str], Exception] = VaultRefused):
+        """`refused` says what Vault's refusal of this particular request means to the caller."""
         try:
             return await asyncio.to_thread(fn, *args)
         except requests.exceptions.RequestException:
@@ -39,10 +43,27 @@ class _Transit:
         except hvac.exceptions.Forbidden:
             raise VaultUnavailable("Vault refused the service's token") from None
         except hvac.exceptions.InvalidRequest as exc:
-            raise WrappedKeyUnusable(str(exc).split(", on ")[0][:200]) from None
+            raise refused(_vault_message(exc)) from None
         except hvac.exceptions.InternalServerError as exc:
-            raise VaultUnavailable(f"Vault error: {str(exc).splitlines()[0][:200]}") from None
+            raise VaultUnavailable(f"Vault error: {_vault_message(exc)}") from None
 
+
+def _vault_message(exc: Exception) -> str:
+    message = str(exc).splitlines()[0].split(", on ")[0]
+    try:  # a refused batch comes back as the whole response body: name its first item's error
+        results = json.loads(message)["data"]["batch_results"]
+        message = next(r["error"] for r in results if r.get("error"))
+    except (ValueError, KeyError, TypeError, StopIteration):
+        pass
+    return message[:200]
+
+
+def _batch_results(data: dict, field: str) -> list[str]:
+    results = data["data"]["batch_results"]
+    failed = next((r["error"] for r in results if r.get("error")), None)
+    if failed is not None:  # reported like a refusal of the whole request
+        raise hvac.exceptions.InvalidRequest(failed)
+    return [r[field] for r in results]
 
 
 class TransitKek(_Transit):
@@ -51,6 +72,7 @@ class TransitKek(_Transit):
     def __init__(self, address: str, token: str, key_name: str, mount: str = "transit", timeout_s: float = 5.0) -> None:
         super().__init__(address, token, mount, timeout_s)
         self.key_name = key_name
+        self._unwraps = MicroBatcher(self._unwrap_batch, VAULT_BATCH)
 
     async def wrap(self, keys: list[bytes]) -> list[str]:
         """Wraps many subject keys, VAULT_BATCH per request (OpenBao refuses larger JSON bodies)."""
@@ -62,19 +84,27 @@ class TransitKek(_Transit):
     async def _wrap(self, keys: list[bytes]) -> list[str]:
         def call() -> list[str]:
             batch = [{"plaintext": base64.b64encode(k).decode()} for k in keys]
-            data = self._client().secrets.transit.encrypt_data(
-                self.key_name, plaintext="", batch_input=batch, mount_point=self._mount)["data"]
-            results = data["batch_results"]
-            if any("error" in r for r in results):
-                raise hvac.exceptions.InternalServerError(next(r["error"] for r in results if "error" in r))
-            return [r["ciphertext"] for r in results]
+            return _batch_results(self._client().secrets.transit.encrypt_data(
+                self.key_name, plaintext="", batch_input=batch, mount_point=self._mount), "ciphertext")
         return await self._call(call)
 
     async def unwrap(self, wrapped: str) -> bytes:
-        def call() -> bytes:
-            data = self._client().secrets.transit.decrypt_data(self.key_name, wrapped, mount_point=self._mount)
-            return base64.b64decode(data["data"]["plaintext"])
-        return await self._call(call)
+        """Concurrent unwraps share one Vault batch request."""
+        return await self._unwraps.submit(wrapped)
+
+    async def _unwrap_batch(self, wrapped: list[str]) -> list[bytes | Exception]:
+        def call() -> list[bytes]:
+            batch = [{"ciphertext": w} for w in wrapped]
+            return [base64.b64decode(p) for p in _batch_results(self._client().secrets.transit.decrypt_data(
+                self.key_name, ciphertext="", batch_input=batch, mount_point=self._mount), "plaintext")]
+        try:
+            return await self._call(call, refused=WrappedKeyUnusable)
+        except WrappedKeyUnusable:
+            if len(wrapped) == 1:
+                raise
+        # Vault fails the whole batch for one unusable key: retry one by one so only that one fails (rare).
+        singles = await asyncio.gather(*(self._unwrap_batch([w]) for w in wrapped), return_exceptions=True)
+        return [r[0] if isinstance(r, list) else r for r in singles]
 
     @staticmethod
     def version_of(wrapped: str) -> int:
@@ -97,13 +127,9 @@ class TransitKek(_Transit):
 
     async def _rewrap(self, wrapped: list[str]) -> list[str]:
         def call() -> list[str]:
-            data = self._client().secrets.transit.rewrap_data(
+            return _batch_results(self._client().secrets.transit.rewrap_data(
                 self.key_name, ciphertext="", batch_input=[{"ciphertext": w} for w in wrapped],
-                mount_point=self._mount)["data"]
-            results = data["batch_results"]
-            if any("error" in r for r in results):
-                raise hvac.exceptions.InternalServerError(next(r["error"] for r in results if "error" in r))
-            return [r["ciphertext"] for r in results]
+                mount_point=self._mount), "ciphertext")
         return await self._call(call)
 
     async def trim(self, keep_from: int) -> None:
@@ -140,10 +166,8 @@ class TransitSubjectKeys(_Transit):
             data = self._client().secrets.transit.decrypt_data(
                 name, ciphertext, context=base64.b64encode(context).decode(), mount_point=self._mount)
             return base64.b64decode(data["data"]["plaintext"])
-        try:
-            return await self._call(call)
-        except WrappedKeyUnusable:
-            raise WrongKeyMaterial(field) from None  # Vault could not open it under this key and context
+        # Vault's refusal here means the ciphertext was not made under this key and context.
+        return await self._call(call, refused=lambda _: WrongKeyMaterial(field))
 
     async def hmac(self, name: str, data: bytes) -> bytes:
         def call() -> bytes:
@@ -153,9 +177,23 @@ class TransitSubjectKeys(_Transit):
             return base64.b64decode(value.split(":", 2)[2])
         return await self._call(call)
 
-    async def delete(self, name: str) -> None:
-        def call() -> None:
+    async def delete(self, name: str) -> bool:
+        """Idempotent: False when there was no such key (an earlier shred got this far already)."""
+        def call() -> bool:
             transit = self._client().secrets.transit
-            transit.update_key_configuration(name, deletion_allowed=True, mount_point=self._mount)
+            try:
+                transit.update_key_configuration(name, deletion_allowed=True, mount_point=self._mount)
+            except hvac.exceptions.InvalidRequest:
+                if not self._exists(name):
+                    return False
+                raise
             transit.delete_key(name, mount_point=self._mount)
-        await self._call(call)
+            return True
+        return await self._call(call)
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self._client().secrets.transit.read_key(name, mount_point=self._mount)
+        except hvac.exceptions.InvalidPath:
+            return False
+        return True

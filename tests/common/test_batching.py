@@ -1,0 +1,59 @@
+"""The micro-batcher shares one round trip among the calls in flight and tells each its own fate."""
+
+import asyncio
+
+import pytest
+
+from services.common.batching import MicroBatcher
+
+
+async def test_calls_arriving_during_a_round_trip_share_the_next_one():
+    batches: list[list[int]] = []
+
+    async def double(items: list[int]) -> list[int]:
+        batches.append(items)
+        await asyncio.sleep(0.01)
+        return [i * 2 for i in items]
+    batcher = MicroBatcher(double, max_batch=4)
+
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+
+    assert results == [i * 2 for i in range(10)]
+    assert batches == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+async def test_one_item_failing_fails_only_that_caller():
+    async def check(items: list[int]) -> list[int | Exception]:
+        return [ValueError(f"bad {i}") if i == 2 else i for i in items]
+    batcher = MicroBatcher(check)
+
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(4)), return_exceptions=True)
+
+    assert results[:2] == [0, 1] and results[3] == 3
+    assert isinstance(results[2], ValueError) and str(results[2]) == "bad 2"
+
+
+async def test_a_failed_round_trip_fails_its_batch_and_the_next_batch_still_runs():
+    calls = 0
+
+    async def flaky(items: list[int]) -> list[int]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("down")
+        return items
+    batcher = MicroBatcher(flaky)
+
+    with pytest.raises(ConnectionError):
+        await batcher.submit(1)
+    assert await batcher.submit(2) == 2
+
+
+async def test_an_answer_of_the_wrong_length_is_an_error_for_everyone():
+    async def short(items: list[int]) -> list[int]:
+        return items[:-1]
+    batcher = MicroBatcher(short)
+
+    results = await asyncio.gather(batcher.submit(1), batcher.submit(2), return_exceptions=True)
+
+    assert all(isinstance(r, RuntimeError) for r in results)
