@@ -36,7 +36,7 @@ def grpc_settings(ca: DevCA, policy: Path) -> GrpcSettings:
 
 
 def kafka_settings(bootstrap: str) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=bootstrap, idempotent_producer=False, linger_ms=1)
+    return KafkaSettings(bootstrap_servers=bootstrap, idempotent_producer=False, linger_ms=1, watermark_interval_s=0.5)
 
 
 def secure_channel(ca: DevCA, port: int, client_id: str | None) -> grpc.aio.Channel:

@@ -1,6 +1,6 @@
 """Kafka producer start/stop with the delivery guarantees the outbox relies on."""
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -34,3 +34,9 @@ async def ensure_topics(settings: KafkaSettings, topics: list[str], partitions: 
                 pass
     finally:
         await admin.close()
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of the topics, for manual assignment (no consumer-group join and its delay)."""
+    await consumer.topics()  # refreshes the cluster metadata
+    return [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]

@@ -15,11 +15,14 @@ from aiokafka import AIOKafkaProducer
 from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
-from consentry.events.v1 import envelope_pb2
+from consentry.events.v1 import envelope_pb2, outbox_pb2
 from services.common.logging import get_logger
 from services.common.telemetry import current_traceparent
 
 log = get_logger(__name__)
+
+# Not an event: carries no sequence and is never stored; consumers read it as the producer's progress.
+WATERMARK_TYPE = "outbox.watermark"
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class OutboxRelay:
         batch_size: int = 500,
         idle_interval: float = 0.5,
         max_backoff: float = 5.0,
+        watermark_interval: float = 5.0,
     ) -> None:
         self._pool = pool
         self._producer = producer
@@ -87,6 +91,8 @@ class OutboxRelay:
         self._idle = idle_interval
         self._max_backoff = max_backoff
         self._wakeup = asyncio.Event()
+        self._watermark_interval = watermark_interval
+        self._watermark_due = 0.0
 
     def notify(self) -> None:
         """Called after a commit that added events, so they go out without waiting for the poll
@@ -113,6 +119,7 @@ class OutboxRelay:
         try:
             while True:
                 published = await self.publish_once(conn)
+                await self._announce_watermark(conn)
                 if published < self._batch_size:
                     self._wakeup.clear()
                     try:
@@ -154,6 +161,22 @@ class OutboxRelay:
             [r["sequence"] for r in rows],
         )
         return len(rows)
+
+    async def _announce_watermark(self, conn: asyncpg.Connection) -> None:
+        """Now and then, the highest sequence published: lets consumers notice a lost tail."""
+        now = asyncio.get_running_loop().time()
+        if now < self._watermark_due:
+            return
+        self._watermark_due = now + self._watermark_interval
+        last = await conn.fetchval("SELECT max(sequence) FROM outbox WHERE published_at IS NOT NULL")
+        if last is None:
+            return
+        payload = any_pb2.Any()
+        payload.Pack(outbox_pb2.Watermark(last_sequence=last))
+        envelope = envelope_pb2.EventEnvelope(event_id=str(uuid.uuid4()), type=WATERMARK_TYPE, producer=self._name,
+                                              payload=payload)
+        await self._producer.send_and_wait(self._topic, envelope.SerializeToString(),
+                                           headers=[("event-type", WATERMARK_TYPE.encode())])
 
     async def _assign_sequences(self, conn: asyncpg.Connection) -> None:
         # Only the lock-holding relay numbers rows, so the counter needs no row locks of its own.

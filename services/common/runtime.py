@@ -12,6 +12,7 @@ from services.common.db import apply_migrations, create_pool, migrations_in
 from services.common.kafka import ensure_topics, start_producer
 from services.common.logging import get_logger
 from services.common.outbox import OutboxRelay
+from services.common.replay import ReplayListener
 from services.common.server import GrpcServer
 from services.common.settings import KafkaSettings
 
@@ -31,13 +32,29 @@ class ServiceRuntime:
 
     async def start_infrastructure(self, database_url: str, pool_min: int, pool_max: int, kafka: KafkaSettings,
                                    topic: str) -> tuple[asyncpg.Pool, OutboxRelay]:
-        self.pool = await create_pool(database_url, pool_min, pool_max)
-        await apply_migrations(self.pool, migrations_in("services.common") + migrations_in(self._migrations))
-        await ensure_topics(kafka, [topic])
+        pool = await self.start_database(database_url, pool_min, pool_max)
+        await ensure_topics(kafka, [topic, kafka.replay_topic])
         self.producer = await start_producer(kafka)
-        self.relay = OutboxRelay(self.pool, self.producer, topic=topic, producer_name=self.name)
+        self.relay = OutboxRelay(self.pool, self.producer, topic=topic, producer_name=self.name,
+                                 watermark_interval=kafka.watermark_interval_s)
         self.spawn(self.relay.run(), "outbox-relay")
-        return self.pool, self.relay
+        self.spawn(ReplayListener(kafka, self.pool, self.name, self.relay.notify).run(), "outbox-replay-listener")
+        return pool, self.relay
+
+    async def start_database(self, database_url: str, pool_min: int, pool_max: int, *,
+                             owner_url: str | None = None, with_outbox: bool = True) -> asyncpg.Pool:
+        """Migrations run as `owner_url` when given, so the service's own role can hold fewer rights."""
+        migrations = (migrations_in("services.common") if with_outbox else []) + migrations_in(self._migrations)
+        if owner_url:
+            owner = await create_pool(owner_url, 1, 1)
+            try:
+                await apply_migrations(owner, migrations)
+            finally:
+                await owner.close()
+        self.pool = await create_pool(database_url, pool_min, pool_max)
+        if not owner_url:
+            await apply_migrations(self.pool, migrations)
+        return self.pool
 
     def spawn(self, coroutine: Coroutine, name: str) -> None:
         self._tasks.append(asyncio.create_task(coroutine, name=name))

@@ -2,6 +2,7 @@
 graceful stop (health NOT_SERVING first, so load balancers drain before calls are refused)."""
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -47,16 +48,15 @@ def _status_of(error: Exception, service_errors: ErrorTable) -> tuple[grpc.Statu
 
 def _guard(method: str, handler: grpc.RpcMethodHandler, policy: auth.Policy, settings: GrpcSettings,
            service_errors: ErrorTable, propagate_traces: bool) -> grpc.RpcMethodHandler:
-    """Wraps one unary handler: identify and authorize the caller, bind a request id, attach the
-    caller's trace, and turn every error into a status (an unexpected one into a bare INTERNAL).
+    """Wraps one unary or server-streaming handler: identify and authorize the caller, bind a
+    request id, attach the caller's trace, and turn every error into a status (an unexpected one
+    into a bare INTERNAL).
 
     Without a tracing exporter the OpenTelemetry interceptor is left out (it costs a span per call);
     an incoming traceparent is still attached, so events carry the caller's trace."""
-    if handler.unary_unary is None:
-        raise TypeError(f"{method}: only unary RPCs are served")
-    inner = handler.unary_unary
 
-    async def guarded(request, context: grpc.aio.ServicerContext):
+    @contextlib.asynccontextmanager
+    async def call_scope(context: grpc.aio.ServicerContext):
         request_id = traceparent = None
         for key, value in context.invocation_metadata() or ():
             if key == "x-request-id":
@@ -67,7 +67,7 @@ def _guard(method: str, handler: grpc.RpcMethodHandler, policy: auth.Policy, set
         token = otel_context.attach(context_from_traceparent(traceparent)) if traceparent else None
         try:
             auth.bind_client(policy.authorize(_client_id(context, settings), method))
-            return await inner(request, context)
+            yield
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
         except Exception as error:
@@ -80,9 +80,28 @@ def _guard(method: str, handler: grpc.RpcMethodHandler, policy: auth.Policy, set
             if token is not None:
                 otel_context.detach(token)
 
-    return grpc.unary_unary_rpc_method_handler(
-        guarded, request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer)
+    if handler.unary_unary is not None:
+        unary = handler.unary_unary
+
+        async def guarded(request, context: grpc.aio.ServicerContext):
+            async with call_scope(context):
+                return await unary(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+    if handler.unary_stream is not None:
+        stream = handler.unary_stream
+
+        async def guarded_stream(request, context: grpc.aio.ServicerContext):
+            async with call_scope(context):
+                async for response in stream(request, context):
+                    yield response
+
+        return grpc.unary_stream_rpc_method_handler(
+            guarded_stream, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+    raise TypeError(f"{method}: only unary and server-streaming RPCs are served")
 
 
 class _GuardedGenericHandler(grpc.GenericRpcHandler):

@@ -16,6 +16,10 @@ class KafkaSettings(BaseModel):
     linger_ms: int = 5
     request_timeout_ms: int = 10_000
     client_id: str = "consentry"
+    # How often an outbox relay announces the highest sequence it published (see outbox.proto).
+    watermark_interval_s: float = 5.0
+    # Where consumers that found a gap ask producers to publish again.
+    replay_topic: str = "outbox.replay-requests"
 
 
 class GrpcSettings(BaseModel):

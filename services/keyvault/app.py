@@ -3,13 +3,12 @@ then Vault, the consent client, the key backend, and the cache purge listener.""
 
 import asyncio
 
-import hvac
-
 from consentry.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
 from services.common.auth import Policy
 from services.common.pg_listener import ChannelListener
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
+from services.common.vault_auth import vault_token
 from services.common.signing import Ed25519Signer
 from services.keyvault.api.errors import status_for
 from services.keyvault.api.servicer import KeyVaultServicer
@@ -24,14 +23,6 @@ from services.keyvault.store.vault import TransitKek, TransitSubjectKeys
 
 SERVICE_NAME = keyvault_pb2.DESCRIPTOR.services_by_name["KeyVaultService"].full_name
 KEY_CHANNEL = "subject_key_changed"  # sent by the trigger of store migration 0001
-
-
-def vault_token(s: KeyVaultSettings) -> str:
-    if s.vault_auth == "token":
-        return s.vault_token
-    client = hvac.Client(url=s.vault_address)
-    login = client.auth.kubernetes.login(role=s.vault_kubernetes_role, jwt=s.vault_kubernetes_jwt_file.read_text())
-    return login["auth"]["client_token"]
 
 
 def key_backend(s: KeyVaultSettings, token: str) -> Backend:
@@ -62,7 +53,9 @@ class KeyVaultApp:
         signer = (Ed25519Signer.from_file(s.certificate_signing_key) if s.certificate_signing_key
                   else Ed25519Signer.generate())
         cache = SubjectKeyCache(s.key_cache_ttl_s)
-        backend = key_backend(s, await asyncio.to_thread(vault_token, s))
+        backend = key_backend(s, await asyncio.to_thread(
+            vault_token, s.vault_address, s.vault_auth, s.vault_token, s.vault_kubernetes_role,
+            s.vault_kubernetes_jwt_file))
         self.service = KeyService(pool, backend, consent, cache, ReleaseLog(pool, relay.notify), signer, to_pending,
                                   relay.notify)
         servicer = KeyVaultServicer(self.service, (signer.key_id, signer.public_key_pem))

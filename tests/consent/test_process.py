@@ -20,6 +20,7 @@ async def test_service_process_serves_then_stops_gracefully_on_sigterm(tmp_path,
     port = free_port()
     env = consent_env(postgres, kafka, dev_ca, write_policy(tmp_path / "policy.toml", CLIENTS), port)
     env["CONSENTRY_CONSENT_DATABASE_URL"] = postgres.dsn("consent_process")
+    env["CONSENTRY_CONSENT_TOPIC"] = "consent-process.events"  # its own sequence: kept off the audited topic
     service = ServiceProcess(tmp_path / "consent", "services.consent", env, port)
     await asyncio.to_thread(service.start)
     try:

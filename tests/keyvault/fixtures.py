@@ -18,7 +18,10 @@ FACE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
 KEYVAULT_CLIENTS = {
     "admin": {"rpcs": ["*"], "purposes": ["*"]},
     "face-app": {"rpcs": FACE_RPCS, "purposes": ["*"]},
+    "audit": {"rpcs": [f"{SERVICE}/GetSubjectRefs"], "purposes": []},
 }
+# Each backend's keyvault has its own database, hence its own sequence: one topic each.
+TOPICS = {"wrapped": "keyvault.events", "transit-per-subject": "keyvault-per-subject.events"}
 
 
 BACKENDS = ["wrapped", "transit-per-subject"]
@@ -31,7 +34,8 @@ def keyvault_settings(run_dir: Path, ca: DevCA, database_url: str, bootstrap: st
         database_url=database_url, kafka=kafka_settings(bootstrap), pool_min_size=2,
         grpc=grpc_settings(ca, write_policy(run_dir / "keyvault-policy.toml", KEYVAULT_CLIENTS)),
         consent_address=f"localhost:{consent_port}", consent_tls_ca=ca.ca.cert, consent_tls_cert=client.cert,
-        consent_tls_key=client.key, vault_address=vault_address, vault_token=vault_token, backend=backend)
+        consent_tls_key=client.key, vault_address=vault_address, vault_token=vault_token, backend=backend,
+        topic=TOPICS[backend])
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -15,7 +15,7 @@ from consentry.keyvault.v1 import keyvault_pb2_grpc
 from services.common.signing import verify_signature
 from services.keyvault.app import KeyVaultApp
 from services.keyvault.service.backends import TransitPerSubjectBackend, key_label
-from tests.keyvault.fixtures import keyvault_settings
+from tests.keyvault.fixtures import TOPICS, keyvault_settings
 from tests.keyvault.test_data_keys import consented, refused
 from tests.support import read_events, secure_channel, unique
 
@@ -84,12 +84,12 @@ async def test_certificate_verifies_offline_and_tampering_is_detected(admin, gat
     assert (after.subject_ref, after.state) == ("", pb.KEY_STATE_SHREDDED)
 
 
-async def test_events_record_releases_and_shreds_without_key_material(admin, gate, face, kv_admin, kafka):
+async def test_events_record_releases_and_shreds_without_key_material(admin, gate, face, kv_admin, kafka, backend):
     subject, purpose = await consented(admin, gate)
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     await kv_admin.ShredSubjectKey(shred_request(subject))
 
-    events = await read_events(kafka.bootstrap_servers, "keyvault.events",
+    events = await read_events(kafka.bootstrap_servers, TOPICS[backend],
                                until=lambda evs: any(e.subject_id == subject and e.type == "keyvault.key.shredded"
                                                      for e in evs))
     mine = [e for e in events if e.subject_id == subject]

@@ -85,7 +85,7 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
         return pb.ShredSubjectKeyResponse(certificate=_certificate(certificate))
 
     async def GetSubjectRefs(self, request, context):
-        refs = await self._service.subject_refs(valid.subjects(list(request.subject_ids)))
+        refs = await self._service.subject_refs(valid.subjects(list(request.subject_ids)), request.create_missing)
         return pb.GetSubjectRefsResponse(refs=[
             pb.GetSubjectRefsResponse.Ref(subject_id=s, subject_ref=ref, state=state.value) for s, ref, state in refs])
 

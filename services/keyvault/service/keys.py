@@ -145,10 +145,14 @@ class KeyService:
         async with self._pool.acquire() as conn:
             return await KeyStore(conn).get(subject_id)
 
-    async def subject_refs(self, subject_ids: list[str]) -> list[tuple[str, str, KeyState]]:
+    async def subject_refs(self, subject_ids: list[str], create_missing: bool = False
+                           ) -> list[tuple[str, str, KeyState]]:
         """Computed side by side, so the keys not cached are unwrapped in shared Vault batches."""
-        async with self._pool.acquire() as conn:
-            keys = await KeyStore(conn).get_many(subject_ids)
+        if create_missing:
+            keys = await self.ensure(subject_ids)
+        else:
+            async with self._pool.acquire() as conn:
+                keys = await KeyStore(conn).get_many(subject_ids)
 
         async def one(subject_id: str) -> tuple[str, str, KeyState]:
             key = keys.get(subject_id)

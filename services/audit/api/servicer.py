@@ -1,0 +1,85 @@
+"""AuditService over gRPC: proto <-> domain mapping only."""
+
+from google.protobuf import timestamp_pb2
+
+from consentry.audit.v1 import audit_pb2 as pb
+from consentry.audit.v1 import audit_pb2_grpc
+from services.audit.api import validation as valid
+from services.audit.domain.checkpoint import Checkpoint
+from services.audit.service.appending import append
+from services.audit.service.export import export_lines
+from services.audit.service.reader import LogReader
+from services.audit.service.verification import verify_log
+from services.common import auth
+
+
+def _ts(at) -> timestamp_pb2.Timestamp:
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(at)
+    return out
+
+
+def _checkpoint(c: Checkpoint) -> pb.Checkpoint:
+    return pb.Checkpoint(tree_size=c.tree_size, root_hash=c.root_hash, issued_at=_ts(c.issued_at), note=c.note,
+                         signature=c.signature, key_id=c.key_id)
+
+
+class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
+    def __init__(self, pool, reader: LogReader, public_key: tuple[str, str]) -> None:
+        self._pool, self._reader, self._public_key = pool, reader, public_key
+
+    async def Append(self, request, context):
+        events = valid.append(request, auth.current_client().client_id)
+        return pb.AppendResponse(accepted=await append(self._pool, events))
+
+    async def GetCheckpoint(self, request, context):
+        return pb.GetCheckpointResponse(checkpoint=_checkpoint(await self._reader.checkpoint()))
+
+    async def GetPublicKey(self, request, context):
+        key_id, pem = self._public_key
+        return pb.GetPublicKeyResponse(key_id=key_id, public_key_pem=pem)
+
+    async def GetInclusionProof(self, request, context):
+        valid.tree_size("tree_size", request.tree_size)
+        size, leaf, hashes = await self._reader.inclusion(request.leaf_index, request.tree_size)
+        return pb.GetInclusionProofResponse(leaf_index=request.leaf_index, tree_size=size, leaf_hash=leaf,
+                                            hashes=hashes)
+
+    async def GetConsistencyProof(self, request, context):
+        valid.consistency(request)
+        size, hashes = await self._reader.consistency(request.old_size, request.new_size)
+        return pb.GetConsistencyProofResponse(old_size=request.old_size, new_size=size, hashes=hashes)
+
+    async def QueryEvents(self, request, context):
+        where = valid.query(request)
+        ref = await self._reader.resolve(request.filter.subject_id, where.subject_ref)
+        if ref is None:  # a shredded or unknown subject: nothing points to them any more
+            return pb.QueryEventsResponse()
+        found, token = await self._reader.query(where.with_subject_ref(ref), request.page_size,
+                                                request.page_token)
+        return pb.QueryEventsResponse(entries=[pb.Entry(leaf_index=i, entry_json=body) for i, body in found],
+                                      next_page_token=token)
+
+    async def ExportEvents(self, request, context):
+        where = valid.export(request)
+        ref = await self._reader.resolve(request.filter.subject_id, where.subject_ref)
+        if ref is None:
+            ref = "-"  # matches no entry: the export still carries the signed checkpoint
+        async for chunk in export_lines(self._pool, where.with_subject_ref(ref), request.since_tree_size):
+            yield pb.ExportEventsResponse(data=chunk)
+
+    async def VerifyLog(self, request, context):
+        verdict = await verify_log(self._pool, self._public_key[1])
+        return pb.VerifyLogResponse(ok=not verdict.problems and verdict.tree_size > 0, tree_size=verdict.tree_size,
+                                    entries_checked=verdict.entries_checked,
+                                    checkpoints_checked=verdict.checkpoints_checked, problems=verdict.problems)
+
+    async def GetCompleteness(self, request, context):
+        report = []
+        for p in await self._reader.completeness():
+            row = pb.ProducerCompleteness(producer=p.producer, complete_up_to=p.complete_up_to,
+                                          highest_seen=p.highest_seen, missing=p.missing)
+            if p.replay_requested_at is not None:
+                row.replay_requested_at.CopyFrom(_ts(p.replay_requested_at))
+            report.append(row)
+        return pb.GetCompletenessResponse(producers=report)

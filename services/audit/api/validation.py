@@ -1,0 +1,111 @@
+"""Edge validation of audit requests: each bad field named, nothing appended or read."""
+
+import re
+import uuid
+from datetime import UTC, datetime
+
+from consentry.audit.v1 import audit_pb2 as pb
+from services.audit.domain.entry import Event
+from services.audit.service.reader import MAX_PAGE, read_page_token
+from services.audit.store.log_store import EntryFilter
+from services.common.validation import Validator
+
+MAX_EVENTS = 1000
+FACE_EVENT_TYPE = re.compile(r"^face(\.[a-z][a-z0-9_]{0,39}){1,4}$")
+SUBJECT_REF = re.compile(r"^[0-9a-f]{64}$")
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,5}$")
+MAX_ATTRIBUTES = 16
+
+
+def _uuid(v: Validator, field: str, value: str) -> None:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        v.fail(field, "string.uuid", "must be a UUID")
+
+
+def _time(ts) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def append(request: pb.AppendRequest, producer: str) -> list[Event]:
+    v = Validator()
+    v.check(0 < len(request.events) <= MAX_EVENTS, "events", "repeated.items", f"between 1 and {MAX_EVENTS} events")
+    for i, e in enumerate(request.events):
+        f = f"events[{i}]"
+        _uuid(v, f"{f}.event_id", e.event_id)
+        v.matches(f"{f}.type", e.type, FACE_EVENT_TYPE, 'a dotted name starting with "face.", e.g. face.enrolled')
+        v.identifier(f"{f}.subject_id", e.subject_id)
+        v.check(e.HasField("occurred_at"), f"{f}.occurred_at", "required", "value is required")
+        v.text(f"{f}.result", e.result, max_len=64, required=False)
+        v.check(0.0 <= e.score <= 1.0, f"{f}.score", "double.gte_lte", "must be between 0 and 1")
+        v.text(f"{f}.device_id", e.device_id, max_len=128, required=False)
+        v.check(len(e.attributes) <= MAX_ATTRIBUTES, f"{f}.attributes", "map.max_pairs",
+                f"at most {MAX_ATTRIBUTES} attributes")
+        for key, value in e.attributes.items():
+            v.identifier(f"{f}.attributes[{key!r}]", key)
+            v.text(f"{f}.attributes[{key!r}]", value, max_len=256, required=False)
+    v.done()
+    return [Event(str(uuid.UUID(e.event_id)), producer, e.sequence or None, e.type, e.subject_id,
+                  _time(e.occurred_at), _face_payload(e)) for e in request.events]
+
+
+def _face_payload(e: pb.FaceSystemEvent) -> dict:
+    payload: dict = {}
+    if e.result:  # a match attempt: its outcome and score
+        payload.update(result=e.result, score=e.score)
+    if e.device_id:
+        payload["deviceId"] = e.device_id
+    if e.attributes:
+        payload["attributes"] = dict(e.attributes)
+    return payload
+
+
+def tree_size(field: str, value: int) -> None:
+    v = Validator()
+    v.check(value < 2**62, field, "uint64.lt", "out of range")
+    v.done()
+
+
+def consistency(request: pb.GetConsistencyProofRequest) -> None:
+    v = Validator()
+    v.check(request.old_size > 0, "old_size", "uint64.gt", "must be at least 1 (the empty tree needs no proof)")
+    v.check(not request.new_size or request.old_size <= request.new_size, "old_size", "uint64.lte",
+            "must not exceed new_size")
+    v.done()
+
+
+def event_filter(f: pb.EventFilter, v: Validator) -> EntryFilter:
+    v.optional_identifier("filter.subject_id", f.subject_id)
+    if f.subject_ref:
+        v.matches("filter.subject_ref", f.subject_ref, SUBJECT_REF, "64 lowercase hex characters")
+    v.check(not (f.subject_id and f.subject_ref), "filter.subject_ref", "filter.one_subject",
+            "give either subject_id or subject_ref")
+    if f.type:
+        v.matches("filter.type", f.type, EVENT_TYPE, "a dotted event type, e.g. consent.withdrawn")
+    v.optional_identifier("filter.producer", f.producer)
+    start = _time(f.occurred_from) if f.HasField("occurred_from") else None
+    end = _time(f.occurred_until) if f.HasField("occurred_until") else None
+    v.check(start is None or end is None or start < end, "filter.occurred_until", "timestamp.gt",
+            "must be after occurred_from")
+    return EntryFilter(f.subject_ref, f.type, f.producer, start, end)
+
+
+def query(request: pb.QueryEventsRequest) -> EntryFilter:
+    v = Validator()
+    where = event_filter(request.filter, v)
+    v.check(request.page_size <= MAX_PAGE, "page_size", "uint32.lte", f"at most {MAX_PAGE}")
+    if request.page_token:
+        try:
+            read_page_token(request.page_token)
+        except (ValueError, UnicodeDecodeError):
+            v.fail("page_token", "page_token.valid", "not a token from an earlier page")
+    v.done()
+    return where
+
+
+def export(request: pb.ExportEventsRequest) -> EntryFilter:
+    v = Validator()
+    where = event_filter(request.filter, v)
+    v.done()
+    return where

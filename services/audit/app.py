@@ -1,0 +1,75 @@
+"""Wiring of the audit service: the database (migrations as the schema owner), the checkpoint
+signer in Vault, keyvault for subject references, the sequencer over Kafka and the inbox, and the
+gRPC API."""
+
+import asyncio
+
+from aiokafka import AIOKafkaProducer
+
+from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
+from consentry.events.v1 import outbox_pb2
+from services.audit.api.errors import status_for
+from services.audit.api.servicer import AuditServicer
+from services.audit.events.kafka_source import KafkaSource
+from services.audit.service.gaps import GapWatch
+from services.audit.service.reader import LogReader
+from services.audit.service.sequencer import Sequencer
+from services.audit.settings import AuditSettings
+from services.audit.store.checkpoint_signer import VaultCheckpointSigner
+from services.audit.store.keyvault_refs import KeyvaultRefs
+from services.common.auth import Policy
+from services.common.kafka import ensure_topics, start_producer
+from services.common.runtime import ServiceRuntime
+from services.common.server import GrpcServer
+from services.common.vault_auth import vault_token
+
+SERVICE_NAME = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
+
+
+class AuditApp:
+    def __init__(self, settings: AuditSettings) -> None:
+        self.settings = settings
+        self.runtime = ServiceRuntime("audit", "services.audit.store")
+        self.sequencer: Sequencer | None = None
+
+    @property
+    def port(self) -> int:
+        return self.runtime.port
+
+    async def start(self) -> None:
+        s, runtime = self.settings, self.runtime
+        pool = await runtime.start_database(s.database_url, s.pool_min_size, s.pool_max_size,
+                                            owner_url=s.owner_database_url, with_outbox=False)
+        if not (s.keyvault_tls_ca and s.keyvault_tls_cert and s.keyvault_tls_key):
+            raise ValueError("CONSENTRY_AUDIT_KEYVAULT_TLS_CA, _CERT and _KEY are required")
+        refs = KeyvaultRefs(s.keyvault_address, s.keyvault_tls_ca.read_bytes(), s.keyvault_tls_cert.read_bytes(),
+                            s.keyvault_tls_key.read_bytes())
+        runtime.on_stop(refs.close)
+        token = await asyncio.to_thread(vault_token, s.vault_address, s.vault_auth, s.vault_token,
+                                        s.vault_kubernetes_role, s.vault_kubernetes_jwt_file)
+        signer = VaultCheckpointSigner(s.vault_address, token, s.checkpoint_key_name, s.transit_mount)
+        await signer.load_public_key()
+
+        await ensure_topics(s.kafka, [*s.topics, s.kafka.replay_topic])
+        runtime.producer = producer = await start_producer(s.kafka)
+        self.sequencer = Sequencer(s.database_url, KafkaSource(s.kafka, s.topics), refs.refs, signer,
+                                   GapWatch(self._replay_asker(producer), s.gap_grace_s), batch_size=s.batch_size)
+        runtime.spawn(self.sequencer.run(), "sequencer")
+
+        reader = LogReader(pool, refs.ref)
+        servicer = AuditServicer(pool, reader, (signer.key_id, signer.public_key_pem))
+        await runtime.serve(GrpcServer(
+            s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
+            lambda srv: audit_pb2_grpc.add_AuditServiceServicer_to_server(servicer, srv), status_for,
+            tracing=s.telemetry.trace_exporter != "none"))
+
+    def _replay_asker(self, producer: AIOKafkaProducer):
+        async def ask(name: str, from_sequence: int) -> None:
+            request = outbox_pb2.ReplayRequest(producer=name, from_sequence=from_sequence, requested_by="audit")
+            kafka = self.settings.kafka
+            await ensure_topics(kafka, [kafka.replay_topic])  # asks are rare; the broker may have lost it
+            await producer.send_and_wait(kafka.replay_topic, request.SerializeToString())
+        return ask
+
+    async def stop(self) -> None:
+        await self.runtime.stop()

@@ -1,0 +1,30 @@
+"""Audit errors; the api layer maps each class to one gRPC status code."""
+
+
+class AuditError(Exception):
+    """Base class; the message is safe to show to the client."""
+
+
+class BeyondTree(AuditError):
+    def __init__(self, what: str, value: int, tree_size: int) -> None:
+        super().__init__(f"{what} {value} is beyond the signed tree (size {tree_size})")
+
+
+class EmptyLog(AuditError):
+    def __init__(self) -> None:
+        super().__init__("the log has no signed checkpoint yet")
+
+
+class UnknownTreeSize(AuditError):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"no checkpoint was signed at tree size {size}")
+
+
+class SignerUnavailable(AuditError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"checkpoint signer unavailable ({detail})")
+
+
+class KeyvaultUnavailable(AuditError):
+    def __init__(self) -> None:
+        super().__init__("keyvault unreachable: subject references cannot be computed, retry later")

@@ -1,0 +1,44 @@
+"""Healing gaps: a producer whose sequence has had a hole for longer than the grace period (the
+broker lost events, or they were never delivered) is asked to publish again from the first
+missing sequence, and asked again every grace period until the hole is filled."""
+
+import time
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from services.audit.domain.completeness import ProducerProgress
+from services.audit.store.log_store import LogStore
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class GapWatch:
+    def __init__(self, ask_replay: Callable[[str, int], Awaitable[None]], grace_s: float = 10.0) -> None:
+        self._ask_replay = ask_replay
+        self._grace = grace_s
+        self._gap_seen: dict[str, tuple[int, float]] = {}  # producer: (complete_up_to, since)
+        self._asked: dict[str, float] = {}
+
+    async def check(self, conn: asyncpg.Connection, progress: dict[str, ProducerProgress]) -> None:
+        now = time.monotonic()
+        for state in progress.values():
+            if not state.has_gap:
+                self._gap_seen.pop(state.producer, None)
+                continue
+            stuck_at, since = self._gap_seen.get(state.producer, (None, now))
+            if stuck_at != state.complete_up_to:  # a new hole, or the old one partly filled: wait again
+                self._gap_seen[state.producer] = (state.complete_up_to, now)
+                continue
+            if now - since < self._grace or now - self._asked.get(state.producer, -self._grace) < self._grace:
+                continue
+            self._asked[state.producer] = now
+            try:
+                await self._ask_replay(state.producer, state.complete_up_to + 1)
+            except Exception as exc:  # noqa: BLE001 - the broker is away: ask again next grace period
+                log.warning("could not ask for a replay", producer=state.producer, error=str(exc))
+                continue
+            await LogStore(conn).replay_requested(state.producer)
+            log.info("asked producer to publish again", producer=state.producer,
+                     from_sequence=state.complete_up_to + 1, missing=state.missing)

@@ -1,0 +1,81 @@
+"""Reading the log: checkpoints, RFC 9162 proofs from the stored perfect subtrees, and queries.
+Everything is answered against a signed tree size, never against entries not yet checkpointed."""
+
+import base64
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from services.audit.domain import errors, merkle, proofs
+from services.audit.domain.checkpoint import Checkpoint
+from services.audit.domain.completeness import ProducerProgress
+from services.audit.store.log_store import EntryFilter, LogStore
+
+MAX_PAGE = 1000
+
+
+def page_token(after_index: int, tree_size: int) -> str:
+    return base64.urlsafe_b64encode(f"{after_index}:{tree_size}".encode()).decode()
+
+
+def read_page_token(token: str) -> tuple[int, int]:
+    """(after index, tree size); ValueError when the token was not made by page_token."""
+    after, size = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+    return int(after), int(size)
+
+
+class LogReader:
+    def __init__(self, pool: asyncpg.Pool, subject_ref: Callable[[str], Awaitable[str]]) -> None:
+        self._pool = pool
+        self._subject_ref = subject_ref
+
+    async def checkpoint(self) -> Checkpoint:
+        async with self._pool.acquire() as conn:
+            latest = await LogStore(conn).latest_checkpoint()
+        if latest is None:
+            raise errors.EmptyLog()
+        return latest
+
+    async def _signed_size(self, requested: int) -> int:
+        """The requested tree size, 0 meaning the latest; never beyond the latest checkpoint."""
+        latest = (await self.checkpoint()).tree_size
+        if requested > latest:
+            raise errors.BeyondTree("tree_size", requested, latest)
+        return requested or latest
+
+    async def inclusion(self, leaf_index: int, tree_size: int) -> tuple[int, bytes, list[bytes]]:
+        """(tree size, leaf hash, audit path)."""
+        size = await self._signed_size(tree_size)
+        if leaf_index >= size:
+            raise errors.BeyondTree("leaf_index", leaf_index, size)
+        plan = proofs.inclusion_plan(leaf_index, size)
+        async with self._pool.acquire() as conn:
+            nodes = await LogStore(conn).nodes(merkle.addresses_for(plan) | {(0, leaf_index)})
+        return size, nodes[(0, leaf_index)], merkle.hashes_for(plan, nodes)
+
+    async def consistency(self, old_size: int, new_size: int) -> tuple[int, list[bytes]]:
+        size = await self._signed_size(new_size)
+        if old_size > size:
+            raise errors.BeyondTree("old_size", old_size, size)
+        plan = proofs.consistency_plan(old_size, size)
+        async with self._pool.acquire() as conn:
+            nodes = await LogStore(conn).nodes(merkle.addresses_for(plan))
+        return size, merkle.hashes_for(plan, nodes)
+
+    async def completeness(self) -> list[ProducerProgress]:
+        async with self._pool.acquire() as conn:
+            return sorted(await LogStore(conn).progress(), key=lambda p: p.producer)
+
+    async def resolve(self, subject_id: str, subject_ref: str) -> str | None:
+        """The reference to filter by; None when a subject id has no reference (shredded or unknown)."""
+        if not subject_id:
+            return subject_ref
+        return await self._subject_ref(subject_id) or None
+
+    async def query(self, where: EntryFilter, page_size: int, token: str) -> tuple[list[tuple[int, bytes]], str]:
+        after, size = read_page_token(token) if token else (-1, await self._signed_size(0))
+        limit = page_size or 100
+        async with self._pool.acquire() as conn:
+            found = await LogStore(conn).find(where, after, size, limit)
+        more = len(found) == limit
+        return found, page_token(found[-1][0], size) if more else ""

@@ -1,0 +1,140 @@
+"""The single writer of the log. One replica at a time holds the sequencer lock; it reads events
+from Kafka and from the Append inbox, drops those already in the log, turns subject ids into
+references, appends the batch to the Merkle tree and commits entries, new tree nodes, the signed
+checkpoint and the Kafka offsets in one transaction. Anything failing rolls the whole batch back
+and the sequencer starts again from what the database says, so the log cannot fork or skip."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+import asyncpg
+
+from services.audit.domain import merkle
+from services.audit.domain.checkpoint import Checkpoint, note_for
+from services.audit.domain.completeness import ProducerProgress
+from services.audit.domain.entry import Entry, Event
+from services.audit.events.decoding import Watermark
+from services.audit.service.gaps import GapWatch
+from services.audit.store.log_store import LogStore
+from services.common.logging import get_logger
+from services.common.validation import IDENTIFIER
+
+log = get_logger(__name__)
+SEQUENCER_LOCK = 7_231_101
+INBOX_CHANNEL = "audit_inbox"
+
+
+class Source(Protocol):
+    async def start(self, offsets: dict[tuple[str, int], int]) -> None: ...
+
+    async def poll(self, max_records: int, timeout_ms: int
+                   ) -> tuple[list[Event], list[Watermark], dict[tuple[str, int], int]]: ...
+
+    async def stop(self) -> None: ...
+
+
+class Signer(Protocol):
+    key_id: str
+
+    async def sign(self, note: bytes) -> bytes: ...
+
+
+class Sequencer:
+    def __init__(self, dsn: str, source: Source, refs: Callable[[list[str]], Awaitable[dict[str, str]]],
+                 signer: Signer, gaps: GapWatch, *, batch_size: int = 5000, poll_ms: int = 100) -> None:
+        self._dsn, self._source, self._refs, self._signer, self._gaps = dsn, source, refs, signer, gaps
+        self._batch_size, self._poll_ms = batch_size, poll_ms
+        self._inbox_waiting = asyncio.Event()
+        self.leading = False
+
+    def inbox_added(self) -> None:
+        self._inbox_waiting.set()
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while True:
+            conn = None
+            try:
+                conn = await asyncpg.connect(self._dsn)
+                while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SEQUENCER_LOCK):  # noqa: ASYNC110
+                    await asyncio.sleep(1.0)  # another replica sequences
+                await self._lead(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - broker, database, keyvault or Vault away: start over
+                log.warning("sequencer restarting", error=str(exc) or type(exc).__name__, backoff_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                self.leading = False
+                await self._source.stop()
+                if conn is not None:
+                    conn.terminate()
+
+    async def _lead(self, conn: asyncpg.Connection) -> None:
+        store = LogStore(conn)
+        size = await store.size()
+        frontier = merkle.Frontier.from_nodes(size, await store.nodes(set(merkle.perfect_nodes(0, size))))
+        progress = {p.producer: p for p in await store.progress()}
+        await conn.add_listener(INBOX_CHANNEL, lambda *_: self._inbox_waiting.set())
+        await self._source.start(await store.offsets())
+        self.leading = True
+        log.info("sequencer leading", tree_size=size)
+        while True:
+            events, marks, offsets = await self._source.poll(self._batch_size, self._poll_ms)
+            from_inbox = await store.inbox(self._batch_size) if self._inbox_waiting.is_set() else []
+            if len(from_inbox) < self._batch_size:
+                self._inbox_waiting.clear()
+            touched = self._note_watermarks(progress, marks)
+            if events or from_inbox or offsets:
+                frontier = await self._integrate(conn, frontier, progress, events + from_inbox,
+                                                 [e.event_id for e in from_inbox], offsets, touched)
+            elif touched:
+                await store.save_progress(touched)
+            await self._gaps.check(conn, progress)
+
+    @staticmethod
+    def _note_watermarks(progress: dict[str, ProducerProgress], marks: list[Watermark]) -> list[ProducerProgress]:
+        touched = []
+        for mark in marks:
+            state = progress.setdefault(mark.producer, ProducerProgress(mark.producer))
+            if mark.last_sequence > state.highest_seen:
+                state.announced(mark.last_sequence)
+                touched.append(state)
+        return touched
+
+    async def _integrate(self, conn: asyncpg.Connection, frontier: merkle.Frontier,
+                         progress: dict[str, ProducerProgress], events: list[Event], inbox_ids: list[str],
+                         offsets: dict[tuple[str, int], int], touched: list[ProducerProgress]) -> merkle.Frontier:
+        store = LogStore(conn)
+        unique = list({e.event_id: e for e in events}.values())
+        known = await store.known_event_ids([e.event_id for e in unique]) if unique else set()
+        fresh = [e for e in unique if e.event_id not in known]
+        refs = await self._subject_refs(fresh)
+        entries = [Entry.of(e, refs.get(e.subject_id, "")) for e in fresh]
+        grown = frontier.copy()
+        nodes = grown.extend(merkle.leaf_hash(e.body) for e in entries)
+        checkpoint = await self._checkpoint(grown) if entries else None
+        changed = {p.producer: p for p in touched}
+        for entry in entries:
+            if entry.sequence is not None:
+                state = progress.setdefault(entry.producer, ProducerProgress(entry.producer))
+                state.saw(entry.sequence)
+                changed[entry.producer] = state
+        async with conn.transaction():
+            if checkpoint is not None:
+                await store.append(frontier.size, entries, nodes, checkpoint)
+            await store.advance(offsets, inbox_ids, list(changed.values()))
+        return grown
+
+    async def _subject_refs(self, events: list[Event]) -> dict[str, str]:
+        subjects = sorted({e.subject_id for e in events if e.subject_id and IDENTIFIER.match(e.subject_id)})
+        return await self._refs(subjects) if subjects else {}
+
+    async def _checkpoint(self, frontier: merkle.Frontier) -> Checkpoint:
+        issued = datetime.now(UTC)
+        root = frontier.root()
+        note = note_for(frontier.size, root, issued)
+        return Checkpoint(frontier.size, root, issued, note, await self._signer.sign(note), self._signer.key_id)

@@ -1,0 +1,100 @@
+"""VerifyLog: the whole log re-checked on the server from what PostgreSQL holds. Every body is
+hashed again, every stored node is recomputed from the level below, every checkpoint's signature
+and root are checked, and the indexed columns must say what the hashed body says. Tampering done
+directly in the database (even as superuser, with the triggers disabled) shows up here."""
+
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from services.audit.domain import merkle, proofs
+from services.audit.domain.checkpoint import verify_checkpoint
+from services.audit.domain.entry import indexed_fields, timestamp
+from services.audit.store.log_store import LogStore
+
+MAX_PROBLEMS = 100
+
+
+@dataclass
+class LogVerdict:
+    tree_size: int = 0
+    entries_checked: int = 0
+    checkpoints_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def problem(self, text: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(text)
+
+
+def _columns_match(row: asyncpg.Record, body: bytes) -> bool:
+    try:
+        stated = indexed_fields(body)
+    except (ValueError, KeyError):
+        return False
+    return stated == {"eventId": str(row["event_id"]), "producer": row["producer"], "sequence": row["sequence"],
+                      "type": row["event_type"], "subjectRef": row["subject_ref"],
+                      "occurredAt": timestamp(row["occurred_at"])}
+
+
+async def verify_log(pool: asyncpg.Pool, public_key_pem: str) -> LogVerdict:
+    verdict = LogVerdict()
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        store = LogStore(conn)
+        checkpoints = await store.checkpoints()
+        if not checkpoints:
+            return verdict
+        size = verdict.tree_size = checkpoints[-1].tree_size
+        level = await _leaves(store, size, verdict)
+        stored_levels = {0: level}
+        height = 0
+        while len(level) > 1:
+            level = [merkle.node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            height += 1
+            stored = await store.scan_nodes(height, len(level))
+            _compare(height, level, stored, verdict)
+            stored_levels[height] = level
+        for checkpoint in checkpoints:
+            _check_checkpoint(checkpoint, stored_levels, public_key_pem, verdict)
+            verdict.checkpoints_checked += 1
+    return verdict
+
+
+async def _leaves(store: LogStore, size: int, verdict: LogVerdict) -> list[bytes]:
+    leaves: list[bytes] = []
+    async for row in store.scan(size):
+        body = bytes(row["body"])
+        if row["leaf_index"] != len(leaves):
+            verdict.problem(f"entry {len(leaves)} is missing")
+            leaves.append(b"")
+        leaves.append(merkle.leaf_hash(body))
+        if not _columns_match(row, body):
+            verdict.problem(f"entry {row['leaf_index']}: indexed columns differ from the hashed entry")
+        verdict.entries_checked += 1
+    if len(leaves) < size:
+        verdict.problem(f"entries {len(leaves)}..{size - 1} are missing")
+    _compare(0, leaves, await store.scan_nodes(0, size), verdict)
+    return leaves
+
+
+def _compare(level: int, computed: list[bytes], stored: list[tuple[int, bytes]], verdict: LogVerdict) -> None:
+    found = dict(stored)
+    for index, value in enumerate(computed):
+        if found.get(index) != value:
+            verdict.problem(f"tree node {level}/{index} differs from the entries below it")
+
+
+def _check_checkpoint(checkpoint, levels: dict[int, list[bytes]], public_key_pem: str, verdict: LogVerdict) -> None:
+    signed = verify_checkpoint(public_key_pem, checkpoint.note, checkpoint.signature)
+    if signed is None or signed != (checkpoint.tree_size, checkpoint.root_hash):
+        verdict.problem(f"checkpoint {checkpoint.tree_size}: signature or note does not match")
+        return
+    plan = proofs.root_plan(checkpoint.tree_size)
+    nodes = {(lvl, i): levels[lvl][i] for lvl, i in merkle.addresses_for(plan)
+             if lvl in levels and i < len(levels[lvl])}
+    try:
+        root = merkle.hashes_for(plan, nodes)[0]
+    except KeyError:
+        root = None
+    if root != checkpoint.root_hash:
+        verdict.problem(f"checkpoint {checkpoint.tree_size}: root differs from the entries")

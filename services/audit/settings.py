@@ -1,0 +1,45 @@
+"""Audit settings, from environment variables prefixed CONSENTRY_AUDIT_ (nested with "__")."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
+
+
+class AuditSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSENTRY_AUDIT_", env_nested_delimiter="__")
+
+    # The service's own role: it may read and insert the log, never change it (see provision.py).
+    database_url: str = "postgresql://consentry_audit@127.0.0.1:5432/audit"
+    # The schema owner, used only to run migrations at start.
+    owner_database_url: str = "postgresql://consentry_audit_owner@127.0.0.1:5432/audit"
+    pool_min_size: int = 2
+    pool_max_size: int = 16
+    kafka: KafkaSettings = KafkaSettings()
+    # Every producer's events topic.
+    topics: list[str] = ["consent.events", "keyvault.events", "dsr.events"]
+    grpc: GrpcSettings = GrpcSettings(listen="127.0.0.1:50054")
+    telemetry: TelemetrySettings = TelemetrySettings()
+    runtime: RuntimeSettings = RuntimeSettings()
+
+    # Keyvault, for subject references (GetSubjectRefs over mTLS).
+    keyvault_address: str = "localhost:50052"
+    keyvault_tls_ca: Path | None = None
+    keyvault_tls_cert: Path | None = None
+    keyvault_tls_key: Path | None = None
+
+    # Vault/OpenBao transit holding the Ed25519 checkpoint key (token: sign and read only).
+    vault_address: str = "http://127.0.0.1:8200"
+    vault_auth: str = Field("token", pattern="^(token|kubernetes)$")
+    vault_token: str = ""
+    vault_kubernetes_role: str = "consentry-audit"
+    vault_kubernetes_jwt_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    transit_mount: str = "transit"
+    checkpoint_key_name: str = "consentry-audit-checkpoints"
+
+    # Up to this many events per batch, hence per signed checkpoint.
+    batch_size: int = Field(5000, ge=1, le=50_000)
+    # How long a hole in a producer's sequence may last before the producer is asked to re-publish.
+    gap_grace_s: float = Field(10.0, gt=0)

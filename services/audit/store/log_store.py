@@ -1,0 +1,182 @@
+"""The audit log in PostgreSQL: entries, tree nodes and checkpoints (insert only), plus the
+sequencer's working state (Kafka offsets, producer progress, the Append inbox)."""
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import asyncpg
+
+from services.audit.domain.checkpoint import Checkpoint
+from services.audit.domain.completeness import ProducerProgress
+from services.audit.domain.entry import Entry, Event
+
+NodeAddress = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    subject_ref: str = ""
+    event_type: str = ""
+    producer: str = ""
+    occurred_from: datetime | None = None
+    occurred_until: datetime | None = None
+
+    def with_subject_ref(self, subject_ref: str) -> "EntryFilter":
+        return replace(self, subject_ref=subject_ref)
+
+
+def _checkpoint(row: asyncpg.Record) -> Checkpoint:
+    return Checkpoint(row["tree_size"], bytes(row["root_hash"]), row["issued_at"], bytes(row["note"]),
+                      bytes(row["signature"]), row["key_id"])
+
+
+class LogStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    # The log
+
+    async def append(self, first_index: int, entries: list[Entry], nodes: list[tuple[int, int, bytes]],
+                     checkpoint: Checkpoint) -> None:
+        await self._conn.copy_records_to_table("entries", records=[
+            (first_index + i, uuid.UUID(e.event_id), e.producer, e.sequence, e.event_type, e.subject_ref,
+             e.occurred_at, e.body) for i, e in enumerate(entries)],
+            columns=["leaf_index", "event_id", "producer", "sequence", "event_type", "subject_ref", "occurred_at",
+                     "body"])
+        await self._conn.copy_records_to_table("tree_nodes", records=nodes, columns=["level", "node_index", "hash"])
+        c = checkpoint
+        await self._conn.execute(
+            "INSERT INTO checkpoints (tree_size, root_hash, issued_at, note, signature, key_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6)", c.tree_size, c.root_hash, c.issued_at, c.note, c.signature, c.key_id)
+
+    async def advance(self, offsets: dict[tuple[str, int], int], inbox_done: list[str],
+                      progress: list[ProducerProgress]) -> None:
+        """The sequencer's position moves in the same transaction as the entries it wrote."""
+        if offsets:
+            keys = list(offsets)
+            await self._conn.execute(
+                "INSERT INTO consumer_offsets (topic, partition, next_offset)"
+                " SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])"
+                " ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+                [t for t, _ in keys], [p for _, p in keys], [offsets[k] for k in keys])
+        if inbox_done:
+            await self._conn.execute("DELETE FROM inbox WHERE event_id = ANY($1::uuid[])", inbox_done)
+        await self.save_progress(progress)
+
+    async def save_progress(self, progress: list[ProducerProgress]) -> None:
+        if not progress:
+            return
+        await self._conn.execute(
+            "INSERT INTO producer_progress (producer, complete_up_to, highest_seen, gap_since)"
+            " SELECT p, c, h, CASE WHEN h > c THEN now() END FROM unnest($1::text[], $2::bigint[], $3::bigint[])"
+            " AS x(p, c, h)"
+            " ON CONFLICT (producer) DO UPDATE SET complete_up_to = excluded.complete_up_to,"
+            " highest_seen = excluded.highest_seen,"
+            " gap_since = CASE WHEN excluded.highest_seen > excluded.complete_up_to"
+            "   THEN coalesce(producer_progress.gap_since, now()) END",
+            [p.producer for p in progress], [p.complete_up_to for p in progress], [p.highest_seen for p in progress])
+
+    async def size(self) -> int:
+        return await self._conn.fetchval("SELECT coalesce(max(leaf_index) + 1, 0) FROM entries")
+
+    async def known_event_ids(self, event_ids: list[str]) -> set[str]:
+        rows = await self._conn.fetch("SELECT event_id FROM entries WHERE event_id = ANY($1::uuid[])", event_ids)
+        return {str(r["event_id"]) for r in rows}
+
+    async def nodes(self, addresses: set[NodeAddress]) -> dict[NodeAddress, bytes]:
+        """Every requested node in one query (a proof needs O(log n) of them)."""
+        if not addresses:
+            return {}
+        levels, indexes = zip(*addresses, strict=True)
+        rows = await self._conn.fetch(
+            "SELECT n.level, n.node_index, n.hash FROM tree_nodes n"
+            " JOIN unnest($1::smallint[], $2::bigint[]) AS a(level, node_index) USING (level, node_index)",
+            list(levels), list(indexes))
+        return {(r["level"], r["node_index"]): bytes(r["hash"]) for r in rows}
+
+    async def latest_checkpoint(self) -> Checkpoint | None:
+        row = await self._conn.fetchrow("SELECT * FROM checkpoints ORDER BY tree_size DESC LIMIT 1")
+        return _checkpoint(row) if row else None
+
+    async def checkpoint_at(self, tree_size: int) -> Checkpoint | None:
+        row = await self._conn.fetchrow("SELECT * FROM checkpoints WHERE tree_size = $1", tree_size)
+        return _checkpoint(row) if row else None
+
+    async def checkpoints(self) -> list[Checkpoint]:
+        return [_checkpoint(r) for r in await self._conn.fetch("SELECT * FROM checkpoints ORDER BY tree_size")]
+
+    async def leaf_body(self, leaf_index: int) -> bytes | None:
+        body = await self._conn.fetchval("SELECT body FROM entries WHERE leaf_index = $1", leaf_index)
+        return bytes(body) if body is not None else None
+
+    async def find(self, where: EntryFilter, after_index: int, below_size: int, limit: int
+                   ) -> list[tuple[int, bytes]]:
+        rows = await self._conn.fetch(
+            "SELECT leaf_index, body FROM entries WHERE leaf_index > $1 AND leaf_index < $2"
+            " AND ($3 = '' OR subject_ref = $3) AND ($4 = '' OR event_type = $4) AND ($5 = '' OR producer = $5)"
+            " AND ($6::timestamptz IS NULL OR occurred_at >= $6) AND ($7::timestamptz IS NULL OR occurred_at < $7)"
+            " ORDER BY leaf_index LIMIT $8",
+            after_index, below_size, where.subject_ref, where.event_type, where.producer, where.occurred_from,
+            where.occurred_until, limit)
+        return [(r["leaf_index"], bytes(r["body"])) for r in rows]
+
+    async def scan(self, below_size: int, chunk: int = 20_000) -> AsyncIterator[asyncpg.Record]:
+        """Every entry below `below_size` in leaf order, as stored (columns included)."""
+        after = -1
+        while True:
+            rows = await self._conn.fetch(
+                "SELECT * FROM entries WHERE leaf_index > $1 AND leaf_index < $2 ORDER BY leaf_index LIMIT $3",
+                after, below_size, chunk)
+            for row in rows:
+                yield row
+            if len(rows) < chunk:
+                return
+            after = rows[-1]["leaf_index"]
+
+    async def scan_nodes(self, level: int, below_index: int) -> list[tuple[int, bytes]]:
+        rows = await self._conn.fetch(
+            "SELECT node_index, hash FROM tree_nodes WHERE level = $1 AND node_index < $2 ORDER BY node_index",
+            level, below_index)
+        return [(r["node_index"], bytes(r["hash"])) for r in rows]
+
+    # Working state
+
+    async def offsets(self) -> dict[tuple[str, int], int]:
+        rows = await self._conn.fetch("SELECT * FROM consumer_offsets")
+        return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+    async def progress(self) -> list[ProducerProgress]:
+        """Loaded with the sequences already in the log above each producer's complete point."""
+        found = []
+        for row in await self._conn.fetch("SELECT * FROM producer_progress"):
+            ahead = await self._conn.fetch(
+                "SELECT DISTINCT sequence FROM entries WHERE producer = $1 AND sequence > $2",
+                row["producer"], row["complete_up_to"])
+            found.append(ProducerProgress(row["producer"], row["complete_up_to"], row["highest_seen"],
+                                          {r["sequence"] for r in ahead}, row["replay_requested_at"]))
+        return found
+
+    async def replay_requested(self, producer: str) -> None:
+        await self._conn.execute("UPDATE producer_progress SET replay_requested_at = now() WHERE producer = $1",
+                                 producer)
+
+    async def add_to_inbox(self, events: list[Event]) -> int:
+        result = await self._conn.execute(
+            "INSERT INTO inbox (event_id, producer, sequence, event_type, subject_id, occurred_at, payload)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
+            " $6::timestamptz[], $7::jsonb[]) AS x(event_id, producer, sequence, event_type, subject_id,"
+            " occurred_at, payload)"
+            " WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.event_id = x.event_id)"
+            " ON CONFLICT (event_id) DO NOTHING",
+            [e.event_id for e in events], [e.producer for e in events], [e.sequence for e in events],
+            [e.event_type for e in events], [e.subject_id for e in events], [e.occurred_at for e in events],
+            [json.dumps(e.payload) for e in events])
+        return int(result.split()[-1])
+
+    async def inbox(self, limit: int) -> list[Event]:
+        rows = await self._conn.fetch("SELECT * FROM inbox ORDER BY received_at, event_id LIMIT $1", limit)
+        return [Event(str(r["event_id"]), r["producer"], r["sequence"], r["event_type"], r["subject_id"],
+                      r["occurred_at"], json.loads(r["payload"])) for r in rows]

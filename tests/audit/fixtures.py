@@ -1,0 +1,74 @@
+"""The audit service for real: its own database with separate owner and service roles, an Ed25519
+checkpoint key in OpenBao transit, keyvault for subject references, and the session's Tansu."""
+
+from pathlib import Path
+
+import pytest
+
+from consentry.audit.v1 import audit_pb2_grpc
+from services.audit.app import AuditApp
+from services.audit.provision import provision_database, provision_vault
+from services.audit.settings import AuditSettings
+from services.common.pki import DevCA
+from tests.support import Clients, grpc_settings, kafka_settings, write_policy
+
+SERVICE = "consentry.audit.v1.AuditService"
+DPO_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
+    "GetCheckpoint", "GetPublicKey", "GetInclusionProof", "GetConsistencyProof", "QueryEvents", "ExportEvents",
+    "VerifyLog", "GetCompleteness")]
+AUDIT_CLIENTS = {
+    "dpo": {"rpcs": DPO_RPCS, "purposes": []},
+    "face-app": {"rpcs": [f"{SERVICE}/Append"], "purposes": []},
+    "door-system": {"rpcs": [f"{SERVICE}/Append"], "purposes": []},
+}
+OWNER, SERVICE_ROLE = "consentry_audit_owner", "consentry_audit"
+
+
+def audit_settings(run_dir: Path, ca: DevCA, postgres, database: str, bootstrap: str, keyvault_port: int,
+                   vault_address: str, vault_token: str, topics: tuple[str, ...] = ("consent.events", "keyvault.events"),
+                   ) -> AuditSettings:
+    client = ca.issue_client("audit")
+    return AuditSettings(
+        database_url=postgres.dsn(database).replace("postgres@", f"{SERVICE_ROLE}@"),
+        owner_database_url=postgres.dsn(database).replace("postgres@", f"{OWNER}@"),
+        kafka=kafka_settings(bootstrap), topics=list(topics),
+        grpc=grpc_settings(ca, write_policy(run_dir / "audit-policy.toml", AUDIT_CLIENTS)),
+        keyvault_address=f"localhost:{keyvault_port}", keyvault_tls_ca=ca.ca.cert, keyvault_tls_cert=client.cert,
+        keyvault_tls_key=client.key, vault_address=vault_address, vault_token=vault_token, gap_grace_s=1.0)
+
+
+@pytest.fixture(scope="session")
+def audit_vault_token(vault) -> str:
+    return provision_vault(vault.client())
+
+
+@pytest.fixture(scope="session")
+async def audit_database(postgres) -> str:
+    await provision_database(postgres.dsn(), "audit", OWNER, SERVICE_ROLE)
+    return "audit"
+
+
+@pytest.fixture(scope="session")
+async def audit_app(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, keyvault_app, audit_database):
+    app = AuditApp(audit_settings(run_dir, dev_ca, postgres, audit_database, kafka.bootstrap_servers,
+                                  keyvault_app.port, vault.address, audit_vault_token))
+    await app.start()
+    yield app
+    await app.stop()
+
+
+@pytest.fixture(scope="session")
+async def audit(audit_app, dev_ca):
+    clients = Clients(dev_ca, audit_app.port, audit_pb2_grpc.AuditServiceStub)
+    yield clients
+    await clients.close()
+
+
+@pytest.fixture(scope="session")
+def dpo(audit):
+    return audit("dpo")
+
+
+@pytest.fixture(scope="session")
+def face_events(audit):
+    return audit("face-app")

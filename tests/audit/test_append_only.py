@@ -1,0 +1,140 @@
+"""The log tables refuse every change, whoever asks: the service's role lacks the privilege, the
+schema owner and a superuser in replica mode hit the ALWAYS triggers. A superuser who disables the
+triggers can still rewrite rows, and then VerifyLog and the offline verifier both notice."""
+
+import asyncio
+import itertools
+import json
+import uuid
+
+import asyncpg
+import pytest
+
+from consentry.audit.v1 import audit_pb2 as pb
+from consentry.audit.v1 import audit_pb2_grpc
+from services.audit.app import AuditApp
+from services.audit.domain import proofs
+from services.audit.domain.export_format import verify_export
+from services.audit.provision import provision_database
+from tests.audit.fixtures import OWNER, SERVICE_ROLE, audit_settings
+from tests.audit.test_log import entries_of, face_event
+from tests.support import secure_channel, unique
+
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+
+CHANGES = {
+    "update": "UPDATE {table} SET {column} = {column}",
+    "delete": "DELETE FROM {table}",
+    "truncate": "TRUNCATE {table}",
+}
+TABLES = {"entries": "body", "tree_nodes": "hash", "checkpoints": "note"}
+
+
+async def _as(postgres, database: str, role: str) -> asyncpg.Connection:
+    return await asyncpg.connect(postgres.dsn(database).replace("postgres@", f"{role}@"))
+
+
+@pytest.mark.parametrize("change", CHANGES)
+@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize("who", ["service role", "schema owner", "superuser as replica"])
+async def test_no_one_can_change_the_log_tables(audit_app, face_events, dpo, postgres, audit_database, backend,
+                                                change, table, who):
+    subject = unique("subj")
+    await face_events.Append(pb.AppendRequest(events=[face_event(subject)]))
+    await entries_of(dpo, subject)  # every table now has rows
+    role = {"service role": SERVICE_ROLE, "schema owner": OWNER, "superuser as replica": "postgres"}[who]
+    conn = await _as(postgres, audit_database, role)
+    try:
+        if who == "superuser as replica":
+            await conn.execute("SET session_replication_role = replica")
+        before = await conn.fetchval(f"SELECT count(*) FROM {table}")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(CHANGES[change].format(table=table, column=TABLES[table]))
+        after = await conn.fetchval(f"SELECT count(*) FROM {table}")
+    finally:
+        await conn.close()
+    assert before == after > 0
+
+
+@pytest.fixture
+async def scratch_audit(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, keyvault_app):
+    """An audit service of its own, so tampering with it leaves the session's log intact."""
+    database = unique("audit").replace("-", "_")
+    await provision_database(postgres.dsn(), database, OWNER, SERVICE_ROLE)
+    app = AuditApp(audit_settings(run_dir, dev_ca, postgres, database, kafka.bootstrap_servers, keyvault_app.port,
+                                  vault.address, audit_vault_token))
+    await app.start()
+    channels = [secure_channel(dev_ca, app.port, client) for client in ("face-app", "dpo")]
+    yield database, *(audit_pb2_grpc.AuditServiceStub(c) for c in channels)
+    for channel in channels:
+        await channel.close()
+    await app.stop()
+
+
+async def _export(dpo) -> list[str]:
+    chunks = [chunk.data async for chunk in dpo.ExportEvents(pb.ExportEventsRequest())]
+    return b"".join(chunks).decode().splitlines()
+
+
+async def test_tampering_as_superuser_is_found_by_verify_log_and_by_the_offline_verifier(
+        scratch_audit, postgres, backend):
+    database, face_events, dpo = scratch_audit
+    subject = unique("subj")
+    await face_events.Append(pb.AppendRequest(events=[face_event(subject, result="no-match", score=0.2)]))
+    [entry] = await entries_of(dpo, subject)
+    key = (await dpo.GetPublicKey(pb.GetPublicKeyRequest())).public_key_pem
+    assert (await dpo.VerifyLog(pb.VerifyLogRequest())).ok
+    assert verify_export(await _export(dpo), key).ok
+
+    forged = json.dumps({**entry, "payload": {"result": "match", "score": 0.99}}, sort_keys=True,
+                        separators=(",", ":"))
+    conn = await asyncpg.connect(postgres.dsn(database))
+    try:
+        await conn.execute("ALTER TABLE entries DISABLE TRIGGER ALL")
+        await conn.execute("UPDATE entries SET body = $1 WHERE event_id = $2", forged.encode(),
+                           uuid.UUID(entry["eventId"]))
+        for trigger in ("entries_no_change", "entries_no_truncate"):
+            await conn.execute(f"ALTER TABLE entries ENABLE ALWAYS TRIGGER {trigger}")
+    finally:
+        await conn.close()
+
+    verdict = await dpo.VerifyLog(pb.VerifyLogRequest())
+    offline = verify_export(await _export(dpo), key)
+    assert not verdict.ok and any("differs" in p for p in verdict.problems)
+    assert not offline.ok and any("not in the signed tree" in p for p in offline.problems)
+
+
+async def test_concurrent_producers_and_two_sequencers_never_fork_the_log(scratch_audit, run_dir, postgres, kafka,
+                                                                         vault, audit_vault_token, dev_ca,
+                                                                         keyvault_app, backend):
+    database, face_events, dpo = scratch_audit
+    second = AuditApp(audit_settings(run_dir, dev_ca, postgres, database, kafka.bootstrap_servers,
+                                     keyvault_app.port, vault.address, audit_vault_token))
+    await second.start()
+    channel = secure_channel(dev_ca, second.port, "door-system")
+    doors = audit_pb2_grpc.AuditServiceStub(channel)
+    try:
+        subject = unique("subj")
+
+        async def burst(client, n):
+            for _ in range(n):
+                await client.Append(pb.AppendRequest(events=[face_event(subject) for _ in range(5)]))
+        await asyncio.gather(burst(face_events, 20), burst(doors, 20))
+        await entries_of(dpo, subject, until=lambda es: len(es) == 200, timeout=30)
+    finally:
+        await channel.close()
+        await second.stop()
+
+    conn = await asyncpg.connect(postgres.dsn(database))
+    try:
+        signed = [(r["tree_size"], bytes(r["root_hash"]))
+                  for r in await conn.fetch("SELECT tree_size, root_hash FROM checkpoints ORDER BY tree_size")]
+    finally:
+        await conn.close()
+    # One history: each signed tree extends the one before it.
+    for (old_size, old_root), (new_size, new_root) in itertools.pairwise(signed):
+        proof = await dpo.GetConsistencyProof(pb.GetConsistencyProofRequest(old_size=old_size, new_size=new_size))
+        assert proofs.verify_consistency(old_size, new_size, old_root, new_root, list(proof.hashes))
+    verdict = await dpo.VerifyLog(pb.VerifyLogRequest())
+    assert verdict.ok, list(verdict.problems)
+    assert verdict.checkpoints_checked == len(signed) > 1

@@ -1,0 +1,170 @@
+"""The audit log end to end: consent and keyvault events arrive from Kafka, face systems append
+their own, every entry is provable against a signed checkpoint, and no entry names a person."""
+
+import asyncio
+import json
+import uuid
+
+import grpc
+import pytest
+from google.protobuf import timestamp_pb2
+
+from consentry.audit.v1 import audit_pb2 as pb
+from consentry.keyvault.v1 import keyvault_pb2 as kpb
+from services.audit.domain import merkle, proofs
+from services.audit.domain.checkpoint import verify_checkpoint
+from tests.consent.builders import grant
+from tests.keyvault.test_data_keys import consented
+from tests.support import unique
+
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+
+
+def face_event(subject: str, event_type: str = "face.match.attempted", **fields) -> pb.FaceSystemEvent:
+    occurred = timestamp_pb2.Timestamp()
+    occurred.GetCurrentTime()
+    return pb.FaceSystemEvent(event_id=str(uuid.uuid4()), type=event_type, subject_id=subject,
+                              occurred_at=occurred, **fields)
+
+
+async def entries_of(dpo, subject: str, until=lambda entries: bool(entries), timeout: float = 20.0) -> list[dict]:  # noqa: ASYNC109
+    """The subject's entries once `until` holds (the sequencer integrates in batches)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            answer = await dpo.QueryEvents(pb.QueryEventsRequest(filter=pb.EventFilter(subject_id=subject), page_size=1000))
+            entries = [json.loads(e.entry_json) for e in answer.entries]
+            if until(entries):
+                return entries
+            await asyncio.sleep(0.1)
+
+
+async def test_consent_and_key_events_reach_the_log_under_the_subject_reference_only(
+        admin, gate, face, dpo, backend):
+    subject, purpose = await consented(admin, gate)
+    await face.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+
+    entries = await entries_of(dpo, subject, until=lambda es: {"consent.granted", "keyvault.key.released"}
+                               <= {e["type"] for e in es})
+
+    refs = {e["subjectRef"] for e in entries}
+    assert len(refs) == 1 and len(refs.pop()) == 64
+    assert {e["producer"] for e in entries} >= {"consent", "keyvault"}
+    assert all(subject not in json.dumps(e) for e in entries)
+
+
+async def test_face_system_events_are_appended_once_per_event_id(face_events, dpo, backend):
+    subject = unique("subj")
+    attempt = face_event(subject, result="match", score=0.93, device_id="gate-7")
+    enrolled = face_event(subject, "face.enrolled")
+
+    first = await face_events.Append(pb.AppendRequest(events=[attempt, enrolled]))
+    again = await face_events.Append(pb.AppendRequest(events=[attempt]))
+    await entries_of(dpo, subject, until=lambda es: len(es) >= 2)
+    await asyncio.sleep(0.3)  # a duplicate would have been integrated by now
+    # (Audit asked keyvault for the subject's reference, which created its key: that event is here too.)
+    entries = [e for e in await entries_of(dpo, subject) if e["type"].startswith("face.")]
+
+    assert (first.accepted, again.accepted) == (2, 0)
+    assert sorted(e["type"] for e in entries) == ["face.enrolled", "face.match.attempted"]
+    match = next(e for e in entries if e["type"] == "face.match.attempted")
+    assert match["producer"] == "face-app" and match["payload"] == {"result": "match", "score": 0.93,
+                                                                     "deviceId": "gate-7"}
+
+
+async def test_every_entry_is_provably_in_the_signed_tree(face_events, dpo, backend):
+    subject = unique("subj")
+    await face_events.Append(pb.AppendRequest(events=[face_event(subject)]))
+    await entries_of(dpo, subject)
+    answer = await dpo.QueryEvents(pb.QueryEventsRequest(filter=pb.EventFilter(subject_id=subject), page_size=1000))
+    entry = answer.entries[0]
+    checkpoint = (await dpo.GetCheckpoint(pb.GetCheckpointRequest())).checkpoint
+    key = await dpo.GetPublicKey(pb.GetPublicKeyRequest())
+
+    proof = await dpo.GetInclusionProof(pb.GetInclusionProofRequest(leaf_index=entry.leaf_index,
+                                                                    tree_size=checkpoint.tree_size))
+
+    assert verify_checkpoint(key.public_key_pem, checkpoint.note, checkpoint.signature) == (
+        checkpoint.tree_size, checkpoint.root_hash)
+    assert proof.leaf_hash == merkle.leaf_hash(entry.entry_json)
+    assert proofs.verify_inclusion(proof.leaf_hash, entry.leaf_index, checkpoint.tree_size, list(proof.hashes),
+                                   checkpoint.root_hash)
+    assert not proofs.verify_inclusion(merkle.leaf_hash(entry.entry_json + b" "), entry.leaf_index,
+                                       checkpoint.tree_size, list(proof.hashes), checkpoint.root_hash)
+
+
+async def test_a_later_checkpoint_is_consistent_with_an_earlier_one(face_events, dpo, backend):
+    await face_events.Append(pb.AppendRequest(events=[face_event(unique("subj"))]))
+    earlier = await _checkpoint_after(dpo, 0)
+    subject = unique("subj")
+    await face_events.Append(pb.AppendRequest(events=[face_event(subject)]))
+    later = await _checkpoint_after(dpo, earlier.tree_size)
+
+    proof = await dpo.GetConsistencyProof(pb.GetConsistencyProofRequest(old_size=earlier.tree_size,
+                                                                        new_size=later.tree_size))
+
+    assert proofs.verify_consistency(earlier.tree_size, later.tree_size, earlier.root_hash, later.root_hash,
+                                     list(proof.hashes))
+
+
+async def _checkpoint_after(dpo, size: int) -> pb.Checkpoint:
+    async with asyncio.timeout(20):
+        while True:
+            try:
+                checkpoint = (await dpo.GetCheckpoint(pb.GetCheckpointRequest())).checkpoint
+                if checkpoint.tree_size > size:
+                    return checkpoint
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.FAILED_PRECONDITION  # nothing signed yet
+            await asyncio.sleep(0.1)
+
+
+async def test_after_shredding_entries_still_verify_but_no_query_finds_the_person(
+        admin, gate, face, kv_admin, dpo, backend):
+    subject, purpose = await consented(admin, gate)
+    entries = await entries_of(dpo, subject)
+    reference = entries[0]["subjectRef"]
+
+    await kv_admin.ShredSubjectKey(kpb.ShredSubjectKeyRequest(
+        subject_id=subject, request_id=unique("dsr"), reason="erasure", idempotency_key=unique("idem")))
+
+    by_subject = await dpo.QueryEvents(pb.QueryEventsRequest(filter=pb.EventFilter(subject_id=subject)))
+    by_reference = await dpo.QueryEvents(pb.QueryEventsRequest(filter=pb.EventFilter(subject_ref=reference)))
+    verified = await dpo.VerifyLog(pb.VerifyLogRequest())
+    assert list(by_subject.entries) == []
+    # The entries are still there, still in the tree: only the link to the person is gone.
+    assert len(by_reference.entries) == len(entries)
+    assert verified.ok, list(verified.problems)
+
+
+async def test_queries_page_through_matching_entries_in_order(face_events, dpo, backend):
+    subject = unique("subj")
+    await face_events.Append(pb.AppendRequest(events=[face_event(subject) for _ in range(7)]))
+    await entries_of(dpo, subject, until=lambda es: len(es) == 7)
+
+    pages, token = [], ""
+    while True:
+        page = await dpo.QueryEvents(pb.QueryEventsRequest(
+            filter=pb.EventFilter(subject_id=subject, type="face.match.attempted"), page_size=3, page_token=token))
+        pages.append([e.leaf_index for e in page.entries])
+        token = page.next_page_token
+        if not token:
+            break
+
+    flat = [i for page in pages for i in page]
+    assert [len(p) for p in pages] == [3, 3, 1] and flat == sorted(flat) and len(set(flat)) == 7
+
+
+async def test_granting_for_many_subjects_fills_the_producer_sequence_without_gaps(admin, gate, dpo, backend):
+    p_subjects = [unique("subj") for _ in range(10)]
+    purpose = (await consented(admin, gate))[1]
+    for subject in p_subjects:
+        await gate.GrantConsent(grant(subject, purpose))
+
+    async with asyncio.timeout(20):
+        while True:
+            report = {p.producer: p for p in (await dpo.GetCompleteness(pb.GetCompletenessRequest())).producers}
+            consent = report.get("consent")
+            if consent and consent.complete_up_to == consent.highest_seen and consent.highest_seen >= 10:
+                break
+            await asyncio.sleep(0.1)
+    assert consent.missing == 0
