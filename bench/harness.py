@@ -2,7 +2,8 @@
 
 PostgreSQL, Tansu, the consent service and the load generator always run (the keyvault's releases
 go through consent); the echo baselines only for the consent section; OpenBao and the keyvault only
-for the keyvault section, started when it begins. Everything is stopped on the way out, error or not.
+for the sections that need them (keyvault, audit), started when the first of them begins; the audit
+section starts its own audit processes. Everything is stopped on the way out, error or not.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import multiprocessing
 import signal
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from multiprocessing.pool import Pool
 from pathlib import Path
@@ -38,9 +39,14 @@ from services.common.pki import DevCA
 SETTLE_TIMEOUT_S = 600.0  # a 100,000-key bulk round leaves as many events for the relay
 # The keyvault's grant on the consent service, exactly as the dev stack writes it (today: the checks,
 # for any purpose), so that the benchmark follows the service when the grant changes.
-KEYVAULT_GRANT = tomllib.loads(DEV_POLICY)["clients"]["keyvault"]
+_DEV_CLIENTS = tomllib.loads(DEV_POLICY)["clients"]
+KEYVAULT_GRANT = _DEV_CLIENTS["keyvault"]
+# The audit service's grant on the keyvault (subject references), as the dev stack writes it; where
+# the dev stack has none, the one RPC the audit service calls.
+AUDIT_GRANT = _DEV_CLIENTS.get("audit", {"rpcs": ["consentry.keyvault.v1.KeyVaultService/GetSubjectRefs"]})
 # One file for both services (each sees only calls to its own RPCs): the benchmark client may call
-# everything; the keyvault, as the consent service's client, what the dev stack allows it.
+# everything; the keyvault, as the consent service's client, and the audit service, as the
+# keyvault's, what the dev stack allows them.
 POLICY = f"""[clients."bench"]
 rpcs = ["*"]
 purposes = ["*"]
@@ -48,6 +54,10 @@ purposes = ["*"]
 [clients."keyvault"]
 rpcs = {json.dumps(KEYVAULT_GRANT["rpcs"])}
 purposes = {json.dumps(KEYVAULT_GRANT["purposes"])}
+
+[clients."audit"]
+rpcs = {json.dumps(AUDIT_GRANT["rpcs"])}
+purposes = {json.dumps(AUDIT_GRANT.get("purposes", []))}
 """
 
 
@@ -58,7 +68,16 @@ class Stack:
     consent: GrpcServerProcess
     gen: Pool
     pids: dict[str, int]
-    start_keyvault: Callable[[], None]  # OpenBao and the keyvault, started when its section begins
+    # OpenBao and the keyvault backends named (default: every implemented one), each started once,
+    # when the first section that needs it begins.
+    start_keyvault: Callable[..., None]
+    run_dir: Path
+    ca: DevCA
+    server_tls: tuple[Path, Path, Path]  # the services' (cert, key, client CA)
+    client_tls: tuple[Path, Path, Path]  # the benchmark client's (CA, cert, key)
+    policy: Path
+    event_loop: str
+    on_exit: Callable[[Callable[[], object]], object]  # registers a clean-up (last registered runs first)
     echo_mtls: GrpcServerProcess | None = None
     echo_plain: GrpcServerProcess | None = None
     vault: Vault | None = None  # the wrapped backend's KEK and least-privilege token (raw transit rounds use it)
@@ -157,21 +176,25 @@ def stack(run_dir: Path, event_loop: str, sections: list[str]) -> Iterator[Stack
                 "echo-mtls": echo_mtls.pid if echo_mtls else None,
                 "echo-insecure": echo_plain.pid if echo_plain else None}
 
-        def start_keyvault() -> None:
+        def start_keyvault(backends: Iterable[str] | None = None) -> None:
             """Started only now, so that the consent section runs without them (idle as they would be)."""
             from services.keyvault.provision import provision
 
-            print("starting OpenBao and the keyvault ...", flush=True)
-            bao = MeteredOpenBao(run_dir / "openbao")
-            stop.callback(bao.stop)
-            bao.start()
-            s.vault_metrics = Vault(bao.address, bao.root_token)
-            s.pids["openbao"] = bao.pid
-            for backend, extra in KEYVAULT_BACKENDS.items():
-                if extra is None:
-                    continue
+            wanted = [b for b, extra in KEYVAULT_BACKENDS.items()
+                      if extra is not None and b not in s.keyvaults and (backends is None or b in backends)]
+            if s.vault_metrics is not None and not wanted:
+                return
+            print("starting " + ("OpenBao and " if s.vault_metrics is None else "") + "the keyvault ("
+                  + ", ".join(wanted) + ") ...", flush=True)
+            if s.vault_metrics is None:
+                bao = MeteredOpenBao(run_dir / "openbao")
+                stop.callback(bao.stop)
+                bao.start()
+                s.vault_metrics = Vault(bao.address, bao.root_token)
+                s.pids["openbao"] = bao.pid
+            for backend in wanted:
                 # The token the dev stack would give this backend: its policy only.
-                vault = Vault(bao.address, provision(bao.client(), backend=backend))
+                vault = Vault(s.vault_metrics.address, provision(s.vault_metrics.client(), backend=backend))
                 if backend == "wrapped":
                     s.vault = vault  # the raw transit baseline: the same key and token
                 database = keyvault_database(backend)
@@ -185,8 +208,8 @@ def stack(run_dir: Path, event_loop: str, sections: list[str]) -> Iterator[Stack
                 s.pids[keyvault_role(backend)] = proc.pid
                 s.databases.append(database)
 
-        s = Stack(pg, kafka, consent, gen, {k: v for k, v in pids.items() if v}, start_keyvault,
-                  echo_mtls, echo_plain)
+        s = Stack(pg, kafka, consent, gen, {k: v for k, v in pids.items() if v}, start_keyvault, run_dir, ca,
+                  server_tls, client_tls, policy, event_loop, stop.callback, echo_mtls, echo_plain)
         yield s
 
 

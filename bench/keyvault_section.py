@@ -17,15 +17,10 @@ from typing import Any
 
 from bench.consent_scenarios import RoundSpec, setup_purpose
 from bench.harness import Groups, Stack, line, measure, run_interleaved, settle
-from bench.keyvault_scenarios import (
-    KV_SEED_PREFIX,
-    KvRoundSpec,
-    consented_subject,
-    ensure_keys,
-    keyvault_checks,
-    release_material,
-    run_kv_round,
-)
+from bench.keyvault_checks import keyvault_checks
+from bench.keyvault_rounds import run_kv_round
+from bench.keyvault_scenarios import KV_SEED_PREFIX, KvRoundSpec, consented_subject
+from bench.keyvault_setup import ensure_keys, release_material
 from bench.procs import KEYVAULT_BACKENDS, keyvault_database, keyvault_role
 from bench.profiling import profiled
 from bench.report import NOT_IMPLEMENTED, Goal, Scenario

@@ -2,7 +2,8 @@
 
 Headline figures are medians over rounds, and every service figure is also given as a ratio to the
 baseline measured in the same run (the echo server for consent, raw Vault transit calls for the
-keyvault): on a shared machine the ratio is the stable number.
+keyvault, a naive consumer and the bare store for audit): on a shared machine the ratio is the
+stable number.
 """
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ import json
 import math
 import operator
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-_OPS = {">=": operator.ge, "<=": operator.le}
+_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 
 
 @dataclass(frozen=True)
 class Goal:
-    op: str  # ">=" or "<="
+    op: str  # ">=", "<=", ">" or "<"
     value: float
 
     def check(self, measured: float) -> bool:
@@ -38,7 +40,9 @@ NOT_IMPLEMENTED = "not implemented"
 class Scenario:
     name: str
     rpc: str
-    server: str  # a role: "consent", "echo-mtls", "echo-insecure", "keyvault[-<backend>]", "openbao"
+    # A role: "consent", "echo-mtls", "echo-insecure", "keyvault[-<backend>]", "openbao", "audit[-proofs]",
+    # or roles joined by "+" ("gen+postgres": a baseline that runs in the load generator).
+    server: str
     baseline: str | None = None  # name of the baseline scenario measured alongside
     decisions_per_call: int = 1  # items per call (decisions, keys): medians gain "<unit>_per_s"
     ratio_goals: dict[str, Goal] = field(default_factory=dict)  # metric -> goal on service/baseline
@@ -63,7 +67,15 @@ def _ratio(a: float, b: float) -> float:
 def server_roles(server: str) -> tuple[str, ...]:
     """The processes that serve a scenario's calls: the consent service needs its database and broker;
     the keyvault those, the consent service (its gate) and OpenBao. Raw transit calls are made by
-    the generator (its CPU is reported apart), served by OpenBao alone."""
+    the generator (its CPU is reported apart), served by OpenBao alone. The audit sequencer also
+    uses the keyvault (subject references) and OpenBao (signatures); the audit process serving
+    proofs only PostgreSQL. A baseline that runs in the generator names its roles joined by "+"."""
+    if "+" in server:
+        return tuple(server.split("+"))
+    if server == "audit":
+        return ("audit", "postgres", "tansu", "keyvault", "consent", "openbao")
+    if server.startswith("audit-"):
+        return (server, "postgres")
     if server == "consent":
         return ("consent", "postgres", "tansu")
     if server.startswith("keyvault"):
@@ -177,11 +189,11 @@ def write(doc: dict[str, Any], results_dir: Path, started: datetime) -> Path:
     return path
 
 
-def _fmt(value: float | None, spec: str) -> str:
+def fmt(value: float | None, spec: str) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
-def _cpu(rounds: list[dict[str, Any]], *roles: str) -> str:
+def cores_busy(rounds: list[dict[str, Any]], *roles: str) -> str:
     """Median cores busy per role over the rounds, e.g. "gen 0.90 consent 1.05 (main 0.82)"."""
 
     def med(role: str) -> float | None:
@@ -219,22 +231,22 @@ def _section_table(docs: list[dict[str, Any]], section: str) -> str:
             continue
         ok = " ".join("PASS" if e["pass"] else "FAIL" for _, e in checks)
         roles = ("gen", *server_roles(d["server"]))
-        rows.append([d["name"], str(len(d["rounds"])), _fmt(m["rps"], ",.0f"), _fmt(m["p50_ms"], ".2f"),
-                     _fmt(m["p99_ms"], ".2f"), _fmt(ratios.get("rps", {}).get("value"), ".3f"),
-                     _fmt(m.get("vault_requests_per_call"), ".3f") if vault
-                     else _fmt(ratios.get("p99_ms", {}).get("value"), ".2f"), verdict, ok,
-                     _fmt(m["server_cpu_ms_per_call"], ".3f"), _cpu(d["rounds"], *roles)])
+        rows.append([d["name"], str(len(d["rounds"])), fmt(m["rps"], ",.0f"), fmt(m["p50_ms"], ".2f"),
+                     fmt(m["p99_ms"], ".2f"), fmt(ratios.get("rps", {}).get("value"), ".3f"),
+                     fmt(m.get("vault_requests_per_call"), ".3f") if vault
+                     else fmt(ratios.get("p99_ms", {}).get("value"), ".2f"), verdict, ok,
+                     fmt(m["server_cpu_ms_per_call"], ".3f"), cores_busy(d["rounds"], *roles)])
         for unit in ("decisions", "keys"):
             if f"{unit}_per_s" in m:
                 # Where calls of service and baseline carry different numbers of items, the ratio is per item.
                 per_item = ratios.get(f"{unit}_per_s", {}).get("value")
-                rows.append([f"  = {unit}/s (x{d[f'{unit}_per_call']})", "", _fmt(m[f"{unit}_per_s"], ",.0f"), "", "",
-                             _fmt(per_item, ".3f") if per_item is not None else "", *[""] * (len(head) - 6)])
+                rows.append([f"  = {unit}/s (x{d[f'{unit}_per_call']})", "", fmt(m[f"{unit}_per_s"], ",.0f"), "", "",
+                             fmt(per_item, ".3f") if per_item is not None else "", *[""] * (len(head) - 6)])
         if "seconds" in m:
             keys = statistics.median(r["keys"] for r in d["rounds"])
-            rows.append([f"  = seconds for {keys:,.0f} keys", "", _fmt(m["seconds"], ".1f"), *[""] * (len(head) - 3)])
+            rows.append([f"  = seconds for {keys:,.0f} keys", "", fmt(m["seconds"], ".1f"), *[""] * (len(head) - 3)])
             if keys != 100_000:
-                rows.append(["  = s per 100,000 (extrapolated)", "", _fmt(m["seconds_per_100k"], ".1f"),
+                rows.append(["  = s per 100,000 (extrapolated)", "", fmt(m["seconds_per_100k"], ".1f"),
                              *[""] * (len(head) - 3)])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
@@ -242,11 +254,12 @@ def _section_table(docs: list[dict[str, Any]], section: str) -> str:
     return "\n".join(lines)
 
 
-def table(doc: dict[str, Any]) -> str:
-    """One table per section, in the order the sections ran."""
+def table(doc: dict[str, Any], renderers: dict[str, Callable[[list[dict[str, Any]]], str]] | None = None) -> str:
+    """One table per section, in the order the sections ran; `renderers` draws a section's own table."""
     parts = []
     for section in dict.fromkeys(d["section"] for d in doc["scenarios"]):
         verdict = "all targets met" if doc["sections"][section]["all_targets_met"] else "targets missed"
         docs = [d for d in doc["scenarios"] if d["section"] == section]
-        parts.append(f"[{section}] ({verdict})\n" + _section_table(docs, section))
+        render = (renderers or {}).get(section)
+        parts.append(f"[{section}] ({verdict})\n" + (render(docs) if render else _section_table(docs, section)))
     return "\n\n".join(parts)

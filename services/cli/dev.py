@@ -19,6 +19,8 @@ TOPICS = ["consent.events", "keyvault.events", "dsr.events", "dsr.tasks", "dsr.t
 DEMO_PURPOSE = "demo-gate-access"
 CONSENT = "consentry.consent.v1.ConsentService"
 KEYVAULT = "consentry.keyvault.v1.KeyVaultService"
+AUDIT = "consentry.audit.v1.AuditService"
+AUDIT_DATABASE = "audit"
 # Which client (certificate CN) may call which RPCs, for which purposes. One file serves every
 # service: each only sees calls to its own RPCs.
 POLICY = f"""[clients.admin]
@@ -30,12 +32,21 @@ rpcs = ["{CONSENT}/GetPurpose", "{CONSENT}/GrantConsent", "{CONSENT}/CheckConsen
         "{CONSENT}/WithdrawConsent", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory",
         "{CONSENT}/RecordInteraction", "{CONSENT}/GetReceiptKey",
         "{KEYVAULT}/EnsureSubjectKey", "{KEYVAULT}/GenerateDataKey", "{KEYVAULT}/DecryptDataKey",
-        "{KEYVAULT}/Encrypt", "{KEYVAULT}/Decrypt", "{KEYVAULT}/GetKeyStatus"]
+        "{KEYVAULT}/Encrypt", "{KEYVAULT}/Decrypt", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/Append"]
 purposes = ["{DEMO_PURPOSE}"]
 
 [clients.keyvault]
 rpcs = ["{CONSENT}/CheckConsent", "{CONSENT}/CheckConsents"]
 purposes = ["*"]
+
+[clients.audit]
+rpcs = ["{KEYVAULT}/GetSubjectRefs"]
+purposes = []
+
+[clients.dpo]
+rpcs = ["{AUDIT}/GetCheckpoint", "{AUDIT}/GetPublicKey", "{AUDIT}/GetInclusionProof", "{AUDIT}/GetConsistencyProof",
+        "{AUDIT}/QueryEvents", "{AUDIT}/ExportEvents", "{AUDIT}/VerifyLog", "{AUDIT}/GetCompleteness"]
+purposes = []
 """
 
 
@@ -88,6 +99,21 @@ def keyvault_env(pg: PostgresProcess, kafka: TansuProcess, bao: OpenBaoProcess, 
             f"{prefix}VAULT_ADDRESS": bao.address, f"{prefix}VAULT_TOKEN": provision(bao.client())}
 
 
+def audit_env(pg: PostgresProcess, kafka: TansuProcess, bao: OpenBaoProcess, ca: DevCA, policy: Path, port: int,
+              keyvault_port: int) -> dict[str, str]:
+    """Provisions the audit database (owner and service roles) and the checkpoint key in OpenBao."""
+    from services.audit.provision import provision_database, provision_vault
+    asyncio.run(provision_database(pg.dsn(), AUDIT_DATABASE))
+    client = ca.issue_client("audit")
+    prefix = "CONSENTRY_AUDIT_"
+    env = _service_env(prefix, AUDIT_DATABASE, pg, kafka, ca, policy, port)
+    return {**env, f"{prefix}DATABASE_URL": pg.dsn(AUDIT_DATABASE).replace("postgres@", "consentry_audit@"),
+            f"{prefix}OWNER_DATABASE_URL": pg.dsn(AUDIT_DATABASE).replace("postgres@", "consentry_audit_owner@"),
+            f"{prefix}KEYVAULT_ADDRESS": f"localhost:{keyvault_port}", f"{prefix}KEYVAULT_TLS_CA": str(ca.ca.cert),
+            f"{prefix}KEYVAULT_TLS_CERT": str(client.cert), f"{prefix}KEYVAULT_TLS_KEY": str(client.key),
+            f"{prefix}VAULT_ADDRESS": bao.address, f"{prefix}VAULT_TOKEN": provision_vault(bao.client())}
+
+
 def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     stop = _stop_on_signals()
@@ -96,23 +122,27 @@ def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
         pg = stack.enter_context(PostgresProcess(run_dir / "postgres").start())
         kafka = stack.enter_context(TansuProcess(run_dir / "kafka").start())
         bao = stack.enter_context(OpenBaoProcess(run_dir / "openbao").start())
-        for database in ("consent", "keyvault", "dsr", "audit"):
+        for database in ("consent", "keyvault", "dsr"):
             pg.create_database(database)
         kafka.create_topics(TOPICS)
 
         ca = DevCA(run_dir / "pki")
         policy = run_dir / "policy.toml"
         policy.write_text(POLICY)
-        clients = {name: ca.issue_client(name) for name in ("admin", "demo-gate")}
-        consent_port, keyvault_port = free_port(), free_port()
+        clients = {name: ca.issue_client(name) for name in ("admin", "demo-gate", "dpo")}
+        consent_port, keyvault_port, audit_port = free_port(), free_port(), free_port()
         stack.enter_context(ServiceProcess(run_dir / "consent", "services.consent",
                                            consent_env(pg, kafka, ca, policy, consent_port), consent_port).start())
         stack.enter_context(ServiceProcess(
             run_dir / "keyvault", "services.keyvault",
             keyvault_env(pg, kafka, bao, ca, policy, keyvault_port, consent_port), keyvault_port).start())
+        stack.enter_context(ServiceProcess(
+            run_dir / "audit", "services.audit",
+            audit_env(pg, kafka, bao, ca, policy, audit_port, keyvault_port), audit_port).start())
 
         endpoints = {
-            "consent": f"localhost:{consent_port}", "keyvault": f"localhost:{keyvault_port}", "postgres": pg.dsn(), "kafka": kafka.bootstrap_servers,
+            "consent": f"localhost:{consent_port}", "keyvault": f"localhost:{keyvault_port}",
+            "audit": f"localhost:{audit_port}", "postgres": pg.dsn(), "kafka": kafka.bootstrap_servers,
             "vault": bao.address, "vault_token": bao.root_token, "ca": str(ca.ca.cert),
             "clients": {n: {"cert": str(f.cert), "key": str(f.key)} for n, f in clients.items()},
         }
@@ -142,6 +172,7 @@ Consentry is running (Ctrl-C stops everything).
 
   consent   gRPC+mTLS  {e['consent']}   (clients: admin, demo-gate; certificates under {Path(e['ca']).parent})
   keyvault  gRPC+mTLS  {e['keyvault']}
+  audit     gRPC+mTLS  {e['audit']}   (client: dpo)
   postgres             {e['postgres']}
   kafka                {e['kafka']}     (Tansu; topics: {', '.join(TOPICS)})
   openbao              {e['vault']}     (dev root token: {e['vault_token']})
@@ -155,6 +186,11 @@ Try, in another terminal (.venv/bin/consentry, or `source .venv/bin/activate`):
   consentry keyvault datakey --subject alice --purpose {DEMO_PURPOSE}   # a data key, released after the check
   consentry consent withdraw --subject alice --purpose {DEMO_PURPOSE}
   consentry keyvault datakey --subject alice --purpose {DEMO_PURPOSE}   # refused: consent withdrawn
+  consentry audit export     --subject alice --out alice.jsonl          # her entries, with proofs
+  consentry audit public-key > audit.pem
+  consentry audit verify     alice.jsonl --public-key audit.pem         # offline: nothing but the key
   consentry keyvault shred   --subject alice                            # crypto-shredding, signed certificate
+  consentry audit export     --subject alice --out after.jsonl          # nothing points to her any more
+  consentry audit completeness                                          # per producer: complete up to N
   consentry consent grant    --subject bob --purpose {DEMO_PURPOSE} --age 9     # refused: guardian needed
 """, flush=True)

@@ -29,7 +29,7 @@ async def completeness(dpo) -> pb.ProducerCompleteness | None:
 
 async def wait_for(condition, timeout: float):  # noqa: ASYNC109 - polls a service
     async with asyncio.timeout(timeout):
-        while not (found := await condition()):
+        while not (found := await condition()):  # noqa: ASYNC110 - polls another process
             await asyncio.sleep(0.2)
     return found
 

@@ -47,6 +47,15 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         checked = consentry("consent", "check", "--subject", "alice", *purpose, run_dir=run_dir)
         child = consentry("consent", "grant", "--subject", "kid", "--age", "9", *purpose, run_dir=run_dir)
         data_key = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
+        export, key = tmp_path / "alice.jsonl", tmp_path / "audit.pem"
+        while True:  # the audit log integrates her events within moments
+            consentry("audit", "export", "--subject", "alice", "--out", str(export), run_dir=run_dir)
+            if len(export.read_text().splitlines()) >= 3 or time.monotonic() > deadline + 30:
+                break
+            time.sleep(0.3)
+        key.write_text(consentry("audit", "public-key", run_dir=run_dir).stdout)
+        verified = subprocess.run([*CONSENTRY, "audit", "verify", str(export), "--public-key", str(key)],
+                                  capture_output=True, text=True, timeout=60)
         shredded = consentry("keyvault", "shred", "--subject", "alice", run_dir=run_dir)
         after = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
         endpoints = json.loads((run_dir / "endpoints.json").read_text())
@@ -60,7 +69,8 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     assert json.loads(data_key.stdout)["plaintext_key_bytes"] == 32
     assert json.loads(shredded.stdout)["certificate"]["backend"] == "wrapped"
     assert after.returncode == 1 and "erased" in after.stdout
-    assert set(endpoints) >= {"consent", "keyvault", "postgres", "kafka", "vault"}
+    assert verified.returncode == 0 and json.loads(verified.stdout)["entriesVerified"] >= 2, verified.stdout
+    assert set(endpoints) >= {"consent", "keyvault", "audit", "postgres", "kafka", "vault"}
     assert "consentry consent check" in output
     assert dev.returncode == 0
     assert processes_mentioning(str(run_dir)) == []

@@ -79,6 +79,7 @@ class Sequencer:
         frontier = merkle.Frontier.from_nodes(size, await store.nodes(set(merkle.perfect_nodes(0, size))))
         progress = {p.producer: p for p in await store.progress()}
         await conn.add_listener(INBOX_CHANNEL, lambda *_: self._inbox_waiting.set())
+        self._inbox_waiting.set()  # whatever was appended while no one was sequencing
         await self._source.start(await store.offsets())
         self.leading = True
         log.info("sequencer leading", tree_size=size)

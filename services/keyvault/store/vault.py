@@ -17,6 +17,8 @@ from services.keyvault.domain.errors import VaultRefused, VaultUnavailable, Wrap
 
 # OpenBao limits the number of strings in one JSON request body; 250 items stay well inside it.
 VAULT_BATCH = 250
+# Concurrent key-creation requests for the transit-per-subject backend (one key per request).
+CREATE_LANES = 8
 
 
 class _Transit:
@@ -148,11 +150,13 @@ class TransitSubjectKeys(_Transit):
     lets it create keys explicitly but not through encrypt, so a deleted key is never revived."""
 
     async def create(self, names: list[str]) -> None:
-        def call() -> None:
+        """Vault creates one named key per request: several requests run side by side."""
+        def call(chunk: list[str]) -> None:
             transit = self._client().secrets.transit
-            for name in names:
+            for name in chunk:
                 transit.create_key(name, key_type="aes256-gcm96", derived=True, mount_point=self._mount)
-        await self._call(call)
+        lanes = min(CREATE_LANES, len(names)) or 1
+        await asyncio.gather(*(self._call(call, names[lane::lanes]) for lane in range(lanes)))
 
     async def encrypt(self, name: str, plaintext: bytes, context: bytes) -> str:
         def call() -> str:

@@ -1,0 +1,51 @@
+"""The audit section's table: its figures are of different kinds (events/s to a signed checkpoint,
+proofs per second and their latency, seconds to verify a log), so each row says what it counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report import cores_busy, fmt, server_roles
+
+UNITS = {"Kafka to log": "events/s", "GetInclusionProof": "proofs/s", "VerifyLog": "entries/s"}
+
+
+def _figure(d: dict[str, Any]) -> str:
+    m = d["medians"]
+    rate = f"{fmt(m['rps'], ',.0f')} {UNITS.get(d['rpc'], 'calls/s')}"
+    return f"{fmt(m['seconds'], '.1f')} s ({rate})" if d["rpc"] == "VerifyLog" else rate
+
+
+def _versus(d: dict[str, Any]) -> str:
+    ratios = d.get("ratios", {})
+    parts = [f"x{fmt(ratios.get('rps', {}).get('value'), '.2f')} rate"] if ratios else []
+    if d["rpc"] == "GetInclusionProof" and ratios:
+        parts.append(f"p99 x{fmt(ratios.get('p99_ms', {}).get('value'), '.2f')}")
+    return ", ".join(parts)
+
+
+def table(docs: list[dict[str, Any]]) -> str:
+    head = ["scenario", "n", "figure (median)", "p50 ms", "p99 ms", "vs baseline", "target", "ok", "srv cpu ms/item",
+            "cores busy (median)"]
+    rows: list[list[str]] = []
+    for d in docs:
+        m = d["medians"]
+        checks = [(k + ("/base" if group == "ratios" else ""), e) for group in ("ratios", "targets")
+                  for k, e in d.get(group, {}).items() if e["target"]]
+        roles = dict.fromkeys(("gen", *server_roles(d["server"])))
+        rows.append([d["name"], str(len(d["rounds"])), _figure(d), fmt(m["p50_ms"], ".2f"), fmt(m["p99_ms"], ".2f"),
+                     _versus(d), ", ".join(f"{k} {e['target']}" for k, e in checks),
+                     " ".join("PASS" if e["pass"] else "FAIL" for _, e in checks),
+                     fmt(m["server_cpu_ms_per_call"], ".3f"), cores_busy(d["rounds"], *roles)])
+        if "proof_bytes_max" in m:
+            rows.append([f"  = proof bytes (largest; message {fmt(m['response_bytes_max'], ',.0f')} B)", "",
+                         fmt(m["proof_bytes_max"], ",.0f"), *[""] * (len(head) - 3)])
+        if "checkpoints" in m:
+            rows.append(["  = seconds per round (checkpoints)", "",
+                         f"{fmt(m['seconds'], '.2f')} s ({fmt(m['checkpoints'], '.0f')})", *[""] * (len(head) - 3)])
+        elif d["rpc"] == "Kafka to log":
+            rows.append(["  = seconds per round", "", f"{fmt(m['seconds'], '.2f')} s", *[""] * (len(head) - 3)])
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

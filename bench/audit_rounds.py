@@ -1,0 +1,178 @@
+"""Proofs and whole-log verification of a large log, and `run_audit_round`, the entry point the
+load-generator process runs for every audit round.
+
+- `proof`: GetInclusionProof over gRPC (mTLS, one channel), a random leaf per call, every proof at the
+  same tree size and checked against that size's signed root (a proof that does not verify is an
+  error, not throughput).
+- `proof_lookup`, its baseline: the same proof from the same database without the service, as the
+  service's store reads it (LogStore.nodes over proofs.inclusion_plan, one query), from a pool of as
+  many connections as calls in flight; checked the same way.
+- `verify`: one VerifyLog call (the whole log re-checked on the server).
+- `rehash`, its baseline: what a client does at the least to check the log, reading the same
+  database: every entry body in leaf order, re-hashed into the tree, and the root compared with the
+  latest checkpoint's (whose signature is checked). VerifyLog also compares every stored node, every
+  checkpoint and the indexed columns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from bench.audit_ingest import run_ingest
+from bench.audit_scenarios import INGEST_SCENARIOS, AuditRoundSpec
+from bench.consent_scenarios import CALL_TIMEOUT_S, summarize
+from bench.cpu import cores_between, snapshot
+from bench.load import CallFailed, run_load
+from consentry.audit.v1 import audit_pb2 as pb
+from consentry.audit.v1 import audit_pb2_grpc
+from services.audit.domain import merkle, proofs
+from services.audit.domain.checkpoint import verify_checkpoint
+from services.audit.store.log_store import LogStore
+
+SCAN_CHUNK = 20_000  # rows per query of the re-hash, as VerifyLog's scan reads them
+
+
+class _Proofs:
+    """Checks each proof against the signed root, and keeps the largest proof seen."""
+
+    def __init__(self, size: int, root: bytes) -> None:
+        self.size, self.root = size, root
+        self.most_hashes = 0
+        self.most_bytes = 0  # the audit path: the hashes, as the proof's bytes
+        self.most_message = 0  # the whole response message, serialized
+
+    def check(self, index: int, leaf: bytes, hashes: list[bytes], message_bytes: int = 0) -> None:
+        if not proofs.verify_inclusion(leaf, index, self.size, hashes, self.root):
+            raise CallFailed("proof does not verify")
+        self.most_hashes = max(self.most_hashes, len(hashes))
+        self.most_bytes = max(self.most_bytes, sum(len(h) for h in hashes))
+        self.most_message = max(self.most_message, message_bytes)
+
+
+async def _signed_root(stub: audit_pb2_grpc.AuditServiceStub, size: int) -> bytes:
+    checkpoint = (await stub.GetCheckpoint(pb.GetCheckpointRequest(), timeout=CALL_TIMEOUT_S)).checkpoint
+    key = await stub.GetPublicKey(pb.GetPublicKeyRequest(), timeout=CALL_TIMEOUT_S)
+    return _root(verify_checkpoint(key.public_key_pem, checkpoint.note, checkpoint.signature), size)
+
+
+def _root(signed: tuple[int, bytes] | None, size: int) -> bytes:
+    if signed is None or signed[0] != size:
+        raise RuntimeError(f"no valid signed checkpoint at tree size {size} (found {signed and signed[0]})")
+    return signed[1]
+
+
+async def _window_cpu(spec: AuditRoundSpec, out: dict[str, Any]) -> None:
+    await asyncio.sleep(spec.warmup_s)
+    before = snapshot(spec.cpu_roots)
+    await asyncio.sleep(spec.duration_s)
+    out["cpu_cores"] = cores_between(before, snapshot(spec.cpu_roots))
+
+
+async def _load(spec: AuditRoundSpec, call: Callable[[], Awaitable[None]], checker: _Proofs) -> dict[str, Any]:
+    figures: dict[str, Any] = {"cpu_cores": {}}
+    sampler = asyncio.create_task(_window_cpu(spec, figures))
+    try:
+        result = await run_load(call, concurrency=spec.concurrency, duration_s=spec.duration_s,
+                                warmup_s=spec.warmup_s)
+    finally:
+        sampler.cancel()
+    return {**summarize(result, spec), **figures, "tree_size": spec.tree_size,  # type: ignore[arg-type]
+            "proof_hashes_max": checker.most_hashes, "proof_bytes_max": checker.most_bytes,
+            "response_bytes_max": checker.most_message}
+
+
+async def _proof_round(spec: AuditRoundSpec) -> dict[str, Any]:
+    rng, size = random.Random(spec.rng_seed), spec.tree_size
+    if spec.scenario == "proof":
+        assert spec.target is not None
+        async with spec.target.channel() as channel:
+            await asyncio.wait_for(channel.channel_ready(), CALL_TIMEOUT_S)
+            stub = audit_pb2_grpc.AuditServiceStub(channel)
+            checker = _Proofs(size, await _signed_root(stub, size))
+
+            async def inclusion_proof() -> None:
+                index = rng.randrange(size)
+                reply = await stub.GetInclusionProof(pb.GetInclusionProofRequest(leaf_index=index, tree_size=size),
+                                                     timeout=CALL_TIMEOUT_S)
+                checker.check(index, reply.leaf_hash, list(reply.hashes), reply.ByteSize())
+
+            return await _load(spec, inclusion_proof, checker)
+    pool = await asyncpg.create_pool(spec.dsn, min_size=spec.concurrency, max_size=spec.concurrency)
+    try:
+        async with pool.acquire() as conn:
+            checkpoint = await LogStore(conn).checkpoint_at(size)
+        signed = checkpoint and verify_checkpoint(spec.public_key_pem, checkpoint.note, checkpoint.signature)
+        checker = _Proofs(size, _root(signed or None, size))
+
+        async def store_lookup() -> None:
+            index = rng.randrange(size)
+            plan = proofs.inclusion_plan(index, size)
+            async with pool.acquire() as conn:
+                nodes = await LogStore(conn).nodes(merkle.addresses_for(plan) | {(0, index)})
+            checker.check(index, nodes[(0, index)], merkle.hashes_for(plan, nodes))
+
+        return await _load(spec, store_lookup, checker)
+    finally:
+        await pool.close()
+
+
+async def _verify(spec: AuditRoundSpec) -> dict[str, Any]:
+    errors: Counter[str] = Counter()
+    extra: dict[str, Any] = {}
+    before, began = snapshot(spec.cpu_roots), time.perf_counter()
+    if spec.scenario == "verify":
+        assert spec.target is not None
+        async with spec.target.channel() as channel:
+            reply = await audit_pb2_grpc.AuditServiceStub(channel).VerifyLog(pb.VerifyLogRequest(), timeout=spec.max_s)
+        checked, ok = reply.entries_checked, reply.ok
+        extra = {"checkpoints_checked": reply.checkpoints_checked, "problems": list(reply.problems)[:5]}
+    else:
+        checked, ok = await _rehash(spec)
+    seconds = time.perf_counter() - began
+    cpu = cores_between(before, snapshot(spec.cpu_roots))
+    if not ok or checked != spec.tree_size:
+        errors[f"verdict ok={ok}, {checked} of {spec.tree_size} entries checked"] += 1
+    nan = float("nan")
+    return {"rps": checked / seconds, "p50_ms": nan, "p90_ms": nan, "p99_ms": nan, "calls": checked,
+            "entries": checked, "seconds": seconds, "errors": dict(errors), "cpu_cores": cpu, "concurrency": 1, **extra}
+
+
+async def _rehash(spec: AuditRoundSpec) -> tuple[int, bool]:
+    conn = await asyncpg.connect(spec.dsn)
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            checkpoint = await LogStore(conn).latest_checkpoint()
+            if checkpoint is None:
+                return 0, False
+            signed = verify_checkpoint(spec.public_key_pem, checkpoint.note, checkpoint.signature)
+            frontier, after, contiguous = merkle.Frontier(), -1, True
+            while True:
+                rows = await conn.fetch("SELECT leaf_index, body FROM entries WHERE leaf_index > $1"
+                                        " AND leaf_index < $2 ORDER BY leaf_index LIMIT $3",
+                                        after, checkpoint.tree_size, SCAN_CHUNK)
+                for index, body in rows:
+                    contiguous &= index == frontier.size
+                    frontier.append(merkle.leaf_hash(body))
+                if len(rows) < SCAN_CHUNK:
+                    break
+                after = rows[-1][0]
+    finally:
+        await conn.close()
+    ok = contiguous and signed == (checkpoint.tree_size, checkpoint.root_hash) and frontier.root() == signed[1]
+    return frontier.size, ok
+
+
+def run_audit_round(spec: AuditRoundSpec) -> dict[str, Any]:
+    """Load-generator entry point (runs in its own process): one audit or baseline round."""
+    if spec.scenario in INGEST_SCENARIOS:
+        return run_ingest(spec)
+    if spec.scenario in ("verify", "rehash"):
+        return asyncio.run(_verify(spec))
+    return asyncio.run(_proof_round(spec))

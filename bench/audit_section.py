@@ -1,0 +1,264 @@
+"""The audit section: sustained ingest from Kafka to a signed checkpoint beside a naive consumer,
+inclusion proofs and VerifyLog on a large log beside the bare store, and end-of-run checks.
+
+Two audit processes (`python -m services.audit`, configured as the dev stack configures it: mTLS,
+the policy file, its own database with owner and service roles, the Ed25519 checkpoint key in
+OpenBao with the least-privilege token `provision_vault` gives, the wrapped keyvault for subject
+references, default pool and batch settings, log level WARNING): "audit" consumes the benchmark's
+topic into its own database; "audit-proofs" serves a log built in advance (bench/audit_log.py) from
+another database and consumes a topic that stays empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import signal
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bench.audit_checks import CheckSpec, audit_checks
+from bench.audit_ingest import NAIVE_TABLE, produce, subject_refs
+from bench.audit_log import LogSpec, build_log
+from bench.audit_rounds import run_audit_round
+from bench.audit_scenarios import PROOFS_TOPIC, TOPIC, AuditRoundSpec
+from bench.harness import Groups, Stack, measure, run_interleaved
+from bench.procs import GrpcServerProcess
+from bench.report import Goal, Scenario
+from services.audit.provision import provision_database, provision_vault
+from services.audit.settings import AuditSettings
+from services.common.devstack import free_port
+from services.common.pki import CertFiles
+
+SECTION = "audit"
+INGEST_DB, PROOFS_DB, NAIVE_DB = "audit", "audit_proofs", "audit_naive"
+OWNER, ROLE = "consentry_audit_owner", "consentry_audit"  # provision_database's roles
+_FIELDS = AuditSettings.model_fields
+BATCH_SIZE = _FIELDS["batch_size"].default  # the service's default: events per batch and checkpoint
+KEY_NAME, MOUNT = _FIELDS["checkpoint_key_name"].default, _FIELDS["transit_mount"].default
+INGEST_MAX_S = 900.0  # an ingest round (either consumer) fails after this long
+VERIFY_MAX_S = 600.0  # the VerifyLog deadline
+BUILD_MAX_S = 3600.0
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    rounds: int = 3  # proof rounds
+    duration_s: float = 5.0
+    warmup_s: float = 1.5
+    ingest_rounds: int = 3
+    ingest_events: int = 30_000  # per ingest round
+    warmup_events: int = 2_000  # one ingest before the rounds, not measured
+    subjects: int = 2_000  # the pool the events' subjects are drawn from
+    log_entries: int = 1_000_000  # the log the proofs and VerifyLog rounds run on
+    proof_concurrency: int = 16  # proofs in flight; a reference pair runs one at a time
+    verify_runs: int = 3
+
+
+AUDIT_QUICK = AuditConfig(rounds=2, duration_s=1.5, warmup_s=0.5, ingest_rounds=2, ingest_events=10_000,
+                          warmup_events=1_000, log_entries=100_000, verify_runs=2)
+
+
+@dataclass
+class AuditRun:
+    """What the end-of-run checks need from the rounds."""
+    ingest: GrpcServerProcess
+    proofs: GrpcServerProcess
+    refs: dict[str, str]
+    produced: int  # sequences 1..produced were published on TOPIC
+    log_size: int
+    scenarios: dict[str, Scenario] = field(default_factory=dict)
+
+
+def _dsn(s: Stack, database: str, role: str = "postgres") -> str:
+    return s.pg.dsn(database).replace("postgres@", f"{role}@")
+
+
+def _start_audit(s: Stack, name: str, database: str, topic: str, token: str, client: CertFiles) -> GrpcServerProcess:
+    """`python -m services.audit` on its own database, reading only `topic`; `client` is its certificate
+    as the keyvault's client."""
+    p, port = "CONSENTRY_AUDIT_", free_port()
+    cert, key, client_ca = s.server_tls
+    assert s.vault_metrics is not None
+    env = {
+        f"{p}DATABASE_URL": _dsn(s, database, ROLE), f"{p}OWNER_DATABASE_URL": _dsn(s, database, OWNER),
+        f"{p}KAFKA__BOOTSTRAP_SERVERS": s.kafka.bootstrap_servers, f"{p}TOPICS": json.dumps([topic]),
+        f"{p}GRPC__LISTEN": f"127.0.0.1:{port}", f"{p}GRPC__TLS_CERT": str(cert), f"{p}GRPC__TLS_KEY": str(key),
+        f"{p}GRPC__TLS_CLIENT_CA": str(client_ca), f"{p}GRPC__POLICY_FILE": str(s.policy),
+        f"{p}KEYVAULT_ADDRESS": f"localhost:{s.keyvaults['wrapped'].port}", f"{p}KEYVAULT_TLS_CA": str(client_ca),
+        f"{p}KEYVAULT_TLS_CERT": str(client.cert), f"{p}KEYVAULT_TLS_KEY": str(client.key),
+        f"{p}VAULT_ADDRESS": s.vault_metrics.address, f"{p}VAULT_TOKEN": token,
+        f"{p}TELEMETRY__LOG_LEVEL": "WARNING", f"{p}RUNTIME__EVENT_LOOP": s.event_loop,
+    }
+    proc = GrpcServerProcess(s.run_dir / name, name, ["services.audit"], s.client_tls, env, port)
+    s.on_exit(proc.stop)
+    proc.start()
+    pid = proc.pid
+    assert pid is not None
+    s.on_exit(lambda: _resume(pid))  # runs before proc.stop: a stopped process would not see SIGTERM
+    s.pids[name] = pid
+    return proc
+
+
+def _resume(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+
+
+def _tree_size(s: Stack, database: str) -> int:
+    return s.pg.execute("SELECT coalesce(max(tree_size), 0) FROM checkpoints", database=database)
+
+
+def _ingest_round(s: Stack, proc: GrpcServerProcess, first: int, count: int, subjects: int
+                  ) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """The audit process is stopped while `count` events are produced, the naive consumer takes them
+    in, then the audit process is resumed and takes them in; (naive, audit, seconds producing)."""
+    assert proc.pid is not None
+    from_size = _tree_size(s, INGEST_DB)
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        made = s.gen.apply(produce, (s.kafka.bootstrap_servers, TOPIC, first, count, subjects))
+        common = dict(events=count, max_s=INGEST_MAX_S)
+        naive = measure(s, AuditRoundSpec("naive", dsn=_dsn(s, NAIVE_DB), kafka=s.kafka.bootstrap_servers,
+                                          ranges=made["ranges"], **common), run_audit_round, INGEST_MAX_S + 60)
+        audit = measure(s, AuditRoundSpec("ingest", dsn=_dsn(s, INGEST_DB), audit_pid=proc.pid, from_size=from_size,
+                                          **common), run_audit_round, INGEST_MAX_S + 60)
+    finally:
+        _resume(proc.pid)
+    return naive, audit, made["seconds"]
+
+
+def _ingest_line(name: str, r: dict[str, Any]) -> str:
+    extra = f", {r['checkpoints']} checkpoints" if "checkpoints" in r else ""
+    errors = f"  errors {r['errors']}" if r["errors"] else ""
+    return f"  {name:<42} {r['rps']:>9,.0f} events/s  ({r['events']:,} events in {r['seconds']:.2f}s{extra}){errors}"
+
+
+def run_ingest(s: Stack, cfg: AuditConfig, proc: GrpcServerProcess) -> tuple[list[Scenario], dict[str, Any]]:
+    note = (f"{cfg.ingest_events:,} events per round (consent.withdrawn envelopes, {cfg.subjects:,} subjects, gap-free"
+            f" sequences, keyed by subject, 3 partitions), produced before the clock starts; seconds = consumer"
+            " free to start to last event durable")
+    base = Scenario("ingest naive consumer", "Kafka to log", "gen+postgres+tansu", section=SECTION, unit="events",
+                    extra_medians=("seconds",),
+                    note=note + "; one transaction per event reading the previous row's hash (sha256 chain)")
+    audit = Scenario("ingest audit", "Kafka to log", "audit", base.name, section=SECTION, unit="events",
+                     extra_medians=("seconds", "checkpoints"), goals={"rps": Goal(">=", 5_000)},
+                     ratio_goals={"rps": Goal(">=", 5)},
+                     note=note + f"; until the signed checkpoint covering the round (batch size {BATCH_SIZE:,}); the"
+                                 " audit process was stopped (SIGSTOP) while they were produced, resumed at the start")
+    print(f"ingest: warm-up of {cfg.warmup_events:,} events, then {cfg.ingest_rounds} rounds of"
+          f" {cfg.ingest_events:,} (naive consumer, then the audit service, on the same events)", flush=True)
+    _ingest_round(s, proc, 1, cfg.warmup_events, cfg.subjects)
+    produced, producing = cfg.warmup_events, []
+    for i in range(cfg.ingest_rounds):
+        naive, ingested, seconds = _ingest_round(s, proc, produced + 1, cfg.ingest_events, cfg.subjects)
+        produced += cfg.ingest_events
+        producing.append(seconds)
+        for scenario, result in ((base, naive), (audit, ingested)):
+            scenario.rounds.append(result)
+            print(_ingest_line(f"{scenario.name} #{i + 1}", result), flush=True)
+    return [base, audit], {"produced": produced, "produce_seconds": producing}
+
+
+def _after_round(scenario: Scenario, r: dict[str, Any]) -> str:
+    if "proof_bytes_max" in r:
+        return f"  proof <= {r['proof_bytes_max']} B ({r['proof_hashes_max']} hashes)"
+    return f"  {r['entries']:,} entries in {r['seconds']:.1f}s" if "entries" in r else ""
+
+
+def plan_log(s: Stack, cfg: AuditConfig, proc: GrpcServerProcess, pem: str) -> list[tuple[str, Groups, int | None]]:
+    """(title, group, rounds) of the proofs at each concurrency and of VerifyLog."""
+    n = cfg.log_entries
+    bound = 32 * math.ceil(math.log2(n))
+    lookup_dsn = _dsn(s, PROOFS_DB, ROLE)
+    planned: list[tuple[str, Groups, int | None]] = []
+    for concurrency in dict.fromkeys((cfg.proof_concurrency, 1)):
+        common = dict(tree_size=n, duration_s=cfg.duration_s, warmup_s=cfg.warmup_s, concurrency=concurrency,
+                      public_key_pem=pem)
+        measured = concurrency == cfg.proof_concurrency
+        note = (f"{concurrency} in flight, a random leaf of {n:,} per call, at tree size {n:,}; every proof verified"
+                " against the signed root" + ("" if measured else "; reference: one at a time"))
+        base = Scenario(f"GetInclusionProof store lookup x{concurrency}", "GetInclusionProof", "gen+postgres",
+                        section=SECTION, unit="proofs", extra_medians=("proof_bytes_max", "response_bytes_max"),
+                        note=note + "; baseline: LogStore.nodes over the proof's plan, no gRPC, no checkpoint read")
+        goals = {"p99_ms": Goal("<", 5), "proof_bytes_max": Goal("<=", bound)} if measured else {}
+        audit = Scenario(f"GetInclusionProof audit x{concurrency}", "GetInclusionProof", "audit-proofs", base.name,
+                         section=SECTION, unit="proofs", goals=goals, extra_medians=base.extra_medians,
+                         note=note + f"; proof bytes = the audit path's hashes (bound 32 x ceil(log2 n) = {bound})")
+        planned.append((f"GetInclusionProof x{concurrency}",
+                        [(base, AuditRoundSpec("proof_lookup", dsn=lookup_dsn, **common)),
+                         (audit, AuditRoundSpec("proof", target=proc.target, **common))], None))
+    verify = dict(tree_size=n, public_key_pem=pem, max_s=VERIFY_MAX_S)
+    base = Scenario("VerifyLog re-hash only", "VerifyLog", "gen+postgres", section=SECTION, unit="entries",
+                    extra_medians=("seconds",), note="baseline: every body re-hashed into the tree, the root compared"
+                                                     " with the latest signed checkpoint; rps = entries/s")
+    audit = Scenario("VerifyLog audit", "VerifyLog", "audit-proofs", base.name, section=SECTION, unit="entries",
+                     extra_medians=("seconds",), goals={"seconds": Goal("<", 30)},
+                     note=f"the whole {n:,}-entry log: leaves, stored nodes, every checkpoint; rps = entries/s")
+    planned.append(("VerifyLog", [(base, AuditRoundSpec("rehash", dsn=lookup_dsn, **verify)),
+                                  (audit, AuditRoundSpec("verify", target=proc.target, **verify))], cfg.verify_runs))
+    return planned
+
+
+def run_all(s: Stack, cfg: AuditConfig) -> tuple[list[Scenario], dict[str, Any], AuditRun]:
+    s.start_keyvault(["wrapped"])
+    assert s.vault_metrics is not None
+    print("audit set-up: databases, checkpoint key, subject keys ...", flush=True)
+    token = provision_vault(s.vault_metrics.client(), KEY_NAME, MOUNT)
+    for database in (INGEST_DB, PROOFS_DB):
+        asyncio.run(provision_database(s.pg.dsn(), database, OWNER, ROLE))
+    s.pg.create_database(NAIVE_DB)
+    s.pg.execute(NAIVE_TABLE, database=NAIVE_DB)
+    s.kafka.create_topics([TOPIC, PROOFS_TOPIC])
+    client = s.ca.issue_client("audit")
+    refs = s.gen.apply(subject_refs, (s.keyvaults["wrapped"].target, cfg.subjects))
+    if len(refs) != cfg.subjects or not all(refs.values()):
+        raise RuntimeError(f"keyvault gave {sum(map(bool, refs.values()))} of {cfg.subjects} subject references")
+    print("starting the audit service (ingest) ...", flush=True)
+    ingest_proc = _start_audit(s, "audit", INGEST_DB, TOPIC, token, client)
+    scenarios, info = run_ingest(s, cfg, ingest_proc)
+
+    print(f"building a log of {cfg.log_entries:,} entries ...", flush=True)
+    built = s.gen.apply_async(build_log, (LogSpec(_dsn(s, PROOFS_DB, OWNER), _dsn(s, PROOFS_DB, ROLE), cfg.log_entries,
+                                                  BATCH_SIZE, refs, s.vault_metrics.address, token, KEY_NAME,
+                                                  MOUNT),)).get(timeout=BUILD_MAX_S)
+    pem = built.pop("public_key_pem")
+    s.pg.execute("VACUUM ANALYZE", database=PROOFS_DB)  # as autovacuum would, but not during the rounds
+    print(f"  {built['entries']:,} entries, {built['checkpoints']} checkpoints in {built['seconds']:.1f}s;"
+          " starting the audit service (proofs) ...", flush=True)
+    proofs_proc = _start_audit(s, "audit-proofs", PROOFS_DB, PROOFS_TOPIC, token, client)
+    for title, group, rounds in plan_log(s, cfg, proofs_proc, pem):
+        how = "one pass per round" if rounds else f"{cfg.warmup_s:g}s warm-up + {cfg.duration_s:g}s"
+        print(f"{title}: {rounds or cfg.rounds} rounds of {how}", flush=True)
+        run_interleaved(s, group, rounds or cfg.rounds, run_audit_round, VERIFY_MAX_S + 60 if rounds else None,
+                        _after_round)
+        scenarios += [scenario for scenario, _ in group]
+    run = AuditRun(ingest_proc, proofs_proc, refs, info["produced"], built["entries"],
+                   {sc.name: sc for sc in scenarios})
+    return scenarios, {"audit_setup": {**info, "log": built}}, run
+
+
+def checks(s: Stack, run: AuditRun) -> dict[str, dict[str, Any]]:
+    """End-of-run behaviour checks (after every round: they add to the ingested log)."""
+    spec = CheckSpec(run.ingest.target, run.proofs.target, _dsn(s, INGEST_DB), _dsn(s, PROOFS_DB),
+                     s.kafka.bootstrap_servers, run.log_size, run.produced, len(run.refs), run.refs)
+    found = s.gen.apply(audit_checks, (spec,))
+    for name, scenario in run.scenarios.items():
+        if scenario.server.startswith("audit"):
+            errors = sum(sum(r["errors"].values()) for r in scenario.rounds)
+            found[f"{name}: every round answered correctly"] = {
+                "ok": bool(scenario.rounds) and errors == 0,
+                "detail": f"{len(scenario.rounds)} rounds, {errors} wrong or failed answers"}
+    return found
+
+
+def audit_config(cfg: AuditConfig, event_loop: str) -> dict[str, Any]:
+    """The run's sizes and the service settings that shape its figures (left at their defaults)."""
+    defaults = {key: _FIELDS[key].default for key in ("batch_size", "pool_min_size", "pool_max_size", "gap_grace_s")}
+    return {**asdict(cfg), "service": {**defaults, "transport": "mTLS", "log_level": "WARNING",
+                                       "event_loop": event_loop, "keyvault_backend": "wrapped",
+                                       "topics": {"audit": [TOPIC], "audit-proofs": [PROOFS_TOPIC]}}}
