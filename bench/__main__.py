@@ -1,10 +1,12 @@
-"""`python -m bench [--quick] [--only consent|keyvault]`: run the benchmark sections, print the tables.
+"""`python -m bench [--quick] [--only consent|keyvault|audit]`: run the benchmark sections, print the tables.
 
-Sections: consent (the consent service against a bare gRPC echo server) and keyvault (the keyvault
-service against raw Vault transit calls); by default both, consent first. PostgreSQL, Tansu and the
-consent service always run as separate processes in a temporary run dir, the echo baselines only for
-the consent section, OpenBao and the keyvault only for the keyvault section; the load generator is
-one more process. Everything is stopped on the way out, error or not.
+Sections: consent (the consent service against a bare gRPC echo server), keyvault (the keyvault
+service against raw Vault transit calls) and audit (ingest against a naive consumer, proofs and
+VerifyLog on a large log against the bare store); by default all three, in that order. PostgreSQL,
+Tansu and the consent service always run as separate processes in a temporary run dir, the echo
+baselines only for the consent section, OpenBao and the keyvault only for the keyvault and audit
+sections, the audit service only for the audit section; the load generator is one more process.
+Everything is stopped on the way out, error or not.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from typing import Any
 
 import grpc
 
-from bench import consent_section, keyvault_section, report
+from bench import audit_report, audit_section, consent_section, keyvault_section, report
 from bench.harness import stack, stop_on_sigterm
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("consent", "keyvault")
+SECTIONS = ("consent", "keyvault", "audit")
 
 
 def source_info() -> dict[str, Any]:
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in (("rounds", args.rounds), ("duration_s", args.duration)) if v}
     cfg = replace(consent_section.QUICK if args.quick else consent_section.Config(), **overrides)
     kv_cfg = replace(keyvault_section.KV_QUICK if args.quick else keyvault_section.KvConfig(), **overrides)
+    audit_cfg = replace(audit_section.AUDIT_QUICK if args.quick else audit_section.AuditConfig(), **overrides)
 
     stop_on_sigterm()
     started = datetime.now(UTC).replace(microsecond=0)
@@ -90,21 +93,29 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile:
                 extra["keyvault_profiles"] = keyvault_section.profile_servers(s, groups, folder)
             extra["keyvault_checks"] = keyvault_section.checks(s, kv_cfg)
+        if "audit" in sections:
+            ordered, found, run = audit_section.run_all(s, audit_cfg)
+            scenarios += ordered
+            extra.update(found)
+            extra["audit_checks"] = audit_section.checks(s, run)
     machine["loadavg_end"] = os.getloadavg()
     config: dict[str, Any] = {**(asdict(cfg) if "consent" in sections else {}), "quick": args.quick,
                               "sections": sections,
                               "consent_service": {**consent_section.consent_config(), "event_loop": args.event_loop}}
     if "keyvault" in sections:
         config["keyvault"] = {**asdict(kv_cfg), "service": keyvault_section.keyvault_config(args.event_loop)}
+    if "audit" in sections:
+        config["audit"] = audit_section.audit_config(audit_cfg, args.event_loop)
     config["source"] = source_info()
     doc = report.build(scenarios, started=started, machine=machine, config=config, extra=extra)
     path = report.write(doc, args.results, started)
     print()
-    print(report.table(doc))
-    for backend, found in extra.get("keyvault_checks", {}).items():
+    print(report.table(doc, {"audit": audit_report.table}))
+    checked = [(f"keyvault checks ({backend})", found) for backend, found in extra.get("keyvault_checks", {}).items()]
+    checked += [("audit checks", extra["audit_checks"])] if "audit_checks" in extra else []
+    for title, found in checked:
         failed = [name for name, c in found.items() if not c["ok"]]
-        print(f"\nkeyvault checks ({backend}): " + (f"FAILED: {', '.join(failed)}" if failed else
-                                                     f"all {len(found)} passed"))
+        print(f"\n{title}: " + (f"FAILED: {', '.join(failed)}" if failed else f"all {len(found)} passed"))
     print(f"\nall targets met: {doc['all_targets_met']}   results: {path}")
     return 0
 

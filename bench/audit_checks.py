@@ -25,7 +25,7 @@ from services.audit.domain import merkle
 from services.audit.domain.checkpoint import verify_checkpoint
 from services.audit.domain.proofs import verify_inclusion
 
-DUPLICATES = 50  # events of the first round delivered a second time
+DUPLICATES = 50  # events already in the log (the first of partition 0) delivered a second time
 SETTLE_S = 120.0  # how long the ingest log may take to take in the duplicates
 
 
@@ -49,9 +49,9 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def _redeliver(spec: CheckSpec) -> int:
-    """Sends the first DUPLICATES events of partition 0 again, then one new event; returns the
-    offset sum every partition reaches once the sequencer has read all of it."""
+async def _redeliver(spec: CheckSpec) -> tuple[int, int]:
+    """Sends the first DUPLICATES events of partition 0 again, then one new event; returns how many
+    were sent again and the offset sum the partitions reach once the sequencer has read them all."""
     consumer = AIOKafkaConsumer(bootstrap_servers=spec.kafka, enable_auto_commit=False, client_id="bench-check")
     producer = AIOKafkaProducer(bootstrap_servers=spec.kafka, acks="all", client_id="bench-check")
     await consumer.start()
@@ -61,7 +61,9 @@ async def _redeliver(spec: CheckSpec) -> int:
         consumer.assign([first])
         await consumer.seek_to_beginning(first)
         again: list[tuple[bytes | None, bytes]] = []
-        while len(again) < DUPLICATES:
+        for _ in range(30):  # a few seconds at most: the first round put thousands of events there
+            if len(again) >= DUPLICATES:
+                break
             batch = await consumer.getmany(first, timeout_ms=1000, max_records=DUPLICATES - len(again))
             again += [(r.key, r.value) for r in batch.get(first, [])]
         sequence = spec.produced + 1
@@ -69,8 +71,9 @@ async def _redeliver(spec: CheckSpec) -> int:
         sends = [await producer.send(TOPIC, value, key=key) for key, value in again]
         sends.append(await producer.send(TOPIC, envelope(sequence, subject).SerializeToString(), key=subject.encode()))
         await asyncio.gather(*sends)
+        await consumer.topics()  # refreshes the cluster metadata: every partition of the topic
         partitions = [TopicPartition(TOPIC, p) for p in sorted(consumer.partitions_for_topic(TOPIC) or ())]
-        return sum((await consumer.end_offsets(partitions)).values())
+        return len(again), sum((await consumer.end_offsets(partitions)).values())
     finally:
         await producer.stop()
         await consumer.stop()
@@ -118,7 +121,7 @@ async def _checks(spec: CheckSpec) -> dict[str, dict[str, Any]]:
 
         async def duplicates() -> None:
             before = (await ingest.GetCheckpoint(pb.GetCheckpointRequest(), timeout=t)).checkpoint.tree_size
-            offsets = await _redeliver(spec)
+            again, offsets = await _redeliver(spec)
             conn = await asyncpg.connect(spec.ingest_dsn)
             try:
                 began, size, read = time.monotonic(), before, 0
@@ -129,8 +132,8 @@ async def _checks(spec: CheckSpec) -> dict[str, dict[str, Any]]:
                                                " WHERE topic = $1", TOPIC)
             finally:
                 await conn.close()
-            record("events delivered twice are logged once", size == before + 1 and read == offsets,
-                   f"{DUPLICATES} duplicates and 1 new event: log {before:,} -> {size:,}; offsets read {read:,} of"
+            record("events delivered twice are logged once", again > 0 and size == before + 1 and read == offsets,
+                   f"{again} duplicates and 1 new event: log {before:,} -> {size:,}; offsets read {read:,} of"
                    f" {offsets:,}")
 
         async def complete() -> None:

@@ -152,7 +152,9 @@ def run_ingest(s: Stack, cfg: AuditConfig, proc: GrpcServerProcess) -> tuple[lis
                                  " audit process was stopped (SIGSTOP) while they were produced, resumed at the start")
     print(f"ingest: warm-up of {cfg.warmup_events:,} events, then {cfg.ingest_rounds} rounds of"
           f" {cfg.ingest_events:,} (naive consumer, then the audit service, on the same events)", flush=True)
-    _ingest_round(s, proc, 1, cfg.warmup_events, cfg.subjects)
+    for name, result in zip(("warm-up naive", "warm-up audit"), _ingest_round(s, proc, 1, cfg.warmup_events,
+                                                                             cfg.subjects)[:2], strict=True):
+        print(_ingest_line(name, result), flush=True)
     produced, producing = cfg.warmup_events, []
     for i in range(cfg.ingest_rounds):
         naive, ingested, seconds = _ingest_round(s, proc, produced + 1, cfg.ingest_events, cfg.subjects)

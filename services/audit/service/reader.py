@@ -73,7 +73,14 @@ class LogReader:
         return await self._subject_ref(subject_id) or None
 
     async def query(self, where: EntryFilter, page_size: int, token: str) -> tuple[list[tuple[int, bytes]], str]:
-        after, size = read_page_token(token) if token else (-1, await self._signed_size(0))
+        if token:
+            after, size = read_page_token(token)
+        else:
+            async with self._pool.acquire() as conn:
+                latest = await LogStore(conn).latest_checkpoint()
+            if latest is None:  # nothing signed yet: nothing to show
+                return [], ""
+            after, size = -1, latest.tree_size
         limit = page_size or 100
         async with self._pool.acquire() as conn:
             found = await LogStore(conn).find(where, after, size, limit)
