@@ -9,7 +9,7 @@ from services.common.devstack import OpenBaoProcess, PostgresProcess, TansuProce
 from services.common.pki import DevCA
 
 # Each service's fixtures start it only when a test asks for it.
-pytest_plugins = ["tests.consent.fixtures", "tests.keyvault.fixtures", "tests.audit.fixtures"]
+pytest_plugins = ["tests.consent.fixtures", "tests.keyvault.fixtures", "tests.audit.fixtures", "tests.dsr.fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ AUDIT_CLIENTS = {
     "dpo": {"rpcs": DPO_RPCS, "purposes": []},
     "face-app": {"rpcs": [f"{SERVICE}/Append"], "purposes": []},
     "door-system": {"rpcs": [f"{SERVICE}/Append"], "purposes": []},
+    "dsr": {"rpcs": [f"{SERVICE}/QueryEvents"], "purposes": []},
 }
 OWNER, SERVICE_ROLE = "consentry_audit_owner", "consentry_audit"
 

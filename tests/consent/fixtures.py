@@ -22,6 +22,11 @@ CLIENTS = {
     "door-app": {"rpcs": [f"{SERVICE}/CheckConsent"], "purposes": ["door-entry"]},
     # The keyvault asks before every key release.
     "keyvault": {"rpcs": [f"{SERVICE}/CheckConsent", f"{SERVICE}/CheckConsents"], "purposes": ["*"]},
+    # A face system using the client library: the same identity on consent and keyvault.
+    "face-app": {"rpcs": GATE_RPCS, "purposes": ["*"]},
+    # dsr erases a subject's consents and reads them for access requests.
+    "dsr": {"rpcs": [f"{SERVICE}/{rpc}" for rpc in ("EraseSubject", "ListConsents", "GetConsentHistory")],
+            "purposes": ["*"]},
 }
 
 

@@ -19,6 +19,7 @@ KEYVAULT_CLIENTS = {
     "admin": {"rpcs": ["*"], "purposes": ["*"]},
     "face-app": {"rpcs": FACE_RPCS, "purposes": ["*"]},
     "audit": {"rpcs": [f"{SERVICE}/GetSubjectRefs"], "purposes": []},
+    "dsr": {"rpcs": [f"{SERVICE}/ShredSubjectKey", f"{SERVICE}/GetKeyStatus"], "purposes": []},
 }
 # Each backend's keyvault has its own database, hence its own sequence: one topic each.
 TOPICS = {"wrapped": "keyvault.events", "transit-per-subject": "keyvault-per-subject.events"}

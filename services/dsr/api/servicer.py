@@ -1,0 +1,100 @@
+"""DsrService over gRPC: proto <-> domain mapping only."""
+
+import json
+
+from google.protobuf import timestamp_pb2
+
+from consentry.dsr.v1 import dsr_pb2 as pb
+from consentry.dsr.v1 import dsr_pb2_grpc
+from services.common import auth
+from services.common.idempotency import IdempotencyScope
+from services.dsr.api import validation as valid
+from services.dsr.domain.export_pages import render
+from services.dsr.domain.model import Processor, Request
+from services.dsr.service.queries import RequestQueries
+from services.dsr.service.requests import RequestService
+
+CAPABILITY_NUMBERS = {name: number for number, name in valid.CAPABILITIES.items()}
+
+
+def _ts(at) -> timestamp_pb2.Timestamp | None:
+    if at is None:
+        return None
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(at)
+    return out
+
+
+class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
+    def __init__(self, requests: RequestService, queries: RequestQueries, on_verified) -> None:
+        self._requests, self._queries, self._on_verified = requests, queries, on_verified
+
+    def _scope(self, method: str, key: str) -> IdempotencyScope:
+        return IdempotencyScope(auth.current_client().client_id, method, key)
+
+    def _once(self, method: str, request) -> tuple[IdempotencyScope, bytes]:
+        return self._scope(method, request.idempotency_key), request.SerializeToString(deterministic=True)
+
+    async def _full(self, r: Request) -> pb.Request:
+        tasks, timeline = await self._queries.details(r.request_id)
+        return pb.Request(
+            request_id=r.request_id, type=r.type.value, subject_id=r.subject_id, jurisdiction=r.jurisdiction,
+            status=r.status.value, purpose_id=r.purpose_id, received_at=_ts(r.received_at), due_at=_ts(r.due_at),
+            extended=r.extended, extension_reason=r.extension_reason, status_reason=r.status_reason,
+            deletion_certificate=r.certificate, deletion_certificate_signature=r.certificate_signature,
+            rejection=pb.RejectionReason(code=r.rejection.code, explanation=r.rejection.explanation,
+                                         complaint_route=r.rejection.complaint_route) if r.rejection else None,
+            tasks=[pb.TaskStatus(task_id=t.task_id, processor=t.processor, state=t.state.value, attempts=t.attempts,
+                                 reason=t.reason, confirmed_at=_ts(t.confirmed_at)) for t in tasks],
+            timeline=[pb.TimelineEntry(at=_ts(at), status=status.value, note=note) for at, status, note in timeline])
+
+    async def SubmitRequest(self, request, context):
+        submission = valid.submit(request)
+        r = await self._requests.submit(submission, *self._once("SubmitRequest", request))
+        return pb.SubmitRequestResponse(request=await self._full(r))
+
+    async def VerifyIdentity(self, request, context):
+        valid.verify_identity(request)
+        r = await self._requests.verify_identity(request.request_id, request.verified, request.note,
+                                                 *self._once("VerifyIdentity", request))
+        self._on_verified()
+        return pb.VerifyIdentityResponse(request=await self._full(r))
+
+    async def GetRequest(self, request, context):
+        r = await self._requests.get(valid.request_id(request.request_id))
+        return pb.GetRequestResponse(request=await self._full(r))
+
+    async def ListRequests(self, request, context):
+        status, subject = valid.list_requests(request)
+        found, token = await self._queries.find(status, request.overdue_only, request.due_within_days, subject,
+                                                request.page_size or 100, request.page_token)
+        return pb.ListRequestsResponse(requests=[await self._full(r) for r in found], next_page_token=token)
+
+    async def ExtendDeadline(self, request, context):
+        valid.extend(request)
+        r = await self._requests.extend(request.request_id, request.reason, *self._once("ExtendDeadline", request))
+        return pb.ExtendDeadlineResponse(request=await self._full(r))
+
+    async def RejectRequest(self, request, context):
+        rejection = valid.reject(request)
+        r = await self._requests.reject(request.request_id, rejection, *self._once("RejectRequest", request))
+        return pb.RejectRequestResponse(request=await self._full(r))
+
+    async def GetExport(self, request, context):
+        export = await self._queries.export(valid.request_id(request.request_id))
+        document = json.loads(export)
+        return pb.GetExportResponse(export_json=export, html_en=render(document, "en"),
+                                    html_zh_cn=render(document, "zh-CN"))
+
+    async def RegisterProcessor(self, request, context):
+        name, capabilities, purposes = valid.register_processor(request)
+        p = await self._queries.register(Processor(name, capabilities, purposes))
+        return pb.RegisterProcessorResponse(processor=_processor(p))
+
+    async def ListProcessors(self, request, context):
+        return pb.ListProcessorsResponse(processors=[_processor(p) for p in await self._queries.processors()])
+
+
+def _processor(p: Processor) -> pb.Processor:
+    return pb.Processor(name=p.name, capabilities=sorted(CAPABILITY_NUMBERS[c] for c in p.capabilities),
+                        purpose_ids=sorted(p.purpose_ids), registered_at=_ts(p.registered_at))

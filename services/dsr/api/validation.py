@@ -1,0 +1,103 @@
+"""Edge validation of dsr requests: each bad field named; nothing is recorded for a bad request."""
+
+import re
+
+from consentry.dsr.v1 import dsr_pb2 as pb
+from services.common.validation import JURISDICTION, Validator
+from services.dsr.domain.model import Rejection, RequestType, Status
+from services.dsr.service.queries import read_page_token
+from services.dsr.service.requests import Submission
+
+MAX_PAGE = 500
+CAPABILITIES = {pb.CAPABILITY_ACCESS: "access", pb.CAPABILITY_DELETE: "delete", pb.CAPABILITY_CORRECT: "correct"}
+REJECTION_CODE = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
+
+
+def submit(req: pb.SubmitRequestRequest) -> Submission:
+    v = Validator()
+    v.enum("type", req.type, [t.value for t in RequestType])
+    v.identifier("subject_id", req.subject_id)
+    v.matches("jurisdiction", req.jurisdiction, JURISDICTION, 'an ISO 3166 code, e.g. "CN", "DE", "US-CA"')
+    v.identifier("evidence.method", req.evidence.method)
+    v.text("evidence.reference", req.evidence.reference, max_len=500)
+    if req.type == pb.REQUEST_TYPE_WITHDRAWAL:
+        v.identifier("purpose_id", req.purpose_id)
+    else:
+        v.optional_identifier("purpose_id", req.purpose_id)
+    if req.type == pb.REQUEST_TYPE_CORRECTION:
+        v.check(bool(req.corrections), "corrections", "map.min_pairs", "a correction names what to correct")
+    else:
+        v.check(not req.corrections, "corrections", "corrections.only_for_correction",
+                "only a CORRECTION request carries corrections")
+    for key, value in req.corrections.items():
+        v.identifier(f"corrections[{key!r}]", key)
+        v.text(f"corrections[{key!r}]", value, max_len=1000)
+    v.text("details", req.details, max_len=4000, required=False)
+    v.identifier("idempotency_key", req.idempotency_key)
+    v.done()
+    return Submission(RequestType(req.type), req.subject_id, req.jurisdiction, req.evidence.method,
+                      req.evidence.reference, req.purpose_id, dict(req.corrections), req.details)
+
+
+def request_id(value: str, v: Validator | None = None) -> str:
+    own = v is None
+    v = v or Validator()
+    v.identifier("request_id", value)
+    if own:
+        v.done()
+    return value
+
+
+def verify_identity(req: pb.VerifyIdentityRequest) -> None:
+    v = Validator()
+    request_id(req.request_id, v)
+    v.text("note", req.note, max_len=2000, required=not req.verified)
+    v.identifier("idempotency_key", req.idempotency_key)
+    v.done()
+
+
+def extend(req: pb.ExtendDeadlineRequest) -> None:
+    v = Validator()
+    request_id(req.request_id, v)
+    v.text("reason", req.reason, max_len=2000)
+    v.identifier("idempotency_key", req.idempotency_key)
+    v.done()
+
+
+def reject(req: pb.RejectRequestRequest) -> Rejection:
+    v = Validator()
+    request_id(req.request_id, v)
+    v.matches("reason.code", req.reason.code, REJECTION_CODE, 'a code such as "manifestly-unfounded"')
+    v.text("reason.explanation", req.reason.explanation, max_len=4000)
+    v.text("reason.complaint_route", req.reason.complaint_route, max_len=1000)
+    v.identifier("idempotency_key", req.idempotency_key)
+    v.done()
+    return Rejection(req.reason.code, req.reason.explanation, req.reason.complaint_route)
+
+
+def list_requests(req: pb.ListRequestsRequest) -> tuple[Status | None, str]:
+    v = Validator()
+    if req.status:
+        v.enum("status", req.status, [s.value for s in Status])
+    v.optional_identifier("subject_id", req.subject_id)
+    v.check(req.page_size <= MAX_PAGE, "page_size", "uint32.lte", f"at most {MAX_PAGE}")
+    v.check(req.due_within_days <= 3660, "due_within_days", "uint32.lte", "at most 3660 days")
+    if req.page_token:
+        try:
+            read_page_token(req.page_token)
+        except ValueError:
+            v.fail("page_token", "page_token.valid", "not a token from an earlier page")
+    v.done()
+    return (Status(req.status) if req.status else None), req.subject_id
+
+
+def register_processor(req: pb.RegisterProcessorRequest) -> tuple[str, frozenset[str], frozenset[str]]:
+    v = Validator()
+    v.identifier("name", req.name)
+    v.check(bool(req.capabilities), "capabilities", "repeated.min_items", "at least one capability")
+    for i, c in enumerate(req.capabilities):
+        v.enum(f"capabilities[{i}]", c, list(CAPABILITIES))
+    for i, p in enumerate(req.purpose_ids):
+        v.identifier(f"purpose_ids[{i}]", p)
+    v.done()
+    return req.name, frozenset(CAPABILITIES[c] for c in req.capabilities), frozenset(req.purpose_ids)

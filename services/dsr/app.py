@@ -1,0 +1,77 @@
+"""Wiring of the dsr service: the shared runtime (pool, migrations, outbox relay, gRPC), the
+clients of consent, keyvault and audit, the orchestrator, the task dispatcher and the consumer of
+task results and consent events."""
+
+from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
+from services.common.auth import Policy
+from services.common.kafka import ensure_topics
+from services.common.runtime import ServiceRuntime
+from services.common.server import GrpcServer
+from services.dsr.api.errors import status_for
+from services.dsr.api.servicer import DsrServicer
+from services.dsr.events.consumer import DsrConsumer
+from services.dsr.service.dispatcher import TaskDispatcher
+from services.dsr.service.orchestrator import Orchestrator
+from services.dsr.service.queries import RequestQueries
+from services.dsr.service.requests import DeadlinePolicy, RequestService
+from services.dsr.settings import DsrSettings
+from services.dsr.store.upstream import Upstream
+
+SERVICE_NAME = dsr_pb2.DESCRIPTOR.services_by_name["DsrService"].full_name
+
+
+class DsrApp:
+    def __init__(self, settings: DsrSettings) -> None:
+        self.settings = settings
+        self.runtime = ServiceRuntime("dsr", "services.dsr.store")
+        self.orchestrator: Orchestrator | None = None
+        self.dispatcher: TaskDispatcher | None = None
+
+    @property
+    def port(self) -> int:
+        return self.runtime.port
+
+    async def start(self) -> None:
+        s, runtime = self.settings, self.runtime
+        pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
+                                                         s.topic)
+        await ensure_topics(s.kafka, [s.tasks_topic, s.results_topic, s.consent_topic])
+        if not (s.tls_ca and s.tls_cert and s.tls_key):
+            raise ValueError("CONSENTRY_DSR_TLS_CA, _CERT and _KEY are required")
+        upstream = Upstream({"consent": s.consent_address, "keyvault": s.keyvault_address, "audit": s.audit_address},
+                            s.tls_ca.read_bytes(), s.tls_cert.read_bytes(), s.tls_key.read_bytes())
+        runtime.on_stop(upstream.close)
+        assert runtime.producer is not None
+        self.dispatcher = TaskDispatcher(pool, runtime.producer, s.tasks_topic,
+                                         confirm_timeout_s=s.task_confirm_timeout_s, max_attempts=s.task_max_attempts)
+
+        def committed() -> None:
+            relay.notify()
+            self.dispatcher.tasks_added()
+        self.orchestrator = Orchestrator(pool, upstream, committed)
+        requests = RequestService(pool, DeadlinePolicy(s.china_working_days, s.default_deadline_days,
+                                                       s.complaint_route), committed)
+
+        def verified() -> None:
+            committed()
+            self.orchestrator.verified()
+        consumer = DsrConsumer(s.kafka, pool, s.results_topic, s.consent_topic,
+                               lambda *a: _submitted(requests, verified, *a), committed)
+        runtime.spawn(self.orchestrator.run(), "orchestrator")
+        runtime.spawn(self.dispatcher.run(), "task-dispatcher")
+        runtime.spawn(consumer.run(), "dsr-consumer")
+        servicer = DsrServicer(requests, RequestQueries(pool), verified)
+        await runtime.serve(GrpcServer(
+            s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
+            lambda srv: dsr_pb2_grpc.add_DsrServiceServicer_to_server(servicer, srv), status_for,
+            tracing=s.telemetry.trace_exporter != "none"))
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+
+
+async def _submitted(requests: RequestService, verified, *args):
+    """Requests opened from consent events are verified at once: start them without waiting."""
+    request = await requests.submit(*args)
+    verified()
+    return request

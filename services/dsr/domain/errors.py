@@ -1,0 +1,37 @@
+"""DSR errors; the api layer maps each class to one gRPC status code."""
+
+
+class DsrError(Exception):
+    """Base class; the message is safe to show to the client."""
+
+
+class RequestNotFound(DsrError):
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"no request '{request_id}'")
+
+
+class InvalidTransition(DsrError):
+    def __init__(self, request_id: str, current: str, wanted: str) -> None:
+        super().__init__(f"request '{request_id}' is {current}: it cannot become {wanted}")
+
+
+class ExtensionRefused(DsrError):
+    def __init__(self, why: str) -> None:
+        super().__init__(f"the deadline cannot be extended: {why}")
+
+
+class ExportUnavailable(DsrError):
+    def __init__(self, request_id: str, why: str) -> None:
+        super().__init__(f"request '{request_id}' has no export: {why}")
+
+
+class UpstreamUnavailable(DsrError):
+    def __init__(self, service: str) -> None:
+        super().__init__(f"{service} unreachable; the request goes on when it is back")
+
+
+class UpstreamRefused(DsrError):
+    """Another service refused a step; the request shows why and the step is tried again later."""
+
+    def __init__(self, service: str, code: str, details: str) -> None:
+        super().__init__(f"{service} refused: {code} {details}")

@@ -1,0 +1,117 @@
+"""Data-subject requests and the tasks that carry them to each face system. Plain Python."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from services.dsr.domain.errors import InvalidTransition
+
+
+class RequestType(Enum):
+    ACCESS = 1
+    CORRECTION = 2
+    DELETION = 3
+    WITHDRAWAL = 4
+    PORTABILITY = 5
+
+
+class Status(Enum):
+    RECEIVED = 1
+    VERIFICATION_PENDING = 2
+    VERIFIED = 3
+    IN_PROGRESS = 4
+    COMPLETED = 5
+    REJECTED = 6
+    PARTIALLY_COMPLETED = 7
+
+    @property
+    def settled(self) -> bool:
+        return self in (Status.COMPLETED, Status.REJECTED, Status.PARTIALLY_COMPLETED)
+
+
+NEXT: dict[Status, set[Status]] = {
+    Status.RECEIVED: {Status.VERIFICATION_PENDING, Status.VERIFIED, Status.REJECTED},
+    Status.VERIFICATION_PENDING: {Status.VERIFIED, Status.REJECTED},
+    Status.VERIFIED: {Status.IN_PROGRESS, Status.REJECTED},
+    Status.IN_PROGRESS: {Status.COMPLETED, Status.PARTIALLY_COMPLETED},
+}
+
+
+class TaskState(Enum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    CONFIRMED = "CONFIRMED"
+    FAILED = "FAILED"
+
+
+# What each request type asks of a processor, and the capability it needs for that.
+ACTIONS = {
+    RequestType.ACCESS: "access", RequestType.PORTABILITY: "access", RequestType.DELETION: "delete",
+    RequestType.WITHDRAWAL: "delete", RequestType.CORRECTION: "correct",
+}
+CAPABILITY_FOR = {"access": "access", "delete": "delete", "correct": "correct"}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    code: str
+    explanation: str
+    complaint_route: str
+
+
+@dataclass
+class Request:
+    request_id: str
+    type: RequestType
+    subject_id: str
+    jurisdiction: str
+    status: Status
+    received_at: datetime
+    due_at: datetime
+    purpose_id: str = ""
+    corrections: dict[str, str] = field(default_factory=dict)
+    details: str = ""
+    evidence_method: str = ""
+    evidence_ref: str = ""
+    extended: bool = False
+    extension_reason: str = ""
+    status_reason: str = ""
+    rejection: Rejection | None = None
+    certificate: bytes = b""
+    certificate_signature: bytes = b""
+    # Set only by the system itself (withdrawal or expiry seen on consent.events).
+    automatic: bool = False
+
+    def move_to(self, status: Status, reason: str = "") -> None:
+        if status not in NEXT.get(self.status, set()):
+            raise InvalidTransition(self.request_id, self.status.name, status.name)
+        self.status = status
+        self.status_reason = reason
+
+
+@dataclass
+class Task:
+    task_id: str
+    request_id: str
+    processor: str
+    action: str
+    state: TaskState = TaskState.PENDING
+    attempts: int = 0
+    reason: str = ""
+    next_attempt_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    data_json: bytes = b""
+
+
+@dataclass(frozen=True)
+class Processor:
+    name: str
+    capabilities: frozenset[str]
+    purpose_ids: frozenset[str]
+    registered_at: datetime | None = None
+
+    def takes(self, action: str, purpose_id: str) -> bool:
+        """Withdrawal and expiry concern one purpose: only processors holding it get the task."""
+        if CAPABILITY_FOR[action] not in self.capabilities:
+            return False
+        return not purpose_id or purpose_id in self.purpose_ids

@@ -1,0 +1,80 @@
+"""What dsr reads from Kafka: processors' task results (dsr.task-results) and consent changes
+(consent.events) that oblige processors to delete a purpose's data. Offsets are committed only
+after the batch was applied; applying twice changes nothing (results settle a task once; a consent
+event opens one request per event id)."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+from google.protobuf.message import DecodeError
+
+from consentry.consent.v1 import events_pb2 as consent_events
+from consentry.dsr.v1 import tasks_pb2
+from consentry.events.v1 import envelope_pb2
+from services.common.idempotency import IdempotencyScope
+from services.common.logging import get_logger
+from services.common.settings import KafkaSettings
+from services.dsr.domain.model import RequestType
+from services.dsr.service.requests import Submission
+from services.dsr.service.settlement import settle_task
+
+log = get_logger(__name__)
+OBLIGING = {"consent.withdrawn": consent_events.ConsentWithdrawn, "consent.expired": consent_events.ConsentExpired}
+
+
+class DsrConsumer:
+    def __init__(self, kafka: KafkaSettings, pool: asyncpg.Pool, results_topic: str, consent_topic: str,
+                 submit: Callable[[Submission, IdempotencyScope, bytes], Awaitable[object]],
+                 on_commit: Callable[[], None]) -> None:
+        self._kafka, self._pool, self._submit, self._on_commit = kafka, pool, submit, on_commit
+        self._results_topic, self._consent_topic = results_topic, consent_topic
+
+    async def run(self) -> None:
+        while True:
+            consumer = AIOKafkaConsumer(
+                self._results_topic, self._consent_topic, bootstrap_servers=self._kafka.bootstrap_servers,
+                group_id="consentry-dsr", enable_auto_commit=False, auto_offset_reset="earliest",
+                client_id=f"{self._kafka.client_id}-dsr")
+            try:
+                await consumer.start()
+                while True:
+                    batch = await consumer.getmany(timeout_ms=500, max_records=500)
+                    for records in batch.values():
+                        for record in records:
+                            try:
+                                await self._apply(record.topic, record.value)
+                            except DecodeError:  # not ours to read; never block the rest
+                                log.warning("unreadable message skipped", topic=record.topic, offset=record.offset)
+                    if batch:
+                        await consumer.commit()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - broker or database away: read again from the last commit
+                log.warning("dsr consumer retrying", error=str(exc))
+                await asyncio.sleep(1.0)
+            finally:
+                await consumer.stop()
+
+    async def _apply(self, topic: str, value: bytes) -> None:
+        if topic == self._results_topic:
+            result = tasks_pb2.DsrTaskResult.FromString(value)
+            async with self._pool.acquire() as conn, conn.transaction():
+                settled = await settle_task(conn, result.task_id, result.ok, result.reason, result.data_json,
+                                            result.summary)
+            if settled:
+                self._on_commit()
+            return
+        envelope = envelope_pb2.EventEnvelope.FromString(value)
+        kind = OBLIGING.get(envelope.type)
+        if kind is None:
+            return
+        change = kind()
+        envelope.payload.Unpack(change)
+        consent = change.consent
+        await self._submit(
+            Submission(RequestType.WITHDRAWAL, consent.subject_id, consent.jurisdiction or "CN",
+                       purpose_id=consent.purpose_id, details=envelope.type, automatic=True,
+                       retention_driven=envelope.type == "consent.expired"),
+            IdempotencyScope("dsr", "ConsentEvent", envelope.event_id), envelope.event_id.encode())

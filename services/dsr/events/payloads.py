@@ -1,0 +1,23 @@
+"""dsr.events: each change of a request's status, each settled task, as an outbox row."""
+
+from datetime import UTC, datetime
+
+from consentry.dsr.v1 import events_pb2
+from services.common.ids import new_id
+from services.common.outbox import PendingEvent
+from services.dsr.domain.model import Request, Task
+
+
+def status_changed(r: Request, note: str = "", event_type: str = "") -> PendingEvent:
+    payload = events_pb2.RequestStatusChanged(request_id=r.request_id, type=r.type.name, status=r.status.name,
+                                              jurisdiction=r.jurisdiction, note=note or r.status_reason)
+    return PendingEvent(new_id(), event_type or f"dsr.request.{r.status.name.lower()}", r.subject_id, payload,
+                        datetime.now(UTC))
+
+
+def task_settled(r: Request, t: Task) -> PendingEvent:
+    ok = t.state.value == "CONFIRMED"
+    payload = events_pb2.TaskSettled(request_id=r.request_id, task_id=t.task_id, processor=t.processor, ok=ok,
+                                     reason=t.reason)
+    return PendingEvent(new_id(), f"dsr.task.{'confirmed' if ok else 'failed'}", r.subject_id, payload,
+                        datetime.now(UTC))

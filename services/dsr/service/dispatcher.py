@@ -1,0 +1,73 @@
+"""Sending tasks to processors, and sending again what was not confirmed in time (a broker that
+lost the message, a processor that crashed mid-task). The wait doubles with every attempt; after
+the last one the task fails with the reason, which the DPO sees on the request."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from consentry.dsr.v1 import tasks_pb2
+from services.common.logging import get_logger
+from services.dsr.domain.model import Task, TaskState
+from services.dsr.service.settlement import settle_task
+from services.dsr.store.repository import DsrStore
+
+log = get_logger(__name__)
+
+
+class TaskDispatcher:
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, *,
+                 confirm_timeout_s: float = 30.0, max_attempts: int = 8, batch: int = 500) -> None:
+        self._pool, self._producer, self._topic = pool, producer, topic
+        self._timeout, self._max_attempts, self._batch = confirm_timeout_s, max_attempts, batch
+        self._wakeup = asyncio.Event()
+
+    def tasks_added(self) -> None:
+        self._wakeup.set()
+
+    async def run(self, idle_s: float = 0.5) -> None:
+        while True:
+            try:
+                sent = await self.send_due()
+            except Exception as exc:  # noqa: BLE001 - broker or database away: the tasks stay due
+                log.warning("task dispatch retrying", error=str(exc))
+                sent = 0
+            if sent < self._batch:
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), idle_s)
+                except TimeoutError:
+                    pass
+
+    async def send_due(self) -> int:
+        now = datetime.now(UTC)
+        async with self._pool.acquire() as conn, conn.transaction():
+            store = DsrStore(conn)
+            due = await store.due_tasks(now, self._batch)
+            requests, deliveries = {}, []
+            for task in due:
+                if task.attempts >= self._max_attempts:
+                    await settle_task(conn, task.task_id, False,
+                                      f"no confirmation from {task.processor} after {task.attempts} attempts", b"", "")
+                    continue
+                r = requests.get(task.request_id) or await store.get(task.request_id)
+                requests[task.request_id] = r
+                message = tasks_pb2.DsrTask(
+                    task_id=task.task_id, request_id=task.request_id, processor=task.processor, action=task.action,
+                    subject_id=r.subject_id, purpose_id=r.purpose_id, corrections=r.corrections,
+                    attempt=task.attempts + 1)
+                deliveries.append(await self._producer.send(self._topic, message.SerializeToString(),
+                                                            key=task.processor.encode()))
+                self._sent(task, now)
+                await store.save_task(task)
+            await asyncio.gather(*deliveries)  # acknowledged by the broker before the attempt counts
+        return len(due)
+
+    def _sent(self, task: Task, now: datetime) -> None:
+        task.attempts += 1
+        task.state = TaskState.SENT
+        task.next_attempt_at = now + timedelta(seconds=self._timeout * 2 ** min(task.attempts - 1, 6))
+        if task.attempts > 1:
+            task.reason = f"re-sent (attempt {task.attempts}): not confirmed within the timeout"

@@ -1,0 +1,103 @@
+"""Carrying out verified requests. Consentry's own part comes first (consents erased and the key
+shredded for a deletion; the subject's record gathered for an access), then one task per processor
+that holds data the request concerns. A step another service cannot do yet is tried again later,
+and the request shows why it waits."""
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import asyncpg
+
+from services.common.ids import new_id
+from services.common.logging import get_logger
+from services.common.outbox import add_events
+from services.dsr.domain import errors
+from services.dsr.domain.model import ACTIONS, Request, RequestType, Status, Task
+from services.dsr.events.payloads import status_changed
+from services.dsr.service.settlement import complete_if_settled
+from services.dsr.store.repository import DsrStore
+from services.dsr.store.upstream import Upstream
+
+log = get_logger(__name__)
+
+
+class Orchestrator:
+    def __init__(self, pool: asyncpg.Pool, upstream: Upstream, on_commit: Callable[[], None],
+                 retry_s: float = 5.0) -> None:
+        self._pool, self._upstream, self._on_commit, self._retry = pool, upstream, on_commit, retry_s
+        self._wakeup = asyncio.Event()
+        self._not_before: dict[str, float] = {}
+
+    def verified(self) -> None:
+        """A request was just verified: start it now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def run(self, idle_s: float = 1.0) -> None:
+        while True:
+            try:
+                async with self._pool.acquire() as conn:
+                    waiting = await DsrStore(conn).verified(100)
+                now = asyncio.get_running_loop().time()
+                for request_id in waiting:
+                    if self._not_before.get(request_id, 0) <= now:
+                        await self.start(request_id)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("orchestrator retrying", error=str(exc))
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), idle_s)
+            except TimeoutError:
+                pass
+
+    async def start(self, request_id: str) -> None:
+        async with self._pool.acquire() as conn:
+            r = await DsrStore(conn).get(request_id)
+        if r is None or r.status is not Status.VERIFIED:
+            return
+        try:
+            record = await self._own_part(r)
+        except (errors.UpstreamUnavailable, errors.UpstreamRefused) as exc:
+            self._not_before[request_id] = asyncio.get_running_loop().time() + self._retry
+            await self._waiting(r, f"waiting: {exc}")
+            return
+        self._not_before.pop(request_id, None)
+        await self._fan_out(r, record)
+
+    async def _own_part(self, r: Request) -> dict | None:
+        if r.type in (RequestType.ACCESS, RequestType.PORTABILITY):
+            return await self._upstream.subject_record(r.subject_id)
+        if r.type is RequestType.DELETION:
+            await self._upstream.erase_consents(r.subject_id, r.request_id)
+            r.certificate, r.certificate_signature = await self._upstream.shred_key(r.subject_id, r.request_id)
+        return None
+
+    async def _waiting(self, r: Request, reason: str) -> None:
+        if r.status_reason == reason:
+            return
+        async with self._pool.acquire() as conn:
+            r.status_reason = reason
+            await DsrStore(conn).save(r, reason)
+
+    async def _fan_out(self, r: Request, record: dict | None) -> None:
+        action = ACTIONS[r.type]
+        now = datetime.now(UTC)
+        async with self._pool.acquire() as conn, conn.transaction():
+            store = DsrStore(conn)
+            current = await store.get(r.request_id, for_update=True)
+            if current is None or current.status is not Status.VERIFIED:
+                return  # another replica started it
+            current.certificate, current.certificate_signature = r.certificate, r.certificate_signature
+            r = current
+            processors = [p for p in await store.processors() if p.takes(action, r.purpose_id)]
+            tasks = [Task(str(new_id()), r.request_id, p.name, action, next_attempt_at=now) for p in processors]
+            await store.add_tasks(tasks)
+            if record is not None:
+                await store.set_export(r.request_id, json.dumps(record).encode())
+            r.move_to(Status.IN_PROGRESS, f"{len(tasks)} processor(s) asked: "
+                                          + (", ".join(p.name for p in processors) or "none hold such data"))
+            await store.save(r)
+            await add_events(conn, [status_changed(r)])
+            await complete_if_settled(conn, r)
+        self._on_commit()

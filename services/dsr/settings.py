@@ -1,0 +1,41 @@
+"""DSR settings, from environment variables prefixed CONSENTRY_DSR_ (nested with "__")."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
+
+
+class DsrSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSENTRY_DSR_", env_nested_delimiter="__")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/dsr"
+    pool_min_size: int = 2
+    pool_max_size: int = 16
+    kafka: KafkaSettings = KafkaSettings()
+    topic: str = "dsr.events"
+    tasks_topic: str = "dsr.tasks"
+    results_topic: str = "dsr.task-results"
+    consent_topic: str = "consent.events"
+    grpc: GrpcSettings = GrpcSettings(listen="127.0.0.1:50053")
+    telemetry: TelemetrySettings = TelemetrySettings()
+    runtime: RuntimeSettings = RuntimeSettings()
+
+    # The services dsr orders and asks, over mTLS with one client certificate (identity "dsr").
+    consent_address: str = "localhost:50051"
+    keyvault_address: str = "localhost:50052"
+    audit_address: str = "localhost:50054"
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    # A task not confirmed within this time is sent again, waiting twice as long each time.
+    task_confirm_timeout_s: float = Field(30.0, gt=0)
+    task_max_attempts: int = Field(8, ge=1)
+    # China has no statutory figure: the regulator's practice is 15 working days.
+    china_working_days: int = Field(15, ge=1)
+    # Where no law sets a deadline.
+    default_deadline_days: int = Field(30, ge=1)
+    complaint_route: str = "the competent data protection authority"

@@ -1,0 +1,148 @@
+"""The dsr service's PostgreSQL store, used inside the unit of work's transaction."""
+
+import json
+from datetime import datetime
+
+import asyncpg
+
+from services.dsr.domain.model import Processor, Rejection, Request, RequestType, Status, Task, TaskState
+
+_REQUEST_COLUMNS = ("request_id, type, subject_id, jurisdiction, status, received_at, due_at, purpose_id,"
+                    " corrections, details, evidence_method, evidence_ref, extended, extension_reason,"
+                    " status_reason, rejection_code, rejection_explanation, complaint_route, certificate,"
+                    " certificate_signature, automatic")
+
+
+def _request(row: asyncpg.Record) -> Request:
+    rejection = (Rejection(row["rejection_code"], row["rejection_explanation"], row["complaint_route"])
+                 if row["rejection_code"] else None)
+    return Request(row["request_id"], RequestType(row["type"]), row["subject_id"], row["jurisdiction"],
+                   Status(row["status"]), row["received_at"], row["due_at"], row["purpose_id"],
+                   json.loads(row["corrections"]), row["details"], row["evidence_method"], row["evidence_ref"],
+                   row["extended"], row["extension_reason"], row["status_reason"], rejection,
+                   bytes(row["certificate"]), bytes(row["certificate_signature"]), row["automatic"])
+
+
+def _task(row: asyncpg.Record) -> Task:
+    return Task(row["task_id"], row["request_id"], row["processor"], row["action"], TaskState(row["state"]),
+                row["attempts"], row["reason"], row["next_attempt_at"], row["confirmed_at"], bytes(row["data_json"]))
+
+
+class DsrStore:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    # Requests
+
+    async def add(self, r: Request) -> None:
+        await self._conn.execute(
+            f"INSERT INTO requests ({_REQUEST_COLUMNS}) VALUES"
+            " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+            *self._values(r))
+        await self.note(r, "")
+
+    async def save(self, r: Request, note: str = "", *, status_changed: bool = True) -> None:
+        await self._conn.execute(
+            "UPDATE requests SET status = $2, due_at = $3, extended = $4, extension_reason = $5, status_reason = $6,"
+            " rejection_code = $7, rejection_explanation = $8, complaint_route = $9, certificate = $10,"
+            " certificate_signature = $11 WHERE request_id = $1",
+            r.request_id, r.status.value, r.due_at, r.extended, r.extension_reason, r.status_reason,
+            r.rejection.code if r.rejection else None, r.rejection.explanation if r.rejection else None,
+            r.rejection.complaint_route if r.rejection else None, r.certificate, r.certificate_signature)
+        if status_changed:
+            await self.note(r, note)
+
+    async def note(self, r: Request, note: str) -> None:
+        await self._conn.execute("INSERT INTO request_timeline (request_id, status, note) VALUES ($1, $2, $3)",
+                                 r.request_id, r.status.value, note or r.status_reason)
+
+    @staticmethod
+    def _values(r: Request) -> tuple:
+        return (r.request_id, r.type.value, r.subject_id, r.jurisdiction, r.status.value, r.received_at, r.due_at,
+                r.purpose_id, json.dumps(r.corrections), r.details, r.evidence_method, r.evidence_ref, r.extended,
+                r.extension_reason, r.status_reason, r.rejection.code if r.rejection else None,
+                r.rejection.explanation if r.rejection else None,
+                r.rejection.complaint_route if r.rejection else None, r.certificate, r.certificate_signature,
+                r.automatic)
+
+    async def get(self, request_id: str, *, for_update: bool = False) -> Request | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._conn.fetchrow(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE request_id = $1{lock}",
+                                        request_id)
+        return _request(row) if row else None
+
+    async def timeline(self, request_id: str) -> list[tuple[datetime, Status, str]]:
+        rows = await self._conn.fetch(
+            "SELECT at, status, note FROM request_timeline WHERE request_id = $1 ORDER BY at", request_id)
+        return [(r["at"], Status(r["status"]), r["note"]) for r in rows]
+
+    async def find(self, *, now: datetime, status: Status | None, overdue_only: bool, due_before: datetime | None,
+                   subject_id: str, after: tuple[int, datetime, str] | None, limit: int) -> list[Request]:
+        """Overdue open requests first (bucket 0), then the rest (bucket 1), each by due date and id."""
+        rows = await self._conn.fetch(
+            f"SELECT {_REQUEST_COLUMNS} FROM (SELECT *, CASE WHEN due_at < $1 AND status NOT IN (5, 6, 7)"
+            " THEN 0 ELSE 1 END AS bucket FROM requests) r"
+            " WHERE ($2::smallint IS NULL OR status = $2) AND (NOT $3 OR bucket = 0)"
+            " AND ($4::timestamptz IS NULL OR due_at < $4) AND ($5 = '' OR subject_id = $5)"
+            " AND ($6::int IS NULL OR (bucket, due_at, request_id) > ($6, $7, $8))"
+            " ORDER BY bucket, due_at, request_id LIMIT $9",
+            now, status.value if status else None, overdue_only, due_before, subject_id,
+            after[0] if after else None, after[1] if after else None, after[2] if after else "", limit)
+        return [_request(r) for r in rows]
+
+    async def verified(self, limit: int) -> list[str]:
+        rows = await self._conn.fetch(
+            "SELECT request_id FROM requests WHERE status = $1 ORDER BY received_at LIMIT $2",
+            Status.VERIFIED.value, limit)
+        return [r["request_id"] for r in rows]
+
+    async def set_export(self, request_id: str, export: bytes) -> None:
+        await self._conn.execute("UPDATE requests SET export_json = $2 WHERE request_id = $1", request_id, export)
+
+    async def export(self, request_id: str) -> bytes | None:
+        value = await self._conn.fetchval("SELECT export_json FROM requests WHERE request_id = $1", request_id)
+        return bytes(value) if value is not None else None
+
+    # Processors
+
+    async def register(self, p: Processor) -> Processor:
+        row = await self._conn.fetchrow(
+            "INSERT INTO processors (name, capabilities, purpose_ids) VALUES ($1, $2, $3)"
+            " ON CONFLICT (name) DO UPDATE SET capabilities = $2, purpose_ids = $3 RETURNING registered_at",
+            p.name, sorted(p.capabilities), sorted(p.purpose_ids))
+        return Processor(p.name, p.capabilities, p.purpose_ids, row["registered_at"])
+
+    async def processors(self) -> list[Processor]:
+        rows = await self._conn.fetch("SELECT * FROM processors ORDER BY name")
+        return [Processor(r["name"], frozenset(r["capabilities"]), frozenset(r["purpose_ids"]), r["registered_at"])
+                for r in rows]
+
+    # Tasks
+
+    async def add_tasks(self, tasks: list[Task]) -> None:
+        await self._conn.executemany(
+            "INSERT INTO tasks (task_id, request_id, processor, action, state, next_attempt_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id, processor) DO NOTHING",
+            [(t.task_id, t.request_id, t.processor, t.action, t.state.value, t.next_attempt_at) for t in tasks])
+
+    async def tasks(self, request_id: str) -> list[Task]:
+        rows = await self._conn.fetch("SELECT * FROM tasks WHERE request_id = $1 ORDER BY processor", request_id)
+        return [_task(r) for r in rows]
+
+    async def task(self, task_id: str, *, for_update: bool = False) -> Task | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await self._conn.fetchrow(f"SELECT * FROM tasks WHERE task_id = $1{lock}", task_id)
+        return _task(row) if row else None
+
+    async def due_tasks(self, now: datetime, limit: int) -> list[Task]:
+        """Tasks to send (again); locked, and skipped by other replicas meanwhile."""
+        rows = await self._conn.fetch(
+            "SELECT * FROM tasks WHERE state IN ('PENDING', 'SENT') AND next_attempt_at <= $1"
+            " ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED", now, limit)
+        return [_task(r) for r in rows]
+
+    async def save_task(self, t: Task) -> None:
+        await self._conn.execute(
+            "UPDATE tasks SET state = $2, attempts = $3, reason = $4, next_attempt_at = $5, confirmed_at = $6,"
+            " data_json = $7 WHERE task_id = $1",
+            t.task_id, t.state.value, t.attempts, t.reason, t.next_attempt_at, t.confirmed_at, t.data_json)

@@ -1,0 +1,69 @@
+"""The other services as dsr calls them over mTLS (identity "dsr"): consent erases and lists,
+keyvault shreds and reports key status, audit lists the subject's entries. Every call that changes
+something is idempotent by the request id, so a retry after a crash repeats nothing."""
+
+import json
+
+import grpc
+from google.protobuf import json_format
+
+from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
+from consentry.consent.v1 import consent_pb2, consent_pb2_grpc
+from consentry.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
+from services.dsr.domain.errors import UpstreamRefused, UpstreamUnavailable
+
+TIMEOUT_S = 10.0
+
+
+class Upstream:
+    def __init__(self, addresses: dict[str, str], ca: bytes, cert: bytes, key: bytes) -> None:
+        creds = grpc.ssl_channel_credentials(ca, key, cert)
+        self._channels = {name: grpc.aio.secure_channel(address, creds) for name, address in addresses.items()}
+        self._consent = consent_pb2_grpc.ConsentServiceStub(self._channels["consent"])
+        self._keyvault = keyvault_pb2_grpc.KeyVaultServiceStub(self._channels["keyvault"])
+        self._audit = audit_pb2_grpc.AuditServiceStub(self._channels["audit"])
+
+    async def erase_consents(self, subject_id: str, request_id: str) -> int:
+        answer = await _call("consent", self._consent.EraseSubject(consent_pb2.EraseSubjectRequest(
+            subject_id=subject_id, request_id=request_id, idempotency_key=f"dsr-{request_id}"), timeout=TIMEOUT_S))
+        return answer.consents_erased
+
+    async def shred_key(self, subject_id: str, request_id: str) -> tuple[bytes, bytes]:
+        """The deletion certificate (canonical JSON) and its signature."""
+        answer = await _call("keyvault", self._keyvault.ShredSubjectKey(keyvault_pb2.ShredSubjectKeyRequest(
+            subject_id=subject_id, request_id=request_id, reason="data-subject erasure request",
+            idempotency_key=f"dsr-{request_id}"), timeout=TIMEOUT_S))
+        return answer.certificate.certificate_json, answer.certificate.signature
+
+    async def subject_record(self, subject_id: str) -> dict:
+        """What Consentry itself holds on the subject: consents with their history, key status, audit entries."""
+        consents = await _call("consent", self._consent.ListConsents(
+            consent_pb2.ListConsentsRequest(subject_id=subject_id), timeout=TIMEOUT_S))
+        history = []
+        for consent in consents.consents:
+            answer = await _call("consent", self._consent.GetConsentHistory(consent_pb2.GetConsentHistoryRequest(
+                subject_id=subject_id, purpose_id=consent.purpose_id), timeout=TIMEOUT_S))
+            history.append(json_format.MessageToDict(answer))
+        key = await _call("keyvault", self._keyvault.GetKeyStatus(
+            keyvault_pb2.GetKeyStatusRequest(subject_id=subject_id), timeout=TIMEOUT_S))
+        entries = await _call("audit", self._audit.QueryEvents(audit_pb2.QueryEventsRequest(
+            filter=audit_pb2.EventFilter(subject_id=subject_id), page_size=1000), timeout=TIMEOUT_S))
+        return {
+            "consents": [json_format.MessageToDict(c) for c in consents.consents],
+            "consentHistory": history,
+            "keyStatus": json_format.MessageToDict(key),
+            "auditEntries": [json.loads(e.entry_json) for e in entries.entries],
+        }
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+
+
+async def _call(service: str, call):
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            raise UpstreamUnavailable(service) from None
+        raise UpstreamRefused(service, error.code().name, error.details() or "") from None

@@ -1,0 +1,161 @@
+"""Requests from submission to their end, with Consentry's own part (consents, keys, audit) done
+for real: deadlines by jurisdiction, identity verification before anything happens, one request per
+idempotency key, rejections that must say why, extensions only once and in time."""
+
+import asyncio
+import json
+from datetime import timedelta
+
+import grpc
+import pytest
+
+from consentry.consent.v1 import consent_pb2 as cpb
+from consentry.dsr.v1 import dsr_pb2 as pb
+from consentry.keyvault.v1 import keyvault_pb2 as kpb
+from services.common.grpc_errors import field_violations
+from tests.consent.builders import check
+from tests.keyvault.test_data_keys import consented, refused
+from tests.support import unique
+
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+
+
+def submission(subject: str, kind: int = pb.REQUEST_TYPE_DELETION, jurisdiction: str = "DE",
+               **fields) -> pb.SubmitRequestRequest:
+    return pb.SubmitRequestRequest(type=kind, subject_id=subject, jurisdiction=jurisdiction,
+                                   evidence=pb.IdentityEvidence(method="in-person-id-check", reference="desk-7/2291"),
+                                   idempotency_key=unique("idem"), **fields)
+
+
+def verify(request_id: str, verified: bool = True, note: str = "") -> pb.VerifyIdentityRequest:
+    return pb.VerifyIdentityRequest(request_id=request_id, verified=verified, note=note,
+                                    idempotency_key=unique("idem"))
+
+
+async def settled(operator, request_id: str, timeout: float = 20.0) -> pb.Request:  # noqa: ASYNC109
+    async with asyncio.timeout(timeout):
+        while True:
+            r = (await operator.GetRequest(pb.GetRequestRequest(request_id=request_id))).request
+            if r.status in (pb.REQUEST_STATUS_COMPLETED, pb.REQUEST_STATUS_PARTIALLY_COMPLETED,
+                            pb.REQUEST_STATUS_REJECTED):
+                return r
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize(("jurisdiction", "days"), [("DE", (28, 31)), ("US-CA", (45, 45)), ("CN", (19, 21)),
+                                                    ("BR", (30, 30))])
+async def test_the_deadline_follows_the_jurisdiction(operator, backend, jurisdiction, days):
+    r = (await operator.SubmitRequest(submission(unique("subj"), jurisdiction=jurisdiction))).request
+
+    due = r.due_at.ToDatetime() - r.received_at.ToDatetime()
+    assert timedelta(days=days[0]) <= due <= timedelta(days=days[1], seconds=1)
+    assert r.status == pb.REQUEST_STATUS_VERIFICATION_PENDING
+    assert [t.status for t in r.timeline] == [pb.REQUEST_STATUS_RECEIVED, pb.REQUEST_STATUS_VERIFICATION_PENDING]
+
+
+async def test_deletion_erases_consents_and_shreds_the_key_with_a_certificate(
+        admin, gate, face, kv_admin, operator, backend):
+    subject, purpose = await consented(admin, gate)
+    await face.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+    submitted = (await operator.SubmitRequest(submission(subject))).request
+
+    await operator.VerifyIdentity(verify(submitted.request_id))
+    done = await settled(operator, submitted.request_id)
+
+    key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))
+    consent = await gate.CheckConsent(check(subject, purpose))
+    certificate = json.loads(done.deletion_certificate)
+    assert done.status == pb.REQUEST_STATUS_COMPLETED
+    assert cpb.DenyReason.Name(consent.reason) == "DENY_REASON_SUBJECT_ERASED"
+    assert key.state == kpb.KEY_STATE_SHREDDED and certificate["requestId"] == submitted.request_id
+    assert certificate["keysDestroyed"] != []
+    assert [t.status for t in done.timeline][-3:] == [pb.REQUEST_STATUS_VERIFIED, pb.REQUEST_STATUS_IN_PROGRESS,
+                                                      pb.REQUEST_STATUS_COMPLETED]
+
+
+async def test_nothing_happens_before_the_identity_is_verified(admin, gate, face, kv_admin, operator, backend):
+    subject, purpose = await consented(admin, gate)
+    await face.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+    deletion = (await operator.SubmitRequest(submission(subject))).request
+    access = (await operator.SubmitRequest(submission(subject, pb.REQUEST_TYPE_ACCESS))).request
+    await asyncio.sleep(1.5)  # the orchestrator polls every second
+
+    export = await refused(operator.GetExport, pb.GetExportRequest(request_id=access.request_id))
+    refusal = await operator.VerifyIdentity(verify(deletion.request_id, False, "photo does not match"))
+    key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))
+
+    assert export.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert key.state == kpb.KEY_STATE_ACTIVE
+    assert refusal.request.status == pb.REQUEST_STATUS_REJECTED
+    assert refusal.request.rejection.code == "identity-not-verified" and refusal.request.rejection.complaint_route
+
+
+async def test_an_access_export_holds_the_subjects_record_and_nobody_elses(admin, gate, face, operator, backend):
+    subject, purpose = await consented(admin, gate)
+    other, _ = await consented(admin, gate)
+    submitted = (await operator.SubmitRequest(submission(subject, pb.REQUEST_TYPE_ACCESS))).request
+    await operator.VerifyIdentity(verify(submitted.request_id))
+    await settled(operator, submitted.request_id)
+
+    export = await operator.GetExport(pb.GetExportRequest(request_id=submitted.request_id))
+
+    document = json.loads(export.export_json)
+    assert [c["purposeId"] for c in document["consentry"]["consents"]] == [purpose]
+    assert document["consentry"]["keyStatus"]["subjectId"] == subject
+    assert other not in export.export_json.decode()
+    assert subject in export.html_en.decode() and "您的同意记录" in export.html_zh_cn.decode()
+
+
+async def test_one_idempotency_key_makes_one_request(operator, backend):
+    request = submission(unique("subj"))
+    first, again = await asyncio.gather(operator.SubmitRequest(request), operator.SubmitRequest(request))
+    listed = await operator.ListRequests(pb.ListRequestsRequest(subject_id=request.subject_id))
+
+    assert first.request.request_id == again.request.request_id
+    assert [r.request_id for r in listed.requests] == [first.request.request_id]
+
+
+async def test_a_rejection_must_give_code_explanation_and_complaint_route(operator, backend):
+    r = (await operator.SubmitRequest(submission(unique("subj")))).request
+
+    bare = await refused(operator.RejectRequest, pb.RejectRequestRequest(
+        request_id=r.request_id, idempotency_key=unique("idem")))
+    rejected = await operator.RejectRequest(pb.RejectRequestRequest(
+        request_id=r.request_id, idempotency_key=unique("idem"), reason=pb.RejectionReason(
+            code="manifestly-unfounded", explanation="the same request was answered last week",
+            complaint_route="Berliner Beauftragte für Datenschutz")))
+
+    assert bare.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {f for f, _ in field_violations(bare)} == {"reason.code", "reason.explanation", "reason.complaint_route"}
+    assert rejected.request.status == pb.REQUEST_STATUS_REJECTED
+
+
+async def test_a_deadline_is_extended_once_with_a_reason(operator, backend):
+    r = (await operator.SubmitRequest(submission(unique("subj"), jurisdiction="FR"))).request
+    extend = pb.ExtendDeadlineRequest(request_id=r.request_id, reason="complex: 14 systems hold data",
+                                      idempotency_key=unique("idem"))
+
+    extended = (await operator.ExtendDeadline(extend)).request
+    retried = (await operator.ExtendDeadline(extend)).request
+    twice = await refused(operator.ExtendDeadline, pb.ExtendDeadlineRequest(
+        request_id=r.request_id, reason="again", idempotency_key=unique("idem")))
+    cn = (await operator.SubmitRequest(submission(unique("subj"), jurisdiction="CN"))).request
+    no_extension = await refused(operator.ExtendDeadline, pb.ExtendDeadlineRequest(
+        request_id=cn.request_id, reason="busy", idempotency_key=unique("idem")))
+
+    months = extended.due_at.ToDatetime() - r.due_at.ToDatetime()
+    assert timedelta(days=59) <= months <= timedelta(days=62) and extended.extended
+    assert retried.due_at == extended.due_at
+    assert twice.code() == no_extension.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "one extension" in twice.details()
+
+
+async def test_bad_submissions_are_refused_field_by_field(operator, backend):
+    bad = pb.SubmitRequestRequest(type=pb.REQUEST_TYPE_WITHDRAWAL, subject_id="not valid", jurisdiction="Germany",
+                                  corrections={"name": "x"})
+
+    error = await refused(operator.SubmitRequest, bad)
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {f for f, _ in field_violations(error)} >= {"subject_id", "jurisdiction", "evidence.method", "purpose_id",
+                                                       "corrections", "idempotency_key"}
