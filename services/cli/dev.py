@@ -20,6 +20,7 @@ DEMO_PURPOSE = "demo-gate-access"
 CONSENT = "consentry.consent.v1.ConsentService"
 KEYVAULT = "consentry.keyvault.v1.KeyVaultService"
 AUDIT = "consentry.audit.v1.AuditService"
+DSR = "consentry.dsr.v1.DsrService"
 AUDIT_DATABASE = "audit"
 # Which client (certificate CN) may call which RPCs, for which purposes. One file serves every
 # service: each only sees calls to its own RPCs.
@@ -42,6 +43,11 @@ purposes = ["*"]
 [clients.audit]
 rpcs = ["{KEYVAULT}/GetSubjectRefs"]
 purposes = []
+
+[clients.dsr]
+rpcs = ["{CONSENT}/EraseSubject", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory",
+        "{KEYVAULT}/ShredSubjectKey", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/QueryEvents"]
+purposes = ["*"]
 
 [clients.dpo]
 rpcs = ["{AUDIT}/GetCheckpoint", "{AUDIT}/GetPublicKey", "{AUDIT}/GetInclusionProof", "{AUDIT}/GetConsistencyProof",
@@ -114,6 +120,16 @@ def audit_env(pg: PostgresProcess, kafka: TansuProcess, bao: OpenBaoProcess, ca:
             f"{prefix}VAULT_ADDRESS": bao.address, f"{prefix}VAULT_TOKEN": provision_vault(bao.client())}
 
 
+def dsr_env(pg: PostgresProcess, kafka: TansuProcess, ca: DevCA, policy: Path, port: int,
+            ports: dict[str, int]) -> dict[str, str]:
+    client = ca.issue_client("dsr")
+    prefix = "CONSENTRY_DSR_"
+    return {**_service_env(prefix, "dsr", pg, kafka, ca, policy, port),
+            **{f"{prefix}{name.upper()}_ADDRESS": f"localhost:{p}" for name, p in ports.items()},
+            f"{prefix}TLS_CA": str(ca.ca.cert), f"{prefix}TLS_CERT": str(client.cert),
+            f"{prefix}TLS_KEY": str(client.key)}
+
+
 def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     stop = _stop_on_signals()
@@ -130,7 +146,7 @@ def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
         policy = run_dir / "policy.toml"
         policy.write_text(POLICY)
         clients = {name: ca.issue_client(name) for name in ("admin", "demo-gate", "dpo")}
-        consent_port, keyvault_port, audit_port = free_port(), free_port(), free_port()
+        consent_port, keyvault_port, audit_port, dsr_port = free_port(), free_port(), free_port(), free_port()
         stack.enter_context(ServiceProcess(run_dir / "consent", "services.consent",
                                            consent_env(pg, kafka, ca, policy, consent_port), consent_port).start())
         stack.enter_context(ServiceProcess(
@@ -139,10 +155,13 @@ def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
         stack.enter_context(ServiceProcess(
             run_dir / "audit", "services.audit",
             audit_env(pg, kafka, bao, ca, policy, audit_port, keyvault_port), audit_port).start())
+        stack.enter_context(ServiceProcess(run_dir / "dsr", "services.dsr", dsr_env(
+            pg, kafka, ca, policy, dsr_port, {"consent": consent_port, "keyvault": keyvault_port, "audit": audit_port}),
+            dsr_port).start())
 
         endpoints = {
             "consent": f"localhost:{consent_port}", "keyvault": f"localhost:{keyvault_port}",
-            "audit": f"localhost:{audit_port}", "postgres": pg.dsn(), "kafka": kafka.bootstrap_servers,
+            "audit": f"localhost:{audit_port}", "dsr": f"localhost:{dsr_port}", "postgres": pg.dsn(), "kafka": kafka.bootstrap_servers,
             "vault": bao.address, "vault_token": bao.root_token, "ca": str(ca.ca.cert),
             "clients": {n: {"cert": str(f.cert), "key": str(f.key)} for n, f in clients.items()},
         }
@@ -173,6 +192,7 @@ Consentry is running (Ctrl-C stops everything).
   consent   gRPC+mTLS  {e['consent']}   (clients: admin, demo-gate; certificates under {Path(e['ca']).parent})
   keyvault  gRPC+mTLS  {e['keyvault']}
   audit     gRPC+mTLS  {e['audit']}   (client: dpo)
+  dsr       gRPC+mTLS  {e['dsr']}   (client: admin)
   postgres             {e['postgres']}
   kafka                {e['kafka']}     (Tansu; topics: {', '.join(TOPICS)})
   openbao              {e['vault']}     (dev root token: {e['vault_token']})
@@ -192,5 +212,7 @@ Try, in another terminal (.venv/bin/consentry, or `source .venv/bin/activate`):
   consentry keyvault shred   --subject alice                            # crypto-shredding, signed certificate
   consentry audit export     --subject alice --out after.jsonl          # nothing points to her any more
   consentry audit completeness                                          # per producer: complete up to N
+  consentry dsr submit --type access --subject bob --jurisdiction CN    # then: dsr verify ID, dsr show ID
+  consentry dsr list                                                    # overdue first
   consentry consent grant    --subject bob --purpose {DEMO_PURPOSE} --age 9     # refused: guardian needed
 """, flush=True)

@@ -5,7 +5,7 @@ import asyncio
 import inspect
 from pathlib import Path
 
-from services.cli import audit_commands, consent_commands, keyvault_commands
+from services.cli import audit_commands, consent_commands, dsr_commands, keyvault_commands
 from services.cli.client import DEFAULT_RUN_DIR
 
 
@@ -27,6 +27,7 @@ def parser() -> argparse.ArgumentParser:
     consent_commands.add_parser(commands)
     keyvault_commands.add_parser(commands)
     audit_commands.add_parser(commands)
+    dsr_commands.add_parser(commands)
     return root
 
 

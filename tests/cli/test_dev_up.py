@@ -57,6 +57,13 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         verified = subprocess.run([*CONSENTRY, "audit", "verify", str(export), "--public-key", str(key)],
                                   capture_output=True, text=True, timeout=60)
         shredded = consentry("keyvault", "shred", "--subject", "alice", run_dir=run_dir)
+        request = json.loads(consentry("dsr", "submit", "--type", "access", "--subject", "kid", run_dir=run_dir).stdout)
+        consentry("dsr", "verify", request["requestId"], run_dir=run_dir)
+        for _ in range(100):
+            shown = json.loads(consentry("dsr", "show", request["requestId"], run_dir=run_dir).stdout)
+            if shown["status"] == "COMPLETED":
+                break
+            time.sleep(0.2)
         after = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
         endpoints = json.loads((run_dir / "endpoints.json").read_text())
     finally:
@@ -69,8 +76,9 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     assert json.loads(data_key.stdout)["plaintext_key_bytes"] == 32
     assert json.loads(shredded.stdout)["certificate"]["backend"] == "wrapped"
     assert after.returncode == 1 and "erased" in after.stdout
+    assert shown["status"] == "COMPLETED" and [t["status"] for t in shown["timeline"]][0] == "RECEIVED"
     assert verified.returncode == 0 and json.loads(verified.stdout)["entriesVerified"] >= 2, verified.stdout
-    assert set(endpoints) >= {"consent", "keyvault", "audit", "postgres", "kafka", "vault"}
+    assert set(endpoints) >= {"consent", "keyvault", "audit", "dsr", "postgres", "kafka", "vault"}
     assert "consentry consent check" in output
     assert dev.returncode == 0
     assert processes_mentioning(str(run_dir)) == []

@@ -1,0 +1,119 @@
+"""`consentry dsr ...`: data-subject requests for operators and DPOs on a running dev stack."""
+
+import argparse
+import json
+import uuid
+from pathlib import Path
+
+import grpc
+
+from consentry.dsr.v1 import dsr_pb2 as pb
+from consentry.dsr.v1 import dsr_pb2_grpc
+from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
+
+TYPES = {name.removeprefix("REQUEST_TYPE_").lower(): number for name, number in pb.RequestType.items() if number}
+STATUSES = {name.removeprefix("REQUEST_STATUS_").lower(): number for name, number in pb.RequestStatus.items()
+            if number}
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    dsr = commands.add_parser("dsr", help="data-subject requests: submit, list, show, verify, extend, reject")
+    actions = dsr.add_subparsers(dest="action", required=True)
+    submit = actions.add_parser("submit", help="record a request")
+    submit.add_argument("--type", choices=TYPES, required=True)
+    submit.add_argument("--subject", required=True)
+    submit.add_argument("--jurisdiction", default="CN", help='ISO 3166 code, e.g. CN, DE, US-CA')
+    submit.add_argument("--evidence-method", default="in-person-id-check")
+    submit.add_argument("--evidence-ref", default="front-desk")
+    submit.add_argument("--purpose", default="", help="WITHDRAWAL: the purpose")
+    submit.add_argument("--correct", action="append", default=[], metavar="FIELD=VALUE", help="CORRECTION")
+    listing = actions.add_parser("list", help="requests, overdue first")
+    listing.add_argument("--status", choices=STATUSES)
+    listing.add_argument("--overdue", action="store_true")
+    listing.add_argument("--due-within-days", type=int, default=0)
+    listing.add_argument("--subject", default="")
+    for name in ("show", "verify", "extend", "reject", "export"):
+        p = actions.add_parser(name)
+        p.add_argument("request_id")
+        if name == "verify":
+            p.add_argument("--refuse", metavar="NOTE", help="the evidence is not enough: reject with this note")
+        if name == "extend":
+            p.add_argument("--reason", required=True)
+        if name == "reject":
+            p.add_argument("--code", required=True)
+            p.add_argument("--explanation", required=True)
+            p.add_argument("--complaint-route", required=True)
+        if name == "export":
+            p.add_argument("--out-dir", type=Path, default=Path("."))
+    for p in actions.choices.values():
+        p.add_argument("--client", default="admin", help="client certificate to call with")
+        p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+        p.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    async with channel(load_endpoints(args.run_dir), "dsr", args.client) as ch:
+        stub = dsr_pb2_grpc.DsrServiceStub(ch)
+        try:
+            print(json.dumps(await _call(stub, args), indent=2, ensure_ascii=False))
+        except grpc.aio.AioRpcError as error:
+            print(f"{error.code().name}: {error.details()}")
+            return 1
+    return 0
+
+
+def _key() -> str:
+    return str(uuid.uuid4())
+
+
+async def _call(stub: dsr_pb2_grpc.DsrServiceStub, args: argparse.Namespace):
+    if args.action == "submit":
+        corrections = dict(c.split("=", 1) for c in args.correct)
+        answer = await stub.SubmitRequest(pb.SubmitRequestRequest(
+            type=TYPES[args.type], subject_id=args.subject, jurisdiction=args.jurisdiction,
+            evidence=pb.IdentityEvidence(method=args.evidence_method, reference=args.evidence_ref),
+            purpose_id=args.purpose, corrections=corrections, idempotency_key=_key()))
+        return summary(answer.request)
+    if args.action == "list":
+        answer = await stub.ListRequests(pb.ListRequestsRequest(
+            status=STATUSES.get(args.status or "", 0), overdue_only=args.overdue,
+            due_within_days=args.due_within_days, subject_id=args.subject, page_size=100))
+        return [summary(r) for r in answer.requests]
+    if args.action == "show":
+        return details((await stub.GetRequest(pb.GetRequestRequest(request_id=args.request_id))).request)
+    if args.action == "verify":
+        answer = await stub.VerifyIdentity(pb.VerifyIdentityRequest(
+            request_id=args.request_id, verified=args.refuse is None, note=args.refuse or "", idempotency_key=_key()))
+        return summary(answer.request)
+    if args.action == "extend":
+        answer = await stub.ExtendDeadline(pb.ExtendDeadlineRequest(
+            request_id=args.request_id, reason=args.reason, idempotency_key=_key()))
+        return summary(answer.request)
+    if args.action == "reject":
+        answer = await stub.RejectRequest(pb.RejectRequestRequest(request_id=args.request_id, idempotency_key=_key(),
+                                                                  reason=pb.RejectionReason(
+            code=args.code, explanation=args.explanation, complaint_route=args.complaint_route)))
+        return summary(answer.request)
+    export = await stub.GetExport(pb.GetExportRequest(request_id=args.request_id))
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for suffix, data in (("json", export.export_json), ("en.html", export.html_en), ("zh-CN.html", export.html_zh_cn)):
+        path = args.out_dir / f"{args.request_id}.{suffix}"
+        path.write_bytes(data)
+        written[suffix] = str(path)
+    return written
+
+
+def summary(r: pb.Request) -> dict:
+    return {"requestId": r.request_id, "type": pb.RequestType.Name(r.type).removeprefix("REQUEST_TYPE_"),
+            "subject": r.subject_id, "status": pb.RequestStatus.Name(r.status).removeprefix("REQUEST_STATUS_"),
+            "due": r.due_at.ToJsonString(), "reason": r.status_reason}
+
+
+def details(r: pb.Request) -> dict:
+    return {**summary(r), "jurisdiction": r.jurisdiction, "extended": r.extended,
+            "timeline": [{"at": t.at.ToJsonString(), "status": pb.RequestStatus.Name(t.status)
+                          .removeprefix("REQUEST_STATUS_"), "note": t.note} for t in r.timeline],
+            "processors": [{"name": t.processor, "state": t.state, "attempts": t.attempts, "reason": t.reason}
+                           for t in r.tasks],
+            "deletionCertificate": json.loads(r.deletion_certificate) if r.deletion_certificate else None}
