@@ -17,6 +17,7 @@ from services.common.pki import DevCA
 
 TOPICS = ["consent.events", "keyvault.events", "dsr.events", "dsr.tasks", "dsr.task-results", "audit.events"]
 DEMO_PURPOSE = "demo-gate-access"
+DEMO_SUBJECTS = ["demo-mei", "demo-tom"]
 CONSENT = "consentry.consent.v1.ConsentService"
 KEYVAULT = "consentry.keyvault.v1.KeyVaultService"
 AUDIT = "consentry.audit.v1.AuditService"
@@ -33,7 +34,8 @@ rpcs = ["{CONSENT}/GetPurpose", "{CONSENT}/GrantConsent", "{CONSENT}/CheckConsen
         "{CONSENT}/WithdrawConsent", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory",
         "{CONSENT}/RecordInteraction", "{CONSENT}/GetReceiptKey",
         "{KEYVAULT}/EnsureSubjectKey", "{KEYVAULT}/GenerateDataKey", "{KEYVAULT}/DecryptDataKey",
-        "{KEYVAULT}/Encrypt", "{KEYVAULT}/Decrypt", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/Append"]
+        "{KEYVAULT}/Encrypt", "{KEYVAULT}/Decrypt", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/Append",
+        "{DSR}/RegisterProcessor"]
 purposes = ["{DEMO_PURPOSE}"]
 
 [clients.keyvault]
@@ -73,6 +75,23 @@ class ServiceProcess(ManagedProcess):
     def wait_ready(self, timeout: float) -> None:
         self.wait_until(lambda: "service started" in self.log_path.read_text(errors="replace"), timeout,
                         f"{self._module} to start")
+
+
+class FaceGateProcess(ServiceProcess):
+    """The reference face system (examples/face_gate), a processor of the dsr service."""
+
+    serves_port = False
+
+    def __init__(self, run_dir: Path, env: dict[str, str]) -> None:
+        super().__init__(run_dir, "examples.face_gate", env, free_port())
+        self.name = "face-gate"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "examples.face_gate", "serve"]
+
+    def wait_ready(self, timeout: float) -> None:
+        self.wait_until(lambda: "face gate started" in self.log_path.read_text(errors="replace"), timeout,
+                        "the face gate to start")
 
 
 def _service_env(prefix: str, database: str, pg: PostgresProcess, kafka: TansuProcess, ca: DevCA, policy: Path,
@@ -130,6 +149,18 @@ def dsr_env(pg: PostgresProcess, kafka: TansuProcess, ca: DevCA, policy: Path, p
             f"{prefix}TLS_KEY": str(client.key)}
 
 
+def face_gate_env(pg: PostgresProcess, kafka: TansuProcess, ca: DevCA, ports: dict[str, int]) -> dict[str, str]:
+    """The reference face system, as the demo-gate client (its certificate and policy entry)."""
+    pg.create_database("face_gate")
+    client = ca.issue_client("demo-gate")
+    return {"FACE_GATE_NAME": "demo-gate", "FACE_GATE_DATABASE_URL": pg.dsn("face_gate"),
+            "FACE_GATE_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            **{f"FACE_GATE_{name.upper()}_ADDRESS": f"localhost:{p}" for name, p in ports.items()},
+            "FACE_GATE_TLS_CA": str(ca.ca.cert), "FACE_GATE_TLS_CERT": str(client.cert),
+            "FACE_GATE_TLS_KEY": str(client.key), "FACE_GATE_PURPOSES": json.dumps([DEMO_PURPOSE]),
+            "FACE_GATE_DEMO_SUBJECTS": json.dumps(DEMO_SUBJECTS)}
+
+
 def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     stop = _stop_on_signals()
@@ -166,8 +197,12 @@ def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
             "clients": {n: {"cert": str(f.cert), "key": str(f.key)} for n, f in clients.items()},
         }
         (run_dir / "endpoints.json").write_text(json.dumps(endpoints, indent=2))
-        from services.cli.seed import seed_demo_purpose
+        from services.cli.seed import seed_demo_consents, seed_demo_purpose
         asyncio.run(seed_demo_purpose(endpoints, DEMO_PURPOSE))
+        asyncio.run(seed_demo_consents(endpoints, DEMO_PURPOSE, DEMO_SUBJECTS))
+        gate_env = face_gate_env(pg, kafka, ca, {"consent": consent_port, "keyvault": keyvault_port, "dsr": dsr_port})
+        (run_dir / "face-gate.env").write_text("".join(f"{k}='{v}'\n" for k, v in gate_env.items()))
+        stack.enter_context(FaceGateProcess(run_dir / "face-gate", gate_env).start())
         _print_banner(endpoints)
         if ready_file:
             ready_file.write_text("ready")
@@ -214,5 +249,10 @@ Try, in another terminal (.venv/bin/consentry, or `source .venv/bin/activate`):
   consentry audit completeness                                          # per producer: complete up to N
   consentry dsr submit --type access --subject bob --jurisdiction CN    # then: dsr verify ID, dsr show ID
   consentry dsr list                                                    # overdue first
+
+The reference face gate (examples/face_gate, a dsr processor) enrolled {', '.join(DEMO_SUBJECTS)} at start:
+
+  env $(cat {Path(e['ca']).parent.parent}/face-gate.env | xargs) .venv/bin/python -m examples.face_gate show --subject demo-mei
+  consentry dsr submit --type deletion --subject demo-mei               # then dsr verify ID; dsr show ID
   consentry consent grant    --subject bob --purpose {DEMO_PURPOSE} --age 9     # refused: guardian needed
 """, flush=True)

@@ -1,5 +1,7 @@
-"""The demo purpose `make dev` registers, with its notice in English and Chinese."""
+"""The demo purpose `make dev` registers, with its notice in English and Chinese, and the demo
+people who consented to it (the reference face gate enrols them when it starts)."""
 
+import hashlib
 from datetime import timedelta
 
 from google.protobuf import duration_pb2
@@ -31,3 +33,15 @@ async def seed_demo_purpose(endpoints: dict, purpose_id: str) -> None:
         await stub.PublishNotice(pb.PublishNoticeRequest(
             purpose_id=purpose_id, idempotency_key=f"seed-{purpose_id}-notice-1",
             texts=[pb.PublishNoticeRequest.Text(language=lang, text=text) for lang, text in NOTICE.items()]))
+
+
+async def seed_demo_consents(endpoints: dict, purpose_id: str, subjects: list[str]) -> None:
+    async with channel(endpoints, "consent", "admin") as ch:
+        stub = consent_pb2_grpc.ConsentServiceStub(ch)
+        for subject in subjects:
+            await stub.GrantConsent(pb.GrantConsentRequest(
+                subject_id=subject, purpose_id=purpose_id, notice_version=1, notice_language="en",
+                notice_hash=hashlib.sha256(NOTICE["en"].encode()).hexdigest(),
+                collection_method=pb.COLLECTION_METHOD_APP_SCREEN, evidence_ref=f"seed-{subject}",
+                actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT), subject_age=30, jurisdiction="CN",
+                alternative_offered=True, idempotency_key=f"seed-{subject}-{purpose_id}"))

@@ -57,13 +57,16 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         verified = subprocess.run([*CONSENTRY, "audit", "verify", str(export), "--public-key", str(key)],
                                   capture_output=True, text=True, timeout=60)
         shredded = consentry("keyvault", "shred", "--subject", "alice", run_dir=run_dir)
-        request = json.loads(consentry("dsr", "submit", "--type", "access", "--subject", "kid", run_dir=run_dir).stdout)
+        request = json.loads(consentry("dsr", "submit", "--type", "access", "--subject", "demo-mei",
+                                       run_dir=run_dir).stdout)
         consentry("dsr", "verify", request["requestId"], run_dir=run_dir)
         for _ in range(100):
             shown = json.loads(consentry("dsr", "show", request["requestId"], run_dir=run_dir).stdout)
             if shown["status"] == "COMPLETED":
                 break
-            time.sleep(0.2)
+            time.sleep(0.3)
+        exported = consentry("dsr", "export", request["requestId"], "--out-dir", str(tmp_path / "export"),
+                             run_dir=run_dir)
         after = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
         endpoints = json.loads((run_dir / "endpoints.json").read_text())
     finally:
@@ -77,6 +80,10 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     assert json.loads(shredded.stdout)["certificate"]["backend"] == "wrapped"
     assert after.returncode == 1 and "erased" in after.stdout
     assert shown["status"] == "COMPLETED" and [t["status"] for t in shown["timeline"]][0] == "RECEIVED"
+    # The reference face gate enrolled demo-mei at start and answered the access task.
+    assert [p["name"] for p in shown["processors"]] == ["demo-gate"], shown
+    document = json.loads(Path(json.loads(exported.stdout)["json"]).read_text())
+    assert document["processors"]["demo-gate"]["templates"][0]["purposeId"] == "demo-gate-access"
     assert verified.returncode == 0 and json.loads(verified.stdout)["entriesVerified"] >= 2, verified.stdout
     assert set(endpoints) >= {"consent", "keyvault", "audit", "dsr", "postgres", "kafka", "vault"}
     assert "consentry consent check" in output

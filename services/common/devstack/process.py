@@ -53,6 +53,8 @@ class ManagedProcess:
 
     name = "process"
     stop_signal = signal.SIGTERM
+    # A worker without a listening socket (e.g. a Kafka consumer) is ready by its own signal only.
+    serves_port = True
 
     def __init__(self, run_dir: Path, port: int | None = None) -> None:
         self.run_dir = Path(run_dir).resolve()
@@ -103,7 +105,8 @@ class ManagedProcess:
         self._pid_file.write_text(str(self._proc.pid))
         pid = self._proc.pid
         try:
-            self.wait_until(lambda: listens_on(pid, self.port), timeout, "listening")
+            if self.serves_port:
+                self.wait_until(lambda: listens_on(pid, self.port), timeout, "listening")
             self.wait_ready(max(1.0, timeout - (time.monotonic() - began)))
         except BaseException:
             self.kill()

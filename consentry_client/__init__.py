@@ -1,0 +1,31 @@
+"""The Python client library of Consentry for face systems, built only on the public protos.
+
+    from consentry_client import ConsentGate, TemplateCipher, DsrProcessor, connect
+
+    consent = connect("consent.example:443", ca="ca.crt", cert="door.crt", key="door.key")
+    keyvault = connect("keyvault.example:443", ca="ca.crt", cert="door.crt", key="door.key")
+
+    gate = ConsentGate(consent)
+    await gate.ensure_allowed(subject_id, purpose_id)        # raises ConsentRefused; no answer is a no
+    cipher = TemplateCipher(keyvault)
+    blob = await cipher.seal(subject_id, purpose_id, template)  # store the blob; it holds the wrapped key
+    template = await cipher.open(subject_id, purpose_id, blob)
+
+    class DoorProcessor(DsrProcessor):
+        async def handle_delete(self, task):
+            removed = await templates.delete(task.subject_id, task.purpose_id or None)
+            return f"deleted {removed} templates"
+
+    await DoorProcessor("door-app", "kafka:9092", enable_idempotence=True).run()
+"""
+
+from consentry_client.cipher import TemplateCipher
+from consentry_client.errors import ConsentRefused, ConsentryClientError, CorruptTemplate, SubjectErased
+from consentry_client.gate import ConsentGate, Decision, connect
+from consentry_client.journal import InMemoryTaskJournal, TaskJournal
+from consentry_client.processor import DsrProcessor, TaskFailed
+
+__all__ = [
+    "ConsentGate", "ConsentRefused", "ConsentryClientError", "CorruptTemplate", "Decision", "DsrProcessor",
+    "InMemoryTaskJournal", "SubjectErased", "TaskFailed", "TaskJournal", "TemplateCipher", "connect",
+]

@@ -1,0 +1,93 @@
+"""Templates sealed under per-subject data keys: AES-256-GCM locally, the data key wrapped by keyvault
+and stored inside the blob, so shredding the subject's key makes every copy unreadable."""
+
+import os
+import re
+import struct
+
+import grpc
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from consentry.consent.v1 import consent_pb2
+from consentry.keyvault.v1 import keyvault_pb2 as pb
+from consentry.keyvault.v1 import keyvault_pb2_grpc
+from consentry_client.errors import ConsentRefused, CorruptTemplate, SubjectErased
+
+# Blob layout: version (1 byte) | wrapped key length (2 bytes, big-endian) | wrapped key | nonce | ciphertext+tag
+VERSION = 1
+_HEADER = struct.Struct(">BH")
+NONCE_SIZE = 12
+TAG_SIZE = 16
+# Keyvault names the consent service's deny reason in the PERMISSION_DENIED details.
+_REASON_NAMES = [name.removeprefix("DENY_REASON_") for name in consent_pb2.DenyReason.keys()]
+_DENY_REASON = re.compile(r"\b(" + "|".join(_REASON_NAMES) + r")\b")
+
+
+class TemplateCipher:
+    """Raises ConsentRefused without consent, SubjectErased after shredding, CorruptTemplate for a blob
+    that is malformed, altered or someone else's."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float = 5.0) -> None:
+        self._stub = keyvault_pb2_grpc.KeyVaultServiceStub(channel)
+        self._timeout = timeout
+
+    async def seal(self, subject_id: str, purpose_id: str, template: bytes) -> bytes:
+        request = pb.GenerateDataKeyRequest(subject_id=subject_id, purpose_id=purpose_id)
+        issued = await self._call(self._stub.GenerateDataKey, request)
+        nonce = os.urandom(NONCE_SIZE)
+        # The plaintext key lives only in this frame; only its wrapped form leaves it.
+        sealed = AESGCM(issued.plaintext_key).encrypt(nonce, template, _associated_data(subject_id, purpose_id))
+        return _HEADER.pack(VERSION, len(issued.wrapped_key)) + issued.wrapped_key + nonce + sealed
+
+    async def open(self, subject_id: str, purpose_id: str, blob: bytes) -> bytes:
+        wrapped_key, nonce, sealed = _parse(blob)
+        request = pb.DecryptDataKeyRequest(subject_id=subject_id, purpose_id=purpose_id, wrapped_key=wrapped_key)
+        released = await self._call(self._stub.DecryptDataKey, request)
+        try:
+            return AESGCM(released.plaintext_key).decrypt(nonce, sealed, _associated_data(subject_id, purpose_id))
+        except (InvalidTag, ValueError) as error:
+            raise CorruptTemplate("ciphertext does not authenticate") from error
+
+    async def _call(self, rpc, request):
+        """Other failures (UNAVAILABLE, DEADLINE_EXCEEDED, ...) propagate as gRPC errors, to be retried."""
+        try:
+            return await rpc(request, timeout=self._timeout)
+        except grpc.aio.AioRpcError as error:
+            translated = _translated(error)
+            if translated is None:
+                raise
+            raise translated from error
+
+
+def _associated_data(subject_id: str, purpose_id: str) -> bytes:
+    # Length-prefixed, so ("ab", "c") and ("a", "bc") authenticate differently.
+    parts = [f"consentry-template/v{VERSION}".encode(), subject_id.encode(), purpose_id.encode()]
+    return b"".join(struct.pack(">I", len(p)) + p for p in parts)
+
+
+def _parse(blob: bytes) -> tuple[bytes, bytes, bytes]:
+    if len(blob) < _HEADER.size:
+        raise CorruptTemplate("too short")
+    version, key_length = _HEADER.unpack_from(blob)
+    if version != VERSION:
+        raise CorruptTemplate(f"unknown version {version}")
+    key_end = _HEADER.size + key_length
+    if key_length == 0 or len(blob) < key_end + NONCE_SIZE + TAG_SIZE:
+        raise CorruptTemplate("truncated")
+    nonce_end = key_end + NONCE_SIZE
+    return blob[_HEADER.size:key_end], blob[key_end:nonce_end], blob[nonce_end:]
+
+
+def _translated(error: grpc.aio.AioRpcError) -> Exception | None:
+    details = error.details() or ""
+    if error.code() == grpc.StatusCode.PERMISSION_DENIED:
+        named = _DENY_REASON.search(details)
+        return ConsentRefused(named.group(1) if named else details)
+    if error.code() == grpc.StatusCode.FAILED_PRECONDITION and "erased" in details.lower():
+        return SubjectErased(details)
+    if (error.code() == grpc.StatusCode.INVALID_ARGUMENT and "wrapped_key" in details
+            or error.code() == grpc.StatusCode.FAILED_PRECONDITION and "no key" in details):
+        # A wrapped key that was altered, or made for another subject (with or without a key of its own).
+        return CorruptTemplate(details)
+    return None

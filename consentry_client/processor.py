@@ -1,0 +1,189 @@
+"""The base of a face system's processor of data-subject-request tasks.
+
+Tasks arrive on `dsr.tasks`, keyed by processor name; every processor reads the whole topic and acts
+only on its own. Each task gets one result on `dsr.task-results`, keyed by request id. The DSR service
+re-sends a task until it sees the result, so a task is handled once per task_id and a repeat is
+answered from the journal. Offsets are committed only after the result is durable (acks=all), so a
+crash in between re-delivers the task: at least once, made harmless by the journal.
+"""
+
+import asyncio
+import json
+import logging
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError
+from google.protobuf.message import DecodeError
+
+from consentry.dsr.v1.tasks_pb2 import DsrTask, DsrTaskResult
+from consentry_client.journal import InMemoryTaskJournal, TaskJournal
+
+log = logging.getLogger(__name__)
+
+TASKS_TOPIC = "dsr.tasks"
+RESULTS_TOPIC = "dsr.task-results"
+
+
+class TaskFailed(Exception):
+    """Raised by a handler: the task cannot be done, and `reason` tells the DPO why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Membership(ConsumerRebalanceListener):
+    def __init__(self, ready: asyncio.Event) -> None:
+        self._ready = ready
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        self._ready.clear()
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        self._ready.set()
+
+
+class DsrProcessor:
+    """Subclass it and implement the actions the face system supports; the others report failure.
+
+    A handler that raises TaskFailed gets a failed result, remembered like a success. Any other
+    exception is reported as failed with only its class name and is not remembered, so the re-sent
+    task is tried again.
+    """
+
+    def __init__(self, name: str, bootstrap_servers: str, *, journal: TaskJournal | None = None,
+                 enable_idempotence: bool = False, session_timeout_ms: int = 10_000,
+                 client_id: str | None = None) -> None:
+        self.name = name
+        self._bootstrap_servers = bootstrap_servers
+        self._journal: TaskJournal = journal if journal is not None else InMemoryTaskJournal()
+        # Apache Kafka: True. Tansu (the dev broker) has no idempotent producer.
+        self._enable_idempotence = enable_idempotence
+        # How soon the group hands a silent instance's partitions to another. Tansu also scales its
+        # group joins by it: about half of it for a first join, about twice it after a restart.
+        self._session_timeout_ms = session_timeout_ms
+        self._client_id = client_id or f"consentry-processor-{name}"
+        # Set once the consumer group has given this instance its partitions (on Tansu, seconds).
+        self.ready = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._consuming: asyncio.Task | None = None
+
+    async def handle_delete(self, task: DsrTask) -> str:
+        raise TaskFailed(f"{self.name} does not support delete")
+
+    async def handle_access(self, task: DsrTask) -> dict:
+        raise TaskFailed(f"{self.name} does not support access")
+
+    async def handle_correct(self, task: DsrTask) -> str:
+        raise TaskFailed(f"{self.name} does not support correct")
+
+    async def run(self) -> None:
+        """Processes tasks until cancelled."""
+        await self._open()
+        try:
+            await self._consume()
+        finally:
+            await self._close()
+
+    async def start(self) -> None:
+        await self._open()
+        self._consuming = asyncio.create_task(self._consume(), name=self._client_id)
+        self._consuming.add_done_callback(self._report_death)
+
+    async def stop(self) -> None:
+        consuming, self._consuming = self._consuming, None
+        if consuming is not None:
+            consuming.cancel()
+            await asyncio.wait([consuming])
+        await self._close()
+
+    async def __aenter__(self) -> "DsrProcessor":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
+    async def _open(self) -> None:
+        if self._consumer is not None:
+            raise RuntimeError(f"processor {self.name} is already running")
+        self.ready.clear()
+        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap_servers, acks="all",
+                                          enable_idempotence=self._enable_idempotence, client_id=self._client_id)
+        # "earliest": a processor's first start still finds the tasks sent before it existed.
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap_servers, client_id=self._client_id,
+                                          group_id=f"consentry-processor-{self.name}", enable_auto_commit=False,
+                                          auto_offset_reset="earliest", session_timeout_ms=self._session_timeout_ms,
+                                          heartbeat_interval_ms=self._session_timeout_ms // 3)
+        await self._producer.start()
+        try:
+            await self._consumer.start()
+        except BaseException:
+            await self._producer.stop()
+            raise
+        self._consumer.subscribe([TASKS_TOPIC], listener=_Membership(self.ready))
+
+    async def _close(self) -> None:
+        consumer, producer, self._consumer, self._producer = self._consumer, self._producer, None, None
+        self.ready.clear()
+        if consumer is not None:
+            await consumer.stop()
+        if producer is not None:
+            await producer.stop()
+
+    async def _consume(self) -> None:
+        async for message in self._consumer:
+            await self._process(message.value)
+            try:
+                await self._consumer.commit({TopicPartition(message.topic, message.partition): message.offset + 1})
+            except CommitFailedError:
+                # A rebalance took the partition; its next owner re-delivers and the journal answers.
+                log.warning("commit of %s/%s@%s lost to a rebalance", message.topic, message.partition, message.offset)
+
+    async def _process(self, value: bytes | None) -> None:
+        try:
+            task = DsrTask.FromString(value or b"")
+        except DecodeError:
+            log.warning("skipping a message on %s that is not a DsrTask", TASKS_TOPIC)
+            return
+        if task.processor != self.name:
+            return
+        if not task.task_id:
+            log.warning("skipping a task without task_id (request %s)", task.request_id)
+            return
+        result = await self._journal.get(task.task_id)
+        if result is None:
+            result, settled = await self._outcome(task)
+            if settled:
+                await self._journal.put(result)
+        await self._producer.send_and_wait(RESULTS_TOPIC, result.SerializeToString(), key=result.request_id.encode())
+
+    async def _outcome(self, task: DsrTask) -> tuple[DsrTaskResult, bool]:
+        """The result, and whether it is final (worth remembering for the re-sent copies of the task)."""
+        done = DsrTaskResult(task_id=task.task_id, request_id=task.request_id, processor=self.name, ok=True)
+        try:
+            if task.action == "delete":
+                done.summary = await self.handle_delete(task)
+            elif task.action == "access":
+                done.data_json = json.dumps(await self.handle_access(task), ensure_ascii=False, sort_keys=True).encode()
+                done.summary = "data exported"
+            elif task.action == "correct":
+                done.summary = await self.handle_correct(task)
+            else:
+                raise TaskFailed(f"unknown action '{task.action}'")
+        except TaskFailed as failure:
+            return self._failed(task, failure.reason), True
+        except Exception as error:
+            log.exception("task %s (%s) failed unexpectedly", task.task_id, task.action)
+            return self._failed(task, type(error).__name__), False
+        return done, True
+
+    def _failed(self, task: DsrTask, reason: str) -> DsrTaskResult:
+        return DsrTaskResult(task_id=task.task_id, request_id=task.request_id, processor=self.name, ok=False,
+                             reason=reason)
+
+    def _report_death(self, consuming: asyncio.Task) -> None:
+        if not consuming.cancelled() and consuming.exception() is not None:
+            log.error("processor %s stopped", self.name, exc_info=consuming.exception())

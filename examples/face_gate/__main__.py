@@ -1,0 +1,84 @@
+"""`python -m examples.face_gate serve | enrol | show`: the reference face system.
+
+`serve` registers the gate with the dsr service as a processor, enrols the demo subjects whose
+consent allows it, and handles data-subject tasks until SIGTERM. The other commands act once."""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+
+from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
+from consentry_client import ConsentGate, ConsentRefused, SubjectErased, TemplateCipher, connect
+from examples.face_gate.gate import FaceGate, FaceGateProcessor
+from examples.face_gate.settings import FaceGateSettings
+from examples.face_gate.store import FaceStore
+
+
+def _channel(s: FaceGateSettings, address: str):
+    return connect(address, ca=s.tls_ca, cert=s.tls_cert, key=s.tls_key)
+
+
+async def _gate(s: FaceGateSettings) -> FaceGate:
+    store = await FaceStore.open(s.database_url)
+    return FaceGate(store, ConsentGate(_channel(s, s.consent_address)), TemplateCipher(_channel(s, s.keyvault_address)))
+
+
+async def serve(s: FaceGateSettings) -> None:
+    gate = await _gate(s)
+    async with _channel(s, s.dsr_address) as dsr:
+        await dsr_pb2_grpc.DsrServiceStub(dsr).RegisterProcessor(dsr_pb2.RegisterProcessorRequest(
+            name=s.name, purpose_ids=s.purposes,
+            capabilities=[dsr_pb2.CAPABILITY_ACCESS, dsr_pb2.CAPABILITY_DELETE, dsr_pb2.CAPABILITY_CORRECT]))
+    for subject in s.demo_subjects:
+        try:
+            await gate.enrol(subject, s.purposes[0], os.urandom(512), display_name=subject)
+        except (ConsentRefused, SubjectErased) as refused:
+            print(f"{subject} not enrolled: {refused}", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    processor = FaceGateProcessor(s.name, s.kafka_bootstrap_servers, gate.store,
+                                  enable_idempotence=s.kafka_idempotent_producer)
+    async with processor:
+        print(f"face gate started: {await gate.store.count()} template(s) enrolled", flush=True)
+        await stop.wait()
+    await gate.store.close()
+
+
+async def once(s: FaceGateSettings, args: argparse.Namespace) -> int:
+    gate = await _gate(s)
+    try:
+        if args.command == "enrol":
+            await gate.enrol(args.subject, args.purpose or s.purposes[0], os.urandom(512), args.subject)
+            print(json.dumps({"enrolled": args.subject}))
+        else:
+            print(json.dumps(await gate.store.record_of(args.subject), indent=2))
+    except (ConsentRefused, SubjectErased) as refused:
+        print(f"refused: {refused}")
+        return 1
+    finally:
+        await gate.store.close()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m examples.face_gate")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve")
+    for name in ("enrol", "show"):
+        p = commands.add_parser(name)
+        p.add_argument("--subject", required=True)
+        if name == "enrol":
+            p.add_argument("--purpose", default="")
+    args = parser.parse_args()
+    settings = FaceGateSettings()
+    if args.command == "serve":
+        asyncio.run(serve(settings))
+        return 0
+    return asyncio.run(once(settings, args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,24 @@
+"""The face gate's settings, from environment variables prefixed FACE_GATE_."""
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FaceGateSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACE_GATE_")
+
+    name: str = "face-gate"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/face_gate"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_idempotent_producer: bool = False
+    consent_address: str = "localhost:50051"
+    keyvault_address: str = "localhost:50052"
+    dsr_address: str = "localhost:50053"
+    tls_ca: Path = Path("ca.crt")
+    tls_cert: Path = Path("face-gate.crt")
+    tls_key: Path = Path("face-gate.key")
+    # The purposes whose data this gate holds (it receives withdrawal tasks for these only).
+    purposes: list[str] = ["demo-gate-access"]
+    # Enrolled at start when their consent allows it (a demo of the whole flow).
+    demo_subjects: list[str] = []

@@ -1,0 +1,168 @@
+"""Requests carried to face systems: two reference face gates (the example built on the client
+library, each with its own database) registered as processors on the real broker. Deletion leaves
+nothing decryptable anywhere, withdrawal deletes only that purpose, access shows each gate's data
+about the person and nobody else, correction is applied, and a gate that was down when its task
+went out still gets it."""
+
+import asyncio
+import json
+import os
+
+import pytest
+
+from consentry.consent.v1 import consent_pb2 as cpb
+from consentry.dsr.v1 import dsr_pb2 as pb
+from consentry.keyvault.v1 import keyvault_pb2 as kpb
+from consentry_client import ConsentGate, ConsentRefused, SubjectErased, TemplateCipher
+from examples.face_gate.gate import FaceGate, FaceGateProcessor
+from examples.face_gate.store import FaceStore
+from tests.consent.builders import grant, registered_purpose
+from tests.dsr.test_requests import settled, submission, verify
+from tests.support import secure_channel, unique
+
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+GATES = ("door-a", "door-b")
+
+
+@pytest.fixture(scope="session")
+async def face_gates(postgres, kafka, dev_ca, consent_app, keyvault_app, dsr_app):
+    """Each gate: its own database, the client library's gate and cipher, and its processor."""
+    channels = [secure_channel(dev_ca, consent_app.port, "face-app"), secure_channel(dev_ca, keyvault_app.port,
+                                                                                     "face-app")]
+    gates, processors = {}, {}
+    for name in GATES:
+        database = f"face_gate_{name.replace('-', '_')}"
+        postgres.create_database(database)
+        store = await FaceStore.open(postgres.dsn(database))
+        gates[name] = FaceGate(store, ConsentGate(channels[0]), TemplateCipher(channels[1]))
+        processors[name] = FaceGateProcessor(name, kafka.bootstrap_servers, store)
+    await asyncio.gather(*(p.start() for p in processors.values()))
+    await asyncio.wait_for(asyncio.gather(*(p.ready.wait() for p in processors.values())), 30)
+    yield gates, processors
+    for name in GATES:
+        await processors[name].stop()
+        await gates[name].store.close()
+    for channel in channels:
+        await channel.close()
+
+
+async def register(dsr, purposes: list[str], names=GATES) -> None:
+    registrar = dsr("face-app")
+    for name in names:
+        await registrar.RegisterProcessor(pb.RegisterProcessorRequest(
+            name=name, purpose_ids=purposes,
+            capabilities=[pb.CAPABILITY_ACCESS, pb.CAPABILITY_DELETE, pb.CAPABILITY_CORRECT]))
+
+
+async def enrolled(admin, gate, gates, purposes: int = 1) -> tuple[str, list[str]]:
+    subject = unique("subj")
+    purpose_ids = []
+    for _ in range(purposes):
+        p = (await registered_purpose(admin)).purpose_id
+        await gate.GrantConsent(grant(subject, p))
+        purpose_ids.append(p)
+        for face_gate in gates.values():
+            await face_gate.enrol(subject, p, os.urandom(256), display_name="Ann Example")
+    return subject, purpose_ids
+
+
+async def completed(operator, subject: str, kind: int, **fields) -> pb.Request:
+    r = (await operator.SubmitRequest(submission(subject, kind, **fields))).request
+    await operator.VerifyIdentity(verify(r.request_id))
+    return await settled(operator, r.request_id, timeout=30)
+
+
+async def test_deletion_leaves_no_decryptable_template_anywhere(admin, gate, dsr, operator, kv_admin, face_gates,
+                                                                backend):
+    gates, _ = face_gates
+    subject, [purpose] = await enrolled(admin, gate, gates)
+    await register(dsr, [purpose])
+    seized = {name: await g.store.template(subject, purpose) for name, g in gates.items()}  # e.g. a backup
+
+    done = await completed(operator, subject, pb.REQUEST_TYPE_DELETION)
+
+    assert done.status == pb.REQUEST_STATUS_COMPLETED
+    assert {t.processor: t.state for t in done.tasks} == {"door-a": "CONFIRMED", "door-b": "CONFIRMED"}
+    assert json.loads(done.deletion_certificate)["keysDestroyed"]
+    key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))
+    assert key.state == kpb.KEY_STATE_SHREDDED  # so no copy opens, whatever consent says
+    for name, g in gates.items():
+        assert await g.store.template(subject, purpose) is None
+        with pytest.raises((ConsentRefused, SubjectErased)):  # consent answers SUBJECT_ERASED first
+            await g._cipher.open(subject, purpose, seized[name])
+
+
+async def test_withdrawal_deletes_only_that_purposes_data(admin, gate, dsr, operator, face_gates, backend):
+    gates, _ = face_gates
+    subject, (withdrawn, kept) = await enrolled(admin, gate, gates, purposes=2)
+    await register(dsr, [withdrawn, kept])
+
+    await gate.WithdrawConsent(cpb.WithdrawConsentRequest(
+        subject_id=subject, purpose_id=withdrawn, actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT),
+        reason="changed my mind", idempotency_key=unique("idem")))
+    async with asyncio.timeout(30):
+        while True:
+            found = (await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject))).requests
+            if found and found[0].status == pb.REQUEST_STATUS_COMPLETED:
+                break
+            await asyncio.sleep(0.2)
+
+    assert [(r.type, r.purpose_id) for r in found] == [(pb.REQUEST_TYPE_WITHDRAWAL, withdrawn)]
+    for g in gates.values():
+        assert await g.store.template(subject, withdrawn) is None
+        assert await g.store.template(subject, kept) is not None
+
+
+async def test_access_export_holds_each_gates_data_about_the_person_only(admin, gate, dsr, operator, face_gates,
+                                                                         backend):
+    gates, _ = face_gates
+    subject, [purpose] = await enrolled(admin, gate, gates)
+    other, _ = await enrolled(admin, gate, gates)
+    await register(dsr, [purpose])
+
+    done = await completed(operator, subject, pb.REQUEST_TYPE_ACCESS)
+    export = await operator.GetExport(pb.GetExportRequest(request_id=done.request_id))
+
+    document = json.loads(export.export_json)
+    assert set(document["processors"]) == set(GATES)
+    for record in document["processors"].values():
+        assert [t["purposeId"] for t in record["templates"]] == [purpose]
+    assert other not in export.export_json.decode()
+
+
+async def test_a_correction_is_applied_by_every_gate(admin, gate, dsr, operator, face_gates, backend):
+    gates, _ = face_gates
+    subject, [purpose] = await enrolled(admin, gate, gates)
+    await register(dsr, [purpose])
+
+    done = await completed(operator, subject, pb.REQUEST_TYPE_CORRECTION, corrections={"display_name": "Ann Exemple"})
+
+    assert done.status == pb.REQUEST_STATUS_COMPLETED
+    for g in gates.values():
+        assert (await g.store.record_of(subject))["profile"]["display_name"] == "Ann Exemple"
+
+
+async def test_a_gate_down_when_its_task_went_out_gets_it_again_later(admin, gate, dsr, operator, face_gates,
+                                                                      backend):
+    gates, processors = face_gates
+    subject, [purpose] = await enrolled(admin, gate, gates)
+    await register(dsr, [purpose])
+    await processors["door-b"].stop()
+    try:
+        r = (await operator.SubmitRequest(submission(subject))).request
+        await operator.VerifyIdentity(verify(r.request_id))
+        async with asyncio.timeout(30):
+            while True:  # door-a answers; door-b's task is sent again and again meanwhile
+                waiting = (await operator.GetRequest(pb.GetRequestRequest(request_id=r.request_id))).request
+                tasks = {t.processor: t for t in waiting.tasks}
+                if tasks.get("door-b") and tasks["door-b"].attempts >= 2 and tasks["door-a"].state == "CONFIRMED":
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        await processors["door-b"].start()
+
+    done = await settled(operator, r.request_id, timeout=60)
+
+    assert done.status == pb.REQUEST_STATUS_COMPLETED
+    assert "re-sent" in tasks["door-b"].reason and waiting.status == pb.REQUEST_STATUS_IN_PROGRESS
+    assert await gates["door-b"].store.template(subject, purpose) is None
