@@ -166,3 +166,16 @@ async def test_a_gate_down_when_its_task_went_out_gets_it_again_later(admin, gat
     assert done.status == pb.REQUEST_STATUS_COMPLETED
     assert "re-sent" in tasks["door-b"].reason and waiting.status == pb.REQUEST_STATUS_IN_PROGRESS
     assert await gates["door-b"].store.template(subject, purpose) is None
+
+
+async def test_a_task_a_gate_cannot_do_ends_partially_completed_with_its_reason(admin, gate, dsr, operator,
+                                                                                face_gates, backend):
+    gates, _ = face_gates
+    subject, [purpose] = await enrolled(admin, gate, gates)
+    await register(dsr, [purpose])
+
+    done = await completed(operator, subject, pb.REQUEST_TYPE_CORRECTION, corrections={"eye_colour": "green"})
+
+    assert done.status == pb.REQUEST_STATUS_PARTIALLY_COMPLETED
+    assert {t.state for t in done.tasks} == {"FAILED"}
+    assert "door-a: nothing correctable" in done.status_reason and "door-b" in done.status_reason
