@@ -1,12 +1,14 @@
-"""`python -m bench [--quick] [--only consent|keyvault|audit]`: run the benchmark sections, print the tables.
+"""`python -m bench [--quick] [--only consent|keyvault|audit|dsr]`: run the benchmark sections, print the tables.
 
 Sections: consent (the consent service against a bare gRPC echo server), keyvault (the keyvault
-service against raw Vault transit calls) and audit (ingest against a naive consumer, proofs and
-VerifyLog on a large log against the bare store); by default all three, in that order. PostgreSQL,
+service against raw Vault transit calls), audit (ingest against a naive consumer, proofs and
+VerifyLog on a large log against the bare store) and dsr (deletion requests end to end through two
+reference face gates, against absolute targets); by default all four, in that order. PostgreSQL,
 Tansu and the consent service always run as separate processes in a temporary run dir, the echo
 baselines only for the consent section, OpenBao and the keyvault only for the keyvault and audit
-sections, the audit service only for the audit section; the load generator is one more process.
-Everything is stopped on the way out, error or not.
+sections, the audit service only for the audit section; the dsr section starts the whole platform as
+`consentry dev up` runs it, on its own PostgreSQL, Tansu and OpenBao. The load generator is one more
+process. Everything is stopped on the way out, error or not.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from typing import Any
 
 import grpc
 
-from bench import audit_report, audit_section, consent_section, keyvault_section, report
+from bench import audit_report, audit_section, consent_section, dsr_report, dsr_section, keyvault_section, report
 from bench.harness import stack, stop_on_sigterm
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("consent", "keyvault", "audit")
+SECTIONS = ("consent", "keyvault", "audit", "dsr")
 
 
 def source_info() -> dict[str, Any]:
@@ -72,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = replace(consent_section.QUICK if args.quick else consent_section.Config(), **overrides)
     kv_cfg = replace(keyvault_section.KV_QUICK if args.quick else keyvault_section.KvConfig(), **overrides)
     audit_cfg = replace(audit_section.AUDIT_QUICK if args.quick else audit_section.AuditConfig(), **overrides)
+    # dsr rounds are count-bounded: --duration does not apply to them.
+    dsr_cfg = replace(dsr_section.DSR_QUICK if args.quick else dsr_section.DsrConfig(),
+                      **{k: v for k, v in overrides.items() if k == "rounds"})
 
     stop_on_sigterm()
     started = datetime.now(UTC).replace(microsecond=0)
@@ -98,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
             scenarios += ordered
             extra.update(found)
             extra["audit_checks"] = audit_section.checks(s, run)
+        if "dsr" in sections:
+            ordered, found, dsr_run = dsr_section.run_all(s, dsr_cfg)
+            scenarios += ordered
+            extra.update(found)
+            extra["dsr_checks"] = dsr_section.checks(s, dsr_run)
     machine["loadavg_end"] = os.getloadavg()
     config: dict[str, Any] = {**(asdict(cfg) if "consent" in sections else {}), "quick": args.quick,
                               "sections": sections,
@@ -106,13 +116,16 @@ def main(argv: list[str] | None = None) -> int:
         config["keyvault"] = {**asdict(kv_cfg), "service": keyvault_section.keyvault_config(args.event_loop)}
     if "audit" in sections:
         config["audit"] = audit_section.audit_config(audit_cfg, args.event_loop)
+    if "dsr" in sections:
+        config["dsr"] = dsr_section.dsr_config(dsr_cfg, args.event_loop)
     config["source"] = source_info()
     doc = report.build(scenarios, started=started, machine=machine, config=config, extra=extra)
     path = report.write(doc, args.results, started)
     print()
-    print(report.table(doc, {"audit": audit_report.table}))
+    print(report.table(doc, {"audit": audit_report.table, "dsr": dsr_report.table}))
     checked = [(f"keyvault checks ({backend})", found) for backend, found in extra.get("keyvault_checks", {}).items()]
     checked += [("audit checks", extra["audit_checks"])] if "audit_checks" in extra else []
+    checked += [("dsr checks", extra["dsr_checks"])] if "dsr_checks" in extra else []
     for title, found in checked:
         failed = [name for name, c in found.items() if not c["ok"]]
         print(f"\n{title}: " + (f"FAILED: {', '.join(failed)}" if failed else f"all {len(found)} passed"))

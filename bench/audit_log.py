@@ -29,6 +29,7 @@ from services.audit.store.checkpoint_signer import VaultCheckpointSigner
 from services.audit.store.log_store import LogStore
 from services.common.db import apply_migrations, create_pool, migrations_in
 from services.common.ids import new_id
+from services.common.logging import configure_logging
 
 
 @dataclass(frozen=True)
@@ -110,4 +111,5 @@ async def _build(spec: LogSpec) -> dict[str, Any]:
 
 def build_log(spec: LogSpec) -> dict[str, Any]:
     """Load-generator entry point: builds the log; returns its size, checkpoints and the seconds taken."""
+    configure_logging("bench", "WARNING")  # the service code used here logs at INFO (migrations)
     return asyncio.run(_build(spec))

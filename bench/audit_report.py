@@ -38,7 +38,8 @@ def table(docs: list[dict[str, Any]]) -> str:
                      " ".join("PASS" if e["pass"] else "FAIL" for _, e in checks),
                      fmt(m["server_cpu_ms_per_call"], ".3f"), cores_busy(d["rounds"], *roles)])
         if "proof_bytes_max" in m:
-            rows.append([f"  = proof bytes (largest; message {fmt(m['response_bytes_max'], ',.0f')} B)", "",
+            message = f"; message {fmt(m['response_bytes_max'], ',.0f')} B" if m.get("response_bytes_max") else ""
+            rows.append([f"  = proof bytes (largest{message})", "",
                          fmt(m["proof_bytes_max"], ",.0f"), *[""] * (len(head) - 3)])
         if "checkpoints" in m:
             rows.append(["  = seconds per round (checkpoints)", "",

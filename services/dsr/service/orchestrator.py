@@ -34,18 +34,31 @@ class Orchestrator:
         """A request was just verified: start it now rather than at the next poll."""
         self._wakeup.set()
 
-    async def run(self, idle_s: float = 1.0) -> None:
+    async def run(self, idle_s: float = 1.0, concurrency: int = 16) -> None:
+        """Verified requests are started side by side; the loop only sleeps once nothing is left."""
+        lanes = asyncio.Semaphore(concurrency)
+
+        async def start(request_id: str) -> None:
+            async with lanes:
+                await self.start(request_id)
         while True:
+            self._wakeup.clear()  # before reading: a verification arriving meanwhile wakes the next round
+            started = 0
             try:
                 async with self._pool.acquire() as conn:
-                    waiting = await DsrStore(conn).verified(100)
+                    waiting = await DsrStore(conn).verified(500)
                 now = asyncio.get_running_loop().time()
-                for request_id in waiting:
-                    if self._not_before.get(request_id, 0) <= now:
-                        await self.start(request_id)
+                due = [r for r in waiting if self._not_before.get(r, 0) <= now]
+                outcomes = await asyncio.gather(*(start(r) for r in due), return_exceptions=True)
+                for request_id, outcome in zip(due, outcomes, strict=True):
+                    if isinstance(outcome, Exception):  # one request's failure never stops the others
+                        self._not_before[request_id] = now + self._retry
+                        log.warning("request start failed", request_id=request_id, error=str(outcome))
+                started = sum(not isinstance(o, Exception) for o in outcomes)
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("orchestrator retrying", error=str(exc))
-            self._wakeup.clear()
+            if started:
+                continue
             try:
                 await asyncio.wait_for(self._wakeup.wait(), idle_s)
             except TimeoutError:

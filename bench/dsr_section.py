@@ -1,0 +1,191 @@
+"""The dsr section: deletion requests end to end, with two reference face gates as processors.
+
+The platform runs as `consentry dev up` runs it (bench/dsr_stack.py: PostgreSQL, Tansu, OpenBao,
+consent, the wrapped keyvault, audit and dsr, configured by services/cli/dev.py's own functions, plus
+two `python -m examples.face_gate serve` processes, each its own processor name and database). Every
+subject has consent for the dev stack's purpose and a template enrolled at both gates before the
+clock starts. Each deletion is what an operator does: SubmitRequest, VerifyIdentity, then GetRequest
+until COMPLETED.
+
+There is no baseline in the same run: the figures are compared with absolute targets, and the CPU
+every process spent is reported beside them (per deletion, and per process).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from bench import dsr_stack
+from bench.dsr_checks import CheckSpec, dsr_checks
+from bench.dsr_rounds import POLL_S, POLL_WINDOW, run_dsr_round
+from bench.dsr_scenarios import DsrRoundSpec, Endpoints, subject
+from bench.dsr_setup import prepare
+from bench.dsr_stack import GATES, PURPOSE, DsrStack
+from bench.harness import Stack
+from bench.report import Goal, Scenario
+from services.dsr.service.dispatcher import TaskDispatcher
+from services.dsr.service.orchestrator import Orchestrator
+from services.dsr.settings import DsrSettings
+
+SECTION = "dsr"
+SETUP_MAX_S = 1800.0
+TARGET_S = 120.0  # 10,000 deletions, first SubmitRequest to the last COMPLETED
+
+
+@dataclass(frozen=True)
+class DsrConfig:
+    rounds: int = 1  # of each scenario, alternating: latency round i, then deletions round i
+    deletions: int = 10_000  # per deletions round
+    concurrency: int = 64  # SubmitRequest + VerifyIdentity pairs in flight
+    latency_samples: int = 30  # deletions one at a time, per latency round
+    warmup_deletions: int = 2  # one at a time before the rounds (the gates' consumer groups join)
+    controls: int = 5  # enrolled like the others, never deleted: the checks' counterpart
+    setup_concurrency: int = 64
+    sample: int = 25  # deleted subjects per deletions round the end-of-run checks look at
+    bulk_max_s: float = 900.0  # a deletions round fails after this long
+    latency_max_s: float = 60.0  # one deletion fails after this long
+
+
+DSR_QUICK = DsrConfig(deletions=500, latency_samples=10)
+
+
+@dataclass
+class DsrRun:
+    """What the end-of-run checks need from the rounds."""
+    stack: DsrStack
+    endpoints: Endpoints
+    controls: tuple[str, ...]
+    seized: dict[str, bytes]
+    requests: int = 0  # deletion requests submitted, warm-up included
+    sample: list[tuple[str, str]] = field(default_factory=list)
+    scenarios: list[Scenario] = field(default_factory=list)
+
+
+def _line(name: str, r: dict[str, Any]) -> str:
+    errors = f"  errors {r['errors']}" if r["errors"] else ""
+    if "seconds" in r:
+        return (f"  {name:<34} {r['completed']:,} of {r['requests']:,} COMPLETED in {r['seconds']:.1f}s"
+                f" = {r['rps']:,.1f}/s (submitted + verified in {r['submit_seconds']:.1f}s; per request p50"
+                f" {r['p50_ms']:,.0f} ms, p99 {r['p99_ms']:,.0f} ms; tasks re-sent {r['resent_tasks']}){errors}")
+    return (f"  {name:<34} {r['completed']} of {r['requests']}: p50 {r['p50_ms']:,.0f} ms  p99 {r['p99_ms']:,.0f} ms"
+            f"  (own part p50 {r.get('own_part_p50_ms', float('nan')):,.0f} ms, processors p50"
+            f" {r.get('processors_p50_ms', float('nan')):,.0f} ms){errors}")
+
+
+def _cpu_split(r: dict[str, Any]) -> str:
+    seconds = {k: v for k, v in r["cpu_seconds"].items() if "/" not in k}
+    return "    cpu s: " + ", ".join(f"{role} {v:.1f}" for role, v in sorted(seconds.items(), key=lambda kv: -kv[1]))
+
+
+def _round(s: Stack, d: DsrStack, spec: DsrRoundSpec) -> dict[str, Any]:
+    waited = dsr_stack.settle(d)
+    spec = replace(spec, cpu_roots=d.pids)
+    bound = spec.max_s * (len(spec.subjects) if spec.scenario == "latency" else 1)  # latency: per deletion
+    result = s.gen.apply_async(run_dsr_round, (spec,)).get(timeout=bound + 120)
+    result["settle_before_s"] = waited
+    return result
+
+
+def _setup(s: Stack, d: DsrStack, ep: Endpoints, cfg: DsrConfig, everyone: list[str], seize: list[str]) -> dict:
+    print(f"dsr set-up: consent for {len(everyone):,} subjects ({PURPOSE}), each enrolled at {', '.join(GATES)} ...",
+          flush=True)
+    found = s.gen.apply_async(prepare, (ep, everyone, cfg.setup_concurrency, seize)).get(timeout=SETUP_MAX_S)
+    if found["templates"] != dict.fromkeys(GATES, len(everyone)):
+        raise RuntimeError(f"enrolment: templates per gate {found['templates']}, expected {len(everyone)} each")
+    holding = sorted(p["name"] for p in found["processors"] if PURPOSE in p["purposes"] and p["delete"])
+    if holding != sorted(GATES):
+        raise RuntimeError(f"processors holding {PURPOSE} that delete: {holding}, expected {list(GATES)}")
+    print(f"  granted in {found['grant_seconds']:.1f}s, enrolled at both gates in {found['enrol_seconds']:.1f}s",
+          flush=True)
+    for database in ("consent", "keyvault", *(g.replace("-", "_") for g in GATES)):  # fresh statistics
+        d.pg.execute("VACUUM ANALYZE", database=database)
+    return found
+
+
+def run_all(s: Stack, cfg: DsrConfig) -> tuple[list[Scenario], dict[str, Any], DsrRun]:
+    began = time.monotonic()
+    d = dsr_stack.start(s)
+    ep = Endpoints(d.target("dsr"), d.target("consent"), d.target("keyvault"), d.gate_client, d.gate_dsns, PURPOSE)
+    bulk = [tuple(subject(f"bulk{i}", n) for n in range(cfg.deletions)) for i in range(cfg.rounds)]
+    latency = [tuple(subject(f"lat{i}", n) for n in range(cfg.latency_samples)) for i in range(cfg.rounds)]
+    warm = tuple(subject("warm", n) for n in range(cfg.warmup_deletions))
+    controls = tuple(subject("control", n) for n in range(cfg.controls))
+    everyone = [*warm, *controls, *(x for group in latency for x in group), *(x for group in bulk for x in group)]
+    seize = [bulk[0][0], bulk[0][-1], controls[0]]
+    started_s = time.monotonic() - began
+    found = _setup(s, d, ep, cfg, everyone, seize)
+    run = DsrRun(d, ep, controls, found.pop("seized"))
+
+    print(f"dsr warm-up: {len(warm)} deletions one at a time (the gates' consumer groups join) ...", flush=True)
+    warmed = _round(s, d, DsrRoundSpec("latency", ep, warm, max_s=max(cfg.latency_max_s, 120.0)))
+    run.requests += len(warm)
+    if warmed["completed"] != len(warm):
+        raise RuntimeError(f"warm-up deletions did not complete: {warmed['errors']}")
+    print(_line("warm-up", warmed), flush=True)
+
+    roles = dsr_stack.server_roles()
+    one = Scenario("deletion one at a time", "SubmitRequest to COMPLETED", roles, section=SECTION,
+                   unit="deletions", extra_medians=("seen_p50_ms", "to_verified_p50_ms", "own_part_p50_ms",
+                                                    "processors_p50_ms"),
+                   note=f"{cfg.latency_samples} deletions per round, each SubmitRequest + VerifyIdentity, then"
+                        " GetRequest every 25 ms until COMPLETED; latency = submission to the COMPLETED time in the"
+                        " request's timeline; no other load")
+    many = Scenario(f"deletions x{cfg.deletions:,}", "SubmitRequest to COMPLETED", roles, section=SECTION,
+                    unit="deletions", goals={"seconds_per_10k": Goal("<", TARGET_S)},
+                    extra_medians=("seconds", "seconds_per_10k", "seen_seconds", "submit_seconds", "submit_rps",
+                                   "submit_p99_ms", "resent_tasks", "polls_per_request", "own_part_p50_ms",
+                                   "processors_p50_ms"),
+                    note=f"{cfg.deletions:,} subjects, each with consent and a template at both gates;"
+                         f" {cfg.concurrency} SubmitRequest + VerifyIdentity pairs in flight; seconds = first"
+                         " SubmitRequest to the last COMPLETED time in the requests' timelines; p50/p99 = each"
+                         " request's submission to COMPLETED, under the load of the others"
+                         + ("" if cfg.deletions == 10_000 else
+                            f"; the target is for 10,000: s per 10,000 is extrapolated from {cfg.deletions:,}"))
+    print(f"dsr: {cfg.rounds} round(s) of {cfg.latency_samples} deletions one at a time, then {cfg.deletions:,}"
+          f" deletions with {cfg.concurrency} in flight", flush=True)
+    for i in range(cfg.rounds):
+        for scenario, spec in ((one, DsrRoundSpec("latency", ep, latency[i], max_s=cfg.latency_max_s, rng_seed=i)),
+                               (many, DsrRoundSpec("bulk", ep, bulk[i], concurrency=cfg.concurrency,
+                                                   max_s=cfg.bulk_max_s, sample=cfg.sample, rng_seed=i))):
+            result = _round(s, d, spec)
+            run.requests += len(spec.subjects)
+            run.sample += result.pop("sample")[:3 if spec.scenario == "latency" else cfg.sample]
+            scenario.rounds.append(result)
+            print(_line(f"{scenario.name} #{i + 1}", result), flush=True)
+            if "cpu_seconds" in result:
+                print(_cpu_split(result), flush=True)
+    run.scenarios = [one, many]
+    info = {"setup": found, "warmup": warmed, "start_seconds": started_s,
+            "seconds_to_checks": time.monotonic() - began,
+            "startup_seconds": {name: p.startup_seconds for name, p in {**d.servers, **d.gates}.items()}}
+    return [one, many], {"dsr_setup": info}, run
+
+
+def checks(s: Stack, run: DsrRun) -> dict[str, dict[str, Any]]:
+    """End-of-run behaviour checks (after every round), and whether every round answered correctly."""
+    dsr_stack.settle(run.stack)
+    spec = CheckSpec(run.endpoints, tuple(run.sample), run.controls, run.seized, run.requests, GATES)
+    found = s.gen.apply_async(dsr_checks, (spec,)).get(timeout=SETUP_MAX_S)
+    for scenario in run.scenarios:
+        errors = sum(sum(r["errors"].values()) for r in scenario.rounds)
+        incomplete = sum(r["requests"] - r["completed"] for r in scenario.rounds)
+        found[f"{scenario.name}: every round answered correctly"] = {
+            "ok": bool(scenario.rounds) and errors == 0 and incomplete == 0,
+            "detail": f"{len(scenario.rounds)} rounds, {errors} wrong or failed answers, {incomplete} not COMPLETED"}
+    return found
+
+
+def dsr_config(cfg: DsrConfig, event_loop: str) -> dict[str, Any]:
+    """The run's sizes and the settings that shape its figures (the services' defaults, as dev up leaves them)."""
+    f = DsrSettings.model_fields
+    return {**asdict(cfg), "poller": {"window": POLL_WINDOW, "pause_s": POLL_S},
+            "service": {key: f[key].default for key in ("task_confirm_timeout_s", "task_max_attempts", "pool_min_size",
+                                                        "pool_max_size")}
+            | {"orchestrator_idle_s": inspect.signature(Orchestrator.run).parameters["idle_s"].default,
+               "dispatcher_idle_s": inspect.signature(TaskDispatcher.run).parameters["idle_s"].default,
+               "dispatcher_batch": inspect.signature(TaskDispatcher).parameters["batch"].default,
+               "transport": "mTLS", "log_level": "WARNING", "event_loop": event_loop, "keyvault_backend": "wrapped"},
+            "gates": {"names": list(GATES), "purpose": PURPOSE, "client": "demo-gate"}}

@@ -1,0 +1,85 @@
+"""Load-generator entry points of the dsr set-up (not measured): the dev stack's purpose and its notice,
+consent for every subject, and each subject's template enrolled at both face gates with the gate's
+own code (examples/face_gate: FaceGate.enrol checks consent, seals the template under the subject's
+data key, stores it in the gate's database)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+from bench.consent_scenarios import CALL_TIMEOUT_S
+from bench.dsr_scenarios import Endpoints
+from consentry.dsr.v1 import dsr_pb2 as pb
+from consentry.dsr.v1 import dsr_pb2_grpc
+from consentry_client import ConsentGate, TemplateCipher
+from examples.face_gate.gate import FaceGate
+from examples.face_gate.store import FaceStore
+from services.cli.seed import seed_demo_consents, seed_demo_purpose
+
+TEMPLATE_BYTES = 512  # what `face_gate serve` enrols for its demo subjects
+
+
+def _seed_endpoints(ep: Endpoints) -> dict[str, Any]:
+    """The endpoints.json shape services/cli/seed.py reads, for the operator (client "admin")."""
+    ca, cert, key = ep.consent.tls or (None, None, None)
+    return {"consent": f"localhost:{ep.consent.port}", "ca": str(ca),
+            "clients": {"admin": {"cert": str(cert), "key": str(key)}}}
+
+
+async def _grant(ep: Endpoints, subjects: list[str], concurrency: int) -> None:
+    endpoints = _seed_endpoints(ep)
+    await seed_demo_purpose(endpoints, ep.purpose)
+    # seed_demo_consents grants one subject after another on its own channel: `concurrency` of them at once.
+    slices = [subjects[i::concurrency] for i in range(concurrency)]
+    await asyncio.gather(*(seed_demo_consents(endpoints, ep.purpose, part) for part in slices if part))
+
+
+async def _enrol(ep: Endpoints, subjects: list[str], concurrency: int, seize: list[str]) -> dict[str, Any]:
+    consent, keyvault = ep.gate_channel("consent"), ep.gate_channel("keyvault")
+    stores = {name: await FaceStore.open(dsn) for name, dsn in ep.gate_dsns.items()}
+    try:
+        gates = {name: FaceGate(store, ConsentGate(consent, timeout=CALL_TIMEOUT_S),
+                                TemplateCipher(keyvault, timeout=CALL_TIMEOUT_S)) for name, store in stores.items()}
+        queue = iter(subjects)
+
+        async def worker() -> None:
+            for subject_id in queue:
+                for gate in gates.values():
+                    await gate.enrol(subject_id, ep.purpose, os.urandom(TEMPLATE_BYTES), display_name=subject_id)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        counts = {name: await store.count() for name, store in stores.items()}
+        first = next(iter(stores.values()))
+        seized = {s: await first.template(s, ep.purpose) for s in seize}  # e.g. copies in a backup
+        return {"templates": counts, "seized": seized}
+    finally:
+        for store in stores.values():
+            await store.close()
+        await consent.close()
+        await keyvault.close()
+
+
+async def _processors(ep: Endpoints) -> list[dict[str, Any]]:
+    async with ep.dsr.channel() as channel:
+        found = await dsr_pb2_grpc.DsrServiceStub(channel).ListProcessors(pb.ListProcessorsRequest(),
+                                                                        timeout=CALL_TIMEOUT_S)
+    return [{"name": p.name, "purposes": list(p.purpose_ids),
+             "delete": pb.CAPABILITY_DELETE in p.capabilities} for p in found.processors]
+
+
+async def _prepare(ep: Endpoints, subjects: list[str], concurrency: int, seize: list[str]) -> dict[str, Any]:
+    began = time.monotonic()
+    await _grant(ep, subjects, concurrency)
+    granted = time.monotonic()
+    enrolled = await _enrol(ep, subjects, concurrency, seize)
+    return {**enrolled, "processors": await _processors(ep), "grant_seconds": granted - began,
+            "enrol_seconds": time.monotonic() - granted}
+
+
+def prepare(ep: Endpoints, subjects: list[str], concurrency: int, seize: list[str]) -> dict[str, Any]:
+    """Load-generator entry point: purpose, consents, enrolment at every gate; the templates each gate
+    holds afterwards, the registered processors, and gate A's stored blobs of the `seize` subjects."""
+    return asyncio.run(_prepare(ep, subjects, concurrency, seize))
