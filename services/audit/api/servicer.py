@@ -1,9 +1,9 @@
 """AuditService over gRPC: proto <-> domain mapping only."""
 
-from google.protobuf import timestamp_pb2
 
 from consentry.audit.v1 import audit_pb2 as pb
 from consentry.audit.v1 import audit_pb2_grpc
+
 from services.audit.api import validation as valid
 from services.audit.domain.checkpoint import Checkpoint
 from services.audit.service.appending import append
@@ -11,16 +11,11 @@ from services.audit.service.export import export_lines
 from services.audit.service.reader import LogReader
 from services.audit.service.verification import verify_log
 from services.common import auth
-
-
-def _ts(at) -> timestamp_pb2.Timestamp:
-    out = timestamp_pb2.Timestamp()
-    out.FromDatetime(at)
-    return out
+from services.common.timestamps import to_timestamp
 
 
 def _checkpoint(c: Checkpoint) -> pb.Checkpoint:
-    return pb.Checkpoint(tree_size=c.tree_size, root_hash=c.root_hash, issued_at=_ts(c.issued_at), note=c.note,
+    return pb.Checkpoint(tree_size=c.tree_size, root_hash=c.root_hash, issued_at=to_timestamp(c.issued_at), note=c.note,
                          signature=c.signature, key_id=c.key_id)
 
 
@@ -80,6 +75,6 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             row = pb.ProducerCompleteness(producer=p.producer, complete_up_to=p.complete_up_to,
                                           highest_seen=p.highest_seen, missing=p.missing)
             if p.replay_requested_at is not None:
-                row.replay_requested_at.CopyFrom(_ts(p.replay_requested_at))
+                row.replay_requested_at.CopyFrom(to_timestamp(p.replay_requested_at))
             report.append(row)
         return pb.GetCompletenessResponse(producers=report)

@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
+
 from services.common import auth
 from services.common.idempotency import IdempotencyScope
 from services.consent.api import mapping as m

@@ -2,12 +2,12 @@
 
 import json
 
-from google.protobuf import timestamp_pb2
-
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.dsr.v1 import dsr_pb2_grpc
+
 from services.common import auth
 from services.common.idempotency import IdempotencyScope
+from services.common.timestamps import to_timestamp
 from services.dsr.api import validation as valid
 from services.dsr.domain.export_pages import render
 from services.dsr.domain.model import Processor, Request
@@ -16,13 +16,6 @@ from services.dsr.service.requests import RequestService
 
 CAPABILITY_NUMBERS = {name: number for number, name in valid.CAPABILITIES.items()}
 
-
-def _ts(at) -> timestamp_pb2.Timestamp | None:
-    if at is None:
-        return None
-    out = timestamp_pb2.Timestamp()
-    out.FromDatetime(at)
-    return out
 
 
 class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
@@ -39,14 +32,14 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
         tasks, timeline = await self._queries.details(r.request_id)
         return pb.Request(
             request_id=r.request_id, type=r.type.value, subject_id=r.subject_id, jurisdiction=r.jurisdiction,
-            status=r.status.value, purpose_id=r.purpose_id, received_at=_ts(r.received_at), due_at=_ts(r.due_at),
+            status=r.status.value, purpose_id=r.purpose_id, received_at=to_timestamp(r.received_at), due_at=to_timestamp(r.due_at),
             extended=r.extended, extension_reason=r.extension_reason, status_reason=r.status_reason,
             deletion_certificate=r.certificate, deletion_certificate_signature=r.certificate_signature,
             rejection=pb.RejectionReason(code=r.rejection.code, explanation=r.rejection.explanation,
                                          complaint_route=r.rejection.complaint_route) if r.rejection else None,
             tasks=[pb.TaskStatus(task_id=t.task_id, processor=t.processor, state=t.state.value, attempts=t.attempts,
-                                 reason=t.reason, confirmed_at=_ts(t.confirmed_at)) for t in tasks],
-            timeline=[pb.TimelineEntry(at=_ts(at), status=status.value, note=note) for at, status, note in timeline])
+                                 reason=t.reason, confirmed_at=to_timestamp(t.confirmed_at)) for t in tasks],
+            timeline=[pb.TimelineEntry(at=to_timestamp(at), status=status.value, note=note) for at, status, note in timeline])
 
     async def SubmitRequest(self, request, context):
         submission = valid.submit(request)
@@ -97,4 +90,4 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
 
 def _processor(p: Processor) -> pb.Processor:
     return pb.Processor(name=p.name, capabilities=sorted(CAPABILITY_NUMBERS[c] for c in p.capabilities),
-                        purpose_ids=sorted(p.purpose_ids), registered_at=_ts(p.registered_at))
+                        purpose_ids=sorted(p.purpose_ids), registered_at=to_timestamp(p.registered_at))

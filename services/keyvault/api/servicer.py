@@ -1,30 +1,23 @@
 """KeyVaultService over gRPC: validate, authorize the purpose, run the use case, map the result."""
 
-from google.protobuf import timestamp_pb2
 
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
+
 from services.common import auth
 from services.common.idempotency import IdempotencyScope
+from services.common.timestamps import to_timestamp
 from services.keyvault.api import validation as valid
 from services.keyvault.domain.errors import SubjectErased
 from services.keyvault.domain.model import Certificate, SubjectKey
 from services.keyvault.service.keys import KeyService
 
 
-def _ts(at) -> timestamp_pb2.Timestamp | None:
-    if at is None:
-        return None
-    out = timestamp_pb2.Timestamp()
-    out.FromDatetime(at)
-    return out
-
-
 def _status(subject_id: str, key: SubjectKey | None) -> pb.GetKeyStatusResponse:
     if key is None:
         return pb.GetKeyStatusResponse(subject_id=subject_id, state=pb.KEY_STATE_ABSENT)
     return pb.GetKeyStatusResponse(subject_id=subject_id, state=key.state.value, backend=key.backend,
-                                   created_at=_ts(key.created_at), shredded_at=_ts(key.shredded_at))
+                                   created_at=to_timestamp(key.created_at), shredded_at=to_timestamp(key.shredded_at))
 
 
 def _certificate(c: Certificate) -> pb.DeletionCertificate:
