@@ -8,7 +8,6 @@ from services.audit.domain import errors
 STATUS_BY_ERROR: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.BeyondTree, grpc.StatusCode.OUT_OF_RANGE),
     (errors.EmptyLog, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.UnknownTreeSize, grpc.StatusCode.NOT_FOUND),
     (errors.SignerUnavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.KeyvaultUnavailable, grpc.StatusCode.UNAVAILABLE),
     (asyncpg.PostgresConnectionError, grpc.StatusCode.UNAVAILABLE),

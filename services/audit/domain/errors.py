@@ -15,11 +15,6 @@ class EmptyLog(AuditError):
         super().__init__("the log has no signed checkpoint yet")
 
 
-class UnknownTreeSize(AuditError):
-    def __init__(self, size: int) -> None:
-        super().__init__(f"no checkpoint was signed at tree size {size}")
-
-
 class SignerUnavailable(AuditError):
     def __init__(self, detail: str) -> None:
         super().__init__(f"checkpoint signer unavailable ({detail})")
