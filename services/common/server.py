@@ -15,6 +15,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from services.common import auth
+from services.common.error_table import ErrorTable
 from services.common.grpc_errors import abort
 from services.common.logging import get_logger
 from services.common.settings import GrpcSettings
@@ -30,8 +31,6 @@ def _client_id(context: grpc.aio.ServicerContext, settings: GrpcSettings) -> str
     names = context.auth_context().get("x509_common_name")
     return names[0].decode() if names else None
 
-
-ErrorTable = Callable[[Exception], tuple[grpc.StatusCode, str] | None]
 
 
 def _status_of(error: Exception, service_errors: ErrorTable) -> tuple[grpc.StatusCode, str, list | None] | None:
