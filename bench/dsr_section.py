@@ -182,8 +182,8 @@ def dsr_config(cfg: DsrConfig, event_loop: str) -> dict[str, Any]:
     """The run's sizes and the settings that shape its figures (the services' defaults, as dev up leaves them)."""
     f = DsrSettings.model_fields
     return {**asdict(cfg), "poller": {"window": POLL_WINDOW, "pause_s": POLL_S},
-            "service": {key: f[key].default for key in ("task_confirm_timeout_s", "task_max_attempts", "pool_min_size",
-                                                        "pool_max_size")}
+            "service": {key: f[key].default for key in ("task_confirm_timeout_s", "task_max_attempts", "task_window",
+                                                        "start_concurrency", "pool_min_size", "pool_max_size")}
             | {"orchestrator_idle_s": inspect.signature(Orchestrator.run).parameters["idle_s"].default,
                "dispatcher_idle_s": inspect.signature(TaskDispatcher.run).parameters["idle_s"].default,
                "dispatcher_batch": inspect.signature(TaskDispatcher).parameters["batch"].default,

@@ -3,17 +3,22 @@
 Tasks arrive on `dsr.tasks`, keyed by processor name; every processor reads the whole topic and acts
 only on its own. Each task gets one result on `dsr.task-results`, keyed by request id. The DSR service
 re-sends a task until it sees the result, so a task is handled once per task_id and a repeat is
-answered from the journal. Offsets are committed only after the result is durable (acks=all), so a
-crash in between re-delivers the task: at least once, made harmless by the journal.
+answered from the journal. Offsets are committed only after the results are durable (acks=all), so a
+crash in between re-delivers the tasks: at least once, made harmless by the journal.
+
+Tasks are fetched in batches and handled side by side, one subject's tasks in the order they came,
+so a slow handler (a database round trip, a file store) does not hold up every other subject.
 """
 
 import asyncio
 import json
 import logging
+from collections import defaultdict
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError
+from aiokafka.structs import ConsumerRecord
 from google.protobuf.message import DecodeError
 
 from consentry.dsr.v1.tasks_pb2 import DsrTask, DsrTaskResult
@@ -54,7 +59,7 @@ class DsrProcessor:
 
     def __init__(self, name: str, bootstrap_servers: str, *, journal: TaskJournal | None = None,
                  enable_idempotence: bool = False, session_timeout_ms: int = 10_000,
-                 client_id: str | None = None) -> None:
+                 client_id: str | None = None, concurrency: int = 16, max_batch: int = 256) -> None:
         self.name = name
         self._bootstrap_servers = bootstrap_servers
         self._journal: TaskJournal = journal if journal is not None else InMemoryTaskJournal()
@@ -64,6 +69,7 @@ class DsrProcessor:
         # group joins by it: about half of it for a first join, about twice it after a restart.
         self._session_timeout_ms = session_timeout_ms
         self._client_id = client_id or f"consentry-processor-{name}"
+        self._concurrency, self._max_batch = concurrency, max_batch
         # Set once the consumer group has given this instance its partitions (on Tansu, seconds).
         self.ready = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
@@ -134,31 +140,53 @@ class DsrProcessor:
             await producer.stop()
 
     async def _consume(self) -> None:
-        async for message in self._consumer:
-            await self._process(message.value)
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=1_000, max_records=self._max_batch)
+            if not batch:
+                continue
+            tasks = [task for records in batch.values() for task in map(self._own_task, records) if task]
+            results = await self._handle_side_by_side(tasks)
+            deliveries = [await self._producer.send(RESULTS_TOPIC, r.SerializeToString(), key=r.request_id.encode())
+                          for r in results]
+            await asyncio.gather(*deliveries)
             try:
-                await self._consumer.commit({TopicPartition(message.topic, message.partition): message.offset + 1})
+                await self._consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
             except CommitFailedError:
-                # A rebalance took the partition; its next owner re-delivers and the journal answers.
-                log.warning("commit of %s/%s@%s lost to a rebalance", message.topic, message.partition, message.offset)
+                # A rebalance took a partition; its next owner re-delivers and the journal answers.
+                log.warning("commit of %d task message(s) lost to a rebalance", sum(map(len, batch.values())))
 
-    async def _process(self, value: bytes | None) -> None:
+    def _own_task(self, message: ConsumerRecord) -> DsrTask | None:
         try:
-            task = DsrTask.FromString(value or b"")
+            task = DsrTask.FromString(message.value or b"")
         except DecodeError:
             log.warning("skipping a message on %s that is not a DsrTask", TASKS_TOPIC)
-            return
+            return None
         if task.processor != self.name:
-            return
+            return None
         if not task.task_id:
             log.warning("skipping a task without task_id (request %s)", task.request_id)
-            return
+            return None
+        return task
+
+    async def _handle_side_by_side(self, tasks: list[DsrTask]) -> list[DsrTaskResult]:
+        lanes = asyncio.Semaphore(self._concurrency)
+        by_subject: dict[str, list[DsrTask]] = defaultdict(list)
+        for task in tasks:
+            by_subject[task.subject_id].append(task)
+
+        async def in_order(subject_tasks: list[DsrTask]) -> list[DsrTaskResult]:
+            async with lanes:
+                return [await self._result(task) for task in subject_tasks]
+        handled = await asyncio.gather(*map(in_order, by_subject.values()))
+        return [result for results in handled for result in results]
+
+    async def _result(self, task: DsrTask) -> DsrTaskResult:
         result = await self._journal.get(task.task_id)
         if result is None:
             result, settled = await self._outcome(task)
             if settled:
                 await self._journal.put(result)
-        await self._producer.send_and_wait(RESULTS_TOPIC, result.SerializeToString(), key=result.request_id.encode())
+        return result
 
     async def _outcome(self, task: DsrTask) -> tuple[DsrTaskResult, bool]:
         """The result, and whether it is final (worth remembering for the re-sent copies of the task)."""

@@ -14,7 +14,14 @@ _MIGRATION_LOCK = 7_231_004
 
 
 async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, reset=_keep_session)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Released connections skip asyncpg's reset query, a round trip on every release: no code here
+    leaves session state on a pooled connection. LISTEN and long-held advisory locks use connections
+    of their own, and a session lock taken on a pooled one (relay leadership, migrations) is unlocked
+    before release. asyncpg itself still rolls back an abandoned transaction and drops listeners."""
 
 
 def migrations_in(package: str) -> list[tuple[str, str]]:

@@ -43,12 +43,13 @@ class DsrApp:
         runtime.on_stop(upstream.close)
         assert runtime.producer is not None
         self.dispatcher = TaskDispatcher(pool, runtime.producer, s.tasks_topic,
-                                         confirm_timeout_s=s.task_confirm_timeout_s, max_attempts=s.task_max_attempts)
+                                         confirm_timeout_s=s.task_confirm_timeout_s, max_attempts=s.task_max_attempts,
+                                         window=s.task_window)
 
         def committed() -> None:
             relay.notify()
             self.dispatcher.tasks_added()
-        self.orchestrator = Orchestrator(pool, upstream, committed)
+        self.orchestrator = Orchestrator(pool, upstream, committed, concurrency=s.start_concurrency)
         requests = RequestService(pool, DeadlinePolicy(s.china_working_days, s.default_deadline_days,
                                                        s.complaint_route), committed)
 

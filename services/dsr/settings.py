@@ -34,6 +34,10 @@ class DsrSettings(BaseSettings):
     # A task not confirmed within this time is sent again, waiting twice as long each time.
     task_confirm_timeout_s: float = Field(30.0, gt=0)
     task_max_attempts: int = Field(8, ge=1)
+    # Unconfirmed tasks out per processor; the rest wait their turn in the database.
+    task_window: int = Field(256, ge=1)
+    # Verified requests whose own part (consents erased, key shredded, record gathered) runs at once.
+    start_concurrency: int = Field(64, ge=1)
     # China has no statutory figure: the regulator's practice is 15 working days.
     china_working_days: int = Field(15, ge=1)
     # Where no law sets a deadline.

@@ -10,7 +10,7 @@ from services.common.idempotency import IdempotencyScope
 from services.common.timestamps import to_timestamp
 from services.dsr.api import validation as valid
 from services.dsr.domain.export_pages import render
-from services.dsr.domain.model import Processor, Request
+from services.dsr.domain.model import Processor, Request, Task
 from services.dsr.service.queries import RequestQueries
 from services.dsr.service.requests import RequestService
 
@@ -29,17 +29,11 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
         return self._scope(method, request.idempotency_key), request.SerializeToString(deterministic=True)
 
     async def _full(self, r: Request) -> pb.Request:
-        tasks, timeline = await self._queries.details(r.request_id)
-        return pb.Request(
-            request_id=r.request_id, type=r.type.value, subject_id=r.subject_id, jurisdiction=r.jurisdiction,
-            status=r.status.value, purpose_id=r.purpose_id, received_at=to_timestamp(r.received_at), due_at=to_timestamp(r.due_at),
-            extended=r.extended, extension_reason=r.extension_reason, status_reason=r.status_reason,
-            deletion_certificate=r.certificate, deletion_certificate_signature=r.certificate_signature,
-            rejection=pb.RejectionReason(code=r.rejection.code, explanation=r.rejection.explanation,
-                                         complaint_route=r.rejection.complaint_route) if r.rejection else None,
-            tasks=[pb.TaskStatus(task_id=t.task_id, processor=t.processor, state=t.state.value, attempts=t.attempts,
-                                 reason=t.reason, confirmed_at=to_timestamp(t.confirmed_at)) for t in tasks],
-            timeline=[pb.TimelineEntry(at=to_timestamp(at), status=status.value, note=note) for at, status, note in timeline])
+        return (await self._described([r]))[0]
+
+    async def _described(self, requests: list[Request]) -> list[pb.Request]:
+        tasks = await self._queries.tasks(requests)
+        return [_request_message(r, tasks.get(r.request_id, [])) for r in requests]
 
     async def SubmitRequest(self, request, context):
         submission = valid.submit(request)
@@ -61,7 +55,7 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
         status, subject = valid.list_requests(request)
         found, token = await self._queries.find(status, request.overdue_only, request.due_within_days, subject,
                                                 request.page_size or 100, request.page_token)
-        return pb.ListRequestsResponse(requests=[await self._full(r) for r in found], next_page_token=token)
+        return pb.ListRequestsResponse(requests=await self._described(found), next_page_token=token)
 
     async def ExtendDeadline(self, request, context):
         valid.extend(request)
@@ -91,3 +85,17 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
 def _processor(p: Processor) -> pb.Processor:
     return pb.Processor(name=p.name, capabilities=sorted(CAPABILITY_NUMBERS[c] for c in p.capabilities),
                         purpose_ids=sorted(p.purpose_ids), registered_at=to_timestamp(p.registered_at))
+
+
+def _request_message(r: Request, tasks: list[Task]) -> pb.Request:
+    return pb.Request(
+        request_id=r.request_id, type=r.type.value, subject_id=r.subject_id, jurisdiction=r.jurisdiction,
+        status=r.status.value, purpose_id=r.purpose_id, received_at=to_timestamp(r.received_at),
+        due_at=to_timestamp(r.due_at), extended=r.extended, extension_reason=r.extension_reason,
+        status_reason=r.status_reason, deletion_certificate=r.certificate,
+        deletion_certificate_signature=r.certificate_signature,
+        rejection=pb.RejectionReason(code=r.rejection.code, explanation=r.rejection.explanation,
+                                     complaint_route=r.rejection.complaint_route) if r.rejection else None,
+        tasks=[pb.TaskStatus(task_id=t.task_id, processor=t.processor, state=t.state.value, attempts=t.attempts,
+                             reason=t.reason, confirmed_at=to_timestamp(t.confirmed_at)) for t in tasks],
+        timeline=[pb.TimelineEntry(at=to_timestamp(e.at), status=e.status.value, note=e.note) for e in r.timeline])

@@ -28,6 +28,11 @@ class Status(Enum):
     def settled(self) -> bool:
         return self in (Status.COMPLETED, Status.REJECTED, Status.PARTIALLY_COMPLETED)
 
+    @property
+    def started(self) -> bool:
+        """Whether the request has tasks: they are created with the move to IN_PROGRESS."""
+        return self in (Status.IN_PROGRESS, Status.COMPLETED, Status.PARTIALLY_COMPLETED)
+
 
 NEXT: dict[Status, set[Status]] = {
     Status.RECEIVED: {Status.VERIFICATION_PENDING, Status.VERIFIED, Status.REJECTED},
@@ -50,6 +55,13 @@ ACTIONS = {
     RequestType.WITHDRAWAL: "delete", RequestType.CORRECTION: "correct",
 }
 CAPABILITY_FOR = {"access": "access", "delete": "delete", "correct": "correct"}
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    status: Status
+    note: str
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,8 @@ class Request:
     certificate_signature: bytes = b""
     # Set only by the system itself (withdrawal or expiry seen on consent.events).
     automatic: bool = False
+    # Every status the request had, with when and why; the store appends as it saves.
+    timeline: list[TimelineEntry] = field(default_factory=list)
 
     def move_to(self, status: Status, reason: str = "") -> None:
         if status not in NEXT.get(self.status, set()):

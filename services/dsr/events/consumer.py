@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
 from google.protobuf.message import DecodeError
 
 from consentry.consent.v1 import events_pb2 as consent_events
@@ -41,12 +42,11 @@ class DsrConsumer:
                 await consumer.start()
                 while True:
                     batch = await consumer.getmany(timeout_ms=500, max_records=500)
-                    for records in batch.values():
-                        for record in records:
-                            try:
-                                await self._apply(record.topic, record.value)
-                            except DecodeError:  # not ours to read; never block the rest
-                                log.warning("unreadable message skipped", topic=record.topic, offset=record.offset)
+                    records = [record for records in batch.values() for record in records]
+                    await self._settle([r for r in records if r.topic == self._results_topic])
+                    for record in records:
+                        if record.topic == self._consent_topic:
+                            await self._open_withdrawal(record)
                     if batch:
                         await consumer.commit()
             except asyncio.CancelledError:
@@ -57,16 +57,34 @@ class DsrConsumer:
             finally:
                 await consumer.stop()
 
-    async def _apply(self, topic: str, value: bytes) -> None:
-        if topic == self._results_topic:
-            result = tasks_pb2.DsrTaskResult.FromString(value)
-            async with self._pool.acquire() as conn, conn.transaction():
-                settled = await settle_task(conn, result.task_id, result.ok, result.reason, result.data_json,
-                                            result.summary)
-            if settled:
-                self._on_commit()
+    async def _settle(self, records: list[ConsumerRecord]) -> None:
+        """A batch of results in one transaction: one commit, not one per result."""
+        results = []
+        for record in records:
+            try:
+                results.append(tasks_pb2.DsrTaskResult.FromString(record.value))
+            except DecodeError:  # not ours to read; never block the rest
+                log.warning("unreadable message skipped", topic=record.topic, offset=record.offset)
+        if not results:
             return
-        envelope = envelope_pb2.EventEnvelope.FromString(value)
+        for attempt in range(1, 4):
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    settled = [await settle_task(conn, r.task_id, r.ok, r.reason, r.data_json, r.summary)
+                               for r in results]
+                break
+            except asyncpg.exceptions.DeadlockDetectedError:  # with a dispatcher failing a task: try again
+                if attempt == 3:
+                    raise
+        if any(settled):
+            self._on_commit()
+
+    async def _open_withdrawal(self, record: ConsumerRecord) -> None:
+        try:
+            envelope = envelope_pb2.EventEnvelope.FromString(record.value)
+        except DecodeError:
+            log.warning("unreadable message skipped", topic=record.topic, offset=record.offset)
+            return
         kind = OBLIGING.get(envelope.type)
         if kind is None:
             return

@@ -1,6 +1,10 @@
 """Sending tasks to processors, and sending again what was not confirmed in time (a broker that
 lost the message, a processor that crashed mid-task). The wait doubles with every attempt; after
-the last one the task fails with the reason, which the DPO sees on the request."""
+the last one the task fails with the reason, which the DPO sees on the request.
+
+Each processor has at most `window` unconfirmed tasks out, so the wait measures the processor's
+work on a bounded queue rather than how much was sent before: a busy processor is not sent the
+same tasks again, and a burst of requests waits here, in order, instead of in the topic."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -19,12 +23,14 @@ log = get_logger(__name__)
 
 class TaskDispatcher:
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, *,
-                 confirm_timeout_s: float = 30.0, max_attempts: int = 8, batch: int = 500) -> None:
+                 confirm_timeout_s: float = 30.0, max_attempts: int = 8, window: int = 256,
+                 batch: int = 500) -> None:
         self._pool, self._producer, self._topic = pool, producer, topic
-        self._timeout, self._max_attempts, self._batch = confirm_timeout_s, max_attempts, batch
+        self._timeout, self._max_attempts, self._window, self._batch = confirm_timeout_s, max_attempts, window, batch
         self._wakeup = asyncio.Event()
 
     def tasks_added(self) -> None:
+        """New tasks, or a confirmation that freed a place in its processor's window."""
         self._wakeup.set()
 
     async def run(self, idle_s: float = 0.5) -> None:
@@ -45,15 +51,13 @@ class TaskDispatcher:
         now = datetime.now(UTC)
         async with self._pool.acquire() as conn, conn.transaction():
             store = DsrStore(conn)
-            due = await store.due_tasks(now, self._batch)
-            requests, deliveries = {}, []
-            for task in due:
+            due = await store.due_tasks(now, self._window, self._batch)
+            sent, deliveries = [], []
+            for task, r in due:
                 if task.attempts >= self._max_attempts:
                     await settle_task(conn, task.task_id, False,
                                       f"no confirmation from {task.processor} after {task.attempts} attempts", b"", "")
                     continue
-                r = requests.get(task.request_id) or await store.get(task.request_id)
-                requests[task.request_id] = r
                 message = tasks_pb2.DsrTask(
                     task_id=task.task_id, request_id=task.request_id, processor=task.processor, action=task.action,
                     subject_id=r.subject_id, purpose_id=r.purpose_id, corrections=r.corrections,
@@ -61,8 +65,9 @@ class TaskDispatcher:
                 deliveries.append(await self._producer.send(self._topic, message.SerializeToString(),
                                                             key=task.processor.encode()))
                 self._sent(task, now)
-                await store.save_task(task)
+                sent.append(task)
             await asyncio.gather(*deliveries)  # acknowledged by the broker before the attempt counts
+            await store.save_tasks(sent)
         return len(due)
 
     def _sent(self, task: Task, now: datetime) -> None:

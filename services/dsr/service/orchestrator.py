@@ -25,8 +25,10 @@ log = get_logger(__name__)
 
 class Orchestrator:
     def __init__(self, pool: asyncpg.Pool, upstream: Upstream, on_commit: Callable[[], None],
-                 retry_s: float = 5.0) -> None:
+                 retry_s: float = 5.0, concurrency: int = 64) -> None:
         self._pool, self._upstream, self._on_commit, self._retry = pool, upstream, on_commit, retry_s
+        # Starting a request is mostly waiting for consent and keyvault: many go side by side.
+        self._concurrency = concurrency
         self._wakeup = asyncio.Event()
         self._not_before: dict[str, float] = {}
 
@@ -34,13 +36,13 @@ class Orchestrator:
         """A request was just verified: start it now rather than at the next poll."""
         self._wakeup.set()
 
-    async def run(self, idle_s: float = 1.0, concurrency: int = 16) -> None:
+    async def run(self, idle_s: float = 1.0) -> None:
         """Verified requests are started side by side; the loop only sleeps once nothing is left."""
-        lanes = asyncio.Semaphore(concurrency)
+        lanes = asyncio.Semaphore(self._concurrency)
 
-        async def start(request_id: str) -> None:
+        async def start(r: Request) -> None:
             async with lanes:
-                await self.start(request_id)
+                await self.start(r)
         while True:
             self._wakeup.clear()  # before reading: a verification arriving meanwhile wakes the next round
             started = 0
@@ -48,12 +50,12 @@ class Orchestrator:
                 async with self._pool.acquire() as conn:
                     waiting = await DsrStore(conn).verified(500)
                 now = asyncio.get_running_loop().time()
-                due = [r for r in waiting if self._not_before.get(r, 0) <= now]
+                due = [r for r in waiting if self._not_before.get(r.request_id, 0) <= now]
                 outcomes = await asyncio.gather(*(start(r) for r in due), return_exceptions=True)
-                for request_id, outcome in zip(due, outcomes, strict=True):
+                for r, outcome in zip(due, outcomes, strict=True):
                     if isinstance(outcome, Exception):  # one request's failure never stops the others
-                        self._not_before[request_id] = now + self._retry
-                        log.warning("request start failed", request_id=request_id, error=str(outcome))
+                        self._not_before[r.request_id] = now + self._retry
+                        log.warning("request start failed", request_id=r.request_id, error=str(outcome))
                 started = sum(not isinstance(o, Exception) for o in outcomes)
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("orchestrator retrying", error=str(exc))
@@ -64,18 +66,15 @@ class Orchestrator:
             except TimeoutError:
                 pass
 
-    async def start(self, request_id: str) -> None:
-        async with self._pool.acquire() as conn:
-            r = await DsrStore(conn).get(request_id)
-        if r is None or r.status is not Status.VERIFIED:
-            return
+    async def start(self, r: Request) -> None:
+        """Starts a request read as VERIFIED; another replica may have started it meanwhile (fan-out checks)."""
         try:
             record = await self._own_part(r)
         except (errors.UpstreamUnavailable, errors.UpstreamRefused) as exc:
-            self._not_before[request_id] = asyncio.get_running_loop().time() + self._retry
+            self._not_before[r.request_id] = asyncio.get_running_loop().time() + self._retry
             await self._waiting(r, f"waiting: {exc}")
             return
-        self._not_before.pop(request_id, None)
+        self._not_before.pop(r.request_id, None)
         await self._fan_out(r, record)
 
     async def _own_part(self, r: Request) -> dict | None:
@@ -89,9 +88,13 @@ class Orchestrator:
     async def _waiting(self, r: Request, reason: str) -> None:
         if r.status_reason == reason:
             return
-        async with self._pool.acquire() as conn:
-            r.status_reason = reason
-            await DsrStore(conn).save(r, reason)
+        async with self._pool.acquire() as conn, conn.transaction():
+            store = DsrStore(conn)
+            current = await store.get(r.request_id, for_update=True)
+            if current is not None and current.status is Status.VERIFIED and current.status_reason != reason:
+                current.status_reason = reason
+                await store.save(current, reason)
+        r.status_reason = reason
 
     async def _fan_out(self, r: Request, record: dict | None) -> None:
         action = ACTIONS[r.type]
@@ -112,5 +115,6 @@ class Orchestrator:
                                           + (", ".join(p.name for p in processors) or "none hold such data"))
             await store.save(r)
             await add_events(conn, [status_changed(r)])
-            await complete_if_settled(conn, r)
+            if not tasks:
+                await complete_if_settled(conn, r)
         self._on_commit()

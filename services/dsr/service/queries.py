@@ -36,10 +36,13 @@ class RequestQueries:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def details(self, request_id: str) -> tuple[list[Task], list[tuple[datetime, Status, str]]]:
+    async def tasks(self, requests: list[Request]) -> dict[str, list[Task]]:
+        """Each request's tasks, in one query however many requests are asked about."""
+        started = [r.request_id for r in requests if r.status.started]
+        if not started:
+            return {}
         async with self._pool.acquire() as conn:
-            store = DsrStore(conn)
-            return await store.tasks(request_id), await store.timeline(request_id)
+            return await DsrStore(conn).tasks_of(started)
 
     async def find(self, status: Status | None, overdue_only: bool, due_within_days: int, subject_id: str,
                    limit: int, token: str) -> tuple[list[Request], str]:

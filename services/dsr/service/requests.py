@@ -53,6 +53,8 @@ class RequestService:
 
     async def submit(self, s: Submission, scope: IdempotencyScope, request_bytes: bytes) -> Request:
         """One request per idempotency key; a retry returns the first one as it stands now."""
+        created: list[Request] = []
+
         async def work() -> str:
             now = self._now()
             rule = self._policy.rule(s.jurisdiction, s.retention_driven)
@@ -60,21 +62,20 @@ class RequestService:
                         deadlines.first_deadline(rule, now), s.purpose_id, dict(s.corrections), s.details,
                         s.evidence_method, s.evidence_ref, automatic=s.automatic,
                         status_reason=f"due under {rule.law}")
-            store = DsrStore(conn)
-            await store.add(r)
-            events = [status_changed(r)]
+            received, received_event = (r.status, r.status_reason), status_changed(r)
             if s.automatic:
                 r.move_to(Status.VERIFIED, "opened from a consent event: the person was authenticated there")
             else:
                 r.move_to(Status.VERIFICATION_PENDING, "waiting for the identity evidence to be checked")
-            await store.save(r)
-            await add_events(conn, [*events, status_changed(r)])
+            await DsrStore(conn).add(r, earlier=[received])
+            await add_events(conn, [received_event, status_changed(r)])
+            created.append(r)
             return r.request_id
 
         async with self._pool.acquire() as conn, conn.transaction():
             request_id = await run_once(conn, scope, fingerprint(request_bytes), work, str.encode, bytes.decode)
         self._on_commit()
-        return await self.get(request_id)
+        return created[0] if created else await self.get(request_id)
 
     async def verify_identity(self, request_id: str, verified: bool, note: str, scope: IdempotencyScope,
                               request_bytes: bytes) -> Request:
@@ -115,6 +116,8 @@ class RequestService:
     async def _change(self, request_id: str, change: Callable[[Request], str], scope: IdempotencyScope,
                       request_bytes: bytes, note_from: Callable[[Request], str] | None = None) -> Request:
         """A retry with the same idempotency key changes nothing and returns the request as it is now."""
+        changed: list[Request] = []
+
         async def work() -> str:
             store = DsrStore(conn)
             r = await store.get(request_id, for_update=True)
@@ -124,12 +127,13 @@ class RequestService:
             note = note_from(r) if note_from else ""
             await store.save(r, note)
             await add_events(conn, [status_changed(r, note, event_type)])
+            changed.append(r)
             return request_id
 
         async with self._pool.acquire() as conn, conn.transaction():
             await run_once(conn, scope, fingerprint(request_bytes), work, str.encode, bytes.decode)
         self._on_commit()
-        return await self.get(request_id)
+        return changed[0] if changed else await self.get(request_id)
 
     async def get(self, request_id: str) -> Request:
         async with self._pool.acquire() as conn:

@@ -3,7 +3,6 @@ PARTIALLY_COMPLETED with each processor's reason otherwise. Results are applied 
 result delivered twice changes nothing the second time."""
 
 import json
-from datetime import UTC, datetime
 
 import asyncpg
 
@@ -17,17 +16,11 @@ async def settle_task(conn: asyncpg.Connection, task_id: str, ok: bool, reason: 
                       summary: str) -> bool:
     """Inside a transaction; False when the task is unknown or was settled before."""
     store = DsrStore(conn)
-    task = await store.task(task_id, for_update=True)
-    if task is None or task.state in (TaskState.CONFIRMED, TaskState.FAILED):
+    task = await store.settle(task_id, ok, summary if ok else reason, data_json)
+    if task is None:
         return False
     request = await store.get(task.request_id, for_update=True)
     assert request is not None
-    task.state = TaskState.CONFIRMED if ok else TaskState.FAILED
-    task.reason = summary if ok else reason
-    task.confirmed_at = datetime.now(UTC)
-    task.data_json = data_json
-    task.next_attempt_at = None
-    await store.save_task(task)
     await add_events(conn, [task_settled(request, task)])
     await complete_if_settled(conn, request)
     return True

@@ -1,16 +1,37 @@
 """The dsr service's PostgreSQL store, used inside the unit of work's transaction."""
 
 import json
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import asyncpg
 
-from services.dsr.domain.model import Processor, Rejection, Request, RequestType, Status, Task, TaskState
+from services.dsr.domain.model import (
+    Processor,
+    Rejection,
+    Request,
+    RequestType,
+    Status,
+    Task,
+    TaskState,
+    TimelineEntry,
+)
 
 _REQUEST_COLUMNS = ("request_id, type, subject_id, jurisdiction, status, received_at, due_at, purpose_id,"
                     " corrections, details, evidence_method, evidence_ref, extended, extension_reason,"
                     " status_reason, rejection_code, rejection_explanation, complaint_route, certificate,"
-                    " certificate_signature, automatic")
+                    " certificate_signature, automatic, timeline")
+
+_SAVE_TASK = ("UPDATE tasks SET state = $2, attempts = $3, reason = $4, next_attempt_at = $5, confirmed_at = $6,"
+              " data_json = $7 WHERE task_id = $1")
+
+
+def _entries_json(entries: Sequence[TimelineEntry]) -> str:
+    return json.dumps([{"at": e.at.isoformat(), "status": e.status.value, "note": e.note} for e in entries])
+
+
+def _timeline(value: str) -> list[TimelineEntry]:
+    return [TimelineEntry(datetime.fromisoformat(e["at"]), Status(e["status"]), e["note"]) for e in json.loads(value)]
 
 
 def _request(row: asyncpg.Record) -> Request:
@@ -20,7 +41,8 @@ def _request(row: asyncpg.Record) -> Request:
                    Status(row["status"]), row["received_at"], row["due_at"], row["purpose_id"],
                    json.loads(row["corrections"]), row["details"], row["evidence_method"], row["evidence_ref"],
                    row["extended"], row["extension_reason"], row["status_reason"], rejection,
-                   bytes(row["certificate"]), bytes(row["certificate_signature"]), row["automatic"])
+                   bytes(row["certificate"]), bytes(row["certificate_signature"]), row["automatic"],
+                   _timeline(row["timeline"]))
 
 
 def _task(row: asyncpg.Record) -> Task:
@@ -34,27 +56,27 @@ class DsrStore:
 
     # Requests
 
-    async def add(self, r: Request) -> None:
+    async def add(self, r: Request, earlier: Sequence[tuple[Status, str]] = ()) -> None:
+        """The new request as it stands, its timeline starting with the states it passed through before."""
+        now = datetime.now(UTC)
+        r.timeline = [TimelineEntry(now, status, note) for status, note in (*earlier, (r.status, r.status_reason))]
         await self._conn.execute(
-            f"INSERT INTO requests ({_REQUEST_COLUMNS}) VALUES"
-            " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-            *self._values(r))
-        await self.note(r, "")
+            f"INSERT INTO requests ({_REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+            " $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22::jsonb)",
+            *self._values(r), _entries_json(r.timeline))
 
-    async def save(self, r: Request, note: str = "", *, status_changed: bool = True) -> None:
+    async def save(self, r: Request, note: str = "") -> None:
+        """The request's changes, and an entry for its status on its timeline: `note`, or its reason."""
+        entry = TimelineEntry(datetime.now(UTC), r.status, note or r.status_reason)
         await self._conn.execute(
             "UPDATE requests SET status = $2, due_at = $3, extended = $4, extension_reason = $5, status_reason = $6,"
             " rejection_code = $7, rejection_explanation = $8, complaint_route = $9, certificate = $10,"
-            " certificate_signature = $11 WHERE request_id = $1",
+            " certificate_signature = $11, timeline = timeline || $12::jsonb WHERE request_id = $1",
             r.request_id, r.status.value, r.due_at, r.extended, r.extension_reason, r.status_reason,
             r.rejection.code if r.rejection else None, r.rejection.explanation if r.rejection else None,
-            r.rejection.complaint_route if r.rejection else None, r.certificate, r.certificate_signature)
-        if status_changed:
-            await self.note(r, note)
-
-    async def note(self, r: Request, note: str) -> None:
-        await self._conn.execute("INSERT INTO request_timeline (request_id, status, note) VALUES ($1, $2, $3)",
-                                 r.request_id, r.status.value, note or r.status_reason)
+            r.rejection.complaint_route if r.rejection else None, r.certificate, r.certificate_signature,
+            _entries_json([entry]))
+        r.timeline.append(entry)
 
     @staticmethod
     def _values(r: Request) -> tuple:
@@ -71,11 +93,6 @@ class DsrStore:
                                         request_id)
         return _request(row) if row else None
 
-    async def timeline(self, request_id: str) -> list[tuple[datetime, Status, str]]:
-        rows = await self._conn.fetch(
-            "SELECT at, status, note FROM request_timeline WHERE request_id = $1 ORDER BY at", request_id)
-        return [(r["at"], Status(r["status"]), r["note"]) for r in rows]
-
     async def find(self, *, now: datetime, status: Status | None, overdue_only: bool, due_before: datetime | None,
                    subject_id: str, after: tuple[int, datetime, str] | None, limit: int) -> list[Request]:
         """Overdue open requests first (bucket 0), then the rest (bucket 1), each by due date and id."""
@@ -90,11 +107,11 @@ class DsrStore:
             after[0] if after else None, after[1] if after else None, after[2] if after else "", limit)
         return [_request(r) for r in rows]
 
-    async def verified(self, limit: int) -> list[str]:
+    async def verified(self, limit: int) -> list[Request]:
         rows = await self._conn.fetch(
-            "SELECT request_id FROM requests WHERE status = $1 ORDER BY received_at LIMIT $2",
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE status = $1 ORDER BY received_at LIMIT $2",
             Status.VERIFIED.value, limit)
-        return [r["request_id"] for r in rows]
+        return [_request(r) for r in rows]
 
     async def set_export(self, request_id: str, export: bytes) -> None:
         await self._conn.execute("UPDATE requests SET export_json = $2 WHERE request_id = $1", request_id, export)
@@ -129,20 +146,51 @@ class DsrStore:
         rows = await self._conn.fetch("SELECT * FROM tasks WHERE request_id = $1 ORDER BY processor", request_id)
         return [_task(r) for r in rows]
 
-    async def task(self, task_id: str, *, for_update: bool = False) -> Task | None:
-        lock = " FOR UPDATE" if for_update else ""
-        row = await self._conn.fetchrow(f"SELECT * FROM tasks WHERE task_id = $1{lock}", task_id)
+    async def tasks_of(self, request_ids: list[str]) -> dict[str, list[Task]]:
+        rows = await self._conn.fetch("SELECT * FROM tasks WHERE request_id = ANY($1::text[]) ORDER BY processor",
+                                      request_ids)
+        found: dict[str, list[Task]] = {request_id: [] for request_id in request_ids}
+        for row in rows:
+            found[row["request_id"]].append(_task(row))
+        return found
+
+    async def settle(self, task_id: str, ok: bool, reason: str, data_json: bytes) -> Task | None:
+        """Marks an outstanding task confirmed or failed; None when it is unknown or was settled before."""
+        row = await self._conn.fetchrow(
+            "UPDATE tasks SET state = $2, reason = $3, data_json = $4, confirmed_at = $5, next_attempt_at = NULL"
+            " WHERE task_id = $1 AND state IN ('PENDING', 'SENT') RETURNING *",
+            task_id, (TaskState.CONFIRMED if ok else TaskState.FAILED).value, reason, data_json, datetime.now(UTC))
         return _task(row) if row else None
 
-    async def due_tasks(self, now: datetime, limit: int) -> list[Task]:
-        """Tasks to send (again); locked, and skipped by other replicas meanwhile."""
-        rows = await self._conn.fetch(
-            "SELECT * FROM tasks WHERE state IN ('PENDING', 'SENT') AND next_attempt_at <= $1"
+    async def due_tasks(self, now: datetime, window: int, limit: int) -> list[tuple[Task, Request]]:
+        """Tasks to send (again), each with its request; locked, and skipped by other replicas meanwhile.
+
+        Unconfirmed tasks past their wait come first. New ones follow, oldest first, only as far as
+        each processor has fewer than `window` tasks out: a processor's backlog stays in this table,
+        not in its topic, where it would outlast the confirmation timeout and be sent twice."""
+        late = await self._conn.fetch(
+            "SELECT * FROM tasks WHERE state = 'SENT' AND next_attempt_at <= $1"
             " ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED", now, limit)
-        return [_task(r) for r in rows]
+        fresh = await self._conn.fetch(
+            "SELECT t.* FROM processors p CROSS JOIN LATERAL ("
+            " SELECT * FROM tasks t WHERE t.processor = p.name AND t.state = 'PENDING' AND t.next_attempt_at <= $1"
+            " ORDER BY t.next_attempt_at LIMIT greatest(0, $2 - (SELECT count(*) FROM tasks s"
+            "  WHERE s.processor = p.name AND s.state = 'SENT'))"
+            " FOR UPDATE SKIP LOCKED) t LIMIT $3", now, window, max(0, limit - len(late)))
+        tasks = [_task(r) for r in (*late, *fresh)]
+        if not tasks:
+            return []
+        rows = await self._conn.fetch(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE request_id = ANY($1::text[])",
+                                      list({t.request_id for t in tasks}))
+        requests = {r["request_id"]: _request(r) for r in rows}
+        return [(t, requests[t.request_id]) for t in tasks]
+
+    async def save_tasks(self, tasks: list[Task]) -> None:
+        await self._conn.executemany(_SAVE_TASK, [self._task_values(t) for t in tasks])
 
     async def save_task(self, t: Task) -> None:
-        await self._conn.execute(
-            "UPDATE tasks SET state = $2, attempts = $3, reason = $4, next_attempt_at = $5, confirmed_at = $6,"
-            " data_json = $7 WHERE task_id = $1",
-            t.task_id, t.state.value, t.attempts, t.reason, t.next_attempt_at, t.confirmed_at, t.data_json)
+        await self._conn.execute(_SAVE_TASK, *self._task_values(t))
+
+    @staticmethod
+    def _task_values(t: Task) -> tuple:
+        return t.task_id, t.state.value, t.attempts, t.reason, t.next_attempt_at, t.confirmed_at, t.data_json

@@ -1,0 +1,116 @@
+"""The task dispatcher on its own database and the session's broker: each processor has at most a
+window of unconfirmed tasks out, a confirmation lets the next one go, and a task not confirmed in
+time is sent again even while its processor's window is full."""
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from consentry.dsr.v1.tasks_pb2 import DsrTask
+from services.common.kafka import ensure_topics
+from services.common.runtime import ServiceRuntime
+from services.dsr.domain.model import Processor, Request, RequestType, Status, Task
+from services.dsr.service.dispatcher import TaskDispatcher
+from services.dsr.service.settlement import settle_task
+from services.dsr.store.repository import DsrStore
+from tests.support import kafka_settings, unique
+
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+
+
+@pytest.fixture
+async def pool(postgres):
+    database = unique("dispatch").replace("-", "_")
+    postgres.create_database(database)
+    pool = await ServiceRuntime("dsr", "services.dsr.store").start_database(postgres.dsn(database), 1, 4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def topic(kafka):
+    name = unique("dispatch-tasks")
+    await ensure_topics(kafka_settings(kafka.bootstrap_servers), [name])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+    await producer.start()
+    yield name, producer
+    await producer.stop()
+
+
+async def tasks_for(pool, counts: dict[str, int]) -> list[Task]:
+    """One deletion request per task, every task PENDING for the named processor."""
+    now = datetime.now(UTC)
+    made = []
+    async with pool.acquire() as conn, conn.transaction():
+        store = DsrStore(conn)
+        for name, count in counts.items():
+            await store.register(Processor(name, frozenset({"delete"}), frozenset({"door-access"})))
+            for _ in range(count):
+                r = Request(unique("req"), RequestType.DELETION, unique("subj"), "DE", Status.IN_PROGRESS, now,
+                            now + timedelta(days=30))
+                await store.add(r)
+                made.append(Task(unique("task"), r.request_id, name, "delete", next_attempt_at=now))
+        await store.add_tasks(made)
+    return made
+
+
+async def states(pool) -> Counter[tuple[str, str]]:
+    rows = await pool.fetch("SELECT processor, state FROM tasks")
+    return Counter((r["processor"], r["state"]) for r in rows)
+
+
+async def sent_messages(bootstrap: str, topic: str, expected: int) -> list[DsrTask]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    found: list[DsrTask] = []
+    try:
+        async with asyncio.timeout(15):
+            while len(found) < expected:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    found += [DsrTask.FromString(r.value) for r in records]
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_a_processor_gets_at_most_its_window_and_a_confirmation_frees_a_place(pool, topic, kafka, backend):
+    name, producer = topic
+    made = await tasks_for(pool, {"slow-gate": 5, "quick-gate": 1})
+    dispatcher = TaskDispatcher(pool, producer, name, window=2)
+
+    await dispatcher.send_due()
+    first = await states(pool)
+    again = await dispatcher.send_due()  # nothing more may go while the window is full
+
+    assert first == {("slow-gate", "SENT"): 2, ("slow-gate", "PENDING"): 3, ("quick-gate", "SENT"): 1}
+    assert again == 0
+    messages = await sent_messages(kafka.bootstrap_servers, name, 3)
+    assert Counter(m.processor for m in messages) == {"slow-gate": 2, "quick-gate": 1}
+    oldest = [t.task_id for t in made if t.processor == "slow-gate"][:2]
+    assert sorted(m.task_id for m in messages if m.processor == "slow-gate") == sorted(oldest)
+
+    async with pool.acquire() as conn, conn.transaction():
+        assert await settle_task(conn, oldest[0], True, "", b"", "deleted")
+    await dispatcher.send_due()
+
+    assert await states(pool) == {("slow-gate", "CONFIRMED"): 1, ("slow-gate", "SENT"): 2,
+                                  ("slow-gate", "PENDING"): 2, ("quick-gate", "SENT"): 1}
+
+
+async def test_a_task_not_confirmed_in_time_is_sent_again_while_the_window_is_full(pool, topic, kafka, backend):
+    name, producer = topic
+    await tasks_for(pool, {"silent-gate": 2})
+    dispatcher = TaskDispatcher(pool, producer, name, window=1, confirm_timeout_s=0.05)
+
+    await dispatcher.send_due()
+    await asyncio.sleep(0.1)
+    await dispatcher.send_due()
+
+    rows = await pool.fetch("SELECT state, attempts, reason FROM tasks ORDER BY state")
+    assert [(r["state"], r["attempts"]) for r in rows] == [("PENDING", 0), ("SENT", 2)]
+    assert "re-sent (attempt 2)" in rows[1]["reason"]
+    messages = await sent_messages(kafka.bootstrap_servers, name, 2)
+    assert [m.attempt for m in messages] == [1, 2] and messages[0].task_id == messages[1].task_id
