@@ -42,8 +42,14 @@ async def serve(s: FaceGateSettings) -> None:
     processor = FaceGateProcessor(s.name, s.kafka_bootstrap_servers, gate.store,
                                   enable_idempotence=s.kafka_idempotent_producer)
     async with processor:
-        print(f"face gate started: {await gate.store.count()} template(s) enrolled", flush=True)
-        await stop.wait()
+        # "started" only once the consumer group has assigned the task partitions: a task sent
+        # earlier is not lost (it waits in the topic), but the gate is not yet working on it.
+        joined, stopping = asyncio.ensure_future(processor.ready.wait()), asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait([joined, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if joined in done:
+            print(f"face gate started: {await gate.store.count()} template(s) enrolled, taking tasks", flush=True)
+        await stopping
+        joined.cancel()
     await gate.store.close()
 
 

@@ -35,7 +35,7 @@ class DsrSettings(BaseSettings):
     task_confirm_timeout_s: float = Field(30.0, gt=0)
     task_max_attempts: int = Field(8, ge=1)
     # Unconfirmed tasks out per processor; the rest wait their turn in the database.
-    task_window: int = Field(256, ge=1)
+    task_window: int = Field(512, ge=1)
     # Verified requests whose own part (consents erased, key shredded, record gathered) runs at once.
     start_concurrency: int = Field(64, ge=1)
     # China has no statutory figure: the regulator's practice is 15 working days.

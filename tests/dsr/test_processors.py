@@ -1,12 +1,13 @@
 """Requests carried to face systems: two reference face gates (the example built on the client
 library, each with its own database) registered as processors on the real broker. Deletion leaves
-nothing decryptable anywhere, withdrawal deletes only that purpose, access shows each gate's data
-about the person and nobody else, correction is applied, and a gate that was down when its task
-went out still gets it."""
+nothing decryptable anywhere, withdrawal and expiry delete only that purpose, access and portability
+show each gate's data about the person and nobody else, correction is applied, and a gate that was
+down when its task went out still gets it."""
 
 import asyncio
 import json
 import os
+from datetime import timedelta
 
 import pytest
 
@@ -111,6 +112,56 @@ async def test_withdrawal_deletes_only_that_purposes_data(admin, gate, dsr, oper
     for g in gates.values():
         assert await g.store.template(subject, withdrawn) is None
         assert await g.store.template(subject, kept) is not None
+
+
+async def test_expiry_of_an_illinois_consent_deletes_that_purposes_data_under_the_bipa_deadline(
+        admin, gate, dsr, operator, face_gates, backend):
+    gates, _ = face_gates
+    subject = unique("subj")
+    expiring = (await registered_purpose(admin, retention=timedelta(seconds=1))).purpose_id
+    kept = (await registered_purpose(admin)).purpose_id
+    for p in (expiring, kept):
+        await gate.GrantConsent(grant(subject, p, jurisdiction="US-IL"))
+        for face_gate in gates.values():
+            await face_gate.enrol(subject, p, os.urandom(256))
+    await register(dsr, [expiring, kept])
+    await asyncio.sleep(1.1)
+
+    await admin.ExpireConsents(cpb.ExpireConsentsRequest())
+    async with asyncio.timeout(30):
+        while True:
+            found = (await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject))).requests
+            if found and found[0].status == pb.REQUEST_STATUS_COMPLETED:
+                break
+            await asyncio.sleep(0.2)
+
+    [r] = found
+    assert (r.type, r.purpose_id) == (pb.REQUEST_TYPE_WITHDRAWAL, expiring)
+    assert r.timeline[0].note == "due under BIPA 15(a)"
+    assert r.due_at.ToDatetime() - r.received_at.ToDatetime() == timedelta(days=1)
+    for g in gates.values():
+        assert await g.store.template(subject, expiring) is None
+        assert await g.store.template(subject, kept) is not None
+
+
+async def test_a_portability_export_carries_the_record_and_each_gates_data_in_json_and_two_languages(
+        admin, gate, dsr, operator, face_gates, backend):
+    gates, _ = face_gates
+    subject, [purpose] = await enrolled(admin, gate, gates)
+    other, _ = await enrolled(admin, gate, gates)
+    await register(dsr, [purpose])
+
+    done = await completed(operator, subject, pb.REQUEST_TYPE_PORTABILITY)
+    export = await operator.GetExport(pb.GetExportRequest(request_id=done.request_id))
+
+    document = json.loads(export.export_json)
+    assert (document["type"], document["subjectId"]) == ("PORTABILITY", subject)
+    assert [c["purposeId"] for c in document["consentry"]["consents"]] == [purpose]
+    assert {name: [t["purposeId"] for t in record["templates"]] for name, record in document["processors"].items()} \
+        == dict.fromkeys(GATES, [purpose])
+    assert other not in export.export_json.decode()
+    assert 'lang="en"' in export.html_en.decode() and "door-a" in export.html_en.decode()
+    assert "各系统持有的数据" in export.html_zh_cn.decode() and subject in export.html_zh_cn.decode()
 
 
 async def test_access_export_holds_each_gates_data_about_the_person_only(admin, gate, dsr, operator, face_gates,

@@ -34,10 +34,11 @@ class DsrConsumer:
 
     async def run(self) -> None:
         while True:
+            # A short fetch wait: the dev broker answers when the wait ends, even with results waiting.
             consumer = AIOKafkaConsumer(
                 self._results_topic, self._consent_topic, bootstrap_servers=self._kafka.bootstrap_servers,
                 group_id="consentry-dsr", enable_auto_commit=False, auto_offset_reset="earliest",
-                client_id=f"{self._kafka.client_id}-dsr")
+                client_id=f"{self._kafka.client_id}-dsr", fetch_max_wait_ms=50)
             try:
                 await consumer.start()
                 while True:

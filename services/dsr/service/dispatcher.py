@@ -23,7 +23,7 @@ log = get_logger(__name__)
 
 class TaskDispatcher:
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, *,
-                 confirm_timeout_s: float = 30.0, max_attempts: int = 8, window: int = 256,
+                 confirm_timeout_s: float = 30.0, max_attempts: int = 8, window: int = 512,
                  batch: int = 500) -> None:
         self._pool, self._producer, self._topic = pool, producer, topic
         self._timeout, self._max_attempts, self._window, self._batch = confirm_timeout_s, max_attempts, window, batch
