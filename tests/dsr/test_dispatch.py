@@ -12,9 +12,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from consentry.dsr.v1.tasks_pb2 import DsrTask
 from services.common.kafka import ensure_topics
 from services.common.runtime import ServiceRuntime
-from services.dsr.domain.model import Processor, Request, RequestType, Status, Task
+from services.dsr.domain.model import Processor, Request, RequestType, Status, Task, TaskOutcome
 from services.dsr.service.dispatcher import TaskDispatcher
-from services.dsr.service.settlement import settle_task
+from services.dsr.service.settlement import settle_tasks
 from services.dsr.store.repository import DsrStore
 from tests.support import kafka_settings, unique
 
@@ -93,7 +93,7 @@ async def test_a_processor_gets_at_most_its_window_and_a_confirmation_frees_a_pl
     assert sorted(m.task_id for m in messages if m.processor == "slow-gate") == sorted(oldest)
 
     async with pool.acquire() as conn, conn.transaction():
-        assert await settle_task(conn, oldest[0], True, "", b"", "deleted")
+        assert await settle_tasks(conn, [TaskOutcome(oldest[0], True, "deleted")]) == 1
     await dispatcher.send_due()
 
     assert await states(pool) == {("slow-gate", "CONFIRMED"): 1, ("slow-gate", "SENT"): 2,
@@ -114,3 +114,21 @@ async def test_a_task_not_confirmed_in_time_is_sent_again_while_the_window_is_fu
     assert "re-sent (attempt 2)" in rows[1]["reason"]
     messages = await sent_messages(kafka.bootstrap_servers, name, 2)
     assert [m.attempt for m in messages] == [1, 2] and messages[0].task_id == messages[1].task_id
+
+
+async def test_a_task_never_confirmed_fails_after_the_last_attempt_and_its_request_shows_why(pool, topic, backend):
+    name, producer = topic
+    [task] = await tasks_for(pool, {"gone-gate": 1})
+    dispatcher = TaskDispatcher(pool, producer, name, max_attempts=2, confirm_timeout_s=0.05)
+
+    for _ in range(3):  # attempt 1, attempt 2 (twice the wait later), then given up
+        await dispatcher.send_due()
+        await asyncio.sleep(0.15)
+
+    row = await pool.fetchrow("SELECT state, attempts, reason FROM tasks WHERE task_id = $1", task.task_id)
+    assert (row["state"], row["attempts"]) == ("FAILED", 2)
+    assert row["reason"] == "no confirmation from gone-gate after 2 attempts"
+    async with pool.acquire() as conn:
+        r = await DsrStore(conn).get(task.request_id)
+    assert r.status is Status.PARTIALLY_COMPLETED
+    assert r.status_reason == "gone-gate: no confirmation from gone-gate after 2 attempts"

@@ -49,6 +49,15 @@ class TaskState(Enum):
     FAILED = "FAILED"
 
 
+@dataclass(frozen=True)
+class TaskOutcome:
+    """A processor's answer to one task: `note` is its summary when done, its reason when failed."""
+    task_id: str
+    ok: bool
+    note: str
+    data_json: bytes = b""
+
+
 # What each request type asks of a processor, and the capability it needs for that.
 ACTIONS = {
     RequestType.ACCESS: "access", RequestType.PORTABILITY: "access", RequestType.DELETION: "delete",

@@ -17,9 +17,9 @@ from consentry.events.v1 import envelope_pb2
 from services.common.idempotency import IdempotencyScope
 from services.common.logging import get_logger
 from services.common.settings import KafkaSettings
-from services.dsr.domain.model import RequestType
+from services.dsr.domain.model import RequestType, TaskOutcome
 from services.dsr.service.requests import Submission
-from services.dsr.service.settlement import settle_task
+from services.dsr.service.settlement import settle_tasks
 
 log = get_logger(__name__)
 OBLIGING = {"consent.withdrawn": consent_events.ConsentWithdrawn, "consent.expired": consent_events.ConsentExpired}
@@ -68,16 +68,16 @@ class DsrConsumer:
                 log.warning("unreadable message skipped", topic=record.topic, offset=record.offset)
         if not results:
             return
+        outcomes = [TaskOutcome(r.task_id, r.ok, r.summary if r.ok else r.reason, r.data_json) for r in results]
         for attempt in range(1, 4):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
-                    settled = [await settle_task(conn, r.task_id, r.ok, r.reason, r.data_json, r.summary)
-                               for r in results]
+                    settled = await settle_tasks(conn, outcomes)
                 break
             except asyncpg.exceptions.DeadlockDetectedError:  # with a dispatcher failing a task: try again
                 if attempt == 3:
                     raise
-        if any(settled):
+        if settled:
             self._on_commit()
 
     async def _open_withdrawal(self, record: ConsumerRecord) -> None:

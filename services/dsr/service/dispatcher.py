@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaProducer
 
 from consentry.dsr.v1 import tasks_pb2
 from services.common.logging import get_logger
-from services.dsr.domain.model import Task, TaskState
-from services.dsr.service.settlement import settle_task
+from services.dsr.domain.model import Task, TaskOutcome, TaskState
+from services.dsr.service.settlement import settle_tasks
 from services.dsr.store.repository import DsrStore
 
 log = get_logger(__name__)
@@ -52,11 +52,11 @@ class TaskDispatcher:
         async with self._pool.acquire() as conn, conn.transaction():
             store = DsrStore(conn)
             due = await store.due_tasks(now, self._window, self._batch)
-            sent, deliveries = [], []
+            sent, deliveries, given_up = [], [], []
             for task, r in due:
                 if task.attempts >= self._max_attempts:
-                    await settle_task(conn, task.task_id, False,
-                                      f"no confirmation from {task.processor} after {task.attempts} attempts", b"", "")
+                    given_up.append(TaskOutcome(
+                        task.task_id, False, f"no confirmation from {task.processor} after {task.attempts} attempts"))
                     continue
                 message = tasks_pb2.DsrTask(
                     task_id=task.task_id, request_id=task.request_id, processor=task.processor, action=task.action,
@@ -68,6 +68,7 @@ class TaskDispatcher:
                 sent.append(task)
             await asyncio.gather(*deliveries)  # acknowledged by the broker before the attempt counts
             await store.save_tasks(sent)
+            await settle_tasks(conn, given_up)
         return len(due)
 
     def _sent(self, task: Task, now: datetime) -> None:

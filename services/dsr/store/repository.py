@@ -13,6 +13,7 @@ from services.dsr.domain.model import (
     RequestType,
     Status,
     Task,
+    TaskOutcome,
     TaskState,
     TimelineEntry,
 )
@@ -107,6 +108,13 @@ class DsrStore:
             after[0] if after else None, after[1] if after else None, after[2] if after else "", limit)
         return [_request(r) for r in rows]
 
+    async def lock_requests(self, request_ids: list[str]) -> dict[str, Request]:
+        """Locked in id order, so two settlers of overlapping batches cannot deadlock on each other."""
+        rows = await self._conn.fetch(
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE request_id = ANY($1::text[]) ORDER BY request_id"
+            " FOR UPDATE", request_ids)
+        return {r["request_id"]: _request(r) for r in rows}
+
     async def verified(self, limit: int) -> list[Request]:
         rows = await self._conn.fetch(
             f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE status = $1 ORDER BY received_at LIMIT $2",
@@ -154,13 +162,16 @@ class DsrStore:
             found[row["request_id"]].append(_task(row))
         return found
 
-    async def settle(self, task_id: str, ok: bool, reason: str, data_json: bytes) -> Task | None:
-        """Marks an outstanding task confirmed or failed; None when it is unknown or was settled before."""
-        row = await self._conn.fetchrow(
-            "UPDATE tasks SET state = $2, reason = $3, data_json = $4, confirmed_at = $5, next_attempt_at = NULL"
-            " WHERE task_id = $1 AND state IN ('PENDING', 'SENT') RETURNING *",
-            task_id, (TaskState.CONFIRMED if ok else TaskState.FAILED).value, reason, data_json, datetime.now(UTC))
-        return _task(row) if row else None
+    async def settle(self, outcomes: Sequence[TaskOutcome]) -> list[Task]:
+        """Marks outstanding tasks confirmed or failed; those unknown or settled before are left out."""
+        rows = await self._conn.fetch(
+            "UPDATE tasks t SET state = CASE WHEN o.ok THEN 'CONFIRMED' ELSE 'FAILED' END, reason = o.note,"
+            " data_json = o.data_json, confirmed_at = $5, next_attempt_at = NULL"
+            " FROM unnest($1::text[], $2::boolean[], $3::text[], $4::bytea[]) AS o(task_id, ok, note, data_json)"
+            " WHERE t.task_id = o.task_id AND t.state IN ('PENDING', 'SENT') RETURNING t.*",
+            [o.task_id for o in outcomes], [o.ok for o in outcomes], [o.note for o in outcomes],
+            [o.data_json for o in outcomes], datetime.now(UTC))
+        return [_task(r) for r in rows]
 
     async def due_tasks(self, now: datetime, window: int, limit: int) -> list[tuple[Task, Request]]:
         """Tasks to send (again), each with its request; locked, and skipped by other replicas meanwhile.
@@ -187,9 +198,6 @@ class DsrStore:
 
     async def save_tasks(self, tasks: list[Task]) -> None:
         await self._conn.executemany(_SAVE_TASK, [self._task_values(t) for t in tasks])
-
-    async def save_task(self, t: Task) -> None:
-        await self._conn.execute(_SAVE_TASK, *self._task_values(t))
 
     @staticmethod
     def _task_values(t: Task) -> tuple:
