@@ -116,7 +116,8 @@ class DsrProcessor:
         if self._consumer is not None:
             raise RuntimeError(f"processor {self.name} is already running")
         self.ready.clear()
-        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap_servers, acks="all",
+        # A short linger gathers the results of tasks finishing together into one produce request.
+        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap_servers, acks="all", linger_ms=5,
                                           enable_idempotence=self._enable_idempotence, client_id=self._client_id)
         # "earliest": a processor's first start still finds the tasks sent before it existed. A short
         # fetch wait: Tansu answers a fetch when its wait ends, not when a task arrives, so the wait is

@@ -33,22 +33,28 @@ async def run_once(
     work: Callable[[], Awaitable[T]],
     encode: Callable[[T], bytes],
     decode: Callable[[bytes], T],
+    *,
+    answer: T | None = None,
 ) -> T:
-    """Must be called inside a transaction on `conn`; `work` must use the same transaction."""
+    """Must be called inside a transaction on `conn`; `work` must use the same transaction.
+
+    `answer`: the response when it is known before the work (an id chosen up front); it is stored
+    with the claim, which saves the update after the work."""
     key = (scope.client_id, scope.method, scope.key)
     # A concurrent request with the same key blocks here until the first commits (then conflicts and
     # reads its answer) or rolls back (then this one claims the key).
     claimed = await conn.fetchval(
-        "INSERT INTO idempotency (client_id, method, idem_key, request_hash) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT DO NOTHING RETURNING true", *key, request_hash)
+        "INSERT INTO idempotency (client_id, method, idem_key, request_hash, response) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT DO NOTHING RETURNING true", *key, request_hash, None if answer is None else encode(answer))
     if not claimed:
         prior = await _first_answer(conn, scope, request_hash)
         assert prior is not None  # the conflicting row committed, with its answer
         return decode(prior)
     result = await work()
-    await conn.execute(
-        "UPDATE idempotency SET response = $4 WHERE client_id = $1 AND method = $2 AND idem_key = $3",
-        *key, encode(result))
+    if answer is None:
+        await conn.execute(
+            "UPDATE idempotency SET response = $4 WHERE client_id = $1 AND method = $2 AND idem_key = $3",
+            *key, encode(result))
     return result
 
 

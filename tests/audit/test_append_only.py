@@ -47,13 +47,15 @@ async def test_no_one_can_change_the_log_tables(audit_app, face_events, dpo, pos
     try:
         if who == "superuser as replica":
             await conn.execute("SET session_replication_role = replica")
-        before = await conn.fetchval(f"SELECT count(*) FROM {table}")
+        before = {tuple(row) for row in await conn.fetch(f"SELECT * FROM {table}")}
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute(CHANGES[change].format(table=table, column=TABLES[table]))
-        after = await conn.fetchval(f"SELECT count(*) FROM {table}")
+        after = {tuple(row) for row in await conn.fetch(f"SELECT * FROM {table}")}
     finally:
         await conn.close()
-    assert before == after > 0
+    # Every row is still there as it was; the sequencer may have appended meanwhile (the subject's
+    # key, created for its reference, arrives as a keyvault event).
+    assert before and before <= after
 
 
 @pytest.fixture
@@ -81,7 +83,8 @@ async def test_tampering_as_superuser_is_found_by_verify_log_and_by_the_offline_
     database, face_events, dpo = scratch_audit
     subject = unique("subj")
     await face_events.Append(pb.AppendRequest(events=[face_event(subject, result="no-match", score=0.2)]))
-    [entry] = await entries_of(dpo, subject)
+    # Only the face event: the subject's key, created for its reference, may be logged beside it.
+    [entry] = await entries_of(dpo, subject, kind="face.")
     key = (await dpo.GetPublicKey(pb.GetPublicKeyRequest())).public_key_pem
     assert (await dpo.VerifyLog(pb.VerifyLogRequest())).ok
     assert verify_export(await _export(dpo), key).ok
@@ -120,7 +123,7 @@ async def test_concurrent_producers_and_two_sequencers_never_fork_the_log(scratc
             for _ in range(n):
                 await client.Append(pb.AppendRequest(events=[face_event(subject) for _ in range(5)]))
         await asyncio.gather(burst(face_events, 20), burst(doors, 20))
-        await entries_of(dpo, subject, until=lambda es: len(es) == 200, timeout=30)
+        await entries_of(dpo, subject, until=lambda es: len(es) == 200, timeout=30, kind="face.")
     finally:
         await channel.close()
         await second.stop()
@@ -137,4 +140,4 @@ async def test_concurrent_producers_and_two_sequencers_never_fork_the_log(scratc
         assert proofs.verify_consistency(old_size, new_size, old_root, new_root, list(proof.hashes))
     verdict = await dpo.VerifyLog(pb.VerifyLogRequest())
     assert verdict.ok, list(verdict.problems)
-    assert verdict.checkpoints_checked == len(signed) > 1
+    assert verdict.checkpoints_checked >= len(signed) > 1  # later events may have been signed meanwhile

@@ -53,7 +53,7 @@ async def test_an_export_verifies_offline_and_proves_growth_since_a_kept_checkpo
     await entries_of(dpo, subject)
     earlier = (await dpo.GetCheckpoint(pb.GetCheckpointRequest())).checkpoint
     await face_events.Append(pb.AppendRequest(events=[face_event(subject) for _ in range(3)]))
-    await entries_of(dpo, subject, until=lambda es: len([e for e in es if e["type"].startswith("face.")]) == 4)
+    await entries_of(dpo, subject, until=lambda es: len(es) == 4, kind="face.")
     later = await _checkpoint_after(dpo, earlier.tree_size)
     key = (await dpo.GetPublicKey(pb.GetPublicKeyRequest())).public_key_pem
 

@@ -106,7 +106,7 @@ async def test_an_event_id_is_recorded_once_even_from_another_face_system(audit,
     await face_events.Append(pb.AppendRequest(events=[event]))
     again = await doors.Append(pb.AppendRequest(events=[pb.FaceSystemEvent(
         event_id=event.event_id, type="face.enrolled", subject_id=subject, occurred_at=event.occurred_at)]))
-    entries = [e for e in await entries_of(dpo, subject) if e["type"].startswith("face.")]
+    entries = await entries_of(dpo, subject, kind="face.")
 
     assert again.accepted == 0
     assert [(uuid.UUID(e["eventId"]), e["producer"]) for e in entries] == [(uuid.UUID(event.event_id), "face-app")]

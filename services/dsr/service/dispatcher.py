@@ -67,7 +67,7 @@ class TaskDispatcher:
                 self._sent(task, now)
                 sent.append(task)
             await asyncio.gather(*deliveries)  # acknowledged by the broker before the attempt counts
-            await store.save_tasks(sent)
+            await store.mark_sent(sent)
             await settle_tasks(conn, given_up)
         return len(due)
 

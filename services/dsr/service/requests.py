@@ -54,11 +54,12 @@ class RequestService:
     async def submit(self, s: Submission, scope: IdempotencyScope, request_bytes: bytes) -> Request:
         """One request per idempotency key; a retry returns the first one as it stands now."""
         created: list[Request] = []
+        new_request_id = str(new_id())
 
         async def work() -> str:
             now = self._now()
             rule = self._policy.rule(s.jurisdiction, s.retention_driven)
-            r = Request(str(new_id()), s.type, s.subject_id, s.jurisdiction, Status.RECEIVED, now,
+            r = Request(new_request_id, s.type, s.subject_id, s.jurisdiction, Status.RECEIVED, now,
                         deadlines.first_deadline(rule, now), s.purpose_id, dict(s.corrections), s.details,
                         s.evidence_method, s.evidence_ref, automatic=s.automatic,
                         status_reason=f"due under {rule.law}")
@@ -73,7 +74,8 @@ class RequestService:
             return r.request_id
 
         async with self._pool.acquire() as conn, conn.transaction():
-            request_id = await run_once(conn, scope, fingerprint(request_bytes), work, str.encode, bytes.decode)
+            request_id = await run_once(conn, scope, fingerprint(request_bytes), work, str.encode, bytes.decode,
+                                        answer=new_request_id)
         self._on_commit()
         return created[0] if created else await self.get(request_id)
 
@@ -131,7 +133,7 @@ class RequestService:
             return request_id
 
         async with self._pool.acquire() as conn, conn.transaction():
-            await run_once(conn, scope, fingerprint(request_bytes), work, str.encode, bytes.decode)
+            await run_once(conn, scope, fingerprint(request_bytes), work, str.encode, bytes.decode, answer=request_id)
         self._on_commit()
         return changed[0] if changed else await self.get(request_id)
 

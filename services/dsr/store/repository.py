@@ -23,10 +23,6 @@ _REQUEST_COLUMNS = ("request_id, type, subject_id, jurisdiction, status, receive
                     " status_reason, rejection_code, rejection_explanation, complaint_route, certificate,"
                     " certificate_signature, automatic, timeline")
 
-_SAVE_TASK = ("UPDATE tasks SET state = $2, attempts = $3, reason = $4, next_attempt_at = $5, confirmed_at = $6,"
-              " data_json = $7 WHERE task_id = $1")
-
-
 def _entries_json(entries: Sequence[TimelineEntry]) -> str:
     return json.dumps([{"at": e.at.isoformat(), "status": e.status.value, "note": e.note} for e in entries])
 
@@ -145,10 +141,12 @@ class DsrStore:
     # Tasks
 
     async def add_tasks(self, tasks: list[Task]) -> None:
-        await self._conn.executemany(
+        await self._conn.execute(
             "INSERT INTO tasks (task_id, request_id, processor, action, state, next_attempt_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id, processor) DO NOTHING",
-            [(t.task_id, t.request_id, t.processor, t.action, t.state.value, t.next_attempt_at) for t in tasks])
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])"
+            " ON CONFLICT (request_id, processor) DO NOTHING",
+            [t.task_id for t in tasks], [t.request_id for t in tasks], [t.processor for t in tasks],
+            [t.action for t in tasks], [t.state.value for t in tasks], [t.next_attempt_at for t in tasks])
 
     async def tasks(self, request_id: str) -> list[Task]:
         rows = await self._conn.fetch("SELECT * FROM tasks WHERE request_id = $1 ORDER BY processor", request_id)
@@ -196,9 +194,11 @@ class DsrStore:
         requests = {r["request_id"]: _request(r) for r in rows}
         return [(t, requests[t.request_id]) for t in tasks]
 
-    async def save_tasks(self, tasks: list[Task]) -> None:
-        await self._conn.executemany(_SAVE_TASK, [self._task_values(t) for t in tasks])
-
-    @staticmethod
-    def _task_values(t: Task) -> tuple:
-        return t.task_id, t.state.value, t.attempts, t.reason, t.next_attempt_at, t.confirmed_at, t.data_json
+    async def mark_sent(self, tasks: list[Task]) -> None:
+        """Records each task's attempt: its count, when to send it again, and why if it is a repeat."""
+        await self._conn.execute(
+            "UPDATE tasks t SET state = 'SENT', attempts = s.attempts, next_attempt_at = s.next_attempt_at,"
+            " reason = s.reason FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::text[])"
+            " AS s(task_id, attempts, next_attempt_at, reason) WHERE t.task_id = s.task_id",
+            [t.task_id for t in tasks], [t.attempts for t in tasks], [t.next_attempt_at for t in tasks],
+            [t.reason for t in tasks])
