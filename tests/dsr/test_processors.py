@@ -73,6 +73,16 @@ async def completed(operator, subject: str, kind: int, **fields) -> pb.Request:
     return await settled(operator, r.request_id, timeout=30)
 
 
+async def opened_and_completed(operator, subject: str) -> list[pb.Request]:
+    """The subject's requests, opened by the system from a consent event, once the first completed."""
+    async with asyncio.timeout(30):
+        while True:
+            found = (await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject))).requests
+            if found and found[0].status == pb.REQUEST_STATUS_COMPLETED:
+                return list(found)
+            await asyncio.sleep(0.2)
+
+
 async def test_deletion_leaves_no_decryptable_template_anywhere(admin, gate, dsr, operator, kv_admin, face_gates,
                                                                 backend):
     gates, _ = face_gates
@@ -101,12 +111,7 @@ async def test_withdrawal_deletes_only_that_purposes_data(admin, gate, dsr, oper
     await gate.WithdrawConsent(cpb.WithdrawConsentRequest(
         subject_id=subject, purpose_id=withdrawn, actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT),
         reason="changed my mind", idempotency_key=unique("idem")))
-    async with asyncio.timeout(30):
-        while True:
-            found = (await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject))).requests
-            if found and found[0].status == pb.REQUEST_STATUS_COMPLETED:
-                break
-            await asyncio.sleep(0.2)
+    found = await opened_and_completed(operator, subject)
 
     assert [(r.type, r.purpose_id) for r in found] == [(pb.REQUEST_TYPE_WITHDRAWAL, withdrawn)]
     for g in gates.values():
@@ -128,12 +133,7 @@ async def test_expiry_of_an_illinois_consent_deletes_that_purposes_data_under_th
     await asyncio.sleep(1.1)
 
     await admin.ExpireConsents(cpb.ExpireConsentsRequest())
-    async with asyncio.timeout(30):
-        while True:
-            found = (await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject))).requests
-            if found and found[0].status == pb.REQUEST_STATUS_COMPLETED:
-                break
-            await asyncio.sleep(0.2)
+    found = await opened_and_completed(operator, subject)
 
     [r] = found
     assert (r.type, r.purpose_id) == (pb.REQUEST_TYPE_WITHDRAWAL, expiring)
@@ -144,41 +144,26 @@ async def test_expiry_of_an_illinois_consent_deletes_that_purposes_data_under_th
         assert await g.store.template(subject, kept) is not None
 
 
-async def test_a_portability_export_carries_the_record_and_each_gates_data_in_json_and_two_languages(
-        admin, gate, dsr, operator, face_gates, backend):
+@pytest.mark.parametrize("kind", [pb.REQUEST_TYPE_ACCESS, pb.REQUEST_TYPE_PORTABILITY])
+async def test_an_export_holds_the_record_and_each_gates_data_about_the_person_only_in_json_and_two_languages(
+        kind, admin, gate, dsr, operator, face_gates, backend):
     gates, _ = face_gates
     subject, [purpose] = await enrolled(admin, gate, gates)
     other, _ = await enrolled(admin, gate, gates)
     await register(dsr, [purpose])
 
-    done = await completed(operator, subject, pb.REQUEST_TYPE_PORTABILITY)
+    done = await completed(operator, subject, kind)
     export = await operator.GetExport(pb.GetExportRequest(request_id=done.request_id))
 
     document = json.loads(export.export_json)
-    assert (document["type"], document["subjectId"]) == ("PORTABILITY", subject)
+    assert (document["type"], document["subjectId"]) == (pb.RequestType.Name(kind).removeprefix("REQUEST_TYPE_"),
+                                                         subject)
     assert [c["purposeId"] for c in document["consentry"]["consents"]] == [purpose]
     assert {name: [t["purposeId"] for t in record["templates"]] for name, record in document["processors"].items()} \
         == dict.fromkeys(GATES, [purpose])
     assert other not in export.export_json.decode()
     assert 'lang="en"' in export.html_en.decode() and "door-a" in export.html_en.decode()
     assert "各系统持有的数据" in export.html_zh_cn.decode() and subject in export.html_zh_cn.decode()
-
-
-async def test_access_export_holds_each_gates_data_about_the_person_only(admin, gate, dsr, operator, face_gates,
-                                                                         backend):
-    gates, _ = face_gates
-    subject, [purpose] = await enrolled(admin, gate, gates)
-    other, _ = await enrolled(admin, gate, gates)
-    await register(dsr, [purpose])
-
-    done = await completed(operator, subject, pb.REQUEST_TYPE_ACCESS)
-    export = await operator.GetExport(pb.GetExportRequest(request_id=done.request_id))
-
-    document = json.loads(export.export_json)
-    assert set(document["processors"]) == set(GATES)
-    for record in document["processors"].values():
-        assert [t["purposeId"] for t in record["templates"]] == [purpose]
-    assert other not in export.export_json.decode()
 
 
 async def test_a_correction_is_applied_by_every_gate(admin, gate, dsr, operator, face_gates, backend):
