@@ -17,7 +17,7 @@ from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from google.protobuf.message import DecodeError
 
@@ -72,6 +72,8 @@ class DsrProcessor:
         self._concurrency, self._max_batch = concurrency, max_batch
         # Set once the consumer group has given this instance its partitions (on Tansu, seconds).
         self.ready = asyncio.Event()
+        # Set if consuming stopped on an error (not by stop()): the process should exit and be restarted.
+        self.failed = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._consuming: asyncio.Task | None = None
@@ -149,13 +151,28 @@ class DsrProcessor:
             if not batch:
                 continue
             tasks = [task for records in batch.values() for task in map(self._own_task, records) if task]
-            deliveries = await self._handle_side_by_side(tasks)
-            await asyncio.gather(*deliveries)
             try:
-                await self._consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
-            except CommitFailedError:
-                # A rebalance took a partition; its next owner re-delivers and the journal answers.
-                log.warning("commit of %d task message(s) lost to a rebalance", sum(map(len, batch.values())))
+                deliveries = await self._handle_side_by_side(tasks)
+                await asyncio.gather(*deliveries)
+            except Exception:  # the journal's database or the broker away: the batch comes again
+                log.exception("processor %s: a batch of %d task(s) is handled again", self.name, len(tasks))
+                for tp, records in batch.items():
+                    if tp in self._consumer.assignment():
+                        self._consumer.seek(tp, records[0].offset)
+                await asyncio.sleep(1.0)
+                continue
+            await self._commit(batch)
+
+    async def _commit(self, batch: dict) -> None:
+        assigned = self._consumer.assignment()
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if tp in assigned}
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError):
+            # A rebalance took a partition meanwhile; its next owner re-delivers and the journal answers.
+            log.warning("commit of %d task message(s) lost to a rebalance", sum(map(len, batch.values())))
 
     def _own_task(self, message: ConsumerRecord) -> DsrTask | None:
         try:
@@ -171,7 +188,8 @@ class DsrProcessor:
         return task
 
     async def _handle_side_by_side(self, tasks: list[DsrTask]) -> list[asyncio.Future]:
-        """Each result is sent as soon as its task is done; returns the deliveries to wait for."""
+        """Each result is sent as soon as its task is done; returns the deliveries to wait for. If one
+        task cannot even be answered (journal or broker away), the others stop too."""
         lanes = asyncio.Semaphore(self._concurrency)
         by_subject: dict[str, list[DsrTask]] = defaultdict(list)
         for task in tasks:
@@ -184,7 +202,9 @@ class DsrProcessor:
                     result = await self._result(task)
                     deliveries.append(await self._producer.send(RESULTS_TOPIC, result.SerializeToString(),
                                                                 key=result.request_id.encode()))
-        await asyncio.gather(*map(in_order, by_subject.values()))
+        async with asyncio.TaskGroup() as group:
+            for subject_tasks in by_subject.values():
+                group.create_task(in_order(subject_tasks))
         return deliveries
 
     async def _result(self, task: DsrTask) -> DsrTaskResult:
@@ -222,3 +242,4 @@ class DsrProcessor:
     def _report_death(self, consuming: asyncio.Task) -> None:
         if not consuming.cancelled() and consuming.exception() is not None:
             log.error("processor %s stopped", self.name, exc_info=consuming.exception())
+            self.failed.set()

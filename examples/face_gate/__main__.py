@@ -45,12 +45,16 @@ async def serve(s: FaceGateSettings) -> None:
         # "started" only once the consumer group has assigned the task partitions: a task sent
         # earlier is not lost (it waits in the topic), but the gate is not yet working on it.
         joined, stopping = asyncio.ensure_future(processor.ready.wait()), asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait([joined, stopping], return_when=asyncio.FIRST_COMPLETED)
+        failed = asyncio.ensure_future(processor.failed.wait())
+        done, _ = await asyncio.wait([joined, stopping, failed], return_when=asyncio.FIRST_COMPLETED)
         if joined in done:
             print(f"face gate started: {await gate.store.count()} template(s) enrolled, taking tasks", flush=True)
-        await stopping
-        joined.cancel()
+            done, _ = await asyncio.wait([stopping, failed], return_when=asyncio.FIRST_COMPLETED)
+        for waiting in (joined, stopping, failed):
+            waiting.cancel()
     await gate.store.close()
+    if failed in done:
+        raise SystemExit("the processor stopped on an error; exiting so that the gate is restarted")
 
 
 async def once(s: FaceGateSettings, args: argparse.Namespace) -> int:

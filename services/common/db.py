@@ -19,9 +19,10 @@ async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncp
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Released connections skip asyncpg's reset query, a round trip on every release: no code here
-    leaves session state on a pooled connection. LISTEN and long-held advisory locks use connections
-    of their own, and a session lock taken on a pooled one (relay leadership, migrations) is unlocked
-    before release. asyncpg itself still rolls back an abandoned transaction and drops listeners."""
+    leaves session state on a pooled connection. LISTEN uses connections of its own; the session
+    locks taken on pooled ones (outbox relay leadership, migrations) are unlocked before release, and
+    the relay closes its connection instead when it leaves by an error. asyncpg itself still rolls
+    back an abandoned transaction and drops listeners."""
 
 
 def migrations_in(package: str) -> list[tuple[str, str]]:

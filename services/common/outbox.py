@@ -104,7 +104,13 @@ class OutboxRelay:
         while True:
             try:
                 async with self._pool.acquire() as conn:
-                    await self._lead(conn)
+                    try:
+                        await self._lead(conn)
+                    except BaseException:
+                        # Its session may still hold the leadership lock (an unlock cut short): closing
+                        # it is the release that cannot fail, and the pool opens a fresh one.
+                        conn.terminate()
+                        raise
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # broker or database away: retry, nothing is marked

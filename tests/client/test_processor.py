@@ -31,6 +31,8 @@ class TemplateStore(DsrProcessor):
         return "deleted 2 templates"
 
     async def handle_access(self, task: DsrTask) -> dict:
+        if task.subject_id.startswith("slow"):
+            await asyncio.sleep(0.2)  # recorded when done: a later task overtaking it would show
         self.handled.append(task)
         return {"subject": task.subject_id, "templates": 2, "enrolled_at": "2026-01-05"}
 
@@ -151,3 +153,47 @@ async def test_a_restarted_processor_resumes_after_the_tasks_it_already_reported
     # A committed offset means the earlier task is neither handled nor reported again.
     assert len(await results_of(kafka.bootstrap_servers, earlier.request_id)) == 1
     assert second.calls(earlier) == 0 and second.calls(later) == 1
+
+
+class OfflineOnce(InMemoryTaskJournal):
+    """A journal whose database is away for the first write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outages = 1
+
+    async def put(self, result) -> None:
+        if self.outages:
+            self.outages -= 1
+            raise OSError("journal database unreachable")
+        await super().put(result)
+
+
+async def test_a_batch_whose_journal_write_failed_is_handled_again_and_answered_once(kafka, producer):
+    await ensure_task_topics(kafka.bootstrap_servers)
+    name = unique("door-app")
+    async with TemplateStore(name, kafka.bootstrap_servers, journal=OfflineOnce(),
+                             session_timeout_ms=SESSION_TIMEOUT_MS) as store:
+        await asyncio.wait_for(store.ready.wait(), 30)
+        sent = task(name)
+        await publish(producer, sent)
+
+        [result] = await results_of(kafka.bootstrap_servers, sent.request_id)
+
+    assert result.ok and result.task_id == sent.task_id
+    assert store.calls(sent) == 2  # handled, not recorded, so handled again: handlers must be idempotent
+    assert not store.failed.is_set()
+
+
+async def test_one_subjects_tasks_are_handled_in_the_order_they_came(processor, producer, kafka):
+    subject = unique("slow")
+    sent = [task(processor.name, subject_id=subject, action=action) for action in ("access", "delete", "access")]
+    others = [task(processor.name) for _ in range(5)]
+    for t in (*others[:2], sent[0], *others[2:], sent[1], sent[2]):
+        await publish(producer, t)
+
+    for t in (*sent, *others):
+        await results_of(kafka.bootstrap_servers, t.request_id)
+
+    mine = [t.task_id for t in processor.handled if t.subject_id == subject]
+    assert mine == [t.task_id for t in sent]

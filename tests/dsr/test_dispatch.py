@@ -1,6 +1,7 @@
 """The task dispatcher on its own database and the session's broker: each processor has at most a
-window of unconfirmed tasks out, a confirmation lets the next one go, and a task not confirmed in
-time is sent again even while its processor's window is full."""
+window of tasks out on their first attempt, a confirmation lets the next one go, a task not
+confirmed in time is sent again and gives up its place, and one never confirmed fails the request
+with the reason."""
 
 import asyncio
 from collections import Counter
@@ -41,7 +42,8 @@ async def topic(kafka):
 
 
 async def tasks_for(pool, counts: dict[str, int]) -> list[Task]:
-    """One deletion request per task, every task PENDING for the named processor."""
+    """One deletion request per task, every task PENDING for the named processor, each due a moment
+    after the one before (so "oldest first" has one answer)."""
     now = datetime.now(UTC)
     made = []
     async with pool.acquire() as conn, conn.transaction():
@@ -52,7 +54,8 @@ async def tasks_for(pool, counts: dict[str, int]) -> list[Task]:
                 r = Request(unique("req"), RequestType.DELETION, unique("subj"), "DE", Status.IN_PROGRESS, now,
                             now + timedelta(days=30))
                 await store.add(r)
-                made.append(Task(unique("task"), r.request_id, name, "delete", next_attempt_at=now))
+                made.append(Task(unique("task"), r.request_id, name, "delete",
+                                 next_attempt_at=now + timedelta(microseconds=len(made))))
         await store.add_tasks(made)
     return made
 
@@ -100,20 +103,25 @@ async def test_a_processor_gets_at_most_its_window_and_a_confirmation_frees_a_pl
                                   ("slow-gate", "PENDING"): 2, ("quick-gate", "SENT"): 1}
 
 
-async def test_a_task_not_confirmed_in_time_is_sent_again_while_the_window_is_full(pool, topic, kafka, backend):
+async def test_a_task_not_confirmed_in_time_is_sent_again_and_gives_up_its_place(pool, topic, kafka, backend):
     name, producer = topic
-    await tasks_for(pool, {"silent-gate": 2})
+    first, second = await tasks_for(pool, {"silent-gate": 2})
     dispatcher = TaskDispatcher(pool, producer, name, window=1, confirm_timeout_s=0.05)
 
     await dispatcher.send_due()
     await asyncio.sleep(0.1)
-    await dispatcher.send_due()
+    await dispatcher.send_due()  # the first again; its place was still taken while it was read
+    resent = await pool.fetch("SELECT task_id, state, attempts, reason FROM tasks ORDER BY next_attempt_at")
+    await dispatcher.send_due()  # now the second goes out
+    after = await pool.fetch("SELECT task_id, state, attempts FROM tasks ORDER BY task_id")
 
-    rows = await pool.fetch("SELECT state, attempts, reason FROM tasks ORDER BY state")
-    assert [(r["state"], r["attempts"]) for r in rows] == [("PENDING", 0), ("SENT", 2)]
-    assert "re-sent (attempt 2)" in rows[1]["reason"]
-    messages = await sent_messages(kafka.bootstrap_servers, name, 2)
-    assert [m.attempt for m in messages] == [1, 2] and messages[0].task_id == messages[1].task_id
+    assert [(r["task_id"], r["state"], r["attempts"]) for r in resent] == [(second.task_id, "PENDING", 0),
+                                                                            (first.task_id, "SENT", 2)]
+    assert "re-sent (attempt 2)" in resent[1]["reason"]
+    assert {r["task_id"]: (r["state"], r["attempts"]) for r in after} == {first.task_id: ("SENT", 2),
+                                                                           second.task_id: ("SENT", 1)}
+    messages = await sent_messages(kafka.bootstrap_servers, name, 3)
+    assert [(m.task_id, m.attempt) for m in messages] == [(first.task_id, 1), (first.task_id, 2), (second.task_id, 1)]
 
 
 async def test_a_task_never_confirmed_fails_after_the_last_attempt_and_its_request_shows_why(pool, topic, backend):

@@ -7,9 +7,10 @@ down when its task went out still gets it."""
 import asyncio
 import json
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from google.protobuf import timestamp_pb2
 
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.dsr.v1 import dsr_pb2 as pb
@@ -123,16 +124,18 @@ async def test_expiry_of_an_illinois_consent_deletes_that_purposes_data_under_th
         admin, gate, dsr, operator, face_gates, backend):
     gates, _ = face_gates
     subject = unique("subj")
-    expiring = (await registered_purpose(admin, retention=timedelta(seconds=1))).purpose_id
+    expiring = (await registered_purpose(admin, retention=timedelta(hours=1))).purpose_id
     kept = (await registered_purpose(admin)).purpose_id
     for p in (expiring, kept):
         await gate.GrantConsent(grant(subject, p, jurisdiction="US-IL"))
         for face_gate in gates.values():
             await face_gate.enrol(subject, p, os.urandom(256))
     await register(dsr, [expiring, kept])
-    await asyncio.sleep(1.1)
 
-    await admin.ExpireConsents(cpb.ExpireConsentsRequest())
+    # The sweep as it will run once the retention has passed.
+    later = timestamp_pb2.Timestamp()
+    later.FromDatetime(datetime.now(UTC) + timedelta(hours=2))
+    await admin.ExpireConsents(cpb.ExpireConsentsRequest(as_of=later))
     found = await opened_and_completed(operator, subject)
 
     [r] = found

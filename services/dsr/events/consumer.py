@@ -4,6 +4,7 @@ after the batch was applied; applying twice changes nothing (results settle a ta
 event opens one request per event id)."""
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -22,6 +23,7 @@ from services.dsr.service.requests import Submission
 from services.dsr.service.settlement import settle_tasks
 
 log = get_logger(__name__)
+MAX_NOTE = 2000  # characters of a processor's summary or reason kept on the task
 OBLIGING = {"consent.withdrawn": consent_events.ConsentWithdrawn, "consent.expired": consent_events.ConsentExpired}
 
 
@@ -68,15 +70,18 @@ class DsrConsumer:
                 log.warning("unreadable message skipped", topic=record.topic, offset=record.offset)
         if not results:
             return
-        outcomes = [TaskOutcome(r.task_id, r.ok, r.summary if r.ok else r.reason, r.data_json) for r in results]
+        outcomes = [o for o in map(outcome_of, results) if o is not None]
         for attempt in range(1, 4):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
                     settled = await settle_tasks(conn, outcomes)
                 break
-            except asyncpg.exceptions.DeadlockDetectedError:  # with a dispatcher failing a task: try again
+            except asyncpg.exceptions.DeadlockDetectedError:
+                # Another replica settling an overlapping batch (handed over by a rebalance) locked
+                # the same tasks in another order: one of the two tries again.
                 if attempt == 3:
                     raise
+                await asyncio.sleep(0.05 * attempt)
         if settled:
             self._on_commit()
 
@@ -97,3 +102,21 @@ class DsrConsumer:
                        purpose_id=consent.purpose_id, details=envelope.type, automatic=True,
                        retention_driven=envelope.type == "consent.expired"),
             IdempotencyScope("dsr", "ConsentEvent", envelope.event_id), envelope.event_id.encode())
+
+
+def outcome_of(r: tasks_pb2.DsrTaskResult) -> TaskOutcome | None:
+    """A processor's result as settlement takes it. What PostgreSQL cannot store (a NUL in text) or
+    an export cannot hold (data that is not a JSON object) is dealt with here, so that one bad result
+    never blocks the batch it arrived in, nor every later one."""
+    if not r.task_id or "\x00" in r.task_id:
+        log.warning("result without a usable task id skipped", request_id=r.request_id.replace("\x00", ""))
+        return None
+    note = (r.summary if r.ok else r.reason).replace("\x00", "")[:MAX_NOTE]
+    if r.data_json:
+        try:
+            readable = isinstance(json.loads(r.data_json), dict)
+        except ValueError:
+            readable = False
+        if not readable:
+            return TaskOutcome(r.task_id, False, "the data sent is not a JSON object")
+    return TaskOutcome(r.task_id, r.ok, note, r.data_json)

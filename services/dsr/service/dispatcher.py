@@ -2,9 +2,11 @@
 lost the message, a processor that crashed mid-task). The wait doubles with every attempt; after
 the last one the task fails with the reason, which the DPO sees on the request.
 
-Each processor has at most `window` unconfirmed tasks out, so the wait measures the processor's
-work on a bounded queue rather than how much was sent before: a busy processor is not sent the
-same tasks again, and a burst of requests waits here, in order, instead of in the topic."""
+Each processor has at most `window` tasks out on their first attempt, so the wait measures the
+processor's work on a bounded queue rather than how much was sent before: a busy processor is not
+sent the same tasks again, and a burst of requests waits here, in order, instead of in the topic.
+A task sent again gives up its place, so a processor that stopped answering does not hold back the
+rest of its backlog from failing in time."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta

@@ -66,8 +66,13 @@ class Orchestrator:
             except TimeoutError:
                 pass
 
-    async def start(self, r: Request) -> None:
-        """Starts a request read as VERIFIED; another replica may have started it meanwhile (fan-out checks)."""
+    async def start(self, queued: Request) -> None:
+        """Starts a request read as VERIFIED, if it still is: while it waited for a lane it may have been
+        rejected or started by another replica, and the own part (erasure, shredding) cannot be undone."""
+        async with self._pool.acquire() as conn:
+            r = await DsrStore(conn).get(queued.request_id)
+        if r is None or r.status is not Status.VERIFIED:
+            return
         try:
             record = await self._own_part(r)
         except (errors.UpstreamUnavailable, errors.UpstreamRefused) as exc:

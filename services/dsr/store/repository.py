@@ -175,16 +175,18 @@ class DsrStore:
         """Tasks to send (again), each with its request; locked, and skipped by other replicas meanwhile.
 
         Unconfirmed tasks past their wait come first. New ones follow, oldest first, only as far as
-        each processor has fewer than `window` tasks out: a processor's backlog stays in this table,
-        not in its topic, where it would outlast the confirmation timeout and be sent twice."""
+        each processor has fewer than `window` tasks out on their first attempt: a processor's backlog
+        stays in this table, not in its topic, where it would outlast the confirmation timeout and be
+        sent twice. A task sent again no longer holds a place, so a processor that stopped answering
+        still gets its whole backlog, and every task fails after its attempts as it did unwindowed."""
         late = await self._conn.fetch(
             "SELECT * FROM tasks WHERE state = 'SENT' AND next_attempt_at <= $1"
-            " ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED", now, limit)
+            " ORDER BY next_attempt_at, task_id LIMIT $2 FOR UPDATE SKIP LOCKED", now, limit)
         fresh = await self._conn.fetch(
             "SELECT t.* FROM processors p CROSS JOIN LATERAL ("
             " SELECT * FROM tasks t WHERE t.processor = p.name AND t.state = 'PENDING' AND t.next_attempt_at <= $1"
-            " ORDER BY t.next_attempt_at LIMIT greatest(0, $2 - (SELECT count(*) FROM tasks s"
-            "  WHERE s.processor = p.name AND s.state = 'SENT'))"
+            " ORDER BY t.next_attempt_at, t.task_id LIMIT greatest(0, $2 - (SELECT count(*) FROM tasks s"
+            "  WHERE s.processor = p.name AND s.state = 'SENT' AND s.attempts = 1))"
             " FOR UPDATE SKIP LOCKED) t LIMIT $3", now, window, max(0, limit - len(late)))
         tasks = [_task(r) for r in (*late, *fresh)]
         if not tasks:
