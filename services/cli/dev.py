@@ -162,6 +162,8 @@ def face_gate_env(pg: PostgresProcess, kafka: TansuProcess, ca: DevCA, ports: di
 
 
 def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
+    # Absolute: each process runs in its own folder, and the paths in its settings must still hold.
+    run_dir = run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     stop = _stop_on_signals()
     with ExitStack() as stack:

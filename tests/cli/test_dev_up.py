@@ -33,8 +33,9 @@ def consentry(*args: str, run_dir: Path) -> subprocess.CompletedProcess:
 
 def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     run_dir, ready = tmp_path / "dev", tmp_path / "ready"
-    dev = subprocess.Popen([*CONSENTRY, "dev", "up", "--run-dir", str(run_dir), "--ready-file", str(ready)],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A run dir relative to where it is started, as `make dev` gives it.
+    dev = subprocess.Popen([*CONSENTRY, "dev", "up", "--run-dir", "dev", "--ready-file", str(ready)],
+                           cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 90
         while not ready.exists():
