@@ -7,9 +7,10 @@ import pytest
 
 from consentry.dsr.v1 import dsr_pb2_grpc
 from services.common.pki import DevCA
+from services.common.runtime import ServiceRuntime
 from services.dsr.app import DsrApp
 from services.dsr.settings import DsrSettings
-from tests.support import Clients, grpc_settings, kafka_settings, write_policy
+from tests.support import Clients, grpc_settings, kafka_settings, unique, write_policy
 
 SERVICE = "consentry.dsr.v1.DsrService"
 DSR_CLIENTS = {
@@ -51,3 +52,13 @@ async def dsr(dsr_app, dev_ca):
 @pytest.fixture(scope="session")
 def operator(dsr):
     return dsr("operator")
+
+
+@pytest.fixture
+async def dsr_pool(postgres):
+    """A dsr database of its own, migrated, with no service running on it."""
+    database = unique("dsr").replace("-", "_")
+    postgres.create_database(database)
+    pool = await ServiceRuntime("dsr", "services.dsr.store").start_database(postgres.dsn(database), 1, 4)
+    yield pool
+    await pool.close()

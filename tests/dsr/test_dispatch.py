@@ -12,7 +12,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from consentry.dsr.v1.tasks_pb2 import DsrTask
 from services.common.kafka import ensure_topics
-from services.common.runtime import ServiceRuntime
 from services.dsr.domain.model import Processor, Request, RequestType, Status, Task, TaskOutcome
 from services.dsr.service.dispatcher import TaskDispatcher
 from services.dsr.service.settlement import settle_tasks
@@ -23,12 +22,8 @@ pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 
 
 @pytest.fixture
-async def pool(postgres):
-    database = unique("dispatch").replace("-", "_")
-    postgres.create_database(database)
-    pool = await ServiceRuntime("dsr", "services.dsr.store").start_database(postgres.dsn(database), 1, 4)
-    yield pool
-    await pool.close()
+def pool(dsr_pool):
+    return dsr_pool
 
 
 @pytest.fixture

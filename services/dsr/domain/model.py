@@ -102,8 +102,16 @@ class Request:
     certificate_signature: bytes = b""
     # Set only by the system itself (withdrawal or expiry seen on consent.events).
     automatic: bool = False
+    # Set once an orchestrator claims the request to carry out Consentry's own part: until then another
+    # may not start it too (a crashed starter's claim runs out), and from then on it cannot be rejected,
+    # since the erasure cannot be undone.
+    starting_until: datetime | None = None
     # Every status the request had, with when and why; the store appends as it saves.
     timeline: list[TimelineEntry] = field(default_factory=list)
+
+    @property
+    def begun(self) -> bool:
+        return self.starting_until is not None
 
     def move_to(self, status: Status, reason: str = "") -> None:
         if status not in NEXT.get(self.status, set()):

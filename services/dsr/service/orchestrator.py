@@ -6,7 +6,7 @@ and the request shows why it waits."""
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -21,6 +21,9 @@ from services.dsr.store.repository import DsrStore
 from services.dsr.store.upstream import Upstream
 
 log = get_logger(__name__)
+# Longer than any own part takes (a consent and a keyvault call, each with its deadline): a starter
+# that crashed holds the request this long before another takes it up.
+START_CLAIM = timedelta(minutes=5)
 
 
 class Orchestrator:
@@ -48,7 +51,7 @@ class Orchestrator:
             started = 0
             try:
                 async with self._pool.acquire() as conn:
-                    waiting = await DsrStore(conn).verified(500)
+                    waiting = await DsrStore(conn).verified(datetime.now(UTC), 500)
                 now = asyncio.get_running_loop().time()
                 due = [r for r in waiting if self._not_before.get(r.request_id, 0) <= now]
                 outcomes = await asyncio.gather(*(start(r) for r in due), return_exceptions=True)
@@ -67,11 +70,12 @@ class Orchestrator:
                 pass
 
     async def start(self, queued: Request) -> None:
-        """Starts a request read as VERIFIED, if it still is: while it waited for a lane it may have been
-        rejected or started by another replica, and the own part (erasure, shredding) cannot be undone."""
+        """Starts a request read as VERIFIED, if it still is once claimed: while it waited for a lane it
+        may have been rejected or started by another replica, and the own part cannot be undone."""
+        now = datetime.now(UTC)
         async with self._pool.acquire() as conn:
-            r = await DsrStore(conn).get(queued.request_id)
-        if r is None or r.status is not Status.VERIFIED:
+            r = await DsrStore(conn).claim_start(queued.request_id, now, now + START_CLAIM)
+        if r is None:
             return
         try:
             record = await self._own_part(r)
@@ -91,15 +95,20 @@ class Orchestrator:
         return None
 
     async def _waiting(self, r: Request, reason: str) -> None:
-        if r.status_reason == reason:
-            return
+        """Lets the claim run out now, for the retry to take again, and shows why the request waits. It
+        stays begun: part of the erasure may be done."""
+        now = datetime.now(UTC)
         async with self._pool.acquire() as conn, conn.transaction():
             store = DsrStore(conn)
             current = await store.get(r.request_id, for_update=True)
-            if current is not None and current.status is Status.VERIFIED and current.status_reason != reason:
-                current.status_reason = reason
-                await store.save(current, reason)
-        r.status_reason = reason
+            if current is None or current.status is not Status.VERIFIED:
+                return
+            current.starting_until = now
+            if current.status_reason == reason:
+                await store.end_claim(current.request_id, now)
+                return
+            current.status_reason = reason
+            await store.save(current, reason)
 
     async def _fan_out(self, r: Request, record: dict | None) -> None:
         action = ACTIONS[r.type]

@@ -110,6 +110,8 @@ class RequestService:
     async def reject(self, request_id: str, rejection: Rejection, scope: IdempotencyScope,
                      request_bytes: bytes) -> Request:
         def reject(r: Request) -> str:
+            if r.begun:
+                raise errors.RejectionRefused(r.request_id, "Consentry has begun carrying it out, which cannot be undone")
             r.rejection = rejection
             r.move_to(Status.REJECTED, f"{rejection.code}: {rejection.explanation}")
             return ""

@@ -21,7 +21,7 @@ from services.dsr.domain.model import (
 _REQUEST_COLUMNS = ("request_id, type, subject_id, jurisdiction, status, received_at, due_at, purpose_id,"
                     " corrections, details, evidence_method, evidence_ref, extended, extension_reason,"
                     " status_reason, rejection_code, rejection_explanation, complaint_route, certificate,"
-                    " certificate_signature, automatic, timeline")
+                    " certificate_signature, automatic, starting_until, timeline")
 
 def _entries_json(entries: Sequence[TimelineEntry]) -> str:
     return json.dumps([{"at": e.at.isoformat(), "status": e.status.value, "note": e.note} for e in entries])
@@ -39,7 +39,7 @@ def _request(row: asyncpg.Record) -> Request:
                    json.loads(row["corrections"]), row["details"], row["evidence_method"], row["evidence_ref"],
                    row["extended"], row["extension_reason"], row["status_reason"], rejection,
                    bytes(row["certificate"]), bytes(row["certificate_signature"]), row["automatic"],
-                   _timeline(row["timeline"]))
+                   row["starting_until"], _timeline(row["timeline"]))
 
 
 def _task(row: asyncpg.Record) -> Task:
@@ -59,7 +59,7 @@ class DsrStore:
         r.timeline = [TimelineEntry(now, status, note) for status, note in (*earlier, (r.status, r.status_reason))]
         await self._conn.execute(
             f"INSERT INTO requests ({_REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-            " $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22::jsonb)",
+            " $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23::jsonb)",
             *self._values(r), _entries_json(r.timeline))
 
     async def save(self, r: Request, note: str = "") -> None:
@@ -68,11 +68,12 @@ class DsrStore:
         await self._conn.execute(
             "UPDATE requests SET status = $2, due_at = $3, extended = $4, extension_reason = $5, status_reason = $6,"
             " rejection_code = $7, rejection_explanation = $8, complaint_route = $9, certificate = $10,"
-            " certificate_signature = $11, timeline = timeline || $12::jsonb WHERE request_id = $1",
+            " certificate_signature = $11, starting_until = $12, timeline = timeline || $13::jsonb"
+            " WHERE request_id = $1",
             r.request_id, r.status.value, r.due_at, r.extended, r.extension_reason, r.status_reason,
             r.rejection.code if r.rejection else None, r.rejection.explanation if r.rejection else None,
             r.rejection.complaint_route if r.rejection else None, r.certificate, r.certificate_signature,
-            _entries_json([entry]))
+            r.starting_until, _entries_json([entry]))
         r.timeline.append(entry)
 
     @staticmethod
@@ -82,7 +83,7 @@ class DsrStore:
                 r.extension_reason, r.status_reason, r.rejection.code if r.rejection else None,
                 r.rejection.explanation if r.rejection else None,
                 r.rejection.complaint_route if r.rejection else None, r.certificate, r.certificate_signature,
-                r.automatic)
+                r.automatic, r.starting_until)
 
     async def get(self, request_id: str, *, for_update: bool = False) -> Request | None:
         lock = " FOR UPDATE" if for_update else ""
@@ -104,6 +105,9 @@ class DsrStore:
             after[0] if after else None, after[1] if after else None, after[2] if after else "", limit)
         return [_request(r) for r in rows]
 
+    async def end_claim(self, request_id: str, at: datetime) -> None:
+        await self._conn.execute("UPDATE requests SET starting_until = $2 WHERE request_id = $1", request_id, at)
+
     async def lock_requests(self, request_ids: list[str]) -> dict[str, Request]:
         """Locked in id order, so two settlers of overlapping batches cannot deadlock on each other."""
         rows = await self._conn.fetch(
@@ -111,11 +115,22 @@ class DsrStore:
             " FOR UPDATE", request_ids)
         return {r["request_id"]: _request(r) for r in rows}
 
-    async def verified(self, limit: int) -> list[Request]:
+    async def verified(self, now: datetime, limit: int) -> list[Request]:
+        """Verified requests nobody is starting (or whose starter's claim ran out), oldest first."""
         rows = await self._conn.fetch(
-            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE status = $1 ORDER BY received_at LIMIT $2",
-            Status.VERIFIED.value, limit)
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE status = $1"
+            " AND (starting_until IS NULL OR starting_until < $2) ORDER BY received_at LIMIT $3",
+            Status.VERIFIED.value, now, limit)
         return [_request(r) for r in rows]
+
+    async def claim_start(self, request_id: str, now: datetime, until: datetime) -> Request | None:
+        """The request, claimed until `until` for carrying out Consentry's own part, if it is still
+        VERIFIED and nobody else holds a claim that runs past `now`; None otherwise."""
+        row = await self._conn.fetchrow(
+            f"UPDATE requests SET starting_until = $3 WHERE request_id = $1 AND status = $4"
+            f" AND (starting_until IS NULL OR starting_until < $2) RETURNING {_REQUEST_COLUMNS}",
+            request_id, now, until, Status.VERIFIED.value)
+        return _request(row) if row else None
 
     async def set_export(self, request_id: str, export: bytes) -> None:
         await self._conn.execute("UPDATE requests SET export_json = $2 WHERE request_id = $1", request_id, export)
