@@ -4,6 +4,7 @@ signed tree get OUT_OF_RANGE; callers outside their grant are refused."""
 import asyncio
 import uuid
 
+import asyncpg
 import grpc
 import pytest
 from google.protobuf import timestamp_pb2
@@ -110,3 +111,27 @@ async def test_an_event_id_is_recorded_once_even_from_another_face_system(audit,
 
     assert again.accepted == 0
     assert [(uuid.UUID(e["eventId"]), e["producer"]) for e in entries] == [(uuid.UUID(event.event_id), "face-app")]
+
+
+async def test_proofs_are_given_only_at_the_size_of_a_signed_checkpoint(face_events, dpo, postgres, audit_database,
+                                                                        backend):
+    subject = unique("subj")
+    await face_events.Append(pb.AppendRequest(events=[face_event(subject) for _ in range(3)]))
+    await entries_of(dpo, subject, until=lambda es: len(es) == 3, kind="face.")
+    conn = await asyncpg.connect(postgres.dsn(audit_database))
+    try:
+        signed = {r["tree_size"] for r in await conn.fetch("SELECT tree_size FROM checkpoints")}
+    finally:
+        await conn.close()
+    latest = max(signed)
+    unsigned = [n for n in range(1, latest) if n not in signed]
+    assert unsigned, "every size was signed: the three events were not integrated together"
+
+    inclusion = await refused(dpo.GetInclusionProof, pb.GetInclusionProofRequest(leaf_index=0, tree_size=unsigned[-1]))
+    consistency = await refused(dpo.GetConsistencyProof, pb.GetConsistencyProofRequest(old_size=unsigned[-1],
+                                                                                       new_size=latest))
+    at_signed = await dpo.GetInclusionProof(pb.GetInclusionProofRequest(leaf_index=0, tree_size=latest))
+
+    assert inclusion.code() == consistency.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "not the size of a signed checkpoint" in inclusion.details()
+    assert at_signed.tree_size == latest and at_signed.hashes

@@ -10,6 +10,12 @@ class BeyondTree(AuditError):
         super().__init__(f"{what} {value} is beyond the signed tree (size {tree_size})")
 
 
+class NotSigned(AuditError):
+    def __init__(self, what: str, value: int) -> None:
+        super().__init__(f"{what} {value} is not the size of a signed checkpoint: a proof there would lead to a"
+                         " root nobody signed (ask at the size of a checkpoint you hold, or 0 for the latest)")
+
+
 class EmptyLog(AuditError):
     def __init__(self) -> None:
         super().__init__("the log has no signed checkpoint yet")

@@ -20,6 +20,8 @@ async def export_lines(pool: asyncpg.Pool, where: EntryFilter, since_tree_size: 
         size = checkpoint.tree_size
         if since_tree_size > size:
             raise errors.BeyondTree("since_tree_size", since_tree_size, size)
+        if since_tree_size and since_tree_size != size and await store.checkpoint_at(since_tree_size) is None:
+            raise errors.NotSigned("since_tree_size", since_tree_size)
         yield dumps(checkpoint_line(checkpoint))
         after = -1
         while True:

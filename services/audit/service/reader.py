@@ -36,12 +36,20 @@ class LogReader:
             raise errors.EmptyLog()
         return latest
 
-    async def _signed_size(self, requested: int) -> int:
-        """The requested tree size, 0 meaning the latest; never beyond the latest checkpoint."""
-        latest = (await self.checkpoint()).tree_size
-        if requested > latest:
-            raise errors.BeyondTree("tree_size", requested, latest)
-        return requested or latest
+    async def _signed_size(self, requested: int, what: str = "tree_size") -> int:
+        """The requested tree size, 0 meaning the latest; only the size of a signed checkpoint."""
+        async with self._pool.acquire() as conn:
+            store = LogStore(conn)
+            latest = await store.latest_checkpoint()
+            if latest is None:
+                raise errors.EmptyLog()
+            if not requested:
+                return latest.tree_size
+            if requested > latest.tree_size:
+                raise errors.BeyondTree(what, requested, latest.tree_size)
+            if requested != latest.tree_size and await store.checkpoint_at(requested) is None:
+                raise errors.NotSigned(what, requested)
+        return requested
 
     async def inclusion(self, leaf_index: int, tree_size: int) -> tuple[int, bytes, list[bytes]]:
         """(tree size, leaf hash, audit path)."""
@@ -54,9 +62,11 @@ class LogReader:
         return size, nodes[(0, leaf_index)], merkle.hashes_for(plan, nodes)
 
     async def consistency(self, old_size: int, new_size: int) -> tuple[int, list[bytes]]:
-        size = await self._signed_size(new_size)
+        """Between two signed trees: the one the caller holds and a later one."""
+        size = await self._signed_size(new_size, "new_size")
         if old_size > size:
             raise errors.BeyondTree("old_size", old_size, size)
+        await self._signed_size(old_size, "old_size")
         plan = proofs.consistency_plan(old_size, size)
         async with self._pool.acquire() as conn:
             nodes = await LogStore(conn).nodes(merkle.addresses_for(plan))
