@@ -22,11 +22,6 @@ pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 
 
 @pytest.fixture
-def pool(dsr_pool):
-    return dsr_pool
-
-
-@pytest.fixture
 async def topic(kafka):
     name = unique("dispatch-tasks")
     await ensure_topics(kafka_settings(kafka.bootstrap_servers), [name])
@@ -36,12 +31,12 @@ async def topic(kafka):
     await producer.stop()
 
 
-async def tasks_for(pool, counts: dict[str, int]) -> list[Task]:
+async def tasks_for(dsr_pool, counts: dict[str, int]) -> list[Task]:
     """One deletion request per task, every task PENDING for the named processor, each due a moment
     after the one before (so "oldest first" has one answer)."""
     now = datetime.now(UTC)
     made = []
-    async with pool.acquire() as conn, conn.transaction():
+    async with dsr_pool.acquire() as conn, conn.transaction():
         store = DsrStore(conn)
         for name, count in counts.items():
             await store.register(Processor(name, frozenset({"delete"}), frozenset({"door-access"})))
@@ -55,8 +50,8 @@ async def tasks_for(pool, counts: dict[str, int]) -> list[Task]:
     return made
 
 
-async def states(pool) -> Counter[tuple[str, str]]:
-    rows = await pool.fetch("SELECT processor, state FROM tasks")
+async def states(dsr_pool) -> Counter[tuple[str, str]]:
+    rows = await dsr_pool.fetch("SELECT processor, state FROM tasks")
     return Counter((r["processor"], r["state"]) for r in rows)
 
 
@@ -74,13 +69,13 @@ async def sent_messages(bootstrap: str, topic: str, expected: int) -> list[DsrTa
     return found
 
 
-async def test_a_processor_gets_at_most_its_window_and_a_confirmation_frees_a_place(pool, topic, kafka, backend):
+async def test_a_processor_gets_at_most_its_window_and_a_confirmation_frees_a_place(dsr_pool, topic, kafka, backend):
     name, producer = topic
-    made = await tasks_for(pool, {"slow-gate": 5, "quick-gate": 1})
-    dispatcher = TaskDispatcher(pool, producer, name, window=2)
+    made = await tasks_for(dsr_pool, {"slow-gate": 5, "quick-gate": 1})
+    dispatcher = TaskDispatcher(dsr_pool, producer, name, window=2)
 
     await dispatcher.send_due()
-    first = await states(pool)
+    first = await states(dsr_pool)
     again = await dispatcher.send_due()  # nothing more may go while the window is full
 
     assert first == {("slow-gate", "SENT"): 2, ("slow-gate", "PENDING"): 3, ("quick-gate", "SENT"): 1}
@@ -90,25 +85,25 @@ async def test_a_processor_gets_at_most_its_window_and_a_confirmation_frees_a_pl
     oldest = [t.task_id for t in made if t.processor == "slow-gate"][:2]
     assert sorted(m.task_id for m in messages if m.processor == "slow-gate") == sorted(oldest)
 
-    async with pool.acquire() as conn, conn.transaction():
+    async with dsr_pool.acquire() as conn, conn.transaction():
         assert await settle_tasks(conn, [TaskOutcome(oldest[0], True, "deleted")]) == 1
     await dispatcher.send_due()
 
-    assert await states(pool) == {("slow-gate", "CONFIRMED"): 1, ("slow-gate", "SENT"): 2,
+    assert await states(dsr_pool) == {("slow-gate", "CONFIRMED"): 1, ("slow-gate", "SENT"): 2,
                                   ("slow-gate", "PENDING"): 2, ("quick-gate", "SENT"): 1}
 
 
-async def test_a_task_not_confirmed_in_time_is_sent_again_and_gives_up_its_place(pool, topic, kafka, backend):
+async def test_a_task_not_confirmed_in_time_is_sent_again_and_gives_up_its_place(dsr_pool, topic, kafka, backend):
     name, producer = topic
-    first, second = await tasks_for(pool, {"silent-gate": 2})
-    dispatcher = TaskDispatcher(pool, producer, name, window=1, confirm_timeout_s=0.05)
+    first, second = await tasks_for(dsr_pool, {"silent-gate": 2})
+    dispatcher = TaskDispatcher(dsr_pool, producer, name, window=1, confirm_timeout_s=0.05)
 
     await dispatcher.send_due()
     await asyncio.sleep(0.1)
     await dispatcher.send_due()  # the first again; its place was still taken while it was read
-    resent = await pool.fetch("SELECT task_id, state, attempts, reason FROM tasks ORDER BY next_attempt_at")
+    resent = await dsr_pool.fetch("SELECT task_id, state, attempts, reason FROM tasks ORDER BY next_attempt_at")
     await dispatcher.send_due()  # now the second goes out
-    after = await pool.fetch("SELECT task_id, state, attempts FROM tasks ORDER BY task_id")
+    after = await dsr_pool.fetch("SELECT task_id, state, attempts FROM tasks ORDER BY task_id")
 
     assert [(r["task_id"], r["state"], r["attempts"]) for r in resent] == [(second.task_id, "PENDING", 0),
                                                                             (first.task_id, "SENT", 2)]
@@ -119,19 +114,19 @@ async def test_a_task_not_confirmed_in_time_is_sent_again_and_gives_up_its_place
     assert [(m.task_id, m.attempt) for m in messages] == [(first.task_id, 1), (first.task_id, 2), (second.task_id, 1)]
 
 
-async def test_a_task_never_confirmed_fails_after_the_last_attempt_and_its_request_shows_why(pool, topic, backend):
+async def test_a_task_never_confirmed_fails_after_the_last_attempt_and_its_request_shows_why(dsr_pool, topic, backend):
     name, producer = topic
-    [task] = await tasks_for(pool, {"gone-gate": 1})
-    dispatcher = TaskDispatcher(pool, producer, name, max_attempts=2, confirm_timeout_s=0.05)
+    [task] = await tasks_for(dsr_pool, {"gone-gate": 1})
+    dispatcher = TaskDispatcher(dsr_pool, producer, name, max_attempts=2, confirm_timeout_s=0.05)
 
     for _ in range(3):  # attempt 1, attempt 2 (twice the wait later), then given up
         await dispatcher.send_due()
         await asyncio.sleep(0.15)
 
-    row = await pool.fetchrow("SELECT state, attempts, reason FROM tasks WHERE task_id = $1", task.task_id)
+    row = await dsr_pool.fetchrow("SELECT state, attempts, reason FROM tasks WHERE task_id = $1", task.task_id)
     assert (row["state"], row["attempts"]) == ("FAILED", 2)
     assert row["reason"] == "no confirmation from gone-gate after 2 attempts"
-    async with pool.acquire() as conn:
+    async with dsr_pool.acquire() as conn:
         r = await DsrStore(conn).get(task.request_id)
     assert r.status is Status.PARTIALLY_COMPLETED
     assert r.status_reason == "gone-gate: no confirmation from gone-gate after 2 attempts"

@@ -36,10 +36,10 @@ async def test_a_claimed_request_is_not_claimed_twice_nor_listed_as_waiting(dsr_
 
     async with dsr_pool.acquire() as conn:
         store = DsrStore(conn)
-        waiting_before = [r.request_id for r in await store.verified(now, 10)]
+        waiting_before = await store.verified(now, 10)
         first = await store.claim_start(request_id, now, now + timedelta(minutes=5))
         second = await store.claim_start(request_id, now, now + timedelta(minutes=5))
-        waiting_after = [r.request_id for r in await store.verified(now, 10)]
+        waiting_after = await store.verified(now, 10)
         after_it_ran_out = await store.claim_start(request_id, now + timedelta(minutes=6),
                                                    now + timedelta(minutes=11))
 

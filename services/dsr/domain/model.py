@@ -29,8 +29,8 @@ class Status(Enum):
         return self in (Status.COMPLETED, Status.REJECTED, Status.PARTIALLY_COMPLETED)
 
     @property
-    def started(self) -> bool:
-        """Whether the request has tasks: they are created with the move to IN_PROGRESS."""
+    def has_tasks(self) -> bool:
+        """Tasks are created with the move to IN_PROGRESS."""
         return self in (Status.IN_PROGRESS, Status.COMPLETED, Status.PARTIALLY_COMPLETED)
 
 

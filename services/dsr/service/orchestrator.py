@@ -43,9 +43,9 @@ class Orchestrator:
         """Verified requests are started side by side; the loop only sleeps once nothing is left."""
         lanes = asyncio.Semaphore(self._concurrency)
 
-        async def start(r: Request) -> None:
+        async def start(request_id: str) -> None:
             async with lanes:
-                await self.start(r)
+                await self.start(request_id)
         while True:
             self._wakeup.clear()  # before reading: a verification arriving meanwhile wakes the next round
             started = 0
@@ -53,12 +53,12 @@ class Orchestrator:
                 async with self._pool.acquire() as conn:
                     waiting = await DsrStore(conn).verified(datetime.now(UTC), 500)
                 now = asyncio.get_running_loop().time()
-                due = [r for r in waiting if self._not_before.get(r.request_id, 0) <= now]
+                due = [r for r in waiting if self._not_before.get(r, 0) <= now]
                 outcomes = await asyncio.gather(*(start(r) for r in due), return_exceptions=True)
-                for r, outcome in zip(due, outcomes, strict=True):
+                for request_id, outcome in zip(due, outcomes, strict=True):
                     if isinstance(outcome, Exception):  # one request's failure never stops the others
-                        self._not_before[r.request_id] = now + self._retry
-                        log.warning("request start failed", request_id=r.request_id, error=str(outcome))
+                        self._not_before[request_id] = now + self._retry
+                        log.warning("request start failed", request_id=request_id, error=str(outcome))
                 started = sum(not isinstance(o, Exception) for o in outcomes)
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("orchestrator retrying", error=str(exc))
@@ -69,12 +69,12 @@ class Orchestrator:
             except TimeoutError:
                 pass
 
-    async def start(self, queued: Request) -> None:
+    async def start(self, request_id: str) -> None:
         """Starts a request read as VERIFIED, if it still is once claimed: while it waited for a lane it
         may have been rejected or started by another replica, and the own part cannot be undone."""
         now = datetime.now(UTC)
         async with self._pool.acquire() as conn:
-            r = await DsrStore(conn).claim_start(queued.request_id, now, now + START_CLAIM)
+            r = await DsrStore(conn).claim_start(request_id, now, now + START_CLAIM)
         if r is None:
             return
         try:

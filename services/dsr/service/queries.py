@@ -38,11 +38,11 @@ class RequestQueries:
 
     async def tasks(self, requests: list[Request]) -> dict[str, list[Task]]:
         """Each request's tasks, in one query however many requests are asked about."""
-        started = [r.request_id for r in requests if r.status.started]
-        if not started:
+        with_tasks = [r.request_id for r in requests if r.status.has_tasks]
+        if not with_tasks:
             return {}
         async with self._pool.acquire() as conn:
-            return await DsrStore(conn).tasks_of(started)
+            return await DsrStore(conn).tasks_of(with_tasks)
 
     async def find(self, status: Status | None, overdue_only: bool, due_within_days: int, subject_id: str,
                    limit: int, token: str) -> tuple[list[Request], str]:

@@ -35,7 +35,8 @@ async def settle_tasks(conn: asyncpg.Connection, outcomes: list[TaskOutcome]) ->
 async def complete_if_settled(conn: asyncpg.Connection, r: Request) -> None:
     """For a request whose tasks may all be settled already (e.g. none were needed)."""
     store = DsrStore(conn)
-    await add_events(conn, await _complete_if_settled(store, r, await store.tasks(r.request_id)))
+    tasks = await store.tasks_of([r.request_id])
+    await add_events(conn, await _complete_if_settled(store, r, tasks[r.request_id]))
 
 
 async def _complete_if_settled(store: DsrStore, r: Request, tasks: list[Task]) -> list:

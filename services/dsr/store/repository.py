@@ -23,6 +23,7 @@ _REQUEST_COLUMNS = ("request_id, type, subject_id, jurisdiction, status, receive
                     " status_reason, rejection_code, rejection_explanation, complaint_route, certificate,"
                     " certificate_signature, automatic, starting_until, timeline")
 
+
 def _entries_json(entries: Sequence[TimelineEntry]) -> str:
     return json.dumps([{"at": e.at.isoformat(), "status": e.status.value, "note": e.note} for e in entries])
 
@@ -115,13 +116,13 @@ class DsrStore:
             " FOR UPDATE", request_ids)
         return {r["request_id"]: _request(r) for r in rows}
 
-    async def verified(self, now: datetime, limit: int) -> list[Request]:
-        """Verified requests nobody is starting (or whose starter's claim ran out), oldest first."""
+    async def verified(self, now: datetime, limit: int) -> list[str]:
+        """Ids of verified requests nobody is starting (or whose starter's claim ran out), oldest first."""
         rows = await self._conn.fetch(
-            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE status = $1"
+            "SELECT request_id FROM requests WHERE status = $1"
             " AND (starting_until IS NULL OR starting_until < $2) ORDER BY received_at LIMIT $3",
             Status.VERIFIED.value, now, limit)
-        return [_request(r) for r in rows]
+        return [r["request_id"] for r in rows]
 
     async def claim_start(self, request_id: str, now: datetime, until: datetime) -> Request | None:
         """The request, claimed until `until` for carrying out Consentry's own part, if it is still
@@ -162,10 +163,6 @@ class DsrStore:
             " ON CONFLICT (request_id, processor) DO NOTHING",
             [t.task_id for t in tasks], [t.request_id for t in tasks], [t.processor for t in tasks],
             [t.action for t in tasks], [t.state.value for t in tasks], [t.next_attempt_at for t in tasks])
-
-    async def tasks(self, request_id: str) -> list[Task]:
-        rows = await self._conn.fetch("SELECT * FROM tasks WHERE request_id = $1 ORDER BY processor", request_id)
-        return [_task(r) for r in rows]
 
     async def tasks_of(self, request_ids: list[str]) -> dict[str, list[Task]]:
         rows = await self._conn.fetch("SELECT * FROM tasks WHERE request_id = ANY($1::text[]) ORDER BY processor",
