@@ -4,10 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PROTOS := $(shell find proto -name '*.proto')
 STAMP  := $(VENV)/.installed
+# Debian packages the dev stack runs: stunnel4 is the TLS front of the Kafka broker.
+DEBIAN := stunnel4
+SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install proto lint dev test bench clean
+.PHONY: install system proto lint dev test bench clean
 
-install: $(STAMP)
+install: system $(STAMP)
+
+system:
+	@dpkg -s $(DEBIAN) >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEBIAN))
 
 # Generated code must exist before the editable install can map the `consentry` package.
 $(STAMP): pyproject.toml $(PROTOS)

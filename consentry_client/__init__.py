@@ -16,16 +16,20 @@
             removed = await templates.delete(task.subject_id, task.purpose_id or None)
             return f"deleted {removed} templates"
 
-    await DoorProcessor("door-app", "kafka:9092", enable_idempotence=True).run()
+    kafka = kafka_options("kafka:9093", ca="ca.crt", cert="door.crt", key="door.key")
+    dsr = connect("dsr.example:443", ca="ca.crt", cert="door.crt", key="door.key")
+    await DoorProcessor("door-app", kafka, dsr, enable_idempotence=True).run()  # "door-app": door.crt's name
 """
 
 from consentry_client.cipher import TemplateCipher
-from consentry_client.errors import ConsentRefused, ConsentryClientError, CorruptTemplate, SubjectErased
+from consentry_client.errors import ConsentRefused, ConsentryClientError, CorruptTemplate, SubjectErased, error_info
 from consentry_client.gate import ConsentGate, Decision, connect
 from consentry_client.journal import InMemoryTaskJournal, TaskJournal
+from consentry_client.kafka import kafka_options
 from consentry_client.processor import DsrProcessor, TaskFailed
 
 __all__ = [
     "ConsentGate", "ConsentRefused", "ConsentryClientError", "CorruptTemplate", "Decision", "DsrProcessor",
-    "InMemoryTaskJournal", "SubjectErased", "TaskFailed", "TaskJournal", "TemplateCipher", "connect",
+    "InMemoryTaskJournal", "SubjectErased", "TaskFailed", "TaskJournal", "TemplateCipher", "connect", "error_info",
+    "kafka_options",
 ]

@@ -2,26 +2,23 @@
 and stored inside the blob, so shredding the subject's key makes every copy unreadable."""
 
 import os
-import re
 import struct
 
 import grpc
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from consentry.consent.v1 import consent_pb2
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
-from consentry_client.errors import ConsentRefused, CorruptTemplate, SubjectErased
+from consentry_client.errors import ConsentRefused, CorruptTemplate, SubjectErased, error_info
 
 # Blob layout: version (1 byte) | wrapped key length (2 bytes, big-endian) | wrapped key | nonce | ciphertext+tag
 VERSION = 1
 _HEADER = struct.Struct(">BH")
 NONCE_SIZE = 12
 TAG_SIZE = 16
-# Keyvault names the consent service's deny reason in the PERMISSION_DENIED details.
-_REASON_NAMES = [name.removeprefix("DENY_REASON_") for name in consent_pb2.DenyReason.keys()]
-_DENY_REASON = re.compile(r"\b(" + "|".join(_REASON_NAMES) + r")\b")
+# Keyvault's reasons for a blob that was altered, or made for another subject or purpose.
+_CORRUPT = {"WRONG_KEY_MATERIAL", "NO_SUBJECT_KEY"}
 
 
 class TemplateCipher:
@@ -80,14 +77,11 @@ def _parse(blob: bytes) -> tuple[bytes, bytes, bytes]:
 
 
 def _translated(error: grpc.aio.AioRpcError) -> Exception | None:
-    details = error.details() or ""
-    if error.code() == grpc.StatusCode.PERMISSION_DENIED:
-        named = _DENY_REASON.search(details)
-        return ConsentRefused(named.group(1) if named else details)
-    if error.code() == grpc.StatusCode.FAILED_PRECONDITION and "erased" in details.lower():
-        return SubjectErased(details)
-    if (error.code() == grpc.StatusCode.INVALID_ARGUMENT and "wrapped_key" in details
-            or error.code() == grpc.StatusCode.FAILED_PRECONDITION and "no key" in details):
-        # A wrapped key that was altered, or made for another subject (with or without a key of its own).
-        return CorruptTemplate(details)
+    info = error_info(error)
+    if info.reason == "SUBJECT_ERASED":
+        return SubjectErased(error.details() or "")
+    if error.code() == grpc.StatusCode.PERMISSION_DENIED and "denyReason" in info.metadata:
+        return ConsentRefused(info.metadata["denyReason"])
+    if info.reason in _CORRUPT:
+        return CorruptTemplate(error.details() or "")
     return None

@@ -1,4 +1,21 @@
-"""What the client library raises: each error names a situation a face system must act on."""
+"""What the client library raises: each error names a situation a face system must act on. The
+library decides on the machine-readable reason every Consentry error status carries
+(google.rpc.ErrorInfo), never on the text of a message."""
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+
+def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+    """The status's ErrorInfo: `reason` ("CONSENT_WITHDRAWN", "SUBJECT_ERASED", ...), `domain` (the
+    service's proto package) and `metadata`; empty when the status has none (e.g. a transport error)."""
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else []:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info
+    return error_details_pb2.ErrorInfo()
 
 
 class ConsentryClientError(Exception):

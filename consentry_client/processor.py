@@ -1,7 +1,10 @@
 """The base of a face system's processor of data-subject-request tasks.
 
-Tasks arrive on `dsr.tasks`, keyed by processor name; every processor reads the whole topic and acts
-only on its own. Each task gets one result on `dsr.task-results`, keyed by request id. The DSR service
+A processor is its authenticated identity: it registers under its own name (DsrService.
+RegisterProcessor), reads its tasks on a topic of its own, `dsr.tasks.<name>`, and answers each with
+one result on `dsr.task-results.<name>`, keyed by request id. Before acting on what it read it asks
+the DSR service which of those tasks are really its own and open (ConfirmTasks) and acts on the
+service's answer only, so a message someone else put on the topic deletes nothing. The DSR service
 re-sends a task until it sees the result, so a task is handled once per task_id and a repeat is
 answered from the journal. Offsets are committed only after the results are durable (acks=all), so a
 crash in between re-delivers the tasks: at least once, made harmless by the journal.
@@ -15,19 +18,19 @@ import json
 import logging
 from collections import defaultdict
 
+import grpc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from google.protobuf.message import DecodeError
 
+from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
 from consentry.dsr.v1.tasks_pb2 import DsrTask, DsrTaskResult
 from consentry_client.journal import InMemoryTaskJournal, TaskJournal
+from consentry_client.kafka import RESULTS_PREFIX, TASKS_PREFIX
 
 log = logging.getLogger(__name__)
-
-TASKS_TOPIC = "dsr.tasks"
-RESULTS_TOPIC = "dsr.task-results"
 
 
 class TaskFailed(Exception):
@@ -57,11 +60,16 @@ class DsrProcessor:
     task is tried again.
     """
 
-    def __init__(self, name: str, bootstrap_servers: str, *, journal: TaskJournal | None = None,
+    def __init__(self, name: str, kafka: dict, dsr: grpc.aio.Channel, *, journal: TaskJournal | None = None,
                  enable_idempotence: bool = False, session_timeout_ms: int = 10_000,
                  client_id: str | None = None, concurrency: int = 16, max_batch: int = 256) -> None:
+        """`name` is this face system's identity (its certificate's common name); `kafka` its broker
+        connection (consentry_client.kafka_options); `dsr` a channel to the DSR service, which
+        confirms every task before it is acted on."""
         self.name = name
-        self._bootstrap_servers = bootstrap_servers
+        self._kafka = kafka
+        self._dsr = dsr_pb2_grpc.DsrServiceStub(dsr)
+        self._tasks_topic, self._results_topic = TASKS_PREFIX + name, RESULTS_PREFIX + name
         self._journal: TaskJournal = journal if journal is not None else InMemoryTaskJournal()
         # Apache Kafka: True. Tansu (the dev broker) has no idempotent producer.
         self._enable_idempotence = enable_idempotence
@@ -119,12 +127,12 @@ class DsrProcessor:
             raise RuntimeError(f"processor {self.name} is already running")
         self.ready.clear()
         # A short linger gathers the results of tasks finishing together into one produce request.
-        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap_servers, acks="all", linger_ms=5,
+        self._producer = AIOKafkaProducer(**self._kafka, acks="all", linger_ms=5,
                                           enable_idempotence=self._enable_idempotence, client_id=self._client_id)
         # "earliest": a processor's first start still finds the tasks sent before it existed. A short
         # fetch wait: Tansu answers a fetch when its wait ends, not when a task arrives, so the wait is
         # what a task spends in the topic (a deletion's two hops took 218 ms at the default 500 ms, 42 ms at 50).
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap_servers, client_id=self._client_id,
+        self._consumer = AIOKafkaConsumer(**self._kafka, client_id=self._client_id,
                                           group_id=f"consentry-processor-{self.name}", enable_auto_commit=False,
                                           auto_offset_reset="earliest", session_timeout_ms=self._session_timeout_ms,
                                           fetch_max_wait_ms=50,
@@ -135,7 +143,7 @@ class DsrProcessor:
         except BaseException:
             await self._producer.stop()
             raise
-        self._consumer.subscribe([TASKS_TOPIC], listener=_Membership(self.ready))
+        self._consumer.subscribe([self._tasks_topic], listener=_Membership(self.ready))
 
     async def _close(self) -> None:
         consumer, producer, self._consumer, self._producer = self._consumer, self._producer, None, None
@@ -150,12 +158,12 @@ class DsrProcessor:
             batch = await self._consumer.getmany(timeout_ms=1_000, max_records=self._max_batch)
             if not batch:
                 continue
-            tasks = [task for records in batch.values() for task in map(self._own_task, records) if task]
+            read = [task for records in batch.values() for task in map(self._own_task, records) if task]
             try:
-                deliveries = await self._handle_side_by_side(tasks)
+                deliveries = await self._handle_side_by_side(await self._confirmed(read))
                 await asyncio.gather(*deliveries)
-            except Exception:  # the journal's database or the broker away: the batch comes again
-                log.exception("processor %s: a batch of %d task(s) is handled again", self.name, len(tasks))
+            except Exception:  # the journal's database, the broker or dsr away: the batch comes again
+                log.exception("processor %s: a batch of %d task(s) is handled again", self.name, len(read))
                 for tp, records in batch.items():
                     if tp in self._consumer.assignment():
                         self._consumer.seek(tp, records[0].offset)
@@ -174,11 +182,25 @@ class DsrProcessor:
             # A rebalance took a partition meanwhile; its next owner re-delivers and the journal answers.
             log.warning("commit of %d task message(s) lost to a rebalance", sum(map(len, batch.values())))
 
+    async def _confirmed(self, read: list[DsrTask]) -> list[DsrTask]:
+        """What dsr holds for the tasks read: only the open tasks that are really this processor's,
+        in the order they were read. Anything else on the topic is logged and left alone."""
+        if not read:
+            return []
+        answer = await self._dsr.ConfirmTasks(dsr_pb2.ConfirmTasksRequest(
+            task_ids=list(dict.fromkeys(t.task_id for t in read))), timeout=10)
+        confirmed = {t.task_id: t for t in answer.tasks if t.processor == self.name}
+        for task in read:
+            if task.task_id not in confirmed:
+                log.warning("processor %s: task %s not confirmed by dsr (settled, or never sent): not acted on",
+                            self.name, task.task_id)
+        return [confirmed.pop(t.task_id) for t in read if t.task_id in confirmed]
+
     def _own_task(self, message: ConsumerRecord) -> DsrTask | None:
         try:
             task = DsrTask.FromString(message.value or b"")
         except DecodeError:
-            log.warning("skipping a message on %s that is not a DsrTask", TASKS_TOPIC)
+            log.warning("skipping a message on %s that is not a DsrTask", self._tasks_topic)
             return None
         if task.processor != self.name:
             return None
@@ -200,7 +222,7 @@ class DsrProcessor:
             async with lanes:
                 for task in subject_tasks:
                     result = await self._result(task)
-                    deliveries.append(await self._producer.send(RESULTS_TOPIC, result.SerializeToString(),
+                    deliveries.append(await self._producer.send(self._results_topic, result.SerializeToString(),
                                                                 key=result.request_id.encode()))
         async with asyncio.TaskGroup() as group:
             for subject_tasks in by_subject.values():

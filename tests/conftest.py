@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.devstack import OpenBaoProcess, PostgresProcess, TansuProcess
+from services.common.devstack import OpenBaoProcess, PostgresProcess, TansuProcess, broker_tls
 from services.common.pki import DevCA
 
 # Each service's fixtures start it only when a test asks for it.
@@ -24,8 +24,9 @@ def postgres(run_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def kafka(run_dir: Path):
-    with TansuProcess(run_dir / "kafka").start() as broker:
+def kafka(run_dir: Path, dev_ca: DevCA):
+    """Behind its TLS front: every client shows a certificate from the session's CA."""
+    with TansuProcess(run_dir / "kafka", tls=broker_tls(dev_ca)).start() as broker:
         yield broker
 
 

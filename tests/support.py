@@ -10,7 +10,9 @@ import grpc
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from consentry.events.v1 import envelope_pb2
+from services.common.devstack import TansuProcess
 from services.common.pki import DevCA
+from services.common.signing import write_key
 from services.common.settings import GrpcSettings, KafkaSettings
 
 _counter = itertools.count()
@@ -18,6 +20,11 @@ _counter = itertools.count()
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def signing_key(path: Path) -> Path:
+    """An Ed25519 key file, made once: every replica and restart of a service signs with the same key."""
+    return path if path.exists() else write_key(path)
 
 
 def write_policy(path: Path, clients: dict[str, dict[str, list[str]]]) -> Path:
@@ -35,8 +42,10 @@ def grpc_settings(ca: DevCA, policy: Path) -> GrpcSettings:
                         tls_client_ca=ca.ca.cert, policy_file=policy, shutdown_grace_s=1.0)
 
 
-def kafka_settings(bootstrap: str) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=bootstrap, idempotent_producer=False, linger_ms=1, watermark_interval_s=0.5)
+def kafka_settings(broker: TansuProcess, ca: DevCA, identity: str) -> KafkaSettings:
+    """A service's settings for the test broker: its own certificate, and quick watermarks."""
+    return broker.client_settings(ca.issue_client(identity), idempotent_producer=False, linger_ms=1,
+                                  watermark_interval_s=0.5)
 
 
 def secure_channel(ca: DevCA, port: int, client_id: str | None) -> grpc.aio.Channel:
@@ -51,11 +60,10 @@ def secure_channel(ca: DevCA, port: int, client_id: str | None) -> grpc.aio.Chan
 
 
 async def read_events(
-    bootstrap: str, topic: str, *, until, timeout: float = 15.0  # noqa: ASYNC109 - spans several awaits
+    broker: TansuProcess, topic: str, *, until, timeout: float = 15.0  # noqa: ASYNC109 - spans several awaits
 ) -> list[envelope_pb2.EventEnvelope]:
     """Reads the topic from the beginning (manual assignment: no group join delay) until `until(events)`."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**broker.client_options(), auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     events: list[envelope_pb2.EventEnvelope] = []
     try:

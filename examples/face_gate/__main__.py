@@ -10,7 +10,7 @@ import os
 import signal
 
 from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
-from consentry_client import ConsentGate, ConsentRefused, SubjectErased, TemplateCipher, connect
+from consentry_client import ConsentGate, ConsentRefused, SubjectErased, TemplateCipher, connect, kafka_options
 from examples.face_gate.gate import FaceGate, FaceGateProcessor
 from examples.face_gate.settings import FaceGateSettings
 from examples.face_gate.store import FaceStore
@@ -27,10 +27,10 @@ async def _gate(s: FaceGateSettings) -> FaceGate:
 
 async def serve(s: FaceGateSettings) -> None:
     gate = await _gate(s)
-    async with _channel(s, s.dsr_address) as dsr:
-        await dsr_pb2_grpc.DsrServiceStub(dsr).RegisterProcessor(dsr_pb2.RegisterProcessorRequest(
-            name=s.name, purpose_ids=s.purposes,
-            capabilities=[dsr_pb2.CAPABILITY_ACCESS, dsr_pb2.CAPABILITY_DELETE, dsr_pb2.CAPABILITY_CORRECT]))
+    dsr = _channel(s, s.dsr_address)
+    await dsr_pb2_grpc.DsrServiceStub(dsr).RegisterProcessor(dsr_pb2.RegisterProcessorRequest(
+        name=s.name, purpose_ids=s.purposes,
+        capabilities=[dsr_pb2.CAPABILITY_ACCESS, dsr_pb2.CAPABILITY_DELETE, dsr_pb2.CAPABILITY_CORRECT]))
     for subject in s.demo_subjects:
         try:
             await gate.enrol(subject, s.purposes[0], os.urandom(512), display_name=subject)
@@ -39,8 +39,8 @@ async def serve(s: FaceGateSettings) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    processor = FaceGateProcessor(s.name, s.kafka_bootstrap_servers, gate.store,
-                                  enable_idempotence=s.kafka_idempotent_producer)
+    kafka = kafka_options(s.kafka_bootstrap_servers, ca=s.kafka_tls_ca or s.tls_ca, cert=s.tls_cert, key=s.tls_key)
+    processor = FaceGateProcessor(s.name, kafka, dsr, gate.store, enable_idempotence=s.kafka_idempotent_producer)
     async with processor:
         # "started" only once the consumer group has assigned the task partitions: a task sent
         # earlier is not lost (it waits in the topic), but the gate is not yet working on it.
@@ -53,6 +53,7 @@ async def serve(s: FaceGateSettings) -> None:
         for waiting in (joined, stopping, failed):
             waiting.cancel()
     await gate.store.close()
+    await dsr.close()
     if failed in done:
         raise SystemExit("the processor stopped on an error; exiting so that the gate is restarted")
 

@@ -29,8 +29,8 @@ class FaceGate:
 
 
 class FaceGateProcessor(DsrProcessor):
-    def __init__(self, name: str, bootstrap_servers: str, store: FaceStore, **options) -> None:
-        super().__init__(name, bootstrap_servers, journal=store, **options)
+    def __init__(self, name: str, kafka: dict, dsr, store: FaceStore, **options) -> None:
+        super().__init__(name, kafka, dsr, journal=store, **options)
         self._store = store
 
     async def handle_delete(self, task: DsrTask) -> str:

@@ -2,18 +2,7 @@
 
 from services.audit.app import AuditApp
 from services.audit.settings import AuditSettings
-from services.common.logging import configure_logging
-from services.common.server import serve
-from services.common.telemetry import configure_tracing
-
-
-def main() -> None:
-    settings = AuditSettings()
-    configure_logging("audit", settings.telemetry.log_level)
-    configure_tracing("audit", settings.telemetry.trace_exporter, settings.telemetry.trace_sample_ratio)
-    app = AuditApp(settings)
-    serve(app.start, app.stop, settings.runtime.event_loop)
-
+from services.common.entrypoint import run_service
 
 if __name__ == "__main__":
-    main()
+    run_service("audit", AuditSettings, AuditApp)

@@ -19,6 +19,7 @@ from services.audit.store.checkpoint_signer import VaultCheckpointSigner
 from services.audit.store.keyvault_refs import KeyvaultRefs
 from services.common.auth import Policy
 from services.common.kafka import ensure_topics, start_producer
+from services.common.page_tokens import PageTokens
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
 from services.common.vault_auth import vault_token
@@ -56,7 +57,7 @@ class AuditApp:
                                    GapWatch(self._replay_asker(producer), s.gap_grace_s), batch_size=s.batch_size)
         runtime.spawn(self.sequencer.run(), "sequencer")
 
-        reader = LogReader(pool, refs.ref)
+        reader = LogReader(pool, refs.ref, await PageTokens.of(pool))
         servicer = AuditServicer(pool, reader, (signer.key_id, signer.public_key_pem))
         await runtime.serve(GrpcServer(
             s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],

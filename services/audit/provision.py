@@ -8,6 +8,8 @@ nothing else, so the signing key never leaves Vault."""
 import asyncpg
 import hvac
 
+from services.common.db import scram_verifier
+
 WRITER_GROUP = "consentry_audit_writer"  # named by the migrations' GRANTs
 
 
@@ -16,8 +18,9 @@ def _quoted(name: str) -> str:
 
 
 async def provision_database(admin_dsn: str, database: str, owner: str = "consentry_audit_owner",
-                             service: str = "consentry_audit") -> None:
-    """Creates the roles (if missing) and the database owned by `owner`."""
+                             service: str = "consentry_audit", passwords: dict[str, str] | None = None) -> None:
+    """Creates the roles (if missing) and the database owned by `owner`, which only the two roles may
+    enter; `passwords` (role: password) sets the login passwords, kept out of the statements."""
     conn = await asyncpg.connect(admin_dsn)
     try:
         existing = {r["rolname"] for r in await conn.fetch("SELECT rolname FROM pg_roles")}
@@ -27,12 +30,16 @@ async def provision_database(admin_dsn: str, database: str, owner: str = "consen
                     await conn.execute(f"CREATE ROLE {_quoted(role)} {options}")
                 except asyncpg.DuplicateObjectError:  # another provisioner was faster
                     pass
+        for role, password in (passwords or {}).items():
+            await conn.execute(f"ALTER ROLE {_quoted(role)} PASSWORD '{scram_verifier(password)}'")
         await conn.execute(f"GRANT {_quoted(WRITER_GROUP)} TO {_quoted(service)}")
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
             try:
                 await conn.execute(f"CREATE DATABASE {_quoted(database)} OWNER {_quoted(owner)}")
             except asyncpg.DuplicateDatabaseError:
                 pass
+        await conn.execute(f"REVOKE CONNECT, TEMPORARY ON DATABASE {_quoted(database)} FROM PUBLIC")
+        await conn.execute(f"GRANT CONNECT ON DATABASE {_quoted(database)} TO {_quoted(service)}")
     finally:
         await conn.close()
 

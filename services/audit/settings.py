@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common import topics
 from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
 
 
@@ -17,9 +18,9 @@ class AuditSettings(BaseSettings):
     owner_database_url: str = "postgresql://consentry_audit_owner@127.0.0.1:5432/audit"
     pool_min_size: int = 2
     pool_max_size: int = 16
-    kafka: KafkaSettings = KafkaSettings()
+    kafka: KafkaSettings  # required: at least its credential (see common/settings.py)
     # Every producer's events topic.
-    topics: list[str] = ["consent.events", "keyvault.events", "dsr.events"]
+    topics: list[str] = [topics.CONSENT_EVENTS, topics.KEYVAULT_EVENTS, topics.DSR_EVENTS]
     grpc: GrpcSettings = GrpcSettings(listen="127.0.0.1:50054")
     telemetry: TelemetrySettings = TelemetrySettings()
     runtime: RuntimeSettings = RuntimeSettings()

@@ -5,8 +5,6 @@ import argparse
 import json
 from pathlib import Path
 
-import grpc
-
 from consentry.audit.v1 import audit_pb2 as pb
 from consentry.audit.v1 import audit_pb2_grpc
 from services.audit.domain.checkpoint import Checkpoint
@@ -53,12 +51,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 async def run_online(args: argparse.Namespace) -> int:
     async with channel(load_endpoints(args.run_dir), "audit", args.client) as ch:
-        stub = audit_pb2_grpc.AuditServiceStub(ch)
-        try:
-            return await _call(stub, args)
-        except grpc.aio.AioRpcError as error:
-            print(f"{error.code().name}: {error.details()}")
-            return 1
+        return await _call(audit_pb2_grpc.AuditServiceStub(ch), args)
 
 
 async def _call(stub: audit_pb2_grpc.AuditServiceStub, args: argparse.Namespace) -> int:

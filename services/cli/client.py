@@ -8,6 +8,10 @@ import grpc
 DEFAULT_RUN_DIR = Path(".run/dev")
 
 
+class CliError(Exception):
+    """What the user asked cannot be done; the message says why and what to do instead."""
+
+
 def load_endpoints(run_dir: Path = DEFAULT_RUN_DIR) -> dict:
     path = run_dir / "endpoints.json"
     if not path.exists():

@@ -4,12 +4,11 @@ import argparse
 import uuid
 from pathlib import Path
 
-import grpc
 from google.protobuf import json_format
 
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
-from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
+from services.cli.client import DEFAULT_RUN_DIR, CliError, channel, load_endpoints
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -39,12 +38,7 @@ def _show(message) -> None:
 async def run(args: argparse.Namespace) -> int:
     endpoints = load_endpoints(args.run_dir)
     async with channel(endpoints, "consent", args.client) as ch:
-        stub = consent_pb2_grpc.ConsentServiceStub(ch)
-        try:
-            await _call(stub, args)
-        except grpc.aio.AioRpcError as error:
-            print(f"{error.code().name}: {error.details()}")
-            return 1
+        await _call(consent_pb2_grpc.ConsentServiceStub(ch), args)
     return 0
 
 
@@ -67,7 +61,11 @@ async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namesp
         # Show the person the current notice, then record that they accepted exactly that text.
         purpose = await stub.GetPurpose(pb.GetPurposeRequest(purpose_id=args.purpose))
         version = purpose.purpose.current_notice_version
-        notice = next(n for n in purpose.notices if n.version == version and n.language == args.language)
+        current = [n for n in purpose.notices if n.version == version]
+        notice = next((n for n in current if n.language == args.language), None)
+        if notice is None:
+            raise CliError(f"purpose {args.purpose} has no notice in '{args.language}'; it has: "
+                           + ", ".join(n.language for n in current))
         print(f"notice v{version} ({notice.language}): {notice.text}\n")
         actor = (pb.Actor(kind=pb.ACTOR_KIND_GUARDIAN, guardian_id=args.guardian,
                           guardian_verification_ref=args.guardian_verification)

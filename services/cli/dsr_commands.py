@@ -5,8 +5,6 @@ import json
 import uuid
 from pathlib import Path
 
-import grpc
-
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.dsr.v1 import dsr_pb2_grpc
 from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
@@ -26,7 +24,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     submit.add_argument("--evidence-method", default="in-person-id-check")
     submit.add_argument("--evidence-ref", default="front-desk")
     submit.add_argument("--purpose", default="", help="WITHDRAWAL: the purpose")
-    submit.add_argument("--correct", action="append", default=[], metavar="FIELD=VALUE", help="CORRECTION")
+    submit.add_argument("--correct", action="append", default=[], type=correction, metavar="FIELD=VALUE",
+                        help="CORRECTION")
     listing = actions.add_parser("list", help="requests, overdue first")
     listing.add_argument("--status", choices=STATUSES)
     listing.add_argument("--overdue", action="store_true")
@@ -53,13 +52,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     async with channel(load_endpoints(args.run_dir), "dsr", args.client) as ch:
-        stub = dsr_pb2_grpc.DsrServiceStub(ch)
-        try:
-            print(json.dumps(await _call(stub, args), indent=2, ensure_ascii=False))
-        except grpc.aio.AioRpcError as error:
-            print(f"{error.code().name}: {error.details()}")
-            return 1
+        print(json.dumps(await _call(dsr_pb2_grpc.DsrServiceStub(ch), args), indent=2, ensure_ascii=False))
     return 0
+
+
+def correction(text: str) -> tuple[str, str]:
+    field, separator, value = text.partition("=")
+    if not separator or not field:
+        raise argparse.ArgumentTypeError(f"'{text}' is not FIELD=VALUE (e.g. display_name=Ann Example)")
+    return field, value
 
 
 def _key() -> str:
@@ -68,7 +69,7 @@ def _key() -> str:
 
 async def _call(stub: dsr_pb2_grpc.DsrServiceStub, args: argparse.Namespace):
     if args.action == "submit":
-        corrections = dict(c.split("=", 1) for c in args.correct)
+        corrections = dict(args.correct)
         answer = await stub.SubmitRequest(pb.SubmitRequestRequest(
             type=TYPES[args.type], subject_id=args.subject, jurisdiction=args.jurisdiction,
             evidence=pb.IdentityEvidence(method=args.evidence_method, reference=args.evidence_ref),

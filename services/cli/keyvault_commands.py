@@ -5,8 +5,6 @@ import json
 import uuid
 from pathlib import Path
 
-import grpc
-
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
 from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
@@ -27,12 +25,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     async with channel(load_endpoints(args.run_dir), "keyvault", args.client) as ch:
-        stub = keyvault_pb2_grpc.KeyVaultServiceStub(ch)
-        try:
-            print(json.dumps(await _call(stub, args), indent=2))
-        except grpc.aio.AioRpcError as error:
-            print(f"{error.code().name}: {error.details()}")
-            return 1
+        print(json.dumps(await _call(keyvault_pb2_grpc.KeyVaultServiceStub(ch), args), indent=2))
     return 0
 
 

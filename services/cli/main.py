@@ -3,10 +3,14 @@
 import argparse
 import asyncio
 import inspect
+import sys
 from pathlib import Path
 
+import grpc
+
+from consentry_client import error_info
 from services.cli import audit_commands, consent_commands, dsr_commands, keyvault_commands
-from services.cli.client import DEFAULT_RUN_DIR
+from services.cli.client import DEFAULT_RUN_DIR, CliError
 
 
 def _dev_up(args: argparse.Namespace) -> int:
@@ -32,9 +36,27 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs one command; any error is one clear line on stderr and a non-zero exit, never a traceback."""
     args = parser().parse_args(argv)
-    result = args.run(args)
-    return asyncio.run(result) if inspect.iscoroutine(result) else result
+    try:
+        result = args.run(args)
+        return asyncio.run(result) if inspect.iscoroutine(result) else result
+    except KeyboardInterrupt:
+        return 130
+    except grpc.aio.AioRpcError as error:
+        reason = error_info(error).reason
+        return _failed(f"{error.code().name}{' ' + reason if reason else ''}: {error.details()}")
+    except CliError as error:
+        return _failed(str(error))
+    except OSError as error:
+        return _failed(f"{error.filename}: {error.strerror}" if error.filename else str(error))
+    except Exception as error:  # noqa: BLE001 - a bug still gets one line, with what it was
+        return _failed(f"unexpected {type(error).__name__}: {error}")
+
+
+def _failed(message: str) -> int:
+    print(f"consentry: {message}", file=sys.stderr)
+    return 1
 
 
 def run() -> None:

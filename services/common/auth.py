@@ -19,11 +19,15 @@ from pathlib import Path
 
 
 class Unauthenticated(Exception):
-    pass
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class PermissionDenied(Exception):
-    pass
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -66,12 +70,12 @@ class Policy:
 
     def authorize(self, client_id: str | None, method: str) -> ClientGrant:
         if not client_id:
-            raise Unauthenticated("a client certificate is required")
+            raise Unauthenticated("CLIENT_CERTIFICATE_REQUIRED", "a client certificate is required")
         grant = self.clients.get(client_id)
         if grant is None:
-            raise Unauthenticated(f"client '{client_id}' is not registered")
+            raise Unauthenticated("CLIENT_UNKNOWN", f"client '{client_id}' is not registered")
         if not grant.may_call(method):
-            raise PermissionDenied(f"client '{client_id}' may not call {method}")
+            raise PermissionDenied("RPC_NOT_GRANTED", f"client '{client_id}' may not call {method}")
         return grant
 
 
@@ -81,7 +85,7 @@ _current: ContextVar[ClientGrant | None] = ContextVar("consentry_client", defaul
 def current_client() -> ClientGrant:
     grant = _current.get()
     if grant is None:  # only reachable if a servicer runs outside the interceptor
-        raise Unauthenticated("no authenticated client")
+        raise Unauthenticated("CLIENT_UNKNOWN", "no authenticated client")
     return grant
 
 
@@ -92,4 +96,4 @@ def bind_client(grant: ClientGrant | None) -> None:
 def require_purpose(purpose_id: str) -> None:
     grant = current_client()
     if not grant.may_use_purpose(purpose_id):
-        raise PermissionDenied(f"client '{grant.client_id}' may not use purpose '{purpose_id}'")
+        raise PermissionDenied("PURPOSE_NOT_GRANTED", f"client '{grant.client_id}' may not use purpose '{purpose_id}'")

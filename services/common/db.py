@@ -1,5 +1,10 @@
-"""asyncpg pool and versioned SQL migrations, applied at start under an advisory lock."""
+"""asyncpg pool, versioned SQL migrations applied at start under an advisory lock, and the stored
+form of a role's password."""
 
+import base64
+import hashlib
+import hmac
+import os
 from importlib import resources
 from importlib.resources.abc import Traversable
 
@@ -54,3 +59,15 @@ async def apply_migrations(pool: asyncpg.Pool, migrations: list[tuple[str, str]]
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
     return applied
+
+
+def scram_verifier(password: str, iterations: int = 4096) -> str:
+    """What PostgreSQL stores for a SCRAM-SHA-256 password: setting a role's password to this keeps
+    the password itself out of every statement (and so out of any log of statements)."""
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = base64.b64encode
+    return (f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}"
+            f"${b64(hashlib.sha256(client_key).digest()).decode()}:{b64(server_key).decode()}")

@@ -1,17 +1,19 @@
 """A service's table from its own errors to gRPC status codes, with the rows every service shares:
 a reused idempotency key, and a store that is restarting or unreachable (the client may retry;
-nothing was applied). Authentication, authorization and validation are mapped in server.py."""
+nothing was applied). Authentication, authorization and validation are mapped in server.py.
+Each error's reason (see grpc_errors.reason_of) and `metadata` go into the status's ErrorInfo."""
 
 from collections.abc import Callable
 
 import asyncpg
 import grpc
 
+from services.common.grpc_errors import Failure, reason_of
 from services.common.idempotency import IdempotencyKeyReused
 
 STORE_DOWN = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 
-ErrorTable = Callable[[Exception], tuple[grpc.StatusCode, str] | None]
+ErrorTable = Callable[[Exception], Failure | None]
 
 
 def error_table(own: list[tuple[type[Exception], grpc.StatusCode]], store: str) -> ErrorTable:
@@ -19,11 +21,11 @@ def error_table(own: list[tuple[type[Exception], grpc.StatusCode]], store: str) 
     rows = [*own, (IdempotencyKeyReused, grpc.StatusCode.FAILED_PRECONDITION)]
     unavailable = f"{store} unavailable; nothing was changed, retry later"
 
-    def status_for(error: Exception) -> tuple[grpc.StatusCode, str] | None:
+    def failure_for(error: Exception) -> Failure | None:
         for kind, code in rows:
             if isinstance(error, kind):
-                return code, str(error)
+                return Failure(code, reason_of(error), str(error), metadata=dict(getattr(error, "metadata", {})))
         if isinstance(error, STORE_DOWN):
-            return grpc.StatusCode.UNAVAILABLE, unavailable
+            return Failure(grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE", unavailable)
         return None
-    return status_for
+    return failure_for

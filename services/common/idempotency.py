@@ -66,16 +66,25 @@ async def remembered(
     encode: Callable[[T], bytes],
     decode: Callable[[bytes], T],
 ) -> T:
-    """For work that spans several transactions and outside calls (e.g. a key rotation): a retry
-    after success returns the stored answer. Two concurrent first attempts may both run, so the work
-    itself must tolerate being repeated."""
-    prior = await _first_answer(pool, scope, request_hash)
-    if prior is not None:
-        return decode(prior)
+    """For work that spans several transactions and outside calls (a key rotation, a shred). The key
+    is bound to this request before the work starts, so it never answers another request; a retry
+    after success returns the stored answer. A retry while the first attempt still runs (or after it
+    died) runs the work again, so the work itself must tolerate being repeated."""
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO idempotency (client_id, method, idem_key, request_hash) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT DO NOTHING", scope.client_id, scope.method, scope.key, request_hash)
+        claim = await conn.fetchrow(
+            "SELECT request_hash, response FROM idempotency WHERE client_id = $1 AND method = $2 AND idem_key = $3",
+            scope.client_id, scope.method, scope.key)
+    if bytes(claim["request_hash"]) != request_hash:
+        raise IdempotencyKeyReused(f"idempotency_key '{scope.key}' was already used for a different request")
+    if claim["response"] is not None:
+        return decode(bytes(claim["response"]))
     result = await work()
     await pool.execute(
-        "INSERT INTO idempotency (client_id, method, idem_key, request_hash, response) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT DO NOTHING", scope.client_id, scope.method, scope.key, request_hash, encode(result))
+        "UPDATE idempotency SET response = $4 WHERE client_id = $1 AND method = $2 AND idem_key = $3"
+        " AND response IS NULL", scope.client_id, scope.method, scope.key, encode(result))
     return result
 
 

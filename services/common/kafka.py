@@ -1,16 +1,32 @@
-"""Kafka producer start/stop with the delivery guarantees the outbox relies on."""
+"""Kafka clients as every service makes them: authenticated over TLS as the settings say, and the
+producer with the delivery guarantees the outbox relies on."""
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from services.common.settings import KafkaSettings
+
+
+def client_options(settings: KafkaSettings) -> dict:
+    """What every aiokafka client of the service is given: where the broker is and who we are."""
+    options: dict = {"bootstrap_servers": settings.bootstrap_servers, "security_protocol": settings.security_protocol}
+    if settings.security_protocol.endswith("SSL"):
+        options["ssl_context"] = create_ssl_context(
+            cafile=str(settings.tls_ca) if settings.tls_ca else None,
+            certfile=str(settings.tls_cert) if settings.tls_cert else None,
+            keyfile=str(settings.tls_key) if settings.tls_key else None)
+    if settings.security_protocol.startswith("SASL"):
+        options.update(sasl_mechanism=settings.sasl_mechanism, sasl_plain_username=settings.sasl_username,
+                       sasl_plain_password=settings.sasl_password.get_secret_value())
+    return options
 
 
 async def start_producer(settings: KafkaSettings) -> AIOKafkaProducer:
     # acks=all always; idempotence only where the broker supports it (Apache Kafka yes, Tansu no).
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers,
+        **client_options(settings),
         acks="all",
         enable_idempotence=settings.idempotent_producer,
         linger_ms=settings.linger_ms,
@@ -21,8 +37,15 @@ async def start_producer(settings: KafkaSettings) -> AIOKafkaProducer:
     return producer
 
 
+def consumer(settings: KafkaSettings, *topics: str, **options) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(*topics, **client_options(settings), **options)
+
+
 async def ensure_topics(settings: KafkaSettings, topics: list[str], partitions: int = 3) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    """Creates the topics that are missing, unless topics are managed elsewhere (create_topics off)."""
+    if not settings.create_topics:
+        return
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

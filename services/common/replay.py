@@ -5,9 +5,9 @@ requests are not acted on after a restart; a consumer still missing events asks 
 import asyncio
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
 
 from consentry.events.v1 import outbox_pb2
+from services.common.kafka import consumer as kafka_consumer
 from services.common.kafka import ensure_topics, partitions_of
 from services.common.logging import get_logger
 from services.common.outbox import request_replay
@@ -22,8 +22,8 @@ class ReplayListener:
 
     async def run(self) -> None:
         while True:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self._kafka.bootstrap_servers, enable_auto_commit=False,
-                                        client_id=f"{self._kafka.client_id}-replay", auto_offset_reset="latest")
+            consumer = kafka_consumer(self._kafka, enable_auto_commit=False, client_id=f"{self._kafka.client_id}-replay",
+                                      auto_offset_reset="latest")
             try:
                 await ensure_topics(self._kafka, [self._kafka.replay_topic])  # gone if the broker lost its data
                 await consumer.start()

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 import structlog
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import context as otel_context
@@ -16,11 +17,12 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
 from services.common import auth
 from services.common.error_table import ErrorTable
-from services.common.grpc_errors import abort
+from services.common.grpc_errors import Failure, abort
 from services.common.logging import get_logger
 from services.common.settings import GrpcSettings
 from services.common.telemetry import context_from_traceparent
-from services.common.validation import InvalidArgument
+from services.common.validation import FieldViolation, InvalidArgument
+from services.common.wire import undecodable_field
 
 log = get_logger(__name__)
 
@@ -32,30 +34,57 @@ def _client_id(context: grpc.aio.ServicerContext, settings: GrpcSettings) -> str
     return names[0].decode() if names else None
 
 
+class Undecodable(Exception):
+    """The request did not parse (e.g. a string that is not UTF-8): the client's fault, named by field."""
 
-def _status_of(error: Exception, service_errors: ErrorTable) -> tuple[grpc.StatusCode, str, list | None] | None:
+    reason = "REQUEST_UNDECODABLE"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"the request is not a valid message: {field or 'a field'} does not decode"
+                         + (" (strings must be UTF-8)" if field else ""))
+        self.field = field
+
+
+def _tolerant(deserialize: Callable[[bytes], object]) -> Callable[[bytes], object]:
+    """A parser that hands a refused request to the handler as an error, instead of letting grpc
+    answer UNKNOWN for it."""
+    descriptor = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+
+    def parse(data: bytes) -> object:
+        try:
+            return deserialize(data)
+        except DecodeError:
+            return Undecodable(undecodable_field(descriptor, data) if descriptor else "")
+    return parse
+
+
+def _failure_of(error: Exception, service_errors: ErrorTable) -> Failure | None:
     """Errors every service shares first, then the service's own table; None means a bug."""
     if isinstance(error, auth.Unauthenticated):
-        return grpc.StatusCode.UNAUTHENTICATED, str(error), None
+        return Failure(grpc.StatusCode.UNAUTHENTICATED, error.reason, str(error))
     if isinstance(error, auth.PermissionDenied):
-        return grpc.StatusCode.PERMISSION_DENIED, str(error), None
+        return Failure(grpc.StatusCode.PERMISSION_DENIED, error.reason, str(error))
     if isinstance(error, InvalidArgument):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(error), error.violations
-    mapped = service_errors(error)
-    return (*mapped, None) if mapped else None
+        return Failure(grpc.StatusCode.INVALID_ARGUMENT, error.reason, str(error), error.violations,
+                       {"fields": ",".join(sorted({v.field for v in error.violations}))})
+    if isinstance(error, Undecodable):
+        return Failure(grpc.StatusCode.INVALID_ARGUMENT, error.reason, str(error), [
+            FieldViolation(error.field, "string.utf8", "must be valid UTF-8")] if error.field else [])
+    return service_errors(error)
 
 
 def _guard(method: str, handler: grpc.RpcMethodHandler, policy: auth.Policy, settings: GrpcSettings,
            service_errors: ErrorTable, propagate_traces: bool) -> grpc.RpcMethodHandler:
     """Wraps one unary or server-streaming handler: identify and authorize the caller, bind a
-    request id, attach the caller's trace, and turn every error into a status (an unexpected one
-    into a bare INTERNAL).
+    request id, attach the caller's trace, and turn every error into a status with its reason (an
+    unexpected one into a bare INTERNAL).
 
     Without a tracing exporter the OpenTelemetry interceptor is left out (it costs a span per call);
     an incoming traceparent is still attached, so events carry the caller's trace."""
+    domain = method.split("/", 1)[0].rsplit(".", 1)[0]  # the proto package, e.g. consentry.consent.v1
 
     @contextlib.asynccontextmanager
-    async def call_scope(context: grpc.aio.ServicerContext):
+    async def call_scope(context: grpc.aio.ServicerContext, request: object):
         request_id = traceparent = None
         for key, value in context.invocation_metadata() or ():
             if key == "x-request-id":
@@ -66,40 +95,41 @@ def _guard(method: str, handler: grpc.RpcMethodHandler, policy: auth.Policy, set
         token = otel_context.attach(context_from_traceparent(traceparent)) if traceparent else None
         try:
             auth.bind_client(policy.authorize(_client_id(context, settings), method))
+            if isinstance(request, Undecodable):
+                raise request
             yield
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
         except Exception as error:
-            status = _status_of(error, service_errors)
-            if status is None:
+            failure = _failure_of(error, service_errors)
+            if failure is None:
                 log.exception("unhandled error")
-                status = grpc.StatusCode.INTERNAL, "internal error", None
-            await abort(context, *status)
+                failure = Failure(grpc.StatusCode.INTERNAL, "INTERNAL", "internal error")
+            await abort(context, failure, domain)
         finally:
             if token is not None:
                 otel_context.detach(token)
 
+    deserialize = _tolerant(handler.request_deserializer)
     if handler.unary_unary is not None:
         unary = handler.unary_unary
 
         async def guarded(request, context: grpc.aio.ServicerContext):
-            async with call_scope(context):
+            async with call_scope(context, request):
                 return await unary(request, context)
 
         return grpc.unary_unary_rpc_method_handler(
-            guarded, request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)
+            guarded, request_deserializer=deserialize, response_serializer=handler.response_serializer)
     if handler.unary_stream is not None:
         stream = handler.unary_stream
 
         async def guarded_stream(request, context: grpc.aio.ServicerContext):
-            async with call_scope(context):
+            async with call_scope(context, request):
                 async for response in stream(request, context):
                     yield response
 
         return grpc.unary_stream_rpc_method_handler(
-            guarded_stream, request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)
+            guarded_stream, request_deserializer=deserialize, response_serializer=handler.response_serializer)
     raise TypeError(f"{method}: only unary and server-streaming RPCs are served")
 
 
@@ -183,7 +213,12 @@ async def run_until_signalled(start: Callable[[], Awaitable[None]], stop: Callab
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    await start()
+    try:
+        await start()
+    except (ValueError, OSError) as error:  # a setting or a file that is not right: say which, in one line
+        log.error("cannot start", error=str(error))
+        await stop()
+        raise SystemExit(1) from None
     try:
         await stopping.wait()
     finally:

@@ -5,12 +5,25 @@ existing PostgreSQL, Kafka or Vault instead of the embedded ones.
 """
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, model_validator
+
+from services.common.topics import REPLAY_REQUESTS
 
 
 class KafkaSettings(BaseModel):
     bootstrap_servers: str = "127.0.0.1:9092"
+    # Every client proves who it is to the broker, over TLS: "SSL" with this service's certificate
+    # (the broker's mTLS), or "SASL_SSL" with a SCRAM user. "PLAINTEXT" (and "SASL_PLAINTEXT") only
+    # where nothing else can reach the broker, and only when set explicitly.
+    security_protocol: Literal["SSL", "SASL_SSL", "PLAINTEXT", "SASL_PLAINTEXT"] = "SSL"
+    tls_ca: Path | None = None  # the CA of the broker's certificate; the system's CAs when unset
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
     # Apache Kafka: true. Tansu has no InitProducerId, so the dev default is false.
     idempotent_producer: bool = False
     linger_ms: int = 5
@@ -19,7 +32,22 @@ class KafkaSettings(BaseModel):
     # How often an outbox relay announces the highest sequence it published (see outbox.proto).
     watermark_interval_s: float = 5.0
     # Where consumers that found a gap ask producers to publish again.
-    replay_topic: str = "outbox.replay-requests"
+    replay_topic: str = REPLAY_REQUESTS
+    # Create missing topics at start (dev, tests). Where topics are managed (Strimzi KafkaTopic
+    # resources), false: the service's user needs no right to create them.
+    create_topics: bool = True
+
+    @model_validator(mode="after")
+    def _credential(self) -> "KafkaSettings":
+        """A client that cannot say who it is would be refused by a secured broker, or, worse, accepted
+        by an open one: a missing credential is a start-up error, not a silent downgrade."""
+        if self.security_protocol == "SSL" and not (self.tls_cert and self.tls_key):
+            raise ValueError("kafka.tls_cert and kafka.tls_key (this service's certificate) are required with"
+                             " security_protocol SSL; or use SASL_SSL with a SCRAM user")
+        if self.security_protocol.startswith("SASL") and not (
+                self.sasl_username and self.sasl_password.get_secret_value()):
+            raise ValueError(f"kafka.sasl_username and kafka.sasl_password are required with {self.security_protocol}")
+        return self
 
 
 class GrpcSettings(BaseModel):

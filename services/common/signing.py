@@ -1,7 +1,9 @@
 """Ed25519 signatures for documents a third party verifies offline (consent receipts, deletion
-certificates). The key comes from a PEM file in production; dev and tests generate one."""
+certificates). The key always comes from a PEM file, so what was signed before a restart still
+verifies after it; the dev stack and the tests write their own files (`write_key`)."""
 
 import hashlib
+import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -18,17 +20,28 @@ class Ed25519Signer:
 
     @classmethod
     def from_file(cls, path: Path) -> "Ed25519Signer":
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        """ValueError, naming the file, when it is missing or holds no unencrypted Ed25519 key."""
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (OSError, ValueError, TypeError) as error:
+            raise ValueError(f"signing key {path}: {error}") from None
         if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} is not an Ed25519 private key")
+            raise ValueError(f"signing key {path}: not an Ed25519 private key")
         return cls(key)
-
-    @classmethod
-    def generate(cls) -> "Ed25519Signer":
-        return cls(Ed25519PrivateKey.generate())
 
     def sign(self, data: bytes) -> bytes:
         return self._key.sign(data)
+
+
+def write_key(path: Path) -> Path:
+    """A new Ed25519 private key in a PEM file only its owner can read."""
+    key = Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                     serialization.NoEncryption())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key)
+    return path
 
 
 def verify_signature(public_key_pem: str, document: bytes, signature: bytes) -> bool:

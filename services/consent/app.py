@@ -38,7 +38,7 @@ class ConsentApp:
         s, runtime = self.settings, self.runtime
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
                                                          s.topic)
-        signer = Ed25519Signer.from_file(s.receipt_signing_key) if s.receipt_signing_key else Ed25519Signer.generate()
+        signer = Ed25519Signer.from_file(s.receipt_signing_key)
         cache = DecisionCache(s.decision_cache_max_entries, s.decision_cache_ttl_s)
         self.gate = gate = ConsentGate(s.database_url, cache)
         runtime.on_stop(gate.close)

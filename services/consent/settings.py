@@ -5,6 +5,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common import topics
 from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
 
 
@@ -14,13 +15,14 @@ class ConsentSettings(BaseSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5432/consent"
     pool_min_size: int = 4
     pool_max_size: int = 32
-    kafka: KafkaSettings = KafkaSettings()
-    topic: str = "consent.events"
+    kafka: KafkaSettings  # required: at least its credential (see common/settings.py)
+    topic: str = topics.CONSENT_EVENTS
     grpc: GrpcSettings = GrpcSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     runtime: RuntimeSettings = RuntimeSettings()
-    # Ed25519 PEM that signs consent receipts; generated at start when unset (dev only).
-    receipt_signing_key: Path | None = None
+    # Ed25519 private key (PEM) that signs consent receipts. Required: a key made up at start would
+    # leave every earlier receipt unverifiable after a restart.
+    receipt_signing_key: Path
     expiry_interval_s: float = 60.0
     # Answers CheckConsent from memory while PostgreSQL change notifications keep it exact; a replica
     # sees another replica's change after the notification's delivery (milliseconds).

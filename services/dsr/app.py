@@ -5,13 +5,16 @@ task results and consent events."""
 from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
 from services.common.auth import Policy
 from services.common.kafka import ensure_topics
+from services.common.page_tokens import PageTokens
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
 from services.dsr.api.errors import status_for
 from services.dsr.api.servicer import DsrServicer
 from services.dsr.events.consumer import DsrConsumer
+from services.dsr.events.processor_topics import KafkaProcessorTopics
 from services.dsr.service.dispatcher import TaskDispatcher
 from services.dsr.service.orchestrator import Orchestrator
+from services.dsr.service.processors import Processors
 from services.dsr.service.queries import RequestQueries
 from services.dsr.service.requests import DeadlinePolicy, RequestService
 from services.dsr.settings import DsrSettings
@@ -35,16 +38,18 @@ class DsrApp:
         s, runtime = self.settings, self.runtime
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
                                                          s.topic)
-        await ensure_topics(s.kafka, [s.tasks_topic, s.results_topic, s.consent_topic])
         if not (s.tls_ca and s.tls_cert and s.tls_key):
             raise ValueError("CONSENTRY_DSR_TLS_CA, _CERT and _KEY are required")
         upstream = Upstream({"consent": s.consent_address, "keyvault": s.keyvault_address, "audit": s.audit_address},
                             s.tls_ca.read_bytes(), s.tls_cert.read_bytes(), s.tls_key.read_bytes())
         runtime.on_stop(upstream.close)
+        topics = KafkaProcessorTopics(s.kafka)
+        processors = Processors(pool, topics, lambda: self.dispatcher.tasks_added())
+        await ensure_topics(s.kafka, [s.consent_topic])
+        await topics.provide(*(p.name for p in await processors.registered()))  # a broker may have lost them
         assert runtime.producer is not None
-        self.dispatcher = TaskDispatcher(pool, runtime.producer, s.tasks_topic,
-                                         confirm_timeout_s=s.task_confirm_timeout_s, max_attempts=s.task_max_attempts,
-                                         window=s.task_window)
+        self.dispatcher = TaskDispatcher(pool, runtime.producer, confirm_timeout_s=s.task_confirm_timeout_s,
+                                         max_attempts=s.task_max_attempts, window=s.task_window)
 
         def committed() -> None:
             relay.notify()
@@ -56,12 +61,13 @@ class DsrApp:
         def verified() -> None:
             committed()
             self.orchestrator.verified()
-        consumer = DsrConsumer(s.kafka, pool, s.results_topic, s.consent_topic,
-                               lambda *a: _submitted(requests, verified, *a), committed)
+        consumer = DsrConsumer(s.kafka, pool, s.consent_topic, lambda *a: _submitted(requests, verified, *a),
+                               upstream.consent_event_confirmed, committed)
         runtime.spawn(self.orchestrator.run(), "orchestrator")
         runtime.spawn(self.dispatcher.run(), "task-dispatcher")
         runtime.spawn(consumer.run(), "dsr-consumer")
-        servicer = DsrServicer(requests, RequestQueries(pool), verified)
+        servicer = DsrServicer(requests, RequestQueries(pool, await PageTokens.of(pool)), processors,
+                               upstream.purpose_exists, verified)
         await runtime.serve(GrpcServer(
             s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
             lambda srv: dsr_pb2_grpc.add_DsrServiceServicer_to_server(servicer, srv), status_for,

@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common import topics
 from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
 
 
@@ -14,11 +15,10 @@ class DsrSettings(BaseSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5432/dsr"
     pool_min_size: int = 2
     pool_max_size: int = 16
-    kafka: KafkaSettings = KafkaSettings()
-    topic: str = "dsr.events"
-    tasks_topic: str = "dsr.tasks"
-    results_topic: str = "dsr.task-results"
-    consent_topic: str = "consent.events"
+    kafka: KafkaSettings  # required: at least its credential (see common/settings.py)
+    topic: str = topics.DSR_EVENTS
+    # Each processor's tasks and results have topics of their own (services/common/topics.py).
+    consent_topic: str = topics.CONSENT_EVENTS
     grpc: GrpcSettings = GrpcSettings(listen="127.0.0.1:50053")
     telemetry: TelemetrySettings = TelemetrySettings()
     runtime: RuntimeSettings = RuntimeSettings()

@@ -50,8 +50,7 @@ class KeyVaultApp:
         consent = ConsentClient(s.consent_address, s.consent_tls_ca.read_bytes(), s.consent_tls_cert.read_bytes(),
                                 s.consent_tls_key.read_bytes(), s.consent_timeout_s)
         runtime.on_stop(consent.close)
-        signer = (Ed25519Signer.from_file(s.certificate_signing_key) if s.certificate_signing_key
-                  else Ed25519Signer.generate())
+        signer = Ed25519Signer.from_file(s.certificate_signing_key)
         cache = SubjectKeyCache(s.key_cache_ttl_s)
         backend = key_backend(s, await asyncio.to_thread(
             vault_token, s.vault_address, s.vault_auth, s.vault_token, s.vault_kubernetes_role,

@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common import topics
 from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
 
 
@@ -14,8 +15,8 @@ class KeyVaultSettings(BaseSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5432/keyvault"
     pool_min_size: int = 4
     pool_max_size: int = 32
-    kafka: KafkaSettings = KafkaSettings()
-    topic: str = "keyvault.events"
+    kafka: KafkaSettings  # required: at least its credential (see common/settings.py)
+    topic: str = topics.KEYVAULT_EVENTS
     grpc: GrpcSettings = GrpcSettings(listen="127.0.0.1:50052")
     telemetry: TelemetrySettings = TelemetrySettings()
     runtime: RuntimeSettings = RuntimeSettings()
@@ -40,7 +41,8 @@ class KeyVaultSettings(BaseSettings):
     backend: str = Field("wrapped", pattern="^(wrapped|transit-per-subject)$")
     kek_name: str = "consentry-kek"
 
-    # Ed25519 PEM that signs deletion certificates; generated at start when unset (dev only).
-    certificate_signing_key: Path | None = None
+    # Ed25519 private key (PEM) that signs deletion certificates. Required, as for consent receipts:
+    # certificates must verify against the published key after any restart.
+    certificate_signing_key: Path
     # How long a plaintext subject key may stay in memory; a shred purges it at once everywhere.
     key_cache_ttl_s: float = 300.0

@@ -1,6 +1,7 @@
 """The audit service for real: its own database with separate owner and service roles, an Ed25519
 checkpoint key in OpenBao transit, keyvault for subject references, and the session's Tansu."""
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -23,16 +24,26 @@ AUDIT_CLIENTS = {
     "dsr": {"rpcs": [f"{SERVICE}/QueryEvents"], "purposes": []},
 }
 OWNER, SERVICE_ROLE = "consentry_audit_owner", "consentry_audit"
+PASSWORDS = {OWNER: secrets.token_urlsafe(16), SERVICE_ROLE: secrets.token_urlsafe(16)}
 
 
-def audit_settings(run_dir: Path, ca: DevCA, postgres, database: str, bootstrap: str, keyvault_port: int,
+async def provisioned(postgres, database: str) -> str:
+    """The audit database with its owner and service roles, each logging in with its password."""
+    await provision_database(postgres.dsn(), database, OWNER, SERVICE_ROLE, PASSWORDS)
+    return database
+
+
+def role_dsn(postgres, database: str, role: str) -> str:
+    return postgres.dsn(database, role, PASSWORDS[role])
+
+
+def audit_settings(run_dir: Path, ca: DevCA, postgres, database: str, broker, keyvault_port: int,
                    vault_address: str, vault_token: str, topics: tuple[str, ...] = ("consent.events", "keyvault.events"),
                    ) -> AuditSettings:
     client = ca.issue_client("audit")
     return AuditSettings(
-        database_url=postgres.dsn(database).replace("postgres@", f"{SERVICE_ROLE}@"),
-        owner_database_url=postgres.dsn(database).replace("postgres@", f"{OWNER}@"),
-        kafka=kafka_settings(bootstrap), topics=list(topics),
+        database_url=role_dsn(postgres, database, SERVICE_ROLE), owner_database_url=role_dsn(postgres, database, OWNER),
+        kafka=kafka_settings(broker, ca, "audit"), topics=list(topics),
         grpc=grpc_settings(ca, write_policy(run_dir / "audit-policy.toml", AUDIT_CLIENTS)),
         keyvault_address=f"localhost:{keyvault_port}", keyvault_tls_ca=ca.ca.cert, keyvault_tls_cert=client.cert,
         keyvault_tls_key=client.key, vault_address=vault_address, vault_token=vault_token, gap_grace_s=1.0)
@@ -45,13 +56,12 @@ def audit_vault_token(vault) -> str:
 
 @pytest.fixture(scope="session")
 async def audit_database(postgres) -> str:
-    await provision_database(postgres.dsn(), "audit", OWNER, SERVICE_ROLE)
-    return "audit"
+    return await provisioned(postgres, "audit")
 
 
 @pytest.fixture(scope="session")
 async def audit_app(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, keyvault_app, audit_database):
-    app = AuditApp(audit_settings(run_dir, dev_ca, postgres, audit_database, kafka.bootstrap_servers,
+    app = AuditApp(audit_settings(run_dir, dev_ca, postgres, audit_database, kafka,
                                   keyvault_app.port, vault.address, audit_vault_token))
     await app.start()
     yield app

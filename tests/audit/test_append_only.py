@@ -15,8 +15,7 @@ from consentry.audit.v1 import audit_pb2_grpc
 from services.audit.app import AuditApp
 from services.audit.domain import proofs
 from services.audit.domain.export_format import verify_export
-from services.audit.provision import provision_database
-from tests.audit.fixtures import OWNER, SERVICE_ROLE, audit_settings
+from tests.audit.fixtures import OWNER, SERVICE_ROLE, audit_settings, provisioned, role_dsn
 from tests.audit.test_log import entries_of, face_event
 from tests.support import secure_channel, unique
 
@@ -31,7 +30,7 @@ TABLES = {"entries": "body", "tree_nodes": "hash", "checkpoints": "note"}
 
 
 async def _as(postgres, database: str, role: str) -> asyncpg.Connection:
-    return await asyncpg.connect(postgres.dsn(database).replace("postgres@", f"{role}@"))
+    return await asyncpg.connect(postgres.dsn(database) if role == "postgres" else role_dsn(postgres, database, role))
 
 
 @pytest.mark.parametrize("change", CHANGES)
@@ -62,8 +61,8 @@ async def test_no_one_can_change_the_log_tables(audit_app, face_events, dpo, pos
 async def scratch_audit(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, keyvault_app):
     """An audit service of its own, so tampering with it leaves the session's log intact."""
     database = unique("audit").replace("-", "_")
-    await provision_database(postgres.dsn(), database, OWNER, SERVICE_ROLE)
-    app = AuditApp(audit_settings(run_dir, dev_ca, postgres, database, kafka.bootstrap_servers, keyvault_app.port,
+    await provisioned(postgres, database)
+    app = AuditApp(audit_settings(run_dir, dev_ca, postgres, database, kafka, keyvault_app.port,
                                   vault.address, audit_vault_token))
     await app.start()
     channels = [secure_channel(dev_ca, app.port, client) for client in ("face-app", "dpo")]
@@ -111,7 +110,7 @@ async def test_concurrent_producers_and_two_sequencers_never_fork_the_log(scratc
                                                                          vault, audit_vault_token, dev_ca,
                                                                          keyvault_app, backend):
     database, face_events, dpo = scratch_audit
-    second = AuditApp(audit_settings(run_dir, dev_ca, postgres, database, kafka.bootstrap_servers,
+    second = AuditApp(audit_settings(run_dir, dev_ca, postgres, database, kafka,
                                      keyvault_app.port, vault.address, audit_vault_token))
     await second.start()
     channel = secure_channel(dev_ca, second.port, "door-system")

@@ -11,10 +11,9 @@ from consentry.audit.v1 import audit_pb2 as pb
 from consentry.audit.v1 import audit_pb2_grpc
 from consentry.consent.v1 import consent_pb2_grpc
 from services.audit.app import AuditApp
-from services.audit.provision import provision_database
-from services.common.devstack import TansuProcess
+from services.common.devstack import TansuProcess, broker_tls
 from services.consent.app import ConsentApp
-from tests.audit.fixtures import OWNER, SERVICE_ROLE, audit_settings
+from tests.audit.fixtures import audit_settings, provisioned
 from tests.consent.builders import grant, registered_purpose
 from tests.consent.fixtures import consent_settings
 from tests.support import secure_channel, unique
@@ -37,13 +36,13 @@ async def wait_for(condition, timeout: float):  # noqa: ASYNC109 - polls a servi
 async def test_events_the_broker_lost_are_found_missing_and_published_again(
         tmp_path, postgres, vault, audit_vault_token, dev_ca, keyvault_app, backend):
     database = unique("audit").replace("-", "_")
-    await provision_database(postgres.dsn(), database, OWNER, SERVICE_ROLE)
+    await provisioned(postgres, database)
     consent_db = unique("consent").replace("-", "_")
     postgres.create_database(consent_db)
-    with TansuProcess(tmp_path / "kafka").start() as broker:
-        consent = ConsentApp(consent_settings(tmp_path, dev_ca, postgres.dsn(consent_db), broker.bootstrap_servers))
+    with TansuProcess(tmp_path / "kafka", tls=broker_tls(dev_ca)).start() as broker:
+        consent = ConsentApp(consent_settings(tmp_path, dev_ca, postgres.dsn(consent_db), broker))
         await consent.start()
-        settings = audit_settings(tmp_path, dev_ca, postgres, database, broker.bootstrap_servers, keyvault_app.port,
+        settings = audit_settings(tmp_path, dev_ca, postgres, database, broker, keyvault_app.port,
                                   vault.address, audit_vault_token, topics=("consent.events",))
         audit = AuditApp(settings)
         await audit.start()

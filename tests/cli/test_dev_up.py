@@ -1,15 +1,21 @@
 """`consentry dev up` (what `make dev` runs) brings the platform up, serves the printed commands,
-and leaves no process behind on Ctrl-C."""
+keeps every secret from other local users, answers mistakes with one clear line, and leaves no
+process behind on Ctrl-C."""
 
 import json
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import asyncpg
 import pytest
+
+from services.common.devstack.process import run_async
 
 pytestmark = pytest.mark.slow
 CONSENTRY = [sys.executable, "-m", "services.cli.main"]
@@ -24,6 +30,44 @@ def processes_mentioning(text: str) -> list[str]:
             continue
         if text in cmdline and "pytest" not in cmdline:
             found.append(cmdline)
+    return found
+
+
+def readable_by_others(path: Path) -> bool:
+    """Whether a user who is neither the owner nor in the file's group could read it."""
+    if not path.stat().st_mode & stat.S_IROTH:
+        return False
+    return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.parents)
+
+
+def secrets_of(run_dir: Path) -> list[str]:
+    """Every secret the dev stack made: the OpenBao root token, the PostgreSQL and service passwords
+    (which its processes hold in their environment)."""
+    found = [(run_dir / "openbao" / "root-token").read_text().strip(),
+             (run_dir / "postgres" / "superuser-password").read_text().strip()]
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if not Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(run_dir):
+                continue
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        for entry in environ:
+            name, _, value = entry.partition("=")
+            if name.endswith(("DATABASE_URL", "VAULT_TOKEN")) and value:
+                found.append(value.split("@")[0].rsplit(":", 1)[-1] if "@" in value else value)
+    return sorted(set(found))
+
+
+def command_lines(run_dir: Path) -> list[str]:
+    """What every local user can read of the stack's processes: their command lines."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(os.readlink(f"/proc/{pid}/cwd")).is_relative_to(run_dir):
+                found.append(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"))
+        except OSError:
+            continue
     return found
 
 
@@ -70,16 +114,38 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
                              run_dir=run_dir)
         after = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
         endpoints = json.loads((run_dir / "endpoints.json").read_text())
+        unknown_language = consentry("consent", "grant", "--subject", "bob", "--language", "fr", *purpose,
+                                     run_dir=run_dir)
+        secrets = secrets_of(run_dir)
+        exposed = [str(p) for p in run_dir.rglob("*") if p.is_file() and readable_by_others(p)
+                   and any(secret in p.read_text(errors="replace") or "PRIVATE KEY" in p.read_text(errors="replace")
+                           for secret in secrets)]
+        listed = command_lines(run_dir)
+        denied = subprocess.run(["runuser", "-u", "nobody", "--", "cat", str(run_dir / "openbao" / "root-token")],
+                                capture_output=True, text=True) if shutil.which("runuser") and os.geteuid() == 0 else None
+        without_password = run_async(lambda: _connect_without_password(endpoints["postgres"]))
     finally:
         dev.send_signal(signal.SIGINT)
         output, _ = dev.communicate(timeout=60)
 
     assert granted.returncode == 0, granted.stdout + granted.stderr
     assert json.loads(checked.stdout)["decision"] == "DECISION_ALLOW"
-    assert child.returncode == 1 and "guardian" in child.stdout
+    # A refusal is one line, with its machine-readable reason, and a non-zero exit.
+    assert child.returncode == 1 and child.stderr.splitlines() == [
+        "consentry: FAILED_PRECONDITION GUARDIAN_CONSENT_REQUIRED: subject is under 14: a guardian with a"
+        " verification reference must grant"]
+    assert unknown_language.returncode == 1 and "Traceback" not in unknown_language.stderr
+    assert unknown_language.stderr.splitlines() == [
+        "consentry: purpose demo-gate-access has no notice in 'fr'; it has: en, zh-CN"]
     assert json.loads(data_key.stdout)["plaintext_key_bytes"] == 32
     assert json.loads(shredded.stdout)["certificate"]["backend"] == "wrapped"
-    assert after.returncode == 1 and "erased" in after.stdout
+    assert after.returncode == 1 and "SUBJECT_ERASED" in after.stderr
+    # No secret where another local user could read it: files, command lines, the banner, endpoints.json.
+    assert len(secrets) >= 6 and exposed == [], exposed
+    assert not [line for line in listed for secret in secrets if secret in line]
+    assert not [secret for secret in secrets if secret in output or secret in json.dumps(endpoints)]
+    assert denied is None or (denied.returncode != 0 and "Permission denied" in denied.stderr)
+    assert without_password == "refused"
     assert shown["status"] == "COMPLETED" and [t["status"] for t in shown["timeline"]][0] == "RECEIVED"
     # The reference face gate enrolled demo-mei at start and answered the access task.
     assert [p["name"] for p in shown["processors"]] == ["demo-gate"], shown
@@ -90,3 +156,12 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     assert "consentry consent check" in output
     assert dev.returncode == 0
     assert processes_mentioning(str(run_dir)) == []
+
+
+async def _connect_without_password(address: str) -> str:
+    try:
+        conn = await asyncpg.connect(f"postgresql://postgres@{address}/postgres")
+    except (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError):
+        return "refused"
+    await conn.close()
+    return "admitted"

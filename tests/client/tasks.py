@@ -1,58 +1,70 @@
-"""Playing the DSR service's part on Kafka: publish tasks, read the results processors report."""
+"""Playing the DSR service's part on Kafka, with the session's real dsr as the source of truth: each
+task is first written into dsr's database (as sent, so dsr itself does not send it), then published
+on the processor's own topic; the processor confirms it with dsr before acting, and its results are
+read from its results topic."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import RecordMetadata
 
 from consentry.dsr.v1.tasks_pb2 import DsrTask, DsrTaskResult
-from consentry_client.processor import RESULTS_TOPIC, TASKS_TOPIC
+from services.common.topics import results_from, tasks_for
+from services.dsr.domain.model import Request, RequestType, Status, Task, TaskState
+from services.dsr.store.repository import DsrStore
 from tests.support import unique
 
-
-async def ensure_task_topics(bootstrap: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        missing = {TASKS_TOPIC, RESULTS_TOPIC} - set(await admin.list_topics())
-        if missing:
-            await admin.create_topics([NewTopic(t, 3, 1) for t in missing])
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        await admin.close()
+ACTIONS = {"delete": RequestType.DELETION, "access": RequestType.ACCESS, "correct": RequestType.CORRECTION}
 
 
-def task(processor: str, action: str = "delete", subject_id: str | None = None, **fields) -> DsrTask:
-    return DsrTask(task_id=unique("task"), request_id=unique("dsr"), processor=processor, action=action,
-                   subject_id=subject_id or unique("subj"), attempt=1, **fields)
+class DsrPart:
+    def __init__(self, kafka, dsr_pool, producer: AIOKafkaProducer) -> None:
+        self._kafka, self._pool, self._producer = kafka, dsr_pool, producer
 
+    async def task(self, processor: str, action: str = "delete", subject_id: str | None = None,
+                   recorded: bool = True, **fields) -> DsrTask:
+        """A task for `processor`, known to dsr unless `recorded` is false (then only on the topic)."""
+        sent = DsrTask(task_id=unique("task"), request_id=unique("dsr"), processor=processor, action=action,
+                       subject_id=subject_id or unique("subj"), attempt=1, **fields)
+        if recorded:
+            now = datetime.now(UTC)
+            r = Request(sent.request_id, ACTIONS[action], sent.subject_id, "DE", Status.IN_PROGRESS, now,
+                        now + timedelta(days=30), corrections=dict(sent.corrections))
+            async with self._pool.acquire() as conn, conn.transaction():
+                await DsrStore(conn).add(r)
+                await DsrStore(conn).add_tasks([Task(sent.task_id, r.request_id, processor, action, TaskState.SENT,
+                                                     attempts=1, next_attempt_at=now + timedelta(hours=1))])
+        return sent
 
-async def publish(producer: AIOKafkaProducer, sent: DsrTask, partition: int | None = None) -> RecordMetadata:
-    return await producer.send_and_wait(TASKS_TOPIC, sent.SerializeToString(), key=sent.processor.encode(),
-                                        partition=partition)
+    async def lose_result(self, sent: DsrTask) -> None:
+        """As if the processor's answer had never reached dsr: the task is open again (and is sent again)."""
+        await self._pool.execute("UPDATE tasks SET state = 'SENT', confirmed_at = NULL WHERE task_id = $1",
+                                 sent.task_id)
 
+    async def publish(self, sent: DsrTask, partition: int | None = None) -> RecordMetadata:
+        return await self._producer.send_and_wait(tasks_for(sent.processor), sent.SerializeToString(),
+                                                  key=sent.subject_id.encode(), partition=partition)
 
-async def results_of(bootstrap: str, request_id: str, count: int = 1, timeout: float = 15.0  # noqa: ASYNC109
-                     ) -> list[DsrTaskResult]:
-    """The request's results: everything on the topic now, and then on until `count` of them arrived."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    found: list[DsrTaskResult] = []
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(RESULTS_TOPIC, p) for p in sorted(consumer.partitions_for_topic(RESULTS_TOPIC))]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        async with asyncio.timeout(timeout):
-            while len(found) < count or any([await consumer.position(p) < end[p] for p in partitions]):
-                batch = await consumer.getmany(timeout_ms=100)
-                for records in batch.values():
-                    found += [r for r in map(DsrTaskResult.FromString, (m.value for m in records))
-                              if r.request_id == request_id]
-    finally:
-        await consumer.stop()
-    return found
+    async def results_of(self, processor: str, request_id: str, count: int = 1,
+                         timeout: float = 15.0) -> list[DsrTaskResult]:  # noqa: ASYNC109
+        """The request's results: everything on the topic now, and then on until `count` of them arrived."""
+        topic = results_from(processor)
+        consumer = AIOKafkaConsumer(**self._kafka.client_options(), enable_auto_commit=False)
+        await consumer.start()
+        found: list[DsrTaskResult] = []
+        try:
+            await consumer.topics()
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            end = await consumer.end_offsets(partitions)
+            async with asyncio.timeout(timeout):
+                while len(found) < count or any([await consumer.position(p) < end[p] for p in partitions]):
+                    batch = await consumer.getmany(timeout_ms=100)
+                    for records in batch.values():
+                        found += [r for r in map(DsrTaskResult.FromString, (m.value for m in records))
+                                  if r.request_id == request_id]
+        finally:
+            await consumer.stop()
+        return found

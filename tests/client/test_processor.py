@@ -1,16 +1,20 @@
-"""A face system's processor receives its DSR tasks from Kafka, handles each task once however often
-it is re-sent, ignores other processors' tasks and reports every outcome."""
+"""A face system's processor receives its DSR tasks on its own topic, acts only on the ones dsr
+confirms as its own and open, handles each once however often it is re-sent, and reports every
+outcome on its own results topic."""
 
 import asyncio
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from consentry.dsr.v1.tasks_pb2 import DsrTask
 from consentry_client import DsrProcessor, InMemoryTaskJournal, TaskFailed
-from tests.client.tasks import ensure_task_topics, publish, results_of, task
-from tests.support import unique
+from services.common.topics import results_from, tasks_for
+from tests.client.tasks import DsrPart
+from tests.support import secure_channel, unique
 
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 # Short enough for quick group joins on Tansu, long enough for heartbeats on a busy test machine.
 SESSION_TIMEOUT_MS = 3000
 
@@ -40,118 +44,130 @@ class TemplateStore(DsrProcessor):
         return sum(t.task_id == sent.task_id for t in self.handled)
 
 
+def template_store(name: str, kafka, dev_ca, dsr_app, **options) -> TemplateStore:
+    """As the face system itself: its own certificate to the broker and to dsr, its own topics."""
+    kafka.create_topics([tasks_for(name), results_from(name)])
+    return TemplateStore(name, kafka.client_options(dev_ca.issue_client(name)),
+                         secure_channel(dev_ca, dsr_app.port, name), session_timeout_ms=SESSION_TIMEOUT_MS, **options)
+
+
 @pytest.fixture(scope="module")
-async def processor(kafka):
-    await ensure_task_topics(kafka.bootstrap_servers)
-    async with TemplateStore(unique("door-app"), kafka.bootstrap_servers, session_timeout_ms=SESSION_TIMEOUT_MS) as store:
+async def dsr_part(kafka, postgres, dsr_app):
+    pool = await asyncpg.create_pool(postgres.dsn("dsr"), min_size=1, max_size=2)
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
+    await producer.start()
+    yield DsrPart(kafka, pool, producer)
+    await producer.stop()
+    await pool.close()
+
+
+@pytest.fixture(scope="module")
+async def processor(kafka, dev_ca, dsr_app, backend):
+    async with template_store("client-door", kafka, dev_ca, dsr_app) as store:
         await asyncio.wait_for(store.ready.wait(), 30)  # Tansu's group join takes seconds
         yield store
 
 
-@pytest.fixture(scope="module")
-async def producer(kafka):
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
-    await producer.start()
-    yield producer
-    await producer.stop()
+async def test_a_delete_task_is_handled_and_reported(processor, dsr_part, backend):
+    sent = await dsr_part.task(processor.name)
+    await dsr_part.publish(sent)
 
-
-async def test_a_delete_task_is_handled_and_reported(processor, producer, kafka):
-    sent = task(processor.name)
-    await publish(producer, sent)
-
-    [result] = await results_of(kafka.bootstrap_servers, sent.request_id)
+    [result] = await dsr_part.results_of(processor.name, sent.request_id)
 
     assert (result.task_id, result.processor, result.ok, result.summary) == (
         sent.task_id, processor.name, True, "deleted 2 templates")
     assert processor.calls(sent) == 1
 
 
-async def test_a_task_sent_three_times_is_handled_once_and_answered_three_times(processor, producer, kafka):
-    sent = task(processor.name)
-    for attempt in (1, 2, 3):
-        sent.attempt = attempt
-        await publish(producer, sent)
+async def test_a_task_sent_again_after_its_answer_was_lost_is_answered_from_the_journal(processor, dsr_part, backend):
+    sent = await dsr_part.task(processor.name)
+    await dsr_part.publish(sent)
+    [first] = await dsr_part.results_of(processor.name, sent.request_id)
+    await dsr_part.lose_result(sent)
+    sent.attempt = 2
+    await dsr_part.publish(sent)
 
-    results = await results_of(kafka.bootstrap_servers, sent.request_id, count=3)
+    results = await dsr_part.results_of(processor.name, sent.request_id, count=2)
 
     assert processor.calls(sent) == 1
-    assert len(results) == 3 and results[0] == results[1] == results[2] and results[0].ok
+    assert len(results) == 2 and results[1] == first and first.ok
 
 
-async def test_tasks_for_another_processor_are_ignored(processor, producer, kafka):
-    before = task(processor.name)
-    foreign = task(unique("bank-liveness"))
-    after = task(processor.name)
-    # The foreign task sits between two of ours in our partition, so seeing `after` proves it was read.
-    ours = await publish(producer, before)
-    await publish(producer, foreign, partition=ours.partition)
-    await publish(producer, after)
+async def test_a_task_dsr_does_not_confirm_is_not_acted_on(processor, dsr_part, backend):
+    before = await dsr_part.task(processor.name)
+    forged = await dsr_part.task(processor.name, recorded=False)  # someone else wrote it on our topic
+    foreign = await dsr_part.task(unique("bank-liveness"))  # dsr knows it, for another processor
+    foreign.processor = processor.name
+    after = await dsr_part.task(processor.name)
+    # All four in one partition, so seeing `after` answered proves the two between were read.
+    ours = await dsr_part.publish(before)
+    await dsr_part.publish(forged, partition=ours.partition)
+    await dsr_part.publish(foreign, partition=ours.partition)
+    await dsr_part.publish(after, partition=ours.partition)
 
-    await results_of(kafka.bootstrap_servers, after.request_id)
-    reported = await results_of(kafka.bootstrap_servers, foreign.request_id, count=0)
+    await dsr_part.results_of(processor.name, after.request_id)
+    reported = [await dsr_part.results_of(processor.name, t.request_id, count=0) for t in (forged, foreign)]
 
-    assert processor.calls(foreign) == 0 and reported == []
+    assert processor.calls(forged) == processor.calls(foreign) == 0 and reported == [[], []]
     assert processor.calls(before) == processor.calls(after) == 1
 
 
-async def test_a_refused_task_is_reported_failed_with_the_reason(processor, producer, kafka):
-    sent = task(processor.name, subject_id=unique("unknown"))
-    await publish(producer, sent)
-    await publish(producer, sent)
+async def test_a_refused_task_is_reported_failed_with_the_reason(processor, dsr_part, backend):
+    sent = await dsr_part.task(processor.name, subject_id=unique("unknown"))
+    await dsr_part.publish(sent)
 
-    first, again = await results_of(kafka.bootstrap_servers, sent.request_id, count=2)
+    [result] = await dsr_part.results_of(processor.name, sent.request_id)
 
-    assert not first.ok and first.reason == f"no templates of {sent.subject_id}"
-    assert first == again and processor.calls(sent) == 1
-
-
-async def test_an_unexpected_error_is_reported_by_class_name_and_retried_when_re_sent(processor, producer, kafka):
-    crashing = task(processor.name, subject_id=unique("crash"))
-    following = task(processor.name)
-    await publish(producer, crashing)
-    await publish(producer, crashing)
-    await publish(producer, following)
-
-    crashed = await results_of(kafka.bootstrap_servers, crashing.request_id, count=2)
-    [done] = await results_of(kafka.bootstrap_servers, following.request_id)
-
-    assert [(r.ok, r.reason) for r in crashed] == [(False, "LookupError")] * 2
-    assert processor.calls(crashing) == 2 and done.ok
+    assert not result.ok and result.reason == f"no templates of {sent.subject_id}"
+    assert processor.calls(sent) == 1
 
 
-async def test_access_returns_the_data_as_json_and_unsupported_actions_fail(processor, producer, kafka):
-    access = task(processor.name, action="access")
-    correct = task(processor.name, action="correct", corrections={"name": "Li Wei"})
-    await publish(producer, access)
-    await publish(producer, correct)
+async def test_an_unexpected_error_is_reported_by_class_name_and_tried_again_when_sent_again(processor, dsr_part,
+                                                                                           backend):
+    crashing = await dsr_part.task(processor.name, subject_id=unique("crash"))
+    await dsr_part.publish(crashing)
+    [crashed] = await dsr_part.results_of(processor.name, crashing.request_id)
+    await dsr_part.lose_result(crashing)
+    await dsr_part.publish(crashing)
 
-    [exported] = await results_of(kafka.bootstrap_servers, access.request_id)
-    [refused] = await results_of(kafka.bootstrap_servers, correct.request_id)
+    again = await dsr_part.results_of(processor.name, crashing.request_id, count=2)
+
+    assert [(r.ok, r.reason) for r in again] == [(False, "LookupError")] * 2 and crashed == again[0]
+    assert processor.calls(crashing) == 2  # not remembered: a failure that may pass is tried again
+
+
+async def test_access_returns_the_data_as_json_and_unsupported_actions_fail(processor, dsr_part, backend):
+    access = await dsr_part.task(processor.name, action="access")
+    correct = await dsr_part.task(processor.name, action="correct", corrections={"name": "Li Wei"})
+    await dsr_part.publish(access)
+    await dsr_part.publish(correct)
+
+    [exported] = await dsr_part.results_of(processor.name, access.request_id)
+    [refused] = await dsr_part.results_of(processor.name, correct.request_id)
 
     assert exported.ok and b'"templates": 2' in exported.data_json and access.subject_id.encode() in exported.data_json
     assert not refused.ok and refused.reason == f"{processor.name} does not support correct"
 
 
-async def test_a_restarted_processor_resumes_after_the_tasks_it_already_reported(kafka, producer):
-    await ensure_task_topics(kafka.bootstrap_servers)
-    name, journal = unique("door-app"), InMemoryTaskJournal()
-    earlier, later = task(name), task(name)
+async def test_a_restarted_processor_resumes_after_the_tasks_it_already_reported(kafka, dev_ca, dsr_app, dsr_part,
+                                                                                 backend):
+    name, journal = "client-door-restart", InMemoryTaskJournal()
+    earlier, later = await dsr_part.task(name), await dsr_part.task(name)
 
-    first = TemplateStore(name, kafka.bootstrap_servers, journal=journal, session_timeout_ms=SESSION_TIMEOUT_MS)
+    first = template_store(name, kafka, dev_ca, dsr_app, journal=journal)
     running = asyncio.create_task(first.run())
     await asyncio.wait_for(first.ready.wait(), 30)
-    await publish(producer, earlier)
-    await results_of(kafka.bootstrap_servers, earlier.request_id)
+    await dsr_part.publish(earlier)
+    await dsr_part.results_of(name, earlier.request_id)
     running.cancel()
     await asyncio.wait([running])
-    async with TemplateStore(name, kafka.bootstrap_servers, journal=journal, session_timeout_ms=SESSION_TIMEOUT_MS) as second:
+    async with template_store(name, kafka, dev_ca, dsr_app, journal=journal) as second:
         await asyncio.wait_for(second.ready.wait(), 30)
-        await publish(producer, later)
-        await results_of(kafka.bootstrap_servers, later.request_id)
+        await dsr_part.publish(later)
+        await dsr_part.results_of(name, later.request_id)
 
     # A committed offset means the earlier task is neither handled nor reported again.
-    assert len(await results_of(kafka.bootstrap_servers, earlier.request_id)) == 1
+    assert len(await dsr_part.results_of(name, earlier.request_id)) == 1
     assert second.calls(earlier) == 0 and second.calls(later) == 1
 
 
@@ -169,31 +185,31 @@ class OfflineOnce(InMemoryTaskJournal):
         await super().put(result)
 
 
-async def test_a_batch_whose_journal_write_failed_is_handled_again_and_answered_once(kafka, producer):
-    await ensure_task_topics(kafka.bootstrap_servers)
-    name = unique("door-app")
-    async with TemplateStore(name, kafka.bootstrap_servers, journal=OfflineOnce(),
-                             session_timeout_ms=SESSION_TIMEOUT_MS) as store:
+async def test_a_batch_whose_journal_write_failed_is_handled_again_and_answered_once(kafka, dev_ca, dsr_app,
+                                                                                     dsr_part, backend):
+    name = "client-door-offline"
+    async with template_store(name, kafka, dev_ca, dsr_app, journal=OfflineOnce()) as store:
         await asyncio.wait_for(store.ready.wait(), 30)
-        sent = task(name)
-        await publish(producer, sent)
+        sent = await dsr_part.task(name)
+        await dsr_part.publish(sent)
 
-        [result] = await results_of(kafka.bootstrap_servers, sent.request_id)
+        [result] = await dsr_part.results_of(name, sent.request_id)
 
     assert result.ok and result.task_id == sent.task_id
     assert store.calls(sent) == 2  # handled, not recorded, so handled again: handlers must be idempotent
     assert not store.failed.is_set()
 
 
-async def test_one_subjects_tasks_are_handled_in_the_order_they_came(processor, producer, kafka):
+async def test_one_subjects_tasks_are_handled_in_the_order_they_came(processor, dsr_part, backend):
     subject = unique("slow")
-    sent = [task(processor.name, subject_id=subject, action=action) for action in ("access", "delete", "access")]
-    others = [task(processor.name) for _ in range(5)]
+    sent = [await dsr_part.task(processor.name, subject_id=subject, action=action)
+            for action in ("access", "delete", "access")]
+    others = [await dsr_part.task(processor.name) for _ in range(5)]
     for t in (*others[:2], sent[0], *others[2:], sent[1], sent[2]):
-        await publish(producer, t)
+        await dsr_part.publish(t)
 
     for t in (*sent, *others):
-        await results_of(kafka.bootstrap_servers, t.request_id)
+        await dsr_part.results_of(processor.name, t.request_id)
 
     mine = [t.task_id for t in processor.handled if t.subject_id == subject]
     assert mine == [t.task_id for t in sent]

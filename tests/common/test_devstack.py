@@ -44,7 +44,7 @@ def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoProcess
 
 
 async def test_postgres_answers_on_its_own_port(postgres: PostgresProcess) -> None:
-    assert postgres.dsn() == f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres"
+    assert postgres.dsn() == f"postgresql://postgres:{postgres.password}@127.0.0.1:{postgres.port}/postgres"
     conn = await asyncpg.connect(postgres.dsn())
     try:
         assert await conn.fetchval("SELECT 1") == 1
@@ -53,6 +53,23 @@ async def test_postgres_answers_on_its_own_port(postgres: PostgresProcess) -> No
         assert await conn.fetchval("SHOW max_connections") == "200"
     finally:
         await conn.close()
+
+
+async def test_every_connection_proves_its_password_and_a_role_enters_only_its_own_database(
+        postgres: PostgresProcess) -> None:
+    password = postgres.create_role("devstack_owner")
+    postgres.create_database("devstack_owned", owner="devstack_owner")
+    other = postgres.create_role("devstack_other")
+
+    owner = await asyncpg.connect(postgres.dsn("devstack_owned", "devstack_owner", password))
+    await owner.close()
+    for dsn in (f"postgresql://postgres@127.0.0.1:{postgres.port}/postgres",  # no password
+                postgres.dsn("postgres", "postgres", "wrong"),
+                postgres.dsn("devstack_owned", "devstack_other", other)):  # another role's database
+        with pytest.raises((asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError,
+                            asyncpg.InsufficientPrivilegeError)):
+            await asyncpg.connect(dsn)
+    assert postgres.password_file.stat().st_mode & 0o777 == 0o600
 
 
 async def test_create_database_is_idempotent(postgres: PostgresProcess) -> None:

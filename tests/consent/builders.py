@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import asyncpg
 from google.protobuf import duration_pb2
 
 from consentry.consent.v1 import consent_pb2 as pb
@@ -51,3 +52,19 @@ def grant(subject_id: str, purpose_id: str, *, version: int = 1, text: str = NOT
 
 def check(subject_id: str, purpose_id: str) -> pb.CheckConsentRequest:
     return pb.CheckConsentRequest(subject_id=subject_id, purpose_id=purpose_id)
+
+
+async def time_passes(postgres, subject_id: str, purpose_id: str, by: timedelta) -> None:
+    """As if `by` had passed since the consent was given and last used: its stored times move back.
+    (ExpireConsents refuses a time in the future, which is how a test could otherwise look ahead.)"""
+    await _execute(postgres, "UPDATE consents SET granted_at = granted_at - $3::interval, expires_at = expires_at - $3::interval,"
+                   " last_interaction_at = last_interaction_at - $3::interval WHERE subject_id = $1 AND purpose_id = $2",
+                   subject_id, purpose_id, by)
+
+
+async def _execute(postgres, sql: str, *args) -> None:
+    conn = await asyncpg.connect(postgres.dsn("consent"))
+    try:
+        await conn.execute(sql, *args)
+    finally:
+        await conn.close()

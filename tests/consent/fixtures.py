@@ -9,7 +9,7 @@ from consentry.consent.v1 import consent_pb2_grpc
 from services.common.pki import DevCA
 from services.consent.app import ConsentApp
 from services.consent.settings import ConsentSettings
-from tests.support import Clients, grpc_settings, kafka_settings, write_policy
+from tests.support import Clients, grpc_settings, kafka_settings, signing_key, write_policy
 
 SERVICE = "consentry.consent.v1.ConsentService"
 GATE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
@@ -25,21 +25,22 @@ CLIENTS = {
     # A face system using the client library: the same identity on consent and keyvault.
     "face-app": {"rpcs": GATE_RPCS, "purposes": ["*"]},
     # dsr erases a subject's consents and reads them for access requests.
-    "dsr": {"rpcs": [f"{SERVICE}/{rpc}" for rpc in ("EraseSubject", "ListConsents", "GetConsentHistory")],
-            "purposes": ["*"]},
+    "dsr": {"rpcs": [f"{SERVICE}/{rpc}" for rpc in ("EraseSubject", "ListConsents", "GetConsentHistory",
+                                                     "GetPurpose")], "purposes": ["*"]},
 }
 
 
-def consent_settings(run_dir: Path, ca: DevCA, database_url: str, bootstrap: str) -> ConsentSettings:
+def consent_settings(run_dir: Path, ca: DevCA, database_url: str, broker) -> ConsentSettings:
     policy = write_policy(run_dir / "policy.toml", CLIENTS)
-    return ConsentSettings(database_url=database_url, kafka=kafka_settings(bootstrap),
-                           grpc=grpc_settings(ca, policy), expiry_interval_s=3600, pool_min_size=2)
+    return ConsentSettings(database_url=database_url, kafka=kafka_settings(broker, ca, "consent"),
+                           grpc=grpc_settings(ca, policy), expiry_interval_s=3600, pool_min_size=2,
+                           receipt_signing_key=signing_key(run_dir / "keys" / "receipts.pem"))
 
 
 @pytest.fixture(scope="session")
 async def consent_app(run_dir, postgres, kafka, dev_ca):
     postgres.create_database("consent")
-    app = ConsentApp(consent_settings(run_dir, dev_ca, postgres.dsn("consent"), kafka.bootstrap_servers))
+    app = ConsentApp(consent_settings(run_dir, dev_ca, postgres.dsn("consent"), kafka))
     await app.start()
     yield app
     await app.stop()

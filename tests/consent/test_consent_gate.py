@@ -57,7 +57,7 @@ async def test_withdrawn_consent_denies_enrolment_and_is_published(admin, gate, 
 
     assert withdrawn.consent.state == pb.CONSENT_STATE_WITHDRAWN
     assert (answer.decision, answer.reason) == (pb.DECISION_DENY, pb.DENY_REASON_WITHDRAWN)
-    events = await read_events(kafka.bootstrap_servers, "consent.events",
+    events = await read_events(kafka, "consent.events",
                                until=lambda evs: any(e.type == "consent.withdrawn" and e.subject_id == subject
                                                      for e in evs))
     mine = [e for e in events if e.subject_id == subject]

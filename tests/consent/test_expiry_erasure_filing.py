@@ -9,7 +9,7 @@ from google.protobuf import timestamp_pb2
 
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import events_pb2
-from tests.consent.builders import check, grant, registered_purpose
+from tests.consent.builders import check, grant, registered_purpose, time_passes
 from tests.support import read_events, unique
 
 
@@ -32,7 +32,7 @@ async def test_consent_past_its_retention_is_denied_before_and_expired_by_the_sw
     assert before_sweep.reason == pb.DENY_REASON_EXPIRED
     assert swept.consents_expired >= 1
     assert listed.consents[0].state == pb.CONSENT_STATE_EXPIRED
-    events = await read_events(kafka.bootstrap_servers, "consent.events",
+    events = await read_events(kafka, "consent.events",
                                until=lambda evs: any(e.subject_id == subject and e.type == "consent.expired"
                                                      for e in evs))
     expired = next(e for e in events if e.subject_id == subject and e.type == "consent.expired")
@@ -40,20 +40,36 @@ async def test_consent_past_its_retention_is_denied_before_and_expired_by_the_sw
     assert expired.payload.Unpack(payload) and payload.cause == "retention"
 
 
-async def test_three_years_without_interaction_expires_consent(admin, gate):
+async def test_three_years_without_interaction_expires_consent(admin, gate, postgres):
     p = await registered_purpose(admin, retention=timedelta(days=3650))
     idle, active = unique("idle"), unique("active")
     await gate.GrantConsent(grant(idle, p.purpose_id))
     await gate.GrantConsent(grant(active, p.purpose_id))
 
     # Just short of three years nothing expires; a day past it, the idle subject's consent does.
-    await admin.ExpireConsents(pb.ExpireConsentsRequest(as_of=at(datetime.now(UTC) + timedelta(days=1094))))
+    await time_passes(postgres, idle, p.purpose_id, timedelta(days=1094))
+    await admin.ExpireConsents(pb.ExpireConsentsRequest())
     history_before = await gate.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=idle, purpose_id=p.purpose_id))
-    await admin.ExpireConsents(pb.ExpireConsentsRequest(as_of=at(datetime.now(UTC) + timedelta(days=1096))))
+    await time_passes(postgres, idle, p.purpose_id, timedelta(days=2))
+    await admin.ExpireConsents(pb.ExpireConsentsRequest())
     history = await gate.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=idle, purpose_id=p.purpose_id))
+    active_now = await gate.CheckConsent(check(active, p.purpose_id))
 
     assert [e.type for e in history_before.events] == ["consent.granted"]
     assert history.events[-1].type == "consent.expired" and history.events[-1].reason == "inactivity"
+    assert active_now.decision == pb.DECISION_ALLOW
+
+
+async def test_expiry_never_looks_ahead_of_now(admin, gate):
+    p = await registered_purpose(admin, retention=timedelta(hours=1))
+    subject = unique("subj")
+    await gate.GrantConsent(grant(subject, p.purpose_id))
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:  # a typo in the year would expire everyone
+        await admin.ExpireConsents(pb.ExpireConsentsRequest(as_of=at(datetime(9999, 1, 1, tzinfo=UTC))))
+
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (await gate.CheckConsent(check(subject, p.purpose_id))).decision == pb.DECISION_ALLOW
 
 
 async def test_recorded_interaction_moves_last_use_forward(admin, gate):
@@ -83,7 +99,7 @@ async def test_erased_subject_is_denied_everywhere_and_cannot_consent_again(admi
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await gate.GrantConsent(grant(subject, first.purpose_id))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    events = await read_events(kafka.bootstrap_servers, "consent.events",
+    events = await read_events(kafka, "consent.events",
                                until=lambda evs: any(e.subject_id == subject and e.type == "consent.subject.erased"
                                                      for e in evs))
     assert any(e.type == "consent.subject.erased" for e in events if e.subject_id == subject)

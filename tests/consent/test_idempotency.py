@@ -30,7 +30,7 @@ async def test_concurrent_retries_make_one_change_and_one_event(admin, gate, kaf
 
     assert all(a == answers[0] for a in answers)
     assert [e.type for e in history.events] == ["consent.granted"]
-    events = await read_events(kafka.bootstrap_servers, "consent.events",
+    events = await read_events(kafka, "consent.events",
                                until=lambda evs: any(e.subject_id == subject for e in evs))
     assert len([e for e in events if e.subject_id == subject]) == 1
 

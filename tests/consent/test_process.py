@@ -7,7 +7,7 @@ import signal
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.cli.dev import ServiceProcess, consent_env
+from services.cli.dev import ServiceProcess, Stack, consent_env
 from services.common.devstack import free_port
 from tests.consent.fixtures import CLIENTS
 from tests.support import secure_channel, write_policy
@@ -15,11 +15,11 @@ from tests.support import secure_channel, write_policy
 pytestmark = pytest.mark.slow
 
 
-async def test_service_process_serves_then_stops_gracefully_on_sigterm(tmp_path, postgres, kafka, dev_ca):
-    postgres.create_database("consent_process")
+async def test_service_process_serves_then_stops_gracefully_on_sigterm(tmp_path, postgres, kafka, vault, dev_ca):
     port = free_port()
-    env = consent_env(postgres, kafka, dev_ca, write_policy(tmp_path / "policy.toml", CLIENTS), port)
-    env["CONSENTRY_CONSENT_DATABASE_URL"] = postgres.dsn("consent_process")
+    stack = Stack(tmp_path, postgres, kafka, vault, dev_ca, write_policy(tmp_path / "policy.toml", CLIENTS))
+    env = consent_env(stack, port)
+    env["CONSENTRY_CONSENT_DATABASE_URL"] = stack.database("consent_process", "consent_process")
     env["CONSENTRY_CONSENT_TOPIC"] = "consent-process.events"  # its own sequence: kept off the audited topic
     service = ServiceProcess(tmp_path / "consent", "services.consent", env, port)
     await asyncio.to_thread(service.start)

@@ -7,7 +7,7 @@ import pytest
 
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
-from services.common.devstack import PostgresProcess, TansuProcess
+from services.common.devstack import PostgresProcess, TansuProcess, broker_tls
 from services.common.outbox import request_replay
 from services.consent.app import ConsentApp
 from tests.consent.builders import check, grant, registered_purpose
@@ -20,9 +20,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory, dev_ca):
     run_dir = tmp_path_factory.mktemp("recovery")
-    with PostgresProcess(run_dir / "pg").start() as pg, TansuProcess(run_dir / "kafka").start() as broker:
+    with (PostgresProcess(run_dir / "pg").start() as pg,
+          TansuProcess(run_dir / "kafka", tls=broker_tls(dev_ca)).start() as broker):
         pg.create_database("consent")
-        app = ConsentApp(consent_settings(run_dir, dev_ca, pg.dsn("consent"), broker.bootstrap_servers))
+        app = ConsentApp(consent_settings(run_dir, dev_ca, pg.dsn("consent"), broker))
         await app.start()
         channel = secure_channel(dev_ca, app.port, "admin")
         try:
@@ -42,7 +43,7 @@ async def test_broker_killed_and_restarted_then_outbox_delivers_every_event(stac
     before = {unique("before") for _ in range(5)}
     for subject in before:
         await client.GrantConsent(grant(subject, p.purpose_id))
-    await read_events(broker.bootstrap_servers, "consent.events", until=lambda evs: subjects_of(evs, before) == before)
+    await read_events(broker, "consent.events", until=lambda evs: subjects_of(evs, before) == before)
 
     broker.kill()
     during = {unique("during") for _ in range(20)}
@@ -51,14 +52,14 @@ async def test_broker_killed_and_restarted_then_outbox_delivers_every_event(stac
     broker.restart()
     broker.create_topics(["consent.events"])
 
-    delivered = await read_events(broker.bootstrap_servers, "consent.events", timeout=60,
+    delivered = await read_events(broker, "consent.events", timeout=60,
                                   until=lambda evs: subjects_of(evs, during) == during)
     assert subjects_of(delivered, during) == during
 
     # The broker's memory storage lost what it had before the kill: a consumer that notices the gap
     # asks for a replay from the outbox, and the sequence shows the stream is complete again.
     replayed = await request_replay(app.pool, from_sequence=1)
-    everything = await read_events(broker.bootstrap_servers, "consent.events", timeout=60,
+    everything = await read_events(broker, "consent.events", timeout=60,
                                    until=lambda evs: subjects_of(evs, before | during) == before | during)
     sequences = sorted({e.sequence for e in everything if e.sequence})  # watermarks carry none
     assert replayed > 0

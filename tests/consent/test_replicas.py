@@ -15,7 +15,7 @@ from tests.support import secure_channel, unique
 
 @pytest.fixture(scope="module")
 async def replica(run_dir, postgres, kafka, dev_ca, consent_app):
-    app = ConsentApp(consent_settings(run_dir, dev_ca, postgres.dsn("consent"), kafka.bootstrap_servers))
+    app = ConsentApp(consent_settings(run_dir, dev_ca, postgres.dsn("consent"), kafka))
     await app.start()
     channel = secure_channel(dev_ca, app.port, "admin")
     yield app, consent_pb2_grpc.ConsentServiceStub(channel)

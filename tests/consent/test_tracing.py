@@ -13,7 +13,7 @@ async def test_event_carries_the_trace_of_the_call_that_caused_it(admin, gate, k
     await gate.GrantConsent(grant(subject, p.purpose_id),
                             metadata=[("traceparent", f"00-{TRACE_ID}-00f067aa0ba902b7-01")])
 
-    events = await read_events(kafka.bootstrap_servers, "consent.events",
+    events = await read_events(kafka, "consent.events",
                                until=lambda evs: any(e.subject_id == subject for e in evs))
     granted = next(e for e in events if e.subject_id == subject)
     assert granted.traceparent.split("-")[1] == TRACE_ID

@@ -67,7 +67,7 @@ async def test_purpose_registration_validates_and_stores_nothing(admin):
 
     assert set(violations) == {
         ("purpose.data_categories", "repeated.min_items"), ("purpose.storage_location", "enum.defined_only"),
-        ("purpose.non_face_alternative", "required"), ("purpose.retention", "duration.gt"),
+        ("purpose.non_face_alternative", "required"), ("purpose.retention", "duration.range"),
     }
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await admin.GetPurpose(pb.GetPurposeRequest(purpose_id=bad.purpose_id))

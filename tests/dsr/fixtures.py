@@ -17,15 +17,19 @@ DSR_CLIENTS = {
     "operator": {"rpcs": ["*"], "purposes": []},
     "portal": {"rpcs": [f"{SERVICE}/SubmitRequest", f"{SERVICE}/GetRequest", f"{SERVICE}/GetExport"],
                "purposes": []},
+    # A face system without a processor of its own (it may not register anyone).
     "face-app": {"rpcs": [f"{SERVICE}/RegisterProcessor"], "purposes": []},
+    # Face systems that are processors: each registers itself and confirms its own tasks.
+    **{name: {"rpcs": [f"{SERVICE}/RegisterProcessor", f"{SERVICE}/ConfirmTasks"], "purposes": ["*"]}
+       for name in ("door-a", "door-b", "door-z", "client-door", "client-door-restart", "client-door-offline")},
 }
 
 
-def dsr_settings(run_dir: Path, ca: DevCA, database_url: str, bootstrap: str, ports: dict[str, int],
+def dsr_settings(run_dir: Path, ca: DevCA, database_url: str, broker, ports: dict[str, int],
                  **overrides) -> DsrSettings:
     client = ca.issue_client("dsr")
     return DsrSettings(
-        database_url=database_url, kafka=kafka_settings(bootstrap),
+        database_url=database_url, kafka=kafka_settings(broker, ca, "dsr"),
         grpc=grpc_settings(ca, write_policy(run_dir / "dsr-policy.toml", DSR_CLIENTS)),
         consent_address=f"localhost:{ports['consent']}", keyvault_address=f"localhost:{ports['keyvault']}",
         audit_address=f"localhost:{ports['audit']}", tls_ca=ca.ca.cert, tls_cert=client.cert, tls_key=client.key,
@@ -35,7 +39,7 @@ def dsr_settings(run_dir: Path, ca: DevCA, database_url: str, bootstrap: str, po
 @pytest.fixture(scope="session")
 async def dsr_app(run_dir, postgres, kafka, dev_ca, consent_app, keyvault_app, audit_app):
     postgres.create_database("dsr")
-    app = DsrApp(dsr_settings(run_dir, dev_ca, postgres.dsn("dsr"), kafka.bootstrap_servers,
+    app = DsrApp(dsr_settings(run_dir, dev_ca, postgres.dsn("dsr"), kafka,
                               {"consent": consent_app.port, "keyvault": keyvault_app.port, "audit": audit_app.port}))
     await app.start()
     yield app

@@ -1,7 +1,7 @@
-"""The task dispatcher on its own database and the session's broker: each processor has at most a
-window of tasks out on their first attempt, a confirmation lets the next one go, a task not
-confirmed in time is sent again and gives up its place, and one never confirmed fails the request
-with the reason."""
+"""The task dispatcher on its own database and the session's broker: each processor gets its tasks
+on its own topic, at most a window of them out on their first attempt; a confirmation lets the next
+one go, a task not confirmed in time is sent again and gives up its place, and one never confirmed
+fails the request with the reason."""
 
 import asyncio
 from collections import Counter
@@ -11,29 +11,28 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from consentry.dsr.v1.tasks_pb2 import DsrTask
-from services.common.kafka import ensure_topics
+from services.common.topics import tasks_for
 from services.dsr.domain.model import Processor, Request, RequestType, Status, Task, TaskOutcome
 from services.dsr.service.dispatcher import TaskDispatcher
 from services.dsr.service.settlement import settle_tasks
 from services.dsr.store.repository import DsrStore
-from tests.support import kafka_settings, unique
+from tests.support import unique
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 
 
 @pytest.fixture
-async def topic(kafka):
-    name = unique("dispatch-tasks")
-    await ensure_topics(kafka_settings(kafka.bootstrap_servers), [name])
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+async def producer(kafka):
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
     await producer.start()
-    yield name, producer
+    yield producer
     await producer.stop()
 
 
-async def tasks_for(dsr_pool, counts: dict[str, int]) -> list[Task]:
-    """One deletion request per task, every task PENDING for the named processor, each due a moment
-    after the one before (so "oldest first" has one answer)."""
+async def pending(dsr_pool, kafka, counts: dict[str, int]) -> list[Task]:
+    """One deletion request per task, every task PENDING for the named processor (its topic made),
+    each due a moment after the one before (so "oldest first" has one answer)."""
+    kafka.create_topics([tasks_for(name) for name in counts])
     now = datetime.now(UTC)
     made = []
     async with dsr_pool.acquire() as conn, conn.transaction():
@@ -55,8 +54,8 @@ async def states(dsr_pool) -> Counter[tuple[str, str]]:
     return Counter((r["processor"], r["state"]) for r in rows)
 
 
-async def sent_messages(bootstrap: str, topic: str, expected: int) -> list[DsrTask]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+async def sent_messages(kafka, processor: str, expected: int) -> list[DsrTask]:
+    consumer = AIOKafkaConsumer(tasks_for(processor), **kafka.client_options(), auto_offset_reset="earliest")
     await consumer.start()
     found: list[DsrTask] = []
     try:
@@ -69,34 +68,36 @@ async def sent_messages(bootstrap: str, topic: str, expected: int) -> list[DsrTa
     return found
 
 
-async def test_a_processor_gets_at_most_its_window_and_a_confirmation_frees_a_place(dsr_pool, topic, kafka, backend):
-    name, producer = topic
-    made = await tasks_for(dsr_pool, {"slow-gate": 5, "quick-gate": 1})
-    dispatcher = TaskDispatcher(dsr_pool, producer, name, window=2)
+async def test_each_processor_gets_at_most_its_window_on_its_own_topic_and_a_confirmation_frees_a_place(
+        dsr_pool, producer, kafka, backend):
+    slow, quick = unique("slow-gate"), unique("quick-gate")
+    made = await pending(dsr_pool, kafka, {slow: 5, quick: 1})
+    dispatcher = TaskDispatcher(dsr_pool, producer, window=2)
 
     await dispatcher.send_due()
     first = await states(dsr_pool)
     again = await dispatcher.send_due()  # nothing more may go while the window is full
 
-    assert first == {("slow-gate", "SENT"): 2, ("slow-gate", "PENDING"): 3, ("quick-gate", "SENT"): 1}
+    assert first == {(slow, "SENT"): 2, (slow, "PENDING"): 3, (quick, "SENT"): 1}
     assert again == 0
-    messages = await sent_messages(kafka.bootstrap_servers, name, 3)
-    assert Counter(m.processor for m in messages) == {"slow-gate": 2, "quick-gate": 1}
-    oldest = [t.task_id for t in made if t.processor == "slow-gate"][:2]
-    assert sorted(m.task_id for m in messages if m.processor == "slow-gate") == sorted(oldest)
+    to_slow, to_quick = await sent_messages(kafka, slow, 2), await sent_messages(kafka, quick, 1)
+    assert {m.processor for m in to_slow} == {slow} and [m.processor for m in to_quick] == [quick]
+    oldest = [t.task_id for t in made if t.processor == slow][:2]
+    assert sorted(m.task_id for m in to_slow) == sorted(oldest)
 
     async with dsr_pool.acquire() as conn, conn.transaction():
-        assert await settle_tasks(conn, [TaskOutcome(oldest[0], True, "deleted")]) == 1
+        assert await settle_tasks(conn, [TaskOutcome(oldest[0], quick, True, "deleted")]) == 0  # not quick's task
+        assert await settle_tasks(conn, [TaskOutcome(oldest[0], slow, True, "deleted")]) == 1
     await dispatcher.send_due()
 
-    assert await states(dsr_pool) == {("slow-gate", "CONFIRMED"): 1, ("slow-gate", "SENT"): 2,
-                                  ("slow-gate", "PENDING"): 2, ("quick-gate", "SENT"): 1}
+    assert await states(dsr_pool) == {(slow, "CONFIRMED"): 1, (slow, "SENT"): 2, (slow, "PENDING"): 2,
+                                      (quick, "SENT"): 1}
 
 
-async def test_a_task_not_confirmed_in_time_is_sent_again_and_gives_up_its_place(dsr_pool, topic, kafka, backend):
-    name, producer = topic
-    first, second = await tasks_for(dsr_pool, {"silent-gate": 2})
-    dispatcher = TaskDispatcher(dsr_pool, producer, name, window=1, confirm_timeout_s=0.05)
+async def test_a_task_not_confirmed_in_time_is_sent_again_and_gives_up_its_place(dsr_pool, producer, kafka, backend):
+    silent = unique("silent-gate")
+    first, second = await pending(dsr_pool, kafka, {silent: 2})
+    dispatcher = TaskDispatcher(dsr_pool, producer, window=1, confirm_timeout_s=0.05)
 
     await dispatcher.send_due()
     await asyncio.sleep(0.1)
@@ -110,14 +111,16 @@ async def test_a_task_not_confirmed_in_time_is_sent_again_and_gives_up_its_place
     assert "re-sent (attempt 2)" in resent[1]["reason"]
     assert {r["task_id"]: (r["state"], r["attempts"]) for r in after} == {first.task_id: ("SENT", 2),
                                                                            second.task_id: ("SENT", 1)}
-    messages = await sent_messages(kafka.bootstrap_servers, name, 3)
-    assert [(m.task_id, m.attempt) for m in messages] == [(first.task_id, 1), (first.task_id, 2), (second.task_id, 1)]
+    messages = await sent_messages(kafka, silent, 3)
+    # One subject's tasks share a partition; these are two subjects', so only the set is ordered.
+    assert sorted((m.task_id, m.attempt) for m in messages) == sorted(
+        [(first.task_id, 1), (first.task_id, 2), (second.task_id, 1)])
 
 
-async def test_a_task_never_confirmed_fails_after_the_last_attempt_and_its_request_shows_why(dsr_pool, topic, backend):
-    name, producer = topic
-    [task] = await tasks_for(dsr_pool, {"gone-gate": 1})
-    dispatcher = TaskDispatcher(dsr_pool, producer, name, max_attempts=2, confirm_timeout_s=0.05)
+async def test_a_task_never_confirmed_fails_after_the_last_attempt_and_its_request_shows_why(dsr_pool, producer, kafka,
+                                                                                            backend):
+    [task] = await pending(dsr_pool, kafka, {"gone-gate": 1})
+    dispatcher = TaskDispatcher(dsr_pool, producer, max_attempts=2, confirm_timeout_s=0.05)
 
     for _ in range(3):  # attempt 1, attempt 2 (twice the wait later), then given up
         await dispatcher.send_due()

@@ -13,16 +13,16 @@ from consentry.dsr.v1 import dsr_pb2_grpc
 from consentry_client import ConsentGate, TemplateCipher
 from examples.face_gate.gate import FaceGate, FaceGateProcessor
 from examples.face_gate.store import FaceStore
-from services.common.devstack import TansuProcess
+from services.common.devstack import TansuProcess, broker_tls
 from services.dsr.app import DsrApp
 from tests.consent.builders import grant, registered_purpose
 from tests.dsr.fixtures import dsr_settings
-from tests.dsr.test_processors import register
+from tests.dsr.test_processors import gate_processor, register
 from tests.dsr.test_requests import settled, submission, verify
 from tests.support import Clients, secure_channel, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["wrapped"], scope="session")]
-TOPICS = ["dsr.events", "dsr.tasks", "dsr.task-results", "consent.events", "outbox.replay-requests"]
+TOPICS = ["dsr.events", "consent.events", "outbox.replay-requests"]
 
 
 class DyingGate(FaceGateProcessor):
@@ -44,8 +44,8 @@ class DyingGate(FaceGateProcessor):
 async def own_stack(tmp_path, postgres, dev_ca, consent_app, keyvault_app, audit_app):
     database = unique("dsr").replace("-", "_")
     postgres.create_database(database)
-    with TansuProcess(tmp_path / "kafka").start() as broker:
-        app = DsrApp(dsr_settings(tmp_path, dev_ca, postgres.dsn(database), broker.bootstrap_servers,
+    with TansuProcess(tmp_path / "kafka", tls=broker_tls(dev_ca)).start() as broker:
+        app = DsrApp(dsr_settings(tmp_path, dev_ca, postgres.dsn(database), broker,
                                   {"consent": consent_app.port, "keyvault": keyvault_app.port,
                                    "audit": audit_app.port}))
         await app.start()
@@ -57,7 +57,7 @@ async def own_stack(tmp_path, postgres, dev_ca, consent_app, keyvault_app, audit
         store = await FaceStore.open(postgres.dsn(gate_db))
         face_gate = FaceGate(store, ConsentGate(channels[0]), TemplateCipher(channels[1]))
         try:
-            yield broker, clients, face_gate
+            yield broker, clients, face_gate, app.port
         finally:
             await store.close()
             for channel in channels:
@@ -66,8 +66,9 @@ async def own_stack(tmp_path, postgres, dev_ca, consent_app, keyvault_app, audit
             await app.stop()
 
 
-async def test_a_gate_dying_mid_task_and_a_broker_restart_still_end_in_completion(admin, gate, own_stack, backend):
-    broker, dsr, face_gate = own_stack
+async def test_a_gate_dying_mid_task_and_a_broker_restart_still_end_in_completion(admin, gate, own_stack, dev_ca,
+                                                                                  backend):
+    broker, dsr, face_gate, dsr_port = own_stack
     operator = dsr("operator")
     purpose = (await registered_purpose(admin)).purpose_id
     subjects = [unique("subj") for _ in range(3)]
@@ -76,7 +77,8 @@ async def test_a_gate_dying_mid_task_and_a_broker_restart_still_end_in_completio
         await face_gate.enrol(subject, purpose, os.urandom(128))
     await register(dsr, [purpose], names=["door-z"])
 
-    dying = DyingGate("door-z", broker.bootstrap_servers, face_gate.store, session_timeout_ms=3000)
+    dying = gate_processor("door-z", broker, dev_ca, dsr_port, face_gate.store, session_timeout_ms=3000,
+                           kind=DyingGate)
     await dying.start()
     first = (await operator.SubmitRequest(submission(subjects[0]))).request
     await operator.VerifyIdentity(verify(first.request_id))
@@ -88,8 +90,8 @@ async def test_a_gate_dying_mid_task_and_a_broker_restart_still_end_in_completio
         await operator.VerifyIdentity(verify(r.request_id))
     broker.kill()  # every task and result in flight is lost with it
     broker.restart()
-    broker.create_topics(TOPICS)
-    revived = FaceGateProcessor("door-z", broker.bootstrap_servers, face_gate.store, session_timeout_ms=3000)
+    broker.create_topics([*TOPICS, "dsr.tasks.door-z", "dsr.task-results.door-z"])
+    revived = gate_processor("door-z", broker, dev_ca, dsr_port, face_gate.store, session_timeout_ms=3000)
     await revived.start()
     try:
         done = [await settled(operator, r.request_id, timeout=90) for r in (first, *rest)]

@@ -10,7 +10,7 @@ from services.common.pki import DevCA
 from services.keyvault.app import KeyVaultApp
 from services.keyvault.provision import provision
 from services.keyvault.settings import KeyVaultSettings
-from tests.support import Clients, grpc_settings, kafka_settings, write_policy
+from tests.support import Clients, grpc_settings, kafka_settings, signing_key, write_policy
 
 SERVICE = "consentry.keyvault.v1.KeyVaultService"
 FACE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
@@ -28,15 +28,15 @@ TOPICS = {"wrapped": "keyvault.events", "transit-per-subject": "keyvault-per-sub
 BACKENDS = ["wrapped", "transit-per-subject"]
 
 
-def keyvault_settings(run_dir: Path, ca: DevCA, database_url: str, bootstrap: str, consent_port: int,
+def keyvault_settings(run_dir: Path, ca: DevCA, database_url: str, broker, consent_port: int,
                       vault_address: str, vault_token: str, backend: str) -> KeyVaultSettings:
     client = ca.issue_client("keyvault")
     return KeyVaultSettings(
-        database_url=database_url, kafka=kafka_settings(bootstrap), pool_min_size=2,
+        database_url=database_url, kafka=kafka_settings(broker, ca, "keyvault"), pool_min_size=2,
         grpc=grpc_settings(ca, write_policy(run_dir / "keyvault-policy.toml", KEYVAULT_CLIENTS)),
         consent_address=f"localhost:{consent_port}", consent_tls_ca=ca.ca.cert, consent_tls_cert=client.cert,
         consent_tls_key=client.key, vault_address=vault_address, vault_token=vault_token, backend=backend,
-        topic=TOPICS[backend])
+        topic=TOPICS[backend], certificate_signing_key=signing_key(run_dir / "keys" / "certificates.pem"))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -59,7 +59,7 @@ def keyvault_database(postgres, backend) -> str:
 
 @pytest.fixture(scope="session")
 async def keyvault_app(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_app, backend, keyvault_database):
-    app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(keyvault_database), kafka.bootstrap_servers,
+    app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(keyvault_database), kafka,
                                         consent_app.port, vault.address, vault_token, backend))
     await app.start()
     yield app

@@ -20,7 +20,7 @@ async def sealable(tmp_path_factory, postgres, kafka, dev_ca, consent_app, backe
     database = f"keyvault_sealable_{backend.replace('-', '_')}"
     postgres.create_database(database)
     with OpenBaoProcess(run_dir / "bao").start() as bao:
-        app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(database), kafka.bootstrap_servers,
+        app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(database), kafka,
                                             consent_app.port, bao.address, provision(bao.client(), backend),
                                             backend))
         await app.start()
@@ -53,7 +53,7 @@ async def test_sealed_vault_refuses_cleanly_and_service_resumes_after_unseal(adm
 async def test_unreachable_consent_service_means_no_key(run_dir, postgres, kafka, vault, vault_token, dev_ca,
                                                        admin, gate, backend, keyvault_database):
     subject, purpose = await consented(admin, gate)
-    settings = keyvault_settings(run_dir, dev_ca, postgres.dsn(keyvault_database), kafka.bootstrap_servers,
+    settings = keyvault_settings(run_dir, dev_ca, postgres.dsn(keyvault_database), kafka,
                                  free_port(), vault.address, vault_token, backend)
     app = KeyVaultApp(settings)
     await app.start()

@@ -89,7 +89,7 @@ async def test_events_record_releases_and_shreds_without_key_material(admin, gat
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     await kv_admin.ShredSubjectKey(shred_request(subject))
 
-    events = await read_events(kafka.bootstrap_servers, TOPICS[backend],
+    events = await read_events(kafka, TOPICS[backend],
                                until=lambda evs: any(e.subject_id == subject and e.type == "keyvault.key.shredded"
                                                      for e in evs))
     mine = [e for e in events if e.subject_id == subject]
@@ -117,7 +117,7 @@ async def test_service_token_cannot_revive_a_shredded_key_in_vault(admin, gate, 
 
 @pytest.fixture
 async def replica(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_app, backend, keyvault_database):
-    app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(keyvault_database), kafka.bootstrap_servers,
+    app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(keyvault_database), kafka,
                                         consent_app.port, vault.address, vault_token, backend))
     await app.start()
     channel = secure_channel(dev_ca, app.port, "face-app")

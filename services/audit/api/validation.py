@@ -6,11 +6,16 @@ from datetime import UTC, datetime
 
 from consentry.audit.v1 import audit_pb2 as pb
 from services.audit.domain.entry import Event
-from services.audit.service.reader import MAX_PAGE, read_page_token
+from services.audit.service.reader import MAX_PAGE
 from services.audit.store.log_store import EntryFilter
-from services.common.validation import Validator
+from services.common.validation import Validator, present
 
 MAX_EVENTS = 1000
+MAX_PAGE_TOKEN = 1024
+# Face events happen now; a device clock far off is a bug to report, not a time to log.
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+# Sequences are JSON numbers in the hashed entries: exact only below 2**53.
+MAX_SEQUENCE = 2**53 - 1
 FACE_EVENT_TYPE = re.compile(r"^face(\.[a-z][a-z0-9_]{0,39}){1,4}$")
 SUBJECT_REF = re.compile(r"^[0-9a-f]{64}$")
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,5}$")
@@ -24,30 +29,28 @@ def _uuid(v: Validator, field: str, value: str) -> None:
         v.fail(field, "string.uuid", "must be a UUID")
 
 
-def _time(ts) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
-
-
 def append(request: pb.AppendRequest, producer: str) -> list[Event]:
     v = Validator()
-    v.check(0 < len(request.events) <= MAX_EVENTS, "events", "repeated.items", f"between 1 and {MAX_EVENTS} events")
-    for i, e in enumerate(request.events):
+    v.count("events", request.events, least=1, most=MAX_EVENTS)
+    now, occurred = datetime.now(UTC), []
+    for i, e in enumerate(request.events[:MAX_EVENTS]):
         f = f"events[{i}]"
         _uuid(v, f"{f}.event_id", e.event_id)
         v.matches(f"{f}.type", e.type, FACE_EVENT_TYPE, 'a dotted name starting with "face.", e.g. face.enrolled')
         v.identifier(f"{f}.subject_id", e.subject_id)
-        v.check(e.HasField("occurred_at"), f"{f}.occurred_at", "required", "value is required")
+        occurred.append(v.timestamp(f"{f}.occurred_at", present(e, "occurred_at"), required=True,
+                                    earliest=EARLIEST_EVENT, latest=now))
         v.text(f"{f}.result", e.result, max_len=64, required=False)
         v.check(0.0 <= e.score <= 1.0, f"{f}.score", "double.gte_lte", "must be between 0 and 1")
         v.text(f"{f}.device_id", e.device_id, max_len=128, required=False)
-        v.check(len(e.attributes) <= MAX_ATTRIBUTES, f"{f}.attributes", "map.max_pairs",
-                f"at most {MAX_ATTRIBUTES} attributes")
-        for key, value in e.attributes.items():
+        v.check(e.sequence <= MAX_SEQUENCE, f"{f}.sequence", "uint64.lte", f"must be at most {MAX_SEQUENCE}")
+        v.count(f"{f}.attributes", e.attributes, most=MAX_ATTRIBUTES)
+        for key, value in list(e.attributes.items())[:MAX_ATTRIBUTES]:
             v.identifier(f"{f}.attributes[{key!r}]", key)
             v.text(f"{f}.attributes[{key!r}]", value, max_len=256, required=False)
     v.done()
-    return [Event(str(uuid.UUID(e.event_id)), producer, e.sequence or None, e.type, e.subject_id,
-                  _time(e.occurred_at), _face_payload(e)) for e in request.events]
+    return [Event(str(uuid.UUID(e.event_id)), producer, e.sequence or None, e.type, e.subject_id, at,
+                  _face_payload(e)) for e, at in zip(request.events, occurred, strict=True)]
 
 
 def _face_payload(e: pb.FaceSystemEvent) -> dict:
@@ -69,6 +72,8 @@ def tree_size(field: str, value: int) -> None:
 
 def consistency(request: pb.GetConsistencyProofRequest) -> None:
     v = Validator()
+    for field in ("old_size", "new_size"):
+        v.check(getattr(request, field) < 2**62, field, "uint64.lt", "out of range")
     v.check(request.old_size > 0, "old_size", "uint64.gt", "must be at least 1 (the empty tree needs no proof)")
     v.check(not request.new_size or request.old_size <= request.new_size, "old_size", "uint64.lte",
             "must not exceed new_size")
@@ -84,8 +89,8 @@ def event_filter(f: pb.EventFilter, v: Validator) -> EntryFilter:
     if f.type:
         v.matches("filter.type", f.type, EVENT_TYPE, "a dotted event type, e.g. consent.withdrawn")
     v.optional_identifier("filter.producer", f.producer)
-    start = _time(f.occurred_from) if f.HasField("occurred_from") else None
-    end = _time(f.occurred_until) if f.HasField("occurred_until") else None
+    start = v.timestamp("filter.occurred_from", present(f, "occurred_from"))
+    end = v.timestamp("filter.occurred_until", present(f, "occurred_until"))
     v.check(start is None or end is None or start < end, "filter.occurred_until", "timestamp.gt",
             "must be after occurred_from")
     return EntryFilter(f.subject_ref, f.type, f.producer, start, end)
@@ -95,11 +100,8 @@ def query(request: pb.QueryEventsRequest) -> EntryFilter:
     v = Validator()
     where = event_filter(request.filter, v)
     v.check(request.page_size <= MAX_PAGE, "page_size", "uint32.lte", f"at most {MAX_PAGE}")
-    if request.page_token:
-        try:
-            read_page_token(request.page_token)
-        except (ValueError, UnicodeDecodeError):
-            v.fail("page_token", "page_token.valid", "not a token from an earlier page")
+    v.check(len(request.page_token) <= MAX_PAGE_TOKEN, "page_token", "page_token.valid",
+            "not a token from an earlier page")
     v.done()
     return where
 

@@ -6,7 +6,7 @@ from aiokafka.errors import KafkaError
 
 from services.audit.events.decoding import Watermark, decode
 from services.audit.domain.entry import Event
-from services.common.kafka import partitions_of
+from services.common.kafka import consumer, partitions_of
 from services.common.settings import KafkaSettings
 
 
@@ -18,9 +18,8 @@ class KafkaSource:
     async def start(self, offsets: dict[tuple[str, int], int]) -> None:
         # A stored offset beyond a restarted broker's log end falls back to its beginning ("earliest"):
         # whatever that skips is found as a sequence gap and published again by its producer.
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._kafka.bootstrap_servers, enable_auto_commit=False,
-                                          auto_offset_reset="earliest", client_id=f"{self._kafka.client_id}-audit",
-                                          max_partition_fetch_bytes=4 * 1024 * 1024)
+        self._consumer = consumer(self._kafka, enable_auto_commit=False, auto_offset_reset="earliest",
+                                  client_id=f"{self._kafka.client_id}-audit", max_partition_fetch_bytes=4 * 1024 * 1024)
         await self._consumer.start()
         partitions = await partitions_of(self._consumer, self._topics)
         self._consumer.assign(partitions)

@@ -6,12 +6,26 @@ import asyncpg
 from services.audit.domain.entry import Event
 from services.audit.service.sequencer import INBOX_CHANNEL
 from services.audit.store.log_store import LogStore
+from services.common.validation import FieldViolation, InvalidArgument
+
+# How far a face system's sequence may run ahead of what the log already holds from it: a number
+# beyond would open a gap no replay can fill, and completeness would report it missing for ever.
+SEQUENCE_WINDOW = 10_000
 
 
 async def append(pool: asyncpg.Pool, events: list[Event]) -> int:
     """Returns how many were new; an event id already in the inbox or the log is not added again."""
     async with pool.acquire() as conn, conn.transaction():
-        accepted = await LogStore(conn).add_to_inbox(events)
+        store = LogStore(conn)
+        numbered = [(i, e.sequence) for i, e in enumerate(events) if e.sequence is not None]
+        if numbered:
+            limit = await store.accepted_up_to(events[0].producer) + SEQUENCE_WINDOW
+            beyond = [FieldViolation(f"events[{i}].sequence", "sequence.window",
+                                     f"must be at most {limit}: {SEQUENCE_WINDOW} past the last one the log holds")
+                      for i, sequence in numbered if sequence > limit]
+            if beyond:
+                raise InvalidArgument(beyond)
+        accepted = await store.add_to_inbox(events)
         if accepted:
             await conn.execute("SELECT pg_notify($1, '')", INBOX_CHANNEL)
     return accepted

@@ -1,7 +1,6 @@
 """Reading the log: checkpoints, RFC 9162 proofs from the stored perfect subtrees, and queries.
 Everything is answered against a signed tree size, never against entries not yet checkpointed."""
 
-import base64
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -10,24 +9,17 @@ from services.audit.domain import errors, merkle, proofs
 from services.audit.domain.checkpoint import Checkpoint
 from services.audit.domain.completeness import ProducerProgress
 from services.audit.store.log_store import EntryFilter, LogStore
+from services.common.page_tokens import PageTokens
+from services.common.validation import FieldViolation, InvalidArgument
 
 MAX_PAGE = 1000
 
 
-def page_token(after_index: int, tree_size: int) -> str:
-    return base64.urlsafe_b64encode(f"{after_index}:{tree_size}".encode()).decode()
-
-
-def read_page_token(token: str) -> tuple[int, int]:
-    """(after index, tree size); ValueError when the token was not made by page_token."""
-    after, size = base64.urlsafe_b64decode(token.encode()).decode().split(":")
-    return int(after), int(size)
-
-
 class LogReader:
-    def __init__(self, pool: asyncpg.Pool, subject_ref: Callable[[str], Awaitable[str]]) -> None:
+    def __init__(self, pool: asyncpg.Pool, subject_ref: Callable[[str], Awaitable[str]], tokens: PageTokens) -> None:
         self._pool = pool
         self._subject_ref = subject_ref
+        self._tokens = tokens
 
     async def checkpoint(self) -> Checkpoint:
         async with self._pool.acquire() as conn:
@@ -83,8 +75,10 @@ class LogReader:
         return await self._subject_ref(subject_id) or None
 
     async def query(self, where: EntryFilter, page_size: int, token: str) -> tuple[list[tuple[int, bytes]], str]:
+        """A page of entries of the signed tree; a page token carries the tree's size and goes on only
+        the query it came from, so it can never reach entries no signed checkpoint covers."""
         if token:
-            after, size = read_page_token(token)
+            after, size = self._position(where, token)
         else:
             async with self._pool.acquire() as conn:
                 latest = await LogStore(conn).latest_checkpoint()
@@ -95,4 +89,12 @@ class LogReader:
         async with self._pool.acquire() as conn:
             found = await LogStore(conn).find(where, after, size, limit)
         more = len(found) == limit
-        return found, page_token(found[-1][0], size) if more else ""
+        return found, self._tokens.issue(where.fingerprint(), [found[-1][0], size]) if more else ""
+
+    def _position(self, where: EntryFilter, token: str) -> tuple[int, int]:
+        try:
+            after, size = self._tokens.read(token, where.fingerprint())
+            return int(after), int(size)
+        except (ValueError, TypeError):
+            raise InvalidArgument([FieldViolation("page_token", "page_token.valid",
+                                                  "not a token from an earlier page of this query")]) from None

@@ -19,7 +19,7 @@ from services.audit.events.decoding import Watermark
 from services.audit.service.gaps import GapWatch
 from services.audit.store.log_store import LogStore
 from services.common.logging import get_logger
-from services.common.validation import IDENTIFIER
+from services.common.validation import is_identifier
 
 log = get_logger(__name__)
 SEQUENCER_LOCK = 7_231_101
@@ -131,7 +131,7 @@ class Sequencer:
         return grown
 
     async def _subject_refs(self, events: list[Event]) -> dict[str, str]:
-        subjects = sorted({e.subject_id for e in events if e.subject_id and IDENTIFIER.match(e.subject_id)})
+        subjects = sorted({e.subject_id for e in events if e.subject_id and is_identifier(e.subject_id)})
         return await self._refs(subjects) if subjects else {}
 
     async def _checkpoint(self, frontier: merkle.Frontier) -> Checkpoint:

@@ -27,6 +27,12 @@ class EntryFilter:
     def with_subject_ref(self, subject_ref: str) -> "EntryFilter":
         return replace(self, subject_ref=subject_ref)
 
+    def fingerprint(self) -> bytes:
+        """What a page token of this query is bound to."""
+        return json.dumps([self.subject_ref, self.event_type, self.producer,
+                           self.occurred_from.isoformat() if self.occurred_from else "",
+                           self.occurred_until.isoformat() if self.occurred_until else ""]).encode()
+
 
 def _checkpoint(row: asyncpg.Record) -> Checkpoint:
     return Checkpoint(row["tree_size"], bytes(row["root_hash"]), row["issued_at"], bytes(row["note"]),
@@ -175,6 +181,12 @@ class LogStore:
             [e.event_type for e in events], [e.subject_id for e in events], [e.occurred_at for e in events],
             [json.dumps(e.payload) for e in events])
         return int(result.split()[-1])
+
+    async def accepted_up_to(self, producer: str) -> int:
+        """The highest sequence of the producer's the log holds without a gap, or its inbox waits with."""
+        return await self._conn.fetchval(
+            "SELECT greatest(coalesce((SELECT complete_up_to FROM producer_progress WHERE producer = $1), 0),"
+            " coalesce((SELECT max(sequence) FROM inbox WHERE producer = $1), 0))", producer)
 
     async def inbox(self, limit: int) -> list[Event]:
         rows = await self._conn.fetch("SELECT * FROM inbox ORDER BY received_at, event_id LIMIT $1", limit)

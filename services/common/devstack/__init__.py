@@ -4,9 +4,10 @@ Used by the dev command and the test-suite so both exercise the same binaries
 that production-like setups talk to, rather than fakes.
 """
 
-from .kafka import TansuProcess
+from .kafka import BrokerTls, TansuProcess, broker_tls
 from .postgres import PostgresProcess
 from .process import ManagedProcess, free_port
 from .vault import OpenBaoProcess
 
-__all__ = ["ManagedProcess", "OpenBaoProcess", "PostgresProcess", "TansuProcess", "free_port"]
+__all__ = ["BrokerTls", "ManagedProcess", "OpenBaoProcess", "PostgresProcess", "TansuProcess", "broker_tls",
+           "free_port"]

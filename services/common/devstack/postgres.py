@@ -12,6 +12,7 @@ import contextlib
 import functools
 import os
 import pwd
+import secrets
 import signal
 import stat
 import subprocess
@@ -22,7 +23,9 @@ from typing import Any
 
 import asyncpg
 
-from .process import ManagedProcess, run_async
+from services.common.db import scram_verifier
+
+from .process import ManagedProcess, open_log, private_file, run_async
 from .procfs import pid_alive
 
 with warnings.catch_warnings():  # the package computes an XDG runtime dir on import
@@ -53,7 +56,10 @@ def _system_user() -> str | None:
 
 
 class PostgresProcess(ManagedProcess):
-    """PostgreSQL on 127.0.0.1:<port>, trust auth for user `postgres`.
+    """PostgreSQL on 127.0.0.1:<port>; every connection, by socket or TCP, proves
+    its role's password (SCRAM). The superuser `postgres` has a random password,
+    kept in a file only its owner can read; `create_role` makes a role per
+    service, `create_database(owner=...)` a database only its owner may enter.
 
     fsync is off by default: a SIGKILLed postmaster still leaves its writes in
     the OS page cache, so crash/restart tests stay meaningful and fast.
@@ -72,9 +78,17 @@ class PostgresProcess(ManagedProcess):
         if len(str(self.socket_dir)) > _MAX_SOCKET_PATH:
             self.socket_dir = Path(tempfile.mkdtemp(prefix="consentry-pg-"))
         self._user = _system_user()
+        self.password_file = self.run_dir / "superuser-password"
+        if self.password_file.exists():  # the same data directory, started again
+            self.password = self.password_file.read_text().strip()
+        else:
+            self.password = secrets.token_urlsafe(24)
+            private_file(self.password_file, self.password + "\n")
 
-    def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+    def dsn(self, database: str = "postgres", role: str = "postgres", password: str | None = None) -> str:
+        """The superuser's DSN by default; a role's with its password."""
+        secret = self.password if password is None else password
+        return f"postgresql://{role}:{secret}@127.0.0.1:{self.port}/{database}"
 
     def command(self) -> list[str]:
         cmd = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.data_dir), "-p", str(self.port)]
@@ -101,11 +115,19 @@ class PostgresProcess(ManagedProcess):
                 lock.unlink()
         if (self.data_dir / "PG_VERSION").exists():
             return
+        # initdb reads the password from a file, as the server's user: one only that user can read.
+        pwfile = private_file(self.data_dir.parent / ".initdb-password", self.password + "\n")
+        if self._user:
+            entry = pwd.getpwnam(self._user)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
         initdb = [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.data_dir), "-U", "postgres"]
-        initdb += ["--auth=trust", "--encoding=utf8", "--no-sync"]
-        with open(self.log_path, "ab") as log:
-            out = {"stdout": log, "stderr": subprocess.STDOUT, "cwd": self.run_dir}
-            done = subprocess.run(initdb, check=False, **out, **self.popen_kwargs())
+        initdb += ["--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=utf8", "--no-sync"]
+        try:
+            with open_log(self.log_path) as log:
+                out = {"stdout": log, "stderr": subprocess.STDOUT, "cwd": self.run_dir}
+                done = subprocess.run(initdb, check=False, **out, **self.popen_kwargs())
+        finally:
+            pwfile.unlink(missing_ok=True)
         if done.returncode:
             self._fail(f"initdb exited with code {done.returncode}")
 
@@ -126,12 +148,25 @@ class PostgresProcess(ManagedProcess):
 
         return run_async(go)
 
-    def create_database(self, name: str) -> None:
-        """Create `name` unless it exists (CREATE DATABASE has no IF NOT EXISTS)."""
-        if self.execute("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            return
-        quoted = '"' + name.replace('"', '""') + '"'
-        try:
-            self.execute(f"CREATE DATABASE {quoted}")
-        except asyncpg.DuplicateDatabaseError:
-            pass
+    def create_database(self, name: str, owner: str | None = None) -> None:
+        """Create `name` unless it exists (CREATE DATABASE has no IF NOT EXISTS); with an owner, only
+        that role (and the superuser) may connect to it."""
+        if not self.execute("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                self.execute(f"CREATE DATABASE {_quoted(name)}" + (f" OWNER {_quoted(owner)}" if owner else ""))
+        if owner:
+            self.execute(f"REVOKE CONNECT, TEMPORARY ON DATABASE {_quoted(name)} FROM PUBLIC")
+
+    def create_role(self, name: str) -> str:
+        """A login role with a new random password (set again if the role exists); returns it."""
+        password = secrets.token_urlsafe(24)
+        if not self.execute("SELECT 1 FROM pg_roles WHERE rolname = $1", name):
+            with contextlib.suppress(asyncpg.DuplicateObjectError):
+                self.execute(f"CREATE ROLE {_quoted(name)} LOGIN")
+        # The password goes as a SCRAM verifier, never as text a log line could show.
+        self.execute(f"ALTER ROLE {_quoted(name)} PASSWORD '{scram_verifier(password)}'")
+        return password
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -23,6 +24,22 @@ from typing import Any, Self, TypeVar
 from .procfs import POLL_INTERVAL, kill_tree, listens_on, wait_gone
 
 T = TypeVar("T")
+
+
+def private_file(path: Path, text: str) -> Path:
+    """Writes a secret where only the owner can read it (mode 0600 from the first byte)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    return path
+
+
+def open_log(path: Path):
+    """A log only its owner can read: a server may print a secret (OpenBao's dev banner does)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return open(fd, "ab")
 
 
 def free_port() -> int:
@@ -97,7 +114,7 @@ class ManagedProcess:
         began = time.monotonic()
         self._reap_orphan()
         self.prepare()
-        with open(self.log_path, "ab") as log:
+        with open_log(self.log_path) as log:
             io = {"stdin": subprocess.DEVNULL, "stdout": log, "stderr": subprocess.STDOUT}
             self._proc = subprocess.Popen(
                 self.command(), start_new_session=True, cwd=self.run_dir, **io, **self.popen_kwargs()

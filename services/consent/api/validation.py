@@ -1,11 +1,9 @@
 """Edge validation: each request becomes a command or an InvalidArgument naming every bad field."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from consentry.consent.v1 import consent_pb2 as pb
-from services.common.validation import (
-    JURISDICTION, LANGUAGE_TAG, SHA256_HEX, Validator,
-)
+from services.common.validation import JURISDICTION, LANGUAGE_TAG, SHA256_HEX, Validator, present
 from services.consent.api.mapping import actor_from_pb, purpose_from_pb
 from services.consent.domain import commands
 from services.consent.domain.model import DEFAULT_MINIMUM_AGE, CollectionMethod
@@ -13,6 +11,10 @@ from services.consent.domain.model import DEFAULT_MINIMUM_AGE, CollectionMethod
 _DATA_CATEGORIES = pb.DataCategory.values()
 _MAX_TEXT = 100_000
 MAX_BATCH = 1000
+MAX_RECIPIENTS = 100
+MAX_LANGUAGES = 50
+# Long enough for any stated retention, short enough that every expiry date is a date.
+MAX_RETENTION = timedelta(days=100 * 365)
 
 def _idempotency_key(v: Validator, key: str) -> None:
     v.identifier("idempotency_key", key)
@@ -39,13 +41,13 @@ def register_purpose(req: pb.RegisterPurposeRequest) -> commands.RegisterPurpose
             "repeated.unique", "categories must not repeat")
     v.enum("purpose.storage_location", p.storage_location, pb.StorageLocation.values())
     v.enum("purpose.legal_basis", p.legal_basis, pb.LegalBasis.values())
-    if not p.HasField("retention") or p.retention.ToTimedelta().total_seconds() <= 0:
-        v.fail("purpose.retention", "duration.gt", "a positive retention period is required")
+    v.duration("purpose.retention", present(p, "retention"), shortest=timedelta(seconds=1), longest=MAX_RETENTION)
     v.text("purpose.non_face_alternative", p.non_face_alternative, max_len=1000)
     v.check(p.minimum_age <= 21, "purpose.minimum_age", "uint32.lte", "must be at most 21")
     v.text("purpose.pia_reference", p.pia_reference, max_len=200)
     v.text("purpose.withdrawal_method", p.withdrawal_method, max_len=1000, required=False)
-    for i, r in enumerate(p.recipients):
+    v.count("purpose.recipients", p.recipients, most=MAX_RECIPIENTS)
+    for i, r in enumerate(p.recipients[:MAX_RECIPIENTS]):
         v.identifier(f"purpose.recipients[{i}]", r)
     v.check(not p.current_notice_version, "purpose.current_notice_version", "field.output_only",
             "is set by the service")
@@ -62,7 +64,8 @@ def publish_notice(req: pb.PublishNoticeRequest) -> commands.PublishNotice:
     v.identifier("purpose_id", req.purpose_id)
     if not req.texts:
         v.fail("texts", "repeated.min_items", "at least one language is required")
-    for i, t in enumerate(req.texts):
+    v.count("texts", req.texts, most=MAX_LANGUAGES)
+    for i, t in enumerate(req.texts[:MAX_LANGUAGES]):
         v.matches(f"texts[{i}].language", t.language, LANGUAGE_TAG, "a BCP 47 language tag such as zh-CN")
         v.text(f"texts[{i}].text", t.text, max_len=_MAX_TEXT)
     languages = [t.language for t in req.texts]
@@ -104,7 +107,7 @@ def check(req: pb.CheckConsentRequest, prefix: str = "") -> tuple[str, str]:
 def check_many(req: pb.CheckConsentsRequest) -> list[tuple[str, str]]:
     v = Validator()
     v.check(0 < len(req.checks) <= MAX_BATCH, "checks", "repeated.items", f"between 1 and {MAX_BATCH} checks")
-    for i, c in enumerate(req.checks):
+    for i, c in enumerate(req.checks[:MAX_BATCH]):
         v.identifier(f"checks[{i}].subject_id", c.subject_id)
         v.identifier(f"checks[{i}].purpose_id", c.purpose_id)
     v.done()
@@ -130,9 +133,10 @@ def record_interaction(req: pb.RecordInteractionRequest) -> commands.RecordInter
     v = Validator()
     v.identifier("subject_id", req.subject_id)
     v.identifier("purpose_id", req.purpose_id)
+    now = datetime.now(UTC)
+    at = v.timestamp("occurred_at", present(req, "occurred_at"), latest=now)
     v.done()
-    at = req.occurred_at.ToDatetime(UTC) if req.HasField("occurred_at") else datetime.now(UTC)
-    return commands.RecordInteraction(req.subject_id, req.purpose_id, at)
+    return commands.RecordInteraction(req.subject_id, req.purpose_id, at or now)
 
 def erase_subject(req: pb.EraseSubjectRequest) -> commands.EraseSubject:
     v = Validator()
@@ -143,8 +147,13 @@ def erase_subject(req: pb.EraseSubjectRequest) -> commands.EraseSubject:
     return commands.EraseSubject(req.subject_id, req.request_id)
 
 def expire(req: pb.ExpireConsentsRequest) -> commands.ExpireConsents:
-    as_of = req.as_of.ToDatetime(UTC) if req.HasField("as_of") else datetime.now(UTC)
-    return commands.ExpireConsents(as_of)
+    """`as_of` may lie in the past (a sweep that missed its time), never in the future: one typo in a
+    year would otherwise expire every consent and delete every template."""
+    v = Validator()
+    now = datetime.now(UTC)
+    as_of = v.timestamp("as_of", present(req, "as_of"), latest=now)
+    v.done()
+    return commands.ExpireConsents(as_of or now)
 
 def identifier(field: str, value: str) -> str:
     v = Validator()

@@ -45,6 +45,12 @@ class Published:
 
 
 @dataclass(frozen=True)
+class Erased:
+    consents_erased: int
+    erased_at: datetime
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     event_id: str
     event_type: str
@@ -183,13 +189,13 @@ class ConsentService:
             await uow.commit()
             return last
 
-    async def erase_subject(self, cmd: commands.EraseSubject, idem: Idempotent | None = None) -> int:
-        async def work(uow: UnitOfWork) -> int:
+    async def erase_subject(self, cmd: commands.EraseSubject, idem: Idempotent | None = None) -> Erased:
+        async def work(uow: UnitOfWork) -> Erased:
             now = self._now()
             erased = await uow.store.erase_subject(cmd.subject_id, subject_hash(cmd.subject_id), cmd.request_id, now)
             await self._record(uow, [(c, None, f"erasure request {cmd.request_id}") for c in erased], now)
             uow.emit(str(new_id()), ev.SubjectErased(cmd.subject_id, cmd.request_id, len(erased)))
-            return len(erased)
+            return Erased(len(erased), now)
         return await self._run(idem, work)
 
     async def expire_due(self, cmd: commands.ExpireConsents) -> int:

@@ -12,4 +12,7 @@ status_for = error_table([
     (errors.RejectionRefused, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ExportUnavailable, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.UpstreamUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (errors.UpstreamRefused, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.ProcessorNotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.NotAProcessorName, grpc.StatusCode.FAILED_PRECONDITION),
 ], "request store")

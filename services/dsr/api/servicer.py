@@ -5,22 +5,29 @@ import json
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.dsr.v1 import dsr_pb2_grpc
 
+from collections.abc import Awaitable, Callable
+
 from services.common import auth
 from services.common.idempotency import IdempotencyScope
 from services.common.timestamps import to_timestamp
+from services.common.topics import PROCESSOR_NAME
 from services.dsr.api import validation as valid
+from services.dsr.domain import errors
 from services.dsr.domain.export_pages import render
 from services.dsr.domain.model import Processor, Request, Task
+from services.dsr.events.payloads import task_message
+from services.dsr.service.processors import Processors
 from services.dsr.service.queries import RequestQueries
 from services.dsr.service.requests import RequestService
 
 CAPABILITY_NUMBERS = {name: number for number, name in valid.CAPABILITIES.items()}
 
 
-
 class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
-    def __init__(self, requests: RequestService, queries: RequestQueries, on_verified) -> None:
-        self._requests, self._queries, self._on_verified = requests, queries, on_verified
+    def __init__(self, requests: RequestService, queries: RequestQueries, processors: Processors,
+                 purpose_exists: Callable[[str], Awaitable[bool]], on_verified) -> None:
+        self._requests, self._queries, self._processors = requests, queries, processors
+        self._purpose_exists, self._on_verified = purpose_exists, on_verified
 
     def _scope(self, method: str, key: str) -> IdempotencyScope:
         return IdempotencyScope(auth.current_client().client_id, method, key)
@@ -37,6 +44,9 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
 
     async def SubmitRequest(self, request, context):
         submission = valid.submit(request)
+        # A request for a purpose nobody defined would be "carried out" by no processor at all.
+        if submission.purpose_id and not await self._purpose_exists(submission.purpose_id):
+            raise valid.no_such_purpose()
         r = await self._requests.submit(submission, *self._once("SubmitRequest", request))
         return pb.SubmitRequestResponse(request=await self._full(r))
 
@@ -52,9 +62,8 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
         return pb.GetRequestResponse(request=await self._full(r))
 
     async def ListRequests(self, request, context):
-        status, subject = valid.list_requests(request)
-        found, token = await self._queries.find(status, request.overdue_only, request.due_within_days, subject,
-                                                request.page_size or 100, request.page_token)
+        where = valid.list_requests(request)
+        found, token = await self._queries.find(where, request.page_size or 100, request.page_token)
         return pb.ListRequestsResponse(requests=await self._described(found), next_page_token=token)
 
     async def ExtendDeadline(self, request, context):
@@ -74,12 +83,31 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
                                     html_zh_cn=render(document, "zh-CN"))
 
     async def RegisterProcessor(self, request, context):
-        name, capabilities, purposes = valid.register_processor(request)
-        p = await self._queries.register(Processor(name, capabilities, purposes))
+        capabilities, purposes = valid.register_processor(request)
+        name = auth.current_client().client_id
+        if request.name and request.name != name:
+            raise auth.PermissionDenied("PROCESSOR_NOT_CALLER",
+                                        f"client '{name}' may register only itself, not '{request.name}'")
+        if not PROCESSOR_NAME.fullmatch(name):
+            raise errors.NotAProcessorName(name)
+        for purpose_id in sorted(purposes):  # it may hold only data of purposes it is granted
+            auth.require_purpose(purpose_id)
+        p = await self._processors.register(Processor(name, capabilities, purposes))
         return pb.RegisterProcessorResponse(processor=_processor(p))
 
     async def ListProcessors(self, request, context):
-        return pb.ListProcessorsResponse(processors=[_processor(p) for p in await self._queries.processors()])
+        return pb.ListProcessorsResponse(processors=[_processor(p) for p in await self._processors.registered()])
+
+    async def DeregisterProcessor(self, request, context):
+        valid.deregister_processor(request)
+        p, failed = await self._processors.deregister(request.name, request.reason,
+                                                      *self._once("DeregisterProcessor", request))
+        return pb.DeregisterProcessorResponse(processor=_processor(p), tasks_failed=failed)
+
+    async def ConfirmTasks(self, request, context):
+        task_ids = valid.confirm_tasks(request)
+        mine = await self._processors.confirm(auth.current_client().client_id, task_ids)
+        return pb.ConfirmTasksResponse(tasks=[task_message(t, r) for t, r in mine])
 
 
 def _processor(p: Processor) -> pb.Processor:

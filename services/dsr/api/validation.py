@@ -3,12 +3,16 @@
 import re
 
 from consentry.dsr.v1 import dsr_pb2 as pb
-from services.common.validation import JURISDICTION, Validator
+from services.common.validation import JURISDICTION, FieldViolation, InvalidArgument, Validator
 from services.dsr.domain.model import Rejection, RequestType, Status
-from services.dsr.service.queries import read_page_token
+from services.dsr.service.queries import RequestFilter
 from services.dsr.service.requests import Submission
 
 MAX_PAGE = 500
+MAX_CORRECTIONS = 50
+MAX_PURPOSES = 100
+MAX_TASKS = 1000
+MAX_PAGE_TOKEN = 1024
 CAPABILITIES = {pb.CAPABILITY_ACCESS: "access", pb.CAPABILITY_DELETE: "delete", pb.CAPABILITY_CORRECT: "correct"}
 REJECTION_CODE = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
 
@@ -29,7 +33,8 @@ def submit(req: pb.SubmitRequestRequest) -> Submission:
     else:
         v.check(not req.corrections, "corrections", "corrections.only_for_correction",
                 "only a CORRECTION request carries corrections")
-    for key, value in req.corrections.items():
+    v.count("corrections", req.corrections, most=MAX_CORRECTIONS)
+    for key, value in list(req.corrections.items())[:MAX_CORRECTIONS]:
         v.identifier(f"corrections[{key!r}]", key)
         v.text(f"corrections[{key!r}]", value, max_len=1000)
     v.text("details", req.details, max_len=4000, required=False)
@@ -75,29 +80,50 @@ def reject(req: pb.RejectRequestRequest) -> Rejection:
     return Rejection(req.reason.code, req.reason.explanation, req.reason.complaint_route)
 
 
-def list_requests(req: pb.ListRequestsRequest) -> tuple[Status | None, str]:
+def list_requests(req: pb.ListRequestsRequest) -> RequestFilter:
+    """The filter; the page token itself is checked against it where tokens are read (queries)."""
     v = Validator()
     if req.status:
         v.enum("status", req.status, [s.value for s in Status])
     v.optional_identifier("subject_id", req.subject_id)
     v.check(req.page_size <= MAX_PAGE, "page_size", "uint32.lte", f"at most {MAX_PAGE}")
     v.check(req.due_within_days <= 3660, "due_within_days", "uint32.lte", "at most 3660 days")
-    if req.page_token:
-        try:
-            read_page_token(req.page_token)
-        except ValueError:
-            v.fail("page_token", "page_token.valid", "not a token from an earlier page")
+    v.check(len(req.page_token) <= MAX_PAGE_TOKEN, "page_token", "page_token.valid", "not a token from an earlier page")
     v.done()
-    return (Status(req.status) if req.status else None), req.subject_id
+    return RequestFilter(Status(req.status) if req.status else None, req.overdue_only, req.due_within_days,
+                         req.subject_id)
 
 
-def register_processor(req: pb.RegisterProcessorRequest) -> tuple[str, frozenset[str], frozenset[str]]:
+def register_processor(req: pb.RegisterProcessorRequest) -> tuple[frozenset[str], frozenset[str]]:
+    """Capabilities and purposes; the name is the caller's (checked by the servicer)."""
     v = Validator()
-    v.identifier("name", req.name)
-    v.check(bool(req.capabilities), "capabilities", "repeated.min_items", "at least one capability")
-    for i, c in enumerate(req.capabilities):
+    v.optional_identifier("name", req.name)
+    v.count("capabilities", req.capabilities, least=1, most=len(CAPABILITIES))
+    for i, c in enumerate(req.capabilities[:len(CAPABILITIES)]):
         v.enum(f"capabilities[{i}]", c, list(CAPABILITIES))
-    for i, p in enumerate(req.purpose_ids):
+    v.count("purpose_ids", req.purpose_ids, most=MAX_PURPOSES)
+    for i, p in enumerate(req.purpose_ids[:MAX_PURPOSES]):
         v.identifier(f"purpose_ids[{i}]", p)
     v.done()
-    return req.name, frozenset(CAPABILITIES[c] for c in req.capabilities), frozenset(req.purpose_ids)
+    return frozenset(CAPABILITIES[c] for c in req.capabilities), frozenset(req.purpose_ids)
+
+
+def deregister_processor(req: pb.DeregisterProcessorRequest) -> None:
+    v = Validator()
+    v.identifier("name", req.name)
+    v.text("reason", req.reason, max_len=1000)
+    v.identifier("idempotency_key", req.idempotency_key)
+    v.done()
+
+
+def confirm_tasks(req: pb.ConfirmTasksRequest) -> list[str]:
+    v = Validator()
+    v.count("task_ids", req.task_ids, least=1, most=MAX_TASKS)
+    for i, task_id in enumerate(req.task_ids[:MAX_TASKS]):
+        v.identifier(f"task_ids[{i}]", task_id)
+    v.done()
+    return list(req.task_ids)
+
+
+def no_such_purpose(field: str = "purpose_id") -> InvalidArgument:
+    return InvalidArgument([FieldViolation(field, "purpose.exists", "no such purpose")])

@@ -40,3 +40,17 @@ class UpstreamRefused(DsrError):
 
     def __init__(self, service: str, code: str, details: str) -> None:
         super().__init__(f"{service} refused: {code} {details}")
+        self.code = code
+
+
+class ProcessorNotFound(DsrError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no processor '{name}'")
+
+
+class NotAProcessorName(DsrError):
+    """The caller's identity cannot be a processor's name (it names Kafka topics)."""
+
+    def __init__(self, client_id: str) -> None:
+        super().__init__(f"client '{client_id}' cannot register as a processor: a processor's identity must be"
+                         " 1-128 letters, digits and ._- (it names its Kafka topics)")

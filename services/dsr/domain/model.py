@@ -51,8 +51,10 @@ class TaskState(Enum):
 
 @dataclass(frozen=True)
 class TaskOutcome:
-    """A processor's answer to one task: `note` is its summary when done, its reason when failed."""
+    """An answer to one task: `note` is its summary when done, its reason when failed. It counts only
+    from `processor`, the one the task was sent to."""
     task_id: str
+    processor: str
     ok: bool
     note: str
     data_json: bytes = b""
@@ -106,6 +108,7 @@ class Request:
     # may not start it too (a crashed starter's claim runs out), and from then on it cannot be rejected,
     # since the erasure cannot be undone.
     starting_until: datetime | None = None
+    starting_by: str | None = None
     # Every status the request had, with when and why; the store appends as it saves.
     timeline: list[TimelineEntry] = field(default_factory=list)
 

@@ -1,14 +1,18 @@
-"""What dsr reads from Kafka: processors' task results (dsr.task-results) and consent changes
-(consent.events) that oblige processors to delete a purpose's data. Offsets are committed only
-after the batch was applied; applying twice changes nothing (results settle a task once; a consent
-event opens one request per event id)."""
+"""What dsr reads from Kafka: each processor's task results (on its own topic,
+"dsr.task-results.<processor>") and consent changes (consent.events) that oblige processors to delete
+a purpose's data. Offsets are committed only after the batch was applied; applying twice changes
+nothing (results settle a task once; a consent event opens one request per event id).
+
+Neither is taken on the topic's word alone: a result counts only for a task of the processor whose
+topic it came on, and a withdrawal or expiry opens a deletion only once the consent service confirms
+that it happened (a forged event on the topic changes nothing, and the log says so)."""
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 from google.protobuf.message import DecodeError
 
@@ -16,8 +20,10 @@ from consentry.consent.v1 import events_pb2 as consent_events
 from consentry.dsr.v1 import tasks_pb2
 from consentry.events.v1 import envelope_pb2
 from services.common.idempotency import IdempotencyScope
+from services.common.kafka import consumer as kafka_consumer
 from services.common.logging import get_logger
 from services.common.settings import KafkaSettings
+from services.common.topics import DSR_GROUP, RESULTS_PREFIX, processor_of_results
 from services.dsr.domain.model import RequestType, TaskOutcome
 from services.dsr.service.requests import Submission
 from services.dsr.service.settlement import settle_tasks
@@ -25,28 +31,33 @@ from services.dsr.service.settlement import settle_tasks
 log = get_logger(__name__)
 MAX_NOTE = 2000  # characters of a processor's summary or reason kept on the task
 OBLIGING = {"consent.withdrawn": consent_events.ConsentWithdrawn, "consent.expired": consent_events.ConsentExpired}
+# A newly registered processor's results topic is found within this long.
+TOPIC_DISCOVERY_MS = 2000
+
+ConfirmConsentEvent = Callable[[str, str, str, str], Awaitable[bool]]  # subject, purpose, event id, type
 
 
 class DsrConsumer:
-    def __init__(self, kafka: KafkaSettings, pool: asyncpg.Pool, results_topic: str, consent_topic: str,
+    def __init__(self, kafka: KafkaSettings, pool: asyncpg.Pool, consent_topic: str,
                  submit: Callable[[Submission, IdempotencyScope, bytes], Awaitable[object]],
-                 on_commit: Callable[[], None]) -> None:
-        self._kafka, self._pool, self._submit, self._on_commit = kafka, pool, submit, on_commit
-        self._results_topic, self._consent_topic = results_topic, consent_topic
+                 confirm: ConfirmConsentEvent, on_commit: Callable[[], None]) -> None:
+        self._kafka, self._pool, self._submit, self._confirm = kafka, pool, submit, confirm
+        self._on_commit, self._consent_topic = on_commit, consent_topic
+        self._pattern = f"^({re.escape(consent_topic)}|{re.escape(RESULTS_PREFIX)}.+)$"
 
     async def run(self) -> None:
         while True:
             # A short fetch wait: the dev broker answers when the wait ends, even with results waiting.
-            consumer = AIOKafkaConsumer(
-                self._results_topic, self._consent_topic, bootstrap_servers=self._kafka.bootstrap_servers,
-                group_id="consentry-dsr", enable_auto_commit=False, auto_offset_reset="earliest",
-                client_id=f"{self._kafka.client_id}-dsr", fetch_max_wait_ms=50)
+            consumer = kafka_consumer(self._kafka, group_id=DSR_GROUP, enable_auto_commit=False,
+                                      auto_offset_reset="earliest", client_id=f"{self._kafka.client_id}-dsr",
+                                      fetch_max_wait_ms=50, metadata_max_age_ms=TOPIC_DISCOVERY_MS)
             try:
                 await consumer.start()
+                consumer.subscribe(pattern=self._pattern)
                 while True:
                     batch = await consumer.getmany(timeout_ms=500, max_records=500)
                     records = [record for records in batch.values() for record in records]
-                    await self._settle([r for r in records if r.topic == self._results_topic])
+                    await self._settle([r for r in records if processor_of_results(r.topic)])
                     for record in records:
                         if record.topic == self._consent_topic:
                             await self._open_withdrawal(record)
@@ -54,7 +65,7 @@ class DsrConsumer:
                         await consumer.commit()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - broker or database away: read again from the last commit
+            except Exception as exc:  # noqa: BLE001 - broker, database or consent away: read again from the last commit
                 log.warning("dsr consumer retrying", error=str(exc))
                 await asyncio.sleep(1.0)
             finally:
@@ -62,15 +73,18 @@ class DsrConsumer:
 
     async def _settle(self, records: list[ConsumerRecord]) -> None:
         """A batch of results in one transaction: one commit, not one per result."""
-        results = []
+        outcomes = []
         for record in records:
             try:
-                results.append(tasks_pb2.DsrTaskResult.FromString(record.value))
+                result = tasks_pb2.DsrTaskResult.FromString(record.value)
             except DecodeError:  # not ours to read; never block the rest
                 log.warning("unreadable message skipped", topic=record.topic, offset=record.offset)
-        if not results:
+                continue
+            outcome = outcome_of(result, processor_of_results(record.topic))
+            if outcome is not None:
+                outcomes.append(outcome)
+        if not outcomes:
             return
-        outcomes = [o for o in map(outcome_of, results) if o is not None]
         for attempt in range(1, 4):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
@@ -95,8 +109,14 @@ class DsrConsumer:
         if kind is None:
             return
         change = kind()
-        envelope.payload.Unpack(change)
+        if not envelope.payload.Unpack(change):
+            log.warning("consent event without its payload skipped", event_id=envelope.event_id)
+            return
         consent = change.consent
+        if not await self._confirm(consent.subject_id, consent.purpose_id, envelope.event_id, envelope.type):
+            log.warning("consent event not confirmed by the consent service: nothing opened",
+                        event_id=envelope.event_id, type=envelope.type, offset=record.offset)
+            return
         await self._submit(
             Submission(RequestType.WITHDRAWAL, consent.subject_id, consent.jurisdiction or "CN",
                        purpose_id=consent.purpose_id, details=envelope.type, automatic=True,
@@ -104,12 +124,16 @@ class DsrConsumer:
             IdempotencyScope("dsr", "ConsentEvent", envelope.event_id), envelope.event_id.encode())
 
 
-def outcome_of(r: tasks_pb2.DsrTaskResult) -> TaskOutcome | None:
-    """A processor's result as settlement takes it. What PostgreSQL cannot store (a NUL in text) or
-    an export cannot hold (data that is not a JSON object) is dealt with here, so that one bad result
-    never blocks the batch it arrived in, nor every later one."""
+def outcome_of(r: tasks_pb2.DsrTaskResult, processor: str) -> TaskOutcome | None:
+    """A result that came on `processor`'s topic, as settlement takes it (and settlement counts it only
+    for that processor's own tasks). What PostgreSQL cannot store (a NUL in text) or an export cannot
+    hold (data that is not a JSON object) is dealt with here, so that one bad result never blocks the
+    batch it arrived in, nor every later one."""
     if not r.task_id or "\x00" in r.task_id:
-        log.warning("result without a usable task id skipped", request_id=r.request_id.replace("\x00", ""))
+        log.warning("result without a usable task id skipped", processor=processor)
+        return None
+    if r.processor and r.processor != processor:
+        log.warning("result naming another processor skipped", topic_of=processor, task_id=r.task_id)
         return None
     note = (r.summary if r.ok else r.reason).replace("\x00", "")[:MAX_NOTE]
     if r.data_json:
@@ -118,5 +142,5 @@ def outcome_of(r: tasks_pb2.DsrTaskResult) -> TaskOutcome | None:
         except ValueError:
             readable = False
         if not readable:
-            return TaskOutcome(r.task_id, False, "the data sent is not a JSON object")
-    return TaskOutcome(r.task_id, r.ok, note, r.data_json)
+            return TaskOutcome(r.task_id, processor, False, "the data sent is not a JSON object")
+    return TaskOutcome(r.task_id, processor, r.ok, note, r.data_json)

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from consentry.dsr.v1 import events_pb2
+from consentry.dsr.v1 import events_pb2, tasks_pb2
 from services.common.ids import new_id
 from services.common.outbox import PendingEvent
 from services.dsr.domain.model import Request, Task
@@ -21,3 +21,10 @@ def task_settled(r: Request, t: Task) -> PendingEvent:
                                      reason=t.reason)
     return PendingEvent(new_id(), f"dsr.task.{'confirmed' if ok else 'failed'}", r.subject_id, payload,
                         datetime.now(UTC))
+
+
+def task_message(task: Task, r: Request) -> tasks_pb2.DsrTask:
+    """A task as its processor reads it: on its topic, and confirmed by ConfirmTasks."""
+    return tasks_pb2.DsrTask(task_id=task.task_id, request_id=task.request_id, processor=task.processor,
+                             action=task.action, subject_id=r.subject_id, purpose_id=r.purpose_id,
+                             corrections=r.corrections, attempt=max(task.attempts, 1))

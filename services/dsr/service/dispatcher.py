@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from consentry.dsr.v1 import tasks_pb2
 from services.common.logging import get_logger
+from services.common.topics import tasks_for
 from services.dsr.domain.model import Task, TaskOutcome, TaskState
+from services.dsr.events.payloads import task_message
 from services.dsr.service.settlement import settle_tasks
 from services.dsr.store.repository import DsrStore
 
@@ -24,10 +25,10 @@ log = get_logger(__name__)
 
 
 class TaskDispatcher:
-    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, *,
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *,
                  confirm_timeout_s: float = 30.0, max_attempts: int = 8, window: int = 512,
                  batch: int = 500) -> None:
-        self._pool, self._producer, self._topic = pool, producer, topic
+        self._pool, self._producer = pool, producer
         self._timeout, self._max_attempts, self._window, self._batch = confirm_timeout_s, max_attempts, window, batch
         self._wakeup = asyncio.Event()
 
@@ -57,16 +58,14 @@ class TaskDispatcher:
             sent, deliveries, given_up = [], [], []
             for task, r in due:
                 if task.attempts >= self._max_attempts:
-                    given_up.append(TaskOutcome(
-                        task.task_id, False, f"no confirmation from {task.processor} after {task.attempts} attempts"))
+                    given_up.append(TaskOutcome(task.task_id, task.processor, False,
+                                                f"no confirmation from {task.processor} after {task.attempts} attempts"))
                     continue
-                message = tasks_pb2.DsrTask(
-                    task_id=task.task_id, request_id=task.request_id, processor=task.processor, action=task.action,
-                    subject_id=r.subject_id, purpose_id=r.purpose_id, corrections=r.corrections,
-                    attempt=task.attempts + 1)
-                deliveries.append(await self._producer.send(self._topic, message.SerializeToString(),
-                                                            key=task.processor.encode()))
                 self._sent(task, now)
+                # On the processor's own topic, one subject's tasks in one partition: kept in order.
+                deliveries.append(await self._producer.send(tasks_for(task.processor),
+                                                            task_message(task, r).SerializeToString(),
+                                                            key=r.subject_id.encode()))
                 sent.append(task)
             await asyncio.gather(*deliveries)  # acknowledged by the broker before the attempt counts
             await store.mark_sent(sent)

@@ -5,6 +5,7 @@ and the request shows why it waits."""
 
 import asyncio
 import json
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -21,17 +22,20 @@ from services.dsr.store.repository import DsrStore
 from services.dsr.store.upstream import Upstream
 
 log = get_logger(__name__)
-# Longer than any own part takes (a consent and a keyvault call, each with its deadline): a starter
-# that crashed holds the request this long before another takes it up.
-START_CLAIM = timedelta(minutes=5)
+# A start claim lasts this long unless its holder renews it, which a live holder does every third of
+# it for as long as it works: a crashed starter's requests are taken up by another within seconds.
+START_CLAIM = timedelta(seconds=15)
 
 
 class Orchestrator:
     def __init__(self, pool: asyncpg.Pool, upstream: Upstream, on_commit: Callable[[], None],
-                 retry_s: float = 5.0, concurrency: int = 64) -> None:
+                 retry_s: float = 5.0, concurrency: int = 64, claim: timedelta = START_CLAIM) -> None:
         self._pool, self._upstream, self._on_commit, self._retry = pool, upstream, on_commit, retry_s
         # Starting a request is mostly waiting for consent and keyvault: many go side by side.
         self._concurrency = concurrency
+        self._claim = claim
+        self._holder = uuid.uuid4().hex  # whose claims these are: this process's
+        self._starting = 0
         self._wakeup = asyncio.Event()
         self._not_before: dict[str, float] = {}
 
@@ -40,6 +44,24 @@ class Orchestrator:
         self._wakeup.set()
 
     async def run(self, idle_s: float = 1.0) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._start_verified(idle_s))
+            group.create_task(self._renew_claims())
+
+    async def _renew_claims(self) -> None:
+        """While this process is starting requests, their claims move on; a renewal that fails is
+        tried again at the next beat (the claim still has two thirds of its time)."""
+        while True:
+            await asyncio.sleep(self._claim.total_seconds() / 3)
+            if not self._starting:
+                continue
+            try:
+                async with self._pool.acquire() as conn:
+                    await DsrStore(conn).renew_claims(self._holder, datetime.now(UTC) + self._claim)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("start claims not renewed", error=str(exc))
+
+    async def _start_verified(self, idle_s: float) -> None:
         """Verified requests are started side by side; the loop only sleeps once nothing is left."""
         lanes = asyncio.Semaphore(self._concurrency)
 
@@ -74,17 +96,21 @@ class Orchestrator:
         may have been rejected or started by another replica, and the own part cannot be undone."""
         now = datetime.now(UTC)
         async with self._pool.acquire() as conn:
-            r = await DsrStore(conn).claim_start(request_id, now, now + START_CLAIM)
+            r = await DsrStore(conn).claim_start(request_id, now, now + self._claim, self._holder)
         if r is None:
             return
+        self._starting += 1
         try:
-            record = await self._own_part(r)
-        except (errors.UpstreamUnavailable, errors.UpstreamRefused) as exc:
-            self._not_before[r.request_id] = asyncio.get_running_loop().time() + self._retry
-            await self._waiting(r, f"waiting: {exc}")
-            return
-        self._not_before.pop(r.request_id, None)
-        await self._fan_out(r, record)
+            try:
+                record = await self._own_part(r)
+            except (errors.UpstreamUnavailable, errors.UpstreamRefused) as exc:
+                self._not_before[r.request_id] = asyncio.get_running_loop().time() + self._retry
+                await self._waiting(r, f"waiting: {exc}")
+                return
+            self._not_before.pop(r.request_id, None)
+            await self._fan_out(r, record)
+        finally:
+            self._starting -= 1
 
     async def _own_part(self, r: Request) -> dict | None:
         if r.type in (RequestType.ACCESS, RequestType.PORTABILITY):

@@ -1,12 +1,14 @@
 """Reading requests for the DPO (lists with overdue first, timelines, task status), the export of
 a finished access request, and the processor registry."""
 
-import base64
-import binascii
+import json
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from services.common.page_tokens import PageTokens
+from services.common.validation import FieldViolation, InvalidArgument
 from services.dsr.domain import errors
 from services.dsr.domain.model import Processor, Request, RequestType, Status, Task
 from services.dsr.store.repository import DsrStore
@@ -14,18 +16,15 @@ from services.dsr.store.repository import DsrStore
 EXPORTABLE = (RequestType.ACCESS, RequestType.PORTABILITY)
 
 
-def page_token(last: Request, now: datetime) -> str:
-    return base64.urlsafe_b64encode(f"{int(not _overdue(last, now))}|{last.due_at.isoformat()}|{last.request_id}"
-                                    .encode()).decode()
+@dataclass(frozen=True)
+class RequestFilter:
+    status: Status | None = None
+    overdue_only: bool = False
+    due_within_days: int = 0
+    subject_id: str = ""
 
-
-def read_page_token(token: str) -> tuple[int, datetime, str]:
-    """(bucket, due, request id) of the last row of the previous page; ValueError if not such a token."""
-    try:
-        bucket, due, request_id = base64.urlsafe_b64decode(token.encode()).decode().split("|")
-        return int(bucket), datetime.fromisoformat(due), request_id
-    except (UnicodeDecodeError, binascii.Error) as exc:
-        raise ValueError("not a page token") from exc
+    def fingerprint(self) -> bytes:
+        return json.dumps({**asdict(self), "status": self.status.value if self.status else 0}).encode()
 
 
 def _overdue(r: Request, now: datetime) -> bool:
@@ -33,8 +32,8 @@ def _overdue(r: Request, now: datetime) -> bool:
 
 
 class RequestQueries:
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, pool: asyncpg.Pool, tokens: PageTokens) -> None:
+        self._pool, self._tokens = pool, tokens
 
     async def tasks(self, requests: list[Request]) -> dict[str, list[Task]]:
         """Each request's tasks, in one query however many requests are asked about."""
@@ -44,17 +43,29 @@ class RequestQueries:
         async with self._pool.acquire() as conn:
             return await DsrStore(conn).tasks_of(with_tasks)
 
-    async def find(self, status: Status | None, overdue_only: bool, due_within_days: int, subject_id: str,
-                   limit: int, token: str) -> tuple[list[Request], str]:
-        """Overdue open requests first, then everything else by due date."""
+    async def find(self, where: RequestFilter, limit: int, token: str) -> tuple[list[Request], str]:
+        """Overdue open requests first, then everything else by due date; a page token continues only
+        the query it came from."""
         now = datetime.now(UTC)
+        after = self._position(where, token) if token else None
         async with self._pool.acquire() as conn:
             found = await DsrStore(conn).find(
-                now=now, status=status, overdue_only=overdue_only,
-                due_before=now + timedelta(days=due_within_days) if due_within_days else None,
-                subject_id=subject_id, after=read_page_token(token) if token else None, limit=limit)
-        more = len(found) == limit
-        return found, page_token(found[-1], now) if more else ""
+                now=now, status=where.status, overdue_only=where.overdue_only,
+                due_before=now + timedelta(days=where.due_within_days) if where.due_within_days else None,
+                subject_id=where.subject_id, after=after, limit=limit)
+        if len(found) < limit:
+            return found, ""
+        last = found[-1]
+        return found, self._tokens.issue(where.fingerprint(), [int(not _overdue(last, now)), last.due_at.isoformat(),
+                                                                last.request_id])
+
+    def _position(self, where: RequestFilter, token: str) -> tuple[int, datetime, str]:
+        try:
+            bucket, due, request_id = self._tokens.read(token, where.fingerprint())
+            return int(bucket), datetime.fromisoformat(due), str(request_id)
+        except (ValueError, TypeError):
+            raise InvalidArgument([FieldViolation("page_token", "page_token.valid",
+                                                  "not a token from an earlier page of this query")]) from None
 
     async def export(self, request_id: str) -> bytes:
         async with self._pool.acquire() as conn:
@@ -69,10 +80,6 @@ class RequestQueries:
             export = await store.export(request_id)
         assert export is not None  # written when the request completed
         return export
-
-    async def register(self, p: Processor) -> Processor:
-        async with self._pool.acquire() as conn:
-            return await DsrStore(conn).register(p)
 
     async def processors(self) -> list[Processor]:
         async with self._pool.acquire() as conn:

@@ -21,7 +21,7 @@ from services.dsr.domain.model import (
 _REQUEST_COLUMNS = ("request_id, type, subject_id, jurisdiction, status, received_at, due_at, purpose_id,"
                     " corrections, details, evidence_method, evidence_ref, extended, extension_reason,"
                     " status_reason, rejection_code, rejection_explanation, complaint_route, certificate,"
-                    " certificate_signature, automatic, starting_until, timeline")
+                    " certificate_signature, automatic, starting_until, starting_by, timeline")
 
 
 def _entries_json(entries: Sequence[TimelineEntry]) -> str:
@@ -40,7 +40,11 @@ def _request(row: asyncpg.Record) -> Request:
                    json.loads(row["corrections"]), row["details"], row["evidence_method"], row["evidence_ref"],
                    row["extended"], row["extension_reason"], row["status_reason"], rejection,
                    bytes(row["certificate"]), bytes(row["certificate_signature"]), row["automatic"],
-                   row["starting_until"], _timeline(row["timeline"]))
+                   row["starting_until"], row["starting_by"], _timeline(row["timeline"]))
+
+
+def _processor(row: asyncpg.Record) -> Processor:
+    return Processor(row["name"], frozenset(row["capabilities"]), frozenset(row["purpose_ids"]), row["registered_at"])
 
 
 def _task(row: asyncpg.Record) -> Task:
@@ -60,7 +64,7 @@ class DsrStore:
         r.timeline = [TimelineEntry(now, status, note) for status, note in (*earlier, (r.status, r.status_reason))]
         await self._conn.execute(
             f"INSERT INTO requests ({_REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-            " $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23::jsonb)",
+            " $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb)",
             *self._values(r), _entries_json(r.timeline))
 
     async def save(self, r: Request, note: str = "") -> None:
@@ -84,7 +88,7 @@ class DsrStore:
                 r.extension_reason, r.status_reason, r.rejection.code if r.rejection else None,
                 r.rejection.explanation if r.rejection else None,
                 r.rejection.complaint_route if r.rejection else None, r.certificate, r.certificate_signature,
-                r.automatic, r.starting_until)
+                r.automatic, r.starting_until, r.starting_by)
 
     async def get(self, request_id: str, *, for_update: bool = False) -> Request | None:
         lock = " FOR UPDATE" if for_update else ""
@@ -124,14 +128,21 @@ class DsrStore:
             Status.VERIFIED.value, now, limit)
         return [r["request_id"] for r in rows]
 
-    async def claim_start(self, request_id: str, now: datetime, until: datetime) -> Request | None:
-        """The request, claimed until `until` for carrying out Consentry's own part, if it is still
-        VERIFIED and nobody else holds a claim that runs past `now`; None otherwise."""
+    async def claim_start(self, request_id: str, now: datetime, until: datetime, holder: str = "") -> Request | None:
+        """The request, claimed by `holder` until `until` for carrying out Consentry's own part, if it
+        is still VERIFIED and nobody else holds a claim that runs past `now`; None otherwise."""
         row = await self._conn.fetchrow(
-            f"UPDATE requests SET starting_until = $3 WHERE request_id = $1 AND status = $4"
+            f"UPDATE requests SET starting_until = $3, starting_by = $5 WHERE request_id = $1 AND status = $4"
             f" AND (starting_until IS NULL OR starting_until < $2) RETURNING {_REQUEST_COLUMNS}",
-            request_id, now, until, Status.VERIFIED.value)
+            request_id, now, until, Status.VERIFIED.value, holder)
         return _request(row) if row else None
+
+    async def renew_claims(self, holder: str, until: datetime) -> int:
+        """Moves the end of every claim `holder` still holds (of requests still VERIFIED) to `until`."""
+        result = await self._conn.execute(
+            "UPDATE requests SET starting_until = $2 WHERE starting_by = $1 AND status = $3 AND starting_until > now()",
+            holder, until, Status.VERIFIED.value)
+        return int(result.split()[-1])
 
     async def set_export(self, request_id: str, export: bytes) -> None:
         await self._conn.execute("UPDATE requests SET export_json = $2 WHERE request_id = $1", request_id, export)
@@ -151,8 +162,18 @@ class DsrStore:
 
     async def processors(self) -> list[Processor]:
         rows = await self._conn.fetch("SELECT * FROM processors ORDER BY name")
-        return [Processor(r["name"], frozenset(r["capabilities"]), frozenset(r["purpose_ids"]), r["registered_at"])
-                for r in rows]
+        return [_processor(r) for r in rows]
+
+    async def deregister(self, name: str) -> Processor | None:
+        row = await self._conn.fetchrow("DELETE FROM processors WHERE name = $1 RETURNING *", name)
+        return _processor(row) if row else None
+
+    async def open_tasks(self, processor: str, task_ids: list[str] | None = None) -> list[tuple[Task, Request]]:
+        """The processor's PENDING and SENT tasks (of those ids, when given), each with its request."""
+        rows = await self._conn.fetch(
+            "SELECT * FROM tasks WHERE processor = $1 AND state IN ('PENDING', 'SENT')"
+            " AND ($2::text[] IS NULL OR task_id = ANY($2::text[])) ORDER BY task_id", processor, task_ids)
+        return await self._with_requests([_task(r) for r in rows])
 
     # Tasks
 
@@ -173,14 +194,17 @@ class DsrStore:
         return found
 
     async def settle(self, outcomes: Sequence[TaskOutcome]) -> list[Task]:
-        """Marks outstanding tasks confirmed or failed; those unknown or settled before are left out."""
+        """Marks outstanding tasks confirmed or failed; those unknown, settled before, or answered by
+        another processor than the task's are left out."""
         rows = await self._conn.fetch(
             "UPDATE tasks t SET state = CASE WHEN o.ok THEN 'CONFIRMED' ELSE 'FAILED' END, reason = o.note,"
-            " data_json = o.data_json, confirmed_at = $5, next_attempt_at = NULL"
-            " FROM unnest($1::text[], $2::boolean[], $3::text[], $4::bytea[]) AS o(task_id, ok, note, data_json)"
-            " WHERE t.task_id = o.task_id AND t.state IN ('PENDING', 'SENT') RETURNING t.*",
-            [o.task_id for o in outcomes], [o.ok for o in outcomes], [o.note for o in outcomes],
-            [o.data_json for o in outcomes], datetime.now(UTC))
+            " data_json = o.data_json, confirmed_at = $6, next_attempt_at = NULL"
+            " FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::bytea[])"
+            " AS o(task_id, processor, ok, note, data_json)"
+            " WHERE t.task_id = o.task_id AND t.processor = o.processor AND t.state IN ('PENDING', 'SENT')"
+            " RETURNING t.*",
+            [o.task_id for o in outcomes], [o.processor for o in outcomes], [o.ok for o in outcomes],
+            [o.note for o in outcomes], [o.data_json for o in outcomes], datetime.now(UTC))
         return [_task(r) for r in rows]
 
     async def due_tasks(self, now: datetime, window: int, limit: int) -> list[tuple[Task, Request]]:
@@ -200,7 +224,9 @@ class DsrStore:
             " ORDER BY t.next_attempt_at, t.task_id LIMIT greatest(0, $2 - (SELECT count(*) FROM tasks s"
             "  WHERE s.processor = p.name AND s.state = 'SENT' AND s.attempts = 1))"
             " FOR UPDATE SKIP LOCKED) t LIMIT $3", now, window, max(0, limit - len(late)))
-        tasks = [_task(r) for r in (*late, *fresh)]
+        return await self._with_requests([_task(r) for r in (*late, *fresh)])
+
+    async def _with_requests(self, tasks: list[Task]) -> list[tuple[Task, Request]]:
         if not tasks:
             return []
         rows = await self._conn.fetch(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE request_id = ANY($1::text[])",

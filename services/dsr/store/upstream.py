@@ -28,6 +28,28 @@ class Upstream:
             subject_id=subject_id, request_id=request_id, idempotency_key=f"dsr-{request_id}"), timeout=TIMEOUT_S))
         return answer.consents_erased
 
+    async def purpose_exists(self, purpose_id: str) -> bool:
+        try:
+            await _call("consent", self._consent.GetPurpose(consent_pb2.GetPurposeRequest(purpose_id=purpose_id),
+                                                             timeout=TIMEOUT_S))
+        except UpstreamRefused as refused:
+            if refused.code == "NOT_FOUND":
+                return False
+            raise
+        return True
+
+    async def consent_event_confirmed(self, subject_id: str, purpose_id: str, event_id: str, event_type: str) -> bool:
+        """Whether the consent service's history holds this event, of this type, for this consent: the
+        source of truth confirms a withdrawal or expiry before anything is deleted because of it."""
+        try:
+            history = await _call("consent", self._consent.GetConsentHistory(consent_pb2.GetConsentHistoryRequest(
+                subject_id=subject_id, purpose_id=purpose_id), timeout=TIMEOUT_S))
+        except UpstreamRefused as refused:
+            if refused.code in ("NOT_FOUND", "INVALID_ARGUMENT"):  # no such consent (or not even an id)
+                return False
+            raise
+        return any(e.event_id == event_id and e.type == event_type for e in history.events)
+
     async def shred_key(self, subject_id: str, request_id: str) -> tuple[bytes, bytes]:
         """The deletion certificate (canonical JSON) and its signature."""
         answer = await _call("keyvault", self._keyvault.ShredSubjectKey(keyvault_pb2.ShredSubjectKeyRequest(

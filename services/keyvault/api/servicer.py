@@ -74,7 +74,9 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
 
     async def ShredSubjectKey(self, request, context):
         valid.shred(request.subject_id, request.request_id, request.reason, request.idempotency_key)
-        certificate = await self._service.shred(request.subject_id, request.request_id, request.reason)
+        scope = IdempotencyScope(auth.current_client().client_id, "ShredSubjectKey", request.idempotency_key)
+        certificate = await self._service.shred_once(request.subject_id, request.request_id, request.reason, scope,
+                                                     request.SerializeToString(deterministic=True))
         return pb.ShredSubjectKeyResponse(certificate=_certificate(certificate))
 
     async def GetSubjectRefs(self, request, context):

@@ -50,9 +50,8 @@ def shred(subject_id: str, request_id: str, reason: str, idempotency_key: str) -
 
 def subjects(subject_ids: list[str]) -> list[str]:
     v = Validator()
-    v.check(0 < len(subject_ids) <= MAX_SUBJECTS, "subject_ids", "repeated.items",
-            f"between 1 and {MAX_SUBJECTS} subjects")
-    for i, s in enumerate(subject_ids):
+    v.count("subject_ids", subject_ids, least=1, most=MAX_SUBJECTS)
+    for i, s in enumerate(subject_ids[:MAX_SUBJECTS]):
         v.identifier(f"subject_ids[{i}]", s)
     v.done()
     return list(subject_ids)

@@ -1,4 +1,5 @@
-"""Keyvault errors; the api layer maps each class to one gRPC status code."""
+"""Keyvault errors; the api layer maps each class to one gRPC status code, and the class name (in
+UPPER_SNAKE_CASE) or its `reason` is the machine-readable reason clients decide on."""
 
 
 class KeyVaultError(Exception):
@@ -10,10 +11,17 @@ class SubjectErased(KeyVaultError):
         super().__init__(f"subject '{subject_id}' erased: its key was shredded and is never re-created")
 
 
+# The consent service's deny reasons as keyvault reports them; SUBJECT_ERASED and UNAVAILABLE have
+# errors of their own (SubjectErased, ConsentUnreachable).
+_DENIALS = {"NO_CONSENT": "CONSENT_MISSING", "WITHDRAWN": "CONSENT_WITHDRAWN", "EXPIRED": "CONSENT_EXPIRED",
+            "RENEWAL_REQUIRED": "CONSENT_RENEWAL_REQUIRED", "UNKNOWN_PURPOSE": "PURPOSE_UNKNOWN"}
+
+
 class ConsentDenied(KeyVaultError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"consent check answered DENY ({reason}): no key released")
-        self.reason = reason
+    def __init__(self, deny_reason: str) -> None:
+        super().__init__(f"consent check answered DENY ({deny_reason}): no key released")
+        self.reason = _DENIALS.get(deny_reason, "CONSENT_DENIED")
+        self.metadata = {"denyReason": deny_reason}
 
 
 class ConsentUnreachable(KeyVaultError):

@@ -1,6 +1,7 @@
 """Keyvault use cases: subject keys behind the consent gate, and crypto-shredding."""
 
 import asyncio
+import base64
 import json
 from collections.abc import Callable
 from typing import Protocol
@@ -19,6 +20,16 @@ from services.keyvault.service.key_cache import SubjectKeyCache
 from services.keyvault.service.release_log import ReleaseLog
 from services.keyvault.service.shredding import Shredder
 from services.keyvault.store.repository import KeyStore
+
+def _certificate_bytes(c: Certificate) -> bytes:
+    return json.dumps({"json": base64.b64encode(c.certificate_json).decode(),
+                       "signature": base64.b64encode(c.signature).decode(), "keyId": c.key_id}).encode()
+
+
+def _certificate_from(data: bytes) -> Certificate:
+    stored = json.loads(data)
+    return Certificate(base64.b64decode(stored["json"]), base64.b64decode(stored["signature"]), stored["keyId"])
+
 
 class ConsentGate(Protocol):
     async def check(self, subject_id: str, purpose_id: str) -> ConsentAnswer: ...
@@ -66,9 +77,13 @@ class KeyService:
 
     async def _allowed(self, subject_id: str, purpose_id: str) -> ConsentAnswer:
         answer = await self._consent.check(subject_id, purpose_id)
-        if not answer.allowed:
-            raise errors.ConsentDenied(answer.reason)
-        return answer
+        if answer.allowed:
+            return answer
+        if answer.reason == "SUBJECT_ERASED":  # the same answer a shredded key gives: the person is gone
+            raise errors.SubjectErased(subject_id)
+        if answer.reason == "UNAVAILABLE":  # consent could not look: retry later, nothing released
+            raise errors.ConsentUnreachable()
+        raise errors.ConsentDenied(answer.reason)
 
     async def _released(self, subject_id: str, purpose_id: str, operation: Operation, client_id: str,
                         answer: ConsentAnswer) -> None:
@@ -165,6 +180,13 @@ class KeyService:
 
     async def shred(self, subject_id: str, request_id: str, reason: str) -> Certificate:
         return await self._shredder.shred(subject_id, request_id, reason)
+
+    async def shred_once(self, subject_id: str, request_id: str, reason: str, scope: IdempotencyScope,
+                         request: bytes) -> Certificate:
+        """The idempotency key is bound to this subject: reused for another, it shreds nothing."""
+        return await remembered(self._pool, scope, fingerprint(request),
+                                lambda: self.shred(subject_id, request_id, reason),
+                                encode=_certificate_bytes, decode=_certificate_from)
 
     # KEK rotation
 

@@ -1,0 +1,27 @@
+"""How a face system reaches Kafka: always over TLS, and as itself, by its client certificate (the
+broker's mTLS) or a SCRAM user, whichever the broker's operator gave it. One credential per face
+system: the broker's ACLs let it read only its own tasks and answer only as itself."""
+
+from os import PathLike
+
+from aiokafka.helpers import create_ssl_context
+
+# A processor's own topics (DsrService.RegisterProcessor creates them).
+TASKS_PREFIX = "dsr.tasks."
+RESULTS_PREFIX = "dsr.task-results."
+
+
+def kafka_options(bootstrap_servers: str, *, ca: str | PathLike | None = None, cert: str | PathLike | None = None,
+                  key: str | PathLike | None = None, username: str = "", password: str = "",
+                  mechanism: str = "SCRAM-SHA-512") -> dict:
+    """aiokafka's connection arguments. `ca` verifies the broker (the system's CAs when None); give
+    `cert` and `key`, or `username` and `password`."""
+    context = create_ssl_context(cafile=str(ca) if ca else None, certfile=str(cert) if cert else None,
+                                 keyfile=str(key) if key else None)
+    options = {"bootstrap_servers": bootstrap_servers, "security_protocol": "SSL", "ssl_context": context}
+    if username and password:
+        options.update(security_protocol="SASL_SSL", sasl_mechanism=mechanism, sasl_plain_username=username,
+                       sasl_plain_password=password)
+    elif not (cert and key):
+        raise ValueError("a face system proves who it is to Kafka: give cert and key, or username and password")
+    return options
