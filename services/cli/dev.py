@@ -181,10 +181,10 @@ def audit_env(stack: Stack, port: int, keyvault_port: int) -> dict[str, str]:
             f"{prefix}VAULT_ADDRESS": stack.bao.address, f"{prefix}VAULT_TOKEN": provision_vault(stack.bao.client())}
 
 
-def dsr_env(stack: Stack, port: int, ports: dict[str, int]) -> dict[str, str]:
+def dsr_env(stack: Stack, port: int, ports: dict[str, int], database: str = "dsr") -> dict[str, str]:
     client = stack.ca.issue_client("dsr")
     prefix = "CONSENTRY_DSR_"
-    return {**_service_env(prefix, stack, "dsr", stack.database("dsr", "dsr"), port),
+    return {**_service_env(prefix, stack, "dsr", stack.database(database, database), port),
             **{f"{prefix}{name.upper()}_ADDRESS": f"localhost:{p}" for name, p in ports.items()},
             f"{prefix}TLS_CA": str(stack.ca.ca.cert), f"{prefix}TLS_CERT": str(client.cert),
             f"{prefix}TLS_KEY": str(client.key)}

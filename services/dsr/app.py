@@ -2,6 +2,8 @@
 clients of consent, keyvault and audit, the orchestrator, the task dispatcher and the consumer of
 task results and consent events."""
 
+from datetime import timedelta
+
 from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
 from services.common.auth import Policy
 from services.common.kafka import ensure_topics
@@ -54,7 +56,8 @@ class DsrApp:
         def committed() -> None:
             relay.notify()
             self.dispatcher.tasks_added()
-        self.orchestrator = Orchestrator(pool, upstream, committed, concurrency=s.start_concurrency)
+        self.orchestrator = Orchestrator(pool, upstream, committed, concurrency=s.start_concurrency,
+                                         claim=timedelta(seconds=s.start_claim_s))
         requests = RequestService(pool, DeadlinePolicy(s.china_working_days, s.default_deadline_days,
                                                        s.complaint_route), committed)
 

@@ -38,6 +38,9 @@ class DsrSettings(BaseSettings):
     task_window: int = Field(512, ge=1)
     # Verified requests whose own part (consents erased, key shredded, record gathered) runs at once.
     start_concurrency: int = Field(64, ge=1)
+    # A start claim lasts this long unless renewed, which its live holder does every third of it: a
+    # crashed starter's requests are taken up by another replica after at most this long.
+    start_claim_s: float = Field(15.0, ge=1)
     # China has no statutory figure: the regulator's practice is 15 working days.
     china_working_days: int = Field(15, ge=1)
     # Where no law sets a deadline.

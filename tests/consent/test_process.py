@@ -37,3 +37,26 @@ async def test_service_process_serves_then_stops_gracefully_on_sigterm(tmp_path,
     assert exit_code == 0
     assert '"event": "consent service stopped"' in log
     assert '"level": "info"' in log and '"service": "consent"' in log  # structured JSON lines
+
+
+@pytest.mark.parametrize("problem", ["missing", "not a key"])
+async def test_without_its_receipt_signing_key_the_service_refuses_to_start_and_says_why(
+        tmp_path, postgres, kafka, vault, dev_ca, problem):
+    """A key made up at start would leave every receipt signed before a restart unverifiable."""
+    port = free_port()
+    stack = Stack(tmp_path, postgres, kafka, vault, dev_ca, write_policy(tmp_path / "policy.toml", CLIENTS))
+    env = consent_env(stack, port)
+    if problem == "missing":
+        del env["CONSENTRY_CONSENT_RECEIPT_SIGNING_KEY"]
+    else:
+        (tmp_path / "not-a-key.pem").write_text("hello")
+        env["CONSENTRY_CONSENT_RECEIPT_SIGNING_KEY"] = str(tmp_path / "not-a-key.pem")
+    service = ServiceProcess(tmp_path / "consent", "services.consent", env, port)
+
+    with pytest.raises(RuntimeError, match="exited with code 1"):
+        await asyncio.to_thread(service.start, 20)
+
+    log = service.log_path.read_text()
+    assert "Traceback" not in log
+    assert ("CONSENTRY_CONSENT_RECEIPT_SIGNING_KEY: Field required" in log if problem == "missing"
+            else "signing key" in log and "not-a-key.pem" in log)

@@ -1,16 +1,20 @@
 """The dsr service for real, ordering the real consent, keyvault and audit services, with
 processors on the session's Tansu."""
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from consentry.dsr.v1 import dsr_pb2_grpc
+from consentry_client import ConsentGate, TemplateCipher
+from examples.face_gate.gate import FaceGate, FaceGateProcessor
+from examples.face_gate.store import FaceStore
 from services.common.pki import DevCA
 from services.common.runtime import ServiceRuntime
 from services.dsr.app import DsrApp
 from services.dsr.settings import DsrSettings
-from tests.support import Clients, grpc_settings, kafka_settings, unique, write_policy
+from tests.support import Clients, grpc_settings, kafka_settings, secure_channel, unique, write_policy
 
 SERVICE = "consentry.dsr.v1.DsrService"
 DSR_CLIENTS = {
@@ -66,3 +70,35 @@ async def dsr_pool(postgres):
     pool = await ServiceRuntime("dsr", "services.dsr.store").start_database(postgres.dsn(database), 1, 4)
     yield pool
     await pool.close()
+
+
+GATES = ("door-a", "door-b")
+
+
+def gate_processor(name: str, kafka, dev_ca, dsr_port: int, store: FaceStore, kind=FaceGateProcessor,
+                   **options) -> FaceGateProcessor:
+    """The gate's processor as the gate itself: its certificate to the broker and to dsr."""
+    return kind(name, kafka.client_options(dev_ca.issue_client(name)), secure_channel(dev_ca, dsr_port, name),
+                store, **options)
+
+
+@pytest.fixture(scope="session")
+async def face_gates(postgres, kafka, dev_ca, consent_app, keyvault_app, dsr_app):
+    """Each gate: its own database, the client library's gate and cipher, and its processor."""
+    channels = [secure_channel(dev_ca, consent_app.port, "face-app"), secure_channel(dev_ca, keyvault_app.port,
+                                                                                     "face-app")]
+    gates, processors = {}, {}
+    for name in GATES:
+        database = f"face_gate_{name.replace('-', '_')}"
+        postgres.create_database(database)
+        store = await FaceStore.open(postgres.dsn(database))
+        gates[name] = FaceGate(store, ConsentGate(channels[0]), TemplateCipher(channels[1]))
+        processors[name] = gate_processor(name, kafka, dev_ca, dsr_app.port, store)
+    await asyncio.gather(*(p.start() for p in processors.values()))
+    await asyncio.wait_for(asyncio.gather(*(p.ready.wait() for p in processors.values())), 30)
+    yield gates, processors
+    for name in GATES:
+        await processors[name].stop()
+        await gates[name].store.close()
+    for channel in channels:
+        await channel.close()

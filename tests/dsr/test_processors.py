@@ -14,44 +14,13 @@ import pytest
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
-from consentry_client import ConsentGate, SubjectErased, TemplateCipher
-from examples.face_gate.gate import FaceGate, FaceGateProcessor
-from examples.face_gate.store import FaceStore
+from consentry_client import SubjectErased
+from tests.dsr.fixtures import GATES
 from tests.consent.builders import grant, registered_purpose, time_passes
 from tests.dsr.test_requests import settled, submission, verify
-from tests.support import secure_channel, unique
+from tests.support import unique
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
-GATES = ("door-a", "door-b")
-
-
-def gate_processor(name: str, kafka, dev_ca, dsr_port: int, store: FaceStore, kind=FaceGateProcessor,
-                   **options) -> FaceGateProcessor:
-    """The gate's processor as the gate itself: its certificate to the broker and to dsr."""
-    return kind(name, kafka.client_options(dev_ca.issue_client(name)), secure_channel(dev_ca, dsr_port, name),
-                store, **options)
-
-
-@pytest.fixture(scope="session")
-async def face_gates(postgres, kafka, dev_ca, consent_app, keyvault_app, dsr_app):
-    """Each gate: its own database, the client library's gate and cipher, and its processor."""
-    channels = [secure_channel(dev_ca, consent_app.port, "face-app"), secure_channel(dev_ca, keyvault_app.port,
-                                                                                     "face-app")]
-    gates, processors = {}, {}
-    for name in GATES:
-        database = f"face_gate_{name.replace('-', '_')}"
-        postgres.create_database(database)
-        store = await FaceStore.open(postgres.dsn(database))
-        gates[name] = FaceGate(store, ConsentGate(channels[0]), TemplateCipher(channels[1]))
-        processors[name] = gate_processor(name, kafka, dev_ca, dsr_app.port, store)
-    await asyncio.gather(*(p.start() for p in processors.values()))
-    await asyncio.wait_for(asyncio.gather(*(p.ready.wait() for p in processors.values())), 30)
-    yield gates, processors
-    for name in GATES:
-        await processors[name].stop()
-        await gates[name].store.close()
-    for channel in channels:
-        await channel.close()
 
 
 async def register(dsr, purposes: list[str], names=GATES) -> None:

@@ -17,7 +17,8 @@ from services.common.devstack import TansuProcess, broker_tls
 from services.dsr.app import DsrApp
 from tests.consent.builders import grant, registered_purpose
 from tests.dsr.fixtures import dsr_settings
-from tests.dsr.test_processors import gate_processor, register
+from tests.dsr.fixtures import gate_processor
+from tests.dsr.test_processors import register
 from tests.dsr.test_requests import settled, submission, verify
 from tests.support import Clients, secure_channel, unique
 
