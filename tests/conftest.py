@@ -1,6 +1,9 @@
 """Session-wide real infrastructure: PostgreSQL, the Tansu broker and OpenBao run as processes on
 free loopback ports for the whole test session."""
 
+import asyncio
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -39,3 +42,15 @@ def vault(run_dir: Path):
 @pytest.fixture(scope="session")
 def dev_ca(run_dir: Path) -> DevCA:
     return DevCA(run_dir / "pki")
+
+
+def _print_tasks(*_) -> None:
+    """`kill -USR1 <pytest>`: what every asyncio task awaits, in /tmp/consentry-tasks-<pid>.txt (pytest
+    captures the test's own output), to find what a hung test waits for."""
+    loop = asyncio.events._get_running_loop()
+    with open(f"/tmp/consentry-tasks-{os.getpid()}.txt", "w") as out:
+        for task in asyncio.all_tasks(loop) if loop else ():
+            task.print_stack(file=out)
+
+
+signal.signal(signal.SIGUSR1, _print_tasks)

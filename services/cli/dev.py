@@ -146,17 +146,17 @@ def _service_env(prefix: str, stack: Stack, identity: str, database_url: str, po
     }
 
 
-def consent_env(stack: Stack, port: int) -> dict[str, str]:
+def consent_env(stack: Stack, port: int, database: str = "consent") -> dict[str, str]:
     prefix = "CONSENTRY_CONSENT_"
-    return {**_service_env(prefix, stack, "consent", stack.database("consent", "consent"), port),
+    return {**_service_env(prefix, stack, "consent", stack.database(database, database), port),
             f"{prefix}EXPIRY_INTERVAL_S": "30", f"{prefix}RECEIPT_SIGNING_KEY": str(stack.signing_key("receipts"))}
 
 
-def keyvault_env(stack: Stack, port: int, consent_port: int) -> dict[str, str]:
+def keyvault_env(stack: Stack, port: int, consent_port: int, database: str = "keyvault") -> dict[str, str]:
     from services.keyvault.provision import provision
     client = stack.ca.issue_client("keyvault")
     prefix = "CONSENTRY_KEYVAULT_"
-    return {**_service_env(prefix, stack, "keyvault", stack.database("keyvault", "keyvault"), port),
+    return {**_service_env(prefix, stack, "keyvault", stack.database(database, database), port),
             f"{prefix}CONSENT_ADDRESS": f"localhost:{consent_port}", f"{prefix}CONSENT_TLS_CA": str(stack.ca.ca.cert),
             f"{prefix}CONSENT_TLS_CERT": str(client.cert), f"{prefix}CONSENT_TLS_KEY": str(client.key),
             f"{prefix}VAULT_ADDRESS": stack.bao.address, f"{prefix}VAULT_TOKEN": provision(stack.bao.client()),

@@ -7,8 +7,11 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import grpc
+import hvac
 import structlog
+from aiokafka.errors import KafkaError
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -25,6 +28,9 @@ from services.common.validation import FieldViolation, InvalidArgument
 from services.common.wire import undecodable_field
 
 log = get_logger(__name__)
+# What keeps a service from starting that is not a bug: a bad setting or file, or a database, broker
+# or Vault that refuses or is not there. Each is said in one line; anything else keeps its traceback.
+STARTUP_PROBLEMS = (ValueError, OSError, asyncpg.PostgresError, KafkaError, hvac.exceptions.VaultError)
 
 
 def _client_id(context: grpc.aio.ServicerContext, settings: GrpcSettings) -> str | None:
@@ -215,8 +221,8 @@ async def run_until_signalled(start: Callable[[], Awaitable[None]], stop: Callab
         loop.add_signal_handler(sig, stopping.set)
     try:
         await start()
-    except (ValueError, OSError) as error:  # a setting or a file that is not right: say which, in one line
-        log.error("cannot start", error=str(error))
+    except STARTUP_PROBLEMS as error:  # a setting, a file or a dependency that is not right: say which
+        log.error("cannot start", error=f"{type(error).__name__}: {error}")
         await stop()
         raise SystemExit(1) from None
     try:

@@ -36,9 +36,9 @@ class ConsentApp:
 
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
+        signer = Ed25519Signer.from_file(s.receipt_signing_key)  # before anything starts: a bad key stops here
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
                                                          s.topic)
-        signer = Ed25519Signer.from_file(s.receipt_signing_key)
         cache = DecisionCache(s.decision_cache_max_entries, s.decision_cache_ttl_s)
         self.gate = gate = ConsentGate(s.database_url, cache)
         runtime.on_stop(gate.close)

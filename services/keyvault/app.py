@@ -43,6 +43,7 @@ class KeyVaultApp:
 
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
+        signer = Ed25519Signer.from_file(s.certificate_signing_key)  # before anything starts: a bad key stops here
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
                                                          s.topic)
         if not (s.consent_tls_ca and s.consent_tls_cert and s.consent_tls_key):
@@ -50,7 +51,6 @@ class KeyVaultApp:
         consent = ConsentClient(s.consent_address, s.consent_tls_ca.read_bytes(), s.consent_tls_cert.read_bytes(),
                                 s.consent_tls_key.read_bytes(), s.consent_timeout_s)
         runtime.on_stop(consent.close)
-        signer = Ed25519Signer.from_file(s.certificate_signing_key)
         cache = SubjectKeyCache(s.key_cache_ttl_s)
         backend = key_backend(s, await asyncio.to_thread(
             vault_token, s.vault_address, s.vault_auth, s.vault_token, s.vault_kubernetes_role,

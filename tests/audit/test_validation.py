@@ -135,3 +135,40 @@ async def test_proofs_are_given_only_at_the_size_of_a_signed_checkpoint(face_eve
     assert inclusion.code() == consistency.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "not the size of a signed checkpoint" in inclusion.details()
     assert at_signed.tree_size == latest and at_signed.hashes
+
+
+async def test_a_page_token_goes_on_only_with_the_query_it_came_from(face_events, dpo, backend):
+    subject = unique("subj")
+    await face_events.Append(pb.AppendRequest(events=[face_event(subject) for _ in range(3)]))
+    await entries_of(dpo, subject, until=lambda es: len(es) >= 3)
+    first = await dpo.QueryEvents(pb.QueryEventsRequest(filter=pb.EventFilter(subject_id=subject), page_size=2))
+
+    elsewhere = await refused(dpo.QueryEvents, pb.QueryEventsRequest(
+        filter=pb.EventFilter(type="face.match.attempted"), page_size=2, page_token=first.next_page_token))
+
+    assert first.next_page_token
+    assert [f for f, _ in field_violations(elsewhere)] == ["page_token"]
+
+
+@pytest.mark.parametrize("sequence", [2**63, 10**15, 2**53])
+async def test_a_sequence_far_beyond_what_the_log_holds_is_refused(face_events, dpo, backend, sequence):
+    subject = unique("subj")
+    event = face_event(subject)
+    event.sequence = sequence
+
+    error = await refused(face_events.Append, pb.AppendRequest(events=[event]))
+    completeness = await dpo.GetCompleteness(pb.GetCompletenessRequest())
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations(error)] == ["events[0].sequence"]
+    assert all(p.highest_seen < 10**6 for p in completeness.producers)  # no gap opened that nothing can fill
+
+
+@pytest.mark.parametrize("seconds", [2**40, -10**12, 4102444800])  # out of range, before 1 AD, in 2100
+async def test_a_face_event_at_no_real_time_is_refused(face_events, backend, seconds):
+    event = face_event(unique("subj"))
+    event.occurred_at.seconds = seconds
+
+    error = await refused(face_events.Append, pb.AppendRequest(events=[event]))
+
+    assert [f for f, _ in field_violations(error)] == ["events[0].occurred_at"]

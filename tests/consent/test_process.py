@@ -18,8 +18,7 @@ pytestmark = pytest.mark.slow
 async def test_service_process_serves_then_stops_gracefully_on_sigterm(tmp_path, postgres, kafka, vault, dev_ca):
     port = free_port()
     stack = Stack(tmp_path, postgres, kafka, vault, dev_ca, write_policy(tmp_path / "policy.toml", CLIENTS))
-    env = consent_env(stack, port)
-    env["CONSENTRY_CONSENT_DATABASE_URL"] = stack.database("consent_process", "consent_process")
+    env = consent_env(stack, port, database="consent_process")
     env["CONSENTRY_CONSENT_TOPIC"] = "consent-process.events"  # its own sequence: kept off the audited topic
     service = ServiceProcess(tmp_path / "consent", "services.consent", env, port)
     await asyncio.to_thread(service.start)
@@ -45,7 +44,7 @@ async def test_without_its_receipt_signing_key_the_service_refuses_to_start_and_
     """A key made up at start would leave every receipt signed before a restart unverifiable."""
     port = free_port()
     stack = Stack(tmp_path, postgres, kafka, vault, dev_ca, write_policy(tmp_path / "policy.toml", CLIENTS))
-    env = consent_env(stack, port)
+    env = consent_env(stack, port, database="consent_keyless")
     if problem == "missing":
         del env["CONSENTRY_CONSENT_RECEIPT_SIGNING_KEY"]
     else:

@@ -4,11 +4,12 @@ import datetime
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
 
 from consentry.consent.v1 import consent_pb2 as pb
 from services.common.grpc_errors import field_violations
-from tests.consent.builders import grant, purpose, registered_purpose
-from tests.support import unique
+from tests.consent.builders import check, grant, purpose, registered_purpose
+from tests.support import secure_channel, unique
 
 
 async def invalid(call, request) -> list[tuple[str, str]]:
@@ -91,3 +92,80 @@ async def test_registering_a_taken_purpose_id_is_a_conflict(admin):
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await admin.RegisterPurpose(pb.RegisterPurposeRequest(purpose=p, idempotency_key=unique("r")))
     assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+def _raw_call(channel, method: str):
+    """An RPC sent as raw bytes, so a request protobuf would refuse to build still reaches the server."""
+    return channel.unary_unary(f"/consentry.consent.v1.ConsentService/{method}", request_serializer=None,
+                               response_deserializer=None)
+
+
+async def test_a_string_that_is_not_utf8_is_invalid_and_names_its_field(consent_app, dev_ca):
+    good = grant(unique("subj"), "p-1").SerializeToString()
+    not_utf8 = good + b"\x12\x03\xff\xfe\xc3"  # field 2 (purpose_id) again, last one wins: not UTF-8
+
+    async with secure_channel(dev_ca, consent_app.port, "gate-app") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await _raw_call(channel, "GrantConsent")(not_utf8)
+
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(refused.value) == [("purpose_id", "string.utf8")]
+
+
+@pytest.mark.parametrize("reason", ["changed my mind\x00", "changed\x1bmy mind"])
+async def test_a_control_character_in_free_text_is_invalid_and_the_consent_stays(admin, gate, reason):
+    p = await registered_purpose(admin)
+    subject = unique("subj")
+    await gate.GrantConsent(grant(subject, p.purpose_id))
+
+    violations = await invalid(gate.WithdrawConsent, pb.WithdrawConsentRequest(
+        subject_id=subject, purpose_id=p.purpose_id, actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT), reason=reason,
+        idempotency_key=unique("wd")))
+
+    assert violations == [("reason", "string.no_control")]
+    assert (await gate.CheckConsent(check(subject, p.purpose_id))).decision == pb.DECISION_ALLOW
+
+
+async def test_an_id_with_a_trailing_newline_is_not_another_subject(admin, gate):
+    p = await registered_purpose(admin)
+    subject = unique("demo-tom")
+    await gate.GrantConsent(grant(subject, p.purpose_id))
+
+    assert await invalid(gate.CheckConsent, check(subject + "\n", p.purpose_id)) == [("subject_id", "string.pattern")]
+    assert await invalid(gate.GrantConsent, grant(subject + "\n", p.purpose_id)) == [("subject_id", "string.pattern")]
+
+
+async def test_a_retention_past_any_date_is_invalid(admin):
+    bad = purpose(retention=datetime.timedelta(seconds=10**12))
+
+    violations = await invalid(admin.RegisterPurpose, pb.RegisterPurposeRequest(purpose=bad,
+                                                                                idempotency_key=unique("r")))
+
+    assert violations == [("purpose.retention", "duration.range")]
+
+
+@pytest.mark.parametrize("seconds, nanos", [(2**40, 0), (-10**12, 0), (1_700_000_000, -1)])
+async def test_a_time_outside_the_timestamp_range_is_invalid(admin, gate, seconds, nanos):
+    p = await registered_purpose(admin)
+    subject = unique("subj")
+    await gate.GrantConsent(grant(subject, p.purpose_id))
+    at = timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+
+    touched = await invalid(gate.RecordInteraction, pb.RecordInteractionRequest(
+        subject_id=subject, purpose_id=p.purpose_id, occurred_at=at))
+    swept = await invalid(admin.ExpireConsents, pb.ExpireConsentsRequest(as_of=at))
+
+    assert touched == [("occurred_at", "timestamp.valid")] and swept == [("as_of", "timestamp.valid")]
+
+
+async def test_erasing_a_subject_answers_when(admin, gate):
+    p = await registered_purpose(admin)
+    subject = unique("subj")
+    await gate.GrantConsent(grant(subject, p.purpose_id))
+    before = datetime.datetime.now(datetime.UTC)
+
+    erased = await admin.EraseSubject(pb.EraseSubjectRequest(subject_id=subject, request_id=unique("dsr"),
+                                                             idempotency_key=unique("erase")))
+
+    assert erased.consents_erased == 1
+    assert before <= erased.erased_at.ToDatetime(datetime.UTC) <= datetime.datetime.now(datetime.UTC)

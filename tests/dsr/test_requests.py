@@ -159,3 +159,31 @@ async def test_bad_submissions_are_refused_field_by_field(operator, backend):
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert {f for f, _ in field_violations(error)} >= {"subject_id", "jurisdiction", "evidence.method", "purpose_id",
                                                        "corrections", "idempotency_key"}
+
+
+@pytest.mark.parametrize("kind", [pb.REQUEST_TYPE_WITHDRAWAL, pb.REQUEST_TYPE_DELETION])
+async def test_a_request_for_a_purpose_nobody_defined_is_invalid(operator, backend, kind):
+    subject = unique("subj")
+
+    error = await refused(operator.SubmitRequest, submission(subject, kind, purpose_id=unique("no-such-purpose")))
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(error) == [("purpose_id", "purpose.exists")]
+    assert not (await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject))).requests
+
+
+async def test_a_page_token_goes_on_only_with_the_query_it_came_from(operator, backend):
+    subject = unique("subj")
+    for _ in range(3):
+        await operator.SubmitRequest(submission(subject))
+    first = await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject, page_size=2))
+
+    second = await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject, page_size=2,
+                                                                page_token=first.next_page_token))
+    elsewhere = await refused(operator.ListRequests, pb.ListRequestsRequest(page_size=2,
+                                                                          page_token=first.next_page_token))
+    altered = await refused(operator.ListRequests, pb.ListRequestsRequest(
+        subject_id=subject, page_size=2, page_token=first.next_page_token[:-4] + "AAAA"))
+
+    assert len(first.requests) == 2 and len(second.requests) == 1 and not second.next_page_token
+    assert field_violations(elsewhere) == field_violations(altered) == [("page_token", "page_token.valid")]

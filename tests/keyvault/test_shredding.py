@@ -15,6 +15,7 @@ from consentry.keyvault.v1 import keyvault_pb2_grpc
 from services.common.signing import verify_signature
 from services.keyvault.app import KeyVaultApp
 from services.keyvault.service.backends import TransitPerSubjectBackend, key_label
+from consentry_client import error_info
 from tests.keyvault.fixtures import TOPICS, keyvault_settings
 from tests.keyvault.test_data_keys import consented, refused
 from tests.support import read_events, secure_channel, unique
@@ -149,3 +150,20 @@ async def test_shred_purges_the_cached_key_of_every_replica(admin, gate, face, k
         await asyncio.sleep(0.01)
     else:
         pytest.fail("the replica still released a shredded key after 1 s")
+
+
+async def test_an_idempotency_key_answers_its_first_shred_and_shreds_no_one_else(admin, gate, face, kv_admin):
+    shredded, spared = (await consented(admin, gate))[0], (await consented(admin, gate))[0]
+    await face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=spared))
+    first = shred_request(shredded)
+    again = await kv_admin.ShredSubjectKey(first)
+    first_answer = await kv_admin.ShredSubjectKey(first)  # a retry: the same certificate
+
+    reused = await refused(kv_admin.ShredSubjectKey, pb.ShredSubjectKeyRequest(
+        subject_id=spared, request_id=first.request_id, reason=first.reason, idempotency_key=first.idempotency_key))
+    status = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=spared))
+
+    assert first_answer.certificate == again.certificate
+    assert (reused.code(), error_info(reused).reason) == (grpc.StatusCode.FAILED_PRECONDITION,
+                                                          "IDEMPOTENCY_KEY_REUSED")
+    assert status.state == pb.KEY_STATE_ACTIVE

@@ -58,7 +58,7 @@ class Orchestrator:
             try:
                 async with self._pool.acquire() as conn:
                     await DsrStore(conn).renew_claims(self._holder, datetime.now(UTC) + self._claim)
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:  # noqa: BLE001 - the database away: the next beat tries again
                 log.warning("start claims not renewed", error=str(exc))
 
     async def _start_verified(self, idle_s: float) -> None:
