@@ -3,7 +3,9 @@
 Sections: consent (the consent service against a bare gRPC echo server), keyvault (the keyvault
 service against raw Vault transit calls), audit (ingest against a naive consumer, proofs and
 VerifyLog on a large log against the bare store) and dsr (deletion requests end to end through two
-reference face gates, against absolute targets); by default all four, in that order. PostgreSQL,
+reference face gates, against absolute targets); by default all four, in that order. The audit
+ingest and the dsr deletions are also measured on a plaintext broker beside Kafka over TLS with
+client certificates, and compared in a table of their own (bench/kafka_tls.py). PostgreSQL,
 Tansu and the consent service always run as separate processes in a temporary run dir, the echo
 baselines only for the consent section, OpenBao and the keyvault only for the keyvault and audit
 sections, the audit service only for the audit section; the dsr section starts the whole platform as
@@ -26,7 +28,16 @@ from typing import Any
 
 import grpc
 
-from bench import audit_report, audit_section, consent_section, dsr_report, dsr_section, keyvault_section, report
+from bench import (
+    audit_report,
+    audit_section,
+    consent_section,
+    dsr_report,
+    dsr_section,
+    kafka_tls,
+    keyvault_section,
+    report,
+)
 from bench.harness import stack, stop_on_sigterm
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -84,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.results / "profiles" / started.strftime("%Y%m%dT%H%M%SZ")
     scenarios: list[report.Scenario] = []
     extra: dict[str, Any] = {}
+    pairs: list[kafka_tls.Pair] = []  # secured / plaintext Kafka scenarios, compared after the run
     with tempfile.TemporaryDirectory(prefix="consentry-bench-") as tmp, stack(Path(tmp), args.event_loop, sections) as s:
         if "consent" in sections:
             groups, found = consent_section.run_all(s, cfg)
@@ -101,11 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         if "audit" in sections:
             ordered, found, run = audit_section.run_all(s, audit_cfg)
             scenarios += ordered
+            pairs += found.pop("kafka_tls_pairs")
             extra.update(found)
             extra["audit_checks"] = audit_section.checks(s, run)
         if "dsr" in sections:
             ordered, found, dsr_run = dsr_section.run_all(s, dsr_cfg)
             scenarios += ordered
+            pairs += found.pop("kafka_tls_pairs")
             extra.update(found)
             extra["dsr_checks"] = dsr_section.checks(s, dsr_run)
     machine["loadavg_end"] = os.getloadavg()
@@ -120,9 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         config["dsr"] = dsr_section.dsr_config(dsr_cfg, args.event_loop)
     config["source"] = source_info()
     doc = report.build(scenarios, started=started, machine=machine, config=config, extra=extra)
+    doc["kafka_tls"] = kafka_tls.compare(doc["scenarios"], pairs)
     path = report.write(doc, args.results, started)
     print()
     print(report.table(doc, {"audit": audit_report.table, "dsr": dsr_report.table}))
+    if doc["kafka_tls"]:
+        print(f"\n[kafka: {kafka_tls.SECURED} vs {kafka_tls.PLAIN}, the same processes, rounds alternating]\n"
+              + kafka_tls.table(doc["kafka_tls"]))
     checked = [(f"keyvault checks ({backend})", found) for backend, found in extra.get("keyvault_checks", {}).items()]
     checked += [("audit checks", extra["audit_checks"])] if "audit_checks" in extra else []
     checked += [("dsr checks", extra["dsr_checks"])] if "dsr_checks" in extra else []

@@ -24,6 +24,8 @@ from consentry.audit.v1 import audit_pb2_grpc
 from services.audit.domain import merkle
 from services.audit.domain.checkpoint import verify_checkpoint
 from services.audit.domain.proofs import verify_inclusion
+from services.common.kafka import client_options
+from services.common.settings import KafkaSettings
 
 DUPLICATES = 50  # events already in the log (the first of partition 0) delivered a second time
 SETTLE_S = 120.0  # how long the ingest log may take to take in the duplicates
@@ -35,7 +37,7 @@ class CheckSpec:
     proofs: Target  # the audit process serving the large log
     ingest_dsn: str  # both databases as the administrator, to read what the service stored
     proofs_dsn: str
-    kafka: str
+    kafka: KafkaSettings  # the ingest broker, as the client "bench"
     log_size: int
     produced: int  # the highest sequence of PRODUCER on the topic
     subjects: int
@@ -52,8 +54,8 @@ def _describe(exc: BaseException) -> str:
 async def _redeliver(spec: CheckSpec) -> tuple[int, dict[int, int]]:
     """Sends the first DUPLICATES events of partition 0 again, then one new event; returns how many
     were sent again and, per partition written, the offset the sequencer reaches once it read them."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=spec.kafka, enable_auto_commit=False, client_id="bench-check")
-    producer = AIOKafkaProducer(bootstrap_servers=spec.kafka, acks="all", client_id="bench-check")
+    consumer = AIOKafkaConsumer(**client_options(spec.kafka), enable_auto_commit=False, client_id="bench-check")
+    producer = AIOKafkaProducer(**client_options(spec.kafka), acks="all", client_id="bench-check")
     await consumer.start()
     await producer.start()
     try:

@@ -32,6 +32,8 @@ from bench.cpu import cores_between, snapshot
 from consentry.events.v1 import envelope_pb2
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
+from services.common.kafka import client_options
+from services.common.settings import KafkaSettings
 
 NAIVE_TABLE = """CREATE TABLE IF NOT EXISTS naive_log (
     id        bigserial PRIMARY KEY,
@@ -43,9 +45,9 @@ POLL_S = 0.01  # how often the ingest round looks for the checkpoint that covers
 FETCH_BYTES = 4 * 1024 * 1024  # per partition, as the audit service's consumer fetches
 
 
-async def _produce(bootstrap: str, topic: str, first_sequence: int, count: int, subjects: int,
+async def _produce(kafka: KafkaSettings, topic: str, first_sequence: int, count: int, subjects: int,
                    producer_name: str) -> dict[str, Any]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, client_id="bench-audit")
+    producer = AIOKafkaProducer(**client_options(kafka), acks="all", linger_ms=5, client_id="bench-audit")
     await producer.start()
     began = time.perf_counter()
     try:
@@ -64,11 +66,12 @@ async def _produce(bootstrap: str, topic: str, first_sequence: int, count: int, 
             "seconds": time.perf_counter() - began}
 
 
-def produce(bootstrap: str, topic: str, first_sequence: int, count: int, subjects: int,
+def produce(kafka: KafkaSettings, topic: str, first_sequence: int, count: int, subjects: int,
             producer_name: str = PRODUCER) -> dict[str, Any]:
-    """Load-generator entry point: `count` events with sequences from `first_sequence` on, acks=all;
-    returns the offsets they took per partition and the seconds it took (not a benchmark figure)."""
-    return asyncio.run(_produce(bootstrap, topic, first_sequence, count, subjects, producer_name))
+    """Load-generator entry point: `count` events with sequences from `first_sequence` on, acks=all, onto
+    the broker `kafka` reaches (as the client "bench"); returns the offsets they took per partition
+    and the seconds it took (not a benchmark figure)."""
+    return asyncio.run(_produce(kafka, topic, first_sequence, count, subjects, producer_name))
 
 
 async def _refs(target: Target, subjects: list[str], create: bool) -> dict[str, str]:
@@ -108,7 +111,8 @@ def _result(events: int, seconds: float, cpu: dict[str, float], errors: Counter[
 async def _naive(spec: AuditRoundSpec) -> dict[str, Any]:
     errors: Counter[str] = Counter()
     conn = await asyncpg.connect(spec.dsn)
-    consumer = AIOKafkaConsumer(bootstrap_servers=spec.kafka, enable_auto_commit=False, client_id="bench-naive",
+    assert spec.kafka is not None
+    consumer = AIOKafkaConsumer(**client_options(spec.kafka), enable_auto_commit=False, client_id="bench-naive",
                                 auto_offset_reset="earliest", max_partition_fetch_bytes=FETCH_BYTES)
     await consumer.start()
     try:

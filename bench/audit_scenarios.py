@@ -21,6 +21,7 @@ from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.consent.v1 import events_pb2 as epb
 from consentry.events.v1 import envelope_pb2
 from services.common.ids import new_id
+from services.common.settings import KafkaSettings
 from services.consent.domain.model import content_hash
 
 TOPIC = "bench.audit.events"  # the ingest rounds' topic: the only one the ingest audit process reads
@@ -41,7 +42,7 @@ VERIFY_SCENARIOS = ("verify", "rehash")  # count-bounded: one pass over the log
 class AuditRoundSpec:
     scenario: str  # one of INGEST_SCENARIOS, LOAD_SCENARIOS, VERIFY_SCENARIOS
     dsn: str = ""  # naive: its own database; ingest: the audit database (polled); proof_lookup, rehash: the log's
-    kafka: str = ""  # naive: bootstrap servers
+    kafka: KafkaSettings | None = None  # naive: how it reaches the broker (TLS, the client "bench")
     topic: str = TOPIC
     ranges: tuple[tuple[int, int, int], ...] = ()  # naive: (partition, first offset, end offset) of the round
     audit_pid: int = 0  # ingest: the audit process, stopped while the round's events were produced

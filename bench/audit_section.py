@@ -6,7 +6,11 @@ the policy file, its own database with owner and service roles, the Ed25519 chec
 OpenBao with the least-privilege token `provision_vault` gives, the wrapped keyvault for subject
 references, default pool and batch settings, log level WARNING): "audit" consumes the benchmark's
 topic into its own database; "audit-proofs" serves a log built in advance (bench/audit_log.py) from
-another database and consumes a topic that stays empty.
+another database and consumes a topic that stays empty. Both reach the shared broker over its TLS
+front with their own certificate, as every service does. A third, "audit-plain", configured the same
+but on its own database and a plaintext Tansu (security_protocol PLAINTEXT), takes in the same
+number of events in rounds alternating with the ingest rounds: what TLS with client certificates on
+Kafka costs the ingest (bench/kafka_tls.py).
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ import asyncio
 import json
 import math
 import os
+import secrets
 import signal
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bench.audit_checks import CheckSpec, audit_checks
@@ -24,16 +29,19 @@ from bench.audit_ingest import NAIVE_TABLE, produce, subject_refs
 from bench.audit_log import LogSpec, build_log
 from bench.audit_rounds import run_audit_round
 from bench.audit_scenarios import PROOFS_TOPIC, TOPIC, AuditRoundSpec
-from bench.harness import Groups, Stack, measure, run_interleaved
+from bench.harness import Groups, Stack, bench_kafka, measure, run_interleaved
+from bench.kafka_tls import Pair
 from bench.procs import GrpcServerProcess
 from bench.report import Goal, Scenario
 from services.audit.provision import provision_database, provision_vault
 from services.audit.settings import AuditSettings
-from services.common.devstack import free_port
+from services.cli.dev import Stack as DevStack
+from services.common.devstack import TansuProcess, free_port
 from services.common.pki import CertFiles
+from services.common.settings import KafkaSettings
 
 SECTION = "audit"
-INGEST_DB, PROOFS_DB, NAIVE_DB = "audit", "audit_proofs", "audit_naive"
+INGEST_DB, PROOFS_DB, NAIVE_DB, PLAIN_DB = "audit", "audit_proofs", "audit_naive", "audit_plain"
 OWNER, ROLE = "consentry_audit_owner", "consentry_audit"  # provision_database's roles
 _FIELDS = AuditSettings.model_fields
 BATCH_SIZE = _FIELDS["batch_size"].default  # the service's default: events per batch and checkpoint
@@ -41,6 +49,7 @@ KEY_NAME, MOUNT = _FIELDS["checkpoint_key_name"].default, _FIELDS["transit_mount
 INGEST_MAX_S = 900.0  # an ingest round (either consumer) fails after this long
 VERIFY_MAX_S = 600.0  # the VerifyLog deadline
 BUILD_MAX_S = 3600.0
+INGEST, PLAIN_INGEST = "ingest audit", "ingest audit, plaintext Kafka"  # the Kafka comparison's pair
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,7 @@ class AuditConfig:
     log_entries: int = 1_000_000  # the log the proofs and VerifyLog rounds run on
     proof_concurrency: int = 16  # proofs in flight; a reference pair runs one at a time
     verify_runs: int = 3
+    plaintext_kafka: bool = True  # the same ingest on a plaintext broker, rounds alternating (kafka_tls)
 
 
 AUDIT_QUICK = AuditConfig(rounds=2, duration_s=1.5, warmup_s=0.5, ingest_rounds=2, ingest_events=10_000,
@@ -72,19 +82,31 @@ class AuditRun:
     scenarios: dict[str, Scenario] = field(default_factory=dict)
 
 
-def _dsn(s: Stack, database: str, role: str = "postgres") -> str:
-    return s.pg.dsn(database).replace("postgres@", f"{role}@")
+@dataclass
+class Ingest:
+    """An audit process that takes in the benchmark's topic, and how the generator produces onto its broker."""
+    proc: GrpcServerProcess
+    database: str
+    kafka: KafkaSettings
+    produced: int = 0  # sequences 1..produced are on its topic
 
 
-def _start_audit(s: Stack, name: str, database: str, topic: str, token: str, client: CertFiles) -> GrpcServerProcess:
-    """`python -m services.audit` on its own database, reading only `topic`; `client` is its certificate
-    as the keyvault's client."""
+def _dsn(s: Stack, database: str, passwords: dict[str, str], role: str | None = None) -> str:
+    """The superuser's DSN, or a role's with its password."""
+    return s.pg.dsn(database) if role is None else s.pg.dsn(database, role, passwords[role])
+
+
+def _start_audit(s: Stack, name: str, database: str, topic: str, token: str, client: CertFiles,
+                 passwords: dict[str, str], broker: DevStack) -> GrpcServerProcess:
+    """`python -m services.audit` on its own database, reading only `topic` on `broker`'s Kafka (as the
+    client "audit"); `client` is its certificate as the keyvault's client."""
     p, port = "CONSENTRY_AUDIT_", free_port()
     cert, key, client_ca = s.server_tls
     assert s.vault_metrics is not None
     env = {
-        f"{p}DATABASE_URL": _dsn(s, database, ROLE), f"{p}OWNER_DATABASE_URL": _dsn(s, database, OWNER),
-        f"{p}KAFKA__BOOTSTRAP_SERVERS": s.kafka.bootstrap_servers, f"{p}TOPICS": json.dumps([topic]),
+        f"{p}DATABASE_URL": _dsn(s, database, passwords, ROLE),
+        f"{p}OWNER_DATABASE_URL": _dsn(s, database, passwords, OWNER),
+        **broker.kafka_env(p, "audit"), f"{p}TOPICS": json.dumps([topic]),
         f"{p}GRPC__LISTEN": f"127.0.0.1:{port}", f"{p}GRPC__TLS_CERT": str(cert), f"{p}GRPC__TLS_KEY": str(key),
         f"{p}GRPC__TLS_CLIENT_CA": str(client_ca), f"{p}GRPC__POLICY_FILE": str(s.policy),
         f"{p}KEYVAULT_ADDRESS": f"localhost:{s.keyvaults['wrapped'].port}", f"{p}KEYVAULT_TLS_CA": str(client_ca),
@@ -113,23 +135,25 @@ def _tree_size(s: Stack, database: str) -> int:
     return s.pg.execute("SELECT coalesce(max(tree_size), 0) FROM checkpoints", database=database)
 
 
-def _ingest_round(s: Stack, proc: GrpcServerProcess, first: int, count: int, subjects: int
-                  ) -> tuple[dict[str, Any], dict[str, Any], float]:
-    """The audit process is stopped while `count` events are produced, the naive consumer takes them
-    in, then the audit process is resumed and takes them in; (naive, audit, seconds producing)."""
+def _ingest_round(s: Stack, ingest: Ingest, count: int, subjects: int, naive: bool
+                  ) -> tuple[dict[str, Any] | None, dict[str, Any], float]:
+    """The audit process is stopped while `count` events are produced, the naive consumer (if `naive`)
+    takes them in, then the audit process is resumed and takes them in; (naive, audit, seconds producing)."""
+    proc = ingest.proc
     assert proc.pid is not None
-    from_size = _tree_size(s, INGEST_DB)
+    from_size = _tree_size(s, ingest.database)
     os.kill(proc.pid, signal.SIGSTOP)
     try:
-        made = s.gen.apply(produce, (s.kafka.bootstrap_servers, TOPIC, first, count, subjects))
+        made = s.gen.apply(produce, (ingest.kafka, TOPIC, ingest.produced + 1, count, subjects))
+        ingest.produced += count
         common = dict(events=count, max_s=INGEST_MAX_S)
-        naive = measure(s, AuditRoundSpec("naive", dsn=_dsn(s, NAIVE_DB), kafka=s.kafka.bootstrap_servers,
-                                          ranges=made["ranges"], **common), run_audit_round, INGEST_MAX_S + 60)
-        audit = measure(s, AuditRoundSpec("ingest", dsn=_dsn(s, INGEST_DB), audit_pid=proc.pid, from_size=from_size,
-                                          **common), run_audit_round, INGEST_MAX_S + 60)
+        base = measure(s, AuditRoundSpec("naive", dsn=s.pg.dsn(NAIVE_DB), kafka=ingest.kafka, ranges=made["ranges"],
+                                         **common), run_audit_round, INGEST_MAX_S + 60) if naive else None
+        audit = measure(s, AuditRoundSpec("ingest", dsn=s.pg.dsn(ingest.database), audit_pid=proc.pid,
+                                          from_size=from_size, **common), run_audit_round, INGEST_MAX_S + 60)
     finally:
         _resume(proc.pid)
-    return naive, audit, made["seconds"]
+    return base, audit, made["seconds"]
 
 
 def _ingest_line(name: str, r: dict[str, Any]) -> str:
@@ -138,32 +162,54 @@ def _ingest_line(name: str, r: dict[str, Any]) -> str:
     return f"  {name:<42} {r['rps']:>9,.0f} events/s  ({r['events']:,} events in {r['seconds']:.2f}s{extra}){errors}"
 
 
-def run_ingest(s: Stack, cfg: AuditConfig, proc: GrpcServerProcess) -> tuple[list[Scenario], dict[str, Any]]:
+def run_ingest(s: Stack, cfg: AuditConfig, secured: Ingest, plain: Ingest | None
+               ) -> tuple[list[Scenario], dict[str, Any]]:
+    """Round i: the naive consumer and the audit service on the shared (TLS) broker and, if `plain`,
+    audit-plain on the plaintext broker (after them in rounds 1, 3, ..., before them in 2, 4, ...); every
+    round of each on the same number of fresh events."""
     note = (f"{cfg.ingest_events:,} events per round (consent.withdrawn envelopes, {cfg.subjects:,} subjects, gap-free"
             f" sequences, keyed by subject, 3 partitions), produced before the clock starts; seconds = consumer"
             " free to start to last event durable")
     base = Scenario("ingest naive consumer", "Kafka to log", "gen+postgres+tansu", section=SECTION, unit="events",
                     extra_medians=("seconds",),
                     note=note + "; one transaction per event reading the previous row's hash (sha256 chain)")
-    audit = Scenario("ingest audit", "Kafka to log", "audit", base.name, section=SECTION, unit="events",
+    audit = Scenario(INGEST, "Kafka to log", "audit", base.name, section=SECTION, unit="events",
                      extra_medians=("seconds", "checkpoints"), goals={"rps": Goal(">=", 5_000)},
                      ratio_goals={"rps": Goal(">=", 5)},
                      note=note + f"; until the signed checkpoint covering the round (batch size {BATCH_SIZE:,}); the"
-                                 " audit process was stopped (SIGSTOP) while they were produced, resumed at the start")
+                                 " audit process was stopped (SIGSTOP) while they were produced, resumed at the start;"
+                                 " Kafka over TLS with the service's client certificate (the broker's TLS front)")
+    scenarios = [base, audit]
+    if plain is not None:
+        scenarios.append(Scenario(
+            PLAIN_INGEST, "Kafka to log", "audit-plain+postgres+tansu-plain+keyvault+consent+openbao", section=SECTION,
+            unit="events", extra_medians=("seconds", "checkpoints"),
+            note=audit.note.replace("Kafka over TLS with the service's client certificate (the broker's TLS front)",
+                                    "the same settings on a plaintext Tansu of its own (security_protocol PLAINTEXT),"
+                                    " its own database; rounds alternate with the audit service's")))
     print(f"ingest: warm-up of {cfg.warmup_events:,} events, then {cfg.ingest_rounds} rounds of"
-          f" {cfg.ingest_events:,} (naive consumer, then the audit service, on the same events)", flush=True)
-    for name, result in zip(("warm-up naive", "warm-up audit"), _ingest_round(s, proc, 1, cfg.warmup_events,
-                                                                             cfg.subjects)[:2], strict=True):
+          f" {cfg.ingest_events:,} (naive consumer, then the audit service, on the same events"
+          + ("; audit-plain on as many over plaintext Kafka: after them in rounds 1, 3, ..., before them in"
+             " rounds 2, 4, ...)" if plain else ")"), flush=True)
+    warm = _ingest_round(s, secured, cfg.warmup_events, cfg.subjects, naive=True)
+    warm_plain = [_ingest_round(s, plain, cfg.warmup_events, cfg.subjects, naive=False)[1]] if plain else []
+    for name, result in zip(("warm-up naive", "warm-up audit", "warm-up audit-plain"), [*warm[:2], *warm_plain],
+                            strict=False):
         print(_ingest_line(name, result), flush=True)
-    produced, producing = cfg.warmup_events, []
+    producing = []
     for i in range(cfg.ingest_rounds):
-        naive, ingested, seconds = _ingest_round(s, proc, produced + 1, cfg.ingest_events, cfg.subjects)
-        produced += cfg.ingest_events
+        # audit-plain after the others in rounds 1, 3, ..., before them in 2, 4, ...: no side always goes first
+        plain_result = (_ingest_round(s, plain, cfg.ingest_events, cfg.subjects, naive=False)[1]
+                        if plain is not None and i % 2 else None)
+        naive, ingested, seconds = _ingest_round(s, secured, cfg.ingest_events, cfg.subjects, naive=True)
         producing.append(seconds)
-        for scenario, result in ((base, naive), (audit, ingested)):
+        if plain is not None and not i % 2:
+            plain_result = _ingest_round(s, plain, cfg.ingest_events, cfg.subjects, naive=False)[1]
+        results = [naive, ingested, *([plain_result] if plain is not None else [])]
+        for scenario, result in zip(scenarios, results, strict=True):
             scenario.rounds.append(result)
             print(_ingest_line(f"{scenario.name} #{i + 1}", result), flush=True)
-    return [base, audit], {"produced": produced, "produce_seconds": producing}
+    return scenarios, {"produced": secured.produced, "produce_seconds": producing}
 
 
 def _after_round(scenario: Scenario, r: dict[str, Any]) -> str:
@@ -172,11 +218,12 @@ def _after_round(scenario: Scenario, r: dict[str, Any]) -> str:
     return f"  {r['entries']:,} entries in {r['seconds']:.1f}s" if "entries" in r else ""
 
 
-def plan_log(s: Stack, cfg: AuditConfig, proc: GrpcServerProcess, pem: str) -> list[tuple[str, Groups, int | None]]:
-    """(title, group, rounds) of the proofs at each concurrency and of VerifyLog."""
+def plan_log(s: Stack, cfg: AuditConfig, proc: GrpcServerProcess, pem: str, lookup_dsn: str
+             ) -> list[tuple[str, Groups, int | None]]:
+    """(title, group, rounds) of the proofs at each concurrency and of VerifyLog; `lookup_dsn` is the
+    service role's, for the baselines."""
     n = cfg.log_entries
     bound = 32 * math.ceil(math.log2(n))
-    lookup_dsn = _dsn(s, PROOFS_DB, ROLE)
     planned: list[tuple[str, Groups, int | None]] = []
     for concurrency in dict.fromkeys((cfg.proof_concurrency, 1)):
         common = dict(tree_size=n, duration_s=cfg.duration_s, warmup_s=cfg.warmup_s, concurrency=concurrency,
@@ -206,13 +253,26 @@ def plan_log(s: Stack, cfg: AuditConfig, proc: GrpcServerProcess, pem: str) -> l
     return planned
 
 
+def _plain_broker(s: Stack) -> DevStack:
+    """A plaintext Tansu of the audit section's own (no front, no certificates), for audit-plain."""
+    kafka = TansuProcess(s.run_dir / "kafka-plain")
+    s.on_exit(kafka.stop)
+    kafka.start()
+    kafka.create_topics([TOPIC])
+    assert kafka.pid is not None
+    s.pids["tansu-plain"] = kafka.pid
+    return replace(s.dev, kafka=kafka)
+
+
 def run_all(s: Stack, cfg: AuditConfig) -> tuple[list[Scenario], dict[str, Any], AuditRun]:
     s.start_keyvault(["wrapped"])
     assert s.vault_metrics is not None
     print("audit set-up: databases, checkpoint key, subject keys ...", flush=True)
     token = provision_vault(s.vault_metrics.client(), KEY_NAME, MOUNT)
-    for database in (INGEST_DB, PROOFS_DB):
-        asyncio.run(provision_database(s.pg.dsn(), database, OWNER, ROLE))
+    passwords = {OWNER: secrets.token_urlsafe(24), ROLE: secrets.token_urlsafe(24)}
+    databases = (INGEST_DB, PROOFS_DB, *([PLAIN_DB] if cfg.plaintext_kafka else []))
+    for database in databases:
+        asyncio.run(provision_database(s.pg.dsn(), database, OWNER, ROLE, passwords))
     s.pg.create_database(NAIVE_DB)
     s.pg.execute(NAIVE_TABLE, database=NAIVE_DB)
     s.kafka.create_topics([TOPIC, PROOFS_TOPIC])
@@ -220,34 +280,43 @@ def run_all(s: Stack, cfg: AuditConfig) -> tuple[list[Scenario], dict[str, Any],
     refs = s.gen.apply(subject_refs, (s.keyvaults["wrapped"].target, cfg.subjects))
     if len(refs) != cfg.subjects or not all(refs.values()):
         raise RuntimeError(f"keyvault gave {sum(map(bool, refs.values()))} of {cfg.subjects} subject references")
-    print("starting the audit service (ingest) ...", flush=True)
-    ingest_proc = _start_audit(s, "audit", INGEST_DB, TOPIC, token, client)
-    scenarios, info = run_ingest(s, cfg, ingest_proc)
+    print("starting the audit service (ingest)" + (", a plaintext Tansu and audit-plain" if cfg.plaintext_kafka
+                                                   else "") + " ...", flush=True)
+    secured = Ingest(_start_audit(s, "audit", INGEST_DB, TOPIC, token, client, passwords, s.dev), INGEST_DB,
+                     bench_kafka(s))
+    plain = None
+    if cfg.plaintext_kafka:
+        broker = _plain_broker(s)
+        plain = Ingest(_start_audit(s, "audit-plain", PLAIN_DB, TOPIC, token, client, passwords, broker), PLAIN_DB,
+                       broker.kafka.client_settings())
+    scenarios, info = run_ingest(s, cfg, secured, plain)
+    pairs = [Pair("audit ingest (Kafka to signed checkpoint)", INGEST, PLAIN_INGEST, "events/s")] if plain else []
 
     print(f"building a log of {cfg.log_entries:,} entries ...", flush=True)
-    built = s.gen.apply_async(build_log, (LogSpec(_dsn(s, PROOFS_DB, OWNER), _dsn(s, PROOFS_DB, ROLE), cfg.log_entries,
+    built = s.gen.apply_async(build_log, (LogSpec(_dsn(s, PROOFS_DB, passwords, OWNER),
+                                                  _dsn(s, PROOFS_DB, passwords, ROLE), cfg.log_entries,
                                                   BATCH_SIZE, refs, s.vault_metrics.address, token, KEY_NAME,
                                                   MOUNT),)).get(timeout=BUILD_MAX_S)
     pem = built.pop("public_key_pem")
     s.pg.execute("VACUUM ANALYZE", database=PROOFS_DB)  # as autovacuum would, but not during the rounds
     print(f"  {built['entries']:,} entries, {built['checkpoints']} checkpoints in {built['seconds']:.1f}s;"
           " starting the audit service (proofs) ...", flush=True)
-    proofs_proc = _start_audit(s, "audit-proofs", PROOFS_DB, PROOFS_TOPIC, token, client)
-    for title, group, rounds in plan_log(s, cfg, proofs_proc, pem):
+    proofs_proc = _start_audit(s, "audit-proofs", PROOFS_DB, PROOFS_TOPIC, token, client, passwords, s.dev)
+    for title, group, rounds in plan_log(s, cfg, proofs_proc, pem, _dsn(s, PROOFS_DB, passwords, ROLE)):
         how = "one pass per round" if rounds else f"{cfg.warmup_s:g}s warm-up + {cfg.duration_s:g}s"
         print(f"{title}: {rounds or cfg.rounds} rounds of {how}", flush=True)
         run_interleaved(s, group, rounds or cfg.rounds, run_audit_round, VERIFY_MAX_S + 60 if rounds else None,
                         _after_round)
         scenarios += [scenario for scenario, _ in group]
-    run = AuditRun(ingest_proc, proofs_proc, refs, info["produced"], built["entries"],
+    run = AuditRun(secured.proc, proofs_proc, refs, info["produced"], built["entries"],
                    {sc.name: sc for sc in scenarios})
-    return scenarios, {"audit_setup": {**info, "log": built}}, run
+    return scenarios, {"audit_setup": {**info, "log": built}, "kafka_tls_pairs": pairs}, run
 
 
 def checks(s: Stack, run: AuditRun) -> dict[str, dict[str, Any]]:
     """End-of-run behaviour checks (after every round: they add to the ingested log)."""
-    spec = CheckSpec(run.ingest.target, run.proofs.target, _dsn(s, INGEST_DB), _dsn(s, PROOFS_DB),
-                     s.kafka.bootstrap_servers, run.log_size, run.produced, len(run.refs), run.refs)
+    spec = CheckSpec(run.ingest.target, run.proofs.target, s.pg.dsn(INGEST_DB), s.pg.dsn(PROOFS_DB),
+                     bench_kafka(s), run.log_size, run.produced, len(run.refs), run.refs)
     found = s.gen.apply(audit_checks, (spec,))
     for name, scenario in run.scenarios.items():
         if scenario.server.startswith("audit"):
@@ -263,4 +332,9 @@ def audit_config(cfg: AuditConfig, event_loop: str) -> dict[str, Any]:
     defaults = {key: _FIELDS[key].default for key in ("batch_size", "pool_min_size", "pool_max_size", "gap_grace_s")}
     return {**asdict(cfg), "service": {**defaults, "transport": "mTLS", "log_level": "WARNING",
                                        "event_loop": event_loop, "keyvault_backend": "wrapped",
-                                       "topics": {"audit": [TOPIC], "audit-proofs": [PROOFS_TOPIC]}}}
+                                       "kafka": {"audit": "SSL (client certificate, TLS front)",
+                                                 "audit-proofs": "SSL (client certificate, TLS front)",
+                                                 **({"audit-plain": "PLAINTEXT (a Tansu of its own)"}
+                                                    if cfg.plaintext_kafka else {})},
+                                       "topics": {"audit": [TOPIC], "audit-proofs": [PROOFS_TOPIC],
+                                                  **({"audit-plain": [TOPIC]} if cfg.plaintext_kafka else {})}}}

@@ -66,7 +66,7 @@ async def _checks(spec: CheckSpec) -> dict[str, dict[str, Any]]:
         found[name] = {"ok": bool(ok), "detail": detail}
 
     stores = {name: await FaceStore.open(dsn) for name, dsn in ep.gate_dsns.items()}
-    keyvault_for_gate = ep.gate_channel("keyvault")
+    keyvault_for_gate = ep.gate_channel("keyvault", spec.gates[0])  # the blobs were copied from the first gate
     async with ep.dsr.channel() as d, ep.keyvault.channel() as k, ep.consent.channel() as c:
         dsr, kv = dsr_pb2_grpc.DsrServiceStub(d), keyvault_pb2_grpc.KeyVaultServiceStub(k)
         consent = consent_pb2_grpc.ConsentServiceStub(c)

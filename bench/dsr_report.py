@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from bench.kafka_tls import PLAIN, SECURED
 from bench.report import cores_busy, fmt, server_roles
 
 
@@ -26,6 +27,7 @@ def table(docs: list[dict[str, Any]]) -> str:
         m = d["medians"]
         checks = [(k, e) for k, e in d.get("targets", {}).items() if e["target"]]
         bulk = "seconds" in m
+        compared = d["name"].endswith((SECURED, PLAIN))  # the Kafka comparison: its own table has the ratios
         figure = (f"{fmt(m['seconds'], ',.1f')} s ({fmt(m['rps'], ',.1f')} deletions/s)" if bulk
                   else f"{fmt(m['rps'], ',.2f')} deletions/s")
         roles = dict.fromkeys(("gen", *server_roles(d["server"])))
@@ -33,7 +35,7 @@ def table(docs: list[dict[str, Any]]) -> str:
                      ", ".join(f"{k} {e['target']}" for k, e in checks) or "-",
                      " ".join("PASS" if e["pass"] else "FAIL" for _, e in checks),
                      fmt(m["server_cpu_ms_per_call"], ",.1f"), cores_busy(d["rounds"], *roles)])
-        if bulk:
+        if bulk and not compared:
             rows.append(["  = s per 10,000" + (" (extrapolated)" if d["rounds"] and d["rounds"][0]["requests"] != 10_000
                                                else ""), "", f"{fmt(m['seconds_per_10k'], ',.1f')} s", *blank])
             rows.append(["  = last COMPLETED seen by the poller", "", f"{fmt(m['seen_seconds'], ',.1f')} s", *blank])
@@ -43,7 +45,7 @@ def table(docs: list[dict[str, Any]]) -> str:
                          f"{fmt(m['resent_tasks'], ',.0f')}; {fmt(m['polls_per_request'], '.2f')}", *blank])
         rows.append(["  = p50 own part / processors (ms)", "",
                      f"{fmt(m.get('own_part_p50_ms'), ',.0f')} / {fmt(m.get('processors_p50_ms'), ',.0f')}", *blank])
-        if bulk:
+        if bulk and not compared:
             rows.append(["  = cpu s per process", "", _cpu_seconds(d["rounds"]), *blank])
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     widths[2] = max(len(r[2]) for r in [head, *rows] if not r[0].startswith("  = cpu"))

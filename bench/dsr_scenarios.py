@@ -29,18 +29,19 @@ AFTER_VERIFY = (pb.REQUEST_STATUS_VERIFIED, pb.REQUEST_STATUS_IN_PROGRESS, pb.RE
 
 @dataclass(frozen=True)
 class Endpoints:
-    """The dsr section's stack as the generator reaches it: the operator's targets (client "admin"),
-    and what the face gates use (client "demo-gate", each gate's database)."""
+    """A dsr section's stack as the generator reaches it: the operator's targets (client "admin"),
+    and what each face gate uses (its own certificate, its own database)."""
 
     dsr: Target
     consent: Target
     keyvault: Target
-    gate_tls: tuple[Path, Path, Path]
+    gate_tls: dict[str, tuple[Path, Path, Path]]  # gate -> (CA, its certificate, its key)
     gate_dsns: dict[str, str]
     purpose: str
 
-    def gate_channel(self, service: str) -> grpc.aio.Channel:
-        ca, cert, key = self.gate_tls
+    def gate_channel(self, service: str, gate: str) -> grpc.aio.Channel:
+        """A channel to consent or keyvault as the gate `gate` (its certificate)."""
+        ca, cert, key = self.gate_tls[gate]
         port = {"consent": self.consent.port, "keyvault": self.keyvault.port}[service]
         return connect(f"127.0.0.1:{port}", ca=ca, cert=cert, key=key)
 

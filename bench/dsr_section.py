@@ -7,8 +7,10 @@ subject has consent for the dev stack's purpose and a template enrolled at both 
 clock starts. Each deletion is what an operator does: SubmitRequest, VerifyIdentity, then GetRequest
 until COMPLETED.
 
-There is no baseline in the same run: the figures are compared with absolute targets, and the CPU
-every process spent is reported beside them (per deletion, and per process).
+There is no baseline in the same run for the headline: the figures are compared with absolute
+targets, and the CPU every process spent is reported beside them (per deletion, and per process).
+What Kafka's TLS with client certificates costs is measured beside a second stack, built the same way
+on a plaintext Tansu: rounds of fewer deletions alternate between the two (bench/kafka_tls.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bench.dsr_scenarios import DsrRoundSpec, Endpoints, subject
 from bench.dsr_setup import prepare
 from bench.dsr_stack import GATES, PURPOSE, DsrStack
 from bench.harness import Stack
+from bench.kafka_tls import PLAIN, SECURED, Pair
 from bench.report import Goal, Scenario
 from services.dsr.service.dispatcher import TaskDispatcher
 from services.dsr.service.orchestrator import Orchestrator
@@ -47,9 +50,17 @@ class DsrConfig:
     sample: int = 25  # deleted subjects per deletions round the end-of-run checks look at
     bulk_max_s: float = 900.0  # a deletions round fails after this long
     latency_max_s: float = 60.0  # one deletion fails after this long
+    # Kafka TLS + client certificates against plaintext: rounds of each (0: not measured), deletions per
+    # round, and deletions one at a time before each (a lone deletion's latency, without queueing).
+    compare_rounds: int = 3
+    compare_deletions: int = 2_000
+    compare_latency_samples: int = 10
 
 
-DSR_QUICK = DsrConfig(deletions=500, latency_samples=10)
+DSR_QUICK = DsrConfig(deletions=500, latency_samples=10, compare_rounds=2, compare_deletions=300,
+                      compare_latency_samples=5)
+COMPARE_SAMPLE = 5  # deleted subjects per comparison round the end-of-run checks look at
+COMPARED = ("seconds", "submit_seconds", "resent_tasks", "own_part_p50_ms", "processors_p50_ms")
 
 
 @dataclass
@@ -62,6 +73,7 @@ class DsrRun:
     requests: int = 0  # deletion requests submitted, warm-up included
     sample: list[tuple[str, str]] = field(default_factory=list)
     scenarios: list[Scenario] = field(default_factory=list)
+    plain_checks: dict[str, dict[str, Any]] = field(default_factory=dict)  # the plaintext stack's, made before it stopped
 
 
 def _line(name: str, r: dict[str, Any]) -> str:
@@ -105,26 +117,105 @@ def _setup(s: Stack, d: DsrStack, ep: Endpoints, cfg: DsrConfig, everyone: list[
     return found
 
 
-def run_all(s: Stack, cfg: DsrConfig) -> tuple[list[Scenario], dict[str, Any], DsrRun]:
-    began = time.monotonic()
-    d = dsr_stack.start(s)
-    ep = Endpoints(d.target("dsr"), d.target("consent"), d.target("keyvault"), d.gate_client, d.gate_dsns, PURPOSE)
-    bulk = [tuple(subject(f"bulk{i}", n) for n in range(cfg.deletions)) for i in range(cfg.rounds)]
-    latency = [tuple(subject(f"lat{i}", n) for n in range(cfg.latency_samples)) for i in range(cfg.rounds)]
-    warm = tuple(subject("warm", n) for n in range(cfg.warmup_deletions))
-    controls = tuple(subject("control", n) for n in range(cfg.controls))
-    everyone = [*warm, *controls, *(x for group in latency for x in group), *(x for group in bulk for x in group)]
-    seize = [bulk[0][0], bulk[0][-1], controls[0]]
-    started_s = time.monotonic() - began
-    found = _setup(s, d, ep, cfg, everyone, seize)
-    run = DsrRun(d, ep, controls, found.pop("seized"))
+def _endpoints(d: DsrStack) -> Endpoints:
+    return Endpoints(d.target("dsr"), d.target("consent"), d.target("keyvault"), d.gate_tls, d.gate_dsns, PURPOSE)
 
+
+def _ready(s: Stack, d: DsrStack, cfg: DsrConfig, prefix: str, subjects: list[str], seize: list[str]
+           ) -> tuple[DsrRun, dict[str, Any]]:
+    """A stack's set-up (warm-up subjects, controls and `subjects`: consent, enrolment at both gates),
+    then its warm-up deletions; `prefix` keeps its warm-up and control subjects apart from another's."""
+    ep = _endpoints(d)
+    warm = tuple(subject(f"{prefix}warm", n) for n in range(cfg.warmup_deletions))
+    controls = tuple(subject(f"{prefix}control", n) for n in range(cfg.controls))
+    found = _setup(s, d, ep, cfg, [*warm, *controls, *subjects], [*seize, controls[0]])
+    run = DsrRun(d, ep, controls, found.pop("seized"))
     print(f"dsr warm-up: {len(warm)} deletions one at a time (the gates' consumer groups join) ...", flush=True)
     warmed = _round(s, d, DsrRoundSpec("latency", ep, warm, max_s=max(cfg.latency_max_s, 120.0)))
     run.requests += len(warm)
     if warmed["completed"] != len(warm):
         raise RuntimeError(f"warm-up deletions did not complete: {warmed['errors']}")
     print(_line("warm-up", warmed), flush=True)
+    return run, {"setup": found, "warmup": warmed}
+
+
+def _compared(cfg: DsrConfig, kind: str) -> list[tuple[str, ...]]:
+    """Per comparison round: the deletions one at a time, then the many."""
+    per_round = cfg.compare_latency_samples + cfg.compare_deletions
+    return [tuple(subject(f"{kind}{i}", n) for n in range(per_round)) for i in range(cfg.compare_rounds)]
+
+
+def _compare_kafka(s: Stack, cfg: DsrConfig, run: DsrRun, secured_subjects: list[tuple[str, ...]]
+                   ) -> tuple[list[Scenario], dict[str, Any]]:
+    """Deletions on the section's stack (Kafka over the TLS front, a certificate per service and gate)
+    beside a second stack built the same way on a plaintext Tansu, rounds alternating (secured first in
+    rounds 1, 3, ..., plaintext first in rounds 2, 4, ...; the other stack idles meanwhile). The
+    plaintext stack's checks run at the end, then it is stopped: the rounds after run as before."""
+    n, began = cfg.compare_deletions, time.monotonic()
+    plain_subjects = _compared(cfg, "plain")
+    p = dsr_stack.start(s, tls=False, name="dsr-stack-plain")
+    plain_run, plain_info = _ready(s, p, cfg, "p", [x for group in plain_subjects for x in group],
+                                   [plain_subjects[0][-2], plain_subjects[0][-1]])
+    note = (f"{n:,} subjects per round, each with consent and a template at both gates; {cfg.concurrency}"
+            " SubmitRequest + VerifyIdentity pairs in flight; seconds = first SubmitRequest to the last COMPLETED;"
+            f" rounds alternate with the other stack's ({SECURED} / {PLAIN})")
+    secured = Scenario(f"deletions x{n:,}, {SECURED}", "SubmitRequest to COMPLETED", dsr_stack.server_roles(True),
+                       section=SECTION, unit="deletions", extra_medians=COMPARED,
+                       note=note + "; the section's stack: every service and gate reaches Kafka through the TLS front"
+                                   " (stunnel) with its own certificate")
+    plain = Scenario(f"deletions x{n:,}, {PLAIN}", "SubmitRequest to COMPLETED", dsr_stack.server_roles(False),
+                     section=SECTION, unit="deletions", extra_medians=COMPARED,
+                     note=note + "; a second stack, the same processes and settings, on a plaintext Tansu"
+                                 " (security_protocol PLAINTEXT; the gates through bench/plain_gate.py)")
+    lone = (f"{cfg.compare_latency_samples} deletions per round, one at a time (GetRequest every 25 ms until"
+            " COMPLETED; latency = submission to the COMPLETED time in the request's timeline), before the round of"
+            f" {n:,} on the same stack; rounds alternate with the other stack's")
+    one_secured = Scenario(f"deletion one at a time, {SECURED}", "SubmitRequest to COMPLETED",
+                           secured.server, section=SECTION, unit="deletions", extra_medians=COMPARED[-2:], note=lone)
+    one_plain = Scenario(f"deletion one at a time, {PLAIN}", "SubmitRequest to COMPLETED", plain.server,
+                         section=SECTION, unit="deletions", extra_medians=COMPARED[-2:], note=lone)
+    sides = [(one_secured, secured, run, secured_subjects), (one_plain, plain, plain_run, plain_subjects)]
+    print(f"dsr: {cfg.compare_rounds} rounds of {cfg.compare_latency_samples} deletions one at a time and {n:,} with"
+          f" {cfg.concurrency} in flight, each with {SECURED} and with {PLAIN}, alternating", flush=True)
+    k = cfg.compare_latency_samples
+    for i in range(cfg.compare_rounds):
+        for one, many, side, subjects in sides if i % 2 == 0 else sides[::-1]:
+            for scenario, spec in ((one, DsrRoundSpec("latency", side.endpoints, subjects[i][:k],
+                                                      max_s=cfg.latency_max_s, rng_seed=i)),
+                                   (many, DsrRoundSpec("bulk", side.endpoints, subjects[i][k:],
+                                                       concurrency=cfg.concurrency, max_s=cfg.bulk_max_s,
+                                                       sample=COMPARE_SAMPLE, rng_seed=i))):
+                result = _round(s, side.stack, spec)
+                side.requests += len(spec.subjects)
+                side.sample += result.pop("sample")[:COMPARE_SAMPLE]
+                scenario.rounds.append(result)
+                print(_line(f"{scenario.name} #{i + 1}", result), flush=True)
+    plain_run.scenarios = [one_plain, plain]
+    print("dsr (plaintext Kafka): end-of-run checks, then its stack stops ...", flush=True)
+    run.plain_checks = checks(s, plain_run)
+    p.stop()
+    info = {**plain_info, "seconds": time.monotonic() - began,
+            "startup_seconds": {name: proc.startup_seconds for name, proc in {**p.servers, **p.gates}.items()}}
+    pairs = [Pair(f"dsr deletions x{n:,} end to end", secured.name, plain.name, "deletions/s"),
+             # one at a time, a rate is mostly the poller's pace: the latency is the figure
+             Pair("dsr deletion one at a time", one_secured.name, one_plain.name, "deletions/s",
+                  ("p50_ms", "p99_ms", "processors_p50_ms", "server_cpu_ms_per_call"))]
+    return [one_secured, secured, one_plain, plain], {"plaintext_stack": info, "pairs": pairs}
+
+
+def run_all(s: Stack, cfg: DsrConfig) -> tuple[list[Scenario], dict[str, Any], DsrRun]:
+    began = time.monotonic()
+    d = dsr_stack.start(s)
+    bulk = [tuple(subject(f"bulk{i}", n) for n in range(cfg.deletions)) for i in range(cfg.rounds)]
+    latency = [tuple(subject(f"lat{i}", n) for n in range(cfg.latency_samples)) for i in range(cfg.rounds)]
+    compared = _compared(cfg, "tls")
+    started_s = time.monotonic() - began
+    run, found = _ready(s, d, cfg, "", [x for group in (*latency, *bulk, *compared) for x in group],
+                        [bulk[0][0], bulk[0][-1]])
+    comparison: list[Scenario] = []
+    info: dict[str, Any] = {"pairs": []}
+    if cfg.compare_rounds:  # first, on stacks alike in history; then the headline on the section's stack alone
+        comparison, info = _compare_kafka(s, cfg, run, compared)
 
     roles = dsr_stack.server_roles()
     one = Scenario("deletion one at a time", "SubmitRequest to COMPLETED", roles, section=SECTION,
@@ -146,6 +237,7 @@ def run_all(s: Stack, cfg: DsrConfig) -> tuple[list[Scenario], dict[str, Any], D
                             f"; the target is for 10,000: s per 10,000 is extrapolated from {cfg.deletions:,}"))
     print(f"dsr: {cfg.rounds} round(s) of {cfg.latency_samples} deletions one at a time, then {cfg.deletions:,}"
           f" deletions with {cfg.concurrency} in flight", flush=True)
+    ep = run.endpoints
     for i in range(cfg.rounds):
         for scenario, spec in ((one, DsrRoundSpec("latency", ep, latency[i], max_s=cfg.latency_max_s, rng_seed=i)),
                                (many, DsrRoundSpec("bulk", ep, bulk[i], concurrency=cfg.concurrency,
@@ -157,11 +249,11 @@ def run_all(s: Stack, cfg: DsrConfig) -> tuple[list[Scenario], dict[str, Any], D
             print(_line(f"{scenario.name} #{i + 1}", result), flush=True)
             if "cpu_seconds" in result:
                 print(_cpu_split(result), flush=True)
-    run.scenarios = [one, many]
-    info = {"setup": found, "warmup": warmed, "start_seconds": started_s,
-            "seconds_to_checks": time.monotonic() - began,
-            "startup_seconds": {name: p.startup_seconds for name, p in {**d.servers, **d.gates}.items()}}
-    return [one, many], {"dsr_setup": info}, run
+    run.scenarios = [one, many, *comparison[:2]]
+    setup = {**found, "start_seconds": started_s, "seconds_to_checks": time.monotonic() - began,
+             "startup_seconds": {name: p.startup_seconds for name, p in {**d.servers, **d.gates}.items()},
+             **({"plaintext_stack": info["plaintext_stack"]} if comparison else {})}
+    return [one, many, *comparison], {"dsr_setup": setup, "kafka_tls_pairs": info["pairs"]}, run
 
 
 def checks(s: Stack, run: DsrRun) -> dict[str, dict[str, Any]]:
@@ -169,6 +261,7 @@ def checks(s: Stack, run: DsrRun) -> dict[str, dict[str, Any]]:
     dsr_stack.settle(run.stack)
     spec = CheckSpec(run.endpoints, tuple(run.sample), run.controls, run.seized, run.requests, GATES)
     found = s.gen.apply_async(dsr_checks, (spec,)).get(timeout=SETUP_MAX_S)
+    found |= {f"plaintext Kafka stack: {name}": c for name, c in run.plain_checks.items()}
     for scenario in run.scenarios:
         errors = sum(sum(r["errors"].values()) for r in scenario.rounds)
         incomplete = sum(r["requests"] - r["completed"] for r in scenario.rounds)
@@ -187,5 +280,8 @@ def dsr_config(cfg: DsrConfig, event_loop: str) -> dict[str, Any]:
             | {"orchestrator_idle_s": inspect.signature(Orchestrator.run).parameters["idle_s"].default,
                "dispatcher_idle_s": inspect.signature(TaskDispatcher.run).parameters["idle_s"].default,
                "dispatcher_batch": inspect.signature(TaskDispatcher).parameters["batch"].default,
-               "transport": "mTLS", "log_level": "WARNING", "event_loop": event_loop, "keyvault_backend": "wrapped"},
-            "gates": {"names": list(GATES), "purpose": PURPOSE, "client": "demo-gate"}}
+               "transport": "mTLS", "log_level": "WARNING", "event_loop": event_loop, "keyvault_backend": "wrapped",
+               "kafka": "SSL: the TLS front, a client certificate per service and gate"
+                        + ("; the comparison's second stack: PLAINTEXT" if cfg.compare_rounds else "")},
+            "gates": {"names": list(GATES), "purpose": PURPOSE,
+                      "client": "each its own certificate (its processor name), granted what dev up grants demo-gate"}}

@@ -38,11 +38,13 @@ async def _grant(ep: Endpoints, subjects: list[str], concurrency: int) -> None:
 
 
 async def _enrol(ep: Endpoints, subjects: list[str], concurrency: int, seize: list[str]) -> dict[str, Any]:
-    consent, keyvault = ep.gate_channel("consent"), ep.gate_channel("keyvault")
+    # Each gate as itself: its certificate to consent and keyvault, its role in its database.
+    channels = {name: (ep.gate_channel("consent", name), ep.gate_channel("keyvault", name)) for name in ep.gate_dsns}
     stores = {name: await FaceStore.open(dsn) for name, dsn in ep.gate_dsns.items()}
     try:
-        gates = {name: FaceGate(store, ConsentGate(consent, timeout=CALL_TIMEOUT_S),
-                                TemplateCipher(keyvault, timeout=CALL_TIMEOUT_S)) for name, store in stores.items()}
+        gates = {name: FaceGate(store, ConsentGate(channels[name][0], timeout=CALL_TIMEOUT_S),
+                                TemplateCipher(channels[name][1], timeout=CALL_TIMEOUT_S))
+                 for name, store in stores.items()}
         queue = iter(subjects)
 
         async def worker() -> None:
@@ -58,8 +60,8 @@ async def _enrol(ep: Endpoints, subjects: list[str], concurrency: int, seize: li
     finally:
         for store in stores.values():
             await store.close()
-        await consent.close()
-        await keyvault.close()
+        for channel in (c for pair in channels.values() for c in pair):
+            await channel.close()
 
 
 async def _processors(ep: Endpoints) -> list[dict[str, Any]]:

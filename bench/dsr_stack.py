@@ -7,12 +7,21 @@ processes use on the shared broker and PostgreSQL. The dsr service reads consent
 service every *.events topic, so on the shared broker they would take in the earlier sections' hundreds
 of thousands of events (the consent seeding, the keyvault's bulk rounds) while the deletions are
 timed. Everything is stopped with the rest of the run (`Stack.on_exit`).
+
+As dev up sets it up: a CA of the stack's own, PostgreSQL with a role and password per service and
+per gate, Tansu behind its TLS front (a certificate per service and per gate), a random OpenBao root
+token. Each gate is a client of its own: its certificate's name is its processor name, for the
+services and the broker alike, and the policy grants it what dev up grants its one gate. With
+`tls=False` the same stack runs on a plaintext Tansu (services with security_protocol PLAINTEXT, the
+gates through bench/plain_gate.py): the plaintext side of the Kafka comparison.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,11 +41,13 @@ from services.cli.dev import (
     face_gate_env,
     keyvault_env,
 )
-from services.common.devstack import OpenBaoProcess, PostgresProcess, TansuProcess, free_port
+from services.cli.dev import Stack as DevStack
+from services.common.devstack import ManagedProcess, OpenBaoProcess, PostgresProcess, TansuProcess, broker_tls, free_port
 from services.common.pki import DevCA
 
 PURPOSE = DEMO_PURPOSE  # the purpose the dev stack registers (services/cli/seed.py) and its gates hold
-GATES = ("face-gate-a", "face-gate-b")  # FACE_GATE_NAME: the processor names
+GATES = ("face-gate-a", "face-gate-b")  # FACE_GATE_NAME and certificate name: the processor names
+DEV_GATE = "demo-gate"  # dev up's one gate: each of ours is granted what it is
 OUTBOX_DATABASES = ("consent", "keyvault", "dsr")  # the producers the audit service reads
 SETTLE_TIMEOUT_S = 900.0
 Tls = tuple[Path, Path, Path]  # (CA, client certificate, client key)
@@ -44,7 +55,15 @@ Tls = tuple[Path, Path, Path]  # (CA, client certificate, client key)
 
 class BenchFaceGate(FaceGateProcess):
     """The dev stack's face gate process, with the benchmark's child environment: the repository on the
-    path and no FACE_GATE_* or CONSENTRY_* setting of the developer's leaking in."""
+    path and no FACE_GATE_* or CONSENTRY_* setting of the developer's leaking in. `plaintext`: the same
+    gate on a plaintext broker (bench/plain_gate.py)."""
+
+    def __init__(self, run_dir: Path, env: dict[str, str], plaintext: bool = False) -> None:
+        super().__init__(run_dir, env)
+        self.plaintext = plaintext
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.plain_gate" if self.plaintext else "examples.face_gate", "serve"]
 
     def popen_kwargs(self) -> dict[str, Any]:
         inherited = {k: v for k, v in _child_env({}).items() if not k.startswith("FACE_GATE_")}
@@ -58,16 +77,21 @@ class DsrStack:
     bao: OpenBaoProcess
     servers: dict[str, GrpcServerProcess]  # consent, keyvault, audit, dsr
     gates: dict[str, BenchFaceGate]  # processor name -> process
-    gate_dsns: dict[str, str]  # processor name -> its database
+    gate_dsns: dict[str, str]  # processor name -> its database, as its own role
+    gate_tls: dict[str, Tls]  # processor name -> its certificate (the services' and the broker's client)
     admin: Tls  # the operator (dev policy: client "admin", every RPC)
-    gate_client: Tls  # what the gates present (dev policy: client "demo-gate")
     pids: dict[str, int]  # role -> pid, for CPU accounting
+    tls: bool  # Kafka over the TLS front with client certificates; False: plaintext
 
     def target(self, service: str) -> Target:
         return Target(self.servers[service].port, self.admin)
 
-    def gate_address(self, service: str) -> str:
-        return f"127.0.0.1:{self.servers[service].port}"
+    def stop(self) -> None:
+        """Every process of the stack, the gates first (also registered with the run's clean-up)."""
+        processes: list[ManagedProcess] = [*self.gates.values(), *reversed(self.servers.values()), self.bao,
+                                           self.kafka, self.pg]
+        for proc in processes:
+            proc.stop()
 
 
 def _tls(ca: DevCA, client: str) -> Tls:
@@ -75,68 +99,75 @@ def _tls(ca: DevCA, client: str) -> Tls:
     return ca.ca.cert, files.cert, files.key
 
 
-def start(s: Stack) -> DsrStack:
+def policy() -> str:
+    """dev up's policy, plus each of our gates as a client granted what dev up grants its own gate."""
+    grant = tomllib.loads(POLICY)["clients"][DEV_GATE]
+    return POLICY + "".join(f'\n[clients."{gate}"]\nrpcs = {json.dumps(grant["rpcs"])}\n'
+                            f'purposes = {json.dumps(grant["purposes"])}\n' for gate in GATES)
+
+
+def start(s: Stack, tls: bool = True, name: str = "dsr-stack") -> DsrStack:
     """Starts the stack in dev up's order; each process is stopped with the run."""
-    run_dir = s.run_dir / "dsr-stack"
-    print("dsr: starting its PostgreSQL, Tansu and OpenBao ...", flush=True)
-    pg, kafka, bao = (PostgresProcess(run_dir / "postgres"), TansuProcess(run_dir / "kafka"),
+    run_dir = s.run_dir / name
+    label = "dsr" if tls else "dsr (plaintext Kafka)"
+    print(f"{label}: starting its PostgreSQL, Tansu{' and its TLS front' if tls else ''} and OpenBao ...", flush=True)
+    ca = DevCA(run_dir / "pki")
+    pg, kafka, bao = (PostgresProcess(run_dir / "postgres"),
+                      TansuProcess(run_dir / "kafka", tls=broker_tls(ca) if tls else None),
                       OpenBaoProcess(run_dir / "openbao"))
     for infra in (pg, kafka, bao):
         s.on_exit(infra.stop)
         infra.start()
-    for database in OUTBOX_DATABASES:
-        pg.create_database(database)
     kafka.create_topics(TOPICS)
+    policy_file = run_dir / "policy.toml"
+    policy_file.write_text(policy())
+    dev = DevStack(run_dir, pg, kafka, bao, ca, policy_file)
 
-    ca = DevCA(run_dir / "pki")
-    policy = run_dir / "policy.toml"
-    policy.write_text(POLICY)
     admin = _tls(ca, "admin")
-    ports = {name: free_port() for name in ("consent", "keyvault", "audit", "dsr")}
+    ports = {service: free_port() for service in ("consent", "keyvault", "audit", "dsr")}
     envs = {
-        "consent": consent_env(pg, kafka, ca, policy, ports["consent"]),
-        "keyvault": {**keyvault_env(pg, kafka, bao, ca, policy, ports["keyvault"], ports["consent"]),
-                     **(KEYVAULT_BACKENDS["wrapped"] or {})},
-        "audit": audit_env(pg, kafka, bao, ca, policy, ports["audit"], ports["keyvault"]),
-        "dsr": dsr_env(pg, kafka, ca, policy, ports["dsr"],
-                       {name: ports[name] for name in ("consent", "keyvault", "audit")}),
+        "consent": lambda: consent_env(dev, ports["consent"]),
+        "keyvault": lambda: {**keyvault_env(dev, ports["keyvault"], ports["consent"]),
+                             **(KEYVAULT_BACKENDS["wrapped"] or {})},
+        "audit": lambda: audit_env(dev, ports["audit"], ports["keyvault"]),
+        "dsr": lambda: dsr_env(dev, ports["dsr"], {n: ports[n] for n in ("consent", "keyvault", "audit")}),
     }
     servers: dict[str, GrpcServerProcess] = {}
-    for name, env in envs.items():  # dependencies first, as dev up starts them
-        prefix = f"CONSENTRY_{name.upper()}_"
-        env = {**env, f"{prefix}TELEMETRY__LOG_LEVEL": "WARNING", f"{prefix}RUNTIME__EVENT_LOOP": s.event_loop}
-        print(f"dsr: starting {name} ...", flush=True)
-        proc = GrpcServerProcess(run_dir / name, name, [f"services.{name}"], admin, env, ports[name])
+    for service, make_env in envs.items():  # dependencies first, as dev up starts them
+        prefix = f"CONSENTRY_{service.upper()}_"
+        env = {**make_env(), f"{prefix}TELEMETRY__LOG_LEVEL": "WARNING", f"{prefix}RUNTIME__EVENT_LOOP": s.event_loop}
+        print(f"{label}: starting {service} ...", flush=True)
+        proc = GrpcServerProcess(run_dir / service, service, [f"services.{service}"], admin, env, ports[service])
         s.on_exit(proc.stop)
         proc.start()
-        servers[name] = proc
+        servers[service] = proc
 
-    # One face gate env as dev up writes it (client "demo-gate", the demo purpose), then per gate its
-    # own processor name and database; the subjects are enrolled by the set-up, not at start.
-    base = face_gate_env(pg, kafka, ca, {name: ports[name] for name in ("consent", "keyvault", "dsr")})
-    gate_client = (Path(base["FACE_GATE_TLS_CA"]), Path(base["FACE_GATE_TLS_CERT"]), Path(base["FACE_GATE_TLS_KEY"]))
+    # Each gate as dev up configures its gate, under its own name (certificate, database and role);
+    # the subjects are enrolled by the set-up, not at start.
     gates: dict[str, BenchFaceGate] = {}
     dsns: dict[str, str] = {}
-    for name in GATES:
-        database = name.replace("-", "_")
-        pg.create_database(database)
-        dsns[name] = pg.dsn(database)
-        env = {**base, "FACE_GATE_NAME": name, "FACE_GATE_DATABASE_URL": dsns[name],
+    gate_tls: dict[str, Tls] = {}
+    for gate in GATES:
+        env = {**face_gate_env(dev, {n: ports[n] for n in ("consent", "keyvault", "dsr")}, name=gate),
                "FACE_GATE_DEMO_SUBJECTS": json.dumps([])}
-        print(f"dsr: starting {name} ...", flush=True)
-        gate = BenchFaceGate(run_dir / name, env)
-        s.on_exit(gate.stop)
-        gate.start()
-        gates[name] = gate
-    pids = {"gen": s.pids["gen"], "postgres": pg.pid, "tansu": kafka.pid, "openbao": bao.pid,
-            **{name: proc.pid for name, proc in servers.items()}, **{name: g.pid for name, g in gates.items()}}
-    return DsrStack(pg, kafka, bao, servers, gates, dsns, admin, gate_client,
-                    {role: pid for role, pid in pids.items() if pid})
+        dsns[gate] = env["FACE_GATE_DATABASE_URL"]
+        gate_tls[gate] = (ca.ca.cert, Path(env["FACE_GATE_TLS_CERT"]), Path(env["FACE_GATE_TLS_KEY"]))
+        print(f"{label}: starting {gate} ...", flush=True)
+        proc = BenchFaceGate(run_dir / gate, env, plaintext=not tls)
+        s.on_exit(proc.stop)
+        proc.start()
+        gates[gate] = proc
+    pids = {"gen": s.pids["gen"], "postgres": pg.pid, "tansu": kafka.pid,
+            "stunnel": kafka.front.pid if kafka.front else None, "openbao": bao.pid,
+            **{n: proc.pid for n, proc in servers.items()}, **{n: g.pid for n, g in gates.items()}}
+    return DsrStack(pg, kafka, bao, servers, gates, dsns, gate_tls, admin,
+                    {role: pid for role, pid in pids.items() if pid}, tls)
 
 
-def server_roles() -> str:
+def server_roles(tls: bool = True) -> str:
     """Every process that serves a deletion, joined by "+" as `report.server_roles` reads them."""
-    return "+".join(("dsr", "consent", "keyvault", "audit", *GATES, "postgres", "tansu", "openbao"))
+    broker = ("tansu", "stunnel") if tls else ("tansu",)
+    return "+".join(("dsr", "consent", "keyvault", "audit", *GATES, "postgres", *broker, "openbao"))
 
 
 def settle(d: DsrStack) -> float:

@@ -4,6 +4,11 @@ PostgreSQL, Tansu, the consent service and the load generator always run (the ke
 go through consent); the echo baselines only for the consent section; OpenBao and the keyvault only
 for the sections that need them (keyvault, audit), started when the first of them begins; the audit
 section starts its own audit processes. Everything is stopped on the way out, error or not.
+
+The infrastructure is set up as `consentry dev up` sets it up (services/cli/dev.py, whose `Stack`
+helpers the services' settings are built with): PostgreSQL with a role and password per service,
+Tansu behind its TLS front admitting only certificates from the run's CA (each service presents its
+own), signing keys in files.
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ from bench.procs import (
 )
 from bench.report import Scenario
 from services.cli.dev import POLICY as DEV_POLICY
-from services.common.devstack import PostgresProcess, TansuProcess, free_port
+from services.cli.dev import Stack as DevStack
+from services.common.devstack import PostgresProcess, TansuProcess, broker_tls, free_port
 from services.common.pki import DevCA
+from services.common.settings import KafkaSettings
 
 SETTLE_TIMEOUT_S = 600.0  # a 100,000-key bulk round leaves as many events for the relay
 # The keyvault's grant on the consent service, exactly as the dev stack writes it (today: the checks,
@@ -64,7 +71,7 @@ purposes = {json.dumps(AUDIT_GRANT.get("purposes", []))}
 @dataclass
 class Stack:
     pg: PostgresProcess
-    kafka: TansuProcess
+    kafka: TansuProcess  # behind its TLS front: clients need a certificate of `ca`
     consent: GrpcServerProcess
     gen: Pool
     pids: dict[str, int]
@@ -76,6 +83,9 @@ class Stack:
     server_tls: tuple[Path, Path, Path]  # the services' (cert, key, client CA)
     client_tls: tuple[Path, Path, Path]  # the benchmark client's (CA, cert, key)
     policy: Path
+    # dev up's helpers on this run's PostgreSQL, broker and CA: a database with its own role, signing
+    # key files, a service's Kafka settings with its own certificate. Its OpenBao is set when started.
+    dev: DevStack
     event_loop: str
     on_exit: Callable[[Callable[[], object]], object]  # registers a clean-up (last registered runs first)
     echo_mtls: GrpcServerProcess | None = None
@@ -94,14 +104,24 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _keyvault_env(pg: PostgresProcess, kafka: TansuProcess, database: str, port: int, server: Any, ca: DevCA,
-                  policy: Path, consent_port: int, vault: Vault, event_loop: str) -> dict[str, str]:
-    """As `services.cli.dev.keyvault_env` configures it, plus the logging and loop settings of the run."""
+def bench_kafka(s: Stack) -> KafkaSettings:
+    """How the benchmark's own Kafka clients (producers, the naive consumer) reach the shared broker:
+    as the client "bench", with its certificate. Picklable: the generator builds its clients from it."""
+    return s.kafka.client_settings(s.ca.issue_client("bench"))
+
+
+def _keyvault_env(dev: DevStack, database: str, port: int, server: Any, policy: Path, consent_port: int,
+                  vault: Vault, event_loop: str) -> dict[str, str]:
+    """As `services.cli.dev.keyvault_env` configures it (its own database role, its own certificate to
+    the broker, the certificate signing key), with this backend's database and Vault token, plus the
+    logging and loop settings of the run."""
+    ca = dev.ca
     client = ca.issue_client("keyvault")
     p = "CONSENTRY_KEYVAULT_"
     return {
-        f"{p}DATABASE_URL": pg.dsn(database),
-        f"{p}KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        f"{p}DATABASE_URL": dev.database(database, database),
+        **dev.kafka_env(p, "keyvault"),
+        f"{p}CERTIFICATE_SIGNING_KEY": str(dev.signing_key("certificates")),
         f"{p}GRPC__LISTEN": f"127.0.0.1:{port}",
         f"{p}GRPC__TLS_CERT": str(server.cert),
         f"{p}GRPC__TLS_KEY": str(server.key),
@@ -125,24 +145,26 @@ def stack(run_dir: Path, event_loop: str, sections: list[str]) -> Iterator[Stack
     """Starts the shared processes, and the echo baselines if the consent section runs; the keyvault
     section starts its own with `Stack.start_keyvault`."""
     with contextlib.ExitStack() as stop:
-        print("starting PostgreSQL and Tansu ...", flush=True)
+        print("starting PostgreSQL and Tansu (behind its TLS front) ...", flush=True)
+        ca = DevCA(run_dir / "pki")
         pg = PostgresProcess(run_dir / "pg")
         stop.callback(pg.stop)
         pg.start()
-        kafka = TansuProcess(run_dir / "kafka")
+        kafka = TansuProcess(run_dir / "kafka", tls=broker_tls(ca))
         stop.callback(kafka.stop)
         kafka.start()
-        pg.create_database("consent")
 
-        ca = DevCA(run_dir / "pki")
         server, client = ca.issue_server(), ca.issue_client("bench")
         server_tls, client_tls = (server.cert, server.key, ca.ca.cert), (ca.ca.cert, client.cert, client.key)
         policy = run_dir / "policy.toml"
         policy.write_text(POLICY)
+        dev = DevStack(run_dir, pg, kafka, None, ca, policy)  # type: ignore[arg-type]  # OpenBao: start_keyvault
         port = free_port()
+        p = "CONSENTRY_CONSENT_"
         env = {
-            "CONSENTRY_CONSENT_DATABASE_URL": pg.dsn("consent"),
-            "CONSENTRY_CONSENT_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            f"{p}DATABASE_URL": dev.database("consent", "consent"),
+            **dev.kafka_env(p, "consent"),
+            f"{p}RECEIPT_SIGNING_KEY": str(dev.signing_key("receipts")),
             "CONSENTRY_CONSENT_GRPC__LISTEN": f"127.0.0.1:{port}",
             "CONSENTRY_CONSENT_GRPC__TLS_CERT": str(server.cert),
             "CONSENTRY_CONSENT_GRPC__TLS_KEY": str(server.key),
@@ -173,6 +195,7 @@ def stack(run_dir: Path, event_loop: str, sections: list[str]) -> Iterator[Stack
         stop.callback(gen.join)
         stop.callback(gen.terminate)  # runs first: kills a generator that is still mid-round
         pids = {"gen": gen.apply(worker_pid), "consent": consent.pid, "postgres": pg.pid, "tansu": kafka.pid,
+                "stunnel": kafka.front.pid if kafka.front else None,
                 "echo-mtls": echo_mtls.pid if echo_mtls else None,
                 "echo-insecure": echo_plain.pid if echo_plain else None}
 
@@ -190,6 +213,7 @@ def stack(run_dir: Path, event_loop: str, sections: list[str]) -> Iterator[Stack
                 bao = MeteredOpenBao(run_dir / "openbao")
                 stop.callback(bao.stop)
                 bao.start()
+                s.dev.bao = bao
                 s.vault_metrics = Vault(bao.address, bao.root_token)
                 s.pids["openbao"] = bao.pid
             for backend in wanted:
@@ -198,9 +222,8 @@ def stack(run_dir: Path, event_loop: str, sections: list[str]) -> Iterator[Stack
                 if backend == "wrapped":
                     s.vault = vault  # the raw transit baseline: the same key and token
                 database = keyvault_database(backend)
-                pg.create_database(database)
                 kv_port = free_port()
-                env = _keyvault_env(pg, kafka, database, kv_port, server, ca, policy, port, vault, event_loop)
+                env = _keyvault_env(s.dev, database, kv_port, server, policy, port, vault, event_loop)
                 proc = keyvault_server(run_dir / keyvault_role(backend), backend, env, client_tls, kv_port)
                 stop.callback(proc.stop)
                 proc.start()
@@ -209,7 +232,7 @@ def stack(run_dir: Path, event_loop: str, sections: list[str]) -> Iterator[Stack
                 s.databases.append(database)
 
         s = Stack(pg, kafka, consent, gen, {k: v for k, v in pids.items() if v}, start_keyvault, run_dir, ca,
-                  server_tls, client_tls, policy, event_loop, stop.callback, echo_mtls, echo_plain)
+                  server_tls, client_tls, policy, dev, event_loop, stop.callback, echo_mtls, echo_plain)
         yield s
 
 

@@ -64,6 +64,10 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b and not math.isnan(a) and not math.isnan(b) else math.nan
 
 
+# The shared broker: Tansu and its TLS front (stunnel), which does the TLS of every Kafka client.
+BROKER = ("tansu", "stunnel")
+
+
 def server_roles(server: str) -> tuple[str, ...]:
     """The processes that serve a scenario's calls: the consent service needs its database and broker;
     the keyvault those, the consent service (its gate) and OpenBao. Raw transit calls are made by
@@ -73,13 +77,13 @@ def server_roles(server: str) -> tuple[str, ...]:
     if "+" in server:
         return tuple(server.split("+"))
     if server == "audit":
-        return ("audit", "postgres", "tansu", "keyvault", "consent", "openbao")
+        return ("audit", "postgres", *BROKER, "keyvault", "consent", "openbao")
     if server.startswith("audit-"):
         return (server, "postgres")
     if server == "consent":
-        return ("consent", "postgres", "tansu")
+        return ("consent", "postgres", *BROKER)
     if server.startswith("keyvault"):
-        return (server, "consent", "postgres", "tansu", "openbao")
+        return (server, "consent", "postgres", *BROKER, "openbao")
     return (server,)
 
 
@@ -193,6 +197,9 @@ def fmt(value: float | None, spec: str) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
+INFRA = ("postgres", "tansu", "stunnel", "openbao")  # not Python: no event loop in a main thread to watch
+
+
 def cores_busy(rounds: list[dict[str, Any]], *roles: str) -> str:
     """Median cores busy per role over the rounds, e.g. "gen 0.90 consent 1.05 (main 0.82)"."""
 
@@ -204,7 +211,7 @@ def cores_busy(rounds: list[dict[str, Any]], *roles: str) -> str:
     for role in roles:
         total, main = med(role), med(f"{role}/main")
         if total is not None:
-            parts.append(f"{role} {total:.2f}" + (f" (main {main:.2f})" if main is not None and role not in ("postgres", "tansu", "openbao") else ""))
+            parts.append(f"{role} {total:.2f}" + (f" (main {main:.2f})" if main is not None and not role.startswith(INFRA) else ""))
     return " ".join(parts)
 
 

@@ -50,7 +50,9 @@ def _print_tasks(*_) -> None:
     loop = asyncio.events._get_running_loop()
     with open(f"/tmp/consentry-tasks-{os.getpid()}.txt", "w") as out:
         for task in asyncio.all_tasks(loop) if loop else ():
-            task.print_stack(file=out)
+            print(repr(task), file=out)
+            for frame in task.get_stack():  # frames of compiled code have no line to print
+                print(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}", file=out)
 
 
 signal.signal(signal.SIGUSR1, _print_tasks)

@@ -17,6 +17,17 @@ from services.common.server import GrpcServer
 from services.common.settings import KafkaSettings
 
 log = get_logger(__name__)
+# How long each step of a stop may take: a client library stuck on a dead connection must not keep a
+# service (or its orchestrator's grace period) waiting for ever. The step is then abandoned, and said.
+STOP_STEP_S = 10.0
+
+
+async def _bounded(step, what: str) -> None:
+    running = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait([running], timeout=STOP_STEP_S)  # never waits longer, cancelled or not
+    if not done:
+        running.cancel()
+        log.warning("stop step abandoned after its time", step=what, seconds=STOP_STEP_S)
 
 
 class ServiceRuntime:
@@ -78,11 +89,12 @@ class ServiceRuntime:
             await self.server.stop()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await _bounded(asyncio.gather(*self._tasks, return_exceptions=True), "background tasks")
         for closer in reversed(self._closers):
-            await closer()
+            await _bounded(closer(), getattr(closer, "__qualname__", "closer"))
         if self.producer:
-            await self.producer.stop()
+            await _bounded(self.producer.stop(), "kafka producer")
         if self.pool:
-            await self.pool.close()
+            await _bounded(self.pool.close(), "database pool")
+            self.pool.terminate()  # whatever a stuck step still held: closed regardless
         log.info(f"{self.name} service stopped")

@@ -10,7 +10,9 @@ from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import RecordMetadata
 
+from services.common.kafka import client_options
 from services.common.pki import DevCA
+from services.common.settings import KafkaSettings
 from tests.support import unique
 
 
@@ -60,3 +62,21 @@ async def test_an_unknown_client_can_neither_produce_nor_consume(kafka, dev_ca, 
         await consume(stranger, topic, sent)
 
     assert await consume(service, topic, sent) == b"withdrawn"  # the one message there: the service's
+
+
+def test_a_service_without_a_kafka_credential_does_not_start():
+    """A missing credential is a start-up error, never a silent fall-back to plaintext."""
+    for incomplete in ({}, {"security_protocol": "SASL_SSL", "sasl_username": "consent"}):
+        with pytest.raises(ValueError, match="required"):
+            KafkaSettings(**incomplete)
+
+
+def test_a_scram_user_reaches_every_client_over_tls():
+    """What the dev broker cannot check (Tansu keeps no SCRAM user), the settings still carry."""
+    settings = KafkaSettings(security_protocol="SASL_SSL", sasl_username="consent", sasl_password="s3cret")
+
+    options = client_options(settings)
+
+    assert (options["security_protocol"], options["sasl_mechanism"], options["sasl_plain_username"],
+            options["sasl_plain_password"]) == ("SASL_SSL", "SCRAM-SHA-512", "consent", "s3cret")
+    assert options["ssl_context"].verify_mode.name == "CERT_REQUIRED"

@@ -11,6 +11,7 @@ A handle is what a release needs: the plaintext subject key (wrapped) or the Vau
 import hashlib
 from typing import Protocol
 
+from services.keyvault.domain.errors import KeyVaultError, SubjectErased
 from services.keyvault.domain.model import SubjectKey
 from services.keyvault.service import crypto
 
@@ -39,6 +40,8 @@ class SubjectTransitKeys(Protocol):
     async def decrypt(self, name: str, ciphertext: str, context: bytes, field: str) -> bytes: ...
 
     async def hmac(self, name: str, data: bytes) -> bytes: ...
+
+    async def exists(self, name: str) -> bool: ...
 
     async def delete(self, name: str) -> bool:
         """False if there was no such key (deleting is idempotent)."""
@@ -128,12 +131,26 @@ class TransitPerSubjectBackend:
         return key.wrapped_key
 
     async def seal(self, handle: str, kind: str, subject_id: str, purpose_id: str, plaintext: bytes) -> bytes:
-        return (await self._keys.encrypt(handle, plaintext, self._context(kind, subject_id, purpose_id))).encode()
+        try:
+            return (await self._keys.encrypt(handle, plaintext, self._context(kind, subject_id, purpose_id))).encode()
+        except KeyVaultError:
+            await self._erased_meanwhile(handle, subject_id)
+            raise
 
     async def open(self, handle: str, kind: str, subject_id: str, purpose_id: str, sealed: bytes,
                    field: str) -> bytes:
-        return await self._keys.decrypt(handle, sealed.decode(errors="replace"),
-                                        self._context(kind, subject_id, purpose_id), field)
+        try:
+            return await self._keys.decrypt(handle, sealed.decode(errors="replace"),
+                                            self._context(kind, subject_id, purpose_id), field)
+        except KeyVaultError:
+            await self._erased_meanwhile(handle, subject_id)
+            raise
+
+    async def _erased_meanwhile(self, handle: str, subject_id: str) -> None:
+        """A replica may still hold a shredded subject's key name for the moment the purge takes to
+        reach it: Vault's refusal then means the person was erased, not that the caller erred."""
+        if not await self._keys.exists(handle):
+            raise SubjectErased(subject_id) from None
 
     async def subject_ref(self, handle: str, subject_id: str) -> str:
         return (await self._keys.hmac(handle, subject_id.encode())).hex()

@@ -195,6 +195,9 @@ class TransitSubjectKeys(_Transit):
             return True
         return await self._call(call)
 
+    async def exists(self, name: str) -> bool:
+        return await self._call(self._exists, name)
+
     def _exists(self, name: str) -> bool:
         try:
             self._client().secrets.transit.read_key(name, mount_point=self._mount)
