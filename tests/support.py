@@ -87,6 +87,28 @@ async def read_events(
     return events
 
 
+async def topic_messages(broker: TansuProcess, topic: str, kind, wanted=lambda message: True, at_least: int = 0,
+                         timeout: float = 15.0) -> list:  # noqa: ASYNC109 - spans several awaits
+    """Every `kind` message on the topic that `wanted` picks, read from the beginning to the end the
+    topic had when reading began, and on until `at_least` of them arrived."""
+    consumer = AIOKafkaConsumer(**broker.client_options(), enable_auto_commit=False)
+    await consumer.start()
+    found: list = []
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        async with asyncio.timeout(timeout):
+            while len(found) < at_least or any([await consumer.position(p) < end[p] for p in partitions]):
+                for records in (await consumer.getmany(timeout_ms=100)).values():
+                    found += [m for m in map(kind.FromString, (r.value for r in records)) if wanted(m)]
+    finally:
+        await consumer.stop()
+    return found
+
+
 class Clients:
     """Stubs of one service, one per client identity; every channel is closed at the end."""
 

@@ -3,17 +3,16 @@ task is first written into dsr's database (as sent, so dsr itself does not send 
 on the processor's own topic; the processor confirms it with dsr before acting, and its results are
 read from its results topic."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
 from consentry.dsr.v1.tasks_pb2 import DsrTask, DsrTaskResult
 from services.common.topics import results_from, tasks_for
 from services.dsr.domain.model import Request, RequestType, Status, Task, TaskState
 from services.dsr.store.repository import DsrStore
-from tests.support import unique
+from tests.support import topic_messages, unique
 
 ACTIONS = {"delete": RequestType.DELETION, "access": RequestType.ACCESS, "correct": RequestType.CORRECTION}
 
@@ -46,25 +45,8 @@ class DsrPart:
         return await self._producer.send_and_wait(tasks_for(sent.processor), sent.SerializeToString(),
                                                   key=sent.subject_id.encode(), partition=partition)
 
-    async def results_of(self, processor: str, request_id: str, count: int = 1,
-                         timeout: float = 15.0) -> list[DsrTaskResult]:  # noqa: ASYNC109
-        """The request's results: everything on the topic now, and then on until `count` of them arrived."""
-        topic = results_from(processor)
-        consumer = AIOKafkaConsumer(**self._kafka.client_options(), enable_auto_commit=False)
-        await consumer.start()
-        found: list[DsrTaskResult] = []
-        try:
-            await consumer.topics()
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            end = await consumer.end_offsets(partitions)
-            async with asyncio.timeout(timeout):
-                while len(found) < count or any([await consumer.position(p) < end[p] for p in partitions]):
-                    batch = await consumer.getmany(timeout_ms=100)
-                    for records in batch.values():
-                        found += [r for r in map(DsrTaskResult.FromString, (m.value for m in records))
-                                  if r.request_id == request_id]
-        finally:
-            await consumer.stop()
-        return found
+    async def results_of(self, processor: str, request_id: str, count: int = 1) -> list[DsrTaskResult]:
+        """The request's results: everything on the processor's results topic now, and then on until
+        `count` of them arrived."""
+        return await topic_messages(self._kafka, results_from(processor), DsrTaskResult,
+                                    lambda r: r.request_id == request_id, at_least=count)

@@ -7,16 +7,16 @@ import asyncio
 
 import grpc
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.dsr.v1.tasks_pb2 import DsrTask, DsrTaskResult
 from consentry_client import error_info
 from services.common.topics import results_from, tasks_for
-from tests.dsr.test_processors import completed, enrolled, register
-from tests.dsr.test_requests import settled, submission, verify
+from tests.dsr.test_processors import completed, deletion_while_down, enrolled, register, started
+from tests.dsr.test_requests import settled
 from tests.keyvault.test_data_keys import refused
-from tests.support import unique
+from tests.support import topic_messages, unique
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 EVERYTHING = [pb.CAPABILITY_ACCESS, pb.CAPABILITY_DELETE, pb.CAPABILITY_CORRECT]
@@ -54,19 +54,15 @@ async def test_each_processor_is_sent_only_its_own_tasks_on_its_own_topic(admin,
     tasks = {t.processor: t.task_id for t in done.tasks}
     assert set(tasks) == {"door-a", "door-b"}
     for name, task_id in tasks.items():
-        on_its_topic = await messages(kafka, tasks_for(name), DsrTask, lambda m, r=done.request_id: m.request_id == r)
+        on_its_topic = await topic_messages(kafka, tasks_for(name), DsrTask,
+                                            lambda m, r=done.request_id: m.request_id == r)
         assert {(m.task_id, m.processor) for m in on_its_topic} == {(task_id, name)}  # re-sent or not
 
 
 async def test_an_answer_from_another_processor_does_not_settle_a_task(admin, gate, dsr, operator, kafka,
                                                                        face_gates, dev_ca, backend):
-    gates, processors = face_gates
-    subject, [purpose] = await enrolled(admin, gate, gates)
-    await register(dsr, [purpose])
-    await processors["door-b"].stop()
-    try:
-        r = (await operator.SubmitRequest(submission(subject))).request
-        await operator.VerifyIdentity(verify(r.request_id))
+    gates, _ = face_gates
+    async with deletion_while_down(admin, gate, dsr, operator, face_gates) as (subject, purpose, r):
         door_b_task = await task_of(operator, r.request_id, "door-b")
         await settled_task(operator, r.request_id, "door-a")  # dsr reads door-a's results topic
         # door-a, with its own credential, claims door-b's task done, on its own results topic and in
@@ -76,8 +72,6 @@ async def test_an_answer_from_another_processor_does_not_settle_a_task(admin, ga
             key=r.request_id)
         await asyncio.sleep(1.5)  # several of dsr's polls
         waiting = (await operator.GetRequest(pb.GetRequestRequest(request_id=r.request_id))).request
-    finally:
-        await processors["door-b"].start()
     done = await settled(operator, r.request_id, timeout=60)
 
     assert {t.processor: t.state for t in waiting.tasks}["door-b"] == "SENT"
@@ -92,8 +86,7 @@ async def test_only_an_operator_deregisters_and_the_processors_open_tasks_fail_w
     subject, [purpose] = await enrolled(admin, gate, gates)
     await register(dsr, [purpose])
     await dsr("door-z").RegisterProcessor(pb.RegisterProcessorRequest(capabilities=EVERYTHING))  # nobody runs it
-    r = (await operator.SubmitRequest(submission(subject))).request
-    await operator.VerifyIdentity(verify(r.request_id))
+    r = await started(operator, subject)
     await task_of(operator, r.request_id, "door-z")
 
     not_operator = await refused(dsr("door-a").DeregisterProcessor, pb.DeregisterProcessorRequest(
@@ -135,23 +128,3 @@ async def send_as(kafka, dev_ca, identity: str, topic: str, message, key: str | 
         await producer.send_and_wait(topic, message.SerializeToString(), key=key.encode() if key else None)
     finally:
         await producer.stop()
-
-
-async def messages(kafka, topic: str, kind, wanted) -> list:
-    """Every message on the topic that `wanted` picks, read from the beginning to the end."""
-    consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False)
-    await consumer.start()
-    found = []
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        async with asyncio.timeout(15):
-            while any([await consumer.position(p) < end[p] for p in partitions]):
-                for records in (await consumer.getmany(timeout_ms=100)).values():
-                    found += [m for m in map(kind.FromString, (r.value for r in records)) if wanted(m)]
-    finally:
-        await consumer.stop()
-    return found

@@ -5,6 +5,7 @@ show each gate's data about the person and nobody else, correction is applied, a
 down when its task went out still gets it."""
 
 import asyncio
+import contextlib
 import json
 import os
 from datetime import timedelta
@@ -43,10 +44,15 @@ async def enrolled(admin, gate, gates, purposes: int = 1) -> tuple[str, list[str
     return subject, purpose_ids
 
 
-async def completed(operator, subject: str, kind: int, **fields) -> pb.Request:
+async def started(operator, subject: str, kind: int = pb.REQUEST_TYPE_DELETION, **fields) -> pb.Request:
+    """A request submitted and verified: from now on it is carried out."""
     r = (await operator.SubmitRequest(submission(subject, kind, **fields))).request
     await operator.VerifyIdentity(verify(r.request_id))
-    return await settled(operator, r.request_id, timeout=30)
+    return r
+
+
+async def completed(operator, subject: str, kind: int, **fields) -> pb.Request:
+    return await settled(operator, (await started(operator, subject, kind, **fields)).request_id, timeout=30)
 
 
 async def opened_and_completed(operator, subject: str) -> list[pb.Request]:
@@ -155,15 +161,24 @@ async def test_a_correction_is_applied_by_every_gate(admin, gate, dsr, operator,
         assert (await g.store.record_of(subject))["profile"]["display_name"] == "Ann Exemple"
 
 
-async def test_a_gate_down_when_its_task_went_out_gets_it_again_later(admin, gate, dsr, operator, face_gates,
-                                                                      backend):
+@contextlib.asynccontextmanager
+async def deletion_while_down(admin, gate, dsr, operator, face_gates, down: str = "door-b"):
+    """A subject enrolled at both gates, whose deletion starts while `down`'s processor is stopped
+    (it starts again on leaving): yields the subject, the purpose and the request."""
     gates, processors = face_gates
     subject, [purpose] = await enrolled(admin, gate, gates)
     await register(dsr, [purpose])
-    await processors["door-b"].stop()
+    await processors[down].stop()
     try:
-        r = (await operator.SubmitRequest(submission(subject))).request
-        await operator.VerifyIdentity(verify(r.request_id))
+        yield subject, purpose, await started(operator, subject)
+    finally:
+        await processors[down].start()
+
+
+async def test_a_gate_down_when_its_task_went_out_gets_it_again_later(admin, gate, dsr, operator, face_gates,
+                                                                      backend):
+    gates, _ = face_gates
+    async with deletion_while_down(admin, gate, dsr, operator, face_gates) as (subject, purpose, r):
         async with asyncio.timeout(30):
             while True:  # door-a answers; door-b's task is sent again and again meanwhile
                 waiting = (await operator.GetRequest(pb.GetRequestRequest(request_id=r.request_id))).request
@@ -171,8 +186,6 @@ async def test_a_gate_down_when_its_task_went_out_gets_it_again_later(admin, gat
                 if tasks.get("door-b") and tasks["door-b"].attempts >= 2 and tasks["door-a"].state == "CONFIRMED":
                     break
                 await asyncio.sleep(0.2)
-    finally:
-        await processors["door-b"].start()
 
     done = await settled(operator, r.request_id, timeout=60)
 
