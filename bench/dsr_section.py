@@ -199,7 +199,7 @@ def _compare_kafka(s: Stack, cfg: DsrConfig, run: DsrRun, secured_subjects: list
     pairs = [Pair(f"dsr deletions x{n:,} end to end", secured.name, plain.name, "deletions/s"),
              # one at a time, a rate is mostly the poller's pace: the latency is the figure
              Pair("dsr deletion one at a time", one_secured.name, one_plain.name, "deletions/s",
-                  ("p50_ms", "p99_ms", "processors_p50_ms", "server_cpu_ms_per_call"))]
+                  ("p50_ms", "p99_ms", "processors_p50_ms", "server_cpu_ms_per_call", "broker_cpu_ms_per_call"))]
     return [one_secured, secured, one_plain, plain], {"plaintext_stack": info, "pairs": pairs}
 
 
