@@ -76,7 +76,7 @@ class Stack:
     run_dir: Path
     pg: PostgresProcess
     kafka: TansuProcess
-    bao: OpenBaoProcess
+    bao: OpenBaoProcess | None  # None where no service of the stack needs Vault
     ca: DevCA
     policy: Path
 
