@@ -1,4 +1,5 @@
-# Consentry: `make dev` runs the platform on embedded defaults, `make test` runs the suite.
+# Consentry: `make dev` runs the platform on embedded defaults, `make test` runs the suite, `make fuzz`
+# fuzzes every RPC at length.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed
 DEBIAN := stunnel4
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install system proto lint dev test bench clean
+.PHONY: install system proto lint dev test fuzz bench clean
 
 install: system $(STAMP)
 
@@ -40,6 +41,12 @@ dev: install
 
 test: install
 	$(BIN)/pytest
+
+# The fuzz suite (a bounded run is part of `make test`) with many inputs per RPC; the table of
+# status codes per RPC is printed at the end and written to .run/fuzz/report.json.
+FUZZ_EXAMPLES ?= 2000
+fuzz: install
+	CONSENTRY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz
 
 bench: install
 	$(BIN)/python -m bench

@@ -1,0 +1,104 @@
+"""The fuzz suite's own platform: the four services in-process on the session's PostgreSQL and
+OpenBao, but with their own broker, databases, transit mount, CA and policies, so nothing the fuzzer
+does (a trimmed KEK, erased subjects, registered processors, expired consents) reaches other tests."""
+
+from pathlib import Path
+
+import grpc
+import hvac
+
+from services.audit.app import AuditApp
+from services.audit.provision import checkpoint_signer_policy
+from services.common.pki import DevCA
+from services.consent.app import ConsentApp
+from services.dsr.app import DsrApp
+from services.keyvault.app import KeyVaultApp
+from services.keyvault.provision import keyvault_policy
+from tests.audit.fixtures import AUDIT_CLIENTS, audit_settings, provisioned
+from tests.consent.fixtures import CLIENTS, consent_settings
+from tests.dsr.fixtures import DSR_CLIENTS, dsr_settings
+from tests.keyvault.fixtures import KEYVAULT_CLIENTS, keyvault_settings
+from tests.support import secure_channel, write_policy
+
+FUZZER = "fuzzer"  # the client identity the fuzzer calls with: every RPC, every purpose
+MOUNT, KEK, CHECKPOINT_KEY = "fuzz-transit", "fuzz-kek", "fuzz-audit-checkpoints"
+DATABASES = {"consent": "fuzz_consent", "keyvault": "fuzz_keyvault", "audit": "fuzz_audit", "dsr": "fuzz_dsr"}
+# Each service's own clients (the services call each other) plus the fuzzer.
+POLICIES = {name: {**clients, FUZZER: {"rpcs": ["*"], "purposes": ["*"]}} for name, clients in (
+    ("consent", CLIENTS), ("keyvault", KEYVAULT_CLIENTS), ("audit", AUDIT_CLIENTS), ("dsr", DSR_CLIENTS))}
+
+
+def provision_vault(admin: hvac.Client) -> tuple[str, str]:
+    """Tokens for keyvault and audit on a mount of our own. Not the provision helpers: their fixed
+    policy names would re-point the session services' tokens at our keys."""
+    admin.sys.enable_secrets_engine("transit", path=MOUNT)
+    admin.secrets.transit.create_key(KEK, key_type="aes256-gcm96", mount_point=MOUNT)
+    admin.secrets.transit.create_key(CHECKPOINT_KEY, key_type="ed25519", mount_point=MOUNT)
+    tokens = []
+    for name, policy in (("fuzz-keyvault", keyvault_policy(KEK, MOUNT)),
+                         ("fuzz-audit", checkpoint_signer_policy(CHECKPOINT_KEY, MOUNT))):
+        admin.sys.create_or_update_policy(name, policy)
+        token = admin.auth.token.create(policies=[name], no_default_policy=True, ttl="24h")
+        tokens.append(token["auth"]["client_token"])
+    return tokens[0], tokens[1]
+
+
+class FuzzStack:
+    def __init__(self, run_dir: Path, ca: DevCA, postgres, vault, kafka) -> None:
+        self.run_dir, self.ca, self.postgres, self.vault, self.kafka = run_dir, ca, postgres, vault, kafka
+        self.apps: dict = {}
+        self.dsns = {service: postgres.dsn(database) for service, database in DATABASES.items()}
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def _own(self, settings, service: str):
+        policy = self.run_dir / f"{service}-fuzz-policy.toml"
+        settings.grpc.policy_file = write_policy(policy, POLICIES[service])
+        # The relays' periodic watermarks move audit's consumer offsets every half second, so the
+        # databases would never be quiet; one at start is enough here.
+        settings.kafka.watermark_interval_s = 3600.0
+        return settings
+
+    async def start(self) -> "FuzzStack":
+        pg, ca, run_dir, broker = self.postgres, self.ca, self.run_dir, self.kafka
+        for service in ("consent", "keyvault", "dsr"):
+            pg.create_database(DATABASES[service])
+        await provisioned(pg, DATABASES["audit"])
+        keyvault_token, audit_token = provision_vault(self.vault.client())
+
+        consent = consent_settings(run_dir, ca, self.dsns["consent"], broker)
+        await self._start("consent", ConsentApp(self._own(consent, "consent")))
+        keyvault = keyvault_settings(run_dir, ca, self.dsns["keyvault"], broker, self.apps["consent"].port,
+                                     self.vault.address, keyvault_token, "wrapped")
+        keyvault.kek_name, keyvault.transit_mount = KEK, MOUNT
+        await self._start("keyvault", KeyVaultApp(self._own(keyvault, "keyvault")))
+        audit = audit_settings(run_dir, ca, pg, DATABASES["audit"], broker, self.apps["keyvault"].port,
+                               self.vault.address, audit_token, topics=("consent.events", "keyvault.events",
+                                                                         "dsr.events"))
+        audit.checkpoint_key_name, audit.transit_mount = CHECKPOINT_KEY, MOUNT
+        # Fuzzed sequence numbers leave holes for good, and audit asks for a replay (stamping
+        # producer_progress) every grace period: with the test's 1 s the rows would never stay quiet.
+        audit.gap_grace_s = 3600.0
+        await self._start("audit", AuditApp(self._own(audit, "audit")))
+        dsr = dsr_settings(run_dir, ca, self.dsns["dsr"], broker,
+                           {name: self.apps[name].port for name in ("consent", "keyvault", "audit")})
+        # Nobody confirms the fuzzed processors' tasks: resending them every second would keep the
+        # databases busy, and a rejected call is only judged once they are quiet.
+        dsr.task_confirm_timeout_s = 3600.0
+        await self._start("dsr", DsrApp(self._own(dsr, "dsr")))
+        return self
+
+    async def _start(self, name: str, app) -> None:
+        await app.start()
+        self.apps[name] = app
+
+    def channel(self, service: str) -> grpc.aio.Channel:
+        """One channel per service, as the fuzzer (mTLS, allowed everything)."""
+        if service not in self._channels:
+            self._channels[service] = secure_channel(self.ca, self.apps[service].port, FUZZER)
+        return self._channels[service]
+
+    async def stop(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        for app in reversed(list(self.apps.values())):
+            await app.stop()
