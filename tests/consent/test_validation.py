@@ -34,6 +34,16 @@ async def test_grant_names_every_bad_field_and_stores_nothing(admin, gate):
     assert not (await gate.ListConsents(pb.ListConsentsRequest(subject_id=subject))).consents
 
 
+async def test_a_notice_version_past_any_stored_version_is_invalid(admin, gate):
+    p = await registered_purpose(admin)
+    subject = unique("subj")
+
+    violations = await invalid(gate.GrantConsent, grant(subject, p.purpose_id, version=2**31))
+
+    assert violations == [("notice_version", "uint32.range")]
+    assert not (await gate.ListConsents(pb.ListConsentsRequest(subject_id=subject))).consents
+
+
 async def test_guardian_without_verification_is_invalid(admin, gate):
     p = await registered_purpose(admin)
     actor = pb.Actor(kind=pb.ACTOR_KIND_GUARDIAN, guardian_id="parent-1")

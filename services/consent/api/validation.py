@@ -75,11 +75,16 @@ def publish_notice(req: pb.PublishNoticeRequest) -> commands.PublishNotice:
     return commands.PublishNotice(req.purpose_id, tuple((t.language, t.text) for t in req.texts),
                                   req.material_change)
 
+# Notice versions are stored as PostgreSQL integers.
+MAX_NOTICE_VERSION = 2**31 - 1
+
+
 def grant_consent(req: pb.GrantConsentRequest) -> commands.GrantConsent:
     v = Validator()
     v.identifier("subject_id", req.subject_id)
     v.identifier("purpose_id", req.purpose_id)
-    v.check(req.notice_version > 0, "notice_version", "uint32.gt", "must be greater than 0")
+    v.check(0 < req.notice_version <= MAX_NOTICE_VERSION, "notice_version", "uint32.range",
+            f"must be between 1 and {MAX_NOTICE_VERSION}")
     v.matches("notice_language", req.notice_language, LANGUAGE_TAG, "a BCP 47 language tag such as zh-CN")
     v.matches("notice_hash", req.notice_hash, SHA256_HEX, "64 lowercase hex digits (SHA-256)")
     v.enum("collection_method", req.collection_method, pb.CollectionMethod.values())
