@@ -39,6 +39,7 @@ from bench.procs import (
 from bench.report import Scenario
 from services.cli.dev import POLICY as DEV_POLICY
 from services.cli.dev import Stack as DevStack
+from services.cli.dev import erasure_env
 from services.common.devstack import PostgresProcess, TansuProcess, broker_tls, free_port
 from services.common.pki import DevCA
 from services.common.settings import KafkaSettings
@@ -75,7 +76,7 @@ class Stack:
     consent: GrpcServerProcess
     gen: Pool
     pids: dict[str, int]
-    # OpenBao and the keyvault backends named (default: every implemented one), each started once,
+    # The keyvault backends named (default: every implemented one), each started once,
     # when the first section that needs it begins.
     start_keyvault: Callable[..., None]
     run_dir: Path
@@ -122,6 +123,7 @@ def _keyvault_env(dev: DevStack, database: str, port: int, server: Any, policy: 
         f"{p}DATABASE_URL": dev.database(database, database),
         **dev.kafka_env(p, "keyvault"),
         f"{p}CERTIFICATE_SIGNING_KEY": str(dev.signing_key("certificates")),
+        **erasure_env(p, dev, "keyvault"),
         f"{p}GRPC__LISTEN": f"127.0.0.1:{port}",
         f"{p}GRPC__TLS_CERT": str(server.cert),
         f"{p}GRPC__TLS_KEY": str(server.key),
@@ -145,7 +147,7 @@ def stack(run_dir: Path, event_loop: str, sections: list[str]) -> Iterator[Stack
     """Starts the shared processes, and the echo baselines if the consent section runs; the keyvault
     section starts its own with `Stack.start_keyvault`."""
     with contextlib.ExitStack() as stop:
-        print("starting PostgreSQL and Tansu (behind its TLS front) ...", flush=True)
+        print("starting PostgreSQL, Tansu (behind its TLS front) and OpenBao ...", flush=True)
         ca = DevCA(run_dir / "pki")
         pg = PostgresProcess(run_dir / "pg")
         stop.callback(pg.stop)
@@ -153,18 +155,23 @@ def stack(run_dir: Path, event_loop: str, sections: list[str]) -> Iterator[Stack
         kafka = TansuProcess(run_dir / "kafka", tls=broker_tls(ca))
         stop.callback(kafka.stop)
         kafka.start()
+        # Consent reads the erasure key at start; the keyvault and audit sections use it for transit.
+        bao = MeteredOpenBao(run_dir / "openbao")
+        stop.callback(bao.stop)
+        bao.start()
 
         server, client = ca.issue_server(), ca.issue_client("bench")
         server_tls, client_tls = (server.cert, server.key, ca.ca.cert), (ca.ca.cert, client.cert, client.key)
         policy = run_dir / "policy.toml"
         policy.write_text(POLICY)
-        dev = DevStack(run_dir, pg, kafka, None, ca, policy)  # type: ignore[arg-type]  # OpenBao: start_keyvault
+        dev = DevStack(run_dir, pg, kafka, bao, ca, policy)
         port = free_port()
         p = "CONSENTRY_CONSENT_"
         env = {
             f"{p}DATABASE_URL": dev.database("consent", "consent"),
             **dev.kafka_env(p, "consent"),
             f"{p}RECEIPT_SIGNING_KEY": str(dev.signing_key("receipts")),
+            **erasure_env(p, dev, "consent"),
             "CONSENTRY_CONSENT_GRPC__LISTEN": f"127.0.0.1:{port}",
             "CONSENTRY_CONSENT_GRPC__TLS_CERT": str(server.cert),
             "CONSENTRY_CONSENT_GRPC__TLS_KEY": str(server.key),
@@ -194,7 +201,7 @@ def stack(run_dir: Path, event_loop: str, sections: list[str]) -> Iterator[Stack
                                                         initargs=(signal.SIGINT, signal.SIG_IGN))
         stop.callback(gen.join)
         stop.callback(gen.terminate)  # runs first: kills a generator that is still mid-round
-        pids = {"gen": gen.apply(worker_pid), "consent": consent.pid, "postgres": pg.pid, "tansu": kafka.pid,
+        pids = {"gen": gen.apply(worker_pid), "consent": consent.pid, "postgres": pg.pid, "tansu": kafka.pid, "openbao": bao.pid,
                 "stunnel": kafka.front.pid if kafka.front else None,
                 "echo-mtls": echo_mtls.pid if echo_mtls else None,
                 "echo-insecure": echo_plain.pid if echo_plain else None}
@@ -205,17 +212,9 @@ def stack(run_dir: Path, event_loop: str, sections: list[str]) -> Iterator[Stack
 
             wanted = [b for b, extra in KEYVAULT_BACKENDS.items()
                       if extra is not None and b not in s.keyvaults and (backends is None or b in backends)]
-            if s.vault_metrics is not None and not wanted:
+            if not wanted:
                 return
-            print("starting " + ("OpenBao and " if s.vault_metrics is None else "") + "the keyvault ("
-                  + ", ".join(wanted) + ") ...", flush=True)
-            if s.vault_metrics is None:
-                bao = MeteredOpenBao(run_dir / "openbao")
-                stop.callback(bao.stop)
-                bao.start()
-                s.dev.bao = bao
-                s.vault_metrics = Vault(bao.address, bao.root_token)
-                s.pids["openbao"] = bao.pid
+            print("starting the keyvault (" + ", ".join(wanted) + ") ...", flush=True)
             for backend in wanted:
                 # The token the dev stack would give this backend: its policy only.
                 vault = Vault(s.vault_metrics.address, provision(s.vault_metrics.client(), backend=backend))
@@ -232,7 +231,8 @@ def stack(run_dir: Path, event_loop: str, sections: list[str]) -> Iterator[Stack
                 s.databases.append(database)
 
         s = Stack(pg, kafka, consent, gen, {k: v for k, v in pids.items() if v}, start_keyvault, run_dir, ca,
-                  server_tls, client_tls, policy, dev, event_loop, stop.callback, echo_mtls, echo_plain)
+                  server_tls, client_tls, policy, dev, event_loop, stop.callback, echo_mtls, echo_plain,
+                  vault_metrics=Vault(bao.address, bao.root_token))
         yield s
 
 

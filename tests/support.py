@@ -10,7 +10,8 @@ import grpc
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from consentry.events.v1 import envelope_pb2
-from services.common.devstack import TansuProcess
+from services.common.devstack import OpenBaoProcess, TansuProcess
+from services.common.erasure import ErasureKeySettings, provision_erasure_key
 from services.common.pki import DevCA
 from services.common.signing import write_key
 from services.common.settings import GrpcSettings, KafkaSettings
@@ -25,6 +26,11 @@ def unique(prefix: str) -> str:
 def signing_key(path: Path) -> Path:
     """An Ed25519 key file, made once: every replica and restart of a service signs with the same key."""
     return path if path.exists() else write_key(path)
+
+
+def erasure_key(vault: OpenBaoProcess, identity: str) -> ErasureKeySettings:
+    """The erasure key in the session's OpenBao, read with a token of this service's own."""
+    return ErasureKeySettings(vault_address=vault.address, vault_token=provision_erasure_key(vault.client(), identity))
 
 
 def write_policy(path: Path, clients: dict[str, dict[str, list[str]]]) -> Path:

@@ -76,7 +76,7 @@ class Stack:
     run_dir: Path
     pg: PostgresProcess
     kafka: TansuProcess
-    bao: OpenBaoProcess | None  # None where no service of the stack needs Vault
+    bao: OpenBaoProcess
     ca: DevCA
     policy: Path
 
@@ -146,9 +146,17 @@ def _service_env(prefix: str, stack: Stack, identity: str, database_url: str, po
     }
 
 
+def erasure_env(prefix: str, stack: Stack, identity: str) -> dict[str, str]:
+    """The erasure key in OpenBao (created once), read with a token of this service's own."""
+    from services.common.erasure import provision_erasure_key
+    return {f"{prefix}ERASURE_KEY__VAULT_ADDRESS": stack.bao.address,
+            f"{prefix}ERASURE_KEY__VAULT_TOKEN": provision_erasure_key(stack.bao.client(), identity)}
+
+
 def consent_env(stack: Stack, port: int, database: str = "consent") -> dict[str, str]:
     prefix = "CONSENTRY_CONSENT_"
     return {**_service_env(prefix, stack, "consent", stack.database(database, database), port),
+            **erasure_env(prefix, stack, "consent"),
             f"{prefix}EXPIRY_INTERVAL_S": "30", f"{prefix}RECEIPT_SIGNING_KEY": str(stack.signing_key("receipts"))}
 
 
@@ -157,6 +165,7 @@ def keyvault_env(stack: Stack, port: int, consent_port: int, database: str = "ke
     client = stack.ca.issue_client("keyvault")
     prefix = "CONSENTRY_KEYVAULT_"
     return {**_service_env(prefix, stack, "keyvault", stack.database(database, database), port),
+            **erasure_env(prefix, stack, "keyvault"),
             f"{prefix}CONSENT_ADDRESS": f"localhost:{consent_port}", f"{prefix}CONSENT_TLS_CA": str(stack.ca.ca.cert),
             f"{prefix}CONSENT_TLS_CERT": str(client.cert), f"{prefix}CONSENT_TLS_KEY": str(client.key),
             f"{prefix}VAULT_ADDRESS": stack.bao.address, f"{prefix}VAULT_TOKEN": provision(stack.bao.client()),
@@ -185,6 +194,7 @@ def dsr_env(stack: Stack, port: int, ports: dict[str, int], database: str = "dsr
     client = stack.ca.issue_client("dsr")
     prefix = "CONSENTRY_DSR_"
     return {**_service_env(prefix, stack, "dsr", stack.database(database, database), port),
+            **erasure_env(prefix, stack, "dsr"),
             **{f"{prefix}{name.upper()}_ADDRESS": f"localhost:{p}" for name, p in ports.items()},
             f"{prefix}TLS_CA": str(stack.ca.ca.cert), f"{prefix}TLS_CERT": str(client.cert),
             f"{prefix}TLS_KEY": str(client.key)}

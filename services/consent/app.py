@@ -1,8 +1,11 @@
 """Wiring of the consent service: the shared runtime (pool, migrations, Kafka, outbox relay, gRPC),
 then the gate with its decision cache, the use cases and the expiry sweep."""
 
+import asyncio
+
 from consentry.consent.v1 import consent_pb2, consent_pb2_grpc
 from services.common.auth import Policy
+from services.common.erasure import load_tagger
 from services.common.pg_listener import ChannelListener
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
@@ -37,17 +40,18 @@ class ConsentApp:
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
         signer = Ed25519Signer.from_file(s.receipt_signing_key)  # before anything starts: a bad key stops here
+        tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
                                                          s.topic)
         cache = DecisionCache(s.decision_cache_max_entries, s.decision_cache_ttl_s)
-        self.gate = gate = ConsentGate(s.database_url, cache)
+        self.gate = gate = ConsentGate(s.database_url, cache, tagger)
         runtime.on_stop(gate.close)
 
         def after_commit(events: list) -> None:
             gate.forget(events)
             relay.notify()
 
-        service = ConsentService(lambda: UnitOfWork(pool, to_pending, after_commit), signer)
+        service = ConsentService(lambda: UnitOfWork(pool, to_pending, after_commit), signer, tagger)
         servicer = ConsentServicer(service, gate, (signer.key_id, signer.public_key_pem))
         runtime.spawn(run_expiry(service, s.expiry_interval_s), "expiry")
         if s.decision_cache:

@@ -6,6 +6,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common import topics
+from services.common.erasure import ErasureKeySettings
 from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
 
 
@@ -23,6 +24,8 @@ class ConsentSettings(BaseSettings):
     # Ed25519 private key (PEM) that signs consent receipts. Required: a key made up at start would
     # leave every earlier receipt unverifiable after a restart.
     receipt_signing_key: Path
+    # The key of the keyed tombstones that refuse an erased person's re-consent (see common/erasure.py).
+    erasure_key: ErasureKeySettings = ErasureKeySettings()
     expiry_interval_s: float = 60.0
     # Answers CheckConsent from memory while PostgreSQL change notifications keep it exact; a replica
     # sees another replica's change after the notification's delivery (milliseconds).

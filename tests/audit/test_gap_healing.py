@@ -40,7 +40,7 @@ async def test_events_the_broker_lost_are_found_missing_and_published_again(
     consent_db = unique("consent").replace("-", "_")
     postgres.create_database(consent_db)
     with TansuProcess(tmp_path / "kafka", tls=broker_tls(dev_ca)).start() as broker:
-        consent = ConsentApp(consent_settings(tmp_path, dev_ca, postgres.dsn(consent_db), broker))
+        consent = ConsentApp(consent_settings(tmp_path, dev_ca, postgres.dsn(consent_db), broker, vault))
         await consent.start()
         settings = audit_settings(tmp_path, dev_ca, postgres, database, broker, keyvault_app.port,
                                   vault.address, audit_vault_token, topics=("consent.events",))

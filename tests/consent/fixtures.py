@@ -9,7 +9,7 @@ from consentry.consent.v1 import consent_pb2_grpc
 from services.common.pki import DevCA
 from services.consent.app import ConsentApp
 from services.consent.settings import ConsentSettings
-from tests.support import Clients, grpc_settings, kafka_settings, signing_key, write_policy
+from tests.support import Clients, erasure_key, grpc_settings, kafka_settings, signing_key, write_policy
 
 SERVICE = "consentry.consent.v1.ConsentService"
 GATE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
@@ -30,17 +30,18 @@ CLIENTS = {
 }
 
 
-def consent_settings(run_dir: Path, ca: DevCA, database_url: str, broker) -> ConsentSettings:
+def consent_settings(run_dir: Path, ca: DevCA, database_url: str, broker, vault) -> ConsentSettings:
     policy = write_policy(run_dir / "policy.toml", CLIENTS)
     return ConsentSettings(database_url=database_url, kafka=kafka_settings(broker, ca, "consent"),
                            grpc=grpc_settings(ca, policy), expiry_interval_s=3600, pool_min_size=2,
+                           erasure_key=erasure_key(vault, "consent"),
                            receipt_signing_key=signing_key(run_dir / "keys" / "receipts.pem"))
 
 
 @pytest.fixture(scope="session")
-async def consent_app(run_dir, postgres, kafka, dev_ca):
+async def consent_app(run_dir, postgres, kafka, dev_ca, vault):
     postgres.create_database("consent")
-    app = ConsentApp(consent_settings(run_dir, dev_ca, postgres.dsn("consent"), kafka))
+    app = ConsentApp(consent_settings(run_dir, dev_ca, postgres.dsn("consent"), kafka, vault))
     await app.start()
     yield app
     await app.stop()

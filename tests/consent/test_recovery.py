@@ -18,12 +18,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-async def stack(tmp_path_factory, dev_ca):
+async def stack(tmp_path_factory, dev_ca, vault):
     run_dir = tmp_path_factory.mktemp("recovery")
     with (PostgresProcess(run_dir / "pg").start() as pg,
           TansuProcess(run_dir / "kafka", tls=broker_tls(dev_ca)).start() as broker):
         pg.create_database("consent")
-        app = ConsentApp(consent_settings(run_dir, dev_ca, pg.dsn("consent"), broker))
+        app = ConsentApp(consent_settings(run_dir, dev_ca, pg.dsn("consent"), broker, vault))
         await app.start()
         channel = secure_channel(dev_ca, app.port, "admin")
         try:

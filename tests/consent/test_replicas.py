@@ -14,8 +14,8 @@ from tests.support import secure_channel, unique
 
 
 @pytest.fixture(scope="module")
-async def replica(run_dir, postgres, kafka, dev_ca, consent_app):
-    app = ConsentApp(consent_settings(run_dir, dev_ca, postgres.dsn("consent"), kafka))
+async def replica(run_dir, postgres, kafka, dev_ca, vault, consent_app):
+    app = ConsentApp(consent_settings(run_dir, dev_ca, postgres.dsn("consent"), kafka, vault))
     await app.start()
     channel = secure_channel(dev_ca, app.port, "admin")
     yield app, consent_pb2_grpc.ConsentServiceStub(channel)

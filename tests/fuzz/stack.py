@@ -65,7 +65,7 @@ class FuzzStack:
         await provisioned(pg, DATABASES["audit"])
         keyvault_token, audit_token = provision_vault(self.vault.client())
 
-        consent = consent_settings(run_dir, ca, self.dsns["consent"], broker)
+        consent = consent_settings(run_dir, ca, self.dsns["consent"], broker, self.vault)
         await self._start("consent", ConsentApp(self._own(consent, "consent")))
         keyvault = keyvault_settings(run_dir, ca, self.dsns["keyvault"], broker, self.apps["consent"].port,
                                      self.vault.address, keyvault_token, "wrapped")

@@ -1,11 +1,11 @@
 """Use cases of the consent service. Each runs in one unit of work: the change, its history and
 its events commit together or not at all."""
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from services.common.erasure import SubjectTagger
 from services.common.ids import new_id
 from services.consent.domain import commands, errors
 from services.consent.domain import events as ev
@@ -19,10 +19,6 @@ from services.consent.service.uow import UnitOfWork
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def subject_hash(subject_id: str) -> str:
-    return hashlib.sha256(subject_id.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -73,9 +69,9 @@ class Idempotent:
 
 
 class ConsentService:
-    def __init__(self, uow: Callable[[], UnitOfWork], signer: Ed25519Signer,
+    def __init__(self, uow: Callable[[], UnitOfWork], signer: Ed25519Signer, tagger: SubjectTagger,
                  clock: Callable[[], datetime] = utcnow) -> None:
-        self._uow = uow
+        self._uow, self._tagger = uow, tagger
         self._signer = signer
         self._now = clock
 
@@ -126,7 +122,7 @@ class ConsentService:
         async def work(uow: UnitOfWork) -> Granted:
             store = uow.store
             erased, purpose, notice = await store.grant_context(
-                subject_hash(cmd.subject_id), cmd.purpose_id, cmd.notice_version, cmd.notice_language)
+                self._tagger.tag(cmd.subject_id), cmd.purpose_id, cmd.notice_version, cmd.notice_language)
             if erased:
                 raise errors.SubjectErased(cmd.subject_id)
             if purpose is None:
@@ -192,7 +188,7 @@ class ConsentService:
     async def erase_subject(self, cmd: commands.EraseSubject, idem: Idempotent | None = None) -> Erased:
         async def work(uow: UnitOfWork) -> Erased:
             now = self._now()
-            erased = await uow.store.erase_subject(cmd.subject_id, subject_hash(cmd.subject_id), cmd.request_id, now)
+            erased = await uow.store.erase_subject(cmd.subject_id, self._tagger.tag(cmd.subject_id), cmd.request_id, now)
             await self._record(uow, [(c, None, f"erasure request {cmd.request_id}") for c in erased], now)
             uow.emit(str(new_id()), ev.SubjectErased(cmd.subject_id, cmd.request_id, len(erased)))
             return Erased(len(erased), now)

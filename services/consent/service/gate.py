@@ -16,7 +16,8 @@ from services.common.batching import MicroBatcher
 from services.common.logging import get_logger
 from services.consent.domain.events import Event
 from services.consent.domain.model import CheckResult, DenyReason, decide
-from services.consent.service.consents import subject_hash, utcnow
+from services.common.erasure import SubjectTagger
+from services.consent.service.consents import utcnow
 from services.consent.service.decision_cache import DecisionCache
 from services.consent.store.repository import ConsentStore
 
@@ -31,9 +32,9 @@ def _resolved(result: CheckResult) -> asyncio.Future[CheckResult]:
 
 
 class ConsentGate:
-    def __init__(self, dsn: str, cache: DecisionCache, *, max_batch: int = 512, timeout_s: float = 2.0,
-                 clock: Callable[[], datetime] = utcnow) -> None:
-        self._dsn = dsn
+    def __init__(self, dsn: str, cache: DecisionCache, tagger: SubjectTagger, *, max_batch: int = 512,
+                 timeout_s: float = 2.0, clock: Callable[[], datetime] = utcnow) -> None:
+        self._dsn, self._tagger = dsn, tagger
         self.cache = cache
         self._conn: asyncpg.Connection | None = None
         self._timeout = timeout_s
@@ -77,7 +78,7 @@ class ConsentGate:
             async with asyncio.timeout(self._timeout):
                 if self._conn is None or self._conn.is_closed():
                     self._conn = await asyncpg.connect(self._dsn)
-                snapshots = await ConsentStore(self._conn).snapshots(pairs, [subject_hash(s) for s, _ in pairs])
+                snapshots = await ConsentStore(self._conn).snapshots(pairs, [self._tagger.tag(s) for s, _ in pairs])
         except Exception as exc:  # noqa: BLE001 - any failure to read is answered the same way
             # Fail closed: an unanswerable check is a DENY, never an ALLOW.
             await self._discard_connection()

@@ -5,6 +5,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.common.erasure import TOMBSTONE_PREFIX
 from services.consent.domain.model import (
     INACTIVITY_LIMIT, Consent, ConsentSnapshot, ConsentState, Notice, Purpose, StorageLocation,
 )
@@ -46,15 +47,15 @@ class ConsentStore:
             "SELECT * FROM notices WHERE purpose_id = $1 ORDER BY version, language", purpose_id)
         return [notice_from_row(r) for r in rows]
 
-    async def grant_context(self, subject_hash: str, purpose_id: str, version: int,
+    async def grant_context(self, subject_tag: str, purpose_id: str, version: int,
                             language: str) -> tuple[bool, Purpose | None, Notice | None]:
         """In one round trip: is the subject erased, the purpose, and the notice version the person saw."""
         row = await self._conn.fetchrow(
-            "SELECT EXISTS (SELECT 1 FROM erased_subjects WHERE subject_hash = $1) AS erased,"
+            "SELECT EXISTS (SELECT 1 FROM erased_subjects WHERE subject_tag = $1) AS erased,"
             " p AS purpose, n AS notice FROM (SELECT 1) AS one"
             " LEFT JOIN purposes p ON p.purpose_id = $2"
             " LEFT JOIN notices n ON n.purpose_id = $2 AND n.version = $3 AND n.language = $4",
-            subject_hash, purpose_id, version, language)
+            subject_tag, purpose_id, version, language)
         purpose = purpose_from_row(row["purpose"]) if row["purpose"] is not None else None
         notice = notice_from_row(row["notice"]) if row["notice"] is not None else None
         return row["erased"], purpose, notice
@@ -152,37 +153,42 @@ class ConsentStore:
 
     # Erasure
 
-    async def erase_subject(self, subject_id: str, subject_hash: str, request_id: str,
+    async def erase_subject(self, subject_id: str, subject_tag: str, request_id: str,
                             at: datetime) -> list[Consent]:
-        """Marks every record erased and replaces the subject id with a tombstone reference."""
+        """Leaves the keyed tombstone and nothing else that names the person: their records keep
+        the tombstone in place of the id and lose evidence, guardian and free-text reasons; where
+        they were another subject's guardian, the tombstone stands in their place."""
+        tombstone = TOMBSTONE_PREFIX + subject_tag
         await self._conn.execute(
-            "INSERT INTO erased_subjects (subject_hash, request_id, erased_at) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING", subject_hash, request_id, at)
+            "INSERT INTO erased_subjects (subject_tag, request_id, erased_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING", subject_tag, request_id, at)
         rows = await self._conn.fetch(
-            f"UPDATE consents SET state = $3, subject_id = 'erased:' || $2, evidence_ref = '',"
+            f"UPDATE consents SET state = $3, subject_id = $2, evidence_ref = '',"
             f" guardian_id = '', guardian_verification_ref = '', updated_at = $4"
             f" WHERE subject_id = $1 RETURNING {CONSENT_COLUMNS}",
-            subject_id, subject_hash, ConsentState.ERASED.value, at)
+            subject_id, tombstone, ConsentState.ERASED.value, at)
+        await self._conn.execute(
+            "UPDATE consent_history SET guardian_id = '', reason = '' WHERE consent_id = ANY($1::uuid[])",
+            [r["consent_id"] for r in rows])
+        await self._conn.execute("UPDATE consents SET guardian_id = $2 WHERE guardian_id = $1", subject_id, tombstone)
+        await self._conn.execute("UPDATE consent_history SET guardian_id = $2 WHERE guardian_id = $1",
+                                 subject_id, tombstone)
         return [consent_from_row(r) for r in rows]
-
-    async def is_erased(self, subject_hash: str) -> bool:
-        return bool(await self._conn.fetchval(
-            "SELECT true FROM erased_subjects WHERE subject_hash = $1", subject_hash))
 
     # Reads for the gate and for accountability
 
-    async def snapshots(self, pairs: list[tuple[str, str]], hashes: list[str]) -> list[ConsentSnapshot]:
+    async def snapshots(self, pairs: list[tuple[str, str]], tags: list[str]) -> list[ConsentSnapshot]:
         rows = await self._conn.fetch(
             """
-            SELECT q.ord, p.purpose_id IS NOT NULL AS purpose_exists, e.subject_hash IS NOT NULL AS erased,
+            SELECT q.ord, p.purpose_id IS NOT NULL AS purpose_exists, e.subject_tag IS NOT NULL AS erased,
                    c.consent_id, c.state, c.notice_version, c.expires_at, c.last_interaction_at
-            FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS q(subject_id, purpose_id, hash, ord)
+            FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS q(subject_id, purpose_id, tag, ord)
             LEFT JOIN purposes p ON p.purpose_id = q.purpose_id
-            LEFT JOIN erased_subjects e ON e.subject_hash = q.hash
+            LEFT JOIN erased_subjects e ON e.subject_tag = q.tag
             LEFT JOIN consents c ON c.subject_id = q.subject_id AND c.purpose_id = q.purpose_id
             ORDER BY q.ord
             """,
-            [s for s, _ in pairs], [p for _, p in pairs], hashes)
+            [s for s, _ in pairs], [p for _, p in pairs], tags)
         return [
             ConsentSnapshot(
                 purpose_exists=r["purpose_exists"], subject_erased=r["erased"],

@@ -1,0 +1,80 @@
+"""Keyed tombstones. What must still recognise an erased person (a re-consent refused, a key never
+re-created, a certificate naming whom it concerns) keeps HMAC-SHA256 of the id under the erasure
+key, never the id and never a plain hash: a plain hash of a guessable id (a phone or employee
+number) is found again by hashing the candidates. The key lives in Vault/OpenBao (KV v2); each
+service reads it once at start with a token that may read nothing else."""
+
+import base64
+import hashlib
+import hmac
+import secrets
+from pathlib import Path
+
+import hvac
+from pydantic import BaseModel, Field, SecretStr
+
+from services.common.vault_auth import vault_token
+
+KEY_BYTES = 32
+# Marks a tag where an id stood (a consent record, a guardian field): tags never look like ids.
+TOMBSTONE_PREFIX = "erased:"
+
+
+class ErasureKeySettings(BaseModel):
+    vault_address: str = "http://127.0.0.1:8200"
+    vault_auth: str = Field("token", pattern="^(token|kubernetes)$")
+    vault_token: SecretStr = SecretStr("")
+    vault_kubernetes_role: str = "consentry-erasure-key"
+    vault_kubernetes_jwt_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    kv_mount: str = "secret"
+    path: str = "consentry/erasure-key"
+
+
+class SubjectTagger:
+    def __init__(self, key: bytes) -> None:
+        if len(key) < KEY_BYTES:
+            raise ValueError(f"the erasure key must have at least {KEY_BYTES} bytes")
+        self._key = key
+
+    def tag(self, subject_id: str) -> str:
+        return hmac.new(self._key, subject_id.encode(), hashlib.sha256).hexdigest()
+
+    def tombstone(self, subject_id: str) -> str:
+        return TOMBSTONE_PREFIX + self.tag(subject_id)
+
+
+def load_tagger(settings: ErasureKeySettings) -> SubjectTagger:
+    """ValueError with one readable line when Vault cannot be reached or holds no usable key: a
+    service that cannot recognise erased people must not start."""
+    try:
+        token = vault_token(settings.vault_address, settings.vault_auth, settings.vault_token.get_secret_value(),
+                            settings.vault_kubernetes_role, settings.vault_kubernetes_jwt_file)
+        secret = hvac.Client(url=settings.vault_address, token=token, timeout=5).secrets.kv.v2.read_secret_version(
+            settings.path, mount_point=settings.kv_mount, raise_on_deleted_version=True)
+        key = base64.b64decode(secret["data"]["data"]["key"], validate=True)
+    except Exception as error:  # noqa: BLE001 - whatever it was, the one line says where
+        raise ValueError(f"erasure key {settings.kv_mount}/{settings.path} at {settings.vault_address}:"
+                         f" {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}") from None
+    return SubjectTagger(key)
+
+
+def reader_policy(mount: str = "secret", path: str = "consentry/erasure-key") -> str:
+    return f'path "{mount}/data/{path}" {{ capabilities = ["read"] }}\n'
+
+
+def provision_erasure_key(admin: hvac.Client, service: str, mount: str = "secret",
+                          path: str = "consentry/erasure-key") -> str:
+    """As an operator (or the dev stack) runs it with an administrative token: creates the key once
+    (never replaced: every tombstone depends on it) and returns a token for `service` that may read
+    it and nothing else."""
+    if f"{mount}/" not in admin.sys.list_mounted_secrets_engines()["data"]:
+        admin.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+    try:
+        admin.secrets.kv.v2.read_secret_version(path, mount_point=mount, raise_on_deleted_version=True)
+    except hvac.exceptions.InvalidPath:
+        admin.secrets.kv.v2.create_or_update_secret(
+            path, {"key": base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()}, mount_point=mount, cas=0)
+    admin.sys.create_or_update_policy("consentry-erasure-key", reader_policy(mount, path))
+    token = admin.auth.token.create(policies=["consentry-erasure-key"], no_default_policy=True, renewable=True,
+                                    ttl="768h", meta={"service": service})
+    return token["auth"]["client_token"]
