@@ -20,6 +20,7 @@ from services.audit.store.keyvault_refs import KeyvaultRefs
 from services.common.auth import Policy
 from services.common.kafka import ensure_topics, start_producer
 from services.common.page_tokens import PageTokens
+from services.common.replay import ACKNOWLEDGEMENT, REPLAY_REQUEST
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
 from services.common.vault_auth import vault_token
@@ -54,7 +55,8 @@ class AuditApp:
         await ensure_topics(s.kafka, [*s.topics, s.kafka.replay_topic])
         runtime.producer = producer = await start_producer(s.kafka)
         self.sequencer = Sequencer(s.database_url, KafkaSource(s.kafka, s.topics), refs.refs, signer,
-                                   GapWatch(self._replay_asker(producer), s.gap_grace_s), batch_size=s.batch_size)
+                                   GapWatch(self._replay_asker(producer), s.gap_grace_s, self._acknowledger(producer),
+                                            s.acknowledge_interval_s), batch_size=s.batch_size)
         runtime.spawn(self.sequencer.run(), "sequencer")
 
         reader = LogReader(pool, refs.ref, await PageTokens.of(pool))
@@ -69,8 +71,16 @@ class AuditApp:
             request = outbox_pb2.ReplayRequest(producer=name, from_sequence=from_sequence, requested_by="audit")
             kafka = self.settings.kafka
             await ensure_topics(kafka, [kafka.replay_topic])  # asks are rare; the broker may have lost it
-            await producer.send_and_wait(kafka.replay_topic, request.SerializeToString())
+            await producer.send_and_wait(kafka.replay_topic, request.SerializeToString(),
+                                         headers=[("type", REPLAY_REQUEST.encode())])
         return ask
+
+    def _acknowledger(self, producer: AIOKafkaProducer):
+        async def acknowledge(name: str, complete_up_to: int) -> None:
+            ack = outbox_pb2.Acknowledgement(producer=name, complete_up_to=complete_up_to, acknowledged_by="audit")
+            await producer.send_and_wait(self.settings.kafka.replay_topic, ack.SerializeToString(),
+                                         headers=[("type", ACKNOWLEDGEMENT.encode())])
+        return acknowledge
 
     async def stop(self) -> None:
         await self.runtime.stop()

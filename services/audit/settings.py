@@ -44,3 +44,6 @@ class AuditSettings(BaseSettings):
     batch_size: int = Field(5000, ge=1, le=50_000)
     # How long a hole in a producer's sequence may last before the producer is asked to re-publish.
     gap_grace_s: float = Field(10.0, gt=0)
+    # How often each producer is told up to where its events are all in the log (it prunes its outbox
+    # up to there once its retention has passed).
+    acknowledge_interval_s: float = Field(30.0, gt=0)

@@ -23,6 +23,7 @@ log = get_logger(__name__)
 
 # Not an event: carries no sequence and is never stored; consumers read it as the producer's progress.
 WATERMARK_TYPE = "outbox.watermark"
+PERSON_SEPARATOR = "\x1f"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,13 @@ class PendingEvent:
     subject_id: str
     payload: Message
     occurred_at: datetime
+    # Other people the event names (a guardian): an erasure of any of them redacts the row too.
+    others: tuple[str, ...] = ()
+
+    @property
+    def persons(self) -> str:
+        """Everyone named, as one string for the batch insert (ids never contain the separator)."""
+        return PERSON_SEPARATOR.join(p for p in (self.subject_id, *self.others) if p)
 
 
 async def add_events(conn: asyncpg.Connection, events: list[PendingEvent]) -> None:
@@ -40,13 +48,14 @@ async def add_events(conn: asyncpg.Connection, events: list[PendingEvent]) -> No
     traceparent = current_traceparent()
     # One statement for any number of events: a single round trip inside the caller's transaction.
     await conn.execute(
-        "INSERT INTO outbox (event_id, event_type, subject_id, payload_type, payload, traceparent, occurred_at)"
-        " SELECT e.event_id, e.event_type, e.subject_id, e.payload_type, e.payload, $6, e.occurred_at"
-        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $7::timestamptz[])"
-        " AS e(event_id, event_type, subject_id, payload_type, payload, occurred_at)",
+        "INSERT INTO outbox (event_id, event_type, subject_id, payload_type, payload, traceparent, occurred_at,"
+        " persons) SELECT e.event_id, e.event_type, e.subject_id, e.payload_type, e.payload, $6, e.occurred_at,"
+        " coalesce(string_to_array(nullif(e.persons, ''), chr(31)), '{}')"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $7::timestamptz[], $8::text[])"
+        " AS e(event_id, event_type, subject_id, payload_type, payload, occurred_at, persons)",
         [e.event_id for e in events], [e.event_type for e in events], [e.subject_id for e in events],
         [e.payload.DESCRIPTOR.full_name for e in events], [e.payload.SerializeToString() for e in events],
-        traceparent, [e.occurred_at for e in events],
+        traceparent, [e.occurred_at for e in events], [e.persons for e in events],
     )
 
 
@@ -174,7 +183,9 @@ class OutboxRelay:
         if now < self._watermark_due:
             return
         self._watermark_due = now + self._watermark_interval
-        last = await conn.fetchval("SELECT max(sequence) FROM outbox WHERE published_at IS NOT NULL")
+        last = await conn.fetchval(
+            "SELECT greatest((SELECT max(sequence) FROM outbox WHERE published_at IS NOT NULL),"
+            " (SELECT nullif(pruned_through, 0) FROM outbox_sequence))")
         if last is None:
             return
         payload = any_pb2.Any()

@@ -1,6 +1,7 @@
 """Answers consumers that found a gap in a producer's sequence (the broker lost events): when a
 replay request names this service, its outbox publishes again from the requested sequence. Old
-requests are not acted on after a restart; a consumer still missing events asks again."""
+requests are not acted on after a restart; a consumer still missing events asks again. The same
+topic brings the audit log's acknowledgements, up to where the outbox may be pruned."""
 
 import asyncio
 
@@ -11,9 +12,13 @@ from services.common.kafka import consumer as kafka_consumer
 from services.common.kafka import ensure_topics, partitions_of
 from services.common.logging import get_logger
 from services.common.outbox import request_replay
+from services.common.outbox_retention import acknowledge
 from services.common.settings import KafkaSettings
 
 log = get_logger(__name__)
+
+# The Kafka header "type" of the topic's two kinds of message (none: a replay request).
+REPLAY_REQUEST, ACKNOWLEDGEMENT = "outbox.replay-request", "outbox.acknowledgement"
 
 
 class ReplayListener:
@@ -33,7 +38,10 @@ class ReplayListener:
                 consumer.assign(partitions)
                 await consumer.seek_to_end()
                 async for message in consumer:
-                    await self._handle(message.value)
+                    if dict(message.headers or ()).get("type") == ACKNOWLEDGEMENT.encode():
+                        await self._acknowledged(message.value)
+                    else:
+                        await self._handle(message.value)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - broker away: listen again later
@@ -41,6 +49,15 @@ class ReplayListener:
                 await asyncio.sleep(2.0)
             finally:
                 await consumer.stop()
+
+    async def _acknowledged(self, value: bytes) -> None:
+        ack = outbox_pb2.Acknowledgement()
+        try:
+            ack.ParseFromString(value)
+        except Exception:  # noqa: BLE001 - not ours to understand
+            return
+        if ack.producer == self._name and 0 < ack.complete_up_to < 2**63:
+            await acknowledge(self._pool, ack.complete_up_to)
 
     async def _handle(self, value: bytes) -> None:
         request = outbox_pb2.ReplayRequest()

@@ -1,18 +1,23 @@
 """Erasure in the consent service leaves a keyed tombstone and nothing else that names the person."""
 
+import asyncio
 import hashlib
 
 import asyncpg
 import grpc
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from consentry.consent.v1 import consent_pb2 as pb
+from consentry.events.v1 import envelope_pb2, outbox_pb2
+from services.common.outbox import request_replay
 from tests.consent.builders import grant, registered_purpose
 from tests.erasure_scan import scan_database
 from tests.support import unique
 
-# Rows other services' tests leave do not matter here: the ids searched for are this test's own.
-OUTBOX_AND_IDEMPOTENCY = {"outbox", "idempotency"}  # bounded by retention, not by erasure (see README)
+# The erasure's own event names the person until it is published and pruned, and idempotency records
+# until their TTL: both bounded in time, tested on their own.
+OUTBOX_AND_IDEMPOTENCY = {"outbox", "idempotency"}
 
 
 async def test_erasure_leaves_only_a_keyed_tombstone_in_the_consent_tables(admin, gate, postgres):
@@ -50,3 +55,59 @@ async def test_erasure_leaves_only_a_keyed_tombstone_in_the_consent_tables(admin
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await gate.GrantConsent(grant(person, first.purpose_id))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_erasure_redacts_the_outbox_and_a_replay_never_publishes_the_person_again(
+        admin, gate, consent_app, kafka):
+    p = await registered_purpose(admin, minimum_age=14)
+    person, child = unique("person"), unique("child")
+    await gate.GrantConsent(grant(person, p.purpose_id))
+    as_guardian = pb.Actor(kind=pb.ACTOR_KIND_GUARDIAN, guardian_id=person, guardian_verification_ref=unique("kyc"))
+    await gate.GrantConsent(grant(child, p.purpose_id, subject_age=9, actor=as_guardian))
+    naming = "SELECT sequence, event_type FROM outbox o WHERE o::text LIKE '%' || $1 || '%' ORDER BY id"
+    async with consent_app.pool.acquire() as conn:
+        before = await conn.fetch(naming, person)
+
+    await admin.EraseSubject(pb.EraseSubjectRequest(subject_id=person, request_id=unique("dsr"),
+                                                    idempotency_key=unique("erase")))
+
+    async with consent_app.pool.acquire() as conn:
+        after = await conn.fetch(naming, person)
+        redacted = await conn.fetch("SELECT sequence, subject_id, payload FROM outbox WHERE sequence = ANY($1)",
+                                    [r["sequence"] for r in before])
+    assert [r["event_type"] for r in before] == ["consent.granted", "consent.granted"]  # the child's names its guardian
+    # Only the erasure's own event names the person, until it is published and its retention passed.
+    assert [r["event_type"] for r in after] == ["consent.subject.erased"]
+    assert all(r["subject_id"] == "" and r["payload"] == b"" for r in redacted)
+    consumer, ends = await _positions_at_end(kafka, "consent.events")
+    try:
+        await request_replay(consent_app.pool, min(r["sequence"] for r in before))
+        consent_app.runtime.relay.notify()
+        replayed = await _published_from(consumer, ends, {r["sequence"] for r in before})
+    finally:
+        await consumer.stop()
+    assert {e.sequence for e in replayed} == {r["sequence"] for r in before}
+    assert all(e.payload.Is(outbox_pb2.Redacted.DESCRIPTOR) and not e.subject_id for e in replayed)
+    assert not any(person in e.SerializeToString().decode("latin-1") for e in replayed)
+
+
+async def _positions_at_end(broker, topic: str):
+    consumer = AIOKafkaConsumer(**broker.client_options(), enable_auto_commit=False)
+    await consumer.start()
+    await consumer.topics()
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    return consumer, {p: await consumer.position(p) for p in partitions}
+
+
+async def _published_from(consumer, ends, sequences: set[int], timeout: float = 15.0) -> list:  # noqa: ASYNC109
+    """Envelopes with these sequences published after `ends`, once each has come."""
+    found: dict[int, envelope_pb2.EventEnvelope] = {}
+    async with asyncio.timeout(timeout):
+        while set(found) != sequences:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for envelope in map(envelope_pb2.EventEnvelope.FromString, (r.value for r in records)):
+                    if envelope.sequence in sequences:
+                        found[envelope.sequence] = envelope
+    return list(found.values())

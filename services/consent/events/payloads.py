@@ -11,7 +11,9 @@ from services.consent.service.consents import utcnow
 
 def to_pending(event_id: str, event: ev.Event) -> PendingEvent:
     subject, payload = _payload(event)
-    return PendingEvent(uuid.UUID(event_id), event.type, subject, payload, utcnow())
+    consent = getattr(event, "consent", None)
+    guardian = (consent.actor.guardian_id,) if consent is not None and consent.actor.guardian_id else ()
+    return PendingEvent(uuid.UUID(event_id), event.type, subject, payload, utcnow(), others=guardian)
 
 
 def _payload(event: ev.Event):

@@ -6,6 +6,7 @@ from datetime import datetime
 import asyncpg
 
 from services.common.erasure import TOMBSTONE_PREFIX
+from services.common.outbox_retention import redact_person
 from services.consent.domain.model import (
     INACTIVITY_LIMIT, Consent, ConsentSnapshot, ConsentState, Notice, Purpose, StorageLocation,
 )
@@ -157,7 +158,8 @@ class ConsentStore:
                             at: datetime) -> list[Consent]:
         """Leaves the keyed tombstone and nothing else that names the person: their records keep
         the tombstone in place of the id and lose evidence, guardian and free-text reasons; where
-        they were another subject's guardian, the tombstone stands in their place."""
+        they were another subject's guardian, the tombstone stands in their place; every outbox row
+        naming them is redacted."""
         tombstone = TOMBSTONE_PREFIX + subject_tag
         await self._conn.execute(
             "INSERT INTO erased_subjects (subject_tag, request_id, erased_at) VALUES ($1, $2, $3)"
@@ -173,6 +175,7 @@ class ConsentStore:
         await self._conn.execute("UPDATE consents SET guardian_id = $2 WHERE guardian_id = $1", subject_id, tombstone)
         await self._conn.execute("UPDATE consent_history SET guardian_id = $2 WHERE guardian_id = $1",
                                  subject_id, tombstone)
+        await redact_person(self._conn, subject_id)
         return [consent_from_row(r) for r in rows]
 
     # Reads for the gate and for accountability
