@@ -23,15 +23,15 @@ OUTBOX_AND_IDEMPOTENCY = {"outbox", "idempotency"}
 async def test_erasure_leaves_only_a_keyed_tombstone_in_the_consent_tables(admin, gate, postgres):
     first, second = await registered_purpose(admin), await registered_purpose(admin, minimum_age=14)
     person, child = unique("person"), unique("child")
-    evidence, reason = unique("evidence-ref"), unique("withdrawal-reason")
+    evidence, reason, verification = unique("evidence-ref"), unique("withdrawal-reason"), unique("kyc")
     await gate.GrantConsent(grant(person, first.purpose_id, evidence_ref=evidence))
     await gate.GrantConsent(grant(person, second.purpose_id, evidence_ref=evidence))
     await gate.WithdrawConsent(pb.WithdrawConsentRequest(
         subject_id=person, purpose_id=second.purpose_id, actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT),
         reason=reason, idempotency_key=unique("wd")))
-    as_guardian = pb.Actor(kind=pb.ACTOR_KIND_GUARDIAN, guardian_id=person, guardian_verification_ref=unique("kyc"))
+    as_guardian = pb.Actor(kind=pb.ACTOR_KIND_GUARDIAN, guardian_id=person, guardian_verification_ref=verification)
     await gate.GrantConsent(grant(child, second.purpose_id, subject_age=9, actor=as_guardian))
-    needles = {"subject": person, "evidence": evidence, "reason": reason}
+    needles = {"subject": person, "evidence": evidence, "reason": reason, "verification": verification}
     before = await scan_database(postgres.dsn("consent"), needles, skip=OUTBOX_AND_IDEMPOTENCY)
 
     await admin.EraseSubject(pb.EraseSubjectRequest(subject_id=person, request_id=unique("dsr"),
@@ -39,7 +39,7 @@ async def test_erasure_leaves_only_a_keyed_tombstone_in_the_consent_tables(admin
 
     after = await scan_database(postgres.dsn("consent"), needles, skip=OUTBOX_AND_IDEMPOTENCY)
     assert {(table, label) for table, label, _ in before.hits} >= {
-        ("consents", "subject"), ("consents", "evidence"), ("consent_history", "reason"),
+        ("consents", "subject"), ("consents", "evidence"), ("consents", "verification"), ("consent_history", "reason"),
         ("consent_history", "subject")}  # the last: as the child's guardian
     assert after.hits == [] and after.rows >= before.rows
     history = await gate.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=child, purpose_id=second.purpose_id))
@@ -64,9 +64,12 @@ async def test_erasure_redacts_the_outbox_and_a_replay_never_publishes_the_perso
     await gate.GrantConsent(grant(person, p.purpose_id))
     as_guardian = pb.Actor(kind=pb.ACTOR_KIND_GUARDIAN, guardian_id=person, guardian_verification_ref=unique("kyc"))
     await gate.GrantConsent(grant(child, p.purpose_id, subject_age=9, actor=as_guardian))
-    naming = "SELECT sequence, event_type FROM outbox o WHERE o::text LIKE '%' || $1 || '%' ORDER BY id"
-    async with consent_app.pool.acquire() as conn:
+    naming = "SELECT sequence, event_type, published_at FROM outbox o WHERE o::text LIKE '%' || $1 || '%' ORDER BY id"
+    async with asyncio.timeout(10), consent_app.pool.acquire() as conn:  # published: a replay would send them again
         before = await conn.fetch(naming, person)
+        while not all(r["published_at"] for r in before):
+            await asyncio.sleep(0.05)
+            before = await conn.fetch(naming, person)
 
     await admin.EraseSubject(pb.EraseSubjectRequest(subject_id=person, request_id=unique("dsr"),
                                                     idempotency_key=unique("erase")))

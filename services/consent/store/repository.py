@@ -158,7 +158,8 @@ class ConsentStore:
                             at: datetime) -> list[Consent]:
         """Leaves the keyed tombstone and nothing else that names the person: their records keep
         the tombstone in place of the id and lose evidence, guardian and free-text reasons; where
-        they were another subject's guardian, the tombstone stands in their place; every outbox row
+        they were another subject's guardian, the tombstone stands in their place (and in place of
+        the reference to how they were verified, which points to them); every outbox row
         naming them is redacted."""
         tombstone = TOMBSTONE_PREFIX + subject_tag
         await self._conn.execute(
@@ -172,7 +173,8 @@ class ConsentStore:
         await self._conn.execute(
             "UPDATE consent_history SET guardian_id = '', reason = '' WHERE consent_id = ANY($1::uuid[])",
             [r["consent_id"] for r in rows])
-        await self._conn.execute("UPDATE consents SET guardian_id = $2 WHERE guardian_id = $1", subject_id, tombstone)
+        await self._conn.execute("UPDATE consents SET guardian_id = $2, guardian_verification_ref = $2"
+                                 " WHERE guardian_id = $1", subject_id, tombstone)
         await self._conn.execute("UPDATE consent_history SET guardian_id = $2 WHERE guardian_id = $1",
                                  subject_id, tombstone)
         await redact_person(self._conn, subject_id)
