@@ -76,7 +76,7 @@ async def _build(spec: LogSpec) -> dict[str, Any]:
     await signer.load_public_key()
     templates = []
     for i in range(len(spec.refs)):
-        decoded = decode(envelope(1, pool_subject(i), LOG_PRODUCER).SerializeToString())
+        decoded = decode(envelope(1, pool_subject(i), LOG_PRODUCER))
         assert isinstance(decoded, Event)
         templates.append(decoded)
     conn = await asyncpg.connect(spec.dsn)

@@ -109,8 +109,8 @@ def _start_audit(s: Stack, name: str, database: str, topic: str, token: str, cli
         **broker.kafka_env(p, "audit"), f"{p}TOPICS": json.dumps([topic]),
         f"{p}GRPC__LISTEN": f"127.0.0.1:{port}", f"{p}GRPC__TLS_CERT": str(cert), f"{p}GRPC__TLS_KEY": str(key),
         f"{p}GRPC__TLS_CLIENT_CA": str(client_ca), f"{p}GRPC__POLICY_FILE": str(s.policy),
-        f"{p}KEYVAULT_ADDRESS": f"localhost:{s.keyvaults['wrapped'].port}", f"{p}KEYVAULT_TLS_CA": str(client_ca),
-        f"{p}KEYVAULT_TLS_CERT": str(client.cert), f"{p}KEYVAULT_TLS_KEY": str(client.key),
+        f"{p}KEYVAULT_ADDRESS": f"localhost:{s.keyvaults['wrapped'].port}", f"{p}TLS_CA": str(client_ca),
+        f"{p}TLS_CERT": str(client.cert), f"{p}TLS_KEY": str(client.key),
         f"{p}VAULT_ADDRESS": s.vault_metrics.address, f"{p}VAULT_TOKEN": token,
         f"{p}TELEMETRY__LOG_LEVEL": "WARNING", f"{p}RUNTIME__EVENT_LOOP": s.event_loop,
     }

@@ -129,7 +129,7 @@ def start(s: Stack, tls: bool = True, name: str = "dsr-stack") -> DsrStack:
         "consent": lambda: consent_env(dev, ports["consent"]),
         "keyvault": lambda: {**keyvault_env(dev, ports["keyvault"], ports["consent"]),
                              **(KEYVAULT_BACKENDS["wrapped"] or {})},
-        "audit": lambda: audit_env(dev, ports["audit"], ports["keyvault"]),
+        "audit": lambda: audit_env(dev, ports["audit"], {n: ports[n] for n in ("keyvault", "consent", "dsr")}),
         "dsr": lambda: dsr_env(dev, ports["dsr"], {n: ports[n] for n in ("consent", "keyvault", "audit")}),
     }
     servers: dict[str, GrpcServerProcess] = {}

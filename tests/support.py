@@ -10,6 +10,7 @@ import grpc
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from consentry.events.v1 import envelope_pb2
+from services.common import event_opener as common_opener
 from services.common.devstack import OpenBaoProcess, TansuProcess
 from services.common.erasure import ErasureKeySettings, provision_erasure_key
 from services.common.pki import DevCA
@@ -31,6 +32,10 @@ def signing_key(path: Path) -> Path:
 def erasure_key(vault: OpenBaoProcess, identity: str) -> ErasureKeySettings:
     """The erasure key in the session's OpenBao, read with a token of this service's own."""
     return ErasureKeySettings(vault_address=vault.address, vault_token=provision_erasure_key(vault.client(), identity))
+
+
+# Served by every producer (consent, keyvault, dsr) to the consumers of its events.
+OPEN_EVENTS = "consentry.events.v1.EventService/OpenEvents"
 
 
 def write_policy(path: Path, clients: dict[str, dict[str, list[str]]]) -> Path:
@@ -65,10 +70,23 @@ def secure_channel(ca: DevCA, port: int, client_id: str | None) -> grpc.aio.Chan
     return grpc.aio.secure_channel(f"localhost:{port}", creds)
 
 
+class EventOpener(common_opener.EventOpener):
+    """Opens a producer's sealed envelopes as a client its policy allows (admin by default)."""
+
+    def __init__(self, ca: DevCA, port: int, client_id: str = "admin") -> None:
+        self._channel = secure_channel(ca, port, client_id)
+        super().__init__(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
 async def read_events(
-    broker: TansuProcess, topic: str, *, until, timeout: float = 15.0  # noqa: ASYNC109 - spans several awaits
+    broker: TansuProcess, topic: str, *, until, timeout: float = 15.0,  # noqa: ASYNC109 - spans several awaits
+    opener: EventOpener | None = None,
 ) -> list[envelope_pb2.EventEnvelope]:
-    """Reads the topic from the beginning (manual assignment: no group join delay) until `until(events)`."""
+    """Reads the topic from the beginning (manual assignment: no group join delay) until `until(events)`,
+    each envelope opened by `opener` when given."""
     consumer = AIOKafkaConsumer(**broker.client_options(), auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     events: list[envelope_pb2.EventEnvelope] = []
@@ -87,7 +105,8 @@ async def read_events(
             while not until(events):
                 batch = await consumer.getmany(timeout_ms=200)
                 for records in batch.values():
-                    events += [envelope_pb2.EventEnvelope.FromString(r.value) for r in records]
+                    fresh = [envelope_pb2.EventEnvelope.FromString(r.value) for r in records]
+                    events += await opener.open(fresh) if opener else fresh
     finally:
         await consumer.stop()
     return events

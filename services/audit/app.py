@@ -4,6 +4,8 @@ gRPC API."""
 
 import asyncio
 
+import grpc
+
 from aiokafka import AIOKafkaProducer
 
 from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
@@ -18,6 +20,7 @@ from services.audit.settings import AuditSettings
 from services.audit.store.checkpoint_signer import VaultCheckpointSigner
 from services.audit.store.keyvault_refs import KeyvaultRefs
 from services.common.auth import Policy
+from services.common.event_opener import EventOpener
 from services.common.kafka import ensure_topics, start_producer
 from services.common.page_tokens import PageTokens
 from services.common.replay import ACKNOWLEDGEMENT, REPLAY_REQUEST
@@ -42,11 +45,16 @@ class AuditApp:
         s, runtime = self.settings, self.runtime
         pool = await runtime.start_database(s.database_url, s.pool_min_size, s.pool_max_size,
                                             owner_url=s.owner_database_url, with_outbox=False)
-        if not (s.keyvault_tls_ca and s.keyvault_tls_cert and s.keyvault_tls_key):
-            raise ValueError("CONSENTRY_AUDIT_KEYVAULT_TLS_CA, _CERT and _KEY are required")
-        refs = KeyvaultRefs(s.keyvault_address, s.keyvault_tls_ca.read_bytes(), s.keyvault_tls_cert.read_bytes(),
-                            s.keyvault_tls_key.read_bytes())
-        runtime.on_stop(refs.close)
+        if not (s.tls_ca and s.tls_cert and s.tls_key):
+            raise ValueError("CONSENTRY_AUDIT_TLS_CA, _CERT and _KEY are required")
+        credentials = grpc.ssl_channel_credentials(s.tls_ca.read_bytes(), s.tls_key.read_bytes(),
+                                                   s.tls_cert.read_bytes())
+        channels = {name: grpc.aio.secure_channel(address, credentials) for name, address in (
+            ("keyvault", s.keyvault_address), ("consent", s.consent_address), ("dsr", s.dsr_address))}
+        for channel in channels.values():
+            runtime.on_stop(channel.close)
+        refs = KeyvaultRefs(channels["keyvault"])
+        openers = {name: EventOpener(channel) for name, channel in channels.items()}
         token = await asyncio.to_thread(vault_token, s.vault_address, s.vault_auth, s.vault_token,
                                         s.vault_kubernetes_role, s.vault_kubernetes_jwt_file)
         signer = VaultCheckpointSigner(s.vault_address, token, s.checkpoint_key_name, s.transit_mount)
@@ -54,7 +62,7 @@ class AuditApp:
 
         await ensure_topics(s.kafka, [*s.topics, s.kafka.replay_topic])
         runtime.producer = producer = await start_producer(s.kafka)
-        self.sequencer = Sequencer(s.database_url, KafkaSource(s.kafka, s.topics), refs.refs, signer,
+        self.sequencer = Sequencer(s.database_url, KafkaSource(s.kafka, s.topics, openers), refs.refs, signer,
                                    GapWatch(self._replay_asker(producer), s.gap_grace_s, self._acknowledger(producer),
                                             s.acknowledge_interval_s), batch_size=s.batch_size)
         runtime.spawn(self.sequencer.run(), "sequencer")

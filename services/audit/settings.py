@@ -25,11 +25,14 @@ class AuditSettings(BaseSettings):
     telemetry: TelemetrySettings = TelemetrySettings()
     runtime: RuntimeSettings = RuntimeSettings()
 
-    # Keyvault, for subject references (GetSubjectRefs over mTLS).
+    # Audit's own client certificate (mTLS) for keyvault (subject references) and for every producer
+    # (EventService.OpenEvents opens the events they sealed).
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     keyvault_address: str = "localhost:50052"
-    keyvault_tls_ca: Path | None = None
-    keyvault_tls_cert: Path | None = None
-    keyvault_tls_key: Path | None = None
+    consent_address: str = "localhost:50051"
+    dsr_address: str = "localhost:50053"
 
     # Vault/OpenBao transit holding the Ed25519 checkpoint key (token: sign and read only).
     vault_address: str = "http://127.0.0.1:8200"

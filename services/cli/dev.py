@@ -32,6 +32,7 @@ CONSENT = "consentry.consent.v1.ConsentService"
 KEYVAULT = "consentry.keyvault.v1.KeyVaultService"
 AUDIT = "consentry.audit.v1.AuditService"
 DSR = "consentry.dsr.v1.DsrService"
+EVENTS = "consentry.events.v1.EventService"  # served by every producer: consent, keyvault, dsr
 AUDIT_DATABASE = "audit"
 RUN_DIR_MARK = ".consentry-dev"
 # Which client (certificate CN) may call which RPCs, for which purposes. One file serves every
@@ -54,12 +55,12 @@ rpcs = ["{CONSENT}/CheckConsent", "{CONSENT}/CheckConsents"]
 purposes = ["*"]
 
 [clients.audit]
-rpcs = ["{KEYVAULT}/GetSubjectRefs"]
+rpcs = ["{KEYVAULT}/GetSubjectRefs", "{EVENTS}/OpenEvents"]
 purposes = []
 
 [clients.dsr]
 rpcs = ["{CONSENT}/EraseSubject", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory", "{CONSENT}/GetPurpose",
-        "{KEYVAULT}/ShredSubjectKey", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/QueryEvents"]
+        "{KEYVAULT}/ShredSubjectKey", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/QueryEvents", "{EVENTS}/OpenEvents"]
 purposes = ["*"]
 
 [clients.dpo]
@@ -172,8 +173,9 @@ def keyvault_env(stack: Stack, port: int, consent_port: int, database: str = "ke
             f"{prefix}CERTIFICATE_SIGNING_KEY": str(stack.signing_key("certificates"))}
 
 
-def audit_env(stack: Stack, port: int, keyvault_port: int) -> dict[str, str]:
-    """Provisions the audit database (owner and service roles) and the checkpoint key in OpenBao."""
+def audit_env(stack: Stack, port: int, ports: dict[str, int]) -> dict[str, str]:
+    """Provisions the audit database (owner and service roles) and the checkpoint key in OpenBao;
+    `ports`: keyvault's and every producer's it reads from (consent, keyvault, dsr)."""
     import secrets
 
     from services.audit.provision import provision_database, provision_vault
@@ -185,8 +187,9 @@ def audit_env(stack: Stack, port: int, keyvault_port: int) -> dict[str, str]:
     dsn = stack.pg.dsn(AUDIT_DATABASE, service, passwords[service])
     return {**_service_env(prefix, stack, "audit", dsn, port),
             f"{prefix}OWNER_DATABASE_URL": stack.pg.dsn(AUDIT_DATABASE, owner, passwords[owner]),
-            f"{prefix}KEYVAULT_ADDRESS": f"localhost:{keyvault_port}", f"{prefix}KEYVAULT_TLS_CA": str(stack.ca.ca.cert),
-            f"{prefix}KEYVAULT_TLS_CERT": str(client.cert), f"{prefix}KEYVAULT_TLS_KEY": str(client.key),
+            **{f"{prefix}{name.upper()}_ADDRESS": f"localhost:{p}" for name, p in ports.items()},
+            f"{prefix}TLS_CA": str(stack.ca.ca.cert),
+            f"{prefix}TLS_CERT": str(client.cert), f"{prefix}TLS_KEY": str(client.key),
             f"{prefix}VAULT_ADDRESS": stack.bao.address, f"{prefix}VAULT_TOKEN": provision_vault(stack.bao.client())}
 
 
@@ -257,7 +260,8 @@ def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
         stack.enter_context(ServiceProcess(run_dir / "keyvault", "services.keyvault",
                                            keyvault_env(infra, keyvault_port, consent_port), keyvault_port).start())
         stack.enter_context(ServiceProcess(run_dir / "audit", "services.audit",
-                                           audit_env(infra, audit_port, keyvault_port), audit_port).start())
+                                           audit_env(infra, audit_port, {"keyvault": keyvault_port, "consent": consent_port, "dsr": dsr_port}),
+                                           audit_port).start())
         stack.enter_context(ServiceProcess(run_dir / "dsr", "services.dsr", dsr_env(
             infra, dsr_port, {"consent": consent_port, "keyvault": keyvault_port, "audit": audit_port}),
             dsr_port).start())

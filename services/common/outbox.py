@@ -1,7 +1,8 @@
 """Transactional outbox: events are rows committed with the change they describe.
 
 `add_event` runs inside the caller's transaction. The relay publishes committed rows to Kafka in
-sequence order and only then marks them; a broker outage just delays publication.
+sequence order and only then marks them; a broker outage just delays publication. An event about a
+person goes out sealed under their event key (services/common/event_keys.py).
 """
 
 import asyncio
@@ -16,6 +17,7 @@ from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from consentry.events.v1 import envelope_pb2, outbox_pb2
+from services.common.event_keys import EventKey, EventKeys, seal
 from services.common.logging import get_logger
 from services.common.telemetry import current_traceparent
 
@@ -77,6 +79,21 @@ def envelope_from_row(row: asyncpg.Record, producer: str) -> envelope_pb2.EventE
     )
 
 
+def for_the_broker(envelope: envelope_pb2.EventEnvelope, key: EventKey | None) -> envelope_pb2.EventEnvelope:
+    """Sealed under the person's event key; redacted if the person was erased before it went out."""
+    if not envelope.subject_id:
+        return envelope
+    content = envelope_pb2.SealedContent(subject_id=envelope.subject_id, payload=envelope.payload)
+    envelope.subject_id = ""
+    envelope.ClearField("payload")
+    if key is None or key.key is None:
+        envelope.payload.Pack(outbox_pb2.Redacted())
+        return envelope
+    envelope.event_key_id = key.key_id
+    envelope.sealed = seal(key, envelope.event_id, content)
+    return envelope
+
+
 class OutboxRelay:
     """Publishes one service's outbox. One relay per database is active at a time (advisory lock)."""
 
@@ -84,6 +101,7 @@ class OutboxRelay:
         self,
         pool: asyncpg.Pool,
         producer: AIOKafkaProducer,
+        event_keys: EventKeys,
         *,
         topic: str,
         producer_name: str,
@@ -94,6 +112,7 @@ class OutboxRelay:
     ) -> None:
         self._pool = pool
         self._producer = producer
+        self._event_keys = event_keys
         self._topic = topic
         self._name = producer_name
         self._batch_size = batch_size
@@ -154,9 +173,10 @@ class OutboxRelay:
         )
         if not rows:
             return 0
+        keys = await self._event_keys.for_subjects(conn, {r["subject_id"] for r in rows if r["subject_id"]})
         sends = []
         for row in rows:
-            envelope = envelope_from_row(row, self._name)
+            envelope = for_the_broker(envelope_from_row(row, self._name), keys.get(row["subject_id"]))
             headers = [
                 ("event-id", envelope.event_id.encode()),
                 ("event-type", envelope.type.encode()),
@@ -166,7 +186,7 @@ class OutboxRelay:
                 await self._producer.send(
                     self._topic,
                     envelope.SerializeToString(),
-                    key=envelope.subject_id.encode() or None,
+                    key=envelope.event_key_id.encode() or None,
                     headers=headers,
                 )
             )

@@ -8,7 +8,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from consentry.events.v1 import event_service_pb2_grpc
 from services.common.db import apply_migrations, create_pool, migrations_in
+from services.common.erasure import SubjectTagger
+from services.common.event_keys import EventKeys
+from services.common.event_service import SERVICE_NAME as EVENT_SERVICE
+from services.common.event_service import EventServicer
 from services.common.kafka import ensure_topics, start_producer
 from services.common.logging import get_logger
 from services.common.outbox import OutboxRelay
@@ -42,11 +47,12 @@ class ServiceRuntime:
         self._closers: list[Callable[[], Awaitable[None]]] = []
 
     async def start_infrastructure(self, database_url: str, pool_min: int, pool_max: int, kafka: KafkaSettings,
-                                   topic: str) -> tuple[asyncpg.Pool, OutboxRelay]:
+                                   topic: str, tagger: SubjectTagger) -> tuple[asyncpg.Pool, OutboxRelay]:
+        """`tagger`: names people in the event keys' table (the relay seals every person's events)."""
         pool = await self.start_database(database_url, pool_min, pool_max)
         await ensure_topics(kafka, [topic, kafka.replay_topic])
         self.producer = await start_producer(kafka)
-        self.relay = OutboxRelay(self.pool, self.producer, topic=topic, producer_name=self.name,
+        self.relay = OutboxRelay(self.pool, self.producer, EventKeys(tagger), topic=topic, producer_name=self.name,
                                  watermark_interval=kafka.watermark_interval_s)
         self.spawn(self.relay.run(), "outbox-relay")
         self.spawn(ReplayListener(kafka, self.pool, self.name, self.relay.notify).run(), "outbox-replay-listener")
@@ -75,6 +81,11 @@ class ServiceRuntime:
         self._closers.append(closer)
 
     async def serve(self, server: GrpcServer) -> None:
+        """A producer (it has a relay) serves EventService beside its own, to open what it sealed."""
+        if self.relay is not None:
+            servicer = EventServicer(self.pool, self.name)
+            server.add_service(EVENT_SERVICE, lambda registrar: event_service_pb2_grpc.add_EventServiceServicer_to_server(
+                servicer, registrar))
         self.server = server
         await server.start()
         log.info(f"{self.name} service started", port=server.port)

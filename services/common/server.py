@@ -179,14 +179,18 @@ class GrpcServer:
             maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
             options=[("grpc.so_reuseport", 0)],
         )
-        register(GuardingRegistrar(self._server, lambda method, handler: _guard(
-            method, handler, policy, settings, service_errors, propagate_traces=not tracing)))
+        self._registrar = GuardingRegistrar(self._server, lambda method, handler: _guard(
+            method, handler, policy, settings, service_errors, propagate_traces=not tracing))
+        register(self._registrar)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        reflection.enable_server_reflection([*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME],
-                                            self._server)
-        self._service_names = service_names
+        self._service_names = list(service_names)
         self.port = self._bind()
+
+    def add_service(self, name: str, register: Callable[[GuardingRegistrar], None]) -> None:
+        """Another service on the same port, under the same policy (before `start`)."""
+        register(self._registrar)
+        self._service_names.append(name)
 
     def _bind(self) -> int:
         s = self._settings
@@ -203,6 +207,8 @@ class GrpcServer:
         return self._server.add_secure_port(s.listen, credentials)
 
     async def start(self) -> None:
+        reflection.enable_server_reflection([*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME],
+                                            self._server)
         await self._server.start()
         for name in ["", *self._service_names]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)

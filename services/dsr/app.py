@@ -2,10 +2,12 @@
 clients of consent, keyvault and audit, the orchestrator, the task dispatcher and the consumer of
 task results and consent events."""
 
+import asyncio
 from datetime import timedelta
 
 from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
 from services.common.auth import Policy
+from services.common.erasure import load_tagger
 from services.common.kafka import ensure_topics
 from services.common.page_tokens import PageTokens
 from services.common.runtime import ServiceRuntime
@@ -38,8 +40,9 @@ class DsrApp:
 
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
+        tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
-                                                         s.topic)
+                                                         s.topic, tagger)
         if not (s.tls_ca and s.tls_cert and s.tls_key):
             raise ValueError("CONSENTRY_DSR_TLS_CA, _CERT and _KEY are required")
         upstream = Upstream({"consent": s.consent_address, "keyvault": s.keyvault_address, "audit": s.audit_address},
@@ -65,7 +68,8 @@ class DsrApp:
             committed()
             self.orchestrator.verified()
         consumer = DsrConsumer(s.kafka, pool, s.consent_topic, lambda *a: _submitted(requests, verified, *a),
-                               upstream.consent_event_confirmed, committed)
+                               upstream.consent_event_confirmed, upstream.consent_events.open,
+                               committed)
         runtime.spawn(self.orchestrator.run(), "orchestrator")
         runtime.spawn(self.dispatcher.run(), "task-dispatcher")
         runtime.spawn(consumer.run(), "dsr-consumer")

@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common import topics
+from services.common.erasure import ErasureKeySettings
 from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
 
 
@@ -22,6 +23,8 @@ class DsrSettings(BaseSettings):
     grpc: GrpcSettings = GrpcSettings(listen="127.0.0.1:50053")
     telemetry: TelemetrySettings = TelemetrySettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    # The key of keyed tombstones (services/common/erasure.py): names people in the event keys' table.
+    erasure_key: ErasureKeySettings = ErasureKeySettings()
 
     # The services dsr orders and asks, over mTLS with one client certificate (identity "dsr").
     consent_address: str = "localhost:50051"

@@ -5,6 +5,7 @@ import asyncio
 
 from consentry.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
 from services.common.auth import Policy
+from services.common.erasure import load_tagger
 from services.common.pg_listener import ChannelListener
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
@@ -44,8 +45,9 @@ class KeyVaultApp:
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
         signer = Ed25519Signer.from_file(s.certificate_signing_key)  # before anything starts: a bad key stops here
+        tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
-                                                         s.topic)
+                                                         s.topic, tagger)
         if not (s.consent_tls_ca and s.consent_tls_cert and s.consent_tls_key):
             raise ValueError("CONSENTRY_KEYVAULT_CONSENT_TLS_CA, _CERT and _KEY are required")
         consent = ConsentClient(s.consent_address, s.consent_tls_ca.read_bytes(), s.consent_tls_cert.read_bytes(),
@@ -56,7 +58,7 @@ class KeyVaultApp:
             vault_token, s.vault_address, s.vault_auth, s.vault_token, s.vault_kubernetes_role,
             s.vault_kubernetes_jwt_file))
         self.service = KeyService(pool, backend, consent, cache, ReleaseLog(pool, relay.notify), signer, to_pending,
-                                  relay.notify)
+                                  relay.notify, tagger)
         servicer = KeyVaultServicer(self.service, (signer.key_id, signer.public_key_pem))
         runtime.spawn(ChannelListener(s.database_url, KEY_CHANNEL, on_message=cache.purge, on_ready=cache.enable,
                                       on_lost=cache.disable).run(), "key-purge-listener")

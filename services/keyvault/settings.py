@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common import topics
+from services.common.erasure import ErasureKeySettings
 from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
 
 
@@ -20,6 +21,8 @@ class KeyVaultSettings(BaseSettings):
     grpc: GrpcSettings = GrpcSettings(listen="127.0.0.1:50052")
     telemetry: TelemetrySettings = TelemetrySettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    # The key of keyed tombstones (services/common/erasure.py): names people in the event keys' table.
+    erasure_key: ErasureKeySettings = ErasureKeySettings()
 
     # The consent service, called over mTLS before any key is released.
     consent_address: str = "localhost:50051"

@@ -39,14 +39,16 @@ def role_dsn(postgres, database: str, role: str) -> str:
 
 def audit_settings(run_dir: Path, ca: DevCA, postgres, database: str, broker, keyvault_port: int,
                    vault_address: str, vault_token: str, topics: tuple[str, ...] = ("consent.events", "keyvault.events"),
-                   ) -> AuditSettings:
+                   *, producers: dict[str, int]) -> AuditSettings:
+    """`producers`: the ports of the producers whose sealed events it opens, by name (keyvault's is given)."""
     client = ca.issue_client("audit")
     return AuditSettings(
         database_url=role_dsn(postgres, database, SERVICE_ROLE), owner_database_url=role_dsn(postgres, database, OWNER),
         kafka=kafka_settings(broker, ca, "audit"), topics=list(topics),
         grpc=grpc_settings(ca, write_policy(run_dir / "audit-policy.toml", AUDIT_CLIENTS)),
-        keyvault_address=f"localhost:{keyvault_port}", keyvault_tls_ca=ca.ca.cert, keyvault_tls_cert=client.cert,
-        keyvault_tls_key=client.key, vault_address=vault_address, vault_token=vault_token, gap_grace_s=1.0)
+        keyvault_address=f"localhost:{keyvault_port}",
+        **{f"{name}_address": f"localhost:{port}" for name, port in producers.items()}, tls_ca=ca.ca.cert, tls_cert=client.cert,
+        tls_key=client.key, vault_address=vault_address, vault_token=vault_token, gap_grace_s=1.0)
 
 
 @pytest.fixture(scope="session")
@@ -60,9 +62,10 @@ async def audit_database(postgres) -> str:
 
 
 @pytest.fixture(scope="session")
-async def audit_app(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, keyvault_app, audit_database):
-    app = AuditApp(audit_settings(run_dir, dev_ca, postgres, audit_database, kafka,
-                                  keyvault_app.port, vault.address, audit_vault_token))
+async def audit_app(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, consent_app, keyvault_app,
+                    audit_database):
+    app = AuditApp(audit_settings(run_dir, dev_ca, postgres, audit_database, kafka, keyvault_app.port, vault.address,
+                                  audit_vault_token, producers={"consent": consent_app.port}))
     await app.start()
     yield app
     await app.stop()

@@ -58,12 +58,12 @@ async def test_no_one_can_change_the_log_tables(audit_app, face_events, dpo, pos
 
 
 @pytest.fixture
-async def scratch_audit(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, keyvault_app):
+async def scratch_audit(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, consent_app, keyvault_app):
     """An audit service of its own, so tampering with it leaves the session's log intact."""
     database = unique("audit").replace("-", "_")
     await provisioned(postgres, database)
     app = AuditApp(audit_settings(run_dir, dev_ca, postgres, database, kafka, keyvault_app.port,
-                                  vault.address, audit_vault_token))
+                                  vault.address, audit_vault_token, producers={"consent": consent_app.port}))
     await app.start()
     channels = [secure_channel(dev_ca, app.port, client) for client in ("face-app", "dpo")]
     yield database, *(audit_pb2_grpc.AuditServiceStub(c) for c in channels)
@@ -108,10 +108,10 @@ async def test_tampering_as_superuser_is_found_by_verify_log_and_by_the_offline_
 
 async def test_concurrent_producers_and_two_sequencers_never_fork_the_log(scratch_audit, run_dir, postgres, kafka,
                                                                          vault, audit_vault_token, dev_ca,
-                                                                         keyvault_app, backend):
+                                                                         consent_app, keyvault_app, backend):
     database, face_events, dpo = scratch_audit
-    second = AuditApp(audit_settings(run_dir, dev_ca, postgres, database, kafka,
-                                     keyvault_app.port, vault.address, audit_vault_token))
+    second = AuditApp(audit_settings(run_dir, dev_ca, postgres, database, kafka, keyvault_app.port, vault.address,
+                                     audit_vault_token, producers={"consent": consent_app.port}))
     await second.start()
     channel = secure_channel(dev_ca, second.port, "door-system")
     doors = audit_pb2_grpc.AuditServiceStub(channel)

@@ -43,7 +43,8 @@ async def test_events_the_broker_lost_are_found_missing_and_published_again(
         consent = ConsentApp(consent_settings(tmp_path, dev_ca, postgres.dsn(consent_db), broker, vault))
         await consent.start()
         settings = audit_settings(tmp_path, dev_ca, postgres, database, broker, keyvault_app.port,
-                                  vault.address, audit_vault_token, topics=("consent.events",))
+                                  vault.address, audit_vault_token, topics=("consent.events",),
+                                  producers={"consent": consent.port})
         audit = AuditApp(settings)
         await audit.start()
         channels = [secure_channel(dev_ca, consent.port, "admin"), secure_channel(dev_ca, audit.port, "dpo")]

@@ -9,7 +9,9 @@ from consentry.consent.v1 import consent_pb2_grpc
 from services.common.pki import DevCA
 from services.consent.app import ConsentApp
 from services.consent.settings import ConsentSettings
-from tests.support import Clients, erasure_key, grpc_settings, kafka_settings, signing_key, write_policy
+from tests.support import (
+    OPEN_EVENTS, Clients, EventOpener, erasure_key, grpc_settings, kafka_settings, signing_key, write_policy,
+)
 
 SERVICE = "consentry.consent.v1.ConsentService"
 GATE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
@@ -26,7 +28,8 @@ CLIENTS = {
     "face-app": {"rpcs": GATE_RPCS, "purposes": ["*"]},
     # dsr erases a subject's consents and reads them for access requests.
     "dsr": {"rpcs": [f"{SERVICE}/{rpc}" for rpc in ("EraseSubject", "ListConsents", "GetConsentHistory",
-                                                     "GetPurpose")], "purposes": ["*"]},
+                                                     "GetPurpose")] + [OPEN_EVENTS], "purposes": ["*"]},
+    "audit": {"rpcs": [OPEN_EVENTS], "purposes": []},
 }
 
 
@@ -62,3 +65,11 @@ def admin(connect):
 @pytest.fixture(scope="session")
 def gate(connect):
     return connect("gate-app")
+
+
+@pytest.fixture(scope="session")
+async def consent_events(consent_app, dev_ca):
+    """Opens consent's sealed events as read from the broker."""
+    opener = EventOpener(dev_ca, consent_app.port)
+    yield opener
+    await opener.close()

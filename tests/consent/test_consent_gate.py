@@ -45,7 +45,7 @@ async def test_consent_for_one_purpose_does_not_cover_another(admin, gate):
     assert answer.reason == pb.DENY_REASON_NO_CONSENT
 
 
-async def test_withdrawn_consent_denies_enrolment_and_is_published(admin, gate, kafka):
+async def test_withdrawn_consent_denies_enrolment_and_is_published(admin, gate, kafka, consent_events):
     p = await registered_purpose(admin)
     subject = unique("subj")
     await gate.GrantConsent(grant(subject, p.purpose_id))
@@ -57,7 +57,7 @@ async def test_withdrawn_consent_denies_enrolment_and_is_published(admin, gate, 
 
     assert withdrawn.consent.state == pb.CONSENT_STATE_WITHDRAWN
     assert (answer.decision, answer.reason) == (pb.DECISION_DENY, pb.DENY_REASON_WITHDRAWN)
-    events = await read_events(kafka, "consent.events",
+    events = await read_events(kafka, "consent.events", opener=consent_events,
                                until=lambda evs: any(e.type == "consent.withdrawn" and e.subject_id == subject
                                                      for e in evs))
     mine = [e for e in events if e.subject_id == subject]

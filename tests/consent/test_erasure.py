@@ -15,9 +15,8 @@ from tests.consent.builders import grant, registered_purpose
 from tests.erasure_scan import scan_database
 from tests.support import unique
 
-# The erasure's own event names the person until it is published and pruned, and idempotency records
-# until their TTL: both bounded in time, tested on their own.
-OUTBOX_AND_IDEMPOTENCY = {"outbox", "idempotency"}
+# Idempotency records keep whole answers until their TTL: bounded in time, tested on their own.
+IDEMPOTENCY = {"idempotency"}
 
 
 async def test_erasure_leaves_only_a_keyed_tombstone_in_the_consent_tables(admin, gate, postgres):
@@ -32,12 +31,12 @@ async def test_erasure_leaves_only_a_keyed_tombstone_in_the_consent_tables(admin
     as_guardian = pb.Actor(kind=pb.ACTOR_KIND_GUARDIAN, guardian_id=person, guardian_verification_ref=verification)
     await gate.GrantConsent(grant(child, second.purpose_id, subject_age=9, actor=as_guardian))
     needles = {"subject": person, "evidence": evidence, "reason": reason, "verification": verification}
-    before = await scan_database(postgres.dsn("consent"), needles, skip=OUTBOX_AND_IDEMPOTENCY)
+    before = await scan_database(postgres.dsn("consent"), needles, skip=IDEMPOTENCY)
 
     await admin.EraseSubject(pb.EraseSubjectRequest(subject_id=person, request_id=unique("dsr"),
                                                     idempotency_key=unique("erase")))
 
-    after = await scan_database(postgres.dsn("consent"), needles, skip=OUTBOX_AND_IDEMPOTENCY)
+    after = await scan_database(postgres.dsn("consent"), needles, skip=IDEMPOTENCY)
     assert {(table, label) for table, label, _ in before.hits} >= {
         ("consents", "subject"), ("consents", "evidence"), ("consents", "verification"), ("consent_history", "reason"),
         ("consent_history", "subject")}  # the last: as the child's guardian
@@ -79,8 +78,7 @@ async def test_erasure_redacts_the_outbox_and_a_replay_never_publishes_the_perso
         redacted = await conn.fetch("SELECT sequence, subject_id, payload FROM outbox WHERE sequence = ANY($1)",
                                     [r["sequence"] for r in before])
     assert [r["event_type"] for r in before] == ["consent.granted", "consent.granted"]  # the child's names its guardian
-    # Only the erasure's own event names the person, until it is published and its retention passed.
-    assert [r["event_type"] for r in after] == ["consent.subject.erased"]
+    assert after == []  # the erasure's own event names only the keyed tombstone
     assert all(r["subject_id"] == "" and r["payload"] == b"" for r in redacted)
     consumer, ends = await _positions_at_end(kafka, "consent.events")
     try:

@@ -19,7 +19,7 @@ def at(moment: datetime) -> timestamp_pb2.Timestamp:
     return out
 
 
-async def test_consent_past_its_retention_is_denied_before_and_expired_by_the_sweep(admin, gate, kafka):
+async def test_consent_past_its_retention_is_denied_before_and_expired_by_the_sweep(admin, gate, kafka, consent_events):
     p = await registered_purpose(admin, retention=timedelta(seconds=1))
     subject = unique("subj")
     await gate.GrantConsent(grant(subject, p.purpose_id))
@@ -32,7 +32,7 @@ async def test_consent_past_its_retention_is_denied_before_and_expired_by_the_sw
     assert before_sweep.reason == pb.DENY_REASON_EXPIRED
     assert swept.consents_expired >= 1
     assert listed.consents[0].state == pb.CONSENT_STATE_EXPIRED
-    events = await read_events(kafka, "consent.events",
+    events = await read_events(kafka, "consent.events", opener=consent_events,
                                until=lambda evs: any(e.subject_id == subject and e.type == "consent.expired"
                                                      for e in evs))
     expired = next(e for e in events if e.subject_id == subject and e.type == "consent.expired")
@@ -83,13 +83,14 @@ async def test_recorded_interaction_moves_last_use_forward(admin, gate):
     assert touched.last_interaction_at.ToDatetime() > granted.consent.last_interaction_at.ToDatetime()
 
 
-async def test_erased_subject_is_denied_everywhere_and_cannot_consent_again(admin, gate, kafka):
+async def test_erased_subject_is_denied_everywhere_and_cannot_consent_again(admin, gate, kafka, consent_events):
     first, second = await registered_purpose(admin), await registered_purpose(admin)
     subject = unique("subj")
     await gate.GrantConsent(grant(subject, first.purpose_id))
     await gate.GrantConsent(grant(subject, second.purpose_id))
 
-    erased = await admin.EraseSubject(pb.EraseSubjectRequest(subject_id=subject, request_id=unique("dsr"),
+    request_id = unique("dsr")
+    erased = await admin.EraseSubject(pb.EraseSubjectRequest(subject_id=subject, request_id=request_id,
                                                              idempotency_key=unique("erase")))
 
     assert erased.consents_erased == 2
@@ -99,10 +100,14 @@ async def test_erased_subject_is_denied_everywhere_and_cannot_consent_again(admi
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await gate.GrantConsent(grant(subject, first.purpose_id))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    events = await read_events(kafka, "consent.events",
-                               until=lambda evs: any(e.subject_id == subject and e.type == "consent.subject.erased"
-                                                     for e in evs))
-    assert any(e.type == "consent.subject.erased" for e in events if e.subject_id == subject)
+    def erasure(e) -> events_pb2.SubjectErased | None:
+        payload = events_pb2.SubjectErased()
+        return payload if e.type == "consent.subject.erased" and e.payload.Unpack(payload) else None
+
+    events = await read_events(kafka, "consent.events", opener=consent_events,
+                               until=lambda evs: any((p := erasure(e)) and p.request_id == request_id for e in evs))
+    published = next(p for e in events if (p := erasure(e)) and p.request_id == request_id)
+    assert published.consents_erased == 2 and published.subject_tombstone.startswith("erased:")
 
 
 async def test_filing_count_covers_server_stored_face_data_of_one_controller(admin, gate):

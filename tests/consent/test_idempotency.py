@@ -20,7 +20,7 @@ async def test_retried_grant_returns_the_first_result(admin, gate):
     assert retry == first  # same record, same receipt bytes and signature
 
 
-async def test_concurrent_retries_make_one_change_and_one_event(admin, gate, kafka):
+async def test_concurrent_retries_make_one_change_and_one_event(admin, gate, kafka, consent_events):
     p = await registered_purpose(admin)
     subject = unique("subj")
     request = grant(subject, p.purpose_id)
@@ -30,7 +30,7 @@ async def test_concurrent_retries_make_one_change_and_one_event(admin, gate, kaf
 
     assert all(a == answers[0] for a in answers)
     assert [e.type for e in history.events] == ["consent.granted"]
-    events = await read_events(kafka, "consent.events",
+    events = await read_events(kafka, "consent.events", opener=consent_events,
                                until=lambda evs: any(e.subject_id == subject for e in evs))
     assert len([e for e in events if e.subject_id == subject]) == 1
 

@@ -12,7 +12,7 @@ from services.common.outbox import request_replay
 from services.consent.app import ConsentApp
 from tests.consent.builders import check, grant, registered_purpose
 from tests.consent.fixtures import consent_settings
-from tests.support import read_events, secure_channel, unique
+from tests.support import EventOpener, read_events, secure_channel, unique
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +26,11 @@ async def stack(tmp_path_factory, dev_ca, vault):
         app = ConsentApp(consent_settings(run_dir, dev_ca, pg.dsn("consent"), broker, vault))
         await app.start()
         channel = secure_channel(dev_ca, app.port, "admin")
+        opener = EventOpener(dev_ca, app.port)
         try:
-            yield pg, broker, app, consent_pb2_grpc.ConsentServiceStub(channel)
+            yield pg, broker, app, consent_pb2_grpc.ConsentServiceStub(channel), opener
         finally:
+            await opener.close()
             await channel.close()
             await app.stop()
 
@@ -38,12 +40,12 @@ def subjects_of(events, wanted: set[str]) -> set[str]:
 
 
 async def test_broker_killed_and_restarted_then_outbox_delivers_every_event(stack):
-    pg, broker, app, client = stack
+    pg, broker, app, client, opener = stack
     p = await registered_purpose(client)
     before = {unique("before") for _ in range(5)}
     for subject in before:
         await client.GrantConsent(grant(subject, p.purpose_id))
-    await read_events(broker, "consent.events", until=lambda evs: subjects_of(evs, before) == before)
+    await read_events(broker, "consent.events", opener=opener, until=lambda evs: subjects_of(evs, before) == before)
 
     broker.kill()
     during = {unique("during") for _ in range(20)}
@@ -52,14 +54,14 @@ async def test_broker_killed_and_restarted_then_outbox_delivers_every_event(stac
     broker.restart()
     broker.create_topics(["consent.events"])
 
-    delivered = await read_events(broker, "consent.events", timeout=60,
+    delivered = await read_events(broker, "consent.events", timeout=60, opener=opener,
                                   until=lambda evs: subjects_of(evs, during) == during)
     assert subjects_of(delivered, during) == during
 
     # The broker's memory storage lost what it had before the kill: a consumer that notices the gap
     # asks for a replay from the outbox, and the sequence shows the stream is complete again.
     replayed = await request_replay(app.pool, from_sequence=1)
-    everything = await read_events(broker, "consent.events", timeout=60,
+    everything = await read_events(broker, "consent.events", timeout=60, opener=opener,
                                    until=lambda evs: subjects_of(evs, before | during) == before | during)
     sequences = sorted({e.sequence for e in everything if e.sequence})  # watermarks carry none
     assert replayed > 0
@@ -67,7 +69,7 @@ async def test_broker_killed_and_restarted_then_outbox_delivers_every_event(stac
 
 
 async def test_database_restarted_then_service_recovers_and_fails_closed_meanwhile(stack):
-    pg, broker, app, client = stack
+    pg, broker, app, client, _ = stack
     p = await registered_purpose(client)
     subject = unique("subj")
     await client.GrantConsent(grant(subject, p.purpose_id))

@@ -6,14 +6,14 @@ from tests.support import read_events, unique
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
-async def test_event_carries_the_trace_of_the_call_that_caused_it(admin, gate, kafka):
+async def test_event_carries_the_trace_of_the_call_that_caused_it(admin, gate, kafka, consent_events):
     p = await registered_purpose(admin)
     subject = unique("subj")
 
     await gate.GrantConsent(grant(subject, p.purpose_id),
                             metadata=[("traceparent", f"00-{TRACE_ID}-00f067aa0ba902b7-01")])
 
-    events = await read_events(kafka, "consent.events",
+    events = await read_events(kafka, "consent.events", opener=consent_events,
                                until=lambda evs: any(e.subject_id == subject for e in evs))
     granted = next(e for e in events if e.subject_id == subject)
     assert granted.traceparent.split("-")[1] == TRACE_ID

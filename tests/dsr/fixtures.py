@@ -14,11 +14,15 @@ from services.common.pki import DevCA
 from services.common.runtime import ServiceRuntime
 from services.dsr.app import DsrApp
 from services.dsr.settings import DsrSettings
-from tests.support import Clients, grpc_settings, kafka_settings, secure_channel, unique, write_policy
+from services.common.erasure import ErasureKeySettings
+from tests.support import (
+    OPEN_EVENTS, Clients, erasure_key, grpc_settings, kafka_settings, secure_channel, unique, write_policy,
+)
 
 SERVICE = "consentry.dsr.v1.DsrService"
 DSR_CLIENTS = {
     "operator": {"rpcs": ["*"], "purposes": []},
+    "audit": {"rpcs": [OPEN_EVENTS], "purposes": []},
     "portal": {"rpcs": [f"{SERVICE}/SubmitRequest", f"{SERVICE}/GetRequest", f"{SERVICE}/GetExport"],
                "purposes": []},
     # A face system without a processor of its own (it may not register anyone).
@@ -29,22 +33,23 @@ DSR_CLIENTS = {
 }
 
 
-def dsr_settings(run_dir: Path, ca: DevCA, database_url: str, broker, ports: dict[str, int],
-                 **overrides) -> DsrSettings:
+def dsr_settings(run_dir: Path, ca: DevCA, database_url: str, broker, ports: dict[str, int], *,
+                 erasure: ErasureKeySettings, **overrides) -> DsrSettings:
     client = ca.issue_client("dsr")
     return DsrSettings(
         database_url=database_url, kafka=kafka_settings(broker, ca, "dsr"),
         grpc=grpc_settings(ca, write_policy(run_dir / "dsr-policy.toml", DSR_CLIENTS)),
         consent_address=f"localhost:{ports['consent']}", keyvault_address=f"localhost:{ports['keyvault']}",
         audit_address=f"localhost:{ports['audit']}", tls_ca=ca.ca.cert, tls_cert=client.cert, tls_key=client.key,
-        task_confirm_timeout_s=1.0, task_max_attempts=6, **overrides)
+        task_confirm_timeout_s=1.0, task_max_attempts=6, erasure_key=erasure, **overrides)
 
 
 @pytest.fixture(scope="session")
-async def dsr_app(run_dir, postgres, kafka, dev_ca, consent_app, keyvault_app, audit_app):
+async def dsr_app(run_dir, postgres, kafka, vault, dev_ca, consent_app, keyvault_app, audit_app):
     postgres.create_database("dsr")
     app = DsrApp(dsr_settings(run_dir, dev_ca, postgres.dsn("dsr"), kafka,
-                              {"consent": consent_app.port, "keyvault": keyvault_app.port, "audit": audit_app.port}))
+                              {"consent": consent_app.port, "keyvault": keyvault_app.port, "audit": audit_app.port},
+                              erasure=erasure_key(vault, "dsr")))
     await app.start()
     yield app
     await app.stop()

@@ -20,7 +20,7 @@ from tests.dsr.fixtures import dsr_settings
 from tests.dsr.fixtures import gate_processor
 from tests.dsr.test_processors import register
 from tests.dsr.test_requests import settled, submission, verify
-from tests.support import Clients, secure_channel, unique
+from tests.support import Clients, erasure_key, secure_channel, unique
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["wrapped"], scope="session")]
 TOPICS = ["dsr.events", "consent.events", "outbox.replay-requests"]
@@ -42,13 +42,13 @@ class DyingGate(FaceGateProcessor):
 
 
 @pytest.fixture
-async def own_stack(tmp_path, postgres, dev_ca, consent_app, keyvault_app, audit_app):
+async def own_stack(tmp_path, postgres, vault, dev_ca, consent_app, keyvault_app, audit_app):
     database = unique("dsr").replace("-", "_")
     postgres.create_database(database)
     with TansuProcess(tmp_path / "kafka", tls=broker_tls(dev_ca)).start() as broker:
         app = DsrApp(dsr_settings(tmp_path, dev_ca, postgres.dsn(database), broker,
                                   {"consent": consent_app.port, "keyvault": keyvault_app.port,
-                                   "audit": audit_app.port}))
+                                   "audit": audit_app.port}, erasure=erasure_key(vault, "dsr")))
         await app.start()
         clients = Clients(dev_ca, app.port, dsr_pb2_grpc.DsrServiceStub)
         channels = [secure_channel(dev_ca, consent_app.port, "face-app"),

@@ -90,7 +90,7 @@ def start_platform(stack: ExitStack, run_dir: Path, gate_purposes: dict[str, lis
 
     service("consent", consent_env(infra, ports["consent"], databases["consent"]))
     service("keyvault", keyvault_env(infra, ports["keyvault"], ports["consent"], databases["keyvault"]))
-    service("audit", audit_env(infra, ports["audit"], ports["keyvault"]))
+    service("audit", audit_env(infra, ports["audit"], {n: ports[n] for n in ("keyvault", "consent", "dsr")}))
     service("dsr", dsr_env(infra, ports["dsr"], {n: ports[n] for n in ("consent", "keyvault", "audit")},
                            databases["dsr"]))
     platform = Platform(infra, ports, {name: postgres.dsn(db) for name, db in databases.items()})

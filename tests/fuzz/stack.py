@@ -9,6 +9,7 @@ import hvac
 
 from services.audit.app import AuditApp
 from services.audit.provision import checkpoint_signer_policy
+from services.common.devstack import free_port
 from services.common.pki import DevCA
 from services.consent.app import ConsentApp
 from services.dsr.app import DsrApp
@@ -18,7 +19,7 @@ from tests.audit.fixtures import AUDIT_CLIENTS, audit_settings, provisioned
 from tests.consent.fixtures import CLIENTS, consent_settings
 from tests.dsr.fixtures import DSR_CLIENTS, dsr_settings
 from tests.keyvault.fixtures import KEYVAULT_CLIENTS, keyvault_settings
-from tests.support import secure_channel, write_policy
+from tests.support import erasure_key, secure_channel, write_policy
 
 FUZZER = "fuzzer"  # the client identity the fuzzer calls with: every RPC, every purpose
 MOUNT, KEK, CHECKPOINT_KEY = "fuzz-transit", "fuzz-kek", "fuzz-audit-checkpoints"
@@ -68,22 +69,27 @@ class FuzzStack:
         consent = consent_settings(run_dir, ca, self.dsns["consent"], broker, self.vault)
         await self._start("consent", ConsentApp(self._own(consent, "consent")))
         keyvault = keyvault_settings(run_dir, ca, self.dsns["keyvault"], broker, self.apps["consent"].port,
-                                     self.vault.address, keyvault_token, "wrapped")
+                                     self.vault.address, keyvault_token, "wrapped",
+                                     erasure=erasure_key(self.vault, "keyvault"))
         keyvault.kek_name, keyvault.transit_mount = KEK, MOUNT
         await self._start("keyvault", KeyVaultApp(self._own(keyvault, "keyvault")))
+        dsr_port = free_port()  # audit opens dsr's events, and starts first
         audit = audit_settings(run_dir, ca, pg, DATABASES["audit"], broker, self.apps["keyvault"].port,
                                self.vault.address, audit_token, topics=("consent.events", "keyvault.events",
-                                                                         "dsr.events"))
+                                                                         "dsr.events"),
+                               producers={"consent": self.apps["consent"].port, "dsr": dsr_port})
         audit.checkpoint_key_name, audit.transit_mount = CHECKPOINT_KEY, MOUNT
         # Fuzzed sequence numbers leave holes for good, and audit asks for a replay (stamping
         # producer_progress) every grace period: with the test's 1 s the rows would never stay quiet.
         audit.gap_grace_s = 3600.0
         await self._start("audit", AuditApp(self._own(audit, "audit")))
         dsr = dsr_settings(run_dir, ca, self.dsns["dsr"], broker,
-                           {name: self.apps[name].port for name in ("consent", "keyvault", "audit")})
+                           {name: self.apps[name].port for name in ("consent", "keyvault", "audit")},
+                           erasure=erasure_key(self.vault, "dsr"))
         # Nobody confirms the fuzzed processors' tasks: resending them every second would keep the
         # databases busy, and a rejected call is only judged once they are quiet.
         dsr.task_confirm_timeout_s = 3600.0
+        dsr.grpc.listen = f"127.0.0.1:{dsr_port}"
         await self._start("dsr", DsrApp(self._own(dsr, "dsr")))
         return self
 

@@ -10,7 +10,8 @@ from services.common.pki import DevCA
 from services.keyvault.app import KeyVaultApp
 from services.keyvault.provision import provision
 from services.keyvault.settings import KeyVaultSettings
-from tests.support import Clients, grpc_settings, kafka_settings, signing_key, write_policy
+from services.common.erasure import ErasureKeySettings
+from tests.support import OPEN_EVENTS, Clients, erasure_key, grpc_settings, kafka_settings, signing_key, write_policy
 
 SERVICE = "consentry.keyvault.v1.KeyVaultService"
 FACE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
@@ -18,7 +19,7 @@ FACE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
 KEYVAULT_CLIENTS = {
     "admin": {"rpcs": ["*"], "purposes": ["*"]},
     "face-app": {"rpcs": FACE_RPCS, "purposes": ["*"]},
-    "audit": {"rpcs": [f"{SERVICE}/GetSubjectRefs"], "purposes": []},
+    "audit": {"rpcs": [f"{SERVICE}/GetSubjectRefs", OPEN_EVENTS], "purposes": []},
     "dsr": {"rpcs": [f"{SERVICE}/ShredSubjectKey", f"{SERVICE}/GetKeyStatus"], "purposes": []},
 }
 # Each backend's keyvault has its own database, hence its own sequence: one topic each.
@@ -29,14 +30,16 @@ BACKENDS = ["wrapped", "transit-per-subject"]
 
 
 def keyvault_settings(run_dir: Path, ca: DevCA, database_url: str, broker, consent_port: int,
-                      vault_address: str, vault_token: str, backend: str) -> KeyVaultSettings:
+                      vault_address: str, vault_token: str, backend: str, *,
+                      erasure: ErasureKeySettings) -> KeyVaultSettings:
     client = ca.issue_client("keyvault")
     return KeyVaultSettings(
         database_url=database_url, kafka=kafka_settings(broker, ca, "keyvault"), pool_min_size=2,
         grpc=grpc_settings(ca, write_policy(run_dir / "keyvault-policy.toml", KEYVAULT_CLIENTS)),
         consent_address=f"localhost:{consent_port}", consent_tls_ca=ca.ca.cert, consent_tls_cert=client.cert,
         consent_tls_key=client.key, vault_address=vault_address, vault_token=vault_token, backend=backend,
-        topic=TOPICS[backend], certificate_signing_key=signing_key(run_dir / "keys" / "certificates.pem"))
+        topic=TOPICS[backend], certificate_signing_key=signing_key(run_dir / "keys" / "certificates.pem"),
+        erasure_key=erasure)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -60,7 +63,8 @@ def keyvault_database(postgres, backend) -> str:
 @pytest.fixture(scope="session")
 async def keyvault_app(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_app, backend, keyvault_database):
     app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(keyvault_database), kafka,
-                                        consent_app.port, vault.address, vault_token, backend))
+                                        consent_app.port, vault.address, vault_token, backend,
+                                        erasure=erasure_key(vault, "keyvault")))
     await app.start()
     yield app
     await app.stop()

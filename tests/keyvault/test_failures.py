@@ -11,18 +11,18 @@ from services.keyvault.app import KeyVaultApp
 from services.keyvault.provision import provision
 from tests.keyvault.fixtures import keyvault_settings
 from tests.keyvault.test_data_keys import consented, refused
-from tests.support import secure_channel
+from tests.support import erasure_key, secure_channel
 
 
 @pytest.fixture(scope="module")
-async def sealable(tmp_path_factory, postgres, kafka, dev_ca, consent_app, backend):
+async def sealable(tmp_path_factory, postgres, kafka, vault, dev_ca, consent_app, backend):
     run_dir = tmp_path_factory.mktemp("sealable")
     database = f"keyvault_sealable_{backend.replace('-', '_')}"
     postgres.create_database(database)
     with OpenBaoProcess(run_dir / "bao").start() as bao:
         app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(database), kafka,
                                             consent_app.port, bao.address, provision(bao.client(), backend),
-                                            backend))
+                                            backend, erasure=erasure_key(vault, "keyvault")))
         await app.start()
         channel = secure_channel(dev_ca, app.port, "face-app")
         try:
@@ -54,7 +54,8 @@ async def test_unreachable_consent_service_means_no_key(run_dir, postgres, kafka
                                                        admin, gate, backend, keyvault_database):
     subject, purpose = await consented(admin, gate)
     settings = keyvault_settings(run_dir, dev_ca, postgres.dsn(keyvault_database), kafka,
-                                 free_port(), vault.address, vault_token, backend)
+                                 free_port(), vault.address, vault_token, backend,
+                                 erasure=erasure_key(vault, "keyvault"))
     app = KeyVaultApp(settings)
     await app.start()
     channel = secure_channel(dev_ca, app.port, "face-app")

@@ -18,7 +18,7 @@ from services.keyvault.service.backends import TransitPerSubjectBackend, key_lab
 from consentry_client import error_info
 from tests.keyvault.fixtures import TOPICS, keyvault_settings
 from tests.keyvault.test_data_keys import consented, refused
-from tests.support import read_events, secure_channel, unique
+from tests.support import EventOpener, erasure_key, read_events, secure_channel, unique
 
 
 def shred_request(subject: str) -> pb.ShredSubjectKeyRequest:
@@ -85,20 +85,34 @@ async def test_certificate_verifies_offline_and_tampering_is_detected(admin, gat
     assert (after.subject_ref, after.state) == ("", pb.KEY_STATE_SHREDDED)
 
 
-async def test_events_record_releases_and_shreds_without_key_material(admin, gate, face, kv_admin, kafka, backend):
+async def test_events_record_releases_and_shreds_without_key_material(admin, gate, face, kv_admin, kafka, backend,
+                                                                     keyvault_app, dev_ca):
     subject, purpose = await consented(admin, gate)
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
-    await kv_admin.ShredSubjectKey(shred_request(subject))
+    opener = EventOpener(dev_ca, keyvault_app.port)
+    try:
+        events = await read_events(kafka, TOPICS[backend], opener=opener, until=lambda evs: any(
+            e.subject_id == subject and e.type == "keyvault.key.released" for e in evs))
+        mine = [e for e in events if e.subject_id == subject]
+        released = events_pb2.KeyReleased()
+        assert [e.type for e in mine] == ["keyvault.key.created", "keyvault.key.released"]
+        assert mine[1].payload.Unpack(released) and released.client_id == "face-app" and released.consent_id
+        on_the_broker = {e.event_id for e in mine}
 
-    events = await read_events(kafka, TOPICS[backend],
-                               until=lambda evs: any(e.subject_id == subject and e.type == "keyvault.key.shredded"
-                                                     for e in evs))
-    mine = [e for e in events if e.subject_id == subject]
-    released = events_pb2.KeyReleased()
-    assert [e.type for e in mine] == ["keyvault.key.created", "keyvault.key.released", "keyvault.key.shredded"]
-    assert mine[1].payload.Unpack(released) and released.client_id == "face-app" and released.consent_id
-    assert all(issued.plaintext_key not in e.SerializeToString() for e in mine)
-    assert all(issued.wrapped_key not in e.SerializeToString() for e in mine)
+        request = shred_request(subject)
+        await kv_admin.ShredSubjectKey(request)
+        shredded = events_pb2.SubjectKeyShredded()
+        events = await read_events(kafka, TOPICS[backend], opener=opener, until=lambda evs: any(
+            e.type == "keyvault.key.shredded" and e.payload.Unpack(shredded) and shredded.request_id == request.request_id
+            for e in evs))
+    finally:
+        await opener.close()
+    # The person's earlier events now open to nobody, and the shredding names nobody either.
+    assert all(e.subject_id == "" for e in events if e.event_id in on_the_broker)
+    assert len([e for e in events if e.event_id in on_the_broker]) == 2
+    assert all(subject.encode() not in e.SerializeToString() for e in events)
+    assert all(issued.plaintext_key not in e.SerializeToString() for e in events)
+    assert all(issued.wrapped_key not in e.SerializeToString() for e in events)
 
 
 async def test_service_token_cannot_revive_a_shredded_key_in_vault(admin, gate, face, kv_admin, vault, vault_token,
@@ -119,7 +133,8 @@ async def test_service_token_cannot_revive_a_shredded_key_in_vault(admin, gate, 
 @pytest.fixture
 async def replica(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_app, backend, keyvault_database):
     app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(keyvault_database), kafka,
-                                        consent_app.port, vault.address, vault_token, backend))
+                                        consent_app.port, vault.address, vault_token, backend,
+                                        erasure=erasure_key(vault, "keyvault")))
     await app.start()
     channel = secure_channel(dev_ca, app.port, "face-app")
     for _ in range(200):  # the replica caches keys once its purge channel listens

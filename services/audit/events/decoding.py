@@ -20,20 +20,29 @@ class Watermark:
     last_sequence: int
 
 
-def decode(value: bytes) -> Event | Watermark | None:
+def envelope_of(value: bytes) -> envelope_pb2.EventEnvelope | None:
     """None for a message that is not a Consentry envelope (it cannot be placed in the log)."""
     try:
         envelope = envelope_pb2.EventEnvelope.FromString(value)
         uuid.UUID(envelope.event_id)
     except Exception:  # noqa: BLE001 - anything unreadable is skipped, never half-read
         return None
+    return envelope
+
+
+def decode(envelope: envelope_pb2.EventEnvelope) -> Event | Watermark | None:
+    """An envelope as read (opened, if it was sealed): a sealed one that could not be opened (the
+    person was erased) enters the log naming nobody, with no payload."""
     if envelope.type == WATERMARK_TYPE:
         mark = outbox_pb2.Watermark()
         return Watermark(envelope.producer, mark.last_sequence) if envelope.payload.Unpack(mark) else None
-    try:
-        payload = json_format.MessageToDict(envelope.payload)
-    except (TypeError, json_format.Error):  # a type this audit build does not know: keep its name only
-        payload = {"@type": envelope.payload.type_url}
+    if not envelope.HasField("payload"):
+        payload = {}
+    else:
+        try:
+            payload = json_format.MessageToDict(envelope.payload)
+        except (TypeError, json_format.Error):  # a type this audit build does not know: keep its name only
+            payload = {"@type": envelope.payload.type_url}
     return Event(envelope.event_id, envelope.producer, envelope.sequence or None, envelope.type,
                  envelope.subject_id, envelope.occurred_at.ToDatetime(tzinfo=UTC),
                  payload)

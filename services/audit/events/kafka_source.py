@@ -1,18 +1,25 @@
 """The sequencer's view of Kafka: every partition of the events topics, assigned manually and read
-from the offsets stored with the log (so offsets and entries always move together)."""
+from the offsets stored with the log (so offsets and entries always move together). Sealed envelopes
+are opened by the producer that sealed them (EventService.OpenEvents) before they are decoded; a
+producer that cannot answer fails the poll, and the same records are read again."""
+
+from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from services.audit.events.decoding import Watermark, decode
+from consentry.events.v1 import envelope_pb2
 from services.audit.domain.entry import Event
+from services.audit.events.decoding import Watermark, decode, envelope_of
+from services.common.event_opener import EventOpener
 from services.common.kafka import consumer, partitions_of
 from services.common.settings import KafkaSettings
 
 
 class KafkaSource:
-    def __init__(self, kafka: KafkaSettings, topics: list[str]) -> None:
-        self._kafka, self._topics = kafka, topics
+    def __init__(self, kafka: KafkaSettings, topics: list[str], openers: dict[str, EventOpener]) -> None:
+        """`openers`: by producer name; another producer's sealed envelope enters the log unopened."""
+        self._kafka, self._topics, self._openers = kafka, topics, openers
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self, offsets: dict[tuple[str, int], int]) -> None:
@@ -35,17 +42,27 @@ class KafkaSource:
         assert self._consumer is not None
         batch: dict[TopicPartition, list] = await self._consumer.getmany(timeout_ms=timeout_ms,
                                                                           max_records=max_records)
-        events, marks, offsets = [], [], {}
+        envelopes, offsets = [], {}
         for tp, records in batch.items():
-            for record in records:
-                decoded = decode(record.value)
-                if isinstance(decoded, Event):
-                    events.append(decoded)
-                elif isinstance(decoded, Watermark):
-                    marks.append(decoded)
+            envelopes += [e for e in map(envelope_of, (r.value for r in records)) if e is not None]
             if records:
                 offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
+        await self._open(envelopes)
+        events, marks = [], []
+        for decoded in map(decode, envelopes):
+            if isinstance(decoded, Event):
+                events.append(decoded)
+            elif isinstance(decoded, Watermark):
+                marks.append(decoded)
         return events, marks, offsets
+
+    async def _open(self, envelopes: list[envelope_pb2.EventEnvelope]) -> None:
+        sealed: dict[str, list[envelope_pb2.EventEnvelope]] = defaultdict(list)
+        for envelope in envelopes:
+            if envelope.sealed and envelope.producer in self._openers:
+                sealed[envelope.producer].append(envelope)
+        for producer, theirs in sealed.items():
+            await self._openers[producer].open(theirs)
 
     async def stop(self) -> None:
         if self._consumer is not None:

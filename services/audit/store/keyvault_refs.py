@@ -11,9 +11,8 @@ MAX_BATCH = 1000  # GetSubjectRefs' own limit
 
 
 class KeyvaultRefs:
-    def __init__(self, address: str, ca: bytes, cert: bytes, key: bytes, timeout_s: float = 10.0) -> None:
-        self._channel = grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(ca, key, cert))
-        self._stub = keyvault_pb2_grpc.KeyVaultServiceStub(self._channel)
+    def __init__(self, channel: grpc.aio.Channel, timeout_s: float = 10.0) -> None:
+        self._stub = keyvault_pb2_grpc.KeyVaultServiceStub(channel)
         self._timeout = timeout_s
 
     async def refs(self, subject_ids: list[str]) -> dict[str, str]:
@@ -37,6 +36,3 @@ class KeyvaultRefs:
         except grpc.aio.AioRpcError:
             raise KeyvaultUnavailable() from None
         return answer.refs[0].subject_ref if answer.refs else ""
-
-    async def close(self) -> None:
-        await self._channel.close()

@@ -46,7 +46,7 @@ class ConsentRenewalRequired:
 
 @dataclass(frozen=True)
 class SubjectErased:
-    subject_id: str
+    subject_tombstone: str  # never the id: this event outlives the person
     request_id: str
     consents_erased: int
     type = "consent.subject.erased"

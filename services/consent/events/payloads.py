@@ -34,7 +34,7 @@ def _payload(event: ev.Event):
         case ev.ConsentRenewalRequired(consent, version):
             return consent.subject_id, pb.ConsentRenewalRequired(consent=consent_to_pb(consent),
                                                                  required_notice_version=version)
-        case ev.SubjectErased(subject_id, request_id, count):
-            return subject_id, pb.SubjectErased(subject_id=subject_id, request_id=request_id,
+        case ev.SubjectErased(tombstone, request_id, count):
+            return "", pb.SubjectErased(subject_tombstone=tombstone, request_id=request_id,
                                                 consents_erased=count)
     raise TypeError(f"no payload for {type(event).__name__}")

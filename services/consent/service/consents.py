@@ -190,7 +190,7 @@ class ConsentService:
             now = self._now()
             erased = await uow.store.erase_subject(cmd.subject_id, self._tagger.tag(cmd.subject_id), cmd.request_id, now)
             await self._record(uow, [(c, None, f"erasure request {cmd.request_id}") for c in erased], now)
-            uow.emit(str(new_id()), ev.SubjectErased(cmd.subject_id, cmd.request_id, len(erased)))
+            uow.emit(str(new_id()), ev.SubjectErased(self._tagger.tombstone(cmd.subject_id), cmd.request_id, len(erased)))
             return Erased(len(erased), now)
         return await self._run(idem, work)
 

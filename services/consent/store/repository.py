@@ -6,6 +6,7 @@ from datetime import datetime
 import asyncpg
 
 from services.common.erasure import TOMBSTONE_PREFIX
+from services.common.event_keys import destroy_event_key
 from services.common.outbox_retention import redact_person
 from services.consent.domain.model import (
     INACTIVITY_LIMIT, Consent, ConsentSnapshot, ConsentState, Notice, Purpose, StorageLocation,
@@ -159,8 +160,8 @@ class ConsentStore:
         """Leaves the keyed tombstone and nothing else that names the person: their records keep
         the tombstone in place of the id and lose evidence, guardian and free-text reasons; where
         they were another subject's guardian, the tombstone stands in their place (and in place of
-        the reference to how they were verified, which points to them); every outbox row
-        naming them is redacted."""
+        the reference to how they were verified, which points to them); every outbox row naming
+        them is redacted, and their event key destroyed (their events on the broker die with it)."""
         tombstone = TOMBSTONE_PREFIX + subject_tag
         await self._conn.execute(
             "INSERT INTO erased_subjects (subject_tag, request_id, erased_at) VALUES ($1, $2, $3)"
@@ -178,6 +179,7 @@ class ConsentStore:
         await self._conn.execute("UPDATE consent_history SET guardian_id = $2 WHERE guardian_id = $1",
                                  subject_id, tombstone)
         await redact_person(self._conn, subject_id)
+        await destroy_event_key(self._conn, subject_tag)
         return [consent_from_row(r) for r in rows]
 
     # Reads for the gate and for accountability

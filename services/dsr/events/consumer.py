@@ -35,13 +35,16 @@ OBLIGING = {"consent.withdrawn": consent_events.ConsentWithdrawn, "consent.expir
 TOPIC_DISCOVERY_MS = 2000
 
 ConfirmConsentEvent = Callable[[str, str, str, str], Awaitable[bool]]  # subject, purpose, event id, type
+OpenEvents = Callable[[list[envelope_pb2.EventEnvelope]], Awaitable[list[envelope_pb2.EventEnvelope]]]
 
 
 class DsrConsumer:
     def __init__(self, kafka: KafkaSettings, pool: asyncpg.Pool, consent_topic: str,
                  submit: Callable[[Submission, IdempotencyScope, bytes], Awaitable[object]],
-                 confirm: ConfirmConsentEvent, on_commit: Callable[[], None]) -> None:
+                 confirm: ConfirmConsentEvent, open_events: OpenEvents, on_commit: Callable[[], None]) -> None:
+        """`open_events`: the consent service opens what it sealed (EventService.OpenEvents)."""
         self._kafka, self._pool, self._submit, self._confirm = kafka, pool, submit, confirm
+        self._open_events = open_events
         self._on_commit, self._consent_topic = on_commit, consent_topic
         self._pattern = f"^({re.escape(consent_topic)}|{re.escape(RESULTS_PREFIX)}.+)$"
 
@@ -58,9 +61,8 @@ class DsrConsumer:
                     batch = await consumer.getmany(timeout_ms=500, max_records=500)
                     records = [record for records in batch.values() for record in records]
                     await self._settle([r for r in records if processor_of_results(r.topic)])
-                    for record in records:
-                        if record.topic == self._consent_topic:
-                            await self._open_withdrawal(record)
+                    for envelope in await self._open_events(self._obliging(records)):
+                        await self._open_withdrawal(envelope)
                     if batch:
                         await consumer.commit()
             except asyncio.CancelledError:
@@ -99,23 +101,30 @@ class DsrConsumer:
         if settled:
             self._on_commit()
 
-    async def _open_withdrawal(self, record: ConsumerRecord) -> None:
-        try:
-            envelope = envelope_pb2.EventEnvelope.FromString(record.value)
-        except DecodeError:
-            log.warning("unreadable message skipped", topic=record.topic, offset=record.offset)
-            return
-        kind = OBLIGING.get(envelope.type)
-        if kind is None:
-            return
-        change = kind()
-        if not envelope.payload.Unpack(change):
-            log.warning("consent event without its payload skipped", event_id=envelope.event_id)
+    def _obliging(self, records: list[ConsumerRecord]) -> list[envelope_pb2.EventEnvelope]:
+        """The consent events among the records that may oblige processors to delete, still sealed."""
+        found = []
+        for record in records:
+            if record.topic != self._consent_topic:
+                continue
+            try:
+                envelope = envelope_pb2.EventEnvelope.FromString(record.value)
+            except DecodeError:
+                log.warning("unreadable message skipped", topic=record.topic, offset=record.offset)
+                continue
+            if envelope.type in OBLIGING:
+                found.append(envelope)
+        return found
+
+    async def _open_withdrawal(self, envelope: envelope_pb2.EventEnvelope) -> None:
+        change = OBLIGING[envelope.type]()
+        if not envelope.payload.Unpack(change):  # erased since, or not the consent service's own
+            log.warning("consent event without a readable payload skipped", event_id=envelope.event_id)
             return
         consent = change.consent
         if not await self._confirm(consent.subject_id, consent.purpose_id, envelope.event_id, envelope.type):
             log.warning("consent event not confirmed by the consent service: nothing opened",
-                        event_id=envelope.event_id, type=envelope.type, offset=record.offset)
+                        event_id=envelope.event_id, type=envelope.type)
             return
         await self._submit(
             Submission(RequestType.WITHDRAWAL, consent.subject_id, consent.jurisdiction or "CN",

@@ -10,6 +10,7 @@ from google.protobuf import json_format
 from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
 from consentry.consent.v1 import consent_pb2, consent_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
+from services.common.event_opener import EventOpener
 from services.dsr.domain.errors import UpstreamRefused, UpstreamUnavailable
 
 TIMEOUT_S = 10.0
@@ -22,6 +23,7 @@ class Upstream:
         self._consent = consent_pb2_grpc.ConsentServiceStub(self._channels["consent"])
         self._keyvault = keyvault_pb2_grpc.KeyVaultServiceStub(self._channels["keyvault"])
         self._audit = audit_pb2_grpc.AuditServiceStub(self._channels["audit"])
+        self.consent_events = EventOpener(self._channels["consent"], TIMEOUT_S)
 
     async def erase_consents(self, subject_id: str, request_id: str) -> int:
         answer = await _call("consent", self._consent.EraseSubject(consent_pb2.EraseSubjectRequest(

@@ -24,10 +24,11 @@ class KeyReleased:
 
 @dataclass(frozen=True)
 class SubjectKeyShredded:
-    subject_id: str
+    """Names nobody: it is published after the person's event key is gone."""
     request_id: str
     certificate: Certificate
     type = "keyvault.key.shredded"
+    subject_id = ""
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ def _payload(event: ev.Event):
         case ev.KeyReleased(subject_id, purpose_id, operation, client_id, consent_id):
             return pb.KeyReleased(subject_id=subject_id, purpose_id=purpose_id, operation=operation.value,
                                   client_id=client_id, consent_id=consent_id)
-        case ev.SubjectKeyShredded(subject_id, request_id, certificate):
-            return pb.SubjectKeyShredded(subject_id=subject_id, request_id=request_id,
+        case ev.SubjectKeyShredded(request_id, certificate):
+            return pb.SubjectKeyShredded(request_id=request_id,
                                          certificate=keyvault_pb2.DeletionCertificate(
                                              certificate_json=certificate.certificate_json,
                                              signature=certificate.signature, key_id=certificate.key_id))

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import asyncpg
 
+from services.common.erasure import SubjectTagger
 from services.common.idempotency import IdempotencyScope, fingerprint, remembered
 from services.common.outbox import PendingEvent, add_events
 from services.common.signing import Ed25519Signer
@@ -38,10 +39,10 @@ class ConsentGate(Protocol):
 class KeyService:
     def __init__(self, pool: asyncpg.Pool, backend: Backend, consent: ConsentGate, cache: SubjectKeyCache,
                  releases: ReleaseLog, signer: Ed25519Signer, encode: Callable[[ev.Event], PendingEvent],
-                 on_commit: Callable[[], None]) -> None:
+                 on_commit: Callable[[], None], tagger: SubjectTagger) -> None:
         self._pool, self._backend, self._consent, self.cache = pool, backend, consent, cache
         self._releases, self._encode, self._on_commit = releases, encode, on_commit
-        self._shredder = Shredder(pool, backend, cache, signer, self._reference, encode, on_commit)
+        self._shredder = Shredder(pool, backend, cache, signer, self._reference, encode, on_commit, tagger)
         self._refills: dict[str, asyncio.Future[bytes | str]] = {}
 
     # Releases: consent first, then the key, then the audit record, then the answer.

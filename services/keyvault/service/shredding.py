@@ -12,9 +12,12 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from services.common.erasure import SubjectTagger
+from services.common.event_keys import destroy_event_key
 from services.common.ids import new_id
 from services.common.logging import get_logger
 from services.common.outbox import PendingEvent, add_events
+from services.common.outbox_retention import redact_person
 from services.common.signing import Ed25519Signer
 from services.keyvault.domain import errors
 from services.keyvault.domain import events as ev
@@ -33,9 +36,10 @@ MAX_ATTEMPTS = 5
 class Shredder:
     def __init__(self, pool: asyncpg.Pool, backend: Backend, cache: SubjectKeyCache, signer: Ed25519Signer,
                  subject_ref: Callable[[SubjectKey], Awaitable[str]],
-                 encode: Callable[[ev.Event], PendingEvent], on_commit: Callable[[], None]) -> None:
+                 encode: Callable[[ev.Event], PendingEvent], on_commit: Callable[[], None],
+                 tagger: SubjectTagger) -> None:
         self._pool, self._backend, self._cache, self._signer = pool, backend, cache, signer
-        self._subject_ref, self._encode, self._on_commit = subject_ref, encode, on_commit
+        self._subject_ref, self._encode, self._on_commit, self._tagger = subject_ref, encode, on_commit, tagger
 
     async def shred(self, subject_id: str, request_id: str, reason: str) -> Certificate:
         """Destroys the subject key and returns the signed certificate; a repeat returns the first one."""
@@ -71,7 +75,10 @@ class Shredder:
         async with self._pool.acquire() as conn, conn.transaction():
             if not await KeyStore(conn).shred(key, request_id, now, certificate):
                 return None
-            await add_events(conn, [self._encode(ev.SubjectKeyShredded(key.subject_id, request_id, certificate))])
+            # Every event about the person, waiting or on the broker, stops naming them.
+            await redact_person(conn, key.subject_id)
+            await destroy_event_key(conn, self._tagger.tag(key.subject_id))
+            await add_events(conn, [self._encode(ev.SubjectKeyShredded(request_id, certificate))])
         self._cache.purge(key.subject_id)
         self._on_commit()
         if key.state is KeyState.ABSENT and self._backend.destroys_in_vault:
