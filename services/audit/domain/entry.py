@@ -10,10 +10,11 @@ from datetime import datetime
 ENTRY_VERSION = 1
 
 # Payload fields never kept, at any depth: identifiers of people, evidence, certificates (which
-# carry a hash of the subject id), and anything that could be key material.
+# carry a hash of the subject id), free text a person wrote (a withdrawal's reason), and anything
+# that could be key material.
 LEFT_OUT_FIELDS = frozenset({
     "subjectId", "subjectIdSha256", "subjectAge", "guardianId", "guardianVerificationRef", "evidenceRef",
-    "certificate", "plaintextKey", "wrappedKey", "key", "template", "image",
+    "certificate", "reason", "plaintextKey", "wrappedKey", "key", "template", "image",
 })
 
 
