@@ -53,7 +53,7 @@ class DsrApp:
         await ensure_topics(s.kafka, [s.consent_topic])
         await topics.provide(*(p.name for p in await processors.registered()))  # a broker may have lost them
         assert runtime.producer is not None
-        self.dispatcher = TaskDispatcher(pool, runtime.producer, confirm_timeout_s=s.task_confirm_timeout_s,
+        self.dispatcher = TaskDispatcher(pool, runtime.producer, tagger, confirm_timeout_s=s.task_confirm_timeout_s,
                                          max_attempts=s.task_max_attempts, window=s.task_window)
 
         def committed() -> None:

@@ -4,6 +4,7 @@ one go, a task not confirmed in time is sent again and gives up its place, and o
 fails the request with the reason."""
 
 import asyncio
+import os
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from consentry.dsr.v1.tasks_pb2 import DsrTask
+from services.common.erasure import SubjectTagger
 from services.common.topics import tasks_for
 from services.dsr.domain.model import Processor, Request, RequestType, Status, Task, TaskOutcome
 from services.dsr.service.dispatcher import TaskDispatcher
@@ -19,6 +21,7 @@ from services.dsr.store.repository import DsrStore
 from tests.support import unique
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+TAGGER = SubjectTagger(os.urandom(32))
 
 
 @pytest.fixture
@@ -72,7 +75,7 @@ async def test_each_processor_gets_at_most_its_window_on_its_own_topic_and_a_con
         dsr_pool, producer, kafka, backend):
     slow, quick = unique("slow-gate"), unique("quick-gate")
     made = await pending(dsr_pool, kafka, {slow: 5, quick: 1})
-    dispatcher = TaskDispatcher(dsr_pool, producer, window=2)
+    dispatcher = TaskDispatcher(dsr_pool, producer, TAGGER, window=2)
 
     await dispatcher.send_due()
     first = await states(dsr_pool)
@@ -97,7 +100,7 @@ async def test_each_processor_gets_at_most_its_window_on_its_own_topic_and_a_con
 async def test_a_task_not_confirmed_in_time_is_sent_again_and_gives_up_its_place(dsr_pool, producer, kafka, backend):
     silent = unique("silent-gate")
     first, second = await pending(dsr_pool, kafka, {silent: 2})
-    dispatcher = TaskDispatcher(dsr_pool, producer, window=1, confirm_timeout_s=0.05)
+    dispatcher = TaskDispatcher(dsr_pool, producer, TAGGER, window=1, confirm_timeout_s=0.05)
 
     await dispatcher.send_due()
     await asyncio.sleep(0.1)
@@ -120,7 +123,7 @@ async def test_a_task_not_confirmed_in_time_is_sent_again_and_gives_up_its_place
 async def test_a_task_never_confirmed_fails_after_the_last_attempt_and_its_request_shows_why(dsr_pool, producer, kafka,
                                                                                             backend):
     [task] = await pending(dsr_pool, kafka, {"gone-gate": 1})
-    dispatcher = TaskDispatcher(dsr_pool, producer, max_attempts=2, confirm_timeout_s=0.05)
+    dispatcher = TaskDispatcher(dsr_pool, producer, TAGGER, max_attempts=2, confirm_timeout_s=0.05)
 
     for _ in range(3):  # attempt 1, attempt 2 (twice the wait later), then given up
         await dispatcher.send_due()

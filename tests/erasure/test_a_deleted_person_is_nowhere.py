@@ -124,9 +124,9 @@ class Gate:
 # Not yet true, and said here so the run shows it: the stores below still hold the person after the
 # deletion (README, "What erasure leaves"). Strict: once they are scrubbed, the marker must go.
 @pytest.mark.xfail(strict=True, reason=(
-    "still found after the deletion: dsr requests and tasks (subject, corrections, evidence), dsr task"
-    " messages on the processors' topics, keyvault's tombstone row (plain subject id), idempotency records"
-    " (no expiry yet), dsr's outbox, the gates' task journals"))
+    "still found after the deletion: dsr requests and tasks (subject, corrections, evidence), an access"
+    " task's result on its processor's results topic, keyvault's tombstone row (plain subject id),"
+    " idempotency records (no expiry yet), dsr's outbox, the gates' task journals"))
 async def test_a_deleted_person_is_nowhere(tmp_path):
     doors, lab = unique("doors"), unique("lab")
     person, child = unique("person"), unique("child")

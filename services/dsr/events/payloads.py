@@ -23,8 +23,15 @@ def task_settled(r: Request, t: Task) -> PendingEvent:
                         datetime.now(UTC))
 
 
+def task_notice(task: Task) -> tasks_pb2.DsrTask:
+    """A task as it travels on its processor's topic: ids only. Who and what (subject, purpose,
+    corrections) the processor learns from ConfirmTasks, so nothing on the broker names the person."""
+    return tasks_pb2.DsrTask(task_id=task.task_id, request_id=task.request_id, processor=task.processor,
+                             action=task.action, attempt=max(task.attempts, 1))
+
+
 def task_message(task: Task, r: Request) -> tasks_pb2.DsrTask:
-    """A task as its processor reads it: on its topic, and confirmed by ConfirmTasks."""
+    """A task whole, as ConfirmTasks answers it to its processor."""
     return tasks_pb2.DsrTask(task_id=task.task_id, request_id=task.request_id, processor=task.processor,
                              action=task.action, subject_id=r.subject_id, purpose_id=r.purpose_id,
                              corrections=r.corrections, attempt=max(task.attempts, 1))

@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from services.common.erasure import SubjectTagger
 from services.common.logging import get_logger
 from services.common.topics import tasks_for
 from services.dsr.domain.model import Task, TaskOutcome, TaskState
-from services.dsr.events.payloads import task_message
+from services.dsr.events.payloads import task_notice
 from services.dsr.service.settlement import settle_tasks
 from services.dsr.store.repository import DsrStore
 
@@ -25,10 +26,12 @@ log = get_logger(__name__)
 
 
 class TaskDispatcher:
-    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *,
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, tagger: SubjectTagger, *,
                  confirm_timeout_s: float = 30.0, max_attempts: int = 8, window: int = 512,
                  batch: int = 500) -> None:
-        self._pool, self._producer = pool, producer
+        """`tagger`: the Kafka key is the subject's keyed tag, so one subject's tasks share a partition
+        (and stay in order) without the message naming them."""
+        self._pool, self._producer, self._tagger = pool, producer, tagger
         self._timeout, self._max_attempts, self._window, self._batch = confirm_timeout_s, max_attempts, window, batch
         self._wakeup = asyncio.Event()
 
@@ -64,8 +67,8 @@ class TaskDispatcher:
                 self._sent(task, now)
                 # On the processor's own topic, one subject's tasks in one partition: kept in order.
                 deliveries.append(await self._producer.send(tasks_for(task.processor),
-                                                            task_message(task, r).SerializeToString(),
-                                                            key=r.subject_id.encode()))
+                                                            task_notice(task).SerializeToString(),
+                                                            key=self._tagger.tag(r.subject_id).encode()))
                 sent.append(task)
             await asyncio.gather(*deliveries)  # acknowledged by the broker before the attempt counts
             await store.mark_sent(sent)
