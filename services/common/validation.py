@@ -4,6 +4,7 @@ client can fix its request without reading our code; nothing is applied when any
 Every pattern matches the whole value (`fullmatch`): "demo-tom\\n" is not the identifier "demo-tom"."""
 
 import re
+import uuid
 from collections.abc import Iterable, Sized
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -77,6 +78,12 @@ class Validator:
             self.fail(field, "required", "value is required")
         elif not pattern.fullmatch(value):
             self.fail(field, "string.pattern", f"must be {what}")
+
+    def uuid(self, field: str, value: str, message: str = "must be a UUID") -> None:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            self.fail(field, "string.uuid", message)
 
     def enum(self, field: str, value: int, allowed: Iterable[int]) -> None:
         if value == 0:

@@ -22,20 +22,13 @@ EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,5}$")
 MAX_ATTRIBUTES = 16
 
 
-def _uuid(v: Validator, field: str, value: str) -> None:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        v.fail(field, "string.uuid", "must be a UUID")
-
-
 def append(request: pb.AppendRequest, producer: str) -> list[Event]:
     v = Validator()
     v.count("events", request.events, least=1, most=MAX_EVENTS)
     now, occurred = datetime.now(UTC), []
     for i, e in enumerate(request.events[:MAX_EVENTS]):
         f = f"events[{i}]"
-        _uuid(v, f"{f}.event_id", e.event_id)
+        v.uuid(f"{f}.event_id", e.event_id)
         v.matches(f"{f}.type", e.type, FACE_EVENT_TYPE, 'a dotted name starting with "face.", e.g. face.enrolled')
         v.identifier(f"{f}.subject_id", e.subject_id)
         occurred.append(v.timestamp(f"{f}.occurred_at", present(e, "occurred_at"), required=True,
