@@ -29,6 +29,7 @@ from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
 from consentry.dsr.v1.tasks_pb2 import DsrTask, DsrTaskResult
 from consentry_client.journal import InMemoryTaskJournal, TaskJournal
 from consentry_client.kafka import RESULTS_PREFIX, TASKS_PREFIX
+from consentry_client.sealing import seal_result
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ class DsrProcessor:
 
     def __init__(self, name: str, kafka: dict, dsr: grpc.aio.Channel, *, journal: TaskJournal | None = None,
                  enable_idempotence: bool = False, session_timeout_ms: int = 10_000,
-                 client_id: str | None = None, concurrency: int = 16, max_batch: int = 256) -> None:
+                 client_id: str | None = None, concurrency: int = 16, max_batch: int = 256,
+                 settled_check_s: float = 60.0) -> None:
         """`name` is this face system's identity (its certificate's common name); `kafka` its broker
         connection (consentry_client.kafka_options); `dsr` a channel to the DSR service, which
         confirms every task before it is acted on."""
@@ -78,6 +80,7 @@ class DsrProcessor:
         self._session_timeout_ms = session_timeout_ms
         self._client_id = client_id or f"consentry-processor-{name}"
         self._concurrency, self._max_batch = concurrency, max_batch
+        self._settled_check_s = settled_check_s
         # Set once the consumer group has given this instance its partitions (on Tansu, seconds).
         self.ready = asyncio.Event()
         # Set if consuming stopped on an error (not by stop()): the process should exit and be restarted.
@@ -85,6 +88,7 @@ class DsrProcessor:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._consuming: asyncio.Task | None = None
+        self._forgetting: asyncio.Task | None = None
 
     async def handle_delete(self, task: DsrTask) -> str:
         raise TaskFailed(f"{self.name} does not support delete")
@@ -99,7 +103,9 @@ class DsrProcessor:
         """Processes tasks until cancelled."""
         await self._open()
         try:
-            await self._consume()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._consume())
+                group.create_task(self._forget_settled())
         finally:
             await self._close()
 
@@ -107,12 +113,15 @@ class DsrProcessor:
         await self._open()
         self._consuming = asyncio.create_task(self._consume(), name=self._client_id)
         self._consuming.add_done_callback(self._report_death)
+        self._forgetting = asyncio.create_task(self._forget_settled(), name=f"{self._client_id}-journal")
 
     async def stop(self) -> None:
-        consuming, self._consuming = self._consuming, None
-        if consuming is not None:
-            consuming.cancel()
-            await asyncio.wait([consuming])
+        running = [t for t in (self._consuming, self._forgetting) if t is not None]
+        self._consuming = self._forgetting = None
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
         await self._close()
 
     async def __aenter__(self) -> "DsrProcessor":
@@ -196,6 +205,21 @@ class DsrProcessor:
                             self.name, task.task_id)
         return [confirmed.pop(t.task_id) for t in read if t.task_id in confirmed]
 
+    async def _forget_settled(self) -> None:
+        """Forgets the journal's results of tasks dsr no longer holds open: settled, or gone."""
+        while True:
+            await asyncio.sleep(self._settled_check_s)
+            try:
+                remembered = await self._journal.task_ids(1000)  # ConfirmTasks' own limit
+                if not remembered:
+                    continue
+                answer = await self._dsr.ConfirmTasks(dsr_pb2.ConfirmTasksRequest(task_ids=remembered), timeout=10)
+                still_open = {t.task_id for t in answer.tasks}
+                await self._journal.forget([t for t in remembered if t not in still_open])
+            except Exception:  # dsr or the journal's database away: the next round asks again
+                log.warning("processor %s: the journal's settled tasks are forgotten later", self.name,
+                            exc_info=True)
+
     def _own_task(self, message: ConsumerRecord) -> DsrTask | None:
         try:
             task = DsrTask.FromString(message.value or b"")
@@ -244,7 +268,10 @@ class DsrProcessor:
             if task.action == "delete":
                 done.summary = await self.handle_delete(task)
             elif task.action == "access":
-                done.data_json = json.dumps(await self.handle_access(task), ensure_ascii=False, sort_keys=True).encode()
+                if len(task.result_key) != 32:
+                    raise TaskFailed("dsr sent no key to seal the access result under")
+                data = json.dumps(await self.handle_access(task), ensure_ascii=False, sort_keys=True).encode()
+                done.sealed_data = seal_result(task.result_key, task.task_id, data)
                 done.summary = "data exported"
             elif task.action == "correct":
                 done.summary = await self.handle_correct(task)

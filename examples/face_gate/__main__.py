@@ -40,7 +40,8 @@ async def serve(s: FaceGateSettings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     kafka = kafka_options(s.kafka_bootstrap_servers, ca=s.kafka_tls_ca or s.tls_ca, cert=s.tls_cert, key=s.tls_key)
-    processor = FaceGateProcessor(s.name, kafka, dsr, gate.store, enable_idempotence=s.kafka_idempotent_producer)
+    processor = FaceGateProcessor(s.name, kafka, dsr, gate.store, enable_idempotence=s.kafka_idempotent_producer,
+                                  settled_check_s=s.journal_check_s)
     async with processor:
         # "started" only once the consumer group has assigned the task partitions: a task sent
         # earlier is not lost (it waits in the topic), but the gate is not yet working on it.

@@ -26,3 +26,5 @@ class FaceGateSettings(BaseSettings):
     purposes: list[str] = ["demo-gate-access"]
     # Enrolled at start when their consent allows it (a demo of the whole flow).
     demo_subjects: list[str] = []
+    # How often the gate forgets the handled tasks dsr has settled (their results may hold an export).
+    journal_check_s: float = 60.0

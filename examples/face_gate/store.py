@@ -19,9 +19,11 @@ CREATE TABLE IF NOT EXISTS profiles (
     badge_number  text NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS handled_tasks (
-    task_id  text PRIMARY KEY,
-    result   bytea NOT NULL
+    task_id     text PRIMARY KEY,
+    result      bytea NOT NULL,
+    handled_at  timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE handled_tasks ADD COLUMN IF NOT EXISTS handled_at timestamptz NOT NULL DEFAULT now();
 """
 CORRECTABLE = ("display_name", "badge_number")
 
@@ -96,6 +98,13 @@ class FaceStore:
     async def put(self, result: DsrTaskResult) -> None:
         await self.pool.execute("INSERT INTO handled_tasks (task_id, result) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                                 result.task_id, result.SerializeToString())
+
+    async def task_ids(self, limit: int) -> list[str]:
+        rows = await self.pool.fetch("SELECT task_id FROM handled_tasks ORDER BY handled_at LIMIT $1", limit)
+        return [r["task_id"] for r in rows]
+
+    async def forget(self, task_ids: list[str]) -> None:
+        await self.pool.execute("DELETE FROM handled_tasks WHERE task_id = ANY($1::text[])", task_ids)
 
     async def close(self) -> None:
         await self.pool.close()

@@ -18,6 +18,7 @@ from services.common.kafka import ensure_topics, start_producer
 from services.common.logging import get_logger
 from services.common.outbox import OutboxRelay
 from services.common.replay import ReplayListener
+from services.common.retention import RetentionSettings, Sweep, keep_bounded, producer_sweeps
 from services.common.server import GrpcServer
 from services.common.settings import KafkaSettings
 
@@ -47,8 +48,10 @@ class ServiceRuntime:
         self._closers: list[Callable[[], Awaitable[None]]] = []
 
     async def start_infrastructure(self, database_url: str, pool_min: int, pool_max: int, kafka: KafkaSettings,
-                                   topic: str, tagger: SubjectTagger) -> tuple[asyncpg.Pool, OutboxRelay]:
-        """`tagger`: names people in the event keys' table (the relay seals every person's events)."""
+                                   topic: str, tagger: SubjectTagger, retention: RetentionSettings,
+                                   sweeps: dict[str, Sweep] | None = None) -> tuple[asyncpg.Pool, OutboxRelay]:
+        """`tagger`: names people in the event keys' table (the relay seals every person's events).
+        `sweeps`: the service's own bounded stores, forgotten beside the outbox and idempotency."""
         pool = await self.start_database(database_url, pool_min, pool_max)
         await ensure_topics(kafka, [topic, kafka.replay_topic])
         self.producer = await start_producer(kafka)
@@ -56,6 +59,8 @@ class ServiceRuntime:
                                  watermark_interval=kafka.watermark_interval_s)
         self.spawn(self.relay.run(), "outbox-relay")
         self.spawn(ReplayListener(kafka, self.pool, self.name, self.relay.notify).run(), "outbox-replay-listener")
+        self.spawn(keep_bounded(pool, {**producer_sweeps(retention), **(sweeps or {})}, retention.interval_s),
+                   "retention")
         return pool, self.relay
 
     async def start_database(self, database_url: str, pool_min: int, pool_max: int, *,

@@ -42,7 +42,7 @@ class ConsentApp:
         signer = Ed25519Signer.from_file(s.receipt_signing_key)  # before anything starts: a bad key stops here
         tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
-                                                         s.topic, tagger)
+                                                         s.topic, tagger, s.retention)
         cache = DecisionCache(s.decision_cache_max_entries, s.decision_cache_ttl_s)
         self.gate = gate = ConsentGate(s.database_url, cache, tagger)
         runtime.on_stop(gate.close)

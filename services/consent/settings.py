@@ -7,6 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common import topics
 from services.common.erasure import ErasureKeySettings
+from services.common.retention import RetentionSettings
 from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
 
 
@@ -21,6 +22,8 @@ class ConsentSettings(BaseSettings):
     grpc: GrpcSettings = GrpcSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    # How long published events and idempotency records are kept (services/common/retention.py).
+    retention: RetentionSettings = RetentionSettings()
     # Ed25519 private key (PEM) that signs consent receipts. Required: a key made up at start would
     # leave every earlier receipt unverifiable after a restart.
     receipt_signing_key: Path

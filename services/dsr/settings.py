@@ -7,7 +7,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common import topics
 from services.common.erasure import ErasureKeySettings
+from services.common.retention import DAY_S, RetentionSettings
 from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
+
+
+class DsrRetention(RetentionSettings):
+    # A settled request's identity evidence, corrections and export are kept this long (the person
+    # fetches the export, a complaint is reviewed), then forgotten; a deletion forgets at once.
+    finished_request_s: float = Field(30 * DAY_S, gt=0)
 
 
 class DsrSettings(BaseSettings):
@@ -23,6 +30,8 @@ class DsrSettings(BaseSettings):
     grpc: GrpcSettings = GrpcSettings(listen="127.0.0.1:50053")
     telemetry: TelemetrySettings = TelemetrySettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    # What is kept only for a while (services/common/retention.py, services/dsr/service/forgetting.py).
+    retention: DsrRetention = DsrRetention()
     # The key of keyed tombstones (services/common/erasure.py): names people in the event keys' table.
     erasure_key: ErasureKeySettings = ErasureKeySettings()
 

@@ -47,7 +47,7 @@ class KeyVaultApp:
         signer = Ed25519Signer.from_file(s.certificate_signing_key)  # before anything starts: a bad key stops here
         tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
-                                                         s.topic, tagger)
+                                                         s.topic, tagger, s.retention)
         if not (s.consent_tls_ca and s.consent_tls_cert and s.consent_tls_key):
             raise ValueError("CONSENTRY_KEYVAULT_CONSENT_TLS_CA, _CERT and _KEY are required")
         consent = ConsentClient(s.consent_address, s.consent_tls_ca.read_bytes(), s.consent_tls_cert.read_bytes(),

@@ -7,6 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common import topics
 from services.common.erasure import ErasureKeySettings
+from services.common.retention import RetentionSettings
 from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
 
 
@@ -21,6 +22,8 @@ class KeyVaultSettings(BaseSettings):
     grpc: GrpcSettings = GrpcSettings(listen="127.0.0.1:50052")
     telemetry: TelemetrySettings = TelemetrySettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    # How long published events and idempotency records are kept (services/common/retention.py).
+    retention: RetentionSettings = RetentionSettings()
     # The key of keyed tombstones (services/common/erasure.py): names people in the event keys' table.
     erasure_key: ErasureKeySettings = ErasureKeySettings()
 

@@ -3,6 +3,7 @@ task is first written into dsr's database (as sent, so dsr itself does not send 
 on the processor's own topic; the processor confirms it with dsr before acting, and its results are
 read from its results topic."""
 
+import os
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
@@ -14,18 +15,23 @@ from services.dsr.domain.model import Request, RequestType, Status, Task, TaskSt
 from services.dsr.store.repository import DsrStore
 from tests.support import topic_messages, unique
 
-ACTIONS = {"delete": RequestType.DELETION, "access": RequestType.ACCESS, "correct": RequestType.CORRECTION}
+# A delete task as a withdrawal's: a settled deletion has dsr forget its person, and these tests reopen
+# settled tasks (a result lost) to see them handled again.
+ACTIONS = {"delete": RequestType.WITHDRAWAL, "access": RequestType.ACCESS, "correct": RequestType.CORRECTION}
 
 
 class DsrPart:
     def __init__(self, kafka, dsr_pool, producer: AIOKafkaProducer) -> None:
         self._kafka, self._pool, self._producer = kafka, dsr_pool, producer
+        self.result_keys: dict[str, bytes] = {}  # an access task's, by task id
 
     async def task(self, processor: str, action: str = "delete", subject_id: str | None = None,
                    recorded: bool = True, **fields) -> DsrTask:
         """A task for `processor`, known to dsr unless `recorded` is false (then only on the topic)."""
         sent = DsrTask(task_id=unique("task"), request_id=unique("dsr"), processor=processor, action=action,
                        subject_id=subject_id or unique("subj"), attempt=1, **fields)
+        if action == "access":
+            self.result_keys[sent.task_id] = os.urandom(32)
         if recorded:
             now = datetime.now(UTC)
             r = Request(sent.request_id, ACTIONS[action], sent.subject_id, "DE", Status.IN_PROGRESS, now,
@@ -33,7 +39,8 @@ class DsrPart:
             async with self._pool.acquire() as conn, conn.transaction():
                 await DsrStore(conn).add(r)
                 await DsrStore(conn).add_tasks([Task(sent.task_id, r.request_id, processor, action, TaskState.SENT,
-                                                     attempts=1, next_attempt_at=now + timedelta(hours=1))])
+                                                     attempts=1, next_attempt_at=now + timedelta(hours=1),
+                                                     result_key=self.result_keys.get(sent.task_id))])
         return sent
 
     async def lose_result(self, sent: DsrTask) -> None:

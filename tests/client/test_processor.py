@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 
 from consentry.dsr.v1.tasks_pb2 import DsrTask
 from consentry_client import DsrProcessor, InMemoryTaskJournal, TaskFailed
+from consentry_client.sealing import open_result
 from services.common.topics import results_from, tasks_for
 from tests.client.tasks import DsrPart
 from tests.support import secure_channel, unique
@@ -145,7 +146,9 @@ async def test_access_returns_the_data_as_json_and_unsupported_actions_fail(proc
     [exported] = await dsr_part.results_of(processor.name, access.request_id)
     [refused] = await dsr_part.results_of(processor.name, correct.request_id)
 
-    assert exported.ok and b'"templates": 2' in exported.data_json and access.subject_id.encode() in exported.data_json
+    data = open_result(dsr_part.result_keys[access.task_id], access.task_id, exported.sealed_data)
+    assert exported.ok and b'"templates": 2' in data and access.subject_id.encode() in data
+    assert access.subject_id.encode() not in exported.SerializeToString()  # on the broker: sealed
     assert not refused.ok and refused.reason == f"{processor.name} does not support correct"
 
 

@@ -97,7 +97,8 @@ def start_platform(stack: ExitStack, run_dir: Path, gate_purposes: dict[str, lis
     platform.databases["audit"] = postgres.dsn(AUDIT_DATABASE)
     for name, purposes in gate_purposes.items():
         env = {**face_gate_env(infra, {n: ports[n] for n in ("consent", "keyvault", "dsr")}, name),
-               "FACE_GATE_PURPOSES": json.dumps(purposes), "FACE_GATE_DEMO_SUBJECTS": "[]"}
+               "FACE_GATE_PURPOSES": json.dumps(purposes), "FACE_GATE_DEMO_SUBJECTS": "[]",
+               "FACE_GATE_JOURNAL_CHECK_S": str(RETENTION_S)}
         stack.enter_context(FaceGateProcess(run_dir / name, env).start())
         platform.gates[name] = env
         platform.databases[name] = postgres.dsn(name.replace("-", "_"))

@@ -52,12 +52,14 @@ class TaskState(Enum):
 @dataclass(frozen=True)
 class TaskOutcome:
     """An answer to one task: `note` is its summary when done, its reason when failed. It counts only
-    from `processor`, the one the task was sent to."""
+    from `processor`, the one the task was sent to. `data_json`: an access result's data, sealed as it
+    came (`sealed`) until settlement opens it with the task's key."""
     task_id: str
     processor: str
     ok: bool
     note: str
     data_json: bytes = b""
+    sealed: bool = False
 
 
 # What each request type asks of a processor, and the capability it needs for that.
@@ -66,6 +68,10 @@ ACTIONS = {
     RequestType.WITHDRAWAL: "delete", RequestType.CORRECTION: "correct",
 }
 CAPABILITY_FOR = {"access": "access", "delete": "delete", "correct": "correct"}
+
+
+# A deleted person's requests name them by this and their keyed tombstone (services/common/erasure.py).
+ERASED = "erased:"
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,11 @@ class Request:
     timeline: list[TimelineEntry] = field(default_factory=list)
 
     @property
+    def erased(self) -> bool:
+        """The request deleted its person: it names them only by the keyed tombstone."""
+        return self.subject_id.startswith(ERASED)
+
+    @property
     def begun(self) -> bool:
         return self.starting_until is not None
 
@@ -135,6 +146,8 @@ class Task:
     next_attempt_at: datetime | None = None
     confirmed_at: datetime | None = None
     data_json: bytes = b""
+    # An access task's: what its processor seals the result's data under (consentry_client.sealing).
+    result_key: bytes | None = None
 
 
 @dataclass(frozen=True)

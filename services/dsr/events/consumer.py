@@ -8,7 +8,6 @@ topic it came on, and a withdrawal or expiry opens a deletion only once the cons
 that it happened (a forged event on the topic changes nothing, and the log says so)."""
 
 import asyncio
-import json
 import re
 from collections.abc import Awaitable, Callable
 
@@ -26,7 +25,7 @@ from services.common.settings import KafkaSettings
 from services.common.topics import DSR_GROUP, RESULTS_PREFIX, processor_of_results
 from services.dsr.domain.model import RequestType, TaskOutcome
 from services.dsr.service.requests import Submission
-from services.dsr.service.settlement import settle_tasks
+from services.dsr.service.settlement import Settlement
 
 log = get_logger(__name__)
 MAX_NOTE = 2000  # characters of a processor's summary or reason kept on the task
@@ -41,10 +40,11 @@ OpenEvents = Callable[[list[envelope_pb2.EventEnvelope]], Awaitable[list[envelop
 class DsrConsumer:
     def __init__(self, kafka: KafkaSettings, pool: asyncpg.Pool, consent_topic: str,
                  submit: Callable[[Submission, IdempotencyScope, bytes], Awaitable[object]],
-                 confirm: ConfirmConsentEvent, open_events: OpenEvents, on_commit: Callable[[], None]) -> None:
+                 confirm: ConfirmConsentEvent, open_events: OpenEvents, settlement: Settlement,
+                 on_commit: Callable[[], None]) -> None:
         """`open_events`: the consent service opens what it sealed (EventService.OpenEvents)."""
         self._kafka, self._pool, self._submit, self._confirm = kafka, pool, submit, confirm
-        self._open_events = open_events
+        self._open_events, self._settlement = open_events, settlement
         self._on_commit, self._consent_topic = on_commit, consent_topic
         self._pattern = f"^({re.escape(consent_topic)}|{re.escape(RESULTS_PREFIX)}.+)$"
 
@@ -90,7 +90,7 @@ class DsrConsumer:
         for attempt in range(1, 4):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
-                    settled = await settle_tasks(conn, outcomes)
+                    settled = await self._settlement.settle_tasks(conn, outcomes)
                 break
             except asyncpg.exceptions.DeadlockDetectedError:
                 # Another replica settling an overlapping batch (handed over by a rebalance) locked
@@ -145,11 +145,5 @@ def outcome_of(r: tasks_pb2.DsrTaskResult, processor: str) -> TaskOutcome | None
         log.warning("result naming another processor skipped", topic_of=processor, task_id=r.task_id)
         return None
     note = (r.summary if r.ok else r.reason).replace("\x00", "")[:MAX_NOTE]
-    if r.data_json:
-        try:
-            readable = isinstance(json.loads(r.data_json), dict)
-        except ValueError:
-            readable = False
-        if not readable:
-            return TaskOutcome(r.task_id, processor, False, "the data sent is not a JSON object")
-    return TaskOutcome(r.task_id, processor, r.ok, note, r.data_json)
+    # Sealed data is opened (and found a JSON object, or the task fails) by settlement, which has the key.
+    return TaskOutcome(r.task_id, processor, r.ok, note, r.sealed_data, sealed=bool(r.sealed_data))

@@ -19,19 +19,20 @@ from services.common.logging import get_logger
 from services.common.topics import tasks_for
 from services.dsr.domain.model import Task, TaskOutcome, TaskState
 from services.dsr.events.payloads import task_notice
-from services.dsr.service.settlement import settle_tasks
+from services.dsr.service.settlement import Settlement
 from services.dsr.store.repository import DsrStore
 
 log = get_logger(__name__)
 
 
 class TaskDispatcher:
-    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, tagger: SubjectTagger, *,
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, tagger: SubjectTagger,
+                 settlement: Settlement, *,
                  confirm_timeout_s: float = 30.0, max_attempts: int = 8, window: int = 512,
                  batch: int = 500) -> None:
         """`tagger`: the Kafka key is the subject's keyed tag, so one subject's tasks share a partition
         (and stay in order) without the message naming them."""
-        self._pool, self._producer, self._tagger = pool, producer, tagger
+        self._pool, self._producer, self._tagger, self._settlement = pool, producer, tagger, settlement
         self._timeout, self._max_attempts, self._window, self._batch = confirm_timeout_s, max_attempts, window, batch
         self._wakeup = asyncio.Event()
 
@@ -72,7 +73,7 @@ class TaskDispatcher:
                 sent.append(task)
             await asyncio.gather(*deliveries)  # acknowledged by the broker before the attempt counts
             await store.mark_sent(sent)
-            await settle_tasks(conn, given_up)
+            await self._settlement.settle_tasks(conn, given_up)
         return len(due)
 
     def _sent(self, task: Task, now: datetime) -> None:

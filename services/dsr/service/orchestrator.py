@@ -5,6 +5,7 @@ and the request shows why it waits."""
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from services.common.outbox import add_events
 from services.dsr.domain import errors
 from services.dsr.domain.model import ACTIONS, Request, RequestType, Status, Task
 from services.dsr.events.payloads import status_changed
-from services.dsr.service.settlement import complete_if_settled
+from services.dsr.service.settlement import Settlement
 from services.dsr.store.repository import DsrStore
 from services.dsr.store.upstream import Upstream
 
@@ -28,9 +29,10 @@ START_CLAIM = timedelta(seconds=15)
 
 
 class Orchestrator:
-    def __init__(self, pool: asyncpg.Pool, upstream: Upstream, on_commit: Callable[[], None],
+    def __init__(self, pool: asyncpg.Pool, upstream: Upstream, settlement: Settlement, on_commit: Callable[[], None],
                  retry_s: float = 5.0, concurrency: int = 64, claim: timedelta = START_CLAIM) -> None:
         self._pool, self._upstream, self._on_commit, self._retry = pool, upstream, on_commit, retry_s
+        self._settlement = settlement
         # Starting a request is mostly waiting for consent and keyvault: many go side by side.
         self._concurrency = concurrency
         self._claim = claim
@@ -147,7 +149,8 @@ class Orchestrator:
             current.certificate, current.certificate_signature = r.certificate, r.certificate_signature
             r = current
             processors = [p for p in await store.processors() if p.takes(action, r.purpose_id)]
-            tasks = [Task(str(new_id()), r.request_id, p.name, action, next_attempt_at=now) for p in processors]
+            tasks = [Task(str(new_id()), r.request_id, p.name, action, next_attempt_at=now,
+                          result_key=os.urandom(32) if action == "access" else None) for p in processors]
             await store.add_tasks(tasks)
             if record is not None:
                 await store.set_export(r.request_id, json.dumps(record).encode())
@@ -156,5 +159,5 @@ class Orchestrator:
             await store.save(r)
             await add_events(conn, [status_changed(r)])
             if not tasks:
-                await complete_if_settled(conn, r)
+                await self._settlement.complete_if_settled(conn, r)
         self._on_commit()

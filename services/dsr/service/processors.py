@@ -13,7 +13,7 @@ import asyncpg
 from services.common.idempotency import IdempotencyScope, fingerprint, run_once
 from services.dsr.domain import errors
 from services.dsr.domain.model import Processor, Request, Task, TaskOutcome
-from services.dsr.service.settlement import settle_tasks
+from services.dsr.service.settlement import Settlement
 from services.dsr.store.repository import DsrStore
 
 
@@ -23,8 +23,9 @@ class ProcessorTopics(Protocol):
 
 
 class Processors:
-    def __init__(self, pool: asyncpg.Pool, topics: ProcessorTopics, on_commit: Callable[[], None]) -> None:
-        self._pool, self._topics, self._on_commit = pool, topics, on_commit
+    def __init__(self, pool: asyncpg.Pool, topics: ProcessorTopics, settlement: Settlement,
+                 on_commit: Callable[[], None]) -> None:
+        self._pool, self._topics, self._settlement, self._on_commit = pool, topics, settlement, on_commit
 
     async def register(self, p: Processor) -> Processor:
         # Topics first: a registered processor's tasks never go to a topic that is not there.
@@ -46,7 +47,7 @@ class Processors:
                 raise errors.ProcessorNotFound(name)
             failing = [TaskOutcome(task.task_id, name, False, f"processor {name} deregistered: {reason}")
                        for task, _ in await store.open_tasks(name)]
-            return processor, await settle_tasks(conn, failing)
+            return processor, await self._settlement.settle_tasks(conn, failing)
 
         async with self._pool.acquire() as conn, conn.transaction():
             answer = await run_once(conn, scope, fingerprint(request_bytes), work, _encoded, _decoded)

@@ -11,6 +11,7 @@ from services.common.page_tokens import PageTokens
 from services.common.validation import FieldViolation, InvalidArgument
 from services.dsr.domain import errors
 from services.dsr.domain.model import Processor, Request, RequestType, Status, Task
+from services.dsr.service.forgetting import Forgetting
 from services.dsr.store.repository import DsrStore
 
 EXPORTABLE = (RequestType.ACCESS, RequestType.PORTABILITY)
@@ -32,8 +33,8 @@ def _overdue(r: Request, now: datetime) -> bool:
 
 
 class RequestQueries:
-    def __init__(self, pool: asyncpg.Pool, tokens: PageTokens) -> None:
-        self._pool, self._tokens = pool, tokens
+    def __init__(self, pool: asyncpg.Pool, tokens: PageTokens, forgetting: Forgetting) -> None:
+        self._pool, self._tokens, self._forgetting = pool, tokens, forgetting
 
     async def tasks(self, requests: list[Request]) -> dict[str, list[Task]]:
         """Each request's tasks, in one query however many requests are asked about."""
@@ -52,7 +53,8 @@ class RequestQueries:
             found = await DsrStore(conn).find(
                 now=now, status=where.status, overdue_only=where.overdue_only,
                 due_before=now + timedelta(days=where.due_within_days) if where.due_within_days else None,
-                subject_id=where.subject_id, after=after, limit=limit)
+                subject_id=where.subject_id, after=after, limit=limit,
+                subject_names=self._forgetting.names(where.subject_id) if where.subject_id else ())
         if len(found) < limit:
             return found, ""
         last = found[-1]
@@ -78,7 +80,8 @@ class RequestQueries:
             if r.status not in (Status.COMPLETED, Status.PARTIALLY_COMPLETED):
                 raise errors.ExportUnavailable(request_id, f"it is {r.status.name}")
             export = await store.export(request_id)
-        assert export is not None  # written when the request completed
+        if export is None:  # written when the request completed, forgotten after the retention
+            raise errors.ExportUnavailable(request_id, "its retention has passed and it was deleted")
         return export
 
     async def processors(self) -> list[Processor]:

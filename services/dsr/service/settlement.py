@@ -2,55 +2,89 @@
 PARTIALLY_COMPLETED with each processor's reason otherwise. Results are applied once per task, so a
 result delivered twice changes nothing the second time. A batch of results is settled with a few
 statements whatever its size: one update of the tasks, one lock of their requests, one read of those
-requests' tasks, one insert of the events, and a save per request that is now complete."""
+requests' tasks, one insert of the events, and a save per request that is now complete. An access
+result's data arrives sealed under its task's key and is opened here; a completed deletion has dsr
+forget its person in the same transaction (services/dsr/service/forgetting.py)."""
 
 import json
+from dataclasses import replace
 
 import asyncpg
+from cryptography.exceptions import InvalidTag
 
+from consentry_client.sealing import open_result
 from services.common.outbox import add_events
 from services.dsr.domain.model import Request, RequestType, Status, Task, TaskOutcome, TaskState
 from services.dsr.events.payloads import status_changed, task_settled
+from services.dsr.service.forgetting import Forgetting
 from services.dsr.store.repository import DsrStore
 
 
-async def settle_tasks(conn: asyncpg.Connection, outcomes: list[TaskOutcome]) -> int:
-    """Inside a transaction; returns how many tasks were settled now (unknown or settled ones are skipped)."""
-    if not outcomes:
-        return 0
-    store = DsrStore(conn)
-    first = list({o.task_id: o for o in reversed(outcomes)}.values())  # a task answered twice: its first answer
-    settled = await store.settle(first)
-    if not settled:
-        return 0
-    requests = await store.lock_requests(sorted({t.request_id for t in settled}))
-    events = [task_settled(requests[t.request_id], t) for t in settled]
-    tasks = await store.tasks_of(list(requests))
-    for r in requests.values():
-        events += await _complete_if_settled(store, r, tasks[r.request_id])
-    await add_events(conn, events)
-    return len(settled)
+class Settlement:
+    def __init__(self, forgetting: Forgetting) -> None:
+        self._forgetting = forgetting
+
+    async def settle_tasks(self, conn: asyncpg.Connection, outcomes: list[TaskOutcome]) -> int:
+        """Inside a transaction; returns how many tasks were settled now (unknown or settled ones are skipped)."""
+        if not outcomes:
+            return 0
+        store = DsrStore(conn)
+        first = list({o.task_id: o for o in reversed(outcomes)}.values())  # a task answered twice: its first answer
+        settled = await store.settle(await _opened(store, first))
+        if not settled:
+            return 0
+        requests = await store.lock_requests(sorted({t.request_id for t in settled}))
+        tasks = await store.tasks_of(list(requests))
+        completed = [event for r in requests.values() for event in await self._complete_if_settled(
+            conn, r, tasks[r.request_id])]
+        # After the completions: a deletion's last results then name nobody either.
+        await add_events(conn, [task_settled(requests[t.request_id], t) for t in settled] + completed)
+        return len(settled)
+
+    async def complete_if_settled(self, conn: asyncpg.Connection, r: Request) -> None:
+        """For a request whose tasks may all be settled already (e.g. none were needed)."""
+        tasks = await DsrStore(conn).tasks_of([r.request_id])
+        await add_events(conn, await self._complete_if_settled(conn, r, tasks[r.request_id]))
+
+    async def _complete_if_settled(self, conn: asyncpg.Connection, r: Request, tasks: list[Task]) -> list:
+        if r.status is not Status.IN_PROGRESS or any(t.state in (TaskState.PENDING, TaskState.SENT) for t in tasks):
+            return []
+        store = DsrStore(conn)
+        failed = [t for t in tasks if t.state is TaskState.FAILED]
+        if r.type in (RequestType.ACCESS, RequestType.PORTABILITY):
+            await store.set_export(r.request_id, _export(r, await store.export(r.request_id), tasks))
+        if failed:
+            r.move_to(Status.PARTIALLY_COMPLETED, "; ".join(f"{t.processor}: {t.reason}" for t in failed))
+        else:
+            r.move_to(Status.COMPLETED, f"confirmed by {len(tasks)} processor(s)")
+        await store.save(r)
+        if r.type is RequestType.DELETION:
+            await self._forgetting.erased(conn, r)
+        return [status_changed(r)]
 
 
-async def complete_if_settled(conn: asyncpg.Connection, r: Request) -> None:
-    """For a request whose tasks may all be settled already (e.g. none were needed)."""
-    store = DsrStore(conn)
-    tasks = await store.tasks_of([r.request_id])
-    await add_events(conn, await _complete_if_settled(store, r, tasks[r.request_id]))
+async def _opened(store: DsrStore, outcomes: list[TaskOutcome]) -> list[TaskOutcome]:
+    """Each access result's data opened with its task's key. Data that does not open, or is not a
+    JSON object, fails its task (the processor is told why in the request), never the batch."""
+    keys = await store.result_keys([o.task_id for o in outcomes if o.sealed])
+    opened = []
+    for o in outcomes:
+        if o.sealed:
+            data = _open(keys.get(o.task_id), o)
+            o = (replace(o, data_json=data, sealed=False) if data is not None else
+                 TaskOutcome(o.task_id, o.processor, False, "the data sent could not be opened or is not a JSON object"))
+        opened.append(o)
+    return opened
 
 
-async def _complete_if_settled(store: DsrStore, r: Request, tasks: list[Task]) -> list:
-    if r.status is not Status.IN_PROGRESS or any(t.state in (TaskState.PENDING, TaskState.SENT) for t in tasks):
-        return []
-    failed = [t for t in tasks if t.state is TaskState.FAILED]
-    if r.type in (RequestType.ACCESS, RequestType.PORTABILITY):
-        await store.set_export(r.request_id, _export(r, await store.export(r.request_id), tasks))
-    if failed:
-        r.move_to(Status.PARTIALLY_COMPLETED, "; ".join(f"{t.processor}: {t.reason}" for t in failed))
-    else:
-        r.move_to(Status.COMPLETED, f"confirmed by {len(tasks)} processor(s)")
-    await store.save(r)
-    return [status_changed(r)]
+def _open(key: bytes | None, o: TaskOutcome) -> bytes | None:
+    if key is None:
+        return None
+    try:
+        data = open_result(key, o.task_id, o.data_json)
+        return data if isinstance(json.loads(data), dict) else None
+    except (InvalidTag, ValueError):
+        return None
 
 
 def _export(r: Request, record: bytes | None, tasks: list[Task]) -> bytes:

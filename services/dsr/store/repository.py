@@ -49,7 +49,8 @@ def _processor(row: asyncpg.Record) -> Processor:
 
 def _task(row: asyncpg.Record) -> Task:
     return Task(row["task_id"], row["request_id"], row["processor"], row["action"], TaskState(row["state"]),
-                row["attempts"], row["reason"], row["next_attempt_at"], row["confirmed_at"], bytes(row["data_json"]))
+                row["attempts"], row["reason"], row["next_attempt_at"], row["confirmed_at"], bytes(row["data_json"]),
+                row["result_key"])
 
 
 class DsrStore:
@@ -66,6 +67,8 @@ class DsrStore:
             f"INSERT INTO requests ({_REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
             " $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb)",
             *self._values(r), _entries_json(r.timeline))
+        if r.status.settled:
+            await self._conn.execute("UPDATE requests SET settled_at = now() WHERE request_id = $1", r.request_id)
 
     async def save(self, r: Request, note: str = "") -> None:
         """The request's changes, and an entry for its status on its timeline: `note`, or its reason."""
@@ -73,7 +76,8 @@ class DsrStore:
         await self._conn.execute(
             "UPDATE requests SET status = $2, due_at = $3, extended = $4, extension_reason = $5, status_reason = $6,"
             " rejection_code = $7, rejection_explanation = $8, complaint_route = $9, certificate = $10,"
-            " certificate_signature = $11, starting_until = $12, timeline = timeline || $13::jsonb"
+            " certificate_signature = $11, starting_until = $12, timeline = timeline || $13::jsonb,"
+            " settled_at = CASE WHEN $2::smallint IN (5, 6, 7) THEN coalesce(settled_at, now()) END"
             " WHERE request_id = $1",
             r.request_id, r.status.value, r.due_at, r.extended, r.extension_reason, r.status_reason,
             r.rejection.code if r.rejection else None, r.rejection.explanation if r.rejection else None,
@@ -97,17 +101,20 @@ class DsrStore:
         return _request(row) if row else None
 
     async def find(self, *, now: datetime, status: Status | None, overdue_only: bool, due_before: datetime | None,
-                   subject_id: str, after: tuple[int, datetime, str] | None, limit: int) -> list[Request]:
-        """Overdue open requests first (bucket 0), then the rest (bucket 1), each by due date and id."""
+                   subject_id: str, after: tuple[int, datetime, str] | None, limit: int,
+                   subject_names: Sequence[str] = ()) -> list[Request]:
+        """Overdue open requests first (bucket 0), then the rest (bucket 1), each by due date and id.
+        `subject_names`: every name the subject's rows may have (its id, its erased form)."""
         rows = await self._conn.fetch(
             f"SELECT {_REQUEST_COLUMNS} FROM (SELECT *, CASE WHEN due_at < $1 AND status NOT IN (5, 6, 7)"
             " THEN 0 ELSE 1 END AS bucket FROM requests) r"
             " WHERE ($2::smallint IS NULL OR status = $2) AND (NOT $3 OR bucket = 0)"
-            " AND ($4::timestamptz IS NULL OR due_at < $4) AND ($5 = '' OR subject_id = $5)"
+            " AND ($4::timestamptz IS NULL OR due_at < $4) AND ($5 = '' OR subject_id = ANY($10::text[]))"
             " AND ($6::int IS NULL OR (bucket, due_at, request_id) > ($6, $7, $8))"
             " ORDER BY bucket, due_at, request_id LIMIT $9",
             now, status.value if status else None, overdue_only, due_before, subject_id,
-            after[0] if after else None, after[1] if after else None, after[2] if after else "", limit)
+            after[0] if after else None, after[1] if after else None, after[2] if after else "", limit,
+            list(subject_names) or [subject_id])
         return [_request(r) for r in rows]
 
     async def end_claim(self, request_id: str, at: datetime) -> None:
@@ -179,11 +186,17 @@ class DsrStore:
 
     async def add_tasks(self, tasks: list[Task]) -> None:
         await self._conn.execute(
-            "INSERT INTO tasks (task_id, request_id, processor, action, state, next_attempt_at)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])"
-            " ON CONFLICT (request_id, processor) DO NOTHING",
+            "INSERT INTO tasks (task_id, request_id, processor, action, state, next_attempt_at, result_key)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],"
+            " $7::bytea[]) ON CONFLICT (request_id, processor) DO NOTHING",
             [t.task_id for t in tasks], [t.request_id for t in tasks], [t.processor for t in tasks],
-            [t.action for t in tasks], [t.state.value for t in tasks], [t.next_attempt_at for t in tasks])
+            [t.action for t in tasks], [t.state.value for t in tasks], [t.next_attempt_at for t in tasks],
+            [t.result_key for t in tasks])
+
+    async def result_keys(self, task_ids: list[str]) -> dict[str, bytes]:
+        rows = await self._conn.fetch("SELECT task_id, result_key FROM tasks WHERE task_id = ANY($1::text[])"
+                                      " AND result_key IS NOT NULL", task_ids)
+        return {r["task_id"]: bytes(r["result_key"]) for r in rows}
 
     async def tasks_of(self, request_ids: list[str]) -> dict[str, list[Task]]:
         rows = await self._conn.fetch("SELECT * FROM tasks WHERE request_id = ANY($1::text[]) ORDER BY processor",
@@ -242,3 +255,31 @@ class DsrStore:
             " AS s(task_id, attempts, next_attempt_at, reason) WHERE t.task_id = s.task_id",
             [t.task_id for t in tasks], [t.attempts for t in tasks], [t.next_attempt_at for t in tasks],
             [t.reason for t in tasks])
+
+    # Forgetting (services/dsr/service/forgetting.py)
+
+    async def forget_person(self, subject_id: str, tombstone: str) -> int:
+        """Every settled request of the person stops naming them: the id becomes its tombstone, and
+        what else could identify them (evidence, corrections, free text, export, results) goes."""
+        forgotten = await self._conn.fetch(
+            f"UPDATE requests SET subject_id = $2, {_FORGOTTEN} WHERE subject_id = $1 AND status IN (5, 6, 7)"
+            " RETURNING request_id", subject_id, tombstone)
+        await self._forget_tasks([r["request_id"] for r in forgotten])
+        return len(forgotten)
+
+    async def forget_settled(self, before: datetime, limit: int) -> int:
+        """Requests settled before `before`: their evidence, corrections, free text and export go."""
+        forgotten = await self._conn.fetch(
+            f"UPDATE requests SET {_FORGOTTEN} WHERE request_id IN (SELECT request_id FROM requests"
+            " WHERE forgotten_at IS NULL AND settled_at < $1 ORDER BY settled_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            " RETURNING request_id", before, limit)
+        await self._forget_tasks([r["request_id"] for r in forgotten])
+        return len(forgotten)
+
+    async def _forget_tasks(self, request_ids: list[str]) -> None:
+        await self._conn.execute("UPDATE tasks SET data_json = '', result_key = NULL"
+                                 " WHERE request_id = ANY($1::text[])", request_ids)
+
+
+_FORGOTTEN = ("corrections = '{}', details = '', evidence_ref = '', export_json = NULL,"
+              " forgotten_at = coalesce(forgotten_at, now())")
