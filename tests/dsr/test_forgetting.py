@@ -1,0 +1,71 @@
+"""What dsr forgets of a person: everything that identifies them once their deletion completed (the
+requests then name them by the keyed tombstone only, and can still be found by their id), and a
+settled request's evidence, corrections and export once its retention passed."""
+
+from datetime import timedelta
+
+import asyncpg
+import grpc
+import pytest
+
+from consentry.dsr.v1 import dsr_pb2 as pb
+from services.dsr.service.forgetting import forget_settled
+from tests.dsr.test_requests import settled, submission, verify
+from tests.keyvault.test_data_keys import consented, refused
+
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+
+
+@pytest.fixture
+async def dsr_rows(postgres, dsr_app):
+    """The running dsr service's own database."""
+    pool = await asyncpg.create_pool(postgres.dsn("dsr"), min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+async def _row(pool: asyncpg.Pool, request_id: str) -> asyncpg.Record:
+    return await pool.fetchrow("SELECT subject_id, evidence_ref, corrections::text, export_json IS NOT NULL AS export"
+                               " FROM requests WHERE request_id = $1", request_id)
+
+
+async def _completed(operator, kind: int, subject: str, **fields) -> pb.Request:
+    r = (await operator.SubmitRequest(submission(subject, kind, **fields))).request
+    await operator.VerifyIdentity(verify(r.request_id))
+    done = await settled(operator, r.request_id)
+    assert done.status == pb.REQUEST_STATUS_COMPLETED, done
+    return done
+
+
+async def test_a_completed_deletion_leaves_the_person_only_as_a_tombstone_still_found_by_their_id(
+        admin, gate, operator, dsr_rows, backend):
+    subject, _ = await consented(admin, gate)
+    access = await _completed(operator, pb.REQUEST_TYPE_ACCESS, subject)
+    before = await _row(dsr_rows, access.request_id)
+
+    deletion = await _completed(operator, pb.REQUEST_TYPE_DELETION, subject)
+
+    after = {r: await _row(dsr_rows, r) for r in (access.request_id, deletion.request_id)}
+    found = (await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject))).requests
+    export = await refused(operator.GetExport, pb.GetExportRequest(request_id=access.request_id))
+    assert before["subject_id"] == subject and before["evidence_ref"] and before["export"]  # there to forget
+    for row in after.values():
+        assert row["subject_id"].startswith("erased:") and subject not in row["subject_id"]
+        assert (row["evidence_ref"], row["corrections"], row["export"]) == ("", "{}", False)
+    assert {r.request_id for r in found} == set(after) and all(r.subject_id.startswith("erased:") for r in found)
+    assert export.code() == grpc.StatusCode.FAILED_PRECONDITION and "retention" in export.details()
+
+
+async def test_a_settled_requests_evidence_and_corrections_go_after_the_retention_and_an_open_one_keeps_them(
+        admin, gate, operator, dsr_rows, backend):
+    subject, _ = await consented(admin, gate)
+    correction = await _completed(operator, pb.REQUEST_TYPE_CORRECTION, subject, corrections={"name": "Li Wei"})
+    waiting = (await operator.SubmitRequest(submission(subject, pb.REQUEST_TYPE_ACCESS))).request
+    before = await _row(dsr_rows, correction.request_id)
+
+    await forget_settled(dsr_rows, timedelta(0))
+
+    after, still_open = await _row(dsr_rows, correction.request_id), await _row(dsr_rows, waiting.request_id)
+    assert before["evidence_ref"] and "Li Wei" in before["corrections"]
+    assert (after["subject_id"], after["evidence_ref"], after["corrections"]) == (subject, "", "{}")
+    assert still_open["evidence_ref"] == "desk-7/2291"
