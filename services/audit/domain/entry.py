@@ -1,29 +1,14 @@
 """An audit entry: what is kept of an event, in the canonical JSON that is hashed into its leaf.
 
-Entries never hold the raw subject id: the subject appears as the SubjectRef from keyvault, and
-payload fields that identify a person (or could be hashed back to one) are left out."""
+Entries never hold the raw subject id: the subject appears as the SubjectRef from keyvault. The
+payload is already minimal when the event is made: a producer's event keeps only the fields listed
+for its type (events/kept_fields.py), a face system's the fields Append takes (api/validation.py)."""
 
 import json
 from dataclasses import dataclass
 from datetime import datetime
 
 ENTRY_VERSION = 1
-
-# Payload fields never kept, at any depth: identifiers of people, evidence, certificates (which
-# carry a hash of the subject id), free text a person wrote (a withdrawal's reason), and anything
-# that could be key material.
-LEFT_OUT_FIELDS = frozenset({
-    "subjectId", "subjectIdSha256", "subjectAge", "guardianId", "guardianVerificationRef", "evidenceRef",
-    "certificate", "reason", "plaintextKey", "wrappedKey", "key", "template", "image",
-})
-
-
-def minimised(payload: object) -> object:
-    if isinstance(payload, dict):
-        return {k: minimised(v) for k, v in payload.items() if k not in LEFT_OUT_FIELDS}
-    if isinstance(payload, list):
-        return [minimised(v) for v in payload]
-    return payload
 
 
 def timestamp(at: datetime) -> str:
@@ -32,7 +17,8 @@ def timestamp(at: datetime) -> str:
 
 @dataclass(frozen=True)
 class Event:
-    """An event on its way into the log, still naming its subject by id."""
+    """An event on its way into the log, still naming its subject by id; its payload is what the log
+    keeps."""
     event_id: str
     producer: str
     sequence: int | None  # None for producers that do not number their events
@@ -57,7 +43,7 @@ class Entry:
         document = {
             "v": ENTRY_VERSION, "eventId": event.event_id, "producer": event.producer, "sequence": event.sequence,
             "type": event.event_type, "subjectRef": subject_ref, "occurredAt": timestamp(event.occurred_at),
-            "payload": minimised(event.payload),
+            "payload": event.payload,
         }
         body = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
         return cls(event.event_id, event.producer, event.sequence, event.event_type, subject_ref,

@@ -1,0 +1,78 @@
+"""What the audit log keeps of each producer's event payloads: only the fields listed here for the
+payload's type, each chosen because it cannot identify a person (ids of purposes, consents, requests
+and tasks, notice versions, states, reason codes, counts, times). Never a subject or guardian id, a
+tombstone, an evidence reference, a certificate, free text, corrections or exported data.
+
+A field not listed is dropped, so a field added to a payload stays out of the log until it is listed
+here; a payload type not listed keeps no field at all (its event is still logged, under its type).
+Paths are the proto field names, dotted into nested messages; each ends at a scalar, an enum or a
+Timestamp/Duration, never at a message kept whole."""
+
+from google.protobuf import any_pb2, json_format
+from google.protobuf.message import DecodeError, Message
+
+from consentry.consent.v1 import events_pb2 as consent
+from consentry.dsr.v1 import events_pb2 as dsr
+from consentry.keyvault.v1 import events_pb2 as keyvault
+
+# A consent record, in every consent event: which purpose and notice, its state, by whom in kind
+# (subject or guardian), and when. Not the subject, the guardian, the evidence, the subject's age.
+CONSENT = ("consent_id", "purpose_id", "controller_id", "state", "notice_version", "notice_language",
+           "notice_hash", "jurisdiction", "collection_method", "actor.kind", "alternative_offered",
+           "granted_at", "expires_at", "last_interaction_at", "updated_at")
+
+# A purpose as registered: its structured terms. Not its name, description, alternative, withdrawal
+# method or recipients, which are free text.
+PURPOSE = ("purpose_id", "controller_id", "data_categories", "storage_location", "retention", "legal_basis",
+           "minimum_age", "current_notice_version", "created_at")
+
+
+def _under(field: str, paths: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"{field}.{path}" for path in paths)
+
+
+KEPT_FIELDS: dict[type[Message], tuple[str, ...]] = {
+    consent.PurposeRegistered: _under("purpose", PURPOSE),
+    consent.NoticePublished: ("purpose_id", "version", "languages", "content_hashes", "material_change"),
+    consent.ConsentGranted: _under("consent", CONSENT),
+    consent.ConsentWithdrawn: _under("consent", CONSENT),  # not the reason: the person's own words
+    consent.ConsentExpired: (*_under("consent", CONSENT), "cause"),
+    consent.ConsentRenewalRequired: (*_under("consent", CONSENT), "required_notice_version"),
+    consent.SubjectErased: ("request_id", "consents_erased"),  # not the tombstone: it recognises the person
+    keyvault.SubjectKeyCreated: ("backend",),
+    keyvault.KeyReleased: ("purpose_id", "operation", "client_id", "consent_id"),
+    keyvault.SubjectKeyShredded: ("request_id",),  # not the certificate: it holds a hash of the subject id
+    keyvault.KekRotated: ("kek_name", "kek_version", "keys_rewrapped", "min_available_version"),
+    dsr.RequestStatusChanged: ("request_id", "type", "status", "jurisdiction"),  # not the note: free text
+    dsr.TaskSettled: ("request_id", "task_id", "processor", "ok"),  # not the processor's reason: free text
+}
+
+_BY_NAME = {kind.DESCRIPTOR.full_name: (kind, frozenset(paths)) for kind, paths in KEPT_FIELDS.items()}
+
+
+def kept(payload: any_pb2.Any) -> dict:
+    """The payload's listed fields as proto3 JSON under its "@type"; {} for a type not listed, or one
+    whose bytes do not parse."""
+    listed = _BY_NAME.get(payload.TypeName())
+    if listed is None:
+        return {}
+    kind, paths = listed
+    message = kind()
+    try:
+        message.ParseFromString(payload.value)
+    except DecodeError:
+        return {}
+    _keep_only(message, paths)
+    return {"@type": f"type.googleapis.com/{kind.DESCRIPTOR.full_name}", **json_format.MessageToDict(message)}
+
+
+def _keep_only(message: Message, paths: frozenset[str]) -> None:
+    message.DiscardUnknownFields()
+    for field, value in message.ListFields():
+        if field.name in paths:
+            continue
+        inner = frozenset(p.split(".", 1)[1] for p in paths if p.startswith(f"{field.name}."))
+        if inner and field.message_type is not None and not field.is_repeated:
+            _keep_only(value, inner)
+        else:
+            message.ClearField(field.name)
