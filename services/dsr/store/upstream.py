@@ -14,6 +14,10 @@ from services.common.event_opener import EventOpener
 from services.dsr.domain.errors import UpstreamRefused, UpstreamUnavailable
 
 TIMEOUT_S = 10.0
+# An export holds every audit entry of the person, read a page at a time; one with more than
+# MOST_AUDIT_ENTRIES is refused (the request waits, saying why) rather than cut short.
+AUDIT_PAGE = 1000
+MOST_AUDIT_ENTRIES = 100_000
 
 
 class Upstream:
@@ -60,7 +64,8 @@ class Upstream:
         return answer.certificate.certificate_json, answer.certificate.signature
 
     async def subject_record(self, subject_id: str) -> dict:
-        """What Consentry itself holds on the subject: consents with their history, key status, audit entries."""
+        """What Consentry itself holds on the subject: consents with their history, key status, and every
+        audit entry (all pages, of one signed tree: the page tokens carry its size)."""
         consents = await _call("consent", self._consent.ListConsents(
             consent_pb2.ListConsentsRequest(subject_id=subject_id), timeout=TIMEOUT_S))
         history = []
@@ -70,13 +75,23 @@ class Upstream:
             history.append(json_format.MessageToDict(answer))
         key = await _call("keyvault", self._keyvault.GetKeyStatus(
             keyvault_pb2.GetKeyStatusRequest(subject_id=subject_id), timeout=TIMEOUT_S))
-        entries = await _call("audit", self._audit.QueryEvents(audit_pb2.QueryEventsRequest(
-            filter=audit_pb2.EventFilter(subject_id=subject_id), page_size=1000), timeout=TIMEOUT_S))
+        entries, token = [], ""
+        while True:
+            page = await _call("audit", self._audit.QueryEvents(audit_pb2.QueryEventsRequest(
+                filter=audit_pb2.EventFilter(subject_id=subject_id), page_size=AUDIT_PAGE, page_token=token),
+                timeout=TIMEOUT_S))
+            entries += [json.loads(e.entry_json) for e in page.entries]
+            if len(entries) > MOST_AUDIT_ENTRIES:
+                raise UpstreamRefused("audit", "RESOURCE_EXHAUSTED", f"the subject has more than {MOST_AUDIT_ENTRIES}"
+                                      " audit entries, more than one export holds; none was exported")
+            token = page.next_page_token
+            if not token:
+                break
         return {
             "consents": [json_format.MessageToDict(c) for c in consents.consents],
             "consentHistory": history,
             "keyStatus": json_format.MessageToDict(key),
-            "auditEntries": [json.loads(e.entry_json) for e in entries.entries],
+            "auditEntries": entries,
         }
 
     async def close(self) -> None:
