@@ -60,10 +60,11 @@ class Prober:
     def __init__(self, stack: FuzzStack, databases: Databases, errors: ServerErrors) -> None:
         self._stack, self.databases, self._errors = stack, databases, errors
 
-    async def call(self, method: MethodDescriptor, payload: bytes) -> tuple[grpc.StatusCode, str]:
-        """Sends the raw bytes (no serializer: they may hold what the protobuf API refuses)."""
+    async def call(self, method: MethodDescriptor, server: str, payload: bytes) -> tuple[grpc.StatusCode, str]:
+        """Sends the raw bytes (no serializer: they may hold what the protobuf API refuses) to the
+        service named `server` ("consent", ...)."""
         service = method.containing_service
-        channel = self._stack.channel(service.full_name.split(".")[1])
+        channel = self._stack.channel(server)
         path = f"/{service.full_name}/{method.name}"
         try:
             if method.server_streaming:
@@ -75,9 +76,9 @@ class Prober:
             return error.code(), error.details() or ""
         return grpc.StatusCode.OK, ""
 
-    async def _judged_call(self, method, payload, problems: list[Problem]) -> grpc.StatusCode:
+    async def _judged_call(self, method, server, payload, problems: list[Problem]) -> grpc.StatusCode:
         self._errors.seen.clear()
-        code, details = await self.call(method, payload)
+        code, details = await self.call(method, server, payload)
         if code not in FORBIDDEN:
             return code
         errors = self._errors.seen
@@ -89,18 +90,19 @@ class Prober:
         problems.append(Problem((code.name, *causes) if errors else (code.name, details[:120]), text))
         return code
 
-    async def probe(self, method: MethodDescriptor, payload: bytes) -> tuple[grpc.StatusCode, list[Problem]]:
+    async def probe(self, method: MethodDescriptor, server: str, payload: bytes
+                    ) -> tuple[grpc.StatusCode, list[Problem]]:
         problems: list[Problem] = []
         db = self.databases
         before = await db.digests()
-        code = await self._judged_call(method, payload, problems)
+        code = await self._judged_call(method, server, payload, problems)
         if code == grpc.StatusCode.OK or await db.digests() == before:
             return code, problems
         # Rows changed, but background work (relays, the sequencer, the orchestrator) changes rows
         # too: once it is quiet, the same call again must change nothing.
         quiet = await db.quiesce()
         before = await db.digests()
-        again = await self._judged_call(method, payload, problems)
+        again = await self._judged_call(method, server, payload, problems)
         tables = changed(before, await db.digests())
         if again == grpc.StatusCode.OK or not tables:
             return code, problems
@@ -108,7 +110,7 @@ class Prober:
         # retry, may have written during the repeat), and the rows show what it changed.
         await db.quiesce()
         rows = await db.rows(tables)
-        await self._judged_call(method, payload, [])
+        await self._judged_call(method, server, payload, [])
         after = await db.rows(tables)
         if after == rows:
             return code, problems

@@ -22,6 +22,7 @@ from tests.keyvault.fixtures import KEYVAULT_CLIENTS, keyvault_settings
 from tests.support import erasure_key, secure_channel, write_policy
 
 FUZZER = "fuzzer"  # the client identity the fuzzer calls with: every RPC, every purpose
+PRODUCERS = ("consent", "keyvault", "dsr")  # each serves EventService beside its own service
 MOUNT, KEK, CHECKPOINT_KEY = "fuzz-transit", "fuzz-kek", "fuzz-audit-checkpoints"
 DATABASES = {"consent": "fuzz_consent", "keyvault": "fuzz_keyvault", "audit": "fuzz_audit", "dsr": "fuzz_dsr"}
 # Each service's own clients (the services call each other) plus the fuzzer.

@@ -7,6 +7,7 @@ import base64
 import uuid
 from dataclasses import dataclass
 
+import asyncpg
 import grpc
 from google.protobuf import timestamp_pb2
 from hypothesis import strategies as st
@@ -22,7 +23,7 @@ from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
 from services.consent.domain.model import content_hash
 from tests.consent.builders import NOTICE_EN, NOTICE_ZH, grant, registered_purpose
-from tests.fuzz.stack import FUZZER, FuzzStack
+from tests.fuzz.stack import FUZZER, PRODUCERS, FuzzStack
 from tests.fuzz.values import IDENTIFIER
 from tests.support import unique
 
@@ -56,6 +57,18 @@ async def _checkpoint_size(audit, timeout: float = 20.0) -> int:  # noqa: ASYNC1
                 await asyncio.sleep(0.2)
     except TimeoutError:
         return 0
+
+
+async def _event_key_ids(stack: FuzzStack) -> list[str]:
+    """A few ids of the people's event keys at each producer (made as their relays sealed events)."""
+    found = []
+    for producer in PRODUCERS:
+        conn = await asyncpg.connect(stack.dsns[producer])
+        try:
+            found += [str(r["key_id"]) for r in await conn.fetch("SELECT key_id FROM event_keys LIMIT 3")]
+        finally:
+            await conn.close()
+    return found
 
 
 async def seed(stack: FuzzStack) -> World:
@@ -94,6 +107,7 @@ async def seed(stack: FuzzStack) -> World:
         device_id="gate-3")]))
     size = await _checkpoint_size(audit)
     audit_token = (await audit.QueryEvents(apb.QueryEventsRequest(page_size=1))).next_page_token
+    key_ids = await _event_key_ids(stack)
 
     def one_of(*values) -> SearchStrategy:
         return st.sampled_from(values)
@@ -142,6 +156,10 @@ async def seed(stack: FuzzStack) -> World:
         "leaf_index": st.integers(0, size), "tree_size": one_of(0, size), "new_size": one_of(0, size),
         "old_size": one_of(size) | st.integers(1, max(1, size)),  # proofs exist only at signed sizes
         "since_tree_size": one_of(0, 1, size),
+        # EventService (on every producer): envelopes of one of them, naming their real event keys.
+        "EventEnvelope.producer": mostly(one_of(*PRODUCERS)),
+        "EventEnvelope.event_id": event_ids,
+        "EventEnvelope.event_key_id": mostly(one_of(*key_ids), event_ids) if key_ids else event_ids,
         # No token, real ones, and forged ones (huge numbers, odd dates, a NUL): a real token only
         # continues the query it was made for, so the first page must stay reachable.
         "QueryEventsRequest.page_token": one_of(
