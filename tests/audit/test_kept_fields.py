@@ -16,7 +16,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from consentry.consent.v1 import consent_pb2
 from consentry.consent.v1 import events_pb2 as consent_events
 from consentry.dsr.v1 import events_pb2 as dsr_events
-from consentry.events.v1 import envelope_pb2
+from consentry.events.v1 import envelope_pb2, outbox_pb2
 from services.audit.domain.entry import Entry
 from services.audit.events.decoding import decode
 from services.audit.events import kept_fields
@@ -164,6 +164,13 @@ def test_a_payload_type_with_no_list_keeps_no_field_but_the_event_is_logged():
     assert entry["type"] == "consent.photographed" and entry["payload"] == {}
 
 
+def test_a_redacted_event_is_logged_as_redacted():
+    redacted = any_pb2.Any()
+    redacted.Pack(outbox_pb2.Redacted())
+
+    assert logged(envelope(redacted))["payload"] == {"@type": "type.googleapis.com/consentry.events.v1.Redacted"}
+
+
 def test_an_unparsable_payload_keeps_no_field():
     broken = any_pb2.Any(type_url="type.googleapis.com/consentry.consent.v1.ConsentWithdrawn", value=b"\xff\xff")
 
@@ -172,7 +179,7 @@ def test_an_unparsable_payload_keeps_no_field():
 
 DSR_DECODED_ALONE = """
 import json, sys
-from consentry.events.v1 import envelope_pb2
+from consentry.events.v1 import envelope_pb2, outbox_pb2
 from services.audit.events.decoding import decode
 print(json.dumps(decode(envelope_pb2.EventEnvelope.FromString(sys.stdin.buffer.read())).payload))
 """
