@@ -112,6 +112,25 @@ async def test_withdrawal_deletes_only_that_purposes_data(admin, gate, dsr, oper
             await g._cipher.open(subject, withdrawn, seized[name])
 
 
+async def test_a_gate_drops_a_template_sealed_under_a_consent_that_ended_since(admin, gate, face_gates, backend):
+    gates, _ = face_gates
+    subject, [purpose] = await enrolled(admin, gate, gates)
+    probe = b"not the template"
+    g = gates["door-a"]
+    matched_before = await g.matches(subject, purpose, probe)
+    kept_before = await g.store.template(subject, purpose)
+    await gate.WithdrawConsent(cpb.WithdrawConsentRequest(
+        subject_id=subject, purpose_id=purpose, actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT),
+        idempotency_key=unique("idem")))
+    await gate.GrantConsent(grant(subject, purpose))
+
+    matched_after = await g.matches(subject, purpose, probe)
+
+    assert matched_before is False and matched_after is False  # before: opened and compared, no error
+    assert kept_before is not None
+    assert await g.store.template(subject, purpose) is None  # to be enrolled anew
+
+
 async def test_expiry_of_an_illinois_consent_deletes_that_purposes_data_under_the_bipa_deadline(
         admin, gate, dsr, operator, face_gates, postgres, backend, keyvault_database):
     gates, _ = face_gates
