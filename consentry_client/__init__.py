@@ -9,7 +9,7 @@
     await gate.ensure_allowed(subject_id, purpose_id)        # raises ConsentRefused; no answer is a no
     cipher = TemplateCipher(keyvault)
     blob = await cipher.seal(subject_id, purpose_id, template)  # store the blob; it holds the wrapped key
-    template = await cipher.open(subject_id, purpose_id, blob)
+    template = await cipher.open(subject_id, purpose_id, blob)  # TemplateRetired: consent ended since; re-enrol
 
     class DoorProcessor(DsrProcessor):
         async def handle_delete(self, task):
@@ -22,7 +22,9 @@
 """
 
 from consentry_client.cipher import TemplateCipher
-from consentry_client.errors import ConsentRefused, ConsentryClientError, CorruptTemplate, SubjectErased, error_info
+from consentry_client.errors import (
+    ConsentRefused, ConsentryClientError, CorruptTemplate, SubjectErased, TemplateRetired, error_info,
+)
 from consentry_client.gate import ConsentGate, Decision, connect
 from consentry_client.journal import InMemoryTaskJournal, TaskJournal
 from consentry_client.kafka import kafka_options
@@ -30,6 +32,6 @@ from consentry_client.processor import DsrProcessor, TaskFailed
 
 __all__ = [
     "ConsentGate", "ConsentRefused", "ConsentryClientError", "CorruptTemplate", "Decision", "DsrProcessor",
-    "InMemoryTaskJournal", "SubjectErased", "TaskFailed", "TaskJournal", "TemplateCipher", "connect", "error_info",
-    "kafka_options",
+    "InMemoryTaskJournal", "SubjectErased", "TaskFailed", "TaskJournal", "TemplateCipher", "TemplateRetired", "connect",
+    "error_info", "kafka_options",
 ]

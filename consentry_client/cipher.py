@@ -1,5 +1,6 @@
 """Templates sealed under per-subject data keys: AES-256-GCM locally, the data key wrapped by keyvault
-and stored inside the blob, so shredding the subject's key makes every copy unreadable."""
+and stored inside the blob, so shredding the subject's key makes every copy unreadable, and the end
+of the consent a template was sealed under makes that template unreadable."""
 
 import os
 import struct
@@ -10,7 +11,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
-from consentry_client.errors import ConsentRefused, CorruptTemplate, SubjectErased, error_info
+from consentry_client.errors import ConsentRefused, CorruptTemplate, SubjectErased, TemplateRetired, error_info
 
 # Blob layout: version (1 byte) | wrapped key length (2 bytes, big-endian) | wrapped key | nonce | ciphertext+tag
 VERSION = 1
@@ -22,8 +23,9 @@ _CORRUPT = {"WRONG_KEY_MATERIAL", "NO_SUBJECT_KEY"}
 
 
 class TemplateCipher:
-    """Raises ConsentRefused without consent, SubjectErased after shredding, CorruptTemplate for a blob
-    that is malformed, altered or someone else's."""
+    """Raises ConsentRefused without consent, SubjectErased after shredding, TemplateRetired for a blob
+    sealed under a consent that has ended since, CorruptTemplate for a blob that is malformed, altered
+    or someone else's."""
 
     def __init__(self, channel: grpc.aio.Channel, *, timeout: float = 5.0) -> None:
         self._stub = keyvault_pb2_grpc.KeyVaultServiceStub(channel)
@@ -80,6 +82,8 @@ def _translated(error: grpc.aio.AioRpcError) -> Exception | None:
     info = error_info(error)
     if info.reason == "SUBJECT_ERASED":
         return SubjectErased(error.details() or "")
+    if info.reason == "KEY_GENERATION_RETIRED":
+        return TemplateRetired(error.details() or "")
     if error.code() == grpc.StatusCode.PERMISSION_DENIED and "denyReason" in info.metadata:
         return ConsentRefused(info.metadata["denyReason"])
     if info.reason in _CORRUPT:

@@ -37,6 +37,15 @@ class SubjectErased(ConsentryClientError):
         super().__init__(detail)
 
 
+class TemplateRetired(ConsentryClientError):
+    """The template was sealed under a consent that has ended since (withdrawn or expired): its key is
+    destroyed, and a new consent does not bring it back. Delete it; enrol the person again if they
+    consent now."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+
+
 class CorruptTemplate(ConsentryClientError):
     """The sealed blob is malformed, altered, or belongs to another subject or purpose."""
 

@@ -5,7 +5,7 @@ registered processor, delete, show or correct what it holds when a data-subject 
 import hmac
 
 from consentry.dsr.v1.tasks_pb2 import DsrTask
-from consentry_client import ConsentGate, DsrProcessor, TaskFailed, TemplateCipher
+from consentry_client import ConsentGate, DsrProcessor, TaskFailed, TemplateCipher, TemplateRetired
 from examples.face_gate.store import FaceStore
 
 
@@ -20,12 +20,18 @@ class FaceGate:
         await self.store.enrol(subject_id, purpose_id, blob, display_name)
 
     async def matches(self, subject_id: str, purpose_id: str, probe: bytes) -> bool:
-        """A stand-in for a real matcher: the probe equals the enrolled template."""
+        """A stand-in for a real matcher: the probe equals the enrolled template. A template sealed under
+        a consent that ended since can never open again: it is dropped, and the person enrols anew."""
         blob = await self.store.template(subject_id, purpose_id)
         if blob is None:
             return False
         await self._consent.ensure_allowed(subject_id, purpose_id)
-        return hmac.compare_digest(await self._cipher.open(subject_id, purpose_id, blob), probe)
+        try:
+            template = await self._cipher.open(subject_id, purpose_id, blob)
+        except TemplateRetired:
+            await self.store.delete(subject_id, purpose_id)
+            return False
+        return hmac.compare_digest(template, probe)
 
 
 class FaceGateProcessor(DsrProcessor):

@@ -60,7 +60,8 @@ purposes = []
 
 [clients.dsr]
 rpcs = ["{CONSENT}/EraseSubject", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory", "{CONSENT}/GetPurpose",
-        "{KEYVAULT}/ShredSubjectKey", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/QueryEvents", "{EVENTS}/OpenEvents"]
+        "{KEYVAULT}/ShredSubjectKey", "{KEYVAULT}/RetirePurposeKeys", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/QueryEvents",
+        "{EVENTS}/OpenEvents"]
 purposes = ["*"]
 
 [clients.dpo]

@@ -24,6 +24,7 @@ from services.keyvault.store.vault import TransitKek, TransitSubjectKeys
 
 SERVICE_NAME = keyvault_pb2.DESCRIPTOR.services_by_name["KeyVaultService"].full_name
 KEY_CHANNEL = "subject_key_changed"  # sent by the trigger of store migration 0001
+GENERATION_CHANNEL = "purpose_generation_changed"  # sent by the trigger of store migration 0003
 
 
 def key_backend(s: KeyVaultSettings, token: str) -> Backend:
@@ -53,15 +54,18 @@ class KeyVaultApp:
         consent = ConsentClient(s.consent_address, s.consent_tls_ca.read_bytes(), s.consent_tls_cert.read_bytes(),
                                 s.consent_tls_key.read_bytes(), s.consent_timeout_s)
         runtime.on_stop(consent.close)
-        cache = SubjectKeyCache(s.key_cache_ttl_s)
+        cache, generations = SubjectKeyCache(s.key_cache_ttl_s), SubjectKeyCache(s.key_cache_ttl_s)
         backend = key_backend(s, await asyncio.to_thread(
             vault_token, s.vault_address, s.vault_auth, s.vault_token, s.vault_kubernetes_role,
             s.vault_kubernetes_jwt_file))
         self.service = KeyService(pool, backend, consent, cache, ReleaseLog(pool, relay.notify), signer, to_pending,
-                                  relay.notify, tagger)
+                                  relay.notify, tagger, generations)
         servicer = KeyVaultServicer(self.service, (signer.key_id, signer.public_key_pem))
         runtime.spawn(ChannelListener(s.database_url, KEY_CHANNEL, on_message=cache.purge, on_ready=cache.enable,
                                       on_lost=cache.disable).run(), "key-purge-listener")
+        runtime.spawn(ChannelListener(s.database_url, GENERATION_CHANNEL, on_message=generations.purge,
+                                      on_ready=generations.enable, on_lost=generations.disable).run(),
+                      "generation-purge-listener")
         await runtime.serve(GrpcServer(
             s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
             lambda srv: keyvault_pb2_grpc.add_KeyVaultServiceServicer_to_server(servicer, srv), status_for,

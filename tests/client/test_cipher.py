@@ -5,7 +5,7 @@ import pytest
 
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
-from consentry_client import ConsentRefused, CorruptTemplate, SubjectErased, TemplateCipher
+from consentry_client import ConsentRefused, CorruptTemplate, SubjectErased, TemplateCipher, TemplateRetired
 from consentry_client.cipher import NONCE_SIZE
 from tests.consent.builders import grant
 from tests.keyvault.test_data_keys import consented
@@ -65,7 +65,8 @@ TAMPERINGS = {
     "empty": lambda blob: b"",
     "unknown version": flip(0),
     "key length beyond the blob": lambda blob: blob[:1] + b"\xff\xff" + blob[3:],
-    "wrapped key altered": flip(5),
+    "generation the key names altered": flip(6),
+    "wrapped key altered": flip(12),
     "nonce altered": lambda blob: flip(len(blob) - len(TEMPLATE) - 16 - NONCE_SIZE)(blob),
     "ciphertext altered": flip(-1),
     "truncated": lambda blob: blob[:-20],
@@ -91,3 +92,20 @@ async def test_withdrawn_consent_refuses_sealing(admin, gate, cipher):
         await cipher.seal(subject, purpose, TEMPLATE)
     assert refused.value.reason == "WITHDRAWN"
 
+
+
+async def test_a_template_sealed_before_a_withdrawal_is_retired_for_good_and_a_new_one_opens(admin, gate, cipher):
+    subject, purpose = await consented(admin, gate)
+    blob = await cipher.seal(subject, purpose, TEMPLATE)
+    opened_before = await cipher.open(subject, purpose, blob)
+    await gate.WithdrawConsent(cpb.WithdrawConsentRequest(subject_id=subject, purpose_id=purpose,
+                                                          actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT),
+                                                          idempotency_key=unique("wd")))
+    await gate.GrantConsent(grant(subject, purpose))
+
+    with pytest.raises(TemplateRetired):
+        await cipher.open(subject, purpose, blob)
+    enrolled_again = await cipher.seal(subject, purpose, TEMPLATE)
+
+    assert opened_before == TEMPLATE
+    assert await cipher.open(subject, purpose, enrolled_again) == TEMPLATE

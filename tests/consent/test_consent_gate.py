@@ -83,6 +83,24 @@ async def test_grant_after_withdrawal_allows_again_on_the_same_record(admin, gat
     assert (await gate.CheckConsent(check(subject, p.purpose_id))).decision == pb.DECISION_ALLOW
 
 
+async def test_the_answer_counts_the_ends_of_a_consent_which_a_renewed_grant_does_not_change(admin, gate):
+    p = await registered_purpose(admin)
+    subject = unique("subj")
+    await gate.GrantConsent(grant(subject, p.purpose_id))
+    first = await gate.CheckConsent(check(subject, p.purpose_id))
+    await gate.GrantConsent(grant(subject, p.purpose_id))  # given again while it holds: the same term
+    renewed = await gate.CheckConsent(check(subject, p.purpose_id))
+    await gate.WithdrawConsent(pb.WithdrawConsentRequest(
+        subject_id=subject, purpose_id=p.purpose_id, actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT),
+        idempotency_key=unique("wd")))
+    withdrawn = await gate.CheckConsent(check(subject, p.purpose_id))
+    await gate.GrantConsent(grant(subject, p.purpose_id))
+    again = await gate.CheckConsent(check(subject, p.purpose_id))
+
+    assert (first.lapses, renewed.lapses, withdrawn.lapses, again.lapses) == (0, 0, 1, 1)
+    assert first.consent_id == again.consent_id  # the record id alone cannot tell the terms apart
+
+
 async def test_withdrawing_twice_is_refused(admin, gate):
     p = await registered_purpose(admin)
     subject = unique("subj")

@@ -15,10 +15,11 @@ import pytest
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
-from consentry_client import SubjectErased
+from consentry_client import SubjectErased, TemplateRetired
 from tests.dsr.fixtures import GATES
 from tests.consent.builders import grant, registered_purpose, time_passes
 from tests.dsr.test_requests import settled, submission, verify
+from tests.keyvault.test_purpose_generations import generation
 from tests.support import unique
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
@@ -85,10 +86,13 @@ async def test_deletion_leaves_no_decryptable_template_anywhere(admin, gate, dsr
             await g._cipher.open(subject, purpose, seized[name])
 
 
-async def test_withdrawal_deletes_only_that_purposes_data(admin, gate, dsr, operator, face_gates, backend):
+async def test_withdrawal_deletes_only_that_purposes_data(admin, gate, dsr, operator, face_gates, backend, postgres,
+                                                          keyvault_database):
     gates, _ = face_gates
     subject, (withdrawn, kept) = await enrolled(admin, gate, gates, purposes=2)
     await register(dsr, [withdrawn, kept])
+    seized = {name: await g.store.template(subject, withdrawn) for name, g in gates.items()}  # e.g. a backup
+    assert generation(postgres, keyvault_database, withdrawn) == "1 live"
 
     await gate.WithdrawConsent(cpb.WithdrawConsentRequest(
         subject_id=subject, purpose_id=withdrawn, actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT),
@@ -96,13 +100,39 @@ async def test_withdrawal_deletes_only_that_purposes_data(admin, gate, dsr, oper
     found = await opened_and_completed(operator, subject)
 
     assert [(r.type, r.purpose_id) for r in found] == [(pb.REQUEST_TYPE_WITHDRAWAL, withdrawn)]
+    # The request destroyed the purpose's key generation itself: no release was tried meanwhile.
+    assert generation(postgres, keyvault_database, withdrawn) == "1 retired"
+    assert generation(postgres, keyvault_database, kept) == "1 live"
     for g in gates.values():
         assert await g.store.template(subject, withdrawn) is None
         assert await g.store.template(subject, kept) is not None
+    await gate.GrantConsent(grant(subject, withdrawn))  # consenting anew brings no old copy back
+    for name, g in gates.items():
+        with pytest.raises(TemplateRetired):
+            await g._cipher.open(subject, withdrawn, seized[name])
+
+
+async def test_a_gate_drops_a_template_sealed_under_a_consent_that_ended_since(admin, gate, face_gates, backend):
+    gates, _ = face_gates
+    subject, [purpose] = await enrolled(admin, gate, gates)
+    probe = b"not the template"
+    g = gates["door-a"]
+    matched_before = await g.matches(subject, purpose, probe)
+    kept_before = await g.store.template(subject, purpose)
+    await gate.WithdrawConsent(cpb.WithdrawConsentRequest(
+        subject_id=subject, purpose_id=purpose, actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT),
+        idempotency_key=unique("idem")))
+    await gate.GrantConsent(grant(subject, purpose))
+
+    matched_after = await g.matches(subject, purpose, probe)
+
+    assert matched_before is False and matched_after is False  # before: opened and compared, no error
+    assert kept_before is not None
+    assert await g.store.template(subject, purpose) is None  # to be enrolled anew
 
 
 async def test_expiry_of_an_illinois_consent_deletes_that_purposes_data_under_the_bipa_deadline(
-        admin, gate, dsr, operator, face_gates, postgres, backend):
+        admin, gate, dsr, operator, face_gates, postgres, backend, keyvault_database):
     gates, _ = face_gates
     subject = unique("subj")
     expiring = (await registered_purpose(admin, retention=timedelta(hours=1))).purpose_id
@@ -119,6 +149,7 @@ async def test_expiry_of_an_illinois_consent_deletes_that_purposes_data_under_th
     found = await opened_and_completed(operator, subject)
 
     [r] = found
+    assert generation(postgres, keyvault_database, expiring) == "1 retired"
     assert (r.type, r.purpose_id) == (pb.REQUEST_TYPE_WITHDRAWAL, expiring)
     assert r.timeline[0].note == "due under BIPA 15(a)"
     assert r.due_at.ToDatetime() - r.received_at.ToDatetime() == timedelta(days=1)

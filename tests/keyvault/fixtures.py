@@ -20,7 +20,8 @@ KEYVAULT_CLIENTS = {
     "admin": {"rpcs": ["*"], "purposes": ["*"]},
     "face-app": {"rpcs": FACE_RPCS, "purposes": ["*"]},
     "audit": {"rpcs": [f"{SERVICE}/GetSubjectRefs", OPEN_EVENTS], "purposes": []},
-    "dsr": {"rpcs": [f"{SERVICE}/ShredSubjectKey", f"{SERVICE}/GetKeyStatus"], "purposes": []},
+    "dsr": {"rpcs": [f"{SERVICE}/ShredSubjectKey", f"{SERVICE}/RetirePurposeKeys", f"{SERVICE}/GetKeyStatus"],
+            "purposes": ["*"]},
 }
 # Each backend's keyvault has its own database, hence its own sequence: one topic each.
 TOPICS = {"wrapped": "keyvault.events", "transit-per-subject": "keyvault-per-subject.events"}

@@ -139,6 +139,8 @@ class CheckResult:
     reason: DenyReason | None = None
     consent_id: str = ""
     notice_version: int = 0
+    # How often this consent has ended (withdrawn, expired): a grant after an end is a new term.
+    lapses: int = 0
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ class ConsentSnapshot:
     notice_version: int = 0
     expires_at: datetime | None = None
     last_interaction_at: datetime | None = None
+    lapses: int = 0
 
 
 _DENIAL_BY_STATE = {
@@ -174,7 +177,7 @@ def decide(snapshot: ConsentSnapshot, now: datetime) -> CheckResult:
     # The sweep may not have run yet: an overdue consent is already expired for the gate.
     if denial is None and expiry_cause(snapshot.expires_at, snapshot.last_interaction_at, now) is not None:
         denial = DenyReason.EXPIRED
-    return CheckResult(denial is None, denial, snapshot.consent_id, snapshot.notice_version)
+    return CheckResult(denial is None, denial, snapshot.consent_id, snapshot.notice_version, snapshot.lapses)
 
 
 def expiry_cause(expires_at: datetime | None, last_interaction_at: datetime | None, now: datetime) -> str | None:

@@ -188,7 +188,9 @@ class ConsentStore:
         rows = await self._conn.fetch(
             """
             SELECT q.ord, p.purpose_id IS NOT NULL AS purpose_exists, e.subject_tag IS NOT NULL AS erased,
-                   c.consent_id, c.state, c.notice_version, c.expires_at, c.last_interaction_at
+                   c.consent_id, c.state, c.notice_version, c.expires_at, c.last_interaction_at,
+                   (SELECT count(*) FROM consent_history h WHERE h.consent_id = c.consent_id
+                    AND h.event_type IN ('consent.withdrawn', 'consent.expired')) AS lapses
             FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS q(subject_id, purpose_id, tag, ord)
             LEFT JOIN purposes p ON p.purpose_id = q.purpose_id
             LEFT JOIN erased_subjects e ON e.subject_tag = q.tag
@@ -202,7 +204,7 @@ class ConsentStore:
                 consent_id=str(r["consent_id"]) if r["consent_id"] else None,
                 state=ConsentState(r["state"]) if r["state"] else None,
                 notice_version=r["notice_version"] or 0, expires_at=r["expires_at"],
-                last_interaction_at=r["last_interaction_at"],
+                last_interaction_at=r["last_interaction_at"], lapses=r["lapses"] or 0,
             )
             for r in rows
         ]

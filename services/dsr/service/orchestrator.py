@@ -1,5 +1,6 @@
 """Carrying out verified requests. Consentry's own part comes first (consents erased and the key
-shredded for a deletion; the subject's record gathered for an access), then one task per processor
+shredded for a deletion; the purpose's data keys retired for a withdrawal; the subject's record
+gathered for an access), then one task per processor
 that holds data the request concerns. A step another service cannot do yet is tried again later,
 and the request shows why it waits."""
 
@@ -120,6 +121,8 @@ class Orchestrator:
         if r.type is RequestType.DELETION:
             await self._upstream.erase_consents(r.subject_id, r.request_id)
             r.certificate, r.certificate_signature = await self._upstream.shred_key(r.subject_id, r.request_id)
+        if r.type is RequestType.WITHDRAWAL and r.purpose_id:
+            await self._upstream.retire_purpose_keys(r.subject_id, r.purpose_id, r.request_id)
         return None
 
     async def _waiting(self, r: Request, reason: str) -> None:

@@ -1,5 +1,5 @@
 """The other services as dsr calls them over mTLS (identity "dsr"): consent erases and lists,
-keyvault shreds and reports key status, audit lists the subject's entries. Every call that changes
+keyvault shreds, retires a purpose's keys and reports key status, audit lists the subject's entries. Every call that changes
 something is idempotent by the request id, so a retry after a crash repeats nothing."""
 
 import json
@@ -62,6 +62,12 @@ class Upstream:
             subject_id=subject_id, request_id=request_id, reason="data-subject erasure request",
             idempotency_key=f"dsr-{request_id}"), timeout=TIMEOUT_S))
         return answer.certificate.certificate_json, answer.certificate.signature
+
+    async def retire_purpose_keys(self, subject_id: str, purpose_id: str, request_id: str) -> int:
+        """Keyvault destroys the purpose's key generation once consent confirms the consent ended."""
+        answer = await _call("keyvault", self._keyvault.RetirePurposeKeys(keyvault_pb2.RetirePurposeKeysRequest(
+            subject_id=subject_id, purpose_id=purpose_id, idempotency_key=f"dsr-{request_id}"), timeout=TIMEOUT_S))
+        return answer.retired_generation
 
     async def subject_record(self, subject_id: str) -> dict:
         """What Consentry itself holds on the subject: consents with their history, key status, and every

@@ -55,6 +55,14 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
                                                          auth.current_client().client_id)
         return pb.DecryptDataKeyResponse(plaintext_key=plaintext)
 
+    async def RetirePurposeKeys(self, request, context):
+        subject_id, purpose_id = valid.retire(request.subject_id, request.purpose_id, request.idempotency_key)
+        auth.require_purpose(purpose_id)
+        scope = IdempotencyScope(auth.current_client().client_id, "RetirePurposeKeys", request.idempotency_key)
+        retired = await self._service.retire_purpose_keys_once(subject_id, purpose_id, scope,
+                                                               request.SerializeToString(deterministic=True))
+        return pb.RetirePurposeKeysResponse(retired_generation=retired)
+
     async def Encrypt(self, request, context):
         subject_id, purpose_id = valid.plaintext(request.subject_id, request.purpose_id, request.plaintext)
         auth.require_purpose(purpose_id)

@@ -21,6 +21,15 @@ def subject_and_purpose(subject_id: str, purpose_id: str) -> tuple[str, str]:
     return subject_id, purpose_id
 
 
+def retire(subject_id: str, purpose_id: str, idempotency_key: str) -> tuple[str, str]:
+    v = Validator()
+    v.identifier("subject_id", subject_id)
+    v.identifier("purpose_id", purpose_id)
+    v.identifier("idempotency_key", idempotency_key)
+    v.done()
+    return subject_id, purpose_id
+
+
 def sealed(subject_id: str, purpose_id: str, field: str, value: bytes) -> tuple[str, str]:
     v = Validator()
     v.identifier("subject_id", subject_id)

@@ -46,6 +46,19 @@ class ShredContended(KeyVaultError):
         super().__init__(f"subject '{subject_id}' kept changing while being shredded; retry")
 
 
+class KeyGenerationRetired(KeyVaultError):
+    """The data key was issued under a consent that has ended since; its generation is destroyed."""
+
+    def __init__(self, purpose_id: str) -> None:
+        super().__init__(f"the data key was issued under a consent for purpose '{purpose_id}' that has ended"
+                         " (withdrawn or expired); it can never be opened again: enrol anew")
+
+
+class ConsentChanged(KeyVaultError):
+    def __init__(self, purpose_id: str) -> None:
+        super().__init__(f"the consent for purpose '{purpose_id}' changed while the key was being released; retry")
+
+
 class WrongKeyMaterial(KeyVaultError):
     def __init__(self, field: str) -> None:
         super().__init__(f"{field} was not made for this subject and purpose, or was altered")

@@ -23,6 +23,16 @@ class KeyReleased:
 
 
 @dataclass(frozen=True)
+class PurposeKeysRetired:
+    """A key generation's secret was destroyed: its consent ended, so its data keys are unreadable."""
+    subject_id: str
+    purpose_id: str
+    generation: int
+    consent_id: str
+    type = "keyvault.generation.retired"
+
+
+@dataclass(frozen=True)
 class SubjectKeyShredded:
     """Names nobody: it is published after the person's event key is gone."""
     request_id: str
@@ -41,4 +51,4 @@ class KekRotated:
     subject_id = ""
 
 
-Event = SubjectKeyCreated | KeyReleased | SubjectKeyShredded | KekRotated
+Event = SubjectKeyCreated | KeyReleased | PurposeKeysRetired | SubjectKeyShredded | KekRotated

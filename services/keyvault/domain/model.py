@@ -50,3 +50,41 @@ class ConsentAnswer:
     allowed: bool
     reason: str
     consent_id: str
+    # How often the consent has ended (withdrawn, expired): a grant after an end is a new term.
+    lapses: int = 0
+
+    @property
+    def ended(self) -> bool:
+        return self.reason in ("WITHDRAWN", "EXPIRED")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The key generation of one (subject, purpose) that data keys are issued under. It belongs to one
+    term of one consent; when that term ends its secret is destroyed, and with it every data key."""
+    number: int
+    consent_id: str
+    lapses: int
+    secret: bytes | None  # None once retired
+
+    def serves(self, answer: ConsentAnswer) -> bool:
+        return (answer.allowed and self.secret is not None and self.consent_id == answer.consent_id
+                and self.lapses == answer.lapses)
+
+    def ended_by(self, answer: ConsentAnswer) -> bool:
+        """Whether the answer shows the consent this generation belongs to has ended. An answer older
+        than the generation (fewer lapses) shows nothing."""
+        if self.secret is None:
+            return False
+        if answer.ended:
+            return self.lapses <= answer.lapses
+        if not answer.consent_id:  # no consent record to compare with (NO_CONSENT, UNKNOWN_PURPOSE)
+            return False
+        return self.consent_id != answer.consent_id or self.lapses < answer.lapses
+
+    def replaceable_by(self, answer: ConsentAnswer) -> bool:
+        """A new generation may follow for this allowed answer: this one is retired or ended, and the
+        answer is not older than it."""
+        if self.consent_id != answer.consent_id:
+            return True
+        return self.lapses < answer.lapses or (self.secret is None and self.lapses == answer.lapses)

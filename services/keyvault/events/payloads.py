@@ -19,6 +19,9 @@ def _payload(event: ev.Event):
         case ev.KeyReleased(subject_id, purpose_id, operation, client_id, consent_id):
             return pb.KeyReleased(subject_id=subject_id, purpose_id=purpose_id, operation=operation.value,
                                   client_id=client_id, consent_id=consent_id)
+        case ev.PurposeKeysRetired(subject_id, purpose_id, generation, consent_id):
+            return pb.PurposeKeysRetired(subject_id=subject_id, purpose_id=purpose_id, generation=generation,
+                                         consent_id=consent_id)
         case ev.SubjectKeyShredded(request_id, certificate):
             return pb.SubjectKeyShredded(request_id=request_id,
                                          certificate=keyvault_pb2.DeletionCertificate(

@@ -1,16 +1,19 @@
 """Plaintext subject keys, briefly, so releases need no Vault round trip. A shred purges the entry
 on every replica through a PostgreSQL notification sent at commit; without that channel nothing is
-cached."""
+cached. Key generations are cached by a second instance under the same rule."""
 
 import random
 import time
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
 
 
-class SubjectKeyCache:
+class SubjectKeyCache(Generic[V]):
     def __init__(self, ttl_s: float = 60.0, max_entries: int = 100_000) -> None:
         self._ttl = ttl_s
         self._max = max_entries
-        self._keys: dict[str, tuple[float, bytes]] = {}  # subject: (expires at, key)
+        self._keys: dict[str, tuple[float, V]] = {}  # subject: (expires at, key)
         self._epoch = 0
         self.enabled = False
 
@@ -18,7 +21,7 @@ class SubjectKeyCache:
     def epoch(self) -> int:
         return self._epoch
 
-    def get(self, subject_id: str) -> bytes | None:
+    def get(self, subject_id: str) -> V | None:
         entry = self._keys.get(subject_id) if self.enabled else None
         if entry is None:
             return None
@@ -27,7 +30,7 @@ class SubjectKeyCache:
             return None
         return entry[1]
 
-    def put(self, read_epoch: int, subject_id: str, key: bytes) -> None:
+    def put(self, read_epoch: int, subject_id: str, key: V) -> None:
         """Kept only if no purge happened since the key was read (it may have been shredded meanwhile)."""
         if not self.enabled or read_epoch != self._epoch:
             return

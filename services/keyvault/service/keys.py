@@ -14,13 +14,19 @@ from services.common.outbox import PendingEvent, add_events
 from services.common.signing import Ed25519Signer
 from services.keyvault.domain import errors
 from services.keyvault.domain import events as ev
-from services.keyvault.domain.model import Certificate, ConsentAnswer, KeyState, Operation, SubjectKey
+from services.keyvault.domain.model import Certificate, ConsentAnswer, Generation, KeyState, Operation, SubjectKey
 from services.keyvault.service import crypto
 from services.keyvault.service.backends import Backend, WrappedBackend
+from services.keyvault.service.generations import PurposeGenerations
 from services.keyvault.service.key_cache import SubjectKeyCache
 from services.keyvault.service.release_log import ReleaseLog
 from services.keyvault.service.shredding import Shredder
 from services.keyvault.store.repository import KeyStore
+
+# What the backend seals around a data key's generation layer; "data-key" is the older single layer,
+# so a key of one kind never opens as the other.
+GENERATION_KEY = "generation-data-key"
+
 
 def _certificate_bytes(c: Certificate) -> bytes:
     return json.dumps({"json": base64.b64encode(c.certificate_json).decode(),
@@ -39,28 +45,57 @@ class ConsentGate(Protocol):
 class KeyService:
     def __init__(self, pool: asyncpg.Pool, backend: Backend, consent: ConsentGate, cache: SubjectKeyCache,
                  releases: ReleaseLog, signer: Ed25519Signer, encode: Callable[[ev.Event], PendingEvent],
-                 on_commit: Callable[[], None], tagger: SubjectTagger) -> None:
+                 on_commit: Callable[[], None], tagger: SubjectTagger,
+                 generation_cache: SubjectKeyCache[Generation] | None = None) -> None:
         self._pool, self._backend, self._consent, self.cache = pool, backend, consent, cache
         self._releases, self._encode, self._on_commit = releases, encode, on_commit
         self._shredder = Shredder(pool, backend, cache, signer, self._reference, encode, on_commit, tagger)
+        self.generations = PurposeGenerations(pool, tagger, generation_cache or SubjectKeyCache(), encode, on_commit)
         self._refills: dict[str, asyncio.Future[bytes | str]] = {}
 
     # Releases: consent first, then the key, then the audit record, then the answer.
 
     async def generate_data_key(self, subject_id: str, purpose_id: str, client_id: str) -> tuple[bytes, bytes]:
+        """Sealed under the generation of the current consent term, then wrapped by the subject key:
+        every backend can do the outer layer, and destroying the generation's secret alone undoes it."""
         answer = await self._allowed(subject_id, purpose_id)
-        handle = await self._subject_key(subject_id, create=True)
+        handle = await self._subject_key(subject_id, create=True)  # first: an erased person gets no generation
+        tag, generation = await self.generations.for_issue(subject_id, purpose_id, answer)
+        assert generation.secret is not None
         data_key = crypto.new_key()
-        wrapped = await self._backend.seal(handle, "data-key", subject_id, purpose_id, data_key)
+        inner = crypto.seal_generation(generation.secret, tag, purpose_id, generation.number, data_key)
+        outer = await self._backend.seal(handle, GENERATION_KEY, subject_id, purpose_id, inner)
         await self._released(subject_id, purpose_id, Operation.GENERATE_DATA_KEY, client_id, answer)
-        return data_key, wrapped
+        return data_key, crypto.framed(generation.number, outer)
 
     async def decrypt_data_key(self, subject_id: str, purpose_id: str, wrapped: bytes, client_id: str) -> bytes:
         answer = await self._allowed(subject_id, purpose_id)
-        handle = await self._subject_key(subject_id, create=False)
-        data_key = await self._backend.open(handle, "data-key", subject_id, purpose_id, wrapped, "wrapped_key")
+        number, outer = crypto.unframed(wrapped, "wrapped_key")
+        handle = await self._subject_key(subject_id, create=False)  # first: an erased person has no generations
+        tag, generation = await self.generations.for_open(subject_id, purpose_id, answer, number)
+        if generation is None:  # wrapped before generations, under a consent that never ended
+            data_key = await self._backend.open(handle, "data-key", subject_id, purpose_id, outer, "wrapped_key")
+        else:
+            assert generation.secret is not None
+            inner = await self._backend.open(handle, GENERATION_KEY, subject_id, purpose_id, outer, "wrapped_key")
+            data_key = crypto.open_generation(generation.secret, tag, purpose_id, generation.number, inner,
+                                              "wrapped_key")
         await self._released(subject_id, purpose_id, Operation.DECRYPT_DATA_KEY, client_id, answer)
         return data_key
+
+    async def retire_purpose_keys(self, subject_id: str, purpose_id: str) -> int:
+        """Destroys the purpose's current generation if consent confirms its consent ended; the
+        generation retired, or 0. A forged or early call destroys nothing."""
+        answer = await self._consent.check(subject_id, purpose_id)
+        if answer.reason == "UNAVAILABLE":
+            raise errors.ConsentUnreachable()
+        return await self.generations.retire_ended(subject_id, purpose_id, answer)
+
+    async def retire_purpose_keys_once(self, subject_id: str, purpose_id: str, scope: IdempotencyScope,
+                                       request: bytes) -> int:
+        return await remembered(self._pool, scope, fingerprint(request),
+                                lambda: self.retire_purpose_keys(subject_id, purpose_id),
+                                encode=lambda n: str(n).encode(), decode=lambda b: int(b))
 
     async def encrypt(self, subject_id: str, purpose_id: str, plaintext: bytes, client_id: str) -> bytes:
         answer = await self._allowed(subject_id, purpose_id)
@@ -84,6 +119,8 @@ class KeyService:
             raise errors.SubjectErased(subject_id)
         if answer.reason == "UNAVAILABLE":  # consent could not look: retry later, nothing released
             raise errors.ConsentUnreachable()
+        if answer.ended:  # the purpose's keys die with the consent, whoever notices first
+            await self.generations.retire_quietly(subject_id, purpose_id, answer)
         raise errors.ConsentDenied(answer.reason)
 
     async def _released(self, subject_id: str, purpose_id: str, operation: Operation, client_id: str,
@@ -180,7 +217,11 @@ class KeyService:
         return list(await asyncio.gather(*(one(s) for s in subject_ids)))
 
     async def shred(self, subject_id: str, request_id: str, reason: str) -> Certificate:
-        return await self._shredder.shred(subject_id, request_id, reason)
+        """After the subject key, the person's key generations (useless without it) go as well; a retry
+        of a shred that stopped between the two repeats the second."""
+        certificate = await self._shredder.shred(subject_id, request_id, reason)
+        await self.generations.forget(subject_id)
+        return certificate
 
     async def shred_once(self, subject_id: str, request_id: str, reason: str, scope: IdempotencyScope,
                          request: bytes) -> Certificate:

@@ -1,0 +1,132 @@
+"""Key generations: every data key of a (subject, purpose) is sealed under the secret of the
+generation that belongs to the consent term it was issued in, then wrapped by the subject key.
+When the consent ends (withdrawn, expired) the secret is destroyed, so the data keys of that term
+never open again, even after the person consents anew (which starts the next generation).
+
+Keyvault learns of an end from dsr's withdrawal request (RetirePurposeKeys, confirmed by a consent
+check of its own), from any consent check that answers WITHDRAWN or EXPIRED, and from an answer of a
+later consent term; whichever comes first destroys the secret. A person's erasure deletes all."""
+
+from collections.abc import Callable
+
+import asyncpg
+
+from services.common.erasure import SubjectTagger
+from services.common.logging import get_logger
+from services.common.outbox import PendingEvent, add_events
+from services.keyvault.domain import errors
+from services.keyvault.domain import events as ev
+from services.keyvault.domain.model import ConsentAnswer, Generation
+from services.keyvault.service import crypto
+from services.keyvault.service.key_cache import SubjectKeyCache
+from services.keyvault.store.generations import GenerationStore
+
+log = get_logger(__name__)
+# A concurrent release may begin the generation first; the next read then finds it.
+MAX_ATTEMPTS = 3
+
+
+def cache_key(subject_tag: str, purpose_id: str) -> str:
+    """As the table's trigger announces a change (store migration 0003)."""
+    return f"{subject_tag}\x1f{purpose_id}"
+
+
+class PurposeGenerations:
+    def __init__(self, pool: asyncpg.Pool, tagger: SubjectTagger, cache: SubjectKeyCache[Generation],
+                 encode: Callable[[ev.Event], PendingEvent], on_commit: Callable[[], None]) -> None:
+        self._pool, self._tagger, self.cache = pool, tagger, cache
+        self._encode, self._on_commit = encode, on_commit
+
+    async def for_issue(self, subject_id: str, purpose_id: str, answer: ConsentAnswer) -> tuple[str, Generation]:
+        """The subject's tag and the generation of the consent term `answer` (an ALLOW) belongs to,
+        begun now if the stored one belongs to an ended term or there is none."""
+        tag = self._tagger.tag(subject_id)
+        for _ in range(MAX_ATTEMPTS):
+            current = await self._read(tag, purpose_id)
+            if current is not None and current.serves(answer):
+                return tag, current
+            if current is not None and not current.replaceable_by(answer):
+                raise errors.ConsentChanged(purpose_id)  # the answer predates the stored generation
+            begun = await self._begin(tag, subject_id, purpose_id, current, answer)
+            if begun is not None:
+                return tag, begun
+        raise errors.ConsentChanged(purpose_id)
+
+    async def for_open(self, subject_id: str, purpose_id: str, answer: ConsentAnswer,
+                       number: int | None) -> tuple[str, Generation | None]:
+        """The generation a wrapped key names, if it still serves the consent `answer` (an ALLOW) is
+        about; KeyGenerationRetired otherwise. A key wrapped before generations (no number) opens only
+        while the consent has never ended, and then there is no generation to unseal."""
+        tag = self._tagger.tag(subject_id)
+        current = await self._read(tag, purpose_id)
+        if number is None:
+            if answer.lapses == 0 and (current is None or (current.number == 1 and current.serves(answer))):
+                return tag, None
+        elif current is None or number > current.number:
+            raise errors.WrongKeyMaterial("wrapped_key")  # no such generation was ever issued
+        elif number == current.number and current.serves(answer):
+            return tag, current
+        if current is not None and current.ended_by(answer):  # found out here first: destroy it now
+            await self._retire(tag, subject_id, purpose_id, current, answer.lapses)
+        elif current is not None and current.lapses > answer.lapses:
+            raise errors.ConsentChanged(purpose_id)  # the answer predates the stored generation
+        raise errors.KeyGenerationRetired(purpose_id)
+
+    async def retire_ended(self, subject_id: str, purpose_id: str, answer: ConsentAnswer) -> int:
+        """Destroys the current generation's secret if `answer` shows its consent has ended; returns
+        the generation retired, or 0."""
+        tag = self._tagger.tag(subject_id)
+        async with self._pool.acquire() as conn:
+            current = await GenerationStore(conn).get(tag, purpose_id)
+        if current is None or not current.ended_by(answer):
+            return 0
+        return current.number if await self._retire(tag, subject_id, purpose_id, current, answer.lapses) else 0
+
+    async def retire_quietly(self, subject_id: str, purpose_id: str, answer: ConsentAnswer) -> None:
+        """For a release refused because the consent ended: the refusal stands whatever happens here,
+        and dsr's withdrawal request retires the generation if this could not."""
+        try:
+            await self.retire_ended(subject_id, purpose_id, answer)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("key generation not retired; left to the withdrawal request", error=str(exc))
+
+    async def forget(self, subject_id: str) -> int:
+        """A person's erasure: every generation of theirs goes (each replica's cache by the trigger)."""
+        async with self._pool.acquire() as conn:
+            return await GenerationStore(conn).delete_subject(self._tagger.tag(subject_id))
+
+    async def _read(self, tag: str, purpose_id: str) -> Generation | None:
+        key = cache_key(tag, purpose_id)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        epoch = self.cache.epoch
+        async with self._pool.acquire() as conn:
+            current = await GenerationStore(conn).get(tag, purpose_id)
+        if current is not None and current.secret is not None:
+            self.cache.put(epoch, key, current)
+        return current
+
+    async def _begin(self, tag: str, subject_id: str, purpose_id: str, after: Generation | None,
+                     answer: ConsentAnswer) -> Generation | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            begun = await GenerationStore(conn).begin(tag, purpose_id, after, answer.consent_id, answer.lapses,
+                                                      crypto.new_key())
+            if begun is not None and after is not None and after.secret is not None:  # its secret was overwritten
+                await add_events(conn, [self._encode(ev.PurposeKeysRetired(subject_id, purpose_id, after.number,
+                                                                           after.consent_id))])
+        self.cache.purge(cache_key(tag, purpose_id))
+        if begun is not None and after is not None and after.secret is not None:
+            self._on_commit()
+        return begun
+
+    async def _retire(self, tag: str, subject_id: str, purpose_id: str, current: Generation, lapses: int) -> bool:
+        async with self._pool.acquire() as conn, conn.transaction():
+            retired = await GenerationStore(conn).retire(tag, purpose_id, current.number, lapses)
+            if retired:
+                await add_events(conn, [self._encode(ev.PurposeKeysRetired(subject_id, purpose_id, current.number,
+                                                                           current.consent_id))])
+        self.cache.purge(cache_key(tag, purpose_id))
+        if retired:
+            self._on_commit()
+        return retired
