@@ -59,7 +59,7 @@ async def test_a_completed_deletion_leaves_the_person_only_as_a_tombstone_still_
 async def test_a_settled_requests_evidence_and_corrections_go_after_the_retention_and_an_open_one_keeps_them(
         admin, gate, operator, dsr_rows, backend):
     subject, _ = await consented(admin, gate)
-    correction = await _completed(operator, pb.REQUEST_TYPE_CORRECTION, subject, corrections={"name": "Li Wei"})
+    correction = await _completed(operator, pb.REQUEST_TYPE_CORRECTION, subject, corrections={"display_name": "Li Wei"})
     waiting = (await operator.SubmitRequest(submission(subject, pb.REQUEST_TYPE_ACCESS))).request
     before = await _row(dsr_rows, correction.request_id)
 
