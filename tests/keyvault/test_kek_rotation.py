@@ -14,10 +14,10 @@ from tests.support import unique
 @pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(admin, gate, face, kv_admin, keyvault_app,
                                                                           postgres, vault, vault_token, backend,
-                                                                          keyvault_database):
+                                                                          keyvault_database, tagger):
     subject, purpose = await consented(admin, gate)
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
-    backup = postgres.execute("SELECT wrapped_key FROM subject_keys WHERE subject_id = $1", subject,
+    backup = postgres.execute("SELECT wrapped_key FROM subject_keys WHERE subject_tag = $1", tagger.tag(subject),
                               database=keyvault_database)
 
     request = pb.RotateKekRequest(trim=True, idempotency_key=unique("rotate"))
@@ -26,7 +26,7 @@ async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(admin,
     keyvault_app.service.cache.enable()  # drop cached plaintext keys: the next release unwraps in Vault
     reopened = await face.DecryptDataKey(pb.DecryptDataKeyRequest(subject_id=subject, purpose_id=purpose,
                                                                   wrapped_key=issued.wrapped_key))
-    current = postgres.execute("SELECT kek_version FROM subject_keys WHERE subject_id = $1", subject,
+    current = postgres.execute("SELECT kek_version FROM subject_keys WHERE subject_tag = $1", tagger.tag(subject),
                                database=keyvault_database)
 
     assert reopened.plaintext_key == issued.plaintext_key

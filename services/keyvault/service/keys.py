@@ -48,10 +48,13 @@ class KeyService:
                  on_commit: Callable[[], None], tagger: SubjectTagger,
                  generation_cache: SubjectKeyCache[Generation] | None = None) -> None:
         self._pool, self._backend, self._consent, self.cache = pool, backend, consent, cache
-        self._releases, self._encode, self._on_commit = releases, encode, on_commit
+        self._releases, self._encode, self._on_commit, self._tagger = releases, encode, on_commit, tagger
         self._shredder = Shredder(pool, backend, cache, signer, self._reference, encode, on_commit, tagger)
         self.generations = PurposeGenerations(pool, tagger, generation_cache or SubjectKeyCache(), encode, on_commit)
         self._refills: dict[str, asyncio.Future[bytes | str]] = {}
+
+    def _store(self, conn: asyncpg.Connection) -> KeyStore:
+        return KeyStore(conn, self._tagger)
 
     # Releases: consent first, then the key, then the audit record, then the answer.
 
@@ -133,20 +136,22 @@ class KeyService:
     async def ensure(self, subject_ids: list[str]) -> dict[str, SubjectKey]:
         """Creates the keys that do not exist yet, wrapping them in one Vault batch."""
         async with self._pool.acquire() as conn:
-            existing = await KeyStore(conn).get_many(subject_ids)
+            existing = await self._store(conn).get_many(subject_ids)
         missing = [s for s in dict.fromkeys(subject_ids) if s not in existing]
         if missing:
             await self._create(missing)
             async with self._pool.acquire() as conn:
-                existing = await KeyStore(conn).get_many(subject_ids)
+                existing = await self._store(conn).get_many(subject_ids)
         return existing
 
     async def _create(self, subject_ids: list[str]) -> None:
-        stored = await self._backend.create(subject_ids)
+        tags = [self._tagger.tag(s) for s in subject_ids]
+        stored = await self._backend.create(tags)
         name = self._backend.name
-        keys = [SubjectKey(s, KeyState.ACTIVE, name, w, v) for s, (w, v) in zip(subject_ids, stored, strict=True)]
+        keys = [SubjectKey(s, t, KeyState.ACTIVE, name, w, v)
+                for s, t, (w, v) in zip(subject_ids, tags, stored, strict=True)]
         async with self._pool.acquire() as conn, conn.transaction():
-            added = await KeyStore(conn).add_many(keys)  # a tombstone or a concurrent creator wins
+            added = await self._store(conn).add_many(keys)  # a tombstone or a concurrent creator wins
             await add_events(conn, [self._encode(ev.SubjectKeyCreated(s, name)) for s in subject_ids if s in added])
         if added:
             self._on_commit()
@@ -156,19 +161,19 @@ class KeyService:
     async def _discard_lost_to_shreds(self, subject_ids: list[str]) -> None:
         """A key created in Vault for a subject shredded meanwhile must not outlive the tombstone."""
         async with self._pool.acquire() as conn:
-            rows = await KeyStore(conn).get_many(subject_ids)
+            rows = await self._store(conn).get_many(subject_ids)
         for key in rows.values():
             if key.state is KeyState.SHREDDED:
                 await self._backend.destroy(key)
 
     async def _subject_key(self, subject_id: str, *, create: bool) -> bytes | str:
         """The backend's handle to a live subject key (cached; purged everywhere on shred)."""
-        cached = self.cache.get(subject_id)
+        cached = self.cache.get(self._tagger.tag(subject_id))
         if cached is not None:
             return cached
         epoch = self.cache.epoch
         async with self._pool.acquire() as conn:
-            key = await KeyStore(conn).get(subject_id)
+            key = await self._store(conn).get(subject_id)
         if key is None and create:
             key = (await self.ensure([subject_id]))[subject_id]
         if key is None:
@@ -179,16 +184,16 @@ class KeyService:
 
     async def _handle(self, key: SubjectKey, epoch: int | None = None) -> bytes | str:
         """Concurrent misses for one subject share a single unwrap, so an expiry is not a stampede."""
-        cached = self.cache.get(key.subject_id)
+        cached = self.cache.get(key.tag)
         if cached is not None:
             return cached
         epoch = self.cache.epoch if epoch is None else epoch
-        refill = self._refills.get(key.subject_id)
+        refill = self._refills.get(key.tag)
         if refill is None:
-            refill = self._refills[key.subject_id] = asyncio.ensure_future(self._backend.handle(key))
-            refill.add_done_callback(lambda _: self._refills.pop(key.subject_id, None))
+            refill = self._refills[key.tag] = asyncio.ensure_future(self._backend.handle(key))
+            refill.add_done_callback(lambda _: self._refills.pop(key.tag, None))
         handle = await asyncio.shield(refill)
-        self.cache.put(epoch, key.subject_id, handle)
+        self.cache.put(epoch, key.tag, handle)
         return handle
 
     async def _reference(self, key: SubjectKey) -> str:
@@ -196,7 +201,7 @@ class KeyService:
 
     async def status(self, subject_id: str) -> SubjectKey | None:
         async with self._pool.acquire() as conn:
-            return await KeyStore(conn).get(subject_id)
+            return await self._store(conn).get(subject_id)
 
     async def subject_refs(self, subject_ids: list[str], create_missing: bool = False
                            ) -> list[tuple[str, str, KeyState]]:
@@ -205,7 +210,7 @@ class KeyService:
             keys = await self.ensure(subject_ids)
         else:
             async with self._pool.acquire() as conn:
-                keys = await KeyStore(conn).get_many(subject_ids)
+                keys = await self._store(conn).get_many(subject_ids)
 
         async def one(subject_id: str) -> tuple[str, str, KeyState]:
             key = keys.get(subject_id)
@@ -246,12 +251,12 @@ class KeyService:
         rewrapped = 0
         while True:
             async with self._pool.acquire() as conn:
-                batch = await KeyStore(conn).wrapped_below(version, batch_size)
+                batch = await self._store(conn).wrapped_below(version, batch_size)
             if not batch:
                 break
             fresh = await kek.rewrap([w for _, w in batch])
             async with self._pool.acquire() as conn:
-                rewrapped += await KeyStore(conn).replace_wrapped(
+                rewrapped += await self._store(conn).replace_wrapped(
                     [(s, old, new, kek.version_of(new)) for (s, old), new in zip(batch, fresh, strict=True)])
         if trim:  # only after every live key moved: older versions would strand nothing
             await kek.trim(version)
