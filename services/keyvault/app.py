@@ -48,7 +48,7 @@ class KeyVaultApp:
         s, runtime = self.settings, self.runtime
         signer = Ed25519Signer.from_file(s.certificate_signing_key)  # before anything starts: a bad key stops here
         tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
-        runtime.migration_steps[keyed_rows.NAME] = keyed_rows.tag_subject_keys(tagger)
+        runtime.migration_steps[keyed_rows.NAME] = keyed_rows.tag_subject_keys(tagger, signer)
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
                                                          s.topic, tagger, s.retention)
         if not (s.consent_tls_ca and s.consent_tls_cert and s.consent_tls_key):

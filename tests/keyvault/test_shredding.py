@@ -63,7 +63,7 @@ async def test_a_subject_without_key_shredded_in_advance_never_gets_one(admin, g
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
-async def test_certificate_verifies_offline_and_tampering_is_detected(admin, gate, face, kv_admin, backend):
+async def test_certificate_verifies_offline_and_tampering_is_detected(admin, gate, face, kv_admin, backend, tagger):
     subject, purpose = await consented(admin, gate)
     await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     ref_before = (await kv_admin.GetSubjectRefs(pb.GetSubjectRefsRequest(subject_ids=[subject]))).refs[0]
@@ -80,9 +80,28 @@ async def test_certificate_verifies_offline_and_tampering_is_detected(admin, gat
     assert repeated == shredded
     assert body["requestId"] == request.request_id and body["backend"] == backend
     assert body["subjectRef"] == ref_before.subject_ref and len(body["keysDestroyed"]) == 1
-    assert body["subjectIdSha256"] == hashlib.sha256(subject.encode()).hexdigest()
+    # The subject only by the keyed tag: no id, no plain hash of it.
+    assert body["type"] == "consentry.keyvault.deletion-certificate.v2" and body["subjectTag"] == tagger.tag(subject)
+    assert subject.encode() not in shredded.certificate_json
+    assert hashlib.sha256(subject.encode()).hexdigest()[:16].encode() not in shredded.certificate_json
     after = (await kv_admin.GetSubjectRefs(pb.GetSubjectRefsRequest(subject_ids=[subject]))).refs[0]
     assert (after.subject_ref, after.state) == ("", pb.KEY_STATE_SHREDDED)
+
+
+async def test_whoever_holds_the_id_checks_with_keyvault_that_a_certificate_concerns_it(admin, gate, kv_admin):
+    subject, other = (await consented(admin, gate))[0], (await consented(admin, gate))[0]
+    certificate = (await kv_admin.ShredSubjectKey(shred_request(subject))).certificate
+    forged = pb.DeletionCertificate(certificate_json=certificate.certificate_json.replace(b'"reason":"', b'"reason":"x'),
+                                    signature=certificate.signature, key_id=certificate.key_id)
+
+    def check(subject_id: str, c: pb.DeletionCertificate):
+        return kv_admin.VerifyCertificate(pb.VerifyCertificateRequest(subject_id=subject_id, certificate=c))
+    mine, someone_else, tampered = await check(subject, certificate), await check(other, certificate), \
+        await check(subject, forged)
+
+    assert (mine.signature_valid, mine.names_subject) == (True, True)
+    assert (someone_else.signature_valid, someone_else.names_subject) == (True, False)
+    assert (tampered.signature_valid, tampered.names_subject) == (False, True)
 
 
 async def test_events_record_releases_and_shreds_without_key_material(admin, gate, face, kv_admin, kafka, backend,

@@ -11,9 +11,10 @@ import asyncpg
 from services.common.erasure import SubjectTagger
 from services.common.idempotency import IdempotencyScope, fingerprint, remembered
 from services.common.outbox import PendingEvent, add_events
-from services.common.signing import Ed25519Signer
+from services.common.signing import Ed25519Signer, verify_signature
 from services.keyvault.domain import errors
 from services.keyvault.domain import events as ev
+from services.keyvault.domain.certificate import names_subject
 from services.keyvault.domain.model import Certificate, ConsentAnswer, Generation, KeyState, Operation, SubjectKey
 from services.keyvault.service import crypto
 from services.keyvault.service.backends import Backend, WrappedBackend
@@ -51,6 +52,7 @@ class KeyService:
         self._releases, self._encode, self._on_commit, self._tagger = releases, encode, on_commit, tagger
         self._shredder = Shredder(pool, backend, cache, signer, self._reference, encode, on_commit, tagger)
         self.generations = PurposeGenerations(pool, tagger, generation_cache or SubjectKeyCache(), encode, on_commit)
+        self._certificate_key = signer.public_key_pem
         self._refills: dict[str, asyncio.Future[bytes | str]] = {}
 
     def _store(self, conn: asyncpg.Connection) -> KeyStore:
@@ -234,6 +236,15 @@ class KeyService:
         return await remembered(self._pool, scope, fingerprint(request),
                                 lambda: self.shred(subject_id, request_id, reason),
                                 encode=_certificate_bytes, decode=_certificate_from)
+
+    def verify_certificate(self, subject_id: str, certificate_json: bytes, signature: bytes) -> tuple[bool, bool]:
+        """(signed by this keyvault, names this subject): only keyvault can compute the tag it names."""
+        try:
+            body = json.loads(certificate_json)
+        except (ValueError, RecursionError):  # not JSON (or nested past the parser): names nobody
+            body = None
+        named = isinstance(body, dict) and names_subject(body, subject_id, self._tagger.tag(subject_id))
+        return verify_signature(self._certificate_key, certificate_json, signature), named
 
     # KEK rotation
 

@@ -5,7 +5,6 @@ was read; otherwise the shred starts over. A backend that destroys the key insid
 marks the row SHREDDING (the key is unusable from then on) with the subject reference, so a shred
 interrupted after Vault's delete is finished by its retry instead of being stuck."""
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -102,6 +101,5 @@ class Shredder:
     def _certificate(self, key: SubjectKey, ref: str, destroyed: list[dict], request_id: str, reason: str,
                      now: datetime) -> Certificate:
         body = canonical_bytes(build_certificate(
-            str(new_id()), ref, hashlib.sha256(key.subject_id.encode()).hexdigest(), self._backend.name, destroyed,
-            now, request_id, reason, self._signer.key_id))
+            str(new_id()), ref, key.tag, self._backend.name, destroyed, now, request_id, reason, self._signer.key_id))
         return Certificate(body, self._signer.sign(body), self._signer.key_id)
