@@ -147,18 +147,28 @@ class KeyService:
         return existing
 
     async def _create(self, subject_ids: list[str]) -> None:
+        while subject_ids:  # again only if a rotation trimmed the KEK version they were wrapped under
+            subject_ids = await self._create_once(subject_ids)
+
+    async def _create_once(self, subject_ids: list[str]) -> list[str]:
+        """Returns the subjects whose new keys came out wrapped below the KEK floor: not stored."""
         tags = [self._tagger.tag(s) for s in subject_ids]
         stored = await self._backend.create(tags)
         name = self._backend.name
         keys = [SubjectKey(s, t, KeyState.ACTIVE, name, w, v)
                 for s, t, (w, v) in zip(subject_ids, tags, stored, strict=True)]
         async with self._pool.acquire() as conn, conn.transaction():
-            added = await self._store(conn).add_many(keys)  # a tombstone or a concurrent creator wins
-            await add_events(conn, [self._encode(ev.SubjectKeyCreated(s, name)) for s in subject_ids if s in added])
+            store = self._store(conn)
+            floor = await store.kek_floor()  # share-locked: a trim waits until these rows are committed
+            usable = [k for k in keys if k.kek_version >= floor]
+            added = await store.add_many(usable)  # a tombstone or a concurrent creator wins
+            await add_events(conn, [self._encode(ev.SubjectKeyCreated(k.subject_id, name))
+                                    for k in usable if k.subject_id in added])
         if added:
             self._on_commit()
-        if self._backend.destroys_in_vault and len(added) < len(subject_ids):
-            await self._discard_lost_to_shreds([s for s in subject_ids if s not in added])
+        if self._backend.destroys_in_vault and len(added) < len(usable):
+            await self._discard_lost_to_shreds([k.subject_id for k in usable if k.subject_id not in added])
+        return [k.subject_id for k in keys if k.kek_version < floor]
 
     async def _discard_lost_to_shreds(self, subject_ids: list[str]) -> None:
         """A key created in Vault for a subject shredded meanwhile must not outlive the tombstone."""
@@ -253,6 +263,10 @@ class KeyService:
         return await remembered(self._pool, scope, fingerprint(request), lambda: self.rotate_kek(trim),
                                 encode=lambda r: json.dumps(r).encode(), decode=lambda b: tuple(json.loads(b)))
 
+    async def _wrapped_below(self, version: int, limit: int) -> list[tuple[str, str]]:
+        async with self._pool.acquire() as conn:
+            return await self._store(conn).wrapped_below(version, limit)
+
     async def rotate_kek(self, trim: bool, batch_size: int = 500) -> tuple[int, int, int]:
         """Returns (new version, keys re-wrapped, lowest version still in Vault)."""
         if not isinstance(self._backend, WrappedBackend):
@@ -261,14 +275,18 @@ class KeyService:
         version = await kek.rotate()
         rewrapped = 0
         while True:
-            async with self._pool.acquire() as conn:
-                batch = await self._store(conn).wrapped_below(version, batch_size)
-            if not batch:
+            while batch := await self._wrapped_below(version, batch_size):
+                fresh = await kek.rewrap([w for _, w in batch])
+                async with self._pool.acquire() as conn:
+                    rewrapped += await self._store(conn).replace_wrapped(
+                        [(t, old, new, kek.version_of(new)) for (t, old), new in zip(batch, fresh, strict=True)])
+            if not trim:
                 break
-            fresh = await kek.rewrap([w for _, w in batch])
+            # A creation may have wrapped under an older version and stored its row after the sweep:
+            # the floor is raised only when no live key is left below it, and from then on none is stored.
             async with self._pool.acquire() as conn:
-                rewrapped += await self._store(conn).replace_wrapped(
-                    [(s, old, new, kek.version_of(new)) for (s, old), new in zip(batch, fresh, strict=True)])
+                if await self._store(conn).raise_kek_floor(version):
+                    break
         if trim:  # only after every live key moved: older versions would strand nothing
             await kek.trim(version)
         min_available = version if trim else 1

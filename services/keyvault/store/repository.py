@@ -89,3 +89,24 @@ class KeyStore:
             " WHERE k.subject_tag = c.subject_tag AND k.wrapped_key = c.old",
             [c[0] for c in changes], [c[1] for c in changes], [c[2] for c in changes], [c[3] for c in changes])
         return int(result.split()[-1])
+
+    async def kek_floor(self) -> int:
+        """Inside the transaction storing new keys: the lowest KEK version they may be wrapped under.
+        The share lock holds a rotation's raise of it off until they are committed (and visible)."""
+        return await self._conn.fetchval("SELECT version FROM kek_floor FOR SHARE")
+
+    async def raise_kek_floor(self, version: int) -> bool:
+        """Raises the floor to `version` unless a live key is still wrapped below it (False, nothing
+        changed): once raised, the versions below can be destroyed without stranding a key."""
+        transaction = self._conn.transaction()
+        await transaction.start()
+        try:
+            await self._conn.execute("UPDATE kek_floor SET version = greatest(version, $1)", version)
+            left = await self._conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM subject_keys WHERE state = $1 AND kek_version < $2)",
+                KeyState.ACTIVE.value, version)
+        except BaseException:
+            await transaction.rollback()
+            raise
+        await (transaction.rollback() if left else transaction.commit())
+        return not left
