@@ -1,7 +1,7 @@
 """An existing keyvault database, written while rows were keyed by the plain subject id, moves to
 keyed tags at the next start: afterwards no column holds the id or a plain hash of it, every row
-is still found, by the tag, for the id a caller passes in, and a tombstone's certificate (and a
-retried shred's answer) names the tag."""
+is still found, by the tag, for the id a caller passes in, and a tombstone's certificate (and its
+copies: a retried shred's answer, the shred's event in the outbox) names the tag."""
 
 import base64
 import hashlib
@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from consentry.keyvault.v1 import events_pb2, keyvault_pb2
 from services.common.db import apply_migrations, migrations_in
 from services.common.signing import Ed25519Signer, verify_signature
 from services.keyvault.domain.certificate import TYPE, TYPE_V1, canonical_bytes, names_subject
@@ -44,7 +45,11 @@ async def everything_stored(conn: asyncpg.Connection) -> str:
     rows = await conn.fetch("SELECT * FROM subject_keys") + await conn.fetch("SELECT * FROM idempotency")
     text = [str(v) if not isinstance(v, bytes) else v.decode(errors="replace") for r in rows for v in r.values()]
     answers = await conn.fetch("SELECT response FROM idempotency WHERE response IS NOT NULL")
-    return "\n".join(text + [base64.b64decode(json.loads(a["response"])["json"]).decode() for a in answers])
+    text += [base64.b64decode(json.loads(a["response"])["json"]).decode() for a in answers]
+    events = await conn.fetch("SELECT payload FROM outbox WHERE event_type = 'keyvault.key.shredded'")
+    text += [events_pb2.SubjectKeyShredded.FromString(e["payload"]).certificate.certificate_json.decode()
+             for e in events]
+    return "\n".join(text)
 
 
 def v1_certificate(subject_id: str, signer: Ed25519Signer) -> tuple[bytes, bytes]:
@@ -79,6 +84,11 @@ async def test_rows_keyed_by_the_plain_id_move_to_the_tag(old_database, tagger):
         await conn.execute("INSERT INTO idempotency (client_id, method, idem_key, request_hash, response)"
                            " VALUES ('dsr', 'ShredSubjectKey', 'k1', '\\x00', $1)",
                            as_idempotent_answer(old_body, old_signature, signer.key_id))
+        event = events_pb2.SubjectKeyShredded(request_id="dsr-1", certificate=keyvault_pb2.DeletionCertificate(
+            certificate_json=old_body, signature=old_signature, key_id=signer.key_id))
+        await conn.execute("INSERT INTO outbox (event_id, event_type, payload_type, payload, occurred_at)"
+                           " VALUES (gen_random_uuid(), 'keyvault.key.shredded', $1, $2, now())",
+                           event.DESCRIPTOR.full_name, event.SerializeToString())
         before = await everything_stored(conn)
     assert all(sha256(p)[:32] in before for p in (transit, shredded))  # the scan below can fail
 
@@ -93,6 +103,8 @@ async def test_rows_keyed_by_the_plain_id_move_to_the_tag(old_database, tagger):
         keys = await KeyStore(conn, tagger).get_many([wrapped, transit, shredded])
         certificate = await KeyStore(conn, tagger).certificate(shredded)
         retry_answer = json.loads(await conn.fetchval("SELECT response FROM idempotency WHERE idem_key = 'k1'"))
+        published = events_pb2.SubjectKeyShredded.FromString(await conn.fetchval(
+            "SELECT payload FROM outbox WHERE event_type = 'keyvault.key.shredded'"))
     for person in (wrapped, transit, shredded):
         assert person not in stored and sha256(person)[:32] not in stored
         assert base64.b64encode(person.encode()).decode()[:-4] not in stored
@@ -110,6 +122,8 @@ async def test_rows_keyed_by_the_plain_id_move_to_the_tag(old_database, tagger):
     assert body["keysDestroyed"] == [{"keyId": f"subject-key/{tagger.tag(shredded)}",
                                       "wrappedUnderKek": "consentry-kek:v1"}]
     assert base64.b64decode(retry_answer["json"]) == certificate.certificate_json
+    assert (published.certificate.certificate_json, published.certificate.signature) == (
+        certificate.certificate_json, certificate.signature)
 
 
 async def test_without_the_erasure_key_the_move_stops_before_dropping_the_id(old_database):

@@ -1,7 +1,8 @@
 """Migration step 0005: rows written while subject_keys was keyed by the plain id get its tag (see
 migration 0004), and the certificates of their tombstones, which named the subject by a plain
-SHA-256, are issued again naming the tag (also where an idempotency record kept one as the answer
-to a shred). It runs once, in the migration's transaction, with the service's keys."""
+SHA-256, are issued again naming the tag, also where a copy was kept: an idempotency record's
+answer to a shred, and the shred's event in the outbox (so a replay publishes the new one). It runs
+once, in the migration's transaction, with the service's keys."""
 
 import base64
 import hashlib
@@ -9,6 +10,7 @@ import json
 
 import asyncpg
 
+from consentry.keyvault.v1 import events_pb2
 from services.common.db import MigrationStep
 from services.common.erasure import SubjectTagger
 from services.common.signing import Ed25519Signer
@@ -38,6 +40,7 @@ def tag_subject_keys(tagger: SubjectTagger, signer: Ed25519Signer) -> MigrationS
                 [c[1] for c in certificates], [c[2] for c in certificates])
         if reissued:
             await _answer_retries_with(conn, reissued, signer.key_id)
+            await _publish_again_with(conn, reissued, signer.key_id)
     return step
 
 
@@ -79,3 +82,18 @@ async def _answer_retries_with(conn: asyncpg.Connection, reissued: dict[str, tup
                   "keyId": key_id}
         await conn.execute("UPDATE idempotency SET response = $3 WHERE client_id = $1 AND method = 'ShredSubjectKey'"
                            " AND idem_key = $2", row["client_id"], row["idem_key"], json.dumps(answer).encode())
+
+
+async def _publish_again_with(conn: asyncpg.Connection, reissued: dict[str, tuple[bytes, bytes]],
+                              key_id: str) -> None:
+    """Shred events still in the outbox carry the v2 certificate (already published ones: for a replay)."""
+    for row in await conn.fetch("SELECT id, payload FROM outbox WHERE payload_type = $1",
+                                events_pb2.SubjectKeyShredded.DESCRIPTOR.full_name):
+        event = events_pb2.SubjectKeyShredded.FromString(bytes(row["payload"]))
+        certificate_id = json.loads(event.certificate.certificate_json or b"{}").get("certificateId")
+        if certificate_id not in reissued:
+            continue
+        body, signature = reissued[certificate_id]
+        event.certificate.certificate_json, event.certificate.signature, event.certificate.key_id = \
+            body, signature, key_id
+        await conn.execute("UPDATE outbox SET payload = $2 WHERE id = $1", row["id"], event.SerializeToString())
