@@ -7,7 +7,6 @@ way and not deleted, for which the same predicates must answer the other way."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -88,10 +87,14 @@ async def _checks(spec: CheckSpec) -> dict[str, dict[str, Any]]:
             for subject_id, request_id in spec.deleted:
                 r = (await dsr.GetRequest(pb.GetRequestRequest(request_id=request_id), timeout=CALL_TIMEOUT_S)).request
                 body = json.loads(r.deletion_certificate or b"{}")
+                checked = await kv.VerifyCertificate(kpb.VerifyCertificateRequest(
+                    subject_id=subject_id, certificate=kpb.DeletionCertificate(
+                        certificate_json=r.deletion_certificate, signature=r.deletion_certificate_signature)),
+                    timeout=CALL_TIMEOUT_S)
                 good = (r.subject_id == subject_id and r.status == pb.REQUEST_STATUS_COMPLETED
                         and {t.processor: t.state for t in r.tasks} == dict.fromkeys(spec.gates, "CONFIRMED")
                         and verify_signature(public, r.deletion_certificate, r.deletion_certificate_signature)
-                        and body.get("subjectIdSha256") == hashlib.sha256(subject_id.encode()).hexdigest()
+                        and checked.signature_valid and checked.names_subject
                         and bool(body.get("keysDestroyed")))
                 if not good:
                     wrong.append(subject_id)

@@ -1,6 +1,7 @@
 """`consentry keyvault ...`: try the keyvault service of a running dev stack from a terminal."""
 
 import argparse
+import base64
 import json
 import uuid
 from pathlib import Path
@@ -13,11 +14,13 @@ from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
 def add_parser(commands: argparse._SubParsersAction) -> None:
     keyvault = commands.add_parser("keyvault", help="call the keyvault service of the dev stack")
     actions = keyvault.add_subparsers(dest="action", required=True)
-    for name, client in (("datakey", "demo-gate"), ("status", "demo-gate"), ("shred", "admin")):
+    for name, client in (("datakey", "demo-gate"), ("status", "demo-gate"), ("shred", "admin"), ("verify", "dpo")):
         p = actions.add_parser(name)
         p.add_argument("--subject", required=True)
         if name == "datakey":
             p.add_argument("--purpose", required=True)
+        if name == "verify":  # the certificate names the subject by a tag only keyvault can compute
+            p.add_argument("--certificate", type=Path, required=True, help="JSON file as `shred` prints it")
         p.add_argument("--client", default=client, help="client certificate to call with")
         p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
         p.set_defaults(run=run)
@@ -37,8 +40,17 @@ async def _call(stub: keyvault_pb2_grpc.KeyVaultServiceStub, args: argparse.Name
     if args.action == "status":
         status = await stub.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=args.subject))
         return {"subject_id": status.subject_id, "state": pb.KeyState.Name(status.state), "backend": status.backend}
+    if args.action == "verify":
+        printed = json.loads(args.certificate.read_text())
+        certificate = pb.DeletionCertificate(certificate_json=base64.b64decode(printed["certificate_json"]),
+                                             signature=bytes.fromhex(printed["signature"]), key_id=printed["key_id"])
+        checked = await stub.VerifyCertificate(pb.VerifyCertificateRequest(subject_id=args.subject,
+                                                                            certificate=certificate))
+        return {"signature_valid": checked.signature_valid, "names_subject": checked.names_subject}
     shredded = await stub.ShredSubjectKey(pb.ShredSubjectKeyRequest(
         subject_id=args.subject, request_id=f"cli-{uuid.uuid4().hex[:8]}", reason="erasure from the command line",
         idempotency_key=str(uuid.uuid4())))
+    # The signed bytes as well: the signature covers exactly them, not a re-serialisation.
     return {"certificate": json.loads(shredded.certificate.certificate_json),
+            "certificate_json": base64.b64encode(shredded.certificate.certificate_json).decode(),
             "signature": shredded.certificate.signature.hex(), "key_id": shredded.certificate.key_id}

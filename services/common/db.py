@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import os
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from importlib.resources.abc import Traversable
 
@@ -16,6 +17,10 @@ log = get_logger(__name__)
 
 # Any constant works; it only has to be the same for every replica of every service.
 _MIGRATION_LOCK = 7_231_004
+
+# A migration SQL cannot express (e.g. one that needs a key held in Vault); runs in the migration's
+# transaction like a SQL file.
+MigrationStep = Callable[[asyncpg.Connection], Awaitable[None]]
 
 
 async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
@@ -30,14 +35,18 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     back an abandoned transaction and drops listeners."""
 
 
-def migrations_in(package: str) -> list[tuple[str, str]]:
-    """(name, sql) for every `NNNN_*.sql` file of a package's `migrations` folder, in order."""
+def migrations_in(package: str, steps: dict[str, MigrationStep] | None = None
+                  ) -> list[tuple[str, str | MigrationStep]]:
+    """(name, sql) for every `NNNN_*.sql` file of a package's `migrations` folder, with the package's
+    Python `steps` (named `NNNN_*` too) among them, in order of name."""
     folder: Traversable = resources.files(package) / "migrations"
-    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
-    return [(f"{package}:{f.name}", f.read_text()) for f in files]
+    found: list[tuple[str, str | MigrationStep]] = [
+        (f.name, f.read_text()) for f in folder.iterdir() if f.name.endswith(".sql")]
+    return [(f"{package}:{name}", sql) for name, sql in sorted(found + list((steps or {}).items()),
+                                                               key=lambda m: m[0])]
 
 
-async def apply_migrations(pool: asyncpg.Pool, migrations: list[tuple[str, str]]) -> list[str]:
+async def apply_migrations(pool: asyncpg.Pool, migrations: list[tuple[str, str | MigrationStep]]) -> list[str]:
     """Applies each not-yet-applied migration in its own transaction; returns the names applied."""
     applied: list[str] = []
     async with pool.acquire() as conn:
@@ -52,7 +61,7 @@ async def apply_migrations(pool: asyncpg.Pool, migrations: list[tuple[str, str]]
                 if name in done:
                     continue
                 async with conn.transaction():
-                    await conn.execute(sql)
+                    await (conn.execute(sql) if isinstance(sql, str) else sql(conn))
                     await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
                 applied.append(name)
                 log.info("migration applied", migration=name)

@@ -9,7 +9,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from consentry.events.v1 import event_service_pb2_grpc
-from services.common.db import apply_migrations, create_pool, migrations_in
+from services.common.db import MigrationStep, apply_migrations, create_pool, migrations_in
 from services.common.erasure import SubjectTagger
 from services.common.event_keys import EventKeys
 from services.common.event_service import SERVICE_NAME as EVENT_SERVICE
@@ -40,6 +40,8 @@ class ServiceRuntime:
     def __init__(self, name: str, migrations_package: str) -> None:
         self.name = name
         self._migrations = migrations_package
+        # The package's Python migrations, by name among its SQL files; set before the start.
+        self.migration_steps: dict[str, MigrationStep] = {}
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
@@ -66,7 +68,8 @@ class ServiceRuntime:
     async def start_database(self, database_url: str, pool_min: int, pool_max: int, *,
                              owner_url: str | None = None, with_outbox: bool = True) -> asyncpg.Pool:
         """Migrations run as `owner_url` when given, so the service's own role can hold fewer rights."""
-        migrations = (migrations_in("services.common") if with_outbox else []) + migrations_in(self._migrations)
+        migrations = ((migrations_in("services.common") if with_outbox else [])
+                      + migrations_in(self._migrations, self.migration_steps))
         if owner_url:
             owner = await create_pool(owner_url, 1, 1)
             try:

@@ -19,11 +19,12 @@ from services.keyvault.service.key_cache import SubjectKeyCache
 from services.keyvault.service.keys import KeyService
 from services.keyvault.service.release_log import ReleaseLog
 from services.keyvault.settings import KeyVaultSettings
+from services.keyvault.store import keyed_rows
 from services.keyvault.store.consent_client import ConsentClient
 from services.keyvault.store.vault import TransitKek, TransitSubjectKeys
 
 SERVICE_NAME = keyvault_pb2.DESCRIPTOR.services_by_name["KeyVaultService"].full_name
-KEY_CHANNEL = "subject_key_changed"  # sent by the trigger of store migration 0001
+KEY_CHANNEL = "subject_key_changed"  # sent with the subject tag by the trigger of store migration 0006
 GENERATION_CHANNEL = "purpose_generation_changed"  # sent by the trigger of store migration 0003
 
 
@@ -47,6 +48,7 @@ class KeyVaultApp:
         s, runtime = self.settings, self.runtime
         signer = Ed25519Signer.from_file(s.certificate_signing_key)  # before anything starts: a bad key stops here
         tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
+        runtime.migration_steps[keyed_rows.NAME] = keyed_rows.tag_subject_keys(tagger, signer)
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
                                                          s.topic, tagger, s.retention)
         if not (s.consent_tls_ca and s.consent_tls_cert and s.consent_tls_key):

@@ -102,6 +102,10 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         verified = subprocess.run([*CONSENTRY, "audit", "verify", str(export), "--public-key", str(key)],
                                   capture_output=True, text=True, timeout=60)
         shredded = consentry("keyvault", "shred", "--subject", "alice", run_dir=run_dir)
+        (tmp_path / "certificate.json").write_text(shredded.stdout)
+        concerns = {subject: json.loads(consentry("keyvault", "verify", "--subject", subject, "--certificate",
+                                                  str(tmp_path / "certificate.json"), run_dir=run_dir).stdout)
+                    for subject in ("alice", "bob")}
         request = json.loads(consentry("dsr", "submit", "--type", "access", "--subject", "demo-mei",
                                        run_dir=run_dir).stdout)
         consentry("dsr", "verify", request["requestId"], run_dir=run_dir)
@@ -139,6 +143,9 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         "consentry: purpose demo-gate-access has no notice in 'fr'; it has: en, zh-CN"]
     assert json.loads(data_key.stdout)["plaintext_key_bytes"] == 32
     assert json.loads(shredded.stdout)["certificate"]["backend"] == "wrapped"
+    # Only keyvault can tell whom a certificate concerns: it names the subject by a keyed tag.
+    assert concerns == {"alice": {"signature_valid": True, "names_subject": True},
+                        "bob": {"signature_valid": True, "names_subject": False}}
     assert after.returncode == 1 and "SUBJECT_ERASED" in after.stderr
     # No secret where another local user could read it: files, command lines, the banner, endpoints.json.
     assert len(secrets) >= 6 and exposed == [], exposed

@@ -10,7 +10,7 @@ from services.common.pki import DevCA
 from services.keyvault.app import KeyVaultApp
 from services.keyvault.provision import provision
 from services.keyvault.settings import KeyVaultSettings
-from services.common.erasure import ErasureKeySettings
+from services.common.erasure import ErasureKeySettings, SubjectTagger, load_tagger
 from tests.support import OPEN_EVENTS, Clients, erasure_key, grpc_settings, kafka_settings, signing_key, write_policy
 
 SERVICE = "consentry.keyvault.v1.KeyVaultService"
@@ -86,3 +86,9 @@ def face(keyvault):
 @pytest.fixture(scope="session")
 def kv_admin(keyvault):
     return keyvault("admin")
+
+
+@pytest.fixture(scope="session")
+def tagger(vault) -> SubjectTagger:
+    """What keyvault knows a subject by: the tag under the erasure key every service shares."""
+    return load_tagger(erasure_key(vault, "keyvault-tests"))

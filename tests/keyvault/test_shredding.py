@@ -14,7 +14,7 @@ from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
 from services.common.signing import verify_signature
 from services.keyvault.app import KeyVaultApp
-from services.keyvault.service.backends import TransitPerSubjectBackend, key_label
+from services.keyvault.service.backends import TransitPerSubjectBackend
 from consentry_client import error_info
 from tests.keyvault.fixtures import TOPICS, keyvault_settings
 from tests.keyvault.test_data_keys import consented, refused
@@ -27,7 +27,7 @@ def shred_request(subject: str) -> pb.ShredSubjectKeyRequest:
 
 
 async def test_template_encrypted_before_shredding_cannot_be_decrypted_after(admin, gate, face, kv_admin, postgres,
-                                                                            keyvault_database):
+                                                                            keyvault_database, tagger):
     subject, purpose = await consented(admin, gate)
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
 
@@ -36,8 +36,8 @@ async def test_template_encrypted_before_shredding_cannot_be_decrypted_after(adm
     error = await refused(face.DecryptDataKey, pb.DecryptDataKeyRequest(
         subject_id=subject, purpose_id=purpose, wrapped_key=issued.wrapped_key))
     status = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=subject))
-    stored = postgres.execute("SELECT wrapped_key IS NULL FROM subject_keys WHERE subject_id = $1", subject,
-                              database=keyvault_database)
+    stored = postgres.execute("SELECT wrapped_key IS NULL FROM subject_keys WHERE subject_tag = $1",
+                              tagger.tag(subject), database=keyvault_database)
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "erased" in error.details()
     assert status.state == pb.KEY_STATE_SHREDDED and stored is True
 
@@ -63,7 +63,7 @@ async def test_a_subject_without_key_shredded_in_advance_never_gets_one(admin, g
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
-async def test_certificate_verifies_offline_and_tampering_is_detected(admin, gate, face, kv_admin, backend):
+async def test_certificate_verifies_offline_and_tampering_is_detected(admin, gate, face, kv_admin, backend, tagger):
     subject, purpose = await consented(admin, gate)
     await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     ref_before = (await kv_admin.GetSubjectRefs(pb.GetSubjectRefsRequest(subject_ids=[subject]))).refs[0]
@@ -80,9 +80,28 @@ async def test_certificate_verifies_offline_and_tampering_is_detected(admin, gat
     assert repeated == shredded
     assert body["requestId"] == request.request_id and body["backend"] == backend
     assert body["subjectRef"] == ref_before.subject_ref and len(body["keysDestroyed"]) == 1
-    assert body["subjectIdSha256"] == hashlib.sha256(subject.encode()).hexdigest()
+    # The subject only by the keyed tag: no id, no plain hash of it.
+    assert body["type"] == "consentry.keyvault.deletion-certificate.v2" and body["subjectTag"] == tagger.tag(subject)
+    assert subject.encode() not in shredded.certificate_json
+    assert hashlib.sha256(subject.encode()).hexdigest()[:16].encode() not in shredded.certificate_json
     after = (await kv_admin.GetSubjectRefs(pb.GetSubjectRefsRequest(subject_ids=[subject]))).refs[0]
     assert (after.subject_ref, after.state) == ("", pb.KEY_STATE_SHREDDED)
+
+
+async def test_whoever_holds_the_id_checks_with_keyvault_that_a_certificate_concerns_it(admin, gate, kv_admin):
+    subject, other = (await consented(admin, gate))[0], (await consented(admin, gate))[0]
+    certificate = (await kv_admin.ShredSubjectKey(shred_request(subject))).certificate
+    forged = pb.DeletionCertificate(certificate_json=certificate.certificate_json.replace(b'"reason":"', b'"reason":"x'),
+                                    signature=certificate.signature, key_id=certificate.key_id)
+
+    def check(subject_id: str, c: pb.DeletionCertificate):
+        return kv_admin.VerifyCertificate(pb.VerifyCertificateRequest(subject_id=subject_id, certificate=c))
+    mine, someone_else, tampered = await check(subject, certificate), await check(other, certificate), \
+        await check(subject, forged)
+
+    assert (mine.signature_valid, mine.names_subject) == (True, True)
+    assert (someone_else.signature_valid, someone_else.names_subject) == (True, False)
+    assert (tampered.signature_valid, tampered.names_subject) == (False, True)
 
 
 async def test_events_record_releases_and_shreds_without_key_material(admin, gate, face, kv_admin, kafka, backend,
@@ -116,12 +135,12 @@ async def test_events_record_releases_and_shreds_without_key_material(admin, gat
 
 
 async def test_service_token_cannot_revive_a_shredded_key_in_vault(admin, gate, face, kv_admin, vault, vault_token,
-                                                                   backend):
+                                                                   backend, tagger):
     subject, purpose = await consented(admin, gate)
     await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     await kv_admin.ShredSubjectKey(shred_request(subject))
     # The name a per-subject key had (for the wrapped backend: a name the token has no rights on).
-    name = TransitPerSubjectBackend.PREFIX + key_label(subject)
+    name = TransitPerSubjectBackend.PREFIX + tagger.tag(subject)
 
     with pytest.raises(hvac.exceptions.VaultError):
         vault.client(vault_token).secrets.transit.encrypt_data(name, plaintext="aGVsbG8=", context="Yw==")
@@ -146,13 +165,13 @@ async def replica(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_
     await app.stop()
 
 
-async def test_shred_purges_the_cached_key_of_every_replica(admin, gate, face, kv_admin, replica):
+async def test_shred_purges_the_cached_key_of_every_replica(admin, gate, face, kv_admin, replica, tagger):
     app, other = replica
     subject, purpose = await consented(admin, gate)
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     request = pb.DecryptDataKeyRequest(subject_id=subject, purpose_id=purpose, wrapped_key=issued.wrapped_key)
     await other.DecryptDataKey(request)
-    assert app.service.cache.get(subject) is not None  # the replica now holds the plaintext subject key
+    assert app.service.cache.get(tagger.tag(subject)) is not None  # the replica now holds the plaintext subject key
 
     await kv_admin.ShredSubjectKey(shred_request(subject))
 

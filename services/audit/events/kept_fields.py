@@ -42,7 +42,7 @@ KEPT_FIELDS: dict[type[Message], tuple[str, ...]] = {
     consent.SubjectErased: ("request_id", "consents_erased"),  # not the tombstone: it recognises the person
     keyvault.SubjectKeyCreated: ("backend",),
     keyvault.KeyReleased: ("purpose_id", "operation", "client_id", "consent_id"),
-    keyvault.SubjectKeyShredded: ("request_id",),  # not the certificate: it holds a hash of the subject id
+    keyvault.SubjectKeyShredded: ("request_id",),  # not the certificate: it names the subject by a keyed tag
     keyvault.KekRotated: ("kek_name", "kek_version", "keys_rewrapped", "min_available_version"),
     dsr.RequestStatusChanged: ("request_id", "type", "status", "jurisdiction"),  # not the note: free text
     dsr.TaskSettled: ("request_id", "task_id", "processor", "ok"),  # not the processor's reason: free text

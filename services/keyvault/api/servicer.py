@@ -92,6 +92,12 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
         return pb.GetSubjectRefsResponse(refs=[
             pb.GetSubjectRefsResponse.Ref(subject_id=s, subject_ref=ref, state=state.value) for s, ref, state in refs])
 
+    async def VerifyCertificate(self, request, context):
+        c = request.certificate
+        subject_id = valid.certificate(request.subject_id, c.certificate_json, c.signature)
+        signed, named = self._service.verify_certificate(subject_id, c.certificate_json, c.signature)
+        return pb.VerifyCertificateResponse(signature_valid=signed, names_subject=named)
+
     async def RotateKek(self, request, context):
         valid.idempotency_key(request.idempotency_key)
         scope = IdempotencyScope(auth.current_client().client_id, "RotateKek", request.idempotency_key)

@@ -70,3 +70,18 @@ def idempotency_key(key: str) -> None:
     v = Validator()
     v.identifier("idempotency_key", key)
     v.done()
+
+
+# A certificate is under 2 KiB; the bounds leave room and stop a caller from sending megabytes.
+MAX_CERTIFICATE = 16 * 1024
+MAX_SIGNATURE = 1024
+
+
+def certificate(subject_id: str, certificate_json: bytes, signature: bytes) -> str:
+    v = Validator()
+    v.identifier("subject_id", subject_id)
+    v.check(0 < len(certificate_json) <= MAX_CERTIFICATE, "certificate.certificate_json", "bytes.len",
+            f"must be 1 to {MAX_CERTIFICATE} bytes")
+    v.check(len(signature) <= MAX_SIGNATURE, "certificate.signature", "bytes.len", f"must be at most {MAX_SIGNATURE} bytes")
+    v.done()
+    return subject_id

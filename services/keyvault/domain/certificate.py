@@ -1,19 +1,29 @@
 """Deletion certificate content: what was destroyed, when, why, by which backend. Canonical JSON so
-the Ed25519 signature can be verified anywhere with the published public key."""
+the Ed25519 signature can be verified anywhere with the published public key.
 
+The certificate names the person only by their keyed tag (HMAC-SHA256 under the erasure key): a
+plain hash of a guessable id would name them to anyone. Whoever holds the id asks keyvault, which
+alone can compute the tag, whether a certificate concerns it (VerifyCertificate)."""
+
+import hashlib
+import hmac
 import json
 from datetime import datetime
 
+TYPE = "consentry.keyvault.deletion-certificate.v2"
+# Issued before v2, named the subject by an unkeyed SHA-256 (subjectIdSha256); still verified.
+TYPE_V1 = "consentry.keyvault.deletion-certificate.v1"
 
-def build_certificate(certificate_id: str, subject_ref: str, subject_id_sha256: str, backend: str,
+
+def build_certificate(certificate_id: str, subject_ref: str, subject_tag: str, backend: str,
                       destroyed: list[dict], destroyed_at: datetime, request_id: str, reason: str,
                       issuer_key_id: str) -> dict:
     return {
-        "type": "consentry.keyvault.deletion-certificate.v1",
+        "type": TYPE,
         "certificateId": certificate_id,
         # The audit log's reference of the subject, computed just before the key was destroyed.
         "subjectRef": subject_ref,
-        "subjectIdSha256": subject_id_sha256,
+        "subjectTag": subject_tag,
         "backend": backend,
         "keysDestroyed": destroyed,
         "destroyedAt": destroyed_at.isoformat().replace("+00:00", "Z"),
@@ -25,3 +35,14 @@ def build_certificate(certificate_id: str, subject_ref: str, subject_id_sha256: 
 
 def canonical_bytes(certificate: dict) -> bytes:
     return json.dumps(certificate, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def names_subject(certificate: dict, subject_id: str, subject_tag: str) -> bool:
+    """Whether the certificate is about this subject (`subject_tag`: the subject's tag)."""
+    if certificate.get("type") == TYPE:
+        named, expected = certificate.get("subjectTag"), subject_tag
+    elif certificate.get("type") == TYPE_V1:
+        named, expected = certificate.get("subjectIdSha256"), hashlib.sha256(subject_id.encode()).hexdigest()
+    else:
+        return False
+    return isinstance(named, str) and hmac.compare_digest(named.encode(), expected.encode())

@@ -26,7 +26,9 @@ class Operation(Enum):
 
 @dataclass(frozen=True)
 class SubjectKey:
-    subject_id: str
+    subject_id: str  # as the caller gave it; never stored
+    # How the store knows the subject: HMAC of the id under the erasure key (services/common/erasure.py).
+    tag: str
     state: KeyState
     backend: str
     # The subject key as wrapped by the key-encryption key (None once shredded).

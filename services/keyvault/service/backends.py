@@ -14,6 +14,7 @@ from typing import Protocol
 from services.keyvault.domain.errors import KeyVaultError, SubjectErased
 from services.keyvault.domain.model import SubjectKey
 from services.keyvault.service import crypto
+from services.keyvault.store.keyed_rows import LEGACY_TRANSIT_NAME
 
 
 class Kek(Protocol):
@@ -52,8 +53,8 @@ class Backend(Protocol):
     # Whether shredding has to destroy something inside Vault (and so may be interrupted halfway).
     destroys_in_vault: bool
 
-    async def create(self, subject_ids: list[str]) -> list[tuple[str, int]]:
-        """What to store per subject: (wrapped_key column, KEK version)."""
+    async def create(self, tags: list[str]) -> list[tuple[str, int]]:
+        """What to store per subject (named by its keyed tag): (wrapped_key column, KEK version)."""
 
     async def handle(self, key: SubjectKey) -> bytes | str: ...
 
@@ -67,11 +68,6 @@ class Backend(Protocol):
         """Destroys what Vault holds for the subject (if anything); describes what was destroyed."""
 
 
-def key_label(subject_id: str) -> str:
-    """Names keys in Vault and certificates without the raw subject id."""
-    return hashlib.sha256(subject_id.encode()).hexdigest()[:32]
-
-
 class WrappedBackend:
     name = "wrapped"
     destroys_in_vault = False
@@ -79,8 +75,8 @@ class WrappedBackend:
     def __init__(self, kek: Kek) -> None:
         self.kek = kek
 
-    async def create(self, subject_ids: list[str]) -> list[tuple[str, int]]:
-        wrapped = await self.kek.wrap([crypto.new_key() for _ in subject_ids])
+    async def create(self, tags: list[str]) -> list[tuple[str, int]]:
+        wrapped = await self.kek.wrap([crypto.new_key() for _ in tags])
         return [(w, self.kek.version_of(w)) for w in wrapped]
 
     async def handle(self, key: SubjectKey) -> bytes:
@@ -101,7 +97,7 @@ class WrappedBackend:
         # Deleting the row's wrapped key is the destruction; backups are covered by KEK rotation.
         if key.wrapped_key is None:
             return []
-        return [{"keyId": f"subject-key/{key_label(key.subject_id)}",
+        return [{"keyId": f"subject-key/{key.tag}",
                  "wrappedUnderKek": f"{self.kek.key_name}:v{key.kek_version}"}]
 
 
@@ -113,22 +109,25 @@ class TransitPerSubjectBackend:
     def __init__(self, keys: SubjectTransitKeys) -> None:
         self._keys = keys
 
-    def _name(self, subject_id: str) -> str:
-        return self.PREFIX + key_label(subject_id)
+    @classmethod
+    def name_of(cls, key: SubjectKey) -> str:
+        if key.wrapped_key == LEGACY_TRANSIT_NAME:  # named before keyed rows, by a hash of the id
+            return cls.PREFIX + hashlib.sha256(key.subject_id.encode()).hexdigest()[:32]
+        return cls.PREFIX + key.tag
 
     @staticmethod
     def _context(kind: str, subject_id: str, purpose_id: str) -> bytes:
         # Derived keys: the context binds each ciphertext to subject, purpose and use, like AES-GCM's AAD.
         return f"consentry/{kind}/v1\x1f{subject_id}\x1f{purpose_id}".encode()
 
-    async def create(self, subject_ids: list[str]) -> list[tuple[str, int]]:
-        names = [self._name(s) for s in subject_ids]
+    async def create(self, tags: list[str]) -> list[tuple[str, int]]:
+        names = [self.PREFIX + tag for tag in tags]
         await self._keys.create(names)
         return [(name, 1) for name in names]
 
     async def handle(self, key: SubjectKey) -> str:
         assert key.wrapped_key is not None
-        return key.wrapped_key
+        return self.name_of(key)
 
     async def seal(self, handle: str, kind: str, subject_id: str, purpose_id: str, plaintext: bytes) -> bytes:
         try:
@@ -157,9 +156,9 @@ class TransitPerSubjectBackend:
 
     async def destroy(self, key: SubjectKey) -> list[dict]:
         # By name, even without a row: a key whose creation lost a race with a shred goes as well.
-        name = self._name(key.subject_id)
-        if not await self._keys.delete(name):
+        if not await self._keys.delete(self.name_of(key)):
             return []
-        return [{"keyId": f"vault-transit/{name}", "deletedInVault": True}]
+        # Named by tag even for a legacy key: its Vault name would give the id away.
+        return [{"keyId": f"vault-transit/{self.PREFIX}{key.tag}", "deletedInVault": True}]
 
 

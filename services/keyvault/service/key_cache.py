@@ -1,6 +1,7 @@
 """Plaintext subject keys, briefly, so releases need no Vault round trip. A shred purges the entry
 on every replica through a PostgreSQL notification sent at commit; without that channel nothing is
-cached. Key generations are cached by a second instance under the same rule."""
+cached. Key generations are cached by a second instance under the same rule. Entries are named as
+the notifications name them: a subject key by the subject's tag, a generation by tag and purpose."""
 
 import random
 import time
@@ -13,7 +14,7 @@ class SubjectKeyCache(Generic[V]):
     def __init__(self, ttl_s: float = 60.0, max_entries: int = 100_000) -> None:
         self._ttl = ttl_s
         self._max = max_entries
-        self._keys: dict[str, tuple[float, V]] = {}  # subject: (expires at, key)
+        self._keys: dict[str, tuple[float, V]] = {}  # name: (expires at, key)
         self._epoch = 0
         self.enabled = False
 
@@ -21,27 +22,27 @@ class SubjectKeyCache(Generic[V]):
     def epoch(self) -> int:
         return self._epoch
 
-    def get(self, subject_id: str) -> V | None:
-        entry = self._keys.get(subject_id) if self.enabled else None
+    def get(self, name: str) -> V | None:
+        entry = self._keys.get(name) if self.enabled else None
         if entry is None:
             return None
         if time.monotonic() > entry[0]:
-            self._keys.pop(subject_id, None)
+            self._keys.pop(name, None)
             return None
         return entry[1]
 
-    def put(self, read_epoch: int, subject_id: str, key: V) -> None:
+    def put(self, read_epoch: int, name: str, key: V) -> None:
         """Kept only if no purge happened since the key was read (it may have been shredded meanwhile)."""
         if not self.enabled or read_epoch != self._epoch:
             return
         if len(self._keys) >= self._max:
             self._keys.clear()
         # Spread expiries, so keys cached together are not all unwrapped again in the same second.
-        self._keys[subject_id] = (time.monotonic() + self._ttl * random.uniform(0.8, 1.0), key)
+        self._keys[name] = (time.monotonic() + self._ttl * random.uniform(0.8, 1.0), key)
 
-    def purge(self, subject_id: str) -> None:
+    def purge(self, name: str) -> None:
         self._epoch += 1
-        self._keys.pop(subject_id, None)
+        self._keys.pop(name, None)
 
     def enable(self) -> None:
         self._epoch += 1

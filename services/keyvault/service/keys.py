@@ -11,9 +11,10 @@ import asyncpg
 from services.common.erasure import SubjectTagger
 from services.common.idempotency import IdempotencyScope, fingerprint, remembered
 from services.common.outbox import PendingEvent, add_events
-from services.common.signing import Ed25519Signer
+from services.common.signing import Ed25519Signer, verify_signature
 from services.keyvault.domain import errors
 from services.keyvault.domain import events as ev
+from services.keyvault.domain.certificate import names_subject
 from services.keyvault.domain.model import Certificate, ConsentAnswer, Generation, KeyState, Operation, SubjectKey
 from services.keyvault.service import crypto
 from services.keyvault.service.backends import Backend, WrappedBackend
@@ -48,10 +49,14 @@ class KeyService:
                  on_commit: Callable[[], None], tagger: SubjectTagger,
                  generation_cache: SubjectKeyCache[Generation] | None = None) -> None:
         self._pool, self._backend, self._consent, self.cache = pool, backend, consent, cache
-        self._releases, self._encode, self._on_commit = releases, encode, on_commit
+        self._releases, self._encode, self._on_commit, self._tagger = releases, encode, on_commit, tagger
         self._shredder = Shredder(pool, backend, cache, signer, self._reference, encode, on_commit, tagger)
         self.generations = PurposeGenerations(pool, tagger, generation_cache or SubjectKeyCache(), encode, on_commit)
+        self._certificate_key = signer.public_key_pem
         self._refills: dict[str, asyncio.Future[bytes | str]] = {}
+
+    def _store(self, conn: asyncpg.Connection) -> KeyStore:
+        return KeyStore(conn, self._tagger)
 
     # Releases: consent first, then the key, then the audit record, then the answer.
 
@@ -133,42 +138,54 @@ class KeyService:
     async def ensure(self, subject_ids: list[str]) -> dict[str, SubjectKey]:
         """Creates the keys that do not exist yet, wrapping them in one Vault batch."""
         async with self._pool.acquire() as conn:
-            existing = await KeyStore(conn).get_many(subject_ids)
+            existing = await self._store(conn).get_many(subject_ids)
         missing = [s for s in dict.fromkeys(subject_ids) if s not in existing]
         if missing:
             await self._create(missing)
             async with self._pool.acquire() as conn:
-                existing = await KeyStore(conn).get_many(subject_ids)
+                existing = await self._store(conn).get_many(subject_ids)
         return existing
 
     async def _create(self, subject_ids: list[str]) -> None:
-        stored = await self._backend.create(subject_ids)
+        while subject_ids:  # again only if a rotation trimmed the KEK version they were wrapped under
+            subject_ids = await self._create_once(subject_ids)
+
+    async def _create_once(self, subject_ids: list[str]) -> list[str]:
+        """Returns the subjects whose new keys came out wrapped below the KEK floor: not stored."""
+        tags = [self._tagger.tag(s) for s in subject_ids]
+        stored = await self._backend.create(tags)
         name = self._backend.name
-        keys = [SubjectKey(s, KeyState.ACTIVE, name, w, v) for s, (w, v) in zip(subject_ids, stored, strict=True)]
+        keys = [SubjectKey(s, t, KeyState.ACTIVE, name, w, v)
+                for s, t, (w, v) in zip(subject_ids, tags, stored, strict=True)]
         async with self._pool.acquire() as conn, conn.transaction():
-            added = await KeyStore(conn).add_many(keys)  # a tombstone or a concurrent creator wins
-            await add_events(conn, [self._encode(ev.SubjectKeyCreated(s, name)) for s in subject_ids if s in added])
+            store = self._store(conn)
+            floor = await store.kek_floor()  # share-locked: a trim waits until these rows are committed
+            usable = [k for k in keys if k.kek_version >= floor]
+            added = await store.add_many(usable)  # a tombstone or a concurrent creator wins
+            await add_events(conn, [self._encode(ev.SubjectKeyCreated(k.subject_id, name))
+                                    for k in usable if k.subject_id in added])
         if added:
             self._on_commit()
-        if self._backend.destroys_in_vault and len(added) < len(subject_ids):
-            await self._discard_lost_to_shreds([s for s in subject_ids if s not in added])
+        if self._backend.destroys_in_vault and len(added) < len(usable):
+            await self._discard_lost_to_shreds([k.subject_id for k in usable if k.subject_id not in added])
+        return [k.subject_id for k in keys if k.kek_version < floor]
 
     async def _discard_lost_to_shreds(self, subject_ids: list[str]) -> None:
         """A key created in Vault for a subject shredded meanwhile must not outlive the tombstone."""
         async with self._pool.acquire() as conn:
-            rows = await KeyStore(conn).get_many(subject_ids)
+            rows = await self._store(conn).get_many(subject_ids)
         for key in rows.values():
             if key.state is KeyState.SHREDDED:
                 await self._backend.destroy(key)
 
     async def _subject_key(self, subject_id: str, *, create: bool) -> bytes | str:
         """The backend's handle to a live subject key (cached; purged everywhere on shred)."""
-        cached = self.cache.get(subject_id)
+        cached = self.cache.get(self._tagger.tag(subject_id))
         if cached is not None:
             return cached
         epoch = self.cache.epoch
         async with self._pool.acquire() as conn:
-            key = await KeyStore(conn).get(subject_id)
+            key = await self._store(conn).get(subject_id)
         if key is None and create:
             key = (await self.ensure([subject_id]))[subject_id]
         if key is None:
@@ -179,16 +196,16 @@ class KeyService:
 
     async def _handle(self, key: SubjectKey, epoch: int | None = None) -> bytes | str:
         """Concurrent misses for one subject share a single unwrap, so an expiry is not a stampede."""
-        cached = self.cache.get(key.subject_id)
+        cached = self.cache.get(key.tag)
         if cached is not None:
             return cached
         epoch = self.cache.epoch if epoch is None else epoch
-        refill = self._refills.get(key.subject_id)
+        refill = self._refills.get(key.tag)
         if refill is None:
-            refill = self._refills[key.subject_id] = asyncio.ensure_future(self._backend.handle(key))
-            refill.add_done_callback(lambda _: self._refills.pop(key.subject_id, None))
+            refill = self._refills[key.tag] = asyncio.ensure_future(self._backend.handle(key))
+            refill.add_done_callback(lambda _: self._refills.pop(key.tag, None))
         handle = await asyncio.shield(refill)
-        self.cache.put(epoch, key.subject_id, handle)
+        self.cache.put(epoch, key.tag, handle)
         return handle
 
     async def _reference(self, key: SubjectKey) -> str:
@@ -196,7 +213,7 @@ class KeyService:
 
     async def status(self, subject_id: str) -> SubjectKey | None:
         async with self._pool.acquire() as conn:
-            return await KeyStore(conn).get(subject_id)
+            return await self._store(conn).get(subject_id)
 
     async def subject_refs(self, subject_ids: list[str], create_missing: bool = False
                            ) -> list[tuple[str, str, KeyState]]:
@@ -205,7 +222,7 @@ class KeyService:
             keys = await self.ensure(subject_ids)
         else:
             async with self._pool.acquire() as conn:
-                keys = await KeyStore(conn).get_many(subject_ids)
+                keys = await self._store(conn).get_many(subject_ids)
 
         async def one(subject_id: str) -> tuple[str, str, KeyState]:
             key = keys.get(subject_id)
@@ -230,12 +247,25 @@ class KeyService:
                                 lambda: self.shred(subject_id, request_id, reason),
                                 encode=_certificate_bytes, decode=_certificate_from)
 
+    def verify_certificate(self, subject_id: str, certificate_json: bytes, signature: bytes) -> tuple[bool, bool]:
+        """(signed by this keyvault, names this subject): only keyvault can compute the tag it names."""
+        try:
+            body = json.loads(certificate_json)
+        except (ValueError, RecursionError):  # not JSON (or nested past the parser): names nobody
+            body = None
+        named = isinstance(body, dict) and names_subject(body, subject_id, self._tagger.tag(subject_id))
+        return verify_signature(self._certificate_key, certificate_json, signature), named
+
     # KEK rotation
 
     async def rotate_kek_once(self, trim: bool, scope: IdempotencyScope, request: bytes) -> tuple[int, int, int]:
         """A retry with the same idempotency key returns the first rotation's result."""
         return await remembered(self._pool, scope, fingerprint(request), lambda: self.rotate_kek(trim),
                                 encode=lambda r: json.dumps(r).encode(), decode=lambda b: tuple(json.loads(b)))
+
+    async def _wrapped_below(self, version: int, limit: int) -> list[tuple[str, str]]:
+        async with self._pool.acquire() as conn:
+            return await self._store(conn).wrapped_below(version, limit)
 
     async def rotate_kek(self, trim: bool, batch_size: int = 500) -> tuple[int, int, int]:
         """Returns (new version, keys re-wrapped, lowest version still in Vault)."""
@@ -245,14 +275,18 @@ class KeyService:
         version = await kek.rotate()
         rewrapped = 0
         while True:
-            async with self._pool.acquire() as conn:
-                batch = await KeyStore(conn).wrapped_below(version, batch_size)
-            if not batch:
+            while batch := await self._wrapped_below(version, batch_size):
+                fresh = await kek.rewrap([w for _, w in batch])
+                async with self._pool.acquire() as conn:
+                    rewrapped += await self._store(conn).replace_wrapped(
+                        [(t, old, new, kek.version_of(new)) for (t, old), new in zip(batch, fresh, strict=True)])
+            if not trim:
                 break
-            fresh = await kek.rewrap([w for _, w in batch])
+            # A creation may have wrapped under an older version and stored its row after the sweep:
+            # the floor is raised only when no live key is left below it, and from then on none is stored.
             async with self._pool.acquire() as conn:
-                rewrapped += await KeyStore(conn).replace_wrapped(
-                    [(s, old, new, kek.version_of(new)) for (s, old), new in zip(batch, fresh, strict=True)])
+                if await self._store(conn).raise_kek_floor(version):
+                    break
         if trim:  # only after every live key moved: older versions would strand nothing
             await kek.trim(version)
         min_available = version if trim else 1

@@ -5,7 +5,6 @@ was read; otherwise the shred starts over. A backend that destroys the key insid
 marks the row SHREDDING (the key is unusable from then on) with the subject reference, so a shred
 interrupted after Vault's delete is finished by its retry instead of being stuck."""
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -45,14 +44,14 @@ class Shredder:
         """Destroys the subject key and returns the signed certificate; a repeat returns the first one."""
         for _ in range(MAX_ATTEMPTS):
             async with self._pool.acquire() as conn:
-                store = KeyStore(conn)
+                store = KeyStore(conn, self._tagger)
                 key = await store.get(subject_id)
                 if key is not None and key.state is KeyState.SHREDDED:
                     certificate = await store.certificate(subject_id)
                     assert certificate is not None
                     return certificate
             if key is None:  # never had a key: the tombstone alone forbids creating one later
-                key = SubjectKey(subject_id, KeyState.ABSENT, self._backend.name, None, 0)
+                key = SubjectKey(subject_id, self._tagger.tag(subject_id), KeyState.ABSENT, self._backend.name, None, 0)
             certificate = await self._attempt(key, request_id, reason)
             if certificate is not None:
                 return certificate
@@ -65,21 +64,21 @@ class Shredder:
             ref = await self._reference(key)
             if self._backend.destroys_in_vault:
                 async with self._pool.acquire() as conn:
-                    if not await KeyStore(conn).mark_shredding(key, ref):
+                    if not await KeyStore(conn, self._tagger).mark_shredding(key, ref):
                         return None
-                self._cache.purge(key.subject_id)
+                self._cache.purge(key.tag)
                 key = replace(key, state=KeyState.SHREDDING, subject_ref=ref)
         destroyed = [] if key.state is KeyState.ABSENT else await self._backend.destroy(key)
         now = datetime.now(UTC)
         certificate = self._certificate(key, ref, destroyed, request_id, reason, now)
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await KeyStore(conn).shred(key, request_id, now, certificate):
+            if not await KeyStore(conn, self._tagger).shred(key, request_id, now, certificate):
                 return None
             # Every event about the person, waiting or on the broker, stops naming them.
             await redact_person(conn, key.subject_id)
-            await destroy_event_key(conn, self._tagger.tag(key.subject_id))
+            await destroy_event_key(conn, key.tag)
             await add_events(conn, [self._encode(ev.SubjectKeyShredded(request_id, certificate))])
-        self._cache.purge(key.subject_id)
+        self._cache.purge(key.tag)
         self._on_commit()
         if key.state is KeyState.ABSENT and self._backend.destroys_in_vault:
             await self._sweep_orphan(key)
@@ -102,6 +101,5 @@ class Shredder:
     def _certificate(self, key: SubjectKey, ref: str, destroyed: list[dict], request_id: str, reason: str,
                      now: datetime) -> Certificate:
         body = canonical_bytes(build_certificate(
-            str(new_id()), ref, hashlib.sha256(key.subject_id.encode()).hexdigest(), self._backend.name, destroyed,
-            now, request_id, reason, self._signer.key_id))
+            str(new_id()), ref, key.tag, self._backend.name, destroyed, now, request_id, reason, self._signer.key_id))
         return Certificate(body, self._signer.sign(body), self._signer.key_id)

@@ -1,42 +1,46 @@
-"""The keyvault's PostgreSQL store, used inside the unit of work's transaction."""
+"""The keyvault's PostgreSQL store, used inside the unit of work's transaction. Rows know a subject
+only by its keyed tag: every caller passes the subject id in, so the id is never stored."""
 
 from datetime import datetime
 
 import asyncpg
 
+from services.common.erasure import SubjectTagger
 from services.keyvault.domain.model import Certificate, KeyState, SubjectKey
 
 
-def _key(row: asyncpg.Record) -> SubjectKey:
-    return SubjectKey(row["subject_id"], KeyState(row["state"]), row["backend"], row["wrapped_key"],
+def _key(subject_id: str, row: asyncpg.Record) -> SubjectKey:
+    return SubjectKey(subject_id, row["subject_tag"], KeyState(row["state"]), row["backend"], row["wrapped_key"],
                       row["kek_version"], row["subject_ref"], row["created_at"], row["shredded_at"])
 
 
 class KeyStore:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
+    def __init__(self, conn: asyncpg.Connection, tagger: SubjectTagger) -> None:
+        self._conn, self._tagger = conn, tagger
 
     async def get(self, subject_id: str, *, for_update: bool = False) -> SubjectKey | None:
         lock = " FOR UPDATE" if for_update else ""
-        row = await self._conn.fetchrow(f"SELECT * FROM subject_keys WHERE subject_id = $1{lock}", subject_id)
-        return _key(row) if row else None
+        row = await self._conn.fetchrow(f"SELECT * FROM subject_keys WHERE subject_tag = $1{lock}",
+                                        self._tagger.tag(subject_id))
+        return _key(subject_id, row) if row else None
 
     async def add_many(self, keys: list[SubjectKey]) -> set[str]:
         """Inserts keys that do not exist yet (a tombstone counts as existing); returns the ids added."""
         rows = await self._conn.fetch(
-            "INSERT INTO subject_keys (subject_id, state, backend, wrapped_key, kek_version)"
+            "INSERT INTO subject_keys (subject_tag, state, backend, wrapped_key, kek_version)"
             " SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::int[])"
-            " ON CONFLICT (subject_id) DO NOTHING RETURNING subject_id",
-            [k.subject_id for k in keys], [k.state.value for k in keys], [k.backend for k in keys],
+            " ON CONFLICT (subject_tag) DO NOTHING RETURNING subject_tag",
+            [k.tag for k in keys], [k.state.value for k in keys], [k.backend for k in keys],
             [k.wrapped_key for k in keys], [k.kek_version for k in keys])
-        return {r["subject_id"] for r in rows}
+        added = {r["subject_tag"] for r in rows}
+        return {k.subject_id for k in keys if k.tag in added}
 
     async def mark_shredding(self, key: SubjectKey, subject_ref: str) -> bool:
         """ACTIVE to SHREDDING, unless the row changed since `key` was read."""
         result = await self._conn.execute(
             "UPDATE subject_keys SET state = $1, subject_ref = $2"
-            " WHERE subject_id = $3 AND state = $4 AND wrapped_key = $5",
-            KeyState.SHREDDING.value, subject_ref, key.subject_id, KeyState.ACTIVE.value, key.wrapped_key)
+            " WHERE subject_tag = $3 AND state = $4 AND wrapped_key = $5",
+            KeyState.SHREDDING.value, subject_ref, key.tag, KeyState.ACTIVE.value, key.wrapped_key)
         return result == "UPDATE 1"
 
     async def shred(self, key: SubjectKey, request_id: str, at: datetime, certificate: Certificate) -> bool:
@@ -46,40 +50,63 @@ class KeyStore:
                   certificate.key_id)
         if key.state is KeyState.ABSENT:
             result = await self._conn.execute(
-                "INSERT INTO subject_keys (subject_id, backend, kek_version, state, shredded_at, request_id,"
+                "INSERT INTO subject_keys (subject_tag, backend, kek_version, state, shredded_at, request_id,"
                 " certificate_json, certificate_sig, certificate_key) VALUES ($7, $8, 0, $1, $2, $3, $4, $5, $6)"
-                " ON CONFLICT (subject_id) DO NOTHING", *values, key.subject_id, key.backend)
+                " ON CONFLICT (subject_tag) DO NOTHING", *values, key.tag, key.backend)
             return result == "INSERT 0 1"
         result = await self._conn.execute(
             "UPDATE subject_keys SET state = $1, wrapped_key = NULL, subject_ref = NULL, shredded_at = $2,"
             " request_id = $3, certificate_json = $4, certificate_sig = $5, certificate_key = $6"
-            " WHERE subject_id = $7 AND state = $8 AND wrapped_key = $9",
-            *values, key.subject_id, key.state.value, key.wrapped_key)
+            " WHERE subject_tag = $7 AND state = $8 AND wrapped_key = $9",
+            *values, key.tag, key.state.value, key.wrapped_key)
         return result == "UPDATE 1"
 
     async def certificate(self, subject_id: str) -> Certificate | None:
         row = await self._conn.fetchrow(
             "SELECT certificate_json, certificate_sig, certificate_key FROM subject_keys"
-            " WHERE subject_id = $1 AND state = $2", subject_id, KeyState.SHREDDED.value)
+            " WHERE subject_tag = $1 AND state = $2", self._tagger.tag(subject_id), KeyState.SHREDDED.value)
         if row is None:
             return None
         return Certificate(bytes(row["certificate_json"]), bytes(row["certificate_sig"]), row["certificate_key"])
 
     async def get_many(self, subject_ids: list[str]) -> dict[str, SubjectKey]:
-        rows = await self._conn.fetch("SELECT * FROM subject_keys WHERE subject_id = ANY($1::text[])", subject_ids)
-        return {r["subject_id"]: _key(r) for r in rows}
+        ids = {self._tagger.tag(s): s for s in subject_ids}
+        rows = await self._conn.fetch("SELECT * FROM subject_keys WHERE subject_tag = ANY($1::text[])", list(ids))
+        return {ids[r["subject_tag"]]: _key(ids[r["subject_tag"]], r) for r in rows}
 
     async def wrapped_below(self, kek_version: int, limit: int) -> list[tuple[str, str]]:
+        """(tag, wrapped key) of live keys wrapped under an older KEK version."""
         rows = await self._conn.fetch(
-            "SELECT subject_id, wrapped_key FROM subject_keys WHERE state = $1 AND kek_version < $2 LIMIT $3",
+            "SELECT subject_tag, wrapped_key FROM subject_keys WHERE state = $1 AND kek_version < $2 LIMIT $3",
             KeyState.ACTIVE.value, kek_version, limit)
-        return [(r["subject_id"], r["wrapped_key"]) for r in rows]
+        return [(r["subject_tag"], r["wrapped_key"]) for r in rows]
 
     async def replace_wrapped(self, changes: list[tuple[str, str, str, int]]) -> int:
-        """(subject, old wrapped, new wrapped, version); a row shredded meanwhile is left alone."""
+        """(tag, old wrapped, new wrapped, version); a row shredded meanwhile is left alone."""
         result = await self._conn.execute(
             "UPDATE subject_keys k SET wrapped_key = c.new, kek_version = c.version"
-            " FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS c(subject_id, old, new, version)"
-            " WHERE k.subject_id = c.subject_id AND k.wrapped_key = c.old",
+            " FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS c(subject_tag, old, new, version)"
+            " WHERE k.subject_tag = c.subject_tag AND k.wrapped_key = c.old",
             [c[0] for c in changes], [c[1] for c in changes], [c[2] for c in changes], [c[3] for c in changes])
         return int(result.split()[-1])
+
+    async def kek_floor(self) -> int:
+        """Inside the transaction storing new keys: the lowest KEK version they may be wrapped under.
+        The share lock holds a rotation's raise of it off until they are committed (and visible)."""
+        return await self._conn.fetchval("SELECT version FROM kek_floor FOR SHARE")
+
+    async def raise_kek_floor(self, version: int) -> bool:
+        """Raises the floor to `version` unless a live key is still wrapped below it (False, nothing
+        changed): once raised, the versions below can be destroyed without stranding a key."""
+        transaction = self._conn.transaction()
+        await transaction.start()
+        try:
+            await self._conn.execute("UPDATE kek_floor SET version = greatest(version, $1)", version)
+            left = await self._conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM subject_keys WHERE state = $1 AND kek_version < $2)",
+                KeyState.ACTIVE.value, version)
+        except BaseException:
+            await transaction.rollback()
+            raise
+        await (transaction.rollback() if left else transaction.commit())
+        return not left
