@@ -44,6 +44,7 @@ KEPT_FIELDS: dict[type[Message], tuple[str, ...]] = {
     keyvault.KeyReleased: ("purpose_id", "operation", "client_id", "consent_id"),
     keyvault.SubjectKeyShredded: ("request_id",),  # not the certificate: it names the subject by a keyed tag
     keyvault.KekRotated: ("kek_name", "kek_version", "keys_rewrapped", "min_available_version"),
+    keyvault.PurposeKeysRetired: ("purpose_id", "generation", "consent_id"),
     dsr.RequestStatusChanged: ("request_id", "type", "status", "jurisdiction"),  # not the note: free text
     dsr.TaskSettled: ("request_id", "task_id", "processor", "ok"),  # not the processor's reason: free text
     # Any producer's event whose outbox row was redacted at an erasure: it has no field, its type says so.
