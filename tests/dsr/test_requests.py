@@ -115,21 +115,6 @@ async def test_one_idempotency_key_makes_one_request(operator, backend):
     assert [r.request_id for r in listed.requests] == [first.request.request_id]
 
 
-async def test_a_rejection_must_give_code_explanation_and_complaint_route(operator, backend):
-    r = (await operator.SubmitRequest(submission(unique("subj")))).request
-
-    bare = await refused(operator.RejectRequest, pb.RejectRequestRequest(
-        request_id=r.request_id, idempotency_key=unique("idem")))
-    rejected = await operator.RejectRequest(pb.RejectRequestRequest(
-        request_id=r.request_id, idempotency_key=unique("idem"), reason=pb.RejectionReason(
-            code="manifestly-unfounded", explanation="the same request was answered last week",
-            complaint_route="Berliner Beauftragte für Datenschutz")))
-
-    assert bare.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert {f for f, _ in field_violations(bare)} == {"reason.code", "reason.explanation", "reason.complaint_route"}
-    assert rejected.request.status == pb.REQUEST_STATUS_REJECTED
-
-
 async def test_a_deadline_is_extended_once_with_a_reason(operator, backend):
     r = (await operator.SubmitRequest(submission(unique("subj"), jurisdiction="FR"))).request
     extend = pb.ExtendDeadlineRequest(request_id=r.request_id, reason="complex: 14 systems hold data",
