@@ -12,6 +12,7 @@ from services.common.server import GrpcServer
 from services.common.signing import Ed25519Signer
 from services.consent.api.errors import status_for
 from services.consent.api.servicer import ConsentServicer
+from services.consent.domain.jurisdiction import GuardianAges
 from services.consent.events.payloads import to_pending
 from services.consent.service.consents import ConsentService
 from services.consent.service.decision_cache import CHANGE_CHANNEL, DecisionCache
@@ -40,6 +41,7 @@ class ConsentApp:
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
         signer = Ed25519Signer.from_file(s.receipt_signing_key)  # before anything starts: a bad key stops here
+        guardian_ages = GuardianAges(s.guardian_ages)
         tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
                                                          s.topic, tagger, s.retention)
@@ -51,7 +53,8 @@ class ConsentApp:
             gate.forget(events)
             relay.notify()
 
-        service = ConsentService(lambda: UnitOfWork(pool, to_pending, after_commit), signer, tagger)
+        service = ConsentService(lambda: UnitOfWork(pool, to_pending, after_commit), signer, tagger,
+                                 guardian_ages=guardian_ages)
         servicer = ConsentServicer(service, gate, (signer.key_id, signer.public_key_pem))
         runtime.spawn(run_expiry(service, s.expiry_interval_s), "expiry")
         if s.decision_cache:

@@ -3,12 +3,14 @@
 
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common import topics
 from services.common.erasure import ErasureKeySettings
 from services.common.retention import RetentionSettings
 from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
+from services.consent.domain.jurisdiction import GuardianAges
 
 
 class ConsentSettings(BaseSettings):
@@ -29,9 +31,18 @@ class ConsentSettings(BaseSettings):
     receipt_signing_key: Path
     # The key of the keyed tombstones that refuse an erased person's re-consent (see common/erasure.py).
     erasure_key: ErasureKeySettings = ErasureKeySettings()
+    # The age below which a guardian consents, for countries whose law the service does not know
+    # (JSON, e.g. {"KR": 14}); unconfigured, they take 16. Where the law sets one, it cannot be configured.
+    guardian_ages: dict[str, int] = {}
     expiry_interval_s: float = 60.0
     # Answers CheckConsent from memory while PostgreSQL change notifications keep it exact; a replica
     # sees another replica's change after the notification's delivery (milliseconds).
     decision_cache: bool = True
     decision_cache_max_entries: int = 500_000
     decision_cache_ttl_s: float = 300.0
+
+    @field_validator("guardian_ages")
+    @classmethod
+    def _guardian_ages_are_allowed(cls, ages: dict[str, int]) -> dict[str, int]:
+        GuardianAges(ages)  # raises ValueError saying what is wrong
+        return ages

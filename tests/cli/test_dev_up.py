@@ -136,8 +136,8 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     assert json.loads(checked.stdout)["decision"] == "DECISION_ALLOW"
     # A refusal is one line, with its machine-readable reason, and a non-zero exit.
     assert child.returncode == 1 and child.stderr.splitlines() == [
-        "consentry: FAILED_PRECONDITION GUARDIAN_CONSENT_REQUIRED: subject is under 14: a guardian with a"
-        " verification reference must grant"]
+        "consentry: FAILED_PRECONDITION GUARDIAN_CONSENT_REQUIRED: subject is under 14 (CN: PIPL 31, Face"
+        " Recognition Measures Art. 7): a guardian with a verification reference must grant"]
     assert unknown_language.returncode == 1 and "Traceback" not in unknown_language.stderr
     assert unknown_language.stderr.splitlines() == [
         "consentry: purpose demo-gate-access has no notice in 'fr'; it has: en, zh-CN"]

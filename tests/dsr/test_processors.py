@@ -138,7 +138,8 @@ async def test_expiry_of_an_illinois_consent_deletes_that_purposes_data_under_th
     expiring = (await registered_purpose(admin, retention=timedelta(hours=1))).purpose_id
     kept = (await registered_purpose(admin)).purpose_id
     for p in (expiring, kept):
-        await gate.GrantConsent(grant(subject, p, jurisdiction="US-IL"))
+        await gate.GrantConsent(grant(subject, p, jurisdiction="US-IL", collection_method=cpb.COLLECTION_METHOD_E_SIGNATURE,
+                                      evidence_ref=unique("signed-release")))
         for face_gate in gates.values():
             await face_gate.enrol(subject, p, os.urandom(256))
     await register(dsr, [expiring, kept])

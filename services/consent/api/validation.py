@@ -6,7 +6,7 @@ from consentry.consent.v1 import consent_pb2 as pb
 from services.common.validation import JURISDICTION, LANGUAGE_TAG, SHA256_HEX, Validator, present
 from services.consent.api.mapping import actor_from_pb, purpose_from_pb
 from services.consent.domain import commands
-from services.consent.domain.model import DEFAULT_MINIMUM_AGE, CollectionMethod
+from services.consent.domain.model import CollectionMethod
 
 _DATA_CATEGORIES = pb.DataCategory.values()
 _MAX_TEXT = 100_000
@@ -53,11 +53,9 @@ def register_purpose(req: pb.RegisterPurposeRequest) -> commands.RegisterPurpose
             "is set by the service")
     _idempotency_key(v, req.idempotency_key)
     v.done()
-    purpose = pb.Purpose()
-    purpose.CopyFrom(p)
-    if not purpose.minimum_age:
-        purpose.minimum_age = DEFAULT_MINIMUM_AGE
-    return commands.RegisterPurpose(purpose_from_pb(purpose))
+    # minimum_age may only raise the guardian line of a grant's jurisdiction (domain/jurisdiction.py), so
+    # any value up to 21 is valid here: one below a jurisdiction's line simply doesn't lower it.
+    return commands.RegisterPurpose(purpose_from_pb(p))
 
 def publish_notice(req: pb.PublishNoticeRequest) -> commands.PublishNotice:
     v = Validator()

@@ -50,8 +50,20 @@ class NoticeHashMismatch(PreconditionFailed):
 
 
 class GuardianConsentRequired(PreconditionFailed):
-    def __init__(self, minimum_age: int) -> None:
-        super().__init__(f"subject is under {minimum_age}: a guardian with a verification reference must grant")
+    def __init__(self, age: int, drawn_by: str, jurisdiction: str, purpose_minimum: int) -> None:
+        # A purpose's minimum below the jurisdiction's line is no error of its own: it simply doesn't lower it.
+        lower = (f"; the purpose's minimum age of {purpose_minimum} does not lower the line of {jurisdiction}"
+                 if 0 < purpose_minimum < age else "")
+        super().__init__(f"subject is under {age} ({drawn_by}): a guardian with a verification reference"
+                         f" must grant{lower}")
+        self.metadata = {"jurisdiction": jurisdiction, "guardian_age": str(age)}
+
+
+class WrittenReleaseRequired(PreconditionFailed):
+    def __init__(self, jurisdiction: str) -> None:
+        super().__init__(f"in {jurisdiction} biometrics need a written release signed by the subject (BIPA 15(b)):"
+                         " collection_method PAPER_SIGNED or E_SIGNATURE, and evidence_ref naming the signed release")
+        self.metadata = {"jurisdiction": jurisdiction}
 
 
 class SubjectErased(PreconditionFailed):

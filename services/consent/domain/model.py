@@ -10,7 +10,6 @@ from services.consent.domain import errors
 
 # BIPA 15(a): destroy at the latest three years after the subject's last interaction.
 INACTIVITY_LIMIT = timedelta(days=3 * 365)
-DEFAULT_MINIMUM_AGE = 14  # PIPL 31, Face Recognition Measures Art. 7
 
 
 class DataCategory(Enum):
@@ -76,6 +75,7 @@ class Purpose:
     retention: timedelta
     legal_basis: LegalBasis
     non_face_alternative: str
+    # Raises the guardian line of the grant's jurisdiction for this purpose; 0 or less never lowers it.
     minimum_age: int
     pia_reference: str
     recipients: tuple[str, ...] = ()
@@ -188,9 +188,9 @@ def expiry_cause(expires_at: datetime | None, last_interaction_at: datetime | No
     return None
 
 
-def check_grant(purpose: Purpose, notice: Notice | None, *, version: int, language: str, seen_hash: str,
-                subject_age: int, actor: Actor) -> None:
-    """A grant must name the current notice exactly as published, and a child needs a verified guardian."""
+def check_grant(purpose: Purpose, notice: Notice | None, *, version: int, language: str, seen_hash: str) -> None:
+    """A grant must name the current notice exactly as published. (Who may grant is the jurisdiction's
+    rule: see jurisdiction.check_grantor.)"""
     if purpose.current_notice_version == 0:
         raise errors.NoNoticePublished(purpose.purpose_id)
     if version != purpose.current_notice_version:
@@ -199,8 +199,3 @@ def check_grant(purpose: Purpose, notice: Notice | None, *, version: int, langua
         raise errors.NoticeNotFound(purpose.purpose_id, version, language)
     if notice.content_hash != seen_hash:
         raise errors.NoticeHashMismatch(purpose.purpose_id, version, language)
-    if subject_age < purpose.minimum_age:
-        verified_guardian = (actor.kind is ActorKind.GUARDIAN and actor.guardian_id
-                             and actor.guardian_verification_ref)
-        if not verified_guardian:
-            raise errors.GuardianConsentRequired(purpose.minimum_age)

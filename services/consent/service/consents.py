@@ -9,6 +9,7 @@ from services.common.erasure import SubjectTagger
 from services.common.ids import new_id
 from services.consent.domain import commands, errors
 from services.consent.domain import events as ev
+from services.consent.domain.jurisdiction import GuardianAges, check_grantor
 from services.consent.domain.model import (
     Consent, ConsentState, Notice, Purpose, check_grant, content_hash,
 )
@@ -70,8 +71,9 @@ class Idempotent:
 
 class ConsentService:
     def __init__(self, uow: Callable[[], UnitOfWork], signer: Ed25519Signer, tagger: SubjectTagger,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, guardian_ages: GuardianAges | None = None) -> None:
         self._uow, self._tagger = uow, tagger
+        self._guardian_ages = guardian_ages or GuardianAges()
         self._signer = signer
         self._now = clock
 
@@ -128,7 +130,10 @@ class ConsentService:
             if purpose is None:
                 raise errors.PurposeNotFound(cmd.purpose_id)
             check_grant(purpose, notice, version=cmd.notice_version, language=cmd.notice_language,
-                        seen_hash=cmd.notice_hash, subject_age=cmd.subject_age, actor=cmd.actor)
+                        seen_hash=cmd.notice_hash)
+            check_grantor(self._guardian_ages, jurisdiction=cmd.jurisdiction, purpose_id=purpose.purpose_id,
+                          purpose_minimum=purpose.minimum_age, subject_age=cmd.subject_age, actor=cmd.actor,
+                          collection_method=cmd.collection_method, evidence_ref=cmd.evidence_ref)
             assert notice is not None
             now = self._now()
             consent = Consent(
