@@ -5,6 +5,7 @@ import uuid
 from datetime import UTC, datetime
 
 from consentry.audit.v1 import audit_pb2 as pb
+from services.audit.api.face_data import encoded_binary
 from services.audit.domain.entry import Event
 from services.audit.service.reader import MAX_PAGE
 from services.audit.store.log_store import EntryFilter
@@ -20,6 +21,20 @@ FACE_EVENT_TYPE = re.compile(r"^face(\.[a-z][a-z0-9_]{0,39}){1,4}$")
 SUBJECT_REF = re.compile(r"^[0-9a-f]{64}$")
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,5}$")
 MAX_ATTRIBUTES = 16
+MAX_ATTRIBUTE_LENGTH = 256
+
+
+def _no_face_data(v: Validator, field: str, value: str) -> None:
+    if (looks_like := encoded_binary(value)) is not None:
+        v.fail(field, "string.no_face_data", f"looks like {looks_like}: face data (images, templates) and"
+               " other encoded binary must not enter the audit log (PIPL 55, 56; Face Recognition Measures Art. 9)")
+
+
+def _free_text(v: Validator, field: str, value: str, *, max_len: int) -> None:
+    """Short, readable, and nothing that looks like a face (see face_data.py)."""
+    v.text(field, value, max_len=max_len, required=False)
+    if len(value) <= max_len:
+        _no_face_data(v, field, value)
 
 
 def append(request: pb.AppendRequest, producer: str) -> list[Event]:
@@ -33,14 +48,15 @@ def append(request: pb.AppendRequest, producer: str) -> list[Event]:
         v.identifier(f"{f}.subject_id", e.subject_id)
         occurred.append(v.timestamp(f"{f}.occurred_at", present(e, "occurred_at"), required=True,
                                     earliest=EARLIEST_EVENT, latest=now))
-        v.text(f"{f}.result", e.result, max_len=64, required=False)
+        _free_text(v, f"{f}.result", e.result, max_len=64)
         v.check(0.0 <= e.score <= 1.0, f"{f}.score", "double.gte_lte", "must be between 0 and 1")
-        v.text(f"{f}.device_id", e.device_id, max_len=128, required=False)
+        _free_text(v, f"{f}.device_id", e.device_id, max_len=128)
         v.check(e.sequence <= MAX_SEQUENCE, f"{f}.sequence", "uint64.lte", f"must be at most {MAX_SEQUENCE}")
         v.count(f"{f}.attributes", e.attributes, most=MAX_ATTRIBUTES)
         for key, value in list(e.attributes.items())[:MAX_ATTRIBUTES]:
             v.identifier(f"{f}.attributes[{key!r}]", key)
-            v.text(f"{f}.attributes[{key!r}]", value, max_len=256, required=False)
+            _no_face_data(v, f"{f}.attributes[{key!r}]", key)
+            _free_text(v, f"{f}.attributes[{key!r}]", value, max_len=MAX_ATTRIBUTE_LENGTH)
     v.done()
     return [Event(str(uuid.UUID(e.event_id)), producer, e.sequence or None, e.type, e.subject_id, at,
                   _face_payload(e)) for e, at in zip(request.events, occurred, strict=True)]
