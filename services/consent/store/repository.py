@@ -187,7 +187,8 @@ class ConsentStore:
     async def snapshots(self, pairs: list[tuple[str, str]], tags: list[str]) -> list[ConsentSnapshot]:
         rows = await self._conn.fetch(
             """
-            SELECT q.ord, p.purpose_id IS NOT NULL AS purpose_exists, e.subject_tag IS NOT NULL AS erased,
+            SELECT q.ord, p.purpose_id IS NOT NULL AS purpose_exists, p.storage_location,
+                   e.subject_tag IS NOT NULL AS erased,
                    c.consent_id, c.state, c.notice_version, c.expires_at, c.last_interaction_at,
                    (SELECT count(*) FROM consent_history h WHERE h.consent_id = c.consent_id
                     AND h.event_type IN ('consent.withdrawn', 'consent.expired')) AS lapses
@@ -205,6 +206,7 @@ class ConsentStore:
                 state=ConsentState(r["state"]) if r["state"] else None,
                 notice_version=r["notice_version"] or 0, expires_at=r["expires_at"],
                 last_interaction_at=r["last_interaction_at"], lapses=r["lapses"] or 0,
+                storage_location=StorageLocation(r["storage_location"]) if r["storage_location"] else None,
             )
             for r in rows
         ]
