@@ -8,6 +8,7 @@ import asyncpg
 from services.common.erasure import TOMBSTONE_PREFIX
 from services.common.event_keys import destroy_event_key
 from services.common.outbox_retention import redact_person
+from services.consent.domain.filing import FilingState
 from services.consent.domain.model import (
     INACTIVITY_LIMIT, Consent, ConsentSnapshot, ConsentState, Notice, Purpose, StorageLocation,
 )
@@ -211,9 +212,33 @@ class ConsentStore:
             for r in rows
         ]
 
+    # Filing (Measures Art. 15). Counted: distinct people with a consent to a SERVER purpose that is
+    # GIVEN, or RENEWAL_REQUIRED (what was stored under it stays until renewal or withdrawal). Consent
+    # cannot see what face systems store nor which keys keyvault holds; a server purpose's consent is
+    # what permits storage, so it is the count consent can know, and an upper bound of the real one.
+    # Every data category a purpose can name (template, raw image, liveness) is face data.
+    _STORED_FACE_DATA = (
+        f" FROM consents c JOIN purposes p USING (purpose_id) WHERE p.storage_location = {StorageLocation.SERVER.value}"
+        f" AND c.state IN ({GIVEN}, {ConsentState.RENEWAL_REQUIRED.value})")
+
     async def subjects_with_stored_face_data(self, controller_id: str) -> int:
         return await self._conn.fetchval(
-            f"SELECT count(DISTINCT c.subject_id) FROM consents c JOIN purposes p USING (purpose_id)"
-            f" WHERE p.controller_id = $1 AND p.storage_location = $2"
-            f" AND c.state IN ({GIVEN}, {ConsentState.RENEWAL_REQUIRED.value})",
-            controller_id, StorageLocation.SERVER.value)
+            f"SELECT count(DISTINCT c.subject_id) {self._STORED_FACE_DATA} AND p.controller_id = $1", controller_id)
+
+    async def stored_face_data_by_controller(self) -> dict[str, int]:
+        rows = await self._conn.fetch(
+            f"SELECT p.controller_id, count(DISTINCT c.subject_id) AS people {self._STORED_FACE_DATA}"
+            " GROUP BY p.controller_id")
+        return {r["controller_id"]: r["people"] for r in rows}
+
+    async def lock_filing_states(self) -> dict[str, FilingState]:
+        """The states last announced; locked until commit, so concurrent sweeps announce nothing twice."""
+        await self._conn.execute("LOCK TABLE filing_states IN EXCLUSIVE MODE")
+        rows = await self._conn.fetch("SELECT controller_id, state FROM filing_states")
+        return {r["controller_id"]: FilingState(r["state"]) for r in rows}
+
+    async def save_filing_state(self, controller_id: str, state: FilingState, at: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO filing_states (controller_id, state, changed_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (controller_id) DO UPDATE SET state = EXCLUDED.state, changed_at = EXCLUDED.changed_at",
+            controller_id, state.value, at)
