@@ -8,7 +8,7 @@
     gate = ConsentGate(consent)
     await gate.ensure_allowed(subject_id, purpose_id)        # raises ConsentRefused; no answer is a no
     cipher = TemplateCipher(keyvault)
-    blob = await cipher.seal(subject_id, purpose_id, template)  # store the blob; it holds the wrapped key
+    blob = await cipher.seal(subject_id, purpose_id, template)  # store the blob; DeviceStorageOnly: not here
     template = await cipher.open(subject_id, purpose_id, blob)  # TemplateRetired: consent ended since; re-enrol
 
     class DoorProcessor(DsrProcessor):
@@ -23,7 +23,8 @@
 
 from consentry_client.cipher import TemplateCipher
 from consentry_client.errors import (
-    ConsentRefused, ConsentryClientError, CorruptTemplate, SubjectErased, TemplateRetired, error_info,
+    ConsentRefused, ConsentryClientError, CorruptTemplate, DeviceStorageOnly, SubjectErased, TemplateRetired,
+    error_info,
 )
 from consentry_client.gate import ConsentGate, Decision, connect
 from consentry_client.journal import InMemoryTaskJournal, TaskJournal
@@ -31,7 +32,8 @@ from consentry_client.kafka import kafka_options
 from consentry_client.processor import DsrProcessor, TaskFailed
 
 __all__ = [
-    "ConsentGate", "ConsentRefused", "ConsentryClientError", "CorruptTemplate", "Decision", "DsrProcessor",
+    "ConsentGate", "ConsentRefused", "ConsentryClientError", "CorruptTemplate", "Decision", "DeviceStorageOnly",
+    "DsrProcessor",
     "InMemoryTaskJournal", "SubjectErased", "TaskFailed", "TaskJournal", "TemplateCipher", "TemplateRetired", "connect",
     "error_info", "kafka_options",
 ]

@@ -11,7 +11,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
-from consentry_client.errors import ConsentRefused, CorruptTemplate, SubjectErased, TemplateRetired, error_info
+from consentry_client.errors import (
+    ConsentRefused, CorruptTemplate, DeviceStorageOnly, SubjectErased, TemplateRetired, error_info,
+)
 
 # Blob layout: version (1 byte) | wrapped key length (2 bytes, big-endian) | wrapped key | nonce | ciphertext+tag
 VERSION = 1
@@ -23,7 +25,8 @@ _CORRUPT = {"WRONG_KEY_MATERIAL", "NO_SUBJECT_KEY"}
 
 
 class TemplateCipher:
-    """Raises ConsentRefused without consent, SubjectErased after shredding, TemplateRetired for a blob
+    """Raises ConsentRefused without consent, DeviceStorageOnly for a purpose whose face data stays on
+    the device, SubjectErased after shredding, TemplateRetired for a blob
     sealed under a consent that has ended since, CorruptTemplate for a blob that is malformed, altered
     or someone else's."""
 
@@ -84,6 +87,8 @@ def _translated(error: grpc.aio.AioRpcError) -> Exception | None:
         return SubjectErased(error.details() or "")
     if info.reason == "KEY_GENERATION_RETIRED":
         return TemplateRetired(error.details() or "")
+    if info.reason == "DEVICE_STORAGE_ONLY":
+        return DeviceStorageOnly(error.details() or "")
     if error.code() == grpc.StatusCode.PERMISSION_DENIED and "denyReason" in info.metadata:
         return ConsentRefused(info.metadata["denyReason"])
     if info.reason in _CORRUPT:

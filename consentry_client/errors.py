@@ -30,6 +30,15 @@ class ConsentRefused(ConsentryClientError):
         self.reason = reason
 
 
+class DeviceStorageOnly(ConsentryClientError):
+    """The purpose keeps face data on the device (Face Recognition Measures Art. 8): keyvault releases
+    no key to store it on a server. Keep the template on the device, or store it under a purpose whose
+    storage location is SERVER, with the person's own consent to that purpose."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+
+
 class SubjectErased(ConsentryClientError):
     """The subject's key was shredded: every template sealed under it is gone for good."""
 

@@ -22,7 +22,9 @@ class FaceGateSettings(BaseSettings):
     # Its identity: the certificate's common name is its processor name (`name` must match it).
     tls_cert: Path = Path("face-gate.crt")
     tls_key: Path = Path("face-gate.key")
-    # The purposes whose data this gate holds (it receives withdrawal tasks for these only).
+    # The purposes whose data this gate holds (it receives withdrawal tasks for these only). Each must
+    # have storage location SERVER: the gate keeps templates on its own server, and keyvault releases
+    # no key for a DEVICE purpose (Measures Art. 8).
     purposes: list[str] = ["demo-gate-access"]
     # Enrolled at start when their consent allows it (a demo of the whole flow).
     demo_subjects: list[str] = []

@@ -26,6 +26,7 @@ async def seed_demo_purpose(endpoints: dict, purpose_id: str) -> None:
         stub = consent_pb2_grpc.ConsentServiceStub(ch)
         await stub.RegisterPurpose(pb.RegisterPurposeRequest(idempotency_key=f"seed-{purpose_id}", purpose=pb.Purpose(
             purpose_id=purpose_id, controller_id="acme-campus", name="Campus gate access by face",
+            # SERVER: the face gate stores templates on its server, which a DEVICE purpose does not allow.
             data_categories=[pb.DATA_CATEGORY_FACE_TEMPLATE], storage_location=pb.STORAGE_LOCATION_SERVER,
             retention=retention, legal_basis=pb.LEGAL_BASIS_SEPARATE_CONSENT,
             non_face_alternative="Staff badge at any gate", pia_reference="PIA-DEMO-001",

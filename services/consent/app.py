@@ -12,11 +12,13 @@ from services.common.server import GrpcServer
 from services.common.signing import Ed25519Signer
 from services.consent.api.errors import status_for
 from services.consent.api.servicer import ConsentServicer
+from services.consent.domain.filing import FilingRule
 from services.consent.domain.jurisdiction import GuardianAges
 from services.consent.events.payloads import to_pending
 from services.consent.service.consents import ConsentService
 from services.consent.service.decision_cache import CHANGE_CHANNEL, DecisionCache
 from services.consent.service.expiry import run_expiry
+from services.consent.service.filing import FilingWatch, run_filing_watch
 from services.consent.service.gate import ConsentGate
 from services.consent.service.uow import UnitOfWork
 from services.consent.settings import ConsentSettings
@@ -29,6 +31,7 @@ class ConsentApp:
         self.settings = settings
         self.runtime = ServiceRuntime("consent", "services.consent.store")
         self.gate: ConsentGate | None = None
+        self.filing: FilingWatch | None = None
 
     @property
     def port(self) -> int:
@@ -53,10 +56,14 @@ class ConsentApp:
             gate.forget(events)
             relay.notify()
 
-        service = ConsentService(lambda: UnitOfWork(pool, to_pending, after_commit), signer, tagger,
-                                 guardian_ages=guardian_ages)
-        servicer = ConsentServicer(service, gate, (signer.key_id, signer.public_key_pem))
+        def uow() -> UnitOfWork:
+            return UnitOfWork(pool, to_pending, after_commit)
+
+        service = ConsentService(uow, signer, tagger, guardian_ages=guardian_ages)
+        self.filing = filing = FilingWatch(uow, FilingRule(s.filing_threshold, s.filing_warning_share))
+        servicer = ConsentServicer(service, gate, filing, (signer.key_id, signer.public_key_pem))
         runtime.spawn(run_expiry(service, s.expiry_interval_s), "expiry")
+        runtime.spawn(run_filing_watch(filing, s.filing_check_interval_s), "filing-watch")
         if s.decision_cache:
             listener = ChannelListener(s.database_url, CHANGE_CHANNEL, on_message=cache.apply_notification,
                                        on_ready=cache.enable, on_lost=cache.disable)

@@ -4,6 +4,7 @@
 from pathlib import Path
 
 from pydantic import field_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common import topics
@@ -11,6 +12,7 @@ from services.common.erasure import ErasureKeySettings
 from services.common.retention import RetentionSettings
 from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
 from services.consent.domain.jurisdiction import GuardianAges
+from services.consent.domain.filing import FILING_THRESHOLD, FILING_WARNING_SHARE
 
 
 class ConsentSettings(BaseSettings):
@@ -35,6 +37,12 @@ class ConsentSettings(BaseSettings):
     # (JSON, e.g. {"KR": 14}); unconfigured, they take 16. Where the law sets one, it cannot be configured.
     guardian_ages: dict[str, int] = {}
     expiry_interval_s: float = 60.0
+    # Filing with the provincial CAC (Face Recognition Measures Art. 15): the number of people whose
+    # face data a controller stores on servers that makes filing due, the share of it that warns, and
+    # how often the counts are taken (each crossing is announced once on the topic).
+    filing_threshold: int = Field(FILING_THRESHOLD, ge=1)
+    filing_warning_share: float = Field(FILING_WARNING_SHARE, gt=0, le=1)
+    filing_check_interval_s: float = Field(300.0, gt=0)
     # Answers CheckConsent from memory while PostgreSQL change notifications keep it exact; a replica
     # sees another replica's change after the notification's delivery (milliseconds).
     decision_cache: bool = True

@@ -40,6 +40,7 @@ KEPT_FIELDS: dict[type[Message], tuple[str, ...]] = {
     consent.ConsentExpired: (*_under("consent", CONSENT), "cause"),
     consent.ConsentRenewalRequired: (*_under("consent", CONSENT), "required_notice_version"),
     consent.SubjectErased: ("request_id", "consents_erased"),  # not the tombstone: it recognises the person
+    consent.FilingThresholdCrossed: ("controller_id", "subjects_with_stored_face_data", "threshold", "state"),
     keyvault.SubjectKeyCreated: ("backend",),
     keyvault.KeyReleased: ("purpose_id", "operation", "client_id", "consent_id"),
     keyvault.SubjectKeyShredded: ("request_id",),  # not the certificate: it names the subject by a keyed tag

@@ -92,6 +92,7 @@ def check_to_pb(r: CheckResult) -> pb.CheckConsentResponse:
         decision=pb.DECISION_ALLOW if r.allowed else pb.DECISION_DENY,
         reason=r.reason.value if r.reason else pb.DENY_REASON_UNSPECIFIED,
         consent_id=r.consent_id, notice_version=r.notice_version, lapses=r.lapses,
+        storage_location=r.storage_location.value if r.storage_location else pb.STORAGE_LOCATION_UNSPECIFIED,
     )
 
 

@@ -10,10 +10,8 @@ from services.common.idempotency import IdempotencyScope
 from services.consent.api import mapping as m
 from services.consent.api import validation as valid
 from services.consent.service.consents import ConsentService, Erased, Granted, Idempotent, Published, Receipt
+from services.consent.service.filing import FilingWatch
 from services.consent.service.gate import ConsentGate
-
-FILING_THRESHOLD = 100_000  # Face Recognition Measures (2025) Art. 15
-FILING_WARNING_SHARE = 0.9
 
 
 def _idempotent(method: str, request, key: str, to_pb: Callable, from_pb: Callable, response_type) -> Idempotent:
@@ -46,9 +44,11 @@ def _published_from_pb(r: pb.PublishNoticeResponse) -> Published:
 
 
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
-    def __init__(self, service: ConsentService, gate: ConsentGate, receipt_key: tuple[str, str]) -> None:
+    def __init__(self, service: ConsentService, gate: ConsentGate, filing: FilingWatch,
+                 receipt_key: tuple[str, str]) -> None:
         self._service = service
         self._gate = gate
+        self._filing = filing
         self._receipt_key = receipt_key
 
     async def RegisterPurpose(self, request, context):
@@ -132,12 +132,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
 
     async def GetFilingStatus(self, request, context):
         controller_id = valid.identifier("controller_id", request.controller_id)
-        count = await self._service.filing_count(controller_id)
-        state = (pb.FILING_STATE_FILING_REQUIRED if count >= FILING_THRESHOLD
-                 else pb.FILING_STATE_APPROACHING if count >= FILING_THRESHOLD * FILING_WARNING_SHARE
-                 else pb.FILING_STATE_BELOW_THRESHOLD)
-        return pb.GetFilingStatusResponse(controller_id=controller_id, subjects_with_stored_face_data=count,
-                                          threshold=FILING_THRESHOLD, state=state)
+        status = await self._filing.status(controller_id)
+        return pb.GetFilingStatusResponse(controller_id=controller_id, subjects_with_stored_face_data=status.people,
+                                          threshold=status.threshold, state=status.state.value)
 
     async def GetReceiptKey(self, request, context):
         key_id, pem = self._receipt_key

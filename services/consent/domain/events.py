@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from services.consent.domain.filing import FilingStatus
 from services.consent.domain.model import Consent, Notice, Purpose
 
 
@@ -52,5 +53,17 @@ class SubjectErased:
     type = "consent.subject.erased"
 
 
+@dataclass(frozen=True)
+class FilingApproaching:
+    status: FilingStatus
+    type = "consent.filing.approaching"
+
+
+@dataclass(frozen=True)
+class FilingRequired:
+    status: FilingStatus
+    type = "consent.filing.required"
+
+
 Event = (PurposeRegistered | NoticePublished | ConsentGranted | ConsentWithdrawn | ConsentExpired
-         | ConsentRenewalRequired | SubjectErased)
+         | ConsentRenewalRequired | SubjectErased | FilingApproaching | FilingRequired)

@@ -141,6 +141,8 @@ class CheckResult:
     notice_version: int = 0
     # How often this consent has ended (withdrawn, expired): a grant after an end is a new term.
     lapses: int = 0
+    # The purpose's: keyvault releases keys only for storage on a server (Measures Art. 8).
+    storage_location: StorageLocation | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class ConsentSnapshot:
     expires_at: datetime | None = None
     last_interaction_at: datetime | None = None
     lapses: int = 0
+    storage_location: StorageLocation | None = None
 
 
 _DENIAL_BY_STATE = {
@@ -171,13 +174,14 @@ def decide(snapshot: ConsentSnapshot, now: datetime) -> CheckResult:
         return CheckResult(False, DenyReason.SUBJECT_ERASED)
     if not snapshot.purpose_exists:
         return CheckResult(False, DenyReason.UNKNOWN_PURPOSE)
+    where = snapshot.storage_location
     if snapshot.consent_id is None or snapshot.state is None:
-        return CheckResult(False, DenyReason.NO_CONSENT)
+        return CheckResult(False, DenyReason.NO_CONSENT, storage_location=where)
     denial = _DENIAL_BY_STATE.get(snapshot.state)
     # The sweep may not have run yet: an overdue consent is already expired for the gate.
     if denial is None and expiry_cause(snapshot.expires_at, snapshot.last_interaction_at, now) is not None:
         denial = DenyReason.EXPIRED
-    return CheckResult(denial is None, denial, snapshot.consent_id, snapshot.notice_version, snapshot.lapses)
+    return CheckResult(denial is None, denial, snapshot.consent_id, snapshot.notice_version, snapshot.lapses, where)
 
 
 def expiry_cause(expires_at: datetime | None, last_interaction_at: datetime | None, now: datetime) -> str | None:

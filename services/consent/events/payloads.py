@@ -37,4 +37,8 @@ def _payload(event: ev.Event):
         case ev.SubjectErased(tombstone, request_id, count):
             return "", pb.SubjectErased(subject_tombstone=tombstone, request_id=request_id,
                                                 consents_erased=count)
+        case ev.FilingApproaching(status) | ev.FilingRequired(status):
+            return "", pb.FilingThresholdCrossed(
+                controller_id=status.controller_id, subjects_with_stored_face_data=status.people,
+                threshold=status.threshold, state=status.state.value)
     raise TypeError(f"no payload for {type(event).__name__}")

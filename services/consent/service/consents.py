@@ -206,10 +206,6 @@ class ConsentService:
             await uow.commit()
             return len(expired)
 
-    async def filing_count(self, controller_id: str) -> int:
-        async with self._uow() as uow:
-            return await uow.store.subjects_with_stored_face_data(controller_id)
-
     async def _record(self, uow: UnitOfWork, changes: list[tuple[Consent, ev.Event | None, str]],
                       at: datetime) -> None:
         """History rows, and events sharing their ids, for changed records."""

@@ -8,6 +8,7 @@ import asyncpg
 from services.common.erasure import TOMBSTONE_PREFIX
 from services.common.event_keys import destroy_event_key
 from services.common.outbox_retention import redact_person
+from services.consent.domain.filing import FilingState
 from services.consent.domain.model import (
     INACTIVITY_LIMIT, Consent, ConsentSnapshot, ConsentState, Notice, Purpose, StorageLocation,
 )
@@ -187,7 +188,8 @@ class ConsentStore:
     async def snapshots(self, pairs: list[tuple[str, str]], tags: list[str]) -> list[ConsentSnapshot]:
         rows = await self._conn.fetch(
             """
-            SELECT q.ord, p.purpose_id IS NOT NULL AS purpose_exists, e.subject_tag IS NOT NULL AS erased,
+            SELECT q.ord, p.purpose_id IS NOT NULL AS purpose_exists, p.storage_location,
+                   e.subject_tag IS NOT NULL AS erased,
                    c.consent_id, c.state, c.notice_version, c.expires_at, c.last_interaction_at,
                    (SELECT count(*) FROM consent_history h WHERE h.consent_id = c.consent_id
                     AND h.event_type IN ('consent.withdrawn', 'consent.expired')) AS lapses
@@ -205,13 +207,38 @@ class ConsentStore:
                 state=ConsentState(r["state"]) if r["state"] else None,
                 notice_version=r["notice_version"] or 0, expires_at=r["expires_at"],
                 last_interaction_at=r["last_interaction_at"], lapses=r["lapses"] or 0,
+                storage_location=StorageLocation(r["storage_location"]) if r["storage_location"] else None,
             )
             for r in rows
         ]
 
+    # Filing (Measures Art. 15). Counted: distinct people with a consent to a SERVER purpose that is
+    # GIVEN, or RENEWAL_REQUIRED (what was stored under it stays until renewal or withdrawal). Consent
+    # cannot see what face systems store nor which keys keyvault holds; a server purpose's consent is
+    # what permits storage, so it is the count consent can know, and an upper bound of the real one.
+    # Every data category a purpose can name (template, raw image, liveness) is face data.
+    _STORED_FACE_DATA = (
+        f" FROM consents c JOIN purposes p USING (purpose_id) WHERE p.storage_location = {StorageLocation.SERVER.value}"
+        f" AND c.state IN ({GIVEN}, {ConsentState.RENEWAL_REQUIRED.value})")
+
     async def subjects_with_stored_face_data(self, controller_id: str) -> int:
         return await self._conn.fetchval(
-            f"SELECT count(DISTINCT c.subject_id) FROM consents c JOIN purposes p USING (purpose_id)"
-            f" WHERE p.controller_id = $1 AND p.storage_location = $2"
-            f" AND c.state IN ({GIVEN}, {ConsentState.RENEWAL_REQUIRED.value})",
-            controller_id, StorageLocation.SERVER.value)
+            f"SELECT count(DISTINCT c.subject_id) {self._STORED_FACE_DATA} AND p.controller_id = $1", controller_id)
+
+    async def stored_face_data_by_controller(self) -> dict[str, int]:
+        rows = await self._conn.fetch(
+            f"SELECT p.controller_id, count(DISTINCT c.subject_id) AS people {self._STORED_FACE_DATA}"
+            " GROUP BY p.controller_id")
+        return {r["controller_id"]: r["people"] for r in rows}
+
+    async def lock_filing_states(self) -> dict[str, FilingState]:
+        """The states last announced; locked until commit, so concurrent sweeps announce nothing twice."""
+        await self._conn.execute("LOCK TABLE filing_states IN EXCLUSIVE MODE")
+        rows = await self._conn.fetch("SELECT controller_id, state FROM filing_states")
+        return {r["controller_id"]: FilingState(r["state"]) for r in rows}
+
+    async def save_filing_state(self, controller_id: str, state: FilingState, at: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO filing_states (controller_id, state, changed_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (controller_id) DO UPDATE SET state = EXCLUDED.state, changed_at = EXCLUDED.changed_at",
+            controller_id, state.value, at)

@@ -8,6 +8,7 @@ from services.keyvault.domain import errors
 status_for = error_table([
     (errors.ConsentDenied, grpc.StatusCode.PERMISSION_DENIED),
     (errors.ConsentUnreachable, grpc.StatusCode.UNAVAILABLE),
+    (errors.DeviceStorageOnly, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.SubjectErased, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.NoSubjectKey, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.NoKek, grpc.StatusCode.FAILED_PRECONDITION),

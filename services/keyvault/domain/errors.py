@@ -24,6 +24,17 @@ class ConsentDenied(KeyVaultError):
         self.metadata = {"denyReason": deny_reason}
 
 
+class DeviceStorageOnly(KeyVaultError):
+    """Face data of this purpose stays on the device (Face Recognition Measures Art. 8): no key is
+    released to store it on a server. Server storage needs a SERVER purpose and its own consent."""
+
+    def __init__(self, purpose_id: str, storage_location: str) -> None:
+        super().__init__(f"purpose '{purpose_id}' keeps face data on the device (storage location"
+                         f" {storage_location}): no key released for server storage; that needs a purpose"
+                         " with storage location SERVER and its own consent")
+        self.metadata = {"storageLocation": storage_location}
+
+
 class ConsentUnreachable(KeyVaultError):
     def __init__(self) -> None:
         super().__init__("consent service unreachable: no key released")

@@ -54,6 +54,13 @@ class ConsentAnswer:
     consent_id: str
     # How often the consent has ended (withdrawn, expired): a grant after an end is a new term.
     lapses: int = 0
+    # Where the purpose keeps face data: "SERVER", "DEVICE", or "UNSPECIFIED" from a consent service
+    # that does not say (treated as DEVICE: keys are released for server storage only).
+    storage_location: str = "UNSPECIFIED"
+
+    @property
+    def server_storage(self) -> bool:
+        return self.storage_location == "SERVER"
 
     @property
     def ended(self) -> bool:

@@ -117,7 +117,11 @@ class KeyService:
         return plaintext
 
     async def _allowed(self, subject_id: str, purpose_id: str) -> ConsentAnswer:
+        """Every key this service releases serves data stored off the device: only a SERVER purpose
+        may have one (Measures Art. 8), and nothing, not even the subject key, is made before."""
         answer = await self._consent.check(subject_id, purpose_id)
+        if answer.allowed and not answer.server_storage:
+            raise errors.DeviceStorageOnly(purpose_id, answer.storage_location)
         if answer.allowed:
             return answer
         if answer.reason == "SUBJECT_ERASED":  # the same answer a shredded key gives: the person is gone

@@ -16,7 +16,8 @@ MAX_BATCH = 1000  # CheckConsents' own limit
 
 def _answer(answer: cpb.CheckConsentResponse) -> ConsentAnswer:
     reason = cpb.DenyReason.Name(answer.reason).removeprefix("DENY_REASON_")
-    return ConsentAnswer(answer.decision == cpb.DECISION_ALLOW, reason, answer.consent_id, answer.lapses)
+    where = cpb.StorageLocation.Name(answer.storage_location).removeprefix("STORAGE_LOCATION_")
+    return ConsentAnswer(answer.decision == cpb.DECISION_ALLOW, reason, answer.consent_id, answer.lapses, where)
 
 
 class ConsentClient:

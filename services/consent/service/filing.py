@@ -1,0 +1,62 @@
+"""The filing watch (Face Recognition Measures Art. 15): counts the people whose face data each
+controller stores on a server and announces on `consent.events` when a count reaches the warning
+share of the threshold (`consent.filing.approaching`) or the threshold (`consent.filing.required`),
+once per crossing. A periodic sweep rather than a count at every grant: a count over every consent of
+a controller would make each grant pay for all earlier ones, and filing is due in 30 working days."""
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+from services.common.ids import new_id
+from services.common.logging import get_logger
+from services.consent.domain import events as ev
+from services.consent.domain.filing import FilingRule, FilingState, FilingStatus, crossed
+from services.consent.service.consents import utcnow
+from services.consent.service.uow import UnitOfWork
+
+log = get_logger(__name__)
+
+_ANNOUNCEMENT = {FilingState.APPROACHING: ev.FilingApproaching, FilingState.FILING_REQUIRED: ev.FilingRequired}
+
+
+class FilingWatch:
+    def __init__(self, uow: Callable[[], UnitOfWork], rule: FilingRule, clock: Callable[[], datetime] = utcnow) -> None:
+        self._uow, self.rule, self._now = uow, rule, clock
+
+    async def status(self, controller_id: str) -> FilingStatus:
+        async with self._uow() as uow:
+            people = await uow.store.subjects_with_stored_face_data(controller_id)
+        return FilingStatus(controller_id, people, self.rule.threshold, self.rule.state(people))
+
+    async def sweep(self) -> list[FilingStatus]:
+        """Records every controller's changed state; returns the crossings it announced."""
+        async with self._uow() as uow:
+            announced = await uow.store.lock_filing_states()
+            counts = await uow.store.stored_face_data_by_controller()
+            crossings, now = [], self._now()
+            for controller_id in sorted(counts.keys() | announced.keys()):
+                people = counts.get(controller_id, 0)
+                status = FilingStatus(controller_id, people, self.rule.threshold, self.rule.state(people))
+                before = announced.get(controller_id, FilingState.BELOW_THRESHOLD)
+                if status.state is before:
+                    continue
+                await uow.store.save_filing_state(controller_id, status.state, now)
+                if crossed(before, status.state):
+                    uow.emit(str(new_id()), _ANNOUNCEMENT[status.state](status))
+                    crossings.append(status)
+            await uow.commit()
+        return crossings
+
+
+async def run_filing_watch(watch: FilingWatch, interval_s: float) -> None:
+    while True:
+        try:
+            for status in await watch.sweep():
+                log.warning("filing threshold crossed", controller=status.controller_id, people=status.people,
+                            threshold=status.threshold, state=status.state.name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the store may be restarting; the next round catches up
+            log.warning("filing sweep failed", error=str(exc))
+        await asyncio.sleep(interval_s)
