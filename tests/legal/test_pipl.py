@@ -1,0 +1,69 @@
+"""PIPL: what the law asks of the platform, one test per requirement."""
+
+from datetime import UTC
+
+import grpc
+import pytest
+
+from consentry.consent.v1 import consent_pb2 as cpb
+from consentry.dsr.v1 import dsr_pb2 as pb
+from consentry.dsr.v1 import dsr_pb2_grpc
+from services.common.devstack import TansuProcess, broker_tls
+from services.common.grpc_errors import field_violations
+from services.dsr.app import DsrApp
+from tests.consent.builders import purpose
+from tests.dsr.fixtures import dsr_settings
+from tests.dsr.test_requests import submission
+from tests.keyvault.test_data_keys import refused
+from tests.legal import requirement
+from tests.legal.test_ccpa import business_days_between
+from tests.support import Clients, erasure_key, unique
+
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+
+
+@requirement("PIPL 50", "China's deadline is the configured number of working days (15 by default)")
+async def test_pipl_50_the_configured_china_deadline_is_the_one_used(
+        tmp_path, monkeypatch, postgres, vault, dev_ca, consent_app, keyvault_app, audit_app, operator, backend):
+    database = unique("dsr_config").replace("-", "_")
+    postgres.create_database(database)
+    monkeypatch.setenv("CONSENTRY_DSR_CHINA_WORKING_DAYS", "30")
+    # A broker of its own: in the session's, it would share the consumer group of the session's dsr.
+    with TansuProcess(tmp_path / "kafka", tls=broker_tls(dev_ca)).start() as broker:
+        settings = dsr_settings(tmp_path, dev_ca, postgres.dsn(database), broker,
+                                {"consent": consent_app.port, "keyvault": keyvault_app.port, "audit": audit_app.port},
+                                erasure=erasure_key(vault, "dsr"))
+        configured = DsrApp(settings)
+        await configured.start()
+        clients = Clients(dev_ca, configured.port, dsr_pb2_grpc.DsrServiceStub)
+        try:
+            r = (await clients("operator").SubmitRequest(submission(unique("subj"), jurisdiction="CN"))).request
+        finally:
+            await clients.close()
+            await configured.stop()
+    default = (await operator.SubmitRequest(submission(unique("subj"), jurisdiction="CN"))).request
+
+    def working_days(request: pb.Request) -> int:
+        return business_days_between(request.received_at.ToDatetime(UTC), request.due_at.ToDatetime(UTC))
+
+    assert settings.china_working_days == 30
+    assert working_days(r) == 30 and r.due_at.ToDatetime().weekday() < 5
+    assert working_days(default) == 15
+    assert r.timeline[0].note == "due under PIPL Art. 50 (regulator's practice)"
+
+
+@requirement("PIPL 55; Measures Art. 9", "A purpose is registered only with the reference of its impact assessment (PIA)")
+async def test_pipl_55_a_purpose_without_a_pia_reference_is_refused(admin, backend):
+    assessed, unassessed = purpose(pia_reference="PIA-2026-031"), purpose(pia_reference="")
+
+    await admin.RegisterPurpose(cpb.RegisterPurposeRequest(purpose=assessed, idempotency_key=unique("reg")))
+    error = await refused(admin.RegisterPurpose, cpb.RegisterPurposeRequest(purpose=unassessed,
+                                                                            idempotency_key=unique("reg")))
+    missing = await refused(admin.GetPurpose, cpb.GetPurposeRequest(purpose_id=unassessed.purpose_id))
+    registered = (await admin.GetPurpose(cpb.GetPurposeRequest(purpose_id=assessed.purpose_id))).purpose
+
+    assert registered.pia_reference == "PIA-2026-031"
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations(error)] == ["purpose.pia_reference"]
+    assert missing.code() == grpc.StatusCode.NOT_FOUND
+
