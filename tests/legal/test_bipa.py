@@ -31,9 +31,11 @@ async def test_bipa_15_a_the_expiry_sweep_runs_by_itself(tmp_path, postgres, vau
             await admin.GrantConsent(grant(subject, p.purpose_id))
             given = (await admin.ListConsents(pb.ListConsentsRequest(subject_id=subject))).consents[0]
 
+            async def current() -> pb.Consent:
+                return (await admin.ListConsents(pb.ListConsentsRequest(subject_id=subject))).consents[0]
+
             async with asyncio.timeout(15):  # retention 2 s, a sweep every 0.5 s
-                while (now := (await admin.ListConsents(pb.ListConsentsRequest(subject_id=subject))).consents[0]
-                       ).state != pb.CONSENT_STATE_EXPIRED:
+                while (now := await current()).state != pb.CONSENT_STATE_EXPIRED:  # noqa: ASYNC110 - polls the service
                     await asyncio.sleep(0.2)
             history = await admin.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=subject,
                                                                                  purpose_id=p.purpose_id))
