@@ -15,7 +15,8 @@ STATUSES = {name.removeprefix("REQUEST_STATUS_").lower(): number for name, numbe
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    dsr = commands.add_parser("dsr", help="data-subject requests: submit, list, show, verify, extend, reject")
+    dsr = commands.add_parser("dsr", help="data-subject requests: submit, list, show, acknowledge, verify, extend,"
+                                          " reject")
     actions = dsr.add_subparsers(dest="action", required=True)
     submit = actions.add_parser("submit", help="record a request")
     submit.add_argument("--type", choices=TYPES, required=True)
@@ -28,11 +29,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="CORRECTION")
     listing = actions.add_parser("list", help="requests, overdue first")
     listing.add_argument("--status", choices=STATUSES)
-    listing.add_argument("--overdue", action="store_true")
+    listing.add_argument("--overdue", action="store_true", help="past the deadline or the one for acknowledging")
     listing.add_argument("--due-within-days", type=int, default=0)
     listing.add_argument("--subject", default="")
-    for name in ("show", "verify", "extend", "reject", "export"):
-        p = actions.add_parser(name)
+    for name in ("show", "acknowledge", "verify", "extend", "reject", "export"):
+        p = actions.add_parser(name, help="confirm to the person that the request was received (CCPA: within 10"
+                               " business days)" if name == "acknowledge" else None)
         p.add_argument("request_id")
         if name == "verify":
             p.add_argument("--refuse", metavar="NOTE", help="the evidence is not enough: reject with this note")
@@ -82,6 +84,10 @@ async def _call(stub: dsr_pb2_grpc.DsrServiceStub, args: argparse.Namespace):
         return [summary(r) for r in answer.requests]
     if args.action == "show":
         return details((await stub.GetRequest(pb.GetRequestRequest(request_id=args.request_id))).request)
+    if args.action == "acknowledge":
+        answer = await stub.AcknowledgeRequest(pb.AcknowledgeRequestRequest(request_id=args.request_id,
+                                                                            idempotency_key=_key()))
+        return summary(answer.request)
     if args.action == "verify":
         answer = await stub.VerifyIdentity(pb.VerifyIdentityRequest(
             request_id=args.request_id, verified=args.refuse is None, note=args.refuse or "", idempotency_key=_key()))
@@ -108,7 +114,12 @@ async def _call(stub: dsr_pb2_grpc.DsrServiceStub, args: argparse.Namespace):
 def summary(r: pb.Request) -> dict:
     return {"requestId": r.request_id, "type": pb.RequestType.Name(r.type).removeprefix("REQUEST_TYPE_"),
             "subject": r.subject_id, "status": pb.RequestStatus.Name(r.status).removeprefix("REQUEST_STATUS_"),
-            "due": r.due_at.ToJsonString(), "reason": r.status_reason}
+            "due": r.due_at.ToJsonString(), "reason": r.status_reason,
+            "acknowledgementDue": _time(r, "acknowledgement_due_at"), "acknowledged": _time(r, "acknowledged_at")}
+
+
+def _time(r: pb.Request, field: str) -> str | None:
+    return getattr(r, field).ToJsonString() if r.HasField(field) else None
 
 
 def details(r: pb.Request) -> dict:

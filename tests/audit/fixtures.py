@@ -86,3 +86,23 @@ def dpo(audit):
 @pytest.fixture(scope="session")
 def face_events(audit):
     return audit("face-app")
+
+
+@pytest.fixture(scope="session")
+async def dsr_audit_app(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, keyvault_app, dsr_app):
+    """An audit of dsr.events, as in production (the session's audit starts before dsr, so it reads
+    consent's and keyvault's events only)."""
+    database = await provisioned(postgres, "audit_of_dsr")
+    app = AuditApp(audit_settings(run_dir, dev_ca, postgres, database, kafka, keyvault_app.port, vault.address,
+                                  audit_vault_token, topics=("dsr.events",), producers={"dsr": dsr_app.port}))
+    await app.start()
+    yield app
+    await app.stop()
+
+
+@pytest.fixture(scope="session")
+async def dsr_dpo(dsr_audit_app, dev_ca):
+    """The DPO's view of the audit of dsr.events."""
+    clients = Clients(dev_ca, dsr_audit_app.port, audit_pb2_grpc.AuditServiceStub)
+    yield clients("dpo")
+    await clients.close()

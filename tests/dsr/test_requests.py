@@ -1,6 +1,6 @@
 """Requests from submission to their end, with Consentry's own part (consents, keys, audit) done
 for real: deadlines by jurisdiction, identity verification before anything happens, one request per
-idempotency key, rejections that must say why, extensions only once and in time."""
+idempotency key, rejections that must say why (extensions: tests/legal)."""
 
 import asyncio
 import json
@@ -113,26 +113,6 @@ async def test_one_idempotency_key_makes_one_request(operator, backend):
 
     assert first.request.request_id == again.request.request_id
     assert [r.request_id for r in listed.requests] == [first.request.request_id]
-
-
-async def test_a_deadline_is_extended_once_with_a_reason(operator, backend):
-    r = (await operator.SubmitRequest(submission(unique("subj"), jurisdiction="FR"))).request
-    extend = pb.ExtendDeadlineRequest(request_id=r.request_id, reason="complex: 14 systems hold data",
-                                      idempotency_key=unique("idem"))
-
-    extended = (await operator.ExtendDeadline(extend)).request
-    retried = (await operator.ExtendDeadline(extend)).request
-    twice = await refused(operator.ExtendDeadline, pb.ExtendDeadlineRequest(
-        request_id=r.request_id, reason="again", idempotency_key=unique("idem")))
-    cn = (await operator.SubmitRequest(submission(unique("subj"), jurisdiction="CN"))).request
-    no_extension = await refused(operator.ExtendDeadline, pb.ExtendDeadlineRequest(
-        request_id=cn.request_id, reason="busy", idempotency_key=unique("idem")))
-
-    months = extended.due_at.ToDatetime() - r.due_at.ToDatetime()
-    assert timedelta(days=59) <= months <= timedelta(days=62) and extended.extended
-    assert retried.due_at == extended.due_at
-    assert twice.code() == no_extension.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "one extension" in twice.details()
 
 
 async def test_bad_submissions_are_refused_field_by_field(operator, backend):

@@ -2,7 +2,6 @@
 
 import grpc
 import pytest
-
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry_client import error_info
@@ -12,6 +11,15 @@ from tests.dsr.test_requests import submission
 from tests.keyvault.test_data_keys import refused
 from tests.legal import requirement
 from tests.support import unique
+from datetime import UTC, datetime, timedelta
+from consentry.keyvault.v1 import keyvault_pb2 as kpb
+from services.common.signing import verify_signature
+from services.dsr.domain import errors
+from services.dsr.domain.model import RequestType
+from services.dsr.service.requests import DeadlinePolicy, RequestService, Submission
+from tests.audit.test_log import entries_of
+from tests.consent.builders import check
+from tests.dsr.test_start import once
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 
@@ -44,3 +52,71 @@ async def test_gdpr_8_child_below_the_member_states_age_needs_guardian(admin, ga
                                                                   "GUARDIAN_CONSENT_REQUIRED")
     assert error_info(in_germany).metadata["guardian_age"] == "16"
     assert (in_france.consent.state, in_france.consent.actor.kind) == (cpb.CONSENT_STATE_GIVEN, cpb.ACTOR_KIND_SUBJECT)
+
+
+@requirement("GDPR 12(3)", "A deadline is extended once, inside the first period, with a reason, and the extension is audited")
+async def test_gdpr_12_3_a_deadline_is_extended_once_in_time_with_a_reason_and_audited(
+        operator, dsr_dpo, dsr_pool, backend):
+    subject = unique("subj")
+    r = (await operator.SubmitRequest(submission(subject, jurisdiction="FR"))).request
+    extend = pb.ExtendDeadlineRequest(request_id=r.request_id, reason="complex: 14 systems hold data",
+                                      idempotency_key=unique("idem"))
+
+    no_reason = await refused(operator.ExtendDeadline, pb.ExtendDeadlineRequest(
+        request_id=r.request_id, idempotency_key=unique("idem")))
+    extended = (await operator.ExtendDeadline(extend)).request
+    retried = (await operator.ExtendDeadline(extend)).request
+    twice = await refused(operator.ExtendDeadline, pb.ExtendDeadlineRequest(
+        request_id=r.request_id, reason="again", idempotency_key=unique("idem")))
+    cn = (await operator.SubmitRequest(submission(unique("subj"), jurisdiction="CN"))).request
+    no_extension = await refused(operator.ExtendDeadline, pb.ExtendDeadlineRequest(
+        request_id=cn.request_id, reason="busy", idempotency_key=unique("idem")))
+
+    assert no_reason.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations(no_reason)] == ["reason"]
+    months = extended.due_at.ToDatetime() - r.due_at.ToDatetime()
+    assert timedelta(days=59) <= months <= timedelta(days=62) and extended.extended
+    assert extended.extension_reason == "complex: 14 systems hold data"
+    assert retried.due_at == extended.due_at
+    assert twice.code() == no_extension.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "one extension" in twice.details()
+    entries = await entries_of(dsr_dpo, subject, kind="dsr.request.extended")
+    assert [e["payload"]["dueAt"] for e in entries] == [extended.due_at.ToJsonString()]
+    assert entries[0]["payload"]["requestId"] == r.request_id
+
+    # Only inside the first period: a request received five weeks ago can no longer be extended.
+    now = datetime.now(UTC)
+    clock = [now - timedelta(days=35)]
+    requests = RequestService(dsr_pool, DeadlinePolicy(), lambda: None, clock=lambda: clock[0])
+    late, in_time = [(await requests.submit(Submission(RequestType.ACCESS, unique("subj"), "FR", "id-check", "desk-7"),
+                                            *once("SubmitRequest"))).request_id for _ in range(2)]
+    await requests.extend(in_time, "complex", *once("ExtendDeadline"))  # still inside its first month then
+    clock[0] = now
+
+    with pytest.raises(errors.ExtensionRefused, match="only inside the first period"):
+        await requests.extend(late, "complex", *once("ExtendDeadline"))
+    assert not (await requests.get(late)).extended and (await requests.get(in_time)).extended
+
+
+@requirement("GDPR 7(3); PIPL 15", "Withdrawal is not retroactive: the grant's history, receipt and earlier key releases stay on record")
+async def test_gdpr_7_3_withdrawal_is_not_retroactive(admin, gate, face, dpo, operator, backend):
+    purpose, subject = (await registered_purpose(admin)).purpose_id, unique("subj")
+    granted = await gate.GrantConsent(grant(subject, purpose))
+    await face.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+    released = await entries_of(dpo, subject, kind="keyvault.key.released")
+    receipt_key = await gate.GetReceiptKey(cpb.GetReceiptKeyRequest())
+
+    await gate.WithdrawConsent(cpb.WithdrawConsentRequest(
+        subject_id=subject, purpose_id=purpose, actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT),
+        idempotency_key=unique("wd")))
+    # The withdrawal goes on to retire the purpose's data keys (dsr and keyvault): wait for it too.
+    after = await entries_of(dpo, subject, until=lambda es: "keyvault.generation.retired" in {e["type"] for e in es},
+                             timeout=40)
+    history = await gate.GetConsentHistory(cpb.GetConsentHistoryRequest(subject_id=subject,
+                                                                        purpose_id=purpose))
+    answer = await gate.CheckConsent(check(subject, purpose))
+
+    assert answer.decision == cpb.DECISION_DENY  # the withdrawal holds from now on ...
+    assert [e.type for e in history.events] == ["consent.granted", "consent.withdrawn"]  # ... not before
+    assert verify_signature(receipt_key.public_key_pem, granted.receipt.receipt_json, granted.receipt.signature)
+    assert len(released) == 1 and released[0] in after

@@ -9,6 +9,7 @@ status_for = error_table([
     (errors.RequestNotFound, grpc.StatusCode.NOT_FOUND),
     (errors.InvalidTransition, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ExtensionRefused, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.AcknowledgementRefused, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.RejectionRefused, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ExportUnavailable, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.UpstreamUnavailable, grpc.StatusCode.UNAVAILABLE),

@@ -57,6 +57,11 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
         self._on_verified()
         return pb.VerifyIdentityResponse(request=await self._full(r))
 
+    async def AcknowledgeRequest(self, request, context):
+        valid.acknowledge(request)
+        r = await self._requests.acknowledge(request.request_id, *self._once("AcknowledgeRequest", request))
+        return pb.AcknowledgeRequestResponse(request=await self._full(r))
+
     async def GetRequest(self, request, context):
         r = await self._requests.get(valid.request_id(request.request_id))
         return pb.GetRequestResponse(request=await self._full(r))
@@ -119,7 +124,8 @@ def _request_message(r: Request, tasks: list[Task]) -> pb.Request:
     return pb.Request(
         request_id=r.request_id, type=r.type.value, subject_id=r.subject_id, jurisdiction=r.jurisdiction,
         status=r.status.value, purpose_id=r.purpose_id, received_at=to_timestamp(r.received_at),
-        due_at=to_timestamp(r.due_at), extended=r.extended, extension_reason=r.extension_reason,
+        due_at=to_timestamp(r.due_at), acknowledgement_due_at=to_timestamp(r.acknowledgement_due_at),
+        acknowledged_at=to_timestamp(r.acknowledged_at), extended=r.extended, extension_reason=r.extension_reason,
         status_reason=r.status_reason, deletion_certificate=r.certificate,
         deletion_certificate_signature=r.certificate_signature,
         rejection=pb.RejectionReason(code=r.rejection.code, explanation=r.rejection.explanation,

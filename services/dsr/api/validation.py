@@ -61,6 +61,13 @@ def verify_identity(req: pb.VerifyIdentityRequest) -> None:
     v.done()
 
 
+def acknowledge(req: pb.AcknowledgeRequestRequest) -> None:
+    v = Validator()
+    request_id(req.request_id, v)
+    v.identifier("idempotency_key", req.idempotency_key)
+    v.done()
+
+
 def extend(req: pb.ExtendDeadlineRequest) -> None:
     v = Validator()
     request_id(req.request_id, v)

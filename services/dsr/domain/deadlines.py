@@ -1,5 +1,6 @@
-"""Legal deadlines by jurisdiction (REQUIREMENTS.md, "Rights"): the first period, and the one
-extension the law allows with reasons given inside the first period."""
+"""Legal deadlines by jurisdiction (REQUIREMENTS.md, "Rights"): the first period, the one
+extension the law allows with reasons given inside the first period, and where the law asks for it
+(CCPA) the time by which the request's receipt is acknowledged to the person."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,8 @@ class Rule:
     working_days: int = 0
     extension_months: int = 0
     extension_days: int = 0
+    # Business days to confirm receipt (0: the law asks for no separate acknowledgement).
+    acknowledge_working_days: int = 0
 
     @property
     def extendable(self) -> bool:
@@ -23,7 +26,8 @@ class Rule:
 
 
 GDPR = Rule("GDPR Art. 12(3)", months=1, extension_months=2)
-CCPA = Rule("CCPA 1798.130", days=45, extension_days=45)
+# Regs 7021(a): confirm receipt within 10 business days; (b): answer within 45 calendar days.
+CCPA = Rule("CCPA 1798.130", days=45, extension_days=45, acknowledge_working_days=10)
 # BIPA 15(a): destruction is due when the retention period ends; the request only records it.
 BIPA_DESTRUCTION = Rule("BIPA 15(a)", days=1)
 
@@ -76,3 +80,10 @@ def first_deadline(rule: Rule, received_at: datetime) -> datetime:
 
 def extended_deadline(rule: Rule, received_at: datetime) -> datetime:
     return add_months(first_deadline(rule, received_at), rule.extension_months) + timedelta(days=rule.extension_days)
+
+
+def acknowledgement_deadline(rule: Rule, received_at: datetime) -> datetime | None:
+    """None where the law asks for no acknowledgement apart from the answer."""
+    if not rule.acknowledge_working_days:
+        return None
+    return add_working_days(received_at, rule.acknowledge_working_days)

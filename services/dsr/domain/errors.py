@@ -20,6 +20,11 @@ class ExtensionRefused(DsrError):
         super().__init__(f"the deadline cannot be extended: {why}")
 
 
+class AcknowledgementRefused(DsrError):
+    def __init__(self, request_id: str, why: str) -> None:
+        super().__init__(f"request '{request_id}' cannot be acknowledged: {why}")
+
+
 class RejectionRefused(DsrError):
     def __init__(self, request_id: str, why: str) -> None:
         super().__init__(f"request '{request_id}' cannot be rejected: {why}")

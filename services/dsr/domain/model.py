@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from services.dsr.domain.errors import InvalidTransition
+from services.dsr.domain.errors import AcknowledgementRefused, InvalidTransition
 
 
 class RequestType(Enum):
@@ -117,6 +117,9 @@ class Request:
     starting_by: str | None = None
     # Every status the request had, with when and why; the store appends as it saves.
     timeline: list[TimelineEntry] = field(default_factory=list)
+    # Where the law asks that receipt be confirmed to the person (CCPA): by when, and when it was.
+    acknowledgement_due_at: datetime | None = None
+    acknowledged_at: datetime | None = None
 
     @property
     def erased(self) -> bool:
@@ -126,6 +129,22 @@ class Request:
     @property
     def begun(self) -> bool:
         return self.starting_until is not None
+
+    def awaits_acknowledgement(self, now: datetime) -> bool:
+        """Open, its receipt not acknowledged, and the time the law gives for that has passed."""
+        return (not self.status.settled and self.acknowledged_at is None
+                and self.acknowledgement_due_at is not None and self.acknowledgement_due_at < now)
+
+    def overdue(self, now: datetime) -> bool:
+        """Open past its deadline, or past the one for acknowledging it (DsrStore.find says the same in SQL)."""
+        return not self.status.settled and (self.due_at < now or self.awaits_acknowledgement(now))
+
+    def acknowledge(self, at: datetime) -> None:
+        if self.status.settled:
+            raise AcknowledgementRefused(self.request_id, f"it is already {self.status.name}: the answer was given")
+        if self.acknowledged_at is not None:
+            raise AcknowledgementRefused(self.request_id, f"it was acknowledged at {self.acknowledged_at.isoformat()}")
+        self.acknowledged_at = at
 
     def move_to(self, status: Status, reason: str = "") -> None:
         if status not in NEXT.get(self.status, set()):

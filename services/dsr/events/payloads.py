@@ -5,12 +5,16 @@ from datetime import UTC, datetime
 from consentry.dsr.v1 import events_pb2, tasks_pb2
 from services.common.ids import new_id
 from services.common.outbox import PendingEvent
+from services.common.timestamps import to_timestamp
 from services.dsr.domain.model import Request, Task
 
 
 def status_changed(r: Request, note: str = "", event_type: str = "") -> PendingEvent:
     payload = events_pb2.RequestStatusChanged(request_id=r.request_id, type=r.type.name, status=r.status.name,
-                                              jurisdiction=r.jurisdiction, note=note or r.status_reason)
+                                              jurisdiction=r.jurisdiction, note=note or r.status_reason,
+                                              due_at=to_timestamp(r.due_at),
+                                              acknowledgement_due_at=to_timestamp(r.acknowledgement_due_at),
+                                              acknowledged_at=to_timestamp(r.acknowledged_at))
     return PendingEvent(new_id(), event_type or f"dsr.request.{r.status.name.lower()}", _named(r), payload,
                         datetime.now(UTC))
 

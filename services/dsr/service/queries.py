@@ -28,10 +28,6 @@ class RequestFilter:
         return json.dumps({**asdict(self), "status": self.status.value if self.status else 0}).encode()
 
 
-def _overdue(r: Request, now: datetime) -> bool:
-    return not r.status.settled and r.due_at < now
-
-
 class RequestQueries:
     def __init__(self, pool: asyncpg.Pool, tokens: PageTokens, forgetting: Forgetting) -> None:
         self._pool, self._tokens, self._forgetting = pool, tokens, forgetting
@@ -58,7 +54,7 @@ class RequestQueries:
         if len(found) < limit:
             return found, ""
         last = found[-1]
-        return found, self._tokens.issue(where.fingerprint(), [int(not _overdue(last, now)), last.due_at.isoformat(),
+        return found, self._tokens.issue(where.fingerprint(), [int(not last.overdue(now)), last.due_at.isoformat(),
                                                                 last.request_id])
 
     def _position(self, where: RequestFilter, token: str) -> tuple[int, datetime, str]:

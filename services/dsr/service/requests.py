@@ -1,5 +1,6 @@
-"""Receiving and deciding on requests: submission with its legal deadline, identity verification,
-extension and rejection. Every change commits with its event (outbox) and a timeline entry."""
+"""Receiving and deciding on requests: submission with its legal deadlines, acknowledgement of its
+receipt, identity verification, extension and rejection. Every change commits with its event
+(outbox) and a timeline entry."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +64,9 @@ class RequestService:
                         deadlines.first_deadline(rule, now), s.purpose_id, dict(s.corrections), s.details,
                         s.evidence_method, s.evidence_ref, automatic=s.automatic,
                         status_reason=f"due under {rule.law}")
+            # Opened by the system, it answers no message of the person's: there is no receipt to confirm.
+            if not s.automatic:
+                r.acknowledgement_due_at = deadlines.acknowledgement_deadline(rule, now)
             received, received_event = (r.status, r.status_reason), status_changed(r)
             if s.automatic:
                 r.move_to(Status.VERIFIED, "opened from a consent event: the person was authenticated there")
@@ -89,6 +93,14 @@ class RequestService:
             r.move_to(Status.REJECTED, note)
             return ""
         return await self._change(request_id, decide, scope, request_bytes)
+
+    async def acknowledge(self, request_id: str, scope: IdempotencyScope, request_bytes: bytes) -> Request:
+        """The operator confirmed the request's receipt to the person (CCPA Regs 7021(a))."""
+        def acknowledge(r: Request) -> str:
+            r.acknowledge(self._now())
+            return "dsr.request.acknowledged"
+        return await self._change(request_id, acknowledge, scope, request_bytes,
+                                  note_from=lambda r: "receipt acknowledged to the person")
 
     async def extend(self, request_id: str, reason: str, scope: IdempotencyScope, request_bytes: bytes) -> Request:
         def extend(r: Request) -> str:

@@ -21,7 +21,8 @@ from services.dsr.domain.model import (
 _REQUEST_COLUMNS = ("request_id, type, subject_id, jurisdiction, status, received_at, due_at, purpose_id,"
                     " corrections, details, evidence_method, evidence_ref, extended, extension_reason,"
                     " status_reason, rejection_code, rejection_explanation, complaint_route, certificate,"
-                    " certificate_signature, automatic, starting_until, starting_by, timeline")
+                    " certificate_signature, automatic, starting_until, starting_by, timeline, acknowledgement_due_at,"
+                    " acknowledged_at")
 
 
 def _entries_json(entries: Sequence[TimelineEntry]) -> str:
@@ -40,7 +41,8 @@ def _request(row: asyncpg.Record) -> Request:
                    json.loads(row["corrections"]), row["details"], row["evidence_method"], row["evidence_ref"],
                    row["extended"], row["extension_reason"], row["status_reason"], rejection,
                    bytes(row["certificate"]), bytes(row["certificate_signature"]), row["automatic"],
-                   row["starting_until"], row["starting_by"], _timeline(row["timeline"]))
+                   row["starting_until"], row["starting_by"], _timeline(row["timeline"]),
+                   row["acknowledgement_due_at"], row["acknowledged_at"])
 
 
 def _processor(row: asyncpg.Record) -> Processor:
@@ -65,8 +67,8 @@ class DsrStore:
         r.timeline = [TimelineEntry(now, status, note) for status, note in (*earlier, (r.status, r.status_reason))]
         await self._conn.execute(
             f"INSERT INTO requests ({_REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-            " $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb)",
-            *self._values(r), _entries_json(r.timeline))
+            " $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb, $25, $26)",
+            *self._values(r), _entries_json(r.timeline), r.acknowledgement_due_at, r.acknowledged_at)
         if r.status.settled:
             await self._conn.execute("UPDATE requests SET settled_at = now() WHERE request_id = $1", r.request_id)
 
@@ -77,12 +79,12 @@ class DsrStore:
             "UPDATE requests SET status = $2, due_at = $3, extended = $4, extension_reason = $5, status_reason = $6,"
             " rejection_code = $7, rejection_explanation = $8, complaint_route = $9, certificate = $10,"
             " certificate_signature = $11, starting_until = $12, timeline = timeline || $13::jsonb,"
-            " settled_at = CASE WHEN $2::smallint IN (5, 6, 7) THEN coalesce(settled_at, now()) END"
-            " WHERE request_id = $1",
+            " settled_at = CASE WHEN $2::smallint IN (5, 6, 7) THEN coalesce(settled_at, now()) END,"
+            " acknowledged_at = $14 WHERE request_id = $1",
             r.request_id, r.status.value, r.due_at, r.extended, r.extension_reason, r.status_reason,
             r.rejection.code if r.rejection else None, r.rejection.explanation if r.rejection else None,
             r.rejection.complaint_route if r.rejection else None, r.certificate, r.certificate_signature,
-            r.starting_until, _entries_json([entry]))
+            r.starting_until, _entries_json([entry]), r.acknowledged_at)
         r.timeline.append(entry)
 
     @staticmethod
@@ -103,11 +105,13 @@ class DsrStore:
     async def find(self, *, now: datetime, status: Status | None, overdue_only: bool, due_before: datetime | None,
                    subject_id: str, after: tuple[int, datetime, str] | None, limit: int,
                    subject_names: Sequence[str] = ()) -> list[Request]:
-        """Overdue open requests first (bucket 0), then the rest (bucket 1), each by due date and id.
+        """Overdue open requests first (bucket 0: past the deadline or the one for acknowledging them,
+        as Request.overdue), then the rest (bucket 1), each by due date and id.
         `subject_names`: every name the subject's rows may have (its id, its erased form)."""
         rows = await self._conn.fetch(
-            f"SELECT {_REQUEST_COLUMNS} FROM (SELECT *, CASE WHEN due_at < $1 AND status NOT IN (5, 6, 7)"
-            " THEN 0 ELSE 1 END AS bucket FROM requests) r"
+            f"SELECT {_REQUEST_COLUMNS} FROM (SELECT *, CASE WHEN status NOT IN (5, 6, 7) AND (due_at < $1"
+            " OR (acknowledged_at IS NULL AND acknowledgement_due_at < $1)) THEN 0 ELSE 1 END AS bucket"
+            " FROM requests) r"
             " WHERE ($2::smallint IS NULL OR status = $2) AND (NOT $3 OR bucket = 0)"
             " AND ($4::timestamptz IS NULL OR due_at < $4) AND ($5 = '' OR subject_id = ANY($10::text[]))"
             " AND ($6::int IS NULL OR (bucket, due_at, request_id) > ($6, $7, $8))"
