@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from services.consent.domain.filing import FilingStatus
+from services.consent.domain.filing import FilingState, FilingStatus
 from services.consent.domain.model import Consent, Notice, Purpose
 
 
@@ -54,16 +54,18 @@ class SubjectErased:
 
 
 @dataclass(frozen=True)
-class FilingApproaching:
+class FilingThresholdCrossed:
+    """Announced once per mark reached: APPROACHING or FILING_REQUIRED."""
     status: FilingStatus
-    type = "consent.filing.approaching"
+
+    @property
+    def type(self) -> str:
+        return _FILING_TYPES[self.status.state]
 
 
-@dataclass(frozen=True)
-class FilingRequired:
-    status: FilingStatus
-    type = "consent.filing.required"
+_FILING_TYPES = {FilingState.APPROACHING: "consent.filing.approaching",
+                 FilingState.FILING_REQUIRED: "consent.filing.required"}
 
 
 Event = (PurposeRegistered | NoticePublished | ConsentGranted | ConsentWithdrawn | ConsentExpired
-         | ConsentRenewalRequired | SubjectErased | FilingApproaching | FilingRequired)
+         | ConsentRenewalRequired | SubjectErased | FilingThresholdCrossed)

@@ -37,7 +37,7 @@ def _payload(event: ev.Event):
         case ev.SubjectErased(tombstone, request_id, count):
             return "", pb.SubjectErased(subject_tombstone=tombstone, request_id=request_id,
                                                 consents_erased=count)
-        case ev.FilingApproaching(status) | ev.FilingRequired(status):
+        case ev.FilingThresholdCrossed(status):
             return "", pb.FilingThresholdCrossed(
                 controller_id=status.controller_id, subjects_with_stored_face_data=status.people,
                 threshold=status.threshold, state=status.state.value)

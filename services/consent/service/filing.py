@@ -17,9 +17,6 @@ from services.consent.service.uow import UnitOfWork
 
 log = get_logger(__name__)
 
-_ANNOUNCEMENT = {FilingState.APPROACHING: ev.FilingApproaching, FilingState.FILING_REQUIRED: ev.FilingRequired}
-
-
 class FilingWatch:
     def __init__(self, uow: Callable[[], UnitOfWork], rule: FilingRule, clock: Callable[[], datetime] = utcnow) -> None:
         self._uow, self.rule, self._now = uow, rule, clock
@@ -43,7 +40,7 @@ class FilingWatch:
                     continue
                 await uow.store.save_filing_state(controller_id, status.state, now)
                 if crossed(before, status.state):
-                    uow.emit(str(new_id()), _ANNOUNCEMENT[status.state](status))
+                    uow.emit(str(new_id()), ev.FilingThresholdCrossed(status))
                     crossings.append(status)
             await uow.commit()
         return crossings

@@ -14,7 +14,7 @@ import asyncpg
 
 from services.common.batching import MicroBatcher
 from services.common.logging import get_logger
-from services.consent.domain.events import Event, FilingApproaching, FilingRequired
+from services.consent.domain.events import Event, FilingThresholdCrossed
 from services.consent.domain.model import CheckResult, DenyReason, decide
 from services.common.erasure import SubjectTagger
 from services.consent.service.consents import utcnow
@@ -69,7 +69,7 @@ class ConsentGate:
             consent = getattr(event, "consent", None)
             if consent is not None:
                 self.cache.invalidate((consent.subject_id, consent.purpose_id))
-            elif isinstance(event, FilingApproaching | FilingRequired):  # a count, no answer changes
+            elif isinstance(event, FilingThresholdCrossed):  # a count, no answer changes
                 continue
             else:  # purpose, notice and erasure events change many answers at once
                 self.cache.clear()

@@ -6,8 +6,8 @@ from datetime import datetime
 import asyncpg
 
 from services.common.erasure import TOMBSTONE_PREFIX
-from services.common.event_keys import destroy_event_key
-from services.common.outbox_retention import redact_person
+from services.common.event_keys import destroy_event_keys
+from services.common.outbox_retention import redact_persons
 from services.consent.domain.filing import FilingState
 from services.consent.domain.model import (
     INACTIVITY_LIMIT, Consent, ConsentSnapshot, ConsentState, Notice, Purpose, StorageLocation,
@@ -179,8 +179,8 @@ class ConsentStore:
                                  " WHERE guardian_id = $1", subject_id, tombstone)
         await self._conn.execute("UPDATE consent_history SET guardian_id = $2 WHERE guardian_id = $1",
                                  subject_id, tombstone)
-        await redact_person(self._conn, subject_id)
-        await destroy_event_key(self._conn, subject_tag)
+        await redact_persons(self._conn, [subject_id])
+        await destroy_event_keys(self._conn, [subject_tag])
         return [consent_from_row(r) for r in rows]
 
     # Reads for the gate and for accountability
