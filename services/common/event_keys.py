@@ -57,13 +57,14 @@ class EventKeys:
 
 
 
-async def destroy_event_key(conn: asyncpg.Connection, subject_tag: str) -> None:
-    """Inside the erasure's transaction (the person's erasure tag); leaves the tombstone even for a
+async def destroy_event_keys(conn: asyncpg.Connection, subject_tags: list[str]) -> None:
+    """Inside the erasure's transaction (the people's erasure tags); leaves the tombstone even for a
     person who had no key yet."""
     await conn.execute(
-        "INSERT INTO event_keys (key_id, subject_tag, key, erased_at) VALUES ($1, $2, NULL, now())"
+        "INSERT INTO event_keys (key_id, subject_tag, key, erased_at)"
+        " SELECT key_id, tag, NULL, now() FROM unnest($1::uuid[], $2::text[]) AS t(key_id, tag)"
         " ON CONFLICT (subject_tag) DO UPDATE SET key = NULL, erased_at = coalesce(event_keys.erased_at, now())",
-        uuid.uuid4(), subject_tag)
+        [uuid.uuid4() for _ in subject_tags], subject_tags)
 
 
 async def keys_by_id(conn: asyncpg.Connection | asyncpg.Pool, key_ids: list[str]) -> dict[str, EventKey]:

@@ -15,12 +15,12 @@ from consentry.events.v1 import outbox_pb2
 REDACTED_TYPE = outbox_pb2.Redacted.DESCRIPTOR.full_name
 
 
-async def redact_person(conn: asyncpg.Connection, person_id: str) -> int:
-    """Inside the erasure's transaction; returns how many rows named the person. Events the erasure
-    itself emits are added after this and name the person until they are published and pruned."""
+async def redact_persons(conn: asyncpg.Connection, person_ids: list[str]) -> int:
+    """Inside the erasure's transaction; returns how many rows named one of the people. Events the
+    erasure itself emits are added after this and name them until they are published and pruned."""
     result = await conn.execute(
         "UPDATE outbox SET subject_id = '', persons = '{}', payload_type = $2, payload = ''::bytea"
-        " WHERE persons @> ARRAY[$1]", person_id, REDACTED_TYPE)
+        " WHERE persons && $1::text[]", person_ids, REDACTED_TYPE)
     return int(result.split()[-1])
 
 

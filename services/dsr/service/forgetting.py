@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from services.common.erasure import SubjectTagger
-from services.common.event_keys import destroy_event_key
-from services.common.outbox_retention import redact_person
+from services.common.event_keys import destroy_event_keys
+from services.common.outbox_retention import redact_persons
 from services.dsr.domain.model import ERASED, Request
 from services.dsr.store.repository import DsrStore
 
@@ -30,13 +30,16 @@ class Forgetting:
     def tombstone(self, subject_id: str) -> str:
         return ERASED + self._tagger.tag(subject_id)
 
-    async def erased(self, conn: asyncpg.Connection, r: Request) -> None:
-        """In the transaction that settles `r`, a deletion: from then on `r` names nobody."""
-        tag = self._tagger.tag(r.subject_id)
-        await DsrStore(conn).forget_person(r.subject_id, ERASED + tag)
-        await redact_person(conn, r.subject_id)
-        await destroy_event_key(conn, tag)
-        r.subject_id = ERASED + tag
+    async def erased(self, conn: asyncpg.Connection, deletions: list[Request]) -> None:
+        """In the transaction that settles these deletions: from then on each names nobody."""
+        if not deletions:
+            return
+        tags = {r.subject_id: self._tagger.tag(r.subject_id) for r in deletions}
+        await DsrStore(conn).forget_people({subject: ERASED + tag for subject, tag in tags.items()})
+        await redact_persons(conn, list(tags))
+        await destroy_event_keys(conn, list(tags.values()))
+        for r in deletions:
+            r.subject_id = ERASED + tags[r.subject_id]
 
 
 async def forget_settled(pool: asyncpg.Pool, older_than: timedelta) -> int:

@@ -3,8 +3,9 @@ PARTIALLY_COMPLETED with each processor's reason otherwise. Results are applied 
 result delivered twice changes nothing the second time. A batch of results is settled with a few
 statements whatever its size: one update of the tasks, one lock of their requests, one read of those
 requests' tasks, one insert of the events, and a save per request that is now complete. An access
-result's data arrives sealed under its task's key and is opened here; a completed deletion has dsr
-forget its person in the same transaction (services/dsr/service/forgetting.py)."""
+result's data arrives sealed under its task's key and is opened here; the batch's completed deletions have
+dsr forget their people in the same transaction, in three statements for all of them
+(services/dsr/service/forgetting.py)."""
 
 import json
 from dataclasses import replace
@@ -35,20 +36,27 @@ class Settlement:
             return 0
         requests = await store.lock_requests(sorted({t.request_id for t in settled}))
         tasks = await store.tasks_of(list(requests))
-        completed = [event for r in requests.values() for event in await self._complete_if_settled(
-            conn, r, tasks[r.request_id])]
-        # After the completions: a deletion's last results then name nobody either.
-        await add_events(conn, [task_settled(requests[t.request_id], t) for t in settled] + completed)
+        completed = [r for r in requests.values() if await self._complete_if_settled(conn, r, tasks[r.request_id])]
+        await self._forget_deleted(conn, completed)
+        # After the forgetting: a deletion's last results then name nobody either.
+        await add_events(conn, [task_settled(requests[t.request_id], t) for t in settled]
+                         + [status_changed(r) for r in completed])
         return len(settled)
 
     async def complete_if_settled(self, conn: asyncpg.Connection, r: Request) -> None:
         """For a request whose tasks may all be settled already (e.g. none were needed)."""
         tasks = await DsrStore(conn).tasks_of([r.request_id])
-        await add_events(conn, await self._complete_if_settled(conn, r, tasks[r.request_id]))
+        if await self._complete_if_settled(conn, r, tasks[r.request_id]):
+            await self._forget_deleted(conn, [r])
+            await add_events(conn, [status_changed(r)])
 
-    async def _complete_if_settled(self, conn: asyncpg.Connection, r: Request, tasks: list[Task]) -> list:
+    async def _forget_deleted(self, conn: asyncpg.Connection, completed: list[Request]) -> None:
+        await self._forgetting.erased(conn, [r for r in completed if r.type is RequestType.DELETION])
+
+    async def _complete_if_settled(self, conn: asyncpg.Connection, r: Request, tasks: list[Task]) -> bool:
+        """Whether `r` was completed now."""
         if r.status is not Status.IN_PROGRESS or any(t.state in (TaskState.PENDING, TaskState.SENT) for t in tasks):
-            return []
+            return False
         store = DsrStore(conn)
         failed = [t for t in tasks if t.state is TaskState.FAILED]
         if r.type in (RequestType.ACCESS, RequestType.PORTABILITY):
@@ -58,9 +66,7 @@ class Settlement:
         else:
             r.move_to(Status.COMPLETED, f"confirmed by {len(tasks)} processor(s)")
         await store.save(r)
-        if r.type is RequestType.DELETION:
-            await self._forgetting.erased(conn, r)
-        return [status_changed(r)]
+        return True
 
 
 async def _opened(store: DsrStore, outcomes: list[TaskOutcome]) -> list[TaskOutcome]:

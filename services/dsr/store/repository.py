@@ -262,12 +262,14 @@ class DsrStore:
 
     # Forgetting (services/dsr/service/forgetting.py)
 
-    async def forget_person(self, subject_id: str, tombstone: str) -> int:
-        """Every settled request of the person stops naming them: the id becomes its tombstone, and
+    async def forget_people(self, tombstones: dict[str, str]) -> int:
+        """Every settled request of these people stops naming them: each id becomes its tombstone, and
         what else could identify them (evidence, corrections, free text, export, results) goes."""
         forgotten = await self._conn.fetch(
-            f"UPDATE requests SET subject_id = $2, {_FORGOTTEN} WHERE subject_id = $1 AND status IN (5, 6, 7)"
-            " RETURNING request_id", subject_id, tombstone)
+            f"UPDATE requests r SET subject_id = t.tombstone, {_FORGOTTEN}"
+            " FROM unnest($1::text[], $2::text[]) AS t(subject_id, tombstone)"
+            " WHERE r.subject_id = t.subject_id AND r.status IN (5, 6, 7) RETURNING r.request_id",
+            list(tombstones), list(tombstones.values()))
         await self._forget_tasks([r["request_id"] for r in forgotten])
         return len(forgotten)
 

@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 import asyncpg
 
 from services.common.erasure import SubjectTagger
-from services.common.event_keys import destroy_event_key
+from services.common.event_keys import destroy_event_keys
 from services.common.ids import new_id
 from services.common.logging import get_logger
 from services.common.outbox import PendingEvent, add_events
-from services.common.outbox_retention import redact_person
+from services.common.outbox_retention import redact_persons
 from services.common.signing import Ed25519Signer
 from services.keyvault.domain import errors
 from services.keyvault.domain import events as ev
@@ -75,8 +75,8 @@ class Shredder:
             if not await KeyStore(conn, self._tagger).shred(key, request_id, now, certificate):
                 return None
             # Every event about the person, waiting or on the broker, stops naming them.
-            await redact_person(conn, key.subject_id)
-            await destroy_event_key(conn, key.tag)
+            await redact_persons(conn, [key.subject_id])
+            await destroy_event_keys(conn, [key.tag])
             await add_events(conn, [self._encode(ev.SubjectKeyShredded(request_id, certificate))])
         self._cache.purge(key.tag)
         self._on_commit()
