@@ -2,9 +2,10 @@
 
 import argparse
 import uuid
+from datetime import datetime
 from pathlib import Path
 
-from google.protobuf import json_format
+from google.protobuf import json_format, timestamp_pb2
 
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
@@ -14,7 +15,7 @@ from services.cli.client import DEFAULT_RUN_DIR, CliError, channel, load_endpoin
 def add_parser(commands: argparse._SubParsersAction) -> None:
     consent = commands.add_parser("consent", help="call the consent service of the dev stack")
     actions = consent.add_subparsers(dest="action", required=True)
-    for name in ("check", "grant", "withdraw", "history", "list", "purpose"):
+    for name in ("check", "grant", "withdraw", "history", "as-of", "list", "purpose"):
         p = actions.add_parser(name)
         if name != "purpose":
             p.add_argument("--subject", required=True)
@@ -22,6 +23,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             p.add_argument("--purpose", required=True)
         p.add_argument("--client", default="demo-gate", help="client certificate to call with")
         p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+        if name == "as-of":
+            p.add_argument("--at", required=True, type=_moment,
+                           help="ISO 8601 time with its offset, e.g. 2026-11-30T09:00:00+08:00")
         if name == "grant":
             p.add_argument("--age", type=int, default=30)
             p.add_argument("--language", default="en")
@@ -29,6 +33,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             p.add_argument("--guardian", default="", help="guardian id (grant on behalf of a child)")
             p.add_argument("--guardian-verification", default="")
         p.set_defaults(run=run)
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no offset (add Z or +08:00)")
+    return moment
 
 
 def _show(message) -> None:
@@ -53,6 +67,11 @@ async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namesp
     elif args.action == "history":
         _show(await stub.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=args.subject,
                                                                         purpose_id=args.purpose)))
+    elif args.action == "as-of":
+        moment = timestamp_pb2.Timestamp()
+        moment.FromDatetime(args.at)
+        _show(await stub.GetConsentAsOf(pb.GetConsentAsOfRequest(subject_id=args.subject, purpose_id=args.purpose,
+                                                                 as_of=moment)))
     elif args.action == "withdraw":
         _show(await stub.WithdrawConsent(pb.WithdrawConsentRequest(
             subject_id=args.subject, purpose_id=args.purpose, actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT),

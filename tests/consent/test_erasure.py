@@ -39,6 +39,7 @@ async def test_erasure_leaves_only_a_keyed_tombstone_in_the_consent_tables(admin
     after = await scan_database(postgres.dsn("consent"), needles, skip=IDEMPOTENCY)
     assert {(table, label) for table, label, _ in before.hits} >= {
         ("consents", "subject"), ("consents", "evidence"), ("consents", "verification"), ("consent_history", "reason"),
+        ("consent_history", "evidence"), ("consent_history", "verification"),
         ("consent_history", "subject")}  # the last: as the child's guardian
     assert after.hits == [] and after.rows >= before.rows
     history = await gate.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=child, purpose_id=second.purpose_id))

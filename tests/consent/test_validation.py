@@ -179,3 +179,30 @@ async def test_erasing_a_subject_answers_when(admin, gate):
 
     assert erased.consents_erased == 1
     assert before <= erased.erased_at.ToDatetime(datetime.UTC) <= datetime.datetime.now(datetime.UTC)
+
+
+async def test_a_withdrawal_with_an_unknown_method_is_invalid_and_the_consent_stays(admin, gate):
+    p = await registered_purpose(admin)
+    subject = unique("subj")
+    await gate.GrantConsent(grant(subject, p.purpose_id))
+
+    violations = await invalid(gate.WithdrawConsent, pb.WithdrawConsentRequest(
+        subject_id=subject, purpose_id=p.purpose_id, actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT),
+        collection_method=99, evidence_ref="x" * 501, idempotency_key=unique("wd")))
+
+    assert set(violations) == {("collection_method", "enum.defined_only"), ("evidence_ref", "string.max_len")}
+    assert (await gate.CheckConsent(check(subject, p.purpose_id))).decision == pb.DECISION_ALLOW
+
+
+async def test_consent_as_of_needs_a_moment_not_in_the_future(admin, gate):
+    p = await registered_purpose(admin)
+    subject = unique("subj")
+    await gate.GrantConsent(grant(subject, p.purpose_id))
+    tomorrow = timestamp_pb2.Timestamp()
+    tomorrow.FromDatetime(datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1))
+
+    missing = await invalid(gate.GetConsentAsOf, pb.GetConsentAsOfRequest(subject_id=subject, purpose_id=p.purpose_id))
+    future = await invalid(gate.GetConsentAsOf, pb.GetConsentAsOfRequest(subject_id=subject, purpose_id=p.purpose_id,
+                                                                          as_of=tomorrow))
+
+    assert (missing, future) == ([("as_of", "required")], [("as_of", "timestamp.lte")])

@@ -6,7 +6,9 @@ from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry_client import error_info
 from services.common.grpc_errors import field_violations
-from tests.consent.builders import grant, registered_purpose
+from google.protobuf.timestamp_pb2 import Timestamp
+from services.consent.domain.model import content_hash
+from tests.consent.builders import NOTICE_EN, NOTICE_ZH, grant, registered_purpose
 from tests.dsr.test_requests import submission
 from tests.keyvault.test_data_keys import refused
 from tests.legal import requirement
@@ -120,3 +122,48 @@ async def test_gdpr_7_3_withdrawal_is_not_retroactive(admin, gate, face, dpo, op
     assert [e.type for e in history.events] == ["consent.granted", "consent.withdrawn"]  # ... not before
     assert verify_signature(receipt_key.public_key_pem, granted.receipt.receipt_json, granted.receipt.signature)
     assert len(released) == 1 and released[0] in after
+
+
+@requirement("GDPR 7(1)", "Every grant, renewal and withdrawal is kept with the notice seen and how it was given, and shown for any past date")
+async def test_gdpr_7_1_consent_is_proven_for_any_past_date(admin, gate, backend):
+    p = await registered_purpose(admin)
+    subject, zh_v2 = unique("subj"), NOTICE_ZH + "（第二版）"
+    await gate.GrantConsent(grant(subject, p.purpose_id, evidence_ref="tap-1"))
+    await admin.PublishNotice(cpb.PublishNoticeRequest(
+        purpose_id=p.purpose_id, material_change=True, idempotency_key=unique("pub"),
+        texts=[cpb.PublishNoticeRequest.Text(language="en", text=NOTICE_EN + " (v2)"),
+               cpb.PublishNoticeRequest.Text(language="zh-CN", text=zh_v2)]))
+    await gate.GrantConsent(grant(subject, p.purpose_id, version=2, text=zh_v2, language="zh-CN",
+                                  collection_method=cpb.COLLECTION_METHOD_WEB_FORM, evidence_ref="form-2"))
+    await gate.WithdrawConsent(cpb.WithdrawConsentRequest(
+        subject_id=subject, purpose_id=p.purpose_id, actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT),
+        collection_method=cpb.COLLECTION_METHOD_KIOSK, evidence_ref="kiosk-7", idempotency_key=unique("wd")))
+
+    events = (await gate.GetConsentHistory(cpb.GetConsentHistoryRequest(subject_id=subject,
+                                                                        purpose_id=p.purpose_id))).events
+    first, renewal, second, withdrawal = events
+
+    async def at(event: cpb.ConsentEvent, shift: timedelta = timedelta()) -> cpb.GetConsentAsOfResponse:
+        moment = event.occurred_at.ToDatetime(UTC) + shift
+        return await gate.GetConsentAsOf(cpb.GetConsentAsOfRequest(
+            subject_id=subject, purpose_id=p.purpose_id, as_of=Timestamp(seconds=int(moment.timestamp()),
+                                                                         nanos=moment.microsecond * 1000)))
+
+    def shown(e: cpb.ConsentEvent) -> tuple:
+        return e.type, e.notice_version, e.notice_language, e.notice_hash, e.collection_method, e.evidence_ref
+
+    assert [e.type for e in events] == ["consent.granted", "consent.renewal_required", "consent.granted",
+                                        "consent.withdrawn"]
+    assert shown(first) == ("consent.granted", 1, "en", content_hash(NOTICE_EN), cpb.COLLECTION_METHOD_APP_SCREEN, "tap-1")
+    assert shown(second) == ("consent.granted", 2, "zh-CN", content_hash(zh_v2), cpb.COLLECTION_METHOD_WEB_FORM, "form-2")
+    assert (withdrawal.collection_method, withdrawal.evidence_ref) == (cpb.COLLECTION_METHOD_KIOSK, "kiosk-7")
+    assert renewal.state == cpb.CONSENT_STATE_RENEWAL_REQUIRED and first.expires_at.seconds > 0
+
+    before, given, renewing, regiven, withdrawn = [await at(first, -timedelta(microseconds=1)), await at(first),
+                                                   await at(renewal), await at(second), await at(withdrawal)]
+    assert before.state == cpb.CONSENT_STATE_UNSPECIFIED and not before.HasField("grant")
+    assert (given.state, shown(given.grant)) == (cpb.CONSENT_STATE_GIVEN, shown(first))
+    assert (renewing.state, shown(renewing.grant)) == (cpb.CONSENT_STATE_RENEWAL_REQUIRED, shown(first))
+    assert (regiven.state, shown(regiven.grant)) == (cpb.CONSENT_STATE_GIVEN, shown(second))
+    assert (withdrawn.state, shown(withdrawn.grant), withdrawn.last_event.event_id) == (
+        cpb.CONSENT_STATE_WITHDRAWN, shown(second), withdrawal.event_id)

@@ -10,7 +10,8 @@ from services.consent.domain.model import (
     Actor, ActorKind, CheckResult, CollectionMethod, Consent, ConsentState, DataCategory, LegalBasis, Notice,
     Purpose, StorageLocation,
 )
-from services.consent.service.consents import HistoryEntry, Receipt
+from services.consent.domain.history import ConsentAsOf, HistoryEntry
+from services.consent.service.consents import Receipt
 
 
 def ts(at: datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -82,8 +83,18 @@ def receipt_to_pb(r: Receipt) -> pb.ConsentReceipt:
 def history_to_pb(h: HistoryEntry) -> pb.ConsentEvent:
     return pb.ConsentEvent(
         event_id=h.event_id, type=h.event_type, state=h.state.value, notice_version=h.notice_version,
-        actor=pb.Actor(kind=h.actor_kind, guardian_id=h.guardian_id), reason=h.reason,
-        occurred_at=ts(h.occurred_at),
+        actor=actor_to_pb(h.actor), reason=h.reason, occurred_at=ts(h.occurred_at),
+        notice_language=h.notice_language, notice_hash=h.notice_hash, jurisdiction=h.jurisdiction,
+        collection_method=h.collection_method.value if h.collection_method else pb.COLLECTION_METHOD_UNSPECIFIED,
+        evidence_ref=h.evidence_ref, expires_at=ts(h.expires_at) if h.expires_at else None,
+    )
+
+
+def as_of_to_pb(a: ConsentAsOf) -> pb.GetConsentAsOfResponse:
+    return pb.GetConsentAsOfResponse(
+        state=a.state.value if a.state else pb.CONSENT_STATE_UNSPECIFIED,
+        grant=history_to_pb(a.grant) if a.grant else None,
+        last_event=history_to_pb(a.last_event) if a.last_event else None,
     )
 
 

@@ -115,6 +115,11 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         return pb.GetConsentHistoryResponse(consent=m.consent_to_pb(consent),
                                             events=[m.history_to_pb(e) for e in events])
 
+    async def GetConsentAsOf(self, request, context):
+        subject_id, purpose_id, moment = valid.consent_as_of(request)
+        auth.require_purpose(purpose_id)
+        return m.as_of_to_pb(await self._service.as_of(subject_id, purpose_id, moment))
+
     async def RecordInteraction(self, request, context):
         cmd = valid.record_interaction(request)
         auth.require_purpose(cmd.purpose_id)

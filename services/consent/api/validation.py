@@ -122,9 +122,14 @@ def withdraw_consent(req: pb.WithdrawConsentRequest) -> commands.WithdrawConsent
     v.identifier("purpose_id", req.purpose_id)
     _actor(v, "actor", req.actor)
     v.text("reason", req.reason, max_len=1000, required=False)
+    if req.collection_method:
+        v.enum("collection_method", req.collection_method, pb.CollectionMethod.values())
+    v.text("evidence_ref", req.evidence_ref, max_len=500, required=False)
     _idempotency_key(v, req.idempotency_key)
     v.done()
-    return commands.WithdrawConsent(req.subject_id, req.purpose_id, actor_from_pb(req.actor), req.reason)
+    return commands.WithdrawConsent(
+        req.subject_id, req.purpose_id, actor_from_pb(req.actor), req.reason,
+        CollectionMethod(req.collection_method) if req.collection_method else None, req.evidence_ref)
 
 def subject(subject_id: str) -> str:
     v = Validator()
@@ -140,6 +145,15 @@ def record_interaction(req: pb.RecordInteractionRequest) -> commands.RecordInter
     at = v.timestamp("occurred_at", present(req, "occurred_at"), latest=now)
     v.done()
     return commands.RecordInteraction(req.subject_id, req.purpose_id, at or now)
+
+def consent_as_of(req: pb.GetConsentAsOfRequest) -> tuple[str, str, datetime]:
+    v = Validator()
+    v.identifier("subject_id", req.subject_id)
+    v.identifier("purpose_id", req.purpose_id)
+    moment = v.timestamp("as_of", present(req, "as_of"), required=True, latest=datetime.now(UTC))
+    v.done()
+    assert moment is not None
+    return req.subject_id, req.purpose_id, moment
 
 def erase_subject(req: pb.EraseSubjectRequest) -> commands.EraseSubject:
     v = Validator()

@@ -39,6 +39,9 @@ class WithdrawConsent:
     purpose_id: str
     actor: Actor
     reason: str
+    # How the person withdrew, and the evidence of it, where the caller states them.
+    collection_method: CollectionMethod | None = None
+    evidence_ref: str = ""
 
 
 @dataclass(frozen=True)

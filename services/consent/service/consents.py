@@ -9,6 +9,7 @@ from services.common.erasure import SubjectTagger
 from services.common.ids import new_id
 from services.consent.domain import commands, errors
 from services.consent.domain import events as ev
+from services.consent.domain.history import ConsentAsOf, HistoryEntry, as_of
 from services.consent.domain.jurisdiction import GuardianAges, check_grantor
 from services.consent.domain.model import (
     Consent, ConsentState, Notice, Purpose, check_grant, content_hash,
@@ -45,18 +46,6 @@ class Published:
 class Erased:
     consents_erased: int
     erased_at: datetime
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    event_id: str
-    event_type: str
-    state: ConsentState
-    notice_version: int
-    actor_kind: int
-    guardian_id: str
-    reason: str
-    occurred_at: datetime
 
 
 @dataclass(frozen=True)
@@ -162,9 +151,12 @@ class ConsentService:
             now = self._now()
             withdrawn = current.withdrawn(now)
             await uow.store.save_consent(withdrawn)
-            # The history names who withdrew; the record keeps who granted.
-            await self._record(uow, [(replace(withdrawn, actor=cmd.actor), ev.ConsentWithdrawn(withdrawn, cmd.reason),
-                                      cmd.reason)], now)
+            # The history names who withdrew and how; the record keeps who granted and how.
+            event_id = str(new_id())
+            entry = HistoryEntry.of(withdrawn, event_id, ev.ConsentWithdrawn.type, cmd.reason, now).acted(
+                cmd.actor, cmd.collection_method, cmd.evidence_ref)
+            await uow.store.add_history([(withdrawn.consent_id, entry)])
+            uow.emit(event_id, ev.ConsentWithdrawn(withdrawn, cmd.reason))
             return withdrawn
         return await self._run(idem, work)
 
@@ -177,10 +169,12 @@ class ConsentService:
             consent = await uow.store.consent(subject_id, purpose_id)
             if consent is None:
                 raise errors.ConsentNotFound(subject_id, purpose_id)
-            rows = await uow.store.history(consent.consent_id)
-        return consent, [HistoryEntry(str(r["event_id"]), r["event_type"], ConsentState(r["state"]),
-                                      r["notice_version"], r["actor_kind"], r["guardian_id"], r["reason"],
-                                      r["occurred_at"]) for r in rows]
+            return consent, await uow.store.history(consent.consent_id)
+
+    async def as_of(self, subject_id: str, purpose_id: str, moment: datetime) -> ConsentAsOf:
+        """GDPR 7(1): the consent as it stood at a past moment, from the history alone."""
+        _, history = await self.history(subject_id, purpose_id)
+        return as_of(history, moment)
 
     async def record_interaction(self, cmd: commands.RecordInteraction) -> datetime:
         async with self._uow() as uow:
@@ -212,8 +206,9 @@ class ConsentService:
         entries = []
         for consent, event, reason in changes:
             event_id = str(new_id())
-            entries.append((event_id, consent, event.type if event else "consent.erased", reason))
+            entries.append((consent.consent_id, HistoryEntry.of(
+                consent, event_id, event.type if event else "consent.erased", reason, at)))
             if event is not None:
                 uow.emit(event_id, event)
         if entries:
-            await uow.store.add_history(entries, at)
+            await uow.store.add_history(entries)

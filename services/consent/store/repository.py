@@ -12,8 +12,10 @@ from services.consent.domain.filing import FilingState
 from services.consent.domain.model import (
     INACTIVITY_LIMIT, Consent, ConsentSnapshot, ConsentState, Notice, Purpose, StorageLocation,
 )
+from services.consent.domain.history import HistoryEntry
 from services.consent.store.rows import (
-    CONSENT_COLUMNS, consent_from_row, consent_values, notice_from_row, purpose_from_row,
+    CONSENT_COLUMNS, HISTORY_COLUMNS as _HISTORY_COLUMNS, consent_from_row, consent_values, history_from_row,
+    history_values, notice_from_row, purpose_from_row,
 )
 
 _PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, 21))
@@ -108,9 +110,8 @@ class ConsentStore:
         return str(await self._conn.fetchval(
             f"WITH saved AS (INSERT INTO consents ({CONSENT_COLUMNS}) VALUES ({_PLACEHOLDERS})"
             f" ON CONFLICT (subject_id, purpose_id) DO UPDATE SET {_UPDATES} RETURNING consent_id)"
-            " INSERT INTO consent_history (consent_id, event_id, event_type, state, notice_version, actor_kind,"
-            " guardian_id, reason, occurred_at) SELECT consent_id, $21, $22, $5, $6, $12, $13, '', $23 FROM saved"
-            " RETURNING consent_id",
+            f" INSERT INTO consent_history ({_HISTORY_COLUMNS}) SELECT consent_id, $21, $22, $5, $6, $7, $8, $9,"
+            " $10, $11, $12, $13, $14, $18, '', $23 FROM saved RETURNING consent_id",
             *consent_values(c), event_id, event_type, at))
 
     async def consents_of(self, subject_id: str) -> list[Consent]:
@@ -118,21 +119,18 @@ class ConsentStore:
             f"SELECT {CONSENT_COLUMNS} FROM consents WHERE subject_id = $1 ORDER BY purpose_id", subject_id)
         return [consent_from_row(r) for r in rows]
 
-    async def add_history(self, entries: list[tuple[str, Consent, str, str]], at: datetime) -> None:
-        """entries: (event_id, consent, event_type, reason); one statement whatever their number."""
+    async def add_history(self, entries: list[tuple[str, HistoryEntry]]) -> None:
+        """entries: (record id, entry); one statement whatever their number."""
         await self._conn.execute(
-            "INSERT INTO consent_history (consent_id, event_id, event_type, state, notice_version, actor_kind,"
-            " guardian_id, reason, occurred_at) SELECT h.*, $8 FROM unnest($1::uuid[], $2::uuid[], $3::text[],"
-            " $4::smallint[], $5::int[], $6::smallint[], $7::text[], $9::text[])"
-            " AS h(consent_id, event_id, event_type, state, notice_version, actor_kind, guardian_id, reason)",
-            [c.consent_id for _, c, _, _ in entries], [e for e, _, _, _ in entries], [t for _, _, t, _ in entries],
-            [c.state.value for _, c, _, _ in entries], [c.notice_version for _, c, _, _ in entries],
-            [c.actor.kind.value for _, c, _, _ in entries], [c.actor.guardian_id for _, c, _, _ in entries],
-            at, [r for _, _, _, r in entries])
+            f"INSERT INTO consent_history ({_HISTORY_COLUMNS}) SELECT * FROM unnest($1::uuid[], $2::uuid[],"
+            " $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::smallint[],"
+            " $10::text[], $11::smallint[], $12::text[], $13::text[], $14::timestamptz[], $15::text[],"
+            " $16::timestamptz[])", *zip(*(history_values(consent_id, e) for consent_id, e in entries), strict=True))
 
-    async def history(self, consent_id: str) -> list[asyncpg.Record]:
-        return await self._conn.fetch(
+    async def history(self, consent_id: str) -> list[HistoryEntry]:
+        rows = await self._conn.fetch(
             "SELECT * FROM consent_history WHERE consent_id = $1 ORDER BY id", consent_id)
+        return [history_from_row(r) for r in rows]
 
     async def touch(self, subject_id: str, purpose_id: str, at: datetime) -> datetime | None:
         return await self._conn.fetchval(
@@ -173,11 +171,13 @@ class ConsentStore:
             f" WHERE subject_id = $1 RETURNING {CONSENT_COLUMNS}",
             subject_id, tombstone, ConsentState.ERASED.value, at)
         await self._conn.execute(
-            "UPDATE consent_history SET guardian_id = '', reason = '' WHERE consent_id = ANY($1::uuid[])",
+            "UPDATE consent_history SET guardian_id = '', guardian_verification_ref = '', evidence_ref = '',"
+            " reason = '' WHERE consent_id = ANY($1::uuid[])",
             [r["consent_id"] for r in rows])
         await self._conn.execute("UPDATE consents SET guardian_id = $2, guardian_verification_ref = $2"
                                  " WHERE guardian_id = $1", subject_id, tombstone)
-        await self._conn.execute("UPDATE consent_history SET guardian_id = $2 WHERE guardian_id = $1",
+        await self._conn.execute("UPDATE consent_history SET guardian_id = $2, guardian_verification_ref = $2"
+                                 " WHERE guardian_id = $1",
                                  subject_id, tombstone)
         await redact_persons(self._conn, [subject_id])
         await destroy_event_keys(self._conn, [subject_tag])

@@ -2,9 +2,16 @@
 
 import asyncpg
 
+from services.consent.domain.history import HistoryEntry
 from services.consent.domain.model import (
     Actor, ActorKind, CollectionMethod, Consent, ConsentState, DataCategory, LegalBasis, Notice, Purpose,
     StorageLocation,
+)
+
+HISTORY_COLUMNS = (
+    "consent_id, event_id, event_type, state, notice_version, notice_language, notice_hash, jurisdiction,"
+    " collection_method, evidence_ref, actor_kind, guardian_id, guardian_verification_ref, expires_at, reason,"
+    " occurred_at"
 )
 
 CONSENT_COLUMNS = (
@@ -68,4 +75,32 @@ def consent_values(c: Consent) -> tuple:
         c.notice_language, c.notice_hash, c.jurisdiction, c.collection_method.value, c.evidence_ref,
         c.actor.kind.value, c.actor.guardian_id, c.actor.guardian_verification_ref, c.subject_age,
         c.alternative_offered, c.granted_at, c.expires_at, c.last_interaction_at, c.updated_at,
+    )
+
+
+def history_values(consent_id: str, e: HistoryEntry) -> tuple:
+    """In the order of HISTORY_COLUMNS."""
+    return (
+        consent_id, e.event_id, e.event_type, e.state.value, e.notice_version, e.notice_language, e.notice_hash,
+        e.jurisdiction, e.collection_method.value if e.collection_method else 0, e.evidence_ref,
+        e.actor.kind.value, e.actor.guardian_id, e.actor.guardian_verification_ref, e.expires_at, e.reason,
+        e.occurred_at,
+    )
+
+
+def history_from_row(row: asyncpg.Record) -> HistoryEntry:
+    return HistoryEntry(
+        event_id=str(row["event_id"]),
+        event_type=row["event_type"],
+        state=ConsentState(row["state"]),
+        notice_version=row["notice_version"],
+        notice_language=row["notice_language"],
+        notice_hash=row["notice_hash"],
+        jurisdiction=row["jurisdiction"],
+        collection_method=CollectionMethod(row["collection_method"]) if row["collection_method"] else None,
+        evidence_ref=row["evidence_ref"],
+        actor=Actor(ActorKind(row["actor_kind"]), row["guardian_id"], row["guardian_verification_ref"]),
+        expires_at=row["expires_at"],
+        reason=row["reason"],
+        occurred_at=row["occurred_at"],
     )
