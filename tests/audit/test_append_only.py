@@ -18,6 +18,7 @@ from services.audit.domain.export_format import verify_export
 from tests.audit.fixtures import OWNER, SERVICE_ROLE, audit_settings, provisioned, role_dsn
 from tests.audit.test_log import entries_of, face_event
 from tests.support import secure_channel, unique
+from tests.legal import requirement
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 
@@ -33,6 +34,7 @@ async def _as(postgres, database: str, role: str) -> asyncpg.Connection:
     return await asyncpg.connect(postgres.dsn(database) if role == "postgres" else role_dsn(postgres, database, role))
 
 
+@requirement("PIPL 56; Measures Art. 9", "Processing records are kept: no one, not even the schema owner or a superuser replica, changes or deletes the audit log")
 @pytest.mark.parametrize("change", CHANGES)
 @pytest.mark.parametrize("table", TABLES)
 @pytest.mark.parametrize("who", ["service role", "schema owner", "superuser as replica"])
@@ -77,6 +79,7 @@ async def _export(dpo) -> list[str]:
     return b"".join(chunks).decode().splitlines()
 
 
+@requirement("Measures Art. 14; GB/T 41819", "The audit trail is tamper-evident: a change made as superuser is found online and offline")
 async def test_tampering_as_superuser_is_found_by_verify_log_and_by_the_offline_verifier(
         scratch_audit, postgres, backend):
     database, face_events, dpo = scratch_audit

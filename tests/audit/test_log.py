@@ -16,6 +16,7 @@ from services.audit.domain.checkpoint import verify_checkpoint
 from tests.consent.builders import grant
 from tests.keyvault.test_data_keys import consented
 from tests.support import unique
+from tests.legal import requirement
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 
@@ -55,6 +56,7 @@ async def test_consent_and_key_events_reach_the_log_under_the_subject_reference_
     assert all(subject not in json.dumps(e) for e in entries)
 
 
+@requirement("EDPB Guidelines 05/2022", "Face systems log match attempts (result, score, device) and enrolments in the audit trail")
 async def test_face_system_events_are_appended_once_per_event_id(face_events, dpo, backend):
     subject = unique("subj")
     attempt = face_event(subject, result="match", score=0.93, device_id="gate-7")

@@ -8,6 +8,7 @@ from consentry.consent.v1 import consent_pb2_grpc
 from services.common.pki import DevCA
 from tests.consent.builders import grant, registered_purpose
 from tests.support import secure_channel, unique
+from tests.legal import requirement
 
 
 async def refused(call, request) -> grpc.aio.AioRpcError:
@@ -58,6 +59,7 @@ async def test_client_may_not_call_rpcs_outside_its_grant(connect, admin):
     assert not (await admin.ListConsents(pb.ListConsentsRequest(subject_id=subject))).consents
 
 
+@requirement("Measures Art. 14; GB/T 41819", "Callers are authenticated and authorized per RPC and per purpose")
 async def test_client_may_only_check_its_own_purposes(connect, admin):
     other = await registered_purpose(admin)
     door = connect("door-app")

@@ -9,6 +9,7 @@ from consentry.consent.v1 import consent_pb2 as pb
 from services.common.signing import verify_signature
 from tests.consent.builders import NOTICE_ZH, check, grant, registered_purpose
 from tests.support import read_events, unique
+from tests.legal import requirement
 
 
 async def test_granted_consent_allows_enrolment(admin, gate):
@@ -24,6 +25,7 @@ async def test_granted_consent_allows_enrolment(admin, gate):
     assert granted.consent.state == pb.CONSENT_STATE_GIVEN
 
 
+@requirement("PIPL 28, 29; Measures Art. 6; GDPR 9(2)(a)", "Enrolment is blocked without a separate consent for the purpose: no consent is a DENY")
 async def test_no_consent_denies_enrolment(admin, gate):
     p = await registered_purpose(admin)
     answer = await gate.CheckConsent(check(unique("subj"), p.purpose_id))
@@ -113,6 +115,7 @@ async def test_withdrawing_twice_is_refused(admin, gate):
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
+@requirement("ISO/IEC TS 27560; Kantara CR 1.1", "A grant yields a signed receipt with the record's fields and the notice seen")
 async def test_receipt_is_signed_and_names_the_notice_seen(admin, gate):
     p = await registered_purpose(admin)
     subject = unique("subj")

@@ -6,6 +6,7 @@ import pytest
 from consentry.consent.v1 import consent_pb2 as pb
 from tests.consent.builders import NOTICE_EN, check, grant, registered_purpose
 from tests.support import unique
+from tests.legal import requirement
 
 NOTICE_V2 = NOTICE_EN + " Templates are now also used for the canteen payment terminal."
 
@@ -16,6 +17,7 @@ async def publish(admin, purpose_id: str, text: str, *, material: bool) -> pb.Pu
         texts=[pb.PublishNoticeRequest.Text(language="en", text=text)]))
 
 
+@requirement("PIPL 14", "A material change of the notice requires renewal: older consents are denied until renewed")
 async def test_material_notice_change_requires_renewal(admin, gate):
     p = await registered_purpose(admin)
     subject = unique("subj")

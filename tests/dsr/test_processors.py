@@ -21,6 +21,7 @@ from tests.consent.builders import grant, registered_purpose, time_passes
 from tests.dsr.test_requests import settled, submission, verify
 from tests.keyvault.test_purpose_generations import generation
 from tests.support import unique
+from tests.legal import requirement
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 
@@ -86,6 +87,7 @@ async def test_deletion_leaves_no_decryptable_template_anywhere(admin, gate, dsr
             await g._cipher.open(subject, purpose, seized[name])
 
 
+@requirement("GDPR 7(3); PIPL 15, 47", "A withdrawal is one call and deletes that purpose's data at every face system, and nothing else")
 async def test_withdrawal_deletes_only_that_purposes_data(admin, gate, dsr, operator, face_gates, backend, postgres,
                                                           keyvault_database):
     gates, _ = face_gates
@@ -159,6 +161,7 @@ async def test_expiry_of_an_illinois_consent_deletes_that_purposes_data_under_th
         assert await g.store.template(subject, kept) is not None
 
 
+@requirement("GDPR 15(3), 20; PIPL 45", "Access gives a copy in a common machine-readable form (JSON) and a readable page, with every face system's data")
 @pytest.mark.parametrize("kind", [pb.REQUEST_TYPE_ACCESS, pb.REQUEST_TYPE_PORTABILITY])
 async def test_an_export_holds_the_record_and_each_gates_data_about_the_person_only_in_json_and_two_languages(
         kind, admin, gate, dsr, operator, face_gates, backend):
@@ -181,6 +184,7 @@ async def test_an_export_holds_the_record_and_each_gates_data_about_the_person_o
     assert "各系统持有的数据" in export.html_zh_cn.decode() and subject in export.html_zh_cn.decode()
 
 
+@requirement("GDPR 16, 19; PIPL 46", "A correction reaches every recipient (the registered face systems), each confirming")
 async def test_a_correction_is_applied_by_every_gate(admin, gate, dsr, operator, face_gates, backend):
     gates, _ = face_gates
     subject, [purpose] = await enrolled(admin, gate, gates)

@@ -16,6 +16,7 @@ from services.common.grpc_errors import field_violations
 from tests.consent.builders import check
 from tests.keyvault.test_data_keys import consented, refused
 from tests.support import unique
+from tests.legal import requirement
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 
@@ -73,6 +74,7 @@ async def test_deletion_erases_consents_and_shreds_the_key_with_a_certificate(
                                                       pb.REQUEST_STATUS_COMPLETED]
 
 
+@requirement("GDPR 12(6)", "Nothing is done and no data leaves before the requester's identity is verified")
 async def test_nothing_happens_before_the_identity_is_verified(admin, gate, face, kv_admin, operator, backend):
     subject, purpose = await consented(admin, gate)
     await face.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))

@@ -26,6 +26,7 @@ from services.audit.domain.export_format import verify_export
 from tests.erasure.stack import GATES, RETENTION_S, start_platform
 from tests.erasure_scan import Scan, scan_database, scan_messages
 from tests.support import unique
+from tests.legal import requirement
 
 pytestmark = pytest.mark.slow
 NOTICE = "Your face template opens the doors. A badge works as well."
@@ -123,6 +124,7 @@ class Gate:
             await channel.close()
 
 
+@requirement("GDPR 17, 19; PIPL 47", "After erasure the person is in no table, topic or store of any service or face system")
 async def test_a_deleted_person_is_nowhere(tmp_path):
     doors, lab = unique("doors"), unique("lab")
     person, child = unique("person"), unique("child")

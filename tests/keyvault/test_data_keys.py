@@ -9,6 +9,7 @@ from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from tests.consent.builders import grant, registered_purpose
 from tests.support import unique
+from tests.legal import requirement
 
 
 async def consented(admin, gate) -> tuple[str, str]:
@@ -37,6 +38,7 @@ async def test_template_encrypted_with_a_data_key_decrypts_with_the_unwrapped_ke
     assert AESGCM(again.plaintext_key).decrypt(b"n" * 12, sealed, None) == template
 
 
+@requirement("PIPL 28, 29; Measures Art. 6; GDPR 9(2)(a)", "No key to encrypt face data is released without the purpose's consent")
 async def test_no_key_without_consent(admin, face):
     p = await registered_purpose(admin)
     error = await refused(face.GenerateDataKey, pb.GenerateDataKeyRequest(subject_id=unique("subj"),
@@ -60,6 +62,7 @@ async def test_withdrawn_consent_blocks_both_generation_and_decryption(admin, ga
     assert "WITHDRAWN" in decrypt.details()
 
 
+@requirement("Measures Art. 14; GB/T 41819", "Face data is encrypted under per-subject keys: a key opens only for its own subject and purpose")
 async def test_a_wrapped_key_only_opens_for_its_own_subject_and_purpose(admin, gate, face):
     subject, purpose = await consented(admin, gate)
     other_subject = unique("subj")

@@ -1,5 +1,7 @@
 """PIPL: what the law asks of the platform, one test per requirement."""
 
+import json
+
 import grpc
 from consentry_client import error_info
 from tests.consent.builders import check, grant, registered_purpose
@@ -93,3 +95,20 @@ async def test_pipl_55_a_purpose_without_a_pia_reference_is_refused(admin, backe
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [f for f, _ in field_violations(error)] == ["purpose.pia_reference"]
     assert missing.code() == grpc.StatusCode.NOT_FOUND
+
+
+@requirement("PIPL 16; Measures Art. 10", "A purpose names its non-face alternative, and every consent and receipt records whether it was offered")
+async def test_pipl_16_a_non_face_alternative_is_named_and_its_offer_recorded(admin, gate, backend):
+    without = purpose(non_face_alternative="")
+    refusal = await refused(admin.RegisterPurpose, cpb.RegisterPurposeRequest(purpose=without,
+                                                                              idempotency_key=unique("reg")))
+    p = await registered_purpose(admin, non_face_alternative="Badge at the reception desk")
+    offered = await gate.GrantConsent(grant(unique("subj"), p.purpose_id, alternative_offered=True))
+    not_offered = await gate.GrantConsent(grant(unique("subj"), p.purpose_id, alternative_offered=False))
+
+    assert refusal.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert ("purpose.non_face_alternative", "required") in field_violations(refusal)
+    assert (offered.consent.alternative_offered, not_offered.consent.alternative_offered) == (True, False)
+    receipts = [json.loads(g.receipt.receipt_json) for g in (offered, not_offered)]
+    assert [(r["nonFaceAlternative"], r["alternativeOffered"]) for r in receipts] == [
+        ("Badge at the reception desk", True), ("Badge at the reception desk", False)]
