@@ -51,7 +51,7 @@ async def test_measures_9_no_face_data_in_audit(face_events, dpo, backend):
 
 
 @pytest.mark.parametrize("backend", ["wrapped"], scope="session")
-@requirement("Measures 8", "Face data stays on the device: no key for server storage without a separately "
+@requirement("Measures Art. 8", "Face data stays on the device: no key for server storage without a separately "
                            "consented server-storage purpose")
 async def test_measures_8_face_data_stays_on_the_device_unless_server_storage_consented(
         admin, gate, face, kafka, backend, keyvault_app, dev_ca):
@@ -107,7 +107,7 @@ async def small_filing_threshold(run_dir, postgres, kafka, dev_ca, vault):
     await app.stop()
 
 
-@requirement("Measures 15", "Filing is due at 100,000 people whose face data is stored: warned at 90 %, "
+@requirement("Measures Art. 15", "Filing is due at 100,000 people whose face data is stored: warned at 90 %, "
                             "announced at 100 %, once each")
 async def test_measures_15_filing_threshold_crossings_are_announced_once(small_filing_threshold, kafka, dev_ca):
     app = small_filing_threshold
