@@ -16,7 +16,7 @@ from tests.support import (
 SERVICE = "consentry.consent.v1.ConsentService"
 GATE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
     "GetPurpose", "GrantConsent", "CheckConsent", "CheckConsents", "WithdrawConsent", "ListConsents",
-    "GetConsentHistory", "RecordInteraction", "GetReceiptKey")]
+    "GetConsentHistory", "RecordInteraction", "GetReceiptKey", "RenderReceipt")]
 CLIENTS = {
     "admin": {"rpcs": ["*"], "purposes": ["*"]},
     "gate-app": {"rpcs": GATE_RPCS, "purposes": ["*"]},
