@@ -17,24 +17,34 @@ from tests.support import unique
 
 
 class Page(HTMLParser):
-    """What a test reads of a page: its language, texts, the <pre>'s text, and every tag with its attributes."""
+    """What a test reads of a page: its language, its text, each definition list row (label: value), the
+    <pre>'s text, and every tag with its attributes."""
 
     def __init__(self, html: str) -> None:
         super().__init__()
-        self.lang, self.tags, self.text, self.pre, self._in_pre = "", [], [], [], False
+        self.lang, self.tags, self.text, self.pre, self.rows = "", [], [], [], {}
+        self._in: str | None = None  # "pre", "dt" or "dd" while inside one
+        self._label, self._value = [], []
         self.feed(html)
         self.close()
 
     def handle_starttag(self, tag, attrs):
         self.tags.append((tag, dict(attrs)))
         self.lang = dict(attrs).get("lang", self.lang) if tag == "html" else self.lang
-        self._in_pre = self._in_pre or tag == "pre"
+        if tag in ("pre", "dt", "dd") and self._in is None:
+            self._in = tag
 
     def handle_endtag(self, tag):
-        self._in_pre = self._in_pre and tag != "pre"
+        if tag == self._in:
+            self._in = None
+            if tag == "dd":
+                self.rows[" ".join("".join(self._label).split())] = " ".join("".join(self._value).split())
+                self._label, self._value = [], []
 
     def handle_data(self, data):
-        (self.pre if self._in_pre else self.text).append(data)
+        {"pre": self.pre, "dt": self._label, "dd": self._value}.get(self._in, self.text).append(data)
+        if self._in in ("dt", "dd"):
+            self.text.append(data)
 
     @property
     def words(self) -> str:
