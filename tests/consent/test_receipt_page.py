@@ -11,6 +11,9 @@ from consentry.consent.v1 import consent_pb2 as pb
 from consentry_client import error_info
 from services.common.grpc_errors import field_violations
 from services.common.signing import Ed25519Signer
+from services.consent.api.receipt_labels import LABELS, TERMS
+from services.consent.api.receipt_page import LANGUAGES
+from services.consent.domain.model import ActorKind, CollectionMethod, DataCategory, LegalBasis, StorageLocation
 from tests.consent.builders import NOTICE_ZH, check, grant, registered_purpose
 from tests.keyvault.test_data_keys import refused
 from tests.support import unique
@@ -198,3 +201,12 @@ async def test_a_client_not_granted_the_rpc_cannot_render(admin, gate, connect):
     error = await refused(connect("door-app").RenderReceipt, render(granted.receipt))
 
     assert (error.code(), error_info(error).reason) == (grpc.StatusCode.PERMISSION_DENIED, "RPC_NOT_GRANTED")
+
+
+def test_every_label_and_every_coded_value_has_its_words_in_each_language():
+    coded = {member for enum in (DataCategory, StorageLocation, LegalBasis, CollectionMethod, ActorKind)
+             for member in enum}
+    for language in LANGUAGES:
+        assert LABELS[language].keys() == LABELS["en"].keys(), language
+        assert TERMS[language].keys() == coded, language
+        assert all(text.strip() for text in [*LABELS[language].values(), *TERMS[language].values()])

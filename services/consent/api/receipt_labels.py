@@ -6,6 +6,7 @@ from services.consent.domain.model import ActorKind, CollectionMethod, DataCateg
 LABELS: dict[str, dict[str, str]] = {
     "en": {
         "title": "Consent receipt",
+        "title_separator": ": ",
         "intro": "This receipt records the consent you gave to the processing of your face data. Keep it: it"
                  " shows what you agreed to, when, and how to withdraw.",
         "what": "What you agreed to",
@@ -49,6 +50,7 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "zh-CN": {
         "title": "同意回执",
+        "title_separator": "：",
         "intro": "本回执记录了您就处理您的人脸信息所作出的同意。请妥善保存：它说明了您同意的内容、同意的时间以及撤回方式。",
         "what": "您同意的内容",
         "controller": "个人信息处理者",
