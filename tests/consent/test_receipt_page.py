@@ -195,12 +195,16 @@ async def test_a_signed_document_that_is_no_receipt_is_refused_as_malformed(admi
     assert problem in error.details()
 
 
-async def test_a_client_not_granted_the_rpc_cannot_render(admin, gate, connect):
+async def test_a_client_renders_only_receipts_of_its_own_purposes(admin, gate, connect):
     _, granted = await granted_receipt(admin, gate)
 
-    error = await refused(connect("door-app").RenderReceipt, render(granted.receipt))
+    not_granted = await refused(connect("door-app").RenderReceipt, render(granted.receipt))
+    other_purpose = await refused(connect("door-receipts").RenderReceipt, render(granted.receipt))
 
-    assert (error.code(), error_info(error).reason) == (grpc.StatusCode.PERMISSION_DENIED, "RPC_NOT_GRANTED")
+    assert (not_granted.code(), error_info(not_granted).reason) == (grpc.StatusCode.PERMISSION_DENIED,
+                                                                    "RPC_NOT_GRANTED")
+    assert (other_purpose.code(), error_info(other_purpose).reason) == (grpc.StatusCode.PERMISSION_DENIED,
+                                                                        "PURPOSE_NOT_GRANTED")
 
 
 def test_every_label_and_every_coded_value_has_its_words_in_each_language():
