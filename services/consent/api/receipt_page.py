@@ -4,7 +4,7 @@ escaped), dated by Babel in the page's locale, in UTC. It ends with the signed J
 its signature and key id: the page explains, the signed JSON is what counts."""
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC
 from functools import cache
 
 from babel import Locale, UnknownLocaleError
@@ -55,7 +55,7 @@ def render(receipt: VerifiedReceipt, language: str) -> str:
         lang=language, t=LABELS[language], r=receipt.content,
         term=lambda member: terms[member],
         date=lambda at: format_datetime(at, "long", tzinfo=UTC, locale=locale),
-        iso=lambda at: datetime.isoformat(at.astimezone(UTC)).replace("+00:00", "Z"),
+        iso=lambda at: at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         notice_language=_language_name(receipt.content.notice_language, locale),
         jurisdiction=_place_name(receipt.content.jurisdiction, locale),
         signed_json=receipt.receipt_json.decode(), signature=base64.b64encode(receipt.signature).decode(),
