@@ -5,8 +5,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PROTOS := $(shell find proto -name '*.proto')
 STAMP  := $(VENV)/.installed
-# Debian packages the dev stack runs: stunnel4 is the TLS front of the Kafka broker.
-DEBIAN := stunnel4
+# Debian packages the dev stack runs: stunnel4 is the TLS front of the Kafka broker; the tests open the
+# receipt pages in chromium (through Playwright, never a downloaded browser) with a font for Chinese.
+DEBIAN := stunnel4 chromium fonts-wqy-microhei
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: install system proto lint dev test fuzz bench clean

@@ -1,6 +1,9 @@
 """`consentry consent ...`: try the consent service of a running dev stack from a terminal."""
 
 import argparse
+import base64
+import binascii
+import sys
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +36,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             p.add_argument("--guardian", default="", help="guardian id (grant on behalf of a child)")
             p.add_argument("--guardian-verification", default="")
         p.set_defaults(run=run)
+    receipt = actions.add_parser("receipt", help="a signed receipt as a readable HTML page, on stdout")
+    receipt.add_argument("--json", type=Path, required=True, help="file holding the receipt JSON exactly as signed")
+    receipt.add_argument("--signature", required=True, help="the receipt's signature, base64")
+    receipt.add_argument("--key-id", default="", help="the signing key's id (default: the service's receipt key)")
+    receipt.add_argument("--language", default="", help="zh-CN or en (default: the receipt's own language)")
+    receipt.add_argument("--client", default="demo-gate", help="client certificate to call with")
+    receipt.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+    receipt.set_defaults(run=run)
 
 
 def _moment(text: str) -> datetime:
@@ -56,9 +67,28 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _signature(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise CliError("--signature must be base64 (as `consent grant` prints it)") from None
+
+
+async def _render_receipt(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namespace) -> None:
+    # Signed JSON never ends in white space: a line break an editor or `echo` added is not part of it.
+    receipt_json = args.json.read_bytes().rstrip(b" \t\r\n")
+    signature = _signature(args.signature)
+    key_id = args.key_id or (await stub.GetReceiptKey(pb.GetReceiptKeyRequest())).key_id
+    page = await stub.RenderReceipt(pb.RenderReceiptRequest(receipt_json=receipt_json, signature=signature,
+                                                            key_id=key_id, language=args.language))
+    sys.stdout.write(page.html)
+
+
 async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namespace) -> None:
     key = str(uuid.uuid4())
-    if args.action == "check":
+    if args.action == "receipt":
+        await _render_receipt(stub, args)
+    elif args.action == "check":
         _show(await stub.CheckConsent(pb.CheckConsentRequest(subject_id=args.subject, purpose_id=args.purpose)))
     elif args.action == "purpose":
         _show(await stub.GetPurpose(pb.GetPurposeRequest(purpose_id=args.purpose)))
@@ -96,3 +126,5 @@ async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namesp
             subject_age=args.age, jurisdiction=args.jurisdiction, alternative_offered=True, idempotency_key=key))
         _show(granted.consent)
         print("receipt:", granted.receipt.receipt_json.decode())
+        print("signature:", base64.b64encode(granted.receipt.signature).decode())
+        print("key id:", granted.receipt.key_id)

@@ -2,6 +2,7 @@
 keeps every secret from other local users, answers mistakes with one clear line, and leaves no
 process behind on Ctrl-C."""
 
+import base64
 import json
 import os
 import shutil
@@ -89,6 +90,12 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
 
         purpose = ["--purpose", "demo-gate-access"]
         granted = consentry("consent", "grant", "--subject", "alice", *purpose, run_dir=run_dir)
+        printed = dict(line.split(": ", 1) for line in granted.stdout.splitlines()
+                       if line.startswith(("receipt: ", "signature: ")))
+        (tmp_path / "receipt.json").write_text(printed["receipt"] + "\n")  # as a shell would save it
+        receipt = ["consent", "receipt", "--json", str(tmp_path / "receipt.json"), "--signature"]
+        page = consentry(*receipt, printed["signature"], "--language", "zh-CN", run_dir=run_dir)
+        forged = consentry(*receipt, base64.b64encode(bytes(64)).decode(), run_dir=run_dir)
         checked = consentry("consent", "check", "--subject", "alice", *purpose, run_dir=run_dir)
         child = consentry("consent", "grant", "--subject", "kid", "--age", "9", *purpose, run_dir=run_dir)
         data_key = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
@@ -133,6 +140,10 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         output, _ = dev.communicate(timeout=60)
 
     assert granted.returncode == 0, granted.stdout + granted.stderr
+    assert page.returncode == 0 and '<html lang="zh-CN">' in page.stdout and "同意回执" in page.stdout, page.stderr
+    assert forged.returncode == 1 and forged.stderr.splitlines() == [
+        "consentry: INVALID_ARGUMENT RECEIPT_SIGNATURE_INVALID: the signature does not verify over receipt_json:"
+        " the receipt was altered or not signed by this service"]
     assert json.loads(checked.stdout)["decision"] == "DECISION_ALLOW"
     # A refusal is one line, with its machine-readable reason, and a non-zero exit.
     assert child.returncode == 1 and child.stderr.splitlines() == [

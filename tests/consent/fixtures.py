@@ -16,12 +16,14 @@ from tests.support import (
 SERVICE = "consentry.consent.v1.ConsentService"
 GATE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
     "GetPurpose", "GrantConsent", "CheckConsent", "CheckConsents", "WithdrawConsent", "ListConsents",
-    "GetConsentHistory", "GetConsentAsOf", "RecordInteraction", "GetReceiptKey")]
+    "GetConsentHistory", "GetConsentAsOf", "RecordInteraction", "GetReceiptKey", "RenderReceipt")]
 CLIENTS = {
     "admin": {"rpcs": ["*"], "purposes": ["*"]},
     "gate-app": {"rpcs": GATE_RPCS, "purposes": ["*"]},
     # A door system that may only check, and only its own purpose.
     "door-app": {"rpcs": [f"{SERVICE}/CheckConsent"], "purposes": ["door-entry"]},
+    # An app backend showing people their receipts, for its own purpose only.
+    "door-receipts": {"rpcs": [f"{SERVICE}/RenderReceipt"], "purposes": ["door-entry"]},
     # The keyvault asks before every key release.
     "keyvault": {"rpcs": [f"{SERVICE}/CheckConsent", f"{SERVICE}/CheckConsents"], "purposes": ["*"]},
     # A face system using the client library: the same identity on consent and keyvault.

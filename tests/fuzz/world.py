@@ -79,8 +79,7 @@ async def seed(stack: FuzzStack) -> World:
 
     purpose = (await registered_purpose(consent, controller_id=CONTROLLER)).purpose_id
     subjects = [unique("fuzz-subject") for _ in range(3)]  # consented, consented, unknown
-    for subject in subjects[:2]:
-        await consent.GrantConsent(grant(subject, purpose))
+    receipts = [(await consent.GrantConsent(grant(subject, purpose))).receipt for subject in subjects[:2]]
     wrapped = (await keyvault.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subjects[0],
                                                                          purpose_id=purpose))).wrapped_key
     sealed = (await keyvault.Encrypt(kpb.EncryptRequest(subject_id=subjects[0], purpose_id=purpose,
@@ -137,6 +136,10 @@ async def seed(stack: FuzzStack) -> World:
         "jurisdiction": one_of("CN", "EU", "US-IL", "US-CA", "DE", "BR"),
         "subject_age": mostly(one_of(30), one_of(17, 8)), "minimum_age": one_of(0, 14, 18),
         "current_notice_version": one_of(0), "Purpose.name": one_of("Gate access by face"),
+        # A real receipt, its signature and key: fuzzing reaches past the signature into the page.
+        "RenderReceiptRequest.receipt_json": one_of(receipts[0].receipt_json),
+        "RenderReceiptRequest.signature": one_of(receipts[0].signature, receipts[1].signature),
+        "RenderReceiptRequest.key_id": one_of(receipts[0].key_id),
         # keyvault
         "wrapped_key": one_of(wrapped), "ciphertext": one_of(sealed),
         # dsr

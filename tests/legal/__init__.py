@@ -1,6 +1,7 @@
-"""The law's requirements (../REQUIREMENTS.md), one test module per law: each test is marked with
-the requirement it shows and its source, and the README's table of them is generated from these
-marks (`python -m tests.legal.table`), so it cannot drift from the tests."""
+"""The law's requirements (../REQUIREMENTS.md), one test module per law (or standard, such as the
+Kantara consent receipt): each test is marked with the requirement it shows and its source, and the
+README's table of them is generated from these marks (`python -m tests.legal.table`), so it cannot
+drift from the tests."""
 
 from collections.abc import Callable
 from typing import TypeVar

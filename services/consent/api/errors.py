@@ -9,4 +9,5 @@ status_for = error_table([
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.Conflict, grpc.StatusCode.ALREADY_EXISTS),
     (errors.PreconditionFailed, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.ReceiptRefused, grpc.StatusCode.INVALID_ARGUMENT),
 ], "consent store")

@@ -8,10 +8,12 @@ from consentry.consent.v1 import consent_pb2_grpc
 from services.common import auth
 from services.common.idempotency import IdempotencyScope
 from services.consent.api import mapping as m
+from services.consent.api import receipt_page
 from services.consent.api import validation as valid
 from services.consent.service.consents import ConsentService, Erased, Granted, Idempotent, Published, Receipt
 from services.consent.service.filing import FilingWatch
 from services.consent.service.gate import ConsentGate
+from services.consent.service.receipts import ReceiptVerifier
 
 
 def _idempotent(method: str, request, key: str, to_pb: Callable, from_pb: Callable, response_type) -> Idempotent:
@@ -50,6 +52,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         self._gate = gate
         self._filing = filing
         self._receipt_key = receipt_key
+        self._receipts = ReceiptVerifier(*receipt_key)
 
     async def RegisterPurpose(self, request, context):
         cmd = valid.register_purpose(request)
@@ -144,3 +147,10 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     async def GetReceiptKey(self, request, context):
         key_id, pem = self._receipt_key
         return pb.GetReceiptKeyResponse(key_id=key_id, public_key_pem=pem)
+
+    async def RenderReceipt(self, request, context):
+        receipt_json, signature, key_id, language = valid.render_receipt(request)
+        receipt = self._receipts.open(receipt_json, signature, key_id)  # nothing is read before this
+        auth.require_purpose(receipt.content.purpose_id)
+        language = receipt_page.page_language(language, receipt.content.language)
+        return pb.RenderReceiptResponse(html=receipt_page.render(receipt, language), language=language)

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from consentry.consent.v1 import consent_pb2 as pb
 from services.common.validation import JURISDICTION, LANGUAGE_TAG, SHA256_HEX, Validator, present
 from services.consent.api.mapping import actor_from_pb, purpose_from_pb
+from services.consent.api.receipt_page import LANGUAGES
 from services.consent.domain import commands
 from services.consent.domain.model import CollectionMethod
 
@@ -15,6 +16,9 @@ MAX_RECIPIENTS = 100
 MAX_LANGUAGES = 50
 # Long enough for any stated retention, short enough that every expiry date is a date.
 MAX_RETENTION = timedelta(days=100 * 365)
+# The largest receipt the service signs is under 30 KiB (the purpose's texts, 100 recipients); most are ~2 KiB.
+MAX_RECEIPT_JSON = 64 * 1024
+ED25519_SIGNATURE_BYTES = 64
 
 def _idempotency_key(v: Validator, key: str) -> None:
     v.identifier("idempotency_key", key)
@@ -171,6 +175,21 @@ def expire(req: pb.ExpireConsentsRequest) -> commands.ExpireConsents:
     as_of = v.timestamp("as_of", present(req, "as_of"), latest=now)
     v.done()
     return commands.ExpireConsents(as_of or now)
+
+def render_receipt(req: pb.RenderReceiptRequest) -> tuple[bytes, bytes, str, str]:
+    """The receipt, its signature, key id and the page's language ("" for the receipt's own)."""
+    v = Validator()
+    if not req.receipt_json:
+        v.fail("receipt_json", "required", "value is required")
+    v.check(len(req.receipt_json) <= MAX_RECEIPT_JSON, "receipt_json", "bytes.max_len",
+            f"must be at most {MAX_RECEIPT_JSON} bytes")
+    v.check(len(req.signature) == ED25519_SIGNATURE_BYTES, "signature", "bytes.len",
+            f"must be the {ED25519_SIGNATURE_BYTES}-byte Ed25519 signature returned with the receipt")
+    v.identifier("key_id", req.key_id)
+    v.check(req.language in ("", *LANGUAGES), "language", "string.in",
+            f"must be one of {', '.join(LANGUAGES)}, or empty for the receipt's own language")
+    v.done()
+    return req.receipt_json, req.signature, req.key_id, req.language
 
 def identifier(field: str, value: str) -> str:
     v = Validator()

@@ -17,6 +17,27 @@ class PreconditionFailed(ConsentError):
     pass
 
 
+class ReceiptRefused(ConsentError):
+    """A receipt handed back to be shown that is not, byte for byte, one this service signed."""
+
+
+class ReceiptKeyUnknown(ReceiptRefused):
+    def __init__(self, key_id: str, known: str) -> None:
+        super().__init__(f"receipt key '{key_id}' is not this service's receipt key '{known}'")
+        self.metadata = {"receipt_key_id": known}
+
+
+class ReceiptSignatureInvalid(ReceiptRefused):
+    def __init__(self) -> None:
+        super().__init__("the signature does not verify over receipt_json: the receipt was altered or"
+                         " not signed by this service")
+
+
+class ReceiptMalformed(ReceiptRefused):
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"receipt_json is not a consent receipt this service can show: {problem}")
+
+
 class PurposeNotFound(NotFound):
     def __init__(self, purpose_id: str) -> None:
         super().__init__(f"purpose '{purpose_id}' does not exist")

@@ -1,10 +1,17 @@
 """Consent receipt content: the fields of ISO/IEC TS 27560:2023 and Kantara Consent Receipt 1.1,
-as canonical JSON so a signature over the bytes can be checked anywhere."""
+as canonical JSON so a signature over the bytes can be checked anywhere; and the reading of such a
+receipt back into what a person is shown of it."""
 
 import json
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import TypeVar
 
-from services.consent.domain.model import Consent, Notice, Purpose
+from services.consent.domain.errors import ReceiptMalformed
+from services.consent.domain.model import (
+    ActorKind, CollectionMethod, Consent, DataCategory, LegalBasis, Notice, Purpose, StorageLocation,
+)
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 
@@ -65,3 +72,116 @@ def build_receipt(receipt_id: str, consent: Consent, purpose: Purpose, notice: N
 
 def canonical_bytes(receipt: dict) -> bytes:
     return json.dumps(receipt, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class ReceiptContent:
+    """What a receipt says, read back from its JSON (Kantara CR 1.1 section 4.7 lists what a person
+    is shown). Free texts are the controller's own words, in the language it registered them in."""
+
+    receipt_id: str
+    consent_id: str
+    subject_id: str
+    jurisdiction: str
+    language: str
+    controllers: tuple[str, ...]
+    purpose_id: str
+    purpose_name: str
+    notice_version: int
+    notice_language: str
+    notice_sha256: str
+    data_categories: tuple[DataCategory, ...]
+    legal_basis: LegalBasis
+    storage_location: StorageLocation
+    third_parties: tuple[str, ...]
+    given_at: datetime
+    valid_until: datetime
+    collection_method: CollectionMethod
+    actor: ActorKind
+    guardian_id: str
+    withdrawal_method: str
+    non_face_alternative: str
+    alternative_offered: bool
+
+
+def _at(document: object, path: str, kind: type):
+    """The value at a dotted path ("services.0.service"), which must be of `kind`."""
+    value = document
+    for step in path.split("."):
+        if isinstance(value, list) and step.isdigit() and int(step) < len(value):
+            value = value[int(step)]
+        elif isinstance(value, dict) and step in value:
+            value = value[step]
+        else:
+            raise ReceiptMalformed(f"{path} is missing")
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ReceiptMalformed(f"{path} must be a {kind.__name__}")
+    return value
+
+
+def _texts(document: dict, path: str) -> tuple[str, ...]:
+    items = _at(document, path, list)
+    if not all(isinstance(item, str) for item in items):
+        raise ReceiptMalformed(f"{path} must hold only strings")
+    return tuple(items)
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def _member(path: str, code: str, enum: type[E]) -> E:
+    """The member a receipt names in lower case ("face_template": DataCategory.FACE_TEMPLATE)."""
+    try:
+        return enum[code.upper()]
+    except KeyError:
+        raise ReceiptMalformed(f"{path} '{code}' is not a known value") from None
+
+
+def _time(document: dict, path: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(_at(document, path, str))
+    except ValueError:
+        raise ReceiptMalformed(f"{path} must be an ISO 8601 time") from None
+    if at.tzinfo is None:
+        raise ReceiptMalformed(f"{path} must state its offset from UTC")
+    return at.astimezone(UTC)
+
+
+def read_receipt(receipt_json: bytes) -> ReceiptContent:
+    """The receipt's content; ReceiptMalformed, naming the first field at fault, when it is not a receipt
+    of RECEIPT_VERSION with one service and one purpose (one consent per purpose: no bundling)."""
+    try:
+        document = json.loads(receipt_json.decode())
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise ReceiptMalformed("not UTF-8 JSON") from None
+    if not isinstance(document, dict):
+        raise ReceiptMalformed("not a JSON object")
+    if _at(document, "version", str) != RECEIPT_VERSION:
+        raise ReceiptMalformed(f"version must be {RECEIPT_VERSION}")
+    if len(_at(document, "services", list)) != 1 or len(_at(document, "services.0.purposes", list)) != 1:
+        raise ReceiptMalformed("a receipt names exactly one service and one purpose")
+    controllers = _at(document, "piiControllers", list)
+    purpose = "services.0.purposes.0"
+
+    def member(path: str, enum: type[E]) -> E:
+        return _member(path, _at(document, path, str), enum)
+    return ReceiptContent(
+        receipt_id=_at(document, "consentReceiptID", str), consent_id=_at(document, "consentId", str),
+        subject_id=_at(document, "piiPrincipalId", str), jurisdiction=_at(document, "jurisdiction", str),
+        language=_at(document, "language", str),
+        controllers=tuple(_at(document, f"piiControllers.{i}.piiController", str) for i in range(len(controllers))),
+        purpose_id=_at(document, f"{purpose}.purpose", str), purpose_name=_at(document, "services.0.service", str),
+        notice_version=_at(document, "notice.version", int), notice_language=_at(document, "notice.language", str),
+        notice_sha256=_at(document, "notice.sha256", str),
+        data_categories=tuple(_member(f"{purpose}.piiCategory", c, DataCategory)
+                              for c in _texts(document, f"{purpose}.piiCategory")),
+        legal_basis=member(f"{purpose}.legalBasis", LegalBasis),
+        storage_location=member(f"{purpose}.storageLocation", StorageLocation),
+        third_parties=_texts(document, f"{purpose}.thirdPartyName"),
+        given_at=_time(document, "eventTime"), valid_until=_time(document, "validity.until"),
+        collection_method=member("collectionMethod", CollectionMethod),
+        actor=member("actor.kind", ActorKind), guardian_id=_at(document, "actor.guardianId", str),
+        withdrawal_method=_at(document, "withdrawalMethod", str),
+        non_face_alternative=_at(document, "nonFaceAlternative", str),
+        alternative_offered=_at(document, "alternativeOffered", bool),
+    )
