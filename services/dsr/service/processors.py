@@ -10,7 +10,8 @@ from typing import Protocol
 
 import asyncpg
 
-from services.common.idempotency import IdempotencyScope, fingerprint, run_once
+from services.common.idempotency import IdempotencyScope, fingerprint
+from services.common.idempotency import run_once_decoded as run_once
 from services.dsr.domain import errors
 from services.dsr.domain.model import Processor, Request, Task, TaskOutcome
 from services.dsr.service.settlement import Settlement

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.common.idempotency import IdempotencyScope, fingerprint, run_once
+from services.common.idempotency import IdempotencyScope, fingerprint
+from services.common.idempotency import run_once_decoded as run_once
 from services.common.ids import new_id
 from services.common.outbox import add_events
 from services.dsr.domain import deadlines, errors

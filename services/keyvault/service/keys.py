@@ -9,7 +9,8 @@ from typing import Protocol
 import asyncpg
 
 from services.common.erasure import SubjectTagger
-from services.common.idempotency import IdempotencyScope, fingerprint, remembered
+from services.common.idempotency import IdempotencyScope, fingerprint
+from services.common.idempotency import remembered_decoded as remembered
 from services.common.outbox import PendingEvent, add_events
 from services.common.signing import Ed25519Signer, verify_signature
 from services.keyvault.domain import errors
