@@ -130,9 +130,3 @@ async def run_once_decoded(conn: asyncpg.Connection, scope: IdempotencyScope, re
     result = await run_once(conn, Idempotent(IdempotencyKey(scope, request_hash), encode), work, answer=answer)
     return decode(result.answer) if isinstance(result, Replayed) else result
 
-
-async def remembered_decoded(pool: asyncpg.Pool, scope: IdempotencyScope, request_hash: bytes,
-                             work: Callable[[], Awaitable[T]], encode: Callable[[T], bytes],
-                             decode: Callable[[bytes], T]) -> T:
-    result = await remembered(pool, Idempotent(IdempotencyKey(scope, request_hash), encode), work)
-    return decode(result.answer) if isinstance(result, Replayed) else result
