@@ -60,11 +60,11 @@ async def run_once(
     idem: Idempotent[T],
     work: Callable[[], Awaitable[T]],
     *,
-    answer: T | None = None,
+    answer: bytes | None = None,
 ) -> T | Replayed:
     """Must be called inside a transaction on `conn`; `work` must use the same transaction.
 
-    `answer`: the result when it is known before the work (an id chosen up front); it is stored
+    `answer`: what to store when it is known before the work (an id chosen up front); it is stored
     with the claim, which saves the update after the work."""
     scope = idem.key.scope
     key = (scope.client_id, scope.method, scope.key)
@@ -72,8 +72,7 @@ async def run_once(
     # reads its answer) or rolls back (then this one claims the key).
     claimed = await conn.fetchval(
         "INSERT INTO idempotency (client_id, method, idem_key, request_hash, response) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT DO NOTHING RETURNING true", *key, idem.key.request_hash,
-        None if answer is None else idem.encode(answer))
+        " ON CONFLICT DO NOTHING RETURNING true", *key, idem.key.request_hash, answer)
     if not claimed:
         prior = await _first_answer(conn, idem.key)
         assert prior is not None  # the conflicting row committed, with its answer
@@ -121,12 +120,4 @@ async def _first_answer(db: asyncpg.Connection | asyncpg.Pool, key: IdempotencyK
     if bytes(prior["request_hash"]) != key.request_hash:
         raise IdempotencyKeyReused(f"idempotency_key '{scope.key}' was already used for a different request")
     return bytes(prior["response"])
-
-
-async def run_once_decoded(conn: asyncpg.Connection, scope: IdempotencyScope, request_hash: bytes,
-                           work: Callable[[], Awaitable[T]], encode: Callable[[T], bytes],
-                           decode: Callable[[bytes], T], *, answer: T | None = None) -> T:
-    """run_once, the stored answer decoded again (for services not yet answering replays at the edge)."""
-    result = await run_once(conn, Idempotent(IdempotencyKey(scope, request_hash), encode), work, answer=answer)
-    return decode(result.answer) if isinstance(result, Replayed) else result
 

@@ -20,6 +20,8 @@ T = TypeVar("T")
 
 # What a use case may catch as "the database is away, try again later" without naming the driver.
 STORE_FAILURES: tuple[type[Exception], ...] = (OSError, asyncpg.PostgresError)
+# Two transactions locked the same rows in opposite orders; the one rolled back may simply run again.
+DEADLOCK = asyncpg.exceptions.DeadlockDetectedError
 
 EventEncoder = Callable[[str, Any], PendingEvent]  # (event id, domain event) -> outbox row
 CommitHook = Callable[[list[Any]], None]  # the events just committed (never called without any)
@@ -59,9 +61,10 @@ class UnitOfWork(Generic[S, E]):
         return event_id
 
     async def once(self, idem: Idempotent[T] | None, work: Callable[[], Awaitable[T]], *,
-                   answer: T | None = None) -> T | Replayed:
+                   answer: bytes | None = None) -> T | Replayed:
         """Runs `work` in this transaction unless the idempotency key already has an answer: then the
-        stored bytes come back as they are, for the caller's layer to answer with."""
+        stored bytes come back as they are, for the caller's layer to answer with. `answer`: what to
+        store, when it is known before the work."""
         if idem is None:
             return await work()
         return await run_once(self._conn, idem, work, answer=answer)
