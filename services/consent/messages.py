@@ -2,20 +2,13 @@
 the events (their payloads embed the same Purpose and Consent messages), so neither layer reaches
 into the other. Enum numbers are the same on both sides by design, so mapping is by value."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2
 
 from consentry.consent.v1 import consent_pb2 as pb
+from services.common.timestamps import to_timestamp as ts
 from services.consent.domain.model import Actor, Consent, Purpose
-
-
-def ts(at: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if at is None:
-        return None
-    out = timestamp_pb2.Timestamp()
-    out.FromDatetime(at)
-    return out
 
 
 def duration(d: timedelta) -> duration_pb2.Duration:
