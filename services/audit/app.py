@@ -6,26 +6,27 @@ import asyncio
 
 import grpc
 
-from aiokafka import AIOKafkaProducer
-
 from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
-from consentry.events.v1 import outbox_pb2
 from services.audit.api.errors import status_for
 from services.audit.api.servicer import AuditServicer
 from services.audit.events.kafka_source import KafkaSource
+from services.audit.events.replay_requests import ReplayRequests
+from services.audit.service.appending import Inbox
 from services.audit.service.gaps import GapWatch
 from services.audit.service.reader import LogReader
 from services.audit.service.sequencer import Sequencer
 from services.audit.settings import AuditSettings
 from services.audit.store.checkpoint_signer import VaultCheckpointSigner
 from services.audit.store.keyvault_refs import KeyvaultRefs
+from services.audit.store.log_store import LogStore
+from services.audit.store.sequencer_session import SequencerSession
 from services.common.auth import Policy
 from services.common.event_opener import EventOpener
 from services.common.kafka import ensure_topics, start_producer
 from services.common.page_tokens import PageTokens
-from services.common.replay import ACKNOWLEDGEMENT, REPLAY_REQUEST
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
+from services.common.uow import UnitsOfWork
 from services.common.vault_auth import vault_token
 
 SERVICE_NAME = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
@@ -62,33 +63,20 @@ class AuditApp:
 
         await ensure_topics(s.kafka, [*s.topics, s.kafka.replay_topic])
         runtime.producer = producer = await start_producer(s.kafka)
-        self.sequencer = Sequencer(s.database_url, KafkaSource(s.kafka, s.topics, openers), refs.refs, signer,
-                                   GapWatch(self._replay_asker(producer), s.gap_grace_s, self._acknowledger(producer),
-                                            s.acknowledge_interval_s), batch_size=s.batch_size)
+        replays = ReplayRequests(s.kafka, producer)
+        self.sequencer = Sequencer(lambda: SequencerSession.lead(s.database_url),
+                                   KafkaSource(s.kafka, s.topics, openers), refs.refs, signer,
+                                   GapWatch(replays.ask, s.gap_grace_s, replays.acknowledge, s.acknowledge_interval_s),
+                                   batch_size=s.batch_size)
         runtime.spawn(self.sequencer.run(), "sequencer")
 
-        reader = LogReader(pool, refs.ref, await PageTokens.of(pool))
-        servicer = AuditServicer(pool, reader, (signer.key_id, signer.public_key_pem))
+        uow = UnitsOfWork(pool, LogStore)  # the log has no outbox: it is where every outbox ends
+        reader = LogReader(uow, refs.ref, await PageTokens.of(pool), signer.public_key_pem)
+        servicer = AuditServicer(Inbox(uow), reader, (signer.key_id, signer.public_key_pem))
         await runtime.serve(GrpcServer(
             s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
             lambda srv: audit_pb2_grpc.add_AuditServiceServicer_to_server(servicer, srv), status_for,
             tracing=s.telemetry.trace_exporter != "none"))
-
-    def _replay_asker(self, producer: AIOKafkaProducer):
-        async def ask(name: str, from_sequence: int) -> None:
-            request = outbox_pb2.ReplayRequest(producer=name, from_sequence=from_sequence, requested_by="audit")
-            kafka = self.settings.kafka
-            await ensure_topics(kafka, [kafka.replay_topic])  # asks are rare; the broker may have lost it
-            await producer.send_and_wait(kafka.replay_topic, request.SerializeToString(),
-                                         headers=[("type", REPLAY_REQUEST.encode())])
-        return ask
-
-    def _acknowledger(self, producer: AIOKafkaProducer):
-        async def acknowledge(name: str, complete_up_to: int) -> None:
-            ack = outbox_pb2.Acknowledgement(producer=name, complete_up_to=complete_up_to, acknowledged_by="audit")
-            await producer.send_and_wait(self.settings.kafka.replay_topic, ack.SerializeToString(),
-                                         headers=[("type", ACKNOWLEDGEMENT.encode())])
-        return acknowledge
 
     async def stop(self) -> None:
         await self.runtime.stop()

@@ -1,10 +1,12 @@
 """Idempotent mutations: the first response to (client, method, key) is stored in the same
-transaction as the change, and a retry gets it back instead of changing anything again."""
+transaction as the change, and a retry gets the stored bytes back instead of changing anything
+again. What the bytes are is the caller's choice (an api stores its response as sent), so a retry
+is answered with them as they are."""
 
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import asyncpg
 
@@ -26,50 +28,69 @@ def fingerprint(request_bytes: bytes) -> bytes:
     return hashlib.sha256(request_bytes).digest()
 
 
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """Who asked, under which key, for which request: the key answers only that request's retries."""
+
+    scope: IdempotencyScope
+    request_hash: bytes
+
+    @classmethod
+    def of(cls, scope: IdempotencyScope, request_bytes: bytes) -> "IdempotencyKey":
+        return cls(scope, fingerprint(request_bytes))
+
+
+@dataclass(frozen=True)
+class Idempotent(Generic[T]):
+    """A use case's idempotency key and how its first result is stored for the retries."""
+
+    key: IdempotencyKey
+    encode: Callable[[T], bytes]
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A retry's answer: the bytes stored with the first result, for the caller to answer with."""
+
+    answer: bytes
+
+
 async def run_once(
     conn: asyncpg.Connection,
-    scope: IdempotencyScope,
-    request_hash: bytes,
+    idem: Idempotent[T],
     work: Callable[[], Awaitable[T]],
-    encode: Callable[[T], bytes],
-    decode: Callable[[bytes], T],
     *,
-    answer: T | None = None,
-) -> T:
+    answer: bytes | None = None,
+) -> T | Replayed:
     """Must be called inside a transaction on `conn`; `work` must use the same transaction.
 
-    `answer`: the response when it is known before the work (an id chosen up front); it is stored
+    `answer`: what to store when it is known before the work (an id chosen up front); it is stored
     with the claim, which saves the update after the work."""
+    scope = idem.key.scope
     key = (scope.client_id, scope.method, scope.key)
     # A concurrent request with the same key blocks here until the first commits (then conflicts and
     # reads its answer) or rolls back (then this one claims the key).
     claimed = await conn.fetchval(
         "INSERT INTO idempotency (client_id, method, idem_key, request_hash, response) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT DO NOTHING RETURNING true", *key, request_hash, None if answer is None else encode(answer))
+        " ON CONFLICT DO NOTHING RETURNING true", *key, idem.key.request_hash, answer)
     if not claimed:
-        prior = await _first_answer(conn, scope, request_hash)
+        prior = await _first_answer(conn, idem.key)
         assert prior is not None  # the conflicting row committed, with its answer
-        return decode(prior)
+        return Replayed(prior)
     result = await work()
     if answer is None:
         await conn.execute(
             "UPDATE idempotency SET response = $4 WHERE client_id = $1 AND method = $2 AND idem_key = $3",
-            *key, encode(result))
+            *key, idem.encode(result))
     return result
 
 
-async def remembered(
-    pool: asyncpg.Pool,
-    scope: IdempotencyScope,
-    request_hash: bytes,
-    work: Callable[[], Awaitable[T]],
-    encode: Callable[[T], bytes],
-    decode: Callable[[bytes], T],
-) -> T:
+async def remembered(pool: asyncpg.Pool, idem: Idempotent[T], work: Callable[[], Awaitable[T]]) -> T | Replayed:
     """For work that spans several transactions and outside calls (a key rotation, a shred). The key
     is bound to this request before the work starts, so it never answers another request; a retry
-    after success returns the stored answer. A retry while the first attempt still runs (or after it
+    after success gets the stored answer. A retry while the first attempt still runs (or after it
     died) runs the work again, so the work itself must tolerate being repeated."""
+    scope, request_hash = idem.key.scope, idem.key.request_hash
     async with pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO idempotency (client_id, method, idem_key, request_hash) VALUES ($1, $2, $3, $4)"
@@ -80,22 +101,23 @@ async def remembered(
     if bytes(claim["request_hash"]) != request_hash:
         raise IdempotencyKeyReused(f"idempotency_key '{scope.key}' was already used for a different request")
     if claim["response"] is not None:
-        return decode(bytes(claim["response"]))
+        return Replayed(bytes(claim["response"]))
     result = await work()
     await pool.execute(
         "UPDATE idempotency SET response = $4 WHERE client_id = $1 AND method = $2 AND idem_key = $3"
-        " AND response IS NULL", scope.client_id, scope.method, scope.key, encode(result))
+        " AND response IS NULL", scope.client_id, scope.method, scope.key, idem.encode(result))
     return result
 
 
-async def _first_answer(db: asyncpg.Connection | asyncpg.Pool, scope: IdempotencyScope,
-                        request_hash: bytes) -> bytes | None:
+async def _first_answer(db: asyncpg.Connection | asyncpg.Pool, key: IdempotencyKey) -> bytes | None:
     """The stored answer for this key, if any; the key may not be reused for another request."""
+    scope = key.scope
     prior = await db.fetchrow(
         "SELECT request_hash, response FROM idempotency WHERE client_id = $1 AND method = $2 AND idem_key = $3"
         " AND response IS NOT NULL", scope.client_id, scope.method, scope.key)
     if prior is None:
         return None
-    if bytes(prior["request_hash"]) != request_hash:
+    if bytes(prior["request_hash"]) != key.request_hash:
         raise IdempotencyKeyReused(f"idempotency_key '{scope.key}' was already used for a different request")
     return bytes(prior["response"])
+

@@ -10,6 +10,7 @@ from services.common.pg_listener import ChannelListener
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
 from services.common.signing import Ed25519Signer
+from services.common.uow import UnitsOfWork
 from services.consent.api.errors import status_for
 from services.consent.api.servicer import ConsentServicer
 from services.consent.domain.filing import FilingRule
@@ -20,8 +21,9 @@ from services.consent.service.decision_cache import CHANGE_CHANNEL, DecisionCach
 from services.consent.service.expiry import run_expiry
 from services.consent.service.filing import FilingWatch, run_filing_watch
 from services.consent.service.gate import ConsentGate
-from services.consent.service.uow import UnitOfWork
 from services.consent.settings import ConsentSettings
+from services.consent.store.repository import ConsentStore
+from services.consent.store.snapshot_reader import SnapshotReader
 
 SERVICE_NAME = consent_pb2.DESCRIPTOR.services_by_name["ConsentService"].full_name
 
@@ -49,16 +51,14 @@ class ConsentApp:
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
                                                          s.topic, tagger, s.retention)
         cache = DecisionCache(s.decision_cache_max_entries, s.decision_cache_ttl_s)
-        self.gate = gate = ConsentGate(s.database_url, cache, tagger)
+        self.gate = gate = ConsentGate(SnapshotReader(s.database_url), cache, tagger)
         runtime.on_stop(gate.close)
 
         def after_commit(events: list) -> None:
             gate.forget(events)
             relay.notify()
 
-        def uow() -> UnitOfWork:
-            return UnitOfWork(pool, to_pending, after_commit)
-
+        uow = UnitsOfWork(pool, ConsentStore, to_pending, after_commit)
         service = ConsentService(uow, signer, tagger, guardian_ages=guardian_ages)
         self.filing = filing = FilingWatch(uow, FilingRule(s.filing_threshold, s.filing_warning_share))
         servicer = ConsentServicer(service, gate, filing, (signer.key_id, signer.public_key_pem))

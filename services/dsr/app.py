@@ -12,21 +12,31 @@ from services.common.kafka import ensure_topics
 from services.common.page_tokens import PageTokens
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
+from services.common.uow import CommitHook, UnitsOfWork
 from services.dsr.api.errors import status_for
 from services.dsr.api.servicer import DsrServicer
 from services.dsr.events.consumer import DsrConsumer
+from services.dsr.events.payloads import to_pending
 from services.dsr.events.processor_topics import KafkaProcessorTopics
+from services.dsr.events.task_sender import KafkaTaskSender
 from services.dsr.service.dispatcher import TaskDispatcher
 from services.dsr.service.forgetting import Forgetting, forget_settled
 from services.dsr.service.orchestrator import Orchestrator
+from services.dsr.service.ports import DsrUnits
 from services.dsr.service.processors import Processors
 from services.dsr.service.queries import RequestQueries
 from services.dsr.service.requests import DeadlinePolicy, RequestService
 from services.dsr.service.settlement import Settlement
 from services.dsr.settings import DsrSettings
+from services.dsr.store.repository import DsrStore
 from services.dsr.store.upstream import Upstream
 
 SERVICE_NAME = dsr_pb2.DESCRIPTOR.services_by_name["DsrService"].full_name
+
+
+def units_of_work(pool, on_commit: CommitHook | None = None) -> DsrUnits:
+    """dsr's units of work: its store, its events as outbox rows, `on_commit` after those adding events."""
+    return UnitsOfWork(pool, DsrStore, to_pending, on_commit)
 
 
 class DsrApp:
@@ -45,7 +55,15 @@ class DsrApp:
         tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
                                                          s.topic, tagger, s.retention, {
-            "settled requests": lambda p: forget_settled(p, timedelta(seconds=s.retention.finished_request_s))})
+            "settled requests": lambda p: forget_settled(units_of_work(p),
+                                                         timedelta(seconds=s.retention.finished_request_s))})
+
+        def committed(_events: list) -> None:
+            """Events go out now, not at the relay's next poll; new tasks (or a freed place) go out too."""
+            relay.notify()
+            if self.dispatcher is not None:
+                self.dispatcher.tasks_added()
+        uow = units_of_work(pool, committed)
         if not (s.tls_ca and s.tls_cert and s.tls_key):
             raise ValueError("CONSENTRY_DSR_TLS_CA, _CERT and _KEY are required")
         upstream = Upstream({"consent": s.consent_address, "keyvault": s.keyvault_address, "audit": s.audit_address},
@@ -54,32 +72,25 @@ class DsrApp:
         topics = KafkaProcessorTopics(s.kafka)
         forgetting = Forgetting(tagger)
         settlement = Settlement(forgetting)
-        processors = Processors(pool, topics, settlement, lambda: self.dispatcher.tasks_added())
+        processors = Processors(uow, topics, settlement)
         await ensure_topics(s.kafka, [s.consent_topic])
         await topics.provide(*(p.name for p in await processors.registered()))  # a broker may have lost them
         assert runtime.producer is not None
-        self.dispatcher = TaskDispatcher(pool, runtime.producer, tagger, settlement,
+        self.dispatcher = TaskDispatcher(uow, KafkaTaskSender(runtime.producer, tagger), settlement,
                                          confirm_timeout_s=s.task_confirm_timeout_s,
                                          max_attempts=s.task_max_attempts, window=s.task_window)
-
-        def committed() -> None:
-            relay.notify()
-            self.dispatcher.tasks_added()
-        self.orchestrator = Orchestrator(pool, upstream, settlement, committed, concurrency=s.start_concurrency,
+        self.orchestrator = Orchestrator(uow, upstream, settlement, concurrency=s.start_concurrency,
                                          claim=timedelta(seconds=s.start_claim_s))
-        requests = RequestService(pool, DeadlinePolicy(s.china_working_days, s.default_deadline_days,
-                                                       s.complaint_route), committed)
-
-        def verified() -> None:
-            committed()
-            self.orchestrator.verified()
-        consumer = DsrConsumer(s.kafka, pool, s.consent_topic, lambda *a: _submitted(requests, verified, *a),
-                               upstream.consent_event_confirmed, upstream.consent_events.open, settlement,
-                               committed)
+        requests = RequestService(uow, DeadlinePolicy(s.china_working_days, s.default_deadline_days,
+                                                      s.complaint_route))
+        verified = self.orchestrator.verified
+        consumer = DsrConsumer(s.kafka, s.consent_topic, lambda *a: _submitted(requests, verified, *a),
+                               upstream.consent_event_confirmed, upstream.consent_events.open,
+                               processors.settle_results)
         runtime.spawn(self.orchestrator.run(), "orchestrator")
         runtime.spawn(self.dispatcher.run(), "task-dispatcher")
         runtime.spawn(consumer.run(), "dsr-consumer")
-        servicer = DsrServicer(requests, RequestQueries(pool, await PageTokens.of(pool), forgetting), processors,
+        servicer = DsrServicer(requests, RequestQueries(uow, await PageTokens.of(pool), forgetting), processors,
                                upstream.purpose_exists, verified)
         await runtime.serve(GrpcServer(
             s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],

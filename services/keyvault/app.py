@@ -11,16 +11,19 @@ from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
 from services.common.vault_auth import vault_token
 from services.common.signing import Ed25519Signer
+from services.common.uow import UnitsOfWork
 from services.keyvault.api.errors import status_for
 from services.keyvault.api.servicer import KeyVaultServicer
 from services.keyvault.events.payloads import to_pending
 from services.keyvault.service.backends import Backend, TransitPerSubjectBackend, WrappedBackend
+from services.keyvault.service.generations import PurposeGenerations
 from services.keyvault.service.key_cache import SubjectKeyCache
 from services.keyvault.service.keys import KeyService
-from services.keyvault.service.release_log import ReleaseLog
 from services.keyvault.settings import KeyVaultSettings
 from services.keyvault.store import keyed_rows
 from services.keyvault.store.consent_client import ConsentClient
+from services.keyvault.store.generations import GenerationStore
+from services.keyvault.store.repository import KeyStore
 from services.keyvault.store.vault import TransitKek, TransitSubjectKeys
 
 SERVICE_NAME = keyvault_pb2.DESCRIPTOR.services_by_name["KeyVaultService"].full_name
@@ -60,8 +63,13 @@ class KeyVaultApp:
         backend = key_backend(s, await asyncio.to_thread(
             vault_token, s.vault_address, s.vault_auth, s.vault_token, s.vault_kubernetes_role,
             s.vault_kubernetes_jwt_file))
-        self.service = KeyService(pool, backend, consent, cache, ReleaseLog(pool, relay.notify), signer, to_pending,
-                                  relay.notify, tagger, generations)
+        def committed(_events: list) -> None:  # the relay sends them now, not at its next poll
+            relay.notify()
+
+        keys = UnitsOfWork(pool, lambda conn: KeyStore(conn, tagger), to_pending, committed)
+        purpose_generations = PurposeGenerations(UnitsOfWork(pool, GenerationStore, to_pending, committed), tagger,
+                                                 generations)
+        self.service = KeyService(keys, purpose_generations, backend, consent, cache, signer, tagger)
         servicer = KeyVaultServicer(self.service, (signer.key_id, signer.public_key_pem))
         runtime.spawn(ChannelListener(s.database_url, KEY_CHANNEL, on_message=cache.purge, on_ready=cache.enable,
                                       on_lost=cache.disable).run(), "key-purge-listener")

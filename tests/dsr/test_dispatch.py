@@ -14,7 +14,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from consentry.dsr.v1.tasks_pb2 import DsrTask
 from services.common.erasure import SubjectTagger
 from services.common.topics import tasks_for
+from services.dsr.app import units_of_work
 from services.dsr.domain.model import Processor, Request, RequestType, Status, Task, TaskOutcome
+from services.dsr.events.task_sender import KafkaTaskSender
 from services.dsr.service.dispatcher import TaskDispatcher
 from services.dsr.service.forgetting import Forgetting
 from services.dsr.service.settlement import Settlement
@@ -77,7 +79,7 @@ async def test_each_processor_gets_at_most_its_window_on_its_own_topic_and_a_con
         dsr_pool, producer, kafka, backend):
     slow, quick = unique("slow-gate"), unique("quick-gate")
     made = await pending(dsr_pool, kafka, {slow: 5, quick: 1})
-    dispatcher = TaskDispatcher(dsr_pool, producer, TAGGER, SETTLEMENT, window=2)
+    dispatcher = TaskDispatcher(units_of_work(dsr_pool), KafkaTaskSender(producer, TAGGER), SETTLEMENT, window=2)
 
     await dispatcher.send_due()
     first = await states(dsr_pool)
@@ -90,9 +92,10 @@ async def test_each_processor_gets_at_most_its_window_on_its_own_topic_and_a_con
     oldest = [t.task_id for t in made if t.processor == slow][:2]
     assert sorted(m.task_id for m in to_slow) == sorted(oldest)
 
-    async with dsr_pool.acquire() as conn, conn.transaction():
-        assert await SETTLEMENT.settle_tasks(conn, [TaskOutcome(oldest[0], quick, True, "deleted")]) == 0  # not quick's task
-        assert await SETTLEMENT.settle_tasks(conn, [TaskOutcome(oldest[0], slow, True, "deleted")]) == 1
+    async with units_of_work(dsr_pool)() as uow:
+        assert await SETTLEMENT.settle_tasks(uow, [TaskOutcome(oldest[0], quick, True, "deleted")]) == 0  # not quick's task
+        assert await SETTLEMENT.settle_tasks(uow, [TaskOutcome(oldest[0], slow, True, "deleted")]) == 1
+        await uow.commit()
     await dispatcher.send_due()
 
     assert await states(dsr_pool) == {(slow, "CONFIRMED"): 1, (slow, "SENT"): 2, (slow, "PENDING"): 2,
@@ -102,7 +105,7 @@ async def test_each_processor_gets_at_most_its_window_on_its_own_topic_and_a_con
 async def test_a_task_not_confirmed_in_time_is_sent_again_and_gives_up_its_place(dsr_pool, producer, kafka, backend):
     silent = unique("silent-gate")
     first, second = await pending(dsr_pool, kafka, {silent: 2})
-    dispatcher = TaskDispatcher(dsr_pool, producer, TAGGER, SETTLEMENT, window=1, confirm_timeout_s=0.05)
+    dispatcher = TaskDispatcher(units_of_work(dsr_pool), KafkaTaskSender(producer, TAGGER), SETTLEMENT, window=1, confirm_timeout_s=0.05)
 
     await dispatcher.send_due()
     await asyncio.sleep(0.1)
@@ -125,7 +128,7 @@ async def test_a_task_not_confirmed_in_time_is_sent_again_and_gives_up_its_place
 async def test_a_task_never_confirmed_fails_after_the_last_attempt_and_its_request_shows_why(dsr_pool, producer, kafka,
                                                                                             backend):
     [task] = await pending(dsr_pool, kafka, {"gone-gate": 1})
-    dispatcher = TaskDispatcher(dsr_pool, producer, TAGGER, SETTLEMENT, max_attempts=2, confirm_timeout_s=0.05)
+    dispatcher = TaskDispatcher(units_of_work(dsr_pool), KafkaTaskSender(producer, TAGGER), SETTLEMENT, max_attempts=2, confirm_timeout_s=0.05)
 
     for _ in range(3):  # attempt 1, attempt 2 (twice the wait later), then given up
         await dispatcher.send_due()

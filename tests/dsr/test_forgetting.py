@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from consentry.dsr.v1 import dsr_pb2 as pb
+from services.dsr.app import units_of_work
 from services.dsr.service.forgetting import forget_settled
 from tests.dsr.test_requests import settled, submission, verify
 from tests.keyvault.test_data_keys import consented, refused
@@ -63,7 +64,7 @@ async def test_a_settled_requests_evidence_and_corrections_go_after_the_retentio
     waiting = (await operator.SubmitRequest(submission(subject, pb.REQUEST_TYPE_ACCESS))).request
     before = await _row(dsr_rows, correction.request_id)
 
-    await forget_settled(dsr_rows, timedelta(0))
+    await forget_settled(units_of_work(dsr_rows), timedelta(0))
 
     after, still_open = await _row(dsr_rows, correction.request_id), await _row(dsr_rows, waiting.request_id)
     assert before["evidence_ref"] and "Li Wei" in before["corrections"]

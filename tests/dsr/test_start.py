@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.common.idempotency import IdempotencyScope
+from services.common.idempotency import IdempotencyKey, IdempotencyScope
+from services.dsr.app import units_of_work
 from services.dsr.domain import errors
 from services.dsr.domain.model import Rejection, RequestType, Status
 from services.dsr.service.requests import DeadlinePolicy, RequestService, Submission
@@ -17,20 +18,20 @@ pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 REJECTION = Rejection("manifestly-unfounded", "the fifth identical request this week", "the DPA")
 
 
-def once(method: str) -> tuple[IdempotencyScope, bytes]:
+def once(method: str) -> IdempotencyKey:
     key = unique("idem")
-    return IdempotencyScope("operator", method, key), key.encode()
+    return IdempotencyKey.of(IdempotencyScope("operator", method, key), key.encode())
 
 
 async def verified_request(requests: RequestService) -> str:
     r = await requests.submit(Submission(RequestType.DELETION, unique("subj"), "DE", "id-check", "desk-7"),
-                              *once("SubmitRequest"))
-    await requests.verify_identity(r.request_id, True, "", *once("VerifyIdentity"))
+                              once("SubmitRequest"))
+    await requests.verify_identity(r.request_id, True, "", once("VerifyIdentity"))
     return r.request_id
 
 
 async def test_a_claimed_request_is_not_claimed_twice_nor_listed_as_waiting(dsr_pool, backend):
-    requests = RequestService(dsr_pool, DeadlinePolicy(), lambda: None)
+    requests = RequestService(units_of_work(dsr_pool), DeadlinePolicy())
     request_id = await verified_request(requests)
     now = datetime.now(UTC)
 
@@ -49,16 +50,16 @@ async def test_a_claimed_request_is_not_claimed_twice_nor_listed_as_waiting(dsr_
 
 
 async def test_a_begun_request_cannot_be_rejected_even_while_its_claim_has_run_out(dsr_pool, backend):
-    requests = RequestService(dsr_pool, DeadlinePolicy(), lambda: None)
+    requests = RequestService(units_of_work(dsr_pool), DeadlinePolicy())
     untouched, begun = await verified_request(requests), await verified_request(requests)
     now = datetime.now(UTC)
     async with dsr_pool.acquire() as conn:
         await DsrStore(conn).claim_start(begun, now, now + timedelta(minutes=5))
         await DsrStore(conn).end_claim(begun, now)  # as after a failed step, before the retry
 
-    rejected = await requests.reject(untouched, REJECTION, *once("RejectRequest"))
+    rejected = await requests.reject(untouched, REJECTION, once("RejectRequest"))
     with pytest.raises(errors.RejectionRefused, match="begun carrying it out"):
-        await requests.reject(begun, REJECTION, *once("RejectRequest"))
+        await requests.reject(begun, REJECTION, once("RejectRequest"))
 
     assert rejected.status is Status.REJECTED
     assert (await requests.get(begun)).status is Status.VERIFIED

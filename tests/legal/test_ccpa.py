@@ -12,6 +12,7 @@ from services.common.page_tokens import PageTokens
 from services.dsr.domain.model import RequestType
 from services.dsr.service.forgetting import Forgetting
 from services.dsr.service.queries import RequestFilter, RequestQueries
+from services.dsr.app import units_of_work
 from services.dsr.service.requests import DeadlinePolicy, RequestService, Submission
 from tests.audit.test_log import entries_of
 from tests.dsr.test_requests import submission
@@ -62,12 +63,12 @@ async def test_ccpa_7021_a_receipt_is_acknowledged_within_10_business_days(opera
 async def test_ccpa_7021_a_an_unacknowledged_request_is_overdue_after_10_business_days(dsr_pool, backend):
     now = datetime.now(UTC)
     clock = [now - timedelta(days=20)]  # received 20 days ago: answer due in 25 days, acknowledgement past
-    requests = RequestService(dsr_pool, DeadlinePolicy(), lambda: None, clock=lambda: clock[0])
-    queries = RequestQueries(dsr_pool, await PageTokens.of(dsr_pool), Forgetting(SubjectTagger(os.urandom(32))))
+    requests = RequestService(units_of_work(dsr_pool), DeadlinePolicy(), clock=lambda: clock[0])
+    queries = RequestQueries(units_of_work(dsr_pool), await PageTokens.of(dsr_pool), Forgetting(SubjectTagger(os.urandom(32))))
 
     async def received(jurisdiction: str) -> str:
         r = await requests.submit(Submission(RequestType.ACCESS, unique("subj"), jurisdiction, "id-check", "desk-7"),
-                                  *once("SubmitRequest"))
+                                  once("SubmitRequest"))
         return r.request_id
 
     waiting, answered_receipt, german = await received("US-CA"), await received("US-CA"), await received("DE")
@@ -75,7 +76,7 @@ async def test_ccpa_7021_a_an_unacknowledged_request_is_overdue_after_10_busines
     fresh = await received("US-CA")
 
     overdue_before = [r.request_id for r in (await queries.find(RequestFilter(overdue_only=True), 10, ""))[0]]
-    await requests.acknowledge(answered_receipt, *once("AcknowledgeRequest"))
+    await requests.acknowledge(answered_receipt, once("AcknowledgeRequest"))
     overdue = [r.request_id for r in (await queries.find(RequestFilter(overdue_only=True), 10, ""))[0]]
     listed = [r.request_id for r in (await queries.find(RequestFilter(), 10, ""))[0]]
 

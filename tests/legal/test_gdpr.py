@@ -18,6 +18,7 @@ from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from services.common.signing import verify_signature
 from services.dsr.domain import errors
 from services.dsr.domain.model import RequestType
+from services.dsr.app import units_of_work
 from services.dsr.service.requests import DeadlinePolicy, RequestService, Submission
 from tests.audit.test_log import entries_of
 from tests.consent.builders import check
@@ -89,14 +90,14 @@ async def test_gdpr_12_3_a_deadline_is_extended_once_in_time_with_a_reason_and_a
     # Only inside the first period: a request received five weeks ago can no longer be extended.
     now = datetime.now(UTC)
     clock = [now - timedelta(days=35)]
-    requests = RequestService(dsr_pool, DeadlinePolicy(), lambda: None, clock=lambda: clock[0])
+    requests = RequestService(units_of_work(dsr_pool), DeadlinePolicy(), clock=lambda: clock[0])
     late, in_time = [(await requests.submit(Submission(RequestType.ACCESS, unique("subj"), "FR", "id-check", "desk-7"),
-                                            *once("SubmitRequest"))).request_id for _ in range(2)]
-    await requests.extend(in_time, "complex", *once("ExtendDeadline"))  # still inside its first month then
+                                            once("SubmitRequest"))).request_id for _ in range(2)]
+    await requests.extend(in_time, "complex", once("ExtendDeadline"))  # still inside its first month then
     clock[0] = now
 
     with pytest.raises(errors.ExtensionRefused, match="only inside the first period"):
-        await requests.extend(late, "complex", *once("ExtendDeadline"))
+        await requests.extend(late, "complex", once("ExtendDeadline"))
     assert not (await requests.get(late)).extended and (await requests.get(in_time)).extended
 
 

@@ -6,10 +6,8 @@ from consentry.audit.v1 import audit_pb2_grpc
 
 from services.audit.api import validation as valid
 from services.audit.domain.checkpoint import Checkpoint
-from services.audit.service.appending import append
-from services.audit.service.export import export_lines
+from services.audit.service.appending import Inbox
 from services.audit.service.reader import LogReader
-from services.audit.service.verification import verify_log
 from services.common import auth
 from services.common.timestamps import to_timestamp
 
@@ -20,12 +18,12 @@ def _checkpoint(c: Checkpoint) -> pb.Checkpoint:
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
-    def __init__(self, pool, reader: LogReader, public_key: tuple[str, str]) -> None:
-        self._pool, self._reader, self._public_key = pool, reader, public_key
+    def __init__(self, inbox: Inbox, reader: LogReader, public_key: tuple[str, str]) -> None:
+        self._inbox, self._reader, self._public_key = inbox, reader, public_key
 
     async def Append(self, request, context):
         events = valid.append(request, auth.current_client().client_id)
-        return pb.AppendResponse(accepted=await append(self._pool, events))
+        return pb.AppendResponse(accepted=await self._inbox.append(events))
 
     async def GetCheckpoint(self, request, context):
         return pb.GetCheckpointResponse(checkpoint=_checkpoint(await self._reader.checkpoint()))
@@ -60,11 +58,11 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         ref = await self._reader.resolve(request.filter.subject_id, where.subject_ref)
         if ref is None:
             ref = "-"  # matches no entry: the export still carries the signed checkpoint
-        async for chunk in export_lines(self._pool, where.with_subject_ref(ref), request.since_tree_size):
+        async for chunk in self._reader.export(where.with_subject_ref(ref), request.since_tree_size):
             yield pb.ExportEventsResponse(data=chunk)
 
     async def VerifyLog(self, request, context):
-        verdict = await verify_log(self._pool, self._public_key[1])
+        verdict = await self._reader.verify()
         return pb.VerifyLogResponse(ok=not verdict.problems and verdict.tree_size > 0, tree_size=verdict.tree_size,
                                     entries_checked=verdict.entries_checked,
                                     checkpoints_checked=verdict.checkpoints_checked, problems=verdict.problems)

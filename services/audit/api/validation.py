@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 
 from consentry.audit.v1 import audit_pb2 as pb
 from services.audit.api.face_data import encoded_binary
-from services.audit.domain.entry import Event
+from services.audit.domain.entry import EntryFilter, Event
 from services.audit.service.reader import MAX_PAGE
-from services.audit.store.log_store import EntryFilter
 from services.common.validation import Validator, present
 
 MAX_EVENTS = 1000

@@ -5,6 +5,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
+@dataclass(frozen=True)
+class Watermark:
+    """A producer's word on the highest sequence it published (events lost at the tail show as a gap)."""
+    producer: str
+    last_sequence: int
+
+
 @dataclass
 class ProducerProgress:
     producer: str

@@ -5,7 +5,7 @@ payload is already minimal when the event is made: a producer's event keeps only
 for its type (events/kept_fields.py), a face system's the fields Append takes (api/validation.py)."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 ENTRY_VERSION = 1
@@ -54,3 +54,30 @@ def indexed_fields(body: bytes) -> dict:
     """The fields the store indexes, as the hashed body states them (VerifyLog compares the two)."""
     document = json.loads(body)
     return {k: document[k] for k in ("eventId", "producer", "sequence", "type", "subjectRef", "occurredAt")}
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry as the log's table holds it: the hashed body, and beside it the indexed columns,
+    named and written as `indexed_fields` states them (so the two compare directly)."""
+    leaf_index: int
+    body: bytes
+    indexed: dict
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    subject_ref: str = ""
+    event_type: str = ""
+    producer: str = ""
+    occurred_from: datetime | None = None
+    occurred_until: datetime | None = None
+
+    def with_subject_ref(self, subject_ref: str) -> "EntryFilter":
+        return replace(self, subject_ref=subject_ref)
+
+    def fingerprint(self) -> bytes:
+        """What a page token of this query is bound to."""
+        return json.dumps([self.subject_ref, self.event_type, self.producer,
+                           self.occurred_from.isoformat() if self.occurred_from else "",
+                           self.occurred_until.isoformat() if self.occurred_until else ""]).encode()

@@ -2,19 +2,13 @@
 events.proto only the fields listed in kept_fields.py are kept, as JSON."""
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC
 
 from consentry.events.v1 import envelope_pb2, outbox_pb2
+from services.audit.domain.completeness import Watermark
 from services.audit.domain.entry import Event
 from services.audit.events.kept_fields import kept
 from services.common.outbox import WATERMARK_TYPE
-
-
-@dataclass(frozen=True)
-class Watermark:
-    producer: str
-    last_sequence: int
 
 
 def envelope_of(value: bytes) -> envelope_pb2.EventEnvelope | None:

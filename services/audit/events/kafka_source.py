@@ -10,7 +10,8 @@ from aiokafka.errors import KafkaError
 
 from consentry.events.v1 import envelope_pb2
 from services.audit.domain.entry import Event
-from services.audit.events.decoding import Watermark, decode, envelope_of
+from services.audit.domain.completeness import Watermark
+from services.audit.events.decoding import decode, envelope_of
 from services.common.event_opener import EventOpener
 from services.common.kafka import consumer, partitions_of
 from services.common.settings import KafkaSettings

@@ -1,11 +1,8 @@
 """Append: face systems' own events (enrolments, match attempts) join the log through the inbox,
 durable before the call returns; the sequencer integrates them with the next batch."""
 
-import asyncpg
-
 from services.audit.domain.entry import Event
-from services.audit.service.sequencer import INBOX_CHANNEL
-from services.audit.store.log_store import LogStore
+from services.audit.service.ports import LogUnits
 from services.common.validation import FieldViolation, InvalidArgument
 
 # How far a face system's sequence may run ahead of what the log already holds from it: a number
@@ -13,19 +10,23 @@ from services.common.validation import FieldViolation, InvalidArgument
 SEQUENCE_WINDOW = 10_000
 
 
-async def append(pool: asyncpg.Pool, events: list[Event]) -> int:
-    """Returns how many were new; an event id already in the inbox or the log is not added again."""
-    async with pool.acquire() as conn, conn.transaction():
-        store = LogStore(conn)
-        numbered = [(i, e.sequence) for i, e in enumerate(events) if e.sequence is not None]
-        if numbered:
-            limit = await store.accepted_up_to(events[0].producer) + SEQUENCE_WINDOW
-            beyond = [FieldViolation(f"events[{i}].sequence", "sequence.window",
-                                     f"must be at most {limit}: {SEQUENCE_WINDOW} past the last one the log holds")
-                      for i, sequence in numbered if sequence > limit]
-            if beyond:
-                raise InvalidArgument(beyond)
-        accepted = await store.add_to_inbox(events)
-        if accepted:
-            await conn.execute("SELECT pg_notify($1, '')", INBOX_CHANNEL)
-    return accepted
+class Inbox:
+    def __init__(self, uow: LogUnits) -> None:
+        self._uow = uow
+
+    async def append(self, events: list[Event]) -> int:
+        """Returns how many were new; an event id already in the inbox or the log is not added again."""
+        async with self._uow() as uow:
+            numbered = [(i, e.sequence) for i, e in enumerate(events) if e.sequence is not None]
+            if numbered:
+                limit = await uow.store.accepted_up_to(events[0].producer) + SEQUENCE_WINDOW
+                beyond = [FieldViolation(f"events[{i}].sequence", "sequence.window",
+                                         f"must be at most {limit}: {SEQUENCE_WINDOW} past the last one the log holds")
+                          for i, sequence in numbered if sequence > limit]
+                if beyond:
+                    raise InvalidArgument(beyond)
+            accepted = await uow.store.add_to_inbox(events)
+            if accepted:
+                await uow.store.announce_inbox()
+            await uow.commit()
+        return accepted

@@ -2,18 +2,16 @@
 
 from collections.abc import AsyncIterator
 
-import asyncpg
-
 from services.audit.domain import errors, merkle, proofs
+from services.audit.domain.entry import EntryFilter
 from services.audit.domain.export_format import checkpoint_line, consistency_line, dumps, entry_line
-from services.audit.store.log_store import EntryFilter, LogStore
+from services.audit.service.ports import LogUnits
 
 CHUNK = 500  # entries whose proofs are fetched in one query
 
 
-async def export_lines(pool: asyncpg.Pool, where: EntryFilter, since_tree_size: int) -> AsyncIterator[bytes]:
-    async with pool.acquire() as conn:
-        store = LogStore(conn)
+async def export_lines(uow: LogUnits, where: EntryFilter, since_tree_size: int) -> AsyncIterator[bytes]:
+    async with uow.autocommit() as store:
         checkpoint = await store.latest_checkpoint()
         if checkpoint is None:
             raise errors.EmptyLog()

@@ -7,10 +7,8 @@ prune its outbox up to there (services/common/outbox_retention.py)."""
 import time
 from collections.abc import Awaitable, Callable
 
-import asyncpg
-
 from services.audit.domain.completeness import ProducerProgress
-from services.audit.store.log_store import LogStore
+from services.audit.service.ports import LogStore
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -26,7 +24,7 @@ class GapWatch:
         self._gap_seen: dict[str, tuple[int, float]] = {}  # producer: (complete_up_to, since)
         self._asked: dict[str, float] = {}
 
-    async def check(self, conn: asyncpg.Connection, progress: dict[str, ProducerProgress]) -> None:
+    async def check(self, store: LogStore, progress: dict[str, ProducerProgress]) -> None:
         now = time.monotonic()
         await self._acknowledge_complete(progress, now)
         for state in progress.values():
@@ -45,7 +43,7 @@ class GapWatch:
             except Exception as exc:  # noqa: BLE001 - the broker is away: ask again next grace period
                 log.warning("could not ask for a replay", producer=state.producer, error=str(exc))
                 continue
-            await LogStore(conn).replay_requested(state.producer)
+            await store.replay_requested(state.producer)
             log.info("asked producer to publish again", producer=state.producer,
                      from_sequence=state.complete_up_to + 1, missing=state.missing)
 

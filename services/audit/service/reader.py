@@ -1,14 +1,15 @@
 """Reading the log: checkpoints, RFC 9162 proofs from the stored perfect subtrees, and queries.
 Everything is answered against a signed tree size, never against entries not yet checkpointed."""
 
-from collections.abc import Awaitable, Callable
-
-import asyncpg
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from services.audit.domain import errors, merkle, proofs
 from services.audit.domain.checkpoint import Checkpoint
 from services.audit.domain.completeness import ProducerProgress
-from services.audit.store.log_store import EntryFilter, LogStore
+from services.audit.domain.entry import EntryFilter
+from services.audit.service.export import export_lines
+from services.audit.service.ports import LogUnits
+from services.audit.service.verification import LogVerdict, verify_log
 from services.common.page_tokens import PageTokens
 from services.common.validation import FieldViolation, InvalidArgument
 
@@ -16,22 +17,24 @@ MAX_PAGE = 1000
 
 
 class LogReader:
-    def __init__(self, pool: asyncpg.Pool, subject_ref: Callable[[str], Awaitable[str]], tokens: PageTokens) -> None:
-        self._pool = pool
+    def __init__(self, uow: LogUnits, subject_ref: Callable[[str], Awaitable[str]], tokens: PageTokens,
+                 public_key_pem: str) -> None:
+        """`public_key_pem`: the checkpoint signer's, which VerifyLog checks every signature against."""
+        self._uow = uow
         self._subject_ref = subject_ref
         self._tokens = tokens
+        self._public_key = public_key_pem
 
     async def checkpoint(self) -> Checkpoint:
-        async with self._pool.acquire() as conn:
-            latest = await LogStore(conn).latest_checkpoint()
+        async with self._uow.autocommit() as store:
+            latest = await store.latest_checkpoint()
         if latest is None:
             raise errors.EmptyLog()
         return latest
 
     async def _signed_size(self, requested: int, what: str = "tree_size") -> int:
         """The requested tree size, 0 meaning the latest; only the size of a signed checkpoint."""
-        async with self._pool.acquire() as conn:
-            store = LogStore(conn)
+        async with self._uow.autocommit() as store:
             latest = await store.latest_checkpoint()
             if latest is None:
                 raise errors.EmptyLog()
@@ -49,8 +52,8 @@ class LogReader:
         if leaf_index >= size:
             raise errors.BeyondTree("leaf_index", leaf_index, size)
         plan = proofs.inclusion_plan(leaf_index, size)
-        async with self._pool.acquire() as conn:
-            nodes = await LogStore(conn).nodes(merkle.addresses_for(plan) | {(0, leaf_index)})
+        async with self._uow.autocommit() as store:
+            nodes = await store.nodes(merkle.addresses_for(plan) | {(0, leaf_index)})
         return size, nodes[(0, leaf_index)], merkle.hashes_for(plan, nodes)
 
     async def consistency(self, old_size: int, new_size: int) -> tuple[int, list[bytes]]:
@@ -60,13 +63,13 @@ class LogReader:
             raise errors.BeyondTree("old_size", old_size, size)
         await self._signed_size(old_size, "old_size")
         plan = proofs.consistency_plan(old_size, size)
-        async with self._pool.acquire() as conn:
-            nodes = await LogStore(conn).nodes(merkle.addresses_for(plan))
+        async with self._uow.autocommit() as store:
+            nodes = await store.nodes(merkle.addresses_for(plan))
         return size, merkle.hashes_for(plan, nodes)
 
     async def completeness(self) -> list[ProducerProgress]:
-        async with self._pool.acquire() as conn:
-            return sorted(await LogStore(conn).progress(), key=lambda p: p.producer)
+        async with self._uow.autocommit() as store:
+            return sorted(await store.progress(), key=lambda p: p.producer)
 
     async def resolve(self, subject_id: str, subject_ref: str) -> str | None:
         """The reference to filter by; None when a subject id has no reference (shredded or unknown)."""
@@ -80,14 +83,14 @@ class LogReader:
         if token:
             after, size = self._position(where, token)
         else:
-            async with self._pool.acquire() as conn:
-                latest = await LogStore(conn).latest_checkpoint()
+            async with self._uow.autocommit() as store:
+                latest = await store.latest_checkpoint()
             if latest is None:  # nothing signed yet: nothing to show
                 return [], ""
             after, size = -1, latest.tree_size
         limit = page_size or 100
-        async with self._pool.acquire() as conn:
-            found = await LogStore(conn).find(where, after, size, limit)
+        async with self._uow.autocommit() as store:
+            found = await store.find(where, after, size, limit)
         more = len(found) == limit
         return found, self._tokens.issue(where.fingerprint(), [found[-1][0], size]) if more else ""
 
@@ -98,3 +101,11 @@ class LogReader:
         except (ValueError, TypeError):
             raise InvalidArgument([FieldViolation("page_token", "page_token.valid",
                                                   "not a token from an earlier page of this query")]) from None
+
+    def export(self, where: EntryFilter, since_tree_size: int) -> AsyncIterator[bytes]:
+        """ExportEvents' JSON Lines, against the latest signed tree (export.py)."""
+        return export_lines(self._uow, where, since_tree_size)
+
+    async def verify(self) -> LogVerdict:
+        """VerifyLog: the whole log re-checked from what the database holds (verification.py)."""
+        return await verify_log(self._uow, self._public_key)

@@ -7,44 +7,24 @@ and the sequencer starts again from what the database says, so the log cannot fo
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Protocol
-
-import asyncpg
 
 from services.audit.domain import merkle
 from services.audit.domain.checkpoint import Checkpoint, note_for
-from services.audit.domain.completeness import ProducerProgress
+from services.audit.domain.completeness import ProducerProgress, Watermark
 from services.audit.domain.entry import Entry, Event
-from services.audit.events.decoding import Watermark
 from services.audit.service.gaps import GapWatch
-from services.audit.store.log_store import LogStore
+from services.audit.service.ports import Offsets, SequencerSession, Signer, Source, SubjectRefs
 from services.common.logging import get_logger
 from services.common.validation import is_identifier
 
 log = get_logger(__name__)
-SEQUENCER_LOCK = 7_231_101
-INBOX_CHANNEL = "audit_inbox"
-
-
-class Source(Protocol):
-    async def start(self, offsets: dict[tuple[str, int], int]) -> None: ...
-
-    async def poll(self, max_records: int, timeout_ms: int
-                   ) -> tuple[list[Event], list[Watermark], dict[tuple[str, int], int]]: ...
-
-    async def stop(self) -> None: ...
-
-
-class Signer(Protocol):
-    key_id: str
-
-    async def sign(self, note: bytes) -> bytes: ...
 
 
 class Sequencer:
-    def __init__(self, dsn: str, source: Source, refs: Callable[[list[str]], Awaitable[dict[str, str]]],
+    def __init__(self, lead: Callable[[], Awaitable[SequencerSession]], source: Source, refs: SubjectRefs,
                  signer: Signer, gaps: GapWatch, *, batch_size: int = 5000, poll_ms: int = 100) -> None:
-        self._dsn, self._source, self._refs, self._signer, self._gaps = dsn, source, refs, signer, gaps
+        """`lead`: opens a session once it holds the single writer's lock (waiting while another does)."""
+        self._open_session, self._source, self._refs, self._signer, self._gaps = lead, source, refs, signer, gaps
         self._batch_size, self._poll_ms = batch_size, poll_ms
         self._inbox_waiting = asyncio.Event()
         self.leading = False
@@ -55,12 +35,10 @@ class Sequencer:
     async def run(self) -> None:
         backoff = 0.5
         while True:
-            conn = None
+            session = None
             try:
-                conn = await asyncpg.connect(self._dsn)
-                while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SEQUENCER_LOCK):  # noqa: ASYNC110
-                    await asyncio.sleep(1.0)  # another replica sequences
-                await self._lead(conn)
+                session = await self._open_session()
+                await self._lead(session)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - broker, database, keyvault or Vault away: start over
@@ -70,15 +48,15 @@ class Sequencer:
             finally:
                 self.leading = False
                 await self._source.stop()
-                if conn is not None:
-                    conn.terminate()
+                if session is not None:
+                    session.close()
 
-    async def _lead(self, conn: asyncpg.Connection) -> None:
-        store = LogStore(conn)
+    async def _lead(self, session: SequencerSession) -> None:
+        store = session.store
         size = await store.size()
         frontier = merkle.Frontier.from_nodes(size, await store.nodes(set(merkle.perfect_nodes(0, size))))
         progress = {p.producer: p for p in await store.progress()}
-        await conn.add_listener(INBOX_CHANNEL, lambda *_: self._inbox_waiting.set())
+        await session.on_inbox(self._inbox_waiting.set)
         self._inbox_waiting.set()  # whatever was appended while no one was sequencing
         await self._source.start(await store.offsets())
         self.leading = True
@@ -90,11 +68,11 @@ class Sequencer:
                 self._inbox_waiting.clear()
             touched = self._note_watermarks(progress, marks)
             if events or from_inbox or offsets:
-                frontier = await self._integrate(conn, frontier, progress, events + from_inbox,
+                frontier = await self._integrate(session, frontier, progress, events + from_inbox,
                                                  [e.event_id for e in from_inbox], offsets, touched)
             elif touched:
                 await store.save_progress(touched)
-            await self._gaps.check(conn, progress)
+            await self._gaps.check(store, progress)
 
     @staticmethod
     def _note_watermarks(progress: dict[str, ProducerProgress], marks: list[Watermark]) -> list[ProducerProgress]:
@@ -106,10 +84,10 @@ class Sequencer:
                 touched.append(state)
         return touched
 
-    async def _integrate(self, conn: asyncpg.Connection, frontier: merkle.Frontier,
+    async def _integrate(self, session: SequencerSession, frontier: merkle.Frontier,
                          progress: dict[str, ProducerProgress], events: list[Event], inbox_ids: list[str],
-                         offsets: dict[tuple[str, int], int], touched: list[ProducerProgress]) -> merkle.Frontier:
-        store = LogStore(conn)
+                         offsets: Offsets, touched: list[ProducerProgress]) -> merkle.Frontier:
+        store = session.store
         unique = list({e.event_id: e for e in events}.values())
         known = await store.known_event_ids([e.event_id for e in unique]) if unique else set()
         fresh = [e for e in unique if e.event_id not in known]
@@ -124,7 +102,7 @@ class Sequencer:
                 state = progress.setdefault(entry.producer, ProducerProgress(entry.producer))
                 state.saw(entry.sequence)
                 changed[entry.producer] = state
-        async with conn.transaction():
+        async with session.transaction():
             if checkpoint is not None:
                 await store.append(frontier.size, entries, nodes, checkpoint)
             await store.advance(offsets, inbox_ids, list(changed.values()))

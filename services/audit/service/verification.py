@@ -6,12 +6,10 @@ directly in the database (even as superuser, with the triggers disabled) shows u
 import asyncio
 from dataclasses import dataclass, field
 
-import asyncpg
-
 from services.audit.domain import merkle, proofs
 from services.audit.domain.checkpoint import verify_checkpoint
-from services.audit.domain.entry import indexed_fields, timestamp
-from services.audit.store.log_store import LogStore
+from services.audit.domain.entry import StoredEntry, indexed_fields
+from services.audit.service.ports import LogStore, LogUnits
 
 MAX_PROBLEMS = 100
 # Hashes or comparisons between yields to the event loop: a VerifyLog of a million entries is seconds
@@ -31,20 +29,17 @@ class LogVerdict:
             self.problems.append(text)
 
 
-def _columns_match(row: asyncpg.Record, body: bytes) -> bool:
+def _columns_match(entry: StoredEntry) -> bool:
     try:
-        stated = indexed_fields(body)
+        return indexed_fields(entry.body) == entry.indexed
     except (ValueError, KeyError):
         return False
-    return stated == {"eventId": str(row["event_id"]), "producer": row["producer"], "sequence": row["sequence"],
-                      "type": row["event_type"], "subjectRef": row["subject_ref"],
-                      "occurredAt": timestamp(row["occurred_at"])}
 
 
-async def verify_log(pool: asyncpg.Pool, public_key_pem: str) -> LogVerdict:
+async def verify_log(uow: LogUnits, public_key_pem: str) -> LogVerdict:
     verdict = LogVerdict()
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        store = LogStore(conn)
+    async with uow(isolation="repeatable_read", readonly=True) as work:  # one snapshot of the whole log
+        store = work.store
         checkpoints = await store.checkpoints()
         if not checkpoints:
             return verdict
@@ -66,14 +61,13 @@ async def verify_log(pool: asyncpg.Pool, public_key_pem: str) -> LogVerdict:
 
 async def _leaves(store: LogStore, size: int, verdict: LogVerdict) -> list[bytes]:
     leaves: list[bytes] = []
-    async for row in store.scan(size):
-        body = bytes(row["body"])
-        if row["leaf_index"] != len(leaves):
+    async for entry in store.scan(size):
+        if entry.leaf_index != len(leaves):
             verdict.problem(f"entry {len(leaves)} is missing")
             leaves.append(b"")
-        leaves.append(merkle.leaf_hash(body))
-        if not _columns_match(row, body):
-            verdict.problem(f"entry {row['leaf_index']}: indexed columns differ from the hashed entry")
+        leaves.append(merkle.leaf_hash(entry.body))
+        if not _columns_match(entry):
+            verdict.problem(f"entry {entry.leaf_index}: indexed columns differ from the hashed entry")
         verdict.entries_checked += 1
     if len(leaves) < size:
         verdict.problem(f"entries {len(leaves)}..{size - 1} are missing")

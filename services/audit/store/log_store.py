@@ -4,34 +4,16 @@ sequencer's working state (Kafka offsets, producer progress, the Append inbox)."
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
-from datetime import datetime
 
 import asyncpg
 
 from services.audit.domain.checkpoint import Checkpoint
 from services.audit.domain.completeness import ProducerProgress
-from services.audit.domain.entry import Entry, Event
+from services.audit.domain.entry import Entry, EntryFilter, Event, StoredEntry, timestamp
 
 NodeAddress = tuple[int, int]
-
-
-@dataclass(frozen=True)
-class EntryFilter:
-    subject_ref: str = ""
-    event_type: str = ""
-    producer: str = ""
-    occurred_from: datetime | None = None
-    occurred_until: datetime | None = None
-
-    def with_subject_ref(self, subject_ref: str) -> "EntryFilter":
-        return replace(self, subject_ref=subject_ref)
-
-    def fingerprint(self) -> bytes:
-        """What a page token of this query is bound to."""
-        return json.dumps([self.subject_ref, self.event_type, self.producer,
-                           self.occurred_from.isoformat() if self.occurred_from else "",
-                           self.occurred_until.isoformat() if self.occurred_until else ""]).encode()
+# Notified when the inbox gains events, so the sequencer takes them without waiting for its poll.
+INBOX_CHANNEL = "audit_inbox"
 
 
 def _checkpoint(row: asyncpg.Record) -> Checkpoint:
@@ -129,15 +111,18 @@ class LogStore:
             where.occurred_until, limit)
         return [(r["leaf_index"], bytes(r["body"])) for r in rows]
 
-    async def scan(self, below_size: int, chunk: int = 20_000) -> AsyncIterator[asyncpg.Record]:
-        """Every entry below `below_size` in leaf order, as stored (columns included)."""
+    async def scan(self, below_size: int, chunk: int = 20_000) -> AsyncIterator[StoredEntry]:
+        """Every entry below `below_size` in leaf order, as stored (its indexed columns included)."""
         after = -1
         while True:
             rows = await self._conn.fetch(
                 "SELECT * FROM entries WHERE leaf_index > $1 AND leaf_index < $2 ORDER BY leaf_index LIMIT $3",
                 after, below_size, chunk)
             for row in rows:
-                yield row
+                yield StoredEntry(row["leaf_index"], bytes(row["body"]), {
+                    "eventId": str(row["event_id"]), "producer": row["producer"], "sequence": row["sequence"],
+                    "type": row["event_type"], "subjectRef": row["subject_ref"],
+                    "occurredAt": timestamp(row["occurred_at"])})
             if len(rows) < chunk:
                 return
             after = rows[-1]["leaf_index"]
@@ -181,6 +166,10 @@ class LogStore:
             [e.event_type for e in events], [e.subject_id for e in events], [e.occurred_at for e in events],
             [json.dumps(e.payload) for e in events])
         return int(result.split()[-1])
+
+    async def announce_inbox(self) -> None:
+        """Sent at commit: wakes the sequencer for what was just added."""
+        await self._conn.execute("SELECT pg_notify($1, '')", INBOX_CHANNEL)
 
     async def accepted_up_to(self, producer: str) -> int:
         """The highest sequence of the producer's the log holds without a gap, or its inbox waits with."""

@@ -1,31 +1,15 @@
-"""Proto <-> domain. Enum numbers are the same on both sides by design, so mapping is by value."""
-
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-
-from google.protobuf import duration_pb2, timestamp_pb2
+"""Proto <-> domain for the api: requests to domain objects, results to responses. The records
+events embed as well (purpose, consent) are mapped in services/consent/messages.py."""
 
 from consentry.consent.v1 import consent_pb2 as pb
 from services.consent.domain.model import (
-    Actor, ActorKind, CheckResult, CollectionMethod, Consent, ConsentState, DataCategory, LegalBasis, Notice,
-    Purpose, StorageLocation,
+    Actor, ActorKind, CheckResult, DataCategory, LegalBasis, Notice, Purpose, StorageLocation,
 )
 from services.consent.domain.history import ConsentAsOf, HistoryEntry
+from services.consent.messages import actor_to_pb, ts
+from services.consent.messages import consent_to_pb as consent_to_pb  # re-exported: the servicer maps by `m.`
+from services.consent.messages import purpose_to_pb as purpose_to_pb
 from services.consent.service.consents import Receipt
-
-
-def ts(at: datetime | None) -> timestamp_pb2.Timestamp | None:
-    if at is None:
-        return None
-    out = timestamp_pb2.Timestamp()
-    out.FromDatetime(at)
-    return out
-
-
-def duration(d: timedelta) -> duration_pb2.Duration:
-    out = duration_pb2.Duration()
-    out.FromTimedelta(d)
-    return out
 
 
 def purpose_from_pb(p: pb.Purpose) -> Purpose:
@@ -39,17 +23,6 @@ def purpose_from_pb(p: pb.Purpose) -> Purpose:
     )
 
 
-def purpose_to_pb(p: Purpose) -> pb.Purpose:
-    return pb.Purpose(
-        purpose_id=p.purpose_id, controller_id=p.controller_id, name=p.name, description=p.description,
-        data_categories=[c.value for c in p.data_categories], storage_location=p.storage_location.value,
-        retention=duration(p.retention), legal_basis=p.legal_basis.value,
-        non_face_alternative=p.non_face_alternative, minimum_age=p.minimum_age, pia_reference=p.pia_reference,
-        recipients=list(p.recipients), withdrawal_method=p.withdrawal_method,
-        current_notice_version=p.current_notice_version, created_at=ts(p.created_at),
-    )
-
-
 def notice_to_pb(n: Notice) -> pb.Notice:
     return pb.Notice(purpose_id=n.purpose_id, version=n.version, language=n.language, text=n.text,
                      content_hash=n.content_hash, material_change=n.material_change,
@@ -58,22 +31,6 @@ def notice_to_pb(n: Notice) -> pb.Notice:
 
 def actor_from_pb(a: pb.Actor) -> Actor:
     return Actor(ActorKind(a.kind), a.guardian_id, a.guardian_verification_ref)
-
-
-def actor_to_pb(a: Actor) -> pb.Actor:
-    return pb.Actor(kind=a.kind.value, guardian_id=a.guardian_id,
-                    guardian_verification_ref=a.guardian_verification_ref)
-
-
-def consent_to_pb(c: Consent) -> pb.Consent:
-    return pb.Consent(
-        consent_id=c.consent_id, subject_id=c.subject_id, purpose_id=c.purpose_id, controller_id=c.controller_id,
-        state=c.state.value, notice_version=c.notice_version, notice_language=c.notice_language,
-        notice_hash=c.notice_hash, jurisdiction=c.jurisdiction, collection_method=c.collection_method.value,
-        evidence_ref=c.evidence_ref, actor=actor_to_pb(c.actor), subject_age=c.subject_age,
-        alternative_offered=c.alternative_offered, granted_at=ts(c.granted_at), expires_at=ts(c.expires_at),
-        last_interaction_at=ts(c.last_interaction_at), updated_at=ts(c.updated_at),
-    )
 
 
 def receipt_to_pb(r: Receipt) -> pb.ConsentReceipt:
@@ -105,29 +62,3 @@ def check_to_pb(r: CheckResult) -> pb.CheckConsentResponse:
         consent_id=r.consent_id, notice_version=r.notice_version, lapses=r.lapses,
         storage_location=r.storage_location.value if r.storage_location else pb.STORAGE_LOCATION_UNSPECIFIED,
     )
-
-
-def _dt(t: timestamp_pb2.Timestamp) -> datetime:
-    return t.ToDatetime(UTC)
-
-
-def consent_from_pb(c: pb.Consent) -> Consent:
-    return Consent(
-        consent_id=c.consent_id, subject_id=c.subject_id, purpose_id=c.purpose_id, controller_id=c.controller_id,
-        state=ConsentState(c.state), notice_version=c.notice_version, notice_language=c.notice_language,
-        notice_hash=c.notice_hash, jurisdiction=c.jurisdiction,
-        collection_method=CollectionMethod(c.collection_method), evidence_ref=c.evidence_ref,
-        actor=actor_from_pb(c.actor), subject_age=c.subject_age, alternative_offered=c.alternative_offered,
-        granted_at=_dt(c.granted_at), expires_at=_dt(c.expires_at),
-        last_interaction_at=_dt(c.last_interaction_at), updated_at=_dt(c.updated_at),
-    )
-
-
-def stored_purpose_from_pb(p: pb.Purpose) -> Purpose:
-    return replace(purpose_from_pb(p), current_notice_version=p.current_notice_version,
-                   created_at=_dt(p.created_at))
-
-
-def notice_from_pb(n: pb.Notice) -> Notice:
-    return Notice(n.purpose_id, n.version, n.language, n.text, n.content_hash, n.material_change,
-                  _dt(n.published_at))

@@ -1,35 +1,21 @@
 """ConsentService over gRPC: validate, authorize the purpose, run the use case, map the result."""
 
-from collections.abc import Callable
-
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
 
 from services.common import auth
-from services.common.idempotency import IdempotencyScope
+from services.common.idempotent_rpc import idempotent
 from services.consent.api import mapping as m
 from services.consent.api import receipt_page
 from services.consent.api import validation as valid
-from services.consent.service.consents import ConsentService, Erased, Granted, Idempotent, Published, Receipt
+from services.consent.service.consents import ConsentService, Erased, Granted, Published
 from services.consent.service.filing import FilingWatch
 from services.consent.service.gate import ConsentGate
 from services.consent.service.receipts import ReceiptVerifier
 
 
-def _idempotent(method: str, request, key: str, to_pb: Callable, from_pb: Callable, response_type) -> Idempotent:
-    scope = IdempotencyScope(auth.current_client().client_id, method, key)
-    return Idempotent(scope, request.SerializeToString(deterministic=True),
-                      encode=lambda result: to_pb(result).SerializeToString(),
-                      decode=lambda data: from_pb(response_type.FromString(data)))
-
-
 def _granted_pb(g: Granted) -> pb.GrantConsentResponse:
     return pb.GrantConsentResponse(consent=m.consent_to_pb(g.consent), receipt=m.receipt_to_pb(g.receipt))
-
-
-def _granted_from_pb(r: pb.GrantConsentResponse) -> Granted:
-    return Granted(m.consent_from_pb(r.consent), Receipt(r.receipt.receipt_json, r.receipt.signature,
-                                                         r.receipt.key_id))
 
 
 def _erased_pb(e: Erased) -> pb.EraseSubjectResponse:
@@ -39,10 +25,6 @@ def _erased_pb(e: Erased) -> pb.EraseSubjectResponse:
 def _published_pb(p: Published) -> pb.PublishNoticeResponse:
     return pb.PublishNoticeResponse(notices=[m.notice_to_pb(n) for n in p.notices],
                                     consents_needing_renewal=p.consents_needing_renewal)
-
-
-def _published_from_pb(r: pb.PublishNoticeResponse) -> Published:
-    return Published([m.notice_from_pb(n) for n in r.notices], r.consents_needing_renewal)
 
 
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
@@ -57,11 +39,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     async def RegisterPurpose(self, request, context):
         cmd = valid.register_purpose(request)
         auth.require_purpose(cmd.purpose.purpose_id)
-        idem = _idempotent("RegisterPurpose", request, request.idempotency_key,
-                           lambda p: pb.RegisterPurposeResponse(purpose=m.purpose_to_pb(p)),
-                           lambda r: m.stored_purpose_from_pb(r.purpose), pb.RegisterPurposeResponse)
-        purpose = await self._service.register_purpose(cmd, idem)
-        return pb.RegisterPurposeResponse(purpose=m.purpose_to_pb(purpose))
+        return await idempotent("RegisterPurpose", request, pb.RegisterPurposeResponse,
+                                lambda p: pb.RegisterPurposeResponse(purpose=m.purpose_to_pb(p)),
+                                lambda idem: self._service.register_purpose(cmd, idem))
 
     async def GetPurpose(self, request, context):
         purpose_id = valid.identifier("purpose_id", request.purpose_id)
@@ -72,16 +52,14 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     async def PublishNotice(self, request, context):
         cmd = valid.publish_notice(request)
         auth.require_purpose(cmd.purpose_id)
-        idem = _idempotent("PublishNotice", request, request.idempotency_key, _published_pb, _published_from_pb,
-                           pb.PublishNoticeResponse)
-        return _published_pb(await self._service.publish_notice(cmd, idem))
+        return await idempotent("PublishNotice", request, pb.PublishNoticeResponse, _published_pb,
+                                lambda idem: self._service.publish_notice(cmd, idem))
 
     async def GrantConsent(self, request, context):
         cmd = valid.grant_consent(request)
         auth.require_purpose(cmd.purpose_id)
-        idem = _idempotent("GrantConsent", request, request.idempotency_key, _granted_pb, _granted_from_pb,
-                           pb.GrantConsentResponse)
-        return _granted_pb(await self._service.grant(cmd, idem))
+        return await idempotent("GrantConsent", request, pb.GrantConsentResponse, _granted_pb,
+                                lambda idem: self._service.grant(cmd, idem))
 
     async def CheckConsent(self, request, context):
         subject_id, purpose_id = valid.check(request)
@@ -98,11 +76,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     async def WithdrawConsent(self, request, context):
         cmd = valid.withdraw_consent(request)
         auth.require_purpose(cmd.purpose_id)
-        idem = _idempotent("WithdrawConsent", request, request.idempotency_key,
-                           lambda c: pb.WithdrawConsentResponse(consent=m.consent_to_pb(c)),
-                           lambda r: m.consent_from_pb(r.consent), pb.WithdrawConsentResponse)
-        consent = await self._service.withdraw(cmd, idem)
-        return pb.WithdrawConsentResponse(consent=m.consent_to_pb(consent))
+        return await idempotent("WithdrawConsent", request, pb.WithdrawConsentResponse,
+                                lambda c: pb.WithdrawConsentResponse(consent=m.consent_to_pb(c)),
+                                lambda idem: self._service.withdraw(cmd, idem))
 
     async def ListConsents(self, request, context):
         consents = await self._service.list_consents(valid.subject(request.subject_id))
@@ -131,9 +107,8 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
 
     async def EraseSubject(self, request, context):
         cmd = valid.erase_subject(request)
-        idem = _idempotent("EraseSubject", request, request.idempotency_key, _erased_pb,
-                           lambda r: Erased(r.consents_erased, m._dt(r.erased_at)), pb.EraseSubjectResponse)
-        return _erased_pb(await self._service.erase_subject(cmd, idem))
+        return await idempotent("EraseSubject", request, pb.EraseSubjectResponse, _erased_pb,
+                                lambda idem: self._service.erase_subject(cmd, idem))
 
     async def ExpireConsents(self, request, context):
         return pb.ExpireConsentsResponse(consents_expired=await self._service.expire_due(valid.expire(request)))

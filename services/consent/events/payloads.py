@@ -4,7 +4,7 @@ import uuid
 
 from consentry.consent.v1 import events_pb2 as pb
 from services.common.outbox import PendingEvent
-from services.consent.api.mapping import consent_to_pb, purpose_to_pb
+from services.consent.messages import consent_to_pb, purpose_to_pb
 from services.consent.domain import events as ev
 from services.consent.service.consents import utcnow
 

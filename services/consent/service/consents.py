@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from services.common.erasure import SubjectTagger
+from services.common.idempotency import Idempotent, Replayed
 from services.common.ids import new_id
 from services.consent.domain import commands, errors
 from services.consent.domain import events as ev
@@ -16,7 +17,7 @@ from services.consent.domain.model import (
 )
 from services.consent.domain.receipt import build_receipt, canonical_bytes
 from services.common.signing import Ed25519Signer
-from services.consent.service.uow import UnitOfWork
+from services.consent.service.ports import ConsentUnits, ConsentWork
 
 
 def utcnow() -> datetime:
@@ -48,18 +49,8 @@ class Erased:
     erased_at: datetime
 
 
-@dataclass(frozen=True)
-class Idempotent:
-    """How the caller's layer stores and restores a result for an idempotency key."""
-
-    scope: object
-    request: bytes
-    encode: Callable
-    decode: Callable
-
-
 class ConsentService:
-    def __init__(self, uow: Callable[[], UnitOfWork], signer: Ed25519Signer, tagger: SubjectTagger,
+    def __init__(self, uow: ConsentUnits, signer: Ed25519Signer, tagger: SubjectTagger,
                  clock: Callable[[], datetime] = utcnow, guardian_ages: GuardianAges | None = None) -> None:
         self._uow, self._tagger = uow, tagger
         self._guardian_ages = guardian_ages or GuardianAges()
@@ -67,20 +58,19 @@ class ConsentService:
         self._now = clock
 
     async def _run(self, idem: Idempotent | None, work):
+        """A retry with the idempotency key of an earlier call gets that call's stored answer."""
         async with self._uow() as uow:
-            if idem is None:
-                result = await work(uow)
-            else:
-                result = await uow.once(idem.scope, idem.request, lambda: work(uow), idem.encode, idem.decode)
+            result = await uow.once(idem, lambda: work(uow))
             await uow.commit()
             return result
 
-    async def register_purpose(self, cmd: commands.RegisterPurpose, idem: Idempotent | None = None) -> Purpose:
-        async def work(uow: UnitOfWork) -> Purpose:
+    async def register_purpose(self, cmd: commands.RegisterPurpose,
+                               idem: Idempotent[Purpose] | None = None) -> Purpose | Replayed:
+        async def work(uow: ConsentWork) -> Purpose:
             purpose = await uow.store.add_purpose(cmd.purpose)
             if purpose is None:
                 raise errors.PurposeExists(cmd.purpose.purpose_id)
-            uow.emit(str(new_id()), ev.PurposeRegistered(purpose))
+            uow.emit(ev.PurposeRegistered(purpose))
             return purpose
         return await self._run(idem, work)
 
@@ -91,8 +81,9 @@ class ConsentService:
                 raise errors.PurposeNotFound(purpose_id)
             return purpose, await uow.store.notices(purpose_id)
 
-    async def publish_notice(self, cmd: commands.PublishNotice, idem: Idempotent | None = None) -> Published:
-        async def work(uow: UnitOfWork) -> Published:
+    async def publish_notice(self, cmd: commands.PublishNotice,
+                             idem: Idempotent[Published] | None = None) -> Published | Replayed:
+        async def work(uow: ConsentWork) -> Published:
             purpose = await uow.store.purpose(cmd.purpose_id, for_update=True)
             if purpose is None:
                 raise errors.PurposeNotFound(cmd.purpose_id)
@@ -100,7 +91,7 @@ class ConsentService:
             notices = [Notice(purpose.purpose_id, version, language, text, content_hash(text),
                               cmd.material_change, now) for language, text in cmd.texts]
             await uow.store.add_notices(notices)
-            uow.emit(str(new_id()), ev.NoticePublished(tuple(notices)))
+            uow.emit(ev.NoticePublished(tuple(notices)))
             renewals: list[Consent] = []
             if cmd.material_change:
                 renewals = await uow.store.require_renewal(purpose.purpose_id, version, now)
@@ -109,8 +100,9 @@ class ConsentService:
             return Published(notices, len(renewals))
         return await self._run(idem, work)
 
-    async def grant(self, cmd: commands.GrantConsent, idem: Idempotent | None = None) -> Granted:
-        async def work(uow: UnitOfWork) -> Granted:
+    async def grant(self, cmd: commands.GrantConsent,
+                    idem: Idempotent[Granted] | None = None) -> Granted | Replayed:
+        async def work(uow: ConsentWork) -> Granted:
             store = uow.store
             erased, purpose, notice = await store.grant_context(
                 self._tagger.tag(cmd.subject_id), cmd.purpose_id, cmd.notice_version, cmd.notice_language)
@@ -138,13 +130,14 @@ class ConsentService:
             event_id = str(new_id())
             consent_id = await store.save_consent_with_history(consent, event_id, ev.ConsentGranted.type, now)
             consent = replace(consent, consent_id=consent_id)
-            uow.emit(event_id, ev.ConsentGranted(consent))
+            uow.emit(ev.ConsentGranted(consent), event_id)
             body = canonical_bytes(build_receipt(str(new_id()), consent, purpose, notice))
             return Granted(consent, Receipt(body, self._signer.sign(body), self._signer.key_id))
         return await self._run(idem, work)
 
-    async def withdraw(self, cmd: commands.WithdrawConsent, idem: Idempotent | None = None) -> Consent:
-        async def work(uow: UnitOfWork) -> Consent:
+    async def withdraw(self, cmd: commands.WithdrawConsent,
+                       idem: Idempotent[Consent] | None = None) -> Consent | Replayed:
+        async def work(uow: ConsentWork) -> Consent:
             current = await uow.store.consent(cmd.subject_id, cmd.purpose_id, for_update=True)
             if current is None:
                 raise errors.ConsentNotFound(cmd.subject_id, cmd.purpose_id)
@@ -156,7 +149,7 @@ class ConsentService:
             entry = HistoryEntry.of(withdrawn, event_id, ev.ConsentWithdrawn.type, cmd.reason, now).acted(
                 cmd.actor, cmd.collection_method, cmd.evidence_ref)
             await uow.store.add_history([(withdrawn.consent_id, entry)])
-            uow.emit(event_id, ev.ConsentWithdrawn(withdrawn, cmd.reason))
+            uow.emit(ev.ConsentWithdrawn(withdrawn, cmd.reason), event_id)
             return withdrawn
         return await self._run(idem, work)
 
@@ -184,12 +177,13 @@ class ConsentService:
             await uow.commit()
             return last
 
-    async def erase_subject(self, cmd: commands.EraseSubject, idem: Idempotent | None = None) -> Erased:
-        async def work(uow: UnitOfWork) -> Erased:
+    async def erase_subject(self, cmd: commands.EraseSubject,
+                            idem: Idempotent[Erased] | None = None) -> Erased | Replayed:
+        async def work(uow: ConsentWork) -> Erased:
             now = self._now()
             erased = await uow.store.erase_subject(cmd.subject_id, self._tagger.tag(cmd.subject_id), cmd.request_id, now)
             await self._record(uow, [(c, None, f"erasure request {cmd.request_id}") for c in erased], now)
-            uow.emit(str(new_id()), ev.SubjectErased(self._tagger.tombstone(cmd.subject_id), cmd.request_id, len(erased)))
+            uow.emit(ev.SubjectErased(self._tagger.tombstone(cmd.subject_id), cmd.request_id, len(erased)))
             return Erased(len(erased), now)
         return await self._run(idem, work)
 
@@ -200,7 +194,7 @@ class ConsentService:
             await uow.commit()
             return len(expired)
 
-    async def _record(self, uow: UnitOfWork, changes: list[tuple[Consent, ev.Event | None, str]],
+    async def _record(self, uow: ConsentWork, changes: list[tuple[Consent, ev.Event | None, str]],
                       at: datetime) -> None:
         """History rows, and events sharing their ids, for changed records."""
         entries = []
@@ -209,6 +203,6 @@ class ConsentService:
             entries.append((consent.consent_id, HistoryEntry.of(
                 consent, event_id, event.type if event else "consent.erased", reason, at)))
             if event is not None:
-                uow.emit(event_id, event)
+                uow.emit(event, event_id)
         if entries:
             await uow.store.add_history(entries)

@@ -8,17 +8,16 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
-from services.common.ids import new_id
 from services.common.logging import get_logger
 from services.consent.domain import events as ev
 from services.consent.domain.filing import FilingRule, FilingState, FilingStatus, crossed
 from services.consent.service.consents import utcnow
-from services.consent.service.uow import UnitOfWork
+from services.consent.service.ports import ConsentUnits
 
 log = get_logger(__name__)
 
 class FilingWatch:
-    def __init__(self, uow: Callable[[], UnitOfWork], rule: FilingRule, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, uow: ConsentUnits, rule: FilingRule, clock: Callable[[], datetime] = utcnow) -> None:
         self._uow, self.rule, self._now = uow, rule, clock
 
     async def status(self, controller_id: str) -> FilingStatus:
@@ -40,7 +39,7 @@ class FilingWatch:
                     continue
                 await uow.store.save_filing_state(controller_id, status.state, now)
                 if crossed(before, status.state):
-                    uow.emit(str(new_id()), ev.FilingThresholdCrossed(status))
+                    uow.emit(ev.FilingThresholdCrossed(status))
                     crossings.append(status)
             await uow.commit()
         return crossings

@@ -2,15 +2,13 @@
 per round trip, so the database cost is shared by every call in flight and each answer still
 reflects committed state (no cache that could ALLOW after a withdrawal).
 
-Batches run one at a time (services.common.batching) on a connection of their own: no pool acquire and release (with its
-reset query) per batch, and a broken connection is replaced on the next batch. What a batch read
-may be answered from the decision cache next time (see decision_cache for why that is safe)."""
+Batches run one at a time (services.common.batching) through the store's snapshot reader, which
+keeps a connection of its own. What a batch read may be answered from the decision cache next time
+(see decision_cache for why that is safe)."""
 
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-
-import asyncpg
 
 from services.common.batching import MicroBatcher
 from services.common.logging import get_logger
@@ -19,7 +17,7 @@ from services.consent.domain.model import CheckResult, DenyReason, decide
 from services.common.erasure import SubjectTagger
 from services.consent.service.consents import utcnow
 from services.consent.service.decision_cache import DecisionCache
-from services.consent.store.repository import ConsentStore
+from services.consent.service.ports import Snapshots
 
 log = get_logger(__name__)
 UNAVAILABLE = CheckResult(False, DenyReason.UNAVAILABLE)
@@ -32,11 +30,10 @@ def _resolved(result: CheckResult) -> asyncio.Future[CheckResult]:
 
 
 class ConsentGate:
-    def __init__(self, dsn: str, cache: DecisionCache, tagger: SubjectTagger, *, max_batch: int = 512,
+    def __init__(self, reader: Snapshots, cache: DecisionCache, tagger: SubjectTagger, *, max_batch: int = 512,
                  timeout_s: float = 2.0, clock: Callable[[], datetime] = utcnow) -> None:
-        self._dsn, self._tagger = dsn, tagger
+        self._reader, self._tagger = reader, tagger
         self.cache = cache
-        self._conn: asyncpg.Connection | None = None
         self._timeout = timeout_s
         self._now = clock
         self._queries = MicroBatcher(self._query, max_batch)
@@ -59,9 +56,7 @@ class ConsentGate:
         return list(await asyncio.gather(*futures))
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        await self._reader.close()
 
     def forget(self, events: list[Event]) -> None:
         """Right after our own commit, before the caller hears back: this replica reads its writes."""
@@ -78,19 +73,12 @@ class ConsentGate:
         epoch = self.cache.epoch
         try:
             async with asyncio.timeout(self._timeout):
-                if self._conn is None or self._conn.is_closed():
-                    self._conn = await asyncpg.connect(self._dsn)
-                snapshots = await ConsentStore(self._conn).snapshots(pairs, [self._tagger.tag(s) for s, _ in pairs])
+                snapshots = await self._reader.snapshots(pairs, [self._tagger.tag(s) for s, _ in pairs])
         except Exception as exc:  # noqa: BLE001 - any failure to read is answered the same way
             # Fail closed: an unanswerable check is a DENY, never an ALLOW.
-            await self._discard_connection()
+            self._reader.discard()
             log.warning("consent check unavailable", error=str(exc) or type(exc).__name__, checks=len(pairs))
             return [UNAVAILABLE] * len(pairs)
         self.cache.store(epoch, list(zip(pairs, snapshots, strict=True)))
         now = self._now()
         return [decide(s, now) for s in snapshots]
-
-    async def _discard_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.terminate()
-            self._conn = None

@@ -1,17 +1,17 @@
 """DsrService over gRPC: proto <-> domain mapping only."""
 
 import json
+from collections.abc import Awaitable, Callable
 
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.dsr.v1 import dsr_pb2_grpc
 
-from collections.abc import Awaitable, Callable
-
 from services.common import auth
-from services.common.idempotency import IdempotencyScope
+from services.common.idempotent_rpc import idempotent, key_of
 from services.common.timestamps import to_timestamp
 from services.common.topics import PROCESSOR_NAME
 from services.dsr.api import validation as valid
+from services.dsr.api.stored_answers import CAPABILITY_NUMBERS, DEREGISTERED
 from services.dsr.domain import errors
 from services.dsr.domain.export_pages import render
 from services.dsr.domain.model import Processor, Request, Task
@@ -20,20 +20,11 @@ from services.dsr.service.processors import Processors
 from services.dsr.service.queries import RequestQueries
 from services.dsr.service.requests import RequestService
 
-CAPABILITY_NUMBERS = {name: number for number, name in valid.CAPABILITIES.items()}
-
-
 class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
     def __init__(self, requests: RequestService, queries: RequestQueries, processors: Processors,
                  purpose_exists: Callable[[str], Awaitable[bool]], on_verified) -> None:
         self._requests, self._queries, self._processors = requests, queries, processors
         self._purpose_exists, self._on_verified = purpose_exists, on_verified
-
-    def _scope(self, method: str, key: str) -> IdempotencyScope:
-        return IdempotencyScope(auth.current_client().client_id, method, key)
-
-    def _once(self, method: str, request) -> tuple[IdempotencyScope, bytes]:
-        return self._scope(method, request.idempotency_key), request.SerializeToString(deterministic=True)
 
     async def _full(self, r: Request) -> pb.Request:
         return (await self._described([r]))[0]
@@ -47,19 +38,19 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
         # A request for a purpose nobody defined would be "carried out" by no processor at all.
         if submission.purpose_id and not await self._purpose_exists(submission.purpose_id):
             raise valid.no_such_purpose()
-        r = await self._requests.submit(submission, *self._once("SubmitRequest", request))
+        r = await self._requests.submit(submission, key_of("SubmitRequest", request))
         return pb.SubmitRequestResponse(request=await self._full(r))
 
     async def VerifyIdentity(self, request, context):
         valid.verify_identity(request)
         r = await self._requests.verify_identity(request.request_id, request.verified, request.note,
-                                                 *self._once("VerifyIdentity", request))
+                                                 key_of("VerifyIdentity", request))
         self._on_verified()
         return pb.VerifyIdentityResponse(request=await self._full(r))
 
     async def AcknowledgeRequest(self, request, context):
         valid.acknowledge(request)
-        r = await self._requests.acknowledge(request.request_id, *self._once("AcknowledgeRequest", request))
+        r = await self._requests.acknowledge(request.request_id, key_of("AcknowledgeRequest", request))
         return pb.AcknowledgeRequestResponse(request=await self._full(r))
 
     async def GetRequest(self, request, context):
@@ -73,12 +64,12 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
 
     async def ExtendDeadline(self, request, context):
         valid.extend(request)
-        r = await self._requests.extend(request.request_id, request.reason, *self._once("ExtendDeadline", request))
+        r = await self._requests.extend(request.request_id, request.reason, key_of("ExtendDeadline", request))
         return pb.ExtendDeadlineResponse(request=await self._full(r))
 
     async def RejectRequest(self, request, context):
         rejection = valid.reject(request)
-        r = await self._requests.reject(request.request_id, rejection, *self._once("RejectRequest", request))
+        r = await self._requests.reject(request.request_id, rejection, key_of("RejectRequest", request))
         return pb.RejectRequestResponse(request=await self._full(r))
 
     async def GetExport(self, request, context):
@@ -105,9 +96,11 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
 
     async def DeregisterProcessor(self, request, context):
         valid.deregister_processor(request)
-        p, failed = await self._processors.deregister(request.name, request.reason,
-                                                      *self._once("DeregisterProcessor", request))
-        return pb.DeregisterProcessorResponse(processor=_processor(p), tasks_failed=failed)
+        return await idempotent("DeregisterProcessor", request, pb.DeregisterProcessorResponse,
+                                lambda answer: pb.DeregisterProcessorResponse(processor=_processor(answer[0]),
+                                                                              tasks_failed=answer[1]),
+                                lambda idem: self._processors.deregister(request.name, request.reason, idem),
+                                DEREGISTERED)
 
     async def ConfirmTasks(self, request, context):
         task_ids = valid.confirm_tasks(request)

@@ -11,21 +11,19 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 
-import asyncpg
 from aiokafka.structs import ConsumerRecord
 from google.protobuf.message import DecodeError
 
 from consentry.consent.v1 import events_pb2 as consent_events
 from consentry.dsr.v1 import tasks_pb2
 from consentry.events.v1 import envelope_pb2
-from services.common.idempotency import IdempotencyScope
+from services.common.idempotency import IdempotencyKey, IdempotencyScope
 from services.common.kafka import consumer as kafka_consumer
 from services.common.logging import get_logger
 from services.common.settings import KafkaSettings
 from services.common.topics import DSR_GROUP, RESULTS_PREFIX, processor_of_results
 from services.dsr.domain.model import RequestType, TaskOutcome
 from services.dsr.service.requests import Submission
-from services.dsr.service.settlement import Settlement
 
 log = get_logger(__name__)
 MAX_NOTE = 2000  # characters of a processor's summary or reason kept on the task
@@ -38,14 +36,14 @@ OpenEvents = Callable[[list[envelope_pb2.EventEnvelope]], Awaitable[list[envelop
 
 
 class DsrConsumer:
-    def __init__(self, kafka: KafkaSettings, pool: asyncpg.Pool, consent_topic: str,
-                 submit: Callable[[Submission, IdempotencyScope, bytes], Awaitable[object]],
-                 confirm: ConfirmConsentEvent, open_events: OpenEvents, settlement: Settlement,
-                 on_commit: Callable[[], None]) -> None:
-        """`open_events`: the consent service opens what it sealed (EventService.OpenEvents)."""
-        self._kafka, self._pool, self._submit, self._confirm = kafka, pool, submit, confirm
-        self._open_events, self._settlement = open_events, settlement
-        self._on_commit, self._consent_topic = on_commit, consent_topic
+    def __init__(self, kafka: KafkaSettings, consent_topic: str,
+                 submit: Callable[[Submission, IdempotencyKey], Awaitable[object]],
+                 confirm: ConfirmConsentEvent, open_events: OpenEvents,
+                 settle_results: Callable[[list[TaskOutcome]], Awaitable[int]]) -> None:
+        """`open_events`: the consent service opens what it sealed (EventService.OpenEvents);
+        `settle_results`: the use case settling a batch of results (service/processors.py)."""
+        self._kafka, self._submit, self._confirm = kafka, submit, confirm
+        self._open_events, self._settle_results, self._consent_topic = open_events, settle_results, consent_topic
         self._pattern = f"^({re.escape(consent_topic)}|{re.escape(RESULTS_PREFIX)}.+)$"
 
     async def run(self) -> None:
@@ -87,19 +85,7 @@ class DsrConsumer:
                 outcomes.append(outcome)
         if not outcomes:
             return
-        for attempt in range(1, 4):
-            try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    settled = await self._settlement.settle_tasks(conn, outcomes)
-                break
-            except asyncpg.exceptions.DeadlockDetectedError:
-                # Another replica settling an overlapping batch (handed over by a rebalance) locked
-                # the same tasks in another order: one of the two tries again.
-                if attempt == 3:
-                    raise
-                await asyncio.sleep(0.05 * attempt)
-        if settled:
-            self._on_commit()
+        await self._settle_results(outcomes)
 
     def _obliging(self, records: list[ConsumerRecord]) -> list[envelope_pb2.EventEnvelope]:
         """The consent events among the records that may oblige processors to delete, still sealed."""
@@ -130,7 +116,7 @@ class DsrConsumer:
             Submission(RequestType.WITHDRAWAL, consent.subject_id, consent.jurisdiction or "CN",
                        purpose_id=consent.purpose_id, details=envelope.type, automatic=True,
                        retention_driven=envelope.type == "consent.expired"),
-            IdempotencyScope("dsr", "ConsentEvent", envelope.event_id), envelope.event_id.encode())
+            IdempotencyKey.of(IdempotencyScope("dsr", "ConsentEvent", envelope.event_id), envelope.event_id.encode()))
 
 
 def outcome_of(r: tasks_pb2.DsrTaskResult, processor: str) -> TaskOutcome | None:

@@ -1,35 +1,32 @@
-"""dsr.events: each change of a request's status, each settled task, as an outbox row."""
+"""dsr.events: each change of a request's status, each settled task, as an outbox row; and a task as
+it travels to its processor and as ConfirmTasks answers it."""
 
+import uuid
 from datetime import UTC, datetime
 
 from consentry.dsr.v1 import events_pb2, tasks_pb2
-from services.common.ids import new_id
 from services.common.outbox import PendingEvent
 from services.common.timestamps import to_timestamp
+from services.dsr.domain import events as ev
 from services.dsr.domain.model import Request, Task
 
 
-def status_changed(r: Request, note: str = "", event_type: str = "") -> PendingEvent:
-    payload = events_pb2.RequestStatusChanged(request_id=r.request_id, type=r.type.name, status=r.status.name,
-                                              jurisdiction=r.jurisdiction, note=note or r.status_reason,
-                                              due_at=to_timestamp(r.due_at),
-                                              acknowledgement_due_at=to_timestamp(r.acknowledgement_due_at),
-                                              acknowledged_at=to_timestamp(r.acknowledged_at))
-    return PendingEvent(new_id(), event_type or f"dsr.request.{r.status.name.lower()}", _named(r), payload,
-                        datetime.now(UTC))
+def to_pending(event_id: str, event: ev.Event) -> PendingEvent:
+    return PendingEvent(uuid.UUID(event_id), event.type, event.subject_id, _payload(event), datetime.now(UTC))
 
 
-def task_settled(r: Request, t: Task) -> PendingEvent:
-    ok = t.state.value == "CONFIRMED"
-    payload = events_pb2.TaskSettled(request_id=r.request_id, task_id=t.task_id, processor=t.processor, ok=ok,
-                                     reason=t.reason)
-    return PendingEvent(new_id(), f"dsr.task.{'confirmed' if ok else 'failed'}", _named(r), payload,
-                        datetime.now(UTC))
-
-
-def _named(r: Request) -> str:
-    """An erased person's request names nobody: its id still ties the event to the earlier ones."""
-    return "" if r.erased else r.subject_id
+def _payload(event: ev.Event):
+    match event:
+        case ev.RequestStatusChanged():
+            return events_pb2.RequestStatusChanged(
+                request_id=event.request_id, type=event.request_type, status=event.status,
+                jurisdiction=event.jurisdiction, note=event.note, due_at=to_timestamp(event.due_at),
+                acknowledgement_due_at=to_timestamp(event.acknowledgement_due_at),
+                acknowledged_at=to_timestamp(event.acknowledged_at))
+        case ev.TaskSettled():
+            return events_pb2.TaskSettled(request_id=event.request_id, task_id=event.task_id,
+                                          processor=event.processor, ok=event.ok, reason=event.reason)
+    raise TypeError(f"no payload for {type(event).__name__}")
 
 
 def task_notice(task: Task) -> tasks_pb2.DsrTask:

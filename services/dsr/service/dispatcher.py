@@ -11,28 +11,19 @@ rest of its backlog from failing in time."""
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-from aiokafka import AIOKafkaProducer
-
-from services.common.erasure import SubjectTagger
 from services.common.logging import get_logger
-from services.common.topics import tasks_for
 from services.dsr.domain.model import Task, TaskOutcome, TaskState
-from services.dsr.events.payloads import task_notice
+from services.dsr.service.ports import DsrUnits, TaskSender
 from services.dsr.service.settlement import Settlement
-from services.dsr.store.repository import DsrStore
 
 log = get_logger(__name__)
 
 
 class TaskDispatcher:
-    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, tagger: SubjectTagger,
-                 settlement: Settlement, *,
+    def __init__(self, uow: DsrUnits, sender: TaskSender, settlement: Settlement, *,
                  confirm_timeout_s: float = 30.0, max_attempts: int = 8, window: int = 512,
                  batch: int = 500) -> None:
-        """`tagger`: the Kafka key is the subject's keyed tag, so one subject's tasks share a partition
-        (and stay in order) without the message naming them."""
-        self._pool, self._producer, self._tagger, self._settlement = pool, producer, tagger, settlement
+        self._uow, self._sender, self._settlement = uow, sender, settlement
         self._timeout, self._max_attempts, self._window, self._batch = confirm_timeout_s, max_attempts, window, batch
         self._wakeup = asyncio.Event()
 
@@ -56,24 +47,22 @@ class TaskDispatcher:
 
     async def send_due(self) -> int:
         now = datetime.now(UTC)
-        async with self._pool.acquire() as conn, conn.transaction():
-            store = DsrStore(conn)
-            due = await store.due_tasks(now, self._window, self._batch)
-            sent, deliveries, given_up = [], [], []
+        async with self._uow() as uow:
+            due = await uow.store.due_tasks(now, self._window, self._batch)
+            sending, given_up = [], []
             for task, r in due:
                 if task.attempts >= self._max_attempts:
                     given_up.append(TaskOutcome(task.task_id, task.processor, False,
                                                 f"no confirmation from {task.processor} after {task.attempts} attempts"))
                     continue
                 self._sent(task, now)
-                # On the processor's own topic, one subject's tasks in one partition: kept in order.
-                deliveries.append(await self._producer.send(tasks_for(task.processor),
-                                                            task_notice(task).SerializeToString(),
-                                                            key=self._tagger.tag(r.subject_id).encode()))
-                sent.append(task)
-            await asyncio.gather(*deliveries)  # acknowledged by the broker before the attempt counts
-            await store.mark_sent(sent)
-            await self._settlement.settle_tasks(conn, given_up)
+                sending.append((task, r))
+            # On the processor's own topic, one subject's tasks in one partition (kept in order), each
+            # acknowledged by the broker before its attempt counts.
+            await self._sender.send(sending)
+            await uow.store.mark_sent([task for task, _ in sending])
+            await self._settlement.settle_tasks(uow, given_up)
+            await uow.commit()
         return len(due)
 
     def _sent(self, task: Task, now: datetime) -> None:

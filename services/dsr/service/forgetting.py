@@ -8,13 +8,9 @@ dates, statuses, certificate) for good; what identifies the person goes:
 
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
 from services.common.erasure import SubjectTagger
-from services.common.event_keys import destroy_event_keys
-from services.common.outbox_retention import redact_persons
 from services.dsr.domain.model import ERASED, Request
-from services.dsr.store.repository import DsrStore
+from services.dsr.service.ports import DsrStore, DsrUnits
 
 BATCH = 1000
 
@@ -30,24 +26,23 @@ class Forgetting:
     def tombstone(self, subject_id: str) -> str:
         return ERASED + self._tagger.tag(subject_id)
 
-    async def erased(self, conn: asyncpg.Connection, deletions: list[Request]) -> None:
-        """In the transaction that settles these deletions: from then on each names nobody."""
+    async def erased(self, store: DsrStore, deletions: list[Request]) -> None:
+        """In the unit of work that settles these deletions: from then on each names nobody."""
         if not deletions:
             return
         tags = {r.subject_id: self._tagger.tag(r.subject_id) for r in deletions}
-        await DsrStore(conn).forget_people({subject: ERASED + tag for subject, tag in tags.items()})
-        await redact_persons(conn, list(tags))
-        await destroy_event_keys(conn, list(tags.values()))
+        await store.forget_people(tags)
         for r in deletions:
             r.subject_id = ERASED + tags[r.subject_id]
 
 
-async def forget_settled(pool: asyncpg.Pool, older_than: timedelta) -> int:
+async def forget_settled(uow: DsrUnits, older_than: timedelta) -> int:
     """The retention sweep: requests settled longer ago than `older_than`."""
     forgotten = 0
     while True:
-        async with pool.acquire() as conn, conn.transaction():
-            done = await DsrStore(conn).forget_settled(datetime.now(UTC) - older_than, BATCH)
+        async with uow() as work:
+            done = await work.store.forget_settled(datetime.now(UTC) - older_than, BATCH)
+            await work.commit()
         forgotten += done
         if done < BATCH:
             return forgotten

@@ -8,20 +8,16 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-
-import asyncpg
 
 from services.common.ids import new_id
 from services.common.logging import get_logger
-from services.common.outbox import add_events
+from services.common.uow import STORE_FAILURES
 from services.dsr.domain import errors
+from services.dsr.domain.events import RequestStatusChanged
 from services.dsr.domain.model import ACTIONS, Request, RequestType, Status, Task
-from services.dsr.events.payloads import status_changed
+from services.dsr.service.ports import DsrUnits, Upstream
 from services.dsr.service.settlement import Settlement
-from services.dsr.store.repository import DsrStore
-from services.dsr.store.upstream import Upstream
 
 log = get_logger(__name__)
 # A start claim lasts this long unless its holder renews it, which a live holder does every third of
@@ -30,9 +26,9 @@ START_CLAIM = timedelta(seconds=15)
 
 
 class Orchestrator:
-    def __init__(self, pool: asyncpg.Pool, upstream: Upstream, settlement: Settlement, on_commit: Callable[[], None],
-                 retry_s: float = 5.0, concurrency: int = 64, claim: timedelta = START_CLAIM) -> None:
-        self._pool, self._upstream, self._on_commit, self._retry = pool, upstream, on_commit, retry_s
+    def __init__(self, uow: DsrUnits, upstream: Upstream, settlement: Settlement, retry_s: float = 5.0,
+                 concurrency: int = 64, claim: timedelta = START_CLAIM) -> None:
+        self._uow, self._upstream, self._retry = uow, upstream, retry_s
         self._settlement = settlement
         # Starting a request is mostly waiting for consent and keyvault: many go side by side.
         self._concurrency = concurrency
@@ -59,8 +55,8 @@ class Orchestrator:
             if not self._starting:
                 continue
             try:
-                async with self._pool.acquire() as conn:
-                    await DsrStore(conn).renew_claims(self._holder, datetime.now(UTC) + self._claim)
+                async with self._uow.autocommit() as store:
+                    await store.renew_claims(self._holder, datetime.now(UTC) + self._claim)
             except Exception as exc:  # noqa: BLE001 - the database away: the next beat tries again
                 log.warning("start claims not renewed", error=str(exc))
 
@@ -75,8 +71,8 @@ class Orchestrator:
             self._wakeup.clear()  # before reading: a verification arriving meanwhile wakes the next round
             started = 0
             try:
-                async with self._pool.acquire() as conn:
-                    waiting = await DsrStore(conn).verified(datetime.now(UTC), 500)
+                async with self._uow.autocommit() as store:
+                    waiting = await store.verified(datetime.now(UTC), 500)
                 now = asyncio.get_running_loop().time()
                 due = [r for r in waiting if self._not_before.get(r, 0) <= now]
                 outcomes = await asyncio.gather(*(start(r) for r in due), return_exceptions=True)
@@ -85,7 +81,7 @@ class Orchestrator:
                         self._not_before[request_id] = now + self._retry
                         log.warning("request start failed", request_id=request_id, error=str(outcome))
                 started = sum(not isinstance(o, Exception) for o in outcomes)
-            except (OSError, asyncpg.PostgresError) as exc:
+            except STORE_FAILURES as exc:
                 log.warning("orchestrator retrying", error=str(exc))
             if started:
                 continue
@@ -98,8 +94,8 @@ class Orchestrator:
         """Starts a request read as VERIFIED, if it still is once claimed: while it waited for a lane it
         may have been rejected or started by another replica, and the own part cannot be undone."""
         now = datetime.now(UTC)
-        async with self._pool.acquire() as conn:
-            r = await DsrStore(conn).claim_start(request_id, now, now + self._claim, self._holder)
+        async with self._uow.autocommit() as store:
+            r = await store.claim_start(request_id, now, now + self._claim, self._holder)
         if r is None:
             return
         self._starting += 1
@@ -129,23 +125,23 @@ class Orchestrator:
         """Lets the claim run out now, for the retry to take again, and shows why the request waits. It
         stays begun: part of the erasure may be done."""
         now = datetime.now(UTC)
-        async with self._pool.acquire() as conn, conn.transaction():
-            store = DsrStore(conn)
-            current = await store.get(r.request_id, for_update=True)
+        async with self._uow() as uow:
+            current = await uow.store.get(r.request_id, for_update=True)
             if current is None or current.status is not Status.VERIFIED:
                 return
             current.starting_until = now
             if current.status_reason == reason:
-                await store.end_claim(current.request_id, now)
-                return
-            current.status_reason = reason
-            await store.save(current, reason)
+                await uow.store.end_claim(current.request_id, now)
+            else:
+                current.status_reason = reason
+                await uow.store.save(current, reason)
+            await uow.commit()
 
     async def _fan_out(self, r: Request, record: dict | None) -> None:
         action = ACTIONS[r.type]
         now = datetime.now(UTC)
-        async with self._pool.acquire() as conn, conn.transaction():
-            store = DsrStore(conn)
+        async with self._uow() as uow:
+            store = uow.store
             current = await store.get(r.request_id, for_update=True)
             if current is None or current.status is not Status.VERIFIED:
                 return  # another replica started it
@@ -160,7 +156,7 @@ class Orchestrator:
             r.move_to(Status.IN_PROGRESS, f"{len(tasks)} processor(s) asked: "
                                           + (", ".join(p.name for p in processors) or "none hold such data"))
             await store.save(r)
-            await add_events(conn, [status_changed(r)])
+            uow.emit(RequestStatusChanged.of(r))
             if not tasks:
-                await self._settlement.complete_if_settled(conn, r)
-        self._on_commit()
+                await self._settlement.complete_if_settled(uow, r)
+            await uow.commit()

@@ -5,14 +5,12 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
 from services.common.page_tokens import PageTokens
 from services.common.validation import FieldViolation, InvalidArgument
 from services.dsr.domain import errors
 from services.dsr.domain.model import Processor, Request, RequestType, Status, Task
 from services.dsr.service.forgetting import Forgetting
-from services.dsr.store.repository import DsrStore
+from services.dsr.service.ports import DsrUnits
 
 EXPORTABLE = (RequestType.ACCESS, RequestType.PORTABILITY)
 
@@ -29,24 +27,24 @@ class RequestFilter:
 
 
 class RequestQueries:
-    def __init__(self, pool: asyncpg.Pool, tokens: PageTokens, forgetting: Forgetting) -> None:
-        self._pool, self._tokens, self._forgetting = pool, tokens, forgetting
+    def __init__(self, uow: DsrUnits, tokens: PageTokens, forgetting: Forgetting) -> None:
+        self._uow, self._tokens, self._forgetting = uow, tokens, forgetting
 
     async def tasks(self, requests: list[Request]) -> dict[str, list[Task]]:
         """Each request's tasks, in one query however many requests are asked about."""
         with_tasks = [r.request_id for r in requests if r.status.has_tasks]
         if not with_tasks:
             return {}
-        async with self._pool.acquire() as conn:
-            return await DsrStore(conn).tasks_of(with_tasks)
+        async with self._uow.autocommit() as store:
+            return await store.tasks_of(with_tasks)
 
     async def find(self, where: RequestFilter, limit: int, token: str) -> tuple[list[Request], str]:
         """Overdue open requests first, then everything else by due date; a page token continues only
         the query it came from."""
         now = datetime.now(UTC)
         after = self._position(where, token) if token else None
-        async with self._pool.acquire() as conn:
-            found = await DsrStore(conn).find(
+        async with self._uow.autocommit() as store:
+            found = await store.find(
                 now=now, status=where.status, overdue_only=where.overdue_only,
                 due_before=now + timedelta(days=where.due_within_days) if where.due_within_days else None,
                 subject_id=where.subject_id, after=after, limit=limit,
@@ -66,8 +64,7 @@ class RequestQueries:
                                                   "not a token from an earlier page of this query")]) from None
 
     async def export(self, request_id: str) -> bytes:
-        async with self._pool.acquire() as conn:
-            store = DsrStore(conn)
+        async with self._uow.autocommit() as store:
             r = await store.get(request_id)
             if r is None:
                 raise errors.RequestNotFound(request_id)
@@ -81,5 +78,5 @@ class RequestQueries:
         return export
 
     async def processors(self) -> list[Processor]:
-        async with self._pool.acquire() as conn:
-            return await DsrStore(conn).processors()
+        async with self._uow.autocommit() as store:
+            return await store.processors()

@@ -2,19 +2,16 @@
 receipt, identity verification, extension and rejection. Every change commits with its event
 (outbox) and a timeline entry."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import asyncpg
-
-from services.common.idempotency import IdempotencyScope, fingerprint, run_once
+from services.common.idempotency import Idempotent, IdempotencyKey, Replayed
 from services.common.ids import new_id
-from services.common.outbox import add_events
 from services.dsr.domain import deadlines, errors
+from services.dsr.domain.events import RequestStatusChanged
 from services.dsr.domain.model import Rejection, Request, RequestType, Status
-from services.dsr.events.payloads import status_changed
-from services.dsr.store.repository import DsrStore
+from services.dsr.service.ports import DsrUnits, DsrWork
 
 
 def utcnow() -> datetime:
@@ -48,16 +45,14 @@ class DeadlinePolicy:
 
 
 class RequestService:
-    def __init__(self, pool: asyncpg.Pool, policy: DeadlinePolicy, on_commit: Callable[[], None],
-                 clock: Callable[[], datetime] = utcnow) -> None:
-        self._pool, self._policy, self._on_commit, self._now = pool, policy, on_commit, clock
+    def __init__(self, uow: DsrUnits, policy: DeadlinePolicy, clock: Callable[[], datetime] = utcnow) -> None:
+        self._uow, self._policy, self._now = uow, policy, clock
 
-    async def submit(self, s: Submission, scope: IdempotencyScope, request_bytes: bytes) -> Request:
+    async def submit(self, s: Submission, key: IdempotencyKey) -> Request:
         """One request per idempotency key; a retry returns the first one as it stands now."""
-        created: list[Request] = []
         new_request_id = str(new_id())
 
-        async def work() -> str:
+        async def work(uow: DsrWork) -> Request:
             now = self._now()
             rule = self._policy.rule(s.jurisdiction, s.retention_driven)
             r = Request(new_request_id, s.type, s.subject_id, s.jurisdiction, Status.RECEIVED, now,
@@ -67,24 +62,18 @@ class RequestService:
             # Opened by the system, it answers no message of the person's: there is no receipt to confirm.
             if not s.automatic:
                 r.acknowledgement_due_at = deadlines.acknowledgement_deadline(rule, now)
-            received, received_event = (r.status, r.status_reason), status_changed(r)
+            received = (r.status, r.status_reason)
+            uow.emit(RequestStatusChanged.of(r))
             if s.automatic:
                 r.move_to(Status.VERIFIED, "opened from a consent event: the person was authenticated there")
             else:
                 r.move_to(Status.VERIFICATION_PENDING, "waiting for the identity evidence to be checked")
-            await DsrStore(conn).add(r, earlier=[received])
-            await add_events(conn, [received_event, status_changed(r)])
-            created.append(r)
-            return r.request_id
+            await uow.store.add(r, earlier=[received])
+            uow.emit(RequestStatusChanged.of(r))
+            return r
+        return await self._once(key, new_request_id, work)
 
-        async with self._pool.acquire() as conn, conn.transaction():
-            request_id = await run_once(conn, scope, fingerprint(request_bytes), work, str.encode, bytes.decode,
-                                        answer=new_request_id)
-        self._on_commit()
-        return created[0] if created else await self.get(request_id)
-
-    async def verify_identity(self, request_id: str, verified: bool, note: str, scope: IdempotencyScope,
-                              request_bytes: bytes) -> Request:
+    async def verify_identity(self, request_id: str, verified: bool, note: str, key: IdempotencyKey) -> Request:
         def decide(r: Request) -> str:
             if verified:
                 r.move_to(Status.VERIFIED, note or "identity verified")
@@ -92,17 +81,17 @@ class RequestService:
             r.rejection = Rejection("identity-not-verified", note, self._policy.complaint_route)
             r.move_to(Status.REJECTED, note)
             return ""
-        return await self._change(request_id, decide, scope, request_bytes)
+        return await self._change(request_id, decide, key)
 
-    async def acknowledge(self, request_id: str, scope: IdempotencyScope, request_bytes: bytes) -> Request:
+    async def acknowledge(self, request_id: str, key: IdempotencyKey) -> Request:
         """The operator confirmed the request's receipt to the person (CCPA Regs 7021(a))."""
         def acknowledge(r: Request) -> str:
             r.acknowledge(self._now())
             return "dsr.request.acknowledged"
-        return await self._change(request_id, acknowledge, scope, request_bytes,
+        return await self._change(request_id, acknowledge, key,
                                   note_from=lambda r: "receipt acknowledged to the person")
 
-    async def extend(self, request_id: str, reason: str, scope: IdempotencyScope, request_bytes: bytes) -> Request:
+    async def extend(self, request_id: str, reason: str, key: IdempotencyKey) -> Request:
         def extend(r: Request) -> str:
             if r.status.settled:
                 raise errors.ExtensionRefused(f"the request is already {r.status.name}")
@@ -116,44 +105,44 @@ class RequestService:
             r.due_at = deadlines.extended_deadline(rule, r.received_at)
             r.extended, r.extension_reason = True, reason
             return "dsr.request.extended"
-        return await self._change(request_id, extend, scope, request_bytes,
+        return await self._change(request_id, extend, key,
                                   note_from=lambda r: f"deadline extended: {reason}")
 
-    async def reject(self, request_id: str, rejection: Rejection, scope: IdempotencyScope,
-                     request_bytes: bytes) -> Request:
+    async def reject(self, request_id: str, rejection: Rejection, key: IdempotencyKey) -> Request:
         def reject(r: Request) -> str:
             if r.begun:
                 raise errors.RejectionRefused(r.request_id, "Consentry has begun carrying it out, which cannot be undone")
             r.rejection = rejection
             r.move_to(Status.REJECTED, f"{rejection.code}: {rejection.explanation}")
             return ""
-        return await self._change(request_id, reject, scope, request_bytes)
+        return await self._change(request_id, reject, key)
 
-    async def _change(self, request_id: str, change: Callable[[Request], str], scope: IdempotencyScope,
-                      request_bytes: bytes, note_from: Callable[[Request], str] | None = None) -> Request:
-        """A retry with the same idempotency key changes nothing and returns the request as it is now."""
-        changed: list[Request] = []
-
-        async def work() -> str:
-            store = DsrStore(conn)
-            r = await store.get(request_id, for_update=True)
+    async def _change(self, request_id: str, change: Callable[[Request], str], key: IdempotencyKey,
+                      note_from: Callable[[Request], str] | None = None) -> Request:
+        async def work(uow: DsrWork) -> Request:
+            r = await uow.store.get(request_id, for_update=True)
             if r is None:
                 raise errors.RequestNotFound(request_id)
             event_type = change(r)
             note = note_from(r) if note_from else ""
-            await store.save(r, note)
-            await add_events(conn, [status_changed(r, note, event_type)])
-            changed.append(r)
-            return request_id
+            await uow.store.save(r, note)
+            uow.emit(RequestStatusChanged.of(r, note, event_type))
+            return r
+        return await self._once(key, request_id, work)
 
-        async with self._pool.acquire() as conn, conn.transaction():
-            await run_once(conn, scope, fingerprint(request_bytes), work, str.encode, bytes.decode, answer=request_id)
-        self._on_commit()
-        return changed[0] if changed else await self.get(request_id)
+    async def _once(self, key: IdempotencyKey, request_id: str, work: Callable[[DsrWork], Awaitable[Request]]
+                    ) -> Request:
+        """The key's stored answer is the request's id, known before the work: a retry changes
+        nothing and gets the request as it stands now, not as it stood."""
+        async with self._uow() as uow:
+            result = await uow.once(Idempotent(key, lambda r: r.request_id.encode()), lambda: work(uow),
+                                    answer=request_id.encode())
+            await uow.commit()
+        return await self.get(result.answer.decode()) if isinstance(result, Replayed) else result
 
     async def get(self, request_id: str) -> Request:
-        async with self._pool.acquire() as conn:
-            r = await DsrStore(conn).get(request_id)
+        async with self._uow.autocommit() as store:
+            r = await store.get(request_id)
         if r is None:
             raise errors.RequestNotFound(request_id)
         return r

@@ -10,54 +10,54 @@ dsr forget their people in the same transaction, in three statements for all of 
 import json
 from dataclasses import replace
 
-import asyncpg
 from cryptography.exceptions import InvalidTag
 
 from consentry_client.sealing import open_result
-from services.common.outbox import add_events
+from services.dsr.domain.events import RequestStatusChanged, TaskSettled
 from services.dsr.domain.model import Request, RequestType, Status, Task, TaskOutcome, TaskState
-from services.dsr.events.payloads import status_changed, task_settled
 from services.dsr.service.forgetting import Forgetting
-from services.dsr.store.repository import DsrStore
+from services.dsr.service.ports import DsrStore, DsrWork
 
 
 class Settlement:
     def __init__(self, forgetting: Forgetting) -> None:
         self._forgetting = forgetting
 
-    async def settle_tasks(self, conn: asyncpg.Connection, outcomes: list[TaskOutcome]) -> int:
-        """Inside a transaction; returns how many tasks were settled now (unknown or settled ones are skipped)."""
+    async def settle_tasks(self, uow: DsrWork, outcomes: list[TaskOutcome]) -> int:
+        """In the caller's unit of work; returns how many tasks were settled now (unknown or settled ones
+        are skipped)."""
         if not outcomes:
             return 0
-        store = DsrStore(conn)
+        store = uow.store
         first = list({o.task_id: o for o in reversed(outcomes)}.values())  # a task answered twice: its first answer
         settled = await store.settle(await _opened(store, first))
         if not settled:
             return 0
         requests = await store.lock_requests(sorted({t.request_id for t in settled}))
         tasks = await store.tasks_of(list(requests))
-        completed = [r for r in requests.values() if await self._complete_if_settled(conn, r, tasks[r.request_id])]
-        await self._forget_deleted(conn, completed)
+        completed = [r for r in requests.values() if await self._complete_if_settled(store, r, tasks[r.request_id])]
+        await self._forget_deleted(store, completed)
         # After the forgetting: a deletion's last results then name nobody either.
-        await add_events(conn, [task_settled(requests[t.request_id], t) for t in settled]
-                         + [status_changed(r) for r in completed])
+        for t in settled:
+            uow.emit(TaskSettled.of(requests[t.request_id], t))
+        for r in completed:
+            uow.emit(RequestStatusChanged.of(r))
         return len(settled)
 
-    async def complete_if_settled(self, conn: asyncpg.Connection, r: Request) -> None:
+    async def complete_if_settled(self, uow: DsrWork, r: Request) -> None:
         """For a request whose tasks may all be settled already (e.g. none were needed)."""
-        tasks = await DsrStore(conn).tasks_of([r.request_id])
-        if await self._complete_if_settled(conn, r, tasks[r.request_id]):
-            await self._forget_deleted(conn, [r])
-            await add_events(conn, [status_changed(r)])
+        tasks = await uow.store.tasks_of([r.request_id])
+        if await self._complete_if_settled(uow.store, r, tasks[r.request_id]):
+            await self._forget_deleted(uow.store, [r])
+            uow.emit(RequestStatusChanged.of(r))
 
-    async def _forget_deleted(self, conn: asyncpg.Connection, completed: list[Request]) -> None:
-        await self._forgetting.erased(conn, [r for r in completed if r.type is RequestType.DELETION])
+    async def _forget_deleted(self, store: DsrStore, completed: list[Request]) -> None:
+        await self._forgetting.erased(store, [r for r in completed if r.type is RequestType.DELETION])
 
-    async def _complete_if_settled(self, conn: asyncpg.Connection, r: Request, tasks: list[Task]) -> bool:
+    async def _complete_if_settled(self, store: DsrStore, r: Request, tasks: list[Task]) -> bool:
         """Whether `r` was completed now."""
         if r.status is not Status.IN_PROGRESS or any(t.state in (TaskState.PENDING, TaskState.SENT) for t in tasks):
             return False
-        store = DsrStore(conn)
         failed = [t for t in tasks if t.state is TaskState.FAILED]
         if r.type in (RequestType.ACCESS, RequestType.PORTABILITY):
             await store.set_export(r.request_id, _export(r, await store.export(r.request_id), tasks))

@@ -1,59 +1,16 @@
-"""The dsr service's PostgreSQL store, used inside the unit of work's transaction."""
+"""The dsr service's PostgreSQL store, on a unit of work's connection (services/common/uow.py)."""
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
 
-from services.dsr.domain.model import (
-    Processor,
-    Rejection,
-    Request,
-    RequestType,
-    Status,
-    Task,
-    TaskOutcome,
-    TaskState,
-    TimelineEntry,
+from services.common.event_keys import destroy_event_keys
+from services.common.outbox_retention import redact_persons
+from services.dsr.domain.model import ERASED, Processor, Request, Status, Task, TaskOutcome, TimelineEntry
+from services.dsr.store.rows import (
+    REQUEST_COLUMNS, entries_json, processor_from_row, request_from_row, request_values, task_from_row,
 )
-
-_REQUEST_COLUMNS = ("request_id, type, subject_id, jurisdiction, status, received_at, due_at, purpose_id,"
-                    " corrections, details, evidence_method, evidence_ref, extended, extension_reason,"
-                    " status_reason, rejection_code, rejection_explanation, complaint_route, certificate,"
-                    " certificate_signature, automatic, starting_until, starting_by, timeline, acknowledgement_due_at,"
-                    " acknowledged_at")
-
-
-def _entries_json(entries: Sequence[TimelineEntry]) -> str:
-    return json.dumps([{"at": e.at.isoformat(), "status": e.status.value, "note": e.note} for e in entries])
-
-
-def _timeline(value: str) -> list[TimelineEntry]:
-    return [TimelineEntry(datetime.fromisoformat(e["at"]), Status(e["status"]), e["note"]) for e in json.loads(value)]
-
-
-def _request(row: asyncpg.Record) -> Request:
-    rejection = (Rejection(row["rejection_code"], row["rejection_explanation"], row["complaint_route"])
-                 if row["rejection_code"] else None)
-    return Request(row["request_id"], RequestType(row["type"]), row["subject_id"], row["jurisdiction"],
-                   Status(row["status"]), row["received_at"], row["due_at"], row["purpose_id"],
-                   json.loads(row["corrections"]), row["details"], row["evidence_method"], row["evidence_ref"],
-                   row["extended"], row["extension_reason"], row["status_reason"], rejection,
-                   bytes(row["certificate"]), bytes(row["certificate_signature"]), row["automatic"],
-                   row["starting_until"], row["starting_by"], _timeline(row["timeline"]),
-                   row["acknowledgement_due_at"], row["acknowledged_at"])
-
-
-def _processor(row: asyncpg.Record) -> Processor:
-    return Processor(row["name"], frozenset(row["capabilities"]), frozenset(row["purpose_ids"]), row["registered_at"])
-
-
-def _task(row: asyncpg.Record) -> Task:
-    return Task(row["task_id"], row["request_id"], row["processor"], row["action"], TaskState(row["state"]),
-                row["attempts"], row["reason"], row["next_attempt_at"], row["confirmed_at"], bytes(row["data_json"]),
-                row["result_key"])
-
 
 class DsrStore:
     def __init__(self, conn: asyncpg.Connection) -> None:
@@ -66,9 +23,9 @@ class DsrStore:
         now = datetime.now(UTC)
         r.timeline = [TimelineEntry(now, status, note) for status, note in (*earlier, (r.status, r.status_reason))]
         await self._conn.execute(
-            f"INSERT INTO requests ({_REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+            f"INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
             " $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb, $25, $26)",
-            *self._values(r), _entries_json(r.timeline), r.acknowledgement_due_at, r.acknowledged_at)
+            *request_values(r), entries_json(r.timeline), r.acknowledgement_due_at, r.acknowledged_at)
         if r.status.settled:
             await self._conn.execute("UPDATE requests SET settled_at = now() WHERE request_id = $1", r.request_id)
 
@@ -84,23 +41,14 @@ class DsrStore:
             r.request_id, r.status.value, r.due_at, r.extended, r.extension_reason, r.status_reason,
             r.rejection.code if r.rejection else None, r.rejection.explanation if r.rejection else None,
             r.rejection.complaint_route if r.rejection else None, r.certificate, r.certificate_signature,
-            r.starting_until, _entries_json([entry]), r.acknowledged_at)
+            r.starting_until, entries_json([entry]), r.acknowledged_at)
         r.timeline.append(entry)
-
-    @staticmethod
-    def _values(r: Request) -> tuple:
-        return (r.request_id, r.type.value, r.subject_id, r.jurisdiction, r.status.value, r.received_at, r.due_at,
-                r.purpose_id, json.dumps(r.corrections), r.details, r.evidence_method, r.evidence_ref, r.extended,
-                r.extension_reason, r.status_reason, r.rejection.code if r.rejection else None,
-                r.rejection.explanation if r.rejection else None,
-                r.rejection.complaint_route if r.rejection else None, r.certificate, r.certificate_signature,
-                r.automatic, r.starting_until, r.starting_by)
 
     async def get(self, request_id: str, *, for_update: bool = False) -> Request | None:
         lock = " FOR UPDATE" if for_update else ""
-        row = await self._conn.fetchrow(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE request_id = $1{lock}",
+        row = await self._conn.fetchrow(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id = $1{lock}",
                                         request_id)
-        return _request(row) if row else None
+        return request_from_row(row) if row else None
 
     async def find(self, *, now: datetime, status: Status | None, overdue_only: bool, due_before: datetime | None,
                    subject_id: str, after: tuple[int, datetime, str] | None, limit: int,
@@ -109,7 +57,7 @@ class DsrStore:
         as Request.overdue), then the rest (bucket 1), each by due date and id.
         `subject_names`: every name the subject's rows may have (its id, its erased form)."""
         rows = await self._conn.fetch(
-            f"SELECT {_REQUEST_COLUMNS} FROM (SELECT *, CASE WHEN status NOT IN (5, 6, 7) AND (due_at < $1"
+            f"SELECT {REQUEST_COLUMNS} FROM (SELECT *, CASE WHEN status NOT IN (5, 6, 7) AND (due_at < $1"
             " OR (acknowledged_at IS NULL AND acknowledgement_due_at < $1)) THEN 0 ELSE 1 END AS bucket"
             " FROM requests) r"
             " WHERE ($2::smallint IS NULL OR status = $2) AND (NOT $3 OR bucket = 0)"
@@ -119,7 +67,7 @@ class DsrStore:
             now, status.value if status else None, overdue_only, due_before, subject_id,
             after[0] if after else None, after[1] if after else None, after[2] if after else "", limit,
             list(subject_names) or [subject_id])
-        return [_request(r) for r in rows]
+        return [request_from_row(r) for r in rows]
 
     async def end_claim(self, request_id: str, at: datetime) -> None:
         await self._conn.execute("UPDATE requests SET starting_until = $2 WHERE request_id = $1", request_id, at)
@@ -127,9 +75,9 @@ class DsrStore:
     async def lock_requests(self, request_ids: list[str]) -> dict[str, Request]:
         """Locked in id order, so two settlers of overlapping batches cannot deadlock on each other."""
         rows = await self._conn.fetch(
-            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE request_id = ANY($1::text[]) ORDER BY request_id"
+            f"SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id = ANY($1::text[]) ORDER BY request_id"
             " FOR UPDATE", request_ids)
-        return {r["request_id"]: _request(r) for r in rows}
+        return {r["request_id"]: request_from_row(r) for r in rows}
 
     async def verified(self, now: datetime, limit: int) -> list[str]:
         """Ids of verified requests nobody is starting (or whose starter's claim ran out), oldest first."""
@@ -144,9 +92,9 @@ class DsrStore:
         is still VERIFIED and nobody else holds a claim that runs past `now`; None otherwise."""
         row = await self._conn.fetchrow(
             f"UPDATE requests SET starting_until = $3, starting_by = $5 WHERE request_id = $1 AND status = $4"
-            f" AND (starting_until IS NULL OR starting_until < $2) RETURNING {_REQUEST_COLUMNS}",
+            f" AND (starting_until IS NULL OR starting_until < $2) RETURNING {REQUEST_COLUMNS}",
             request_id, now, until, Status.VERIFIED.value, holder)
-        return _request(row) if row else None
+        return request_from_row(row) if row else None
 
     async def renew_claims(self, holder: str, until: datetime) -> int:
         """Moves the end of every claim `holder` still holds (of requests still VERIFIED) to `until`."""
@@ -173,18 +121,18 @@ class DsrStore:
 
     async def processors(self) -> list[Processor]:
         rows = await self._conn.fetch("SELECT * FROM processors ORDER BY name")
-        return [_processor(r) for r in rows]
+        return [processor_from_row(r) for r in rows]
 
     async def deregister(self, name: str) -> Processor | None:
         row = await self._conn.fetchrow("DELETE FROM processors WHERE name = $1 RETURNING *", name)
-        return _processor(row) if row else None
+        return processor_from_row(row) if row else None
 
     async def open_tasks(self, processor: str, task_ids: list[str] | None = None) -> list[tuple[Task, Request]]:
         """The processor's PENDING and SENT tasks (of those ids, when given), each with its request."""
         rows = await self._conn.fetch(
             "SELECT * FROM tasks WHERE processor = $1 AND state IN ('PENDING', 'SENT')"
             " AND ($2::text[] IS NULL OR task_id = ANY($2::text[])) ORDER BY task_id", processor, task_ids)
-        return await self._with_requests([_task(r) for r in rows])
+        return await self._with_requests([task_from_row(r) for r in rows])
 
     # Tasks
 
@@ -207,7 +155,7 @@ class DsrStore:
                                       request_ids)
         found: dict[str, list[Task]] = {request_id: [] for request_id in request_ids}
         for row in rows:
-            found[row["request_id"]].append(_task(row))
+            found[row["request_id"]].append(task_from_row(row))
         return found
 
     async def settle(self, outcomes: Sequence[TaskOutcome]) -> list[Task]:
@@ -222,7 +170,7 @@ class DsrStore:
             " RETURNING t.*",
             [o.task_id for o in outcomes], [o.processor for o in outcomes], [o.ok for o in outcomes],
             [o.note for o in outcomes], [o.data_json for o in outcomes], datetime.now(UTC))
-        return [_task(r) for r in rows]
+        return [task_from_row(r) for r in rows]
 
     async def due_tasks(self, now: datetime, window: int, limit: int) -> list[tuple[Task, Request]]:
         """Tasks to send (again), each with its request; locked, and skipped by other replicas meanwhile.
@@ -241,14 +189,14 @@ class DsrStore:
             " ORDER BY t.next_attempt_at, t.task_id LIMIT greatest(0, $2 - (SELECT count(*) FROM tasks s"
             "  WHERE s.processor = p.name AND s.state = 'SENT' AND s.attempts = 1))"
             " FOR UPDATE SKIP LOCKED) t LIMIT $3", now, window, max(0, limit - len(late)))
-        return await self._with_requests([_task(r) for r in (*late, *fresh)])
+        return await self._with_requests([task_from_row(r) for r in (*late, *fresh)])
 
     async def _with_requests(self, tasks: list[Task]) -> list[tuple[Task, Request]]:
         if not tasks:
             return []
-        rows = await self._conn.fetch(f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE request_id = ANY($1::text[])",
+        rows = await self._conn.fetch(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id = ANY($1::text[])",
                                       list({t.request_id for t in tasks}))
-        requests = {r["request_id"]: _request(r) for r in rows}
+        requests = {r["request_id"]: request_from_row(r) for r in rows}
         return [(t, requests[t.request_id]) for t in tasks]
 
     async def mark_sent(self, tasks: list[Task]) -> None:
@@ -262,15 +210,19 @@ class DsrStore:
 
     # Forgetting (services/dsr/service/forgetting.py)
 
-    async def forget_people(self, tombstones: dict[str, str]) -> int:
-        """Every settled request of these people stops naming them: each id becomes its tombstone, and
-        what else could identify them (evidence, corrections, free text, export, results) goes."""
+    async def forget_people(self, tags: dict[str, str]) -> int:
+        """Every settled request of these people (subject id: keyed tag) stops naming them: each id
+        becomes its tombstone, and what else could identify them (evidence, corrections, free text,
+        export, results) goes. dsr's outbox stops naming them and their event keys are destroyed, so
+        their events on the broker open to nobody."""
         forgotten = await self._conn.fetch(
             f"UPDATE requests r SET subject_id = t.tombstone, {_FORGOTTEN}"
             " FROM unnest($1::text[], $2::text[]) AS t(subject_id, tombstone)"
             " WHERE r.subject_id = t.subject_id AND r.status IN (5, 6, 7) RETURNING r.request_id",
-            list(tombstones), list(tombstones.values()))
+            list(tags), [ERASED + tag for tag in tags.values()])
         await self._forget_tasks([r["request_id"] for r in forgotten])
+        await redact_persons(self._conn, list(tags))
+        await destroy_event_keys(self._conn, list(tags.values()))
         return len(forgotten)
 
     async def forget_settled(self, before: datetime, limit: int) -> int:

@@ -5,8 +5,9 @@ from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
 
 from services.common import auth
-from services.common.idempotency import IdempotencyScope
+from services.common.idempotent_rpc import idempotent
 from services.common.timestamps import to_timestamp
+from services.keyvault.api import stored_answers as stored
 from services.keyvault.api import validation as valid
 from services.keyvault.domain.errors import SubjectErased
 from services.keyvault.domain.model import Certificate, SubjectKey
@@ -58,10 +59,10 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
     async def RetirePurposeKeys(self, request, context):
         subject_id, purpose_id = valid.retire(request.subject_id, request.purpose_id, request.idempotency_key)
         auth.require_purpose(purpose_id)
-        scope = IdempotencyScope(auth.current_client().client_id, "RetirePurposeKeys", request.idempotency_key)
-        retired = await self._service.retire_purpose_keys_once(subject_id, purpose_id, scope,
-                                                               request.SerializeToString(deterministic=True))
-        return pb.RetirePurposeKeysResponse(retired_generation=retired)
+        return await idempotent("RetirePurposeKeys", request, pb.RetirePurposeKeysResponse,
+                                lambda retired: pb.RetirePurposeKeysResponse(retired_generation=retired),
+                                lambda idem: self._service.retire_purpose_keys_once(subject_id, purpose_id, idem),
+                                stored.RETIRED)
 
     async def Encrypt(self, request, context):
         subject_id, purpose_id = valid.plaintext(request.subject_id, request.purpose_id, request.plaintext)
@@ -82,10 +83,11 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
 
     async def ShredSubjectKey(self, request, context):
         valid.shred(request.subject_id, request.request_id, request.reason, request.idempotency_key)
-        scope = IdempotencyScope(auth.current_client().client_id, "ShredSubjectKey", request.idempotency_key)
-        certificate = await self._service.shred_once(request.subject_id, request.request_id, request.reason, scope,
-                                                     request.SerializeToString(deterministic=True))
-        return pb.ShredSubjectKeyResponse(certificate=_certificate(certificate))
+        return await idempotent("ShredSubjectKey", request, pb.ShredSubjectKeyResponse,
+                                lambda c: pb.ShredSubjectKeyResponse(certificate=_certificate(c)),
+                                lambda idem: self._service.shred_once(request.subject_id, request.request_id,
+                                                                      request.reason, idem),
+                                stored.SHREDDED)
 
     async def GetSubjectRefs(self, request, context):
         refs = await self._service.subject_refs(valid.subjects(list(request.subject_ids)), request.create_missing)
@@ -100,11 +102,10 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
 
     async def RotateKek(self, request, context):
         valid.idempotency_key(request.idempotency_key)
-        scope = IdempotencyScope(auth.current_client().client_id, "RotateKek", request.idempotency_key)
-        version, rewrapped, min_available = await self._service.rotate_kek_once(
-            request.trim, scope, request.SerializeToString(deterministic=True))
-        return pb.RotateKekResponse(kek_version=version, keys_rewrapped=rewrapped,
-                                    min_available_version=min_available)
+        return await idempotent("RotateKek", request, pb.RotateKekResponse,
+                                lambda r: pb.RotateKekResponse(kek_version=r[0], keys_rewrapped=r[1],
+                                                               min_available_version=r[2]),
+                                lambda idem: self._service.rotate_kek_once(request.trim, idem), stored.ROTATED)
 
     async def GetCertificateKey(self, request, context):
         key_id, pem = self._certificate_key

@@ -24,6 +24,11 @@ class Operation(Enum):
     DECRYPT = "decrypt"
 
 
+# Stands in the wrapped_key column of a transit-per-subject key made before keys were named by
+# tag: its Vault name holds a SHA-256 of the id, so the backend derives it from the id each time.
+LEGACY_TRANSIT_NAME = "legacy-name"
+
+
 @dataclass(frozen=True)
 class SubjectKey:
     subject_id: str  # as the caller gave it; never stored

@@ -1,15 +1,16 @@
-"""Keyvault domain events -> typed protobuf payloads for the outbox."""
+"""Keyvault domain events -> typed protobuf payloads for the outbox (envelope built by the relay)."""
+
+import uuid
+from datetime import UTC, datetime
 
 from consentry.keyvault.v1 import events_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2
-from services.common.ids import new_id
 from services.common.outbox import PendingEvent
 from services.keyvault.domain import events as ev
-from datetime import UTC, datetime
 
 
-def to_pending(event: ev.Event) -> PendingEvent:
-    return PendingEvent(new_id(), event.type, event.subject_id, _payload(event), datetime.now(UTC))
+def to_pending(event_id: str, event: ev.Event) -> PendingEvent:
+    return PendingEvent(uuid.UUID(event_id), event.type, event.subject_id, _payload(event), datetime.now(UTC))
 
 
 def _payload(event: ev.Event):

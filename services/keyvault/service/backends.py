@@ -12,9 +12,8 @@ import hashlib
 from typing import Protocol
 
 from services.keyvault.domain.errors import KeyVaultError, SubjectErased
-from services.keyvault.domain.model import SubjectKey
+from services.keyvault.domain.model import LEGACY_TRANSIT_NAME, SubjectKey
 from services.keyvault.service import crypto
-from services.keyvault.store.keyed_rows import LEGACY_TRANSIT_NAME
 
 
 class Kek(Protocol):

@@ -7,19 +7,15 @@ Keyvault learns of an end from dsr's withdrawal request (RetirePurposeKeys, conf
 check of its own), from any consent check that answers WITHDRAWN or EXPIRED, and from an answer of a
 later consent term; whichever comes first destroys the secret. A person's erasure deletes all."""
 
-from collections.abc import Callable
-
-import asyncpg
-
 from services.common.erasure import SubjectTagger
 from services.common.logging import get_logger
-from services.common.outbox import PendingEvent, add_events
+from services.common.uow import STORE_FAILURES
 from services.keyvault.domain import errors
 from services.keyvault.domain import events as ev
 from services.keyvault.domain.model import ConsentAnswer, Generation
 from services.keyvault.service import crypto
 from services.keyvault.service.key_cache import SubjectKeyCache
-from services.keyvault.store.generations import GenerationStore
+from services.keyvault.service.ports import GenerationUnits
 
 log = get_logger(__name__)
 # A concurrent release may begin the generation first; the next read then finds it.
@@ -32,10 +28,8 @@ def cache_key(subject_tag: str, purpose_id: str) -> str:
 
 
 class PurposeGenerations:
-    def __init__(self, pool: asyncpg.Pool, tagger: SubjectTagger, cache: SubjectKeyCache[Generation],
-                 encode: Callable[[ev.Event], PendingEvent], on_commit: Callable[[], None]) -> None:
-        self._pool, self._tagger, self.cache = pool, tagger, cache
-        self._encode, self._on_commit = encode, on_commit
+    def __init__(self, uow: GenerationUnits, tagger: SubjectTagger, cache: SubjectKeyCache[Generation]) -> None:
+        self._uow, self._tagger, self.cache = uow, tagger, cache
 
     async def for_issue(self, subject_id: str, purpose_id: str, answer: ConsentAnswer) -> tuple[str, Generation]:
         """The subject's tag and the generation of the consent term `answer` (an ALLOW) belongs to,
@@ -76,8 +70,8 @@ class PurposeGenerations:
         """Destroys the current generation's secret if `answer` shows its consent has ended; returns
         the generation retired, or 0."""
         tag = self._tagger.tag(subject_id)
-        async with self._pool.acquire() as conn:
-            current = await GenerationStore(conn).get(tag, purpose_id)
+        async with self._uow.autocommit() as store:
+            current = await store.get(tag, purpose_id)
         if current is None or not current.ended_by(answer):
             return 0
         return current.number if await self._retire(tag, subject_id, purpose_id, current, answer.lapses) else 0
@@ -87,13 +81,13 @@ class PurposeGenerations:
         and dsr's withdrawal request retires the generation if this could not."""
         try:
             await self.retire_ended(subject_id, purpose_id, answer)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except STORE_FAILURES as exc:
             log.warning("key generation not retired; left to the withdrawal request", error=str(exc))
 
     async def forget(self, subject_id: str) -> int:
         """A person's erasure: every generation of theirs goes (each replica's cache by the trigger)."""
-        async with self._pool.acquire() as conn:
-            return await GenerationStore(conn).delete_subject(self._tagger.tag(subject_id))
+        async with self._uow.autocommit() as store:
+            return await store.delete_subject(self._tagger.tag(subject_id))
 
     async def _read(self, tag: str, purpose_id: str) -> Generation | None:
         key = cache_key(tag, purpose_id)
@@ -101,32 +95,27 @@ class PurposeGenerations:
         if cached is not None:
             return cached
         epoch = self.cache.epoch
-        async with self._pool.acquire() as conn:
-            current = await GenerationStore(conn).get(tag, purpose_id)
+        async with self._uow.autocommit() as store:
+            current = await store.get(tag, purpose_id)
         if current is not None and current.secret is not None:
             self.cache.put(epoch, key, current)
         return current
 
     async def _begin(self, tag: str, subject_id: str, purpose_id: str, after: Generation | None,
                      answer: ConsentAnswer) -> Generation | None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            begun = await GenerationStore(conn).begin(tag, purpose_id, after, answer.consent_id, answer.lapses,
-                                                      crypto.new_key())
+        async with self._uow() as uow:
+            begun = await uow.store.begin(tag, purpose_id, after, answer.consent_id, answer.lapses, crypto.new_key())
             if begun is not None and after is not None and after.secret is not None:  # its secret was overwritten
-                await add_events(conn, [self._encode(ev.PurposeKeysRetired(subject_id, purpose_id, after.number,
-                                                                           after.consent_id))])
+                uow.emit(ev.PurposeKeysRetired(subject_id, purpose_id, after.number, after.consent_id))
+            await uow.commit()
         self.cache.purge(cache_key(tag, purpose_id))
-        if begun is not None and after is not None and after.secret is not None:
-            self._on_commit()
         return begun
 
     async def _retire(self, tag: str, subject_id: str, purpose_id: str, current: Generation, lapses: int) -> bool:
-        async with self._pool.acquire() as conn, conn.transaction():
-            retired = await GenerationStore(conn).retire(tag, purpose_id, current.number, lapses)
+        async with self._uow() as uow:
+            retired = await uow.store.retire(tag, purpose_id, current.number, lapses)
             if retired:
-                await add_events(conn, [self._encode(ev.PurposeKeysRetired(subject_id, purpose_id, current.number,
-                                                                           current.consent_id))])
+                uow.emit(ev.PurposeKeysRetired(subject_id, purpose_id, current.number, current.consent_id))
+            await uow.commit()
         self.cache.purge(cache_key(tag, purpose_id))
-        if retired:
-            self._on_commit()
         return retired

@@ -1,62 +1,37 @@
 """Keyvault use cases: subject keys behind the consent gate, and crypto-shredding."""
 
 import asyncio
-import base64
 import json
-from collections.abc import Callable
-from typing import Protocol
-
-import asyncpg
 
 from services.common.erasure import SubjectTagger
-from services.common.idempotency import IdempotencyScope, fingerprint, remembered
-from services.common.outbox import PendingEvent, add_events
+from services.common.idempotency import Idempotent, Replayed
 from services.common.signing import Ed25519Signer, verify_signature
 from services.keyvault.domain import errors
 from services.keyvault.domain import events as ev
 from services.keyvault.domain.certificate import names_subject
-from services.keyvault.domain.model import Certificate, ConsentAnswer, Generation, KeyState, Operation, SubjectKey
+from services.keyvault.domain.model import Certificate, ConsentAnswer, KeyState, Operation, SubjectKey
 from services.keyvault.service import crypto
 from services.keyvault.service.backends import Backend, WrappedBackend
 from services.keyvault.service.generations import PurposeGenerations
 from services.keyvault.service.key_cache import SubjectKeyCache
+from services.keyvault.service.ports import ConsentGate, KeyUnits
 from services.keyvault.service.release_log import ReleaseLog
 from services.keyvault.service.shredding import Shredder
-from services.keyvault.store.repository import KeyStore
 
 # What the backend seals around a data key's generation layer; "data-key" is the older single layer,
 # so a key of one kind never opens as the other.
 GENERATION_KEY = "generation-data-key"
 
 
-def _certificate_bytes(c: Certificate) -> bytes:
-    return json.dumps({"json": base64.b64encode(c.certificate_json).decode(),
-                       "signature": base64.b64encode(c.signature).decode(), "keyId": c.key_id}).encode()
-
-
-def _certificate_from(data: bytes) -> Certificate:
-    stored = json.loads(data)
-    return Certificate(base64.b64decode(stored["json"]), base64.b64decode(stored["signature"]), stored["keyId"])
-
-
-class ConsentGate(Protocol):
-    async def check(self, subject_id: str, purpose_id: str) -> ConsentAnswer: ...
-
-
 class KeyService:
-    def __init__(self, pool: asyncpg.Pool, backend: Backend, consent: ConsentGate, cache: SubjectKeyCache,
-                 releases: ReleaseLog, signer: Ed25519Signer, encode: Callable[[ev.Event], PendingEvent],
-                 on_commit: Callable[[], None], tagger: SubjectTagger,
-                 generation_cache: SubjectKeyCache[Generation] | None = None) -> None:
-        self._pool, self._backend, self._consent, self.cache = pool, backend, consent, cache
-        self._releases, self._encode, self._on_commit, self._tagger = releases, encode, on_commit, tagger
-        self._shredder = Shredder(pool, backend, cache, signer, self._reference, encode, on_commit, tagger)
-        self.generations = PurposeGenerations(pool, tagger, generation_cache or SubjectKeyCache(), encode, on_commit)
+    def __init__(self, uow: KeyUnits, generations: PurposeGenerations, backend: Backend, consent: ConsentGate,
+                 cache: SubjectKeyCache, signer: Ed25519Signer, tagger: SubjectTagger) -> None:
+        self._uow, self._backend, self._consent, self.cache, self._tagger = uow, backend, consent, cache, tagger
+        self._releases = ReleaseLog(uow)
+        self._shredder = Shredder(uow, backend, cache, signer, self._reference, tagger)
+        self.generations = generations
         self._certificate_key = signer.public_key_pem
         self._refills: dict[str, asyncio.Future[bytes | str]] = {}
-
-    def _store(self, conn: asyncpg.Connection) -> KeyStore:
-        return KeyStore(conn, self._tagger)
 
     # Releases: consent first, then the key, then the audit record, then the answer.
 
@@ -96,11 +71,9 @@ class KeyService:
             raise errors.ConsentUnreachable()
         return await self.generations.retire_ended(subject_id, purpose_id, answer)
 
-    async def retire_purpose_keys_once(self, subject_id: str, purpose_id: str, scope: IdempotencyScope,
-                                       request: bytes) -> int:
-        return await remembered(self._pool, scope, fingerprint(request),
-                                lambda: self.retire_purpose_keys(subject_id, purpose_id),
-                                encode=lambda n: str(n).encode(), decode=lambda b: int(b))
+    async def retire_purpose_keys_once(self, subject_id: str, purpose_id: str,
+                                       idem: Idempotent[int]) -> int | Replayed:
+        return await self._uow.remembered(idem, lambda: self.retire_purpose_keys(subject_id, purpose_id))
 
     async def encrypt(self, subject_id: str, purpose_id: str, plaintext: bytes, client_id: str) -> bytes:
         answer = await self._allowed(subject_id, purpose_id)
@@ -134,20 +107,19 @@ class KeyService:
 
     async def _released(self, subject_id: str, purpose_id: str, operation: Operation, client_id: str,
                         answer: ConsentAnswer) -> None:
-        await self._releases.record(self._encode(ev.KeyReleased(subject_id, purpose_id, operation, client_id,
-                                                                answer.consent_id)))
+        await self._releases.record(ev.KeyReleased(subject_id, purpose_id, operation, client_id, answer.consent_id))
 
     # Subject keys
 
     async def ensure(self, subject_ids: list[str]) -> dict[str, SubjectKey]:
         """Creates the keys that do not exist yet, wrapping them in one Vault batch."""
-        async with self._pool.acquire() as conn:
-            existing = await self._store(conn).get_many(subject_ids)
+        async with self._uow.autocommit() as store:
+            existing = await store.get_many(subject_ids)
         missing = [s for s in dict.fromkeys(subject_ids) if s not in existing]
         if missing:
             await self._create(missing)
-            async with self._pool.acquire() as conn:
-                existing = await self._store(conn).get_many(subject_ids)
+            async with self._uow.autocommit() as store:
+                existing = await store.get_many(subject_ids)
         return existing
 
     async def _create(self, subject_ids: list[str]) -> None:
@@ -161,23 +133,22 @@ class KeyService:
         name = self._backend.name
         keys = [SubjectKey(s, t, KeyState.ACTIVE, name, w, v)
                 for s, t, (w, v) in zip(subject_ids, tags, stored, strict=True)]
-        async with self._pool.acquire() as conn, conn.transaction():
-            store = self._store(conn)
-            floor = await store.kek_floor()  # share-locked: a trim waits until these rows are committed
+        async with self._uow() as uow:
+            floor = await uow.store.kek_floor()  # share-locked: a trim waits until these rows are committed
             usable = [k for k in keys if k.kek_version >= floor]
-            added = await store.add_many(usable)  # a tombstone or a concurrent creator wins
-            await add_events(conn, [self._encode(ev.SubjectKeyCreated(k.subject_id, name))
-                                    for k in usable if k.subject_id in added])
-        if added:
-            self._on_commit()
+            added = await uow.store.add_many(usable)  # a tombstone or a concurrent creator wins
+            for k in usable:
+                if k.subject_id in added:
+                    uow.emit(ev.SubjectKeyCreated(k.subject_id, name))
+            await uow.commit()
         if self._backend.destroys_in_vault and len(added) < len(usable):
             await self._discard_lost_to_shreds([k.subject_id for k in usable if k.subject_id not in added])
         return [k.subject_id for k in keys if k.kek_version < floor]
 
     async def _discard_lost_to_shreds(self, subject_ids: list[str]) -> None:
         """A key created in Vault for a subject shredded meanwhile must not outlive the tombstone."""
-        async with self._pool.acquire() as conn:
-            rows = await self._store(conn).get_many(subject_ids)
+        async with self._uow.autocommit() as store:
+            rows = await store.get_many(subject_ids)
         for key in rows.values():
             if key.state is KeyState.SHREDDED:
                 await self._backend.destroy(key)
@@ -188,8 +159,8 @@ class KeyService:
         if cached is not None:
             return cached
         epoch = self.cache.epoch
-        async with self._pool.acquire() as conn:
-            key = await self._store(conn).get(subject_id)
+        async with self._uow.autocommit() as store:
+            key = await store.get(subject_id)
         if key is None and create:
             key = (await self.ensure([subject_id]))[subject_id]
         if key is None:
@@ -216,8 +187,8 @@ class KeyService:
         return await self._backend.subject_ref(await self._handle(key), key.subject_id)
 
     async def status(self, subject_id: str) -> SubjectKey | None:
-        async with self._pool.acquire() as conn:
-            return await self._store(conn).get(subject_id)
+        async with self._uow.autocommit() as store:
+            return await store.get(subject_id)
 
     async def subject_refs(self, subject_ids: list[str], create_missing: bool = False
                            ) -> list[tuple[str, str, KeyState]]:
@@ -225,8 +196,8 @@ class KeyService:
         if create_missing:
             keys = await self.ensure(subject_ids)
         else:
-            async with self._pool.acquire() as conn:
-                keys = await self._store(conn).get_many(subject_ids)
+            async with self._uow.autocommit() as store:
+                keys = await store.get_many(subject_ids)
 
         async def one(subject_id: str) -> tuple[str, str, KeyState]:
             key = keys.get(subject_id)
@@ -244,12 +215,10 @@ class KeyService:
         await self.generations.forget(subject_id)
         return certificate
 
-    async def shred_once(self, subject_id: str, request_id: str, reason: str, scope: IdempotencyScope,
-                         request: bytes) -> Certificate:
+    async def shred_once(self, subject_id: str, request_id: str, reason: str,
+                         idem: Idempotent[Certificate]) -> Certificate | Replayed:
         """The idempotency key is bound to this subject: reused for another, it shreds nothing."""
-        return await remembered(self._pool, scope, fingerprint(request),
-                                lambda: self.shred(subject_id, request_id, reason),
-                                encode=_certificate_bytes, decode=_certificate_from)
+        return await self._uow.remembered(idem, lambda: self.shred(subject_id, request_id, reason))
 
     def verify_certificate(self, subject_id: str, certificate_json: bytes, signature: bytes) -> tuple[bool, bool]:
         """(signed by this keyvault, names this subject): only keyvault can compute the tag it names."""
@@ -262,14 +231,14 @@ class KeyService:
 
     # KEK rotation
 
-    async def rotate_kek_once(self, trim: bool, scope: IdempotencyScope, request: bytes) -> tuple[int, int, int]:
-        """A retry with the same idempotency key returns the first rotation's result."""
-        return await remembered(self._pool, scope, fingerprint(request), lambda: self.rotate_kek(trim),
-                                encode=lambda r: json.dumps(r).encode(), decode=lambda b: tuple(json.loads(b)))
+    async def rotate_kek_once(self, trim: bool, idem: Idempotent[tuple[int, int, int]]
+                              ) -> tuple[int, int, int] | Replayed:
+        """A retry with the same idempotency key gets the first rotation's result."""
+        return await self._uow.remembered(idem, lambda: self.rotate_kek(trim))
 
     async def _wrapped_below(self, version: int, limit: int) -> list[tuple[str, str]]:
-        async with self._pool.acquire() as conn:
-            return await self._store(conn).wrapped_below(version, limit)
+        async with self._uow.autocommit() as store:
+            return await store.wrapped_below(version, limit)
 
     async def rotate_kek(self, trim: bool, batch_size: int = 500) -> tuple[int, int, int]:
         """Returns (new version, keys re-wrapped, lowest version still in Vault)."""
@@ -281,20 +250,20 @@ class KeyService:
         while True:
             while batch := await self._wrapped_below(version, batch_size):
                 fresh = await kek.rewrap([w for _, w in batch])
-                async with self._pool.acquire() as conn:
-                    rewrapped += await self._store(conn).replace_wrapped(
+                async with self._uow.autocommit() as store:
+                    rewrapped += await store.replace_wrapped(
                         [(t, old, new, kek.version_of(new)) for (t, old), new in zip(batch, fresh, strict=True)])
             if not trim:
                 break
             # A creation may have wrapped under an older version and stored its row after the sweep:
             # the floor is raised only when no live key is left below it, and from then on none is stored.
-            async with self._pool.acquire() as conn:
-                if await self._store(conn).raise_kek_floor(version):
+            async with self._uow.autocommit() as store:  # the floor is raised in a transaction of its own
+                if await store.raise_kek_floor(version):
                     break
         if trim:  # only after every live key moved: older versions would strand nothing
             await kek.trim(version)
         min_available = version if trim else 1
-        async with self._pool.acquire() as conn, conn.transaction():
-            await add_events(conn, [self._encode(ev.KekRotated(kek.key_name, version, rewrapped, min_available))])
-        self._on_commit()
+        async with self._uow() as uow:
+            uow.emit(ev.KekRotated(kek.key_name, version, rewrapped, min_available))
+            await uow.commit()
         return version, rewrapped, min_available

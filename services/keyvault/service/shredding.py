@@ -9,14 +9,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import asyncpg
-
 from services.common.erasure import SubjectTagger
-from services.common.event_keys import destroy_event_keys
 from services.common.ids import new_id
 from services.common.logging import get_logger
-from services.common.outbox import PendingEvent, add_events
-from services.common.outbox_retention import redact_persons
 from services.common.signing import Ed25519Signer
 from services.keyvault.domain import errors
 from services.keyvault.domain import events as ev
@@ -24,7 +19,7 @@ from services.keyvault.domain.certificate import build_certificate, canonical_by
 from services.keyvault.domain.model import Certificate, KeyState, SubjectKey
 from services.keyvault.service.backends import Backend
 from services.keyvault.service.key_cache import SubjectKeyCache
-from services.keyvault.store.repository import KeyStore
+from services.keyvault.service.ports import KeyUnits
 
 log = get_logger(__name__)
 
@@ -33,18 +28,15 @@ MAX_ATTEMPTS = 5
 
 
 class Shredder:
-    def __init__(self, pool: asyncpg.Pool, backend: Backend, cache: SubjectKeyCache, signer: Ed25519Signer,
-                 subject_ref: Callable[[SubjectKey], Awaitable[str]],
-                 encode: Callable[[ev.Event], PendingEvent], on_commit: Callable[[], None],
-                 tagger: SubjectTagger) -> None:
-        self._pool, self._backend, self._cache, self._signer = pool, backend, cache, signer
-        self._subject_ref, self._encode, self._on_commit, self._tagger = subject_ref, encode, on_commit, tagger
+    def __init__(self, uow: KeyUnits, backend: Backend, cache: SubjectKeyCache, signer: Ed25519Signer,
+                 subject_ref: Callable[[SubjectKey], Awaitable[str]], tagger: SubjectTagger) -> None:
+        self._uow, self._backend, self._cache, self._signer = uow, backend, cache, signer
+        self._subject_ref, self._tagger = subject_ref, tagger
 
     async def shred(self, subject_id: str, request_id: str, reason: str) -> Certificate:
         """Destroys the subject key and returns the signed certificate; a repeat returns the first one."""
         for _ in range(MAX_ATTEMPTS):
-            async with self._pool.acquire() as conn:
-                store = KeyStore(conn, self._tagger)
+            async with self._uow.autocommit() as store:
                 key = await store.get(subject_id)
                 if key is not None and key.state is KeyState.SHREDDED:
                     certificate = await store.certificate(subject_id)
@@ -63,23 +55,21 @@ class Shredder:
         if key.state is KeyState.ACTIVE:
             ref = await self._reference(key)
             if self._backend.destroys_in_vault:
-                async with self._pool.acquire() as conn:
-                    if not await KeyStore(conn, self._tagger).mark_shredding(key, ref):
+                async with self._uow.autocommit() as store:
+                    if not await store.mark_shredding(key, ref):
                         return None
                 self._cache.purge(key.tag)
                 key = replace(key, state=KeyState.SHREDDING, subject_ref=ref)
         destroyed = [] if key.state is KeyState.ABSENT else await self._backend.destroy(key)
         now = datetime.now(UTC)
         certificate = self._certificate(key, ref, destroyed, request_id, reason, now)
-        async with self._pool.acquire() as conn, conn.transaction():
-            if not await KeyStore(conn, self._tagger).shred(key, request_id, now, certificate):
+        async with self._uow() as uow:
+            # The tombstone, and every event about the person (waiting or on the broker) no longer naming them.
+            if not await uow.store.shred(key, request_id, now, certificate):
                 return None
-            # Every event about the person, waiting or on the broker, stops naming them.
-            await redact_persons(conn, [key.subject_id])
-            await destroy_event_keys(conn, [key.tag])
-            await add_events(conn, [self._encode(ev.SubjectKeyShredded(request_id, certificate))])
+            uow.emit(ev.SubjectKeyShredded(request_id, certificate))
+            await uow.commit()
         self._cache.purge(key.tag)
-        self._on_commit()
         if key.state is KeyState.ABSENT and self._backend.destroys_in_vault:
             await self._sweep_orphan(key)
         return certificate

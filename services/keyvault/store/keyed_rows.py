@@ -15,12 +15,10 @@ from services.common.db import MigrationStep
 from services.common.erasure import SubjectTagger
 from services.common.signing import Ed25519Signer
 from services.keyvault.domain.certificate import TYPE, TYPE_V1, canonical_bytes
+from services.keyvault.domain.model import LEGACY_TRANSIT_NAME
 
 NAME = "0005_tag_subject_keys"
 BATCH = 5000
-# Stands in the wrapped_key column of a transit-per-subject key made before keys were named by
-# tag: its Vault name holds a SHA-256 of the id, so the backend derives it from the id each time.
-LEGACY_TRANSIT_NAME = "legacy-name"
 
 
 def tag_subject_keys(tagger: SubjectTagger, signer: Ed25519Signer) -> MigrationStep:
@@ -69,8 +67,8 @@ def _certificate(row: asyncpg.Record, tag: str, signer: Ed25519Signer,
 
 async def _answer_retries_with(conn: asyncpg.Connection, reissued: dict[str, tuple[bytes, bytes]],
                                key_id: str) -> None:
-    """A retried shred answers with what its idempotency record holds (services/keyvault/service/keys.py
-    `_certificate_bytes`): the v2 certificate from now on."""
+    """A retried shred answers with what its idempotency record holds (services/keyvault/api/stored_answers.py
+    `SHREDDED`): the v2 certificate from now on."""
     for row in await conn.fetch("SELECT client_id, idem_key, response FROM idempotency"
                                 " WHERE method = 'ShredSubjectKey' AND response IS NOT NULL"):
         stored = json.loads(bytes(row["response"]))

@@ -1,11 +1,13 @@
-"""The keyvault's PostgreSQL store, used inside the unit of work's transaction. Rows know a subject
-only by its keyed tag: every caller passes the subject id in, so the id is never stored."""
+"""The keyvault's PostgreSQL store, on a unit of work's connection (services/common/uow.py). Rows
+know a subject only by its keyed tag: every caller passes the subject id in, so the id is never stored."""
 
 from datetime import datetime
 
 import asyncpg
 
 from services.common.erasure import SubjectTagger
+from services.common.event_keys import destroy_event_keys
+from services.common.outbox_retention import redact_persons
 from services.keyvault.domain.model import Certificate, KeyState, SubjectKey
 
 
@@ -45,7 +47,8 @@ class KeyStore:
 
     async def shred(self, key: SubjectKey, request_id: str, at: datetime, certificate: Certificate) -> bool:
         """Drops the wrapped key and leaves the tombstone, unless the row changed since `key` was read
-        (for a subject without a key: unless one was created meanwhile)."""
+        (for a subject without a key: unless one was created meanwhile). Then every event about the
+        person, waiting in the outbox or on the broker, stops naming them."""
         values = (KeyState.SHREDDED.value, at, request_id, certificate.certificate_json, certificate.signature,
                   certificate.key_id)
         if key.state is KeyState.ABSENT:
@@ -53,13 +56,18 @@ class KeyStore:
                 "INSERT INTO subject_keys (subject_tag, backend, kek_version, state, shredded_at, request_id,"
                 " certificate_json, certificate_sig, certificate_key) VALUES ($7, $8, 0, $1, $2, $3, $4, $5, $6)"
                 " ON CONFLICT (subject_tag) DO NOTHING", *values, key.tag, key.backend)
-            return result == "INSERT 0 1"
-        result = await self._conn.execute(
-            "UPDATE subject_keys SET state = $1, wrapped_key = NULL, subject_ref = NULL, shredded_at = $2,"
-            " request_id = $3, certificate_json = $4, certificate_sig = $5, certificate_key = $6"
-            " WHERE subject_tag = $7 AND state = $8 AND wrapped_key = $9",
-            *values, key.tag, key.state.value, key.wrapped_key)
-        return result == "UPDATE 1"
+            shredded = result == "INSERT 0 1"
+        else:
+            result = await self._conn.execute(
+                "UPDATE subject_keys SET state = $1, wrapped_key = NULL, subject_ref = NULL, shredded_at = $2,"
+                " request_id = $3, certificate_json = $4, certificate_sig = $5, certificate_key = $6"
+                " WHERE subject_tag = $7 AND state = $8 AND wrapped_key = $9",
+                *values, key.tag, key.state.value, key.wrapped_key)
+            shredded = result == "UPDATE 1"
+        if shredded:
+            await redact_persons(self._conn, [key.subject_id])
+            await destroy_event_keys(self._conn, [key.tag])
+        return shredded
 
     async def certificate(self, subject_id: str) -> Certificate | None:
         row = await self._conn.fetchrow(

@@ -1,0 +1,59 @@
+"""What the keyvault use cases need from the outside, declared here where they use it. The store's
+classes (services/keyvault/store/) implement these structurally; the Vault side is declared in
+backends.py."""
+
+from datetime import datetime
+from typing import Protocol
+
+from services.common.uow import UnitOfWork, UnitsOfWork
+from services.keyvault.domain.events import Event
+from services.keyvault.domain.model import Certificate, ConsentAnswer, Generation, SubjectKey
+
+
+class KeyStore(Protocol):
+    """Subject keys, known to the rows only by each subject's keyed tag."""
+
+    async def get(self, subject_id: str) -> SubjectKey | None: ...
+
+    async def get_many(self, subject_ids: list[str]) -> dict[str, SubjectKey]: ...
+
+    async def add_many(self, keys: list[SubjectKey]) -> set[str]: ...
+
+    async def mark_shredding(self, key: SubjectKey, subject_ref: str) -> bool: ...
+
+    async def shred(self, key: SubjectKey, request_id: str, at: datetime, certificate: Certificate) -> bool: ...
+
+    async def certificate(self, subject_id: str) -> Certificate | None: ...
+
+    async def wrapped_below(self, kek_version: int, limit: int) -> list[tuple[str, str]]: ...
+
+    async def replace_wrapped(self, changes: list[tuple[str, str, str, int]]) -> int: ...
+
+    async def kek_floor(self) -> int: ...
+
+    async def raise_kek_floor(self, version: int) -> bool: ...
+
+
+class GenerationStore(Protocol):
+    """Key generations per (subject tag, purpose)."""
+
+    async def get(self, subject_tag: str, purpose_id: str) -> Generation | None: ...
+
+    async def begin(self, subject_tag: str, purpose_id: str, after: Generation | None, consent_id: str,
+                    lapses: int, secret: bytes) -> Generation | None: ...
+
+    async def retire(self, subject_tag: str, purpose_id: str, number: int, lapses: int) -> bool: ...
+
+    async def delete_subject(self, subject_tag: str) -> int: ...
+
+
+class ConsentGate(Protocol):
+    """The consent service's answer for a subject and purpose (store/consent_client.py)."""
+
+    async def check(self, subject_id: str, purpose_id: str) -> ConsentAnswer: ...
+
+
+KeyWork = UnitOfWork[KeyStore, Event]
+KeyUnits = UnitsOfWork[KeyStore, Event]
+GenerationWork = UnitOfWork[GenerationStore, Event]
+GenerationUnits = UnitsOfWork[GenerationStore, Event]
