@@ -4,22 +4,23 @@ would: PostgreSQL asks every role for its password (one role per service, each o
 database), Kafka admits only clients with a certificate (one per service and per processor), OpenBao
 has a random root token, and every service reads Vault with a token of its own."""
 
-import asyncio
 import json
 import os
+import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from consentry_dev.launchers import OpenBaoProcess, PostgresProcess, TansuProcess, free_port
-from consentry_dev.launchers.process import ManagedProcess
+from consentry_dev.launchers.process import ManagedProcess, run_async
 from consentry_dev.policy import DEMO_PURPOSE, DEMO_SUBJECTS
+from services.common.pg_admin import provision_database
 from services.common.pki import DevCA
 from services.common.settings import KafkaSettings
 from services.common.signing import write_key
-from services.common.topics import CONSENT_EVENTS, DSR_EVENTS, KEYVAULT_EVENTS, REPLAY_REQUESTS
+from services.provision.topics import PLATFORM_TOPICS
 
-TOPICS = [CONSENT_EVENTS, KEYVAULT_EVENTS, DSR_EVENTS, REPLAY_REQUESTS]
+TOPICS = list(PLATFORM_TOPICS)
 AUDIT_DATABASE = "audit"
 
 
@@ -36,8 +37,8 @@ class Stack:
 
     def database(self, name: str, role: str) -> str:
         """A database only `role` (with its new password) may enter; its DSN."""
-        password = self.pg.create_role(role)
-        self.pg.create_database(name, owner=role)
+        password = secrets.token_urlsafe(24)
+        run_async(lambda: provision_database(self.pg.dsn(), name, role, password))
         return self.pg.dsn(name, role, password)
 
     def signing_key(self, name: str) -> Path:
@@ -129,12 +130,10 @@ def keyvault_env(stack: Stack, port: int, consent_port: int, database: str = "ke
 def audit_env(stack: Stack, port: int, ports: dict[str, int]) -> dict[str, str]:
     """Provisions the audit database (owner and service roles) and the checkpoint key in OpenBao;
     `ports`: keyvault's and every producer's it reads from (consent, keyvault, dsr)."""
-    import secrets
-
-    from services.audit.provision import provision_database, provision_vault
-    owner, service = "consentry_audit_owner", "consentry_audit"
+    from services.audit import provision as audit
+    owner, service = audit.OWNER, audit.SERVICE
     passwords = {owner: secrets.token_urlsafe(24), service: secrets.token_urlsafe(24)}
-    asyncio.run(provision_database(stack.pg.dsn(), AUDIT_DATABASE, owner, service, passwords))
+    run_async(lambda: audit.provision_database(stack.pg.dsn(), AUDIT_DATABASE, owner, service, passwords))
     client = stack.ca.issue_client("audit")
     prefix = "CONSENTRY_AUDIT_"
     dsn = stack.pg.dsn(AUDIT_DATABASE, service, passwords[service])
@@ -143,7 +142,7 @@ def audit_env(stack: Stack, port: int, ports: dict[str, int]) -> dict[str, str]:
             **{f"{prefix}{name.upper()}_ADDRESS": f"localhost:{p}" for name, p in ports.items()},
             f"{prefix}TLS_CA": str(stack.ca.ca.cert),
             f"{prefix}TLS_CERT": str(client.cert), f"{prefix}TLS_KEY": str(client.key),
-            f"{prefix}VAULT_ADDRESS": stack.bao.address, f"{prefix}VAULT_TOKEN": provision_vault(stack.bao.client())}
+            f"{prefix}VAULT_ADDRESS": stack.bao.address, f"{prefix}VAULT_TOKEN": audit.provision_vault(stack.bao.client())}
 
 
 def dsr_env(stack: Stack, port: int, ports: dict[str, int], database: str = "dsr") -> dict[str, str]:

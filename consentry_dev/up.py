@@ -18,9 +18,10 @@ from consentry_dev.launchers.procfs import kill_tree, wait_gone
 from consentry_dev.policy import DEMO_PURPOSE, DEMO_SUBJECTS, POLICY
 from consentry_dev.seed import seed_demo_consents, seed_demo_purpose
 from consentry_dev.stack import (
-    TOPICS, FaceGateProcess, ServiceProcess, Stack, audit_env, consent_env, dsr_env, face_gate_env, keyvault_env,
+    FaceGateProcess, ServiceProcess, Stack, audit_env, consent_env, dsr_env, face_gate_env, keyvault_env,
 )
 from services.common.pki import DevCA
+from services.provision.topics import provision_topics
 
 RUN_DIR_MARK = ".consentry-dev"
 
@@ -58,7 +59,7 @@ def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
         kafka = stack.enter_context(TansuProcess(run_dir / "kafka", tls=broker_tls(ca)).start())
         bao = stack.enter_context(OpenBaoProcess(run_dir / "openbao").start())
         root_token = bao.write_root_token(run_dir / "openbao" / "root-token")
-        kafka.create_topics(TOPICS)
+        asyncio.run(provision_topics(kafka.client_settings()))
         policy = run_dir / "policy.toml"
         policy.write_text(POLICY)
         infra = Stack(run_dir, pg, kafka, bao, ca, policy)
