@@ -35,7 +35,7 @@ proto:
 
 lint: install
 	cd proto && ../$(BIN)/buf lint
-	$(BIN)/ruff check services tests bench
+	$(BIN)/ruff check services tests bench consentry_dev consentry_client
 
 dev: install
 	$(BIN)/consentry dev up

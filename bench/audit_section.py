@@ -35,8 +35,8 @@ from bench.procs import GrpcServerProcess
 from bench.report import Goal, Scenario
 from services.audit.provision import provision_database, provision_vault
 from services.audit.settings import AuditSettings
-from services.cli.dev import Stack as DevStack
-from services.common.devstack import TansuProcess, free_port
+from consentry_dev.stack import Stack as DevStack
+from consentry_dev.launchers import TansuProcess, free_port
 from services.common.pki import CertFiles
 from services.common.settings import KafkaSettings
 

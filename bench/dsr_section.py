@@ -1,7 +1,7 @@
 """The dsr section: deletion requests end to end, with two reference face gates as processors.
 
 The platform runs as `consentry dev up` runs it (bench/dsr_stack.py: PostgreSQL, Tansu, OpenBao,
-consent, the wrapped keyvault, audit and dsr, configured by services/cli/dev.py's own functions, plus
+consent, the wrapped keyvault, audit and dsr, configured by consentry_dev/stack.py's own functions, plus
 two `python -m examples.face_gate serve` processes, each its own processor name and database). Every
 subject has consent for the dev stack's purpose and a template enrolled at both gates before the
 clock starts. Each deletion is what an operator does: SubmitRequest, VerifyIdentity, then GetRequest

@@ -17,13 +17,13 @@ from consentry.dsr.v1 import dsr_pb2_grpc
 from consentry_client import ConsentGate, TemplateCipher
 from examples.face_gate.gate import FaceGate
 from examples.face_gate.store import FaceStore
-from services.cli.seed import seed_demo_consents, seed_demo_purpose
+from consentry_dev.seed import seed_demo_consents, seed_demo_purpose
 
 TEMPLATE_BYTES = 512  # what `face_gate serve` enrols for its demo subjects
 
 
 def _seed_endpoints(ep: Endpoints) -> dict[str, Any]:
-    """The endpoints.json shape services/cli/seed.py reads, for the operator (client "admin")."""
+    """The endpoints.json shape consentry_dev/seed.py reads, for the operator (client "admin")."""
     ca, cert, key = ep.consent.tls or (None, None, None)
     return {"consent": f"localhost:{ep.consent.port}", "ca": str(ca),
             "clients": {"admin": {"cert": str(cert), "key": str(key)}}}

@@ -1,4 +1,4 @@
-"""The processes of the dsr section: the platform as `consentry dev up` runs it (services/cli/dev.py),
+"""The processes of the dsr section: the platform as `consentry dev up` runs it (consentry_dev/stack.py),
 with two reference face gates as processors, started when the section begins.
 
 Its own PostgreSQL, Tansu and OpenBao: the dev configuration uses the dev topic and database names
@@ -29,10 +29,9 @@ from typing import Any
 from bench.consent_scenarios import Target
 from bench.harness import Stack
 from bench.procs import KEYVAULT_BACKENDS, GrpcServerProcess, _child_env
-from services.cli.dev import (
+from consentry_dev.policy import DEMO_PURPOSE, POLICY
+from consentry_dev.stack import (
     AUDIT_DATABASE,
-    DEMO_PURPOSE,
-    POLICY,
     TOPICS,
     FaceGateProcess,
     audit_env,
@@ -41,11 +40,11 @@ from services.cli.dev import (
     face_gate_env,
     keyvault_env,
 )
-from services.cli.dev import Stack as DevStack
-from services.common.devstack import ManagedProcess, OpenBaoProcess, PostgresProcess, TansuProcess, broker_tls, free_port
+from consentry_dev.stack import Stack as DevStack
+from consentry_dev.launchers import ManagedProcess, OpenBaoProcess, PostgresProcess, TansuProcess, broker_tls, free_port
 from services.common.pki import DevCA
 
-PURPOSE = DEMO_PURPOSE  # the purpose the dev stack registers (services/cli/seed.py) and its gates hold
+PURPOSE = DEMO_PURPOSE  # the purpose the dev stack registers (consentry_dev/seed.py) and its gates hold
 GATES = ("face-gate-a", "face-gate-b")  # FACE_GATE_NAME and certificate name: the processor names
 DEV_GATE = "demo-gate"  # dev up's one gate: each of ours is granted what it is
 OUTBOX_DATABASES = ("consent", "keyvault", "dsr")  # the producers the audit service reads

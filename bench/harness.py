@@ -5,7 +5,7 @@ go through consent); the echo baselines only for the consent section; OpenBao an
 for the sections that need them (keyvault, audit), started when the first of them begins; the audit
 section starts its own audit processes. Everything is stopped on the way out, error or not.
 
-The infrastructure is set up as `consentry dev up` sets it up (services/cli/dev.py, whose `Stack`
+The infrastructure is set up as `consentry dev up` sets it up (consentry_dev/stack.py, whose `Stack`
 helpers the services' settings are built with): PostgreSQL with a role and password per service,
 Tansu behind its TLS front admitting only certificates from the run's CA (each service presents its
 own), signing keys in files.
@@ -37,10 +37,10 @@ from bench.procs import (
     keyvault_server,
 )
 from bench.report import Scenario
-from services.cli.dev import POLICY as DEV_POLICY
-from services.cli.dev import Stack as DevStack
-from services.cli.dev import erasure_env
-from services.common.devstack import PostgresProcess, TansuProcess, broker_tls, free_port
+from consentry_dev.policy import POLICY as DEV_POLICY
+from consentry_dev.stack import Stack as DevStack
+from consentry_dev.stack import erasure_env
+from consentry_dev.launchers import PostgresProcess, TansuProcess, broker_tls, free_port
 from services.common.pki import DevCA
 from services.common.settings import KafkaSettings
 
@@ -113,7 +113,7 @@ def bench_kafka(s: Stack) -> KafkaSettings:
 
 def _keyvault_env(dev: DevStack, database: str, port: int, server: Any, policy: Path, consent_port: int,
                   vault: Vault, event_loop: str) -> dict[str, str]:
-    """As `services.cli.dev.keyvault_env` configures it (its own database role, its own certificate to
+    """As `consentry_dev.stack.keyvault_env` configures it (its own database role, its own certificate to
     the broker, the certificate signing key), with this backend's database and Vault token, plus the
     logging and loop settings of the run."""
     ca = dev.ca

@@ -1,6 +1,6 @@
 """The gRPC servers under test (consent, keyvault, echo baselines) and OpenBao as managed child processes.
 
-The servers reuse the devstack `ManagedProcess` (own process group, log file, SIGTERM then SIGKILL of
+The servers reuse the dev launchers' `ManagedProcess` (own process group, log file, SIGTERM then SIGKILL of
 the whole tree, stop at interpreter exit) and are declared ready by the standard gRPC health check
 over the same transport the benchmark uses.
 """
@@ -16,7 +16,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.consent_scenarios import Target
-from services.common.devstack import ManagedProcess, OpenBaoProcess
+from consentry_dev.launchers import ManagedProcess, OpenBaoProcess
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -19,6 +19,11 @@
     kafka = kafka_options("kafka:9093", ca="ca.crt", cert="door.crt", key="door.key")
     dsr = connect("dsr.example:443", ca="ca.crt", cert="door.crt", key="door.key")
     await DoorProcessor("door-app", kafka, dsr, enable_idempotence=True).run()  # "door-app": door.crt's name
+
+A DPO checks an audit export offline, with nothing but the audit log's public key:
+
+    from consentry_client.audit_verify import verify_export
+    verdict = verify_export(open("alice.jsonl").read().splitlines(), open("audit.pem").read())
 """
 
 from consentry_client.cipher import TemplateCipher

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.devstack import OpenBaoProcess, PostgresProcess, TansuProcess, broker_tls
+from consentry_dev.launchers import OpenBaoProcess, PostgresProcess, TansuProcess, broker_tls
 from services.common.pki import DevCA
 
 # Each service's fixtures start it only when a test asks for it.

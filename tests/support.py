@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from consentry.events.v1 import envelope_pb2
 from services.common import event_opener as common_opener
-from services.common.devstack import OpenBaoProcess, TansuProcess
+from consentry_dev.launchers import OpenBaoProcess, TansuProcess
 from services.common.erasure import ErasureKeySettings, provision_erasure_key
 from services.common.pki import DevCA
 from services.common.signing import write_key

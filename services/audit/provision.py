@@ -8,40 +8,33 @@ nothing else, so the signing key never leaves Vault."""
 import asyncpg
 import hvac
 
-from services.common.db import scram_verifier
+from services.common.pg_admin import ensure_database, ensure_role, quoted, set_password
+from services.common.vault_admin import ensure_engine, ensure_transit_key, issue_token, write_policy
 
 WRITER_GROUP = "consentry_audit_writer"  # named by the migrations' GRANTs
+OWNER, SERVICE = "consentry_audit_owner", "consentry_audit"
+KEY_NAME, MOUNT = "consentry-audit-checkpoints", "transit"
+POLICY = "consentry-audit"
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-async def provision_database(admin_dsn: str, database: str, owner: str = "consentry_audit_owner",
-                             service: str = "consentry_audit", passwords: dict[str, str] | None = None) -> None:
+async def provision_database(admin_dsn: str, database: str, owner: str = OWNER, service: str = SERVICE,
+                             passwords: dict[str, str] | None = None) -> list[str]:
     """Creates the roles (if missing) and the database owned by `owner`, which only the two roles may
-    enter; `passwords` (role: password) sets the login passwords, kept out of the statements."""
+    enter; `passwords` (role: password) sets the login passwords, kept out of the statements.
+    Returns what was created."""
     conn = await asyncpg.connect(admin_dsn)
     try:
-        existing = {r["rolname"] for r in await conn.fetch("SELECT rolname FROM pg_roles")}
-        for role, options in ((WRITER_GROUP, "NOLOGIN"), (owner, "LOGIN"), (service, "LOGIN")):
-            if role not in existing:
-                try:
-                    await conn.execute(f"CREATE ROLE {_quoted(role)} {options}")
-                except asyncpg.DuplicateObjectError:  # another provisioner was faster
-                    pass
+        created = [f"role {role}" for role, login in ((WRITER_GROUP, False), (owner, True), (service, True))
+                   if await ensure_role(conn, role, login=login)]
         for role, password in (passwords or {}).items():
-            await conn.execute(f"ALTER ROLE {_quoted(role)} PASSWORD '{scram_verifier(password)}'")
-        await conn.execute(f"GRANT {_quoted(WRITER_GROUP)} TO {_quoted(service)}")
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
-            try:
-                await conn.execute(f"CREATE DATABASE {_quoted(database)} OWNER {_quoted(owner)}")
-            except asyncpg.DuplicateDatabaseError:
-                pass
-        await conn.execute(f"REVOKE CONNECT, TEMPORARY ON DATABASE {_quoted(database)} FROM PUBLIC")
-        await conn.execute(f"GRANT CONNECT ON DATABASE {_quoted(database)} TO {_quoted(service)}")
+            await set_password(conn, role, password)
+        await conn.execute(f"GRANT {quoted(WRITER_GROUP)} TO {quoted(service)}")
+        if await ensure_database(conn, database, owner):
+            created.append(f"database {database}")
+        await conn.execute(f"GRANT CONNECT ON DATABASE {quoted(database)} TO {quoted(service)}")
     finally:
         await conn.close()
+    return created
 
 
 def checkpoint_signer_policy(key_name: str, mount: str = "transit") -> str:
@@ -49,13 +42,17 @@ def checkpoint_signer_policy(key_name: str, mount: str = "transit") -> str:
             f'path "{mount}/keys/{key_name}" {{ capabilities = ["read"] }}\n')
 
 
-def provision_vault(admin: hvac.Client, key_name: str = "consentry-audit-checkpoints",
-                    mount: str = "transit") -> str:
+def ensure_checkpoint_key(admin: hvac.Client, key_name: str = KEY_NAME, mount: str = MOUNT,
+                          policy: str = POLICY) -> list[str]:
+    """The transit mount, the Ed25519 checkpoint key and the signer's policy; what it changed."""
+    changed = [f"secrets engine {mount}/"] if ensure_engine(admin, "transit", mount) else []
+    if ensure_transit_key(admin, key_name, "ed25519", mount):
+        changed.append(f"transit key {mount}/{key_name}")
+    return changed + ([f"policy {policy}"] if write_policy(admin, policy, checkpoint_signer_policy(key_name, mount))
+                      else [])
+
+
+def provision_vault(admin: hvac.Client, key_name: str = KEY_NAME, mount: str = MOUNT) -> str:
     """Returns a token that can only sign checkpoints and read the public key."""
-    if f"{mount}/" not in admin.sys.list_mounted_secrets_engines()["data"]:
-        admin.sys.enable_secrets_engine("transit", path=mount)
-    admin.secrets.transit.create_key(key_name, key_type="ed25519", mount_point=mount)
-    admin.sys.create_or_update_policy("consentry-audit", checkpoint_signer_policy(key_name, mount))
-    token = admin.auth.token.create(policies=["consentry-audit"], no_default_policy=True, renewable=True,
-                                    ttl="768h")
-    return token["auth"]["client_token"]
+    ensure_checkpoint_key(admin, key_name, mount)
+    return issue_token(admin, POLICY)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from consentry.audit.v1 import audit_pb2 as pb
 from consentry.audit.v1 import audit_pb2_grpc
+from consentry_client.audit_verify import verify_export
 from services.audit.domain.checkpoint import Checkpoint
-from services.audit.domain.export_format import checkpoint_line, verify_export
+from services.audit.domain.export_format import checkpoint_line
 from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
 
 

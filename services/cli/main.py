@@ -9,12 +9,18 @@ from pathlib import Path
 import grpc
 
 from consentry_client import error_info
-from services.cli import audit_commands, consent_commands, dsr_commands, keyvault_commands
+from services.cli import audit_commands, consent_commands, dsr_commands, keyvault_commands, provision_commands
 from services.cli.client import DEFAULT_RUN_DIR, CliError
 
 
 def _dev_up(args: argparse.Namespace) -> int:
-    from services.cli.dev import up
+    # The one place outside the dev platform that names it: an installation without the `dev` extra
+    # has the command, which then says what is missing.
+    try:
+        from consentry_dev.up import up
+    except ModuleNotFoundError as missing:
+        raise CliError(f"the dev platform is not installed (no module {missing.name!r}):"
+                       " pip install 'consentry[dev]'") from None
     up(args.run_dir, ready_file=args.ready_file)
     return 0
 
@@ -32,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
     keyvault_commands.add_parser(commands)
     audit_commands.add_parser(commands)
     dsr_commands.add_parser(commands)
+    provision_commands.add_parser(commands)
     return root
 
 

@@ -13,9 +13,11 @@ from pathlib import Path
 import hvac
 from pydantic import BaseModel, Field, SecretStr
 
+from services.common.vault_admin import ensure_engine, issue_token, write_policy
 from services.common.vault_auth import vault_token
 
 KEY_BYTES = 32
+READER_POLICY = "consentry-erasure-key"
 # Marks a tag where an id stood (a consent record, a guardian field): tags never look like ids.
 TOMBSTONE_PREFIX = "erased:"
 
@@ -62,19 +64,23 @@ def reader_policy(mount: str = "secret", path: str = "consentry/erasure-key") ->
     return f'path "{mount}/data/{path}" {{ capabilities = ["read"] }}\n'
 
 
-def provision_erasure_key(admin: hvac.Client, service: str, mount: str = "secret",
-                          path: str = "consentry/erasure-key") -> str:
-    """As an operator (or the dev stack) runs it with an administrative token: creates the key once
-    (never replaced: every tombstone depends on it) and returns a token for `service` that may read
-    it and nothing else."""
-    if f"{mount}/" not in admin.sys.list_mounted_secrets_engines()["data"]:
-        admin.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
+def ensure_erasure_key(admin: hvac.Client, mount: str = "secret", path: str = "consentry/erasure-key",
+                       policy: str = READER_POLICY) -> list[str]:
+    """The KV v2 mount, the key (made once, never replaced: every tombstone depends on it) and the
+    readers' policy; what it changed."""
+    changed = [f"secrets engine {mount}/"] if ensure_engine(admin, "kv", mount, {"version": "2"}) else []
     try:
         admin.secrets.kv.v2.read_secret_version(path, mount_point=mount, raise_on_deleted_version=True)
     except hvac.exceptions.InvalidPath:
         admin.secrets.kv.v2.create_or_update_secret(
             path, {"key": base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()}, mount_point=mount, cas=0)
-    admin.sys.create_or_update_policy("consentry-erasure-key", reader_policy(mount, path))
-    token = admin.auth.token.create(policies=["consentry-erasure-key"], no_default_policy=True, renewable=True,
-                                    ttl="768h", meta={"service": service})
-    return token["auth"]["client_token"]
+        changed.append(f"erasure key {mount}/{path}")
+    return changed + ([f"policy {policy}"] if write_policy(admin, policy, reader_policy(mount, path)) else [])
+
+
+def provision_erasure_key(admin: hvac.Client, service: str, mount: str = "secret",
+                          path: str = "consentry/erasure-key") -> str:
+    """As an operator (or the dev stack) runs it with an administrative token: the key, once, and a
+    token for `service` that may read it and nothing else."""
+    ensure_erasure_key(admin, mount, path)
+    return issue_token(admin, READER_POLICY, service=service)

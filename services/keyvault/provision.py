@@ -7,6 +7,8 @@ when the token may do so."""
 
 import hvac
 
+from services.common.vault_admin import ensure_engine, ensure_transit_key, issue_token, write_policy
+
 POLICY_NAMES = {"wrapped": "consentry-keyvault", "transit-per-subject": "consentry-keyvault-per-subject"}
 
 
@@ -26,17 +28,22 @@ def per_subject_policy(mount: str = "transit", prefix: str = "subject-") -> str:
     return "\n".join(rules) + "\n"
 
 
+def ensure_kek(admin: hvac.Client, backend: str = "wrapped", kek_name: str = "consentry-kek", mount: str = "transit",
+               policy: str | None = None) -> list[str]:
+    """The transit mount, the KEK (the wrapped backend's) and the backend's policy; what it changed."""
+    changed = [f"secrets engine {mount}/"] if ensure_engine(admin, "transit", mount) else []
+    if backend == "wrapped":
+        if ensure_transit_key(admin, kek_name, "aes256-gcm96", mount):
+            changed.append(f"transit key {mount}/{kek_name}")
+        rules = keyvault_policy(kek_name, mount)
+    else:
+        rules = per_subject_policy(mount)
+    policy = policy or POLICY_NAMES[backend]
+    return changed + ([f"policy {policy}"] if write_policy(admin, policy, rules) else [])
+
+
 def provision(admin: hvac.Client, backend: str = "wrapped", kek_name: str = "consentry-kek",
               mount: str = "transit") -> str:
     """Returns a token that carries only the policy of the chosen backend."""
-    if f"{mount}/" not in admin.sys.list_mounted_secrets_engines()["data"]:
-        admin.sys.enable_secrets_engine("transit", path=mount)
-    if backend == "wrapped":
-        admin.secrets.transit.create_key(kek_name, key_type="aes256-gcm96", mount_point=mount)
-        policy = keyvault_policy(kek_name, mount)
-    else:
-        policy = per_subject_policy(mount)
-    admin.sys.create_or_update_policy(POLICY_NAMES[backend], policy)
-    token = admin.auth.token.create(policies=[POLICY_NAMES[backend]], no_default_policy=True, renewable=True,
-                                    ttl="768h")
-    return token["auth"]["client_token"]
+    ensure_kek(admin, backend, kek_name, mount)
+    return issue_token(admin, POLICY_NAMES[backend])

@@ -12,9 +12,9 @@ import pytest
 
 from consentry.audit.v1 import audit_pb2 as pb
 from consentry.audit.v1 import audit_pb2_grpc
+from consentry_client.audit_verify import verify_export
 from services.audit.app import AuditApp
 from services.audit.domain import proofs
-from services.audit.domain.export_format import verify_export
 from tests.audit.fixtures import OWNER, SERVICE_ROLE, audit_settings, provisioned, role_dsn
 from tests.audit.test_log import entries_of, face_event
 from tests.support import secure_channel, unique

@@ -11,7 +11,7 @@ from consentry.audit.v1 import audit_pb2 as pb
 from consentry.audit.v1 import audit_pb2_grpc
 from consentry.consent.v1 import consent_pb2_grpc
 from services.audit.app import AuditApp
-from services.common.devstack import TansuProcess, broker_tls
+from consentry_dev.launchers import TansuProcess, broker_tls
 from services.consent.app import ConsentApp
 from tests.audit.fixtures import audit_settings, provisioned
 from tests.consent.builders import grant, registered_purpose

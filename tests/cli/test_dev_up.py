@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.common.devstack.process import run_async
+from consentry_dev.launchers.process import run_async
 
 pytestmark = pytest.mark.slow
 CONSENTRY = [sys.executable, "-m", "services.cli.main"]

@@ -6,7 +6,7 @@ import pytest
 
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry_client import ConsentGate, ConsentRefused, Decision, connect
-from services.common.devstack import free_port
+from consentry_dev.launchers import free_port
 from tests.consent.builders import registered_purpose
 from tests.keyvault.test_data_keys import consented
 from tests.support import unique

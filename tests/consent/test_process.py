@@ -7,8 +7,8 @@ import signal
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.cli.dev import ServiceProcess, Stack, consent_env
-from services.common.devstack import free_port
+from consentry_dev.stack import ServiceProcess, Stack, consent_env
+from consentry_dev.launchers import free_port
 from tests.consent.fixtures import CLIENTS
 from tests.support import secure_channel, write_policy
 

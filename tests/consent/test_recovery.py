@@ -7,7 +7,7 @@ import pytest
 
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
-from services.common.devstack import PostgresProcess, TansuProcess, broker_tls
+from consentry_dev.launchers import PostgresProcess, TansuProcess, broker_tls
 from services.common.outbox import request_replay
 from services.consent.app import ConsentApp
 from tests.consent.builders import check, grant, registered_purpose

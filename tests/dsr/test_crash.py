@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 
 from consentry.dsr.v1 import dsr_pb2_grpc
-from services.cli.dev import ServiceProcess, Stack, dsr_env
-from services.common.devstack import TansuProcess, broker_tls, free_port
+from consentry_dev.stack import ServiceProcess, Stack, dsr_env
+from consentry_dev.launchers import TansuProcess, broker_tls, free_port
 from tests.dsr.fixtures import DSR_CLIENTS
 from tests.dsr.test_requests import submission, verify
 from tests.support import secure_channel, unique, write_policy

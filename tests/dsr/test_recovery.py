@@ -13,7 +13,7 @@ from consentry.dsr.v1 import dsr_pb2_grpc
 from consentry_client import ConsentGate, TemplateCipher
 from examples.face_gate.gate import FaceGate, FaceGateProcessor
 from examples.face_gate.store import FaceStore
-from services.common.devstack import TansuProcess, broker_tls
+from consentry_dev.launchers import TansuProcess, broker_tls
 from services.dsr.app import DsrApp
 from tests.consent.builders import grant, registered_purpose
 from tests.dsr.fixtures import dsr_settings

@@ -15,11 +15,12 @@ from consentry.audit.v1 import audit_pb2_grpc
 from consentry.consent.v1 import consent_pb2_grpc
 from consentry.dsr.v1 import dsr_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2_grpc
-from services.cli.dev import (
-    AUDIT_DATABASE, CONSENT, DSR, KEYVAULT, POLICY, TOPICS, FaceGateProcess, ServiceProcess, Stack, audit_env,
-    consent_env, dsr_env, face_gate_env, keyvault_env,
+from consentry_dev.policy import CONSENT, DSR, KEYVAULT, POLICY
+from consentry_dev.stack import (
+    AUDIT_DATABASE, TOPICS, FaceGateProcess, ServiceProcess, Stack, audit_env, consent_env, dsr_env, face_gate_env,
+    keyvault_env,
 )
-from services.common.devstack import OpenBaoProcess, PostgresProcess, TansuProcess, broker_tls, free_port
+from consentry_dev.launchers import OpenBaoProcess, PostgresProcess, TansuProcess, broker_tls, free_port
 from services.common.pki import DevCA
 from tests.support import secure_channel
 

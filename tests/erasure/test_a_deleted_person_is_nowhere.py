@@ -20,9 +20,9 @@ from consentry.audit.v1 import audit_pb2 as apb
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry_client import ConsentGate, SubjectErased, TemplateCipher, TemplateRetired, connect
+from consentry_client.audit_verify import verify_export
 from examples.face_gate.gate import FaceGate
 from examples.face_gate.store import FaceStore
-from services.audit.domain.export_format import verify_export
 from tests.erasure.stack import GATES, RETENTION_S, start_platform
 from tests.erasure_scan import Scan, scan_database, scan_messages
 from tests.support import unique

@@ -3,7 +3,7 @@ tests), and the report at the end of the session."""
 
 import pytest
 
-from services.common.devstack import TansuProcess, broker_tls
+from consentry_dev.launchers import TansuProcess, broker_tls
 from services.common.pki import DevCA
 from tests.fuzz.probe import Prober, ServerErrors
 from tests.fuzz.profile import EXAMPLES, LONG, SEED

@@ -9,7 +9,7 @@ import hvac
 
 from services.audit.app import AuditApp
 from services.audit.provision import checkpoint_signer_policy
-from services.common.devstack import free_port
+from consentry_dev.launchers import free_port
 from services.common.pki import DevCA
 from services.consent.app import ConsentApp
 from services.dsr.app import DsrApp

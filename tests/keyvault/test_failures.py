@@ -6,7 +6,7 @@ import pytest
 
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
-from services.common.devstack import OpenBaoProcess, free_port
+from consentry_dev.launchers import OpenBaoProcess, free_port
 from services.keyvault.app import KeyVaultApp
 from services.keyvault.provision import provision
 from tests.keyvault.fixtures import keyvault_settings

@@ -11,7 +11,7 @@ from tests.support import unique
 import asyncio
 from datetime import timedelta
 from consentry.consent.v1 import consent_pb2_grpc
-from services.common.devstack import TansuProcess, broker_tls
+from consentry_dev.launchers import TansuProcess, broker_tls
 from services.consent.app import ConsentApp
 from tests.consent.fixtures import consent_settings
 from tests.support import secure_channel

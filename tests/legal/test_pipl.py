@@ -13,7 +13,7 @@ from datetime import UTC
 import pytest
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.dsr.v1 import dsr_pb2_grpc
-from services.common.devstack import TansuProcess, broker_tls
+from consentry_dev.launchers import TansuProcess, broker_tls
 from services.common.grpc_errors import field_violations
 from services.dsr.app import DsrApp
 from tests.consent.builders import purpose

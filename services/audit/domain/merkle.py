@@ -1,11 +1,14 @@
-"""The audit log's Merkle tree as RFC 9162 (2.1.1) defines it: hashing, how any range of leaves in a
-root or proof maps onto the stored perfect subtrees, and the frontier that grows the tree. No I/O."""
+"""The audit log's Merkle tree as RFC 9162 (2.1.1) defines it: how any range of leaves in a root or
+proof maps onto the stored perfect subtrees, and the frontier that grows the tree. No I/O. The
+hashing is the offline verifier's (consentry_client.audit_verify), so the log and every check of it
+hash alike."""
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 
-HASH_SIZE = 32
-EMPTY_ROOT = hashlib.sha256(b"").digest()
+from consentry_client.audit_verify import EMPTY_ROOT, HASH_SIZE, leaf_hash, node_hash
+
+__all__ = ["EMPTY_ROOT", "HASH_SIZE", "Frontier", "LeafRange", "NodeAddress", "StoredNode", "addresses_for", "fold",
+           "hashes_for", "leaf_hash", "node_hash", "perfect_nodes"]
 
 # (level, index): the perfect subtree over leaves [index * 2**level, (index + 1) * 2**level).
 NodeAddress = tuple[int, int]
@@ -13,17 +16,6 @@ NodeAddress = tuple[int, int]
 LeafRange = tuple[int, int]
 # (level, index, hash): one perfect subtree as it is stored.
 StoredNode = tuple[int, int, bytes]
-
-_LEAF_PREFIX = b"\x00"
-_NODE_PREFIX = b"\x01"
-
-
-def leaf_hash(data: bytes) -> bytes:
-    return hashlib.sha256(_LEAF_PREFIX + data).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(_NODE_PREFIX + left + right).digest()
 
 
 def perfect_nodes(start: int, end: int) -> list[NodeAddress]:

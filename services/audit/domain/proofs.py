@@ -1,10 +1,12 @@
 """RFC 9162 proofs over the stored tree: which ranges of leaves each proof is made of (2.1.3.1,
-2.1.4.1), and the client-side checks of 2.1.3.2 and 2.1.4.2. A plan's ranges go through
-merkle.addresses_for (one fetch) and merkle.hashes_for to become the proof's hashes. No I/O."""
+2.1.4.1). A plan's ranges go through merkle.addresses_for (one fetch) and merkle.hashes_for to become
+the proof's hashes. No I/O. The checks of 2.1.3.2 and 2.1.4.2 are the offline verifier's
+(consentry_client.audit_verify), which the service uses too."""
 
-from collections.abc import Sequence
+from consentry_client.audit_verify import verify_consistency, verify_inclusion
+from services.audit.domain.merkle import LeafRange
 
-from services.audit.domain.merkle import EMPTY_ROOT, HASH_SIZE, LeafRange, node_hash
+__all__ = ["consistency_plan", "inclusion_plan", "root_plan", "verify_consistency", "verify_inclusion"]
 
 
 def _split_point(width: int) -> int:
@@ -62,69 +64,3 @@ def consistency_plan(old_size: int, new_size: int) -> list[LeafRange]:
     ranges.reverse()
     return ranges
 
-
-def _is_size(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _are_hashes(values: object) -> bool:
-    return isinstance(values, Sequence) and all(
-        isinstance(value, bytes) and len(value) == HASH_SIZE for value in values)
-
-
-def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:
-    """RFC 9162 2.1.3.2, step for step. Malformed input is a failed proof, never an exception."""
-    if not (_is_size(index) and _is_size(size) and _are_hashes(proof) and _are_hashes([leaf, root])):
-        return False
-    if index >= size:
-        return False
-    fn, sn = index, size - 1
-    computed = leaf
-    for sibling in proof:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            computed = node_hash(sibling, computed)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            computed = node_hash(computed, sibling)
-        fn, sn = fn >> 1, sn >> 1
-    return sn == 0 and computed == root
-
-
-def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes,
-                       proof: Sequence[bytes]) -> bool:
-    """RFC 9162 2.1.4.2, step for step, plus the two cases the RFC leaves out, each with an empty
-    proof: a tree is consistent with itself, and the empty tree with every tree."""
-    if not (_is_size(old_size) and _is_size(new_size) and _are_hashes(proof)
-            and _are_hashes([old_root, new_root])):
-        return False
-    if old_size > new_size:
-        return False
-    # The root of an empty tree is known, so a claim of any other is false.
-    if (old_size == 0 and old_root != EMPTY_ROOT) or (new_size == 0 and new_root != EMPTY_ROOT):
-        return False
-    if not proof:
-        return old_size == 0 or (old_size == new_size and old_root == new_root)
-    if old_size == 0 or old_size == new_size:
-        return False
-    path = list(proof)
-    if old_size & (old_size - 1) == 0:
-        path.insert(0, old_root)
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn, sn = fn >> 1, sn >> 1
-    old_computed = new_computed = path[0]
-    for node in path[1:]:
-        if sn == 0:
-            return False
-        if fn & 1 or fn == sn:
-            old_computed = node_hash(node, old_computed)
-            new_computed = node_hash(node, new_computed)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            new_computed = node_hash(new_computed, node)
-        fn, sn = fn >> 1, sn >> 1
-    return sn == 0 and old_computed == old_root and new_computed == new_root

@@ -1,4 +1,4 @@
-"""The demo purpose `make dev` registers, with its notice in English and Chinese, and the demo
+"""The demo purpose `consentry dev up` registers, with its notice in English and Chinese, and the demo
 people who consented to it (the reference face gate enrols them when it starts)."""
 
 import hashlib

@@ -61,7 +61,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 def run_async(coro_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine in a private loop on a helper thread, so that sync helpers
     also work inside a running event loop (async fixtures), where asyncio.run refuses."""
-    with ThreadPoolExecutor(1, thread_name_prefix="devstack") as pool:
+    with ThreadPoolExecutor(1, thread_name_prefix="launcher") as pool:
         return pool.submit(lambda: asyncio.run(coro_factory())).result()
 
 

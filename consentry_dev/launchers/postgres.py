@@ -18,12 +18,13 @@ import stat
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from services.common.db import scram_verifier
+from services.common.pg_admin import ensure_database, ensure_role, set_password
 
 from .process import ManagedProcess, open_log, private_file, run_async
 from .procfs import pid_alive
@@ -138,35 +139,27 @@ class PostgresProcess(ManagedProcess):
 
     def execute(self, sql: str, *args: Any, database: str = "postgres") -> Any:
         """Run one statement synchronously and return `fetchval`'s result."""
-
-        async def go() -> Any:
-            conn = await asyncpg.connect(self.dsn(database))
-            try:
-                return await conn.fetchval(sql, *args)
-            finally:
-                await conn.close()
-
-        return run_async(go)
+        return run_async(lambda: self._admin(lambda conn: conn.fetchval(sql, *args), database))
 
     def create_database(self, name: str, owner: str | None = None) -> None:
-        """Create `name` unless it exists (CREATE DATABASE has no IF NOT EXISTS); with an owner, only
-        that role (and the superuser) may connect to it."""
-        if not self.execute("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
-                self.execute(f"CREATE DATABASE {_quoted(name)}" + (f" OWNER {_quoted(owner)}" if owner else ""))
-        if owner:
-            self.execute(f"REVOKE CONNECT, TEMPORARY ON DATABASE {_quoted(name)} FROM PUBLIC")
+        """Create `name` unless it exists; with an owner, only that role (and the superuser) may connect."""
+        run_async(lambda: self._admin(lambda conn: ensure_database(conn, name, owner)))
 
     def create_role(self, name: str) -> str:
         """A login role with a new random password (set again if the role exists); returns it."""
         password = secrets.token_urlsafe(24)
-        if not self.execute("SELECT 1 FROM pg_roles WHERE rolname = $1", name):
-            with contextlib.suppress(asyncpg.DuplicateObjectError):
-                self.execute(f"CREATE ROLE {_quoted(name)} LOGIN")
-        # The password goes as a SCRAM verifier, never as text a log line could show.
-        self.execute(f"ALTER ROLE {_quoted(name)} PASSWORD '{scram_verifier(password)}'")
+
+        async def create(conn: asyncpg.Connection) -> None:
+            await ensure_role(conn, name)
+            await set_password(conn, name, password)
+
+        run_async(lambda: self._admin(create))
         return password
 
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    async def _admin(self, step: Callable[[asyncpg.Connection], Awaitable[Any]], database: str = "postgres") -> Any:
+        """`step` on a superuser connection."""
+        conn = await asyncpg.connect(self.dsn(database))
+        try:
+            return await step(conn)
+        finally:
+            await conn.close()

@@ -1,4 +1,4 @@
-"""The devstack helpers start real PostgreSQL, Tansu and OpenBao processes."""
+"""The launchers start real PostgreSQL, Tansu and OpenBao processes."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from services.common.devstack import OpenBaoProcess, PostgresProcess, TansuProcess
-from services.common.devstack.process import port_open
+from consentry_dev.launchers import OpenBaoProcess, PostgresProcess, TansuProcess
+from consentry_dev.launchers.process import port_open
 
 
 def all_gone(pids: list[int]) -> bool:
