@@ -5,8 +5,8 @@ Every event is a `consent.withdrawn` envelope as the consent service's outbox re
 (EventEnvelope with a UUIDv7 id, producer, gap-free sequence, subject id as the Kafka key, a
 ConsentWithdrawn payload packed in Any), for a subject of a fixed pool. The rounds themselves:
 `audit_ingest` (Kafka to a signed checkpoint, and the naive consumer it is compared with),
-`audit_rounds` (proofs and VerifyLog, and the entry point the generator runs for every round),
-`audit_log` (the large log the proofs are asked of) and `audit_checks` (end-of-run checks).
+`audit_rounds` (proofs and VerifyLog, and the entry point the generator runs for every round) and
+`audit_log` (the large log the proofs are asked of).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ PRODUCER = "bench-events"  # envelope producer of the ingest rounds (sequences 1
 LOG_PRODUCER = "bench-bulk"  # producer of the bulk-built log
 EVENT_TYPE = "consent.withdrawn"
 SUBJECT_PREFIX = "aud-subj-"
-# Sequence q concerns subject q * SPREAD mod pool: consecutive events go to subjects far apart, every
-# subject gets its share, and a check can count a subject's events without storing them.
+# Sequence q concerns subject q * SPREAD mod pool: consecutive events go to subjects far apart, and
+# every subject gets its share.
 SPREAD = 7919
 INGEST_SCENARIOS = ("naive", "ingest")
 LOAD_SCENARIOS = ("proof", "proof_lookup")  # closed loop, warm-up + window
@@ -87,7 +87,3 @@ def envelope(sequence: int, subject: str, producer: str = PRODUCER,
     event.occurred_at.FromDatetime(now)
     return event
 
-
-def events_of(subject_index: int, first_sequence: int, last_sequence: int, subjects: int) -> int:
-    """How many of the sequences first..last concern pool subject `subject_index`."""
-    return sum(1 for q in range(first_sequence, last_sequence + 1) if q * SPREAD % subjects == subject_index)

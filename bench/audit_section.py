@@ -1,5 +1,5 @@
 """The audit section: sustained ingest from Kafka to a signed checkpoint beside a naive consumer,
-inclusion proofs and VerifyLog on a large log beside the bare store, and end-of-run checks.
+inclusion proofs and VerifyLog on a large log beside the bare store.
 
 Two audit processes (`python -m services.audit`, configured as the dev stack configures it: mTLS,
 the policy file, its own database with owner and service roles, the Ed25519 checkpoint key in
@@ -21,10 +21,9 @@ import math
 import os
 import secrets
 import signal
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from bench.audit_checks import CheckSpec, audit_checks
 from bench.audit_ingest import NAIVE_TABLE, produce, subject_refs
 from bench.audit_log import LogSpec, build_log
 from bench.audit_rounds import run_audit_round
@@ -69,17 +68,6 @@ class AuditConfig:
 
 AUDIT_QUICK = AuditConfig(rounds=2, duration_s=1.5, warmup_s=0.5, ingest_rounds=2, ingest_events=10_000,
                           warmup_events=1_000, log_entries=100_000, verify_runs=2)
-
-
-@dataclass
-class AuditRun:
-    """What the end-of-run checks need from the rounds."""
-    ingest: GrpcServerProcess
-    proofs: GrpcServerProcess
-    refs: dict[str, str]
-    produced: int  # sequences 1..produced were published on TOPIC
-    log_size: int
-    scenarios: dict[str, Scenario] = field(default_factory=dict)
 
 
 @dataclass
@@ -264,7 +252,7 @@ def _plain_broker(s: Stack) -> DevStack:
     return replace(s.dev, kafka=kafka)
 
 
-def run_all(s: Stack, cfg: AuditConfig) -> tuple[list[Scenario], dict[str, Any], AuditRun]:
+def run_all(s: Stack, cfg: AuditConfig) -> tuple[list[Scenario], dict[str, Any]]:
     s.start_keyvault(["wrapped"])
     assert s.vault_metrics is not None
     print("audit set-up: databases, checkpoint key, subject keys ...", flush=True)
@@ -308,23 +296,7 @@ def run_all(s: Stack, cfg: AuditConfig) -> tuple[list[Scenario], dict[str, Any],
         run_interleaved(s, group, rounds or cfg.rounds, run_audit_round, VERIFY_MAX_S + 60 if rounds else None,
                         _after_round)
         scenarios += [scenario for scenario, _ in group]
-    run = AuditRun(secured.proc, proofs_proc, refs, info["produced"], built["entries"],
-                   {sc.name: sc for sc in scenarios})
-    return scenarios, {"audit_setup": {**info, "log": built}, "kafka_tls_pairs": pairs}, run
-
-
-def checks(s: Stack, run: AuditRun) -> dict[str, dict[str, Any]]:
-    """End-of-run behaviour checks (after every round: they add to the ingested log)."""
-    spec = CheckSpec(run.ingest.target, run.proofs.target, s.pg.dsn(INGEST_DB), s.pg.dsn(PROOFS_DB),
-                     bench_kafka(s), run.log_size, run.produced, len(run.refs), run.refs)
-    found = s.gen.apply(audit_checks, (spec,))
-    for name, scenario in run.scenarios.items():
-        if scenario.server.startswith("audit"):
-            errors = sum(sum(r["errors"].values()) for r in scenario.rounds)
-            found[f"{name}: every round answered correctly"] = {
-                "ok": bool(scenario.rounds) and errors == 0,
-                "detail": f"{len(scenario.rounds)} rounds, {errors} wrong or failed answers"}
-    return found
+    return scenarios, {"audit_setup": {**info, "log": built}, "kafka_tls_pairs": pairs}
 
 
 def audit_config(cfg: AuditConfig, event_loop: str) -> dict[str, Any]:

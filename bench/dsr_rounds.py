@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 import statistics
 import time
 from collections import Counter
@@ -108,7 +107,6 @@ async def _bulk(spec: DsrRoundSpec) -> dict[str, Any]:
     complete = len(done) == n
     seconds = (max(v[2] for v in done.values()) - start) if complete else float("nan")
     cores = cores_between(before, after)
-    picked = random.Random(spec.rng_seed).sample(sorted((v[0], rid) for rid, v in done.items()), min(spec.sample, len(done)))
     return {
         "requests": n, "completed": len(done), "seconds": seconds,
         "seconds_per_10k": seconds * PER_10K / n, "rps": len(done) / seconds if complete else 0.0,
@@ -121,7 +119,6 @@ async def _bulk(spec: DsrRoundSpec) -> dict[str, Any]:
         "polls_per_request": watch.polls / n, "resent_tasks": watch.resent, "concurrency": spec.concurrency,
         "errors": dict(errors), "cpu_cores": cores,
         "cpu_seconds": {role: c * (after[0] - before[0]) for role, c in cores.items()},
-        "sample": picked,
     }
 
 
@@ -129,7 +126,7 @@ async def _latency(spec: DsrRoundSpec) -> dict[str, Any]:
     async with spec.endpoints.dsr.channel() as channel:
         await asyncio.wait_for(channel.channel_ready(), CALL_TIMEOUT_S)
         stub = dsr_pb2_grpc.DsrServiceStub(channel)
-        latencies, seen, found, sample = [], [], [], []
+        latencies, seen, found = [], [], []
         errors: Counter[str] = Counter()
         before = snapshot(spec.cpu_roots)
         for subject_id in spec.subjects:
@@ -151,13 +148,11 @@ async def _latency(spec: DsrRoundSpec) -> dict[str, Any]:
             latencies.append(1000 * ((stamped(r, pb.REQUEST_STATUS_COMPLETED) or float("nan")) - began))
             seen.append(1000 * (time.time() - began))
             found.append(stages(r, began))
-            sample.append((subject_id, request_id))
         after = snapshot(spec.cpu_roots)
     window = after[0] - before[0]
     return {"requests": len(spec.subjects), "completed": len(latencies), "rps": len(latencies) / window,
             "window_s": window, **_ms(latencies), "seen_p50_ms": percentile(seen, 50),
-            **_stage_medians(found), "errors": dict(errors), "cpu_cores": cores_between(before, after),
-            "sample": sample[:spec.sample]}
+            **_stage_medians(found), "errors": dict(errors), "cpu_cores": cores_between(before, after)}
 
 
 def run_dsr_round(spec: DsrRoundSpec) -> dict[str, Any]:

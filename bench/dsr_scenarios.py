@@ -3,8 +3,7 @@ and the operator's calls (SubmitRequest, then VerifyIdentity, as a DPO's desk wo
 identity document), with the server-side times read back from a request's timeline.
 
 The rounds themselves: `dsr_rounds` (10,000 deletions at a bounded concurrency; one deletion at a
-time), `dsr_setup` (consent and enrolment at both gates, not measured) and `dsr_checks` (end-of-run
-behaviour checks).
+time) and `dsr_setup` (consent and enrolment at both gates, not measured).
 """
 
 from __future__ import annotations
@@ -53,13 +52,12 @@ class DsrRoundSpec:
     subjects: tuple[str, ...]  # one deletion each, in this order
     concurrency: int = 64
     max_s: float = 900.0  # the round fails (requests not COMPLETED) after this long
-    sample: int = 25  # (subject, request id) pairs returned for the end-of-run checks
     rng_seed: int = 0
     cpu_roots: dict[str, int] = field(default_factory=dict)
 
 
 def subject(kind: str, n: int) -> str:
-    """kind: "bulk<round>", "lat<round>", "warm", "control"."""
+    """kind: "bulk<round>", "lat<round>", "warm", ... (a prefix keeps one stack's subjects from another's)."""
     return f"dsr-{kind}-{n:06d}"
 
 

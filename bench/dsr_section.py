@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import inspect
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bench import dsr_stack
-from bench.dsr_checks import CheckSpec, dsr_checks
 from bench.dsr_rounds import POLL_S, POLL_WINDOW, run_dsr_round
 from bench.dsr_scenarios import DsrRoundSpec, Endpoints, subject
 from bench.dsr_setup import prepare
@@ -45,9 +44,7 @@ class DsrConfig:
     concurrency: int = 64  # SubmitRequest + VerifyIdentity pairs in flight
     latency_samples: int = 30  # deletions one at a time, per latency round
     warmup_deletions: int = 2  # one at a time before the rounds (the gates' consumer groups join)
-    controls: int = 5  # enrolled like the others, never deleted: the checks' counterpart
     setup_concurrency: int = 64
-    sample: int = 25  # deleted subjects per deletions round the end-of-run checks look at
     bulk_max_s: float = 900.0  # a deletions round fails after this long
     latency_max_s: float = 60.0  # one deletion fails after this long
     # Kafka TLS + client certificates against plaintext: rounds of each (0: not measured), deletions per
@@ -59,21 +56,7 @@ class DsrConfig:
 
 DSR_QUICK = DsrConfig(deletions=500, latency_samples=10, compare_rounds=2, compare_deletions=300,
                       compare_latency_samples=5)
-COMPARE_SAMPLE = 5  # deleted subjects per comparison round the end-of-run checks look at
 COMPARED = ("seconds", "submit_seconds", "resent_tasks", "own_part_p50_ms", "processors_p50_ms")
-
-
-@dataclass
-class DsrRun:
-    """What the end-of-run checks need from the rounds."""
-    stack: DsrStack
-    endpoints: Endpoints
-    controls: tuple[str, ...]
-    seized: dict[str, bytes]
-    requests: int = 0  # deletion requests submitted, warm-up included
-    sample: list[tuple[str, str]] = field(default_factory=list)
-    scenarios: list[Scenario] = field(default_factory=list)
-    plain_checks: dict[str, dict[str, Any]] = field(default_factory=dict)  # the plaintext stack's, made before it stopped
 
 
 def _line(name: str, r: dict[str, Any]) -> str:
@@ -101,10 +84,10 @@ def _round(s: Stack, d: DsrStack, spec: DsrRoundSpec) -> dict[str, Any]:
     return result
 
 
-def _setup(s: Stack, d: DsrStack, ep: Endpoints, cfg: DsrConfig, everyone: list[str], seize: list[str]) -> dict:
+def _setup(s: Stack, d: DsrStack, ep: Endpoints, cfg: DsrConfig, everyone: list[str]) -> dict:
     print(f"dsr set-up: consent for {len(everyone):,} subjects ({PURPOSE}), each enrolled at {', '.join(GATES)} ...",
           flush=True)
-    found = s.gen.apply_async(prepare, (ep, everyone, cfg.setup_concurrency, seize)).get(timeout=SETUP_MAX_S)
+    found = s.gen.apply_async(prepare, (ep, everyone, cfg.setup_concurrency)).get(timeout=SETUP_MAX_S)
     if found["templates"] != dict.fromkeys(GATES, len(everyone)):
         raise RuntimeError(f"enrolment: templates per gate {found['templates']}, expected {len(everyone)} each")
     holding = sorted(p["name"] for p in found["processors"] if PURPOSE in p["purposes"] and p["delete"])
@@ -121,22 +104,18 @@ def _endpoints(d: DsrStack) -> Endpoints:
     return Endpoints(d.target("dsr"), d.target("consent"), d.target("keyvault"), d.gate_tls, d.gate_dsns, PURPOSE)
 
 
-def _ready(s: Stack, d: DsrStack, cfg: DsrConfig, prefix: str, subjects: list[str], seize: list[str]
-           ) -> tuple[DsrRun, dict[str, Any]]:
-    """A stack's set-up (warm-up subjects, controls and `subjects`: consent, enrolment at both gates),
-    then its warm-up deletions; `prefix` keeps its warm-up and control subjects apart from another's."""
+def _ready(s: Stack, d: DsrStack, cfg: DsrConfig, prefix: str, subjects: list[str]) -> tuple[Endpoints, dict[str, Any]]:
+    """A stack's set-up (warm-up subjects and `subjects`: consent, enrolment at both gates), then its
+    warm-up deletions; `prefix` keeps its warm-up subjects apart from another stack's."""
     ep = _endpoints(d)
     warm = tuple(subject(f"{prefix}warm", n) for n in range(cfg.warmup_deletions))
-    controls = tuple(subject(f"{prefix}control", n) for n in range(cfg.controls))
-    found = _setup(s, d, ep, cfg, [*warm, *controls, *subjects], [*seize, controls[0]])
-    run = DsrRun(d, ep, controls, found.pop("seized"))
+    found = _setup(s, d, ep, cfg, [*warm, *subjects])
     print(f"dsr warm-up: {len(warm)} deletions one at a time (the gates' consumer groups join) ...", flush=True)
     warmed = _round(s, d, DsrRoundSpec("latency", ep, warm, max_s=max(cfg.latency_max_s, 120.0)))
-    run.requests += len(warm)
     if warmed["completed"] != len(warm):
         raise RuntimeError(f"warm-up deletions did not complete: {warmed['errors']}")
     print(_line("warm-up", warmed), flush=True)
-    return run, {"setup": found, "warmup": warmed}
+    return ep, {"setup": found, "warmup": warmed}
 
 
 def _compared(cfg: DsrConfig, kind: str) -> list[tuple[str, ...]]:
@@ -145,17 +124,16 @@ def _compared(cfg: DsrConfig, kind: str) -> list[tuple[str, ...]]:
     return [tuple(subject(f"{kind}{i}", n) for n in range(per_round)) for i in range(cfg.compare_rounds)]
 
 
-def _compare_kafka(s: Stack, cfg: DsrConfig, run: DsrRun, secured_subjects: list[tuple[str, ...]]
+def _compare_kafka(s: Stack, cfg: DsrConfig, d: DsrStack, ep: Endpoints, secured_subjects: list[tuple[str, ...]]
                    ) -> tuple[list[Scenario], dict[str, Any]]:
     """Deletions on the section's stack (Kafka over the TLS front, a certificate per service and gate)
     beside a second stack built the same way on a plaintext Tansu, rounds alternating (secured first in
     rounds 1, 3, ..., plaintext first in rounds 2, 4, ...; the other stack idles meanwhile). The
-    plaintext stack's checks run at the end, then it is stopped: the rounds after run as before."""
+    plaintext stack is stopped afterwards: the rounds after run as before."""
     n, began = cfg.compare_deletions, time.monotonic()
     plain_subjects = _compared(cfg, "plain")
     p = dsr_stack.start(s, tls=False, name="dsr-stack-plain")
-    plain_run, plain_info = _ready(s, p, cfg, "p", [x for group in plain_subjects for x in group],
-                                   [plain_subjects[0][-2], plain_subjects[0][-1]])
+    plain_ep, plain_info = _ready(s, p, cfg, "p", [x for group in plain_subjects for x in group])
     note = (f"{n:,} subjects per round, each with consent and a template at both gates; {cfg.concurrency}"
             " SubmitRequest + VerifyIdentity pairs in flight; seconds = first SubmitRequest to the last COMPLETED;"
             f" rounds alternate with the other stack's ({SECURED} / {PLAIN})")
@@ -174,25 +152,19 @@ def _compare_kafka(s: Stack, cfg: DsrConfig, run: DsrRun, secured_subjects: list
                            secured.server, section=SECTION, unit="deletions", extra_medians=COMPARED[-2:], note=lone)
     one_plain = Scenario(f"deletion one at a time, {PLAIN}", "SubmitRequest to COMPLETED", plain.server,
                          section=SECTION, unit="deletions", extra_medians=COMPARED[-2:], note=lone)
-    sides = [(one_secured, secured, run, secured_subjects), (one_plain, plain, plain_run, plain_subjects)]
+    sides = [(one_secured, secured, d, ep, secured_subjects), (one_plain, plain, p, plain_ep, plain_subjects)]
     print(f"dsr: {cfg.compare_rounds} rounds of {cfg.compare_latency_samples} deletions one at a time and {n:,} with"
           f" {cfg.concurrency} in flight, each with {SECURED} and with {PLAIN}, alternating", flush=True)
     k = cfg.compare_latency_samples
     for i in range(cfg.compare_rounds):
-        for one, many, side, subjects in sides if i % 2 == 0 else sides[::-1]:
-            for scenario, spec in ((one, DsrRoundSpec("latency", side.endpoints, subjects[i][:k],
-                                                      max_s=cfg.latency_max_s, rng_seed=i)),
-                                   (many, DsrRoundSpec("bulk", side.endpoints, subjects[i][k:],
-                                                       concurrency=cfg.concurrency, max_s=cfg.bulk_max_s,
-                                                       sample=COMPARE_SAMPLE, rng_seed=i))):
-                result = _round(s, side.stack, spec)
-                side.requests += len(spec.subjects)
-                side.sample += result.pop("sample")[:COMPARE_SAMPLE]
+        for one, many, stack, endpoints, subjects in sides if i % 2 == 0 else sides[::-1]:
+            for scenario, spec in ((one, DsrRoundSpec("latency", endpoints, subjects[i][:k], max_s=cfg.latency_max_s,
+                                                      rng_seed=i)),
+                                   (many, DsrRoundSpec("bulk", endpoints, subjects[i][k:], concurrency=cfg.concurrency,
+                                                       max_s=cfg.bulk_max_s, rng_seed=i))):
+                result = _round(s, stack, spec)
                 scenario.rounds.append(result)
                 print(_line(f"{scenario.name} #{i + 1}", result), flush=True)
-    plain_run.scenarios = [one_plain, plain]
-    print("dsr (plaintext Kafka): end-of-run checks, then its stack stops ...", flush=True)
-    run.plain_checks = checks(s, plain_run)
     p.stop()
     info = {**plain_info, "seconds": time.monotonic() - began,
             "startup_seconds": {name: proc.startup_seconds for name, proc in {**p.servers, **p.gates}.items()}}
@@ -203,19 +175,18 @@ def _compare_kafka(s: Stack, cfg: DsrConfig, run: DsrRun, secured_subjects: list
     return [one_secured, secured, one_plain, plain], {"plaintext_stack": info, "pairs": pairs}
 
 
-def run_all(s: Stack, cfg: DsrConfig) -> tuple[list[Scenario], dict[str, Any], DsrRun]:
+def run_all(s: Stack, cfg: DsrConfig) -> tuple[list[Scenario], dict[str, Any]]:
     began = time.monotonic()
     d = dsr_stack.start(s)
     bulk = [tuple(subject(f"bulk{i}", n) for n in range(cfg.deletions)) for i in range(cfg.rounds)]
     latency = [tuple(subject(f"lat{i}", n) for n in range(cfg.latency_samples)) for i in range(cfg.rounds)]
     compared = _compared(cfg, "tls")
     started_s = time.monotonic() - began
-    run, found = _ready(s, d, cfg, "", [x for group in (*latency, *bulk, *compared) for x in group],
-                        [bulk[0][0], bulk[0][-1]])
+    ep, found = _ready(s, d, cfg, "", [x for group in (*latency, *bulk, *compared) for x in group])
     comparison: list[Scenario] = []
     info: dict[str, Any] = {"pairs": []}
     if cfg.compare_rounds:  # first, on stacks alike in history; then the headline on the section's stack alone
-        comparison, info = _compare_kafka(s, cfg, run, compared)
+        comparison, info = _compare_kafka(s, cfg, d, ep, compared)
 
     roles = dsr_stack.server_roles()
     one = Scenario("deletion one at a time", "SubmitRequest to COMPLETED", roles, section=SECTION,
@@ -237,38 +208,19 @@ def run_all(s: Stack, cfg: DsrConfig) -> tuple[list[Scenario], dict[str, Any], D
                             f"; the target is for 10,000: s per 10,000 is extrapolated from {cfg.deletions:,}"))
     print(f"dsr: {cfg.rounds} round(s) of {cfg.latency_samples} deletions one at a time, then {cfg.deletions:,}"
           f" deletions with {cfg.concurrency} in flight", flush=True)
-    ep = run.endpoints
     for i in range(cfg.rounds):
         for scenario, spec in ((one, DsrRoundSpec("latency", ep, latency[i], max_s=cfg.latency_max_s, rng_seed=i)),
                                (many, DsrRoundSpec("bulk", ep, bulk[i], concurrency=cfg.concurrency,
-                                                   max_s=cfg.bulk_max_s, sample=cfg.sample, rng_seed=i))):
+                                                   max_s=cfg.bulk_max_s, rng_seed=i))):
             result = _round(s, d, spec)
-            run.requests += len(spec.subjects)
-            run.sample += result.pop("sample")[:3 if spec.scenario == "latency" else cfg.sample]
             scenario.rounds.append(result)
             print(_line(f"{scenario.name} #{i + 1}", result), flush=True)
             if "cpu_seconds" in result:
                 print(_cpu_split(result), flush=True)
-    run.scenarios = [one, many, *comparison[:2]]
-    setup = {**found, "start_seconds": started_s, "seconds_to_checks": time.monotonic() - began,
+    setup = {**found, "start_seconds": started_s, "seconds": time.monotonic() - began,
              "startup_seconds": {name: p.startup_seconds for name, p in {**d.servers, **d.gates}.items()},
              **({"plaintext_stack": info["plaintext_stack"]} if comparison else {})}
-    return [one, many, *comparison], {"dsr_setup": setup, "kafka_tls_pairs": info["pairs"]}, run
-
-
-def checks(s: Stack, run: DsrRun) -> dict[str, dict[str, Any]]:
-    """End-of-run behaviour checks (after every round), and whether every round answered correctly."""
-    dsr_stack.settle(run.stack)
-    spec = CheckSpec(run.endpoints, tuple(run.sample), run.controls, run.seized, run.requests, GATES)
-    found = s.gen.apply_async(dsr_checks, (spec,)).get(timeout=SETUP_MAX_S)
-    found |= {f"plaintext Kafka stack: {name}": c for name, c in run.plain_checks.items()}
-    for scenario in run.scenarios:
-        errors = sum(sum(r["errors"].values()) for r in scenario.rounds)
-        incomplete = sum(r["requests"] - r["completed"] for r in scenario.rounds)
-        found[f"{scenario.name}: every round answered correctly"] = {
-            "ok": bool(scenario.rounds) and errors == 0 and incomplete == 0,
-            "detail": f"{len(scenario.rounds)} rounds, {errors} wrong or failed answers, {incomplete} not COMPLETED"}
-    return found
+    return [one, many, *comparison], {"dsr_setup": setup, "kafka_tls_pairs": info["pairs"]}
 
 
 def dsr_config(cfg: DsrConfig, event_loop: str) -> dict[str, Any]:

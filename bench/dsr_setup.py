@@ -37,7 +37,7 @@ async def _grant(ep: Endpoints, subjects: list[str], concurrency: int) -> None:
     await asyncio.gather(*(seed_demo_consents(endpoints, ep.purpose, part) for part in slices if part))
 
 
-async def _enrol(ep: Endpoints, subjects: list[str], concurrency: int, seize: list[str]) -> dict[str, Any]:
+async def _enrol(ep: Endpoints, subjects: list[str], concurrency: int) -> dict[str, int]:
     # Each gate as itself: its certificate to consent and keyvault, its role in its database.
     channels = {name: (ep.gate_channel("consent", name), ep.gate_channel("keyvault", name)) for name in ep.gate_dsns}
     stores = {name: await FaceStore.open(dsn) for name, dsn in ep.gate_dsns.items()}
@@ -53,10 +53,7 @@ async def _enrol(ep: Endpoints, subjects: list[str], concurrency: int, seize: li
                     await gate.enrol(subject_id, ep.purpose, os.urandom(TEMPLATE_BYTES), display_name=subject_id)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        counts = {name: await store.count() for name, store in stores.items()}
-        first = next(iter(stores.values()))
-        seized = {s: await first.template(s, ep.purpose) for s in seize}  # e.g. copies in a backup
-        return {"templates": counts, "seized": seized}
+        return {name: await store.count() for name, store in stores.items()}
     finally:
         for store in stores.values():
             await store.close()
@@ -72,16 +69,16 @@ async def _processors(ep: Endpoints) -> list[dict[str, Any]]:
              "delete": pb.CAPABILITY_DELETE in p.capabilities} for p in found.processors]
 
 
-async def _prepare(ep: Endpoints, subjects: list[str], concurrency: int, seize: list[str]) -> dict[str, Any]:
+async def _prepare(ep: Endpoints, subjects: list[str], concurrency: int) -> dict[str, Any]:
     began = time.monotonic()
     await _grant(ep, subjects, concurrency)
     granted = time.monotonic()
-    enrolled = await _enrol(ep, subjects, concurrency, seize)
-    return {**enrolled, "processors": await _processors(ep), "grant_seconds": granted - began,
+    templates = await _enrol(ep, subjects, concurrency)
+    return {"templates": templates, "processors": await _processors(ep), "grant_seconds": granted - began,
             "enrol_seconds": time.monotonic() - granted}
 
 
-def prepare(ep: Endpoints, subjects: list[str], concurrency: int, seize: list[str]) -> dict[str, Any]:
+def prepare(ep: Endpoints, subjects: list[str], concurrency: int) -> dict[str, Any]:
     """Load-generator entry point: purpose, consents, enrolment at every gate; the templates each gate
-    holds afterwards, the registered processors, and gate A's stored blobs of the `seize` subjects."""
-    return asyncio.run(_prepare(ep, subjects, concurrency, seize))
+    holds afterwards and the registered processors."""
+    return asyncio.run(_prepare(ep, subjects, concurrency))

@@ -74,7 +74,7 @@ def make_kv_call(spec: KvRoundSpec, stub: keyvault_pb2_grpc.KeyVaultServiceStub)
                 subject_id=subject, request_id=f"bench-dsr-{subject}", reason="benchmark erasure",
                 idempotency_key=f"bench-shred-{subject}"), timeout=CALL_TIMEOUT_S)
             # Parsing the certificate is cheap; verifying its signature on every call would load the
-            # generator (the checks at the end verify one). A subject without a key destroys none.
+            # generator (the tests verify certificates). A subject without a key destroys none.
             if not json.loads(reply.certificate.certificate_json)["keysDestroyed"]:
                 raise CallFailed("no key destroyed")
 

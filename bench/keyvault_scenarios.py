@@ -4,8 +4,8 @@ subjects the rounds use.
 
 The rounds themselves: `keyvault_rounds` (the keyvault over gRPC, and the entry point the generator
 runs for every round), `keyvault_transit` (the raw Vault transit calls the keyvault is compared
-with), `keyvault_window` (CPU and Vault requests over a round's window), `keyvault_setup` (the
-set-up releases) and `keyvault_checks` (end-of-run behaviour checks).
+with), `keyvault_window` (CPU and Vault requests over a round's window) and `keyvault_setup` (the
+set-up releases).
 """
 
 from __future__ import annotations

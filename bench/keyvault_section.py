@@ -17,9 +17,8 @@ from typing import Any
 
 from bench.consent_scenarios import RoundSpec, setup_purpose
 from bench.harness import Groups, Stack, line, measure, run_interleaved, settle
-from bench.keyvault_checks import keyvault_checks
 from bench.keyvault_rounds import run_kv_round
-from bench.keyvault_scenarios import KV_SEED_PREFIX, KvRoundSpec, consented_subject
+from bench.keyvault_scenarios import KV_SEED_PREFIX, KvRoundSpec
 from bench.keyvault_setup import ensure_keys, release_material
 from bench.procs import KEYVAULT_BACKENDS, keyvault_database, keyvault_role
 from bench.profiling import profiled
@@ -82,7 +81,7 @@ def setup(s: Stack, cfg: KvConfig) -> dict[str, Any]:
     """Consent for the release subjects, their keys, and one data key each for the decrypt rounds.
     None of this is measured; it also loads each key into the keyvault's cache."""
     s.gen.apply(setup_purpose, (s.consent.target,))  # idempotent: the consent section may have done it
-    n = cfg.subjects + 1  # the last one is kept out of the rounds for the end-of-run checks
+    n = cfg.subjects
     print(f"keyvault set-up: consent for {n:,} subjects ({KV_SEED_PREFIX}...), their keys, one data key each"
           f" (spread over {SPREAD_S:g}s; key cache TTL {KEY_CACHE_TTL_S:g}s) ...", flush=True)
     seeded = measure(s, RoundSpec("seed", s.consent.target, concurrency=cfg.concurrency, duration_s=600, warmup_s=0,
@@ -211,15 +210,6 @@ def run_all(s: Stack, cfg: KvConfig) -> tuple[Groups, list[Scenario], dict[str, 
         ran += group
         ordered += [scenario for scenario, _ in group] + placeholders
     return ran, ordered, {"keyvault_setup": info}
-
-
-def checks(s: Stack, cfg: KvConfig) -> dict[str, Any]:
-    """End-of-run behaviour checks per backend (after every round: they shred and withdraw)."""
-    found = {}
-    for backend, server in s.keyvaults.items():
-        found[backend] = s.gen.apply(keyvault_checks, (server.target, s.consent.target, consented_subject(cfg.subjects),
-                                                       consented_subject(0), backend))
-    return found
 
 
 def profile_servers(s: Stack, groups: Groups, folder: Path) -> list[dict[str, Any]]:

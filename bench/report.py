@@ -167,6 +167,10 @@ def build(scenarios: list[Scenario], *, started: datetime, machine: dict[str, An
                 for group in ("ratios", "targets") for e in d.get(group, {}).values() if e["pass"] is not None]
 
     sections = {name: {"all_targets_met": all(verdicts(name)),
+                       # a round's calls answered wrongly or failed (a deletion not COMPLETED, a proof that
+                       # does not verify, ...): the run did not do the work its figures claim
+                       "errors": sum(sum(r["errors"].values()) for d in docs if d["section"] == name
+                                     for r in d["rounds"]),
                        "not_implemented": [d["name"] for d in docs if d["section"] == name and d["status"] != "measured"]}
                 for name in dict.fromkeys(d["section"] for d in docs)}
     return {"timestamp": started.isoformat().replace("+00:00", "Z"), "machine": machine, "config": config,
