@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile:
                 extra["profiles"] = consent_section.profile_servers(s, groups, folder)
         if "keyvault" in sections:
-            groups, ordered, found = keyvault_section.run_all(s, kv_cfg)
-            scenarios += ordered
+            groups, found = keyvault_section.run_all(s, kv_cfg)
+            scenarios += [sc for sc, _ in groups]
             extra.update(found)
             if args.profile:
                 extra["keyvault_profiles"] = keyvault_section.profile_servers(s, groups, folder)

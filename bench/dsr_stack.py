@@ -28,7 +28,7 @@ from typing import Any
 
 from bench.consent_scenarios import Target
 from bench.harness import Stack
-from bench.procs import KEYVAULT_BACKENDS, GrpcServerProcess, _child_env
+from bench.procs import GrpcServerProcess, _child_env
 from services.cli.dev import (
     AUDIT_DATABASE,
     DEMO_PURPOSE,
@@ -128,7 +128,7 @@ def start(s: Stack, tls: bool = True, name: str = "dsr-stack") -> DsrStack:
     envs = {
         "consent": lambda: consent_env(dev, ports["consent"]),
         "keyvault": lambda: {**keyvault_env(dev, ports["keyvault"], ports["consent"]),
-                             **(KEYVAULT_BACKENDS["wrapped"] or {})},
+                             "CONSENTRY_KEYVAULT_BACKEND": "wrapped"},
         "audit": lambda: audit_env(dev, ports["audit"], {n: ports[n] for n in ("keyvault", "consent", "dsr")}),
         "dsr": lambda: dsr_env(dev, ports["dsr"], {n: ports[n] for n in ("consent", "keyvault", "audit")}),
     }

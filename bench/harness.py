@@ -76,7 +76,7 @@ class Stack:
     consent: GrpcServerProcess
     gen: Pool
     pids: dict[str, int]
-    # The keyvault backends named (default: every implemented one), each started once,
+    # The keyvault backends named (default: every one), each started once,
     # when the first section that needs it begins.
     start_keyvault: Callable[..., None]
     run_dir: Path
@@ -210,8 +210,7 @@ def stack(run_dir: Path, event_loop: str, sections: list[str]) -> Iterator[Stack
             """Started only now, so that the consent section runs without them (idle as they would be)."""
             from services.keyvault.provision import provision
 
-            wanted = [b for b, extra in KEYVAULT_BACKENDS.items()
-                      if extra is not None and b not in s.keyvaults and (backends is None or b in backends)]
+            wanted = [b for b in KEYVAULT_BACKENDS if b not in s.keyvaults and (backends is None or b in backends)]
             if not wanted:
                 return
             print("starting the keyvault (" + ", ".join(wanted) + ") ...", flush=True)

@@ -22,7 +22,7 @@ from bench.keyvault_scenarios import KV_SEED_PREFIX, KvRoundSpec
 from bench.keyvault_setup import ensure_keys, release_material
 from bench.procs import KEYVAULT_BACKENDS, keyvault_database, keyvault_role
 from bench.profiling import profiled
-from bench.report import NOT_IMPLEMENTED, Goal, Scenario
+from bench.report import Goal, Scenario
 from services.keyvault.settings import KeyVaultSettings
 
 SECTION = "keyvault"
@@ -71,12 +71,6 @@ class KvConfig:
 KV_QUICK = KvConfig(rounds=2, duration_s=1.5, warmup_s=0.5, bulk_subjects=10_000)
 
 
-def backends() -> tuple[list[str], list[str]]:
-    """(implemented, not implemented) keyvault backends, in the order the report lists them."""
-    return ([b for b, env in KEYVAULT_BACKENDS.items() if env is not None],
-            [b for b, env in KEYVAULT_BACKENDS.items() if env is None])
-
-
 def setup(s: Stack, cfg: KvConfig) -> dict[str, Any]:
     """Consent for the release subjects, their keys, and one data key each for the decrypt rounds.
     None of this is measured; it also loads each key into the keyvault's cache."""
@@ -104,15 +98,12 @@ def setup(s: Stack, cfg: KvConfig) -> dict[str, Any]:
 
 
 def _names(rpc: str, baseline: str) -> tuple[str, dict[str, str]]:
-    implemented, missing = backends()
-    return f"{rpc} raw transit {baseline}", {b: f"{rpc} keyvault {b}" for b in implemented + missing}
+    return f"{rpc} raw transit {baseline}", {b: f"{rpc} keyvault {b}" for b in KEYVAULT_BACKENDS}
 
 
-def plan(s: Stack, cfg: KvConfig, material: dict[str, tuple]) -> list[tuple[str, Groups, list[Scenario]]]:
-    """Per RPC: the raw transit baseline, then each implemented backend (the group to run), and a
-    placeholder per backend that is not implemented yet."""
+def plan(s: Stack, cfg: KvConfig, material: dict[str, tuple]) -> list[tuple[str, Groups]]:
+    """Per RPC: the raw transit baseline, then each backend."""
     assert s.vault is not None
-    implemented, missing = backends()
     timing = dict(duration_s=cfg.duration_s, warmup_s=cfg.warmup_s)
     vault = dict(vault=s.vault, metrics=s.vault_metrics)
     count_bounded = dict(duration_s=BULK_MAX_S, warmup_s=0.0)
@@ -152,7 +143,7 @@ def plan(s: Stack, cfg: KvConfig, material: dict[str, tuple]) -> list[tuple[str,
                                        " the EnsureSubjectKeys round of the same number (handles not cached); the"
                                        " baseline is one raw transit decrypt"))),
     }
-    planned: list[tuple[str, Groups, list[Scenario]]] = []
+    planned: list[tuple[str, Groups]] = []
     for rpc, (op, base_spec, kv_spec, kw) in specs.items():
         base_name, names = _names(rpc, op)
         extra = ("vault_requests_per_call", *kw.pop("extra_medians", ()))
@@ -162,19 +153,13 @@ def plan(s: Stack, cfg: KvConfig, material: dict[str, tuple]) -> list[tuple[str,
         base = Scenario(base_name, rpc, "openbao", section=SECTION, decisions_per_call=base_batch, unit=unit,
                         extra_medians=extra)
         group: Groups = [(base, base_spec)]
-        for backend in implemented:
+        for backend in KEYVAULT_BACKENDS:
             server = s.keyvaults[backend]
             note = "; ".join(filter(None, [kw.get("note"), BACKEND_NOTES.get(backend, {}).get(rpc)]))
             group.append((Scenario(names[backend], rpc, keyvault_role(backend), base_name, section=SECTION,
                                    extra_medians=extra, **dict(kw, note=note)),
                           replace(kv_spec, target=server.target, material=material.get(backend, ()) if rpc == "DecryptDataKey" else ())))
-        placeholders = []
-        for backend in missing:
-            placeholders.append(Scenario(names[backend], rpc, keyvault_role(backend), base_name, section=SECTION,
-                                         status=NOT_IMPLEMENTED, extra_medians=extra,
-                                         **dict(kw, note=f"backend {backend!r} does not exist in services/keyvault yet;"
-                                                         " no figures")))
-        planned.append((rpc, group, placeholders))
+        planned.append((rpc, group))
     return planned
 
 
@@ -187,15 +172,13 @@ def _round_extra(scenario: Scenario, r: dict[str, Any]) -> str:
     return out
 
 
-def run_all(s: Stack, cfg: KvConfig) -> tuple[Groups, list[Scenario], dict[str, Any]]:
-    """Returns the groups that ran, every scenario in report order (placeholders beside their RPC's
-    rows), and the set-up figures."""
+def run_all(s: Stack, cfg: KvConfig) -> tuple[Groups, dict[str, Any]]:
+    """Returns the groups that ran, in report order, and the set-up figures."""
     s.start_keyvault()
     info = setup(s, cfg)
     material = info.pop("material")
     ran: Groups = []
-    ordered: list[Scenario] = []
-    for rpc, group, placeholders in plan(s, cfg, material):
+    for rpc, group in plan(s, cfg, material):
         bulk = group[-1][1].scenario == "ensure_bulk"
         how = ("one pass per round (count-bounded)" if bulk
                else f"{cfg.warmup_s:g}s warm-up + {cfg.duration_s:g}s")
@@ -208,8 +191,7 @@ def run_all(s: Stack, cfg: KvConfig) -> tuple[Groups, list[Scenario], dict[str, 
                 s.pg.execute("VACUUM ANALYZE subject_keys", database=keyvault_database(backend))
             info["after_bulk_settle_s"] = time.monotonic() - began
         ran += group
-        ordered += [scenario for scenario, _ in group] + placeholders
-    return ran, ordered, {"keyvault_setup": info}
+    return ran, {"keyvault_setup": info}
 
 
 def profile_servers(s: Stack, groups: Groups, folder: Path) -> list[dict[str, Any]]:
@@ -247,6 +229,6 @@ def keyvault_config(event_loop: str) -> dict[str, Any]:
     f = KeyVaultSettings.model_fields
     return {key: f[key].default for key in ("pool_min_size", "pool_max_size", "key_cache_ttl_s", "consent_timeout_s")} | {
         "transport": "mTLS", "log_level": "WARNING", "trace_exporter": "none", "event_loop": event_loop,
-        "backends": {b: ("measured" if env is not None else NOT_IMPLEMENTED) for b, env in KEYVAULT_BACKENDS.items()},
+        "backends": list(KEYVAULT_BACKENDS),
         "vault": "OpenBao dev server (in memory), Prometheus telemetry on; transit key aes256-gcm96",
     }

@@ -88,14 +88,9 @@ class MeteredOpenBao(OpenBaoProcess):
         self.config_path.write_text(self.config_path.read_text() + telemetry)
 
 
-# Keyvault backends (CONSENTRY_KEYVAULT_BACKEND): the environment that selects each, on top of the
-# common settings. Each implemented backend runs as its own keyvault process, with its own database
-# and its own least-privilege Vault token, and is measured in the same rounds as the others. A backend
-# mapped to None is reported as a "not implemented" placeholder row (targets listed, no figures).
-KEYVAULT_BACKENDS: dict[str, dict[str, str] | None] = {
-    "wrapped": {"CONSENTRY_KEYVAULT_BACKEND": "wrapped"},
-    "transit-per-subject": {"CONSENTRY_KEYVAULT_BACKEND": "transit-per-subject"},
-}
+# Keyvault backends (CONSENTRY_KEYVAULT_BACKEND). Each runs as its own keyvault process, with its own
+# database and its own least-privilege Vault token, and is measured in the same rounds as the others.
+KEYVAULT_BACKENDS = ("wrapped", "transit-per-subject")
 
 
 def keyvault_role(backend: str) -> str:
@@ -110,8 +105,5 @@ def keyvault_database(backend: str) -> str:
 def keyvault_server(run_dir: Path, backend: str, env: dict[str, str], client_tls: tuple[Path, Path, Path],
                     port: int) -> GrpcServerProcess:
     """`python -m services.keyvault` for one backend; `env` holds every setting but the backend's own."""
-    extra = KEYVAULT_BACKENDS[backend]
-    if extra is None:
-        raise ValueError(f"keyvault backend {backend!r} is not implemented")
-    return GrpcServerProcess(run_dir, keyvault_role(backend), ["services.keyvault"], client_tls, {**env, **extra},
-                             port)
+    return GrpcServerProcess(run_dir, keyvault_role(backend), ["services.keyvault"], client_tls,
+                             {**env, "CONSENTRY_KEYVAULT_BACKEND": backend}, port)

@@ -33,9 +33,6 @@ class Goal:
         return f"{self.op} {self.value:g}"
 
 
-NOT_IMPLEMENTED = "not implemented"
-
-
 @dataclass
 class Scenario:
     name: str
@@ -52,7 +49,6 @@ class Scenario:
     section: str = "consent"
     unit: str = "decisions"
     extra_medians: tuple[str, ...] = ()  # further per-round figures to take the median of
-    status: str = "measured"  # or NOT_IMPLEMENTED: a placeholder row with targets but no figures
 
 
 def _median(rounds: list[dict[str, Any]], key: str) -> float:
@@ -114,24 +110,13 @@ def _goal_entry(value: float, goal: Goal | None, **extra: float) -> dict[str, An
             "pass": goal.check(value) if goal else None}
 
 
-def _placeholder_doc(s: Scenario, doc: dict[str, Any]) -> dict[str, Any]:
-    """What is to be measured, and against which targets, with no figure and no verdict."""
-    doc["medians"] = {}
-    for group, goals in (("ratios", s.ratio_goals), ("targets", s.goals)):
-        if goals:
-            doc[group] = {key: {"value": None, "target": str(goal), "pass": None} for key, goal in goals.items()}
-    return doc
-
-
 def scenario_doc(s: Scenario, by_name: dict[str, Scenario]) -> dict[str, Any]:
     doc: dict[str, Any] = {"name": s.name, "section": s.section, "rpc": s.rpc, "server": s.server,
-                           "baseline": s.baseline, "status": s.status, "rounds": s.rounds}
+                           "baseline": s.baseline, "rounds": s.rounds}
     if s.decisions_per_call > 1:
         doc[f"{s.unit}_per_call"] = s.decisions_per_call
     if s.note:
         doc["note"] = s.note
-    if s.status != "measured":
-        return _placeholder_doc(s, doc)
     mine = doc["medians"] = medians(s)
     if s.baseline:
         base = by_name[s.baseline]
@@ -170,8 +155,7 @@ def build(scenarios: list[Scenario], *, started: datetime, machine: dict[str, An
                        # a round's calls answered wrongly or failed (a deletion not COMPLETED, a proof that
                        # does not verify, ...): the run did not do the work its figures claim
                        "errors": sum(sum(r["errors"].values()) for d in docs if d["section"] == name
-                                     for r in d["rounds"]),
-                       "not_implemented": [d["name"] for d in docs if d["section"] == name and d["status"] != "measured"]}
+                                     for r in d["rounds"])}
                 for name in dict.fromkeys(d["section"] for d in docs)}
     return {"timestamp": started.isoformat().replace("+00:00", "Z"), "machine": machine, "config": config,
             **extra, "scenarios": docs, "sections": sections, "all_targets_met": all(verdicts(None))}
@@ -237,9 +221,6 @@ def _section_table(docs: list[dict[str, Any]], section: str) -> str:
         checks = [(k + (f"/{base}" if group == "ratios" else ""), e) for group in ("ratios", "targets")
                   for k, e in d.get(group, {}).items() if e["target"]]
         verdict = ", ".join(f"{k} {e['target']}" for k, e in checks)
-        if d["status"] != "measured":
-            rows.append([d["name"], "-", d["status"], "", "", "", "", verdict, "n/a", "", ""])
-            continue
         ok = " ".join("PASS" if e["pass"] else "FAIL" for _, e in checks)
         roles = ("gen", *server_roles(d["server"]))
         rows.append([d["name"], str(len(d["rounds"])), fmt(m["rps"], ",.0f"), fmt(m["p50_ms"], ".2f"),
