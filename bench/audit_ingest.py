@@ -29,11 +29,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bench.audit_scenarios import PRODUCER, AuditRoundSpec, envelope, pool_subject, subject_of
 from bench.consent_scenarios import CALL_TIMEOUT_S, Target
 from bench.cpu import cores_between, snapshot
+from bench.load import KafkaClient
+from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
 from consentry.events.v1 import envelope_pb2
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
-from services.common.kafka import client_options
-from services.common.settings import KafkaSettings
 
 NAIVE_TABLE = """CREATE TABLE IF NOT EXISTS naive_log (
     id        bigserial PRIMARY KEY,
@@ -43,30 +43,33 @@ NAIVE_TABLE = """CREATE TABLE IF NOT EXISTS naive_log (
 )"""
 POLL_S = 0.01  # how often the ingest round looks for the checkpoint that covers the round
 FETCH_BYTES = 4 * 1024 * 1024  # per partition, as the audit service's consumer fetches
+PRODUCE_CHUNK = 10_000  # events sent before their acknowledgements are awaited
 
 
-async def _produce(kafka: KafkaSettings, topic: str, first_sequence: int, count: int, subjects: int,
+async def _produce(kafka: KafkaClient, topic: str, first_sequence: int, count: int, subjects: int,
                    producer_name: str) -> dict[str, Any]:
-    producer = AIOKafkaProducer(**client_options(kafka), acks="all", linger_ms=5, client_id="bench-audit")
+    producer = AIOKafkaProducer(**kafka.options(), acks="all", linger_ms=5, client_id="bench-audit")
     await producer.start()
     began = time.perf_counter()
+    offsets: dict[int, tuple[int, int]] = {}  # partition -> (first offset, end offset)
     try:
-        pending = []
-        for sequence in range(first_sequence, first_sequence + count):
-            subject = subject_of(sequence, subjects)
-            event = envelope(sequence, subject, producer_name)
-            pending.append(await producer.send(topic, event.SerializeToString(), key=subject.encode()))
-        sent = await asyncio.gather(*pending)
+        last = first_sequence + count
+        for chunk in range(first_sequence, last, PRODUCE_CHUNK):  # bounded memory for a log of a million
+            pending = []
+            for sequence in range(chunk, min(chunk + PRODUCE_CHUNK, last)):
+                subject = subject_of(sequence, subjects)
+                event = envelope(sequence, subject, producer_name)
+                pending.append(await producer.send(topic, event.SerializeToString(), key=subject.encode()))
+            for sent in await asyncio.gather(*pending):
+                first, end = offsets.get(sent.partition, (sent.offset, sent.offset + 1))
+                offsets[sent.partition] = (min(first, sent.offset), max(end, sent.offset + 1))
     finally:
         await producer.stop()
-    offsets: dict[int, list[int]] = {}
-    for metadata in sent:
-        offsets.setdefault(metadata.partition, []).append(metadata.offset)
-    return {"ranges": tuple((p, min(o), max(o) + 1) for p, o in sorted(offsets.items())),
+    return {"ranges": tuple((p, first, end) for p, (first, end) in sorted(offsets.items())),
             "seconds": time.perf_counter() - began}
 
 
-def produce(kafka: KafkaSettings, topic: str, first_sequence: int, count: int, subjects: int,
+def produce(kafka: KafkaClient, topic: str, first_sequence: int, count: int, subjects: int,
             producer_name: str = PRODUCER) -> dict[str, Any]:
     """Load-generator entry point: `count` events with sequences from `first_sequence` on, acks=all, onto
     the broker `kafka` reaches (as the client "bench"); returns the offsets they took per partition
@@ -91,6 +94,17 @@ def subject_refs(target: Target, subjects: int, create: bool = True) -> dict[str
     return asyncio.run(_refs(target, [pool_subject(i) for i in range(subjects)], create))
 
 
+async def _public_key(target: Target) -> str:
+    async with target.channel() as channel:
+        return (await audit_pb2_grpc.AuditServiceStub(channel).GetPublicKey(audit_pb2.GetPublicKeyRequest(),
+                                                                           timeout=CALL_TIMEOUT_S)).public_key_pem
+
+
+def public_key(target: Target) -> str:
+    """Load-generator entry point: the audit service's checkpoint key (PEM), as GetPublicKey gives it."""
+    return asyncio.run(_public_key(target))
+
+
 async def append_naive(conn: asyncpg.Connection, value: bytes) -> None:
     """The baseline's whole work for one event."""
     event_id = uuid.UUID(envelope_pb2.EventEnvelope.FromString(value).event_id)
@@ -112,7 +126,7 @@ async def _naive(spec: AuditRoundSpec) -> dict[str, Any]:
     errors: Counter[str] = Counter()
     conn = await asyncpg.connect(spec.dsn)
     assert spec.kafka is not None
-    consumer = AIOKafkaConsumer(**client_options(spec.kafka), enable_auto_commit=False, client_id="bench-naive",
+    consumer = AIOKafkaConsumer(**spec.kafka.options(), enable_auto_commit=False, client_id="bench-naive",
                                 auto_offset_reset="earliest", max_partition_fetch_bytes=FETCH_BYTES)
     await consumer.start()
     try:

@@ -4,8 +4,8 @@ load-generator process runs for every audit round.
 - `proof`: GetInclusionProof over gRPC (mTLS, one channel), a random leaf per call, every proof at the
   same tree size and checked against that size's signed root (a proof that does not verify is an
   error, not throughput).
-- `proof_lookup`, its baseline: the same proof from the same database without the service, as the
-  service's store reads it (LogStore.nodes over proofs.inclusion_plan, one query), from a pool of as
+- `proof_lookup`, its baseline: the same proof from the same database without the service, read
+  with plain SQL (the hashes of the subtrees the RFC 9162 path covers, one query), from a pool of as
   many connections as calls in flight; checked the same way.
 - `verify`: one VerifyLog call (the whole log re-checked on the server).
 - `rehash`, its baseline: what a client does at the least to check the log, reading the same
@@ -26,17 +26,18 @@ from typing import Any
 import asyncpg
 
 from bench.audit_ingest import run_ingest
+from bench.audit_rfc9162 import TreeHead, audit_path, leaf_hash, proof_root, range_hash, signed_tree, subtrees
 from bench.audit_scenarios import INGEST_SCENARIOS, AuditRoundSpec
 from bench.consent_scenarios import CALL_TIMEOUT_S, summarize
 from bench.cpu import cores_between, snapshot
 from bench.load import CallFailed, run_load
 from consentry.audit.v1 import audit_pb2 as pb
 from consentry.audit.v1 import audit_pb2_grpc
-from services.audit.domain import merkle, proofs
-from services.audit.domain.checkpoint import verify_checkpoint
-from services.audit.store.log_store import LogStore
 
 SCAN_CHUNK = 20_000  # rows per query of the re-hash, as VerifyLog's scan reads them
+# The stored hashes of complete subtrees, by (height, index at that height): one query per proof.
+NODES = ("SELECT level, node_index, hash FROM tree_nodes"
+         " JOIN unnest($1::smallint[], $2::bigint[]) AS wanted(level, node_index) USING (level, node_index)")
 
 
 class _Proofs:
@@ -49,7 +50,7 @@ class _Proofs:
         self.most_message = 0  # the whole response message, serialized
 
     def check(self, index: int, leaf: bytes, hashes: list[bytes], message_bytes: int = 0) -> None:
-        if not proofs.verify_inclusion(leaf, index, self.size, hashes, self.root):
+        if proof_root(leaf, index, self.size, hashes) != self.root:
             raise CallFailed("proof does not verify")
         self.most_hashes = max(self.most_hashes, len(hashes))
         self.most_bytes = max(self.most_bytes, sum(len(h) for h in hashes))
@@ -59,7 +60,7 @@ class _Proofs:
 async def _signed_root(stub: audit_pb2_grpc.AuditServiceStub, size: int) -> bytes:
     checkpoint = (await stub.GetCheckpoint(pb.GetCheckpointRequest(), timeout=CALL_TIMEOUT_S)).checkpoint
     key = await stub.GetPublicKey(pb.GetPublicKeyRequest(), timeout=CALL_TIMEOUT_S)
-    return _root(verify_checkpoint(key.public_key_pem, checkpoint.note, checkpoint.signature), size)
+    return _root(signed_tree(key.public_key_pem, checkpoint.note, checkpoint.signature), size)
 
 
 def _root(signed: tuple[int, bytes] | None, size: int) -> bytes:
@@ -107,17 +108,20 @@ async def _proof_round(spec: AuditRoundSpec) -> dict[str, Any]:
             return await _load(spec, inclusion_proof, checker)
     pool = await asyncpg.create_pool(spec.dsn, min_size=spec.concurrency, max_size=spec.concurrency)
     try:
-        async with pool.acquire() as conn:
-            checkpoint = await LogStore(conn).checkpoint_at(size)
-        signed = checkpoint and verify_checkpoint(spec.public_key_pem, checkpoint.note, checkpoint.signature)
+        checkpoint = await pool.fetchrow("SELECT note, signature FROM checkpoints WHERE tree_size = $1", size)
+        signed = checkpoint and signed_tree(spec.public_key_pem, checkpoint["note"], checkpoint["signature"])
         checker = _Proofs(size, _root(signed or None, size))
 
         async def store_lookup() -> None:
             index = rng.randrange(size)
-            plan = proofs.inclusion_plan(index, size)
+            path = audit_path(index, size)
+            wanted = {(0, index), *(node for start, end in path for node in subtrees(start, end))}
+            levels, positions = zip(*wanted, strict=True)
             async with pool.acquire() as conn:
-                nodes = await LogStore(conn).nodes(merkle.addresses_for(plan) | {(0, index)})
-            checker.check(index, nodes[(0, index)], merkle.hashes_for(plan, nodes))
+                rows = await conn.fetch(NODES, levels, positions)
+            nodes = {(level, position): node for level, position, node in rows}
+            hashes = [range_hash([nodes[node] for node in subtrees(start, end)]) for start, end in path]
+            checker.check(index, nodes[(0, index)], hashes)
 
         return await _load(spec, store_lookup, checker)
     finally:
@@ -155,23 +159,21 @@ async def _verify(spec: AuditRoundSpec) -> dict[str, Any]:
 
 async def _rehash(conn: asyncpg.Connection, public_key_pem: str) -> tuple[int, bool]:
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        checkpoint = await LogStore(conn).latest_checkpoint()
-        if checkpoint is None:
+        checkpoint = await conn.fetchrow("SELECT note, signature FROM checkpoints ORDER BY tree_size DESC LIMIT 1")
+        signed = checkpoint and signed_tree(public_key_pem, checkpoint["note"], checkpoint["signature"])
+        if not signed:
             return 0, False
-        signed = verify_checkpoint(public_key_pem, checkpoint.note, checkpoint.signature)
-        frontier, after, contiguous = merkle.Frontier(), -1, True
+        head, after, contiguous = TreeHead(), -1, True
         while True:
             rows = await conn.fetch("SELECT leaf_index, body FROM entries WHERE leaf_index > $1"
-                                    " AND leaf_index < $2 ORDER BY leaf_index LIMIT $3",
-                                    after, checkpoint.tree_size, SCAN_CHUNK)
+                                    " AND leaf_index < $2 ORDER BY leaf_index LIMIT $3", after, signed[0], SCAN_CHUNK)
             for index, body in rows:
-                contiguous &= index == frontier.size
-                frontier.append(merkle.leaf_hash(body))
+                contiguous &= index == head.size
+                head.add(leaf_hash(body))
             if len(rows) < SCAN_CHUNK:
                 break
             after = rows[-1][0]
-    ok = contiguous and signed == (checkpoint.tree_size, checkpoint.root_hash) and frontier.root() == signed[1]
-    return frontier.size, ok
+    return head.size, contiguous and signed == (head.size, head.root())
 
 
 def run_audit_round(spec: AuditRoundSpec) -> dict[str, Any]:

@@ -4,9 +4,9 @@ load-generator process, and the events the benchmark puts in the log.
 Every event is a `consent.withdrawn` envelope as the consent service's outbox relay publishes it
 (EventEnvelope with a UUIDv7 id, producer, gap-free sequence, subject id as the Kafka key, a
 ConsentWithdrawn payload packed in Any), for a subject of a fixed pool. The rounds themselves:
-`audit_ingest` (Kafka to a signed checkpoint, and the naive consumer it is compared with),
-`audit_rounds` (proofs and VerifyLog, and the entry point the generator runs for every round) and
-`audit_log` (the large log the proofs are asked of).
+`audit_ingest` (Kafka to a signed checkpoint, and the naive consumer it is compared with) and
+`audit_rounds` (proofs and VerifyLog, and the entry point the generator runs for every round);
+`audit_rfc9162` checks what the service answers.
 """
 
 from __future__ import annotations
@@ -14,20 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import uuid6
 from google.protobuf import any_pb2
 
-from bench.consent_scenarios import NOTICE_EN, PURPOSE_ID, Target
+from bench.consent_scenarios import NOTICE_HASH, PURPOSE_ID, Target
+from bench.load import KafkaClient
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.consent.v1 import events_pb2 as epb
 from consentry.events.v1 import envelope_pb2
-from services.common.ids import new_id
-from services.common.settings import KafkaSettings
-from services.consent.domain.model import content_hash
 
 TOPIC = "bench.audit.events"  # the ingest rounds' topic: the only one the ingest audit process reads
-PROOFS_TOPIC = "bench.audit-proofs.events"  # the proofs audit process reads this one, which stays empty
-PRODUCER = "bench-events"  # envelope producer of the ingest rounds (sequences 1, 2, ... over all rounds)
-LOG_PRODUCER = "bench-bulk"  # producer of the bulk-built log
+PROOFS_TOPIC = "bench.audit-proofs.events"  # the proofs audit process reads this one: the large log's events
+PRODUCER = "bench-events"  # envelope producer (sequences 1, 2, ... over all rounds of a topic)
 EVENT_TYPE = "consent.withdrawn"
 SUBJECT_PREFIX = "aud-subj-"
 # Sequence q concerns subject q * SPREAD mod pool: consecutive events go to subjects far apart, and
@@ -42,7 +40,7 @@ VERIFY_SCENARIOS = ("verify", "rehash")  # count-bounded: one pass over the log
 class AuditRoundSpec:
     scenario: str  # one of INGEST_SCENARIOS, LOAD_SCENARIOS, VERIFY_SCENARIOS
     dsn: str = ""  # naive: its own database; ingest: the audit database (polled); proof_lookup, rehash: the log's
-    kafka: KafkaSettings | None = None  # naive: how it reaches the broker (TLS, the client "bench")
+    kafka: KafkaClient | None = None  # naive: how it reaches the broker (TLS, the client "bench")
     topic: str = TOPIC
     ranges: tuple[tuple[int, int, int], ...] = ()  # naive: (partition, first offset, end offset) of the round
     audit_pid: int = 0  # ingest: the audit process, stopped while the round's events were produced
@@ -74,15 +72,15 @@ def envelope(sequence: int, subject: str, producer: str = PRODUCER,
     withdrawal fills them, so entries are as long as real ones)."""
     now = at or datetime.now(UTC)
     consent = cpb.Consent(
-        consent_id=str(new_id()), subject_id=subject, purpose_id=PURPOSE_ID, controller_id="bench-campus",
-        state=cpb.CONSENT_STATE_WITHDRAWN, notice_version=1, notice_language="en", notice_hash=content_hash(NOTICE_EN),
+        consent_id=str(uuid6.uuid7()), subject_id=subject, purpose_id=PURPOSE_ID, controller_id="bench-campus",
+        state=cpb.CONSENT_STATE_WITHDRAWN, notice_version=1, notice_language="en", notice_hash=NOTICE_HASH,
         jurisdiction="CN", collection_method=cpb.COLLECTION_METHOD_APP_SCREEN, evidence_ref="bench-screen-tap",
         actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT), subject_age=30, alternative_offered=True)
     consent.granted_at.FromDatetime(now - timedelta(days=30))
     consent.updated_at.FromDatetime(now)
     payload = any_pb2.Any()
     payload.Pack(epb.ConsentWithdrawn(consent=consent, reason="benchmark withdrawal"))
-    event = envelope_pb2.EventEnvelope(event_id=str(new_id()), type=EVENT_TYPE, producer=producer, sequence=sequence,
+    event = envelope_pb2.EventEnvelope(event_id=str(uuid6.uuid7()), type=EVENT_TYPE, producer=producer, sequence=sequence,
                                        subject_id=subject, payload=payload)
     event.occurred_at.FromDatetime(now)
     return event

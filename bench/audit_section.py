@@ -5,8 +5,8 @@ Two audit processes (`python -m services.audit`, configured as the dev stack con
 the policy file, its own database with owner and service roles, the Ed25519 checkpoint key in
 OpenBao with the least-privilege token `provision_vault` gives, the wrapped keyvault for subject
 references, default pool and batch settings, log level WARNING): "audit" consumes the benchmark's
-topic into its own database; "audit-proofs" serves a log built in advance (bench/audit_log.py) from
-another database and consumes a topic that stays empty. Both reach the shared broker over its TLS
+topic into its own database; "audit-proofs" takes in the large log's events from a topic of its
+own, into another database, before it serves the proofs. Both reach the shared broker over its TLS
 front with their own certificate, as every service does. A third, "audit-plain", configured the same
 but on its own database and a plaintext Tansu (security_protocol PLAINTEXT), takes in the same
 number of events in rounds alternating with the ingest rounds: what TLS with client certificates on
@@ -24,12 +24,12 @@ import signal
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from bench.audit_ingest import NAIVE_TABLE, produce, subject_refs
-from bench.audit_log import LogSpec, build_log
+from bench.audit_ingest import NAIVE_TABLE, produce, public_key, subject_refs
 from bench.audit_rounds import run_audit_round
 from bench.audit_scenarios import PROOFS_TOPIC, TOPIC, AuditRoundSpec
 from bench.harness import Groups, Stack, bench_kafka, measure, run_interleaved
 from bench.kafka_tls import Pair
+from bench.load import KafkaClient
 from bench.procs import GrpcServerProcess
 from bench.report import Goal, Scenario
 from services.audit.provision import provision_database, provision_vault
@@ -37,7 +37,6 @@ from services.audit.settings import AuditSettings
 from services.cli.dev import Stack as DevStack
 from services.common.devstack import TansuProcess, free_port
 from services.common.pki import CertFiles
-from services.common.settings import KafkaSettings
 
 SECTION = "audit"
 INGEST_DB, PROOFS_DB, NAIVE_DB, PLAIN_DB = "audit", "audit_proofs", "audit_naive", "audit_plain"
@@ -72,10 +71,11 @@ AUDIT_QUICK = AuditConfig(rounds=2, duration_s=1.5, warmup_s=0.5, ingest_rounds=
 
 @dataclass
 class Ingest:
-    """An audit process that takes in the benchmark's topic, and how the generator produces onto its broker."""
+    """An audit process that takes in a topic of the benchmark's, and how the generator produces onto its broker."""
     proc: GrpcServerProcess
     database: str
-    kafka: KafkaSettings
+    kafka: KafkaClient
+    topic: str = TOPIC
     produced: int = 0  # sequences 1..produced are on its topic
 
 
@@ -123,7 +123,7 @@ def _tree_size(s: Stack, database: str) -> int:
     return s.pg.execute("SELECT coalesce(max(tree_size), 0) FROM checkpoints", database=database)
 
 
-def _ingest_round(s: Stack, ingest: Ingest, count: int, subjects: int, naive: bool
+def _ingest_round(s: Stack, ingest: Ingest, count: int, subjects: int, naive: bool, max_s: float = INGEST_MAX_S
                   ) -> tuple[dict[str, Any] | None, dict[str, Any], float]:
     """The audit process is stopped while `count` events are produced, the naive consumer (if `naive`)
     takes them in, then the audit process is resumed and takes them in; (naive, audit, seconds producing)."""
@@ -132,13 +132,13 @@ def _ingest_round(s: Stack, ingest: Ingest, count: int, subjects: int, naive: bo
     from_size = _tree_size(s, ingest.database)
     os.kill(proc.pid, signal.SIGSTOP)
     try:
-        made = s.gen.apply(produce, (ingest.kafka, TOPIC, ingest.produced + 1, count, subjects))
+        made = s.gen.apply(produce, (ingest.kafka, ingest.topic, ingest.produced + 1, count, subjects))
         ingest.produced += count
-        common = dict(events=count, max_s=INGEST_MAX_S)
+        common = dict(events=count, max_s=max_s)
         base = measure(s, AuditRoundSpec("naive", dsn=s.pg.dsn(NAIVE_DB), kafka=ingest.kafka, ranges=made["ranges"],
-                                         **common), run_audit_round, INGEST_MAX_S + 60) if naive else None
+                                         **common), run_audit_round, max_s + 60) if naive else None
         audit = measure(s, AuditRoundSpec("ingest", dsn=s.pg.dsn(ingest.database), audit_pid=proc.pid,
-                                          from_size=from_size, **common), run_audit_round, INGEST_MAX_S + 60)
+                                          from_size=from_size, **common), run_audit_round, max_s + 60)
     finally:
         _resume(proc.pid)
     return base, audit, made["seconds"]
@@ -221,7 +221,8 @@ def plan_log(s: Stack, cfg: AuditConfig, proc: GrpcServerProcess, pem: str, look
                 " against the signed root" + ("" if measured else "; reference: one at a time"))
         base = Scenario(f"GetInclusionProof store lookup x{concurrency}", "GetInclusionProof", "gen+postgres",
                         section=SECTION, unit="proofs", extra_medians=("proof_bytes_max", "response_bytes_max"),
-                        note=note + "; baseline: LogStore.nodes over the proof's plan, no gRPC, no checkpoint read")
+                        note=note + "; baseline: the path's stored subtree hashes read with plain SQL (one query),"
+                                    " no gRPC, no checkpoint read")
         goals = {"p99_ms": Goal("<", 5), "proof_bytes_max": Goal("<=", bound)} if measured else {}
         audit = Scenario(f"GetInclusionProof audit x{concurrency}", "GetInclusionProof", "audit-proofs", base.name,
                          section=SECTION, unit="proofs", goals=goals, extra_medians=base.extra_medians,
@@ -239,6 +240,18 @@ def plan_log(s: Stack, cfg: AuditConfig, proc: GrpcServerProcess, pem: str, look
     planned.append(("VerifyLog", [(base, AuditRoundSpec("rehash", dsn=lookup_dsn, **verify)),
                                   (audit, AuditRoundSpec("verify", target=proc.target, **verify))], cfg.verify_runs))
     return planned
+
+
+def _fill_log(s: Stack, log: Ingest, cfg: AuditConfig) -> dict[str, Any]:
+    """The log the proofs are asked of: `log_entries` events taken in as the ingest rounds take theirs
+    (the process stopped while they are produced, then resumed with them waiting), so that it is
+    written batch by batch, a signed checkpoint per batch, as the sequencer writes a backlog."""
+    _, result, produced_s = _ingest_round(s, log, cfg.log_entries, cfg.subjects, naive=False, max_s=BUILD_MAX_S)
+    if result["errors"]:
+        raise RuntimeError(f"the log for the proofs was not taken in: {result['errors']}")
+    s.pg.execute("VACUUM ANALYZE", database=PROOFS_DB)  # as autovacuum would, but not during the rounds
+    return {"entries": result["tree_size"], "checkpoints": result["checkpoints"], "seconds": result["seconds"],
+            "events_per_s": result["rps"], "produce_seconds": produced_s}
 
 
 def _plain_broker(s: Stack) -> DevStack:
@@ -276,21 +289,17 @@ def run_all(s: Stack, cfg: AuditConfig) -> tuple[list[Scenario], dict[str, Any]]
     if cfg.plaintext_kafka:
         broker = _plain_broker(s)
         plain = Ingest(_start_audit(s, "audit-plain", PLAIN_DB, TOPIC, token, client, passwords, broker), PLAIN_DB,
-                       broker.kafka.client_settings())
+                       KafkaClient(broker.kafka.bootstrap_servers))
     scenarios, info = run_ingest(s, cfg, secured, plain)
     pairs = [Pair("audit ingest (Kafka to signed checkpoint)", INGEST, PLAIN_INGEST, "events/s")] if plain else []
 
-    print(f"building a log of {cfg.log_entries:,} entries ...", flush=True)
-    built = s.gen.apply_async(build_log, (LogSpec(_dsn(s, PROOFS_DB, passwords, OWNER),
-                                                  _dsn(s, PROOFS_DB, passwords, ROLE), cfg.log_entries,
-                                                  BATCH_SIZE, refs, s.vault_metrics.address, token, KEY_NAME,
-                                                  MOUNT),)).get(timeout=BUILD_MAX_S)
-    pem = built.pop("public_key_pem")
-    s.pg.execute("VACUUM ANALYZE", database=PROOFS_DB)  # as autovacuum would, but not during the rounds
-    print(f"  {built['entries']:,} entries, {built['checkpoints']} checkpoints in {built['seconds']:.1f}s;"
-          " starting the audit service (proofs) ...", flush=True)
-    proofs_proc = _start_audit(s, "audit-proofs", PROOFS_DB, PROOFS_TOPIC, token, client, passwords, s.dev)
-    for title, group, rounds in plan_log(s, cfg, proofs_proc, pem, _dsn(s, PROOFS_DB, passwords, ROLE)):
+    print(f"the log for the proofs: {cfg.log_entries:,} events taken in by a third audit process ...", flush=True)
+    log = Ingest(_start_audit(s, "audit-proofs", PROOFS_DB, PROOFS_TOPIC, token, client, passwords, s.dev), PROOFS_DB,
+                 bench_kafka(s), PROOFS_TOPIC)
+    built = _fill_log(s, log, cfg)
+    pem = s.gen.apply(public_key, (log.proc.target,))
+    print(f"  {built['entries']:,} entries, {built['checkpoints']} checkpoints in {built['seconds']:.1f}s", flush=True)
+    for title, group, rounds in plan_log(s, cfg, log.proc, pem, _dsn(s, PROOFS_DB, passwords, ROLE)):
         how = "one pass per round" if rounds else f"{cfg.warmup_s:g}s warm-up + {cfg.duration_s:g}s"
         print(f"{title}: {rounds or cfg.rounds} rounds of {how}", flush=True)
         run_interleaved(s, group, rounds or cfg.rounds, run_audit_round, VERIFY_MAX_S + 60 if rounds else None,

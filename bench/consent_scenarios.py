@@ -8,6 +8,7 @@ answers the same RPCs with the same message types), so the two differ only in th
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import os
 import random
@@ -22,10 +23,10 @@ from bench.cpu import Snapshot, cores_between, snapshot
 from bench.load import CallFailed, LoadResult, percentile, run_load
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
-from services.consent.domain.model import content_hash
 
 PURPOSE_ID = "bench-gate-access"
 NOTICE_EN = "We store a template of your face to open the gate. You can use your badge instead."
+NOTICE_HASH = hashlib.sha256(NOTICE_EN.encode()).hexdigest()  # what a grant names: the text the person saw
 SEED_PREFIX = "subj-"
 # Subjects nobody granted; the echo baseline answers DENY for this prefix, like the service does.
 UNKNOWN_PREFIX = "unknown-"
@@ -72,7 +73,7 @@ def seeded_subject(i: int, prefix: str = SEED_PREFIX) -> str:
 def grant_request(subject_id: str) -> pb.GrantConsentRequest:
     return pb.GrantConsentRequest(
         subject_id=subject_id, purpose_id=PURPOSE_ID, notice_version=1, notice_language="en",
-        notice_hash=content_hash(NOTICE_EN), collection_method=pb.COLLECTION_METHOD_APP_SCREEN,
+        notice_hash=NOTICE_HASH, collection_method=pb.COLLECTION_METHOD_APP_SCREEN,
         evidence_ref="bench-screen-tap", actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT), subject_age=30,
         jurisdiction="CN", alternative_offered=True, idempotency_key=f"bench-{subject_id}",
     )

@@ -15,7 +15,6 @@ on a plaintext Tansu: rounds of fewer deletions alternate between the two (bench
 
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -28,8 +27,6 @@ from bench.dsr_stack import GATES, PURPOSE, DsrStack
 from bench.harness import Stack
 from bench.kafka_tls import PLAIN, SECURED, Pair
 from bench.report import Goal, Scenario
-from services.dsr.service.dispatcher import TaskDispatcher
-from services.dsr.service.orchestrator import Orchestrator
 from services.dsr.settings import DsrSettings
 
 SECTION = "dsr"
@@ -229,10 +226,7 @@ def dsr_config(cfg: DsrConfig, event_loop: str) -> dict[str, Any]:
     return {**asdict(cfg), "poller": {"window": POLL_WINDOW, "pause_s": POLL_S},
             "service": {key: f[key].default for key in ("task_confirm_timeout_s", "task_max_attempts", "task_window",
                                                         "start_concurrency", "pool_min_size", "pool_max_size")}
-            | {"orchestrator_idle_s": inspect.signature(Orchestrator.run).parameters["idle_s"].default,
-               "dispatcher_idle_s": inspect.signature(TaskDispatcher.run).parameters["idle_s"].default,
-               "dispatcher_batch": inspect.signature(TaskDispatcher).parameters["batch"].default,
-               "transport": "mTLS", "log_level": "WARNING", "event_loop": event_loop, "keyvault_backend": "wrapped",
+            | {"transport": "mTLS", "log_level": "WARNING", "event_loop": event_loop, "keyvault_backend": "wrapped",
                "kafka": "SSL: the TLS front, a client certificate per service and gate"
                         + ("; the comparison's second stack: PLAINTEXT" if cfg.compare_rounds else "")},
             "gates": {"names": list(GATES), "purpose": PURPOSE,

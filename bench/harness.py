@@ -27,6 +27,7 @@ from typing import Any
 
 from bench.consent_scenarios import CALL_TIMEOUT_S, run_round, worker_pid
 from bench.keyvault_scenarios import Vault
+from bench.load import KafkaClient
 from bench.procs import (
     KEYVAULT_BACKENDS,
     GrpcServerProcess,
@@ -42,7 +43,6 @@ from services.cli.dev import Stack as DevStack
 from services.cli.dev import erasure_env
 from services.common.devstack import PostgresProcess, TansuProcess, broker_tls, free_port
 from services.common.pki import DevCA
-from services.common.settings import KafkaSettings
 
 SETTLE_TIMEOUT_S = 600.0  # a 100,000-key bulk round leaves as many events for the relay
 # The keyvault's grant on the consent service, exactly as the dev stack writes it (today: the checks,
@@ -105,10 +105,11 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def bench_kafka(s: Stack) -> KafkaSettings:
+def bench_kafka(s: Stack) -> KafkaClient:
     """How the benchmark's own Kafka clients (producers, the naive consumer) reach the shared broker:
     as the client "bench", with its certificate. Picklable: the generator builds its clients from it."""
-    return s.kafka.client_settings(s.ca.issue_client("bench"))
+    files = s.ca.issue_client("bench")
+    return KafkaClient(s.kafka.bootstrap_servers, (s.ca.ca.cert, files.cert, files.key))
 
 
 def _keyvault_env(dev: DevStack, database: str, port: int, server: Any, policy: Path, consent_port: int,

@@ -15,6 +15,25 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from consentry_client.kafka import kafka_options
+
+
+@dataclass(frozen=True)
+class KafkaClient:
+    """How a Kafka client of the load generator reaches a broker: over TLS with `tls` (CA, certificate,
+    key), as every client of the platform does, or without (None) on a plaintext broker."""
+
+    bootstrap_servers: str
+    tls: tuple[Path, Path, Path] | None = None
+
+    def options(self) -> dict[str, Any]:
+        if self.tls is None:
+            return {"bootstrap_servers": self.bootstrap_servers, "security_protocol": "PLAINTEXT"}
+        ca, cert, key = self.tls
+        return kafka_options(self.bootstrap_servers, ca=ca, cert=cert, key=key)
 
 
 class CallFailed(Exception):
