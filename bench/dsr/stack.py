@@ -148,26 +148,27 @@ def start(s: Stack, tls: bool = True, name: str = "dsr-stack") -> DsrStack:
         proc.start()
         servers[service] = proc
 
-    # Each gate as dev up configures its gate, under its own name (certificate, database and role);
-    # the subjects are enrolled by the set-up, not at start.
-    gates: dict[str, BenchFaceGate] = {}
-    dsns: dict[str, str] = {}
-    gate_tls: dict[str, Tls] = {}
-    for gate in GATES:
-        env = {**face_gate_env(dev, {n: ports[n] for n in ("consent", "keyvault", "dsr")}, name=gate),
-               "FACE_GATE_DEMO_SUBJECTS": json.dumps([])}
-        dsns[gate] = env["FACE_GATE_DATABASE_URL"]
-        gate_tls[gate] = (ca.ca.cert, Path(env["FACE_GATE_TLS_CERT"]), Path(env["FACE_GATE_TLS_KEY"]))
-        print(f"{label}: starting {gate} ...", flush=True)
-        proc = BenchFaceGate(run_dir / gate, env, plaintext=not tls)
-        s.on_exit(proc.stop)
-        proc.start()
-        gates[gate] = proc
+    gates = {gate: _start_gate(s, dev, gate, ports, label, plaintext=not tls) for gate in GATES}
     pids = {"gen": s.pids["gen"], "postgres": pg.pid, "tansu": kafka.pid,
             "stunnel": kafka.front.pid if kafka.front else None, "openbao": bao.pid,
-            **{n: proc.pid for n, proc in servers.items()}, **{n: g.pid for n, g in gates.items()}}
-    return DsrStack(pg, kafka, bao, servers, gates, dsns, gate_tls, admin,
-                    {role: pid for role, pid in pids.items() if pid}, tls)
+            **{n: proc.pid for n, proc in servers.items()}, **{n: g.pid for n, (g, _, _) in gates.items()}}
+    return DsrStack(pg, kafka, bao, servers, {n: g for n, (g, _, _) in gates.items()},
+                    {n: dsn for n, (_, dsn, _) in gates.items()}, {n: files for n, (_, _, files) in gates.items()},
+                    admin, {role: pid for role, pid in pids.items() if pid}, tls)
+
+
+def _start_gate(s: Stack, dev: DevStack, gate: str, ports: dict[str, int], label: str, plaintext: bool
+                ) -> tuple[BenchFaceGate, str, Tls]:
+    """A gate as dev up configures its gate, under its own name (certificate, database and role); the
+    subjects are enrolled by the set-up, not at start. The process, its database, its certificate."""
+    env = {**face_gate_env(dev, {n: ports[n] for n in ("consent", "keyvault", "dsr")}, name=gate),
+           "FACE_GATE_DEMO_SUBJECTS": json.dumps([])}
+    print(f"{label}: starting {gate} ...", flush=True)
+    proc = BenchFaceGate(dev.run_dir / gate, env, plaintext=plaintext)
+    s.on_exit(proc.stop)
+    proc.start()
+    return proc, env["FACE_GATE_DATABASE_URL"], (dev.ca.ca.cert, Path(env["FACE_GATE_TLS_CERT"]),
+                                                 Path(env["FACE_GATE_TLS_KEY"]))
 
 
 def server_roles(tls: bool = True) -> str:
