@@ -5,12 +5,10 @@ service against raw Vault transit calls), audit (ingest against a naive consumer
 VerifyLog on a large log against the bare store) and dsr (deletion requests end to end through two
 reference face gates, against absolute targets); by default all four, in that order. The audit
 ingest and the dsr deletions are also measured on a plaintext broker beside Kafka over TLS with
-client certificates, and compared in a table of their own (bench/kafka_tls.py). PostgreSQL,
-Tansu and the consent service always run as separate processes in a temporary run dir, the echo
-baselines only for the consent section, OpenBao and the keyvault only for the keyvault and audit
-sections, the audit service only for the audit section; the dsr section starts the whole platform as
-`consentry dev up` runs it, on its own PostgreSQL, Tansu and OpenBao. The load generator is one more
-process. Everything is stopped on the way out, error or not.
+client certificates, and compared in a table of their own (bench/common/kafka_tls.py). PostgreSQL,
+Tansu, OpenBao and the consent service always run as separate processes in a temporary run dir;
+each section starts what else it needs. The load generator is one more process. Everything is
+stopped on the way out, error or not.
 """
 
 from __future__ import annotations
@@ -21,27 +19,22 @@ import platform
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from bench import (
-    audit_report,
-    audit_section,
-    consent_section,
-    dsr_report,
-    dsr_section,
-    kafka_tls,
-    keyvault_section,
-    report,
-)
-from bench.harness import stack, stop_on_sigterm
+from bench.audit.section import SECTION as AUDIT
+from bench.common import kafka_tls, report
+from bench.common.section import Results, Section
+from bench.common.stack import consent_config, stack, stop_on_sigterm
+from bench.consent.section import SECTION as CONSENT
+from bench.dsr.section import SECTION as DSR
+from bench.keyvault.section import SECTION as KEYVAULT
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("consent", "keyvault", "audit", "dsr")
+SECTIONS: tuple[Section, ...] = (CONSENT, KEYVAULT, AUDIT, DSR)
 
 
 def source_info() -> dict[str, Any]:
@@ -65,13 +58,13 @@ def machine_info() -> dict[str, Any]:
             "grpcio": grpc.__version__, "platform": platform.platform(), "loadavg_start": os.getloadavg()}
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=SECTIONS, action="append",
+    parser.add_argument("--only", choices=[s.name for s in SECTIONS], action="append",
                         help="run only this section (repeatable; default: every section)")
     parser.add_argument("--quick", action="store_true", help="short rounds and fewer subjects (smoke run)")
     parser.add_argument("--rounds", type=int, help="rounds per scenario")
-    parser.add_argument("--duration", type=float, help="measured seconds per round")
+    parser.add_argument("--duration", type=float, help="measured seconds per round (where rounds are timed)")
     parser.add_argument("--profile", action="store_true",
                         help="afterwards, one more round per service scenario under py-spy (consent: also the"
                              " CheckConsent echo), outside the medians")
@@ -79,74 +72,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--event-loop", choices=["uvloop", "asyncio"], default="uvloop",
                         help="event loop of the services and of the echo baselines alike (default: the"
                              " services' default)")
-    args = parser.parse_args(argv)
-    sections = [name for name in SECTIONS if name in (args.only or SECTIONS)]
-    overrides = {k: v for k, v in (("rounds", args.rounds), ("duration_s", args.duration)) if v}
-    cfg = replace(consent_section.QUICK if args.quick else consent_section.Config(), **overrides)
-    kv_cfg = replace(keyvault_section.KV_QUICK if args.quick else keyvault_section.KvConfig(), **overrides)
-    audit_cfg = replace(audit_section.AUDIT_QUICK if args.quick else audit_section.AuditConfig(), **overrides)
-    # dsr rounds are count-bounded: --duration does not apply to them.
-    dsr_cfg = replace(dsr_section.DSR_QUICK if args.quick else dsr_section.DsrConfig(),
-                      **{k: v for k, v in overrides.items() if k == "rounds"})
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    chosen = [s for s in SECTIONS if s.name in (args.only or [s.name for s in SECTIONS])]
+    sized = [(s, s.configured(args.quick, rounds=args.rounds, duration_s=args.duration)) for s in chosen]
     stop_on_sigterm()
     started = datetime.now(UTC).replace(microsecond=0)
     machine = machine_info()
-    folder = args.results / "profiles" / started.strftime("%Y%m%dT%H%M%SZ")
-    scenarios: list[report.Scenario] = []
-    extra: dict[str, Any] = {}
-    pairs: list[kafka_tls.Pair] = []  # secured / plaintext Kafka scenarios, compared after the run
-    with tempfile.TemporaryDirectory(prefix="consentry-bench-") as tmp, stack(Path(tmp), args.event_loop, sections) as s:
-        if "consent" in sections:
-            groups, found = consent_section.run_all(s, cfg)
-            scenarios += [sc for sc, _ in groups]
-            extra.update(found)
-            if args.profile:
-                extra["profiles"] = consent_section.profile_servers(s, groups, folder)
-        if "keyvault" in sections:
-            groups, ordered, found = keyvault_section.run_all(s, kv_cfg)
-            scenarios += ordered
-            extra.update(found)
-            if args.profile:
-                extra["keyvault_profiles"] = keyvault_section.profile_servers(s, groups, folder)
-            extra["keyvault_checks"] = keyvault_section.checks(s, kv_cfg)
-        if "audit" in sections:
-            ordered, found, run = audit_section.run_all(s, audit_cfg)
-            scenarios += ordered
-            pairs += found.pop("kafka_tls_pairs")
-            extra.update(found)
-            extra["audit_checks"] = audit_section.checks(s, run)
-        if "dsr" in sections:
-            ordered, found, dsr_run = dsr_section.run_all(s, dsr_cfg)
-            scenarios += ordered
-            pairs += found.pop("kafka_tls_pairs")
-            extra.update(found)
-            extra["dsr_checks"] = dsr_section.checks(s, dsr_run)
+    profiles = args.results / "profiles" / started.strftime("%Y%m%dT%H%M%SZ") if args.profile else None
+    found: list[Results] = []
+    with tempfile.TemporaryDirectory(prefix="consentry-bench-") as tmp, \
+            stack(Path(tmp), args.event_loop, profiles) as s:
+        for section, sizes in sized:
+            found.append(section.run(s, sizes))
     machine["loadavg_end"] = os.getloadavg()
-    config: dict[str, Any] = {**(asdict(cfg) if "consent" in sections else {}), "quick": args.quick,
-                              "sections": sections,
-                              "consent_service": {**consent_section.consent_config(), "event_loop": args.event_loop}}
-    if "keyvault" in sections:
-        config["keyvault"] = {**asdict(kv_cfg), "service": keyvault_section.keyvault_config(args.event_loop)}
-    if "audit" in sections:
-        config["audit"] = audit_section.audit_config(audit_cfg, args.event_loop)
-    if "dsr" in sections:
-        config["dsr"] = dsr_section.dsr_config(dsr_cfg, args.event_loop)
+    config: dict[str, Any] = {"quick": args.quick, "sections": [s.name for s in chosen],
+                              "consent_service": consent_config(args.event_loop)}
+    for results in found:
+        config.update(results.config)
     config["source"] = source_info()
-    doc = report.build(scenarios, started=started, machine=machine, config=config, extra=extra)
-    doc["kafka_tls"] = kafka_tls.compare(doc["scenarios"], pairs)
+    extra = {key: value for results in found for key, value in results.found.items()}
+    doc = report.build([sc for results in found for sc in results.scenarios], started=started, machine=machine,
+                       config=config, extra=extra)
+    doc["kafka_tls"] = kafka_tls.compare(doc["scenarios"], [pair for results in found for pair in results.pairs])
     path = report.write(doc, args.results, started)
-    print()
-    print(report.table(doc, {"audit": audit_report.table, "dsr": dsr_report.table}))
+    for section, _ in sized:
+        verdict = "all targets met" if doc["sections"][section.name]["all_targets_met"] else "targets missed"
+        print(f"\n[{section.name}] ({verdict})\n" + section.table([d for d in doc["scenarios"]
+                                                                   if d["section"] == section.name]))
     if doc["kafka_tls"]:
         print(f"\n[kafka: {kafka_tls.SECURED} vs {kafka_tls.PLAIN}, the same processes, rounds alternating]\n"
               + kafka_tls.table(doc["kafka_tls"]))
-    checked = [(f"keyvault checks ({backend})", found) for backend, found in extra.get("keyvault_checks", {}).items()]
-    checked += [("audit checks", extra["audit_checks"])] if "audit_checks" in extra else []
-    checked += [("dsr checks", extra["dsr_checks"])] if "dsr_checks" in extra else []
-    for title, found in checked:
-        failed = [name for name, c in found.items() if not c["ok"]]
-        print(f"\n{title}: " + (f"FAILED: {', '.join(failed)}" if failed else f"all {len(found)} passed"))
+    for name, section in doc["sections"].items():
+        print(f"\n{name}: " + (f"{section['errors']} calls answered wrongly or failed" if section["errors"]
+                               else "every call of every round answered as expected"))
     print(f"\nall targets met: {doc['all_targets_met']}   results: {path}")
     return 0
 
