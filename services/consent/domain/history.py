@@ -4,9 +4,8 @@ happened, with what the person saw and how they acted, so consent can be proven 
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from services.consent.domain.events import ConsentGranted
 from services.consent.domain.model import Actor, CollectionMethod, Consent, ConsentState
-
-GRANTED = "consent.granted"
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def as_of(history: list[HistoryEntry], moment: datetime) -> ConsentAsOf:
     if not past:
         return ConsentAsOf(None, None, None)
     last = past[-1]
-    grant = next((e for e in reversed(past) if e.event_type == GRANTED), None)
+    grant = next((e for e in reversed(past) if e.event_type == ConsentGranted.type), None)
     state = last.state
     if state is ConsentState.GIVEN and last.expires_at is not None and last.expires_at <= moment:
         state = ConsentState.EXPIRED
