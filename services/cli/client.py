@@ -20,7 +20,10 @@ def load_endpoints(run_dir: Path = DEFAULT_RUN_DIR) -> dict:
 
 
 def channel(endpoints: dict, service: str, client: str) -> grpc.aio.Channel:
-    files = endpoints["clients"][client]
+    files = endpoints["clients"].get(client)
+    if files is None:
+        known = ", ".join(sorted(endpoints["clients"]))
+        raise CliError(f"no client certificate named {client!r} on this platform; --client is one of: {known}")
     creds = grpc.ssl_channel_credentials(
         Path(endpoints["ca"]).read_bytes(), Path(files["key"]).read_bytes(), Path(files["cert"]).read_bytes())
     return grpc.aio.secure_channel(endpoints[service], creds)

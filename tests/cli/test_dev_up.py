@@ -127,6 +127,7 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         endpoints = json.loads((run_dir / "endpoints.json").read_text())
         unknown_language = consentry("consent", "grant", "--subject", "bob", "--language", "fr", *purpose,
                                      run_dir=run_dir)
+        stranger = consentry("consent", "check", "--subject", "bob", *purpose, "--client", "stranger", run_dir=run_dir)
         secrets = secrets_of(run_dir)
         exposed = [str(p) for p in run_dir.rglob("*") if p.is_file() and readable_by_others(p)
                    and any(secret in p.read_text(errors="replace") or "PRIVATE KEY" in p.read_text(errors="replace")
@@ -152,6 +153,9 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     assert unknown_language.returncode == 1 and "Traceback" not in unknown_language.stderr
     assert unknown_language.stderr.splitlines() == [
         "consentry: purpose demo-gate-access has no notice in 'fr'; it has: en, zh-CN"]
+    assert stranger.returncode == 1 and stranger.stderr.splitlines() == [
+        "consentry: no client certificate named 'stranger' on this platform; --client is one of: admin,"
+        " demo-gate, dpo"]
     assert json.loads(data_key.stdout)["plaintext_key_bytes"] == 32
     assert json.loads(shredded.stdout)["certificate"]["backend"] == "wrapped"
     # Only keyvault can tell whom a certificate concerns: it names the subject by a keyed tag.
