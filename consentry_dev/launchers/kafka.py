@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
+from services.common.kafka import create_missing_topics
 from services.common.pki import CertFiles, DevCA
 from services.common.settings import KafkaSettings
 
@@ -176,17 +177,11 @@ class TansuProcess(ManagedProcess):
 
     def create_topics(self, names: Iterable[str], partitions: int = 3) -> None:
         """Create topics that do not exist yet; existing ones are left untouched."""
-        wanted = [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
-
         async def go() -> None:
             admin = await self._admin()
             try:
-                response = await admin.create_topics(wanted)
+                await create_missing_topics(admin, list(names), partitions, 1)
             finally:
                 await admin.close()
-            for topic, code, *message in response.topic_errors:
-                if code and for_code(code) is not TopicAlreadyExistsError:
-                    raise for_code(code)(f"creating topic {topic!r}: {message}")
 
-        if wanted:
-            run_async(go)
+        run_async(go)

@@ -3,7 +3,7 @@ producer with the delivery guarantees the outbox relies on."""
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.helpers import create_ssl_context
 
 from services.common.settings import KafkaSettings
@@ -41,6 +41,28 @@ def consumer(settings: KafkaSettings, *topics: str, **options) -> AIOKafkaConsum
     return AIOKafkaConsumer(*topics, **client_options(settings), **options)
 
 
+class TopicsRefused(Exception):
+    """The broker answered a request to create topics by refusing some of them (for each: why)."""
+
+
+async def create_missing_topics(admin: AIOKafkaAdminClient, topics: list[str], partitions: int,
+                                replication_factor: int) -> list[str]:
+    """Creates those of the topics that don't exist and returns their names; one that exists is left as
+    it is. The broker answers per topic, not by raising: a refusal (an ACL, too few brokers for the
+    replication) would otherwise pass unseen until the first send to that topic."""
+    existing = set(await admin.list_topics())
+    missing = [NewTopic(t, partitions, replication_factor) for t in dict.fromkeys(topics) if t not in existing]
+    if not missing:
+        return []
+    response = await admin.create_topics(missing)
+    answers = {topic: (code, rest[0] if rest else None) for topic, code, *rest in response.topic_errors}
+    refused = [f"{topic}: {for_code(code).__name__}{f' ({message})' if message else ''}"
+               for topic, (code, message) in answers.items() if code and for_code(code) is not TopicAlreadyExistsError]
+    if refused:
+        raise TopicsRefused("; ".join(refused))
+    return [t.name for t in missing if not answers.get(t.name, (0, None))[0]]
+
+
 async def ensure_topics(settings: KafkaSettings, topics: list[str], partitions: int = 3) -> None:
     """Creates the topics that are missing, unless topics are managed elsewhere (create_topics off)."""
     if not settings.create_topics:
@@ -48,13 +70,7 @@ async def ensure_topics(settings: KafkaSettings, topics: list[str], partitions: 
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
-        existing = set(await admin.list_topics())
-        missing = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
-        if missing:
-            try:
-                await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
+        await create_missing_topics(admin, topics, partitions, 1)
     finally:
         await admin.close()
 
