@@ -109,6 +109,30 @@ async def test_tampering_as_superuser_is_found_by_verify_log_and_by_the_offline_
     assert not offline.ok and any("not in the signed tree" in p for p in offline.problems)
 
 
+async def test_a_checkpoint_whose_note_names_another_size_is_found_by_verify_log(scratch_audit, postgres, backend):
+    database, face_events, dpo = scratch_audit
+    subject = unique("subj")
+    await face_events.Append(pb.AppendRequest(events=[face_event(subject)]))
+    await entries_of(dpo, subject, kind="face.")
+    checkpoint = (await dpo.GetCheckpoint(pb.GetCheckpointRequest())).checkpoint
+    size = checkpoint.tree_size
+    assert (await dpo.VerifyLog(pb.VerifyLogRequest())).ok
+
+    altered = checkpoint.note.replace(f"\n{size}\n".encode(), f"\n{size + 1}\n".encode())
+    conn = await asyncpg.connect(postgres.dsn(database))
+    try:
+        await conn.execute("ALTER TABLE checkpoints DISABLE TRIGGER ALL")
+        await conn.execute("UPDATE checkpoints SET note = $1 WHERE tree_size = $2", altered, size)
+        for trigger in ("checkpoints_no_change", "checkpoints_no_truncate"):
+            await conn.execute(f"ALTER TABLE checkpoints ENABLE ALWAYS TRIGGER {trigger}")
+    finally:
+        await conn.close()
+
+    verdict = await dpo.VerifyLog(pb.VerifyLogRequest())
+    assert altered != checkpoint.note
+    assert not verdict.ok and f"checkpoint {size}: signature or note does not match" in verdict.problems
+
+
 async def test_concurrent_producers_and_two_sequencers_never_fork_the_log(scratch_audit, run_dir, postgres, kafka,
                                                                          vault, audit_vault_token, dev_ca,
                                                                          consent_app, keyvault_app, backend):

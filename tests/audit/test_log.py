@@ -5,14 +5,18 @@ import asyncio
 import json
 import uuid
 
+import asyncpg
 import grpc
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from google.protobuf import timestamp_pb2
 
 from consentry.audit.v1 import audit_pb2 as pb
+from consentry.events.v1 import envelope_pb2
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from services.audit.domain import merkle, proofs
 from services.audit.domain.checkpoint import verify_checkpoint
+from services.common.topics import CONSENT_EVENTS
 from tests.consent.builders import grant
 from tests.keyvault.test_data_keys import consented
 from tests.support import unique
@@ -54,6 +58,65 @@ async def test_consent_and_key_events_reach_the_log_under_the_subject_reference_
     assert len(refs) == 1 and len(refs.pop()) == 64
     assert {e["producer"] for e in entries} >= {"consent", "keyvault"}
     assert all(subject not in json.dumps(e) for e in entries)
+
+
+async def test_the_log_names_a_subject_by_the_reference_keyvault_gives_it(admin, gate, face, kv_admin, dpo, backend):
+    subject, purpose = await consented(admin, gate)
+    await face.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+    [given] = (await kv_admin.GetSubjectRefs(kpb.GetSubjectRefsRequest(subject_ids=[subject]))).refs
+
+    by_subject = await entries_of(dpo, subject, until=lambda es: {"consent.granted", "keyvault.key.released"}
+                                  <= {e["type"] for e in es})
+    by_reference = await dpo.QueryEvents(pb.QueryEventsRequest(filter=pb.EventFilter(subject_ref=given.subject_ref),
+                                                               page_size=1000))
+
+    assert given.state == kpb.KEY_STATE_ACTIVE and len(given.subject_ref) == 64
+    assert {e["subjectRef"] for e in by_subject} == {given.subject_ref}
+    assert {json.loads(e.entry_json)["eventId"] for e in by_reference.entries} >= {e["eventId"] for e in by_subject}
+
+
+async def _raw_record(broker, topic: str, event_id: str) -> tuple[bytes | None, bytes]:
+    """The key and value of the message on the topic that carries this event, exactly as published."""
+    consumer = AIOKafkaConsumer(**broker.client_options(), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        async with asyncio.timeout(20):
+            while True:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    for r in records:
+                        if envelope_pb2.EventEnvelope.FromString(r.value).event_id == event_id:
+                            return r.key, r.value
+    finally:
+        await consumer.stop()
+
+
+async def test_an_event_delivered_twice_over_kafka_is_logged_once(admin, gate, kafka, postgres, dpo, backend):
+    subject, _ = await consented(admin, gate)
+    [granted] = await entries_of(dpo, subject, kind="consent.granted")
+    key, value = await _raw_record(kafka, CONSENT_EVENTS, granted["eventId"])
+
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
+    await producer.start()
+    try:
+        sent = await (await producer.send(CONSENT_EVENTS, value, key=key))
+    finally:
+        await producer.stop()
+    read_up_to = "SELECT coalesce(max(next_offset), 0) FROM consumer_offsets WHERE topic = $1 AND partition = $2"
+    conn = await asyncpg.connect(postgres.dsn("audit"))
+    try:
+        async with asyncio.timeout(20):  # until the sequencer has read past the second delivery
+            while await conn.fetchval(read_up_to, CONSENT_EVENTS, sent.partition) <= sent.offset:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        leaves = await conn.fetchval("SELECT count(*) FROM entries WHERE event_id = $1", uuid.UUID(granted["eventId"]))
+    finally:
+        await conn.close()
+
+    assert leaves == 1
+    assert [e["eventId"] for e in await entries_of(dpo, subject, kind="consent.granted")] == [granted["eventId"]]
 
 
 @requirement("EDPB Guidelines 05/2022", "Face systems log match attempts (result, score, device) and enrolments in the audit trail")

@@ -2,6 +2,7 @@
 (a process that cannot import them checks the file), and a changed entry or a tree that did not only
 grow fails the check."""
 
+import base64
 import json
 import subprocess
 import sys
@@ -89,3 +90,25 @@ def test_a_tree_that_did_not_only_grow_fails_the_check(tmp_path):
 
     assert not verdict["ok"] and verdict["problems"] == [
         f"the tree of size {len(BODIES)} is not an extension of the earlier checkpoint"]
+
+
+def _resized(line: dict, size: int) -> dict:
+    """A checkpoint line whose note names another tree size, its signature kept."""
+    note = base64.b64decode(line["note"])
+    altered = note.replace(f"\n{line['treeSize']}\n".encode(), f"\n{size}\n".encode())
+    assert altered != note
+    return {**line, "treeSize": size, "note": base64.b64encode(altered).decode()}
+
+
+def test_a_checkpoint_whose_note_names_another_size_fails_the_check(tmp_path):
+    key = Ed25519PrivateKey.generate()
+    lines, earlier = export(key)
+
+    genuine = verify(tmp_path, lines, key, earlier)
+    grown = verify(tmp_path, [_resized(lines[0], len(BODIES) + 1), *lines[1:]], key, None)
+    kept_larger = verify(tmp_path, lines, key, _resized(earlier, EARLIER + 1))
+
+    assert genuine["ok"]
+    assert not grown["ok"] and grown["problems"] == ["checkpoint: signature does not verify with the given public key"]
+    assert not kept_larger["ok"] and kept_larger["problems"] == [
+        "earlier checkpoint: signature does not verify with the given public key"]

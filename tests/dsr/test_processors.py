@@ -17,7 +17,7 @@ from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from consentry_client import SubjectErased, TemplateRetired
 from tests.dsr.fixtures import GATES
-from tests.consent.builders import grant, registered_purpose, time_passes
+from tests.consent.builders import check, grant, registered_purpose, time_passes
 from tests.dsr.test_requests import settled, submission, verify
 from tests.keyvault.test_purpose_generations import generation
 from tests.support import unique
@@ -85,6 +85,36 @@ async def test_deletion_leaves_no_decryptable_template_anywhere(admin, gate, dsr
         assert await g.store.template(subject, purpose) is None
         with pytest.raises(SubjectErased):  # said so, whether consent or the shredded key answers first
             await g._cipher.open(subject, purpose, seized[name])
+
+
+async def test_deleting_two_people_leaves_a_third_enrolled_alike_untouched(admin, gate, dsr, operator, kv_admin,
+                                                                          face_gates, backend):
+    gates, _ = face_gates
+    purpose = (await registered_purpose(admin)).purpose_id
+    deleted, control = [unique("subj"), unique("subj")], unique("subj")
+    template = os.urandom(256)
+    for subject in (*deleted, control):
+        await gate.GrantConsent(grant(subject, purpose))
+        for face_gate in gates.values():
+            await face_gate.enrol(subject, purpose, template, display_name="Ann Example")
+    await register(dsr, [purpose])
+    seized = {name: await g.store.template(control, purpose) for name, g in gates.items()}  # e.g. a backup
+    before = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=control))
+
+    done = await asyncio.gather(*(completed(operator, subject, pb.REQUEST_TYPE_DELETION) for subject in deleted))
+
+    assert [r.status for r in done] == [pb.REQUEST_STATUS_COMPLETED] * 2
+    for subject in deleted:
+        assert (await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))).state == kpb.KEY_STATE_SHREDDED
+        assert (await gate.CheckConsent(check(subject, purpose))).decision == cpb.DECISION_DENY
+    after = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=control))
+    assert (before.state, after.state, after.created_at) == (kpb.KEY_STATE_ACTIVE, kpb.KEY_STATE_ACTIVE,
+                                                               before.created_at)
+    assert (await gate.CheckConsent(check(control, purpose))).decision == cpb.DECISION_ALLOW
+    for name, g in gates.items():
+        assert await g.store.template(control, purpose) == seized[name]
+        assert await g.matches(control, purpose, template)
+        assert await g._cipher.open(control, purpose, seized[name]) == template
 
 
 @requirement("GDPR 7(3); PIPL 15, 47", "A withdrawal is one call and deletes that purpose's data at every face system, and nothing else")

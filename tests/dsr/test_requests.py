@@ -13,6 +13,7 @@ from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from services.common.grpc_errors import field_violations
+from services.common.signing import verify_signature
 from tests.consent.builders import check
 from tests.keyvault.test_data_keys import consented, refused
 from tests.support import unique
@@ -72,6 +73,62 @@ async def test_deletion_erases_consents_and_shreds_the_key_with_a_certificate(
     assert certificate["keysDestroyed"] != []
     assert [t.status for t in done.timeline][-3:] == [pb.REQUEST_STATUS_VERIFIED, pb.REQUEST_STATUS_IN_PROGRESS,
                                                       pb.REQUEST_STATUS_COMPLETED]
+
+
+async def test_a_completed_deletion_carries_the_certificate_keyvault_signed_and_verifies(
+        admin, gate, face, kv_admin, operator, backend):
+    subject, purpose = await consented(admin, gate)
+    await face.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+    submitted = (await operator.SubmitRequest(submission(subject))).request
+    await operator.VerifyIdentity(verify(submitted.request_id))
+    done = await settled(operator, submitted.request_id)
+
+    public = (await kv_admin.GetCertificateKey(kpb.GetCertificateKeyRequest())).public_key_pem
+    carried = kpb.DeletionCertificate(certificate_json=done.deletion_certificate,
+                                      signature=done.deletion_certificate_signature)
+    altered = kpb.DeletionCertificate(
+        certificate_json=done.deletion_certificate.replace(submitted.request_id.encode(), b"another-request"),
+        signature=done.deletion_certificate_signature)
+
+    def checked(certificate: kpb.DeletionCertificate):
+        return kv_admin.VerifyCertificate(kpb.VerifyCertificateRequest(subject_id=subject, certificate=certificate))
+    genuine, tampered = await checked(carried), await checked(altered)
+    assert done.status == pb.REQUEST_STATUS_COMPLETED and json.loads(done.deletion_certificate)["keysDestroyed"]
+    assert verify_signature(public, done.deletion_certificate, done.deletion_certificate_signature)
+    assert (genuine.signature_valid, genuine.names_subject) == (True, True)
+    assert altered.certificate_json != carried.certificate_json
+    assert not verify_signature(public, altered.certificate_json, altered.signature)
+    assert not tampered.signature_valid
+
+
+async def test_deletions_submitted_together_all_complete_each_erasing_its_own_subject_only(
+        admin, gate, face, kv_admin, operator, backend):
+    people = [await consented(admin, gate) for _ in range(5)]
+    control = await consented(admin, gate)
+    for subject, purpose in [*people, control]:
+        await face.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
+
+    submitted = await asyncio.gather(*(operator.SubmitRequest(submission(subject)) for subject, _ in people))
+    ids = [s.request.request_id for s in submitted]
+    await asyncio.gather(*(operator.VerifyIdentity(verify(request_id)) for request_id in ids))
+    done = await asyncio.gather(*(settled(operator, request_id, timeout=40) for request_id in ids))
+
+    certificates = [kpb.DeletionCertificate(certificate_json=r.deletion_certificate,
+                                            signature=r.deletion_certificate_signature) for r in done]
+    names = [[(await kv_admin.VerifyCertificate(kpb.VerifyCertificateRequest(subject_id=subject, certificate=c)))
+              .names_subject for subject, _ in people] for c in certificates]
+    destroyed = [{k["keyId"] for k in json.loads(r.deletion_certificate)["keysDestroyed"]} for r in done]
+    assert [r.status for r in done] == [pb.REQUEST_STATUS_COMPLETED] * len(people)
+    assert [json.loads(r.deletion_certificate)["requestId"] for r in done] == ids
+    assert names == [[i == j for j in range(len(people))] for i in range(len(people))]
+    assert all(destroyed) and len(set().union(*destroyed)) == sum(map(len, destroyed))
+    for subject, purpose in people:
+        key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))
+        consent = await gate.CheckConsent(check(subject, purpose))
+        assert key.state == kpb.KEY_STATE_SHREDDED
+        assert cpb.DenyReason.Name(consent.reason) == "DENY_REASON_SUBJECT_ERASED"
+    assert (await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=control[0]))).state == kpb.KEY_STATE_ACTIVE
+    assert (await gate.CheckConsent(check(*control))).decision == cpb.DECISION_ALLOW
 
 
 @requirement("GDPR 12(6)", "Nothing is done and no data leaves before the requester's identity is verified")
