@@ -10,7 +10,12 @@ STAMP  := $(VENV)/.installed
 DEBIAN := stunnel4 chromium fonts-wqy-microhei
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install system proto lint dev test fuzz bench clean
+# The API as last released (a buf image): no later proto may break a face system built against it.
+# `make release-api` writes the image of the version in pyproject.toml when that version is released.
+VERSION      := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+RELEASED_API := $(shell ls api-releases/*.json 2>/dev/null | sort -V | tail -n 1)
+
+.PHONY: install system proto lint breaking release-api dev test fuzz bench clean
 
 install: system $(STAMP)
 
@@ -33,14 +38,21 @@ proto:
 	find gen -type d -exec touch {}/__init__.py \;
 	rm -f gen/__init__.py
 
-lint: install
+lint: install breaking
 	cd proto && ../$(BIN)/buf lint
 	$(BIN)/ruff check services tests bench consentry_dev consentry_client
+
+breaking: install
+	@test -n "$(RELEASED_API)" || (echo "no released API under api-releases/: nothing to check against" >&2; exit 1)
+	cd proto && ../$(BIN)/buf breaking --against ../$(RELEASED_API)
+
+release-api: install
+	cd proto && ../$(BIN)/buf build --exclude-source-info -o ../api-releases/$(VERSION).json
 
 dev: install
 	$(BIN)/consentry dev up
 
-test: install
+test: install breaking
 	$(BIN)/pytest
 
 # The fuzz suite (a bounded run is part of `make test`) with many inputs per RPC; the table of
