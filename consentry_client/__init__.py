@@ -20,6 +20,11 @@
     dsr = connect("dsr.example:443", ca="ca.crt", cert="door.crt", key="door.key")
     await DoorProcessor("door-app", kafka, dsr, enable_idempotence=True).run()  # "door-app": door.crt's name
 
+Lists come a page at a time; `items` (and `whole`, every page as one answer) follow them to the end:
+
+    from consentry_client import items
+    purposes = [p async for p in items(ConsentServiceStub(consent).ListPurposes, ListPurposesRequest(), "purposes")]
+
 A DPO checks an audit export offline, with nothing but the audit log's public key:
 
     from consentry_client.audit_verify import verify_export
@@ -34,11 +39,12 @@ from consentry_client.errors import (
 from consentry_client.gate import ConsentGate, Decision, connect
 from consentry_client.journal import InMemoryTaskJournal, TaskJournal
 from consentry_client.kafka import kafka_options
+from consentry_client.pages import items, pages, whole
 from consentry_client.processor import DsrProcessor, TaskFailed
 
 __all__ = [
     "ConsentGate", "ConsentRefused", "ConsentryClientError", "CorruptTemplate", "Decision", "DeviceStorageOnly",
     "DsrProcessor",
     "InMemoryTaskJournal", "SubjectErased", "TaskFailed", "TaskJournal", "TemplateCipher", "TemplateRetired", "connect",
-    "error_info", "kafka_options",
+    "error_info", "items", "kafka_options", "pages", "whole",
 ]

@@ -15,7 +15,7 @@ rpcs = ["*"]
 purposes = ["*"]
 
 [clients.demo-gate]
-rpcs = ["{CONSENT}/GetPurpose", "{CONSENT}/GrantConsent", "{CONSENT}/CheckConsent", "{CONSENT}/CheckConsents",
+rpcs = ["{CONSENT}/GetPurpose", "{CONSENT}/ListPurposes", "{CONSENT}/GrantConsent", "{CONSENT}/CheckConsent", "{CONSENT}/CheckConsents",
         "{CONSENT}/WithdrawConsent", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory", "{CONSENT}/GetConsentAsOf",
         "{CONSENT}/RecordInteraction", "{CONSENT}/GetReceiptKey", "{CONSENT}/RenderReceipt",
         "{KEYVAULT}/EnsureSubjectKey", "{KEYVAULT}/GenerateDataKey", "{KEYVAULT}/DecryptDataKey",

@@ -12,18 +12,22 @@ from google.protobuf import json_format, timestamp_pb2
 
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
+from consentry_client.pages import items, whole
 from services.cli.client import DEFAULT_RUN_DIR, CliError, channel, load_endpoints
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     consent = commands.add_parser("consent", help="call the consent service of the dev stack")
     actions = consent.add_subparsers(dest="action", required=True)
-    for name in ("check", "grant", "withdraw", "history", "as-of", "list", "purpose"):
-        p = actions.add_parser(name)
-        if name != "purpose":
+    for name in ("check", "grant", "withdraw", "history", "as-of", "list", "purpose", "purposes"):
+        p = actions.add_parser(name, help="the purposes the client may use, one line each" if name == "purposes"
+                               else None)
+        if name not in ("purpose", "purposes"):
             p.add_argument("--subject", required=True)
-        if name not in ("list",):
+        if name not in ("list", "purposes"):
             p.add_argument("--purpose", required=True)
+        if name == "purposes":
+            p.add_argument("--controller", default="", help="only this controller's purposes")
         p.add_argument("--client", default="demo-gate", help="client certificate to call with")
         p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
         if name == "as-of":
@@ -84,6 +88,11 @@ async def _render_receipt(stub: consent_pb2_grpc.ConsentServiceStub, args: argpa
     sys.stdout.write(page.html)
 
 
+def _purpose_line(p: pb.Purpose) -> str:
+    storage = pb.StorageLocation.Name(p.storage_location).removeprefix("STORAGE_LOCATION_")
+    return f"{p.purpose_id}\t{p.controller_id}\tnotice v{p.current_notice_version}\t{storage}\t{p.name}"
+
+
 async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namespace) -> None:
     key = str(uuid.uuid4())
     if args.action == "receipt":
@@ -92,11 +101,14 @@ async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namesp
         _show(await stub.CheckConsent(pb.CheckConsentRequest(subject_id=args.subject, purpose_id=args.purpose)))
     elif args.action == "purpose":
         _show(await stub.GetPurpose(pb.GetPurposeRequest(purpose_id=args.purpose)))
+    elif args.action == "purposes":
+        async for p in items(stub.ListPurposes, pb.ListPurposesRequest(controller_id=args.controller), "purposes"):
+            print(_purpose_line(p))
     elif args.action == "list":
-        _show(await stub.ListConsents(pb.ListConsentsRequest(subject_id=args.subject)))
+        _show(await whole(stub.ListConsents, pb.ListConsentsRequest(subject_id=args.subject), "consents"))
     elif args.action == "history":
-        _show(await stub.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=args.subject,
-                                                                        purpose_id=args.purpose)))
+        _show(await whole(stub.GetConsentHistory, pb.GetConsentHistoryRequest(subject_id=args.subject,
+                                                                               purpose_id=args.purpose), "events"))
     elif args.action == "as-of":
         moment = timestamp_pb2.Timestamp()
         moment.FromDatetime(args.at)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.dsr.v1 import dsr_pb2_grpc
+from consentry_client.pages import items
 from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
 
 TYPES = {name.removeprefix("REQUEST_TYPE_").lower(): number for name, number in pb.RequestType.items() if number}
@@ -78,10 +79,9 @@ async def _call(stub: dsr_pb2_grpc.DsrServiceStub, args: argparse.Namespace):
             purpose_id=args.purpose, corrections=corrections, idempotency_key=_key()))
         return summary(answer.request)
     if args.action == "list":
-        answer = await stub.ListRequests(pb.ListRequestsRequest(
-            status=STATUSES.get(args.status or "", 0), overdue_only=args.overdue,
-            due_within_days=args.due_within_days, subject_id=args.subject, page_size=100))
-        return [summary(r) for r in answer.requests]
+        request = pb.ListRequestsRequest(status=STATUSES.get(args.status or "", 0), overdue_only=args.overdue,
+                                         due_within_days=args.due_within_days, subject_id=args.subject, page_size=500)
+        return [summary(r) async for r in items(stub.ListRequests, request, "requests")]
     if args.action == "show":
         return details((await stub.GetRequest(pb.GetRequestRequest(request_id=args.request_id))).request)
     if args.action == "acknowledge":

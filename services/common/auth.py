@@ -43,6 +43,10 @@ class ClientGrant:
     def may_use_purpose(self, purpose_id: str) -> bool:
         return "*" in self.purposes or purpose_id in self.purposes
 
+    def purpose_scope(self) -> frozenset[str] | None:
+        """The purposes a list may show this client; None: every purpose."""
+        return None if "*" in self.purposes else self.purposes
+
 
 @dataclass(frozen=True)
 class Policy:

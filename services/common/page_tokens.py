@@ -9,8 +9,14 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 import asyncpg
+
+from services.common.validation import FieldViolation, InvalidArgument
+
+T = TypeVar("T")
 
 _MAC = 16  # bytes of the HMAC kept: forging one is 2**128 guesses
 
@@ -46,3 +52,12 @@ class PageTokens:
         if not isinstance(position, list):
             raise ValueError("not a page token")
         return position
+
+    def continued(self, token: str, query: bytes, position: Callable[[list], T]) -> T:
+        """Where a page token of this query goes on, as `position` reads it; any other token is the
+        caller's error, named as such (INVALID_ARGUMENT on page_token)."""
+        try:
+            return position(self.read(token, query))
+        except (ValueError, TypeError, IndexError):
+            raise InvalidArgument([FieldViolation("page_token", "page_token.valid",
+                                                  "not a token from an earlier page of this query")]) from None

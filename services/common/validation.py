@@ -22,6 +22,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
 # A client's clock may run a little ahead of ours; "not in the future" allows this much.
 CLOCK_SKEW = timedelta(seconds=5)
+# Far longer than any token a service issues (common/page_tokens.py): a longer one was never ours.
+MAX_PAGE_TOKEN = 1024
 
 
 def is_identifier(value: str) -> bool:
@@ -123,6 +125,12 @@ class Validator:
             self.fail(field, "duration.range", f"must be between {shortest} and {longest}")
             return None
         return value.ToTimedelta()
+
+    def page(self, size: int, token: str, *, default: int, most: int) -> int:
+        """The page size a list answers with (AIP-158): 0 means the default, more than the most is the
+        most, not an error. A token's signature is checked where it is read, against its query."""
+        self.check(len(token) <= MAX_PAGE_TOKEN, "page_token", "page_token.valid", "not a token from an earlier page")
+        return min(size or default, most)
 
     def check(self, ok: bool, field: str, rule: str, message: str) -> None:
         if not ok:

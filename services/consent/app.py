@@ -6,6 +6,7 @@ import asyncio
 from consentry.consent.v1 import consent_pb2, consent_pb2_grpc
 from services.common.auth import Policy
 from services.common.erasure import load_tagger
+from services.common.page_tokens import PageTokens
 from services.common.pg_listener import ChannelListener
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
@@ -21,6 +22,7 @@ from services.consent.service.decision_cache import CHANGE_CHANNEL, DecisionCach
 from services.consent.service.expiry import run_expiry
 from services.consent.service.filing import FilingWatch, run_filing_watch
 from services.consent.service.gate import ConsentGate
+from services.consent.service.listings import ConsentListings
 from services.consent.settings import ConsentSettings
 from services.consent.store.repository import ConsentStore
 from services.consent.store.snapshot_reader import SnapshotReader
@@ -61,7 +63,8 @@ class ConsentApp:
         uow = UnitsOfWork(pool, ConsentStore, to_pending, after_commit)
         service = ConsentService(uow, signer, tagger, guardian_ages=guardian_ages)
         self.filing = filing = FilingWatch(uow, FilingRule(s.filing_threshold, s.filing_warning_share))
-        servicer = ConsentServicer(service, gate, filing, (signer.key_id, signer.public_key_pem))
+        listings = ConsentListings(uow, await PageTokens.of(pool))
+        servicer = ConsentServicer(service, listings, gate, filing, (signer.key_id, signer.public_key_pem))
         runtime.spawn(run_expiry(service, s.expiry_interval_s), "expiry")
         runtime.spawn(run_filing_watch(filing, s.filing_check_interval_s), "filing-watch")
         if s.decision_cache:

@@ -89,6 +89,7 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
             time.sleep(0.2)
 
         purpose = ["--purpose", "demo-gate-access"]
+        purposes = consentry("consent", "purposes", run_dir=run_dir)
         granted = consentry("consent", "grant", "--subject", "alice", *purpose, run_dir=run_dir)
         printed = dict(line.split(": ", 1) for line in granted.stdout.splitlines()
                        if line.startswith(("receipt: ", "signature: ")))
@@ -141,6 +142,8 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         output, _ = dev.communicate(timeout=60)
 
     assert granted.returncode == 0, granted.stdout + granted.stderr
+    # The demo gate lists the one purpose its policy grants it.
+    assert [line.split("\t")[0] for line in purposes.stdout.splitlines()] == ["demo-gate-access"], purposes.stderr
     assert page.returncode == 0 and '<html lang="zh-CN">' in page.stdout and "同意回执" in page.stdout, page.stderr
     assert forged.returncode == 1 and forged.stderr.splitlines() == [
         "consentry: INVALID_ARGUMENT RECEIPT_SIGNATURE_INVALID: the signature does not verify over receipt_json:"

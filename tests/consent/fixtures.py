@@ -15,7 +15,7 @@ from tests.support import (
 
 SERVICE = "consentry.consent.v1.ConsentService"
 GATE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
-    "GetPurpose", "GrantConsent", "CheckConsent", "CheckConsents", "WithdrawConsent", "ListConsents",
+    "GetPurpose", "ListPurposes", "GrantConsent", "CheckConsent", "CheckConsents", "WithdrawConsent", "ListConsents",
     "GetConsentHistory", "GetConsentAsOf", "RecordInteraction", "GetReceiptKey", "RenderReceipt")]
 CLIENTS = {
     "admin": {"rpcs": ["*"], "purposes": ["*"]},
@@ -24,6 +24,9 @@ CLIENTS = {
     "door-app": {"rpcs": [f"{SERVICE}/CheckConsent"], "purposes": ["door-entry"]},
     # An app backend showing people their receipts, for its own purpose only.
     "door-receipts": {"rpcs": [f"{SERVICE}/RenderReceipt"], "purposes": ["door-entry"]},
+    # A lobby screen showing people their consents, for its own purpose only.
+    "lobby-screen": {"rpcs": [f"{SERVICE}/{rpc}" for rpc in ("ListPurposes", "ListConsents")],
+                     "purposes": ["lobby-entry"]},
     # The keyvault asks before every key release.
     "keyvault": {"rpcs": [f"{SERVICE}/CheckConsent", f"{SERVICE}/CheckConsents"], "purposes": ["*"]},
     # A face system using the client library: the same identity on consent and keyvault.

@@ -14,6 +14,7 @@ from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from services.common.grpc_errors import field_violations
 from services.common.signing import verify_signature
+from services.dsr.api.validation import MAX_PAGE
 from tests.consent.builders import check
 from tests.keyvault.test_data_keys import consented, refused
 from tests.support import unique
@@ -194,6 +195,15 @@ async def test_a_request_for_a_purpose_nobody_defined_is_invalid(operator, backe
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field_violations(error) == [("purpose_id", "purpose.exists")]
     assert not (await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject))).requests
+
+
+async def test_a_page_size_above_the_maximum_is_the_maximum_not_an_error(operator, backend):
+    subject = unique("subj")
+    submitted = [(await operator.SubmitRequest(submission(subject))).request.request_id for _ in range(3)]
+
+    listed = await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject, page_size=MAX_PAGE * 10))
+
+    assert sorted(r.request_id for r in listed.requests) == sorted(submitted) and not listed.next_page_token
 
 
 async def test_a_page_token_goes_on_only_with_the_query_it_came_from(operator, backend):

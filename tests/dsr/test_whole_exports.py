@@ -1,6 +1,6 @@
 """An access or portability export holds every audit entry of the person, however many pages audit
 answers them in; one with more entries than an export may hold waits, saying why, and is never cut
-short."""
+short. Likewise every consent and every event of its history, however many pages consent answers."""
 
 import asyncio
 import json
@@ -8,11 +8,15 @@ import json
 import pytest
 
 from consentry.audit.v1 import audit_pb2 as apb
+from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from services.dsr.store import upstream
 from tests.audit.test_log import entries_of, face_event
+from tests.consent.builders import grant, registered_purpose
+from tests.dsr.test_processors import opened_and_completed
 from tests.dsr.test_requests import settled, submission, verify
 from tests.keyvault.test_data_keys import consented
+from tests.support import unique
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 FACE_EVENTS = 7
@@ -68,3 +72,30 @@ async def test_a_person_with_more_entries_than_an_export_holds_waits_with_the_re
     assert waiting.status == pb.REQUEST_STATUS_VERIFIED
     assert done.status == pb.REQUEST_STATUS_COMPLETED
     assert await exported_entries(operator, submitted.request_id) == logged
+
+
+async def test_dsr_reads_every_page_of_the_persons_consents_and_their_histories(admin, gate, operator, monkeypatch,
+                                                                                backend):
+    subject, purposes = unique("subj"), []
+    for _ in range(3):
+        purposes.append((await registered_purpose(admin)).purpose_id)
+        await gate.GrantConsent(grant(subject, purposes[-1]))
+    monkeypatch.setattr(upstream, "CONSENT_PAGE", 1)  # the dsr service runs in this process
+    await gate.WithdrawConsent(cpb.WithdrawConsentRequest(
+        subject_id=subject, purpose_id=purposes[0], actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT),
+        idempotency_key=unique("withdraw")))
+    # dsr confirms the withdrawal in the consent's history (on its second page) before it opens a request.
+    withdrawal = (await opened_and_completed(operator, subject))[0]
+    await gate.GrantConsent(grant(subject, purposes[0]))
+
+    submitted = (await operator.SubmitRequest(submission(subject, pb.REQUEST_TYPE_ACCESS))).request
+    await operator.VerifyIdentity(verify(submitted.request_id))
+    await settled(operator, submitted.request_id)
+    document = json.loads((await operator.GetExport(pb.GetExportRequest(request_id=submitted.request_id))).export_json)
+
+    assert (withdrawal.type, withdrawal.purpose_id) == (pb.REQUEST_TYPE_WITHDRAWAL, purposes[0])
+    assert [c["purposeId"] for c in document["consentry"]["consents"]] == sorted(purposes)
+    histories = {h["consent"]["purposeId"]: [e["type"] for e in h["events"]]
+                 for h in document["consentry"]["consentHistory"]}
+    assert histories == {**{p: ["consent.granted"] for p in purposes},
+                         purposes[0]: ["consent.granted", "consent.withdrawn", "consent.granted"]}

@@ -80,6 +80,9 @@ async def seed(stack: FuzzStack) -> World:
     purpose = (await registered_purpose(consent, controller_id=CONTROLLER)).purpose_id
     subjects = [unique("fuzz-subject") for _ in range(3)]  # consented, consented, unknown
     receipts = [(await consent.GrantConsent(grant(subject, purpose))).receipt for subject in subjects[:2]]
+    await consent.GrantConsent(grant(subjects[0], purpose))  # a renewal: a history of two pages of one
+    history_token = (await consent.GetConsentHistory(cpb.GetConsentHistoryRequest(
+        subject_id=subjects[0], purpose_id=purpose, page_size=1))).next_page_token
     wrapped = (await keyvault.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subjects[0],
                                                                          purpose_id=purpose))).wrapped_key
     sealed = (await keyvault.Encrypt(kpb.EncryptRequest(subject_id=subjects[0], purpose_id=purpose,
@@ -148,7 +151,8 @@ async def seed(stack: FuzzStack) -> World:
         "DeregisterProcessorRequest.name": one_of(FUZZER) | fresh,
         "IdentityEvidence.method": one_of("in-person-id-check", "authenticated-session"),
         "RejectionReason.code": one_of("manifestly-unfounded", "excessive", "identity-not-verified"),
-        "page_size": one_of(0, 1, 10, 100), "due_within_days": one_of(0, 30),
+        # Above every maximum too: the maximum answers.
+        "page_size": one_of(0, 1, 10, 100, 5000), "due_within_days": one_of(0, 30),
         # audit
         "FaceSystemEvent.event_id": mostly(event_ids, one_of(event_id)),
         "FaceSystemEvent.type": one_of("face.enrolled", "face.match.attempted"),
@@ -168,6 +172,9 @@ async def seed(stack: FuzzStack) -> World:
         "QueryEventsRequest.page_token": one_of(
             "", "", *filter(None, [audit_token]), _b64(f"0:{2**70}"), _b64("-1:1"), _b64("5:3"),
             _b64(f"{2**63}:{2**63}"), _b64("a:b")),
+        # consent's lists: a real token of one history (refused for any other query) and forged ones.
+        "page_token": one_of("", "", *filter(None, [history_token]), _b64('["~"]'), _b64("[99]"),
+                             _b64("\0" * 16 + '["a"]'), _b64("[]")),
         "ListRequestsRequest.page_token": one_of(
             "", "", *filter(None, [dsr_token]), _b64("0|9999-12-31T23:59:59+00:00|x"),
             _b64(f"7|2026-01-01|{request_ids[0]}"), _b64("1|not-a-date|x"),

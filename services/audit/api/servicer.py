@@ -44,12 +44,11 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         return pb.GetConsistencyProofResponse(old_size=request.old_size, new_size=size, hashes=hashes)
 
     async def QueryEvents(self, request, context):
-        where = valid.query(request)
+        where, size = valid.query(request)
         ref = await self._reader.resolve(request.filter.subject_id, where.subject_ref)
         if ref is None:  # a shredded or unknown subject: nothing points to them any more
             return pb.QueryEventsResponse()
-        found, token = await self._reader.query(where.with_subject_ref(ref), request.page_size,
-                                                request.page_token)
+        found, token = await self._reader.query(where.with_subject_ref(ref), size, request.page_token)
         return pb.QueryEventsResponse(entries=[pb.Entry(leaf_index=i, entry_json=body) for i, body in found],
                                       next_page_token=token)
 

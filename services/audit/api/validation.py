@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 from consentry.audit.v1 import audit_pb2 as pb
 from services.audit.api.face_data import encoded_binary
 from services.audit.domain.entry import EntryFilter, Event
-from services.audit.service.reader import MAX_PAGE
+from services.audit.service.reader import DEFAULT_PAGE, MAX_PAGE
 from services.common.validation import Validator, present
 
 MAX_EVENTS = 1000
-MAX_PAGE_TOKEN = 1024
 # Face events happen now; a device clock far off is a bug to report, not a time to log.
 EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
 # Sequences are JSON numbers in the hashed entries: exact only below 2**53.
@@ -104,14 +103,13 @@ def event_filter(f: pb.EventFilter, v: Validator) -> EntryFilter:
     return EntryFilter(f.subject_ref, f.type, f.producer, start, end)
 
 
-def query(request: pb.QueryEventsRequest) -> EntryFilter:
+def query(request: pb.QueryEventsRequest) -> tuple[EntryFilter, int]:
+    """The filter and the page size."""
     v = Validator()
     where = event_filter(request.filter, v)
-    v.check(request.page_size <= MAX_PAGE, "page_size", "uint32.lte", f"at most {MAX_PAGE}")
-    v.check(len(request.page_token) <= MAX_PAGE_TOKEN, "page_token", "page_token.valid",
-            "not a token from an earlier page")
+    size = v.page(request.page_size, request.page_token, default=DEFAULT_PAGE, most=MAX_PAGE)
     v.done()
-    return where
+    return where, size
 
 
 def export(request: pb.ExportEventsRequest) -> EntryFilter:

@@ -11,9 +11,14 @@ from services.audit.service.export import export_lines
 from services.audit.service.ports import LogUnits
 from services.audit.service.verification import LogVerdict, verify_log
 from services.common.page_tokens import PageTokens
-from services.common.validation import FieldViolation, InvalidArgument
 
-MAX_PAGE = 1000
+DEFAULT_PAGE, MAX_PAGE = 100, 1000
+
+
+def _after(position: list) -> tuple[int, int]:
+    """The last leaf a page showed, and the signed tree size every page of the query reads."""
+    after, size = position
+    return int(after), int(size)
 
 
 class LogReader:
@@ -88,19 +93,13 @@ class LogReader:
             if latest is None:  # nothing signed yet: nothing to show
                 return [], ""
             after, size = -1, latest.tree_size
-        limit = page_size or 100
         async with self._uow.autocommit() as store:
-            found = await store.find(where, after, size, limit)
-        more = len(found) == limit
+            found = await store.find(where, after, size, page_size)
+        more = len(found) == page_size
         return found, self._tokens.issue(where.fingerprint(), [found[-1][0], size]) if more else ""
 
     def _position(self, where: EntryFilter, token: str) -> tuple[int, int]:
-        try:
-            after, size = self._tokens.read(token, where.fingerprint())
-            return int(after), int(size)
-        except (ValueError, TypeError):
-            raise InvalidArgument([FieldViolation("page_token", "page_token.valid",
-                                                  "not a token from an earlier page of this query")]) from None
+        return self._tokens.continued(token, where.fingerprint(), _after)
 
     def export(self, where: EntryFilter, since_tree_size: int) -> AsyncIterator[bytes]:
         """ExportEvents' JSON Lines, against the latest signed tree (export.py)."""

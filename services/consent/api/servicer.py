@@ -11,6 +11,7 @@ from services.consent.api import validation as valid
 from services.consent.service.consents import ConsentService, Erased, Granted, Published
 from services.consent.service.filing import FilingWatch
 from services.consent.service.gate import ConsentGate
+from services.consent.service.listings import ConsentListings
 from services.consent.service.receipts import ReceiptVerifier
 
 
@@ -28,9 +29,10 @@ def _published_pb(p: Published) -> pb.PublishNoticeResponse:
 
 
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
-    def __init__(self, service: ConsentService, gate: ConsentGate, filing: FilingWatch,
+    def __init__(self, service: ConsentService, listings: ConsentListings, gate: ConsentGate, filing: FilingWatch,
                  receipt_key: tuple[str, str]) -> None:
         self._service = service
+        self._listings = listings
         self._gate = gate
         self._filing = filing
         self._receipt_key = receipt_key
@@ -48,6 +50,12 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         auth.require_purpose(purpose_id)
         purpose, notices = await self._service.get_purpose(purpose_id)
         return pb.GetPurposeResponse(purpose=m.purpose_to_pb(purpose), notices=[m.notice_to_pb(n) for n in notices])
+
+    async def ListPurposes(self, request, context):
+        controller_id, size = valid.list_purposes(request)
+        purposes, token = await self._listings.purposes(controller_id, auth.current_client().purpose_scope(), size,
+                                                        request.page_token)
+        return pb.ListPurposesResponse(purposes=[m.purpose_to_pb(p) for p in purposes], next_page_token=token)
 
     async def PublishNotice(self, request, context):
         cmd = valid.publish_notice(request)
@@ -81,18 +89,17 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
                                 lambda idem: self._service.withdraw(cmd, idem))
 
     async def ListConsents(self, request, context):
-        consents = await self._service.list_consents(valid.subject(request.subject_id))
-        client = auth.current_client()
-        visible = [c for c in consents if client.may_use_purpose(c.purpose_id)]
-        return pb.ListConsentsResponse(consents=[m.consent_to_pb(c) for c in visible])
+        subject_id, size = valid.list_consents(request)
+        consents, token = await self._listings.consents(subject_id, auth.current_client().purpose_scope(), size,
+                                                        request.page_token)
+        return pb.ListConsentsResponse(consents=[m.consent_to_pb(c) for c in consents], next_page_token=token)
 
     async def GetConsentHistory(self, request, context):
-        subject_id, purpose_id = valid.check(pb.CheckConsentRequest(subject_id=request.subject_id,
-                                                                    purpose_id=request.purpose_id))
+        subject_id, purpose_id, size = valid.consent_history(request)
         auth.require_purpose(purpose_id)
-        consent, events = await self._service.history(subject_id, purpose_id)
+        consent, events, token = await self._listings.history(subject_id, purpose_id, size, request.page_token)
         return pb.GetConsentHistoryResponse(consent=m.consent_to_pb(consent),
-                                            events=[m.history_to_pb(e) for e in events])
+                                            events=[m.history_to_pb(e) for e in events], next_page_token=token)
 
     async def GetConsentAsOf(self, request, context):
         subject_id, purpose_id, moment = valid.consent_as_of(request)

@@ -19,6 +19,8 @@ MAX_RETENTION = timedelta(days=100 * 365)
 # The largest receipt the service signs is under 30 KiB (the purpose's texts, 100 recipients); most are ~2 KiB.
 MAX_RECEIPT_JSON = 64 * 1024
 ED25519_SIGNATURE_BYTES = 64
+# Every list of the service (see the paging note in consent.proto).
+DEFAULT_PAGE, MAX_PAGE = 100, 1000
 
 def _idempotency_key(v: Validator, key: str) -> None:
     v.identifier("idempotency_key", key)
@@ -135,11 +137,30 @@ def withdraw_consent(req: pb.WithdrawConsentRequest) -> commands.WithdrawConsent
         req.subject_id, req.purpose_id, actor_from_pb(req.actor), req.reason,
         CollectionMethod(req.collection_method) if req.collection_method else None, req.evidence_ref)
 
-def subject(subject_id: str) -> str:
+def list_purposes(req: pb.ListPurposesRequest) -> tuple[str, int]:
+    """The controller (empty: every one) and the page size."""
     v = Validator()
-    v.identifier("subject_id", subject_id)
+    v.optional_identifier("controller_id", req.controller_id)
+    size = v.page(req.page_size, req.page_token, default=DEFAULT_PAGE, most=MAX_PAGE)
     v.done()
-    return subject_id
+    return req.controller_id, size
+
+def list_consents(req: pb.ListConsentsRequest) -> tuple[str, int]:
+    """The subject and the page size."""
+    v = Validator()
+    v.identifier("subject_id", req.subject_id)
+    size = v.page(req.page_size, req.page_token, default=DEFAULT_PAGE, most=MAX_PAGE)
+    v.done()
+    return req.subject_id, size
+
+def consent_history(req: pb.GetConsentHistoryRequest) -> tuple[str, str, int]:
+    """The subject, the purpose and the page size."""
+    v = Validator()
+    v.identifier("subject_id", req.subject_id)
+    v.identifier("purpose_id", req.purpose_id)
+    size = v.page(req.page_size, req.page_token, default=DEFAULT_PAGE, most=MAX_PAGE)
+    v.done()
+    return req.subject_id, req.purpose_id, size
 
 def record_interaction(req: pb.RecordInteractionRequest) -> commands.RecordInteraction:
     v = Validator()

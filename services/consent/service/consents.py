@@ -153,10 +153,6 @@ class ConsentService:
             return withdrawn
         return await self._run(idem, work)
 
-    async def list_consents(self, subject_id: str) -> list[Consent]:
-        async with self._uow() as uow:
-            return await uow.store.consents_of(subject_id)
-
     async def history(self, subject_id: str, purpose_id: str) -> tuple[Consent, list[HistoryEntry]]:
         async with self._uow() as uow:
             consent = await uow.store.consent(subject_id, purpose_id)

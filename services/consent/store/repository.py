@@ -23,6 +23,10 @@ _UPDATES = ", ".join(f"{col.strip()} = EXCLUDED.{col.strip()}" for col in CONSEN
 GIVEN = ConsentState.GIVEN.value
 
 
+def _listed(visible: frozenset[str] | None) -> list[str] | None:
+    return sorted(visible) if visible is not None else None
+
+
 class ConsentStore:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
@@ -46,6 +50,15 @@ class ConsentStore:
         lock = " FOR UPDATE" if for_update else ""
         row = await self._conn.fetchrow(f"SELECT * FROM purposes WHERE purpose_id = $1{lock}", purpose_id)
         return purpose_from_row(row) if row else None
+
+    async def purposes(self, controller_id: str, visible: frozenset[str] | None, after: str,
+                       limit: int) -> list[Purpose]:
+        """By purpose_id, after `after`; one controller's if `controller_id`; `visible` None means all."""
+        rows = await self._conn.fetch(
+            "SELECT * FROM purposes WHERE purpose_id > $1 AND ($2 = '' OR controller_id = $2)"
+            " AND ($3::text[] IS NULL OR purpose_id = ANY($3)) ORDER BY purpose_id LIMIT $4",
+            after, controller_id, _listed(visible), limit)
+        return [purpose_from_row(r) for r in rows]
 
     async def notices(self, purpose_id: str) -> list[Notice]:
         rows = await self._conn.fetch(
@@ -114,9 +127,13 @@ class ConsentStore:
             " $10, $11, $12, $13, $14, $18, '', $23 FROM saved RETURNING consent_id",
             *consent_values(c), event_id, event_type, at))
 
-    async def consents_of(self, subject_id: str) -> list[Consent]:
+    async def consents_of(self, subject_id: str, visible: frozenset[str] | None, after: str,
+                          limit: int) -> list[Consent]:
+        """By purpose_id, after `after`; `visible` None means every purpose."""
         rows = await self._conn.fetch(
-            f"SELECT {CONSENT_COLUMNS} FROM consents WHERE subject_id = $1 ORDER BY purpose_id", subject_id)
+            f"SELECT {CONSENT_COLUMNS} FROM consents WHERE subject_id = $1 AND purpose_id > $2"
+            " AND ($3::text[] IS NULL OR purpose_id = ANY($3)) ORDER BY purpose_id LIMIT $4",
+            subject_id, after, _listed(visible), limit)
         return [consent_from_row(r) for r in rows]
 
     async def add_history(self, entries: list[tuple[str, HistoryEntry]]) -> None:
@@ -131,6 +148,13 @@ class ConsentStore:
         rows = await self._conn.fetch(
             "SELECT * FROM consent_history WHERE consent_id = $1 ORDER BY id", consent_id)
         return [history_from_row(r) for r in rows]
+
+    async def history_after(self, consent_id: str, after: int, limit: int) -> list[tuple[int, HistoryEntry]]:
+        """Entries in the order they were written, after the row `after`, each with its row number."""
+        rows = await self._conn.fetch(
+            "SELECT * FROM consent_history WHERE consent_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            consent_id, after, limit)
+        return [(r["id"], history_from_row(r)) for r in rows]
 
     async def touch(self, subject_id: str, purpose_id: str, at: datetime) -> datetime | None:
         return await self._conn.fetchval(

@@ -58,8 +58,8 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
         return pb.GetRequestResponse(request=await self._full(r))
 
     async def ListRequests(self, request, context):
-        where = valid.list_requests(request)
-        found, token = await self._queries.find(where, request.page_size or 100, request.page_token)
+        where, size = valid.list_requests(request)
+        found, token = await self._queries.find(where, size, request.page_token)
         return pb.ListRequestsResponse(requests=await self._described(found), next_page_token=token)
 
     async def ExtendDeadline(self, request, context):

@@ -8,11 +8,10 @@ from services.dsr.domain.model import Rejection, RequestType, Status
 from services.dsr.service.queries import RequestFilter
 from services.dsr.service.requests import Submission
 
-MAX_PAGE = 500
+DEFAULT_PAGE, MAX_PAGE = 100, 500
 MAX_CORRECTIONS = 50
 MAX_PURPOSES = 100
 MAX_TASKS = 1000
-MAX_PAGE_TOKEN = 1024
 CAPABILITIES = {pb.CAPABILITY_ACCESS: "access", pb.CAPABILITY_DELETE: "delete", pb.CAPABILITY_CORRECT: "correct"}
 REJECTION_CODE = re.compile(r"^[a-z][a-z0-9-]{1,63}$")
 
@@ -87,18 +86,18 @@ def reject(req: pb.RejectRequestRequest) -> Rejection:
     return Rejection(req.reason.code, req.reason.explanation, req.reason.complaint_route)
 
 
-def list_requests(req: pb.ListRequestsRequest) -> RequestFilter:
-    """The filter; the page token itself is checked against it where tokens are read (queries)."""
+def list_requests(req: pb.ListRequestsRequest) -> tuple[RequestFilter, int]:
+    """The filter and the page size; the page token itself is checked against the filter where tokens
+    are read (queries)."""
     v = Validator()
     if req.status:
         v.enum("status", req.status, [s.value for s in Status])
     v.optional_identifier("subject_id", req.subject_id)
-    v.check(req.page_size <= MAX_PAGE, "page_size", "uint32.lte", f"at most {MAX_PAGE}")
     v.check(req.due_within_days <= 3660, "due_within_days", "uint32.lte", "at most 3660 days")
-    v.check(len(req.page_token) <= MAX_PAGE_TOKEN, "page_token", "page_token.valid", "not a token from an earlier page")
+    size = v.page(req.page_size, req.page_token, default=DEFAULT_PAGE, most=MAX_PAGE)
     v.done()
     return RequestFilter(Status(req.status) if req.status else None, req.overdue_only, req.due_within_days,
-                         req.subject_id)
+                         req.subject_id), size
 
 
 def register_processor(req: pb.RegisterProcessorRequest) -> tuple[frozenset[str], frozenset[str]]:

@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from services.common.page_tokens import PageTokens
-from services.common.validation import FieldViolation, InvalidArgument
 from services.dsr.domain import errors
 from services.dsr.domain.model import Processor, Request, RequestType, Status, Task
 from services.dsr.service.forgetting import Forgetting
@@ -24,6 +23,12 @@ class RequestFilter:
 
     def fingerprint(self) -> bytes:
         return json.dumps({**asdict(self), "status": self.status.value if self.status else 0}).encode()
+
+
+def _after(position: list) -> tuple[int, datetime, str]:
+    """The last request a page showed: (0 if it was overdue, its due date, its id)."""
+    bucket, due, request_id = position
+    return int(bucket), datetime.fromisoformat(due), str(request_id)
 
 
 class RequestQueries:
@@ -56,12 +61,7 @@ class RequestQueries:
                                                                 last.request_id])
 
     def _position(self, where: RequestFilter, token: str) -> tuple[int, datetime, str]:
-        try:
-            bucket, due, request_id = self._tokens.read(token, where.fingerprint())
-            return int(bucket), datetime.fromisoformat(due), str(request_id)
-        except (ValueError, TypeError):
-            raise InvalidArgument([FieldViolation("page_token", "page_token.valid",
-                                                  "not a token from an earlier page of this query")]) from None
+        return self._tokens.continued(token, where.fingerprint(), _after)
 
     async def export(self, request_id: str) -> bytes:
         async with self._uow.autocommit() as store:

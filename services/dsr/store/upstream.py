@@ -1,6 +1,7 @@
 """The other services as dsr calls them over mTLS (identity "dsr"): consent erases and lists,
 keyvault shreds, retires a purpose's keys and reports key status, audit lists the subject's entries. Every call that changes
-something is idempotent by the request id, so a retry after a crash repeats nothing."""
+something is idempotent by the request id, so a retry after a crash repeats nothing; every list is read
+to its last page."""
 
 import json
 
@@ -10,6 +11,7 @@ from google.protobuf import json_format
 from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
 from consentry.consent.v1 import consent_pb2, consent_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
+from consentry_client.pages import items, pages, whole
 from services.common.event_opener import EventOpener
 from services.dsr.domain.errors import UpstreamRefused, UpstreamUnavailable
 
@@ -18,6 +20,8 @@ TIMEOUT_S = 10.0
 # MOST_AUDIT_ENTRIES is refused (the request waits, saying why) rather than cut short.
 AUDIT_PAGE = 1000
 MOST_AUDIT_ENTRIES = 100_000
+# A subject's consents and each one's history, likewise: the largest page consent gives.
+CONSENT_PAGE = 1000
 
 
 class Upstream:
@@ -48,13 +52,24 @@ class Upstream:
         """Whether the consent service's history holds this event, of this type, for this consent: the
         source of truth confirms a withdrawal or expiry before anything is deleted because of it."""
         try:
-            history = await _call("consent", self._consent.GetConsentHistory(consent_pb2.GetConsentHistoryRequest(
-                subject_id=subject_id, purpose_id=purpose_id), timeout=TIMEOUT_S))
+            async for e in items(self._consent_history, consent_pb2.GetConsentHistoryRequest(
+                    subject_id=subject_id, purpose_id=purpose_id, page_size=CONSENT_PAGE), "events"):
+                if e.event_id == event_id and e.type == event_type:
+                    return True
         except UpstreamRefused as refused:
             if refused.code in ("NOT_FOUND", "INVALID_ARGUMENT"):  # no such consent (or not even an id)
                 return False
             raise
-        return any(e.event_id == event_id and e.type == event_type for e in history.events)
+        return False
+
+    def _consent_history(self, request: consent_pb2.GetConsentHistoryRequest):
+        return _call("consent", self._consent.GetConsentHistory(request, timeout=TIMEOUT_S))
+
+    def _consents(self, request: consent_pb2.ListConsentsRequest):
+        return _call("consent", self._consent.ListConsents(request, timeout=TIMEOUT_S))
+
+    def _audit_events(self, request: audit_pb2.QueryEventsRequest):
+        return _call("audit", self._audit.QueryEvents(request, timeout=TIMEOUT_S))
 
     async def shred_key(self, subject_id: str, request_id: str) -> tuple[bytes, bytes]:
         """The deletion certificate (canonical JSON) and its signature."""
@@ -72,29 +87,21 @@ class Upstream:
     async def subject_record(self, subject_id: str) -> dict:
         """What Consentry itself holds on the subject: consents with their history, key status, and every
         audit entry (all pages, of one signed tree: the page tokens carry its size)."""
-        consents = await _call("consent", self._consent.ListConsents(
-            consent_pb2.ListConsentsRequest(subject_id=subject_id), timeout=TIMEOUT_S))
-        history = []
-        for consent in consents.consents:
-            answer = await _call("consent", self._consent.GetConsentHistory(consent_pb2.GetConsentHistoryRequest(
-                subject_id=subject_id, purpose_id=consent.purpose_id), timeout=TIMEOUT_S))
-            history.append(json_format.MessageToDict(answer))
+        consents = [c async for c in items(self._consents, consent_pb2.ListConsentsRequest(
+            subject_id=subject_id, page_size=CONSENT_PAGE), "consents")]
+        history = [json_format.MessageToDict(await whole(self._consent_history, consent_pb2.GetConsentHistoryRequest(
+            subject_id=subject_id, purpose_id=c.purpose_id, page_size=CONSENT_PAGE), "events")) for c in consents]
         key = await _call("keyvault", self._keyvault.GetKeyStatus(
             keyvault_pb2.GetKeyStatusRequest(subject_id=subject_id), timeout=TIMEOUT_S))
-        entries, token = [], ""
-        while True:
-            page = await _call("audit", self._audit.QueryEvents(audit_pb2.QueryEventsRequest(
-                filter=audit_pb2.EventFilter(subject_id=subject_id), page_size=AUDIT_PAGE, page_token=token),
-                timeout=TIMEOUT_S))
+        entries = []
+        async for page in pages(self._audit_events, audit_pb2.QueryEventsRequest(
+                filter=audit_pb2.EventFilter(subject_id=subject_id), page_size=AUDIT_PAGE)):
             entries += [json.loads(e.entry_json) for e in page.entries]
             if len(entries) > MOST_AUDIT_ENTRIES:
                 raise UpstreamRefused("audit", "RESOURCE_EXHAUSTED", f"the subject has more than {MOST_AUDIT_ENTRIES}"
                                       " audit entries, more than one export holds; none was exported")
-            token = page.next_page_token
-            if not token:
-                break
         return {
-            "consents": [json_format.MessageToDict(c) for c in consents.consents],
+            "consents": [json_format.MessageToDict(c) for c in consents],
             "consentHistory": history,
             "keyStatus": json_format.MessageToDict(key),
             "auditEntries": entries,

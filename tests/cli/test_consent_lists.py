@@ -1,0 +1,57 @@
+"""`consentry consent purposes | list | history` read every page, so a long list is never cut short."""
+
+import argparse
+import json
+
+from consentry.consent.v1 import consent_pb2 as pb
+from services.cli import consent_commands
+from tests.consent.builders import grant, purpose, registered_purpose
+from tests.support import unique
+
+
+class OneItemPages:
+    """A stub that asks for one item per page, as if every list were longer than a page."""
+
+    def __init__(self, stub) -> None:
+        self._stub = stub
+
+    def __getattr__(self, rpc: str):
+        async def call(request, **options):
+            if "page_size" in request.DESCRIPTOR.fields_by_name:
+                one = type(request)()
+                one.CopyFrom(request)
+                one.page_size, request = 1, one
+            return await getattr(self._stub, rpc)(request, **options)
+        return call
+
+
+async def test_purposes_prints_one_line_per_purpose_over_every_page(admin, gate, capsys):
+    controller = unique("campus")
+    ids = sorted([(await admin.RegisterPurpose(pb.RegisterPurposeRequest(
+        purpose=purpose(controller_id=controller, name=f"Door {i}"), idempotency_key=unique("reg")))).purpose.purpose_id
+        for i in range(3)])
+
+    await consent_commands._call(OneItemPages(gate), argparse.Namespace(action="purposes", controller=controller))
+
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[:2] for line in lines] == [[i, controller] for i in ids]
+    assert all(line.endswith(("\tSERVER\tDoor 0", "\tSERVER\tDoor 1", "\tSERVER\tDoor 2")) for line in lines)
+
+
+async def test_list_and_history_show_every_page_as_one_answer(admin, gate, capsys):
+    subject, purposes = unique("subj"), []
+    for _ in range(3):
+        purposes.append((await registered_purpose(admin)).purpose_id)
+        await gate.GrantConsent(grant(subject, purposes[-1]))
+    for _ in range(2):
+        await gate.GrantConsent(grant(subject, purposes[0]))  # a renewal is an event of the same record
+    stub = OneItemPages(gate)
+
+    await consent_commands._call(stub, argparse.Namespace(action="list", subject=subject))
+    listed = json.loads(capsys.readouterr().out)
+    await consent_commands._call(stub, argparse.Namespace(action="history", subject=subject, purpose=purposes[0]))
+    history = json.loads(capsys.readouterr().out)
+
+    assert [c["purpose_id"] for c in listed["consents"]] == sorted(purposes) and "next_page_token" not in listed
+    assert [e["type"] for e in history["events"]] == ["consent.granted"] * 3
+    assert history["consent"]["purpose_id"] == purposes[0] and "next_page_token" not in history
