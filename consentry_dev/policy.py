@@ -7,11 +7,18 @@ CONSENT = "consentry.consent.v1.ConsentService"
 KEYVAULT = "consentry.keyvault.v1.KeyVaultService"
 AUDIT = "consentry.audit.v1.AuditService"
 DSR = "consentry.dsr.v1.DsrService"
+# The operators' actions, each beside its service on the same server. "*" never reaches them: only
+# their own names do (services/common/auth.py), so a grant meant for a face system cannot erase.
+CONSENT_ADMIN = "consentry.consent.v1.ConsentAdminService"
+KEYVAULT_ADMIN = "consentry.keyvault.v1.KeyVaultAdminService"
+DSR_ADMIN = "consentry.dsr.v1.DsrAdminService"
 EVENTS = "consentry.events.v1.EventService"  # served by every producer: consent, keyvault, dsr
 # Which client (certificate CN) may call which RPCs, for which purposes. One file serves every
 # service: each only sees calls to its own RPCs.
-POLICY = f"""[clients.admin]
-rpcs = ["*"]
+POLICY = f"""# "*" is every RPC of every service except the admin services (erasure, shredding, KEK rotation,
+# deregistering a processor): those only by their own names, "<AdminService>/<Method>" or "/*".
+[clients.admin]
+rpcs = ["*", "{CONSENT_ADMIN}/*", "{KEYVAULT_ADMIN}/*", "{DSR_ADMIN}/*"]
 purposes = ["*"]
 
 [clients.demo-gate]
@@ -32,8 +39,8 @@ rpcs = ["{KEYVAULT}/GetSubjectRefs", "{EVENTS}/OpenEvents"]
 purposes = []
 
 [clients.dsr]
-rpcs = ["{CONSENT}/EraseSubject", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory", "{CONSENT}/GetPurpose",
-        "{KEYVAULT}/ShredSubjectKey", "{KEYVAULT}/RetirePurposeKeys", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/QueryEvents",
+rpcs = ["{CONSENT_ADMIN}/EraseSubject", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory", "{CONSENT}/GetPurpose",
+        "{KEYVAULT_ADMIN}/ShredSubjectKey", "{KEYVAULT}/RetirePurposeKeys", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/QueryEvents",
         "{EVENTS}/OpenEvents"]
 purposes = ["*"]
 

@@ -16,7 +16,7 @@ from consentry_dev.launchers import (
     broker_tls,
     free_port,
 )
-from consentry_dev.policy import DEMO_PURPOSE, POLICY
+from consentry_dev.policy import CONSENT_ADMIN, DEMO_PURPOSE, KEYVAULT_ADMIN, POLICY
 from consentry_dev.seed import seed_demo_consents, seed_demo_purpose
 from consentry_dev.stack import (
     AUDIT_DATABASE,
@@ -30,7 +30,7 @@ from consentry_dev.stack import (
 )
 from consentry_dev.stack import Stack as DevStack
 
-__all__ = ["AUDIT_DATABASE", "DEMO_PURPOSE", "POLICY", "TOPICS", "DevStack", "FaceGateProcess", "ManagedProcess",
+__all__ = ["AUDIT_DATABASE", "CONSENT_ADMIN", "DEMO_PURPOSE", "KEYVAULT_ADMIN", "POLICY", "TOPICS", "DevStack", "FaceGateProcess", "ManagedProcess",
            "MeteredOpenBao", "OpenBaoProcess", "PostgresProcess", "TansuProcess", "audit_env", "broker_tls",
            "consent_env", "dev_grant", "dsr_env", "face_gate_env", "free_port", "keyvault_env",
            "seed_demo_consents", "seed_demo_purpose"]

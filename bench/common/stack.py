@@ -25,6 +25,8 @@ from typing import Any
 
 from bench.common.load import KafkaClient, Vault, worker_pid
 from bench.common.platform import (
+    CONSENT_ADMIN,
+    KEYVAULT_ADMIN,
     DevStack,
     MeteredOpenBao,
     PostgresProcess,
@@ -46,10 +48,10 @@ SETTLE_TIMEOUT_S = 600.0  # a 100,000-key bulk round leaves as many events for t
 KEYVAULT_GRANT = dev_grant("keyvault") or {"rpcs": [], "purposes": []}
 AUDIT_GRANT = dev_grant("audit") or {"rpcs": ["consentry.keyvault.v1.KeyVaultService/GetSubjectRefs"]}
 # One file for every service (each sees only calls to its own RPCs): the benchmark client may call
-# everything; the keyvault, as the consent service's client, and the audit service, as the
+# everything, the admin services (which "*" does not reach) by name; the keyvault, as the consent service's client, and the audit service, as the
 # keyvault's, what the dev platform allows them.
 POLICY = f"""[clients."bench"]
-rpcs = ["*"]
+rpcs = ["*", "{CONSENT_ADMIN}/*", "{KEYVAULT_ADMIN}/*"]
 purposes = ["*"]
 
 [clients."keyvault"]

@@ -27,12 +27,13 @@ from bench.keyvault.spec import (
     window,
 )
 from bench.keyvault.transit import transit_round
+from consentry.keyvault.v1 import keyvault_admin_pb2, keyvault_admin_pb2_grpc, keyvault_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2 as pb
-from consentry.keyvault.v1 import keyvault_pb2_grpc
 
 
-def make_kv_call(spec: KvRoundSpec, stub: keyvault_pb2_grpc.KeyVaultServiceStub) -> Callable[[], Awaitable[None]]:
+def make_kv_call(spec: KvRoundSpec, channel) -> Callable[[], Awaitable[None]]:
     rng = random.Random(spec.rng_seed)
+    stub = keyvault_pb2_grpc.KeyVaultServiceStub(channel)
     if spec.scenario == "generate":
         generate = [pb.GenerateDataKeyRequest(subject_id=consented_subject(i), purpose_id=PURPOSE_ID)
                     for i in range(spec.subjects)]
@@ -69,10 +70,11 @@ def make_kv_call(spec: KvRoundSpec, stub: keyvault_pb2_grpc.KeyVaultServiceStub)
         return ensure_subject_keys
     if spec.scenario == "shred":
         subjects = (bulk_subject(spec.subject_prefix, n) for n in itertools.count())
+        admin = keyvault_admin_pb2_grpc.KeyVaultAdminServiceStub(channel)  # shredding is an operator's action
 
         async def shred_subject_key() -> None:
             subject = next(subjects)
-            reply = await stub.ShredSubjectKey(pb.ShredSubjectKeyRequest(
+            reply = await admin.ShredSubjectKey(keyvault_admin_pb2.ShredSubjectKeyRequest(
                 subject_id=subject, request_id=f"bench-dsr-{subject}", reason="benchmark erasure",
                 idempotency_key=f"bench-shred-{subject}"), timeout=CALL_TIMEOUT_S)
             # Parsing the certificate is cheap; verifying its signature on every call would load the
@@ -88,7 +90,7 @@ async def _kv_round(spec: KvRoundSpec) -> dict[str, Any]:
     assert spec.target is not None
     async with spec.target.channel() as channel:
         await asyncio.wait_for(channel.channel_ready(), CALL_TIMEOUT_S)
-        call = make_kv_call(spec, keyvault_pb2_grpc.KeyVaultServiceStub(channel))
+        call = make_kv_call(spec, channel)
         with window(spec) as measured:
             result = await run_load(call, concurrency=spec.concurrency, duration_s=spec.duration_s,
                                     warmup_s=spec.warmup_s, max_calls=spec.max_calls)

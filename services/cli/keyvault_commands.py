@@ -6,8 +6,8 @@ import json
 import uuid
 from pathlib import Path
 
+from consentry.keyvault.v1 import keyvault_admin_pb2, keyvault_admin_pb2_grpc, keyvault_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2 as pb
-from consentry.keyvault.v1 import keyvault_pb2_grpc
 from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
 
 
@@ -28,7 +28,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     async with channel(load_endpoints(args.run_dir), "keyvault", args.client) as ch:
-        print(json.dumps(await _call(keyvault_pb2_grpc.KeyVaultServiceStub(ch), args), indent=2))
+        if args.action == "shred":  # an operator's action, on the admin service
+            answer = await _shred(keyvault_admin_pb2_grpc.KeyVaultAdminServiceStub(ch), args.subject)
+        else:
+            answer = await _call(keyvault_pb2_grpc.KeyVaultServiceStub(ch), args)
+        print(json.dumps(answer, indent=2))
     return 0
 
 
@@ -40,15 +44,16 @@ async def _call(stub: keyvault_pb2_grpc.KeyVaultServiceStub, args: argparse.Name
     if args.action == "status":
         status = await stub.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=args.subject))
         return {"subject_id": status.subject_id, "state": pb.KeyState.Name(status.state), "backend": status.backend}
-    if args.action == "verify":
-        printed = json.loads(args.certificate.read_text())
-        certificate = pb.DeletionCertificate(certificate_json=base64.b64decode(printed["certificate_json"]),
-                                             signature=bytes.fromhex(printed["signature"]), key_id=printed["key_id"])
-        checked = await stub.VerifyCertificate(pb.VerifyCertificateRequest(subject_id=args.subject,
-                                                                            certificate=certificate))
-        return {"signature_valid": checked.signature_valid, "names_subject": checked.names_subject}
-    shredded = await stub.ShredSubjectKey(pb.ShredSubjectKeyRequest(
-        subject_id=args.subject, request_id=f"cli-{uuid.uuid4().hex[:8]}", reason="erasure from the command line",
+    printed = json.loads(args.certificate.read_text())  # verify
+    certificate = pb.DeletionCertificate(certificate_json=base64.b64decode(printed["certificate_json"]),
+                                         signature=bytes.fromhex(printed["signature"]), key_id=printed["key_id"])
+    checked = await stub.VerifyCertificate(pb.VerifyCertificateRequest(subject_id=args.subject, certificate=certificate))
+    return {"signature_valid": checked.signature_valid, "names_subject": checked.names_subject}
+
+
+async def _shred(stub: keyvault_admin_pb2_grpc.KeyVaultAdminServiceStub, subject_id: str) -> dict:
+    shredded = await stub.ShredSubjectKey(keyvault_admin_pb2.ShredSubjectKeyRequest(
+        subject_id=subject_id, request_id=f"cli-{uuid.uuid4().hex[:8]}", reason="erasure from the command line",
         idempotency_key=str(uuid.uuid4())))
     # The signed bytes as well: the signature covers exactly them, not a re-serialisation.
     return {"certificate": json.loads(shredded.certificate.certificate_json),

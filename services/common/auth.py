@@ -6,6 +6,13 @@ Policy (TOML):
     rpcs = ["consentry.consent.v1.ConsentService/CheckConsent"]   # "Service/*" allows a whole service
     purposes = ["gate-access-face"]                                # "*" allows every purpose
 
+    [clients.operator]
+    rpcs = ["*", "consentry.consent.v1.ConsentAdminService/EraseSubject"]
+
+An admin service (its name ends in "AdminService": erasure, shredding, KEK rotation, ...) is reached
+only by its own name, "AdminService/Method" or "AdminService/*", never by the bare "*": a grant
+written loosely for a face system must not reach an operator's destructive action.
+
 The TLS layer requires a certificate signed by the client CA, so a caller without one is refused
 during the handshake and never reaches a service. A valid certificate whose identity the policy
 does not name is UNAUTHENTICATED; a named client calling outside its grant is PERMISSION_DENIED.
@@ -30,15 +37,26 @@ class PermissionDenied(Exception):
         self.reason = reason
 
 
+ADMIN_SERVICE_SUFFIX = "AdminService"
+
+
+def is_admin_service(service: str) -> bool:
+    return service.endswith(ADMIN_SERVICE_SUFFIX)
+
+
 @dataclass(frozen=True)
 class ClientGrant:
     client_id: str
     rpcs: frozenset[str]
     purposes: frozenset[str]
+    # Every RPC, admin services included: only the dev server without a policy grants this, never a file.
+    unrestricted: bool = False
 
     def may_call(self, method: str) -> bool:
         service = method.rsplit("/", 1)[0]
-        return method in self.rpcs or f"{service}/*" in self.rpcs or "*" in self.rpcs
+        if self.unrestricted or method in self.rpcs or f"{service}/*" in self.rpcs:
+            return True
+        return "*" in self.rpcs and not is_admin_service(service)
 
     def may_use_purpose(self, purpose_id: str) -> bool:
         return "*" in self.purposes or purpose_id in self.purposes
@@ -69,7 +87,8 @@ class Policy:
         if policy_file:
             return cls.load(policy_file)
         if insecure_client_id:  # dev without a policy: the one client may do everything
-            return cls.parse({"clients": {insecure_client_id: {"rpcs": ["*"], "purposes": ["*"]}}})
+            return cls({insecure_client_id: ClientGrant(insecure_client_id, frozenset(), frozenset(["*"]),
+                                                        unrestricted=True)})
         raise ValueError("a policy file is required (GRPC__POLICY_FILE)")
 
     def authorize(self, client_id: str | None, method: str) -> ClientGrant:

@@ -1,9 +1,10 @@
 """Wiring of the consent service: the shared runtime (pool, migrations, Kafka, outbox relay, gRPC),
-then the gate with its decision cache, the use cases and the expiry sweep."""
+then the gate with its decision cache, the use cases and the expiry sweep. One server serves
+ConsentService and the operator's ConsentAdminService."""
 
 import asyncio
 
-from consentry.consent.v1 import consent_pb2, consent_pb2_grpc
+from consentry.consent.v1 import consent_admin_pb2, consent_admin_pb2_grpc, consent_pb2, consent_pb2_grpc
 from services.common.auth import Policy
 from services.common.erasure import load_tagger
 from services.common.page_tokens import PageTokens
@@ -12,6 +13,7 @@ from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
 from services.common.signing import Ed25519Signer
 from services.common.uow import UnitsOfWork
+from services.consent.api.admin_servicer import ConsentAdminServicer
 from services.consent.api.errors import status_for
 from services.consent.api.servicer import ConsentServicer
 from services.consent.domain.filing import FilingRule
@@ -28,6 +30,7 @@ from services.consent.store.repository import ConsentStore
 from services.consent.store.snapshot_reader import SnapshotReader
 
 SERVICE_NAME = consent_pb2.DESCRIPTOR.services_by_name["ConsentService"].full_name
+ADMIN_SERVICE_NAME = consent_admin_pb2.DESCRIPTOR.services_by_name["ConsentAdminService"].full_name
 
 
 class ConsentApp:
@@ -71,10 +74,14 @@ class ConsentApp:
             listener = ChannelListener(s.database_url, CHANGE_CHANNEL, on_message=cache.apply_notification,
                                        on_ready=cache.enable, on_lost=cache.disable)
             runtime.spawn(listener.run(), "consent-change-listener")
-        await runtime.serve(GrpcServer(
+        server = GrpcServer(
             s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
             lambda srv: consent_pb2_grpc.add_ConsentServiceServicer_to_server(servicer, srv), status_for,
-            tracing=s.telemetry.trace_exporter != "none"))
+            tracing=s.telemetry.trace_exporter != "none")
+        admin = ConsentAdminServicer(service)
+        server.add_service(ADMIN_SERVICE_NAME,
+                           lambda srv: consent_admin_pb2_grpc.add_ConsentAdminServiceServicer_to_server(admin, srv))
+        await runtime.serve(server)
 
     async def stop(self) -> None:
         await self.runtime.stop()

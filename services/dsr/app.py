@@ -1,11 +1,11 @@
 """Wiring of the dsr service: the shared runtime (pool, migrations, outbox relay, gRPC), the
 clients of consent, keyvault and audit, the orchestrator, the task dispatcher and the consumer of
-task results and consent events."""
+task results and consent events. One server serves DsrService and the operator's DsrAdminService."""
 
 import asyncio
 from datetime import timedelta
 
-from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
+from consentry.dsr.v1 import dsr_admin_pb2, dsr_admin_pb2_grpc, dsr_pb2, dsr_pb2_grpc
 from services.common.auth import Policy
 from services.common.erasure import load_tagger
 from services.common.kafka import ensure_topics
@@ -13,6 +13,7 @@ from services.common.page_tokens import PageTokens
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
 from services.common.uow import CommitHook, UnitsOfWork
+from services.dsr.api.admin_servicer import DsrAdminServicer
 from services.dsr.api.errors import status_for
 from services.dsr.api.servicer import DsrServicer
 from services.dsr.events.consumer import DsrConsumer
@@ -32,6 +33,7 @@ from services.dsr.store.repository import DsrStore
 from services.dsr.store.upstream import Upstream
 
 SERVICE_NAME = dsr_pb2.DESCRIPTOR.services_by_name["DsrService"].full_name
+ADMIN_SERVICE_NAME = dsr_admin_pb2.DESCRIPTOR.services_by_name["DsrAdminService"].full_name
 
 
 def units_of_work(pool, on_commit: CommitHook | None = None) -> DsrUnits:
@@ -92,10 +94,14 @@ class DsrApp:
         runtime.spawn(consumer.run(), "dsr-consumer")
         servicer = DsrServicer(requests, RequestQueries(uow, await PageTokens.of(pool), forgetting), processors,
                                upstream.purpose_exists, verified)
-        await runtime.serve(GrpcServer(
+        server = GrpcServer(
             s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
             lambda srv: dsr_pb2_grpc.add_DsrServiceServicer_to_server(servicer, srv), status_for,
-            tracing=s.telemetry.trace_exporter != "none"))
+            tracing=s.telemetry.trace_exporter != "none")
+        admin = DsrAdminServicer(processors)
+        server.add_service(ADMIN_SERVICE_NAME, lambda srv: dsr_admin_pb2_grpc.add_DsrAdminServiceServicer_to_server(
+            admin, srv))
+        await runtime.serve(server)
 
     async def stop(self) -> None:
         await self.runtime.stop()

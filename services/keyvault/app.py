@@ -1,9 +1,10 @@
 """Wiring of the keyvault service: the shared runtime (pool, migrations, Kafka, outbox relay, gRPC),
-then Vault, the consent client, the key backend, and the cache purge listener."""
+then Vault, the consent client, the key backend, and the cache purge listener. One server serves
+KeyVaultService and the operator's KeyVaultAdminService."""
 
 import asyncio
 
-from consentry.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
+from consentry.keyvault.v1 import keyvault_admin_pb2, keyvault_admin_pb2_grpc, keyvault_pb2, keyvault_pb2_grpc
 from services.common.auth import Policy
 from services.common.erasure import load_tagger
 from services.common.pg_listener import ChannelListener
@@ -12,6 +13,7 @@ from services.common.server import GrpcServer
 from services.common.vault_auth import vault_token
 from services.common.signing import Ed25519Signer
 from services.common.uow import UnitsOfWork
+from services.keyvault.api.admin_servicer import KeyVaultAdminServicer
 from services.keyvault.api.errors import status_for
 from services.keyvault.api.servicer import KeyVaultServicer
 from services.keyvault.events.payloads import to_pending
@@ -27,6 +29,7 @@ from services.keyvault.store.repository import KeyStore
 from services.keyvault.store.vault import TransitKek, TransitSubjectKeys
 
 SERVICE_NAME = keyvault_pb2.DESCRIPTOR.services_by_name["KeyVaultService"].full_name
+ADMIN_SERVICE_NAME = keyvault_admin_pb2.DESCRIPTOR.services_by_name["KeyVaultAdminService"].full_name
 KEY_CHANNEL = "subject_key_changed"  # sent with the subject tag by the trigger of store migration 0006
 GENERATION_CHANNEL = "purpose_generation_changed"  # sent by the trigger of store migration 0003
 
@@ -76,10 +79,14 @@ class KeyVaultApp:
         runtime.spawn(ChannelListener(s.database_url, GENERATION_CHANNEL, on_message=generations.purge,
                                       on_ready=generations.enable, on_lost=generations.disable).run(),
                       "generation-purge-listener")
-        await runtime.serve(GrpcServer(
+        server = GrpcServer(
             s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
             lambda srv: keyvault_pb2_grpc.add_KeyVaultServiceServicer_to_server(servicer, srv), status_for,
-            tracing=s.telemetry.trace_exporter != "none"))
+            tracing=s.telemetry.trace_exporter != "none")
+        admin = KeyVaultAdminServicer(self.service)
+        server.add_service(ADMIN_SERVICE_NAME,
+                           lambda srv: keyvault_admin_pb2_grpc.add_KeyVaultAdminServiceServicer_to_server(admin, srv))
+        await runtime.serve(server)
 
     async def stop(self) -> None:
         await self.runtime.stop()

@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from google.protobuf import timestamp_pb2
 
+from consentry.keyvault.v1 import keyvault_admin_pb2 as kv_admin_pb
 from consentry.audit.v1 import audit_pb2 as pb
 from consentry.events.v1 import envelope_pb2
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
@@ -187,12 +188,12 @@ async def _checkpoint_after(dpo, size: int) -> pb.Checkpoint:
 
 
 async def test_after_shredding_entries_still_verify_but_no_query_finds_the_person(
-        admin, gate, face, kv_admin, dpo, backend):
+        admin, gate, face, kv_admin_service, dpo, backend):
     subject, purpose = await consented(admin, gate)
     entries = await entries_of(dpo, subject)
     reference = entries[0]["subjectRef"]
 
-    await kv_admin.ShredSubjectKey(kpb.ShredSubjectKeyRequest(
+    await kv_admin_service.ShredSubjectKey(kv_admin_pb.ShredSubjectKeyRequest(
         subject_id=subject, request_id=unique("dsr"), reason="erasure", idempotency_key=unique("idem")))
 
     by_subject = await dpo.QueryEvents(pb.QueryEventsRequest(filter=pb.EventFilter(subject_id=subject)))

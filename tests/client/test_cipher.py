@@ -3,8 +3,8 @@ blob is intact."""
 
 import pytest
 
+from consentry.keyvault.v1 import keyvault_admin_pb2 as kv_admin_pb
 from consentry.consent.v1 import consent_pb2 as cpb
-from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from consentry_client import ConsentRefused, CorruptTemplate, SubjectErased, TemplateCipher, TemplateRetired
 from consentry_client.cipher import NONCE_SIZE
 from tests.consent.builders import grant
@@ -43,11 +43,12 @@ async def test_a_template_cannot_be_opened_as_another_subject(admin, gate, ciphe
             await cipher.open(other, purpose, blob)
 
 
-async def test_opening_after_the_subject_key_was_shredded_reports_erasure(admin, gate, cipher, kv_admin):
+async def test_opening_after_the_subject_key_was_shredded_reports_erasure(
+        admin, gate, cipher, kv_admin_service):
     subject, purpose = await consented(admin, gate)
     blob = await cipher.seal(subject, purpose, TEMPLATE)
-    await kv_admin.ShredSubjectKey(kpb.ShredSubjectKeyRequest(subject_id=subject, request_id=unique("dsr"),
-                                                              reason="erasure", idempotency_key=unique("shred")))
+    await kv_admin_service.ShredSubjectKey(kv_admin_pb.ShredSubjectKeyRequest(
+        subject_id=subject, request_id=unique("dsr"), reason="erasure", idempotency_key=unique("shred")))
 
     with pytest.raises(SubjectErased):
         await cipher.open(subject, purpose, blob)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from consentry.consent.v1 import consent_pb2_grpc
+from consentry.consent.v1 import consent_admin_pb2_grpc, consent_pb2_grpc
 from services.common.pki import DevCA
 from services.consent.app import ConsentApp
 from services.consent.settings import ConsentSettings
@@ -14,11 +14,15 @@ from tests.support import (
 )
 
 SERVICE = "consentry.consent.v1.ConsentService"
+ADMIN_SERVICE = "consentry.consent.v1.ConsentAdminService"  # "*" never reaches it: only its own name
 GATE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
     "GetPurpose", "ListPurposes", "GrantConsent", "CheckConsent", "CheckConsents", "WithdrawConsent", "ListConsents",
     "GetConsentHistory", "GetConsentAsOf", "RecordInteraction", "GetReceiptKey", "RenderReceipt")]
 CLIENTS = {
-    "admin": {"rpcs": ["*"], "purposes": ["*"]},
+    "admin": {"rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": ["*"]},
+    # Granted loosely, as a careless policy might: every RPC, or every RPC of ConsentService.
+    "everything-app": {"rpcs": ["*"], "purposes": ["*"]},
+    "whole-service-app": {"rpcs": [f"{SERVICE}/*"], "purposes": ["*"]},
     "gate-app": {"rpcs": GATE_RPCS, "purposes": ["*"]},
     # A door system that may only check, and only its own purpose.
     "door-app": {"rpcs": [f"{SERVICE}/CheckConsent"], "purposes": ["door-entry"]},
@@ -32,8 +36,9 @@ CLIENTS = {
     # A face system using the client library: the same identity on consent and keyvault.
     "face-app": {"rpcs": GATE_RPCS, "purposes": ["*"]},
     # dsr erases a subject's consents and reads them for access requests.
-    "dsr": {"rpcs": [f"{SERVICE}/{rpc}" for rpc in ("EraseSubject", "ListConsents", "GetConsentHistory",
-                                                     "GetPurpose")] + [OPEN_EVENTS], "purposes": ["*"]},
+    "dsr": {"rpcs": [f"{ADMIN_SERVICE}/EraseSubject", OPEN_EVENTS]
+                    + [f"{SERVICE}/{rpc}" for rpc in ("ListConsents", "GetConsentHistory", "GetPurpose")],
+            "purposes": ["*"]},
     "audit": {"rpcs": [OPEN_EVENTS], "purposes": []},
 }
 
@@ -65,6 +70,19 @@ async def connect(consent_app, dev_ca):
 @pytest.fixture(scope="session")
 def admin(connect):
     return connect("admin")
+
+
+@pytest.fixture(scope="session")
+async def connect_admin(consent_app, dev_ca):
+    """Stubs of ConsentAdminService, which the same server serves."""
+    clients = Clients(dev_ca, consent_app.port, consent_admin_pb2_grpc.ConsentAdminServiceStub)
+    yield clients
+    await clients.close()
+
+
+@pytest.fixture(scope="session")
+def consent_admin(connect_admin):
+    return connect_admin("admin")
 
 
 @pytest.fixture(scope="session")

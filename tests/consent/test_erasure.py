@@ -8,6 +8,7 @@ import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from consentry.consent.v1 import consent_admin_pb2 as admin_pb
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.events.v1 import envelope_pb2, outbox_pb2
 from services.common.outbox import request_replay
@@ -19,7 +20,8 @@ from tests.support import unique
 IDEMPOTENCY = {"idempotency"}
 
 
-async def test_erasure_leaves_only_a_keyed_tombstone_in_the_consent_tables(admin, gate, postgres):
+async def test_erasure_leaves_only_a_keyed_tombstone_in_the_consent_tables(
+        admin, gate, postgres, consent_admin):
     first, second = await registered_purpose(admin), await registered_purpose(admin, minimum_age=14)
     person, child = unique("person"), unique("child")
     evidence, reason, verification = unique("evidence-ref"), unique("withdrawal-reason"), unique("kyc")
@@ -33,8 +35,9 @@ async def test_erasure_leaves_only_a_keyed_tombstone_in_the_consent_tables(admin
     needles = {"subject": person, "evidence": evidence, "reason": reason, "verification": verification}
     before = await scan_database(postgres.dsn("consent"), needles, skip=IDEMPOTENCY)
 
-    await admin.EraseSubject(pb.EraseSubjectRequest(subject_id=person, request_id=unique("dsr"),
-                                                    idempotency_key=unique("erase")))
+    await consent_admin.EraseSubject(admin_pb.EraseSubjectRequest(
+
+        subject_id=person, request_id=unique("dsr"), idempotency_key=unique("erase")))
 
     after = await scan_database(postgres.dsn("consent"), needles, skip=IDEMPOTENCY)
     assert {(table, label) for table, label, _ in before.hits} >= {
@@ -58,7 +61,7 @@ async def test_erasure_leaves_only_a_keyed_tombstone_in_the_consent_tables(admin
 
 
 async def test_erasure_redacts_the_outbox_and_a_replay_never_publishes_the_person_again(
-        admin, gate, consent_app, kafka):
+        admin, gate, consent_app, kafka, consent_admin):
     p = await registered_purpose(admin, minimum_age=14)
     person, child = unique("person"), unique("child")
     await gate.GrantConsent(grant(person, p.purpose_id))
@@ -71,8 +74,9 @@ async def test_erasure_redacts_the_outbox_and_a_replay_never_publishes_the_perso
             await asyncio.sleep(0.05)
             before = await conn.fetch(naming, person)
 
-    await admin.EraseSubject(pb.EraseSubjectRequest(subject_id=person, request_id=unique("dsr"),
-                                                    idempotency_key=unique("erase")))
+    await consent_admin.EraseSubject(admin_pb.EraseSubjectRequest(
+
+        subject_id=person, request_id=unique("dsr"), idempotency_key=unique("erase")))
 
     async with consent_app.pool.acquire() as conn:
         after = await conn.fetch(naming, person)

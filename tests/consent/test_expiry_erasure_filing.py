@@ -7,6 +7,7 @@ import grpc
 import pytest
 from google.protobuf import timestamp_pb2
 
+from consentry.consent.v1 import consent_admin_pb2 as admin_pb
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import events_pb2
 from tests.consent.builders import check, grant, registered_purpose, time_passes
@@ -19,14 +20,15 @@ def at(moment: datetime) -> timestamp_pb2.Timestamp:
     return out
 
 
-async def test_consent_past_its_retention_is_denied_before_and_expired_by_the_sweep(admin, gate, kafka, consent_events):
+async def test_consent_past_its_retention_is_denied_before_and_expired_by_the_sweep(
+        admin, gate, kafka, consent_events, consent_admin):
     p = await registered_purpose(admin, retention=timedelta(seconds=1))
     subject = unique("subj")
     await gate.GrantConsent(grant(subject, p.purpose_id))
     await asyncio.sleep(1.1)
 
     before_sweep = await gate.CheckConsent(check(subject, p.purpose_id))
-    swept = await admin.ExpireConsents(pb.ExpireConsentsRequest())
+    swept = await consent_admin.ExpireConsents(admin_pb.ExpireConsentsRequest())
     listed = await gate.ListConsents(pb.ListConsentsRequest(subject_id=subject))
 
     assert before_sweep.reason == pb.DENY_REASON_EXPIRED
@@ -40,7 +42,7 @@ async def test_consent_past_its_retention_is_denied_before_and_expired_by_the_sw
     assert expired.payload.Unpack(payload) and payload.cause == "retention"
 
 
-async def test_three_years_without_interaction_expires_consent(admin, gate, postgres):
+async def test_three_years_without_interaction_expires_consent(admin, gate, postgres, consent_admin):
     p = await registered_purpose(admin, retention=timedelta(days=3650))
     idle, active = unique("idle"), unique("active")
     await gate.GrantConsent(grant(idle, p.purpose_id))
@@ -48,10 +50,10 @@ async def test_three_years_without_interaction_expires_consent(admin, gate, post
 
     # Just short of three years nothing expires; a day past it, the idle subject's consent does.
     await time_passes(postgres, idle, p.purpose_id, timedelta(days=1094))
-    await admin.ExpireConsents(pb.ExpireConsentsRequest())
+    await consent_admin.ExpireConsents(admin_pb.ExpireConsentsRequest())
     history_before = await gate.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=idle, purpose_id=p.purpose_id))
     await time_passes(postgres, idle, p.purpose_id, timedelta(days=2))
-    await admin.ExpireConsents(pb.ExpireConsentsRequest())
+    await consent_admin.ExpireConsents(admin_pb.ExpireConsentsRequest())
     history = await gate.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=idle, purpose_id=p.purpose_id))
     active_now = await gate.CheckConsent(check(active, p.purpose_id))
 
@@ -60,13 +62,14 @@ async def test_three_years_without_interaction_expires_consent(admin, gate, post
     assert active_now.decision == pb.DECISION_ALLOW
 
 
-async def test_expiry_never_looks_ahead_of_now(admin, gate):
+async def test_expiry_never_looks_ahead_of_now(admin, gate, consent_admin):
     p = await registered_purpose(admin, retention=timedelta(hours=1))
     subject = unique("subj")
     await gate.GrantConsent(grant(subject, p.purpose_id))
 
     with pytest.raises(grpc.aio.AioRpcError) as refused:  # a typo in the year would expire everyone
-        await admin.ExpireConsents(pb.ExpireConsentsRequest(as_of=at(datetime(9999, 1, 1, tzinfo=UTC))))
+        await consent_admin.ExpireConsents(admin_pb.ExpireConsentsRequest(
+            as_of=at(datetime(9999, 1, 1, tzinfo=UTC))))
 
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (await gate.CheckConsent(check(subject, p.purpose_id))).decision == pb.DECISION_ALLOW
@@ -83,15 +86,16 @@ async def test_recorded_interaction_moves_last_use_forward(admin, gate):
     assert touched.last_interaction_at.ToDatetime() > granted.consent.last_interaction_at.ToDatetime()
 
 
-async def test_erased_subject_is_denied_everywhere_and_cannot_consent_again(admin, gate, kafka, consent_events):
+async def test_erased_subject_is_denied_everywhere_and_cannot_consent_again(
+        admin, gate, kafka, consent_events, consent_admin):
     first, second = await registered_purpose(admin), await registered_purpose(admin)
     subject = unique("subj")
     await gate.GrantConsent(grant(subject, first.purpose_id))
     await gate.GrantConsent(grant(subject, second.purpose_id))
 
     request_id = unique("dsr")
-    erased = await admin.EraseSubject(pb.EraseSubjectRequest(subject_id=subject, request_id=request_id,
-                                                             idempotency_key=unique("erase")))
+    erased = await consent_admin.EraseSubject(admin_pb.EraseSubjectRequest(
+        subject_id=subject, request_id=request_id, idempotency_key=unique("erase")))
 
     assert erased.consents_erased == 2
     for p in (first, second):

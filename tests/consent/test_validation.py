@@ -6,6 +6,7 @@ import grpc
 import pytest
 from google.protobuf import timestamp_pb2
 
+from consentry.consent.v1 import consent_admin_pb2 as admin_pb
 from consentry.consent.v1 import consent_pb2 as pb
 from services.common.grpc_errors import field_violations
 from tests.consent.builders import check, grant, purpose, registered_purpose
@@ -155,7 +156,7 @@ async def test_a_retention_past_any_date_is_invalid(admin):
 
 
 @pytest.mark.parametrize("seconds, nanos", [(2**40, 0), (-10**12, 0), (1_700_000_000, -1)])
-async def test_a_time_outside_the_timestamp_range_is_invalid(admin, gate, seconds, nanos):
+async def test_a_time_outside_the_timestamp_range_is_invalid(admin, gate, seconds, nanos, consent_admin):
     p = await registered_purpose(admin)
     subject = unique("subj")
     await gate.GrantConsent(grant(subject, p.purpose_id))
@@ -163,19 +164,20 @@ async def test_a_time_outside_the_timestamp_range_is_invalid(admin, gate, second
 
     touched = await invalid(gate.RecordInteraction, pb.RecordInteractionRequest(
         subject_id=subject, purpose_id=p.purpose_id, occurred_at=at))
-    swept = await invalid(admin.ExpireConsents, pb.ExpireConsentsRequest(as_of=at))
+    swept = await invalid(consent_admin.ExpireConsents, admin_pb.ExpireConsentsRequest(as_of=at))
 
     assert touched == [("occurred_at", "timestamp.valid")] and swept == [("as_of", "timestamp.valid")]
 
 
-async def test_erasing_a_subject_answers_when(admin, gate):
+async def test_erasing_a_subject_answers_when(admin, gate, consent_admin):
     p = await registered_purpose(admin)
     subject = unique("subj")
     await gate.GrantConsent(grant(subject, p.purpose_id))
     before = datetime.datetime.now(datetime.UTC)
 
-    erased = await admin.EraseSubject(pb.EraseSubjectRequest(subject_id=subject, request_id=unique("dsr"),
-                                                             idempotency_key=unique("erase")))
+    erased = await consent_admin.EraseSubject(admin_pb.EraseSubjectRequest(
+
+        subject_id=subject, request_id=unique("dsr"), idempotency_key=unique("erase")))
 
     assert erased.consents_erased == 1
     assert before <= erased.erased_at.ToDatetime(datetime.UTC) <= datetime.datetime.now(datetime.UTC)

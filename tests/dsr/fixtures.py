@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from consentry.dsr.v1 import dsr_pb2_grpc
+from consentry.dsr.v1 import dsr_admin_pb2_grpc, dsr_pb2_grpc
 from consentry_client import ConsentGate, TemplateCipher
 from examples.face_gate.gate import FaceGate, FaceGateProcessor
 from examples.face_gate.store import FaceStore
@@ -20,8 +20,9 @@ from tests.support import (
 )
 
 SERVICE = "consentry.dsr.v1.DsrService"
+ADMIN_SERVICE = "consentry.dsr.v1.DsrAdminService"  # "*" never reaches it: only its own name
 DSR_CLIENTS = {
-    "operator": {"rpcs": ["*"], "purposes": []},
+    "operator": {"rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": []},
     "audit": {"rpcs": [OPEN_EVENTS], "purposes": []},
     "portal": {"rpcs": [f"{SERVICE}/SubmitRequest", f"{SERVICE}/GetRequest", f"{SERVICE}/GetExport"],
                "purposes": []},
@@ -65,6 +66,14 @@ async def dsr(dsr_app, dev_ca):
 @pytest.fixture(scope="session")
 def operator(dsr):
     return dsr("operator")
+
+
+@pytest.fixture(scope="session")
+async def dsr_admin(dsr_app, dev_ca):
+    """Stubs of DsrAdminService, which the same server serves."""
+    clients = Clients(dev_ca, dsr_app.port, dsr_admin_pb2_grpc.DsrAdminServiceStub)
+    yield clients
+    await clients.close()
 
 
 @pytest.fixture

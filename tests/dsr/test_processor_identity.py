@@ -9,6 +9,7 @@ import grpc
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from consentry.dsr.v1 import dsr_admin_pb2 as admin_pb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.dsr.v1.tasks_pb2 import DsrTask, DsrTaskResult
 from consentry_client import error_info
@@ -81,7 +82,7 @@ async def test_an_answer_from_another_processor_does_not_settle_a_task(admin, ga
 
 
 async def test_only_an_operator_deregisters_and_the_processors_open_tasks_fail_with_the_reason(
-        admin, gate, dsr, operator, face_gates, backend):
+        admin, gate, dsr, dsr_admin, operator, face_gates, backend):
     gates, _ = face_gates
     subject, [purpose] = await enrolled(admin, gate, gates)
     await register(dsr, [purpose])
@@ -89,9 +90,9 @@ async def test_only_an_operator_deregisters_and_the_processors_open_tasks_fail_w
     r = await started(operator, subject)
     await task_of(operator, r.request_id, "door-z")
 
-    not_operator = await refused(dsr("door-a").DeregisterProcessor, pb.DeregisterProcessorRequest(
+    not_operator = await refused(dsr_admin("door-a").DeregisterProcessor, admin_pb.DeregisterProcessorRequest(
         name="door-z", reason="retired", idempotency_key=unique("idem")))
-    gone = await operator.DeregisterProcessor(pb.DeregisterProcessorRequest(
+    gone = await dsr_admin("operator").DeregisterProcessor(admin_pb.DeregisterProcessorRequest(
         name="door-z", reason="the door was removed", idempotency_key=unique("idem")))
     done = await settled(operator, r.request_id, timeout=30)
 

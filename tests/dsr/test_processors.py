@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 
+from consentry.consent.v1 import consent_admin_pb2 as consent_admin_pb
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
@@ -164,7 +165,7 @@ async def test_a_gate_drops_a_template_sealed_under_a_consent_that_ended_since(a
 
 
 async def test_expiry_of_an_illinois_consent_deletes_that_purposes_data_under_the_bipa_deadline(
-        admin, gate, dsr, operator, face_gates, postgres, backend, keyvault_database):
+        admin, gate, dsr, operator, face_gates, postgres, backend, keyvault_database, consent_admin):
     gates, _ = face_gates
     subject = unique("subj")
     expiring = (await registered_purpose(admin, retention=timedelta(hours=1))).purpose_id
@@ -178,7 +179,7 @@ async def test_expiry_of_an_illinois_consent_deletes_that_purposes_data_under_th
 
     # The sweep as it runs once the retention has passed.
     await time_passes(postgres, subject, expiring, timedelta(hours=2))
-    await admin.ExpireConsents(cpb.ExpireConsentsRequest())
+    await consent_admin.ExpireConsents(consent_admin_pb.ExpireConsentsRequest())
     found = await opened_and_completed(operator, subject)
 
     [r] = found

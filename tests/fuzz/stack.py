@@ -16,17 +16,22 @@ from services.dsr.app import DsrApp
 from services.keyvault.app import KeyVaultApp
 from services.keyvault.provision import keyvault_policy
 from tests.audit.fixtures import AUDIT_CLIENTS, audit_settings, provisioned
+from tests.consent.fixtures import ADMIN_SERVICE as CONSENT_ADMIN
 from tests.consent.fixtures import CLIENTS, consent_settings
+from tests.dsr.fixtures import ADMIN_SERVICE as DSR_ADMIN
 from tests.dsr.fixtures import DSR_CLIENTS, dsr_settings
+from tests.keyvault.fixtures import ADMIN_SERVICE as KEYVAULT_ADMIN
 from tests.keyvault.fixtures import KEYVAULT_CLIENTS, keyvault_settings
 from tests.support import erasure_key, secure_channel, write_policy
 
 FUZZER = "fuzzer"  # the client identity the fuzzer calls with: every RPC, every purpose
+# "*" reaches no admin service: the fuzzer names each.
+EVERY_RPC = ["*", *(f"{service}/*" for service in (CONSENT_ADMIN, KEYVAULT_ADMIN, DSR_ADMIN))]
 PRODUCERS = ("consent", "keyvault", "dsr")  # each serves EventService beside its own service
 MOUNT, KEK, CHECKPOINT_KEY = "fuzz-transit", "fuzz-kek", "fuzz-audit-checkpoints"
 DATABASES = {"consent": "fuzz_consent", "keyvault": "fuzz_keyvault", "audit": "fuzz_audit", "dsr": "fuzz_dsr"}
 # Each service's own clients (the services call each other) plus the fuzzer.
-POLICIES = {name: {**clients, FUZZER: {"rpcs": ["*"], "purposes": ["*"]}} for name, clients in (
+POLICIES = {name: {**clients, FUZZER: {"rpcs": EVERY_RPC, "purposes": ["*"]}} for name, clients in (
     ("consent", CLIENTS), ("keyvault", KEYVAULT_CLIENTS), ("audit", AUDIT_CLIENTS), ("dsr", DSR_CLIENTS))}
 
 

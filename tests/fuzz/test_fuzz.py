@@ -1,4 +1,4 @@
-"""Every RPC of every service, taken from the proto descriptors (a new RPC is fuzzed without editing
+"""Every RPC of every service, admin services included, taken from the proto descriptors (a new RPC is fuzzed without editing
 this file), under random and boundary input: never INTERNAL or UNKNOWN, never a hang, and a
 rejected call changes no row in any service database. EventService, which every producer serves
 beside its own service, is fuzzed on each of them."""
@@ -9,10 +9,10 @@ import time
 import pytest
 
 from consentry.audit.v1 import audit_pb2
-from consentry.consent.v1 import consent_pb2
-from consentry.dsr.v1 import dsr_pb2
+from consentry.consent.v1 import consent_admin_pb2, consent_pb2
+from consentry.dsr.v1 import dsr_admin_pb2, dsr_pb2
 from consentry.events.v1 import event_service_pb2
-from consentry.keyvault.v1 import keyvault_pb2
+from consentry.keyvault.v1 import keyvault_admin_pb2, keyvault_pb2
 from tests.fuzz.profile import inputs
 from tests.fuzz.report import RESULTS
 from tests.fuzz.stack import PRODUCERS
@@ -21,7 +21,8 @@ from tests.fuzz.values import requests
 
 def _rpcs():
     """Each RPC with the service that answers it, as (method, server), named for the report."""
-    for module in (consent_pb2, keyvault_pb2, dsr_pb2, audit_pb2):
+    for module in (consent_pb2, consent_admin_pb2, keyvault_pb2, keyvault_admin_pb2, dsr_pb2, dsr_admin_pb2,
+                   audit_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
             for method in service.methods:
                 yield pytest.param(method, service.full_name.split(".")[1], method.full_name,

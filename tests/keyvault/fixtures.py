@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from consentry.keyvault.v1 import keyvault_pb2_grpc
+from consentry.keyvault.v1 import keyvault_admin_pb2_grpc, keyvault_pb2_grpc
 from services.common.pki import DevCA
 from services.keyvault.app import KeyVaultApp
 from services.keyvault.provision import provision
@@ -14,13 +14,15 @@ from services.common.erasure import ErasureKeySettings, SubjectTagger, load_tagg
 from tests.support import OPEN_EVENTS, Clients, erasure_key, grpc_settings, kafka_settings, signing_key, write_policy
 
 SERVICE = "consentry.keyvault.v1.KeyVaultService"
+ADMIN_SERVICE = "consentry.keyvault.v1.KeyVaultAdminService"  # "*" never reaches it: only its own name
 FACE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
     "EnsureSubjectKey", "EnsureSubjectKeys", "GenerateDataKey", "DecryptDataKey", "Encrypt", "Decrypt", "GetKeyStatus")]
 KEYVAULT_CLIENTS = {
-    "admin": {"rpcs": ["*"], "purposes": ["*"]},
+    "admin": {"rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": ["*"]},
     "face-app": {"rpcs": FACE_RPCS, "purposes": ["*"]},
     "audit": {"rpcs": [f"{SERVICE}/GetSubjectRefs", OPEN_EVENTS], "purposes": []},
-    "dsr": {"rpcs": [f"{SERVICE}/ShredSubjectKey", f"{SERVICE}/RetirePurposeKeys", f"{SERVICE}/GetKeyStatus"],
+    "dsr": {"rpcs": [f"{ADMIN_SERVICE}/ShredSubjectKey", f"{SERVICE}/RetirePurposeKeys",
+                     f"{SERVICE}/GetKeyStatus"],
             "purposes": ["*"]},
 }
 # Each backend's keyvault has its own database, hence its own sequence: one topic each.
@@ -76,6 +78,19 @@ async def keyvault(keyvault_app, dev_ca):
     clients = Clients(dev_ca, keyvault_app.port, keyvault_pb2_grpc.KeyVaultServiceStub)
     yield clients
     await clients.close()
+
+
+@pytest.fixture(scope="session")
+async def keyvault_admin(keyvault_app, dev_ca):
+    """Stubs of KeyVaultAdminService, which the same server serves."""
+    clients = Clients(dev_ca, keyvault_app.port, keyvault_admin_pb2_grpc.KeyVaultAdminServiceStub)
+    yield clients
+    await clients.close()
+
+
+@pytest.fixture(scope="session")
+def kv_admin_service(keyvault_admin):
+    return keyvault_admin("admin")
 
 
 @pytest.fixture(scope="session")

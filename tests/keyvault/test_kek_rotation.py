@@ -6,6 +6,7 @@ import asyncio
 import grpc
 import pytest
 
+from consentry.keyvault.v1 import keyvault_admin_pb2 as admin_pb
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from services.keyvault.domain.errors import WrappedKeyUnusable
 from services.keyvault.domain.model import KeyState
@@ -15,17 +16,17 @@ from tests.support import unique
 
 
 @pytest.mark.parametrize("backend", ["wrapped"], scope="session")
-async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(admin, gate, face, kv_admin, keyvault_app,
-                                                                          postgres, vault, vault_token, backend,
-                                                                          keyvault_database, tagger):
+async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(
+        admin, gate, face, kv_admin_service, keyvault_app, postgres, vault, vault_token, backend, keyvault_database,
+        tagger):
     subject, purpose = await consented(admin, gate)
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     backup = postgres.execute("SELECT wrapped_key FROM subject_keys WHERE subject_tag = $1", tagger.tag(subject),
                               database=keyvault_database)
 
-    request = pb.RotateKekRequest(trim=True, idempotency_key=unique("rotate"))
-    rotated = await kv_admin.RotateKek(request)
-    retried = await kv_admin.RotateKek(request)
+    request = admin_pb.RotateKekRequest(trim=True, idempotency_key=unique("rotate"))
+    rotated = await kv_admin_service.RotateKek(request)
+    retried = await kv_admin_service.RotateKek(request)
     keyvault_app.service.cache.enable()  # drop cached plaintext keys: the next release unwraps in Vault
     reopened = await face.DecryptDataKey(pb.DecryptDataKeyRequest(subject_id=subject, purpose_id=purpose,
                                                                   wrapped_key=issued.wrapped_key))
@@ -81,7 +82,8 @@ async def test_a_key_wrapped_under_the_old_kek_and_stored_after_the_sweep_still_
 
 
 @pytest.mark.parametrize("backend", ["transit-per-subject"], scope="session")
-async def test_per_subject_backend_has_no_kek_to_rotate(kv_admin, backend):
+async def test_per_subject_backend_has_no_kek_to_rotate(kv_admin_service, backend):
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await kv_admin.RotateKek(pb.RotateKekRequest(trim=True, idempotency_key=unique("rotate")))
+        await kv_admin_service.RotateKek(admin_pb.RotateKekRequest(trim=True,
+                                                                   idempotency_key=unique("rotate")))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import grpc
 
+from consentry.consent.v1 import consent_admin_pb2 as consent_admin_pb
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry_client import error_info
@@ -107,15 +108,15 @@ async def test_a_release_refused_for_a_withdrawn_consent_destroys_the_generation
     assert generation(postgres, keyvault_database, purpose) == "1 retired"
 
 
-async def test_expiry_retires_the_generation_as_withdrawal_does(admin, gate, face, keyvault, postgres,
-                                                                keyvault_database):
+async def test_expiry_retires_the_generation_as_withdrawal_does(
+        admin, gate, face, keyvault, postgres, keyvault_database, consent_admin):
     p = await registered_purpose(admin, retention=timedelta(hours=1))
     subject = unique("subj")
     await gate.GrantConsent(grant(subject, p.purpose_id))
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=p.purpose_id))
 
     await time_passes(postgres, subject, p.purpose_id, timedelta(hours=2))
-    await admin.ExpireConsents(cpb.ExpireConsentsRequest())
+    await consent_admin.ExpireConsents(consent_admin_pb.ExpireConsentsRequest())
     retired = await keyvault("dsr").RetirePurposeKeys(retire(subject, p.purpose_id))
     await gate.GrantConsent(grant(subject, p.purpose_id))
     after = await refused(face.DecryptDataKey, decrypt(subject, p.purpose_id, issued.wrapped_key))
@@ -151,14 +152,15 @@ async def test_a_key_wrapped_before_generations_opens_only_while_the_consent_nev
     assert_retired(after)
 
 
-async def test_erasure_deletes_every_generation_of_the_person(admin, gate, face, kv_admin, postgres, keyvault_database):
+async def test_erasure_deletes_every_generation_of_the_person(
+        admin, gate, face, kv_admin_service, postgres, keyvault_database):
     subject, purpose = await consented(admin, gate)
     other = (await registered_purpose(admin)).purpose_id
     await gate.GrantConsent(grant(subject, other))
     for p in (purpose, other):
         await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=p))
 
-    await kv_admin.ShredSubjectKey(shred_request(subject))
+    await kv_admin_service.ShredSubjectKey(shred_request(subject))
 
     assert generation(postgres, keyvault_database, purpose) is None
     assert generation(postgres, keyvault_database, other) is None

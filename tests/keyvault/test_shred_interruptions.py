@@ -29,7 +29,7 @@ class CrashAfterVaultDelete(Exception):
 
 @pytest.mark.parametrize("backend", ["transit-per-subject"], scope="session")
 async def test_a_shred_cut_off_after_vault_deleted_the_key_is_finished_by_its_retry(
-        admin, gate, face, kv_admin, keyvault_app, vault, backend, monkeypatch, tagger):
+        admin, gate, face, kv_admin, keyvault_app, vault, backend, monkeypatch, tagger, kv_admin_service):
     subject, purpose = await consented(admin, gate)
     await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     shredder = keyvault_app.service._shredder
@@ -44,12 +44,12 @@ async def test_a_shred_cut_off_after_vault_deleted_the_key_is_finished_by_its_re
 
     monkeypatch.setattr(shredder, "_backend", Crashing())
     request = shred_request(subject)
-    cut_off = await refused(kv_admin.ShredSubjectKey, request)
+    cut_off = await refused(kv_admin_service.ShredSubjectKey, request)
     halfway = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=subject))
     release = await refused(face.GenerateDataKey, pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     monkeypatch.setattr(shredder, "_backend", real_backend)
 
-    finished = await kv_admin.ShredSubjectKey(request)
+    finished = await kv_admin_service.ShredSubjectKey(request)
 
     status = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=subject))
     body = json.loads(finished.certificate.certificate_json)
@@ -62,13 +62,13 @@ async def test_a_shred_cut_off_after_vault_deleted_the_key_is_finished_by_its_re
 
 
 async def test_shredding_a_subject_while_its_first_key_is_created_never_leaves_a_key_behind(
-        admin, gate, face, kv_admin, vault, backend, tagger):
+        admin, gate, face, kv_admin, vault, backend, tagger, kv_admin_service):
     subjects = [(await consented(admin, gate))[0] for _ in range(24)]
 
     async def race(subject: str):
         created, certificate = await asyncio.gather(
             face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=subject)),
-            kv_admin.ShredSubjectKey(shred_request(subject)), return_exceptions=True)
+            kv_admin_service.ShredSubjectKey(shred_request(subject)), return_exceptions=True)
         return subject, created, certificate
     outcomes = await asyncio.gather(*(race(s) for s in subjects))
 

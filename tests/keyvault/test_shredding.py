@@ -9,6 +9,7 @@ import grpc
 import hvac
 import pytest
 
+from consentry.keyvault.v1 import keyvault_admin_pb2 as admin_pb
 from consentry.keyvault.v1 import events_pb2
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
@@ -21,17 +22,17 @@ from tests.keyvault.test_data_keys import consented, refused
 from tests.support import EventOpener, erasure_key, read_events, secure_channel, unique
 
 
-def shred_request(subject: str) -> pb.ShredSubjectKeyRequest:
-    return pb.ShredSubjectKeyRequest(subject_id=subject, request_id=unique("dsr"), reason="erasure request",
-                                     idempotency_key=unique("shred"))
+def shred_request(subject: str) -> admin_pb.ShredSubjectKeyRequest:
+    return admin_pb.ShredSubjectKeyRequest(subject_id=subject, request_id=unique("dsr"),
+                                           reason="erasure request", idempotency_key=unique("shred"))
 
 
-async def test_template_encrypted_before_shredding_cannot_be_decrypted_after(admin, gate, face, kv_admin, postgres,
-                                                                            keyvault_database, tagger):
+async def test_template_encrypted_before_shredding_cannot_be_decrypted_after(
+        admin, gate, face, kv_admin, postgres, keyvault_database, tagger, kv_admin_service):
     subject, purpose = await consented(admin, gate)
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
 
-    await kv_admin.ShredSubjectKey(shred_request(subject))
+    await kv_admin_service.ShredSubjectKey(shred_request(subject))
 
     error = await refused(face.DecryptDataKey, pb.DecryptDataKeyRequest(
         subject_id=subject, purpose_id=purpose, wrapped_key=issued.wrapped_key))
@@ -42,10 +43,10 @@ async def test_template_encrypted_before_shredding_cannot_be_decrypted_after(adm
     assert status.state == pb.KEY_STATE_SHREDDED and stored is True
 
 
-async def test_a_shredded_key_is_never_re_created(admin, gate, face, kv_admin):
+async def test_a_shredded_key_is_never_re_created(admin, gate, face, kv_admin_service):
     subject, purpose = await consented(admin, gate)
     await face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=subject))
-    await kv_admin.ShredSubjectKey(shred_request(subject))
+    await kv_admin_service.ShredSubjectKey(shred_request(subject))
 
     ensure = await refused(face.EnsureSubjectKey, pb.EnsureSubjectKeyRequest(subject_id=subject))
     generate = await refused(face.GenerateDataKey, pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
@@ -53,9 +54,9 @@ async def test_a_shredded_key_is_never_re_created(admin, gate, face, kv_admin):
     assert ensure.code() == generate.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
-async def test_a_subject_without_key_shredded_in_advance_never_gets_one(admin, gate, face, kv_admin):
+async def test_a_subject_without_key_shredded_in_advance_never_gets_one(admin, gate, face, kv_admin_service):
     subject, purpose = await consented(admin, gate)
-    certificate = await kv_admin.ShredSubjectKey(shred_request(subject))
+    certificate = await kv_admin_service.ShredSubjectKey(shred_request(subject))
 
     error = await refused(face.GenerateDataKey, pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
 
@@ -63,14 +64,15 @@ async def test_a_subject_without_key_shredded_in_advance_never_gets_one(admin, g
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
-async def test_certificate_verifies_offline_and_tampering_is_detected(admin, gate, face, kv_admin, backend, tagger):
+async def test_certificate_verifies_offline_and_tampering_is_detected(
+        admin, gate, face, kv_admin, backend, tagger, kv_admin_service):
     subject, purpose = await consented(admin, gate)
     await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     ref_before = (await kv_admin.GetSubjectRefs(pb.GetSubjectRefsRequest(subject_ids=[subject]))).refs[0]
     request = shred_request(subject)
 
-    shredded = (await kv_admin.ShredSubjectKey(request)).certificate
-    repeated = (await kv_admin.ShredSubjectKey(request)).certificate
+    shredded = (await kv_admin_service.ShredSubjectKey(request)).certificate
+    repeated = (await kv_admin_service.ShredSubjectKey(request)).certificate
     public = await kv_admin.GetCertificateKey(pb.GetCertificateKeyRequest())
     body = json.loads(shredded.certificate_json)
 
@@ -88,9 +90,10 @@ async def test_certificate_verifies_offline_and_tampering_is_detected(admin, gat
     assert (after.subject_ref, after.state) == ("", pb.KEY_STATE_SHREDDED)
 
 
-async def test_whoever_holds_the_id_checks_with_keyvault_that_a_certificate_concerns_it(admin, gate, kv_admin):
+async def test_whoever_holds_the_id_checks_with_keyvault_that_a_certificate_concerns_it(
+        admin, gate, kv_admin, kv_admin_service):
     subject, other = (await consented(admin, gate))[0], (await consented(admin, gate))[0]
-    certificate = (await kv_admin.ShredSubjectKey(shred_request(subject))).certificate
+    certificate = (await kv_admin_service.ShredSubjectKey(shred_request(subject))).certificate
     forged = pb.DeletionCertificate(certificate_json=certificate.certificate_json.replace(b'"reason":"', b'"reason":"x'),
                                     signature=certificate.signature, key_id=certificate.key_id)
 
@@ -104,8 +107,8 @@ async def test_whoever_holds_the_id_checks_with_keyvault_that_a_certificate_conc
     assert (tampered.signature_valid, tampered.names_subject) == (False, True)
 
 
-async def test_events_record_releases_and_shreds_without_key_material(admin, gate, face, kv_admin, kafka, backend,
-                                                                     keyvault_app, dev_ca):
+async def test_events_record_releases_and_shreds_without_key_material(
+        admin, gate, face, kv_admin_service, kafka, backend, keyvault_app, dev_ca):
     subject, purpose = await consented(admin, gate)
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     opener = EventOpener(dev_ca, keyvault_app.port)
@@ -119,7 +122,7 @@ async def test_events_record_releases_and_shreds_without_key_material(admin, gat
         on_the_broker = {e.event_id for e in mine}
 
         request = shred_request(subject)
-        await kv_admin.ShredSubjectKey(request)
+        await kv_admin_service.ShredSubjectKey(request)
         shredded = events_pb2.SubjectKeyShredded()
         events = await read_events(kafka, TOPICS[backend], opener=opener, until=lambda evs: any(
             e.type == "keyvault.key.shredded" and e.payload.Unpack(shredded) and shredded.request_id == request.request_id
@@ -134,11 +137,11 @@ async def test_events_record_releases_and_shreds_without_key_material(admin, gat
     assert all(issued.wrapped_key not in e.SerializeToString() for e in events)
 
 
-async def test_service_token_cannot_revive_a_shredded_key_in_vault(admin, gate, face, kv_admin, vault, vault_token,
-                                                                   backend, tagger):
+async def test_service_token_cannot_revive_a_shredded_key_in_vault(
+        admin, gate, face, kv_admin_service, vault, vault_token, backend, tagger):
     subject, purpose = await consented(admin, gate)
     await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
-    await kv_admin.ShredSubjectKey(shred_request(subject))
+    await kv_admin_service.ShredSubjectKey(shred_request(subject))
     # The name a per-subject key had (for the wrapped backend: a name the token has no rights on).
     name = TransitPerSubjectBackend.PREFIX + tagger.tag(subject)
 
@@ -165,7 +168,8 @@ async def replica(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_
     await app.stop()
 
 
-async def test_shred_purges_the_cached_key_of_every_replica(admin, gate, face, kv_admin, replica, tagger):
+async def test_shred_purges_the_cached_key_of_every_replica(
+        admin, gate, face, kv_admin_service, replica, tagger):
     app, other = replica
     subject, purpose = await consented(admin, gate)
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
@@ -173,7 +177,7 @@ async def test_shred_purges_the_cached_key_of_every_replica(admin, gate, face, k
     await other.DecryptDataKey(request)
     assert app.service.cache.get(tagger.tag(subject)) is not None  # the replica now holds the plaintext subject key
 
-    await kv_admin.ShredSubjectKey(shred_request(subject))
+    await kv_admin_service.ShredSubjectKey(shred_request(subject))
 
     for _ in range(100):
         try:
@@ -186,14 +190,15 @@ async def test_shred_purges_the_cached_key_of_every_replica(admin, gate, face, k
         pytest.fail("the replica still released a shredded key after 1 s")
 
 
-async def test_an_idempotency_key_answers_its_first_shred_and_shreds_no_one_else(admin, gate, face, kv_admin):
+async def test_an_idempotency_key_answers_its_first_shred_and_shreds_no_one_else(
+        admin, gate, face, kv_admin, kv_admin_service):
     shredded, spared = (await consented(admin, gate))[0], (await consented(admin, gate))[0]
     await face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=spared))
     first = shred_request(shredded)
-    again = await kv_admin.ShredSubjectKey(first)
-    first_answer = await kv_admin.ShredSubjectKey(first)  # a retry: the same certificate
+    again = await kv_admin_service.ShredSubjectKey(first)
+    first_answer = await kv_admin_service.ShredSubjectKey(first)  # a retry: the same certificate
 
-    reused = await refused(kv_admin.ShredSubjectKey, pb.ShredSubjectKeyRequest(
+    reused = await refused(kv_admin_service.ShredSubjectKey, admin_pb.ShredSubjectKeyRequest(
         subject_id=spared, request_id=first.request_id, reason=first.reason, idempotency_key=first.idempotency_key))
     status = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=spared))
 

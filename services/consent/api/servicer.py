@@ -1,4 +1,5 @@
-"""ConsentService over gRPC: validate, authorize the purpose, run the use case, map the result."""
+"""ConsentService over gRPC: validate, authorize the purpose, run the use case, map the result.
+The operator's actions (erasure, the expiry sweep) are ConsentAdminService's, in admin_servicer."""
 
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
@@ -8,7 +9,7 @@ from services.common.idempotent_rpc import idempotent
 from services.consent.api import mapping as m
 from services.consent.api import receipt_page
 from services.consent.api import validation as valid
-from services.consent.service.consents import ConsentService, Erased, Granted, Published
+from services.consent.service.consents import ConsentService, Granted, Published
 from services.consent.service.filing import FilingWatch
 from services.consent.service.gate import ConsentGate
 from services.consent.service.listings import ConsentListings
@@ -17,10 +18,6 @@ from services.consent.service.receipts import ReceiptVerifier
 
 def _granted_pb(g: Granted) -> pb.GrantConsentResponse:
     return pb.GrantConsentResponse(consent=m.consent_to_pb(g.consent), receipt=m.receipt_to_pb(g.receipt))
-
-
-def _erased_pb(e: Erased) -> pb.EraseSubjectResponse:
-    return pb.EraseSubjectResponse(consents_erased=e.consents_erased, erased_at=m.ts(e.erased_at))
 
 
 def _published_pb(p: Published) -> pb.PublishNoticeResponse:
@@ -111,14 +108,6 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         auth.require_purpose(cmd.purpose_id)
         last = await self._service.record_interaction(cmd)
         return pb.RecordInteractionResponse(last_interaction_at=m.ts(last))
-
-    async def EraseSubject(self, request, context):
-        cmd = valid.erase_subject(request)
-        return await idempotent("EraseSubject", request, pb.EraseSubjectResponse, _erased_pb,
-                                lambda idem: self._service.erase_subject(cmd, idem))
-
-    async def ExpireConsents(self, request, context):
-        return pb.ExpireConsentsResponse(consents_expired=await self._service.expire_due(valid.expire(request)))
 
     async def GetFilingStatus(self, request, context):
         controller_id = valid.identifier("controller_id", request.controller_id)

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+from consentry.consent.v1 import consent_admin_pb2 as admin_pb
 from consentry.consent.v1 import consent_pb2 as pb
 from services.common.validation import JURISDICTION, LANGUAGE_TAG, SHA256_HEX, Validator, present
 from services.consent.api.mapping import actor_from_pb, purpose_from_pb
@@ -180,7 +181,7 @@ def consent_as_of(req: pb.GetConsentAsOfRequest) -> tuple[str, str, datetime]:
     assert moment is not None
     return req.subject_id, req.purpose_id, moment
 
-def erase_subject(req: pb.EraseSubjectRequest) -> commands.EraseSubject:
+def erase_subject(req: admin_pb.EraseSubjectRequest) -> commands.EraseSubject:
     v = Validator()
     v.identifier("subject_id", req.subject_id)
     v.identifier("request_id", req.request_id)
@@ -188,7 +189,7 @@ def erase_subject(req: pb.EraseSubjectRequest) -> commands.EraseSubject:
     v.done()
     return commands.EraseSubject(req.subject_id, req.request_id)
 
-def expire(req: pb.ExpireConsentsRequest) -> commands.ExpireConsents:
+def expire(req: admin_pb.ExpireConsentsRequest) -> commands.ExpireConsents:
     """`as_of` may lie in the past (a sweep that missed its time), never in the future: one typo in a
     year would otherwise expire every consent and delete every template."""
     v = Validator()

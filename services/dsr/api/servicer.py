@@ -1,4 +1,5 @@
-"""DsrService over gRPC: proto <-> domain mapping only."""
+"""DsrService over gRPC: proto <-> domain mapping only. The operator's DeregisterProcessor is
+DsrAdminService's, in admin_servicer."""
 
 import json
 from collections.abc import Awaitable, Callable
@@ -7,11 +8,11 @@ from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.dsr.v1 import dsr_pb2_grpc
 
 from services.common import auth
-from services.common.idempotent_rpc import idempotent, key_of
+from services.common.idempotent_rpc import key_of
 from services.common.timestamps import to_timestamp
 from services.common.topics import PROCESSOR_NAME
 from services.dsr.api import validation as valid
-from services.dsr.api.stored_answers import CAPABILITY_NUMBERS, DEREGISTERED
+from services.dsr.api.stored_answers import CAPABILITY_NUMBERS
 from services.dsr.domain import errors
 from services.dsr.domain.export_pages import render
 from services.dsr.domain.model import Processor, Request, Task
@@ -89,18 +90,10 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
         for purpose_id in sorted(purposes):  # it may hold only data of purposes it is granted
             auth.require_purpose(purpose_id)
         p = await self._processors.register(Processor(name, capabilities, purposes))
-        return pb.RegisterProcessorResponse(processor=_processor(p))
+        return pb.RegisterProcessorResponse(processor=processor_to_pb(p))
 
     async def ListProcessors(self, request, context):
-        return pb.ListProcessorsResponse(processors=[_processor(p) for p in await self._processors.registered()])
-
-    async def DeregisterProcessor(self, request, context):
-        valid.deregister_processor(request)
-        return await idempotent("DeregisterProcessor", request, pb.DeregisterProcessorResponse,
-                                lambda answer: pb.DeregisterProcessorResponse(processor=_processor(answer[0]),
-                                                                              tasks_failed=answer[1]),
-                                lambda idem: self._processors.deregister(request.name, request.reason, idem),
-                                DEREGISTERED)
+        return pb.ListProcessorsResponse(processors=[processor_to_pb(p) for p in await self._processors.registered()])
 
     async def ConfirmTasks(self, request, context):
         task_ids = valid.confirm_tasks(request)
@@ -108,7 +101,7 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
         return pb.ConfirmTasksResponse(tasks=[task_message(t, r) for t, r in mine])
 
 
-def _processor(p: Processor) -> pb.Processor:
+def processor_to_pb(p: Processor) -> pb.Processor:
     return pb.Processor(name=p.name, capabilities=sorted(CAPABILITY_NUMBERS[c] for c in p.capabilities),
                         purpose_ids=sorted(p.purpose_ids), registered_at=to_timestamp(p.registered_at))
 

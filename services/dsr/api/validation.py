@@ -2,6 +2,7 @@
 
 import re
 
+from consentry.dsr.v1 import dsr_admin_pb2 as admin_pb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from services.common.validation import JURISDICTION, FieldViolation, InvalidArgument, Validator
 from services.dsr.domain.model import Rejection, RequestType, Status
@@ -114,7 +115,7 @@ def register_processor(req: pb.RegisterProcessorRequest) -> tuple[frozenset[str]
     return frozenset(CAPABILITIES[c] for c in req.capabilities), frozenset(req.purpose_ids)
 
 
-def deregister_processor(req: pb.DeregisterProcessorRequest) -> None:
+def deregister_processor(req: admin_pb.DeregisterProcessorRequest) -> None:
     v = Validator()
     v.identifier("name", req.name)
     v.text("reason", req.reason, max_len=1000)

@@ -9,8 +9,8 @@ import grpc
 from google.protobuf import json_format
 
 from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
-from consentry.consent.v1 import consent_pb2, consent_pb2_grpc
-from consentry.keyvault.v1 import keyvault_pb2, keyvault_pb2_grpc
+from consentry.consent.v1 import consent_admin_pb2, consent_admin_pb2_grpc, consent_pb2, consent_pb2_grpc
+from consentry.keyvault.v1 import keyvault_admin_pb2, keyvault_admin_pb2_grpc, keyvault_pb2, keyvault_pb2_grpc
 from consentry_client.pages import items, pages, whole
 from services.common.event_opener import EventOpener
 from services.dsr.domain.errors import UpstreamRefused, UpstreamUnavailable
@@ -30,11 +30,14 @@ class Upstream:
         self._channels = {name: grpc.aio.secure_channel(address, creds) for name, address in addresses.items()}
         self._consent = consent_pb2_grpc.ConsentServiceStub(self._channels["consent"])
         self._keyvault = keyvault_pb2_grpc.KeyVaultServiceStub(self._channels["keyvault"])
+        # Erasure and shredding are operator actions, on the admin services beside the two above.
+        self._consent_admin = consent_admin_pb2_grpc.ConsentAdminServiceStub(self._channels["consent"])
+        self._keyvault_admin = keyvault_admin_pb2_grpc.KeyVaultAdminServiceStub(self._channels["keyvault"])
         self._audit = audit_pb2_grpc.AuditServiceStub(self._channels["audit"])
         self.consent_events = EventOpener(self._channels["consent"], TIMEOUT_S)
 
     async def erase_consents(self, subject_id: str, request_id: str) -> int:
-        answer = await _call("consent", self._consent.EraseSubject(consent_pb2.EraseSubjectRequest(
+        answer = await _call("consent", self._consent_admin.EraseSubject(consent_admin_pb2.EraseSubjectRequest(
             subject_id=subject_id, request_id=request_id, idempotency_key=f"dsr-{request_id}"), timeout=TIMEOUT_S))
         return answer.consents_erased
 
@@ -73,7 +76,7 @@ class Upstream:
 
     async def shred_key(self, subject_id: str, request_id: str) -> tuple[bytes, bytes]:
         """The deletion certificate (canonical JSON) and its signature."""
-        answer = await _call("keyvault", self._keyvault.ShredSubjectKey(keyvault_pb2.ShredSubjectKeyRequest(
+        answer = await _call("keyvault", self._keyvault_admin.ShredSubjectKey(keyvault_admin_pb2.ShredSubjectKeyRequest(
             subject_id=subject_id, request_id=request_id, reason="data-subject erasure request",
             idempotency_key=f"dsr-{request_id}"), timeout=TIMEOUT_S))
         return answer.certificate.certificate_json, answer.certificate.signature

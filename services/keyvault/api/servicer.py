@@ -1,4 +1,5 @@
-"""KeyVaultService over gRPC: validate, authorize the purpose, run the use case, map the result."""
+"""KeyVaultService over gRPC: validate, authorize the purpose, run the use case, map the result.
+The operator's actions (shredding, KEK rotation) are KeyVaultAdminService's, in admin_servicer."""
 
 
 from consentry.keyvault.v1 import keyvault_pb2 as pb
@@ -10,7 +11,7 @@ from services.common.timestamps import to_timestamp
 from services.keyvault.api import stored_answers as stored
 from services.keyvault.api import validation as valid
 from services.keyvault.domain.errors import SubjectErased
-from services.keyvault.domain.model import Certificate, SubjectKey
+from services.keyvault.domain.model import SubjectKey
 from services.keyvault.service.keys import KeyService
 
 
@@ -19,10 +20,6 @@ def _status(subject_id: str, key: SubjectKey | None) -> pb.GetKeyStatusResponse:
         return pb.GetKeyStatusResponse(subject_id=subject_id, state=pb.KEY_STATE_ABSENT)
     return pb.GetKeyStatusResponse(subject_id=subject_id, state=key.state.value, backend=key.backend,
                                    created_at=to_timestamp(key.created_at), shredded_at=to_timestamp(key.shredded_at))
-
-
-def _certificate(c: Certificate) -> pb.DeletionCertificate:
-    return pb.DeletionCertificate(certificate_json=c.certificate_json, signature=c.signature, key_id=c.key_id)
 
 
 class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
@@ -81,14 +78,6 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
         subject_id = valid.subject(request.subject_id)
         return _status(subject_id, await self._service.status(subject_id))
 
-    async def ShredSubjectKey(self, request, context):
-        valid.shred(request.subject_id, request.request_id, request.reason, request.idempotency_key)
-        return await idempotent("ShredSubjectKey", request, pb.ShredSubjectKeyResponse,
-                                lambda c: pb.ShredSubjectKeyResponse(certificate=_certificate(c)),
-                                lambda idem: self._service.shred_once(request.subject_id, request.request_id,
-                                                                      request.reason, idem),
-                                stored.SHREDDED)
-
     async def GetSubjectRefs(self, request, context):
         refs = await self._service.subject_refs(valid.subjects(list(request.subject_ids)), request.create_missing)
         return pb.GetSubjectRefsResponse(refs=[
@@ -99,13 +88,6 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
         subject_id = valid.certificate(request.subject_id, c.certificate_json, c.signature)
         signed, named = self._service.verify_certificate(subject_id, c.certificate_json, c.signature)
         return pb.VerifyCertificateResponse(signature_valid=signed, names_subject=named)
-
-    async def RotateKek(self, request, context):
-        valid.idempotency_key(request.idempotency_key)
-        return await idempotent("RotateKek", request, pb.RotateKekResponse,
-                                lambda r: pb.RotateKekResponse(kek_version=r[0], keys_rewrapped=r[1],
-                                                               min_available_version=r[2]),
-                                lambda idem: self._service.rotate_kek_once(request.trim, idem), stored.ROTATED)
 
     async def GetCertificateKey(self, request, context):
         key_id, pem = self._certificate_key

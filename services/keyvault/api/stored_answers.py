@@ -5,21 +5,22 @@ and store migration 0005 re-issues the certificates inside stored shred answers 
 import base64
 import json
 
+from consentry.keyvault.v1 import keyvault_admin_pb2 as admin_pb
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from services.common.idempotent_rpc import StoredAs
 
 _ROTATION = ("kek_version", "keys_rewrapped", "min_available_version")
 
 
-def _certificate_json(r: pb.ShredSubjectKeyResponse) -> bytes:
+def _certificate_json(r: admin_pb.ShredSubjectKeyResponse) -> bytes:
     c = r.certificate
     return json.dumps({"json": base64.b64encode(c.certificate_json).decode(),
                        "signature": base64.b64encode(c.signature).decode(), "keyId": c.key_id}).encode()
 
 
-def _shredded(data: bytes) -> pb.ShredSubjectKeyResponse:
+def _shredded(data: bytes) -> admin_pb.ShredSubjectKeyResponse:
     stored = json.loads(data)
-    return pb.ShredSubjectKeyResponse(certificate=pb.DeletionCertificate(
+    return admin_pb.ShredSubjectKeyResponse(certificate=pb.DeletionCertificate(
         certificate_json=base64.b64decode(stored["json"]), signature=base64.b64decode(stored["signature"]),
         key_id=stored["keyId"]))
 
@@ -28,4 +29,4 @@ SHREDDED = StoredAs(_certificate_json, _shredded)
 RETIRED = StoredAs(lambda r: str(r.retired_generation).encode(),
                    lambda data: pb.RetirePurposeKeysResponse(retired_generation=int(data)))
 ROTATED = StoredAs(lambda r: json.dumps([getattr(r, field) for field in _ROTATION]).encode(),
-                   lambda data: pb.RotateKekResponse(**dict(zip(_ROTATION, json.loads(data), strict=True))))
+                   lambda data: admin_pb.RotateKekResponse(**dict(zip(_ROTATION, json.loads(data), strict=True))))
