@@ -126,6 +126,7 @@ def details(r: pb.Request) -> dict:
     return {**summary(r), "jurisdiction": r.jurisdiction, "extended": r.extended,
             "timeline": [{"at": t.at.ToJsonString(), "status": pb.RequestStatus.Name(t.status)
                           .removeprefix("REQUEST_STATUS_"), "note": t.note} for t in r.timeline],
-            "processors": [{"name": t.processor, "state": t.state, "attempts": t.attempts, "reason": t.reason}
+            "processors": [{"name": t.processor, "state": pb.TaskState.Name(t.task_state).removeprefix("TASK_STATE_"),
+                            "attempts": t.attempts, "reason": t.reason}
                            for t in r.tasks],
             "deletionCertificate": json.loads(r.deletion_certificate) if r.deletion_certificate else None}

@@ -77,7 +77,8 @@ async def test_deletion_leaves_no_decryptable_template_anywhere(admin, gate, dsr
     done = await completed(operator, subject, pb.REQUEST_TYPE_DELETION)
 
     assert done.status == pb.REQUEST_STATUS_COMPLETED
-    assert {t.processor: t.state for t in done.tasks} == {"door-a": "CONFIRMED", "door-b": "CONFIRMED"}
+    assert {t.processor: t.task_state for t in done.tasks} == dict.fromkeys(("door-a", "door-b"),
+                                                                           pb.TASK_STATE_CONFIRMED)
     assert json.loads(done.deletion_certificate)["keysDestroyed"]
     key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))
     assert key.state == kpb.KEY_STATE_SHREDDED  # so no copy opens, whatever consent says
@@ -219,7 +220,7 @@ async def test_a_gate_down_when_its_task_went_out_gets_it_again_later(admin, gat
             while True:  # door-a answers; door-b's task is sent again and again meanwhile
                 waiting = (await operator.GetRequest(pb.GetRequestRequest(request_id=r.request_id))).request
                 tasks = {t.processor: t for t in waiting.tasks}
-                if tasks.get("door-b") and tasks["door-b"].attempts >= 2 and tasks["door-a"].state == "CONFIRMED":
+                if tasks.get("door-b") and tasks["door-b"].attempts >= 2 and tasks["door-a"].task_state == pb.TASK_STATE_CONFIRMED:
                     break
                 await asyncio.sleep(0.2)
 
@@ -239,5 +240,5 @@ async def test_a_task_a_gate_cannot_do_ends_partially_completed_with_its_reason(
     done = await completed(operator, subject, pb.REQUEST_TYPE_CORRECTION, corrections={"eye_colour": "green"})
 
     assert done.status == pb.REQUEST_STATUS_PARTIALLY_COMPLETED
-    assert {t.state for t in done.tasks} == {"FAILED"}
+    assert {t.task_state for t in done.tasks} == {pb.TASK_STATE_FAILED}
     assert "door-a: nothing correctable" in done.status_reason and "door-b" in done.status_reason

@@ -14,11 +14,15 @@ from services.dsr.api import validation as valid
 from services.dsr.api.stored_answers import CAPABILITY_NUMBERS, DEREGISTERED
 from services.dsr.domain import errors
 from services.dsr.domain.export_pages import render
-from services.dsr.domain.model import Processor, Request, Task
+from services.dsr.domain.model import Processor, Request, Task, TaskState
 from services.dsr.events.payloads import task_message
 from services.dsr.service.processors import Processors
 from services.dsr.service.queries import RequestQueries
 from services.dsr.service.requests import RequestService
+
+TASK_STATES = {TaskState.PENDING: pb.TASK_STATE_PENDING, TaskState.SENT: pb.TASK_STATE_SENT,
+               TaskState.CONFIRMED: pb.TASK_STATE_CONFIRMED, TaskState.FAILED: pb.TASK_STATE_FAILED}
+
 
 class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
     def __init__(self, requests: RequestService, queries: RequestQueries, processors: Processors,
@@ -123,6 +127,7 @@ def _request_message(r: Request, tasks: list[Task]) -> pb.Request:
         deletion_certificate_signature=r.certificate_signature,
         rejection=pb.RejectionReason(code=r.rejection.code, explanation=r.rejection.explanation,
                                      complaint_route=r.rejection.complaint_route) if r.rejection else None,
-        tasks=[pb.TaskStatus(task_id=t.task_id, processor=t.processor, state=t.state.value, attempts=t.attempts,
-                             reason=t.reason, confirmed_at=to_timestamp(t.confirmed_at)) for t in tasks],
+        tasks=[pb.TaskStatus(task_id=t.task_id, processor=t.processor, task_state=TASK_STATES[t.state],
+                             attempts=t.attempts, reason=t.reason, confirmed_at=to_timestamp(t.confirmed_at))
+               for t in tasks],
         timeline=[pb.TimelineEntry(at=to_timestamp(e.at), status=e.status.value, note=e.note) for e in r.timeline])
