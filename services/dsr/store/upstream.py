@@ -18,6 +18,9 @@ TIMEOUT_S = 10.0
 # MOST_AUDIT_ENTRIES is refused (the request waits, saying why) rather than cut short.
 AUDIT_PAGE = 1000
 MOST_AUDIT_ENTRIES = 100_000
+# The consent events dsr acts on, as the consent history names them.
+HISTORY_KINDS = {"consent.withdrawn": consent_pb2.CONSENT_EVENT_TYPE_WITHDRAWN,
+                 "consent.expired": consent_pb2.CONSENT_EVENT_TYPE_EXPIRED}
 
 
 class Upstream:
@@ -54,7 +57,8 @@ class Upstream:
             if refused.code in ("NOT_FOUND", "INVALID_ARGUMENT"):  # no such consent (or not even an id)
                 return False
             raise
-        return any(e.event_id == event_id and e.type == event_type for e in history.events)
+        kind = HISTORY_KINDS.get(event_type)
+        return kind is not None and any(e.event_id == event_id and e.event_type == kind for e in history.events)
 
     async def shred_key(self, subject_id: str, request_id: str) -> tuple[bytes, bytes]:
         """The deletion certificate (canonical JSON) and its signature."""
