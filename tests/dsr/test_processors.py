@@ -181,8 +181,8 @@ async def test_an_export_holds_the_record_and_each_gates_data_about_the_person_o
     assert {name: [t["purposeId"] for t in record["templates"]] for name, record in document["processors"].items()} \
         == dict.fromkeys(GATES, [purpose])
     assert other not in export.export_json.decode()
-    assert 'lang="en"' in export.html_en.decode() and "door-a" in export.html_en.decode()
-    assert "各系统持有的数据" in export.html_zh_cn.decode() and subject in export.html_zh_cn.decode()
+    assert 'lang="en"' in export.html["en"].decode() and "door-a" in export.html["en"].decode()
+    assert "各系统持有的数据" in export.html["zh-CN"].decode() and subject in export.html["zh-CN"].decode()
 
 
 @requirement("GDPR 16, 19; PIPL 46", "A correction reaches every recipient (the registered face systems), each confirming")

@@ -13,7 +13,7 @@ from services.common.topics import PROCESSOR_NAME
 from services.dsr.api import validation as valid
 from services.dsr.api.stored_answers import CAPABILITY_NUMBERS, DEREGISTERED
 from services.dsr.domain import errors
-from services.dsr.domain.export_pages import render
+from services.dsr.domain.export_pages import LANGUAGES, render
 from services.dsr.domain.model import Processor, Request, Task, TaskState
 from services.dsr.events.payloads import task_message
 from services.dsr.service.processors import Processors
@@ -79,8 +79,8 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
     async def GetExport(self, request, context):
         export = await self._queries.export(valid.request_id(request.request_id))
         document = json.loads(export)
-        return pb.GetExportResponse(export_json=export, html_en=render(document, "en"),
-                                    html_zh_cn=render(document, "zh-CN"))
+        return pb.GetExportResponse(export_json=export,
+                                    html={language: render(document, language) for language in LANGUAGES})
 
     async def RegisterProcessor(self, request, context):
         capabilities, purposes = valid.register_processor(request)
