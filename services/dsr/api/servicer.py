@@ -96,7 +96,8 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
         return pb.RegisterProcessorResponse(processor=_processor(p))
 
     async def ListProcessors(self, request, context):
-        return pb.ListProcessorsResponse(processors=[_processor(p) for p in await self._processors.registered()])
+        found, token = await self._processors.listed(valid.list_processors(request), request.page_token)
+        return pb.ListProcessorsResponse(processors=[_processor(p) for p in found], next_page_token=token)
 
     async def DeregisterProcessor(self, request, context):
         valid.deregister_processor(request)

@@ -115,6 +115,19 @@ def register_processor(req: pb.RegisterProcessorRequest) -> tuple[frozenset[str]
     return frozenset(CAPABILITIES[c] for c in req.capabilities), frozenset(req.purpose_ids)
 
 
+DEFAULT_PROCESSORS_PAGE = 100
+
+
+def list_processors(req: pb.ListProcessorsRequest) -> int:
+    """The page size: 0 asks for the default, more than MAX_PAGE gets MAX_PAGE (AIP-158 coerces, never
+    refuses). The token itself is checked where tokens are read (Processors.listed)."""
+    v = Validator()
+    v.check(len(req.page_token) <= MAX_PAGE_TOKEN, "page_token", "page_token.valid",
+            "not a token from an earlier page")
+    v.done()
+    return min(req.page_size or DEFAULT_PROCESSORS_PAGE, MAX_PAGE)
+
+
 def deregister_processor(req: pb.DeregisterProcessorRequest) -> None:
     v = Validator()
     v.identifier("name", req.name)
