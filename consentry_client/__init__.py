@@ -40,11 +40,11 @@ from consentry_client.gate import ConsentGate, Decision, connect
 from consentry_client.journal import InMemoryTaskJournal, TaskJournal
 from consentry_client.kafka import kafka_options
 from consentry_client.pages import items, pages, whole
-from consentry_client.processor import DsrProcessor, TaskFailed
+from consentry_client.processor import DsrProcessor, TaskAction, TaskFailed
 
 __all__ = [
     "ConsentGate", "ConsentRefused", "ConsentryClientError", "CorruptTemplate", "Decision", "DeviceStorageOnly",
     "DsrProcessor",
-    "InMemoryTaskJournal", "SubjectErased", "TaskFailed", "TaskJournal", "TemplateCipher", "TemplateRetired", "connect",
-    "error_info", "items", "kafka_options", "pages", "whole",
+    "InMemoryTaskJournal", "SubjectErased", "TaskAction", "TaskFailed", "TaskJournal", "TemplateCipher", "TemplateRetired",
+    "connect", "error_info", "items", "kafka_options", "pages", "whole",
 ]

@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
+from enum import IntEnum
 
 import grpc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -26,6 +27,7 @@ from aiokafka.structs import ConsumerRecord
 from google.protobuf.message import DecodeError
 
 from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
+from consentry.dsr.v1 import tasks_pb2
 from consentry.dsr.v1.tasks_pb2 import DsrTask, DsrTaskResult
 from consentry_client.journal import InMemoryTaskJournal, TaskJournal
 from consentry_client.kafka import RESULTS_PREFIX, TASKS_PREFIX
@@ -40,6 +42,14 @@ class TaskFailed(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class TaskAction(IntEnum):
+    """What a task asks of the face system: `TaskAction(task.task_action)` (DsrTask.task_action)."""
+
+    ACCESS = tasks_pb2.TASK_ACTION_ACCESS
+    DELETE = tasks_pb2.TASK_ACTION_DELETE
+    CORRECT = tasks_pb2.TASK_ACTION_CORRECT
 
 
 class _Membership(ConsumerRebalanceListener):
@@ -265,22 +275,21 @@ class DsrProcessor:
         """The result, and whether it is final (worth remembering for the re-sent copies of the task)."""
         done = DsrTaskResult(task_id=task.task_id, request_id=task.request_id, processor=self.name, ok=True)
         try:
-            if task.action == "delete":
+            action = _action_of(task)
+            if action is TaskAction.DELETE:
                 done.summary = await self.handle_delete(task)
-            elif task.action == "access":
+            elif action is TaskAction.ACCESS:
                 if len(task.result_key) != 32:
                     raise TaskFailed("dsr sent no key to seal the access result under")
                 data = json.dumps(await self.handle_access(task), ensure_ascii=False, sort_keys=True).encode()
                 done.sealed_data = seal_result(task.result_key, task.task_id, data)
                 done.summary = "data exported"
-            elif task.action == "correct":
+            else:  # TaskAction.CORRECT
                 done.summary = await self.handle_correct(task)
-            else:
-                raise TaskFailed(f"unknown action '{task.action}'")
         except TaskFailed as failure:
             return self._failed(task, failure.reason), True
         except Exception as error:
-            log.exception("task %s (%s) failed unexpectedly", task.task_id, task.action)
+            log.exception("task %s (action %d) failed unexpectedly", task.task_id, task.task_action)
             return self._failed(task, type(error).__name__), False
         return done, True
 
@@ -292,3 +301,11 @@ class DsrProcessor:
         if not consuming.cancelled() and consuming.exception() is not None:
             log.error("processor %s stopped", self.name, exc_info=consuming.exception())
             self.failed.set()
+
+
+def _action_of(task: DsrTask) -> TaskAction:
+    """A task's action; one this library does not know (unset, or added to the protos since) fails."""
+    try:
+        return TaskAction(task.task_action)
+    except ValueError:
+        raise TaskFailed(f"unknown action {task.task_action}") from None

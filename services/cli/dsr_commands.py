@@ -9,6 +9,7 @@ from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.dsr.v1 import dsr_pb2_grpc
 from consentry_client.pages import items
 from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
+from services.common.validation import LANGUAGE_TAG
 
 TYPES = {name.removeprefix("REQUEST_TYPE_").lower(): number for name, number in pb.RequestType.items() if number}
 STATUSES = {name.removeprefix("REQUEST_STATUS_").lower(): number for name, number in pb.RequestStatus.items()
@@ -104,7 +105,9 @@ async def _call(stub: dsr_pb2_grpc.DsrServiceStub, args: argparse.Namespace):
     export = await stub.GetExport(pb.GetExportRequest(request_id=args.request_id))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
-    for suffix, data in (("json", export.export_json), ("en.html", export.html_en), ("zh-CN.html", export.html_zh_cn)):
+    pages = {f"{language}.html": page for language, page in sorted(export.html.items())
+             if LANGUAGE_TAG.fullmatch(language)}  # a tag becomes part of a file name: nothing else does
+    for suffix, data in {"json": export.export_json, **pages}.items():
         path = args.out_dir / f"{args.request_id}.{suffix}"
         path.write_bytes(data)
         written[suffix] = str(path)
@@ -126,6 +129,7 @@ def details(r: pb.Request) -> dict:
     return {**summary(r), "jurisdiction": r.jurisdiction, "extended": r.extended,
             "timeline": [{"at": t.at.ToJsonString(), "status": pb.RequestStatus.Name(t.status)
                           .removeprefix("REQUEST_STATUS_"), "note": t.note} for t in r.timeline],
-            "processors": [{"name": t.processor, "state": t.state, "attempts": t.attempts, "reason": t.reason}
+            "processors": [{"name": t.processor, "state": pb.TaskState.Name(t.task_state).removeprefix("TASK_STATE_"),
+                            "attempts": t.attempts, "reason": t.reason}
                            for t in r.tasks],
             "deletionCertificate": json.loads(r.deletion_certificate) if r.deletion_certificate else None}

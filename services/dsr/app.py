@@ -74,9 +74,10 @@ class DsrApp:
         topics = KafkaProcessorTopics(s.kafka)
         forgetting = Forgetting(tagger)
         settlement = Settlement(forgetting)
-        processors = Processors(uow, topics, settlement)
+        tokens = await PageTokens.of(pool)
+        processors = Processors(uow, topics, settlement, tokens)
         await ensure_topics(s.kafka, [s.consent_topic])
-        await topics.provide(*(p.name for p in await processors.registered()))  # a broker may have lost them
+        await processors.provide_topics()
         assert runtime.producer is not None
         self.dispatcher = TaskDispatcher(uow, KafkaTaskSender(runtime.producer, tagger), settlement,
                                          confirm_timeout_s=s.task_confirm_timeout_s,
@@ -92,7 +93,7 @@ class DsrApp:
         runtime.spawn(self.orchestrator.run(), "orchestrator")
         runtime.spawn(self.dispatcher.run(), "task-dispatcher")
         runtime.spawn(consumer.run(), "dsr-consumer")
-        servicer = DsrServicer(requests, RequestQueries(uow, await PageTokens.of(pool), forgetting), processors,
+        servicer = DsrServicer(requests, RequestQueries(uow, tokens, forgetting), processors,
                                upstream.purpose_exists, verified)
         server = GrpcServer(
             s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],

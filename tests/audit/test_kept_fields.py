@@ -15,6 +15,7 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from consentry.consent.v1 import consent_pb2
 from consentry.consent.v1 import events_pb2 as consent_events
+from consentry.dsr.v1 import dsr_pb2
 from consentry.dsr.v1 import events_pb2 as dsr_events
 from consentry.events.v1 import envelope_pb2, outbox_pb2
 from services.audit.domain.entry import Entry
@@ -187,7 +188,8 @@ print(json.dumps(decode(envelope_pb2.EventEnvelope.FromString(sys.stdin.buffer.r
 
 def test_dsr_events_are_decoded_and_minimised_in_an_audit_process_of_their_own():
     """In a fresh interpreter that imports only audit's decoder: nothing else registers dsr's types."""
-    changed = dsr_events.RequestStatusChanged(request_id="r-1", type="DELETION", status="REJECTED",
+    changed = dsr_events.RequestStatusChanged(request_id="r-1", request_type=dsr_pb2.REQUEST_TYPE_DELETION,
+                                              request_status=dsr_pb2.REQUEST_STATUS_REJECTED,
                                               jurisdiction="DE", note=f"rejected: {PERSON['reason']}")
     settled = dsr_events.TaskSettled(request_id="r-1", task_id="t-1", processor="door-a", ok=False,
                                      reason=f"no template for {PERSON['subject']}")
@@ -199,7 +201,7 @@ def test_dsr_events_are_decoded_and_minimised_in_an_audit_process_of_their_own()
 
     assert payloads == [
         {"@type": "type.googleapis.com/consentry.dsr.v1.RequestStatusChanged", "requestId": "r-1",
-         "type": "DELETION", "status": "REJECTED", "jurisdiction": "DE"},
+         "requestType": "REQUEST_TYPE_DELETION", "requestStatus": "REQUEST_STATUS_REJECTED", "jurisdiction": "DE"},
         {"@type": "type.googleapis.com/consentry.dsr.v1.TaskSettled", "requestId": "r-1", "taskId": "t-1",
          "processor": "door-a"},
     ]

@@ -53,5 +53,5 @@ async def test_list_and_history_show_every_page_as_one_answer(admin, gate, capsy
     history = json.loads(capsys.readouterr().out)
 
     assert [c["purpose_id"] for c in listed["consents"]] == sorted(purposes) and "next_page_token" not in listed
-    assert [e["type"] for e in history["events"]] == ["consent.granted"] * 3
+    assert [e["event_type"] for e in history["events"]] == ["CONSENT_EVENT_TYPE_GRANTED"] * 3
     assert history["consent"]["purpose_id"] == purposes[0] and "next_page_token" not in history

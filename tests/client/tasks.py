@@ -12,6 +12,7 @@ from aiokafka.structs import RecordMetadata
 from consentry.dsr.v1.tasks_pb2 import DsrTask, DsrTaskResult
 from services.common.topics import results_from, tasks_for
 from services.dsr.domain.model import Request, RequestType, Status, Task, TaskState
+from services.dsr.events.payloads import TASK_ACTIONS
 from services.dsr.store.repository import DsrStore
 from tests.support import topic_messages, unique
 
@@ -28,8 +29,8 @@ class DsrPart:
     async def task(self, processor: str, action: str = "delete", subject_id: str | None = None,
                    recorded: bool = True, **fields) -> DsrTask:
         """A task for `processor`, known to dsr unless `recorded` is false (then only on the topic)."""
-        sent = DsrTask(task_id=unique("task"), request_id=unique("dsr"), processor=processor, action=action,
-                       subject_id=subject_id or unique("subj"), attempt=1, **fields)
+        sent = DsrTask(task_id=unique("task"), request_id=unique("dsr"), processor=processor,
+                       task_action=TASK_ACTIONS[action], subject_id=subject_id or unique("subj"), attempt=1, **fields)
         if action == "access":
             self.result_keys[sent.task_id] = os.urandom(32)
         if recorded:

@@ -81,7 +81,8 @@ async def test_grant_after_withdrawal_allows_again_on_the_same_record(admin, gat
                                                                         purpose_id=p.purpose_id))
 
     assert again.consent.consent_id == first.consent.consent_id
-    assert [e.type for e in history.events] == ["consent.granted", "consent.withdrawn", "consent.granted"]
+    assert [e.event_type for e in history.events] == [pb.CONSENT_EVENT_TYPE_GRANTED, pb.CONSENT_EVENT_TYPE_WITHDRAWN,
+                                                      pb.CONSENT_EVENT_TYPE_GRANTED]
     assert (await gate.CheckConsent(check(subject, p.purpose_id))).decision == pb.DECISION_ALLOW
 
 

@@ -57,8 +57,8 @@ async def test_three_years_without_interaction_expires_consent(admin, gate, post
     history = await gate.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=idle, purpose_id=p.purpose_id))
     active_now = await gate.CheckConsent(check(active, p.purpose_id))
 
-    assert [e.type for e in history_before.events] == ["consent.granted"]
-    assert history.events[-1].type == "consent.expired" and history.events[-1].reason == "inactivity"
+    assert [e.event_type for e in history_before.events] == [pb.CONSENT_EVENT_TYPE_GRANTED]
+    assert history.events[-1].event_type == pb.CONSENT_EVENT_TYPE_EXPIRED and history.events[-1].reason == "inactivity"
     assert active_now.decision == pb.DECISION_ALLOW
 
 

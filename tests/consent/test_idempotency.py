@@ -29,7 +29,7 @@ async def test_concurrent_retries_make_one_change_and_one_event(admin, gate, kaf
     history = await gate.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=subject, purpose_id=p.purpose_id))
 
     assert all(a == answers[0] for a in answers)
-    assert [e.type for e in history.events] == ["consent.granted"]
+    assert [e.event_type for e in history.events] == [pb.CONSENT_EVENT_TYPE_GRANTED]
     events = await read_events(kafka, "consent.events", opener=consent_events,
                                until=lambda evs: any(e.subject_id == subject for e in evs))
     assert len([e for e in events if e.subject_id == subject]) == 1

@@ -77,7 +77,8 @@ async def test_consent_history_pages_its_events_in_order_with_the_consent_on_eve
 
     assert [len(page.events) for page in found] == [2, 2, 1]
     assert [e for page in found for e in page.events] == list(unpaged.events)
-    assert [e.type for e in unpaged.events] == ["consent.granted", "consent.withdrawn"] * 2 + ["consent.granted"]
+    assert [e.event_type for e in unpaged.events] == [pb.CONSENT_EVENT_TYPE_GRANTED, pb.CONSENT_EVENT_TYPE_WITHDRAWN] * 2 + [
+        pb.CONSENT_EVENT_TYPE_GRANTED]
     assert all(page.consent == unpaged.consent for page in found)
     assert not unpaged.next_page_token
 

@@ -30,7 +30,8 @@ DSR_CLIENTS = {
     "face-app": {"rpcs": [f"{SERVICE}/RegisterProcessor"], "purposes": []},
     # Face systems that are processors: each registers itself and confirms its own tasks.
     **{name: {"rpcs": [f"{SERVICE}/RegisterProcessor", f"{SERVICE}/ConfirmTasks"], "purposes": ["*"]}
-       for name in ("door-a", "door-b", "door-z", "client-door", "client-door-restart", "client-door-offline")},
+       for name in ("door-a", "door-b", "door-z", "client-door", "client-door-restart", "client-door-offline",
+                    "listed-1", "listed-2", "listed-3")},
 }
 
 

@@ -75,7 +75,7 @@ async def test_an_answer_from_another_processor_does_not_settle_a_task(admin, ga
         waiting = (await operator.GetRequest(pb.GetRequestRequest(request_id=r.request_id))).request
     done = await settled(operator, r.request_id, timeout=60)
 
-    assert {t.processor: t.state for t in waiting.tasks}["door-b"] == "SENT"
+    assert {t.processor: t.task_state for t in waiting.tasks}["door-b"] == pb.TASK_STATE_SENT
     assert waiting.status == pb.REQUEST_STATUS_IN_PROGRESS
     assert done.status == pb.REQUEST_STATUS_COMPLETED
     assert await gates["door-b"].store.template(subject, purpose) is None  # door-b did it itself, once back
@@ -101,8 +101,9 @@ async def test_only_an_operator_deregisters_and_the_processors_open_tasks_fail_w
     assert "door-z" not in await processors_of(operator)
     assert done.status == pb.REQUEST_STATUS_PARTIALLY_COMPLETED
     assert "door-z: processor door-z deregistered: the door was removed" in done.status_reason
-    assert {t.processor: t.state for t in done.tasks} == {"door-a": "CONFIRMED", "door-b": "CONFIRMED",
-                                                           "door-z": "FAILED"}
+    assert {t.processor: t.task_state for t in done.tasks} == {"door-a": pb.TASK_STATE_CONFIRMED,
+                                                                "door-b": pb.TASK_STATE_CONFIRMED,
+                                                                "door-z": pb.TASK_STATE_FAILED}
 
 
 async def task_of(operator, request_id: str, processor: str) -> pb.TaskStatus:
@@ -117,8 +118,9 @@ async def task_of(operator, request_id: str, processor: str) -> pb.TaskStatus:
 
 
 async def settled_task(operator, request_id: str, processor: str) -> None:
+    done = (pb.TASK_STATE_CONFIRMED, pb.TASK_STATE_FAILED)
     async with asyncio.timeout(20):
-        while (await task_of(operator, request_id, processor)).state not in ("CONFIRMED", "FAILED"):  # noqa: ASYNC110
+        while (await task_of(operator, request_id, processor)).task_state not in done:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
 
 

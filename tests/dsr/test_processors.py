@@ -78,7 +78,8 @@ async def test_deletion_leaves_no_decryptable_template_anywhere(admin, gate, dsr
     done = await completed(operator, subject, pb.REQUEST_TYPE_DELETION)
 
     assert done.status == pb.REQUEST_STATUS_COMPLETED
-    assert {t.processor: t.state for t in done.tasks} == {"door-a": "CONFIRMED", "door-b": "CONFIRMED"}
+    assert {t.processor: t.task_state for t in done.tasks} == dict.fromkeys(("door-a", "door-b"),
+                                                                           pb.TASK_STATE_CONFIRMED)
     assert json.loads(done.deletion_certificate)["keysDestroyed"]
     key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))
     assert key.state == kpb.KEY_STATE_SHREDDED  # so no copy opens, whatever consent says
@@ -211,8 +212,8 @@ async def test_an_export_holds_the_record_and_each_gates_data_about_the_person_o
     assert {name: [t["purposeId"] for t in record["templates"]] for name, record in document["processors"].items()} \
         == dict.fromkeys(GATES, [purpose])
     assert other not in export.export_json.decode()
-    assert 'lang="en"' in export.html_en.decode() and "door-a" in export.html_en.decode()
-    assert "各系统持有的数据" in export.html_zh_cn.decode() and subject in export.html_zh_cn.decode()
+    assert 'lang="en"' in export.html["en"].decode() and "door-a" in export.html["en"].decode()
+    assert "各系统持有的数据" in export.html["zh-CN"].decode() and subject in export.html["zh-CN"].decode()
 
 
 @requirement("GDPR 16, 19; PIPL 46", "A correction reaches every recipient (the registered face systems), each confirming")
@@ -250,7 +251,7 @@ async def test_a_gate_down_when_its_task_went_out_gets_it_again_later(admin, gat
             while True:  # door-a answers; door-b's task is sent again and again meanwhile
                 waiting = (await operator.GetRequest(pb.GetRequestRequest(request_id=r.request_id))).request
                 tasks = {t.processor: t for t in waiting.tasks}
-                if tasks.get("door-b") and tasks["door-b"].attempts >= 2 and tasks["door-a"].state == "CONFIRMED":
+                if tasks.get("door-b") and tasks["door-b"].attempts >= 2 and tasks["door-a"].task_state == pb.TASK_STATE_CONFIRMED:
                     break
                 await asyncio.sleep(0.2)
 
@@ -270,5 +271,5 @@ async def test_a_task_a_gate_cannot_do_ends_partially_completed_with_its_reason(
     done = await completed(operator, subject, pb.REQUEST_TYPE_CORRECTION, corrections={"eye_colour": "green"})
 
     assert done.status == pb.REQUEST_STATUS_PARTIALLY_COMPLETED
-    assert {t.state for t in done.tasks} == {"FAILED"}
+    assert {t.task_state for t in done.tasks} == {pb.TASK_STATE_FAILED}
     assert "door-a: nothing correctable" in done.status_reason and "door-b" in done.status_reason

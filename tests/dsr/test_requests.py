@@ -163,7 +163,8 @@ async def test_an_access_export_holds_the_subjects_record_and_nobody_elses(admin
     assert [c["purposeId"] for c in document["consentry"]["consents"]] == [purpose]
     assert document["consentry"]["keyStatus"]["subjectId"] == subject
     assert other not in export.export_json.decode()
-    assert subject in export.html_en.decode() and "您的同意记录" in export.html_zh_cn.decode()
+    assert set(export.html) == {"en", "zh-CN"}  # keyed by BCP 47 language tag
+    assert subject in export.html["en"].decode() and "您的同意记录" in export.html["zh-CN"].decode()
 
 
 async def test_one_idempotency_key_makes_one_request(operator, backend):

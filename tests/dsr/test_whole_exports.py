@@ -95,7 +95,7 @@ async def test_dsr_reads_every_page_of_the_persons_consents_and_their_histories(
 
     assert (withdrawal.type, withdrawal.purpose_id) == (pb.REQUEST_TYPE_WITHDRAWAL, purposes[0])
     assert [c["purposeId"] for c in document["consentry"]["consents"]] == sorted(purposes)
-    histories = {h["consent"]["purposeId"]: [e["type"] for e in h["events"]]
+    histories = {h["consent"]["purposeId"]: [e["eventType"] for e in h["events"]]
                  for h in document["consentry"]["consentHistory"]}
-    assert histories == {**{p: ["consent.granted"] for p in purposes},
-                         purposes[0]: ["consent.granted", "consent.withdrawn", "consent.granted"]}
+    granted, withdrawn = "CONSENT_EVENT_TYPE_GRANTED", "CONSENT_EVENT_TYPE_WITHDRAWN"
+    assert histories == {**{p: [granted] for p in purposes}, purposes[0]: [granted, withdrawn, granted]}

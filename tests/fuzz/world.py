@@ -179,4 +179,7 @@ async def seed(stack: FuzzStack) -> World:
             "", "", *filter(None, [dsr_token]), _b64("0|9999-12-31T23:59:59+00:00|x"),
             _b64(f"7|2026-01-01|{request_ids[0]}"), _b64("1|not-a-date|x"),
             _b64("0|2026-01-01T00:00:00+00:00|\x00"), _b64(f"{2**70}|2026-01-01|x")),
+        # A ListRequests token is no ListProcessors token; nor is a position without its signature.
+        "ListProcessorsRequest.page_token": one_of(
+            "", "", *filter(None, [dsr_token]), _b64('["door-a"]'), _b64(f"{'A' * 21}[1]")),
     })

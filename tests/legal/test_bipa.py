@@ -76,4 +76,4 @@ async def test_bipa_15_a_the_expiry_sweep_runs_by_itself(tmp_path, postgres, vau
 
     assert given.state == pb.CONSENT_STATE_GIVEN
     assert now.state == pb.CONSENT_STATE_EXPIRED
-    assert history.events[-1].type == "consent.expired" and history.events[-1].reason == "retention"
+    assert history.events[-1].event_type == pb.CONSENT_EVENT_TYPE_EXPIRED and history.events[-1].reason == "retention"

@@ -120,7 +120,8 @@ async def test_gdpr_7_3_withdrawal_is_not_retroactive(admin, gate, face, dpo, op
     answer = await gate.CheckConsent(check(subject, purpose))
 
     assert answer.decision == cpb.DECISION_DENY  # the withdrawal holds from now on ...
-    assert [e.type for e in history.events] == ["consent.granted", "consent.withdrawn"]  # ... not before
+    assert [e.event_type for e in history.events] == [cpb.CONSENT_EVENT_TYPE_GRANTED,  # ... not before
+                                                      cpb.CONSENT_EVENT_TYPE_WITHDRAWN]
     assert verify_signature(receipt_key.public_key_pem, granted.receipt.receipt_json, granted.receipt.signature)
     assert len(released) == 1 and released[0] in after
 
@@ -151,12 +152,12 @@ async def test_gdpr_7_1_consent_is_proven_for_any_past_date(admin, gate, backend
                                                                          nanos=moment.microsecond * 1000)))
 
     def shown(e: cpb.ConsentEvent) -> tuple:
-        return e.type, e.notice_version, e.notice_language, e.notice_hash, e.collection_method, e.evidence_ref
+        return e.event_type, e.notice_version, e.notice_language, e.notice_hash, e.collection_method, e.evidence_ref
 
-    assert [e.type for e in events] == ["consent.granted", "consent.renewal_required", "consent.granted",
-                                        "consent.withdrawn"]
-    assert shown(first) == ("consent.granted", 1, "en", content_hash(NOTICE_EN), cpb.COLLECTION_METHOD_APP_SCREEN, "tap-1")
-    assert shown(second) == ("consent.granted", 2, "zh-CN", content_hash(zh_v2), cpb.COLLECTION_METHOD_WEB_FORM, "form-2")
+    assert [e.event_type for e in events] == [cpb.CONSENT_EVENT_TYPE_GRANTED, cpb.CONSENT_EVENT_TYPE_RENEWAL_REQUIRED,
+                                              cpb.CONSENT_EVENT_TYPE_GRANTED, cpb.CONSENT_EVENT_TYPE_WITHDRAWN]
+    assert shown(first) == (cpb.CONSENT_EVENT_TYPE_GRANTED, 1, "en", content_hash(NOTICE_EN), cpb.COLLECTION_METHOD_APP_SCREEN, "tap-1")
+    assert shown(second) == (cpb.CONSENT_EVENT_TYPE_GRANTED, 2, "zh-CN", content_hash(zh_v2), cpb.COLLECTION_METHOD_WEB_FORM, "form-2")
     assert (withdrawal.collection_method, withdrawal.evidence_ref) == (cpb.COLLECTION_METHOD_KIOSK, "kiosk-7")
     assert renewal.state == cpb.CONSENT_STATE_RENEWAL_REQUIRED and first.expires_at.seconds > 0
 

@@ -48,7 +48,7 @@ async def test_pipl_31_child_under_14_needs_guardian(admin, gate, backend):
     for record in (granted.consent, history.consent):
         assert (record.actor.kind, record.actor.guardian_id, record.actor.guardian_verification_ref) == (
             cpb.ACTOR_KIND_GUARDIAN, guardian.guardian_id, "id-card-check-7731")
-    assert [(e.type, e.actor.guardian_id) for e in history.events] == [("consent.granted", guardian.guardian_id)]
+    assert [(e.event_type, e.actor.guardian_id) for e in history.events] == [(cpb.CONSENT_EVENT_TYPE_GRANTED, guardian.guardian_id)]
 
 
 @requirement("PIPL 50", "China's deadline is the configured number of working days (15 by default)")

@@ -47,8 +47,8 @@ KEPT_FIELDS: dict[type[Message], tuple[str, ...]] = {
     keyvault.KekRotated: ("kek_name", "kek_version", "keys_rewrapped", "min_available_version"),
     keyvault.PurposeKeysRetired: ("purpose_id", "generation", "consent_id"),
     # Not the note: free text.
-    dsr.RequestStatusChanged: ("request_id", "type", "status", "jurisdiction", "due_at", "acknowledgement_due_at",
-                               "acknowledged_at"),
+    dsr.RequestStatusChanged: ("request_id", "request_type", "request_status", "jurisdiction", "due_at",
+                               "acknowledgement_due_at", "acknowledged_at"),
     dsr.TaskSettled: ("request_id", "task_id", "processor", "ok"),  # not the processor's reason: free text
     # Any producer's event whose outbox row was redacted at an erasure: it has no field, its type says so.
     outbox.Redacted: (),

@@ -5,11 +5,21 @@ from consentry.consent.v1 import consent_pb2 as pb
 from services.consent.domain.model import (
     Actor, ActorKind, CheckResult, DataCategory, LegalBasis, Notice, Purpose, StorageLocation,
 )
-from services.consent.domain.history import ConsentAsOf, HistoryEntry
+from services.consent.domain import events as ev
+from services.consent.domain.history import ERASED, ConsentAsOf, HistoryEntry
 from services.consent.messages import actor_to_pb, ts
 from services.consent.messages import consent_to_pb as consent_to_pb  # re-exported: the servicer maps by `m.`
 from services.consent.messages import purpose_to_pb as purpose_to_pb
 from services.consent.service.consents import Receipt
+
+# The history's entries, by the type of the event each was published as.
+HISTORY_TYPES = {
+    ev.ConsentGranted.type: pb.CONSENT_EVENT_TYPE_GRANTED,
+    ev.ConsentWithdrawn.type: pb.CONSENT_EVENT_TYPE_WITHDRAWN,
+    ev.ConsentExpired.type: pb.CONSENT_EVENT_TYPE_EXPIRED,
+    ev.ConsentRenewalRequired.type: pb.CONSENT_EVENT_TYPE_RENEWAL_REQUIRED,
+    ERASED: pb.CONSENT_EVENT_TYPE_ERASED,
+}
 
 
 def purpose_from_pb(p: pb.Purpose) -> Purpose:
@@ -39,7 +49,8 @@ def receipt_to_pb(r: Receipt) -> pb.ConsentReceipt:
 
 def history_to_pb(h: HistoryEntry) -> pb.ConsentEvent:
     return pb.ConsentEvent(
-        event_id=h.event_id, type=h.event_type, state=h.state.value, notice_version=h.notice_version,
+        event_id=h.event_id, event_type=HISTORY_TYPES.get(h.event_type, pb.CONSENT_EVENT_TYPE_UNSPECIFIED),
+        state=h.state.value, notice_version=h.notice_version,
         actor=actor_to_pb(h.actor), reason=h.reason, occurred_at=ts(h.occurred_at),
         notice_language=h.notice_language, notice_hash=h.notice_hash, jurisdiction=h.jurisdiction,
         collection_method=h.collection_method.value if h.collection_method else pb.COLLECTION_METHOD_UNSPECIFIED,

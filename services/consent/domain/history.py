@@ -7,10 +7,14 @@ from datetime import datetime
 from services.consent.domain.events import ConsentGranted
 from services.consent.domain.model import Actor, CollectionMethod, Consent, ConsentState
 
+# The history's entry for an erasure, which publishes no consent event of its own.
+ERASED = "consent.erased"
+
 
 @dataclass(frozen=True)
 class HistoryEntry:
     event_id: str
+    # The type of the event it was published as (ConsentGranted.type, ...), or ERASED.
     event_type: str
     state: ConsentState
     notice_version: int

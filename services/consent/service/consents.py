@@ -10,7 +10,7 @@ from services.common.idempotency import Idempotent, Replayed
 from services.common.ids import new_id
 from services.consent.domain import commands, errors
 from services.consent.domain import events as ev
-from services.consent.domain.history import ConsentAsOf, HistoryEntry, as_of
+from services.consent.domain.history import ERASED, ConsentAsOf, HistoryEntry, as_of
 from services.consent.domain.jurisdiction import GuardianAges, check_grantor
 from services.consent.domain.model import (
     Consent, ConsentState, Notice, Purpose, check_grant, content_hash,
@@ -197,7 +197,7 @@ class ConsentService:
         for consent, event, reason in changes:
             event_id = str(new_id())
             entries.append((consent.consent_id, HistoryEntry.of(
-                consent, event_id, event.type if event else "consent.erased", reason, at)))
+                consent, event_id, event.type if event else ERASED, reason, at)))
             if event is not None:
                 uow.emit(event, event_id)
         if entries:

@@ -14,12 +14,16 @@ from services.common.topics import PROCESSOR_NAME
 from services.dsr.api import validation as valid
 from services.dsr.api.stored_answers import CAPABILITY_NUMBERS
 from services.dsr.domain import errors
-from services.dsr.domain.export_pages import render
-from services.dsr.domain.model import Processor, Request, Task
+from services.dsr.domain.export_pages import LANGUAGES, render
+from services.dsr.domain.model import Processor, Request, Task, TaskState
 from services.dsr.events.payloads import task_message
 from services.dsr.service.processors import Processors
 from services.dsr.service.queries import RequestQueries
 from services.dsr.service.requests import RequestService
+
+TASK_STATES = {TaskState.PENDING: pb.TASK_STATE_PENDING, TaskState.SENT: pb.TASK_STATE_SENT,
+               TaskState.CONFIRMED: pb.TASK_STATE_CONFIRMED, TaskState.FAILED: pb.TASK_STATE_FAILED}
+
 
 class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
     def __init__(self, requests: RequestService, queries: RequestQueries, processors: Processors,
@@ -76,8 +80,8 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
     async def GetExport(self, request, context):
         export = await self._queries.export(valid.request_id(request.request_id))
         document = json.loads(export)
-        return pb.GetExportResponse(export_json=export, html_en=render(document, "en"),
-                                    html_zh_cn=render(document, "zh-CN"))
+        return pb.GetExportResponse(export_json=export,
+                                    html={language: render(document, language) for language in LANGUAGES})
 
     async def RegisterProcessor(self, request, context):
         capabilities, purposes = valid.register_processor(request)
@@ -93,7 +97,8 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
         return pb.RegisterProcessorResponse(processor=processor_to_pb(p))
 
     async def ListProcessors(self, request, context):
-        return pb.ListProcessorsResponse(processors=[processor_to_pb(p) for p in await self._processors.registered()])
+        found, token = await self._processors.listed(valid.list_processors(request), request.page_token)
+        return pb.ListProcessorsResponse(processors=[processor_to_pb(p) for p in found], next_page_token=token)
 
     async def ConfirmTasks(self, request, context):
         task_ids = valid.confirm_tasks(request)
@@ -116,6 +121,7 @@ def _request_message(r: Request, tasks: list[Task]) -> pb.Request:
         deletion_certificate_signature=r.certificate_signature,
         rejection=pb.RejectionReason(code=r.rejection.code, explanation=r.rejection.explanation,
                                      complaint_route=r.rejection.complaint_route) if r.rejection else None,
-        tasks=[pb.TaskStatus(task_id=t.task_id, processor=t.processor, state=t.state.value, attempts=t.attempts,
-                             reason=t.reason, confirmed_at=to_timestamp(t.confirmed_at)) for t in tasks],
+        tasks=[pb.TaskStatus(task_id=t.task_id, processor=t.processor, task_state=TASK_STATES[t.state],
+                             attempts=t.attempts, reason=t.reason, confirmed_at=to_timestamp(t.confirmed_at))
+               for t in tasks],
         timeline=[pb.TimelineEntry(at=to_timestamp(e.at), status=e.status.value, note=e.note) for e in r.timeline])

@@ -115,6 +115,14 @@ def register_processor(req: pb.RegisterProcessorRequest) -> tuple[frozenset[str]
     return frozenset(CAPABILITIES[c] for c in req.capabilities), frozenset(req.purpose_ids)
 
 
+def list_processors(req: pb.ListProcessorsRequest) -> int:
+    """The page size; the token itself is checked where tokens are read (Processors.listed)."""
+    v = Validator()
+    size = v.page(req.page_size, req.page_token, default=DEFAULT_PAGE, most=MAX_PAGE)
+    v.done()
+    return size
+
+
 def deregister_processor(req: admin_pb.DeregisterProcessorRequest) -> None:
     v = Validator()
     v.identifier("name", req.name)

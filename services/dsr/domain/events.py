@@ -5,7 +5,7 @@ yields one event per step."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.dsr.domain.model import Request, Task, TaskState
+from services.dsr.domain.model import Request, RequestType, Status, Task, TaskState
 
 
 def _named(r: Request) -> str:
@@ -16,8 +16,8 @@ def _named(r: Request) -> str:
 @dataclass(frozen=True)
 class RequestStatusChanged:
     request_id: str
-    request_type: str
-    status: str
+    request_type: RequestType
+    status: Status
     jurisdiction: str
     note: str
     due_at: datetime | None
@@ -30,7 +30,7 @@ class RequestStatusChanged:
     def of(cls, r: Request, note: str = "", event_type: str = "") -> "RequestStatusChanged":
         """`note`: what the timeline says, by default the status's reason; `event_type`: for a change
         that is not a new status (an extension, an acknowledgement)."""
-        return cls(r.request_id, r.type.name, r.status.name, r.jurisdiction, note or r.status_reason, r.due_at,
+        return cls(r.request_id, r.type, r.status, r.jurisdiction, note or r.status_reason, r.due_at,
                    r.acknowledgement_due_at, r.acknowledged_at, _named(r),
                    event_type or f"dsr.request.{r.status.name.lower()}")
 

@@ -15,6 +15,9 @@ LABELS = {
               "none": "无", "lang": "zh-CN"},
 }
 
+# The languages the page is written in, as BCP 47 tags.
+LANGUAGES = tuple(LABELS)
+
 
 def _block(value: object, none: str) -> str:
     if not value:

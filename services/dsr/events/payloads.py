@@ -10,6 +10,10 @@ from services.common.timestamps import to_timestamp
 from services.dsr.domain import events as ev
 from services.dsr.domain.model import Request, Task
 
+# The domain's actions (services/dsr/domain/model.py ACTIONS) as the wire names them.
+TASK_ACTIONS = {"access": tasks_pb2.TASK_ACTION_ACCESS, "delete": tasks_pb2.TASK_ACTION_DELETE,
+                "correct": tasks_pb2.TASK_ACTION_CORRECT}
+
 
 def to_pending(event_id: str, event: ev.Event) -> PendingEvent:
     return PendingEvent(uuid.UUID(event_id), event.type, event.subject_id, _payload(event), datetime.now(UTC))
@@ -19,8 +23,9 @@ def _payload(event: ev.Event):
     match event:
         case ev.RequestStatusChanged():
             return events_pb2.RequestStatusChanged(
-                request_id=event.request_id, type=event.request_type, status=event.status,
-                jurisdiction=event.jurisdiction, note=event.note, due_at=to_timestamp(event.due_at),
+                request_id=event.request_id, request_type=event.request_type.value,
+                request_status=event.status.value, jurisdiction=event.jurisdiction, note=event.note,
+                due_at=to_timestamp(event.due_at),
                 acknowledgement_due_at=to_timestamp(event.acknowledgement_due_at),
                 acknowledged_at=to_timestamp(event.acknowledged_at))
         case ev.TaskSettled():
@@ -33,12 +38,12 @@ def task_notice(task: Task) -> tasks_pb2.DsrTask:
     """A task as it travels on its processor's topic: ids only. Who and what (subject, purpose,
     corrections) the processor learns from ConfirmTasks, so nothing on the broker names the person."""
     return tasks_pb2.DsrTask(task_id=task.task_id, request_id=task.request_id, processor=task.processor,
-                             action=task.action, attempt=max(task.attempts, 1))
+                             task_action=TASK_ACTIONS[task.action], attempt=max(task.attempts, 1))
 
 
 def task_message(task: Task, r: Request) -> tasks_pb2.DsrTask:
     """A task whole, as ConfirmTasks answers it to its processor."""
     return tasks_pb2.DsrTask(task_id=task.task_id, request_id=task.request_id, processor=task.processor,
-                             action=task.action, subject_id=r.subject_id, purpose_id=r.purpose_id,
-                             corrections=r.corrections, attempt=max(task.attempts, 1),
+                             task_action=TASK_ACTIONS[task.action], subject_id=r.subject_id,
+                             purpose_id=r.purpose_id, corrections=r.corrections, attempt=max(task.attempts, 1),
                              result_key=task.result_key or b"")

@@ -40,7 +40,8 @@ class DsrStore(Protocol):
     # Processors
     async def register(self, p: Processor) -> Processor: ...
 
-    async def processors(self) -> list[Processor]: ...
+    async def processors(self, after: str = "", limit: int | None = None) -> list[Processor]:
+        """By name: those after `after`, at most `limit` of them (None: all)."""
 
     async def deregister(self, name: str) -> Processor | None: ...
 

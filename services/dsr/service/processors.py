@@ -7,16 +7,23 @@ report back settles their tasks."""
 import asyncio
 
 from services.common.idempotency import Idempotent, Replayed
+from services.common.page_tokens import PageTokens
 from services.common.uow import DEADLOCK
+from services.common.validation import FieldViolation, InvalidArgument
 from services.dsr.domain import errors
 from services.dsr.domain.model import Processor, Request, Task, TaskOutcome
 from services.dsr.service.ports import DsrUnits, ProcessorTopics
 from services.dsr.service.settlement import Settlement
 
 
+# What a page token of the listing is bound to: the listing has no filter, but the token must not
+# continue any other query signed with the same key (ListRequests').
+LISTING = b"processors by name"
+
+
 class Processors:
-    def __init__(self, uow: DsrUnits, topics: ProcessorTopics, settlement: Settlement) -> None:
-        self._uow, self._topics, self._settlement = uow, topics, settlement
+    def __init__(self, uow: DsrUnits, topics: ProcessorTopics, settlement: Settlement, tokens: PageTokens) -> None:
+        self._uow, self._topics, self._settlement, self._tokens = uow, topics, settlement, tokens
 
     async def register(self, p: Processor) -> Processor:
         # Topics first: a registered processor's tasks never go to a topic that is not there.
@@ -24,9 +31,30 @@ class Processors:
         async with self._uow.autocommit() as store:
             return await store.register(p)
 
-    async def registered(self) -> list[Processor]:
+    async def provide_topics(self) -> None:
+        """Every registered processor's topics exist once this returns (a broker may have lost them)."""
         async with self._uow.autocommit() as store:
-            return await store.processors()
+            names = [p.name for p in await store.processors()]
+        await self._topics.provide(*names)
+
+    async def listed(self, limit: int, token: str) -> tuple[list[Processor], str]:
+        """A page of the registry by name, and the token of the next page ("" after the last)."""
+        after = self._position(token) if token else ""
+        async with self._uow.autocommit() as store:
+            found = await store.processors(after, limit + 1)  # one more tells whether another page follows
+        if len(found) <= limit:
+            return found, ""
+        return found[:limit], self._tokens.issue(LISTING, [found[limit - 1].name])
+
+    def _position(self, token: str) -> str:
+        try:
+            (after,) = self._tokens.read(token, LISTING)
+        except ValueError:  # made by hand, altered, another query's, or not one name
+            after = None
+        if not isinstance(after, str):
+            raise InvalidArgument([FieldViolation("page_token", "page_token.valid",
+                                                  "not a token from an earlier page of this query")])
+        return after
 
     async def deregister(self, name: str, reason: str,
                          idem: Idempotent[tuple[Processor, int]]) -> tuple[Processor, int] | Replayed:

@@ -1,5 +1,5 @@
-"""Reading requests for the DPO (lists with overdue first, timelines, task status), the export of
-a finished access request, and the processor registry."""
+"""Reading requests for the DPO (lists with overdue first, timelines, task status) and the export of
+a finished access request."""
 
 import json
 from dataclasses import asdict, dataclass
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.common.page_tokens import PageTokens
 from services.dsr.domain import errors
-from services.dsr.domain.model import Processor, Request, RequestType, Status, Task
+from services.dsr.domain.model import Request, RequestType, Status, Task
 from services.dsr.service.forgetting import Forgetting
 from services.dsr.service.ports import DsrUnits
 
@@ -76,7 +76,3 @@ class RequestQueries:
         if export is None:  # written when the request completed, forgotten after the retention
             raise errors.ExportUnavailable(request_id, "its retention has passed and it was deleted")
         return export
-
-    async def processors(self) -> list[Processor]:
-        async with self._uow.autocommit() as store:
-            return await store.processors()

@@ -119,8 +119,9 @@ class DsrStore:
             p.name, sorted(p.capabilities), sorted(p.purpose_ids))
         return Processor(p.name, p.capabilities, p.purpose_ids, row["registered_at"])
 
-    async def processors(self) -> list[Processor]:
-        rows = await self._conn.fetch("SELECT * FROM processors ORDER BY name")
+    async def processors(self, after: str = "", limit: int | None = None) -> list[Processor]:
+        rows = await self._conn.fetch("SELECT * FROM processors WHERE name > $1 ORDER BY name LIMIT $2",
+                                      after, limit)
         return [processor_from_row(r) for r in rows]
 
     async def deregister(self, name: str) -> Processor | None:

@@ -22,6 +22,9 @@ AUDIT_PAGE = 1000
 MOST_AUDIT_ENTRIES = 100_000
 # A subject's consents and each one's history, likewise: the largest page consent gives.
 CONSENT_PAGE = 1000
+# The consent events dsr acts on, as the consent history names them.
+HISTORY_KINDS = {"consent.withdrawn": consent_pb2.CONSENT_EVENT_TYPE_WITHDRAWN,
+                 "consent.expired": consent_pb2.CONSENT_EVENT_TYPE_EXPIRED}
 
 
 class Upstream:
@@ -54,10 +57,13 @@ class Upstream:
     async def consent_event_confirmed(self, subject_id: str, purpose_id: str, event_id: str, event_type: str) -> bool:
         """Whether the consent service's history holds this event, of this type, for this consent: the
         source of truth confirms a withdrawal or expiry before anything is deleted because of it."""
+        kind = HISTORY_KINDS.get(event_type)
+        if kind is None:
+            return False
         try:
             async for e in items(self._consent_history, consent_pb2.GetConsentHistoryRequest(
                     subject_id=subject_id, purpose_id=purpose_id, page_size=CONSENT_PAGE), "events"):
-                if e.event_id == event_id and e.type == event_type:
+                if e.event_id == event_id and e.event_type == kind:
                     return True
         except UpstreamRefused as refused:
             if refused.code in ("NOT_FOUND", "INVALID_ARGUMENT"):  # no such consent (or not even an id)
