@@ -8,6 +8,7 @@ import os
 import grpc
 import pytest
 
+from consentry.dsr.v1 import dsr_admin_pb2 as admin_pb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from services.common.grpc_errors import field_violations
 from services.common.page_tokens import PageTokens
@@ -22,14 +23,14 @@ LISTED = ("listed-1", "listed-2", "listed-3")
 
 
 @pytest.fixture
-async def listed(dsr, operator):
+async def listed(dsr, dsr_admin):
     """Three more processors, for as long as the test runs: each would be sent the correction tasks of
     every request, so they are deregistered after it."""
     for name in LISTED:
         await dsr(name).RegisterProcessor(pb.RegisterProcessorRequest(capabilities=[pb.CAPABILITY_CORRECT]))
     yield LISTED
     for name in LISTED:
-        await operator.DeregisterProcessor(pb.DeregisterProcessorRequest(
+        await dsr_admin("operator").DeregisterProcessor(admin_pb.DeregisterProcessorRequest(
             name=name, reason="listed for a test", idempotency_key=unique("idem")))
 
 
