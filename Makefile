@@ -47,7 +47,8 @@ breaking: install
 	cd proto && ../$(BIN)/buf breaking --against ../$(RELEASED_API)
 
 release-api: install
-	cd proto && ../$(BIN)/buf build --exclude-source-info -o ../api-releases/$(VERSION).json
+	cd proto && ../$(BIN)/buf build --exclude-source-info -o -#format=json \
+		| ../$(BIN)/python -m json.tool --indent 1 --sort-keys > ../api-releases/$(VERSION).json
 
 dev: install
 	$(BIN)/consentry dev up
