@@ -56,14 +56,19 @@ async def test_the_deadline_follows_the_jurisdiction(operator, backend, jurisdic
     assert [t.status for t in r.timeline] == [pb.REQUEST_STATUS_RECEIVED, pb.REQUEST_STATUS_VERIFICATION_PENDING]
 
 
-async def test_deletion_erases_consents_and_shreds_the_key_with_a_certificate(
-        admin, gate, face, kv_admin, operator, backend):
+async def deleted_with_a_key(admin, gate, face, operator) -> tuple[str, str, pb.Request, pb.Request]:
+    """A consenting subject with a data key, deleted through a verified request: the subject, the
+    purpose, the request as submitted and as it settled."""
     subject, purpose = await consented(admin, gate)
     await face.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     submitted = (await operator.SubmitRequest(submission(subject))).request
-
     await operator.VerifyIdentity(verify(submitted.request_id))
-    done = await settled(operator, submitted.request_id)
+    return subject, purpose, submitted, await settled(operator, submitted.request_id)
+
+
+async def test_deletion_erases_consents_and_shreds_the_key_with_a_certificate(
+        admin, gate, face, kv_admin, operator, backend):
+    subject, purpose, submitted, done = await deleted_with_a_key(admin, gate, face, operator)
 
     key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))
     consent = await gate.CheckConsent(check(subject, purpose))
@@ -78,11 +83,7 @@ async def test_deletion_erases_consents_and_shreds_the_key_with_a_certificate(
 
 async def test_a_completed_deletion_carries_the_certificate_keyvault_signed_and_verifies(
         admin, gate, face, kv_admin, operator, backend):
-    subject, purpose = await consented(admin, gate)
-    await face.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
-    submitted = (await operator.SubmitRequest(submission(subject))).request
-    await operator.VerifyIdentity(verify(submitted.request_id))
-    done = await settled(operator, submitted.request_id)
+    subject, purpose, submitted, done = await deleted_with_a_key(admin, gate, face, operator)
 
     public = (await kv_admin.GetCertificateKey(kpb.GetCertificateKeyRequest())).public_key_pem
     carried = kpb.DeletionCertificate(certificate_json=done.deletion_certificate,
