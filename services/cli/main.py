@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import inspect
+import os
 import sys
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(result) if inspect.iscoroutine(result) else result
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): nothing to say, and nothing more to write
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except grpc.aio.AioRpcError as error:
         reason = error_info(error).reason
         return _failed(f"{error.code().name}{' ' + reason if reason else ''}: {error.details()}")

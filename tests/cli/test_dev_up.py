@@ -129,6 +129,11 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         unknown_language = consentry("consent", "grant", "--subject", "bob", "--language", "fr", *purpose,
                                      run_dir=run_dir)
         stranger = consentry("consent", "check", "--subject", "bob", *purpose, "--client", "stranger", run_dir=run_dir)
+        cut_short = subprocess.Popen([*CONSENTRY, "consent", "history", "--subject", "alice", *purpose, "--run-dir",
+                                      str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cut_short.stdout.close()  # as `| head` does once it has read enough
+        cut_short_stderr = cut_short.stderr.read()
+        cut_short.wait(timeout=60)
         secrets = secrets_of(run_dir)
         exposed = [str(p) for p in run_dir.rglob("*") if p.is_file() and readable_by_others(p)
                    and any(secret in p.read_text(errors="replace") or "PRIVATE KEY" in p.read_text(errors="replace")
@@ -159,6 +164,7 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     assert stranger.returncode == 1 and stranger.stderr.splitlines() == [
         "consentry: no client certificate named 'stranger' on this platform; --client is one of: admin,"
         " demo-gate, dpo"]
+    assert (cut_short.returncode, cut_short_stderr) == (141, "")  # the reader left: no error of ours to report
     assert json.loads(data_key.stdout)["plaintext_key_bytes"] == 32
     assert json.loads(shredded.stdout)["certificate"]["backend"] == "wrapped"
     # Only keyvault can tell whom a certificate concerns: it names the subject by a keyed tag.
