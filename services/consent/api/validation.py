@@ -51,7 +51,7 @@ def register_controller(req: admin_pb.RegisterControllerRequest) -> commands.Reg
     else:
         v.matches("controller.contact", c.contact, CONTACT, "an e-mail address or a telephone number")
     v.matches("controller.jurisdiction", c.jurisdiction, JURISDICTION, "an ISO 3166 code such as CN, EU or US-IL")
-    v.check(not present(c, "created_at"), "controller.created_at", "field.output_only", "is set by the service")
+    # created_at is the service's to set: ignored here, as a purpose's is.
     _idempotency_key(v, req.idempotency_key)
     v.done()
     return commands.RegisterController(Controller(c.controller_id, c.legal_name, c.address, c.contact,
