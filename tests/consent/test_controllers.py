@@ -126,9 +126,8 @@ async def test_a_client_registers_purposes_for_its_own_controller_only(connect, 
 
     assert _shape(hidden, other.controller_id) == _shape(absent, never)
     assert (hidden.code(), error_info(hidden).reason) == (grpc.StatusCode.NOT_FOUND, "CONTROLLER_NOT_FOUND")
-    for p in (foreign.purpose_id,):
-        gone = await refused(admin.GetPurpose, pb.GetPurposeRequest(purpose_id=p))
-        assert gone.code() == grpc.StatusCode.NOT_FOUND
+    gone = await refused(admin.GetPurpose, pb.GetPurposeRequest(purpose_id=foreign.purpose_id))
+    assert gone.code() == grpc.StatusCode.NOT_FOUND
     listed = await admin.ListPurposes(pb.ListPurposesRequest(controller_id=other.controller_id))
     assert not listed.purposes
 
