@@ -13,38 +13,47 @@ CONSENT_ADMIN = "consentry.consent.v1.ConsentAdminService"
 KEYVAULT_ADMIN = "consentry.keyvault.v1.KeyVaultAdminService"
 DSR_ADMIN = "consentry.dsr.v1.DsrAdminService"
 EVENTS = "consentry.events.v1.EventService"  # served by every producer: consent, keyvault, dsr
-# Which client (certificate CN) may call which RPCs, for which purposes. One file serves every
-# service: each only sees calls to its own RPCs.
+DEMO_CONTROLLER = "acme-campus"  # the demo purpose's controller (seed.py)
+# Which client (certificate CN) may call which RPCs, for which purposes, and for whom: each client acts
+# for one controller (`controller`) or is one of the platform's own (`operator = true`). One file serves
+# every service: each only sees calls to its own RPCs.
 POLICY = f"""# "*" is every RPC of every service except the admin services (erasure, shredding, KEK rotation,
 # deregistering a processor): those only by their own names, "<AdminService>/<Method>" or "/*".
+# A client acts for exactly one controller, or is an operator of the platform: never neither, never both.
 [clients.admin]
+operator = true
 rpcs = ["*", "{CONSENT_ADMIN}/*", "{KEYVAULT_ADMIN}/*", "{DSR_ADMIN}/*"]
 purposes = ["*"]
 
 [clients.demo-gate]
+controller = "{DEMO_CONTROLLER}"
 rpcs = ["{CONSENT}/GetPurpose", "{CONSENT}/ListPurposes", "{CONSENT}/GrantConsent", "{CONSENT}/CheckConsent", "{CONSENT}/CheckConsents",
         "{CONSENT}/WithdrawConsent", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory", "{CONSENT}/GetConsentAsOf",
-        "{CONSENT}/RecordInteraction", "{CONSENT}/GetReceiptKey", "{CONSENT}/RenderReceipt",
+        "{CONSENT}/RecordInteraction", "{CONSENT}/GetReceiptKey", "{CONSENT}/RenderReceipt", "{CONSENT}/GetController",
         "{KEYVAULT}/EnsureSubjectKey", "{KEYVAULT}/GenerateDataKey", "{KEYVAULT}/DecryptDataKey",
         "{KEYVAULT}/Encrypt", "{KEYVAULT}/Decrypt", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/Append",
         "{DSR}/RegisterProcessor", "{DSR}/ConfirmTasks"]
 purposes = ["{DEMO_PURPOSE}"]
 
 [clients.keyvault]
+operator = true
 rpcs = ["{CONSENT}/CheckConsent", "{CONSENT}/CheckConsents"]
 purposes = ["*"]
 
 [clients.audit]
+operator = true
 rpcs = ["{KEYVAULT}/GetSubjectRefs", "{EVENTS}/OpenEvents"]
 purposes = []
 
 [clients.dsr]
+operator = true
 rpcs = ["{CONSENT_ADMIN}/EraseSubject", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory", "{CONSENT}/GetPurpose",
         "{KEYVAULT_ADMIN}/ShredSubjectKey", "{KEYVAULT}/RetirePurposeKeys", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/QueryEvents",
         "{EVENTS}/OpenEvents"]
 purposes = ["*"]
 
 [clients.dpo]
+operator = true
 rpcs = ["{AUDIT}/GetCheckpoint", "{AUDIT}/GetPublicKey", "{AUDIT}/GetInclusionProof", "{AUDIT}/GetConsistencyProof",
         "{AUDIT}/QueryEvents", "{AUDIT}/ExportEvents", "{AUDIT}/VerifyLog", "{AUDIT}/GetCompleteness",
         "{KEYVAULT}/VerifyCertificate"]

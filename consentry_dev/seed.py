@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from google.protobuf import duration_pb2
 
+from consentry.consent.v1 import consent_admin_pb2 as admin_pb
+from consentry.consent.v1 import consent_admin_pb2_grpc
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
 from services.cli.client import channel
@@ -19,13 +21,21 @@ NOTICE = {
 }
 
 
+# The demo purpose's controller, which the demo gate acts for (consentry_dev/policy.py).
+DEMO_CONTROLLER = pb.Controller(
+    controller_id="acme-campus", legal_name="Acme Campus Management Co., Ltd.",
+    address="1 Demo Road, Haidian District, Beijing", contact="dpo@acme-campus.example", jurisdiction="CN")
+
+
 async def seed_demo_purpose(endpoints: dict, purpose_id: str) -> None:
     retention = duration_pb2.Duration()
     retention.FromTimedelta(timedelta(days=365))
     async with channel(endpoints, "consent", "admin") as ch:
+        await consent_admin_pb2_grpc.ConsentAdminServiceStub(ch).RegisterController(admin_pb.RegisterControllerRequest(
+            controller=DEMO_CONTROLLER, idempotency_key=f"seed-{DEMO_CONTROLLER.controller_id}"))
         stub = consent_pb2_grpc.ConsentServiceStub(ch)
         await stub.RegisterPurpose(pb.RegisterPurposeRequest(idempotency_key=f"seed-{purpose_id}", purpose=pb.Purpose(
-            purpose_id=purpose_id, controller_id="acme-campus", name="Campus gate access by face",
+            purpose_id=purpose_id, controller_id=DEMO_CONTROLLER.controller_id, name="Campus gate access by face",
             # SERVER: the face gate stores templates on its server, which a DEVICE purpose does not allow.
             data_categories=[pb.DATA_CATEGORY_FACE_TEMPLATE], storage_location=pb.STORAGE_LOCATION_SERVER,
             retention=retention, legal_basis=pb.LEGAL_BASIS_SEPARATE_CONSENT,

@@ -3,6 +3,7 @@ open authenticated clients to it."""
 
 import asyncio
 import itertools
+import json
 import uuid
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def write_policy(path: Path, clients: dict[str, dict[str, list[str]]]) -> Path:
     lines = []
     for name, grant in clients.items():
         lines.append(f'[clients."{name}"]')
-        lines += [f"{key} = {value!r}".replace("'", '"') for key, value in grant.items()]
+        lines += [f"{key} = {json.dumps(value)}" for key, value in grant.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -11,6 +11,8 @@ import hashlib
 from google.protobuf import duration_pb2
 
 from bench.common.load import CALL_TIMEOUT_S, Target
+from consentry.consent.v1 import consent_admin_pb2 as admin_pb
+from consentry.consent.v1 import consent_admin_pb2_grpc
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
 
@@ -28,16 +30,23 @@ def grant_request(subject_id: str) -> pb.GrantConsentRequest:
     )
 
 
+CONTROLLER = pb.Controller(controller_id="bench-campus", legal_name="Bench Campus Ltd.", address="1 Bench Road",
+                           contact="dpo@bench-campus.example", jurisdiction="CN")
+
+
 async def _setup(target: Target) -> None:
     retention = duration_pb2.Duration(seconds=365 * 86400)
     purpose = pb.Purpose(
-        purpose_id=PURPOSE_ID, controller_id="bench-campus", name="Gate access by face (benchmark)",
+        purpose_id=PURPOSE_ID, controller_id=CONTROLLER.controller_id, name="Gate access by face (benchmark)",
         data_categories=[pb.DATA_CATEGORY_FACE_TEMPLATE], storage_location=pb.STORAGE_LOCATION_SERVER,
         retention=retention, legal_basis=pb.LEGAL_BASIS_SEPARATE_CONSENT,
         non_face_alternative="Badge at the reception desk", pia_reference="PIA-BENCH-1",
         withdrawal_method="Settings > Face access > Withdraw",
     )
     async with target.channel() as channel:
+        await consent_admin_pb2_grpc.ConsentAdminServiceStub(channel).RegisterController(
+            admin_pb.RegisterControllerRequest(controller=CONTROLLER, idempotency_key="bench-controller"),
+            timeout=CALL_TIMEOUT_S)
         stub = consent_pb2_grpc.ConsentServiceStub(channel)
         await stub.RegisterPurpose(pb.RegisterPurposeRequest(purpose=purpose, idempotency_key="bench-register"),
                                    timeout=CALL_TIMEOUT_S)

@@ -51,14 +51,17 @@ AUDIT_GRANT = dev_grant("audit") or {"rpcs": ["consentry.keyvault.v1.KeyVaultSer
 # everything, the admin services (which "*" does not reach) by name; the keyvault, as the consent service's client, and the audit service, as the
 # keyvault's, what the dev platform allows them.
 POLICY = f"""[clients."bench"]
+operator = true
 rpcs = ["*", "{CONSENT_ADMIN}/*", "{KEYVAULT_ADMIN}/*"]
 purposes = ["*"]
 
 [clients."keyvault"]
+operator = true
 rpcs = {json.dumps(KEYVAULT_GRANT["rpcs"])}
 purposes = {json.dumps(KEYVAULT_GRANT["purposes"])}
 
 [clients."audit"]
+operator = true
 rpcs = {json.dumps(AUDIT_GRANT["rpcs"])}
 purposes = {json.dumps(AUDIT_GRANT.get("purposes", []))}
 """

@@ -109,7 +109,8 @@ def policy() -> str:
     """dev up's policy, plus each of our gates as a client granted what dev up grants its own gate."""
     grant = dev_grant(DEV_GATE)
     assert grant is not None
-    return POLICY + "".join(f'\n[clients."{gate}"]\nrpcs = {json.dumps(grant["rpcs"])}\n'
+    return POLICY + "".join(f'\n[clients."{gate}"]\ncontroller = {json.dumps(grant["controller"])}\n'
+                            f'rpcs = {json.dumps(grant["rpcs"])}\n'
                             f'purposes = {json.dumps(grant["purposes"])}\n' for gate in GATES)
 
 

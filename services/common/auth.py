@@ -3,11 +3,17 @@
 Policy (TOML):
 
     [clients.gate-app]
+    controller = "acme-campus"                                     # the one controller it acts for
     rpcs = ["consentry.consent.v1.ConsentService/CheckConsent"]   # "Service/*" allows a whole service
     purposes = ["gate-access-face"]                                # "*" allows every purpose
 
     [clients.operator]
+    operator = true                                                # the platform's own: no controller
     rpcs = ["*", "consentry.consent.v1.ConsentAdminService/EraseSubject"]
+
+Every client either belongs to exactly one controller (`controller = "<id>"`) or is an operator of the
+platform (`operator = true`). An entry with neither or both is refused when the policy is loaded, so a
+careless entry stops the service at start instead of letting a client act for no controller or all.
 
 An admin service (its name ends in "AdminService": erasure, shredding, KEK rotation, ...) is reached
 only by its own name, "AdminService/Method" or "AdminService/*", never by the bare "*": a grant
@@ -31,6 +37,10 @@ class Unauthenticated(Exception):
         self.reason = reason
 
 
+class PolicyError(ValueError):
+    """A policy file that cannot be enforced as written; the service does not start with it."""
+
+
 class PermissionDenied(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -49,6 +59,8 @@ class ClientGrant:
     client_id: str
     rpcs: frozenset[str]
     purposes: frozenset[str]
+    # The controller the client acts for; None for an operator of the platform.
+    controller_id: str | None = None
     # Every RPC, admin services included: only the dev server without a policy grants this, never a file.
     unrestricted: bool = False
 
@@ -60,6 +72,10 @@ class ClientGrant:
 
     def may_use_purpose(self, purpose_id: str) -> bool:
         return "*" in self.purposes or purpose_id in self.purposes
+
+    @property
+    def is_operator(self) -> bool:
+        return self.controller_id is None
 
     def purpose_scope(self) -> frozenset[str] | None:
         """The purposes a list may show this client; None: every purpose."""
@@ -76,10 +92,7 @@ class Policy:
 
     @classmethod
     def parse(cls, data: dict) -> "Policy":
-        clients = {
-            name: ClientGrant(name, frozenset(entry.get("rpcs", [])), frozenset(entry.get("purposes", [])))
-            for name, entry in data.get("clients", {}).items()
-        }
+        clients = {name: _grant(name, entry) for name, entry in data.get("clients", {}).items()}
         return cls(clients)
 
     @classmethod
@@ -102,6 +115,23 @@ class Policy:
         return grant
 
 
+def _grant(name: str, entry: dict) -> ClientGrant:
+    """One client's entry; PolicyError unless it names exactly one of a controller or `operator = true`."""
+    controller, operator = entry.get("controller"), entry.get("operator", False)
+    if not isinstance(operator, bool):
+        raise PolicyError(f"policy: client '{name}': operator must be true or false")
+    if controller is not None and (not isinstance(controller, str) or not controller.strip()):
+        raise PolicyError(f"policy: client '{name}': controller must be a controller id")
+    if operator and controller is not None:
+        raise PolicyError(f"policy: client '{name}' names controller '{controller}' and operator = true;"
+                          " a client is either one controller's or an operator, never both")
+    if not operator and controller is None:
+        raise PolicyError(f"policy: client '{name}' names no controller: set controller = \"<id>\", or"
+                          " operator = true for the platform's own identities")
+    return ClientGrant(name, frozenset(entry.get("rpcs", [])), frozenset(entry.get("purposes", [])),
+                       controller_id=controller)
+
+
 _current: ContextVar[ClientGrant | None] = ContextVar("consentry_client", default=None)
 
 
@@ -110,6 +140,11 @@ def current_client() -> ClientGrant:
     if grant is None:  # only reachable if a servicer runs outside the interceptor
         raise Unauthenticated("CLIENT_UNKNOWN", "no authenticated client")
     return grant
+
+
+def current_controller() -> str | None:
+    """The controller the calling client acts for; None for an operator."""
+    return current_client().controller_id
 
 
 def bind_client(grant: ClientGrant | None) -> None:

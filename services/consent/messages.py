@@ -8,6 +8,7 @@ from google.protobuf import duration_pb2
 
 from consentry.consent.v1 import consent_pb2 as pb
 from services.common.timestamps import to_timestamp as ts
+from services.consent.domain.controller import Controller
 from services.consent.domain.model import Actor, Consent, Purpose
 
 
@@ -26,6 +27,11 @@ def purpose_to_pb(p: Purpose) -> pb.Purpose:
         recipients=list(p.recipients), withdrawal_method=p.withdrawal_method,
         current_notice_version=p.current_notice_version, created_at=ts(p.created_at),
     )
+
+
+def controller_to_pb(c: Controller) -> pb.Controller:
+    return pb.Controller(controller_id=c.controller_id, legal_name=c.legal_name, address=c.address,
+                         contact=c.contact, jurisdiction=c.jurisdiction, created_at=ts(c.created_at))
 
 
 def actor_to_pb(a: Actor) -> pb.Actor:

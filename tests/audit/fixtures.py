@@ -18,10 +18,10 @@ DPO_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
     "GetCheckpoint", "GetPublicKey", "GetInclusionProof", "GetConsistencyProof", "QueryEvents", "ExportEvents",
     "VerifyLog", "GetCompleteness")]
 AUDIT_CLIENTS = {
-    "dpo": {"rpcs": DPO_RPCS, "purposes": []},
-    "face-app": {"rpcs": [f"{SERVICE}/Append"], "purposes": []},
-    "door-system": {"rpcs": [f"{SERVICE}/Append"], "purposes": []},
-    "dsr": {"rpcs": [f"{SERVICE}/QueryEvents"], "purposes": []},
+    "dpo": {"operator": True, "rpcs": DPO_RPCS, "purposes": []},
+    "face-app": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/Append"], "purposes": []},
+    "door-system": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/Append"], "purposes": []},
+    "dsr": {"operator": True, "rpcs": [f"{SERVICE}/QueryEvents"], "purposes": []},
 }
 OWNER, SERVICE_ROLE = "consentry_audit_owner", "consentry_audit"
 PASSWORDS = {OWNER: secrets.token_urlsafe(16), SERVICE_ROLE: secrets.token_urlsafe(16)}

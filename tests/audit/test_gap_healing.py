@@ -14,7 +14,7 @@ from services.audit.app import AuditApp
 from consentry_dev.launchers import TansuProcess, broker_tls
 from services.consent.app import ConsentApp
 from tests.audit.fixtures import audit_settings, provisioned
-from tests.consent.builders import grant, registered_purpose
+from tests.consent.builders import grant, register_default_controller, registered_purpose
 from tests.consent.fixtures import consent_settings
 from tests.support import secure_channel, unique
 
@@ -42,6 +42,7 @@ async def test_events_the_broker_lost_are_found_missing_and_published_again(
     with TansuProcess(tmp_path / "kafka", tls=broker_tls(dev_ca)).start() as broker:
         consent = ConsentApp(consent_settings(tmp_path, dev_ca, postgres.dsn(consent_db), broker, vault))
         await consent.start()
+        await register_default_controller(dev_ca, consent.port)
         settings = audit_settings(tmp_path, dev_ca, postgres, database, broker, keyvault_app.port,
                                   vault.address, audit_vault_token, topics=("consent.events",),
                                   producers={"consent": consent.port})

@@ -5,7 +5,7 @@ import json
 
 from consentry.consent.v1 import consent_pb2 as pb
 from services.cli import consent_commands
-from tests.consent.builders import grant, purpose, registered_purpose
+from tests.consent.builders import grant, purpose, registered_controller, registered_purpose
 from tests.support import unique
 
 
@@ -25,8 +25,8 @@ class OneItemPages:
         return call
 
 
-async def test_purposes_prints_one_line_per_purpose_over_every_page(admin, gate, capsys):
-    controller = unique("campus")
+async def test_purposes_prints_one_line_per_purpose_over_every_page(admin, gate, capsys, consent_admin):
+    controller = (await registered_controller(consent_admin, unique("campus"))).controller_id
     ids = sorted([(await admin.RegisterPurpose(pb.RegisterPurposeRequest(
         purpose=purpose(controller_id=controller, name=f"Door {i}"), idempotency_key=unique("reg")))).purpose.purpose_id
         for i in range(3)])

@@ -1,12 +1,13 @@
 """The policy's wildcards: "*" and "Service/*" grant loosely, yet never an admin service's RPC
-unless the grant names that admin service itself."""
+unless the grant names that admin service itself. And every client acts for one controller or is an
+operator: a policy that leaves it open is refused as it is loaded."""
 
 import tomllib
 
 import pytest
 
 from consentry_dev.policy import POLICY
-from services.common.auth import Policy
+from services.common.auth import Policy, PolicyError
 
 ERASE = "consentry.consent.v1.ConsentAdminService/EraseSubject"
 SHRED = "consentry.keyvault.v1.KeyVaultAdminService/ShredSubjectKey"
@@ -14,7 +15,7 @@ CHECK = "consentry.consent.v1.ConsentService/CheckConsent"
 
 
 def grant(*rpcs: str):
-    return Policy.parse({"clients": {"c": {"rpcs": list(rpcs), "purposes": ["*"]}}}).clients["c"]
+    return Policy.parse({"clients": {"c": {"operator": True, "rpcs": list(rpcs), "purposes": ["*"]}}}).clients["c"]
 
 
 @pytest.mark.parametrize("rpcs", [["*"], ["consentry.consent.v1.ConsentService/*"],
@@ -42,3 +43,30 @@ def test_in_the_dev_policy_only_admin_and_dsr_reach_admin_rpcs():
     clients = Policy.parse(tomllib.loads(POLICY)).clients
     assert {name for name, c in clients.items() if c.may_call(ERASE)} == {"admin", "dsr"}
     assert {name for name, c in clients.items() if c.may_call(SHRED)} == {"admin", "dsr"}
+
+
+def test_in_the_dev_policy_the_demo_gate_acts_for_the_demo_controller_and_the_rest_are_operators():
+    clients = Policy.parse(tomllib.loads(POLICY)).clients
+    assert {name: c.controller_id for name, c in clients.items() if not c.is_operator} == {"demo-gate": "acme-campus"}
+    assert {name for name, c in clients.items() if c.is_operator} == {"admin", "keyvault", "audit", "dsr", "dpo"}
+
+
+def test_a_client_of_a_controller_carries_its_controller():
+    client = Policy.parse(tomllib.loads('[clients.gate]\ncontroller = "acme"\nrpcs = ["*"]\n')).clients["gate"]
+    assert (client.controller_id, client.is_operator) == ("acme", False)
+
+
+@pytest.mark.parametrize(("entry", "words"), [
+    ('rpcs = ["*"]', "names no controller"),
+    ('operator = false\nrpcs = ["*"]', "names no controller"),
+    ('controller = "acme"\noperator = true\nrpcs = ["*"]', "never both"),
+    ('controller = ""\nrpcs = ["*"]', "must be a controller id"),
+    ('controller = ["acme", "other"]\nrpcs = ["*"]', "must be a controller id"),
+    ('operator = "yes"\nrpcs = ["*"]', "operator must be true or false"),
+])
+def test_a_client_with_neither_or_both_a_controller_and_operator_is_refused_at_load(tmp_path, entry, words):
+    path = tmp_path / "policy.toml"
+    path.write_text(f'[clients.fine]\noperator = true\nrpcs = ["*"]\n\n[clients.careless-gate]\n{entry}\n')
+    with pytest.raises(PolicyError, match=words) as refused:
+        Policy.for_server(path, None)
+    assert "'careless-gate'" in str(refused.value)

@@ -5,19 +5,49 @@ from datetime import timedelta
 import asyncpg
 from google.protobuf import duration_pb2
 
+from consentry.consent.v1 import consent_admin_pb2 as admin_pb
+from consentry.consent.v1 import consent_admin_pb2_grpc
 from consentry.consent.v1 import consent_pb2 as pb
+from services.common.pki import DevCA
 from services.consent.domain.model import content_hash
-from tests.support import unique
+from tests.support import secure_channel, unique
+
+CONTROLLER = "acme-campus"  # the controller of every purpose a test does not give another one
 
 NOTICE_EN = "We store a template of your face to open the gate. You can use your badge instead."
 NOTICE_ZH = "我们存储您的人脸模板以开启闸机。您也可以使用门禁卡。"
+
+
+def controller(controller_id: str | None = None, **overrides) -> pb.Controller:
+    controller_id = controller_id or unique("controller")
+    fields = dict(controller_id=controller_id, legal_name=f"{controller_id} Ltd.",
+                  address="88 Science Park Road, Shenzhen", contact="dpo@acme-campus.example", jurisdiction="CN")
+    fields.update(overrides)
+    return pb.Controller(**fields)
+
+
+async def registered_controller(consent_admin, controller_id: str | None = None, **overrides) -> pb.Controller:
+    """Registers a controller (an operator's ConsentAdminService stub); the same one again is no error."""
+    c = controller(controller_id, **overrides)
+    return (await consent_admin.RegisterController(admin_pb.RegisterControllerRequest(
+        controller=c, idempotency_key=unique("ctl")))).controller
+
+
+async def register_default_controller(ca: DevCA, port: int, client: str = "admin",
+                                      controller: str = CONTROLLER) -> None:
+    """CONTROLLER (or another), on a consent service a test starts, before any purpose names it."""
+    channel = secure_channel(ca, port, client)
+    try:
+        await registered_controller(consent_admin_pb2_grpc.ConsentAdminServiceStub(channel), controller)
+    finally:
+        await channel.close()
 
 
 def purpose(purpose_id: str | None = None, **overrides) -> pb.Purpose:
     retention = duration_pb2.Duration()
     retention.FromTimedelta(overrides.pop("retention", timedelta(days=365)))
     fields = dict(
-        purpose_id=purpose_id or unique("gate-access"), controller_id="acme-campus", name="Gate access by face",
+        purpose_id=purpose_id or unique("gate-access"), controller_id=CONTROLLER, name="Gate access by face",
         data_categories=[pb.DATA_CATEGORY_FACE_TEMPLATE], storage_location=pb.STORAGE_LOCATION_SERVER,
         retention=retention, legal_basis=pb.LEGAL_BASIS_SEPARATE_CONSENT,
         non_face_alternative="Badge at the reception desk", pia_reference="PIA-2026-014",

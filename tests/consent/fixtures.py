@@ -9,6 +9,7 @@ from consentry.consent.v1 import consent_admin_pb2_grpc, consent_pb2_grpc
 from services.common.pki import DevCA
 from services.consent.app import ConsentApp
 from services.consent.settings import ConsentSettings
+from tests.consent.builders import register_default_controller
 from tests.support import (
     OPEN_EVENTS, Clients, EventOpener, erasure_key, grpc_settings, kafka_settings, signing_key, write_policy,
 )
@@ -17,29 +18,31 @@ SERVICE = "consentry.consent.v1.ConsentService"
 ADMIN_SERVICE = "consentry.consent.v1.ConsentAdminService"  # "*" never reaches it: only its own name
 GATE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
     "GetPurpose", "ListPurposes", "GrantConsent", "CheckConsent", "CheckConsents", "WithdrawConsent", "ListConsents",
-    "GetConsentHistory", "GetConsentAsOf", "RecordInteraction", "GetReceiptKey", "RenderReceipt")]
+    "GetConsentHistory", "GetConsentAsOf", "RecordInteraction", "GetReceiptKey", "RenderReceipt", "GetController")]
 CLIENTS = {
-    "admin": {"rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": ["*"]},
+    "admin": {"operator": True, "rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": ["*"]},
     # Granted loosely, as a careless policy might: every RPC, or every RPC of ConsentService.
-    "everything-app": {"rpcs": ["*"], "purposes": ["*"]},
-    "whole-service-app": {"rpcs": [f"{SERVICE}/*"], "purposes": ["*"]},
-    "gate-app": {"rpcs": GATE_RPCS, "purposes": ["*"]},
+    "everything-app": {"controller": "acme-campus", "rpcs": ["*"], "purposes": ["*"]},
+    "whole-service-app": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/*"], "purposes": ["*"]},
+    "gate-app": {"controller": "acme-campus", "rpcs": GATE_RPCS, "purposes": ["*"]},
     # A door system that may only check, and only its own purpose.
-    "door-app": {"rpcs": [f"{SERVICE}/CheckConsent"], "purposes": ["door-entry"]},
+    "door-app": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/CheckConsent"], "purposes": ["door-entry"]},
     # An app backend showing people their receipts, for its own purpose only.
-    "door-receipts": {"rpcs": [f"{SERVICE}/RenderReceipt"], "purposes": ["door-entry"]},
+    "door-receipts": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/RenderReceipt"], "purposes": ["door-entry"]},
     # A lobby screen showing people their consents, for its own purpose only.
-    "lobby-screen": {"rpcs": [f"{SERVICE}/{rpc}" for rpc in ("ListPurposes", "ListConsents")],
+    "lobby-screen": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/{rpc}" for rpc in ("ListPurposes", "ListConsents")],
                      "purposes": ["lobby-entry"]},
     # The keyvault asks before every key release.
-    "keyvault": {"rpcs": [f"{SERVICE}/CheckConsent", f"{SERVICE}/CheckConsents"], "purposes": ["*"]},
+    "keyvault": {"operator": True, "rpcs": [f"{SERVICE}/CheckConsent", f"{SERVICE}/CheckConsents"], "purposes": ["*"]},
     # A face system using the client library: the same identity on consent and keyvault.
-    "face-app": {"rpcs": GATE_RPCS, "purposes": ["*"]},
+    "face-app": {"controller": "acme-campus", "rpcs": GATE_RPCS, "purposes": ["*"]},
     # dsr erases a subject's consents and reads them for access requests.
-    "dsr": {"rpcs": [f"{ADMIN_SERVICE}/EraseSubject", OPEN_EVENTS]
+    "dsr": {"operator": True, "rpcs": [f"{ADMIN_SERVICE}/EraseSubject", OPEN_EVENTS]
                     + [f"{SERVICE}/{rpc}" for rpc in ("ListConsents", "GetConsentHistory", "GetPurpose")],
             "purposes": ["*"]},
-    "audit": {"rpcs": [OPEN_EVENTS], "purposes": []},
+    "audit": {"operator": True, "rpcs": [OPEN_EVENTS], "purposes": []},
+    # A controller's own back office, granted the admin service by a careless policy: still no operator.
+    "campus-office": {"controller": "acme-campus", "rpcs": [f"{ADMIN_SERVICE}/*", f"{SERVICE}/*"], "purposes": ["*"]},
 }
 
 
@@ -56,6 +59,7 @@ async def consent_app(run_dir, postgres, kafka, dev_ca, vault):
     postgres.create_database("consent")
     app = ConsentApp(consent_settings(run_dir, dev_ca, postgres.dsn("consent"), kafka, vault))
     await app.start()
+    await register_default_controller(dev_ca, app.port)
     yield app
     await app.stop()
 

@@ -133,7 +133,8 @@ async def test_receipt_is_signed_and_names_the_notice_seen(admin, gate):
     assert receipt["notice"] == {"purposeId": p.purpose_id, "version": 1, "language": "zh-CN",
                                  "sha256": granted.consent.notice_hash}
     assert receipt["services"][0]["purposes"][0]["piiCategory"] == ["face_template"]
-    assert receipt["piiControllers"] == [{"piiController": "acme-campus"}]
+    assert [(c["piiControllerId"], c["piiController"]) for c in receipt["piiControllers"]] == \
+        [("acme-campus", "acme-campus Ltd.")]
     assert receipt["nonFaceAlternative"] == "Badge at the reception desk"
     assert receipt["alternativeOffered"] is True
 

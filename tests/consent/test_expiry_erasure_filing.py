@@ -10,7 +10,7 @@ from google.protobuf import timestamp_pb2
 from consentry.consent.v1 import consent_admin_pb2 as admin_pb
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import events_pb2
-from tests.consent.builders import check, grant, registered_purpose, time_passes
+from tests.consent.builders import check, grant, registered_controller, registered_purpose, time_passes
 from tests.support import read_events, unique
 
 
@@ -114,8 +114,8 @@ async def test_erased_subject_is_denied_everywhere_and_cannot_consent_again(
     assert published.consents_erased == 2 and published.subject_tombstone.startswith("erased:")
 
 
-async def test_filing_count_covers_server_stored_face_data_of_one_controller(admin, gate):
-    controller = unique("controller")
+async def test_filing_count_covers_server_stored_face_data_of_one_controller(admin, gate, consent_admin):
+    controller = (await registered_controller(consent_admin)).controller_id
     server = await registered_purpose(admin, controller_id=controller)
     second_server = await registered_purpose(admin, controller_id=controller)
     on_device = await registered_purpose(admin, controller_id=controller, storage_location=pb.STORAGE_LOCATION_DEVICE)

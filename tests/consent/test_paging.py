@@ -12,7 +12,7 @@ from consentry.consent.v1 import consent_pb2 as pb
 from consentry_client import items
 from services.common.grpc_errors import field_violations
 from services.consent.api.validation import DEFAULT_PAGE, MAX_PAGE
-from tests.consent.builders import grant, purpose, registered_purpose
+from tests.consent.builders import grant, purpose, registered_controller, registered_purpose
 from tests.consent.test_authorization import refused
 from tests.support import unique
 
@@ -36,8 +36,8 @@ async def consented_to(admin, subject: str, count: int) -> list[str]:
     return sorted(ids)
 
 
-async def test_list_purposes_pages_through_each_purpose_exactly_once(admin):
-    controller = unique("campus")
+async def test_list_purposes_pages_through_each_purpose_exactly_once(admin, consent_admin):
+    controller = (await registered_controller(consent_admin, unique("campus"))).controller_id
     registered = sorted([(await admin.RegisterPurpose(pb.RegisterPurposeRequest(
         purpose=purpose(controller_id=controller), idempotency_key=unique("reg")))).purpose.purpose_id
         for _ in range(7)])

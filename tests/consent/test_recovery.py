@@ -10,7 +10,7 @@ from consentry.consent.v1 import consent_pb2_grpc
 from consentry_dev.launchers import PostgresProcess, TansuProcess, broker_tls
 from services.common.outbox import request_replay
 from services.consent.app import ConsentApp
-from tests.consent.builders import check, grant, registered_purpose
+from tests.consent.builders import check, grant, register_default_controller, registered_purpose
 from tests.consent.fixtures import consent_settings
 from tests.support import EventOpener, read_events, secure_channel, unique
 
@@ -25,6 +25,7 @@ async def stack(tmp_path_factory, dev_ca, vault):
         pg.create_database("consent")
         app = ConsentApp(consent_settings(run_dir, dev_ca, pg.dsn("consent"), broker, vault))
         await app.start()
+        await register_default_controller(dev_ca, app.port)
         channel = secure_channel(dev_ca, app.port, "admin")
         opener = EventOpener(dev_ca, app.port)
         try:

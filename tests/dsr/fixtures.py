@@ -22,14 +22,14 @@ from tests.support import (
 SERVICE = "consentry.dsr.v1.DsrService"
 ADMIN_SERVICE = "consentry.dsr.v1.DsrAdminService"  # "*" never reaches it: only its own name
 DSR_CLIENTS = {
-    "operator": {"rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": []},
-    "audit": {"rpcs": [OPEN_EVENTS], "purposes": []},
-    "portal": {"rpcs": [f"{SERVICE}/SubmitRequest", f"{SERVICE}/GetRequest", f"{SERVICE}/GetExport"],
+    "operator": {"operator": True, "rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": []},
+    "audit": {"operator": True, "rpcs": [OPEN_EVENTS], "purposes": []},
+    "portal": {"operator": True, "rpcs": [f"{SERVICE}/SubmitRequest", f"{SERVICE}/GetRequest", f"{SERVICE}/GetExport"],
                "purposes": []},
     # A face system without a processor of its own (it may not register anyone).
-    "face-app": {"rpcs": [f"{SERVICE}/RegisterProcessor"], "purposes": []},
+    "face-app": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/RegisterProcessor"], "purposes": []},
     # Face systems that are processors: each registers itself and confirms its own tasks.
-    **{name: {"rpcs": [f"{SERVICE}/RegisterProcessor", f"{SERVICE}/ConfirmTasks"], "purposes": ["*"]}
+    **{name: {"controller": "acme-campus", "rpcs": [f"{SERVICE}/RegisterProcessor", f"{SERVICE}/ConfirmTasks"], "purposes": ["*"]}
        for name in ("door-a", "door-b", "door-z", "client-door", "client-door-restart", "client-door-offline",
                     "listed-1", "listed-2", "listed-3")},
 }

@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 
 from consentry.audit.v1 import audit_pb2_grpc
-from consentry.consent.v1 import consent_pb2_grpc
+from consentry.consent.v1 import consent_admin_pb2_grpc, consent_pb2_grpc
 from consentry.dsr.v1 import dsr_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2_grpc
 from consentry_dev.policy import CONSENT, DSR, KEYVAULT, POLICY
@@ -25,6 +25,7 @@ from services.common.pki import DevCA
 from tests.support import secure_channel
 
 GATES = ("gate-north", "gate-south")
+CONTROLLER = "acme"  # the controller both gates act for, and whose purposes the test registers
 # Seconds instead of hours and days: what erasure leaves for a bounded time is gone this long after.
 RETENTION_S = 3
 SHORT_RETENTIONS = {
@@ -40,7 +41,8 @@ def gate_policy(name: str, purposes: list[str]) -> str:
     rpcs = [f"{CONSENT}/{r}" for r in ("GetPurpose", "CheckConsent", "CheckConsents", "RecordInteraction")]
     rpcs += [f"{KEYVAULT}/{r}" for r in ("EnsureSubjectKey", "GenerateDataKey", "DecryptDataKey", "GetKeyStatus")]
     rpcs += [f"{DSR}/{r}" for r in ("RegisterProcessor", "ConfirmTasks")]
-    return f"\n[clients.{name}]\nrpcs = {json.dumps(rpcs)}\npurposes = {json.dumps(purposes)}\n"
+    return (f"\n[clients.{name}]\ncontroller = {json.dumps(CONTROLLER)}\nrpcs = {json.dumps(rpcs)}\n"
+            f"purposes = {json.dumps(purposes)}\n")
 
 
 @dataclass
@@ -58,6 +60,9 @@ class Platform:
 
     def consent(self, client: str = "admin"):
         return consent_pb2_grpc.ConsentServiceStub(self._channel("consent", client))
+
+    def consent_admin(self, client: str = "admin"):
+        return consent_admin_pb2_grpc.ConsentAdminServiceStub(self._channel("consent", client))
 
     def keyvault(self, client: str = "admin"):
         return keyvault_pb2_grpc.KeyVaultServiceStub(self._channel("keyvault", client))

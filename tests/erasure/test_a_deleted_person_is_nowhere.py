@@ -23,7 +23,8 @@ from consentry_client import ConsentGate, SubjectErased, TemplateCipher, Templat
 from consentry_client.audit_verify import verify_export
 from examples.face_gate.gate import FaceGate
 from examples.face_gate.store import FaceStore
-from tests.erasure.stack import GATES, RETENTION_S, start_platform
+from tests.consent.builders import registered_controller
+from tests.erasure.stack import CONTROLLER, GATES, RETENTION_S, start_platform
 from tests.erasure_scan import Scan, scan_database, scan_messages
 from tests.support import unique
 from tests.legal import requirement
@@ -45,7 +46,7 @@ async def _purpose(consent, purpose_id: str) -> None:
     retention = duration_pb2.Duration()
     retention.FromSeconds(86400 * 365)
     await consent.RegisterPurpose(cpb.RegisterPurposeRequest(idempotency_key=unique("reg"), purpose=cpb.Purpose(
-        purpose_id=purpose_id, controller_id="acme", name=purpose_id, data_categories=[cpb.DATA_CATEGORY_FACE_TEMPLATE],
+        purpose_id=purpose_id, controller_id=CONTROLLER, name=purpose_id, data_categories=[cpb.DATA_CATEGORY_FACE_TEMPLATE],
         storage_location=cpb.STORAGE_LOCATION_SERVER, retention=retention, legal_basis=cpb.LEGAL_BASIS_SEPARATE_CONSENT,
         non_face_alternative="Badge", pia_reference="PIA-1", withdrawal_method="App", minimum_age=14)))
     await consent.PublishNotice(cpb.PublishNoticeRequest(purpose_id=purpose_id, idempotency_key=unique("pub"),
@@ -137,6 +138,7 @@ async def test_a_deleted_person_is_nowhere(tmp_path):
         platform = await asyncio.to_thread(start_platform, stack, tmp_path, {GATES[0]: [doors], GATES[1]: [doors, lab]})
         consent, dsr = platform.consent(), platform.dsr()
         try:
+            await registered_controller(platform.consent_admin(), CONTROLLER)
             await _purpose(consent, doors)
             await _purpose(consent, lab)
             await consent.GrantConsent(_grant(person, doors, evidence["evidence-grant"]))

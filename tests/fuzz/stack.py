@@ -31,7 +31,7 @@ PRODUCERS = ("consent", "keyvault", "dsr")  # each serves EventService beside it
 MOUNT, KEK, CHECKPOINT_KEY = "fuzz-transit", "fuzz-kek", "fuzz-audit-checkpoints"
 DATABASES = {"consent": "fuzz_consent", "keyvault": "fuzz_keyvault", "audit": "fuzz_audit", "dsr": "fuzz_dsr"}
 # Each service's own clients (the services call each other) plus the fuzzer.
-POLICIES = {name: {**clients, FUZZER: {"rpcs": EVERY_RPC, "purposes": ["*"]}} for name, clients in (
+POLICIES = {name: {**clients, FUZZER: {"operator": True, "rpcs": EVERY_RPC, "purposes": ["*"]}} for name, clients in (
     ("consent", CLIENTS), ("keyvault", KEYVAULT_CLIENTS), ("audit", AUDIT_CLIENTS), ("dsr", DSR_CLIENTS))}
 
 

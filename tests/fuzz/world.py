@@ -15,6 +15,7 @@ from hypothesis.strategies import SearchStrategy
 
 from consentry.audit.v1 import audit_pb2 as apb
 from consentry.audit.v1 import audit_pb2_grpc
+from consentry.consent.v1 import consent_admin_pb2_grpc
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.consent.v1 import consent_pb2_grpc
 from consentry.dsr.v1 import dsr_pb2 as dpb
@@ -22,7 +23,7 @@ from consentry.dsr.v1 import dsr_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
 from services.consent.domain.model import content_hash
-from tests.consent.builders import NOTICE_EN, NOTICE_ZH, grant, registered_purpose
+from tests.consent.builders import NOTICE_EN, NOTICE_ZH, grant, registered_controller, registered_purpose
 from tests.fuzz.stack import FUZZER, PRODUCERS, FuzzStack
 from tests.fuzz.values import IDENTIFIER
 from tests.support import unique
@@ -77,6 +78,8 @@ async def seed(stack: FuzzStack) -> World:
     dsr = dsr_pb2_grpc.DsrServiceStub(stack.channel("dsr"))
     audit = audit_pb2_grpc.AuditServiceStub(stack.channel("audit"))
 
+    consent_admin = consent_admin_pb2_grpc.ConsentAdminServiceStub(stack.channel("consent"))
+    await registered_controller(consent_admin, CONTROLLER)
     purpose = (await registered_purpose(consent, controller_id=CONTROLLER)).purpose_id
     subjects = [unique("fuzz-subject") for _ in range(3)]  # consented, consented, unknown
     receipts = [(await consent.GrantConsent(grant(subject, purpose))).receipt for subject in subjects[:2]]
@@ -124,6 +127,11 @@ async def seed(stack: FuzzStack) -> World:
     return World({
         "subject_id": subject, "subject_ids": subject, "purpose_id": purpose_id, "purpose_ids": purpose_id,
         "controller_id": one_of(CONTROLLER),
+        # A new controller at times, else the seeded one again (the same details, or a conflict).
+        "Controller.controller_id": mostly(one_of(CONTROLLER), fresh),
+        "Controller.legal_name": one_of(f"{CONTROLLER} Ltd.", "Fuzz Campus Property Management Co., Ltd."),
+        "Controller.address": one_of("88 Science Park Road, Shenzhen", "1 Fuzz Street, Berlin"),
+        "Controller.contact": one_of("dpo@acme-campus.example", "+86 755 1234 5678", "(312) 555-0100"),
         "request_id": mostly(one_of(*request_ids)),
         # At times a replay (or a conflict) of an earlier request.
         "idempotency_key": st.one_of([fresh] * 7 + [one_of("fuzz-reused-key")]),

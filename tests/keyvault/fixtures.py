@@ -18,10 +18,10 @@ ADMIN_SERVICE = "consentry.keyvault.v1.KeyVaultAdminService"  # "*" never reache
 FACE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
     "EnsureSubjectKey", "EnsureSubjectKeys", "GenerateDataKey", "DecryptDataKey", "Encrypt", "Decrypt", "GetKeyStatus")]
 KEYVAULT_CLIENTS = {
-    "admin": {"rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": ["*"]},
-    "face-app": {"rpcs": FACE_RPCS, "purposes": ["*"]},
-    "audit": {"rpcs": [f"{SERVICE}/GetSubjectRefs", OPEN_EVENTS], "purposes": []},
-    "dsr": {"rpcs": [f"{ADMIN_SERVICE}/ShredSubjectKey", f"{SERVICE}/RetirePurposeKeys",
+    "admin": {"operator": True, "rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": ["*"]},
+    "face-app": {"controller": "acme-campus", "rpcs": FACE_RPCS, "purposes": ["*"]},
+    "audit": {"operator": True, "rpcs": [f"{SERVICE}/GetSubjectRefs", OPEN_EVENTS], "purposes": []},
+    "dsr": {"operator": True, "rpcs": [f"{ADMIN_SERVICE}/ShredSubjectKey", f"{SERVICE}/RetirePurposeKeys",
                      f"{SERVICE}/GetKeyStatus"],
             "purposes": ["*"]},
 }

@@ -4,7 +4,7 @@ import json
 import grpc
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry_client import error_info
-from tests.consent.builders import grant, registered_purpose
+from tests.consent.builders import grant, register_default_controller, registered_purpose
 from tests.keyvault.test_data_keys import refused
 from tests.legal import requirement
 from tests.support import unique
@@ -54,6 +54,7 @@ async def test_bipa_15_a_the_expiry_sweep_runs_by_itself(tmp_path, postgres, vau
         settings.expiry_interval_s = 0.5
         app = ConsentApp(settings)
         await app.start()
+        await register_default_controller(dev_ca, app.port)
         channel = secure_channel(dev_ca, app.port, "admin")
         try:
             admin = consent_pb2_grpc.ConsentServiceStub(channel)

@@ -23,7 +23,8 @@ async def test_kantara_4_7_the_signed_receipt_reads_in_the_persons_language(admi
 
     rows = Page(page.html).rows
     assert page.language == "zh-CN" and Page(page.html).lang == "zh-CN"
-    assert rows["个人信息处理者"] == "acme-campus"
+    assert rows["个人信息处理者"] == "acme-campus Ltd."  # as registered, with where to reach it
+    assert (rows["处理者地址"], rows["行使权利的联系方式"]) == ("88 Science Park Road, Shenzhen", "dpo@acme-campus.example")
     assert (rows["处理目的"], rows["目的标识"]) == (p.name, p.purpose_id)
     assert rows["处理的个人信息"] == "人脸特征模板"
     assert rows["存储位置"] == "存储在处理者的服务器上"

@@ -15,7 +15,7 @@ from consentry_client import DeviceStorageOnly, TemplateCipher, error_info
 from services.common.grpc_errors import field_violations
 from services.consent.app import ConsentApp
 from tests.audit.test_log import entries_of, face_event
-from tests.consent.builders import grant, registered_purpose
+from tests.consent.builders import grant, register_default_controller, registered_purpose
 from tests.consent.fixtures import consent_settings
 from tests.keyvault.fixtures import TOPICS
 from tests.keyvault.test_data_keys import refused
@@ -103,6 +103,7 @@ async def small_filing_threshold(run_dir, postgres, kafka, dev_ca, vault):
         update={"topic": FILING_TOPIC, "filing_threshold": 10, "filing_check_interval_s": 3600})
     app = ConsentApp(settings)
     await app.start()
+    await register_default_controller(dev_ca, app.port)
     yield app
     await app.stop()
 
@@ -114,6 +115,7 @@ async def test_measures_15_filing_threshold_crossings_are_announced_once(small_f
     clients = Clients(dev_ca, app.port, consent_pb2_grpc.ConsentServiceStub)
     admin = clients("admin")
     controller = unique("controller")
+    await register_default_controller(dev_ca, app.port, controller=controller)
     stored = await registered_purpose(admin, controller_id=controller)
     on_device = await registered_purpose(admin, controller_id=controller, storage_location=cpb.STORAGE_LOCATION_DEVICE)
 

@@ -28,11 +28,17 @@ PURPOSE = ("purpose_id", "controller_id", "data_categories", "storage_location",
            "minimum_age", "current_notice_version", "created_at")
 
 
+# A controller as registered: its id, where it answers, and when. Not its name, address or contact point,
+# which are free text (a contact point may be a person's own e-mail address or number).
+CONTROLLER = ("controller_id", "jurisdiction", "created_at")
+
+
 def _under(field: str, paths: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f"{field}.{path}" for path in paths)
 
 
 KEPT_FIELDS: dict[type[Message], tuple[str, ...]] = {
+    consent.ControllerRegistered: _under("controller", CONTROLLER),
     consent.PurposeRegistered: _under("purpose", PURPOSE),
     consent.NoticePublished: ("purpose_id", "version", "languages", "content_hashes", "material_change"),
     consent.ConsentGranted: _under("consent", CONSENT),

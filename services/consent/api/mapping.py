@@ -9,6 +9,7 @@ from services.consent.domain import events as ev
 from services.consent.domain.history import ERASED, ConsentAsOf, HistoryEntry
 from services.consent.messages import actor_to_pb, ts
 from services.consent.messages import consent_to_pb as consent_to_pb  # re-exported: the servicer maps by `m.`
+from services.consent.messages import controller_to_pb as controller_to_pb
 from services.consent.messages import purpose_to_pb as purpose_to_pb
 from services.consent.service.consents import Receipt
 

@@ -36,7 +36,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         self._receipts = ReceiptVerifier(*receipt_key)
 
     async def RegisterPurpose(self, request, context):
-        cmd = valid.register_purpose(request)
+        cmd = valid.register_purpose(request, auth.current_controller())
         auth.require_purpose(cmd.purpose.purpose_id)
         return await idempotent("RegisterPurpose", request, pb.RegisterPurposeResponse,
                                 lambda p: pb.RegisterPurposeResponse(purpose=m.purpose_to_pb(p)),
@@ -118,6 +118,11 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     async def GetReceiptKey(self, request, context):
         key_id, pem = self._receipt_key
         return pb.GetReceiptKeyResponse(key_id=key_id, public_key_pem=pem)
+
+    async def GetController(self, request, context):
+        controller_id = valid.identifier("controller_id", request.controller_id)
+        controller = await self._service.get_controller(controller_id, auth.current_controller())
+        return pb.GetControllerResponse(controller=m.controller_to_pb(controller))
 
     async def RenderReceipt(self, request, context):
         receipt_json, signature, key_id, language = valid.render_receipt(request)

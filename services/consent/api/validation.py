@@ -1,5 +1,7 @@
 """Edge validation: each request becomes a command or an InvalidArgument naming every bad field."""
 
+import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from consentry.consent.v1 import consent_admin_pb2 as admin_pb
@@ -8,6 +10,7 @@ from services.common.validation import JURISDICTION, LANGUAGE_TAG, SHA256_HEX, V
 from services.consent.api.mapping import actor_from_pb, purpose_from_pb
 from services.consent.api.receipt_page import LANGUAGES
 from services.consent.domain import commands
+from services.consent.domain.controller import Controller
 from services.consent.domain.model import CollectionMethod
 
 _DATA_CATEGORIES = pb.DataCategory.values()
@@ -22,6 +25,10 @@ MAX_RECEIPT_JSON = 64 * 1024
 ED25519_SIGNATURE_BYTES = 64
 # Every list of the service (see the paging note in consent.proto).
 DEFAULT_PAGE, MAX_PAGE = 100, 1000
+# A controller's contact point: an e-mail address, or a telephone number (digits, an optional leading +,
+# spaces, dashes and parentheses).
+CONTACT = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+|\+?[0-9(][0-9 ()\-]{4,30}[0-9]")
+MAX_CONTACT = 200
 
 def _idempotency_key(v: Validator, key: str) -> None:
     v.identifier("idempotency_key", key)
@@ -34,10 +41,29 @@ def _actor(v: Validator, field: str, actor: pb.Actor) -> None:
     elif actor.guardian_id or actor.guardian_verification_ref:
         v.fail(f"{field}.guardian_id", "actor.guardian_only", "only a GUARDIAN actor names a guardian")
 
-def register_purpose(req: pb.RegisterPurposeRequest) -> commands.RegisterPurpose:
+def register_controller(req: admin_pb.RegisterControllerRequest) -> commands.RegisterController:
+    v, c = Validator(), req.controller
+    v.identifier("controller.controller_id", c.controller_id)
+    v.text("controller.legal_name", c.legal_name, max_len=200)
+    v.text("controller.address", c.address, max_len=500)
+    if len(c.contact) > MAX_CONTACT:
+        v.fail("controller.contact", "string.max_len", f"must be at most {MAX_CONTACT} characters")
+    else:
+        v.matches("controller.contact", c.contact, CONTACT, "an e-mail address or a telephone number")
+    v.matches("controller.jurisdiction", c.jurisdiction, JURISDICTION, "an ISO 3166 code such as CN, EU or US-IL")
+    # created_at is the service's to set: ignored here, as a purpose's is.
+    _idempotency_key(v, req.idempotency_key)
+    v.done()
+    return commands.RegisterController(Controller(c.controller_id, c.legal_name, c.address, c.contact,
+                                                  c.jurisdiction))
+
+def register_purpose(req: pb.RegisterPurposeRequest, acting_for: str | None) -> commands.RegisterPurpose:
+    """`acting_for`: the caller's controller, which an empty controller_id means; None for an operator,
+    who must name one."""
     v, p = Validator(), req.purpose
     v.identifier("purpose.purpose_id", p.purpose_id)
-    v.identifier("purpose.controller_id", p.controller_id)
+    if p.controller_id or acting_for is None:
+        v.identifier("purpose.controller_id", p.controller_id)
     v.text("purpose.name", p.name, max_len=200)
     v.text("purpose.description", p.description, max_len=4000, required=False)
     if not p.data_categories:
@@ -62,7 +88,10 @@ def register_purpose(req: pb.RegisterPurposeRequest) -> commands.RegisterPurpose
     v.done()
     # minimum_age may only raise the guardian line of a grant's jurisdiction (domain/jurisdiction.py), so
     # any value up to 21 is valid here: one below a jurisdiction's line simply doesn't lower it.
-    return commands.RegisterPurpose(purpose_from_pb(p))
+    purpose = purpose_from_pb(p)
+    if not purpose.controller_id and acting_for is not None:
+        purpose = replace(purpose, controller_id=acting_for)
+    return commands.RegisterPurpose(purpose, acting_for)
 
 def publish_notice(req: pb.PublishNoticeRequest) -> commands.PublishNotice:
     v = Validator()

@@ -3,12 +3,20 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.consent.domain.controller import Controller
 from services.consent.domain.model import Actor, CollectionMethod, Purpose
+
+
+@dataclass(frozen=True)
+class RegisterController:
+    controller: Controller
 
 
 @dataclass(frozen=True)
 class RegisterPurpose:
     purpose: Purpose
+    # The controller the caller acts for (the purpose must be its own); None: an operator, who may name any.
+    acting_for: str | None = None
 
 
 @dataclass(frozen=True)

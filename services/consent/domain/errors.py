@@ -48,6 +48,27 @@ class PurposeExists(Conflict):
         super().__init__(f"purpose '{purpose_id}' already exists")
 
 
+class ControllerNotFound(NotFound):
+    """Also the answer for another controller's id: a client never learns which ids exist beyond its own."""
+
+    def __init__(self, controller_id: str) -> None:
+        super().__init__(f"controller '{controller_id}' does not exist")
+
+
+class ControllerExists(Conflict):
+    def __init__(self, controller_id: str) -> None:
+        super().__init__(f"controller '{controller_id}' is already registered with other details")
+
+
+class ControllerNotRegistered(PreconditionFailed):
+    reason = "CONTROLLER_NOT_REGISTERED"
+
+    def __init__(self, controller_id: str) -> None:
+        super().__init__(f"controller '{controller_id}' is not registered: an operator registers it first"
+                         " (ConsentAdminService.RegisterController)")
+        self.metadata = {"controller_id": controller_id}
+
+
 class ConsentNotFound(NotFound):
     def __init__(self, subject_id: str, purpose_id: str) -> None:
         super().__init__(f"no consent of subject '{subject_id}' for purpose '{purpose_id}'")

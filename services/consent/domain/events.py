@@ -2,8 +2,15 @@
 
 from dataclasses import dataclass
 
+from services.consent.domain.controller import Controller
 from services.consent.domain.filing import FilingState, FilingStatus
 from services.consent.domain.model import Consent, Notice, Purpose
+
+
+@dataclass(frozen=True)
+class ControllerRegistered:
+    controller: Controller
+    type = "controller.registered"
 
 
 @dataclass(frozen=True)
@@ -67,5 +74,5 @@ _FILING_TYPES = {FilingState.APPROACHING: "consent.filing.approaching",
                  FilingState.FILING_REQUIRED: "consent.filing.required"}
 
 
-Event = (PurposeRegistered | NoticePublished | ConsentGranted | ConsentWithdrawn | ConsentExpired
+Event = (ControllerRegistered | PurposeRegistered | NoticePublished | ConsentGranted | ConsentWithdrawn | ConsentExpired
          | ConsentRenewalRequired | SubjectErased | FilingThresholdCrossed)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import TypeVar
 
+from services.consent.domain.controller import Controller
 from services.consent.domain.errors import ReceiptMalformed
 from services.consent.domain.model import (
     ActorKind, CollectionMethod, Consent, DataCategory, LegalBasis, Notice, Purpose, StorageLocation,
@@ -20,7 +21,22 @@ def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
-def build_receipt(receipt_id: str, consent: Consent, purpose: Purpose, notice: Notice) -> dict:
+def controller_entry(controller_id: str, controller: Controller | None) -> dict:
+    """Kantara CR 1.1 piiControllers[]: the legal name, and the contact point (email or phone, and as
+    `contact`) and address where registered; the id under which the platform knows it beside them."""
+    if controller is None:  # a purpose's controller is always registered; its id is what there is to say
+        return {"piiController": controller_id, "piiControllerId": controller_id}
+    entry = {"piiController": controller.legal_name, "piiControllerId": controller.controller_id}
+    if controller.address:
+        entry["address"] = controller.address
+    if controller.contact:
+        entry["contact"] = controller.contact
+        entry["email" if controller.contact_is_email else "phone"] = controller.contact
+    return entry
+
+
+def build_receipt(receipt_id: str, consent: Consent, purpose: Purpose, notice: Notice,
+                  controller: Controller | None = None) -> dict:
     return {
         "version": RECEIPT_VERSION,
         "consentReceiptID": receipt_id,
@@ -32,7 +48,7 @@ def build_receipt(receipt_id: str, consent: Consent, purpose: Purpose, notice: N
         "collectionMethod": consent.collection_method.name.lower(),
         "language": consent.notice_language,
         "piiPrincipalId": consent.subject_id,
-        "piiControllers": [{"piiController": purpose.controller_id}],
+        "piiControllers": [controller_entry(purpose.controller_id, controller)],
         "notice": {
             "purposeId": purpose.purpose_id,
             "version": notice.version,
@@ -75,6 +91,17 @@ def canonical_bytes(receipt: dict) -> bytes:
 
 
 @dataclass(frozen=True)
+class ReceiptController:
+    """A controller as a receipt names it. A receipt signed before controllers were registered has the
+    id alone, as its name, and no address or contact."""
+
+    name: str
+    controller_id: str
+    address: str = ""
+    contact: str = ""
+
+
+@dataclass(frozen=True)
 class ReceiptContent:
     """What a receipt says, read back from its JSON (Kantara CR 1.1 section 4.7 lists what a person
     is shown). Free texts are the controller's own words, in the language it registered them in."""
@@ -84,7 +111,7 @@ class ReceiptContent:
     subject_id: str
     jurisdiction: str
     language: str
-    controllers: tuple[str, ...]
+    controllers: tuple[ReceiptController, ...]
     purpose_id: str
     purpose_name: str
     notice_version: int
@@ -117,6 +144,30 @@ def _at(document: object, path: str, kind: type):
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ReceiptMalformed(f"{path} must be a {kind.__name__}")
     return value
+
+
+def _optional(document: object, path: str) -> str:
+    """The text at a path a receipt may leave out; "" when it does."""
+    try:
+        return _at(document, path, str)
+    except ReceiptMalformed:
+        if _present(document, path):
+            raise
+        return ""
+
+
+def _present(document: object, path: str) -> bool:
+    head, _, last = path.rpartition(".")
+    parent = _at(document, head, dict) if head else document
+    return isinstance(parent, dict) and last in parent
+
+
+def _controller(document: dict, i: int) -> ReceiptController:
+    path = f"piiControllers.{i}"
+    name = _at(document, f"{path}.piiController", str)
+    return ReceiptController(name=name, controller_id=_optional(document, f"{path}.piiControllerId") or name,
+                             address=_optional(document, f"{path}.address"),
+                             contact=_optional(document, f"{path}.contact"))
 
 
 def _texts(document: dict, path: str) -> tuple[str, ...]:
@@ -169,7 +220,7 @@ def read_receipt(receipt_json: bytes) -> ReceiptContent:
         receipt_id=_at(document, "consentReceiptID", str), consent_id=_at(document, "consentId", str),
         subject_id=_at(document, "piiPrincipalId", str), jurisdiction=_at(document, "jurisdiction", str),
         language=_at(document, "language", str),
-        controllers=tuple(_at(document, f"piiControllers.{i}.piiController", str) for i in range(len(controllers))),
+        controllers=tuple(_controller(document, i) for i in range(len(controllers))),
         purpose_id=_at(document, f"{purpose}.purpose", str), purpose_name=_at(document, "services.0.service", str),
         notice_version=_at(document, "notice.version", int), notice_language=_at(document, "notice.language", str),
         notice_sha256=_at(document, "notice.sha256", str),

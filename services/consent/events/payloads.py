@@ -4,7 +4,7 @@ import uuid
 
 from consentry.consent.v1 import events_pb2 as pb
 from services.common.outbox import PendingEvent
-from services.consent.messages import consent_to_pb, purpose_to_pb
+from services.consent.messages import consent_to_pb, controller_to_pb, purpose_to_pb
 from services.consent.domain import events as ev
 from services.consent.service.consents import utcnow
 
@@ -18,6 +18,8 @@ def to_pending(event_id: str, event: ev.Event) -> PendingEvent:
 
 def _payload(event: ev.Event):
     match event:
+        case ev.ControllerRegistered(controller):
+            return "", pb.ControllerRegistered(controller=controller_to_pb(controller))
         case ev.PurposeRegistered(purpose):
             return "", pb.PurposeRegistered(purpose=purpose_to_pb(purpose))
         case ev.NoticePublished(notices):

@@ -9,6 +9,7 @@ from services.common.erasure import SubjectTagger
 from services.common.idempotency import Idempotent, Replayed
 from services.common.ids import new_id
 from services.consent.domain import commands, errors
+from services.consent.domain.controller import Controller
 from services.consent.domain import events as ev
 from services.consent.domain.history import ERASED, ConsentAsOf, HistoryEntry, as_of
 from services.consent.domain.jurisdiction import GuardianAges, check_grantor
@@ -64,9 +65,43 @@ class ConsentService:
             await uow.commit()
             return result
 
+    async def register_controller(self, cmd: commands.RegisterController,
+                                  idem: Idempotent[Controller] | None = None) -> Controller | Replayed:
+        """The same controller again is answered with the one on record; other details under its id are
+        refused, except for a controller known only by its purposes' id, whose details are filled in once."""
+        async def work(uow: ConsentWork) -> Controller:
+            controller, added = await uow.store.add_controller(cmd.controller)
+            if added:
+                uow.emit(ev.ControllerRegistered(controller))
+            elif not controller.same_as(cmd.controller):
+                completed = await uow.store.complete_controller(cmd.controller)
+                if completed is None:
+                    raise errors.ControllerExists(cmd.controller.controller_id)
+                controller = completed
+                uow.emit(ev.ControllerRegistered(controller))
+            return controller
+        return await self._run(idem, work)
+
+    async def get_controller(self, controller_id: str, visible_to: str | None) -> Controller:
+        """`visible_to`: the caller's own controller (None: an operator, who sees every one). Another
+        controller's is not found, in the same words as one never registered."""
+        if visible_to is not None and controller_id != visible_to:
+            raise errors.ControllerNotFound(controller_id)
+        async with self._uow() as uow:
+            controller = await uow.store.controller(controller_id)
+        if controller is None:
+            raise errors.ControllerNotFound(controller_id)
+        return controller
+
     async def register_purpose(self, cmd: commands.RegisterPurpose,
                                idem: Idempotent[Purpose] | None = None) -> Purpose | Replayed:
+        controller_id = cmd.purpose.controller_id
+        if cmd.acting_for is not None and controller_id != cmd.acting_for:
+            raise errors.ControllerNotFound(controller_id)  # before anything is stored, retries included
+
         async def work(uow: ConsentWork) -> Purpose:
+            if await uow.store.controller(controller_id) is None:
+                raise errors.ControllerNotRegistered(controller_id)
             purpose = await uow.store.add_purpose(cmd.purpose)
             if purpose is None:
                 raise errors.PurposeExists(cmd.purpose.purpose_id)
@@ -104,7 +139,7 @@ class ConsentService:
                     idem: Idempotent[Granted] | None = None) -> Granted | Replayed:
         async def work(uow: ConsentWork) -> Granted:
             store = uow.store
-            erased, purpose, notice = await store.grant_context(
+            erased, purpose, notice, controller = await store.grant_context(
                 self._tagger.tag(cmd.subject_id), cmd.purpose_id, cmd.notice_version, cmd.notice_language)
             if erased:
                 raise errors.SubjectErased(cmd.subject_id)
@@ -131,7 +166,7 @@ class ConsentService:
             consent_id = await store.save_consent_with_history(consent, event_id, ev.ConsentGranted.type, now)
             consent = replace(consent, consent_id=consent_id)
             uow.emit(ev.ConsentGranted(consent), event_id)
-            body = canonical_bytes(build_receipt(str(new_id()), consent, purpose, notice))
+            body = canonical_bytes(build_receipt(str(new_id()), consent, purpose, notice, controller))
             return Granted(consent, Receipt(body, self._signer.sign(body), self._signer.key_id))
         return await self._run(idem, work)
 

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Protocol
 
 from services.common.uow import UnitOfWork, UnitsOfWork
+from services.consent.domain.controller import Controller
 from services.consent.domain.events import Event
 from services.consent.domain.filing import FilingState
 from services.consent.domain.history import HistoryEntry
@@ -12,6 +13,12 @@ from services.consent.domain.model import Consent, ConsentSnapshot, Notice, Purp
 
 
 class ConsentStore(Protocol):
+    async def add_controller(self, c: Controller) -> tuple[Controller, bool]: ...
+
+    async def complete_controller(self, c: Controller) -> Controller | None: ...
+
+    async def controller(self, controller_id: str) -> Controller | None: ...
+
     async def add_purpose(self, p: Purpose) -> Purpose | None: ...
 
     async def purpose(self, purpose_id: str, *, for_update: bool = False) -> Purpose | None: ...
@@ -21,8 +28,8 @@ class ConsentStore(Protocol):
 
     async def notices(self, purpose_id: str) -> list[Notice]: ...
 
-    async def grant_context(self, subject_tag: str, purpose_id: str, version: int,
-                            language: str) -> tuple[bool, Purpose | None, Notice | None]: ...
+    async def grant_context(self, subject_tag: str, purpose_id: str, version: int, language: str
+                            ) -> tuple[bool, Purpose | None, Notice | None, Controller | None]: ...
 
     async def add_notices(self, notices: list[Notice]) -> None: ...
 

@@ -13,8 +13,10 @@ from services.consent.domain.model import (
     INACTIVITY_LIMIT, Consent, ConsentSnapshot, ConsentState, Notice, Purpose, StorageLocation,
 )
 from services.consent.domain.history import HistoryEntry
+from services.consent.domain.controller import Controller
 from services.consent.store.rows import (
-    CONSENT_COLUMNS, HISTORY_COLUMNS as _HISTORY_COLUMNS, consent_from_row, consent_values, history_from_row,
+    CONSENT_COLUMNS, HISTORY_COLUMNS as _HISTORY_COLUMNS, consent_from_row, consent_values, controller_from_row,
+    history_from_row,
     history_values, notice_from_row, purpose_from_row,
 )
 
@@ -30,6 +32,33 @@ def _listed(visible: frozenset[str] | None) -> list[str] | None:
 class ConsentStore:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
+
+    # Controllers
+
+    async def add_controller(self, c: Controller) -> tuple[Controller, bool]:
+        """The controller on record under its id, and whether this call registered it."""
+        row = await self._conn.fetchrow(
+            "INSERT INTO controllers (controller_id, legal_name, address, contact, jurisdiction)"
+            " VALUES ($1,$2,$3,$4,$5) ON CONFLICT (controller_id) DO NOTHING RETURNING *",
+            c.controller_id, c.legal_name, c.address, c.contact, c.jurisdiction)
+        if row is not None:
+            return controller_from_row(row), True
+        existing = await self.controller(c.controller_id)
+        assert existing is not None  # controllers are never deleted
+        return existing, False
+
+    async def complete_controller(self, c: Controller) -> Controller | None:
+        """Fills in the details of a controller the migration registered from its purposes alone (no
+        address, no contact); None if it has details already."""
+        row = await self._conn.fetchrow(
+            "UPDATE controllers SET legal_name = $2, address = $3, contact = $4, jurisdiction = $5"
+            " WHERE controller_id = $1 AND address = '' AND contact = '' RETURNING *",
+            c.controller_id, c.legal_name, c.address, c.contact, c.jurisdiction)
+        return controller_from_row(row) if row else None
+
+    async def controller(self, controller_id: str) -> Controller | None:
+        row = await self._conn.fetchrow("SELECT * FROM controllers WHERE controller_id = $1", controller_id)
+        return controller_from_row(row) if row else None
 
     # Purposes and notices
 
@@ -65,18 +94,21 @@ class ConsentStore:
             "SELECT * FROM notices WHERE purpose_id = $1 ORDER BY version, language", purpose_id)
         return [notice_from_row(r) for r in rows]
 
-    async def grant_context(self, subject_tag: str, purpose_id: str, version: int,
-                            language: str) -> tuple[bool, Purpose | None, Notice | None]:
-        """In one round trip: is the subject erased, the purpose, and the notice version the person saw."""
+    async def grant_context(self, subject_tag: str, purpose_id: str, version: int, language: str
+                            ) -> tuple[bool, Purpose | None, Notice | None, Controller | None]:
+        """In one round trip: is the subject erased, the purpose, the notice version the person saw, and
+        the purpose's controller as registered."""
         row = await self._conn.fetchrow(
             "SELECT EXISTS (SELECT 1 FROM erased_subjects WHERE subject_tag = $1) AS erased,"
-            " p AS purpose, n AS notice FROM (SELECT 1) AS one"
+            " p AS purpose, n AS notice, c AS controller FROM (SELECT 1) AS one"
             " LEFT JOIN purposes p ON p.purpose_id = $2"
-            " LEFT JOIN notices n ON n.purpose_id = $2 AND n.version = $3 AND n.language = $4",
+            " LEFT JOIN notices n ON n.purpose_id = $2 AND n.version = $3 AND n.language = $4"
+            " LEFT JOIN controllers c ON c.controller_id = p.controller_id",
             subject_tag, purpose_id, version, language)
         purpose = purpose_from_row(row["purpose"]) if row["purpose"] is not None else None
         notice = notice_from_row(row["notice"]) if row["notice"] is not None else None
-        return row["erased"], purpose, notice
+        controller = controller_from_row(row["controller"]) if row["controller"] is not None else None
+        return row["erased"], purpose, notice, controller
 
     async def notice(self, purpose_id: str, version: int, language: str) -> Notice | None:
         row = await self._conn.fetchrow(

@@ -2,6 +2,7 @@
 
 import asyncpg
 
+from services.consent.domain.controller import Controller
 from services.consent.domain.history import HistoryEntry
 from services.consent.domain.model import (
     Actor, ActorKind, CollectionMethod, Consent, ConsentState, DataCategory, LegalBasis, Notice, Purpose,
@@ -19,6 +20,11 @@ CONSENT_COLUMNS = (
     " jurisdiction, collection_method, evidence_ref, actor_kind, guardian_id, guardian_verification_ref,"
     " subject_age, alternative_offered, granted_at, expires_at, last_interaction_at, updated_at"
 )
+
+
+def controller_from_row(row: asyncpg.Record) -> Controller:
+    return Controller(row["controller_id"], row["legal_name"], row["address"], row["contact"], row["jurisdiction"],
+                      row["created_at"])
 
 
 def purpose_from_row(row: asyncpg.Record) -> Purpose:
