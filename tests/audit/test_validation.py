@@ -140,12 +140,15 @@ async def test_proofs_are_given_only_at_the_size_of_a_signed_checkpoint(face_eve
 async def test_a_page_size_above_the_maximum_is_the_maximum_not_an_error(face_events, dpo, backend):
     subject = unique("subj")
     await face_events.Append(pb.AppendRequest(events=[face_event(subject) for _ in range(3)]))
-    logged = await entries_of(dpo, subject, until=lambda es: len(es) == 3)
+    # The subject's key, made for its reference, logs an entry of its own at a time of its own.
+    logged = await entries_of(dpo, subject, until=lambda es: len(es) == 3, kind="face.")
 
     answer = await dpo.QueryEvents(pb.QueryEventsRequest(filter=pb.EventFilter(subject_id=subject),
                                                          page_size=MAX_PAGE * 10))
 
-    assert [json.loads(e.entry_json) for e in answer.entries] == logged and not answer.next_page_token
+    answered = [entry for entry in map(json.loads, (e.entry_json for e in answer.entries))
+                if entry["type"].startswith("face.")]
+    assert answered == logged and not answer.next_page_token
 
 
 async def test_a_page_token_goes_on_only_with_the_query_it_came_from(face_events, dpo, backend):
