@@ -30,6 +30,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.common.validation import Validator
+
 
 class Unauthenticated(Exception):
     def __init__(self, reason: str, message: str) -> None:
@@ -45,6 +47,16 @@ class PermissionDenied(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class ControllerNotFound(LookupError):
+    """Another controller's id, answered exactly as an unknown one: a client never learns which
+    controllers exist beyond its own."""
+
+    reason = "CONTROLLER_NOT_FOUND"
+
+    def __init__(self, controller_id: str) -> None:
+        super().__init__(f"controller '{controller_id}' does not exist")
 
 
 ADMIN_SERVICE_SUFFIX = "AdminService"
@@ -145,6 +157,30 @@ def current_client() -> ClientGrant:
 def current_controller() -> str | None:
     """The controller the calling client acts for; None for an operator."""
     return current_client().controller_id
+
+
+def acting_controller(named: str, v: Validator, field: str = "controller_id") -> str:
+    """The controller a call about a subject acts in. A controller's client acts in its own: naming no
+    controller means it, naming another is ControllerNotFound. An operator has no controller of its
+    own, so it must name one (a violation of `field` on `v` otherwise): the same person at two
+    controllers is two subjects, and an operator's call must never reach both by default."""
+    grant = current_client()
+    if grant.is_operator:
+        v.identifier(field, named)
+        return named
+    if named and named != grant.controller_id:
+        raise ControllerNotFound(named)
+    return grant.controller_id
+
+
+def controller_scope(named: str, v: Validator, field: str = "controller_id") -> str | None:
+    """The controller a list is read in: a controller's client its own (another's is
+    ControllerNotFound); an operator the one it names, or None for every controller."""
+    grant = current_client()
+    if grant.is_operator:
+        v.optional_identifier(field, named)
+        return named or None
+    return acting_controller(named, v, field)
 
 
 def bind_client(grant: ClientGrant | None) -> None:

@@ -20,6 +20,7 @@ KEY_BYTES = 32
 READER_POLICY = "consentry-erasure-key"
 # Marks a tag where an id stood (a consent record, a guardian field): tags never look like ids.
 TOMBSTONE_PREFIX = "erased:"
+SCOPE_SEPARATOR = "\x1f"
 
 
 class ErasureKeySettings(BaseModel):
@@ -30,19 +31,30 @@ class ErasureKeySettings(BaseModel):
     vault_kubernetes_jwt_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
     kv_mount: str = "secret"
     path: str = "consentry/erasure-key"
+    # The controller whose subjects were tagged before controllers existed (by the id alone): existing
+    # data becomes its data, under the tags it already has. The same in every service; empty for a
+    # deployment that began with controllers.
+    default_controller: str = ""
 
 
 class SubjectTagger:
-    def __init__(self, key: bytes) -> None:
+    """Tags a subject of one controller: the same person at two controllers is two subjects, with
+    two unrelated tags, so erasing them at one leaves the other's tombstones and keys alone."""
+
+    def __init__(self, key: bytes, default_controller: str = "") -> None:
         if len(key) < KEY_BYTES:
             raise ValueError(f"the erasure key must have at least {KEY_BYTES} bytes")
         self._key = key
+        self._default_controller = default_controller
 
-    def tag(self, subject_id: str) -> str:
-        return hmac.new(self._key, subject_id.encode(), hashlib.sha256).hexdigest()
+    def tag(self, subject_id: str, controller_id: str | None = None) -> str:
+        """None: the subject as tagged before controllers, i.e. the default controller's."""
+        scoped = subject_id if controller_id is None or controller_id == self._default_controller \
+            else f"{controller_id}{SCOPE_SEPARATOR}{subject_id}"  # identifiers never contain it
+        return hmac.new(self._key, scoped.encode(), hashlib.sha256).hexdigest()
 
-    def tombstone(self, subject_id: str) -> str:
-        return TOMBSTONE_PREFIX + self.tag(subject_id)
+    def tombstone(self, subject_id: str, controller_id: str | None = None) -> str:
+        return TOMBSTONE_PREFIX + self.tag(subject_id, controller_id)
 
 
 def load_tagger(settings: ErasureKeySettings) -> SubjectTagger:
@@ -57,7 +69,7 @@ def load_tagger(settings: ErasureKeySettings) -> SubjectTagger:
     except Exception as error:  # noqa: BLE001 - whatever it was, the one line says where
         raise ValueError(f"erasure key {settings.kv_mount}/{settings.path} at {settings.vault_address}:"
                          f" {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}") from None
-    return SubjectTagger(key)
+    return SubjectTagger(key, settings.default_controller)
 
 
 def reader_policy(mount: str = "secret", path: str = "consentry/erasure-key") -> str:

@@ -44,9 +44,12 @@ class EventKeys:
     def __init__(self, tagger: SubjectTagger) -> None:
         self._tagger = tagger
 
-    async def for_subjects(self, conn: asyncpg.Connection, subject_ids: set[str]) -> dict[str, EventKey]:
-        """Each person's key, made for those who have none (never for an erased person)."""
-        tags = {self._tagger.tag(s): s for s in subject_ids}
+    async def for_subjects(self, conn: asyncpg.Connection, subjects: set[tuple[str | None, str]]
+                           ) -> dict[tuple[str | None, str], EventKey]:
+        """Each subject's key, by (controller, subject id), made for those who have none (never for an
+        erased subject). The same person at two controllers has two keys."""
+        tags = {self._tagger.tag(subject_id, controller_id): (controller_id, subject_id)
+                for controller_id, subject_id in subjects}
         await conn.execute(
             "INSERT INTO event_keys (key_id, subject_tag, key) SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[])"
             " ON CONFLICT (subject_tag) DO NOTHING",

@@ -37,6 +37,8 @@ class PendingEvent:
     occurred_at: datetime
     # Other people the event names (a guardian): an erasure of any of them redacts the row too.
     others: tuple[str, ...] = ()
+    # The controller the subject is a subject of; None: the default controller's (see erasure.py).
+    controller_id: str | None = None
 
     @property
     def persons(self) -> str:
@@ -51,13 +53,14 @@ async def add_events(conn: asyncpg.Connection, events: list[PendingEvent]) -> No
     # One statement for any number of events: a single round trip inside the caller's transaction.
     await conn.execute(
         "INSERT INTO outbox (event_id, event_type, subject_id, payload_type, payload, traceparent, occurred_at,"
-        " persons) SELECT e.event_id, e.event_type, e.subject_id, e.payload_type, e.payload, $6, e.occurred_at,"
-        " coalesce(string_to_array(nullif(e.persons, ''), chr(31)), '{}')"
-        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $7::timestamptz[], $8::text[])"
-        " AS e(event_id, event_type, subject_id, payload_type, payload, occurred_at, persons)",
+        " persons, controller_id) SELECT e.event_id, e.event_type, e.subject_id, e.payload_type, e.payload, $6,"
+        " e.occurred_at, coalesce(string_to_array(nullif(e.persons, ''), chr(31)), '{}'), e.controller_id"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $7::timestamptz[], $8::text[],"
+        " $9::text[]) AS e(event_id, event_type, subject_id, payload_type, payload, occurred_at, persons, controller_id)",
         [e.event_id for e in events], [e.event_type for e in events], [e.subject_id for e in events],
         [e.payload.DESCRIPTOR.full_name for e in events], [e.payload.SerializeToString() for e in events],
         traceparent, [e.occurred_at for e in events], [e.persons for e in events],
+        [e.controller_id for e in events],
     )
 
 
@@ -74,6 +77,7 @@ def envelope_from_row(row: asyncpg.Record, producer: str) -> envelope_pb2.EventE
         sequence=row["sequence"],
         occurred_at=occurred,
         subject_id=row["subject_id"],
+        controller_id=row["controller_id"] or "",
         traceparent=row["traceparent"],
         payload=payload,
     )
@@ -173,10 +177,11 @@ class OutboxRelay:
         )
         if not rows:
             return 0
-        keys = await self._event_keys.for_subjects(conn, {r["subject_id"] for r in rows if r["subject_id"]})
+        keys = await self._event_keys.for_subjects(
+            conn, {(r["controller_id"], r["subject_id"]) for r in rows if r["subject_id"]})
         sends = []
         for row in rows:
-            envelope = for_the_broker(envelope_from_row(row, self._name), keys.get(row["subject_id"]))
+            envelope = for_the_broker(envelope_from_row(row, self._name), keys.get((row["controller_id"], row["subject_id"])))
             headers = [
                 ("event-id", envelope.event_id.encode()),
                 ("event-type", envelope.type.encode()),

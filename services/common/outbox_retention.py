@@ -15,12 +15,14 @@ from consentry.events.v1 import outbox_pb2
 REDACTED_TYPE = outbox_pb2.Redacted.DESCRIPTOR.full_name
 
 
-async def redact_persons(conn: asyncpg.Connection, person_ids: list[str]) -> int:
-    """Inside the erasure's transaction; returns how many rows named one of the people. Events the
-    erasure itself emits are added after this and name them until they are published and pruned."""
+async def redact_persons(conn: asyncpg.Connection, person_ids: list[str], controller_id: str | None = None) -> int:
+    """Inside the erasure's transaction; returns how many rows named one of the people as subjects of
+    the controller (and rows of no known controller: redacting too much is safe, too little is not).
+    Events the erasure itself emits are added after this and name them until published and pruned."""
     result = await conn.execute(
         "UPDATE outbox SET subject_id = '', persons = '{}', payload_type = $2, payload = ''::bytea"
-        " WHERE persons && $1::text[]", person_ids, REDACTED_TYPE)
+        " WHERE persons && $1::text[] AND ($3::text IS NULL OR controller_id IS NULL OR controller_id = $3)",
+        person_ids, REDACTED_TYPE, controller_id)
     return int(result.split()[-1])
 
 

@@ -70,6 +70,8 @@ def _failure_of(error: Exception, service_errors: ErrorTable) -> Failure | None:
         return Failure(grpc.StatusCode.UNAUTHENTICATED, error.reason, str(error))
     if isinstance(error, auth.PermissionDenied):
         return Failure(grpc.StatusCode.PERMISSION_DENIED, error.reason, str(error))
+    if isinstance(error, auth.ControllerNotFound):
+        return Failure(grpc.StatusCode.NOT_FOUND, error.reason, str(error))
     if isinstance(error, InvalidArgument):
         return Failure(grpc.StatusCode.INVALID_ARGUMENT, error.reason, str(error), error.violations,
                        {"fields": ",".join(sorted({v.field for v in error.violations}))})
