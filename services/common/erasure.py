@@ -10,6 +10,7 @@ import hmac
 import secrets
 from pathlib import Path
 
+import asyncpg
 import hvac
 from pydantic import BaseModel, Field, SecretStr
 
@@ -47,6 +48,10 @@ class SubjectTagger:
         self._key = key
         self._default_controller = default_controller
 
+    @property
+    def default_controller(self) -> str:
+        return self._default_controller
+
     def tag(self, subject_id: str, controller_id: str | None = None) -> str:
         """None: the subject as tagged before controllers, i.e. the default controller's."""
         scoped = subject_id if controller_id is None or controller_id == self._default_controller \
@@ -55,6 +60,18 @@ class SubjectTagger:
 
     def tombstone(self, subject_id: str, controller_id: str | None = None) -> str:
         return TOMBSTONE_PREFIX + self.tag(subject_id, controller_id)
+
+
+async def pin_default_controller(conn: asyncpg.Connection | asyncpg.Pool, tagger: SubjectTagger) -> None:
+    """ValueError when this database was started with another default controller: the subjects it
+    already holds are tagged for that one, and tagging them for another would lose every one."""
+    await conn.execute("INSERT INTO default_controller (controller_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                       tagger.default_controller)
+    pinned = await conn.fetchval("SELECT controller_id FROM default_controller")
+    if pinned != tagger.default_controller:
+        raise ValueError(f"erasure_key.default_controller is '{tagger.default_controller}', but this database's"
+                         f" subjects from before controllers belong to '{pinned}' (pinned at its first start);"
+                         f" set it back to '{pinned}'")
 
 
 def load_tagger(settings: ErasureKeySettings) -> SubjectTagger:

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 
 from consentry.events.v1 import event_service_pb2_grpc
 from services.common.db import MigrationStep, apply_migrations, create_pool, migrations_in
-from services.common.erasure import SubjectTagger
+from services.common.erasure import SubjectTagger, pin_default_controller
 from services.common.event_keys import EventKeys
 from services.common.event_service import SERVICE_NAME as EVENT_SERVICE
 from services.common.event_service import EventServicer
@@ -55,6 +55,7 @@ class ServiceRuntime:
         """`tagger`: names people in the event keys' table (the relay seals every person's events).
         `sweeps`: the service's own bounded stores, forgotten beside the outbox and idempotency."""
         pool = await self.start_database(database_url, pool_min, pool_max)
+        await pin_default_controller(pool, tagger)
         await ensure_topics(kafka, [topic, kafka.replay_topic])
         self.producer = await start_producer(kafka)
         self.relay = OutboxRelay(self.pool, self.producer, EventKeys(tagger), topic=topic, producer_name=self.name,

@@ -1,13 +1,17 @@
 """Which controller a call acts in: a controller's client always its own, an operator only the one it
 names; and the same person at two controllers is tagged as two unrelated subjects."""
 
+import asyncio
 import os
 
+import asyncpg
 import pytest
 
 from services.common import auth
-from services.common.erasure import SubjectTagger
+from services.common.db import apply_migrations, migrations_in
+from services.common.erasure import SubjectTagger, pin_default_controller
 from services.common.validation import InvalidArgument, Validator
+from tests.support import unique
 
 CAMPUS = auth.ClientGrant("gate", frozenset(), frozenset(), controller_id="campus")
 OPERATOR = auth.ClientGrant("dsr", frozenset(), frozenset())
@@ -57,3 +61,22 @@ def test_one_person_at_two_controllers_is_two_unrelated_tags_and_the_default_kee
     assert tagger.tag("mei", "campus") == tagger.tag("mei") == SubjectTagger(key).tag("mei")
     assert len({tagger.tag("mei", "campus"), tagger.tag("mei", "bank"), tagger.tag("mei", "park")}) == 3
     assert tagger.tombstone("mei", "bank") == "erased:" + tagger.tag("mei", "bank")
+
+
+async def test_a_database_keeps_the_default_controller_it_first_started_with(postgres):
+    name = unique("pinned").replace("-", "_")
+    await asyncio.to_thread(postgres.create_database, name)
+    pool = await asyncpg.create_pool(postgres.dsn(name), min_size=1, max_size=1)
+    try:
+        await apply_migrations(pool, migrations_in("services.common"))
+        key = os.urandom(32)
+        await pin_default_controller(pool, SubjectTagger(key, "campus"))
+        await pin_default_controller(pool, SubjectTagger(key, "campus"))  # the same again: starts
+
+        with pytest.raises(ValueError) as changed:
+            await pin_default_controller(pool, SubjectTagger(key, "bank"))
+
+        assert "belong to 'campus'" in str(changed.value) and "set it back to 'campus'" in str(changed.value)
+        assert await pool.fetchval("SELECT controller_id FROM default_controller") == "campus"
+    finally:
+        await pool.close()
