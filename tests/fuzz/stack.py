@@ -31,8 +31,13 @@ PRODUCERS = ("consent", "keyvault", "dsr")  # each serves EventService beside it
 MOUNT, KEK, CHECKPOINT_KEY = "fuzz-transit", "fuzz-kek", "fuzz-audit-checkpoints"
 DATABASES = {"consent": "fuzz_consent", "keyvault": "fuzz_keyvault", "audit": "fuzz_audit", "dsr": "fuzz_dsr"}
 # Each service's own clients (the services call each other) plus the fuzzer.
-POLICIES = {name: {**clients, FUZZER: {"operator": True, "rpcs": EVERY_RPC, "purposes": ["*"]}} for name, clients in (
-    ("consent", CLIENTS), ("keyvault", KEYVAULT_CLIENTS), ("audit", AUDIT_CLIENTS), ("dsr", DSR_CLIENTS))}
+# Two controllers' face systems, granted the same (tests/fuzz/test_controllers_apart.py): what one
+# reaches of the other's data is what any client of a controller could.
+WALKERS = {client: {"controller": controller, "rpcs": EVERY_RPC, "purposes": ["*"]}
+           for controller, client in (("walk-a", "walker-a"), ("walk-b", "walker-b"))}
+POLICIES = {name: {**clients, **WALKERS, FUZZER: {"operator": True, "rpcs": EVERY_RPC, "purposes": ["*"]}}
+            for name, clients in (("consent", CLIENTS), ("keyvault", KEYVAULT_CLIENTS), ("audit", AUDIT_CLIENTS),
+                                  ("dsr", DSR_CLIENTS))}
 
 
 def provision_vault(admin: hvac.Client) -> tuple[str, str]:
