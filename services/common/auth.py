@@ -17,7 +17,8 @@ careless entry stops the service at start instead of letting a client act for no
 
 An admin service (its name ends in "AdminService": erasure, shredding, KEK rotation, ...) is reached
 only by its own name, "AdminService/Method" or "AdminService/*", never by the bare "*": a grant
-written loosely for a face system must not reach an operator's destructive action.
+written loosely for a face system must not reach an operator's destructive action. And only by an
+operator: a controller's client granted one is still refused (OPERATOR_ONLY).
 
 The TLS layer requires a certificate signed by the client CA, so a caller without one is refused
 during the handshake and never reaches a service. A valid certificate whose identity the policy
@@ -124,6 +125,12 @@ class Policy:
             raise Unauthenticated("CLIENT_UNKNOWN", f"client '{client_id}' is not registered")
         if not grant.may_call(method):
             raise PermissionDenied("RPC_NOT_GRANTED", f"client '{client_id}' may not call {method}")
+        service = method.rsplit("/", 1)[0]
+        if is_admin_service(service) and not grant.is_operator:
+            # Erasure, shredding, KEK rotation reach across subjects: a policy granting one to a
+            # controller's client is a mistake, refused here rather than trusted.
+            raise PermissionDenied("OPERATOR_ONLY", f"client '{client_id}' acts for a controller; only an operator"
+                                   f" calls {service}")
         return grant
 
 

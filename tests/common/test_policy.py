@@ -7,7 +7,7 @@ import tomllib
 import pytest
 
 from consentry_dev.policy import POLICY
-from services.common.auth import Policy, PolicyError
+from services.common.auth import PermissionDenied, Policy, PolicyError
 
 ERASE = "consentry.consent.v1.ConsentAdminService/EraseSubject"
 SHRED = "consentry.keyvault.v1.KeyVaultAdminService/ShredSubjectKey"
@@ -70,3 +70,14 @@ def test_a_client_with_neither_or_both_a_controller_and_operator_is_refused_at_l
     with pytest.raises(PolicyError, match=words) as refused:
         Policy.for_server(path, None)
     assert "'careless-gate'" in str(refused.value)
+
+
+def test_an_admin_service_granted_to_a_controllers_client_is_still_refused():
+    policy = Policy.parse({"clients": {"office": {"controller": "campus", "rpcs": ["*", ERASE.rsplit("/", 1)[0] + "/*"],
+                                                  "purposes": ["*"]}}})
+
+    assert policy.authorize("office", CHECK).controller_id == "campus"
+    with pytest.raises(PermissionDenied) as refused:
+        policy.authorize("office", ERASE)
+
+    assert refused.value.reason == "OPERATOR_ONLY"
