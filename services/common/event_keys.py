@@ -21,6 +21,7 @@ from services.common.erasure import SubjectTagger
 class EventKey:
     key_id: str
     key: bytes | None  # None: the person was erased
+    controller_id: str = ""  # whose subject the key is of
 
 
 def _associated_data(key_id: str, event_id: str) -> bytes:
@@ -51,9 +52,10 @@ class EventKeys:
         tags = {self._tagger.tag(subject_id, controller_id): (controller_id, subject_id)
                 for controller_id, subject_id in subjects}
         await conn.execute(
-            "INSERT INTO event_keys (key_id, subject_tag, key) SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[])"
-            " ON CONFLICT (subject_tag) DO NOTHING",
-            [uuid.uuid4() for _ in tags], list(tags), [AESGCM.generate_key(256) for _ in tags])
+            "INSERT INTO event_keys (key_id, subject_tag, key, controller_id)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[]) ON CONFLICT (subject_tag) DO NOTHING",
+            [uuid.uuid4() for _ in tags], list(tags), [AESGCM.generate_key(256) for _ in tags],
+            [controller_id for controller_id, _ in tags.values()])
         rows = await conn.fetch("SELECT key_id, subject_tag, key FROM event_keys WHERE subject_tag = ANY($1::text[])",
                                 list(tags))
         return {tags[r["subject_tag"]]: EventKey(str(r["key_id"]), r["key"]) for r in rows}
@@ -71,5 +73,8 @@ async def destroy_event_keys(conn: asyncpg.Connection, subject_tags: list[str]) 
 
 
 async def keys_by_id(conn: asyncpg.Connection | asyncpg.Pool, key_ids: list[str]) -> dict[str, EventKey]:
-    rows = await conn.fetch("SELECT key_id, key FROM event_keys WHERE key_id = ANY($1::uuid[])", key_ids)
-    return {str(r["key_id"]): EventKey(str(r["key_id"]), r["key"]) for r in rows}
+    """With the controller each is of; a key made before controllers is the default controller's."""
+    rows = await conn.fetch(
+        "SELECT key_id, key, coalesce(controller_id, (SELECT controller_id FROM default_controller), '') AS controller_id"
+        " FROM event_keys WHERE key_id = ANY($1::uuid[])", key_ids)
+    return {str(r["key_id"]): EventKey(str(r["key_id"]), r["key"], r["controller_id"]) for r in rows}

@@ -1,6 +1,7 @@
 """EventService.OpenEvents, served by every producer beside its own service: a consumer the policy
 allows (audit, dsr) has the producer open the envelopes it sealed, while the person's event key
-still exists. One bad envelope spoils only its own answer, so no consumer is stuck on it."""
+still exists. A controller's client opens its own controller's only: another's key is answered as
+one it never had. One bad envelope spoils only its own answer, so no consumer is stuck on it."""
 
 import asyncpg
 from cryptography.exceptions import InvalidTag
@@ -8,6 +9,7 @@ from google.protobuf.message import DecodeError
 
 from consentry.events.v1 import event_service_pb2 as pb
 from consentry.events.v1 import event_service_pb2_grpc
+from services.common import auth
 from services.common.event_keys import keys_by_id, open_sealed
 from services.common.validation import Validator
 
@@ -29,6 +31,9 @@ class EventServicer(event_service_pb2_grpc.EventServiceServicer):
                 v.uuid(f"envelopes[{i}].event_key_id", envelope.event_key_id, "a sealed envelope names its key by a UUID")
         v.done()
         keys = await keys_by_id(self._pool, [e.event_key_id for e in request.envelopes if e.sealed])
+        caller = auth.current_client()
+        if not caller.is_operator:
+            keys = {key_id: key for key_id, key in keys.items() if key.controller_id == caller.controller_id}
         return pb.OpenEventsResponse(opened=[self._open(e, keys) for e in request.envelopes])
 
     @staticmethod

@@ -14,11 +14,13 @@ from consentry.audit.v1 import audit_pb2_grpc
 from consentry.consent.v1 import consent_admin_pb2_grpc
 from consentry.consent.v1 import consent_pb2_grpc
 from consentry.dsr.v1 import dsr_pb2 as dpb
+from consentry.events.v1 import envelope_pb2
 from consentry.dsr.v1 import dsr_pb2_grpc
 from consentry.keyvault.v1 import keyvault_admin_pb2 as kapb
 from consentry.keyvault.v1 import keyvault_admin_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
+from services.common.event_keys import EventKey, seal
 from tests.consent.builders import grant, registered_controller, registered_purpose
 from tests.fuzz.stack import FuzzStack
 from tests.support import secure_channel, unique
@@ -42,15 +44,20 @@ class Ids:
     ciphertext: bytes
     event: str
     leaf: int
+    envelope: envelope_pb2.EventEnvelope  # an event of consent about `person`, sealed as the relay does
+
 
     def strings(self) -> dict[str, str]:
         return {name: value for name, value in vars(self).items() if isinstance(value, str) and value}
 
     def unknown(self) -> "Ids":
         """Ids nobody has, of the same shapes; opaque blobs (keys, ciphertexts, certificates) stay these."""
+        envelope = envelope_pb2.EventEnvelope()
+        envelope.CopyFrom(self.envelope)
+        envelope.event_key_id = str(uuid.uuid4())
         return replace(self, controller=unique("nobody"), purpose=unique("no-purpose"), person=unique("no-person"),
                        request=str(uuid.uuid4()), processor=unique("no-processor"), task=str(uuid.uuid4()),
-                       shredded=unique("no-person"), event=str(uuid.uuid4()))
+                       shredded=unique("no-person"), event=str(uuid.uuid4()), envelope=envelope)
 
 
 async def _until(probe, timeout: float = 30.0):  # noqa: ASYNC109
@@ -99,8 +106,9 @@ async def seed_controller(stack: FuzzStack, person: str, controller: str) -> Ids
             event_id=event, type="face.enrolled", subject_id=person, occurred_at=now, device_id="gate-3")]))
         audit = audit_pb2_grpc.AuditServiceStub(operator["audit"])
         leaf = await _until(lambda: _leaf_of(audit, event, controller))
+        envelope = await _until(lambda: _sealed_for(stack, person, controller))
         return Ids(controller, purpose, person, request, processor, task, shredded, certificate, wrapped, sealed,
-                   event, leaf)
+                   event, leaf, envelope)
     finally:
         for channel in system.values():
             await channel.close()
@@ -112,6 +120,22 @@ async def _task_of(stack: FuzzStack, request_id: str) -> str | None:
         return await conn.fetchval("SELECT task_id FROM tasks WHERE request_id = $1 LIMIT 1", request_id)
     finally:
         await conn.close()
+
+
+async def _sealed_for(stack: FuzzStack, person: str, controller: str) -> envelope_pb2.EventEnvelope | None:
+    """An envelope of consent about the person, sealed under the controller's event key for them."""
+    conn = await asyncpg.connect(stack.dsns["consent"])
+    try:
+        row = await conn.fetchrow("SELECT key_id, key FROM event_keys WHERE controller_id = $1 AND key IS NOT NULL"
+                                  " ORDER BY created_at DESC LIMIT 1", controller)
+    finally:
+        await conn.close()
+    if row is None:
+        return None
+    event_id, key = str(uuid.uuid4()), EventKey(str(row["key_id"]), row["key"])
+    return envelope_pb2.EventEnvelope(
+        event_id=event_id, type="consent.granted", producer="consent", sequence=1, controller_id=controller,
+        event_key_id=key.key_id, sealed=seal(key, event_id, envelope_pb2.SealedContent(subject_id=person)))
 
 
 async def _leaf_of(audit, event_id: str, controller: str) -> int | None:

@@ -19,7 +19,7 @@ from consentry.consent.v1 import consent_admin_pb2 as cadm
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.dsr.v1 import dsr_admin_pb2 as dadm
 from consentry.dsr.v1 import dsr_pb2 as dpb
-from consentry.events.v1 import envelope_pb2, event_service_pb2
+from consentry.events.v1 import event_service_pb2
 from consentry.keyvault.v1 import keyvault_admin_pb2 as kadm
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from tests.consent.builders import controller, grant, purpose
@@ -119,9 +119,7 @@ REQUESTS: dict[str, Build] = {
     "AuditService.ExportEvents": lambda i, named: apb.ExportEventsRequest(filter=apb.EventFilter(
         subject_id=i.person, controller_id=named)),
     "AuditService.GetInclusionProof": lambda i, named: apb.GetInclusionProofRequest(leaf_index=i.leaf),
-    "EventService.OpenEvents": lambda i, named: event_service_pb2.OpenEventsRequest(envelopes=[
-        envelope_pb2.EventEnvelope(event_id=i.event, type="consent.granted", producer="consent", sequence=1,
-                                   event_key_id=i.task, sealed=b"\0" * 40, controller_id=i.controller)]),
+    "EventService.OpenEvents": lambda i, named: event_service_pb2.OpenEventsRequest(envelopes=[i.envelope]),
 }
 
 # RPCs that name no controller's data, and why: each answers every caller alike.
