@@ -86,17 +86,19 @@ async def seed(stack: FuzzStack) -> World:
     await consent.GrantConsent(grant(subjects[0], purpose))  # a renewal: a history of two pages of one
     history_token = (await consent.GetConsentHistory(cpb.GetConsentHistoryRequest(
         subject_id=subjects[0], purpose_id=purpose, page_size=1))).next_page_token
-    wrapped = (await keyvault.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subjects[0],
-                                                                         purpose_id=purpose))).wrapped_key
+    wrapped = (await keyvault.GenerateDataKey(kpb.GenerateDataKeyRequest(
+        subject_id=subjects[0], purpose_id=purpose, controller_id=CONTROLLER))).wrapped_key
     sealed = (await keyvault.Encrypt(kpb.EncryptRequest(subject_id=subjects[0], purpose_id=purpose,
-                                                        plaintext=b"face template"))).ciphertext
-    refs = (await keyvault.GetSubjectRefs(kpb.GetSubjectRefsRequest(subject_ids=subjects[:2]))).refs
+                                                        plaintext=b"face template", controller_id=CONTROLLER))).ciphertext
+    refs = (await keyvault.GetSubjectRefs(kpb.GetSubjectRefsRequest(subject_ids=subjects[:2],
+                                                                    controller_id=CONTROLLER))).refs
 
     # No processor is registered (fuzzing RegisterProcessor adds some): the verified ACCESS request
     # then completes with Consentry's own part, so GetExport has an export to render.
     evidence = dpb.IdentityEvidence(method="in-person-id-check", reference="desk-7/2291")
     request_ids = [(await dsr.SubmitRequest(dpb.SubmitRequestRequest(
-        type=kind, subject_id=subject, jurisdiction="DE", evidence=evidence, idempotency_key=unique("fuzz"))
+        type=kind, subject_id=subject, jurisdiction="DE", evidence=evidence, idempotency_key=unique("fuzz"),
+        controller_id=CONTROLLER)
     )).request.request_id for kind, subject in ((dpb.REQUEST_TYPE_ACCESS, subjects[0]),
                                                 (dpb.REQUEST_TYPE_ACCESS, subjects[1]),
                                                 (dpb.REQUEST_TYPE_DELETION, subjects[2]))]
