@@ -31,7 +31,8 @@ async def test_purposes_prints_one_line_per_purpose_over_every_page(admin, gate,
         purpose=purpose(controller_id=controller, name=f"Door {i}"), idempotency_key=unique("reg")))).purpose.purpose_id
         for i in range(3)])
 
-    await consent_commands._call(OneItemPages(gate), argparse.Namespace(action="purposes", controller=controller))
+    # An operator's list of one controller's purposes (a controller's client sees only its own).
+    await consent_commands._call(OneItemPages(admin), argparse.Namespace(action="purposes", controller=controller))
 
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[:2] for line in lines] == [[i, controller] for i in ids]
@@ -47,7 +48,7 @@ async def test_list_and_history_show_every_page_as_one_answer(admin, gate, capsy
         await gate.GrantConsent(grant(subject, purposes[0]))  # a renewal is an event of the same record
     stub = OneItemPages(gate)
 
-    await consent_commands._call(stub, argparse.Namespace(action="list", subject=subject))
+    await consent_commands._call(stub, argparse.Namespace(action="list", subject=subject, controller=""))
     listed = json.loads(capsys.readouterr().out)
     await consent_commands._call(stub, argparse.Namespace(action="history", subject=subject, purpose=purposes[0]))
     history = json.loads(capsys.readouterr().out)
