@@ -120,7 +120,7 @@ async def test_the_outbox_is_redacted_only_for_the_person_at_the_controller_that
 
 
 async def test_withdrawal_and_expiry_at_one_controller_leave_the_other_granted(admin, gate, bank, consent_admin,
-                                                                              postgres):
+                                                                              postgres, consent_app):
     person, at_a, at_b, _ = await one_person_at_both(admin, gate, bank)
 
     withdrawn = await gate.WithdrawConsent(pb.WithdrawConsentRequest(
@@ -137,6 +137,13 @@ async def test_withdrawal_and_expiry_at_one_controller_leave_the_other_granted(a
     assert (await gate.CheckConsent(check(person, again_a.purpose_id))).reason == pb.DENY_REASON_EXPIRED
     assert listed(await bank.ListConsents(pb.ListConsentsRequest(subject_id=person))) == [
         (at_b.purpose_id, OTHER_CONTROLLER, pb.CONSENT_STATE_GIVEN)]
+    # Each event about the person names the controller they are a subject of there.
+    async with consent_app.pool.acquire() as conn:
+        events = [tuple(r.values()) for r in await conn.fetch(
+            "SELECT event_type, controller_id FROM outbox WHERE persons && ARRAY[$1::text] ORDER BY id", person)]
+    assert events == [("consent.granted", CONTROLLER), ("consent.granted", OTHER_CONTROLLER),
+                      ("consent.withdrawn", CONTROLLER), ("consent.granted", CONTROLLER),
+                      ("consent.expired", CONTROLLER)]
 
 
 async def test_a_controller_lists_its_own_consents_of_a_person_and_an_operator_names_the_controller(
