@@ -264,6 +264,19 @@ async def test_an_operator_that_names_no_controller_is_refused_and_nothing_chang
     assert (await bank.CheckConsent(check(person, at_b.purpose_id))).decision == pb.DECISION_ALLOW
 
 
+async def test_erasure_at_a_controller_never_registered_is_not_found_and_erases_no_one(admin, gate, bank,
+                                                                                        consent_admin):
+    person, at_a, at_b, _ = await one_person_at_both(admin, gate, bank)
+    never = unique("never-registered")
+
+    error = await refused(consent_admin.EraseSubject, erase(person, never))
+
+    assert _shape(error, never)[:3] == (grpc.StatusCode.NOT_FOUND, "controller '<id>' does not exist",
+                                        "CONTROLLER_NOT_FOUND")
+    assert (await gate.CheckConsent(check(person, at_a.purpose_id))).decision == pb.DECISION_ALLOW
+    assert (await bank.CheckConsent(check(person, at_b.purpose_id))).decision == pb.DECISION_ALLOW
+
+
 async def test_an_operator_checks_in_the_controller_it_names(admin, gate, bank, connect):
     person, at_a, at_b, _ = await one_person_at_both(admin, gate, bank)
     keyvault = connect("keyvault")

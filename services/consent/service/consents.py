@@ -228,6 +228,8 @@ class ConsentService:
         async def work(uow: ConsentWork) -> Erased:
             now = self._now()
             controller = cmd.controller_id
+            if await uow.store.controller(controller) is None:  # a mistyped id would erase no one and say so
+                raise errors.ControllerNotFound(controller)
             erased = await uow.store.erase_subject(cmd.subject_id, controller,
                                                    self._tagger.tag(cmd.subject_id, controller), cmd.request_id, now)
             await self._record(uow, [(c, None, f"erasure request {cmd.request_id}") for c in erased], now)
