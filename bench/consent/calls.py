@@ -14,7 +14,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from bench.common.consents import PURPOSE_ID, grant_request
+from bench.common.consents import CONTROLLER, PURPOSE_ID, grant_request
 from bench.common.cpu import Window
 from bench.common.load import CALL_TIMEOUT_S, CallFailed, Target, run_load, summarize
 from bench.consent.echo import UNKNOWN_PREFIX
@@ -47,10 +47,12 @@ def seeded_subject(i: int) -> str:
 
 
 def _check_mix(spec: RoundSpec, rng: random.Random) -> Callable[[], tuple[pb.CheckConsentRequest, int]]:
-    """Random (request, expected decision) pairs: seeded subjects ALLOW, unknown ones DENY."""
-    granted = [pb.CheckConsentRequest(subject_id=seeded_subject(i), purpose_id=PURPOSE_ID)
+    """Random (request, expected decision) pairs: seeded subjects ALLOW, unknown ones DENY. The benchmark
+    client is an operator, so it names the controller the subjects are subjects of, as keyvault does."""
+    at = CONTROLLER.controller_id
+    granted = [pb.CheckConsentRequest(subject_id=seeded_subject(i), purpose_id=PURPOSE_ID, controller_id=at)
                for i in range(spec.seeded_subjects)]
-    unknown = [pb.CheckConsentRequest(subject_id=f"{UNKNOWN_PREFIX}{i}", purpose_id=PURPOSE_ID)
+    unknown = [pb.CheckConsentRequest(subject_id=f"{UNKNOWN_PREFIX}{i}", purpose_id=PURPOSE_ID, controller_id=at)
                for i in range(UNKNOWN_POOL)]
 
     def pick() -> tuple[pb.CheckConsentRequest, int]:

@@ -16,6 +16,11 @@ from consentry_client.pages import items, whole
 from services.cli.client import DEFAULT_RUN_DIR, CliError, channel, load_endpoints
 
 
+# The commands about a subject whose request names the controller it is asked in. The others name a
+# purpose, and a purpose belongs to one controller.
+SUBJECT_IN_CONTROLLER = ("check", "list")
+
+
 def add_parser(commands: argparse._SubParsersAction) -> None:
     consent = commands.add_parser("consent", help="call the consent service of the dev stack")
     actions = consent.add_subparsers(dest="action", required=True)
@@ -28,6 +33,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             p.add_argument("--purpose", required=True)
         if name == "purposes":
             p.add_argument("--controller", default="", help="only this controller's purposes")
+        if name in SUBJECT_IN_CONTROLLER:
+            p.add_argument("--controller", default="",
+                           help="the controller the person is a subject of: an operator's client must name it"
+                                " (the same person at two controllers is two subjects); a controller's client"
+                                " may leave it out (its own)")
         p.add_argument("--client", default="demo-gate", help="client certificate to call with")
         p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
         if name == "as-of":
@@ -98,14 +108,16 @@ async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namesp
     if args.action == "receipt":
         await _render_receipt(stub, args)
     elif args.action == "check":
-        _show(await stub.CheckConsent(pb.CheckConsentRequest(subject_id=args.subject, purpose_id=args.purpose)))
+        _show(await stub.CheckConsent(pb.CheckConsentRequest(subject_id=args.subject, purpose_id=args.purpose,
+                                                             controller_id=args.controller)))
     elif args.action == "purpose":
         _show(await stub.GetPurpose(pb.GetPurposeRequest(purpose_id=args.purpose)))
     elif args.action == "purposes":
         async for p in items(stub.ListPurposes, pb.ListPurposesRequest(controller_id=args.controller), "purposes"):
             print(_purpose_line(p))
     elif args.action == "list":
-        _show(await whole(stub.ListConsents, pb.ListConsentsRequest(subject_id=args.subject), "consents"))
+        _show(await whole(stub.ListConsents, pb.ListConsentsRequest(subject_id=args.subject,
+                                                                    controller_id=args.controller), "consents"))
     elif args.action == "history":
         _show(await whole(stub.GetConsentHistory, pb.GetConsentHistoryRequest(subject_id=args.subject,
                                                                                purpose_id=args.purpose), "events"))

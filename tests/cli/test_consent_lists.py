@@ -3,9 +3,13 @@
 import argparse
 import json
 
+import grpc
+import pytest
+
 from consentry.consent.v1 import consent_pb2 as pb
 from services.cli import consent_commands
-from tests.consent.builders import grant, purpose, registered_controller, registered_purpose
+from services.cli.main import parser
+from tests.consent.builders import OTHER_CONTROLLER, grant, purpose, registered_controller, registered_purpose
 from tests.support import unique
 
 
@@ -31,7 +35,8 @@ async def test_purposes_prints_one_line_per_purpose_over_every_page(admin, gate,
         purpose=purpose(controller_id=controller, name=f"Door {i}"), idempotency_key=unique("reg")))).purpose.purpose_id
         for i in range(3)])
 
-    await consent_commands._call(OneItemPages(gate), argparse.Namespace(action="purposes", controller=controller))
+    # An operator's list of one controller's purposes (a controller's client sees only its own).
+    await consent_commands._call(OneItemPages(admin), argparse.Namespace(action="purposes", controller=controller))
 
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[:2] for line in lines] == [[i, controller] for i in ids]
@@ -47,7 +52,7 @@ async def test_list_and_history_show_every_page_as_one_answer(admin, gate, capsy
         await gate.GrantConsent(grant(subject, purposes[0]))  # a renewal is an event of the same record
     stub = OneItemPages(gate)
 
-    await consent_commands._call(stub, argparse.Namespace(action="list", subject=subject))
+    await consent_commands._call(stub, argparse.Namespace(action="list", subject=subject, controller=""))
     listed = json.loads(capsys.readouterr().out)
     await consent_commands._call(stub, argparse.Namespace(action="history", subject=subject, purpose=purposes[0]))
     history = json.loads(capsys.readouterr().out)
@@ -55,3 +60,25 @@ async def test_list_and_history_show_every_page_as_one_answer(admin, gate, capsy
     assert [c["purpose_id"] for c in listed["consents"]] == sorted(purposes) and "next_page_token" not in listed
     assert [e["event_type"] for e in history["events"]] == ["CONSENT_EVENT_TYPE_GRANTED"] * 3
     assert history["consent"]["purpose_id"] == purposes[0] and "next_page_token" not in history
+
+
+async def test_an_operator_lists_and_checks_a_person_in_the_controller_it_names(admin, gate, bank, capsys):
+    person, own, theirs = unique("subj"), await registered_purpose(admin), await registered_purpose(
+        admin, controller_id=OTHER_CONTROLLER)
+    await gate.GrantConsent(grant(person, own.purpose_id))
+    await bank.GrantConsent(grant(person, theirs.purpose_id))
+    args = parser().parse_args(["consent", "list", "--subject", person, "--controller", OTHER_CONTROLLER,
+                                "--client", "admin"])
+
+    await consent_commands._call(admin, args)
+    listed = json.loads(capsys.readouterr().out)
+    await consent_commands._call(admin, parser().parse_args([
+        "consent", "check", "--subject", person, "--purpose", theirs.purpose_id, "--controller", OTHER_CONTROLLER]))
+    checked = json.loads(capsys.readouterr().out)
+    with pytest.raises(grpc.aio.AioRpcError) as unnamed:
+        await consent_commands._call(admin, parser().parse_args(["consent", "list", "--subject", person]))
+
+    assert [(c["purpose_id"], c["controller_id"]) for c in listed["consents"]] == [(theirs.purpose_id,
+                                                                                    OTHER_CONTROLLER)]
+    assert checked["decision"] == "DECISION_ALLOW"
+    assert unnamed.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "controller_id" in unnamed.value.details()

@@ -13,6 +13,7 @@ from services.consent.domain.model import content_hash
 from tests.support import secure_channel, unique
 
 CONTROLLER = "acme-campus"  # the controller of every purpose a test does not give another one
+OTHER_CONTROLLER = "river-bank"  # a second controller on the same service, with a client of its own (bank-app)
 
 NOTICE_EN = "We store a template of your face to open the gate. You can use your badge instead."
 NOTICE_ZH = "我们存储您的人脸模板以开启闸机。您也可以使用门禁卡。"
@@ -80,8 +81,9 @@ def grant(subject_id: str, purpose_id: str, *, version: int = 1, text: str = NOT
     return pb.GrantConsentRequest(**fields)
 
 
-def check(subject_id: str, purpose_id: str) -> pb.CheckConsentRequest:
-    return pb.CheckConsentRequest(subject_id=subject_id, purpose_id=purpose_id)
+def check(subject_id: str, purpose_id: str, controller_id: str = "") -> pb.CheckConsentRequest:
+    """A controller's client leaves the controller out (its own); an operator names it."""
+    return pb.CheckConsentRequest(subject_id=subject_id, purpose_id=purpose_id, controller_id=controller_id)
 
 
 async def time_passes(postgres, subject_id: str, purpose_id: str, by: timedelta) -> None:

@@ -9,7 +9,7 @@ from consentry.consent.v1 import consent_admin_pb2_grpc, consent_pb2_grpc
 from services.common.pki import DevCA
 from services.consent.app import ConsentApp
 from services.consent.settings import ConsentSettings
-from tests.consent.builders import register_default_controller
+from tests.consent.builders import OTHER_CONTROLLER, register_default_controller
 from tests.support import (
     OPEN_EVENTS, Clients, EventOpener, erasure_key, grpc_settings, kafka_settings, signing_key, write_policy,
 )
@@ -43,6 +43,8 @@ CLIENTS = {
     "audit": {"operator": True, "rpcs": [OPEN_EVENTS], "purposes": []},
     # A controller's own back office, granted the admin service by a careless policy: still no operator.
     "campus-office": {"controller": "acme-campus", "rpcs": [f"{ADMIN_SERVICE}/*", f"{SERVICE}/*"], "purposes": ["*"]},
+    # A second controller's app, granted as loosely: every purpose, the whole service.
+    "bank-app": {"controller": OTHER_CONTROLLER, "rpcs": [f"{SERVICE}/*"], "purposes": ["*"]},
 }
 
 
@@ -60,6 +62,7 @@ async def consent_app(run_dir, postgres, kafka, dev_ca, vault):
     app = ConsentApp(consent_settings(run_dir, dev_ca, postgres.dsn("consent"), kafka, vault))
     await app.start()
     await register_default_controller(dev_ca, app.port)
+    await register_default_controller(dev_ca, app.port, controller=OTHER_CONTROLLER)
     yield app
     await app.stop()
 
@@ -92,6 +95,12 @@ def consent_admin(connect_admin):
 @pytest.fixture(scope="session")
 def gate(connect):
     return connect("gate-app")
+
+
+@pytest.fixture(scope="session")
+def bank(connect):
+    """A client of OTHER_CONTROLLER, as gate-app is of CONTROLLER."""
+    return connect("bank-app")
 
 
 @pytest.fixture(scope="session")

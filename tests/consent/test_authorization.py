@@ -10,7 +10,7 @@ from consentry.consent.v1 import consent_admin_pb2 as admin_pb
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
 from services.common.pki import DevCA
-from tests.consent.builders import grant, registered_purpose
+from tests.consent.builders import CONTROLLER, grant, registered_purpose
 from tests.consent.fixtures import ADMIN_SERVICE, SERVICE
 from tests.support import secure_channel, unique
 from tests.legal import requirement
@@ -33,7 +33,7 @@ async def test_caller_without_certificate_is_refused_at_the_handshake(consent_ap
         await channel.close()
 
     assert error.code() == grpc.StatusCode.UNAVAILABLE
-    assert not (await admin.ListConsents(pb.ListConsentsRequest(subject_id=subject))).consents
+    assert not (await admin.ListConsents(pb.ListConsentsRequest(subject_id=subject, controller_id=CONTROLLER))).consents
 
 
 async def test_certificate_from_another_authority_is_refused(consent_app, dev_ca, tmp_path):
@@ -61,7 +61,7 @@ async def test_client_may_not_call_rpcs_outside_its_grant(connect, admin):
     error = await refused(door.GrantConsent, grant(subject, p.purpose_id))
 
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert not (await admin.ListConsents(pb.ListConsentsRequest(subject_id=subject))).consents
+    assert not (await admin.ListConsents(pb.ListConsentsRequest(subject_id=subject, controller_id=CONTROLLER))).consents
 
 
 @requirement("Measures Art. 14; GB/T 41819", "Callers are authenticated and authorized per RPC and per purpose")
@@ -88,7 +88,7 @@ async def test_health_is_open_to_probes_with_a_certificate(consent_app, connect,
 
 
 async def _consents_of(admin, subject: str) -> list:
-    return list((await admin.ListConsents(pb.ListConsentsRequest(subject_id=subject))).consents)
+    return list((await admin.ListConsents(pb.ListConsentsRequest(subject_id=subject, controller_id=CONTROLLER))).consents)
 
 
 @pytest.mark.parametrize("client", ["everything-app", "whole-service-app"])
@@ -99,7 +99,8 @@ async def test_no_grant_of_consent_service_reaches_erasure(client, connect, conn
     before = await _consents_of(admin, subject)
 
     error = await refused(connect_admin(client).EraseSubject, admin_pb.EraseSubjectRequest(
-        subject_id=subject, request_id=unique("dsr"), idempotency_key=unique("erase")))
+        subject_id=subject, request_id=unique("dsr"), controller_id=CONTROLLER,
+        idempotency_key=unique("erase")))
     swept = await refused(connect_admin(client).ExpireConsents, admin_pb.ExpireConsentsRequest())
     still_checks = await connect(client).CheckConsent(pb.CheckConsentRequest(subject_id=subject,
                                                                              purpose_id=p.purpose_id))
@@ -117,7 +118,8 @@ async def test_an_admin_service_granted_by_name_erases(consent_admin, admin, gat
     await gate.GrantConsent(grant(subject, p.purpose_id))
 
     erased = await consent_admin.EraseSubject(admin_pb.EraseSubjectRequest(
-        subject_id=subject, request_id=unique("dsr"), idempotency_key=unique("erase")))
+        subject_id=subject, request_id=unique("dsr"), controller_id=CONTROLLER,
+        idempotency_key=unique("erase")))
     checked = await gate.CheckConsent(pb.CheckConsentRequest(subject_id=subject, purpose_id=p.purpose_id))
 
     assert erased.consents_erased == 1

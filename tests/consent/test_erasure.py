@@ -12,7 +12,7 @@ from consentry.consent.v1 import consent_admin_pb2 as admin_pb
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.events.v1 import envelope_pb2, outbox_pb2
 from services.common.outbox import request_replay
-from tests.consent.builders import grant, registered_purpose
+from tests.consent.builders import CONTROLLER, grant, registered_purpose
 from tests.erasure_scan import scan_database
 from tests.support import unique
 
@@ -36,8 +36,8 @@ async def test_erasure_leaves_only_a_keyed_tombstone_in_the_consent_tables(
     before = await scan_database(postgres.dsn("consent"), needles, skip=IDEMPOTENCY)
 
     await consent_admin.EraseSubject(admin_pb.EraseSubjectRequest(
-
-        subject_id=person, request_id=unique("dsr"), idempotency_key=unique("erase")))
+        subject_id=person, request_id=unique("dsr"), controller_id=CONTROLLER,
+        idempotency_key=unique("erase")))
 
     after = await scan_database(postgres.dsn("consent"), needles, skip=IDEMPOTENCY)
     assert {(table, label) for table, label, _ in before.hits} >= {
@@ -75,8 +75,8 @@ async def test_erasure_redacts_the_outbox_and_a_replay_never_publishes_the_perso
             before = await conn.fetch(naming, person)
 
     await consent_admin.EraseSubject(admin_pb.EraseSubjectRequest(
-
-        subject_id=person, request_id=unique("dsr"), idempotency_key=unique("erase")))
+        subject_id=person, request_id=unique("dsr"), controller_id=CONTROLLER,
+        idempotency_key=unique("erase")))
 
     async with consent_app.pool.acquire() as conn:
         after = await conn.fetch(naming, person)

@@ -10,7 +10,7 @@ from google.protobuf import timestamp_pb2
 from consentry.consent.v1 import consent_admin_pb2 as admin_pb
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import events_pb2
-from tests.consent.builders import check, grant, registered_controller, registered_purpose, time_passes
+from tests.consent.builders import CONTROLLER, check, grant, registered_controller, registered_purpose, time_passes
 from tests.support import read_events, unique
 
 
@@ -95,7 +95,8 @@ async def test_erased_subject_is_denied_everywhere_and_cannot_consent_again(
 
     request_id = unique("dsr")
     erased = await consent_admin.EraseSubject(admin_pb.EraseSubjectRequest(
-        subject_id=subject, request_id=request_id, idempotency_key=unique("erase")))
+        subject_id=subject, request_id=request_id, controller_id=CONTROLLER,
+        idempotency_key=unique("erase")))
 
     assert erased.consents_erased == 2
     for p in (first, second):
@@ -121,12 +122,12 @@ async def test_filing_count_covers_server_stored_face_data_of_one_controller(adm
     on_device = await registered_purpose(admin, controller_id=controller, storage_location=pb.STORAGE_LOCATION_DEVICE)
     elsewhere = await registered_purpose(admin)
     alice, bob, carol = unique("alice"), unique("bob"), unique("carol")
-    await gate.GrantConsent(grant(alice, server.purpose_id))
-    await gate.GrantConsent(grant(alice, second_server.purpose_id))  # one person, counted once
-    await gate.GrantConsent(grant(bob, on_device.purpose_id))        # stays on the device
-    await gate.GrantConsent(grant(carol, elsewhere.purpose_id))      # another controller
-    await gate.GrantConsent(grant(bob, second_server.purpose_id))
-    await gate.WithdrawConsent(pb.WithdrawConsentRequest(subject_id=bob, purpose_id=second_server.purpose_id,
+    await admin.GrantConsent(grant(alice, server.purpose_id))
+    await admin.GrantConsent(grant(alice, second_server.purpose_id))  # one person, counted once
+    await admin.GrantConsent(grant(bob, on_device.purpose_id))        # stays on the device
+    await admin.GrantConsent(grant(carol, elsewhere.purpose_id))      # another controller
+    await admin.GrantConsent(grant(bob, second_server.purpose_id))
+    await admin.WithdrawConsent(pb.WithdrawConsentRequest(subject_id=bob, purpose_id=second_server.purpose_id,
                                                          actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT),
                                                          idempotency_key=unique("wd")))
 

@@ -12,7 +12,7 @@ from consentry.consent.v1 import consent_pb2 as pb
 from consentry_client import items
 from services.common.grpc_errors import field_violations
 from services.consent.api.validation import DEFAULT_PAGE, MAX_PAGE
-from tests.consent.builders import grant, purpose, registered_controller, registered_purpose
+from tests.consent.builders import CONTROLLER, grant, purpose, registered_controller, registered_purpose
 from tests.consent.test_authorization import refused
 from tests.support import unique
 
@@ -173,12 +173,13 @@ async def test_a_list_shows_only_the_purposes_the_caller_may_use(admin, connect)
     assert [c.purpose_id for page in consents for c in page.consents] == [lobby]
     assert purposes == [lobby]
     assert set(others) < {c.purpose_id for c in (await admin.ListConsents(
-        pb.ListConsentsRequest(subject_id=subject))).consents}
+        pb.ListConsentsRequest(subject_id=subject, controller_id=CONTROLLER))).consents}
 
 
 @pytest.mark.parametrize(("request_", "field"), [
     (pb.ListPurposesRequest(controller_id="no spaces"), "controller_id"),
-    (pb.ListConsentsRequest(), "subject_id"),
+    (pb.ListConsentsRequest(controller_id=CONTROLLER), "subject_id"),
+    (pb.ListConsentsRequest(subject_id="s"), "controller_id"),  # an operator names the controller
     (pb.GetConsentHistoryRequest(subject_id="s"), "purpose_id"),
 ])
 async def test_a_bad_list_request_names_the_field(admin, request_, field):

@@ -10,7 +10,7 @@ from consentry.consent.v1 import consent_pb2_grpc
 from consentry_dev.launchers import PostgresProcess, TansuProcess, broker_tls
 from services.common.outbox import request_replay
 from services.consent.app import ConsentApp
-from tests.consent.builders import check, grant, register_default_controller, registered_purpose
+from tests.consent.builders import CONTROLLER, check, grant, register_default_controller, registered_purpose
 from tests.consent.fixtures import consent_settings
 from tests.support import EventOpener, read_events, secure_channel, unique
 
@@ -76,7 +76,7 @@ async def test_database_restarted_then_service_recovers_and_fails_closed_meanwhi
     await client.GrantConsent(grant(subject, p.purpose_id))
 
     pg.kill()
-    during_outage = await client.CheckConsent(check(subject, p.purpose_id))
+    during_outage = await client.CheckConsent(check(subject, p.purpose_id, CONTROLLER))
     with pytest.raises(Exception) as refused:
         await client.GrantConsent(grant(unique("subj"), p.purpose_id))
     pg.restart()
@@ -85,11 +85,11 @@ async def test_database_restarted_then_service_recovers_and_fails_closed_meanwhi
     assert refused.value.code().name == "UNAVAILABLE"
     assert "nothing was changed" in refused.value.details()
     for _ in range(50):  # the pool replaces its broken connections on the next acquire
-        answer = await client.CheckConsent(check(subject, p.purpose_id))
+        answer = await client.CheckConsent(check(subject, p.purpose_id, CONTROLLER))
         if answer.decision == pb.DECISION_ALLOW:
             break
         await asyncio.sleep(0.1)
     assert answer.decision == pb.DECISION_ALLOW
     after = unique("subj")
     await client.GrantConsent(grant(after, p.purpose_id))
-    assert (await client.CheckConsent(check(after, p.purpose_id))).decision == pb.DECISION_ALLOW
+    assert (await client.CheckConsent(check(after, p.purpose_id, CONTROLLER))).decision == pb.DECISION_ALLOW

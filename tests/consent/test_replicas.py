@@ -8,7 +8,7 @@ import pytest
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
 from services.consent.app import ConsentApp
-from tests.consent.builders import check, grant, registered_purpose
+from tests.consent.builders import CONTROLLER, check, grant, registered_purpose
 from tests.consent.fixtures import consent_settings
 from tests.support import secure_channel, unique
 
@@ -25,7 +25,7 @@ async def replica(run_dir, postgres, kafka, dev_ca, vault, consent_app):
 
 async def eventually_denied(client, subject: str, purpose_id: str) -> pb.CheckConsentResponse:
     for _ in range(100):
-        answer = await client.CheckConsent(check(subject, purpose_id))
+        answer = await client.CheckConsent(check(subject, purpose_id, CONTROLLER))
         if answer.decision == pb.DECISION_DENY:
             return answer
         await asyncio.sleep(0.01)
@@ -37,7 +37,7 @@ async def test_withdrawal_on_one_replica_reaches_the_others_cache(admin, gate, r
     p = await registered_purpose(admin)
     subject = unique("subj")
     await gate.GrantConsent(grant(subject, p.purpose_id))
-    assert (await other.CheckConsent(check(subject, p.purpose_id))).decision == pb.DECISION_ALLOW
+    assert (await other.CheckConsent(check(subject, p.purpose_id, CONTROLLER))).decision == pb.DECISION_ALLOW
     assert (subject, p.purpose_id) in app.gate.cache._entries  # the other replica now answers from memory
 
     await gate.WithdrawConsent(pb.WithdrawConsentRequest(subject_id=subject, purpose_id=p.purpose_id,
@@ -53,7 +53,7 @@ async def test_change_made_directly_in_the_database_reaches_the_cache(admin, gat
     p = await registered_purpose(admin)
     subject = unique("subj")
     await gate.GrantConsent(grant(subject, p.purpose_id))
-    assert (await other.CheckConsent(check(subject, p.purpose_id))).decision == pb.DECISION_ALLOW
+    assert (await other.CheckConsent(check(subject, p.purpose_id, CONTROLLER))).decision == pb.DECISION_ALLOW
 
     postgres.execute("UPDATE consents SET state = 2 WHERE subject_id = $1", subject, database="consent")
 

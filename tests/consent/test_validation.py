@@ -9,7 +9,7 @@ from google.protobuf import timestamp_pb2
 from consentry.consent.v1 import consent_admin_pb2 as admin_pb
 from consentry.consent.v1 import consent_pb2 as pb
 from services.common.grpc_errors import field_violations
-from tests.consent.builders import check, grant, purpose, registered_purpose
+from tests.consent.builders import CONTROLLER, check, grant, purpose, registered_purpose
 from tests.support import secure_channel, unique
 
 
@@ -176,8 +176,8 @@ async def test_erasing_a_subject_answers_when(admin, gate, consent_admin):
     before = datetime.datetime.now(datetime.UTC)
 
     erased = await consent_admin.EraseSubject(admin_pb.EraseSubjectRequest(
-
-        subject_id=subject, request_id=unique("dsr"), idempotency_key=unique("erase")))
+        subject_id=subject, request_id=unique("dsr"), controller_id=CONTROLLER,
+        idempotency_key=unique("erase")))
 
     assert erased.consents_erased == 1
     assert before <= erased.erased_at.ToDatetime(datetime.UTC) <= datetime.datetime.now(datetime.UTC)

@@ -4,7 +4,7 @@ import json
 import grpc
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry_client import error_info
-from tests.consent.builders import grant, register_default_controller, registered_purpose
+from tests.consent.builders import CONTROLLER, grant, register_default_controller, registered_purpose
 from tests.keyvault.test_data_keys import refused
 from tests.legal import requirement
 from tests.support import unique
@@ -61,10 +61,11 @@ async def test_bipa_15_a_the_expiry_sweep_runs_by_itself(tmp_path, postgres, vau
             p = await registered_purpose(admin, retention=timedelta(seconds=2))
             subject = unique("subj")
             await admin.GrantConsent(grant(subject, p.purpose_id))
-            given = (await admin.ListConsents(pb.ListConsentsRequest(subject_id=subject))).consents[0]
+            at_campus = pb.ListConsentsRequest(subject_id=subject, controller_id=CONTROLLER)
+            given = (await admin.ListConsents(at_campus)).consents[0]
 
             async def current() -> pb.Consent:
-                return (await admin.ListConsents(pb.ListConsentsRequest(subject_id=subject))).consents[0]
+                return (await admin.ListConsents(at_campus)).consents[0]
 
             async with asyncio.timeout(15):  # retention 2 s, a sweep every 0.5 s
                 while (now := await current()).state != pb.CONSENT_STATE_EXPIRED:  # noqa: ASYNC110 - polls the service

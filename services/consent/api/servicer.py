@@ -1,5 +1,9 @@
 """ConsentService over gRPC: validate, authorize the purpose, run the use case, map the result.
-The operator's actions (erasure, the expiry sweep) are ConsentAdminService's, in admin_servicer."""
+The operator's actions (erasure, the expiry sweep) are ConsentAdminService's, in admin_servicer.
+
+Every call is answered inside the caller's controller (auth.current_controller(); None for an
+operator of the platform): a purpose, consent, list or filing status of another controller is
+answered exactly as one that does not exist."""
 
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
@@ -9,6 +13,7 @@ from services.common.idempotent_rpc import idempotent
 from services.consent.api import mapping as m
 from services.consent.api import receipt_page
 from services.consent.api import validation as valid
+from services.consent.domain import errors
 from services.consent.service.consents import ConsentService, Granted, Published
 from services.consent.service.filing import FilingWatch
 from services.consent.service.gate import ConsentGate
@@ -45,7 +50,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     async def GetPurpose(self, request, context):
         purpose_id = valid.identifier("purpose_id", request.purpose_id)
         auth.require_purpose(purpose_id)
-        purpose, notices = await self._service.get_purpose(purpose_id)
+        purpose, notices = await self._service.get_purpose(purpose_id, auth.current_controller())
         return pb.GetPurposeResponse(purpose=m.purpose_to_pb(purpose), notices=[m.notice_to_pb(n) for n in notices])
 
     async def ListPurposes(self, request, context):
@@ -55,62 +60,63 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         return pb.ListPurposesResponse(purposes=[m.purpose_to_pb(p) for p in purposes], next_page_token=token)
 
     async def PublishNotice(self, request, context):
-        cmd = valid.publish_notice(request)
+        cmd = valid.publish_notice(request, auth.current_controller())
         auth.require_purpose(cmd.purpose_id)
         return await idempotent("PublishNotice", request, pb.PublishNoticeResponse, _published_pb,
                                 lambda idem: self._service.publish_notice(cmd, idem))
 
     async def GrantConsent(self, request, context):
-        cmd = valid.grant_consent(request)
+        cmd = valid.grant_consent(request, auth.current_controller())
         auth.require_purpose(cmd.purpose_id)
         return await idempotent("GrantConsent", request, pb.GrantConsentResponse, _granted_pb,
                                 lambda idem: self._service.grant(cmd, idem))
 
     async def CheckConsent(self, request, context):
-        subject_id, purpose_id = valid.check(request)
+        subject_id, purpose_id, controller_id = valid.check(request)
         auth.require_purpose(purpose_id)
-        return m.check_to_pb(await self._gate.check(subject_id, purpose_id))
+        return m.check_to_pb(await self._gate.check(subject_id, purpose_id, controller_id))
 
     async def CheckConsents(self, request, context):
-        pairs = valid.check_many(request)
-        for purpose_id in {p for _, p in pairs}:
+        checks = valid.check_many(request)
+        for purpose_id in {p for _, p, _ in checks}:
             auth.require_purpose(purpose_id)
-        results = await self._gate.check_many(pairs)
+        results = await self._gate.check_many(checks)
         return pb.CheckConsentsResponse(results=[m.check_to_pb(r) for r in results])
 
     async def WithdrawConsent(self, request, context):
-        cmd = valid.withdraw_consent(request)
+        cmd = valid.withdraw_consent(request, auth.current_controller())
         auth.require_purpose(cmd.purpose_id)
         return await idempotent("WithdrawConsent", request, pb.WithdrawConsentResponse,
                                 lambda c: pb.WithdrawConsentResponse(consent=m.consent_to_pb(c)),
                                 lambda idem: self._service.withdraw(cmd, idem))
 
     async def ListConsents(self, request, context):
-        subject_id, size = valid.list_consents(request)
-        consents, token = await self._listings.consents(subject_id, auth.current_client().purpose_scope(), size,
-                                                        request.page_token)
+        subject_id, controller_id, size = valid.list_consents(request)
+        consents, token = await self._listings.consents(subject_id, controller_id,
+                                                        auth.current_client().purpose_scope(), size, request.page_token)
         return pb.ListConsentsResponse(consents=[m.consent_to_pb(c) for c in consents], next_page_token=token)
 
     async def GetConsentHistory(self, request, context):
         subject_id, purpose_id, size = valid.consent_history(request)
         auth.require_purpose(purpose_id)
-        consent, events, token = await self._listings.history(subject_id, purpose_id, size, request.page_token)
+        consent, events, token = await self._listings.history(subject_id, purpose_id, auth.current_controller(), size,
+                                                              request.page_token)
         return pb.GetConsentHistoryResponse(consent=m.consent_to_pb(consent),
                                             events=[m.history_to_pb(e) for e in events], next_page_token=token)
 
     async def GetConsentAsOf(self, request, context):
         subject_id, purpose_id, moment = valid.consent_as_of(request)
         auth.require_purpose(purpose_id)
-        return m.as_of_to_pb(await self._service.as_of(subject_id, purpose_id, moment))
+        return m.as_of_to_pb(await self._service.as_of(subject_id, purpose_id, moment, auth.current_controller()))
 
     async def RecordInteraction(self, request, context):
-        cmd = valid.record_interaction(request)
+        cmd = valid.record_interaction(request, auth.current_controller())
         auth.require_purpose(cmd.purpose_id)
         last = await self._service.record_interaction(cmd)
         return pb.RecordInteractionResponse(last_interaction_at=m.ts(last))
 
     async def GetFilingStatus(self, request, context):
-        controller_id = valid.identifier("controller_id", request.controller_id)
+        controller_id = valid.filing_status(request)
         status = await self._filing.status(controller_id)
         return pb.GetFilingStatusResponse(controller_id=controller_id, subjects_with_stored_face_data=status.people,
                                           threshold=status.threshold, state=status.state.value)
@@ -128,5 +134,8 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         receipt_json, signature, key_id, language = valid.render_receipt(request)
         receipt = self._receipts.open(receipt_json, signature, key_id)  # nothing is read before this
         auth.require_purpose(receipt.content.purpose_id)
+        within = auth.current_controller()
+        if within is not None and all(c.controller_id != within for c in receipt.content.controllers):
+            raise errors.PurposeNotFound(receipt.content.purpose_id)  # another controller's, as its purpose is
         language = receipt_page.page_language(language, receipt.content.language)
         return pb.RenderReceiptResponse(html=receipt_page.render(receipt, language), language=language)

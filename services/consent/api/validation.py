@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from consentry.consent.v1 import consent_admin_pb2 as admin_pb
 from consentry.consent.v1 import consent_pb2 as pb
+from services.common import auth
 from services.common.validation import JURISDICTION, LANGUAGE_TAG, SHA256_HEX, Validator, present
 from services.consent.api.mapping import actor_from_pb, purpose_from_pb
 from services.consent.api.receipt_page import LANGUAGES
@@ -93,7 +94,9 @@ def register_purpose(req: pb.RegisterPurposeRequest, acting_for: str | None) -> 
         purpose = replace(purpose, controller_id=acting_for)
     return commands.RegisterPurpose(purpose, acting_for)
 
-def publish_notice(req: pb.PublishNoticeRequest) -> commands.PublishNotice:
+def publish_notice(req: pb.PublishNoticeRequest, acting_for: str | None) -> commands.PublishNotice:
+    """`acting_for`, here and below: the caller's controller (None for an operator), in which the call is
+    answered."""
     v = Validator()
     v.identifier("purpose_id", req.purpose_id)
     if not req.texts:
@@ -107,13 +110,13 @@ def publish_notice(req: pb.PublishNoticeRequest) -> commands.PublishNotice:
     _idempotency_key(v, req.idempotency_key)
     v.done()
     return commands.PublishNotice(req.purpose_id, tuple((t.language, t.text) for t in req.texts),
-                                  req.material_change)
+                                  req.material_change, acting_for)
 
 # Notice versions are stored as PostgreSQL integers.
 MAX_NOTICE_VERSION = 2**31 - 1
 
 
-def grant_consent(req: pb.GrantConsentRequest) -> commands.GrantConsent:
+def grant_consent(req: pb.GrantConsentRequest, acting_for: str | None) -> commands.GrantConsent:
     v = Validator()
     v.identifier("subject_id", req.subject_id)
     v.identifier("purpose_id", req.purpose_id)
@@ -133,26 +136,30 @@ def grant_consent(req: pb.GrantConsentRequest) -> commands.GrantConsent:
         notice_language=req.notice_language, notice_hash=req.notice_hash,
         collection_method=CollectionMethod(req.collection_method), evidence_ref=req.evidence_ref,
         actor=actor_from_pb(req.actor), subject_age=req.subject_age, jurisdiction=req.jurisdiction,
-        alternative_offered=req.alternative_offered,
+        alternative_offered=req.alternative_offered, acting_for=acting_for,
     )
 
-def check(req: pb.CheckConsentRequest, prefix: str = "") -> tuple[str, str]:
-    v = Validator()
+def _check(v: Validator, req: pb.CheckConsentRequest, prefix: str) -> tuple[str, str, str]:
+    """(subject, purpose, the controller it is asked in): a controller's client its own, an operator
+    (keyvault asking for a face system) the one it names; see auth.acting_controller."""
     v.identifier(f"{prefix}subject_id", req.subject_id)
     v.identifier(f"{prefix}purpose_id", req.purpose_id)
-    v.done()
-    return req.subject_id, req.purpose_id
+    return req.subject_id, req.purpose_id, auth.acting_controller(req.controller_id, v, f"{prefix}controller_id")
 
-def check_many(req: pb.CheckConsentsRequest) -> list[tuple[str, str]]:
+def check(req: pb.CheckConsentRequest) -> tuple[str, str, str]:
+    v = Validator()
+    asked = _check(v, req, "")
+    v.done()
+    return asked
+
+def check_many(req: pb.CheckConsentsRequest) -> list[tuple[str, str, str]]:
     v = Validator()
     v.check(0 < len(req.checks) <= MAX_BATCH, "checks", "repeated.items", f"between 1 and {MAX_BATCH} checks")
-    for i, c in enumerate(req.checks[:MAX_BATCH]):
-        v.identifier(f"checks[{i}].subject_id", c.subject_id)
-        v.identifier(f"checks[{i}].purpose_id", c.purpose_id)
+    asked = [_check(v, c, f"checks[{i}].") for i, c in enumerate(req.checks[:MAX_BATCH])]
     v.done()
-    return [(c.subject_id, c.purpose_id) for c in req.checks]
+    return asked
 
-def withdraw_consent(req: pb.WithdrawConsentRequest) -> commands.WithdrawConsent:
+def withdraw_consent(req: pb.WithdrawConsentRequest, acting_for: str | None) -> commands.WithdrawConsent:
     v = Validator()
     v.identifier("subject_id", req.subject_id)
     v.identifier("purpose_id", req.purpose_id)
@@ -165,23 +172,32 @@ def withdraw_consent(req: pb.WithdrawConsentRequest) -> commands.WithdrawConsent
     v.done()
     return commands.WithdrawConsent(
         req.subject_id, req.purpose_id, actor_from_pb(req.actor), req.reason,
-        CollectionMethod(req.collection_method) if req.collection_method else None, req.evidence_ref)
+        CollectionMethod(req.collection_method) if req.collection_method else None, req.evidence_ref, acting_for)
 
-def list_purposes(req: pb.ListPurposesRequest) -> tuple[str, int]:
-    """The controller (empty: every one) and the page size."""
+def list_purposes(req: pb.ListPurposesRequest) -> tuple[str | None, int]:
+    """The controller (a controller's client: its own, whatever purposes it may use; an operator: the
+    one it names, None for every one) and the page size."""
     v = Validator()
-    v.optional_identifier("controller_id", req.controller_id)
+    controller_id = auth.controller_scope(req.controller_id, v)
     size = v.page(req.page_size, req.page_token, default=DEFAULT_PAGE, most=MAX_PAGE)
     v.done()
-    return req.controller_id, size
+    return controller_id, size
 
-def list_consents(req: pb.ListConsentsRequest) -> tuple[str, int]:
-    """The subject and the page size."""
+def list_consents(req: pb.ListConsentsRequest) -> tuple[str, str, int]:
+    """The subject, the controller it is a subject of (an operator must name it) and the page size."""
     v = Validator()
     v.identifier("subject_id", req.subject_id)
+    controller_id = auth.acting_controller(req.controller_id, v)
     size = v.page(req.page_size, req.page_token, default=DEFAULT_PAGE, most=MAX_PAGE)
     v.done()
-    return req.subject_id, size
+    return req.subject_id, controller_id, size
+
+def filing_status(req: pb.GetFilingStatusRequest) -> str:
+    """The controller: a controller's client its own (empty or named), an operator the one it names."""
+    v = Validator()
+    controller_id = auth.acting_controller(req.controller_id, v)
+    v.done()
+    return controller_id
 
 def consent_history(req: pb.GetConsentHistoryRequest) -> tuple[str, str, int]:
     """The subject, the purpose and the page size."""
@@ -192,14 +208,14 @@ def consent_history(req: pb.GetConsentHistoryRequest) -> tuple[str, str, int]:
     v.done()
     return req.subject_id, req.purpose_id, size
 
-def record_interaction(req: pb.RecordInteractionRequest) -> commands.RecordInteraction:
+def record_interaction(req: pb.RecordInteractionRequest, acting_for: str | None) -> commands.RecordInteraction:
     v = Validator()
     v.identifier("subject_id", req.subject_id)
     v.identifier("purpose_id", req.purpose_id)
     now = datetime.now(UTC)
     at = v.timestamp("occurred_at", present(req, "occurred_at"), latest=now)
     v.done()
-    return commands.RecordInteraction(req.subject_id, req.purpose_id, at or now)
+    return commands.RecordInteraction(req.subject_id, req.purpose_id, at or now, acting_for)
 
 def consent_as_of(req: pb.GetConsentAsOfRequest) -> tuple[str, str, datetime]:
     v = Validator()
@@ -211,12 +227,14 @@ def consent_as_of(req: pb.GetConsentAsOfRequest) -> tuple[str, str, datetime]:
     return req.subject_id, req.purpose_id, moment
 
 def erase_subject(req: admin_pb.EraseSubjectRequest) -> commands.EraseSubject:
+    """The operator names the controller whose subject is erased: the same person elsewhere stays."""
     v = Validator()
     v.identifier("subject_id", req.subject_id)
     v.identifier("request_id", req.request_id)
+    controller_id = auth.acting_controller(req.controller_id, v)
     _idempotency_key(v, req.idempotency_key)
     v.done()
-    return commands.EraseSubject(req.subject_id, req.request_id)
+    return commands.EraseSubject(req.subject_id, req.request_id, controller_id)
 
 def expire(req: admin_pb.ExpireConsentsRequest) -> commands.ExpireConsents:
     """`as_of` may lie in the past (a sweep that missed its time), never in the future: one typo in a

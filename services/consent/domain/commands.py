@@ -24,6 +24,8 @@ class PublishNotice:
     purpose_id: str
     texts: tuple[tuple[str, str], ...]  # (language, text)
     material_change: bool
+    # The caller's controller (the purpose must be its own); None: an operator, who may name any.
+    acting_for: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class GrantConsent:
     subject_age: int
     jurisdiction: str
     alternative_offered: bool
+    acting_for: str | None = None  # as in PublishNotice
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class WithdrawConsent:
     # How the person withdrew, and the evidence of it, where the caller states them.
     collection_method: CollectionMethod | None = None
     evidence_ref: str = ""
+    acting_for: str | None = None  # as in PublishNotice
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,15 @@ class RecordInteraction:
     subject_id: str
     purpose_id: str
     occurred_at: datetime
+    acting_for: str | None = None  # as in PublishNotice
 
 
 @dataclass(frozen=True)
 class EraseSubject:
     subject_id: str
     request_id: str
+    # The controller the subject is a subject of: the same person at another controller is untouched.
+    controller_id: str
 
 
 @dataclass(frozen=True)

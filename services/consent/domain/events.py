@@ -22,6 +22,7 @@ class PurposeRegistered:
 @dataclass(frozen=True)
 class NoticePublished:
     notices: tuple[Notice, ...]
+    controller_id: str  # the purpose's
     type = "purpose.notice.published"
 
 
@@ -57,6 +58,7 @@ class SubjectErased:
     subject_tombstone: str  # never the id: this event outlives the person
     request_id: str
     consents_erased: int
+    controller_id: str  # whose subject was erased; the same person at another controller was not
     type = "consent.subject.erased"
 
 
@@ -72,6 +74,20 @@ class FilingThresholdCrossed:
 
 _FILING_TYPES = {FilingState.APPROACHING: "consent.filing.approaching",
                  FilingState.FILING_REQUIRED: "consent.filing.required"}
+
+
+def controller_of(event: "Event") -> str:
+    """The controller an event is about: every event names one (its subject's, its purpose's, its own)."""
+    match event:
+        case ControllerRegistered(controller):
+            return controller.controller_id
+        case PurposeRegistered(purpose):
+            return purpose.controller_id
+        case FilingThresholdCrossed(status):
+            return status.controller_id
+        case NoticePublished() | SubjectErased():
+            return event.controller_id
+    return event.consent.controller_id
 
 
 Event = (ControllerRegistered | PurposeRegistered | NoticePublished | ConsentGranted | ConsentWithdrawn | ConsentExpired

@@ -13,7 +13,10 @@ def to_pending(event_id: str, event: ev.Event) -> PendingEvent:
     subject, payload = _payload(event)
     consent = getattr(event, "consent", None)
     guardian = (consent.actor.guardian_id,) if consent is not None and consent.actor.guardian_id else ()
-    return PendingEvent(uuid.UUID(event_id), event.type, subject, payload, utcnow(), others=guardian)
+    # In the clear on the envelope, and with the subject what the relay seals the event under: the same
+    # person at two controllers is two subjects with two event keys.
+    return PendingEvent(uuid.UUID(event_id), event.type, subject, payload, utcnow(), others=guardian,
+                        controller_id=ev.controller_of(event))
 
 
 def _payload(event: ev.Event):
@@ -22,7 +25,7 @@ def _payload(event: ev.Event):
             return "", pb.ControllerRegistered(controller=controller_to_pb(controller))
         case ev.PurposeRegistered(purpose):
             return "", pb.PurposeRegistered(purpose=purpose_to_pb(purpose))
-        case ev.NoticePublished(notices):
+        case ev.NoticePublished(notices, _):
             return "", pb.NoticePublished(
                 purpose_id=notices[0].purpose_id, version=notices[0].version,
                 languages=[n.language for n in notices], content_hashes=[n.content_hash for n in notices],
@@ -36,7 +39,7 @@ def _payload(event: ev.Event):
         case ev.ConsentRenewalRequired(consent, version):
             return consent.subject_id, pb.ConsentRenewalRequired(consent=consent_to_pb(consent),
                                                                  required_notice_version=version)
-        case ev.SubjectErased(tombstone, request_id, count):
+        case ev.SubjectErased(tombstone, request_id, count, _):
             return "", pb.SubjectErased(subject_tombstone=tombstone, request_id=request_id,
                                                 consents_erased=count)
         case ev.FilingThresholdCrossed(status):

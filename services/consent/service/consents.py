@@ -1,5 +1,10 @@
 """Use cases of the consent service. Each runs in one unit of work: the change, its history and
-its events commit together or not at all."""
+its events commit together or not at all.
+
+Each is answered inside one controller: `within` (or a command's `acting_for`) is the caller's
+controller, and a purpose of another controller is read exactly as one that does not exist; None is
+an operator's call, whose purpose names the controller. A subject is a subject of one controller: the
+same person at two controllers has two erasure tags, two tombstones, two event keys."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -109,9 +114,9 @@ class ConsentService:
             return purpose
         return await self._run(idem, work)
 
-    async def get_purpose(self, purpose_id: str) -> tuple[Purpose, list[Notice]]:
+    async def get_purpose(self, purpose_id: str, within: str | None = None) -> tuple[Purpose, list[Notice]]:
         async with self._uow() as uow:
-            purpose = await uow.store.purpose(purpose_id)
+            purpose = await uow.store.purpose(purpose_id, within=within)
             if purpose is None:
                 raise errors.PurposeNotFound(purpose_id)
             return purpose, await uow.store.notices(purpose_id)
@@ -119,14 +124,14 @@ class ConsentService:
     async def publish_notice(self, cmd: commands.PublishNotice,
                              idem: Idempotent[Published] | None = None) -> Published | Replayed:
         async def work(uow: ConsentWork) -> Published:
-            purpose = await uow.store.purpose(cmd.purpose_id, for_update=True)
+            purpose = await uow.store.purpose(cmd.purpose_id, within=cmd.acting_for, for_update=True)
             if purpose is None:
                 raise errors.PurposeNotFound(cmd.purpose_id)
             now, version = self._now(), purpose.current_notice_version + 1
             notices = [Notice(purpose.purpose_id, version, language, text, content_hash(text),
                               cmd.material_change, now) for language, text in cmd.texts]
             await uow.store.add_notices(notices)
-            uow.emit(ev.NoticePublished(tuple(notices)))
+            uow.emit(ev.NoticePublished(tuple(notices), purpose.controller_id))
             renewals: list[Consent] = []
             if cmd.material_change:
                 renewals = await uow.store.require_renewal(purpose.purpose_id, version, now)
@@ -139,8 +144,15 @@ class ConsentService:
                     idem: Idempotent[Granted] | None = None) -> Granted | Replayed:
         async def work(uow: ConsentWork) -> Granted:
             store = uow.store
+            within = cmd.acting_for
+            if within is None:  # an operator: the purpose names the controller (one more read, operators only)
+                named = await store.purpose(cmd.purpose_id)
+                if named is None:
+                    raise errors.PurposeNotFound(cmd.purpose_id)
+                within = named.controller_id
             erased, purpose, notice, controller = await store.grant_context(
-                self._tagger.tag(cmd.subject_id), cmd.purpose_id, cmd.notice_version, cmd.notice_language)
+                self._tagger.tag(cmd.subject_id, within), cmd.purpose_id, cmd.notice_version, cmd.notice_language,
+                within)
             if erased:
                 raise errors.SubjectErased(cmd.subject_id)
             if purpose is None:
@@ -173,7 +185,7 @@ class ConsentService:
     async def withdraw(self, cmd: commands.WithdrawConsent,
                        idem: Idempotent[Consent] | None = None) -> Consent | Replayed:
         async def work(uow: ConsentWork) -> Consent:
-            current = await uow.store.consent(cmd.subject_id, cmd.purpose_id, for_update=True)
+            current = await uow.store.consent(cmd.subject_id, cmd.purpose_id, within=cmd.acting_for, for_update=True)
             if current is None:
                 raise errors.ConsentNotFound(cmd.subject_id, cmd.purpose_id)
             now = self._now()
@@ -188,21 +200,24 @@ class ConsentService:
             return withdrawn
         return await self._run(idem, work)
 
-    async def history(self, subject_id: str, purpose_id: str) -> tuple[Consent, list[HistoryEntry]]:
+    async def history(self, subject_id: str, purpose_id: str,
+                      within: str | None = None) -> tuple[Consent, list[HistoryEntry]]:
         async with self._uow() as uow:
-            consent = await uow.store.consent(subject_id, purpose_id)
+            consent = await uow.store.consent(subject_id, purpose_id, within=within)
             if consent is None:
                 raise errors.ConsentNotFound(subject_id, purpose_id)
             return consent, await uow.store.history(consent.consent_id)
 
-    async def as_of(self, subject_id: str, purpose_id: str, moment: datetime) -> ConsentAsOf:
+    async def as_of(self, subject_id: str, purpose_id: str, moment: datetime,
+                    within: str | None = None) -> ConsentAsOf:
         """GDPR 7(1): the consent as it stood at a past moment, from the history alone."""
-        _, history = await self.history(subject_id, purpose_id)
+        _, history = await self.history(subject_id, purpose_id, within)
         return as_of(history, moment)
 
     async def record_interaction(self, cmd: commands.RecordInteraction) -> datetime:
         async with self._uow() as uow:
-            last = await uow.store.touch(cmd.subject_id, cmd.purpose_id, min(cmd.occurred_at, self._now()))
+            last = await uow.store.touch(cmd.subject_id, cmd.purpose_id, min(cmd.occurred_at, self._now()),
+                                         cmd.acting_for)
             if last is None:
                 raise errors.ConsentNotFound(cmd.subject_id, cmd.purpose_id)
             await uow.commit()
@@ -212,9 +227,14 @@ class ConsentService:
                             idem: Idempotent[Erased] | None = None) -> Erased | Replayed:
         async def work(uow: ConsentWork) -> Erased:
             now = self._now()
-            erased = await uow.store.erase_subject(cmd.subject_id, self._tagger.tag(cmd.subject_id), cmd.request_id, now)
+            controller = cmd.controller_id
+            if await uow.store.controller(controller) is None:  # a mistyped id would erase no one and say so
+                raise errors.ControllerNotFound(controller)
+            erased = await uow.store.erase_subject(cmd.subject_id, controller,
+                                                   self._tagger.tag(cmd.subject_id, controller), cmd.request_id, now)
             await self._record(uow, [(c, None, f"erasure request {cmd.request_id}") for c in erased], now)
-            uow.emit(ev.SubjectErased(self._tagger.tombstone(cmd.subject_id), cmd.request_id, len(erased)))
+            uow.emit(ev.SubjectErased(self._tagger.tombstone(cmd.subject_id, controller), cmd.request_id, len(erased),
+                                      controller))
             return Erased(len(erased), now)
         return await self._run(idem, work)
 

@@ -1,5 +1,10 @@
 """What the gate last read for each (subject, purpose), so a repeated check needs no query.
 
+An entry remembers the controller the check was asked in, and answers only a check asked in that
+one: asked in another controller, the purpose is not its own (unknown purpose) and the subject
+another subject (erased there or not), so the answer differs and is read afresh. One entry per pair
+is enough: a purpose belongs to one controller, the only one whose checks repeat.
+
 Correctness rests on three rules:
 - an entry is dropped when its row changes: locally right after our own commit (read-your-writes on
   this replica) and on every replica through the `consent_changed` notification sent at commit;
@@ -13,7 +18,8 @@ import time
 
 from services.consent.domain.model import ConsentSnapshot
 
-Key = tuple[str, str]
+Key = tuple[str, str, str]  # (subject, purpose, the controller the check was asked in)
+Pair = tuple[str, str]  # (subject, purpose): what a change invalidates, whichever controller asked
 # Sent by the triggers of store migration 0002: "subject<US>purpose", or "*" for everything.
 CHANGE_CHANNEL = "consent_changed"
 
@@ -22,7 +28,7 @@ class DecisionCache:
     def __init__(self, max_entries: int = 500_000, ttl_s: float = 300.0) -> None:
         self._max = max_entries
         self._ttl = ttl_s
-        self._entries: dict[Key, tuple[float, ConsentSnapshot]] = {}
+        self._entries: dict[Pair, tuple[float, str, ConsentSnapshot]] = {}
         self._epoch = 0
         self.enabled = False
 
@@ -34,14 +40,15 @@ class DecisionCache:
     def get(self, key: Key) -> ConsentSnapshot | None:
         if not self.enabled:
             return None
-        entry = self._entries.get(key)
+        subject_id, purpose_id, controller_id = key
+        entry = self._entries.get((subject_id, purpose_id))
         if entry is None:
             return None
-        stored_at, snapshot = entry
+        stored_at, asked_in, snapshot = entry
         if time.monotonic() - stored_at > self._ttl:
-            del self._entries[key]
+            del self._entries[(subject_id, purpose_id)]
             return None
-        return snapshot
+        return snapshot if asked_in == controller_id else None
 
     def store(self, read_epoch: int, items: list[tuple[Key, ConsentSnapshot]]) -> None:
         if not self.enabled or read_epoch != self._epoch:
@@ -49,12 +56,12 @@ class DecisionCache:
         if len(self._entries) + len(items) > self._max:
             self._entries.clear()
         now = time.monotonic()
-        for key, snapshot in items:
-            self._entries[key] = (now, snapshot)
+        for (subject_id, purpose_id, controller_id), snapshot in items:
+            self._entries[(subject_id, purpose_id)] = (now, controller_id, snapshot)
 
-    def invalidate(self, key: Key) -> None:
+    def invalidate(self, pair: Pair) -> None:
         self._epoch += 1
-        self._entries.pop(key, None)
+        self._entries.pop(pair, None)
 
     def clear(self) -> None:
         self._epoch += 1

@@ -38,21 +38,25 @@ class ConsentGate:
         self._now = clock
         self._queries = MicroBatcher(self._query, max_batch)
 
-    async def check(self, subject_id: str, purpose_id: str) -> CheckResult:
-        cached = self.cache.get((subject_id, purpose_id))
+    async def check(self, subject_id: str, purpose_id: str, controller_id: str) -> CheckResult:
+        """Asked in `controller_id`: a purpose of another controller is answered as an unknown one, and
+        the subject is that controller's (erased there or not)."""
+        key = (subject_id, purpose_id, controller_id)
+        cached = self.cache.get(key)
         if cached is not None:
             return decide(cached, self._now())
-        return await self._queries.submit((subject_id, purpose_id))
+        return await self._queries.submit(key)
 
-    async def check_many(self, pairs: list[tuple[str, str]]) -> list[CheckResult]:
-        """Answers from the cache where it can; the rest joins the queue like any other call."""
+    async def check_many(self, checks: list[tuple[str, str, str]]) -> list[CheckResult]:
+        """(subject, purpose, controller) each, as `check`. Answers from the cache where it can; the rest
+        joins the queue like any other call."""
         now, futures = self._now(), []
-        for pair in pairs:
-            cached = self.cache.get(pair)
+        for key in checks:
+            cached = self.cache.get(key)
             if cached is not None:
                 futures.append(_resolved(decide(cached, now)))
                 continue
-            futures.append(self._queries.enqueue(pair))
+            futures.append(self._queries.enqueue(key))
         return list(await asyncio.gather(*futures))
 
     async def close(self) -> None:
@@ -69,16 +73,16 @@ class ConsentGate:
             else:  # purpose, notice and erasure events change many answers at once
                 self.cache.clear()
 
-    async def _query(self, pairs: list[tuple[str, str]]) -> list[CheckResult]:
+    async def _query(self, checks: list[tuple[str, str, str]]) -> list[CheckResult]:
         epoch = self.cache.epoch
         try:
             async with asyncio.timeout(self._timeout):
-                snapshots = await self._reader.snapshots(pairs, [self._tagger.tag(s) for s, _ in pairs])
+                snapshots = await self._reader.snapshots(checks, [self._tagger.tag(s, c) for s, _, c in checks])
         except Exception as exc:  # noqa: BLE001 - any failure to read is answered the same way
             # Fail closed: an unanswerable check is a DENY, never an ALLOW.
             self._reader.discard()
-            log.warning("consent check unavailable", error=str(exc) or type(exc).__name__, checks=len(pairs))
-            return [UNAVAILABLE] * len(pairs)
-        self.cache.store(epoch, list(zip(pairs, snapshots, strict=True)))
+            log.warning("consent check unavailable", error=str(exc) or type(exc).__name__, checks=len(checks))
+            return [UNAVAILABLE] * len(checks)
+        self.cache.store(epoch, list(zip(checks, snapshots, strict=True)))
         now = self._now()
         return [decide(s, now) for s in snapshots]

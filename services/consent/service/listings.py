@@ -1,6 +1,7 @@
 """The paged reads (AIP-158): purposes, a subject's consents, one consent's history. A page token
 carries where its list goes on and is signed over the query (common/page_tokens.py), so it continues
-that query and no other: another subject's, another purpose's, or another caller's scope of purposes."""
+that query and no other: another subject's, another purpose's, another controller's, or another
+caller's scope of purposes."""
 
 import json
 from collections.abc import Callable, Sequence
@@ -44,29 +45,32 @@ class ConsentListings:
         shown = list(found[:size])
         return shown, self._tokens.issue(query, [last(shown[-1])])
 
-    async def purposes(self, controller_id: str, visible: frozenset[str] | None, size: int,
+    async def purposes(self, controller_id: str | None, visible: frozenset[str] | None, size: int,
                        token: str) -> tuple[list[Purpose], str]:
-        query = _query("purposes", visible, controller_id=controller_id)
+        """One controller's purposes; None: every controller's (an operator's list)."""
+        query = _query("purposes", visible, controller_id=controller_id or "*")
         after = self._tokens.continued(token, query, _text) if token else ""
         async with self._uow() as uow:
-            found = await uow.store.purposes(controller_id, visible, after, size + 1)
+            found = await uow.store.purposes(controller_id or "", visible, after, size + 1)
         return self._page(query, found, size, lambda p: p.purpose_id)
 
-    async def consents(self, subject_id: str, visible: frozenset[str] | None, size: int,
+    async def consents(self, subject_id: str, controller_id: str, visible: frozenset[str] | None, size: int,
                        token: str) -> tuple[list[Consent], str]:
-        query = _query("consents", visible, subject_id=subject_id)
+        """The subject's consents at one controller (the same person elsewhere is another subject)."""
+        query = _query("consents", visible, subject_id=subject_id, controller_id=controller_id)
         after = self._tokens.continued(token, query, _text) if token else ""
         async with self._uow() as uow:
-            found = await uow.store.consents_of(subject_id, visible, after, size + 1)
+            found = await uow.store.consents_of(subject_id, controller_id, visible, after, size + 1)
         return self._page(query, found, size, lambda c: c.purpose_id)
 
-    async def history(self, subject_id: str, purpose_id: str, size: int,
+    async def history(self, subject_id: str, purpose_id: str, within: str | None, size: int,
                       token: str) -> tuple[Consent, list[HistoryEntry], str]:
-        """The record as it stands and a page of its history; the record comes with every page."""
-        query = _query("history", subject_id=subject_id, purpose_id=purpose_id)
+        """The record as it stands and a page of its history; the record comes with every page. `within`:
+        the caller's controller (another's purpose is one that does not exist), None for an operator."""
+        query = _query("history", subject_id=subject_id, purpose_id=purpose_id, controller_id=within or "*")
         after = self._tokens.continued(token, query, _row) if token else 0
         async with self._uow() as uow:
-            consent = await uow.store.consent(subject_id, purpose_id)
+            consent = await uow.store.consent(subject_id, purpose_id, within=within)
             if consent is None:
                 raise errors.ConsentNotFound(subject_id, purpose_id)
             found = await uow.store.history_after(consent.consent_id, after, size + 1)

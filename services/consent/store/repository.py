@@ -75,9 +75,13 @@ class ConsentStore:
         )
         return purpose_from_row(row) if row else None
 
-    async def purpose(self, purpose_id: str, *, for_update: bool = False) -> Purpose | None:
+    async def purpose(self, purpose_id: str, *, within: str | None = None,
+                      for_update: bool = False) -> Purpose | None:
+        """None if there is no such purpose, or it is not `within`'s (None: any controller's)."""
         lock = " FOR UPDATE" if for_update else ""
-        row = await self._conn.fetchrow(f"SELECT * FROM purposes WHERE purpose_id = $1{lock}", purpose_id)
+        row = await self._conn.fetchrow(
+            f"SELECT * FROM purposes WHERE purpose_id = $1 AND ($2::text IS NULL OR controller_id = $2){lock}",
+            purpose_id, within)
         return purpose_from_row(row) if row else None
 
     async def purposes(self, controller_id: str, visible: frozenset[str] | None, after: str,
@@ -94,17 +98,17 @@ class ConsentStore:
             "SELECT * FROM notices WHERE purpose_id = $1 ORDER BY version, language", purpose_id)
         return [notice_from_row(r) for r in rows]
 
-    async def grant_context(self, subject_tag: str, purpose_id: str, version: int, language: str
+    async def grant_context(self, subject_tag: str, purpose_id: str, version: int, language: str, within: str
                             ) -> tuple[bool, Purpose | None, Notice | None, Controller | None]:
-        """In one round trip: is the subject erased, the purpose, the notice version the person saw, and
-        the purpose's controller as registered."""
+        """In one round trip: is the subject (of `within`) erased, the purpose if it is `within`'s, the
+        notice version the person saw, and the purpose's controller as registered."""
         row = await self._conn.fetchrow(
             "SELECT EXISTS (SELECT 1 FROM erased_subjects WHERE subject_tag = $1) AS erased,"
             " p AS purpose, n AS notice, c AS controller FROM (SELECT 1) AS one"
-            " LEFT JOIN purposes p ON p.purpose_id = $2"
-            " LEFT JOIN notices n ON n.purpose_id = $2 AND n.version = $3 AND n.language = $4"
+            " LEFT JOIN purposes p ON p.purpose_id = $2 AND p.controller_id = $5"
+            " LEFT JOIN notices n ON n.purpose_id = p.purpose_id AND n.version = $3 AND n.language = $4"
             " LEFT JOIN controllers c ON c.controller_id = p.controller_id",
-            subject_tag, purpose_id, version, language)
+            subject_tag, purpose_id, version, language, within)
         purpose = purpose_from_row(row["purpose"]) if row["purpose"] is not None else None
         notice = notice_from_row(row["notice"]) if row["notice"] is not None else None
         controller = controller_from_row(row["controller"]) if row["controller"] is not None else None
@@ -135,11 +139,14 @@ class ConsentStore:
 
     # Consents
 
-    async def consent(self, subject_id: str, purpose_id: str, *, for_update: bool = False) -> Consent | None:
+    async def consent(self, subject_id: str, purpose_id: str, *, within: str | None = None,
+                      for_update: bool = False) -> Consent | None:
+        """None if there is none, or its purpose is not `within`'s (None: any controller's)."""
         lock = " FOR UPDATE" if for_update else ""
         row = await self._conn.fetchrow(
-            f"SELECT {CONSENT_COLUMNS} FROM consents WHERE subject_id = $1 AND purpose_id = $2{lock}",
-            subject_id, purpose_id)
+            f"SELECT {CONSENT_COLUMNS} FROM consents WHERE subject_id = $1 AND purpose_id = $2"
+            f" AND ($3::text IS NULL OR controller_id = $3){lock}",
+            subject_id, purpose_id, within)
         return consent_from_row(row) if row else None
 
     async def save_consent(self, c: Consent) -> str:
@@ -159,13 +166,13 @@ class ConsentStore:
             " $10, $11, $12, $13, $14, $18, '', $23 FROM saved RETURNING consent_id",
             *consent_values(c), event_id, event_type, at))
 
-    async def consents_of(self, subject_id: str, visible: frozenset[str] | None, after: str,
+    async def consents_of(self, subject_id: str, controller_id: str, visible: frozenset[str] | None, after: str,
                           limit: int) -> list[Consent]:
-        """By purpose_id, after `after`; `visible` None means every purpose."""
+        """The subject's at one controller, by purpose_id, after `after`; `visible` None means every purpose."""
         rows = await self._conn.fetch(
-            f"SELECT {CONSENT_COLUMNS} FROM consents WHERE subject_id = $1 AND purpose_id > $2"
+            f"SELECT {CONSENT_COLUMNS} FROM consents WHERE subject_id = $1 AND controller_id = $5 AND purpose_id > $2"
             " AND ($3::text[] IS NULL OR purpose_id = ANY($3)) ORDER BY purpose_id LIMIT $4",
-            subject_id, after, _listed(visible), limit)
+            subject_id, after, _listed(visible), limit, controller_id)
         return [consent_from_row(r) for r in rows]
 
     async def add_history(self, entries: list[tuple[str, HistoryEntry]]) -> None:
@@ -188,11 +195,13 @@ class ConsentStore:
             consent_id, after, limit)
         return [(r["id"], history_from_row(r)) for r in rows]
 
-    async def touch(self, subject_id: str, purpose_id: str, at: datetime) -> datetime | None:
+    async def touch(self, subject_id: str, purpose_id: str, at: datetime, within: str | None = None
+                    ) -> datetime | None:
         return await self._conn.fetchval(
             "UPDATE consents SET last_interaction_at = greatest(last_interaction_at, $3)"
-            " WHERE subject_id = $1 AND purpose_id = $2 RETURNING last_interaction_at",
-            subject_id, purpose_id, at)
+            " WHERE subject_id = $1 AND purpose_id = $2 AND ($4::text IS NULL OR controller_id = $4)"
+            " RETURNING last_interaction_at",
+            subject_id, purpose_id, at, within)
 
     async def expire_due(self, now: datetime, limit: int) -> list[tuple[Consent, str]]:
         rows = await self._conn.fetch(
@@ -210,13 +219,15 @@ class ConsentStore:
 
     # Erasure
 
-    async def erase_subject(self, subject_id: str, subject_tag: str, request_id: str,
+    async def erase_subject(self, subject_id: str, controller_id: str, subject_tag: str, request_id: str,
                             at: datetime) -> list[Consent]:
-        """Leaves the keyed tombstone and nothing else that names the person: their records keep
+        """Erases the person as a subject of one controller (`subject_tag` is theirs there), leaving
+        the keyed tombstone and nothing else at that controller that names them: their records keep
         the tombstone in place of the id and lose evidence, guardian and free-text reasons; where
-        they were another subject's guardian, the tombstone stands in their place (and in place of
-        the reference to how they were verified, which points to them); every outbox row naming
-        them is redacted, and their event key destroyed (their events on the broker die with it)."""
+        they were another subject's guardian there, the tombstone stands in their place (and in place
+        of the reference to how they were verified, which points to them); every outbox row naming
+        them at that controller is redacted, and their event key there destroyed (their events on the
+        broker die with it). The same person at another controller is another subject: untouched."""
         tombstone = TOMBSTONE_PREFIX + subject_tag
         await self._conn.execute(
             "INSERT INTO erased_subjects (subject_tag, request_id, erased_at) VALUES ($1, $2, $3)"
@@ -224,24 +235,27 @@ class ConsentStore:
         rows = await self._conn.fetch(
             f"UPDATE consents SET state = $3, subject_id = $2, evidence_ref = '',"
             f" guardian_id = '', guardian_verification_ref = '', updated_at = $4"
-            f" WHERE subject_id = $1 RETURNING {CONSENT_COLUMNS}",
-            subject_id, tombstone, ConsentState.ERASED.value, at)
+            f" WHERE subject_id = $1 AND controller_id = $5 RETURNING {CONSENT_COLUMNS}",
+            subject_id, tombstone, ConsentState.ERASED.value, at, controller_id)
         await self._conn.execute(
             "UPDATE consent_history SET guardian_id = '', guardian_verification_ref = '', evidence_ref = '',"
             " reason = '' WHERE consent_id = ANY($1::uuid[])",
             [r["consent_id"] for r in rows])
         await self._conn.execute("UPDATE consents SET guardian_id = $2, guardian_verification_ref = $2"
-                                 " WHERE guardian_id = $1", subject_id, tombstone)
-        await self._conn.execute("UPDATE consent_history SET guardian_id = $2, guardian_verification_ref = $2"
-                                 " WHERE guardian_id = $1",
-                                 subject_id, tombstone)
-        await redact_persons(self._conn, [subject_id])
+                                 " WHERE guardian_id = $1 AND controller_id = $3", subject_id, tombstone, controller_id)
+        await self._conn.execute("UPDATE consent_history h SET guardian_id = $2, guardian_verification_ref = $2"
+                                 " FROM consents c WHERE h.guardian_id = $1 AND c.consent_id = h.consent_id"
+                                 " AND c.controller_id = $3",
+                                 subject_id, tombstone, controller_id)
+        await redact_persons(self._conn, [subject_id], controller_id)
         await destroy_event_keys(self._conn, [subject_tag])
         return [consent_from_row(r) for r in rows]
 
     # Reads for the gate and for accountability
 
-    async def snapshots(self, pairs: list[tuple[str, str]], tags: list[str]) -> list[ConsentSnapshot]:
+    async def snapshots(self, checks: list[tuple[str, str, str]], tags: list[str]) -> list[ConsentSnapshot]:
+        """Per (subject, purpose, controller): a purpose of another controller reads as no purpose at all,
+        and `tags` (the subjects' erasure tags at that controller) say who was erased there."""
         rows = await self._conn.fetch(
             """
             SELECT q.ord, p.purpose_id IS NOT NULL AS purpose_exists, p.storage_location,
@@ -249,13 +263,14 @@ class ConsentStore:
                    c.consent_id, c.state, c.notice_version, c.expires_at, c.last_interaction_at,
                    (SELECT count(*) FROM consent_history h WHERE h.consent_id = c.consent_id
                     AND h.event_type IN ('consent.withdrawn', 'consent.expired')) AS lapses
-            FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS q(subject_id, purpose_id, tag, ord)
-            LEFT JOIN purposes p ON p.purpose_id = q.purpose_id
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+                 WITH ORDINALITY AS q(subject_id, purpose_id, controller_id, tag, ord)
+            LEFT JOIN purposes p ON p.purpose_id = q.purpose_id AND p.controller_id = q.controller_id
             LEFT JOIN erased_subjects e ON e.subject_tag = q.tag
-            LEFT JOIN consents c ON c.subject_id = q.subject_id AND c.purpose_id = q.purpose_id
+            LEFT JOIN consents c ON c.subject_id = q.subject_id AND c.purpose_id = p.purpose_id
             ORDER BY q.ord
             """,
-            [s for s, _ in pairs], [p for _, p in pairs], tags)
+            [s for s, _, _ in checks], [p for _, p, _ in checks], [c for _, _, c in checks], tags)
         return [
             ConsentSnapshot(
                 purpose_exists=r["purpose_exists"], subject_erased=r["erased"],

@@ -12,10 +12,10 @@ class SnapshotReader:
         self._dsn = dsn
         self._conn: asyncpg.Connection | None = None
 
-    async def snapshots(self, pairs: list[tuple[str, str]], tags: list[str]) -> list[ConsentSnapshot]:
+    async def snapshots(self, checks: list[tuple[str, str, str]], tags: list[str]) -> list[ConsentSnapshot]:
         if self._conn is None or self._conn.is_closed():
             self._conn = await asyncpg.connect(self._dsn)
-        return await ConsentStore(self._conn).snapshots(pairs, tags)
+        return await ConsentStore(self._conn).snapshots(checks, tags)
 
     def discard(self) -> None:
         """After a failed read: its connection may be half-way through anything."""
