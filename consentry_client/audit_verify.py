@@ -172,8 +172,10 @@ def verify_export(lines: list[str], public_key_pem: str, earlier_checkpoint: dic
             if not _entry_included(record, verdict.tree_size, root):
                 verdict.problems.append(f"line {number}: entry {record.get('leafIndex')} is not in the signed tree")
             elif controller is not None and (named := _controller_of(record, default_controller)) != controller:
+                whose = f"it is {named!r}'s" if named is not None else \
+                    "it names none: from before controllers, it is the default controller's"
                 verdict.problems.append(f"line {number}: entry {record.get('leafIndex')} is not controller"
-                                        f" {controller!r}'s (it is {named!r}'s)")
+                                        f" {controller!r}'s ({whose})")
             else:
                 verdict.entries_verified += 1
         elif record.get("kind") == "consistency":

@@ -143,6 +143,7 @@ def test_every_entry_must_name_the_expected_controller_when_asked():
 
     assert unasked.ok and unasked.entries_verified == 3
     assert acme.ok and acme.entries_verified == 2
-    assert acme_without_default.problems == ["line 2: entry 0 is not controller 'acme-campus''s (it is None's)"]
+    assert acme_without_default.problems == ["line 2: entry 0 is not controller 'acme-campus''s (it names none:"
+                                             " from before controllers, it is the default controller's)"]
     assert passed_off.problems == ["line 4: entry 2 is not controller 'acme-campus''s (it is 'river-bank''s)"]
     assert river_with_old.problems == ["line 2: entry 0 is not controller 'river-bank''s (it is 'acme-campus''s)"]
