@@ -4,14 +4,18 @@ One person id at two controllers (acme-campus, river-bank) is two subjects; unti
 them two references, their entries even share one, so only the controller keeps them apart here."""
 
 import json
+import uuid
 
 import grpc
 import pytest
+from aiokafka import AIOKafkaProducer
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from consentry.audit.v1 import audit_pb2 as pb
+from consentry.events.v1 import envelope_pb2
 from services.common.grpc_errors import field_violations
+from services.common.topics import KEYVAULT_EVENTS
 from tests.audit.test_export import export, verify
 from tests.audit.test_log import entries_of, face_event
 from tests.keyvault.test_data_keys import refused
@@ -210,3 +214,30 @@ async def test_completeness_shows_a_controllers_dpo_no_face_system_of_another(
 
     assert "bank-app" in operator and "bank-app" in at_river
     assert "bank-app" not in at_acme and at_acme <= operator
+
+
+async def test_a_producers_event_is_the_controller_its_envelope_names(kafka, dpo, acme_dpo, river_dpo, backend):
+    """Over Kafka: the envelope's controller_id (in the clear), else the default controller's for an
+    event about a subject (one published before controllers, or by a producer not yet naming one)."""
+    person = unique("person")
+
+    def envelope(controller: str) -> envelope_pb2.EventEnvelope:
+        e = envelope_pb2.EventEnvelope(event_id=str(uuid.uuid4()), producer="relay-test", type="keyvault.key.created",
+                                       subject_id=person, controller_id=controller)
+        e.occurred_at.GetCurrentTime()
+        return e
+    river, unnamed = envelope(RIVER), envelope("")
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all")
+    await producer.start()
+    try:
+        for e in (river, unnamed):
+            await producer.send_and_wait(KEYVAULT_EVENTS, e.SerializeToString(), key=person.encode())
+    finally:
+        await producer.stop()
+
+    at_river = await entries_of(river_dpo, person, controller="", kind="keyvault.")
+    at_acme = await entries_of(acme_dpo, person, controller="", kind="keyvault.")
+
+    assert [(e["eventId"], e["controllerId"]) for e in at_river] == [(river.event_id, RIVER)]
+    assert [(e["eventId"], e["controllerId"]) for e in at_acme] == [(unnamed.event_id, ACME)]  # the default
+    assert all(len(e["subjectRef"]) == 64 for e in at_river + at_acme)
