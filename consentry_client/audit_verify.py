@@ -3,13 +3,17 @@ an auditor or a regulator runs on the file `ExportEvents` (or `consentry audit e
 
     from consentry_client.audit_verify import verify_export
 
-    verdict = verify_export(open("alice.jsonl").read().splitlines(), open("audit.pem").read())
+    verdict = verify_export(open("alice.jsonl").read().splitlines(), open("audit.pem").read(),
+                            controller="acme-campus")
     assert verdict.ok, verdict.problems
 
 The file is JSON Lines. Line 1 is the signed checkpoint: a note naming the log, its size, its root
 hash and the time, signed with Ed25519. Then one line per entry: its leaf index, its exact canonical
 JSON and its inclusion proof. Last, if an earlier tree size was named, the consistency proof from it.
-Hashes and signatures are base64. The tree is RFC 9162's (2.1.1); the proofs are checked as 2.1.3.2
+Hashes and signatures are base64. Every entry names its controller ("controllerId" in its JSON, so
+the signed leaf itself says whose it is); given `controller`, each entry must name it. An entry from
+before controllers names none: it counts as the default controller's, so it passes only if
+`default_controller` (the deployment's, as its operator states it) is the expected controller. The tree is RFC 9162's (2.1.1); the proofs are checked as 2.1.3.2
 and 2.1.4.2 say, step for step. The audit service checks its own log with the same functions."""
 
 import base64
@@ -147,8 +151,10 @@ def _signed(line: dict, public_key_pem: str, what: str, verdict: Verdict) -> tup
     return signed
 
 
-def verify_export(lines: list[str], public_key_pem: str, earlier_checkpoint: dict | None = None) -> Verdict:
-    """Every entry included in the signed tree; the tree an extension of the earlier checkpoint."""
+def verify_export(lines: list[str], public_key_pem: str, earlier_checkpoint: dict | None = None, *,
+                  controller: str | None = None, default_controller: str | None = None) -> Verdict:
+    """Every entry included in the signed tree (and, given `controller`, that controller's); the tree
+    an extension of the earlier checkpoint."""
     verdict = Verdict()
     try:
         records = [json.loads(line) for line in lines if line.strip()]
@@ -163,10 +169,15 @@ def verify_export(lines: list[str], public_key_pem: str, earlier_checkpoint: dic
     consistency = None
     for number, record in enumerate(records[1:], start=2):
         if record.get("kind") == "entry":
-            if _entry_included(record, verdict.tree_size, root):
-                verdict.entries_verified += 1
-            else:
+            if not _entry_included(record, verdict.tree_size, root):
                 verdict.problems.append(f"line {number}: entry {record.get('leafIndex')} is not in the signed tree")
+            elif controller is not None and (named := _controller_of(record, default_controller)) != controller:
+                whose = f"it is {named!r}'s" if named is not None else \
+                    "it names none: from before controllers, it is the default controller's"
+                verdict.problems.append(f"line {number}: entry {record.get('leafIndex')} is not controller"
+                                        f" {controller!r}'s ({whose})")
+            else:
+                verdict.entries_verified += 1
         elif record.get("kind") == "consistency":
             consistency = record
         else:
@@ -183,6 +194,18 @@ def _entry_included(record: dict, tree_size: int, root: bytes) -> bool:
         return verify_inclusion(leaf, int(record["leafIndex"]), tree_size, proof, root)
     except (KeyError, TypeError, ValueError, AttributeError):
         return False
+
+
+def _controller_of(record: dict, default_controller: str | None) -> str | None:
+    """The controller the (already proven) entry names; the default one's for an entry from before
+    controllers, None if that is not known."""
+    try:
+        entry = json.loads(record["entryJson"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(entry, dict):
+        return None
+    return entry["controllerId"] if "controllerId" in entry else default_controller
 
 
 def _check_growth(earlier: dict, consistency: dict | None, public_key_pem: str, tree_size: int, root: bytes,

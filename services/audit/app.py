@@ -67,14 +67,16 @@ class AuditApp:
         self.sequencer = Sequencer(lambda: SequencerSession.lead(s.database_url),
                                    KafkaSource(s.kafka, s.topics, openers), refs.refs, signer,
                                    GapWatch(replays.ask, s.gap_grace_s, replays.acknowledge, s.acknowledge_interval_s),
-                                   batch_size=s.batch_size)
+                                   batch_size=s.batch_size, default_controller=s.default_controller)
         runtime.spawn(self.sequencer.run(), "sequencer")
 
         uow = UnitsOfWork(pool, LogStore)  # the log has no outbox: it is where every outbox ends
-        reader = LogReader(uow, refs.ref, await PageTokens.of(pool), signer.public_key_pem)
-        servicer = AuditServicer(Inbox(uow), reader, (signer.key_id, signer.public_key_pem))
+        reader = LogReader(uow, refs.ref, await PageTokens.of(pool), signer.public_key_pem, s.default_controller)
+        policy = Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id)
+        servicer = AuditServicer(Inbox(uow), reader, (signer.key_id, signer.public_key_pem),
+                                 lambda producer: (grant := policy.clients.get(producer)) and grant.controller_id)
         await runtime.serve(GrpcServer(
-            s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
+            s.grpc, policy, [SERVICE_NAME],
             lambda srv: audit_pb2_grpc.add_AuditServiceServicer_to_server(servicer, srv), status_for,
             tracing=s.telemetry.trace_exporter != "none"))
 

@@ -34,6 +34,11 @@ class AuditSettings(BaseSettings):
     consent_address: str = "localhost:50051"
     dsr_address: str = "localhost:50053"
 
+    # The controller whose subjects were subjects before controllers: the same id as the other services'
+    # erasure_key.default_controller. Entries from before controllers (and events whose producer names
+    # no controller, about a subject) are its; "" for a deployment that began with controllers.
+    default_controller: str = ""
+
     # Vault/OpenBao transit holding the Ed25519 checkpoint key (token: sign and read only).
     vault_address: str = "http://127.0.0.1:8200"
     vault_auth: str = Field("token", pattern="^(token|kubernetes)$")

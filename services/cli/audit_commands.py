@@ -22,6 +22,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     verify.add_argument("--earlier-checkpoint", type=Path,
                         help="a checkpoint kept from before (JSON, as `consentry audit checkpoint` prints it): "
                              "the export must prove the log only grew since")
+    verify.add_argument("--controller", help="every entry must be this controller's")
+    verify.add_argument("--default-controller",
+                        help="the deployment's default controller: entries from before controllers, which name"
+                             " none, are its")
     verify.set_defaults(run=run_verify)
 
     online = {
@@ -34,7 +38,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     for name, text in online.items():
         p = actions.add_parser(name, help=text)
         if name == "export":
-            p.add_argument("--subject", default="", help="only this subject's entries")
+            p.add_argument("--subject", default="", help="only this subject's entries (of --controller)")
+            p.add_argument("--controller", default="",
+                           help="only this controller's entries (a controller's client: its own, by default;"
+                                " an operator: every controller's, but it must name one with --subject)")
             p.add_argument("--since-tree-size", type=int, default=0, help="prove consistency from this size")
             p.add_argument("--out", type=Path, required=True)
         p.add_argument("--client", default="dpo", help="client certificate to call with")
@@ -44,7 +51,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     earlier = json.loads(args.earlier_checkpoint.read_text()) if args.earlier_checkpoint else None
-    verdict = verify_export(args.file.read_text().splitlines(), args.public_key.read_text(), earlier)
+    verdict = verify_export(args.file.read_text().splitlines(), args.public_key.read_text(), earlier,
+                            controller=args.controller, default_controller=args.default_controller)
     print(json.dumps({"ok": verdict.ok, "treeSize": verdict.tree_size, "entriesVerified": verdict.entries_verified,
                       "consistentWithTreeSize": verdict.consistent_with, "problems": verdict.problems}, indent=2))
     return 0 if verdict.ok else 1
@@ -63,7 +71,7 @@ async def _call(stub: audit_pb2_grpc.AuditServiceStub, args: argparse.Namespace)
     elif args.action == "public-key":
         print((await stub.GetPublicKey(pb.GetPublicKeyRequest())).public_key_pem, end="")
     elif args.action == "export":
-        request = pb.ExportEventsRequest(filter=pb.EventFilter(subject_id=args.subject),
+        request = pb.ExportEventsRequest(filter=pb.EventFilter(subject_id=args.subject, controller_id=args.controller),
                                          since_tree_size=args.since_tree_size)
         with args.out.open("wb") as out:
             async for chunk in stub.ExportEvents(request):

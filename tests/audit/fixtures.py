@@ -19,10 +19,19 @@ DPO_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
     "VerifyLog", "GetCompleteness")]
 AUDIT_CLIENTS = {
     "dpo": {"operator": True, "rpcs": DPO_RPCS, "purposes": []},
+    # Each controller's own DPO, and a second controller's face system (controllers apart).
+    "acme-dpo": {"controller": "acme-campus", "rpcs": DPO_RPCS, "purposes": []},
+    "river-dpo": {"controller": "river-bank", "rpcs": DPO_RPCS, "purposes": []},
+    "bank-app": {"controller": "river-bank", "rpcs": [f"{SERVICE}/Append"], "purposes": []},
+    # An operator's face-system tooling: it must name the controller its events are of.
+    "platform-app": {"operator": True, "rpcs": [f"{SERVICE}/Append"], "purposes": []},
     "face-app": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/Append"], "purposes": []},
     "door-system": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/Append"], "purposes": []},
     "dsr": {"operator": True, "rpcs": [f"{SERVICE}/QueryEvents"], "purposes": []},
 }
+# Whose subjects were subjects before controllers: the test clients' controller, so what producers not
+# yet naming a controller publish about a subject is acme-campus's.
+DEFAULT_CONTROLLER = "acme-campus"
 OWNER, SERVICE_ROLE = "consentry_audit_owner", "consentry_audit"
 PASSWORDS = {OWNER: secrets.token_urlsafe(16), SERVICE_ROLE: secrets.token_urlsafe(16)}
 
@@ -48,7 +57,8 @@ def audit_settings(run_dir: Path, ca: DevCA, postgres, database: str, broker, ke
         grpc=grpc_settings(ca, write_policy(run_dir / "audit-policy.toml", AUDIT_CLIENTS)),
         keyvault_address=f"localhost:{keyvault_port}",
         **{f"{name}_address": f"localhost:{port}" for name, port in producers.items()}, tls_ca=ca.ca.cert, tls_cert=client.cert,
-        tls_key=client.key, vault_address=vault_address, vault_token=vault_token, gap_grace_s=1.0)
+        tls_key=client.key, vault_address=vault_address, vault_token=vault_token, gap_grace_s=1.0,
+        default_controller=DEFAULT_CONTROLLER)
 
 
 @pytest.fixture(scope="session")

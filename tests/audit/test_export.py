@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from consentry.audit.v1 import audit_pb2 as pb
 from services.audit.domain.checkpoint import Checkpoint, note_for
 from services.audit.domain.export_format import checkpoint_line
-from tests.audit.test_log import _checkpoint_after, entries_of, face_event
+from tests.audit.test_log import CONTROLLER, _checkpoint_after, entries_of, face_event
 from tests.support import unique
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
@@ -33,7 +33,8 @@ def kept(checkpoint: pb.Checkpoint) -> dict:
                                       checkpoint.note, checkpoint.signature, checkpoint.key_id))
 
 
-def verify(tmp_path, file, key_pem: str, earlier: dict | None = None) -> tuple[int, dict]:
+def verify(tmp_path, file, key_pem: str, earlier: dict | None = None, controller: str | None = None
+           ) -> tuple[int, dict]:
     """`consentry audit verify`, run as the DPO would run it: a process with the files and nothing else."""
     key = tmp_path / "audit.pem"
     key.write_text(key_pem)
@@ -41,6 +42,8 @@ def verify(tmp_path, file, key_pem: str, earlier: dict | None = None) -> tuple[i
     if earlier is not None:
         (tmp_path / "earlier.json").write_text(json.dumps(earlier))
         args += ["--earlier-checkpoint", str(tmp_path / "earlier.json")]
+    if controller is not None:
+        args += ["--controller", controller]
     done = subprocess.run([sys.executable, "-m", "services.cli.main", *args], capture_output=True, text=True,
                           timeout=60)
     return done.returncode, json.loads(done.stdout)
@@ -57,7 +60,8 @@ async def test_an_export_verifies_offline_and_proves_growth_since_a_kept_checkpo
     later = await _checkpoint_after(dpo, earlier.tree_size)
     key = (await dpo.GetPublicKey(pb.GetPublicKeyRequest())).public_key_pem
 
-    lines = await export(dpo, tmp_path / "export.jsonl", filter=pb.EventFilter(subject_id=subject),
+    lines = await export(dpo, tmp_path / "export.jsonl",
+                         filter=pb.EventFilter(subject_id=subject, controller_id=CONTROLLER),
                          since_tree_size=earlier.tree_size)
     code, verdict = verify(tmp_path, tmp_path / "export.jsonl", key, kept(earlier))
 
@@ -72,8 +76,8 @@ async def test_a_tampered_export_or_a_forged_checkpoint_fails_offline(face_event
     await face_events.Append(pb.AppendRequest(events=[face_event(subject, result="no-match", score=0.1)]))
     await entries_of(dpo, subject)
     key = (await dpo.GetPublicKey(pb.GetPublicKeyRequest())).public_key_pem
-    records = [json.loads(line) for line in await export(dpo, tmp_path / "export.jsonl",
-                                                         filter=pb.EventFilter(subject_id=subject))]
+    records = [json.loads(line) for line in await export(
+        dpo, tmp_path / "export.jsonl", filter=pb.EventFilter(subject_id=subject, controller_id=CONTROLLER))]
 
     def write(name: str, changed: list[dict]):
         (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in changed))
@@ -105,7 +109,7 @@ async def test_a_kept_checkpoint_from_another_history_is_not_accepted(face_event
     earlier = (await dpo.GetCheckpoint(pb.GetCheckpointRequest())).checkpoint
     key = (await dpo.GetPublicKey(pb.GetPublicKeyRequest())).public_key_pem
     await export(dpo, tmp_path / "export.jsonl", since_tree_size=earlier.tree_size,
-                 filter=pb.EventFilter(subject_id=subject))
+                 filter=pb.EventFilter(subject_id=subject, controller_id=CONTROLLER))
     # Validly signed (with Vault's root token), same size, another root: what a DPO would hold had
     # the log been rewritten by someone able to sign.
     note = note_for(earlier.tree_size, b"\x07" * 32, datetime.now(UTC))

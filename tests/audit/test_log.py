@@ -24,6 +24,7 @@ from tests.support import unique
 from tests.legal import requirement
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+CONTROLLER = "acme-campus"  # the test clients' controller, and the audit's default one (fixtures.py)
 
 
 def face_event(subject: str, event_type: str = "face.match.attempted", **fields) -> pb.FaceSystemEvent:
@@ -34,12 +35,13 @@ def face_event(subject: str, event_type: str = "face.match.attempted", **fields)
 
 
 async def entries_of(dpo, subject: str, until=lambda entries: bool(entries), timeout: float = 20.0,  # noqa: ASYNC109
-                     kind: str = "") -> list[dict]:
-    """The subject's entries (only those whose type starts with `kind`) once `until` holds (the
-    sequencer integrates in batches)."""
+                     kind: str = "", controller: str = CONTROLLER) -> list[dict]:
+    """The subject's entries at the controller (only those whose type starts with `kind`) once `until`
+    holds (the sequencer integrates in batches). A controller's DPO may pass controller="" (its own)."""
     async with asyncio.timeout(timeout):
         while True:
-            answer = await dpo.QueryEvents(pb.QueryEventsRequest(filter=pb.EventFilter(subject_id=subject), page_size=1000))
+            answer = await dpo.QueryEvents(pb.QueryEventsRequest(
+                filter=pb.EventFilter(subject_id=subject, controller_id=controller), page_size=1000))
             entries = [entry for entry in map(json.loads, (e.entry_json for e in answer.entries))
                        if entry["type"].startswith(kind)]
             if until(entries):
@@ -144,7 +146,8 @@ async def test_every_entry_is_provably_in_the_signed_tree(face_events, dpo, back
     subject = unique("subj")
     await face_events.Append(pb.AppendRequest(events=[face_event(subject)]))
     await entries_of(dpo, subject)
-    answer = await dpo.QueryEvents(pb.QueryEventsRequest(filter=pb.EventFilter(subject_id=subject), page_size=1000))
+    answer = await dpo.QueryEvents(pb.QueryEventsRequest(
+        filter=pb.EventFilter(subject_id=subject, controller_id=CONTROLLER), page_size=1000))
     entry = answer.entries[0]
     checkpoint = (await dpo.GetCheckpoint(pb.GetCheckpointRequest())).checkpoint
     key = await dpo.GetPublicKey(pb.GetPublicKeyRequest())
@@ -196,7 +199,8 @@ async def test_after_shredding_entries_still_verify_but_no_query_finds_the_perso
     await kv_admin_service.ShredSubjectKey(kv_admin_pb.ShredSubjectKeyRequest(
         subject_id=subject, request_id=unique("dsr"), reason="erasure", idempotency_key=unique("idem")))
 
-    by_subject = await dpo.QueryEvents(pb.QueryEventsRequest(filter=pb.EventFilter(subject_id=subject)))
+    by_subject = await dpo.QueryEvents(pb.QueryEventsRequest(
+        filter=pb.EventFilter(subject_id=subject, controller_id=CONTROLLER)))
     by_reference = await dpo.QueryEvents(pb.QueryEventsRequest(filter=pb.EventFilter(subject_ref=reference)))
     verified = await dpo.VerifyLog(pb.VerifyLogRequest())
     assert list(by_subject.entries) == []
@@ -213,7 +217,8 @@ async def test_queries_page_through_matching_entries_in_order(face_events, dpo, 
     pages, token = [], ""
     while True:
         page = await dpo.QueryEvents(pb.QueryEventsRequest(
-            filter=pb.EventFilter(subject_id=subject, type="face.match.attempted"), page_size=3, page_token=token))
+            filter=pb.EventFilter(subject_id=subject, controller_id=CONTROLLER, type="face.match.attempted"),
+            page_size=3, page_token=token))
         pages.append([e.leaf_index for e in page.entries])
         token = page.next_page_token
         if not token:

@@ -13,7 +13,7 @@ from google.protobuf import timestamp_pb2
 from consentry.audit.v1 import audit_pb2 as pb
 from services.audit.service.reader import MAX_PAGE
 from services.common.grpc_errors import field_violations
-from tests.audit.test_log import entries_of, face_event
+from tests.audit.test_log import CONTROLLER, entries_of, face_event
 from tests.keyvault.test_data_keys import refused
 from tests.support import unique
 
@@ -28,6 +28,8 @@ QUERIES = {
     "filter.subject_ref": pb.EventFilter(subject_ref="not-a-reference"),
     "filter.type": pb.EventFilter(type="Consent Granted"),
     "filter.producer": pb.EventFilter(producer="no spaces allowed"),
+    # An operator reads a subject id in one controller only: the same person at two is two subjects.
+    "filter.controller_id": pb.EventFilter(subject_id="alice"),
     "filter.occurred_until": pb.EventFilter(occurred_from=_ts(2_000_000), occurred_until=_ts(1_000_000)),
 }
 
@@ -43,7 +45,7 @@ async def test_a_bad_filter_is_refused_naming_the_field(dpo, backend, field):
 async def test_paging_arguments_are_checked(dpo, backend):
     forged = await refused(dpo.QueryEvents, pb.QueryEventsRequest(page_token="bm90IGEgdG9rZW4="))
     both = await refused(dpo.QueryEvents, pb.QueryEventsRequest(
-        filter=pb.EventFilter(subject_id="alice", subject_ref="a" * 64)))
+        filter=pb.EventFilter(subject_id="alice", subject_ref="a" * 64, controller_id=CONTROLLER)))
 
     assert field_violations(forged) == [("page_token", "page_token.valid")]
     assert [f for f, _ in field_violations(both)] == ["filter.subject_ref"]
@@ -143,8 +145,8 @@ async def test_a_page_size_above_the_maximum_is_the_maximum_not_an_error(face_ev
     # The subject's key, made for its reference, logs an entry of its own at a time of its own.
     logged = await entries_of(dpo, subject, until=lambda es: len(es) == 3, kind="face.")
 
-    answer = await dpo.QueryEvents(pb.QueryEventsRequest(filter=pb.EventFilter(subject_id=subject),
-                                                         page_size=MAX_PAGE * 10))
+    answer = await dpo.QueryEvents(pb.QueryEventsRequest(
+        filter=pb.EventFilter(subject_id=subject, controller_id=CONTROLLER), page_size=MAX_PAGE * 10))
 
     answered = [entry for entry in map(json.loads, (e.entry_json for e in answer.entries))
                 if entry["type"].startswith("face.")]
@@ -155,7 +157,8 @@ async def test_a_page_token_goes_on_only_with_the_query_it_came_from(face_events
     subject = unique("subj")
     await face_events.Append(pb.AppendRequest(events=[face_event(subject) for _ in range(3)]))
     await entries_of(dpo, subject, until=lambda es: len(es) >= 3)
-    first = await dpo.QueryEvents(pb.QueryEventsRequest(filter=pb.EventFilter(subject_id=subject), page_size=2))
+    first = await dpo.QueryEvents(pb.QueryEventsRequest(
+        filter=pb.EventFilter(subject_id=subject, controller_id=CONTROLLER), page_size=2))
 
     elsewhere = await refused(dpo.QueryEvents, pb.QueryEventsRequest(
         filter=pb.EventFilter(type="face.match.attempted"), page_size=2, page_token=first.next_page_token))

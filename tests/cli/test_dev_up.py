@@ -102,12 +102,13 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         data_key = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
         export, key = tmp_path / "alice.jsonl", tmp_path / "audit.pem"
         while True:  # the audit log integrates her events within moments
-            consentry("audit", "export", "--subject", "alice", "--out", str(export), run_dir=run_dir)
+            consentry("audit", "export", "--subject", "alice", "--controller", "acme-campus", "--out", str(export), run_dir=run_dir)
             if len(export.read_text().splitlines()) >= 3 or time.monotonic() > deadline + 30:
                 break
             time.sleep(0.3)
         key.write_text(consentry("audit", "public-key", run_dir=run_dir).stdout)
-        verified = subprocess.run([*CONSENTRY, "audit", "verify", str(export), "--public-key", str(key)],
+        verified = subprocess.run([*CONSENTRY, "audit", "verify", str(export), "--public-key", str(key),
+                                   "--controller", "acme-campus"],
                                   capture_output=True, text=True, timeout=60)
         shredded = consentry("keyvault", "shred", "--subject", "alice", run_dir=run_dir)
         (tmp_path / "certificate.json").write_text(shredded.stdout)

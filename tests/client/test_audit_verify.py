@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from consentry_client.audit_verify import verify_export
 from services.audit.domain import merkle, proofs
 from services.audit.domain.checkpoint import Checkpoint, note_for
 from services.audit.domain.export_format import checkpoint_line, consistency_line, dumps, entry_line
@@ -112,3 +113,37 @@ def test_a_checkpoint_whose_note_names_another_size_fails_the_check(tmp_path):
     assert not grown["ok"] and grown["problems"] == ["checkpoint: signature does not verify with the given public key"]
     assert not kept_larger["ok"] and kept_larger["problems"] == [
         "earlier checkpoint: signature does not verify with the given public key"]
+
+
+def _controllers_log(key: Ed25519PrivateKey) -> list[dict]:
+    """An export of a log with an entry from before controllers (it names none), then one of
+    acme-campus and one of river-bank, each with its inclusion proof."""
+    bodies = [json.dumps({"v": 1, "eventId": "e-old", "type": "face.match"}).encode(),
+              json.dumps({"v": 2, "eventId": "e-acme", "controllerId": "acme-campus"}).encode(),
+              json.dumps({"v": 2, "eventId": "e-river", "controllerId": "river-bank"}).encode()]
+    frontier = merkle.Frontier()
+    nodes = {(level, index): node for level, index, node in frontier.extend(map(merkle.leaf_hash, bodies))}
+    return [checkpoint_line(signed(key, len(bodies), frontier.root())),
+            *(entry_line(i, body, merkle.hashes_for(proofs.inclusion_plan(i, len(bodies)), nodes))
+              for i, body in enumerate(bodies))]
+
+
+def test_every_entry_must_name_the_expected_controller_when_asked():
+    key = Ed25519PrivateKey.generate()
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    lines = [json.dumps(line) for line in _controllers_log(key)]
+
+    unasked = verify_export(lines, pem)
+    acme = verify_export([lines[0], *lines[1:3]], pem, controller="acme-campus", default_controller="acme-campus")
+    acme_without_default = verify_export([lines[0], *lines[1:3]], pem, controller="acme-campus")
+    passed_off = verify_export(lines, pem, controller="acme-campus", default_controller="acme-campus")
+    river_with_old = verify_export([lines[0], lines[1], lines[3]], pem, controller="river-bank",
+                                   default_controller="acme-campus")
+
+    assert unasked.ok and unasked.entries_verified == 3
+    assert acme.ok and acme.entries_verified == 2
+    assert acme_without_default.problems == ["line 2: entry 0 is not controller 'acme-campus''s (it names none:"
+                                             " from before controllers, it is the default controller's)"]
+    assert passed_off.problems == ["line 4: entry 2 is not controller 'acme-campus''s (it is 'river-bank''s)"]
+    assert river_with_old.problems == ["line 2: entry 0 is not controller 'river-bank''s (it is 'acme-campus''s)"]

@@ -111,7 +111,7 @@ async def seed(stack: FuzzStack) -> World:
     now.GetCurrentTime()
     await audit.Append(apb.AppendRequest(events=[apb.FaceSystemEvent(
         event_id=event_id, type="face.enrolled", subject_id=subjects[0], occurred_at=now,
-        device_id="gate-3")]))
+        device_id="gate-3")], controller_id=CONTROLLER))
     size = await _checkpoint_size(audit)
     audit_token = (await audit.QueryEvents(apb.QueryEventsRequest(page_size=1))).next_page_token
     key_ids = await _event_key_ids(stack)

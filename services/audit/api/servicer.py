@@ -1,6 +1,8 @@
 """AuditService over gRPC: proto <-> domain mapping only."""
 
 
+from collections.abc import Callable
+
 from consentry.audit.v1 import audit_pb2 as pb
 from consentry.audit.v1 import audit_pb2_grpc
 
@@ -18,8 +20,12 @@ def _checkpoint(c: Checkpoint) -> pb.Checkpoint:
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
-    def __init__(self, inbox: Inbox, reader: LogReader, public_key: tuple[str, str]) -> None:
+    def __init__(self, inbox: Inbox, reader: LogReader, public_key: tuple[str, str],
+                 producer_controller: Callable[[str], str | None] = lambda producer: None) -> None:
+        """`producer_controller`: the controller a producer (a face system: an audit client) acts for,
+        None for the platform's own services."""
         self._inbox, self._reader, self._public_key = inbox, reader, public_key
+        self._producer_controller = producer_controller
 
     async def Append(self, request, context):
         events = valid.append(request, auth.current_client().client_id)
@@ -34,7 +40,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
 
     async def GetInclusionProof(self, request, context):
         valid.tree_size("tree_size", request.tree_size)
-        size, leaf, hashes = await self._reader.inclusion(request.leaf_index, request.tree_size)
+        size, leaf, hashes = await self._reader.inclusion(request.leaf_index, request.tree_size,
+                                                          auth.current_controller())
         return pb.GetInclusionProofResponse(leaf_index=request.leaf_index, tree_size=size, leaf_hash=leaf,
                                             hashes=hashes)
 
@@ -45,19 +52,18 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
 
     async def QueryEvents(self, request, context):
         where, size = valid.query(request)
-        ref = await self._reader.resolve(request.filter.subject_id, where.subject_ref)
-        if ref is None:  # a shredded or unknown subject: nothing points to them any more
+        read = await self._reader.resolve(where, request.filter.subject_id)
+        if read is None:  # a shredded or unknown subject: nothing points to them any more
             return pb.QueryEventsResponse()
-        found, token = await self._reader.query(where.with_subject_ref(ref), size, request.page_token)
+        found, token = await self._reader.query(read, size, request.page_token)
         return pb.QueryEventsResponse(entries=[pb.Entry(leaf_index=i, entry_json=body) for i, body in found],
                                       next_page_token=token)
 
     async def ExportEvents(self, request, context):
         where = valid.export(request)
-        ref = await self._reader.resolve(request.filter.subject_id, where.subject_ref)
-        if ref is None:
-            ref = "-"  # matches no entry: the export still carries the signed checkpoint
-        async for chunk in self._reader.export(where.with_subject_ref(ref), request.since_tree_size):
+        # "-" matches no entry: the export of an unknown subject still carries the signed checkpoint
+        read = await self._reader.resolve(where, request.filter.subject_id) or where.with_subject_ref("-")
+        async for chunk in self._reader.export(read, request.since_tree_size):
             yield pb.ExportEventsResponse(data=chunk)
 
     async def VerifyLog(self, request, context):
@@ -67,8 +73,10 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
                                     checkpoints_checked=verdict.checkpoints_checked, problems=verdict.problems)
 
     async def GetCompleteness(self, request, context):
-        report = []
+        report, caller = [], auth.current_controller()
         for p in await self._reader.completeness():
+            if caller is not None and self._producer_controller(p.producer) not in (None, caller):
+                continue  # another controller's face system: its name is that controller's business
             row = pb.ProducerCompleteness(producer=p.producer, complete_up_to=p.complete_up_to,
                                           highest_seen=p.highest_seen, missing=p.missing)
             if p.replay_requested_at is not None:

@@ -8,6 +8,7 @@ from consentry.audit.v1 import audit_pb2 as pb
 from services.audit.api.face_data import encoded_binary
 from services.audit.domain.entry import EntryFilter, Event
 from services.audit.service.reader import DEFAULT_PAGE, MAX_PAGE
+from services.common import auth
 from services.common.validation import Validator, present
 
 MAX_EVENTS = 1000
@@ -36,7 +37,9 @@ def _free_text(v: Validator, field: str, value: str, *, max_len: int) -> None:
 
 
 def append(request: pb.AppendRequest, producer: str) -> list[Event]:
+    """The events, each its caller's controller's (an operator names the controller: it has none)."""
     v = Validator()
+    controller = auth.acting_controller(request.controller_id, v)
     v.count("events", request.events, least=1, most=MAX_EVENTS)
     now, occurred = datetime.now(UTC), []
     for i, e in enumerate(request.events[:MAX_EVENTS]):
@@ -57,7 +60,7 @@ def append(request: pb.AppendRequest, producer: str) -> list[Event]:
             _free_text(v, f"{f}.attributes[{key!r}]", value, max_len=MAX_ATTRIBUTE_LENGTH)
     v.done()
     return [Event(str(uuid.UUID(e.event_id)), producer, e.sequence or None, e.type, e.subject_id, at,
-                  _face_payload(e)) for e, at in zip(request.events, occurred, strict=True)]
+                  _face_payload(e), controller) for e, at in zip(request.events, occurred, strict=True)]
 
 
 def _face_payload(e: pb.FaceSystemEvent) -> dict:
@@ -88,7 +91,12 @@ def consistency(request: pb.GetConsistencyProofRequest) -> None:
 
 
 def event_filter(f: pb.EventFilter, v: Validator) -> EntryFilter:
+    """In the caller's controller (auth.controller_scope); a subject id only in one controller."""
+    controller = auth.controller_scope(f.controller_id, v, "filter.controller_id")
     v.optional_identifier("filter.subject_id", f.subject_id)
+    v.check(not (f.subject_id and controller is None), "filter.controller_id",
+            "filter.controller_for_subject", "name the controller the subject is a subject of (the same person"
+            " at two controllers is two subjects), or give the subject_ref")
     if f.subject_ref:
         v.matches("filter.subject_ref", f.subject_ref, SUBJECT_REF, "64 lowercase hex characters")
     v.check(not (f.subject_id and f.subject_ref), "filter.subject_ref", "filter.one_subject",
@@ -100,7 +108,7 @@ def event_filter(f: pb.EventFilter, v: Validator) -> EntryFilter:
     end = v.timestamp("filter.occurred_until", present(f, "occurred_until"))
     v.check(start is None or end is None or start < end, "filter.occurred_until", "timestamp.gt",
             "must be after occurred_from")
-    return EntryFilter(f.subject_ref, f.type, f.producer, start, end)
+    return EntryFilter(f.subject_ref, f.type, f.producer, start, end, controller)
 
 
 def query(request: pb.QueryEventsRequest) -> tuple[EntryFilter, int]:

@@ -1,14 +1,17 @@
 """An audit entry: what is kept of an event, in the canonical JSON that is hashed into its leaf.
 
-Entries never hold the raw subject id: the subject appears as the SubjectRef from keyvault. The
-payload is already minimal when the event is made: a producer's event keeps only the fields listed
+Entries never hold the raw subject id: the subject appears as the SubjectRef from keyvault. Every
+entry names its controller ("controllerId", version 2 on): the one the subject is a subject of, or
+whose thing the event is about; "" for an event of the platform's own that concerns no controller.
+Entries from before controllers (version 1) name none and are the default controller's; their leaves
+cannot change, so that is where the log reads them (EntryFilter.legacy). The payload is already minimal when the event is made: a producer's event keeps only the fields listed
 for its type (events/kept_fields.py), a face system's the fields Append takes (api/validation.py)."""
 
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-ENTRY_VERSION = 1
+ENTRY_VERSION = 2  # 1: before controllers (no controllerId)
 
 
 def timestamp(at: datetime) -> str:
@@ -26,6 +29,9 @@ class Event:
     subject_id: str
     occurred_at: datetime
     payload: dict
+    # The controller it belongs to ("" when its producer named none: the sequencer then decides,
+    # see Sequencer._controller).
+    controller_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -37,23 +43,26 @@ class Entry:
     subject_ref: str  # "" when the event concerns no subject, or the subject was already shredded
     occurred_at: datetime
     body: bytes
+    controller_id: str = ""
 
     @classmethod
     def of(cls, event: Event, subject_ref: str) -> "Entry":
         document = {
             "v": ENTRY_VERSION, "eventId": event.event_id, "producer": event.producer, "sequence": event.sequence,
             "type": event.event_type, "subjectRef": subject_ref, "occurredAt": timestamp(event.occurred_at),
-            "payload": event.payload,
+            "controllerId": event.controller_id, "payload": event.payload,
         }
         body = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
         return cls(event.event_id, event.producer, event.sequence, event.event_type, subject_ref,
-                   event.occurred_at, body)
+                   event.occurred_at, body, event.controller_id)
 
 
 def indexed_fields(body: bytes) -> dict:
-    """The fields the store indexes, as the hashed body states them (VerifyLog compares the two)."""
+    """The fields the store indexes, as the hashed body states them (VerifyLog compares the two). An
+    entry from before controllers names none: its column is NULL (None)."""
     document = json.loads(body)
-    return {k: document[k] for k in ("eventId", "producer", "sequence", "type", "subjectRef", "occurredAt")}
+    fields = {k: document[k] for k in ("eventId", "producer", "sequence", "type", "subjectRef", "occurredAt")}
+    return {**fields, "controllerId": document.get("controllerId")}
 
 
 @dataclass(frozen=True)
@@ -72,12 +81,28 @@ class EntryFilter:
     producer: str = ""
     occurred_from: datetime | None = None
     occurred_until: datetime | None = None
+    # The controller whose entries only are read; None: every entry (an operator naming none).
+    controller_id: str | None = None
+    # Whether entries from before controllers count as controller_id's (it is the default controller).
+    legacy: bool = False
 
     def with_subject_ref(self, subject_ref: str) -> "EntryFilter":
         return replace(self, subject_ref=subject_ref)
 
+    def in_controller(self, default_controller: str) -> "EntryFilter":
+        """Read in self.controller_id, with the entries from before controllers if it is the default one."""
+        return replace(self, legacy=bool(self.controller_id) and self.controller_id == default_controller)
+
     def fingerprint(self) -> bytes:
-        """What a page token of this query is bound to."""
+        """What a page token of this query is bound to (the controller too: a token never changes hands)."""
         return json.dumps([self.subject_ref, self.event_type, self.producer,
                            self.occurred_from.isoformat() if self.occurred_from else "",
-                           self.occurred_until.isoformat() if self.occurred_until else ""]).encode()
+                           self.occurred_until.isoformat() if self.occurred_until else "",
+                           self.controller_id, self.legacy]).encode()
+
+
+def belongs_to(entry_controller: str | None, controller_id: str, default_controller: str) -> bool:
+    """Whether an entry naming `entry_controller` (None: from before controllers) is controller_id's."""
+    if entry_controller is None:
+        return bool(controller_id) and controller_id == default_controller
+    return entry_controller == controller_id

@@ -10,6 +10,14 @@ class BeyondTree(AuditError):
         super().__init__(f"{what} {value} is beyond the signed tree (size {tree_size})")
 
 
+class LeafNotFound(AuditError):
+    """For a controller's client: a leaf that is not one of its controller's entries. The same
+    answer whether the leaf is another controller's, the platform's own or beyond the tree."""
+
+    def __init__(self, leaf_index: int) -> None:
+        super().__init__(f"leaf {leaf_index} not found")
+
+
 class NotSigned(AuditError):
     def __init__(self, what: str, value: int) -> None:
         super().__init__(f"{what} {value} is not the size of a signed checkpoint: a proof there would lead to a"

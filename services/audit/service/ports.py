@@ -35,6 +35,8 @@ class LogStore(Protocol):
     async def find(self, where: EntryFilter, after_index: int, below_size: int, limit: int
                    ) -> list[tuple[int, bytes]]: ...
 
+    async def leaf_controller(self, leaf_index: int) -> tuple[bool, str | None]: ...
+
     def scan(self, below_size: int, chunk: int = 20_000) -> AsyncIterator[StoredEntry]: ...
 
     async def scan_nodes(self, level: int, below_index: int) -> list[tuple[int, bytes]]: ...
@@ -90,6 +92,7 @@ class Signer(Protocol):
     async def sign(self, note: bytes) -> bytes: ...
 
 
-SubjectRefs = Callable[[list[str]], Awaitable[dict[str, str]]]  # subject ids: their keyvault references
+# (controller, subject ids): their references at that controller, from keyvault
+SubjectRefs = Callable[[str, list[str]], Awaitable[dict[str, str]]]
 LogWork = UnitOfWork[LogStore, None]
 LogUnits = UnitsOfWork[LogStore, None]

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from services.audit.domain import errors, merkle, proofs
 from services.audit.domain.checkpoint import Checkpoint
 from services.audit.domain.completeness import ProducerProgress
-from services.audit.domain.entry import EntryFilter
+from services.audit.domain.entry import EntryFilter, belongs_to
 from services.audit.service.export import export_lines
 from services.audit.service.ports import LogUnits
 from services.audit.service.verification import LogVerdict, verify_log
@@ -22,13 +22,16 @@ def _after(position: list) -> tuple[int, int]:
 
 
 class LogReader:
-    def __init__(self, uow: LogUnits, subject_ref: Callable[[str], Awaitable[str]], tokens: PageTokens,
-                 public_key_pem: str) -> None:
-        """`public_key_pem`: the checkpoint signer's, which VerifyLog checks every signature against."""
+    def __init__(self, uow: LogUnits, subject_ref: Callable[[str, str], Awaitable[str]], tokens: PageTokens,
+                 public_key_pem: str, default_controller: str = "") -> None:
+        """`subject_ref(controller, subject id)`: keyvault's reference; `public_key_pem`: the checkpoint
+        signer's, which VerifyLog checks every signature against; `default_controller`: whose the
+        entries from before controllers are."""
         self._uow = uow
         self._subject_ref = subject_ref
         self._tokens = tokens
         self._public_key = public_key_pem
+        self._default_controller = default_controller
 
     async def checkpoint(self) -> Checkpoint:
         async with self._uow.autocommit() as store:
@@ -51,15 +54,25 @@ class LogReader:
                 raise errors.NotSigned(what, requested)
         return requested
 
-    async def inclusion(self, leaf_index: int, tree_size: int) -> tuple[int, bytes, list[bytes]]:
-        """(tree size, leaf hash, audit path)."""
+    async def inclusion(self, leaf_index: int, tree_size: int, controller_id: str | None = None
+                        ) -> tuple[int, bytes, list[bytes]]:
+        """(tree size, leaf hash, audit path). `controller_id`: the caller's, if it is a controller's
+        client; a leaf that is not one of its controller's entries is then LeafNotFound, beyond the
+        tree or not: the tree's size is public (checkpoints are global), whose a leaf is is not."""
         size = await self._signed_size(tree_size)
+        if controller_id is not None and (leaf_index >= size or not await self._owned(leaf_index, controller_id)):
+            raise errors.LeafNotFound(leaf_index)
         if leaf_index >= size:
             raise errors.BeyondTree("leaf_index", leaf_index, size)
         plan = proofs.inclusion_plan(leaf_index, size)
         async with self._uow.autocommit() as store:
             nodes = await store.nodes(merkle.addresses_for(plan) | {(0, leaf_index)})
         return size, nodes[(0, leaf_index)], merkle.hashes_for(plan, nodes)
+
+    async def _owned(self, leaf_index: int, controller_id: str) -> bool:
+        async with self._uow.autocommit() as store:
+            stored, owner = await store.leaf_controller(leaf_index)
+        return stored and belongs_to(owner, controller_id, self._default_controller)
 
     async def consistency(self, old_size: int, new_size: int) -> tuple[int, list[bytes]]:
         """Between two signed trees: the one the caller holds and a later one."""
@@ -76,11 +89,16 @@ class LogReader:
         async with self._uow.autocommit() as store:
             return sorted(await store.progress(), key=lambda p: p.producer)
 
-    async def resolve(self, subject_id: str, subject_ref: str) -> str | None:
-        """The reference to filter by; None when a subject id has no reference (shredded or unknown)."""
+    async def resolve(self, where: EntryFilter, subject_id: str) -> EntryFilter | None:
+        """The filter as the store reads it: in its controller (with the entries from before
+        controllers if that is the default one), a subject id turned into the controller's reference
+        for it; None when the subject has none there (shredded, unknown, or another controller's)."""
+        where = where.in_controller(self._default_controller)
         if not subject_id:
-            return subject_ref
-        return await self._subject_ref(subject_id) or None
+            return where
+        assert where.controller_id is not None  # validation: a subject id is always read in one controller
+        ref = await self._subject_ref(where.controller_id, subject_id)
+        return where.with_subject_ref(ref) if ref else None
 
     async def query(self, where: EntryFilter, page_size: int, token: str) -> tuple[list[tuple[int, bytes]], str]:
         """A page of entries of the signed tree; a page token carries the tree's size and goes on only

@@ -5,7 +5,9 @@ checkpoint and the Kafka offsets in one transaction. Anything failing rolls the 
 and the sequencer starts again from what the database says, so the log cannot fork or skip."""
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from services.audit.domain import merkle
@@ -22,9 +24,13 @@ log = get_logger(__name__)
 
 class Sequencer:
     def __init__(self, lead: Callable[[], Awaitable[SequencerSession]], source: Source, refs: SubjectRefs,
-                 signer: Signer, gaps: GapWatch, *, batch_size: int = 5000, poll_ms: int = 100) -> None:
-        """`lead`: opens a session once it holds the single writer's lock (waiting while another does)."""
+                 signer: Signer, gaps: GapWatch, *, batch_size: int = 5000, poll_ms: int = 100,
+                 default_controller: str = "") -> None:
+        """`lead`: opens a session once it holds the single writer's lock (waiting while another does).
+        `default_controller`: whose subjects were subjects before controllers (erasure_key's, see
+        services/common/erasure.py); "" for a deployment that began with controllers."""
         self._open_session, self._source, self._refs, self._signer, self._gaps = lead, source, refs, signer, gaps
+        self._default_controller = default_controller
         self._batch_size, self._poll_ms = batch_size, poll_ms
         self._inbox_waiting = asyncio.Event()
         self.leading = False
@@ -90,9 +96,9 @@ class Sequencer:
         store = session.store
         unique = list({e.event_id: e for e in events}.values())
         known = await store.known_event_ids([e.event_id for e in unique]) if unique else set()
-        fresh = [e for e in unique if e.event_id not in known]
+        fresh = [self._controller(e) for e in unique if e.event_id not in known]
         refs = await self._subject_refs(fresh)
-        entries = [Entry.of(e, refs.get(e.subject_id, "")) for e in fresh]
+        entries = [Entry.of(e, refs.get((e.controller_id, e.subject_id), "")) for e in fresh]
         grown = frontier.copy()
         nodes = grown.extend(merkle.leaf_hash(e.body) for e in entries)
         checkpoint = await self._checkpoint(grown) if entries else None
@@ -108,9 +114,28 @@ class Sequencer:
             await store.advance(offsets, inbox_ids, list(changed.values()))
         return grown
 
-    async def _subject_refs(self, events: list[Event]) -> dict[str, str]:
-        subjects = sorted({e.subject_id for e in events if e.subject_id and is_identifier(e.subject_id)})
-        return await self._refs(subjects) if subjects else {}
+    def _controller(self, event: Event) -> Event:
+        """An event whose producer named no controller: about a subject, it is from before controllers
+        (or its producer not yet upgraded), and its subject is the default controller's; about no
+        subject, it is the platform's own ("": only an operator reads it)."""
+        if event.controller_id or not event.subject_id:
+            return event
+        if not self._default_controller:
+            log.warning("an event about a subject names no controller and there is no default controller:"
+                        " it enters the log naming no subject", event_id=event.event_id, producer=event.producer)
+        return replace(event, controller_id=self._default_controller)
+
+    async def _subject_refs(self, events: list[Event]) -> dict[tuple[str, str], str]:
+        """(controller, subject id): reference, one keyvault call per controller."""
+        by_controller: dict[str, set[str]] = defaultdict(set)
+        for e in events:
+            if e.subject_id and e.controller_id and is_identifier(e.subject_id):
+                by_controller[e.controller_id].add(e.subject_id)
+        refs: dict[tuple[str, str], str] = {}
+        for controller, subjects in sorted(by_controller.items()):
+            found = await self._refs(controller, sorted(subjects))
+            refs.update({(controller, subject): ref for subject, ref in found.items()})
+        return refs
 
     async def _checkpoint(self, frontier: merkle.Frontier) -> Checkpoint:
         issued = datetime.now(UTC)

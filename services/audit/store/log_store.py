@@ -31,9 +31,9 @@ class LogStore:
                      checkpoint: Checkpoint) -> None:
         await self._conn.copy_records_to_table("entries", records=[
             (first_index + i, uuid.UUID(e.event_id), e.producer, e.sequence, e.event_type, e.subject_ref,
-             e.occurred_at, e.body) for i, e in enumerate(entries)],
+             e.occurred_at, e.body, e.controller_id) for i, e in enumerate(entries)],
             columns=["leaf_index", "event_id", "producer", "sequence", "event_type", "subject_ref", "occurred_at",
-                     "body"])
+                     "body", "controller_id"])
         await self._conn.copy_records_to_table("tree_nodes", records=nodes, columns=["level", "node_index", "hash"])
         c = checkpoint
         await self._conn.execute(
@@ -106,10 +106,16 @@ class LogStore:
             "SELECT leaf_index, body FROM entries WHERE leaf_index > $1 AND leaf_index < $2"
             " AND ($3 = '' OR subject_ref = $3) AND ($4 = '' OR event_type = $4) AND ($5 = '' OR producer = $5)"
             " AND ($6::timestamptz IS NULL OR occurred_at >= $6) AND ($7::timestamptz IS NULL OR occurred_at < $7)"
+            " AND ($9::text IS NULL OR controller_id = $9 OR ($10 AND controller_id IS NULL))"
             " ORDER BY leaf_index LIMIT $8",
             after_index, below_size, where.subject_ref, where.event_type, where.producer, where.occurred_from,
-            where.occurred_until, limit)
+            where.occurred_until, limit, where.controller_id, where.legacy)
         return [(r["leaf_index"], bytes(r["body"])) for r in rows]
+
+    async def leaf_controller(self, leaf_index: int) -> tuple[bool, str | None]:
+        """(whether the leaf is stored, its controller: None for an entry from before controllers)."""
+        row = await self._conn.fetchrow("SELECT controller_id FROM entries WHERE leaf_index = $1", leaf_index)
+        return (row is not None, row["controller_id"] if row is not None else None)
 
     async def scan(self, below_size: int, chunk: int = 20_000) -> AsyncIterator[StoredEntry]:
         """Every entry below `below_size` in leaf order, as stored (its indexed columns included)."""
@@ -122,7 +128,7 @@ class LogStore:
                 yield StoredEntry(row["leaf_index"], bytes(row["body"]), {
                     "eventId": str(row["event_id"]), "producer": row["producer"], "sequence": row["sequence"],
                     "type": row["event_type"], "subjectRef": row["subject_ref"],
-                    "occurredAt": timestamp(row["occurred_at"])})
+                    "occurredAt": timestamp(row["occurred_at"]), "controllerId": row["controller_id"]})
             if len(rows) < chunk:
                 return
             after = rows[-1]["leaf_index"]
@@ -156,15 +162,16 @@ class LogStore:
 
     async def add_to_inbox(self, events: list[Event]) -> int:
         result = await self._conn.execute(
-            "INSERT INTO inbox (event_id, producer, sequence, event_type, subject_id, occurred_at, payload)"
+            "INSERT INTO inbox (event_id, producer, sequence, event_type, subject_id, occurred_at, payload,"
+            " controller_id)"
             " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
-            " $6::timestamptz[], $7::jsonb[]) AS x(event_id, producer, sequence, event_type, subject_id,"
-            " occurred_at, payload)"
+            " $6::timestamptz[], $7::jsonb[], $8::text[]) AS x(event_id, producer, sequence, event_type, subject_id,"
+            " occurred_at, payload, controller_id)"
             " WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.event_id = x.event_id)"
             " ON CONFLICT (event_id) DO NOTHING",
             [e.event_id for e in events], [e.producer for e in events], [e.sequence for e in events],
             [e.event_type for e in events], [e.subject_id for e in events], [e.occurred_at for e in events],
-            [json.dumps(e.payload) for e in events])
+            [json.dumps(e.payload) for e in events], [e.controller_id for e in events])
         return int(result.split()[-1])
 
     async def announce_inbox(self) -> None:
@@ -180,4 +187,4 @@ class LogStore:
     async def inbox(self, limit: int) -> list[Event]:
         rows = await self._conn.fetch("SELECT * FROM inbox ORDER BY received_at, event_id LIMIT $1", limit)
         return [Event(str(r["event_id"]), r["producer"], r["sequence"], r["event_type"], r["subject_id"],
-                      r["occurred_at"], json.loads(r["payload"])) for r in rows]
+                      r["occurred_at"], json.loads(r["payload"]), r["controller_id"] or "") for r in rows]
