@@ -24,11 +24,12 @@ class KeyVaultAdminServicer(keyvault_admin_pb2_grpc.KeyVaultAdminServiceServicer
 
     # Answers are stored under the method's name alone, so retries made before it moved here still replay.
     async def ShredSubjectKey(self, request, context):
-        valid.shred(request.subject_id, request.request_id, request.reason, request.idempotency_key)
+        controller_id = valid.shred(request.controller_id, request.subject_id, request.request_id, request.reason,
+                                    request.idempotency_key)
         return await idempotent("ShredSubjectKey", request, pb.ShredSubjectKeyResponse,
                                 lambda c: pb.ShredSubjectKeyResponse(certificate=_certificate(c)),
-                                lambda idem: self._service.shred_once(request.subject_id, request.request_id,
-                                                                      request.reason, idem),
+                                lambda idem: self._service.shred_once(controller_id, request.subject_id,
+                                                                      request.request_id, request.reason, idem),
                                 stored.SHREDDED)
 
     async def RotateKek(self, request, context):
