@@ -11,6 +11,7 @@ from consentry.keyvault.v1 import keyvault_pb2 as pb
 from services.keyvault.domain.errors import WrappedKeyUnusable
 from services.keyvault.domain.model import KeyState
 from services.keyvault.store.vault import TransitKek
+from tests.keyvault.fixtures import CONTROLLER
 from tests.keyvault.test_data_keys import consented
 from tests.support import unique
 
@@ -21,7 +22,7 @@ async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(
         tagger):
     subject, purpose = await consented(admin, gate)
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
-    backup = postgres.execute("SELECT wrapped_key FROM subject_keys WHERE subject_tag = $1", tagger.tag(subject),
+    backup = postgres.execute("SELECT wrapped_key FROM subject_keys WHERE subject_tag = $1", tagger.tag(subject, CONTROLLER),
                               database=keyvault_database)
 
     request = admin_pb.RotateKekRequest(trim=True, idempotency_key=unique("rotate"))
@@ -30,7 +31,7 @@ async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(
     keyvault_app.service.cache.enable()  # drop cached plaintext keys: the next release unwraps in Vault
     reopened = await face.DecryptDataKey(pb.DecryptDataKeyRequest(subject_id=subject, purpose_id=purpose,
                                                                   wrapped_key=issued.wrapped_key))
-    current = postgres.execute("SELECT kek_version FROM subject_keys WHERE subject_tag = $1", tagger.tag(subject),
+    current = postgres.execute("SELECT kek_version FROM subject_keys WHERE subject_tag = $1", tagger.tag(subject, CONTROLLER),
                                database=keyvault_database)
 
     assert reopened.plaintext_key == issued.plaintext_key
