@@ -55,7 +55,7 @@ async def test_a_key_wrapped_under_the_old_kek_and_stored_after_the_sweep_still_
         return keys
     monkeypatch.setattr(kek_backend, "create", wrap_then_wait)
     subject = unique("late-subject")
-    creating = asyncio.create_task(service.ensure([subject]))
+    creating = asyncio.create_task(service.ensure(CONTROLLER, [subject]))
     await wrapped.wait()  # wrapped under the KEK version about to be trimmed, not stored yet
     monkeypatch.setattr(kek_backend, "create", create)
     if stored == "before the trim":  # just after the sweep that found nothing left to re-wrap
@@ -76,7 +76,7 @@ async def test_a_key_wrapped_under_the_old_kek_and_stored_after_the_sweep_still_
 
     assert min_available == version and created.state is KeyState.ACTIVE
     try:
-        [(_, ref, state)] = await service.subject_refs([subject])
+        [(_, ref, state)] = await service.subject_refs(CONTROLLER, [subject])
     except WrappedKeyUnusable as unusable:
         pytest.fail(f"the key stored after the sweep was trimmed into uselessness: {unusable}")
     assert state is KeyState.ACTIVE and len(ref) == 64

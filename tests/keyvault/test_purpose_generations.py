@@ -142,7 +142,7 @@ async def test_a_key_wrapped_before_generations_opens_only_while_the_consent_nev
     subject, purpose = await consented(admin, gate)
     service = keyvault_app.service
     await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
-    handle = await service._subject_key(subject, create=False)
+    handle = await service._subject_key(CONTROLLER, subject, create=False)
     legacy = await service._backend.seal(handle, "data-key", subject, purpose, b"k" * 32)  # the earlier format
 
     before = await face.DecryptDataKey(decrypt(subject, purpose, legacy))
