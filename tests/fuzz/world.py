@@ -86,11 +86,13 @@ async def seed(stack: FuzzStack) -> World:
     await consent.GrantConsent(grant(subjects[0], purpose))  # a renewal: a history of two pages of one
     history_token = (await consent.GetConsentHistory(cpb.GetConsentHistoryRequest(
         subject_id=subjects[0], purpose_id=purpose, page_size=1))).next_page_token
-    wrapped = (await keyvault.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subjects[0],
-                                                                         purpose_id=purpose))).wrapped_key
+    # The fuzzer is an operator: keyvault calls about a subject name the controller they act in.
+    wrapped = (await keyvault.GenerateDataKey(kpb.GenerateDataKeyRequest(
+        subject_id=subjects[0], purpose_id=purpose, controller_id=CONTROLLER))).wrapped_key
     sealed = (await keyvault.Encrypt(kpb.EncryptRequest(subject_id=subjects[0], purpose_id=purpose,
-                                                        plaintext=b"face template"))).ciphertext
-    refs = (await keyvault.GetSubjectRefs(kpb.GetSubjectRefsRequest(subject_ids=subjects[:2]))).refs
+                                                        plaintext=b"face template", controller_id=CONTROLLER))).ciphertext
+    refs = (await keyvault.GetSubjectRefs(kpb.GetSubjectRefsRequest(subject_ids=subjects[:2],
+                                                                    controller_id=CONTROLLER))).refs
 
     # No processor is registered (fuzzing RegisterProcessor adds some): the verified ACCESS request
     # then completes with Consentry's own part, so GetExport has an export to render.
