@@ -24,6 +24,8 @@ KEYVAULT_CLIENTS = {
     "face-app": {"controller": CONTROLLER, "rpcs": FACE_RPCS, "purposes": ["*"]},
     # A bank's liveness check, granted the whole service: every RPC, every purpose, its controller only.
     "bank-app": {"controller": OTHER_CONTROLLER, "rpcs": [f"{SERVICE}/*"], "purposes": ["*"]},
+    # The bank's back office, granted the admin service by a careless policy: still no operator.
+    "bank-office": {"controller": OTHER_CONTROLLER, "rpcs": [f"{ADMIN_SERVICE}/*"], "purposes": ["*"]},
     "audit": {"operator": True, "rpcs": [f"{SERVICE}/GetSubjectRefs", OPEN_EVENTS], "purposes": []},
     "dsr": {"operator": True, "rpcs": [f"{ADMIN_SERVICE}/ShredSubjectKey", f"{SERVICE}/RetirePurposeKeys",
                      f"{SERVICE}/GetKeyStatus"],

@@ -169,6 +169,27 @@ async def test_every_call_naming_another_controller_is_answered_as_for_an_unknow
     assert (await kv_admin.GetKeyStatus(status(person, CONTROLLER))).state == pb.KEY_STATE_ABSENT
 
 
+async def test_a_controllers_back_office_shreds_only_its_own_and_rotates_no_kek(
+        face, keyvault_admin, kv_admin):
+    office = keyvault_admin("bank-office")
+    person = unique("person")
+    await face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=person))
+    assert (await kv_admin.GetKeyStatus(status(person, CONTROLLER))).state == pb.KEY_STATE_ACTIVE
+
+    other = await refused(office.ShredSubjectKey, shred(person, CONTROLLER))
+    unknown = await refused(office.ShredSubjectKey, shred(person, "no-such-controller"))
+    rotate = await refused(office.RotateKek, admin_pb.RotateKekRequest(trim=True, idempotency_key=unique("rotate")))
+    own = await office.ShredSubjectKey(shred(person, ""))  # its own controller's subject: nothing to destroy
+
+    assert (other.code(), error_info(other).reason) == (grpc.StatusCode.NOT_FOUND, "CONTROLLER_NOT_FOUND")
+    assert (unknown.code(), error_info(unknown).reason) == (other.code(), error_info(other).reason)
+    assert other.details() == unknown.details().replace("no-such-controller", CONTROLLER)
+    assert (rotate.code(), error_info(rotate).reason) == (grpc.StatusCode.PERMISSION_DENIED, "OPERATOR_ONLY")
+    assert json.loads(own.certificate.certificate_json)["controllerId"] == OTHER_CONTROLLER
+    assert (await kv_admin.GetKeyStatus(status(person, CONTROLLER))).state == pb.KEY_STATE_ACTIVE
+    assert (await kv_admin.GetKeyStatus(status(person, OTHER_CONTROLLER))).state == pb.KEY_STATE_SHREDDED
+
+
 async def test_an_operator_must_name_the_controller_and_nothing_is_made_without(
         kv_admin, kv_admin_service, postgres, keyvault_database, tagger):
     person = unique("person")
