@@ -15,7 +15,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.common.consents import PURPOSE_ID
+from bench.common.consents import CONTROLLER, PURPOSE_ID
 from bench.common.load import CALL_TIMEOUT_S, CallFailed, Target, run_load
 from bench.keyvault.spec import (
     DATA_KEY_BYTES,
@@ -30,12 +30,17 @@ from bench.keyvault.transit import transit_round
 from consentry.keyvault.v1 import keyvault_admin_pb2, keyvault_admin_pb2_grpc, keyvault_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 
+# The benchmark client is an operator: every call about a subject names the controller it acts in,
+# the one whose purpose the subjects consented to.
+CONTROLLER_ID = CONTROLLER.controller_id
+
 
 def make_kv_call(spec: KvRoundSpec, channel) -> Callable[[], Awaitable[None]]:
     rng = random.Random(spec.rng_seed)
     stub = keyvault_pb2_grpc.KeyVaultServiceStub(channel)
     if spec.scenario == "generate":
-        generate = [pb.GenerateDataKeyRequest(subject_id=consented_subject(i), purpose_id=PURPOSE_ID)
+        generate = [pb.GenerateDataKeyRequest(subject_id=consented_subject(i), purpose_id=PURPOSE_ID,
+                                             controller_id=CONTROLLER_ID)
                     for i in range(spec.subjects)]
 
         async def generate_data_key() -> None:
@@ -45,7 +50,7 @@ def make_kv_call(spec: KvRoundSpec, channel) -> Callable[[], Awaitable[None]]:
 
         return generate_data_key
     if spec.scenario == "decrypt":
-        decrypt = [(pb.DecryptDataKeyRequest(subject_id=s, purpose_id=PURPOSE_ID, wrapped_key=w), p)
+        decrypt = [(pb.DecryptDataKeyRequest(subject_id=s, purpose_id=PURPOSE_ID, wrapped_key=w, controller_id=CONTROLLER_ID), p)
                    for s, w, p in spec.material]
 
         async def decrypt_data_key() -> None:
@@ -60,7 +65,7 @@ def make_kv_call(spec: KvRoundSpec, channel) -> Callable[[], Awaitable[None]]:
 
         async def ensure_subject_keys() -> None:
             subjects = [bulk_subject(spec.subject_prefix, n) for n in itertools.islice(numbers, spec.batch_size)]
-            reply = await stub.EnsureSubjectKeys(pb.EnsureSubjectKeysRequest(subject_ids=subjects),
+            reply = await stub.EnsureSubjectKeys(pb.EnsureSubjectKeysRequest(subject_ids=subjects, controller_id=CONTROLLER_ID),
                                                  timeout=CALL_TIMEOUT_S * 3)
             if [s.subject_id for s in reply.statuses] != subjects:
                 raise CallFailed("statuses do not match the request")
@@ -75,7 +80,7 @@ def make_kv_call(spec: KvRoundSpec, channel) -> Callable[[], Awaitable[None]]:
         async def shred_subject_key() -> None:
             subject = next(subjects)
             reply = await admin.ShredSubjectKey(keyvault_admin_pb2.ShredSubjectKeyRequest(
-                subject_id=subject, request_id=f"bench-dsr-{subject}", reason="benchmark erasure",
+                subject_id=subject, controller_id=CONTROLLER_ID, request_id=f"bench-dsr-{subject}", reason="benchmark erasure",
                 idempotency_key=f"bench-shred-{subject}"), timeout=CALL_TIMEOUT_S)
             # Parsing the certificate is cheap; verifying its signature on every call would load the
             # generator (the tests verify certificates). A subject without a key destroys none.
@@ -109,7 +114,8 @@ async def _ensure(target: Target, subjects: list[str], batch: int) -> int:
         stub = keyvault_pb2_grpc.KeyVaultServiceStub(channel)
         active = 0
         for first in range(0, len(subjects), batch):
-            reply = await stub.EnsureSubjectKeys(pb.EnsureSubjectKeysRequest(subject_ids=subjects[first:first + batch]),
+            reply = await stub.EnsureSubjectKeys(pb.EnsureSubjectKeysRequest(subject_ids=subjects[first:first + batch],
+                                                                             controller_id=CONTROLLER_ID),
                                                  timeout=CALL_TIMEOUT_S * 3)
             active += sum(s.state == pb.KEY_STATE_ACTIVE for s in reply.statuses)
         return active
@@ -128,7 +134,8 @@ async def _material(target: Target, subjects: int, concurrency: int, spread_s: f
         async def one(i: int, subject: str) -> tuple[str, bytes, bytes]:
             await asyncio.sleep(i * spread_s / subjects)
             async with gate:
-                reply = await stub.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=PURPOSE_ID),
+                reply = await stub.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=PURPOSE_ID,
+                                                                             controller_id=CONTROLLER_ID),
                                                    timeout=CALL_TIMEOUT_S)
             return subject, reply.wrapped_key, reply.plaintext_key
 

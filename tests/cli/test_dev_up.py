@@ -110,10 +110,11 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         verified = subprocess.run([*CONSENTRY, "audit", "verify", str(export), "--public-key", str(key),
                                    "--controller", "acme-campus"],
                                   capture_output=True, text=True, timeout=60)
-        shredded = consentry("keyvault", "shred", "--subject", "alice", run_dir=run_dir)
+        shredded = consentry("keyvault", "shred", "--subject", "alice", "--controller", "acme-campus", run_dir=run_dir)
         (tmp_path / "certificate.json").write_text(shredded.stdout)
-        concerns = {subject: json.loads(consentry("keyvault", "verify", "--subject", subject, "--certificate",
-                                                  str(tmp_path / "certificate.json"), run_dir=run_dir).stdout)
+        concerns = {subject: json.loads(consentry("keyvault", "verify", "--subject", subject, "--controller",
+                                                  "acme-campus", "--certificate", str(tmp_path / "certificate.json"),
+                                                  run_dir=run_dir).stdout)
                     for subject in ("alice", "bob")}
         request = json.loads(consentry("dsr", "submit", "--type", "access", "--subject", "demo-mei",
                                        run_dir=run_dir).stdout)

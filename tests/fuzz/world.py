@@ -86,6 +86,7 @@ async def seed(stack: FuzzStack) -> World:
     await consent.GrantConsent(grant(subjects[0], purpose))  # a renewal: a history of two pages of one
     history_token = (await consent.GetConsentHistory(cpb.GetConsentHistoryRequest(
         subject_id=subjects[0], purpose_id=purpose, page_size=1))).next_page_token
+    # The fuzzer is an operator: keyvault calls about a subject name the controller they act in.
     wrapped = (await keyvault.GenerateDataKey(kpb.GenerateDataKeyRequest(
         subject_id=subjects[0], purpose_id=purpose, controller_id=CONTROLLER))).wrapped_key
     sealed = (await keyvault.Encrypt(kpb.EncryptRequest(subject_id=subjects[0], purpose_id=purpose,

@@ -17,9 +17,15 @@ SERVICE = "consentry.keyvault.v1.KeyVaultService"
 ADMIN_SERVICE = "consentry.keyvault.v1.KeyVaultAdminService"  # "*" never reaches it: only its own name
 FACE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
     "EnsureSubjectKey", "EnsureSubjectKeys", "GenerateDataKey", "DecryptDataKey", "Encrypt", "Decrypt", "GetKeyStatus")]
+CONTROLLER = "acme-campus"  # the controller of face-app (and of consent's default purposes)
+OTHER_CONTROLLER = "river-bank"  # a second controller on the same stack, for tests of the two apart
 KEYVAULT_CLIENTS = {
     "admin": {"operator": True, "rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": ["*"]},
-    "face-app": {"controller": "acme-campus", "rpcs": FACE_RPCS, "purposes": ["*"]},
+    "face-app": {"controller": CONTROLLER, "rpcs": FACE_RPCS, "purposes": ["*"]},
+    # A bank's liveness check, granted the whole service: every RPC, every purpose, its controller only.
+    "bank-app": {"controller": OTHER_CONTROLLER, "rpcs": [f"{SERVICE}/*"], "purposes": ["*"]},
+    # The bank's back office, granted the admin service by a careless policy: still no operator.
+    "bank-office": {"controller": OTHER_CONTROLLER, "rpcs": [f"{ADMIN_SERVICE}/*"], "purposes": ["*"]},
     "audit": {"operator": True, "rpcs": [f"{SERVICE}/GetSubjectRefs", OPEN_EVENTS], "purposes": []},
     "dsr": {"operator": True, "rpcs": [f"{ADMIN_SERVICE}/ShredSubjectKey", f"{SERVICE}/RetirePurposeKeys",
                      f"{SERVICE}/GetKeyStatus"],
@@ -96,6 +102,12 @@ def kv_admin_service(keyvault_admin):
 @pytest.fixture(scope="session")
 def face(keyvault):
     return keyvault("face-app")
+
+
+@pytest.fixture(scope="session")
+def bank(keyvault):
+    """A client of OTHER_CONTROLLER."""
+    return keyvault("bank-app")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from consentry.keyvault.v1 import keyvault_admin_pb2 as admin_pb
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from tests.consent.builders import grant, registered_purpose
+from tests.keyvault.fixtures import CONTROLLER
 from tests.support import unique
 from tests.legal import requirement
 
@@ -101,7 +102,7 @@ async def test_bad_inputs_are_invalid_arguments(face):
 async def test_bulk_creation_makes_each_key_once_and_skips_tombstones(face, kv_admin_service):
     subjects = [unique("bulk") for _ in range(1000)]  # the documented maximum, more than one Vault batch
     await kv_admin_service.ShredSubjectKey(admin_pb.ShredSubjectKeyRequest(
-        subject_id=subjects[0], request_id=unique("dsr"), reason="erasure", idempotency_key=unique("shred")))
+        subject_id=subjects[0], controller_id=CONTROLLER, request_id=unique("dsr"), reason="erasure", idempotency_key=unique("shred")))
 
     first = await face.EnsureSubjectKeys(pb.EnsureSubjectKeysRequest(subject_ids=subjects))
     again = await face.EnsureSubjectKeys(pb.EnsureSubjectKeysRequest(subject_ids=subjects))

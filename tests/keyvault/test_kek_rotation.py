@@ -11,6 +11,7 @@ from consentry.keyvault.v1 import keyvault_pb2 as pb
 from services.keyvault.domain.errors import WrappedKeyUnusable
 from services.keyvault.domain.model import KeyState
 from services.keyvault.store.vault import TransitKek
+from tests.keyvault.fixtures import CONTROLLER
 from tests.keyvault.test_data_keys import consented
 from tests.support import unique
 
@@ -21,7 +22,7 @@ async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(
         tagger):
     subject, purpose = await consented(admin, gate)
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
-    backup = postgres.execute("SELECT wrapped_key FROM subject_keys WHERE subject_tag = $1", tagger.tag(subject),
+    backup = postgres.execute("SELECT wrapped_key FROM subject_keys WHERE subject_tag = $1", tagger.tag(subject, CONTROLLER),
                               database=keyvault_database)
 
     request = admin_pb.RotateKekRequest(trim=True, idempotency_key=unique("rotate"))
@@ -30,7 +31,7 @@ async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(
     keyvault_app.service.cache.enable()  # drop cached plaintext keys: the next release unwraps in Vault
     reopened = await face.DecryptDataKey(pb.DecryptDataKeyRequest(subject_id=subject, purpose_id=purpose,
                                                                   wrapped_key=issued.wrapped_key))
-    current = postgres.execute("SELECT kek_version FROM subject_keys WHERE subject_tag = $1", tagger.tag(subject),
+    current = postgres.execute("SELECT kek_version FROM subject_keys WHERE subject_tag = $1", tagger.tag(subject, CONTROLLER),
                                database=keyvault_database)
 
     assert reopened.plaintext_key == issued.plaintext_key
@@ -54,7 +55,7 @@ async def test_a_key_wrapped_under_the_old_kek_and_stored_after_the_sweep_still_
         return keys
     monkeypatch.setattr(kek_backend, "create", wrap_then_wait)
     subject = unique("late-subject")
-    creating = asyncio.create_task(service.ensure([subject]))
+    creating = asyncio.create_task(service.ensure(CONTROLLER, [subject]))
     await wrapped.wait()  # wrapped under the KEK version about to be trimmed, not stored yet
     monkeypatch.setattr(kek_backend, "create", create)
     if stored == "before the trim":  # just after the sweep that found nothing left to re-wrap
@@ -75,7 +76,7 @@ async def test_a_key_wrapped_under_the_old_kek_and_stored_after_the_sweep_still_
 
     assert min_available == version and created.state is KeyState.ACTIVE
     try:
-        [(_, ref, state)] = await service.subject_refs([subject])
+        [(_, ref, state)] = await service.subject_refs(CONTROLLER, [subject])
     except WrappedKeyUnusable as unusable:
         pytest.fail(f"the key stored after the sweep was trimmed into uselessness: {unusable}")
     assert state is KeyState.ACTIVE and len(ref) == 64

@@ -100,8 +100,8 @@ async def test_rows_keyed_by_the_plain_id_move_to_the_tag(old_database, tagger):
         columns = {r["attname"] for r in await conn.fetch(
             "SELECT attname FROM pg_attribute WHERE attrelid = 'subject_keys'::regclass AND attnum > 0"
             " AND NOT attisdropped")}
-        keys = await KeyStore(conn, tagger).get_many([wrapped, transit, shredded])
-        certificate = await KeyStore(conn, tagger).certificate(shredded)
+        keys = await KeyStore(conn, tagger).get_many(None, [wrapped, transit, shredded])
+        certificate = await KeyStore(conn, tagger).certificate(None, shredded)
         retry_answer = json.loads(await conn.fetchval("SELECT response FROM idempotency WHERE idem_key = 'k1'"))
         published = events_pb2.SubjectKeyShredded.FromString(await conn.fetchval(
             "SELECT payload FROM outbox WHERE event_type = 'keyvault.key.shredded'"))
@@ -109,6 +109,8 @@ async def test_rows_keyed_by_the_plain_id_move_to_the_tag(old_database, tagger):
         assert person not in stored and sha256(person)[:32] not in stored
         assert base64.b64encode(person.encode()).decode()[:-4] not in stored
     assert "subject_id" not in columns
+    # Nothing re-tagged: rows from before controllers are the default controller's (NULL), under these tags.
+    assert await old_database.fetchval("SELECT count(*) FROM subject_keys WHERE controller_id IS NOT NULL") == 0
     assert {p: (k.tag, k.state) for p, k in keys.items()} == {
         wrapped: (tagger.tag(wrapped), KeyState.ACTIVE), transit: (tagger.tag(transit), KeyState.ACTIVE),
         shredded: (tagger.tag(shredded), KeyState.SHREDDED)}
@@ -118,7 +120,10 @@ async def test_rows_keyed_by_the_plain_id_move_to_the_tag(old_database, tagger):
     body, old = json.loads(certificate.certificate_json), json.loads(old_body)
     assert verify_signature(signer.public_key_pem, certificate.certificate_json, certificate.signature)
     assert (body["type"], body["certificateId"], body["destroyedAt"]) == (TYPE, old["certificateId"], old["destroyedAt"])
-    assert names_subject(body, shredded, tagger.tag(shredded)) and not names_subject(body, wrapped, tagger.tag(wrapped))
+    # Issued before controllers: it names none, so it concerns the default controller's subject (by its tag).
+    assert "controllerId" not in body
+    assert names_subject(body, shredded, tagger.tag(shredded), "acme-campus", True)
+    assert not names_subject(body, wrapped, tagger.tag(wrapped), "acme-campus", True)
     assert body["keysDestroyed"] == [{"keyId": f"subject-key/{tagger.tag(shredded)}",
                                       "wrappedUnderKek": "consentry-kek:v1"}]
     assert base64.b64decode(retry_answer["json"]) == certificate.certificate_json

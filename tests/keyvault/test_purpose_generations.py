@@ -11,6 +11,7 @@ from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry_client import error_info
 from services.keyvault.service.crypto import FORMAT_GENERATION
 from tests.consent.builders import grant, registered_purpose, time_passes
+from tests.keyvault.fixtures import CONTROLLER
 from tests.keyvault.test_data_keys import consented, refused
 from tests.keyvault.test_shredding import shred_request
 from tests.support import unique
@@ -34,7 +35,8 @@ def decrypt(subject: str, purpose: str, wrapped: bytes) -> pb.DecryptDataKeyRequ
 
 
 def retire(subject: str, purpose: str, key: str | None = None) -> pb.RetirePurposeKeysRequest:
-    return pb.RetirePurposeKeysRequest(subject_id=subject, purpose_id=purpose, idempotency_key=key or unique("rt"))
+    return pb.RetirePurposeKeysRequest(subject_id=subject, purpose_id=purpose, idempotency_key=key or unique("rt"),
+                                       controller_id=CONTROLLER)  # dsr is an operator: it names the controller
 
 
 def assert_retired(error: grpc.aio.AioRpcError) -> None:
@@ -140,7 +142,7 @@ async def test_a_key_wrapped_before_generations_opens_only_while_the_consent_nev
     subject, purpose = await consented(admin, gate)
     service = keyvault_app.service
     await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
-    handle = await service._subject_key(subject, create=False)
+    handle = await service._subject_key(CONTROLLER, subject, create=False)
     legacy = await service._backend.seal(handle, "data-key", subject, purpose, b"k" * 32)  # the earlier format
 
     before = await face.DecryptDataKey(decrypt(subject, purpose, legacy))

@@ -11,6 +11,7 @@ import pytest
 
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from services.keyvault.service.backends import TransitPerSubjectBackend
+from tests.keyvault.fixtures import CONTROLLER
 from tests.keyvault.test_data_keys import consented, refused
 from tests.keyvault.test_shredding import shred_request
 
@@ -45,18 +46,18 @@ async def test_a_shred_cut_off_after_vault_deleted_the_key_is_finished_by_its_re
     monkeypatch.setattr(shredder, "_backend", Crashing())
     request = shred_request(subject)
     cut_off = await refused(kv_admin_service.ShredSubjectKey, request)
-    halfway = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=subject))
+    halfway = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=subject, controller_id=CONTROLLER))
     release = await refused(face.GenerateDataKey, pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     monkeypatch.setattr(shredder, "_backend", real_backend)
 
     finished = await kv_admin_service.ShredSubjectKey(request)
 
-    status = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=subject))
+    status = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=subject, controller_id=CONTROLLER))
     body = json.loads(finished.certificate.certificate_json)
     assert cut_off.code() == grpc.StatusCode.INTERNAL and "CrashAfterVaultDelete" not in cut_off.details()
     assert halfway.state == pb.KEY_STATE_SHREDDING
     assert release.code() == grpc.StatusCode.FAILED_PRECONDITION and "erased" in release.details()
-    assert status.state == pb.KEY_STATE_SHREDDED and not vault_has_subject_key(vault, tagger.tag(subject))
+    assert status.state == pb.KEY_STATE_SHREDDED and not vault_has_subject_key(vault, tagger.tag(subject, CONTROLLER))
     # Computed before the cut, kept with the row: the certificate still names the audit reference.
     assert len(body["subjectRef"]) == 64
 
@@ -75,11 +76,11 @@ async def test_shredding_a_subject_while_its_first_key_is_created_never_leaves_a
     for subject, created, shredded in outcomes:
         assert not isinstance(shredded, BaseException), shredded
         destroyed = json.loads(shredded.certificate.certificate_json)["keysDestroyed"]
-        status = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=subject))
+        status = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=subject, controller_id=CONTROLLER))
         assert status.state == pb.KEY_STATE_SHREDDED
         if isinstance(created, grpc.aio.AioRpcError):  # the tombstone came first: the subject is erased
             assert created.code() == grpc.StatusCode.FAILED_PRECONDITION
         else:  # the key came first: the certificate must account for it
             assert destroyed != []
         if backend == "transit-per-subject":
-            assert not vault_has_subject_key(vault, tagger.tag(subject))
+            assert not vault_has_subject_key(vault, tagger.tag(subject, CONTROLLER))

@@ -17,13 +17,13 @@ from services.common.signing import verify_signature
 from services.keyvault.app import KeyVaultApp
 from services.keyvault.service.backends import TransitPerSubjectBackend
 from consentry_client import error_info
-from tests.keyvault.fixtures import TOPICS, keyvault_settings
+from tests.keyvault.fixtures import CONTROLLER, TOPICS, keyvault_settings
 from tests.keyvault.test_data_keys import consented, refused
 from tests.support import EventOpener, erasure_key, read_events, secure_channel, unique
 
 
 def shred_request(subject: str) -> admin_pb.ShredSubjectKeyRequest:
-    return admin_pb.ShredSubjectKeyRequest(subject_id=subject, request_id=unique("dsr"),
+    return admin_pb.ShredSubjectKeyRequest(subject_id=subject, controller_id=CONTROLLER, request_id=unique("dsr"),
                                            reason="erasure request", idempotency_key=unique("shred"))
 
 
@@ -36,9 +36,9 @@ async def test_template_encrypted_before_shredding_cannot_be_decrypted_after(
 
     error = await refused(face.DecryptDataKey, pb.DecryptDataKeyRequest(
         subject_id=subject, purpose_id=purpose, wrapped_key=issued.wrapped_key))
-    status = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=subject))
+    status = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=subject, controller_id=CONTROLLER))
     stored = postgres.execute("SELECT wrapped_key IS NULL FROM subject_keys WHERE subject_tag = $1",
-                              tagger.tag(subject), database=keyvault_database)
+                              tagger.tag(subject, CONTROLLER), database=keyvault_database)
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "erased" in error.details()
     assert status.state == pb.KEY_STATE_SHREDDED and stored is True
 
@@ -68,7 +68,7 @@ async def test_certificate_verifies_offline_and_tampering_is_detected(
         admin, gate, face, kv_admin, backend, tagger, kv_admin_service):
     subject, purpose = await consented(admin, gate)
     await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
-    ref_before = (await kv_admin.GetSubjectRefs(pb.GetSubjectRefsRequest(subject_ids=[subject]))).refs[0]
+    ref_before = (await kv_admin.GetSubjectRefs(pb.GetSubjectRefsRequest(subject_ids=[subject], controller_id=CONTROLLER))).refs[0]
     request = shred_request(subject)
 
     shredded = (await kv_admin_service.ShredSubjectKey(request)).certificate
@@ -83,10 +83,10 @@ async def test_certificate_verifies_offline_and_tampering_is_detected(
     assert body["requestId"] == request.request_id and body["backend"] == backend
     assert body["subjectRef"] == ref_before.subject_ref and len(body["keysDestroyed"]) == 1
     # The subject only by the keyed tag: no id, no plain hash of it.
-    assert body["type"] == "consentry.keyvault.deletion-certificate.v2" and body["subjectTag"] == tagger.tag(subject)
+    assert body["type"] == "consentry.keyvault.deletion-certificate.v2" and body["subjectTag"] == tagger.tag(subject, CONTROLLER)
     assert subject.encode() not in shredded.certificate_json
     assert hashlib.sha256(subject.encode()).hexdigest()[:16].encode() not in shredded.certificate_json
-    after = (await kv_admin.GetSubjectRefs(pb.GetSubjectRefsRequest(subject_ids=[subject]))).refs[0]
+    after = (await kv_admin.GetSubjectRefs(pb.GetSubjectRefsRequest(subject_ids=[subject], controller_id=CONTROLLER))).refs[0]
     assert (after.subject_ref, after.state) == ("", pb.KEY_STATE_SHREDDED)
 
 
@@ -98,7 +98,7 @@ async def test_whoever_holds_the_id_checks_with_keyvault_that_a_certificate_conc
                                     signature=certificate.signature, key_id=certificate.key_id)
 
     def check(subject_id: str, c: pb.DeletionCertificate):
-        return kv_admin.VerifyCertificate(pb.VerifyCertificateRequest(subject_id=subject_id, certificate=c))
+        return kv_admin.VerifyCertificate(pb.VerifyCertificateRequest(subject_id=subject_id, certificate=c, controller_id=CONTROLLER))
     mine, someone_else, tampered = await check(subject, certificate), await check(other, certificate), \
         await check(subject, forged)
 
@@ -118,6 +118,7 @@ async def test_events_record_releases_and_shreds_without_key_material(
         mine = [e for e in events if e.subject_id == subject]
         released = events_pb2.KeyReleased()
         assert [e.type for e in mine] == ["keyvault.key.created", "keyvault.key.released"]
+        assert [e.controller_id for e in mine] == [CONTROLLER, CONTROLLER]  # whose subject, in the clear
         assert mine[1].payload.Unpack(released) and released.client_id == "face-app" and released.consent_id
         on_the_broker = {e.event_id for e in mine}
 
@@ -131,6 +132,8 @@ async def test_events_record_releases_and_shreds_without_key_material(
         await opener.close()
     # The person's earlier events now open to nobody, and the shredding names nobody either.
     assert all(e.subject_id == "" for e in events if e.event_id in on_the_broker)
+    assert [e.controller_id for e in events if e.type == "keyvault.key.shredded" and e.payload.Unpack(shredded)
+            and shredded.request_id == request.request_id] == [CONTROLLER]
     assert len([e for e in events if e.event_id in on_the_broker]) == 2
     assert all(subject.encode() not in e.SerializeToString() for e in events)
     assert all(issued.plaintext_key not in e.SerializeToString() for e in events)
@@ -143,7 +146,7 @@ async def test_service_token_cannot_revive_a_shredded_key_in_vault(
     await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     await kv_admin_service.ShredSubjectKey(shred_request(subject))
     # The name a per-subject key had (for the wrapped backend: a name the token has no rights on).
-    name = TransitPerSubjectBackend.PREFIX + tagger.tag(subject)
+    name = TransitPerSubjectBackend.PREFIX + tagger.tag(subject, CONTROLLER)
 
     with pytest.raises(hvac.exceptions.VaultError):
         vault.client(vault_token).secrets.transit.encrypt_data(name, plaintext="aGVsbG8=", context="Yw==")
@@ -175,7 +178,7 @@ async def test_shred_purges_the_cached_key_of_every_replica(
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
     request = pb.DecryptDataKeyRequest(subject_id=subject, purpose_id=purpose, wrapped_key=issued.wrapped_key)
     await other.DecryptDataKey(request)
-    assert app.service.cache.get(tagger.tag(subject)) is not None  # the replica now holds the plaintext subject key
+    assert app.service.cache.get(tagger.tag(subject, CONTROLLER)) is not None  # the replica now holds the plaintext subject key
 
     await kv_admin_service.ShredSubjectKey(shred_request(subject))
 
@@ -199,8 +202,8 @@ async def test_an_idempotency_key_answers_its_first_shred_and_shreds_no_one_else
     first_answer = await kv_admin_service.ShredSubjectKey(first)  # a retry: the same certificate
 
     reused = await refused(kv_admin_service.ShredSubjectKey, admin_pb.ShredSubjectKeyRequest(
-        subject_id=spared, request_id=first.request_id, reason=first.reason, idempotency_key=first.idempotency_key))
-    status = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=spared))
+        subject_id=spared, controller_id=CONTROLLER, request_id=first.request_id, reason=first.reason, idempotency_key=first.idempotency_key))
+    status = await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=spared, controller_id=CONTROLLER))
 
     assert first_answer.certificate == again.certificate
     assert (reused.code(), error_info(reused).reason) == (grpc.StatusCode.FAILED_PRECONDITION,

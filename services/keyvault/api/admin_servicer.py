@@ -6,6 +6,7 @@ from consentry.keyvault.v1 import keyvault_admin_pb2 as pb
 from consentry.keyvault.v1 import keyvault_admin_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2
 
+from services.common import auth
 from services.common.idempotent_rpc import idempotent
 from services.keyvault.api import stored_answers as stored
 from services.keyvault.api import validation as valid
@@ -24,14 +25,20 @@ class KeyVaultAdminServicer(keyvault_admin_pb2_grpc.KeyVaultAdminServiceServicer
 
     # Answers are stored under the method's name alone, so retries made before it moved here still replay.
     async def ShredSubjectKey(self, request, context):
-        valid.shred(request.subject_id, request.request_id, request.reason, request.idempotency_key)
+        controller_id = valid.shred(request.controller_id, request.subject_id, request.request_id, request.reason,
+                                    request.idempotency_key)
         return await idempotent("ShredSubjectKey", request, pb.ShredSubjectKeyResponse,
                                 lambda c: pb.ShredSubjectKeyResponse(certificate=_certificate(c)),
-                                lambda idem: self._service.shred_once(request.subject_id, request.request_id,
-                                                                      request.reason, idem),
+                                lambda idem: self._service.shred_once(controller_id, request.subject_id,
+                                                                      request.request_id, request.reason, idem),
                                 stored.SHREDDED)
 
     async def RotateKek(self, request, context):
+        # The KEK wraps every controller's subject keys: a client acting for one controller, even one a
+        # policy grants the admin service, may not rotate or trim it for all of them.
+        if auth.current_controller() is not None:
+            raise auth.PermissionDenied("OPERATOR_ONLY", f"client '{auth.current_client().client_id}' acts for a"
+                                        " controller; only an operator rotates the key-encryption key")
         valid.idempotency_key(request.idempotency_key)
         return await idempotent("RotateKek", request, pb.RotateKekResponse,
                                 lambda r: pb.RotateKekResponse(kek_version=r[0], keys_rewrapped=r[1],

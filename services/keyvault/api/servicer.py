@@ -1,4 +1,5 @@
-"""KeyVaultService over gRPC: validate, authorize the purpose, run the use case, map the result.
+"""KeyVaultService over gRPC: validate (the controller the call acts in among it), authorize the
+purpose, run the use case, map the result.
 The operator's actions (shredding, KEK rotation) are KeyVaultAdminService's, in admin_servicer."""
 
 
@@ -28,65 +29,74 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
         self._certificate_key = certificate_key
 
     async def EnsureSubjectKey(self, request, context):
-        subject_id = valid.subject(request.subject_id)
-        key = (await self._service.ensure([subject_id])).get(subject_id)
+        controller_id, subject_id = valid.subject(request.controller_id, request.subject_id)
+        key = (await self._service.ensure(controller_id, [subject_id])).get(subject_id)
         if key is not None and key.state.erased:
             raise SubjectErased(subject_id)
         return pb.EnsureSubjectKeyResponse(status=_status(subject_id, key))
 
     async def EnsureSubjectKeys(self, request, context):
-        subject_ids = valid.subjects(list(request.subject_ids))
-        keys = await self._service.ensure(subject_ids)
+        controller_id, subject_ids = valid.subjects(request.controller_id, list(request.subject_ids))
+        keys = await self._service.ensure(controller_id, subject_ids)
         return pb.EnsureSubjectKeysResponse(statuses=[_status(s, keys.get(s)) for s in subject_ids])
 
     async def GenerateDataKey(self, request, context):
-        subject_id, purpose_id = valid.subject_and_purpose(request.subject_id, request.purpose_id)
-        client = auth.current_client()
+        controller_id, subject_id, purpose_id = valid.subject_and_purpose(request.controller_id, request.subject_id,
+                                                                          request.purpose_id)
         auth.require_purpose(purpose_id)
-        plaintext, wrapped = await self._service.generate_data_key(subject_id, purpose_id, client.client_id)
+        plaintext, wrapped = await self._service.generate_data_key(controller_id, subject_id, purpose_id,
+                                                                   auth.current_client().client_id)
         return pb.GenerateDataKeyResponse(plaintext_key=plaintext, wrapped_key=wrapped)
 
     async def DecryptDataKey(self, request, context):
-        subject_id, purpose_id = valid.sealed(request.subject_id, request.purpose_id, "wrapped_key", request.wrapped_key)
+        controller_id, subject_id, purpose_id = valid.sealed(request.controller_id, request.subject_id,
+                                                             request.purpose_id, "wrapped_key", request.wrapped_key)
         auth.require_purpose(purpose_id)
-        plaintext = await self._service.decrypt_data_key(subject_id, purpose_id, request.wrapped_key,
+        plaintext = await self._service.decrypt_data_key(controller_id, subject_id, purpose_id, request.wrapped_key,
                                                          auth.current_client().client_id)
         return pb.DecryptDataKeyResponse(plaintext_key=plaintext)
 
     async def RetirePurposeKeys(self, request, context):
-        subject_id, purpose_id = valid.retire(request.subject_id, request.purpose_id, request.idempotency_key)
+        controller_id, subject_id, purpose_id = valid.retire(request.controller_id, request.subject_id,
+                                                             request.purpose_id, request.idempotency_key)
         auth.require_purpose(purpose_id)
         return await idempotent("RetirePurposeKeys", request, pb.RetirePurposeKeysResponse,
                                 lambda retired: pb.RetirePurposeKeysResponse(retired_generation=retired),
-                                lambda idem: self._service.retire_purpose_keys_once(subject_id, purpose_id, idem),
+                                lambda idem: self._service.retire_purpose_keys_once(controller_id, subject_id,
+                                                                                    purpose_id, idem),
                                 stored.RETIRED)
 
     async def Encrypt(self, request, context):
-        subject_id, purpose_id = valid.plaintext(request.subject_id, request.purpose_id, request.plaintext)
+        controller_id, subject_id, purpose_id = valid.plaintext(request.controller_id, request.subject_id,
+                                                                request.purpose_id, request.plaintext)
         auth.require_purpose(purpose_id)
-        sealed = await self._service.encrypt(subject_id, purpose_id, request.plaintext, auth.current_client().client_id)
+        sealed = await self._service.encrypt(controller_id, subject_id, purpose_id, request.plaintext,
+                                             auth.current_client().client_id)
         return pb.EncryptResponse(ciphertext=sealed)
 
     async def Decrypt(self, request, context):
-        subject_id, purpose_id = valid.sealed(request.subject_id, request.purpose_id, "ciphertext", request.ciphertext)
+        controller_id, subject_id, purpose_id = valid.sealed(request.controller_id, request.subject_id,
+                                                             request.purpose_id, "ciphertext", request.ciphertext)
         auth.require_purpose(purpose_id)
-        plaintext = await self._service.decrypt(subject_id, purpose_id, request.ciphertext,
+        plaintext = await self._service.decrypt(controller_id, subject_id, purpose_id, request.ciphertext,
                                                 auth.current_client().client_id)
         return pb.DecryptResponse(plaintext=plaintext)
 
     async def GetKeyStatus(self, request, context):
-        subject_id = valid.subject(request.subject_id)
-        return _status(subject_id, await self._service.status(subject_id))
+        controller_id, subject_id = valid.subject(request.controller_id, request.subject_id)
+        return _status(subject_id, await self._service.status(controller_id, subject_id))
 
     async def GetSubjectRefs(self, request, context):
-        refs = await self._service.subject_refs(valid.subjects(list(request.subject_ids)), request.create_missing)
+        controller_id, subject_ids = valid.subjects(request.controller_id, list(request.subject_ids))
+        refs = await self._service.subject_refs(controller_id, subject_ids, request.create_missing)
         return pb.GetSubjectRefsResponse(refs=[
             pb.GetSubjectRefsResponse.Ref(subject_id=s, subject_ref=ref, state=state.value) for s, ref, state in refs])
 
     async def VerifyCertificate(self, request, context):
         c = request.certificate
-        subject_id = valid.certificate(request.subject_id, c.certificate_json, c.signature)
-        signed, named = self._service.verify_certificate(subject_id, c.certificate_json, c.signature)
+        controller_id, subject_id = valid.certificate(request.controller_id, request.subject_id, c.certificate_json,
+                                                      c.signature)
+        signed, named = self._service.verify_certificate(controller_id, subject_id, c.certificate_json, c.signature)
         return pb.VerifyCertificateResponse(signature_valid=signed, names_subject=named)
 
     async def GetCertificateKey(self, request, context):

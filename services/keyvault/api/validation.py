@@ -1,69 +1,79 @@
-"""Edge validation of keyvault requests."""
+"""Edge validation of keyvault requests. Every request about a subject also names the controller the
+subject is a subject of (`controller_id`): a controller's client may leave it empty (its own), and
+naming another controller is answered NOT_FOUND like an unknown one; an operator must name it. Each
+function returns the controller the call acts in first."""
 
+from services.common import auth
 from services.common.validation import Validator
 from services.keyvault.service.crypto import MAX_PAYLOAD
 
 MAX_SUBJECTS = 1000
 
 
-def subject(subject_id: str) -> str:
+def _acting(controller_id: str) -> tuple[Validator, str]:
     v = Validator()
+    return v, auth.acting_controller(controller_id, v)
+
+
+def subject(controller_id: str, subject_id: str) -> tuple[str, str]:
+    v, controller = _acting(controller_id)
     v.identifier("subject_id", subject_id)
     v.done()
-    return subject_id
+    return controller, subject_id
 
 
-def subject_and_purpose(subject_id: str, purpose_id: str) -> tuple[str, str]:
-    v = Validator()
+def subject_and_purpose(controller_id: str, subject_id: str, purpose_id: str) -> tuple[str, str, str]:
+    v, controller = _acting(controller_id)
     v.identifier("subject_id", subject_id)
     v.identifier("purpose_id", purpose_id)
     v.done()
-    return subject_id, purpose_id
+    return controller, subject_id, purpose_id
 
 
-def retire(subject_id: str, purpose_id: str, idempotency_key: str) -> tuple[str, str]:
-    v = Validator()
+def retire(controller_id: str, subject_id: str, purpose_id: str, idempotency_key: str) -> tuple[str, str, str]:
+    v, controller = _acting(controller_id)
     v.identifier("subject_id", subject_id)
     v.identifier("purpose_id", purpose_id)
     v.identifier("idempotency_key", idempotency_key)
     v.done()
-    return subject_id, purpose_id
+    return controller, subject_id, purpose_id
 
 
-def sealed(subject_id: str, purpose_id: str, field: str, value: bytes) -> tuple[str, str]:
-    v = Validator()
+def sealed(controller_id: str, subject_id: str, purpose_id: str, field: str, value: bytes) -> tuple[str, str, str]:
+    v, controller = _acting(controller_id)
     v.identifier("subject_id", subject_id)
     v.identifier("purpose_id", purpose_id)
     v.check(0 < len(value) <= MAX_PAYLOAD + 64, field, "bytes.len", f"must be 1 to {MAX_PAYLOAD + 64} bytes")
     v.done()
-    return subject_id, purpose_id
+    return controller, subject_id, purpose_id
 
 
-def plaintext(subject_id: str, purpose_id: str, value: bytes) -> tuple[str, str]:
-    v = Validator()
+def plaintext(controller_id: str, subject_id: str, purpose_id: str, value: bytes) -> tuple[str, str, str]:
+    v, controller = _acting(controller_id)
     v.identifier("subject_id", subject_id)
     v.identifier("purpose_id", purpose_id)
     v.check(0 < len(value) <= MAX_PAYLOAD, "plaintext", "bytes.len", f"must be 1 to {MAX_PAYLOAD} bytes")
     v.done()
-    return subject_id, purpose_id
+    return controller, subject_id, purpose_id
 
 
-def shred(subject_id: str, request_id: str, reason: str, idempotency_key: str) -> None:
-    v = Validator()
+def shred(controller_id: str, subject_id: str, request_id: str, reason: str, idempotency_key: str) -> str:
+    v, controller = _acting(controller_id)
     v.identifier("subject_id", subject_id)
     v.identifier("request_id", request_id)
     v.text("reason", reason, max_len=500)
     v.identifier("idempotency_key", idempotency_key)
     v.done()
+    return controller
 
 
-def subjects(subject_ids: list[str]) -> list[str]:
-    v = Validator()
+def subjects(controller_id: str, subject_ids: list[str]) -> tuple[str, list[str]]:
+    v, controller = _acting(controller_id)
     v.count("subject_ids", subject_ids, least=1, most=MAX_SUBJECTS)
     for i, s in enumerate(subject_ids[:MAX_SUBJECTS]):
         v.identifier(f"subject_ids[{i}]", s)
     v.done()
-    return list(subject_ids)
+    return controller, list(subject_ids)
 
 
 def idempotency_key(key: str) -> None:
@@ -77,11 +87,11 @@ MAX_CERTIFICATE = 16 * 1024
 MAX_SIGNATURE = 1024
 
 
-def certificate(subject_id: str, certificate_json: bytes, signature: bytes) -> str:
-    v = Validator()
+def certificate(controller_id: str, subject_id: str, certificate_json: bytes, signature: bytes) -> tuple[str, str]:
+    v, controller = _acting(controller_id)
     v.identifier("subject_id", subject_id)
     v.check(0 < len(certificate_json) <= MAX_CERTIFICATE, "certificate.certificate_json", "bytes.len",
             f"must be 1 to {MAX_CERTIFICATE} bytes")
     v.check(len(signature) <= MAX_SIGNATURE, "certificate.signature", "bytes.len", f"must be at most {MAX_SIGNATURE} bytes")
     v.done()
-    return subject_id
+    return controller, subject_id

@@ -9,6 +9,7 @@ from services.keyvault.domain.model import Certificate, Operation
 class SubjectKeyCreated:
     subject_id: str
     backend: str
+    controller_id: str | None  # the controller the subject is a subject of
     type = "keyvault.key.created"
 
 
@@ -19,6 +20,7 @@ class KeyReleased:
     operation: Operation
     client_id: str
     consent_id: str
+    controller_id: str | None
     type = "keyvault.key.released"
 
 
@@ -29,14 +31,17 @@ class PurposeKeysRetired:
     purpose_id: str
     generation: int
     consent_id: str
+    controller_id: str | None
     type = "keyvault.generation.retired"
 
 
 @dataclass(frozen=True)
 class SubjectKeyShredded:
-    """Names nobody: it is published after the person's event key is gone."""
+    """Names nobody: it is published after the person's event key is gone. The controller (not
+    personal) says whose subject it was, as the certificate does."""
     request_id: str
     certificate: Certificate
+    controller_id: str | None
     type = "keyvault.key.shredded"
     subject_id = ""
 
@@ -49,6 +54,7 @@ class KekRotated:
     min_available_version: int
     type = "keyvault.kek.rotated"
     subject_id = ""
+    controller_id = None
 
 
 Event = SubjectKeyCreated | KeyReleased | PurposeKeysRetired | SubjectKeyShredded | KekRotated

@@ -43,6 +43,9 @@ class SubjectKey:
     subject_ref: str | None = None
     created_at: datetime | None = None
     shredded_at: datetime | None = None
+    # The controller the subject is a subject of (the tag is computed for it); None: the default
+    # controller's, as every key made before controllers.
+    controller_id: str | None = None
 
 
 @dataclass(frozen=True)

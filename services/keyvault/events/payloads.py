@@ -10,20 +10,22 @@ from services.keyvault.domain import events as ev
 
 
 def to_pending(event_id: str, event: ev.Event) -> PendingEvent:
-    return PendingEvent(uuid.UUID(event_id), event.type, event.subject_id, _payload(event), datetime.now(UTC))
+    # The controller travels on the envelope (and picks the subject's event key), not in the payload.
+    return PendingEvent(uuid.UUID(event_id), event.type, event.subject_id, _payload(event), datetime.now(UTC),
+                        controller_id=event.controller_id)
 
 
 def _payload(event: ev.Event):
     match event:
-        case ev.SubjectKeyCreated(subject_id, backend):
+        case ev.SubjectKeyCreated(subject_id, backend, _):
             return pb.SubjectKeyCreated(subject_id=subject_id, backend=backend)
-        case ev.KeyReleased(subject_id, purpose_id, operation, client_id, consent_id):
+        case ev.KeyReleased(subject_id, purpose_id, operation, client_id, consent_id, _):
             return pb.KeyReleased(subject_id=subject_id, purpose_id=purpose_id, operation=operation.value,
                                   client_id=client_id, consent_id=consent_id)
-        case ev.PurposeKeysRetired(subject_id, purpose_id, generation, consent_id):
+        case ev.PurposeKeysRetired(subject_id, purpose_id, generation, consent_id, _):
             return pb.PurposeKeysRetired(subject_id=subject_id, purpose_id=purpose_id, generation=generation,
                                          consent_id=consent_id)
-        case ev.SubjectKeyShredded(request_id, certificate):
+        case ev.SubjectKeyShredded(request_id, certificate, _):
             return pb.SubjectKeyShredded(request_id=request_id,
                                          certificate=keyvault_pb2.DeletionCertificate(
                                              certificate_json=certificate.certificate_json,

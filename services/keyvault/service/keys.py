@@ -1,4 +1,8 @@
-"""Keyvault use cases: subject keys behind the consent gate, and crypto-shredding."""
+"""Keyvault use cases: subject keys behind the consent gate, and crypto-shredding.
+
+Every use case about a subject acts in one controller (`controller_id`, as the api layer resolved
+it): the same person at two controllers is two subjects, with two keys under two tags, two sets of
+generations, and two consent checks, each against the controller's own purposes."""
 
 import asyncio
 import json
@@ -35,24 +39,26 @@ class KeyService:
 
     # Releases: consent first, then the key, then the audit record, then the answer.
 
-    async def generate_data_key(self, subject_id: str, purpose_id: str, client_id: str) -> tuple[bytes, bytes]:
+    async def generate_data_key(self, controller_id: str, subject_id: str, purpose_id: str,
+                                client_id: str) -> tuple[bytes, bytes]:
         """Sealed under the generation of the current consent term, then wrapped by the subject key:
         every backend can do the outer layer, and destroying the generation's secret alone undoes it."""
-        answer = await self._allowed(subject_id, purpose_id)
-        handle = await self._subject_key(subject_id, create=True)  # first: an erased person gets no generation
-        tag, generation = await self.generations.for_issue(subject_id, purpose_id, answer)
+        answer = await self._allowed(controller_id, subject_id, purpose_id)
+        handle = await self._subject_key(controller_id, subject_id, create=True)  # first: an erased person gets no generation
+        tag, generation = await self.generations.for_issue(controller_id, subject_id, purpose_id, answer)
         assert generation.secret is not None
         data_key = crypto.new_key()
         inner = crypto.seal_generation(generation.secret, tag, purpose_id, generation.number, data_key)
         outer = await self._backend.seal(handle, GENERATION_KEY, subject_id, purpose_id, inner)
-        await self._released(subject_id, purpose_id, Operation.GENERATE_DATA_KEY, client_id, answer)
+        await self._released(controller_id, subject_id, purpose_id, Operation.GENERATE_DATA_KEY, client_id, answer)
         return data_key, crypto.framed(generation.number, outer)
 
-    async def decrypt_data_key(self, subject_id: str, purpose_id: str, wrapped: bytes, client_id: str) -> bytes:
-        answer = await self._allowed(subject_id, purpose_id)
+    async def decrypt_data_key(self, controller_id: str, subject_id: str, purpose_id: str, wrapped: bytes,
+                               client_id: str) -> bytes:
+        answer = await self._allowed(controller_id, subject_id, purpose_id)
         number, outer = crypto.unframed(wrapped, "wrapped_key")
-        handle = await self._subject_key(subject_id, create=False)  # first: an erased person has no generations
-        tag, generation = await self.generations.for_open(subject_id, purpose_id, answer, number)
+        handle = await self._subject_key(controller_id, subject_id, create=False)  # first: an erased person has no generations
+        tag, generation = await self.generations.for_open(controller_id, subject_id, purpose_id, answer, number)
         if generation is None:  # wrapped before generations, under a consent that never ended
             data_key = await self._backend.open(handle, "data-key", subject_id, purpose_id, outer, "wrapped_key")
         else:
@@ -60,39 +66,43 @@ class KeyService:
             inner = await self._backend.open(handle, GENERATION_KEY, subject_id, purpose_id, outer, "wrapped_key")
             data_key = crypto.open_generation(generation.secret, tag, purpose_id, generation.number, inner,
                                               "wrapped_key")
-        await self._released(subject_id, purpose_id, Operation.DECRYPT_DATA_KEY, client_id, answer)
+        await self._released(controller_id, subject_id, purpose_id, Operation.DECRYPT_DATA_KEY, client_id, answer)
         return data_key
 
-    async def retire_purpose_keys(self, subject_id: str, purpose_id: str) -> int:
+    async def retire_purpose_keys(self, controller_id: str, subject_id: str, purpose_id: str) -> int:
         """Destroys the purpose's current generation if consent confirms its consent ended; the
         generation retired, or 0. A forged or early call destroys nothing."""
-        answer = await self._consent.check(subject_id, purpose_id)
+        answer = await self._consent.check(controller_id, subject_id, purpose_id)
         if answer.reason == "UNAVAILABLE":
             raise errors.ConsentUnreachable()
-        return await self.generations.retire_ended(subject_id, purpose_id, answer)
+        return await self.generations.retire_ended(controller_id, subject_id, purpose_id, answer)
 
-    async def retire_purpose_keys_once(self, subject_id: str, purpose_id: str,
+    async def retire_purpose_keys_once(self, controller_id: str, subject_id: str, purpose_id: str,
                                        idem: Idempotent[int]) -> int | Replayed:
-        return await self._uow.remembered(idem, lambda: self.retire_purpose_keys(subject_id, purpose_id))
+        return await self._uow.remembered(idem, lambda: self.retire_purpose_keys(controller_id, subject_id,
+                                                                                 purpose_id))
 
-    async def encrypt(self, subject_id: str, purpose_id: str, plaintext: bytes, client_id: str) -> bytes:
-        answer = await self._allowed(subject_id, purpose_id)
-        handle = await self._subject_key(subject_id, create=True)
+    async def encrypt(self, controller_id: str, subject_id: str, purpose_id: str, plaintext: bytes,
+                      client_id: str) -> bytes:
+        answer = await self._allowed(controller_id, subject_id, purpose_id)
+        handle = await self._subject_key(controller_id, subject_id, create=True)
         sealed = await self._backend.seal(handle, "payload", subject_id, purpose_id, plaintext)
-        await self._released(subject_id, purpose_id, Operation.ENCRYPT, client_id, answer)
+        await self._released(controller_id, subject_id, purpose_id, Operation.ENCRYPT, client_id, answer)
         return sealed
 
-    async def decrypt(self, subject_id: str, purpose_id: str, sealed: bytes, client_id: str) -> bytes:
-        answer = await self._allowed(subject_id, purpose_id)
-        handle = await self._subject_key(subject_id, create=False)
+    async def decrypt(self, controller_id: str, subject_id: str, purpose_id: str, sealed: bytes,
+                      client_id: str) -> bytes:
+        answer = await self._allowed(controller_id, subject_id, purpose_id)
+        handle = await self._subject_key(controller_id, subject_id, create=False)
         plaintext = await self._backend.open(handle, "payload", subject_id, purpose_id, sealed, "ciphertext")
-        await self._released(subject_id, purpose_id, Operation.DECRYPT, client_id, answer)
+        await self._released(controller_id, subject_id, purpose_id, Operation.DECRYPT, client_id, answer)
         return plaintext
 
-    async def _allowed(self, subject_id: str, purpose_id: str) -> ConsentAnswer:
+    async def _allowed(self, controller_id: str, subject_id: str, purpose_id: str) -> ConsentAnswer:
         """Every key this service releases serves data stored off the device: only a SERVER purpose
-        may have one (Measures Art. 8), and nothing, not even the subject key, is made before."""
-        answer = await self._consent.check(subject_id, purpose_id)
+        may have one (Measures Art. 8), and nothing, not even the subject key, is made before. The
+        check names the controller: the purpose must be its own, whoever else granted one."""
+        answer = await self._consent.check(controller_id, subject_id, purpose_id)
         if answer.allowed and not answer.server_storage:
             raise errors.DeviceStorageOnly(purpose_id, answer.storage_location)
         if answer.allowed:
@@ -102,36 +112,38 @@ class KeyService:
         if answer.reason == "UNAVAILABLE":  # consent could not look: retry later, nothing released
             raise errors.ConsentUnreachable()
         if answer.ended:  # the purpose's keys die with the consent, whoever notices first
-            await self.generations.retire_quietly(subject_id, purpose_id, answer)
+            await self.generations.retire_quietly(controller_id, subject_id, purpose_id, answer)
         raise errors.ConsentDenied(answer.reason)
 
-    async def _released(self, subject_id: str, purpose_id: str, operation: Operation, client_id: str,
-                        answer: ConsentAnswer) -> None:
-        await self._releases.record(ev.KeyReleased(subject_id, purpose_id, operation, client_id, answer.consent_id))
+    async def _released(self, controller_id: str, subject_id: str, purpose_id: str, operation: Operation,
+                        client_id: str, answer: ConsentAnswer) -> None:
+        await self._releases.record(ev.KeyReleased(subject_id, purpose_id, operation, client_id, answer.consent_id,
+                                                   controller_id))
 
     # Subject keys
 
-    async def ensure(self, subject_ids: list[str]) -> dict[str, SubjectKey]:
-        """Creates the keys that do not exist yet, wrapping them in one Vault batch."""
+    async def ensure(self, controller_id: str, subject_ids: list[str]) -> dict[str, SubjectKey]:
+        """Creates the keys (of the controller's subjects) that do not exist yet, wrapping them in one
+        Vault batch."""
         async with self._uow.autocommit() as store:
-            existing = await store.get_many(subject_ids)
+            existing = await store.get_many(controller_id, subject_ids)
         missing = [s for s in dict.fromkeys(subject_ids) if s not in existing]
         if missing:
-            await self._create(missing)
+            await self._create(controller_id, missing)
             async with self._uow.autocommit() as store:
-                existing = await store.get_many(subject_ids)
+                existing = await store.get_many(controller_id, subject_ids)
         return existing
 
-    async def _create(self, subject_ids: list[str]) -> None:
+    async def _create(self, controller_id: str, subject_ids: list[str]) -> None:
         while subject_ids:  # again only if a rotation trimmed the KEK version they were wrapped under
-            subject_ids = await self._create_once(subject_ids)
+            subject_ids = await self._create_once(controller_id, subject_ids)
 
-    async def _create_once(self, subject_ids: list[str]) -> list[str]:
+    async def _create_once(self, controller_id: str, subject_ids: list[str]) -> list[str]:
         """Returns the subjects whose new keys came out wrapped below the KEK floor: not stored."""
-        tags = [self._tagger.tag(s) for s in subject_ids]
-        stored = await self._backend.create(tags)
+        tags = [self._tagger.tag(s, controller_id) for s in subject_ids]
+        stored = await self._backend.create(tags)  # transit-per-subject names each key by the tag
         name = self._backend.name
-        keys = [SubjectKey(s, t, KeyState.ACTIVE, name, w, v)
+        keys = [SubjectKey(s, t, KeyState.ACTIVE, name, w, v, controller_id=controller_id)
                 for s, t, (w, v) in zip(subject_ids, tags, stored, strict=True)]
         async with self._uow() as uow:
             floor = await uow.store.kek_floor()  # share-locked: a trim waits until these rows are committed
@@ -139,30 +151,31 @@ class KeyService:
             added = await uow.store.add_many(usable)  # a tombstone or a concurrent creator wins
             for k in usable:
                 if k.subject_id in added:
-                    uow.emit(ev.SubjectKeyCreated(k.subject_id, name))
+                    uow.emit(ev.SubjectKeyCreated(k.subject_id, name, controller_id))
             await uow.commit()
         if self._backend.destroys_in_vault and len(added) < len(usable):
-            await self._discard_lost_to_shreds([k.subject_id for k in usable if k.subject_id not in added])
+            await self._discard_lost_to_shreds(controller_id, [k.subject_id for k in usable if k.subject_id not in added])
         return [k.subject_id for k in keys if k.kek_version < floor]
 
-    async def _discard_lost_to_shreds(self, subject_ids: list[str]) -> None:
+    async def _discard_lost_to_shreds(self, controller_id: str, subject_ids: list[str]) -> None:
         """A key created in Vault for a subject shredded meanwhile must not outlive the tombstone."""
         async with self._uow.autocommit() as store:
-            rows = await store.get_many(subject_ids)
+            rows = await store.get_many(controller_id, subject_ids)
         for key in rows.values():
             if key.state is KeyState.SHREDDED:
                 await self._backend.destroy(key)
 
-    async def _subject_key(self, subject_id: str, *, create: bool) -> bytes | str:
-        """The backend's handle to a live subject key (cached; purged everywhere on shred)."""
-        cached = self.cache.get(self._tagger.tag(subject_id))
+    async def _subject_key(self, controller_id: str, subject_id: str, *, create: bool) -> bytes | str:
+        """The backend's handle to a live subject key (cached by tag, so per controller; purged
+        everywhere on shred)."""
+        cached = self.cache.get(self._tagger.tag(subject_id, controller_id))
         if cached is not None:
             return cached
         epoch = self.cache.epoch
         async with self._uow.autocommit() as store:
-            key = await store.get(subject_id)
+            key = await store.get(controller_id, subject_id)
         if key is None and create:
-            key = (await self.ensure([subject_id]))[subject_id]
+            key = (await self.ensure(controller_id, [subject_id]))[subject_id]
         if key is None:
             raise errors.NoSubjectKey(subject_id)
         if key.state.erased:
@@ -186,18 +199,20 @@ class KeyService:
     async def _reference(self, key: SubjectKey) -> str:
         return await self._backend.subject_ref(await self._handle(key), key.subject_id)
 
-    async def status(self, subject_id: str) -> SubjectKey | None:
+    async def status(self, controller_id: str, subject_id: str) -> SubjectKey | None:
         async with self._uow.autocommit() as store:
-            return await store.get(subject_id)
+            return await store.get(controller_id, subject_id)
 
-    async def subject_refs(self, subject_ids: list[str], create_missing: bool = False
+    async def subject_refs(self, controller_id: str, subject_ids: list[str], create_missing: bool = False
                            ) -> list[tuple[str, str, KeyState]]:
-        """Computed side by side, so the keys not cached are unwrapped in shared Vault batches."""
+        """Computed side by side, so the keys not cached are unwrapped in shared Vault batches. Each
+        is derived from the subject's key at the controller: the same person's refs at two
+        controllers are unrelated."""
         if create_missing:
-            keys = await self.ensure(subject_ids)
+            keys = await self.ensure(controller_id, subject_ids)
         else:
             async with self._uow.autocommit() as store:
-                keys = await store.get_many(subject_ids)
+                keys = await store.get_many(controller_id, subject_ids)
 
         async def one(subject_id: str) -> tuple[str, str, KeyState]:
             key = keys.get(subject_id)
@@ -208,25 +223,31 @@ class KeyService:
             return subject_id, await self._reference(key), KeyState.ACTIVE
         return list(await asyncio.gather(*(one(s) for s in subject_ids)))
 
-    async def shred(self, subject_id: str, request_id: str, reason: str) -> Certificate:
-        """After the subject key, the person's key generations (useless without it) go as well; a retry
-        of a shred that stopped between the two repeats the second."""
-        certificate = await self._shredder.shred(subject_id, request_id, reason)
-        await self.generations.forget(subject_id)
+    async def shred(self, controller_id: str, subject_id: str, request_id: str, reason: str) -> Certificate:
+        """After the subject key, the subject's key generations (useless without it) go as well; a retry
+        of a shred that stopped between the two repeats the second. The same person at another
+        controller keeps their key and generations."""
+        certificate = await self._shredder.shred(controller_id, subject_id, request_id, reason)
+        await self.generations.forget(controller_id, subject_id)
         return certificate
 
-    async def shred_once(self, subject_id: str, request_id: str, reason: str,
+    async def shred_once(self, controller_id: str, subject_id: str, request_id: str, reason: str,
                          idem: Idempotent[Certificate]) -> Certificate | Replayed:
         """The idempotency key is bound to this subject: reused for another, it shreds nothing."""
-        return await self._uow.remembered(idem, lambda: self.shred(subject_id, request_id, reason))
+        return await self._uow.remembered(idem, lambda: self.shred(controller_id, subject_id, request_id, reason))
 
-    def verify_certificate(self, subject_id: str, certificate_json: bytes, signature: bytes) -> tuple[bool, bool]:
-        """(signed by this keyvault, names this subject): only keyvault can compute the tag it names."""
+    def verify_certificate(self, controller_id: str, subject_id: str, certificate_json: bytes,
+                           signature: bytes) -> tuple[bool, bool]:
+        """(signed by this keyvault, names this subject of this controller): only keyvault can compute
+        the tag it names."""
         try:
             body = json.loads(certificate_json)
         except (ValueError, RecursionError):  # not JSON (or nested past the parser): names nobody
             body = None
-        named = isinstance(body, dict) and names_subject(body, subject_id, self._tagger.tag(subject_id))
+        tag = self._tagger.tag(subject_id, controller_id)
+        # The tag from before controllers (no controller): equal to this one only at the default controller.
+        before_controllers = tag == self._tagger.tag(subject_id)
+        named = isinstance(body, dict) and names_subject(body, subject_id, tag, controller_id, before_controllers)
         return verify_signature(self._certificate_key, certificate_json, signature), named
 
     # KEK rotation

@@ -11,11 +11,12 @@ from services.keyvault.domain.model import Certificate, ConsentAnswer, Generatio
 
 
 class KeyStore(Protocol):
-    """Subject keys, known to the rows only by each subject's keyed tag."""
+    """Subject keys, known to the rows only by each subject's keyed tag at its controller (None: the
+    default controller's, see services/common/erasure.py)."""
 
-    async def get(self, subject_id: str) -> SubjectKey | None: ...
+    async def get(self, controller_id: str | None, subject_id: str) -> SubjectKey | None: ...
 
-    async def get_many(self, subject_ids: list[str]) -> dict[str, SubjectKey]: ...
+    async def get_many(self, controller_id: str | None, subject_ids: list[str]) -> dict[str, SubjectKey]: ...
 
     async def add_many(self, keys: list[SubjectKey]) -> set[str]: ...
 
@@ -23,7 +24,7 @@ class KeyStore(Protocol):
 
     async def shred(self, key: SubjectKey, request_id: str, at: datetime, certificate: Certificate) -> bool: ...
 
-    async def certificate(self, subject_id: str) -> Certificate | None: ...
+    async def certificate(self, controller_id: str | None, subject_id: str) -> Certificate | None: ...
 
     async def wrapped_below(self, kek_version: int, limit: int) -> list[tuple[str, str]]: ...
 
@@ -48,9 +49,10 @@ class GenerationStore(Protocol):
 
 
 class ConsentGate(Protocol):
-    """The consent service's answer for a subject and purpose (store/consent_client.py)."""
+    """The consent service's answer for a subject of a controller and a purpose, which must be that
+    controller's (store/consent_client.py)."""
 
-    async def check(self, subject_id: str, purpose_id: str) -> ConsentAnswer: ...
+    async def check(self, controller_id: str, subject_id: str, purpose_id: str) -> ConsentAnswer: ...
 
 
 KeyWork = UnitOfWork[KeyStore, Event]

@@ -33,17 +33,19 @@ class Shredder:
         self._uow, self._backend, self._cache, self._signer = uow, backend, cache, signer
         self._subject_ref, self._tagger = subject_ref, tagger
 
-    async def shred(self, subject_id: str, request_id: str, reason: str) -> Certificate:
-        """Destroys the subject key and returns the signed certificate; a repeat returns the first one."""
+    async def shred(self, controller_id: str, subject_id: str, request_id: str, reason: str) -> Certificate:
+        """Destroys the key of the subject at the controller (never the same person's at another) and
+        returns the signed certificate naming the controller; a repeat returns the first one."""
         for _ in range(MAX_ATTEMPTS):
             async with self._uow.autocommit() as store:
-                key = await store.get(subject_id)
+                key = await store.get(controller_id, subject_id)
                 if key is not None and key.state is KeyState.SHREDDED:
-                    certificate = await store.certificate(subject_id)
+                    certificate = await store.certificate(controller_id, subject_id)
                     assert certificate is not None
                     return certificate
             if key is None:  # never had a key: the tombstone alone forbids creating one later
-                key = SubjectKey(subject_id, self._tagger.tag(subject_id), KeyState.ABSENT, self._backend.name, None, 0)
+                key = SubjectKey(subject_id, self._tagger.tag(subject_id, controller_id), KeyState.ABSENT,
+                                 self._backend.name, None, 0, controller_id=controller_id)
             certificate = await self._attempt(key, request_id, reason)
             if certificate is not None:
                 return certificate
@@ -67,7 +69,7 @@ class Shredder:
             # The tombstone, and every event about the person (waiting or on the broker) no longer naming them.
             if not await uow.store.shred(key, request_id, now, certificate):
                 return None
-            uow.emit(ev.SubjectKeyShredded(request_id, certificate))
+            uow.emit(ev.SubjectKeyShredded(request_id, certificate, key.controller_id))
             await uow.commit()
         self._cache.purge(key.tag)
         if key.state is KeyState.ABSENT and self._backend.destroys_in_vault:
@@ -90,6 +92,8 @@ class Shredder:
 
     def _certificate(self, key: SubjectKey, ref: str, destroyed: list[dict], request_id: str, reason: str,
                      now: datetime) -> Certificate:
+        assert key.controller_id is not None  # a shred always acts in a named controller
         body = canonical_bytes(build_certificate(
-            str(new_id()), ref, key.tag, self._backend.name, destroyed, now, request_id, reason, self._signer.key_id))
+            str(new_id()), ref, key.tag, self._backend.name, destroyed, now, request_id, reason, self._signer.key_id,
+            key.controller_id))
         return Certificate(body, self._signer.sign(body), self._signer.key_id)

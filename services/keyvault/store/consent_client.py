@@ -27,8 +27,11 @@ class ConsentClient:
         self._timeout = timeout_s
         self._checks = MicroBatcher(self._check_many, MAX_BATCH)
 
-    async def check(self, subject_id: str, purpose_id: str) -> ConsentAnswer:
-        return await self._checks.submit(cpb.CheckConsentRequest(subject_id=subject_id, purpose_id=purpose_id))
+    async def check(self, controller_id: str, subject_id: str, purpose_id: str) -> ConsentAnswer:
+        """Asked as an operator naming the subject's controller: the purpose must be that controller's,
+        so a client of one controller never gets a key released under another's purpose."""
+        return await self._checks.submit(cpb.CheckConsentRequest(subject_id=subject_id, purpose_id=purpose_id,
+                                                                 controller_id=controller_id))
 
     async def _check_many(self, checks: list[cpb.CheckConsentRequest]) -> list[ConsentAnswer]:
         try:

@@ -27,6 +27,7 @@ def tag_subject_keys(tagger: SubjectTagger, signer: Ed25519Signer) -> MigrationS
         while rows := await conn.fetch(
                 "SELECT subject_id, backend, wrapped_key, certificate_json, certificate_sig FROM subject_keys"
                 " WHERE subject_tag IS NULL LIMIT $1", BATCH):
+            # No controller: these rows predate controllers, so they are the default controller's.
             tags = [tagger.tag(r["subject_id"]) for r in rows]
             certificates = [_certificate(r, tag, signer, reissued) for r, tag in zip(rows, tags, strict=True)]
             await conn.execute(

@@ -1,5 +1,6 @@
 """The keyvault's PostgreSQL store, on a unit of work's connection (services/common/uow.py). Rows
-know a subject only by its keyed tag: every caller passes the subject id in, so the id is never stored."""
+know a subject only by its keyed tag at its controller: every caller passes the controller and the
+subject id in, so the id is never stored, and the same person at another controller is another row."""
 
 from datetime import datetime
 
@@ -11,29 +12,30 @@ from services.common.outbox_retention import redact_persons
 from services.keyvault.domain.model import Certificate, KeyState, SubjectKey
 
 
-def _key(subject_id: str, row: asyncpg.Record) -> SubjectKey:
+def _key(controller_id: str | None, subject_id: str, row: asyncpg.Record) -> SubjectKey:
     return SubjectKey(subject_id, row["subject_tag"], KeyState(row["state"]), row["backend"], row["wrapped_key"],
-                      row["kek_version"], row["subject_ref"], row["created_at"], row["shredded_at"])
+                      row["kek_version"], row["subject_ref"], row["created_at"], row["shredded_at"], controller_id)
 
 
 class KeyStore:
     def __init__(self, conn: asyncpg.Connection, tagger: SubjectTagger) -> None:
         self._conn, self._tagger = conn, tagger
 
-    async def get(self, subject_id: str, *, for_update: bool = False) -> SubjectKey | None:
+    async def get(self, controller_id: str | None, subject_id: str, *, for_update: bool = False
+                  ) -> SubjectKey | None:
         lock = " FOR UPDATE" if for_update else ""
         row = await self._conn.fetchrow(f"SELECT * FROM subject_keys WHERE subject_tag = $1{lock}",
-                                        self._tagger.tag(subject_id))
-        return _key(subject_id, row) if row else None
+                                        self._tagger.tag(subject_id, controller_id))
+        return _key(controller_id, subject_id, row) if row else None
 
     async def add_many(self, keys: list[SubjectKey]) -> set[str]:
         """Inserts keys that do not exist yet (a tombstone counts as existing); returns the ids added."""
         rows = await self._conn.fetch(
-            "INSERT INTO subject_keys (subject_tag, state, backend, wrapped_key, kek_version)"
-            " SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::int[])"
+            "INSERT INTO subject_keys (subject_tag, state, backend, wrapped_key, kek_version, controller_id)"
+            " SELECT * FROM unnest($1::text[], $2::smallint[], $3::text[], $4::text[], $5::int[], $6::text[])"
             " ON CONFLICT (subject_tag) DO NOTHING RETURNING subject_tag",
             [k.tag for k in keys], [k.state.value for k in keys], [k.backend for k in keys],
-            [k.wrapped_key for k in keys], [k.kek_version for k in keys])
+            [k.wrapped_key for k in keys], [k.kek_version for k in keys], [k.controller_id for k in keys])
         added = {r["subject_tag"] for r in rows}
         return {k.subject_id for k in keys if k.tag in added}
 
@@ -54,8 +56,9 @@ class KeyStore:
         if key.state is KeyState.ABSENT:
             result = await self._conn.execute(
                 "INSERT INTO subject_keys (subject_tag, backend, kek_version, state, shredded_at, request_id,"
-                " certificate_json, certificate_sig, certificate_key) VALUES ($7, $8, 0, $1, $2, $3, $4, $5, $6)"
-                " ON CONFLICT (subject_tag) DO NOTHING", *values, key.tag, key.backend)
+                " certificate_json, certificate_sig, certificate_key, controller_id)"
+                " VALUES ($7, $8, 0, $1, $2, $3, $4, $5, $6, $9) ON CONFLICT (subject_tag) DO NOTHING",
+                *values, key.tag, key.backend, key.controller_id)
             shredded = result == "INSERT 0 1"
         else:
             result = await self._conn.execute(
@@ -65,22 +68,23 @@ class KeyStore:
                 *values, key.tag, key.state.value, key.wrapped_key)
             shredded = result == "UPDATE 1"
         if shredded:
-            await redact_persons(self._conn, [key.subject_id])
+            await redact_persons(self._conn, [key.subject_id], key.controller_id)
             await destroy_event_keys(self._conn, [key.tag])
         return shredded
 
-    async def certificate(self, subject_id: str) -> Certificate | None:
+    async def certificate(self, controller_id: str | None, subject_id: str) -> Certificate | None:
         row = await self._conn.fetchrow(
             "SELECT certificate_json, certificate_sig, certificate_key FROM subject_keys"
-            " WHERE subject_tag = $1 AND state = $2", self._tagger.tag(subject_id), KeyState.SHREDDED.value)
+            " WHERE subject_tag = $1 AND state = $2", self._tagger.tag(subject_id, controller_id),
+            KeyState.SHREDDED.value)
         if row is None:
             return None
         return Certificate(bytes(row["certificate_json"]), bytes(row["certificate_sig"]), row["certificate_key"])
 
-    async def get_many(self, subject_ids: list[str]) -> dict[str, SubjectKey]:
-        ids = {self._tagger.tag(s): s for s in subject_ids}
+    async def get_many(self, controller_id: str | None, subject_ids: list[str]) -> dict[str, SubjectKey]:
+        ids = {self._tagger.tag(s, controller_id): s for s in subject_ids}
         rows = await self._conn.fetch("SELECT * FROM subject_keys WHERE subject_tag = ANY($1::text[])", list(ids))
-        return {ids[r["subject_tag"]]: _key(ids[r["subject_tag"]], r) for r in rows}
+        return {ids[r["subject_tag"]]: _key(controller_id, ids[r["subject_tag"]], r) for r in rows}
 
     async def wrapped_below(self, kek_version: int, limit: int) -> list[tuple[str, str]]:
         """(tag, wrapped key) of live keys wrapped under an older KEK version."""

@@ -1,0 +1,65 @@
+"""`consentry keyvault ...` names the controller an operator acts in (`--controller`); without it the
+operator's call fails in one clear line and changes nothing."""
+
+import asyncio
+import json
+from pathlib import Path
+
+from consentry.keyvault.v1 import keyvault_pb2 as pb
+from services.cli.main import main
+from services.common.pki import DevCA
+from tests.keyvault.fixtures import CONTROLLER, OTHER_CONTROLLER
+from tests.support import unique
+
+
+def endpoints(run_dir: Path, ca: DevCA, port: int) -> Path:
+    """What `consentry dev up` writes, for the session's keyvault and its admin client."""
+    admin = ca.issue_client("admin")
+    (run_dir / "endpoints.json").write_text(json.dumps({
+        "keyvault": f"localhost:{port}", "ca": str(ca.ca.cert),
+        "clients": {"admin": {"cert": str(admin.cert), "key": str(admin.key)}}}))
+    return run_dir
+
+
+async def consentry(*args: str) -> int:
+    return await asyncio.to_thread(main, list(args))  # its own event loop, while the session's serves
+
+
+async def test_shred_names_the_controller_and_leaves_the_persons_key_at_another(
+        keyvault_app, dev_ca, tmp_path, capsys, face, kv_admin):
+    run_dir = str(endpoints(tmp_path, dev_ca, keyvault_app.port))
+    person = unique("person")
+    await face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=person))  # theirs at CONTROLLER
+    shred = ["keyvault", "shred", "--subject", person, "--client", "admin", "--run-dir", run_dir]
+
+    unnamed = await consentry(*shred)
+    refused = capsys.readouterr()
+    named = await consentry(*shred, "--controller", OTHER_CONTROLLER)
+    printed = json.loads(capsys.readouterr().out)
+
+    assert unnamed == 1 and refused.out == ""
+    assert len(refused.err.splitlines()) == 1 and refused.err.startswith("consentry: INVALID_ARGUMENT")
+    assert "controller_id" in refused.err
+    assert named == 0 and printed["certificate"]["controllerId"] == OTHER_CONTROLLER
+    states = {c: (await kv_admin.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=person, controller_id=c))).state
+              for c in (CONTROLLER, OTHER_CONTROLLER)}
+    assert states == {CONTROLLER: pb.KEY_STATE_ACTIVE, OTHER_CONTROLLER: pb.KEY_STATE_SHREDDED}
+
+
+async def test_status_and_verify_answer_for_the_named_controller(keyvault_app, dev_ca, tmp_path, capsys, face):
+    run_dir = str(endpoints(tmp_path, dev_ca, keyvault_app.port))
+    person = unique("person")
+    await face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=person))
+    admin = ["--client", "admin", "--run-dir", run_dir]
+    assert await consentry("keyvault", "shred", "--subject", person, "--controller", CONTROLLER, *admin) == 0
+    (tmp_path / "cert.json").write_text(capsys.readouterr().out)
+
+    answers = {}
+    for controller in (CONTROLLER, OTHER_CONTROLLER):
+        assert await consentry("keyvault", "status", "--subject", person, "--controller", controller, *admin) == 0
+        state = json.loads(capsys.readouterr().out)["state"]
+        assert await consentry("keyvault", "verify", "--subject", person, "--controller", controller,
+                               "--certificate", str(tmp_path / "cert.json"), *admin) == 0
+        answers[controller] = state, json.loads(capsys.readouterr().out)["names_subject"]
+
+    assert answers == {CONTROLLER: ("KEY_STATE_SHREDDED", True), OTHER_CONTROLLER: ("KEY_STATE_ABSENT", False)}
