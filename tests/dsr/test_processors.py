@@ -18,7 +18,7 @@ from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from consentry_client import SubjectErased, TemplateRetired
 from tests.dsr.fixtures import GATES
-from tests.consent.builders import check, grant, registered_purpose, time_passes
+from tests.consent.builders import CONTROLLER, check, grant, registered_purpose, time_passes
 from tests.dsr.test_requests import settled, submission, verify
 from tests.keyvault.test_purpose_generations import generation
 from tests.support import unique
@@ -62,7 +62,7 @@ async def opened_and_completed(operator, subject: str) -> list[pb.Request]:
     """The subject's requests, opened by the system from a consent event, once the first completed."""
     async with asyncio.timeout(30):
         while True:
-            found = (await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject))).requests
+            found = (await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=subject))).requests
             if found and found[0].status == pb.REQUEST_STATUS_COMPLETED:
                 return list(found)
             await asyncio.sleep(0.2)

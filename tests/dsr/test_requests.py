@@ -15,7 +15,7 @@ from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from services.common.grpc_errors import field_violations
 from services.common.signing import verify_signature
 from services.dsr.api.validation import MAX_PAGE
-from tests.consent.builders import check
+from tests.consent.builders import CONTROLLER, check
 from tests.keyvault.test_data_keys import consented, refused
 from tests.support import unique
 from tests.legal import requirement
@@ -25,6 +25,9 @@ pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 
 def submission(subject: str, kind: int = pb.REQUEST_TYPE_DELETION, jurisdiction: str = "DE",
                **fields) -> pb.SubmitRequestRequest:
+    """As an operator (the portal, a DPO's desk) submits it: naming the subject's controller, by
+    default the one every test purpose is of."""
+    fields.setdefault("controller_id", CONTROLLER)
     return pb.SubmitRequestRequest(type=kind, subject_id=subject, jurisdiction=jurisdiction,
                                    evidence=pb.IdentityEvidence(method="in-person-id-check", reference="desk-7/2291"),
                                    idempotency_key=unique("idem"), **fields)
@@ -171,7 +174,7 @@ async def test_an_access_export_holds_the_subjects_record_and_nobody_elses(admin
 async def test_one_idempotency_key_makes_one_request(operator, backend):
     request = submission(unique("subj"))
     first, again = await asyncio.gather(operator.SubmitRequest(request), operator.SubmitRequest(request))
-    listed = await operator.ListRequests(pb.ListRequestsRequest(subject_id=request.subject_id))
+    listed = await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=request.subject_id))
 
     assert first.request.request_id == again.request.request_id
     assert [r.request_id for r in listed.requests] == [first.request.request_id]
@@ -196,14 +199,14 @@ async def test_a_request_for_a_purpose_nobody_defined_is_invalid(operator, backe
 
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field_violations(error) == [("purpose_id", "purpose.exists")]
-    assert not (await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject))).requests
+    assert not (await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=subject))).requests
 
 
 async def test_a_page_size_above_the_maximum_is_the_maximum_not_an_error(operator, backend):
     subject = unique("subj")
     submitted = [(await operator.SubmitRequest(submission(subject))).request.request_id for _ in range(3)]
 
-    listed = await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject, page_size=MAX_PAGE * 10))
+    listed = await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=subject, page_size=MAX_PAGE * 10))
 
     assert sorted(r.request_id for r in listed.requests) == sorted(submitted) and not listed.next_page_token
 
@@ -212,9 +215,9 @@ async def test_a_page_token_goes_on_only_with_the_query_it_came_from(operator, b
     subject = unique("subj")
     for _ in range(3):
         await operator.SubmitRequest(submission(subject))
-    first = await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject, page_size=2))
+    first = await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=subject, page_size=2))
 
-    second = await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject, page_size=2,
+    second = await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=subject, page_size=2,
                                                                 page_token=first.next_page_token))
     elsewhere = await refused(operator.ListRequests, pb.ListRequestsRequest(page_size=2,
                                                                           page_token=first.next_page_token))

@@ -96,7 +96,8 @@ async def seed(stack: FuzzStack) -> World:
     # then completes with Consentry's own part, so GetExport has an export to render.
     evidence = dpb.IdentityEvidence(method="in-person-id-check", reference="desk-7/2291")
     request_ids = [(await dsr.SubmitRequest(dpb.SubmitRequestRequest(
-        type=kind, subject_id=subject, jurisdiction="DE", evidence=evidence, idempotency_key=unique("fuzz"))
+        type=kind, subject_id=subject, jurisdiction="DE", evidence=evidence, idempotency_key=unique("fuzz"),
+        controller_id=CONTROLLER)
     )).request.request_id for kind, subject in ((dpb.REQUEST_TYPE_ACCESS, subjects[0]),
                                                 (dpb.REQUEST_TYPE_ACCESS, subjects[1]),
                                                 (dpb.REQUEST_TYPE_DELETION, subjects[2]))]
