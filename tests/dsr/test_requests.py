@@ -73,7 +73,7 @@ async def test_deletion_erases_consents_and_shreds_the_key_with_a_certificate(
         admin, gate, face, kv_admin, operator, backend):
     subject, purpose, submitted, done = await deleted_with_a_key(admin, gate, face, operator)
 
-    key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))
+    key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(controller_id=CONTROLLER, subject_id=subject))
     consent = await gate.CheckConsent(check(subject, purpose))
     certificate = json.loads(done.deletion_certificate)
     assert done.status == pb.REQUEST_STATUS_COMPLETED
@@ -96,7 +96,7 @@ async def test_a_completed_deletion_carries_the_certificate_keyvault_signed_and_
         signature=done.deletion_certificate_signature)
 
     def checked(certificate: kpb.DeletionCertificate):
-        return kv_admin.VerifyCertificate(kpb.VerifyCertificateRequest(subject_id=subject, certificate=certificate))
+        return kv_admin.VerifyCertificate(kpb.VerifyCertificateRequest(controller_id=CONTROLLER, subject_id=subject, certificate=certificate))
     genuine, tampered = await checked(carried), await checked(altered)
     assert done.status == pb.REQUEST_STATUS_COMPLETED and json.loads(done.deletion_certificate)["keysDestroyed"]
     assert verify_signature(public, done.deletion_certificate, done.deletion_certificate_signature)
@@ -120,7 +120,7 @@ async def test_deletions_submitted_together_all_complete_each_erasing_its_own_su
 
     certificates = [kpb.DeletionCertificate(certificate_json=r.deletion_certificate,
                                             signature=r.deletion_certificate_signature) for r in done]
-    names = [[(await kv_admin.VerifyCertificate(kpb.VerifyCertificateRequest(subject_id=subject, certificate=c)))
+    names = [[(await kv_admin.VerifyCertificate(kpb.VerifyCertificateRequest(controller_id=CONTROLLER, subject_id=subject, certificate=c)))
               .names_subject for subject, _ in people] for c in certificates]
     destroyed = [{k["keyId"] for k in json.loads(r.deletion_certificate)["keysDestroyed"]} for r in done]
     assert [r.status for r in done] == [pb.REQUEST_STATUS_COMPLETED] * len(people)
@@ -128,11 +128,11 @@ async def test_deletions_submitted_together_all_complete_each_erasing_its_own_su
     assert names == [[i == j for j in range(len(people))] for i in range(len(people))]
     assert all(destroyed) and len(set().union(*destroyed)) == sum(map(len, destroyed))
     for subject, purpose in people:
-        key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))
+        key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(controller_id=CONTROLLER, subject_id=subject))
         consent = await gate.CheckConsent(check(subject, purpose))
         assert key.state == kpb.KEY_STATE_SHREDDED
         assert cpb.DenyReason.Name(consent.reason) == "DENY_REASON_SUBJECT_ERASED"
-    assert (await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=control[0]))).state == kpb.KEY_STATE_ACTIVE
+    assert (await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(controller_id=CONTROLLER, subject_id=control[0]))).state == kpb.KEY_STATE_ACTIVE
     assert (await gate.CheckConsent(check(*control))).decision == cpb.DECISION_ALLOW
 
 
@@ -146,7 +146,7 @@ async def test_nothing_happens_before_the_identity_is_verified(admin, gate, face
 
     export = await refused(operator.GetExport, pb.GetExportRequest(request_id=access.request_id))
     refusal = await operator.VerifyIdentity(verify(deletion.request_id, False, "photo does not match"))
-    key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))
+    key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(controller_id=CONTROLLER, subject_id=subject))
 
     assert export.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert key.state == kpb.KEY_STATE_ACTIVE
