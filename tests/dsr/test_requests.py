@@ -222,7 +222,7 @@ async def test_a_page_token_goes_on_only_with_the_query_it_came_from(operator, b
     elsewhere = await refused(operator.ListRequests, pb.ListRequestsRequest(page_size=2,
                                                                           page_token=first.next_page_token))
     altered = await refused(operator.ListRequests, pb.ListRequestsRequest(
-        subject_id=subject, page_size=2, page_token=first.next_page_token[:-4] + "AAAA"))
+        controller_id=CONTROLLER, subject_id=subject, page_size=2, page_token=first.next_page_token[:-4] + "AAAA"))
 
     assert len(first.requests) == 2 and len(second.requests) == 1 and not second.next_page_token
     assert field_violations(elsewhere) == field_violations(altered) == [("page_token", "page_token.valid")]
