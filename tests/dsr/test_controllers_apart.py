@@ -216,6 +216,28 @@ async def test_a_request_for_another_controllers_purpose_is_for_no_purpose(admin
     assert field_violations(error) == [("purpose_id", "purpose.exists")]
 
 
+async def test_dsr_forgets_a_person_deleted_at_one_controller_there_only(operator, dsr_rows, backend):
+    person = unique("subj")
+    at_b = (await operator.SubmitRequest(submission(person, pb.REQUEST_TYPE_ACCESS, controller_id=B))).request
+    await operator.RejectRequest(pb.RejectRequestRequest(  # settled, as a deletion's forgetting takes them
+        request_id=at_b.request_id, idempotency_key=unique("idem"), reason=pb.RejectionReason(
+            code="manifestly-unfounded", explanation="the fifth this week", complaint_route="the DPA")))
+    r = (await operator.SubmitRequest(submission(person, controller_id=A))).request
+    await operator.VerifyIdentity(verify(r.request_id))
+
+    done = await settled(operator, r.request_id, timeout=60)
+    rows = {row["controller_id"]: row["subject_id"] for row in await dsr_rows.fetch(
+        "SELECT controller_id, subject_id FROM requests WHERE request_id = ANY($1::text[])",
+        [r.request_id, at_b.request_id])}
+    still_b = await listed(operator, person, controller_id=B)
+    erased_a = await listed(operator, person, controller_id=A)
+
+    assert done.status == pb.REQUEST_STATUS_COMPLETED
+    assert rows[A].startswith("erased:") and person not in rows[A] and rows[B] == person
+    assert [(x.request_id, x.subject_id) for x in still_b] == [(at_b.request_id, person)]
+    assert [x.request_id for x in erased_a] == [r.request_id] and erased_a[0].subject_id == rows[A]
+
+
 # End to end with consent and keyvault: this needs consent's EraseSubject and keyvault's
 # ShredSubjectKey / GenerateDataKey / GetKeyStatus to honour controller_id. Until those services do,
 # EraseSubject erases the person's consents at every controller and the one key they share is shredded,
