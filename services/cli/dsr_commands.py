@@ -121,7 +121,8 @@ async def _call(stub: dsr_pb2_grpc.DsrServiceStub, args: argparse.Namespace):
 
 def summary(r: pb.Request) -> dict:
     return {"requestId": r.request_id, "type": pb.RequestType.Name(r.type).removeprefix("REQUEST_TYPE_"),
-            "controller": r.controller_id, "subject": r.subject_id, "status": pb.RequestStatus.Name(r.status).removeprefix("REQUEST_STATUS_"),
+            "controller": r.controller_id, "subject": r.subject_id,
+            "status": pb.RequestStatus.Name(r.status).removeprefix("REQUEST_STATUS_"),
             "due": r.due_at.ToJsonString(), "reason": r.status_reason,
             "acknowledgementDue": _time(r, "acknowledgement_due_at"), "acknowledged": _time(r, "acknowledged_at")}
 
