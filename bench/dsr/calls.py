@@ -18,6 +18,7 @@ from bench.common.load import CALL_TIMEOUT_S, CallFailed, Target
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.dsr.v1 import dsr_pb2_grpc
 from consentry_client import connect
+from consentry_dev.policy import DEMO_CONTROLLER
 
 JURISDICTION = "CN"
 SETTLED = (pb.REQUEST_STATUS_COMPLETED, pb.REQUEST_STATUS_PARTIALLY_COMPLETED, pb.REQUEST_STATUS_REJECTED)
@@ -62,7 +63,7 @@ def subject(kind: str, n: int) -> str:
 
 def submit_request(subject_id: str) -> pb.SubmitRequestRequest:
     return pb.SubmitRequestRequest(
-        type=pb.REQUEST_TYPE_DELETION, subject_id=subject_id, jurisdiction=JURISDICTION,
+        type=pb.REQUEST_TYPE_DELETION, subject_id=subject_id, jurisdiction=JURISDICTION, controller_id=DEMO_CONTROLLER,
         evidence=pb.IdentityEvidence(method="in-person-id-check", reference=f"bench-desk/{subject_id}"),
         idempotency_key=f"bench-submit-{subject_id}")
 

@@ -23,6 +23,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     submit = actions.add_parser("submit", help="record a request")
     submit.add_argument("--type", choices=TYPES, required=True)
     submit.add_argument("--subject", required=True)
+    submit.add_argument("--controller", default="", help="the controller the subject is a subject of (an operator must"
+                        " name it; a controller's client may leave it out: its own)")
     submit.add_argument("--jurisdiction", default="CN", help='ISO 3166 code, e.g. CN, DE, US-CA')
     submit.add_argument("--evidence-method", default="in-person-id-check")
     submit.add_argument("--evidence-ref", default="front-desk")
@@ -34,6 +36,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--overdue", action="store_true", help="past the deadline or the one for acknowledging")
     listing.add_argument("--due-within-days", type=int, default=0)
     listing.add_argument("--subject", default="")
+    listing.add_argument("--controller", default="", help="only this controller's requests (with --subject an operator"
+                         " must name it: the same person at two controllers is two subjects)")
     for name in ("show", "acknowledge", "verify", "extend", "reject", "export"):
         p = actions.add_parser(name, help="confirm to the person that the request was received (CCPA: within 10"
                                " business days)" if name == "acknowledge" else None)
@@ -77,11 +81,12 @@ async def _call(stub: dsr_pb2_grpc.DsrServiceStub, args: argparse.Namespace):
         answer = await stub.SubmitRequest(pb.SubmitRequestRequest(
             type=TYPES[args.type], subject_id=args.subject, jurisdiction=args.jurisdiction,
             evidence=pb.IdentityEvidence(method=args.evidence_method, reference=args.evidence_ref),
-            purpose_id=args.purpose, corrections=corrections, idempotency_key=_key()))
+            purpose_id=args.purpose, corrections=corrections, idempotency_key=_key(), controller_id=args.controller))
         return summary(answer.request)
     if args.action == "list":
         request = pb.ListRequestsRequest(status=STATUSES.get(args.status or "", 0), overdue_only=args.overdue,
-                                         due_within_days=args.due_within_days, subject_id=args.subject, page_size=500)
+                                         due_within_days=args.due_within_days, subject_id=args.subject, page_size=500,
+                                         controller_id=args.controller)
         return [summary(r) async for r in items(stub.ListRequests, request, "requests")]
     if args.action == "show":
         return details((await stub.GetRequest(pb.GetRequestRequest(request_id=args.request_id))).request)
@@ -116,7 +121,8 @@ async def _call(stub: dsr_pb2_grpc.DsrServiceStub, args: argparse.Namespace):
 
 def summary(r: pb.Request) -> dict:
     return {"requestId": r.request_id, "type": pb.RequestType.Name(r.type).removeprefix("REQUEST_TYPE_"),
-            "subject": r.subject_id, "status": pb.RequestStatus.Name(r.status).removeprefix("REQUEST_STATUS_"),
+            "controller": r.controller_id, "subject": r.subject_id,
+            "status": pb.RequestStatus.Name(r.status).removeprefix("REQUEST_STATUS_"),
             "due": r.due_at.ToJsonString(), "reason": r.status_reason,
             "acknowledgementDue": _time(r, "acknowledgement_due_at"), "acknowledged": _time(r, "acknowledged_at")}
 

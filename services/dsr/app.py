@@ -36,9 +36,10 @@ SERVICE_NAME = dsr_pb2.DESCRIPTOR.services_by_name["DsrService"].full_name
 ADMIN_SERVICE_NAME = dsr_admin_pb2.DESCRIPTOR.services_by_name["DsrAdminService"].full_name
 
 
-def units_of_work(pool, on_commit: CommitHook | None = None) -> DsrUnits:
-    """dsr's units of work: its store, its events as outbox rows, `on_commit` after those adding events."""
-    return UnitsOfWork(pool, DsrStore, to_pending, on_commit)
+def units_of_work(pool, on_commit: CommitHook | None = None, default_controller: str = "") -> DsrUnits:
+    """dsr's units of work: its store, its events as outbox rows, `on_commit` after those adding events.
+    `default_controller`: whose the rows from before controllers are (erasure_key.default_controller)."""
+    return UnitsOfWork(pool, lambda conn: DsrStore(conn, default_controller), to_pending, on_commit)
 
 
 class DsrApp:
@@ -57,7 +58,7 @@ class DsrApp:
         tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
                                                          s.topic, tagger, s.retention, {
-            "settled requests": lambda p: forget_settled(units_of_work(p),
+            "settled requests": lambda p: forget_settled(units_of_work(p, None, s.erasure_key.default_controller),
                                                          timedelta(seconds=s.retention.finished_request_s))})
 
         def committed(_events: list) -> None:
@@ -65,7 +66,7 @@ class DsrApp:
             relay.notify()
             if self.dispatcher is not None:
                 self.dispatcher.tasks_added()
-        uow = units_of_work(pool, committed)
+        uow = units_of_work(pool, committed, s.erasure_key.default_controller)
         if not (s.tls_ca and s.tls_cert and s.tls_key):
             raise ValueError("CONSENTRY_DSR_TLS_CA, _CERT and _KEY are required")
         upstream = Upstream({"consent": s.consent_address, "keyvault": s.keyvault_address, "audit": s.audit_address},
@@ -94,7 +95,7 @@ class DsrApp:
         runtime.spawn(self.dispatcher.run(), "task-dispatcher")
         runtime.spawn(consumer.run(), "dsr-consumer")
         servicer = DsrServicer(requests, RequestQueries(uow, tokens, forgetting), processors,
-                               upstream.purpose_exists, verified)
+                               upstream.purpose_controller, verified)
         server = GrpcServer(
             s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
             lambda srv: dsr_pb2_grpc.add_DsrServiceServicer_to_server(servicer, srv), status_for,

@@ -117,7 +117,7 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
                                                   run_dir=run_dir).stdout)
                     for subject in ("alice", "bob")}
         request = json.loads(consentry("dsr", "submit", "--type", "access", "--subject", "demo-mei",
-                                       run_dir=run_dir).stdout)
+                                       "--controller", "acme-campus", run_dir=run_dir).stdout)
         consentry("dsr", "verify", request["requestId"], run_dir=run_dir)
         for _ in range(100):
             shown = json.loads(consentry("dsr", "show", request["requestId"], run_dir=run_dir).stdout)

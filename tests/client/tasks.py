@@ -14,6 +14,7 @@ from services.common.topics import results_from, tasks_for
 from services.dsr.domain.model import Request, RequestType, Status, Task, TaskState
 from services.dsr.events.payloads import TASK_ACTIONS
 from services.dsr.store.repository import DsrStore
+from tests.consent.builders import CONTROLLER
 from tests.support import topic_messages, unique
 
 # A delete task as a withdrawal's: a settled deletion has dsr forget its person, and these tests reopen
@@ -35,8 +36,9 @@ class DsrPart:
             self.result_keys[sent.task_id] = os.urandom(32)
         if recorded:
             now = datetime.now(UTC)
+            # The processors' controller: a processor confirms only its own controller's tasks.
             r = Request(sent.request_id, ACTIONS[action], sent.subject_id, "DE", Status.IN_PROGRESS, now,
-                        now + timedelta(days=30), corrections=dict(sent.corrections))
+                        now + timedelta(days=30), corrections=dict(sent.corrections), controller_id=CONTROLLER)
             async with self._pool.acquire() as conn, conn.transaction():
                 await DsrStore(conn).add(r)
                 await DsrStore(conn).add_tasks([Task(sent.task_id, r.request_id, processor, action, TaskState.SENT,

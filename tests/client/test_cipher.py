@@ -7,7 +7,7 @@ from consentry.keyvault.v1 import keyvault_admin_pb2 as kv_admin_pb
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry_client import ConsentRefused, CorruptTemplate, SubjectErased, TemplateCipher, TemplateRetired
 from consentry_client.cipher import NONCE_SIZE
-from tests.consent.builders import grant
+from tests.consent.builders import CONTROLLER, grant
 from tests.keyvault.test_data_keys import consented
 from tests.support import unique
 
@@ -48,7 +48,8 @@ async def test_opening_after_the_subject_key_was_shredded_reports_erasure(
     subject, purpose = await consented(admin, gate)
     blob = await cipher.seal(subject, purpose, TEMPLATE)
     await kv_admin_service.ShredSubjectKey(kv_admin_pb.ShredSubjectKeyRequest(
-        subject_id=subject, request_id=unique("dsr"), reason="erasure", idempotency_key=unique("shred")))
+        subject_id=subject, request_id=unique("dsr"), reason="erasure", idempotency_key=unique("shred"),
+        controller_id=CONTROLLER))  # the operator names the subject's controller
 
     with pytest.raises(SubjectErased):
         await cipher.open(subject, purpose, blob)

@@ -21,6 +21,10 @@ from tests.support import (
 
 SERVICE = "consentry.dsr.v1.DsrService"
 ADMIN_SERVICE = "consentry.dsr.v1.DsrAdminService"  # "*" never reaches it: only its own name
+# Another controller than the one of every test purpose (tests.consent.builders.CONTROLLER).
+SECOND_CONTROLLER = "river-bank"
+OFFICE_RPCS = ("SubmitRequest", "GetRequest", "ListRequests", "GetExport", "AcknowledgeRequest", "ExtendDeadline",
+               "RejectRequest", "VerifyIdentity", "ListProcessors")
 DSR_CLIENTS = {
     "operator": {"operator": True, "rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": []},
     "audit": {"operator": True, "rpcs": [OPEN_EVENTS], "purposes": []},
@@ -32,6 +36,12 @@ DSR_CLIENTS = {
     **{name: {"controller": "acme-campus", "rpcs": [f"{SERVICE}/RegisterProcessor", f"{SERVICE}/ConfirmTasks"], "purposes": ["*"]}
        for name in ("door-a", "door-b", "door-z", "client-door", "client-door-restart", "client-door-offline",
                     "listed-1", "listed-2", "listed-3")},
+    # Two controllers, for tests that keep them apart: each one's back office (a DPO's desk) and processor.
+    **{name: {"controller": controller, "rpcs": [f"{SERVICE}/{rpc}" for rpc in OFFICE_RPCS], "purposes": ["*"]}
+       for name, controller in (("campus-office", "acme-campus"), ("bank-office", SECOND_CONTROLLER))},
+    **{name: {"controller": controller, "rpcs": [f"{SERVICE}/RegisterProcessor", f"{SERVICE}/ConfirmTasks"],
+              "purposes": ["*"]}
+       for name, controller in (("campus-door", "acme-campus"), ("bank-door", SECOND_CONTROLLER))},
 }
 
 

@@ -14,7 +14,7 @@ from consentry.consent.v1 import events_pb2
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.events.v1 import envelope_pb2
 from services.common.topics import CONSENT_EVENTS
-from tests.consent.builders import check
+from tests.consent.builders import CONTROLLER, check
 from tests.dsr.test_processor_identity import send_as
 from tests.dsr.test_processors import enrolled, opened_and_completed, register
 
@@ -45,7 +45,7 @@ async def test_a_forged_withdrawal_deletes_nothing_and_is_logged(admin, gate, ds
     await asyncio.sleep(0.5)  # nothing more comes for the subject
 
     assert [(r.type, r.purpose_id) for r in requests] == [(pb.REQUEST_TYPE_WITHDRAWAL, genuine_purpose)]
-    assert len((await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject))).requests) == 1
+    assert len((await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=subject))).requests) == 1
     for g in gates.values():
         assert await g.store.template(subject, forged_purpose) is not None
         assert await g.store.template(subject, genuine_purpose) is None

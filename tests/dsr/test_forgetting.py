@@ -11,6 +11,7 @@ import pytest
 from consentry.dsr.v1 import dsr_pb2 as pb
 from services.dsr.app import units_of_work
 from services.dsr.service.forgetting import forget_settled
+from tests.consent.builders import CONTROLLER
 from tests.dsr.test_requests import settled, submission, verify
 from tests.keyvault.test_data_keys import consented, refused
 
@@ -47,7 +48,7 @@ async def test_a_completed_deletion_leaves_the_person_only_as_a_tombstone_still_
     deletion = await _completed(operator, pb.REQUEST_TYPE_DELETION, subject)
 
     after = {r: await _row(dsr_rows, r) for r in (access.request_id, deletion.request_id)}
-    found = (await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject))).requests
+    found = (await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=subject))).requests
     export = await refused(operator.GetExport, pb.GetExportRequest(request_id=access.request_id))
     assert before["subject_id"] == subject and before["evidence_ref"] and before["export"]  # there to forget
     for row in after.values():

@@ -18,7 +18,7 @@ from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from consentry_client import SubjectErased, TemplateRetired
 from tests.dsr.fixtures import GATES
-from tests.consent.builders import check, grant, registered_purpose, time_passes
+from tests.consent.builders import CONTROLLER, check, grant, registered_purpose, time_passes
 from tests.dsr.test_requests import settled, submission, verify
 from tests.keyvault.test_purpose_generations import generation
 from tests.support import unique
@@ -62,7 +62,7 @@ async def opened_and_completed(operator, subject: str) -> list[pb.Request]:
     """The subject's requests, opened by the system from a consent event, once the first completed."""
     async with asyncio.timeout(30):
         while True:
-            found = (await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject))).requests
+            found = (await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=subject))).requests
             if found and found[0].status == pb.REQUEST_STATUS_COMPLETED:
                 return list(found)
             await asyncio.sleep(0.2)
@@ -81,7 +81,7 @@ async def test_deletion_leaves_no_decryptable_template_anywhere(admin, gate, dsr
     assert {t.processor: t.task_state for t in done.tasks} == dict.fromkeys(("door-a", "door-b"),
                                                                            pb.TASK_STATE_CONFIRMED)
     assert json.loads(done.deletion_certificate)["keysDestroyed"]
-    key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))
+    key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(controller_id=CONTROLLER, subject_id=subject))
     assert key.state == kpb.KEY_STATE_SHREDDED  # so no copy opens, whatever consent says
     for name, g in gates.items():
         assert await g.store.template(subject, purpose) is None
@@ -101,15 +101,15 @@ async def test_deleting_two_people_leaves_a_third_enrolled_alike_untouched(admin
             await face_gate.enrol(subject, purpose, template, display_name="Ann Example")
     await register(dsr, [purpose])
     seized = {name: await g.store.template(control, purpose) for name, g in gates.items()}  # e.g. a backup
-    before = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=control))
+    before = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(controller_id=CONTROLLER, subject_id=control))
 
     done = await asyncio.gather(*(completed(operator, subject, pb.REQUEST_TYPE_DELETION) for subject in deleted))
 
     assert [r.status for r in done] == [pb.REQUEST_STATUS_COMPLETED] * 2
     for subject in deleted:
-        assert (await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))).state == kpb.KEY_STATE_SHREDDED
+        assert (await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(controller_id=CONTROLLER, subject_id=subject))).state == kpb.KEY_STATE_SHREDDED
         assert (await gate.CheckConsent(check(subject, purpose))).decision == cpb.DECISION_DENY
-    after = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=control))
+    after = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(controller_id=CONTROLLER, subject_id=control))
     assert (before.state, after.state, after.created_at) == (kpb.KEY_STATE_ACTIVE, kpb.KEY_STATE_ACTIVE,
                                                                before.created_at)
     assert (await gate.CheckConsent(check(control, purpose))).decision == cpb.DECISION_ALLOW

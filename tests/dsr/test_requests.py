@@ -15,7 +15,7 @@ from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from services.common.grpc_errors import field_violations
 from services.common.signing import verify_signature
 from services.dsr.api.validation import MAX_PAGE
-from tests.consent.builders import check
+from tests.consent.builders import CONTROLLER, check
 from tests.keyvault.test_data_keys import consented, refused
 from tests.support import unique
 from tests.legal import requirement
@@ -25,6 +25,9 @@ pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 
 def submission(subject: str, kind: int = pb.REQUEST_TYPE_DELETION, jurisdiction: str = "DE",
                **fields) -> pb.SubmitRequestRequest:
+    """As an operator (the portal, a DPO's desk) submits it: naming the subject's controller, by
+    default the one every test purpose is of."""
+    fields.setdefault("controller_id", CONTROLLER)
     return pb.SubmitRequestRequest(type=kind, subject_id=subject, jurisdiction=jurisdiction,
                                    evidence=pb.IdentityEvidence(method="in-person-id-check", reference="desk-7/2291"),
                                    idempotency_key=unique("idem"), **fields)
@@ -70,7 +73,7 @@ async def test_deletion_erases_consents_and_shreds_the_key_with_a_certificate(
         admin, gate, face, kv_admin, operator, backend):
     subject, purpose, submitted, done = await deleted_with_a_key(admin, gate, face, operator)
 
-    key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))
+    key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(controller_id=CONTROLLER, subject_id=subject))
     consent = await gate.CheckConsent(check(subject, purpose))
     certificate = json.loads(done.deletion_certificate)
     assert done.status == pb.REQUEST_STATUS_COMPLETED
@@ -93,7 +96,7 @@ async def test_a_completed_deletion_carries_the_certificate_keyvault_signed_and_
         signature=done.deletion_certificate_signature)
 
     def checked(certificate: kpb.DeletionCertificate):
-        return kv_admin.VerifyCertificate(kpb.VerifyCertificateRequest(subject_id=subject, certificate=certificate))
+        return kv_admin.VerifyCertificate(kpb.VerifyCertificateRequest(controller_id=CONTROLLER, subject_id=subject, certificate=certificate))
     genuine, tampered = await checked(carried), await checked(altered)
     assert done.status == pb.REQUEST_STATUS_COMPLETED and json.loads(done.deletion_certificate)["keysDestroyed"]
     assert verify_signature(public, done.deletion_certificate, done.deletion_certificate_signature)
@@ -117,7 +120,7 @@ async def test_deletions_submitted_together_all_complete_each_erasing_its_own_su
 
     certificates = [kpb.DeletionCertificate(certificate_json=r.deletion_certificate,
                                             signature=r.deletion_certificate_signature) for r in done]
-    names = [[(await kv_admin.VerifyCertificate(kpb.VerifyCertificateRequest(subject_id=subject, certificate=c)))
+    names = [[(await kv_admin.VerifyCertificate(kpb.VerifyCertificateRequest(controller_id=CONTROLLER, subject_id=subject, certificate=c)))
               .names_subject for subject, _ in people] for c in certificates]
     destroyed = [{k["keyId"] for k in json.loads(r.deletion_certificate)["keysDestroyed"]} for r in done]
     assert [r.status for r in done] == [pb.REQUEST_STATUS_COMPLETED] * len(people)
@@ -125,11 +128,11 @@ async def test_deletions_submitted_together_all_complete_each_erasing_its_own_su
     assert names == [[i == j for j in range(len(people))] for i in range(len(people))]
     assert all(destroyed) and len(set().union(*destroyed)) == sum(map(len, destroyed))
     for subject, purpose in people:
-        key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))
+        key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(controller_id=CONTROLLER, subject_id=subject))
         consent = await gate.CheckConsent(check(subject, purpose))
         assert key.state == kpb.KEY_STATE_SHREDDED
         assert cpb.DenyReason.Name(consent.reason) == "DENY_REASON_SUBJECT_ERASED"
-    assert (await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=control[0]))).state == kpb.KEY_STATE_ACTIVE
+    assert (await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(controller_id=CONTROLLER, subject_id=control[0]))).state == kpb.KEY_STATE_ACTIVE
     assert (await gate.CheckConsent(check(*control))).decision == cpb.DECISION_ALLOW
 
 
@@ -143,7 +146,7 @@ async def test_nothing_happens_before_the_identity_is_verified(admin, gate, face
 
     export = await refused(operator.GetExport, pb.GetExportRequest(request_id=access.request_id))
     refusal = await operator.VerifyIdentity(verify(deletion.request_id, False, "photo does not match"))
-    key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(subject_id=subject))
+    key = await kv_admin.GetKeyStatus(kpb.GetKeyStatusRequest(controller_id=CONTROLLER, subject_id=subject))
 
     assert export.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert key.state == kpb.KEY_STATE_ACTIVE
@@ -171,7 +174,7 @@ async def test_an_access_export_holds_the_subjects_record_and_nobody_elses(admin
 async def test_one_idempotency_key_makes_one_request(operator, backend):
     request = submission(unique("subj"))
     first, again = await asyncio.gather(operator.SubmitRequest(request), operator.SubmitRequest(request))
-    listed = await operator.ListRequests(pb.ListRequestsRequest(subject_id=request.subject_id))
+    listed = await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=request.subject_id))
 
     assert first.request.request_id == again.request.request_id
     assert [r.request_id for r in listed.requests] == [first.request.request_id]
@@ -196,14 +199,14 @@ async def test_a_request_for_a_purpose_nobody_defined_is_invalid(operator, backe
 
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field_violations(error) == [("purpose_id", "purpose.exists")]
-    assert not (await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject))).requests
+    assert not (await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=subject))).requests
 
 
 async def test_a_page_size_above_the_maximum_is_the_maximum_not_an_error(operator, backend):
     subject = unique("subj")
     submitted = [(await operator.SubmitRequest(submission(subject))).request.request_id for _ in range(3)]
 
-    listed = await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject, page_size=MAX_PAGE * 10))
+    listed = await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=subject, page_size=MAX_PAGE * 10))
 
     assert sorted(r.request_id for r in listed.requests) == sorted(submitted) and not listed.next_page_token
 
@@ -212,14 +215,14 @@ async def test_a_page_token_goes_on_only_with_the_query_it_came_from(operator, b
     subject = unique("subj")
     for _ in range(3):
         await operator.SubmitRequest(submission(subject))
-    first = await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject, page_size=2))
+    first = await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=subject, page_size=2))
 
-    second = await operator.ListRequests(pb.ListRequestsRequest(subject_id=subject, page_size=2,
+    second = await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=subject, page_size=2,
                                                                 page_token=first.next_page_token))
     elsewhere = await refused(operator.ListRequests, pb.ListRequestsRequest(page_size=2,
                                                                           page_token=first.next_page_token))
     altered = await refused(operator.ListRequests, pb.ListRequestsRequest(
-        subject_id=subject, page_size=2, page_token=first.next_page_token[:-4] + "AAAA"))
+        controller_id=CONTROLLER, subject_id=subject, page_size=2, page_token=first.next_page_token[:-4] + "AAAA"))
 
     assert len(first.requests) == 2 and len(second.requests) == 1 and not second.next_page_token
     assert field_violations(elsewhere) == field_violations(altered) == [("page_token", "page_token.valid")]

@@ -12,8 +12,10 @@ from services.dsr.domain import errors
 from services.dsr.domain.model import Rejection, RequestType, Status
 from services.dsr.service.requests import DeadlinePolicy, RequestService, Submission
 from services.dsr.store.repository import DsrStore
+from tests.consent.builders import CONTROLLER
 from tests.support import unique
 
+OPERATOR = None  # the scope an operator reads and changes requests in: every controller's
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 REJECTION = Rejection("manifestly-unfounded", "the fifth identical request this week", "the DPA")
 
@@ -24,9 +26,10 @@ def once(method: str) -> IdempotencyKey:
 
 
 async def verified_request(requests: RequestService) -> str:
-    r = await requests.submit(Submission(RequestType.DELETION, unique("subj"), "DE", "id-check", "desk-7"),
+    r = await requests.submit(Submission(RequestType.DELETION, unique("subj"), "DE", "id-check", "desk-7",
+                                         controller_id=CONTROLLER),
                               once("SubmitRequest"))
-    await requests.verify_identity(r.request_id, True, "", once("VerifyIdentity"))
+    await requests.verify_identity(r.request_id, True, "", once("VerifyIdentity"), OPERATOR)
     return r.request_id
 
 
@@ -57,9 +60,9 @@ async def test_a_begun_request_cannot_be_rejected_even_while_its_claim_has_run_o
         await DsrStore(conn).claim_start(begun, now, now + timedelta(minutes=5))
         await DsrStore(conn).end_claim(begun, now)  # as after a failed step, before the retry
 
-    rejected = await requests.reject(untouched, REJECTION, once("RejectRequest"))
+    rejected = await requests.reject(untouched, REJECTION, once("RejectRequest"), OPERATOR)
     with pytest.raises(errors.RejectionRefused, match="begun carrying it out"):
-        await requests.reject(begun, REJECTION, once("RejectRequest"))
+        await requests.reject(begun, REJECTION, once("RejectRequest"), OPERATOR)
 
     assert rejected.status is Status.REJECTED
-    assert (await requests.get(begun)).status is Status.VERIFIED
+    assert (await requests.get(begun, OPERATOR)).status is Status.VERIFIED

@@ -65,7 +65,7 @@ async def _finished(dsr, request_id: str, timeout: float = 60.0) -> pb.Request: 
 
 async def _submitted(dsr, kind: int, subject: str, evidence: str, **fields) -> str:
     return (await dsr.SubmitRequest(pb.SubmitRequestRequest(
-        type=kind, subject_id=subject, jurisdiction="CN", idempotency_key=unique("req"),
+        type=kind, subject_id=subject, jurisdiction="CN", idempotency_key=unique("req"), controller_id=CONTROLLER,
         evidence=pb.IdentityEvidence(method="in-person-id-check", reference=evidence), **fields))).request.request_id
 
 

@@ -16,7 +16,8 @@ from services.dsr.app import units_of_work
 from services.dsr.service.requests import DeadlinePolicy, RequestService, Submission
 from tests.audit.test_log import entries_of
 from tests.dsr.test_requests import submission
-from tests.dsr.test_start import once
+from tests.consent.builders import CONTROLLER
+from tests.dsr.test_start import OPERATOR, once
 from tests.keyvault.test_data_keys import refused
 from tests.legal import requirement
 from tests.support import unique
@@ -67,7 +68,8 @@ async def test_ccpa_7021_a_an_unacknowledged_request_is_overdue_after_10_busines
     queries = RequestQueries(units_of_work(dsr_pool), await PageTokens.of(dsr_pool), Forgetting(SubjectTagger(os.urandom(32))))
 
     async def received(jurisdiction: str) -> str:
-        r = await requests.submit(Submission(RequestType.ACCESS, unique("subj"), jurisdiction, "id-check", "desk-7"),
+        r = await requests.submit(Submission(RequestType.ACCESS, unique("subj"), jurisdiction, "id-check", "desk-7",
+                                             controller_id=CONTROLLER),
                                   once("SubmitRequest"))
         return r.request_id
 
@@ -76,7 +78,7 @@ async def test_ccpa_7021_a_an_unacknowledged_request_is_overdue_after_10_busines
     fresh = await received("US-CA")
 
     overdue_before = [r.request_id for r in (await queries.find(RequestFilter(overdue_only=True), 10, ""))[0]]
-    await requests.acknowledge(answered_receipt, once("AcknowledgeRequest"))
+    await requests.acknowledge(answered_receipt, once("AcknowledgeRequest"), OPERATOR)
     overdue = [r.request_id for r in (await queries.find(RequestFilter(overdue_only=True), 10, ""))[0]]
     listed = [r.request_id for r in (await queries.find(RequestFilter(), 10, ""))[0]]
 

@@ -21,8 +21,8 @@ from services.dsr.domain.model import RequestType
 from services.dsr.app import units_of_work
 from services.dsr.service.requests import DeadlinePolicy, RequestService, Submission
 from tests.audit.test_log import entries_of
-from tests.consent.builders import check
-from tests.dsr.test_start import once
+from tests.consent.builders import CONTROLLER, check
+from tests.dsr.test_start import OPERATOR, once
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 
@@ -91,14 +91,15 @@ async def test_gdpr_12_3_a_deadline_is_extended_once_in_time_with_a_reason_and_a
     now = datetime.now(UTC)
     clock = [now - timedelta(days=35)]
     requests = RequestService(units_of_work(dsr_pool), DeadlinePolicy(), clock=lambda: clock[0])
-    late, in_time = [(await requests.submit(Submission(RequestType.ACCESS, unique("subj"), "FR", "id-check", "desk-7"),
+    late, in_time = [(await requests.submit(Submission(RequestType.ACCESS, unique("subj"), "FR", "id-check", "desk-7",
+                                                                 controller_id=CONTROLLER),
                                             once("SubmitRequest"))).request_id for _ in range(2)]
-    await requests.extend(in_time, "complex", once("ExtendDeadline"))  # still inside its first month then
+    await requests.extend(in_time, "complex", once("ExtendDeadline"), OPERATOR)  # still inside its first month then
     clock[0] = now
 
     with pytest.raises(errors.ExtensionRefused, match="only inside the first period"):
-        await requests.extend(late, "complex", once("ExtendDeadline"))
-    assert not (await requests.get(late)).extended and (await requests.get(in_time)).extended
+        await requests.extend(late, "complex", once("ExtendDeadline"), OPERATOR)
+    assert not (await requests.get(late, OPERATOR)).extended and (await requests.get(in_time, OPERATOR)).extended
 
 
 @requirement("GDPR 7(3); PIPL 15", "Withdrawal is not retroactive: the grant's history, receipt and earlier key releases stay on record")

@@ -16,4 +16,5 @@ status_for = error_table([
     (errors.UpstreamRefused, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ProcessorNotFound, grpc.StatusCode.NOT_FOUND),
     (errors.NotAProcessorName, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.NotAControllersClient, grpc.StatusCode.FAILED_PRECONDITION),
 ], "request store")

@@ -1,5 +1,6 @@
 """DsrService over gRPC: proto <-> domain mapping only. The operator's DeregisterProcessor is
-DsrAdminService's, in admin_servicer."""
+DsrAdminService's, in admin_servicer. Every call reads in the caller's scope: a controller's client
+its controller's requests and processors only, an operator every controller's."""
 
 import json
 from collections.abc import Awaitable, Callable
@@ -25,11 +26,18 @@ TASK_STATES = {TaskState.PENDING: pb.TASK_STATE_PENDING, TaskState.SENT: pb.TASK
                TaskState.CONFIRMED: pb.TASK_STATE_CONFIRMED, TaskState.FAILED: pb.TASK_STATE_FAILED}
 
 
+def _scope() -> str | None:
+    """The caller's controller; None for an operator, who sees every controller's."""
+    grant = auth.current_client()
+    return None if grant.is_operator else grant.controller_id
+
+
 class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
     def __init__(self, requests: RequestService, queries: RequestQueries, processors: Processors,
-                 purpose_exists: Callable[[str], Awaitable[bool]], on_verified) -> None:
+                 purpose_controller: Callable[[str], Awaitable[str | None]], on_verified) -> None:
+        """`purpose_controller`: the controller of a purpose, None if there is no such purpose."""
         self._requests, self._queries, self._processors = requests, queries, processors
-        self._purpose_exists, self._on_verified = purpose_exists, on_verified
+        self._purpose_controller, self._on_verified = purpose_controller, on_verified
 
     async def _full(self, r: Request) -> pb.Request:
         return (await self._described([r]))[0]
@@ -40,8 +48,9 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
 
     async def SubmitRequest(self, request, context):
         submission = valid.submit(request)
-        # A request for a purpose nobody defined would be "carried out" by no processor at all.
-        if submission.purpose_id and not await self._purpose_exists(submission.purpose_id):
+        # A request for a purpose nobody defined would be "carried out" by no processor at all; another
+        # controller's purpose is no purpose of this subject's.
+        if submission.purpose_id and await self._purpose_controller(submission.purpose_id) != submission.controller_id:
             raise valid.no_such_purpose()
         r = await self._requests.submit(submission, key_of("SubmitRequest", request))
         return pb.SubmitRequestResponse(request=await self._full(r))
@@ -49,17 +58,17 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
     async def VerifyIdentity(self, request, context):
         valid.verify_identity(request)
         r = await self._requests.verify_identity(request.request_id, request.verified, request.note,
-                                                 key_of("VerifyIdentity", request))
+                                                 key_of("VerifyIdentity", request), _scope())
         self._on_verified()
         return pb.VerifyIdentityResponse(request=await self._full(r))
 
     async def AcknowledgeRequest(self, request, context):
         valid.acknowledge(request)
-        r = await self._requests.acknowledge(request.request_id, key_of("AcknowledgeRequest", request))
+        r = await self._requests.acknowledge(request.request_id, key_of("AcknowledgeRequest", request), _scope())
         return pb.AcknowledgeRequestResponse(request=await self._full(r))
 
     async def GetRequest(self, request, context):
-        r = await self._requests.get(valid.request_id(request.request_id))
+        r = await self._requests.get(valid.request_id(request.request_id), _scope())
         return pb.GetRequestResponse(request=await self._full(r))
 
     async def ListRequests(self, request, context):
@@ -69,51 +78,63 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
 
     async def ExtendDeadline(self, request, context):
         valid.extend(request)
-        r = await self._requests.extend(request.request_id, request.reason, key_of("ExtendDeadline", request))
+        r = await self._requests.extend(request.request_id, request.reason, key_of("ExtendDeadline", request),
+                                        _scope())
         return pb.ExtendDeadlineResponse(request=await self._full(r))
 
     async def RejectRequest(self, request, context):
         rejection = valid.reject(request)
-        r = await self._requests.reject(request.request_id, rejection, key_of("RejectRequest", request))
+        r = await self._requests.reject(request.request_id, rejection, key_of("RejectRequest", request), _scope())
         return pb.RejectRequestResponse(request=await self._full(r))
 
     async def GetExport(self, request, context):
-        export = await self._queries.export(valid.request_id(request.request_id))
+        export = await self._queries.export(valid.request_id(request.request_id), _scope())
         document = json.loads(export)
         return pb.GetExportResponse(export_json=export,
                                     html={language: render(document, language) for language in LANGUAGES})
 
     async def RegisterProcessor(self, request, context):
         capabilities, purposes = valid.register_processor(request)
-        name = auth.current_client().client_id
+        grant = auth.current_client()
+        name = grant.client_id
         if request.name and request.name != name:
             raise auth.PermissionDenied("PROCESSOR_NOT_CALLER",
                                         f"client '{name}' may register only itself, not '{request.name}'")
         if not PROCESSOR_NAME.fullmatch(name):
             raise errors.NotAProcessorName(name)
+        # A processor serves the subjects of one controller, its client's: an operator has none, and
+        # a processor serving every controller would be sent every controller's people.
+        if grant.is_operator or not grant.controller_id:
+            raise errors.NotAControllersClient(name)
         for purpose_id in sorted(purposes):  # it may hold only data of purposes it is granted
             auth.require_purpose(purpose_id)
-        p = await self._processors.register(Processor(name, capabilities, purposes))
+        p = await self._processors.register(Processor(name, capabilities, purposes, controller_id=grant.controller_id))
         return pb.RegisterProcessorResponse(processor=processor_to_pb(p))
 
     async def ListProcessors(self, request, context):
-        found, token = await self._processors.listed(valid.list_processors(request), request.page_token)
+        size, scope = valid.list_processors(request)
+        found, token = await self._processors.listed(size, request.page_token, scope)
         return pb.ListProcessorsResponse(processors=[processor_to_pb(p) for p in found], next_page_token=token)
 
     async def ConfirmTasks(self, request, context):
         task_ids = valid.confirm_tasks(request)
-        mine = await self._processors.confirm(auth.current_client().client_id, task_ids)
+        grant = auth.current_client()
+        # An operator's identity is no processor's (RegisterProcessor refuses it): it has no tasks.
+        mine = [] if grant.is_operator else await self._processors.confirm(grant.client_id, grant.controller_id,
+                                                                          task_ids)
         return pb.ConfirmTasksResponse(tasks=[task_message(t, r) for t, r in mine])
 
 
 def processor_to_pb(p: Processor) -> pb.Processor:
     return pb.Processor(name=p.name, capabilities=sorted(CAPABILITY_NUMBERS[c] for c in p.capabilities),
-                        purpose_ids=sorted(p.purpose_ids), registered_at=to_timestamp(p.registered_at))
+                        purpose_ids=sorted(p.purpose_ids), registered_at=to_timestamp(p.registered_at),
+                        controller_id=p.controller_id)
 
 
 def _request_message(r: Request, tasks: list[Task]) -> pb.Request:
     return pb.Request(
         request_id=r.request_id, type=r.type.value, subject_id=r.subject_id, jurisdiction=r.jurisdiction,
+        controller_id=r.controller_id,
         status=r.status.value, purpose_id=r.purpose_id, received_at=to_timestamp(r.received_at),
         due_at=to_timestamp(r.due_at), acknowledgement_due_at=to_timestamp(r.acknowledgement_due_at),
         acknowledged_at=to_timestamp(r.acknowledged_at), extended=r.extended, extension_reason=r.extension_reason,

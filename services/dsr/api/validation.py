@@ -1,9 +1,12 @@
-"""Edge validation of dsr requests: each bad field named; nothing is recorded for a bad request."""
+"""Edge validation of dsr requests: each bad field named; nothing is recorded for a bad request. The
+controller a request about a subject acts in is settled here too (services/common/auth.py): a
+controller's client its own, an operator the one it must name."""
 
 import re
 
 from consentry.dsr.v1 import dsr_admin_pb2 as admin_pb
 from consentry.dsr.v1 import dsr_pb2 as pb
+from services.common import auth
 from services.common.validation import JURISDICTION, FieldViolation, InvalidArgument, Validator
 from services.dsr.domain.model import Rejection, RequestType, Status
 from services.dsr.service.queries import RequestFilter
@@ -39,9 +42,11 @@ def submit(req: pb.SubmitRequestRequest) -> Submission:
         v.text(f"corrections[{key!r}]", value, max_len=1000)
     v.text("details", req.details, max_len=4000, required=False)
     v.identifier("idempotency_key", req.idempotency_key)
+    controller = auth.acting_controller(req.controller_id, v)
     v.done()
     return Submission(RequestType(req.type), req.subject_id, req.jurisdiction, req.evidence.method,
-                      req.evidence.reference, req.purpose_id, dict(req.corrections), req.details)
+                      req.evidence.reference, req.purpose_id, dict(req.corrections), req.details,
+                      controller_id=controller)
 
 
 def request_id(value: str, v: Validator | None = None) -> str:
@@ -96,9 +101,12 @@ def list_requests(req: pb.ListRequestsRequest) -> tuple[RequestFilter, int]:
     v.optional_identifier("subject_id", req.subject_id)
     v.check(req.due_within_days <= 3660, "due_within_days", "uint32.lte", "at most 3660 days")
     size = v.page(req.page_size, req.page_token, default=DEFAULT_PAGE, most=MAX_PAGE)
+    # A subject is a subject of one controller: an operator filtering by one names the controller.
+    controller = (auth.acting_controller(req.controller_id, v) if req.subject_id
+                  else auth.controller_scope(req.controller_id, v))
     v.done()
     return RequestFilter(Status(req.status) if req.status else None, req.overdue_only, req.due_within_days,
-                         req.subject_id), size
+                         req.subject_id, controller), size
 
 
 def register_processor(req: pb.RegisterProcessorRequest) -> tuple[frozenset[str], frozenset[str]]:
@@ -115,12 +123,14 @@ def register_processor(req: pb.RegisterProcessorRequest) -> tuple[frozenset[str]
     return frozenset(CAPABILITIES[c] for c in req.capabilities), frozenset(req.purpose_ids)
 
 
-def list_processors(req: pb.ListProcessorsRequest) -> int:
-    """The page size; the token itself is checked where tokens are read (Processors.listed)."""
+def list_processors(req: pb.ListProcessorsRequest) -> tuple[int, str | None]:
+    """The page size and the controller listed (None: every one); the token itself is checked where
+    tokens are read (Processors.listed)."""
     v = Validator()
     size = v.page(req.page_size, req.page_token, default=DEFAULT_PAGE, most=MAX_PAGE)
+    controller = auth.controller_scope(req.controller_id, v)
     v.done()
-    return size
+    return size, controller
 
 
 def deregister_processor(req: admin_pb.DeregisterProcessorRequest) -> None:

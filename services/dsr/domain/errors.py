@@ -59,3 +59,11 @@ class NotAProcessorName(DsrError):
     def __init__(self, client_id: str) -> None:
         super().__init__(f"client '{client_id}' cannot register as a processor: a processor's identity must be"
                          " 1-128 letters, digits and ._- (it names its Kafka topics)")
+
+
+class NotAControllersClient(DsrError):
+    """A processor serves one controller's subjects: an operator of the platform has none."""
+
+    def __init__(self, client_id: str) -> None:
+        super().__init__(f"client '{client_id}' cannot register as a processor: it is an operator of the platform,"
+                         " and a processor must be a client of the one controller whose tasks it serves")

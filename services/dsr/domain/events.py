@@ -25,6 +25,7 @@ class RequestStatusChanged:
     acknowledged_at: datetime | None
     subject_id: str
     type: str
+    controller_id: str
 
     @classmethod
     def of(cls, r: Request, note: str = "", event_type: str = "") -> "RequestStatusChanged":
@@ -32,7 +33,7 @@ class RequestStatusChanged:
         that is not a new status (an extension, an acknowledgement)."""
         return cls(r.request_id, r.type, r.status, r.jurisdiction, note or r.status_reason, r.due_at,
                    r.acknowledgement_due_at, r.acknowledged_at, _named(r),
-                   event_type or f"dsr.request.{r.status.name.lower()}")
+                   event_type or f"dsr.request.{r.status.name.lower()}", r.controller_id)
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,12 @@ class TaskSettled:
     ok: bool
     reason: str
     subject_id: str
+    controller_id: str
 
     @classmethod
     def of(cls, r: Request, t: Task) -> "TaskSettled":
-        return cls(r.request_id, t.task_id, t.processor, t.state is TaskState.CONFIRMED, t.reason, _named(r))
+        return cls(r.request_id, t.task_id, t.processor, t.state is TaskState.CONFIRMED, t.reason, _named(r),
+                   r.controller_id)
 
     @property
     def type(self) -> str:

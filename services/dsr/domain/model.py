@@ -120,11 +120,18 @@ class Request:
     # Where the law asks that receipt be confirmed to the person (CCPA): by when, and when it was.
     acknowledgement_due_at: datetime | None = None
     acknowledged_at: datetime | None = None
+    # The controller the subject is a subject of (the same person at two controllers is two subjects).
+    # A request from before controllers is the default controller's, as the store reads it.
+    controller_id: str = ""
 
     @property
     def erased(self) -> bool:
         """The request deleted its person: it names them only by the keyed tombstone."""
         return self.subject_id.startswith(ERASED)
+
+    def seen_in(self, scope: str | None) -> bool:
+        """Whether a caller reading in `scope` (a controller; None: an operator, every controller) sees it."""
+        return scope is None or scope == self.controller_id
 
     @property
     def begun(self) -> bool:
@@ -175,6 +182,8 @@ class Processor:
     capabilities: frozenset[str]
     purpose_ids: frozenset[str]
     registered_at: datetime | None = None
+    # The controller whose tasks it serves, and only those: its client's controller.
+    controller_id: str = ""
 
     def takes(self, action: str, purpose_id: str) -> bool:
         """Withdrawal and expiry concern one purpose: only processors holding it get the task."""

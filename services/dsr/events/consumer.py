@@ -5,7 +5,8 @@ nothing (results settle a task once; a consent event opens one request per event
 
 Neither is taken on the topic's word alone: a result counts only for a task of the processor whose
 topic it came on, and a withdrawal or expiry opens a deletion only once the consent service confirms
-that it happened (a forged event on the topic changes nothing, and the log says so)."""
+that it happened (a forged event on the topic changes nothing, and the log says so), at the controller
+whose purpose it is (the envelope's controller, in the clear, must be that one)."""
 
 import asyncio
 import re
@@ -31,7 +32,8 @@ OBLIGING = {"consent.withdrawn": consent_events.ConsentWithdrawn, "consent.expir
 # A newly registered processor's results topic is found within this long.
 TOPIC_DISCOVERY_MS = 2000
 
-ConfirmConsentEvent = Callable[[str, str, str, str], Awaitable[bool]]  # subject, purpose, event id, type
+# subject, purpose, event id, type -> the consent's controller if the event is confirmed, else None
+ConfirmConsentEvent = Callable[[str, str, str, str], Awaitable[str | None]]
 OpenEvents = Callable[[list[envelope_pb2.EventEnvelope]], Awaitable[list[envelope_pb2.EventEnvelope]]]
 
 
@@ -108,14 +110,19 @@ class DsrConsumer:
             log.warning("consent event without a readable payload skipped", event_id=envelope.event_id)
             return
         consent = change.consent
-        if not await self._confirm(consent.subject_id, consent.purpose_id, envelope.event_id, envelope.type):
+        controller = await self._confirm(consent.subject_id, consent.purpose_id, envelope.event_id, envelope.type)
+        if controller is None:
             log.warning("consent event not confirmed by the consent service: nothing opened",
+                        event_id=envelope.event_id, type=envelope.type)
+            return
+        if envelope.controller_id and envelope.controller_id != controller:
+            log.warning("consent event naming another controller than its purpose's: nothing opened",
                         event_id=envelope.event_id, type=envelope.type)
             return
         await self._submit(
             Submission(RequestType.WITHDRAWAL, consent.subject_id, consent.jurisdiction or "CN",
                        purpose_id=consent.purpose_id, details=envelope.type, automatic=True,
-                       retention_driven=envelope.type == "consent.expired"),
+                       retention_driven=envelope.type == "consent.expired", controller_id=controller),
             IdempotencyKey.of(IdempotencyScope("dsr", "ConsentEvent", envelope.event_id), envelope.event_id.encode()))
 
 

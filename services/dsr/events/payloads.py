@@ -16,7 +16,9 @@ TASK_ACTIONS = {"access": tasks_pb2.TASK_ACTION_ACCESS, "delete": tasks_pb2.TASK
 
 
 def to_pending(event_id: str, event: ev.Event) -> PendingEvent:
-    return PendingEvent(uuid.UUID(event_id), event.type, event.subject_id, _payload(event), datetime.now(UTC))
+    """With the request's controller: the relay seals each (controller, subject) under its own key."""
+    return PendingEvent(uuid.UUID(event_id), event.type, event.subject_id, _payload(event), datetime.now(UTC),
+                        controller_id=event.controller_id or None)
 
 
 def _payload(event: ev.Event):
@@ -34,11 +36,13 @@ def _payload(event: ev.Event):
     raise TypeError(f"no payload for {type(event).__name__}")
 
 
-def task_notice(task: Task) -> tasks_pb2.DsrTask:
-    """A task as it travels on its processor's topic: ids only. Who and what (subject, purpose,
-    corrections) the processor learns from ConfirmTasks, so nothing on the broker names the person."""
+def task_notice(task: Task, r: Request) -> tasks_pb2.DsrTask:
+    """A task as it travels on its processor's topic: ids and the controller (no person's). Who and
+    what (subject, purpose, corrections) the processor learns from ConfirmTasks, so nothing on the
+    broker names the person."""
     return tasks_pb2.DsrTask(task_id=task.task_id, request_id=task.request_id, processor=task.processor,
-                             task_action=TASK_ACTIONS[task.action], attempt=max(task.attempts, 1))
+                             task_action=TASK_ACTIONS[task.action], attempt=max(task.attempts, 1),
+                             controller_id=r.controller_id)
 
 
 def task_message(task: Task, r: Request) -> tasks_pb2.DsrTask:
@@ -46,4 +50,4 @@ def task_message(task: Task, r: Request) -> tasks_pb2.DsrTask:
     return tasks_pb2.DsrTask(task_id=task.task_id, request_id=task.request_id, processor=task.processor,
                              task_action=TASK_ACTIONS[task.action], subject_id=r.subject_id,
                              purpose_id=r.purpose_id, corrections=r.corrections, attempt=max(task.attempts, 1),
-                             result_key=task.result_key or b"")
+                             result_key=task.result_key or b"", controller_id=r.controller_id)

@@ -1,8 +1,10 @@
 """Carrying out verified requests. Consentry's own part comes first (consents erased and the key
 shredded for a deletion; the purpose's data keys retired for a withdrawal; the subject's record
 gathered for an access), then one task per processor
-that holds data the request concerns. A step another service cannot do yet is tried again later,
-and the request shows why it waits."""
+that holds data the request concerns, among the processors of the request's controller only. Every
+call to another service names that controller: the same person at another controller is another
+subject, whose consents, keys and processors the request never reaches. A step another service
+cannot do yet is tried again later, and the request shows why it waits."""
 
 import asyncio
 import json
@@ -113,12 +115,13 @@ class Orchestrator:
 
     async def _own_part(self, r: Request) -> dict | None:
         if r.type in (RequestType.ACCESS, RequestType.PORTABILITY):
-            return await self._upstream.subject_record(r.subject_id)
+            return await self._upstream.subject_record(r.controller_id, r.subject_id)
         if r.type is RequestType.DELETION:
-            await self._upstream.erase_consents(r.subject_id, r.request_id)
-            r.certificate, r.certificate_signature = await self._upstream.shred_key(r.subject_id, r.request_id)
+            await self._upstream.erase_consents(r.controller_id, r.subject_id, r.request_id)
+            r.certificate, r.certificate_signature = await self._upstream.shred_key(
+                r.controller_id, r.subject_id, r.request_id)
         if r.type is RequestType.WITHDRAWAL and r.purpose_id:
-            await self._upstream.retire_purpose_keys(r.subject_id, r.purpose_id, r.request_id)
+            await self._upstream.retire_purpose_keys(r.controller_id, r.subject_id, r.purpose_id, r.request_id)
         return None
 
     async def _waiting(self, r: Request, reason: str) -> None:
@@ -147,7 +150,7 @@ class Orchestrator:
                 return  # another replica started it
             current.certificate, current.certificate_signature = r.certificate, r.certificate_signature
             r = current
-            processors = [p for p in await store.processors() if p.takes(action, r.purpose_id)]
+            processors = [p for p in await store.processors(controller=r.controller_id) if p.takes(action, r.purpose_id)]
             tasks = [Task(str(new_id()), r.request_id, p.name, action, next_attempt_at=now,
                           result_key=os.urandom(32) if action == "access" else None) for p in processors]
             await store.add_tasks(tasks)

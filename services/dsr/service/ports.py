@@ -20,7 +20,8 @@ class DsrStore(Protocol):
 
     async def find(self, *, now: datetime, status: Status | None, overdue_only: bool, due_before: datetime | None,
                    subject_id: str, after: tuple[int, datetime, str] | None, limit: int,
-                   subject_names: Sequence[str] = ()) -> list[Request]: ...
+                   subject_names: Sequence[str] = (), controller: str | None = None) -> list[Request]:
+        """`controller`: one controller's requests only (None: every controller's)."""
 
     async def lock_requests(self, request_ids: list[str]) -> dict[str, Request]: ...
 
@@ -40,8 +41,10 @@ class DsrStore(Protocol):
     # Processors
     async def register(self, p: Processor) -> Processor: ...
 
-    async def processors(self, after: str = "", limit: int | None = None) -> list[Processor]:
-        """By name: those after `after`, at most `limit` of them (None: all)."""
+    async def processors(self, after: str = "", limit: int | None = None,
+                         controller: str | None = None) -> list[Processor]:
+        """By name: those after `after`, at most `limit` of them (None: all), of `controller` (None: of
+        every controller)."""
 
     async def deregister(self, name: str) -> Processor | None: ...
 
@@ -61,7 +64,8 @@ class DsrStore(Protocol):
     async def mark_sent(self, tasks: list[Task]) -> None: ...
 
     # Forgetting
-    async def forget_people(self, tags: dict[str, str]) -> int: ...
+    async def forget_people(self, tags: dict[tuple[str, str], str]) -> int:
+        """(controller, subject id): the subject's keyed tag."""
 
     async def forget_settled(self, before: datetime, limit: int) -> int: ...
 
@@ -69,13 +73,14 @@ class DsrStore(Protocol):
 class Upstream(Protocol):
     """The other services, for Consentry's own part of a request (store/upstream.py)."""
 
-    async def erase_consents(self, subject_id: str, request_id: str) -> int: ...
+    async def erase_consents(self, controller_id: str, subject_id: str, request_id: str) -> int: ...
 
-    async def shred_key(self, subject_id: str, request_id: str) -> tuple[bytes, bytes]: ...
+    async def shred_key(self, controller_id: str, subject_id: str, request_id: str) -> tuple[bytes, bytes]: ...
 
-    async def retire_purpose_keys(self, subject_id: str, purpose_id: str, request_id: str) -> int: ...
+    async def retire_purpose_keys(self, controller_id: str, subject_id: str, purpose_id: str,
+                                  request_id: str) -> int: ...
 
-    async def subject_record(self, subject_id: str) -> dict: ...
+    async def subject_record(self, controller_id: str, subject_id: str) -> dict: ...
 
 
 class TaskSender(Protocol):

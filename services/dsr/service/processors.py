@@ -1,8 +1,9 @@
 """The processor registry: the face systems that hold data a request may concern. A processor is
 its authenticated identity: it registers and changes only itself, reads only its own topic, and acts
-on a task only once it has confirmed it here. An operator may deregister one; its open tasks then
-fail with the reason, so no request waits for an answer that will never come. What processors
-report back settles their tasks."""
+on a task only once it has confirmed it here. It serves one controller, its own client's: it is sent
+and confirms only tasks of that controller's requests, and a controller's client lists only that
+controller's processors. An operator may deregister one; its open tasks then fail with the reason, so
+no request waits for an answer that will never come. What processors report back settles their tasks."""
 
 import asyncio
 
@@ -16,9 +17,14 @@ from services.dsr.service.ports import DsrUnits, ProcessorTopics
 from services.dsr.service.settlement import Settlement
 
 
-# What a page token of the listing is bound to: the listing has no filter, but the token must not
-# continue any other query signed with the same key (ListRequests').
+# What a page token of the listing is bound to, with the controller listed: the token must not
+# continue any other query signed with the same key (ListRequests'), nor another controller's listing.
 LISTING = b"processors by name"
+
+
+def _listing(controller: str | None) -> bytes:
+    # Before controllers a token was bound to LISTING alone: such a token continues the whole listing.
+    return LISTING if controller is None else LISTING + b"\x1f" + controller.encode()
 
 
 class Processors:
@@ -37,18 +43,19 @@ class Processors:
             names = [p.name for p in await store.processors()]
         await self._topics.provide(*names)
 
-    async def listed(self, limit: int, token: str) -> tuple[list[Processor], str]:
-        """A page of the registry by name, and the token of the next page ("" after the last)."""
-        after = self._position(token) if token else ""
+    async def listed(self, limit: int, token: str, scope: str | None) -> tuple[list[Processor], str]:
+        """A page of the registry by name, and the token of the next page ("" after the last); `scope`:
+        one controller's processors (None: every controller's)."""
+        after = self._position(token, scope) if token else ""
         async with self._uow.autocommit() as store:
-            found = await store.processors(after, limit + 1)  # one more tells whether another page follows
+            found = await store.processors(after, limit + 1, scope)  # one more tells whether another page follows
         if len(found) <= limit:
             return found, ""
-        return found[:limit], self._tokens.issue(LISTING, [found[limit - 1].name])
+        return found[:limit], self._tokens.issue(_listing(scope), [found[limit - 1].name])
 
-    def _position(self, token: str) -> str:
+    def _position(self, token: str, scope: str | None) -> str:
         try:
-            (after,) = self._tokens.read(token, LISTING)
+            (after,) = self._tokens.read(token, _listing(scope))
         except ValueError:  # made by hand, altered, another query's, or not one name
             after = None
         if not isinstance(after, str):
@@ -71,10 +78,11 @@ class Processors:
             await uow.commit()
         return answer
 
-    async def confirm(self, processor: str, task_ids: list[str]) -> list[tuple[Task, Request]]:
-        """Of these ids, the open tasks that are the processor's own."""
+    async def confirm(self, processor: str, controller: str, task_ids: list[str]) -> list[tuple[Task, Request]]:
+        """Of these ids, the open tasks that are the processor's own, of its controller's requests (a
+        processor whose client moved to another controller confirms none of its old controller's)."""
         async with self._uow.autocommit() as store:
-            return await store.open_tasks(processor, task_ids)
+            return [(t, r) for t, r in await store.open_tasks(processor, task_ids) if r.controller_id == controller]
 
     async def settle_results(self, outcomes: list[TaskOutcome]) -> int:
         """A batch of results in one unit of work (one commit, not one per result); how many settled now."""

@@ -1,5 +1,6 @@
 """Reading requests for the DPO (lists with overdue first, timelines, task status) and the export of
-a finished access request."""
+a finished access request. A controller's client reads its controller's requests only: another's is
+answered exactly as an unknown one."""
 
 import json
 from dataclasses import asdict, dataclass
@@ -20,9 +21,15 @@ class RequestFilter:
     overdue_only: bool = False
     due_within_days: int = 0
     subject_id: str = ""
+    # One controller's requests (None: every controller's, for an operator). A subject is a subject of
+    # one controller: a filter by subject always names the controller.
+    controller_id: str | None = None
 
     def fingerprint(self) -> bytes:
-        return json.dumps({**asdict(self), "status": self.status.value if self.status else 0}).encode()
+        query = {**asdict(self), "status": self.status.value if self.status else 0}
+        if self.controller_id is None:  # every controller's: bound as tokens were before controllers
+            del query["controller_id"]
+        return json.dumps(query).encode()
 
 
 def _after(position: list) -> tuple[int, datetime, str]:
@@ -52,8 +59,9 @@ class RequestQueries:
             found = await store.find(
                 now=now, status=where.status, overdue_only=where.overdue_only,
                 due_before=now + timedelta(days=where.due_within_days) if where.due_within_days else None,
-                subject_id=where.subject_id, after=after, limit=limit,
-                subject_names=self._forgetting.names(where.subject_id) if where.subject_id else ())
+                subject_id=where.subject_id, after=after, limit=limit, controller=where.controller_id,
+                subject_names=self._forgetting.names(where.subject_id, where.controller_id or "")
+                if where.subject_id else ())
         if len(found) < limit:
             return found, ""
         last = found[-1]
@@ -63,10 +71,11 @@ class RequestQueries:
     def _position(self, where: RequestFilter, token: str) -> tuple[int, datetime, str]:
         return self._tokens.continued(token, where.fingerprint(), _after)
 
-    async def export(self, request_id: str) -> bytes:
+    async def export(self, request_id: str, scope: str | None) -> bytes:
+        """`scope`: the caller's controller (None: an operator's, every controller)."""
         async with self._uow.autocommit() as store:
             r = await store.get(request_id)
-            if r is None:
+            if r is None or not r.seen_in(scope):
                 raise errors.RequestNotFound(request_id)
             if r.type not in EXPORTABLE:
                 raise errors.ExportUnavailable(request_id, f"a {r.type.name} request has none")

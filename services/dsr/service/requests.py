@@ -1,6 +1,8 @@
 """Receiving and deciding on requests: submission with its legal deadlines, acknowledgement of its
 receipt, identity verification, extension and rejection. Every change commits with its event
-(outbox) and a timeline entry."""
+(outbox) and a timeline entry. A request is a subject's of one controller; a caller reads and changes
+only its controller's requests (`scope`: its controller, None for an operator), and another
+controller's request is answered exactly as one that does not exist."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,6 +33,8 @@ class Submission:
     # Opened by the system from consent.events: the consent service already authenticated the person.
     automatic: bool = False
     retention_driven: bool = False
+    # The controller the subject is a subject of (required, by name).
+    controller_id: str = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class RequestService:
             r = Request(new_request_id, s.type, s.subject_id, s.jurisdiction, Status.RECEIVED, now,
                         deadlines.first_deadline(rule, now), s.purpose_id, dict(s.corrections), s.details,
                         s.evidence_method, s.evidence_ref, automatic=s.automatic,
-                        status_reason=f"due under {rule.law}")
+                        status_reason=f"due under {rule.law}", controller_id=s.controller_id)
             # Opened by the system, it answers no message of the person's: there is no receipt to confirm.
             if not s.automatic:
                 r.acknowledgement_due_at = deadlines.acknowledgement_deadline(rule, now)
@@ -71,9 +75,10 @@ class RequestService:
             await uow.store.add(r, earlier=[received])
             uow.emit(RequestStatusChanged.of(r))
             return r
-        return await self._once(key, new_request_id, work)
+        return await self._once(key, new_request_id, work, s.controller_id)
 
-    async def verify_identity(self, request_id: str, verified: bool, note: str, key: IdempotencyKey) -> Request:
+    async def verify_identity(self, request_id: str, verified: bool, note: str, key: IdempotencyKey,
+                              scope: str | None) -> Request:
         def decide(r: Request) -> str:
             if verified:
                 r.move_to(Status.VERIFIED, note or "identity verified")
@@ -81,17 +86,17 @@ class RequestService:
             r.rejection = Rejection("identity-not-verified", note, self._policy.complaint_route)
             r.move_to(Status.REJECTED, note)
             return ""
-        return await self._change(request_id, decide, key)
+        return await self._change(request_id, decide, key, scope)
 
-    async def acknowledge(self, request_id: str, key: IdempotencyKey) -> Request:
+    async def acknowledge(self, request_id: str, key: IdempotencyKey, scope: str | None) -> Request:
         """The operator confirmed the request's receipt to the person (CCPA Regs 7021(a))."""
         def acknowledge(r: Request) -> str:
             r.acknowledge(self._now())
             return "dsr.request.acknowledged"
-        return await self._change(request_id, acknowledge, key,
+        return await self._change(request_id, acknowledge, key, scope,
                                   note_from=lambda r: "receipt acknowledged to the person")
 
-    async def extend(self, request_id: str, reason: str, key: IdempotencyKey) -> Request:
+    async def extend(self, request_id: str, reason: str, key: IdempotencyKey, scope: str | None) -> Request:
         def extend(r: Request) -> str:
             if r.status.settled:
                 raise errors.ExtensionRefused(f"the request is already {r.status.name}")
@@ -105,44 +110,46 @@ class RequestService:
             r.due_at = deadlines.extended_deadline(rule, r.received_at)
             r.extended, r.extension_reason = True, reason
             return "dsr.request.extended"
-        return await self._change(request_id, extend, key,
+        return await self._change(request_id, extend, key, scope,
                                   note_from=lambda r: f"deadline extended: {reason}")
 
-    async def reject(self, request_id: str, rejection: Rejection, key: IdempotencyKey) -> Request:
+    async def reject(self, request_id: str, rejection: Rejection, key: IdempotencyKey,
+                     scope: str | None) -> Request:
         def reject(r: Request) -> str:
             if r.begun:
                 raise errors.RejectionRefused(r.request_id, "Consentry has begun carrying it out, which cannot be undone")
             r.rejection = rejection
             r.move_to(Status.REJECTED, f"{rejection.code}: {rejection.explanation}")
             return ""
-        return await self._change(request_id, reject, key)
+        return await self._change(request_id, reject, key, scope)
 
     async def _change(self, request_id: str, change: Callable[[Request], str], key: IdempotencyKey,
-                      note_from: Callable[[Request], str] | None = None) -> Request:
+                      scope: str | None, note_from: Callable[[Request], str] | None = None) -> Request:
         async def work(uow: DsrWork) -> Request:
             r = await uow.store.get(request_id, for_update=True)
-            if r is None:
+            if r is None or not r.seen_in(scope):
                 raise errors.RequestNotFound(request_id)
             event_type = change(r)
             note = note_from(r) if note_from else ""
             await uow.store.save(r, note)
             uow.emit(RequestStatusChanged.of(r, note, event_type))
             return r
-        return await self._once(key, request_id, work)
+        return await self._once(key, request_id, work, scope)
 
-    async def _once(self, key: IdempotencyKey, request_id: str, work: Callable[[DsrWork], Awaitable[Request]]
-                    ) -> Request:
+    async def _once(self, key: IdempotencyKey, request_id: str, work: Callable[[DsrWork], Awaitable[Request]],
+                    scope: str | None) -> Request:
         """The key's stored answer is the request's id, known before the work: a retry changes
         nothing and gets the request as it stands now, not as it stood."""
         async with self._uow() as uow:
             result = await uow.once(Idempotent(key, lambda r: r.request_id.encode()), lambda: work(uow),
                                     answer=request_id.encode())
             await uow.commit()
-        return await self.get(result.answer.decode()) if isinstance(result, Replayed) else result
+        return await self.get(result.answer.decode(), scope) if isinstance(result, Replayed) else result
 
-    async def get(self, request_id: str) -> Request:
+    async def get(self, request_id: str, scope: str | None) -> Request:
+        """`scope`: the caller's controller (None: an operator's, every controller)."""
         async with self._uow.autocommit() as store:
             r = await store.get(request_id)
-        if r is None:
+        if r is None or not r.seen_in(scope):
             raise errors.RequestNotFound(request_id)
         return r

@@ -13,8 +13,15 @@ from services.dsr.store.rows import (
 )
 
 class DsrStore:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
+    def __init__(self, conn: asyncpg.Connection, default_controller: str = "") -> None:
+        """`default_controller`: whose the rows from before controllers are (controller_id NULL)."""
+        self._conn, self._default = conn, default_controller
+
+    def _request(self, row: asyncpg.Record) -> Request:
+        return request_from_row(row, self._default)
+
+    def _processor(self, row: asyncpg.Record) -> Processor:
+        return processor_from_row(row, self._default)
 
     # Requests
 
@@ -24,8 +31,9 @@ class DsrStore:
         r.timeline = [TimelineEntry(now, status, note) for status, note in (*earlier, (r.status, r.status_reason))]
         await self._conn.execute(
             f"INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-            " $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb, $25, $26)",
-            *request_values(r), entries_json(r.timeline), r.acknowledgement_due_at, r.acknowledged_at)
+            " $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb, $25, $26, $27)",
+            *request_values(r), entries_json(r.timeline), r.acknowledgement_due_at, r.acknowledged_at,
+            r.controller_id or None)
         if r.status.settled:
             await self._conn.execute("UPDATE requests SET settled_at = now() WHERE request_id = $1", r.request_id)
 
@@ -48,14 +56,15 @@ class DsrStore:
         lock = " FOR UPDATE" if for_update else ""
         row = await self._conn.fetchrow(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id = $1{lock}",
                                         request_id)
-        return request_from_row(row) if row else None
+        return self._request(row) if row else None
 
     async def find(self, *, now: datetime, status: Status | None, overdue_only: bool, due_before: datetime | None,
                    subject_id: str, after: tuple[int, datetime, str] | None, limit: int,
-                   subject_names: Sequence[str] = ()) -> list[Request]:
+                   subject_names: Sequence[str] = (), controller: str | None = None) -> list[Request]:
         """Overdue open requests first (bucket 0: past the deadline or the one for acknowledging them,
         as Request.overdue), then the rest (bucket 1), each by due date and id.
-        `subject_names`: every name the subject's rows may have (its id, its erased form)."""
+        `subject_names`: every name the subject's rows may have (its id, its erased form);
+        `controller`: one controller's requests only (None: every controller's)."""
         rows = await self._conn.fetch(
             f"SELECT {REQUEST_COLUMNS} FROM (SELECT *, CASE WHEN status NOT IN (5, 6, 7) AND (due_at < $1"
             " OR (acknowledged_at IS NULL AND acknowledgement_due_at < $1)) THEN 0 ELSE 1 END AS bucket"
@@ -63,11 +72,12 @@ class DsrStore:
             " WHERE ($2::smallint IS NULL OR status = $2) AND (NOT $3 OR bucket = 0)"
             " AND ($4::timestamptz IS NULL OR due_at < $4) AND ($5 = '' OR subject_id = ANY($10::text[]))"
             " AND ($6::int IS NULL OR (bucket, due_at, request_id) > ($6, $7, $8))"
+            " AND ($11::text IS NULL OR coalesce(controller_id, $12) = $11)"
             " ORDER BY bucket, due_at, request_id LIMIT $9",
             now, status.value if status else None, overdue_only, due_before, subject_id,
             after[0] if after else None, after[1] if after else None, after[2] if after else "", limit,
-            list(subject_names) or [subject_id])
-        return [request_from_row(r) for r in rows]
+            list(subject_names) or [subject_id], controller, self._default)
+        return [self._request(r) for r in rows]
 
     async def end_claim(self, request_id: str, at: datetime) -> None:
         await self._conn.execute("UPDATE requests SET starting_until = $2 WHERE request_id = $1", request_id, at)
@@ -77,7 +87,7 @@ class DsrStore:
         rows = await self._conn.fetch(
             f"SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id = ANY($1::text[]) ORDER BY request_id"
             " FOR UPDATE", request_ids)
-        return {r["request_id"]: request_from_row(r) for r in rows}
+        return {r["request_id"]: self._request(r) for r in rows}
 
     async def verified(self, now: datetime, limit: int) -> list[str]:
         """Ids of verified requests nobody is starting (or whose starter's claim ran out), oldest first."""
@@ -94,7 +104,7 @@ class DsrStore:
             f"UPDATE requests SET starting_until = $3, starting_by = $5 WHERE request_id = $1 AND status = $4"
             f" AND (starting_until IS NULL OR starting_until < $2) RETURNING {REQUEST_COLUMNS}",
             request_id, now, until, Status.VERIFIED.value, holder)
-        return request_from_row(row) if row else None
+        return self._request(row) if row else None
 
     async def renew_claims(self, holder: str, until: datetime) -> int:
         """Moves the end of every claim `holder` still holds (of requests still VERIFIED) to `until`."""
@@ -114,19 +124,23 @@ class DsrStore:
 
     async def register(self, p: Processor) -> Processor:
         row = await self._conn.fetchrow(
-            "INSERT INTO processors (name, capabilities, purpose_ids) VALUES ($1, $2, $3)"
-            " ON CONFLICT (name) DO UPDATE SET capabilities = $2, purpose_ids = $3 RETURNING registered_at",
-            p.name, sorted(p.capabilities), sorted(p.purpose_ids))
-        return Processor(p.name, p.capabilities, p.purpose_ids, row["registered_at"])
+            "INSERT INTO processors (name, capabilities, purpose_ids, controller_id) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (name) DO UPDATE SET capabilities = $2, purpose_ids = $3, controller_id = $4"
+            " RETURNING registered_at",
+            p.name, sorted(p.capabilities), sorted(p.purpose_ids), p.controller_id or None)
+        return Processor(p.name, p.capabilities, p.purpose_ids, row["registered_at"], p.controller_id)
 
-    async def processors(self, after: str = "", limit: int | None = None) -> list[Processor]:
-        rows = await self._conn.fetch("SELECT * FROM processors WHERE name > $1 ORDER BY name LIMIT $2",
-                                      after, limit)
-        return [processor_from_row(r) for r in rows]
+    async def processors(self, after: str = "", limit: int | None = None,
+                         controller: str | None = None) -> list[Processor]:
+        """`controller`: one controller's processors only (None: every controller's)."""
+        rows = await self._conn.fetch(
+            "SELECT * FROM processors WHERE name > $1 AND ($3::text IS NULL OR coalesce(controller_id, $4) = $3)"
+            " ORDER BY name LIMIT $2", after, limit, controller, self._default)
+        return [self._processor(r) for r in rows]
 
     async def deregister(self, name: str) -> Processor | None:
         row = await self._conn.fetchrow("DELETE FROM processors WHERE name = $1 RETURNING *", name)
-        return processor_from_row(row) if row else None
+        return self._processor(row) if row else None
 
     async def open_tasks(self, processor: str, task_ids: list[str] | None = None) -> list[tuple[Task, Request]]:
         """The processor's PENDING and SENT tasks (of those ids, when given), each with its request."""
@@ -197,7 +211,7 @@ class DsrStore:
             return []
         rows = await self._conn.fetch(f"SELECT {REQUEST_COLUMNS} FROM requests WHERE request_id = ANY($1::text[])",
                                       list({t.request_id for t in tasks}))
-        requests = {r["request_id"]: request_from_row(r) for r in rows}
+        requests = {r["request_id"]: self._request(r) for r in rows}
         return [(t, requests[t.request_id]) for t in tasks]
 
     async def mark_sent(self, tasks: list[Task]) -> None:
@@ -211,18 +225,24 @@ class DsrStore:
 
     # Forgetting (services/dsr/service/forgetting.py)
 
-    async def forget_people(self, tags: dict[str, str]) -> int:
-        """Every settled request of these people (subject id: keyed tag) stops naming them: each id
-        becomes its tombstone, and what else could identify them (evidence, corrections, free text,
-        export, results) goes. dsr's outbox stops naming them and their event keys are destroyed, so
-        their events on the broker open to nobody."""
+    async def forget_people(self, tags: dict[tuple[str, str], str]) -> int:
+        """Every settled request of these subjects ((controller, subject id): keyed tag) stops naming
+        them: each id becomes its tombstone, and what else could identify them (evidence, corrections,
+        free text, export, results) goes. dsr's outbox stops naming them and their event keys are
+        destroyed, so their events on the broker open to nobody. The same person's requests at another
+        controller are another subject's, and stay."""
         forgotten = await self._conn.fetch(
             f"UPDATE requests r SET subject_id = t.tombstone, {_FORGOTTEN}"
-            " FROM unnest($1::text[], $2::text[]) AS t(subject_id, tombstone)"
-            " WHERE r.subject_id = t.subject_id AND r.status IN (5, 6, 7) RETURNING r.request_id",
-            list(tags), [ERASED + tag for tag in tags.values()])
+            " FROM unnest($1::text[], $2::text[], $3::text[]) AS t(controller_id, subject_id, tombstone)"
+            " WHERE r.subject_id = t.subject_id AND coalesce(r.controller_id, $4) = t.controller_id"
+            " AND r.status IN (5, 6, 7) RETURNING r.request_id",
+            [c for c, _ in tags], [s for _, s in tags], [ERASED + tag for tag in tags.values()], self._default)
         await self._forget_tasks([r["request_id"] for r in forgotten])
-        await redact_persons(self._conn, list(tags))
+        by_controller: dict[str, list[str]] = {}
+        for controller, subject in tags:
+            by_controller.setdefault(controller, []).append(subject)
+        for controller, subjects in sorted(by_controller.items()):
+            await redact_persons(self._conn, subjects, controller)
         await destroy_event_keys(self._conn, list(tags.values()))
         return len(forgotten)
 

@@ -12,7 +12,7 @@ REQUEST_COLUMNS = ("request_id, type, subject_id, jurisdiction, status, received
                     " corrections, details, evidence_method, evidence_ref, extended, extension_reason,"
                     " status_reason, rejection_code, rejection_explanation, complaint_route, certificate,"
                     " certificate_signature, automatic, starting_until, starting_by, timeline, acknowledgement_due_at,"
-                    " acknowledged_at")
+                    " acknowledged_at, controller_id")
 
 
 def entries_json(entries: Sequence[TimelineEntry]) -> str:
@@ -23,7 +23,8 @@ def timeline_from(value: str) -> list[TimelineEntry]:
     return [TimelineEntry(datetime.fromisoformat(e["at"]), Status(e["status"]), e["note"]) for e in json.loads(value)]
 
 
-def request_from_row(row: asyncpg.Record) -> Request:
+def request_from_row(row: asyncpg.Record, default_controller: str) -> Request:
+    """`default_controller`: whose a request from before controllers (controller_id NULL) is."""
     rejection = (Rejection(row["rejection_code"], row["rejection_explanation"], row["complaint_route"])
                  if row["rejection_code"] else None)
     return Request(row["request_id"], RequestType(row["type"]), row["subject_id"], row["jurisdiction"],
@@ -32,11 +33,13 @@ def request_from_row(row: asyncpg.Record) -> Request:
                    row["extended"], row["extension_reason"], row["status_reason"], rejection,
                    bytes(row["certificate"]), bytes(row["certificate_signature"]), row["automatic"],
                    row["starting_until"], row["starting_by"], timeline_from(row["timeline"]),
-                   row["acknowledgement_due_at"], row["acknowledged_at"])
+                   row["acknowledgement_due_at"], row["acknowledged_at"],
+                   controller_id=row["controller_id"] or default_controller)
 
 
-def processor_from_row(row: asyncpg.Record) -> Processor:
-    return Processor(row["name"], frozenset(row["capabilities"]), frozenset(row["purpose_ids"]), row["registered_at"])
+def processor_from_row(row: asyncpg.Record, default_controller: str) -> Processor:
+    return Processor(row["name"], frozenset(row["capabilities"]), frozenset(row["purpose_ids"]), row["registered_at"],
+                     row["controller_id"] or default_controller)
 
 
 def task_from_row(row: asyncpg.Record) -> Task:

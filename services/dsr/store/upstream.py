@@ -1,7 +1,8 @@
 """The other services as dsr calls them over mTLS (identity "dsr"): consent erases and lists,
 keyvault shreds, retires a purpose's keys and reports key status, audit lists the subject's entries. Every call that changes
 something is idempotent by the request id, so a retry after a crash repeats nothing; every list is read
-to its last page."""
+to its last page. dsr is an operator there: every call about a subject names the request's controller
+(the same person at two controllers is two subjects); a call about a purpose is in its controller."""
 
 import json
 
@@ -39,37 +40,42 @@ class Upstream:
         self._audit = audit_pb2_grpc.AuditServiceStub(self._channels["audit"])
         self.consent_events = EventOpener(self._channels["consent"], TIMEOUT_S)
 
-    async def erase_consents(self, subject_id: str, request_id: str) -> int:
+    async def erase_consents(self, controller_id: str, subject_id: str, request_id: str) -> int:
         answer = await _call("consent", self._consent_admin.EraseSubject(consent_admin_pb2.EraseSubjectRequest(
-            subject_id=subject_id, request_id=request_id, idempotency_key=f"dsr-{request_id}"), timeout=TIMEOUT_S))
+            subject_id=subject_id, request_id=request_id, idempotency_key=f"dsr-{request_id}",
+            controller_id=controller_id), timeout=TIMEOUT_S))
         return answer.consents_erased
 
-    async def purpose_exists(self, purpose_id: str) -> bool:
+    async def purpose_controller(self, purpose_id: str) -> str | None:
+        """The controller of the purpose; None if there is no such purpose."""
         try:
-            await _call("consent", self._consent.GetPurpose(consent_pb2.GetPurposeRequest(purpose_id=purpose_id),
-                                                             timeout=TIMEOUT_S))
+            answer = await _call("consent", self._consent.GetPurpose(
+                consent_pb2.GetPurposeRequest(purpose_id=purpose_id), timeout=TIMEOUT_S))
         except UpstreamRefused as refused:
             if refused.code == "NOT_FOUND":
-                return False
+                return None
             raise
-        return True
+        return answer.purpose.controller_id
 
-    async def consent_event_confirmed(self, subject_id: str, purpose_id: str, event_id: str, event_type: str) -> bool:
-        """Whether the consent service's history holds this event, of this type, for this consent: the
-        source of truth confirms a withdrawal or expiry before anything is deleted because of it."""
+    async def consent_event_confirmed(self, subject_id: str, purpose_id: str, event_id: str,
+                                      event_type: str) -> str | None:
+        """The controller the consent is with, if the consent service's history holds this event, of
+        this type, for this consent (None otherwise): the source of truth confirms a withdrawal or
+        expiry, and whose subject it concerns, before anything is deleted because of it."""
         kind = HISTORY_KINDS.get(event_type)
         if kind is None:
-            return False
+            return None
         try:
             async for e in items(self._consent_history, consent_pb2.GetConsentHistoryRequest(
                     subject_id=subject_id, purpose_id=purpose_id, page_size=CONSENT_PAGE), "events"):
                 if e.event_id == event_id and e.event_type == kind:
-                    return True
+                    # The history is the purpose's, and the purpose's controller is the consent's.
+                    return await self.purpose_controller(purpose_id)
         except UpstreamRefused as refused:
             if refused.code in ("NOT_FOUND", "INVALID_ARGUMENT"):  # no such consent (or not even an id)
-                return False
+                return None
             raise
-        return False
+        return None
 
     def _consent_history(self, request: consent_pb2.GetConsentHistoryRequest):
         return _call("consent", self._consent.GetConsentHistory(request, timeout=TIMEOUT_S))
@@ -80,31 +86,34 @@ class Upstream:
     def _audit_events(self, request: audit_pb2.QueryEventsRequest):
         return _call("audit", self._audit.QueryEvents(request, timeout=TIMEOUT_S))
 
-    async def shred_key(self, subject_id: str, request_id: str) -> tuple[bytes, bytes]:
+    async def shred_key(self, controller_id: str, subject_id: str, request_id: str) -> tuple[bytes, bytes]:
         """The deletion certificate (canonical JSON) and its signature."""
         answer = await _call("keyvault", self._keyvault_admin.ShredSubjectKey(keyvault_admin_pb2.ShredSubjectKeyRequest(
             subject_id=subject_id, request_id=request_id, reason="data-subject erasure request",
-            idempotency_key=f"dsr-{request_id}"), timeout=TIMEOUT_S))
+            idempotency_key=f"dsr-{request_id}", controller_id=controller_id), timeout=TIMEOUT_S))
         return answer.certificate.certificate_json, answer.certificate.signature
 
-    async def retire_purpose_keys(self, subject_id: str, purpose_id: str, request_id: str) -> int:
+    async def retire_purpose_keys(self, controller_id: str, subject_id: str, purpose_id: str, request_id: str) -> int:
         """Keyvault destroys the purpose's key generation once consent confirms the consent ended."""
         answer = await _call("keyvault", self._keyvault.RetirePurposeKeys(keyvault_pb2.RetirePurposeKeysRequest(
-            subject_id=subject_id, purpose_id=purpose_id, idempotency_key=f"dsr-{request_id}"), timeout=TIMEOUT_S))
+            subject_id=subject_id, purpose_id=purpose_id, idempotency_key=f"dsr-{request_id}",
+            controller_id=controller_id), timeout=TIMEOUT_S))
         return answer.retired_generation
 
-    async def subject_record(self, subject_id: str) -> dict:
-        """What Consentry itself holds on the subject: consents with their history, key status, and every
-        audit entry (all pages, of one signed tree: the page tokens carry its size)."""
+    async def subject_record(self, controller_id: str, subject_id: str) -> dict:
+        """What Consentry itself holds on the subject at the controller: consents (each of a purpose of
+        the controller) with their history, key status, and every audit entry (all pages, of one signed
+        tree: the page tokens carry its size)."""
         consents = [c async for c in items(self._consents, consent_pb2.ListConsentsRequest(
-            subject_id=subject_id, page_size=CONSENT_PAGE), "consents")]
+            subject_id=subject_id, page_size=CONSENT_PAGE, controller_id=controller_id), "consents")]
         history = [json_format.MessageToDict(await whole(self._consent_history, consent_pb2.GetConsentHistoryRequest(
             subject_id=subject_id, purpose_id=c.purpose_id, page_size=CONSENT_PAGE), "events")) for c in consents]
         key = await _call("keyvault", self._keyvault.GetKeyStatus(
-            keyvault_pb2.GetKeyStatusRequest(subject_id=subject_id), timeout=TIMEOUT_S))
+            keyvault_pb2.GetKeyStatusRequest(subject_id=subject_id, controller_id=controller_id), timeout=TIMEOUT_S))
         entries = []
         async for page in pages(self._audit_events, audit_pb2.QueryEventsRequest(
-                filter=audit_pb2.EventFilter(subject_id=subject_id), page_size=AUDIT_PAGE)):
+                filter=audit_pb2.EventFilter(subject_id=subject_id, controller_id=controller_id),
+                page_size=AUDIT_PAGE)):
             entries += [json.loads(e.entry_json) for e in page.entries]
             if len(entries) > MOST_AUDIT_ENTRIES:
                 raise UpstreamRefused("audit", "RESOURCE_EXHAUSTED", f"the subject has more than {MOST_AUDIT_ENTRIES}"
