@@ -30,8 +30,9 @@ def fuzz_kafka(fuzz_dir, fuzz_ca):
 
 
 @pytest.fixture(scope="module")
-async def fuzz_stack(fuzz_dir, fuzz_ca, postgres, vault, fuzz_kafka):
-    stack = FuzzStack(fuzz_dir, fuzz_ca, postgres, vault, fuzz_kafka)
+async def fuzz_stack(request, fuzz_dir, fuzz_ca, postgres, vault, fuzz_kafka):
+    """Named by the module's STACK (default "fuzz"): each module's stack has databases and keys of its own."""
+    stack = FuzzStack(fuzz_dir, fuzz_ca, postgres, vault, fuzz_kafka, getattr(request.module, "STACK", "fuzz"))
     try:
         yield await stack.start()
     finally:

@@ -28,8 +28,6 @@ FUZZER = "fuzzer"  # the client identity the fuzzer calls with: every RPC, every
 # "*" reaches no admin service: the fuzzer names each.
 EVERY_RPC = ["*", *(f"{service}/*" for service in (CONSENT_ADMIN, KEYVAULT_ADMIN, DSR_ADMIN))]
 PRODUCERS = ("consent", "keyvault", "dsr")  # each serves EventService beside its own service
-MOUNT, KEK, CHECKPOINT_KEY = "fuzz-transit", "fuzz-kek", "fuzz-audit-checkpoints"
-DATABASES = {"consent": "fuzz_consent", "keyvault": "fuzz_keyvault", "audit": "fuzz_audit", "dsr": "fuzz_dsr"}
 # Each service's own clients (the services call each other) plus the fuzzer.
 # Two controllers' face systems, granted the same (tests/fuzz/test_controllers_apart.py): what one
 # reaches of the other's data is what any client of a controller could.
@@ -40,15 +38,16 @@ POLICIES = {name: {**clients, **WALKERS, FUZZER: {"operator": True, "rpcs": EVER
                                   ("dsr", DSR_CLIENTS))}
 
 
-def provision_vault(admin: hvac.Client) -> tuple[str, str]:
+def provision_vault(admin: hvac.Client, prefix: str) -> tuple[str, str]:
     """Tokens for keyvault and audit on a mount of our own. Not the provision helpers: their fixed
     policy names would re-point the session services' tokens at our keys."""
-    admin.sys.enable_secrets_engine("transit", path=MOUNT)
-    admin.secrets.transit.create_key(KEK, key_type="aes256-gcm96", mount_point=MOUNT)
-    admin.secrets.transit.create_key(CHECKPOINT_KEY, key_type="ed25519", mount_point=MOUNT)
+    mount, kek, checkpoint_key = f"{prefix}-transit", f"{prefix}-kek", f"{prefix}-audit-checkpoints"
+    admin.sys.enable_secrets_engine("transit", path=mount)
+    admin.secrets.transit.create_key(kek, key_type="aes256-gcm96", mount_point=mount)
+    admin.secrets.transit.create_key(checkpoint_key, key_type="ed25519", mount_point=mount)
     tokens = []
-    for name, policy in (("fuzz-keyvault", keyvault_policy(KEK, MOUNT)),
-                         ("fuzz-audit", checkpoint_signer_policy(CHECKPOINT_KEY, MOUNT))):
+    for name, policy in ((f"{prefix}-keyvault", keyvault_policy(kek, mount)),
+                         (f"{prefix}-audit", checkpoint_signer_policy(checkpoint_key, mount))):
         admin.sys.create_or_update_policy(name, policy)
         token = admin.auth.token.create(policies=[name], no_default_policy=True, ttl="24h")
         tokens.append(token["auth"]["client_token"])
@@ -56,14 +55,18 @@ def provision_vault(admin: hvac.Client) -> tuple[str, str]:
 
 
 class FuzzStack:
-    def __init__(self, run_dir: Path, ca: DevCA, postgres, vault, kafka) -> None:
+    """`prefix` names its databases, transit mount and keys, so two modules' stacks never meet."""
+
+    def __init__(self, run_dir: Path, ca: DevCA, postgres, vault, kafka, prefix: str = "fuzz") -> None:
         self.run_dir, self.ca, self.postgres, self.vault, self.kafka = run_dir, ca, postgres, vault, kafka
+        self.prefix = prefix
         self.apps: dict = {}
-        self.dsns = {service: postgres.dsn(database) for service, database in DATABASES.items()}
+        self.databases = {service: f"{prefix}_{service}" for service in ("consent", "keyvault", "audit", "dsr")}
+        self.dsns = {service: postgres.dsn(database) for service, database in self.databases.items()}
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def _own(self, settings, service: str):
-        policy = self.run_dir / f"{service}-fuzz-policy.toml"
+        policy = self.run_dir / f"{service}-{self.prefix}-policy.toml"
         settings.grpc.policy_file = write_policy(policy, POLICIES[service])
         # The relays' periodic watermarks move audit's consumer offsets every half second, so the
         # databases would never be quiet; one at start is enough here.
@@ -73,23 +76,24 @@ class FuzzStack:
     async def start(self) -> "FuzzStack":
         pg, ca, run_dir, broker = self.postgres, self.ca, self.run_dir, self.kafka
         for service in ("consent", "keyvault", "dsr"):
-            pg.create_database(DATABASES[service])
-        await provisioned(pg, DATABASES["audit"])
-        keyvault_token, audit_token = provision_vault(self.vault.client())
+            pg.create_database(self.databases[service])
+        await provisioned(pg, self.databases["audit"])
+        keyvault_token, audit_token = provision_vault(self.vault.client(), self.prefix)
+        mount = f"{self.prefix}-transit"
 
         consent = consent_settings(run_dir, ca, self.dsns["consent"], broker, self.vault)
         await self._start("consent", ConsentApp(self._own(consent, "consent")))
         keyvault = keyvault_settings(run_dir, ca, self.dsns["keyvault"], broker, self.apps["consent"].port,
                                      self.vault.address, keyvault_token, "wrapped",
                                      erasure=erasure_key(self.vault, "keyvault"))
-        keyvault.kek_name, keyvault.transit_mount = KEK, MOUNT
+        keyvault.kek_name, keyvault.transit_mount = f"{self.prefix}-kek", mount
         await self._start("keyvault", KeyVaultApp(self._own(keyvault, "keyvault")))
         dsr_port = free_port()  # audit opens dsr's events, and starts first
-        audit = audit_settings(run_dir, ca, pg, DATABASES["audit"], broker, self.apps["keyvault"].port,
+        audit = audit_settings(run_dir, ca, pg, self.databases["audit"], broker, self.apps["keyvault"].port,
                                self.vault.address, audit_token, topics=("consent.events", "keyvault.events",
                                                                          "dsr.events"),
                                producers={"consent": self.apps["consent"].port, "dsr": dsr_port})
-        audit.checkpoint_key_name, audit.transit_mount = CHECKPOINT_KEY, MOUNT
+        audit.checkpoint_key_name, audit.transit_mount = f"{self.prefix}-audit-checkpoints", mount
         # Fuzzed sequence numbers leave holes for good, and audit asks for a replay (stamping
         # producer_progress) every grace period: with the test's 1 s the rows would never stay quiet.
         audit.gap_grace_s = 3600.0

@@ -105,7 +105,7 @@ def face(keyvault):
 
 
 @pytest.fixture(scope="session")
-def bank(keyvault):
+def bank_face(keyvault):
     """A client of OTHER_CONTROLLER."""
     return keyvault("bank-app")
 

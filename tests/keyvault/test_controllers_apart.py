@@ -21,11 +21,11 @@ async def one_person_at_both(admin, consent_admin, gate) -> tuple[str, str, str]
     """(person, purpose of CONTROLLER, purpose of OTHER_CONTROLLER), consented at each."""
     await registered_controller(consent_admin, OTHER_CONTROLLER)
     campus = await registered_purpose(admin)
-    bank = await registered_purpose(admin, controller_id=OTHER_CONTROLLER)
+    bank_purpose = await registered_purpose(admin, controller_id=OTHER_CONTROLLER)
     person = unique("person")
     await gate.GrantConsent(grant(person, campus.purpose_id))  # a client of CONTROLLER
-    await admin.GrantConsent(grant(person, bank.purpose_id))  # an operator, for the bank's purpose
-    return person, campus.purpose_id, bank.purpose_id
+    await admin.GrantConsent(grant(person, bank_purpose.purpose_id))  # an operator, for the bank's purpose
+    return person, campus.purpose_id, bank_purpose.purpose_id
 
 
 def status(person: str, controller: str) -> pb.GetKeyStatusRequest:
@@ -38,10 +38,10 @@ def shred(person: str, controller: str) -> admin_pb.ShredSubjectKeyRequest:
 
 
 async def test_one_person_at_two_controllers_has_two_keys(
-        admin, consent_admin, gate, face, bank, kv_admin, postgres, keyvault_database, tagger):
+        admin, consent_admin, gate, face, bank_face, kv_admin, postgres, keyvault_database, tagger):
     person, campus, river = await one_person_at_both(admin, consent_admin, gate)
     at_campus = await face.Encrypt(pb.EncryptRequest(subject_id=person, purpose_id=campus, plaintext=b"campus"))
-    at_bank = await bank.Encrypt(pb.EncryptRequest(subject_id=person, purpose_id=river, plaintext=b"bank"))
+    at_bank = await bank_face.Encrypt(pb.EncryptRequest(subject_id=person, purpose_id=river, plaintext=b"bank"))
     refs = {c: (await kv_admin.GetSubjectRefs(pb.GetSubjectRefsRequest(subject_ids=[person], controller_id=c))).refs[0]
             for c in (CONTROLLER, OTHER_CONTROLLER)}
     rows = postgres.execute(
@@ -52,7 +52,7 @@ async def test_one_person_at_two_controllers_has_two_keys(
     # Each controller's client opens its own data.
     assert (await face.Decrypt(pb.DecryptRequest(subject_id=person, purpose_id=campus,
                                                  ciphertext=at_campus.ciphertext))).plaintext == b"campus"
-    assert (await bank.Decrypt(pb.DecryptRequest(subject_id=person, purpose_id=river,
+    assert (await bank_face.Decrypt(pb.DecryptRequest(subject_id=person, purpose_id=river,
                                                  ciphertext=at_bank.ciphertext))).plaintext == b"bank"
     # Two rows, each under its controller's tag, with keys of their own (transit: two Vault keys).
     [campus_row, bank_row] = [r.split(" ") for r in rows]
@@ -65,11 +65,11 @@ async def test_one_person_at_two_controllers_has_two_keys(
     assert refs[CONTROLLER].subject_ref != refs[OTHER_CONTROLLER].subject_ref
 
 
-async def test_data_sealed_at_one_controller_does_not_open_at_the_other(admin, consent_admin, gate, face, bank):
+async def test_data_sealed_at_one_controller_does_not_open_at_the_other(admin, consent_admin, gate, face, bank_face):
     person, campus, river = await one_person_at_both(admin, consent_admin, gate)
     sealed = await face.Encrypt(pb.EncryptRequest(subject_id=person, purpose_id=campus, plaintext=b"template"))
     issued = await face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=person, purpose_id=campus))
-    await bank.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=person))  # the bank has a key for them too
+    await bank_face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=person))  # the bank_face has a key for them too
     # What a ciphertext made under another key gives: another person's at the same controller.
     stranger = unique("person")
     await gate.GrantConsent(grant(stranger, campus))
@@ -77,9 +77,9 @@ async def test_data_sealed_at_one_controller_does_not_open_at_the_other(admin, c
     unknown = await refused(face.Decrypt, pb.DecryptRequest(subject_id=stranger, purpose_id=campus,
                                                             ciphertext=sealed.ciphertext))
 
-    opened = await refused(bank.Decrypt, pb.DecryptRequest(subject_id=person, purpose_id=campus,
+    opened = await refused(bank_face.Decrypt, pb.DecryptRequest(subject_id=person, purpose_id=campus,
                                                            ciphertext=sealed.ciphertext))
-    unwrapped = await refused(bank.DecryptDataKey, pb.DecryptDataKeyRequest(subject_id=person, purpose_id=campus,
+    unwrapped = await refused(bank_face.DecryptDataKey, pb.DecryptDataKeyRequest(subject_id=person, purpose_id=campus,
                                                                             wrapped_key=issued.wrapped_key))
 
     assert unknown.code() == grpc.StatusCode.INVALID_ARGUMENT and "ciphertext" in unknown.details()
@@ -93,12 +93,12 @@ async def test_data_sealed_at_one_controller_does_not_open_at_the_other(admin, c
 
 
 async def test_shredding_at_one_controller_leaves_the_other_readable(
-        admin, consent_admin, gate, face, bank, kv_admin, kv_admin_service):
+        admin, consent_admin, gate, face, bank_face, kv_admin, kv_admin_service):
     person, campus, river = await one_person_at_both(admin, consent_admin, gate)
     at_campus = pb.DecryptRequest(subject_id=person, purpose_id=campus, ciphertext=(await face.Encrypt(
         pb.EncryptRequest(subject_id=person, purpose_id=campus, plaintext=b"campus"))).ciphertext)
-    issued = await bank.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=person, purpose_id=river))
-    at_bank = pb.DecryptRequest(subject_id=person, purpose_id=river, ciphertext=(await bank.Encrypt(
+    issued = await bank_face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=person, purpose_id=river))
+    at_bank = pb.DecryptRequest(subject_id=person, purpose_id=river, ciphertext=(await bank_face.Encrypt(
         pb.EncryptRequest(subject_id=person, purpose_id=river, plaintext=b"bank"))).ciphertext)
     assert (await face.Decrypt(at_campus)).plaintext == b"campus"  # present at both before
     assert (await kv_admin.GetKeyStatus(status(person, OTHER_CONTROLLER))).state == pb.KEY_STATE_ACTIVE
@@ -109,10 +109,10 @@ async def test_shredding_at_one_controller_leaves_the_other_readable(
     assert erased.code() == grpc.StatusCode.FAILED_PRECONDITION and "erased" in erased.details()
     assert (await kv_admin.GetKeyStatus(status(person, CONTROLLER))).state == pb.KEY_STATE_SHREDDED
     assert (await kv_admin.GetKeyStatus(status(person, OTHER_CONTROLLER))).state == pb.KEY_STATE_ACTIVE
-    assert (await bank.Decrypt(at_bank)).plaintext == b"bank"
-    assert (await bank.DecryptDataKey(pb.DecryptDataKeyRequest(
+    assert (await bank_face.Decrypt(at_bank)).plaintext == b"bank"
+    assert (await bank_face.DecryptDataKey(pb.DecryptDataKeyRequest(
         subject_id=person, purpose_id=river, wrapped_key=issued.wrapped_key))).plaintext_key == issued.plaintext_key
-    assert (await bank.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=person, purpose_id=river))).plaintext_key
+    assert (await bank_face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=person, purpose_id=river))).plaintext_key
     # The certificate names the controller, under the signature, and concerns the person there only.
     assert json.loads(certificate.certificate_json)["controllerId"] == CONTROLLER
     verified = {c: await kv_admin.VerifyCertificate(pb.VerifyCertificateRequest(
@@ -145,16 +145,16 @@ def _request_naming(method, controller: str):
 
 
 async def test_every_call_naming_another_controller_is_answered_as_for_an_unknown_one(
-        admin, consent_admin, gate, bank, kv_admin):
+        admin, consent_admin, gate, bank_face, kv_admin):
     person, campus, river = await one_person_at_both(admin, consent_admin, gate)
-    await bank.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=person))
-    assert (await bank.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=person))).state == pb.KEY_STATE_ACTIVE
+    await bank_face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=person))
+    assert (await bank_face.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=person))).state == pb.KEY_STATE_ACTIVE
     about_subjects = [m for m in SERVICE.methods if "controller_id" in m.input_type.fields_by_name]
     # Every RPC but the public key's is about a subject: a new one cannot leave the controller out.
     assert {m.name for m in SERVICE.methods} - {m.name for m in about_subjects} == {"GetCertificateKey"}
 
     for method in about_subjects:
-        call = getattr(bank, method.name)
+        call = getattr(bank_face, method.name)
         other = await refused(call, _request_naming(method, CONTROLLER))
         unknown = await refused(call, _request_naming(method, "no-such-controller"))
         assert (other.code(), error_info(other).reason) == (grpc.StatusCode.NOT_FOUND, "CONTROLLER_NOT_FOUND"), \
@@ -163,7 +163,7 @@ async def test_every_call_naming_another_controller_is_answered_as_for_an_unknow
         assert other.details() == unknown.details().replace("no-such-controller", CONTROLLER)
 
     # Naming its own controller is the same as naming none, and nothing was made at the other.
-    own = await bank.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=person, controller_id=OTHER_CONTROLLER))
+    own = await bank_face.GetKeyStatus(pb.GetKeyStatusRequest(subject_id=person, controller_id=OTHER_CONTROLLER))
     assert own.state == pb.KEY_STATE_ACTIVE
     assert (await kv_admin.GetKeyStatus(status(person, CONTROLLER))).state == pb.KEY_STATE_ABSENT
 
@@ -213,9 +213,9 @@ async def test_an_operator_must_name_the_controller_and_nothing_is_made_without(
 
 
 async def test_a_client_of_one_controller_gets_no_key_under_another_controllers_purpose(
-        admin, consent_admin, gate, face, bank):
+        admin, consent_admin, gate, face, bank_face):
     person, campus, river = await one_person_at_both(admin, consent_admin, gate)
-    assert (await bank.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=person, purpose_id=river))).wrapped_key
+    assert (await bank_face.GenerateDataKey(pb.GenerateDataKeyRequest(subject_id=person, purpose_id=river))).wrapped_key
     unknown = await refused(face.GenerateDataKey, pb.GenerateDataKeyRequest(subject_id=person,
                                                                             purpose_id=unique("no-purpose")))
 

@@ -2,6 +2,7 @@
 `default_controller`), under the tags they already have: nothing is re-tagged, and the same person
 at another controller is someone else."""
 
+import asyncio
 import json
 
 import pytest
@@ -16,27 +17,29 @@ from tests.support import erasure_key, secure_channel, unique
 
 
 @pytest.fixture
-async def upgraded(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_app, backend, keyvault_database):
-    """A keyvault on the same database whose default controller is CONTROLLER, as a deployment that
-    began before controllers is configured; stubs of its operator."""
+async def upgraded(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_app, backend):
+    """A keyvault on a database of its own whose default controller is CONTROLLER, as a deployment that
+    began before controllers is configured (a database pins its default controller at its first start);
+    the app, its database and stubs of its operator."""
+    database = unique("keyvault_upgraded").replace("-", "_")
+    await asyncio.to_thread(postgres.create_database, database)
     erasure = erasure_key(vault, "keyvault").model_copy(update={"default_controller": CONTROLLER})
-    app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(keyvault_database), kafka,
+    app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(database), kafka,
                                         consent_app.port, vault.address, vault_token, backend, erasure=erasure))
     await app.start()
     channel, face = secure_channel(dev_ca, app.port, "admin"), secure_channel(dev_ca, app.port, "face-app")
-    yield (keyvault_pb2_grpc.KeyVaultServiceStub(channel), keyvault_pb2_grpc.KeyVaultServiceStub(face),
+    yield (app, database, keyvault_pb2_grpc.KeyVaultServiceStub(channel), keyvault_pb2_grpc.KeyVaultServiceStub(face),
            keyvault_admin_pb2_grpc.KeyVaultAdminServiceStub(channel))
     await channel.close()
     await face.close()
     await app.stop()
 
 
-async def test_a_key_from_before_controllers_is_the_default_controllers(
-        keyvault_app, upgraded, postgres, keyvault_database, tagger):
-    operator, face, admin = upgraded
+async def test_a_key_from_before_controllers_is_the_default_controllers(upgraded, postgres, tagger):
+    app, keyvault_database, operator, face, admin = upgraded
     person = unique("person")
     # As a version before controllers stored it: under the tag of the id alone, naming no controller.
-    [before] = await keyvault_app.service.subject_refs(None, [person], create_missing=True)
+    [before] = await app.service.subject_refs(None, [person], create_missing=True)
     stored = postgres.execute("SELECT controller_id IS NULL FROM subject_keys WHERE subject_tag = $1",
                               tagger.tag(person), database=keyvault_database)
     assert before[2] is KeyState.ACTIVE and stored is True
