@@ -66,7 +66,8 @@ async def test_consent_and_key_events_reach_the_log_under_the_subject_reference_
 async def test_the_log_names_a_subject_by_the_reference_keyvault_gives_it(admin, gate, face, kv_admin, dpo, backend):
     subject, purpose = await consented(admin, gate)
     await face.GenerateDataKey(kpb.GenerateDataKeyRequest(subject_id=subject, purpose_id=purpose))
-    [given] = (await kv_admin.GetSubjectRefs(kpb.GetSubjectRefsRequest(subject_ids=[subject]))).refs
+    [given] = (await kv_admin.GetSubjectRefs(kpb.GetSubjectRefsRequest(subject_ids=[subject],
+                                                                       controller_id=CONTROLLER))).refs
 
     by_subject = await entries_of(dpo, subject, until=lambda es: {"consent.granted", "keyvault.key.released"}
                                   <= {e["type"] for e in es})
@@ -197,7 +198,8 @@ async def test_after_shredding_entries_still_verify_but_no_query_finds_the_perso
     reference = entries[0]["subjectRef"]
 
     await kv_admin_service.ShredSubjectKey(kv_admin_pb.ShredSubjectKeyRequest(
-        subject_id=subject, request_id=unique("dsr"), reason="erasure", idempotency_key=unique("idem")))
+        subject_id=subject, request_id=unique("dsr"), reason="erasure", idempotency_key=unique("idem"),
+        controller_id=CONTROLLER))
 
     by_subject = await dpo.QueryEvents(pb.QueryEventsRequest(
         filter=pb.EventFilter(subject_id=subject, controller_id=CONTROLLER)))
