@@ -11,21 +11,23 @@ from consentry.keyvault.v1 import keyvault_admin_pb2 as admin_pb
 from consentry.keyvault.v1 import keyvault_admin_pb2_grpc, keyvault_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from services.keyvault.app import KeyVaultApp
+from services.keyvault.provision import provision
 from services.keyvault.domain.model import KeyState
 from tests.keyvault.fixtures import CONTROLLER, OTHER_CONTROLLER, keyvault_settings
 from tests.support import erasure_key, secure_channel, unique
 
 
 @pytest.fixture
-async def upgraded(run_dir, postgres, kafka, vault, vault_token, dev_ca, consent_app, backend):
+async def upgraded(run_dir, postgres, kafka, vault, dev_ca, consent_app, backend):
     """A keyvault on a database of its own whose default controller is CONTROLLER, as a deployment that
     began before controllers is configured (a database pins its default controller at its first start);
     the app, its database and stubs of its operator."""
     database = unique("keyvault_upgraded").replace("-", "_")
     await asyncio.to_thread(postgres.create_database, database)
     erasure = erasure_key(vault, "keyvault").model_copy(update={"default_controller": CONTROLLER})
+    token = await asyncio.to_thread(provision, vault.client(), backend)  # a deployment's own token
     app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(database), kafka,
-                                        consent_app.port, vault.address, vault_token, backend, erasure=erasure))
+                                        consent_app.port, vault.address, token, backend, erasure=erasure))
     await app.start()
     channel, face = secure_channel(dev_ca, app.port, "admin"), secure_channel(dev_ca, app.port, "face-app")
     yield (app, database, keyvault_pb2_grpc.KeyVaultServiceStub(channel), keyvault_pb2_grpc.KeyVaultServiceStub(face),
