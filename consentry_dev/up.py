@@ -15,7 +15,7 @@ from pathlib import Path
 from consentry_dev.launchers import OpenBaoProcess, PostgresProcess, TansuProcess, broker_tls, free_port
 from consentry_dev.launchers.process import private_file
 from consentry_dev.launchers.procfs import kill_tree, wait_gone
-from consentry_dev.policy import DEMO_PURPOSE, DEMO_SUBJECTS, POLICY
+from consentry_dev.policy import DEMO_CONTROLLER, DEMO_PURPOSE, DEMO_SUBJECTS, POLICY
 from consentry_dev.seed import seed_demo_consents, seed_demo_purpose
 from consentry_dev.stack import (
     FaceGateProcess, ServiceProcess, Stack, audit_env, consent_env, dsr_env, face_gate_env, keyvault_env,
@@ -127,18 +127,18 @@ Try, in another terminal (.venv/bin/consentry, or `source .venv/bin/activate`):
   consentry keyvault datakey --subject alice --purpose {DEMO_PURPOSE}   # a data key, released after the check
   consentry consent withdraw --subject alice --purpose {DEMO_PURPOSE}
   consentry keyvault datakey --subject alice --purpose {DEMO_PURPOSE}   # refused: consent withdrawn
-  consentry audit export     --subject alice --out alice.jsonl          # her entries, with proofs
+  consentry audit export     --subject alice --controller {DEMO_CONTROLLER} --out alice.jsonl   # her entries, with proofs
   consentry audit public-key > audit.pem
-  consentry audit verify     alice.jsonl --public-key audit.pem         # offline: nothing but the key
-  consentry keyvault shred   --subject alice                            # crypto-shredding, signed certificate
-  consentry audit export     --subject alice --out after.jsonl          # nothing points to her any more
+  consentry audit verify     alice.jsonl --public-key audit.pem --controller {DEMO_CONTROLLER}  # offline
+  consentry keyvault shred   --subject alice --controller {DEMO_CONTROLLER}   # crypto-shredding, signed certificate
+  consentry audit export     --subject alice --controller {DEMO_CONTROLLER} --out after.jsonl   # nothing points to her
   consentry audit completeness                                          # per producer: complete up to N
-  consentry dsr submit --type access --subject bob --jurisdiction CN    # then: dsr verify ID, dsr show ID
+  consentry dsr submit --type access --subject bob --jurisdiction CN --controller {DEMO_CONTROLLER}   # then dsr verify ID
   consentry dsr list                                                    # overdue first
 
 The reference face gate (examples/face_gate, a dsr processor) enrolled {', '.join(DEMO_SUBJECTS)} at start:
 
   env $(cat {run_dir}/face-gate.env | xargs) .venv/bin/python -m examples.face_gate show --subject demo-mei
-  consentry dsr submit --type deletion --subject demo-mei               # then dsr verify ID; dsr show ID
+  consentry dsr submit --type deletion --subject demo-mei --controller {DEMO_CONTROLLER}   # then dsr verify ID
   consentry consent grant    --subject bob --purpose {DEMO_PURPOSE} --age 9     # refused: guardian needed
 """, flush=True)
