@@ -180,8 +180,9 @@ async def _call(channels, method, server: str, request: Message) -> tuple[grpc.S
     call = dict(request_serializer=lambda m: m.SerializeToString(), response_deserializer=answer.FromString)
     try:
         if method.server_streaming:
-            stream = channels[server].unary_stream(path, **call)(request, timeout=15)
-            return grpc.StatusCode.OK, "".join([text_format.MessageToString(a, as_utf8=True) async for a in stream])
+            # ExportEvents streams JSON Lines in chunks cut anywhere: the lines, as one text.
+            chunks = [a async for a in channels[server].unary_stream(path, **call)(request, timeout=15)]
+            return grpc.StatusCode.OK, b"".join(a.data for a in chunks).decode()
         return grpc.StatusCode.OK, text_format.MessageToString(
             await channels[server].unary_unary(path, **call)(request, timeout=15), as_utf8=True)
     except grpc.aio.AioRpcError as error:
