@@ -196,6 +196,7 @@ def _as_seen(outcome: tuple[grpc.StatusCode, str], ids: Ids) -> tuple[grpc.Statu
     for field, value in sorted(ids.strings().items(), key=lambda kv: -len(kv[1])):
         text = text.replace(value, f"<{field}>")
     text = re.sub(r"[A-Za-z0-9+/=]{20,}", "<blob>", ID.sub("<uuid>", text))  # refs, hashes, proofs, signatures
+    text = re.sub(r'\[("<blob>"(,"<blob>")*)?\]', '["<blobs>"]', text)  # a proof's length is its leaf's position
     text = re.sub(r"\d+", "<n>", text)  # times, sequences, leaf indexes: the log's, not B's
     # In sorted lines: entries of several producers reach the log in an order of their own.
     return code, "\n".join(sorted(text.splitlines()))
