@@ -99,6 +99,23 @@ def face_events(audit):
 
 
 @pytest.fixture(scope="session")
+def acme_dpo(audit):
+    """The DPO of acme-campus, a controller's client: its own controller's entries only."""
+    return audit("acme-dpo")
+
+
+@pytest.fixture(scope="session")
+def river_dpo(audit):
+    return audit("river-dpo")
+
+
+@pytest.fixture(scope="session")
+def bank_events(audit):
+    """river-bank's face system."""
+    return audit("bank-app")
+
+
+@pytest.fixture(scope="session")
 async def dsr_audit_app(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, keyvault_app, dsr_app):
     """An audit of dsr.events, as in production (the session's audit starts before dsr, so it reads
     consent's and keyvault's events only)."""

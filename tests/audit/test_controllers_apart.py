@@ -25,22 +25,6 @@ pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 ACME, RIVER = "acme-campus", "river-bank"
 
 
-@pytest.fixture(scope="session")
-def acme_dpo(audit):
-    return audit("acme-dpo")
-
-
-@pytest.fixture(scope="session")
-def river_dpo(audit):
-    return audit("river-dpo")
-
-
-@pytest.fixture(scope="session")
-def bank_events(audit):
-    """river-bank's face system."""
-    return audit("bank-app")
-
-
 def reason(error: grpc.aio.AioRpcError) -> str:
     for detail in rpc_status.from_call(error).details:
         info = error_details_pb2.ErrorInfo()

@@ -2,11 +2,14 @@
 processors on the session's Tansu."""
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
 
+from consentry.dsr.v1 import dsr_admin_pb2 as admin_pb
 from consentry.dsr.v1 import dsr_admin_pb2_grpc, dsr_pb2_grpc
+from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry_client import ConsentGate, TemplateCipher
 from examples.face_gate.gate import FaceGate, FaceGateProcessor
 from examples.face_gate.store import FaceStore
@@ -127,3 +130,17 @@ async def face_gates(postgres, kafka, dev_ca, consent_app, keyvault_app, dsr_app
         await gates[name].store.close()
     for channel in channels:
         await channel.close()
+
+
+@contextlib.asynccontextmanager
+async def correcting_processors(dsr, dsr_admin, names):
+    """Processors taking corrections (no other service is asked for those) while the block runs, then
+    deregistered: each would be sent the correction tasks of every later request."""
+    for name in names:
+        await dsr(name).RegisterProcessor(pb.RegisterProcessorRequest(capabilities=[pb.CAPABILITY_CORRECT]))
+    try:
+        yield names
+    finally:
+        for name in names:
+            await dsr_admin("operator").DeregisterProcessor(admin_pb.DeregisterProcessorRequest(
+                name=name, reason="test over", idempotency_key=unique("idem")))

@@ -11,13 +11,12 @@ import grpc
 import pytest
 
 from consentry.consent.v1 import consent_pb2 as cpb
-from consentry.dsr.v1 import dsr_admin_pb2 as admin_pb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from consentry_client import error_info
 from services.common.grpc_errors import field_violations
 from tests.consent.builders import CONTROLLER, check, grant, registered_controller, registered_purpose
-from tests.dsr.fixtures import SECOND_CONTROLLER
+from tests.dsr.fixtures import SECOND_CONTROLLER, correcting_processors
 from tests.dsr.test_requests import settled, submission, verify
 from tests.keyvault.test_data_keys import refused
 from tests.support import unique
@@ -102,13 +101,8 @@ async def test_an_operator_lists_one_controllers_requests_with_tokens_bound_to_i
 async def two_processors(dsr, dsr_admin):
     """A processor of each controller, taking corrections (no other service is asked for those); both
     deregistered afterwards, so no later request waits for their answers."""
-    names = {"campus-door": A, "bank-door": B}
-    for name in names:
-        await dsr(name).RegisterProcessor(pb.RegisterProcessorRequest(capabilities=[pb.CAPABILITY_CORRECT]))
-    yield names
-    for name in names:
-        await dsr_admin("operator").DeregisterProcessor(admin_pb.DeregisterProcessorRequest(
-            name=name, reason="test over", idempotency_key=unique("idem")))
+    async with correcting_processors(dsr, dsr_admin, {"campus-door": A, "bank-door": B}) as names:
+        yield names
 
 
 async def in_progress(operator, request_id: str) -> pb.Request:

@@ -8,7 +8,6 @@ import os
 import grpc
 import pytest
 
-from consentry.dsr.v1 import dsr_admin_pb2 as admin_pb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from services.common.grpc_errors import field_violations
 from services.common.page_tokens import PageTokens
@@ -16,6 +15,7 @@ from services.dsr.api.validation import MAX_PAGE
 from services.dsr.service.processors import LISTING
 from tests.dsr.test_requests import submission
 from tests.keyvault.test_data_keys import refused
+from tests.dsr.fixtures import correcting_processors
 from tests.support import unique
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
@@ -26,12 +26,8 @@ LISTED = ("listed-1", "listed-2", "listed-3")
 async def listed(dsr, dsr_admin):
     """Three more processors, for as long as the test runs: each would be sent the correction tasks of
     every request, so they are deregistered after it."""
-    for name in LISTED:
-        await dsr(name).RegisterProcessor(pb.RegisterProcessorRequest(capabilities=[pb.CAPABILITY_CORRECT]))
-    yield LISTED
-    for name in LISTED:
-        await dsr_admin("operator").DeregisterProcessor(admin_pb.DeregisterProcessorRequest(
-            name=name, reason="listed for a test", idempotency_key=unique("idem")))
+    async with correcting_processors(dsr, dsr_admin, LISTED) as names:
+        yield names
 
 
 async def pages_of(operator, page_size: int) -> list[list[str]]:
