@@ -13,7 +13,7 @@ from pathlib import Path
 
 from consentry_dev.launchers import OpenBaoProcess, PostgresProcess, TansuProcess, free_port
 from consentry_dev.launchers.process import ManagedProcess, run_async
-from consentry_dev.policy import DEMO_PURPOSE, DEMO_SUBJECTS
+from consentry_dev.policy import DEMO_CONTROLLER, DEMO_PURPOSE, DEMO_SUBJECTS
 from services.common.pg_admin import provision_database
 from services.common.pki import DevCA
 from services.common.settings import KafkaSettings
@@ -115,7 +115,9 @@ def consent_env(stack: Stack, port: int, database: str = "consent") -> dict[str,
             f"{prefix}EXPIRY_INTERVAL_S": "30", f"{prefix}RECEIPT_SIGNING_KEY": str(stack.signing_key("receipts"))}
 
 
-def keyvault_env(stack: Stack, port: int, consent_port: int, database: str = "keyvault") -> dict[str, str]:
+def keyvault_env(stack: Stack, port: int, consent_port: int, database: str = "keyvault",
+                 controllers: tuple[str, ...] = (DEMO_CONTROLLER,)) -> dict[str, str]:
+    """With the KEKs of `controllers` (each controller's keys are wrapped under its own)."""
     from services.keyvault.provision import provision
     client = stack.ca.issue_client("keyvault")
     prefix = "CONSENTRY_KEYVAULT_"
@@ -123,7 +125,7 @@ def keyvault_env(stack: Stack, port: int, consent_port: int, database: str = "ke
             **erasure_env(prefix, stack, "keyvault"),
             f"{prefix}CONSENT_ADDRESS": f"localhost:{consent_port}", f"{prefix}CONSENT_TLS_CA": str(stack.ca.ca.cert),
             f"{prefix}CONSENT_TLS_CERT": str(client.cert), f"{prefix}CONSENT_TLS_KEY": str(client.key),
-            f"{prefix}VAULT_ADDRESS": stack.bao.address, f"{prefix}VAULT_TOKEN": provision(stack.bao.client()),
+            f"{prefix}VAULT_ADDRESS": stack.bao.address, f"{prefix}VAULT_TOKEN": provision(stack.bao.client(), controllers=controllers),
             f"{prefix}CERTIFICATE_SIGNING_KEY": str(stack.signing_key("certificates"))}
 
 

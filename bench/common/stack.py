@@ -23,6 +23,7 @@ from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
 
+from bench.common.consents import CONTROLLER
 from bench.common.load import KafkaClient, Vault, worker_pid
 from bench.common.platform import (
     CONSENT_ADMIN,
@@ -40,6 +41,7 @@ from bench.common.platform import (
 from bench.common.processes import KEYVAULT_BACKENDS, GrpcServerProcess, keyvault_database, keyvault_role, keyvault_server
 from services.common.pki import DevCA
 from services.consent.settings import ConsentSettings
+from services.keyvault.domain.kek import kek_name
 from services.keyvault.provision import provision
 
 SETTLE_TIMEOUT_S = 600.0  # a 100,000-key bulk round leaves as many events for the relay
@@ -160,12 +162,13 @@ def start_keyvault(s: Stack, backends: Iterable[str] = KEYVAULT_BACKENDS) -> Non
         print("starting the keyvault (" + ", ".join(wanted) + ") ...", flush=True)
     for backend in wanted:
         database, port = keyvault_database(backend), free_port()
-        env = keyvault_env(s.dev, port, s.consent.port, database)
+        env = keyvault_env(s.dev, port, s.consent.port, database, controllers=(CONTROLLER.controller_id,))
         token = env["CONSENTRY_KEYVAULT_VAULT_TOKEN"]
         if backend != "wrapped":  # the dev platform provisions the wrapped backend
             token = env["CONSENTRY_KEYVAULT_VAULT_TOKEN"] = provision(s.vault_metrics.client(), backend=backend)
         else:
-            s.vault = Vault(s.vault_metrics.address, token)  # the raw transit baseline: the same key and token
+            # The raw transit baseline: the same token and the controller's own KEK.
+            s.vault = Vault(s.vault_metrics.address, token, kek_name("consentry-kek", CONTROLLER.controller_id, ""))
         proc = keyvault_server(s.run_dir / keyvault_role(backend), backend, service_env("keyvault", env, s.event_loop),
                                s.client_tls, port)
         s.on_exit(proc.stop)

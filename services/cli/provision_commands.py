@@ -17,6 +17,7 @@ from services.audit import provision as audit
 from services.audit.settings import AuditSettings
 from services.cli.client import CliError
 from services.common.erasure import READER_POLICY, ErasureKeySettings
+from services.common.validation import IDENTIFIER as IDENTIFIER_PATTERN
 from services.keyvault.provision import POLICY_NAMES
 from services.keyvault.settings import KeyVaultSettings
 from services.provision import ProvisionError, Provisioned
@@ -42,6 +43,7 @@ SQL_NAME = _name(r"[A-Za-z_][A-Za-z0-9_]{0,62}", "a PostgreSQL name (letters, di
 VAULT_NAME = _name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", "a Vault name (letters, digits, _ . -)")
 VAULT_PATH = _name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})*",
                    "a Vault path (names joined by /)")
+IDENTIFIER = _name(IDENTIFIER_PATTERN.pattern, "an identifier (1-128 letters, digits and ._:@-)")
 TOPIC = _name(r"[A-Za-z0-9._-]{1,249}", "a Kafka topic name (letters, digits, . _ -)")
 
 
@@ -77,6 +79,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     kek.add_argument("--transit-mount", type=VAULT_NAME, default=_KEYVAULT["transit_mount"].default)
     kek.add_argument("--kek-name", type=VAULT_NAME, default=_KEYVAULT["kek_name"].default)
     kek.add_argument("--policy", type=VAULT_NAME, help="default: consentry-keyvault (per subject: ...-per-subject)")
+    kek.add_argument("--controller", type=IDENTIFIER, metavar="CONTROLLER_ID",
+                     help="the KEK of this controller's subject keys, and its policy (wrapped backend); without"
+                          " it: the default controller's KEK, which keys from before controllers are wrapped under")
     kek.set_defaults(step=_kek)
 
     checkpoint = actions.add_parser("checkpoint-key", help=f"audit's checkpoint signing key and policy {vault}")
@@ -125,7 +130,7 @@ async def _erasure_key(args: argparse.Namespace, settings: ProvisionSettings) ->
 
 async def _kek(args: argparse.Namespace, settings: ProvisionSettings) -> Provisioned:
     return provision_kek(_vault(settings), args.backend, args.transit_mount, args.kek_name,
-                         args.policy or POLICY_NAMES[args.backend], args.token)
+                         args.policy or POLICY_NAMES[args.backend], args.token, args.controller)
 
 
 async def _checkpoint_key(args: argparse.Namespace, settings: ProvisionSettings) -> Provisioned:

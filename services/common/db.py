@@ -1,10 +1,12 @@
 """asyncpg pool, versioned SQL migrations applied at start under an advisory lock, and the stored
 form of a role's password."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -21,6 +23,10 @@ _MIGRATION_LOCK = 7_231_004
 # A migration SQL cannot express (e.g. one that needs a key held in Vault); runs in the migration's
 # transaction like a SQL file.
 MigrationStep = Callable[[asyncpg.Connection], Awaitable[None]]
+# The first line of a SQL migration that must run outside a transaction (CREATE INDEX CONCURRENTLY):
+# its statements, separated by ";" at the end of a line, run one by one, and each must be safe to
+# run again, as a start that stops between them and the record of the migration repeats them.
+NO_TRANSACTION = "-- no transaction"
 
 
 async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
@@ -47,10 +53,14 @@ def migrations_in(package: str, steps: dict[str, MigrationStep] | None = None
 
 
 async def apply_migrations(pool: asyncpg.Pool, migrations: list[tuple[str, str | MigrationStep]]) -> list[str]:
-    """Applies each not-yet-applied migration in its own transaction; returns the names applied."""
+    """Applies each not-yet-applied migration in its own transaction (one marked NO_TRANSACTION
+    statement by statement); returns the names applied."""
     applied: list[str] = []
     async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        # Polled, not waited for: a replica waiting inside a statement holds a snapshot, and an index
+        # built CONCURRENTLY by the replica holding the lock would wait for that snapshot in turn.
+        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _MIGRATION_LOCK):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
         try:
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations"
@@ -60,14 +70,24 @@ async def apply_migrations(pool: asyncpg.Pool, migrations: list[tuple[str, str |
             for name, sql in migrations:
                 if name in done:
                     continue
-                async with conn.transaction():
-                    await (conn.execute(sql) if isinstance(sql, str) else sql(conn))
+                if isinstance(sql, str) and sql.startswith(NO_TRANSACTION):
+                    for statement in re.split(r";\s*\n", sql):
+                        if _without_comments(statement):
+                            await conn.execute(statement)
                     await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                else:
+                    async with conn.transaction():
+                        await (conn.execute(sql) if isinstance(sql, str) else sql(conn))
+                        await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
                 applied.append(name)
                 log.info("migration applied", migration=name)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
     return applied
+
+
+def _without_comments(sql: str) -> str:
+    return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--")).strip()
 
 
 def scram_verifier(password: str, iterations: int = 4096) -> str:

@@ -26,7 +26,7 @@ from services.keyvault.store import keyed_rows
 from services.keyvault.store.consent_client import ConsentClient
 from services.keyvault.store.generations import GenerationStore
 from services.keyvault.store.repository import KeyStore
-from services.keyvault.store.vault import TransitKek, TransitSubjectKeys
+from services.keyvault.store.vault import ControllerKeks, TransitSubjectKeys
 
 SERVICE_NAME = keyvault_pb2.DESCRIPTOR.services_by_name["KeyVaultService"].full_name
 ADMIN_SERVICE_NAME = keyvault_admin_pb2.DESCRIPTOR.services_by_name["KeyVaultAdminService"].full_name
@@ -34,9 +34,9 @@ KEY_CHANNEL = "subject_key_changed"  # sent with the subject tag by the trigger 
 GENERATION_CHANNEL = "purpose_generation_changed"  # sent by the trigger of store migration 0003
 
 
-def key_backend(s: KeyVaultSettings, token: str) -> Backend:
-    if s.backend == "wrapped":
-        return WrappedBackend(TransitKek(s.vault_address, token, s.kek_name, s.transit_mount))
+def key_backend(s: KeyVaultSettings, token: str, default_controller: str) -> Backend:
+    if s.backend == "wrapped":  # a KEK per controller; the default controller's is `kek_name` itself
+        return WrappedBackend(ControllerKeks(s.vault_address, token, s.kek_name, default_controller, s.transit_mount))
     return TransitPerSubjectBackend(TransitSubjectKeys(s.vault_address, token, s.transit_mount))
 
 
@@ -65,7 +65,7 @@ class KeyVaultApp:
         cache, generations = SubjectKeyCache(s.key_cache_ttl_s), SubjectKeyCache(s.key_cache_ttl_s)
         backend = key_backend(s, await asyncio.to_thread(
             vault_token, s.vault_address, s.vault_auth, s.vault_token, s.vault_kubernetes_role,
-            s.vault_kubernetes_jwt_file))
+            s.vault_kubernetes_jwt_file), tagger.default_controller)
         def committed(_events: list) -> None:  # the relay sends them now, not at its next poll
             relay.notify()
 

@@ -54,13 +54,22 @@ def provision_erasure_key(admin: hvac.Client, service: str, mount: str, path: st
 
 
 def provision_kek(admin: hvac.Client, backend: str, mount: str, kek_name: str, policy: str,
-                  token: bool = False) -> Provisioned:
+                  token: bool = False, controller_id: str | None = None) -> Provisioned:
+    """The default controller's KEK, or with `controller_id` that controller's; either way the
+    service's policy (which takes in every controller's)."""
+    if controller_id is not None and backend != "wrapped":
+        raise ProvisionError("--controller is for the wrapped backend: transit-per-subject has a key per subject,"
+                             " not a KEK per controller")
     prefix = "CONSENTRY_KEYVAULT_"
-    done = Provisioned(_step(admin, lambda: keyvault.ensure_kek(admin, backend, kek_name, mount, policy)),
+    done = Provisioned(_step(admin, lambda: keyvault.ensure_kek(admin, backend, kek_name, mount, policy,
+                                                                controller_id)),
                        {f"{prefix}VAULT_ADDRESS": admin.url, f"{prefix}BACKEND": backend,
                         f"{prefix}TRANSIT_MOUNT": mount})
     if backend == "wrapped":
         done.settings[f"{prefix}KEK_NAME"] = kek_name
+    if controller_id is not None:
+        done.notes.append(f"policy {keyvault.controller_policy(policy, controller_id)} allows this controller's KEK"
+                          f" alone (for a keyvault serving it only); {policy} takes it in with the others")
     _issue(admin, done, token, f"{prefix}VAULT_TOKEN", policy)
     return done
 

@@ -95,7 +95,8 @@ def start_platform(stack: ExitStack, run_dir: Path, gate_purposes: dict[str, lis
         stack.enter_context(ServiceProcess(run_dir / name, f"services.{name}", env, ports[name]).start())
 
     service("consent", consent_env(infra, ports["consent"], databases["consent"]))
-    service("keyvault", keyvault_env(infra, ports["keyvault"], ports["consent"], databases["keyvault"]))
+    service("keyvault", keyvault_env(infra, ports["keyvault"], ports["consent"], databases["keyvault"],
+                                            controllers=(CONTROLLER,)))
     service("audit", audit_env(infra, ports["audit"], {n: ports[n] for n in ("keyvault", "consent", "dsr")}))
     service("dsr", dsr_env(infra, ports["dsr"], {n: ports[n] for n in ("consent", "keyvault", "audit")},
                            databases["dsr"]))

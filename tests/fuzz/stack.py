@@ -14,7 +14,8 @@ from services.common.pki import DevCA
 from services.consent.app import ConsentApp
 from services.dsr.app import DsrApp
 from services.keyvault.app import KeyVaultApp
-from services.keyvault.provision import keyvault_policy
+from services.common.vault_admin import issue_token
+from services.keyvault.provision import ensure_kek
 from tests.audit.fixtures import AUDIT_CLIENTS, audit_settings, provisioned
 from tests.consent.fixtures import ADMIN_SERVICE as CONSENT_ADMIN
 from tests.consent.fixtures import CLIENTS, consent_settings
@@ -33,25 +34,23 @@ PRODUCERS = ("consent", "keyvault", "dsr")  # each serves EventService beside it
 # reaches of the other's data is what any client of a controller could.
 WALKERS = {client: {"controller": controller, "rpcs": EVERY_RPC, "purposes": ["*"]}
            for controller, client in (("walk-a", "walker-a"), ("walk-b", "walker-b"))}
+# Whose subject keys the stack's keyvault wraps, each under its own KEK: the fuzzer's world's, the walkers'.
+CONTROLLERS = ("fuzz-campus", "walk-a", "walk-b")
 POLICIES = {name: {**clients, **WALKERS, FUZZER: {"operator": True, "rpcs": EVERY_RPC, "purposes": ["*"]}}
             for name, clients in (("consent", CLIENTS), ("keyvault", KEYVAULT_CLIENTS), ("audit", AUDIT_CLIENTS),
                                   ("dsr", DSR_CLIENTS))}
 
 
 def provision_vault(admin: hvac.Client, prefix: str) -> tuple[str, str]:
-    """Tokens for keyvault and audit on a mount of our own. Not the provision helpers: their fixed
-    policy names would re-point the session services' tokens at our keys."""
+    """Tokens for keyvault and audit on a mount of our own, under policy names of our own: the session
+    services' policies stay as they are."""
     mount, kek, checkpoint_key = f"{prefix}-transit", f"{prefix}-kek", f"{prefix}-audit-checkpoints"
-    admin.sys.enable_secrets_engine("transit", path=mount)
-    admin.secrets.transit.create_key(kek, key_type="aes256-gcm96", mount_point=mount)
+    keyvault = f"{prefix}-keyvault"
+    for controller_id in (None, *CONTROLLERS):
+        ensure_kek(admin, "wrapped", kek, mount, keyvault, controller_id)
     admin.secrets.transit.create_key(checkpoint_key, key_type="ed25519", mount_point=mount)
-    tokens = []
-    for name, policy in ((f"{prefix}-keyvault", keyvault_policy(kek, mount)),
-                         (f"{prefix}-audit", checkpoint_signer_policy(checkpoint_key, mount))):
-        admin.sys.create_or_update_policy(name, policy)
-        token = admin.auth.token.create(policies=[name], no_default_policy=True, ttl="24h")
-        tokens.append(token["auth"]["client_token"])
-    return tokens[0], tokens[1]
+    admin.sys.create_or_update_policy(f"{prefix}-audit", checkpoint_signer_policy(checkpoint_key, mount))
+    return issue_token(admin, keyvault), issue_token(admin, f"{prefix}-audit")
 
 
 class FuzzStack:

@@ -24,11 +24,11 @@ from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
 from services.consent.domain.model import content_hash
 from tests.consent.builders import NOTICE_EN, NOTICE_ZH, grant, registered_controller, registered_purpose
-from tests.fuzz.stack import FUZZER, PRODUCERS, FuzzStack
+from tests.fuzz.stack import CONTROLLERS, FUZZER, PRODUCERS, FuzzStack
 from tests.fuzz.values import IDENTIFIER
 from tests.support import unique
 
-CONTROLLER = "fuzz-campus"
+CONTROLLER = CONTROLLERS[0]
 
 
 @dataclass

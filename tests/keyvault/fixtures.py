@@ -59,7 +59,7 @@ def backend(request) -> str:
 
 @pytest.fixture(scope="session")
 def vault_token(vault, backend) -> str:
-    return provision(vault.client(), backend)
+    return provision(vault.client(), backend, controllers=(CONTROLLER, OTHER_CONTROLLER))
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from consentry.keyvault.v1 import keyvault_pb2_grpc
 from consentry_dev.launchers import OpenBaoProcess, free_port
 from services.keyvault.app import KeyVaultApp
 from services.keyvault.provision import provision
-from tests.keyvault.fixtures import keyvault_settings
+from tests.keyvault.fixtures import CONTROLLER, keyvault_settings
 from tests.keyvault.test_data_keys import consented, refused
 from tests.support import erasure_key, secure_channel
 
@@ -21,7 +21,7 @@ async def sealable(tmp_path_factory, postgres, kafka, vault, dev_ca, consent_app
     postgres.create_database(database)
     with OpenBaoProcess(run_dir / "bao").start() as bao:
         app = KeyVaultApp(keyvault_settings(run_dir, dev_ca, postgres.dsn(database), kafka,
-                                            consent_app.port, bao.address, provision(bao.client(), backend),
+                                            consent_app.port, bao.address, provision(bao.client(), backend, controllers=(CONTROLLER,)),
                                             backend, erasure=erasure_key(vault, "keyvault")))
         await app.start()
         channel = secure_channel(dev_ca, app.port, "face-app")

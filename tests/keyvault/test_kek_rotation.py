@@ -9,6 +9,7 @@ import pytest
 from consentry.keyvault.v1 import keyvault_admin_pb2 as admin_pb
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from services.keyvault.domain.errors import WrappedKeyUnusable
+from services.keyvault.domain.kek import kek_name
 from services.keyvault.domain.model import KeyState
 from services.keyvault.store.vault import TransitKek
 from tests.keyvault.fixtures import CONTROLLER
@@ -25,7 +26,7 @@ async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(
     backup = postgres.execute("SELECT wrapped_key FROM subject_keys WHERE subject_tag = $1", tagger.tag(subject, CONTROLLER),
                               database=keyvault_database)
 
-    request = admin_pb.RotateKekRequest(trim=True, idempotency_key=unique("rotate"))
+    request = admin_pb.RotateKekRequest(trim=True, idempotency_key=unique("rotate"), controller_id=CONTROLLER)
     rotated = await kv_admin_service.RotateKek(request)
     retried = await kv_admin_service.RotateKek(request)
     keyvault_app.service.cache.enable()  # drop cached plaintext keys: the next release unwraps in Vault
@@ -38,7 +39,7 @@ async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(
     assert retried == rotated  # the retry did not rotate again
     assert rotated.keys_rewrapped >= 1 and rotated.min_available_version == rotated.kek_version == current
     with pytest.raises(WrappedKeyUnusable, match="too old"):
-        await TransitKek(vault.address, vault_token, "consentry-kek").unwrap(backup)
+        await TransitKek(vault.address, vault_token, kek_name("consentry-kek", CONTROLLER, "")).unwrap(backup)
 
 
 @pytest.mark.parametrize("stored", ["before the trim", "after the trim"])
@@ -48,8 +49,8 @@ async def test_a_key_wrapped_under_the_old_kek_and_stored_after_the_sweep_still_
     service, kek_backend = keyvault_app.service, keyvault_app.service._backend
     create, wrapped, go_on = kek_backend.create, asyncio.Event(), asyncio.Event()
 
-    async def wrap_then_wait(tags):  # a creation that stores its row late
-        keys = await create(tags)
+    async def wrap_then_wait(controller_id, tags):  # a creation that stores its row late
+        keys = await create(controller_id, tags)
         wrapped.set()
         await go_on.wait()
         return keys
@@ -61,15 +62,15 @@ async def test_a_key_wrapped_under_the_old_kek_and_stored_after_the_sweep_still_
     if stored == "before the trim":  # just after the sweep that found nothing left to re-wrap
         sweep = service._wrapped_below
 
-        async def sweep_then_store(version, limit):
-            found = await sweep(version, limit)
+        async def sweep_then_store(controller_id, version, limit):
+            found = await sweep(controller_id, version, limit)
             if not found and not go_on.is_set():
                 go_on.set()
                 await creating
             return found
         monkeypatch.setattr(service, "_wrapped_below", sweep_then_store)
 
-    version, _, min_available = await service.rotate_kek(trim=True)
+    version, _, min_available = await service.rotate_kek(CONTROLLER, trim=True)
     go_on.set()
     created = (await creating)[subject]
     service.cache.enable()  # no plaintext cached: the key must unwrap in Vault
@@ -85,6 +86,6 @@ async def test_a_key_wrapped_under_the_old_kek_and_stored_after_the_sweep_still_
 @pytest.mark.parametrize("backend", ["transit-per-subject"], scope="session")
 async def test_per_subject_backend_has_no_kek_to_rotate(kv_admin_service, backend):
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await kv_admin_service.RotateKek(admin_pb.RotateKekRequest(trim=True,
-                                                                   idempotency_key=unique("rotate")))
+        await kv_admin_service.RotateKek(admin_pb.RotateKekRequest(trim=True, idempotency_key=unique("rotate"),
+                                                                   controller_id=CONTROLLER))
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -13,6 +13,7 @@ import hvac
 import pytest
 
 from services.common.erasure import ErasureKeySettings, load_tagger
+from services.common.vault_admin import issue_token
 
 CONSENTRY = [sys.executable, "-m", "services.cli.main", "provision"]
 
@@ -110,6 +111,30 @@ def test_vault_keys_and_policies_are_made_once_and_tokens_issued_on_request(vaul
     assert len(tags) == 1
 
 
+def test_a_controllers_kek_comes_with_its_own_policy_and_joins_the_services(vault):
+    mount, kek, policy = name("transit"), name("kek"), name("policy")
+    admin = {"VAULT_ADDRESS": vault.address, "VAULT_TOKEN": vault.root_token}
+    common = ("--transit-mount", mount, "--kek-name", kek, "--policy", policy)
+    service = json.loads(provision("kek", *common, "--token", **admin).stdout)
+    token = service["settings"]["CONSENTRY_KEYVAULT_VAULT_TOKEN"]
+    transit = hvac.Client(url=vault.address, token=token).secrets.transit
+    with pytest.raises(hvac.exceptions.Forbidden):  # no controller's KEK yet
+        transit.encrypt_data(f"{kek}-river-bank", "c2VjcmV0", mount_point=mount)
+
+    first, again = twice("kek", *common, "--controller", "River-Bank", **admin)
+
+    # Its own KEK and policy (the id made a Vault name), and the service's policy takes it in.
+    own_kek, own_policy = f"{kek}-_52iver-_42ank", f"{policy}-controller-_52iver-_42ank"
+    assert first["changed"] == [f"transit key {mount}/{own_kek}", f"policy {own_policy}", f"policy {policy}"]
+    assert again["changed"] == [] and own_policy in first["notes"][0]
+    sealed = transit.encrypt_data(own_kek, "c2VjcmV0", mount_point=mount)["data"]["ciphertext"]  # the same token
+    assert transit.decrypt_data(own_kek, sealed, mount_point=mount)["data"]["plaintext"] == "c2VjcmV0"
+    alone = hvac.Client(url=vault.address, token=issue_token(vault.client(), own_policy)).secrets.transit
+    assert alone.decrypt_data(own_kek, sealed, mount_point=mount)["data"]["plaintext"] == "c2VjcmV0"
+    with pytest.raises(hvac.exceptions.Forbidden):
+        alone.encrypt_data(kek, "c2VjcmV0", mount_point=mount)
+
+
 async def test_the_platform_topics_are_made_once(kafka, dev_ca):
     topics = [name("prov.events") for _ in range(2)]
     client = dev_ca.issue_client("provisioner")
@@ -129,6 +154,8 @@ def test_bad_input_is_one_clear_line(postgres, vault):
         "not a DSN": provision("database", "dsr", DATABASE_URL="mysql://db/x"),
         "wrong password": provision("database", "dsr", DATABASE_URL=wrong_password),
         "owner role for consent": provision("database", "consent", "--owner-role", "x", DATABASE_URL=postgres.dsn()),
+        "a controller's KEK without KEKs": provision("kek", "--backend", "transit-per-subject", "--controller", "acme",
+                                                     VAULT_ADDRESS=vault.address, VAULT_TOKEN=vault.root_token),
         "no Vault token": provision("kek"),
         "refused token": provision("kek", VAULT_ADDRESS=vault.address, VAULT_TOKEN="not-a-token"),
         "nothing of Kafka": provision("topics"),
@@ -137,6 +164,7 @@ def test_bad_input_is_one_clear_line(postgres, vault):
     usage = {
         "unknown service": provision("database", "portal"),
         "a name that would break the policy": provision("kek", "--kek-name", 'k" } path "*'),
+        "a controller that is no identifier": provision("kek", "--controller", "acme campus"),
         "no partitions": provision("topics", "--partitions", "0"),
     }
 

@@ -33,8 +33,9 @@ class KeyVaultAdminServicer(keyvault_admin_pb2_grpc.KeyVaultAdminServiceServicer
                                 stored.SHREDDED)
 
     async def RotateKek(self, request, context):
-        valid.idempotency_key(request.idempotency_key)
+        controller_id = valid.rotation(request.controller_id, request.idempotency_key)
         return await idempotent("RotateKek", request, pb.RotateKekResponse,
                                 lambda r: pb.RotateKekResponse(kek_version=r[0], keys_rewrapped=r[1],
                                                                min_available_version=r[2]),
-                                lambda idem: self._service.rotate_kek_once(request.trim, idem), stored.ROTATED)
+                                lambda idem: self._service.rotate_kek_once(controller_id, request.trim, idem),
+                                stored.ROTATED)

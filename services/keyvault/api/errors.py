@@ -12,6 +12,7 @@ status_for = error_table([
     (errors.SubjectErased, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.NoSubjectKey, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.NoKek, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.KekNotProvisioned, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.KeyGenerationRetired, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ConsentChanged, grpc.StatusCode.ABORTED),
     (errors.WrongKeyMaterial, grpc.StatusCode.INVALID_ARGUMENT),

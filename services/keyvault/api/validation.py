@@ -76,10 +76,12 @@ def subjects(controller_id: str, subject_ids: list[str]) -> tuple[str, list[str]
     return controller, list(subject_ids)
 
 
-def idempotency_key(key: str) -> None:
-    v = Validator()
-    v.identifier("idempotency_key", key)
+def rotation(controller_id: str, idempotency_key: str) -> str:
+    """The controller whose KEK is rotated (an operator's call: it must name one)."""
+    v, controller = _acting(controller_id)
+    v.identifier("idempotency_key", idempotency_key)
     v.done()
+    return controller
 
 
 # A certificate is under 2 KiB; the bounds leave room and stop a caller from sending megabytes.

@@ -88,6 +88,17 @@ class WrappedKeyUnusable(KeyVaultError):
         super().__init__(f"subject key can no longer be unwrapped: {detail}")
 
 
+class KekNotProvisioned(KeyVaultError):
+    """Vault refused the service the controller's KEK: it was never provisioned, or the controller was
+    offboarded. An operator's setup step, not the caller's mistake."""
+
+    def __init__(self, controller_id: str) -> None:
+        super().__init__(f"controller '{controller_id}' has no key-encryption key the service may use: an"
+                         f" operator provisions it (consentry provision kek --controller {controller_id});"
+                         " nothing was changed")
+        self.metadata = {"controllerId": controller_id}
+
+
 class NoKek(KeyVaultError):
     def __init__(self, backend: str) -> None:
         super().__init__(f"the {backend} backend has no key-encryption key to rotate")

@@ -48,13 +48,14 @@ class SubjectKeyShredded:
 
 @dataclass(frozen=True)
 class KekRotated:
+    """Names nobody; the controller whose KEK it was travels on the envelope."""
     kek_name: str
     kek_version: int
     keys_rewrapped: int
     min_available_version: int
+    controller_id: str | None
     type = "keyvault.kek.rotated"
     subject_id = ""
-    controller_id = None
 
 
 Event = SubjectKeyCreated | KeyReleased | PurposeKeysRetired | SubjectKeyShredded | KekRotated

@@ -30,7 +30,7 @@ def _payload(event: ev.Event):
                                          certificate=keyvault_pb2.DeletionCertificate(
                                              certificate_json=certificate.certificate_json,
                                              signature=certificate.signature, key_id=certificate.key_id))
-        case ev.KekRotated(kek_name, version, rewrapped, min_available):
+        case ev.KekRotated(kek_name, version, rewrapped, min_available, _):
             return pb.KekRotated(kek_name=kek_name, kek_version=version, keys_rewrapped=rewrapped,
                                  min_available_version=min_available)
     raise TypeError(f"no payload for {type(event).__name__}")

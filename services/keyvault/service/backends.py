@@ -1,14 +1,16 @@
 """Where subject keys live. Both backends give the same guarantees behind the same API:
 
-- "wrapped": the subject key is random bytes wrapped by one KEK in Vault transit; the wrapped form is
-  stored in PostgreSQL, unwrapped into memory when needed, and data keys are sealed locally. Cheap
-  per release (a cached key needs no Vault call); erasure from backups is bounded by KEK rotation.
+- "wrapped": the subject key is random bytes wrapped by its controller's KEK in Vault transit; the
+  wrapped form is stored in PostgreSQL, unwrapped into memory when needed, and data keys are sealed
+  locally. Cheap per release (a cached key needs no Vault call); erasure from backups is bounded by
+  KEK rotation, per controller.
 - "transit-per-subject": one named transit key per subject; the key never leaves Vault, every
   release is a Vault call, and shredding deletes the key in Vault itself.
 
 A handle is what a release needs: the plaintext subject key (wrapped) or the Vault key name."""
 
 import hashlib
+from collections.abc import Callable
 from typing import Protocol
 
 from services.keyvault.domain.errors import KeyVaultError, SubjectErased
@@ -32,6 +34,10 @@ class Kek(Protocol):
     def version_of(self, wrapped: str) -> int: ...
 
 
+# Each controller's KEK (None: the default controller's), see services/keyvault/domain/kek.py.
+Keks = Callable[[str | None], Kek]
+
+
 class SubjectTransitKeys(Protocol):
     async def create(self, names: list[str]) -> None: ...
 
@@ -52,8 +58,9 @@ class Backend(Protocol):
     # Whether shredding has to destroy something inside Vault (and so may be interrupted halfway).
     destroys_in_vault: bool
 
-    async def create(self, tags: list[str]) -> list[tuple[str, int]]:
-        """What to store per subject (named by its keyed tag): (wrapped_key column, KEK version)."""
+    async def create(self, controller_id: str, tags: list[str]) -> list[tuple[str, int]]:
+        """What to store per subject of the controller (named by its keyed tag): (wrapped_key column,
+        KEK version)."""
 
     async def handle(self, key: SubjectKey) -> bytes | str: ...
 
@@ -71,16 +78,17 @@ class WrappedBackend:
     name = "wrapped"
     destroys_in_vault = False
 
-    def __init__(self, kek: Kek) -> None:
-        self.kek = kek
+    def __init__(self, keks: Keks) -> None:
+        self.kek = keks
 
-    async def create(self, tags: list[str]) -> list[tuple[str, int]]:
-        wrapped = await self.kek.wrap([crypto.new_key() for _ in tags])
-        return [(w, self.kek.version_of(w)) for w in wrapped]
+    async def create(self, controller_id: str, tags: list[str]) -> list[tuple[str, int]]:
+        kek = self.kek(controller_id)
+        wrapped = await kek.wrap([crypto.new_key() for _ in tags])
+        return [(w, kek.version_of(w)) for w in wrapped]
 
     async def handle(self, key: SubjectKey) -> bytes:
         assert key.wrapped_key is not None
-        return await self.kek.unwrap(key.wrapped_key)
+        return await self.kek(key.controller_id).unwrap(key.wrapped_key)
 
     async def seal(self, handle: bytes, kind: str, subject_id: str, purpose_id: str, plaintext: bytes) -> bytes:
         return crypto.seal(handle, kind, subject_id, purpose_id, plaintext)
@@ -97,7 +105,7 @@ class WrappedBackend:
         if key.wrapped_key is None:
             return []
         return [{"keyId": f"subject-key/{key.tag}",
-                 "wrappedUnderKek": f"{self.kek.key_name}:v{key.kek_version}"}]
+                 "wrappedUnderKek": f"{self.kek(key.controller_id).key_name}:v{key.kek_version}"}]
 
 
 class TransitPerSubjectBackend:
@@ -119,8 +127,8 @@ class TransitPerSubjectBackend:
         # Derived keys: the context binds each ciphertext to subject, purpose and use, like AES-GCM's AAD.
         return f"consentry/{kind}/v1\x1f{subject_id}\x1f{purpose_id}".encode()
 
-    async def create(self, tags: list[str]) -> list[tuple[str, int]]:
-        names = [self.PREFIX + tag for tag in tags]
+    async def create(self, controller_id: str, tags: list[str]) -> list[tuple[str, int]]:
+        names = [self.PREFIX + tag for tag in tags]  # the tag is the controller's already
         await self._keys.create(names)
         return [(name, 1) for name in names]
 

@@ -141,12 +141,12 @@ class KeyService:
     async def _create_once(self, controller_id: str, subject_ids: list[str]) -> list[str]:
         """Returns the subjects whose new keys came out wrapped below the KEK floor: not stored."""
         tags = [self._tagger.tag(s, controller_id) for s in subject_ids]
-        stored = await self._backend.create(tags)  # transit-per-subject names each key by the tag
+        stored = await self._backend.create(controller_id, tags)  # transit-per-subject names each key by the tag
         name = self._backend.name
         keys = [SubjectKey(s, t, KeyState.ACTIVE, name, w, v, controller_id=controller_id)
                 for s, t, (w, v) in zip(subject_ids, tags, stored, strict=True)]
         async with self._uow() as uow:
-            floor = await uow.store.kek_floor()  # share-locked: a trim waits until these rows are committed
+            floor = await uow.store.kek_floor(controller_id)  # share-locked: a trim waits until these rows are committed
             usable = [k for k in keys if k.kek_version >= floor]
             added = await uow.store.add_many(usable)  # a tombstone or a concurrent creator wins
             for k in usable:
@@ -250,26 +250,28 @@ class KeyService:
         named = isinstance(body, dict) and names_subject(body, subject_id, tag, controller_id, before_controllers)
         return verify_signature(self._certificate_key, certificate_json, signature), named
 
-    # KEK rotation
+    # KEK rotation, per controller: its own KEK, its own keys, its own floor
 
-    async def rotate_kek_once(self, trim: bool, idem: Idempotent[tuple[int, int, int]]
+    async def rotate_kek_once(self, controller_id: str, trim: bool, idem: Idempotent[tuple[int, int, int]]
                               ) -> tuple[int, int, int] | Replayed:
         """A retry with the same idempotency key gets the first rotation's result."""
-        return await self._uow.remembered(idem, lambda: self.rotate_kek(trim))
+        return await self._uow.remembered(idem, lambda: self.rotate_kek(controller_id, trim))
 
-    async def _wrapped_below(self, version: int, limit: int) -> list[tuple[str, str]]:
+    async def _wrapped_below(self, controller_id: str, version: int, limit: int) -> list[tuple[str, str]]:
         async with self._uow.autocommit() as store:
-            return await store.wrapped_below(version, limit)
+            return await store.wrapped_below(controller_id, version, limit)
 
-    async def rotate_kek(self, trim: bool, batch_size: int = 500) -> tuple[int, int, int]:
-        """Returns (new version, keys re-wrapped, lowest version still in Vault)."""
+    async def rotate_kek(self, controller_id: str, trim: bool, batch_size: int = 500) -> tuple[int, int, int]:
+        """Rotates the controller's KEK and re-wraps the controller's keys; every other controller's
+        KEK and keys stay as they are. Returns (new version, keys re-wrapped, lowest version still in
+        Vault)."""
         if not isinstance(self._backend, WrappedBackend):
             raise errors.NoKek(self._backend.name)
-        kek = self._backend.kek
+        kek = self._backend.kek(controller_id)
         version = await kek.rotate()
         rewrapped = 0
         while True:
-            while batch := await self._wrapped_below(version, batch_size):
+            while batch := await self._wrapped_below(controller_id, version, batch_size):
                 fresh = await kek.rewrap([w for _, w in batch])
                 async with self._uow.autocommit() as store:
                     rewrapped += await store.replace_wrapped(
@@ -279,12 +281,12 @@ class KeyService:
             # A creation may have wrapped under an older version and stored its row after the sweep:
             # the floor is raised only when no live key is left below it, and from then on none is stored.
             async with self._uow.autocommit() as store:  # the floor is raised in a transaction of its own
-                if await store.raise_kek_floor(version):
+                if await store.raise_kek_floor(controller_id, version):
                     break
         if trim:  # only after every live key moved: older versions would strand nothing
             await kek.trim(version)
         min_available = version if trim else 1
         async with self._uow() as uow:
-            uow.emit(ev.KekRotated(kek.key_name, version, rewrapped, min_available))
+            uow.emit(ev.KekRotated(kek.key_name, version, rewrapped, min_available, controller_id))
             await uow.commit()
         return version, rewrapped, min_available

@@ -86,11 +86,24 @@ class KeyStore:
         rows = await self._conn.fetch("SELECT * FROM subject_keys WHERE subject_tag = ANY($1::text[])", list(ids))
         return {ids[r["subject_tag"]]: _key(controller_id, ids[r["subject_tag"]], r) for r in rows}
 
-    async def wrapped_below(self, kek_version: int, limit: int) -> list[tuple[str, str]]:
-        """(tag, wrapped key) of live keys wrapped under an older KEK version."""
+    def _of_controller(self, controller_id: str | None) -> tuple[str, str]:
+        """(SQL condition on subject_keys with $1, its value): the default controller's keys include
+        those from before controllers (NULL)."""
+        if controller_id is None or controller_id == self._tagger.default_controller:
+            return "(controller_id IS NULL OR controller_id = $1)", self._tagger.default_controller
+        return "controller_id = $1", controller_id
+
+    def _floor_of(self, controller_id: str | None) -> str:
+        """The kek_floors row of the controller's KEK ('': the default controller's, migration 0009)."""
+        default = controller_id is None or controller_id == self._tagger.default_controller
+        return "" if default else controller_id
+
+    async def wrapped_below(self, controller_id: str | None, kek_version: int, limit: int) -> list[tuple[str, str]]:
+        """(tag, wrapped key) of the controller's live keys wrapped under an older version of its KEK."""
+        condition, controller = self._of_controller(controller_id)
         rows = await self._conn.fetch(
-            "SELECT subject_tag, wrapped_key FROM subject_keys WHERE state = $1 AND kek_version < $2 LIMIT $3",
-            KeyState.ACTIVE.value, kek_version, limit)
+            f"SELECT subject_tag, wrapped_key FROM subject_keys WHERE {condition} AND state = $2 AND kek_version < $3"
+            " LIMIT $4", controller, KeyState.ACTIVE.value, kek_version, limit)
         return [(r["subject_tag"], r["wrapped_key"]) for r in rows]
 
     async def replace_wrapped(self, changes: list[tuple[str, str, str, int]]) -> int:
@@ -102,21 +115,29 @@ class KeyStore:
             [c[0] for c in changes], [c[1] for c in changes], [c[2] for c in changes], [c[3] for c in changes])
         return int(result.split()[-1])
 
-    async def kek_floor(self) -> int:
-        """Inside the transaction storing new keys: the lowest KEK version they may be wrapped under.
-        The share lock holds a rotation's raise of it off until they are committed (and visible)."""
-        return await self._conn.fetchval("SELECT version FROM kek_floor FOR SHARE")
+    async def kek_floor(self, controller_id: str | None) -> int:
+        """Inside the transaction storing new keys: the lowest version of the controller's KEK they may
+        be wrapped under. The share lock holds a rotation's raise of it off until they are committed
+        (and visible); the row is made first, as there must be one to lock."""
+        floor = self._floor_of(controller_id)
+        await self._conn.execute("INSERT INTO kek_floors (controller_id) VALUES ($1) ON CONFLICT DO NOTHING", floor)
+        return await self._conn.fetchval("SELECT version FROM kek_floors WHERE controller_id = $1 FOR SHARE", floor)
 
-    async def raise_kek_floor(self, version: int) -> bool:
-        """Raises the floor to `version` unless a live key is still wrapped below it (False, nothing
-        changed): once raised, the versions below can be destroyed without stranding a key."""
+    async def raise_kek_floor(self, controller_id: str | None, version: int) -> bool:
+        """Raises the floor of the controller's KEK to `version` unless a live key of the controller is
+        still wrapped below it (False, nothing changed): once raised, the versions below can be
+        destroyed without stranding a key."""
+        condition, controller = self._of_controller(controller_id)
         transaction = self._conn.transaction()
         await transaction.start()
         try:
-            await self._conn.execute("UPDATE kek_floor SET version = greatest(version, $1)", version)
+            await self._conn.execute(
+                "INSERT INTO kek_floors (controller_id, version) VALUES ($1, $2)"
+                " ON CONFLICT (controller_id) DO UPDATE SET version = greatest(kek_floors.version, $2)",
+                self._floor_of(controller_id), version)
             left = await self._conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM subject_keys WHERE state = $1 AND kek_version < $2)",
-                KeyState.ACTIVE.value, version)
+                f"SELECT EXISTS (SELECT 1 FROM subject_keys WHERE {condition} AND state = $2 AND kek_version < $3)",
+                controller, KeyState.ACTIVE.value, version)
         except BaseException:
             await transaction.rollback()
             raise

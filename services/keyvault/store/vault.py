@@ -7,12 +7,16 @@ import base64
 import json
 import threading
 from collections.abc import Callable
+from functools import partial
 
 import hvac
 import requests
 
 from services.common.batching import MicroBatcher
-from services.keyvault.domain.errors import VaultRefused, VaultUnavailable, WrappedKeyUnusable, WrongKeyMaterial
+from services.keyvault.domain.errors import (
+    KekNotProvisioned, VaultRefused, VaultUnavailable, WrappedKeyUnusable, WrongKeyMaterial,
+)
+from services.keyvault.domain.kek import kek_name
 
 
 # OpenBao limits the number of strings in one JSON request body; 250 items stay well inside it.
@@ -21,11 +25,17 @@ VAULT_BATCH = 250
 CREATE_LANES = 8
 
 
+def _token_refused() -> Exception:
+    return VaultUnavailable("Vault refused the service's token")
+
+
 class _Transit:
     """hvac in worker threads, with Vault's failures turned into domain errors."""
 
-    def __init__(self, address: str, token: str, mount: str = "transit", timeout_s: float = 5.0) -> None:
+    def __init__(self, address: str, token: str, mount: str = "transit", timeout_s: float = 5.0,
+                 forbidden: Callable[[], Exception] = _token_refused) -> None:
         self._address, self._token, self._timeout, self._mount = address, token, timeout_s, mount
+        self._forbidden = forbidden  # what Vault's 403 means for this key
         self._local = threading.local()
 
     def _client(self) -> hvac.Client:
@@ -43,7 +53,7 @@ class _Transit:
         except hvac.exceptions.VaultDown:
             raise VaultUnavailable("Vault sealed") from None
         except hvac.exceptions.Forbidden:
-            raise VaultUnavailable("Vault refused the service's token") from None
+            raise self._forbidden() from None
         except hvac.exceptions.InvalidRequest as exc:
             raise refused(_vault_message(exc)) from None
         except hvac.exceptions.InternalServerError as exc:
@@ -69,10 +79,11 @@ def _batch_results(data: dict, field: str) -> list[str]:
 
 
 class TransitKek(_Transit):
-    """The one key-encryption key of the wrapped backend."""
+    """One key-encryption key of the wrapped backend (one per controller, see ControllerKeks)."""
 
-    def __init__(self, address: str, token: str, key_name: str, mount: str = "transit", timeout_s: float = 5.0) -> None:
-        super().__init__(address, token, mount, timeout_s)
+    def __init__(self, address: str, token: str, key_name: str, mount: str = "transit", timeout_s: float = 5.0,
+                 forbidden: Callable[[], Exception] = _token_refused) -> None:
+        super().__init__(address, token, mount, timeout_s, forbidden)
         self.key_name = key_name
         self._unwraps = MicroBatcher(self._unwrap_batch, VAULT_BATCH)
 
@@ -143,6 +154,26 @@ class TransitKek(_Transit):
                                 json={"min_decryption_version": keep_from, "min_encryption_version": keep_from})
             client.secrets.transit.trim_key(self.key_name, min_version=keep_from, mount_point=self._mount)
         await self._call(call)
+
+
+class ControllerKeks:
+    """Each controller's KEK, made on first use. Only the default controller's KEK existed before
+    controllers: the service's token is refused another's until an operator provisions it, and that
+    refusal names the controller (KekNotProvisioned), not a broken token."""
+
+    def __init__(self, address: str, token: str, base_name: str, default_controller: str,
+                 mount: str = "transit") -> None:
+        self._address, self._token, self._base, self._mount = address, token, base_name, mount
+        self._default = default_controller
+        self._keks: dict[str, TransitKek] = {}
+
+    def __call__(self, controller_id: str | None) -> TransitKek:
+        name = kek_name(self._base, controller_id, self._default)
+        kek = self._keks.get(name)
+        if kek is None:
+            forbidden = _token_refused if name == self._base else partial(KekNotProvisioned, controller_id)
+            kek = self._keks[name] = TransitKek(self._address, self._token, name, self._mount, forbidden=forbidden)
+        return kek
 
 
 class TransitSubjectKeys(_Transit):
