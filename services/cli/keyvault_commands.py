@@ -25,15 +25,38 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             p.add_argument("--purpose", required=True)
         if name == "verify":  # the certificate names the subject by a tag only keyvault can compute
             p.add_argument("--certificate", type=Path, required=True, help="JSON file as `shred` prints it")
-        p.add_argument("--client", default=client, help="client certificate to call with")
-        p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
-        p.set_defaults(run=run)
+        _client_options(p, client)
+    # An operator's actions on a whole controller's keys.
+    rotate = actions.add_parser("rotate-kek", help="rotate the KEK of one controller's subject keys")
+    rotate.add_argument("--trim", action="store_true", help="then destroy the KEK's older versions")
+    offboard = actions.add_parser("offboard", help="destroy every key of a controller's subjects, for good")
+    offboard.add_argument("--reason", required=True, help="why, as the certificate will say")
+    for p in (rotate, offboard):
+        p.add_argument("--controller", required=True, help="the controller whose keys these are")
+        _client_options(p, "admin")
+
+
+def _client_options(p: argparse.ArgumentParser, client: str) -> None:
+    p.add_argument("--client", default=client, help="client certificate to call with")
+    p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+    p.set_defaults(run=run)
 
 
 async def run(args: argparse.Namespace) -> int:
     async with channel(load_endpoints(args.run_dir), "keyvault", args.client) as ch:
-        if args.action == "shred":  # an operator's action, on the admin service
-            answer = await _shred(keyvault_admin_pb2_grpc.KeyVaultAdminServiceStub(ch), args.subject, args.controller)
+        admin = keyvault_admin_pb2_grpc.KeyVaultAdminServiceStub(ch)  # an operator's actions
+        if args.action == "shred":
+            answer = await _shred(admin, args.subject, args.controller)
+        elif args.action == "rotate-kek":
+            rotated = await admin.RotateKek(keyvault_admin_pb2.RotateKekRequest(
+                controller_id=args.controller, trim=args.trim, idempotency_key=str(uuid.uuid4())))
+            answer = {"kek_version": rotated.kek_version, "keys_rewrapped": rotated.keys_rewrapped,
+                      "min_available_version": rotated.min_available_version}
+        elif args.action == "offboard":
+            offboarded = await admin.OffboardController(keyvault_admin_pb2.OffboardControllerRequest(
+                controller_id=args.controller, reason=args.reason, idempotency_key=str(uuid.uuid4())))
+            answer = {"subject_keys_destroyed": offboarded.subject_keys_destroyed,
+                      **_printed(offboarded.certificate)}
         else:
             answer = await _call(keyvault_pb2_grpc.KeyVaultServiceStub(ch), args)
         print(json.dumps(answer, indent=2))
@@ -61,7 +84,11 @@ async def _shred(stub: keyvault_admin_pb2_grpc.KeyVaultAdminServiceStub, subject
     shredded = await stub.ShredSubjectKey(keyvault_admin_pb2.ShredSubjectKeyRequest(
         subject_id=subject_id, controller_id=controller_id, request_id=f"cli-{uuid.uuid4().hex[:8]}", reason="erasure from the command line",
         idempotency_key=str(uuid.uuid4())))
+    return _printed(shredded.certificate)
+
+
+def _printed(certificate: pb.DeletionCertificate) -> dict:
     # The signed bytes as well: the signature covers exactly them, not a re-serialisation.
-    return {"certificate": json.loads(shredded.certificate.certificate_json),
-            "certificate_json": base64.b64encode(shredded.certificate.certificate_json).decode(),
-            "signature": shredded.certificate.signature.hex(), "key_id": shredded.certificate.key_id}
+    return {"certificate": json.loads(certificate.certificate_json),
+            "certificate_json": base64.b64encode(certificate.certificate_json).decode(),
+            "signature": certificate.signature.hex(), "key_id": certificate.key_id}

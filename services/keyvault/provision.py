@@ -3,7 +3,7 @@ administrative token: the transit mount, the key-encryption keys, and least-priv
 
 Each controller's subject keys are wrapped under a KEK of its own (services/keyvault/domain/kek.py),
 and each KEK has a policy of its own that allows encrypt, decrypt and rewrap with it, and rotating
-and trimming it, and nothing else: in particular nothing on other key names, because transit creates
+and trimming it (and deleting a controller's, which offboarding the controller does), and nothing else: in particular nothing on other key names, because transit creates
 a missing key on encrypt when the token may do so. The service's policy is the default KEK's rules
 and every controller's policy together, written anew whenever a controller's KEK is provisioned:
 Vault reads a token's policies at each request, so a running keyvault can use the new KEK at once,
@@ -17,11 +17,13 @@ from services.keyvault.domain.kek import kek_name as controller_kek, vault_safe
 POLICY_NAMES = {"wrapped": "consentry-keyvault", "transit-per-subject": "consentry-keyvault-per-subject"}
 
 
-def keyvault_policy(kek_name: str, mount: str = "transit") -> str:
+def keyvault_policy(kek_name: str, mount: str = "transit", destroyable: bool = False) -> str:
+    """`destroyable`: a controller's KEK, which offboarding the controller deletes."""
     update = [f"{mount}/{op}/{kek_name}" for op in ("encrypt", "decrypt", "rewrap")]
     update += [f"{mount}/keys/{kek_name}/{op}" for op in ("rotate", "config", "trim")]
     rules = [f'path "{path}" {{ capabilities = ["update"] }}' for path in update]
-    rules.append(f'path "{mount}/keys/{kek_name}" {{ capabilities = ["read"] }}')
+    key = '["read", "delete"]' if destroyable else '["read"]'
+    rules.append(f'path "{mount}/keys/{kek_name}" {{ capabilities = {key} }}')
     return "\n".join(rules) + "\n"
 
 
@@ -53,7 +55,7 @@ def ensure_kek(admin: hvac.Client, backend: str = "wrapped", kek_name: str = "co
         changed.append(f"transit key {mount}/{name}")
     if controller_id is not None:
         own = controller_policy(policy, controller_id)
-        changed += [f"policy {own}"] if write_policy(admin, own, keyvault_policy(name, mount)) else []
+        changed += [f"policy {own}"] if write_policy(admin, own, keyvault_policy(name, mount, destroyable=True)) else []
     return changed + ([f"policy {policy}"] if _write_service_policy(admin, policy, kek_name, mount) else [])
 
 

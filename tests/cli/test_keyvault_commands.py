@@ -5,10 +5,13 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from services.cli.main import main
 from services.common.pki import DevCA
 from tests.keyvault.fixtures import CONTROLLER, OTHER_CONTROLLER
+from tests.keyvault.test_offboarding import leaving_controller
 from tests.support import unique
 
 
@@ -63,3 +66,28 @@ async def test_status_and_verify_answer_for_the_named_controller(keyvault_app, d
         answers[controller] = state, json.loads(capsys.readouterr().out)["names_subject"]
 
     assert answers == {CONTROLLER: ("KEY_STATE_SHREDDED", True), OTHER_CONTROLLER: ("KEY_STATE_ABSENT", False)}
+
+
+async def test_an_operator_rotates_one_controllers_kek_and_offboards_another_from_the_command_line(
+        keyvault_app, dev_ca, tmp_path, capsys, admin, consent_admin, kv_admin, vault, backend):
+    run_dir = str(endpoints(tmp_path, dev_ca, keyvault_app.port))
+    leaving, _ = await leaving_controller(admin, consent_admin, vault, backend)
+    await kv_admin.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=unique("person"), controller_id=leaving))
+    operator = ["--client", "admin", "--run-dir", run_dir]
+
+    rotated = await consentry("keyvault", "rotate-kek", "--controller", leaving, *operator)
+    rotation = capsys.readouterr()
+    offboarded = await consentry("keyvault", "offboard", "--controller", leaving, "--reason", "contract ended",
+                                 *operator)
+    printed = json.loads(capsys.readouterr().out)
+    with pytest.raises(SystemExit) as unnamed:  # argparse's usage error
+        await consentry("keyvault", "offboard", "--reason", "contract ended", *operator)
+    usage = capsys.readouterr()
+
+    if backend == "wrapped":
+        assert rotated == 0 and json.loads(rotation.out)["kek_version"] == 2
+    else:  # no KEK to rotate: one clear line
+        assert rotated == 1 and rotation.err.startswith("consentry: FAILED_PRECONDITION")
+    assert offboarded == 0 and printed["subject_keys_destroyed"] == 1
+    assert printed["certificate"]["controllerId"] == leaving and printed["signature"]
+    assert unnamed.value.code == 2 and "--controller" in usage.err and "Traceback" not in usage.err

@@ -95,7 +95,10 @@ REQUESTS: dict[str, Build] = {
         subject_id=i.shredded, certificate=i.certificate, controller_id=named),
     "KeyVaultAdminService.ShredSubjectKey": lambda i, named: kadm.ShredSubjectKeyRequest(
         subject_id=i.person, request_id=i.request, reason="walk", idempotency_key=_key(i), controller_id=named),
-    "KeyVaultAdminService.RotateKek": lambda i, named: kadm.RotateKekRequest(idempotency_key=_key(i)),
+    "KeyVaultAdminService.RotateKek": lambda i, named: kadm.RotateKekRequest(idempotency_key=_key(i),
+                                                                             controller_id=named),
+    "KeyVaultAdminService.OffboardController": lambda i, named: kadm.OffboardControllerRequest(
+        controller_id=named, reason="walk", idempotency_key=_key(i)),
     "DsrService.SubmitRequest": lambda i, named: dpb.SubmitRequestRequest(
         type=dpb.REQUEST_TYPE_ACCESS, subject_id=i.person, jurisdiction="DE", evidence=_evidence(),
         idempotency_key=_key(i), controller_id=named),

@@ -156,6 +156,8 @@ async def seed(stack: FuzzStack) -> World:
         "RenderReceiptRequest.key_id": one_of(receipts[0].key_id),
         # keyvault
         "wrapped_key": one_of(wrapped), "ciphertext": one_of(sealed),
+        # Never the seeded controller: offboarding it would destroy every later world's keys with it.
+        "OffboardControllerRequest.controller_id": fresh,
         # dsr
         # A processor's name is its caller's identity: the fuzzer's own, or one it may not claim.
         "RegisterProcessorRequest.name": one_of(FUZZER) | fresh,

@@ -10,10 +10,12 @@ import pytest
 from consentry.keyvault.v1 import keyvault_admin_pb2 as admin_pb
 from consentry.keyvault.v1 import keyvault_admin_pb2_grpc, keyvault_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2 as pb
+from consentry_client import error_info
 from services.keyvault.app import KeyVaultApp
 from services.keyvault.provision import provision
 from services.keyvault.domain.model import KeyState
 from tests.keyvault.fixtures import CONTROLLER, OTHER_CONTROLLER, keyvault_settings
+from tests.keyvault.test_data_keys import refused
 from tests.support import erasure_key, secure_channel, unique
 
 
@@ -61,3 +63,17 @@ async def test_a_key_from_before_controllers_is_the_default_controllers(upgraded
     body = json.loads(shredded.certificate.certificate_json)
     assert (body["controllerId"], body["subjectTag"]) == (CONTROLLER, tagger.tag(person))
     assert after == KeyState.SHREDDED.value
+
+
+async def test_the_default_controller_is_not_offboarded_and_keeps_its_keys(upgraded, postgres, tagger):
+    app, keyvault_database, _, _, admin = upgraded
+    person = unique("person")
+    await app.service.subject_refs(None, [person], create_missing=True)  # a key from before controllers
+
+    error = await refused(admin.OffboardController, admin_pb.OffboardControllerRequest(
+        controller_id=CONTROLLER, reason="contract ended", idempotency_key=unique("offboard")))
+    state = postgres.execute("SELECT state FROM subject_keys WHERE subject_tag = $1", tagger.tag(person),
+                             database=keyvault_database)
+
+    assert error.code().name == "FAILED_PRECONDITION" and error_info(error).reason == "DEFAULT_CONTROLLER_STAYS"
+    assert state == KeyState.ACTIVE.value

@@ -51,6 +51,8 @@ KEPT_FIELDS: dict[type[Message], tuple[str, ...]] = {
     keyvault.KeyReleased: ("purpose_id", "operation", "client_id", "consent_id"),
     keyvault.SubjectKeyShredded: ("request_id",),  # not the certificate: it names the subject by a keyed tag
     keyvault.KekRotated: ("kek_name", "kek_version", "keys_rewrapped", "min_available_version"),
+    # Not the certificate: kept by keyvault and the operator; the controller is on the envelope.
+    keyvault.ControllerOffboarded: ("subject_keys_destroyed",),
     keyvault.PurposeKeysRetired: ("purpose_id", "generation", "consent_id"),
     # Not the note: free text.
     dsr.RequestStatusChanged: ("request_id", "request_type", "request_status", "jurisdiction", "due_at",

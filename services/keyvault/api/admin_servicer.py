@@ -1,6 +1,6 @@
-"""KeyVaultAdminService over gRPC: the operator's actions on keys (shredding, KEK rotation), on the
-same use cases as KeyVaultService. A service of its own, so that only a policy naming it reaches
-them (see auth): face systems are granted KeyVaultService, never these."""
+"""KeyVaultAdminService over gRPC: the operator's actions on keys (shredding, KEK rotation, offboarding
+a controller), on the same use cases as KeyVaultService. A service of its own, so that only a policy
+naming it reaches them (see auth): face systems are granted KeyVaultService, never these."""
 
 from consentry.keyvault.v1 import keyvault_admin_pb2 as pb
 from consentry.keyvault.v1 import keyvault_admin_pb2_grpc
@@ -39,3 +39,10 @@ class KeyVaultAdminServicer(keyvault_admin_pb2_grpc.KeyVaultAdminServiceServicer
                                                                min_available_version=r[2]),
                                 lambda idem: self._service.rotate_kek_once(controller_id, request.trim, idem),
                                 stored.ROTATED)
+
+    async def OffboardController(self, request, context):
+        controller_id = valid.offboarding(request.controller_id, request.reason, request.idempotency_key)
+        return await idempotent("OffboardController", request, pb.OffboardControllerResponse,
+                                lambda r: pb.OffboardControllerResponse(certificate=_certificate(r[0]),
+                                                                        subject_keys_destroyed=r[1]),
+                                lambda idem: self._service.offboard_once(controller_id, request.reason, idem))

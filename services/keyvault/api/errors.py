@@ -13,6 +13,8 @@ status_for = error_table([
     (errors.NoSubjectKey, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.NoKek, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.KekNotProvisioned, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.ControllerOffboarded, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.DefaultControllerStays, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.KeyGenerationRetired, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ConsentChanged, grpc.StatusCode.ABORTED),
     (errors.WrongKeyMaterial, grpc.StatusCode.INVALID_ARGUMENT),

@@ -84,6 +84,15 @@ def rotation(controller_id: str, idempotency_key: str) -> str:
     return controller
 
 
+def offboarding(controller_id: str, reason: str, idempotency_key: str) -> str:
+    """The controller to offboard (an operator's call: it must name one)."""
+    v, controller = _acting(controller_id)
+    v.text("reason", reason, max_len=500)
+    v.identifier("idempotency_key", idempotency_key)
+    v.done()
+    return controller
+
+
 # A certificate is under 2 KiB; the bounds leave room and stop a caller from sending megabytes.
 MAX_CERTIFICATE = 16 * 1024
 MAX_SIGNATURE = 1024

@@ -17,6 +17,8 @@ from datetime import datetime
 TYPE = "consentry.keyvault.deletion-certificate.v2"
 # Issued before v2, named the subject by an unkeyed SHA-256 (subjectIdSha256); still verified.
 TYPE_V1 = "consentry.keyvault.deletion-certificate.v1"
+# One for a whole controller: every key of its subjects destroyed at once (offboarding).
+OFFBOARDING_TYPE = "consentry.keyvault.controller-offboarding-certificate.v1"
 
 
 def build_certificate(certificate_id: str, subject_ref: str, subject_tag: str, backend: str,
@@ -38,6 +40,22 @@ def build_certificate(certificate_id: str, subject_ref: str, subject_tag: str, b
     }
 
 
+def build_offboarding_certificate(certificate_id: str, controller_id: str, backend: str, destroyed: list[dict],
+                                  subject_keys: int, destroyed_at: datetime, reason: str, issuer_key_id: str) -> dict:
+    """Names the controller and what was destroyed in Vault; no subject."""
+    return {
+        "type": OFFBOARDING_TYPE,
+        "certificateId": certificate_id,
+        "controllerId": controller_id,
+        "backend": backend,
+        "keysDestroyed": destroyed,
+        "subjectKeysDestroyed": subject_keys,
+        "destroyedAt": destroyed_at.isoformat().replace("+00:00", "Z"),
+        "reason": reason,
+        "issuerKeyId": issuer_key_id,
+    }
+
+
 def canonical_bytes(certificate: dict) -> bytes:
     return json.dumps(certificate, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -52,6 +70,8 @@ def names_subject(certificate: dict, subject_id: str, subject_tag: str, controll
     if not isinstance(named_controller, str) or not hmac.compare_digest(named_controller.encode(),
                                                                          controller_id.encode()):
         return False
+    if certificate.get("type") == OFFBOARDING_TYPE:  # every subject of the controller named above
+        return "controllerId" in certificate
     if certificate.get("type") == TYPE:
         named, expected = certificate.get("subjectTag"), subject_tag
     elif certificate.get("type") == TYPE_V1 and default_controller:

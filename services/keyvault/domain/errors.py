@@ -99,6 +99,25 @@ class KekNotProvisioned(KeyVaultError):
         self.metadata = {"controllerId": controller_id}
 
 
+class ControllerOffboarded(KeyVaultError):
+    """Every key of the controller's subjects was destroyed with its KEK: none is made again."""
+
+    def __init__(self, controller_id: str) -> None:
+        super().__init__(f"controller '{controller_id}' was offboarded: its keys were destroyed and no key is made"
+                         " for it again")
+        self.metadata = {"controllerId": controller_id}
+
+
+class DefaultControllerStays(KeyVaultError):
+    """The default controller's KEK wraps the keys from before controllers, some of which keyvault can
+    only name by the person's id: it cannot destroy them all at once."""
+
+    def __init__(self, controller_id: str) -> None:
+        super().__init__(f"controller '{controller_id}' is the default controller (erasure_key.default_controller):"
+                         " its keys from before controllers cannot be destroyed at once; erase its subjects one by"
+                         " one")
+
+
 class NoKek(KeyVaultError):
     def __init__(self, backend: str) -> None:
         super().__init__(f"the {backend} backend has no key-encryption key to rotate")

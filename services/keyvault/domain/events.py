@@ -58,4 +58,15 @@ class KekRotated:
     subject_id = ""
 
 
-Event = SubjectKeyCreated | KeyReleased | PurposeKeysRetired | SubjectKeyShredded | KekRotated
+@dataclass(frozen=True)
+class ControllerOffboarded:
+    """Every key of the controller's subjects destroyed at once. Names nobody; the controller travels
+    on the envelope, as it is named in the signed certificate."""
+    certificate: Certificate
+    subject_keys: int
+    controller_id: str | None
+    type = "keyvault.controller.offboarded"
+    subject_id = ""
+
+
+Event = SubjectKeyCreated | KeyReleased | PurposeKeysRetired | SubjectKeyShredded | KekRotated | ControllerOffboarded

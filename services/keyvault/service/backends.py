@@ -9,6 +9,7 @@
 
 A handle is what a release needs: the plaintext subject key (wrapped) or the Vault key name."""
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from typing import Protocol
@@ -30,6 +31,9 @@ class Kek(Protocol):
     async def rotate(self) -> int: ...
 
     async def trim(self, keep_from: int) -> None: ...
+
+    async def destroy(self) -> None:
+        """Every version, for good (idempotent)."""
 
     def version_of(self, wrapped: str) -> int: ...
 
@@ -73,6 +77,17 @@ class Backend(Protocol):
     async def destroy(self, key: SubjectKey) -> list[dict]:
         """Destroys what Vault holds for the subject (if anything); describes what was destroyed."""
 
+    def controller_keys(self, controller_id: str, subject_keys: int) -> list[dict]:
+        """Describes what offboarding the controller destroys in Vault."""
+
+    async def destroy_controller(self, controller_id: str, stored: list[str]) -> None:
+        """Destroys it, given the wrapped_key column of the controller's keys not tombstoned yet
+        (idempotent)."""
+
+
+# Subject keys deleted side by side when a controller is offboarded (one Vault request each).
+DELETE_BATCH = 16
+
 
 class WrappedBackend:
     name = "wrapped"
@@ -106,6 +121,14 @@ class WrappedBackend:
             return []
         return [{"keyId": f"subject-key/{key.tag}",
                  "wrappedUnderKek": f"{self.kek(key.controller_id).key_name}:v{key.kek_version}"}]
+
+    def controller_keys(self, controller_id: str, subject_keys: int) -> list[dict]:
+        # Every version of the KEK: the wrapped keys in the database and in every backup with them.
+        return [{"keyId": f"vault-transit/{self.kek(controller_id).key_name}", "allVersions": True,
+                 "deletedInVault": True, "subjectKeysWrapped": subject_keys}]
+
+    async def destroy_controller(self, controller_id: str, stored: list[str]) -> None:
+        await self.kek(controller_id).destroy()
 
 
 class TransitPerSubjectBackend:
@@ -167,5 +190,13 @@ class TransitPerSubjectBackend:
             return []
         # Named by tag even for a legacy key: its Vault name would give the id away.
         return [{"keyId": f"vault-transit/{self.PREFIX}{key.tag}", "deletedInVault": True}]
+
+    def controller_keys(self, controller_id: str, subject_keys: int) -> list[dict]:
+        return [{"keyId": f"vault-transit/{self.PREFIX}*", "subjectKeys": subject_keys, "deletedInVault": True}]
+
+    async def destroy_controller(self, controller_id: str, stored: list[str]) -> None:
+        # Only the default controller has keys named before tags (LEGACY_TRANSIT_NAME), and it stays.
+        for start in range(0, len(stored), DELETE_BATCH):
+            await asyncio.gather(*(self._keys.delete(name) for name in stored[start:start + DELETE_BATCH]))
 
 

@@ -19,6 +19,7 @@ from services.keyvault.service.backends import Backend, WrappedBackend
 from services.keyvault.service.generations import PurposeGenerations
 from services.keyvault.service.key_cache import SubjectKeyCache
 from services.keyvault.service.ports import ConsentGate, KeyUnits
+from services.keyvault.service.offboarding import Offboarding
 from services.keyvault.service.release_log import ReleaseLog
 from services.keyvault.service.shredding import Shredder
 
@@ -33,6 +34,7 @@ class KeyService:
         self._uow, self._backend, self._consent, self.cache, self._tagger = uow, backend, consent, cache, tagger
         self._releases = ReleaseLog(uow)
         self._shredder = Shredder(uow, backend, cache, signer, self._reference, tagger)
+        self._offboarding = Offboarding(uow, backend, cache, signer, tagger)
         self.generations = generations
         self._certificate_key = signer.public_key_pem
         self._refills: dict[str, asyncio.Future[bytes | str]] = {}
@@ -141,18 +143,27 @@ class KeyService:
     async def _create_once(self, controller_id: str, subject_ids: list[str]) -> list[str]:
         """Returns the subjects whose new keys came out wrapped below the KEK floor: not stored."""
         tags = [self._tagger.tag(s, controller_id) for s in subject_ids]
+        async with self._uow.autocommit() as store:  # before Vault is asked for anything
+            if await store.offboarding(controller_id) is not None:
+                raise errors.ControllerOffboarded(controller_id)
         stored = await self._backend.create(controller_id, tags)  # transit-per-subject names each key by the tag
         name = self._backend.name
         keys = [SubjectKey(s, t, KeyState.ACTIVE, name, w, v, controller_id=controller_id)
                 for s, t, (w, v) in zip(subject_ids, tags, stored, strict=True)]
-        async with self._uow() as uow:
-            floor = await uow.store.kek_floor(controller_id)  # share-locked: a trim waits until these rows are committed
-            usable = [k for k in keys if k.kek_version >= floor]
-            added = await uow.store.add_many(usable)  # a tombstone or a concurrent creator wins
-            for k in usable:
-                if k.subject_id in added:
-                    uow.emit(ev.SubjectKeyCreated(k.subject_id, name, controller_id))
-            await uow.commit()
+        try:
+            async with self._uow() as uow:
+                # Share-locked: a trim or an offboarding waits until these rows are committed.
+                floor = await uow.store.kek_floor(controller_id)
+                usable = [k for k in keys if k.kek_version >= floor]
+                added = await uow.store.add_many(usable)  # a tombstone or a concurrent creator wins
+                for k in usable:
+                    if k.subject_id in added:
+                        uow.emit(ev.SubjectKeyCreated(k.subject_id, name, controller_id))
+                await uow.commit()
+        except errors.ControllerOffboarded:  # offboarded meanwhile: what Vault made goes too
+            if self._backend.destroys_in_vault:
+                await self._backend.destroy_controller(controller_id, [w for w, _ in stored])
+            raise
         if self._backend.destroys_in_vault and len(added) < len(usable):
             await self._discard_lost_to_shreds(controller_id, [k.subject_id for k in usable if k.subject_id not in added])
         return [k.subject_id for k in keys if k.kek_version < floor]
@@ -249,6 +260,11 @@ class KeyService:
         before_controllers = tag == self._tagger.tag(subject_id)
         named = isinstance(body, dict) and names_subject(body, subject_id, tag, controller_id, before_controllers)
         return verify_signature(self._certificate_key, certificate_json, signature), named
+
+    async def offboard_once(self, controller_id: str, reason: str, idem: Idempotent[tuple[Certificate, int]]
+                            ) -> tuple[Certificate, int] | Replayed:
+        """Every key of the controller's subjects destroyed at once (service/offboarding.py)."""
+        return await self._uow.remembered(idem, lambda: self._offboarding.offboard(controller_id, reason))
 
     # KEK rotation, per controller: its own KEK, its own keys, its own floor
 

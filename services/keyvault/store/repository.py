@@ -9,6 +9,7 @@ import asyncpg
 from services.common.erasure import SubjectTagger
 from services.common.event_keys import destroy_event_keys
 from services.common.outbox_retention import redact_persons
+from services.keyvault.domain.errors import ControllerOffboarded
 from services.keyvault.domain.model import Certificate, KeyState, SubjectKey
 
 
@@ -93,8 +94,8 @@ class KeyStore:
             return "(controller_id IS NULL OR controller_id = $1)", self._tagger.default_controller
         return "controller_id = $1", controller_id
 
-    def _floor_of(self, controller_id: str | None) -> str:
-        """The kek_floors row of the controller's KEK ('': the default controller's, migration 0009)."""
+    def _kek_row(self, controller_id: str | None) -> str:
+        """The controller_keks row of the controller's KEK ('': the default controller's, migration 0009)."""
         default = controller_id is None or controller_id == self._tagger.default_controller
         return "" if default else controller_id
 
@@ -117,11 +118,16 @@ class KeyStore:
 
     async def kek_floor(self, controller_id: str | None) -> int:
         """Inside the transaction storing new keys: the lowest version of the controller's KEK they may
-        be wrapped under. The share lock holds a rotation's raise of it off until they are committed
-        (and visible); the row is made first, as there must be one to lock."""
-        floor = self._floor_of(controller_id)
-        await self._conn.execute("INSERT INTO kek_floors (controller_id) VALUES ($1) ON CONFLICT DO NOTHING", floor)
-        return await self._conn.fetchval("SELECT version FROM kek_floors WHERE controller_id = $1 FOR SHARE", floor)
+        be wrapped under. The share lock holds a rotation's raise of it, and an offboarding, off until
+        they are committed (and visible); the row is made first, as there must be one to lock.
+        ControllerOffboarded once the controller is: no key is stored for it again."""
+        row = self._kek_row(controller_id)
+        await self._conn.execute("INSERT INTO controller_keks (controller_id) VALUES ($1) ON CONFLICT DO NOTHING", row)
+        floor, offboarded = await self._conn.fetchrow(
+            "SELECT floor, offboarded_at IS NOT NULL FROM controller_keks WHERE controller_id = $1 FOR SHARE", row)
+        if offboarded:
+            raise ControllerOffboarded(controller_id or "")
+        return floor
 
     async def raise_kek_floor(self, controller_id: str | None, version: int) -> bool:
         """Raises the floor of the controller's KEK to `version` unless a live key of the controller is
@@ -132,9 +138,9 @@ class KeyStore:
         await transaction.start()
         try:
             await self._conn.execute(
-                "INSERT INTO kek_floors (controller_id, version) VALUES ($1, $2)"
-                " ON CONFLICT (controller_id) DO UPDATE SET version = greatest(kek_floors.version, $2)",
-                self._floor_of(controller_id), version)
+                "INSERT INTO controller_keks (controller_id, floor) VALUES ($1, $2)"
+                " ON CONFLICT (controller_id) DO UPDATE SET floor = greatest(controller_keks.floor, $2)",
+                self._kek_row(controller_id), version)
             left = await self._conn.fetchval(
                 f"SELECT EXISTS (SELECT 1 FROM subject_keys WHERE {condition} AND state = $2 AND kek_version < $3)",
                 controller, KeyState.ACTIVE.value, version)
@@ -143,3 +149,51 @@ class KeyStore:
             raise
         await (transaction.rollback() if left else transaction.commit())
         return not left
+
+    # Offboarding a controller: every key of its subjects at once
+
+    async def offboarding(self, controller_id: str, *, for_update: bool = False) -> Certificate | None:
+        """The certificate of the controller's offboarding, if it was offboarded. `for_update` (inside
+        a transaction) waits for keys being stored and holds new ones off until the commit."""
+        if for_update:  # there must be a row to lock
+            await self._conn.execute("INSERT INTO controller_keks (controller_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                                     controller_id)
+        row = await self._conn.fetchrow(
+            "SELECT certificate_json, certificate_sig, certificate_key FROM controller_keks WHERE controller_id = $1"
+            + (" FOR UPDATE" if for_update else ""), controller_id)
+        if row is None or row["certificate_json"] is None:
+            return None
+        return Certificate(bytes(row["certificate_json"]), bytes(row["certificate_sig"]), row["certificate_key"])
+
+    async def live_keys(self, controller_id: str) -> list[tuple[str, str]]:
+        """(tag, wrapped key column) of the controller's keys not yet tombstoned (live or being shredded)."""
+        rows = await self._conn.fetch(
+            "SELECT subject_tag, wrapped_key FROM subject_keys WHERE controller_id = $1 AND state = ANY($2::smallint[])",
+            controller_id, [KeyState.ACTIVE.value, KeyState.SHREDDING.value])
+        return [(r["subject_tag"], r["wrapped_key"]) for r in rows]
+
+    async def offboard(self, controller_id: str, at: datetime, certificate: Certificate) -> list[str]:
+        """Records the offboarding and marks each of the controller's live keys SHREDDING (unusable from
+        the commit, purged from every replica's cache); forgets their generations and event keys. The
+        tags marked."""
+        await self._conn.execute(
+            "UPDATE controller_keks SET offboarded_at = $2, certificate_json = $3, certificate_sig = $4,"
+            " certificate_key = $5 WHERE controller_id = $1", controller_id, at, certificate.certificate_json,
+            certificate.signature, certificate.key_id)
+        await self._conn.execute("UPDATE subject_keys SET state = $2 WHERE controller_id = $1 AND state = $3",
+                                 controller_id, KeyState.SHREDDING.value, KeyState.ACTIVE.value)
+        tags = [tag for tag, _ in await self.live_keys(controller_id)]
+        await self._conn.execute("DELETE FROM purpose_generations WHERE subject_tag = ANY($1::text[])", tags)
+        await destroy_event_keys(self._conn, tags)
+        return tags
+
+    async def tombstone_offboarded(self, controller_id: str, certificate: Certificate) -> int:
+        """After Vault destroyed what it held: the controller's SHREDDING keys become tombstones that
+        hold no key and point at the offboarding's certificate."""
+        result = await self._conn.execute(
+            "UPDATE subject_keys SET state = $2, wrapped_key = NULL, subject_ref = NULL,"
+            " shredded_at = coalesce(shredded_at, now()), certificate_json = $4, certificate_sig = $5,"
+            " certificate_key = $6 WHERE controller_id = $1 AND state = $3", controller_id,
+            KeyState.SHREDDED.value, KeyState.SHREDDING.value, certificate.certificate_json, certificate.signature,
+            certificate.key_id)
+        return int(result.split()[-1])

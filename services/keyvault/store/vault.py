@@ -156,6 +156,28 @@ class TransitKek(_Transit):
         await self._call(call)
 
 
+    async def destroy(self) -> None:
+        """Every version of the KEK, for good; nothing when it is gone already."""
+        def call() -> None:
+            transit = self._client().secrets.transit
+            try:
+                transit.update_key_configuration(self.key_name, deletion_allowed=True, mount_point=self._mount)
+            except (hvac.exceptions.InvalidRequest, hvac.exceptions.InvalidPath):
+                if not _exists(transit, self.key_name, self._mount):
+                    return
+                raise
+            transit.delete_key(self.key_name, mount_point=self._mount)
+        await self._call(call)
+
+
+def _exists(transit, name: str, mount: str) -> bool:
+    try:
+        transit.read_key(name, mount_point=mount)
+    except hvac.exceptions.InvalidPath:
+        return False
+    return True
+
+
 class ControllerKeks:
     """Each controller's KEK, made on first use. Only the default controller's KEK existed before
     controllers: the service's token is refused another's until an operator provisions it, and that
@@ -230,8 +252,4 @@ class TransitSubjectKeys(_Transit):
         return await self._call(self._exists, name)
 
     def _exists(self, name: str) -> bool:
-        try:
-            self._client().secrets.transit.read_key(name, mount_point=self._mount)
-        except hvac.exceptions.InvalidPath:
-            return False
-        return True
+        return _exists(self._client().secrets.transit, name, self._mount)

@@ -1,0 +1,56 @@
+"""Offboarding a controller: every key of its subjects destroyed at once, with one signed certificate.
+
+Destroying the controller's KEK (transit-per-subject: each of its subject keys) in Vault is what
+makes every copy of a wrapped key useless, backups included. The offboarding is recorded first, with
+its certificate, and every key of the controller marked SHREDDING in the same transaction: unusable
+from that commit, and no key stored for the controller after it (creations share-lock the same row).
+Vault's part comes next, then the tombstones; a repeat finishes whatever an interrupted one left and
+answers with the same certificate, which is only handed out once Vault's part is done."""
+
+import json
+from datetime import UTC, datetime
+
+from services.common.erasure import SubjectTagger
+from services.common.ids import new_id
+from services.common.signing import Ed25519Signer
+from services.keyvault.domain import errors
+from services.keyvault.domain import events as ev
+from services.keyvault.domain.certificate import build_offboarding_certificate, canonical_bytes
+from services.keyvault.domain.model import Certificate
+from services.keyvault.service.backends import Backend
+from services.keyvault.service.key_cache import SubjectKeyCache
+from services.keyvault.service.ports import KeyUnits
+
+
+class Offboarding:
+    def __init__(self, uow: KeyUnits, backend: Backend, cache: SubjectKeyCache, signer: Ed25519Signer,
+                 tagger: SubjectTagger) -> None:
+        self._uow, self._backend, self._cache, self._signer, self._tagger = uow, backend, cache, signer, tagger
+
+    async def offboard(self, controller_id: str, reason: str) -> tuple[Certificate, int]:
+        """(the certificate, how many subject keys it destroyed)."""
+        if controller_id == self._tagger.default_controller:
+            raise errors.DefaultControllerStays(controller_id)
+        tags: list[str] = []
+        async with self._uow() as uow:
+            certificate = await uow.store.offboarding(controller_id, for_update=True)
+            if certificate is None:
+                live = await uow.store.live_keys(controller_id)
+                certificate = self._certificate(controller_id, len(live), reason)
+                tags = await uow.store.offboard(controller_id, datetime.now(UTC), certificate)
+                uow.emit(ev.ControllerOffboarded(certificate, len(live), controller_id))
+            await uow.commit()
+        for tag in tags:  # here at once; other replicas when the rows' notifications reach them
+            self._cache.purge(tag)
+        async with self._uow.autocommit() as store:
+            pending = await store.live_keys(controller_id)
+        await self._backend.destroy_controller(controller_id, [stored for _, stored in pending])
+        async with self._uow.autocommit() as store:
+            await store.tombstone_offboarded(controller_id, certificate)
+        return certificate, json.loads(certificate.certificate_json)["subjectKeysDestroyed"]
+
+    def _certificate(self, controller_id: str, subject_keys: int, reason: str) -> Certificate:
+        body = canonical_bytes(build_offboarding_certificate(
+            str(new_id()), controller_id, self._backend.name, self._backend.controller_keys(controller_id, subject_keys),
+            subject_keys, datetime.now(UTC), reason, self._signer.key_id))
+        return Certificate(body, self._signer.sign(body), self._signer.key_id)
