@@ -45,7 +45,7 @@ def ensure_kek(admin: hvac.Client, backend: str = "wrapped", kek_name: str = "co
     """The transit mount, the KEK (the wrapped backend's: the default controller's, or with
     `controller_id` that controller's, and its own policy) and the service's policy; what it changed."""
     changed = [f"secrets engine {mount}/"] if ensure_engine(admin, "transit", mount) else []
-    policy = policy or POLICY_NAMES[backend]
+    policy = (policy or POLICY_NAMES[backend]).lower()  # as Vault stores (and lists) every policy name
     if backend != "wrapped":
         if controller_id is not None:
             raise ValueError("the transit-per-subject backend has no KEK per controller: each subject has a key")
@@ -60,11 +60,21 @@ def ensure_kek(admin: hvac.Client, backend: str = "wrapped", kek_name: str = "co
 
 
 def _write_service_policy(admin: hvac.Client, policy: str, kek_name: str, mount: str) -> bool:
-    """The default KEK's rules and those of every controller's policy, in a stable order."""
-    prefix = controller_policy(policy, "")
-    names = sorted(n for n in admin.sys.list_acl_policies()["data"]["keys"] if n.startswith(prefix))
-    rules = keyvault_policy(kek_name, mount) + "".join(admin.sys.read_acl_policy(n)["data"]["policy"] for n in names)
-    return write_policy(admin, policy, rules)
+    """The default KEK's rules and those of every controller's policy, in a stable order. Written
+    until the controllers' policies stay as they were read: a run for another controller at the same
+    time may have written without this one's, and the last run to write reads again after it."""
+    prefix, wrote = controller_policy(policy, ""), False
+    while True:
+        names = _controller_policies(admin, prefix)
+        rules = keyvault_policy(kek_name, mount) + "".join(admin.sys.read_acl_policy(n)["data"]["policy"]
+                                                            for n in names)
+        wrote = write_policy(admin, policy, rules) or wrote
+        if _controller_policies(admin, prefix) == names:
+            return wrote
+
+
+def _controller_policies(admin: hvac.Client, prefix: str) -> list[str]:
+    return sorted(n for n in admin.sys.list_acl_policies()["data"]["keys"] if n.startswith(prefix))
 
 
 def provision(admin: hvac.Client, backend: str = "wrapped", kek_name: str = "consentry-kek",

@@ -60,7 +60,7 @@ def provision_kek(admin: hvac.Client, backend: str, mount: str, kek_name: str, p
     if controller_id is not None and backend != "wrapped":
         raise ProvisionError("--controller is for the wrapped backend: transit-per-subject has a key per subject,"
                              " not a KEK per controller")
-    prefix = "CONSENTRY_KEYVAULT_"
+    prefix, policy = "CONSENTRY_KEYVAULT_", policy.lower()  # as Vault names it
     done = Provisioned(_step(admin, lambda: keyvault.ensure_kek(admin, backend, kek_name, mount, policy,
                                                                 controller_id)),
                        {f"{prefix}VAULT_ADDRESS": admin.url, f"{prefix}BACKEND": backend,

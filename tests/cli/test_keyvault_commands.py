@@ -69,9 +69,9 @@ async def test_status_and_verify_answer_for_the_named_controller(keyvault_app, d
 
 
 async def test_an_operator_rotates_one_controllers_kek_and_offboards_another_from_the_command_line(
-        keyvault_app, dev_ca, tmp_path, capsys, admin, consent_admin, kv_admin, vault, backend):
+        keyvault_app, dev_ca, tmp_path, capsys, admin, consent_admin, kv_admin, vault):
     run_dir = str(endpoints(tmp_path, dev_ca, keyvault_app.port))
-    leaving, _ = await leaving_controller(admin, consent_admin, vault, backend)
+    leaving, _ = await leaving_controller(admin, consent_admin, vault, keyvault_app)
     await kv_admin.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=unique("person"), controller_id=leaving))
     operator = ["--client", "admin", "--run-dir", run_dir]
 
@@ -84,7 +84,7 @@ async def test_an_operator_rotates_one_controllers_kek_and_offboards_another_fro
         await consentry("keyvault", "offboard", "--reason", "contract ended", *operator)
     usage = capsys.readouterr()
 
-    if backend == "wrapped":
+    if keyvault_app.settings.backend == "wrapped":
         assert rotated == 0 and json.loads(rotation.out)["kek_version"] == 2
     else:  # no KEK to rotate: one clear line
         assert rotated == 1 and rotation.err.startswith("consentry: FAILED_PRECONDITION")

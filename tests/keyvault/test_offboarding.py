@@ -25,10 +25,11 @@ def offboard(controller_id: str, key: str | None = None) -> admin_pb.OffboardCon
                                               idempotency_key=key or unique("offboard"))
 
 
-async def leaving_controller(admin, consent_admin, vault, backend) -> tuple[str, str]:
-    """(a controller of its own, with its KEK, its purpose): offboarding it touches no other test's."""
+async def leaving_controller(admin, consent_admin, vault, keyvault_app, *, kek: bool = True) -> tuple[str, str]:
+    """(a controller of its own, with its KEK unless not `kek`, its purpose): offboarding it touches no
+    other test's."""
     controller = (await registered_controller(consent_admin, unique("leaving"))).controller_id
-    if backend == "wrapped":
+    if kek and keyvault_app.settings.backend == "wrapped":
         ensure_kek(vault.client(), "wrapped", controller_id=controller)
     return controller, (await registered_purpose(admin, controller_id=controller)).purpose_id
 
@@ -53,8 +54,9 @@ def _in_vault(vault, names: list[str]) -> list[bool]:
 
 
 async def test_offboarding_destroys_every_key_of_the_controller_and_no_other(
-        admin, consent_admin, kv_admin, kv_admin_service, postgres, keyvault_database, tagger, vault, backend):
-    leaving, purpose = await leaving_controller(admin, consent_admin, vault, backend)
+        admin, consent_admin, kv_admin, kv_admin_service, keyvault_app, postgres, keyvault_database, tagger, vault):
+    backend = keyvault_app.settings.backend
+    leaving, purpose = await leaving_controller(admin, consent_admin, vault, keyvault_app)
     bank_purpose = (await registered_purpose(admin, controller_id=OTHER_CONTROLLER)).purpose_id
     people = [unique("person"), unique("person")]
     sealed, at_bank = {}, {}
@@ -103,8 +105,8 @@ async def test_offboarding_destroys_every_key_of_the_controller_and_no_other(
 
 
 async def test_no_key_is_made_for_an_offboarded_controller(
-        admin, consent_admin, kv_admin, kv_admin_service, postgres, keyvault_database, tagger, vault, backend):
-    leaving, purpose = await leaving_controller(admin, consent_admin, vault, backend)
+        admin, consent_admin, kv_admin, kv_admin_service, keyvault_app, postgres, keyvault_database, tagger, vault):
+    leaving, purpose = await leaving_controller(admin, consent_admin, vault, keyvault_app)
     newcomer = unique("person")
     await admin.GrantConsent(grant(newcomer, purpose))
     await kv_admin_service.OffboardController(offboard(leaving))
@@ -118,17 +120,35 @@ async def test_no_key_is_made_for_an_offboarded_controller(
                             database=keyvault_database) == 0
 
 
+async def test_a_controller_that_never_had_a_kek_or_a_key_is_offboarded_with_nothing_to_destroy(
+        admin, consent_admin, kv_admin_service, keyvault_app, vault):
+    never, _ = await leaving_controller(admin, consent_admin, vault, keyvault_app, kek=False)
+
+    answer = await kv_admin_service.OffboardController(offboard(never))
+
+    body = json.loads(answer.certificate.certificate_json)
+    assert (answer.subject_keys_destroyed, body["keysDestroyed"], body["controllerId"]) == (0, [], never)
+
+
 @pytest.mark.parametrize(("change", "field"), [({"controller_id": ""}, "controller_id"),
                                                 ({"reason": ""}, "reason"), ({"idempotency_key": ""}, "idempotency_key")])
 async def test_an_offboarding_missing_a_field_is_refused_and_destroys_nothing(
-        admin, consent_admin, kv_admin_service, vault, backend, change, field):
-    leaving, _ = await leaving_controller(admin, consent_admin, vault, backend)
+        admin, consent_admin, kv_admin, kv_admin_service, keyvault_app, postgres, keyvault_database, tagger, vault,
+        change, field):
+    leaving, purpose = await leaving_controller(admin, consent_admin, vault, keyvault_app)
+    person = unique("person")
+    await admin.GrantConsent(grant(person, purpose))
+    await kv_admin.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=person, controller_id=leaving))
     request = offboard(leaving)
     for name, value in change.items():
         setattr(request, name, value)
+    recorded = "SELECT count(*) FROM controller_keks WHERE controller_id = $1 AND offboarded_at IS NOT NULL"
 
     error = await refused(kv_admin_service.OffboardController, request)
+    untouched = (postgres.execute(recorded, leaving, database=keyvault_database),
+                 _keys(postgres, keyvault_database, [tagger.tag(person, leaving)]))
     answer = await kv_admin_service.OffboardController(offboard(leaving))
 
     assert error.code().name == "INVALID_ARGUMENT" and error_info(error).metadata["fields"] == field
-    assert answer.subject_keys_destroyed == 0 and answer.certificate.certificate_json  # offboarded only now
+    assert untouched == (0, [(2, True)])
+    assert answer.subject_keys_destroyed == 1  # the key was there for the valid request to destroy

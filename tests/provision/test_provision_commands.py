@@ -112,7 +112,8 @@ def test_vault_keys_and_policies_are_made_once_and_tokens_issued_on_request(vaul
 
 
 def test_a_controllers_kek_comes_with_its_own_policy_and_joins_the_services(vault):
-    mount, kek, policy = name("transit"), name("kek"), name("policy")
+    # An upper-case policy name, which Vault keeps (and lists) in lower case.
+    mount, kek, policy = name("transit"), name("kek"), name("Policy")
     admin = {"VAULT_ADDRESS": vault.address, "VAULT_TOKEN": vault.root_token}
     common = ("--transit-mount", mount, "--kek-name", kek, "--policy", policy)
     service = json.loads(provision("kek", *common, "--token", **admin).stdout)
@@ -123,9 +124,17 @@ def test_a_controllers_kek_comes_with_its_own_policy_and_joins_the_services(vaul
 
     first, again = twice("kek", *common, "--controller", "River-Bank", **admin)
 
+    other = json.loads(provision("kek", *common, "--controller", "acme", **admin).stdout)
+    later = json.loads(provision("kek", *common, **admin).stdout)  # a run for the default KEK keeps them all
+
     # Its own KEK and policy (the id made a Vault name), and the service's policy takes it in.
+    policy = policy.lower()
     own_kek, own_policy = f"{kek}-_52iver-_42ank", f"{policy}-controller-_52iver-_42ank"
     assert first["changed"] == [f"transit key {mount}/{own_kek}", f"policy {own_policy}", f"policy {policy}"]
+    assert other["changed"] == [f"transit key {mount}/{kek}-acme", f"policy {policy}-controller-acme",
+                                f"policy {policy}"] and later["changed"] == []
+    for controller_kek in (own_kek, f"{kek}-acme", kek):  # both controllers' and the default, by the same token
+        transit.encrypt_data(controller_kek, "c2VjcmV0", mount_point=mount)
     assert again["changed"] == [] and own_policy in first["notes"][0]
     sealed = transit.encrypt_data(own_kek, "c2VjcmV0", mount_point=mount)["data"]["ciphertext"]  # the same token
     assert transit.decrypt_data(own_kek, sealed, mount_point=mount)["data"]["plaintext"] == "c2VjcmV0"

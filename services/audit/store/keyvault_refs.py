@@ -7,6 +7,7 @@ import grpc
 
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
+from consentry_client import error_info
 from services.audit.domain.errors import KeyvaultUnavailable
 from services.common.logging import get_logger
 
@@ -16,6 +17,10 @@ MAX_BATCH = 1000  # GetSubjectRefs' own limit
 # Keyvault's answer about the request itself (a controller it does not know, an id it refuses): asking
 # again gives the same answer, so those subjects get no reference rather than stopping the log.
 FINAL = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
+# A controller whose KEK no operator has provisioned yet has no keys, so its subjects no references:
+# waiting for the operator would stop every controller's log, so its entries go in without one
+# (warned: the operator's setup step comes before the controller's purposes go live).
+UNREFERENCED = ("KEK_NOT_PROVISIONED",)
 
 
 class KeyvaultRefs:
@@ -33,7 +38,7 @@ class KeyvaultRefs:
                     kpb.GetSubjectRefsRequest(subject_ids=chunk, create_missing=True, controller_id=controller_id),
                     timeout=self._timeout)
             except grpc.aio.AioRpcError as error:
-                if error.code() not in FINAL:
+                if error.code() not in FINAL and error_info(error).reason not in UNREFERENCED:
                     raise KeyvaultUnavailable() from None
                 log.warning("no subject references for a controller", controller_id=controller_id,
                             subjects=len(chunk), code=error.code().name, detail=error.details())

@@ -93,9 +93,9 @@ class KekNotProvisioned(KeyVaultError):
     offboarded. An operator's setup step, not the caller's mistake."""
 
     def __init__(self, controller_id: str) -> None:
-        super().__init__(f"controller '{controller_id}' has no key-encryption key the service may use: an"
-                         f" operator provisions it (consentry provision kek --controller {controller_id});"
-                         " nothing was changed")
+        super().__init__(f"Vault refused the service the key-encryption key of controller '{controller_id}': an"
+                         f" operator provisions it (consentry provision kek --controller {controller_id}), or the"
+                         " service's token lacks its policy; nothing was changed")
         self.metadata = {"controllerId": controller_id}
 
 

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Protocol
 
-from services.keyvault.domain.errors import KeyVaultError, SubjectErased
+from services.keyvault.domain.errors import KekNotProvisioned, KeyVaultError, SubjectErased
 from services.keyvault.domain.model import LEGACY_TRANSIT_NAME, SubjectKey
 from services.keyvault.service import crypto
 
@@ -34,6 +34,8 @@ class Kek(Protocol):
 
     async def destroy(self) -> None:
         """Every version, for good (idempotent)."""
+
+    async def exists(self) -> bool: ...
 
     def version_of(self, wrapped: str) -> int: ...
 
@@ -77,8 +79,8 @@ class Backend(Protocol):
     async def destroy(self, key: SubjectKey) -> list[dict]:
         """Destroys what Vault holds for the subject (if anything); describes what was destroyed."""
 
-    def controller_keys(self, controller_id: str, subject_keys: int) -> list[dict]:
-        """Describes what offboarding the controller destroys in Vault."""
+    async def controller_keys(self, controller_id: str, subject_keys: int) -> list[dict]:
+        """Describes what offboarding the controller destroys in Vault (nothing: nothing to destroy)."""
 
     async def destroy_controller(self, controller_id: str, stored: list[str]) -> None:
         """Destroys it, given the wrapped_key column of the controller's keys not tombstoned yet
@@ -122,10 +124,16 @@ class WrappedBackend:
         return [{"keyId": f"subject-key/{key.tag}",
                  "wrappedUnderKek": f"{self.kek(key.controller_id).key_name}:v{key.kek_version}"}]
 
-    def controller_keys(self, controller_id: str, subject_keys: int) -> list[dict]:
-        # Every version of the KEK: the wrapped keys in the database and in every backup with them.
-        return [{"keyId": f"vault-transit/{self.kek(controller_id).key_name}", "allVersions": True,
-                 "deletedInVault": True, "subjectKeysWrapped": subject_keys}]
+    async def controller_keys(self, controller_id: str, subject_keys: int) -> list[dict]:
+        # Every version of the KEK: the wrapped keys in the database and in every backup with them. A
+        # KEK never provisioned for the service never wrapped anything.
+        kek = self.kek(controller_id)
+        try:
+            held = await kek.exists()
+        except KekNotProvisioned:
+            held = False
+        return [{"keyId": f"vault-transit/{kek.key_name}", "allVersions": True, "deletedInVault": True,
+                 "subjectKeysWrapped": subject_keys}] if held else []
 
     async def destroy_controller(self, controller_id: str, stored: list[str]) -> None:
         await self.kek(controller_id).destroy()
@@ -191,8 +199,9 @@ class TransitPerSubjectBackend:
         # Named by tag even for a legacy key: its Vault name would give the id away.
         return [{"keyId": f"vault-transit/{self.PREFIX}{key.tag}", "deletedInVault": True}]
 
-    def controller_keys(self, controller_id: str, subject_keys: int) -> list[dict]:
-        return [{"keyId": f"vault-transit/{self.PREFIX}*", "subjectKeys": subject_keys, "deletedInVault": True}]
+    async def controller_keys(self, controller_id: str, subject_keys: int) -> list[dict]:
+        return [{"keyId": f"vault-transit/{self.PREFIX}*", "subjectKeys": subject_keys,
+                 "deletedInVault": True}] if subject_keys else []
 
     async def destroy_controller(self, controller_id: str, stored: list[str]) -> None:
         # Only the default controller has keys named before tags (LEGACY_TRANSIT_NAME), and it stays.

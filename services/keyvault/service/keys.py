@@ -146,7 +146,13 @@ class KeyService:
         async with self._uow.autocommit() as store:  # before Vault is asked for anything
             if await store.offboarding(controller_id) is not None:
                 raise errors.ControllerOffboarded(controller_id)
-        stored = await self._backend.create(controller_id, tags)  # transit-per-subject names each key by the tag
+        try:
+            stored = await self._backend.create(controller_id, tags)  # transit-per-subject names each key by the tag
+        except errors.KekNotProvisioned:  # or destroyed by an offboarding that began meanwhile
+            async with self._uow.autocommit() as store:
+                if await store.offboarding(controller_id) is not None:
+                    raise errors.ControllerOffboarded(controller_id) from None
+            raise
         name = self._backend.name
         keys = [SubjectKey(s, t, KeyState.ACTIVE, name, w, v, controller_id=controller_id)
                 for s, t, (w, v) in zip(subject_ids, tags, stored, strict=True)]
@@ -220,7 +226,10 @@ class KeyService:
         is derived from the subject's key at the controller: the same person's refs at two
         controllers are unrelated."""
         if create_missing:
-            keys = await self.ensure(controller_id, subject_ids)
+            try:
+                keys = await self.ensure(controller_id, subject_ids)
+            except errors.ControllerOffboarded:  # every subject of it is erased, with or without a key
+                return [(s, "", KeyState.SHREDDED) for s in subject_ids]
         else:
             async with self._uow.autocommit() as store:
                 keys = await store.get_many(controller_id, subject_ids)
@@ -283,6 +292,9 @@ class KeyService:
         Vault)."""
         if not isinstance(self._backend, WrappedBackend):
             raise errors.NoKek(self._backend.name)
+        async with self._uow.autocommit() as store:
+            if await store.offboarding(controller_id) is not None:
+                raise errors.ControllerOffboarded(controller_id)
         kek = self._backend.kek(controller_id)
         version = await kek.rotate()
         rewrapped = 0

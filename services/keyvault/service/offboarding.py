@@ -36,21 +36,24 @@ class Offboarding:
             certificate = await uow.store.offboarding(controller_id, for_update=True)
             if certificate is None:
                 live = await uow.store.live_keys(controller_id)
-                certificate = self._certificate(controller_id, len(live), reason)
+                destroyed = await self._backend.controller_keys(controller_id, len(live))
+                certificate = self._certificate(controller_id, destroyed, len(live), reason)
                 tags = await uow.store.offboard(controller_id, datetime.now(UTC), certificate)
                 uow.emit(ev.ControllerOffboarded(certificate, len(live), controller_id))
             await uow.commit()
         for tag in tags:  # here at once; other replicas when the rows' notifications reach them
             self._cache.purge(tag)
-        async with self._uow.autocommit() as store:
-            pending = await store.live_keys(controller_id)
-        await self._backend.destroy_controller(controller_id, [stored for _, stored in pending])
+        body = json.loads(certificate.certificate_json)
+        if body["keysDestroyed"]:  # what the certificate says is destroyed, no more and no less
+            async with self._uow.autocommit() as store:
+                pending = await store.live_keys(controller_id)
+            await self._backend.destroy_controller(controller_id, [stored for _, stored in pending])
         async with self._uow.autocommit() as store:
             await store.tombstone_offboarded(controller_id, certificate)
-        return certificate, json.loads(certificate.certificate_json)["subjectKeysDestroyed"]
+        return certificate, body["subjectKeysDestroyed"]
 
-    def _certificate(self, controller_id: str, subject_keys: int, reason: str) -> Certificate:
+    def _certificate(self, controller_id: str, destroyed: list[dict], subject_keys: int, reason: str) -> Certificate:
         body = canonical_bytes(build_offboarding_certificate(
-            str(new_id()), controller_id, self._backend.name, self._backend.controller_keys(controller_id, subject_keys),
-            subject_keys, datetime.now(UTC), reason, self._signer.key_id))
+            str(new_id()), controller_id, self._backend.name, destroyed, subject_keys, datetime.now(UTC), reason,
+            self._signer.key_id))
         return Certificate(body, self._signer.sign(body), self._signer.key_id)

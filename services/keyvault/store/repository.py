@@ -141,6 +141,8 @@ class KeyStore:
                 "INSERT INTO controller_keks (controller_id, floor) VALUES ($1, $2)"
                 " ON CONFLICT (controller_id) DO UPDATE SET floor = greatest(controller_keks.floor, $2)",
                 self._kek_row(controller_id), version)
+            if self._kek_row(controller_id) == "":  # replicas of the previous version read the old floor
+                await self._conn.execute("UPDATE kek_floor SET version = greatest(version, $1)", version)
             left = await self._conn.fetchval(
                 f"SELECT EXISTS (SELECT 1 FROM subject_keys WHERE {condition} AND state = $2 AND kek_version < $3)",
                 controller, KeyState.ACTIVE.value, version)

@@ -170,6 +170,10 @@ class TransitKek(_Transit):
         await self._call(call)
 
 
+    async def exists(self) -> bool:
+        return await self._call(lambda: _exists(self._client().secrets.transit, self.key_name, self._mount))
+
+
 def _exists(transit, name: str, mount: str) -> bool:
     try:
         transit.read_key(name, mount_point=mount)
