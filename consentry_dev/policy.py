@@ -37,7 +37,7 @@ purposes = ["{DEMO_PURPOSE}"]
 
 [clients.keyvault]
 operator = true
-rpcs = ["{CONSENT}/CheckConsent", "{CONSENT}/CheckConsents"]
+rpcs = ["{CONSENT}/CheckConsent", "{CONSENT}/CheckConsents", "{CONSENT}/GetController"]
 purposes = ["*"]
 
 [clients.audit]

@@ -33,7 +33,8 @@ CLIENTS = {
     "lobby-screen": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/{rpc}" for rpc in ("ListPurposes", "ListConsents")],
                      "purposes": ["lobby-entry"]},
     # The keyvault asks before every key release.
-    "keyvault": {"operator": True, "rpcs": [f"{SERVICE}/CheckConsent", f"{SERVICE}/CheckConsents"], "purposes": ["*"]},
+    "keyvault": {"operator": True, "rpcs": [f"{SERVICE}/CheckConsent", f"{SERVICE}/CheckConsents",
+                                            f"{SERVICE}/GetController"], "purposes": ["*"]},
     # A face system using the client library: the same identity on consent and keyvault.
     "face-app": {"controller": "acme-campus", "rpcs": GATE_RPCS, "purposes": ["*"]},
     # dsr erases a subject's consents and reads them for access requests.

@@ -152,3 +152,13 @@ async def test_an_offboarding_missing_a_field_is_refused_and_destroys_nothing(
     assert error.code().name == "INVALID_ARGUMENT" and error_info(error).metadata["fields"] == field
     assert untouched == (0, [(2, True)])
     assert answer.subject_keys_destroyed == 1  # the key was there for the valid request to destroy
+
+
+async def test_a_controller_nobody_registered_is_not_offboarded(kv_admin_service, postgres, keyvault_database):
+    typo = unique("acme-campsu")
+
+    error = await refused(kv_admin_service.OffboardController, offboard(typo))
+
+    assert error.code().name == "NOT_FOUND" and error_info(error).reason == "CONTROLLER_NOT_FOUND"
+    assert postgres.execute("SELECT count(*) FROM controller_keks WHERE controller_id = $1", typo,
+                            database=keyvault_database) == 0

@@ -34,7 +34,7 @@ class KeyService:
         self._uow, self._backend, self._consent, self.cache, self._tagger = uow, backend, consent, cache, tagger
         self._releases = ReleaseLog(uow)
         self._shredder = Shredder(uow, backend, cache, signer, self._reference, tagger)
-        self._offboarding = Offboarding(uow, backend, cache, signer, tagger)
+        self._offboarding = Offboarding(uow, backend, cache, signer, tagger, consent)
         self.generations = generations
         self._certificate_key = signer.public_key_pem
         self._refills: dict[str, asyncio.Future[bytes | str]] = {}

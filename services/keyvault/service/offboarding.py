@@ -19,18 +19,23 @@ from services.keyvault.domain.certificate import build_offboarding_certificate, 
 from services.keyvault.domain.model import Certificate
 from services.keyvault.service.backends import Backend
 from services.keyvault.service.key_cache import SubjectKeyCache
-from services.keyvault.service.ports import KeyUnits
+from services.keyvault.service.ports import ConsentGate, KeyUnits
 
 
 class Offboarding:
     def __init__(self, uow: KeyUnits, backend: Backend, cache: SubjectKeyCache, signer: Ed25519Signer,
-                 tagger: SubjectTagger) -> None:
+                 tagger: SubjectTagger, consent: ConsentGate) -> None:
         self._uow, self._backend, self._cache, self._signer, self._tagger = uow, backend, cache, signer, tagger
+        self._consent = consent
 
     async def offboard(self, controller_id: str, reason: str) -> tuple[Certificate, int]:
         """(the certificate, how many subject keys it destroyed)."""
         if controller_id == self._tagger.default_controller:
             raise errors.DefaultControllerStays(controller_id)
+        async with self._uow.autocommit() as store:
+            first = await store.offboarding(controller_id) is None
+        if first and not await self._consent.registered(controller_id):
+            raise errors.UnknownController(controller_id)
         tags: list[str] = []
         async with self._uow() as uow:
             certificate = await uow.store.offboarding(controller_id, for_update=True)

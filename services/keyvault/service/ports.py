@@ -63,6 +63,8 @@ class ConsentGate(Protocol):
 
     async def check(self, controller_id: str, subject_id: str, purpose_id: str) -> ConsentAnswer: ...
 
+    async def registered(self, controller_id: str) -> bool: ...
+
 
 KeyWork = UnitOfWork[KeyStore, Event]
 KeyUnits = UnitsOfWork[KeyStore, Event]

@@ -43,5 +43,15 @@ class ConsentClient:
             raise ConsentUnreachable()
         return [_answer(answer) for answer in answers]
 
+    async def registered(self, controller_id: str) -> bool:
+        """Whether consent knows the controller (its registry is the platform's)."""
+        try:
+            await self._stub.GetController(cpb.GetControllerRequest(controller_id=controller_id), timeout=self._timeout)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return False
+            raise ConsentUnreachable() from None
+        return True
+
     async def close(self) -> None:
         await self._channel.close()
