@@ -293,3 +293,12 @@ async def test_an_operator_checks_in_the_controller_it_names(admin, gate, bank, 
     await asyncio.sleep(0)
     assert (await keyvault.CheckConsent(asked(at_b.purpose_id, CONTROLLER))).reason == pb.DENY_REASON_UNKNOWN_PURPOSE
     assert (await keyvault.CheckConsent(asked(at_b.purpose_id, OTHER_CONTROLLER))).decision == pb.DECISION_ALLOW
+
+
+async def test_an_operator_asking_the_filing_status_of_a_controller_never_registered_gets_not_found(admin, bank):
+    registered = await admin.GetFilingStatus(pb.GetFilingStatusRequest(controller_id=OTHER_CONTROLLER))
+
+    error = await refused(admin.GetFilingStatus, pb.GetFilingStatusRequest(controller_id=unique("never-registered")))
+
+    assert registered.controller_id == OTHER_CONTROLLER  # a registered one answers, with or without face data
+    assert (error.code(), error_info(error).reason) == (grpc.StatusCode.NOT_FOUND, "CONTROLLER_NOT_FOUND")

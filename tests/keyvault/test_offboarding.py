@@ -74,6 +74,8 @@ async def test_offboarding_destroys_every_key_of_the_controller_and_no_other(
     answer = await kv_admin_service.OffboardController(offboard(leaving))
     again = await kv_admin_service.OffboardController(offboard(leaving))  # a new key: the same certificate
     after = _keys(postgres, keyvault_database, tags), _in_vault(vault, in_vault)
+    published = postgres.execute("SELECT count(*) FROM outbox WHERE event_type = 'keyvault.controller.offboarded'"
+                                 " AND controller_id = $1", leaving, database=keyvault_database)
     public = (await kv_admin.GetCertificateKey(pb.GetCertificateKeyRequest())).public_key_pem
     body = json.loads(answer.certificate.certificate_json)
 
@@ -83,6 +85,7 @@ async def test_offboarding_destroys_every_key_of_the_controller_and_no_other(
     # One certificate for the whole controller, signed, naming it and what went, and nobody.
     assert verify_signature(public, answer.certificate.certificate_json, answer.certificate.signature)
     assert again.certificate == answer.certificate and answer.subject_keys_destroyed == 2
+    assert published == 1  # once, when done; not again on the repeat
     assert (body["type"], body["controllerId"], body["subjectKeysDestroyed"], body["reason"]) == (
         "consentry.keyvault.controller-offboarding-certificate.v1", leaving, 2, "contract ended")
     assert not any(p in answer.certificate.certificate_json.decode() or t in answer.certificate.certificate_json.decode()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from services.common.logging import get_logger
+from services.consent.domain import errors
 from services.consent.domain import events as ev
 from services.consent.domain.filing import FilingRule, FilingState, FilingStatus, crossed
 from services.consent.service.consents import utcnow
@@ -21,7 +22,11 @@ class FilingWatch:
         self._uow, self.rule, self._now = uow, rule, clock
 
     async def status(self, controller_id: str) -> FilingStatus:
+        """ControllerNotFound for a controller never registered: a count of zero would read as an
+        answer about a controller that has none of its subjects' face data."""
         async with self._uow() as uow:
+            if await uow.store.controller(controller_id) is None:
+                raise errors.ControllerNotFound(controller_id)
             people = await uow.store.subjects_with_stored_face_data(controller_id)
         return FilingStatus(controller_id, people, self.rule.threshold, self.rule.state(people))
 

@@ -4,8 +4,8 @@ Destroying the controller's KEK (transit-per-subject: each of its subject keys) 
 makes every copy of a wrapped key useless, backups included. The offboarding is recorded first, with
 its certificate, and every key of the controller marked SHREDDING in the same transaction: unusable
 from that commit, and no key stored for the controller after it (creations share-lock the same row).
-Vault's part comes next, then the tombstones; a repeat finishes whatever an interrupted one left and
-answers with the same certificate, which is only handed out once Vault's part is done."""
+Vault's part comes next, then the tombstones and the event; a repeat finishes whatever an interrupted
+one left and answers with the same certificate, which is only handed out once Vault's part is done."""
 
 import json
 from datetime import UTC, datetime
@@ -44,7 +44,6 @@ class Offboarding:
                 destroyed = await self._backend.controller_keys(controller_id, len(live))
                 certificate = self._certificate(controller_id, destroyed, len(live), reason)
                 tags = await uow.store.offboard(controller_id, datetime.now(UTC), certificate)
-                uow.emit(ev.ControllerOffboarded(certificate, len(live), controller_id))
             await uow.commit()
         for tag in tags:  # here at once; other replicas when the rows' notifications reach them
             self._cache.purge(tag)
@@ -53,8 +52,10 @@ class Offboarding:
             async with self._uow.autocommit() as store:
                 pending = await store.live_keys(controller_id)
             await self._backend.destroy_controller(controller_id, [stored for _, stored in pending])
-        async with self._uow.autocommit() as store:
-            await store.tombstone_offboarded(controller_id, certificate)
+        async with self._uow() as uow:  # published once, when done: not while Vault's part may yet fail
+            if await uow.store.complete_offboarding(controller_id, certificate):
+                uow.emit(ev.ControllerOffboarded(certificate, body["subjectKeysDestroyed"], controller_id))
+            await uow.commit()
         return certificate, body["subjectKeysDestroyed"]
 
     def _certificate(self, controller_id: str, destroyed: list[dict], subject_keys: int, reason: str) -> Certificate:

@@ -189,13 +189,17 @@ class KeyStore:
         await destroy_event_keys(self._conn, tags)
         return tags
 
-    async def tombstone_offboarded(self, controller_id: str, certificate: Certificate) -> int:
+    async def complete_offboarding(self, controller_id: str, certificate: Certificate) -> bool:
         """After Vault destroyed what it held: the controller's SHREDDING keys become tombstones that
-        hold no key and point at the offboarding's certificate."""
-        result = await self._conn.execute(
+        hold no key and point at the offboarding's certificate. Whether this completed the offboarding
+        (False: an earlier call did)."""
+        await self._conn.execute(
             "UPDATE subject_keys SET state = $2, wrapped_key = NULL, subject_ref = NULL,"
             " shredded_at = coalesce(shredded_at, now()), certificate_json = $4, certificate_sig = $5,"
             " certificate_key = $6 WHERE controller_id = $1 AND state = $3", controller_id,
             KeyState.SHREDDED.value, KeyState.SHREDDING.value, certificate.certificate_json, certificate.signature,
             certificate.key_id)
-        return int(result.split()[-1])
+        result = await self._conn.execute(
+            "UPDATE controller_keks SET completed_at = now() WHERE controller_id = $1 AND completed_at IS NULL",
+            controller_id)
+        return result == "UPDATE 1"
