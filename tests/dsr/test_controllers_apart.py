@@ -264,3 +264,16 @@ async def test_a_deletion_at_one_controller_leaves_the_persons_consent_and_key_a
 
 def pb_check(subject: str, purpose: str, controller: str) -> cpb.CheckConsentRequest:
     return cpb.CheckConsentRequest(subject_id=subject, purpose_id=purpose, controller_id=controller)
+
+
+async def test_a_requests_events_carry_its_controller_on_the_envelope(operator, dsr_rows, backend):
+    person = unique("subj")
+    await operator.SubmitRequest(submission(person, controller_id=A))
+    await operator.SubmitRequest(submission(person, controller_id=B))
+
+    rows = await dsr_rows.fetch("SELECT controller_id, count(*) AS events FROM outbox WHERE subject_id = $1"
+                                " GROUP BY controller_id ORDER BY controller_id", person)
+
+    # Each request's events under its own controller (which picks the event key, and the envelope's
+    # controller_id); none without one.
+    assert [(r["controller_id"], r["events"] > 0) for r in rows] == sorted([(A, True), (B, True)])
