@@ -114,7 +114,7 @@ class UnknownController(KeyVaultError):
     reason = "CONTROLLER_NOT_FOUND"
 
     def __init__(self, controller_id: str) -> None:
-        super().__init__(f"controller '{controller_id}' not found")
+        super().__init__(f"controller '{controller_id}' does not exist")  # as consent and auth say it
 
 
 class DefaultControllerStays(KeyVaultError):
