@@ -209,3 +209,22 @@ async def test_an_idempotency_key_answers_its_first_shred_and_shreds_no_one_else
     assert (reused.code(), error_info(reused).reason) == (grpc.StatusCode.FAILED_PRECONDITION,
                                                           "IDEMPOTENCY_KEY_REUSED")
     assert status.state == pb.KEY_STATE_ACTIVE
+
+
+@pytest.mark.parametrize("backend", ["transit-per-subject"], scope="session")
+async def test_a_reference_asked_while_vault_destroys_the_key_answers_shredded(admin, gate, face, kv_admin, vault,
+                                                                               tagger, backend):
+    subject, _ = await consented(admin, gate)
+    await face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=subject))
+    ask = pb.GetSubjectRefsRequest(subject_ids=[subject], controller_id=CONTROLLER)
+    [before] = (await kv_admin.GetSubjectRefs(ask)).refs
+    # Vault's part of a shred (or an offboarding) done, the row not yet: what a reference asked in between meets.
+    name = f"{TransitPerSubjectBackend.PREFIX}{tagger.tag(subject, CONTROLLER)}"
+    root = hvac.Client(url=vault.address, token=vault.root_token).secrets.transit
+    root.update_key_configuration(name, deletion_allowed=True)
+    root.delete_key(name)
+
+    [after] = (await kv_admin.GetSubjectRefs(ask)).refs
+
+    assert (before.state, len(before.subject_ref)) == (pb.KEY_STATE_ACTIVE, 64)
+    assert (after.state, after.subject_ref) == (pb.KEY_STATE_SHREDDED, "")

@@ -190,7 +190,11 @@ class TransitPerSubjectBackend:
             raise SubjectErased(subject_id) from None
 
     async def subject_ref(self, handle: str, subject_id: str) -> str:
-        return (await self._keys.hmac(handle, subject_id.encode())).hex()
+        try:
+            return (await self._keys.hmac(handle, subject_id.encode())).hex()
+        except KeyVaultError:
+            await self._erased_meanwhile(handle, subject_id)
+            raise
 
     async def destroy(self, key: SubjectKey) -> list[dict]:
         # By name, even without a row: a key whose creation lost a race with a shred goes as well.

@@ -240,7 +240,10 @@ class KeyService:
                 return subject_id, "", KeyState.ABSENT
             if key.state.erased:
                 return subject_id, "", KeyState.SHREDDED
-            return subject_id, await self._reference(key), KeyState.ACTIVE
+            try:
+                return subject_id, await self._reference(key), KeyState.ACTIVE
+            except errors.SubjectErased:  # shredded (or its controller offboarded) since the row was read
+                return subject_id, "", KeyState.SHREDDED
         return list(await asyncio.gather(*(one(s) for s in subject_ids)))
 
     async def shred(self, controller_id: str, subject_id: str, request_id: str, reason: str) -> Certificate:

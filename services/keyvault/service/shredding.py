@@ -87,7 +87,7 @@ class Shredder:
     async def _reference(self, key: SubjectKey) -> str:
         try:
             return await self._subject_ref(key)
-        except errors.WrappedKeyUnusable:  # nothing left to point to: the key is gone already
+        except (errors.WrappedKeyUnusable, errors.SubjectErased):  # nothing left to point to: the key is gone already
             return ""
 
     def _certificate(self, key: SubjectKey, ref: str, destroyed: list[dict], request_id: str, reason: str,
