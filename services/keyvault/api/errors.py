@@ -14,7 +14,6 @@ status_for = error_table([
     (errors.NoKek, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.KekNotProvisioned, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ControllerOffboarded, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.UnknownController, grpc.StatusCode.NOT_FOUND),
     (errors.DefaultControllerStays, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.KeyGenerationRetired, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ConsentChanged, grpc.StatusCode.ABORTED),

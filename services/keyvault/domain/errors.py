@@ -108,15 +108,6 @@ class ControllerOffboarded(KeyVaultError):
         self.metadata = {"controllerId": controller_id}
 
 
-class UnknownController(KeyVaultError):
-    """Not in the platform's registry of controllers (consent's): nothing is offboarded under a typo."""
-
-    reason = "CONTROLLER_NOT_FOUND"
-
-    def __init__(self, controller_id: str) -> None:
-        super().__init__(f"controller '{controller_id}' does not exist")  # as consent and auth say it
-
-
 class DefaultControllerStays(KeyVaultError):
     """The default controller's KEK wraps the keys from before controllers, some of which keyvault can
     only name by the person's id: it cannot destroy them all at once."""

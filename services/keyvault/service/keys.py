@@ -143,12 +143,9 @@ class KeyService:
     async def _create_once(self, controller_id: str, subject_ids: list[str]) -> list[str]:
         """Returns the subjects whose new keys came out wrapped below the KEK floor: not stored."""
         tags = [self._tagger.tag(s, controller_id) for s in subject_ids]
-        async with self._uow.autocommit() as store:  # before Vault is asked for anything
-            if await store.offboarding(controller_id) is not None:
-                raise errors.ControllerOffboarded(controller_id)
         try:
             stored = await self._backend.create(controller_id, tags)  # transit-per-subject names each key by the tag
-        except errors.KekNotProvisioned:  # or destroyed by an offboarding that began meanwhile
+        except errors.KeyVaultError:  # an offboarded controller's KEK is gone: say that, not Vault's refusal
             async with self._uow.autocommit() as store:
                 if await store.offboarding(controller_id) is not None:
                     raise errors.ControllerOffboarded(controller_id) from None

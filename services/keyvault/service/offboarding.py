@@ -10,6 +10,7 @@ one left and answers with the same certificate, which is only handed out once Va
 import json
 from datetime import UTC, datetime
 
+from services.common.auth import ControllerNotFound
 from services.common.erasure import SubjectTagger
 from services.common.ids import new_id
 from services.common.signing import Ed25519Signer
@@ -35,7 +36,7 @@ class Offboarding:
         async with self._uow.autocommit() as store:
             first = await store.offboarding(controller_id) is None
         if first and not await self._consent.registered(controller_id):
-            raise errors.UnknownController(controller_id)
+            raise ControllerNotFound(controller_id)  # in the words every service uses for one
         tags: list[str] = []
         async with self._uow() as uow:
             certificate = await uow.store.offboarding(controller_id, for_update=True)
@@ -43,7 +44,8 @@ class Offboarding:
                 live = await uow.store.live_keys(controller_id)
                 destroyed = await self._backend.controller_keys(controller_id, len(live))
                 certificate = self._certificate(controller_id, destroyed, len(live), reason)
-                tags = await uow.store.offboard(controller_id, datetime.now(UTC), certificate)
+                tags = [tag for tag, _ in live]
+                await uow.store.offboard(controller_id, datetime.now(UTC), certificate, tags)
             await uow.commit()
         for tag in tags:  # here at once; other replicas when the rows' notifications reach them
             self._cache.purge(tag)

@@ -87,17 +87,23 @@ class KeyStore:
         rows = await self._conn.fetch("SELECT * FROM subject_keys WHERE subject_tag = ANY($1::text[])", list(ids))
         return {ids[r["subject_tag"]]: _key(controller_id, ids[r["subject_tag"]], r) for r in rows}
 
+    def _is_default(self, controller_id: str | None) -> bool:
+        return controller_id is None or controller_id == self._tagger.default_controller
+
     def _of_controller(self, controller_id: str | None) -> tuple[str, str]:
         """(SQL condition on subject_keys with $1, its value): the default controller's keys include
         those from before controllers (NULL)."""
-        if controller_id is None or controller_id == self._tagger.default_controller:
+        if self._is_default(controller_id):
             return "(controller_id IS NULL OR controller_id = $1)", self._tagger.default_controller
         return "controller_id = $1", controller_id
 
     def _kek_row(self, controller_id: str | None) -> str:
         """The controller_keks row of the controller's KEK ('': the default controller's, migration 0009)."""
-        default = controller_id is None or controller_id == self._tagger.default_controller
-        return "" if default else controller_id
+        return "" if self._is_default(controller_id) else controller_id
+
+    async def _ensure_kek_row(self, row: str) -> None:
+        """There must be a row to lock."""
+        await self._conn.execute("INSERT INTO controller_keks (controller_id) VALUES ($1) ON CONFLICT DO NOTHING", row)
 
     async def wrapped_below(self, controller_id: str | None, kek_version: int, limit: int) -> list[tuple[str, str]]:
         """(tag, wrapped key) of the controller's live keys wrapped under an older version of its KEK."""
@@ -122,7 +128,7 @@ class KeyStore:
         they are committed (and visible); the row is made first, as there must be one to lock.
         ControllerOffboarded once the controller is: no key is stored for it again."""
         row = self._kek_row(controller_id)
-        await self._conn.execute("INSERT INTO controller_keks (controller_id) VALUES ($1) ON CONFLICT DO NOTHING", row)
+        await self._ensure_kek_row(row)
         floor, offboarded = await self._conn.fetchrow(
             "SELECT floor, offboarded_at IS NOT NULL FROM controller_keks WHERE controller_id = $1 FOR SHARE", row)
         if offboarded:
@@ -157,9 +163,8 @@ class KeyStore:
     async def offboarding(self, controller_id: str, *, for_update: bool = False) -> Certificate | None:
         """The certificate of the controller's offboarding, if it was offboarded. `for_update` (inside
         a transaction) waits for keys being stored and holds new ones off until the commit."""
-        if for_update:  # there must be a row to lock
-            await self._conn.execute("INSERT INTO controller_keks (controller_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                                     controller_id)
+        if for_update:
+            await self._ensure_kek_row(controller_id)
         row = await self._conn.fetchrow(
             "SELECT certificate_json, certificate_sig, certificate_key FROM controller_keks WHERE controller_id = $1"
             + (" FOR UPDATE" if for_update else ""), controller_id)
@@ -174,20 +179,18 @@ class KeyStore:
             controller_id, [KeyState.ACTIVE.value, KeyState.SHREDDING.value])
         return [(r["subject_tag"], r["wrapped_key"]) for r in rows]
 
-    async def offboard(self, controller_id: str, at: datetime, certificate: Certificate) -> list[str]:
+    async def offboard(self, controller_id: str, at: datetime, certificate: Certificate, tags: list[str]) -> None:
         """Records the offboarding and marks each of the controller's live keys SHREDDING (unusable from
-        the commit, purged from every replica's cache); forgets their generations and event keys. The
-        tags marked."""
+        the commit, purged from every replica's cache); forgets the generations and event keys of
+        `tags`, its live keys' (read under the same lock)."""
         await self._conn.execute(
             "UPDATE controller_keks SET offboarded_at = $2, certificate_json = $3, certificate_sig = $4,"
             " certificate_key = $5 WHERE controller_id = $1", controller_id, at, certificate.certificate_json,
             certificate.signature, certificate.key_id)
         await self._conn.execute("UPDATE subject_keys SET state = $2 WHERE controller_id = $1 AND state = $3",
                                  controller_id, KeyState.SHREDDING.value, KeyState.ACTIVE.value)
-        tags = [tag for tag, _ in await self.live_keys(controller_id)]
         await self._conn.execute("DELETE FROM purpose_generations WHERE subject_tag = ANY($1::text[])", tags)
         await destroy_event_keys(self._conn, tags)
-        return tags
 
     async def complete_offboarding(self, controller_id: str, certificate: Certificate) -> bool:
         """After Vault destroyed what it held: the controller's SHREDDING keys become tombstones that

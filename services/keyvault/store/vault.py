@@ -158,20 +158,23 @@ class TransitKek(_Transit):
 
     async def destroy(self) -> None:
         """Every version of the KEK, for good; nothing when it is gone already."""
-        def call() -> None:
-            transit = self._client().secrets.transit
-            try:
-                transit.update_key_configuration(self.key_name, deletion_allowed=True, mount_point=self._mount)
-            except (hvac.exceptions.InvalidRequest, hvac.exceptions.InvalidPath):
-                if not _exists(transit, self.key_name, self._mount):
-                    return
-                raise
-            transit.delete_key(self.key_name, mount_point=self._mount)
-        await self._call(call)
+        await self._call(lambda: _delete(self._client().secrets.transit, self.key_name, self._mount))
 
 
     async def exists(self) -> bool:
         return await self._call(lambda: _exists(self._client().secrets.transit, self.key_name, self._mount))
+
+
+def _delete(transit, name: str, mount: str) -> bool:
+    """Deletes a transit key, every version; False if there was none (deleting is idempotent)."""
+    try:
+        transit.update_key_configuration(name, deletion_allowed=True, mount_point=mount)
+    except (hvac.exceptions.InvalidRequest, hvac.exceptions.InvalidPath):
+        if not _exists(transit, name, mount):
+            return False
+        raise
+    transit.delete_key(name, mount_point=mount)
+    return True
 
 
 def _exists(transit, name: str, mount: str) -> bool:
@@ -240,17 +243,7 @@ class TransitSubjectKeys(_Transit):
 
     async def delete(self, name: str) -> bool:
         """Idempotent: False when there was no such key (an earlier shred got this far already)."""
-        def call() -> bool:
-            transit = self._client().secrets.transit
-            try:
-                transit.update_key_configuration(name, deletion_allowed=True, mount_point=self._mount)
-            except hvac.exceptions.InvalidRequest:
-                if not self._exists(name):
-                    return False
-                raise
-            transit.delete_key(name, mount_point=self._mount)
-            return True
-        return await self._call(call)
+        return await self._call(lambda: _delete(self._client().secrets.transit, name, self._mount))
 
     async def exists(self, name: str) -> bool:
         return await self._call(self._exists, name)
