@@ -21,6 +21,11 @@ class ProducerProgress:
     ahead: set[int] = field(default_factory=set)
     replay_requested_at: datetime | None = None
 
+    def __post_init__(self) -> None:
+        # Loaded from the log, `ahead` may hold sequences the stored progress had not counted yet
+        # (entries committed before their progress row): what is in the log was seen.
+        self.highest_seen = max(self.highest_seen, max(self.ahead, default=0))
+
     def saw(self, sequence: int) -> None:
         self.highest_seen = max(self.highest_seen, sequence)
         if sequence > self.complete_up_to:
