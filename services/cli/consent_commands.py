@@ -16,8 +16,8 @@ from consentry_client.pages import items, whole
 from services.cli.client import DEFAULT_RUN_DIR, CliError, channel, load_endpoints
 
 
-# The commands about a subject whose request names the controller it is asked in. The others name a
-# purpose, and a purpose belongs to one controller.
+# The commands about a subject whose request names the controller it is asked in; an operator must name
+# it. The others name a purpose, whose id is unique within its controller only.
 SUBJECT_IN_CONTROLLER = ("check", "list")
 
 
@@ -33,11 +33,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             p.add_argument("--purpose", required=True)
         if name == "purposes":
             p.add_argument("--controller", default="", help="only this controller's purposes")
-        if name in SUBJECT_IN_CONTROLLER:
+        elif name in SUBJECT_IN_CONTROLLER:
             p.add_argument("--controller", default="",
                            help="the controller the person is a subject of: an operator's client must name it"
                                 " (the same person at two controllers is two subjects); a controller's client"
                                 " may leave it out (its own)")
+        else:
+            p.add_argument("--controller", default="",
+                           help="the controller whose purpose it is: a controller's client may leave it out (its"
+                                " own); an operator's client must name it where several controllers use the id")
         p.add_argument("--client", default="demo-gate", help="client certificate to call with")
         p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
         if name == "as-of":
@@ -111,7 +115,8 @@ async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namesp
         _show(await stub.CheckConsent(pb.CheckConsentRequest(subject_id=args.subject, purpose_id=args.purpose,
                                                              controller_id=args.controller)))
     elif args.action == "purpose":
-        _show(await stub.GetPurpose(pb.GetPurposeRequest(purpose_id=args.purpose)))
+        _show(await stub.GetPurpose(pb.GetPurposeRequest(purpose_id=args.purpose,
+                                                         controller_id=args.controller)))
     elif args.action == "purposes":
         async for p in items(stub.ListPurposes, pb.ListPurposesRequest(controller_id=args.controller), "purposes"):
             print(_purpose_line(p))
@@ -119,20 +124,20 @@ async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namesp
         _show(await whole(stub.ListConsents, pb.ListConsentsRequest(subject_id=args.subject,
                                                                     controller_id=args.controller), "consents"))
     elif args.action == "history":
-        _show(await whole(stub.GetConsentHistory, pb.GetConsentHistoryRequest(subject_id=args.subject,
-                                                                               purpose_id=args.purpose), "events"))
+        _show(await whole(stub.GetConsentHistory, pb.GetConsentHistoryRequest(
+            subject_id=args.subject, purpose_id=args.purpose, controller_id=args.controller), "events"))
     elif args.action == "as-of":
         moment = timestamp_pb2.Timestamp()
         moment.FromDatetime(args.at)
         _show(await stub.GetConsentAsOf(pb.GetConsentAsOfRequest(subject_id=args.subject, purpose_id=args.purpose,
-                                                                 as_of=moment)))
+                                                                 as_of=moment, controller_id=args.controller)))
     elif args.action == "withdraw":
         _show(await stub.WithdrawConsent(pb.WithdrawConsentRequest(
             subject_id=args.subject, purpose_id=args.purpose, actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT),
-            reason="withdrawn from the command line", idempotency_key=key)))
+            reason="withdrawn from the command line", idempotency_key=key, controller_id=args.controller)))
     elif args.action == "grant":
         # Show the person the current notice, then record that they accepted exactly that text.
-        purpose = await stub.GetPurpose(pb.GetPurposeRequest(purpose_id=args.purpose))
+        purpose = await stub.GetPurpose(pb.GetPurposeRequest(purpose_id=args.purpose, controller_id=args.controller))
         version = purpose.purpose.current_notice_version
         current = [n for n in purpose.notices if n.version == version]
         notice = next((n for n in current if n.language == args.language), None)
@@ -147,7 +152,8 @@ async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namesp
             subject_id=args.subject, purpose_id=args.purpose, notice_version=version,
             notice_language=notice.language, notice_hash=notice.content_hash,
             collection_method=pb.COLLECTION_METHOD_APP_SCREEN, evidence_ref="cli", actor=actor,
-            subject_age=args.age, jurisdiction=args.jurisdiction, alternative_offered=True, idempotency_key=key))
+            subject_age=args.age, jurisdiction=args.jurisdiction, alternative_offered=True, idempotency_key=key,
+            controller_id=args.controller))
         _show(granted.consent)
         print("receipt:", granted.receipt.receipt_json.decode())
         print("signature:", base64.b64encode(granted.receipt.signature).decode())

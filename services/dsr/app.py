@@ -95,7 +95,7 @@ class DsrApp:
         runtime.spawn(self.dispatcher.run(), "task-dispatcher")
         runtime.spawn(consumer.run(), "dsr-consumer")
         servicer = DsrServicer(requests, RequestQueries(uow, tokens, forgetting), processors,
-                               upstream.purpose_controller, verified)
+                               upstream.has_purpose, verified)
         server = GrpcServer(
             s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
             lambda srv: dsr_pb2_grpc.add_DsrServiceServicer_to_server(servicer, srv), status_for,

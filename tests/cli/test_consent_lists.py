@@ -54,7 +54,7 @@ async def test_list_and_history_show_every_page_as_one_answer(admin, gate, capsy
 
     await consent_commands._call(stub, argparse.Namespace(action="list", subject=subject, controller=""))
     listed = json.loads(capsys.readouterr().out)
-    await consent_commands._call(stub, argparse.Namespace(action="history", subject=subject, purpose=purposes[0]))
+    await consent_commands._call(stub, argparse.Namespace(action="history", subject=subject, purpose=purposes[0], controller=""))
     history = json.loads(capsys.readouterr().out)
 
     assert [c["purpose_id"] for c in listed["consents"]] == sorted(purposes) and "next_page_token" not in listed

@@ -63,7 +63,7 @@ async def registered_purpose(admin, **overrides) -> pb.Purpose:
     p = purpose(**overrides)
     await admin.RegisterPurpose(pb.RegisterPurposeRequest(purpose=p, idempotency_key=unique("reg")))
     await admin.PublishNotice(pb.PublishNoticeRequest(
-        purpose_id=p.purpose_id, idempotency_key=unique("pub"),
+        purpose_id=p.purpose_id, controller_id=p.controller_id, idempotency_key=unique("pub"),
         texts=[pb.PublishNoticeRequest.Text(language="en", text=NOTICE_EN),
                pb.PublishNoticeRequest.Text(language="zh-CN", text=NOTICE_ZH)]))
     return p

@@ -203,13 +203,18 @@ def _receipt_document() -> dict:
     }
 
 
+def before(every: list, number: str) -> list:
+    """The migrations of every package, but the consent store's from `number` on."""
+    return [m for m in every if not (m[0].startswith(PACKAGE) and m[0] >= f"{PACKAGE}:{number}")]
+
+
 async def test_the_migration_registers_the_controllers_existing_purposes_name(postgres):
     name = unique("consent_old").replace("-", "_")
     postgres.create_database(name)
     pool = await asyncpg.create_pool(postgres.dsn(name), min_size=1, max_size=2)
     try:
         every = migrations_in("services.common") + migrations_in(PACKAGE)
-        await apply_migrations(pool, [m for m in every if not m[0].startswith(f"{PACKAGE}:0007")])
+        await apply_migrations(pool, before(every, "0007"))
         await pool.execute(
             "INSERT INTO purposes (purpose_id, controller_id, name, data_categories, storage_location, retention,"
             " legal_basis, non_face_alternative, minimum_age, pia_reference)"
@@ -222,7 +227,7 @@ async def test_the_migration_registers_the_controllers_existing_purposes_name(po
     finally:
         await pool.close()
 
-    assert applied == [f"{PACKAGE}:0007_controllers.sql"]
+    assert applied[0] == f"{PACKAGE}:0007_controllers.sql"
     assert [tuple(r.values()) for r in rows] == [("campus-a", "campus-a", "", "", ""),
                                                  ("campus-b", "campus-b", "", "", "")]
 
@@ -241,3 +246,46 @@ async def test_a_controller_known_only_from_its_purposes_gets_its_details_once(c
     assert completed.legal_name == "Campus Migrated Ltd." and completed.address
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS
     assert (await admin.GetController(pb.GetControllerRequest(controller_id=controller_id))).controller == completed
+
+
+async def test_the_migration_keys_purposes_notices_and_consents_by_controller_keeping_every_row(postgres):
+    name = unique("consent_old").replace("-", "_")
+    postgres.create_database(name)
+    pool = await asyncpg.create_pool(postgres.dsn(name), min_size=1, max_size=2)
+    try:
+        every = migrations_in("services.common") + migrations_in(PACKAGE)
+        await apply_migrations(pool, before(every, "0008"))
+        await pool.execute(_PURPOSE.format(purpose="gate", controller="campus-a"))
+        await pool.execute("INSERT INTO notices VALUES ('gate', 1, 'en', 'Text', 'hash', false, now())")
+        await pool.execute(_CONSENT.format(consent="00000000-0000-0000-0000-000000000001", purpose="gate",
+                                           controller="campus-a"))
+
+        applied = await apply_migrations(pool, every)
+        notices = await pool.fetch("SELECT purpose_id, controller_id, version FROM notices")
+        await pool.execute(_PURPOSE.format(purpose="gate", controller="campus-b"))  # another controller's "gate"
+        await pool.execute(_CONSENT.format(consent="00000000-0000-0000-0000-000000000002", purpose="gate",
+                                           controller="campus-b"))  # the same person there: another record
+        with pytest.raises(asyncpg.ForeignKeyViolationError):  # a consent's controller is its purpose's
+            await pool.execute(_CONSENT.format(consent="00000000-0000-0000-0000-000000000003", purpose="gate",
+                                               controller="campus-c"))
+        with pytest.raises(asyncpg.UniqueViolationError):  # one record per person and purpose at a controller
+            await pool.execute(_CONSENT.format(consent="00000000-0000-0000-0000-000000000004", purpose="gate",
+                                               controller="campus-a"))
+        consents = await pool.fetch("SELECT controller_id FROM consents ORDER BY controller_id")
+    finally:
+        await pool.close()
+
+    assert applied == [f"{PACKAGE}:0008_consents_per_controller_index.sql",
+                       f"{PACKAGE}:0009_purposes_per_controller.sql"]
+    assert [tuple(r.values()) for r in notices] == [("gate", "campus-a", 1)]
+    assert [r["controller_id"] for r in consents] == ["campus-a", "campus-b"]
+
+
+_PURPOSE = ("INSERT INTO purposes (purpose_id, controller_id, name, data_categories, storage_location, retention,"
+            " legal_basis, non_face_alternative, minimum_age, pia_reference)"
+            " VALUES ('{purpose}', '{controller}', 'Gate', '{{1}}', 2, '365 days', 1, 'Badge', 0, 'PIA-1')")
+_CONSENT = ("INSERT INTO consents (consent_id, subject_id, purpose_id, controller_id, state, notice_version,"
+            " notice_language, notice_hash, jurisdiction, collection_method, actor_kind, subject_age,"
+            " alternative_offered, granted_at, expires_at, last_interaction_at, updated_at)"
+            " VALUES ('{consent}', 'mei', '{purpose}', '{controller}', 1, 1, 'en', 'hash', 'CN', 1, 1, 30, true,"
+            " now(), now(), now(), now())")

@@ -14,7 +14,9 @@ from consentry.consent.v1 import consent_pb2 as pb
 from consentry_client import error_info
 from consentry_client.pages import items
 from services.common.grpc_errors import field_violations
-from tests.consent.builders import CONTROLLER, OTHER_CONTROLLER, check, grant, registered_purpose, time_passes
+from tests.consent.builders import (
+    CONTROLLER, NOTICE_EN, OTHER_CONTROLLER, check, grant, purpose, registered_purpose, time_passes,
+)
 from tests.support import read_events, unique
 
 SUBJECT = pb.Actor(kind=pb.ACTOR_KIND_SUBJECT)
@@ -302,3 +304,55 @@ async def test_an_operator_asking_the_filing_status_of_a_controller_never_regist
 
     assert registered.controller_id == OTHER_CONTROLLER  # a registered one answers, with or without face data
     assert (error.code(), error_info(error).reason) == (grpc.StatusCode.NOT_FOUND, "CONTROLLER_NOT_FOUND")
+
+
+async def test_two_controllers_use_one_purpose_id_and_neither_learns_of_the_other(admin, gate, bank, campus):
+    shared = unique("gate-access")
+    at_b = await registered_purpose(admin, purpose_id=shared, controller_id=OTHER_CONTROLLER, name="Branch entry")
+    person = unique("mei")
+    await bank.GrantConsent(grant(person, shared))
+    history_b = await bank.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=person, purpose_id=shared))
+
+    # A's client registers the id B uses exactly as an id nobody uses: registered, under A.
+    fresh = unique("gate-access")
+    for purpose_id in (shared, fresh):
+        registered = await campus.RegisterPurpose(pb.RegisterPurposeRequest(
+            purpose=purpose(purpose_id), idempotency_key=unique("reg")))
+        assert (registered.purpose.purpose_id, registered.purpose.controller_id) == (purpose_id, CONTROLLER)
+    await campus.PublishNotice(pb.PublishNoticeRequest(
+        purpose_id=shared, idempotency_key=unique("pub"),
+        texts=[pb.PublishNoticeRequest.Text(language="en", text=NOTICE_EN)]))
+    await gate.GrantConsent(grant(person, shared))
+
+    # Each controller's client sees its own purpose under the id, with its own notices and consent.
+    assert (await gate.GetPurpose(pb.GetPurposeRequest(purpose_id=shared))).purpose.name == "Gate access by face"
+    assert (await bank.GetPurpose(pb.GetPurposeRequest(purpose_id=shared))).purpose.name == at_b.name
+    assert [len(r.notices) for r in (await gate.GetPurpose(pb.GetPurposeRequest(purpose_id=shared)),
+                                     await bank.GetPurpose(pb.GetPurposeRequest(purpose_id=shared)))] == [1, 2]
+
+    # A changes its notice materially and the person withdraws there: nothing of B moves.
+    published = await campus.PublishNotice(pb.PublishNoticeRequest(
+        purpose_id=shared, idempotency_key=unique("pub"), material_change=True,
+        texts=[pb.PublishNoticeRequest.Text(language="en", text="A new notice")]))
+    assert published.consents_needing_renewal == 1
+    await gate.WithdrawConsent(pb.WithdrawConsentRequest(subject_id=person, purpose_id=shared, actor=SUBJECT,
+                                                         idempotency_key=unique("wd")))
+    assert (await gate.CheckConsent(check(person, shared))).decision == pb.DECISION_DENY
+    assert (await bank.CheckConsent(check(person, shared))).decision == pb.DECISION_ALLOW
+    assert (await bank.GetPurpose(pb.GetPurposeRequest(purpose_id=shared))).purpose.current_notice_version == 1
+    assert await bank.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=person, purpose_id=shared)) == history_b
+
+    # An operator names the controller where two use the id, and is told so (no change) when it does not.
+    ambiguous = await refused(admin.GetPurpose, pb.GetPurposeRequest(purpose_id=shared))
+    assert (ambiguous.code(), error_info(ambiguous).reason) == (grpc.StatusCode.FAILED_PRECONDITION,
+                                                                "CONTROLLER_REQUIRED")
+    unnamed_withdrawal = await refused(admin.WithdrawConsent, pb.WithdrawConsentRequest(
+        subject_id=person, purpose_id=shared, actor=SUBJECT, idempotency_key=unique("wd")))
+    assert error_info(unnamed_withdrawal).reason == "CONTROLLER_REQUIRED"
+    assert (await bank.CheckConsent(check(person, shared))).decision == pb.DECISION_ALLOW
+    named = await admin.GetPurpose(pb.GetPurposeRequest(purpose_id=shared, controller_id=OTHER_CONTROLLER))
+    assert named.purpose.name == at_b.name
+    # Its list holds both, by id then controller, across pages of one.
+    listed_both = [(p.purpose_id, p.controller_id) async for p in items(
+        admin.ListPurposes, pb.ListPurposesRequest(page_size=1), "purposes") if p.purpose_id == shared]
+    assert listed_both == [(shared, CONTROLLER), (shared, OTHER_CONTROLLER)]

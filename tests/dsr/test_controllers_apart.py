@@ -232,10 +232,6 @@ async def test_dsr_forgets_a_person_deleted_at_one_controller_there_only(operato
     assert [x.request_id for x in erased_a] == [r.request_id] and erased_a[0].subject_id == rows[A]
 
 
-# End to end with consent and keyvault: this needs consent's EraseSubject and keyvault's
-# ShredSubjectKey / GenerateDataKey / GetKeyStatus to honour controller_id. Until those services do,
-# EraseSubject erases the person's consents at every controller and the one key they share is shredded,
-# so this test fails (B's consent is denied, B's key shredded); it passes once they are merged.
 async def test_a_deletion_at_one_controller_leaves_the_persons_consent_and_key_at_the_other(
         admin, consent_admin, gate, face, kv_admin, operator, backend):
     await registered_controller(consent_admin, B)
@@ -277,3 +273,36 @@ async def test_a_requests_events_carry_its_controller_on_the_envelope(operator, 
     # Each request's events under its own controller (which picks the event key, and the envelope's
     # controller_id); none without one.
     assert [(r["controller_id"], r["events"] > 0) for r in rows] == sorted([(A, True), (B, True)])
+
+
+async def opened(operator, person: str, controller_id: str) -> list[pb.Request]:
+    """The person's requests at the controller, once there is one."""
+    async with asyncio.timeout(30):
+        while not (found := await listed(operator, person, controller_id=controller_id)):
+            await asyncio.sleep(0.2)
+    return found
+
+
+async def test_a_withdrawal_of_a_purpose_id_two_controllers_use_opens_a_request_at_its_own_controller_only(
+        admin, consent_admin, gate, operator, backend):
+    await registered_controller(consent_admin, B)
+    shared = unique("gate-access")
+    for controller_id in (A, B):
+        await registered_purpose(admin, purpose_id=shared, controller_id=controller_id)
+    person = unique("subj")
+    await gate.GrantConsent(grant(person, shared))
+    await admin.GrantConsent(grant(person, shared, controller_id=B))
+
+    await gate.WithdrawConsent(cpb.WithdrawConsentRequest(
+        subject_id=person, purpose_id=shared, actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT), idempotency_key=unique("wd")))
+    at_a = await opened(operator, person, A)
+
+    assert [(r.type, r.purpose_id) for r in at_a] == [(pb.REQUEST_TYPE_WITHDRAWAL, shared)]
+    assert await listed(operator, person, controller_id=B) == []
+    assert (await admin.CheckConsent(pb_check(person, shared, B))).decision == cpb.DECISION_ALLOW
+
+    await admin.WithdrawConsent(cpb.WithdrawConsentRequest(
+        subject_id=person, purpose_id=shared, controller_id=B, actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT),
+        idempotency_key=unique("wd")))
+    at_b = await opened(operator, person, B)
+    assert [(r.type, r.purpose_id, r.controller_id) for r in at_b] == [(pb.REQUEST_TYPE_WITHDRAWAL, shared, B)]

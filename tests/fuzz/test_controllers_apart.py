@@ -48,26 +48,27 @@ def _evidence() -> dpb.IdentityEvidence:
 REQUESTS: dict[str, Build] = {
     "ConsentService.RegisterPurpose": lambda i, named: cpb.RegisterPurposeRequest(
         purpose=purpose(unique("walk-purpose"), controller_id=named or i.controller), idempotency_key=_key(i)),
-    "ConsentService.GetPurpose": lambda i, named: cpb.GetPurposeRequest(purpose_id=i.purpose),
+    "ConsentService.GetPurpose": lambda i, named: cpb.GetPurposeRequest(purpose_id=i.purpose, controller_id=named),
     "ConsentService.ListPurposes": lambda i, named: cpb.ListPurposesRequest(controller_id=named),
     "ConsentService.PublishNotice": lambda i, named: cpb.PublishNoticeRequest(
-        purpose_id=i.purpose, idempotency_key=_key(i), texts=[cpb.PublishNoticeRequest.Text(
+        purpose_id=i.purpose, controller_id=named, idempotency_key=_key(i), texts=[cpb.PublishNoticeRequest.Text(
             language="en", text="We keep a template of your face to open the gate; a badge works too.")]),
-    "ConsentService.GrantConsent": lambda i, named: grant(i.person, i.purpose),
+    "ConsentService.GrantConsent": lambda i, named: grant(i.person, i.purpose, controller_id=named),
     "ConsentService.CheckConsent": lambda i, named: cpb.CheckConsentRequest(
         subject_id=i.person, purpose_id=i.purpose, controller_id=named),
     "ConsentService.CheckConsents": lambda i, named: cpb.CheckConsentsRequest(checks=[cpb.CheckConsentRequest(
         subject_id=i.person, purpose_id=i.purpose, controller_id=named)]),
     "ConsentService.WithdrawConsent": lambda i, named: cpb.WithdrawConsentRequest(
         subject_id=i.person, purpose_id=i.purpose, actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT),
-        idempotency_key=_key(i)),
+        idempotency_key=_key(i), controller_id=named),
     "ConsentService.ListConsents": lambda i, named: cpb.ListConsentsRequest(subject_id=i.person, controller_id=named),
     "ConsentService.GetConsentHistory": lambda i, named: cpb.GetConsentHistoryRequest(
-        subject_id=i.person, purpose_id=i.purpose),
+        subject_id=i.person, purpose_id=i.purpose, controller_id=named),
     "ConsentService.GetConsentAsOf": lambda i, named: cpb.GetConsentAsOfRequest(
-        subject_id=i.person, purpose_id=i.purpose, as_of=timestamp_pb2.Timestamp(seconds=int(time.time()) - 1)),
+        subject_id=i.person, purpose_id=i.purpose, as_of=timestamp_pb2.Timestamp(seconds=int(time.time()) - 1),
+        controller_id=named),
     "ConsentService.RecordInteraction": lambda i, named: cpb.RecordInteractionRequest(
-        subject_id=i.person, purpose_id=i.purpose),
+        subject_id=i.person, purpose_id=i.purpose, controller_id=named),
     "ConsentService.GetFilingStatus": lambda i, named: cpb.GetFilingStatusRequest(controller_id=named or i.controller),
     "ConsentService.GetController": lambda i, named: cpb.GetControllerRequest(controller_id=named or i.controller),
     "ConsentAdminService.EraseSubject": lambda i, named: cadm.EraseSubjectRequest(

@@ -48,9 +48,9 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
                                 lambda idem: self._service.register_purpose(cmd, idem))
 
     async def GetPurpose(self, request, context):
-        purpose_id = valid.identifier("purpose_id", request.purpose_id)
+        purpose_id, within = valid.purpose(request)
         auth.require_purpose(purpose_id)
-        purpose, notices = await self._service.get_purpose(purpose_id, auth.current_controller())
+        purpose, notices = await self._service.get_purpose(purpose_id, within)
         return pb.GetPurposeResponse(purpose=m.purpose_to_pb(purpose), notices=[m.notice_to_pb(n) for n in notices])
 
     async def ListPurposes(self, request, context):
@@ -60,13 +60,13 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         return pb.ListPurposesResponse(purposes=[m.purpose_to_pb(p) for p in purposes], next_page_token=token)
 
     async def PublishNotice(self, request, context):
-        cmd = valid.publish_notice(request, auth.current_controller())
+        cmd = valid.publish_notice(request)
         auth.require_purpose(cmd.purpose_id)
         return await idempotent("PublishNotice", request, pb.PublishNoticeResponse, _published_pb,
                                 lambda idem: self._service.publish_notice(cmd, idem))
 
     async def GrantConsent(self, request, context):
-        cmd = valid.grant_consent(request, auth.current_controller())
+        cmd = valid.grant_consent(request)
         auth.require_purpose(cmd.purpose_id)
         return await idempotent("GrantConsent", request, pb.GrantConsentResponse, _granted_pb,
                                 lambda idem: self._service.grant(cmd, idem))
@@ -84,7 +84,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         return pb.CheckConsentsResponse(results=[m.check_to_pb(r) for r in results])
 
     async def WithdrawConsent(self, request, context):
-        cmd = valid.withdraw_consent(request, auth.current_controller())
+        cmd = valid.withdraw_consent(request)
         auth.require_purpose(cmd.purpose_id)
         return await idempotent("WithdrawConsent", request, pb.WithdrawConsentResponse,
                                 lambda c: pb.WithdrawConsentResponse(consent=m.consent_to_pb(c)),
@@ -97,20 +97,19 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         return pb.ListConsentsResponse(consents=[m.consent_to_pb(c) for c in consents], next_page_token=token)
 
     async def GetConsentHistory(self, request, context):
-        subject_id, purpose_id, size = valid.consent_history(request)
+        subject_id, purpose_id, within, size = valid.consent_history(request)
         auth.require_purpose(purpose_id)
-        consent, events, token = await self._listings.history(subject_id, purpose_id, auth.current_controller(), size,
-                                                              request.page_token)
+        consent, events, token = await self._listings.history(subject_id, purpose_id, within, size, request.page_token)
         return pb.GetConsentHistoryResponse(consent=m.consent_to_pb(consent),
                                             events=[m.history_to_pb(e) for e in events], next_page_token=token)
 
     async def GetConsentAsOf(self, request, context):
-        subject_id, purpose_id, moment = valid.consent_as_of(request)
+        subject_id, purpose_id, within, moment = valid.consent_as_of(request)
         auth.require_purpose(purpose_id)
-        return m.as_of_to_pb(await self._service.as_of(subject_id, purpose_id, moment, auth.current_controller()))
+        return m.as_of_to_pb(await self._service.as_of(subject_id, purpose_id, moment, within))
 
     async def RecordInteraction(self, request, context):
-        cmd = valid.record_interaction(request, auth.current_controller())
+        cmd = valid.record_interaction(request)
         auth.require_purpose(cmd.purpose_id)
         last = await self._service.record_interaction(cmd)
         return pb.RecordInteractionResponse(last_interaction_at=m.ts(last))

@@ -94,11 +94,16 @@ def register_purpose(req: pb.RegisterPurposeRequest, acting_for: str | None) -> 
         purpose = replace(purpose, controller_id=acting_for)
     return commands.RegisterPurpose(purpose, acting_for)
 
-def publish_notice(req: pb.PublishNoticeRequest, acting_for: str | None) -> commands.PublishNotice:
-    """`acting_for`, here and below: the caller's controller (None for an operator), in which the call is
-    answered."""
-    v = Validator()
+def _purpose_of(v: Validator, req) -> str | None:
+    """The purpose id and the controller whose purpose it is, here and below: a controller's client its own
+    (naming another is ControllerNotFound); an operator the one it names, or None (see
+    commands.PublishNotice.acting_for)."""
     v.identifier("purpose_id", req.purpose_id)
+    return auth.controller_scope(req.controller_id, v)
+
+def publish_notice(req: pb.PublishNoticeRequest) -> commands.PublishNotice:
+    v = Validator()
+    acting_for = _purpose_of(v, req)
     if not req.texts:
         v.fail("texts", "repeated.min_items", "at least one language is required")
     v.count("texts", req.texts, most=MAX_LANGUAGES)
@@ -116,10 +121,10 @@ def publish_notice(req: pb.PublishNoticeRequest, acting_for: str | None) -> comm
 MAX_NOTICE_VERSION = 2**31 - 1
 
 
-def grant_consent(req: pb.GrantConsentRequest, acting_for: str | None) -> commands.GrantConsent:
+def grant_consent(req: pb.GrantConsentRequest) -> commands.GrantConsent:
     v = Validator()
     v.identifier("subject_id", req.subject_id)
-    v.identifier("purpose_id", req.purpose_id)
+    acting_for = _purpose_of(v, req)
     v.check(0 < req.notice_version <= MAX_NOTICE_VERSION, "notice_version", "uint32.range",
             f"must be between 1 and {MAX_NOTICE_VERSION}")
     v.matches("notice_language", req.notice_language, LANGUAGE_TAG, "a BCP 47 language tag such as zh-CN")
@@ -159,10 +164,10 @@ def check_many(req: pb.CheckConsentsRequest) -> list[tuple[str, str, str]]:
     v.done()
     return asked
 
-def withdraw_consent(req: pb.WithdrawConsentRequest, acting_for: str | None) -> commands.WithdrawConsent:
+def withdraw_consent(req: pb.WithdrawConsentRequest) -> commands.WithdrawConsent:
     v = Validator()
     v.identifier("subject_id", req.subject_id)
-    v.identifier("purpose_id", req.purpose_id)
+    acting_for = _purpose_of(v, req)
     _actor(v, "actor", req.actor)
     v.text("reason", req.reason, max_len=1000, required=False)
     if req.collection_method:
@@ -199,32 +204,39 @@ def filing_status(req: pb.GetFilingStatusRequest) -> str:
     v.done()
     return controller_id
 
-def consent_history(req: pb.GetConsentHistoryRequest) -> tuple[str, str, int]:
-    """The subject, the purpose and the page size."""
+def purpose(req: pb.GetPurposeRequest) -> tuple[str, str | None]:
+    """The purpose id and its controller (see _purpose_of)."""
+    v = Validator()
+    within = _purpose_of(v, req)
+    v.done()
+    return req.purpose_id, within
+
+def consent_history(req: pb.GetConsentHistoryRequest) -> tuple[str, str, str | None, int]:
+    """The subject, the purpose, its controller (see _purpose_of) and the page size."""
     v = Validator()
     v.identifier("subject_id", req.subject_id)
-    v.identifier("purpose_id", req.purpose_id)
+    within = _purpose_of(v, req)
     size = v.page(req.page_size, req.page_token, default=DEFAULT_PAGE, most=MAX_PAGE)
     v.done()
-    return req.subject_id, req.purpose_id, size
+    return req.subject_id, req.purpose_id, within, size
 
-def record_interaction(req: pb.RecordInteractionRequest, acting_for: str | None) -> commands.RecordInteraction:
+def record_interaction(req: pb.RecordInteractionRequest) -> commands.RecordInteraction:
     v = Validator()
     v.identifier("subject_id", req.subject_id)
-    v.identifier("purpose_id", req.purpose_id)
+    acting_for = _purpose_of(v, req)
     now = datetime.now(UTC)
     at = v.timestamp("occurred_at", present(req, "occurred_at"), latest=now)
     v.done()
     return commands.RecordInteraction(req.subject_id, req.purpose_id, at or now, acting_for)
 
-def consent_as_of(req: pb.GetConsentAsOfRequest) -> tuple[str, str, datetime]:
+def consent_as_of(req: pb.GetConsentAsOfRequest) -> tuple[str, str, str | None, datetime]:
     v = Validator()
     v.identifier("subject_id", req.subject_id)
-    v.identifier("purpose_id", req.purpose_id)
+    within = _purpose_of(v, req)
     moment = v.timestamp("as_of", present(req, "as_of"), required=True, latest=datetime.now(UTC))
     v.done()
     assert moment is not None
-    return req.subject_id, req.purpose_id, moment
+    return req.subject_id, req.purpose_id, within, moment
 
 def erase_subject(req: admin_pb.EraseSubjectRequest) -> commands.EraseSubject:
     """The operator names the controller whose subject is erased: the same person elsewhere stays."""

@@ -24,7 +24,8 @@ class PublishNotice:
     purpose_id: str
     texts: tuple[tuple[str, str], ...]  # (language, text)
     material_change: bool
-    # The caller's controller (the purpose must be its own); None: an operator, who may name any.
+    # The controller the call is in, whose purpose it is: the caller's own, or the one an operator named;
+    # None: an operator who named none, for whom the purpose id finds the one controller that uses it.
     acting_for: str | None = None
 
 

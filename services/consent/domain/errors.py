@@ -55,6 +55,16 @@ class ControllerNotFound(NotFound):
         super().__init__(f"controller '{controller_id}' does not exist")
 
 
+class ControllerRequired(PreconditionFailed):
+    """An operator's call about a purpose id that several controllers use, naming none of them."""
+    reason = "CONTROLLER_REQUIRED"
+
+    def __init__(self, purpose_id: str) -> None:
+        super().__init__(f"purpose id '{purpose_id}' is used by more than one controller: name the controller"
+                         " (controller_id)")
+        self.metadata = {"purpose_id": purpose_id}
+
+
 class ControllerExists(Conflict):
     def __init__(self, controller_id: str) -> None:
         super().__init__(f"controller '{controller_id}' is already registered with other details")

@@ -2,9 +2,12 @@
 its events commit together or not at all.
 
 Each is answered inside one controller: `within` (or a command's `acting_for`) is the caller's
-controller, and a purpose of another controller is read exactly as one that does not exist; None is
-an operator's call, whose purpose names the controller. A subject is a subject of one controller: the
-same person at two controllers has two erasure tags, two tombstones, two event keys."""
+controller, or the one an operator named, and a purpose of another controller is read exactly as one
+that does not exist. A purpose id is unique within its controller only: two controllers may both use
+"gate-access", and neither learns of the other's. None is an operator's call that named no controller,
+answered in the one controller using that purpose id (if several do, the operator must name one). A
+subject is a subject of one controller: the same person at two controllers has two erasure tags, two
+tombstones, two event keys."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -28,6 +31,19 @@ from services.consent.service.ports import ConsentUnits, ConsentWork
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+async def controller_of(uow: ConsentWork, purpose_id: str, within: str | None) -> str:
+    """The controller a call about a purpose is in: `within`, or for an operator who named none the one
+    controller using the purpose id."""
+    if within is not None:
+        return within
+    holders = await uow.store.purpose_holders(purpose_id, limit=2)
+    if not holders:
+        raise errors.PurposeNotFound(purpose_id)
+    if len(holders) > 1:
+        raise errors.ControllerRequired(purpose_id)
+    return holders[0]
 
 
 @dataclass(frozen=True)
@@ -107,7 +123,7 @@ class ConsentService:
         async def work(uow: ConsentWork) -> Purpose:
             if await uow.store.controller(controller_id) is None:
                 raise errors.ControllerNotRegistered(controller_id)
-            purpose = await uow.store.add_purpose(cmd.purpose)
+            purpose = await uow.store.add_purpose(cmd.purpose)  # another controller's of that id is no obstacle
             if purpose is None:
                 raise errors.PurposeExists(cmd.purpose.purpose_id)
             uow.emit(ev.PurposeRegistered(purpose))
@@ -116,25 +132,27 @@ class ConsentService:
 
     async def get_purpose(self, purpose_id: str, within: str | None = None) -> tuple[Purpose, list[Notice]]:
         async with self._uow() as uow:
-            purpose = await uow.store.purpose(purpose_id, within=within)
+            controller_id = await controller_of(uow, purpose_id, within)
+            purpose = await uow.store.purpose(controller_id, purpose_id)
             if purpose is None:
                 raise errors.PurposeNotFound(purpose_id)
-            return purpose, await uow.store.notices(purpose_id)
+            return purpose, await uow.store.notices(controller_id, purpose_id)
 
     async def publish_notice(self, cmd: commands.PublishNotice,
                              idem: Idempotent[Published] | None = None) -> Published | Replayed:
         async def work(uow: ConsentWork) -> Published:
-            purpose = await uow.store.purpose(cmd.purpose_id, within=cmd.acting_for, for_update=True)
+            controller_id = await controller_of(uow, cmd.purpose_id, cmd.acting_for)
+            purpose = await uow.store.purpose(controller_id, cmd.purpose_id, for_update=True)
             if purpose is None:
                 raise errors.PurposeNotFound(cmd.purpose_id)
             now, version = self._now(), purpose.current_notice_version + 1
             notices = [Notice(purpose.purpose_id, version, language, text, content_hash(text),
                               cmd.material_change, now) for language, text in cmd.texts]
-            await uow.store.add_notices(notices)
+            await uow.store.add_notices(controller_id, notices)
             uow.emit(ev.NoticePublished(tuple(notices), purpose.controller_id))
             renewals: list[Consent] = []
             if cmd.material_change:
-                renewals = await uow.store.require_renewal(purpose.purpose_id, version, now)
+                renewals = await uow.store.require_renewal(controller_id, purpose.purpose_id, version, now)
                 await self._record(uow, [(c, ev.ConsentRenewalRequired(c, version), "notice changed")
                                          for c in renewals], now)
             return Published(notices, len(renewals))
@@ -144,12 +162,7 @@ class ConsentService:
                     idem: Idempotent[Granted] | None = None) -> Granted | Replayed:
         async def work(uow: ConsentWork) -> Granted:
             store = uow.store
-            within = cmd.acting_for
-            if within is None:  # an operator: the purpose names the controller (one more read, operators only)
-                named = await store.purpose(cmd.purpose_id)
-                if named is None:
-                    raise errors.PurposeNotFound(cmd.purpose_id)
-                within = named.controller_id
+            within = await controller_of(uow, cmd.purpose_id, cmd.acting_for)  # a read for operators only
             erased, purpose, notice, controller = await store.grant_context(
                 self._tagger.tag(cmd.subject_id, within), cmd.purpose_id, cmd.notice_version, cmd.notice_language,
                 within)
@@ -185,7 +198,8 @@ class ConsentService:
     async def withdraw(self, cmd: commands.WithdrawConsent,
                        idem: Idempotent[Consent] | None = None) -> Consent | Replayed:
         async def work(uow: ConsentWork) -> Consent:
-            current = await uow.store.consent(cmd.subject_id, cmd.purpose_id, within=cmd.acting_for, for_update=True)
+            controller_id = await controller_of(uow, cmd.purpose_id, cmd.acting_for)
+            current = await uow.store.consent(controller_id, cmd.subject_id, cmd.purpose_id, for_update=True)
             if current is None:
                 raise errors.ConsentNotFound(cmd.subject_id, cmd.purpose_id)
             now = self._now()
@@ -203,7 +217,7 @@ class ConsentService:
     async def history(self, subject_id: str, purpose_id: str,
                       within: str | None = None) -> tuple[Consent, list[HistoryEntry]]:
         async with self._uow() as uow:
-            consent = await uow.store.consent(subject_id, purpose_id, within=within)
+            consent = await uow.store.consent(await controller_of(uow, purpose_id, within), subject_id, purpose_id)
             if consent is None:
                 raise errors.ConsentNotFound(subject_id, purpose_id)
             return consent, await uow.store.history(consent.consent_id)
@@ -216,8 +230,9 @@ class ConsentService:
 
     async def record_interaction(self, cmd: commands.RecordInteraction) -> datetime:
         async with self._uow() as uow:
-            last = await uow.store.touch(cmd.subject_id, cmd.purpose_id, min(cmd.occurred_at, self._now()),
-                                         cmd.acting_for)
+            controller_id = await controller_of(uow, cmd.purpose_id, cmd.acting_for)
+            last = await uow.store.touch(controller_id, cmd.subject_id, cmd.purpose_id,
+                                         min(cmd.occurred_at, self._now()))
             if last is None:
                 raise errors.ConsentNotFound(cmd.subject_id, cmd.purpose_id)
             await uow.commit()

@@ -3,7 +3,8 @@
 An entry remembers the controller the check was asked in, and answers only a check asked in that
 one: asked in another controller, the purpose is not its own (unknown purpose) and the subject
 another subject (erased there or not), so the answer differs and is read afresh. One entry per pair
-is enough: a purpose belongs to one controller, the only one whose checks repeat.
+is enough: two controllers whose purposes share an id, checked for subjects that share an id, take
+turns in it, which costs a read and never a wrong answer (a change of either drops the pair).
 
 Correctness rests on three rules:
 - an entry is dropped when its row changes: locally right after our own commit (read-your-writes on

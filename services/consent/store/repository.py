@@ -63,39 +63,45 @@ class ConsentStore:
     # Purposes and notices
 
     async def add_purpose(self, p: Purpose) -> Purpose | None:
-        """None if the purpose id is taken."""
+        """None if its controller already has a purpose of that id."""
         row = await self._conn.fetchrow(
             "INSERT INTO purposes (purpose_id, controller_id, name, description, data_categories,"
             " storage_location, retention, legal_basis, non_face_alternative, minimum_age, pia_reference,"
             " recipients, withdrawal_method) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
-            " ON CONFLICT (purpose_id) DO NOTHING RETURNING *",
+            " ON CONFLICT (purpose_id, controller_id) DO NOTHING RETURNING *",
             p.purpose_id, p.controller_id, p.name, p.description, [c.value for c in p.data_categories],
             p.storage_location.value, p.retention, p.legal_basis.value, p.non_face_alternative, p.minimum_age,
             p.pia_reference, list(p.recipients), p.withdrawal_method,
         )
         return purpose_from_row(row) if row else None
 
-    async def purpose(self, purpose_id: str, *, within: str | None = None,
-                      for_update: bool = False) -> Purpose | None:
-        """None if there is no such purpose, or it is not `within`'s (None: any controller's)."""
+    async def purpose(self, controller_id: str, purpose_id: str, *, for_update: bool = False) -> Purpose | None:
+        """None if the controller has no such purpose (whoever else has one of that id)."""
         lock = " FOR UPDATE" if for_update else ""
         row = await self._conn.fetchrow(
-            f"SELECT * FROM purposes WHERE purpose_id = $1 AND ($2::text IS NULL OR controller_id = $2){lock}",
-            purpose_id, within)
+            f"SELECT * FROM purposes WHERE purpose_id = $1 AND controller_id = $2{lock}", purpose_id, controller_id)
         return purpose_from_row(row) if row else None
 
-    async def purposes(self, controller_id: str, visible: frozenset[str] | None, after: str,
+    async def purpose_holders(self, purpose_id: str, limit: int) -> list[str]:
+        """The controllers with a purpose of this id, at most `limit` of them."""
+        return [r["controller_id"] for r in await self._conn.fetch(
+            "SELECT controller_id FROM purposes WHERE purpose_id = $1 ORDER BY controller_id LIMIT $2",
+            purpose_id, limit)]
+
+    async def purposes(self, controller_id: str, visible: frozenset[str] | None, after: tuple[str, str],
                        limit: int) -> list[Purpose]:
-        """By purpose_id, after `after`; one controller's if `controller_id`; `visible` None means all."""
+        """By purpose_id then controller_id, after `after` (such a pair); one controller's if
+        `controller_id`; `visible` None means all."""
         rows = await self._conn.fetch(
-            "SELECT * FROM purposes WHERE purpose_id > $1 AND ($2 = '' OR controller_id = $2)"
-            " AND ($3::text[] IS NULL OR purpose_id = ANY($3)) ORDER BY purpose_id LIMIT $4",
-            after, controller_id, _listed(visible), limit)
+            "SELECT * FROM purposes WHERE (purpose_id, controller_id) > ($1, $5) AND ($2 = '' OR controller_id = $2)"
+            " AND ($3::text[] IS NULL OR purpose_id = ANY($3)) ORDER BY purpose_id, controller_id LIMIT $4",
+            after[0], controller_id, _listed(visible), limit, after[1])
         return [purpose_from_row(r) for r in rows]
 
-    async def notices(self, purpose_id: str) -> list[Notice]:
+    async def notices(self, controller_id: str, purpose_id: str) -> list[Notice]:
         rows = await self._conn.fetch(
-            "SELECT * FROM notices WHERE purpose_id = $1 ORDER BY version, language", purpose_id)
+            "SELECT * FROM notices WHERE purpose_id = $1 AND controller_id = $2 ORDER BY version, language",
+            purpose_id, controller_id)
         return [notice_from_row(r) for r in rows]
 
     async def grant_context(self, subject_tag: str, purpose_id: str, version: int, language: str, within: str
@@ -106,7 +112,8 @@ class ConsentStore:
             "SELECT EXISTS (SELECT 1 FROM erased_subjects WHERE subject_tag = $1) AS erased,"
             " p AS purpose, n AS notice, c AS controller FROM (SELECT 1) AS one"
             " LEFT JOIN purposes p ON p.purpose_id = $2 AND p.controller_id = $5"
-            " LEFT JOIN notices n ON n.purpose_id = p.purpose_id AND n.version = $3 AND n.language = $4"
+            " LEFT JOIN notices n ON n.purpose_id = p.purpose_id AND n.controller_id = p.controller_id"
+            " AND n.version = $3 AND n.language = $4"
             " LEFT JOIN controllers c ON c.controller_id = p.controller_id",
             subject_tag, purpose_id, version, language, within)
         purpose = purpose_from_row(row["purpose"]) if row["purpose"] is not None else None
@@ -114,54 +121,50 @@ class ConsentStore:
         controller = controller_from_row(row["controller"]) if row["controller"] is not None else None
         return row["erased"], purpose, notice, controller
 
-    async def notice(self, purpose_id: str, version: int, language: str) -> Notice | None:
-        row = await self._conn.fetchrow(
-            "SELECT * FROM notices WHERE purpose_id = $1 AND version = $2 AND language = $3",
-            purpose_id, version, language)
-        return notice_from_row(row) if row else None
-
-    async def add_notices(self, notices: list[Notice]) -> None:
+    async def add_notices(self, controller_id: str, notices: list[Notice]) -> None:
+        """One version of one purpose of the controller, in each of its languages."""
         await self._conn.executemany(
-            "INSERT INTO notices (purpose_id, version, language, text, content_hash, material_change,"
-            " published_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
-            [(n.purpose_id, n.version, n.language, n.text, n.content_hash, n.material_change, n.published_at)
-             for n in notices])
+            "INSERT INTO notices (purpose_id, controller_id, version, language, text, content_hash, material_change,"
+            " published_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+            [(n.purpose_id, controller_id, n.version, n.language, n.text, n.content_hash, n.material_change,
+              n.published_at) for n in notices])
         await self._conn.execute(
-            "UPDATE purposes SET current_notice_version = $2 WHERE purpose_id = $1",
-            notices[0].purpose_id, notices[0].version)
+            "UPDATE purposes SET current_notice_version = $2 WHERE purpose_id = $1 AND controller_id = $3",
+            notices[0].purpose_id, notices[0].version, controller_id)
 
-    async def require_renewal(self, purpose_id: str, below_version: int, at: datetime) -> list[Consent]:
+    async def require_renewal(self, controller_id: str, purpose_id: str, below_version: int,
+                              at: datetime) -> list[Consent]:
         rows = await self._conn.fetch(
-            f"UPDATE consents SET state = $3, updated_at = $4 WHERE purpose_id = $1 AND state = {GIVEN}"
-            f" AND notice_version < $2 RETURNING {CONSENT_COLUMNS}",
-            purpose_id, below_version, ConsentState.RENEWAL_REQUIRED.value, at)
+            f"UPDATE consents SET state = $3, updated_at = $4 WHERE purpose_id = $1 AND controller_id = $5"
+            f" AND state = {GIVEN} AND notice_version < $2 RETURNING {CONSENT_COLUMNS}",
+            purpose_id, below_version, ConsentState.RENEWAL_REQUIRED.value, at, controller_id)
         return [consent_from_row(r) for r in rows]
 
     # Consents
 
-    async def consent(self, subject_id: str, purpose_id: str, *, within: str | None = None,
+    async def consent(self, controller_id: str, subject_id: str, purpose_id: str, *,
                       for_update: bool = False) -> Consent | None:
-        """None if there is none, or its purpose is not `within`'s (None: any controller's)."""
+        """The subject's record of the controller's purpose; None if there is none."""
         lock = " FOR UPDATE" if for_update else ""
         row = await self._conn.fetchrow(
             f"SELECT {CONSENT_COLUMNS} FROM consents WHERE subject_id = $1 AND purpose_id = $2"
-            f" AND ($3::text IS NULL OR controller_id = $3){lock}",
-            subject_id, purpose_id, within)
+            f" AND controller_id = $3{lock}",
+            subject_id, purpose_id, controller_id)
         return consent_from_row(row) if row else None
 
     async def save_consent(self, c: Consent) -> str:
-        """Inserts or replaces the one record of (subject, purpose); returns its id, which an existing
-        record keeps."""
+        """Inserts or replaces the one record of (subject, purpose) at the controller; returns its id,
+        which an existing record keeps."""
         return str(await self._conn.fetchval(
             f"INSERT INTO consents ({CONSENT_COLUMNS}) VALUES ({_PLACEHOLDERS})"
-            f" ON CONFLICT (subject_id, purpose_id) DO UPDATE SET {_UPDATES} RETURNING consent_id",
+            f" ON CONFLICT (subject_id, purpose_id, controller_id) DO UPDATE SET {_UPDATES} RETURNING consent_id",
             *consent_values(c)))
 
     async def save_consent_with_history(self, c: Consent, event_id: str, event_type: str, at: datetime) -> str:
         """save_consent and its history entry in one round trip (the grant path); returns the record id."""
         return str(await self._conn.fetchval(
             f"WITH saved AS (INSERT INTO consents ({CONSENT_COLUMNS}) VALUES ({_PLACEHOLDERS})"
-            f" ON CONFLICT (subject_id, purpose_id) DO UPDATE SET {_UPDATES} RETURNING consent_id)"
+            f" ON CONFLICT (subject_id, purpose_id, controller_id) DO UPDATE SET {_UPDATES} RETURNING consent_id)"
             f" INSERT INTO consent_history ({_HISTORY_COLUMNS}) SELECT consent_id, $21, $22, $5, $6, $7, $8, $9,"
             " $10, $11, $12, $13, $14, $18, '', $23 FROM saved RETURNING consent_id",
             *consent_values(c), event_id, event_type, at))
@@ -195,13 +198,11 @@ class ConsentStore:
             consent_id, after, limit)
         return [(r["id"], history_from_row(r)) for r in rows]
 
-    async def touch(self, subject_id: str, purpose_id: str, at: datetime, within: str | None = None
-                    ) -> datetime | None:
+    async def touch(self, controller_id: str, subject_id: str, purpose_id: str, at: datetime) -> datetime | None:
         return await self._conn.fetchval(
             "UPDATE consents SET last_interaction_at = greatest(last_interaction_at, $3)"
-            " WHERE subject_id = $1 AND purpose_id = $2 AND ($4::text IS NULL OR controller_id = $4)"
-            " RETURNING last_interaction_at",
-            subject_id, purpose_id, at, within)
+            " WHERE subject_id = $1 AND purpose_id = $2 AND controller_id = $4 RETURNING last_interaction_at",
+            subject_id, purpose_id, at, controller_id)
 
     async def expire_due(self, now: datetime, limit: int) -> list[tuple[Consent, str]]:
         rows = await self._conn.fetch(
@@ -268,6 +269,7 @@ class ConsentStore:
             LEFT JOIN purposes p ON p.purpose_id = q.purpose_id AND p.controller_id = q.controller_id
             LEFT JOIN erased_subjects e ON e.subject_tag = q.tag
             LEFT JOIN consents c ON c.subject_id = q.subject_id AND c.purpose_id = p.purpose_id
+                 AND c.controller_id = p.controller_id
             ORDER BY q.ord
             """,
             [s for s, _, _ in checks], [p for _, p, _ in checks], [c for _, _, c in checks], tags)
@@ -289,7 +291,7 @@ class ConsentStore:
     # what permits storage, so it is the count consent can know, and an upper bound of the real one.
     # Every data category a purpose can name (template, raw image, liveness) is face data.
     _STORED_FACE_DATA = (
-        f" FROM consents c JOIN purposes p USING (purpose_id) WHERE p.storage_location = {StorageLocation.SERVER.value}"
+        f" FROM consents c JOIN purposes p USING (purpose_id, controller_id) WHERE p.storage_location = {StorageLocation.SERVER.value}"
         f" AND c.state IN ({GIVEN}, {ConsentState.RENEWAL_REQUIRED.value})")
 
     async def subjects_with_stored_face_data(self, controller_id: str) -> int:

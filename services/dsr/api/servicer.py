@@ -34,10 +34,10 @@ def _scope() -> str | None:
 
 class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
     def __init__(self, requests: RequestService, queries: RequestQueries, processors: Processors,
-                 purpose_controller: Callable[[str], Awaitable[str | None]], on_verified) -> None:
-        """`purpose_controller`: the controller of a purpose, None if there is no such purpose."""
+                 has_purpose: Callable[[str, str], Awaitable[bool]], on_verified) -> None:
+        """`has_purpose(controller, purpose)`: whether the controller has a purpose of that id."""
         self._requests, self._queries, self._processors = requests, queries, processors
-        self._purpose_controller, self._on_verified = purpose_controller, on_verified
+        self._has_purpose, self._on_verified = has_purpose, on_verified
 
     async def _full(self, r: Request) -> pb.Request:
         return (await self._described([r]))[0]
@@ -50,7 +50,7 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
         submission = valid.submit(request)
         # A request for a purpose nobody defined would be "carried out" by no processor at all; another
         # controller's purpose is no purpose of this subject's.
-        if submission.purpose_id and await self._purpose_controller(submission.purpose_id) != submission.controller_id:
+        if submission.purpose_id and not await self._has_purpose(submission.controller_id, submission.purpose_id):
             raise valid.no_such_purpose()
         r = await self._requests.submit(submission, key_of("SubmitRequest", request))
         return pb.SubmitRequestResponse(request=await self._full(r))

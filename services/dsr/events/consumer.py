@@ -32,8 +32,9 @@ OBLIGING = {"consent.withdrawn": consent_events.ConsentWithdrawn, "consent.expir
 # A newly registered processor's results topic is found within this long.
 TOPIC_DISCOVERY_MS = 2000
 
-# subject, purpose, event id, type -> the consent's controller if the event is confirmed, else None
-ConfirmConsentEvent = Callable[[str, str, str, str], Awaitable[str | None]]
+# controller the event names, subject, purpose, event id, type -> the consent's controller if the event is
+# confirmed, else None
+ConfirmConsentEvent = Callable[[str, str, str, str, str], Awaitable[str | None]]
 OpenEvents = Callable[[list[envelope_pb2.EventEnvelope]], Awaitable[list[envelope_pb2.EventEnvelope]]]
 
 
@@ -110,7 +111,8 @@ class DsrConsumer:
             log.warning("consent event without a readable payload skipped", event_id=envelope.event_id)
             return
         consent = change.consent
-        controller = await self._confirm(consent.subject_id, consent.purpose_id, envelope.event_id, envelope.type)
+        controller = await self._confirm(envelope.controller_id, consent.subject_id, consent.purpose_id,
+                                         envelope.event_id, envelope.type)
         if controller is None:
             log.warning("consent event not confirmed by the consent service: nothing opened",
                         event_id=envelope.event_id, type=envelope.type)

@@ -2,7 +2,8 @@
 keyvault shreds, retires a purpose's keys and reports key status, audit lists the subject's entries. Every call that changes
 something is idempotent by the request id, so a retry after a crash repeats nothing; every list is read
 to its last page. dsr is an operator there: every call about a subject names the request's controller
-(the same person at two controllers is two subjects); a call about a purpose is in its controller."""
+(the same person at two controllers is two subjects), and every call about a purpose its controller
+(two controllers may use one purpose id)."""
 
 import json
 
@@ -46,34 +47,36 @@ class Upstream:
             controller_id=controller_id), timeout=TIMEOUT_S))
         return answer.consents_erased
 
-    async def purpose_controller(self, purpose_id: str) -> str | None:
-        """The controller of the purpose; None if there is no such purpose."""
+    async def has_purpose(self, controller_id: str, purpose_id: str) -> bool:
+        """Whether the controller has a purpose of this id (another controller's of that id is none of its)."""
         try:
-            answer = await _call("consent", self._consent.GetPurpose(
-                consent_pb2.GetPurposeRequest(purpose_id=purpose_id), timeout=TIMEOUT_S))
+            await _call("consent", self._consent.GetPurpose(
+                consent_pb2.GetPurposeRequest(purpose_id=purpose_id, controller_id=controller_id), timeout=TIMEOUT_S))
         except UpstreamRefused as refused:
             if refused.code == "NOT_FOUND":
-                return None
+                return False
             raise
-        return answer.purpose.controller_id
+        return True
 
-    async def consent_event_confirmed(self, subject_id: str, purpose_id: str, event_id: str,
+    async def consent_event_confirmed(self, controller_id: str, subject_id: str, purpose_id: str, event_id: str,
                                       event_type: str) -> str | None:
         """The controller the consent is with, if the consent service's history holds this event, of
         this type, for this consent (None otherwise): the source of truth confirms a withdrawal or
-        expiry, and whose subject it concerns, before anything is deleted because of it."""
+        expiry, and whose subject it concerns, before anything is deleted because of it.
+        `controller_id`: the one the event names; empty for an event from before controllers, whose
+        purpose id then finds its controller (if one controller alone uses it)."""
         kind = HISTORY_KINDS.get(event_type)
         if kind is None:
             return None
         try:
-            async for e in items(self._consent_history, consent_pb2.GetConsentHistoryRequest(
-                    subject_id=subject_id, purpose_id=purpose_id, page_size=CONSENT_PAGE), "events"):
-                if e.event_id == event_id and e.event_type == kind:
-                    # The history is the purpose's, and the purpose's controller is the consent's.
-                    return await self.purpose_controller(purpose_id)
+            async for page in pages(self._consent_history, consent_pb2.GetConsentHistoryRequest(
+                    subject_id=subject_id, purpose_id=purpose_id, controller_id=controller_id,
+                    page_size=CONSENT_PAGE)):
+                if any(e.event_id == event_id and e.event_type == kind for e in page.events):
+                    return page.consent.controller_id
         except UpstreamRefused as refused:
-            if refused.code in ("NOT_FOUND", "INVALID_ARGUMENT"):  # no such consent (or not even an id)
-                return None
+            if refused.code in ("NOT_FOUND", "INVALID_ARGUMENT", "FAILED_PRECONDITION"):
+                return None  # no such consent (or not even an id), or a purpose id several controllers use
             raise
         return None
 
@@ -107,7 +110,8 @@ class Upstream:
         consents = [c async for c in items(self._consents, consent_pb2.ListConsentsRequest(
             subject_id=subject_id, page_size=CONSENT_PAGE, controller_id=controller_id), "consents")]
         history = [json_format.MessageToDict(await whole(self._consent_history, consent_pb2.GetConsentHistoryRequest(
-            subject_id=subject_id, purpose_id=c.purpose_id, page_size=CONSENT_PAGE), "events")) for c in consents]
+            subject_id=subject_id, purpose_id=c.purpose_id, controller_id=controller_id, page_size=CONSENT_PAGE),
+            "events")) for c in consents]
         key = await _call("keyvault", self._keyvault.GetKeyStatus(
             keyvault_pb2.GetKeyStatusRequest(subject_id=subject_id, controller_id=controller_id), timeout=TIMEOUT_S))
         entries = []
