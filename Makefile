@@ -17,7 +17,10 @@ RELEASED_API := $(shell ls api-releases/*.json 2>/dev/null | sort -V | tail -n 1
 
 .PHONY: install system proto lint breaking release-api dev test fuzz bench clean
 
-install: system $(STAMP)
+# The portal's gettext catalogs, compiled from their .po files (services/portal/web/locale).
+CATALOGS := $(shell find services -name '*.po')
+
+install: system $(STAMP) $(CATALOGS:.po=.mo)
 
 system:
 	@dpkg -s $(DEBIAN) >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEBIAN))
@@ -30,6 +33,9 @@ $(STAMP): pyproject.toml $(PROTOS)
 	$(MAKE) proto
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
+
+%.mo: %.po $(STAMP)
+	$(BIN)/pybabel -q compile --statistics -i $< -o $@
 
 proto:
 	rm -rf gen && mkdir -p gen
@@ -66,4 +72,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) gen .run
+	rm -rf $(VENV) gen .run $(CATALOGS:.po=.mo)

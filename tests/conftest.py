@@ -12,7 +12,8 @@ from consentry_dev.launchers import OpenBaoProcess, PostgresProcess, TansuProces
 from services.common.pki import DevCA
 
 # Each service's fixtures start it only when a test asks for it.
-pytest_plugins = ["tests.consent.fixtures", "tests.keyvault.fixtures", "tests.audit.fixtures", "tests.dsr.fixtures"]
+pytest_plugins = ["tests.consent.fixtures", "tests.keyvault.fixtures", "tests.audit.fixtures", "tests.dsr.fixtures",
+                  "tests.portal.fixtures", "tests.browser"]
 
 
 @pytest.fixture(scope="session")

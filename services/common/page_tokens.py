@@ -8,12 +8,12 @@ import binascii
 import hashlib
 import hmac
 import json
-import os
 from collections.abc import Callable
 from typing import TypeVar
 
 import asyncpg
 
+from services.common.service_secrets import shared_secret
 from services.common.validation import FieldViolation, InvalidArgument
 
 T = TypeVar("T")
@@ -28,9 +28,7 @@ class PageTokens:
     @classmethod
     async def of(cls, pool: asyncpg.Pool) -> "PageTokens":
         """With the service's key (table service_secrets), made by the first replica that asks."""
-        await pool.execute("INSERT INTO service_secrets (name, secret) VALUES ('page-tokens', $1)"
-                           " ON CONFLICT DO NOTHING", os.urandom(32))
-        return cls(bytes(await pool.fetchval("SELECT secret FROM service_secrets WHERE name = 'page-tokens'")))
+        return cls(await shared_secret(pool, "page-tokens"))
 
     def _mac(self, query: bytes, position: bytes) -> bytes:
         return hmac.new(self._key, len(query).to_bytes(4, "big") + query + position, hashlib.sha256).digest()[:_MAC]

@@ -42,6 +42,11 @@ CLIENTS = {
                     + [f"{SERVICE}/{rpc}" for rpc in ("ListConsents", "GetConsentHistory", "GetPurpose")],
             "purposes": ["*"]},
     "audit": {"operator": True, "rpcs": [OPEN_EVENTS], "purposes": []},
+    # The portal serves several controllers' people: it reads purposes and a person's consents and
+    # grants and withdraws them, naming the controller each time; nothing else.
+    "portal": {"operator": True, "rpcs": [f"{SERVICE}/{rpc}" for rpc in (
+        "GetController", "ListPurposes", "GetPurpose", "ListConsents", "GrantConsent", "WithdrawConsent")],
+        "purposes": ["*"]},
     # A controller's own back office, granted the admin service by a careless policy: still no operator.
     "campus-office": {"controller": "acme-campus", "rpcs": [f"{ADMIN_SERVICE}/*", f"{SERVICE}/*"], "purposes": ["*"]},
     # A second controller's app, granted as loosely: every purpose, the whole service.

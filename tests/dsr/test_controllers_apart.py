@@ -278,9 +278,11 @@ async def test_a_requests_events_carry_its_controller_on_the_envelope(operator, 
 async def opened(operator, person: str, controller_id: str) -> list[pb.Request]:
     """The person's requests at the controller, once there is one."""
     async with asyncio.timeout(30):
-        while not (found := await listed(operator, person, controller_id=controller_id)):
+        while True:
+            found = await listed(operator, person, controller_id=controller_id)
+            if found:
+                return found
             await asyncio.sleep(0.2)
-    return found
 
 
 async def test_a_withdrawal_of_a_purpose_id_two_controllers_use_opens_a_request_at_its_own_controller_only(

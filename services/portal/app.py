@@ -1,0 +1,92 @@
+"""Wiring of the portal: its database (sessions and links), consent as its platform, the web pages
+under uvicorn, and PortalService over gRPC."""
+
+import asyncio
+from datetime import timedelta
+
+import uvicorn
+
+from consentry.portal.v1 import portal_pb2, portal_pb2_grpc
+from services.common.auth import Policy
+from services.common.logging import get_logger
+from services.common.runtime import ServiceRuntime
+from services.common.server import GrpcServer
+from services.common.service_secrets import shared_secret
+from services.portal.api.errors import status_for
+from services.portal.api.servicer import PortalServicer
+from services.portal.domain.sign_in import SessionLimits
+from services.portal.service.consents import MyConsents
+from services.portal.service.sign_in import SignIn, utcnow
+from services.portal.settings import PortalSettings
+from services.portal.store.platform import Platform
+from services.portal.store.sessions import SessionStore
+from services.portal.web.app import Portal
+from services.portal.web.guard import CsrfTokens
+
+SERVICE_NAME = portal_pb2.DESCRIPTOR.services_by_name["PortalService"].full_name
+log = get_logger(__name__)
+
+
+class PortalApp:
+    def __init__(self, settings: PortalSettings) -> None:
+        self.settings = settings
+        self.runtime = ServiceRuntime("portal", "services.portal.store")
+        self._web: uvicorn.Server | None = None
+        self._web_task: asyncio.Task | None = None
+
+    @property
+    def port(self) -> int:
+        return self.runtime.port
+
+    @property
+    def http_port(self) -> int:
+        assert self._web is not None
+        return self._web.servers[0].sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        s, runtime = self.settings, self.runtime
+        if not (s.tls_ca and s.tls_cert and s.tls_key):
+            raise ValueError("CONSENTRY_PORTAL_TLS_CA, _CERT and _KEY are required")
+        pool = await runtime.start_database(s.database_url, s.pool_min_size, s.pool_max_size, with_outbox=False)
+        platform = Platform(s.consent_address, s.tls_ca.read_bytes(), s.tls_cert.read_bytes(), s.tls_key.read_bytes())
+        runtime.on_stop(platform.close)
+        sessions = SessionStore(pool, SessionLimits(timedelta(seconds=s.session_idle_s),
+                                                    timedelta(seconds=s.session_absolute_s)))
+        sign_in = SignIn(sessions, platform)
+        runtime.spawn(self._sweep(sessions), "portal-sweep")
+
+        https = s.public_url.scheme == "https"
+        portal = Portal(sign_in, MyConsents(platform), platform.controller, CsrfTokens(await shared_secret(pool, "csrf")),
+                        secure_cookies=True)
+        host, _, port = s.http_listen.rpartition(":")
+        self._web = uvicorn.Server(uvicorn.Config(portal.app(hsts=https), host=host, port=int(port), log_config=None,
+                                                  access_log=False, lifespan="off", server_header=False))
+        self._web_task = asyncio.create_task(self._web.serve(), name="portal-web")
+        while not self._web.started:
+            if self._web_task.done():
+                await self._web_task
+                raise OSError(f"the portal's web server could not listen on {s.http_listen}")
+            await asyncio.sleep(0.02)
+        runtime.on_stop(self._stop_web)
+        log.info("portal pages served", url=f"http://{host}:{self.http_port}/")
+
+        servicer = PortalServicer(sign_in, str(s.public_url))
+        await runtime.serve(GrpcServer(
+            s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
+            lambda srv: portal_pb2_grpc.add_PortalServiceServicer_to_server(servicer, srv), status_for))
+
+    async def _sweep(self, sessions: SessionStore) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval_s)
+            try:
+                await sessions.forget_ended(utcnow())
+            except Exception as exc:  # noqa: BLE001 - the next sweep tries again
+                log.warning("portal sweep failed", error=type(exc).__name__)
+
+    async def _stop_web(self) -> None:
+        assert self._web is not None and self._web_task is not None
+        self._web.should_exit = True
+        await self._web_task
+
+    async def stop(self) -> None:
+        await self.runtime.stop()

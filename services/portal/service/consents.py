@@ -1,0 +1,41 @@
+"""A person's consents at the controller whose portal they are in: seen, given, withdrawn. Every
+change names the session it came from as its evidence, and a retried form changes nothing twice."""
+
+from services.portal.domain import errors
+from services.portal.domain.consents import Card
+from services.portal.domain.sign_in import Session, secret_hash
+from services.portal.service.ports import Platform
+
+
+def evidence(session_secret: str) -> str:
+    """What the consent history keeps of how the person acted: a web form of this portal session (by a
+    part of its hash: enough to match the session's own records, never enough to sign in)."""
+    return f"portal-session:{secret_hash(session_secret)[:16]}"
+
+
+class MyConsents:
+    def __init__(self, platform: Platform) -> None:
+        self._platform = platform
+
+    async def cards(self, session: Session, language: str) -> list[Card]:
+        purposes = await self._platform.purposes(session.person.controller_id, language)
+        held = await self._platform.consents(session.person)
+        return [Card(p, held.get(p.purpose_id)) for p in purposes]
+
+    async def card(self, session: Session, purpose_id: str, language: str) -> Card:
+        purpose = await self._platform.purpose(session.person.controller_id, purpose_id, language)
+        return Card(purpose, (await self._platform.consents(session.person)).get(purpose_id))
+
+    async def grant(self, session: Session, session_secret: str, purpose_id: str, shown_hash: str, language: str,
+                    age: int, form_key: str) -> None:
+        """Gives consent to the notice the person was shown (`shown_hash`, the hash of its text), which
+        must still be the current one; the platform checks the hash again."""
+        notice = (await self._platform.purpose(session.person.controller_id, purpose_id, language)).notice
+        if notice is None or notice.content_hash != shown_hash:
+            raise errors.Refused("NOTICE_OUTDATED", "the notice changed since it was shown")
+        await self._platform.grant(session.person, purpose_id, notice, age, evidence(session_secret),
+                                   f"portal-grant-{form_key}")
+
+    async def withdraw(self, session: Session, session_secret: str, purpose_id: str, form_key: str) -> None:
+        await self._platform.withdraw(session.person, purpose_id, evidence(session_secret),
+                                      f"portal-withdraw-{form_key}")

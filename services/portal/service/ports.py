@@ -1,0 +1,33 @@
+"""What the portal's use cases need from the outside; store/ implements these structurally."""
+
+from datetime import datetime
+from typing import Protocol
+
+from services.portal.domain.consents import Consent, Controller, Notice, Purpose
+from services.portal.domain.sign_in import Person, Session
+
+
+class Sessions(Protocol):
+    async def add_link(self, token_hash: str, person: Person, language: str, expires_at: datetime) -> None: ...
+
+    async def redeem_link(self, token_hash: str, controller_id: str, session_hash: str, verified_by: str,
+                          now: datetime) -> Session | None: ...
+
+    async def session(self, session_hash: str, controller_id: str, now: datetime) -> Session | None: ...
+
+    async def end_session(self, session_hash: str) -> None: ...
+
+
+class Platform(Protocol):
+    async def controller(self, controller_id: str) -> Controller: ...
+
+    async def purposes(self, controller_id: str, language: str) -> list[Purpose]: ...
+
+    async def purpose(self, controller_id: str, purpose_id: str, language: str) -> Purpose: ...
+
+    async def consents(self, person: Person) -> dict[str, Consent]: ...
+
+    async def grant(self, person: Person, purpose_id: str, notice: Notice, age: int, evidence_ref: str,
+                    idempotency_key: str) -> None: ...
+
+    async def withdraw(self, person: Person, purpose_id: str, evidence_ref: str, idempotency_key: str) -> None: ...

@@ -1,0 +1,37 @@
+"""Portal settings, from environment variables prefixed CONSENTRY_PORTAL_ (nested with "__")."""
+
+from pathlib import Path
+
+from pydantic import AnyHttpUrl, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import GrpcSettings, RuntimeSettings, TelemetrySettings
+
+
+class PortalSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSENTRY_PORTAL_", env_nested_delimiter="__")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/portal"
+    pool_min_size: int = 2
+    pool_max_size: int = 16
+    # PortalService (sign-in links for face systems' backends), mTLS like every service's API.
+    grpc: GrpcSettings = GrpcSettings(listen="127.0.0.1:50055")
+    telemetry: TelemetrySettings = TelemetrySettings()
+    runtime: RuntimeSettings = RuntimeSettings()
+
+    # The web pages: where they listen, and the address people reach them at (sign-in links start with
+    # it). Behind TLS in production: cookies are Secure and HSTS is sent when it is an https address.
+    http_listen: str = "127.0.0.1:8080"
+    public_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8080")
+
+    # How long a session lasts: idle, and at most.
+    session_idle_s: float = Field(30 * 60, gt=0)
+    session_absolute_s: float = Field(8 * 3600, gt=0)
+    # Ended links and sessions are deleted this often (the person's id goes with them).
+    sweep_interval_s: float = Field(60.0, gt=0)
+
+    # The platform as the portal calls it, over mTLS with one client certificate (identity "portal").
+    consent_address: str = "localhost:50051"
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None

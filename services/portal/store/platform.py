@@ -1,0 +1,104 @@
+"""The platform as the portal calls it: consent over mTLS, with the portal's own identity ("portal", an
+operator of consent that may read purposes and a person's consents and grant and withdraw them). It
+serves several controllers, so every call names the controller of the portal page asking."""
+
+from datetime import timedelta
+
+import grpc
+
+from consentry.consent.v1 import consent_pb2 as pb
+from consentry.consent.v1 import consent_pb2_grpc
+from consentry_client.errors import error_info
+from consentry_client.pages import items
+from services.portal.domain import errors
+from services.portal.domain.consents import Consent, Controller, Notice, Purpose, State, notice_in
+from services.portal.domain.sign_in import Person
+
+TIMEOUT_S = 10.0
+PAGE = 1000
+_STATES = {pb.CONSENT_STATE_GIVEN: State.GIVEN, pb.CONSENT_STATE_WITHDRAWN: State.WITHDRAWN,
+           pb.CONSENT_STATE_EXPIRED: State.EXPIRED, pb.CONSENT_STATE_RENEWAL_REQUIRED: State.RENEWAL_REQUIRED,
+           pb.CONSENT_STATE_ERASED: State.ERASED}
+
+
+async def _call(call):
+    try:
+        return await call
+    except grpc.aio.AioRpcError as error:
+        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            raise errors.PlatformUnavailable() from None
+        if error.code() == grpc.StatusCode.NOT_FOUND:
+            raise errors.NotFound() from None
+        raise errors.Refused(error_info(error).reason or error.code().name, error.details() or "") from None
+
+
+def _notice(n: pb.Notice) -> Notice:
+    return Notice(n.version, n.language, n.text, n.content_hash, n.published_at.ToDatetime().astimezone())
+
+
+def _purpose(p: pb.Purpose, notices: list[pb.Notice], language: str) -> Purpose:
+    notice = notice_in([_notice(n) for n in notices], p.current_notice_version, language)
+    return Purpose(
+        p.purpose_id, p.name, p.description,
+        tuple(pb.DataCategory.Name(c).removeprefix("DATA_CATEGORY_").lower() for c in p.data_categories),
+        p.storage_location == pb.STORAGE_LOCATION_SERVER, timedelta(seconds=p.retention.seconds),
+        p.non_face_alternative, p.withdrawal_method, notice)
+
+
+def _consent(c: pb.Consent) -> Consent:
+    return Consent(_STATES.get(c.state, State.NONE), c.notice_version,
+                   c.granted_at.ToDatetime().astimezone() if c.HasField("granted_at") else None,
+                   c.expires_at.ToDatetime().astimezone() if c.HasField("expires_at") else None)
+
+
+class Platform:
+    def __init__(self, consent_address: str, ca: bytes, cert: bytes, key: bytes) -> None:
+        self._channel = grpc.aio.secure_channel(consent_address, grpc.ssl_channel_credentials(ca, key, cert))
+        self._consent = consent_pb2_grpc.ConsentServiceStub(self._channel)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def controller(self, controller_id: str) -> Controller:
+        c = (await _call(self._consent.GetController(
+            pb.GetControllerRequest(controller_id=controller_id), timeout=TIMEOUT_S))).controller
+        return Controller(c.controller_id, c.legal_name, c.address, c.contact)
+
+    async def purposes(self, controller_id: str, language: str) -> list[Purpose]:
+        """Every purpose of the controller, each with its current notice (one GetPurpose each)."""
+        listed = [p async for p in items(self._list_purposes, pb.ListPurposesRequest(
+            controller_id=controller_id, page_size=PAGE), "purposes")]
+        return [await self.purpose(controller_id, p.purpose_id, language) for p in listed]
+
+    async def purpose(self, controller_id: str, purpose_id: str, language: str) -> Purpose:
+        answer = await _call(self._consent.GetPurpose(
+            pb.GetPurposeRequest(purpose_id=purpose_id, controller_id=controller_id), timeout=TIMEOUT_S))
+        return _purpose(answer.purpose, list(answer.notices), language)
+
+    async def consents(self, person: Person) -> dict[str, Consent]:
+        """The person's consents at their controller, by purpose id."""
+        return {c.purpose_id: _consent(c) async for c in items(self._list_consents, pb.ListConsentsRequest(
+            subject_id=person.subject_id, controller_id=person.controller_id, page_size=PAGE), "consents")}
+
+    async def grant(self, person: Person, purpose_id: str, notice: Notice, age: int, evidence_ref: str,
+                    idempotency_key: str) -> None:
+        """The person consented, in a web form, to exactly this notice."""
+        await _call(self._consent.GrantConsent(pb.GrantConsentRequest(
+            subject_id=person.subject_id, controller_id=person.controller_id, purpose_id=purpose_id,
+            notice_version=notice.version, notice_language=notice.language, notice_hash=notice.content_hash,
+            collection_method=pb.COLLECTION_METHOD_WEB_FORM, evidence_ref=evidence_ref,
+            actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT), subject_age=age, jurisdiction=person.jurisdiction,
+            alternative_offered=True, idempotency_key=idempotency_key), timeout=TIMEOUT_S))
+
+    async def withdraw(self, person: Person, purpose_id: str, evidence_ref: str, idempotency_key: str) -> None:
+        await _call(self._consent.WithdrawConsent(pb.WithdrawConsentRequest(
+            subject_id=person.subject_id, controller_id=person.controller_id, purpose_id=purpose_id,
+            actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT), reason="withdrawn in the portal",
+            collection_method=pb.COLLECTION_METHOD_WEB_FORM, evidence_ref=evidence_ref,
+            idempotency_key=idempotency_key), timeout=TIMEOUT_S))
+
+    def _list_purposes(self, request: pb.ListPurposesRequest):
+        return _call(self._consent.ListPurposes(request, timeout=TIMEOUT_S))
+
+    def _list_consents(self, request: pb.ListConsentsRequest):
+        return _call(self._consent.ListConsents(request, timeout=TIMEOUT_S))

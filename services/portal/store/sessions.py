@@ -1,0 +1,57 @@
+"""Links and sessions in the portal's PostgreSQL database, by the SHA-256 of their secrets."""
+
+from datetime import datetime
+
+import asyncpg
+
+from services.portal.domain.sign_in import Person, Session, SessionLimits
+
+
+def _session(row: asyncpg.Record) -> Session:
+    return Session(Person(row["controller_id"], row["subject_id"], row["jurisdiction"]), row["language"],
+                   row["verified_by"], row["expires_at"])
+
+
+class SessionStore:
+    def __init__(self, pool: asyncpg.Pool, limits: SessionLimits) -> None:
+        self._pool, self._limits = pool, limits
+
+    async def add_link(self, token_hash: str, person: Person, language: str, expires_at: datetime) -> None:
+        await self._pool.execute(
+            "INSERT INTO sign_in_links (token_hash, controller_id, subject_id, jurisdiction, language, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            token_hash, person.controller_id, person.subject_id, person.jurisdiction, language, expires_at)
+
+    async def redeem_link(self, token_hash: str, controller_id: str, session_hash: str, verified_by: str,
+                          now: datetime) -> Session | None:
+        """Uses the link (once, before its expiry, at its own controller's portal) and opens a session in
+        the same statement; None if the link is not valid there."""
+        row = await self._pool.fetchrow(
+            "WITH used AS (UPDATE sign_in_links SET used_at = $4 WHERE token_hash = $1 AND controller_id = $2"
+            " AND used_at IS NULL AND expires_at > $4"
+            " RETURNING controller_id, subject_id, jurisdiction, language)"
+            " INSERT INTO sessions (session_hash, controller_id, subject_id, jurisdiction, language, verified_by,"
+            " created_at, last_seen_at, expires_at)"
+            " SELECT $3, controller_id, subject_id, jurisdiction, language, $5, $4, $4, $4 + $6::interval FROM used"
+            " RETURNING *",
+            token_hash, controller_id, session_hash, now, verified_by, self._limits.absolute)
+        return _session(row) if row else None
+
+    async def session(self, session_hash: str, controller_id: str, now: datetime) -> Session | None:
+        """The live session, seen now (which keeps it from idling out); None if it ended, or is another
+        controller's portal's."""
+        row = await self._pool.fetchrow(
+            "UPDATE sessions SET last_seen_at = $3 WHERE session_hash = $1 AND controller_id = $2"
+            " AND expires_at > $3 AND last_seen_at > $3 - $4::interval RETURNING *",
+            session_hash, controller_id, now, self._limits.idle)
+        return _session(row) if row else None
+
+    async def end_session(self, session_hash: str) -> None:
+        await self._pool.execute("DELETE FROM sessions WHERE session_hash = $1", session_hash)
+
+    async def forget_ended(self, now: datetime) -> int:
+        """Links past their expiry (used or not) and sessions ended by time: the person's id goes with them."""
+        links = await self._pool.execute("DELETE FROM sign_in_links WHERE expires_at <= $1", now)
+        sessions = await self._pool.execute(
+            "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $1 - $2::interval", now, self._limits.idle)
+        return int(links.split()[-1]) + int(sessions.split()[-1])

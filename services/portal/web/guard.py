@@ -1,0 +1,63 @@
+"""What every response and every form of the portal carries: security headers, cookies a script cannot
+read and no other site sends, and CSRF tokens bound to the visitor's cookie."""
+
+import hashlib
+import hmac
+from urllib.parse import quote
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+SESSION_COOKIE = "session"
+# Before sign-in, the sign-in form's token is bound to this cookie instead (no session exists yet).
+VISITOR_COOKIE = "visitor"
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none';"
+       " base-uri 'none'")
+
+
+def portal_path(controller_id: str, rest: str = "") -> str:
+    """The path of a controller's portal (each controller has its own, under its id)."""
+    return f"/{quote(controller_id, safe='')}/{rest}"
+
+
+class CsrfTokens:
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def token(self, cookie_secret: str) -> str:
+        return hmac.new(self._key, cookie_secret.encode(), hashlib.sha256).hexdigest()
+
+    def valid(self, cookie_secret: str | None, token: str) -> bool:
+        return bool(cookie_secret) and hmac.compare_digest(self.token(cookie_secret or ""), token)
+
+
+def cookie_options(controller_id: str, secure: bool) -> dict:
+    """HttpOnly, SameSite=Strict, and for one controller's portal only (its path)."""
+    return dict(path=portal_path(controller_id), httponly=True, samesite="strict", secure=secure)
+
+
+class SecurityHeaders:
+    """A CSP without inline script or style, no framing, no referrer, no sniffing, no caching of pages
+    that hold a person's data; HSTS where the portal is served over HTTPS."""
+
+    def __init__(self, app: ASGIApp, hsts: bool) -> None:
+        self._app, self._hsts = app, hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        static = scope["path"].startswith("/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
+                            (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY"),
+                            (b"cross-origin-opener-policy", b"same-origin")]
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                if self._hsts:
+                    headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+                message["headers"] = headers
+            await send(message)
+        await self._app(scope, receive, with_headers)

@@ -1,0 +1,71 @@
+"""The portal, started in-process against the test session's consent service, with its own database,
+its own mTLS identity ("portal") and a policy of its own for PortalService."""
+
+import pytest
+
+from consentry.portal.v1 import portal_pb2_grpc
+from consentry_dev.launchers.process import free_port
+from services.portal.app import PortalApp
+from services.portal.settings import PortalSettings
+from tests.consent.builders import OTHER_CONTROLLER, registered_controller, registered_purpose
+from tests.support import Clients, grpc_settings, write_policy
+
+SERVICE = "consentry.portal.v1.PortalService"
+# The portal's tests' own controller, so its pages hold only the purposes registered here.
+HARBOUR = "harbour-campus"
+PORTAL_CLIENTS = {
+    "admin": {"operator": True, "rpcs": ["*"], "purposes": ["*"]},
+    # The face systems' backends, each for its own controller's people.
+    "gate-app": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/CreateSignInLink"], "purposes": ["*"]},
+    "harbour-app": {"controller": HARBOUR, "rpcs": [f"{SERVICE}/CreateSignInLink"], "purposes": ["*"]},
+    "bank-app": {"controller": OTHER_CONTROLLER, "rpcs": [f"{SERVICE}/CreateSignInLink"], "purposes": ["*"]},
+    # A door that may only check consent: no sign-in links.
+    "door-app": {"controller": "acme-campus", "rpcs": [], "purposes": ["*"]},
+}
+
+
+@pytest.fixture(scope="session")
+async def portal_app(run_dir, postgres, dev_ca, consent_app):
+    postgres.create_database("portal")
+    client = dev_ca.issue_client("portal")
+    http = free_port()
+    app = PortalApp(PortalSettings(
+        database_url=postgres.dsn("portal"), grpc=grpc_settings(dev_ca, write_policy(run_dir / "portal-policy.toml",
+                                                                                       PORTAL_CLIENTS)),
+        http_listen=f"127.0.0.1:{http}", public_url=f"http://localhost:{http}",
+        consent_address=f"localhost:{consent_app.port}", tls_ca=dev_ca.ca.cert, tls_cert=client.cert,
+        tls_key=client.key, sweep_interval_s=1.0))
+    await app.start()
+    yield app
+    await app.stop()
+
+
+@pytest.fixture(scope="session")
+async def connect_portal(portal_app, dev_ca):
+    clients = Clients(dev_ca, portal_app.port, portal_pb2_grpc.PortalServiceStub)
+    yield clients
+    await clients.close()
+
+
+@pytest.fixture(scope="session")
+def links(connect_portal):
+    """gate-app, asking sign-in links for acme-campus's people."""
+    return connect_portal("gate-app")
+
+
+@pytest.fixture(scope="session")
+async def harbour(consent_admin, admin) -> dict[str, str]:
+    """HARBOUR, registered with two purposes: a gate (templates on the server) and a phone unlock (on the
+    device); their ids by kind."""
+    await registered_controller(consent_admin, HARBOUR, legal_name="Harbour Campus Property Management Ltd.",
+                                address="1 Harbour Road, Qingdao", contact="privacy@harbour.example")
+    gate = await registered_purpose(admin, controller_id=HARBOUR, name="Gate access by face")
+    phone = await registered_purpose(admin, controller_id=HARBOUR, name="Unlock the visitor app by face",
+                                     storage_location=1)
+    return {"gate": gate.purpose_id, "phone": phone.purpose_id}
+
+
+@pytest.fixture(scope="session")
+def harbour_links(connect_portal, harbour):
+    """harbour-app, asking sign-in links for HARBOUR's people."""
+    return connect_portal("harbour-app")

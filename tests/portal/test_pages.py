@@ -1,0 +1,94 @@
+"""The pages' language, the switcher, and what a person is told when a change is refused (nothing changed)."""
+
+import re
+
+import pytest
+
+from consentry.consent.v1 import consent_pb2 as cpb
+from consentry.portal.v1 import portal_pb2 as pb
+from services.portal.web.i18n import choose
+from tests.consent.builders import grant
+from tests.portal.fixtures import HARBOUR
+from tests.portal.visitor import Visitor, hidden_fields, sign_in_link
+
+
+@pytest.fixture
+async def visitor(portal_app):
+    v = Visitor(f"http://localhost:{portal_app.http_port}", language="en-GB,en;q=0.9")
+    yield v
+    await v.close()
+
+
+def lang_of(html: str) -> str:
+    return re.search(r'<html lang="([^"]+)">', html).group(1)
+
+
+@pytest.mark.parametrize(("chosen", "header", "expected"), [
+    (None, "", "zh-CN"), (None, "en-US,en;q=0.8", "en"), (None, "fr, zh-TW;q=0.5", "zh-CN"),
+    (None, "de, en;q=0", "zh-CN"), (None, "en;q=0.2, zh;q=0.9", "zh-CN"), ("en", "zh-CN", "en"),
+    ("klingon", "en", "en"), (None, "en;q=abc, zh-CN", "zh-CN"),
+])
+def test_the_language_is_the_persons_choice_else_the_browsers_else_chinese(chosen, header, expected):
+    assert choose(chosen, header) == expected
+
+
+async def test_the_switcher_remembers_the_choice_and_goes_back_only_within_the_portal(visitor, harbour):
+    english = await visitor.get(f"/{HARBOUR}/")
+    switched = await visitor.get(f"/{HARBOUR}/language?to=zh-CN&back=/{HARBOUR}/")
+    chinese = await visitor.get(f"/{HARBOUR}/")
+    away = await visitor.get(f"/{HARBOUR}/language?to=en&back=https://evil.example/")
+    sneaky = await visitor.get(f"/{HARBOUR}/language?to=en&back=/{HARBOUR}//evil.example/")
+
+    assert lang_of(english.text) == "en" and lang_of(chinese.text) == "zh-CN"
+    assert switched.status_code == 303 and switched.headers["location"] == f"/{HARBOUR}/"
+    assert away.headers["location"] == sneaky.headers["location"] == f"/{HARBOUR}/"
+
+
+async def test_the_link_sets_the_language_the_app_asked_for(harbour_links, harbour, visitor):
+    url, _ = await sign_in_link(harbour_links, language="zh-CN")
+    page = await visitor.get((await visitor.sign_in(url)).headers["location"])
+    assert lang_of(page.text) == "zh-CN" and "我的同意" in page.text
+
+
+async def test_a_grant_of_a_notice_other_than_the_one_shown_or_without_a_sound_age_records_nothing(
+        harbour_links, harbour, visitor, admin):
+    url, subject = await sign_in_link(harbour_links)
+    await visitor.sign_in(url)
+    path = f"/{HARBOUR}/consents/{harbour['phone']}/grant"
+    fields = hidden_fields((await visitor.get(path)).text)
+
+    altered = await visitor.post(path, {**fields, "notice_hash": "f" * 64, "age": "30"})
+    no_age = await visitor.post(path, {**fields, "age": "thirty"})
+    no_key = await visitor.post(path, {**fields, "form_key": "../../x", "age": "30"})
+    check = cpb.CheckConsentRequest(subject_id=subject, purpose_id=harbour["phone"], controller_id=HARBOUR)
+    before = await admin.CheckConsent(check)
+    granted = await visitor.post(path, {**fields, "age": "30"})
+    again = await visitor.post(path, {**fields, "age": "30"})  # the same form sent twice: one grant
+    history = await admin.GetConsentHistory(cpb.GetConsentHistoryRequest(
+        subject_id=subject, purpose_id=harbour["phone"], controller_id=HARBOUR))
+
+    assert altered.status_code == 409 and "The notice changed while you were reading it" in altered.text
+    assert no_age.status_code == 400 and 'aria-invalid="true"' in no_age.text
+    assert no_key.status_code == 400
+    assert before.decision == cpb.DECISION_DENY
+    assert granted.status_code == again.status_code == 303
+    assert [e.event_type for e in history.events] == [cpb.CONSENT_EVENT_TYPE_GRANTED]
+    assert history.consent.collection_method == cpb.COLLECTION_METHOD_WEB_FORM
+    assert history.consent.evidence_ref.startswith("portal-session:") and subject not in history.consent.evidence_ref
+
+
+async def test_a_person_sees_only_their_own_consents_at_the_portals_controller(harbour_links, harbour, visitor,
+                                                                              admin, gate):
+    url, subject = await sign_in_link(harbour_links)
+    await admin.GrantConsent(grant(subject, harbour["gate"], controller_id=HARBOUR))
+    other = (await harbour_links.CreateSignInLink(pb.CreateSignInLinkRequest(subject_id=subject + "-x",
+                                                                              jurisdiction="CN"))).url
+    await visitor.sign_in(url)
+    mine = (await visitor.get(f"/{HARBOUR}/consents")).text
+    stranger = Visitor(str(visitor.http.base_url), language="en")
+    await stranger.sign_in(other)
+    theirs = (await stranger.get(f"/{HARBOUR}/consents")).text
+    await stranger.close()
+
+    assert mine.count("Status: Given") == 1 and theirs.count("Status: Given") == 0
+    assert "Status: Not given" in theirs

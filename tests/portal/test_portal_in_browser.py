@@ -1,0 +1,114 @@
+"""The portal in a real browser (Debian's chromium through Playwright), in both languages: a person signs
+in by the link their app asked for, gives a consent after reading the notice, and withdraws it with the
+keyboard alone. Every page passes axe, asks no other host for anything, and is drawn with fonts for its
+language. Screenshots of every page go to .run/portal-pages/ for a person to look at."""
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+from axe_playwright_python.async_playwright import Axe
+
+from consentry.consent.v1 import consent_pb2 as cpb
+from tests.browser import BROWSER, RESULTS, fonts_covering, fonts_drawing
+from tests.portal.fixtures import HARBOUR
+from tests.portal.visitor import sign_in_link
+
+SCREENSHOTS = RESULTS / "portal-pages"
+pytestmark = BROWSER
+
+
+class Tour:
+    """One person's browser on the portal: every page it reaches is checked by axe and photographed."""
+
+    def __init__(self, page, language: str) -> None:
+        self.page, self.language = page, language
+        self.violations: dict[str, list] = {}
+        self.checked: set[str] = set()
+
+    async def look(self, name: str) -> None:
+        results = (await Axe().run(self.page, options=None)).response
+        self.checked |= {rule["id"] for rule in results["passes"]}
+        self.violations[name] = [(v["id"], v["help"], [n["html"] for n in v["nodes"]]) for v in results["violations"]]
+        assert await self.page.get_attribute("html", "lang") == self.language
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=SCREENSHOTS / f"{name}-{self.language}.png", full_page=True)
+
+    async def tab_to(self, text: str) -> None:
+        """Moves the focus with the Tab key alone to the link or button saying `text`."""
+        for _ in range(60):
+            await self.page.keyboard.press("Tab")
+            if text in await self.page.evaluate("document.activeElement.innerText || ''"):
+                return
+        raise AssertionError(f"the Tab key never reached {text!r}")
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+async def test_a_person_signs_in_gives_and_withdraws_a_consent(harbour_links, harbour, portal_app, chromium, admin,
+                                                              language):
+    url, subject = await sign_in_link(harbour_links, language=language)
+    origin = f"http://localhost:{portal_app.http_port}"
+    context = await chromium.new_context(viewport={"width": 1000, "height": 800}, locale=language)
+    elsewhere: list[str] = []
+
+    async def only_the_portal(route) -> None:
+        if route.request.url.startswith(origin + "/"):
+            await route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            await route.abort()
+
+    await context.route("**/*", only_the_portal)
+    page = await context.new_page()
+    tour = Tour(page, language)
+    words = WORDS[language]
+
+    await page.goto(f"{origin}/{HARBOUR}/")
+    await tour.look("home")
+    await page.goto(url)
+    await tour.look("sign-in")
+    await page.get_by_role("button", name=words["continue"]).click()
+    await page.wait_for_url(f"{origin}/{HARBOUR}/consents")
+    await tour.look("consents")
+    drawn_with = await fonts_drawing(page, "h1")
+
+    await page.get_by_role("link", name=re.compile(words["give"] + r"\s*: Gate access by face")).click()
+    await tour.look("grant")
+    await page.get_by_label(words["age"]).fill("34")
+    await page.get_by_role("button", name=words["consent"]).click()
+    await page.wait_for_url("**/consents?done=granted")
+    await tour.look("granted")
+    given = await admin.CheckConsent(cpb.CheckConsentRequest(subject_id=subject, purpose_id=harbour["gate"],
+                                                            controller_id=HARBOUR))
+
+    await tour.tab_to(words["withdraw"])
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/withdraw")
+    await tour.look("withdraw")
+    await tour.tab_to(words["withdraw"])
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/consents?done=withdrawn")
+    await tour.look("withdrawn")
+    withdrawn = await admin.CheckConsent(cpb.CheckConsentRequest(subject_id=subject, purpose_id=harbour["gate"],
+                                                                controller_id=HARBOUR))
+
+    await page.goto(url)  # the link, once more
+    await page.get_by_role("button", name=words["continue"]).click()
+    await tour.look("link-used")
+    refusal = await page.locator("main p").first.inner_text()
+    await context.close()
+
+    assert given.decision == cpb.DECISION_ALLOW and withdrawn.decision == cpb.DECISION_DENY
+    assert words["used"] in refusal
+    assert {"color-contrast", "html-has-lang", "document-title", "label", "landmark-one-main"} <= tour.checked
+    assert all(found == [] for found in tour.violations.values()), tour.violations
+    assert elsewhere == [] and urlsplit(url).hostname == "localhost"
+    assert drawn_with and drawn_with <= fonts_covering(language), drawn_with
+
+
+WORDS = {
+    "en": {"continue": "Continue", "give": "Read the notice and give consent", "age": "Your age in years",
+           "consent": "I consent", "withdraw": "Withdraw consent", "used": "used already"},
+    "zh-CN": {"continue": "继续", "give": "阅读告知书并给予同意", "age": "您的年龄（周岁）", "consent": "我同意",
+              "withdraw": "撤回同意", "used": "已被使用"},
+}
