@@ -7,6 +7,7 @@ CONSENT = "consentry.consent.v1.ConsentService"
 KEYVAULT = "consentry.keyvault.v1.KeyVaultService"
 AUDIT = "consentry.audit.v1.AuditService"
 DSR = "consentry.dsr.v1.DsrService"
+PORTAL = "consentry.portal.v1.PortalService"
 # The operators' actions, each beside its service on the same server. "*" never reaches them: only
 # their own names do (services/common/auth.py), so a grant meant for a face system cannot erase.
 CONSENT_ADMIN = "consentry.consent.v1.ConsentAdminService"
@@ -32,7 +33,7 @@ rpcs = ["{CONSENT}/GetPurpose", "{CONSENT}/ListPurposes", "{CONSENT}/GrantConsen
         "{CONSENT}/RecordInteraction", "{CONSENT}/GetReceiptKey", "{CONSENT}/RenderReceipt", "{CONSENT}/GetController",
         "{KEYVAULT}/EnsureSubjectKey", "{KEYVAULT}/GenerateDataKey", "{KEYVAULT}/DecryptDataKey",
         "{KEYVAULT}/Encrypt", "{KEYVAULT}/Decrypt", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/Append",
-        "{DSR}/RegisterProcessor", "{DSR}/ConfirmTasks"]
+        "{DSR}/RegisterProcessor", "{DSR}/ConfirmTasks", "{PORTAL}/CreateSignInLink"]
 purposes = ["{DEMO_PURPOSE}"]
 
 [clients.keyvault]
@@ -50,6 +51,14 @@ operator = true
 rpcs = ["{CONSENT_ADMIN}/EraseSubject", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory", "{CONSENT}/GetPurpose",
         "{KEYVAULT_ADMIN}/ShredSubjectKey", "{KEYVAULT}/RetirePurposeKeys", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/QueryEvents",
         "{EVENTS}/OpenEvents"]
+purposes = ["*"]
+
+# The people's portal, for every controller's people: it reads purposes and a person's consents, and
+# grants and withdraws them, naming the person's controller each time.
+[clients.portal]
+operator = true
+rpcs = ["{CONSENT}/GetController", "{CONSENT}/ListPurposes", "{CONSENT}/GetPurpose", "{CONSENT}/ListConsents",
+        "{CONSENT}/GrantConsent", "{CONSENT}/WithdrawConsent"]
 purposes = ["*"]
 
 [clients.dpo]

@@ -88,7 +88,8 @@ class FaceGateProcess(ServiceProcess):
                         "the face gate to start")
 
 
-def _service_env(prefix: str, stack: Stack, identity: str, database_url: str, port: int) -> dict[str, str]:
+def _service_env(prefix: str, stack: Stack, identity: str, database_url: str, port: int,
+                 kafka: bool = True) -> dict[str, str]:
     server = stack.ca.issue_server()
     return {
         f"{prefix}DATABASE_URL": database_url,
@@ -97,7 +98,7 @@ def _service_env(prefix: str, stack: Stack, identity: str, database_url: str, po
         f"{prefix}GRPC__TLS_KEY": str(server.key),
         f"{prefix}GRPC__TLS_CLIENT_CA": str(stack.ca.ca.cert),
         f"{prefix}GRPC__POLICY_FILE": str(stack.policy),
-        **stack.kafka_env(prefix, identity),
+        **(stack.kafka_env(prefix, identity) if kafka else {}),
     }
 
 
@@ -155,6 +156,17 @@ def dsr_env(stack: Stack, port: int, ports: dict[str, int], database: str = "dsr
             **{f"{prefix}{name.upper()}_ADDRESS": f"localhost:{p}" for name, p in ports.items()},
             f"{prefix}TLS_CA": str(stack.ca.ca.cert), f"{prefix}TLS_CERT": str(client.cert),
             f"{prefix}TLS_KEY": str(client.key)}
+
+
+def portal_env(stack: Stack, port: int, http_port: int, consent_port: int) -> dict[str, str]:
+    """PortalService on `port`, the pages on `http_port` (plain HTTP on loopback: a dev stack has no TLS
+    front; browsers keep Secure cookies for localhost)."""
+    client = stack.ca.issue_client("portal")
+    prefix = "CONSENTRY_PORTAL_"
+    return {**_service_env(prefix, stack, "portal", stack.database("portal", "portal"), port, kafka=False),
+            f"{prefix}HTTP_LISTEN": f"127.0.0.1:{http_port}", f"{prefix}PUBLIC_URL": f"http://localhost:{http_port}",
+            f"{prefix}CONSENT_ADDRESS": f"localhost:{consent_port}", f"{prefix}TLS_CA": str(stack.ca.ca.cert),
+            f"{prefix}TLS_CERT": str(client.cert), f"{prefix}TLS_KEY": str(client.key)}
 
 
 def face_gate_env(stack: Stack, ports: dict[str, int], name: str = "demo-gate") -> dict[str, str]:

@@ -18,7 +18,7 @@ from consentry_dev.launchers.procfs import kill_tree, wait_gone
 from consentry_dev.policy import DEMO_CONTROLLER, DEMO_PURPOSE, DEMO_SUBJECTS, POLICY
 from consentry_dev.seed import seed_demo_consents, seed_demo_purpose
 from consentry_dev.stack import (
-    FaceGateProcess, ServiceProcess, Stack, audit_env, consent_env, dsr_env, face_gate_env, keyvault_env,
+    FaceGateProcess, ServiceProcess, Stack, audit_env, consent_env, dsr_env, face_gate_env, keyvault_env, portal_env,
 )
 from services.common.pki import DevCA
 from services.provision.topics import provision_topics
@@ -76,10 +76,14 @@ def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
         stack.enter_context(ServiceProcess(run_dir / "dsr", "services.dsr", dsr_env(
             infra, dsr_port, {"consent": consent_port, "keyvault": keyvault_port, "audit": audit_port}),
             dsr_port).start())
+        portal_port, portal_http = free_port(), free_port()
+        stack.enter_context(ServiceProcess(run_dir / "portal", "services.portal",
+                                           portal_env(infra, portal_port, portal_http, consent_port), portal_port).start())
 
         endpoints = {
             "consent": f"localhost:{consent_port}", "keyvault": f"localhost:{keyvault_port}",
-            "audit": f"localhost:{audit_port}", "dsr": f"localhost:{dsr_port}",
+            "audit": f"localhost:{audit_port}", "dsr": f"localhost:{dsr_port}", "portal": f"localhost:{portal_port}",
+            "portal_url": f"http://localhost:{portal_http}/{DEMO_CONTROLLER}/",
             "postgres": f"127.0.0.1:{pg.port}", "kafka": kafka.bootstrap_servers, "vault": bao.address,
             "ca": str(ca.ca.cert), "clients": {n: {"cert": str(f.cert), "key": str(f.key)} for n, f in clients.items()},
         }
@@ -114,6 +118,8 @@ Consentry is running (Ctrl-C stops everything).
   keyvault  gRPC+mTLS  {e['keyvault']}
   audit     gRPC+mTLS  {e['audit']}   (client: dpo)
   dsr       gRPC+mTLS  {e['dsr']}   (client: admin)
+  portal    gRPC+mTLS  {e['portal']}   (client: demo-gate asks sign-in links)
+  portal    web        {e['portal_url']}   (zh-CN and en)
   postgres             {e['postgres']}   (a role and password per service; superuser password in {run_dir}/postgres)
   kafka     TLS+mTLS   {e['kafka']}     (Tansu behind stunnel; a certificate per service and processor)
   openbao              {e['vault']}     (root token in {root_token}, readable by you only)
@@ -135,6 +141,10 @@ Try, in another terminal (.venv/bin/consentry, or `source .venv/bin/activate`):
   consentry audit completeness                                          # per producer: complete up to N
   consentry dsr submit --type access --subject bob --jurisdiction CN --controller {DEMO_CONTROLLER}   # then dsr verify ID
   consentry dsr list                                                    # overdue first
+
+The portal, as a person signed in to the demo gate's app reaches it (open the link in a browser):
+
+  consentry portal link --subject demo-mei --language en
 
 The reference face gate (examples/face_gate, a dsr processor) enrolled {', '.join(DEMO_SUBJECTS)} at start:
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import grpc
 
 from consentry_client import error_info
-from services.cli import audit_commands, consent_commands, dsr_commands, keyvault_commands, provision_commands
+from services.cli import (
+    audit_commands, consent_commands, dsr_commands, keyvault_commands, portal_commands, provision_commands,
+)
 from services.cli.client import DEFAULT_RUN_DIR, CliError
 
 
@@ -39,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
     keyvault_commands.add_parser(commands)
     audit_commands.add_parser(commands)
     dsr_commands.add_parser(commands)
+    portal_commands.add_parser(commands)
     provision_commands.add_parser(commands)
     return root
 

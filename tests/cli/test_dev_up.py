@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import asyncpg
@@ -98,6 +99,9 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         page = consentry(*receipt, printed["signature"], "--language", "zh-CN", run_dir=run_dir)
         forged = consentry(*receipt, base64.b64encode(bytes(64)).decode(), run_dir=run_dir)
         checked = consentry("consent", "check", "--subject", "alice", *purpose, run_dir=run_dir)
+        link = consentry("portal", "link", "--subject", "alice", "--language", "zh-CN", run_dir=run_dir)
+        with urllib.request.urlopen(link.stdout.splitlines()[0], timeout=10) as answer:  # the page the link opens
+            portal_page = answer.read().decode()
         child = consentry("consent", "grant", "--subject", "kid", "--age", "9", *purpose, run_dir=run_dir)
         data_key = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
         export, key = tmp_path / "alice.jsonl", tmp_path / "audit.pem"
@@ -187,6 +191,9 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     assert verified.returncode == 0 and json.loads(verified.stdout)["entriesVerified"] >= 2, verified.stdout
     assert set(endpoints) >= {"consent", "keyvault", "audit", "dsr", "postgres", "kafka", "vault"}
     assert "consentry consent check" in output
+    assert "/acme-campus/sign-in/" in link.stdout and "alice" not in link.stdout
+    assert '<html lang="zh-CN">' in portal_page and "Acme Campus Management Co., Ltd." in portal_page
+    assert json.loads((run_dir / "endpoints.json").read_text())["portal_url"] in output
     assert dev.returncode == 0
     assert processes_mentioning(str(run_dir)) == []
 

@@ -1,0 +1,34 @@
+"""`consentry portal link`: a sign-in link to the portal for a person, as a face system's backend asks
+for one (PortalService.CreateSignInLink), to open in a browser."""
+
+import argparse
+from pathlib import Path
+
+from consentry.portal.v1 import portal_pb2 as pb
+from consentry.portal.v1 import portal_pb2_grpc
+from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    portal = commands.add_parser("portal", help="the people's portal of the dev stack")
+    actions = portal.add_subparsers(dest="action", required=True)
+    link = actions.add_parser("link", help="a single-use sign-in link for a person, valid for 5 minutes")
+    link.add_argument("--subject", required=True)
+    link.add_argument("--jurisdiction", default="CN", help="where the person is: CN, EU, US-IL, ...")
+    link.add_argument("--language", default="", choices=["", "zh-CN", "en"],
+                      help="the portal's first language (default: the browser's)")
+    link.add_argument("--controller", default="", help="the person's controller (required for an operator's"
+                      " client; a controller's client, such as demo-gate, defaults to its own)")
+    link.add_argument("--client", default="demo-gate", help="client certificate to call with")
+    link.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+    link.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    async with channel(load_endpoints(args.run_dir), "portal", args.client) as ch:
+        answer = await portal_pb2_grpc.PortalServiceStub(ch).CreateSignInLink(pb.CreateSignInLinkRequest(
+            subject_id=args.subject, jurisdiction=args.jurisdiction, language=args.language,
+            controller_id=args.controller), timeout=10)
+    print(answer.url)
+    print(f"(single use; valid until {answer.expires_at.ToDatetime().isoformat(timespec='seconds')}Z)")
+    return 0
