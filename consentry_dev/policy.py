@@ -53,12 +53,14 @@ rpcs = ["{CONSENT_ADMIN}/EraseSubject", "{CONSENT}/ListConsents", "{CONSENT}/Get
         "{EVENTS}/OpenEvents"]
 purposes = ["*"]
 
-# The people's portal, for every controller's people: it reads purposes and a person's consents, and
-# grants and withdraws them, naming the person's controller each time.
+# The people's portal, for every controller's people: it reads purposes and a person's consents, grants
+# and withdraws them, and files and follows the person's requests, naming their controller each time.
 [clients.portal]
 operator = true
+verifies_identity = true  # it signs people in: the requests it files are verified on receipt
 rpcs = ["{CONSENT}/GetController", "{CONSENT}/ListPurposes", "{CONSENT}/GetPurpose", "{CONSENT}/ListConsents",
-        "{CONSENT}/GrantConsent", "{CONSENT}/WithdrawConsent"]
+        "{CONSENT}/GrantConsent", "{CONSENT}/WithdrawConsent",
+        "{DSR}/SubmitRequest", "{DSR}/ListRequests", "{DSR}/GetExport"]
 purposes = ["*"]
 
 [clients.dpo]

@@ -158,14 +158,15 @@ def dsr_env(stack: Stack, port: int, ports: dict[str, int], database: str = "dsr
             f"{prefix}TLS_KEY": str(client.key)}
 
 
-def portal_env(stack: Stack, port: int, http_port: int, consent_port: int) -> dict[str, str]:
+def portal_env(stack: Stack, port: int, http_port: int, ports: dict[str, int]) -> dict[str, str]:
     """PortalService on `port`, the pages on `http_port` (plain HTTP on loopback: a dev stack has no TLS
-    front; browsers keep Secure cookies for localhost)."""
+    front; browsers keep Secure cookies for localhost); `ports`: consent's and dsr's."""
     client = stack.ca.issue_client("portal")
     prefix = "CONSENTRY_PORTAL_"
     return {**_service_env(prefix, stack, "portal", stack.database("portal", "portal"), port, kafka=False),
             f"{prefix}HTTP_LISTEN": f"127.0.0.1:{http_port}", f"{prefix}PUBLIC_URL": f"http://localhost:{http_port}",
-            f"{prefix}CONSENT_ADDRESS": f"localhost:{consent_port}", f"{prefix}TLS_CA": str(stack.ca.ca.cert),
+            **{f"{prefix}{name.upper()}_ADDRESS": f"localhost:{p}" for name, p in ports.items()},
+            f"{prefix}TLS_CA": str(stack.ca.ca.cert),
             f"{prefix}TLS_CERT": str(client.cert), f"{prefix}TLS_KEY": str(client.key)}
 
 

@@ -78,7 +78,7 @@ def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
             dsr_port).start())
         portal_port, portal_http = free_port(), free_port()
         stack.enter_context(ServiceProcess(run_dir / "portal", "services.portal",
-                                           portal_env(infra, portal_port, portal_http, consent_port), portal_port).start())
+                                           portal_env(infra, portal_port, portal_http, {"consent": consent_port, "dsr": dsr_port}), portal_port).start())
 
         endpoints = {
             "consent": f"localhost:{consent_port}", "keyvault": f"localhost:{keyvault_port}",

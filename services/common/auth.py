@@ -11,6 +11,11 @@ Policy (TOML):
     operator = true                                                # the platform's own: no controller
     rpcs = ["*", "consentry.consent.v1.ConsentAdminService/EraseSubject"]
 
+    [clients.portal]
+    operator = true
+    rpcs = ["consentry.dsr.v1.DsrService/SubmitRequest"]
+    verifies_identity = true     # it signed the person in: the requests it files are verified on receipt
+
 Every client either belongs to exactly one controller (`controller = "<id>"`) or is an operator of the
 platform (`operator = true`). An entry with neither or both is refused when the policy is loaded, so a
 careless entry stops the service at start instead of letting a client act for no controller or all.
@@ -76,6 +81,8 @@ class ClientGrant:
     controller_id: str | None = None
     # Every RPC, admin services included: only the dev server without a policy grants this, never a file.
     unrestricted: bool = False
+    # It authenticates the people it acts for (the portal's sign-in): dsr takes its requests as verified.
+    verifies_identity: bool = False
 
     def may_call(self, method: str) -> bool:
         service = method.rsplit("/", 1)[0]
@@ -137,8 +144,9 @@ class Policy:
 def _grant(name: str, entry: dict) -> ClientGrant:
     """One client's entry; PolicyError unless it names exactly one of a controller or `operator = true`."""
     controller, operator = entry.get("controller"), entry.get("operator", False)
-    if not isinstance(operator, bool):
-        raise PolicyError(f"policy: client '{name}': operator must be true or false")
+    verifies = entry.get("verifies_identity", False)
+    if not isinstance(operator, bool) or not isinstance(verifies, bool):
+        raise PolicyError(f"policy: client '{name}': operator and verifies_identity must be true or false")
     if controller is not None and (not isinstance(controller, str) or not controller.strip()):
         raise PolicyError(f"policy: client '{name}': controller must be a controller id")
     if operator and controller is not None:
@@ -148,7 +156,7 @@ def _grant(name: str, entry: dict) -> ClientGrant:
         raise PolicyError(f"policy: client '{name}' names no controller: set controller = \"<id>\", or"
                           " operator = true for the platform's own identities")
     return ClientGrant(name, frozenset(entry.get("rpcs", [])), frozenset(entry.get("purposes", [])),
-                       controller_id=controller)
+                       controller_id=controller, verifies_identity=verifies)
 
 
 _current: ContextVar[ClientGrant | None] = ContextVar("consentry_client", default=None)

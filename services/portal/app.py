@@ -1,5 +1,5 @@
-"""Wiring of the portal: its database (sessions and links), consent as its platform, the web pages
-under uvicorn, and PortalService over gRPC."""
+"""Wiring of the portal: its database (sessions and links), consent and dsr as its platform, the web
+pages under uvicorn, and PortalService over gRPC."""
 
 import asyncio
 from datetime import timedelta
@@ -16,12 +16,13 @@ from services.portal.api.errors import status_for
 from services.portal.api.servicer import PortalServicer
 from services.portal.domain.sign_in import SessionLimits
 from services.portal.service.consents import MyConsents
+from services.portal.service.requests import MyRequests
 from services.portal.service.sign_in import SignIn, utcnow
 from services.portal.settings import PortalSettings
 from services.portal.store.platform import Platform
 from services.portal.store.sessions import SessionStore
 from services.portal.web.app import Portal
-from services.portal.web.guard import CsrfTokens
+from services.portal.web.guard import CsrfTokens, ExportLinks
 
 SERVICE_NAME = portal_pb2.DESCRIPTOR.services_by_name["PortalService"].full_name
 log = get_logger(__name__)
@@ -48,7 +49,8 @@ class PortalApp:
         if not (s.tls_ca and s.tls_cert and s.tls_key):
             raise ValueError("CONSENTRY_PORTAL_TLS_CA, _CERT and _KEY are required")
         pool = await runtime.start_database(s.database_url, s.pool_min_size, s.pool_max_size, with_outbox=False)
-        platform = Platform(s.consent_address, s.tls_ca.read_bytes(), s.tls_cert.read_bytes(), s.tls_key.read_bytes())
+        platform = Platform(s.consent_address, s.dsr_address, s.tls_ca.read_bytes(), s.tls_cert.read_bytes(),
+                            s.tls_key.read_bytes())
         runtime.on_stop(platform.close)
         sessions = SessionStore(pool, SessionLimits(timedelta(seconds=s.session_idle_s),
                                                     timedelta(seconds=s.session_absolute_s)))
@@ -56,8 +58,9 @@ class PortalApp:
         runtime.spawn(self._sweep(sessions), "portal-sweep")
 
         https = s.public_url.scheme == "https"
-        portal = Portal(sign_in, MyConsents(platform), platform.controller, CsrfTokens(await shared_secret(pool, "csrf")),
-                        secure_cookies=True)
+        key = await shared_secret(pool, "csrf")
+        portal = Portal(sign_in, MyConsents(platform), MyRequests(platform), platform.controller, CsrfTokens(key),
+                        ExportLinks(key), secure_cookies=True)
         host, _, port = s.http_listen.rpartition(":")
         self._web = uvicorn.Server(uvicorn.Config(portal.app(hsts=https), host=host, port=int(port), log_config=None,
                                                   access_log=False, lifespan="off", server_header=False))

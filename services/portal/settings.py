@@ -30,8 +30,10 @@ class PortalSettings(BaseSettings):
     # Ended links and sessions are deleted this often (the person's id goes with them).
     sweep_interval_s: float = Field(60.0, gt=0)
 
-    # The platform as the portal calls it, over mTLS with one client certificate (identity "portal").
+    # The platform as the portal calls it, over mTLS with one client certificate (identity "portal"; its
+    # policy entry at dsr says `verifies_identity = true`, so the requests it files start verified).
     consent_address: str = "localhost:50051"
+    dsr_address: str = "localhost:50053"
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None

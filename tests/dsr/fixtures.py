@@ -31,8 +31,9 @@ OFFICE_RPCS = ("SubmitRequest", "GetRequest", "ListRequests", "GetExport", "Ackn
 DSR_CLIENTS = {
     "operator": {"operator": True, "rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": []},
     "audit": {"operator": True, "rpcs": [OPEN_EVENTS], "purposes": []},
-    "portal": {"operator": True, "rpcs": [f"{SERVICE}/SubmitRequest", f"{SERVICE}/GetRequest", f"{SERVICE}/GetExport"],
-               "purposes": []},
+    # The people's portal: it signs people in, so the requests it files are verified on receipt.
+    "portal": {"operator": True, "verifies_identity": True, "rpcs": [
+        f"{SERVICE}/{rpc}" for rpc in ("SubmitRequest", "GetRequest", "ListRequests", "GetExport")], "purposes": []},
     # A face system without a processor of its own (it may not register anyone).
     "face-app": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/RegisterProcessor"], "purposes": []},
     # Face systems that are processors: each registers itself and confirms its own tasks.

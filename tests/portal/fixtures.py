@@ -10,6 +10,8 @@ from services.portal.settings import PortalSettings
 from tests.consent.builders import OTHER_CONTROLLER, registered_controller, registered_purpose
 from tests.support import Clients, grpc_settings, write_policy
 
+# The portal files requests with dsr, which runs with keyvault: on its wrapped backend, as dsr's own tests.
+BACKEND = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 SERVICE = "consentry.portal.v1.PortalService"
 # The portal's tests' own controller, so its pages hold only the purposes registered here.
 HARBOUR = "harbour-campus"
@@ -25,7 +27,7 @@ PORTAL_CLIENTS = {
 
 
 @pytest.fixture(scope="session")
-async def portal_app(run_dir, postgres, dev_ca, consent_app):
+async def portal_app(run_dir, postgres, dev_ca, consent_app, dsr_app):
     postgres.create_database("portal")
     client = dev_ca.issue_client("portal")
     http = free_port()
@@ -33,7 +35,8 @@ async def portal_app(run_dir, postgres, dev_ca, consent_app):
         database_url=postgres.dsn("portal"), grpc=grpc_settings(dev_ca, write_policy(run_dir / "portal-policy.toml",
                                                                                        PORTAL_CLIENTS)),
         http_listen=f"127.0.0.1:{http}", public_url=f"http://localhost:{http}",
-        consent_address=f"localhost:{consent_app.port}", tls_ca=dev_ca.ca.cert, tls_cert=client.cert,
+        consent_address=f"localhost:{consent_app.port}", dsr_address=f"localhost:{dsr_app.port}",
+        tls_ca=dev_ca.ca.cert, tls_cert=client.cert,
         tls_key=client.key, sweep_interval_s=1.0))
     await app.start()
     yield app

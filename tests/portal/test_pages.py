@@ -1,4 +1,4 @@
-"""The pages' language, the switcher, and what a person is told when a change is refused (nothing changed)."""
+"""The switcher of languages, and what a person is told when a change is refused (nothing changed)."""
 
 import re
 
@@ -6,10 +6,12 @@ import pytest
 
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.portal.v1 import portal_pb2 as pb
-from services.portal.web.i18n import choose
 from tests.consent.builders import grant
-from tests.portal.fixtures import HARBOUR
+from tests.portal.fixtures import BACKEND, HARBOUR
 from tests.portal.visitor import Visitor, hidden_fields, sign_in_link
+
+
+pytestmark = BACKEND
 
 
 @pytest.fixture
@@ -21,15 +23,6 @@ async def visitor(portal_app):
 
 def lang_of(html: str) -> str:
     return re.search(r'<html lang="([^"]+)">', html).group(1)
-
-
-@pytest.mark.parametrize(("chosen", "header", "expected"), [
-    (None, "", "zh-CN"), (None, "en-US,en;q=0.8", "en"), (None, "fr, zh-TW;q=0.5", "zh-CN"),
-    (None, "de, en;q=0", "zh-CN"), (None, "en;q=0.2, zh;q=0.9", "zh-CN"), ("en", "zh-CN", "en"),
-    ("klingon", "en", "en"), (None, "en;q=abc, zh-CN", "zh-CN"),
-])
-def test_the_language_is_the_persons_choice_else_the_browsers_else_chinese(chosen, header, expected):
-    assert choose(chosen, header) == expected
 
 
 async def test_the_switcher_remembers_the_choice_and_goes_back_only_within_the_portal(visitor, harbour):

@@ -1,6 +1,6 @@
 """The portal in a real browser (Debian's chromium through Playwright), in both languages: a person signs
-in by the link their app asked for, gives a consent after reading the notice, and withdraws it with the
-keyboard alone. Every page passes axe, asks no other host for anything, and is drawn with fonts for its
+in by the link their app asked for, gives a consent after reading the notice, withdraws it with the
+keyboard alone, asks to see their data and reads it. Every page passes axe, asks no other host for anything, and is drawn with fonts for its
 language. Screenshots of every page go to .run/portal-pages/ for a person to look at."""
 
 import re
@@ -11,11 +11,11 @@ from axe_playwright_python.async_playwright import Axe
 
 from consentry.consent.v1 import consent_pb2 as cpb
 from tests.browser import BROWSER, RESULTS, fonts_covering, fonts_drawing
-from tests.portal.fixtures import HARBOUR
+from tests.portal.fixtures import BACKEND, HARBOUR
 from tests.portal.visitor import sign_in_link
 
 SCREENSHOTS = RESULTS / "portal-pages"
-pytestmark = BROWSER
+pytestmark = [*BROWSER, BACKEND]
 
 
 class Tour:
@@ -92,6 +92,23 @@ async def test_a_person_signs_in_gives_and_withdraws_a_consent(harbour_links, ha
     withdrawn = await admin.CheckConsent(cpb.CheckConsentRequest(subject_id=subject, purpose_id=harbour["gate"],
                                                                 controller_id=HARBOUR))
 
+    await page.get_by_role("link", name=words["requests"], exact=True).click()
+    await tour.look("requests")
+    await page.get_by_role("link", name=words["make"]).click()
+    await tour.look("new-request")
+    await page.get_by_label(words["access"]).check()
+    await page.get_by_role("button", name=words["send"]).click()
+    await page.wait_for_url("**?done=filed")
+    await tour.look("case")
+    for _ in range(100):  # until dsr has gathered the export
+        if await page.get_by_role("link", name=words["read"]).count():
+            break
+        await page.wait_for_timeout(300)
+        await page.reload()
+    await tour.look("case-done")
+    await page.get_by_role("link", name=words["read"]).click()
+    await tour.look("export")
+
     await page.goto(url)  # the link, once more
     await page.get_by_role("button", name=words["continue"]).click()
     await tour.look("link-used")
@@ -108,7 +125,11 @@ async def test_a_person_signs_in_gives_and_withdraws_a_consent(harbour_links, ha
 
 WORDS = {
     "en": {"continue": "Continue", "give": "Read the notice and give consent", "age": "Your age in years",
-           "consent": "I consent", "withdraw": "Withdraw consent", "used": "used already"},
+           "consent": "I consent", "withdraw": "Withdraw consent", "used": "used already",
+           "requests": "My requests", "make": "Make a request", "access": "See my data", "send": "Send the request",
+           "read": "Read your data"},
     "zh-CN": {"continue": "继续", "give": "阅读告知书并给予同意", "age": "您的年龄（周岁）", "consent": "我同意",
-              "withdraw": "撤回同意", "used": "已被使用"},
+              "withdraw": "撤回同意", "used": "已被使用",
+              "requests": "我的请求", "make": "提出请求", "access": "查阅我的数据", "send": "发送请求",
+              "read": "查看您的数据"},
 }

@@ -10,8 +10,11 @@ from consentry.portal.v1 import portal_pb2 as pb
 from consentry_client import error_info
 from services.common.grpc_errors import field_violations
 from tests.consent.builders import grant
-from tests.portal.fixtures import HARBOUR
+from tests.portal.fixtures import BACKEND, HARBOUR
 from tests.portal.visitor import Visitor, hidden_fields, sign_in_link
+
+
+pytestmark = BACKEND
 
 
 @pytest.fixture

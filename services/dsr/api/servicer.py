@@ -53,6 +53,8 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
         if submission.purpose_id and not await self._has_purpose(submission.controller_id, submission.purpose_id):
             raise valid.no_such_purpose()
         r = await self._requests.submit(submission, key_of("SubmitRequest", request))
+        if submission.verified_by:
+            self._on_verified()
         return pb.SubmitRequestResponse(request=await self._full(r))
 
     async def VerifyIdentity(self, request, context):

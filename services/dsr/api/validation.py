@@ -44,9 +44,10 @@ def submit(req: pb.SubmitRequestRequest) -> Submission:
     v.identifier("idempotency_key", req.idempotency_key)
     controller = auth.acting_controller(req.controller_id, v)
     v.done()
+    client = auth.current_client()
     return Submission(RequestType(req.type), req.subject_id, req.jurisdiction, req.evidence.method,
                       req.evidence.reference, req.purpose_id, dict(req.corrections), req.details,
-                      controller_id=controller)
+                      verified_by=client.client_id if client.verifies_identity else "", controller_id=controller)
 
 
 def request_id(value: str, v: Validator | None = None) -> str:

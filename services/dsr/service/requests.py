@@ -32,6 +32,9 @@ class Submission:
     details: str = ""
     # Opened by the system from consent.events: the consent service already authenticated the person.
     automatic: bool = False
+    # Filed by a client that authenticated the person itself (the portal's sign-in; policy
+    # `verifies_identity`): verified on receipt, by the evidence it names, and its receipt shown at once.
+    verified_by: str = ""
     retention_driven: bool = False
     # The controller the subject is a subject of (required, by name).
     controller_id: str = field(kw_only=True)
@@ -66,10 +69,14 @@ class RequestService:
             # Opened by the system, it answers no message of the person's: there is no receipt to confirm.
             if not s.automatic:
                 r.acknowledgement_due_at = deadlines.acknowledgement_deadline(rule, now)
+            if s.verified_by:  # the person filed it where they see its case number and receipt at once
+                r.acknowledge(now)
             received = (r.status, r.status_reason)
             uow.emit(RequestStatusChanged.of(r))
             if s.automatic:
                 r.move_to(Status.VERIFIED, "opened from a consent event: the person was authenticated there")
+            elif s.verified_by:
+                r.move_to(Status.VERIFIED, f"identity verified by {s.verified_by} ({s.evidence_method})")
             else:
                 r.move_to(Status.VERIFICATION_PENDING, "waiting for the identity evidence to be checked")
             await uow.store.add(r, earlier=[received])

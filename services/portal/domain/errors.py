@@ -10,10 +10,6 @@ class LinkNotValid(PortalError):
     so a guess learns nothing."""
 
 
-class ControllerNotServed(PortalError):
-    """A portal address of a controller that is not registered."""
-
-
 class PlatformUnavailable(PortalError):
     """The platform did not answer; nothing was changed."""
 
@@ -28,3 +24,7 @@ class Refused(PortalError):
 
 class NotFound(PortalError):
     """A purpose the controller does not have."""
+
+
+class LinkExpired(PortalError):
+    """A link to an export that is past its few minutes, or from another session."""

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Protocol
 
 from services.portal.domain.consents import Consent, Controller, Notice, Purpose
+from services.portal.domain.requests import Case, Kind
 from services.portal.domain.sign_in import Person, Session
 
 
@@ -31,3 +32,10 @@ class Platform(Protocol):
                     idempotency_key: str) -> None: ...
 
     async def withdraw(self, person: Person, purpose_id: str, evidence_ref: str, idempotency_key: str) -> None: ...
+
+    async def submit(self, person: Person, kind: Kind, purpose_id: str, corrections: dict[str, str], details: str,
+                     evidence: tuple[str, str], idempotency_key: str) -> Case: ...
+
+    async def cases(self, person: Person) -> list[Case]: ...
+
+    async def export(self, request_id: str) -> bytes: ...

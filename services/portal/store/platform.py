@@ -1,17 +1,20 @@
-"""The platform as the portal calls it: consent over mTLS, with the portal's own identity ("portal", an
-operator of consent that may read purposes and a person's consents and grant and withdraw them). It
-serves several controllers, so every call names the controller of the portal page asking."""
+"""The platform as the portal calls it: consent and dsr over mTLS, with the portal's own identity
+("portal", an operator that may read purposes and a person's consents and grant and withdraw them, and
+file and read the person's requests). It serves several controllers, so every call names the controller
+of the portal page asking."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import grpc
 
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
+from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
 from consentry_client.errors import error_info
 from consentry_client.pages import items
 from services.portal.domain import errors
 from services.portal.domain.consents import Consent, Controller, Notice, Purpose, State, notice_in
+from services.portal.domain.requests import Case, Kind, Rejection, Stage, Step
 from services.portal.domain.sign_in import Person
 
 TIMEOUT_S = 10.0
@@ -51,13 +54,39 @@ def _consent(c: pb.Consent) -> Consent:
                    c.expires_at.ToDatetime().astimezone() if c.HasField("expires_at") else None)
 
 
+_KINDS = {dsr_pb2.REQUEST_TYPE_ACCESS: Kind.ACCESS, dsr_pb2.REQUEST_TYPE_CORRECTION: Kind.CORRECTION,
+          dsr_pb2.REQUEST_TYPE_DELETION: Kind.DELETION, dsr_pb2.REQUEST_TYPE_WITHDRAWAL: Kind.WITHDRAWAL,
+          dsr_pb2.REQUEST_TYPE_PORTABILITY: Kind.PORTABILITY}
+_REQUEST_TYPES = {kind: number for number, kind in _KINDS.items()}
+
+
+def _when(t) -> datetime:
+    return t.ToDatetime().astimezone()
+
+
+def _case(r: dsr_pb2.Request) -> Case:
+    first_note = r.timeline[0].note if r.timeline else ""
+    return Case(
+        r.request_id, _KINDS[r.type], Stage[dsr_pb2.RequestStatus.Name(r.status).removeprefix("REQUEST_STATUS_")],
+        r.purpose_id, _when(r.received_at), _when(r.due_at), first_note.removeprefix("due under "), r.extended,
+        tuple(Step(_when(t.at), Stage[dsr_pb2.RequestStatus.Name(t.status).removeprefix("REQUEST_STATUS_")])
+              for t in r.timeline),
+        Rejection(r.rejection.code, r.rejection.explanation, r.rejection.complaint_route)
+        if r.HasField("rejection") else None,
+        r.deletion_certificate, r.deletion_certificate_signature)
+
+
 class Platform:
-    def __init__(self, consent_address: str, ca: bytes, cert: bytes, key: bytes) -> None:
-        self._channel = grpc.aio.secure_channel(consent_address, grpc.ssl_channel_credentials(ca, key, cert))
-        self._consent = consent_pb2_grpc.ConsentServiceStub(self._channel)
+    def __init__(self, consent_address: str, dsr_address: str, ca: bytes, cert: bytes, key: bytes) -> None:
+        credentials = grpc.ssl_channel_credentials(ca, key, cert)
+        self._channels = [grpc.aio.secure_channel(consent_address, credentials),
+                          grpc.aio.secure_channel(dsr_address, credentials)]
+        self._consent = consent_pb2_grpc.ConsentServiceStub(self._channels[0])
+        self._dsr = dsr_pb2_grpc.DsrServiceStub(self._channels[1])
 
     async def close(self) -> None:
-        await self._channel.close()
+        for channel in self._channels:
+            await channel.close()
 
     async def controller(self, controller_id: str) -> Controller:
         c = (await _call(self._consent.GetController(
@@ -96,6 +125,30 @@ class Platform:
             actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT), reason="withdrawn in the portal",
             collection_method=pb.COLLECTION_METHOD_WEB_FORM, evidence_ref=evidence_ref,
             idempotency_key=idempotency_key), timeout=TIMEOUT_S))
+
+    async def submit(self, person: Person, kind: Kind, purpose_id: str, corrections: dict[str, str], details: str,
+                     evidence: tuple[str, str], idempotency_key: str) -> Case:
+        """Files the person's request; `evidence`: how the portal verified them, and its reference."""
+        method, reference = evidence
+        answer = await _call(self._dsr.SubmitRequest(dsr_pb2.SubmitRequestRequest(
+            type=_REQUEST_TYPES[kind], subject_id=person.subject_id, jurisdiction=person.jurisdiction,
+            evidence=dsr_pb2.IdentityEvidence(method=method, reference=reference), purpose_id=purpose_id,
+            corrections=corrections, details=details, idempotency_key=idempotency_key,
+            controller_id=person.controller_id), timeout=TIMEOUT_S))
+        return _case(answer.request)
+
+    async def cases(self, person: Person) -> list[Case]:
+        """The person's requests at their controller (also those of a deletion that completed)."""
+        return [_case(r) async for r in items(self._list_requests, dsr_pb2.ListRequestsRequest(
+            subject_id=person.subject_id, controller_id=person.controller_id, page_size=500), "requests")]
+
+    async def export(self, request_id: str) -> bytes:
+        """The export of a completed access or portability request, as JSON."""
+        return (await _call(self._dsr.GetExport(dsr_pb2.GetExportRequest(request_id=request_id),
+                                                timeout=TIMEOUT_S))).export_json
+
+    def _list_requests(self, request: dsr_pb2.ListRequestsRequest):
+        return _call(self._dsr.ListRequests(request, timeout=TIMEOUT_S))
 
     def _list_purposes(self, request: pb.ListPurposesRequest):
         return _call(self._consent.ListPurposes(request, timeout=TIMEOUT_S))

@@ -3,7 +3,9 @@ lives under its id (/<controller>/...), and a session opens that portal only.
 
 Nothing personal goes into a URL (a sign-in link carries a random secret, nothing else) or a log line."""
 
+import json
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -16,11 +18,13 @@ from starlette.staticfiles import StaticFiles
 from services.common.logging import get_logger
 from services.portal.domain import errors
 from services.portal.domain.consents import Controller
+from services.portal.domain.requests import Kind
 from services.portal.domain.sign_in import Session, new_secret
 from services.portal.service.consents import MyConsents
+from services.portal.service.requests import MyRequests
 from services.portal.service.sign_in import SignIn
 from services.portal.web.guard import (
-    SESSION_COOKIE, VISITOR_COOKIE, CsrfTokens, SecurityHeaders, cookie_options, portal_path,
+    SESSION_COOKIE, VISITOR_COOKIE, CsrfTokens, ExportLinks, SecurityHeaders, cookie_options, portal_path,
 )
 from services.portal.web.i18n import LANGUAGES, Pages, choose
 
@@ -28,17 +32,20 @@ log = get_logger(__name__)
 LANGUAGE_COOKIE = "lang"
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 FORM_KEY = re.compile(r"[0-9a-f-]{36}")
+REQUEST_ID = re.compile(r"[0-9a-f-]{36}")
+FIELD = re.compile(r"[A-Za-z0-9._:@-]{1,128}")  # what a correction names, as dsr takes it
+MAX_DETAILS = 4000
 # Plain words for the platform's refusals a person can meet here; any other is a general refusal.
 REFUSALS = ("NOTICE_OUTDATED", "NOTICE_HASH_MISMATCH", "GUARDIAN_CONSENT_REQUIRED", "WRITTEN_RELEASE_REQUIRED",
             "SUBJECT_ERASED", "CONSENT_NOT_FOUND")
 
 
 class Portal:
-    def __init__(self, sign_in: SignIn, consents: MyConsents, platform_controller, csrf: CsrfTokens,
-                 secure_cookies: bool) -> None:
+    def __init__(self, sign_in: SignIn, consents: MyConsents, requests: MyRequests, platform_controller,
+                 csrf: CsrfTokens, exports: ExportLinks, secure_cookies: bool) -> None:
         """`platform_controller(id)`: the registered controller (errors.NotFound for another id)."""
-        self._sign_in, self._consents, self._controller = sign_in, consents, platform_controller
-        self._csrf, self._secure = csrf, secure_cookies
+        self._sign_in, self._consents, self._requests = sign_in, consents, requests
+        self._controller, self._csrf, self._exports, self._secure = platform_controller, csrf, exports, secure_cookies
         self._pages = Pages()
 
     def app(self, hsts: bool) -> Starlette:
@@ -51,6 +58,12 @@ class Portal:
             Route("/{controller}/consents", self.consents),
             Route("/{controller}/consents/{purpose}/grant", self.grant, methods=["GET", "POST"]),
             Route("/{controller}/consents/{purpose}/withdraw", self.withdraw, methods=["GET", "POST"]),
+            Route("/{controller}/requests", self.requests),
+            Route("/{controller}/requests/new", self.new_request, methods=["GET", "POST"]),
+            Route("/{controller}/requests/{request_id}", self.case),
+            Route("/{controller}/requests/{request_id}/certificate.json", self.certificate),
+            Route("/{controller}/requests/{request_id}/export", self.export_page),
+            Route("/{controller}/requests/{request_id}/export.json", self.export_json),
             Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
         ]
         app = Starlette(routes=routes, exception_handlers={404: self._not_found, 405: self._not_found,
@@ -163,6 +176,78 @@ class Portal:
                               csrf=self._csrf.token(secret), form_key=str(uuid.uuid4()))
         return await self._signed_in(request, page, form=request.method == "POST")
 
+    async def requests(self, request: Request) -> Response:
+        async def page(controller: Controller, session: Session, secret: str, language: str) -> Response:
+            return self._page(request, controller, language, "requests.html", done=request.query_params.get("done"),
+                              cases=await self._requests.cases(session), csrf=self._csrf.token(secret), signed_in=True)
+        return await self._signed_in(request, page)
+
+    async def new_request(self, request: Request) -> Response:
+        async def page(controller: Controller, session: Session, secret: str, language: str) -> Response:
+            if request.method == "POST":
+                form = await request.form()
+                filed = _filing(form)
+                if filed is None:
+                    return self._refusal(request, controller, language, "form", 400, signed_in=True)
+                kind, purpose_id, corrections, details, key = filed
+                if kind is Kind.WITHDRAWAL:
+                    # The withdrawal itself is consent's (the record, the history, the gate's answer);
+                    # dsr opens the request that deletes the purpose's data from its event.
+                    await self._consents.withdraw(session, secret, purpose_id, key)
+                    return _see_other(portal_path(controller.controller_id, "requests?done=withdrawn"))
+                case = await self._requests.file(session, secret, kind, purpose_id, corrections, details, key)
+                return _see_other(portal_path(controller.controller_id, f"requests/{case.request_id}?done=filed"))
+            cards = await self._consents.cards(session, language)
+            return self._page(request, controller, language, "new_request.html", kinds=list(Kind),
+                              withdrawable=[c.purpose for c in cards if c.may_withdraw], form_key=str(uuid.uuid4()),
+                              csrf=self._csrf.token(secret), signed_in=True)
+        return await self._signed_in(request, page, form=request.method == "POST")
+
+    async def case(self, request: Request) -> Response:
+        async def page(controller: Controller, session: Session, secret: str, language: str) -> Response:
+            case = await self._requests.case(session, _request_id(request))
+            export = self._exports.query(secret, case.request_id, time.time()) if case.has_export else ""
+            return self._page(request, controller, language, "case.html", case=case, export_query=export,
+                              done=request.query_params.get("done"), csrf=self._csrf.token(secret), signed_in=True)
+        return await self._signed_in(request, page)
+
+    async def certificate(self, request: Request) -> Response:
+        """The deletion certificate as keyvault signed it, with its signature, to keep or to check."""
+        async def download(controller: Controller, session: Session, secret: str, language: str) -> Response:
+            case = await self._requests.case(session, _request_id(request))
+            if not case.certificate:
+                raise errors.NotFound()
+            body = {"certificate": json.loads(case.certificate),
+                    "certificate_json": case.certificate.decode(), "signature": case.certificate_signature.hex()}
+            return _attachment(json.dumps(body, ensure_ascii=False, indent=2), f"deletion-{case.request_id}.json")
+        return await self._signed_in(request, download)
+
+    async def export_page(self, request: Request) -> Response:
+        async def page(controller: Controller, session: Session, secret: str, language: str) -> Response:
+            export = json.loads(await self._export(request, session, secret))
+            record = export.get("consentry", {})
+            sections = [("consents", record.get("consents")), ("history", record.get("consentHistory")),
+                        ("key", record.get("keyStatus")), ("audit", record.get("auditEntries")),
+                        ("processors", export.get("processors"))]
+            return self._page(request, controller, language, "export.html", export=export, signed_in=True,
+                              sections=[(name, json.dumps(value, ensure_ascii=False, indent=2) if value else "")
+                                        for name, value in sections], csrf=self._csrf.token(secret))
+        return await self._signed_in(request, page)
+
+    async def export_json(self, request: Request) -> Response:
+        async def download(controller: Controller, session: Session, secret: str, language: str) -> Response:
+            request_id = _request_id(request)
+            return _attachment((await self._export(request, session, secret)).decode(), f"export-{request_id}.json")
+        return await self._signed_in(request, download)
+
+    async def _export(self, request: Request, session: Session, secret: str) -> bytes:
+        """The export behind a link of this session that has not expired; NotFound otherwise."""
+        request_id = _request_id(request)
+        if not self._exports.valid(secret, request_id, request.query_params.get("until", ""),
+                                   request.query_params.get("sig", ""), time.time()):
+            raise errors.LinkExpired()
+        return await self._requests.export(session, request_id)
+
     # The portal around every page: its controller, its language, the session, the refusals
 
     async def _in_portal(self, request: Request, page) -> Response:
@@ -179,6 +264,8 @@ class Portal:
             return self._refusal(request, controller, language, "unavailable", 503)
         except errors.NotFound:
             return self._refusal(request, controller, language, "not_found", 404)
+        except errors.LinkExpired:
+            return self._refusal(request, controller, language, "export_link", 403, signed_in=True)
         except errors.Refused as refused:
             log.info("portal change refused", reason=refused.reason)
             kind = refused.reason.lower() if refused.reason in REFUSALS else "refused"
@@ -226,3 +313,34 @@ class Portal:
 
 def _see_other(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
+
+
+def _attachment(text: str, filename: str) -> Response:
+    return Response(text, media_type="application/json",
+                    headers={"content-disposition": f'attachment; filename="{filename}"'})
+
+
+def _request_id(request: Request) -> str:
+    """A case number as the portal shows it; anything else is a case that does not exist."""
+    request_id = request.path_params["request_id"]
+    if not REQUEST_ID.fullmatch(request_id):
+        raise errors.NotFound()
+    return request_id
+
+
+def _filing(form) -> tuple[Kind, str, dict[str, str], str, str] | None:
+    """A request form as the page sends it, or None if it is not one (nothing is filed)."""
+    kind = next((k for k in Kind if k.value == form.get("kind")), None)
+    purpose_id, details = str(form.get("purpose_id", "")), str(form.get("details", "")).strip()
+    field, value = str(form.get("correct_field", "")).strip(), str(form.get("correct_value", "")).strip()
+    key = str(form.get("form_key", ""))
+    if kind is None or not FORM_KEY.fullmatch(key) or len(details) > MAX_DETAILS:
+        return None
+    # One form for every kind, working without script: what another kind asks is left aside.
+    purpose_id = purpose_id if kind is Kind.WITHDRAWAL else ""
+    if kind is Kind.WITHDRAWAL and not FIELD.fullmatch(purpose_id):
+        return None
+    corrections = {field: value} if kind is Kind.CORRECTION else {}
+    if kind is Kind.CORRECTION and not (FIELD.fullmatch(field) and 0 < len(value) <= 1000):
+        return None
+    return kind, purpose_id, corrections, details, key

@@ -30,6 +30,27 @@ class CsrfTokens:
         return bool(cookie_secret) and hmac.compare_digest(self.token(cookie_secret or ""), token)
 
 
+class ExportLinks:
+    """Links to a person's export that work for a few minutes, and in the session that asked only."""
+
+    LIFETIME_S = 600
+
+    def __init__(self, key: bytes) -> None:
+        self._key = hashlib.sha256(b"export-links|" + key).digest()  # apart from the CSRF tokens' key
+
+    def _sig(self, cookie_secret: str, request_id: str, until: int) -> str:
+        return hmac.new(self._key, f"{cookie_secret}|{request_id}|{until}".encode(), hashlib.sha256).hexdigest()
+
+    def query(self, cookie_secret: str, request_id: str, now: float) -> str:
+        until = int(now) + self.LIFETIME_S
+        return f"until={until}&sig={self._sig(cookie_secret, request_id, until)}"
+
+    def valid(self, cookie_secret: str, request_id: str, until: str, sig: str, now: float) -> bool:
+        if not until.isdigit() or int(until) <= now:
+            return False
+        return hmac.compare_digest(self._sig(cookie_secret, request_id, int(until)), sig)
+
+
 def cookie_options(controller_id: str, secure: bool) -> dict:
     """HttpOnly, SameSite=Strict, and for one controller's portal only (its path)."""
     return dict(path=portal_path(controller_id), httponly=True, samesite="strict", secure=secure)
