@@ -22,10 +22,16 @@ REQUESTS = 200
 VERIFIED, COMPLETED = 3, 5
 
 
-async def completed(db: asyncpg.Connection, count: int, *, timeout: float, poll: float) -> None:  # noqa: ASYNC109
+async def completed(db: asyncpg.Connection, count: int, *, timeout: float, poll: float,  # noqa: ASYNC109
+                    while_claimed: bool = False) -> None:
+    """Until `count` requests completed; `while_claimed`: and others are claimed by a starter right now
+    (the moment to kill it, so that it leaves claims behind)."""
     async with asyncio.timeout(timeout):
         while True:
-            if await db.fetchval("SELECT count(*) FROM requests WHERE status = $1", COMPLETED) >= count:
+            done = await db.fetchval("SELECT count(*) FROM requests WHERE status = $1", COMPLETED)
+            claimed = await db.fetchval(
+                "SELECT count(*) FROM requests WHERE status = $1 AND starting_until > now()", VERIFIED)
+            if done >= count and (claimed or not while_claimed):
                 return
             await asyncio.sleep(poll)
 
@@ -52,7 +58,7 @@ async def test_a_killed_dsr_delays_the_requests_it_was_starting_by_its_claim_onl
                 async with lanes:
                     await operator.VerifyIdentity(verify(request_id))
             verifying = asyncio.gather(*(verified(r.request_id) for r in submitted))
-            await completed(db, 20, timeout=60, poll=0.01)  # kill it once it is well under way
+            await completed(db, 20, timeout=60, poll=0.01, while_claimed=True)  # kill it well under way
             first.kill()
             claimed_by_the_dead = await db.fetchval(
                 "SELECT count(*) FROM requests WHERE status = $1 AND starting_until > now()", VERIFIED)
