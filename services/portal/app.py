@@ -23,6 +23,7 @@ from services.portal.store.platform import Platform
 from services.portal.store.sessions import SessionStore
 from services.portal.web.app import Portal
 from services.portal.web.guard import CsrfTokens, ExportLinks
+from services.portal.web.limits import RateLimits
 
 SERVICE_NAME = portal_pb2.DESCRIPTOR.services_by_name["PortalService"].full_name
 log = get_logger(__name__)
@@ -59,11 +60,14 @@ class PortalApp:
 
         https = s.public_url.scheme == "https"
         key = await shared_secret(pool, "csrf")
+        limits = RateLimits({"sign-in": s.sign_ins_per_minute, "change": s.changes_per_minute})
         portal = Portal(sign_in, MyConsents(platform), MyRequests(platform), platform.controller, CsrfTokens(key),
-                        ExportLinks(key), secure_cookies=True)
+                        ExportLinks(key), limits, secure_cookies=True)
         host, _, port = s.http_listen.rpartition(":")
         self._web = uvicorn.Server(uvicorn.Config(portal.app(hsts=https), host=host, port=int(port), log_config=None,
-                                                  access_log=False, lifespan="off", server_header=False))
+                                                  access_log=False, lifespan="off", server_header=False,
+                                                  proxy_headers=bool(s.forwarded_allow_ips),
+                                                  forwarded_allow_ips=s.forwarded_allow_ips or None))
         self._web_task = asyncio.create_task(self._web.serve(), name="portal-web")
         while not self._web.started:
             if self._web_task.done():

@@ -24,6 +24,13 @@ class PortalSettings(BaseSettings):
     http_listen: str = "127.0.0.1:8080"
     public_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8080")
 
+    # The proxies whose X-Forwarded-For names the visitor (uvicorn's forwarded_allow_ips; empty: none,
+    # the connection's own address counts), for the rate limits.
+    forwarded_allow_ips: str = ""
+    # Forms one address may send per minute: sign-in attempts, and every other change.
+    sign_ins_per_minute: int = Field(10, ge=1)
+    changes_per_minute: int = Field(60, ge=1)
+
     # How long a session lasts: idle, and at most.
     session_idle_s: float = Field(30 * 60, gt=0)
     session_absolute_s: float = Field(8 * 3600, gt=0)

@@ -26,18 +26,23 @@ PORTAL_CLIENTS = {
 }
 
 
+def portal_settings(run_dir, postgres, dev_ca, consent_app, dsr_app, **overrides) -> PortalSettings:
+    client = dev_ca.issue_client("portal")
+    http = free_port()
+    return PortalSettings(**{
+        "database_url": postgres.dsn("portal"),
+        "grpc": grpc_settings(dev_ca, write_policy(run_dir / "portal-policy.toml", PORTAL_CLIENTS)),
+        "http_listen": f"127.0.0.1:{http}", "public_url": f"http://localhost:{http}",
+        "consent_address": f"localhost:{consent_app.port}", "dsr_address": f"localhost:{dsr_app.port}",
+        "tls_ca": dev_ca.ca.cert, "tls_cert": client.cert, "tls_key": client.key, "sweep_interval_s": 1.0,
+        # Every test signs people in from the one loopback address: the limits are tested on their own.
+        "sign_ins_per_minute": 10_000, "changes_per_minute": 10_000, **overrides})
+
+
 @pytest.fixture(scope="session")
 async def portal_app(run_dir, postgres, dev_ca, consent_app, dsr_app):
     postgres.create_database("portal")
-    client = dev_ca.issue_client("portal")
-    http = free_port()
-    app = PortalApp(PortalSettings(
-        database_url=postgres.dsn("portal"), grpc=grpc_settings(dev_ca, write_policy(run_dir / "portal-policy.toml",
-                                                                                       PORTAL_CLIENTS)),
-        http_listen=f"127.0.0.1:{http}", public_url=f"http://localhost:{http}",
-        consent_address=f"localhost:{consent_app.port}", dsr_address=f"localhost:{dsr_app.port}",
-        tls_ca=dev_ca.ca.cert, tls_cert=client.cert,
-        tls_key=client.key, sweep_interval_s=1.0))
+    app = PortalApp(portal_settings(run_dir, postgres, dev_ca, consent_app, dsr_app))
     await app.start()
     yield app
     await app.stop()

@@ -27,6 +27,7 @@ from services.portal.web.guard import (
     SESSION_COOKIE, VISITOR_COOKIE, CsrfTokens, ExportLinks, SecurityHeaders, cookie_options, portal_path,
 )
 from services.portal.web.i18n import LANGUAGES, Pages, choose
+from services.portal.web.limits import RateLimits
 
 log = get_logger(__name__)
 LANGUAGE_COOKIE = "lang"
@@ -42,10 +43,12 @@ REFUSALS = ("NOTICE_OUTDATED", "NOTICE_HASH_MISMATCH", "GUARDIAN_CONSENT_REQUIRE
 
 class Portal:
     def __init__(self, sign_in: SignIn, consents: MyConsents, requests: MyRequests, platform_controller,
-                 csrf: CsrfTokens, exports: ExportLinks, secure_cookies: bool) -> None:
-        """`platform_controller(id)`: the registered controller (errors.NotFound for another id)."""
+                 csrf: CsrfTokens, exports: ExportLinks, limits: RateLimits, secure_cookies: bool) -> None:
+        """`platform_controller(id)`: the registered controller (errors.NotFound for another id);
+        `limits`: per minute and address, "sign-in" attempts and other "change"s."""
         self._sign_in, self._consents, self._requests = sign_in, consents, requests
         self._controller, self._csrf, self._exports, self._secure = platform_controller, csrf, exports, secure_cookies
+        self._limits = limits
         self._pages = Pages()
 
     def app(self, hsts: bool) -> Starlette:
@@ -252,6 +255,12 @@ class Portal:
 
     async def _in_portal(self, request: Request, page) -> Response:
         language = choose(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language", ""))
+        if request.method == "POST":
+            kind = "sign-in" if request.url.path.endswith("/sign-in") else "change"
+            if not self._limits.allow(request.client.host if request.client else "", kind):
+                response = self._refusal(request, None, language, "too_many", 429)
+                response.headers["retry-after"] = "60"
+                return response
         try:
             controller = await self._controller(request.path_params["controller"])
         except errors.NotFound:
