@@ -19,16 +19,26 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                       help="the portal's first language (default: the browser's)")
     link.add_argument("--controller", default="", help="the person's controller (required for an operator's"
                       " client; a controller's client, such as demo-gate, defaults to its own)")
+    link.add_argument("--ward", action="append", default=[], type=_ward, metavar="SUBJECT:VERIFICATION:LABEL",
+                      help="a minor in the person's care, whose consents they manage as guardian (repeatable)")
     link.add_argument("--client", default="demo-gate", help="client certificate to call with")
     link.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
     link.set_defaults(run=run)
+
+
+def _ward(text: str) -> pb.Ward:
+    subject_id, _, rest = text.partition(":")
+    verification_ref, _, label = rest.partition(":")
+    if not (subject_id and verification_ref and label):
+        raise argparse.ArgumentTypeError("give the ward as SUBJECT:VERIFICATION:LABEL, e.g. kid-7:household-register-3:Lily")
+    return pb.Ward(subject_id=subject_id, verification_ref=verification_ref, label=label)
 
 
 async def run(args: argparse.Namespace) -> int:
     async with channel(load_endpoints(args.run_dir), "portal", args.client) as ch:
         answer = await portal_pb2_grpc.PortalServiceStub(ch).CreateSignInLink(pb.CreateSignInLinkRequest(
             subject_id=args.subject, jurisdiction=args.jurisdiction, language=args.language,
-            controller_id=args.controller), timeout=10)
+            controller_id=args.controller, wards=args.ward), timeout=10)
     print(answer.url)
     print(f"(single use; valid until {answer.expires_at.ToDatetime().isoformat(timespec='seconds')}Z)")
     return 0

@@ -10,9 +10,11 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 
 from consentry.consent.v1 import consent_pb2 as cpb
+from consentry.portal.v1 import portal_pb2 as pb
 from tests.browser import BROWSER, RESULTS, fonts_covering, fonts_drawing
 from tests.portal.fixtures import BACKEND, HARBOUR
 from tests.portal.visitor import sign_in_link
+from tests.support import unique
 
 SCREENSHOTS = RESULTS / "portal-pages"
 pytestmark = [*BROWSER, BACKEND]
@@ -76,18 +78,18 @@ async def test_a_person_signs_in_gives_and_withdraws_a_consent(harbour_links, ha
     await tour.look("grant")
     await page.get_by_label(words["age"]).fill("34")
     await page.get_by_role("button", name=words["consent"]).click()
-    await page.wait_for_url("**/consents?done=granted")
+    await page.wait_for_url("**done=granted")
     await tour.look("granted")
     given = await admin.CheckConsent(cpb.CheckConsentRequest(subject_id=subject, purpose_id=harbour["gate"],
                                                             controller_id=HARBOUR))
 
     await tour.tab_to(words["withdraw"])
     await page.keyboard.press("Enter")
-    await page.wait_for_url("**/withdraw")
+    await page.wait_for_url("**/withdraw?for=0")
     await tour.look("withdraw")
     await tour.tab_to(words["withdraw"])
     await page.keyboard.press("Enter")
-    await page.wait_for_url("**/consents?done=withdrawn")
+    await page.wait_for_url("**done=withdrawn")
     await tour.look("withdrawn")
     withdrawn = await admin.CheckConsent(cpb.CheckConsentRequest(subject_id=subject, purpose_id=harbour["gate"],
                                                                 controller_id=HARBOUR))
@@ -123,13 +125,41 @@ async def test_a_person_signs_in_gives_and_withdraws_a_consent(harbour_links, ha
     assert drawn_with and drawn_with <= fonts_covering(language), drawn_with
 
 
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+async def test_a_guardian_gives_a_childs_consent(harbour_links, harbour, portal_app, chromium, admin, language):
+    child, guardian = unique("child"), unique("parent")
+    answer = await harbour_links.CreateSignInLink(pb.CreateSignInLinkRequest(
+        subject_id=guardian, jurisdiction="CN", language=language,
+        wards=[pb.Ward(subject_id=child, verification_ref="household-register-12", label="Lily")]))
+    context = await chromium.new_context(viewport={"width": 1000, "height": 800}, locale=language)
+    page = await context.new_page()
+    tour, words = Tour(page, language), WORDS[language]
+
+    await page.goto(answer.url)
+    await page.get_by_role("button", name=words["continue"]).click()
+    await page.get_by_role("navigation", name=words["whose"]).get_by_role("link", name="Lily").click()
+    await tour.look("ward-consents")
+    await page.get_by_role("link", name=re.compile(words["give"] + r"\s*: Gate access by face")).click()
+    await tour.look("ward-grant")
+    await page.get_by_label(words["child_age"]).fill("9")
+    await page.get_by_role("button", name=words["consent"]).click()
+    await page.wait_for_url("**for=1&done=granted")
+    await tour.look("ward-granted")
+    await context.close()
+    history = await admin.GetConsentHistory(cpb.GetConsentHistoryRequest(
+        subject_id=child, purpose_id=harbour["gate"], controller_id=HARBOUR))
+
+    assert (history.consent.actor.kind, history.consent.actor.guardian_id) == (cpb.ACTOR_KIND_GUARDIAN, guardian)
+    assert all(found == [] for found in tour.violations.values()), tour.violations
+
+
 WORDS = {
     "en": {"continue": "Continue", "give": "Read the notice and give consent", "age": "Your age in years",
            "consent": "I consent", "withdraw": "Withdraw consent", "used": "used already",
            "requests": "My requests", "make": "Make a request", "access": "See my data", "send": "Send the request",
-           "read": "Read your data"},
+           "read": "Read your data", "whose": "Whose consents", "child_age": "The child's age in years"},
     "zh-CN": {"continue": "继续", "give": "阅读告知书并给予同意", "age": "您的年龄（周岁）", "consent": "我同意",
               "withdraw": "撤回同意", "used": "已被使用",
               "requests": "我的请求", "make": "提出请求", "access": "查阅我的数据", "send": "发送请求",
-              "read": "查看您的数据"},
+              "read": "查看您的数据", "whose": "谁的同意", "child_age": "孩子的年龄（周岁）"},
 }

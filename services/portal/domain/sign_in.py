@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 LINK_LIFETIME = timedelta(minutes=5)
+MOST_WARDS = 10
 
 
 def new_secret() -> str:
@@ -30,11 +31,29 @@ class Person:
 
 
 @dataclass(frozen=True)
+class Ward:
+    """A minor in the person's care, as the app verified it: the person manages the minor's consents."""
+    subject_id: str
+    verification_ref: str  # how the app verified the guardianship
+    label: str  # how the portal names the minor to the guardian
+
+
+@dataclass(frozen=True)
 class Session:
     person: Person
     language: str  # the language the link asked for ("" for the browser's choice)
     verified_by: str  # how the person was verified when signing in: "app-link"
     expires_at: datetime
+    wards: tuple[Ward, ...] = ()
+
+    def acting_for(self, ward: int) -> tuple[Person, Ward | None]:
+        """Whose consents a page is about: 0 the person's own, n their n-th ward's (IndexError for none)."""
+        if ward == 0:
+            return self.person, None
+        if not 0 < ward <= len(self.wards):
+            raise IndexError(ward)
+        chosen = self.wards[ward - 1]
+        return Person(self.person.controller_id, chosen.subject_id, self.person.jurisdiction), chosen
 
 
 @dataclass(frozen=True)

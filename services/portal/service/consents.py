@@ -1,9 +1,11 @@
-"""A person's consents at the controller whose portal they are in: seen, given, withdrawn. Every
-change names the session it came from as its evidence, and a retried form changes nothing twice."""
+"""A person's consents at the controller whose portal they are in, and those of the minors in their
+care (`ward`: 0 for the person's own, n for their n-th ward's): seen, given, withdrawn. For a ward, the
+person acts as guardian, with the verification the app gave. Every change names the session it came
+from as its evidence, and a retried form changes nothing twice."""
 
 from services.portal.domain import errors
 from services.portal.domain.consents import Card
-from services.portal.domain.sign_in import Session, secret_hash
+from services.portal.domain.sign_in import Person, Session, secret_hash
 from services.portal.service.ports import Platform
 
 
@@ -13,29 +15,43 @@ def evidence(session_secret: str) -> str:
     return f"portal-session:{secret_hash(session_secret)[:16]}"
 
 
+def _acting(session: Session, ward: int) -> tuple[Person, tuple[str, str] | None]:
+    """Whose consents, and the guardian acting (their id and verification) when they are a ward's."""
+    try:
+        person, chosen = session.acting_for(ward)
+    except IndexError:
+        raise errors.NotFound() from None
+    return person, (session.person.subject_id, chosen.verification_ref) if chosen else None
+
+
 class MyConsents:
     def __init__(self, platform: Platform) -> None:
         self._platform = platform
 
-    async def cards(self, session: Session, language: str) -> list[Card]:
-        purposes = await self._platform.purposes(session.person.controller_id, language)
-        held = await self._platform.consents(session.person)
+    async def cards(self, session: Session, language: str, ward: int = 0) -> list[Card]:
+        person, _ = _acting(session, ward)
+        purposes = await self._platform.purposes(person.controller_id, language)
+        held = await self._platform.consents(person)
         return [Card(p, held.get(p.purpose_id)) for p in purposes]
 
-    async def card(self, session: Session, purpose_id: str, language: str) -> Card:
-        purpose = await self._platform.purpose(session.person.controller_id, purpose_id, language)
-        return Card(purpose, (await self._platform.consents(session.person)).get(purpose_id))
+    async def card(self, session: Session, purpose_id: str, language: str, ward: int = 0) -> Card:
+        person, _ = _acting(session, ward)
+        purpose = await self._platform.purpose(person.controller_id, purpose_id, language)
+        return Card(purpose, (await self._platform.consents(person)).get(purpose_id))
 
     async def grant(self, session: Session, session_secret: str, purpose_id: str, shown_hash: str, language: str,
-                    age: int, form_key: str) -> None:
+                    age: int, form_key: str, ward: int = 0) -> None:
         """Gives consent to the notice the person was shown (`shown_hash`, the hash of its text), which
         must still be the current one; the platform checks the hash again."""
-        notice = (await self._platform.purpose(session.person.controller_id, purpose_id, language)).notice
+        person, guardian = _acting(session, ward)
+        notice = (await self._platform.purpose(person.controller_id, purpose_id, language)).notice
         if notice is None or notice.content_hash != shown_hash:
             raise errors.Refused("NOTICE_OUTDATED", "the notice changed since it was shown")
-        await self._platform.grant(session.person, purpose_id, notice, age, evidence(session_secret),
-                                   f"portal-grant-{form_key}")
+        await self._platform.grant(person, purpose_id, notice, age, evidence(session_secret),
+                                   f"portal-grant-{form_key}", guardian)
 
-    async def withdraw(self, session: Session, session_secret: str, purpose_id: str, form_key: str) -> None:
-        await self._platform.withdraw(session.person, purpose_id, evidence(session_secret),
-                                      f"portal-withdraw-{form_key}")
+    async def withdraw(self, session: Session, session_secret: str, purpose_id: str, form_key: str,
+                       ward: int = 0) -> None:
+        person, guardian = _acting(session, ward)
+        await self._platform.withdraw(person, purpose_id, evidence(session_secret), f"portal-withdraw-{form_key}",
+                                      guardian)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from services.common.auth import ControllerNotFound
 from services.portal.domain import errors
-from services.portal.domain.sign_in import LINK_LIFETIME, Person, Session, new_secret, secret_hash
+from services.portal.domain.sign_in import LINK_LIFETIME, Person, Session, Ward, new_secret, secret_hash
 from services.portal.service.ports import Platform, Sessions
 
 APP_LINK = "app-link"  # how a person signed in by link was verified: by the app that signed them in
@@ -19,7 +19,7 @@ class SignIn:
     def __init__(self, sessions: Sessions, platform: Platform, clock: Callable[[], datetime] = utcnow) -> None:
         self._sessions, self._platform, self._now = sessions, platform, clock
 
-    async def create_link(self, person: Person, language: str) -> tuple[str, datetime]:
+    async def create_link(self, person: Person, language: str, wards: tuple[Ward, ...] = ()) -> tuple[str, datetime]:
         """The link's secret (given out once, kept as its hash) and when it expires. The controller must
         be registered (ControllerNotFound otherwise)."""
         try:
@@ -27,7 +27,7 @@ class SignIn:
         except errors.NotFound:
             raise ControllerNotFound(person.controller_id) from None
         token, expires_at = new_secret(), self._now() + LINK_LIFETIME
-        await self._sessions.add_link(secret_hash(token), person, language, expires_at)
+        await self._sessions.add_link(secret_hash(token), person, language, wards, expires_at)
         return token, expires_at
 
     async def redeem(self, controller_id: str, token: str) -> tuple[str, Session]:

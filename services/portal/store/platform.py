@@ -76,6 +76,13 @@ def _case(r: dsr_pb2.Request) -> Case:
         r.deletion_certificate, r.deletion_certificate_signature)
 
 
+def _actor(guardian: tuple[str, str] | None) -> pb.Actor:
+    if guardian is None:
+        return pb.Actor(kind=pb.ACTOR_KIND_SUBJECT)
+    guardian_id, verification_ref = guardian
+    return pb.Actor(kind=pb.ACTOR_KIND_GUARDIAN, guardian_id=guardian_id, guardian_verification_ref=verification_ref)
+
+
 class Platform:
     def __init__(self, consent_address: str, dsr_address: str, ca: bytes, cert: bytes, key: bytes) -> None:
         credentials = grpc.ssl_channel_credentials(ca, key, cert)
@@ -110,19 +117,21 @@ class Platform:
             subject_id=person.subject_id, controller_id=person.controller_id, page_size=PAGE), "consents")}
 
     async def grant(self, person: Person, purpose_id: str, notice: Notice, age: int, evidence_ref: str,
-                    idempotency_key: str) -> None:
-        """The person consented, in a web form, to exactly this notice."""
+                    idempotency_key: str, guardian: tuple[str, str] | None = None) -> None:
+        """The person consented, in a web form, to exactly this notice; or their guardian did, for them
+        (`guardian`: the guardian's subject id, and how their guardianship was verified)."""
         await _call(self._consent.GrantConsent(pb.GrantConsentRequest(
             subject_id=person.subject_id, controller_id=person.controller_id, purpose_id=purpose_id,
             notice_version=notice.version, notice_language=notice.language, notice_hash=notice.content_hash,
             collection_method=pb.COLLECTION_METHOD_WEB_FORM, evidence_ref=evidence_ref,
-            actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT), subject_age=age, jurisdiction=person.jurisdiction,
+            actor=_actor(guardian), subject_age=age, jurisdiction=person.jurisdiction,
             alternative_offered=True, idempotency_key=idempotency_key), timeout=TIMEOUT_S))
 
-    async def withdraw(self, person: Person, purpose_id: str, evidence_ref: str, idempotency_key: str) -> None:
+    async def withdraw(self, person: Person, purpose_id: str, evidence_ref: str, idempotency_key: str,
+                       guardian: tuple[str, str] | None = None) -> None:
         await _call(self._consent.WithdrawConsent(pb.WithdrawConsentRequest(
             subject_id=person.subject_id, controller_id=person.controller_id, purpose_id=purpose_id,
-            actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT), reason="withdrawn in the portal",
+            actor=_actor(guardian), reason="withdrawn in the portal",
             collection_method=pb.COLLECTION_METHOD_WEB_FORM, evidence_ref=evidence_ref,
             idempotency_key=idempotency_key), timeout=TIMEOUT_S))
 

@@ -1,26 +1,30 @@
 """Links and sessions in the portal's PostgreSQL database, by the SHA-256 of their secrets."""
 
+import json
+from dataclasses import asdict
 from datetime import datetime
 
 import asyncpg
 
-from services.portal.domain.sign_in import Person, Session, SessionLimits
+from services.portal.domain.sign_in import Person, Session, SessionLimits, Ward
 
 
 def _session(row: asyncpg.Record) -> Session:
     return Session(Person(row["controller_id"], row["subject_id"], row["jurisdiction"]), row["language"],
-                   row["verified_by"], row["expires_at"])
+                   row["verified_by"], row["expires_at"], tuple(Ward(**w) for w in json.loads(row["wards"])))
 
 
 class SessionStore:
     def __init__(self, pool: asyncpg.Pool, limits: SessionLimits) -> None:
         self._pool, self._limits = pool, limits
 
-    async def add_link(self, token_hash: str, person: Person, language: str, expires_at: datetime) -> None:
+    async def add_link(self, token_hash: str, person: Person, language: str, wards: tuple[Ward, ...],
+                       expires_at: datetime) -> None:
         await self._pool.execute(
-            "INSERT INTO sign_in_links (token_hash, controller_id, subject_id, jurisdiction, language, expires_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            token_hash, person.controller_id, person.subject_id, person.jurisdiction, language, expires_at)
+            "INSERT INTO sign_in_links (token_hash, controller_id, subject_id, jurisdiction, language, expires_at,"
+            " wards) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+            token_hash, person.controller_id, person.subject_id, person.jurisdiction, language, expires_at,
+            json.dumps([asdict(w) for w in wards]))
 
     async def redeem_link(self, token_hash: str, controller_id: str, session_hash: str, verified_by: str,
                           now: datetime) -> Session | None:
@@ -29,10 +33,11 @@ class SessionStore:
         row = await self._pool.fetchrow(
             "WITH used AS (UPDATE sign_in_links SET used_at = $4 WHERE token_hash = $1 AND controller_id = $2"
             " AND used_at IS NULL AND expires_at > $4"
-            " RETURNING controller_id, subject_id, jurisdiction, language)"
+            " RETURNING controller_id, subject_id, jurisdiction, language, wards)"
             " INSERT INTO sessions (session_hash, controller_id, subject_id, jurisdiction, language, verified_by,"
-            " created_at, last_seen_at, expires_at)"
-            " SELECT $3, controller_id, subject_id, jurisdiction, language, $5, $4, $4, $4 + $6::interval FROM used"
+            " created_at, last_seen_at, expires_at, wards)"
+            " SELECT $3, controller_id, subject_id, jurisdiction, language, $5, $4, $4, $4 + $6::interval, wards"
+            " FROM used"
             " RETURNING *",
             token_hash, controller_id, session_hash, now, verified_by, self._limits.absolute)
         return _session(row) if row else None

@@ -136,46 +136,53 @@ class Portal:
 
     async def consents(self, request: Request) -> Response:
         async def page(controller: Controller, session: Session, secret: str, language: str) -> Response:
-            cards = await self._consents.cards(session, language)
-            return self._page(request, controller, language, "consents.html", cards=cards,
-                              csrf=self._csrf.token(secret), signed_in=True, done=request.query_params.get("done"))
+            ward = _ward(request.query_params.get("for", "0"))
+            cards = await self._consents.cards(session, language, ward)
+            return self._page(request, controller, language, "consents.html", cards=cards, ward=ward,
+                              wards=session.wards, csrf=self._csrf.token(secret), signed_in=True,
+                              done=request.query_params.get("done"))
         return await self._signed_in(request, page)
 
     async def grant(self, request: Request) -> Response:
         async def page(controller: Controller, session: Session, secret: str, language: str) -> Response:
             purpose_id = request.path_params["purpose"]
+            ward = _ward(request.query_params.get("for", "0"))
+            back = portal_path(controller.controller_id, f"consents?for={ward}")
             if request.method == "POST":
                 form = await request.form()
                 age = str(form.get("age", "")).strip()
                 shown, key = str(form.get("notice_hash", "")), str(form.get("form_key", ""))
                 if not (age.isdigit() and 0 < int(age) <= 150):
-                    card = await self._consents.card(session, purpose_id, language)
+                    card = await self._consents.card(session, purpose_id, language, ward)
                     return self._page(request, controller, language, "grant.html", card=card, signed_in=True,
-                                      csrf=self._csrf.token(secret), form_key=key, age_error=True, status=400)
+                                      ward=ward, csrf=self._csrf.token(secret), form_key=key, age_error=True,
+                                      status=400)
                 if not (SHA256_HEX.fullmatch(shown) and FORM_KEY.fullmatch(key)):
                     return self._refusal(request, controller, language, "form", 400, signed_in=True)
-                await self._consents.grant(session, secret, purpose_id, shown, language, int(age), key)
-                return _see_other(portal_path(controller.controller_id, "consents?done=granted"))
-            card = await self._consents.card(session, purpose_id, language)
+                await self._consents.grant(session, secret, purpose_id, shown, language, int(age), key, ward)
+                return _see_other(back + "&done=granted")
+            card = await self._consents.card(session, purpose_id, language, ward)
             if not card.may_grant:
-                return _see_other(portal_path(controller.controller_id, "consents"))
-            return self._page(request, controller, language, "grant.html", card=card, signed_in=True,
+                return _see_other(back)
+            return self._page(request, controller, language, "grant.html", card=card, signed_in=True, ward=ward,
                               csrf=self._csrf.token(secret), form_key=str(uuid.uuid4()), age_error=False)
         return await self._signed_in(request, page, form=request.method == "POST")
 
     async def withdraw(self, request: Request) -> Response:
         async def page(controller: Controller, session: Session, secret: str, language: str) -> Response:
             purpose_id = request.path_params["purpose"]
+            ward = _ward(request.query_params.get("for", "0"))
+            back = portal_path(controller.controller_id, f"consents?for={ward}")
             if request.method == "POST":
                 key = str((await request.form()).get("form_key", ""))
                 if not FORM_KEY.fullmatch(key):
                     return self._refusal(request, controller, language, "form", 400, signed_in=True)
-                await self._consents.withdraw(session, secret, purpose_id, key)
-                return _see_other(portal_path(controller.controller_id, "consents?done=withdrawn"))
-            card = await self._consents.card(session, purpose_id, language)
+                await self._consents.withdraw(session, secret, purpose_id, key, ward)
+                return _see_other(back + "&done=withdrawn")
+            card = await self._consents.card(session, purpose_id, language, ward)
             if not card.may_withdraw:
-                return _see_other(portal_path(controller.controller_id, "consents"))
-            return self._page(request, controller, language, "withdraw.html", card=card, signed_in=True,
+                return _see_other(back)
+            return self._page(request, controller, language, "withdraw.html", card=card, signed_in=True, ward=ward,
                               csrf=self._csrf.token(secret), form_key=str(uuid.uuid4()))
         return await self._signed_in(request, page, form=request.method == "POST")
 
@@ -327,6 +334,13 @@ def _see_other(path: str) -> RedirectResponse:
 def _attachment(text: str, filename: str) -> Response:
     return Response(text, media_type="application/json",
                     headers={"content-disposition": f'attachment; filename="{filename}"'})
+
+
+def _ward(number: str) -> int:
+    """Whose consents a page is about, as its `for` says: 0 (or none) the person's own, n their n-th ward's."""
+    if not number.isdigit() or len(number) > 2:
+        raise errors.NotFound()
+    return int(number)
 
 
 def _request_id(request: Request) -> str:
