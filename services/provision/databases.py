@@ -1,5 +1,5 @@
-"""Each service's PostgreSQL database and login roles, on a server that exists. consent, keyvault and
-dsr: one role owning one database no other role may enter. audit: a schema owner used only for
+"""Each service's PostgreSQL database and login roles, on a server that exists. consent, keyvault, dsr
+and portal: one role owning one database no other role may enter. audit: a schema owner used only for
 migrations and the service's role, which may read and insert the log but never change it
 (services/audit/provision.py)."""
 
@@ -12,7 +12,7 @@ from services.audit import provision as audit
 from services.common.pg_admin import existing_roles, provision_database
 from services.provision import ProvisionError, Provisioned
 
-SERVICES = ("consent", "keyvault", "dsr", "audit")
+SERVICES = ("consent", "keyvault", "dsr", "audit", "portal")
 
 
 def role_dsn(admin_dsn: str, role: str, password: str, database: str) -> str:

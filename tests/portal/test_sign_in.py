@@ -1,6 +1,9 @@
 """Signing in to a controller's portal by the link a face system's backend asks for: once, within
 minutes, at that controller's portal only; and every form of a session needs the session's CSRF token."""
 
+import asyncio
+from urllib.parse import urlencode
+
 import asyncpg
 import grpc
 import pytest
@@ -132,3 +135,32 @@ async def test_a_link_is_asked_for_ones_own_people_only_with_every_field_checked
                                              ("subject_id", "required")]
     assert field_violations(unnamed) == [("controller_id", "required")]
     assert door.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_body_larger_than_any_form_is_refused_unread(harbour_links, harbour, visitor, admin, portal_app):
+    url, subject = await sign_in_link(harbour_links)
+    await visitor.sign_in(url)
+    path = f"/{HARBOUR}/consents/{harbour['phone']}/grant"
+    form = urlencode({**hidden_fields((await visitor.get(path)).text), "age": "30"}).encode()
+    cookie = visitor._cookie_header()["cookie"]
+
+    declared = await raw_post(portal_app.http_port, path, cookie, f"content-length: {70_000}", b"")
+    chunks = [form] + [b"&p=" + b"x" * 1000] * 70  # no length given: counted as it arrives
+    chunked = await raw_post(portal_app.http_port, path, cookie, "transfer-encoding: chunked",
+                             b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n")
+    check = await admin.CheckConsent(cpb.CheckConsentRequest(subject_id=subject, purpose_id=harbour["phone"],
+                                                            controller_id=HARBOUR))
+
+    assert declared.startswith(b"HTTP/1.1 413") and chunked.startswith(b"HTTP/1.1 413")
+    assert check.decision == cpb.DECISION_DENY
+
+
+async def raw_post(port: int, path: str, cookie: str, length: str, body: bytes) -> bytes:
+    """The answer's first bytes to a POST written by hand (a client library would not send these)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"POST {path} HTTP/1.1\r\nhost: localhost\r\ncookie: {cookie}\r\n"
+                 f"content-type: application/x-www-form-urlencoded\r\n{length}\r\n\r\n".encode() + body)
+    await writer.drain()
+    answer = await reader.read(200)
+    writer.close()
+    return answer

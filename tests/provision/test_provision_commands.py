@@ -171,7 +171,7 @@ def test_bad_input_is_one_clear_line(postgres, vault):
         "no Kafka credential": provision("topics", KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:9"),
     }
     usage = {
-        "unknown service": provision("database", "portal"),
+        "unknown service": provision("database", "billing"),
         "a name that would break the policy": provision("kek", "--kek-name", 'k" } path "*'),
         "a controller that is no identifier": provision("kek", "--controller", "acme campus"),
         "no partitions": provision("topics", "--partitions", "0"),

@@ -24,7 +24,8 @@ from services.portal.service.consents import MyConsents
 from services.portal.service.requests import MyRequests
 from services.portal.service.sign_in import SignIn
 from services.portal.web.guard import (
-    SESSION_COOKIE, VISITOR_COOKIE, CsrfTokens, ExportLinks, SecurityHeaders, cookie_options, portal_path,
+    SESSION_COOKIE, VISITOR_COOKIE, BodyLimit, CsrfTokens, ExportLinks, SecurityHeaders, cookie_options,
+    portal_path,
 )
 from services.portal.web.i18n import LANGUAGES, Pages, choose
 from services.portal.web.limits import RateLimits
@@ -71,6 +72,7 @@ class Portal:
         ]
         app = Starlette(routes=routes, exception_handlers={404: self._not_found, 405: self._not_found,
                                                            500: self._failed})
+        app.add_middleware(BodyLimit)
         app.add_middleware(SecurityHeaders, hsts=hsts)
         return app
 

@@ -82,3 +82,45 @@ class SecurityHeaders:
                 message["headers"] = headers
             await send(message)
         await self._app(scope, receive, with_headers)
+
+
+class BodyLimit:
+    """No form of the portal comes near 64 KiB (the largest is a request's details, 4,000 characters):
+    a larger body is refused (413) before it is read into memory."""
+
+    MOST_BYTES = 64 * 1024
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.MOST_BYTES:
+            await _too_large(send)
+            return
+        received = 0
+
+        async def bounded() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.MOST_BYTES:  # sent in chunks without a length, or longer than it said
+                raise _TooLarge()
+            return message
+        try:
+            await self._app(scope, bounded, send)
+        except _TooLarge:
+            await _too_large(send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": b"413: the form is larger than any form of this portal\n"})
