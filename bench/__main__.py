@@ -1,9 +1,10 @@
-"""`python -m bench [--quick] [--only consent|keyvault|audit|dsr]`: run the benchmark sections, print the tables.
+"""`python -m bench [--quick] [--only consent|keyvault|audit|dsr|portal]`: run the benchmark sections, print the tables.
 
 Sections: consent (the consent service against a bare gRPC echo server), keyvault (the keyvault
 service against raw Vault transit calls), audit (ingest against a naive consumer, proofs and
 VerifyLog on a large log against the bare store) and dsr (deletion requests end to end through two
-reference face gates, against absolute targets); by default all four, in that order. The audit
+reference face gates, against absolute targets), portal (signed-in people's pages against a static
+asset of the same web server); by default all five, in that order. The audit
 ingest and the dsr deletions are also measured on a plaintext broker beside Kafka over TLS with
 client certificates, and compared in a table of their own (bench/common/kafka_tls.py). PostgreSQL,
 Tansu, OpenBao and the consent service always run as separate processes in a temporary run dir;
@@ -32,9 +33,10 @@ from bench.common.stack import consent_config, stack, stop_on_sigterm
 from bench.consent.section import SECTION as CONSENT
 from bench.dsr.section import SECTION as DSR
 from bench.keyvault.section import SECTION as KEYVAULT
+from bench.portal.section import SECTION as PORTAL
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS: tuple[Section, ...] = (CONSENT, KEYVAULT, AUDIT, DSR)
+SECTIONS: tuple[Section, ...] = (CONSENT, KEYVAULT, AUDIT, DSR, PORTAL)
 
 
 def source_info() -> dict[str, Any]:

@@ -216,6 +216,7 @@ def summarize(result: LoadResult, concurrency: int) -> dict[str, object]:
     lat_ms = [x * 1000 for x in result.latencies_s]
     return {
         "rps": result.rps, "p50_ms": percentile(lat_ms, 50), "p90_ms": percentile(lat_ms, 90),
+        "p95_ms": percentile(lat_ms, 95),
         "p99_ms": percentile(lat_ms, 99), "max_ms": max(lat_ms, default=float("nan")),
         "calls": result.count, "window_s": result.elapsed_s, "errors": dict(result.errors),
         "concurrency": concurrency,

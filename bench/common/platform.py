@@ -27,12 +27,13 @@ from consentry_dev.stack import (
     dsr_env,
     face_gate_env,
     keyvault_env,
+    portal_env,
 )
 from consentry_dev.stack import Stack as DevStack
 
 __all__ = ["AUDIT_DATABASE", "CONSENT_ADMIN", "DEMO_PURPOSE", "KEYVAULT_ADMIN", "POLICY", "TOPICS", "DevStack", "FaceGateProcess", "ManagedProcess",
            "MeteredOpenBao", "OpenBaoProcess", "PostgresProcess", "TansuProcess", "audit_env", "broker_tls",
-           "consent_env", "dev_grant", "dsr_env", "face_gate_env", "free_port", "keyvault_env",
+           "consent_env", "dev_grant", "dsr_env", "face_gate_env", "free_port", "keyvault_env", "portal_env",
            "seed_demo_consents", "seed_demo_purpose"]
 
 

@@ -88,6 +88,7 @@ class DsrStack:
     admin: Tls  # the operator (dev policy: client "admin", every RPC)
     pids: dict[str, int]  # role -> pid, for CPU accounting
     tls: bool  # Kafka over the TLS front with client certificates; False: plaintext
+    dev: DevStack  # the dev platform's view of it, to configure one more service (the portal) as dev up does
 
     def target(self, service: str) -> Target:
         return Target(self.servers[service].port, self.admin)
@@ -155,7 +156,7 @@ def start(s: Stack, tls: bool = True, name: str = "dsr-stack") -> DsrStack:
             **{n: proc.pid for n, proc in servers.items()}, **{n: g.pid for n, (g, _, _) in gates.items()}}
     return DsrStack(pg, kafka, bao, servers, {n: g for n, (g, _, _) in gates.items()},
                     {n: dsn for n, (_, dsn, _) in gates.items()}, {n: files for n, (_, _, files) in gates.items()},
-                    admin, {role: pid for role, pid in pids.items() if pid}, tls)
+                    admin, {role: pid for role, pid in pids.items() if pid}, tls, dev)
 
 
 def _start_gate(s: Stack, dev: DevStack, gate: str, ports: dict[str, int], label: str, plaintext: bool
