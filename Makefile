@@ -20,7 +20,10 @@ RELEASED_API := $(shell ls api-releases/*.json 2>/dev/null | sort -V | tail -n 1
 # The portal's gettext catalogs, compiled from their .po files (services/portal/web/locale).
 CATALOGS := $(shell find services -name '*.po')
 
-install: system $(STAMP) $(CATALOGS:.po=.mo)
+# The portal's third-party assets (services/portal/web/static/vendor/README.md), fetched and checked.
+VENDORED := services/portal/web/static/vendor/htmx.min.js
+
+install: system $(STAMP) $(CATALOGS:.po=.mo) $(VENDORED)
 
 system:
 	@dpkg -s $(DEBIAN) >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEBIAN))
@@ -36,6 +39,9 @@ $(STAMP): pyproject.toml $(PROTOS)
 
 %.mo: %.po $(STAMP)
 	$(BIN)/pybabel -q compile --statistics -i $< -o $@
+
+$(VENDORED): consentry_dev/vendor.py $(STAMP)
+	$(BIN)/python -m consentry_dev.vendor $(dir $@)
 
 proto:
 	rm -rf gen && mkdir -p gen
@@ -72,4 +78,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) gen .run $(CATALOGS:.po=.mo)
+	rm -rf $(VENV) gen .run $(CATALOGS:.po=.mo) $(VENDORED)
