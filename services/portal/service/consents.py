@@ -15,6 +15,13 @@ def evidence(session_secret: str) -> str:
     return f"portal-session:{secret_hash(session_secret)[:16]}"
 
 
+def form_once(kind: str, person: Person, form_key: str) -> str:
+    """The idempotency key of a form sent for a person: the form's own key (made by the page, sent back
+    by the browser) scoped to the person, so no two people's forms ever share one at the platform."""
+    scoped = secret_hash(f"{person.controller_id}|{person.subject_id}|{form_key}")[:40]
+    return f"portal-{kind}-{scoped}"
+
+
 def _acting(session: Session, ward: int) -> tuple[Person, tuple[str, str] | None]:
     """Whose consents, and the guardian acting (their id and verification) when they are a ward's."""
     try:
@@ -48,10 +55,10 @@ class MyConsents:
         if notice is None or notice.content_hash != shown_hash:
             raise errors.Refused("NOTICE_OUTDATED", "the notice changed since it was shown")
         await self._platform.grant(person, purpose_id, notice, age, evidence(session_secret),
-                                   f"portal-grant-{form_key}", guardian)
+                                   form_once("grant", person, form_key), guardian)
 
     async def withdraw(self, session: Session, session_secret: str, purpose_id: str, form_key: str,
                        ward: int = 0) -> None:
         person, guardian = _acting(session, ward)
-        await self._platform.withdraw(person, purpose_id, evidence(session_secret), f"portal-withdraw-{form_key}",
-                                      guardian)
+        await self._platform.withdraw(person, purpose_id, evidence(session_secret),
+                                      form_once("withdraw", person, form_key), guardian)

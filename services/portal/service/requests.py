@@ -5,7 +5,7 @@ fetched. Filed here, a request carries how the portal verified the person, so ds
 from services.portal.domain import errors
 from services.portal.domain.requests import Case, Kind
 from services.portal.domain.sign_in import Session
-from services.portal.service.consents import evidence
+from services.portal.service.consents import evidence, form_once
 from services.portal.service.ports import Platform
 
 
@@ -20,7 +20,7 @@ class MyRequests:
                    corrections: dict[str, str], details: str, form_key: str) -> Case:
         return await self._platform.submit(
             session.person, kind, purpose_id, corrections, details,
-            (f"portal-{session.verified_by}", evidence(session_secret)), f"portal-request-{form_key}")
+            (f"portal-{session.verified_by}", evidence(session_secret)), form_once("request", session.person, form_key))
 
     async def case(self, session: Session, request_id: str) -> Case:
         """The person's own request; NotFound for any other, as for one that does not exist."""

@@ -40,8 +40,9 @@ class SignIn:
             raise errors.LinkNotValid()
         return secret, session
 
-    async def session(self, controller_id: str, secret: str) -> Session | None:
-        return await self._sessions.session(secret_hash(secret), controller_id, self._now())
+    async def session(self, controller_id: str, secret: str, seen: bool = True) -> Session | None:
+        """The live session; `seen`: the person acted (which keeps it from idling out)."""
+        return await self._sessions.session(secret_hash(secret), controller_id, self._now(), seen)
 
     async def sign_out(self, secret: str) -> None:
         await self._sessions.end_session(secret_hash(secret))

@@ -42,13 +42,14 @@ class SessionStore:
             token_hash, controller_id, session_hash, now, verified_by, self._limits.absolute)
         return _session(row) if row else None
 
-    async def session(self, session_hash: str, controller_id: str, now: datetime) -> Session | None:
-        """The live session, seen now (which keeps it from idling out); None if it ended, or is another
-        controller's portal's."""
+    async def session(self, session_hash: str, controller_id: str, now: datetime, seen: bool) -> Session | None:
+        """The live session, `seen` now or not (seen keeps it from idling out); None if it ended, or is
+        another controller's portal's."""
         row = await self._pool.fetchrow(
-            "UPDATE sessions SET last_seen_at = $3 WHERE session_hash = $1 AND controller_id = $2"
+            "UPDATE sessions SET last_seen_at = CASE WHEN $5 THEN $3 ELSE last_seen_at END"
+            " WHERE session_hash = $1 AND controller_id = $2"
             " AND expires_at > $3 AND last_seen_at > $3 - $4::interval RETURNING *",
-            session_hash, controller_id, now, self._limits.idle)
+            session_hash, controller_id, now, self._limits.idle, seen)
         return _session(row) if row else None
 
     async def end_session(self, session_hash: str) -> None:

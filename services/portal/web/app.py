@@ -9,11 +9,14 @@ import time
 import uuid
 from pathlib import Path
 
+from urllib.parse import quote
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from services.common.logging import get_logger
 from services.portal.domain import errors
@@ -37,6 +40,8 @@ FORM_KEY = re.compile(r"[0-9a-f-]{36}")
 REQUEST_ID = re.compile(r"[0-9a-f-]{36}")
 FIELD = re.compile(r"[A-Za-z0-9._:@-]{1,128}")  # what a correction names, as dsr takes it
 MAX_DETAILS = 4000
+AGE, WARD = re.compile(r"[0-9]{1,3}"), re.compile(r"[0-9]{1,2}")
+LIVE_CASE = "case-live"  # the part of a case page htmx refreshes (templates/case.html)
 # Plain words for the platform's refusals a person can meet here; any other is a general refusal.
 REFUSALS = ("NOTICE_OUTDATED", "NOTICE_HASH_MISMATCH", "GUARDIAN_CONSENT_REQUIRED", "WRITTEN_RELEASE_REQUIRED",
             "SUBJECT_ERASED", "CONSENT_NOT_FOUND")
@@ -52,7 +57,8 @@ class Portal:
         self._limits = limits
         self._pages = Pages()
 
-    def app(self, hsts: bool) -> Starlette:
+    def app(self, hsts: bool) -> ASGIApp:
+        """The pages, inside the security headers (which so cover the error pages too) and the body limit."""
         routes = [
             Route("/{controller}/", self.home),
             Route("/{controller}/sign-in/{token}", self.sign_in_page),
@@ -72,9 +78,8 @@ class Portal:
         ]
         app = Starlette(routes=routes, exception_handlers={404: self._not_found, 405: self._not_found,
                                                            500: self._failed})
-        app.add_middleware(BodyLimit)
-        app.add_middleware(SecurityHeaders, hsts=hsts)
-        return app
+        app.add_middleware(BodyLimit)  # inside the error handler, which so never sees a body cut short
+        return SecurityHeaders(app, hsts=hsts)
 
     # Pages
 
@@ -105,6 +110,8 @@ class Portal:
                 secret, session = await self._sign_in.redeem(controller.controller_id, str(form.get("token", "")))
             except errors.LinkNotValid:
                 return self._refusal(request, controller, language, "link", 400)
+            if request.cookies.get(SESSION_COOKIE):  # the browser's previous person (a shared device) is signed out
+                await self._sign_in.sign_out(request.cookies[SESSION_COOKIE])
             log.info("portal sign-in", controller_id=controller.controller_id, verified_by=session.verified_by)
             response = _see_other(portal_path(controller.controller_id, "consents"))
             options = cookie_options(controller.controller_id, self._secure)
@@ -147,14 +154,14 @@ class Portal:
 
     async def grant(self, request: Request) -> Response:
         async def page(controller: Controller, session: Session, secret: str, language: str) -> Response:
-            purpose_id = request.path_params["purpose"]
+            purpose_id = _purpose_id(request)
             ward = _ward(request.query_params.get("for", "0"))
             back = portal_path(controller.controller_id, f"consents?for={ward}")
             if request.method == "POST":
                 form = await request.form()
                 age = str(form.get("age", "")).strip()
                 shown, key = str(form.get("notice_hash", "")), str(form.get("form_key", ""))
-                if not (age.isdigit() and 0 < int(age) <= 150):
+                if not (AGE.fullmatch(age) and 0 < int(age) <= 150):
                     card = await self._consents.card(session, purpose_id, language, ward)
                     return self._page(request, controller, language, "grant.html", card=card, signed_in=True,
                                       ward=ward, csrf=self._csrf.token(secret), form_key=key, age_error=True,
@@ -172,7 +179,7 @@ class Portal:
 
     async def withdraw(self, request: Request) -> Response:
         async def page(controller: Controller, session: Session, secret: str, language: str) -> Response:
-            purpose_id = request.path_params["purpose"]
+            purpose_id = _purpose_id(request)
             ward = _ward(request.query_params.get("for", "0"))
             back = portal_path(controller.controller_id, f"consents?for={ward}")
             if request.method == "POST":
@@ -271,8 +278,10 @@ class Portal:
                 response.headers["retry-after"] = "60"
                 return response
         try:
+            if not FIELD.fullmatch(request.path_params["controller"]):
+                raise errors.NotFound()
             controller = await self._controller(request.path_params["controller"])
-        except errors.NotFound:
+        except (errors.NotFound, errors.Refused):
             return self._refusal(request, None, language, "no_portal", 404)
         except errors.PlatformUnavailable:
             return self._refusal(request, None, language, "unavailable", 503)
@@ -290,8 +299,11 @@ class Portal:
             return self._refusal(request, controller, language, kind, 409, signed_in=True)
 
     async def _session(self, request: Request, controller: Controller) -> tuple[Session, str] | None:
+        """htmx's refresh of a case page (its trigger, #case-live) is no sign of the person: it does not keep
+        the session from idling out."""
         secret = request.cookies.get(SESSION_COOKIE)
-        session = await self._sign_in.session(controller.controller_id, secret) if secret else None
+        seen = request.headers.get("hx-trigger") != LIVE_CASE
+        session = await self._sign_in.session(controller.controller_id, secret, seen=seen) if secret else None
         return (session, secret) if session and secret else None
 
     async def _signed_in(self, request: Request, page, form: bool = False) -> Response:
@@ -309,7 +321,10 @@ class Portal:
 
     def _page(self, request: Request, controller: Controller | None, language: str, template: str,
               status: int = 200, signed_in: bool = False, **context) -> HTMLResponse:
-        html = self._pages.render(language, template, controller=controller, path=request.url.path,
+        # The path as portal_path() writes it (cookies are scoped to it); the query, for the switcher's way back.
+        path = quote(request.url.path, safe="/")
+        html = self._pages.render(language, template, controller=controller, path=path,
+                                  back=path + (f"?{request.url.query}" if request.url.query else ""),
                                   signed_in=signed_in, portal_path=portal_path, csrf=context.pop("csrf", ""),
                                   **context)
         return HTMLResponse(html, status_code=status)
@@ -338,9 +353,17 @@ def _attachment(text: str, filename: str) -> Response:
                     headers={"content-disposition": f'attachment; filename="{filename}"'})
 
 
+def _purpose_id(request: Request) -> str:
+    """A purpose id as the pages link it; anything else is a purpose that does not exist."""
+    purpose_id = request.path_params["purpose"]
+    if not FIELD.fullmatch(purpose_id):
+        raise errors.NotFound()
+    return purpose_id
+
+
 def _ward(number: str) -> int:
     """Whose consents a page is about, as its `for` says: 0 (or none) the person's own, n their n-th ward's."""
-    if not number.isdigit() or len(number) > 2:
+    if not WARD.fullmatch(number):
         raise errors.NotFound()
     return int(number)
 

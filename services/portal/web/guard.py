@@ -2,6 +2,7 @@
 read and no other site sends, and CSRF tokens bound to the visitor's cookie."""
 
 import hashlib
+import re
 import hmac
 from urllib.parse import quote
 
@@ -46,7 +47,7 @@ class ExportLinks:
         return f"until={until}&sig={self._sig(cookie_secret, request_id, until)}"
 
     def valid(self, cookie_secret: str, request_id: str, until: str, sig: str, now: float) -> bool:
-        if not until.isdigit() or int(until) <= now:
+        if not re.fullmatch(r"[0-9]{1,12}", until) or int(until) <= now:
             return False
         return hmac.compare_digest(self._sig(cookie_secret, request_id, int(until)), sig)
 
@@ -98,7 +99,7 @@ class BodyLimit:
             await self._app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.MOST_BYTES:
+        if not re.fullmatch(rb"[0-9]{1,12}", declared) or int(declared) > self.MOST_BYTES:
             await _too_large(send)
             return
         received = 0
