@@ -94,7 +94,9 @@ def run(s: Stack, sizes: Sizes) -> Results:
     grpc_port, http_port = free_port(), free_port()
     env = {**portal_env(d.dev, grpc_port, http_port, {"consent": d.servers["consent"].port,
                                                        "dsr": d.servers["dsr"].port}),
-           "CONSENTRY_PORTAL_SIGN_INS_PER_MINUTE": str(10 * sizes.people)}  # every person signs in from here
+           # every person signs in and browses from here, one address
+           "CONSENTRY_PORTAL_SIGN_INS_PER_MINUTE": str(10 * sizes.people),
+           "CONSENTRY_PORTAL_PAGES_PER_MINUTE": "100000000"}
     print("portal: starting the portal ...", flush=True)
     portal = GrpcServerProcess(s.run_dir / "portal-stack" / "portal", "portal", ["services.portal"], d.admin,
                                service_env("portal", env, s.event_loop), grpc_port)

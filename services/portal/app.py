@@ -60,7 +60,8 @@ class PortalApp:
 
         https = s.public_url.scheme == "https"
         key = await shared_secret(pool, "csrf")
-        limits = RateLimits({"sign-in": s.sign_ins_per_minute, "change": s.changes_per_minute})
+        limits = RateLimits({"sign-in": s.sign_ins_per_minute, "change": s.changes_per_minute,
+                             "page": s.pages_per_minute})
         portal = Portal(sign_in, MyConsents(platform), MyRequests(platform), platform.controller, CsrfTokens(key),
                         ExportLinks(key), limits, secure_cookies=True)
         host, _, port = s.http_listen.rpartition(":")

@@ -27,9 +27,10 @@ class PortalSettings(BaseSettings):
     # The proxies whose X-Forwarded-For names the visitor (uvicorn's forwarded_allow_ips; empty: none,
     # the connection's own address counts), for the rate limits.
     forwarded_allow_ips: str = ""
-    # Forms one address may send per minute: sign-in attempts, and every other change.
+    # What one address may ask per minute: sign-in attempts, every other form, and pages.
     sign_ins_per_minute: int = Field(10, ge=1)
     changes_per_minute: int = Field(60, ge=1)
+    pages_per_minute: int = Field(600, ge=1)
 
     # How long a session lasts: idle, and at most.
     session_idle_s: float = Field(30 * 60, gt=0)

@@ -36,7 +36,7 @@ def portal_settings(run_dir, postgres, dev_ca, consent_app, dsr_app, **overrides
         "consent_address": f"localhost:{consent_app.port}", "dsr_address": f"localhost:{dsr_app.port}",
         "tls_ca": dev_ca.ca.cert, "tls_cert": client.cert, "tls_key": client.key, "sweep_interval_s": 1.0,
         # Every test signs people in from the one loopback address: the limits are tested on their own.
-        "sign_ins_per_minute": 10_000, "changes_per_minute": 10_000, **overrides})
+        "sign_ins_per_minute": 10_000, "changes_per_minute": 10_000, "pages_per_minute": 100_000, **overrides})
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,7 @@ class Portal:
     def __init__(self, sign_in: SignIn, consents: MyConsents, requests: MyRequests, platform_controller,
                  csrf: CsrfTokens, exports: ExportLinks, limits: RateLimits, secure_cookies: bool) -> None:
         """`platform_controller(id)`: the registered controller (errors.NotFound for another id);
-        `limits`: per minute and address, "sign-in" attempts and other "change"s."""
+        `limits`: per minute and address, "sign-in" attempts, other "change"s and "page"s."""
         self._sign_in, self._consents, self._requests = sign_in, consents, requests
         self._controller, self._csrf, self._exports, self._secure = platform_controller, csrf, exports, secure_cookies
         self._limits = limits
@@ -271,12 +271,11 @@ class Portal:
 
     async def _in_portal(self, request: Request, page) -> Response:
         language = choose(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language", ""))
-        if request.method == "POST":
-            kind = "sign-in" if request.url.path.endswith("/sign-in") else "change"
-            if not self._limits.allow(request.client.host if request.client else "", kind):
-                response = self._refusal(request, None, language, "too_many", 429)
-                response.headers["retry-after"] = "60"
-                return response
+        kind = "page" if request.method != "POST" else "sign-in" if request.url.path.endswith("/sign-in") else "change"
+        if not self._limits.allow(request.client.host if request.client else "", kind):
+            response = self._refusal(request, None, language, "too_many", 429)
+            response.headers["retry-after"] = "60"
+            return response
         try:
             if not FIELD.fullmatch(request.path_params["controller"]):
                 raise errors.NotFound()
