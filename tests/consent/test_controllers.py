@@ -3,6 +3,7 @@ controller neither sees another nor registers purposes for it; receipts name the
 address and contact point."""
 
 import json
+from contextlib import asynccontextmanager
 
 import asyncpg
 import grpc
@@ -203,29 +204,34 @@ def _receipt_document() -> dict:
     }
 
 
-def before(every: list, number: str) -> list:
-    """The migrations of every package, but the consent store's from `number` on."""
-    return [m for m in every if not (m[0].startswith(PACKAGE) and m[0] >= f"{PACKAGE}:{number}")]
+EVERY = migrations_in("services.common") + migrations_in(PACKAGE)
 
 
-async def test_the_migration_registers_the_controllers_existing_purposes_name(postgres):
+@asynccontextmanager
+async def migrated_before(postgres, number: str):
+    """A new database with every migration but the consent store's from `number` on; its pool."""
     name = unique("consent_old").replace("-", "_")
     postgres.create_database(name)
     pool = await asyncpg.create_pool(postgres.dsn(name), min_size=1, max_size=2)
     try:
-        every = migrations_in("services.common") + migrations_in(PACKAGE)
-        await apply_migrations(pool, before(every, "0007"))
+        await apply_migrations(pool, [m for m in EVERY
+                                      if not (m[0].startswith(PACKAGE) and m[0] >= f"{PACKAGE}:{number}")])
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def test_the_migration_registers_the_controllers_existing_purposes_name(postgres):
+    async with migrated_before(postgres, "0007") as pool:
         await pool.execute(
             "INSERT INTO purposes (purpose_id, controller_id, name, data_categories, storage_location, retention,"
             " legal_basis, non_face_alternative, minimum_age, pia_reference)"
             " SELECT 'p-' || n, c, 'Gate', '{1}', 2, '365 days', 1, 'Badge', 0, 'PIA-1'"
             " FROM unnest(ARRAY['campus-a', 'campus-a', 'campus-b']) WITH ORDINALITY AS t(c, n)")
 
-        applied = await apply_migrations(pool, every)
+        applied = await apply_migrations(pool, EVERY)
         rows = await pool.fetch("SELECT controller_id, legal_name, address, contact, jurisdiction FROM controllers"
                                 " ORDER BY controller_id")
-    finally:
-        await pool.close()
 
     assert applied[0] == f"{PACKAGE}:0007_controllers.sql"
     assert [tuple(r.values()) for r in rows] == [("campus-a", "campus-a", "", "", ""),
@@ -249,18 +255,13 @@ async def test_a_controller_known_only_from_its_purposes_gets_its_details_once(c
 
 
 async def test_the_migration_keys_purposes_notices_and_consents_by_controller_keeping_every_row(postgres):
-    name = unique("consent_old").replace("-", "_")
-    postgres.create_database(name)
-    pool = await asyncpg.create_pool(postgres.dsn(name), min_size=1, max_size=2)
-    try:
-        every = migrations_in("services.common") + migrations_in(PACKAGE)
-        await apply_migrations(pool, before(every, "0008"))
+    async with migrated_before(postgres, "0008") as pool:
         await pool.execute(_PURPOSE.format(purpose="gate", controller="campus-a"))
         await pool.execute("INSERT INTO notices VALUES ('gate', 1, 'en', 'Text', 'hash', false, now())")
         await pool.execute(_CONSENT.format(consent="00000000-0000-0000-0000-000000000001", purpose="gate",
                                            controller="campus-a"))
 
-        applied = await apply_migrations(pool, every)
+        applied = await apply_migrations(pool, EVERY)
         notices = await pool.fetch("SELECT purpose_id, controller_id, version FROM notices")
         await pool.execute(_PURPOSE.format(purpose="gate", controller="campus-b"))  # another controller's "gate"
         await pool.execute(_CONSENT.format(consent="00000000-0000-0000-0000-000000000002", purpose="gate",
@@ -272,8 +273,6 @@ async def test_the_migration_keys_purposes_notices_and_consents_by_controller_ke
             await pool.execute(_CONSENT.format(consent="00000000-0000-0000-0000-000000000004", purpose="gate",
                                                controller="campus-a"))
         consents = await pool.fetch("SELECT controller_id FROM consents ORDER BY controller_id")
-    finally:
-        await pool.close()
 
     assert applied == [f"{PACKAGE}:0008_consents_per_controller_index.sql",
                        f"{PACKAGE}:0009_purposes_per_controller.sql"]

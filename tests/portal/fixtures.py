@@ -8,6 +8,7 @@ from consentry_dev.launchers.process import free_port
 from services.portal.app import PortalApp
 from services.portal.settings import PortalSettings
 from tests.consent.builders import OTHER_CONTROLLER, registered_controller, registered_purpose
+from tests.portal.visitor import Visitor
 from tests.support import Clients, grpc_settings, write_policy
 
 # The portal files requests with dsr, which runs with keyvault: on its wrapped backend, as dsr's own tests.
@@ -77,3 +78,11 @@ async def harbour(consent_admin, admin) -> dict[str, str]:
 def harbour_links(connect_portal, harbour):
     """harbour-app, asking sign-in links for HARBOUR's people."""
     return connect_portal("harbour-app")
+
+
+@pytest.fixture
+async def visitor(portal_app):
+    """A browser, as far as HTTP goes, on the portal (English); closed after the test."""
+    v = Visitor(f"http://localhost:{portal_app.http_port}")
+    yield v
+    await v.close()

@@ -8,7 +8,7 @@ from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.portal.v1 import portal_pb2 as pb
 from services.common.grpc_errors import field_violations
 from tests.portal.fixtures import BACKEND, HARBOUR
-from tests.portal.visitor import Visitor, hidden_fields
+from tests.portal.visitor import hidden_fields
 from tests.support import unique
 
 pytestmark = BACKEND
@@ -20,13 +20,6 @@ async def guardian_link(links, child: str, label: str = "Lily") -> tuple[str, st
         subject_id=guardian, jurisdiction="CN", wards=[pb.Ward(subject_id=child, verification_ref="household-register-77",
                                                                label=label)]))
     return answer.url, guardian
-
-
-@pytest.fixture
-async def visitor(portal_app):
-    v = Visitor(f"http://localhost:{portal_app.http_port}")
-    yield v
-    await v.close()
 
 
 async def test_a_guardian_gives_and_withdraws_a_childs_consent_as_their_guardian(

@@ -20,13 +20,6 @@ from tests.portal.visitor import Visitor, hidden_fields, sign_in_link
 pytestmark = BACKEND
 
 
-@pytest.fixture
-async def visitor(portal_app):
-    v = Visitor(f"http://localhost:{portal_app.http_port}")
-    yield v
-    await v.close()
-
-
 async def test_a_link_signs_its_person_in_once_with_a_cookie_no_script_or_other_site_gets(
         harbour_links, harbour, visitor, portal_app):
     url, subject = await sign_in_link(harbour_links)

@@ -3,6 +3,8 @@
 file and read the person's requests). It serves several controllers, so every call names the controller
 of the portal page asking."""
 
+import asyncio
+import time
 from datetime import datetime, timedelta
 
 import grpc
@@ -18,6 +20,7 @@ from services.portal.domain.requests import Case, Kind, Rejection, Stage, Step
 from services.portal.domain.sign_in import Person
 
 TIMEOUT_S = 10.0
+CONTROLLER_TTL_S = 60.0  # a controller's new address or contact reaches the pages within this
 PAGE = 1000
 _STATES = {pb.CONSENT_STATE_GIVEN: State.GIVEN, pb.CONSENT_STATE_WITHDRAWN: State.WITHDRAWN,
            pb.CONSENT_STATE_EXPIRED: State.EXPIRED, pb.CONSENT_STATE_RENEWAL_REQUIRED: State.RENEWAL_REQUIRED,
@@ -90,21 +93,29 @@ class Platform:
                           grpc.aio.secure_channel(dsr_address, credentials)]
         self._consent = consent_pb2_grpc.ConsentServiceStub(self._channels[0])
         self._dsr = dsr_pb2_grpc.DsrServiceStub(self._channels[1])
+        self._controllers: dict[str, tuple[float, Controller]] = {}  # registered ones: expiry, details
 
     async def close(self) -> None:
         for channel in self._channels:
             await channel.close()
 
     async def controller(self, controller_id: str) -> Controller:
+        """The registered controller, asked of consent at most once a minute (every page shows it); an id
+        consent does not know is asked again each time, and never remembered."""
+        known = self._controllers.get(controller_id)
+        if known and known[0] > time.monotonic():
+            return known[1]
         c = (await _call(self._consent.GetController(
             pb.GetControllerRequest(controller_id=controller_id), timeout=TIMEOUT_S))).controller
-        return Controller(c.controller_id, c.legal_name, c.address, c.contact)
+        controller = Controller(c.controller_id, c.legal_name, c.address, c.contact)
+        self._controllers[controller_id] = (time.monotonic() + CONTROLLER_TTL_S, controller)
+        return controller
 
     async def purposes(self, controller_id: str, language: str) -> list[Purpose]:
-        """Every purpose of the controller, each with its current notice (one GetPurpose each)."""
+        """Every purpose of the controller, each with its current notice (one GetPurpose each, at once)."""
         listed = [p async for p in items(self._list_purposes, pb.ListPurposesRequest(
             controller_id=controller_id, page_size=PAGE), "purposes")]
-        return [await self.purpose(controller_id, p.purpose_id, language) for p in listed]
+        return list(await asyncio.gather(*(self.purpose(controller_id, p.purpose_id, language) for p in listed)))
 
     async def purpose(self, controller_id: str, purpose_id: str, language: str) -> Purpose:
         answer = await _call(self._consent.GetPurpose(
