@@ -8,6 +8,7 @@ KEYVAULT = "consentry.keyvault.v1.KeyVaultService"
 AUDIT = "consentry.audit.v1.AuditService"
 DSR = "consentry.dsr.v1.DsrService"
 PORTAL = "consentry.portal.v1.PortalService"
+PORTAL_ADMIN = "consentry.portal.v1.PortalAdminService"
 # The operators' actions, each beside its service on the same server. "*" never reaches them: only
 # their own names do (services/common/auth.py), so a grant meant for a face system cannot erase.
 CONSENT_ADMIN = "consentry.consent.v1.ConsentAdminService"
@@ -23,7 +24,7 @@ POLICY = f"""# "*" is every RPC of every service except the admin services (eras
 # A client acts for exactly one controller, or is an operator of the platform: never neither, never both.
 [clients.admin]
 operator = true
-rpcs = ["*", "{CONSENT_ADMIN}/*", "{KEYVAULT_ADMIN}/*", "{DSR_ADMIN}/*"]
+rpcs = ["*", "{CONSENT_ADMIN}/*", "{KEYVAULT_ADMIN}/*", "{DSR_ADMIN}/*", "{PORTAL_ADMIN}/*"]
 purposes = ["*"]
 
 [clients.demo-gate]
@@ -33,7 +34,7 @@ rpcs = ["{CONSENT}/GetPurpose", "{CONSENT}/ListPurposes", "{CONSENT}/GrantConsen
         "{CONSENT}/RecordInteraction", "{CONSENT}/GetReceiptKey", "{CONSENT}/RenderReceipt", "{CONSENT}/GetController",
         "{KEYVAULT}/EnsureSubjectKey", "{KEYVAULT}/GenerateDataKey", "{KEYVAULT}/DecryptDataKey",
         "{KEYVAULT}/Encrypt", "{KEYVAULT}/Decrypt", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/Append",
-        "{DSR}/RegisterProcessor", "{DSR}/ConfirmTasks", "{PORTAL}/CreateSignInLink"]
+        "{DSR}/RegisterProcessor", "{DSR}/ConfirmTasks", "{PORTAL}/CreateSignInLink", "{PORTAL}/RegisterContact"]
 purposes = ["{DEMO_PURPOSE}"]
 
 [clients.keyvault]
@@ -50,7 +51,7 @@ purposes = []
 operator = true
 rpcs = ["{CONSENT_ADMIN}/EraseSubject", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory", "{CONSENT}/GetPurpose",
         "{KEYVAULT_ADMIN}/ShredSubjectKey", "{KEYVAULT}/RetirePurposeKeys", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/QueryEvents",
-        "{EVENTS}/OpenEvents"]
+        "{EVENTS}/OpenEvents", "{PORTAL_ADMIN}/ForgetSubject"]
 purposes = ["*"]
 
 # The people's portal, for every controller's people: it reads purposes and a person's consents, grants

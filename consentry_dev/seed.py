@@ -1,5 +1,6 @@
 """The demo purpose `consentry dev up` registers, with its notice in English and Chinese, and the demo
-people who consented to it (the reference face gate enrols them when it starts)."""
+people who consented to it (the reference face gate enrols them when it starts) and may sign in to the
+portal by e-mail code (at <subject>@example.com; the codes land in the run directory's mail/)."""
 
 import hashlib
 from datetime import timedelta
@@ -10,6 +11,7 @@ from consentry.consent.v1 import consent_admin_pb2 as admin_pb
 from consentry.consent.v1 import consent_admin_pb2_grpc
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
+from consentry.portal.v1 import portal_pb2, portal_pb2_grpc
 from services.cli.client import channel
 
 NOTICE = {
@@ -56,3 +58,16 @@ async def seed_demo_consents(endpoints: dict, purpose_id: str, subjects: list[st
                 collection_method=pb.COLLECTION_METHOD_APP_SCREEN, evidence_ref=f"seed-{subject}",
                 actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT), subject_age=30, jurisdiction="CN",
                 alternative_offered=True, idempotency_key=f"seed-{subject}-{purpose_id}"))
+
+
+def demo_address(subject_id: str) -> str:
+    return f"{subject_id}@example.com"
+
+
+async def seed_demo_contacts(endpoints: dict, subjects: list[str]) -> None:
+    async with channel(endpoints, "portal", "admin") as ch:
+        stub = portal_pb2_grpc.PortalServiceStub(ch)
+        for subject in subjects:
+            await stub.RegisterContact(portal_pb2.RegisterContactRequest(
+                subject_id=subject, jurisdiction="CN", email=demo_address(subject),
+                controller_id=DEMO_CONTROLLER.controller_id))

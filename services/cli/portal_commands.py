@@ -1,5 +1,6 @@
 """`consentry portal link`: a sign-in link to the portal for a person, as a face system's backend asks
-for one (PortalService.CreateSignInLink), to open in a browser."""
+for one (PortalService.CreateSignInLink), to open in a browser. `consentry portal contact`: the e-mail
+address a person signs in with by code (PortalService.RegisterContact)."""
 
 import argparse
 from pathlib import Path
@@ -25,6 +26,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     link.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
     link.set_defaults(run=run)
 
+    contact = actions.add_parser("contact", help="the e-mail address a person may sign in with by one-time code")
+    contact.add_argument("--subject", required=True)
+    contact.add_argument("--email", required=True, help="the address; \"\" forgets the person's")
+    contact.add_argument("--jurisdiction", default="CN", help="where the person is: CN, EU, US-IL, ...")
+    contact.add_argument("--controller", default="", help="as for `portal link`")
+    contact.add_argument("--client", default="demo-gate", help="client certificate to call with")
+    contact.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+    contact.set_defaults(run=register)
+
 
 def _ward(text: str) -> pb.Ward:
     subject_id, _, rest = text.partition(":")
@@ -41,4 +51,13 @@ async def run(args: argparse.Namespace) -> int:
             controller_id=args.controller, wards=args.ward), timeout=10)
     print(answer.url)
     print(f"(single use; valid until {answer.expires_at.ToDatetime().isoformat(timespec='seconds')}Z)")
+    return 0
+
+
+async def register(args: argparse.Namespace) -> int:
+    async with channel(load_endpoints(args.run_dir), "portal", args.client) as ch:
+        await portal_pb2_grpc.PortalServiceStub(ch).RegisterContact(pb.RegisterContactRequest(
+            subject_id=args.subject, jurisdiction=args.jurisdiction, email=args.email,
+            controller_id=args.controller), timeout=10)
+    print(f"{args.subject} signs in by code sent to {args.email}" if args.email else f"{args.subject} has no address now")
     return 0

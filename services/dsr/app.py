@@ -69,7 +69,8 @@ class DsrApp:
         uow = units_of_work(pool, committed, s.erasure_key.default_controller)
         if not (s.tls_ca and s.tls_cert and s.tls_key):
             raise ValueError("CONSENTRY_DSR_TLS_CA, _CERT and _KEY are required")
-        upstream = Upstream({"consent": s.consent_address, "keyvault": s.keyvault_address, "audit": s.audit_address},
+        upstream = Upstream({"consent": s.consent_address, "keyvault": s.keyvault_address, "audit": s.audit_address,
+                             **({"portal": s.portal_address} if s.portal_address else {})},
                             s.tls_ca.read_bytes(), s.tls_cert.read_bytes(), s.tls_key.read_bytes())
         runtime.on_stop(upstream.close)
         topics = KafkaProcessorTopics(s.kafka)

@@ -39,6 +39,9 @@ class DsrSettings(BaseSettings):
     consent_address: str = "localhost:50051"
     keyvault_address: str = "localhost:50052"
     audit_address: str = "localhost:50054"
+    # The people's portal, which forgets a deleted person's sign-in address and sessions; empty: no
+    # portal is deployed.
+    portal_address: str = ""
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None

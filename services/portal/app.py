@@ -1,31 +1,38 @@
-"""Wiring of the portal: its database (sessions and links), consent and dsr as its platform, the web
-pages under uvicorn, and PortalService over gRPC."""
+"""Wiring of the portal: its database (sessions, links, addresses and codes), consent and dsr as its
+platform, mail for sign-in codes, the web pages under uvicorn, and PortalService over gRPC."""
 
 import asyncio
 from datetime import timedelta
 
 import uvicorn
 
-from consentry.portal.v1 import portal_pb2, portal_pb2_grpc
+from consentry.portal.v1 import portal_admin_pb2, portal_admin_pb2_grpc, portal_pb2, portal_pb2_grpc
 from services.common.auth import Policy
 from services.common.logging import get_logger
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
 from services.common.service_secrets import shared_secret
 from services.portal.api.errors import status_for
-from services.portal.api.servicer import PortalServicer
+from services.portal.domain.codes import CODE_MINUTES
+from services.portal.api.servicer import PortalAdminServicer, PortalServicer
 from services.portal.domain.sign_in import SessionLimits
+from services.portal.service.codes import CodeSignIn
 from services.portal.service.consents import MyConsents
+from services.portal.service.forgetting import Forgetting
 from services.portal.service.requests import MyRequests
 from services.portal.service.sign_in import SignIn, utcnow
 from services.portal.settings import PortalSettings
+from services.portal.store.contacts import ContactStore
+from services.portal.store.mail import SmtpMailer
 from services.portal.store.platform import Platform
 from services.portal.store.sessions import SessionStore
 from services.portal.web.app import Portal
 from services.portal.web.guard import CsrfTokens, ExportLinks
+from services.portal.web.i18n import Pages
 from services.portal.web.limits import RateLimits
 
 SERVICE_NAME = portal_pb2.DESCRIPTOR.services_by_name["PortalService"].full_name
+ADMIN_SERVICE_NAME = portal_admin_pb2.DESCRIPTOR.services_by_name["PortalAdminService"].full_name
 log = get_logger(__name__)
 
 
@@ -53,17 +60,23 @@ class PortalApp:
         platform = Platform(s.consent_address, s.dsr_address, s.tls_ca.read_bytes(), s.tls_cert.read_bytes(),
                             s.tls_key.read_bytes())
         runtime.on_stop(platform.close)
-        sessions = SessionStore(pool, SessionLimits(timedelta(seconds=s.session_idle_s),
-                                                    timedelta(seconds=s.session_absolute_s)))
-        sign_in = SignIn(sessions, platform)
-        runtime.spawn(self._sweep(sessions), "portal-sweep")
+        session_limits = SessionLimits(timedelta(seconds=s.session_idle_s), timedelta(seconds=s.session_absolute_s))
+        sessions, contacts = SessionStore(pool, session_limits), ContactStore(pool, session_limits)
+        sign_in, pages = SignIn(sessions, platform), Pages()
+        # Addresses are registered whether or not mail is set up here; codes are sent only where it is.
+        codes = CodeSignIn(contacts, platform, SmtpMailer(s.smtp), await shared_secret(pool, "contacts"),
+                           lambda controller, language, code: pages.letter(
+                               language, "code_mail.txt", controller=controller, code=code,
+                               minutes=CODE_MINUTES))
+        runtime.spawn(self._sweep(sessions, contacts), "portal-sweep")
 
         https = s.public_url.scheme == "https"
         key = await shared_secret(pool, "csrf")
         limits = RateLimits({"sign-in": s.sign_ins_per_minute, "change": s.changes_per_minute,
                              "page": s.pages_per_minute})
         portal = Portal(sign_in, MyConsents(platform), MyRequests(platform), platform.controller, CsrfTokens(key),
-                        ExportLinks(key), limits, secure_cookies=True)
+                        ExportLinks(key), limits, secure_cookies=True, pages=pages,
+                        codes=codes if s.smtp.host else None)
         host, _, port = s.http_listen.rpartition(":")
         self._web = uvicorn.Server(uvicorn.Config(portal.app(hsts=https), host=host, port=int(port), log_config=None,
                                                   access_log=False, lifespan="off", server_header=False,
@@ -78,16 +91,22 @@ class PortalApp:
         runtime.on_stop(self._stop_web)
         log.info("portal pages served", url=f"http://{host}:{self.http_port}/")
 
-        servicer = PortalServicer(sign_in, str(s.public_url))
-        await runtime.serve(GrpcServer(
+        servicer = PortalServicer(sign_in, codes, str(s.public_url))
+        admin = PortalAdminServicer(Forgetting(sessions, contacts))
+        server = GrpcServer(
             s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
-            lambda srv: portal_pb2_grpc.add_PortalServiceServicer_to_server(servicer, srv), status_for))
+            lambda srv: portal_pb2_grpc.add_PortalServiceServicer_to_server(servicer, srv), status_for)
+        server.add_service(ADMIN_SERVICE_NAME,
+                           lambda srv: portal_admin_pb2_grpc.add_PortalAdminServiceServicer_to_server(admin, srv))
+        await runtime.serve(server)
 
-    async def _sweep(self, sessions: SessionStore) -> None:
+    async def _sweep(self, sessions: SessionStore, contacts: ContactStore) -> None:
         while True:
             await asyncio.sleep(self.settings.sweep_interval_s)
             try:
-                await sessions.forget_ended(utcnow())
+                now = utcnow()
+                await sessions.forget_ended(now)
+                await contacts.forget_ended(now)
             except Exception as exc:  # noqa: BLE001 - the next sweep tries again
                 log.warning("portal sweep failed", error=type(exc).__name__)
 

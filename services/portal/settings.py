@@ -2,10 +2,22 @@
 
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, Field
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.settings import GrpcSettings, RuntimeSettings, TelemetrySettings
+
+
+class SmtpSettings(BaseModel):
+    """The mail server the portal sends sign-in codes through. No host: no sign-in by code (by link only)."""
+    host: str = ""
+    port: int = Field(587, ge=1, le=65535)
+    # "starttls" (submission, port 587), "tls" (implicit TLS, port 465) or "none" (a local relay only).
+    security: str = Field("starttls", pattern="^(starttls|tls|none)$")
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    sender: str = "privacy@localhost"  # the From: address
+    timeout_s: float = Field(10.0, gt=0)
 
 
 class PortalSettings(BaseSettings):
@@ -31,6 +43,9 @@ class PortalSettings(BaseSettings):
     sign_ins_per_minute: int = Field(10, ge=1)
     changes_per_minute: int = Field(60, ge=1)
     pages_per_minute: int = Field(600, ge=1)
+
+    # Sign-in by a code mailed to the address the person's app registered (CONSENTRY_PORTAL_SMTP__HOST, ...).
+    smtp: SmtpSettings = SmtpSettings()
 
     # How long a session lasts: idle, and at most.
     session_idle_s: float = Field(30 * 60, gt=0)

@@ -1,6 +1,6 @@
 """The whole platform as `consentry dev up` runs it: PostgreSQL, Tansu and OpenBao of its own (every
-row and every message belongs to this test), each service and two reference face gates as OS
-processes configured through their environment, with every bounded retention shortened, so that a
+row and every message belongs to this test), each service (the portal with its mail server) and two
+reference face gates as OS processes configured through their environment, with every bounded retention shortened, so that a
 test can wait out what an erasure leaves for a time."""
 
 import asyncio
@@ -15,10 +15,12 @@ from consentry.audit.v1 import audit_pb2_grpc
 from consentry.consent.v1 import consent_admin_pb2_grpc, consent_pb2_grpc
 from consentry.dsr.v1 import dsr_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2_grpc
+from consentry.portal.v1 import portal_pb2_grpc
+from consentry_dev.mail import Inbox
 from consentry_dev.policy import CONSENT, DSR, KEYVAULT, POLICY
 from consentry_dev.stack import (
     AUDIT_DATABASE, TOPICS, FaceGateProcess, ServiceProcess, Stack, audit_env, consent_env, dsr_env, face_gate_env,
-    keyvault_env,
+    keyvault_env, portal_env,
 )
 from consentry_dev.launchers import OpenBaoProcess, PostgresProcess, TansuProcess, broker_tls, free_port
 from services.common.pki import DevCA
@@ -50,6 +52,8 @@ class Platform:
     infra: Stack
     ports: dict[str, int]
     databases: dict[str, str]  # name: DSN, every database of the platform and of the gates
+    portal_url: str  # the portal's pages
+    inbox: Inbox  # the mail the portal sends
     gates: dict[str, dict[str, str]] = field(default_factory=dict)  # name: its environment
     _channels: list[grpc.aio.Channel] = field(default_factory=list)
 
@@ -73,6 +77,9 @@ class Platform:
     def audit(self, client: str = "admin"):
         return audit_pb2_grpc.AuditServiceStub(self._channel("audit", client))
 
+    def portal(self, client: str = "admin"):
+        return portal_pb2_grpc.PortalServiceStub(self._channel("portal", client))
+
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self._channels))
 
@@ -87,8 +94,9 @@ def start_platform(stack: ExitStack, run_dir: Path, gate_purposes: dict[str, lis
     policy = run_dir / "policy.toml"
     policy.write_text(POLICY + "".join(gate_policy(g, p) for g, p in gate_purposes.items()))
     infra = Stack(run_dir, postgres, kafka, vault, ca, policy)
-    ports = {name: free_port() for name in ("consent", "keyvault", "audit", "dsr")}
-    databases = {name: name for name in ("consent", "keyvault", "dsr")}
+    ports = {name: free_port() for name in ("consent", "keyvault", "audit", "dsr", "portal", "portal-web")}
+    databases = {name: name for name in ("consent", "keyvault", "dsr", "portal")}
+    inbox = stack.enter_context(Inbox())
 
     def service(name: str, env: dict[str, str]) -> None:
         env = {**env, **{k: v for k, v in SHORT_RETENTIONS.items() if k.startswith(f"CONSENTRY_{name.upper()}_")}}
@@ -98,9 +106,12 @@ def start_platform(stack: ExitStack, run_dir: Path, gate_purposes: dict[str, lis
     service("keyvault", keyvault_env(infra, ports["keyvault"], ports["consent"], databases["keyvault"],
                                             controllers=(CONTROLLER,)))
     service("audit", audit_env(infra, ports["audit"], {n: ports[n] for n in ("keyvault", "consent", "dsr")}))
-    service("dsr", dsr_env(infra, ports["dsr"], {n: ports[n] for n in ("consent", "keyvault", "audit")},
+    service("dsr", dsr_env(infra, ports["dsr"], {n: ports[n] for n in ("consent", "keyvault", "audit", "portal")},
                            databases["dsr"]))
-    platform = Platform(infra, ports, {name: postgres.dsn(db) for name, db in databases.items()})
+    service("portal", portal_env(infra, ports["portal"], ports["portal-web"], {n: ports[n] for n in ("consent", "dsr")},
+                                 inbox.port))
+    platform = Platform(infra, ports, {name: postgres.dsn(db) for name, db in databases.items()},
+                        f"http://localhost:{ports['portal-web']}", inbox)
     platform.databases["audit"] = postgres.dsn(AUDIT_DATABASE)
     for name, purposes in gate_purposes.items():
         env = {**face_gate_env(infra, {n: ports[n] for n in ("consent", "keyvault", "dsr")}, name),

@@ -1,6 +1,7 @@
 """The proof that erasure reaches every copy. One person lives a full life on the platform (two
 consents, a child they are guardian of, interactions, receipts, keys and data keys, templates at two
-face gates, an access request, a correction, a withdrawal and a re-grant), then asks to be deleted.
+face gates, an access request, a correction, a withdrawal and a re-grant, a sign-in address and
+sessions at the portal, by link and by e-mail code), then asks to be deleted.
 Once the deletion completed and the bounded retentions (shortened) passed, every table of every
 database and every message on every topic is searched for them in every form a program could
 match: nothing, apart from keyed tombstones. The same search before the deletion finds them, so the
@@ -19,6 +20,7 @@ from google.protobuf import duration_pb2
 from consentry.audit.v1 import audit_pb2 as apb
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.dsr.v1 import dsr_pb2 as pb
+from consentry.portal.v1 import portal_pb2 as ppb
 from consentry_client import ConsentGate, SubjectErased, TemplateCipher, TemplateRetired, connect
 from consentry_client.audit_verify import verify_export
 from examples.face_gate.gate import FaceGate
@@ -26,6 +28,7 @@ from examples.face_gate.store import FaceStore
 from tests.consent.builders import registered_controller
 from tests.erasure.stack import CONTROLLER, GATES, RETENTION_S, start_platform
 from tests.erasure_scan import Scan, scan_database, scan_messages
+from tests.portal.visitor import Visitor
 from tests.support import unique
 from tests.legal import requirement
 
@@ -105,6 +108,23 @@ async def _scan_everything(platform, needles: dict[str, str]) -> Scan:
     return scan
 
 
+async def _signed_in_at_portal(platform, person: str, child: str, guardianship: str) -> None:
+    """The person signs in to the portal by link (as their child's guardian) and asks for a code by mail."""
+    portal, address = platform.portal(), f"{unique('mail')}@example.com"
+    await portal.RegisterContact(ppb.RegisterContactRequest(subject_id=person, jurisdiction="CN", email=address,
+                                                            controller_id=CONTROLLER))
+    link = await portal.CreateSignInLink(ppb.CreateSignInLinkRequest(
+        subject_id=person, jurisdiction="CN", controller_id=CONTROLLER,
+        wards=[ppb.Ward(subject_id=child, verification_ref=guardianship, label="Child")]))
+    browser = Visitor(platform.portal_url)
+    try:
+        assert (await browser.sign_in(link.url)).status_code == 303
+        assert (await browser.ask_code(CONTROLLER, address)).status_code == 200
+        await platform.inbox.next_to(address)
+    finally:
+        await browser.close()
+
+
 class Gate:
     """A reference face gate's own code, as the gate: its certificate, its database."""
 
@@ -167,6 +187,8 @@ async def test_a_deleted_person_is_nowhere(tmp_path):
                 await south.enrol(person, lab, os.urandom(512), display_name=new_name)
                 sealed.append((lab, await south.store.template(person, lab)))
 
+                await _signed_in_at_portal(platform, person, child, evidence["evidence-guardian"])
+
                 needles = {"subject": person, "correction": new_name, "reason": reason, **evidence}
                 deletion = await _submitted(dsr, pb.REQUEST_TYPE_DELETION, person, evidence["evidence-deletion"])
                 before = await _scan_everything(platform, needles)
@@ -192,6 +214,7 @@ async def test_a_deleted_person_is_nowhere(tmp_path):
         await asyncio.to_thread(stack.close)
 
     found_before = {label for _, label, _ in before.hits}
+    assert {"contacts", "sign_in_links", "sign_in_codes", "sessions"} <= {t for t, _, _ in before.hits}
     print(f"\nscanned: {after.tables} tables, {after.rows} rows and messages; before the deletion"
           f" {len(before.hits)} hits, after {len(after.hits)}")
     assert found_before == set(needles), found_before  # every needle was somewhere: the scan can fail

@@ -3,10 +3,11 @@ its own mTLS identity ("portal") and a policy of its own for PortalService."""
 
 import pytest
 
-from consentry.portal.v1 import portal_pb2_grpc
+from consentry.portal.v1 import portal_admin_pb2_grpc, portal_pb2_grpc
 from consentry_dev.launchers.process import free_port
+from consentry_dev.mail import Inbox
 from services.portal.app import PortalApp
-from services.portal.settings import PortalSettings
+from services.portal.settings import PortalSettings, SmtpSettings
 from tests.consent.builders import OTHER_CONTROLLER, registered_controller, registered_purpose
 from tests.portal.visitor import Visitor
 from tests.support import Clients, grpc_settings, write_policy
@@ -14,20 +15,25 @@ from tests.support import Clients, grpc_settings, write_policy
 # The portal files requests with dsr, which runs with keyvault: on its wrapped backend, as dsr's own tests.
 BACKEND = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 SERVICE = "consentry.portal.v1.PortalService"
+ADMIN_SERVICE = "consentry.portal.v1.PortalAdminService"
 # The portal's tests' own controller, so its pages hold only the purposes registered here.
 HARBOUR = "harbour-campus"
 PORTAL_CLIENTS = {
-    "admin": {"operator": True, "rpcs": ["*"], "purposes": ["*"]},
+    "admin": {"operator": True, "rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": ["*"]},
+    # dsr, which has a deleted person forgotten.
+    "dsr": {"operator": True, "rpcs": [f"{ADMIN_SERVICE}/ForgetSubject"], "purposes": []},
     # The face systems' backends, each for its own controller's people.
-    "gate-app": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/CreateSignInLink"], "purposes": ["*"]},
-    "harbour-app": {"controller": HARBOUR, "rpcs": [f"{SERVICE}/CreateSignInLink"], "purposes": ["*"]},
-    "bank-app": {"controller": OTHER_CONTROLLER, "rpcs": [f"{SERVICE}/CreateSignInLink"], "purposes": ["*"]},
+    "gate-app": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/*"], "purposes": ["*"]},
+    "harbour-app": {"controller": HARBOUR, "rpcs": [f"{SERVICE}/*"], "purposes": ["*"]},
+    "bank-app": {"controller": OTHER_CONTROLLER, "rpcs": [f"{SERVICE}/*"], "purposes": ["*"]},
     # A door that may only check consent: no sign-in links.
     "door-app": {"controller": "acme-campus", "rpcs": [], "purposes": ["*"]},
 }
 
 
-def portal_settings(run_dir, postgres, dev_ca, consent_app, dsr_app, **overrides) -> PortalSettings:
+def portal_settings(run_dir, postgres, dev_ca, consent_app, dsr_app, inbox: Inbox | None = None,
+                    **overrides) -> PortalSettings:
+    """With `inbox`, sign-in codes are mailed to it."""
     client = dev_ca.issue_client("portal")
     http = free_port()
     return PortalSettings(**{
@@ -37,13 +43,22 @@ def portal_settings(run_dir, postgres, dev_ca, consent_app, dsr_app, **overrides
         "consent_address": f"localhost:{consent_app.port}", "dsr_address": f"localhost:{dsr_app.port}",
         "tls_ca": dev_ca.ca.cert, "tls_cert": client.cert, "tls_key": client.key, "sweep_interval_s": 1.0,
         # Every test signs people in from the one loopback address: the limits are tested on their own.
-        "sign_ins_per_minute": 10_000, "changes_per_minute": 10_000, "pages_per_minute": 100_000, **overrides})
+        "sign_ins_per_minute": 10_000, "changes_per_minute": 10_000, "pages_per_minute": 100_000,
+        "smtp": SmtpSettings(host="127.0.0.1", port=inbox.port, security="none") if inbox else SmtpSettings(),
+        **overrides})
 
 
 @pytest.fixture(scope="session")
-async def portal_app(run_dir, postgres, dev_ca, consent_app, dsr_app):
+def inbox():
+    """The SMTP server the portal mails its sign-in codes to."""
+    with Inbox() as received:
+        yield received
+
+
+@pytest.fixture(scope="session")
+async def portal_app(run_dir, postgres, dev_ca, consent_app, dsr_app, inbox):
     postgres.create_database("portal")
-    app = PortalApp(portal_settings(run_dir, postgres, dev_ca, consent_app, dsr_app))
+    app = PortalApp(portal_settings(run_dir, postgres, dev_ca, consent_app, dsr_app, inbox))
     await app.start()
     yield app
     await app.stop()
@@ -52,6 +67,13 @@ async def portal_app(run_dir, postgres, dev_ca, consent_app, dsr_app):
 @pytest.fixture(scope="session")
 async def connect_portal(portal_app, dev_ca):
     clients = Clients(dev_ca, portal_app.port, portal_pb2_grpc.PortalServiceStub)
+    yield clients
+    await clients.close()
+
+
+@pytest.fixture(scope="session")
+async def connect_portal_admin(portal_app, dev_ca):
+    clients = Clients(dev_ca, portal_app.port, portal_admin_pb2_grpc.PortalAdminServiceStub)
     yield clients
     await clients.close()
 

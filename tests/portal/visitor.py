@@ -56,6 +56,15 @@ class Visitor:
     async def post(self, path: str, data: dict[str, str]) -> httpx.Response:
         return self._remember(await self.http.post(path, data=data, headers=self._cookie_header()))
 
+    async def ask_code(self, controller_id: str, address: str) -> httpx.Response:
+        """Asks for a sign-in code as the pages do; the page that asks for the code."""
+        page = await self.get(f"/{controller_id}/sign-in/code")
+        assert page.status_code == 200, page.text
+        return await self.post(f"/{controller_id}/sign-in/code", {**hidden_fields(page.text), "email": address})
+
+    async def enter_code(self, controller_id: str, code_page: str, code: str) -> httpx.Response:
+        return await self.post(f"/{controller_id}/sign-in/code/check", {**hidden_fields(code_page), "code": code})
+
     async def sign_in(self, url: str) -> httpx.Response:
         """Follows the link and continues, as the page asks; the answer to the form."""
         path = urlsplit(url).path

@@ -1,5 +1,5 @@
-"""Carrying out verified requests. Consentry's own part comes first (consents erased and the key
-shredded for a deletion; the purpose's data keys retired for a withdrawal; the subject's record
+"""Carrying out verified requests. Consentry's own part comes first (consents erased, the key
+shredded and the portal's sign-in records forgotten for a deletion; the purpose's data keys retired for a withdrawal; the subject's record
 gathered for an access), then one task per processor
 that holds data the request concerns, among the processors of the request's controller only. Every
 call to another service names that controller: the same person at another controller is another
@@ -120,6 +120,7 @@ class Orchestrator:
             await self._upstream.erase_consents(r.controller_id, r.subject_id, r.request_id)
             r.certificate, r.certificate_signature = await self._upstream.shred_key(
                 r.controller_id, r.subject_id, r.request_id)
+            await self._upstream.forget_in_portal(r.controller_id, r.subject_id)
         if r.type is RequestType.WITHDRAWAL and r.purpose_id:
             await self._upstream.retire_purpose_keys(r.controller_id, r.subject_id, r.purpose_id, r.request_id)
         return None

@@ -1,5 +1,6 @@
 """The other services as dsr calls them over mTLS (identity "dsr"): consent erases and lists,
-keyvault shreds, retires a purpose's keys and reports key status, audit lists the subject's entries. Every call that changes
+keyvault shreds, retires a purpose's keys and reports key status, audit lists the subject's entries,
+the portal (where one is deployed) forgets a deleted person. Every call that changes
 something is idempotent by the request id, so a retry after a crash repeats nothing; every list is read
 to its last page. dsr is an operator there: every call about a subject names the request's controller
 (the same person at two controllers is two subjects), and every call about a purpose its controller
@@ -13,6 +14,7 @@ from google.protobuf import json_format
 from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
 from consentry.consent.v1 import consent_admin_pb2, consent_admin_pb2_grpc, consent_pb2, consent_pb2_grpc
 from consentry.keyvault.v1 import keyvault_admin_pb2, keyvault_admin_pb2_grpc, keyvault_pb2, keyvault_pb2_grpc
+from consentry.portal.v1 import portal_admin_pb2, portal_admin_pb2_grpc
 from consentry_client.pages import items, pages, whole
 from services.common.event_opener import EventOpener
 from services.dsr.domain.errors import UpstreamRefused, UpstreamUnavailable
@@ -40,6 +42,8 @@ class Upstream:
         self._keyvault_admin = keyvault_admin_pb2_grpc.KeyVaultAdminServiceStub(self._channels["keyvault"])
         self._audit = audit_pb2_grpc.AuditServiceStub(self._channels["audit"])
         self.consent_events = EventOpener(self._channels["consent"], TIMEOUT_S)
+        self._portal_admin = (portal_admin_pb2_grpc.PortalAdminServiceStub(self._channels["portal"])
+                              if "portal" in self._channels else None)
 
     async def erase_consents(self, controller_id: str, subject_id: str, request_id: str) -> int:
         answer = await _call("consent", self._consent_admin.EraseSubject(consent_admin_pb2.EraseSubjectRequest(
@@ -95,6 +99,12 @@ class Upstream:
             subject_id=subject_id, request_id=request_id, reason="data-subject erasure request",
             idempotency_key=f"dsr-{request_id}", controller_id=controller_id), timeout=TIMEOUT_S))
         return answer.certificate.certificate_json, answer.certificate.signature
+
+    async def forget_in_portal(self, controller_id: str, subject_id: str) -> None:
+        """The person's sign-in address and sessions at the portal go (idempotent; nothing without a portal)."""
+        if self._portal_admin is not None:
+            await _call("portal", self._portal_admin.ForgetSubject(portal_admin_pb2.ForgetSubjectRequest(
+                subject_id=subject_id, controller_id=controller_id), timeout=TIMEOUT_S))
 
     async def retire_purpose_keys(self, controller_id: str, subject_id: str, purpose_id: str, request_id: str) -> int:
         """Keyvault destroys the purpose's key generation once consent confirms the consent ended."""

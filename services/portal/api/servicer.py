@@ -1,21 +1,33 @@
-"""PortalService over gRPC: a face system's backend asks for a sign-in link for a person it signed in."""
+"""PortalService over gRPC: a face system's backend asks for a sign-in link for a person it signed in,
+and registers the address the person may sign in with by code. PortalAdminService: dsr has a deleted
+person forgotten."""
 
+from consentry.portal.v1 import portal_admin_pb2 as admin_pb
+from consentry.portal.v1 import portal_admin_pb2_grpc
 from consentry.portal.v1 import portal_pb2 as pb
 from consentry.portal.v1 import portal_pb2_grpc
 from google.protobuf import timestamp_pb2
 
 from services.common import auth
 from services.common.validation import JURISDICTION, Validator
+from services.portal.domain import errors
+from services.portal.domain.codes import normalized_address
 from services.portal.domain.sign_in import MOST_WARDS, Person, Ward
+from services.portal.service.codes import CodeSignIn
+from services.portal.service.forgetting import Forgetting
 from services.portal.service.sign_in import SignIn
 from services.portal.web.guard import portal_path
 from services.portal.web.i18n import LANGUAGES
 
 
-def _person(req: pb.CreateSignInLinkRequest) -> tuple[Person, str, tuple[Ward, ...]]:
-    v = Validator()
+def _subject(v: Validator, req) -> Person:
     v.identifier("subject_id", req.subject_id)
     v.matches("jurisdiction", req.jurisdiction, JURISDICTION, "an ISO 3166 code such as CN, EU or US-IL")
+    return Person(auth.acting_controller(req.controller_id, v), req.subject_id, req.jurisdiction)
+
+
+def _link(req: pb.CreateSignInLinkRequest) -> tuple[Person, str, tuple[Ward, ...]]:
+    v = Validator()
     v.check(req.language in ("", *LANGUAGES), "language", "language.supported",
             f"one of {', '.join(LANGUAGES)}, or empty for the browser's choice")
     v.count("wards", req.wards, most=MOST_WARDS)
@@ -25,20 +37,50 @@ def _person(req: pb.CreateSignInLinkRequest) -> tuple[Person, str, tuple[Ward, .
                 "a person is not their own ward")
         v.identifier(f"wards[{i}].verification_ref", ward.verification_ref)
         v.text(f"wards[{i}].label", ward.label, max_len=100)
-    controller_id = auth.acting_controller(req.controller_id, v)
+    person = _subject(v, req)
     v.done()
     wards = tuple(Ward(w.subject_id, w.verification_ref, w.label) for w in req.wards)
-    return Person(controller_id, req.subject_id, req.jurisdiction), req.language, wards
+    return person, req.language, wards
+
+
+def _contact(req: pb.RegisterContactRequest) -> tuple[Person, str]:
+    v = Validator()
+    try:
+        address = normalized_address(req.email) if req.email else ""
+    except errors.AddressNotValid:
+        address = ""
+        v.fail("email", "email.format", "an e-mail address (name@example.com) of at most 254 characters,"
+                " or empty to forget the person's")
+    person = _subject(v, req)
+    v.done()
+    return person, address
 
 
 class PortalServicer(portal_pb2_grpc.PortalServiceServicer):
-    def __init__(self, sign_in: SignIn, public_url: str) -> None:
-        self._sign_in, self._public_url = sign_in, public_url.rstrip("/")
+    def __init__(self, sign_in: SignIn, codes: CodeSignIn, public_url: str) -> None:
+        self._sign_in, self._codes, self._public_url = sign_in, codes, public_url.rstrip("/")
 
     async def CreateSignInLink(self, request, context):
-        person, language, wards = _person(request)
+        person, language, wards = _link(request)
         token, expires_at = await self._sign_in.create_link(person, language, wards)
         expiry = timestamp_pb2.Timestamp()
         expiry.FromDatetime(expires_at)
         return pb.CreateSignInLinkResponse(
             url=self._public_url + portal_path(person.controller_id, f"sign-in/{token}"), expires_at=expiry)
+
+    async def RegisterContact(self, request, context):
+        person, address = _contact(request)
+        await self._codes.register(person, address)
+        return pb.RegisterContactResponse()
+
+
+class PortalAdminServicer(portal_admin_pb2_grpc.PortalAdminServiceServicer):
+    def __init__(self, forgetting: Forgetting) -> None:
+        self._forgetting = forgetting
+
+    async def ForgetSubject(self, request, context):
+        v = Validator()
+        v.identifier("subject_id", request.subject_id)
+        controller_id = auth.acting_controller(request.controller_id, v)
+        v.done()
+        return admin_pb.ForgetSubjectResponse(forgotten=await self._forgetting.forget(controller_id, request.subject_id))

@@ -28,3 +28,16 @@ class NotFound(PortalError):
 
 class LinkExpired(PortalError):
     """A link to an export that is past its few minutes, or from another session."""
+
+
+class AddressNotValid(PortalError):
+    """Text that is not an e-mail address."""
+
+
+class CodeNotValid(PortalError):
+    """A sign-in code's challenge that was never issued, was used, expired or is locked after five wrong
+    tries: alike, so a guess learns nothing. `tries_left` > 0: the code was wrong, the challenge lives."""
+
+    def __init__(self, tries_left: int = 0) -> None:
+        super().__init__(tries_left)
+        self.tries_left = tries_left

@@ -2,16 +2,31 @@
 
 import json
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
 from services.portal.domain.sign_in import Person, Session, SessionLimits, Ward
 
 
-def _session(row: asyncpg.Record) -> Session:
+# A person's rows, and the guardians' rows that name them as a ward.
+NAMING = "controller_id = $1 AND (subject_id = $2 OR wards @> jsonb_build_array(jsonb_build_object('subject_id', $2::text)))"
+
+
+def session_of(row: asyncpg.Record) -> Session:
     return Session(Person(row["controller_id"], row["subject_id"], row["jurisdiction"]), row["language"],
                    row["verified_by"], row["expires_at"], tuple(Ward(**w) for w in json.loads(row["wards"])))
+
+
+async def open_session(conn: asyncpg.Connection | asyncpg.Pool, session_hash: str, person: Person, language: str,
+                       verified_by: str, now: datetime, lasting: timedelta) -> Session:
+    """A session for a person signed in by other means than a link (which opens its own, in one statement)."""
+    return session_of(await conn.fetchrow(
+        "INSERT INTO sessions (session_hash, controller_id, subject_id, jurisdiction, language, verified_by,"
+        " created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7::timestamptz, $7, $7 + $8::interval)"
+        " RETURNING *",
+        session_hash, person.controller_id, person.subject_id, person.jurisdiction, language, verified_by, now,
+        lasting))
 
 
 class SessionStore:
@@ -40,7 +55,7 @@ class SessionStore:
             " FROM used"
             " RETURNING *",
             token_hash, controller_id, session_hash, now, verified_by, self._limits.absolute)
-        return _session(row) if row else None
+        return session_of(row) if row else None
 
     async def session(self, session_hash: str, controller_id: str, now: datetime, seen: bool) -> Session | None:
         """The live session, `seen` now or not (seen keeps it from idling out); None if it ended, or is
@@ -50,10 +65,17 @@ class SessionStore:
             " WHERE session_hash = $1 AND controller_id = $2"
             " AND expires_at > $3 AND last_seen_at > $3 - $4::interval RETURNING *",
             session_hash, controller_id, now, self._limits.idle, seen)
-        return _session(row) if row else None
+        return session_of(row) if row else None
 
     async def end_session(self, session_hash: str) -> None:
         await self._pool.execute("DELETE FROM sessions WHERE session_hash = $1", session_hash)
+
+    async def forget(self, controller_id: str, subject_id: str) -> int:
+        """The person's links and sessions, and those of their guardians that name them as a ward."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            links = await conn.execute(f"DELETE FROM sign_in_links WHERE {NAMING}", controller_id, subject_id)
+            sessions = await conn.execute(f"DELETE FROM sessions WHERE {NAMING}", controller_id, subject_id)
+        return int(links.split()[-1]) + int(sessions.split()[-1])
 
     async def forget_ended(self, now: datetime) -> int:
         """Links past their expiry (used or not) and sessions ended by time: the person's id goes with them."""

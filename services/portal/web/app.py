@@ -21,8 +21,10 @@ from starlette.types import ASGIApp
 from services.common.logging import get_logger
 from services.portal.domain import errors
 from services.portal.domain.consents import Controller
+from services.portal.domain.codes import CODE_MINUTES
 from services.portal.domain.requests import Kind
 from services.portal.domain.sign_in import Session, new_secret
+from services.portal.service.codes import CodeSignIn
 from services.portal.service.consents import MyConsents
 from services.portal.service.requests import MyRequests
 from services.portal.service.sign_in import SignIn
@@ -37,6 +39,7 @@ log = get_logger(__name__)
 LANGUAGE_COOKIE = "lang"
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 FORM_KEY = re.compile(r"[0-9a-f-]{36}")
+CODE = re.compile(r"[0-9]{6}")
 REQUEST_ID = re.compile(r"[0-9a-f-]{36}")
 FIELD = re.compile(r"[A-Za-z0-9._:@-]{1,128}")  # what a correction names, as dsr takes it
 MAX_DETAILS = 4000
@@ -49,18 +52,21 @@ REFUSALS = ("NOTICE_OUTDATED", "NOTICE_HASH_MISMATCH", "GUARDIAN_CONSENT_REQUIRE
 
 class Portal:
     def __init__(self, sign_in: SignIn, consents: MyConsents, requests: MyRequests, platform_controller,
-                 csrf: CsrfTokens, exports: ExportLinks, limits: RateLimits, secure_cookies: bool) -> None:
+                 csrf: CsrfTokens, exports: ExportLinks, limits: RateLimits, secure_cookies: bool, pages: Pages,
+                 codes: CodeSignIn | None = None) -> None:
         """`platform_controller(id)`: the registered controller (errors.NotFound for another id);
-        `limits`: per minute and address, "sign-in" attempts, other "change"s and "page"s."""
+        `limits`: per minute and address, "sign-in" attempts, other "change"s and "page"s; `codes`:
+        sign-in by e-mail code, if mail is set up."""
         self._sign_in, self._consents, self._requests = sign_in, consents, requests
         self._controller, self._csrf, self._exports, self._secure = platform_controller, csrf, exports, secure_cookies
-        self._limits = limits
-        self._pages = Pages()
+        self._limits, self._pages, self._codes = limits, pages, codes
 
     def app(self, hsts: bool) -> ASGIApp:
         """The pages, inside the security headers (which so cover the error pages too) and the body limit."""
         routes = [
             Route("/{controller}/", self.home),
+            Route("/{controller}/sign-in/code", self.code_sign_in, methods=["GET", "POST"]),
+            Route("/{controller}/sign-in/code/check", self.code_check, methods=["POST"]),
             Route("/{controller}/sign-in/{token}", self.sign_in_page),
             Route("/{controller}/sign-in", self.sign_in, methods=["POST"]),
             Route("/{controller}/sign-out", self.sign_out, methods=["POST"]),
@@ -87,18 +93,16 @@ class Portal:
         async def page(controller: Controller, language: str) -> Response:
             if await self._session(request, controller) is not None:
                 return _see_other(portal_path(controller.controller_id, "consents"))
-            return self._page(request, controller, language, "home.html")
+            return self._page(request, controller, language, "home.html", by_code=self._codes is not None)
         return await self._in_portal(request, page)
 
     async def sign_in_page(self, request: Request) -> Response:
         """The link lands here and asks for one click: a link opened by a mail scanner or a preview uses nothing."""
         async def page(controller: Controller, language: str) -> Response:
             visitor = new_secret()
-            response = self._page(request, controller, language, "sign_in.html", token=request.path_params["token"],
-                                  csrf=self._csrf.token(visitor))
-            response.set_cookie(VISITOR_COOKIE, visitor, max_age=600, **cookie_options(controller.controller_id,
-                                                                                       self._secure))
-            return response
+            return self._visiting(self._page(request, controller, language, "sign_in.html",
+                                             token=request.path_params["token"], csrf=self._csrf.token(visitor)),
+                                  controller, visitor)
         return await self._in_portal(request, page)
 
     async def sign_in(self, request: Request) -> Response:
@@ -110,17 +114,75 @@ class Portal:
                 secret, session = await self._sign_in.redeem(controller.controller_id, str(form.get("token", "")))
             except errors.LinkNotValid:
                 return self._refusal(request, controller, language, "link", 400)
-            if request.cookies.get(SESSION_COOKIE):  # the browser's previous person (a shared device) is signed out
-                await self._sign_in.sign_out(request.cookies[SESSION_COOKIE])
-            log.info("portal sign-in", controller_id=controller.controller_id, verified_by=session.verified_by)
-            response = _see_other(portal_path(controller.controller_id, "consents"))
-            options = cookie_options(controller.controller_id, self._secure)
-            response.set_cookie(SESSION_COOKIE, secret, **options)
-            response.delete_cookie(VISITOR_COOKIE, **options)
-            if session.language in LANGUAGES and LANGUAGE_COOKIE not in request.cookies:
-                response.set_cookie(LANGUAGE_COOKIE, session.language, max_age=365 * 86400, **options)
-            return response
+            return await self._opened(request, controller, secret, session)
         return await self._in_portal(request, act)
+
+    async def code_sign_in(self, request: Request) -> Response:
+        """GET: the form for the address; POST: a code mailed to it if it is registered, and the form for
+        the code either way."""
+        async def page(controller: Controller, language: str) -> Response:
+            if self._codes is None:
+                raise errors.NotFound()
+            visitor = request.cookies.get(VISITOR_COOKIE) or new_secret()
+            if request.method == "GET":
+                return self._visiting(self._page(request, controller, language, "code_ask.html", typed="",
+                                                 address_error=False, csrf=self._csrf.token(visitor)),
+                                      controller, visitor)
+            form = await request.form()
+            if not self._csrf.valid(request.cookies.get(VISITOR_COOKIE), str(form.get("csrf", ""))):
+                return self._refusal(request, controller, language, "csrf", 403)
+            typed = str(form.get("email", ""))[:1000]
+            try:
+                challenge = await self._codes.send(controller, typed, language)
+            except errors.AddressNotValid:
+                return self._page(request, controller, language, "code_ask.html", typed=typed, address_error=True,
+                                  csrf=self._csrf.token(visitor), status=400)
+            return self._visiting(self._page(request, controller, language, "code_enter.html", challenge=challenge,
+                                             tries_left=0, minutes=CODE_MINUTES, csrf=self._csrf.token(visitor)),
+                                  controller, visitor)
+        return await self._in_portal(request, page)
+
+    async def code_check(self, request: Request) -> Response:
+        async def act(controller: Controller, language: str) -> Response:
+            if self._codes is None:
+                raise errors.NotFound()
+            form = await request.form()
+            visitor = request.cookies.get(VISITOR_COOKIE)
+            if not self._csrf.valid(visitor, str(form.get("csrf", ""))):
+                return self._refusal(request, controller, language, "csrf", 403)
+            challenge, code = str(form.get("challenge", "")), str(form.get("code", "")).strip()
+            try:
+                # Anything but six digits is a wrong code, counted as one.
+                secret, session = await self._codes.redeem(controller.controller_id, challenge,
+                                                           code if CODE.fullmatch(code) else "")
+            except errors.CodeNotValid as wrong:
+                if not wrong.tries_left:
+                    return self._refusal(request, controller, language, "code", 400)
+                return self._page(request, controller, language, "code_enter.html", challenge=challenge,
+                                  tries_left=wrong.tries_left, minutes=CODE_MINUTES, csrf=self._csrf.token(str(visitor)),
+                                  status=400)
+            return await self._opened(request, controller, secret, session)
+        return await self._in_portal(request, act)
+
+    async def _opened(self, request: Request, controller: Controller, secret: str, session: Session) -> Response:
+        """The answer that holds a new session: the browser's previous person (a shared device) is signed
+        out, and the person goes to their consents."""
+        if request.cookies.get(SESSION_COOKIE):
+            await self._sign_in.sign_out(request.cookies[SESSION_COOKIE])
+        log.info("portal sign-in", controller_id=controller.controller_id, verified_by=session.verified_by)
+        response = _see_other(portal_path(controller.controller_id, "consents"))
+        options = cookie_options(controller.controller_id, self._secure)
+        response.set_cookie(SESSION_COOKIE, secret, **options)
+        response.delete_cookie(VISITOR_COOKIE, **options)
+        if session.language in LANGUAGES and LANGUAGE_COOKIE not in request.cookies:
+            response.set_cookie(LANGUAGE_COOKIE, session.language, max_age=365 * 86400, **options)
+        return response
+
+    def _visiting(self, response: Response, controller: Controller, visitor: str) -> Response:
+        """The visitor cookie a sign-in form's CSRF token is bound to (before anyone is signed in)."""
+        response.set_cookie(VISITOR_COOKIE, visitor, max_age=600, **cookie_options(controller.controller_id,
+                                                                                   self._secure))
+        return response
 
     async def sign_out(self, request: Request) -> Response:
         async def act(controller: Controller, session: Session, secret: str, language: str) -> Response:
@@ -271,7 +333,7 @@ class Portal:
 
     async def _in_portal(self, request: Request, page) -> Response:
         language = choose(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language", ""))
-        kind = "page" if request.method != "POST" else "sign-in" if request.url.path.endswith("/sign-in") else "change"
+        kind = "page" if request.method != "POST" else "sign-in" if "/sign-in" in request.url.path else "change"
         if not self._limits.allow(request.client.host if request.client else "", kind):
             response = self._refusal(request, None, language, "too_many", 429)
             response.headers["retry-after"] = "60"

@@ -63,7 +63,7 @@ class Pages:
     @staticmethod
     def _environment(language: str) -> Environment:
         env = Environment(loader=PackageLoader("services.portal.web", "templates"), undefined=StrictUndefined,
-                          autoescape=select_autoescape(default=True), extensions=["jinja2.ext.i18n"],
+                          autoescape=select_autoescape(disabled_extensions=("txt",), default=True), extensions=["jinja2.ext.i18n"],
                           trim_blocks=True, lstrip_blocks=True)
         env.install_gettext_translations(translations(language), newstyle=True)
         locale = Locale.parse(_babel(language))
@@ -76,5 +76,10 @@ class Pages:
 
     def render(self, language: str, template: str, **context) -> str:
         return self._envs[language].get_template(template).render(**context)
+
+    def letter(self, language: str, template: str, **context) -> tuple[str, str]:
+        """A plain-text e-mail: its subject (the template's first line) and its text (the rest)."""
+        subject, _, text = self.render(language, template, **context).partition("\n")
+        return subject.strip(), text.lstrip("\n")
 
 
