@@ -31,8 +31,8 @@ purposes = ["*"]
 controller = "{DEMO_CONTROLLER}"
 rpcs = ["{CONSENT}/GetPurpose", "{CONSENT}/ListPurposes", "{CONSENT}/GrantConsent", "{CONSENT}/CheckConsent", "{CONSENT}/CheckConsents",
         "{CONSENT}/WithdrawConsent", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory", "{CONSENT}/GetConsentAsOf",
-        "{CONSENT}/RecordInteraction", "{CONSENT}/GetReceiptKey", "{CONSENT}/RenderReceipt", "{CONSENT}/GetController",
-        "{KEYVAULT}/EnsureSubjectKey", "{KEYVAULT}/GenerateDataKey", "{KEYVAULT}/DecryptDataKey",
+        "{CONSENT}/RecordInteraction", "{CONSENT}/GetReceiptKey", "{CONSENT}/RenderReceipt", "{CONSENT}/IssueReceipt",
+        "{CONSENT}/GetController", "{KEYVAULT}/EnsureSubjectKey", "{KEYVAULT}/GenerateDataKey", "{KEYVAULT}/DecryptDataKey",
         "{KEYVAULT}/Encrypt", "{KEYVAULT}/Decrypt", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/Append",
         "{DSR}/RegisterProcessor", "{DSR}/ConfirmTasks", "{PORTAL}/CreateSignInLink", "{PORTAL}/RegisterContact"]
 purposes = ["{DEMO_PURPOSE}"]
@@ -60,8 +60,8 @@ purposes = ["*"]
 operator = true
 verifies_identity = true  # it signs people in: the requests it files are verified on receipt
 rpcs = ["{CONSENT}/GetController", "{CONSENT}/ListPurposes", "{CONSENT}/GetPurpose", "{CONSENT}/ListConsents",
-        "{CONSENT}/GrantConsent", "{CONSENT}/WithdrawConsent",
-        "{DSR}/SubmitRequest", "{DSR}/ListRequests", "{DSR}/GetExport"]
+        "{CONSENT}/GrantConsent", "{CONSENT}/WithdrawConsent", "{CONSENT}/IssueReceipt", "{CONSENT}/RenderReceipt",
+        "{CONSENT}/GetReceiptKey", "{DSR}/SubmitRequest", "{DSR}/ListRequests", "{DSR}/GetExport"]
 purposes = ["*"]
 
 [clients.dpo]

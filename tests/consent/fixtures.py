@@ -18,7 +18,8 @@ SERVICE = "consentry.consent.v1.ConsentService"
 ADMIN_SERVICE = "consentry.consent.v1.ConsentAdminService"  # "*" never reaches it: only its own name
 GATE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
     "GetPurpose", "ListPurposes", "GrantConsent", "CheckConsent", "CheckConsents", "WithdrawConsent", "ListConsents",
-    "GetConsentHistory", "GetConsentAsOf", "RecordInteraction", "GetReceiptKey", "RenderReceipt", "GetController")]
+    "GetConsentHistory", "GetConsentAsOf", "RecordInteraction", "GetReceiptKey", "RenderReceipt", "IssueReceipt",
+    "GetController")]
 CLIENTS = {
     "admin": {"operator": True, "rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": ["*"]},
     # Granted loosely, as a careless policy might: every RPC, or every RPC of ConsentService.
@@ -43,9 +44,10 @@ CLIENTS = {
             "purposes": ["*"]},
     "audit": {"operator": True, "rpcs": [OPEN_EVENTS], "purposes": []},
     # The portal serves several controllers' people: it reads purposes and a person's consents and
-    # grants and withdraws them, naming the controller each time; nothing else.
+    # grants and withdraws them and shows their receipts, naming the controller each time; nothing else.
     "portal": {"operator": True, "rpcs": [f"{SERVICE}/{rpc}" for rpc in (
-        "GetController", "ListPurposes", "GetPurpose", "ListConsents", "GrantConsent", "WithdrawConsent")],
+        "GetController", "ListPurposes", "GetPurpose", "ListConsents", "GrantConsent", "WithdrawConsent",
+        "IssueReceipt", "GetReceiptKey", "RenderReceipt")],
         "purposes": ["*"]},
     # A controller's own back office, granted the admin service by a careless policy: still no operator.
     "campus-office": {"controller": "acme-campus", "rpcs": [f"{ADMIN_SERVICE}/*", f"{SERVICE}/*"], "purposes": ["*"]},

@@ -188,6 +188,7 @@ def _about(person: str, purpose_id: str) -> dict:
         "GetConsentHistory": pb.GetConsentHistoryRequest(subject_id=person, purpose_id=purpose_id),
         "GetConsentAsOf": pb.GetConsentAsOfRequest(subject_id=person, purpose_id=purpose_id, as_of=now),
         "RecordInteraction": pb.RecordInteractionRequest(subject_id=person, purpose_id=purpose_id),
+        "IssueReceipt": pb.IssueReceiptRequest(subject_id=person, purpose_id=purpose_id),
     }
 
 

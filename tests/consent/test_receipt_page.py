@@ -214,3 +214,27 @@ def test_every_label_and_every_coded_value_has_its_words_in_each_language():
         assert LABELS[language].keys() == LABELS["en"].keys(), language
         assert TERMS[language].keys() == coded, language
         assert all(text.strip() for text in [*LABELS[language].values(), *TERMS[language].values()])
+
+
+async def test_a_receipt_issued_again_is_the_one_given_at_the_grant_and_only_while_it_is_in_force(admin, gate):
+    p, granted = await granted_receipt(admin, gate)
+    person = granted.consent.subject_id
+    again = (await gate.IssueReceipt(pb.IssueReceiptRequest(subject_id=person, purpose_id=p.purpose_id))).receipt
+    assert again == granted.receipt  # the same bytes, so the same deterministic Ed25519 signature
+
+    await gate.WithdrawConsent(pb.WithdrawConsentRequest(subject_id=person, purpose_id=p.purpose_id,
+                                                         actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT),
+                                                         idempotency_key=unique("wd")))
+    withdrawn = await refused(gate.IssueReceipt, pb.IssueReceiptRequest(subject_id=person, purpose_id=p.purpose_id))
+    assert (withdrawn.code(), error_info(withdrawn).reason) == (grpc.StatusCode.FAILED_PRECONDITION,
+                                                                "CONSENT_NOT_ACTIVE")
+    regranted = await gate.GrantConsent(grant(person, p.purpose_id, text=NOTICE_ZH, language="zh-CN"))
+    latest = (await gate.IssueReceipt(pb.IssueReceiptRequest(subject_id=person, purpose_id=p.purpose_id))).receipt
+    assert latest == regranted.receipt and latest.receipt_json != granted.receipt.receipt_json
+    assert json.loads(latest.receipt_json)["consentReceiptID"] != json.loads(granted.receipt.receipt_json)[
+        "consentReceiptID"]  # a grant of its own, a receipt of its own
+
+    never = await refused(gate.IssueReceipt, pb.IssueReceiptRequest(subject_id=unique("subj"), purpose_id=p.purpose_id))
+    assert (never.code(), error_info(never).reason) == (grpc.StatusCode.NOT_FOUND, "CONSENT_NOT_FOUND")
+    bad = await refused(gate.IssueReceipt, pb.IssueReceiptRequest(subject_id="", purpose_id=p.purpose_id))
+    assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT and [f for f, _ in field_violations(bad)] == ["subject_id"]

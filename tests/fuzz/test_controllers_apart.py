@@ -67,6 +67,8 @@ REQUESTS: dict[str, Build] = {
     "ConsentService.GetConsentAsOf": lambda i, named: cpb.GetConsentAsOfRequest(
         subject_id=i.person, purpose_id=i.purpose, as_of=timestamp_pb2.Timestamp(seconds=int(time.time()) - 1),
         controller_id=named),
+    "ConsentService.IssueReceipt": lambda i, named: cpb.IssueReceiptRequest(
+        subject_id=i.person, purpose_id=i.purpose, controller_id=named),
     "ConsentService.RecordInteraction": lambda i, named: cpb.RecordInteractionRequest(
         subject_id=i.person, purpose_id=i.purpose, controller_id=named),
     "ConsentService.GetFilingStatus": lambda i, named: cpb.GetFilingStatusRequest(controller_id=named or i.controller),

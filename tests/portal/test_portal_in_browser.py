@@ -3,6 +3,7 @@ in by the link their app asked for, gives a consent after reading the notice, wi
 keyboard alone, asks to see their data and reads it. Every page passes axe, asks no other host for anything, and is drawn with fonts for its
 language. Screenshots of every page go to .run/portal-pages/ for a person to look at."""
 
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.portal.v1 import portal_pb2 as pb
 from tests.browser import BROWSER, RESULTS, fonts_covering, fonts_drawing
 from tests.portal.fixtures import BACKEND, HARBOUR
+from tests.portal.test_codes import code_in, registered
 from tests.portal.visitor import sign_in_link
 from tests.support import unique
 
@@ -189,13 +191,58 @@ async def test_a_guardian_gives_a_childs_consent(harbour_links, harbour, portal_
     assert all(found == [] for found in tour.violations.values()), tour.violations
 
 
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+async def test_a_person_signs_in_by_a_mailed_code_and_keeps_the_receipt(harbour_links, harbour, portal_app, contexts,
+                                                                        inbox, language):
+    """A wrong code first (told how many tries are left), then the right one; then a consent given and
+    its receipt's page, and the signed receipt downloaded from it."""
+    subject, address = await registered(harbour_links)
+    context = await contexts(locale=language, accept_downloads=True)
+    page = await context.new_page()
+    tour, words = Tour(page, language), WORDS[language]
+
+    await page.goto(f"http://localhost:{portal_app.http_port}/{HARBOUR}/")
+    await page.get_by_role("link", name=words["by_code"]).click()
+    await tour.look("code-ask")
+    await page.get_by_label(words["email"]).fill(address)
+    await page.get_by_role("button", name=words["send_code"]).click()
+    await tour.look("code-enter")
+    code = code_in(await inbox.next_to(address))
+    await page.get_by_label(words["code"]).fill("000000" if code != "000000" else "111111")
+    await page.get_by_role("button", name=words["sign_in"]).click()
+    await tour.look("code-wrong")
+    wrong = await page.locator("main").inner_text()
+    await page.get_by_label(words["code"]).fill(code)
+    await page.get_by_role("button", name=words["sign_in"]).click()
+    await page.wait_for_url("**/consents")
+    await page.get_by_role("link", name=re.compile(words["give"] + r"\s*: Gate access by face")).click()
+    await page.get_by_label(words["age"]).fill("34")
+    await page.get_by_role("button", name=words["consent"]).click()
+    await page.wait_for_url("**done=granted")
+    await page.get_by_role("link", name=re.compile(words["receipt"] + r"\s*: Gate access by face")).click()
+    await tour.look("receipt")
+    async with page.expect_download() as downloading:
+        await page.get_by_role("link", name=words["signed_receipt"]).click()
+    receipt = json.loads((await (await downloading.value).path()).read_text())
+
+    assert words["tries_left"] in wrong
+    assert receipt["receipt"]["piiPrincipalId"] == subject and receipt["receipt"]["language"] == language
+    assert all(found == [] for found in tour.violations.values()), tour.violations
+
+
 WORDS = {
     "en": {"continue": "Continue", "give": "Read the notice and give consent", "age": "Your age in years",
            "consent": "I consent", "withdraw": "Withdraw consent", "used": "used already",
            "requests": "My requests", "make": "Make a request", "access": "See my data", "send": "Send the request",
-           "read": "Read your data", "whose": "Whose consents", "child_age": "The child's age in years"},
+           "read": "Read your data", "whose": "Whose consents", "child_age": "The child's age in years",
+           "by_code": "Sign in with a code by e-mail", "email": "E-mail address", "send_code": "Send me a code",
+           "code": "Code", "sign_in": "Sign in", "tries_left": "Tries left: 4",
+           "receipt": "Receipt", "signed_receipt": "Download the signed receipt (JSON)"},
     "zh-CN": {"continue": "继续", "give": "阅读告知书并给予同意", "age": "您的年龄（周岁）", "consent": "我同意",
               "withdraw": "撤回同意", "used": "已被使用",
               "requests": "我的请求", "make": "提出请求", "access": "查阅我的数据", "send": "发送请求",
-              "read": "查看您的数据", "whose": "谁的同意", "child_age": "孩子的年龄（周岁）"},
+              "read": "查看您的数据", "whose": "谁的同意", "child_age": "孩子的年龄（周岁）",
+              "by_code": "用邮箱验证码登录", "email": "电子邮箱地址", "send_code": "发送验证码", "code": "验证码",
+              "sign_in": "登录", "tries_left": "剩余尝试次数：4", "receipt": "回执",
+              "signed_receipt": "下载已签名的回执（JSON）"},
 }

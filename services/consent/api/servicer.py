@@ -124,6 +124,12 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         key_id, pem = self._receipt_key
         return pb.GetReceiptKeyResponse(key_id=key_id, public_key_pem=pem)
 
+    async def IssueReceipt(self, request, context):
+        subject_id, purpose_id, within = valid.issue_receipt(request)
+        auth.require_purpose(purpose_id)
+        receipt = await self._service.receipt(subject_id, purpose_id, within)
+        return pb.IssueReceiptResponse(receipt=m.receipt_to_pb(receipt))
+
     async def GetController(self, request, context):
         controller_id = valid.identifier("controller_id", request.controller_id)
         controller = await self._service.get_controller(controller_id, auth.current_controller())

@@ -238,6 +238,13 @@ def consent_as_of(req: pb.GetConsentAsOfRequest) -> tuple[str, str, str | None, 
     assert moment is not None
     return req.subject_id, req.purpose_id, within, moment
 
+def issue_receipt(req: pb.IssueReceiptRequest) -> tuple[str, str, str | None]:
+    v = Validator()
+    v.identifier("subject_id", req.subject_id)
+    within = _purpose_of(v, req)
+    v.done()
+    return req.subject_id, req.purpose_id, within
+
 def erase_subject(req: admin_pb.EraseSubjectRequest) -> commands.EraseSubject:
     """The operator names the controller whose subject is erased: the same person elsewhere stays."""
     v = Validator()

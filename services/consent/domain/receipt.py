@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import TypeVar
+from uuid import UUID, uuid5
 
 from services.consent.domain.controller import Controller
 from services.consent.domain.errors import ReceiptMalformed
@@ -15,6 +16,9 @@ from services.consent.domain.model import (
 )
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
+# Receipt ids are derived from the grant, so a receipt issued again is, byte for byte, the one given at
+# the grant (while the purpose and its controller read as they did then).
+_RECEIPT_IDS = UUID("5f0c6a3e-2d7b-4b8e-9a51-6c1f0e8d2b47")
 
 
 def _iso(at: datetime) -> str:
@@ -35,11 +39,15 @@ def controller_entry(controller_id: str, controller: Controller | None) -> dict:
     return entry
 
 
-def build_receipt(receipt_id: str, consent: Consent, purpose: Purpose, notice: Notice,
-                  controller: Controller | None = None) -> dict:
+def receipt_id(consent: Consent) -> str:
+    """The receipt id of a grant: one per consent record and moment of granting."""
+    return str(uuid5(_RECEIPT_IDS, f"{consent.consent_id}/{consent.granted_at.isoformat()}"))
+
+
+def build_receipt(consent: Consent, purpose: Purpose, notice: Notice, controller: Controller | None = None) -> dict:
     return {
         "version": RECEIPT_VERSION,
-        "consentReceiptID": receipt_id,
+        "consentReceiptID": receipt_id(consent),
         "consentId": consent.consent_id,
         "jurisdiction": consent.jurisdiction,
         "consentTimestamp": int(consent.granted_at.timestamp()),

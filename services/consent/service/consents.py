@@ -191,8 +191,7 @@ class ConsentService:
             consent_id = await store.save_consent_with_history(consent, event_id, ev.ConsentGranted.type, now)
             consent = replace(consent, consent_id=consent_id)
             uow.emit(ev.ConsentGranted(consent), event_id)
-            body = canonical_bytes(build_receipt(str(new_id()), consent, purpose, notice, controller))
-            return Granted(consent, Receipt(body, self._signer.sign(body), self._signer.key_id))
+            return Granted(consent, self._signed(consent, purpose, notice, controller))
         return await self._run(idem, work)
 
     async def withdraw(self, cmd: commands.WithdrawConsent,
@@ -221,6 +220,26 @@ class ConsentService:
             if consent is None:
                 raise errors.ConsentNotFound(subject_id, purpose_id)
             return consent, await uow.store.history(consent.consent_id)
+
+    async def receipt(self, subject_id: str, purpose_id: str, within: str | None = None) -> Receipt:
+        """The signed receipt of the grant in force, as it was given at the grant (see receipt_id); the
+        purpose and controller as they read now."""
+        async with self._uow() as uow:
+            controller_id = await controller_of(uow, purpose_id, within)
+            consent = await uow.store.consent(controller_id, subject_id, purpose_id)
+            if consent is None:
+                raise errors.ConsentNotFound(subject_id, purpose_id)
+            if consent.state is not ConsentState.GIVEN:
+                raise errors.ConsentNotActive(subject_id, purpose_id, consent.state.name)
+            _, purpose, notice, controller = await uow.store.grant_context(
+                self._tagger.tag(subject_id, controller_id), purpose_id, consent.notice_version,
+                consent.notice_language, controller_id)
+            assert purpose is not None and notice is not None  # a grant's purpose and notice are never removed
+            return self._signed(consent, purpose, notice, controller)
+
+    def _signed(self, consent: Consent, purpose: Purpose, notice: Notice, controller: Controller | None) -> Receipt:
+        body = canonical_bytes(build_receipt(consent, purpose, notice, controller))
+        return Receipt(body, self._signer.sign(body), self._signer.key_id)
 
     async def as_of(self, subject_id: str, purpose_id: str, moment: datetime,
                     within: str | None = None) -> ConsentAsOf:

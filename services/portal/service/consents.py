@@ -4,7 +4,7 @@ person acts as guardian, with the verification the app gave. Every change names 
 from as its evidence, and a retried form changes nothing twice."""
 
 from services.portal.domain import errors
-from services.portal.domain.consents import Card
+from services.portal.domain.consents import Card, Receipt
 from services.portal.domain.sign_in import Person, Session, secret_hash
 from services.portal.service.ports import Platform
 
@@ -45,6 +45,11 @@ class MyConsents:
         person, _ = _acting(session, ward)
         purpose = await self._platform.purpose(person.controller_id, purpose_id, language)
         return Card(purpose, (await self._platform.consents(person)).get(purpose_id))
+
+    async def receipt(self, session: Session, purpose_id: str, language: str, ward: int = 0) -> Receipt:
+        """The signed receipt of the consent in force (the person's own, or their ward's)."""
+        person, _ = _acting(session, ward)
+        return await self._platform.receipt(person, purpose_id, language)
 
     async def grant(self, session: Session, session_secret: str, purpose_id: str, shown_hash: str, language: str,
                     age: int, form_key: str, ward: int = 0) -> None:

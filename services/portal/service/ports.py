@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Protocol
 
-from services.portal.domain.consents import Consent, Controller, Notice, Purpose
+from services.portal.domain.consents import Consent, Controller, Notice, Purpose, Receipt
 from services.portal.domain.requests import Case, Kind
 from services.portal.domain.sign_in import Person, Session, Ward
 
@@ -52,6 +52,8 @@ class Platform(Protocol):
 
     async def withdraw(self, person: Person, purpose_id: str, evidence_ref: str, idempotency_key: str,
                        guardian: tuple[str, str] | None = None) -> None: ...
+
+    async def receipt(self, person: Person, purpose_id: str, language: str) -> Receipt: ...
 
     async def submit(self, person: Person, kind: Kind, purpose_id: str, corrections: dict[str, str], details: str,
                      evidence: tuple[str, str], idempotency_key: str) -> Case: ...

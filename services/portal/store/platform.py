@@ -15,7 +15,7 @@ from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
 from consentry_client.errors import error_info
 from consentry_client.pages import items
 from services.portal.domain import errors
-from services.portal.domain.consents import Consent, Controller, Notice, Purpose, State, notice_in
+from services.portal.domain.consents import Consent, Controller, Notice, Purpose, Receipt, State, notice_in
 from services.portal.domain.requests import Case, Kind, Rejection, Stage, Step
 from services.portal.domain.sign_in import Person
 
@@ -145,6 +145,20 @@ class Platform:
             actor=_actor(guardian), reason="withdrawn in the portal",
             collection_method=pb.COLLECTION_METHOD_WEB_FORM, evidence_ref=evidence_ref,
             idempotency_key=idempotency_key), timeout=TIMEOUT_S))
+
+    async def receipt(self, person: Person, purpose_id: str, language: str) -> Receipt:
+        """The receipt of the person's consent in force, issued again by consent, with its key and its
+        readable page (consent renders only a receipt whose signature verifies)."""
+        issued, key = await asyncio.gather(
+            _call(self._consent.IssueReceipt(pb.IssueReceiptRequest(
+                subject_id=person.subject_id, purpose_id=purpose_id, controller_id=person.controller_id),
+                timeout=TIMEOUT_S)),
+            _call(self._consent.GetReceiptKey(pb.GetReceiptKeyRequest(), timeout=TIMEOUT_S)))
+        r = issued.receipt
+        page = await _call(self._consent.RenderReceipt(pb.RenderReceiptRequest(
+            receipt_json=r.receipt_json, signature=r.signature, key_id=r.key_id, language=language),
+            timeout=TIMEOUT_S))
+        return Receipt(r.receipt_json, r.signature, r.key_id, key.public_key_pem, page.html)
 
     async def submit(self, person: Person, kind: Kind, purpose_id: str, corrections: dict[str, str], details: str,
                      evidence: tuple[str, str], idempotency_key: str) -> Case:

@@ -3,6 +3,7 @@ lives under its id (/<controller>/...), and a session opens that portal only.
 
 Nothing personal goes into a URL (a sign-in link carries a random secret, nothing else) or a log line."""
 
+import base64
 import json
 import re
 import time
@@ -47,7 +48,7 @@ AGE, WARD = re.compile(r"[0-9]{1,3}"), re.compile(r"[0-9]{1,2}")
 LIVE_CASE = "case-live"  # the part of a case page htmx refreshes (templates/case.html)
 # Plain words for the platform's refusals a person can meet here; any other is a general refusal.
 REFUSALS = ("NOTICE_OUTDATED", "NOTICE_HASH_MISMATCH", "GUARDIAN_CONSENT_REQUIRED", "WRITTEN_RELEASE_REQUIRED",
-            "SUBJECT_ERASED", "CONSENT_NOT_FOUND")
+            "SUBJECT_ERASED", "CONSENT_NOT_FOUND", "CONSENT_NOT_ACTIVE")
 
 
 class Portal:
@@ -74,6 +75,9 @@ class Portal:
             Route("/{controller}/consents", self.consents),
             Route("/{controller}/consents/{purpose}/grant", self.grant, methods=["GET", "POST"]),
             Route("/{controller}/consents/{purpose}/withdraw", self.withdraw, methods=["GET", "POST"]),
+            Route("/{controller}/consents/{purpose}/receipt", self.receipt),
+            Route("/{controller}/consents/{purpose}/receipt.json", self.receipt_json),
+            Route("/{controller}/consents/{purpose}/receipt.html", self.receipt_html),
             Route("/{controller}/requests", self.requests),
             Route("/{controller}/requests/new", self.new_request, methods=["GET", "POST"]),
             Route("/{controller}/requests/{request_id}", self.case),
@@ -257,6 +261,36 @@ class Portal:
                               csrf=self._csrf.token(secret), form_key=str(uuid.uuid4()))
         return await self._signed_in(request, page, form=request.method == "POST")
 
+    async def receipt(self, request: Request) -> Response:
+        async def page(controller: Controller, session: Session, secret: str, language: str) -> Response:
+            purpose_id, ward = _purpose_id(request), _ward(request.query_params.get("for", "0"))
+            card = await self._consents.card(session, purpose_id, language, ward)
+            receipt = await self._consents.receipt(session, purpose_id, language, ward)
+            return self._page(request, controller, language, "receipt.html", card=card, ward=ward, signed_in=True,
+                              receipt_id=json.loads(receipt.receipt_json)["consentReceiptID"],
+                              key_id=receipt.key_id, csrf=self._csrf.token(secret))
+        return await self._signed_in(request, page)
+
+    async def receipt_json(self, request: Request) -> Response:
+        """The receipt exactly as signed, its signature and the public key that checks it, in one file."""
+        async def download(controller: Controller, session: Session, secret: str, language: str) -> Response:
+            purpose_id, ward = _purpose_id(request), _ward(request.query_params.get("for", "0"))
+            r = await self._consents.receipt(session, purpose_id, language, ward)
+            body = {"receipt": json.loads(r.receipt_json), "receipt_json": r.receipt_json.decode(),
+                    "signature": base64.b64encode(r.signature).decode(), "key_id": r.key_id,
+                    "public_key_pem": r.public_key_pem}
+            return _attachment(json.dumps(body, ensure_ascii=False, indent=2), f"receipt-{purpose_id}.json")
+        return await self._signed_in(request, download)
+
+    async def receipt_html(self, request: Request) -> Response:
+        """Consent's readable page of the receipt, to keep: a download, so its own style applies on the
+        person's device and never within the portal's pages."""
+        async def download(controller: Controller, session: Session, secret: str, language: str) -> Response:
+            purpose_id, ward = _purpose_id(request), _ward(request.query_params.get("for", "0"))
+            r = await self._consents.receipt(session, purpose_id, language, ward)
+            return _attachment(r.readable_html, f"receipt-{purpose_id}.html", "text/html")
+        return await self._signed_in(request, download)
+
     async def requests(self, request: Request) -> Response:
         async def page(controller: Controller, session: Session, secret: str, language: str) -> Response:
             return self._page(request, controller, language, "requests.html", done=request.query_params.get("done"),
@@ -409,8 +443,8 @@ def _see_other(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
 
 
-def _attachment(text: str, filename: str) -> Response:
-    return Response(text, media_type="application/json",
+def _attachment(text: str, filename: str, media_type: str = "application/json") -> Response:
+    return Response(text, media_type=media_type,
                     headers={"content-disposition": f'attachment; filename="{filename}"'})
 
 
