@@ -60,7 +60,8 @@ class PortalApp:
         platform = Platform(s.consent_address, s.dsr_address, s.tls_ca.read_bytes(), s.tls_cert.read_bytes(),
                             s.tls_key.read_bytes())
         runtime.on_stop(platform.close)
-        session_limits = SessionLimits(timedelta(seconds=s.session_idle_s), timedelta(seconds=s.session_absolute_s))
+        session_limits = SessionLimits(timedelta(seconds=s.session_idle_s), timedelta(seconds=s.session_absolute_s),
+                                       timedelta(seconds=s.session_after_deletion_s))
         sessions, contacts = SessionStore(pool, session_limits), ContactStore(pool, session_limits)
         sign_in, pages = SignIn(sessions, platform), Pages()
         # Addresses are registered whether or not mail is set up here; codes are sent only where it is.
@@ -92,7 +93,7 @@ class PortalApp:
         log.info("portal pages served", url=f"http://{host}:{self.http_port}/")
 
         servicer = PortalServicer(sign_in, codes, str(s.public_url))
-        admin = PortalAdminServicer(Forgetting(sessions, contacts))
+        admin = PortalAdminServicer(Forgetting(sessions, contacts, utcnow))
         server = GrpcServer(
             s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
             lambda srv: portal_pb2_grpc.add_PortalServiceServicer_to_server(servicer, srv), status_for)

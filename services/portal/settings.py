@@ -50,6 +50,8 @@ class PortalSettings(BaseSettings):
     # How long a session lasts: idle, and at most.
     session_idle_s: float = Field(30 * 60, gt=0)
     session_absolute_s: float = Field(8 * 3600, gt=0)
+    # How long a session open when its person is deleted still reads (it changes nothing any more).
+    session_after_deletion_s: float = Field(600, gt=0)
     # Ended links and sessions are deleted this often (the person's id goes with them).
     sweep_interval_s: float = Field(60.0, gt=0)
 

@@ -36,6 +36,8 @@ SHORT_RETENTIONS = {
        for service in ("CONSENT", "KEYVAULT", "DSR")
        for name in ("OUTBOX_S", "IDEMPOTENCY_S", "INTERVAL_S")},
     "CONSENTRY_DSR_RETENTION__FINISHED_REQUEST_S": str(RETENTION_S),
+    "CONSENTRY_PORTAL_SESSION_AFTER_DELETION_S": str(RETENTION_S),
+    "CONSENTRY_PORTAL_SWEEP_INTERVAL_S": "1",
 }
 
 
@@ -84,8 +86,10 @@ class Platform:
         await asyncio.gather(*(c.close() for c in self._channels))
 
 
-def start_platform(stack: ExitStack, run_dir: Path, gate_purposes: dict[str, list[str]]) -> Platform:
-    """Started in the order `dev up` uses; stopped in reverse by `stack`."""
+def start_platform(stack: ExitStack, run_dir: Path, gate_purposes: dict[str, list[str]],
+                   settings: dict[str, str] | None = None) -> Platform:
+    """Started in the order `dev up` uses; stopped in reverse by `stack`. `settings`: environment
+    variables of the services (by their prefix) over the shortened retentions."""
     ca = DevCA(run_dir / "pki")
     postgres = stack.enter_context(PostgresProcess(run_dir / "postgres").start())
     kafka = stack.enter_context(TansuProcess(run_dir / "kafka", tls=broker_tls(ca)).start())
@@ -99,7 +103,8 @@ def start_platform(stack: ExitStack, run_dir: Path, gate_purposes: dict[str, lis
     inbox = stack.enter_context(Inbox())
 
     def service(name: str, env: dict[str, str]) -> None:
-        env = {**env, **{k: v for k, v in SHORT_RETENTIONS.items() if k.startswith(f"CONSENTRY_{name.upper()}_")}}
+        env = {**env, **{k: v for k, v in {**SHORT_RETENTIONS, **(settings or {})}.items()
+                         if k.startswith(f"CONSENTRY_{name.upper()}_")}}
         stack.enter_context(ServiceProcess(run_dir / name, f"services.{name}", env, ports[name]).start())
 
     service("consent", consent_env(infra, ports["consent"], databases["consent"]))

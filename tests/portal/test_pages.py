@@ -85,3 +85,18 @@ async def test_a_person_sees_only_their_own_consents_at_the_portals_controller(h
 
     assert mine.count("Status: Given") == 1 and theirs.count("Status: Given") == 0
     assert "Status: Not given" in theirs
+
+
+async def test_a_part_refreshed_by_htmx_after_the_session_ended_takes_the_whole_page_to_the_start(
+        harbour_links, harbour, visitor):
+    url, _ = await sign_in_link(harbour_links)
+    await visitor.sign_in(url)
+    live = await visitor.http.get(f"/{HARBOUR}/requests", headers={**visitor._cookie_header(), "hx-request": "true"})
+    visitor.cookies.clear()  # the session ends (as by time, or a deletion)
+
+    ended = await visitor.http.get(f"/{HARBOUR}/requests", headers={"hx-request": "true"})
+    plain = await visitor.get(f"/{HARBOUR}/requests")
+
+    assert live.status_code == 200 and "hx-redirect" not in live.headers
+    assert (ended.status_code, ended.headers["hx-redirect"], ended.text) == (200, f"/{HARBOUR}/", "")
+    assert (plain.status_code, plain.headers["location"]) == (303, f"/{HARBOUR}/")

@@ -45,6 +45,8 @@ class Session:
     verified_by: str  # how the person was verified when signing in: "app-link"
     expires_at: datetime
     wards: tuple[Ward, ...] = ()
+    # The platform deleted the person (or a ward) since: the pages still read, nothing changes any more.
+    forgotten: bool = False
 
     def acting_for(self, ward: int) -> tuple[Person, Ward | None]:
         """Whose consents a page is about: 0 the person's own, n their n-th ward's (IndexError for none)."""
@@ -60,3 +62,4 @@ class Session:
 class SessionLimits:
     idle: timedelta = timedelta(minutes=30)
     absolute: timedelta = timedelta(hours=8)
+    after_deletion: timedelta = timedelta(minutes=10)  # to read the deletion's certificate, and no longer

@@ -15,7 +15,8 @@ NAMING = "controller_id = $1 AND (subject_id = $2 OR wards @> jsonb_build_array(
 
 def session_of(row: asyncpg.Record) -> Session:
     return Session(Person(row["controller_id"], row["subject_id"], row["jurisdiction"]), row["language"],
-                   row["verified_by"], row["expires_at"], tuple(Ward(**w) for w in json.loads(row["wards"])))
+                   row["verified_by"], row["expires_at"], tuple(Ward(**w) for w in json.loads(row["wards"])),
+                   row["forgotten_at"] is not None)
 
 
 async def open_session(conn: asyncpg.Connection | asyncpg.Pool, session_hash: str, person: Person, language: str,
@@ -70,11 +71,16 @@ class SessionStore:
     async def end_session(self, session_hash: str) -> None:
         await self._pool.execute("DELETE FROM sessions WHERE session_hash = $1", session_hash)
 
-    async def forget(self, controller_id: str, subject_id: str) -> int:
-        """The person's links and sessions, and those of their guardians that name them as a ward."""
+    async def forget(self, controller_id: str, subject_id: str, now: datetime) -> int:
+        """Deletes the person's links, and those of guardians naming them as a ward; their open sessions
+        change nothing from now and end within `after_deletion` (the sweep then deletes them). The
+        links deleted and sessions ended; 0 once done."""
         async with self._pool.acquire() as conn, conn.transaction():
             links = await conn.execute(f"DELETE FROM sign_in_links WHERE {NAMING}", controller_id, subject_id)
-            sessions = await conn.execute(f"DELETE FROM sessions WHERE {NAMING}", controller_id, subject_id)
+            sessions = await conn.execute(
+                "UPDATE sessions SET forgotten_at = $3::timestamptz,"
+                f" expires_at = LEAST(expires_at, $3::timestamptz + $4::interval) WHERE {NAMING}"
+                " AND forgotten_at IS NULL", controller_id, subject_id, now, self._limits.after_deletion)
         return int(links.split()[-1]) + int(sessions.split()[-1])
 
     async def forget_ended(self, now: datetime) -> int:

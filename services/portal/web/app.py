@@ -194,7 +194,7 @@ class Portal:
             response = _see_other(portal_path(controller.controller_id))
             response.delete_cookie(SESSION_COOKIE, **cookie_options(controller.controller_id, self._secure))
             return response
-        return await self._signed_in(request, act, form=True)
+        return await self._signed_in(request, act, form=True, changes=False)
 
     async def language(self, request: Request) -> Response:
         """The switcher: a plain link that remembers the choice and goes back to the page it was on."""
@@ -401,16 +401,22 @@ class Portal:
         session = await self._sign_in.session(controller.controller_id, secret, seen=seen) if secret else None
         return (session, secret) if session and secret else None
 
-    async def _signed_in(self, request: Request, page, form: bool = False) -> Response:
+    async def _signed_in(self, request: Request, page, form: bool = False, changes: bool = True) -> Response:
         """The page for a live session of this portal; signed out, the portal's home. A form must carry
-        the session's CSRF token, or it changes nothing."""
+        the session's CSRF token, or it changes nothing; and one that `changes` something is refused in
+        the session of a person deleted since (which only reads until it ends)."""
         async def within(controller: Controller, language: str) -> Response:
             found = await self._session(request, controller)
             if found is None:
-                return _see_other(portal_path(controller.controller_id))
+                home = portal_path(controller.controller_id)
+                if request.headers.get("hx-request"):  # htmx's refresh of a part: the whole page goes home
+                    return Response(status_code=200, headers={"hx-redirect": home})
+                return _see_other(home)
             session, secret = found
             if form and not self._csrf.valid(secret, str((await request.form()).get("csrf", ""))):
                 return self._refusal(request, controller, language, "csrf", 403, signed_in=True)
+            if form and changes and session.forgotten:
+                return self._refusal(request, controller, language, "forgotten", 409, signed_in=True)
             return await page(controller, session, secret, language)
         return await self._in_portal(request, within)
 
