@@ -1,17 +1,22 @@
 """The portal in a real browser (Debian's chromium through Playwright), in both languages: a person signs
-in by the link their app asked for, gives a consent after reading the notice, withdraws it with the
-keyboard alone, asks to see their data and reads it. Every page passes axe, asks no other host for anything, and is drawn with fonts for its
-language. Screenshots of every page go to .run/portal-pages/ for a person to look at."""
+in by the link their app asked for, or by a code mailed to them; gives a consent after reading the
+notice and downloads its signed receipt; withdraws it with the keyboard alone; asks to see their data
+and reads it; a guardian gives a child's consent; a locked code, an expired link, a forged form and
+another person's case are refused in plain words. Every page passes axe, asks no other host for
+anything, and is drawn with fonts for its language. Screenshots of every page go to .run/portal-pages/
+for a person to look at."""
 
 import json
 import re
 from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 from axe_playwright_python.async_playwright import Axe
 
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.portal.v1 import portal_pb2 as pb
+from services.portal.domain.sign_in import secret_hash
 from tests.browser import BROWSER, RESULTS, fonts_covering, fonts_drawing
 from tests.portal.fixtures import BACKEND, HARBOUR
 from tests.portal.test_codes import code_in, registered
@@ -230,6 +235,72 @@ async def test_a_person_signs_in_by_a_mailed_code_and_keeps_the_receipt(harbour_
     assert all(found == [] for found in tour.violations.values()), tour.violations
 
 
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+async def test_a_locked_code_an_expired_link_a_forged_form_and_anothers_case_are_refused(
+        harbour_links, harbour, portal_app, contexts, inbox, postgres, language):
+    """Each refusal is a page in the person's language that says what happened and what to do next."""
+    origin, words = f"http://localhost:{portal_app.http_port}", WORDS[language]
+    _, address = await registered(harbour_links)
+    expired, _ = await sign_in_link(harbour_links, language=language)
+    conn = await asyncpg.connect(postgres.dsn("portal"))
+    try:
+        await conn.execute("UPDATE sign_in_links SET expires_at = now() - interval '1 second' WHERE token_hash = $1",
+                           secret_hash(urlsplit(expired).path.rsplit("/", 1)[1]))
+    finally:
+        await conn.close()
+    own, _ = await sign_in_link(harbour_links, language=language)
+    stranger, _ = await sign_in_link(harbour_links, language=language)
+    page = await (await contexts(locale=language)).new_page()
+    tour = Tour(page, language)
+    refusals = {}
+
+    async def refusal(name: str) -> str:
+        await tour.look(f"refused-{name}")
+        refusals[name] = await tour.page.locator("main").inner_text()
+
+    await page.goto(f"{origin}/{HARBOUR}/sign-in/code")
+    await page.get_by_label(words["email"]).fill(address)
+    await page.get_by_role("button", name=words["send_code"]).click()
+    code = code_in(await inbox.next_to(address))
+    for _ in range(5):  # five wrong tries lock the code: the right one then signs no one in
+        await page.get_by_label(words["code"]).fill("000000" if code != "000000" else "111111")
+        await page.get_by_role("button", name=words["sign_in"]).click()
+    locked_out = await page.get_by_label(words["code"]).count() == 0
+    await refusal("code-locked")
+    await page.goto(f"{origin}/{HARBOUR}/consents")
+    signed_out = urlsplit(page.url).path == f"/{HARBOUR}/"
+    await page.goto(own)
+    await page.get_by_role("button", name=words["continue"]).click()
+    await page.wait_for_url("**/consents")
+
+    await page.get_by_role("link", name=words["requests"], exact=True).click()
+    await page.get_by_role("link", name=words["make"]).click()
+    await page.locator("main input[name=csrf]").evaluate("field => { field.value = 'f'.repeat(64) }")
+    await page.get_by_role("button", name=words["send"]).click()
+    await refusal("csrf")
+    await page.get_by_role("link", name=words["requests"], exact=True).click()
+    await page.get_by_role("link", name=words["make"]).click()
+    await page.get_by_role("button", name=words["send"]).click()
+    await page.wait_for_url("**?done=filed")
+    case_path = urlsplit(page.url).path
+
+    other = tour.page = await (await contexts(locale=language)).new_page()  # another person's browser
+    await other.goto(expired)
+    await other.get_by_role("button", name=words["continue"]).click()
+    await refusal("link-expired")
+    await other.goto(stranger)
+    await other.get_by_role("button", name=words["continue"]).click()
+    await other.wait_for_url("**/consents")
+    await other.goto(origin + case_path)
+    await refusal("case-of-another")
+
+    assert locked_out and signed_out and words["code_used"] in refusals["code-locked"]
+    assert words["forged"] in refusals["csrf"]
+    assert words["used"] in refusals["link-expired"]
+    assert words["no_page"] in refusals["case-of-another"]
+    assert all(found == [] for found in tour.violations.values()), tour.violations
+
+
 WORDS = {
     "en": {"continue": "Continue", "give": "Read the notice and give consent", "age": "Your age in years",
            "consent": "I consent", "withdraw": "Withdraw consent", "used": "used already",
@@ -237,12 +308,15 @@ WORDS = {
            "read": "Read your data", "whose": "Whose consents", "child_age": "The child's age in years",
            "by_code": "Sign in with a code by e-mail", "email": "E-mail address", "send_code": "Send me a code",
            "code": "Code", "sign_in": "Sign in", "tries_left": "Tries left: 4",
-           "receipt": "Receipt", "signed_receipt": "Download the signed receipt (JSON)"},
+           "receipt": "Receipt", "signed_receipt": "Download the signed receipt (JSON)",
+           "code_used": "This code cannot be used", "forged": "sent from outside this page",
+           "no_page": "This page does not exist"},
     "zh-CN": {"continue": "继续", "give": "阅读告知书并给予同意", "age": "您的年龄（周岁）", "consent": "我同意",
               "withdraw": "撤回同意", "used": "已被使用",
               "requests": "我的请求", "make": "提出请求", "access": "查阅我的数据", "send": "发送请求",
               "read": "查看您的数据", "whose": "谁的同意", "child_age": "孩子的年龄（周岁）",
               "by_code": "用邮箱验证码登录", "email": "电子邮箱地址", "send_code": "发送验证码", "code": "验证码",
               "sign_in": "登录", "tries_left": "剩余尝试次数：4", "receipt": "回执",
-              "signed_receipt": "下载已签名的回执（JSON）"},
+              "signed_receipt": "下载已签名的回执（JSON）", "code_used": "此验证码无法使用", "forged": "此表单并非从本页面提交",
+              "no_page": "此页面不存在"},
 }
