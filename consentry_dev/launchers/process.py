@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -42,11 +43,37 @@ def open_log(path: Path):
     return open(fd, "ab")
 
 
+_LOWEST_PORT = 10000
+_given_ports: set[int] = set()
+
+
+def _ephemeral_ports_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port() -> int:
-    """Ask the kernel for an unused loopback TCP port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """An unused loopback TCP port, never the same twice in a process. It lies below the kernel's
+    ephemeral range: a port from that range (what binding port 0 gives) can be taken as the local end
+    of any outgoing connection before the server meant for it binds, and its start then fails."""
+    below = _ephemeral_ports_start()
+    if below - _LOWEST_PORT < 1000:  # hardly any room below the range: the kernel's choice then
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    while True:
+        port = random.randrange(_LOWEST_PORT, below)
+        if port in _given_ports:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given_ports.add(port)
+        return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
