@@ -50,7 +50,7 @@ def _contact(req: pb.RegisterContactRequest) -> tuple[Person, str]:
     except errors.AddressNotValid:
         address = ""
         v.fail("email", "email.format", "an e-mail address (name@example.com) of at most 254 characters,"
-                " or empty to forget the person's")
+                " or empty to remove the person's address")
     person = _subject(v, req)
     v.done()
     return person, address
