@@ -132,16 +132,18 @@ Consentry is running (Ctrl-C stops everything).
 Try, in another terminal (.venv/bin/consentry, or `source .venv/bin/activate`):
 
   consentry consent check    --subject alice --purpose {DEMO_PURPOSE}
-  consentry consent grant    --subject alice --purpose {DEMO_PURPOSE} --age 30
+  consentry consent grant    --subject alice --purpose {DEMO_PURPOSE} --age 30 --alternative-offered
   consentry consent check    --subject alice --purpose {DEMO_PURPOSE}
   consentry consent history  --subject alice --purpose {DEMO_PURPOSE}
   consentry keyvault datakey --subject alice --purpose {DEMO_PURPOSE}   # a data key, released after the check
   consentry consent withdraw --subject alice --purpose {DEMO_PURPOSE}
-  consentry keyvault datakey --subject alice --purpose {DEMO_PURPOSE}   # refused: consent withdrawn
+  consentry keyvault datakey --subject alice --purpose {DEMO_PURPOSE}   # refused: CONSENT_WITHDRAWN
   consentry audit export     --subject alice --controller {DEMO_CONTROLLER} --out alice.jsonl   # her entries, with proofs
   consentry audit public-key > audit.pem
   consentry audit verify     alice.jsonl --public-key audit.pem --controller {DEMO_CONTROLLER}  # offline
-  consentry keyvault shred   --subject alice --controller {DEMO_CONTROLLER}   # crypto-shredding, signed certificate
+  consentry dsr submit --type deletion --subject alice --controller {DEMO_CONTROLLER}   # prints its requestId
+  consentry dsr verify REQUEST_ID   # consent erases her, keyvault shreds her key (signed certificate)
+  consentry consent check    --subject alice --purpose {DEMO_PURPOSE}   # DENY: SUBJECT_ERASED
   consentry audit export     --subject alice --controller {DEMO_CONTROLLER} --out after.jsonl   # nothing points to her
   consentry audit completeness                                          # per producer: complete up to N
   consentry dsr submit --type access --subject bob --jurisdiction CN --controller {DEMO_CONTROLLER}   # then dsr verify ID
@@ -154,7 +156,7 @@ The portal, as a person signed in to the demo gate's app reaches it (open the li
 
 The reference face gate (examples/face_gate, a dsr processor) enrolled {', '.join(DEMO_SUBJECTS)} at start:
 
-  env $(cat {run_dir}/face-gate.env | xargs) .venv/bin/python -m examples.face_gate show --subject demo-mei
+  .venv/bin/python -m examples.face_gate --env-file {run_dir}/face-gate.env show --subject demo-mei
   consentry dsr submit --type deletion --subject demo-mei --controller {DEMO_CONTROLLER}   # then dsr verify ID
-  consentry consent grant    --subject bob --purpose {DEMO_PURPOSE} --age 9     # refused: guardian needed
+  consentry consent grant    --subject bob --purpose {DEMO_PURPOSE} --age 9 --alternative-offered   # refused: guardian needed
 """, flush=True)

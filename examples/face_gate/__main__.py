@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+from pathlib import Path
 
 from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
 from consentry_client import ConsentGate, ConsentRefused, SubjectErased, TemplateCipher, connect, kafka_options
@@ -77,6 +78,9 @@ async def once(s: FaceGateSettings, args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m examples.face_gate")
+    parser.add_argument("--env-file", type=Path, default=None,
+                        help="FACE_GATE_* settings from a file of NAME='value' lines (`make dev` writes one);"
+                             " the environment still wins")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve")
     for name in ("enrol", "show"):
@@ -85,7 +89,9 @@ def main() -> int:
         if name == "enrol":
             p.add_argument("--purpose", default="")
     args = parser.parse_args()
-    settings = FaceGateSettings()
+    if args.env_file is not None and not args.env_file.is_file():
+        parser.error(f"--env-file {args.env_file}: no such file")
+    settings = FaceGateSettings(_env_file=args.env_file)
     if args.command == "serve":
         asyncio.run(serve(settings))
         return 0

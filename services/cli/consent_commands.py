@@ -48,7 +48,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             p.add_argument("--at", required=True, type=_moment,
                            help="ISO 8601 time with its offset, e.g. 2026-11-30T09:00:00+08:00")
         if name == "grant":
-            p.add_argument("--age", type=int, default=30)
+            p.add_argument("--age", type=int, required=True,
+                           help="the person's age in years, as the app knows it: below the jurisdiction's"
+                                " guardian age a guardian must grant (--guardian)")
+            p.add_argument("--alternative-offered", action=argparse.BooleanOptionalAction, required=True,
+                           help="whether the person was offered the purpose's non-face alternative (recorded"
+                                " with the consent)")
             p.add_argument("--language", default="en")
             p.add_argument("--jurisdiction", default="CN")
             p.add_argument("--guardian", default="", help="guardian id (grant on behalf of a child)")
@@ -152,7 +157,8 @@ async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namesp
             subject_id=args.subject, purpose_id=args.purpose, notice_version=version,
             notice_language=notice.language, notice_hash=notice.content_hash,
             collection_method=pb.COLLECTION_METHOD_APP_SCREEN, evidence_ref="cli", actor=actor,
-            subject_age=args.age, jurisdiction=args.jurisdiction, alternative_offered=True, idempotency_key=key,
+            subject_age=args.age, jurisdiction=args.jurisdiction, alternative_offered=args.alternative_offered,
+            idempotency_key=key,
             controller_id=args.controller))
         _show(granted.consent)
         print("receipt:", granted.receipt.receipt_json.decode())

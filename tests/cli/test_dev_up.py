@@ -91,7 +91,9 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
 
         purpose = ["--purpose", "demo-gate-access"]
         purposes = consentry("consent", "purposes", run_dir=run_dir)
-        granted = consentry("consent", "grant", "--subject", "alice", *purpose, run_dir=run_dir)
+        granted = consentry("consent", "grant", "--subject", "alice", "--age", "30", "--alternative-offered", *purpose,
+                            run_dir=run_dir)
+        unsaid = consentry("consent", "grant", "--subject", "zoe", *purpose, run_dir=run_dir)
         printed = dict(line.split(": ", 1) for line in granted.stdout.splitlines()
                        if line.startswith(("receipt: ", "signature: ")))
         (tmp_path / "receipt.json").write_text(printed["receipt"] + "\n")  # as a shell would save it
@@ -102,7 +104,8 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         link = consentry("portal", "link", "--subject", "alice", "--language", "zh-CN", run_dir=run_dir)
         with urllib.request.urlopen(link.stdout.splitlines()[0], timeout=10) as answer:  # the page the link opens
             portal_page = answer.read().decode()
-        child = consentry("consent", "grant", "--subject", "kid", "--age", "9", *purpose, run_dir=run_dir)
+        child = consentry("consent", "grant", "--subject", "kid", "--age", "9", "--alternative-offered", *purpose,
+                          run_dir=run_dir)
         data_key = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
         export, key = tmp_path / "alice.jsonl", tmp_path / "audit.pem"
         while True:  # the audit log integrates her events within moments
@@ -131,8 +134,13 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         exported = consentry("dsr", "export", request["requestId"], "--out-dir", str(tmp_path / "export"),
                              run_dir=run_dir)
         after = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
+        gate_env = run_dir.resolve() / "face-gate.env"  # the banner's command for the face gate, as printed
+        gate_shows = subprocess.run([sys.executable, "-m", "examples.face_gate", "--env-file", str(gate_env), "show",
+                                     "--subject", "demo-mei"], capture_output=True, text=True, timeout=60,
+                                    cwd=Path(__file__).resolve().parents[2])
         endpoints = json.loads((run_dir / "endpoints.json").read_text())
-        unknown_language = consentry("consent", "grant", "--subject", "bob", "--language", "fr", *purpose,
+        unknown_language = consentry("consent", "grant", "--subject", "bob", "--language", "fr", "--age", "30",
+                                     "--alternative-offered", *purpose,
                                      run_dir=run_dir)
         stranger = consentry("consent", "check", "--subject", "bob", *purpose, "--client", "stranger", run_dir=run_dir)
         cut_short = subprocess.Popen([*CONSENTRY, "consent", "history", "--subject", "alice", *purpose, "--run-dir",
@@ -153,6 +161,8 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         output, _ = dev.communicate(timeout=60)
 
     assert granted.returncode == 0, granted.stdout + granted.stderr
+    # Nothing is recorded that the operator did not say: the age and the alternative are asked for.
+    assert unsaid.returncode == 2 and "--age" in unsaid.stderr and "--alternative-offered" in unsaid.stderr
     # The demo gate lists the one purpose its policy grants it.
     assert [line.split("\t")[0] for line in purposes.stdout.splitlines()] == ["demo-gate-access"], purposes.stderr
     assert page.returncode == 0 and '<html lang="zh-CN">' in page.stdout and "同意回执" in page.stdout, page.stderr
@@ -191,6 +201,8 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     assert verified.returncode == 0 and json.loads(verified.stdout)["entriesVerified"] >= 2, verified.stdout
     assert set(endpoints) >= {"consent", "keyvault", "audit", "dsr", "postgres", "kafka", "vault"}
     assert "consentry consent check" in output
+    assert f".venv/bin/python -m examples.face_gate --env-file {gate_env} show --subject demo-mei" in output
+    assert gate_shows.returncode == 0 and "demo-mei" in gate_shows.stdout, gate_shows.stdout + gate_shows.stderr
     assert "/acme-campus/sign-in/" in link.stdout and "alice" not in link.stdout
     assert '<html lang="zh-CN">' in portal_page and "Acme Campus Management Co., Ltd." in portal_page
     assert json.loads((run_dir / "endpoints.json").read_text())["portal_url"] in output
