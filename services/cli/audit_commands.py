@@ -11,6 +11,7 @@ from consentry_client.audit_verify import verify_export
 from services.audit.domain.checkpoint import Checkpoint
 from services.audit.domain.export_format import checkpoint_line
 from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
+from services.cli.output import add_json_flag, show
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -26,6 +27,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     verify.add_argument("--default-controller",
                         help="the deployment's default controller: entries from before controllers, which name"
                              " none, are its")
+    add_json_flag(verify)
     verify.set_defaults(run=run_verify)
 
     online = {
@@ -46,6 +48,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             p.add_argument("--out", type=Path, required=True)
         p.add_argument("--client", default="dpo", help="client certificate to call with")
         p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+        if name in ("verify-log", "completeness"):  # the others print a document to keep, as it is
+            add_json_flag(p)
         p.set_defaults(run=run_online)
 
 
@@ -53,8 +57,8 @@ def run_verify(args: argparse.Namespace) -> int:
     earlier = json.loads(args.earlier_checkpoint.read_text()) if args.earlier_checkpoint else None
     verdict = verify_export(args.file.read_text().splitlines(), args.public_key.read_text(), earlier,
                             controller=args.controller, default_controller=args.default_controller)
-    print(json.dumps({"ok": verdict.ok, "treeSize": verdict.tree_size, "entriesVerified": verdict.entries_verified,
-                      "consistentWithTreeSize": verdict.consistent_with, "problems": verdict.problems}, indent=2))
+    show({"ok": verdict.ok, "treeSize": verdict.tree_size, "entriesVerified": verdict.entries_verified,
+          "consistentWithTreeSize": verdict.consistent_with, "problems": verdict.problems}, args.json)
     return 0 if verdict.ok else 1
 
 
@@ -79,11 +83,11 @@ async def _call(stub: audit_pb2_grpc.AuditServiceStub, args: argparse.Namespace)
         print(f"written to {args.out}")
     elif args.action == "verify-log":
         verdict = await stub.VerifyLog(pb.VerifyLogRequest())
-        print(json.dumps({"ok": verdict.ok, "treeSize": verdict.tree_size, "entriesChecked": verdict.entries_checked,
-                          "problems": list(verdict.problems)}, indent=2))
+        show({"ok": verdict.ok, "treeSize": verdict.tree_size, "entriesChecked": verdict.entries_checked,
+              "problems": list(verdict.problems)}, args.json)
         return 0 if verdict.ok else 1
     else:
         report = await stub.GetCompleteness(pb.GetCompletenessRequest())
-        print(json.dumps([{"producer": p.producer, "completeUpTo": p.complete_up_to, "highestSeen": p.highest_seen,
-                           "missing": p.missing} for p in report.producers], indent=2))
+        show([{"producer": p.producer, "completeUpTo": p.complete_up_to, "highestSeen": p.highest_seen,
+               "missing": p.missing} for p in report.producers], args.json, "producers")
     return 0

@@ -8,12 +8,13 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import timestamp_pb2
 
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
 from consentry_client.pages import items, whole
 from services.cli.client import DEFAULT_RUN_DIR, CliError, channel, load_endpoints
+from services.cli.output import add_json_flag, plain, show
 
 
 # The commands about a subject whose request names the controller it is asked in; an operator must name
@@ -25,7 +26,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     consent = commands.add_parser("consent", help="call the consent service of the dev stack")
     actions = consent.add_subparsers(dest="action", required=True)
     for name in ("check", "grant", "withdraw", "history", "as-of", "list", "purpose", "purposes"):
-        p = actions.add_parser(name, help="the purposes the client may use, one line each" if name == "purposes"
+        p = actions.add_parser(name, help="the purposes the client may use" if name == "purposes"
                                else None)
         if name not in ("purpose", "purposes"):
             p.add_argument("--subject", required=True)
@@ -44,6 +45,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                                 " own); an operator's client must name it where several controllers use the id")
         p.add_argument("--client", default="demo-gate", help="client certificate to call with")
         p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+        add_json_flag(p)
         if name == "as-of":
             p.add_argument("--at", required=True, type=_moment,
                            help="ISO 8601 time with its offset, e.g. 2026-11-30T09:00:00+08:00")
@@ -79,10 +81,6 @@ def _moment(text: str) -> datetime:
     return moment
 
 
-def _show(message) -> None:
-    print(json_format.MessageToJson(message, preserving_proto_field_name=True))
-
-
 async def run(args: argparse.Namespace) -> int:
     endpoints = load_endpoints(args.run_dir)
     async with channel(endpoints, "consent", args.client) as ch:
@@ -107,9 +105,10 @@ async def _render_receipt(stub: consent_pb2_grpc.ConsentServiceStub, args: argpa
     sys.stdout.write(page.html)
 
 
-def _purpose_line(p: pb.Purpose) -> str:
-    storage = pb.StorageLocation.Name(p.storage_location).removeprefix("STORAGE_LOCATION_")
-    return f"{p.purpose_id}\t{p.controller_id}\tnotice v{p.current_notice_version}\t{storage}\t{p.name}"
+def _purpose_row(p: pb.Purpose) -> dict:
+    return {"purpose_id": p.purpose_id, "controller_id": p.controller_id, "notice": p.current_notice_version,
+            "storage": pb.StorageLocation.Name(p.storage_location).removeprefix("STORAGE_LOCATION_"),
+            "name": p.name}
 
 
 async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namespace) -> None:
@@ -117,29 +116,31 @@ async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namesp
     if args.action == "receipt":
         await _render_receipt(stub, args)
     elif args.action == "check":
-        _show(await stub.CheckConsent(pb.CheckConsentRequest(subject_id=args.subject, purpose_id=args.purpose,
-                                                             controller_id=args.controller)))
+        show(await stub.CheckConsent(pb.CheckConsentRequest(subject_id=args.subject, purpose_id=args.purpose,
+                                                            controller_id=args.controller)), args.json)
     elif args.action == "purpose":
-        _show(await stub.GetPurpose(pb.GetPurposeRequest(purpose_id=args.purpose,
-                                                         controller_id=args.controller)))
+        show(await stub.GetPurpose(pb.GetPurposeRequest(purpose_id=args.purpose, controller_id=args.controller)),
+             args.json)
     elif args.action == "purposes":
-        async for p in items(stub.ListPurposes, pb.ListPurposesRequest(controller_id=args.controller), "purposes"):
-            print(_purpose_line(p))
+        show([_purpose_row(p) async for p in items(stub.ListPurposes, pb.ListPurposesRequest(
+            controller_id=args.controller), "purposes")], args.json, "purposes")
     elif args.action == "list":
-        _show(await whole(stub.ListConsents, pb.ListConsentsRequest(subject_id=args.subject,
-                                                                    controller_id=args.controller), "consents"))
+        show(await whole(stub.ListConsents, pb.ListConsentsRequest(subject_id=args.subject,
+                                                                   controller_id=args.controller), "consents"),
+             args.json)
     elif args.action == "history":
-        _show(await whole(stub.GetConsentHistory, pb.GetConsentHistoryRequest(
-            subject_id=args.subject, purpose_id=args.purpose, controller_id=args.controller), "events"))
+        show(await whole(stub.GetConsentHistory, pb.GetConsentHistoryRequest(
+            subject_id=args.subject, purpose_id=args.purpose, controller_id=args.controller), "events"), args.json)
     elif args.action == "as-of":
         moment = timestamp_pb2.Timestamp()
         moment.FromDatetime(args.at)
-        _show(await stub.GetConsentAsOf(pb.GetConsentAsOfRequest(subject_id=args.subject, purpose_id=args.purpose,
-                                                                 as_of=moment, controller_id=args.controller)))
+        show(await stub.GetConsentAsOf(pb.GetConsentAsOfRequest(subject_id=args.subject, purpose_id=args.purpose,
+                                                                as_of=moment, controller_id=args.controller)),
+             args.json)
     elif args.action == "withdraw":
-        _show(await stub.WithdrawConsent(pb.WithdrawConsentRequest(
+        show(await stub.WithdrawConsent(pb.WithdrawConsentRequest(
             subject_id=args.subject, purpose_id=args.purpose, actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT),
-            reason="withdrawn from the command line", idempotency_key=key, controller_id=args.controller)))
+            reason="withdrawn from the command line", idempotency_key=key, controller_id=args.controller)), args.json)
     elif args.action == "grant":
         # Show the person the current notice, then record that they accepted exactly that text.
         purpose = await stub.GetPurpose(pb.GetPurposeRequest(purpose_id=args.purpose, controller_id=args.controller))
@@ -149,7 +150,8 @@ async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namesp
         if notice is None:
             raise CliError(f"purpose {args.purpose} has no notice in '{args.language}'; it has: "
                            + ", ".join(n.language for n in current))
-        print(f"notice v{version} ({notice.language}): {notice.text}\n")
+        if not args.json:
+            print(f"notice v{version} ({notice.language}): {notice.text}\n")
         actor = (pb.Actor(kind=pb.ACTOR_KIND_GUARDIAN, guardian_id=args.guardian,
                           guardian_verification_ref=args.guardian_verification)
                  if args.guardian else pb.Actor(kind=pb.ACTOR_KIND_SUBJECT))
@@ -160,7 +162,11 @@ async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namesp
             subject_age=args.age, jurisdiction=args.jurisdiction, alternative_offered=args.alternative_offered,
             idempotency_key=key,
             controller_id=args.controller))
-        _show(granted.consent)
-        print("receipt:", granted.receipt.receipt_json.decode())
-        print("signature:", base64.b64encode(granted.receipt.signature).decode())
-        print("key id:", granted.receipt.key_id)
+        receipt = {"receipt": granted.receipt.receipt_json.decode(),
+                   "signature": base64.b64encode(granted.receipt.signature).decode(), "key_id": granted.receipt.key_id}
+        if args.json:
+            show({"notice": plain(notice), "consent": plain(granted.consent), **receipt}, True)
+            return
+        show(granted.consent, False, "consent")
+        for name, value in receipt.items():  # one line each, to copy (see `consent receipt`)
+            print(f"{name.replace('_', ' ')}: {value}")

@@ -8,6 +8,7 @@ from pathlib import Path
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.dsr.v1 import dsr_pb2_grpc
 from consentry_client.pages import items
+from services.cli.output import add_json_flag, show
 from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
 from services.common.validation import LANGUAGE_TAG
 
@@ -55,12 +56,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     for p in actions.choices.values():
         p.add_argument("--client", default="admin", help="client certificate to call with")
         p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+        add_json_flag(p)
         p.set_defaults(run=run)
 
 
 async def run(args: argparse.Namespace) -> int:
     async with channel(load_endpoints(args.run_dir), "dsr", args.client) as ch:
-        print(json.dumps(await _call(dsr_pb2_grpc.DsrServiceStub(ch), args), indent=2, ensure_ascii=False))
+        show(await _call(dsr_pb2_grpc.DsrServiceStub(ch), args), args.json, "requests" if args.action == "list" else "")
     return 0
 
 

@@ -9,6 +9,11 @@ from pathlib import Path
 from consentry.keyvault.v1 import keyvault_admin_pb2, keyvault_admin_pb2_grpc, keyvault_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
+from services.cli.output import add_json_flag, show
+
+
+# What these print is a signed certificate to keep (`verify --certificate` reads it back): JSON always.
+CERTIFICATES = ("shred", "offboard")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -39,6 +44,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def _client_options(p: argparse.ArgumentParser, client: str) -> None:
     p.add_argument("--client", default=client, help="client certificate to call with")
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+    add_json_flag(p)
     p.set_defaults(run=run)
 
 
@@ -59,7 +65,7 @@ async def run(args: argparse.Namespace) -> int:
                       **_printed(offboarded.certificate)}
         else:
             answer = await _call(keyvault_pb2_grpc.KeyVaultServiceStub(ch), args)
-        print(json.dumps(answer, indent=2))
+        show(answer, args.json or args.action in CERTIFICATES)
     return 0
 
 

@@ -38,7 +38,7 @@ def verify(tmp_path, file, key_pem: str, earlier: dict | None = None, controller
     """`consentry audit verify`, run as the DPO would run it: a process with the files and nothing else."""
     key = tmp_path / "audit.pem"
     key.write_text(key_pem)
-    args = ["audit", "verify", str(file), "--public-key", str(key)]
+    args = ["audit", "verify", str(file), "--public-key", str(key), "--json"]
     if earlier is not None:
         (tmp_path / "earlier.json").write_text(json.dumps(earlier))
         args += ["--earlier-checkpoint", str(tmp_path / "earlier.json")]

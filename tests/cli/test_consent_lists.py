@@ -29,18 +29,24 @@ class OneItemPages:
         return call
 
 
-async def test_purposes_prints_one_line_per_purpose_over_every_page(admin, gate, capsys, consent_admin):
+async def test_purposes_lists_every_purpose_over_every_page_as_a_table_or_json(admin, gate, capsys, consent_admin):
     controller = (await registered_controller(consent_admin, unique("campus"))).controller_id
     ids = sorted([(await admin.RegisterPurpose(pb.RegisterPurposeRequest(
         purpose=purpose(controller_id=controller, name=f"Door {i}"), idempotency_key=unique("reg")))).purpose.purpose_id
         for i in range(3)])
 
     # An operator's list of one controller's purposes (a controller's client sees only its own).
-    await consent_commands._call(OneItemPages(admin), argparse.Namespace(action="purposes", controller=controller))
+    await consent_commands._call(OneItemPages(admin), argparse.Namespace(action="purposes", controller=controller,
+                                                                         json=True))
+    rows = json.loads(capsys.readouterr().out)
+    await consent_commands._call(OneItemPages(admin), argparse.Namespace(action="purposes", controller=controller,
+                                                                         json=False))
+    table = capsys.readouterr().out
 
-    lines = capsys.readouterr().out.splitlines()
-    assert [line.split("\t")[:2] for line in lines] == [[i, controller] for i in ids]
-    assert all(line.endswith(("\tSERVER\tDoor 0", "\tSERVER\tDoor 1", "\tSERVER\tDoor 2")) for line in lines)
+    assert [(r["purpose_id"], r["controller_id"], r["storage"]) for r in rows] == [(i, controller, "SERVER")
+                                                                                  for i in ids]
+    assert sorted(r["name"] for r in rows) == ["Door 0", "Door 1", "Door 2"]
+    assert all(i in table for i in ids) and "Door 2" in table and "purpose_id" in table  # a table with a header
 
 
 async def test_list_and_history_show_every_page_as_one_answer(admin, gate, capsys):
@@ -52,9 +58,10 @@ async def test_list_and_history_show_every_page_as_one_answer(admin, gate, capsy
         await gate.GrantConsent(grant(subject, purposes[0]))  # a renewal is an event of the same record
     stub = OneItemPages(gate)
 
-    await consent_commands._call(stub, argparse.Namespace(action="list", subject=subject, controller=""))
+    await consent_commands._call(stub, argparse.Namespace(action="list", subject=subject, controller="", json=True))
     listed = json.loads(capsys.readouterr().out)
-    await consent_commands._call(stub, argparse.Namespace(action="history", subject=subject, purpose=purposes[0], controller=""))
+    await consent_commands._call(stub, argparse.Namespace(action="history", subject=subject, purpose=purposes[0], controller="",
+                                                       json=True))
     history = json.loads(capsys.readouterr().out)
 
     assert [c["purpose_id"] for c in listed["consents"]] == sorted(purposes) and "next_page_token" not in listed
@@ -68,12 +75,13 @@ async def test_an_operator_lists_and_checks_a_person_in_the_controller_it_names(
     await gate.GrantConsent(grant(person, own.purpose_id))
     await bank.GrantConsent(grant(person, theirs.purpose_id))
     args = parser().parse_args(["consent", "list", "--subject", person, "--controller", OTHER_CONTROLLER,
-                                "--client", "admin"])
+                                "--client", "admin", "--json"])
 
     await consent_commands._call(admin, args)
     listed = json.loads(capsys.readouterr().out)
     await consent_commands._call(admin, parser().parse_args([
-        "consent", "check", "--subject", person, "--purpose", theirs.purpose_id, "--controller", OTHER_CONTROLLER]))
+        "consent", "check", "--subject", person, "--purpose", theirs.purpose_id, "--controller", OTHER_CONTROLLER,
+        "--json"]))
     checked = json.loads(capsys.readouterr().out)
     with pytest.raises(grpc.aio.AioRpcError) as unnamed:
         await consent_commands._call(admin, parser().parse_args(["consent", "list", "--subject", person]))

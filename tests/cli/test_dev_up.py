@@ -90,7 +90,8 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
             time.sleep(0.2)
 
         purpose = ["--purpose", "demo-gate-access"]
-        purposes = consentry("consent", "purposes", run_dir=run_dir)
+        purposes = consentry("consent", "purposes", "--json", run_dir=run_dir)
+        purpose_shown = consentry("consent", "purpose", *purpose, run_dir=run_dir)  # a table, as people read it
         granted = consentry("consent", "grant", "--subject", "alice", "--age", "30", "--alternative-offered", *purpose,
                             run_dir=run_dir)
         unsaid = consentry("consent", "grant", "--subject", "zoe", *purpose, run_dir=run_dir)
@@ -100,13 +101,13 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         receipt = ["consent", "receipt", "--json", str(tmp_path / "receipt.json"), "--signature"]
         page = consentry(*receipt, printed["signature"], "--language", "zh-CN", run_dir=run_dir)
         forged = consentry(*receipt, base64.b64encode(bytes(64)).decode(), run_dir=run_dir)
-        checked = consentry("consent", "check", "--subject", "alice", *purpose, run_dir=run_dir)
+        checked = consentry("consent", "check", "--subject", "alice", *purpose, "--json", run_dir=run_dir)
         link = consentry("portal", "link", "--subject", "alice", "--language", "zh-CN", run_dir=run_dir)
         with urllib.request.urlopen(link.stdout.splitlines()[0], timeout=10) as answer:  # the page the link opens
             portal_page = answer.read().decode()
         child = consentry("consent", "grant", "--subject", "kid", "--age", "9", "--alternative-offered", *purpose,
                           run_dir=run_dir)
-        data_key = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
+        data_key = consentry("keyvault", "datakey", "--subject", "alice", *purpose, "--json", run_dir=run_dir)
         export, key = tmp_path / "alice.jsonl", tmp_path / "audit.pem"
         while True:  # the audit log integrates her events within moments
             consentry("audit", "export", "--subject", "alice", "--controller", "acme-campus", "--out", str(export), run_dir=run_dir)
@@ -115,23 +116,23 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
             time.sleep(0.3)
         key.write_text(consentry("audit", "public-key", run_dir=run_dir).stdout)
         verified = subprocess.run([*CONSENTRY, "audit", "verify", str(export), "--public-key", str(key),
-                                   "--controller", "acme-campus"],
+                                   "--controller", "acme-campus", "--json"],
                                   capture_output=True, text=True, timeout=60)
         shredded = consentry("keyvault", "shred", "--subject", "alice", "--controller", "acme-campus", run_dir=run_dir)
         (tmp_path / "certificate.json").write_text(shredded.stdout)
         concerns = {subject: json.loads(consentry("keyvault", "verify", "--subject", subject, "--controller",
                                                   "acme-campus", "--certificate", str(tmp_path / "certificate.json"),
-                                                  run_dir=run_dir).stdout)
+                                                  "--json", run_dir=run_dir).stdout)
                     for subject in ("alice", "bob")}
         request = json.loads(consentry("dsr", "submit", "--type", "access", "--subject", "demo-mei",
-                                       "--controller", "acme-campus", run_dir=run_dir).stdout)
+                                       "--controller", "acme-campus", "--json", run_dir=run_dir).stdout)
         consentry("dsr", "verify", request["requestId"], run_dir=run_dir)
         for _ in range(100):
-            shown = json.loads(consentry("dsr", "show", request["requestId"], run_dir=run_dir).stdout)
+            shown = json.loads(consentry("dsr", "show", request["requestId"], "--json", run_dir=run_dir).stdout)
             if shown["status"] == "COMPLETED":
                 break
             time.sleep(0.3)
-        exported = consentry("dsr", "export", request["requestId"], "--out-dir", str(tmp_path / "export"),
+        exported = consentry("dsr", "export", request["requestId"], "--out-dir", str(tmp_path / "export"), "--json",
                              run_dir=run_dir)
         after = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
         gate_env = run_dir.resolve() / "face-gate.env"  # the banner's command for the face gate, as printed
@@ -164,7 +165,10 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     # Nothing is recorded that the operator did not say: the age and the alternative are asked for.
     assert unsaid.returncode == 2 and "--age" in unsaid.stderr and "--alternative-offered" in unsaid.stderr
     # The demo gate lists the one purpose its policy grants it.
-    assert [line.split("\t")[0] for line in purposes.stdout.splitlines()] == ["demo-gate-access"], purposes.stderr
+    assert [row["purpose_id"] for row in json.loads(purposes.stdout)] == ["demo-gate-access"], purposes.stderr
+    # Read by a person: a table, Chinese as text (the notice in zh-CN), no JSON escapes.
+    assert purpose_shown.returncode == 0 and "\\u" not in purpose_shown.stdout and "┃" not in purpose_shown.stderr
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in purpose_shown.stdout), purpose_shown.stdout
     assert page.returncode == 0 and '<html lang="zh-CN">' in page.stdout and "同意回执" in page.stdout, page.stderr
     assert forged.returncode == 1 and forged.stderr.splitlines() == [
         "consentry: INVALID_ARGUMENT RECEIPT_SIGNATURE_INVALID: the signature does not verify over receipt_json:"

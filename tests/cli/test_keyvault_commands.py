@@ -59,10 +59,11 @@ async def test_status_and_verify_answer_for_the_named_controller(keyvault_app, d
 
     answers = {}
     for controller in (CONTROLLER, OTHER_CONTROLLER):
-        assert await consentry("keyvault", "status", "--subject", person, "--controller", controller, *admin) == 0
+        assert await consentry("keyvault", "status", "--subject", person, "--controller", controller, *admin,
+                               "--json") == 0
         state = json.loads(capsys.readouterr().out)["state"]
         assert await consentry("keyvault", "verify", "--subject", person, "--controller", controller,
-                               "--certificate", str(tmp_path / "cert.json"), *admin) == 0
+                               "--certificate", str(tmp_path / "cert.json"), *admin, "--json") == 0
         answers[controller] = state, json.loads(capsys.readouterr().out)["names_subject"]
 
     assert answers == {CONTROLLER: ("KEY_STATE_SHREDDED", True), OTHER_CONTROLLER: ("KEY_STATE_ABSENT", False)}
@@ -75,7 +76,7 @@ async def test_an_operator_rotates_one_controllers_kek_and_offboards_another_fro
     await kv_admin.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=unique("person"), controller_id=leaving))
     operator = ["--client", "admin", "--run-dir", run_dir]
 
-    rotated = await consentry("keyvault", "rotate-kek", "--controller", leaving, *operator)
+    rotated = await consentry("keyvault", "rotate-kek", "--controller", leaving, *operator, "--json")
     rotation = capsys.readouterr()
     offboarded = await consentry("keyvault", "offboard", "--controller", leaving, "--reason", "contract ended",
                                  *operator)
