@@ -19,7 +19,7 @@ and 2.1.4.2 say, step for step. The audit service checks its own log with the sa
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
@@ -152,9 +152,10 @@ def _signed(line: dict, public_key_pem: str, what: str, verdict: Verdict) -> tup
 
 
 def verify_export(lines: list[str], public_key_pem: str, earlier_checkpoint: dict | None = None, *,
-                  controller: str | None = None, default_controller: str | None = None) -> Verdict:
+                  controller: str | None = None, default_controller: str | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> Verdict:
     """Every entry included in the signed tree (and, given `controller`, that controller's); the tree
-    an extension of the earlier checkpoint."""
+    an extension of the earlier checkpoint. `progress(done, total)` hears of every record checked."""
     verdict = Verdict()
     try:
         records = [json.loads(line) for line in lines if line.strip()]
@@ -182,6 +183,8 @@ def verify_export(lines: list[str], public_key_pem: str, earlier_checkpoint: dic
             consistency = record
         else:
             verdict.problems.append(f"line {number}: unknown record")
+        if progress is not None:
+            progress(number - 1, len(records) - 1)
     if earlier_checkpoint is not None:
         _check_growth(earlier_checkpoint, consistency, public_key_pem, verdict.tree_size, root, verdict)
     return verdict

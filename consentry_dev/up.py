@@ -142,7 +142,7 @@ Try, in another terminal (.venv/bin/consentry, or `source .venv/bin/activate`):
   consentry audit public-key > audit.pem
   consentry audit verify     alice.jsonl --public-key audit.pem --controller {DEMO_CONTROLLER}  # offline
   consentry dsr submit --type deletion --subject alice --controller {DEMO_CONTROLLER}   # prints its requestId
-  consentry dsr verify REQUEST_ID   # consent erases her, keyvault shreds her key (signed certificate)
+  consentry dsr verify REQUEST_ID --wait   # consent erases her, keyvault shreds her key (signed certificate)
   consentry consent check    --subject alice --purpose {DEMO_PURPOSE}   # DENY: SUBJECT_ERASED
   consentry audit export     --subject alice --controller {DEMO_CONTROLLER} --out after.jsonl   # nothing points to her
   consentry audit completeness                                          # per producer: complete up to N

@@ -11,7 +11,7 @@ from consentry_client.audit_verify import verify_export
 from services.audit.domain.checkpoint import Checkpoint
 from services.audit.domain.export_format import checkpoint_line
 from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
-from services.cli.output import add_json_flag, show
+from services.cli.output import add_json_flag, progress_bar, show
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -55,8 +55,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_verify(args: argparse.Namespace) -> int:
     earlier = json.loads(args.earlier_checkpoint.read_text()) if args.earlier_checkpoint else None
-    verdict = verify_export(args.file.read_text().splitlines(), args.public_key.read_text(), earlier,
-                            controller=args.controller, default_controller=args.default_controller)
+    with progress_bar(f"verifying {args.file.name}") as progress:
+        verdict = verify_export(args.file.read_text().splitlines(), args.public_key.read_text(), earlier,
+                                controller=args.controller, default_controller=args.default_controller,
+                                progress=progress)
     show({"ok": verdict.ok, "treeSize": verdict.tree_size, "entriesVerified": verdict.entries_verified,
           "consistentWithTreeSize": verdict.consistent_with, "problems": verdict.problems}, args.json)
     return 0 if verdict.ok else 1

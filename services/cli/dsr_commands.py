@@ -1,15 +1,17 @@
 """`consentry dsr ...`: data-subject requests for operators and DPOs on a running dev stack."""
 
 import argparse
+import asyncio
 import json
+import time
 import uuid
 from pathlib import Path
 
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.dsr.v1 import dsr_pb2_grpc
 from consentry_client.pages import items
-from services.cli.output import add_json_flag, show
-from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
+from services.cli.client import DEFAULT_RUN_DIR, CliError, channel, load_endpoints
+from services.cli.output import add_json_flag, show, waiting
 from services.common.validation import LANGUAGE_TAG
 
 TYPES = {name.removeprefix("REQUEST_TYPE_").lower(): number for name, number in pb.RequestType.items() if number}
@@ -45,6 +47,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         p.add_argument("request_id")
         if name == "verify":
             p.add_argument("--refuse", metavar="NOTE", help="the evidence is not enough: reject with this note")
+        if name in ("show", "verify"):
+            p.add_argument("--wait", action="store_true",
+                           help="wait until the request settles (completed, partly or rejected), and show it then")
+            p.add_argument("--wait-limit", type=_seconds, default=300.0, metavar="SECONDS",
+                           help="give up waiting after this long (default 300)")
         if name == "extend":
             p.add_argument("--reason", required=True)
         if name == "reject":
@@ -91,7 +98,8 @@ async def _call(stub: dsr_pb2_grpc.DsrServiceStub, args: argparse.Namespace):
                                          controller_id=args.controller)
         return [summary(r) async for r in items(stub.ListRequests, request, "requests")]
     if args.action == "show":
-        return details((await stub.GetRequest(pb.GetRequestRequest(request_id=args.request_id))).request)
+        request = (await stub.GetRequest(pb.GetRequestRequest(request_id=args.request_id))).request
+        return details(await _settled(stub, request, args.wait_limit) if args.wait else request)
     if args.action == "acknowledge":
         answer = await stub.AcknowledgeRequest(pb.AcknowledgeRequestRequest(request_id=args.request_id,
                                                                             idempotency_key=_key()))
@@ -99,7 +107,8 @@ async def _call(stub: dsr_pb2_grpc.DsrServiceStub, args: argparse.Namespace):
     if args.action == "verify":
         answer = await stub.VerifyIdentity(pb.VerifyIdentityRequest(
             request_id=args.request_id, verified=args.refuse is None, note=args.refuse or "", idempotency_key=_key()))
-        return summary(answer.request)
+        return details(await _settled(stub, answer.request, args.wait_limit)) if args.wait else \
+            summary(answer.request)
     if args.action == "extend":
         answer = await stub.ExtendDeadline(pb.ExtendDeadlineRequest(
             request_id=args.request_id, reason=args.reason, idempotency_key=_key()))
@@ -119,6 +128,35 @@ async def _call(stub: dsr_pb2_grpc.DsrServiceStub, args: argparse.Namespace):
         path.write_bytes(data)
         written[suffix] = str(path)
     return written
+
+
+SETTLED = (pb.REQUEST_STATUS_COMPLETED, pb.REQUEST_STATUS_PARTIALLY_COMPLETED, pb.REQUEST_STATUS_REJECTED)
+
+
+async def _settled(stub: dsr_pb2_grpc.DsrServiceStub, request: pb.Request, limit_s: float) -> pb.Request:
+    """The request once it settled, asked again every half second (a spinner meanwhile on a terminal);
+    CliError when it has not within `limit_s`."""
+    deadline = time.monotonic() + limit_s
+    with waiting(f"request {request.request_id}") as tell:
+        while request.status not in SETTLED:
+            tell(pb.RequestStatus.Name(request.status).removeprefix("REQUEST_STATUS_"))
+            if time.monotonic() >= deadline:
+                raise CliError(f"request {request.request_id} is still "
+                               f"{pb.RequestStatus.Name(request.status).removeprefix('REQUEST_STATUS_')} after"
+                               f" {limit_s:g} s; `consentry dsr show {request.request_id}` tells later")
+            await asyncio.sleep(0.5)
+            request = (await stub.GetRequest(pb.GetRequestRequest(request_id=request.request_id))).request
+    return request
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < seconds <= 86400:
+        raise argparse.ArgumentTypeError("between 0 and 86400 seconds")
+    return seconds
 
 
 def summary(r: pb.Request) -> dict:

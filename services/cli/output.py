@@ -3,11 +3,14 @@ longer than the terminal); with --json as the one JSON document a program parses
 
 import argparse
 import json
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from rich.console import Console, Group, RenderableType
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -100,3 +103,26 @@ def _cell(value) -> str:
     if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
         return ", ".join(str(v) for v in value)
     return json.dumps(value, ensure_ascii=False)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar on stderr for long work, told `(done, total)` as it goes; nothing where stderr is no
+    terminal (a log, a pipe), so what a program reads is never mixed with it."""
+    console = Console(file=sys.stderr)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, disable=not console.is_terminal, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@contextmanager
+def waiting(description: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr while waiting for something to settle, told what it is at; nothing where
+    stderr is no terminal."""
+    console = Console(file=sys.stderr)
+    if not console.is_terminal:
+        yield lambda _state: None
+        return
+    with console.status(description) as status:
+        yield lambda state: status.update(f"{description}: {state}")

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from consentry.audit.v1 import audit_pb2 as pb
+from consentry_client.audit_verify import verify_export
 from services.audit.domain.checkpoint import Checkpoint, note_for
 from services.audit.domain.export_format import checkpoint_line
 from tests.audit.test_log import CONTROLLER, _checkpoint_after, entries_of, face_event
@@ -64,8 +65,11 @@ async def test_an_export_verifies_offline_and_proves_growth_since_a_kept_checkpo
                          filter=pb.EventFilter(subject_id=subject, controller_id=CONTROLLER),
                          since_tree_size=earlier.tree_size)
     code, verdict = verify(tmp_path, tmp_path / "export.jsonl", key, kept(earlier))
+    told = []  # what a progress bar hears: every record after the checkpoint, in order
+    verify_export(lines, key, kept(earlier), progress=lambda done, total: told.append((done, total)))
 
     assert code == 0 and verdict["ok"], verdict
+    assert told == [(n, len(lines) - 1) for n in range(1, len(lines))]
     assert verdict["entriesVerified"] == len(lines) - 2 >= 4  # minus the checkpoint and consistency lines
     assert verdict["consistentWithTreeSize"] == earlier.tree_size and verdict["treeSize"] >= later.tree_size
 

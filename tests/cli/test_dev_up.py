@@ -126,12 +126,8 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
                     for subject in ("alice", "bob")}
         request = json.loads(consentry("dsr", "submit", "--type", "access", "--subject", "demo-mei",
                                        "--controller", "acme-campus", "--json", run_dir=run_dir).stdout)
-        consentry("dsr", "verify", request["requestId"], run_dir=run_dir)
-        for _ in range(100):
-            shown = json.loads(consentry("dsr", "show", request["requestId"], "--json", run_dir=run_dir).stdout)
-            if shown["status"] == "COMPLETED":
-                break
-            time.sleep(0.3)
+        shown = json.loads(consentry("dsr", "verify", request["requestId"], "--wait", "--json", run_dir=run_dir).stdout)
+        impatient = consentry("dsr", "show", request["requestId"], "--wait", "--wait-limit", "-1", run_dir=run_dir)
         exported = consentry("dsr", "export", request["requestId"], "--out-dir", str(tmp_path / "export"), "--json",
                              run_dir=run_dir)
         after = consentry("keyvault", "datakey", "--subject", "alice", *purpose, run_dir=run_dir)
@@ -198,6 +194,7 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     assert denied is None or (denied.returncode != 0 and "Permission denied" in denied.stderr)
     assert without_password == "refused"
     assert shown["status"] == "COMPLETED" and [t["status"] for t in shown["timeline"]][0] == "RECEIVED"
+    assert impatient.returncode == 2 and "--wait-limit: between 0 and 86400 seconds" in impatient.stderr
     # The reference face gate enrolled demo-mei at start and answered the access task.
     assert [p["name"] for p in shown["processors"]] == ["demo-gate"], shown
     document = json.loads(Path(json.loads(exported.stdout)["json"]).read_text())
