@@ -1,15 +1,23 @@
 """Session-wide real infrastructure: PostgreSQL, the Tansu broker and OpenBao run as processes on
 free loopback ports for the whole test session."""
 
-import asyncio
 import os
-import signal
-from pathlib import Path
 
-import pytest
+# The launchers fork to run PostgreSQL as its own user while the tests' gRPC channels are busy, and
+# grpcio's fork handlers can crash such a child before it execs (grpc/grpc#43055: initdb "exited with
+# code -11"). The suite forks only to exec, so it needs no fork support; grpcio reads this on import.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
-from consentry_dev.launchers import OpenBaoProcess, PostgresProcess, TansuProcess, broker_tls
-from services.common.pki import DevCA
+import asyncio  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+assert "grpc" not in sys.modules, "grpc was imported before GRPC_ENABLE_FORK_SUPPORT was set"
+from consentry_dev.launchers import OpenBaoProcess, PostgresProcess, TansuProcess, broker_tls  # noqa: E402
+from services.common.pki import DevCA  # noqa: E402
 
 # Each service's fixtures start it only when a test asks for it.
 pytest_plugins = ["tests.consent.fixtures", "tests.keyvault.fixtures", "tests.audit.fixtures", "tests.dsr.fixtures",

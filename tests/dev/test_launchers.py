@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import grpc
 import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from consentry_dev.launchers import OpenBaoProcess, PostgresProcess, TansuProcess
 from consentry_dev.launchers.process import port_open
@@ -215,3 +219,30 @@ def test_openbao_transit_round_trip(openbao: OpenBaoProcess) -> None:
     assert ciphertext.startswith("vault:v1:")
     decrypted = client.secrets.transit.decrypt_data(name="devstack-check", ciphertext=ciphertext)
     assert base64.b64decode(decrypted["data"]["plaintext"]) == b"face-template-bytes"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs children as another user, as the PostgreSQL launcher does")
+async def test_children_forked_while_grpc_calls_are_in_flight_all_exec():
+    """The PostgreSQL launcher forks (to change user) while the tests' channels are busy; grpcio's fork
+    handlers crashed such children before exec (about 4 in 10 here without GRPC_ENABLE_FORK_SUPPORT)."""
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    stub = health_pb2_grpc.HealthStub(channel)
+
+    async def busy() -> None:
+        while True:
+            await stub.Check(health_pb2.HealthCheckRequest())
+
+    caller = asyncio.create_task(busy())
+    try:
+        codes = [(await asyncio.to_thread(subprocess.run, ["/bin/true"], user="nobody")).returncode
+                 for _ in range(100)]
+    finally:
+        caller.cancel()
+        await channel.close()
+        await server.stop(None)
+
+    assert codes == [0] * 100
