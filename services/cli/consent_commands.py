@@ -62,7 +62,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             p.add_argument("--guardian-verification", default="")
         p.set_defaults(run=run)
     receipt = actions.add_parser("receipt", help="a signed receipt as a readable HTML page, on stdout")
-    receipt.add_argument("--json", type=Path, required=True, help="file holding the receipt JSON exactly as signed")
+    receipt.add_argument("--receipt-file", type=Path, required=True,
+                         help="file holding the receipt JSON exactly as signed (the `receipt:` line of `grant`)")
     receipt.add_argument("--signature", required=True, help="the receipt's signature, base64")
     receipt.add_argument("--key-id", default="", help="the signing key's id (default: the service's receipt key)")
     receipt.add_argument("--language", default="", help="zh-CN or en (default: the receipt's own language)")
@@ -97,7 +98,7 @@ def _signature(text: str) -> bytes:
 
 async def _render_receipt(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namespace) -> None:
     # Signed JSON never ends in white space: a line break an editor or `echo` added is not part of it.
-    receipt_json = args.json.read_bytes().rstrip(b" \t\r\n")
+    receipt_json = args.receipt_file.read_bytes().rstrip(b" \t\r\n")
     signature = _signature(args.signature)
     key_id = args.key_id or (await stub.GetReceiptKey(pb.GetReceiptKeyRequest())).key_id
     page = await stub.RenderReceipt(pb.RenderReceiptRequest(receipt_json=receipt_json, signature=signature,

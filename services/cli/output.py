@@ -31,7 +31,10 @@ def show(answer, as_json: bool, title: str = "") -> None:
     if as_json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    console = _Console(soft_wrap=False)
+    # Values are data, never markup; into a file or a pipe, a line is as long as its values.
+    console = _Console(soft_wrap=False, markup=False, emoji=False, highlight=False)
+    if not console.is_terminal:
+        console.width = 100_000
     view = _view(data, title)
     if console.is_terminal and len(console.render_lines(view, pad=False)) > console.height:
         with console.pager(styles=True):

@@ -8,6 +8,7 @@ from pathlib import Path
 from consentry.portal.v1 import portal_pb2 as pb
 from consentry.portal.v1 import portal_pb2_grpc
 from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
+from services.cli.output import add_json_flag, show
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -24,6 +25,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                       help="a minor in the person's care, whose consents they manage as guardian (repeatable)")
     link.add_argument("--client", default="demo-gate", help="client certificate to call with")
     link.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+    add_json_flag(link)
     link.set_defaults(run=run)
 
     contact = actions.add_parser("contact", help="the e-mail address a person may sign in with by one-time code")
@@ -33,6 +35,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     contact.add_argument("--controller", default="", help="as for `portal link`")
     contact.add_argument("--client", default="demo-gate", help="client certificate to call with")
     contact.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+    add_json_flag(contact)
     contact.set_defaults(run=register)
 
 
@@ -49,8 +52,11 @@ async def run(args: argparse.Namespace) -> int:
         answer = await portal_pb2_grpc.PortalServiceStub(ch).CreateSignInLink(pb.CreateSignInLinkRequest(
             subject_id=args.subject, jurisdiction=args.jurisdiction, language=args.language,
             controller_id=args.controller, wards=args.ward), timeout=10)
-    print(answer.url)
-    print(f"(single use; valid until {answer.expires_at.ToDatetime().isoformat(timespec='seconds')}Z)")
+    until = answer.expires_at.ToJsonString()
+    if args.json:
+        show({"url": answer.url, "expires_at": until}, True)
+    else:  # the link alone on its line, to open or copy
+        print(f"{answer.url}\n(single use; valid until {until})")
     return 0
 
 
@@ -59,5 +65,9 @@ async def register(args: argparse.Namespace) -> int:
         await portal_pb2_grpc.PortalServiceStub(ch).RegisterContact(pb.RegisterContactRequest(
             subject_id=args.subject, jurisdiction=args.jurisdiction, email=args.email,
             controller_id=args.controller), timeout=10)
-    print(f"{args.subject} signs in by code sent to {args.email}" if args.email else f"{args.subject} has no address now")
+    if args.json:
+        show({"subject_id": args.subject, "email": args.email}, True)
+    else:
+        print(f"{args.subject} signs in by code sent to {args.email}" if args.email
+              else f"{args.subject} has no address now")
     return 0

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from services.audit import provision as audit
 from services.audit.settings import AuditSettings
-from services.cli.output import add_json_flag, show
+from services.cli.output import show
 from services.cli.client import CliError
 from services.common.erasure import READER_POLICY, ErasureKeySettings
 from services.common.validation import IDENTIFIER as IDENTIFIER_PATTERN
@@ -99,8 +99,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     topics.add_argument("--partitions", type=_count, default=3)
     topics.add_argument("--replication-factor", type=_count, default=1)
     topics.set_defaults(run=run, step=_topics)
-    for p in actions.choices.values():
-        add_json_flag(p)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -113,7 +111,8 @@ async def run(args: argparse.Namespace) -> int:
         done = await args.step(args, settings)
     except ProvisionError as error:
         raise CliError(str(error)) from None
-    show({"changed": done.changed, "settings": done.settings, "notes": done.notes}, args.json)
+    # JSON always: the settings may hold a password shown this once, to be kept as printed.
+    show({"changed": done.changed, "settings": done.settings, "notes": done.notes}, True)
     return 0
 
 

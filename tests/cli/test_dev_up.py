@@ -98,7 +98,7 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         printed = dict(line.split(": ", 1) for line in granted.stdout.splitlines()
                        if line.startswith(("receipt: ", "signature: ")))
         (tmp_path / "receipt.json").write_text(printed["receipt"] + "\n")  # as a shell would save it
-        receipt = ["consent", "receipt", "--json", str(tmp_path / "receipt.json"), "--signature"]
+        receipt = ["consent", "receipt", "--receipt-file", str(tmp_path / "receipt.json"), "--signature"]
         page = consentry(*receipt, printed["signature"], "--language", "zh-CN", run_dir=run_dir)
         forged = consentry(*receipt, base64.b64encode(bytes(64)).decode(), run_dir=run_dir)
         checked = consentry("consent", "check", "--subject", "alice", *purpose, "--json", run_dir=run_dir)
@@ -163,7 +163,7 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     # The demo gate lists the one purpose its policy grants it.
     assert [row["purpose_id"] for row in json.loads(purposes.stdout)] == ["demo-gate-access"], purposes.stderr
     # Read by a person: a table, Chinese as text (the notice in zh-CN), no JSON escapes.
-    assert purpose_shown.returncode == 0 and "\\u" not in purpose_shown.stdout and "┃" not in purpose_shown.stderr
+    assert purpose_shown.returncode == 0 and "\\u" not in purpose_shown.stdout and "┃" in purpose_shown.stdout
     assert any("\u4e00" <= ch <= "\u9fff" for ch in purpose_shown.stdout), purpose_shown.stdout
     assert page.returncode == 0 and '<html lang="zh-CN">' in page.stdout and "同意回执" in page.stdout, page.stderr
     assert forged.returncode == 1 and forged.stderr.splitlines() == [

@@ -38,3 +38,12 @@ def test_rows_read_as_one_table_with_a_column_per_field(capsys):
     assert "producers (2)" in table and all(name in header for name in ("missing", "note"))
     assert [line.split()[1] for line in table.splitlines() if line.split()[1:2] in (["consent"], ["dsr"])] == [
         "consent", "dsr"]
+
+
+def test_values_are_printed_as_they_are_never_as_markup_nor_wrapped_into_a_file(capsys):
+    secret = "postgresql://consent:" + "p" * 120 + "@db:5432/consent"
+    show({"note": "[/b] and [red]r[/red] :thumbs_up:", "url": secret}, as_json=False)
+    printed = capsys.readouterr().out
+
+    assert "[/b] and [red]r[/red] :thumbs_up:" in printed  # rich would have failed on [/b], eaten [red]
+    assert secret in printed  # on one line, whole: capsys is no terminal

@@ -2,6 +2,7 @@
 signed JSON itself; and nothing at all for a receipt this service did not sign, byte for byte."""
 
 import json
+from datetime import timedelta
 from html.parser import HTMLParser
 
 import grpc
@@ -14,7 +15,7 @@ from services.common.signing import Ed25519Signer
 from services.consent.api.receipt_labels import LABELS, TERMS
 from services.consent.api.receipt_page import LANGUAGES
 from services.consent.domain.model import ActorKind, CollectionMethod, DataCategory, LegalBasis, StorageLocation
-from tests.consent.builders import NOTICE_ZH, check, grant, registered_purpose
+from tests.consent.builders import NOTICE_ZH, check, grant, registered_purpose, time_passes
 from tests.keyvault.test_data_keys import refused
 from tests.support import unique
 
@@ -238,3 +239,15 @@ async def test_a_receipt_issued_again_is_the_one_given_at_the_grant_and_only_whi
     assert (never.code(), error_info(never).reason) == (grpc.StatusCode.NOT_FOUND, "CONSENT_NOT_FOUND")
     bad = await refused(gate.IssueReceipt, pb.IssueReceiptRequest(subject_id="", purpose_id=p.purpose_id))
     assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT and [f for f, _ in field_violations(bad)] == ["subject_id"]
+
+
+async def test_no_receipt_is_issued_for_a_grant_past_its_validity_before_the_sweep_records_it(admin, gate, postgres):
+    p, granted = await granted_receipt(admin, gate)
+    person = granted.consent.subject_id
+    await time_passes(postgres, person, p.purpose_id, timedelta(days=4 * 365))  # past retention and inactivity
+
+    expired = await refused(gate.IssueReceipt, pb.IssueReceiptRequest(subject_id=person, purpose_id=p.purpose_id))
+    decided = await gate.CheckConsent(check(person, p.purpose_id))
+
+    assert (expired.code(), error_info(expired).reason) == (grpc.StatusCode.FAILED_PRECONDITION, "CONSENT_NOT_ACTIVE")
+    assert decided.decision == pb.DECISION_DENY  # what the gate answers, the receipt agrees with

@@ -15,6 +15,7 @@ from consentry.portal.v1 import portal_pb2 as pb
 from consentry_client import error_info
 from services.common.grpc_errors import field_violations
 from tests.portal.fixtures import BACKEND, HARBOUR
+from services.portal.domain.sign_in import secret_hash
 from tests.portal.visitor import Visitor, hidden_fields, sign_in_link
 from tests.support import unique
 
@@ -32,6 +33,14 @@ async def registered(harbour_links, subject: str | None = None) -> tuple[str, st
 
 def code_in(message) -> str:
     return CODE.search(message.get_content()).group(1)
+
+
+async def names(postgres, code_page) -> str | None:
+    """Whom the challenge of a code page names (None: no one, so no code was mailed for it)."""
+    found = await rows(postgres, "SELECT subject_id FROM sign_in_codes WHERE challenge_hash = $1",
+                       secret_hash(hidden_fields(code_page.text)["challenge"]))
+    assert len(found) == 1
+    return found[0]["subject_id"]
 
 
 async def rows(postgres, query: str, *args) -> list:
@@ -101,8 +110,8 @@ async def test_five_wrong_codes_lock_the_challenge_even_against_the_right_one(ha
     assert locked.status_code == 400 and "typed wrong too often" in locked.text and "session" not in visitor.cookies
 
 
-async def test_an_unknown_address_looks_the_same_and_gets_no_mail(harbour_links, harbour, visitor, inbox):
-    _, address = await registered(harbour_links)
+async def test_an_unknown_address_looks_the_same_and_gets_no_mail(harbour_links, harbour, visitor, inbox, postgres):
+    subject, address = await registered(harbour_links)
     stranger = f"{unique('nobody')}@example.com"
 
     known = await visitor.ask_code(HARBOUR, address)
@@ -116,7 +125,7 @@ async def test_an_unknown_address_looks_the_same_and_gets_no_mail(harbour_links,
     assert without_secrets(known.text) == without_secrets(unknown.text)
     assert [t.status_code for t in tries] == [400] * 5 and "Tries left: 1" in tries[3].text
     assert "typed wrong too often" in tries[4].text
-    assert inbox.to(stranger) == []
+    assert (await names(postgres, known), await names(postgres, unknown)) == (subject, None)  # mailed, not
 
 
 async def test_expired_codes_and_codes_at_another_portal_sign_no_one_in(
@@ -134,16 +143,27 @@ async def test_expired_codes_and_codes_at_another_portal_sign_no_one_in(
     assert late.status_code == 400 and "expired" in late.text and "session" not in visitor.cookies
 
 
-async def test_at_most_three_live_codes_are_mailed_for_one_address(harbour_links, harbour, visitor, inbox):
-    _, address = await registered(harbour_links)
+async def test_at_most_three_codes_in_ten_minutes_and_ten_a_day_are_mailed_to_one_address(
+        harbour_links, harbour, visitor, inbox, postgres):
+    """Used, locked or not, every code sent counts: locking codes by wrong tries buys no more guesses."""
+    subject, address = await registered(harbour_links)
 
-    pages = [await visitor.ask_code(HARBOUR, address) for _ in range(4)]
-    await inbox.next_to(address, after=2)
-    fourth = await visitor.enter_code(HARBOUR, pages[3].text, code_in(inbox.to(address)[2]))
+    first = [await visitor.ask_code(HARBOUR, address) for _ in range(4)]
+    for _ in range(5):  # the first code locked by wrong tries
+        await visitor.enter_code(HARBOUR, first[0].text, "000000")
+    first.append(await visitor.ask_code(HARBOUR, address))
+    # Each read as soon as it is asked: once time moved, the sweep deletes an expired challenge naming no one.
+    named_first = [await names(postgres, page) for page in first]
+    later, named_later = [], []
+    for _ in range(8):  # as if an hour had passed each time
+        await rows(postgres, "UPDATE sign_in_codes SET expires_at = expires_at - interval '1 hour'"
+                             " WHERE address_hash = (SELECT address_hash FROM contacts WHERE subject_id = $1)", subject)
+        later.append(await visitor.ask_code(HARBOUR, address))
+        named_later.append(await names(postgres, later[-1]))
 
-    assert [p.status_code for p in pages] == [200] * 4
-    assert len(inbox.to(address)) == 3  # no fourth mail
-    assert fourth.status_code == 400  # and no code of another challenge opens the fourth
+    assert named_first == [subject] * 3 + [None, None]  # the locked code counts as the others do
+    assert named_later == [subject] * 7 + [None]  # ten in the day, then none
+    assert [p.status_code for p in [*first, *later]] == [200] * 13  # the pages tell nothing
 
 
 async def test_a_forged_csrf_token_or_text_that_is_no_address_sends_nothing(harbour_links, harbour, visitor, inbox):
@@ -165,7 +185,7 @@ async def refused(call, request) -> grpc.aio.AioRpcError:
 
 
 async def test_an_address_is_registered_for_ones_own_people_with_every_field_checked(
-        connect_portal, harbour_links, harbour, visitor, inbox):
+        connect_portal, harbour_links, harbour, visitor, inbox, postgres):
     bad = await refused(harbour_links.RegisterContact, pb.RegisterContactRequest(
         subject_id="", jurisdiction="CN", email="not an address"))
     other = await refused(harbour_links.RegisterContact, pb.RegisterContactRequest(
@@ -173,13 +193,21 @@ async def test_an_address_is_registered_for_ones_own_people_with_every_field_che
     door = await refused(connect_portal("door-app").RegisterContact, pb.RegisterContactRequest(
         subject_id="mei", jurisdiction="CN", email="mei@example.com"))
     subject, address = await registered(harbour_links)
+    sent = await visitor.ask_code(HARBOUR, address)
+    code = code_in(await inbox.next_to(address))
+    await harbour_links.RegisterContact(pb.RegisterContactRequest(subject_id=subject, jurisdiction="CN",
+                                                                  email=address))  # the same again: code stays good
+    kept = await rows(postgres, "SELECT attempts FROM sign_in_codes WHERE subject_id = $1", subject)
     await harbour_links.RegisterContact(pb.RegisterContactRequest(subject_id=subject, jurisdiction="CN", email=""))
-    await visitor.ask_code(HARBOUR, address)
+    after_removal = await visitor.ask_code(HARBOUR, address)
+    mailed_before = await visitor.enter_code(HARBOUR, sent.text, code)
 
     assert sorted(field_violations(bad)) == [("email", "email.format"), ("subject_id", "required")]
     assert (other.code(), error_info(other).reason) == (grpc.StatusCode.NOT_FOUND, "CONTROLLER_NOT_FOUND")
     assert door.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert inbox.to(address) == []  # forgotten: no code for it any more
+    assert [r["attempts"] for r in kept] == [0]
+    assert await names(postgres, after_removal) is None  # no code for it any more
+    assert mailed_before.status_code == 400 and "session" not in visitor.cookies  # nor for one sent before
 
 
 async def test_a_deleted_person_is_forgotten_with_their_guardians_sessions_naming_them(
@@ -194,8 +222,9 @@ async def test_a_deleted_person_is_forgotten_with_their_guardians_sessions_namin
     await visitor.sign_in(url)
     guardian_visitor = Visitor(str(visitor.http.base_url))
     await guardian_visitor.sign_in(guardian_url)
-    await visitor.ask_code(HARBOUR, address)
+    asked = [await visitor.ask_code(HARBOUR, address) for _ in range(4)]  # the fourth names no one
     await inbox.next_to(address)
+    challenges = [secret_hash(hidden_fields(page.text)["challenge"]) for page in asked]
     before = [len(await rows(postgres, query, who)) for query, who in (
         ("SELECT 1 FROM sessions WHERE subject_id = $1", subject),
         ("SELECT 1 FROM sign_in_links WHERE subject_id = $1", subject),
@@ -210,6 +239,7 @@ async def test_a_deleted_person_is_forgotten_with_their_guardians_sessions_namin
     again = await dsr.ForgetSubject(apb.ForgetSubjectRequest(subject_id=subject, controller_id=HARBOUR))
     gone = [await rows(postgres, f"SELECT 1 FROM {t} WHERE subject_id = $1", subject)
             for t in ("contacts", "sign_in_codes", "sign_in_links")]
+    codes_left = await rows(postgres, "SELECT 1 FROM sign_in_codes WHERE challenge_hash = ANY($1)", challenges)
     ending = await rows(postgres, "SELECT expires_at - forgotten_at AS left FROM sessions WHERE subject_id = $1"
                                   " OR wards::text LIKE '%' || $2 || '%'", subject, child)
     reads = await visitor.get(f"/{HARBOUR}/requests")
@@ -219,8 +249,8 @@ async def test_a_deleted_person_is_forgotten_with_their_guardians_sessions_namin
 
     assert before == [1, 1, 1]  # seen before, so the absence counts
     assert face_system.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert forgotten.forgotten == 4 and ward.forgotten == 2 and again.forgotten == 0  # contact, code, link, session
-    assert gone == [[], [], []]
+    assert forgotten.forgotten == 7 and ward.forgotten == 2 and again.forgotten == 0  # contact, 4 codes, link, session
+    assert gone == [[], [], []] and codes_left == []
     assert len(ending) == 2 and all(row["left"] <= timedelta(minutes=10) for row in ending)
     assert reads.status_code == 200 and guardian_page.status_code == 200
     assert filing.status_code == 409 and "deleted at your request" in filing.text

@@ -23,10 +23,9 @@ def name(prefix: str) -> str:
 
 
 def provision(*args: str, **env: str) -> subprocess.CompletedProcess:
-    """The command (its JSON answer) with only the given CONSENTRY_PROVISION_* settings (none of the
-    caller's shell)."""
+    """The command with only the given CONSENTRY_PROVISION_* settings (none of the caller's shell)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTRY_PROVISION_")}
-    return subprocess.run([*CONSENTRY, *args, "--json"], capture_output=True, text=True, timeout=60,
+    return subprocess.run([*CONSENTRY, *args], capture_output=True, text=True, timeout=60,
                           env={**clean, **{f"CONSENTRY_PROVISION_{k}": v for k, v in env.items()}})
 
 

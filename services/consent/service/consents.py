@@ -22,7 +22,7 @@ from services.consent.domain import events as ev
 from services.consent.domain.history import ERASED, ConsentAsOf, HistoryEntry, as_of
 from services.consent.domain.jurisdiction import GuardianAges, check_grantor
 from services.consent.domain.model import (
-    Consent, ConsentState, Notice, Purpose, check_grant, content_hash,
+    Consent, ConsentState, Notice, Purpose, check_grant, content_hash, expiry_cause,
 )
 from services.consent.domain.receipt import build_receipt, canonical_bytes
 from services.common.signing import Ed25519Signer
@@ -231,6 +231,8 @@ class ConsentService:
                 raise errors.ConsentNotFound(subject_id, purpose_id)
             if consent.state is not ConsentState.GIVEN:
                 raise errors.ConsentNotActive(subject_id, purpose_id, consent.state.name)
+            if expiry_cause(consent.expires_at, consent.last_interaction_at, self._now()):  # as the gate decides
+                raise errors.ConsentNotActive(subject_id, purpose_id, ConsentState.EXPIRED.name)
             _, purpose, notice, controller = await uow.store.grant_context(
                 self._tagger.tag(subject_id, controller_id), purpose_id, consent.notice_version,
                 consent.notice_language, controller_id)

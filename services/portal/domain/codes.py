@@ -3,7 +3,8 @@
 The portal keeps the address only as a keyed hash (HMAC-SHA256 under a secret of its database, for one
 controller): enough to recognise it when the person types it, and no address to read back. A code is six
 digits, kept as a hash salted by its challenge (the secret the page holds), valid for ten minutes and for
-five wrong tries, then locked; at most three codes are live for one address, so guesses stay bounded.
+five wrong tries, then locked. At most three codes in ten minutes and ten in a day are mailed to one
+address, whatever became of them, so guesses stay bounded (fifty a day) and so does the mail.
 
 Whether an address is registered is never told: an unknown address gets a challenge too (no mail goes
 out), and its page, its answers to wrong codes and its lock are the same."""
@@ -20,7 +21,9 @@ from services.portal.domain import errors
 CODE_MINUTES = 10
 CODE_LIFETIME = timedelta(minutes=CODE_MINUTES)
 MOST_ATTEMPTS = 5
-MOST_LIVE_CODES = 3
+MOST_CODES_AT_ONCE = 3  # issued within one code's lifetime
+MOST_CODES_A_DAY = 10
+CODES_COUNTED = timedelta(days=1)  # how long a code's row stays after its expiry: the daily count needs it
 MAX_ADDRESS = 254  # RFC 5321's limit on a path
 
 

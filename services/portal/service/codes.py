@@ -48,9 +48,8 @@ class CodeSignIn:
         mailed = await self._contacts.add_code(
             secret_hash(challenge), controller.controller_id, address_hash(self._key, controller.controller_id, address),
             code_hash(challenge, code), language, now, now + CODE_LIFETIME)
-        if mailed:
-            subject, text = self._letter(controller, language, code)
-            task = asyncio.create_task(self._mail(address, subject, text))
+        if mailed:  # nothing more is done in the answer for a registered address than for another
+            task = asyncio.create_task(self._mail(address, controller, language, code))
             self._mailing.add(task)
             task.add_done_callback(self._mailing.discard)
         return challenge
@@ -62,8 +61,8 @@ class CodeSignIn:
                                                    secret_hash(secret), EMAIL_CODE, self._now())
         return secret, session
 
-    async def _mail(self, address: str, subject: str, text: str) -> None:
+    async def _mail(self, address: str, controller: Controller, language: str, code: str) -> None:
         try:
-            await self._mailer.send(address, subject, text)
+            await self._mailer.send(address, *self._letter(controller, language, code))
         except Exception as exc:  # noqa: BLE001 - the person asks for a new code; the address is not logged
             log.warning("sign-in code not mailed", error=type(exc).__name__)

@@ -28,7 +28,8 @@ class CsrfTokens:
         return hmac.new(self._key, cookie_secret.encode(), hashlib.sha256).hexdigest()
 
     def valid(self, cookie_secret: str | None, token: str) -> bool:
-        return bool(cookie_secret) and hmac.compare_digest(self.token(cookie_secret or ""), token)
+        # As bytes: compare_digest refuses a str with other than ASCII in it (a forged token may have it).
+        return bool(cookie_secret) and hmac.compare_digest(self.token(cookie_secret or "").encode(), token.encode())
 
 
 class ExportLinks:
@@ -49,7 +50,7 @@ class ExportLinks:
     def valid(self, cookie_secret: str, request_id: str, until: str, sig: str, now: float) -> bool:
         if not re.fullmatch(r"[0-9]{1,12}", until) or int(until) <= now:
             return False
-        return hmac.compare_digest(self._sig(cookie_secret, request_id, int(until)), sig)
+        return hmac.compare_digest(self._sig(cookie_secret, request_id, int(until)).encode(), sig.encode())
 
 
 def cookie_options(controller_id: str, secure: bool) -> dict:
