@@ -3,6 +3,7 @@
 import argparse
 import base64
 import binascii
+import json
 import sys
 import uuid
 from datetime import datetime
@@ -60,11 +61,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             p.add_argument("--jurisdiction", default="CN")
             p.add_argument("--guardian", default="", help="guardian id (grant on behalf of a child)")
             p.add_argument("--guardian-verification", default="")
+            p.add_argument("--receipt-out", type=Path,
+                           help="write the signed receipt here (what `consent receipt --receipt-file` reads)")
         p.set_defaults(run=run)
     receipt = actions.add_parser("receipt", help="a signed receipt as a readable HTML page, on stdout")
     receipt.add_argument("--receipt-file", type=Path, required=True,
-                         help="file holding the receipt JSON exactly as signed (the `receipt:` line of `grant`)")
-    receipt.add_argument("--signature", required=True, help="the receipt's signature, base64")
+                         help="what `grant --receipt-out` wrote (or `grant --json` printed); or the receipt JSON"
+                              " exactly as signed, with --signature")
+    receipt.add_argument("--signature", default="", help="the receipt's signature, base64 (for a bare receipt)")
     receipt.add_argument("--key-id", default="", help="the signing key's id (default: the service's receipt key)")
     receipt.add_argument("--language", default="", help="zh-CN or en (default: the receipt's own language)")
     receipt.add_argument("--client", default="demo-gate", help="client certificate to call with")
@@ -97,13 +101,26 @@ def _signature(text: str) -> bytes:
 
 
 async def _render_receipt(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namespace) -> None:
-    # Signed JSON never ends in white space: a line break an editor or `echo` added is not part of it.
-    receipt_json = args.receipt_file.read_bytes().rstrip(b" \t\r\n")
-    signature = _signature(args.signature)
-    key_id = args.key_id or (await stub.GetReceiptKey(pb.GetReceiptKeyRequest())).key_id
+    receipt_json, signature, key_id = _receipt_file(args.receipt_file.read_bytes(), args.signature)
+    key_id = args.key_id or key_id or (await stub.GetReceiptKey(pb.GetReceiptKeyRequest())).key_id
     page = await stub.RenderReceipt(pb.RenderReceiptRequest(receipt_json=receipt_json, signature=signature,
                                                             key_id=key_id, language=args.language))
     sys.stdout.write(page.html)
+
+
+def _receipt_file(content: bytes, signature: str) -> tuple[bytes, bytes, str]:
+    """The signed bytes, signature and key id: from what `grant` wrote (it names them), or from a bare
+    receipt and --signature. Signed JSON never ends in white space: a line break an editor added is not
+    part of it."""
+    try:
+        written = json.loads(content)
+    except ValueError:
+        written = None
+    if isinstance(written, dict) and isinstance(written.get("receipt"), str) and "signature" in written:
+        return written["receipt"].encode(), _signature(str(written["signature"])), str(written.get("key_id", ""))
+    if not signature:
+        raise CliError("--signature is needed with a bare receipt (or give the file `grant --receipt-out` wrote)")
+    return content.rstrip(b" \t\r\n"), _signature(signature), ""
 
 
 def _purpose_row(p: pb.Purpose) -> dict:
@@ -165,9 +182,15 @@ async def _call(stub: consent_pb2_grpc.ConsentServiceStub, args: argparse.Namesp
             controller_id=args.controller))
         receipt = {"receipt": granted.receipt.receipt_json.decode(),
                    "signature": base64.b64encode(granted.receipt.signature).decode(), "key_id": granted.receipt.key_id}
+        if args.receipt_out:
+            args.receipt_out.write_text(json.dumps(receipt, indent=2, ensure_ascii=False) + "\n")
         if args.json:
             show({"notice": plain(notice), "consent": plain(granted.consent), **receipt}, True)
             return
         show(granted.consent, False, "consent")
+        if args.receipt_out:
+            print(f"signed receipt written to {args.receipt_out}: `consentry consent receipt --receipt-file"
+                  f" {args.receipt_out}` shows it")
+            return
         for name, value in receipt.items():  # one line each, to copy (see `consent receipt`)
             print(f"{name.replace('_', ' ')}: {value}")

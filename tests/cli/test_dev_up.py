@@ -101,6 +101,11 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         receipt = ["consent", "receipt", "--receipt-file", str(tmp_path / "receipt.json"), "--signature"]
         page = consentry(*receipt, printed["signature"], "--language", "zh-CN", run_dir=run_dir)
         forged = consentry(*receipt, base64.b64encode(bytes(64)).decode(), run_dir=run_dir)
+        kept = tmp_path / "ann-receipt.json"  # as the README has it: written by grant, read back alone
+        consentry("consent", "grant", "--subject", "ann", "--age", "30", "--alternative-offered", *purpose,
+                  "--receipt-out", str(kept), run_dir=run_dir)
+        kept_page = consentry("consent", "receipt", "--receipt-file", str(kept), "--language", "en", run_dir=run_dir)
+        unsigned = consentry("consent", "receipt", "--receipt-file", str(tmp_path / "receipt.json"), run_dir=run_dir)
         checked = consentry("consent", "check", "--subject", "alice", *purpose, "--json", run_dir=run_dir)
         link = consentry("portal", "link", "--subject", "alice", "--language", "zh-CN", run_dir=run_dir)
         with urllib.request.urlopen(link.stdout.splitlines()[0], timeout=10) as answer:  # the page the link opens
@@ -169,6 +174,9 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     assert forged.returncode == 1 and forged.stderr.splitlines() == [
         "consentry: INVALID_ARGUMENT RECEIPT_SIGNATURE_INVALID: the signature does not verify over receipt_json:"
         " the receipt was altered or not signed by this service"]
+    assert kept_page.returncode == 0 and '<html lang="en">' in kept_page.stdout, kept_page.stderr
+    assert unsigned.returncode == 1 and unsigned.stderr.splitlines() == [
+        "consentry: --signature is needed with a bare receipt (or give the file `grant --receipt-out` wrote)"]
     assert json.loads(checked.stdout)["decision"] == "DECISION_ALLOW"
     # A refusal is one line, with its machine-readable reason, and a non-zero exit.
     assert child.returncode == 1 and child.stderr.splitlines() == [
