@@ -75,14 +75,11 @@ class Card:
 @dataclass(frozen=True)
 class Receipt:
     """The signed receipt of a consent in force, as consent issued it: the signed bytes, the Ed25519
-    signature and the key that made it (with that key's public half, to check it anywhere), and
-    consent's readable page of it in the person's language (rendered only for a signature that verifies)."""
+    signature and the id of the key that made it."""
 
     receipt_json: bytes
     signature: bytes
     key_id: str
-    public_key_pem: str
-    readable_html: str
 
 
 def notice_in(notices: list[Notice], version: int, language: str) -> Notice | None:

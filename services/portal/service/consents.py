@@ -46,10 +46,16 @@ class MyConsents:
         purpose = await self._platform.purpose(person.controller_id, purpose_id, language)
         return Card(purpose, (await self._platform.consents(person)).get(purpose_id))
 
-    async def receipt(self, session: Session, purpose_id: str, language: str, ward: int = 0) -> Receipt:
+    async def receipt(self, session: Session, purpose_id: str, ward: int = 0) -> Receipt:
         """The signed receipt of the consent in force (the person's own, or their ward's)."""
         person, _ = _acting(session, ward)
-        return await self._platform.receipt(person, purpose_id, language)
+        return await self._platform.receipt(person, purpose_id)
+
+    async def receipt_key(self) -> str:
+        return await self._platform.receipt_key()
+
+    async def readable(self, receipt: Receipt, language: str) -> str:
+        return await self._platform.readable(receipt, language)
 
     async def grant(self, session: Session, session_secret: str, purpose_id: str, shown_hash: str, language: str,
                     age: int, form_key: str, ward: int = 0) -> None:

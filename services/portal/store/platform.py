@@ -146,19 +146,22 @@ class Platform:
             collection_method=pb.COLLECTION_METHOD_WEB_FORM, evidence_ref=evidence_ref,
             idempotency_key=idempotency_key), timeout=TIMEOUT_S))
 
-    async def receipt(self, person: Person, purpose_id: str, language: str) -> Receipt:
-        """The receipt of the person's consent in force, issued again by consent, with its key and its
-        readable page (consent renders only a receipt whose signature verifies)."""
-        issued, key = await asyncio.gather(
-            _call(self._consent.IssueReceipt(pb.IssueReceiptRequest(
-                subject_id=person.subject_id, purpose_id=purpose_id, controller_id=person.controller_id),
-                timeout=TIMEOUT_S)),
-            _call(self._consent.GetReceiptKey(pb.GetReceiptKeyRequest(), timeout=TIMEOUT_S)))
-        r = issued.receipt
-        page = await _call(self._consent.RenderReceipt(pb.RenderReceiptRequest(
-            receipt_json=r.receipt_json, signature=r.signature, key_id=r.key_id, language=language),
-            timeout=TIMEOUT_S))
-        return Receipt(r.receipt_json, r.signature, r.key_id, key.public_key_pem, page.html)
+    async def receipt(self, person: Person, purpose_id: str) -> Receipt:
+        """The receipt of the person's consent in force, issued again by consent."""
+        r = (await _call(self._consent.IssueReceipt(pb.IssueReceiptRequest(
+            subject_id=person.subject_id, purpose_id=purpose_id, controller_id=person.controller_id),
+            timeout=TIMEOUT_S))).receipt
+        return Receipt(r.receipt_json, r.signature, r.key_id)
+
+    async def receipt_key(self) -> str:
+        """The PEM of the public key that checks receipts."""
+        return (await _call(self._consent.GetReceiptKey(pb.GetReceiptKeyRequest(), timeout=TIMEOUT_S))).public_key_pem
+
+    async def readable(self, receipt: Receipt, language: str) -> str:
+        """Consent's page of the receipt in the language (it renders only a receipt whose signature verifies)."""
+        return (await _call(self._consent.RenderReceipt(pb.RenderReceiptRequest(
+            receipt_json=receipt.receipt_json, signature=receipt.signature, key_id=receipt.key_id,
+            language=language), timeout=TIMEOUT_S))).html
 
     async def submit(self, person: Person, kind: Kind, purpose_id: str, corrections: dict[str, str], details: str,
                      evidence: tuple[str, str], idempotency_key: str) -> Case:

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 SESSION_COOKIE = "session"
 # Before sign-in, the sign-in form's token is bound to this cookie instead (no session exists yet).
 VISITOR_COOKIE = "visitor"
+LANGUAGE_COOKIE = "lang"
 CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self';"
        " form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
