@@ -64,6 +64,18 @@ rpcs = ["{CONSENT}/GetController", "{CONSENT}/ListPurposes", "{CONSENT}/GetPurpo
         "{CONSENT}/GetReceiptKey", "{DSR}/SubmitRequest", "{DSR}/ListRequests", "{DSR}/GetExport"]
 purposes = ["*"]
 
+# The console for the platform's staff (in the portal's web application): it reads and decides requests
+# and reads the audit log, for whichever controller the signed-in person works in, and records in the
+# log, before each change, who made it.
+[clients.console]
+operator = true
+records_staff_actions = true
+rpcs = ["{DSR}/ListRequests", "{DSR}/GetRequest", "{DSR}/VerifyIdentity", "{DSR}/AcknowledgeRequest",
+        "{DSR}/ExtendDeadline", "{DSR}/RejectRequest", "{DSR}/GetExport", "{DSR}/ListProcessors",
+        "{AUDIT}/Append", "{AUDIT}/GetCheckpoint", "{AUDIT}/GetPublicKey", "{AUDIT}/GetInclusionProof",
+        "{AUDIT}/QueryEvents", "{AUDIT}/ExportEvents", "{AUDIT}/GetCompleteness"]
+purposes = []
+
 [clients.dpo]
 operator = true
 rpcs = ["{AUDIT}/GetCheckpoint", "{AUDIT}/GetPublicKey", "{AUDIT}/GetInclusionProof", "{AUDIT}/GetConsistencyProof",

@@ -3,6 +3,7 @@ people who consented to it (the reference face gate enrols them when it starts) 
 portal by e-mail code (at <subject>@example.com; the codes land in the run directory's mail/)."""
 
 import hashlib
+import secrets
 from datetime import timedelta
 
 from google.protobuf import duration_pb2
@@ -11,7 +12,7 @@ from consentry.consent.v1 import consent_admin_pb2 as admin_pb
 from consentry.consent.v1 import consent_admin_pb2_grpc
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
-from consentry.portal.v1 import portal_pb2, portal_pb2_grpc
+from consentry.portal.v1 import portal_admin_pb2, portal_admin_pb2_grpc, portal_pb2, portal_pb2_grpc
 from services.cli.client import channel
 
 NOTICE = {
@@ -71,3 +72,25 @@ async def seed_demo_contacts(endpoints: dict, subjects: list[str]) -> None:
             await stub.RegisterContact(portal_pb2.RegisterContactRequest(
                 subject_id=subject, jurisdiction="CN", email=demo_address(subject),
                 controller_id=DEMO_CONTROLLER.controller_id))
+
+
+# The console's demo staff: one of each role, the DPO and the auditor in the demo controller.
+DEMO_STAFF = {"demo-dpo": ("dpo", DEMO_CONTROLLER.controller_id), "demo-operator": ("operator", ""),
+              "demo-auditor": ("auditor", DEMO_CONTROLLER.controller_id)}
+_STAFF_ROLES = {"dpo": portal_admin_pb2.STAFF_ROLE_DPO, "operator": portal_admin_pb2.STAFF_ROLE_OPERATOR,
+                "auditor": portal_admin_pb2.STAFF_ROLE_AUDITOR}
+
+
+async def seed_demo_staff(endpoints: dict) -> dict[str, dict]:
+    """Each demo account with a random password and its authenticator secret (consentry_dev/staff_code.py
+    prints the current code), to be kept in a file only its owner reads."""
+    accounts = {}
+    async with channel(endpoints, "portal", "admin") as ch:
+        stub = portal_admin_pb2_grpc.PortalAdminServiceStub(ch)
+        for name, (role, controller) in DEMO_STAFF.items():
+            password = secrets.token_urlsafe(12)
+            answer = await stub.CreateStaffAccount(portal_admin_pb2.CreateStaffAccountRequest(
+                name=name, role=_STAFF_ROLES[role], controller_id=controller, password=password))
+            accounts[name] = {"role": role, "controller_id": controller, "password": password,
+                              "totp_uri": answer.totp_uri}
+    return accounts

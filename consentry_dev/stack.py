@@ -162,8 +162,9 @@ def portal_env(stack: Stack, port: int, http_port: int, ports: dict[str, int],
                smtp_port: int | None = None) -> dict[str, str]:
     """PortalService on `port`, the pages on `http_port` (plain HTTP on loopback: a dev stack has no TLS
     front; browsers keep Secure cookies for localhost); `ports`: consent's and dsr's; sign-in codes
-    mailed to the SMTP server on `smtp_port` (consentry_dev/mail.py), if one is given."""
-    client = stack.ca.issue_client("portal")
+    mailed to the SMTP server on `smtp_port` (consentry_dev/mail.py), if one is given. The staff's console
+    runs beside the pages with its own identity ("console"); `ports` then names audit's too."""
+    client, console = stack.ca.issue_client("portal"), stack.ca.issue_client("console")
     prefix = "CONSENTRY_PORTAL_"
     return {**_service_env(prefix, stack, "portal", stack.database("portal", "portal"), port, kafka=False),
             f"{prefix}HTTP_LISTEN": f"127.0.0.1:{http_port}", f"{prefix}PUBLIC_URL": f"http://localhost:{http_port}",
@@ -171,7 +172,8 @@ def portal_env(stack: Stack, port: int, http_port: int, ports: dict[str, int],
             **({f"{prefix}SMTP__HOST": "127.0.0.1", f"{prefix}SMTP__PORT": str(smtp_port),
                 f"{prefix}SMTP__SECURITY": "none"} if smtp_port else {}),
             f"{prefix}TLS_CA": str(stack.ca.ca.cert),
-            f"{prefix}TLS_CERT": str(client.cert), f"{prefix}TLS_KEY": str(client.key)}
+            f"{prefix}TLS_CERT": str(client.cert), f"{prefix}TLS_KEY": str(client.key),
+            f"{prefix}CONSOLE__TLS_CERT": str(console.cert), f"{prefix}CONSOLE__TLS_KEY": str(console.key)}
 
 
 def face_gate_env(stack: Stack, ports: dict[str, int], name: str = "demo-gate") -> dict[str, str]:

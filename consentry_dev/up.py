@@ -17,7 +17,9 @@ from consentry_dev.launchers.process import private_file
 from consentry_dev.launchers.procfs import kill_tree, wait_gone
 from consentry_dev.policy import DEMO_CONTROLLER, DEMO_PURPOSE, DEMO_SUBJECTS, POLICY
 from consentry_dev.mail import Inbox
-from consentry_dev.seed import demo_address, seed_demo_consents, seed_demo_contacts, seed_demo_purpose
+from consentry_dev.seed import (
+    demo_address, seed_demo_consents, seed_demo_contacts, seed_demo_purpose, seed_demo_staff,
+)
 from consentry_dev.stack import (
     FaceGateProcess, ServiceProcess, Stack, audit_env, consent_env, dsr_env, face_gate_env, keyvault_env, portal_env,
 )
@@ -81,12 +83,14 @@ def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
                               "portal": portal_port}),
             dsr_port).start())
         stack.enter_context(ServiceProcess(run_dir / "portal", "services.portal", portal_env(
-            infra, portal_port, portal_http, {"consent": consent_port, "dsr": dsr_port}, inbox.port), portal_port).start())
+            infra, portal_port, portal_http, {"consent": consent_port, "dsr": dsr_port, "console__audit": audit_port},
+            inbox.port), portal_port).start())
 
         endpoints = {
             "consent": f"localhost:{consent_port}", "keyvault": f"localhost:{keyvault_port}",
             "audit": f"localhost:{audit_port}", "dsr": f"localhost:{dsr_port}", "portal": f"localhost:{portal_port}",
             "portal_url": f"http://localhost:{portal_http}/{DEMO_CONTROLLER}/", "smtp": inbox.port,
+            "console_url": f"http://localhost:{portal_http}/console/",
             "postgres": f"127.0.0.1:{pg.port}", "kafka": kafka.bootstrap_servers, "vault": bao.address,
             "ca": str(ca.ca.cert), "clients": {n: {"cert": str(f.cert), "key": str(f.key)} for n, f in clients.items()},
         }
@@ -94,6 +98,7 @@ def up(run_dir: Path, *, ready_file: Path | None = None) -> None:
         asyncio.run(seed_demo_purpose(endpoints, DEMO_PURPOSE))
         asyncio.run(seed_demo_consents(endpoints, DEMO_PURPOSE, DEMO_SUBJECTS))
         asyncio.run(seed_demo_contacts(endpoints, DEMO_SUBJECTS))
+        private_file(run_dir / "console-accounts.json", json.dumps(asyncio.run(seed_demo_staff(endpoints)), indent=2))
         gate_env = face_gate_env(infra, {"consent": consent_port, "keyvault": keyvault_port, "dsr": dsr_port})
         private_file(run_dir / "face-gate.env", "".join(f"{k}='{v}'\n" for k, v in gate_env.items()))
         stack.enter_context(FaceGateProcess(run_dir / "face-gate", gate_env).start())
@@ -124,6 +129,7 @@ Consentry is running (Ctrl-C stops everything).
   dsr       gRPC+mTLS  {e['dsr']}   (client: admin)
   portal    gRPC+mTLS  {e['portal']}   (client: demo-gate asks sign-in links)
   portal    web        {e['portal_url']}   (zh-CN and en)
+  console   web        {e['console_url']}   (the staff's: demo-dpo, demo-operator, demo-auditor)
   mail      SMTP       127.0.0.1:{e['smtp']}   (the portal's sign-in codes, saved under {run_dir}/mail)
   postgres             {e['postgres']}   (a role and password per service; superuser password in {run_dir}/postgres)
   kafka     TLS+mTLS   {e['kafka']}     (Tansu behind stunnel; a certificate per service and processor)
@@ -153,6 +159,10 @@ The portal, as a person signed in to the demo gate's app reaches it (open the li
 
   consentry portal link --subject demo-mei --language en
   # or sign in by e-mail code as {demo_address(DEMO_SUBJECTS[0])}: the code lands in {run_dir}/mail/
+
+The console, signed in as the demo DPO (passwords and authenticator secrets in {run_dir}/console-accounts.json):
+
+  .venv/bin/python -m consentry_dev.staff_code demo-dpo   # the password, and the code of the moment
 
 The reference face gate (examples/face_gate, a dsr processor) enrolled {', '.join(DEMO_SUBJECTS)} at start:
 

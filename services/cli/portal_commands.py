@@ -1,13 +1,18 @@
 """`consentry portal link`: a sign-in link to the portal for a person, as a face system's backend asks
 for one (PortalService.CreateSignInLink), to open in a browser. `consentry portal contact`: the e-mail
-address a person signs in with by code (PortalService.RegisterContact)."""
+address a person signs in with by code (PortalService.RegisterContact). `consentry portal staff add`:
+an account of the console, /console/ (PortalAdminService.CreateStaffAccount)."""
 
 import argparse
+import getpass
+import sys
 from pathlib import Path
 
+from consentry.portal.v1 import portal_admin_pb2 as admin_pb
+from consentry.portal.v1 import portal_admin_pb2_grpc
 from consentry.portal.v1 import portal_pb2 as pb
 from consentry.portal.v1 import portal_pb2_grpc
-from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
+from services.cli.client import DEFAULT_RUN_DIR, CliError, channel, load_endpoints
 from services.cli.output import add_json_flag, show
 
 
@@ -37,6 +42,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     contact.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
     add_json_flag(contact)
     contact.set_defaults(run=register)
+
+    staff = actions.add_parser("staff", help="the console's accounts (DPOs, operators, auditors)")
+    staff_actions = staff.add_subparsers(dest="staff_action", required=True)
+    add = staff_actions.add_parser("add", help="an account; prints its second factor for an authenticator app, once")
+    add.add_argument("--name", required=True, help="the account's name: a-z, 0-9, '.', '_', '-'")
+    add.add_argument("--role", required=True, choices=list(ROLES), help="dpo: one controller's; operator: the"
+                     " platform's; auditor: reads only (one controller's, or the platform's without --controller)")
+    add.add_argument("--controller", default="", help="the controller a DPO (or an auditor) works in")
+    add.add_argument("--password-file", type=Path, help="a file holding the password (12 to 256 characters,"
+                     " first line); without it the password is asked for on the terminal")
+    add.add_argument("--client", default="admin", help="client certificate to call with (an operator's)")
+    add.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
+    add_json_flag(add)
+    add.set_defaults(run=add_staff)
+
+
+ROLES = {"dpo": admin_pb.STAFF_ROLE_DPO, "operator": admin_pb.STAFF_ROLE_OPERATOR,
+         "auditor": admin_pb.STAFF_ROLE_AUDITOR}
 
 
 def _ward(text: str) -> pb.Ward:
@@ -70,4 +93,32 @@ async def register(args: argparse.Namespace) -> int:
     else:
         print(f"{args.subject} signs in by code sent to {args.email}" if args.email
               else f"{args.subject} has no address now")
+    return 0
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_file:
+        lines = args.password_file.read_text().splitlines()
+        return lines[0] if lines else ""
+    if not sys.stdin.isatty():
+        raise CliError("give the password with --password-file (no terminal to ask it on)")
+    first, again = getpass.getpass("password: "), getpass.getpass("again: ")
+    if first != again:
+        raise CliError("the two passwords differ; nothing was created")
+    return first
+
+
+async def add_staff(args: argparse.Namespace) -> int:
+    password = _password(args)
+    async with channel(load_endpoints(args.run_dir), "portal", args.client) as ch:
+        answer = await portal_admin_pb2_grpc.PortalAdminServiceStub(ch).CreateStaffAccount(
+            admin_pb.CreateStaffAccountRequest(name=args.name, role=ROLES[args.role], controller_id=args.controller,
+                                               password=password), timeout=10)
+    if args.json:
+        show({"name": args.name, "role": args.role, "controller_id": args.controller, "totp_uri": answer.totp_uri},
+             True)
+    else:
+        print(f"{args.name} ({args.role}{', ' + args.controller if args.controller else ''}) may sign in at /console/"
+              f" with the password and a code from an authenticator app set up with (shown only now):\n"
+              f"{answer.totp_uri}")
     return 0

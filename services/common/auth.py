@@ -16,6 +16,11 @@ Policy (TOML):
     rpcs = ["consentry.dsr.v1.DsrService/SubmitRequest"]
     verifies_identity = true     # it signed the person in: the requests it files are verified on receipt
 
+    [clients.console]
+    operator = true
+    rpcs = ["consentry.audit.v1.AuditService/Append"]
+    records_staff_actions = true  # it signs staff in: it appends "console." events naming who acted
+
 Every client either belongs to exactly one controller (`controller = "<id>"`) or is an operator of the
 platform (`operator = true`). An entry with neither or both is refused when the policy is loaded, so a
 careless entry stops the service at start instead of letting a client act for no controller or all.
@@ -83,6 +88,9 @@ class ClientGrant:
     unrestricted: bool = False
     # It authenticates the people it acts for (the portal's sign-in): dsr takes its requests as verified.
     verifies_identity: bool = False
+    # It signs the platform's staff in (the DPO console): the audit log takes its "console." events,
+    # each naming the person who acted. No face system may write one.
+    records_staff_actions: bool = False
 
     def may_call(self, method: str) -> bool:
         service = method.rsplit("/", 1)[0]
@@ -144,9 +152,10 @@ class Policy:
 def _grant(name: str, entry: dict) -> ClientGrant:
     """One client's entry; PolicyError unless it names exactly one of a controller or `operator = true`."""
     controller, operator = entry.get("controller"), entry.get("operator", False)
-    verifies = entry.get("verifies_identity", False)
-    if not isinstance(operator, bool) or not isinstance(verifies, bool):
-        raise PolicyError(f"policy: client '{name}': operator and verifies_identity must be true or false")
+    verifies, staff = entry.get("verifies_identity", False), entry.get("records_staff_actions", False)
+    if not all(isinstance(flag, bool) for flag in (operator, verifies, staff)):
+        raise PolicyError(f"policy: client '{name}': operator, verifies_identity and records_staff_actions must be"
+                          " true or false")
     if controller is not None and (not isinstance(controller, str) or not controller.strip()):
         raise PolicyError(f"policy: client '{name}': controller must be a controller id")
     if operator and controller is not None:
@@ -156,7 +165,7 @@ def _grant(name: str, entry: dict) -> ClientGrant:
         raise PolicyError(f"policy: client '{name}' names no controller: set controller = \"<id>\", or"
                           " operator = true for the platform's own identities")
     return ClientGrant(name, frozenset(entry.get("rpcs", [])), frozenset(entry.get("purposes", [])),
-                       controller_id=controller, verifies_identity=verifies)
+                       controller_id=controller, verifies_identity=verifies, records_staff_actions=staff)
 
 
 _current: ContextVar[ClientGrant | None] = ContextVar("consentry_client", default=None)

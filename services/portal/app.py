@@ -26,7 +26,13 @@ from services.portal.store.contacts import ContactStore
 from services.portal.store.mail import SmtpMailer
 from services.portal.store.platform import Platform
 from services.portal.store.sessions import SessionStore
+from services.portal.service.console import Console
+from services.portal.service.log_check import LogChecks
+from services.portal.service.staff_sign_in import StaffSignIn
+from services.portal.store.console_platform import ConsolePlatform
+from services.portal.store.staff import StaffStore
 from services.portal.web.app import Portal
+from services.portal.web.console_pages import ConsolePages
 from services.portal.web.guard import CsrfTokens, ExportLinks
 from services.portal.web.i18n import Pages
 from services.portal.web.limits import RateLimits
@@ -42,6 +48,7 @@ class PortalApp:
         self.runtime = ServiceRuntime("portal", "services.portal.store")
         self._web: uvicorn.Server | None = None
         self._web_task: asyncio.Task | None = None
+        self._staff: StaffSignIn | None = None
 
     @property
     def port(self) -> int:
@@ -78,8 +85,12 @@ class PortalApp:
         portal = Portal(sign_in, MyConsents(platform), MyRequests(platform), platform.controller, CsrfTokens(key),
                         ExportLinks(key), limits, secure_cookies=True, pages=pages,
                         codes=codes if s.smtp.host else None)
+        staff, console_routes = None, []
+        if s.console.enabled:
+            staff, console = self._console(pool, pages, CsrfTokens(key), limits)
+            console_routes = console.routes()
         host, _, port = s.http_listen.rpartition(":")
-        self._web = uvicorn.Server(uvicorn.Config(portal.app(hsts=https), host=host, port=int(port), log_config=None,
+        self._web = uvicorn.Server(uvicorn.Config(portal.app(hsts=https, first=console_routes), host=host, port=int(port), log_config=None,
                                                   access_log=False, lifespan="off", server_header=False,
                                                   proxy_headers=bool(s.forwarded_allow_ips),
                                                   forwarded_allow_ips=s.forwarded_allow_ips or None))
@@ -93,13 +104,26 @@ class PortalApp:
         log.info("portal pages served", url=f"http://{host}:{self.http_port}/")
 
         servicer = PortalServicer(sign_in, codes, str(s.public_url))
-        admin = PortalAdminServicer(Forgetting(sessions, contacts, utcnow))
+        admin = PortalAdminServicer(Forgetting(sessions, contacts, utcnow), staff, platform.controller)
         server = GrpcServer(
             s.grpc, Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id), [SERVICE_NAME],
             lambda srv: portal_pb2_grpc.add_PortalServiceServicer_to_server(servicer, srv), status_for)
         server.add_service(ADMIN_SERVICE_NAME,
                            lambda srv: portal_admin_pb2_grpc.add_PortalAdminServiceServicer_to_server(admin, srv))
         await runtime.serve(server)
+
+    def _console(self, pool, pages: Pages, csrf: CsrfTokens, limits: RateLimits) -> tuple[StaffSignIn, ConsolePages]:
+        s, c = self.settings, self.settings.console
+        assert s.tls_ca and c.tls_cert and c.tls_key
+        platform = ConsolePlatform(s.dsr_address, c.audit_address, s.tls_ca.read_bytes(), c.tls_cert.read_bytes(),
+                                   c.tls_key.read_bytes())
+        self.runtime.on_stop(platform.close)
+        staff = StaffSignIn(StaffStore(pool), platform.record, timedelta(seconds=c.session_idle_s),
+                            timedelta(seconds=c.session_absolute_s))
+        self._staff = staff
+        console = Console(platform)
+        checks = LogChecks(console, platform.public_key)
+        return staff, ConsolePages(staff, console, checks, csrf, limits, pages, secure_cookies=True)
 
     async def _sweep(self, sessions: SessionStore, contacts: ContactStore) -> None:
         while True:
@@ -108,6 +132,8 @@ class PortalApp:
                 now = utcnow()
                 await sessions.forget_ended(now)
                 await contacts.forget_ended(now)
+                if self._staff is not None:
+                    await self._staff.forget_ended()
             except Exception as exc:  # noqa: BLE001 - the next sweep tries again
                 log.warning("portal sweep failed", error=type(exc).__name__)
 

@@ -20,6 +20,21 @@ class SmtpSettings(BaseModel):
     timeout_s: float = Field(10.0, gt=0)
 
 
+class ConsoleSettings(BaseModel):
+    """The console for the platform's staff (/console/), with its own mTLS identity ("console": an operator
+    whose policy entry says `records_staff_actions = true`). No certificate: no console here."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    audit_address: str = "localhost:50054"
+    # How long a staff session lasts: idle, and at most (shorter than a person's: staff reach everyone).
+    session_idle_s: float = Field(15 * 60, gt=0)
+    session_absolute_s: float = Field(8 * 3600, gt=0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tls_cert and self.tls_key)
+
+
 class PortalSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONSENTRY_PORTAL_", env_nested_delimiter="__")
 
@@ -62,3 +77,6 @@ class PortalSettings(BaseSettings):
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+
+    # The staff's console (CONSENTRY_PORTAL_CONSOLE__TLS_CERT, ...); it calls dsr at dsr_address too.
+    console: ConsoleSettings = ConsoleSettings()

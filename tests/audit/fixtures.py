@@ -28,6 +28,9 @@ AUDIT_CLIENTS = {
     "face-app": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/Append"], "purposes": []},
     "door-system": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/Append"], "purposes": []},
     "dsr": {"operator": True, "rpcs": [f"{SERVICE}/QueryEvents"], "purposes": []},
+    # The staff's console: it reads the log and appends what staff did ("console." events only).
+    "console": {"operator": True, "records_staff_actions": True, "rpcs": [*DPO_RPCS, f"{SERVICE}/Append"],
+                "purposes": []},
 }
 # Whose subjects were subjects before controllers: the test clients' controller, so what producers not
 # yet naming a controller publish about a subject is acme-campus's.

@@ -62,7 +62,8 @@ def test_a_client_of_a_controller_carries_its_controller():
     ('controller = "acme"\noperator = true\nrpcs = ["*"]', "never both"),
     ('controller = ""\nrpcs = ["*"]', "must be a controller id"),
     ('controller = ["acme", "other"]\nrpcs = ["*"]', "must be a controller id"),
-    ('operator = "yes"\nrpcs = ["*"]', "operator and verifies_identity must be true or false"),
+    ('operator = "yes"\nrpcs = ["*"]', "must be true or false"),
+    ('operator = true\nrecords_staff_actions = "yes"\nrpcs = ["*"]', "records_staff_actions must be true or false"),
 ])
 def test_a_client_with_neither_or_both_a_controller_and_operator_is_refused_at_load(tmp_path, entry, words):
     path = tmp_path / "policy.toml"

@@ -34,6 +34,9 @@ DSR_CLIENTS = {
     # The people's portal: it signs people in, so the requests it files are verified on receipt.
     "portal": {"operator": True, "verifies_identity": True, "rpcs": [
         f"{SERVICE}/{rpc}" for rpc in ("SubmitRequest", "GetRequest", "ListRequests", "GetExport")], "purposes": []},
+    # The staff's console (in the portal): it reads and decides requests for whoever is signed in.
+    "console": {"operator": True, "records_staff_actions": True, "rpcs": [
+        f"{SERVICE}/{rpc}" for rpc in OFFICE_RPCS if rpc != "SubmitRequest"], "purposes": []},
     # A face system without a processor of its own (it may not register anyone).
     "face-app": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/RegisterProcessor"], "purposes": []},
     # Face systems that are processors: each registers itself and confirms its own tasks.

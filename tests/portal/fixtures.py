@@ -7,7 +7,7 @@ from consentry.portal.v1 import portal_admin_pb2_grpc, portal_pb2_grpc
 from consentry_dev.launchers.process import free_port
 from consentry_dev.mail import Inbox
 from services.portal.app import PortalApp
-from services.portal.settings import PortalSettings, SmtpSettings
+from services.portal.settings import ConsoleSettings, PortalSettings, SmtpSettings
 from tests.consent.builders import OTHER_CONTROLLER, registered_controller, registered_purpose
 from tests.portal.visitor import Visitor
 from tests.support import Clients, grpc_settings, write_policy
@@ -34,7 +34,7 @@ PORTAL_CLIENTS = {
 def portal_settings(run_dir, postgres, dev_ca, consent_app, dsr_app, inbox: Inbox | None = None,
                     **overrides) -> PortalSettings:
     """With `inbox`, sign-in codes are mailed to it."""
-    client = dev_ca.issue_client("portal")
+    client, console = dev_ca.issue_client("portal"), dev_ca.issue_client("console")
     http = free_port()
     return PortalSettings(**{
         "database_url": postgres.dsn("portal"),
@@ -45,6 +45,8 @@ def portal_settings(run_dir, postgres, dev_ca, consent_app, dsr_app, inbox: Inbo
         # Every test signs people in from the one loopback address: the limits are tested on their own.
         "sign_ins_per_minute": 10_000, "changes_per_minute": 10_000, "pages_per_minute": 100_000,
         "smtp": SmtpSettings(host="127.0.0.1", port=inbox.port, security="none") if inbox else SmtpSettings(),
+        "console": ConsoleSettings(tls_cert=console.cert, tls_key=console.key,
+                                   audit_address=dsr_app.settings.audit_address),
         **overrides})
 
 

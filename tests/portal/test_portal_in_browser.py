@@ -12,73 +12,17 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from axe_playwright_python.async_playwright import Axe
 
 from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.portal.v1 import portal_pb2 as pb
 from services.portal.domain.sign_in import secret_hash
-from tests.browser import BROWSER, RESULTS, fonts_covering, fonts_drawing
+from tests.browser import BROWSER, Tour, fonts_covering, fonts_drawing
 from tests.portal.fixtures import BACKEND, HARBOUR
 from tests.portal.test_codes import code_in, registered
 from tests.portal.visitor import sign_in_link
 from tests.support import unique
 
-SCREENSHOTS = RESULTS / "portal-pages"
 pytestmark = [*BROWSER, BACKEND]
-
-
-@pytest.fixture
-async def contexts(chromium):
-    """Browser contexts of 1000x800 that close after the test, whatever happened in it."""
-    opened = []
-
-    async def new(**options):
-        context = await chromium.new_context(viewport={"width": 1000, "height": 800}, **options)
-        opened.append(context)
-        return context
-    yield new
-    for context in opened:
-        await context.close()
-
-
-class Tour:
-    """One person's browser on the portal: every page it reaches is checked by axe and photographed."""
-
-    def __init__(self, page, language: str, script: bool = True) -> None:
-        """Without script, axe (a script itself) cannot run: those pages are photographed only; the same
-        pages with script are the ones axe checks."""
-        self.page, self.language, self.script = page, language, script
-        self.violations: dict[str, list] = {}
-        self.checked: set[str] = set()
-
-    async def look(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        if not self.script:
-            await self.page.screenshot(path=SCREENSHOTS / f"{name}-{self.language}-no-script.png", full_page=True)
-            return
-        results = (await Axe().run(self.page, options=None)).response
-        self.checked |= {rule["id"] for rule in results["passes"]}
-        self.violations[name] = [(v["id"], v["help"], [n["html"] for n in v["nodes"]]) for v in results["violations"]]
-        assert await self.page.get_attribute("html", "lang") == self.language
-        await self.page.screenshot(path=SCREENSHOTS / f"{name}-{self.language}.png", full_page=True)
-
-    async def activate(self, text: str, role: str) -> None:
-        """With the keyboard alone (Tab to it, then Enter) where script runs to tell where the focus is;
-        without script, a click."""
-        if not self.script:
-            await self.page.get_by_role(role, name=text).first.click()
-            return
-        await self.tab_to(text)
-        await self.page.keyboard.press("Enter")
-
-    async def tab_to(self, text: str) -> None:
-        """Moves the focus with the Tab key alone to the link or button saying `text`."""
-        for _ in range(60):
-            await self.page.keyboard.press("Tab")
-            if text in await self.page.evaluate(
-                    "['A', 'BUTTON'].includes(document.activeElement.tagName) ? document.activeElement.innerText : ''"):
-                return
-        raise AssertionError(f"the Tab key never reached {text!r}")
 
 
 @pytest.mark.parametrize("script", [True, False], ids=["htmx", "no-script"])

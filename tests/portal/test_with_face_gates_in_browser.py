@@ -15,11 +15,10 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from consentry.portal.v1 import portal_pb2 as ppb
-from tests.browser import BROWSER
+from tests.browser import BROWSER, Tour
 from tests.consent.builders import registered_controller, registered_purpose
 from tests.erasure.stack import CONTROLLER, GATES, start_platform
 from tests.erasure.test_a_deleted_person_is_nowhere import Gate
-from tests.portal.test_portal_in_browser import Tour
 from tests.support import unique
 
 pytestmark = [*BROWSER, pytest.mark.slow]

@@ -40,10 +40,10 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
 
     async def GetInclusionProof(self, request, context):
         valid.tree_size("tree_size", request.tree_size)
-        size, leaf, hashes = await self._reader.inclusion(request.leaf_index, request.tree_size,
-                                                          auth.current_controller())
+        size, leaf, hashes, body = await self._reader.inclusion(request.leaf_index, request.tree_size,
+                                                                auth.current_controller(), request.include_entry)
         return pb.GetInclusionProofResponse(leaf_index=request.leaf_index, tree_size=size, leaf_hash=leaf,
-                                            hashes=hashes)
+                                            hashes=hashes, entry_json=body)
 
     async def GetConsistencyProof(self, request, context):
         valid.consistency(request)

@@ -17,6 +17,8 @@ EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
 # Sequences are JSON numbers in the hashed entries: exact only below 2**53.
 MAX_SEQUENCE = 2**53 - 1
 FACE_EVENT_TYPE = re.compile(r"^face(\.[a-z][a-z0-9_]{0,39}){1,4}$")
+# What the platform's staff did in the console, appended by the console alone (records_staff_actions).
+STAFF_EVENT_TYPE = re.compile(r"^console(\.[a-z][a-z0-9_]{0,39}){1,4}$")
 SUBJECT_REF = re.compile(r"^[0-9a-f]{64}$")
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,5}$")
 MAX_ATTRIBUTES = 16
@@ -37,16 +39,26 @@ def _free_text(v: Validator, field: str, value: str, *, max_len: int) -> None:
 
 
 def append(request: pb.AppendRequest, producer: str) -> list[Event]:
-    """The events, each its caller's controller's (an operator names the controller: it has none)."""
+    """The events, each its caller's controller's (an operator names the controller: it has none).
+    The console (a client that records_staff_actions) appends what staff did instead: "console." events,
+    about a person or about none, in a controller or (a platform operator's) in none."""
     v = Validator()
-    controller = auth.acting_controller(request.controller_id, v)
+    staff = auth.current_client().records_staff_actions
+    controller = auth.controller_scope(request.controller_id, v) or "" if staff else \
+        auth.acting_controller(request.controller_id, v)
     v.count("events", request.events, least=1, most=MAX_EVENTS)
     now, occurred = datetime.now(UTC), []
     for i, e in enumerate(request.events[:MAX_EVENTS]):
         f = f"events[{i}]"
         v.uuid(f"{f}.event_id", e.event_id)
-        v.matches(f"{f}.type", e.type, FACE_EVENT_TYPE, 'a dotted name starting with "face.", e.g. face.enrolled')
-        v.identifier(f"{f}.subject_id", e.subject_id)
+        if staff:
+            v.matches(f"{f}.type", e.type, STAFF_EVENT_TYPE, 'a dotted name starting with "console."')
+            v.optional_identifier(f"{f}.subject_id", e.subject_id)
+            v.check(not (e.subject_id and not controller), "controller_id", "string.controller_for_subject",
+                    "name the controller the subject is a subject of")
+        else:
+            v.matches(f"{f}.type", e.type, FACE_EVENT_TYPE, 'a dotted name starting with "face.", e.g. face.enrolled')
+            v.identifier(f"{f}.subject_id", e.subject_id)
         occurred.append(v.timestamp(f"{f}.occurred_at", present(e, "occurred_at"), required=True,
                                     earliest=EARLIEST_EVENT, latest=now))
         _free_text(v, f"{f}.result", e.result, max_len=64)

@@ -54,9 +54,9 @@ class LogReader:
                 raise errors.NotSigned(what, requested)
         return requested
 
-    async def inclusion(self, leaf_index: int, tree_size: int, controller_id: str | None = None
-                        ) -> tuple[int, bytes, list[bytes]]:
-        """(tree size, leaf hash, audit path). `controller_id`: the caller's, if it is a controller's
+    async def inclusion(self, leaf_index: int, tree_size: int, controller_id: str | None = None,
+                        with_entry: bool = False) -> tuple[int, bytes, list[bytes], bytes]:
+        """(tree size, leaf hash, audit path, the entry's JSON if asked `with_entry` else b""). `controller_id`: the caller's, if it is a controller's
         client; a leaf that is not one of its controller's entries is then LeafNotFound, beyond the
         tree or not: the tree's size is public (checkpoints are global), whose a leaf is is not."""
         size = await self._signed_size(tree_size)
@@ -67,7 +67,8 @@ class LogReader:
         plan = proofs.inclusion_plan(leaf_index, size)
         async with self._uow.autocommit() as store:
             nodes = await store.nodes(merkle.addresses_for(plan) | {(0, leaf_index)})
-        return size, nodes[(0, leaf_index)], merkle.hashes_for(plan, nodes)
+            body = (await store.leaf_body(leaf_index) or b"") if with_entry else b""
+        return size, nodes[(0, leaf_index)], merkle.hashes_for(plan, nodes), body
 
     async def _owned(self, leaf_index: int, controller_id: str) -> bool:
         async with self._uow.autocommit() as store:

@@ -136,7 +136,7 @@ def processor_to_pb(p: Processor) -> pb.Processor:
 def _request_message(r: Request, tasks: list[Task]) -> pb.Request:
     return pb.Request(
         request_id=r.request_id, type=r.type.value, subject_id=r.subject_id, jurisdiction=r.jurisdiction,
-        controller_id=r.controller_id,
+        controller_id=r.controller_id, evidence=pb.IdentityEvidence(method=r.evidence_method, reference=r.evidence_ref),
         status=r.status.value, purpose_id=r.purpose_id, received_at=to_timestamp(r.received_at),
         due_at=to_timestamp(r.due_at), acknowledgement_due_at=to_timestamp(r.acknowledgement_due_at),
         acknowledged_at=to_timestamp(r.acknowledged_at), extended=r.extended, extension_reason=r.extension_reason,

@@ -7,6 +7,7 @@ import re
 from consentry.dsr.v1 import dsr_admin_pb2 as admin_pb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from services.common import auth
+from services.common.topics import PROCESSOR_NAME
 from services.common.validation import JURISDICTION, FieldViolation, InvalidArgument, Validator
 from services.dsr.domain.model import Rejection, RequestType, Status
 from services.dsr.service.queries import RequestFilter
@@ -100,6 +101,12 @@ def list_requests(req: pb.ListRequestsRequest) -> tuple[RequestFilter, int]:
     if req.status:
         v.enum("status", req.status, [s.value for s in Status])
     v.optional_identifier("subject_id", req.subject_id)
+    if req.type:
+        v.enum("type", req.type, [t.value for t in RequestType])
+    if req.jurisdiction:
+        v.matches("jurisdiction", req.jurisdiction, JURISDICTION, 'an ISO 3166 code, e.g. "CN", "DE", "US-CA"')
+    if req.processor:
+        v.matches("processor", req.processor, PROCESSOR_NAME, "a processor's name")
     v.check(req.due_within_days <= 3660, "due_within_days", "uint32.lte", "at most 3660 days")
     size = v.page(req.page_size, req.page_token, default=DEFAULT_PAGE, most=MAX_PAGE)
     # A subject is a subject of one controller: an operator filtering by one names the controller.
@@ -107,7 +114,8 @@ def list_requests(req: pb.ListRequestsRequest) -> tuple[RequestFilter, int]:
                   else auth.controller_scope(req.controller_id, v))
     v.done()
     return RequestFilter(Status(req.status) if req.status else None, req.overdue_only, req.due_within_days,
-                         req.subject_id, controller), size
+                         req.subject_id, controller, RequestType(req.type) if req.type else None, req.jurisdiction,
+                         req.processor), size
 
 
 def register_processor(req: pb.RegisterProcessorRequest) -> tuple[frozenset[str], frozenset[str]]:

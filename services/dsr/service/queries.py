@@ -24,9 +24,16 @@ class RequestFilter:
     # One controller's requests (None: every controller's, for an operator). A subject is a subject of
     # one controller: a filter by subject always names the controller.
     controller_id: str | None = None
+    request_type: RequestType | None = None
+    jurisdiction: str = ""
+    processor: str = ""  # requests with a task for this processor
 
     def fingerprint(self) -> bytes:
-        query = {**asdict(self), "status": self.status.value if self.status else 0}
+        query = {**asdict(self), "status": self.status.value if self.status else 0,
+                 "request_type": self.request_type.value if self.request_type else 0}
+        for narrower in ("request_type", "jurisdiction", "processor"):  # unused: bound as tokens were before them
+            if not query[narrower]:
+                del query[narrower]
         if self.controller_id is None:  # every controller's: bound as tokens were before controllers
             del query["controller_id"]
         return json.dumps(query).encode()
@@ -60,6 +67,7 @@ class RequestQueries:
                 now=now, status=where.status, overdue_only=where.overdue_only,
                 due_before=now + timedelta(days=where.due_within_days) if where.due_within_days else None,
                 subject_id=where.subject_id, after=after, limit=limit, controller=where.controller_id,
+                request_type=where.request_type, jurisdiction=where.jurisdiction, processor=where.processor,
                 subject_names=self._forgetting.names(where.subject_id, where.controller_id or "")
                 if where.subject_id else ())
         if len(found) < limit:

@@ -7,7 +7,7 @@ import asyncpg
 
 from services.common.event_keys import destroy_event_keys
 from services.common.outbox_retention import redact_persons
-from services.dsr.domain.model import ERASED, Processor, Request, Status, Task, TaskOutcome, TimelineEntry
+from services.dsr.domain.model import ERASED, Processor, Request, RequestType, Status, Task, TaskOutcome, TimelineEntry
 from services.dsr.store.rows import (
     REQUEST_COLUMNS, entries_json, processor_from_row, request_from_row, request_values, task_from_row,
 )
@@ -60,7 +60,9 @@ class DsrStore:
 
     async def find(self, *, now: datetime, status: Status | None, overdue_only: bool, due_before: datetime | None,
                    subject_id: str, after: tuple[int, datetime, str] | None, limit: int,
-                   subject_names: Sequence[str] = (), controller: str | None = None) -> list[Request]:
+                   subject_names: Sequence[str] = (), controller: str | None = None,
+                   request_type: RequestType | None = None, jurisdiction: str = "", processor: str = ""
+                   ) -> list[Request]:
         """Overdue open requests first (bucket 0: past the deadline or the one for acknowledging them,
         as Request.overdue), then the rest (bucket 1), each by due date and id.
         `subject_names`: every name the subject's rows may have (its id, its erased form);
@@ -73,10 +75,13 @@ class DsrStore:
             " AND ($4::timestamptz IS NULL OR due_at < $4) AND ($5 = '' OR subject_id = ANY($10::text[]))"
             " AND ($6::int IS NULL OR (bucket, due_at, request_id) > ($6, $7, $8))"
             " AND ($11::text IS NULL OR coalesce(controller_id, $12) = $11)"
+            " AND ($13::smallint IS NULL OR type = $13) AND ($14 = '' OR jurisdiction = $14)"
+            " AND ($15 = '' OR EXISTS (SELECT 1 FROM tasks t WHERE t.request_id = r.request_id AND t.processor = $15))"
             " ORDER BY bucket, due_at, request_id LIMIT $9",
             now, status.value if status else None, overdue_only, due_before, subject_id,
             after[0] if after else None, after[1] if after else None, after[2] if after else "", limit,
-            list(subject_names) or [subject_id], controller, self._default)
+            list(subject_names) or [subject_id], controller, self._default,
+            request_type.value if request_type else None, jurisdiction, processor)
         return [self._request(r) for r in rows]
 
     async def end_claim(self, request_id: str, at: datetime) -> None:

@@ -8,4 +8,5 @@ from services.portal.domain import errors
 status_for = error_table([
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.PlatformUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (errors.StaffAccountExists, grpc.StatusCode.ALREADY_EXISTS),
 ], "portal store")

@@ -1,6 +1,6 @@
 """PortalService over gRPC: a face system's backend asks for a sign-in link for a person it signed in,
 and registers the address the person may sign in with by code. PortalAdminService: dsr has a deleted
-person forgotten."""
+person forgotten; an operator creates the console's staff accounts."""
 
 from consentry.portal.v1 import portal_admin_pb2 as admin_pb
 from consentry.portal.v1 import portal_admin_pb2_grpc
@@ -13,9 +13,11 @@ from services.common.validation import JURISDICTION, Validator
 from services.portal.domain import errors
 from services.portal.domain.codes import normalized_address
 from services.portal.domain.sign_in import MOST_WARDS, Person, Ward
+from services.portal.domain.staff import Role, new_account_problems
 from services.portal.service.codes import CodeSignIn
 from services.portal.service.forgetting import Forgetting
 from services.portal.service.sign_in import SignIn
+from services.portal.service.staff_sign_in import StaffSignIn
 from services.portal.web.guard import portal_path
 from services.portal.web.i18n import LANGUAGES
 
@@ -74,9 +76,35 @@ class PortalServicer(portal_pb2_grpc.PortalServiceServicer):
         return pb.RegisterContactResponse()
 
 
+_ROLES = {admin_pb.STAFF_ROLE_DPO: Role.DPO, admin_pb.STAFF_ROLE_OPERATOR: Role.OPERATOR,
+          admin_pb.STAFF_ROLE_AUDITOR: Role.AUDITOR}
+
+
 class PortalAdminServicer(portal_admin_pb2_grpc.PortalAdminServiceServicer):
-    def __init__(self, forgetting: Forgetting) -> None:
-        self._forgetting = forgetting
+    def __init__(self, forgetting: Forgetting, staff: StaffSignIn | None, controller) -> None:
+        """`staff`: the console's accounts (None: no console here); `controller(id)`: the registered
+        controller (errors.NotFound otherwise)."""
+        self._forgetting, self._staff, self._controller = forgetting, staff, controller
+
+    async def CreateStaffAccount(self, request, context):
+        v = Validator()
+        v.enum("role", request.role, list(_ROLES))
+        role = _ROLES.get(request.role, Role.AUDITOR)
+        for field, problem in new_account_problems(request.name, role, request.controller_id or None, request.password):
+            v.fail(field, f"staff.{field}", problem)
+        if request.controller_id:
+            v.identifier("controller_id", request.controller_id)
+        v.done()
+        if self._staff is None:
+            raise auth.PermissionDenied("CONSOLE_NOT_CONFIGURED", "this portal serves no console"
+                                        " (set CONSENTRY_PORTAL_CONSOLE__TLS_CERT and _KEY)")
+        if request.controller_id:
+            try:
+                await self._controller(request.controller_id)
+            except errors.NotFound:
+                raise auth.ControllerNotFound(request.controller_id) from None
+        uri = await self._staff.add_account(request.name, role, request.controller_id or None, request.password)
+        return admin_pb.CreateStaffAccountResponse(totp_uri=uri)
 
     async def ForgetSubject(self, request, context):
         v = Validator()

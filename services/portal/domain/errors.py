@@ -41,3 +41,20 @@ class CodeNotValid(PortalError):
     def __init__(self, tries_left: int = 0) -> None:
         super().__init__(tries_left)
         self.tries_left = tries_left
+
+
+class StaffSignInFailed(PortalError):
+    """A wrong name, password or code, or a locked account: alike, so a guess learns nothing."""
+
+
+class StaffAccountExists(PortalError):
+    """An account of that name exists already; it was left as it is."""
+
+    reason = "STAFF_ACCOUNT_EXISTS"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a console account named '{name}' exists already; it was left as it is")
+
+
+class NotPermitted(PortalError):
+    """The signed-in staff member's role may not do this (an auditor changes nothing)."""

@@ -27,7 +27,7 @@ _STATES = {pb.CONSENT_STATE_GIVEN: State.GIVEN, pb.CONSENT_STATE_WITHDRAWN: Stat
            pb.CONSENT_STATE_ERASED: State.ERASED}
 
 
-async def _call(call):
+async def call_platform(call):
     try:
         return await call
     except grpc.aio.AioRpcError as error:
@@ -105,7 +105,7 @@ class Platform:
         known = self._controllers.get(controller_id)
         if known and known[0] > time.monotonic():
             return known[1]
-        c = (await _call(self._consent.GetController(
+        c = (await call_platform(self._consent.GetController(
             pb.GetControllerRequest(controller_id=controller_id), timeout=TIMEOUT_S))).controller
         controller = Controller(c.controller_id, c.legal_name, c.address, c.contact)
         self._controllers[controller_id] = (time.monotonic() + CONTROLLER_TTL_S, controller)
@@ -118,7 +118,7 @@ class Platform:
         return list(await asyncio.gather(*(self.purpose(controller_id, p.purpose_id, language) for p in listed)))
 
     async def purpose(self, controller_id: str, purpose_id: str, language: str) -> Purpose:
-        answer = await _call(self._consent.GetPurpose(
+        answer = await call_platform(self._consent.GetPurpose(
             pb.GetPurposeRequest(purpose_id=purpose_id, controller_id=controller_id), timeout=TIMEOUT_S))
         return _purpose(answer.purpose, list(answer.notices), language)
 
@@ -131,7 +131,7 @@ class Platform:
                     idempotency_key: str, guardian: tuple[str, str] | None = None) -> None:
         """The person consented, in a web form, to exactly this notice; or their guardian did, for them
         (`guardian`: the guardian's subject id, and how their guardianship was verified)."""
-        await _call(self._consent.GrantConsent(pb.GrantConsentRequest(
+        await call_platform(self._consent.GrantConsent(pb.GrantConsentRequest(
             subject_id=person.subject_id, controller_id=person.controller_id, purpose_id=purpose_id,
             notice_version=notice.version, notice_language=notice.language, notice_hash=notice.content_hash,
             collection_method=pb.COLLECTION_METHOD_WEB_FORM, evidence_ref=evidence_ref,
@@ -140,7 +140,7 @@ class Platform:
 
     async def withdraw(self, person: Person, purpose_id: str, evidence_ref: str, idempotency_key: str,
                        guardian: tuple[str, str] | None = None) -> None:
-        await _call(self._consent.WithdrawConsent(pb.WithdrawConsentRequest(
+        await call_platform(self._consent.WithdrawConsent(pb.WithdrawConsentRequest(
             subject_id=person.subject_id, controller_id=person.controller_id, purpose_id=purpose_id,
             actor=_actor(guardian), reason="withdrawn in the portal",
             collection_method=pb.COLLECTION_METHOD_WEB_FORM, evidence_ref=evidence_ref,
@@ -148,18 +148,18 @@ class Platform:
 
     async def receipt(self, person: Person, purpose_id: str) -> Receipt:
         """The receipt of the person's consent in force, issued again by consent."""
-        r = (await _call(self._consent.IssueReceipt(pb.IssueReceiptRequest(
+        r = (await call_platform(self._consent.IssueReceipt(pb.IssueReceiptRequest(
             subject_id=person.subject_id, purpose_id=purpose_id, controller_id=person.controller_id),
             timeout=TIMEOUT_S))).receipt
         return Receipt(r.receipt_json, r.signature, r.key_id)
 
     async def receipt_key(self) -> str:
         """The PEM of the public key that checks receipts."""
-        return (await _call(self._consent.GetReceiptKey(pb.GetReceiptKeyRequest(), timeout=TIMEOUT_S))).public_key_pem
+        return (await call_platform(self._consent.GetReceiptKey(pb.GetReceiptKeyRequest(), timeout=TIMEOUT_S))).public_key_pem
 
     async def readable(self, receipt: Receipt, language: str) -> str:
         """Consent's page of the receipt in the language (it renders only a receipt whose signature verifies)."""
-        return (await _call(self._consent.RenderReceipt(pb.RenderReceiptRequest(
+        return (await call_platform(self._consent.RenderReceipt(pb.RenderReceiptRequest(
             receipt_json=receipt.receipt_json, signature=receipt.signature, key_id=receipt.key_id,
             language=language), timeout=TIMEOUT_S))).html
 
@@ -167,7 +167,7 @@ class Platform:
                      evidence: tuple[str, str], idempotency_key: str) -> Case:
         """Files the person's request; `evidence`: how the portal verified them, and its reference."""
         method, reference = evidence
-        answer = await _call(self._dsr.SubmitRequest(dsr_pb2.SubmitRequestRequest(
+        answer = await call_platform(self._dsr.SubmitRequest(dsr_pb2.SubmitRequestRequest(
             type=_REQUEST_TYPES[kind], subject_id=person.subject_id, jurisdiction=person.jurisdiction,
             evidence=dsr_pb2.IdentityEvidence(method=method, reference=reference), purpose_id=purpose_id,
             corrections=corrections, details=details, idempotency_key=idempotency_key,
@@ -181,14 +181,14 @@ class Platform:
 
     async def export(self, request_id: str) -> bytes:
         """The export of a completed access or portability request, as JSON."""
-        return (await _call(self._dsr.GetExport(dsr_pb2.GetExportRequest(request_id=request_id),
+        return (await call_platform(self._dsr.GetExport(dsr_pb2.GetExportRequest(request_id=request_id),
                                                 timeout=TIMEOUT_S))).export_json
 
     def _list_requests(self, request: dsr_pb2.ListRequestsRequest):
-        return _call(self._dsr.ListRequests(request, timeout=TIMEOUT_S))
+        return call_platform(self._dsr.ListRequests(request, timeout=TIMEOUT_S))
 
     def _list_purposes(self, request: pb.ListPurposesRequest):
-        return _call(self._consent.ListPurposes(request, timeout=TIMEOUT_S))
+        return call_platform(self._consent.ListPurposes(request, timeout=TIMEOUT_S))
 
     def _list_consents(self, request: pb.ListConsentsRequest):
-        return _call(self._consent.ListConsents(request, timeout=TIMEOUT_S))
+        return call_platform(self._consent.ListConsents(request, timeout=TIMEOUT_S))

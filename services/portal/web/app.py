@@ -54,9 +54,11 @@ class Portal(SignInPages):
         self._controller, self._csrf, self._exports, self._secure = platform_controller, csrf, exports, secure_cookies
         self._limits, self._pages, self._codes = limits, pages, codes
 
-    def app(self, hsts: bool) -> ASGIApp:
-        """The pages, inside the security headers (which so cover the error pages too) and the body limit."""
+    def app(self, hsts: bool, first: list[Route] = ()) -> ASGIApp:
+        """The pages, inside the security headers (which so cover the error pages too) and the body limit;
+        `first`: routes matched before a controller's (the console's, under /console/)."""
         routes = [
+            *first,
             Route("/{controller}/", self.home),
             Route("/{controller}/sign-in/code", self.code_sign_in, methods=["GET", "POST"]),
             Route("/{controller}/sign-in/code/check", self.code_check, methods=["POST"]),

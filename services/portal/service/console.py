@@ -1,0 +1,115 @@
+"""What staff do in the console, each inside what their account may reach: a DPO their controller's
+requests and audit entries only (another's is NotFound, as an unknown one), the platform's staff every
+controller's; an auditor reads and changes nothing (NotPermitted). Every change is first recorded in the
+audit log under the account's name, and is not made if that fails."""
+
+import json
+from dataclasses import replace
+from datetime import datetime
+
+from consentry.audit.v1 import audit_pb2
+from services.portal.domain import errors
+from services.portal.domain.cases import QueueFilter, StaffCase
+from services.portal.domain.requests import Rejection
+from services.portal.domain.staff import StaffAccount
+from services.portal.store.console_platform import ConsolePlatform, Proven
+
+QUEUE_PAGE = 50
+EVENTS_PAGE = 50
+
+
+class Console:
+    def __init__(self, platform: ConsolePlatform) -> None:
+        self._platform = platform
+
+    # Requests
+
+    async def queue(self, account: StaffAccount, where: QueueFilter, page_token: str
+                    ) -> tuple[list[StaffCase], str]:
+        """Overdue first, then by due date; unverified ones only if asked for (or their stage is)."""
+        where = replace(where, controller_id=account.scope(where.controller_id))
+        cases, token = await self._platform.queue(where, QUEUE_PAGE, page_token)
+        if not (where.with_unverified or where.stage):
+            cases = [c for c in cases if not c.unverified]
+        return cases, token
+
+    async def case(self, account: StaffAccount, request_id: str) -> StaffCase:
+        case = await self._platform.case(request_id)
+        if not account.sees(case.controller_id):
+            raise errors.NotFound()
+        return case
+
+    async def verify(self, account: StaffAccount, request_id: str, verified: bool, note: str, key: str) -> None:
+        case = await self._changing(account, request_id, "identity_verified" if verified else "identity_refused")
+        await self._platform.verify(case.request_id, verified, note, key)
+
+    async def extend(self, account: StaffAccount, request_id: str, reason: str, key: str) -> None:
+        case = await self._changing(account, request_id, "deadline_extended")
+        await self._platform.extend(case.request_id, reason, key)
+
+    async def reject(self, account: StaffAccount, request_id: str, rejection: Rejection, key: str) -> None:
+        case = await self._changing(account, request_id, "request_rejected", code=rejection.code)
+        await self._platform.reject(case.request_id, rejection, key)
+
+    async def acknowledge(self, account: StaffAccount, request_ids: list[str], key: str) -> int:
+        """Acknowledges each request that still awaits it (a bulk action); how many were."""
+        done = 0
+        for request_id in request_ids:
+            case = await self.case(account, request_id)
+            if case.may_acknowledge:
+                await self._changing(account, request_id, "receipt_acknowledged", case=case)
+                await self._platform.acknowledge(request_id, f"{key}:{request_id}")
+                done += 1
+        return done
+
+    async def export(self, account: StaffAccount, request_id: str) -> bytes:
+        """The export of a completed access request, for the DPO to review before the person is told."""
+        case = await self.case(account, request_id)
+        await self._platform.record(account, "export_reviewed", case.controller_id, case.subject_id,
+                                    request=case.request_id)
+        return await self._platform.export(case.request_id)
+
+    async def _changing(self, account: StaffAccount, request_id: str, action: str, case: StaffCase | None = None,
+                        **details: str) -> StaffCase:
+        if not account.may_change:
+            raise errors.NotPermitted()
+        case = case or await self.case(account, request_id)
+        await self._platform.record(account, action, case.controller_id, case.subject_id, request=case.request_id,
+                                    **details)
+        return case
+
+    # The audit log
+
+    async def events(self, account: StaffAccount, event_type: str, producer: str, subject_id: str, subject_ref: str,
+                     occurred_from: datetime | None, occurred_until: datetime | None, controller_id: str,
+                     page_token: str) -> tuple[list[tuple[int, dict]], str]:
+        """A page of entries; a person by their id (turned into their reference by the log, in the
+        account's controller) or by the reference itself."""
+        where = audit_pb2.EventFilter(type=event_type, producer=producer, subject_id=subject_id, subject_ref=subject_ref,
+                                      controller_id=account.scope(controller_id))
+        if subject_id:  # looking a person up is itself recorded
+            await self._platform.record(account, "person_searched", where.controller_id, subject_id)
+        if occurred_from:
+            where.occurred_from.FromDatetime(occurred_from)
+        if occurred_until:
+            where.occurred_until.FromDatetime(occurred_until)
+        found, token = await self._platform.entries(where, EVENTS_PAGE, page_token)
+        return [(index, json.loads(body)) for index, body in found], token
+
+    async def entry(self, account: StaffAccount, leaf_index: int) -> Proven:
+        """One entry with its proof; an entry from before controllers names none: the platform's staff's."""
+        proven = await self._platform.proven(leaf_index)
+        owner = json.loads(proven.entry_json).get("controllerId")
+        if account.controller_id is not None and owner != account.controller_id:
+            raise errors.NotFound()
+        return proven
+
+    def export_filter(self, account: StaffAccount, controller_id: str = "") -> audit_pb2.EventFilter:
+        """What an export for the account holds: its controller's entries, or the platform's staff's choice."""
+        return audit_pb2.EventFilter(controller_id=account.scope(controller_id))
+
+    async def export_events(self, account: StaffAccount, controller_id: str = ""):
+        """The signed JSON Lines export for the offline verifier, recorded as downloaded by the account."""
+        where = self.export_filter(account, controller_id)
+        await self._platform.record(account, "log_exported", where.controller_id)
+        return self._platform.export_events(where)

@@ -1,0 +1,154 @@
+"""The platform as the console calls it: dsr and audit over mTLS with the console's own identity
+("console", an operator whose policy entry says `records_staff_actions = true`). It serves every
+controller; which one a call may reach is the console's to decide (service/console.py), from the
+signed-in account, never from a form."""
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
+from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
+from services.portal.domain.cases import Event, ProcessorTask, QueueFilter, StaffCase
+from services.portal.domain.requests import Kind, Rejection, Stage
+from services.portal.domain.staff import StaffAccount
+from services.portal.store.platform import TIMEOUT_S, call_platform
+
+_KINDS = {dsr_pb2.REQUEST_TYPE_ACCESS: Kind.ACCESS, dsr_pb2.REQUEST_TYPE_CORRECTION: Kind.CORRECTION,
+          dsr_pb2.REQUEST_TYPE_DELETION: Kind.DELETION, dsr_pb2.REQUEST_TYPE_WITHDRAWAL: Kind.WITHDRAWAL,
+          dsr_pb2.REQUEST_TYPE_PORTABILITY: Kind.PORTABILITY}
+_TYPES = {kind: number for number, kind in _KINDS.items()}
+
+
+def _stage(status: int) -> Stage:
+    return Stage[dsr_pb2.RequestStatus.Name(status).removeprefix("REQUEST_STATUS_")]
+
+
+def _status(stage: Stage) -> int:
+    return dsr_pb2.RequestStatus.Value("REQUEST_STATUS_" + stage.name)
+
+
+def _when(t: Timestamp) -> datetime:
+    return t.ToDatetime(tzinfo=UTC)
+
+
+def _case(r: dsr_pb2.Request) -> StaffCase:
+    return StaffCase(
+        r.request_id, r.controller_id, r.subject_id, _KINDS[r.type], _stage(r.status), r.jurisdiction, r.purpose_id,
+        _when(r.received_at), _when(r.due_at), r.extended, r.extension_reason, r.status_reason, r.evidence.method,
+        r.evidence.reference,
+        _when(r.acknowledgement_due_at) if r.HasField("acknowledgement_due_at") else None,
+        _when(r.acknowledged_at) if r.HasField("acknowledged_at") else None,
+        tuple(Event(_when(t.at), _stage(t.status), t.note) for t in r.timeline),
+        tuple(ProcessorTask(t.processor, dsr_pb2.TaskState.Name(t.task_state).removeprefix("TASK_STATE_").lower(),
+                            t.attempts, t.reason, _when(t.confirmed_at) if t.HasField("confirmed_at") else None)
+              for t in r.tasks),
+        Rejection(r.rejection.code, r.rejection.explanation, r.rejection.complaint_route)
+        if r.HasField("rejection") else None)
+
+
+@dataclass(frozen=True)
+class Proven:
+    """One audit entry with what proves it is in the log: its inclusion proof up to a signed checkpoint."""
+    leaf_index: int
+    entry_json: bytes
+    tree_size: int
+    proof: tuple[bytes, ...]
+    checkpoint_note: bytes
+    checkpoint_signature: bytes
+    key_id: str
+    public_key_pem: str
+
+
+class ConsolePlatform:
+    def __init__(self, dsr_address: str, audit_address: str, ca: bytes, cert: bytes, key: bytes) -> None:
+        credentials = grpc.ssl_channel_credentials(ca, key, cert)
+        self._channels = [grpc.aio.secure_channel(dsr_address, credentials),
+                          grpc.aio.secure_channel(audit_address, credentials)]
+        self._dsr = dsr_pb2_grpc.DsrServiceStub(self._channels[0])
+        self._audit = audit_pb2_grpc.AuditServiceStub(self._channels[1])
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close()
+
+    # What staff did, recorded in the audit log before it is done
+
+    async def record(self, account: StaffAccount, action: str, controller_id: str, subject_id: str = "",
+                     **details: str) -> None:
+        """Appends "console.<action>" naming the account; a failure here stops the action (nothing is done
+        that the log does not name its doer for)."""
+        now = Timestamp()
+        now.GetCurrentTime()
+        event = audit_pb2.FaceSystemEvent(
+            event_id=str(uuid.uuid4()), type=f"console.{action}", subject_id=subject_id, occurred_at=now,
+            attributes={"actor": account.name, "role": account.role.value, **{k: v for k, v in details.items() if v}})
+        await call_platform(self._audit.Append(audit_pb2.AppendRequest(events=[event], controller_id=controller_id),
+                                               timeout=TIMEOUT_S))
+
+    # Requests
+
+    async def queue(self, where: QueueFilter, page_size: int, page_token: str) -> tuple[list[StaffCase], str]:
+        answer = await call_platform(self._dsr.ListRequests(dsr_pb2.ListRequestsRequest(
+            status=_status(where.stage) if where.stage else 0, overdue_only=where.overdue_only,
+            due_within_days=where.due_within_days, page_size=page_size, page_token=page_token,
+            controller_id=where.controller_id, type=_TYPES[where.kind] if where.kind else 0,
+            jurisdiction=where.jurisdiction, processor=where.processor), timeout=TIMEOUT_S))
+        return [_case(r) for r in answer.requests], answer.next_page_token
+
+    async def case(self, request_id: str) -> StaffCase:
+        return _case((await call_platform(self._dsr.GetRequest(
+            dsr_pb2.GetRequestRequest(request_id=request_id), timeout=TIMEOUT_S))).request)
+
+    async def verify(self, request_id: str, verified: bool, note: str, key: str) -> None:
+        await call_platform(self._dsr.VerifyIdentity(dsr_pb2.VerifyIdentityRequest(
+            request_id=request_id, verified=verified, note=note, idempotency_key=key), timeout=TIMEOUT_S))
+
+    async def extend(self, request_id: str, reason: str, key: str) -> None:
+        await call_platform(self._dsr.ExtendDeadline(dsr_pb2.ExtendDeadlineRequest(
+            request_id=request_id, reason=reason, idempotency_key=key), timeout=TIMEOUT_S))
+
+    async def reject(self, request_id: str, rejection: Rejection, key: str) -> None:
+        await call_platform(self._dsr.RejectRequest(dsr_pb2.RejectRequestRequest(
+            request_id=request_id, reason=dsr_pb2.RejectionReason(
+                code=rejection.code, explanation=rejection.explanation, complaint_route=rejection.complaint_route),
+            idempotency_key=key), timeout=TIMEOUT_S))
+
+    async def acknowledge(self, request_id: str, key: str) -> None:
+        await call_platform(self._dsr.AcknowledgeRequest(dsr_pb2.AcknowledgeRequestRequest(
+            request_id=request_id, idempotency_key=key), timeout=TIMEOUT_S))
+
+    async def export(self, request_id: str) -> bytes:
+        return (await call_platform(self._dsr.GetExport(dsr_pb2.GetExportRequest(request_id=request_id),
+                                                        timeout=TIMEOUT_S))).export_json
+
+    # The audit log
+
+    async def entries(self, where: audit_pb2.EventFilter, page_size: int, page_token: str
+                      ) -> tuple[list[tuple[int, bytes]], str]:
+        answer = await call_platform(self._audit.QueryEvents(audit_pb2.QueryEventsRequest(
+            filter=where, page_size=page_size, page_token=page_token), timeout=TIMEOUT_S))
+        return [(e.leaf_index, e.entry_json) for e in answer.entries], answer.next_page_token
+
+    async def proven(self, leaf_index: int) -> Proven:
+        """The entry and its proof up to the latest checkpoint (taken first, so the proof is of its size)."""
+        checkpoint = (await call_platform(self._audit.GetCheckpoint(audit_pb2.GetCheckpointRequest(),
+                                                                    timeout=TIMEOUT_S))).checkpoint
+        proof = await call_platform(self._audit.GetInclusionProof(audit_pb2.GetInclusionProofRequest(
+            leaf_index=leaf_index, tree_size=checkpoint.tree_size, include_entry=True), timeout=TIMEOUT_S))
+        key = await call_platform(self._audit.GetPublicKey(audit_pb2.GetPublicKeyRequest(), timeout=TIMEOUT_S))
+        return Proven(leaf_index, proof.entry_json, proof.tree_size, tuple(proof.hashes), checkpoint.note,
+                      checkpoint.signature, checkpoint.key_id, key.public_key_pem)
+
+    async def public_key(self) -> str:
+        """The PEM of the key that signs the log's checkpoints."""
+        return (await call_platform(self._audit.GetPublicKey(audit_pb2.GetPublicKeyRequest(),
+                                                             timeout=TIMEOUT_S))).public_key_pem
+
+    async def export_events(self, where: audit_pb2.EventFilter) -> AsyncIterator[bytes]:
+        async for chunk in self._audit.ExportEvents(audit_pb2.ExportEventsRequest(filter=where), timeout=600):
+            yield chunk.data

@@ -1,0 +1,73 @@
+"""Staff accounts and their sessions in the portal's PostgreSQL database."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from services.portal.domain.staff import Role, StaffAccount, StaffSession
+
+
+@dataclass(frozen=True)
+class Credentials:
+    account: StaffAccount
+    password_hash: str
+    totp_secret: str
+    last_step: int
+    locked_until: datetime | None
+
+
+def _account(row: asyncpg.Record) -> StaffAccount:
+    return StaffAccount(row["name"], Role(row["role"]), row["controller_id"])
+
+
+class StaffStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add(self, account: StaffAccount, password_hash: str, totp_secret: str) -> bool:
+        """False if an account of that name exists (it is left as it is)."""
+        status = await self._pool.execute(
+            "INSERT INTO staff_accounts (name, role, controller_id, password_hash, totp_secret)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
+            account.name, account.role.value, account.controller_id, password_hash, totp_secret)
+        return status.endswith(" 1")
+
+    async def credentials(self, name: str) -> Credentials | None:
+        row = await self._pool.fetchrow("SELECT * FROM staff_accounts WHERE name = $1", name)
+        return Credentials(_account(row), row["password_hash"], row["totp_secret"], row["last_step"],
+                           row["locked_until"]) if row else None
+
+    async def failed(self, name: str, now: datetime, to_lock: int, locked_for: timedelta) -> None:
+        """One more failure in a row; the `to_lock`th locks the account for `locked_for`."""
+        await self._pool.execute(
+            "UPDATE staff_accounts SET failures = failures + 1,"
+            " locked_until = CASE WHEN failures + 1 >= $3 THEN $2::timestamptz + $4::interval ELSE locked_until END"
+            " WHERE name = $1", name, now, to_lock, locked_for)
+
+    async def succeeded(self, name: str, step: int, previous_step: int) -> bool:
+        """Takes the code's time step, unless a sign-in took it (or a later one) meanwhile: a code works once."""
+        status = await self._pool.execute(
+            "UPDATE staff_accounts SET last_step = $2, failures = 0, locked_until = NULL"
+            " WHERE name = $1 AND last_step = $3 AND last_step < $2", name, step, previous_step)
+        return status.endswith(" 1")
+
+    async def open_session(self, session_hash: str, name: str, now: datetime, lasting: timedelta) -> None:
+        await self._pool.execute(
+            "INSERT INTO staff_sessions (session_hash, account, last_seen_at, expires_at)"
+            " VALUES ($1, $2, $3::timestamptz, $3 + $4::interval)", session_hash, name, now, lasting)
+
+    async def session(self, session_hash: str, now: datetime, idle: timedelta) -> StaffSession | None:
+        """The live session (seen within `idle`, before its end), marked seen now."""
+        row = await self._pool.fetchrow(
+            "UPDATE staff_sessions s SET last_seen_at = $2 FROM staff_accounts a"
+            " WHERE s.session_hash = $1 AND a.name = s.account AND s.expires_at > $2 AND s.last_seen_at > $2 - $3::interval"
+            " RETURNING a.name, a.role, a.controller_id, s.expires_at", session_hash, now, idle)
+        return StaffSession(_account(row), row["expires_at"]) if row else None
+
+    async def end_session(self, session_hash: str) -> None:
+        await self._pool.execute("DELETE FROM staff_sessions WHERE session_hash = $1", session_hash)
+
+    async def forget_ended(self, now: datetime, idle: timedelta) -> None:
+        await self._pool.execute("DELETE FROM staff_sessions WHERE expires_at <= $1 OR last_seen_at <= $1 - $2::interval",
+                                 now, idle)

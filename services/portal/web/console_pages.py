@@ -1,0 +1,363 @@
+"""The console's pages, under /console/: staff sign in (password and authenticator code), work through
+the request queue, review and decide a request, search the audit log and check an entry's proof in
+their own browser. Same standards as the portal's pages: server-rendered, every action a plain form
+(no script needed but for the in-browser proof check), CSRF tokens bound to the session cookie, which
+is HttpOnly, SameSite=Strict and for /console/ only."""
+
+import base64
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from services.common.logging import get_logger
+from services.portal.domain import errors
+from services.portal.domain.cases import QueueFilter
+from services.portal.domain.requests import Kind, Rejection, Stage
+from services.portal.domain.sign_in import new_secret
+from services.portal.domain.staff import ACCOUNT_NAME, MAX_PASSWORD, StaffSession
+from services.portal.service.console import Console
+from services.portal.service.log_check import LogChecks
+from services.portal.service.staff_sign_in import StaffSignIn
+from services.portal.web import forms
+from services.portal.web.guard import CsrfTokens
+from services.portal.web.i18n import LANGUAGES, Pages, choose
+from services.portal.web.limits import RateLimits
+
+log = get_logger(__name__)
+ROOT = "/console/"
+STAFF_COOKIE, VISITOR_COOKIE, LANGUAGE_COOKIE = "staff", "staff_visitor", "staff_lang"
+JURISDICTION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
+PROCESSOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,5}")
+SUBJECT_REF = re.compile(r"[0-9a-f]{64}")
+TOKEN = re.compile(r"[A-Za-z0-9_=.-]{1,1024}")
+REJECTION_CODE = re.compile(r"[a-z][a-z0-9-]{1,63}")
+NUMBER = re.compile(r"[0-9]{1,18}")
+MAX_NOTE = 2000
+# Where a person may complain, offered with every rejection (the DPO may write another).
+COMPLAINT_ROUTES = {"CN": "Cyberspace Administration of China (CAC), 12377.cn",
+                    "US-CA": "California Privacy Protection Agency, cppa.ca.gov"}
+
+
+class Refusal(Exception):
+    """A page's answer in place of what was asked: the refusal page of this kind, with this status."""
+
+    def __init__(self, kind: str, status: int) -> None:
+        super().__init__(kind)
+        self.kind, self.status = kind, status
+
+
+def _query(request: Request, name: str, pattern: re.Pattern) -> str:
+    value = request.query_params.get(name, "")
+    if value and not pattern.fullmatch(value):
+        raise Refusal("form", 400)
+    return value
+
+
+def _enum(enum, value: str):
+    if not value:
+        return None
+    found = next((member for member in enum if member.value == value), None)
+    if found is None:
+        raise Refusal("form", 400)
+    return found
+
+
+def _when(value: str, end_of_day: bool = False) -> datetime | None:
+    """A date as a date field sends it (YYYY-MM-DD, UTC); the end of that day for an "until"."""
+    if not value:
+        return None
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise Refusal("form", 400) from None
+    return day + timedelta(days=1) if end_of_day else day
+
+
+class ConsolePages:
+    def __init__(self, sign_in: StaffSignIn, console: Console, checks: LogChecks, csrf: CsrfTokens,
+                 limits: RateLimits, pages: Pages, secure_cookies: bool) -> None:
+        self._sign_in, self._console, self._checks, self._csrf = sign_in, console, checks, csrf
+        self._limits, self._pages, self._secure = limits, pages, secure_cookies
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/console/", self.home),
+            Route("/console/sign-in", self.sign_in_page, methods=["GET", "POST"]),
+            Route("/console/sign-out", self.sign_out, methods=["POST"]),
+            Route("/console/language", self.language),
+            Route("/console/requests", self.queue),
+            Route("/console/requests/acknowledge", self.acknowledge, methods=["POST"]),
+            Route("/console/requests/{request_id}", self.case),
+            Route("/console/requests/{request_id}/export.json", self.export),
+            Route("/console/requests/{request_id}/{action:str}", self.decide, methods=["POST"]),
+            Route("/console/audit", self.audit),
+            Route("/console/audit/entries/{leaf}", self.entry),
+            Route("/console/audit/export.jsonl", self.audit_export),
+            Route("/console/audit/checks", self.start_check, methods=["POST"]),
+            Route("/console/audit/checks/{check_id}", self.check),
+        ]
+
+    # Signing in and out
+
+    async def home(self, request: Request) -> Response:
+        return forms.see_other(ROOT + ("requests" if await self._session(request) else "sign-in"))
+
+    async def sign_in_page(self, request: Request) -> Response:
+        async def page(language: str) -> Response:
+            visitor = request.cookies.get(VISITOR_COOKIE) or new_secret()
+            failed = False
+            if request.method == "POST":
+                form = await request.form()
+                if not self._csrf.valid(request.cookies.get(VISITOR_COOKIE), str(form.get("csrf", ""))):
+                    raise Refusal("csrf", 403)
+                name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
+                code = str(form.get("code", "")).strip().replace(" ", "")
+                if ACCOUNT_NAME.fullmatch(name) and len(password) <= MAX_PASSWORD:
+                    try:
+                        secret, account = await self._sign_in.sign_in(name, password, code)
+                    except errors.StaffSignInFailed:
+                        log.info("console sign-in refused")
+                    else:
+                        log.info("console sign-in", account=account.name, role=account.role.value)
+                        response = forms.see_other(ROOT + "requests")
+                        response.set_cookie(STAFF_COOKIE, secret, **self._cookie())
+                        response.delete_cookie(VISITOR_COOKIE, **self._cookie())
+                        return response
+                failed = True
+            response = self._render(request, language, None, "console/sign_in.html", failed=failed,
+                                    csrf=self._csrf.token(visitor), status=401 if failed else 200)
+            response.set_cookie(VISITOR_COOKIE, visitor, max_age=600, **self._cookie())
+            return response
+        return await self._framed(request, page)
+
+    async def sign_out(self, request: Request) -> Response:
+        async def act(language: str, session: StaffSession, secret: str) -> Response:
+            await self._sign_in.sign_out(secret)
+            response = forms.see_other(ROOT + "sign-in")
+            response.delete_cookie(STAFF_COOKIE, **self._cookie())
+            return response
+        return await self._signed_in(request, act, form=True)
+
+    async def language(self, request: Request) -> Response:
+        back = request.query_params.get("back", "")
+        response = forms.see_other(back if back.startswith(ROOT) and "//" not in back else ROOT)
+        if request.query_params.get("to") in LANGUAGES:
+            response.set_cookie(LANGUAGE_COOKIE, request.query_params["to"], max_age=365 * 86400, **self._cookie())
+        return response
+
+    # Requests
+
+    async def queue(self, request: Request) -> Response:
+        async def page(language: str, session: StaffSession, secret: str) -> Response:
+            account = session.account
+            where = QueueFilter(
+                kind=_enum(Kind, request.query_params.get("type", "")),
+                stage=_enum(Stage, request.query_params.get("status", "")),
+                jurisdiction=_query(request, "jurisdiction", JURISDICTION),
+                processor=_query(request, "processor", PROCESSOR),
+                controller_id=_query(request, "controller", forms.FIELD) if account.controller_id is None else "",
+                overdue_only=request.query_params.get("overdue") == "1",
+                due_within_days=int(_query(request, "due_within", re.compile(r"[0-9]{1,4}")) or 0),
+                with_unverified=request.query_params.get("unverified") == "1")
+            cases, token = await self._console.queue(account, where, _query(request, "page", TOKEN))
+            shown = {k: v for k, v in request.query_params.items() if k != "page"}
+            return self._render(request, language, session, "console/queue.html", cases=cases, where=where,
+                                now=datetime.now(UTC), kinds=list(Kind), stages=list(Stage), csrf=self._csrf.token(secret),
+                                form_key=str(uuid.uuid4()),
+                                next_page="?" + urlencode({**shown, "page": token}) if token else "",
+                                done=request.query_params.get("done", ""))
+        return await self._signed_in(request, page)
+
+    async def acknowledge(self, request: Request) -> Response:
+        async def act(language: str, session: StaffSession, secret: str) -> Response:
+            form = await request.form()
+            chosen = [str(v) for v in form.getlist("request")]
+            key = str(form.get("form_key", ""))
+            if not chosen or len(chosen) > 100 or not forms.FORM_KEY.fullmatch(key) \
+                    or not all(forms.REQUEST_ID.fullmatch(r) for r in chosen):
+                raise Refusal("form", 400)
+            done = await self._console.acknowledge(session.account, chosen, key)
+            return forms.see_other(f"{ROOT}requests?done=acknowledged-{done}")
+        return await self._signed_in(request, act, form=True, changes=True)
+
+    async def case(self, request: Request) -> Response:
+        async def page(language: str, session: StaffSession, secret: str) -> Response:
+            case = await self._console.case(session.account, forms.request_id(request))
+            return self._render(request, language, session, "console/case.html", case=case, now=datetime.now(UTC),
+                                csrf=self._csrf.token(secret), form_key=str(uuid.uuid4()),
+                                complaint_route=COMPLAINT_ROUTES.get(case.jurisdiction, ""),
+                                done=request.query_params.get("done", ""))
+        return await self._signed_in(request, page)
+
+    async def decide(self, request: Request) -> Response:
+        """verify, refuse, extend or reject, each a form of the request's page."""
+        async def act(language: str, session: StaffSession, secret: str) -> Response:
+            request_id, action = forms.request_id(request), request.path_params["action"]
+            form = await request.form()
+            key = str(form.get("form_key", ""))
+            text = {name: str(form.get(name, "")).strip() for name in ("note", "reason", "explanation", "route")}
+            if not forms.FORM_KEY.fullmatch(key) or any(len(v) > MAX_NOTE for v in text.values()):
+                raise Refusal("form", 400)
+            account = session.account
+            if action in ("verify", "refuse"):
+                if action == "refuse" and not text["note"]:
+                    raise Refusal("form", 400)
+                await self._console.verify(account, request_id, action == "verify", text["note"], key)
+            elif action == "extend" and text["reason"]:
+                await self._console.extend(account, request_id, text["reason"], key)
+            elif action == "reject" and text["explanation"] and text["route"]:
+                code = str(form.get("code", ""))
+                if not REJECTION_CODE.fullmatch(code):
+                    raise Refusal("form", 400)
+                await self._console.reject(account, request_id, Rejection(code, text["explanation"], text["route"]),
+                                           key)
+            else:
+                raise Refusal("form", 400)
+            return forms.see_other(f"{ROOT}requests/{request_id}?done={action}")
+        return await self._signed_in(request, act, form=True, changes=True)
+
+    async def export(self, request: Request) -> Response:
+        async def download(language: str, session: StaffSession, secret: str) -> Response:
+            request_id = forms.request_id(request)
+            body = await self._console.export(session.account, request_id)
+            return forms.attachment(body.decode(), f"export-{request_id}.json")
+        return await self._signed_in(request, download)
+
+    # The audit log
+
+    async def audit(self, request: Request) -> Response:
+        async def page(language: str, session: StaffSession, secret: str) -> Response:
+            account = session.account
+            q = {name: _query(request, name, pattern) for name, pattern in (
+                ("type", EVENT_TYPE), ("producer", PROCESSOR), ("subject_ref", SUBJECT_REF), ("page", TOKEN),
+                ("subject", forms.FIELD),
+                ("controller", forms.FIELD), ("from", re.compile(r".*")), ("until", re.compile(r".*")))}
+            start, end = _when(q["from"]), _when(q["until"], end_of_day=True)
+            if start and end and start >= end:
+                raise Refusal("form", 400)
+            if q["subject"] and q["subject_ref"]:
+                raise Refusal("form", 400)
+            found, token = await self._console.events(
+                account, q["type"], q["producer"], q["subject"], q["subject_ref"], start, end,
+                q["controller"] if account.controller_id is None else "", q["page"])
+            shown = {k: v for k, v in request.query_params.items() if k != "page"}
+            return self._render(request, language, session, "console/audit.html", entries=found, q=q,
+                                csrf=self._csrf.token(secret),
+                                next_page="?" + urlencode({**shown, "page": token}) if token else "")
+        return await self._signed_in(request, page)
+
+    async def entry(self, request: Request) -> Response:
+        async def page(language: str, session: StaffSession, secret: str) -> Response:
+            leaf = request.path_params["leaf"]
+            if not NUMBER.fullmatch(leaf):
+                raise errors.NotFound()
+            proven = await self._console.entry(session.account, int(leaf))
+            b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+            return self._render(request, language, session, "console/entry.html", proven=proven,
+                                entry=json.loads(proven.entry_json), entry_b64=b64(proven.entry_json),
+                                proof_b64=" ".join(b64(h) for h in proven.proof),
+                                note_b64=b64(proven.checkpoint_note), signature_b64=b64(proven.checkpoint_signature),
+                                csrf=self._csrf.token(secret))
+        return await self._signed_in(request, page)
+
+    async def audit_export(self, request: Request) -> Response:
+        async def download(language: str, session: StaffSession, secret: str) -> Response:
+            controller = _query(request, "controller", forms.FIELD) if session.account.controller_id is None else ""
+            chunks = await self._console.export_events(session.account, controller)
+            name = f"audit-{session.account.scope(controller) or 'platform'}.jsonl"
+            return StreamingResponse(chunks, media_type="application/jsonl",
+                                     headers={"content-disposition": f'attachment; filename="{name}"'})
+        return await self._signed_in(request, download)
+
+    async def start_check(self, request: Request) -> Response:
+        async def act(language: str, session: StaffSession, secret: str) -> Response:
+            form = await request.form()
+            controller = str(form.get("controller", "")) if session.account.controller_id is None else ""
+            if controller and not forms.FIELD.fullmatch(controller):
+                raise Refusal("form", 400)
+            check = await self._checks.start(session.account, controller)
+            return forms.see_other(f"{ROOT}audit/checks/{check.check_id}")
+        return await self._signed_in(request, act, form=True)
+
+    async def check(self, request: Request) -> Response:
+        async def page(language: str, session: StaffSession, secret: str) -> Response:
+            check_id = request.path_params["check_id"]
+            if not forms.REQUEST_ID.fullmatch(check_id):
+                raise errors.NotFound()
+            check = self._checks.get(session.account, check_id)
+            return self._render(request, language, session, "console/check.html", check=check,
+                                csrf=self._csrf.token(secret))
+        return await self._signed_in(request, page)
+
+    # The frame every console page runs in
+
+    def _cookie(self) -> dict:
+        return dict(path=ROOT, httponly=True, samesite="strict", secure=self._secure)
+
+    async def _session(self, request: Request) -> tuple[StaffSession, str] | None:
+        secret = request.cookies.get(STAFF_COOKIE)
+        session = await self._sign_in.session(secret) if secret else None
+        return (session, secret) if session and secret else None
+
+    async def _framed(self, request: Request, page) -> Response:
+        language = choose(request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language", ""))
+        kind = "page" if request.method != "POST" else "sign-in" if request.url.path.endswith("/sign-in") else "change"
+        if not self._limits.allow(request.client.host if request.client else "", kind):
+            response = self._refusal(request, language, None, "too_many", 429)
+            response.headers["retry-after"] = "60"
+            return response
+        try:
+            return await page(language)
+        except Refusal as refusal:
+            return self._refusal(request, language, await self._session_or_none(request), refusal.kind,
+                                 refusal.status)
+        except errors.PlatformUnavailable:
+            return self._refusal(request, language, await self._session_or_none(request), "unavailable", 503)
+        except errors.NotFound:
+            return self._refusal(request, language, await self._session_or_none(request), "not_found", 404)
+        except errors.NotPermitted:
+            return self._refusal(request, language, await self._session_or_none(request), "not_permitted", 403)
+        except errors.Refused as refused:
+            log.info("console change refused", reason=refused.reason)
+            return self._refusal(request, language, await self._session_or_none(request), "refused", 409,
+                                 reason=refused.reason, message=str(refused))
+
+    async def _session_or_none(self, request: Request) -> StaffSession | None:
+        found = await self._session(request)
+        return found[0] if found else None
+
+    async def _signed_in(self, request: Request, page, form: bool = False, changes: bool = False) -> Response:
+        """The page for a live staff session; signed out, the sign-in page. A form must carry the
+        session's CSRF token, or it changes nothing; one that `changes` something is refused to a role
+        that may not (an auditor's, whatever it holds)."""
+        async def within(language: str) -> Response:
+            found = await self._session(request)
+            if found is None:
+                return forms.see_other(ROOT + "sign-in")
+            session, secret = found
+            if changes and not session.account.may_change:
+                raise errors.NotPermitted()
+            if form and not self._csrf.valid(secret, str((await request.form()).get("csrf", ""))):
+                raise Refusal("csrf", 403)
+            return await page(language, session, secret)
+        return await self._framed(request, within)
+
+    def _render(self, request: Request, language: str, session: StaffSession | None, template: str,
+                status: int = 200, **context) -> HTMLResponse:
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        html = self._pages.render(language, template, session=session, account=session.account if session else None,
+                                  back=back, path=request.url.path, csrf=context.pop("csrf", ""), **context)
+        return HTMLResponse(html, status_code=status)
+
+    def _refusal(self, request: Request, language: str, session: StaffSession | None, kind: str, status: int,
+                 reason: str = "", message: str = "") -> HTMLResponse:
+        csrf = self._csrf.token(request.cookies.get(STAFF_COOKIE, "")) if session else ""
+        return self._render(request, language, session, "console/refusal.html", status=status, kind=kind,
+                            reason=reason, message=message, csrf=csrf)

@@ -1,0 +1,209 @@
+"""The console over HTTP: accounts made by an operator only, each field checked; sign-in needs the
+password and a fresh code, and five failures lock the account; a DPO sees and decides their own
+controller's requests only, an auditor changes nothing, a forged form changes nothing; every change is
+in the audit log, naming who made it, before it is made."""
+
+import asyncio
+import json
+import uuid
+
+import grpc
+import pytest
+
+from consentry.audit.v1 import audit_pb2 as apb
+from consentry.dsr.v1 import dsr_pb2 as pb
+from consentry.portal.v1 import portal_admin_pb2 as admin_pb
+from consentry_client import error_info
+from services.common.grpc_errors import field_violations
+from tests.consent.builders import CONTROLLER, OTHER_CONTROLLER
+from tests.dsr.test_requests import submission
+from tests.keyvault.test_data_keys import refused
+from tests.portal.fixtures import BACKEND
+from tests.portal.staff import Staff, staff_account
+from tests.support import unique
+
+pytestmark = BACKEND
+
+
+@pytest.fixture
+async def staff(portal_app):
+    """A new staff member's browser each call; all closed after the test."""
+    opened = []
+
+    def new() -> Staff:
+        opened.append(Staff(f"http://127.0.0.1:{portal_app.http_port}"))
+        return opened[-1]
+    yield new
+    for browser in opened:
+        await browser.close()
+
+
+@pytest.fixture
+def portal_admin(connect_portal_admin):
+    return connect_portal_admin("admin")
+
+
+async def status_of(operator, request_id: str) -> int:
+    return (await operator.GetRequest(pb.GetRequestRequest(request_id=request_id))).request.status
+
+
+async def recorded(audit, event_type: str, controller: str, request_id: str) -> dict:
+    """The console's entry about the request, once the log has taken it in."""
+    async with asyncio.timeout(20):
+        while True:
+            page = await audit("dpo").QueryEvents(apb.QueryEventsRequest(
+                filter=apb.EventFilter(type=event_type, controller_id=controller), page_size=1000))
+            for entry in page.entries:
+                body = json.loads(entry.entry_json)
+                if body["payload"]["attributes"].get("request") == request_id:
+                    return body
+            await asyncio.sleep(0.2)
+
+
+async def test_accounts_are_made_by_an_operator_alone_and_each_field_is_checked(connect_portal_admin, portal_admin):
+    bad = await refused(portal_admin.CreateStaffAccount, admin_pb.CreateStaffAccountRequest(
+        name="Not A Name", password="short"))
+    dpo_alone = await refused(portal_admin.CreateStaffAccount, admin_pb.CreateStaffAccountRequest(
+        name=unique("dpo"), role=admin_pb.STAFF_ROLE_DPO, password=unique("pass-phrase")))
+    operator_of_one = await refused(portal_admin.CreateStaffAccount, admin_pb.CreateStaffAccountRequest(
+        name=unique("op"), role=admin_pb.STAFF_ROLE_OPERATOR, controller_id=CONTROLLER, password=unique("pass-phrase")))
+    nowhere = await refused(portal_admin.CreateStaffAccount, admin_pb.CreateStaffAccountRequest(
+        name=unique("dpo"), role=admin_pb.STAFF_ROLE_DPO, controller_id=unique("no-such-controller"),
+        password=unique("pass-phrase")))
+    by_a_gate = await refused(connect_portal_admin("gate-app").CreateStaffAccount, admin_pb.CreateStaffAccountRequest(
+        name=unique("dpo"), role=admin_pb.STAFF_ROLE_DPO, controller_id=CONTROLLER, password=unique("pass-phrase")))
+    made = await staff_account(portal_admin, "dpo", CONTROLLER)
+    again = await refused(portal_admin.CreateStaffAccount, admin_pb.CreateStaffAccountRequest(
+        name=made.name, role=admin_pb.STAFF_ROLE_AUDITOR, password=unique("pass-phrase")))
+
+    assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {field for field, _ in field_violations(bad)} == {"name", "role", "password"}
+    assert [field for field, _ in field_violations(dpo_alone)] == ["controller_id"]
+    assert [field for field, _ in field_violations(operator_of_one)] == ["controller_id"]
+    assert (nowhere.code(), error_info(nowhere).reason) == (grpc.StatusCode.NOT_FOUND, "CONTROLLER_NOT_FOUND")
+    assert by_a_gate.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert (again.code(), error_info(again).reason) == (grpc.StatusCode.ALREADY_EXISTS, "STAFF_ACCOUNT_EXISTS")
+    assert made.totp.issuer == "Consentry" and len(made.code()) == 6
+
+
+async def test_signing_in_needs_the_password_and_a_code_used_once(staff, portal_admin):
+    account = await staff_account(portal_admin, "dpo", CONTROLLER)
+    wrong_password = await staff().sign_in(account, password=account.password + "x")
+    wrong_code = await staff().sign_in(account, code=f"{(int(account.code()) + 1) % 1_000_000:06d}")
+    browser = staff()
+    right = await browser.sign_in(account)
+    queue = await browser.get("/console/requests")
+    replayed = await staff().sign_in(account)  # the same code, a moment later, from elsewhere
+
+    assert (wrong_password.status_code, wrong_code.status_code) == (401, 401)
+    assert "wrong" in wrong_password.text and "staff" not in wrong_password.cookies
+    assert (right.status_code, right.headers["location"]) == (303, "/console/requests")
+    assert queue.status_code == 200 and account.name in queue.text
+    assert replayed.status_code == 401
+
+
+async def test_five_failures_lock_the_account_and_an_unknown_name_reads_the_same(staff, portal_admin):
+    account = await staff_account(portal_admin, "dpo", CONTROLLER)
+    for _ in range(5):
+        assert (await staff().sign_in(account, password="not the password")).status_code == 401
+    locked = await staff().sign_in(account)
+    unknown = await staff().sign_in(type(account)(unique("nobody"), account.password, account.totp.provisioning_uri()))
+
+    assert (locked.status_code, unknown.status_code) == (401, 401)
+    assert _message(locked.text) == _message(unknown.text)
+
+
+def _message(html: str) -> str:
+    return html.split('role="alert">', 1)[1].split("</p>", 1)[0]
+
+
+async def test_a_dpo_sees_and_decides_their_own_controllers_requests_only(staff, portal_admin, operator, audit):
+    ours = (await operator.SubmitRequest(submission(unique("subj"), pb.REQUEST_TYPE_ACCESS, jurisdiction="CN"))).request
+    theirs = (await operator.SubmitRequest(submission(unique("subj"), pb.REQUEST_TYPE_ACCESS, jurisdiction="CN",
+                                                      controller_id=OTHER_CONTROLLER))).request
+    account = await staff_account(portal_admin, "dpo", CONTROLLER)
+    dpo = await staff().signed_in(account)
+
+    hidden = (await dpo.get("/console/requests?type=access&jurisdiction=CN")).text
+    shown = (await dpo.get("/console/requests?type=access&jurisdiction=CN&unverified=1")).text
+    other_page = await dpo.get(f"/console/requests/{theirs.request_id}")
+    form = await dpo.form(f"/console/requests/{ours.request_id}")
+    other_verify = await dpo.post(f"/console/requests/{theirs.request_id}/verify", form)
+    verified = await dpo.post(f"/console/requests/{ours.request_id}/verify", {**form, "note": "passport seen"})
+    entry = await recorded(audit, "console.identity_verified", CONTROLLER, ours.request_id)
+
+    assert ours.request_id not in hidden  # unverified requests are hidden unless asked for
+    assert ours.request_id in shown and theirs.request_id not in shown
+    assert (other_page.status_code, other_verify.status_code) == (404, 404)
+    assert await status_of(operator, theirs.request_id) == theirs.status
+    assert verified.status_code == 303
+    assert await status_of(operator, ours.request_id) not in (pb.REQUEST_STATUS_RECEIVED,
+                                                              pb.REQUEST_STATUS_VERIFICATION_PENDING)
+    assert entry["producer"] == "console" and entry["controllerId"] == CONTROLLER and entry["subjectRef"]
+    assert {k: entry["payload"]["attributes"][k] for k in ("actor", "role")} == {"actor": account.name, "role": "dpo"}
+
+
+async def test_an_auditor_reads_and_changes_nothing(staff, portal_admin, operator):
+    request = (await operator.SubmitRequest(submission(unique("subj"), pb.REQUEST_TYPE_DELETION, jurisdiction="CN"))
+               ).request
+    auditor = await staff().signed_in(await staff_account(portal_admin, "auditor", CONTROLLER))
+
+    page = await auditor.get(f"/console/requests/{request.request_id}")
+    form = await auditor.form(f"/console/requests/{request.request_id}")
+    answers = [await auditor.post(f"/console/requests/{request.request_id}/{action}", {**form, **fields})
+               for action, fields in (("verify", {}), ("extend", {"reason": "complex"}),
+                                      ("reject", {"code": "excessive", "explanation": "no", "route": "CAC"}))]
+
+    assert page.status_code == 200 and request.request_id in page.text and "/verify" not in page.text
+    assert [a.status_code for a in answers] == [403, 403, 403]
+    assert await status_of(operator, request.request_id) == request.status
+
+
+async def test_a_forged_form_changes_nothing(staff, portal_admin, operator):
+    request = (await operator.SubmitRequest(submission(unique("subj"), pb.REQUEST_TYPE_ACCESS, jurisdiction="CN"))
+               ).request
+    dpo = await staff().signed_in(await staff_account(portal_admin, "dpo", CONTROLLER))
+    form = await dpo.form(f"/console/requests/{request.request_id}")
+
+    forged = await dpo.post(f"/console/requests/{request.request_id}/verify", {**form, "csrf": "0" * 64})
+    bare = await dpo.post(f"/console/requests/{request.request_id}/verify", {})
+    signed_out = await Staff(str(dpo.http.base_url)).post(f"/console/requests/{request.request_id}/verify", form)
+
+    assert (forged.status_code, bare.status_code) == (403, 403)
+    assert (signed_out.status_code, signed_out.headers["location"]) == (303, "/console/sign-in")
+    assert await status_of(operator, request.request_id) == request.status
+
+
+async def test_the_queue_filters_by_type_jurisdiction_and_processor_at_dsr(operator):
+    person = unique("subj")
+    access = (await operator.SubmitRequest(submission(person, pb.REQUEST_TYPE_ACCESS, jurisdiction="CN"))).request
+    deletion = (await operator.SubmitRequest(submission(person, pb.REQUEST_TYPE_DELETION, jurisdiction="DE"))).request
+
+    async def ids(**fields) -> set[str]:
+        listed = await operator.ListRequests(pb.ListRequestsRequest(subject_id=person, controller_id=CONTROLLER,
+                                                                    **fields))
+        return {r.request_id for r in listed.requests}
+    everything, by_type, by_place = await ids(), await ids(type=pb.REQUEST_TYPE_DELETION), await ids(jurisdiction="CN")
+    by_processor = await ids(processor=unique("no-such-processor"))
+    bad = await refused(operator.ListRequests, pb.ListRequestsRequest(jurisdiction="china", processor="a b", type=99))
+
+    assert everything == {access.request_id, deletion.request_id}
+    assert (by_type, by_place, by_processor) == ({deletion.request_id}, {access.request_id}, set())
+    assert {field for field, _ in field_violations(bad)} == {"jurisdiction", "processor", "type"}
+
+
+async def test_only_the_console_appends_staff_events_and_it_appends_nothing_else(audit):
+    def event(kind: str, subject: str = "") -> apb.FaceSystemEvent:
+        e = apb.FaceSystemEvent(event_id=str(uuid.uuid4()), type=kind, subject_id=subject)
+        e.occurred_at.GetCurrentTime()
+        return e
+    forged = await refused(audit("face-app").Append, apb.AppendRequest(events=[event("console.identity_verified",
+                                                                                     "someone")]))
+    faced = await refused(audit("console").Append, apb.AppendRequest(events=[event("face.enrolled", "someone")]))
+    nobodys = await refused(audit("console").Append, apb.AppendRequest(events=[event("console.x", "someone")]))
+    taken = await audit("console").Append(apb.AppendRequest(events=[event("console.signed_in")]))
+
+    assert [field for field, _ in field_violations(forged)] == ["events[0].type"]
+    assert "events[0].type" in {field for field, _ in field_violations(faced)}
+    assert [field for field, _ in field_violations(nobodys)] == ["controller_id"]
+    assert taken.accepted == 1
