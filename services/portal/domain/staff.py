@@ -43,6 +43,16 @@ class StaffAccount:
 
 
 @dataclass(frozen=True)
+class Credentials:
+    """What a sign-in is checked against."""
+    account: StaffAccount
+    password_hash: str  # argon2id
+    totp_secret: str
+    last_step: int  # the last TOTP time step used
+    locked_until: datetime | None
+
+
+@dataclass(frozen=True)
 class StaffSession:
     account: StaffAccount
     expires_at: datetime

@@ -4,15 +4,15 @@ controller's; an auditor reads and changes nothing (NotPermitted). Every change 
 audit log under the account's name, and is not made if that fails."""
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import datetime
 
-from consentry.audit.v1 import audit_pb2
 from services.portal.domain import errors
+from services.portal.domain.audit_log import EntryQuery, ProvenEntry
 from services.portal.domain.cases import QueueFilter, StaffCase
 from services.portal.domain.requests import Rejection
 from services.portal.domain.staff import StaffAccount
-from services.portal.store.console_platform import ConsolePlatform, Proven
+from services.portal.service.ports import ConsolePlatform
 
 QUEUE_PAGE = 50
 EVENTS_PAGE = 50
@@ -80,23 +80,16 @@ class Console:
 
     # The audit log
 
-    async def events(self, account: StaffAccount, event_type: str, producer: str, subject_id: str, subject_ref: str,
-                     occurred_from: datetime | None, occurred_until: datetime | None, controller_id: str,
-                     page_token: str) -> tuple[list[tuple[int, dict]], str]:
-        """A page of entries; a person by their id (turned into their reference by the log, in the
-        account's controller) or by the reference itself."""
-        where = audit_pb2.EventFilter(type=event_type, producer=producer, subject_id=subject_id, subject_ref=subject_ref,
-                                      controller_id=account.scope(controller_id))
-        if subject_id:  # looking a person up is itself recorded
-            await self._platform.record(account, "person_searched", where.controller_id, subject_id)
-        if occurred_from:
-            where.occurred_from.FromDatetime(occurred_from)
-        if occurred_until:
-            where.occurred_until.FromDatetime(occurred_until)
+    async def events(self, account: StaffAccount, where: EntryQuery, page_token: str
+                     ) -> tuple[list[tuple[int, dict]], str]:
+        """A page of entries, in the account's controller (or the platform's staff's choice)."""
+        where = replace(where, controller_id=account.scope(where.controller_id))
+        if where.subject_id:  # looking a person up is itself recorded
+            await self._platform.record(account, "person_searched", where.controller_id, where.subject_id)
         found, token = await self._platform.entries(where, EVENTS_PAGE, page_token)
         return [(index, json.loads(body)) for index, body in found], token
 
-    async def entry(self, account: StaffAccount, leaf_index: int) -> Proven:
+    async def entry(self, account: StaffAccount, leaf_index: int) -> ProvenEntry:
         """One entry with its proof; an entry from before controllers names none: the platform's staff's."""
         proven = await self._platform.proven(leaf_index)
         owner = json.loads(proven.entry_json).get("controllerId")
@@ -104,12 +97,9 @@ class Console:
             raise errors.NotFound()
         return proven
 
-    def export_filter(self, account: StaffAccount, controller_id: str = "") -> audit_pb2.EventFilter:
-        """What an export for the account holds: its controller's entries, or the platform's staff's choice."""
-        return audit_pb2.EventFilter(controller_id=account.scope(controller_id))
-
-    async def export_events(self, account: StaffAccount, controller_id: str = ""):
-        """The signed JSON Lines export for the offline verifier, recorded as downloaded by the account."""
-        where = self.export_filter(account, controller_id)
+    async def export_events(self, account: StaffAccount, controller_id: str = "") -> AsyncIterator[bytes]:
+        """The signed JSON Lines export for the offline verifier (the account's controller's entries, or
+        the platform's staff's choice), recorded as downloaded by the account."""
+        where = EntryQuery(controller_id=account.scope(controller_id))
         await self._platform.record(account, "log_exported", where.controller_id)
         return self._platform.export_events(where)

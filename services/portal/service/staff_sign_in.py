@@ -18,7 +18,7 @@ from services.portal.domain.sign_in import new_secret, secret_hash
 from services.portal.domain.staff import (
     FAILURES_TO_LOCK, LOCKED_FOR, Role, StaffAccount, StaffSession,
 )
-from services.portal.store.staff import StaffStore
+from services.portal.service.ports import StaffAccounts
 
 ISSUER = "Consentry"
 _hasher = PasswordHasher()  # argon2id, the library's (RFC 9106) defaults
@@ -30,7 +30,7 @@ def utcnow() -> datetime:
 
 
 class StaffSignIn:
-    def __init__(self, store: StaffStore, record: Callable[..., Awaitable[None]], idle: timedelta,
+    def __init__(self, store: StaffAccounts, record: Callable[..., Awaitable[None]], idle: timedelta,
                  absolute: timedelta, clock: Callable[[], datetime] = utcnow) -> None:
         """`record(account, action, controller_id)`: the audit log's entry for what staff did."""
         self._store, self._record, self._idle, self._absolute, self._now = store, record, idle, absolute, clock

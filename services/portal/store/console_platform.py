@@ -5,7 +5,6 @@ signed-in account, never from a form."""
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import grpc
@@ -13,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
 from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
+from services.portal.domain.audit_log import EntryQuery, ProvenEntry
 from services.portal.domain.cases import Event, ProcessorTask, QueueFilter, StaffCase
 from services.portal.domain.requests import Kind, Rejection, Stage
 from services.portal.domain.staff import StaffAccount
@@ -51,17 +51,14 @@ def _case(r: dsr_pb2.Request) -> StaffCase:
         if r.HasField("rejection") else None)
 
 
-@dataclass(frozen=True)
-class Proven:
-    """One audit entry with what proves it is in the log: its inclusion proof up to a signed checkpoint."""
-    leaf_index: int
-    entry_json: bytes
-    tree_size: int
-    proof: tuple[bytes, ...]
-    checkpoint_note: bytes
-    checkpoint_signature: bytes
-    key_id: str
-    public_key_pem: str
+def _filter(where: EntryQuery) -> audit_pb2.EventFilter:
+    found = audit_pb2.EventFilter(type=where.event_type, producer=where.producer, subject_id=where.subject_id,
+                                  subject_ref=where.subject_ref, controller_id=where.controller_id)
+    if where.occurred_from:
+        found.occurred_from.FromDatetime(where.occurred_from)
+    if where.occurred_until:
+        found.occurred_until.FromDatetime(where.occurred_until)
+    return found
 
 
 class ConsolePlatform:
@@ -128,20 +125,19 @@ class ConsolePlatform:
 
     # The audit log
 
-    async def entries(self, where: audit_pb2.EventFilter, page_size: int, page_token: str
-                      ) -> tuple[list[tuple[int, bytes]], str]:
+    async def entries(self, where: EntryQuery, page_size: int, page_token: str) -> tuple[list[tuple[int, bytes]], str]:
         answer = await call_platform(self._audit.QueryEvents(audit_pb2.QueryEventsRequest(
-            filter=where, page_size=page_size, page_token=page_token), timeout=TIMEOUT_S))
+            filter=_filter(where), page_size=page_size, page_token=page_token), timeout=TIMEOUT_S))
         return [(e.leaf_index, e.entry_json) for e in answer.entries], answer.next_page_token
 
-    async def proven(self, leaf_index: int) -> Proven:
+    async def proven(self, leaf_index: int) -> ProvenEntry:
         """The entry and its proof up to the latest checkpoint (taken first, so the proof is of its size)."""
         checkpoint = (await call_platform(self._audit.GetCheckpoint(audit_pb2.GetCheckpointRequest(),
                                                                     timeout=TIMEOUT_S))).checkpoint
         proof = await call_platform(self._audit.GetInclusionProof(audit_pb2.GetInclusionProofRequest(
             leaf_index=leaf_index, tree_size=checkpoint.tree_size, include_entry=True), timeout=TIMEOUT_S))
         key = await call_platform(self._audit.GetPublicKey(audit_pb2.GetPublicKeyRequest(), timeout=TIMEOUT_S))
-        return Proven(leaf_index, proof.entry_json, proof.tree_size, tuple(proof.hashes), checkpoint.note,
+        return ProvenEntry(leaf_index, proof.entry_json, proof.tree_size, tuple(proof.hashes), checkpoint.note,
                       checkpoint.signature, checkpoint.key_id, key.public_key_pem)
 
     async def public_key(self) -> str:
@@ -149,6 +145,6 @@ class ConsolePlatform:
         return (await call_platform(self._audit.GetPublicKey(audit_pb2.GetPublicKeyRequest(),
                                                              timeout=TIMEOUT_S))).public_key_pem
 
-    async def export_events(self, where: audit_pb2.EventFilter) -> AsyncIterator[bytes]:
-        async for chunk in self._audit.ExportEvents(audit_pb2.ExportEventsRequest(filter=where), timeout=600):
+    async def export_events(self, where: EntryQuery) -> AsyncIterator[bytes]:
+        async for chunk in self._audit.ExportEvents(audit_pb2.ExportEventsRequest(filter=_filter(where)), timeout=600):
             yield chunk.data

@@ -1,21 +1,10 @@
 """Staff accounts and their sessions in the portal's PostgreSQL database."""
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.portal.domain.staff import Role, StaffAccount, StaffSession
-
-
-@dataclass(frozen=True)
-class Credentials:
-    account: StaffAccount
-    password_hash: str
-    totp_secret: str
-    last_step: int
-    locked_until: datetime | None
-
+from services.portal.domain.staff import Credentials, Role, StaffAccount, StaffSession
 
 def _account(row: asyncpg.Record) -> StaffAccount:
     return StaffAccount(row["name"], Role(row["role"]), row["controller_id"])

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from services.common.logging import get_logger
 from services.portal.domain import errors
+from services.portal.domain.audit_log import EntryQuery
 from services.portal.domain.cases import QueueFilter
 from services.portal.domain.requests import Kind, Rejection, Stage
 from services.portal.domain.sign_in import new_secret
@@ -39,6 +40,7 @@ SUBJECT_REF = re.compile(r"[0-9a-f]{64}")
 TOKEN = re.compile(r"[A-Za-z0-9_=.-]{1,1024}")
 REJECTION_CODE = re.compile(r"[a-z][a-z0-9-]{1,63}")
 NUMBER = re.compile(r"[0-9]{1,18}")
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_NOTE = 2000
 # Where a person may complain, offered with every rejection (the DPO may write another).
 COMPLAINT_ROUTES = {"CN": "Cyberspace Administration of China (CAC), 12377.cn",
@@ -236,17 +238,15 @@ class ConsolePages:
         async def page(language: str, session: StaffSession, secret: str) -> Response:
             account = session.account
             q = {name: _query(request, name, pattern) for name, pattern in (
-                ("type", EVENT_TYPE), ("producer", PROCESSOR), ("subject_ref", SUBJECT_REF), ("page", TOKEN),
-                ("subject", forms.FIELD),
-                ("controller", forms.FIELD), ("from", re.compile(r".*")), ("until", re.compile(r".*")))}
-            start, end = _when(q["from"]), _when(q["until"], end_of_day=True)
-            if start and end and start >= end:
+                ("type", EVENT_TYPE), ("producer", PROCESSOR), ("subject", forms.FIELD), ("subject_ref", SUBJECT_REF),
+                ("controller", forms.FIELD), ("from", DATE), ("until", DATE), ("page", TOKEN))}
+            where = EntryQuery(q["type"], q["producer"], q["subject"], q["subject_ref"], _when(q["from"]),
+                               _when(q["until"], end_of_day=True),
+                               q["controller"] if account.controller_id is None else "")
+            if (where.occurred_from and where.occurred_until and where.occurred_from >= where.occurred_until) \
+                    or (where.subject_id and where.subject_ref):
                 raise Refusal("form", 400)
-            if q["subject"] and q["subject_ref"]:
-                raise Refusal("form", 400)
-            found, token = await self._console.events(
-                account, q["type"], q["producer"], q["subject"], q["subject_ref"], start, end,
-                q["controller"] if account.controller_id is None else "", q["page"])
+            found, token = await self._console.events(account, where, q["page"])
             shown = {k: v for k, v in request.query_params.items() if k != "page"}
             return self._render(request, language, session, "console/audit.html", entries=found, q=q,
                                 csrf=self._csrf.token(secret),
