@@ -70,11 +70,12 @@ purposes = ["*"]
 [clients.console]
 operator = true
 records_staff_actions = true
-rpcs = ["{DSR}/ListRequests", "{DSR}/GetRequest", "{DSR}/VerifyIdentity", "{DSR}/AcknowledgeRequest",
-        "{DSR}/ExtendDeadline", "{DSR}/RejectRequest", "{DSR}/GetExport", "{DSR}/ListProcessors",
+purposes = ["*"]
+rpcs = ["{CONSENT}/GetController", "{CONSENT}/ListPurposes", "{CONSENT}/GetPurpose", "{CONSENT}/RegisterPurpose",
+        "{CONSENT}/PublishNotice", "{CONSENT}/GetFilingStatus", "{DSR}/ListRequests", "{DSR}/GetRequest",
+        "{DSR}/VerifyIdentity", "{DSR}/AcknowledgeRequest", "{DSR}/ExtendDeadline", "{DSR}/RejectRequest", "{DSR}/GetExport", "{DSR}/ListProcessors",
         "{AUDIT}/Append", "{AUDIT}/GetCheckpoint", "{AUDIT}/GetPublicKey", "{AUDIT}/GetInclusionProof",
         "{AUDIT}/QueryEvents", "{AUDIT}/ExportEvents", "{AUDIT}/GetCompleteness"]
-purposes = []
 
 [clients.dpo]
 operator = true

@@ -115,7 +115,7 @@ class PortalApp:
     def _console(self, pool, pages: Pages, csrf: CsrfTokens, limits: RateLimits) -> tuple[StaffSignIn, ConsolePages]:
         s, c = self.settings, self.settings.console
         assert s.tls_ca and c.tls_cert and c.tls_key
-        platform = ConsolePlatform(s.dsr_address, c.audit_address, s.tls_ca.read_bytes(), c.tls_cert.read_bytes(),
+        platform = ConsolePlatform(s.consent_address, s.dsr_address, c.audit_address, s.tls_ca.read_bytes(), c.tls_cert.read_bytes(),
                                    c.tls_key.read_bytes())
         self.runtime.on_stop(platform.close)
         staff = StaffSignIn(StaffStore(pool), platform.record, timedelta(seconds=c.session_idle_s),

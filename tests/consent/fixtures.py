@@ -49,6 +49,10 @@ CLIENTS = {
         "GetController", "ListPurposes", "GetPurpose", "ListConsents", "GrantConsent", "WithdrawConsent",
         "IssueReceipt", "GetReceiptKey", "RenderReceipt")],
         "purposes": ["*"]},
+    # The staff's console: purposes and notices, and each controller's standing against the filing threshold.
+    "console": {"operator": True, "records_staff_actions": True, "rpcs": [f"{SERVICE}/{rpc}" for rpc in (
+        "GetController", "ListPurposes", "GetPurpose", "RegisterPurpose", "PublishNotice", "GetFilingStatus")],
+        "purposes": ["*"]},
     # A controller's own back office, granted the admin service by a careless policy: still no operator.
     "campus-office": {"controller": "acme-campus", "rpcs": [f"{ADMIN_SERVICE}/*", f"{SERVICE}/*"], "purposes": ["*"]},
     # A second controller's app, granted as loosely: every purpose, the whole service.

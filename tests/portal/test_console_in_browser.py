@@ -25,12 +25,13 @@ WORDS = {
            "sign in": "Sign in", "unverified": "Show unverified requests", "show": "Show", "note": "Note (optional)",
            "verify": "Identity verified", "verified": "Identity verified; the request goes ahead.",
            "audit": "Audit log", "type": "Event type", "search": "Search", "check here": "Check in this browser",
-           "check log": "Check the log", "log ok": "The log verifies", "decide": "Decide", "sign out": "Sign out"},
+           "check log": "Check the log", "log ok": "The log verifies", "decide": "Decide", "sign out": "Sign out",
+           "dashboard": "Dashboard", "requests": "Requests"},
     "zh-CN": {"name": "账号名", "password": "密码", "code": "身份验证器应用中的验证码", "sign in": "登录",
               "unverified": "显示未核实身份的请求", "show": "显示", "note": "备注（可选）", "verify": "身份已核实",
               "verified": "身份已核实；请求继续办理。", "audit": "审计日志", "type": "事件类型", "search": "搜索",
               "check here": "在本浏览器中核验", "check log": "核验日志", "log ok": "日志核验通过",
-              "decide": "处理决定", "sign out": "退出"},
+              "decide": "处理决定", "sign out": "退出登录", "dashboard": "概览", "requests": "请求"},
 }
 
 
@@ -63,6 +64,10 @@ async def test_a_dpo_verifies_a_request_and_checks_the_log(portal_app, portal_ad
     await tour.look("sign-in")
     await signed_in(page, origin, account, words)
     await tour.look("queue")
+    await page.get_by_role("link", name=words["dashboard"]).click()
+    await page.locator("#requests-chart").wait_for()
+    await tour.look("dashboard")
+    await page.get_by_role("link", name=words["requests"], exact=True).click()
     await page.get_by_label(words["unverified"]).check()
     await page.get_by_role("button", name=words["show"], exact=True).click()
     await page.get_by_role("link", name=request.request_id).wait_for()

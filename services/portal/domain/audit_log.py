@@ -1,4 +1,5 @@
-"""The audit log as the console reads it: a search, and one entry with what proves it is in the log."""
+"""The audit log as the console reads it: a search, one entry with what proves it is in the log, and how
+complete the log is per producer; and a controller's standing against the filing threshold."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,3 +27,23 @@ class ProvenEntry:
     checkpoint_signature: bytes
     key_id: str
     public_key_pem: str
+
+
+@dataclass(frozen=True)
+class Completeness:
+    producer: str
+    complete_up_to: int
+    highest_seen: int
+    missing: int
+
+
+@dataclass(frozen=True)
+class Filing:
+    """People with stored face data against the threshold that makes filing with the CAC due."""
+    subjects: int
+    threshold: int
+    state: str  # below_threshold, approaching, filing_required
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(100 * self.subjects / self.threshold)) if self.threshold else 0

@@ -3,19 +3,42 @@ requests and audit entries only (another's is NotFound, as an unknown one), the 
 controller's; an auditor reads and changes nothing (NotPermitted). Every change is first recorded in the
 audit log under the account's name, and is not made if that fails."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 
 from services.portal.domain import errors
-from services.portal.domain.audit_log import EntryQuery, ProvenEntry
+from services.portal.domain.audit_log import Completeness, EntryQuery, Filing, ProvenEntry
 from services.portal.domain.cases import QueueFilter, StaffCase
 from services.portal.domain.requests import Rejection
 from services.portal.domain.staff import StaffAccount
+from services.portal.domain.statistics import (
+    ConsentWeeks, OnTime, ProcessorLoad, WeekOfRequests, consents_per_week, last_weeks, median_days,
+    on_time_by_jurisdiction, processor_loads, requests_per_week,
+)
 from services.portal.service.ports import ConsolePlatform
 
 QUEUE_PAGE = 50
 EVENTS_PAGE = 50
+WEEKS = 12  # the dashboard's charts over time
+# What the dashboard reads at most (it says when it read less than everything).
+MOST_CASES, MOST_EVENTS = 20_000, 50_000
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    controller_id: str  # "" the whole platform
+    weeks: list[date]
+    requests: list[WeekOfRequests]
+    on_time: list[OnTime]
+    median_days: float | None
+    processors: list[ProcessorLoad]
+    consents: list[ConsentWeeks]
+    filing: Filing | None  # a controller's only
+    completeness: list[Completeness]
+    complete: bool  # every request was read (False past MOST_CASES)
 
 
 class Console:
@@ -103,3 +126,45 @@ class Console:
         where = EntryQuery(controller_id=account.scope(controller_id))
         await self._platform.record(account, "log_exported", where.controller_id)
         return self._platform.export_events(where)
+
+    # The dashboard
+
+    async def dashboard(self, account: StaffAccount, controller_id: str = "", now: datetime | None = None
+                        ) -> Dashboard:
+        """Figures for the account's controller (or the platform's staff's choice; "" the platform)."""
+        now = now or datetime.now(UTC)
+        scope = account.scope(controller_id)
+        weeks = last_weeks(now, WEEKS)
+        cases, complete = await self.every_case(scope)
+        since = datetime.combine(weeks[0], datetime.min.time(), UTC)
+        given, withdrawn = await asyncio.gather(self._consents(scope, "consent.granted", since),
+                                                self._consents(scope, "consent.withdrawn", since))
+        filing = await self._platform.filing(scope) if scope else None
+        return Dashboard(
+            scope, weeks, requests_per_week([c for c in cases if c.received_at >= since], weeks),
+            on_time_by_jurisdiction(cases), median_days(cases), processor_loads(cases, now),
+            consents_per_week(given, withdrawn, weeks), filing, await self._platform.completeness(), complete)
+
+    async def every_case(self, scope: str) -> tuple[list[StaffCase], bool]:
+        """Every request in the scope, finished ones too, up to MOST_CASES; whether that was all of them."""
+        cases, token = [], ""
+        while len(cases) < MOST_CASES:
+            page, token = await self._platform.queue(QueueFilter(controller_id=scope), 500, token)
+            cases += page
+            if not token:
+                return cases, True
+        return cases, False
+
+    async def _consents(self, scope: str, event_type: str, since: datetime) -> list[tuple[datetime, str]]:
+        """(when, purpose) of each such consent event since then, from the audit log."""
+        found, token = [], ""
+        while len(found) < MOST_EVENTS:
+            page, token = await self._platform.entries(
+                EntryQuery(event_type=event_type, occurred_from=since, controller_id=scope), 1000, token)
+            for _, body in page:
+                entry = json.loads(body)
+                at = datetime.fromisoformat(entry["occurredAt"].replace("Z", "+00:00"))
+                found.append((at, entry["payload"].get("consent", {}).get("purposeId", "")))
+            if not token:
+                break
+        return found

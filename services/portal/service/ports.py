@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from services.portal.domain.audit_log import EntryQuery, ProvenEntry
+from services.portal.domain.audit_log import Completeness, EntryQuery, Filing, ProvenEntry
 from services.portal.domain.cases import QueueFilter, StaffCase
 from services.portal.domain.consents import Consent, Controller, Notice, Purpose, Receipt
 from services.portal.domain.requests import Case, Kind, Rejection
@@ -112,5 +112,9 @@ class ConsolePlatform(Protocol):
     async def proven(self, leaf_index: int) -> ProvenEntry: ...
 
     async def public_key(self) -> str: ...
+
+    async def completeness(self) -> list[Completeness]: ...
+
+    async def filing(self, controller_id: str) -> Filing: ...
 
     def export_events(self, where: EntryQuery) -> AsyncIterator[bytes]: ...

@@ -11,8 +11,9 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
+from consentry.consent.v1 import consent_pb2, consent_pb2_grpc
 from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
-from services.portal.domain.audit_log import EntryQuery, ProvenEntry
+from services.portal.domain.audit_log import Completeness, EntryQuery, Filing, ProvenEntry
 from services.portal.domain.cases import Event, ProcessorTask, QueueFilter, StaffCase
 from services.portal.domain.requests import Kind, Rejection, Stage
 from services.portal.domain.staff import StaffAccount
@@ -62,12 +63,14 @@ def _filter(where: EntryQuery) -> audit_pb2.EventFilter:
 
 
 class ConsolePlatform:
-    def __init__(self, dsr_address: str, audit_address: str, ca: bytes, cert: bytes, key: bytes) -> None:
+    def __init__(self, consent_address: str, dsr_address: str, audit_address: str, ca: bytes, cert: bytes,
+                 key: bytes) -> None:
         credentials = grpc.ssl_channel_credentials(ca, key, cert)
-        self._channels = [grpc.aio.secure_channel(dsr_address, credentials),
-                          grpc.aio.secure_channel(audit_address, credentials)]
-        self._dsr = dsr_pb2_grpc.DsrServiceStub(self._channels[0])
-        self._audit = audit_pb2_grpc.AuditServiceStub(self._channels[1])
+        self._channels = [grpc.aio.secure_channel(address, credentials)
+                          for address in (consent_address, dsr_address, audit_address)]
+        self._consent = consent_pb2_grpc.ConsentServiceStub(self._channels[0])
+        self._dsr = dsr_pb2_grpc.DsrServiceStub(self._channels[1])
+        self._audit = audit_pb2_grpc.AuditServiceStub(self._channels[2])
 
     async def close(self) -> None:
         for channel in self._channels:
@@ -139,6 +142,17 @@ class ConsolePlatform:
         key = await call_platform(self._audit.GetPublicKey(audit_pb2.GetPublicKeyRequest(), timeout=TIMEOUT_S))
         return ProvenEntry(leaf_index, proof.entry_json, proof.tree_size, tuple(proof.hashes), checkpoint.note,
                       checkpoint.signature, checkpoint.key_id, key.public_key_pem)
+
+    async def completeness(self) -> list[Completeness]:
+        answer = await call_platform(self._audit.GetCompleteness(audit_pb2.GetCompletenessRequest(),
+                                                                 timeout=TIMEOUT_S))
+        return [Completeness(p.producer, p.complete_up_to, p.highest_seen, p.missing) for p in answer.producers]
+
+    async def filing(self, controller_id: str) -> Filing:
+        answer = await call_platform(self._consent.GetFilingStatus(consent_pb2.GetFilingStatusRequest(
+            controller_id=controller_id), timeout=TIMEOUT_S))
+        return Filing(answer.subjects_with_stored_face_data, answer.threshold,
+                      consent_pb2.FilingState.Name(answer.state).removeprefix("FILING_STATE_").lower())
 
     async def public_key(self) -> str:
         """The PEM of the key that signs the log's checkpoints."""

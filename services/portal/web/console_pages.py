@@ -94,6 +94,7 @@ class ConsolePages:
             Route("/console/sign-in", self.sign_in_page, methods=["GET", "POST"]),
             Route("/console/sign-out", self.sign_out, methods=["POST"]),
             Route("/console/language", self.language),
+            Route("/console/dashboard", self.dashboard),
             Route("/console/requests", self.queue),
             Route("/console/requests/acknowledge", self.acknowledge, methods=["POST"]),
             Route("/console/requests/{request_id}", self.case),
@@ -109,7 +110,7 @@ class ConsolePages:
     # Signing in and out
 
     async def home(self, request: Request) -> Response:
-        return forms.see_other(ROOT + ("requests" if await self._session(request) else "sign-in"))
+        return forms.see_other(ROOT + ("dashboard" if await self._session(request) else "sign-in"))
 
     async def sign_in_page(self, request: Request) -> Response:
         async def page(language: str) -> Response:
@@ -153,6 +154,22 @@ class ConsolePages:
         if request.query_params.get("to") in LANGUAGES:
             response.set_cookie(LANGUAGE_COOKIE, request.query_params["to"], max_age=365 * 86400, **self._cookie())
         return response
+
+    # The dashboard
+
+    async def dashboard(self, request: Request) -> Response:
+        async def page(language: str, session: StaffSession, secret: str) -> Response:
+            chosen = _query(request, "controller", forms.FIELD) if session.account.controller_id is None else ""
+            board = await self._console.dashboard(session.account, chosen)
+            request_groups = [{"key": w.week.isoformat(), "week": w.week,
+                               "values": {kind.value: n for kind, n in w.by_kind.items()}} for w in board.requests]
+            consent_groups = [[{"key": week.isoformat(), "week": week,
+                                "values": {"given": c.given[week], "withdrawn": c.withdrawn[week]}}
+                               for week in board.weeks] for c in board.consents]
+            return self._render(request, language, session, "console/dashboard.html", board=board, kinds=list(Kind),
+                                request_groups=request_groups, consent_groups=consent_groups,
+                                csrf=self._csrf.token(secret))
+        return await self._signed_in(request, page)
 
     # Requests
 

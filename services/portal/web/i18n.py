@@ -5,7 +5,8 @@ visitor's own choice (a cookie, set by the switcher), else the browser's Accept-
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_timedelta
+from babel.dates import format_date, format_datetime, format_skeleton, format_timedelta
+from babel.numbers import format_decimal
 from babel.support import Translations
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -69,6 +70,8 @@ class Pages:
         locale = Locale.parse(_babel(language))
         env.filters["date"] = lambda d: format_date(d, format="long", locale=locale) if d else ""
         env.filters["datetime"] = lambda d: format_datetime(d, format="medium", locale=locale) if d else ""
+        env.filters["number"] = lambda n: format_decimal(n, locale=locale)
+        env.filters["day"] = lambda d: format_skeleton("MMMd", d, locale=locale)  # a chart's axis: "Dec 7"
         env.filters["duration"] = lambda t: format_timedelta(t, threshold=1.1, locale=locale)
         env.globals.update(lang=language, other_languages=[x for x in LANGUAGES if x != language],
                            language_names={x: Locale.parse(_babel(x)).get_display_name(_babel(x)) for x in LANGUAGES})
