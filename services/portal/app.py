@@ -90,7 +90,7 @@ class PortalApp:
             staff, console = self._console(pool, pages, CsrfTokens(key), limits)
             console_routes = console.routes()
         host, _, port = s.http_listen.rpartition(":")
-        self._web = uvicorn.Server(uvicorn.Config(portal.app(hsts=https, first=console_routes), host=host, port=int(port), log_config=None,
+        self._web = uvicorn.Server(uvicorn.Config(portal.app(hsts=https, first=console_routes, allowances=ConsolePages.BODY_ALLOWANCES), host=host, port=int(port), log_config=None,
                                                   access_log=False, lifespan="off", server_header=False,
                                                   proxy_headers=bool(s.forwarded_allow_ips),
                                                   forwarded_allow_ips=s.forwarded_allow_ips or None))

@@ -10,9 +10,10 @@ import re
 
 import pytest
 
+from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from tests.browser import BROWSER, RESULTS, Tour
-from tests.consent.builders import CONTROLLER
+from tests.consent.builders import CONTROLLER, registered_controller
 from tests.dsr.test_requests import submission
 from tests.portal.fixtures import BACKEND
 from tests.portal.staff import staff_account
@@ -26,12 +27,19 @@ WORDS = {
            "verify": "Identity verified", "verified": "Identity verified; the request goes ahead.",
            "audit": "Audit log", "type": "Event type", "search": "Search", "check here": "Check in this browser",
            "check log": "Check the log", "log ok": "The log verifies", "decide": "Decide", "sign out": "Sign out",
-           "dashboard": "Dashboard", "requests": "Requests"},
+           "dashboard": "Dashboard", "requests": "Requests", "purposes": "Purposes", "register": "Register a purpose",
+           "purpose id": "Purpose id (letters, digits, . _ : @ -)", "purpose name": "Name", "kept": "Kept for (days)",
+           "alternative": "The way without a face (PIPL 16)", "pia": "PIA reference", "template": "Face template",
+           "register it": "Register the purpose", "publish": "Publish both texts as the next version"},
     "zh-CN": {"name": "账号名", "password": "密码", "code": "身份验证器应用中的验证码", "sign in": "登录",
               "unverified": "显示未核实身份的请求", "show": "显示", "note": "备注（可选）", "verify": "身份已核实",
               "verified": "身份已核实；请求继续办理。", "audit": "审计日志", "type": "事件类型", "search": "搜索",
               "check here": "在本浏览器中核验", "check log": "核验日志", "log ok": "日志核验通过",
-              "decide": "处理决定", "sign out": "退出登录", "dashboard": "概览", "requests": "请求"},
+              "decide": "处理决定", "sign out": "退出登录", "dashboard": "概览", "requests": "请求",
+              "purposes": "处理目的", "register": "登记处理目的", "purpose id": "处理目的标识（字母、数字及 . _ : @ -）",
+              "purpose name": "名称", "kept": "保存期限（天）", "alternative": "不使用人脸的替代方式（《个人信息保护法》第十六条）",
+              "pia": "个人信息保护影响评估编号", "template": "人脸模板", "register it": "登记该处理目的",
+              "publish": "将两种语言文本作为新版本发布"},
 }
 
 
@@ -155,4 +163,39 @@ async def test_an_auditor_sees_a_request_with_nothing_to_decide(portal_app, port
     assert request.request_id in await page.locator("h1").inner_text()
     assert await page.get_by_role("heading", name=words["decide"]).count() == 0
     assert await page.locator("form[action$='/verify']").count() == 0
+    assert {name: found for name, found in tour.violations.items() if found} == {}
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+async def test_a_dpo_registers_a_purpose_and_publishes_its_notice_side_by_side(portal_app, portal_admin,
+                                                                               consent_admin, admin, contexts,
+                                                                               language):
+    controller = (await registered_controller(consent_admin, unique("office"))).controller_id
+    account = await staff_account(portal_admin, "dpo", controller)
+    origin, words = f"http://localhost:{portal_app.http_port}", WORDS[language]
+    page = await (await contexts(locale=language)).new_page()
+    tour = Tour(page, language, True, SCREENSHOTS)
+    purpose_id = unique("door")
+
+    await signed_in(page, origin, account, words)
+    await page.get_by_role("link", name=words["purposes"], exact=True).click()
+    await tour.look("purposes")
+    await page.get_by_role("link", name=words["register"]).click()
+    await tour.look("purpose-new")
+    for field, value in ((words["purpose id"], purpose_id), (words["purpose name"], "Door access by face"),
+                         (words["kept"], "365"), (words["alternative"], "A badge at the door"),
+                         (words["pia"], "PIA-2026-7")):
+        await page.get_by_label(field, exact=True).fill(value)
+    await page.get_by_label(words["template"]).check()
+    await page.get_by_role("button", name=words["register it"]).click()
+    await page.wait_for_url("**done=registered")
+    await page.locator("textarea[lang=zh-CN]").fill("我们存储您的人脸模板以开门。")  # the two texts side by side
+    await page.locator("textarea[lang=en]").fill("We keep a template of your face to open the door.")
+    await page.get_by_role("button", name=words["publish"]).click()
+    await page.wait_for_url("**done=published**")
+    await tour.look("purpose")
+    found = await admin.GetPurpose(cpb.GetPurposeRequest(purpose_id=purpose_id, controller_id=controller))
+
+    assert sorted(n.language for n in found.notices) == ["en", "zh-CN"]
+    assert found.purpose.pia_reference == "PIA-2026-7"
     assert {name: found for name, found in tour.violations.items() if found} == {}

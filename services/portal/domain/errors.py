@@ -58,3 +58,7 @@ class StaffAccountExists(PortalError):
 
 class NotPermitted(PortalError):
     """The signed-in staff member's role may not do this (an auditor changes nothing)."""
+
+
+class ControllerRequired(PortalError):
+    """The platform's staff act on a purpose in a controller they must name."""

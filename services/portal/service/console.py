@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from services.portal.domain import errors
 from services.portal.domain.audit_log import Completeness, EntryQuery, Filing, ProvenEntry
 from services.portal.domain.cases import QueueFilter, StaffCase
+from services.portal.domain.purposes import PurposeTerms, StaffPurpose
 from services.portal.domain.requests import Rejection
 from services.portal.domain.staff import StaffAccount
 from services.portal.domain.statistics import (
@@ -100,6 +101,41 @@ class Console:
         await self._platform.record(account, action, case.controller_id, case.subject_id, request=case.request_id,
                                     **details)
         return case
+
+    # Purposes and notices (a controller's: the platform's staff name it)
+
+    async def purposes(self, account: StaffAccount, controller_id: str) -> list[StaffPurpose]:
+        return await self._platform.purposes(self._controller(account, controller_id))
+
+    async def purpose(self, account: StaffAccount, controller_id: str, purpose_id: str) -> StaffPurpose:
+        return await self._platform.purpose(self._controller(account, controller_id), purpose_id)
+
+    async def register(self, account: StaffAccount, terms: PurposeTerms, key: str) -> None:
+        terms = replace(terms, controller_id=self._controller(account, terms.controller_id))
+        await self._changing_purpose(account, "purpose_registered", terms.controller_id, terms.purpose_id)
+        await self._platform.register(terms, key)
+
+    async def publish(self, account: StaffAccount, controller_id: str, purpose_id: str, texts: dict[str, str],
+                      material_change: bool, key: str) -> int:
+        """Publishes the texts as the purpose's next notice version; consents that now need renewal."""
+        controller_id = self._controller(account, controller_id)
+        await self._changing_purpose(account, "notice_published", controller_id, purpose_id,
+                                     material_change="yes" if material_change else "no")
+        return await self._platform.publish(controller_id, purpose_id, texts, material_change, key)
+
+    async def _changing_purpose(self, account: StaffAccount, action: str, controller_id: str, purpose_id: str,
+                                **details: str) -> None:
+        if not account.may_change:
+            raise errors.NotPermitted()
+        await self._platform.record(account, action, controller_id, purpose=purpose_id, **details)
+
+    @staticmethod
+    def _controller(account: StaffAccount, named: str) -> str:
+        """The controller a purpose is read or changed in: the account's own; the platform's staff must name one."""
+        scope = account.scope(named)
+        if not scope:
+            raise errors.ControllerRequired()
+        return scope
 
     # The audit log
 

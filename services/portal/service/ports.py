@@ -7,6 +7,7 @@ from typing import Protocol
 from services.portal.domain.audit_log import Completeness, EntryQuery, Filing, ProvenEntry
 from services.portal.domain.cases import QueueFilter, StaffCase
 from services.portal.domain.consents import Consent, Controller, Notice, Purpose, Receipt
+from services.portal.domain.purposes import PurposeTerms, StaffPurpose
 from services.portal.domain.requests import Case, Kind, Rejection
 from services.portal.domain.sign_in import Person, Session, Ward
 from services.portal.domain.staff import Credentials, StaffAccount, StaffSession
@@ -106,6 +107,15 @@ class ConsolePlatform(Protocol):
     async def acknowledge(self, request_id: str, key: str) -> None: ...
 
     async def export(self, request_id: str) -> bytes: ...
+
+    async def purposes(self, controller_id: str) -> list[StaffPurpose]: ...
+
+    async def purpose(self, controller_id: str, purpose_id: str) -> StaffPurpose: ...
+
+    async def register(self, terms: PurposeTerms, key: str) -> None: ...
+
+    async def publish(self, controller_id: str, purpose_id: str, texts: dict[str, str], material_change: bool,
+                      key: str) -> int: ...
 
     async def entries(self, where: EntryQuery, page_size: int, page_token: str) -> tuple[list[tuple[int, bytes]], str]: ...
 

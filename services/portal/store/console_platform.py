@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
 from consentry.consent.v1 import consent_pb2, consent_pb2_grpc
 from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
 from services.portal.domain.audit_log import Completeness, EntryQuery, Filing, ProvenEntry
+from services.portal.domain.purposes import PublishedNotice, PurposeTerms, StaffPurpose
 from services.portal.domain.cases import Event, ProcessorTask, QueueFilter, StaffCase
 from services.portal.domain.requests import Kind, Rejection, Stage
 from services.portal.domain.staff import StaffAccount
@@ -50,6 +52,33 @@ def _case(r: dsr_pb2.Request) -> StaffCase:
               for t in r.tasks),
         Rejection(r.rejection.code, r.rejection.explanation, r.rejection.complaint_route)
         if r.HasField("rejection") else None)
+
+
+def _name(enum, number: int, prefix: str) -> str:
+    return enum.Name(number).removeprefix(prefix).lower()
+
+
+def _purpose(p: consent_pb2.Purpose, notices=()) -> StaffPurpose:
+    terms = PurposeTerms(
+        p.purpose_id, p.controller_id, p.name, p.description,
+        tuple(_name(consent_pb2.DataCategory, c, "DATA_CATEGORY_") for c in p.data_categories),
+        _name(consent_pb2.StorageLocation, p.storage_location, "STORAGE_LOCATION_"), p.retention.seconds // 86400,
+        _name(consent_pb2.LegalBasis, p.legal_basis, "LEGAL_BASIS_"), p.non_face_alternative, p.minimum_age,
+        p.pia_reference, tuple(p.recipients), p.withdrawal_method)
+    return StaffPurpose(terms, p.current_notice_version, _when(p.created_at), tuple(
+        PublishedNotice(n.version, n.language, n.text, n.content_hash, n.material_change, _when(n.published_at))
+        for n in notices))
+
+
+def _purpose_message(t: PurposeTerms) -> consent_pb2.Purpose:
+    return consent_pb2.Purpose(
+        purpose_id=t.purpose_id, controller_id=t.controller_id, name=t.name, description=t.description,
+        data_categories=[consent_pb2.DataCategory.Value("DATA_CATEGORY_" + c.upper()) for c in t.data_categories],
+        storage_location=consent_pb2.StorageLocation.Value("STORAGE_LOCATION_" + t.storage_location.upper()),
+        retention=Duration(seconds=t.retention_days * 86400),
+        legal_basis=consent_pb2.LegalBasis.Value("LEGAL_BASIS_" + t.legal_basis.upper()),
+        non_face_alternative=t.non_face_alternative, minimum_age=t.minimum_age, pia_reference=t.pia_reference,
+        recipients=list(t.recipients), withdrawal_method=t.withdrawal_method)
 
 
 def _filter(where: EntryQuery) -> audit_pb2.EventFilter:
@@ -125,6 +154,36 @@ class ConsolePlatform:
     async def export(self, request_id: str) -> bytes:
         return (await call_platform(self._dsr.GetExport(dsr_pb2.GetExportRequest(request_id=request_id),
                                                         timeout=TIMEOUT_S))).export_json
+
+    # Purposes and notices
+
+    async def purposes(self, controller_id: str) -> list[StaffPurpose]:
+        found, token = [], ""
+        while True:
+            answer = await call_platform(self._consent.ListPurposes(consent_pb2.ListPurposesRequest(
+                controller_id=controller_id, page_size=1000, page_token=token), timeout=TIMEOUT_S))
+            found += [_purpose(p) for p in answer.purposes]
+            token = answer.next_page_token
+            if not token:
+                return found
+
+    async def purpose(self, controller_id: str, purpose_id: str) -> StaffPurpose:
+        answer = await call_platform(self._consent.GetPurpose(consent_pb2.GetPurposeRequest(
+            purpose_id=purpose_id, controller_id=controller_id), timeout=TIMEOUT_S))
+        return _purpose(answer.purpose, answer.notices)
+
+    async def register(self, terms: PurposeTerms, key: str) -> None:
+        await call_platform(self._consent.RegisterPurpose(consent_pb2.RegisterPurposeRequest(
+            purpose=_purpose_message(terms), idempotency_key=key), timeout=TIMEOUT_S))
+
+    async def publish(self, controller_id: str, purpose_id: str, texts: dict[str, str], material_change: bool,
+                      key: str) -> int:
+        """Consents that now need renewal."""
+        answer = await call_platform(self._consent.PublishNotice(consent_pb2.PublishNoticeRequest(
+            purpose_id=purpose_id, controller_id=controller_id, material_change=material_change, idempotency_key=key,
+            texts=[consent_pb2.PublishNoticeRequest.Text(language=language, text=text)
+                   for language, text in texts.items()]), timeout=TIMEOUT_S))
+        return answer.consents_needing_renewal
 
     # The audit log
 

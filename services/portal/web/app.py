@@ -54,9 +54,10 @@ class Portal(SignInPages):
         self._controller, self._csrf, self._exports, self._secure = platform_controller, csrf, exports, secure_cookies
         self._limits, self._pages, self._codes = limits, pages, codes
 
-    def app(self, hsts: bool, first: list[Route] = ()) -> ASGIApp:
+    def app(self, hsts: bool, first: list[Route] = (), allowances: dict[str, int] | None = None) -> ASGIApp:
         """The pages, inside the security headers (which so cover the error pages too) and the body limit;
-        `first`: routes matched before a controller's (the console's, under /console/)."""
+        `first`: routes matched before a controller's (the console's, under /console/), `allowances`:
+        larger bodies for paths under these prefixes (guard.BodyLimit)."""
         routes = [
             *first,
             Route("/{controller}/", self.home),
@@ -81,7 +82,7 @@ class Portal(SignInPages):
         ]
         app = Starlette(routes=routes, exception_handlers={404: self._not_found, 405: self._not_found,
                                                            500: self._failed})
-        app.add_middleware(BodyLimit)  # inside the error handler, which so never sees a body cut short
+        app.add_middleware(BodyLimit, allowances)  # inside the error handler, which so never sees a body cut short
         return SecurityHeaders(app, hsts=hsts)
 
     # Pages

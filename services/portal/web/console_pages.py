@@ -9,7 +9,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
@@ -19,6 +19,7 @@ from services.common.logging import get_logger
 from services.portal.domain import errors
 from services.portal.domain.audit_log import EntryQuery
 from services.portal.domain.cases import QueueFilter
+from services.portal.domain.purposes import CATEGORIES, LEGAL_BASES, NOTICE_LANGUAGES, STORAGE, PurposeTerms
 from services.portal.domain.requests import Kind, Rejection, Stage
 from services.portal.domain.sign_in import new_secret
 from services.portal.domain.staff import ACCOUNT_NAME, MAX_PASSWORD, StaffSession
@@ -42,6 +43,7 @@ REJECTION_CODE = re.compile(r"[a-z][a-z0-9-]{1,63}")
 NUMBER = re.compile(r"[0-9]{1,18}")
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_NOTE = 2000
+MAX_NOTICE = 20_000  # one language's notice text
 # Where a person may complain, offered with every rejection (the DPO may write another).
 COMPLAINT_ROUTES = {"CN": "Cyberspace Administration of China (CAC), 12377.cn",
                     "US-CA": "California Privacy Protection Agency, cppa.ca.gov"}
@@ -82,7 +84,36 @@ def _when(value: str, end_of_day: bool = False) -> datetime | None:
     return day + timedelta(days=1) if end_of_day else day
 
 
+def _controller_query(chosen: str) -> str:
+    return f"controller={quote(chosen)}&" if chosen else ""
+
+
+def purpose_terms(form, controller_id: str) -> tuple[PurposeTerms | None, str]:
+    """The purpose the register form describes, or None and what is wrong (consent checks the rest)."""
+    text = {name: str(form.get(name, "")).strip() for name in (
+        "purpose_id", "name", "description", "storage", "retention_days", "legal_basis", "alternative",
+        "minimum_age", "pia_reference", "recipients", "withdrawal_method", "form_key")}
+    categories = tuple(str(c) for c in form.getlist("categories"))
+    recipients = tuple(r.strip() for r in text["recipients"].split(",") if r.strip())
+    problems = [name for name, ok in (
+        ("purpose_id", forms.FIELD.fullmatch(text["purpose_id"])),
+        ("categories", categories and set(categories) <= set(CATEGORIES)),
+        ("storage", text["storage"] in STORAGE), ("legal_basis", text["legal_basis"] in LEGAL_BASES),
+        ("retention_days", re.fullmatch(r"[0-9]{1,5}", text["retention_days"]) and int(text["retention_days"]) > 0),
+        ("minimum_age", re.fullmatch(r"[0-9]{0,2}", text["minimum_age"])),
+        ("recipients", all(forms.FIELD.fullmatch(r) for r in recipients)),
+        ("form_key", forms.FORM_KEY.fullmatch(text["form_key"]))) if not ok]
+    if problems:
+        return None, ", ".join(problems)
+    return PurposeTerms(text["purpose_id"], controller_id, text["name"], text["description"], categories,
+                        text["storage"], int(text["retention_days"]), text["legal_basis"], text["alternative"],
+                        int(text["minimum_age"] or 0), text["pia_reference"], recipients,
+                        text["withdrawal_method"]), ""
+
+
 class ConsolePages:
+    BODY_ALLOWANCES = {"/console/purposes/": 512 * 1024}  # a notice's two texts (guard.BodyLimit)
+
     def __init__(self, sign_in: StaffSignIn, console: Console, checks: LogChecks, csrf: CsrfTokens,
                  limits: RateLimits, pages: Pages, secure_cookies: bool) -> None:
         self._sign_in, self._console, self._checks, self._csrf = sign_in, console, checks, csrf
@@ -100,6 +131,10 @@ class ConsolePages:
             Route("/console/requests/{request_id}", self.case),
             Route("/console/requests/{request_id}/export.json", self.export),
             Route("/console/requests/{request_id}/{action:str}", self.decide, methods=["POST"]),
+            Route("/console/purposes", self.purposes),
+            Route("/console/purposes/new", self.new_purpose, methods=["GET", "POST"]),
+            Route("/console/purposes/{purpose}", self.purpose),
+            Route("/console/purposes/{purpose}/notices", self.publish, methods=["POST"]),
             Route("/console/audit", self.audit),
             Route("/console/audit/entries/{leaf}", self.entry),
             Route("/console/audit/export.jsonl", self.audit_export),
@@ -249,6 +284,68 @@ class ConsolePages:
             return forms.attachment(body.decode(), f"export-{request_id}.json")
         return await self._signed_in(request, download)
 
+    # Purposes and notices
+
+    async def purposes(self, request: Request) -> Response:
+        async def page(language: str, session: StaffSession, secret: str) -> Response:
+            chosen = self._chosen_controller(request, session)
+            found = await self._console.purposes(session.account, chosen) if session.account.scope(chosen) else None
+            return self._render(request, language, session, "console/purposes.html", purposes=found, chosen=chosen,
+                                csrf=self._csrf.token(secret))
+        return await self._signed_in(request, page)
+
+    async def new_purpose(self, request: Request) -> Response:
+        async def page(language: str, session: StaffSession, secret: str) -> Response:
+            chosen = self._chosen_controller(request, session)
+            draft, problem = {}, ""
+            if request.method == "POST":
+                form = await request.form()
+                draft = {k: str(v) for k, v in form.multi_items() if k != "categories"}
+                draft["categories"] = [str(c) for c in form.getlist("categories")]
+                terms, problem = purpose_terms(form, chosen)
+                if terms is not None:
+                    try:
+                        await self._console.register(session.account, terms, str(form.get("form_key", "")))
+                    except errors.Refused as refused:
+                        if refused.reason != "REQUEST_INVALID":
+                            raise
+                        problem = str(refused)
+                    else:
+                        return forms.see_other(f"{ROOT}purposes/{terms.purpose_id}?{_controller_query(chosen)}"
+                                               "done=registered")
+            return self._render(request, language, session, "console/purpose_new.html", chosen=chosen, draft=draft,
+                                problem=problem, categories=CATEGORIES, storages=STORAGE, bases=LEGAL_BASES,
+                                form_key=str(uuid.uuid4()), csrf=self._csrf.token(secret), status=400 if problem else 200)
+        return await self._signed_in(request, page, form=request.method == "POST", changes=request.method == "POST")
+
+    async def purpose(self, request: Request) -> Response:
+        async def page(language: str, session: StaffSession, secret: str) -> Response:
+            chosen = self._chosen_controller(request, session)
+            found = await self._console.purpose(session.account, chosen, forms.purpose_id(request))
+            return self._render(request, language, session, "console/purpose.html", purpose=found, chosen=chosen,
+                                languages=NOTICE_LANGUAGES, form_key=str(uuid.uuid4()), csrf=self._csrf.token(secret),
+                                done=request.query_params.get("done", ""),
+                                renewals=request.query_params.get("renewals", ""))
+        return await self._signed_in(request, page)
+
+    async def publish(self, request: Request) -> Response:
+        async def act(language: str, session: StaffSession, secret: str) -> Response:
+            chosen, purpose_id = self._chosen_controller(request, session), forms.purpose_id(request)
+            form = await request.form()
+            texts = {lang: str(form.get(f"text-{lang}", "")).strip() for lang in NOTICE_LANGUAGES}
+            key = str(form.get("form_key", ""))
+            if not forms.FORM_KEY.fullmatch(key) or not all(0 < len(t) <= MAX_NOTICE for t in texts.values()):
+                raise Refusal("form", 400)
+            renewals = await self._console.publish(session.account, chosen, purpose_id, texts,
+                                                   form.get("material_change") == "yes", key)
+            return forms.see_other(f"{ROOT}purposes/{purpose_id}?{_controller_query(chosen)}done=published"
+                                   f"&renewals={renewals}")
+        return await self._signed_in(request, act, form=True, changes=True)
+
+    def _chosen_controller(self, request: Request, session: StaffSession) -> str:
+        """The controller the platform's staff chose (?controller=); a controller's staff have theirs."""
+        return _query(request, "controller", forms.FIELD) if session.account.controller_id is None else ""
+
     # The audit log
 
     async def audit(self, request: Request) -> Response:
@@ -341,6 +438,8 @@ class ConsolePages:
             return self._refusal(request, language, await self._session_or_none(request), "not_found", 404)
         except errors.NotPermitted:
             return self._refusal(request, language, await self._session_or_none(request), "not_permitted", 403)
+        except errors.ControllerRequired:
+            return self._refusal(request, language, await self._session_or_none(request), "controller_required", 400)
         except errors.Refused as refused:
             log.info("console change refused", reason=refused.reason)
             return self._refusal(request, language, await self._session_or_none(request), "refused", 409,
