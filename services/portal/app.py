@@ -19,6 +19,7 @@ from services.portal.domain.sign_in import SessionLimits
 from services.portal.service.codes import CodeSignIn
 from services.portal.service.consents import MyConsents
 from services.portal.service.forgetting import Forgetting
+from services.portal.service.metrics import PublicMetrics
 from services.portal.service.requests import MyRequests
 from services.portal.service.sign_in import SignIn, utcnow
 from services.portal.settings import PortalSettings
@@ -84,7 +85,7 @@ class PortalApp:
                              "page": s.pages_per_minute})
         portal = Portal(sign_in, MyConsents(platform), MyRequests(platform), platform.controller, CsrfTokens(key),
                         ExportLinks(key), limits, secure_cookies=True, pages=pages,
-                        codes=codes if s.smtp.host else None)
+                        codes=codes if s.smtp.host else None, metrics=PublicMetrics(platform))
         staff, console_routes = None, []
         if s.console.enabled:
             staff, console = self._console(pool, pages, CsrfTokens(key), limits)

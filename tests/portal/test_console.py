@@ -207,3 +207,24 @@ async def test_only_the_console_appends_staff_events_and_it_appends_nothing_else
     assert "events[0].type" in {field for field, _ in field_violations(faced)}
     assert [field for field, _ in field_violations(nobodys)] == ["controller_id"]
     assert taken.accepted == 1
+
+
+async def test_the_deadline_can_be_extended_only_where_the_law_allows_it(staff, portal_admin, operator):
+    under_gdpr = (await operator.SubmitRequest(submission(unique("subj"), pb.REQUEST_TYPE_ACCESS, jurisdiction="DE"))
+                  ).request
+    under_pipl = (await operator.SubmitRequest(submission(unique("subj"), pb.REQUEST_TYPE_ACCESS, jurisdiction="CN"))
+                  ).request
+    dpo = await staff().signed_in(await staff_account(portal_admin, "dpo", CONTROLLER))
+
+    gdpr_page = (await dpo.get(f"/console/requests/{under_gdpr.request_id}")).text
+    pipl_page = (await dpo.get(f"/console/requests/{under_pipl.request_id}")).text
+    form = await dpo.form(f"/console/requests/{under_gdpr.request_id}")
+    extended = await dpo.post(f"/console/requests/{under_gdpr.request_id}/extend", {**form, "reason": "many systems"})
+    after = (await dpo.get(f"/console/requests/{under_gdpr.request_id}")).text
+    pipl_form = await dpo.form(f"/console/requests/{under_pipl.request_id}")  # its other forms' fresh key
+    refused_pipl = await dpo.post(f"/console/requests/{under_pipl.request_id}/extend", {**pipl_form, "reason": "x"})
+
+    assert (under_gdpr.extendable, under_pipl.extendable) == (True, False)
+    assert "/extend" in gdpr_page and "/extend" not in pipl_page
+    assert extended.status_code == 303 and "/extend" not in after and "many systems" in after
+    assert refused_pipl.status_code == 409 and "EXTENSION_REFUSED" in refused_pipl.text

@@ -27,7 +27,7 @@ WORDS = {
            "verify": "Identity verified", "verified": "Identity verified; the request goes ahead.",
            "audit": "Audit log", "type": "Event type", "search": "Search", "check here": "Check in this browser",
            "check log": "Check the log", "log ok": "The log verifies", "decide": "Decide", "sign out": "Sign out",
-           "dashboard": "Dashboard", "requests": "Requests", "purposes": "Purposes", "register": "Register a purpose",
+           "dashboard": "Dashboard", "requests": "Requests", "records": "Records", "purposes": "Purposes", "register": "Register a purpose",
            "purpose id": "Purpose id (letters, digits, . _ : @ -)", "purpose name": "Name", "kept": "Kept for (days)",
            "alternative": "The way without a face (PIPL 16)", "pia": "PIA reference", "template": "Face template",
            "register it": "Register the purpose", "publish": "Publish both texts as the next version"},
@@ -35,7 +35,7 @@ WORDS = {
               "unverified": "显示未核实身份的请求", "show": "显示", "note": "备注（可选）", "verify": "身份已核实",
               "verified": "身份已核实；请求继续办理。", "audit": "审计日志", "type": "事件类型", "search": "搜索",
               "check here": "在本浏览器中核验", "check log": "核验日志", "log ok": "日志核验通过",
-              "decide": "处理决定", "sign out": "退出登录", "dashboard": "概览", "requests": "请求",
+              "decide": "处理决定", "sign out": "退出登录", "dashboard": "概览", "requests": "请求", "records": "记录",
               "purposes": "处理目的", "register": "登记处理目的", "purpose id": "处理目的标识（字母、数字及 . _ : @ -）",
               "purpose name": "名称", "kept": "保存期限（天）", "alternative": "不使用人脸的替代方式（《个人信息保护法》第十六条）",
               "pia": "个人信息保护影响评估编号", "template": "人脸模板", "register it": "登记该处理目的",
@@ -75,6 +75,8 @@ async def test_a_dpo_verifies_a_request_and_checks_the_log(portal_app, portal_ad
     await page.get_by_role("link", name=words["dashboard"]).click()
     await page.locator("#requests-chart").wait_for()
     await tour.look("dashboard")
+    await page.get_by_role("link", name=words["records"], exact=True).click()
+    await tour.look("records")
     await page.get_by_role("link", name=words["requests"], exact=True).click()
     await page.get_by_label(words["unverified"]).check()
     await page.get_by_role("button", name=words["show"], exact=True).click()
@@ -118,6 +120,8 @@ async def test_a_dpo_verifies_a_request_and_checks_the_log(portal_app, portal_ad
     await tour.look("log-checked")
     await page.get_by_role("button", name=words["sign out"]).click()
     await page.wait_for_url(f"{origin}/console/sign-in")
+    await page.goto(f"{origin}/{CONTROLLER}/metrics")  # what the controller publishes, for everyone
+    await tour.look("public-metrics")
 
     assert status not in (pb.REQUEST_STATUS_RECEIVED, pb.REQUEST_STATUS_VERIFICATION_PENDING)
     assert f'"actor":"{account.name}"' in entry_text and request.request_id in entry_text

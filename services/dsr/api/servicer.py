@@ -44,7 +44,8 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
 
     async def _described(self, requests: list[Request]) -> list[pb.Request]:
         tasks = await self._queries.tasks(requests)
-        return [_request_message(r, tasks.get(r.request_id, [])) for r in requests]
+        return [_request_message(r, tasks.get(r.request_id, []), self._requests.why_not_extendable(r) is None)
+                for r in requests]
 
     async def SubmitRequest(self, request, context):
         submission = valid.submit(request)
@@ -133,10 +134,11 @@ def processor_to_pb(p: Processor) -> pb.Processor:
                         controller_id=p.controller_id)
 
 
-def _request_message(r: Request, tasks: list[Task]) -> pb.Request:
+def _request_message(r: Request, tasks: list[Task], extendable: bool) -> pb.Request:
     return pb.Request(
         request_id=r.request_id, type=r.type.value, subject_id=r.subject_id, jurisdiction=r.jurisdiction,
         controller_id=r.controller_id, evidence=pb.IdentityEvidence(method=r.evidence_method, reference=r.evidence_ref),
+        extendable=extendable,
         status=r.status.value, purpose_id=r.purpose_id, received_at=to_timestamp(r.received_at),
         due_at=to_timestamp(r.due_at), acknowledgement_due_at=to_timestamp(r.acknowledgement_due_at),
         acknowledged_at=to_timestamp(r.acknowledged_at), extended=r.extended, extension_reason=r.extension_reason,

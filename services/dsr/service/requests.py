@@ -103,17 +103,24 @@ class RequestService:
         return await self._change(request_id, acknowledge, key, scope,
                                   note_from=lambda r: "receipt acknowledged to the person")
 
+    def why_not_extendable(self, r: Request) -> str | None:
+        """Why ExtendDeadline would refuse the request now; None if it would extend it."""
+        if r.status.settled:
+            return f"the request is already {r.status.name}"
+        if r.extended:
+            return "it was extended before; the law allows one extension"
+        rule = self._policy.rule(r.jurisdiction, False)
+        if not rule.extendable:
+            return f"{rule.law} allows no extension"
+        if self._now() >= r.due_at:
+            return "only inside the first period, which has ended"
+        return None
+
     async def extend(self, request_id: str, reason: str, key: IdempotencyKey, scope: str | None) -> Request:
         def extend(r: Request) -> str:
-            if r.status.settled:
-                raise errors.ExtensionRefused(f"the request is already {r.status.name}")
-            if r.extended:
-                raise errors.ExtensionRefused("it was extended before; the law allows one extension")
+            if (why := self.why_not_extendable(r)) is not None:
+                raise errors.ExtensionRefused(why)
             rule = self._policy.rule(r.jurisdiction, False)
-            if not rule.extendable:
-                raise errors.ExtensionRefused(f"{rule.law} allows no extension")
-            if self._now() >= r.due_at:
-                raise errors.ExtensionRefused("only inside the first period, which has ended")
             r.due_at = deadlines.extended_deadline(rule, r.received_at)
             r.extended, r.extension_reason = True, reason
             return "dsr.request.extended"

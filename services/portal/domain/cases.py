@@ -46,6 +46,7 @@ class StaffCase:
     timeline: tuple[Event, ...]
     tasks: tuple[ProcessorTask, ...]
     rejection: Rejection | None
+    extendable: bool = False  # the law allows one extension, not yet used, inside the first period
 
     def days_left(self, now: datetime) -> int:
         """Whole days to the deadline; negative once it passed."""
@@ -63,8 +64,8 @@ class StaffCase:
         return self.unverified
 
     def may_extend(self, now: datetime) -> bool:
-        """Once, and only inside the first period (the law lets the extension be told before it ends)."""
-        return not (self.extended or self.stage.done) and now < self.due_at
+        """Where the law allows it: once, and only inside the first period (as dsr says)."""
+        return self.extendable and now < self.due_at
 
     @property
     def may_reject(self) -> bool:

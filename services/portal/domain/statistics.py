@@ -3,12 +3,27 @@ dashboard draws (and tabulates) and what the public metrics page states. Plain P
 objects, so a chart shows exactly what the platform's API answers."""
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from statistics import median
+from typing import Protocol
 
 from services.portal.domain.cases import StaffCase
 from services.portal.domain.requests import Kind, Stage
+
+
+class Step(Protocol):
+    at: datetime
+    stage: Stage
+
+
+class Answered(Protocol):
+    """A request as far as the yearly figures go: the console's StaffCase and the portal's Case both are."""
+    kind: Kind
+    stage: Stage
+    received_at: datetime
+    timeline: Sequence[Step]
 
 OUTCOMES = ("completed", "partially_completed", "rejected", "open")
 
@@ -19,7 +34,7 @@ def week_of(at: datetime) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def finished_at(case: StaffCase) -> datetime | None:
+def finished_at(case: Answered) -> datetime | None:
     """When the request reached its final stage (its last such step on the timeline); None while open."""
     if not case.stage.done:
         return None
@@ -30,7 +45,7 @@ def outcome(case: StaffCase) -> str:
     return case.stage.value if case.stage.done else "open"
 
 
-def days_to_respond(case: StaffCase) -> float | None:
+def days_to_respond(case: Answered) -> float | None:
     done = finished_at(case)
     return (done - case.received_at).total_seconds() / 86400 if done else None
 
@@ -92,7 +107,7 @@ def on_time_by_jurisdiction(cases: list[StaffCase]) -> list[OnTime]:
     return [OnTime(j, finished[j], in_time[j]) for j in sorted(finished)]
 
 
-def median_days(cases: list[StaffCase]) -> float | None:
+def median_days(cases: Sequence[Answered]) -> float | None:
     days = [d for d in map(days_to_respond, cases) if d is not None]
     return round(median(days), 1) if days else None
 
@@ -126,8 +141,8 @@ class YearOfRequests:
     median_days: float | None
 
 
-def requests_per_year(cases: list[StaffCase]) -> list[YearOfRequests]:
-    grouped: dict[tuple[int, Kind], list[StaffCase]] = defaultdict(list)
+def requests_per_year(cases: Sequence[Answered]) -> list[YearOfRequests]:
+    grouped: dict[tuple[int, Kind], list[Answered]] = defaultdict(list)
     for case in cases:
         grouped[(case.received_at.year, case.kind)].append(case)
     return [YearOfRequests(year, kind, len(group),

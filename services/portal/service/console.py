@@ -13,6 +13,7 @@ from services.portal.domain import errors
 from services.portal.domain.audit_log import Completeness, EntryQuery, Filing, ProvenEntry
 from services.portal.domain.cases import QueueFilter, StaffCase
 from services.portal.domain.purposes import PurposeTerms, StaffPurpose
+from services.portal.domain.records import processing_csv, requests_csv
 from services.portal.domain.requests import Rejection
 from services.portal.domain.staff import StaffAccount
 from services.portal.domain.statistics import (
@@ -162,6 +163,21 @@ class Console:
         where = EntryQuery(controller_id=account.scope(controller_id))
         await self._platform.record(account, "log_exported", where.controller_id)
         return self._platform.export_events(where)
+
+    # Records for the regulator
+
+    async def requests_record(self, account: StaffAccount, controller_id: str = "") -> str:
+        """Every request in the scope as CSV, recorded as exported by the account."""
+        scope = account.scope(controller_id)
+        await self._platform.record(account, "requests_exported", scope)
+        cases, _ = await self.every_case(scope)
+        return requests_csv(cases)
+
+    async def processing_record(self, account: StaffAccount, controller_id: str = "") -> str:
+        """Every purpose in the scope with its terms, as CSV."""
+        scope = account.scope(controller_id)
+        await self._platform.record(account, "processing_record_exported", scope)
+        return processing_csv(await self._platform.purposes(scope))
 
     # The dashboard
 

@@ -51,7 +51,7 @@ def _case(r: dsr_pb2.Request) -> StaffCase:
                             t.attempts, t.reason, _when(t.confirmed_at) if t.HasField("confirmed_at") else None)
               for t in r.tasks),
         Rejection(r.rejection.code, r.rejection.explanation, r.rejection.complaint_route)
-        if r.HasField("rejection") else None)
+        if r.HasField("rejection") else None, r.extendable)
 
 
 def _name(enum, number: int, prefix: str) -> str:

@@ -179,6 +179,11 @@ class Platform:
         return [_case(r) async for r in items(self._list_requests, dsr_pb2.ListRequestsRequest(
             subject_id=person.subject_id, controller_id=person.controller_id, page_size=500), "requests")]
 
+    async def requests_of(self, controller_id: str) -> list[Case]:
+        """Every request the controller received (for the public yearly figures; nobody is named in them)."""
+        return [_case(r) async for r in items(self._list_requests, dsr_pb2.ListRequestsRequest(
+            controller_id=controller_id, page_size=500), "requests")]
+
     async def export(self, request_id: str) -> bytes:
         """The export of a completed access or portability request, as JSON."""
         return (await call_platform(self._dsr.GetExport(dsr_pb2.GetExportRequest(request_id=request_id),

@@ -26,6 +26,7 @@ from services.portal.domain.requests import Kind
 from services.portal.domain.sign_in import Session
 from services.portal.service.codes import CodeSignIn
 from services.portal.service.consents import MyConsents
+from services.portal.service.metrics import PublicMetrics
 from services.portal.service.requests import MyRequests
 from services.portal.service.sign_in import SignIn
 from services.portal.web.guard import (
@@ -46,13 +47,13 @@ REFUSALS = ("NOTICE_OUTDATED", "NOTICE_HASH_MISMATCH", "GUARDIAN_CONSENT_REQUIRE
 class Portal(SignInPages):
     def __init__(self, sign_in: SignIn, consents: MyConsents, requests: MyRequests, platform_controller,
                  csrf: CsrfTokens, exports: ExportLinks, limits: RateLimits, secure_cookies: bool, pages: Pages,
-                 codes: CodeSignIn | None = None) -> None:
+                 codes: CodeSignIn | None = None, metrics: PublicMetrics | None = None) -> None:
         """`platform_controller(id)`: the registered controller (errors.NotFound for another id);
         `limits`: per minute and address, "sign-in" attempts, other "change"s and "page"s; `codes`:
         sign-in by e-mail code, if mail is set up."""
         self._sign_in, self._consents, self._requests = sign_in, consents, requests
         self._controller, self._csrf, self._exports, self._secure = platform_controller, csrf, exports, secure_cookies
-        self._limits, self._pages, self._codes = limits, pages, codes
+        self._limits, self._pages, self._codes, self._metrics = limits, pages, codes, metrics
 
     def app(self, hsts: bool, first: list[Route] = (), allowances: dict[str, int] | None = None) -> ASGIApp:
         """The pages, inside the security headers (which so cover the error pages too) and the body limit;
@@ -67,6 +68,7 @@ class Portal(SignInPages):
             Route("/{controller}/sign-in", self.sign_in, methods=["POST"]),
             Route("/{controller}/sign-out", self.sign_out, methods=["POST"]),
             Route("/{controller}/language", self.language),
+            Route("/{controller}/metrics", self.metrics),
             Route("/{controller}/consents", self.consents),
             Route("/{controller}/consents/{purpose}/grant", self.grant, methods=["GET", "POST"]),
             Route("/{controller}/consents/{purpose}/withdraw", self.withdraw, methods=["GET", "POST"]),
@@ -86,6 +88,16 @@ class Portal(SignInPages):
         return SecurityHeaders(app, hsts=hsts)
 
     # Pages
+
+    async def metrics(self, request: Request) -> Response:
+        """Public: how many requests the controller received and answered each year, and how fast."""
+        async def page(controller: Controller, language: str) -> Response:
+            if self._metrics is None:
+                raise errors.NotFound()
+            return self._page(request, controller, language, "metrics.html",
+                              years=await self._metrics.years(controller.controller_id),
+                              signed_in=await self._session(request, controller) is not None)
+        return await self._in_portal(request, page)
 
     async def consents(self, request: Request) -> Response:
         async def page(controller: Controller, session: Session, secret: str, language: str) -> Response:

@@ -135,6 +135,8 @@ class ConsolePages:
             Route("/console/purposes/new", self.new_purpose, methods=["GET", "POST"]),
             Route("/console/purposes/{purpose}", self.purpose),
             Route("/console/purposes/{purpose}/notices", self.publish, methods=["POST"]),
+            Route("/console/records", self.records),
+            Route("/console/records/{record}.csv", self.record_csv),
             Route("/console/audit", self.audit),
             Route("/console/audit/entries/{leaf}", self.entry),
             Route("/console/audit/export.jsonl", self.audit_export),
@@ -345,6 +347,24 @@ class ConsolePages:
     def _chosen_controller(self, request: Request, session: StaffSession) -> str:
         """The controller the platform's staff chose (?controller=); a controller's staff have theirs."""
         return _query(request, "controller", forms.FIELD) if session.account.controller_id is None else ""
+
+    # Records for the regulator
+
+    async def records(self, request: Request) -> Response:
+        async def page(language: str, session: StaffSession, secret: str) -> Response:
+            return self._render(request, language, session, "console/records.html",
+                                chosen=self._chosen_controller(request, session), csrf=self._csrf.token(secret))
+        return await self._signed_in(request, page)
+
+    async def record_csv(self, request: Request) -> Response:
+        async def download(language: str, session: StaffSession, secret: str) -> Response:
+            chosen, record = self._chosen_controller(request, session), request.path_params["record"]
+            make = {"requests": self._console.requests_record, "processing": self._console.processing_record}.get(record)
+            if make is None:
+                raise errors.NotFound()
+            name = f"{record}-{session.account.scope(chosen) or 'platform'}.csv"
+            return forms.attachment(await make(session.account, chosen), name, "text/csv; charset=utf-8")
+        return await self._signed_in(request, download)
 
     # The audit log
 
