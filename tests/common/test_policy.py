@@ -48,7 +48,10 @@ def test_in_the_dev_policy_only_admin_and_dsr_reach_admin_rpcs():
 def test_in_the_dev_policy_the_demo_gate_acts_for_the_demo_controller_and_the_rest_are_operators():
     clients = Policy.parse(tomllib.loads(POLICY)).clients
     assert {name: c.controller_id for name, c in clients.items() if not c.is_operator} == {"demo-gate": "acme-campus"}
-    assert {name for name, c in clients.items() if c.is_operator} == {"admin", "keyvault", "audit", "dsr", "dpo", "portal"}
+    assert {name for name, c in clients.items() if c.is_operator} == {"admin", "keyvault", "audit", "dsr", "dpo", "portal",
+                                                                      "console"}
+    # Only the console appends what staff did to the audit log.
+    assert {name for name, c in clients.items() if c.records_staff_actions} == {"console"}
 
 
 def test_a_client_of_a_controller_carries_its_controller():
