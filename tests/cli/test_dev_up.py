@@ -5,6 +5,7 @@ process behind on Ctrl-C."""
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -18,6 +19,7 @@ import asyncpg
 import pytest
 
 from consentry_dev.launchers.process import run_async
+from tests.portal.staff import Account, Staff
 
 pytestmark = pytest.mark.slow
 CONSENTRY = [sys.executable, "-m", "services.cli.main"]
@@ -158,6 +160,11 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         denied = subprocess.run(["runuser", "-u", "nobody", "--", "cat", str(run_dir / "openbao" / "root-token")],
                                 capture_output=True, text=True) if shutil.which("runuser") and os.geteuid() == 0 else None
         without_password = run_async(lambda: _connect_without_password(endpoints["postgres"]))
+        # The console, as the banner says: the demo DPO's password and code of the moment, then sign-in.
+        staff_code = subprocess.run([sys.executable, "-m", "consentry_dev.staff_code", "demo-dpo", "--run-dir",
+                                     str(run_dir)], capture_output=True, text=True, timeout=60)
+        demo_accounts = json.loads((run_dir / "console-accounts.json").read_text())
+        console_queue = run_async(lambda: _console_queue(endpoints["console_url"], demo_accounts["demo-dpo"]))
     finally:
         dev.send_signal(signal.SIGINT)
         output, _ = dev.communicate(timeout=60)
@@ -215,8 +222,22 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     assert "/acme-campus/sign-in/" in link.stdout and "alice" not in link.stdout
     assert '<html lang="zh-CN">' in portal_page and "Acme Campus Management Co., Ltd." in portal_page
     assert json.loads((run_dir / "endpoints.json").read_text())["portal_url"] in output
+    assert sorted(demo_accounts) == ["demo-auditor", "demo-dpo", "demo-operator"]
+    assert staff_code.returncode == 0 and re.search(r"^code: +[0-9]{6}$", staff_code.stdout, re.M)
+    assert "demo-dpo" in console_queue and "acme-campus" in console_queue
+    assert endpoints["console_url"] in output
     assert dev.returncode == 0
     assert processes_mentioning(str(run_dir)) == []
+
+
+async def _console_queue(console_url: str, account: dict) -> str:
+    """The queue page after signing in to the console with a demo account."""
+    staff = Staff(console_url.removesuffix("/console/"))
+    try:
+        await staff.signed_in(Account("demo-dpo", account["password"], account["totp_uri"]))
+        return (await staff.get("/console/requests")).text
+    finally:
+        await staff.close()
 
 
 async def _connect_without_password(address: str) -> str:

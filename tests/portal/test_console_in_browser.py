@@ -59,11 +59,13 @@ async def signed_in(page, origin: str, account, words: dict) -> None:
 
 @pytest.mark.parametrize(("language", "script"), [("zh-CN", True), ("en", True), ("en", False)],
                          ids=["zh-CN", "en", "en-no-script"])
-async def test_a_dpo_verifies_a_request_and_checks_the_log(portal_app, portal_admin, operator, contexts, language,
-                                                           script):
-    request = (await operator.SubmitRequest(submission(unique("subj"), pb.REQUEST_TYPE_ACCESS, jurisdiction="CN"))
-               ).request
-    account = await staff_account(portal_admin, "dpo", CONTROLLER)
+async def test_a_dpo_verifies_a_request_and_checks_the_log(portal_app, portal_admin, consent_admin, operator, contexts,
+                                                           language, script):
+    """In a controller of its own, so the log to check holds this test's entries only."""
+    controller = (await registered_controller(consent_admin, unique("desk"))).controller_id
+    request = (await operator.SubmitRequest(submission(unique("subj"), pb.REQUEST_TYPE_ACCESS, jurisdiction="CN",
+                                                       controller_id=controller))).request
+    account = await staff_account(portal_admin, "dpo", controller)
     origin, words = f"http://localhost:{portal_app.http_port}", WORDS[language]
     page = await (await contexts(locale=language, java_script_enabled=script)).new_page()
     tour = Tour(page, language, script, SCREENSHOTS)
@@ -120,7 +122,7 @@ async def test_a_dpo_verifies_a_request_and_checks_the_log(portal_app, portal_ad
     await tour.look("log-checked")
     await page.get_by_role("button", name=words["sign out"]).click()
     await page.wait_for_url(f"{origin}/console/sign-in")
-    await page.goto(f"{origin}/{CONTROLLER}/metrics")  # what the controller publishes, for everyone
+    await page.goto(f"{origin}/{controller}/metrics")  # what the controller publishes, for everyone
     await tour.look("public-metrics")
 
     assert status not in (pb.REQUEST_STATUS_RECEIVED, pb.REQUEST_STATUS_VERIFICATION_PENDING)
