@@ -79,6 +79,46 @@ def consentry(*args: str, run_dir: Path) -> subprocess.CompletedProcess:
     return subprocess.run([*CONSENTRY, *args, "--run-dir", str(run_dir)], capture_output=True, text=True, timeout=60)
 
 
+README = Path(__file__).resolve().parents[2] / "README.md"
+CONSENTRY_SH = f"{sys.executable} -m services.cli.main"
+
+
+def readme_walk() -> list[tuple[str, str]]:
+    """The commands of the README's walk (the block after "While `make dev` runs, try"), each with what
+    its comment says it answers."""
+    block = README.read_text().split("While `make dev` runs, try", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    steps, command, said = [], "", ""
+    for line in block.splitlines():
+        code, _, comment = line.partition("#")
+        if not code.strip():  # a comment going on from the line before
+            if command:
+                said += " " + comment.strip()
+            elif steps:
+                steps[-1] = (steps[-1][0], steps[-1][1] + " " + comment.strip())
+            continue
+        command, said = command + " " + code.strip().removesuffix("\\"), said + " " + comment.strip()
+        if not code.rstrip().endswith("\\"):
+            steps.append((command.strip(), said.strip()))
+            command, said = "", ""
+    return steps
+
+
+def walk_the_readme(run_dir: Path, walk_dir: Path) -> list[tuple[str, str, subprocess.CompletedProcess]]:
+    """Runs the walk as a newcomer would, from a directory whose .run/dev is the stack's, for a person of
+    its own (walker, not alice), each request id as the step before printed it."""
+    (walk_dir / ".run").mkdir(parents=True)
+    (walk_dir / ".run" / "dev").symlink_to(run_dir.resolve())
+    walked, request_id = [], ""
+    for command, expected in readme_walk():
+        line = command.replace(".venv/bin/consentry", CONSENTRY_SH).replace("alice", "walker")
+        answer = subprocess.run(["bash", "-c", line.replace("REQUEST_ID", request_id)], cwd=walk_dir,
+                                capture_output=True, text=True, timeout=120)
+        if found := re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", answer.stdout):
+            request_id = request_id if "dsr submit" not in command else found.group(0)
+        walked.append((command, expected, answer))
+    return walked
+
+
 def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
     run_dir, ready = tmp_path / "dev", tmp_path / "ready"
     # A run dir relative to where it is started, as `make dev` gives it.
@@ -91,6 +131,7 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
             assert time.monotonic() < deadline, "dev stack did not come up"
             time.sleep(0.2)
 
+        walked = walk_the_readme(run_dir, tmp_path / "walk")
         purpose = ["--purpose", "demo-gate-access"]
         purposes = consentry("consent", "purposes", "--json", run_dir=run_dir)
         purpose_shown = consentry("consent", "purpose", *purpose, run_dir=run_dir)  # a table, as people read it
@@ -169,6 +210,14 @@ def test_dev_up_serves_the_demo_and_stops_cleanly(tmp_path):
         dev.send_signal(signal.SIGINT)
         output, _ = dev.communicate(timeout=60)
 
+    # The README's walk does what each step's comment says, step by step.
+    assert len(walked) >= 15
+    for command, expected, answer in walked:
+        said = answer.stdout + answer.stderr
+        assert answer.returncode == (1 if "refused" in expected else 0), (command, said)
+        assert all(word in said for word in re.findall(r"\b[A-Z][A-Z_]{3,}\b", expected)), (command, expected, said)
+    assert "<html" in (tmp_path / "walk" / "receipt.html").read_text()  # what the steps wrote, as they say
+    assert (tmp_path / "walk" / "audit.pem").read_text().startswith("-----BEGIN PUBLIC KEY-----")
     assert granted.returncode == 0, granted.stdout + granted.stderr
     # Nothing is recorded that the operator did not say: the age and the alternative are asked for.
     assert unsaid.returncode == 2 and "--age" in unsaid.stderr and "--alternative-offered" in unsaid.stderr
