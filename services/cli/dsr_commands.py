@@ -2,16 +2,21 @@
 
 import argparse
 import asyncio
+import csv
+import hashlib
+import io
 import json
 import time
 import uuid
 from pathlib import Path
 
+import grpc
+
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry.dsr.v1 import dsr_pb2_grpc
 from consentry_client.pages import items
 from services.cli.client import DEFAULT_RUN_DIR, CliError, channel, load_endpoints
-from services.cli.output import add_json_flag, show, waiting
+from services.cli.output import add_json_flag, progress_bar, show, waiting
 from services.common.validation import LANGUAGE_TAG
 
 TYPES = {name.removeprefix("REQUEST_TYPE_").lower(): number for name, number in pb.RequestType.items() if number}
@@ -34,6 +39,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     submit.add_argument("--purpose", default="", help="WITHDRAWAL: the purpose")
     submit.add_argument("--correct", action="append", default=[], type=correction, metavar="FIELD=VALUE",
                         help="CORRECTION")
+    many = actions.add_parser("submit-many", help="record every request of a CSV file (type,subject,controller,"
+                              "jurisdiction[,evidence_method,evidence_ref,purpose]); safe to run again")
+    many.add_argument("file", type=Path)
     listing = actions.add_parser("list", help="requests, overdue first")
     listing.add_argument("--status", choices=STATUSES)
     listing.add_argument("--overdue", action="store_true", help="past the deadline or the one for acknowledging")
@@ -68,7 +76,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    bulk = bulk_rows(args.file) if args.action == "submit-many" else None  # every row checked before any is sent
     async with channel(load_endpoints(args.run_dir), "dsr", args.client) as ch:
+        if bulk is not None:
+            show(await _submit_many(dsr_pb2_grpc.DsrServiceStub(ch), args.file, *bulk), args.json, "requests")
+            return 0
         show(await _call(dsr_pb2_grpc.DsrServiceStub(ch), args), args.json, "requests" if args.action == "list" else "")
     return 0
 
@@ -128,6 +140,59 @@ async def _call(stub: dsr_pb2_grpc.DsrServiceStub, args: argparse.Namespace):
         path.write_bytes(data)
         written[suffix] = str(path)
     return written
+
+
+BULK_COLUMNS = ("type", "subject", "controller", "jurisdiction")
+BULK_MOST = 100_000
+_BULK_KEYS = uuid.UUID("6f1c2a4e-1d7b-4c55-9a0e-3b8f2d6c9e10")  # the namespace of the rows' idempotency keys
+
+
+def bulk_rows(path: Path) -> tuple[str, list[dict[str, str]]]:
+    """The file's digest and requests, each row checked for what the command can tell alone (a type it
+    knows, a subject, a controller); CliError naming the first bad row, before anything is sent."""
+    content = path.read_bytes()
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CliError(f"{path}: not UTF-8 text; nothing was sent") from None
+    with io.StringIO(text, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in BULK_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise CliError(f"{path}: the first line must name the columns {', '.join(BULK_COLUMNS)}"
+                           f" (missing: {', '.join(missing)})")
+        rows = list(reader)
+    if not 0 < len(rows) <= BULK_MOST:
+        raise CliError(f"{path}: {len(rows)} requests; a file holds 1 to {BULK_MOST}")
+    for number, row in enumerate(rows, start=2):
+        if row["type"] not in TYPES:
+            raise CliError(f"{path}:{number}: type {row['type']!r} is none of {', '.join(TYPES)}; nothing was sent")
+        if not row["subject"] or not row["controller"]:
+            raise CliError(f"{path}:{number}: the subject and the controller are required; nothing was sent")
+    return hashlib.sha256(content).hexdigest(), rows
+
+
+async def _submit_many(stub: dsr_pb2_grpc.DsrServiceStub, path: Path, digest: str, rows: list[dict[str, str]]
+                       ) -> list[dict]:
+    """Each row in turn, with a progress bar. A row's idempotency key is derived from the file's content
+    and the row's place, so running the same file again after an interruption records nothing twice."""
+    done = []
+    with progress_bar(f"submitting {path.name}") as tell:
+        for number, row in enumerate(rows, start=2):
+            try:
+                answer = await stub.SubmitRequest(pb.SubmitRequestRequest(
+                    type=TYPES[row["type"]], subject_id=row["subject"], controller_id=row["controller"],
+                    jurisdiction=row["jurisdiction"], purpose_id=row.get("purpose") or "",
+                    evidence=pb.IdentityEvidence(method=row.get("evidence_method") or "bulk-file",
+                                                 reference=row.get("evidence_ref") or path.name),
+                    idempotency_key=str(uuid.uuid5(_BULK_KEYS, f"{digest}:{number}"))))
+            except grpc.aio.AioRpcError as error:
+                raise CliError(f"{path}:{number}: {error.code().name}: {error.details()} ({len(done)} rows before it"
+                               " are recorded; run the same file again once it is fixed: they are not recorded twice)"
+                               ) from None
+            done.append({"line": number, **summary(answer.request)})
+            tell(len(done), len(rows))
+    return done
 
 
 SETTLED = (pb.REQUEST_STATUS_COMPLETED, pb.REQUEST_STATUS_PARTIALLY_COMPLETED, pb.REQUEST_STATUS_REJECTED)
