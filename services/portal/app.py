@@ -31,6 +31,7 @@ from services.portal.service.console import Console
 from services.portal.service.log_check import LogChecks
 from services.portal.service.staff_sign_in import StaffSignIn
 from services.portal.store.console_platform import ConsolePlatform
+from services.portal.store.oidc import OidcProvider
 from services.portal.store.staff import StaffStore
 from services.portal.web.app import Portal
 from services.portal.web.console_pages import ConsolePages
@@ -88,7 +89,7 @@ class PortalApp:
                         codes=codes if s.smtp.host else None, metrics=PublicMetrics(platform))
         staff, console_routes = None, []
         if s.console.enabled:
-            staff, console = self._console(pool, pages, CsrfTokens(key), limits)
+            staff, console = self._console(pool, pages, CsrfTokens(key), limits, key)
             console_routes = console.routes()
         host, _, port = s.http_listen.rpartition(":")
         self._web = uvicorn.Server(uvicorn.Config(portal.app(hsts=https, first=console_routes, allowances=ConsolePages.BODY_ALLOWANCES), host=host, port=int(port), log_config=None,
@@ -113,7 +114,8 @@ class PortalApp:
                            lambda srv: portal_admin_pb2_grpc.add_PortalAdminServiceServicer_to_server(admin, srv))
         await runtime.serve(server)
 
-    def _console(self, pool, pages: Pages, csrf: CsrfTokens, limits: RateLimits) -> tuple[StaffSignIn, ConsolePages]:
+    def _console(self, pool, pages: Pages, csrf: CsrfTokens, limits: RateLimits, flow_key: bytes
+                 ) -> tuple[StaffSignIn, ConsolePages]:
         s, c = self.settings, self.settings.console
         assert s.tls_ca and c.tls_cert and c.tls_key
         platform = ConsolePlatform(s.consent_address, s.dsr_address, c.audit_address, s.tls_ca.read_bytes(), c.tls_cert.read_bytes(),
@@ -124,7 +126,11 @@ class PortalApp:
         self._staff = staff
         console = Console(platform)
         checks = LogChecks(console, platform.public_key)
-        return staff, ConsolePages(staff, console, checks, csrf, limits, pages, secure_cookies=True)
+        oidc = OidcProvider(c.oidc.issuer, c.oidc.client_id, c.oidc.client_secret.get_secret_value(),
+                            f"{str(s.public_url).rstrip('/')}/console/sign-in/oidc", c.oidc.username_claim,
+                            c.oidc.scopes) if c.oidc.issuer else None
+        return staff, ConsolePages(staff, console, checks, csrf, limits, pages, secure_cookies=True, oidc=oidc,
+                                   flow_key=flow_key)
 
     async def _sweep(self, sessions: SessionStore, contacts: ContactStore) -> None:
         while True:

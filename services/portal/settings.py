@@ -20,6 +20,18 @@ class SmtpSettings(BaseModel):
     timeout_s: float = Field(10.0, gt=0)
 
 
+class OidcSettings(BaseModel):
+    """Staff sign in at the organisation's identity provider instead of with a password and code: set
+    the issuer (its /.well-known/openid-configuration is read) and the console's client there. The
+    console's redirect URI is <public_url>/console/sign-in/oidc. The claim names the console account,
+    which an operator still creates (its role and controller are the console's to say)."""
+    issuer: str = ""
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    username_claim: str = "preferred_username"
+    scopes: str = "openid profile email"
+
+
 class ConsoleSettings(BaseModel):
     """The console for the platform's staff (/console/), with its own mTLS identity ("console": an operator
     whose policy entry says `records_staff_actions = true`). No certificate: no console here."""
@@ -29,6 +41,9 @@ class ConsoleSettings(BaseModel):
     # How long a staff session lasts: idle, and at most (shorter than a person's: staff reach everyone).
     session_idle_s: float = Field(15 * 60, gt=0)
     session_absolute_s: float = Field(8 * 3600, gt=0)
+    # Sign-in at the organisation's identity provider (CONSENTRY_PORTAL_CONSOLE__OIDC__ISSUER, ...); no
+    # issuer: a password and an authenticator code.
+    oidc: OidcSettings = OidcSettings()
 
     @property
     def enabled(self) -> bool:

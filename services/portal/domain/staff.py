@@ -67,6 +67,16 @@ def new_account_problems(name: str, role: Role, controller_id: str | None, passw
         problems.append(("controller_id", "a DPO works inside one controller: name it"))
     if role is Role.OPERATOR and controller_id:
         problems.append(("controller_id", "an operator sees the platform, not one controller: leave it empty"))
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        problems.append(("password", f"{MIN_PASSWORD} to {MAX_PASSWORD} characters"))
+    if password and not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        problems.append(("password", f"{MIN_PASSWORD} to {MAX_PASSWORD} characters, or none for an account that"
+                         " signs in at the identity provider only"))
     return problems
+
+
+@dataclass(frozen=True)
+class Flow:
+    """What one sign-in at the identity provider carries, kept by the browser between leaving and coming
+    back: the state it must return, the nonce its ID token must name, the PKCE verifier."""
+    state: str
+    nonce: str
+    verifier: str

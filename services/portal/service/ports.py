@@ -10,7 +10,7 @@ from services.portal.domain.consents import Consent, Controller, Notice, Purpose
 from services.portal.domain.purposes import PurposeTerms, StaffPurpose
 from services.portal.domain.requests import Case, Kind, Rejection
 from services.portal.domain.sign_in import Person, Session, Ward
-from services.portal.domain.staff import Credentials, StaffAccount, StaffSession
+from services.portal.domain.staff import Credentials, Flow, StaffAccount, StaffSession
 
 
 class Sessions(Protocol):
@@ -130,3 +130,9 @@ class ConsolePlatform(Protocol):
     async def filing(self, controller_id: str) -> Filing: ...
 
     def export_events(self, where: EntryQuery) -> AsyncIterator[bytes]: ...
+
+
+class IdentityProvider(Protocol):
+    async def start(self) -> tuple[str, Flow]: ...
+
+    async def finish(self, flow: Flow, state: str, code: str) -> str: ...

@@ -38,9 +38,10 @@ class StaffSignIn:
     async def add_account(self, name: str, role: Role, controller_id: str | None, password: str) -> str:
         """The account (its fields checked at the edge: domain.staff.new_account_problems), and its second
         factor's provisioning URI (otpauth://) for the authenticator app, shown this once.
-        StaffAccountExists if the name is taken (that account is left as it is)."""
+        StaffAccountExists if the name is taken (that account is left as it is). No password: the account
+        signs in at the identity provider only (its hash is of a secret nobody holds)."""
         secret = pyotp.random_base32()
-        password_hash = await asyncio.to_thread(_hasher.hash, password)
+        password_hash = await asyncio.to_thread(_hasher.hash, password or new_secret())
         if not await self._store.add(StaffAccount(name, role, controller_id), password_hash, secret):
             raise errors.StaffAccountExists(name)
         return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
@@ -61,10 +62,21 @@ class StaffSignIn:
         if not await self._store.succeeded(name, step, found.last_step):  # a sign-in took this code first
             raise errors.StaffSignInFailed()
         account = found.account
-        await self._record(account, "signed_in", account.controller_id or "")
+        await self._record(account, "signed_in", account.controller_id or "", method="password-totp")
         secret = new_secret()
         await self._store.open_session(secret_hash(secret), name, now, self._absolute)
         return secret, account
+
+    async def signed_in_elsewhere(self, name: str, method: str) -> tuple[str, StaffAccount]:
+        """A session for the account the identity provider vouched for (`method` says which way);
+        StaffSignInFailed if the console has no such account."""
+        found = await self._store.credentials(name)
+        if found is None:
+            raise errors.StaffSignInFailed()
+        await self._record(found.account, "signed_in", found.account.controller_id or "", method=method)
+        secret = new_secret()
+        await self._store.open_session(secret_hash(secret), name, self._now(), self._absolute)
+        return secret, found.account
 
     async def session(self, secret: str) -> StaffSession | None:
         return await self._store.session(secret_hash(secret), self._now(), self._idle)

@@ -5,14 +5,17 @@ their own browser. Same standards as the portal's pages: server-rendered, every 
 is HttpOnly, SameSite=Strict and for /console/ only."""
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from services.common.logging import get_logger
@@ -22,10 +25,11 @@ from services.portal.domain.cases import QueueFilter
 from services.portal.domain.purposes import CATEGORIES, LEGAL_BASES, NOTICE_LANGUAGES, STORAGE, PurposeTerms
 from services.portal.domain.requests import Kind, Rejection, Stage
 from services.portal.domain.sign_in import new_secret
-from services.portal.domain.staff import ACCOUNT_NAME, MAX_PASSWORD, StaffSession
+from services.portal.domain.staff import ACCOUNT_NAME, MAX_PASSWORD, Flow, StaffSession
 from services.portal.service.console import Console
 from services.portal.service.log_check import LogChecks
 from services.portal.service.staff_sign_in import StaffSignIn
+from services.portal.service.ports import IdentityProvider
 from services.portal.web import forms
 from services.portal.web.guard import CsrfTokens
 from services.portal.web.i18n import LANGUAGES, Pages, choose
@@ -34,6 +38,7 @@ from services.portal.web.limits import RateLimits
 log = get_logger(__name__)
 ROOT = "/console/"
 STAFF_COOKIE, VISITOR_COOKIE, LANGUAGE_COOKIE = "staff", "staff_visitor", "staff_lang"
+FLOW_COOKIE = "staff_oidc"
 JURISDICTION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
 PROCESSOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,5}")
@@ -115,14 +120,20 @@ class ConsolePages:
     BODY_ALLOWANCES = {"/console/purposes/": 512 * 1024}  # a notice's two texts (guard.BodyLimit)
 
     def __init__(self, sign_in: StaffSignIn, console: Console, checks: LogChecks, csrf: CsrfTokens,
-                 limits: RateLimits, pages: Pages, secure_cookies: bool) -> None:
+                 limits: RateLimits, pages: Pages, secure_cookies: bool, oidc: IdentityProvider | None = None,
+                 flow_key: bytes = b"") -> None:
+        """`oidc`: staff sign in at the organisation's identity provider (then never with a password);
+        `flow_key`: signs the sign-in's state, which the browser keeps while it is away."""
         self._sign_in, self._console, self._checks, self._csrf = sign_in, console, checks, csrf
-        self._limits, self._pages, self._secure = limits, pages, secure_cookies
+        self._limits, self._pages, self._secure, self._oidc = limits, pages, secure_cookies, oidc
+        self._flow_key = hashlib.sha256(b"oidc-flow|" + flow_key).digest()
 
     def routes(self) -> list[Route]:
         return [
             Route("/console/", self.home),
             Route("/console/sign-in", self.sign_in_page, methods=["GET", "POST"]),
+            Route("/console/sign-in/oidc/start", self.oidc_start),
+            Route("/console/sign-in/oidc", self.oidc_return),
             Route("/console/sign-out", self.sign_out, methods=["POST"]),
             Route("/console/language", self.language),
             Route("/console/dashboard", self.dashboard),
@@ -152,7 +163,12 @@ class ConsolePages:
     async def sign_in_page(self, request: Request) -> Response:
         async def page(language: str) -> Response:
             visitor = request.cookies.get(VISITOR_COOKIE) or new_secret()
-            failed = False
+            failed = request.query_params.get("failed") == "1"
+            if self._oidc is not None:  # the identity provider's: no password is taken here
+                if request.method == "POST":
+                    raise Refusal("form", 400)
+                return self._render(request, language, None, "console/sign_in_oidc.html", failed=failed,
+                                    status=401 if failed else 200)
             if request.method == "POST":
                 form = await request.form()
                 if not self._csrf.valid(request.cookies.get(VISITOR_COOKIE), str(form.get("csrf", ""))):
@@ -176,6 +192,61 @@ class ConsolePages:
             response.set_cookie(VISITOR_COOKIE, visitor, max_age=600, **self._cookie())
             return response
         return await self._framed(request, page)
+
+    async def oidc_start(self, request: Request) -> Response:
+        """To the identity provider, with the flow's state kept in a signed cookie until the browser is back.
+        A link, not a form: the CSP's form-action keeps a form's redirect on this site, and starting a
+        sign-in changes nothing another site could want to force."""
+        async def act(language: str) -> Response:
+            if self._oidc is None:
+                raise errors.NotFound()
+            url, flow = await self._oidc.start()
+            response = RedirectResponse(url, status_code=303)
+            # Lax: the provider sends the browser back here by a top-level navigation from its own site.
+            response.set_cookie(FLOW_COOKIE, self._signed(asdict(flow)), max_age=600, path=ROOT, httponly=True,
+                                samesite="lax", secure=self._secure)
+            return response
+        return await self._framed(request, act)
+
+    async def oidc_return(self, request: Request) -> Response:
+        async def act(language: str) -> Response:
+            if self._oidc is None:
+                raise errors.NotFound()
+            flow = self._unsigned(request.cookies.get(FLOW_COOKIE, ""))
+            try:
+                if flow is None:
+                    raise errors.StaffSignInFailed()
+                name = await self._oidc.finish(Flow(**flow), request.query_params.get("state", ""),
+                                               request.query_params.get("code", ""))
+                secret, account = await self._sign_in.signed_in_elsewhere(name, "oidc")
+            except errors.StaffSignInFailed:
+                log.info("console sign-in refused", method="oidc")
+                response = forms.see_other(ROOT + "sign-in?failed=1")
+                response.delete_cookie(FLOW_COOKIE, path=ROOT)
+                return response
+            log.info("console sign-in", account=account.name, role=account.role.value, method="oidc")
+            # A page of ours moves on to the queue: the session cookie (SameSite=Strict) is sent on a
+            # navigation this site starts, not on the rest of the provider's redirect.
+            response = self._render(request, language, None, "console/continue.html")
+            response.set_cookie(STAFF_COOKIE, secret, **self._cookie())
+            response.delete_cookie(FLOW_COOKIE, path=ROOT)
+            return response
+        return await self._framed(request, act)
+
+    def _signed(self, value: dict) -> str:
+        body = base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+        return body + "." + hmac.new(self._flow_key, body.encode(), hashlib.sha256).hexdigest()
+
+    def _unsigned(self, cookie: str) -> dict | None:
+        body, _, mac = cookie.partition(".")
+        if not hmac.compare_digest(hmac.new(self._flow_key, body.encode(), hashlib.sha256).hexdigest().encode(),
+                                   mac.encode()):
+            return None
+        try:
+            value = json.loads(base64.urlsafe_b64decode(body))
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) and set(value) == {"state", "nonce", "verifier"} else None
 
     async def sign_out(self, request: Request) -> Response:
         async def act(language: str, session: StaffSession, secret: str) -> Response:
