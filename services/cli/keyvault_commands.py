@@ -1,15 +1,18 @@
 """`consentry keyvault ...`: try the keyvault service of a running dev stack from a terminal."""
 
 import argparse
+import asyncio
 import base64
 import json
 import uuid
 from pathlib import Path
 
+import grpc
+
 from consentry.keyvault.v1 import keyvault_admin_pb2, keyvault_admin_pb2_grpc, keyvault_pb2_grpc
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from services.cli.client import DEFAULT_RUN_DIR, channel, load_endpoints
-from services.cli.output import add_json_flag, show
+from services.cli.output import add_json_flag, progress_bar, show
 
 
 # What these print is a signed certificate to keep (`verify --certificate` reads it back): JSON always.
@@ -54,8 +57,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.action == "shred":
             answer = await _shred(admin, args.subject, args.controller)
         elif args.action == "rotate-kek":
-            rotated = await admin.RotateKek(keyvault_admin_pb2.RotateKekRequest(
-                controller_id=args.controller, trim=args.trim, idempotency_key=str(uuid.uuid4())))
+            rotated = await _rotate(admin, args.controller, args.trim)
             answer = {"kek_version": rotated.kek_version, "keys_rewrapped": rotated.keys_rewrapped,
                       "min_available_version": rotated.min_available_version}
         elif args.action == "offboard":
@@ -84,6 +86,28 @@ async def _call(stub: keyvault_pb2_grpc.KeyVaultServiceStub, args: argparse.Name
     checked = await stub.VerifyCertificate(pb.VerifyCertificateRequest(subject_id=args.subject, certificate=certificate,
                                                                        controller_id=args.controller))
     return {"signature_valid": checked.signature_valid, "names_subject": checked.names_subject}
+
+
+async def _rotate(admin: keyvault_admin_pb2_grpc.KeyVaultAdminServiceStub, controller_id: str, trim: bool
+                  ) -> keyvault_admin_pb2.RotateKekResponse:
+    """The rotation, with a bar on a terminal: the keys now under a newer version than any before it
+    began, out of the live keys it found (keyvault's count, asked while the rotation runs)."""
+    async def under_version() -> dict[int, int]:
+        status = await admin.GetKekStatus(keyvault_admin_pb2.GetKekStatusRequest(controller_id=controller_id))
+        return {v.kek_version: v.live_keys for v in status.versions}
+    before = await under_version()
+    newest, total = max(before, default=0), sum(before.values())
+    rotation = asyncio.ensure_future(admin.RotateKek(keyvault_admin_pb2.RotateKekRequest(
+        controller_id=controller_id, trim=trim, idempotency_key=str(uuid.uuid4()))))
+    with progress_bar(f"re-wrapping {controller_id}'s keys") as tell:
+        while not rotation.done():
+            try:
+                moved = sum(n for version, n in (await under_version()).items() if version > newest)
+            except grpc.aio.AioRpcError:  # no count to show: the rotation goes on, and is awaited
+                break
+            tell(min(moved, total), total)
+            await asyncio.wait([rotation], timeout=0.3)
+        return await rotation
 
 
 async def _shred(stub: keyvault_admin_pb2_grpc.KeyVaultAdminServiceStub, subject_id: str, controller_id: str) -> dict:

@@ -5,12 +5,15 @@ import asyncio
 import json
 from pathlib import Path
 
+import grpc
 import pytest
 
+from consentry.keyvault.v1 import keyvault_admin_pb2 as admin_pb
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from services.cli.main import main
 from services.common.pki import DevCA
 from tests.keyvault.fixtures import CONTROLLER, OTHER_CONTROLLER
+from tests.keyvault.test_data_keys import refused
 from tests.keyvault.test_offboarding import leaving_controller
 from tests.support import unique
 
@@ -92,3 +95,24 @@ async def test_an_operator_rotates_one_controllers_kek_and_offboards_another_fro
     assert offboarded == 0 and printed["subject_keys_destroyed"] == 1
     assert printed["certificate"]["controllerId"] == leaving and printed["signature"]
     assert unnamed.value.code == 2 and "--controller" in usage.err and "Traceback" not in usage.err
+
+
+@pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+async def test_rotate_kek_moves_every_live_key_to_the_new_version_and_says_so(
+        keyvault_app, dev_ca, tmp_path, capsys, face, kv_admin_service, backend):
+    run_dir = str(endpoints(tmp_path, dev_ca, keyvault_app.port))
+    for _ in range(3):
+        await face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=unique("person")))
+    status = admin_pb.GetKekStatusRequest(controller_id=CONTROLLER)
+    before = {v.kek_version: v.live_keys for v in (await kv_admin_service.GetKekStatus(status)).versions}
+
+    rotated = await consentry("keyvault", "rotate-kek", "--controller", CONTROLLER, "--client", "admin",
+                              "--run-dir", run_dir, "--json")
+    printed = json.loads(capsys.readouterr().out)
+    after = {v.kek_version: v.live_keys for v in (await kv_admin_service.GetKekStatus(status)).versions}
+    unnamed = await refused(kv_admin_service.GetKekStatus, admin_pb.GetKekStatusRequest())
+
+    assert sum(before.values()) >= 3 and printed["kek_version"] > max(before)
+    assert rotated == 0 and after == {printed["kek_version"]: sum(before.values())}
+    assert printed["keys_rewrapped"] == sum(before.values())
+    assert unnamed.code() == grpc.StatusCode.INVALID_ARGUMENT

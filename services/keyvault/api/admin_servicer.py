@@ -40,6 +40,11 @@ class KeyVaultAdminServicer(keyvault_admin_pb2_grpc.KeyVaultAdminServiceServicer
                                 lambda idem: self._service.rotate_kek_once(controller_id, request.trim, idem),
                                 stored.ROTATED)
 
+    async def GetKekStatus(self, request, context):
+        controller_id = valid.kek_status(request.controller_id)
+        return pb.GetKekStatusResponse(versions=[pb.KeysUnderKekVersion(kek_version=v, live_keys=n)
+                                                 for v, n in await self._service.kek_status(controller_id)])
+
     async def OffboardController(self, request, context):
         controller_id = valid.offboarding(request.controller_id, request.reason, request.idempotency_key)
         return await idempotent("OffboardController", request, pb.OffboardControllerResponse,

@@ -84,6 +84,13 @@ def rotation(controller_id: str, idempotency_key: str) -> str:
     return controller
 
 
+def kek_status(controller_id: str) -> str:
+    """The controller whose KEK versions are counted (an operator's call: it must name one)."""
+    v, controller = _acting(controller_id)
+    v.done()
+    return controller
+
+
 def offboarding(controller_id: str, reason: str, idempotency_key: str) -> str:
     """The controller to offboard (an operator's call: it must name one)."""
     v, controller = _acting(controller_id)

@@ -282,6 +282,11 @@ class KeyService:
         """A retry with the same idempotency key gets the first rotation's result."""
         return await self._uow.remembered(idem, lambda: self.rotate_kek(controller_id, trim))
 
+    async def kek_status(self, controller_id: str) -> list[tuple[int, int]]:
+        """(KEK version, live keys under it) of the controller's keys: what a rotation has left to do."""
+        async with self._uow.autocommit() as store:
+            return await store.live_keys_by_kek_version(controller_id)
+
     async def _wrapped_below(self, controller_id: str, version: int, limit: int) -> list[tuple[str, str]]:
         async with self._uow.autocommit() as store:
             return await store.wrapped_below(controller_id, version, limit)

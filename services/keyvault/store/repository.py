@@ -113,6 +113,14 @@ class KeyStore:
             " LIMIT $4", controller, KeyState.ACTIVE.value, kek_version, limit)
         return [(r["subject_tag"], r["wrapped_key"]) for r in rows]
 
+    async def live_keys_by_kek_version(self, controller_id: str | None) -> list[tuple[int, int]]:
+        """(KEK version, live keys wrapped under it) of the controller's keys, lowest version first."""
+        condition, controller = self._of_controller(controller_id)
+        rows = await self._conn.fetch(
+            f"SELECT kek_version, count(*) AS keys FROM subject_keys WHERE {condition} AND state = $2"
+            " AND kek_version IS NOT NULL GROUP BY kek_version ORDER BY kek_version", controller, KeyState.ACTIVE.value)
+        return [(r["kek_version"], r["keys"]) for r in rows]
+
     async def replace_wrapped(self, changes: list[tuple[str, str, str, int]]) -> int:
         """(tag, old wrapped, new wrapped, version); a row shredded meanwhile is left alone."""
         result = await self._conn.execute(
