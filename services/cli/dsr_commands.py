@@ -3,7 +3,6 @@
 import argparse
 import asyncio
 import csv
-import hashlib
 import io
 import json
 import time
@@ -79,7 +78,7 @@ async def run(args: argparse.Namespace) -> int:
     bulk = bulk_rows(args.file) if args.action == "submit-many" else None  # every row checked before any is sent
     async with channel(load_endpoints(args.run_dir), "dsr", args.client) as ch:
         if bulk is not None:
-            show(await _submit_many(dsr_pb2_grpc.DsrServiceStub(ch), args.file, *bulk), args.json, "requests")
+            show(await _submit_many(dsr_pb2_grpc.DsrServiceStub(ch), args.file, bulk), args.json, "requests")
             return 0
         show(await _call(dsr_pb2_grpc.DsrServiceStub(ch), args), args.json, "requests" if args.action == "list" else "")
     return 0
@@ -147,12 +146,11 @@ BULK_MOST = 100_000
 _BULK_KEYS = uuid.UUID("6f1c2a4e-1d7b-4c55-9a0e-3b8f2d6c9e10")  # the namespace of the rows' idempotency keys
 
 
-def bulk_rows(path: Path) -> tuple[str, list[dict[str, str]]]:
-    """The file's digest and requests, each row checked for what the command can tell alone (a type it
-    knows, a subject, a controller); CliError naming the first bad row, before anything is sent."""
-    content = path.read_bytes()
+def bulk_rows(path: Path) -> list[dict[str, str]]:
+    """The file's requests, each row checked for what the command can tell alone (a type it knows, a
+    subject, a controller); CliError naming the first bad row, before anything is sent."""
     try:
-        text = content.decode("utf-8-sig")
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CliError(f"{path}: not UTF-8 text; nothing was sent") from None
     with io.StringIO(text, newline="") as f:
@@ -169,23 +167,33 @@ def bulk_rows(path: Path) -> tuple[str, list[dict[str, str]]]:
             raise CliError(f"{path}:{number}: type {row['type']!r} is none of {', '.join(TYPES)}; nothing was sent")
         if not row["subject"] or not row["controller"]:
             raise CliError(f"{path}:{number}: the subject and the controller are required; nothing was sent")
-    return hashlib.sha256(content).hexdigest(), rows
+    return rows
 
 
-async def _submit_many(stub: dsr_pb2_grpc.DsrServiceStub, path: Path, digest: str, rows: list[dict[str, str]]
-                       ) -> list[dict]:
-    """Each row in turn, with a progress bar. A row's idempotency key is derived from the file's content
-    and the row's place, so running the same file again after an interruption records nothing twice."""
+def row_keys(path: Path, rows: list[dict[str, str]]) -> list[str]:
+    """Each row's idempotency key: from the file's name, the row's own content and how many identical
+    rows came before it, so a file sent again, or with another row fixed, records no row twice."""
+    seen: dict[str, int] = {}
+    keys = []
+    for row in rows:
+        content = json.dumps(row, sort_keys=True)
+        seen[content] = seen.get(content, 0) + 1
+        keys.append(str(uuid.uuid5(_BULK_KEYS, f"{path.name}|{content}|{seen[content]}")))
+    return keys
+
+
+async def _submit_many(stub: dsr_pb2_grpc.DsrServiceStub, path: Path, rows: list[dict[str, str]]) -> list[dict]:
+    """Each row in turn, with a progress bar, under its own idempotency key (row_keys)."""
     done = []
     with progress_bar(f"submitting {path.name}") as tell:
-        for number, row in enumerate(rows, start=2):
+        for number, (row, key) in enumerate(zip(rows, row_keys(path, rows), strict=True), start=2):
             try:
                 answer = await stub.SubmitRequest(pb.SubmitRequestRequest(
                     type=TYPES[row["type"]], subject_id=row["subject"], controller_id=row["controller"],
                     jurisdiction=row["jurisdiction"], purpose_id=row.get("purpose") or "",
                     evidence=pb.IdentityEvidence(method=row.get("evidence_method") or "bulk-file",
                                                  reference=row.get("evidence_ref") or path.name),
-                    idempotency_key=str(uuid.uuid5(_BULK_KEYS, f"{digest}:{number}"))))
+                    idempotency_key=key))
             except grpc.aio.AioRpcError as error:
                 raise CliError(f"{path}:{number}: {error.code().name}: {error.details()} ({len(done)} rows before it"
                                " are recorded; run the same file again once it is fixed: they are not recorded twice)"

@@ -52,6 +52,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--controller", default="", help="the controller a DPO (or an auditor) works in")
     add.add_argument("--password-file", type=Path, help="a file holding the password (12 to 256 characters,"
                      " first line); without it the password is asked for on the terminal")
+    add.add_argument("--oidc-subject", default="", help="where staff sign in at the organisation's identity"
+                     " provider: the person's subject there (the ID token's sub); then no password is needed")
     add.add_argument("--client", default="admin", help="client certificate to call with (an operator's)")
     add.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
     add_json_flag(add)
@@ -97,6 +99,8 @@ async def register(args: argparse.Namespace) -> int:
 
 
 def _password(args: argparse.Namespace) -> str:
+    if args.oidc_subject and not args.password_file:
+        return ""  # the account signs in at the identity provider only
     if args.password_file:
         lines = args.password_file.read_text().splitlines()
         return lines[0] if lines else ""
@@ -113,7 +117,7 @@ async def add_staff(args: argparse.Namespace) -> int:
     async with channel(load_endpoints(args.run_dir), "portal", args.client) as ch:
         answer = await portal_admin_pb2_grpc.PortalAdminServiceStub(ch).CreateStaffAccount(
             admin_pb.CreateStaffAccountRequest(name=args.name, role=ROLES[args.role], controller_id=args.controller,
-                                               password=password), timeout=10)
+                                               password=password, oidc_subject=args.oidc_subject), timeout=10)
     if args.json:
         show({"name": args.name, "role": args.role, "controller_id": args.controller, "totp_uri": answer.totp_uri},
              True)

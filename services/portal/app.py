@@ -127,8 +127,8 @@ class PortalApp:
         console = Console(platform)
         checks = LogChecks(console, platform.public_key)
         oidc = OidcProvider(c.oidc.issuer, c.oidc.client_id, c.oidc.client_secret.get_secret_value(),
-                            f"{str(s.public_url).rstrip('/')}/console/sign-in/oidc", c.oidc.username_claim,
-                            c.oidc.scopes) if c.oidc.issuer else None
+                            f"{str(s.public_url).rstrip('/')}/console/sign-in/oidc", c.oidc.scopes
+                            ) if c.oidc.issuer else None
         return staff, ConsolePages(staff, console, checks, csrf, limits, pages, secure_cookies=True, oidc=oidc,
                                    flow_key=flow_key)
 

@@ -23,13 +23,13 @@ class SmtpSettings(BaseModel):
 class OidcSettings(BaseModel):
     """Staff sign in at the organisation's identity provider instead of with a password and code: set
     the issuer (its /.well-known/openid-configuration is read) and the console's client there. The
-    console's redirect URI is <public_url>/console/sign-in/oidc. The claim names the console account,
-    which an operator still creates (its role and controller are the console's to say)."""
-    issuer: str = ""
+    console's redirect URI is <public_url>/console/sign-in/oidc. The ID token's subject picks the
+    console account bound to it, which an operator creates (`--oidc-subject`): its role and controller
+    are the console's to say."""
+    issuer: str = ""  # exactly as the provider states it (a trailing "/" included)
     client_id: str = ""
     client_secret: SecretStr = SecretStr("")
-    username_claim: str = "preferred_username"
-    scopes: str = "openid profile email"
+    scopes: str = "openid"
 
 
 class ConsoleSettings(BaseModel):

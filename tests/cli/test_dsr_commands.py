@@ -1,5 +1,5 @@
 """`consentry dsr submit-many FILE`: every row is checked before any is sent, a bad file is one clear
-line naming its row, and the same file sent again records nothing twice."""
+line naming its row, and the same file sent again, with a refused row fixed or not, records no row twice."""
 
 import asyncio
 import json
@@ -33,29 +33,38 @@ async def listed(operator, subject: str) -> list[str]:
     return [r.request_id for r in answer.requests]
 
 
-async def test_a_file_of_requests_is_checked_whole_then_sent_once(dsr_app, dev_ca, operator, tmp_path, capsys,
-                                                                  backend):
+def rows(*requests: tuple[str, str, str]) -> str:
+    return "type,subject,controller,jurisdiction\n" + "".join(f"{t},{s},{CONTROLLER},{j}\n" for t, s, j in requests)
+
+
+async def test_a_file_of_requests_is_checked_whole_then_each_row_sent_once(dsr_app, dev_ca, operator, tmp_path,
+                                                                           capsys, backend):
     run_dir = str(endpoints(tmp_path, dev_ca, dsr_app.port))
-    people = [unique("bulk") for _ in range(3)]
-    good, bad = tmp_path / "requests.csv", tmp_path / "typo.csv"
-    good.write_text("type,subject,controller,jurisdiction\n" + "".join(
-        f"{kind},{person},{CONTROLLER},CN\n" for kind, person in zip(("access", "deletion", "access"), people, strict=True)))
-    bad.write_text(good.read_text().replace("deletion", "delete"))
-    many = ["dsr", "submit-many", "--client", "operator", "--run-dir", run_dir, "--json"]
+    first, second, third = (unique("bulk") for _ in range(3))
+    path = tmp_path / "requests.csv"
+    many = ["dsr", "submit-many", "--client", "operator", "--run-dir", run_dir, "--json", str(path)]
 
-    refused = await consentry(*many, str(bad))
-    said = capsys.readouterr()
-    before = [await listed(operator, p) for p in people]
-    sent = await consentry(*many, str(good))
-    first = json.loads(capsys.readouterr().out)
-    again = await consentry(*many, str(good))
-    second = json.loads(capsys.readouterr().out)
-    after = [await listed(operator, p) for p in people]
+    path.write_text(rows(("access", first, "CN"), ("delete", second, "CN"), ("access", third, "CN")))
+    typo = await consentry(*many)  # a type the command does not know: nothing is sent
+    said_typo = capsys.readouterr()
+    untouched = await listed(operator, first)
+    path.write_text(rows(("access", first, "CN"), ("deletion", second, "china"), ("access", third, "CN")))
+    refused = await consentry(*many)  # dsr refuses the second row: the first is recorded, the rest not
+    said_refused = capsys.readouterr()
+    after_refusal = [await listed(operator, p) for p in (first, second, third)]
+    path.write_text(rows(("access", first, "CN"), ("deletion", second, "CN"), ("access", third, "CN")))
+    fixed = await consentry(*many)
+    sent = json.loads(capsys.readouterr().out)
+    again = await consentry(*many)
+    resent = json.loads(capsys.readouterr().out)
+    after = [await listed(operator, p) for p in (first, second, third)]
 
-    assert refused == 1 and said.out == "" and len(said.err.splitlines()) == 1
-    assert f"{bad}:3" in said.err and "nothing was sent" in said.err
-    assert before == [[], [], []]
-    assert (sent, again) == (0, 0)
-    assert [r["subject"] for r in first] == people and [r["line"] for r in first] == [2, 3, 4]
-    assert [r["requestId"] for r in second] == [r["requestId"] for r in first]  # recorded once
-    assert after == [[r["requestId"]] for r in first]
+    assert typo == 1 and said_typo.out == "" and len(said_typo.err.splitlines()) == 1
+    assert f"{path}:3" in said_typo.err and "nothing was sent" in said_typo.err and untouched == []
+    assert refused == 1 and f"{path}:3" in said_refused.err and "INVALID_ARGUMENT" in said_refused.err
+    assert [len(ids) for ids in after_refusal] == [1, 0, 0]
+    assert (fixed, again) == (0, 0)
+    assert [r["subject"] for r in sent] == [first, second, third] and [r["line"] for r in sent] == [2, 3, 4]
+    assert sent[0]["requestId"] == after_refusal[0][0]  # the row recorded before the fix, not twice
+    assert [r["requestId"] for r in resent] == [r["requestId"] for r in sent]
+    assert after == [[r["requestId"]] for r in sent]

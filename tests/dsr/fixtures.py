@@ -37,6 +37,9 @@ DSR_CLIENTS = {
     # The staff's console (in the portal): it reads and decides requests for whoever is signed in.
     "console": {"operator": True, "records_staff_actions": True, "rpcs": [
         f"{SERVICE}/{rpc}" for rpc in OFFICE_RPCS if rpc != "SubmitRequest"], "purposes": []},
+    # A console the audit log does not know (tests/portal/test_console.py: a change it cannot record first).
+    "console-unrecorded": {"operator": True, "records_staff_actions": True, "rpcs": [
+        f"{SERVICE}/{rpc}" for rpc in OFFICE_RPCS if rpc != "SubmitRequest"], "purposes": []},
     # A face system without a processor of its own (it may not register anyone).
     "face-app": {"controller": "acme-campus", "rpcs": [f"{SERVICE}/RegisterProcessor"], "purposes": []},
     # Face systems that are processors: each registers itself and confirms its own tasks.

@@ -27,7 +27,7 @@ class StandInIdentityProvider:
     def __init__(self) -> None:
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
-        self.user: str | None = None  # who signs in at the next authorization
+        self.user: str | None = None  # who signs in at the next authorization (their subject: "sub-" + it)
         self.wrong: str = ""  # "audience", "key", "expired": the next token is wrong that way
         self._key = RSAKey.generate_key(2048, parameters={"kid": "test-1", "alg": "RS256", "use": "sig"})
         self._other = RSAKey.generate_key(2048, parameters={"kid": "test-1", "alg": "RS256", "use": "sig"})

@@ -19,10 +19,11 @@ class Account:
         return self.totp.now()
 
 
-async def staff_account(portal_admin, role: str, controller: str = "") -> Account:
+async def staff_account(portal_admin, role: str, controller: str = "", oidc_subject: str = "") -> Account:
+    """`oidc_subject`: the account is bound to that subject at the identity provider."""
     name, password = unique(role).lower(), unique("pass-phrase")
     answer = await portal_admin.CreateStaffAccount(admin_pb.CreateStaffAccountRequest(
-        name=name, role=ROLES[role], controller_id=controller, password=password))
+        name=name, role=ROLES[role], controller_id=controller, password=password, oidc_subject=oidc_subject))
     return Account(name, password, answer.totp_uri)
 
 

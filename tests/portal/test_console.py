@@ -18,7 +18,8 @@ from services.common.grpc_errors import field_violations
 from tests.consent.builders import CONTROLLER, OTHER_CONTROLLER
 from tests.dsr.test_requests import submission
 from tests.keyvault.test_data_keys import refused
-from tests.portal.fixtures import BACKEND
+from services.portal.app import PortalApp
+from tests.portal.fixtures import BACKEND, portal_settings
 from tests.portal.staff import Staff, staff_account
 from tests.support import unique
 
@@ -90,10 +91,10 @@ async def test_signing_in_needs_the_password_and_a_code_used_once(staff, portal_
     account = await staff_account(portal_admin, "dpo", CONTROLLER)
     wrong_password = await staff().sign_in(account, password=account.password + "x")
     wrong_code = await staff().sign_in(account, code=f"{(int(account.code()) + 1) % 1_000_000:06d}")
-    browser = staff()
-    right = await browser.sign_in(account)
+    browser, code = staff(), account.code()
+    right = await browser.sign_in(account, code=code)
     queue = await browser.get("/console/requests")
-    replayed = await staff().sign_in(account)  # the same code, a moment later, from elsewhere
+    replayed = await staff().sign_in(account, code=code)  # the same code, a moment later, from elsewhere
 
     assert (wrong_password.status_code, wrong_code.status_code) == (401, 401)
     assert "wrong" in wrong_password.text and "staff" not in wrong_password.cookies
@@ -130,7 +131,7 @@ async def test_a_dpo_sees_and_decides_their_own_controllers_requests_only(staff,
     form = await dpo.form(f"/console/requests/{ours.request_id}")
     other_verify = await dpo.post(f"/console/requests/{theirs.request_id}/verify", form)
     verified = await dpo.post(f"/console/requests/{ours.request_id}/verify", {**form, "note": "passport seen"})
-    entry = await recorded(audit, "console.identity_verified", CONTROLLER, ours.request_id)
+    entry = await recorded(audit, "console.identity_verification_asked", CONTROLLER, ours.request_id)
 
     assert ours.request_id not in hidden  # unverified requests are hidden unless asked for
     assert ours.request_id in shown and theirs.request_id not in shown
@@ -197,7 +198,7 @@ async def test_only_the_console_appends_staff_events_and_it_appends_nothing_else
         e = apb.FaceSystemEvent(event_id=str(uuid.uuid4()), type=kind, subject_id=subject)
         e.occurred_at.GetCurrentTime()
         return e
-    forged = await refused(audit("face-app").Append, apb.AppendRequest(events=[event("console.identity_verified",
+    forged = await refused(audit("face-app").Append, apb.AppendRequest(events=[event("console.identity_verification_asked",
                                                                                      "someone")]))
     faced = await refused(audit("console").Append, apb.AppendRequest(events=[event("face.enrolled", "someone")]))
     nobodys = await refused(audit("console").Append, apb.AppendRequest(events=[event("console.x", "someone")]))
@@ -228,3 +229,36 @@ async def test_the_deadline_can_be_extended_only_where_the_law_allows_it(staff, 
     assert "/extend" in gdpr_page and "/extend" not in pipl_page
     assert extended.status_code == 303 and "/extend" not in after and "many systems" in after
     assert refused_pipl.status_code == 409 and "EXTENSION_REFUSED" in refused_pipl.text
+
+
+@pytest.fixture(scope="module")
+async def unrecorded_portal(run_dir, postgres, dev_ca, consent_app, dsr_app, portal_app):
+    """A replica whose console identity dsr lets decide requests but the audit log does not know: nothing
+    it asks can be recorded first."""
+    settings = portal_settings(run_dir, postgres, dev_ca, consent_app, dsr_app)
+    unknown = dev_ca.issue_client("console-unrecorded")
+    settings.console = settings.console.model_copy(update={"tls_cert": unknown.cert, "tls_key": unknown.key})
+    app = PortalApp(settings)
+    await app.start()
+    yield app
+    await app.stop()
+
+
+async def test_a_change_the_audit_log_cannot_record_is_not_made(unrecorded_portal, staff, portal_admin, operator):
+    request = (await operator.SubmitRequest(submission(unique("subj"), pb.REQUEST_TYPE_ACCESS, jurisdiction="DE"))
+               ).request
+    account = await staff_account(portal_admin, "dpo", CONTROLLER)
+    elsewhere = Staff(f"http://127.0.0.1:{unrecorded_portal.http_port}")
+    try:
+        elsewhere.cookies = (await staff().signed_in(account)).cookies  # the session, from a replica that records
+        page = await elsewhere.get(f"/console/requests/{request.request_id}")  # reading needs no record
+        form = await elsewhere.form(f"/console/requests/{request.request_id}")
+        answers = [await elsewhere.post(f"/console/requests/{request.request_id}/{action}", {**form, **fields})
+                   for action, fields in (("verify", {}), ("extend", {"reason": "many systems"}))]
+    finally:
+        await elsewhere.close()
+    after = (await operator.GetRequest(pb.GetRequestRequest(request_id=request.request_id))).request
+
+    assert page.status_code == 200 and "/verify" in page.text
+    assert [a.status_code for a in answers] == [409, 409]
+    assert (after.status, after.extended) == (request.status, False)

@@ -94,22 +94,22 @@ async def test_a_dpo_verifies_a_request_and_checks_the_log(portal_app, portal_ad
     status = (await operator.GetRequest(pb.GetRequestRequest(request_id=request.request_id))).request.status
 
     # The action is in the log under the DPO's name (once the log has taken it in and signed it).
-    search = f"{origin}/console/audit?type=console.identity_verified"
+    search = f"{origin}/console/audit?type=console.identity_verification_asked"
     async with asyncio.timeout(20):
         while True:
             if account.name in await _newest_entry(page, search):
                 break
             await asyncio.sleep(0.3)
     await tour.look("audit")
-    await page.get_by_role("row", name=re.compile("console.identity_verified")).last.get_by_role("link").click()
+    await page.get_by_role("row", name=re.compile("console.identity_verification_asked")).last.get_by_role("link").click()
     await tour.look("entry")
     entry_text = await page.locator("pre").first.inner_text()
     verdicts = []
     if script:
         verdicts.append(await _checked_here(page, words))
-        await page.evaluate("""() => {  // one character of the entry changed: the proof must no longer hold
+        await page.evaluate("""() => {  // a word of the entry changed: the proof must no longer hold
             const box = document.getElementById('proof');
-            const entry = atob(box.dataset.entry).replace('identity_verified', 'identity_refused');
+            const entry = atob(box.dataset.entry).replace('verification_asked', 'verification_faked');
             box.dataset.entry = btoa(entry);
         }""")
         verdicts.append(await _checked_here(page, words))
@@ -134,7 +134,7 @@ async def test_a_dpo_verifies_a_request_and_checks_the_log(portal_app, portal_ad
 async def _newest_entry(page, url: str) -> str:
     """The JSON of the newest entry the search at `url` finds ("" if none yet); the page is left on the search."""
     await page.goto(url)
-    rows = page.get_by_role("row", name=re.compile("console.identity_verified"))
+    rows = page.get_by_role("row", name=re.compile("console.identity_verification_asked"))
     if not await rows.count():
         return ""
     await rows.last.get_by_role("link").click()

@@ -1,7 +1,8 @@
 """Staff sign in at the organisation's identity provider where the settings say so (OpenID Connect,
-code flow with PKCE): the console signs in the account the provider names, and no one else; a token
-for another client, signed by another key or expired, a state that is not the browser's, a person the
-console has no account for, and a password typed at the console are all refused, changing nothing."""
+code flow with PKCE): the console signs in the account bound to the subject the provider names, and
+no one else; a token for another client, signed by another key or expired, a state that is not the
+browser's, a person the console has no account for, one whose name (not subject) matches an account,
+and a password typed at the console are all refused, changing nothing."""
 
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ from tests.consent.builders import CONTROLLER
 from tests.portal.fixtures import BACKEND, portal_settings
 from tests.portal.idp import CLIENT_ID, CLIENT_SECRET, StandInIdentityProvider
 from tests.portal.staff import Staff, staff_account
+from tests.support import unique
 
 pytestmark = BACKEND
 
@@ -51,11 +53,17 @@ async def at_the_provider(staff: Staff) -> tuple[httpx.Response, str]:
     return await staff.get(f"{path.path}?{path.query}"), path.query
 
 
-async def test_the_provider_signs_in_the_account_it_names(sso_portal, idp, connect_portal_admin):
-    account = await staff_account(connect_portal_admin("admin"), "dpo", CONTROLLER)
+async def bound_account(connect_portal_admin):
+    """A DPO's account bound to the subject the provider gives the person of that name ("sub-" + name)."""
+    name = unique("dpo").lower()
+    return await staff_account(connect_portal_admin("admin"), "dpo", CONTROLLER, oidc_subject=f"sub-{name}"), name
+
+
+async def test_the_provider_signs_in_the_account_bound_to_its_subject(sso_portal, idp, connect_portal_admin):
+    account, person = await bound_account(connect_portal_admin)
     staff = Staff(f"http://127.0.0.1:{sso_portal.http_port}")
     try:
-        idp.user = account.name
+        idp.user = person
         returned, _ = await at_the_provider(staff)
         queue = await staff.get("/console/requests")
     finally:
@@ -65,13 +73,14 @@ async def test_the_provider_signs_in_the_account_it_names(sso_portal, idp, conne
     assert queue.status_code == 200 and account.name in queue.text
 
 
-@pytest.mark.parametrize("wrong", ["audience", "key", "expired", "no account", "state", "denied"])
+@pytest.mark.parametrize("wrong", ["audience", "key", "expired", "no account", "name only", "state", "denied"])
 async def test_anything_but_a_valid_token_for_an_account_signs_no_one_in(sso_portal, idp, connect_portal_admin,
                                                                          wrong):
-    account = await staff_account(connect_portal_admin("admin"), "dpo", CONTROLLER)
+    account, person = await bound_account(connect_portal_admin)
     staff = Staff(f"http://127.0.0.1:{sso_portal.http_port}")
     try:
-        idp.user = None if wrong == "denied" else "nobody-here" if wrong == "no account" else account.name
+        # "name only": the provider's person is called as an account is, but is another subject.
+        idp.user = {"denied": None, "no account": "nobody-here", "name only": account.name}.get(wrong, person)
         idp.wrong = wrong if wrong in ("audience", "key", "expired") else ""
         if wrong == "state":  # the provider's answer to another browser's sign-in
             returned, query = await at_the_provider(Staff(str(staff.http.base_url)))
@@ -106,10 +115,10 @@ async def test_in_a_browser_the_way_back_from_the_provider_ends_signed_in(sso_po
                                                                          contexts, language):
     """The provider sends the browser back by a navigation from its own site, which carries no SameSite=Strict
     cookie: the flow's cookie is Lax, and the console's own page moves on to the queue."""
-    account = await staff_account(connect_portal_admin("admin"), "dpo", CONTROLLER)
+    account, person = await bound_account(connect_portal_admin)
     page = await (await contexts(locale=language)).new_page()
     tour = Tour(page, language, True, RESULTS / "console-pages")
-    idp.user = account.name
+    idp.user = person
 
     await page.goto(f"http://localhost:{sso_portal.http_port}/console/sign-in")
     await tour.look("sign-in-oidc")

@@ -115,7 +115,7 @@ def list_requests(req: pb.ListRequestsRequest) -> tuple[RequestFilter, int]:
     v.done()
     return RequestFilter(Status(req.status) if req.status else None, req.overdue_only, req.due_within_days,
                          req.subject_id, controller, RequestType(req.type) if req.type else None, req.jurisdiction,
-                         req.processor), size
+                         req.processor, req.verified_only), size
 
 
 def register_processor(req: pb.RegisterProcessorRequest) -> tuple[frozenset[str], frozenset[str]]:

@@ -27,11 +27,12 @@ class RequestFilter:
     request_type: RequestType | None = None
     jurisdiction: str = ""
     processor: str = ""  # requests with a task for this processor
+    verified_only: bool = False  # none still awaiting the identity check
 
     def fingerprint(self) -> bytes:
         query = {**asdict(self), "status": self.status.value if self.status else 0,
                  "request_type": self.request_type.value if self.request_type else 0}
-        for narrower in ("request_type", "jurisdiction", "processor"):  # unused: bound as tokens were before them
+        for narrower in ("request_type", "jurisdiction", "processor", "verified_only"):  # unused: bound as tokens were before them
             if not query[narrower]:
                 del query[narrower]
         if self.controller_id is None:  # every controller's: bound as tokens were before controllers
@@ -68,6 +69,7 @@ class RequestQueries:
                 due_before=now + timedelta(days=where.due_within_days) if where.due_within_days else None,
                 subject_id=where.subject_id, after=after, limit=limit, controller=where.controller_id,
                 request_type=where.request_type, jurisdiction=where.jurisdiction, processor=where.processor,
+                verified_only=where.verified_only,
                 subject_names=self._forgetting.names(where.subject_id, where.controller_id or "")
                 if where.subject_id else ())
         if len(found) < limit:

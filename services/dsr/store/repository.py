@@ -61,8 +61,8 @@ class DsrStore:
     async def find(self, *, now: datetime, status: Status | None, overdue_only: bool, due_before: datetime | None,
                    subject_id: str, after: tuple[int, datetime, str] | None, limit: int,
                    subject_names: Sequence[str] = (), controller: str | None = None,
-                   request_type: RequestType | None = None, jurisdiction: str = "", processor: str = ""
-                   ) -> list[Request]:
+                   request_type: RequestType | None = None, jurisdiction: str = "", processor: str = "",
+                   verified_only: bool = False) -> list[Request]:
         """Overdue open requests first (bucket 0: past the deadline or the one for acknowledging them,
         as Request.overdue), then the rest (bucket 1), each by due date and id.
         `subject_names`: every name the subject's rows may have (its id, its erased form);
@@ -77,11 +77,13 @@ class DsrStore:
             " AND ($11::text IS NULL OR coalesce(controller_id, $12) = $11)"
             " AND ($13::smallint IS NULL OR type = $13) AND ($14 = '' OR jurisdiction = $14)"
             " AND ($15 = '' OR EXISTS (SELECT 1 FROM tasks t WHERE t.request_id = r.request_id AND t.processor = $15))"
+            " AND (NOT $16 OR status NOT IN ($17, $18))"
             " ORDER BY bucket, due_at, request_id LIMIT $9",
             now, status.value if status else None, overdue_only, due_before, subject_id,
             after[0] if after else None, after[1] if after else None, after[2] if after else "", limit,
             list(subject_names) or [subject_id], controller, self._default,
-            request_type.value if request_type else None, jurisdiction, processor)
+            request_type.value if request_type else None, jurisdiction, processor, verified_only,
+            Status.RECEIVED.value, Status.VERIFICATION_PENDING.value)
         return [self._request(r) for r in rows]
 
     async def end_claim(self, request_id: str, at: datetime) -> None:

@@ -94,6 +94,8 @@ class PortalAdminServicer(portal_admin_pb2_grpc.PortalAdminServiceServicer):
             v.fail(field, f"staff.{field}", problem)
         if request.controller_id:
             v.identifier("controller_id", request.controller_id)
+        if request.oidc_subject:
+            v.text("oidc_subject", request.oidc_subject, max_len=255)
         v.done()
         if self._staff is None:
             raise auth.PermissionDenied("CONSOLE_NOT_CONFIGURED", "this portal serves no console"
@@ -103,7 +105,8 @@ class PortalAdminServicer(portal_admin_pb2_grpc.PortalAdminServiceServicer):
                 await self._controller(request.controller_id)
             except errors.NotFound:
                 raise auth.ControllerNotFound(request.controller_id) from None
-        uri = await self._staff.add_account(request.name, role, request.controller_id or None, request.password)
+        uri = await self._staff.add_account(request.name, role, request.controller_id or None, request.password,
+                                            request.oidc_subject, by=auth.current_client().client_id)
         return admin_pb.CreateStaffAccountResponse(totp_uri=uri)
 
     async def ForgetSubject(self, request, context):

@@ -53,7 +53,8 @@ class StaffAccountExists(PortalError):
     reason = "STAFF_ACCOUNT_EXISTS"
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"a console account named '{name}' exists already; it was left as it is")
+        super().__init__(f"a console account named '{name}', or bound to that identity provider subject, exists"
+                         " already; it was left as it is")
 
 
 class NotPermitted(PortalError):

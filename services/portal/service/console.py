@@ -1,7 +1,8 @@
 """What staff do in the console, each inside what their account may reach: a DPO their controller's
 requests and audit entries only (another's is NotFound, as an unknown one), the platform's staff every
 controller's; an auditor reads and changes nothing (NotPermitted). Every change is first recorded in the
-audit log under the account's name, and is not made if that fails."""
+audit log as asked (`console.<change>_asked`) under the account's name, and is not asked of the platform
+if that fails; whether it was made is the platform's own event (dsr's, consent's) to say."""
 
 import asyncio
 import json
@@ -27,6 +28,7 @@ EVENTS_PAGE = 50
 WEEKS = 12  # the dashboard's charts over time
 # What the dashboard reads at most (it says when it read less than everything).
 MOST_CASES, MOST_EVENTS = 20_000, 50_000
+MOST_RECORDED = 500_000  # requests in one CSV register
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Dashboard:
     processors: list[ProcessorLoad]
     consents: list[ConsentWeeks]
     filing: Filing | None  # a controller's only
-    completeness: list[Completeness]
+    completeness: list[Completeness] | None  # None: not the account's to see
     complete: bool  # every request was read (False past MOST_CASES)
 
 
@@ -53,10 +55,7 @@ class Console:
                     ) -> tuple[list[StaffCase], str]:
         """Overdue first, then by due date; unverified ones only if asked for (or their stage is)."""
         where = replace(where, controller_id=account.scope(where.controller_id))
-        cases, token = await self._platform.queue(where, QUEUE_PAGE, page_token)
-        if not (where.with_unverified or where.stage):
-            cases = [c for c in cases if not c.unverified]
-        return cases, token
+        return await self._platform.queue(where, QUEUE_PAGE, page_token)
 
     async def case(self, account: StaffAccount, request_id: str) -> StaffCase:
         case = await self._platform.case(request_id)
@@ -65,15 +64,15 @@ class Console:
         return case
 
     async def verify(self, account: StaffAccount, request_id: str, verified: bool, note: str, key: str) -> None:
-        case = await self._changing(account, request_id, "identity_verified" if verified else "identity_refused")
+        case = await self._changing(account, request_id, "identity_verification_asked" if verified else "identity_refusal_asked")
         await self._platform.verify(case.request_id, verified, note, key)
 
     async def extend(self, account: StaffAccount, request_id: str, reason: str, key: str) -> None:
-        case = await self._changing(account, request_id, "deadline_extended")
+        case = await self._changing(account, request_id, "extension_asked")
         await self._platform.extend(case.request_id, reason, key)
 
     async def reject(self, account: StaffAccount, request_id: str, rejection: Rejection, key: str) -> None:
-        case = await self._changing(account, request_id, "request_rejected", code=rejection.code)
+        case = await self._changing(account, request_id, "rejection_asked", code=rejection.code)
         await self._platform.reject(case.request_id, rejection, key)
 
     async def acknowledge(self, account: StaffAccount, request_ids: list[str], key: str) -> int:
@@ -82,7 +81,7 @@ class Console:
         for request_id in request_ids:
             case = await self.case(account, request_id)
             if case.may_acknowledge:
-                await self._changing(account, request_id, "receipt_acknowledged", case=case)
+                await self._changing(account, request_id, "acknowledgement_asked", case=case)
                 await self._platform.acknowledge(request_id, f"{key}:{request_id}")
                 done += 1
         return done
@@ -113,14 +112,14 @@ class Console:
 
     async def register(self, account: StaffAccount, terms: PurposeTerms, key: str) -> None:
         terms = replace(terms, controller_id=self._controller(account, terms.controller_id))
-        await self._changing_purpose(account, "purpose_registered", terms.controller_id, terms.purpose_id)
+        await self._changing_purpose(account, "purpose_registration_asked", terms.controller_id, terms.purpose_id)
         await self._platform.register(terms, key)
 
     async def publish(self, account: StaffAccount, controller_id: str, purpose_id: str, texts: dict[str, str],
                       material_change: bool, key: str) -> int:
         """Publishes the texts as the purpose's next notice version; consents that now need renewal."""
         controller_id = self._controller(account, controller_id)
-        await self._changing_purpose(account, "notice_published", controller_id, purpose_id,
+        await self._changing_purpose(account, "notice_publication_asked", controller_id, purpose_id,
                                      material_change="yes" if material_change else "no")
         return await self._platform.publish(controller_id, purpose_id, texts, material_change, key)
 
@@ -162,7 +161,7 @@ class Console:
         the platform's staff's choice), recorded as downloaded by the account."""
         where = EntryQuery(controller_id=account.scope(controller_id))
         await self._platform.record(account, "log_exported", where.controller_id)
-        return self._platform.export_events(where)
+        return await self._platform.export_events(where)
 
     # Records for the regulator
 
@@ -170,7 +169,10 @@ class Console:
         """Every request in the scope as CSV, recorded as exported by the account."""
         scope = account.scope(controller_id)
         await self._platform.record(account, "requests_exported", scope)
-        cases, _ = await self.every_case(scope)
+        cases, complete = await self.every_case(scope, MOST_RECORDED)
+        if not complete:  # a register cut short would mislead the regulator: none at all, and why
+            raise errors.Refused("RECORD_TOO_LARGE", f"more than {MOST_RECORDED:,} requests: export them per"
+                                 " controller, or from dsr's ListRequests")
         return requests_csv(cases)
 
     async def processing_record(self, account: StaffAccount, controller_id: str = "") -> str:
@@ -195,13 +197,16 @@ class Console:
         return Dashboard(
             scope, weeks, requests_per_week([c for c in cases if c.received_at >= since], weeks),
             on_time_by_jurisdiction(cases), median_days(cases), processor_loads(cases, now),
-            consents_per_week(given, withdrawn, weeks), filing, await self._platform.completeness(), complete)
+            consents_per_week(given, withdrawn, weeks), filing,
+            # Per producer, face systems included: the platform's staff's to see, not one controller's DPO's.
+            await self._platform.completeness() if account.controller_id is None else None, complete)
 
-    async def every_case(self, scope: str) -> tuple[list[StaffCase], bool]:
-        """Every request in the scope, finished ones too, up to MOST_CASES; whether that was all of them."""
+    async def every_case(self, scope: str, most: int = MOST_CASES) -> tuple[list[StaffCase], bool]:
+        """Every request in the scope, unverified and finished ones too, up to `most`; whether that was all."""
         cases, token = [], ""
-        while len(cases) < MOST_CASES:
-            page, token = await self._platform.queue(QueueFilter(controller_id=scope), 500, token)
+        while len(cases) < most:
+            page, token = await self._platform.queue(QueueFilter(controller_id=scope, with_unverified=True), 500,
+                                                     token)
             cases += page
             if not token:
                 return cases, True

@@ -43,6 +43,10 @@ class LogChecks:
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self, account: StaffAccount, controller_id: str = "") -> LogCheck:
+        """A new check; or the account's check still running (one at a time each: a check holds an export)."""
+        running = next((c for c in self._checks.values() if c.account == account.name and not c.done), None)
+        if running is not None:
+            return running
         lines = await self._console.export_events(account, controller_id)  # recorded before it runs
         check = LogCheck(str(uuid.uuid4()), account.name, account.scope(controller_id))
         self._checks[check.check_id] = check

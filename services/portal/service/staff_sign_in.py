@@ -35,14 +35,19 @@ class StaffSignIn:
         """`record(account, action, controller_id)`: the audit log's entry for what staff did."""
         self._store, self._record, self._idle, self._absolute, self._now = store, record, idle, absolute, clock
 
-    async def add_account(self, name: str, role: Role, controller_id: str | None, password: str) -> str:
+    async def add_account(self, name: str, role: Role, controller_id: str | None, password: str,
+                          oidc_subject: str = "", by: str = "") -> str:
         """The account (its fields checked at the edge: domain.staff.new_account_problems), and its second
         factor's provisioning URI (otpauth://) for the authenticator app, shown this once.
-        StaffAccountExists if the name is taken (that account is left as it is). No password: the account
-        signs in at the identity provider only (its hash is of a secret nobody holds)."""
+        StaffAccountExists if the name, or the identity provider's subject, is taken (that account is left
+        as it is). No password: the account signs in at the identity provider only (its hash is of a
+        secret nobody holds). `by`: the operator's client that asked, as the audit log names it."""
         secret = pyotp.random_base32()
         password_hash = await asyncio.to_thread(_hasher.hash, password or new_secret())
-        if not await self._store.add(StaffAccount(name, role, controller_id), password_hash, secret):
+        account = StaffAccount(name, role, controller_id)
+        await self._record(StaffAccount(by or "operator", Role.OPERATOR, None), "account_creation_asked",
+                           controller_id or "", new_account=name, new_role=role.value)
+        if not await self._store.add(account, password_hash, secret, oidc_subject or None):
             raise errors.StaffAccountExists(name)
         return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
 
@@ -67,15 +72,15 @@ class StaffSignIn:
         await self._store.open_session(secret_hash(secret), name, now, self._absolute)
         return secret, account
 
-    async def signed_in_elsewhere(self, name: str, method: str) -> tuple[str, StaffAccount]:
-        """A session for the account the identity provider vouched for (`method` says which way);
-        StaffSignInFailed if the console has no such account."""
-        found = await self._store.credentials(name)
-        if found is None:
+    async def signed_in_elsewhere(self, oidc_subject: str) -> tuple[str, StaffAccount]:
+        """A session for the account bound to the subject the identity provider vouched for;
+        StaffSignInFailed if no account is, or it is locked."""
+        found = await self._store.bound_to(oidc_subject)
+        if found is None or (found.locked_until is not None and found.locked_until > self._now()):
             raise errors.StaffSignInFailed()
-        await self._record(found.account, "signed_in", found.account.controller_id or "", method=method)
+        await self._record(found.account, "signed_in", found.account.controller_id or "", method="oidc")
         secret = new_secret()
-        await self._store.open_session(secret_hash(secret), name, self._now(), self._absolute)
+        await self._store.open_session(secret_hash(secret), found.account.name, self._now(), self._absolute)
         return secret, found.account
 
     async def session(self, secret: str) -> StaffSession | None:

@@ -126,7 +126,8 @@ class ConsolePlatform:
             status=_status(where.stage) if where.stage else 0, overdue_only=where.overdue_only,
             due_within_days=where.due_within_days, page_size=page_size, page_token=page_token,
             controller_id=where.controller_id, type=_TYPES[where.kind] if where.kind else 0,
-            jurisdiction=where.jurisdiction, processor=where.processor), timeout=TIMEOUT_S))
+            jurisdiction=where.jurisdiction, processor=where.processor,
+            verified_only=not (where.with_unverified or where.stage)), timeout=TIMEOUT_S))
         return [_case(r) for r in answer.requests], answer.next_page_token
 
     async def case(self, request_id: str) -> StaffCase:
@@ -219,5 +220,13 @@ class ConsolePlatform:
                                                              timeout=TIMEOUT_S))).public_key_pem
 
     async def export_events(self, where: EntryQuery) -> AsyncIterator[bytes]:
-        async for chunk in self._audit.ExportEvents(audit_pb2.ExportEventsRequest(filter=_filter(where)), timeout=600):
-            yield chunk.data
+        """The export's chunks; its first is read here, so a refusal is an error before anything is sent."""
+        stream = self._audit.ExportEvents(audit_pb2.ExportEventsRequest(filter=_filter(where)), timeout=600)
+        first = await call_platform(stream.read())
+
+        async def chunks() -> AsyncIterator[bytes]:
+            chunk = first
+            while chunk is not grpc.aio.EOF:
+                yield chunk.data
+                chunk = await stream.read()
+        return chunks()

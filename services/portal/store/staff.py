@@ -14,16 +14,24 @@ class StaffStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def add(self, account: StaffAccount, password_hash: str, totp_secret: str) -> bool:
-        """False if an account of that name exists (it is left as it is)."""
+    async def add(self, account: StaffAccount, password_hash: str, totp_secret: str, oidc_subject: str | None) -> bool:
+        """False if an account of that name, or bound to that subject, exists (it is left as it is)."""
         status = await self._pool.execute(
-            "INSERT INTO staff_accounts (name, role, controller_id, password_hash, totp_secret)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
-            account.name, account.role.value, account.controller_id, password_hash, totp_secret)
+            "INSERT INTO staff_accounts (name, role, controller_id, password_hash, totp_secret, oidc_subject)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            account.name, account.role.value, account.controller_id, password_hash, totp_secret, oidc_subject)
         return status.endswith(" 1")
 
+    async def bound_to(self, oidc_subject: str) -> Credentials | None:
+        """The account bound to the identity provider's subject."""
+        return self._credentials(await self._pool.fetchrow("SELECT * FROM staff_accounts WHERE oidc_subject = $1",
+                                                           oidc_subject))
+
     async def credentials(self, name: str) -> Credentials | None:
-        row = await self._pool.fetchrow("SELECT * FROM staff_accounts WHERE name = $1", name)
+        return self._credentials(await self._pool.fetchrow("SELECT * FROM staff_accounts WHERE name = $1", name))
+
+    @staticmethod
+    def _credentials(row: asyncpg.Record | None) -> Credentials | None:
         return Credentials(_account(row), row["password_hash"], row["totp_secret"], row["last_step"],
                            row["locked_until"]) if row else None
 

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -38,7 +39,7 @@ from services.portal.web.limits import RateLimits
 log = get_logger(__name__)
 ROOT = "/console/"
 STAFF_COOKIE, VISITOR_COOKIE, LANGUAGE_COOKIE = "staff", "staff_visitor", "staff_lang"
-FLOW_COOKIE = "staff_oidc"
+FLOW_COOKIE, FLOW_S = "staff_oidc", 600
 JURISDICTION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
 PROCESSOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,5}")
@@ -203,8 +204,8 @@ class ConsolePages:
             url, flow = await self._oidc.start()
             response = RedirectResponse(url, status_code=303)
             # Lax: the provider sends the browser back here by a top-level navigation from its own site.
-            response.set_cookie(FLOW_COOKIE, self._signed(asdict(flow)), max_age=600, path=ROOT, httponly=True,
-                                samesite="lax", secure=self._secure)
+            response.set_cookie(FLOW_COOKIE, self._signed({**asdict(flow), "until": int(time.time()) + FLOW_S}),
+                                max_age=FLOW_S, path=ROOT, httponly=True, samesite="lax", secure=self._secure)
             return response
         return await self._framed(request, act)
 
@@ -216,9 +217,9 @@ class ConsolePages:
             try:
                 if flow is None:
                     raise errors.StaffSignInFailed()
-                name = await self._oidc.finish(Flow(**flow), request.query_params.get("state", ""),
+                subject = await self._oidc.finish(Flow(**flow), request.query_params.get("state", ""),
                                                request.query_params.get("code", ""))
-                secret, account = await self._sign_in.signed_in_elsewhere(name, "oidc")
+                secret, account = await self._sign_in.signed_in_elsewhere(subject)
             except errors.StaffSignInFailed:
                 log.info("console sign-in refused", method="oidc")
                 response = forms.see_other(ROOT + "sign-in?failed=1")
@@ -246,7 +247,10 @@ class ConsolePages:
             value = json.loads(base64.urlsafe_b64decode(body))
         except ValueError:
             return None
-        return value if isinstance(value, dict) and set(value) == {"state", "nonce", "verifier"} else None
+        if not (isinstance(value, dict) and set(value) == {"state", "nonce", "verifier", "until"}
+                and isinstance(value["until"], int) and value["until"] > time.time()):
+            return None  # not ours, or from a sign-in begun longer ago than a sign-in may take
+        return {k: v for k, v in value.items() if k != "until"}
 
     async def sign_out(self, request: Request) -> Response:
         async def act(language: str, session: StaffSession, secret: str) -> Response:
@@ -524,7 +528,9 @@ class ConsolePages:
             return self._refusal(request, language, await self._session_or_none(request), refusal.kind,
                                  refusal.status)
         except errors.PlatformUnavailable:
-            return self._refusal(request, language, await self._session_or_none(request), "unavailable", 503)
+            # A change the platform did not answer may have been made all the same: say so, not "nothing".
+            kind = "unsure" if request.method == "POST" else "unavailable"
+            return self._refusal(request, language, await self._session_or_none(request), kind, 503)
         except errors.NotFound:
             return self._refusal(request, language, await self._session_or_none(request), "not_found", 404)
         except errors.NotPermitted:
