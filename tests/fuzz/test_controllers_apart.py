@@ -102,6 +102,7 @@ REQUESTS: dict[str, Build] = {
                                                                              controller_id=named),
     "KeyVaultAdminService.OffboardController": lambda i, named: kadm.OffboardControllerRequest(
         controller_id=named, reason="walk", idempotency_key=_key(i)),
+    "KeyVaultAdminService.GetKekStatus": lambda i, named: kadm.GetKekStatusRequest(controller_id=named),
     "DsrService.SubmitRequest": lambda i, named: dpb.SubmitRequestRequest(
         type=dpb.REQUEST_TYPE_ACCESS, subject_id=i.person, jurisdiction="DE", evidence=_evidence(),
         idempotency_key=_key(i), controller_id=named),
