@@ -17,14 +17,11 @@ from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
 from services.portal.domain.audit_log import Completeness, EntryQuery, Filing, ProvenEntry
 from services.portal.domain.purposes import PublishedNotice, PurposeTerms, StaffPurpose
 from services.portal.domain.cases import Event, ProcessorTask, QueueFilter, StaffCase
-from services.portal.domain.requests import Kind, Rejection, Stage
+from services.portal.domain.requests import Rejection, Stage
 from services.portal.domain.staff import StaffAccount
-from services.portal.store.platform import TIMEOUT_S, call_platform
+from services.portal.store.platform import KINDS, TIMEOUT_S, call_platform
 
-_KINDS = {dsr_pb2.REQUEST_TYPE_ACCESS: Kind.ACCESS, dsr_pb2.REQUEST_TYPE_CORRECTION: Kind.CORRECTION,
-          dsr_pb2.REQUEST_TYPE_DELETION: Kind.DELETION, dsr_pb2.REQUEST_TYPE_WITHDRAWAL: Kind.WITHDRAWAL,
-          dsr_pb2.REQUEST_TYPE_PORTABILITY: Kind.PORTABILITY}
-_TYPES = {kind: number for number, kind in _KINDS.items()}
+_TYPES = {kind: number for number, kind in KINDS.items()}
 
 
 def _stage(status: int) -> Stage:
@@ -41,7 +38,7 @@ def _when(t: Timestamp) -> datetime:
 
 def _case(r: dsr_pb2.Request) -> StaffCase:
     return StaffCase(
-        r.request_id, r.controller_id, r.subject_id, _KINDS[r.type], _stage(r.status), r.jurisdiction, r.purpose_id,
+        r.request_id, r.controller_id, r.subject_id, KINDS[r.type], _stage(r.status), r.jurisdiction, r.purpose_id,
         _when(r.received_at), _when(r.due_at), r.extended, r.extension_reason, r.status_reason, r.evidence.method,
         r.evidence.reference,
         _when(r.acknowledgement_due_at) if r.HasField("acknowledgement_due_at") else None,

@@ -57,10 +57,10 @@ def _consent(c: pb.Consent) -> Consent:
                    c.expires_at.ToDatetime().astimezone() if c.HasField("expires_at") else None)
 
 
-_KINDS = {dsr_pb2.REQUEST_TYPE_ACCESS: Kind.ACCESS, dsr_pb2.REQUEST_TYPE_CORRECTION: Kind.CORRECTION,
+KINDS = {dsr_pb2.REQUEST_TYPE_ACCESS: Kind.ACCESS, dsr_pb2.REQUEST_TYPE_CORRECTION: Kind.CORRECTION,
           dsr_pb2.REQUEST_TYPE_DELETION: Kind.DELETION, dsr_pb2.REQUEST_TYPE_WITHDRAWAL: Kind.WITHDRAWAL,
           dsr_pb2.REQUEST_TYPE_PORTABILITY: Kind.PORTABILITY}
-_REQUEST_TYPES = {kind: number for number, kind in _KINDS.items()}
+_REQUEST_TYPES = {kind: number for number, kind in KINDS.items()}
 
 
 def _when(t) -> datetime:
@@ -70,7 +70,7 @@ def _when(t) -> datetime:
 def _case(r: dsr_pb2.Request) -> Case:
     first_note = r.timeline[0].note if r.timeline else ""
     return Case(
-        r.request_id, _KINDS[r.type], Stage[dsr_pb2.RequestStatus.Name(r.status).removeprefix("REQUEST_STATUS_")],
+        r.request_id, KINDS[r.type], Stage[dsr_pb2.RequestStatus.Name(r.status).removeprefix("REQUEST_STATUS_")],
         r.purpose_id, _when(r.received_at), _when(r.due_at), first_note.removeprefix("due under "), r.extended,
         tuple(Step(_when(t.at), Stage[dsr_pb2.RequestStatus.Name(t.status).removeprefix("REQUEST_STATUS_")])
               for t in r.timeline),

@@ -6,118 +6,40 @@ is HttpOnly, SameSite=Strict and for /console/ only."""
 
 import base64
 import hashlib
-import hmac
 import json
-import re
-import time
 import uuid
-from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
-from urllib.parse import quote, urlencode
+from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from services.common.logging import get_logger
 from services.portal.domain import errors
 from services.portal.domain.audit_log import EntryQuery
 from services.portal.domain.cases import QueueFilter
-from services.portal.domain.purposes import CATEGORIES, LEGAL_BASES, NOTICE_LANGUAGES, STORAGE, PurposeTerms
+from services.portal.domain.purposes import CATEGORIES, LEGAL_BASES, NOTICE_LANGUAGES, STORAGE
 from services.portal.domain.requests import Kind, Rejection, Stage
-from services.portal.domain.sign_in import new_secret
-from services.portal.domain.staff import ACCOUNT_NAME, MAX_PASSWORD, Flow, StaffSession
+from services.portal.domain.staff import StaffSession
 from services.portal.service.console import Console
 from services.portal.service.log_check import LogChecks
-from services.portal.service.staff_sign_in import StaffSignIn
 from services.portal.service.ports import IdentityProvider
+from services.portal.service.staff_sign_in import StaffSignIn
 from services.portal.web import forms
+from services.portal.web.console_forms import (
+    COMPLAINT_ROUTES, DATE, DAYS, EVENT_TYPE, JURISDICTION, MAX_NOTE, MAX_NOTICE, NUMBER, PROCESSOR, REJECTION_CODE,
+    SUBJECT_REF, TOKEN, Refusal, controller_query, day, enum_of, purpose_terms, query,
+)
+from services.portal.web.console_sign_in import LANGUAGE_COOKIE, ROOT, STAFF_COOKIE, ConsoleSignInPages
 from services.portal.web.guard import CsrfTokens
-from services.portal.web.i18n import LANGUAGES, Pages, choose
+from services.portal.web.i18n import Pages, choose
 from services.portal.web.limits import RateLimits
 
 log = get_logger(__name__)
-ROOT = "/console/"
-STAFF_COOKIE, VISITOR_COOKIE, LANGUAGE_COOKIE = "staff", "staff_visitor", "staff_lang"
-FLOW_COOKIE, FLOW_S = "staff_oidc", 600
-JURISDICTION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
-PROCESSOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,5}")
-SUBJECT_REF = re.compile(r"[0-9a-f]{64}")
-TOKEN = re.compile(r"[A-Za-z0-9_=.-]{1,1024}")
-REJECTION_CODE = re.compile(r"[a-z][a-z0-9-]{1,63}")
-NUMBER = re.compile(r"[0-9]{1,18}")
-DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-MAX_NOTE = 2000
-MAX_NOTICE = 20_000  # one language's notice text
-# Where a person may complain, offered with every rejection (the DPO may write another).
-COMPLAINT_ROUTES = {"CN": "Cyberspace Administration of China (CAC), 12377.cn",
-                    "US-CA": "California Privacy Protection Agency, cppa.ca.gov"}
 
 
-class Refusal(Exception):
-    """A page's answer in place of what was asked: the refusal page of this kind, with this status."""
-
-    def __init__(self, kind: str, status: int) -> None:
-        super().__init__(kind)
-        self.kind, self.status = kind, status
-
-
-def _query(request: Request, name: str, pattern: re.Pattern) -> str:
-    value = request.query_params.get(name, "")
-    if value and not pattern.fullmatch(value):
-        raise Refusal("form", 400)
-    return value
-
-
-def _enum(enum, value: str):
-    if not value:
-        return None
-    found = next((member for member in enum if member.value == value), None)
-    if found is None:
-        raise Refusal("form", 400)
-    return found
-
-
-def _when(value: str, end_of_day: bool = False) -> datetime | None:
-    """A date as a date field sends it (YYYY-MM-DD, UTC); the end of that day for an "until"."""
-    if not value:
-        return None
-    try:
-        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        raise Refusal("form", 400) from None
-    return day + timedelta(days=1) if end_of_day else day
-
-
-def _controller_query(chosen: str) -> str:
-    return f"controller={quote(chosen)}&" if chosen else ""
-
-
-def purpose_terms(form, controller_id: str) -> tuple[PurposeTerms | None, str]:
-    """The purpose the register form describes, or None and what is wrong (consent checks the rest)."""
-    text = {name: str(form.get(name, "")).strip() for name in (
-        "purpose_id", "name", "description", "storage", "retention_days", "legal_basis", "alternative",
-        "minimum_age", "pia_reference", "recipients", "withdrawal_method", "form_key")}
-    categories = tuple(str(c) for c in form.getlist("categories"))
-    recipients = tuple(r.strip() for r in text["recipients"].split(",") if r.strip())
-    problems = [name for name, ok in (
-        ("purpose_id", forms.FIELD.fullmatch(text["purpose_id"])),
-        ("categories", categories and set(categories) <= set(CATEGORIES)),
-        ("storage", text["storage"] in STORAGE), ("legal_basis", text["legal_basis"] in LEGAL_BASES),
-        ("retention_days", re.fullmatch(r"[0-9]{1,5}", text["retention_days"]) and int(text["retention_days"]) > 0),
-        ("minimum_age", re.fullmatch(r"[0-9]{0,2}", text["minimum_age"])),
-        ("recipients", all(forms.FIELD.fullmatch(r) for r in recipients)),
-        ("form_key", forms.FORM_KEY.fullmatch(text["form_key"]))) if not ok]
-    if problems:
-        return None, ", ".join(problems)
-    return PurposeTerms(text["purpose_id"], controller_id, text["name"], text["description"], categories,
-                        text["storage"], int(text["retention_days"]), text["legal_basis"], text["alternative"],
-                        int(text["minimum_age"] or 0), text["pia_reference"], recipients,
-                        text["withdrawal_method"]), ""
-
-
-class ConsolePages:
+class ConsolePages(ConsoleSignInPages):
     BODY_ALLOWANCES = {"/console/purposes/": 512 * 1024}  # a notice's two texts (guard.BodyLimit)
 
     def __init__(self, sign_in: StaffSignIn, console: Console, checks: LogChecks, csrf: CsrfTokens,
@@ -156,122 +78,11 @@ class ConsolePages:
             Route("/console/audit/checks/{check_id}", self.check),
         ]
 
-    # Signing in and out
-
-    async def home(self, request: Request) -> Response:
-        return forms.see_other(ROOT + ("dashboard" if await self._session(request) else "sign-in"))
-
-    async def sign_in_page(self, request: Request) -> Response:
-        async def page(language: str) -> Response:
-            visitor = request.cookies.get(VISITOR_COOKIE) or new_secret()
-            failed = request.query_params.get("failed") == "1"
-            if self._oidc is not None:  # the identity provider's: no password is taken here
-                if request.method == "POST":
-                    raise Refusal("form", 400)
-                return self._render(request, language, None, "console/sign_in_oidc.html", failed=failed,
-                                    status=401 if failed else 200)
-            if request.method == "POST":
-                form = await request.form()
-                if not self._csrf.valid(request.cookies.get(VISITOR_COOKIE), str(form.get("csrf", ""))):
-                    raise Refusal("csrf", 403)
-                name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
-                code = str(form.get("code", "")).strip().replace(" ", "")
-                if ACCOUNT_NAME.fullmatch(name) and len(password) <= MAX_PASSWORD:
-                    try:
-                        secret, account = await self._sign_in.sign_in(name, password, code)
-                    except errors.StaffSignInFailed:
-                        log.info("console sign-in refused")
-                    else:
-                        log.info("console sign-in", account=account.name, role=account.role.value)
-                        response = forms.see_other(ROOT + "requests")
-                        response.set_cookie(STAFF_COOKIE, secret, **self._cookie())
-                        response.delete_cookie(VISITOR_COOKIE, **self._cookie())
-                        return response
-                failed = True
-            response = self._render(request, language, None, "console/sign_in.html", failed=failed,
-                                    csrf=self._csrf.token(visitor), status=401 if failed else 200)
-            response.set_cookie(VISITOR_COOKIE, visitor, max_age=600, **self._cookie())
-            return response
-        return await self._framed(request, page)
-
-    async def oidc_start(self, request: Request) -> Response:
-        """To the identity provider, with the flow's state kept in a signed cookie until the browser is back.
-        A link, not a form: the CSP's form-action keeps a form's redirect on this site, and starting a
-        sign-in changes nothing another site could want to force."""
-        async def act(language: str) -> Response:
-            if self._oidc is None:
-                raise errors.NotFound()
-            url, flow = await self._oidc.start()
-            response = RedirectResponse(url, status_code=303)
-            # Lax: the provider sends the browser back here by a top-level navigation from its own site.
-            response.set_cookie(FLOW_COOKIE, self._signed({**asdict(flow), "until": int(time.time()) + FLOW_S}),
-                                max_age=FLOW_S, path=ROOT, httponly=True, samesite="lax", secure=self._secure)
-            return response
-        return await self._framed(request, act)
-
-    async def oidc_return(self, request: Request) -> Response:
-        async def act(language: str) -> Response:
-            if self._oidc is None:
-                raise errors.NotFound()
-            flow = self._unsigned(request.cookies.get(FLOW_COOKIE, ""))
-            try:
-                if flow is None:
-                    raise errors.StaffSignInFailed()
-                subject = await self._oidc.finish(Flow(**flow), request.query_params.get("state", ""),
-                                               request.query_params.get("code", ""))
-                secret, account = await self._sign_in.signed_in_elsewhere(subject)
-            except errors.StaffSignInFailed:
-                log.info("console sign-in refused", method="oidc")
-                response = forms.see_other(ROOT + "sign-in?failed=1")
-                response.delete_cookie(FLOW_COOKIE, path=ROOT)
-                return response
-            log.info("console sign-in", account=account.name, role=account.role.value, method="oidc")
-            # A page of ours moves on to the queue: the session cookie (SameSite=Strict) is sent on a
-            # navigation this site starts, not on the rest of the provider's redirect.
-            response = self._render(request, language, None, "console/continue.html")
-            response.set_cookie(STAFF_COOKIE, secret, **self._cookie())
-            response.delete_cookie(FLOW_COOKIE, path=ROOT)
-            return response
-        return await self._framed(request, act)
-
-    def _signed(self, value: dict) -> str:
-        body = base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
-        return body + "." + hmac.new(self._flow_key, body.encode(), hashlib.sha256).hexdigest()
-
-    def _unsigned(self, cookie: str) -> dict | None:
-        body, _, mac = cookie.partition(".")
-        if not hmac.compare_digest(hmac.new(self._flow_key, body.encode(), hashlib.sha256).hexdigest().encode(),
-                                   mac.encode()):
-            return None
-        try:
-            value = json.loads(base64.urlsafe_b64decode(body))
-        except ValueError:
-            return None
-        if not (isinstance(value, dict) and set(value) == {"state", "nonce", "verifier", "until"}
-                and isinstance(value["until"], int) and value["until"] > time.time()):
-            return None  # not ours, or from a sign-in begun longer ago than a sign-in may take
-        return {k: v for k, v in value.items() if k != "until"}
-
-    async def sign_out(self, request: Request) -> Response:
-        async def act(language: str, session: StaffSession, secret: str) -> Response:
-            await self._sign_in.sign_out(secret)
-            response = forms.see_other(ROOT + "sign-in")
-            response.delete_cookie(STAFF_COOKIE, **self._cookie())
-            return response
-        return await self._signed_in(request, act, form=True)
-
-    async def language(self, request: Request) -> Response:
-        back = request.query_params.get("back", "")
-        response = forms.see_other(back if back.startswith(ROOT) and "//" not in back else ROOT)
-        if request.query_params.get("to") in LANGUAGES:
-            response.set_cookie(LANGUAGE_COOKIE, request.query_params["to"], max_age=365 * 86400, **self._cookie())
-        return response
-
     # The dashboard
 
     async def dashboard(self, request: Request) -> Response:
         async def page(language: str, session: StaffSession, secret: str) -> Response:
-            chosen = _query(request, "controller", forms.FIELD) if session.account.controller_id is None else ""
+            chosen = self._chosen_controller(request, session)
             board = await self._console.dashboard(session.account, chosen)
             request_groups = [{"key": w.week.isoformat(), "week": w.week,
                                "values": {kind.value: n for kind, n in w.by_kind.items()}} for w in board.requests]
@@ -289,15 +100,15 @@ class ConsolePages:
         async def page(language: str, session: StaffSession, secret: str) -> Response:
             account = session.account
             where = QueueFilter(
-                kind=_enum(Kind, request.query_params.get("type", "")),
-                stage=_enum(Stage, request.query_params.get("status", "")),
-                jurisdiction=_query(request, "jurisdiction", JURISDICTION),
-                processor=_query(request, "processor", PROCESSOR),
-                controller_id=_query(request, "controller", forms.FIELD) if account.controller_id is None else "",
+                kind=enum_of(Kind, request.query_params.get("type", "")),
+                stage=enum_of(Stage, request.query_params.get("status", "")),
+                jurisdiction=query(request, "jurisdiction", JURISDICTION),
+                processor=query(request, "processor", PROCESSOR),
+                controller_id=self._chosen_controller(request, session),
                 overdue_only=request.query_params.get("overdue") == "1",
-                due_within_days=int(_query(request, "due_within", re.compile(r"[0-9]{1,4}")) or 0),
+                due_within_days=int(query(request, "due_within", DAYS) or 0),
                 with_unverified=request.query_params.get("unverified") == "1")
-            cases, token = await self._console.queue(account, where, _query(request, "page", TOKEN))
+            cases, token = await self._console.queue(account, where, query(request, "page", TOKEN))
             shown = {k: v for k, v in request.query_params.items() if k != "page"}
             return self._render(request, language, session, "console/queue.html", cases=cases, where=where,
                                 now=datetime.now(UTC), kinds=list(Kind), stages=list(Stage), csrf=self._csrf.token(secret),
@@ -388,7 +199,7 @@ class ConsolePages:
                             raise
                         problem = str(refused)
                     else:
-                        return forms.see_other(f"{ROOT}purposes/{terms.purpose_id}?{_controller_query(chosen)}"
+                        return forms.see_other(f"{ROOT}purposes/{terms.purpose_id}?{controller_query(chosen)}"
                                                "done=registered")
             return self._render(request, language, session, "console/purpose_new.html", chosen=chosen, draft=draft,
                                 problem=problem, categories=CATEGORIES, storages=STORAGE, bases=LEGAL_BASES,
@@ -415,13 +226,13 @@ class ConsolePages:
                 raise Refusal("form", 400)
             renewals = await self._console.publish(session.account, chosen, purpose_id, texts,
                                                    form.get("material_change") == "yes", key)
-            return forms.see_other(f"{ROOT}purposes/{purpose_id}?{_controller_query(chosen)}done=published"
+            return forms.see_other(f"{ROOT}purposes/{purpose_id}?{controller_query(chosen)}done=published"
                                    f"&renewals={renewals}")
         return await self._signed_in(request, act, form=True, changes=True)
 
     def _chosen_controller(self, request: Request, session: StaffSession) -> str:
         """The controller the platform's staff chose (?controller=); a controller's staff have theirs."""
-        return _query(request, "controller", forms.FIELD) if session.account.controller_id is None else ""
+        return query(request, "controller", forms.FIELD) if session.account.controller_id is None else ""
 
     # Records for the regulator
 
@@ -446,11 +257,11 @@ class ConsolePages:
     async def audit(self, request: Request) -> Response:
         async def page(language: str, session: StaffSession, secret: str) -> Response:
             account = session.account
-            q = {name: _query(request, name, pattern) for name, pattern in (
+            q = {name: query(request, name, pattern) for name, pattern in (
                 ("type", EVENT_TYPE), ("producer", PROCESSOR), ("subject", forms.FIELD), ("subject_ref", SUBJECT_REF),
                 ("controller", forms.FIELD), ("from", DATE), ("until", DATE), ("page", TOKEN))}
-            where = EntryQuery(q["type"], q["producer"], q["subject"], q["subject_ref"], _when(q["from"]),
-                               _when(q["until"], end_of_day=True),
+            where = EntryQuery(q["type"], q["producer"], q["subject"], q["subject_ref"], day(q["from"]),
+                               day(q["until"], end_of_day=True),
                                q["controller"] if account.controller_id is None else "")
             if (where.occurred_from and where.occurred_until and where.occurred_from >= where.occurred_until) \
                     or (where.subject_id and where.subject_ref):
@@ -478,7 +289,7 @@ class ConsolePages:
 
     async def audit_export(self, request: Request) -> Response:
         async def download(language: str, session: StaffSession, secret: str) -> Response:
-            controller = _query(request, "controller", forms.FIELD) if session.account.controller_id is None else ""
+            controller = self._chosen_controller(request, session)
             chunks = await self._console.export_events(session.account, controller)
             name = f"audit-{session.account.scope(controller) or 'platform'}.jsonl"
             return StreamingResponse(chunks, media_type="application/jsonl",
