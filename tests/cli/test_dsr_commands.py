@@ -1,31 +1,16 @@
 """`consentry dsr submit-many FILE`: every row is checked before any is sent, a bad file is one clear
 line naming its row, and the same file sent again, with a refused row fixed or not, records no row twice."""
 
-import asyncio
 import json
-from pathlib import Path
 
 import pytest
 
 from consentry.dsr.v1 import dsr_pb2 as pb
-from services.cli.main import main
-from services.common.pki import DevCA
 from tests.consent.builders import CONTROLLER
+from tests.cli.in_process import consentry, endpoints
 from tests.support import unique
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
-
-
-def endpoints(run_dir: Path, ca: DevCA, port: int) -> Path:
-    operator = ca.issue_client("operator")
-    (run_dir / "endpoints.json").write_text(json.dumps({
-        "dsr": f"localhost:{port}", "ca": str(ca.ca.cert),
-        "clients": {"operator": {"cert": str(operator.cert), "key": str(operator.key)}}}))
-    return run_dir
-
-
-async def consentry(*args: str) -> int:
-    return await asyncio.to_thread(main, list(args))
 
 
 async def listed(operator, subject: str) -> list[str]:
@@ -39,7 +24,7 @@ def rows(*requests: tuple[str, str, str]) -> str:
 
 async def test_a_file_of_requests_is_checked_whole_then_each_row_sent_once(dsr_app, dev_ca, operator, tmp_path,
                                                                            capsys, backend):
-    run_dir = str(endpoints(tmp_path, dev_ca, dsr_app.port))
+    run_dir = str(endpoints(tmp_path, dev_ca, "dsr", dsr_app.port, "operator"))
     first, second, third = (unique("bulk") for _ in range(3))
     path = tmp_path / "requests.csv"
     many = ["dsr", "submit-many", "--client", "operator", "--run-dir", run_dir, "--json", str(path)]

@@ -1,39 +1,23 @@
 """`consentry keyvault ...` names the controller an operator acts in (`--controller`); without it the
 operator's call fails in one clear line and changes nothing."""
 
-import asyncio
 import json
-from pathlib import Path
 
 import grpc
 import pytest
 
 from consentry.keyvault.v1 import keyvault_admin_pb2 as admin_pb
 from consentry.keyvault.v1 import keyvault_pb2 as pb
-from services.cli.main import main
-from services.common.pki import DevCA
 from tests.keyvault.fixtures import CONTROLLER, OTHER_CONTROLLER
 from tests.keyvault.test_data_keys import refused
 from tests.keyvault.test_offboarding import leaving_controller
+from tests.cli.in_process import consentry, endpoints
 from tests.support import unique
-
-
-def endpoints(run_dir: Path, ca: DevCA, port: int) -> Path:
-    """What `consentry dev up` writes, for the session's keyvault and its admin client."""
-    admin = ca.issue_client("admin")
-    (run_dir / "endpoints.json").write_text(json.dumps({
-        "keyvault": f"localhost:{port}", "ca": str(ca.ca.cert),
-        "clients": {"admin": {"cert": str(admin.cert), "key": str(admin.key)}}}))
-    return run_dir
-
-
-async def consentry(*args: str) -> int:
-    return await asyncio.to_thread(main, list(args))  # its own event loop, while the session's serves
 
 
 async def test_shred_names_the_controller_and_leaves_the_persons_key_at_another(
         keyvault_app, dev_ca, tmp_path, capsys, face, kv_admin):
-    run_dir = str(endpoints(tmp_path, dev_ca, keyvault_app.port))
+    run_dir = str(endpoints(tmp_path, dev_ca, "keyvault", keyvault_app.port))
     person = unique("person")
     await face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=person))  # theirs at CONTROLLER
     shred = ["keyvault", "shred", "--subject", person, "--client", "admin", "--run-dir", run_dir]
@@ -53,7 +37,7 @@ async def test_shred_names_the_controller_and_leaves_the_persons_key_at_another(
 
 
 async def test_status_and_verify_answer_for_the_named_controller(keyvault_app, dev_ca, tmp_path, capsys, face):
-    run_dir = str(endpoints(tmp_path, dev_ca, keyvault_app.port))
+    run_dir = str(endpoints(tmp_path, dev_ca, "keyvault", keyvault_app.port))
     person = unique("person")
     await face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=person))
     admin = ["--client", "admin", "--run-dir", run_dir]
@@ -74,7 +58,7 @@ async def test_status_and_verify_answer_for_the_named_controller(keyvault_app, d
 
 async def test_an_operator_rotates_one_controllers_kek_and_offboards_another_from_the_command_line(
         keyvault_app, dev_ca, tmp_path, capsys, admin, consent_admin, kv_admin, vault):
-    run_dir = str(endpoints(tmp_path, dev_ca, keyvault_app.port))
+    run_dir = str(endpoints(tmp_path, dev_ca, "keyvault", keyvault_app.port))
     leaving, _ = await leaving_controller(admin, consent_admin, vault, keyvault_app)
     await kv_admin.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=unique("person"), controller_id=leaving))
     operator = ["--client", "admin", "--run-dir", run_dir]
@@ -100,7 +84,7 @@ async def test_an_operator_rotates_one_controllers_kek_and_offboards_another_fro
 @pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 async def test_rotate_kek_moves_every_live_key_to_the_new_version_and_says_so(
         keyvault_app, dev_ca, tmp_path, capsys, face, kv_admin_service, backend):
-    run_dir = str(endpoints(tmp_path, dev_ca, keyvault_app.port))
+    run_dir = str(endpoints(tmp_path, dev_ca, "keyvault", keyvault_app.port))
     for _ in range(3):
         await face.EnsureSubjectKey(pb.EnsureSubjectKeyRequest(subject_id=unique("person")))
     status = admin_pb.GetKekStatusRequest(controller_id=CONTROLLER)

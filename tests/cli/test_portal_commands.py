@@ -1,36 +1,21 @@
 """`consentry portal staff add`: an operator makes a console account; the password is read from a file
 (never an argument), the second factor's URI is printed once, and a mistake is one clear line."""
 
-import asyncio
 import json
-from pathlib import Path
 
 import pyotp
 
-from services.cli.main import main
-from services.common.pki import DevCA
 from tests.consent.builders import CONTROLLER
 from tests.portal.fixtures import BACKEND
 from tests.portal.staff import Account, Staff
+from tests.cli.in_process import consentry, endpoints
 from tests.support import unique
 
 pytestmark = BACKEND
 
 
-def endpoints(run_dir: Path, ca: DevCA, port: int) -> Path:
-    admin = ca.issue_client("admin")
-    (run_dir / "endpoints.json").write_text(json.dumps({
-        "portal": f"localhost:{port}", "ca": str(ca.ca.cert),
-        "clients": {"admin": {"cert": str(admin.cert), "key": str(admin.key)}}}))
-    return run_dir
-
-
-async def consentry(*args: str) -> int:
-    return await asyncio.to_thread(main, list(args))
-
-
 async def test_an_operator_adds_a_dpo_who_then_signs_in(portal_app, dev_ca, tmp_path, capsys):
-    run_dir = str(endpoints(tmp_path, dev_ca, portal_app.port))
+    run_dir = str(endpoints(tmp_path, dev_ca, "portal", portal_app.port))
     (tmp_path / "password").write_text("a long enough pass phrase\n")
     name = unique("mei").lower()
     add = ["portal", "staff", "add", "--name", name, "--role", "dpo", "--run-dir", run_dir,

@@ -56,12 +56,8 @@ class StaffCase:
         return not self.stage.done and self.due_at < now
 
     @property
-    def unverified(self) -> bool:
-        return self.stage in UNVERIFIED
-
-    @property
     def may_verify(self) -> bool:
-        return self.unverified
+        return self.stage in UNVERIFIED
 
     def may_extend(self, now: datetime) -> bool:
         """Where the law allows it: once, and only inside the first period (as dsr says)."""

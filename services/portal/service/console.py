@@ -189,17 +189,20 @@ class Console:
         now = now or datetime.now(UTC)
         scope = account.scope(controller_id)
         weeks = last_weeks(now, WEEKS)
-        cases, complete = await self.every_case(scope)
         since = datetime.combine(weeks[0], datetime.min.time(), UTC)
-        given, withdrawn = await asyncio.gather(self._consents(scope, "consent.granted", since),
-                                                self._consents(scope, "consent.withdrawn", since))
-        filing = await self._platform.filing(scope) if scope else None
+
+        async def nothing() -> None:
+            return None
+        (cases, complete), given, withdrawn, filing, completeness = await asyncio.gather(
+            self.every_case(scope), self._consents(scope, "consent.granted", since),
+            self._consents(scope, "consent.withdrawn", since),
+            self._platform.filing(scope) if scope else nothing(),
+            # Per producer, face systems included: the platform's staff's to see, not one controller's DPO's.
+            self._platform.completeness() if account.controller_id is None else nothing())
         return Dashboard(
             scope, weeks, requests_per_week([c for c in cases if c.received_at >= since], weeks),
             on_time_by_jurisdiction(cases), median_days(cases), processor_loads(cases, now),
-            consents_per_week(given, withdrawn, weeks), filing,
-            # Per producer, face systems included: the platform's staff's to see, not one controller's DPO's.
-            await self._platform.completeness() if account.controller_id is None else None, complete)
+            consents_per_week(given, withdrawn, weeks), filing, completeness, complete)
 
     async def every_case(self, scope: str, most: int = MOST_CASES) -> tuple[list[StaffCase], bool]:
         """Every request in the scope, unverified and finished ones too, up to `most`; whether that was all."""

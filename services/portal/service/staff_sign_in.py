@@ -8,6 +8,7 @@ code works once: its time step must be later than the last one used."""
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import pyotp
 from argon2 import PasswordHasher
@@ -22,7 +23,13 @@ from services.portal.service.ports import StaffAccounts
 
 ISSUER = "Consentry"
 _hasher = PasswordHasher()  # argon2id, the library's (RFC 9106) defaults
-_NOBODY = _hasher.hash("a password of nobody's: an unknown name costs the same work")
+
+
+@cache
+def _nobodys_hash() -> str:
+    """What an unknown name's password is checked against, so it costs the same work (made once, when
+    first needed, not at every start)."""
+    return _hasher.hash("a password of nobody's")
 
 
 def utcnow() -> datetime:
@@ -55,7 +62,7 @@ class StaffSignIn:
         """The new session's secret and the account; StaffSignInFailed otherwise."""
         now = self._now()
         found = await self._store.credentials(name)
-        password_ok = await asyncio.to_thread(_password_matches, found.password_hash if found else _NOBODY, password)
+        password_ok = await asyncio.to_thread(_password_matches, found.password_hash if found else _nobodys_hash(), password)
         if found is None:
             raise errors.StaffSignInFailed()
         step = _step(found.totp_secret, code, now)

@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
 from consentry.consent.v1 import consent_pb2, consent_pb2_grpc
 from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
+from consentry_client.pages import items
 from services.portal.domain.audit_log import Completeness, EntryQuery, Filing, ProvenEntry
 from services.portal.domain.purposes import PublishedNotice, PurposeTerms, StaffPurpose
 from services.portal.domain.cases import Event, ProcessorTask, QueueFilter, StaffCase
@@ -156,14 +157,11 @@ class ConsolePlatform:
     # Purposes and notices
 
     async def purposes(self, controller_id: str) -> list[StaffPurpose]:
-        found, token = [], ""
-        while True:
-            answer = await call_platform(self._consent.ListPurposes(consent_pb2.ListPurposesRequest(
-                controller_id=controller_id, page_size=1000, page_token=token), timeout=TIMEOUT_S))
-            found += [_purpose(p) for p in answer.purposes]
-            token = answer.next_page_token
-            if not token:
-                return found
+        return [_purpose(p) async for p in items(self._list_purposes, consent_pb2.ListPurposesRequest(
+            controller_id=controller_id, page_size=1000), "purposes")]
+
+    def _list_purposes(self, request: consent_pb2.ListPurposesRequest):
+        return call_platform(self._consent.ListPurposes(request, timeout=TIMEOUT_S))
 
     async def purpose(self, controller_id: str, purpose_id: str) -> StaffPurpose:
         answer = await call_platform(self._consent.GetPurpose(consent_pb2.GetPurposeRequest(
