@@ -73,7 +73,8 @@ records_staff_actions = true
 purposes = ["*"]
 rpcs = ["{CONSENT}/GetController", "{CONSENT}/ListPurposes", "{CONSENT}/GetPurpose", "{CONSENT}/RegisterPurpose",
         "{CONSENT}/PublishNotice", "{CONSENT}/GetFilingStatus", "{DSR}/ListRequests", "{DSR}/GetRequest",
-        "{DSR}/VerifyIdentity", "{DSR}/AcknowledgeRequest", "{DSR}/ExtendDeadline", "{DSR}/RejectRequest", "{DSR}/GetExport", "{DSR}/ListProcessors",
+        "{DSR}/VerifyIdentity", "{DSR}/AcknowledgeRequest", "{DSR}/ExtendDeadline", "{DSR}/RejectRequest",
+        "{DSR}/GetExport", "{DSR}/ReleaseExport", "{DSR}/ListProcessors",
         "{AUDIT}/Append", "{AUDIT}/GetCheckpoint", "{AUDIT}/GetPublicKey", "{AUDIT}/GetInclusionProof",
         "{AUDIT}/QueryEvents", "{AUDIT}/ExportEvents", "{AUDIT}/GetCompleteness"]
 

@@ -25,7 +25,7 @@ STATUSES = {name.removeprefix("REQUEST_STATUS_").lower(): number for name, numbe
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     dsr = commands.add_parser("dsr", help="data-subject requests: submit, list, show, acknowledge, verify, extend,"
-                                          " reject")
+                                          " reject, export, release")
     actions = dsr.add_subparsers(dest="action", required=True)
     submit = actions.add_parser("submit", help="record a request")
     submit.add_argument("--type", choices=TYPES, required=True)
@@ -48,9 +48,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--subject", default="")
     listing.add_argument("--controller", default="", help="only this controller's requests (with --subject an operator"
                          " must name it: the same person at two controllers is two subjects)")
-    for name in ("show", "acknowledge", "verify", "extend", "reject", "export"):
-        p = actions.add_parser(name, help="confirm to the person that the request was received (CCPA: within 10"
-                               " business days)" if name == "acknowledge" else None)
+    helps = {"acknowledge": "confirm to the person that the request was received (CCPA: within 10 business days)",
+             "export": "write an access request's export (JSON and pages) to review it",
+             "release": "the export was reviewed: release it to the person"}
+    for name in ("show", "acknowledge", "verify", "extend", "reject", "export", "release"):
+        p = actions.add_parser(name, help=helps.get(name))
         p.add_argument("request_id")
         if name == "verify":
             p.add_argument("--refuse", metavar="NOTE", help="the evidence is not enough: reject with this note")
@@ -61,6 +63,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                            help="give up waiting after this long (default 300)")
         if name == "extend":
             p.add_argument("--reason", required=True)
+        if name == "release":
+            p.add_argument("--note", default="", help="what the review found or left out, for the timeline")
         if name == "reject":
             p.add_argument("--code", required=True)
             p.add_argument("--explanation", required=True)
@@ -129,6 +133,10 @@ async def _call(stub: dsr_pb2_grpc.DsrServiceStub, args: argparse.Namespace):
                                                                   reason=pb.RejectionReason(
             code=args.code, explanation=args.explanation, complaint_route=args.complaint_route)))
         return summary(answer.request)
+    if args.action == "release":
+        answer = await stub.ReleaseExport(pb.ReleaseExportRequest(request_id=args.request_id, note=args.note,
+                                                                  idempotency_key=_key()))
+        return details(answer.request)
     export = await stub.GetExport(pb.GetExportRequest(request_id=args.request_id))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
@@ -246,6 +254,7 @@ def _time(r: pb.Request, field: str) -> str | None:
 
 def details(r: pb.Request) -> dict:
     return {**summary(r), "jurisdiction": r.jurisdiction, "extended": r.extended,
+            "exportReleased": _time(r, "export_released_at"),
             "timeline": [{"at": t.at.ToJsonString(), "status": pb.RequestStatus.Name(t.status)
                           .removeprefix("REQUEST_STATUS_"), "note": t.note} for t in r.timeline],
             "processors": [{"name": t.processor, "state": pb.TaskState.Name(t.task_state).removeprefix("TASK_STATE_"),

@@ -26,8 +26,8 @@ SERVICE = "consentry.dsr.v1.DsrService"
 ADMIN_SERVICE = "consentry.dsr.v1.DsrAdminService"  # "*" never reaches it: only its own name
 # Another controller than the one of every test purpose (tests.consent.builders.CONTROLLER).
 SECOND_CONTROLLER = "river-bank"
-OFFICE_RPCS = ("SubmitRequest", "GetRequest", "ListRequests", "GetExport", "AcknowledgeRequest", "ExtendDeadline",
-               "RejectRequest", "VerifyIdentity", "ListProcessors")
+OFFICE_RPCS = ("SubmitRequest", "GetRequest", "ListRequests", "GetExport", "ReleaseExport", "AcknowledgeRequest",
+               "ExtendDeadline", "RejectRequest", "VerifyIdentity", "ListProcessors")
 DSR_CLIENTS = {
     "operator": {"operator": True, "rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": []},
     "audit": {"operator": True, "rpcs": [OPEN_EVENTS], "purposes": []},

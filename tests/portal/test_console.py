@@ -16,7 +16,7 @@ from consentry.portal.v1 import portal_admin_pb2 as admin_pb
 from consentry_client import error_info
 from services.common.grpc_errors import field_violations
 from tests.consent.builders import CONTROLLER, OTHER_CONTROLLER
-from tests.dsr.test_requests import submission
+from tests.dsr.test_requests import settled, submission
 from tests.keyvault.test_data_keys import refused
 from services.portal.app import PortalApp
 from tests.portal.fixtures import BACKEND, portal_settings
@@ -229,6 +229,37 @@ async def test_the_deadline_can_be_extended_only_where_the_law_allows_it(staff, 
     assert "/extend" in gdpr_page and "/extend" not in pipl_page
     assert extended.status_code == 303 and "/extend" not in after and "many systems" in after
     assert refused_pipl.status_code == 409 and "EXTENSION_REFUSED" in refused_pipl.text
+
+
+async def test_an_export_is_reviewed_and_released_to_the_person_by_a_dpo_not_an_auditor(
+        staff, portal_admin, operator, audit):
+    request = (await operator.SubmitRequest(submission(unique("subj"), pb.REQUEST_TYPE_ACCESS, jurisdiction="CN"))
+               ).request
+    await operator.VerifyIdentity(pb.VerifyIdentityRequest(request_id=request.request_id, verified=True,
+                                                           idempotency_key=unique("idem")))
+    await settled(operator, request.request_id, timeout=60)
+    path = f"/console/requests/{request.request_id}"
+    auditor = await staff().signed_in(await staff_account(portal_admin, "auditor", CONTROLLER))
+    dpo = await staff().signed_in(await staff_account(portal_admin, "dpo", CONTROLLER))
+
+    held = (await dpo.get(path)).text
+    queued = (await dpo.get("/console/requests?type=access&jurisdiction=CN")).text
+    by_auditor = await auditor.post(f"{path}/release", {**await auditor.form(path), "note": "looks fine"})
+    still_held = (await operator.GetRequest(pb.GetRequestRequest(request_id=request.request_id))).request
+    reviewed = await dpo.get(f"{path}/export.json")
+    released = await dpo.post(f"{path}/release", {**await dpo.form(path), "note": "checked: the person's data only"})
+    after = (await operator.GetRequest(pb.GetRequestRequest(request_id=request.request_id))).request
+    page = (await dpo.get(path)).text
+    entry = await recorded(audit, "console.export_release_asked", CONTROLLER, request.request_id)
+
+    assert "Held for review" in held and f"{path}/release" in held
+    assert "export held for review" in queued.split(request.request_id, 1)[1].split("</tr>", 1)[0]
+    assert by_auditor.status_code == 403 and not still_held.HasField("export_released_at")
+    assert reviewed.status_code == 200 and json.loads(reviewed.text)["requestId"] == request.request_id
+    assert released.status_code == 303 and after.HasField("export_released_at")
+    assert after.timeline[-1].note == "export released to the person: checked: the person's data only"
+    assert "Released to the person" in page and f"{path}/release" not in page
+    assert entry["payload"]["attributes"]["role"] == "dpo"
 
 
 @pytest.fixture(scope="module")

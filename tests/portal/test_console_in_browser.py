@@ -14,7 +14,7 @@ from consentry.consent.v1 import consent_pb2 as cpb
 from consentry.dsr.v1 import dsr_pb2 as pb
 from tests.browser import BROWSER, RESULTS, Tour
 from tests.consent.builders import CONTROLLER, registered_controller
-from tests.dsr.test_requests import submission
+from tests.dsr.test_requests import settled, submission
 from tests.portal.fixtures import BACKEND
 from tests.portal.staff import staff_account
 from tests.support import unique
@@ -30,7 +30,8 @@ WORDS = {
            "dashboard": "Dashboard", "requests": "Requests", "records": "Records", "purposes": "Purposes", "register": "Register a purpose",
            "purpose id": "Purpose id (letters, digits, . _ : @ -)", "purpose name": "Name", "kept": "Kept for (days)",
            "alternative": "The way without a face (PIPL 16)", "pia": "PIA reference", "template": "Face template",
-           "register it": "Register the purpose", "publish": "Publish both texts as the next version"},
+           "register it": "Register the purpose", "publish": "Publish both texts as the next version",
+           "release": "Release to the person", "released": "Export released; the person can now download it."},
     "zh-CN": {"name": "账号名", "password": "密码", "code": "身份验证器应用中的验证码", "sign in": "登录",
               "unverified": "显示未核实身份的请求", "show": "显示", "note": "备注（可选）", "verify": "身份已核实",
               "verified": "身份已核实；请求继续办理。", "audit": "审计日志", "type": "事件类型", "search": "搜索",
@@ -39,7 +40,7 @@ WORDS = {
               "purposes": "处理目的", "register": "登记处理目的", "purpose id": "处理目的标识（字母、数字及 . _ : @ -）",
               "purpose name": "名称", "kept": "保存期限（天）", "alternative": "不使用人脸的替代方式（《个人信息保护法》第十六条）",
               "pia": "个人信息保护影响评估编号", "template": "人脸模板", "register it": "登记该处理目的",
-              "publish": "将两种语言文本作为新版本发布"},
+              "publish": "将两种语言文本作为新版本发布", "release": "发布给本人", "released": "导出已发布；本人现在可以下载。"},
 }
 
 
@@ -92,6 +93,13 @@ async def test_a_dpo_verifies_a_request_and_checks_the_log(portal_app, portal_ad
     await page.get_by_text(words["verified"]).wait_for()
     await tour.look("request-verified")
     status = (await operator.GetRequest(pb.GetRequestRequest(request_id=request.request_id))).request.status
+    await settled(operator, request.request_id, timeout=60)  # its export is written and held for review
+    await page.reload()
+    await tour.look("request-held")
+    await page.get_by_role("button", name=words["release"]).click()
+    await page.get_by_text(words["released"]).wait_for()
+    await tour.look("request-released")
+    released = (await operator.GetRequest(pb.GetRequestRequest(request_id=request.request_id))).request
 
     # The action is in the log under the DPO's name (once the log has taken it in and signed it).
     search = f"{origin}/console/audit?type=console.identity_verification_asked"
@@ -126,6 +134,7 @@ async def test_a_dpo_verifies_a_request_and_checks_the_log(portal_app, portal_ad
     await tour.look("public-metrics")
 
     assert status not in (pb.REQUEST_STATUS_RECEIVED, pb.REQUEST_STATUS_VERIFICATION_PENDING)
+    assert released.HasField("export_released_at")
     assert f'"actor":"{account.name}"' in entry_text and request.request_id in entry_text
     assert verdicts == ([("ok", True), ("bad", True)] if script else [])
     assert {name: found for name, found in tour.violations.items() if found} == {}

@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from consentry.consent.v1 import consent_pb2 as cpb
+from consentry.dsr.v1 import dsr_pb2 as dpb
 from consentry.portal.v1 import portal_pb2 as pb
 from services.portal.domain.sign_in import secret_hash
 from tests.browser import BROWSER, Tour, fonts_covering, fonts_drawing
@@ -28,7 +29,7 @@ pytestmark = [*BROWSER, BACKEND]
 @pytest.mark.parametrize("script", [True, False], ids=["htmx", "no-script"])
 @pytest.mark.parametrize("language", ["zh-CN", "en"])
 async def test_a_person_signs_in_gives_and_withdraws_a_consent(harbour_links, harbour, portal_app, contexts, admin,
-                                                              language, script):
+                                                              operator, language, script):
     """With script, htmx loads the withdrawal's confirmation into the card and keeps a request's status
     fresh; without, the same links open the confirmation page and a reload shows the status."""
     url, subject = await sign_in_link(harbour_links, language=language)
@@ -87,13 +88,19 @@ async def test_a_person_signs_in_gives_and_withdraws_a_consent(harbour_links, ha
     await page.get_by_role("button", name=words["send"]).click()
     await page.wait_for_url("**?done=filed")
     await tour.look("case")
+    held = page.get_by_text(words["checking"])
     if script:  # htmx refreshes the status in place until the request is done
-        await page.get_by_role("link", name=words["read"]).wait_for(timeout=60_000)
+        await held.wait_for(timeout=60_000)
     for _ in range(100):  # without script, a reload shows whether dsr has gathered the export
-        if await page.get_by_role("link", name=words["read"]).count():
+        if await held.count():
             break
         await page.wait_for_timeout(300)
         await page.reload()
+    await tour.look("case-held")  # staff review the export before the person is given it
+    held_links = await page.get_by_role("link", name=words["read"]).count()
+    case = urlsplit(page.url).path.rsplit("/", 1)[1]
+    await operator.ReleaseExport(dpb.ReleaseExportRequest(request_id=case, idempotency_key=f"release-{case}"))
+    await page.reload()
     await tour.look("case-done")
     await page.get_by_role("link", name=words["read"]).click()
     await tour.look("export")
@@ -106,6 +113,7 @@ async def test_a_person_signs_in_gives_and_withdraws_a_consent(harbour_links, ha
 
     assert given.decision == cpb.DECISION_ALLOW and withdrawn.decision == cpb.DECISION_DENY
     assert words["used"] in refusal
+    assert held_links == 0
     assert not script or {"color-contrast", "html-has-lang", "document-title", "label", "landmark-one-main"} <= tour.checked
     assert all(found == [] for found in tour.violations.values()), tour.violations
     assert elsewhere == [] and urlsplit(url).hostname == "localhost"
@@ -254,7 +262,7 @@ WORDS = {
            "code": "Code", "sign_in": "Sign in", "tries_left": "Tries left: 4",
            "receipt": "Receipt", "signed_receipt": "Download the signed receipt (JSON)",
            "code_used": "This code cannot be used", "forged": "sent from outside this page",
-           "no_page": "This page does not exist"},
+           "no_page": "This page does not exist", "checking": "Staff are checking it"},
     "zh-CN": {"continue": "继续", "give": "阅读告知书并给予同意", "age": "您的年龄（周岁）", "consent": "我同意",
               "withdraw": "撤回同意", "used": "已被使用",
               "requests": "我的请求", "make": "提出请求", "access": "查阅我的数据", "send": "发送请求",
@@ -262,5 +270,5 @@ WORDS = {
               "by_code": "用邮箱验证码登录", "email": "电子邮箱地址", "send_code": "发送验证码", "code": "验证码",
               "sign_in": "登录", "tries_left": "剩余尝试次数：4", "receipt": "回执",
               "signed_receipt": "下载已签名的回执（JSON）", "code_used": "此验证码无法使用", "forged": "此表单并非从本页面提交",
-              "no_page": "此页面不存在"},
+              "no_page": "此页面不存在", "checking": "工作人员正在核对"},
 }

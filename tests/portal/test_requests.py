@@ -52,16 +52,29 @@ async def settled(visitor: Visitor, case: str) -> str:
     return await shown(visitor, f"/{HARBOUR}/requests/{case}", "Status</dt><dd>Done")
 
 
+async def released(visitor: Visitor, operator, case: str) -> str:
+    """The case page once the request is done and staff released its export."""
+    await settled(visitor, case)
+    await operator.ReleaseExport(dsr_pb2.ReleaseExportRequest(request_id=case, idempotency_key=f"release-{case}"))
+    return (await visitor.get(f"/{HARBOUR}/requests/{case}")).text
+
+
+EXPORT_LINK = re.compile(r'href="([^"]+/export(?:\.json)?\?until=\d+&amp;sig=[0-9a-f]{64})"')
+
+
 async def test_an_access_request_filed_in_the_portal_needs_no_manual_verification_and_shows_its_export(
         person, operator):
     visitor, subject = person
     case = await file(visitor, kind="access", details="Everything you hold, please.")
     listed = (await visitor.get(f"/{HARBOUR}/requests")).text
-    page = await settled(visitor, case)
+    held = await settled(visitor, case)
+    page = await released(visitor, operator, case)
     request = (await operator.GetRequest(dsr_pb2.GetRequestRequest(request_id=case))).request
-    links = re.findall(r'href="([^"]+/export(?:\.json)?\?until=\d+&amp;sig=[0-9a-f]{64})"', page)
+    links = EXPORT_LINK.findall(page)
     read, exported = [await visitor.get(link.replace("&amp;", "&")) for link in links]
 
+    assert "Staff are checking it" in held and not EXPORT_LINK.search(held)
+    assert "Staff are checking it" not in page
     assert case in listed and "See my data" in listed
     assert request.subject_id == subject and request.controller_id == HARBOUR
     assert [dsr_pb2.RequestStatus.Name(t.status) for t in request.timeline][:2] == [
@@ -74,10 +87,10 @@ async def test_an_access_request_filed_in_the_portal_needs_no_manual_verificatio
     assert json.loads(exported.text)["requestId"] == case
 
 
-async def test_an_export_link_works_in_its_session_and_for_minutes_only(person, portal_app, harbour_links):
+async def test_an_export_link_works_in_its_session_and_for_minutes_only(person, portal_app, harbour_links, operator):
     visitor, _ = person
     case = await file(visitor, kind="portability")
-    page = await settled(visitor, case)
+    page = await released(visitor, operator, case)
     link = re.search(r'href="([^"]+/export\.json\?until=(\d+)&amp;sig=([0-9a-f]{64}))"', page)
     path, until, sig = link.group(1).replace("&amp;", "&"), link.group(2), link.group(3)
     url, _ = await sign_in_link(harbour_links)

@@ -12,6 +12,8 @@ status_for = error_table([
     (errors.AcknowledgementRefused, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.RejectionRefused, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ExportUnavailable, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.ExportNotReleased, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.ExportReleaseRefused, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.UpstreamUnavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.UpstreamRefused, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ProcessorNotFound, grpc.StatusCode.NOT_FOUND),

@@ -91,10 +91,18 @@ class DsrServicer(dsr_pb2_grpc.DsrServiceServicer):
         return pb.RejectRequestResponse(request=await self._full(r))
 
     async def GetExport(self, request, context):
-        export = await self._queries.export(valid.request_id(request.request_id), _scope())
+        # A client acting for the person gets the export once staff reviewed and released it.
+        export = await self._queries.export(valid.request_id(request.request_id), _scope(),
+                                            released_only=auth.current_client().verifies_identity)
         document = json.loads(export)
         return pb.GetExportResponse(export_json=export,
                                     html={language: render(document, language) for language in LANGUAGES})
+
+    async def ReleaseExport(self, request, context):
+        valid.release_export(request)
+        r = await self._requests.release_export(request.request_id, request.note, key_of("ReleaseExport", request),
+                                                _scope())
+        return pb.ReleaseExportResponse(request=await self._full(r))
 
     async def RegisterProcessor(self, request, context):
         capabilities, purposes = valid.register_processor(request)
@@ -141,7 +149,8 @@ def _request_message(r: Request, tasks: list[Task], extendable: bool) -> pb.Requ
         extendable=extendable,
         status=r.status.value, purpose_id=r.purpose_id, received_at=to_timestamp(r.received_at),
         due_at=to_timestamp(r.due_at), acknowledgement_due_at=to_timestamp(r.acknowledgement_due_at),
-        acknowledged_at=to_timestamp(r.acknowledged_at), extended=r.extended, extension_reason=r.extension_reason,
+        acknowledged_at=to_timestamp(r.acknowledged_at), export_released_at=to_timestamp(r.export_released_at),
+        extended=r.extended, extension_reason=r.extension_reason,
         status_reason=r.status_reason, deletion_certificate=r.certificate,
         deletion_certificate_signature=r.certificate_signature,
         rejection=pb.RejectionReason(code=r.rejection.code, explanation=r.rejection.explanation,

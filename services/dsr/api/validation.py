@@ -75,6 +75,14 @@ def acknowledge(req: pb.AcknowledgeRequestRequest) -> None:
     v.done()
 
 
+def release_export(req: pb.ReleaseExportRequest) -> None:
+    v = Validator()
+    request_id(req.request_id, v)
+    v.text("note", req.note, max_len=2000, required=False)
+    v.identifier("idempotency_key", req.idempotency_key)
+    v.done()
+
+
 def extend(req: pb.ExtendDeadlineRequest) -> None:
     v = Validator()
     request_id(req.request_id, v)

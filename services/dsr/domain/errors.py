@@ -35,6 +35,19 @@ class ExportUnavailable(DsrError):
         super().__init__(f"request '{request_id}' has no export: {why}")
 
 
+class ExportNotReleased(DsrError):
+    """Staff have not yet reviewed and released the export: a client acting for the person gets none."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"the export of request '{request_id}' is being reviewed; it is given to the person once"
+                         " it is released")
+
+
+class ExportReleaseRefused(DsrError):
+    def __init__(self, request_id: str, why: str) -> None:
+        super().__init__(f"the export of request '{request_id}' cannot be released: {why}")
+
+
 class UpstreamUnavailable(DsrError):
     def __init__(self, service: str) -> None:
         super().__init__(f"{service} unreachable; the request goes on when it is back")

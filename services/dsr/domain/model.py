@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from services.dsr.domain.errors import AcknowledgementRefused, InvalidTransition
+from services.dsr.domain.errors import AcknowledgementRefused, ExportReleaseRefused, InvalidTransition
 
 
 class RequestType(Enum):
@@ -23,6 +23,11 @@ class Status(Enum):
     COMPLETED = 5
     REJECTED = 6
     PARTIALLY_COMPLETED = 7
+
+    @property
+    def finished(self) -> bool:
+        """Carried out, wholly or in part: an access request's export is written."""
+        return self in (Status.COMPLETED, Status.PARTIALLY_COMPLETED)
 
     @property
     def settled(self) -> bool:
@@ -69,6 +74,9 @@ ACTIONS = {
 }
 CAPABILITY_FOR = {"access": "access", "delete": "delete", "correct": "correct"}
 
+
+# What the person receives an export of: the data Consentry and every processor hold about them.
+EXPORTABLE = (RequestType.ACCESS, RequestType.PORTABILITY)
 
 # A deleted person's requests name them by this and their keyed tombstone (services/common/erasure.py).
 ERASED = "erased:"
@@ -123,6 +131,8 @@ class Request:
     # The controller the subject is a subject of (the same person at two controllers is two subjects).
     # A request from before controllers is the default controller's, as the store reads it.
     controller_id: str = ""
+    # When staff released an access request's export to the person, having reviewed it; None until then.
+    export_released_at: datetime | None = None
 
     @property
     def erased(self) -> bool:
@@ -142,9 +152,29 @@ class Request:
         return (not self.status.settled and self.acknowledged_at is None
                 and self.acknowledgement_due_at is not None and self.acknowledgement_due_at < now)
 
+    @property
+    def awaits_release(self) -> bool:
+        """Its export is written and held for review: the person has not been given it yet."""
+        return self.type in EXPORTABLE and self.status.finished and self.export_released_at is None
+
+    @property
+    def answered(self) -> bool:
+        """The person has their answer: the request is settled and any export released to them."""
+        return self.status.settled and not self.awaits_release
+
     def overdue(self, now: datetime) -> bool:
-        """Open past its deadline, or past the one for acknowledging it (DsrStore.find says the same in SQL)."""
-        return not self.status.settled and (self.due_at < now or self.awaits_acknowledgement(now))
+        """Unanswered past its deadline (an export held for review counts as no answer), or open past the
+        deadline for acknowledging it (DsrStore.find says the same in SQL)."""
+        return not self.answered and (self.due_at < now or self.awaits_acknowledgement(now))
+
+    def release_export(self, at: datetime) -> None:
+        if self.type not in EXPORTABLE:
+            raise ExportReleaseRefused(self.request_id, f"a {self.type.name} request has no export")
+        if not self.status.finished:
+            raise ExportReleaseRefused(self.request_id, f"it is {self.status.name}: its export is not written yet")
+        if self.export_released_at is not None:
+            raise ExportReleaseRefused(self.request_id, f"it was released at {self.export_released_at.isoformat()}")
+        self.export_released_at = at
 
     def acknowledge(self, at: datetime) -> None:
         if self.status.settled:

@@ -8,11 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from services.common.page_tokens import PageTokens
 from services.dsr.domain import errors
-from services.dsr.domain.model import Request, RequestType, Status, Task
+from services.dsr.domain.model import EXPORTABLE, Request, RequestType, Status, Task
 from services.dsr.service.forgetting import Forgetting
 from services.dsr.service.ports import DsrUnits
-
-EXPORTABLE = (RequestType.ACCESS, RequestType.PORTABILITY)
 
 
 @dataclass(frozen=True)
@@ -81,16 +79,19 @@ class RequestQueries:
     def _position(self, where: RequestFilter, token: str) -> tuple[int, datetime, str]:
         return self._tokens.continued(token, where.fingerprint(), _after)
 
-    async def export(self, request_id: str, scope: str | None) -> bytes:
-        """`scope`: the caller's controller (None: an operator's, every controller)."""
+    async def export(self, request_id: str, scope: str | None, released_only: bool) -> bytes:
+        """`scope`: the caller's controller (None: an operator's, every controller); `released_only`: the
+        caller acts for the person, who is given the export only once staff released it."""
         async with self._uow.autocommit() as store:
             r = await store.get(request_id)
             if r is None or not r.seen_in(scope):
                 raise errors.RequestNotFound(request_id)
             if r.type not in EXPORTABLE:
                 raise errors.ExportUnavailable(request_id, f"a {r.type.name} request has none")
-            if r.status not in (Status.COMPLETED, Status.PARTIALLY_COMPLETED):
+            if not r.status.finished:
                 raise errors.ExportUnavailable(request_id, f"it is {r.status.name}")
+            if released_only and r.awaits_release:
+                raise errors.ExportNotReleased(request_id)
             export = await store.export(request_id)
         if export is None:  # written when the request completed, forgotten after the retention
             raise errors.ExportUnavailable(request_id, "its retention has passed and it was deleted")

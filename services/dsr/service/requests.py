@@ -137,6 +137,14 @@ class RequestService:
             return ""
         return await self._change(request_id, reject, key, scope)
 
+    async def release_export(self, request_id: str, note: str, key: IdempotencyKey, scope: str | None) -> Request:
+        """Staff reviewed the export of a finished access request: the person may now be given it."""
+        def release(r: Request) -> str:
+            r.release_export(self._now())
+            return "dsr.request.export_released"
+        return await self._change(request_id, release, key, scope,
+                                  note_from=lambda r: f"export released to the person{': ' + note if note else ''}")
+
     async def _change(self, request_id: str, change: Callable[[Request], str], key: IdempotencyKey,
                       scope: str | None, note_from: Callable[[Request], str] | None = None) -> Request:
         async def work(uow: DsrWork) -> Request:

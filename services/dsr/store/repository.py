@@ -31,9 +31,9 @@ class DsrStore:
         r.timeline = [TimelineEntry(now, status, note) for status, note in (*earlier, (r.status, r.status_reason))]
         await self._conn.execute(
             f"INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-            " $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb, $25, $26, $27)",
+            " $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb, $25, $26, $27, $28)",
             *request_values(r), entries_json(r.timeline), r.acknowledgement_due_at, r.acknowledged_at,
-            r.controller_id or None)
+            r.controller_id or None, r.export_released_at)
         if r.status.settled:
             await self._conn.execute("UPDATE requests SET settled_at = now() WHERE request_id = $1", r.request_id)
 
@@ -45,11 +45,11 @@ class DsrStore:
             " rejection_code = $7, rejection_explanation = $8, complaint_route = $9, certificate = $10,"
             " certificate_signature = $11, starting_until = $12, timeline = timeline || $13::jsonb,"
             " settled_at = CASE WHEN $2::smallint IN (5, 6, 7) THEN coalesce(settled_at, now()) END,"
-            " acknowledged_at = $14 WHERE request_id = $1",
+            " acknowledged_at = $14, export_released_at = $15 WHERE request_id = $1",
             r.request_id, r.status.value, r.due_at, r.extended, r.extension_reason, r.status_reason,
             r.rejection.code if r.rejection else None, r.rejection.explanation if r.rejection else None,
             r.rejection.complaint_route if r.rejection else None, r.certificate, r.certificate_signature,
-            r.starting_until, entries_json([entry]), r.acknowledged_at)
+            r.starting_until, entries_json([entry]), r.acknowledged_at, r.export_released_at)
         r.timeline.append(entry)
 
     async def get(self, request_id: str, *, for_update: bool = False) -> Request | None:
@@ -63,13 +63,14 @@ class DsrStore:
                    subject_names: Sequence[str] = (), controller: str | None = None,
                    request_type: RequestType | None = None, jurisdiction: str = "", processor: str = "",
                    verified_only: bool = False) -> list[Request]:
-        """Overdue open requests first (bucket 0: past the deadline or the one for acknowledging them,
-        as Request.overdue), then the rest (bucket 1), each by due date and id.
+        """Overdue requests first (bucket 0: unanswered past the deadline, or open past the one for
+        acknowledging them, as Request.overdue), then the rest (bucket 1), each by due date and id.
         `subject_names`: every name the subject's rows may have (its id, its erased form);
         `controller`: one controller's requests only (None: every controller's)."""
         rows = await self._conn.fetch(
             f"SELECT {REQUEST_COLUMNS} FROM (SELECT *, CASE WHEN status NOT IN (5, 6, 7) AND (due_at < $1"
-            " OR (acknowledged_at IS NULL AND acknowledgement_due_at < $1)) THEN 0 ELSE 1 END AS bucket"
+            " OR (acknowledged_at IS NULL AND acknowledgement_due_at < $1)) OR (type IN (1, 5) AND status IN (5, 7)"
+            " AND export_released_at IS NULL AND due_at < $1) THEN 0 ELSE 1 END AS bucket"
             " FROM requests) r"
             " WHERE ($2::smallint IS NULL OR status = $2) AND (NOT $3 OR bucket = 0)"
             " AND ($4::timestamptz IS NULL OR due_at < $4) AND ($5 = '' OR subject_id = ANY($10::text[]))"

@@ -12,7 +12,7 @@ REQUEST_COLUMNS = ("request_id, type, subject_id, jurisdiction, status, received
                     " corrections, details, evidence_method, evidence_ref, extended, extension_reason,"
                     " status_reason, rejection_code, rejection_explanation, complaint_route, certificate,"
                     " certificate_signature, automatic, starting_until, starting_by, timeline, acknowledgement_due_at,"
-                    " acknowledged_at, controller_id")
+                    " acknowledged_at, controller_id, export_released_at")
 
 
 def entries_json(entries: Sequence[TimelineEntry]) -> str:
@@ -34,7 +34,8 @@ def request_from_row(row: asyncpg.Record, default_controller: str) -> Request:
                    bytes(row["certificate"]), bytes(row["certificate_signature"]), row["automatic"],
                    row["starting_until"], row["starting_by"], timeline_from(row["timeline"]),
                    row["acknowledgement_due_at"], row["acknowledged_at"],
-                   controller_id=row["controller_id"] or default_controller)
+                   controller_id=row["controller_id"] or default_controller,
+                   export_released_at=row["export_released_at"])
 
 
 def processor_from_row(row: asyncpg.Record, default_controller: str) -> Processor:

@@ -47,13 +47,15 @@ class StaffCase:
     tasks: tuple[ProcessorTask, ...]
     rejection: Rejection | None
     extendable: bool = False  # the law allows one extension, not yet used, inside the first period
+    export_released_at: datetime | None = None  # when the export was released to the person
 
     def days_left(self, now: datetime) -> int:
         """Whole days to the deadline; negative once it passed."""
         return (self.due_at - now).days
 
     def overdue(self, now: datetime) -> bool:
-        return not self.stage.done and self.due_at < now
+        """Unanswered past the deadline: open, or its export still held for review."""
+        return (not self.stage.done or self.awaits_release) and self.due_at < now
 
     @property
     def may_verify(self) -> bool:
@@ -74,6 +76,11 @@ class StaffCase:
     @property
     def has_export(self) -> bool:
         return self.kind.exports and self.stage in (Stage.COMPLETED, Stage.PARTIALLY_COMPLETED)
+
+    @property
+    def awaits_release(self) -> bool:
+        """Its export is written and held until staff review and release it to the person."""
+        return self.has_export and self.export_released_at is None
 
 
 @dataclass(frozen=True)

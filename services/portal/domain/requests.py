@@ -59,7 +59,17 @@ class Case:
     rejection: Rejection | None
     certificate: bytes  # DELETION, once completed: keyvault's deletion certificate (canonical JSON)
     certificate_signature: bytes
+    export_released: bool = False  # staff reviewed the export and released it to the person
+
+    @property
+    def _finished(self) -> bool:
+        return self.kind.exports and self.stage in (Stage.COMPLETED, Stage.PARTIALLY_COMPLETED)
 
     @property
     def has_export(self) -> bool:
-        return self.kind.exports and self.stage is Stage.COMPLETED
+        return self._finished and self.export_released
+
+    @property
+    def awaits_release(self) -> bool:
+        """The export is written and staff are reviewing it before the person is given it."""
+        return self._finished and not self.export_released

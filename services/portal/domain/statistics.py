@@ -25,6 +25,9 @@ class Answered(Protocol):
     received_at: datetime
     timeline: Sequence[Step]
 
+    @property
+    def awaits_release(self) -> bool: ...
+
 OUTCOMES = ("completed", "partially_completed", "rejected", "open")
 
 
@@ -35,8 +38,9 @@ def week_of(at: datetime) -> date:
 
 
 def finished_at(case: Answered) -> datetime | None:
-    """When the request reached its final stage (its last such step on the timeline); None while open."""
-    if not case.stage.done:
+    """When the person had their answer: the request's last step in a final stage (an export's release is
+    one); None while open or while its export is held for review."""
+    if not case.stage.done or case.awaits_release:
         return None
     return next((e.at for e in reversed(case.timeline) if e.stage.done), None)
 

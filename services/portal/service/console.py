@@ -86,8 +86,13 @@ class Console:
                 done += 1
         return done
 
+    async def release_export(self, account: StaffAccount, request_id: str, note: str, key: str) -> None:
+        """The export was reviewed: the person may now be given it."""
+        case = await self._changing(account, request_id, "export_release_asked")
+        await self._platform.release_export(case.request_id, note, key)
+
     async def export(self, account: StaffAccount, request_id: str) -> bytes:
-        """The export of a completed access request, for the DPO to review before the person is told."""
+        """The export of a completed access request, for the DPO to review before it is released."""
         case = await self.case(account, request_id)
         await self._platform.record(account, "export_reviewed", case.controller_id, case.subject_id,
                                     request=case.request_id)

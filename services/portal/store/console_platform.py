@@ -49,7 +49,8 @@ def _case(r: dsr_pb2.Request) -> StaffCase:
                             t.attempts, t.reason, _when(t.confirmed_at) if t.HasField("confirmed_at") else None)
               for t in r.tasks),
         Rejection(r.rejection.code, r.rejection.explanation, r.rejection.complaint_route)
-        if r.HasField("rejection") else None, r.extendable)
+        if r.HasField("rejection") else None, r.extendable,
+        _when(r.export_released_at) if r.HasField("export_released_at") else None)
 
 
 def _name(enum, number: int, prefix: str) -> str:
@@ -149,6 +150,10 @@ class ConsolePlatform:
     async def acknowledge(self, request_id: str, key: str) -> None:
         await call_platform(self._dsr.AcknowledgeRequest(dsr_pb2.AcknowledgeRequestRequest(
             request_id=request_id, idempotency_key=key), timeout=TIMEOUT_S))
+
+    async def release_export(self, request_id: str, note: str, key: str) -> None:
+        await call_platform(self._dsr.ReleaseExport(dsr_pb2.ReleaseExportRequest(
+            request_id=request_id, note=note, idempotency_key=key), timeout=TIMEOUT_S))
 
     async def export(self, request_id: str) -> bytes:
         return (await call_platform(self._dsr.GetExport(dsr_pb2.GetExportRequest(request_id=request_id),

@@ -76,7 +76,7 @@ def _case(r: dsr_pb2.Request) -> Case:
               for t in r.timeline),
         Rejection(r.rejection.code, r.rejection.explanation, r.rejection.complaint_route)
         if r.HasField("rejection") else None,
-        r.deletion_certificate, r.deletion_certificate_signature)
+        r.deletion_certificate, r.deletion_certificate_signature, r.HasField("export_released_at"))
 
 
 def _actor(guardian: tuple[str, str] | None) -> pb.Actor:

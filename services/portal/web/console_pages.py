@@ -139,7 +139,7 @@ class ConsolePages(ConsoleSignInPages):
         return await self._signed_in(request, page)
 
     async def decide(self, request: Request) -> Response:
-        """verify, refuse, extend or reject, each a form of the request's page."""
+        """verify, refuse, extend, reject or release the export, each a form of the request's page."""
         async def act(language: str, session: StaffSession, secret: str) -> Response:
             request_id, action = forms.request_id(request), request.path_params["action"]
             form = await request.form()
@@ -152,6 +152,8 @@ class ConsolePages(ConsoleSignInPages):
                 if action == "refuse" and not text["note"]:
                     raise Refusal("form", 400)
                 await self._console.verify(account, request_id, action == "verify", text["note"], key)
+            elif action == "release":
+                await self._console.release_export(account, request_id, text["note"], key)
             elif action == "extend" and text["reason"]:
                 await self._console.extend(account, request_id, text["reason"], key)
             elif action == "reject" and text["explanation"] and text["route"]:

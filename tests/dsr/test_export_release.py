@@ -1,0 +1,76 @@
+"""An access request's export is held for staff to review: a client acting for the person (the portal)
+gets it only once staff released it, and until then the request is unanswered, overdue past its
+deadline. A release happens once, of a finished export only, and is recorded."""
+
+import grpc
+import pytest
+
+from consentry.dsr.v1 import dsr_pb2 as pb
+from consentry_client import error_info
+from tests.audit.test_log import entries_of
+from tests.dsr.test_requests import settled, submission, verify
+from tests.keyvault.test_data_keys import consented, refused
+from tests.support import unique
+
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+
+
+def release(request_id: str, note: str = "") -> pb.ReleaseExportRequest:
+    return pb.ReleaseExportRequest(request_id=request_id, note=note, idempotency_key=unique("idem"))
+
+
+async def overdue_ids(operator) -> set[str]:
+    found = await operator.ListRequests(pb.ListRequestsRequest(overdue_only=True, page_size=500))
+    return {r.request_id for r in found.requests}
+
+
+async def test_the_person_is_given_the_export_only_once_staff_released_it(
+        admin, gate, operator, dsr, dsr_dpo, postgres, backend):
+    portal = dsr("portal")
+    subject, _ = await consented(admin, gate)
+    access = (await operator.SubmitRequest(submission(subject, pb.REQUEST_TYPE_ACCESS))).request
+    await operator.VerifyIdentity(verify(access.request_id))
+    done = await settled(operator, access.request_id)
+    postgres.execute("UPDATE requests SET due_at = now() - interval '1 day' WHERE request_id = $1",  # it passed
+                     access.request_id, database="dsr")                                             # while held
+    asked = pb.GetExportRequest(request_id=access.request_id)
+
+    held = await refused(portal.GetExport, asked)
+    reviewed = await operator.GetExport(asked)
+    overdue_while_held = access.request_id in await overdue_ids(operator)
+    released = (await operator.ReleaseExport(release(access.request_id, "checked: nothing of others"))).request
+    given = await portal.GetExport(asked)
+    overdue_once_given = access.request_id in await overdue_ids(operator)
+    again = await refused(operator.ReleaseExport, release(access.request_id))
+    recorded = await entries_of(dsr_dpo, subject, kind="dsr.request.export_released")
+
+    assert done.status == pb.REQUEST_STATUS_COMPLETED and not done.HasField("export_released_at")
+    assert held.code() == grpc.StatusCode.FAILED_PRECONDITION and error_info(held).reason == "EXPORT_NOT_RELEASED"
+    assert subject in reviewed.export_json.decode()
+    assert overdue_while_held and not overdue_once_given
+    assert released.HasField("export_released_at")
+    assert released.timeline[-1].note == "export released to the person: checked: nothing of others"
+    assert given.export_json == reviewed.export_json
+    assert again.code() == grpc.StatusCode.FAILED_PRECONDITION and error_info(again).reason == "EXPORT_RELEASE_REFUSED"
+    assert "was released at" in again.details()
+    assert [e["payload"]["requestId"] for e in recorded] == [access.request_id]
+
+
+async def test_only_a_finished_export_is_released(admin, gate, operator, backend):
+    subject, _ = await consented(admin, gate)
+    unverified = (await operator.SubmitRequest(submission(subject, pb.REQUEST_TYPE_ACCESS))).request
+    deletion = (await operator.SubmitRequest(submission(unique("subj")))).request
+
+    early = await refused(operator.ReleaseExport, release(unverified.request_id))
+    no_export = await refused(operator.ReleaseExport, release(deletion.request_id))
+    unknown = await refused(operator.ReleaseExport, release("no-such-request"))
+    bad = await refused(operator.ReleaseExport, pb.ReleaseExportRequest(request_id=unverified.request_id,
+                                                                        note="x" * 2001))
+    after = (await operator.GetRequest(pb.GetRequestRequest(request_id=unverified.request_id))).request
+
+    assert early.code() == no_export.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "not written yet" in early.details() and "has no export" in no_export.details()
+    assert unknown.code() == grpc.StatusCode.NOT_FOUND
+    assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {*error_info(bad).metadata["fields"].split(",")} == {"note", "idempotency_key"}
+    assert not after.HasField("export_released_at") and after.timeline == unverified.timeline
