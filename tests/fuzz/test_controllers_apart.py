@@ -119,6 +119,8 @@ REQUESTS: dict[str, Build] = {
         reason=dpb.RejectionReason(code="excessive", explanation="The same request was answered last week.",
                                    complaint_route="The data protection authority of Berlin")),
     "DsrService.GetExport": lambda i, named: dpb.GetExportRequest(request_id=i.request),
+    "DsrService.ReleaseExport": lambda i, named: dpb.ReleaseExportRequest(request_id=i.request,
+                                                                          idempotency_key=_key(i)),
     "DsrService.ListProcessors": lambda i, named: dpb.ListProcessorsRequest(controller_id=named),
     "DsrService.ConfirmTasks": lambda i, named: dpb.ConfirmTasksRequest(task_ids=[i.task]),
     "DsrAdminService.DeregisterProcessor": lambda i, named: dadm.DeregisterProcessorRequest(
