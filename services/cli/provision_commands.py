@@ -21,6 +21,7 @@ from services.common.validation import IDENTIFIER as IDENTIFIER_PATTERN
 from services.keyvault.provision import POLICY_NAMES
 from services.keyvault.settings import KeyVaultSettings
 from services.provision import ProvisionError, Provisioned
+from services.provision.kafka_users import AUTHENTICATIONS, SERVICE_USERS, kafka_user
 from services.provision.databases import SERVICES, provision_service_database
 from services.provision.settings import ProvisionSettings
 from services.provision.topics import PLATFORM_TOPICS, provision_topics
@@ -44,6 +45,7 @@ VAULT_NAME = _name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", "a Vault name (letters, 
 VAULT_PATH = _name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,127})*",
                    "a Vault path (names joined by /)")
 IDENTIFIER = _name(IDENTIFIER_PATTERN.pattern, "an identifier (1-128 letters, digits and ._:@-)")
+K8S_NAME = _name(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", "a Kubernetes name (lower-case letters, digits, -)")
 TOPIC = _name(r"[A-Za-z0-9._-]{1,249}", "a Kafka topic name (letters, digits, . _ -)")
 
 
@@ -100,6 +102,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     topics.add_argument("--replication-factor", type=_count, default=1)
     topics.set_defaults(run=run, step=_topics)
 
+    user = actions.add_parser("kafka-user", help="a service's or a processor's Strimzi KafkaUser with the ACLs of"
+                              " the platform's table, printed for `kubectl apply -f -`")
+    user.add_argument("name", metavar="NAME", help=f"a service ({', '.join(SERVICE_USERS)}) or a processor's name")
+    user.add_argument("--cluster", type=K8S_NAME, default="consentry", help="the Strimzi Kafka cluster (default"
+                      " consentry)")
+    user.add_argument("--namespace", type=K8S_NAME, help="default: kubectl's")
+    user.add_argument("--authentication", choices=AUTHENTICATIONS, default="tls",
+                      help="a client certificate (tls, default) or a SCRAM password the operator makes")
+    user.set_defaults(run=print_kafka_user)
+
 
 async def run(args: argparse.Namespace) -> int:
     try:
@@ -113,6 +125,17 @@ async def run(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from None
     # JSON always: the settings may hold a password shown this once, to be kept as printed.
     show({"changed": done.changed, "settings": done.settings, "notes": done.notes}, True)
+    return 0
+
+
+async def print_kafka_user(args: argparse.Namespace) -> int:
+    """Nothing is changed here: the manifest is printed, and `kubectl apply` makes or keeps the user."""
+    try:
+        user = kafka_user(args.name, cluster=args.cluster, namespace=args.namespace or "",
+                          authentication=args.authentication)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    show(user, True)
     return 0
 
 
