@@ -188,6 +188,12 @@ class GrpcServer:
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self._service_names = list(service_names)
         self.port = self._bind()
+        # The health service alone, in plain text: it answers SERVING or NOT_SERVING and nothing else.
+        self._probes = grpc.aio.server() if settings.health_listen else None
+        self.health_port = 0
+        if self._probes is not None:
+            health_pb2_grpc.add_HealthServicer_to_server(self._health, self._probes)
+            self.health_port = self._probes.add_insecure_port(settings.health_listen)
 
     def add_service(self, name: str, register: Callable[[GuardingRegistrar], None]) -> None:
         """Another service on the same port, under the same policy (before `start`)."""
@@ -212,6 +218,8 @@ class GrpcServer:
         reflection.enable_server_reflection([*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME],
                                             self._server)
         await self._server.start()
+        if self._probes is not None:
+            await self._probes.start()
         for name in ["", *self._service_names]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -219,6 +227,8 @@ class GrpcServer:
         for name in ["", *self._service_names]:
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.stop(self._settings.shutdown_grace_s)
+        if self._probes is not None:
+            await self._probes.stop(0)
 
 
 async def run_until_signalled(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:

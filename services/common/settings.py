@@ -62,6 +62,9 @@ class GrpcSettings(BaseModel):
     insecure_client_id: str | None = None
     shutdown_grace_s: float = 5.0
     max_concurrent_rpcs: int | None = None
+    # Where the health service alone is served without TLS, for probes that cannot present a client
+    # certificate (Kubernetes' native gRPC probes): e.g. "0.0.0.0:8086". Unset: on the mTLS port only.
+    health_listen: str | None = None
 
 
 class RuntimeSettings(BaseModel):
