@@ -9,6 +9,9 @@ STAMP  := $(VENV)/.installed
 # receipt pages in chromium (through Playwright, never a downloaded browser) with a font for Chinese.
 DEBIAN := stunnel4 chromium fonts-wqy-microhei
 SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
+# checkov, which checks the Kubernetes manifests, in an environment of its own: its many pinned
+# dependencies never meet the project's.
+CHECKOV := .venv-checkov/bin/checkov
 
 # The API as last released (a buf image): no later proto may break a face system built against it.
 # `make release-api` writes the image of the version in pyproject.toml when that version is released.
@@ -23,7 +26,11 @@ CATALOGS := $(shell find services -name '*.po')
 # The portal's third-party assets (services/portal/web/static/vendor/README.md), fetched and checked.
 VENDORED := services/portal/web/static/vendor/htmx.min.js
 
-install: system $(STAMP) $(CATALOGS:.po=.mo) $(VENDORED)
+install: system $(STAMP) $(CATALOGS:.po=.mo) $(VENDORED) $(CHECKOV)
+
+$(CHECKOV):
+	test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet checkov==3.3.30
 
 system:
 	@dpkg -s $(DEBIAN) >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEBIAN))
@@ -78,4 +85,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) gen .run $(CATALOGS:.po=.mo) $(VENDORED)
+	rm -rf $(VENV) .venv-checkov gen .run $(CATALOGS:.po=.mo) $(VENDORED)
