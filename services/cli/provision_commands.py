@@ -21,7 +21,7 @@ from services.common.validation import IDENTIFIER as IDENTIFIER_PATTERN
 from services.keyvault.provision import POLICY_NAMES
 from services.keyvault.settings import KeyVaultSettings
 from services.provision import ProvisionError, Provisioned
-from services.provision.kafka_users import AUTHENTICATIONS, SERVICE_USERS, kafka_user
+from services.provision.kafka_users import SERVICE_USERS, kafka_resources
 from services.provision.databases import SERVICES, provision_service_database
 from services.provision.settings import ProvisionSettings
 from services.provision.topics import PLATFORM_TOPICS, provision_topics
@@ -103,13 +103,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     topics.set_defaults(run=run, step=_topics)
 
     user = actions.add_parser("kafka-user", help="a service's or a processor's Strimzi KafkaUser with the ACLs of"
-                              " the platform's table, printed for `kubectl apply -f -`")
+                              " the platform's table (a processor's: and its two KafkaTopics), printed for"
+                              " `kubectl apply -f -`")
     user.add_argument("name", metavar="NAME", help=f"a service ({', '.join(SERVICE_USERS)}) or a processor's name")
     user.add_argument("--cluster", type=K8S_NAME, default="consentry", help="the Strimzi Kafka cluster (default"
                       " consentry)")
     user.add_argument("--namespace", type=K8S_NAME, help="default: kubectl's")
-    user.add_argument("--authentication", choices=AUTHENTICATIONS, default="tls",
-                      help="a client certificate (tls, default) or a SCRAM password the operator makes")
     user.set_defaults(run=print_kafka_user)
 
 
@@ -131,11 +130,10 @@ async def run(args: argparse.Namespace) -> int:
 async def print_kafka_user(args: argparse.Namespace) -> int:
     """Nothing is changed here: the manifest is printed, and `kubectl apply` makes or keeps the user."""
     try:
-        user = kafka_user(args.name, cluster=args.cluster, namespace=args.namespace or "",
-                          authentication=args.authentication)
+        resources = kafka_resources(args.name, cluster=args.cluster, namespace=args.namespace or "")
     except ValueError as error:
         raise CliError(str(error)) from None
-    show(user, True)
+    show({"apiVersion": "v1", "kind": "List", "items": resources}, True)
     return 0
 
 

@@ -189,7 +189,8 @@ class GrpcServer:
         self._service_names = list(service_names)
         self.port = self._bind()
         # The health service alone, in plain text: it answers SERVING or NOT_SERVING and nothing else.
-        self._probes = grpc.aio.server() if settings.health_listen else None
+        self._probes = grpc.aio.server(maximum_concurrent_rpcs=16, options=[("grpc.so_reuseport", 0)]) \
+            if settings.health_listen else None
         self.health_port = 0
         if self._probes is not None:
             health_pb2_grpc.add_HealthServicer_to_server(self._health, self._probes)
@@ -219,7 +220,11 @@ class GrpcServer:
                                             self._server)
         await self._server.start()
         if self._probes is not None:
-            await self._probes.start()
+            try:
+                await self._probes.start()
+            except BaseException:
+                await self._server.stop(0)
+                raise
         for name in ["", *self._service_names]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
 

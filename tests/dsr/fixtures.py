@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from consentry.dsr.v1 import dsr_admin_pb2 as admin_pb
@@ -95,6 +96,14 @@ async def dsr_admin(dsr_app, dev_ca):
     clients = Clients(dev_ca, dsr_app.port, dsr_admin_pb2_grpc.DsrAdminServiceStub)
     yield clients
     await clients.close()
+
+
+@pytest.fixture
+async def dsr_rows(postgres, dsr_app):
+    """The running dsr service's own database."""
+    pool = await asyncpg.create_pool(postgres.dsn("dsr"), min_size=1, max_size=2)
+    yield pool
+    await pool.close()
 
 
 @pytest.fixture

@@ -1,13 +1,19 @@
 """An access request's export is held for staff to review: a client acting for the person (the portal)
 gets it only once staff released it, and until then the request is unanswered, overdue past its
-deadline. A release happens once, of a finished export only, and is recorded."""
+deadline. A release happens once, of a finished export only, and is recorded. The retention of a
+settled request's export counts from its release: a held one is never forgotten unseen."""
+
+from datetime import timedelta
 
 import grpc
 import pytest
 
 from consentry.dsr.v1 import dsr_pb2 as pb
 from consentry_client import error_info
+from services.dsr.app import units_of_work
+from services.dsr.service.forgetting import forget_settled
 from tests.audit.test_log import entries_of
+from tests.consent.builders import CONTROLLER
 from tests.dsr.test_requests import settled, submission, verify
 from tests.keyvault.test_data_keys import consented, refused
 from tests.support import unique
@@ -19,8 +25,9 @@ def release(request_id: str, note: str = "") -> pb.ReleaseExportRequest:
     return pb.ReleaseExportRequest(request_id=request_id, note=note, idempotency_key=unique("idem"))
 
 
-async def overdue_ids(operator) -> set[str]:
-    found = await operator.ListRequests(pb.ListRequestsRequest(overdue_only=True, page_size=500))
+async def overdue_ids(operator, subject: str) -> set[str]:
+    found = await operator.ListRequests(pb.ListRequestsRequest(overdue_only=True, subject_id=subject,
+                                                               controller_id=CONTROLLER))
     return {r.request_id for r in found.requests}
 
 
@@ -37,10 +44,10 @@ async def test_the_person_is_given_the_export_only_once_staff_released_it(
 
     held = await refused(portal.GetExport, asked)
     reviewed = await operator.GetExport(asked)
-    overdue_while_held = access.request_id in await overdue_ids(operator)
+    overdue_while_held = access.request_id in await overdue_ids(operator, subject)
     released = (await operator.ReleaseExport(release(access.request_id, "checked: nothing of others"))).request
     given = await portal.GetExport(asked)
-    overdue_once_given = access.request_id in await overdue_ids(operator)
+    overdue_once_given = access.request_id in await overdue_ids(operator, subject)
     again = await refused(operator.ReleaseExport, release(access.request_id))
     recorded = await entries_of(dsr_dpo, subject, kind="dsr.request.export_released")
 
@@ -74,3 +81,21 @@ async def test_only_a_finished_export_is_released(admin, gate, operator, backend
     assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert {*error_info(bad).metadata["fields"].split(",")} == {"note", "idempotency_key"}
     assert not after.HasField("export_released_at") and after.timeline == unverified.timeline
+
+
+async def test_a_held_export_outlives_the_retention_until_it_is_released(admin, gate, operator, dsr_rows, backend):
+    subject, _ = await consented(admin, gate)
+    access = (await operator.SubmitRequest(submission(subject, pb.REQUEST_TYPE_ACCESS))).request
+    await operator.VerifyIdentity(verify(access.request_id))
+    await settled(operator, access.request_id)
+    kept = "SELECT export_json IS NOT NULL FROM requests WHERE request_id = $1"
+
+    await forget_settled(units_of_work(dsr_rows), timedelta(0))  # every settled request's retention passed
+    held_after_sweep = await dsr_rows.fetchval(kept, access.request_id)
+    await operator.ReleaseExport(release(access.request_id))
+    await forget_settled(units_of_work(dsr_rows), timedelta(hours=1))  # an hour is not yet over since the release
+    released_after_sweep = await dsr_rows.fetchval(kept, access.request_id)
+    await forget_settled(units_of_work(dsr_rows), timedelta(0))
+    forgotten = await dsr_rows.fetchval(kept, access.request_id)
+
+    assert held_after_sweep and released_after_sweep and not forgotten

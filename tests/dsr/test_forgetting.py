@@ -18,14 +18,6 @@ from tests.keyvault.test_data_keys import consented, refused
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
 
 
-@pytest.fixture
-async def dsr_rows(postgres, dsr_app):
-    """The running dsr service's own database."""
-    pool = await asyncpg.create_pool(postgres.dsn("dsr"), min_size=1, max_size=2)
-    yield pool
-    await pool.close()
-
-
 async def _row(pool: asyncpg.Pool, request_id: str) -> asyncpg.Record:
     return await pool.fetchrow("SELECT subject_id, evidence_ref, corrections::text, export_json IS NOT NULL AS export"
                                " FROM requests WHERE request_id = $1", request_id)

@@ -1,6 +1,6 @@
 """`consentry provision kafka-user`: each service's and each processor's Strimzi KafkaUser carries
-exactly its grants of the platform's table, so the broker enforces the table; it is a valid KafkaUser
-of Strimzi 1.2; a name that cannot be one is one clear line."""
+exactly its grants of the platform's table, so the broker enforces the table, and a processor gets its
+two topics; each is a valid resource of Strimzi 1.2; a name that cannot be one is one clear line."""
 
 import json
 import subprocess
@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from services.common.topics import CONSENT_EVENTS, Operation, allowed
-from services.provision.kafka_users import SERVICE_USERS, kafka_user
+from services.common.topics import results_from, tasks_for
+from services.provision.kafka_users import SERVICE_USERS, kafka_resources, kafka_user
 from tests.k8s.crds import needs_crds, problems
 
 CONSENTRY = [sys.executable, "-m", "services.cli.main", "provision", "kafka-user"]
@@ -49,14 +50,23 @@ def test_only_consent_writes_consent_events_and_a_processor_reads_its_own_tasks_
             if acl["resource"]["type"] == "group"} == {"consentry-processor-door-a"}
 
 
-@needs_crds()
-@pytest.mark.parametrize("authentication", ["tls", "scram-sha-512"])
-def test_every_user_is_a_valid_strimzi_kafka_user(authentication):
-    users = [kafka_user(name, cluster="consentry", namespace="consentry", authentication=authentication)
-             for name in (*SERVICE_USERS, "door-a")]
-    broken = dict(users[0], spec={**users[0]["spec"], "authorisation": {}})  # a misspelt field is caught
+def test_a_processor_gets_its_own_two_topics_and_a_service_none():
+    door = kafka_resources("door-a", cluster="consentry")
+    service = kafka_resources("dsr", cluster="consentry")
 
-    assert {user["metadata"]["name"]: problems(user) for user in users} == {u["metadata"]["name"]: [] for u in users}
+    assert [(r["kind"], r["spec"].get("topicName")) for r in door] == [
+        ("KafkaUser", None), ("KafkaTopic", tasks_for("door-a")), ("KafkaTopic", results_from("door-a"))]
+    assert all(t["spec"]["replicas"] == 3 and t["spec"]["config"]["min.insync.replicas"] == 2 for t in door[1:])
+    assert [r["kind"] for r in service] == ["KafkaUser"]
+
+
+@needs_crds()
+def test_every_resource_is_valid_for_strimzi():
+    resources = [r for name in (*SERVICE_USERS, "door-a")
+                 for r in kafka_resources(name, cluster="consentry", namespace="consentry")]
+    broken = dict(resources[0], spec={**resources[0]["spec"], "authorisation": {}})  # a misspelt field is caught
+
+    assert {r["metadata"]["name"]: problems(r) for r in resources} == {r["metadata"]["name"]: [] for r in resources}
     assert problems(broken) != []
 
 
@@ -65,9 +75,11 @@ def test_the_command_prints_the_manifest_and_refuses_a_name_in_one_line():
                              timeout=60)
     upper = subprocess.run([*CONSENTRY, "Door_A"], capture_output=True, text=True, timeout=60)
     spaced = subprocess.run([*CONSENTRY, "door a"], capture_output=True, text=True, timeout=60)
+    portal = subprocess.run([*CONSENTRY, "portal"], capture_output=True, text=True, timeout=60)
 
-    assert printed.returncode == 0 and json.loads(printed.stdout) == kafka_user("door-a", cluster="consentry",
-                                                                                namespace="faces")
-    assert upper.returncode == spaced.returncode == 1
-    assert upper.stderr.count("\n") == spaced.stderr.count("\n") == 1
+    assert printed.returncode == 0 and json.loads(printed.stdout) == {
+        "apiVersion": "v1", "kind": "List", "items": kafka_resources("door-a", cluster="consentry", namespace="faces")}
+    assert upper.returncode == spaced.returncode == portal.returncode == 1
+    assert upper.stderr.count("\n") == spaced.stderr.count("\n") == portal.stderr.count("\n") == 1
     assert "cannot be a KafkaUser" in upper.stderr and "neither a service" in spaced.stderr
+    assert "uses no Kafka" in portal.stderr

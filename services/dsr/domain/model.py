@@ -154,8 +154,10 @@ class Request:
 
     @property
     def awaits_release(self) -> bool:
-        """Its export is written and held for review: the person has not been given it yet."""
-        return self.type in EXPORTABLE and self.status.finished and self.export_released_at is None
+        """Its export is written and held for review: the person has not been given it yet (nor erased, which
+        takes the export with them)."""
+        return (self.type in EXPORTABLE and self.status.finished and self.export_released_at is None
+                and not self.erased)
 
     @property
     def answered(self) -> bool:
@@ -174,6 +176,8 @@ class Request:
             raise ExportReleaseRefused(self.request_id, f"it is {self.status.name}: its export is not written yet")
         if self.export_released_at is not None:
             raise ExportReleaseRefused(self.request_id, f"it was released at {self.export_released_at.isoformat()}")
+        if self.erased:
+            raise ExportReleaseRefused(self.request_id, "its person was erased, and the export with them")
         self.export_released_at = at
 
     def acknowledge(self, at: datetime) -> None:

@@ -69,8 +69,8 @@ class DsrStore:
         `controller`: one controller's requests only (None: every controller's)."""
         rows = await self._conn.fetch(
             f"SELECT {REQUEST_COLUMNS} FROM (SELECT *, CASE WHEN status NOT IN (5, 6, 7) AND (due_at < $1"
-            " OR (acknowledged_at IS NULL AND acknowledgement_due_at < $1)) OR (type IN (1, 5) AND status IN (5, 7)"
-            " AND export_released_at IS NULL AND due_at < $1) THEN 0 ELSE 1 END AS bucket"
+            f" OR (acknowledged_at IS NULL AND acknowledgement_due_at < $1)) OR ({_HELD} AND due_at < $1)"
+            " THEN 0 ELSE 1 END AS bucket"
             " FROM requests) r"
             " WHERE ($2::smallint IS NULL OR status = $2) AND (NOT $3 OR bucket = 0)"
             " AND ($4::timestamptz IS NULL OR due_at < $4) AND ($5 = '' OR subject_id = ANY($10::text[]))"
@@ -255,10 +255,13 @@ class DsrStore:
         return len(forgotten)
 
     async def forget_settled(self, before: datetime, limit: int) -> int:
-        """Requests settled before `before`: their evidence, corrections, free text and export go."""
+        """Requests answered before `before` (settled, and any export released): their evidence, corrections,
+        free text and export go. An export held for review is kept until it is released, and counts from then."""
         forgotten = await self._conn.fetch(
             f"UPDATE requests SET {_FORGOTTEN} WHERE request_id IN (SELECT request_id FROM requests"
-            " WHERE forgotten_at IS NULL AND settled_at < $1 ORDER BY settled_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            f" WHERE forgotten_at IS NULL AND settled_at < $1 AND NOT {_HELD}"
+            " AND (export_released_at IS NULL OR export_released_at < $1)"
+            " ORDER BY settled_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
             " RETURNING request_id", before, limit)
         await self._forget_tasks([r["request_id"] for r in forgotten])
         return len(forgotten)
@@ -268,5 +271,7 @@ class DsrStore:
                                  " WHERE request_id = ANY($1::text[])", request_ids)
 
 
+# An export written and held for staff to review (Request.awaits_release, in SQL).
+_HELD = (f"(type IN (1, 5) AND status IN (5, 7) AND export_released_at IS NULL AND subject_id NOT LIKE '{ERASED}%')")
 _FORGOTTEN = ("corrections = '{}', details = '', evidence_ref = '', export_json = NULL,"
               " forgotten_at = coalesce(forgotten_at, now())")

@@ -46,7 +46,8 @@ def finished_at(case: Answered) -> datetime | None:
 
 
 def outcome(case: StaffCase) -> str:
-    return case.stage.value if case.stage.done else "open"
+    """Open until the person has their answer (an export held for review is not one yet)."""
+    return case.stage.value if finished_at(case) is not None else "open"
 
 
 def days_to_respond(case: Answered) -> float | None:
@@ -150,7 +151,7 @@ def requests_per_year(cases: Sequence[Answered]) -> list[YearOfRequests]:
     for case in cases:
         grouped[(case.received_at.year, case.kind)].append(case)
     return [YearOfRequests(year, kind, len(group),
-                           sum(c.stage in (Stage.COMPLETED, Stage.PARTIALLY_COMPLETED) for c in group),
+                           sum(c.stage is not Stage.REJECTED and finished_at(c) is not None for c in group),
                            sum(c.stage is Stage.REJECTED for c in group), median_days(group))
             for (year, kind), group in sorted(grouped.items(), key=lambda item: (-item[0][0], list(Kind).index(item[0][1])))]
 
