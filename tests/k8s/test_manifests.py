@@ -24,7 +24,8 @@ from services.consent.settings import ConsentSettings
 from services.dsr.settings import DsrSettings
 from services.keyvault.settings import KeyVaultSettings
 from services.portal.settings import PortalSettings
-from services.provision.kafka_users import kafka_user
+from services.common.topics import results_from, tasks_for
+from services.provision.kafka_users import kafka_resources, kafka_user
 from services.provision.topics import PLATFORM_TOPICS
 from tests.k8s.crds import needs_crds, problems
 
@@ -183,3 +184,12 @@ def test_checkov_finds_no_failed_check_and_every_skip_says_why(overlay, tmp_path
     assert len(results["passed_checks"]) > 300
     assert {c["check_id"] for c in skipped} == {"CKV_K8S_43", "CKV_K8S_35"}  # the image digest, the database URL
     assert all(len(c["check_result"].get("suppress_comment", "")) > 40 for c in skipped), skipped
+
+
+def test_a_processors_topics_exist_where_dsr_may_not_make_them():
+    [dsr] = [d for d in of_kind("production", "Deployment") if d["metadata"]["name"] == "dsr"]
+    provisioned = {r["spec"]["topicName"] for r in kafka_resources("door-a", cluster="consentry")
+                   if r["kind"] == "KafkaTopic"}
+
+    assert env_of(dsr)["CONSENTRY_DSR_KAFKA__CREATE_TOPICS"]["value"] == "false"
+    assert provisioned == {tasks_for("door-a"), results_from("door-a")}
