@@ -193,3 +193,12 @@ def test_a_processors_topics_exist_where_dsr_may_not_make_them():
 
     assert env_of(dsr)["CONSENTRY_DSR_KAFKA__CREATE_TOPICS"]["value"] == "false"
     assert provisioned == {tasks_for("door-a"), results_from("door-a")}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_certificate_names_the_service_in_the_overlays_namespace(overlay):
+    namespace = "consentry" if overlay == "production" else "consentry-staging"
+    names = {c["spec"]["commonName"]: c["spec"].get("dnsNames", []) for c in of_kind(overlay, "Certificate")}
+
+    assert {s: names[s] for s in SETTINGS} == {
+        s: [s, f"{s}.{namespace}.svc", f"{s}.{namespace}.svc.cluster.local"] for s in SETTINGS}
