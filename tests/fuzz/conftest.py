@@ -1,6 +1,8 @@
 """The fuzz suite's own stack, seeded world and prober (module scope: gone before the next module's
 tests), and the report at the end of the session."""
 
+from pathlib import Path
+
 import pytest
 
 from consentry_dev.launchers import TansuProcess, broker_tls
@@ -66,11 +68,20 @@ async def fuzz_worlds(fuzz_stack, fuzz_prober):
     return world_for
 
 
+def _report_path(config) -> Path:
+    return config.rootpath / ".run" / "fuzz" / "report.json"
+
+
+def pytest_sessionfinish(session):
+    """Written by the process that fuzzed (a worker too, when the suite runs on several)."""
+    if RESULTS.rpcs:
+        RESULTS.write(_report_path(session.config),
+                      {"examples_per_rpc": EXAMPLES, "random": LONG and SEED is None, "seed": SEED})
+
+
 def pytest_terminal_summary(terminalreporter, config):
-    if not RESULTS.rpcs:
+    if not RESULTS.rpcs:  # fuzzed elsewhere (a worker): its report is the file
         return
-    path = config.rootpath / ".run" / "fuzz" / "report.json"
-    RESULTS.write(path, {"examples_per_rpc": EXAMPLES, "random": LONG and SEED is None, "seed": SEED})
     terminalreporter.section("fuzz: inputs and status codes per RPC")
     terminalreporter.write_line(RESULTS.table())
-    terminalreporter.write_line(f"report: {path}")
+    terminalreporter.write_line(f"report: {_report_path(config)}")
