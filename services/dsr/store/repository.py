@@ -7,7 +7,7 @@ import asyncpg
 
 from services.common.event_keys import destroy_event_keys
 from services.common.outbox_retention import redact_persons
-from services.dsr.domain.model import ERASED, Processor, Request, RequestType, Status, Task, TaskOutcome, TimelineEntry
+from services.dsr.domain.model import ERASED, EXPORTABLE, Processor, Request, RequestType, Status, Task, TaskOutcome, TimelineEntry
 from services.dsr.store.rows import (
     REQUEST_COLUMNS, entries_json, processor_from_row, request_from_row, request_values, task_from_row,
 )
@@ -272,6 +272,8 @@ class DsrStore:
 
 
 # An export written and held for staff to review (Request.awaits_release, in SQL).
-_HELD = (f"(type IN (1, 5) AND status IN (5, 7) AND export_released_at IS NULL AND subject_id NOT LIKE '{ERASED}%')")
+_HELD = (f"(type IN ({', '.join(str(t.value) for t in EXPORTABLE)})"
+         f" AND status IN ({', '.join(str(s.value) for s in Status if s.finished)})"
+         f" AND export_released_at IS NULL AND subject_id NOT LIKE '{ERASED}%')")
 _FORGOTTEN = ("corrections = '{}', details = '', evidence_ref = '', export_json = NULL,"
               " forgotten_at = coalesce(forgotten_at, now())")

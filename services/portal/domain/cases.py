@@ -75,7 +75,7 @@ class StaffCase:
 
     @property
     def has_export(self) -> bool:
-        return self.kind.exports and self.stage in (Stage.COMPLETED, Stage.PARTIALLY_COMPLETED)
+        return self.kind.exports and self.stage.finished
 
     @property
     def awaits_release(self) -> bool:

@@ -31,6 +31,11 @@ class Stage(Enum):
     def done(self) -> bool:
         return self in (Stage.COMPLETED, Stage.REJECTED, Stage.PARTIALLY_COMPLETED)
 
+    @property
+    def finished(self) -> bool:
+        """Carried out, wholly or in part: an access request's export is written."""
+        return self in (Stage.COMPLETED, Stage.PARTIALLY_COMPLETED)
+
 
 @dataclass(frozen=True)
 class Step:
@@ -62,14 +67,10 @@ class Case:
     export_released: bool = False  # staff reviewed the export and released it to the person
 
     @property
-    def _finished(self) -> bool:
-        return self.kind.exports and self.stage in (Stage.COMPLETED, Stage.PARTIALLY_COMPLETED)
-
-    @property
     def has_export(self) -> bool:
-        return self._finished and self.export_released
+        return self.kind.exports and self.stage.finished and self.export_released
 
     @property
     def awaits_release(self) -> bool:
         """The export is written and staff are reviewing it before the person is given it."""
-        return self._finished and not self.export_released
+        return self.kind.exports and self.stage.finished and not self.export_released
