@@ -2,7 +2,6 @@
 signer in Vault, keyvault for subject references, the sequencer over Kafka and the inbox, and the
 gRPC API."""
 
-import asyncio
 
 import grpc
 
@@ -27,7 +26,6 @@ from services.common.page_tokens import PageTokens
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
 from services.common.uow import UnitsOfWork
-from services.common.vault_auth import vault_token
 
 SERVICE_NAME = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
 
@@ -56,9 +54,7 @@ class AuditApp:
             runtime.on_stop(channel.close)
         refs = KeyvaultRefs(channels["keyvault"])
         openers = {name: EventOpener(channel) for name, channel in channels.items()}
-        token = await asyncio.to_thread(vault_token, s.vault_address, s.vault_auth, s.vault_token,
-                                        s.vault_kubernetes_role, s.vault_kubernetes_jwt_file)
-        signer = VaultCheckpointSigner(s.vault_address, token, s.checkpoint_key_name, s.transit_mount)
+        signer = VaultCheckpointSigner(s.vault_session(), s.checkpoint_key_name, s.transit_mount)
         await signer.load_public_key()
 
         await ensure_topics(s.kafka, [*s.topics, s.kafka.replay_topic])
@@ -68,6 +64,8 @@ class AuditApp:
                                    KafkaSource(s.kafka, s.topics, openers), refs.refs, signer,
                                    GapWatch(replays.ask, s.gap_grace_s, replays.acknowledge, s.acknowledge_interval_s),
                                    batch_size=s.batch_size, default_controller=s.default_controller)
+        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.tls_ca, s.tls_cert, s.tls_key,
+                                        s.kafka.tls_ca, s.kafka.tls_cert, s.kafka.tls_key)
         runtime.spawn(self.sequencer.run(), "sequencer")
 
         uow = UnitsOfWork(pool, LogStore)  # the log has no outbox: it is where every outbox ends

@@ -6,10 +6,11 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common import topics
+from services.common.vault_auth import VaultAccess
 from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
 
 
-class AuditSettings(BaseSettings):
+class AuditSettings(BaseSettings, VaultAccess):
     model_config = SettingsConfigDict(env_prefix="CONSENTRY_AUDIT_", env_nested_delimiter="__")
 
     # The service's own role: it may read and insert the log, never change it (see provision.py).
@@ -40,11 +41,8 @@ class AuditSettings(BaseSettings):
     default_controller: str = ""
 
     # Vault/OpenBao transit holding the Ed25519 checkpoint key (token: sign and read only).
-    vault_address: str = "http://127.0.0.1:8200"
-    vault_auth: str = Field("token", pattern="^(token|kubernetes)$")
-    vault_token: str = ""
+    # How it reaches Vault and logs in: VaultAccess's fields (services/common/vault_auth.py).
     vault_kubernetes_role: str = "consentry-audit"
-    vault_kubernetes_jwt_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
     transit_mount: str = "transit"
     checkpoint_key_name: str = "consentry-audit-checkpoints"
 

@@ -27,6 +27,7 @@ from services.provision.settings import ProvisionSettings
 from services.provision.topics import PLATFORM_TOPICS, provision_topics
 from services.provision.vault import (
     ERASURE_KEY_READERS, admin_client, provision_checkpoint_key, provision_erasure_key, provision_kek,
+    provision_kubernetes_auth,
 )
 
 _ERASURE, _KEYVAULT, _AUDIT = ErasureKeySettings.model_fields, KeyVaultSettings.model_fields, AuditSettings.model_fields
@@ -46,6 +47,7 @@ VAULT_PATH = _name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(/[A-Za-z0-9][A-Za-z0-9_.-]
                    "a Vault path (names joined by /)")
 IDENTIFIER = _name(IDENTIFIER_PATTERN.pattern, "an identifier (1-128 letters, digits and ._:@-)")
 K8S_NAME = _name(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", "a Kubernetes name (lower-case letters, digits, -)")
+URL = _name(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", "an http(s) address (https://host[:port])")
 TOPIC = _name(r"[A-Za-z0-9._-]{1,249}", "a Kafka topic name (letters, digits, . _ -)")
 
 
@@ -91,6 +93,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     checkpoint.add_argument("--key-name", type=VAULT_NAME, default=_AUDIT["checkpoint_key_name"].default)
     checkpoint.add_argument("--policy", type=VAULT_NAME, default=audit.POLICY)
     checkpoint.set_defaults(step=_checkpoint_key)
+    k8s = actions.add_parser("kubernetes-auth", help="Vault's Kubernetes auth method and a role per service, bound"
+                             f" to its ServiceAccount and policy {vault}")
+    k8s.add_argument("--namespace", type=K8S_NAME, required=True, help="where the services run")
+    k8s.add_argument("--kubernetes-host", type=URL, required=True,
+                     help="the Kubernetes API as Vault reaches it (in the cluster: https://kubernetes.default.svc)")
+    k8s.add_argument("--kubernetes-ca-file", type=argparse.FileType("r"), help="its CA certificate (PEM)")
+    k8s.add_argument("--outside-cluster", action="store_true",
+                     help="Vault runs outside the cluster: each login's token reviews itself (the services' accounts"
+                          " need the system:auth-delegator role)")
+    k8s.add_argument("--mount", type=VAULT_NAME, default=_KEYVAULT["vault_kubernetes_mount"].default)
+    k8s.add_argument("--backend", choices=tuple(POLICY_NAMES), default=_KEYVAULT["backend"].default,
+                     help="keyvault's backend, whose policy its role gets")
+    k8s.set_defaults(run=run, step=_kubernetes_auth)
     for p in (erasure, kek, checkpoint):
         p.add_argument("--token", action="store_true", help="also issue the service a token with the policy")
         p.set_defaults(run=run)
@@ -143,7 +158,7 @@ async def _database(args: argparse.Namespace, settings: ProvisionSettings) -> Pr
 
 
 def _vault(settings: ProvisionSettings):
-    return admin_client(settings.vault_address, settings.vault_token.get_secret_value())
+    return admin_client(settings.vault_address, settings.vault_token.get_secret_value(), settings.vault_ca_file)
 
 
 async def _erasure_key(args: argparse.Namespace, settings: ProvisionSettings) -> Provisioned:
@@ -157,6 +172,14 @@ async def _kek(args: argparse.Namespace, settings: ProvisionSettings) -> Provisi
 
 async def _checkpoint_key(args: argparse.Namespace, settings: ProvisionSettings) -> Provisioned:
     return provision_checkpoint_key(_vault(settings), args.transit_mount, args.key_name, args.policy, args.token)
+
+
+async def _kubernetes_auth(args: argparse.Namespace, settings: ProvisionSettings) -> Provisioned:
+    ca = args.kubernetes_ca_file.read() if args.kubernetes_ca_file else ""
+    if ca and "-----BEGIN CERTIFICATE-----" not in ca:
+        raise ProvisionError(f"{args.kubernetes_ca_file.name} holds no PEM certificate")
+    return provision_kubernetes_auth(_vault(settings), args.namespace, args.kubernetes_host.rstrip("/"), ca, args.mount,
+                                     args.backend, not args.outside_cluster)
 
 
 async def _topics(args: argparse.Namespace, settings: ProvisionSettings) -> Provisioned:

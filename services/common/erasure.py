@@ -8,14 +8,12 @@ import base64
 import hashlib
 import hmac
 import secrets
-from pathlib import Path
 
 import asyncpg
 import hvac
-from pydantic import BaseModel, Field, SecretStr
 
 from services.common.vault_admin import ensure_engine, issue_token, write_policy
-from services.common.vault_auth import vault_token
+from services.common.vault_auth import VaultAccess
 
 KEY_BYTES = 32
 READER_POLICY = "consentry-erasure-key"
@@ -24,12 +22,8 @@ TOMBSTONE_PREFIX = "erased:"
 SCOPE_SEPARATOR = "\x1f"
 
 
-class ErasureKeySettings(BaseModel):
-    vault_address: str = "http://127.0.0.1:8200"
-    vault_auth: str = Field("token", pattern="^(token|kubernetes)$")
-    vault_token: SecretStr = SecretStr("")
+class ErasureKeySettings(VaultAccess):
     vault_kubernetes_role: str = "consentry-erasure-key"
-    vault_kubernetes_jwt_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
     kv_mount: str = "secret"
     path: str = "consentry/erasure-key"
     # The controller whose subjects were tagged before controllers existed (by the id alone): existing
@@ -78,9 +72,7 @@ def load_tagger(settings: ErasureKeySettings) -> SubjectTagger:
     """ValueError with one readable line when Vault cannot be reached or holds no usable key: a
     service that cannot recognise erased people must not start."""
     try:
-        token = vault_token(settings.vault_address, settings.vault_auth, settings.vault_token.get_secret_value(),
-                            settings.vault_kubernetes_role, settings.vault_kubernetes_jwt_file)
-        secret = hvac.Client(url=settings.vault_address, token=token, timeout=5).secrets.kv.v2.read_secret_version(
+        secret = settings.vault_session().client().secrets.kv.v2.read_secret_version(
             settings.path, mount_point=settings.kv_mount, raise_on_deleted_version=True)
         key = base64.b64decode(secret["data"]["data"]["key"], validate=True)
     except Exception as error:  # noqa: BLE001 - whatever it was, the one line says where

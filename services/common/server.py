@@ -26,6 +26,7 @@ from services.common.settings import GrpcSettings
 from services.common.telemetry import context_from_traceparent
 from services.common.validation import FieldViolation, InvalidArgument
 from services.common.wire import undecodable_field
+from services.common.tls_files import reloading_server_credentials
 
 log = get_logger(__name__)
 # What keeps a service from starting that is not a bug: a bad setting or file, or a database, broker
@@ -207,13 +208,9 @@ class GrpcServer:
             return self._server.add_insecure_port(s.listen)
         if not (s.tls_cert and s.tls_key and s.tls_client_ca):
             raise ValueError("gRPC needs tls_cert, tls_key and tls_client_ca (or insecure_client_id for dev)")
-        credentials = grpc.ssl_server_credentials(
-            [(s.tls_key.read_bytes(), s.tls_cert.read_bytes())],
-            root_certificates=s.tls_client_ca.read_bytes(),
-            # grpcio offers "require" or "don't ask", nothing between: mTLS means require.
-            require_client_auth=True,
-        )
-        return self._server.add_secure_port(s.listen, credentials)
+        # Read again at the first handshake after the files change (cert-manager renews them).
+        return self._server.add_secure_port(s.listen, reloading_server_credentials(s.tls_key, s.tls_cert,
+                                                                                   s.tls_client_ca))
 
     async def start(self) -> None:
         reflection.enable_server_reflection([*self._service_names, health.SERVICE_NAME, reflection.SERVICE_NAME],

@@ -69,6 +69,9 @@ class GrpcSettings(BaseModel):
 
 class RuntimeSettings(BaseModel):
     event_loop: str = Field("uvloop", pattern="^(uvloop|asyncio)$")
+    # A renewed client certificate restarts the service at a random moment within this (see
+    # services/common/tls_files.py); well inside the ten days cert-manager renews before expiry.
+    tls_restart_within_s: float = Field(6 * 3600, ge=0)
 
 
 class TelemetrySettings(BaseModel):

@@ -40,3 +40,23 @@ def issue_token(admin: hvac.Client, policy: str, **meta: str) -> str:
     token = admin.auth.token.create(policies=[policy], no_default_policy=True, renewable=True, ttl=TOKEN_TTL,
                                     meta=meta or None)
     return token["auth"]["client_token"]
+
+
+def ensure_auth_method(admin: hvac.Client, kind: str, mount: str) -> bool:
+    if f"{mount}/" in admin.sys.list_auth_methods()["data"]:
+        return False
+    admin.sys.enable_auth_method(kind, path=mount)
+    return True
+
+
+def write_entry(admin: hvac.Client, path: str, wanted: dict) -> bool:
+    """Writes `wanted` at `path` (a role, a method's config) unless what is there already says the
+    same for each of its fields; whether it wrote."""
+    try:
+        current = admin.adapter.get(f"/v1/{path}")["data"]
+    except hvac.exceptions.InvalidPath:
+        current = {}
+    if all(current.get(field) == value for field, value in wanted.items()):
+        return False
+    admin.adapter.post(f"/v1/{path}", json=wanted)
+    return True

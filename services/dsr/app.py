@@ -92,6 +92,8 @@ class DsrApp:
         consumer = DsrConsumer(s.kafka, s.consent_topic, lambda *a: _submitted(requests, verified, *a),
                                upstream.consent_event_confirmed, upstream.consent_events.open,
                                processors.settle_results)
+        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.tls_ca, s.tls_cert, s.tls_key,
+                                        s.kafka.tls_ca, s.kafka.tls_cert, s.kafka.tls_key)
         runtime.spawn(self.orchestrator.run(), "orchestrator")
         runtime.spawn(self.dispatcher.run(), "task-dispatcher")
         runtime.spawn(consumer.run(), "dsr-consumer")

@@ -10,7 +10,7 @@ from services.common.erasure import load_tagger
 from services.common.pg_listener import ChannelListener
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
-from services.common.vault_auth import vault_token
+from services.common.vault_auth import VaultSession
 from services.common.signing import Ed25519Signer
 from services.common.uow import UnitsOfWork
 from services.keyvault.api.admin_servicer import KeyVaultAdminServicer
@@ -34,10 +34,10 @@ KEY_CHANNEL = "subject_key_changed"  # sent with the subject tag by the trigger 
 GENERATION_CHANNEL = "purpose_generation_changed"  # sent by the trigger of store migration 0003
 
 
-def key_backend(s: KeyVaultSettings, token: str, default_controller: str) -> Backend:
+def key_backend(s: KeyVaultSettings, vault: VaultSession, default_controller: str) -> Backend:
     if s.backend == "wrapped":  # a KEK per controller; the default controller's is `kek_name` itself
-        return WrappedBackend(ControllerKeks(s.vault_address, token, s.kek_name, default_controller, s.transit_mount))
-    return TransitPerSubjectBackend(TransitSubjectKeys(s.vault_address, token, s.transit_mount))
+        return WrappedBackend(ControllerKeks(vault, s.kek_name, default_controller, s.transit_mount))
+    return TransitPerSubjectBackend(TransitSubjectKeys(vault, s.transit_mount))
 
 
 class KeyVaultApp:
@@ -63,9 +63,9 @@ class KeyVaultApp:
                                 s.consent_tls_key.read_bytes(), s.consent_timeout_s)
         runtime.on_stop(consent.close)
         cache, generations = SubjectKeyCache(s.key_cache_ttl_s), SubjectKeyCache(s.key_cache_ttl_s)
-        backend = key_backend(s, await asyncio.to_thread(
-            vault_token, s.vault_address, s.vault_auth, s.vault_token, s.vault_kubernetes_role,
-            s.vault_kubernetes_jwt_file), tagger.default_controller)
+        vault = s.vault_session()
+        await asyncio.to_thread(vault.token)  # a login Vault refuses stops the start here
+        backend = key_backend(s, vault, tagger.default_controller)
         def committed(_events: list) -> None:  # the relay sends them now, not at its next poll
             relay.notify()
 
@@ -74,6 +74,8 @@ class KeyVaultApp:
                                                  generations)
         self.service = KeyService(keys, purpose_generations, backend, consent, cache, signer, tagger)
         servicer = KeyVaultServicer(self.service, (signer.key_id, signer.public_key_pem))
+        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.consent_tls_ca, s.consent_tls_cert,
+                                        s.consent_tls_key, s.kafka.tls_ca, s.kafka.tls_cert, s.kafka.tls_key)
         runtime.spawn(ChannelListener(s.database_url, KEY_CHANNEL, on_message=cache.purge, on_ready=cache.enable,
                                       on_lost=cache.disable).run(), "key-purge-listener")
         runtime.spawn(ChannelListener(s.database_url, GENERATION_CHANNEL, on_message=generations.purge,

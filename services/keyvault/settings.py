@@ -8,10 +8,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.common import topics
 from services.common.erasure import ErasureKeySettings
 from services.common.retention import RetentionSettings
+from services.common.vault_auth import VaultAccess
 from services.common.settings import GrpcSettings, KafkaSettings, RuntimeSettings, TelemetrySettings
 
 
-class KeyVaultSettings(BaseSettings):
+class KeyVaultSettings(BaseSettings, VaultAccess):
     model_config = SettingsConfigDict(env_prefix="CONSENTRY_KEYVAULT_", env_nested_delimiter="__")
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/keyvault"
@@ -36,11 +37,8 @@ class KeyVaultSettings(BaseSettings):
 
     # Vault/OpenBao transit holding the key-encryption key. The token's policy must allow only
     # encrypt and decrypt on that key (see README): never a root token.
-    vault_address: str = "http://127.0.0.1:8200"
-    vault_auth: str = Field("token", pattern="^(token|kubernetes)$")
-    vault_token: str = ""
+    # How it reaches Vault and logs in: VaultAccess's fields (services/common/vault_auth.py).
     vault_kubernetes_role: str = "consentry-keyvault"
-    vault_kubernetes_jwt_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
     transit_mount: str = "transit"
     # "wrapped": subject keys wrapped by one KEK, stored in PostgreSQL (default, fast releases).
     # "transit-per-subject": one transit key per subject inside Vault (every release calls Vault).

@@ -78,6 +78,7 @@ class PortalApp:
                            lambda controller, language, code: pages.letter(
                                language, "code_mail.txt", controller=controller, code=code,
                                minutes=CODE_MINUTES))
+        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.tls_ca, s.tls_cert, s.tls_key)
         runtime.spawn(self._sweep(sessions, contacts), "portal-sweep")
 
         https = s.public_url.scheme == "https"
@@ -121,6 +122,7 @@ class PortalApp:
         platform = ConsolePlatform(s.consent_address, s.dsr_address, c.audit_address, s.tls_ca.read_bytes(), c.tls_cert.read_bytes(),
                                    c.tls_key.read_bytes())
         self.runtime.on_stop(platform.close)
+        self.runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, c.tls_cert, c.tls_key)
         staff = StaffSignIn(StaffStore(pool), platform.record, timedelta(seconds=c.session_idle_s),
                             timedelta(seconds=c.session_absolute_s))
         self._staff = staff

@@ -2,6 +2,8 @@
 variables prefixed CONSENTRY_PROVISION_ (nested with "__"), never the command line, which every
 local user can read."""
 
+from pathlib import Path
+
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -14,6 +16,7 @@ class ProvisionSettings(BaseSettings):
     # A role that may create roles and databases (CREATEROLE, CREATEDB), e.g. the superuser.
     database_url: SecretStr = SecretStr("")
     vault_address: str = "http://127.0.0.1:8200"
+    vault_ca_file: Path | None = None  # the CA of Vault's certificate (unset: the system's)
     # A token that may mount secrets engines, write keys and policies, and create tokens.
     vault_token: SecretStr = SecretStr("")
     # A client the broker lets create topics.

@@ -4,24 +4,40 @@ allows its service only what it needs. A token carrying the policy is issued onl
 (production logs in with Kubernetes auth instead, bound to the policy)."""
 
 from collections.abc import Callable
+from pathlib import Path
 
 import hvac
 import requests
 
 from services.audit import provision as audit
 from services.common import erasure
-from services.common.vault_admin import issue_token
+from services.common.vault_admin import ensure_auth_method, issue_token, write_entry
 from services.keyvault import provision as keyvault
 from services.provision import ProvisionError, Provisioned
 
 ERASURE_KEY_READERS = ("consent", "keyvault", "dsr")
+# What the services' projected tokens name as their audience (deploy/k8s): a token made for another
+# audience (the Kubernetes API's own) is refused.
+KUBERNETES_AUDIENCE = "openbao"
+KUBERNETES_TOKEN_TTL_S = 3600  # a service logs in again at half of it (services/common/vault_auth.py)
 
 
-def admin_client(address: str, token: str) -> hvac.Client:
+def kubernetes_roles(backend: str = "wrapped") -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Each service's Kubernetes auth role: the ServiceAccount it runs as (deploy/k8s names it after
+    the service) and the one policy it gets. A service with two uses of Vault logs in twice, so each
+    token carries one policy only."""
+    roles = {"consentry-keyvault": ("keyvault", (keyvault.POLICY_NAMES[backend],)),
+             "consentry-audit": ("audit", (audit.POLICY,))}
+    roles.update({f"consentry-{service}-erasure-key": (service, (erasure.READER_POLICY,))
+                  for service in ERASURE_KEY_READERS})
+    return roles
+
+
+def admin_client(address: str, token: str, ca_file: Path | None = None) -> hvac.Client:
     if not token:
         raise ProvisionError("CONSENTRY_PROVISION_VAULT_TOKEN is not set: a token that may mount secrets"
                              " engines, write keys and policies, and create tokens")
-    return hvac.Client(url=address, token=token, timeout=10)
+    return hvac.Client(url=address, token=token, timeout=10, verify=str(ca_file) if ca_file else True)
 
 
 def _step(admin: hvac.Client, step: Callable[[], list[str]]) -> list[str]:
@@ -81,4 +97,31 @@ def provision_checkpoint_key(admin: hvac.Client, mount: str, key_name: str, poli
                        {f"{prefix}VAULT_ADDRESS": admin.url, f"{prefix}TRANSIT_MOUNT": mount,
                         f"{prefix}CHECKPOINT_KEY_NAME": key_name})
     _issue(admin, done, token, f"{prefix}VAULT_TOKEN", policy)
+    return done
+
+
+def provision_kubernetes_auth(admin: hvac.Client, namespace: str, kubernetes_host: str, kubernetes_ca: str = "",
+                              mount: str = "kubernetes", backend: str = "wrapped", in_cluster: bool = True,
+                              token_ttl_s: int = KUBERNETES_TOKEN_TTL_S) -> Provisioned:
+    """The Kubernetes auth method at `mount`, reviewing tokens at `kubernetes_host` (`kubernetes_ca`:
+    its CA, PEM), and a role per service bound to its ServiceAccount in `namespace`, its policy and
+    the audience OpenBao; a token lives `token_ttl_s` and no longer, with no default policy.
+    `in_cluster`: OpenBao runs in the cluster and reviews with its own account's token and CA (the
+    chart's auth-delegator binding); outside it, each login's token reviews itself."""
+    def step() -> list[str]:
+        changed = [f"auth method {mount}/"] if ensure_auth_method(admin, "kubernetes", mount) else []
+        config = {"kubernetes_host": kubernetes_host, "kubernetes_ca_cert": kubernetes_ca,
+                  "disable_local_ca_jwt": not in_cluster}
+        changed += [f"auth/{mount}/config"] if write_entry(admin, f"auth/{mount}/config", config) else []
+        for role, (account, policies) in kubernetes_roles(backend).items():
+            wanted = {"bound_service_account_names": [account], "bound_service_account_namespaces": [namespace],
+                      "audience": KUBERNETES_AUDIENCE, "token_policies": list(policies),
+                      "token_no_default_policy": True, "token_ttl": token_ttl_s, "token_max_ttl": token_ttl_s}
+            changed += [f"role {role}"] if write_entry(admin, f"auth/{mount}/role/{role}", wanted) else []
+        return changed
+    done = Provisioned(_step(admin, step))
+    existing = set(_step(admin, lambda: admin.sys.list_acl_policies()["data"]["keys"]))
+    missing = sorted({p for _, policies in kubernetes_roles(backend).values() for p in policies} - existing)
+    done.notes += [f"policy {policy} does not exist yet: provision it (erasure-key, kek, checkpoint-key) before"
+                   " the services start" for policy in missing]
     return done

@@ -20,6 +20,7 @@ from services.audit.domain import merkle
 from services.audit.domain.checkpoint import note_for
 from services.audit.store.checkpoint_signer import VaultCheckpointSigner
 from services.common.db import apply_migrations, create_pool, migrations_in
+from services.common.vault_auth import VaultSession
 from tests.audit.fixtures import OWNER, audit_settings, provisioned, role_dsn
 from tests.audit.test_log import face_event
 from tests.keyvault.test_data_keys import refused
@@ -41,7 +42,7 @@ async def _log_before_controllers(postgres, database: str, vault, token: str, re
                        "type": "face.enrolled", "subjectRef": ref, "occurredAt": "2025-01-05T10:00:00.000000Z",
                        "payload": {}}, sort_keys=True, separators=(",", ":")).encode()
     leaf = merkle.leaf_hash(body)
-    signer = VaultCheckpointSigner(vault.address, token, "consentry-audit-checkpoints")
+    signer = VaultCheckpointSigner(VaultSession(vault.address, token), "consentry-audit-checkpoints")
     await signer.load_public_key()
     issued = datetime.now(UTC)
     note = note_for(1, leaf, issued)

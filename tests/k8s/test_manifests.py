@@ -3,7 +3,8 @@ core object is valid for each Kubernetes version supported, strictly; every cust
 for its CRD (Strimzi 1.2, CloudNativePG 1.30, cert-manager 1.21); and the manifests agree with the code:
 each environment variable a Deployment sets is one its service reads, each topic the platform names
 has a KafkaTopic, each Kafka user carries exactly its grants of the ACL table, each policy client has
-a certificate, and the network policies allow exactly the calls the services are configured to make."""
+a certificate, each Vault login is a role provisioning binds to the pod's own account, and the network
+policies allow exactly the calls the services are configured to make."""
 
 import json
 import subprocess
@@ -27,6 +28,7 @@ from services.portal.settings import PortalSettings
 from services.common.topics import results_from, tasks_for
 from services.provision.kafka_users import kafka_resources, kafka_user
 from services.provision.topics import PLATFORM_TOPICS
+from services.provision.vault import KUBERNETES_AUDIENCE, kubernetes_roles
 from tests.k8s.crds import needs_crds, problems
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
@@ -202,3 +204,24 @@ def test_each_service_certificate_names_the_service_in_the_overlays_namespace(ov
 
     assert {s: names[s] for s in SETTINGS} == {
         s: [s, f"{s}.{namespace}.svc", f"{s}.{namespace}.svc.cluster.local"] for s in SETTINGS}
+
+
+def test_each_vault_login_is_a_provisioned_role_of_the_deployments_own_account():
+    """What a Deployment logs in as is what `consentry provision kubernetes-auth` binds: the role's
+    ServiceAccount is the pod's, its audience the projected token's, and OpenBao's CA is mounted."""
+    used = {}
+    for deployment in of_kind("production", "Deployment"):
+        pod, env = deployment["spec"]["template"]["spec"], env_of(deployment)
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+        for name, variable in env.items():
+            if not name.endswith("_VAULT_KUBERNETES_ROLE"):
+                continue
+            login = name.removesuffix("KUBERNETES_ROLE")
+            token, ca = Path(env[f"{login}KUBERNETES_JWT_FILE"]["value"]), Path(env[f"{login}CA_FILE"]["value"])
+            [source] = volumes[mounts[str(token.parent)]]["projected"]["sources"]
+            used[variable["value"]] = (pod["serviceAccountName"], source["serviceAccountToken"]["audience"],
+                                       volumes[mounts[str(ca.parent)]]["configMap"]["name"], env[f"{login}AUTH"]["value"])
+
+    assert used == {role: (account, KUBERNETES_AUDIENCE, "openbao-ca", "kubernetes")
+                    for role, (account, _) in kubernetes_roles().items()}

@@ -15,6 +15,7 @@ from services.keyvault.domain.errors import WrappedKeyUnusable
 from services.keyvault.domain.kek import kek_name
 from services.keyvault.provision import POLICY_NAMES, controller_policy, ensure_kek
 from services.keyvault.store.vault import TransitKek
+from services.common.vault_auth import VaultSession
 from tests.consent.builders import grant, registered_controller, registered_purpose
 from tests.keyvault.fixtures import CONTROLLER, OTHER_CONTROLLER
 from tests.keyvault.test_controllers_apart import one_person_at_both
@@ -74,7 +75,7 @@ async def test_a_controllers_key_unwraps_under_its_own_kek_only(
     await bank_face.Encrypt(pb.EncryptRequest(subject_id=person, purpose_id=river, plaintext=b"bank"))
     rows = _rows(postgres, keyvault_database, [tagger.tag(person, CONTROLLER), tagger.tag(person, OTHER_CONTROLLER)])
     campus_key, bank_key = (rows[tagger.tag(person, c)][0] for c in (CONTROLLER, OTHER_CONTROLLER))
-    campus_kek, bank_kek = (TransitKek(vault.address, vault_token, name) for name in (CAMPUS_KEK, BANK_KEK))
+    campus_kek, bank_kek = (TransitKek(VaultSession(vault.address, vault_token), name) for name in (CAMPUS_KEK, BANK_KEK))
 
     assert len(await campus_kek.unwrap(campus_key)) == len(await bank_kek.unwrap(bank_key)) == 32
     with pytest.raises(WrappedKeyUnusable):

@@ -12,6 +12,7 @@ from services.keyvault.domain.errors import WrappedKeyUnusable
 from services.keyvault.domain.kek import kek_name
 from services.keyvault.domain.model import KeyState
 from services.keyvault.store.vault import TransitKek
+from services.common.vault_auth import VaultSession
 from tests.keyvault.fixtures import CONTROLLER
 from tests.keyvault.test_data_keys import consented
 from tests.support import unique
@@ -39,7 +40,7 @@ async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(
     assert retried == rotated  # the retry did not rotate again
     assert rotated.keys_rewrapped >= 1 and rotated.min_available_version == rotated.kek_version == current
     with pytest.raises(WrappedKeyUnusable, match="too old"):
-        await TransitKek(vault.address, vault_token, kek_name("consentry-kek", CONTROLLER, "")).unwrap(backup)
+        await TransitKek(VaultSession(vault.address, vault_token), kek_name("consentry-kek", CONTROLLER, "")).unwrap(backup)
 
 
 @pytest.mark.parametrize("stored", ["before the trim", "after the trim"])

@@ -5,7 +5,6 @@ own client."""
 import asyncio
 import base64
 import json
-import threading
 from collections.abc import Callable
 from functools import partial
 
@@ -13,6 +12,7 @@ import hvac
 import requests
 
 from services.common.batching import MicroBatcher
+from services.common.vault_auth import VaultSession
 from services.keyvault.domain.errors import (
     KekNotProvisioned, VaultRefused, VaultUnavailable, WrappedKeyUnusable, WrongKeyMaterial,
 )
@@ -32,17 +32,13 @@ def _token_refused() -> Exception:
 class _Transit:
     """hvac in worker threads, with Vault's failures turned into domain errors."""
 
-    def __init__(self, address: str, token: str, mount: str = "transit", timeout_s: float = 5.0,
+    def __init__(self, vault: VaultSession, mount: str = "transit", timeout_s: float = 5.0,
                  forbidden: Callable[[], Exception] = _token_refused) -> None:
-        self._address, self._token, self._timeout, self._mount = address, token, timeout_s, mount
+        self._vault, self._timeout, self._mount = vault, timeout_s, mount
         self._forbidden = forbidden  # what Vault's 403 means for this key
-        self._local = threading.local()
 
     def _client(self) -> hvac.Client:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = hvac.Client(url=self._address, token=self._token, timeout=self._timeout)
-        return client
+        return self._vault.client(self._timeout)
 
     async def _call(self, fn, *args, refused: Callable[[str], Exception] = VaultRefused):
         """`refused` says what Vault's refusal of this particular request means to the caller."""
@@ -53,6 +49,7 @@ class _Transit:
         except hvac.exceptions.VaultDown:
             raise VaultUnavailable("Vault sealed") from None
         except hvac.exceptions.Forbidden:
+            self._vault.refused()
             raise self._forbidden() from None
         except hvac.exceptions.InvalidRequest as exc:
             raise refused(_vault_message(exc)) from None
@@ -81,9 +78,9 @@ def _batch_results(data: dict, field: str) -> list[str]:
 class TransitKek(_Transit):
     """One key-encryption key of the wrapped backend (one per controller, see ControllerKeks)."""
 
-    def __init__(self, address: str, token: str, key_name: str, mount: str = "transit", timeout_s: float = 5.0,
+    def __init__(self, vault: VaultSession, key_name: str, mount: str = "transit", timeout_s: float = 5.0,
                  forbidden: Callable[[], Exception] = _token_refused) -> None:
-        super().__init__(address, token, mount, timeout_s, forbidden)
+        super().__init__(vault, mount, timeout_s, forbidden)
         self.key_name = key_name
         self._unwraps = MicroBatcher(self._unwrap_batch, VAULT_BATCH)
 
@@ -190,9 +187,8 @@ class ControllerKeks:
     controllers: the service's token is refused another's until an operator provisions it, and that
     refusal names the controller (KekNotProvisioned), not a broken token."""
 
-    def __init__(self, address: str, token: str, base_name: str, default_controller: str,
-                 mount: str = "transit") -> None:
-        self._address, self._token, self._base, self._mount = address, token, base_name, mount
+    def __init__(self, vault: VaultSession, base_name: str, default_controller: str, mount: str = "transit") -> None:
+        self._vault, self._base, self._mount = vault, base_name, mount
         self._default = default_controller
         self._keks: dict[str, TransitKek] = {}
 
@@ -201,7 +197,7 @@ class ControllerKeks:
         kek = self._keks.get(name)
         if kek is None:
             forbidden = _token_refused if name == self._base else partial(KekNotProvisioned, controller_id)
-            kek = self._keks[name] = TransitKek(self._address, self._token, name, self._mount, forbidden=forbidden)
+            kek = self._keks[name] = TransitKek(self._vault, name, self._mount, forbidden=forbidden)
         return kek
 
 
