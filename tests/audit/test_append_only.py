@@ -20,7 +20,7 @@ from tests.audit.test_log import entries_of, face_event
 from tests.support import secure_channel, unique
 from tests.legal import requirement
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
 CHANGES = {
     "update": "UPDATE {table} SET {column} = {column}",

@@ -14,7 +14,7 @@ from tests.consent.builders import grant, registered_controller, registered_purp
 from tests.keyvault.test_data_keys import consented
 from tests.support import unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
 
 async def _granted_at(dpo, controller: str, timeout: float = 20.0) -> list[dict]:  # noqa: ASYNC109

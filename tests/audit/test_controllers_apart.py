@@ -21,7 +21,7 @@ from tests.audit.test_log import entries_of, face_event
 from tests.keyvault.test_data_keys import refused
 from tests.support import unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 ACME, RIVER = "acme-campus", "river-bank"
 
 

@@ -26,7 +26,7 @@ from tests.audit.test_log import face_event
 from tests.keyvault.test_data_keys import refused
 from tests.support import Clients, unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 ACME, RIVER = "acme-campus", "river-bank"  # acme-campus: the default controller (fixtures.py)
 
 

@@ -19,7 +19,7 @@ from services.audit.domain.export_format import checkpoint_line
 from tests.audit.test_log import CONTROLLER, _checkpoint_after, entries_of, face_event
 from tests.support import unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
 
 async def export(dpo, path, **request) -> list[str]:

@@ -18,7 +18,7 @@ from tests.consent.builders import grant, register_default_controller, registere
 from tests.consent.fixtures import consent_settings
 from tests.support import secure_channel, unique
 
-pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["wrapped"], scope="session")]
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")]
 
 
 async def completeness(dpo) -> pb.ProducerCompleteness | None:

@@ -23,7 +23,7 @@ from tests.keyvault.test_data_keys import consented
 from tests.support import unique
 from tests.legal import requirement
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 CONTROLLER = "acme-campus"  # the test clients' controller, and the audit's default one (fixtures.py)
 
 

@@ -17,7 +17,7 @@ from tests.audit.test_log import CONTROLLER, entries_of, face_event
 from tests.keyvault.test_data_keys import refused
 from tests.support import unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
 
 def _ts(seconds: int) -> timestamp_pb2.Timestamp:

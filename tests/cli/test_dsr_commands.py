@@ -10,7 +10,7 @@ from tests.consent.builders import CONTROLLER
 from tests.cli.in_process import consentry, endpoints
 from tests.support import unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
 
 async def listed(operator, subject: str) -> list[str]:

@@ -81,7 +81,7 @@ async def test_an_operator_rotates_one_controllers_kek_and_offboards_another_fro
     assert unnamed.value.code == 2 and "--controller" in usage.err and "Traceback" not in usage.err
 
 
-@pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+@pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 async def test_rotate_kek_moves_every_live_key_to_the_new_version_and_says_so(
         keyvault_app, dev_ca, tmp_path, capsys, face, kv_admin_service, backend):
     run_dir = str(endpoints(tmp_path, dev_ca, "keyvault", keyvault_app.port))

@@ -11,7 +11,7 @@ from tests.consent.builders import CONTROLLER, grant
 from tests.keyvault.test_data_keys import consented
 from tests.support import unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
 TEMPLATE = b"\x01\x7f face-embedding " * 32
 

@@ -15,7 +15,7 @@ from services.common.topics import results_from, tasks_for
 from tests.client.tasks import DsrPart
 from tests.support import secure_channel, unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 # Short enough for quick group joins on Tansu, long enough for heartbeats on a busy test machine.
 SESSION_TIMEOUT_MS = 3000
 

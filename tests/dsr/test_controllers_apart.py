@@ -21,7 +21,7 @@ from tests.dsr.test_requests import settled, submission, verify
 from tests.keyvault.test_data_keys import refused
 from tests.support import unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 A, B = CONTROLLER, SECOND_CONTROLLER
 
 

@@ -16,7 +16,7 @@ from tests.dsr.fixtures import DSR_CLIENTS
 from tests.dsr.test_requests import submission, verify
 from tests.support import secure_channel, unique, write_policy
 
-pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["wrapped"], scope="session")]
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")]
 CLAIM_S = 3
 REQUESTS = 200
 VERIFIED, COMPLETED = 3, 5

@@ -23,7 +23,7 @@ from services.dsr.service.settlement import Settlement
 from services.dsr.store.repository import DsrStore
 from tests.support import unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 TAGGER = SubjectTagger(os.urandom(32))
 SETTLEMENT = Settlement(Forgetting(TAGGER))
 

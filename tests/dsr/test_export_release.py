@@ -20,7 +20,7 @@ from tests.dsr.test_requests import settled, submission, verify
 from tests.keyvault.test_data_keys import consented, refused
 from tests.support import unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
 
 async def finished_access(operator, consent_admin) -> tuple[str, str, pb.Request]:

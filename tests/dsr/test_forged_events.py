@@ -18,7 +18,7 @@ from tests.consent.builders import CONTROLLER, check
 from tests.dsr.test_processor_identity import send_as
 from tests.dsr.test_processors import enrolled, opened_and_completed, register
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
 
 def forged_withdrawal(subject: str, purpose: str) -> envelope_pb2.EventEnvelope:

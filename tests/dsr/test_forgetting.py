@@ -15,7 +15,7 @@ from tests.consent.builders import CONTROLLER
 from tests.dsr.test_requests import settled, submission, verify
 from tests.keyvault.test_data_keys import consented, refused
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
 
 async def _row(pool: asyncpg.Pool, request_id: str) -> asyncpg.Record:

@@ -19,7 +19,7 @@ from tests.dsr.test_requests import settled
 from tests.keyvault.test_data_keys import refused
 from tests.support import topic_messages, unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 EVERYTHING = [pb.CAPABILITY_ACCESS, pb.CAPABILITY_DELETE, pb.CAPABILITY_CORRECT]
 
 

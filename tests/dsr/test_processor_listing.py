@@ -18,7 +18,7 @@ from tests.keyvault.test_data_keys import refused
 from tests.dsr.fixtures import correcting_processors
 from tests.support import unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 LISTED = ("listed-1", "listed-2", "listed-3")
 
 

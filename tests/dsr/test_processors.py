@@ -24,7 +24,7 @@ from tests.keyvault.test_purpose_generations import generation
 from tests.support import unique
 from tests.legal import requirement
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
 
 async def register(dsr, purposes: list[str], names=GATES) -> None:

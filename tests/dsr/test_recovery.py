@@ -22,7 +22,7 @@ from tests.dsr.test_processors import register
 from tests.dsr.test_requests import settled, submission, verify
 from tests.support import Clients, erasure_key, secure_channel, unique
 
-pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["wrapped"], scope="session")]
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")]
 TOPICS = ["dsr.events", "consent.events", "outbox.replay-requests"]
 
 

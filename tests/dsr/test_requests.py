@@ -20,7 +20,7 @@ from tests.keyvault.test_data_keys import consented, refused
 from tests.support import unique
 from tests.legal import requirement
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
 
 def submission(subject: str, kind: int = pb.REQUEST_TYPE_DELETION, jurisdiction: str = "DE",

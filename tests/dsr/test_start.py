@@ -16,7 +16,7 @@ from tests.consent.builders import CONTROLLER
 from tests.support import unique
 
 OPERATOR = None  # the scope an operator reads and changes requests in: every controller's
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 REJECTION = Rejection("manifestly-unfounded", "the fifth identical request this week", "the DPA")
 
 

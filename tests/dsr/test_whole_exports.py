@@ -18,7 +18,7 @@ from tests.dsr.test_requests import settled, submission, verify
 from tests.keyvault.test_data_keys import consented
 from tests.support import unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 FACE_EVENTS = 7
 
 

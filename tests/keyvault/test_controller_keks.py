@@ -22,7 +22,7 @@ from tests.keyvault.test_controllers_apart import one_person_at_both
 from tests.keyvault.test_data_keys import refused
 from tests.support import unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")  # the backend with KEKs
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")  # the backend with KEKs
 
 CAMPUS_KEK, BANK_KEK = (kek_name("consentry-kek", c, "") for c in (CONTROLLER, OTHER_CONTROLLER))
 

@@ -18,7 +18,7 @@ from tests.keyvault.test_data_keys import consented
 from tests.support import unique
 
 
-@pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+@pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(
         admin, gate, face, kv_admin_service, keyvault_app, postgres, vault, vault_token, backend, keyvault_database,
         tagger):
@@ -44,7 +44,7 @@ async def test_rotation_with_trim_keeps_live_keys_and_strands_old_backups(
 
 
 @pytest.mark.parametrize("stored", ["before the trim", "after the trim"])
-@pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+@pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 async def test_a_key_wrapped_under_the_old_kek_and_stored_after_the_sweep_still_opens(keyvault_app, backend,
                                                                                      monkeypatch, stored):
     service, kek_backend = keyvault_app.service, keyvault_app.service._backend
@@ -84,7 +84,7 @@ async def test_a_key_wrapped_under_the_old_kek_and_stored_after_the_sweep_still_
     assert state is KeyState.ACTIVE and len(ref) == 64
 
 
-@pytest.mark.parametrize("backend", ["transit-per-subject"], scope="session")
+@pytest.mark.parametrize("backend", ["transit-per-subject"], indirect=True, scope="session")
 async def test_per_subject_backend_has_no_kek_to_rotate(kv_admin_service, backend):
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await kv_admin_service.RotateKek(admin_pb.RotateKekRequest(trim=True, idempotency_key=unique("rotate"),

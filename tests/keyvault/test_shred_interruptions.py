@@ -28,7 +28,7 @@ class CrashAfterVaultDelete(Exception):
     """Stands for the process dying between Vault's delete and the database commit."""
 
 
-@pytest.mark.parametrize("backend", ["transit-per-subject"], scope="session")
+@pytest.mark.parametrize("backend", ["transit-per-subject"], indirect=True, scope="session")
 async def test_a_shred_cut_off_after_vault_deleted_the_key_is_finished_by_its_retry(
         admin, gate, face, kv_admin, keyvault_app, vault, backend, monkeypatch, tagger, kv_admin_service):
     subject, purpose = await consented(admin, gate)

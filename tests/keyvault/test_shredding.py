@@ -211,7 +211,7 @@ async def test_an_idempotency_key_answers_its_first_shred_and_shreds_no_one_else
     assert status.state == pb.KEY_STATE_ACTIVE
 
 
-@pytest.mark.parametrize("backend", ["transit-per-subject"], scope="session")
+@pytest.mark.parametrize("backend", ["transit-per-subject"], indirect=True, scope="session")
 async def test_a_reference_asked_while_vault_destroys_the_key_answers_shredded(admin, gate, face, kv_admin, vault,
                                                                                tagger, backend):
     subject, _ = await consented(admin, gate)

@@ -22,7 +22,7 @@ from tests.keyvault.test_data_keys import refused
 from tests.legal import requirement
 from tests.support import unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
 
 def business_days_between(start: datetime, end: datetime) -> int:

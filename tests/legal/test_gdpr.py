@@ -24,7 +24,7 @@ from tests.audit.test_log import entries_of
 from tests.consent.builders import CONTROLLER, check
 from tests.dsr.test_start import OPERATOR, once
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
 
 @requirement("GDPR 12(4); PIPL 50", "A refusal gives a reason code, an explanation and a complaint route")

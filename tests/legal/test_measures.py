@@ -30,7 +30,7 @@ FACE_DATA = {
 }
 
 
-@pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+@pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 @requirement("PIPL 55, 56; Measures Art. 9", "No face data in the audit log: attributes that look like an image"
              " or a template are refused")
 async def test_measures_9_no_face_data_in_audit(face_events, dpo, backend):
@@ -50,7 +50,7 @@ async def test_measures_9_no_face_data_in_audit(face_events, dpo, backend):
     assert entries[0]["payload"]["attributes"] == {"liveness": "passed", "reason": "low light, retried"}
 
 
-@pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+@pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 @requirement("Measures Art. 8", "Face data stays on the device: no key for server storage without a separately "
                            "consented server-storage purpose")
 async def test_measures_8_face_data_stays_on_the_device_unless_server_storage_consented(

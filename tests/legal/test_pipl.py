@@ -22,7 +22,7 @@ from tests.dsr.test_requests import submission
 from tests.legal.test_ccpa import business_days_between
 from tests.support import Clients, erasure_key
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
 
 @requirement("PIPL 31; Measures Art. 7", "A child under 14 consents only through a guardian, whose identity and"

@@ -13,7 +13,7 @@ from tests.portal.visitor import Visitor
 from tests.support import Clients, grpc_settings, write_policy
 
 # The portal files requests with dsr, which runs with keyvault: on its wrapped backend, as dsr's own tests.
-BACKEND = pytest.mark.parametrize("backend", ["wrapped"], scope="session")
+BACKEND = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 SERVICE = "consentry.portal.v1.PortalService"
 ADMIN_SERVICE = "consentry.portal.v1.PortalAdminService"
 # The portal's tests' own controller, so its pages hold only the purposes registered here.
