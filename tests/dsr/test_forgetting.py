@@ -11,9 +11,10 @@ import pytest
 from consentry.dsr.v1 import dsr_pb2 as pb
 from services.dsr.app import units_of_work
 from services.dsr.service.forgetting import forget_settled
-from tests.consent.builders import CONTROLLER
+from tests.consent.builders import registered_controller
 from tests.dsr.test_requests import settled, submission, verify
-from tests.keyvault.test_data_keys import consented, refused
+from tests.keyvault.test_data_keys import refused
+from tests.support import unique
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
@@ -23,8 +24,14 @@ async def _row(pool: asyncpg.Pool, request_id: str) -> asyncpg.Record:
                                " FROM requests WHERE request_id = $1", request_id)
 
 
-async def _completed(operator, kind: int, subject: str, **fields) -> pb.Request:
-    r = (await operator.SubmitRequest(submission(subject, kind, **fields))).request
+async def _desk(consent_admin) -> str:
+    """A controller of the test's own: no face system another test registered (and stopped) holds its
+    requests up."""
+    return (await registered_controller(consent_admin, unique("desk"))).controller_id
+
+
+async def _completed(operator, kind: int, subject: str, controller: str, **fields) -> pb.Request:
+    r = (await operator.SubmitRequest(submission(subject, kind, controller_id=controller, **fields))).request
     await operator.VerifyIdentity(verify(r.request_id))
     done = await settled(operator, r.request_id)
     assert done.status == pb.REQUEST_STATUS_COMPLETED, done
@@ -32,15 +39,15 @@ async def _completed(operator, kind: int, subject: str, **fields) -> pb.Request:
 
 
 async def test_a_completed_deletion_leaves_the_person_only_as_a_tombstone_still_found_by_their_id(
-        admin, gate, operator, dsr_rows, backend):
-    subject, _ = await consented(admin, gate)
-    access = await _completed(operator, pb.REQUEST_TYPE_ACCESS, subject)
+        consent_admin, operator, dsr_rows, backend):
+    subject, controller = unique("subj"), await _desk(consent_admin)
+    access = await _completed(operator, pb.REQUEST_TYPE_ACCESS, subject, controller)
     before = await _row(dsr_rows, access.request_id)
 
-    deletion = await _completed(operator, pb.REQUEST_TYPE_DELETION, subject)
+    deletion = await _completed(operator, pb.REQUEST_TYPE_DELETION, subject, controller)
 
     after = {r: await _row(dsr_rows, r) for r in (access.request_id, deletion.request_id)}
-    found = (await operator.ListRequests(pb.ListRequestsRequest(controller_id=CONTROLLER, subject_id=subject))).requests
+    found = (await operator.ListRequests(pb.ListRequestsRequest(controller_id=controller, subject_id=subject))).requests
     export = await refused(operator.GetExport, pb.GetExportRequest(request_id=access.request_id))
     assert before["subject_id"] == subject and before["evidence_ref"] and before["export"]  # there to forget
     for row in after.values():
@@ -51,10 +58,11 @@ async def test_a_completed_deletion_leaves_the_person_only_as_a_tombstone_still_
 
 
 async def test_a_settled_requests_evidence_and_corrections_go_after_the_retention_and_an_open_one_keeps_them(
-        admin, gate, operator, dsr_rows, backend):
-    subject, _ = await consented(admin, gate)
-    correction = await _completed(operator, pb.REQUEST_TYPE_CORRECTION, subject, corrections={"display_name": "Li Wei"})
-    waiting = (await operator.SubmitRequest(submission(subject, pb.REQUEST_TYPE_ACCESS))).request
+        consent_admin, operator, dsr_rows, backend):
+    subject, controller = unique("subj"), await _desk(consent_admin)
+    correction = await _completed(operator, pb.REQUEST_TYPE_CORRECTION, subject, controller,
+                                  corrections={"display_name": "Li Wei"})
+    waiting = (await operator.SubmitRequest(submission(subject, pb.REQUEST_TYPE_ACCESS, controller_id=controller))).request
     before = await _row(dsr_rows, correction.request_id)
 
     await forget_settled(units_of_work(dsr_rows), timedelta(0))
