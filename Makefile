@@ -72,8 +72,9 @@ release-api: install
 dev: install
 	$(BIN)/consentry dev up
 
+# Two workers, each with its own servers; a test file runs whole on one of them (its module fixtures).
 test: install breaking
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # The fuzz suite (a bounded run is part of `make test`) with many inputs per RPC; the table of
 # status codes per RPC is printed at the end and written to .run/fuzz/report.json.

@@ -17,7 +17,14 @@ import pytest  # noqa: E402
 
 assert "grpc" not in sys.modules, "grpc was imported before GRPC_ENABLE_FORK_SUPPORT was set"
 from consentry_dev.launchers import OpenBaoProcess, PostgresProcess, TansuProcess, broker_tls  # noqa: E402
+from consentry_dev.launchers.process import use_port_slice  # noqa: E402
 from services.common.pki import DevCA  # noqa: E402
+
+# `make test` runs two workers (pytest-xdist), each with a stack of its own: each picks ports from its
+# own half of the range.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    use_port_slice(int(os.environ["PYTEST_XDIST_WORKER"].removeprefix("gw")),
+                   int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
 
 # Each service's fixtures start it only when a test asks for it.
 pytest_plugins = ["tests.consent.fixtures", "tests.keyvault.fixtures", "tests.audit.fixtures", "tests.dsr.fixtures",

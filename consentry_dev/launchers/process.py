@@ -45,6 +45,14 @@ def open_log(path: Path):
 
 _LOWEST_PORT = 10000
 _given_ports: set[int] = set()
+_slice = (0, 1)  # this process's share of the range: (index, of how many)
+
+
+def use_port_slice(index: int, count: int) -> None:
+    """Processes that start servers side by side (test workers) each take ports from their own part
+    of the range, so one never picks a port another has picked but not bound yet."""
+    global _slice
+    _slice = (index, count)
 
 
 def _ephemeral_ports_start() -> int:
@@ -63,8 +71,10 @@ def free_port() -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", 0))
             return int(sock.getsockname()[1])
+    index, count = _slice
+    width = (below - _LOWEST_PORT) // count
     while True:
-        port = random.randrange(_LOWEST_PORT, below)
+        port = random.randrange(_LOWEST_PORT + index * width, _LOWEST_PORT + (index + 1) * width)
         if port in _given_ports:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
