@@ -2,7 +2,6 @@
 signer in Vault, keyvault for subject references, the sequencer over Kafka and the inbox, and the
 gRPC API."""
 
-
 import grpc
 
 from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
@@ -42,6 +41,9 @@ class AuditApp:
 
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
+        # As read now, before anything opens a connection with them.
+        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.tls_ca, s.tls_cert, s.tls_key,
+                                        s.kafka.tls_ca, s.kafka.tls_cert, s.kafka.tls_key)
         pool = await runtime.start_database(s.database_url, s.pool_min_size, s.pool_max_size,
                                             owner_url=s.owner_database_url, with_outbox=False)
         if not (s.tls_ca and s.tls_cert and s.tls_key):
@@ -64,8 +66,6 @@ class AuditApp:
                                    KafkaSource(s.kafka, s.topics, openers), refs.refs, signer,
                                    GapWatch(replays.ask, s.gap_grace_s, replays.acknowledge, s.acknowledge_interval_s),
                                    batch_size=s.batch_size, default_controller=s.default_controller)
-        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.tls_ca, s.tls_cert, s.tls_key,
-                                        s.kafka.tls_ca, s.kafka.tls_cert, s.kafka.tls_key)
         runtime.spawn(self.sequencer.run(), "sequencer")
 
         uow = UnitsOfWork(pool, LogStore)  # the log has no outbox: it is where every outbox ends

@@ -47,7 +47,8 @@ VAULT_PATH = _name(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(/[A-Za-z0-9][A-Za-z0-9_.-]
                    "a Vault path (names joined by /)")
 IDENTIFIER = _name(IDENTIFIER_PATTERN.pattern, "an identifier (1-128 letters, digits and ._:@-)")
 K8S_NAME = _name(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", "a Kubernetes name (lower-case letters, digits, -)")
-URL = _name(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", "an http(s) address (https://host[:port])")
+# Token reviews carry the services' tokens: never in plain text.
+HTTPS_URL = _name(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?", "an https address (https://host[:port])")
 TOPIC = _name(r"[A-Za-z0-9._-]{1,249}", "a Kafka topic name (letters, digits, . _ -)")
 
 
@@ -96,7 +97,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     k8s = actions.add_parser("kubernetes-auth", help="Vault's Kubernetes auth method and a role per service, bound"
                              f" to its ServiceAccount and policy {vault}")
     k8s.add_argument("--namespace", type=K8S_NAME, required=True, help="where the services run")
-    k8s.add_argument("--kubernetes-host", type=URL, required=True,
+    k8s.add_argument("--kubernetes-host", type=HTTPS_URL, required=True,
                      help="the Kubernetes API as Vault reaches it (in the cluster: https://kubernetes.default.svc)")
     k8s.add_argument("--kubernetes-ca-file", type=argparse.FileType("r"), help="its CA certificate (PEM)")
     k8s.add_argument("--outside-cluster", action="store_true",

@@ -22,7 +22,7 @@ from services.common.replay import ReplayListener
 from services.common.retention import RetentionSettings, Sweep, keep_bounded, producer_sweeps
 from services.common.server import GrpcServer
 from services.common.settings import KafkaSettings
-from services.common.tls_files import restart_when_changed
+from services.common.tls_files import restart_when_changed, stamp
 
 log = get_logger(__name__)
 # How long each step of a stop may take: a client library stuck on a dead connection must not keep a
@@ -89,8 +89,10 @@ class ServiceRuntime:
 
     def restart_on_new_identity(self, within_s: float, *files: Path | None) -> None:
         """The client certificates the service's channels were made with (a channel keeps what it was
-        given): when they are renewed, a graceful stop within `within_s`, for a start with the new ones."""
-        self.spawn(restart_when_changed(tuple(f for f in files if f is not None), within_s), "tls-client-files")
+        given): when they are renewed, a graceful stop within `within_s`, for a start with the new ones.
+        Called before they are first read, so a renewal during the start is not missed."""
+        watched = tuple(f for f in files if f is not None)
+        self.spawn(restart_when_changed(watched, stamp(watched), within_s), "tls-client-files")
 
     def on_stop(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Runs after the server and the tasks stopped, before Kafka and the pool close."""

@@ -47,7 +47,7 @@ def _pair_matches(key_pem: bytes, cert_pem: bytes) -> bool:
 def reloading_server_credentials(key: Path, cert: Path, client_ca: Path) -> grpc.ServerCredentials:
     """mTLS server credentials that follow the files (clients must show a certificate of the CA)."""
     files = (key, cert, client_ca)
-    seen = [stamp(files)]
+    seen, refused = [stamp(files)], [None]
 
     def configuration():
         key_pem, cert_pem, ca_pem = (f.read_bytes() for f in files)
@@ -62,7 +62,9 @@ def reloading_server_credentials(key: Path, cert: Path, client_ca: Path) -> grpc
         try:
             fresh = configuration()
         except (OSError, ValueError) as error:  # mid-update: keep the old pair, look again next time
-            log.warning("new TLS files not taken yet", error=str(error)[:200])
+            if refused[0] != now:  # said once per state of the files, not at every handshake
+                refused[0] = now
+                log.warning("new TLS files not taken yet", error=str(error)[:200])
             return None
         seen[0] = now
         log.info("TLS files reloaded", cert=str(cert))
@@ -71,11 +73,11 @@ def reloading_server_credentials(key: Path, cert: Path, client_ca: Path) -> grpc
     return grpc.dynamic_ssl_server_credentials(configuration(), fetch, require_client_authentication=True)
 
 
-async def restart_when_changed(files: tuple[Path, ...], within_s: float,
+async def restart_when_changed(files: tuple[Path, ...], first: tuple, within_s: float,
                                restart: Callable[[], None] = lambda: os.kill(os.getpid(), signal.SIGTERM),
                                poll_s: float = POLL_S) -> None:
-    """Runs until `files` change, then asks for a graceful stop within `within_s` (at random)."""
-    first = stamp(files)
+    """Runs until `files` differ from their `first` stamp (taken before they were read), then asks
+    for a graceful stop within `within_s` (at random)."""
     while stamp(files) == first:  # noqa: ASYNC110 - a file changing has no event to wait on
         await asyncio.sleep(poll_s)
     delay = random.uniform(0, within_s)

@@ -50,6 +50,9 @@ class ConsentApp:
 
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
+        # As read now, before anything opens a connection with them.
+        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.kafka.tls_ca, s.kafka.tls_cert,
+                                        s.kafka.tls_key)
         signer = Ed25519Signer.from_file(s.receipt_signing_key)  # before anything starts: a bad key stops here
         guardian_ages = GuardianAges(s.guardian_ages)
         tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
@@ -68,8 +71,6 @@ class ConsentApp:
         self.filing = filing = FilingWatch(uow, FilingRule(s.filing_threshold, s.filing_warning_share))
         listings = ConsentListings(uow, await PageTokens.of(pool))
         servicer = ConsentServicer(service, listings, gate, filing, (signer.key_id, signer.public_key_pem))
-        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.kafka.tls_ca, s.kafka.tls_cert,
-                                        s.kafka.tls_key)
         runtime.spawn(run_expiry(service, s.expiry_interval_s), "expiry")
         runtime.spawn(run_filing_watch(filing, s.filing_check_interval_s), "filing-watch")
         if s.decision_cache:

@@ -55,6 +55,9 @@ class DsrApp:
 
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
+        # As read now, before anything opens a connection with them.
+        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.tls_ca, s.tls_cert, s.tls_key,
+                                        s.kafka.tls_ca, s.kafka.tls_cert, s.kafka.tls_key)
         tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
                                                          s.topic, tagger, s.retention, {
@@ -92,8 +95,6 @@ class DsrApp:
         consumer = DsrConsumer(s.kafka, s.consent_topic, lambda *a: _submitted(requests, verified, *a),
                                upstream.consent_event_confirmed, upstream.consent_events.open,
                                processors.settle_results)
-        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.tls_ca, s.tls_cert, s.tls_key,
-                                        s.kafka.tls_ca, s.kafka.tls_cert, s.kafka.tls_key)
         runtime.spawn(self.orchestrator.run(), "orchestrator")
         runtime.spawn(self.dispatcher.run(), "task-dispatcher")
         runtime.spawn(consumer.run(), "dsr-consumer")

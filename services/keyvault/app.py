@@ -52,6 +52,9 @@ class KeyVaultApp:
 
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
+        # As read now, before anything opens a connection with them.
+        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.consent_tls_ca, s.consent_tls_cert,
+                                        s.consent_tls_key, s.kafka.tls_ca, s.kafka.tls_cert, s.kafka.tls_key)
         signer = Ed25519Signer.from_file(s.certificate_signing_key)  # before anything starts: a bad key stops here
         tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
         runtime.migration_steps[keyed_rows.NAME] = keyed_rows.tag_subject_keys(tagger, signer)
@@ -74,8 +77,6 @@ class KeyVaultApp:
                                                  generations)
         self.service = KeyService(keys, purpose_generations, backend, consent, cache, signer, tagger)
         servicer = KeyVaultServicer(self.service, (signer.key_id, signer.public_key_pem))
-        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.consent_tls_ca, s.consent_tls_cert,
-                                        s.consent_tls_key, s.kafka.tls_ca, s.kafka.tls_cert, s.kafka.tls_key)
         runtime.spawn(ChannelListener(s.database_url, KEY_CHANNEL, on_message=cache.purge, on_ready=cache.enable,
                                       on_lost=cache.disable).run(), "key-purge-listener")
         runtime.spawn(ChannelListener(s.database_url, GENERATION_CHANNEL, on_message=generations.purge,

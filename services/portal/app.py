@@ -63,6 +63,9 @@ class PortalApp:
 
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
+        # As read now, before anything opens a connection with them.
+        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.tls_ca, s.tls_cert, s.tls_key,
+                                        s.console.tls_cert, s.console.tls_key)
         if not (s.tls_ca and s.tls_cert and s.tls_key):
             raise ValueError("CONSENTRY_PORTAL_TLS_CA, _CERT and _KEY are required")
         pool = await runtime.start_database(s.database_url, s.pool_min_size, s.pool_max_size, with_outbox=False)
@@ -78,7 +81,6 @@ class PortalApp:
                            lambda controller, language, code: pages.letter(
                                language, "code_mail.txt", controller=controller, code=code,
                                minutes=CODE_MINUTES))
-        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.tls_ca, s.tls_cert, s.tls_key)
         runtime.spawn(self._sweep(sessions, contacts), "portal-sweep")
 
         https = s.public_url.scheme == "https"
@@ -122,7 +124,6 @@ class PortalApp:
         platform = ConsolePlatform(s.consent_address, s.dsr_address, c.audit_address, s.tls_ca.read_bytes(), c.tls_cert.read_bytes(),
                                    c.tls_key.read_bytes())
         self.runtime.on_stop(platform.close)
-        self.runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, c.tls_cert, c.tls_key)
         staff = StaffSignIn(StaffStore(pool), platform.record, timedelta(seconds=c.session_idle_s),
                             timedelta(seconds=c.session_absolute_s))
         self._staff = staff

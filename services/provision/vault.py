@@ -116,7 +116,8 @@ def provision_kubernetes_auth(admin: hvac.Client, namespace: str, kubernetes_hos
         for role, (account, policies) in kubernetes_roles(backend).items():
             wanted = {"bound_service_account_names": [account], "bound_service_account_namespaces": [namespace],
                       "audience": KUBERNETES_AUDIENCE, "token_policies": list(policies),
-                      "token_no_default_policy": True, "token_ttl": token_ttl_s, "token_max_ttl": token_ttl_s}
+                      "token_no_default_policy": True, "token_ttl": token_ttl_s, "token_max_ttl": token_ttl_s,
+                      "token_period": 0, "token_explicit_max_ttl": 0}  # no token renewed for ever
             changed += [f"role {role}"] if write_entry(admin, f"auth/{mount}/role/{role}", wanted) else []
         return changed
     done = Provisioned(_step(admin, step))

@@ -12,7 +12,7 @@ from services.common.auth import Policy
 from services.common.error_table import error_table
 from services.common.pki import DevCA
 from services.common.server import GrpcServer
-from services.common.tls_files import restart_when_changed
+from services.common.tls_files import restart_when_changed, stamp
 from tests.common.test_probes import ECHO, _echo, _say
 from tests.support import grpc_settings, secure_channel, write_policy
 
@@ -62,7 +62,8 @@ async def test_a_running_server_takes_renewed_files_at_the_next_handshake(tmp_pa
 async def test_a_renewed_client_certificate_asks_for_a_restart(tmp_path):
     files = DevCA(tmp_path / "ca").issue_client("keyvault")
     asked = asyncio.Event()
-    watch = asyncio.create_task(restart_when_changed((files.cert, files.key), 0.0, asked.set, poll_s=0.05))
+    watched = (files.cert, files.key)
+    watch = asyncio.create_task(restart_when_changed(watched, stamp(watched), 0.0, asked.set, poll_s=0.05))
     try:
         await asyncio.sleep(0.3)
         unchanged = asked.is_set()
@@ -74,11 +75,24 @@ async def test_a_renewed_client_certificate_asks_for_a_restart(tmp_path):
     assert not unchanged and asked.is_set()
 
 
+async def test_a_renewal_during_the_start_is_not_missed(tmp_path):
+    """The stamp is taken before the files are read: a renewal before the watch first looks counts."""
+    files = DevCA(tmp_path / "ca").issue_client("dsr")
+    watched, asked = (files.cert, files.key), asyncio.Event()
+    before = stamp(watched)
+    DevCA(tmp_path / "renewed").issue_client("dsr").key.replace(files.key)
+    watch = asyncio.create_task(restart_when_changed(watched, before, 0.0, asked.set, poll_s=0.05))
+    try:
+        await asyncio.wait_for(asked.wait(), 5)
+    finally:
+        watch.cancel()
+
+
 @pytest.mark.parametrize("files", [(), ("missing",)])
 async def test_a_watch_without_files_or_with_missing_ones_never_restarts(tmp_path, files):
     asked = asyncio.Event()
-    watch = asyncio.create_task(restart_when_changed(tuple(tmp_path / f for f in files), 0.0, asked.set,
-                                                     poll_s=0.05))
+    watched = tuple(tmp_path / f for f in files)
+    watch = asyncio.create_task(restart_when_changed(watched, stamp(watched), 0.0, asked.set, poll_s=0.05))
     await asyncio.sleep(0.3)
     watch.cancel()
 

@@ -19,7 +19,7 @@ from services.audit import provision as audit
 from services.audit.store.checkpoint_signer import VaultCheckpointSigner
 from services.common.pki import DevCA
 from services.common.erasure import ErasureKeySettings, ensure_erasure_key
-from services.common.vault_auth import VaultAccess, VaultSession
+from services.common.vault_auth import VaultAccess, VaultLoginFailed, VaultSession
 from services.keyvault import provision as keyvault
 from services.keyvault.app import KeyVaultApp
 from services.provision.vault import kubernetes_roles, provision_kubernetes_auth
@@ -39,10 +39,10 @@ class Cluster:
     run_dir: object
 
     def login_as(self, account: str, role: str, mount: str = "kubernetes", namespace: str = NAMESPACE,
-                 audience: str = "openbao", name: str = "") -> VaultAccess:
+                 audience: str = "openbao", name: str = "", lifetime_s: int = 3600) -> VaultAccess:
         """A pod's settings, its projected token written where the kubelet would."""
         jwt_file = self.run_dir / f"{name or account}-{role}-{mount}.jwt"
-        jwt_file.write_text(self.api.token(namespace, account, audience))
+        jwt_file.write_text(self.api.token(namespace, account, audience, lifetime_s))
         return VaultAccess(vault_address=self.bao.address, vault_auth="kubernetes", vault_kubernetes_role=role,
                            vault_kubernetes_mount=mount, vault_kubernetes_jwt_file=jwt_file)
 
@@ -106,18 +106,19 @@ def test_a_token_is_refused_for_another_account_namespace_or_audience(cluster, w
     if wrong == "deleted account":
         cluster.api.delete_account(NAMESPACE, "keyvault")
     try:
-        with pytest.raises(hvac.exceptions.Forbidden):
+        with pytest.raises(VaultLoginFailed, match="Forbidden"):
             access.vault_session().token()
     finally:
         cluster.api.token(NAMESPACE, "keyvault")  # made again (a new uid) for the tests after this one
 
 
 async def test_a_session_logs_in_again_before_its_token_expires_reading_the_rotated_token(cluster):
-    access = cluster.login_as("audit", "consentry-audit", mount="kubernetes-short", name="rotating")
+    # The first projected token expires before the session logs in again: only the rotated one works then.
+    access = cluster.login_as("audit", "consentry-audit", mount="kubernetes-short", name="rotating", lifetime_s=2)
     signer = VaultCheckpointSigner(access.vault_session(), audit.KEY_NAME)
     await signer.load_public_key()
     first = await signer.sign(b"note one")
-    # The kubelet rotates the projected token and the old one stops being accepted.
+    # The kubelet rotates the projected token.
     access.vault_kubernetes_jwt_file.write_text(cluster.api.token(NAMESPACE, "audit"))
     await asyncio.sleep(SHORT_TTL_S + 0.5)  # the first login's token has expired by now
     second = await signer.sign(b"note two")

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hvac.api.secrets_engines.transit import Transit
 
 from services.audit.domain.errors import SignerUnavailable
-from services.common.vault_auth import VaultSession
+from services.common.vault_auth import VaultLoginFailed, VaultSession
 
 
 class VaultCheckpointSigner:
@@ -42,6 +42,8 @@ class VaultCheckpointSigner:
             return await asyncio.to_thread(lambda: step(self._vault.client(self._timeout).secrets.transit))
         except requests.exceptions.RequestException:
             raise SignerUnavailable("Vault unreachable") from None
+        except VaultLoginFailed as exc:
+            raise SignerUnavailable(f"Vault login failed: {exc}") from None
         except hvac.exceptions.Forbidden as exc:
             self._vault.refused()
             raise SignerUnavailable(str(exc).splitlines()[0].split(", on ")[0][:200]) from None

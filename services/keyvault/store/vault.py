@@ -12,7 +12,7 @@ import hvac
 import requests
 
 from services.common.batching import MicroBatcher
-from services.common.vault_auth import VaultSession
+from services.common.vault_auth import VaultLoginFailed, VaultSession
 from services.keyvault.domain.errors import (
     KekNotProvisioned, VaultRefused, VaultUnavailable, WrappedKeyUnusable, WrongKeyMaterial,
 )
@@ -46,6 +46,8 @@ class _Transit:
             return await asyncio.to_thread(fn, *args)
         except requests.exceptions.RequestException:
             raise VaultUnavailable("Vault unreachable") from None
+        except VaultLoginFailed as exc:  # before any call: never what the call's own refusal means
+            raise VaultUnavailable(f"Vault login failed: {exc}") from None
         except hvac.exceptions.VaultDown:
             raise VaultUnavailable("Vault sealed") from None
         except hvac.exceptions.Forbidden:
