@@ -27,6 +27,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.audit.events import PRODUCER, AuditRoundSpec, envelope, pool_subject, subject_of
+from bench.common.consents import CONTROLLER
 from bench.common.cpu import cores_between, snapshot
 from bench.common.load import CALL_TIMEOUT_S, KafkaClient, Target
 from consentry.audit.v1 import audit_pb2, audit_pb2_grpc
@@ -82,7 +83,8 @@ async def _refs(target: Target, subjects: list[str], create: bool) -> dict[str, 
         found: dict[str, str] = {}
         for first in range(0, len(subjects), 1000):  # GetSubjectRefs' limit per call
             reply = await stub.GetSubjectRefs(kpb.GetSubjectRefsRequest(
-                subject_ids=subjects[first:first + 1000], create_missing=create), timeout=CALL_TIMEOUT_S * 3)
+                subject_ids=subjects[first:first + 1000], create_missing=create, controller_id=CONTROLLER.controller_id),
+                timeout=CALL_TIMEOUT_S * 3)
             found.update({r.subject_id: r.subject_ref for r in reply.refs})
         return found
 

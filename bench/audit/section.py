@@ -27,7 +27,7 @@ from bench.common.kafka_tls import Pair
 from bench.common.load import KafkaClient
 from bench.common.processes import GrpcServerProcess
 from bench.common.report import Goal, Scenario
-from bench.common.rounds import Groups, measure, run_interleaved
+from bench.common.rounds import Groups, measure, profile_round, run_interleaved
 from bench.common.section import Results, Section
 from bench.common.stack import Stack, bench_kafka, start_keyvault
 
@@ -236,14 +236,21 @@ def run(s: Stack, sizes: Sizes) -> Results:
     built = _fill_log(s, log, sizes)
     pem = s.gen.apply(public_key, (log.proc.target,))
     print(f"  {built['entries']:,} entries, {built['checkpoints']} checkpoints in {built['seconds']:.1f}s", flush=True)
+    profiles = []
     for title, group, rounds in plan_log(sizes, log.proc, pem, audit.dsn(PROOFS_DB)):
         how = "one pass per round" if rounds else f"{sizes.warmup_s:g}s warm-up + {sizes.duration_s:g}s"
         print(f"{title}: {rounds or sizes.rounds} rounds of {how}", flush=True)
         run_interleaved(s, group, rounds or sizes.rounds, run_audit_round, VERIFY_MAX_S + 60 if rounds else None,
                         _after_round)
         scenarios += [scenario for scenario, _ in group]
-    return Results(scenarios, {"audit_setup": {**info, "log": built}}, {"audit": audit_config(sizes, s.event_loop)},
-                   pairs)
+        if s.profile_dir:  # the service's scenario once more, with py-spy on the audit process
+            scenario, spec = group[-1]
+            seconds = (1.5 * max(r["seconds"] for r in scenario.rounds) + 2 if rounds
+                       else spec.warmup_s + spec.duration_s + 1)
+            profiles.append(profile_round(s, scenario, spec, seconds, run_audit_round,
+                                          VERIFY_MAX_S + 60 if rounds else None, _after_round))
+    found = {"audit_setup": {**info, "log": built}, **({"profiles": profiles} if profiles else {})}
+    return Results(scenarios, found, {"audit": audit_config(sizes, s.event_loop)}, pairs)
 
 
 def audit_config(sizes: Sizes, event_loop: str) -> dict[str, Any]:

@@ -13,15 +13,17 @@ from services.audit.service.appending import Inbox
 from services.audit.service.gaps import GapWatch
 from services.audit.service.reader import LogReader
 from services.audit.service.sequencer import Sequencer
+from services.audit.service.signed_sizes import SignedSizes
 from services.audit.settings import AuditSettings
 from services.audit.store.checkpoint_signer import VaultCheckpointSigner
 from services.audit.store.keyvault_refs import KeyvaultRefs
-from services.audit.store.log_store import LogStore
+from services.audit.store.log_store import CHECKPOINT_CHANNEL, LogStore
 from services.audit.store.sequencer_session import SequencerSession
 from services.common.auth import Policy
 from services.common.event_opener import EventOpener
 from services.common.kafka import ensure_topics, start_producer
 from services.common.page_tokens import PageTokens
+from services.common.pg_listener import ChannelListener
 from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
 from services.common.uow import UnitsOfWork
@@ -69,7 +71,11 @@ class AuditApp:
         runtime.spawn(self.sequencer.run(), "sequencer")
 
         uow = UnitsOfWork(pool, LogStore)  # the log has no outbox: it is where every outbox ends
-        reader = LogReader(uow, refs.ref, await PageTokens.of(pool), signer.public_key_pem, s.default_controller)
+        signed = SignedSizes()
+        runtime.spawn(ChannelListener(s.database_url, CHECKPOINT_CHANNEL, on_message=signed.announced,
+                                      on_ready=signed.listening, on_lost=signed.lost).run(), "checkpoint-listener")
+        reader = LogReader(uow, refs.ref, await PageTokens.of(pool), signer.public_key_pem, s.default_controller,
+                           signed)
         policy = Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id)
         servicer = AuditServicer(Inbox(uow), reader, (signer.key_id, signer.public_key_pem),
                                  lambda producer: (grant := policy.clients.get(producer)) and grant.controller_id)

@@ -109,6 +109,35 @@ async def test_tampering_as_superuser_is_found_by_verify_log_and_by_the_offline_
     assert not offline.ok and any("not in the signed tree" in p for p in offline.problems)
 
 
+async def test_each_tampered_entry_and_node_is_named_whatever_its_body_holds(scratch_audit, postgres, backend):
+    """A column changed beside its body, a body that is no UTF-8, one that is JSON but no object, and a
+    stored tree node: VerifyLog names each (PostgreSQL cannot read two of those bodies as JSON, so their
+    chunk is compared in Python) and still checks the rest."""
+    database, face_events, dpo = scratch_audit
+    subject = unique("subj")
+    await face_events.Append(pb.AppendRequest(events=[face_event(subject, score=s / 10) for s in range(4)]))
+    await entries_of(dpo, subject, kind="face.")
+    assert (await dpo.VerifyLog(pb.VerifyLogRequest())).ok
+    conn = await asyncpg.connect(postgres.dsn(database))
+    try:
+        rows = await conn.fetch("SELECT leaf_index FROM entries WHERE event_type LIKE 'face.%' ORDER BY leaf_index")
+        column, no_utf8, array, kept = (r["leaf_index"] for r in rows)
+        await conn.execute("ALTER TABLE entries DISABLE TRIGGER ALL")
+        await conn.execute("ALTER TABLE tree_nodes DISABLE TRIGGER ALL")
+        await conn.execute("UPDATE entries SET producer = 'someone-else' WHERE leaf_index = $1", column)
+        await conn.execute("UPDATE entries SET body = $1 WHERE leaf_index = $2", b"\xff\xfe{}", no_utf8)
+        await conn.execute("UPDATE entries SET body = $1 WHERE leaf_index = $2", b"[1, 2]", array)
+        await conn.execute("UPDATE tree_nodes SET hash = sha256(hash) WHERE level = 1 AND node_index = 0")
+    finally:
+        await conn.close()
+
+    problems = list((await dpo.VerifyLog(pb.VerifyLogRequest())).problems)
+    named = {leaf for leaf in (column, no_utf8, array, kept)
+             if f"entry {leaf}: indexed columns differ from the hashed entry" in problems}
+    assert named == {column, no_utf8, array}
+    assert "tree node 1/0 differs from the entries below it" in problems
+
+
 async def test_a_checkpoint_whose_note_names_another_size_is_found_by_verify_log(scratch_audit, postgres, backend):
     database, face_events, dpo = scratch_audit
     subject = unique("subj")

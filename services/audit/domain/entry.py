@@ -10,6 +10,9 @@ for its type (events/kept_fields.py), a face system's the fields Append takes (a
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime
+from operator import itemgetter
+
+import orjson
 
 ENTRY_VERSION = 2  # 1: before controllers (no controllerId)
 
@@ -57,21 +60,37 @@ class Entry:
                    event.occurred_at, body, event.controller_id)
 
 
+# The fields the store indexes, in the order of its columns; an entry from before controllers names
+# no controller (its column is NULL).
+INDEXED = ("eventId", "producer", "sequence", "type", "subjectRef", "occurredAt", "controllerId")
+
+
+_NAMED = itemgetter(*INDEXED[:-1])  # what every body names (controllerId: from version 2 on)
+
+
+def indexed_values(document: dict) -> tuple:
+    """The indexed fields as a body states them, in INDEXED's order (KeyError if one it must name is missing)."""
+    return (*_NAMED(document), document.get("controllerId"))
+
+
 def indexed_fields(body: bytes) -> dict:
-    """The fields the store indexes, as the hashed body states them (VerifyLog compares the two). An
-    entry from before controllers names none: its column is NULL (None)."""
-    document = json.loads(body)
-    fields = {k: document[k] for k in ("eventId", "producer", "sequence", "type", "subjectRef", "occurredAt")}
-    return {**fields, "controllerId": document.get("controllerId")}
+    return dict(zip(INDEXED, indexed_values(json.loads(body)), strict=True))
 
 
-@dataclass(frozen=True)
-class StoredEntry:
-    """An entry as the log's table holds it: the hashed body, and beside it the indexed columns,
-    named and written as `indexed_fields` states them (so the two compare directly)."""
-    leaf_index: int
-    body: bytes
-    indexed: dict
+def columns_match(body: bytes, columns: tuple) -> bool:
+    """Whether the indexed columns, written as the body writes them (`timestamp` for the time),
+    say what the hashed body says; a body that is no JSON object does not. VerifyLog's check."""
+    try:
+        return indexed_values(_parsed(body)) == columns
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+def _parsed(body: bytes):
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:  # what orjson refuses and json reads (NaN, integers past 64 bits)
+        return json.loads(body)
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,13 @@
 classes (services/audit/store/) and the Kafka side (services/audit/events/) implement these
 structurally."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from services.audit.domain.checkpoint import Checkpoint
 from services.audit.domain.completeness import ProducerProgress, Watermark
-from services.audit.domain.entry import Entry, EntryFilter, Event, StoredEntry
+from services.audit.domain.entry import Entry, EntryFilter, Event
 from services.common.uow import UnitOfWork, UnitsOfWork
 
 NodeAddress = tuple[int, int]
@@ -37,9 +37,11 @@ class LogStore(Protocol):
 
     async def leaf_controller(self, leaf_index: int) -> tuple[bool, str | None]: ...
 
-    def scan(self, below_size: int, chunk: int = 20_000) -> AsyncIterator[StoredEntry]: ...
+    async def entries_with_columns(self, after: int, below_size: int, limit: int) -> list[Sequence]: ...
 
     async def scan_nodes(self, level: int, below_index: int) -> list[tuple[int, bytes]]: ...
+
+    async def level_digest(self, level: int, below_index: int) -> tuple[int, bytes]: ...
 
     # The sequencer's working state
     async def advance(self, offsets: Offsets, inbox_done: list[str], progress: list[ProducerProgress]) -> None: ...

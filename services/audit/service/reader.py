@@ -9,6 +9,7 @@ from services.audit.domain.completeness import ProducerProgress
 from services.audit.domain.entry import EntryFilter, belongs_to
 from services.audit.service.export import export_lines
 from services.audit.service.ports import LogUnits
+from services.audit.service.signed_sizes import SignedSizes
 from services.audit.service.verification import LogVerdict, verify_log
 from services.common.page_tokens import PageTokens
 
@@ -23,7 +24,7 @@ def _after(position: list) -> tuple[int, int]:
 
 class LogReader:
     def __init__(self, uow: LogUnits, subject_ref: Callable[[str, str], Awaitable[str]], tokens: PageTokens,
-                 public_key_pem: str, default_controller: str = "") -> None:
+                 public_key_pem: str, default_controller: str = "", signed: SignedSizes | None = None) -> None:
         """`subject_ref(controller, subject id)`: keyvault's reference; `public_key_pem`: the checkpoint
         signer's, which VerifyLog checks every signature against; `default_controller`: whose the
         entries from before controllers are."""
@@ -32,6 +33,7 @@ class LogReader:
         self._tokens = tokens
         self._public_key = public_key_pem
         self._default_controller = default_controller
+        self._signed = signed or SignedSizes()  # without its channel: never known, the store is asked
 
     async def checkpoint(self) -> Checkpoint:
         async with self._uow.autocommit() as store:
@@ -42,17 +44,28 @@ class LogReader:
 
     async def _signed_size(self, requested: int, what: str = "tree_size") -> int:
         """The requested tree size, 0 meaning the latest; only the size of a signed checkpoint."""
+        latest = self._signed.latest()
+        if latest is None or requested > latest:  # not known, or a checkpoint not announced here yet
+            latest = await self._stored_latest()
+        if not requested:
+            return latest
+        if requested > latest:
+            raise errors.BeyondTree(what, requested, latest)
+        if requested != latest and not self._signed.is_signed(requested):
+            async with self._uow.autocommit() as store:
+                if await store.checkpoint_at(requested) is None:
+                    raise errors.NotSigned(what, requested)
+            self._signed.learnt(requested)
+        return requested
+
+    async def _stored_latest(self) -> int:
+        epoch = self._signed.epoch
         async with self._uow.autocommit() as store:
             latest = await store.latest_checkpoint()
-            if latest is None:
-                raise errors.EmptyLog()
-            if not requested:
-                return latest.tree_size
-            if requested > latest.tree_size:
-                raise errors.BeyondTree(what, requested, latest.tree_size)
-            if requested != latest.tree_size and await store.checkpoint_at(requested) is None:
-                raise errors.NotSigned(what, requested)
-        return requested
+        if latest is None:
+            raise errors.EmptyLog()
+        self._signed.read_latest(latest.tree_size, epoch)
+        return latest.tree_size
 
     async def inclusion(self, leaf_index: int, tree_size: int, controller_id: str | None = None,
                         with_entry: bool = False) -> tuple[int, bytes, list[bytes], bytes]:

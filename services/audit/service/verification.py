@@ -1,20 +1,26 @@
 """VerifyLog: the whole log re-checked on the server from what PostgreSQL holds. Every body is
 hashed again, every stored node is recomputed from the level below, every checkpoint's signature
 and root are checked, and the indexed columns must say what the hashed body says. Tampering done
-directly in the database (even as superuser, with the triggers disabled) shows up here."""
+directly in the database (even as superuser, with the triggers disabled) shows up here.
+
+The work is shared with PostgreSQL, on its own core: it reads the next chunk of entries while this
+one is hashed, and digests each stored level while the next is computed here, so a level is read
+out only when it differs."""
 
 import asyncio
+import hashlib
 from dataclasses import dataclass, field
 
 from services.audit.domain import merkle, proofs
 from services.audit.domain.checkpoint import verify_checkpoint
-from services.audit.domain.entry import StoredEntry, indexed_fields
+from services.audit.domain.entry import columns_match
 from services.audit.service.ports import LogStore, LogUnits
 
 MAX_PROBLEMS = 100
 # Hashes or comparisons between yields to the event loop: a VerifyLog of a million entries is seconds
 # of CPU, and the proofs and queries served beside it must not wait for all of it.
 YIELD_EVERY = 8192
+SCAN_CHUNK = 20_000  # entries per query
 
 
 @dataclass
@@ -29,13 +35,6 @@ class LogVerdict:
             self.problems.append(text)
 
 
-def _columns_match(entry: StoredEntry) -> bool:
-    try:
-        return indexed_fields(entry.body) == entry.indexed
-    except (ValueError, KeyError):
-        return False
-
-
 async def verify_log(uow: LogUnits, public_key_pem: str) -> LogVerdict:
     verdict = LogVerdict()
     async with uow(isolation="repeatable_read", readonly=True) as work:  # one snapshot of the whole log
@@ -47,11 +46,14 @@ async def verify_log(uow: LogUnits, public_key_pem: str) -> LogVerdict:
         level = await _leaves(store, size, verdict)
         stored_levels = {0: level}
         height = 0
-        while len(level) > 1:
-            level = await _parents(level)
-            height += 1
-            stored = await store.scan_nodes(height, len(level))
-            await _compare(height, level, stored, verdict)
+        while True:
+            # PostgreSQL digests the stored level while the level above is computed here.
+            stored = asyncio.ensure_future(store.level_digest(height, len(level)))
+            above = await _parents(level) if len(level) > 1 else None
+            await _compare(store, height, level, await stored, verdict)
+            if above is None:
+                break
+            height, level = height + 1, above
             stored_levels[height] = level
         for checkpoint in checkpoints:
             _check_checkpoint(checkpoint, stored_levels, public_key_pem, verdict)
@@ -60,18 +62,28 @@ async def verify_log(uow: LogUnits, public_key_pem: str) -> LogVerdict:
 
 
 async def _leaves(store: LogStore, size: int, verdict: LogVerdict) -> list[bytes]:
+    """Every body hashed into its leaf, in leaf order; each chunk is read while the one before is hashed."""
     leaves: list[bytes] = []
-    async for entry in store.scan(size):
-        if entry.leaf_index != len(leaves):
-            verdict.problem(f"entry {len(leaves)} is missing")
-            leaves.append(b"")
-        leaves.append(merkle.leaf_hash(entry.body))
-        if not _columns_match(entry):
-            verdict.problem(f"entry {entry.leaf_index}: indexed columns differ from the hashed entry")
-        verdict.entries_checked += 1
+    fetch = asyncio.ensure_future(store.entries_with_columns(-1, size, SCAN_CHUNK))
+    while fetch is not None:
+        rows = await fetch
+        fetch = asyncio.ensure_future(store.entries_with_columns(rows[-1][0], size, SCAN_CHUNK)) \
+            if len(rows) == SCAN_CHUNK else None
+        await asyncio.sleep(0)  # the next chunk's query leaves now
+        for position, row in enumerate(rows):
+            leaf_index, body = row[0], row[1]
+            if leaf_index != len(leaves):
+                verdict.problem(f"entries {len(leaves)}..{leaf_index - 1} are missing")
+                leaves += [b""] * (leaf_index - len(leaves))
+            leaves.append(merkle.leaf_hash(body))
+            if not columns_match(body, row[2:]):
+                verdict.problem(f"entry {leaf_index}: indexed columns differ from the hashed entry")
+            if position % YIELD_EVERY == YIELD_EVERY - 1:
+                await asyncio.sleep(0)
+        verdict.entries_checked += len(rows)
     if len(leaves) < size:
         verdict.problem(f"entries {len(leaves)}..{size - 1} are missing")
-    await _compare(0, leaves, await store.scan_nodes(0, size), verdict)
+        leaves += [b""] * (size - len(leaves))
     return leaves
 
 
@@ -85,8 +97,12 @@ async def _parents(level: list[bytes]) -> list[bytes]:
     return parents
 
 
-async def _compare(level: int, computed: list[bytes], stored: list[tuple[int, bytes]], verdict: LogVerdict) -> None:
-    found = dict(stored)
+async def _compare(store: LogStore, level: int, computed: list[bytes], stored: tuple[int, bytes],
+                   verdict: LogVerdict) -> None:
+    """The stored level against the computed one: whole, by digest; node by node only when they differ."""
+    if stored == (len(computed), hashlib.sha256(b"".join(computed)).digest()):
+        return
+    found = dict(await store.scan_nodes(level, len(computed)))
     for index, value in enumerate(computed):
         if found.get(index) != value:
             verdict.problem(f"tree node {level}/{index} differs from the entries below it")

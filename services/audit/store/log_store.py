@@ -3,17 +3,28 @@ sequencer's working state (Kafka offsets, producer progress, the Append inbox)."
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Sequence
 
 import asyncpg
 
 from services.audit.domain.checkpoint import Checkpoint
 from services.audit.domain.completeness import ProducerProgress
-from services.audit.domain.entry import Entry, EntryFilter, Event, StoredEntry, timestamp
+from services.audit.domain.entry import Entry, EntryFilter, Event
 
 NodeAddress = tuple[int, int]
 # Notified when the inbox gains events, so the sequencer takes them without waiting for its poll.
 INBOX_CHANNEL = "audit_inbox"
+# Notified with a new checkpoint's tree size (store migration 0004).
+CHECKPOINT_CHANNEL = "audit_checkpoint"
+
+
+# Each entry's body and its indexed columns, written as the body writes them (entry.INDEXED's order;
+# the time as entry.timestamp formats it, by PostgreSQL on its own core).
+OCCURRED_AT_AS_WRITTEN = "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+_ENTRIES_WITH_COLUMNS = (
+    "SELECT leaf_index, body, event_id::text, producer, sequence, event_type, subject_ref,"
+    f" {OCCURRED_AT_AS_WRITTEN}, controller_id"
+    " FROM entries WHERE leaf_index > $1 AND leaf_index < $2 ORDER BY leaf_index LIMIT $3")
 
 
 def _checkpoint(row: asyncpg.Record) -> Checkpoint:
@@ -117,27 +128,24 @@ class LogStore:
         row = await self._conn.fetchrow("SELECT controller_id FROM entries WHERE leaf_index = $1", leaf_index)
         return (row is not None, row["controller_id"] if row is not None else None)
 
-    async def scan(self, below_size: int, chunk: int = 20_000) -> AsyncIterator[StoredEntry]:
-        """Every entry below `below_size` in leaf order, as stored (its indexed columns included)."""
-        after = -1
-        while True:
-            rows = await self._conn.fetch(
-                "SELECT * FROM entries WHERE leaf_index > $1 AND leaf_index < $2 ORDER BY leaf_index LIMIT $3",
-                after, below_size, chunk)
-            for row in rows:
-                yield StoredEntry(row["leaf_index"], bytes(row["body"]), {
-                    "eventId": str(row["event_id"]), "producer": row["producer"], "sequence": row["sequence"],
-                    "type": row["event_type"], "subjectRef": row["subject_ref"],
-                    "occurredAt": timestamp(row["occurred_at"]), "controllerId": row["controller_id"]})
-            if len(rows) < chunk:
-                return
-            after = rows[-1]["leaf_index"]
+    async def entries_with_columns(self, after: int, below_size: int, limit: int) -> list[Sequence]:
+        """Up to `limit` entries after leaf `after`, below `below_size`, in leaf order, each a row of
+        its leaf index, its body, then its indexed columns as `entry.columns_match` compares them."""
+        return await self._conn.fetch(_ENTRIES_WITH_COLUMNS, after, below_size, limit)
 
     async def scan_nodes(self, level: int, below_index: int) -> list[tuple[int, bytes]]:
         rows = await self._conn.fetch(
             "SELECT node_index, hash FROM tree_nodes WHERE level = $1 AND node_index < $2 ORDER BY node_index",
             level, below_index)
         return [(r["node_index"], bytes(r["hash"])) for r in rows]
+
+    async def level_digest(self, level: int, below_index: int) -> tuple[int, bytes]:
+        """How many nodes of `level` are stored below `below_index`, and the SHA-256 of their hashes
+        joined in index order: a level is compared whole without reading it out."""
+        row = await self._conn.fetchrow(
+            "SELECT count(*), sha256(coalesce(string_agg(hash, ''::bytea ORDER BY node_index), ''::bytea))"
+            " FROM tree_nodes WHERE level = $1 AND node_index < $2", level, below_index)
+        return row[0], bytes(row[1])
 
     # Working state
 
