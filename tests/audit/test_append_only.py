@@ -109,33 +109,65 @@ async def test_tampering_as_superuser_is_found_by_verify_log_and_by_the_offline_
     assert not offline.ok and any("not in the signed tree" in p for p in offline.problems)
 
 
-async def test_each_tampered_entry_and_node_is_named_whatever_its_body_holds(scratch_audit, postgres, backend):
-    """A column changed beside its body, a body that is no UTF-8, one that is JSON but no object, and a
-    stored tree node: VerifyLog names each (PostgreSQL cannot read two of those bodies as JSON, so their
-    chunk is compared in Python) and still checks the rest."""
+async def _tampered(postgres, database: str, *statements: tuple) -> None:
+    """As a superuser who disables the log's triggers."""
+    conn = await asyncpg.connect(postgres.dsn(database))
+    try:
+        await conn.execute("ALTER TABLE entries DISABLE TRIGGER ALL")
+        await conn.execute("ALTER TABLE tree_nodes DISABLE TRIGGER ALL")
+        for statement in statements:
+            await conn.execute(*statement)
+    finally:
+        await conn.close()
+
+
+async def _face_leaves(scratch_audit, postgres, count: int) -> list[int]:
+    """The leaves of `count` face events appended together, once VerifyLog has found the log sound."""
     database, face_events, dpo = scratch_audit
     subject = unique("subj")
-    await face_events.Append(pb.AppendRequest(events=[face_event(subject, score=s / 10) for s in range(4)]))
+    await face_events.Append(pb.AppendRequest(events=[face_event(subject, score=s / 10) for s in range(count)]))
     await entries_of(dpo, subject, kind="face.")
     assert (await dpo.VerifyLog(pb.VerifyLogRequest())).ok
     conn = await asyncpg.connect(postgres.dsn(database))
     try:
-        rows = await conn.fetch("SELECT leaf_index FROM entries WHERE event_type LIKE 'face.%' ORDER BY leaf_index")
-        column, no_utf8, array, kept = (r["leaf_index"] for r in rows)
-        await conn.execute("ALTER TABLE entries DISABLE TRIGGER ALL")
-        await conn.execute("ALTER TABLE tree_nodes DISABLE TRIGGER ALL")
-        await conn.execute("UPDATE entries SET producer = 'someone-else' WHERE leaf_index = $1", column)
-        await conn.execute("UPDATE entries SET body = $1 WHERE leaf_index = $2", b"\xff\xfe{}", no_utf8)
-        await conn.execute("UPDATE entries SET body = $1 WHERE leaf_index = $2", b"[1, 2]", array)
-        await conn.execute("UPDATE tree_nodes SET hash = sha256(hash) WHERE level = 1 AND node_index = 0")
+        return [r["leaf_index"] for r in await conn.fetch(
+            "SELECT leaf_index FROM entries WHERE subject_ref <> '' AND event_type LIKE 'face.%' ORDER BY leaf_index")]
     finally:
         await conn.close()
 
+
+async def test_each_tampered_entry_is_named_whatever_its_body_holds(scratch_audit, postgres, backend):
+    """A column changed beside its body, a body that is no UTF-8, one that is JSON but no object, and a
+    stored leaf node whose body is untouched: VerifyLog names each and still checks the rest."""
+    database, _, dpo = scratch_audit
+    column, kept, no_utf8, array = await _face_leaves(scratch_audit, postgres, 4)
+    await _tampered(postgres, database,
+                    ("UPDATE entries SET producer = 'someone-else' WHERE leaf_index = $1", column),
+                    ("UPDATE entries SET body = $1 WHERE leaf_index = $2", b"\xff\xfe{}", no_utf8),
+                    ("UPDATE entries SET body = $1 WHERE leaf_index = $2", b"[1, 2]", array),
+                    ("UPDATE tree_nodes SET hash = sha256(hash) WHERE level = 0 AND node_index = $1", kept))
+
     problems = list((await dpo.VerifyLog(pb.VerifyLogRequest())).problems)
-    named = {leaf for leaf in (column, no_utf8, array, kept)
+    named = {leaf for leaf in (column, kept, no_utf8, array)
              if f"entry {leaf}: indexed columns differ from the hashed entry" in problems}
     assert named == {column, no_utf8, array}
-    assert "tree node 1/0 differs from the entries below it" in problems
+    assert f"tree node 0/{kept} differs from the entries below it" in problems
+
+
+async def test_a_stored_level_reshaped_around_the_same_bytes_is_still_named(scratch_audit, postgres, backend):
+    """Joined in order, the level's bytes stay the same when one hash is split across two nodes, or a
+    node moves below index 0: VerifyLog compares such a level node by node."""
+    database, _, dpo = scratch_audit
+    first, second, third = await _face_leaves(scratch_audit, postgres, 3)
+    await _tampered(postgres, database,
+                    ("UPDATE tree_nodes SET hash = hash || (SELECT substr(hash, 1, 1) FROM tree_nodes"
+                     " WHERE level = 0 AND node_index = $2) WHERE level = 0 AND node_index = $1", first, second),
+                    ("UPDATE tree_nodes SET hash = substr(hash, 2) WHERE level = 0 AND node_index = $1", second),
+                    ("UPDATE tree_nodes SET node_index = -1 WHERE level = 0 AND node_index = 0",))
+
+    problems = list((await dpo.VerifyLog(pb.VerifyLogRequest())).problems)
+    assert {f"tree node 0/{leaf} differs from the entries below it" for leaf in (first, second, 0)} <= set(problems)
+    assert f"tree node 0/{third} differs from the entries below it" not in problems
 
 
 async def test_a_checkpoint_whose_note_names_another_size_is_found_by_verify_log(scratch_audit, postgres, backend):

@@ -1,6 +1,6 @@
 """What the proofs know of the signed sizes without a query: only while the checkpoint channel is up
-and after the latest was read since it came up; a size announced is known at once; the channel lost,
-nothing is known and the store is asked again."""
+and after the latest was read since it came up; an announcement makes the next proof read the
+latest again; the channel lost, nothing is known and the store is asked again."""
 
 from services.audit.service.signed_sizes import SignedSizes
 
@@ -13,10 +13,24 @@ def test_nothing_is_known_until_the_latest_is_read_while_listening():
     sizes.listening()
     still_unknown = sizes.latest()
     sizes.read_latest(12, sizes.epoch)
-    sizes.announced("15")
+    known = (sizes.latest(), sizes.is_signed(12), sizes.is_signed(13))
 
     assert unknown == (None, False) and still_unknown is None
-    assert sizes.latest() == 15 and sizes.is_signed(12) and sizes.is_signed(15) and not sizes.is_signed(13)
+    assert known == (12, True, False)
+
+
+def test_an_announcement_is_a_hint_to_read_the_latest_again_never_a_size_taken_on_trust():
+    sizes = SignedSizes()
+    sizes.listening()
+    sizes.read_latest(12, sizes.epoch)
+    reading = sizes.epoch  # a read of the latest under way when the announcement comes
+    sizes.announced("15")
+    hinted = (sizes.latest(), sizes.is_signed(15))
+    sizes.read_latest(12, reading)  # what that read saw: not trusted, it may predate the checkpoint
+    sizes.read_latest(15, sizes.epoch)
+
+    assert hinted == (None, False)
+    assert sizes.latest() == 15 and sizes.is_signed(15)
 
 
 def test_a_latest_read_across_a_reconnection_is_not_trusted():
@@ -35,9 +49,8 @@ def test_a_latest_read_across_a_reconnection_is_not_trusted():
 def test_the_channel_lost_nothing_is_known_and_only_recent_sizes_are_kept():
     sizes = SignedSizes(kept=3)
     sizes.listening()
-    sizes.read_latest(1, sizes.epoch)
-    for size in (2, 3, 4, 5):
-        sizes.announced(str(size))
+    for size in (1, 2, 3, 4, 5):
+        sizes.read_latest(size, sizes.epoch)
     kept = [size for size in range(1, 6) if sizes.is_signed(size)]
     sizes.lost()
 

@@ -40,12 +40,15 @@ class LogReader:
             latest = await store.latest_checkpoint()
         if latest is None:
             raise errors.EmptyLog()
+        self._signed.learnt(latest.tree_size)
         return latest
 
-    async def _signed_size(self, requested: int, what: str = "tree_size") -> int:
-        """The requested tree size, 0 meaning the latest; only the size of a signed checkpoint."""
+    async def _signed_size(self, requested: int, what: str = "tree_size", at_least: int = 0) -> int:
+        """The requested tree size, 0 meaning the latest; only the size of a signed checkpoint.
+        `at_least`: a latest smaller than this is read again from the store before it is answered
+        (a checkpoint whose announcement has not arrived yet)."""
         latest = self._signed.latest()
-        if latest is None or requested > latest:  # not known, or a checkpoint not announced here yet
+        if latest is None or max(requested, at_least) > latest:
             latest = await self._stored_latest()
         if not requested:
             return latest
@@ -72,7 +75,7 @@ class LogReader:
         """(tree size, leaf hash, audit path, the entry's JSON if asked `with_entry` else b""). `controller_id`: the caller's, if it is a controller's
         client; a leaf that is not one of its controller's entries is then LeafNotFound, beyond the
         tree or not: the tree's size is public (checkpoints are global), whose a leaf is is not."""
-        size = await self._signed_size(tree_size)
+        size = await self._signed_size(tree_size, at_least=leaf_index + 1)
         if controller_id is not None and (leaf_index >= size or not await self._owned(leaf_index, controller_id)):
             raise errors.LeafNotFound(leaf_index)
         if leaf_index >= size:
@@ -90,7 +93,7 @@ class LogReader:
 
     async def consistency(self, old_size: int, new_size: int) -> tuple[int, list[bytes]]:
         """Between two signed trees: the one the caller holds and a later one."""
-        size = await self._signed_size(new_size, "new_size")
+        size = await self._signed_size(new_size, "new_size", at_least=old_size)
         if old_size > size:
             raise errors.BeyondTree("old_size", old_size, size)
         await self._signed_size(old_size, "old_size")

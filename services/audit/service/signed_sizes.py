@@ -1,8 +1,10 @@
-"""Which tree sizes are signed, known without a query. A checkpoint never changes or goes, and each
-new one is announced (store migration 0004's trigger), so a proof needs no read of the checkpoints to
-learn that the size it is asked for is signed, nor which is the latest. Known only while the channel
-is up and once the latest was read after it came up; otherwise, and for a size not known, the store
-is asked. A size learnt is a fact for good; only the most recent ones are kept."""
+"""Which tree sizes are signed, known without a query. A checkpoint never changes or goes, so a size
+read from the store stays signed for good, and each new checkpoint is announced (store migration
+0004's trigger), so the latest size read stays the latest until an announcement comes: a proof
+needs no read of the checkpoints until then. An announcement is taken as a hint only (anyone who
+may connect can notify): the next proof reads the latest from the store. Known only while the
+channel is up and once the latest was read after it came up or was last announced; otherwise, and
+for a size not known, the store is asked. Only the most recent sizes are kept."""
 
 from collections import OrderedDict
 
@@ -44,8 +46,10 @@ class SignedSizes:
             self._ready = True
 
     # The channel's callbacks (services/common/pg_listener.py)
-    def announced(self, payload: str) -> None:
-        self.learnt(int(payload))
+    def announced(self, _payload: str) -> None:
+        """A checkpoint was added: the latest known is no longer known to be the latest."""
+        self._epoch += 1
+        self._ready = False
 
     def listening(self) -> None:
         self._epoch += 1

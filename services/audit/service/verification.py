@@ -8,7 +8,9 @@ one is hashed, and digests each stored level while the next is computed here, so
 out only when it differs."""
 
 import asyncio
+import contextlib
 import hashlib
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 
 from services.audit.domain import merkle, proofs
@@ -48,9 +50,9 @@ async def verify_log(uow: LogUnits, public_key_pem: str) -> LogVerdict:
         height = 0
         while True:
             # PostgreSQL digests the stored level while the level above is computed here.
-            stored = asyncio.ensure_future(store.level_digest(height, len(level)))
-            above = await _parents(level) if len(level) > 1 else None
-            await _compare(store, height, level, await stored, verdict)
+            async with _beside(store.level_digest(height, len(level))) as stored:
+                above = await _parents(level) if len(level) > 1 else None
+                await _compare(store, height, level, await stored, verdict)
             if above is None:
                 break
             height, level = height + 1, above
@@ -64,27 +66,48 @@ async def verify_log(uow: LogUnits, public_key_pem: str) -> LogVerdict:
 async def _leaves(store: LogStore, size: int, verdict: LogVerdict) -> list[bytes]:
     """Every body hashed into its leaf, in leaf order; each chunk is read while the one before is hashed."""
     leaves: list[bytes] = []
-    fetch = asyncio.ensure_future(store.entries_with_columns(-1, size, SCAN_CHUNK))
-    while fetch is not None:
-        rows = await fetch
-        fetch = asyncio.ensure_future(store.entries_with_columns(rows[-1][0], size, SCAN_CHUNK)) \
-            if len(rows) == SCAN_CHUNK else None
-        await asyncio.sleep(0)  # the next chunk's query leaves now
-        for position, row in enumerate(rows):
-            leaf_index, body = row[0], row[1]
-            if leaf_index != len(leaves):
-                verdict.problem(f"entries {len(leaves)}..{leaf_index - 1} are missing")
-                leaves += [b""] * (leaf_index - len(leaves))
-            leaves.append(merkle.leaf_hash(body))
-            if not columns_match(body, row[2:]):
-                verdict.problem(f"entry {leaf_index}: indexed columns differ from the hashed entry")
-            if position % YIELD_EVERY == YIELD_EVERY - 1:
-                await asyncio.sleep(0)
-        verdict.entries_checked += len(rows)
+    rows = await store.entries_with_columns(-1, size, SCAN_CHUNK)
+    while rows:
+        following = store.entries_with_columns(rows[-1][0], size, SCAN_CHUNK) if len(rows) == SCAN_CHUNK else None
+        async with _beside(following) as read:
+            await _hash_chunk(rows, leaves, verdict)
+            rows = await read if read is not None else []
     if len(leaves) < size:
         verdict.problem(f"entries {len(leaves)}..{size - 1} are missing")
         leaves += [b""] * (size - len(leaves))
     return leaves
+
+
+async def _hash_chunk(rows: list, leaves: list[bytes], verdict: LogVerdict) -> None:
+    for position, row in enumerate(rows):
+        leaf_index, body = row[0], row[1]
+        if leaf_index != len(leaves):
+            verdict.problem(f"entries {len(leaves)}..{leaf_index - 1} are missing")
+            leaves += [b""] * (leaf_index - len(leaves))
+        leaves.append(merkle.leaf_hash(body))
+        if not columns_match(body, row[2:]):
+            verdict.problem(f"entry {leaf_index}: indexed columns differ from the hashed entry")
+        if position % YIELD_EVERY == YIELD_EVERY - 1:
+            await asyncio.sleep(0)
+    verdict.entries_checked += len(rows)
+
+
+@contextlib.asynccontextmanager
+async def _beside(query: Coroutine | None) -> AsyncIterator[asyncio.Future | None]:
+    """`query` under way on the connection while the block works; never left running past it (the
+    connection takes one query at a time, and the transaction must end cleanly whatever happened)."""
+    if query is None:
+        yield None
+        return
+    running = asyncio.ensure_future(query)
+    await asyncio.sleep(0)  # it leaves now
+    try:
+        yield running
+    finally:
+        if not running.done():
+            running.cancel()
+        with contextlib.suppress(BaseException):
+            await running
 
 
 async def _parents(level: list[bytes]) -> list[bytes]:
@@ -97,10 +120,11 @@ async def _parents(level: list[bytes]) -> list[bytes]:
     return parents
 
 
-async def _compare(store: LogStore, level: int, computed: list[bytes], stored: tuple[int, bytes],
+async def _compare(store: LogStore, level: int, computed: list[bytes], stored: tuple[int, bool, bytes],
                    verdict: LogVerdict) -> None:
-    """The stored level against the computed one: whole, by digest; node by node only when they differ."""
-    if stored == (len(computed), hashlib.sha256(b"".join(computed)).digest()):
+    """The stored level against the computed one: whole, by digest, when the store holds exactly one
+    32-byte hash at each index (so equal joins mean equal nodes); node by node otherwise."""
+    if stored == (len(computed), True, hashlib.sha256(b"".join(computed)).digest()):
         return
     found = dict(await store.scan_nodes(level, len(computed)))
     for index, value in enumerate(computed):

@@ -139,13 +139,15 @@ class LogStore:
             level, below_index)
         return [(r["node_index"], bytes(r["hash"])) for r in rows]
 
-    async def level_digest(self, level: int, below_index: int) -> tuple[int, bytes]:
-        """How many nodes of `level` are stored below `below_index`, and the SHA-256 of their hashes
-        joined in index order: a level is compared whole without reading it out."""
+    async def level_digest(self, level: int, below_index: int) -> tuple[int, bool, bytes]:
+        """How many nodes of `level` are stored at indexes 0 to `below_index` - 1, whether each is a
+        32-byte hash, and the SHA-256 of their hashes joined in index order: a level is compared
+        whole without being read out."""
         row = await self._conn.fetchrow(
-            "SELECT count(*), sha256(coalesce(string_agg(hash, ''::bytea ORDER BY node_index), ''::bytea))"
-            " FROM tree_nodes WHERE level = $1 AND node_index < $2", level, below_index)
-        return row[0], bytes(row[1])
+            "SELECT count(*), coalesce(bool_and(octet_length(hash) = 32), true),"
+            " sha256(coalesce(string_agg(hash, ''::bytea ORDER BY node_index), ''::bytea))"
+            " FROM tree_nodes WHERE level = $1 AND node_index >= 0 AND node_index < $2", level, below_index)
+        return row[0], row[1], bytes(row[2])
 
     # Working state
 
