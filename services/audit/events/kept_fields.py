@@ -8,6 +8,8 @@ here; a payload type not listed keeps no field at all (its event is still logged
 Paths are the proto field names, dotted into nested messages; each ends at a scalar, an enum or a
 Timestamp/Duration, never at a message kept whole."""
 
+import functools
+
 from google.protobuf import any_pb2, json_format
 from google.protobuf.message import DecodeError, Message
 
@@ -83,11 +85,24 @@ def kept(payload: any_pb2.Any) -> dict:
 
 def _keep_only(message: Message, paths: frozenset[str]) -> None:
     message.DiscardUnknownFields()
+    below = _paths_below(paths)
     for field, value in message.ListFields():
         if field.name in paths:
             continue
-        inner = frozenset(p.split(".", 1)[1] for p in paths if p.startswith(f"{field.name}."))
+        inner = below.get(field.name)
         if inner and field.message_type is not None and not field.is_repeated:
             _keep_only(value, inner)
         else:
             message.ClearField(field.name)
+
+
+@functools.cache
+def _paths_below(paths: frozenset[str]) -> dict[str, frozenset[str]]:
+    """For each field named at the head of a dotted path, the paths inside it (worked out once per
+    set of paths: every event of a type asks the same)."""
+    below: dict[str, set[str]] = {}
+    for path in paths:
+        head, _, rest = path.partition(".")
+        if rest:
+            below.setdefault(head, set()).add(rest)
+    return {head: frozenset(rest) for head, rest in below.items()}
