@@ -39,13 +39,20 @@ def verify(request_id: str, verified: bool = True, note: str = "") -> pb.VerifyI
 
 
 async def settled(operator, request_id: str, timeout: float = 20.0) -> pb.Request:  # noqa: ASYNC109
-    async with asyncio.timeout(timeout):
-        while True:
-            r = (await operator.GetRequest(pb.GetRequestRequest(request_id=request_id))).request
-            if r.status in (pb.REQUEST_STATUS_COMPLETED, pb.REQUEST_STATUS_PARTIALLY_COMPLETED,
-                            pb.REQUEST_STATUS_REJECTED):
-                return r
-            await asyncio.sleep(0.1)
+    r = None
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                r = (await operator.GetRequest(pb.GetRequestRequest(request_id=request_id))).request
+                if r.status in (pb.REQUEST_STATUS_COMPLETED, pb.REQUEST_STATUS_PARTIALLY_COMPLETED,
+                                pb.REQUEST_STATUS_REJECTED):
+                    return r
+                await asyncio.sleep(0.1)
+    except TimeoutError:  # say what it waited for
+        tasks = [(t.processor, pb.TaskState.Name(t.task_state)) for t in r.tasks] if r else []
+        raise AssertionError(f"request {request_id} not settled in {timeout:g}s: "
+                             f"{pb.RequestStatus.Name(r.status) if r else 'never read'}"
+                             f" ({r.status_reason if r else ''}), tasks {tasks}") from None
 
 
 @pytest.mark.parametrize(("jurisdiction", "days"), [("DE", (28, 31)), ("US-CA", (45, 45)), ("CN", (19, 21)),
