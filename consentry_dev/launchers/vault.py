@@ -21,6 +21,13 @@ from .process import ManagedProcess, private_file
 _BAO_ENV_PREFIXES = ("BAO_", "VAULT_")
 
 
+def bao_environment(home: Path, **settings: str) -> dict[str, str]:
+    """This process's environment without the developer's bao/vault settings, HOME in the run dir
+    (bao writes a token file there), plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_BAO_ENV_PREFIXES)}
+    return {**env, "HOME": str(home), **settings}
+
+
 class OpenBaoProcess(ManagedProcess):
     """`bao server -dev` on 127.0.0.1:<port>.
 
@@ -71,9 +78,7 @@ class OpenBaoProcess(ManagedProcess):
         self.config_path.write_text("disable_clustering = true\n")
 
     def popen_kwargs(self) -> dict[str, Any]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_BAO_ENV_PREFIXES)}
-        env.update(HOME=str(self.home_dir), BAO_ADDR=self.address, BAO_DEV_ROOT_TOKEN_ID=self.root_token)
-        return {"env": env}
+        return {"env": bao_environment(self.home_dir, BAO_ADDR=self.address, BAO_DEV_ROOT_TOKEN_ID=self.root_token)}
 
     def write_root_token(self, path: Path) -> Path:
         """For an operator who needs it: in a file only its owner can read."""

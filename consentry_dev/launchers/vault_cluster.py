@@ -18,7 +18,6 @@ The config sets no `disable_mlock`: OpenBao 2.x has dropped mlock and warns abou
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,7 +30,7 @@ from services.common.pki import CertFiles, DevCA
 
 from .process import ManagedProcess, free_port, private_file
 from .procfs import POLL_INTERVAL
-from .vault import _BAO_ENV_PREFIXES, OpenBaoProcess
+from .vault import OpenBaoProcess, bao_environment
 
 SEAL_KEY = "autounseal"
 _SEAL_POLICY = f"""
@@ -116,9 +115,7 @@ seal "transit" {{
 """)
 
     def popen_kwargs(self) -> dict[str, Any]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_BAO_ENV_PREFIXES)}
-        env.update(HOME=str(self.home_dir))
-        return {"env": env}
+        return {"env": bao_environment(self.home_dir)}
 
     def health(self) -> dict[str, Any] | None:
         """`sys/health` whatever the state (sealed, standby, ...); None when the node does not answer."""

@@ -43,9 +43,8 @@ class AuditApp:
 
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
-        # As read now, before anything opens a connection with them.
         runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.tls_ca, s.tls_cert, s.tls_key,
-                                        s.kafka.tls_ca, s.kafka.tls_cert, s.kafka.tls_key)
+                                        *s.kafka.tls_files)
         pool = await runtime.start_database(s.database_url, s.pool_min_size, s.pool_max_size,
                                             owner_url=s.owner_database_url, with_outbox=False)
         if not (s.tls_ca and s.tls_cert and s.tls_key):

@@ -92,7 +92,8 @@ class ServiceRuntime:
         given): when they are renewed, a graceful stop within `within_s`, for a start with the new ones.
         Called before they are first read, so a renewal during the start is not missed."""
         watched = tuple(f for f in files if f is not None)
-        self.spawn(restart_when_changed(watched, stamp(watched), within_s), "tls-client-files")
+        if watched:
+            self.spawn(restart_when_changed(watched, stamp(watched), within_s), "tls-client-files")
 
     def on_stop(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Runs after the server and the tasks stopped, before Kafka and the pool close."""

@@ -49,6 +49,11 @@ class KafkaSettings(BaseModel):
             raise ValueError(f"kafka.sasl_username and kafka.sasl_password are required with {self.security_protocol}")
         return self
 
+    @property
+    def tls_files(self) -> tuple[Path | None, ...]:
+        """The files of this client's TLS identity, as services/common/tls_files.py watches them."""
+        return self.tls_ca, self.tls_cert, self.tls_key
+
 
 class GrpcSettings(BaseModel):
     listen: str = "127.0.0.1:50051"

@@ -81,6 +81,6 @@ async def restart_when_changed(files: tuple[Path, ...], first: tuple, within_s: 
     while stamp(files) == first:  # noqa: ASYNC110 - a file changing has no event to wait on
         await asyncio.sleep(poll_s)
     delay = random.uniform(0, within_s)
-    log.info("client certificate changed: restarting", within_s=round(delay))
+    log.info("client certificate changed: restarting", in_s=round(delay))
     await asyncio.sleep(delay)
     restart()

@@ -24,6 +24,11 @@ LOGIN_TIMEOUT_S = 5.0
 LOGIN_RETRY_S = (1.0, 30.0)
 
 
+def tls_verification(ca_file: Path | None) -> str | bool:
+    """What hvac/requests verify Vault's certificate against: the CA file, else the HTTP client's bundle."""
+    return str(ca_file) if ca_file else True
+
+
 class VaultLoginFailed(Exception):
     """No token: the login was refused or could not be made, and no earlier token is still valid."""
 
@@ -34,7 +39,7 @@ class VaultSession:
                  clock: Callable[[], float] = time.monotonic) -> None:
         """`login`: logs in with the client it is given and returns Vault's answer; None for a fixed `token`."""
         self.address, self._relogin_floor = address, relogin_floor_s
-        self.verify: str | bool = str(ca_file) if ca_file else True
+        self.verify = tls_verification(ca_file)
         self._login, self._clock = login, clock
         self._lock, self._clients = threading.Lock(), threading.local()
         self._token, self._logged_in = token, -math.inf

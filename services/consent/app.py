@@ -50,9 +50,7 @@ class ConsentApp:
 
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
-        # As read now, before anything opens a connection with them.
-        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.kafka.tls_ca, s.kafka.tls_cert,
-                                        s.kafka.tls_key)
+        runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, *s.kafka.tls_files)
         signer = Ed25519Signer.from_file(s.receipt_signing_key)  # before anything starts: a bad key stops here
         guardian_ages = GuardianAges(s.guardian_ages)
         tagger = await asyncio.to_thread(load_tagger, s.erasure_key)

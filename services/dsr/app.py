@@ -55,9 +55,8 @@ class DsrApp:
 
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
-        # As read now, before anything opens a connection with them.
         runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.tls_ca, s.tls_cert, s.tls_key,
-                                        s.kafka.tls_ca, s.kafka.tls_cert, s.kafka.tls_key)
+                                        *s.kafka.tls_files)
         tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
         pool, relay = await runtime.start_infrastructure(s.database_url, s.pool_min_size, s.pool_max_size, s.kafka,
                                                          s.topic, tagger, s.retention, {

@@ -52,9 +52,8 @@ class KeyVaultApp:
 
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
-        # As read now, before anything opens a connection with them.
         runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.consent_tls_ca, s.consent_tls_cert,
-                                        s.consent_tls_key, s.kafka.tls_ca, s.kafka.tls_cert, s.kafka.tls_key)
+                                        s.consent_tls_key, *s.kafka.tls_files)
         signer = Ed25519Signer.from_file(s.certificate_signing_key)  # before anything starts: a bad key stops here
         tagger = await asyncio.to_thread(load_tagger, s.erasure_key)
         runtime.migration_steps[keyed_rows.NAME] = keyed_rows.tag_subject_keys(tagger, signer)

@@ -63,7 +63,6 @@ class PortalApp:
 
     async def start(self) -> None:
         s, runtime = self.settings, self.runtime
-        # As read now, before anything opens a connection with them.
         runtime.restart_on_new_identity(s.runtime.tls_restart_within_s, s.tls_ca, s.tls_cert, s.tls_key,
                                         s.console.tls_cert, s.console.tls_key)
         if not (s.tls_ca and s.tls_cert and s.tls_key):

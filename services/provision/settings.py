@@ -16,7 +16,7 @@ class ProvisionSettings(BaseSettings):
     # A role that may create roles and databases (CREATEROLE, CREATEDB), e.g. the superuser.
     database_url: SecretStr = SecretStr("")
     vault_address: str = "http://127.0.0.1:8200"
-    vault_ca_file: Path | None = None  # the CA of Vault's certificate (unset: the system's)
+    vault_ca_file: Path | None = None  # the CA of Vault's certificate (unset: the HTTP client's bundle)
     # A token that may mount secrets engines, write keys and policies, and create tokens.
     vault_token: SecretStr = SecretStr("")
     # A client the broker lets create topics.

@@ -12,6 +12,7 @@ import requests
 from services.audit import provision as audit
 from services.common import erasure
 from services.common.vault_admin import ensure_auth_method, issue_token, write_entry
+from services.common.vault_auth import tls_verification
 from services.keyvault import provision as keyvault
 from services.provision import ProvisionError, Provisioned
 
@@ -37,7 +38,7 @@ def admin_client(address: str, token: str, ca_file: Path | None = None) -> hvac.
     if not token:
         raise ProvisionError("CONSENTRY_PROVISION_VAULT_TOKEN is not set: a token that may mount secrets"
                              " engines, write keys and policies, and create tokens")
-    return hvac.Client(url=address, token=token, timeout=10, verify=str(ca_file) if ca_file else True)
+    return hvac.Client(url=address, token=token, timeout=10, verify=tls_verification(ca_file))
 
 
 def _step(admin: hvac.Client, step: Callable[[], list[str]]) -> list[str]:

@@ -27,6 +27,7 @@ from examples.face_gate.gate import FaceGate
 from examples.face_gate.store import FaceStore
 from tests.consent.builders import registered_controller
 from tests.erasure.stack import CONTROLLER, GATES, RETENTION_S, start_platform
+from tests.dsr.test_requests import settled
 from tests.erasure_scan import Scan, scan_database, scan_messages
 from tests.portal.visitor import Visitor
 from tests.support import unique
@@ -56,16 +57,6 @@ async def _purpose(consent, purpose_id: str) -> None:
                                                          texts=[cpb.PublishNoticeRequest.Text(language="en", text=NOTICE)]))
 
 
-async def _finished(dsr, request_id: str, timeout: float = 60.0) -> pb.Request:  # noqa: ASYNC109
-    async with asyncio.timeout(timeout):
-        while True:
-            r = (await dsr.GetRequest(pb.GetRequestRequest(request_id=request_id))).request
-            if r.status in (pb.REQUEST_STATUS_COMPLETED, pb.REQUEST_STATUS_PARTIALLY_COMPLETED,
-                            pb.REQUEST_STATUS_REJECTED):
-                return r
-            await asyncio.sleep(0.2)
-
-
 async def _submitted(dsr, kind: int, subject: str, evidence: str, **fields) -> str:
     return (await dsr.SubmitRequest(pb.SubmitRequestRequest(
         type=kind, subject_id=subject, jurisdiction="CN", idempotency_key=unique("req"), controller_id=CONTROLLER,
@@ -75,7 +66,7 @@ async def _submitted(dsr, kind: int, subject: str, evidence: str, **fields) -> s
 async def _completed(dsr, request_id: str) -> pb.Request:
     await dsr.VerifyIdentity(pb.VerifyIdentityRequest(request_id=request_id, verified=True,
                                                       idempotency_key=unique("verify")))
-    done = await _finished(dsr, request_id)
+    done = await settled(dsr, request_id, timeout=60)
     assert done.status == pb.REQUEST_STATUS_COMPLETED, done
     return done
 

@@ -17,7 +17,7 @@ class SignedSizes:
         self._kept = kept
         self._latest = 0
         self._listening = self._ready = False
-        self._epoch = 0  # bumped when the channel comes up or goes: a latest read before is not trusted
+        self._epoch = 0  # bumped at each announcement and when the channel comes up or goes: a latest read before is not trusted
 
     @property
     def epoch(self) -> int:
@@ -32,7 +32,7 @@ class SignedSizes:
         return self._ready and size in self._sizes
 
     def learnt(self, size: int) -> None:
-        """A signed size, from a notification or the store."""
+        """A signed size, as the store said."""
         self._sizes[size] = None
         self._sizes.move_to_end(size)
         if len(self._sizes) > self._kept:

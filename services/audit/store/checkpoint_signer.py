@@ -44,8 +44,7 @@ class VaultCheckpointSigner:
             raise SignerUnavailable("Vault unreachable") from None
         except VaultLoginFailed as exc:
             raise SignerUnavailable(f"Vault login failed: {exc}") from None
-        except hvac.exceptions.Forbidden as exc:
-            self._vault.refused()
-            raise SignerUnavailable(str(exc).splitlines()[0].split(", on ")[0][:200]) from None
         except hvac.exceptions.VaultError as exc:
+            if isinstance(exc, hvac.exceptions.Forbidden):
+                self._vault.refused()
             raise SignerUnavailable(str(exc).splitlines()[0].split(", on ")[0][:200]) from None
