@@ -11,6 +11,12 @@
     blob = await cipher.seal(subject_id, purpose_id, template)  # store the blob; DeviceStorageOnly: not here
     template = await cipher.open(subject_id, purpose_id, blob)  # TemplateRetired: consent ended since; re-enrol
 
+A gate that opens templates all day keeps released keys in memory while they may be used, dropping
+each the moment its consent or key changes, and answering nothing from memory when it cannot know:
+
+    async with EdgeView(consent, keyvault) as edge:
+        cipher = TemplateCipher(keyvault, edge=edge)
+
     class DoorProcessor(DsrProcessor):
         async def handle_delete(self, task):
             removed = await templates.delete(task.subject_id, task.purpose_id or None)
@@ -32,9 +38,10 @@ A DPO checks an audit export offline, with nothing but the audit log's public ke
 """
 
 from consentry_client.cipher import TemplateCipher
+from consentry_client.edge import EdgeView
 from consentry_client.errors import (
     ConsentRefused, ConsentryClientError, CorruptTemplate, DeviceStorageOnly, SubjectErased, TemplateRetired,
-    error_info,
+    UseNotRecorded, error_info,
 )
 from consentry_client.gate import ConsentGate, Decision, connect
 from consentry_client.journal import InMemoryTaskJournal, TaskJournal
@@ -44,7 +51,7 @@ from consentry_client.processor import DsrProcessor, TaskAction, TaskFailed
 
 __all__ = [
     "ConsentGate", "ConsentRefused", "ConsentryClientError", "CorruptTemplate", "Decision", "DeviceStorageOnly",
-    "DsrProcessor",
+    "DsrProcessor", "EdgeView", "UseNotRecorded",
     "InMemoryTaskJournal", "SubjectErased", "TaskAction", "TaskFailed", "TaskJournal", "TemplateCipher", "TemplateRetired",
     "connect", "error_info", "items", "kafka_options", "pages", "whole",
 ]

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
+from consentry_client.edge import EdgeView
 from consentry_client.errors import (
     ConsentRefused, CorruptTemplate, DeviceStorageOnly, SubjectErased, TemplateRetired, error_info,
 )
@@ -30,9 +31,11 @@ class TemplateCipher:
     sealed under a consent that has ended since, CorruptTemplate for a blob that is malformed, altered
     or someone else's."""
 
-    def __init__(self, channel: grpc.aio.Channel, *, timeout: float = 5.0) -> None:
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float = 5.0, edge: EdgeView | None = None) -> None:
+        """`edge`: keep released keys in memory while they may be used (consentry_client.edge)."""
         self._stub = keyvault_pb2_grpc.KeyVaultServiceStub(channel)
         self._timeout = timeout
+        self._edge = edge
 
     async def seal(self, subject_id: str, purpose_id: str, template: bytes) -> bytes:
         request = pb.GenerateDataKeyRequest(subject_id=subject_id, purpose_id=purpose_id)
@@ -43,13 +46,25 @@ class TemplateCipher:
         return _HEADER.pack(VERSION, len(issued.wrapped_key)) + issued.wrapped_key + nonce + sealed
 
     async def open(self, subject_id: str, purpose_id: str, blob: bytes) -> bytes:
+        """With an edge view, a key kept in memory opens the template; the use is audited (UseNotRecorded
+        when it cannot be) before the template is returned."""
         wrapped_key, nonce, sealed = _parse(blob)
+        associated = _associated_data(subject_id, purpose_id)
+        edge = self._edge
+        if edge is not None:
+            kept = edge.kept(subject_id, purpose_id, wrapped_key)
+            if kept is not None:
+                template = _decrypted(kept.key, nonce, sealed, associated)
+                await edge.accounts.record(subject_id, purpose_id, kept.consent_id)
+                return template
+            version = edge.version
         request = pb.DecryptDataKeyRequest(subject_id=subject_id, purpose_id=purpose_id, wrapped_key=wrapped_key)
         released = await self._call(self._stub.DecryptDataKey, request)
-        try:
-            return AESGCM(released.plaintext_key).decrypt(nonce, sealed, _associated_data(subject_id, purpose_id))
-        except (InvalidTag, ValueError) as error:
-            raise CorruptTemplate("ciphertext does not authenticate") from error
+        key = AESGCM(released.plaintext_key)
+        template = _decrypted(key, nonce, sealed, associated)
+        if edge is not None:
+            edge.keep(version, subject_id, purpose_id, wrapped_key, released, key)
+        return template
 
     async def _call(self, rpc, request):
         """Other failures (UNAVAILABLE, DEADLINE_EXCEEDED, ...) propagate as gRPC errors, to be retried."""
@@ -60,6 +75,13 @@ class TemplateCipher:
             if translated is None:
                 raise
             raise translated from error
+
+
+def _decrypted(key: AESGCM, nonce: bytes, sealed: bytes, associated: bytes) -> bytes:
+    try:
+        return key.decrypt(nonce, sealed, associated)
+    except (InvalidTag, ValueError) as error:
+        raise CorruptTemplate("ciphertext does not authenticate") from error
 
 
 def _associated_data(subject_id: str, purpose_id: str) -> bytes:

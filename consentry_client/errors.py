@@ -60,3 +60,11 @@ class CorruptTemplate(ConsentryClientError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(f"corrupt template: {detail}")
+
+
+class UseNotRecorded(ConsentryClientError):
+    """A key kept in memory could not be accounted to keyvault, so the template was not opened (no use
+    goes unaudited). Retry; it goes to keyvault if memory cannot be used."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"use not recorded: {detail}")

@@ -33,7 +33,7 @@ rpcs = ["{CONSENT}/GetPurpose", "{CONSENT}/ListPurposes", "{CONSENT}/GrantConsen
         "{CONSENT}/WithdrawConsent", "{CONSENT}/ListConsents", "{CONSENT}/GetConsentHistory", "{CONSENT}/GetConsentAsOf",
         "{CONSENT}/RecordInteraction", "{CONSENT}/GetReceiptKey", "{CONSENT}/RenderReceipt", "{CONSENT}/IssueReceipt",
         "{CONSENT}/GetController", "{KEYVAULT}/EnsureSubjectKey", "{KEYVAULT}/GenerateDataKey", "{KEYVAULT}/DecryptDataKey",
-        "{KEYVAULT}/Encrypt", "{KEYVAULT}/Decrypt", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/Append",
+        "{CONSENT}/WatchConsents", "{KEYVAULT}/WatchKeys", "{KEYVAULT}/RecordReleases", "{KEYVAULT}/Encrypt", "{KEYVAULT}/Decrypt", "{KEYVAULT}/GetKeyStatus", "{AUDIT}/Append",
         "{DSR}/RegisterProcessor", "{DSR}/ConfirmTasks", "{PORTAL}/CreateSignInLink", "{PORTAL}/RegisterContact"]
 purposes = ["{DEMO_PURPOSE}"]
 

@@ -52,6 +52,11 @@ class SubjectTagger:
             else f"{controller_id}{SCOPE_SEPARATOR}{subject_id}"  # identifiers never contain it
         return hmac.new(self._key, scoped.encode(), hashlib.sha256).hexdigest()
 
+    def derived_key(self, label: str) -> bytes:
+        """A key for references of another kind, unrelated to the tags: no identifier starts with the
+        separator, so no tag is ever computed over this input."""
+        return hmac.new(self._key, f"{SCOPE_SEPARATOR}{label}".encode(), hashlib.sha256).digest()
+
     def tombstone(self, subject_id: str, controller_id: str | None = None) -> str:
         return TOMBSTONE_PREFIX + self.tag(subject_id, controller_id)
 

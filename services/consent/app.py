@@ -13,6 +13,7 @@ from services.common.runtime import ServiceRuntime
 from services.common.server import GrpcServer
 from services.common.signing import Ed25519Signer
 from services.common.uow import UnitsOfWork
+from services.common.watch import WatchHub
 from services.consent.api.admin_servicer import ConsentAdminServicer
 from services.consent.api.errors import status_for
 from services.consent.api.servicer import ConsentServicer
@@ -25,6 +26,7 @@ from services.consent.service.expiry import run_expiry
 from services.consent.service.filing import FilingWatch, run_filing_watch
 from services.consent.service.gate import ConsentGate
 from services.consent.service.listings import ConsentListings
+from services.consent.service.watch import WATCH_CHANNEL
 from services.consent.settings import ConsentSettings
 from services.consent.store.repository import ConsentStore
 from services.consent.store.snapshot_reader import SnapshotReader
@@ -68,7 +70,10 @@ class ConsentApp:
         service = ConsentService(uow, signer, tagger, guardian_ages=guardian_ages)
         self.filing = filing = FilingWatch(uow, FilingRule(s.filing_threshold, s.filing_warning_share))
         listings = ConsentListings(uow, await PageTokens.of(pool))
-        servicer = ConsentServicer(service, listings, gate, filing, (signer.key_id, signer.public_key_pem))
+        watch = WatchHub(s.database_url, WATCH_CHANNEL, lambda channel, beat: pool.execute(
+            "SELECT pg_notify($1, $2)", channel, beat), heartbeat_s=s.watch_heartbeat_s)
+        runtime.spawn(watch.run(), "consent-watch")
+        servicer = ConsentServicer(service, listings, gate, filing, (signer.key_id, signer.public_key_pem), watch)
         runtime.spawn(run_expiry(service, s.expiry_interval_s), "expiry")
         runtime.spawn(run_filing_watch(filing, s.filing_check_interval_s), "filing-watch")
         if s.decision_cache:

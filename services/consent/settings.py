@@ -48,6 +48,9 @@ class ConsentSettings(BaseSettings):
     decision_cache: bool = True
     decision_cache_max_entries: int = 500_000
     decision_cache_ttl_s: float = 300.0
+    # How often WatchConsents streams hear a heartbeat (sent through PostgreSQL, so it proves the
+    # changes before it were delivered); face systems stop answering from memory after a silence.
+    watch_heartbeat_s: float = Field(0.5, gt=0, le=30)
 
     @field_validator("guardian_ages")
     @classmethod

@@ -13,6 +13,7 @@ from services.common.server import GrpcServer
 from services.common.vault_auth import VaultSession
 from services.common.signing import Ed25519Signer
 from services.common.uow import UnitsOfWork
+from services.common.watch import WatchHub
 from services.keyvault.api.admin_servicer import KeyVaultAdminServicer
 from services.keyvault.api.errors import status_for
 from services.keyvault.api.servicer import KeyVaultServicer
@@ -21,6 +22,7 @@ from services.keyvault.service.backends import Backend, TransitPerSubjectBackend
 from services.keyvault.service.generations import PurposeGenerations
 from services.keyvault.service.key_cache import SubjectKeyCache
 from services.keyvault.service.keys import KeyService
+from services.keyvault.service.watch import WATCH_CHANNEL
 from services.keyvault.settings import KeyVaultSettings
 from services.keyvault.store import keyed_rows
 from services.keyvault.store.consent_client import ConsentClient
@@ -75,7 +77,10 @@ class KeyVaultApp:
         purpose_generations = PurposeGenerations(UnitsOfWork(pool, GenerationStore, to_pending, committed), tagger,
                                                  generations)
         self.service = KeyService(keys, purpose_generations, backend, consent, cache, signer, tagger)
-        servicer = KeyVaultServicer(self.service, (signer.key_id, signer.public_key_pem))
+        watch = WatchHub(s.database_url, WATCH_CHANNEL, lambda channel, beat: pool.execute(
+            "SELECT pg_notify($1, $2)", channel, beat), heartbeat_s=s.watch_heartbeat_s)
+        runtime.spawn(watch.run(), "key-watch")
+        servicer = KeyVaultServicer(self.service, (signer.key_id, signer.public_key_pem), watch)
         runtime.spawn(ChannelListener(s.database_url, KEY_CHANNEL, on_message=cache.purge, on_ready=cache.enable,
                                       on_lost=cache.disable).run(), "key-purge-listener")
         runtime.spawn(ChannelListener(s.database_url, GENERATION_CHANNEL, on_message=generations.purge,

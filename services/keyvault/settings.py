@@ -50,3 +50,6 @@ class KeyVaultSettings(BaseSettings, VaultAccess):
     certificate_signing_key: Path
     # How long a plaintext subject key may stay in memory; a shred purges it at once everywhere.
     key_cache_ttl_s: float = 300.0
+    # How often WatchKeys streams hear a heartbeat (sent through PostgreSQL, so it proves the changes
+    # before it were delivered); face systems stop answering from memory after a silence.
+    watch_heartbeat_s: float = Field(0.5, gt=0, le=30)

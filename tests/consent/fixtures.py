@@ -19,7 +19,7 @@ ADMIN_SERVICE = "consentry.consent.v1.ConsentAdminService"  # "*" never reaches 
 GATE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
     "GetPurpose", "ListPurposes", "GrantConsent", "CheckConsent", "CheckConsents", "WithdrawConsent", "ListConsents",
     "GetConsentHistory", "GetConsentAsOf", "RecordInteraction", "GetReceiptKey", "RenderReceipt", "IssueReceipt",
-    "GetController")]
+    "GetController", "WatchConsents")]
 CLIENTS = {
     "admin": {"operator": True, "rpcs": ["*", f"{ADMIN_SERVICE}/*"], "purposes": ["*"]},
     # Granted loosely, as a careless policy might: every RPC, or every RPC of ConsentService.

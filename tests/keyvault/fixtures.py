@@ -16,7 +16,8 @@ from tests.support import OPEN_EVENTS, Clients, erasure_key, grpc_settings, kafk
 SERVICE = "consentry.keyvault.v1.KeyVaultService"
 ADMIN_SERVICE = "consentry.keyvault.v1.KeyVaultAdminService"  # "*" never reaches it: only its own name
 FACE_RPCS = [f"{SERVICE}/{rpc}" for rpc in (
-    "EnsureSubjectKey", "EnsureSubjectKeys", "GenerateDataKey", "DecryptDataKey", "Encrypt", "Decrypt", "GetKeyStatus")]
+    "EnsureSubjectKey", "EnsureSubjectKeys", "GenerateDataKey", "DecryptDataKey", "Encrypt", "Decrypt", "GetKeyStatus",
+    "WatchKeys", "RecordReleases")]
 CONTROLLER = "acme-campus"  # the controller of face-app (and of consent's default purposes)
 OTHER_CONTROLLER = "river-bank"  # a second controller on the same stack, for tests of the two apart
 KEYVAULT_CLIENTS = {

@@ -50,7 +50,7 @@ KEPT_FIELDS: dict[type[Message], tuple[str, ...]] = {
     consent.SubjectErased: ("request_id", "consents_erased"),  # not the tombstone: it recognises the person
     consent.FilingThresholdCrossed: ("controller_id", "subjects_with_stored_face_data", "threshold", "state"),
     keyvault.SubjectKeyCreated: ("backend",),
-    keyvault.KeyReleased: ("purpose_id", "operation", "client_id", "consent_id"),
+    keyvault.KeyReleased: ("purpose_id", "operation", "client_id", "consent_id", "count"),
     keyvault.SubjectKeyShredded: ("request_id",),  # not the certificate: it names the subject by a keyed tag
     keyvault.KekRotated: ("kek_name", "kek_version", "keys_rewrapped", "min_available_version"),
     # Not the certificate: kept by keyvault and the operator; the controller is on the envelope.

@@ -73,4 +73,5 @@ def check_to_pb(r: CheckResult) -> pb.CheckConsentResponse:
         reason=r.reason.value if r.reason else pb.DENY_REASON_UNSPECIFIED,
         consent_id=r.consent_id, notice_version=r.notice_version, lapses=r.lapses,
         storage_location=r.storage_location.value if r.storage_location else pb.STORAGE_LOCATION_UNSPECIFIED,
+        expires_at=ts(r.expires_at),
     )

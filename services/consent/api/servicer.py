@@ -5,11 +5,16 @@ Every call is answered inside the caller's controller (auth.current_controller()
 operator of the platform): a purpose, consent, list or filing status of another controller is
 answered exactly as one that does not exist."""
 
+import os
+
+from google.protobuf.duration_pb2 import Duration
+
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
 
 from services.common import auth
 from services.common.idempotent_rpc import idempotent
+from services.common.watch import BEAT, RESET, WatchHub
 from services.consent.api import mapping as m
 from services.consent.api import receipt_page
 from services.consent.api import validation as valid
@@ -19,6 +24,7 @@ from services.consent.service.filing import FilingWatch
 from services.consent.service.gate import ConsentGate
 from services.consent.service.listings import ConsentListings
 from services.consent.service.receipts import ReceiptVerifier
+from services.consent.service.watch import ConsentWatch, parse
 
 
 def _granted_pb(g: Granted) -> pb.GrantConsentResponse:
@@ -32,8 +38,9 @@ def _published_pb(p: Published) -> pb.PublishNoticeResponse:
 
 class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     def __init__(self, service: ConsentService, listings: ConsentListings, gate: ConsentGate, filing: FilingWatch,
-                 receipt_key: tuple[str, str]) -> None:
+                 receipt_key: tuple[str, str], watch: WatchHub) -> None:
         self._service = service
+        self._watch = watch
         self._listings = listings
         self._gate = gate
         self._filing = filing
@@ -82,6 +89,24 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
             auth.require_purpose(purpose_id)
         results = await self._gate.check_many(checks)
         return pb.CheckConsentsResponse(results=[m.check_to_pb(r) for r in results])
+
+    async def WatchConsents(self, request, context):
+        view = ConsentWatch(valid.watch(request), auth.current_client().purpose_scope(), os.urandom(32))
+        interval = Duration()
+        interval.FromMilliseconds(round(self._watch.heartbeat_s * 1000))
+        with self._watch.subscribe() as changes:  # before `started`: nothing after it is missed
+            yield pb.WatchConsentsResponse(started=pb.WatchStarted(ref_key=view.ref_key, heartbeat_interval=interval))
+            async for message in changes:
+                if message is BEAT:
+                    yield pb.WatchConsentsResponse(heartbeat=pb.WatchHeartbeat())
+                elif message is RESET:
+                    yield pb.WatchConsentsResponse(reset=pb.WatchReset())
+                elif view.concerns(change := parse(message)):
+                    if change.subject_id is None:
+                        yield pb.WatchConsentsResponse(reset=pb.WatchReset())
+                    else:
+                        yield pb.WatchConsentsResponse(changed=pb.ConsentChanged(
+                            subject_ref=view.reference(change.subject_id), purpose_id=change.purpose_id))
 
     async def WithdrawConsent(self, request, context):
         cmd = valid.withdraw_consent(request)

@@ -157,6 +157,13 @@ def check(req: pb.CheckConsentRequest) -> tuple[str, str, str]:
     v.done()
     return asked
 
+def watch(req: pb.WatchConsentsRequest) -> str:
+    v = Validator()
+    controller_id = auth.acting_controller(req.controller_id, v)
+    v.done()
+    return controller_id
+
+
 def check_many(req: pb.CheckConsentsRequest) -> list[tuple[str, str, str]]:
     v = Validator()
     v.check(0 < len(req.checks) <= MAX_BATCH, "checks", "repeated.items", f"between 1 and {MAX_BATCH} checks")

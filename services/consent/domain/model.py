@@ -143,6 +143,8 @@ class CheckResult:
     lapses: int = 0
     # The purpose's: keyvault releases keys only for storage on a server (Measures Art. 8).
     storage_location: StorageLocation | None = None
+    # An ALLOW's: when the consent expires by time if nothing else changes (None: never).
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,15 @@ def decide(snapshot: ConsentSnapshot, now: datetime) -> CheckResult:
     # The sweep may not have run yet: an overdue consent is already expired for the gate.
     if denial is None and expiry_cause(snapshot.expires_at, snapshot.last_interaction_at, now) is not None:
         denial = DenyReason.EXPIRED
-    return CheckResult(denial is None, denial, snapshot.consent_id, snapshot.notice_version, snapshot.lapses, where)
+    ends = None if denial else expiry_deadline(snapshot.expires_at, snapshot.last_interaction_at)
+    return CheckResult(denial is None, denial, snapshot.consent_id, snapshot.notice_version, snapshot.lapses, where,
+                       ends)
+
+
+def expiry_deadline(expires_at: datetime | None, last_interaction_at: datetime | None) -> datetime | None:
+    """The first moment `expiry_cause` names a cause, if nothing changes until then."""
+    inactive = None if last_interaction_at is None else last_interaction_at + INACTIVITY_LIMIT
+    return min((d for d in (expires_at, inactive) if d is not None), default=None)
 
 
 def expiry_cause(expires_at: datetime | None, last_interaction_at: datetime | None, now: datetime) -> str | None:

@@ -2,6 +2,7 @@
 purpose, run the use case, map the result.
 The operator's actions (shredding, KEK rotation) are KeyVaultAdminService's, in admin_servicer."""
 
+from google.protobuf.duration_pb2 import Duration
 
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
@@ -9,6 +10,7 @@ from consentry.keyvault.v1 import keyvault_pb2_grpc
 from services.common import auth
 from services.common.idempotent_rpc import idempotent
 from services.common.timestamps import to_timestamp
+from services.common.watch import BEAT, RESET, WatchHub
 from services.keyvault.api import stored_answers as stored
 from services.keyvault.api import validation as valid
 from services.keyvault.domain.errors import SubjectErased
@@ -24,8 +26,9 @@ def _status(subject_id: str, key: SubjectKey | None) -> pb.GetKeyStatusResponse:
 
 
 class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
-    def __init__(self, service: KeyService, certificate_key: tuple[str, str]) -> None:
+    def __init__(self, service: KeyService, certificate_key: tuple[str, str], watch: WatchHub) -> None:
         self._service = service
+        self._watch = watch
         self._certificate_key = certificate_key
 
     async def EnsureSubjectKey(self, request, context):
@@ -52,9 +55,36 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
         controller_id, subject_id, purpose_id = valid.sealed(request.controller_id, request.subject_id,
                                                              request.purpose_id, "wrapped_key", request.wrapped_key)
         auth.require_purpose(purpose_id)
-        plaintext = await self._service.decrypt_data_key(controller_id, subject_id, purpose_id, request.wrapped_key,
-                                                         auth.current_client().client_id)
-        return pb.DecryptDataKeyResponse(plaintext_key=plaintext)
+        release = await self._service.decrypt_data_key(controller_id, subject_id, purpose_id, request.wrapped_key,
+                                                       auth.current_client().client_id)
+        return pb.DecryptDataKeyResponse(plaintext_key=release.data_key, key_ref=release.key_ref,
+                                         consent_id=release.consent_id, valid_until=to_timestamp(release.valid_until))
+
+    async def WatchKeys(self, request, context):
+        controller_id, refs = valid.watch(request.controller_id), self._service.key_refs
+        interval = Duration()
+        interval.FromMilliseconds(round(self._watch.heartbeat_s * 1000))
+        with self._watch.subscribe() as changes:  # before `started`: nothing after it is missed
+            yield pb.WatchKeysResponse(started=pb.WatchKeysStarted(heartbeat_interval=interval))
+            async for message in changes:
+                if message is BEAT:
+                    yield pb.WatchKeysResponse(heartbeat=pb.WatchKeysHeartbeat())
+                elif message is RESET:
+                    yield pb.WatchKeysResponse(reset=pb.WatchKeysReset())
+                elif (change := refs.parse(message)).controller_id == controller_id:
+                    if change.tag is None:
+                        yield pb.WatchKeysResponse(reset=pb.WatchKeysReset())
+                    else:
+                        yield pb.WatchKeysResponse(changed=pb.KeyChanged(key_ref=refs.of_tag(change.tag)))
+
+    async def RecordReleases(self, request, context):
+        controller_id, reuses = valid.reuses(request.controller_id, request.idempotency_key, request.releases)
+        for purpose_id in {r.purpose_id for r in reuses}:
+            auth.require_purpose(purpose_id)
+        client_id = auth.current_client().client_id
+        return await idempotent("RecordReleases", request, pb.RecordReleasesResponse,
+                                lambda _: pb.RecordReleasesResponse(),
+                                lambda idem: self._service.record_reuse(controller_id, client_id, reuses, idem))
 
     async def RetirePurposeKeys(self, request, context):
         controller_id, subject_id, purpose_id = valid.retire(request.controller_id, request.subject_id,

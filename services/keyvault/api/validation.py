@@ -5,6 +5,7 @@ function returns the controller the call acts in first."""
 
 from services.common import auth
 from services.common.validation import Validator
+from services.keyvault.domain.model import ReportedReuse
 from services.keyvault.service.crypto import MAX_PAYLOAD
 
 MAX_SUBJECTS = 1000
@@ -113,3 +114,31 @@ def certificate(controller_id: str, subject_id: str, certificate_json: bytes, si
     v.check(len(signature) <= MAX_SIGNATURE, "certificate.signature", "bytes.len", f"must be at most {MAX_SIGNATURE} bytes")
     v.done()
     return controller, subject_id
+
+
+def watch(controller_id: str) -> str:
+    v, controller = _acting(controller_id)
+    v.done()
+    return controller
+
+
+MAX_REUSE_COUNT = 1_000_000
+
+
+def reuses(controller_id: str, idempotency_key: str, releases) -> tuple[str, list[ReportedReuse]]:
+    """At most one account per subject and purpose: counts are summed before they are sent."""
+    v, controller = _acting(controller_id)
+    v.identifier("idempotency_key", idempotency_key)
+    v.count("releases", releases, least=1, most=MAX_SUBJECTS)
+    seen: set[tuple[str, str]] = set()
+    for i, r in enumerate(releases[:MAX_SUBJECTS]):
+        at = f"releases[{i}]."
+        v.identifier(at + "subject_id", r.subject_id)
+        v.identifier(at + "purpose_id", r.purpose_id)
+        v.identifier(at + "consent_id", r.consent_id)
+        v.check(0 < r.count <= MAX_REUSE_COUNT, at + "count", "uint32.range", f"must be 1 to {MAX_REUSE_COUNT}")
+        v.check((r.subject_id, r.purpose_id) not in seen, at + "purpose_id", "repeated.unique",
+                "one account per subject and purpose")
+        seen.add((r.subject_id, r.purpose_id))
+    v.done()
+    return controller, [ReportedReuse(r.subject_id, r.purpose_id, r.consent_id, r.count) for r in releases]

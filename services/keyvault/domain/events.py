@@ -21,6 +21,7 @@ class KeyReleased:
     client_id: str
     consent_id: str
     controller_id: str | None
+    count: int = 1  # more for a face system's account of a key used again from its memory
     type = "keyvault.key.released"
 
 

@@ -22,6 +22,8 @@ class Operation(Enum):
     DECRYPT_DATA_KEY = "decrypt_data_key"
     ENCRYPT = "encrypt"
     DECRYPT = "decrypt"
+    # A face system used a key DecryptDataKey released to it again, from its memory (RecordReleases).
+    REUSE_DATA_KEY = "reuse_data_key"
 
 
 # Stands in the wrapped_key column of a transit-per-subject key made before keys were named by
@@ -65,6 +67,8 @@ class ConsentAnswer:
     # Where the purpose keeps face data: "SERVER", "DEVICE", or "UNSPECIFIED" from a consent service
     # that does not say (treated as DEVICE: keys are released for server storage only).
     storage_location: str = "UNSPECIFIED"
+    # An ALLOW's: when the consent expires by time if nothing else changes.
+    expires_at: datetime | None = None
 
     @property
     def server_storage(self) -> bool:
@@ -73,6 +77,25 @@ class ConsentAnswer:
     @property
     def ended(self) -> bool:
         return self.reason in ("WITHDRAWN", "EXPIRED")
+
+
+@dataclass(frozen=True)
+class Release:
+    """A released data key and what its holder needs to keep it in memory safely: the reference
+    WatchKeys names the subject's key by, the consent it was released under and when that ends by time."""
+    data_key: bytes
+    key_ref: bytes
+    consent_id: str
+    valid_until: datetime | None
+
+
+@dataclass(frozen=True)
+class ReportedReuse:
+    """A face system's account of one key used again from its memory."""
+    subject_id: str
+    purpose_id: str
+    consent_id: str
+    count: int
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ def _payload(event: ev.Event):
     match event:
         case ev.SubjectKeyCreated(subject_id, backend, _):
             return pb.SubjectKeyCreated(subject_id=subject_id, backend=backend)
-        case ev.KeyReleased(subject_id, purpose_id, operation, client_id, consent_id, _):
+        case ev.KeyReleased(subject_id, purpose_id, operation, client_id, consent_id, _, count):
             return pb.KeyReleased(subject_id=subject_id, purpose_id=purpose_id, operation=operation.value,
-                                  client_id=client_id, consent_id=consent_id)
+                                  client_id=client_id, consent_id=consent_id, count=count)
         case ev.PurposeKeysRetired(subject_id, purpose_id, generation, consent_id, _):
             return pb.PurposeKeysRetired(subject_id=subject_id, purpose_id=purpose_id, generation=generation,
                                          consent_id=consent_id)

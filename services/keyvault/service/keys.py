@@ -13,7 +13,9 @@ from services.common.signing import Ed25519Signer, verify_signature
 from services.keyvault.domain import errors
 from services.keyvault.domain import events as ev
 from services.keyvault.domain.certificate import names_subject
-from services.keyvault.domain.model import Certificate, ConsentAnswer, KeyState, Operation, SubjectKey
+from services.keyvault.domain.model import (
+    Certificate, ConsentAnswer, KeyState, Operation, Release, ReportedReuse, SubjectKey,
+)
 from services.keyvault.service import crypto
 from services.keyvault.service.backends import Backend, WrappedBackend
 from services.keyvault.service.generations import PurposeGenerations
@@ -22,6 +24,7 @@ from services.keyvault.service.ports import ConsentGate, KeyUnits
 from services.keyvault.service.offboarding import Offboarding
 from services.keyvault.service.release_log import ReleaseLog
 from services.keyvault.service.shredding import Shredder
+from services.keyvault.service.watch import KeyRefs
 
 # What the backend seals around a data key's generation layer; "data-key" is the older single layer,
 # so a key of one kind never opens as the other.
@@ -33,6 +36,7 @@ class KeyService:
                  cache: SubjectKeyCache, signer: Ed25519Signer, tagger: SubjectTagger) -> None:
         self._uow, self._backend, self._consent, self.cache, self._tagger = uow, backend, consent, cache, tagger
         self._releases = ReleaseLog(uow)
+        self.key_refs = KeyRefs(tagger)
         self._shredder = Shredder(uow, backend, cache, signer, self._reference, tagger)
         self._offboarding = Offboarding(uow, backend, cache, signer, tagger, consent)
         self.generations = generations
@@ -56,7 +60,7 @@ class KeyService:
         return data_key, crypto.framed(generation.number, outer)
 
     async def decrypt_data_key(self, controller_id: str, subject_id: str, purpose_id: str, wrapped: bytes,
-                               client_id: str) -> bytes:
+                               client_id: str) -> Release:
         answer = await self._allowed(controller_id, subject_id, purpose_id)
         number, outer = crypto.unframed(wrapped, "wrapped_key")
         handle = await self._subject_key(controller_id, subject_id, create=False)  # first: an erased person has no generations
@@ -69,7 +73,21 @@ class KeyService:
             data_key = crypto.open_generation(generation.secret, tag, purpose_id, generation.number, inner,
                                               "wrapped_key")
         await self._released(controller_id, subject_id, purpose_id, Operation.DECRYPT_DATA_KEY, client_id, answer)
-        return data_key
+        key_ref = self.key_refs.of_tag(self._tagger.tag(subject_id, controller_id))
+        return Release(data_key, key_ref, answer.consent_id, answer.expires_at)
+
+    async def record_reuse(self, controller_id: str, client_id: str, reuses: list[ReportedReuse],
+                           idem: Idempotent[None]) -> None | Replayed:
+        """A face system's account of keys it used again from memory: audited as releases, in one
+        transaction, before it may answer the uses (invariant 4 at the edge)."""
+        async with self._uow() as uow:
+            async def emit() -> None:
+                for r in reuses:
+                    uow.emit(ev.KeyReleased(r.subject_id, r.purpose_id, Operation.REUSE_DATA_KEY, client_id,
+                                            r.consent_id, controller_id, r.count))
+            done = await uow.once(idem, emit, answer=b"")
+            await uow.commit()
+        return done
 
     async def retire_purpose_keys(self, controller_id: str, subject_id: str, purpose_id: str) -> int:
         """Destroys the purpose's current generation if consent confirms its consent ended; the

@@ -2,6 +2,8 @@
 CheckConsents call per round trip, so each release no longer pays a gRPC call of its own. Any
 failure to get an answer is reported as unreachable, and the caller refuses (fail closed)."""
 
+from datetime import UTC
+
 import grpc
 
 from consentry.consent.v1 import consent_pb2 as cpb
@@ -17,7 +19,9 @@ MAX_BATCH = 1000  # CheckConsents' own limit
 def _answer(answer: cpb.CheckConsentResponse) -> ConsentAnswer:
     reason = cpb.DenyReason.Name(answer.reason).removeprefix("DENY_REASON_")
     where = cpb.StorageLocation.Name(answer.storage_location).removeprefix("STORAGE_LOCATION_")
-    return ConsentAnswer(answer.decision == cpb.DECISION_ALLOW, reason, answer.consent_id, answer.lapses, where)
+    expires_at = answer.expires_at.ToDatetime(tzinfo=UTC) if answer.HasField("expires_at") else None
+    return ConsentAnswer(answer.decision == cpb.DECISION_ALLOW, reason, answer.consent_id, answer.lapses, where,
+                         expires_at)
 
 
 class ConsentClient:

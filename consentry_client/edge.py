@@ -1,0 +1,199 @@
+"""Data keys kept in a face system's memory exactly as long as they may be used.
+
+Without it, every template a gate opens is a DecryptDataKey round trip with a consent check behind
+it. An EdgeView keeps each released data key and follows two streams: WatchConsents (every change of
+consent at the face system's controller) and WatchKeys (every subject key that stops being usable).
+A kept key is dropped the moment either stream names its subject, and is used only while
+- both streams are live: each heard a heartbeat within `silence_bound_s`. Heartbeats travel through
+  the services' databases behind the changes, so one proves every change committed before it has
+  arrived; a stream that ends or falls silent may have missed one;
+- the consent it was released under has not reached its end by time (`valid_until`), nor the key
+  `max_age_s` in memory;
+- no change arrived while its release was on the way (the release may predate the change).
+When a stream ends, everything is dropped: what it would have said meanwhile is lost. Until it is back
+and beating nothing is answered from memory, and opens go to keyvault, which decides as always.
+Every use from memory is accounted to keyvault and answered only once that account is durable
+(reuse_accounts.py)."""
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from consentry.consent.v1 import consent_pb2 as cpb
+from consentry.consent.v1 import consent_pb2_grpc
+from consentry.keyvault.v1 import keyvault_pb2 as kpb
+from consentry.keyvault.v1 import keyvault_pb2_grpc
+from consentry_client.reuse_accounts import ReuseAccounts
+
+log = logging.getLogger(__name__)
+
+Held = tuple[str, str, bytes]  # (subject, purpose, wrapped key)
+
+
+@dataclass(frozen=True)
+class Kept:
+    key: AESGCM
+    consent_id: str
+    use_until: float  # time.monotonic()
+    consent_ref: tuple[bytes, str]  # as WatchConsents names the subject and purpose
+    key_ref: bytes  # as WatchKeys names the subject's key
+
+
+class _Follower:
+    """Follows one watch stream for as long as it runs, reopening it after a pause when it ends."""
+
+    def __init__(self, name: str, open_stream: Callable, on_message: Callable, on_beat: Callable[[], None],
+                 on_lost: Callable[[], None]) -> None:
+        self.name = name
+        self._open, self._on_message, self._on_beat, self._on_lost = open_stream, on_message, on_beat, on_lost
+        self.last_beat = float("-inf")
+
+    async def run(self) -> None:
+        pause = 0.1
+        while True:
+            try:
+                async for message in self._open():
+                    if message.WhichOneof("event") == "heartbeat":
+                        self.last_beat, pause = time.monotonic(), 0.1
+                        self._on_beat()
+                    else:
+                        self._on_message(message)
+                log.warning("%s stream ended; reopening", self.name)
+            except grpc.aio.AioRpcError as error:
+                log.warning("%s stream failed (%s); reopening", self.name, error.code().name)
+            finally:
+                self.last_beat = float("-inf")
+                self._on_lost()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+
+class EdgeView:
+    def __init__(self, consent: grpc.aio.Channel, keyvault: grpc.aio.Channel, *, silence_bound_s: float = 2.0,
+                 max_age_s: float = 600.0, max_entries: int = 100_000) -> None:
+        consents, keys = consent_pb2_grpc.ConsentServiceStub(consent), keyvault_pb2_grpc.KeyVaultServiceStub(keyvault)
+        self._consents = _Follower("WatchConsents", lambda: consents.WatchConsents(cpb.WatchConsentsRequest()),
+                                   self._consent_message, self._heard, self._lost)
+        self._keys = _Follower("WatchKeys", lambda: keys.WatchKeys(kpb.WatchKeysRequest()), self._key_message,
+                               self._heard, self._lost)
+        self._beating = asyncio.Event()
+        self.accounts = ReuseAccounts(keyvault)
+        self._bound, self._max_age, self._max_entries = silence_bound_s, max_age_s, max_entries
+        self._ref_key = b""
+        self._kept: dict[Held, Kept] = {}
+        self._by_consent: dict[tuple[bytes, str], set[Held]] = {}
+        self._by_key: dict[bytes, set[Held]] = {}
+        self._version = 0
+        self._tasks: list[asyncio.Task] = []
+
+    async def __aenter__(self) -> "EdgeView":
+        self._tasks = [asyncio.create_task(f.run()) for f in (self._consents, self._keys)]
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.drop_all()
+
+    @property
+    def live(self) -> bool:
+        now = time.monotonic()
+        return now - self._consents.last_beat <= self._bound and now - self._keys.last_beat <= self._bound
+
+    async def until_live(self) -> None:
+        """Until both streams have heard a heartbeat (wrap it in a timeout)."""
+        await self._beating.wait()
+
+    def _heard(self) -> None:
+        if self.live:
+            self._beating.set()
+
+    def _lost(self) -> None:
+        self._beating.clear()
+        self.drop_all()
+
+    @property
+    def version(self) -> int:
+        """Taken before a release is asked for: `keep` stores it only if nothing changed since."""
+        return self._version
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def kept(self, subject_id: str, purpose_id: str, wrapped_key: bytes) -> Kept | None:
+        """The kept key, if it may be used now."""
+        entry = self._kept.get((subject_id, purpose_id, wrapped_key))
+        if entry is None:
+            return None
+        now = time.monotonic()
+        if now - self._consents.last_beat > self._bound or now - self._keys.last_beat > self._bound:
+            return None
+        if now >= entry.use_until:
+            self._drop((subject_id, purpose_id, wrapped_key))
+            return None
+        return entry
+
+    def keep(self, version: int, subject_id: str, purpose_id: str, wrapped_key: bytes,
+             released: kpb.DecryptDataKeyResponse, key: AESGCM) -> None:
+        if version != self._version or not self.live or not released.key_ref or not self._ref_key:
+            return
+        now = time.monotonic()
+        use_until = now + self._max_age
+        if released.HasField("valid_until"):
+            use_until = min(use_until, now + (released.valid_until.ToNanoseconds() / 1e9 - time.time()))
+        if use_until <= now:
+            return
+        if len(self._kept) >= self._max_entries:
+            self.drop_all()
+        held = (subject_id, purpose_id, wrapped_key)
+        consent_ref = (hmac.new(self._ref_key, subject_id.encode(), hashlib.sha256).digest(), purpose_id)
+        self._kept[held] = Kept(key, released.consent_id, use_until, consent_ref, released.key_ref)
+        self._by_consent.setdefault(consent_ref, set()).add(held)
+        self._by_key.setdefault(released.key_ref, set()).add(held)
+
+    def drop_all(self) -> None:
+        self._version += 1
+        self._kept.clear()
+        self._by_consent.clear()
+        self._by_key.clear()
+
+    def _consent_message(self, message: cpb.WatchConsentsResponse) -> None:
+        kind = message.WhichOneof("event")
+        if kind == "changed":
+            self._version += 1
+            for held in self._by_consent.pop((message.changed.subject_ref, message.changed.purpose_id), ()):
+                self._drop(held)
+        else:  # started (a new stream, a new key for its references), reset, or one not known yet
+            if kind == "started":
+                self._ref_key = message.started.ref_key
+            self.drop_all()
+
+    def _key_message(self, message: kpb.WatchKeysResponse) -> None:
+        if message.WhichOneof("event") == "changed":
+            self._version += 1
+            for held in self._by_key.pop(message.changed.key_ref, ()):
+                self._drop(held)
+        else:
+            self.drop_all()
+
+    def _drop(self, held: Held) -> None:
+        entry = self._kept.pop(held, None)
+        if entry is not None:
+            _discard(self._by_consent, entry.consent_ref, held)
+            _discard(self._by_key, entry.key_ref, held)
+
+
+def _discard(index: dict, name, held: Held) -> None:
+    members = index.get(name)
+    if members is not None:
+        members.discard(held)
+        if not members:
+            del index[name]
