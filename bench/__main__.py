@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only consent|keyvault|audit|dsr|portal]`: run the benchmark sections, print the tables.
+"""`python -m bench [--quick] [--only consent|keyvault|audit|dsr|portal|edge|scale]`: run the benchmark sections, print the tables.
 
 Sections: consent (the consent service against a bare gRPC echo server), keyvault (the keyvault
 service against raw Vault transit calls), audit (ingest against a naive consumer, proofs and
@@ -6,7 +6,9 @@ VerifyLog on a large log against the bare store) and dsr (deletion requests end 
 reference face gates, against absolute targets), portal (signed-in people's pages against a static
 asset of the same web server); by default all five, in that order. The audit
 ingest and the dsr deletions are also measured on a plaintext broker beside Kafka over TLS with
-client certificates, and compared in a table of their own (bench/common/kafka_tls.py). PostgreSQL,
+client certificates, and compared in a table of their own (bench/common/kafka_tls.py). The scale
+section, last, measures CheckConsent, inclusion proofs, the audit ingest and ListRequests on large
+data sets loaded in bulk, each beside the same call on a small one. PostgreSQL,
 Tansu, OpenBao and the consent service always run as separate processes in a temporary run dir;
 each section starts what else it needs. The load generator is one more process. Everything is
 stopped on the way out, error or not.
@@ -32,11 +34,13 @@ from bench.common.section import Results, Section
 from bench.common.stack import consent_config, stack, stop_on_sigterm
 from bench.consent.section import SECTION as CONSENT
 from bench.dsr.section import SECTION as DSR
+from bench.edge.section import SECTION as EDGE
 from bench.keyvault.section import SECTION as KEYVAULT
 from bench.portal.section import SECTION as PORTAL
+from bench.scale.section import SECTION as SCALE
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS: tuple[Section, ...] = (CONSENT, KEYVAULT, AUDIT, DSR, PORTAL)
+SECTIONS: tuple[Section, ...] = (CONSENT, KEYVAULT, AUDIT, DSR, PORTAL, EDGE, SCALE)
 
 
 def source_info() -> dict[str, Any]:

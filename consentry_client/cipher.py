@@ -2,8 +2,10 @@
 and stored inside the blob, so shredding the subject's key makes every copy unreadable, and the end
 of the consent a template was sealed under makes that template unreadable."""
 
+import asyncio
 import os
 import struct
+from collections.abc import Sequence
 
 import grpc
 from cryptography.exceptions import InvalidTag
@@ -13,7 +15,7 @@ from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
 from consentry_client.edge import EdgeView
 from consentry_client.errors import (
-    ConsentRefused, CorruptTemplate, DeviceStorageOnly, SubjectErased, TemplateRetired, error_info,
+    ConsentRefused, ConsentryClientError, CorruptTemplate, DeviceStorageOnly, SubjectErased, TemplateRetired, error_info,
 )
 
 # Blob layout: version (1 byte) | wrapped key length (2 bytes, big-endian) | wrapped key | nonce | ciphertext+tag
@@ -49,19 +51,49 @@ class TemplateCipher:
         """With an edge view, a key kept in memory opens the template; the use is audited (UseNotRecorded
         when it cannot be) before the template is returned."""
         wrapped_key, nonce, sealed = _parse(blob)
-        associated = _associated_data(subject_id, purpose_id)
+        if self._edge is not None and (kept := self._edge.kept(subject_id, purpose_id, wrapped_key)) is not None:
+            template = _decrypted(kept.key, nonce, sealed, _associated_data(subject_id, purpose_id))
+            await self._edge.accounts.record([(subject_id, purpose_id, kept.consent_id)])
+            return template
+        return await self._released(subject_id, purpose_id, wrapped_key, nonce, sealed)
+
+    async def open_many(self, templates: Sequence[tuple[str, str, bytes]]) -> list[bytes | ConsentryClientError]:
+        """Each (subject, purpose, blob) opened as `open` opens it, side by side (a gallery to match a
+        probe against): in place of a template that cannot be opened, its error (ConsentRefused,
+        CorruptTemplate, ...). Other failures raise, as `open`'s do. The uses from memory are audited
+        together before any template is returned."""
+        opened: list[bytes | ConsentryClientError | None] = [None] * len(templates)
+        from_memory, asked = [], []
+        for i, (subject_id, purpose_id, blob) in enumerate(templates):
+            try:
+                wrapped_key, nonce, sealed = _parse(blob)
+                kept = self._edge.kept(subject_id, purpose_id, wrapped_key) if self._edge is not None else None
+                if kept is None:
+                    asked.append((i, self._released(subject_id, purpose_id, wrapped_key, nonce, sealed)))
+                    continue
+                opened[i] = _decrypted(kept.key, nonce, sealed, _associated_data(subject_id, purpose_id))
+                from_memory.append((subject_id, purpose_id, kept.consent_id))
+            except CorruptTemplate as corrupt:
+                opened[i] = corrupt
+        answers = await asyncio.gather(*(call for _, call in asked), return_exceptions=True)
+        for (i, _), answer in zip(asked, answers, strict=True):
+            if isinstance(answer, BaseException) and not isinstance(answer, ConsentryClientError):
+                raise answer
+            opened[i] = answer
+        if from_memory:
+            assert self._edge is not None
+            await self._edge.accounts.record(from_memory)
+        return opened  # type: ignore[return-value]  # every slot is filled
+
+    async def _released(self, subject_id: str, purpose_id: str, wrapped_key: bytes, nonce: bytes,
+                        sealed: bytes) -> bytes:
+        """Opened with the key DecryptDataKey releases, which an edge view then keeps while it may."""
         edge = self._edge
-        if edge is not None:
-            kept = edge.kept(subject_id, purpose_id, wrapped_key)
-            if kept is not None:
-                template = _decrypted(kept.key, nonce, sealed, associated)
-                await edge.accounts.record(subject_id, purpose_id, kept.consent_id)
-                return template
-            version = edge.version
+        version = edge.version if edge is not None else 0
         request = pb.DecryptDataKeyRequest(subject_id=subject_id, purpose_id=purpose_id, wrapped_key=wrapped_key)
         released = await self._call(self._stub.DecryptDataKey, request)
         key = AESGCM(released.plaintext_key)
-        template = _decrypted(key, nonce, sealed, associated)
+        template = _decrypted(key, nonce, sealed, _associated_data(subject_id, purpose_id))
         if edge is not None:
             edge.keep(version, subject_id, purpose_id, wrapped_key, released, key)
         return template

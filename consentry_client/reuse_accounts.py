@@ -2,13 +2,14 @@
 
 Every use waits for the account that holds it to be durable at keyvault before its caller is
 answered, as a release by keyvault itself would (invariant 4). Uses are counted per subject, purpose
-and consent while one account is on its way, and the next account carries everything counted
-meanwhile: under load an account holds many uses, a lone use waits one round trip."""
+and consent while accounts are on their way (at most `in_flight` at once), and the next account
+carries everything counted meanwhile: under load an account holds many uses, a lone use waits one
+round trip."""
 
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import grpc
 
@@ -24,44 +25,61 @@ _RETRIED = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 Use = tuple[str, str, str]  # (subject, purpose, consent)
 
 
+class _Recorded(asyncio.Future):
+    """Shared by every use of one account. A use that is cancelled while it waits is cancelled once
+    the account is answered; the account itself never is (the other uses still wait on it)."""
+
+    def cancel(self, msg=None) -> bool:
+        return False
+
+
 class ReuseAccounts:
-    def __init__(self, keyvault: grpc.aio.Channel, *, timeout: float = 5.0, attempts: int = 3) -> None:
+    def __init__(self, keyvault: grpc.aio.Channel, *, timeout: float = 5.0, attempts: int = 3,
+                 in_flight: int = 4) -> None:
         self._stub = keyvault_pb2_grpc.KeyVaultServiceStub(keyvault)
-        self._timeout, self._attempts = timeout, attempts
+        self._timeout, self._attempts, self._most_in_flight = timeout, attempts, in_flight
         self._counts: dict[Use, int] = {}
         self._recorded: asyncio.Future[None] | None = None  # resolves when the counted uses are durable
-        self._sending = False
+        self._in_flight = 0
+        self._send_soon = False
         self.uses_recorded = 0
         self.accounts_sent = 0
 
-    async def record(self, subject_id: str, purpose_id: str, consent_id: str) -> None:
-        """Returns once this use is durable at keyvault; UseNotRecorded if it could not be made so."""
-        use = (subject_id, purpose_id, consent_id)
-        self._counts[use] = self._counts.get(use, 0) + 1
+    async def record(self, uses: Iterable[Use]) -> None:
+        """Returns once these uses are durable at keyvault; UseNotRecorded if they could not be made so."""
+        counts = self._counts
+        for use in uses:
+            counts[use] = counts.get(use, 0) + 1
         if self._recorded is None:
-            self._recorded = asyncio.get_running_loop().create_future()
+            self._recorded = _Recorded()
         recorded = self._recorded
-        if not self._sending:
-            self._sending = True
-            asyncio.get_running_loop().create_task(self._send_while_counted())
-        await asyncio.shield(recorded)
+        if not self._send_soon and self._in_flight < self._most_in_flight:
+            self._send_soon = True  # after the uses made in this turn of the event loop
+            asyncio.get_running_loop().call_soon(self._send_counted)
+        await recorded
 
-    async def _send_while_counted(self) -> None:
+    def _send_counted(self) -> None:
+        self._send_soon = False
+        if not self._counts or self._in_flight >= self._most_in_flight:
+            return
+        counts, recorded = self._counts, self._recorded
+        self._counts, self._recorded = {}, None
+        assert recorded is not None
+        self._in_flight += 1
+        asyncio.get_running_loop().create_task(self._account(counts, recorded))
+
+    async def _account(self, counts: dict[Use, int], recorded: asyncio.Future[None]) -> None:
         try:
-            while self._counts:
-                counts, recorded = self._counts, self._recorded
-                self._counts, self._recorded = {}, None
-                assert recorded is not None
-                try:
-                    await asyncio.gather(*(self._send(account) for account in _accounts(counts)))
-                except Exception as error:  # noqa: BLE001 - every waiting use learns it was not recorded
-                    recorded.set_exception(UseNotRecorded(str(error) or type(error).__name__))
-                    recorded.exception()  # retrieved here, so a use that stopped waiting logs nothing
-                else:
-                    self.uses_recorded += sum(counts.values())
-                    recorded.set_result(None)
+            await asyncio.gather(*(self._send(account) for account in _accounts(counts)))
+        except Exception as error:  # noqa: BLE001 - every waiting use learns it was not recorded
+            recorded.set_exception(UseNotRecorded(str(error) or type(error).__name__))
+            recorded.exception()  # retrieved here, so a use that stopped waiting logs nothing
+        else:
+            self.uses_recorded += sum(counts.values())
+            recorded.set_result(None)
         finally:
-            self._sending = False
+            self._in_flight -= 1
+            self._send_counted()  # what was counted meanwhile
 
     async def _send(self, account: list[tuple[Use, int]]) -> None:
         request = pb.RecordReleasesRequest(idempotency_key=str(uuid.uuid4()), releases=[

@@ -16,8 +16,9 @@ from consentry_dev.launchers import (
     broker_tls,
     free_port,
 )
-from consentry_dev.policy import CONSENT_ADMIN, DEMO_PURPOSE, KEYVAULT_ADMIN, POLICY
+from consentry_dev.policy import CONSENT, CONSENT_ADMIN, DEMO_PURPOSE, KEYVAULT, KEYVAULT_ADMIN, POLICY
 from consentry_dev.seed import seed_demo_consents, seed_demo_purpose
+from consentry_dev.stalling_proxy import StallingProxy
 from consentry_dev.stack import (
     AUDIT_DATABASE,
     TOPICS,
@@ -31,10 +32,10 @@ from consentry_dev.stack import (
 )
 from consentry_dev.stack import Stack as DevStack
 
-__all__ = ["AUDIT_DATABASE", "CONSENT_ADMIN", "DEMO_PURPOSE", "KEYVAULT_ADMIN", "POLICY", "TOPICS", "DevStack", "FaceGateProcess", "ManagedProcess",
+__all__ = ["AUDIT_DATABASE", "CONSENT", "CONSENT_ADMIN", "KEYVAULT", "DEMO_PURPOSE", "KEYVAULT_ADMIN", "POLICY", "TOPICS", "DevStack", "FaceGateProcess", "ManagedProcess",
            "MeteredOpenBao", "OpenBaoProcess", "PostgresProcess", "TansuProcess", "audit_env", "broker_tls",
            "consent_env", "dev_grant", "dsr_env", "face_gate_env", "free_port", "keyvault_env", "portal_env",
-           "seed_demo_consents", "seed_demo_purpose"]
+           "StallingProxy", "seed_demo_consents", "seed_demo_purpose"]
 
 
 def dev_grant(client: str) -> dict[str, Any] | None:

@@ -26,7 +26,9 @@ from typing import Any
 from bench.common.consents import CONTROLLER
 from bench.common.load import KafkaClient, Vault, worker_pid
 from bench.common.platform import (
+    CONSENT,
     CONSENT_ADMIN,
+    KEYVAULT,
     KEYVAULT_ADMIN,
     DevStack,
     MeteredOpenBao,
@@ -55,6 +57,13 @@ AUDIT_GRANT = dev_grant("audit") or {"rpcs": ["consentry.keyvault.v1.KeyVaultSer
 POLICY = f"""[clients."bench"]
 operator = true
 rpcs = ["*", "{CONSENT_ADMIN}/*", "{KEYVAULT_ADMIN}/*"]
+purposes = ["*"]
+
+# A face system of the benchmark's controller (the edge section's gates).
+[clients."bench-gate"]
+controller = "{CONTROLLER.controller_id}"
+rpcs = ["{CONSENT}/CheckConsent", "{CONSENT}/WatchConsents", "{KEYVAULT}/GenerateDataKey", "{KEYVAULT}/DecryptDataKey",
+        "{KEYVAULT}/WatchKeys", "{KEYVAULT}/RecordReleases"]
 purposes = ["*"]
 
 [clients."keyvault"]

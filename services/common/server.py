@@ -188,6 +188,7 @@ class GrpcServer:
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self._service_names = list(service_names)
+        self._before_stop: list[Callable[[], None]] = []
         self.port = self._bind()
         # The health service alone, in plain text: it answers SERVING or NOT_SERVING and nothing else.
         self._probes = grpc.aio.server(maximum_concurrent_rpcs=16, options=[("grpc.so_reuseport", 0)]) \
@@ -196,6 +197,11 @@ class GrpcServer:
         if self._probes is not None:
             health_pb2_grpc.add_HealthServicer_to_server(self._health, self._probes)
             self.health_port = self._probes.add_insecure_port(settings.health_listen)
+
+    def before_stop(self, end_streams: Callable[[], None]) -> None:
+        """Called once the health is NOT_SERVING: a server stream that never ends by itself ends there,
+        so the grace period is not spent waiting for it."""
+        self._before_stop.append(end_streams)
 
     def add_service(self, name: str, register: Callable[[GuardingRegistrar], None]) -> None:
         """Another service on the same port, under the same policy (before `start`)."""
@@ -228,6 +234,8 @@ class GrpcServer:
     async def stop(self) -> None:
         for name in ["", *self._service_names]:
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        for end_streams in self._before_stop:
+            end_streams()
         await self._server.stop(self._settings.shutdown_grace_s)
         if self._probes is not None:
             await self._probes.stop(0)

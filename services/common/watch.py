@@ -34,6 +34,7 @@ class Reset:
 
 BEAT, RESET = Beat(), Reset()
 Message = str | Beat | Reset  # a change's payload, as the channel's trigger wrote it
+_END = None  # the hub is closing: the subscription ends
 
 
 class SubscriberTooSlow(Exception):
@@ -43,10 +44,10 @@ class SubscriberTooSlow(Exception):
 class Subscription:
     def __init__(self, hub: "WatchHub", limit: int) -> None:
         self._hub = hub
-        self._queue: asyncio.Queue[Message] = asyncio.Queue(limit)
+        self._queue: asyncio.Queue[Message | None] = asyncio.Queue(limit)
         self.overflowed = False
 
-    def _offer(self, message: Message) -> None:
+    def _offer(self, message: Message | None) -> None:
         try:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:  # the reader is not waiting (its queue is full): it sees this next
@@ -63,6 +64,8 @@ class Subscription:
             message = await self._queue.get()
             if self.overflowed:
                 raise SubscriberTooSlow()
+            if message is _END:
+                return
             yield message
 
 
@@ -76,14 +79,23 @@ class WatchHub:
         self._beat_payload = BEAT_PREFIX + uuid.uuid4().hex
         self._queue_limit = queue_limit
         self._subscribers: set[Subscription] = set()
+        self._closed = False
         self._listener = ChannelListener(dsn, channel, on_message=self._received, on_ready=self._reset,
                                          on_lost=self._reset)
 
     def subscribe(self) -> Subscription:
         """From now on: every change delivered after this call, in order. Leave it (`with`) when done."""
         subscription = Subscription(self, self._queue_limit)
-        self._subscribers.add(subscription)
+        if self._closed:
+            subscription._offer(_END)
+        else:
+            self._subscribers.add(subscription)
         return subscription
+
+    def close(self) -> None:
+        """Ends every subscription (the service is stopping: its clients move to another replica)."""
+        self._closed = True
+        self._broadcast(_END)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscribers.discard(subscription)
@@ -106,6 +118,6 @@ class WatchHub:
     def _reset(self) -> None:
         self._broadcast(RESET)
 
-    def _broadcast(self, message: Message) -> None:
+    def _broadcast(self, message: Message | None) -> None:
         for subscription in list(self._subscribers):
             subscription._offer(message)

@@ -87,6 +87,7 @@ class ConsentApp:
         admin = ConsentAdminServicer(service)
         server.add_service(ADMIN_SERVICE_NAME,
                            lambda srv: consent_admin_pb2_grpc.add_ConsentAdminServiceServicer_to_server(admin, srv))
+        server.before_stop(watch.close)
         await runtime.serve(server)
 
     async def stop(self) -> None:

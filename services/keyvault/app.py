@@ -93,6 +93,7 @@ class KeyVaultApp:
         admin = KeyVaultAdminServicer(self.service)
         server.add_service(ADMIN_SERVICE_NAME,
                            lambda srv: keyvault_admin_pb2_grpc.add_KeyVaultAdminServiceServicer_to_server(admin, srv))
+        server.before_stop(watch.close)
         await runtime.serve(server)
 
     async def stop(self) -> None:

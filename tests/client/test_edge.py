@@ -17,14 +17,16 @@ from consentry.keyvault.v1 import events_pb2
 from consentry.keyvault.v1 import keyvault_admin_pb2 as kv_admin_pb
 from consentry.keyvault.v1 import keyvault_pb2 as kpb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
-from consentry_client import ConsentRefused, EdgeView, SubjectErased, TemplateCipher, connect, error_info
+from consentry_client import (
+    ConsentRefused, CorruptTemplate, EdgeView, SubjectErased, TemplateCipher, connect, error_info,
+)
 from services.consent.service.watch import subject_reference
 from tests.client.conftest import FACE_SYSTEM
 from tests.consent.builders import CONTROLLER, OTHER_CONTROLLER, grant, registered_purpose
 from tests.keyvault.fixtures import TOPICS
 from tests.keyvault.test_data_keys import consented
 from tests.support import EventOpener, read_events, unique
-from tests.tcp_proxy import StallingProxy
+from consentry_dev.stalling_proxy import StallingProxy
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
 
@@ -216,3 +218,20 @@ async def test_a_malformed_account_is_refused_field_by_field(keyvault_channel, r
     violations = error_details_pb2.BadRequest()
     assert any(d.Unpack(violations) for d in status.details)
     assert field in [v.field for v in violations.field_violations], error_info(refused.value)
+
+
+async def test_a_gallery_opens_side_by_side_with_each_refusal_in_its_place(admin, gate, keyvault_channel, edge):
+    kept, fresh, withdrawn = [await consented(admin, gate) for _ in range(3)]
+    cipher = TemplateCipher(keyvault_channel, edge=edge)
+    blobs = {s: await cipher.seal(s, p, TEMPLATE + s.encode()) for s, p in (kept, fresh, withdrawn)}
+    await cipher.open(*kept, blobs[kept[0]])
+    await gate.WithdrawConsent(withdrawal(*withdrawn))
+    uses = edge.accounts.uses_recorded
+    altered = blobs[fresh[0]][:-1] + bytes([blobs[fresh[0]][-1] ^ 1])
+
+    opened = await cipher.open_many([(*kept, blobs[kept[0]]), (*fresh, blobs[fresh[0]]),
+                                     (*withdrawn, blobs[withdrawn[0]]), (*fresh, altered)])
+
+    assert opened[:2] == [TEMPLATE + kept[0].encode(), TEMPLATE + fresh[0].encode()]
+    assert isinstance(opened[2], ConsentRefused) and isinstance(opened[3], CorruptTemplate)
+    assert edge.accounts.uses_recorded == uses + 1  # the kept key's use, recorded before the answer

@@ -1,5 +1,6 @@
 """A TCP proxy on loopback that can go silent: connections stay open, nothing passes either way, as
-when a network path stalls without closing. For tests of what a client does when a stream is silent."""
+when a network path stalls without closing. For the tests and the benchmark of what a client does
+when a stream falls silent."""
 
 import asyncio
 
