@@ -274,8 +274,8 @@ async def test_the_migration_keys_purposes_notices_and_consents_by_controller_ke
                                                controller="campus-a"))
         consents = await pool.fetch("SELECT controller_id FROM consents ORDER BY controller_id")
 
-    assert applied == [f"{PACKAGE}:0008_consents_per_controller_index.sql",
-                       f"{PACKAGE}:0009_purposes_per_controller.sql"]
+    assert applied[:2] == [f"{PACKAGE}:0008_consents_per_controller_index.sql",
+                           f"{PACKAGE}:0009_purposes_per_controller.sql"]  # and any later ones
     assert [tuple(r.values()) for r in notices] == [("gate", "campus-a", 1)]
     assert [r["controller_id"] for r in consents] == ["campus-a", "campus-b"]
 

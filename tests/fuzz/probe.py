@@ -1,6 +1,7 @@
 """One fuzzed call, judged: never INTERNAL or UNKNOWN, never past its deadline, and when rejected,
 no row changed in any service database."""
 
+import asyncio
 import contextlib
 import sys
 import traceback
@@ -14,6 +15,7 @@ from tests.fuzz.snapshot import Databases, changed, row_diff
 from tests.fuzz.stack import FuzzStack
 
 DEADLINE_S = 10.0
+ALIVE_S = 1.0  # a stream still answering this long after its first message is a watch that never ends
 FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
@@ -56,6 +58,18 @@ def where(error: BaseException) -> str:
     return f"{frame.filename.split('/services/')[-1]}:{frame.lineno} in {frame.name}"
 
 
+async def _read_stream(stream) -> None:
+    """To its end, or until it has answered for ALIVE_S (then it is cancelled, answered)."""
+    if await stream.read() is grpc.aio.EOF:
+        return
+    try:
+        async with asyncio.timeout(ALIVE_S):
+            while await stream.read() is not grpc.aio.EOF:
+                pass
+    except TimeoutError:
+        stream.cancel()
+
+
 class Prober:
     def __init__(self, stack: FuzzStack, databases: Databases, errors: ServerErrors) -> None:
         self._stack, self.databases, self._errors = stack, databases, errors
@@ -68,8 +82,7 @@ class Prober:
         path = f"/{service.full_name}/{method.name}"
         try:
             if method.server_streaming:
-                async for _ in channel.unary_stream(path)(payload, timeout=DEADLINE_S):
-                    pass
+                await _read_stream(channel.unary_stream(path)(payload, timeout=DEADLINE_S))
             else:
                 await channel.unary_unary(path)(payload, timeout=DEADLINE_S)
         except grpc.aio.AioRpcError as error:

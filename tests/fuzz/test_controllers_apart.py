@@ -56,6 +56,7 @@ REQUESTS: dict[str, Build] = {
     "ConsentService.GrantConsent": lambda i, named: grant(i.person, i.purpose, controller_id=named),
     "ConsentService.CheckConsent": lambda i, named: cpb.CheckConsentRequest(
         subject_id=i.person, purpose_id=i.purpose, controller_id=named),
+    "ConsentService.WatchConsents": lambda i, named: cpb.WatchConsentsRequest(controller_id=named),
     "ConsentService.CheckConsents": lambda i, named: cpb.CheckConsentsRequest(checks=[cpb.CheckConsentRequest(
         subject_id=i.person, purpose_id=i.purpose, controller_id=named)]),
     "ConsentService.WithdrawConsent": lambda i, named: cpb.WithdrawConsentRequest(
@@ -91,6 +92,10 @@ REQUESTS: dict[str, Build] = {
         subject_id=i.person, purpose_id=i.purpose, plaintext=b"face template", controller_id=named),
     "KeyVaultService.Decrypt": lambda i, named: kpb.DecryptRequest(
         subject_id=i.person, purpose_id=i.purpose, ciphertext=i.ciphertext, controller_id=named),
+    "KeyVaultService.WatchKeys": lambda i, named: kpb.WatchKeysRequest(controller_id=named),
+    "KeyVaultService.RecordReleases": lambda i, named: kpb.RecordReleasesRequest(
+        idempotency_key=_key(i), controller_id=named, releases=[kpb.RecordReleasesRequest.Release(
+            subject_id=i.person, purpose_id=i.purpose, consent_id=i.event, count=1)]),
     "KeyVaultService.GetKeyStatus": lambda i, named: kpb.GetKeyStatusRequest(subject_id=i.person, controller_id=named),
     "KeyVaultService.GetSubjectRefs": lambda i, named: kpb.GetSubjectRefsRequest(
         subject_ids=[i.person], controller_id=named),
@@ -188,6 +193,12 @@ async def _call(channels, method, server: str, request: Message) -> tuple[grpc.S
     path, answer = f"/{method.containing_service.full_name}/{method.name}", GetMessageClass(method.output_type)
     call = dict(request_serializer=lambda m: m.SerializeToString(), response_deserializer=answer.FromString)
     try:
+        if method.server_streaming and method.name.startswith("Watch"):
+            # A watch never ends: what it starts with (its key is random, its kind is not).
+            stream = channels[server].unary_stream(path, **call)(request, timeout=15)
+            first = await stream.read()
+            stream.cancel()
+            return grpc.StatusCode.OK, first.WhichOneof("event")
         if method.server_streaming:
             # ExportEvents streams JSON Lines in chunks cut anywhere: the lines, as one text.
             chunks = [a async for a in channels[server].unary_stream(path, **call)(request, timeout=15)]
