@@ -10,6 +10,7 @@ import grpc
 
 from services.common.grpc_errors import Failure, reason_of
 from services.common.idempotency import IdempotencyKeyReused
+from services.common.watch import SubscriberTooSlow
 
 STORE_DOWN = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 
@@ -18,7 +19,8 @@ ErrorTable = Callable[[Exception], Failure | None]
 
 def error_table(own: list[tuple[type[Exception], grpc.StatusCode]], store: str) -> ErrorTable:
     """Own errors first (their messages are written for clients); None for an unexpected error."""
-    rows = [*own, (IdempotencyKeyReused, grpc.StatusCode.FAILED_PRECONDITION)]
+    rows = [*own, (IdempotencyKeyReused, grpc.StatusCode.FAILED_PRECONDITION),
+            (SubscriberTooSlow, grpc.StatusCode.UNAVAILABLE)]
     unavailable = f"{store} unavailable; nothing was changed, retry later"
 
     def failure_for(error: Exception) -> Failure | None:

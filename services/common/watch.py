@@ -38,7 +38,12 @@ _END = None  # the hub is closing: the subscription ends
 
 
 class SubscriberTooSlow(Exception):
-    """The subscriber did not keep up with the channel; its stream ends."""
+    """The subscriber did not keep up with the channel; its stream ends (UNAVAILABLE: reopen it)."""
+
+    reason = "WATCH_FELL_BEHIND"
+
+    def __init__(self) -> None:
+        super().__init__("the stream fell behind the changes it carries; open it again")
 
 
 class Subscription:
