@@ -51,9 +51,13 @@ class TemplateCipher:
         """With an edge view, a key kept in memory opens the template; the use is audited (UseNotRecorded
         when it cannot be) before the template is returned."""
         wrapped_key, nonce, sealed = _parse(blob)
-        if self._edge is not None and (kept := self._edge.kept(subject_id, purpose_id, wrapped_key)) is not None:
+        edge = self._edge
+        if edge is not None and (kept := edge.kept(subject_id, purpose_id, wrapped_key)) is not None:
             template = _decrypted(kept.key, nonce, sealed, _associated_data(subject_id, purpose_id))
-            await self._edge.accounts.record([(subject_id, purpose_id, kept.consent_id)])
+            refused = await edge.accounts.record([(subject_id, purpose_id, kept.consent_id, kept.consent_lapses)])
+            if refused:
+                edge.forget(subject_id, purpose_id)
+                raise _refusal(refused[subject_id, purpose_id])
             return template
         return await self._released(subject_id, purpose_id, wrapped_key, nonce, sealed)
 
@@ -72,7 +76,7 @@ class TemplateCipher:
                     asked.append((i, self._released(subject_id, purpose_id, wrapped_key, nonce, sealed)))
                     continue
                 opened[i] = _decrypted(kept.key, nonce, sealed, _associated_data(subject_id, purpose_id))
-                from_memory.append((subject_id, purpose_id, kept.consent_id))
+                from_memory.append((i, (subject_id, purpose_id, kept.consent_id, kept.consent_lapses)))
             except CorruptTemplate as corrupt:
                 opened[i] = corrupt
         answers = await asyncio.gather(*(call for _, call in asked), return_exceptions=True)
@@ -82,7 +86,11 @@ class TemplateCipher:
             opened[i] = answer
         if from_memory:
             assert self._edge is not None
-            await self._edge.accounts.record(from_memory)
+            refused = await self._edge.accounts.record(use for _, use in from_memory)
+            for i, (subject_id, purpose_id, _, _) in from_memory:
+                if (subject_id, purpose_id) in refused:
+                    self._edge.forget(subject_id, purpose_id)
+                    opened[i] = _refusal(refused[subject_id, purpose_id])
         return opened  # type: ignore[return-value]  # every slot is filled
 
     async def _released(self, subject_id: str, purpose_id: str, wrapped_key: bytes, nonce: bytes,
@@ -133,6 +141,17 @@ def _parse(blob: bytes) -> tuple[bytes, bytes, bytes]:
         raise CorruptTemplate("truncated")
     nonce_end = key_end + NONCE_SIZE
     return blob[_HEADER.size:key_end], blob[key_end:nonce_end], blob[nonce_end:]
+
+
+def _refusal(reason: str) -> ConsentryClientError:
+    """What keyvault's refusal of a use from memory means to the caller, as DecryptDataKey's would."""
+    if reason == "SUBJECT_ERASED":
+        return SubjectErased("the subject's key is shredded")
+    if reason == "KEY_GENERATION_RETIRED":
+        return TemplateRetired("the consent the key was released under has ended")
+    if reason == "DEVICE_STORAGE_ONLY":
+        return DeviceStorageOnly("the purpose keeps face data on the device")
+    return ConsentRefused(reason)
 
 
 def _translated(error: grpc.aio.AioRpcError) -> Exception | None:

@@ -41,35 +41,52 @@ Held = tuple[str, str, bytes]  # (subject, purpose, wrapped key)
 class Kept:
     key: AESGCM
     consent_id: str
+    consent_lapses: int  # with consent_id, the consent term the key was released under
     use_until: float  # time.monotonic()
     consent_ref: tuple[bytes, str]  # as WatchConsents names the subject and purpose
     key_ref: bytes  # as WatchKeys names the subject's key
 
 
 class _Follower:
-    """Follows one watch stream for as long as it runs, reopening it after a pause when it ends."""
+    """Follows one watch stream for as long as it runs. A stream silent for `bound_s` is given up (what
+    it still holds would come late), and any stream that ends is reopened after a pause."""
 
-    def __init__(self, name: str, open_stream: Callable, on_message: Callable, on_beat: Callable[[], None],
-                 on_lost: Callable[[], None]) -> None:
-        self.name = name
+    def __init__(self, name: str, open_stream: Callable, bound_s: float, on_message: Callable,
+                 on_beat: Callable[[], None], on_lost: Callable[[], None]) -> None:
+        self.name, self._bound = name, bound_s
         self._open, self._on_message, self._on_beat, self._on_lost = open_stream, on_message, on_beat, on_lost
+        self.last_beat = float("-inf")
+
+    def unheard(self) -> None:
+        """Until the next heartbeat, this stream vouches for nothing (it said `reset`, or it restarted)."""
         self.last_beat = float("-inf")
 
     async def run(self) -> None:
         pause = 0.1
         while True:
+            stream = None
             try:
-                async for message in self._open():
-                    if message.WhichOneof("event") == "heartbeat":
+                stream = self._open()
+                while (message := await asyncio.wait_for(stream.read(), self._bound)) is not grpc.aio.EOF:
+                    kind = message.WhichOneof("event")
+                    if kind == "heartbeat":
                         self.last_beat, pause = time.monotonic(), 0.1
                         self._on_beat()
                     else:
+                        if kind == "started" and message.started.heartbeat_interval.ToTimedelta().total_seconds() \
+                                >= self._bound:
+                            log.warning("%s beats no more often than the silence bound: never live", self.name)
                         self._on_message(message)
                 log.warning("%s stream ended; reopening", self.name)
-            except grpc.aio.AioRpcError as error:
-                log.warning("%s stream failed (%s); reopening", self.name, error.code().name)
+            except TimeoutError:
+                log.warning("%s stream silent for %.1f s; reopening", self.name, self._bound)
+            except Exception as error:  # noqa: BLE001 - whatever ended it, the stream is reopened
+                code = error.code().name if isinstance(error, grpc.aio.AioRpcError) else type(error).__name__
+                log.warning("%s stream failed (%s); reopening", self.name, code)
             finally:
-                self.last_beat = float("-inf")
+                if stream is not None:
+                    stream.cancel()
+                self.unheard()
                 self._on_lost()
             await asyncio.sleep(pause)
             pause = min(pause * 2, 2.0)
@@ -80,9 +97,9 @@ class EdgeView:
                  max_age_s: float = 600.0, max_entries: int = 100_000) -> None:
         consents, keys = consent_pb2_grpc.ConsentServiceStub(consent), keyvault_pb2_grpc.KeyVaultServiceStub(keyvault)
         self._consents = _Follower("WatchConsents", lambda: consents.WatchConsents(cpb.WatchConsentsRequest()),
-                                   self._consent_message, self._heard, self._lost)
-        self._keys = _Follower("WatchKeys", lambda: keys.WatchKeys(kpb.WatchKeysRequest()), self._key_message,
-                               self._heard, self._lost)
+                                   silence_bound_s, self._consent_message, self._heard, self._lost)
+        self._keys = _Follower("WatchKeys", lambda: keys.WatchKeys(kpb.WatchKeysRequest()), silence_bound_s,
+                               self._key_message, self._heard, self._lost)
         self._beating = asyncio.Event()
         self.accounts = ReuseAccounts(keyvault)
         self._bound, self._max_age, self._max_entries = silence_bound_s, max_age_s, max_entries
@@ -155,9 +172,18 @@ class EdgeView:
             self.drop_all()
         held = (subject_id, purpose_id, wrapped_key)
         consent_ref = (hmac.new(self._ref_key, subject_id.encode(), hashlib.sha256).digest(), purpose_id)
-        self._kept[held] = Kept(key, released.consent_id, use_until, consent_ref, released.key_ref)
+        self._kept[held] = Kept(key, released.consent_id, released.consent_lapses, use_until, consent_ref,
+                                released.key_ref)
         self._by_consent.setdefault(consent_ref, set()).add(held)
         self._by_key.setdefault(released.key_ref, set()).add(held)
+
+    def forget(self, subject_id: str, purpose_id: str) -> None:
+        """Drops the subject's kept keys for the purpose (keyvault refused a use of one)."""
+        self._version += 1
+        if self._ref_key:
+            consent_ref = (hmac.new(self._ref_key, subject_id.encode(), hashlib.sha256).digest(), purpose_id)
+            for held in list(self._by_consent.get(consent_ref, ())):
+                self._drop(held)
 
     def drop_all(self) -> None:
         self._version += 1
@@ -174,6 +200,8 @@ class EdgeView:
         else:  # started (a new stream, a new key for its references), reset, or one not known yet
             if kind == "started":
                 self._ref_key = message.started.ref_key
+            self._consents.unheard()  # changes may have been missed: nothing from memory until the next beat
+            self._beating.clear()
             self.drop_all()
 
     def _key_message(self, message: kpb.WatchKeysResponse) -> None:
@@ -182,6 +210,8 @@ class EdgeView:
             for held in self._by_key.pop(message.changed.key_ref, ()):
                 self._drop(held)
         else:
+            self._keys.unheard()
+            self._beating.clear()
             self.drop_all()
 
     def _drop(self, held: Held) -> None:

@@ -22,15 +22,8 @@ log = logging.getLogger(__name__)
 MAX_RELEASES = 1000  # RecordReleases' own limit
 _RETRIED = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
-Use = tuple[str, str, str]  # (subject, purpose, consent)
-
-
-class _Recorded(asyncio.Future):
-    """Shared by every use of one account. A use that is cancelled while it waits is cancelled once
-    the account is answered; the account itself never is (the other uses still wait on it)."""
-
-    def cancel(self, msg=None) -> bool:
-        return False
+Use = tuple[str, str, str, int]  # (subject, purpose, consent, its lapses: the consent term)
+Refusals = dict[tuple[str, str], str]  # (subject, purpose) -> why keyvault refused its uses
 
 
 class ReuseAccounts:
@@ -39,24 +32,30 @@ class ReuseAccounts:
         self._stub = keyvault_pb2_grpc.KeyVaultServiceStub(keyvault)
         self._timeout, self._attempts, self._most_in_flight = timeout, attempts, in_flight
         self._counts: dict[Use, int] = {}
-        self._recorded: asyncio.Future[None] | None = None  # resolves when the counted uses are durable
+        self._recorded: asyncio.Future[Refusals] | None = None  # resolves when the counted uses are durable
         self._in_flight = 0
         self._send_soon = False
         self.uses_recorded = 0
         self.accounts_sent = 0
 
-    async def record(self, uses: Iterable[Use]) -> None:
-        """Returns once these uses are durable at keyvault; UseNotRecorded if they could not be made so."""
-        counts = self._counts
+    async def record(self, uses: Iterable[Use]) -> Refusals:
+        """Returns once these uses are durable at keyvault, with those it refused (the key may not be
+        used any more: do not answer them); UseNotRecorded if they could not be made durable.
+        Cancelling a caller leaves the account, which others may wait on, to finish."""
+        counts, mine = self._counts, set()
         for use in uses:
             counts[use] = counts.get(use, 0) + 1
+            mine.add(use[:2])
+        if not mine:
+            return {}
         if self._recorded is None:
-            self._recorded = _Recorded()
+            self._recorded = asyncio.get_running_loop().create_future()
         recorded = self._recorded
         if not self._send_soon and self._in_flight < self._most_in_flight:
             self._send_soon = True  # after the uses made in this turn of the event loop
             asyncio.get_running_loop().call_soon(self._send_counted)
-        await recorded
+        refused = await asyncio.shield(recorded)
+        return {pair: why for pair, why in refused.items() if pair in mine} if refused else {}
 
     def _send_counted(self) -> None:
         self._send_soon = False
@@ -68,33 +67,38 @@ class ReuseAccounts:
         self._in_flight += 1
         asyncio.get_running_loop().create_task(self._account(counts, recorded))
 
-    async def _account(self, counts: dict[Use, int], recorded: asyncio.Future[None]) -> None:
+    async def _account(self, counts: dict[Use, int], recorded: asyncio.Future[Refusals]) -> None:
         try:
-            await asyncio.gather(*(self._send(account) for account in _accounts(counts)))
-        except Exception as error:  # noqa: BLE001 - every waiting use learns it was not recorded
+            answers = await asyncio.gather(*(self._send(account) for account in _accounts(counts)))
+        except BaseException as error:  # failed, or cancelled (its channel closed): no use is answered
             recorded.set_exception(UseNotRecorded(str(error) or type(error).__name__))
             recorded.exception()  # retrieved here, so a use that stopped waiting logs nothing
+            if not isinstance(error, Exception):
+                raise
         else:
-            self.uses_recorded += sum(counts.values())
-            recorded.set_result(None)
+            refused = {(r.subject_id, r.purpose_id): r.reason for answer in answers for r in answer.refused}
+            self.uses_recorded += sum(n for use, n in counts.items() if use[:2] not in refused)
+            recorded.set_result(refused)
         finally:
             self._in_flight -= 1
             self._send_counted()  # what was counted meanwhile
 
-    async def _send(self, account: list[tuple[Use, int]]) -> None:
+    async def _send(self, account: list[tuple[Use, int]]) -> pb.RecordReleasesResponse:
         request = pb.RecordReleasesRequest(idempotency_key=str(uuid.uuid4()), releases=[
-            pb.RecordReleasesRequest.Release(subject_id=s, purpose_id=p, consent_id=c, count=n)
-            for (s, p, c), n in account])
-        for attempt in range(1, self._attempts + 1):
+            pb.RecordReleasesRequest.Release(subject_id=s, purpose_id=p, consent_id=c, consent_lapses=lapses, count=n)
+            for (s, p, c, lapses), n in account])
+        attempt = 1
+        while True:
             try:
-                await self._stub.RecordReleases(request, timeout=self._timeout)
+                answer = await self._stub.RecordReleases(request, timeout=self._timeout)
                 self.accounts_sent += 1
-                return
+                return answer
             except grpc.aio.AioRpcError as error:  # a retry under the same key is recorded once
                 if error.code() not in _RETRIED or attempt == self._attempts:
                     raise
                 log.warning("recording uses failed (%s); retrying", error.code().name)
                 await asyncio.sleep(0.05 * attempt)
+                attempt += 1
 
 
 def _accounts(counts: dict[Use, int]) -> Iterator[list[tuple[Use, int]]]:

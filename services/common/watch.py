@@ -5,10 +5,12 @@ the same channel every `heartbeat_s`. PostgreSQL delivers notifications in commi
 beat comes back every change committed before it has been handed to the subscribers: a subscriber
 that keeps hearing beats knows it has missed nothing older than the last one. When the channel is
 lost, subscribers hear `RESET` and no beats until it is back (then `RESET` again: what was announced
-meanwhile is gone). A subscriber that falls behind by `queue_limit` messages is ended, never
-silently skipped: its client sees the stream end and starts over."""
+meanwhile is gone). A subscriber that falls behind, by `queue_limit` messages or by a beat that waited
+longer than `lag_limit_s` to be taken, is ended, never silently skipped (a late beat would vouch for
+changes still queued behind it): its client sees the stream end and starts over."""
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ BEAT_PREFIX = "\x1ebeat\x1f"
 
 @dataclass(frozen=True)
 class Beat:
-    pass
+    at: float  # time.monotonic() when it came through the channel
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Reset:
     pass
 
 
-BEAT, RESET = Beat(), Reset()
+RESET = Reset()
 Message = str | Beat | Reset  # a change's payload, as the channel's trigger wrote it
 _END = None  # the hub is closing: the subscription ends
 
@@ -47,8 +49,8 @@ class SubscriberTooSlow(Exception):
 
 
 class Subscription:
-    def __init__(self, hub: "WatchHub", limit: int) -> None:
-        self._hub = hub
+    def __init__(self, hub: "WatchHub", limit: int, lag_limit_s: float) -> None:
+        self._hub, self._lag_limit = hub, lag_limit_s
         self._queue: asyncio.Queue[Message | None] = asyncio.Queue(limit)
         self.overflowed = False
 
@@ -67,7 +69,7 @@ class Subscription:
     async def __aiter__(self) -> AsyncIterator[Message]:
         while True:
             message = await self._queue.get()
-            if self.overflowed:
+            if self.overflowed or (isinstance(message, Beat) and time.monotonic() - message.at > self._lag_limit):
                 raise SubscriberTooSlow()
             if message is _END:
                 return
@@ -76,13 +78,14 @@ class Subscription:
 
 class WatchHub:
     def __init__(self, dsn: str, channel: str, send_beat: Callable[[str, str], Awaitable[None]], *,
-                 heartbeat_s: float = 0.5, queue_limit: int = 10_000) -> None:
+                 heartbeat_s: float = 0.5, queue_limit: int = 10_000, lag_limit_s: float | None = None) -> None:
         """`send_beat(channel, payload)` notifies the channel (through the service's pool)."""
         self.channel = channel
         self.heartbeat_s = heartbeat_s
         self._send_beat = send_beat
         self._beat_payload = BEAT_PREFIX + uuid.uuid4().hex
         self._queue_limit = queue_limit
+        self._lag_limit = lag_limit_s if lag_limit_s is not None else max(1.0, 4 * heartbeat_s)
         self._subscribers: set[Subscription] = set()
         self._closed = False
         self._listener = ChannelListener(dsn, channel, on_message=self._received, on_ready=self._reset,
@@ -90,7 +93,7 @@ class WatchHub:
 
     def subscribe(self) -> Subscription:
         """From now on: every change delivered after this call, in order. Leave it (`with`) when done."""
-        subscription = Subscription(self, self._queue_limit)
+        subscription = Subscription(self, self._queue_limit, self._lag_limit)
         if self._closed:
             subscription._offer(_END)
         else:
@@ -118,7 +121,7 @@ class WatchHub:
 
     def _received(self, payload: str) -> None:
         # Any replica's beat proves this listener is live and in order.
-        self._broadcast(BEAT if payload.startswith(BEAT_PREFIX) else payload)
+        self._broadcast(Beat(time.monotonic()) if payload.startswith(BEAT_PREFIX) else payload)
 
     def _reset(self) -> None:
         self._broadcast(RESET)

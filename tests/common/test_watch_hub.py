@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from services.common.watch import BEAT, SubscriberTooSlow, WatchHub
+from services.common.watch import Beat, SubscriberTooSlow, WatchHub
 from tests.support import unique
 
 CHANNEL = "watch_test"
@@ -19,7 +19,8 @@ async def hub(postgres):
     await asyncio.to_thread(postgres.create_database, name)
     pool = await asyncpg.create_pool(postgres.dsn(name), min_size=1, max_size=2)
     hub = WatchHub(postgres.dsn(name), CHANNEL, lambda channel, beat: pool.execute(
-        "SELECT pg_notify($1, $2)", channel, beat), heartbeat_s=0.05, queue_limit=20)
+        "SELECT pg_notify($1, $2)", channel, beat), heartbeat_s=0.05, queue_limit=20,
+                   lag_limit_s=0.5)
     running = asyncio.create_task(hub.run())
     yield hub, pool
     running.cancel()
@@ -30,7 +31,7 @@ async def hub(postgres):
 async def next_beat(changes) -> list:
     seen = []
     async for message in changes:
-        if message is BEAT:
+        if isinstance(message, Beat):
             return seen
         seen.append(message)
 
@@ -63,6 +64,17 @@ async def test_a_subscriber_that_falls_behind_is_ended(hub):
                     pass
 
 
+async def test_a_subscriber_whose_beats_wait_too_long_is_ended(hub):
+    hub, _ = hub
+    with hub.subscribe() as changes:
+        async with asyncio.timeout(5):
+            await next_beat(changes)
+            await asyncio.sleep(0.6)  # reading nothing: the next beat waits past its lag limit
+            with pytest.raises(SubscriberTooSlow):
+                async for _ in changes:
+                    pass
+
+
 async def test_a_closing_hub_ends_its_subscriptions_and_refuses_new_ones(hub):
     hub, _ = hub
     with hub.subscribe() as changes:
@@ -72,4 +84,4 @@ async def test_a_closing_hub_ends_its_subscriptions_and_refuses_new_ones(hub):
             rest = [message async for message in changes]
     with hub.subscribe() as late:
         assert [message async for message in late] == []
-    assert all(message is BEAT for message in rest)
+    assert all(isinstance(message, Beat) for message in rest)

@@ -14,7 +14,7 @@ from consentry.consent.v1 import consent_pb2_grpc
 
 from services.common import auth
 from services.common.idempotent_rpc import idempotent
-from services.common.watch import BEAT, RESET, WatchHub
+from services.common.watch import RESET, Beat, WatchHub
 from services.consent.api import mapping as m
 from services.consent.api import receipt_page
 from services.consent.api import validation as valid
@@ -97,7 +97,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         with self._watch.subscribe() as changes:  # before `started`: nothing after it is missed
             yield pb.WatchConsentsResponse(started=pb.WatchStarted(ref_key=view.ref_key, heartbeat_interval=interval))
             async for message in changes:
-                if message is BEAT:
+                if isinstance(message, Beat):
                     yield pb.WatchConsentsResponse(heartbeat=pb.WatchHeartbeat())
                 elif message is RESET:
                     yield pb.WatchConsentsResponse(reset=pb.WatchReset())

@@ -10,7 +10,7 @@ from consentry.keyvault.v1 import keyvault_pb2_grpc
 from services.common import auth
 from services.common.idempotent_rpc import idempotent
 from services.common.timestamps import to_timestamp
-from services.common.watch import BEAT, RESET, WatchHub
+from services.common.watch import RESET, Beat, WatchHub
 from services.keyvault.api import stored_answers as stored
 from services.keyvault.api import validation as valid
 from services.keyvault.domain.errors import SubjectErased
@@ -58,7 +58,8 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
         release = await self._service.decrypt_data_key(controller_id, subject_id, purpose_id, request.wrapped_key,
                                                        auth.current_client().client_id)
         return pb.DecryptDataKeyResponse(plaintext_key=release.data_key, key_ref=release.key_ref,
-                                         consent_id=release.consent_id, valid_until=to_timestamp(release.valid_until))
+                                         consent_id=release.consent_id, consent_lapses=release.consent_lapses,
+                                         valid_until=to_timestamp(release.valid_until))
 
     async def WatchKeys(self, request, context):
         controller_id, refs = valid.watch(request.controller_id), self._service.key_refs
@@ -67,7 +68,7 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
         with self._watch.subscribe() as changes:  # before `started`: nothing after it is missed
             yield pb.WatchKeysResponse(started=pb.WatchKeysStarted(heartbeat_interval=interval))
             async for message in changes:
-                if message is BEAT:
+                if isinstance(message, Beat):
                     yield pb.WatchKeysResponse(heartbeat=pb.WatchKeysHeartbeat())
                 elif message is RESET:
                     yield pb.WatchKeysResponse(reset=pb.WatchKeysReset())
@@ -83,7 +84,9 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
             auth.require_purpose(purpose_id)
         client_id = auth.current_client().client_id
         return await idempotent("RecordReleases", request, pb.RecordReleasesResponse,
-                                lambda _: pb.RecordReleasesResponse(),
+                                lambda refused: pb.RecordReleasesResponse(refused=[
+                                    pb.RefusedRelease(subject_id=r.subject_id, purpose_id=r.purpose_id, reason=why)
+                                    for r, why in refused]),
                                 lambda idem: self._service.record_reuse(controller_id, client_id, reuses, idem))
 
     async def RetirePurposeKeys(self, request, context):

@@ -141,4 +141,5 @@ def reuses(controller_id: str, idempotency_key: str, releases) -> tuple[str, lis
                 "one account per subject and purpose")
         seen.add((r.subject_id, r.purpose_id))
     v.done()
-    return controller, [ReportedReuse(r.subject_id, r.purpose_id, r.consent_id, r.count) for r in releases]
+    return controller, [ReportedReuse(r.subject_id, r.purpose_id, r.consent_id, r.consent_lapses, r.count)
+                        for r in releases]

@@ -86,6 +86,7 @@ class Release:
     data_key: bytes
     key_ref: bytes
     consent_id: str
+    consent_lapses: int  # with consent_id, the consent term the key belongs to
     valid_until: datetime | None
 
 
@@ -95,7 +96,18 @@ class ReportedReuse:
     subject_id: str
     purpose_id: str
     consent_id: str
+    consent_lapses: int
     count: int
+
+    def refusal(self, answer: "ConsentAnswer") -> str | None:
+        """Why this use may not be answered under the consent check's answer, or None."""
+        if not answer.allowed:
+            return answer.reason
+        if (answer.consent_id, answer.lapses) != (self.consent_id, self.consent_lapses):
+            return "KEY_GENERATION_RETIRED"  # released under a term that has ended since
+        if not answer.server_storage:
+            return "DEVICE_STORAGE_ONLY"
+        return None
 
 
 @dataclass(frozen=True)

@@ -74,18 +74,32 @@ class KeyService:
                                               "wrapped_key")
         await self._released(controller_id, subject_id, purpose_id, Operation.DECRYPT_DATA_KEY, client_id, answer)
         key_ref = self.key_refs.of_tag(self._tagger.tag(subject_id, controller_id))
-        return Release(data_key, key_ref, answer.consent_id, answer.expires_at)
+        return Release(data_key, key_ref, answer.consent_id, answer.lapses, answer.expires_at)
 
     async def record_reuse(self, controller_id: str, client_id: str, reuses: list[ReportedReuse],
-                           idem: Idempotent[None]) -> None | Replayed:
-        """A face system's account of keys it used again from memory: audited as releases, in one
-        transaction, before it may answer the uses (invariant 4 at the edge)."""
+                           idem: Idempotent[list[tuple[ReportedReuse, str]]]
+                           ) -> list[tuple[ReportedReuse, str]] | Replayed:
+        """A face system's account of keys it used again from memory, before it may answer those uses
+        (invariant 4 at the edge). Each is checked as a release would be: the subject's key live
+        (share-locked, so a shred waits and then scrubs these events too) and consent ALLOW under the
+        term the key was released under; the others are refused (with why) and recorded nowhere."""
+        answers = await asyncio.gather(*(self._consent.check(controller_id, r.subject_id, r.purpose_id)
+                                         for r in reuses))
+        if any(a.reason == "UNAVAILABLE" for a in answers):
+            raise errors.ConsentUnreachable()
         async with self._uow() as uow:
-            async def emit() -> None:
-                for r in reuses:
+            async def record() -> list[tuple[ReportedReuse, str]]:
+                live = await uow.store.live_subjects(controller_id, list({r.subject_id for r in reuses}))
+                refused = []
+                for r, answer in zip(reuses, answers, strict=True):
+                    why = r.refusal(answer) if r.subject_id in live else "SUBJECT_ERASED"
+                    if why is not None:
+                        refused.append((r, why))
+                        continue
                     uow.emit(ev.KeyReleased(r.subject_id, r.purpose_id, Operation.REUSE_DATA_KEY, client_id,
                                             r.consent_id, controller_id, r.count))
-            done = await uow.once(idem, emit, answer=b"")
+                return refused
+            done = await uow.once(idem, record)
             await uow.commit()
         return done
 

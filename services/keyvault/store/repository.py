@@ -87,6 +87,14 @@ class KeyStore:
         rows = await self._conn.fetch("SELECT * FROM subject_keys WHERE subject_tag = ANY($1::text[])", list(ids))
         return {ids[r["subject_tag"]]: _key(controller_id, ids[r["subject_tag"]], r) for r in rows}
 
+    async def live_subjects(self, controller_id: str, subject_ids: list[str]) -> set[str]:
+        """Those whose key is ACTIVE, share-locked until the transaction ends: a shred waits for it,
+        so what the transaction writes about them is there when the shred scrubs their events."""
+        ids = {self._tagger.tag(s, controller_id): s for s in subject_ids}
+        rows = await self._conn.fetch("SELECT subject_tag FROM subject_keys WHERE subject_tag = ANY($1::text[])"
+                                      " AND state = $2 FOR SHARE", list(ids), KeyState.ACTIVE.value)
+        return {ids[r["subject_tag"]] for r in rows}
+
     def _is_default(self, controller_id: str | None) -> bool:
         return controller_id is None or controller_id == self._tagger.default_controller
 
