@@ -20,6 +20,8 @@ from consentry_client.errors import UseNotRecorded
 log = logging.getLogger(__name__)
 
 MAX_RELEASES = 1000  # RecordReleases' own limit
+# Many uses go as several accounts side by side: keyvault checks and commits them concurrently.
+SPLIT_ABOVE = 250
 _RETRIED = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 Use = tuple[str, str, str, int]  # (subject, purpose, consent, its lapses: the consent term)
@@ -69,7 +71,8 @@ class ReuseAccounts:
 
     async def _account(self, counts: dict[Use, int], recorded: asyncio.Future[Refusals]) -> None:
         try:
-            answers = await asyncio.gather(*(self._send(account) for account in _accounts(counts)))
+            size = max(SPLIT_ABOVE, -(-len(counts) // self._most_in_flight))
+            answers = await asyncio.gather(*(self._send(account) for account in _accounts(counts, min(size, MAX_RELEASES))))
         except BaseException as error:  # failed, or cancelled (its channel closed): no use is answered
             recorded.set_exception(UseNotRecorded(str(error) or type(error).__name__))
             recorded.exception()  # retrieved here, so a use that stopped waiting logs nothing
@@ -101,13 +104,13 @@ class ReuseAccounts:
                 attempt += 1
 
 
-def _accounts(counts: dict[Use, int]) -> Iterator[list[tuple[Use, int]]]:
-    """At most MAX_RELEASES per account and one per subject and purpose (a consent given again while
+def _accounts(counts: dict[Use, int], size: int) -> Iterator[list[tuple[Use, int]]]:
+    """At most `size` uses per account and one per subject and purpose (a consent given again while
     uses were counted makes a second one)."""
     accounts: list[tuple[list[tuple[Use, int]], set[tuple[str, str]]]] = []
     for use, count in counts.items():
         pair = use[:2]
-        home = next((a for a in accounts if pair not in a[1] and len(a[0]) < MAX_RELEASES), None)
+        home = next((a for a in accounts if pair not in a[1] and len(a[0]) < size), None)
         if home is None:
             home = ([], set())
             accounts.append(home)
