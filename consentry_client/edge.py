@@ -12,8 +12,8 @@ A kept key is dropped the moment either stream names its subject, and is used on
 - no change arrived while its release was on the way (the release may predate the change).
 When a stream ends, everything is dropped: what it would have said meanwhile is lost. Until it is back
 and beating nothing is answered from memory, and opens go to keyvault, which decides as always.
-Every use from memory is accounted to keyvault and answered only once that account is durable
-(reuse_accounts.py)."""
+Every use from memory is answered only while a durable account at keyvault covers its key; keyvault
+checks the key may still be used before it records an account (reuse_accounts.py)."""
 
 import asyncio
 import hashlib
@@ -94,14 +94,14 @@ class _Follower:
 
 class EdgeView:
     def __init__(self, consent: grpc.aio.Channel, keyvault: grpc.aio.Channel, *, silence_bound_s: float = 2.0,
-                 max_age_s: float = 600.0, max_entries: int = 100_000) -> None:
+                 max_age_s: float = 600.0, max_entries: int = 100_000, account_window_s: float = 1.0) -> None:
         consents, keys = consent_pb2_grpc.ConsentServiceStub(consent), keyvault_pb2_grpc.KeyVaultServiceStub(keyvault)
         self._consents = _Follower("WatchConsents", lambda: consents.WatchConsents(cpb.WatchConsentsRequest()),
                                    silence_bound_s, self._consent_message, self._heard, self._lost)
         self._keys = _Follower("WatchKeys", lambda: keys.WatchKeys(kpb.WatchKeysRequest()), silence_bound_s,
                                self._key_message, self._heard, self._lost)
         self._beating = asyncio.Event()
-        self.accounts = ReuseAccounts(keyvault)
+        self.accounts = ReuseAccounts(keyvault, window_s=account_window_s, on_refused=self.forget)
         self._bound, self._max_age, self._max_entries = silence_bound_s, max_age_s, max_entries
         self._ref_key = b""
         self._kept: dict[Held, Kept] = {}
@@ -115,6 +115,7 @@ class EdgeView:
         return self
 
     async def __aexit__(self, *_exc) -> None:
+        await self.accounts.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,15 +1,19 @@
 """The account of data keys used again from memory (KeyVaultService.RecordReleases).
 
-Every use waits for the account that holds it to be durable at keyvault before its caller is
-answered, as a release by keyvault itself would (invariant 4). Uses are counted per subject, purpose
-and consent while accounts are on their way (at most `in_flight` at once), and the next account
-carries everything counted meanwhile: under load an account holds many uses, a lone use waits one
-round trip."""
+No use is answered unless a durable record covers it (invariant 4). An account records, for each key
+(subject, purpose and the consent term it was released under), the uses counted since its last
+account, after keyvault checked the key may still be used; once durable, it covers that key's uses
+for `window_s`. The first use of a key in a window waits for its account; the uses after it in the
+window are answered at once and counted for the next account, which the next window's first use
+sends, or the flush at the window's end. Uses that wait together share one account (at most
+`in_flight` on their way): under load a round trip covers many keys, and a key used all day costs
+one record per window, not one per use."""
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import grpc
 
@@ -20,8 +24,11 @@ from consentry_client.errors import UseNotRecorded
 log = logging.getLogger(__name__)
 
 MAX_RELEASES = 1000  # RecordReleases' own limit
-# Many uses go as several accounts side by side: keyvault checks and commits them concurrently.
+# Many keys go as several accounts side by side: keyvault checks and commits them concurrently.
 SPLIT_ABOVE = 250
+# Covered uses are answered without waiting; every so many of them yield to the event loop, so that a
+# gate opening templates in a tight loop still hears its watch streams.
+YIELD_EVERY = 100
 _RETRIED = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 Use = tuple[str, str, str, int]  # (subject, purpose, consent, its lapses: the consent term)
@@ -29,62 +36,121 @@ Refusals = dict[tuple[str, str], str]  # (subject, purpose) -> why keyvault refu
 
 
 class ReuseAccounts:
-    def __init__(self, keyvault: grpc.aio.Channel, *, timeout: float = 5.0, attempts: int = 3,
-                 in_flight: int = 4) -> None:
+    def __init__(self, keyvault: grpc.aio.Channel, *, window_s: float = 1.0, timeout: float = 5.0,
+                 attempts: int = 3, in_flight: int = 4,
+                 on_refused: Callable[[str, str], None] = lambda subject, purpose: None) -> None:
+        """`on_refused(subject, purpose)`: keyvault refused a key's uses (drop the key)."""
         self._stub = keyvault_pb2_grpc.KeyVaultServiceStub(keyvault)
-        self._timeout, self._attempts, self._most_in_flight = timeout, attempts, in_flight
-        self._counts: dict[Use, int] = {}
-        self._recorded: asyncio.Future[Refusals] | None = None  # resolves when the counted uses are durable
+        self._window, self._timeout, self._attempts, self._most_in_flight = window_s, timeout, attempts, in_flight
+        self._on_refused = on_refused
+        self._counts: dict[Use, int] = {}  # uses not in an account yet
+        self._covered: dict[Use, float] = {}  # until when (time.monotonic()) a durable record covers the key
+        self._waiting = False  # whether a use among the counts waits for its account
+        self._recorded: asyncio.Future[Refusals] | None = None  # resolves when the waiting uses are durable
         self._in_flight = 0
         self._send_soon = False
-        self.uses_recorded = 0
+        self._flush: asyncio.TimerHandle | None = None
+        self._unyielded = 0
+        self.uses_answered = 0  # answered from memory (not refused)
+        self.uses_recorded = 0  # in durable accounts
         self.accounts_sent = 0
 
     async def record(self, uses: Iterable[Use]) -> Refusals:
-        """Returns once these uses are durable at keyvault, with those it refused (the key may not be
-        used any more: do not answer them); UseNotRecorded if they could not be made durable.
-        Cancelling a caller leaves the account, which others may wait on, to finish."""
-        counts, mine = self._counts, set()
+        """Returns once a durable record covers these uses, with those keyvault refused (the key may not
+        be used any more: do not answer them); UseNotRecorded if no record could be made. Cancelling a
+        caller leaves the account, which others may wait on, to finish."""
+        now, counts, mine, pairs = time.monotonic(), self._counts, set(), []
         for use in uses:
             counts[use] = counts.get(use, 0) + 1
-            mine.add(use[:2])
+            pairs.append(use[:2])
+            if self._covered.get(use, 0.0) <= now:
+                mine.add(use[:2])
         if not mine:
+            self.uses_answered += len(pairs)
+            self._flush_later()
+            self._unyielded += 1
+            if self._unyielded >= YIELD_EVERY:
+                self._unyielded = 0
+                await asyncio.sleep(0)
             return {}
+        self._waiting = True
         if self._recorded is None:
             self._recorded = asyncio.get_running_loop().create_future()
         recorded = self._recorded
+        self._send_soon_if_free()
+        refused = await asyncio.shield(recorded)
+        self.uses_answered += sum(pair not in refused for pair in pairs)
+        return {pair: why for pair, why in refused.items() if pair in mine} if refused else {}
+
+    async def close(self) -> None:
+        """Sends what was counted and not accounted yet."""
+        if self._flush is not None:
+            self._flush.cancel()
+        if self._counts:
+            self._waiting = True
+            self._recorded = self._recorded or asyncio.get_running_loop().create_future()
+            recorded = self._recorded
+            self._send_soon_if_free()
+            await asyncio.gather(recorded, return_exceptions=True)
+
+    def _send_soon_if_free(self) -> None:
         if not self._send_soon and self._in_flight < self._most_in_flight:
             self._send_soon = True  # after the uses made in this turn of the event loop
             asyncio.get_running_loop().call_soon(self._send_counted)
-        refused = await asyncio.shield(recorded)
-        return {pair: why for pair, why in refused.items() if pair in mine} if refused else {}
+
+    def _flush_later(self) -> None:
+        """Counts of covered uses go with the next account; at the latest one window from now."""
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(self._window, self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush = None
+        if self._counts:
+            self._waiting = True
+            self._send_soon_if_free()
 
     def _send_counted(self) -> None:
         self._send_soon = False
-        if not self._counts or self._in_flight >= self._most_in_flight:
+        if not self._counts or not self._waiting or self._in_flight >= self._most_in_flight:
             return
         counts, recorded = self._counts, self._recorded
-        self._counts, self._recorded = {}, None
-        assert recorded is not None
+        self._counts, self._recorded, self._waiting = {}, None, False
         self._in_flight += 1
         asyncio.get_running_loop().create_task(self._account(counts, recorded))
 
-    async def _account(self, counts: dict[Use, int], recorded: asyncio.Future[Refusals]) -> None:
+    async def _account(self, counts: dict[Use, int], recorded: asyncio.Future[Refusals] | None) -> None:
         try:
-            size = max(SPLIT_ABOVE, -(-len(counts) // self._most_in_flight))
-            answers = await asyncio.gather(*(self._send(account) for account in _accounts(counts, min(size, MAX_RELEASES))))
-        except BaseException as error:  # failed, or cancelled (its channel closed): no use is answered
-            recorded.set_exception(UseNotRecorded(str(error) or type(error).__name__))
-            recorded.exception()  # retrieved here, so a use that stopped waiting logs nothing
+            size = min(MAX_RELEASES, max(SPLIT_ABOVE, -(-len(counts) // self._most_in_flight)))
+            answers = await asyncio.gather(*(self._send(account) for account in _accounts(counts, size)))
+        except BaseException as error:  # failed, or cancelled (its channel closed): no waiting use is answered
+            if recorded is not None:
+                recorded.set_exception(UseNotRecorded(str(error) or type(error).__name__))
+                recorded.exception()  # retrieved here, so a use that stopped waiting logs nothing
+            log.warning("uses not recorded: %s", str(error) or type(error).__name__)
             if not isinstance(error, Exception):
                 raise
         else:
             refused = {(r.subject_id, r.purpose_id): r.reason for answer in answers for r in answer.refused}
-            self.uses_recorded += sum(n for use, n in counts.items() if use[:2] not in refused)
-            recorded.set_result(refused)
+            until = time.monotonic() + self._window
+            for use, n in counts.items():
+                if use[:2] in refused:
+                    self._covered.pop(use, None)
+                else:
+                    self._covered[use] = until
+                    self.uses_recorded += n
+            for subject_id, purpose_id in refused:
+                self._on_refused(subject_id, purpose_id)
+            self._forget_lapsed()
+            if recorded is not None:
+                recorded.set_result(refused)
         finally:
             self._in_flight -= 1
-            self._send_counted()  # what was counted meanwhile
+            self._send_counted()  # what waited meanwhile
+
+    def _forget_lapsed(self) -> None:
+        if len(self._covered) > 4 * MAX_RELEASES:
+            now = time.monotonic()
+            self._covered = {use: until for use, until in self._covered.items() if until > now}
 
     async def _send(self, account: list[tuple[Use, int]]) -> pb.RecordReleasesResponse:
         request = pb.RecordReleasesRequest(idempotency_key=str(uuid.uuid4()), releases=[
@@ -105,7 +171,7 @@ class ReuseAccounts:
 
 
 def _accounts(counts: dict[Use, int], size: int) -> Iterator[list[tuple[Use, int]]]:
-    """At most `size` uses per account and one per subject and purpose (a consent given again while
+    """At most `size` keys per account and one per subject and purpose (a consent given again while
     uses were counted makes a second one)."""
     accounts: list[tuple[list[tuple[Use, int]], set[tuple[str, str]]]] = []
     for use, count in counts.items():

@@ -64,7 +64,7 @@ async def _round(spec: OpensSpec) -> dict[str, Any]:
                 await asyncio.wait_for(view.until_live(), 10)
                 for subject, blob in spec.templates:  # each key released once, then kept
                     await cipher.open(subject, PURPOSE_ID, blob)
-            uses_before = view.accounts.uses_recorded if view else 0
+            uses_before = view.accounts.uses_answered if view else 0
             accounts_before = view.accounts.accounts_sent if view else 0
 
             async def open_one() -> None:
@@ -83,9 +83,9 @@ async def _round(spec: OpensSpec) -> dict[str, Any]:
                                         duration_s=spec.duration_s, warmup_s=spec.warmup_s)
             out: dict[str, Any] = {**summarize(result, spec.concurrency), "cpu_cores": measured.cores()}
             if view is not None:
-                uses = view.accounts.uses_recorded - uses_before
+                uses = view.accounts.uses_answered - uses_before
                 accounts = view.accounts.accounts_sent - accounts_before
-                out.update(kept=len(view), uses_recorded=uses, record_calls=accounts,
+                out.update(kept=len(view), uses_from_memory=uses, record_calls=accounts,
                            uses_per_record_call=uses / accounts if accounts else float("nan"))
             return out
         finally:
