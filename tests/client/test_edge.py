@@ -3,6 +3,7 @@ used: a withdrawal or a shred drops them at once, a silent stream stops every an
 within its bound, and every use from memory is audited before the template is returned."""
 
 import asyncio
+import contextlib
 import time
 
 import grpc
@@ -26,6 +27,7 @@ from tests.consent.builders import CONTROLLER, OTHER_CONTROLLER, grant, register
 from tests.keyvault.fixtures import TOPICS
 from tests.keyvault.test_data_keys import consented
 from tests.support import EventOpener, read_events, unique
+from tests.watching import Watching
 from consentry_dev.stalling_proxy import StallingProxy
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
@@ -46,6 +48,11 @@ def withdrawal(subject: str, purpose: str) -> cpb.WithdrawConsentRequest:
                                       actor=cpb.Actor(kind=cpb.ACTOR_KIND_SUBJECT), idempotency_key=unique("wd"))
 
 
+def wrapped_key_of(blob: bytes) -> bytes:
+    """The wrapped data key inside a sealed template (consentry_client.cipher's layout)."""
+    return blob[3:3 + int.from_bytes(blob[1:3], "big")]
+
+
 async def from_memory(cipher: TemplateCipher, edge: EdgeView, subject: str, purpose: str, blob: bytes) -> None:
     """Opens until an open is answered from memory: the set-up's own changes (a purpose registered, a
     consent granted) reach the view a moment later and start it over."""
@@ -56,11 +63,6 @@ async def from_memory(cipher: TemplateCipher, edge: EdgeView, subject: str, purp
             if edge.accounts.uses_answered > uses:
                 return
             await asyncio.sleep(0.05)
-
-
-async def read_into(stream, messages: list) -> None:
-    while (message := await stream.read()) is not grpc.aio.EOF:
-        messages.append(message)
 
 
 async def quiet(edge: EdgeView) -> None:
@@ -99,7 +101,7 @@ async def test_a_kept_key_opens_templates_from_memory_and_each_use_is_audited(
     opened = [await cipher.open(subject, purpose, blob) for _ in range(23)]
 
     assert opened == [TEMPLATE] * 23
-    assert edge.kept(subject, purpose, blob[3:3 + int.from_bytes(blob[1:3], "big")]) is not None
+    assert edge.kept(subject, purpose, wrapped_key_of(blob)) is not None
     assert edge.accounts.uses_answered == uses + 23  # every one from memory
     opener = EventOpener(dev_ca, keyvault_app.port)
     try:
@@ -145,58 +147,61 @@ async def test_a_shred_drops_the_kept_key_at_once(admin, gate, keyvault_channel,
     assert len(edge) == 0 and edge.live
 
 
-async def test_a_silent_stream_stops_answers_from_memory_within_its_bound(
-        admin, gate, consent_app, keyvault_channel, dev_ca):
-    subject, purpose = await consented(admin, gate)
+@contextlib.asynccontextmanager
+async def gate_behind_a_proxy(consent_app, keyvault_channel, dev_ca, subject: str, purpose: str, **options):
+    """A gate whose WatchConsents goes through a proxy that can stall, with the subject's template
+    sealed and its key in memory: (proxy, edge, cipher, blob)."""
     files = dev_ca.issue_client(FACE_SYSTEM)
     async with StallingProxy(consent_app.port) as proxy:
         through_proxy = connect(f"localhost:{proxy.port}", dev_ca.ca.cert, files.cert, files.key)
-        async with EdgeView(through_proxy, keyvault_channel, silence_bound_s=SILENCE_BOUND_S) as edge:
-            await asyncio.wait_for(edge.until_live(), 10)
-            cipher = TemplateCipher(keyvault_channel, edge=edge)
-            blob = await cipher.seal(subject, purpose, TEMPLATE)
-            await from_memory(cipher, edge, subject, purpose, blob)
+        try:
+            async with EdgeView(through_proxy, keyvault_channel, **options) as edge:
+                await asyncio.wait_for(edge.until_live(), 10)
+                cipher = TemplateCipher(keyvault_channel, edge=edge)
+                blob = await cipher.seal(subject, purpose, TEMPLATE)
+                await from_memory(cipher, edge, subject, purpose, blob)
+                yield proxy, edge, cipher, blob
+        finally:
+            await through_proxy.close()
 
-            proxy.stall()  # nothing more reaches this gate's WatchConsents, not even its heartbeats
-            stalled, last_from_memory = time.monotonic(), 0.0
-            while time.monotonic() - stalled < 2 * SILENCE_BOUND_S:
-                uses = edge.accounts.uses_answered
-                assert await cipher.open(subject, purpose, blob) == TEMPLATE  # from keyvault once silent
-                if edge.accounts.uses_answered > uses:
-                    last_from_memory = time.monotonic() - stalled
-                await asyncio.sleep(0.01)
 
-            assert 0 < last_from_memory <= SILENCE_BOUND_S
-            assert not edge.live and len(edge) == 0  # the silent stream given up, and what it vouched for
-        await through_proxy.close()
+async def test_a_silent_stream_stops_answers_from_memory_within_its_bound(
+        admin, gate, consent_app, keyvault_channel, dev_ca):
+    subject, purpose = await consented(admin, gate)
+    async with gate_behind_a_proxy(consent_app, keyvault_channel, dev_ca, subject, purpose,
+                                   silence_bound_s=SILENCE_BOUND_S) as (proxy, edge, cipher, blob):
+        proxy.stall()  # nothing more reaches this gate's WatchConsents, not even its heartbeats
+        stalled, last_from_memory = time.monotonic(), 0.0
+        while time.monotonic() - stalled < 2 * SILENCE_BOUND_S:
+            uses = edge.accounts.uses_answered
+            assert await cipher.open(subject, purpose, blob) == TEMPLATE  # from keyvault once silent
+            if edge.accounts.uses_answered > uses:
+                last_from_memory = time.monotonic() - stalled
+            await asyncio.sleep(0.01)
+
+        assert 0 < last_from_memory <= SILENCE_BOUND_S
+        assert not edge.live and len(edge) == 0  # the silent stream given up, and what it vouched for
 
 
 async def test_a_use_from_memory_after_a_withdrawal_the_gate_has_not_heard_of_is_refused_past_its_window(
         admin, gate, consent_app, keyvault_channel, dev_ca):
     subject, purpose = await consented(admin, gate)
-    files = dev_ca.issue_client(FACE_SYSTEM)
-    async with StallingProxy(consent_app.port) as proxy:
-        through_proxy = connect(f"localhost:{proxy.port}", dev_ca.ca.cert, files.cert, files.key)
-        async with EdgeView(through_proxy, keyvault_channel, silence_bound_s=30, account_window_s=0.2) as edge:
-            await asyncio.wait_for(edge.until_live(), 10)
-            cipher = TemplateCipher(keyvault_channel, edge=edge)
-            blob = await cipher.seal(subject, purpose, TEMPLATE)
-            await from_memory(cipher, edge, subject, purpose, blob)
-            proxy.stall()
-            await gate.WithdrawConsent(withdrawal(subject, purpose))
-            await asyncio.sleep(0.3)  # past the window the last account covered
+    async with gate_behind_a_proxy(consent_app, keyvault_channel, dev_ca, subject, purpose, silence_bound_s=30,
+                                   account_window_s=0.2) as (proxy, edge, cipher, blob):
+        proxy.stall()
+        await gate.WithdrawConsent(withdrawal(subject, purpose))
+        await asyncio.sleep(0.3)  # past the window the last account covered
 
-            assert edge.kept(subject, purpose, blob[3:3 + int.from_bytes(blob[1:3], "big")]) is not None
-            with pytest.raises(ConsentRefused):  # keyvault checks each use it records, as a release
-                await cipher.open(subject, purpose, blob)
-            assert len(edge) == 0
-        await through_proxy.close()
+        assert edge.kept(subject, purpose, wrapped_key_of(blob)) is not None
+        with pytest.raises(ConsentRefused):  # keyvault checks each use it records, as a release
+            await cipher.open(subject, purpose, blob)
+        assert len(edge) == 0
 
 
 async def test_a_change_during_a_release_keeps_the_release_out_of_memory(admin, gate, keyvault_channel, edge):
     subject, purpose = await consented(admin, gate)
     blob = await TemplateCipher(keyvault_channel).seal(subject, purpose, TEMPLATE)
-    wrapped = blob[3:3 + int.from_bytes(blob[1:3], "big")]
+    wrapped = wrapped_key_of(blob)
     await quiet(edge)
     version = edge.version
     released = await keyvault_pb2_grpc.KeyVaultServiceStub(keyvault_channel).DecryptDataKey(
@@ -218,20 +223,14 @@ async def test_watch_consents_names_only_the_callers_controller_by_a_keyed_refer
     mine, theirs = await consented(admin, gate), unique("subj")
     their_purpose = await registered_purpose(admin, controller_id=OTHER_CONTROLLER)
     await bank.GrantConsent(grant(theirs, their_purpose.purpose_id))
-    stream = consent_pb2_grpc.ConsentServiceStub(consent_channel).WatchConsents(cpb.WatchConsentsRequest())
-    started = (await stream.read()).started
-    messages: list = []
-    reading = asyncio.create_task(read_into(stream, messages))  # a reader that stops reading is cut off
-
-    await bank.WithdrawConsent(withdrawal(theirs, their_purpose.purpose_id))
-    await gate.WithdrawConsent(withdrawal(*mine))
-    seen = len(messages)
-    async with asyncio.timeout(10):  # a heartbeat comes after every change committed before it was sent
-        while sum(m.WhichOneof("event") == "heartbeat" for m in messages[seen:]) < 2:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-    reading.cancel()
-    stream.cancel()
-    changes = [(m.changed.subject_ref, m.changed.purpose_id) for m in messages if m.WhichOneof("event") == "changed"]
+    async with Watching(consent_pb2_grpc.ConsentServiceStub(consent_channel).WatchConsents(
+            cpb.WatchConsentsRequest())) as watching:
+        await bank.WithdrawConsent(withdrawal(theirs, their_purpose.purpose_id))
+        await gate.WithdrawConsent(withdrawal(*mine))
+        seen = len(watching.messages)  # a heartbeat comes after every change committed before it was sent
+        await watching.until(lambda: len(watching.of_kind("heartbeat", seen)) >= 2)
+    started = watching.started
+    changes = [(c.subject_ref, c.purpose_id) for c in watching.of_kind("changed")]
 
     # Other tests' last changes may still come through: the two subjects of this one are what it shows.
     assert len(started.ref_key) == 32 and started.heartbeat_interval.ToMilliseconds() == 500
