@@ -123,7 +123,9 @@ class EdgeView:
 
     @property
     def live(self) -> bool:
-        now = time.monotonic()
+        return self._live_at(time.monotonic())
+
+    def _live_at(self, now: float) -> bool:
         return now - self._consents.last_beat <= self._bound and now - self._keys.last_beat <= self._bound
 
     async def until_live(self) -> None:
@@ -152,7 +154,7 @@ class EdgeView:
         if entry is None:
             return None
         now = time.monotonic()
-        if now - self._consents.last_beat > self._bound or now - self._keys.last_beat > self._bound:
+        if not self._live_at(now):
             return None
         if now >= entry.use_until:
             self._drop((subject_id, purpose_id, wrapped_key))
@@ -171,8 +173,7 @@ class EdgeView:
             return
         if len(self._kept) >= self._max_entries:
             self.drop_all()
-        held = (subject_id, purpose_id, wrapped_key)
-        consent_ref = (hmac.new(self._ref_key, subject_id.encode(), hashlib.sha256).digest(), purpose_id)
+        held, consent_ref = (subject_id, purpose_id, wrapped_key), self._consent_ref(subject_id, purpose_id)
         self._kept[held] = Kept(key, released.consent_id, released.consent_lapses, use_until, consent_ref,
                                 released.key_ref)
         self._by_consent.setdefault(consent_ref, set()).add(held)
@@ -180,11 +181,8 @@ class EdgeView:
 
     def forget(self, subject_id: str, purpose_id: str) -> None:
         """Drops the subject's kept keys for the purpose (keyvault refused a use of one)."""
-        self._version += 1
         if self._ref_key:
-            consent_ref = (hmac.new(self._ref_key, subject_id.encode(), hashlib.sha256).digest(), purpose_id)
-            for held in list(self._by_consent.get(consent_ref, ())):
-                self._drop(held)
+            self._drop_named(self._by_consent, self._consent_ref(subject_id, purpose_id))
 
     def drop_all(self) -> None:
         self._version += 1
@@ -195,25 +193,32 @@ class EdgeView:
     def _consent_message(self, message: cpb.WatchConsentsResponse) -> None:
         kind = message.WhichOneof("event")
         if kind == "changed":
-            self._version += 1
-            for held in self._by_consent.pop((message.changed.subject_ref, message.changed.purpose_id), ()):
-                self._drop(held)
+            self._drop_named(self._by_consent, (message.changed.subject_ref, message.changed.purpose_id))
         else:  # started (a new stream, a new key for its references), reset, or one not known yet
             if kind == "started":
                 self._ref_key = message.started.ref_key
-            self._consents.unheard()  # changes may have been missed: nothing from memory until the next beat
-            self._beating.clear()
-            self.drop_all()
+            self._start_over(self._consents)
 
     def _key_message(self, message: kpb.WatchKeysResponse) -> None:
         if message.WhichOneof("event") == "changed":
-            self._version += 1
-            for held in self._by_key.pop(message.changed.key_ref, ()):
-                self._drop(held)
+            self._drop_named(self._by_key, message.changed.key_ref)
         else:
-            self._keys.unheard()
-            self._beating.clear()
-            self.drop_all()
+            self._start_over(self._keys)
+
+    def _start_over(self, follower: _Follower) -> None:
+        """Changes may have been missed: nothing kept, and nothing from memory until the next beat."""
+        follower.unheard()
+        self._beating.clear()
+        self.drop_all()
+
+    def _consent_ref(self, subject_id: str, purpose_id: str) -> tuple[bytes, str]:
+        return hmac.new(self._ref_key, subject_id.encode(), hashlib.sha256).digest(), purpose_id
+
+    def _drop_named(self, index: dict, name) -> None:
+        """Drops every key a stream's change names (any change: a release on its way is not kept)."""
+        self._version += 1
+        for held in list(index.get(name, ())):
+            self._drop(held)
 
     def _drop(self, held: Held) -> None:
         entry = self._kept.pop(held, None)

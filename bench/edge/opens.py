@@ -5,6 +5,7 @@ process): `seal_templates` (set-up, not measured) and `run_opens_round`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,43 +55,39 @@ def seal_templates(keyvault: Target, subjects: list[str]) -> list[tuple[str, byt
 
 async def _round(spec: OpensSpec) -> dict[str, Any]:
     rng = random.Random(spec.rng_seed)
-    async with spec.keyvault.channel() as keyvault, spec.consent.channel() as consent:
-        view = EdgeView(consent, keyvault) if spec.edge else None
+    async with contextlib.AsyncExitStack() as stack:
+        keyvault = await stack.enter_async_context(spec.keyvault.channel())
+        consent = await stack.enter_async_context(spec.consent.channel())
+        view = await stack.enter_async_context(EdgeView(consent, keyvault)) if spec.edge else None
+        cipher = TemplateCipher(keyvault, edge=view)
         if view is not None:
-            await view.__aenter__()
-        try:
-            cipher = TemplateCipher(keyvault, edge=view)
-            if view is not None:
-                await asyncio.wait_for(view.until_live(), 10)
-                for subject, blob in spec.templates:  # each key released once, then kept
-                    await cipher.open(subject, PURPOSE_ID, blob)
-            uses_before = view.accounts.uses_answered if view else 0
-            accounts_before = view.accounts.accounts_sent if view else 0
+            await asyncio.wait_for(view.until_live(), 10)
+            for subject, blob in spec.templates:  # each key released once, then kept
+                await cipher.open(subject, PURPOSE_ID, blob)
+        uses_before = view.accounts.uses_answered if view else 0
+        accounts_before = view.accounts.accounts_sent if view else 0
 
-            async def open_one() -> None:
-                subject, blob = rng.choice(spec.templates)
-                if await cipher.open(subject, PURPOSE_ID, blob) != template_of(subject):
-                    raise RuntimeError("wrong template")
+        async def open_one() -> None:
+            subject, blob = rng.choice(spec.templates)
+            if await cipher.open(subject, PURPOSE_ID, blob) != template_of(subject):
+                raise RuntimeError("wrong template")
 
-            async def open_gallery() -> None:
-                chosen = rng.sample(spec.templates, spec.gallery)
-                opened = await cipher.open_many([(subject, PURPOSE_ID, blob) for subject, blob in chosen])
-                if opened != [template_of(subject) for subject, _ in chosen]:
-                    raise RuntimeError("wrong template")
+        async def open_gallery() -> None:
+            chosen = rng.sample(spec.templates, spec.gallery)
+            opened = await cipher.open_many([(subject, PURPOSE_ID, blob) for subject, blob in chosen])
+            if opened != [template_of(subject) for subject, _ in chosen]:
+                raise RuntimeError("wrong template")
 
-            with Window(spec.cpu_roots, spec.warmup_s, spec.duration_s) as measured:
-                result = await run_load(open_one if spec.gallery == 1 else open_gallery, concurrency=spec.concurrency,
-                                        duration_s=spec.duration_s, warmup_s=spec.warmup_s)
-            out: dict[str, Any] = {**summarize(result, spec.concurrency), "cpu_cores": measured.cores()}
-            if view is not None:
-                uses = view.accounts.uses_answered - uses_before
-                accounts = view.accounts.accounts_sent - accounts_before
-                out.update(kept=len(view), uses_from_memory=uses, record_calls=accounts,
-                           uses_per_record_call=uses / accounts if accounts else float("nan"))
-            return out
-        finally:
-            if view is not None:
-                await view.__aexit__(None, None, None)
+        with Window(spec.cpu_roots, spec.warmup_s, spec.duration_s) as measured:
+            result = await run_load(open_one if spec.gallery == 1 else open_gallery, concurrency=spec.concurrency,
+                                    duration_s=spec.duration_s, warmup_s=spec.warmup_s)
+        out: dict[str, Any] = {**summarize(result, spec.concurrency), "cpu_cores": measured.cores()}
+        if view is not None:
+            uses = view.accounts.uses_answered - uses_before
+            accounts = view.accounts.accounts_sent - accounts_before
+            out.update(kept=len(view), uses_from_memory=uses, record_calls=accounts,
+                       uses_per_record_call=uses / accounts if accounts else float("nan"))
+        return out
 
 
 def run_opens_round(spec: OpensSpec) -> dict[str, Any]:

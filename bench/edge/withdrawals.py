@@ -7,6 +7,7 @@ is warm, so it never hears the withdrawals: it must refuse within its silence bo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
@@ -37,14 +38,12 @@ def gate_main(spec: GateSpec, ready: Queue, results: Queue) -> None:
 
 
 async def _gate(spec: GateSpec, ready: Queue, results: Queue) -> None:
-    consent_port = spec.consent.port
-    proxy = StallingProxy(consent_port) if spec.silent else None
-    if proxy is not None:
-        await proxy.__aenter__()
-        consent_port = proxy.port
-    consent = Target(consent_port, spec.consent.tls).channel()
-    async with spec.keyvault.channel() as keyvault, EdgeView(consent, keyvault,
-                                                             silence_bound_s=spec.silence_bound_s) as view:
+    async with contextlib.AsyncExitStack() as stack:
+        proxy = await stack.enter_async_context(StallingProxy(spec.consent.port)) if spec.silent else None
+        consent = await stack.enter_async_context(
+            Target(proxy.port if proxy else spec.consent.port, spec.consent.tls).channel())
+        keyvault = await stack.enter_async_context(spec.keyvault.channel())
+        view = await stack.enter_async_context(EdgeView(consent, keyvault, silence_bound_s=spec.silence_bound_s))
         await asyncio.wait_for(view.until_live(), 30)
         cipher = TemplateCipher(keyvault, edge=view)
         for subject, blob in spec.templates:
@@ -67,9 +66,6 @@ async def _gate(spec: GateSpec, ready: Queue, results: Queue) -> None:
                 except Exception as error:  # noqa: BLE001 - counted: the round reports it
                     errors[type(error).__name__] = errors.get(type(error).__name__, 0) + 1
             await asyncio.sleep(CYCLE_S)
-    await consent.close()
-    if proxy is not None:
-        await proxy.__aexit__(None, None, None)
     results.put((spec.name, refused, errors, sorted(pending)))
 
 

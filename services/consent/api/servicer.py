@@ -7,13 +7,12 @@ answered exactly as one that does not exist."""
 
 import os
 
-from google.protobuf.duration_pb2 import Duration
-
 from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
 
 from services.common import auth
 from services.common.idempotent_rpc import idempotent
+from services.common.timestamps import to_duration
 from services.common.watch import RESET, Beat, WatchHub
 from services.consent.api import mapping as m
 from services.consent.api import receipt_page
@@ -92,8 +91,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
 
     async def WatchConsents(self, request, context):
         view = ConsentWatch(valid.watch(request), auth.current_client().purpose_scope(), os.urandom(32))
-        interval = Duration()
-        interval.FromMilliseconds(round(self._watch.heartbeat_s * 1000))
+        interval = to_duration(self._watch.heartbeat_s)
         with self._watch.subscribe() as changes:  # before `started`: nothing after it is missed
             yield pb.WatchConsentsResponse(started=pb.WatchStarted(ref_key=view.ref_key, heartbeat_interval=interval))
             async for message in changes:

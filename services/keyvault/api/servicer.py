@@ -2,14 +2,12 @@
 purpose, run the use case, map the result.
 The operator's actions (shredding, KEK rotation) are KeyVaultAdminService's, in admin_servicer."""
 
-from google.protobuf.duration_pb2 import Duration
-
 from consentry.keyvault.v1 import keyvault_pb2 as pb
 from consentry.keyvault.v1 import keyvault_pb2_grpc
 
 from services.common import auth
 from services.common.idempotent_rpc import idempotent
-from services.common.timestamps import to_timestamp
+from services.common.timestamps import to_duration, to_timestamp
 from services.common.watch import RESET, Beat, WatchHub
 from services.keyvault.api import stored_answers as stored
 from services.keyvault.api import validation as valid
@@ -63,8 +61,7 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
 
     async def WatchKeys(self, request, context):
         controller_id, refs = valid.watch(request.controller_id), self._service.key_refs
-        interval = Duration()
-        interval.FromMilliseconds(round(self._watch.heartbeat_s * 1000))
+        interval = to_duration(self._watch.heartbeat_s)
         with self._watch.subscribe() as changes:  # before `started`: nothing after it is missed
             yield pb.WatchKeysResponse(started=pb.WatchKeysStarted(heartbeat_interval=interval))
             async for message in changes:
