@@ -37,6 +37,7 @@ from bench.dsr.section import SECTION as DSR
 from bench.edge.section import SECTION as EDGE
 from bench.keyvault.section import SECTION as KEYVAULT
 from bench.portal.section import SECTION as PORTAL
+from bench.scale.section import PARTS as SCALE_PARTS
 from bench.scale.section import SECTION as SCALE
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -71,6 +72,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short rounds and fewer subjects (smoke run)")
     parser.add_argument("--rounds", type=int, help="rounds per scenario")
     parser.add_argument("--duration", type=float, help="measured seconds per round (where rounds are timed)")
+    parser.add_argument("--part", dest="parts", choices=list(SCALE_PARTS), action="append",
+                        help="scale: only this part (repeatable; default: all three)")
     parser.add_argument("--profile", action="store_true",
                         help="afterwards, one more round per service scenario under py-spy (consent: also the"
                              " CheckConsent echo), outside the medians")
@@ -84,7 +87,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     chosen = [s for s in SECTIONS if s.name in (args.only or [s.name for s in SECTIONS])]
-    sized = [(s, s.configured(args.quick, rounds=args.rounds, duration_s=args.duration)) for s in chosen]
+    sized = [(s, s.configured(args.quick, rounds=args.rounds, duration_s=args.duration,
+                                                parts=tuple(args.parts or ()))) for s in chosen]
     stop_on_sigterm()
     started = datetime.now(UTC).replace(microsecond=0)
     machine = machine_info()

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from services.common.uow import UnitOfWork, UnitsOfWork
 from services.dsr.domain.events import Event
-from services.dsr.domain.model import Processor, Request, Status, Task, TaskOutcome
+from services.dsr.domain.model import Processor, Request, RequestType, Status, Task, TaskOutcome
 
 
 class DsrStore(Protocol):
@@ -20,7 +20,9 @@ class DsrStore(Protocol):
 
     async def find(self, *, now: datetime, status: Status | None, overdue_only: bool, due_before: datetime | None,
                    subject_id: str, after: tuple[int, datetime, str] | None, limit: int,
-                   subject_names: Sequence[str] = (), controller: str | None = None) -> list[Request]:
+                   subject_names: Sequence[str] = (), controller: str | None = None,
+                   request_type: RequestType | None = None, jurisdiction: str = "", processor: str = "",
+                   verified_only: bool = False) -> list[Request]:
         """`controller`: one controller's requests only (None: every controller's)."""
 
     async def lock_requests(self, request_ids: list[str]) -> dict[str, Request]: ...

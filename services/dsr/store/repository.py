@@ -7,7 +7,8 @@ import asyncpg
 
 from services.common.event_keys import destroy_event_keys
 from services.common.outbox_retention import redact_persons
-from services.dsr.domain.model import ERASED, EXPORTABLE, Processor, Request, RequestType, Status, Task, TaskOutcome, TimelineEntry
+from services.dsr.domain.model import ERASED, Processor, Request, RequestType, Status, Task, TaskOutcome, TimelineEntry
+from services.dsr.store.listing import HELD, Listing
 from services.dsr.store.rows import (
     REQUEST_COLUMNS, entries_json, processor_from_row, request_from_row, request_values, task_from_row,
 )
@@ -67,25 +68,12 @@ class DsrStore:
         acknowledging them, as Request.overdue), then the rest (bucket 1), each by due date and id.
         `subject_names`: every name the subject's rows may have (its id, its erased form);
         `controller`: one controller's requests only (None: every controller's)."""
-        rows = await self._conn.fetch(
-            f"SELECT {REQUEST_COLUMNS} FROM (SELECT *, CASE WHEN status NOT IN (5, 6, 7) AND (due_at < $1"
-            f" OR (acknowledged_at IS NULL AND acknowledgement_due_at < $1)) OR ({_HELD} AND due_at < $1)"
-            " THEN 0 ELSE 1 END AS bucket"
-            " FROM requests) r"
-            " WHERE ($2::smallint IS NULL OR status = $2) AND (NOT $3 OR bucket = 0)"
-            " AND ($4::timestamptz IS NULL OR due_at < $4) AND ($5 = '' OR subject_id = ANY($10::text[]))"
-            " AND ($6::int IS NULL OR (bucket, due_at, request_id) > ($6, $7, $8))"
-            " AND ($11::text IS NULL OR coalesce(controller_id, $12) = $11)"
-            " AND ($13::smallint IS NULL OR type = $13) AND ($14 = '' OR jurisdiction = $14)"
-            " AND ($15 = '' OR EXISTS (SELECT 1 FROM tasks t WHERE t.request_id = r.request_id AND t.processor = $15))"
-            " AND (NOT $16 OR status NOT IN ($17, $18))"
-            " ORDER BY bucket, due_at, request_id LIMIT $9",
-            now, status.value if status else None, overdue_only, due_before, subject_id,
-            after[0] if after else None, after[1] if after else None, after[2] if after else "", limit,
-            list(subject_names) or [subject_id], controller, self._default,
-            request_type.value if request_type else None, jurisdiction, processor, verified_only,
-            Status.RECEIVED.value, Status.VERIFICATION_PENDING.value)
-        return [self._request(r) for r in rows]
+        sql, args = Listing(
+            now=now, limit=limit, after=after, overdue_only=overdue_only, status=status, due_before=due_before,
+            subject_names=(list(subject_names) or [subject_id]) if subject_id else (), controller=controller,
+            default_controller=self._default, request_type=request_type, jurisdiction=jurisdiction,
+            processor=processor, verified_only=verified_only).sql()
+        return [self._request(r) for r in await self._conn.fetch(sql, *args)]
 
     async def end_claim(self, request_id: str, at: datetime) -> None:
         await self._conn.execute("UPDATE requests SET starting_until = $2 WHERE request_id = $1", request_id, at)
@@ -259,7 +247,7 @@ class DsrStore:
         free text and export go. An export held for review is kept until it is released, and counts from then."""
         forgotten = await self._conn.fetch(
             f"UPDATE requests SET {_FORGOTTEN} WHERE request_id IN (SELECT request_id FROM requests"
-            f" WHERE forgotten_at IS NULL AND settled_at < $1 AND NOT {_HELD}"
+            f" WHERE forgotten_at IS NULL AND settled_at < $1 AND NOT {HELD}"
             " AND (export_released_at IS NULL OR export_released_at < $1)"
             " ORDER BY settled_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
             " RETURNING request_id", before, limit)
@@ -271,9 +259,5 @@ class DsrStore:
                                  " WHERE request_id = ANY($1::text[])", request_ids)
 
 
-# An export written and held for staff to review (Request.awaits_release, in SQL).
-_HELD = (f"(type IN ({', '.join(str(t.value) for t in EXPORTABLE)})"
-         f" AND status IN ({', '.join(str(s.value) for s in Status if s.finished)})"
-         f" AND export_released_at IS NULL AND subject_id NOT LIKE '{ERASED}%')")
 _FORGOTTEN = ("corrections = '{}', details = '', evidence_ref = '', export_json = NULL,"
               " forgotten_at = coalesce(forgotten_at, now())")
