@@ -43,7 +43,8 @@ async def test_erasure_leaves_only_a_keyed_tombstone_in_the_consent_tables(
     assert {(table, label) for table, label, _ in before.hits} >= {
         ("consents", "subject"), ("consents", "evidence"), ("consents", "verification"), ("consent_history", "reason"),
         ("consent_history", "evidence"), ("consent_history", "verification"),
-        ("consent_history", "subject")}  # the last: as the child's guardian
+        ("consent_history", "subject"),  # as the child's guardian
+        ("stored_face_data_subjects", "subject")}  # counted for filing
     assert after.hits == [] and after.rows >= before.rows
     history = await gate.GetConsentHistory(pb.GetConsentHistoryRequest(subject_id=child, purpose_id=second.purpose_id))
     tombstone = history.consent.actor.guardian_id

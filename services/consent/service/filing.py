@@ -1,8 +1,9 @@
 """The filing watch (Face Recognition Measures Art. 15): counts the people whose face data each
 controller stores on a server and announces on `consent.events` when a count reaches the warning
 share of the threshold (`consent.filing.approaching`) or the threshold (`consent.filing.required`),
-once per crossing. A periodic sweep rather than a count at every grant: a count over every consent of
-a controller would make each grant pay for all earlier ones, and filing is due in 30 working days."""
+once per crossing. PostgreSQL keeps the counts as consents change, so reading them costs a row per
+controller and the changes since the last sweep; announcing is left to a periodic sweep, as filing is
+due in 30 working days and each crossing is announced once, not by the grant that made it."""
 
 import asyncio
 from collections.abc import Callable
@@ -34,6 +35,7 @@ class FilingWatch:
         """Records every controller's changed state; returns the crossings it announced."""
         async with self._uow() as uow:
             announced = await uow.store.lock_filing_states()
+            await uow.store.fold_stored_face_data()  # under the sweep's lock: one replica folds at a time
             counts = await uow.store.stored_face_data_by_controller()
             crossings, now = [], self._now()
             for controller_id in sorted(counts.keys() | announced.keys()):

@@ -289,20 +289,32 @@ class ConsentStore:
     # GIVEN, or RENEWAL_REQUIRED (what was stored under it stays until renewal or withdrawal). Consent
     # cannot see what face systems store nor which keys keyvault holds; a server purpose's consent is
     # what permits storage, so it is the count consent can know, and an upper bound of the real one.
-    # Every data category a purpose can name (template, raw image, liveness) is face data.
-    _STORED_FACE_DATA = (
-        f" FROM consents c JOIN purposes p USING (purpose_id, controller_id) WHERE p.storage_location = {StorageLocation.SERVER.value}"
-        f" AND c.state IN ({GIVEN}, {ConsentState.RENEWAL_REQUIRED.value})")
+    # Every data category a purpose can name (template, raw image, liveness) is face data. PostgreSQL
+    # keeps the count as consents and purposes change (migration 0011): a folded total per controller
+    # and the +1/-1 changes since, which these reads add up.
+    _PEOPLE = ("SELECT controller_id, people FROM stored_face_data_counts"
+               " UNION ALL SELECT controller_id, change FROM stored_face_data_changes")
 
     async def subjects_with_stored_face_data(self, controller_id: str) -> int:
         return await self._conn.fetchval(
-            f"SELECT count(DISTINCT c.subject_id) {self._STORED_FACE_DATA} AND p.controller_id = $1", controller_id)
+            f"SELECT coalesce(sum(people), 0)::bigint FROM ({self._PEOPLE}) AS counted WHERE controller_id = $1",
+            controller_id)
 
     async def stored_face_data_by_controller(self) -> dict[str, int]:
+        """Controllers storing anybody's face data."""
         rows = await self._conn.fetch(
-            f"SELECT p.controller_id, count(DISTINCT c.subject_id) AS people {self._STORED_FACE_DATA}"
-            " GROUP BY p.controller_id")
+            f"SELECT controller_id, sum(people)::bigint AS people FROM ({self._PEOPLE}) AS counted"
+            " GROUP BY controller_id HAVING sum(people) > 0")
         return {r["controller_id"]: r["people"] for r in rows}
+
+    async def fold_stored_face_data(self) -> None:
+        """Adds the changes counted so far to each controller's total, which the reads then add up
+        fewer of. Changes committed after this statement began stay for the next fold."""
+        await self._conn.execute(
+            "WITH folded AS (DELETE FROM stored_face_data_changes RETURNING controller_id, change)"
+            " INSERT INTO stored_face_data_counts AS t (controller_id, people)"
+            " SELECT controller_id, sum(change) FROM folded GROUP BY controller_id"
+            " ON CONFLICT (controller_id) DO UPDATE SET people = t.people + EXCLUDED.people")
 
     async def lock_filing_states(self) -> dict[str, FilingState]:
         """The states last announced; locked until commit, so concurrent sweeps announce nothing twice."""
