@@ -118,3 +118,67 @@ async def _published_from(consumer, ends, sequences: set[int], timeout: float = 
                     if envelope.sequence in sequences:
                         found[envelope.sequence] = envelope
     return list(found.values())
+
+
+async def _lock_waiters(conn: asyncpg.Connection, at_least: int) -> None:
+    """Until `at_least` other sessions of the database wait for a lock."""
+    async with asyncio.timeout(10):
+        while await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                  " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()") < at_least:
+            await asyncio.sleep(0.02)
+
+
+async def _records_named(conn: asyncpg.Connection, person: str) -> list[str]:
+    return [r["purpose_id"] for r in await conn.fetch("SELECT purpose_id FROM consents WHERE subject_id = $1", person)]
+
+
+def _erasure(person: str) -> admin_pb.EraseSubjectRequest:
+    return admin_pb.EraseSubjectRequest(subject_id=person, request_id=unique("dsr"), controller_id=CONTROLLER,
+                                        idempotency_key=unique("erase"))
+
+
+async def test_a_grant_during_an_erasure_is_refused_and_leaves_no_record_of_the_person(
+        admin, gate, postgres, consent_admin):
+    first, second = await registered_purpose(admin), await registered_purpose(admin)
+    person = unique("person")
+    await gate.GrantConsent(grant(person, first.purpose_id))
+    holder, watcher = await asyncpg.connect(postgres.dsn("consent")), await asyncpg.connect(postgres.dsn("consent"))
+    try:
+        async with holder.transaction():  # the erasure stops at the person's record until this ends
+            await holder.execute("SELECT 1 FROM consents WHERE subject_id = $1 FOR UPDATE", person)
+            erasing = asyncio.ensure_future(consent_admin.EraseSubject(_erasure(person)))
+            await _lock_waiters(watcher, 1)
+            granting = asyncio.ensure_future(gate.GrantConsent(grant(person, second.purpose_id)))
+            await asyncio.wait([granting], timeout=1.0)  # done at once unless it waits for the erasure
+        erased = await erasing
+        granted = (await asyncio.gather(granting, return_exceptions=True))[0]
+        left = await _records_named(watcher, person)
+    finally:
+        await holder.close()
+        await watcher.close()
+    assert erased.consents_erased == 1
+    assert isinstance(granted, grpc.aio.AioRpcError) and granted.code() == grpc.StatusCode.FAILED_PRECONDITION, granted
+    assert left == []
+
+
+async def test_an_erasure_during_a_grant_waits_for_it_and_erases_what_it_recorded(
+        admin, gate, postgres, consent_admin):
+    first, second = await registered_purpose(admin), await registered_purpose(admin)
+    person = unique("person")
+    await gate.GrantConsent(grant(person, first.purpose_id))
+    holder, watcher = await asyncpg.connect(postgres.dsn("consent")), await asyncpg.connect(postgres.dsn("consent"))
+    try:
+        async with holder.transaction():  # the grant stops at writing its record (its purpose's key) until this ends
+            await holder.execute("SELECT 1 FROM purposes WHERE purpose_id = $1 FOR UPDATE", second.purpose_id)
+            granting = asyncio.ensure_future(gate.GrantConsent(grant(person, second.purpose_id)))
+            await _lock_waiters(watcher, 1)
+            erasing = asyncio.ensure_future(consent_admin.EraseSubject(_erasure(person)))
+            await asyncio.wait([erasing], timeout=1.0)  # done at once unless it waits for the grant
+        granted, erased = await granting, await erasing
+        left = await _records_named(watcher, person)
+    finally:
+        await holder.close()
+        await watcher.close()
+    assert granted.consent.state == pb.CONSENT_STATE_GIVEN
+    assert erased.consents_erased == 2
+    assert left == []

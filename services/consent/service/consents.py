@@ -163,9 +163,9 @@ class ConsentService:
         async def work(uow: ConsentWork) -> Granted:
             store = uow.store
             within = await controller_of(uow, cmd.purpose_id, cmd.acting_for)  # a read for operators only
+            tag = self._tagger.tag(cmd.subject_id, within)
             erased, purpose, notice, controller = await store.grant_context(
-                self._tagger.tag(cmd.subject_id, within), cmd.purpose_id, cmd.notice_version, cmd.notice_language,
-                within)
+                tag, cmd.purpose_id, cmd.notice_version, cmd.notice_language, within)
             if erased:
                 raise errors.SubjectErased(cmd.subject_id)
             if purpose is None:
@@ -188,7 +188,9 @@ class ConsentService:
             )
             # A renewed or re-given consent keeps the record id of the (subject, purpose) pair.
             event_id = str(new_id())
-            consent_id = await store.save_consent_with_history(consent, event_id, ev.ConsentGranted.type, now)
+            consent_id = await store.save_consent_with_history(consent, event_id, ev.ConsentGranted.type, now, tag)
+            if consent_id is None:
+                raise errors.SubjectErased(cmd.subject_id)
             consent = replace(consent, consent_id=consent_id)
             uow.emit(ev.ConsentGranted(consent), event_id)
             return Granted(consent, self._signed(consent, purpose, notice, controller))

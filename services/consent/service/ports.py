@@ -43,7 +43,9 @@ class ConsentStore(Protocol):
 
     async def save_consent(self, c: Consent) -> str: ...
 
-    async def save_consent_with_history(self, c: Consent, event_id: str, event_type: str, at: datetime) -> str: ...
+    async def save_consent_with_history(self, c: Consent, event_id: str, event_type: str, at: datetime,
+                                        subject_tag: str) -> str | None:
+        """None: the subject was erased meanwhile."""
 
     async def consents_of(self, subject_id: str, controller_id: str, visible: frozenset[str] | None, after: str,
                           limit: int) -> list[Consent]: ...

@@ -23,6 +23,10 @@ from services.consent.store.rows import (
 _PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, 21))
 _UPDATES = ", ".join(f"{col.strip()} = EXCLUDED.{col.strip()}" for col in CONSENT_COLUMNS.split(",")[4:])
 GIVEN = ConsentState.GIVEN.value
+# Advisory lock space (the two-key form, apart from the single-key locks of migrations and the outbox
+# relay) of a subject at a controller, keyed by their tag: a grant holds it shared from its first
+# read, an erasure exclusively, so neither writes a record of the person the other cannot see.
+_SUBJECT_LOCK = 1
 
 
 def _listed(visible: frozenset[str] | None) -> list[str] | None:
@@ -107,10 +111,12 @@ class ConsentStore:
     async def grant_context(self, subject_tag: str, purpose_id: str, version: int, language: str, within: str
                             ) -> tuple[bool, Purpose | None, Notice | None, Controller | None]:
         """In one round trip: is the subject (of `within`) erased, the purpose if it is `within`'s, the
-        notice version the person saw, and the purpose's controller as registered."""
+        notice version the person saw, and the purpose's controller as registered. Holds the subject
+        against an erasure until commit (_SUBJECT_LOCK)."""
         row = await self._conn.fetchrow(
             "SELECT EXISTS (SELECT 1 FROM erased_subjects WHERE subject_tag = $1) AS erased,"
-            " p AS purpose, n AS notice, c AS controller FROM (SELECT 1) AS one"
+            " p AS purpose, n AS notice, c AS controller"
+            f" FROM (SELECT pg_advisory_xact_lock_shared({_SUBJECT_LOCK}, hashtext($1))) AS held"
             " LEFT JOIN purposes p ON p.purpose_id = $2 AND p.controller_id = $5"
             " LEFT JOIN notices n ON n.purpose_id = p.purpose_id AND n.controller_id = p.controller_id"
             " AND n.version = $3 AND n.language = $4"
@@ -160,14 +166,18 @@ class ConsentStore:
             f" ON CONFLICT (subject_id, purpose_id, controller_id) DO UPDATE SET {_UPDATES} RETURNING consent_id",
             *consent_values(c)))
 
-    async def save_consent_with_history(self, c: Consent, event_id: str, event_type: str, at: datetime) -> str:
-        """save_consent and its history entry in one round trip (the grant path); returns the record id."""
-        return str(await self._conn.fetchval(
-            f"WITH saved AS (INSERT INTO consents ({CONSENT_COLUMNS}) VALUES ({_PLACEHOLDERS})"
+    async def save_consent_with_history(self, c: Consent, event_id: str, event_type: str, at: datetime,
+                                        subject_tag: str) -> str | None:
+        """save_consent and its history entry in one round trip (the grant path); returns the record id,
+        or None if the subject was erased (by an erasure that committed while grant_context waited)."""
+        consent_id = await self._conn.fetchval(
+            f"WITH saved AS (INSERT INTO consents ({CONSENT_COLUMNS}) SELECT {_PLACEHOLDERS}"
+            " WHERE NOT EXISTS (SELECT 1 FROM erased_subjects WHERE subject_tag = $24)"
             f" ON CONFLICT (subject_id, purpose_id, controller_id) DO UPDATE SET {_UPDATES} RETURNING consent_id)"
             f" INSERT INTO consent_history ({_HISTORY_COLUMNS}) SELECT consent_id, $21, $22, $5, $6, $7, $8, $9,"
             " $10, $11, $12, $13, $14, $18, '', $23 FROM saved RETURNING consent_id",
-            *consent_values(c), event_id, event_type, at))
+            *consent_values(c), event_id, event_type, at, subject_tag)
+        return str(consent_id) if consent_id is not None else None
 
     async def consents_of(self, subject_id: str, controller_id: str, visible: frozenset[str] | None, after: str,
                           limit: int) -> list[Consent]:
@@ -230,6 +240,7 @@ class ConsentStore:
         them at that controller is redacted, and their event key there destroyed (their events on the
         broker die with it). The same person at another controller is another subject: untouched."""
         tombstone = TOMBSTONE_PREFIX + subject_tag
+        await self._conn.execute(f"SELECT pg_advisory_xact_lock({_SUBJECT_LOCK}, hashtext($1))", subject_tag)
         await self._conn.execute(
             "INSERT INTO erased_subjects (subject_tag, request_id, erased_at) VALUES ($1, $2, $3)"
             " ON CONFLICT DO NOTHING", subject_tag, request_id, at)
