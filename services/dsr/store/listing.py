@@ -20,18 +20,22 @@ HELD = (f"(type IN ({', '.join(str(t.value) for t in EXPORTABLE)})"
         f" AND export_released_at IS NULL AND subject_id NOT LIKE '{ERASED}%')")
 
 
-def _overdue_arms(now: str) -> tuple[str, ...]:
+_OPEN = frozenset(s for s in Status if not s.settled)
+
+
+def _overdue_arms(now: str) -> tuple[tuple[frozenset[Status], str], ...]:
     """Request.overdue in SQL, as three arms no row is in twice, each walked in due order by a partial
     index of its own: open past the deadline; open, before it, with the receipt's acknowledgement
-    late; an export held past it. The planner cannot tell how few rows an OR of them matches."""
-    return (f"status NOT IN ({_SETTLED}) AND due_at < {now}",
-            f"status NOT IN ({_SETTLED}) AND acknowledged_at IS NULL AND acknowledgement_due_at < {now}"
-            f" AND due_at >= {now}",
-            f"{HELD} AND due_at < {now}")
+    late; an export held past it. The planner cannot tell how few rows an OR of them matches. Each
+    with the statuses its rows can have: a listing of another status skips it."""
+    return ((_OPEN, f"status NOT IN ({_SETTLED}) AND due_at < {now}"),
+            (_OPEN, f"status NOT IN ({_SETTLED}) AND acknowledged_at IS NULL AND acknowledgement_due_at IS NOT NULL"
+                    f" AND acknowledgement_due_at < {now} AND due_at >= {now}"),
+            (frozenset(s for s in Status if s.finished), f"{HELD} AND due_at < {now}"))
 
 
 def overdue(now: str) -> str:
-    return f"(({') OR ('.join(_overdue_arms(now))}))"
+    return f"(({') OR ('.join(arm for _, arm in _overdue_arms(now))}))"
 
 
 @dataclass
@@ -65,7 +69,7 @@ class Listing:
         filters, now = self._filters(p), p(self.now)
         runs = []
         if not self.after or self.after[0] == 0:
-            runs += [(0, arm) for arm in _overdue_arms(now)]
+            runs += [(0, arm) for statuses, arm in _overdue_arms(now) if self.status in (None, *statuses)]
         if not self.overdue_only:
             runs.append((1, f"{overdue(now)} IS NOT TRUE"))
         selects = []
