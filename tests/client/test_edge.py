@@ -294,3 +294,19 @@ async def test_a_gallery_opens_side_by_side_with_each_refusal_in_its_place(admin
     assert opened[:2] == [TEMPLATE + kept[0].encode(), TEMPLATE + fresh[0].encode()]
     assert isinstance(opened[2], ConsentRefused) and isinstance(opened[3], CorruptTemplate)
     assert edge.accounts.uses_answered == uses + 1  # the kept key's use, covered by an account
+
+
+@pytest.mark.parametrize("stub", ["consent", "keyvault"])
+async def test_an_operator_watching_a_controller_never_registered_is_told_so(admin, kv_admin, stub):
+    named = unique("no-such-controller")
+    if stub == "consent":
+        stream = admin.WatchConsents(cpb.WatchConsentsRequest(controller_id=named))
+    else:
+        stream = kv_admin.WatchKeys(kpb.WatchKeysRequest(controller_id=named))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stream.read()
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND and named in refused.value.details()
+    registered = (admin.WatchConsents(cpb.WatchConsentsRequest(controller_id=CONTROLLER)) if stub == "consent"
+                  else kv_admin.WatchKeys(kpb.WatchKeysRequest(controller_id=CONTROLLER)))
+    assert (await registered.read()).HasField("started")
+    registered.cancel()

@@ -123,7 +123,7 @@ async def _published_from(consumer, ends, sequences: set[int], timeout: float = 
 async def _lock_waiters(conn: asyncpg.Connection, at_least: int) -> None:
     """Until `at_least` other sessions of the database wait for a lock."""
     async with asyncio.timeout(10):
-        while await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        while await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"  # noqa: ASYNC110
                                   " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()") < at_least:
             await asyncio.sleep(0.02)
 

@@ -90,7 +90,10 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         return pb.CheckConsentsResponse(results=[m.check_to_pb(r) for r in results])
 
     async def WatchConsents(self, request, context):
-        view = ConsentWatch(valid.watch(request), auth.current_client().purpose_scope(), os.urandom(32))
+        client, controller_id = auth.current_client(), valid.watch(request)
+        if client.is_operator:  # a controller never registered is not watched as one with nothing to say
+            await self._service.get_controller(controller_id, None)
+        view = ConsentWatch(controller_id, client.purpose_scope(), os.urandom(32))
         interval = to_duration(self._watch.heartbeat_s)
         with self._watch.subscribe() as changes:  # before `started`: nothing after it is missed
             yield pb.WatchConsentsResponse(started=pb.WatchStarted(ref_key=view.ref_key, heartbeat_interval=interval))

@@ -61,6 +61,8 @@ class KeyVaultServicer(keyvault_pb2_grpc.KeyVaultServiceServicer):
 
     async def WatchKeys(self, request, context):
         controller_id, refs = valid.watch(request.controller_id), self._service.key_refs
+        if auth.current_client().is_operator:  # a controller's client watches its own
+            await self._service.require_registered(controller_id)
         interval = to_duration(self._watch.heartbeat_s)
         with self._watch.subscribe() as changes:  # before `started`: nothing after it is missed
             yield pb.WatchKeysResponse(started=pb.WatchKeysStarted(heartbeat_interval=interval))

@@ -7,6 +7,7 @@ generations, and two consent checks, each against the controller's own purposes.
 import asyncio
 import json
 
+from services.common.auth import ControllerNotFound
 from services.common.erasure import SubjectTagger
 from services.common.idempotency import Idempotent, Replayed
 from services.common.signing import Ed25519Signer, verify_signature
@@ -44,6 +45,12 @@ class KeyService:
         self._refills: dict[str, asyncio.Future[bytes | str]] = {}
 
     # Releases: consent first, then the key, then the audit record, then the answer.
+
+    async def require_registered(self, controller_id: str) -> None:
+        """ControllerNotFound for a controller consent never registered: an operator's typo must not
+        be answered as a controller with nothing to say."""
+        if not await self._consent.registered(controller_id):
+            raise ControllerNotFound(controller_id)
 
     async def generate_data_key(self, controller_id: str, subject_id: str, purpose_id: str,
                                 client_id: str) -> tuple[bytes, bytes]:
