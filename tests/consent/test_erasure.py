@@ -150,6 +150,7 @@ async def test_a_grant_during_an_erasure_is_refused_and_leaves_no_record_of_the_
             await _lock_waiters(watcher, 1)
             granting = asyncio.ensure_future(gate.GrantConsent(grant(person, second.purpose_id)))
             await asyncio.wait([granting], timeout=1.0)  # done at once unless it waits for the erasure
+            assert not granting.done()  # so it reads after the erasure, not before
         erased = await erasing
         granted = (await asyncio.gather(granting, return_exceptions=True))[0]
         left = await _records_named(watcher, person)
@@ -174,6 +175,7 @@ async def test_an_erasure_during_a_grant_waits_for_it_and_erases_what_it_recorde
             await _lock_waiters(watcher, 1)
             erasing = asyncio.ensure_future(consent_admin.EraseSubject(_erasure(person)))
             await asyncio.wait([erasing], timeout=1.0)  # done at once unless it waits for the grant
+            assert not erasing.done()
         granted, erased = await granting, await erasing
         left = await _records_named(watcher, person)
     finally:

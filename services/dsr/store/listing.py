@@ -64,23 +64,37 @@ class Listing:
     processor: str = ""
     verified_only: bool = False
 
-    def sql(self) -> tuple[str, list[Any]]:
+    def sql(self) -> tuple[str, list[Any]] | None:
+        """The page's query and its arguments; None where no request can match (overdue only, of a
+        status no request is overdue in)."""
         p = _Sql()
-        filters, now = self._filters(p), p(self.now)
+        filters, now, limit = self._filters(p), p(self.now), p(self.limit)
         runs = []
         if not self.after or self.after[0] == 0:
             runs += [(0, arm) for statuses, arm in _overdue_arms(now) if self.status in (None, *statuses)]
         if not self.overdue_only:
             runs.append((1, f"{overdue(now)} IS NOT TRUE"))
+        if not runs:
+            return None
+        owners = self._owners(p)
+        after = f"(due_at, request_id) > ({p(self.after[1])}, {p(self.after[2])})" if self.after else ""
         selects = []
         for bucket, predicate in runs:
-            where = [*filters, predicate]
-            if self.after and self.after[0] == bucket:
-                where.append(f"(due_at, request_id) > ({p(self.after[1])}, {p(self.after[2])})")
-            selects.append(f"(SELECT {REQUEST_COLUMNS}, {bucket} AS bucket FROM requests r WHERE {' AND '.join(where)}"
-                           f" ORDER BY due_at, request_id LIMIT {p(self.limit)})")
+            keyset = [after] if self.after and self.after[0] == bucket else []
+            for owner in owners:
+                where = " AND ".join([*filters, *owner, predicate, *keyset])
+                selects.append(f"(SELECT {REQUEST_COLUMNS}, {bucket} AS bucket FROM requests r WHERE {where}"
+                               f" ORDER BY due_at, request_id LIMIT {limit})")
         return (f"SELECT * FROM ({' UNION ALL '.join(selects)}) page ORDER BY bucket, due_at, request_id"
-                f" LIMIT {p(self.limit)}"), p.args
+                f" LIMIT {limit}"), p.args
+
+    def _owners(self, p: _Sql) -> list[list[str]]:
+        """The controller's rows, as walks of its index: the default controller's rows from before
+        controllers have none (NULL), a walk of their own rather than a coalesce no index serves."""
+        if self.controller is None:
+            return [[]]
+        mine = [[f"controller_id = {p(self.controller)}"]]
+        return mine + [["controller_id IS NULL"]] if self.controller == self.default_controller else mine
 
     def _filters(self, p: _Sql) -> list[str]:
         where = []
@@ -90,9 +104,6 @@ class Listing:
             where.append(f"due_at < {p(self.due_before)}")
         if self.subject_names:
             where.append(f"subject_id = ANY({p(list(self.subject_names))}::text[])")
-        if self.controller is not None:
-            where.append(f"controller_id = {p(self.controller)}" if self.controller != self.default_controller
-                         else f"coalesce(controller_id, {p(self.default_controller)}) = {p(self.controller)}")
         if self.request_type is not None:
             where.append(f"type = {p(self.request_type.value)}")
         if self.jurisdiction:

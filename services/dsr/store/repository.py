@@ -68,11 +68,14 @@ class DsrStore:
         acknowledging them, as Request.overdue), then the rest (bucket 1), each by due date and id.
         `subject_names`: every name the subject's rows may have (its id, its erased form);
         `controller`: one controller's requests only (None: every controller's)."""
-        sql, args = Listing(
+        query = Listing(
             now=now, limit=limit, after=after, overdue_only=overdue_only, status=status, due_before=due_before,
             subject_names=(list(subject_names) or [subject_id]) if subject_id else (), controller=controller,
             default_controller=self._default, request_type=request_type, jurisdiction=jurisdiction,
             processor=processor, verified_only=verified_only).sql()
+        if query is None:
+            return []
+        sql, args = query
         return [self._request(r) for r in await self._conn.fetch(sql, *args)]
 
     async def end_claim(self, request_id: str, at: datetime) -> None:

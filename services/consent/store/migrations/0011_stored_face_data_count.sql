@@ -17,6 +17,10 @@
 -- the count from then on, the backfill at the end counts what was there before. Both locks at the
 -- start, in the order a notice publication takes them, so that one in flight finishes first rather
 -- than deadlocking with this.
+-- A writer that keeps its transaction open (a long expiry batch, a session left idle in one) would keep
+-- this waiting, and every writer queued behind it: past the timeout the migration fails, the service
+-- does not start, and the next start tries again.
+SET LOCAL lock_timeout = '10s';
 LOCK TABLE purposes, consents IN SHARE ROW EXCLUSIVE MODE;
 
 CREATE TABLE stored_face_data_subjects (

@@ -18,4 +18,7 @@ CREATE INDEX CONCURRENTLY requests_unacknowledged ON requests (due_at, request_i
     WHERE status NOT IN (5, 6, 7) AND acknowledged_at IS NULL AND acknowledgement_due_at IS NOT NULL;
 DROP INDEX CONCURRENTLY IF EXISTS requests_held_by_due;
 CREATE INDEX CONCURRENTLY requests_held_by_due ON requests (due_at, request_id)
-    WHERE type IN (1, 5) AND status IN (5, 7) AND export_released_at IS NULL AND subject_id NOT LIKE 'erased:%'
+    WHERE type IN (1, 5) AND status IN (5, 7) AND export_released_at IS NULL AND subject_id NOT LIKE 'erased:%';
+-- The requests with a task for one processor (the processor filter), when it has few.
+DROP INDEX CONCURRENTLY IF EXISTS tasks_by_processor;
+CREATE INDEX CONCURRENTLY tasks_by_processor ON tasks (processor, request_id)
