@@ -2,6 +2,8 @@
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import grpc
@@ -13,6 +15,7 @@ from consentry.consent.v1 import consent_pb2 as pb
 from consentry.events.v1 import envelope_pb2, outbox_pb2
 from services.common.outbox import request_replay
 from tests.consent.builders import CONTROLLER, grant, registered_purpose
+from tests.consent.test_filing_count import connected
 from tests.erasure_scan import scan_database
 from tests.support import unique
 
@@ -137,26 +140,36 @@ def _erasure(person: str) -> admin_pb.EraseSubjectRequest:
                                         idempotency_key=unique("erase"))
 
 
-async def test_a_grant_during_an_erasure_is_refused_and_leaves_no_record_of_the_person(
-        admin, gate, postgres, consent_admin):
+async def _consenting_with_another_purpose(admin, gate) -> tuple[str, str]:
+    """A person with a consent to one purpose, and a second purpose they have none to."""
     first, second = await registered_purpose(admin), await registered_purpose(admin)
     person = unique("person")
     await gate.GrantConsent(grant(person, first.purpose_id))
-    holder, watcher = await asyncpg.connect(postgres.dsn("consent")), await asyncpg.connect(postgres.dsn("consent"))
-    try:
-        async with holder.transaction():  # the erasure stops at the person's record until this ends
-            await holder.execute("SELECT 1 FROM consents WHERE subject_id = $1 FOR UPDATE", person)
+    return person, second.purpose_id
+
+
+@asynccontextmanager
+async def _rows_locked(postgres, query: str, *args) -> AsyncIterator[None]:
+    """`query`'s rows locked FOR UPDATE by another session until the block ends."""
+    async with connected(postgres) as holder, holder.transaction():
+        await holder.execute(f"{query} FOR UPDATE", *args)
+        yield
+
+
+async def test_a_grant_during_an_erasure_is_refused_and_leaves_no_record_of_the_person(
+        admin, gate, postgres, consent_admin):
+    person, other = await _consenting_with_another_purpose(admin, gate)
+    async with connected(postgres) as watcher:
+        # The erasure stops at the person's record until the block ends.
+        async with _rows_locked(postgres, "SELECT 1 FROM consents WHERE subject_id = $1", person):
             erasing = asyncio.ensure_future(consent_admin.EraseSubject(_erasure(person)))
             await _lock_waiters(watcher, 1)
-            granting = asyncio.ensure_future(gate.GrantConsent(grant(person, second.purpose_id)))
+            granting = asyncio.ensure_future(gate.GrantConsent(grant(person, other)))
             await asyncio.wait([granting], timeout=1.0)  # done at once unless it waits for the erasure
             assert not granting.done()  # so it reads after the erasure, not before
         erased = await erasing
         granted = (await asyncio.gather(granting, return_exceptions=True))[0]
         left = await _records_named(watcher, person)
-    finally:
-        await holder.close()
-        await watcher.close()
     assert erased.consents_erased == 1
     assert isinstance(granted, grpc.aio.AioRpcError) and granted.code() == grpc.StatusCode.FAILED_PRECONDITION, granted
     assert left == []
@@ -164,23 +177,17 @@ async def test_a_grant_during_an_erasure_is_refused_and_leaves_no_record_of_the_
 
 async def test_an_erasure_during_a_grant_waits_for_it_and_erases_what_it_recorded(
         admin, gate, postgres, consent_admin):
-    first, second = await registered_purpose(admin), await registered_purpose(admin)
-    person = unique("person")
-    await gate.GrantConsent(grant(person, first.purpose_id))
-    holder, watcher = await asyncpg.connect(postgres.dsn("consent")), await asyncpg.connect(postgres.dsn("consent"))
-    try:
-        async with holder.transaction():  # the grant stops at writing its record (its purpose's key) until this ends
-            await holder.execute("SELECT 1 FROM purposes WHERE purpose_id = $1 FOR UPDATE", second.purpose_id)
-            granting = asyncio.ensure_future(gate.GrantConsent(grant(person, second.purpose_id)))
+    person, other = await _consenting_with_another_purpose(admin, gate)
+    async with connected(postgres) as watcher:
+        # The grant stops at writing its record (its purpose's key) until the block ends.
+        async with _rows_locked(postgres, "SELECT 1 FROM purposes WHERE purpose_id = $1", other):
+            granting = asyncio.ensure_future(gate.GrantConsent(grant(person, other)))
             await _lock_waiters(watcher, 1)
             erasing = asyncio.ensure_future(consent_admin.EraseSubject(_erasure(person)))
             await asyncio.wait([erasing], timeout=1.0)  # done at once unless it waits for the grant
             assert not erasing.done()
         granted, erased = await granting, await erasing
         left = await _records_named(watcher, person)
-    finally:
-        await holder.close()
-        await watcher.close()
     assert granted.consent.state == pb.CONSENT_STATE_GIVEN
     assert erased.consents_erased == 2
     assert left == []
