@@ -2,8 +2,10 @@
 broker's mTLS) or a SCRAM user, whichever the broker's operator gave it. One credential per face
 system: the broker's ACLs let it read only its own tasks and answer only as itself."""
 
+import asyncio
 from os import PathLike
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.helpers import create_ssl_context
 
 # A processor's own topics (DsrService.RegisterProcessor creates them).
@@ -25,3 +27,16 @@ def kafka_options(bootstrap_servers: str, *, ca: str | PathLike | None = None, c
     elif not (cert and key):
         raise ValueError("a face system proves who it is to Kafka: give cert and key, or username and password")
     return options
+
+
+async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
+    """Stops `consumer`, its connections closed even when aiokafka's stop fails half-way: closing its
+    fetcher awaits the fetches it has just cancelled and re-raises their CancelledError
+    (aio-libs/aiokafka#647), before it closes the connections. That error is not a cancellation of the
+    caller and is dropped; a real one still propagates."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        await consumer._client.close()  # noqa: SLF001 - what stop() skipped
+        if asyncio.current_task().cancelling():
+            raise

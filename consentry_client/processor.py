@@ -30,7 +30,7 @@ from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
 from consentry.dsr.v1 import tasks_pb2
 from consentry.dsr.v1.tasks_pb2 import DsrTask, DsrTaskResult
 from consentry_client.journal import InMemoryTaskJournal, TaskJournal
-from consentry_client.kafka import RESULTS_PREFIX, TASKS_PREFIX
+from consentry_client.kafka import RESULTS_PREFIX, TASKS_PREFIX, stop_consumer
 from consentry_client.sealing import seal_result
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ class DsrProcessor:
         consumer, producer, self._consumer, self._producer = self._consumer, self._producer, None, None
         self.ready.clear()
         if consumer is not None:
-            await consumer.stop()
+            await stop_consumer(consumer)
         if producer is not None:
             await producer.stop()
 

@@ -8,6 +8,7 @@ import asyncio
 import asyncpg
 
 from consentry.events.v1 import outbox_pb2
+from consentry_client.kafka import stop_consumer
 from services.common.kafka import consumer as kafka_consumer
 from services.common.kafka import ensure_topics, partitions_of
 from services.common.logging import get_logger
@@ -48,7 +49,7 @@ class ReplayListener:
                 log.warning("replay listener retrying", error=str(exc))
                 await asyncio.sleep(2.0)
             finally:
-                await consumer.stop()
+                await stop_consumer(consumer)
 
     async def _acknowledged(self, value: bytes) -> None:
         ack = outbox_pb2.Acknowledgement()

@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from consentry.events.v1 import envelope_pb2
+from consentry_client.kafka import stop_consumer
 from services.audit.domain.entry import Event
 from services.audit.domain.completeness import Watermark
 from services.audit.events.decoding import decode, envelope_of
@@ -68,7 +69,7 @@ class KafkaSource:
     async def stop(self) -> None:
         if self._consumer is not None:
             try:
-                await self._consumer.stop()
+                await stop_consumer(self._consumer)
             except KafkaError:
                 pass
             self._consumer = None

@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 from consentry.consent.v1 import events_pb2 as consent_events
 from consentry.dsr.v1 import tasks_pb2
 from consentry.events.v1 import envelope_pb2
+from consentry_client.kafka import stop_consumer
 from services.common.idempotency import IdempotencyKey, IdempotencyScope
 from services.common.kafka import consumer as kafka_consumer
 from services.common.logging import get_logger
@@ -72,7 +73,7 @@ class DsrConsumer:
                 log.warning("dsr consumer retrying", error=str(exc))
                 await asyncio.sleep(1.0)
             finally:
-                await consumer.stop()
+                await stop_consumer(consumer)
 
     async def _settle(self, records: list[ConsumerRecord]) -> None:
         """A batch of results in one transaction: one commit, not one per result."""
