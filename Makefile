@@ -76,6 +76,7 @@ dev: install
 # Its own base directory for temporary files: pytest's default is shared by every session of the
 # machine's user, and one starting prunes the directories of others still running.
 test: install breaking
+	mkdir -p .run
 	$(BIN)/pytest -n 2 --dist loadfile --basetemp=.run/pytest
 
 # The fuzz suite (a bounded run is part of `make test`) with many inputs per RPC; the table of
