@@ -73,11 +73,8 @@ dev: install
 	$(BIN)/consentry dev up
 
 # Two workers, each with its own servers; a test file runs whole on one of them (its module fixtures).
-# Its own base directory for temporary files: pytest's default is shared by every session of the
-# machine's user, and one starting prunes the directories of others still running.
 test: install breaking
-	mkdir -p .run
-	$(BIN)/pytest -n 2 --dist loadfile --basetemp=.run/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 # The fuzz suite (a bounded run is part of `make test`) with many inputs per RPC; the table of
 # status codes per RPC is printed at the end and written to .run/fuzz/report.json.
