@@ -93,7 +93,8 @@ class DsrProcessor:
         self._settled_check_s = settled_check_s
         # Set once the consumer group has given this instance its partitions (on Tansu, seconds).
         self.ready = asyncio.Event()
-        # Set if consuming stopped on an error (not by stop()): the process should exit and be restarted.
+        # Set if consuming stopped other than by stop(): on an error, or cancelled by something else (aiokafka
+        # can raise a CancelledError of its own): the process should exit and be restarted.
         self.failed = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -298,9 +299,11 @@ class DsrProcessor:
                              reason=reason)
 
     def _report_death(self, consuming: asyncio.Task) -> None:
-        if not consuming.cancelled() and consuming.exception() is not None:
-            log.error("processor %s stopped", self.name, exc_info=consuming.exception())
-            self.failed.set()
+        if consuming is not self._consuming:  # stop() let go of it first
+            return
+        error = None if consuming.cancelled() else consuming.exception()
+        log.error("processor %s stopped%s", self.name, "" if error else ": cancelled, not by stop()", exc_info=error)
+        self.failed.set()
 
 
 def _action_of(task: DsrTask) -> TaskAction:

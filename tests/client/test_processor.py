@@ -203,6 +203,25 @@ async def test_a_batch_whose_journal_write_failed_is_handled_again_and_answered_
     assert not store.failed.is_set()
 
 
+async def test_a_processor_whose_consuming_ends_other_than_by_stop_says_it_failed(kafka, dev_ca, dsr_app, backend):
+    """A CancelledError that is not stop()'s (aiokafka raises some of its own) ends the consuming task as
+    cancelled: the processor must not go on looking alive while it answers nothing."""
+    async with template_store("client-door-cancelled", kafka, dev_ca, dsr_app) as store:
+        await asyncio.wait_for(store.ready.wait(), 30)
+        assert not store.failed.is_set()
+        store._consuming.cancel()
+        await asyncio.wait_for(store.failed.wait(), 5)
+
+
+async def test_a_processor_stopped_by_stop_has_not_failed(kafka, dev_ca, dsr_app, backend):
+    store = template_store("client-door-stopped", kafka, dev_ca, dsr_app)
+    await store.start()
+    await asyncio.wait_for(store.ready.wait(), 30)
+    await store.stop()
+    await asyncio.sleep(0)  # done callbacks run on the next turn
+    assert not store.failed.is_set()
+
+
 async def test_one_subjects_tasks_are_handled_in_the_order_they_came(processor, dsr_part, backend):
     subject = unique("slow")
     sent = [await dsr_part.task(processor.name, subject_id=subject, action=action)
