@@ -1,4 +1,4 @@
-"""`--profile`: sample the consent server with py-spy during an extra round of each scenario.
+"""`--profile`: sample the servers with py-spy during an extra round of each scenario.
 
 py-spy is optional (`pip install py-spy`); it runs non-blocking, so the server is not paused while
 sampled, but the sampler still takes CPU on a small machine: rounds run under it are reported
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -97,23 +99,41 @@ def summarize(collapsed: Path, seconds: float, rate: int, top: int = 25) -> str:
 
 def profiled(pid: int, seconds: float, out: Path, run: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], str]:
     """Runs `run()` while py-spy samples `pid` for `seconds`; returns run's result and the summary."""
+    result, summaries = profiled_processes({out: pid}, run, seconds)
+    return result, summaries[out]
+
+
+def profiled_processes(outs: dict[Path, int], run: Callable[[], dict[str, Any]], seconds: float | None = None
+                       ) -> tuple[dict[str, Any], dict[Path, str]]:
+    """Runs `run()` while py-spy samples each process (output file -> pid) for `seconds`, or, when None,
+    until `run()` returns (py-spy saves what it has on SIGINT); returns run's result and each summary."""
     binary = py_spy()
     if binary is None:
         raise RuntimeError("--profile needs py-spy: .venv/bin/pip install py-spy")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    duration = max(1, round(seconds))
-    cmd = [binary, "record", "--pid", str(pid), "--duration", str(duration), "--rate", str(RATE),
-           "--nonblocking", "--full-filenames", "--format", "raw", "--output", str(out)]
-    spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    duration = max(1, round(seconds)) if seconds is not None else None
+    spies = {}
+    for out, pid in outs.items():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [binary, "record", "--pid", str(pid), "--rate", str(RATE), "--nonblocking", "--full-filenames",
+               "--format", "raw", "--output", str(out), *(["--duration", str(duration)] if duration else [])]
+        spies[out] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    began = time.monotonic()
     try:
         result = run()
-        _, err = spy.communicate(timeout=seconds + 30)
+        sampled = time.monotonic() - began
+        for spy in spies.values():
+            if duration is None:
+                spy.send_signal(signal.SIGINT)
+        errors = {out: spy.communicate(timeout=(duration or 0) + 30)[1] for out, spy in spies.items()}
     finally:
-        if spy.poll() is None:
-            spy.kill()
-            spy.wait()
-    if spy.returncode or not out.exists():
-        raise RuntimeError(f"py-spy failed ({spy.returncode}): {err.decode(errors='replace')[-500:]}")
-    summary = summarize(out, duration, RATE)
-    out.with_suffix(".txt").write_text(summary)
-    return result, summary
+        for spy in spies.values():
+            if spy.poll() is None:
+                spy.kill()
+                spy.wait()
+    summaries = {}
+    for out, spy in spies.items():
+        if not out.exists() or (duration and spy.returncode):
+            raise RuntimeError(f"py-spy failed ({spy.returncode}): {errors[out].decode(errors='replace')[-500:]}")
+        summaries[out] = summarize(out, duration or sampled, RATE)
+        out.with_suffix(".txt").write_text(summaries[out])
+    return result, summaries

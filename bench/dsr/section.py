@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bench.common.kafka_tls import PLAIN, SECURED, Pair
+from bench.common.profiling import profiled_processes
 from bench.common.report import Goal, Scenario
 from bench.common.section import Results, Section
 from bench.common.stack import Stack
@@ -189,6 +190,22 @@ def _compare_kafka(s: Stack, sizes: Sizes, d: DsrStack, ep: Endpoints, secured_s
     return scenarios, info, pairs
 
 
+def _profile(s: Stack, d: DsrStack, ep: Endpoints, many: Scenario, subjects: tuple[str, ...], sizes: Sizes
+             ) -> list[dict[str, Any]]:
+    """--profile: the deletions round once more, outside the medians, with py-spy on each service and
+    gate for the whole round; where the profiles went."""
+    assert s.profile_dir is not None
+    roles = [*d.servers, *d.gates]
+    outs = {s.profile_dir / f"dsr-deletions-{role}.collapsed": d.pids[role] for role in roles}
+    print(f"profiling {', '.join(roles)} during {many.name} ...", flush=True)
+    spec = DsrRoundSpec("bulk", ep, subjects, concurrency=sizes.concurrency, max_s=sizes.bulk_max_s)
+    result, summaries = profiled_processes(outs, lambda: _round(s, d, spec))
+    print(_line(f"{many.name} (profiled)", result), flush=True)
+    for out, summary in summaries.items():
+        print(f"  {out.stem}: {summary.splitlines()[0]}", flush=True)  # the rest is in the .txt file
+    return [{"name": out.stem, "collapsed": str(out), "summary": str(out.with_suffix(".txt"))} for out in outs]
+
+
 def _headline_scenarios(sizes: Sizes) -> tuple[Scenario, Scenario]:
     roles = dsr_stack.server_roles()
     one = Scenario("deletion one at a time", ROUND, roles, section=NAME, unit="deletions",
@@ -216,8 +233,9 @@ def run(s: Stack, sizes: Sizes) -> Results:
     bulk = [tuple(subject(f"bulk{i}", n) for n in range(sizes.deletions)) for i in range(sizes.rounds)]
     latency = [tuple(subject(f"lat{i}", n) for n in range(sizes.latency_samples)) for i in range(sizes.rounds)]
     compared = _compared(sizes, "tls")
+    profiled = tuple(subject("profiled", n) for n in range(sizes.deletions)) if s.profile_dir else ()
     started_s = time.monotonic() - began
-    ep, found = _ready(s, d, sizes, "", [x for group in (*latency, *bulk, *compared) for x in group])
+    ep, found = _ready(s, d, sizes, "", [x for group in (*latency, *bulk, *compared, profiled) for x in group])
     comparison: list[Scenario] = []
     pairs: list[Pair] = []
     if sizes.compare_rounds:  # first, on stacks alike in history; then the headline on the section's stack alone
@@ -227,6 +245,8 @@ def run(s: Stack, sizes: Sizes) -> Results:
           f" deletions with {sizes.concurrency} in flight", flush=True)
     for i in range(sizes.rounds):
         _side(s, i, (one, many, d, ep), latency[i], bulk[i], sizes, cpu_split=True)
+    if profiled:
+        found["profiles"] = _profile(s, d, ep, many, profiled, sizes)
     setup = {**found, "start_seconds": started_s, "seconds": time.monotonic() - began,
              "startup_seconds": {name: p.startup_seconds for name, p in {**d.servers, **d.gates}.items()}}
     return Results([one, many, *comparison], {"dsr_setup": setup}, {"dsr": dsr_config(sizes, s.event_loop)}, pairs)
