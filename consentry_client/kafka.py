@@ -30,13 +30,31 @@ def kafka_options(bootstrap_servers: str, *, ca: str | PathLike | None = None, c
 
 
 async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
-    """Stops `consumer`, its connections closed even when aiokafka's stop fails half-way: closing its
-    fetcher awaits the fetches it has just cancelled and re-raises their CancelledError
-    (aio-libs/aiokafka#647), before it closes the connections. That error is not a cancellation of the
-    caller and is dropped; a real one still propagates."""
+    """Stops `consumer` whole, even when aiokafka's stop fails half-way or its caller is cancelled
+    meanwhile. The stop runs as a task of its own, shielded: a cancellation of the caller waits for it
+    to end and then propagates, rather than leaving the fetcher and the group's tasks running (they
+    would open connections again)."""
+    stopping = asyncio.create_task(_stop(consumer))
+    try:
+        await asyncio.shield(stopping)
+    except asyncio.CancelledError:
+        await asyncio.wait([stopping])
+        raise
+
+
+async def _stop(consumer: AIOKafkaConsumer) -> None:
     try:
         await consumer.stop()
     except asyncio.CancelledError:
-        await consumer._client.close()  # noqa: SLF001 - what stop() skipped
-        if asyncio.current_task().cancelling():
-            raise
+        # Nothing cancels this task: this is aiokafka's own. Closing its fetcher awaits the fetches it has
+        # just cancelled and re-raises the CancelledError of one waiting to retry (aio-libs/aiokafka#647),
+        # skipping the other fetches and the connections.
+        await close_what_stop_skipped(consumer)
+
+
+async def close_what_stop_skipped(consumer: AIOKafkaConsumer) -> None:
+    fetches = list(consumer._fetcher._pending_tasks)  # noqa: SLF001 - what stop() did not get to
+    for fetch in fetches:
+        fetch.cancel()
+    await asyncio.gather(*fetches, return_exceptions=True)
+    await consumer._client.close()  # noqa: SLF001

@@ -168,12 +168,23 @@ class DsrProcessor:
     async def _close(self) -> None:
         consumer, producer, self._consumer, self._producer = self._consumer, self._producer, None, None
         self.ready.clear()
-        if consumer is not None:
-            await stop_consumer(consumer)
-        if producer is not None:
-            await producer.stop()
+        try:
+            if consumer is not None:
+                await stop_consumer(consumer)
+        finally:
+            if producer is not None:
+                await producer.stop()
 
     async def _consume(self) -> None:
+        try:
+            await self._consume_batches()
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():
+                raise
+            # aiokafka's own, not a cancellation of this task: an error, so that start() and run() end on it
+            raise RuntimeError(f"processor {self.name}: the Kafka consumer ended with a CancelledError") from None
+
+    async def _consume_batches(self) -> None:
         while True:
             batch = await self._consumer.getmany(timeout_ms=1_000, max_records=self._max_batch)
             if not batch:

@@ -199,11 +199,13 @@ def _profile(s: Stack, d: DsrStack, ep: Endpoints, many: Scenario, subjects: tup
     outs = {s.profile_dir / f"dsr-deletions-{role}.collapsed": d.pids[role] for role in roles}
     print(f"profiling {', '.join(roles)} during {many.name} ...", flush=True)
     spec = DsrRoundSpec("bulk", ep, subjects, concurrency=sizes.concurrency, max_s=sizes.bulk_max_s)
+    dsr_stack.settle(d)  # before sampling starts: the round's own settling then finds nothing to wait for
     result, summaries = profiled_processes(outs, lambda: _round(s, d, spec))
     print(_line(f"{many.name} (profiled)", result), flush=True)
     for out, summary in summaries.items():
         print(f"  {out.stem}: {summary.splitlines()[0]}", flush=True)  # the rest is in the .txt file
-    return [{"name": out.stem, "collapsed": str(out), "summary": str(out.with_suffix(".txt"))} for out in outs]
+    return [{"name": out.stem, "round": result, "collapsed": str(out), "summary": str(out.with_suffix(".txt"))}
+            for out in outs]
 
 
 def _headline_scenarios(sizes: Sizes) -> tuple[Scenario, Scenario]:

@@ -204,8 +204,8 @@ async def test_a_batch_whose_journal_write_failed_is_handled_again_and_answered_
 
 
 async def test_a_processor_whose_consuming_ends_other_than_by_stop_says_it_failed(kafka, dev_ca, dsr_app, backend):
-    """A CancelledError that is not stop()'s (aiokafka raises some of its own) ends the consuming task as
-    cancelled: the processor must not go on looking alive while it answers nothing."""
+    """Its consuming task cancelled by something else than stop(): the processor must not go on looking
+    alive while it answers nothing."""
     async with template_store("client-door-cancelled", kafka, dev_ca, dsr_app) as store:
         await asyncio.wait_for(store.ready.wait(), 30)
         assert not store.failed.is_set()
@@ -213,11 +213,29 @@ async def test_a_processor_whose_consuming_ends_other_than_by_stop_says_it_faile
         await asyncio.wait_for(store.failed.wait(), 5)
 
 
+async def _stray_cancellation(*_, **__) -> None:
+    raise asyncio.CancelledError  # as aiokafka raises the cancellation of a fetch it cancelled itself
+
+
+async def test_a_cancelled_error_of_the_kafka_clients_own_ends_run_with_an_error(kafka, dev_ca, dsr_app, backend):
+    """run() runs its parts in a task group, which takes a part that ended cancelled for a quiet end:
+    the consumer's stray CancelledError must come out as an error instead."""
+    store = template_store("client-door-stray", kafka, dev_ca, dsr_app)
+    running = asyncio.create_task(store.run())
+    try:
+        await asyncio.wait_for(store.ready.wait(), 30)
+        store._consumer.getmany = _stray_cancellation  # its next read (each waits at most a second)
+        with pytest.raises(ExceptionGroup) as ended:
+            await asyncio.wait_for(running, 10)
+        assert ended.group_contains(RuntimeError, match="ended with a CancelledError")
+    finally:
+        running.cancel()
+        await asyncio.wait([running])
+
+
 async def test_a_processor_stopped_by_stop_has_not_failed(kafka, dev_ca, dsr_app, backend):
-    store = template_store("client-door-stopped", kafka, dev_ca, dsr_app)
-    await store.start()
-    await asyncio.wait_for(store.ready.wait(), 30)
-    await store.stop()
+    async with template_store("client-door-stopped", kafka, dev_ca, dsr_app) as store:
+        await asyncio.wait_for(store.ready.wait(), 30)
     await asyncio.sleep(0)  # done callbacks run on the next turn
     assert not store.failed.is_set()
 
