@@ -121,8 +121,8 @@ def profiled_processes(outs: dict[Path, int], run: Callable[[], dict[str, Any]],
     try:
         result = run()
         sampled = time.monotonic() - began
-        for spy in spies.values():
-            if duration is None:
+        if duration is None:
+            for spy in spies.values():
                 spy.send_signal(signal.SIGINT)
         errors = {out: spy.communicate(timeout=(duration or 0) + 30)[1] for out, spy in spies.items()}
     finally:

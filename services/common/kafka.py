@@ -6,6 +6,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.helpers import create_ssl_context
 
+from consentry_client.kafka import stop_consumer  # noqa: F401 - the services stop their consumers as face systems do
 from services.common.settings import KafkaSettings
 
 

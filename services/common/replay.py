@@ -8,9 +8,8 @@ import asyncio
 import asyncpg
 
 from consentry.events.v1 import outbox_pb2
-from consentry_client.kafka import stop_consumer
 from services.common.kafka import consumer as kafka_consumer
-from services.common.kafka import ensure_topics, partitions_of
+from services.common.kafka import ensure_topics, partitions_of, stop_consumer
 from services.common.logging import get_logger
 from services.common.outbox import request_replay
 from services.common.outbox_retention import acknowledge

@@ -20,8 +20,10 @@ async def consumer_whose_fetch_just_failed(kafka, **options) -> AIOKafkaConsumer
     consumer = AIOKafkaConsumer(topic, **kafka.client_options(), retry_backoff_ms=RETRY_BACKOFF_MS,
                                 fetch_max_wait_ms=5_000, **options)
     await consumer.start()
-    fetching = lambda: any(task.get_coro().__name__ == "_proc_fetch_request"  # noqa: E731
-                           for task in consumer._fetcher._pending_tasks)
+
+    def fetching() -> bool:
+        return any(task.get_coro().__name__ == "_proc_fetch_request" for task in consumer._fetcher._pending_tasks)
+
     async with asyncio.timeout(30):
         while not fetching():  # noqa: ASYNC110 - the library's own tasks, no event to wait on
             await asyncio.sleep(0.05)  # until a fetch waits at the broker for records

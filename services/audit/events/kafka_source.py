@@ -9,12 +9,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from consentry.events.v1 import envelope_pb2
-from consentry_client.kafka import stop_consumer
 from services.audit.domain.entry import Event
 from services.audit.domain.completeness import Watermark
 from services.audit.events.decoding import decode, envelope_of
 from services.common.event_opener import EventOpener
-from services.common.kafka import consumer, partitions_of
+from services.common.kafka import consumer, partitions_of, stop_consumer
 from services.common.settings import KafkaSettings
 
 

@@ -18,9 +18,9 @@ from google.protobuf.message import DecodeError
 from consentry.consent.v1 import events_pb2 as consent_events
 from consentry.dsr.v1 import tasks_pb2
 from consentry.events.v1 import envelope_pb2
-from consentry_client.kafka import stop_consumer
 from services.common.idempotency import IdempotencyKey, IdempotencyScope
 from services.common.kafka import consumer as kafka_consumer
+from services.common.kafka import stop_consumer
 from services.common.logging import get_logger
 from services.common.settings import KafkaSettings
 from services.common.topics import DSR_GROUP, RESULTS_PREFIX, processor_of_results
