@@ -74,7 +74,7 @@ def plan(s: Stack, sizes: Sizes) -> list[tuple[str, Groups]]:
         consent = Scenario(f"{rpc} consent", rpc, "consent", echo.name, n, note=note, **goals)
         return [(echo, spec), (consent, replace(spec, target=s.consent.target))]
 
-    check = pair("CheckConsent", "check", ratio_goals={"rps": Goal(">=", 0.8), "p99_ms": Goal("<=", 1.5)})
+    check = pair("CheckConsent", "check", ratio_goals={"rps": Goal(">=", 0.9), "p99_ms": Goal("<=", 1.3)})
     plain = Scenario("CheckConsent echo plaintext", "CheckConsent", "echo-insecure", check[0][0].name,
                      note="reference: the same echo server without TLS")
     check.append((plain, replace(check[0][1], target=echo_plain.target)))

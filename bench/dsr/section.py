@@ -34,7 +34,7 @@ from services.dsr.settings import DsrSettings
 
 NAME = "dsr"
 SETUP_MAX_S = 1800.0
-TARGET_S = 120.0  # 10,000 deletions, first SubmitRequest to the last COMPLETED
+TARGET_S = 60.0  # 10,000 deletions, first SubmitRequest to the last COMPLETED
 ROUND = "SubmitRequest to COMPLETED"
 
 
