@@ -1,7 +1,8 @@
 """`consentry portal link`: a sign-in link to the portal for a person, as a face system's backend asks
 for one (PortalService.CreateSignInLink), to open in a browser. `consentry portal contact`: the e-mail
 address a person signs in with by code (PortalService.RegisterContact). `consentry portal staff add`:
-an account of the console, /console/ (PortalAdminService.CreateStaffAccount)."""
+an account of the console, /console/ (PortalAdminService.CreateStaffAccount); `staff disable` and
+`staff enable`: it signs in no more (its sessions end), or again (Disable/EnableStaffAccount)."""
 
 import argparse
 import getpass
@@ -58,6 +59,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="run directory of `consentry dev up`")
     add_json_flag(add)
     add.set_defaults(run=add_staff)
+    for action, summary, run_it in (
+            ("disable", "an account signs in no more, and its sessions end now (it stays, as the audit log names it)",
+             disable_staff),
+            ("enable", "a disabled or locked-out account may sign in again", enable_staff)):
+        command = staff_actions.add_parser(action, help=summary)
+        command.add_argument("name", help="the account's name")
+        command.add_argument("--client", default="admin", help="client certificate to call with (an operator's)")
+        command.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,
+                             help="run directory of `consentry dev up`")
+        add_json_flag(command)
+        command.set_defaults(run=run_it)
 
 
 ROLES = {"dpo": admin_pb.STAFF_ROLE_DPO, "operator": admin_pb.STAFF_ROLE_OPERATOR,
@@ -125,4 +137,30 @@ async def add_staff(args: argparse.Namespace) -> int:
         print(f"{args.name} ({args.role}{', ' + args.controller if args.controller else ''}) may sign in at /console/"
               f" with the password and a code from an authenticator app set up with (shown only now):\n"
               f"{answer.totp_uri}")
+    return 0
+
+
+async def disable_staff(args: argparse.Namespace) -> int:
+    async with channel(load_endpoints(args.run_dir), "portal", args.client) as ch:
+        answer = await portal_admin_pb2_grpc.PortalAdminServiceStub(ch).DisableStaffAccount(
+            admin_pb.DisableStaffAccountRequest(name=args.name), timeout=10)
+    if args.json:
+        show({"name": args.name, "disabled_now": answer.disabled_now, "sessions_ended": answer.sessions_ended}, True)
+    elif answer.disabled_now:
+        print(f"{args.name} is disabled: it signs in no more; {answer.sessions_ended} session(s) ended")
+    else:
+        print(f"{args.name} was disabled already; nothing changed")
+    return 0
+
+
+async def enable_staff(args: argparse.Namespace) -> int:
+    async with channel(load_endpoints(args.run_dir), "portal", args.client) as ch:
+        answer = await portal_admin_pb2_grpc.PortalAdminServiceStub(ch).EnableStaffAccount(
+            admin_pb.EnableStaffAccountRequest(name=args.name), timeout=10)
+    if args.json:
+        show({"name": args.name, "enabled_now": answer.enabled_now}, True)
+    elif answer.enabled_now:
+        print(f"{args.name} may sign in again")
+    else:
+        print(f"{args.name} was neither disabled nor locked; nothing changed")
     return 0

@@ -1,6 +1,8 @@
 """The console's staff in tests: accounts made as an operator makes them (PortalAdminService), and a
 staff member's browser as far as HTTP goes, signing in with the password and the code of the moment."""
 
+import time
+
 import pyotp
 
 from consentry.portal.v1 import portal_admin_pb2 as admin_pb
@@ -15,8 +17,10 @@ class Account:
     def __init__(self, name: str, password: str, totp_uri: str) -> None:
         self.name, self.password, self.totp = name, password, pyotp.parse_uri(totp_uri)
 
-    def code(self) -> str:
-        return self.totp.now()
+    def code(self, steps_ahead: int = 0) -> str:
+        """The code of the moment, or of a later time step (one ahead is still taken, and is later than
+        the one just used: a second sign-in within 30 s)."""
+        return self.totp.at(time.time() + steps_ahead * self.totp.interval)
 
 
 async def staff_account(portal_admin, role: str, controller: str = "", oidc_subject: str = "") -> Account:

@@ -19,6 +19,7 @@ from tests.consent.builders import CONTROLLER, OTHER_CONTROLLER
 from tests.dsr.test_requests import settled, submission
 from tests.keyvault.test_data_keys import refused
 from services.portal.app import PortalApp
+from services.portal.domain.sign_in import secret_hash
 from tests.portal.fixtures import BACKEND, portal_settings
 from tests.portal.staff import Staff, staff_account
 from tests.support import unique
@@ -112,6 +113,75 @@ async def test_five_failures_lock_the_account_and_an_unknown_name_reads_the_same
 
     assert (locked.status_code, unknown.status_code) == (401, 401)
     assert _message(locked.text) == _message(unknown.text)
+
+
+async def test_a_disabled_account_is_signed_out_and_signs_in_no_more_until_enabled(staff, portal_admin, postgres):
+    account = await staff_account(portal_admin, "dpo", CONTROLLER)
+    browser = await staff().signed_in(account)
+    secret = browser.http.cookies["staff"]
+    before = await browser.get("/console/requests")
+
+    disabled = await portal_admin.DisableStaffAccount(admin_pb.DisableStaffAccountRequest(name=account.name))
+    after = await browser.get("/console/requests")
+    refused_sign_in = await staff().sign_in(account, code=account.code(steps_ahead=1))
+    unknown = await staff().sign_in(type(account)(unique("nobody"), account.password, account.totp.provisioning_uri()))
+    # A sign-in that read the account just before it was disabled opens its session just after.
+    await asyncio.to_thread(
+        postgres.execute, "INSERT INTO staff_sessions (session_hash, account, last_seen_at, expires_at)"
+        " VALUES ($1, $2, now(), now() + interval '1 hour')", secret_hash(secret), account.name, database="portal")
+    raced = await browser.get("/console/requests")
+    again = await portal_admin.DisableStaffAccount(admin_pb.DisableStaffAccountRequest(name=account.name))
+    enabled = await portal_admin.EnableStaffAccount(admin_pb.EnableStaffAccountRequest(name=account.name))
+    back = await staff().sign_in(account, code=account.code(steps_ahead=1))
+    enabled_again = await portal_admin.EnableStaffAccount(admin_pb.EnableStaffAccountRequest(name=account.name))
+
+    assert before.status_code == 200 and account.name in before.text
+    assert (disabled.disabled_now, disabled.sessions_ended) == (True, 1)
+    assert (after.status_code, after.headers["location"]) == (303, "/console/sign-in")
+    assert refused_sign_in.status_code == 401 and _message(refused_sign_in.text) == _message(unknown.text)
+    assert (raced.status_code, raced.headers["location"]) == (303, "/console/sign-in")
+    assert (again.disabled_now, again.sessions_ended) == (False, 1)  # the raced session, ended too
+    assert enabled.enabled_now and not enabled_again.enabled_now
+    assert (back.status_code, back.headers["location"]) == (303, "/console/requests")
+
+
+async def test_enabling_lifts_a_lock_and_only_an_operator_disables_or_enables_a_named_account(
+        staff, portal_admin, connect_portal_admin, audit):
+    account = await staff_account(portal_admin, "dpo", CONTROLLER)
+    for _ in range(5):
+        assert (await staff().sign_in(account, password="not the password")).status_code == 401
+    locked = await staff().sign_in(account)
+    unlocked = await portal_admin.EnableStaffAccount(admin_pb.EnableStaffAccountRequest(name=account.name))
+    signed_in = await staff().sign_in(account, code=account.code(steps_ahead=1))
+    unknown = await refused(portal_admin.DisableStaffAccount, admin_pb.DisableStaffAccountRequest(name=unique("nobody")))
+    not_a_name = await refused(portal_admin.EnableStaffAccount, admin_pb.EnableStaffAccountRequest(name="Not A Name"))
+    by_a_gate = await refused(connect_portal_admin("gate-app").DisableStaffAccount,
+                              admin_pb.DisableStaffAccountRequest(name=account.name))
+    by_a_dpo = await staff().signed_in(await staff_account(portal_admin, "dpo", CONTROLLER))
+    still_in = await by_a_dpo.get("/console/requests")
+
+    assert locked.status_code == 401 and unlocked.enabled_now
+    assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/console/requests")
+    assert (unknown.code(), error_info(unknown).reason) == (grpc.StatusCode.NOT_FOUND, "STAFF_ACCOUNT_NOT_FOUND")
+    assert not_a_name.code() == grpc.StatusCode.INVALID_ARGUMENT and field_violations(not_a_name)[0][0] == "name"
+    assert by_a_gate.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert still_in.status_code == 200  # the gate's attempt changed nothing
+    asked = await _staff_entries(audit, "console.account_enabling_asked", account.name)
+    assert [(e["payload"]["attributes"]["actor"], e["payload"]["attributes"]["role"]) for e in asked] == \
+        [("admin", "operator")]
+
+
+async def _staff_entries(audit, event_type: str, account: str) -> list[dict]:
+    """The log's entries of that type about the account, once it has taken one in."""
+    async with asyncio.timeout(20):
+        while True:
+            page = await audit("dpo").QueryEvents(apb.QueryEventsRequest(
+                filter=apb.EventFilter(type=event_type), page_size=1000))
+            found = [body for body in (json.loads(e.entry_json) for e in page.entries)
+                     if body["payload"]["attributes"].get("target_account") == account]
+            if found:
+                return found
+            await asyncio.sleep(0.2)
 
 
 def _message(html: str) -> str:

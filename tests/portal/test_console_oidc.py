@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from consentry.portal.v1 import portal_admin_pb2 as admin_pb
 from services.portal.app import PortalApp
 from services.portal.settings import ConsoleSettings, OidcSettings
 from tests.browser import CHROMIUM, RESULTS, Tour
@@ -73,7 +74,8 @@ async def test_the_provider_signs_in_the_account_bound_to_its_subject(sso_portal
     assert queue.status_code == 200 and account.name in queue.text
 
 
-@pytest.mark.parametrize("wrong", ["audience", "key", "expired", "no account", "name only", "state", "denied"])
+@pytest.mark.parametrize("wrong", ["audience", "key", "expired", "no account", "name only", "state", "denied",
+                                   "disabled"])
 async def test_anything_but_a_valid_token_for_an_account_signs_no_one_in(sso_portal, idp, connect_portal_admin,
                                                                          wrong):
     account, person = await bound_account(connect_portal_admin)
@@ -82,6 +84,8 @@ async def test_anything_but_a_valid_token_for_an_account_signs_no_one_in(sso_por
         # "name only": the provider's person is called as an account is, but is another subject.
         idp.user = {"denied": None, "no account": "nobody-here", "name only": account.name}.get(wrong, person)
         idp.wrong = wrong if wrong in ("audience", "key", "expired") else ""
+        if wrong == "disabled":  # a valid token for the account, which an operator disabled
+            await connect_portal_admin("admin").DisableStaffAccount(admin_pb.DisableStaffAccountRequest(name=account.name))
         if wrong == "state":  # the provider's answer to another browser's sign-in
             returned, query = await at_the_provider(Staff(str(staff.http.base_url)))
             await staff.get("/console/sign-in/oidc/start")

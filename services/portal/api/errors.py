@@ -9,4 +9,5 @@ status_for = error_table([
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.PlatformUnavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.StaffAccountExists, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.StaffAccountNotFound, grpc.StatusCode.NOT_FOUND),
 ], "portal store")

@@ -13,7 +13,7 @@ from services.common.validation import JURISDICTION, Validator
 from services.portal.domain import errors
 from services.portal.domain.codes import normalized_address
 from services.portal.domain.sign_in import MOST_WARDS, Person, Ward
-from services.portal.domain.staff import Role, new_account_problems
+from services.portal.domain.staff import ACCOUNT_NAME, ACCOUNT_NAME_RULE, Role, new_account_problems
 from services.portal.service.codes import CodeSignIn
 from services.portal.service.forgetting import Forgetting
 from services.portal.service.sign_in import SignIn
@@ -80,6 +80,14 @@ _ROLES = {admin_pb.STAFF_ROLE_DPO: Role.DPO, admin_pb.STAFF_ROLE_OPERATOR: Role.
           admin_pb.STAFF_ROLE_AUDITOR: Role.AUDITOR}
 
 
+def _account_name(request) -> str:
+    v = Validator()
+    if not ACCOUNT_NAME.fullmatch(request.name):
+        v.fail("name", "staff.name", ACCOUNT_NAME_RULE)
+    v.done()
+    return request.name
+
+
 class PortalAdminServicer(portal_admin_pb2_grpc.PortalAdminServiceServicer):
     def __init__(self, forgetting: Forgetting, staff: StaffSignIn | None, controller) -> None:
         """`staff`: the console's accounts (None: no console here); `controller(id)`: the registered
@@ -97,17 +105,31 @@ class PortalAdminServicer(portal_admin_pb2_grpc.PortalAdminServiceServicer):
         if request.oidc_subject:
             v.text("oidc_subject", request.oidc_subject, max_len=255)
         v.done()
-        if self._staff is None:
-            raise auth.PermissionDenied("CONSOLE_NOT_CONFIGURED", "this portal serves no console"
-                                        " (set CONSENTRY_PORTAL_CONSOLE__TLS_CERT and _KEY)")
+        staff = self._console()
         if request.controller_id:
             try:
                 await self._controller(request.controller_id)
             except errors.NotFound:
                 raise auth.ControllerNotFound(request.controller_id) from None
-        uri = await self._staff.add_account(request.name, role, request.controller_id or None, request.password,
+        uri = await staff.add_account(request.name, role, request.controller_id or None, request.password,
                                             request.oidc_subject, by=auth.current_client().client_id)
         return admin_pb.CreateStaffAccountResponse(totp_uri=uri)
+
+    async def DisableStaffAccount(self, request, context):
+        name = _account_name(request)
+        disabled_now, ended = await self._console().disable(name, by=auth.current_client().client_id)
+        return admin_pb.DisableStaffAccountResponse(sessions_ended=ended, disabled_now=disabled_now)
+
+    async def EnableStaffAccount(self, request, context):
+        name = _account_name(request)
+        return admin_pb.EnableStaffAccountResponse(
+            enabled_now=await self._console().enable(name, by=auth.current_client().client_id))
+
+    def _console(self) -> StaffSignIn:
+        if self._staff is None:
+            raise auth.PermissionDenied("CONSOLE_NOT_CONFIGURED", "this portal serves no console"
+                                        " (set CONSENTRY_PORTAL_CONSOLE__TLS_CERT and _KEY)")
+        return self._staff
 
     async def ForgetSubject(self, request, context):
         v = Validator()

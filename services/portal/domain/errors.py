@@ -57,6 +57,13 @@ class StaffAccountExists(PortalError):
                          " already; it was left as it is")
 
 
+class StaffAccountNotFound(PortalError):
+    reason = "STAFF_ACCOUNT_NOT_FOUND"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"there is no console account named '{name}'")
+
+
 class NotPermitted(PortalError):
     """The signed-in staff member's role may not do this (an auditor changes nothing)."""
 

@@ -10,6 +10,7 @@ from enum import Enum
 
 # A staff account's name: short, readable, safe in a log line and an audit entry.
 ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9._-]{1,63}")
+ACCOUNT_NAME_RULE = "2 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter"
 MIN_PASSWORD = 12
 MAX_PASSWORD = 256
 # Wrong passwords or codes in a row that lock an account, and for how long.
@@ -50,6 +51,7 @@ class Credentials:
     totp_secret: str
     last_step: int  # the last TOTP time step used
     locked_until: datetime | None
+    disabled: bool = False  # by an operator: it signs in no more, whatever it presents
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def new_account_problems(name: str, role: Role, controller_id: str | None, passw
     """(field, what is wrong) for each field an account cannot be created with."""
     problems = []
     if not ACCOUNT_NAME.fullmatch(name):
-        problems.append(("name", "2 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter"))
+        problems.append(("name", ACCOUNT_NAME_RULE))
     if role is Role.DPO and not controller_id:
         problems.append(("controller_id", "a DPO works inside one controller: name it"))
     if role is Role.OPERATOR and controller_id:

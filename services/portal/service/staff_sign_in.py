@@ -1,9 +1,10 @@
 """Staff sign in to the console with a password (argon2id) and a second factor (a TOTP code, RFC 6238)
 from an authenticator app; each sign-in is recorded in the audit log under the account's name.
 
-A wrong name, password or code, or a locked account, are one answer (StaffSignInFailed), and an unknown
-name costs the same hashing as a known one. Five failures in a row lock the account for 15 minutes. A
-code works once: its time step must be later than the last one used."""
+A wrong name, password or code, or a locked or disabled account, are one answer (StaffSignInFailed), and
+an unknown name costs the same hashing as a known one. Five failures in a row lock the account for 15
+minutes. A code works once: its time step must be later than the last one used. An operator disables an
+account (its sessions end with it) and enables it again, which also lifts a lock."""
 
 import asyncio
 from collections.abc import Awaitable, Callable
@@ -58,6 +59,25 @@ class StaffSignIn:
             raise errors.StaffAccountExists(name)
         return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
 
+    async def disable(self, name: str, by: str = "") -> tuple[bool, int]:
+        """(disabled now, its sessions ended); StaffAccountNotFound for an unknown name. The operator's
+        request is recorded first, as a creation's is: nothing changes unless the log has it."""
+        await self._record(StaffAccount(by or "operator", Role.OPERATOR, None), "account_disabling_asked", "",
+                           target_account=name)
+        outcome = await self._store.disable(name, self._now())
+        if outcome is None:
+            raise errors.StaffAccountNotFound(name)
+        return outcome
+
+    async def enable(self, name: str, by: str = "") -> bool:
+        """Whether it was disabled or locked; StaffAccountNotFound for an unknown name."""
+        await self._record(StaffAccount(by or "operator", Role.OPERATOR, None), "account_enabling_asked", "",
+                           target_account=name)
+        enabled = await self._store.enable(name)
+        if enabled is None:
+            raise errors.StaffAccountNotFound(name)
+        return enabled
+
     async def sign_in(self, name: str, password: str, code: str) -> tuple[str, StaffAccount]:
         """The new session's secret and the account; StaffSignInFailed otherwise."""
         now = self._now()
@@ -66,6 +86,8 @@ class StaffSignIn:
         if found is None:
             raise errors.StaffSignInFailed()
         step = _step(found.totp_secret, code, now)
+        if found.disabled:
+            raise errors.StaffSignInFailed()
         locked = found.locked_until is not None and found.locked_until > now
         if locked or not password_ok or step is None or step <= found.last_step:
             if not locked:
@@ -83,7 +105,7 @@ class StaffSignIn:
         """A session for the account bound to the subject the identity provider vouched for;
         StaffSignInFailed if no account is, or it is locked."""
         found = await self._store.bound_to(oidc_subject)
-        if found is None or (found.locked_until is not None and found.locked_until > self._now()):
+        if found is None or found.disabled or (found.locked_until is not None and found.locked_until > self._now()):
             raise errors.StaffSignInFailed()
         await self._record(found.account, "signed_in", found.account.controller_id or "", method="oidc")
         secret = new_secret()

@@ -33,7 +33,7 @@ class StaffStore:
     @staticmethod
     def _credentials(row: asyncpg.Record | None) -> Credentials | None:
         return Credentials(_account(row), row["password_hash"], row["totp_secret"], row["last_step"],
-                           row["locked_until"]) if row else None
+                           row["locked_until"], row["disabled_at"] is not None) if row else None
 
     async def failed(self, name: str, now: datetime, to_lock: int, locked_for: timedelta) -> None:
         """One more failure in a row; the `to_lock`th locks the account for `locked_for`."""
@@ -58,9 +58,29 @@ class StaffStore:
         """The live session (seen within `idle`, before its end), marked seen now."""
         row = await self._pool.fetchrow(
             "UPDATE staff_sessions s SET last_seen_at = $2 FROM staff_accounts a"
-            " WHERE s.session_hash = $1 AND a.name = s.account AND s.expires_at > $2 AND s.last_seen_at > $2 - $3::interval"
+            " WHERE s.session_hash = $1 AND a.name = s.account AND a.disabled_at IS NULL"
+            " AND s.expires_at > $2 AND s.last_seen_at > $2 - $3::interval"
             " RETURNING a.name, a.role, a.controller_id, s.expires_at", session_hash, now, idle)
         return StaffSession(_account(row), row["expires_at"]) if row else None
+
+    async def disable(self, name: str, now: datetime) -> tuple[bool, int] | None:
+        """(disabled now, sessions ended), or None for an unknown name. The sessions go in the same
+        transaction; one a sign-in opens afterwards is refused by `session` (the account is disabled)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            before = await conn.fetchval(
+                "UPDATE staff_accounts a SET disabled_at = coalesce(a.disabled_at, $2) FROM staff_accounts b"
+                " WHERE a.name = $1 AND b.name = a.name RETURNING b.disabled_at IS NULL", name, now)
+            if before is None:
+                return None
+            ended = await conn.execute("DELETE FROM staff_sessions WHERE account = $1", name)
+        return before, int(ended.split()[-1])
+
+    async def enable(self, name: str) -> bool | None:
+        """Whether it was disabled or locked (and may sign in now), or None for an unknown name."""
+        return await self._pool.fetchval(
+            "UPDATE staff_accounts a SET disabled_at = NULL, locked_until = NULL, failures = 0 FROM staff_accounts b"
+            " WHERE a.name = $1 AND b.name = a.name"
+            " RETURNING b.disabled_at IS NOT NULL OR coalesce(b.locked_until > now(), false)", name)
 
     async def end_session(self, session_hash: str) -> None:
         await self._pool.execute("DELETE FROM staff_sessions WHERE session_hash = $1", session_hash)
