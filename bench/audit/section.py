@@ -16,6 +16,7 @@ import math
 import os
 import signal
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.audit.events import PROOFS_TOPIC, TOPIC, AuditRoundSpec
@@ -26,6 +27,7 @@ from bench.audit.table import table
 from bench.common.kafka_tls import Pair
 from bench.common.load import KafkaClient
 from bench.common.processes import GrpcServerProcess
+from bench.common.profiling import profiled_processes
 from bench.common.report import Goal, Scenario
 from bench.common.rounds import Groups, measure, profile_round, run_interleaved
 from bench.common.section import Results, Section
@@ -73,10 +75,11 @@ def _tree_size(s: Stack, database: str) -> int:
     return s.pg.execute("SELECT coalesce(max(tree_size), 0) FROM checkpoints", database=database)
 
 
-def _ingest_round(s: Stack, ingest: Ingest, count: int, subjects: int, naive: bool, max_s: float = INGEST_MAX_S
-                  ) -> tuple[dict[str, Any] | None, dict[str, Any], float]:
+def _ingest_round(s: Stack, ingest: Ingest, count: int, subjects: int, naive: bool, max_s: float = INGEST_MAX_S,
+                  profile: Path | None = None) -> tuple[dict[str, Any] | None, dict[str, Any], float]:
     """The audit process is stopped while `count` events are produced, the naive consumer (if `naive`)
-    takes them in, then the audit process is resumed and takes them in; (naive, audit, seconds producing)."""
+    takes them in, then the audit process is resumed and takes them in; (naive, audit, seconds producing).
+    `profile`: py-spy samples the audit process into that file while it takes them in."""
     proc = ingest.proc
     assert proc.pid is not None
     from_size = _tree_size(s, ingest.database)
@@ -87,8 +90,16 @@ def _ingest_round(s: Stack, ingest: Ingest, count: int, subjects: int, naive: bo
         common = dict(events=count, max_s=max_s)
         base = measure(s, AuditRoundSpec("naive", dsn=s.pg.dsn(NAIVE_DB), kafka=ingest.kafka, ranges=made["ranges"],
                                          **common), run_audit_round, max_s + 60) if naive else None
-        audit = measure(s, AuditRoundSpec("ingest", dsn=s.pg.dsn(ingest.database), audit_pid=proc.pid,
-                                          from_size=from_size, **common), run_audit_round, max_s + 60)
+
+        def taken_in() -> dict[str, Any]:
+            return measure(s, AuditRoundSpec("ingest", dsn=s.pg.dsn(ingest.database), audit_pid=proc.pid,
+                                             from_size=from_size, **common), run_audit_round, max_s + 60)
+        if profile is None:
+            audit = taken_in()
+        else:
+            audit, summaries = profiled_processes({profile: proc.pid}, taken_in)
+            audit["profile"] = {"collapsed": str(profile), "summary": str(profile.with_suffix(".txt")),
+                                "first_line": summaries[profile].splitlines()[0]}
     finally:
         resume(proc.pid)
     return base, audit, made["seconds"]
@@ -153,7 +164,15 @@ def run_ingest(s: Stack, sizes: Sizes, secured: Ingest, plain: Ingest | None
         for scenario, result in zip(scenarios, results, strict=True):
             scenario.rounds.append(result)
             print(_ingest_line(f"{scenario.name} #{i + 1}", result), flush=True)
-    return scenarios, {"produced": secured.produced, "produce_seconds": producing}
+    found: dict[str, Any] = {"produced": secured.produced, "produce_seconds": producing}
+    if s.profile_dir:  # one more round of the audit service, outside the medians, with py-spy on it
+        print(f"profiling the server during {INGEST} ...", flush=True)
+        out = s.profile_dir / f"{INGEST.replace(' ', '-')}.collapsed"
+        profiled = _ingest_round(s, secured, sizes.ingest_events, sizes.subjects, naive=False, profile=out)[1]
+        print(_ingest_line(f"{INGEST} (profiled)", profiled) + f"\n  {profiled['profile']['first_line']}", flush=True)
+        found["profile"] = profiled
+        found["produced"] = secured.produced
+    return scenarios, found
 
 
 def _after_round(scenario: Scenario, r: dict[str, Any]) -> str:
