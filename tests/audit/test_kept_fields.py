@@ -20,7 +20,7 @@ from consentry.dsr.v1 import dsr_pb2
 from consentry.dsr.v1 import events_pb2 as dsr_events
 from consentry.events.v1 import envelope_pb2, outbox_pb2
 from services.audit.domain.entry import Entry
-from services.audit.events.decoding import decode
+from services.audit.events.decoding import decode, envelope_of
 from services.audit.events import kept_fields
 from services.audit.events.kept_fields import KEPT_FIELDS
 
@@ -255,6 +255,21 @@ def test_a_redacted_event_is_logged_as_redacted():
     redacted.Pack(outbox_pb2.Redacted())
 
     assert logged(envelope(redacted))["payload"] == {"@type": "type.googleapis.com/consentry.events.v1.Redacted"}
+
+
+def test_a_time_json_cannot_write_keeps_no_field_and_takes_nothing_else_down():
+    """A payload's Timestamp past year 9999 (or an envelope's), as a broken or hostile producer may
+    send: the payload keeps no field, the envelope is not placed in the log, the events beside them
+    are read as usual."""
+    late = withdrawal()
+    late.consent.expires_at.seconds = 253402300800  # 10000-01-01
+    broken_time = envelope(packed(late))
+    out_of_range = envelope(packed(withdrawal()))
+    out_of_range.occurred_at.nanos = -1
+
+    assert logged(broken_time)["payload"] == {}
+    assert envelope_of(out_of_range.SerializeToString()) is None
+    assert logged(envelope(packed(withdrawal())))["payload"]["consent"]["consentId"] == "c-1"
 
 
 def test_an_unparsable_payload_keeps_no_field():

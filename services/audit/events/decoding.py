@@ -16,6 +16,7 @@ def envelope_of(value: bytes) -> envelope_pb2.EventEnvelope | None:
     try:
         envelope = envelope_pb2.EventEnvelope.FromString(value)
         uuid.UUID(envelope.event_id)
+        envelope.occurred_at.ToDatetime()  # a time out of range would stop decode() later
     except Exception:  # noqa: BLE001 - anything unreadable is skipped, never half-read
         return None
     return envelope

@@ -10,8 +10,8 @@ Timestamp/Duration, never at a message kept whole."""
 
 import base64
 import functools
-from datetime import datetime, timedelta
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.protobuf import any_pb2, timestamp_pb2
@@ -74,7 +74,7 @@ _BY_NAME = {kind.DESCRIPTOR.full_name: (kind, frozenset(paths)) for kind, paths 
 
 def kept(payload: any_pb2.Any) -> dict:
     """The payload's listed fields as proto3 JSON under its "@type"; {} for a type not listed, or one
-    whose bytes do not parse."""
+    whose bytes do not parse or hold a time JSON cannot write (a Timestamp past year 9999)."""
     listed = _BY_NAME.get(payload.TypeName())
     if listed is None:
         return {}
@@ -82,9 +82,10 @@ def kept(payload: any_pb2.Any) -> dict:
     message = kind()
     try:
         message.ParseFromString(payload.value)
-    except DecodeError:
+        listed = _listed_as_json(message, paths)
+    except (DecodeError, ValueError):
         return {}
-    return {"@type": f"type.googleapis.com/{kind.DESCRIPTOR.full_name}", **_listed_as_json(message, paths)}
+    return {"@type": f"type.googleapis.com/{kind.DESCRIPTOR.full_name}", **listed}
 
 
 def _listed_as_json(message: Message, paths: frozenset[str]) -> dict:
@@ -143,8 +144,8 @@ _YEAR_1, _YEAR_9999 = -62135596800, 253402300799  # the range RFC 3339 (and Time
 
 
 def _timestamp(value: timestamp_pb2.Timestamp) -> str:
-    """Timestamp.ToJsonString's text (3, 6 or 9 digits of a fraction, or none) in a third of its time;
-    a time it refuses is left to it, to refuse."""
+    """Timestamp.ToJsonString's text (3, 6 or 9 digits of a fraction, or none), in integers where it
+    uses floats (the tests compare the two); a time it refuses is left to it, to refuse."""
     seconds, nanos = value.seconds, value.nanos
     if not (_YEAR_1 <= seconds <= _YEAR_9999 and 0 <= nanos < 1_000_000_000):
         return value.ToJsonString()
