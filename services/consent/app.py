@@ -75,7 +75,8 @@ class ConsentApp:
         runtime.spawn(watch.run(), "consent-watch")
         servicer = ConsentServicer(service, listings, gate, filing, (signer.key_id, signer.public_key_pem), watch)
         runtime.spawn(run_expiry(service, s.expiry_interval_s), "expiry")
-        runtime.spawn(run_filing_watch(filing, s.filing_check_interval_s), "filing-watch")
+        runtime.spawn(run_filing_watch(filing, s.filing_check_interval_s, s.filing_count_check_interval_s),
+                      "filing-watch")
         if s.decision_cache:
             listener = ChannelListener(s.database_url, CHANGE_CHANNEL, on_message=cache.apply_notification,
                                        on_ready=cache.enable, on_lost=cache.disable)

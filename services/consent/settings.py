@@ -43,6 +43,8 @@ class ConsentSettings(BaseSettings):
     filing_threshold: int = Field(FILING_THRESHOLD, ge=1)
     filing_warning_share: float = Field(FILING_WARNING_SHARE, gt=0, le=1)
     filing_check_interval_s: float = Field(300.0, gt=0)
+    # How often the kept count is compared with one taken from every consent (a scan of them all).
+    filing_count_check_interval_s: float = Field(86400.0, gt=0)
     # Answers CheckConsent from memory while PostgreSQL change notifications keep it exact; a replica
     # sees another replica's change after the notification's delivery (milliseconds).
     decision_cache: bool = True

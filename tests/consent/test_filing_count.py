@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import asyncpg
+from structlog.testing import capture_logs
 
 from consentry.consent.v1 import consent_admin_pb2 as admin_pb
 from consentry.consent.v1 import consent_pb2 as pb
@@ -187,3 +188,28 @@ async def test_the_migration_counts_the_consents_already_there(postgres):
     assert applied[0] == "services.consent.store:0011_stored_face_data_count.sql"
     assert backfilled == ({"campus-a": 2, "campus-b": 1},) * 2  # mei (twice) and wu; mei
     assert counted_on == ({"campus-a": 3, "campus-b": 1},) * 2  # and li, through the triggers from then on
+
+
+async def test_a_count_that_drifted_from_the_consents_is_reported_until_recounted(
+        admin, consent_admin, consent_app, postgres):
+    controller = (await registered_controller(consent_admin)).controller_id
+    purpose = await registered_purpose(admin, controller_id=controller)
+    for subject in (unique("a"), unique("b")):
+        await admin.GrantConsent(grant(subject, purpose.purpose_id))
+    await consent_app.filing.sweep()
+
+    async def drift() -> list[tuple[str, int, int]]:
+        return [d for d in await consent_app.filing.drift() if d[0] == controller]
+    before = await drift()
+    async with connected(postgres) as conn:  # as a bulk load without triggers, or a fault in them, would
+        await conn.execute("UPDATE stored_face_data_counts SET people = people + 5 WHERE controller_id = $1",
+                           controller)
+        with capture_logs() as logs:
+            drifted = await drift()
+        await conn.execute("SELECT recount_stored_face_data()")
+    after = await drift()
+
+    assert before == [] and after == []
+    assert drifted == [(controller, 7, 2)]
+    assert [(e["log_level"], e["controller"], e["kept"], e["counted"]) for e in logs
+            if e["event"].startswith("filing count drifted")] == [("error", controller, 7, 2)]

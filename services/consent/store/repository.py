@@ -318,6 +318,21 @@ class ConsentStore:
             " GROUP BY controller_id HAVING sum(people) > 0")
         return {r["controller_id"]: r["people"] for r in rows}
 
+    async def filing_count_drift(self) -> list[tuple[str, int, int]]:
+        """(controller, people as kept, people counted from the consents) wherever the two differ. In
+        the caller's REPEATABLE READ transaction both are read from one snapshot: the triggers write
+        in the transaction that changes the consents, so the snapshot sees either both or neither."""
+        rows = await self._conn.fetch(
+            f"WITH kept AS (SELECT controller_id, sum(people)::bigint AS people FROM ({self._PEOPLE}) AS k"
+            "  GROUP BY controller_id),"
+            " counted AS (SELECT c.controller_id, count(DISTINCT c.subject_id) AS people FROM consents c"
+            "  JOIN purposes p USING (purpose_id, controller_id) WHERE stores_face_data(c.state, p.storage_location)"
+            "  GROUP BY c.controller_id)"
+            " SELECT controller_id, coalesce(kept.people, 0) AS kept, coalesce(counted.people, 0) AS counted"
+            " FROM kept FULL JOIN counted USING (controller_id)"
+            " WHERE coalesce(kept.people, 0) <> coalesce(counted.people, 0) ORDER BY controller_id")
+        return [(r["controller_id"], r["kept"], r["counted"]) for r in rows]
+
     async def fold_stored_face_data(self) -> None:
         """Adds the changes counted so far to each controller's total, which the reads then add up
         fewer of. Changes committed after this statement began stay for the next fold."""
