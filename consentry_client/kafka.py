@@ -3,6 +3,8 @@ broker's mTLS) or a SCRAM user, whichever the broker's operator gave it. One cre
 system: the broker's ACLs let it read only its own tasks and answer only as itself."""
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from os import PathLike
 
 from aiokafka import AIOKafkaConsumer
@@ -27,6 +29,26 @@ def kafka_options(bootstrap_servers: str, *, ca: str | PathLike | None = None, c
     elif not (cert and key):
         raise ValueError("a face system proves who it is to Kafka: give cert and key, or username and password")
     return options
+
+
+class StrayCancellation(RuntimeError):
+    """aiokafka let out a CancelledError of its own (it cancels fetches and other tasks of its own, and
+    such a cancellation can reach whoever awaits the client), while nothing cancelled the task awaiting
+    it: a failure of the client, to retry on like any other, not a cancellation."""
+
+
+@contextlib.contextmanager
+def stray_cancellation_as_error() -> Iterator[None]:
+    """Around work with a Kafka client: a CancelledError while the task is not being cancelled comes out
+    as StrayCancellation. Without this, a loop that re-raises every CancelledError ends on it for good
+    (asyncio takes the task for cancelled) and the service goes on without it, saying nothing."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        raise StrayCancellation("the Kafka client ended with a CancelledError of its own") from None
 
 
 async def stop_consumer(consumer: AIOKafkaConsumer) -> None:

@@ -22,7 +22,7 @@ from enum import IntEnum
 import grpc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord
 from google.protobuf.message import DecodeError
 
@@ -30,7 +30,9 @@ from consentry.dsr.v1 import dsr_pb2, dsr_pb2_grpc
 from consentry.dsr.v1 import tasks_pb2
 from consentry.dsr.v1.tasks_pb2 import DsrTask, DsrTaskResult
 from consentry_client.journal import InMemoryTaskJournal, TaskJournal
-from consentry_client.kafka import RESULTS_PREFIX, TASKS_PREFIX, stop_consumer
+from consentry_client.kafka import (
+    RESULTS_PREFIX, TASKS_PREFIX, StrayCancellation, stop_consumer, stray_cancellation_as_error,
+)
 from consentry_client.sealing import seal_result
 
 log = logging.getLogger(__name__)
@@ -93,8 +95,9 @@ class DsrProcessor:
         self._settled_check_s = settled_check_s
         # Set once the consumer group has given this instance its partitions (on Tansu, seconds).
         self.ready = asyncio.Event()
-        # Set if consuming stopped other than by stop(): on an error, or cancelled by something else (aiokafka
-        # can raise a CancelledError of its own): the process should exit and be restarted.
+        # Set if consuming stopped other than by stop(): on an error, or cancelled by something else: the
+        # process should exit and be restarted. (A CancelledError of aiokafka's own is no such end: the
+        # consumer is opened anew and consuming goes on.)
         self.failed = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -149,6 +152,14 @@ class DsrProcessor:
         # A short linger gathers the results of tasks finishing together into one produce request.
         self._producer = AIOKafkaProducer(**self._kafka, acks="all", linger_ms=5,
                                           enable_idempotence=self._enable_idempotence, client_id=self._client_id)
+        await self._producer.start()
+        try:
+            await self._open_consumer()
+        except BaseException:
+            await self._producer.stop()
+            raise
+
+    async def _open_consumer(self) -> None:
         # "earliest": a processor's first start still finds the tasks sent before it existed. A short
         # fetch wait: Tansu answers a fetch when its wait ends, not when a task arrives, so the wait is
         # what a task spends in the topic (a deletion's two hops took 218 ms at the default 500 ms, 42 ms at 50).
@@ -157,11 +168,10 @@ class DsrProcessor:
                                           auto_offset_reset="earliest", session_timeout_ms=self._session_timeout_ms,
                                           fetch_max_wait_ms=50,
                                           heartbeat_interval_ms=self._session_timeout_ms // 3)
-        await self._producer.start()
         try:
             await self._consumer.start()
         except BaseException:
-            await self._producer.stop()
+            self._consumer = None
             raise
         self._consumer.subscribe([self._tasks_topic], listener=_Membership(self.ready))
 
@@ -176,13 +186,28 @@ class DsrProcessor:
                 await producer.stop()
 
     async def _consume(self) -> None:
-        try:
-            await self._consume_batches()
-        except asyncio.CancelledError:
-            if asyncio.current_task().cancelling():
-                raise
-            # aiokafka's own, not a cancellation of this task: an error, so that start() and run() end on it
-            raise RuntimeError(f"processor {self.name}: the Kafka consumer ended with a CancelledError") from None
+        while True:
+            try:
+                with stray_cancellation_as_error():
+                    await self._consume_batches()
+            except StrayCancellation:
+                # The client may be left half-stopped by it: a new one, in the same group, takes over
+                # from the last committed offsets (the journal answers what was handled meanwhile).
+                log.warning("processor %s: the Kafka consumer ended with a CancelledError of its own;"
+                            " opening a new one", self.name)
+                consumer, self._consumer = self._consumer, None
+                self.ready.clear()
+                if consumer is not None:
+                    await stop_consumer(consumer)
+                await self._reopen_consumer()
+
+    async def _reopen_consumer(self) -> None:
+        while True:
+            try:
+                return await self._open_consumer()
+            except KafkaError as error:  # the broker away: it is tried again, as at a restart
+                log.warning("processor %s: no new Kafka consumer yet (%s)", self.name, error)
+                await asyncio.sleep(1.0)
 
     async def _consume_batches(self) -> None:
         while True:

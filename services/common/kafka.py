@@ -6,7 +6,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 from aiokafka.helpers import create_ssl_context
 
-from consentry_client.kafka import stop_consumer  # noqa: F401 - the services stop their consumers as face systems do
+# The services stop their consumers, and take aiokafka's stray cancellations, as face systems do.
+from consentry_client.kafka import stop_consumer, stray_cancellation_as_error  # noqa: F401
 from services.common.settings import KafkaSettings
 
 

@@ -9,7 +9,7 @@ import asyncpg
 
 from consentry.events.v1 import outbox_pb2
 from services.common.kafka import consumer as kafka_consumer
-from services.common.kafka import ensure_topics, partitions_of, stop_consumer
+from services.common.kafka import ensure_topics, partitions_of, stop_consumer, stray_cancellation_as_error
 from services.common.logging import get_logger
 from services.common.outbox import request_replay
 from services.common.outbox_retention import acknowledge
@@ -30,18 +30,19 @@ class ReplayListener:
             consumer = kafka_consumer(self._kafka, enable_auto_commit=False, client_id=f"{self._kafka.client_id}-replay",
                                       auto_offset_reset="latest")
             try:
-                await ensure_topics(self._kafka, [self._kafka.replay_topic])  # gone if the broker lost its data
-                await consumer.start()
-                partitions = await partitions_of(consumer, [self._kafka.replay_topic])
-                if not partitions:
-                    raise LookupError(f"topic {self._kafka.replay_topic} has no partitions yet")
-                consumer.assign(partitions)
-                await consumer.seek_to_end()
-                async for message in consumer:
-                    if dict(message.headers or ()).get("type") == ACKNOWLEDGEMENT.encode():
-                        await self._acknowledged(message.value)
-                    else:
-                        await self._handle(message.value)
+                with stray_cancellation_as_error():
+                    await ensure_topics(self._kafka, [self._kafka.replay_topic])  # gone if the broker lost its data
+                    await consumer.start()
+                    partitions = await partitions_of(consumer, [self._kafka.replay_topic])
+                    if not partitions:
+                        raise LookupError(f"topic {self._kafka.replay_topic} has no partitions yet")
+                    consumer.assign(partitions)
+                    await consumer.seek_to_end()
+                    async for message in consumer:
+                        if dict(message.headers or ()).get("type") == ACKNOWLEDGEMENT.encode():
+                            await self._acknowledged(message.value)
+                        else:
+                            await self._handle(message.value)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - broker away: listen again later

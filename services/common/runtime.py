@@ -49,6 +49,7 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.server: GrpcServer | None = None
         self._tasks: list[asyncio.Task] = []
+        self._stopping = False
         self._closers: list[Callable[[], Awaitable[None]]] = []
 
     async def start_infrastructure(self, database_url: str, pool_min: int, pool_max: int, kafka: KafkaSettings,
@@ -85,7 +86,17 @@ class ServiceRuntime:
         return self.pool
 
     def spawn(self, coroutine: Coroutine, name: str) -> None:
-        self._tasks.append(asyncio.create_task(coroutine, name=name))
+        task = asyncio.create_task(coroutine, name=name)
+        task.add_done_callback(self._ended)
+        self._tasks.append(task)
+
+    def _ended(self, task: asyncio.Task) -> None:
+        """A part of the service (a relay, a consumer, a sweep) that ended on an error or a cancellation
+        other than the service's stop: the service goes on serving without it, so its log says so."""
+        if self._stopping or not (task.cancelled() or task.exception()):
+            return
+        log.error("a background task ended: the service goes on without it and should be restarted",
+                  task=task.get_name(), error="cancelled" if task.cancelled() else repr(task.exception()))
 
     def restart_on_new_identity(self, within_s: float, *files: Path | None) -> None:
         """The client certificates the service's channels were made with (a channel keeps what it was
@@ -115,6 +126,7 @@ class ServiceRuntime:
         return self.server.port
 
     async def stop(self) -> None:
+        self._stopping = True
         if self.server:
             await self.server.stop()
         for task in self._tasks:

@@ -217,20 +217,32 @@ async def _stray_cancellation(*_, **__) -> None:
     raise asyncio.CancelledError  # as aiokafka raises the cancellation of a fetch it cancelled itself
 
 
-async def test_a_cancelled_error_of_the_kafka_clients_own_ends_run_with_an_error(kafka, dev_ca, dsr_app, backend):
-    """run() runs its parts in a task group, which takes a part that ended cancelled for a quiet end:
-    the consumer's stray CancelledError must come out as an error instead."""
-    store = template_store("client-door-stray", kafka, dev_ca, dsr_app)
-    running = asyncio.create_task(store.run())
+@pytest.mark.parametrize("how", ["run", "start"])
+async def test_a_cancelled_error_of_the_kafka_clients_own_opens_a_new_consumer_and_tasks_go_on(
+        kafka, dev_ca, dsr_app, dsr_part, backend, how):
+    """Left alone, it would end consuming for good: run()'s task group takes a part that ended cancelled
+    for a quiet end, and start()'s task looks cancelled."""
+    name = f"client-door-stray-{how}"
+    store = template_store(name, kafka, dev_ca, dsr_app)
+    running = asyncio.create_task(store.run()) if how == "run" else None
+    if running is None:
+        await store.start()
     try:
         await asyncio.wait_for(store.ready.wait(), 30)
-        store._consumer.getmany = _stray_cancellation  # its next read (each waits at most a second)
-        with pytest.raises(ExceptionGroup) as ended:
-            await asyncio.wait_for(running, 10)
-        assert ended.group_contains(RuntimeError, match="ended with a CancelledError")
+        first = store._consumer
+        first.getmany = _stray_cancellation  # its next read (each waits at most a second)
+        sent = await dsr_part.task(name)
+        await dsr_part.publish(sent)
+        [result] = await dsr_part.results_of(name, sent.request_id)
+
+        assert store._consumer is not first and result.ok and store.calls(sent) == 1
+        assert not store.failed.is_set() and (running is None or not running.done())
     finally:
-        running.cancel()
-        await asyncio.wait([running])
+        if running is None:
+            await store.stop()
+        else:
+            running.cancel()
+            await asyncio.wait([running])
 
 
 async def test_a_processor_stopped_by_stop_has_not_failed(kafka, dev_ca, dsr_app, backend):

@@ -46,6 +46,7 @@ DSR_CLIENTS = {
     # Face systems that are processors: each registers itself and confirms its own tasks.
     **{name: {"controller": "acme-campus", "rpcs": [f"{SERVICE}/RegisterProcessor", f"{SERVICE}/ConfirmTasks"], "purposes": ["*"]}
        for name in ("door-a", "door-b", "door-z", "client-door", "client-door-restart", "client-door-offline",
+                    "client-door-stray-run", "client-door-stray-start",
                     "listed-1", "listed-2", "listed-3")},
     # Two controllers, for tests that keep them apart: each one's back office (a DPO's desk) and processor.
     **{name: {"controller": controller, "rpcs": [f"{SERVICE}/{rpc}" for rpc in OFFICE_RPCS], "purposes": ["*"]}

@@ -13,7 +13,7 @@ from services.audit.domain.entry import Event
 from services.audit.domain.completeness import Watermark
 from services.audit.events.decoding import decode, envelope_of
 from services.common.event_opener import EventOpener
-from services.common.kafka import consumer, partitions_of, stop_consumer
+from services.common.kafka import consumer, partitions_of, stop_consumer, stray_cancellation_as_error
 from services.common.settings import KafkaSettings
 
 
@@ -28,21 +28,23 @@ class KafkaSource:
         # whatever that skips is found as a sequence gap and published again by its producer.
         self._consumer = consumer(self._kafka, enable_auto_commit=False, auto_offset_reset="earliest",
                                   client_id=f"{self._kafka.client_id}-audit", max_partition_fetch_bytes=4 * 1024 * 1024)
-        await self._consumer.start()
-        partitions = await partitions_of(self._consumer, self._topics)
-        self._consumer.assign(partitions)
-        for tp in partitions:
-            if (tp.topic, tp.partition) in offsets:
-                self._consumer.seek(tp, offsets[(tp.topic, tp.partition)])
-            else:
-                await self._consumer.seek_to_beginning(tp)
+        with stray_cancellation_as_error():
+            await self._consumer.start()
+            partitions = await partitions_of(self._consumer, self._topics)
+            self._consumer.assign(partitions)
+            for tp in partitions:
+                if (tp.topic, tp.partition) in offsets:
+                    self._consumer.seek(tp, offsets[(tp.topic, tp.partition)])
+                else:
+                    await self._consumer.seek_to_beginning(tp)
 
     async def poll(self, max_records: int, timeout_ms: int
                    ) -> tuple[list[Event], list[Watermark], dict[tuple[str, int], int]]:
         """Events, watermarks, and the offset to continue from on each partition read."""
         assert self._consumer is not None
-        batch: dict[TopicPartition, list] = await self._consumer.getmany(timeout_ms=timeout_ms,
-                                                                          max_records=max_records)
+        with stray_cancellation_as_error():  # the sequencer starts over on an error, and ends on a cancellation
+            batch: dict[TopicPartition, list] = await self._consumer.getmany(timeout_ms=timeout_ms,
+                                                                              max_records=max_records)
         envelopes, offsets = [], {}
         for tp, records in batch.items():
             envelopes += [e for e in map(envelope_of, (r.value for r in records)) if e is not None]

@@ -20,7 +20,7 @@ from consentry.dsr.v1 import tasks_pb2
 from consentry.events.v1 import envelope_pb2
 from services.common.idempotency import IdempotencyKey, IdempotencyScope
 from services.common.kafka import consumer as kafka_consumer
-from services.common.kafka import stop_consumer
+from services.common.kafka import stop_consumer, stray_cancellation_as_error
 from services.common.logging import get_logger
 from services.common.settings import KafkaSettings
 from services.common.topics import DSR_GROUP, RESULTS_PREFIX, processor_of_results
@@ -57,16 +57,17 @@ class DsrConsumer:
                                       auto_offset_reset="earliest", client_id=f"{self._kafka.client_id}-dsr",
                                       fetch_max_wait_ms=50, metadata_max_age_ms=TOPIC_DISCOVERY_MS)
             try:
-                await consumer.start()
-                consumer.subscribe(pattern=self._pattern)
-                while True:
-                    batch = await consumer.getmany(timeout_ms=500, max_records=500)
-                    records = [record for records in batch.values() for record in records]
-                    await self._settle([r for r in records if processor_of_results(r.topic)])
-                    for envelope in await self._open_events(self._obliging(records)):
-                        await self._open_withdrawal(envelope)
-                    if batch:
-                        await consumer.commit()
+                with stray_cancellation_as_error():
+                    await consumer.start()
+                    consumer.subscribe(pattern=self._pattern)
+                    while True:
+                        batch = await consumer.getmany(timeout_ms=500, max_records=500)
+                        records = [record for records in batch.values() for record in records]
+                        await self._settle([r for r in records if processor_of_results(r.topic)])
+                        for envelope in await self._open_events(self._obliging(records)):
+                            await self._open_withdrawal(envelope)
+                        if batch:
+                            await consumer.commit()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - broker, database or consent away: read again from the last commit
