@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 
 from consentry.events.v1 import envelope_pb2, outbox_pb2
 from services.common.event_keys import EventKey, EventKeys, seal
+from services.common.kafka import stray_cancellation_as_error
 from services.common.logging import get_logger
 from services.common.telemetry import current_traceparent
 
@@ -137,7 +138,8 @@ class OutboxRelay:
             try:
                 async with self._pool.acquire() as conn:
                     try:
-                        await self._lead(conn)
+                        with stray_cancellation_as_error():  # the producer's own: an error, retried below
+                            await self._lead(conn)
                     except BaseException:
                         # Its session may still hold the leadership lock (an unlock cut short): closing
                         # it is the release that cannot fail, and the pool opens a fresh one.
