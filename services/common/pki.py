@@ -47,8 +47,18 @@ class DevCA:
             .sign(self._key, hashes.SHA256())
         )
         self.ca = _write(folder, "ca", self._cert, self._key)
+        self._issued: dict[tuple[str, x509.ObjectIdentifier], CertFiles] = {}
 
     def _issue(self, cn: str, usage: x509.ObjectIdentifier, sans: list[x509.GeneralName]) -> CertFiles:
+        """Once per name and use: asked again, the same files, left untouched. A service watches its
+        own certificate files and takes a rewrite for a renewal (it restarts itself, see tls_files)."""
+        issued = self._issued.get((cn, usage))
+        if issued is not None and issued.cert.exists() and issued.key.exists():
+            return issued
+        self._issued[(cn, usage)] = files = self._signed(cn, usage, sans)
+        return files
+
+    def _signed(self, cn: str, usage: x509.ObjectIdentifier, sans: list[x509.GeneralName]) -> CertFiles:
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         builder = (
