@@ -154,6 +154,35 @@ async def test_each_tampered_entry_is_named_whatever_its_body_holds(scratch_audi
     assert f"tree node 0/{kept} differs from the entries below it" in problems
 
 
+async def _settled_size(dpo) -> int:
+    """The log's size once no event has come in for a second (the services' own events trail a test's)."""
+    size = -1
+    for _ in range(30):
+        latest = (await dpo.GetCheckpoint(pb.GetCheckpointRequest())).checkpoint.tree_size
+        if latest == size:
+            return size
+        size = latest
+        await asyncio.sleep(1)
+    raise AssertionError("the log kept growing")
+
+
+async def test_entries_deleted_from_the_middle_and_the_end_are_named_as_missing(scratch_audit, postgres, backend):
+    """Rows gone from the entries table, with their tree nodes untouched: VerifyLog names each gap, the
+    log no longer hashes to its signed roots, and it still checks every entry that is there."""
+    database, _, dpo = scratch_audit
+    first, kept, _ = await _face_leaves(scratch_audit, postgres, 3)
+    size = await _settled_size(dpo)
+    last = size - 1  # its gap runs to the end of the log
+    await _tampered(postgres, database, ("DELETE FROM entries WHERE leaf_index = ANY($1::bigint[])", [first, last]))
+
+    verdict = await dpo.VerifyLog(pb.VerifyLogRequest())
+
+    assert verdict.tree_size == size and not verdict.ok and verdict.entries_checked == size - 2
+    assert {f"entries {first}..{first} are missing", f"entries {last}..{last} are missing"} <= set(verdict.problems)
+    assert f"tree node 0/{kept} differs from the entries below it" not in verdict.problems
+    assert f"checkpoint {size}: root differs from the entries" in verdict.problems
+
+
 async def test_a_stored_level_reshaped_around_the_same_bytes_is_still_named(scratch_audit, postgres, backend):
     """Joined in order, the level's bytes stay the same when one hash is split across two nodes, or a
     node moves below index 0: VerifyLog compares such a level node by node."""

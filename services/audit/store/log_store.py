@@ -18,13 +18,27 @@ INBOX_CHANNEL = "audit_inbox"
 CHECKPOINT_CHANNEL = "audit_checkpoint"
 
 
-# Each entry's body and its indexed columns, written as the body writes them (entry.INDEXED's order;
-# the time as entry.timestamp formats it, by PostgreSQL on its own core).
+# Each entry's indexed columns, written as the body writes them (entry.INDEXED's order; the time as
+# entry.timestamp formats it, by PostgreSQL on its own core).
 OCCURRED_AT_AS_WRITTEN = "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-_ENTRIES_WITH_COLUMNS = (
-    "SELECT leaf_index, body, event_id::text, producer, sequence, event_type, subject_ref,"
-    f" {OCCURRED_AT_AS_WRITTEN}, controller_id"
-    " FROM entries WHERE leaf_index > $1 AND leaf_index < $2 ORDER BY leaf_index LIMIT $3")
+_COLUMNS_AS_WRITTEN = (f"event_id::text, producer, sequence, event_type, subject_ref, {OCCURRED_AT_AS_WRITTEN},"
+                       " controller_id")
+_ENTRIES_WITH_COLUMNS = (f"SELECT leaf_index, body, {_COLUMNS_AS_WRITTEN} FROM entries"
+                         " WHERE leaf_index = ANY($1::bigint[]) ORDER BY leaf_index")
+# Each entry's body between the frames that entry.canonical writes around its payload when the body
+# says what the columns say (keys sorted: the indexed ones before and after "payload", then "v": 1
+# for an entry from before controllers, which names no controllerId, and 2 after). Written by
+# PostgreSQL on its own core; an entry they do not fit is read whole (entry.frames_fit).
+_ENTRIES_IN_FRAMES = f"""
+SELECT leaf_index, body,
+       convert_to('{{' || CASE WHEN controller_id IS NULL THEN ''
+                              ELSE '"controllerId":' || to_json(controller_id)::text || ',' END
+                  || '"eventId":"' || event_id::text || '","occurredAt":"' || {OCCURRED_AT_AS_WRITTEN}
+                  || '","payload":', 'UTF8'),
+       convert_to(',"producer":' || to_json(producer)::text || ',"sequence":' || coalesce(sequence::text, 'null')
+                  || ',"subjectRef":' || to_json(subject_ref)::text || ',"type":' || to_json(event_type)::text
+                  || ',"v":' || CASE WHEN controller_id IS NULL THEN '1' ELSE '2' END || '}}', 'UTF8')
+  FROM entries WHERE leaf_index > $1 AND leaf_index < $2 ORDER BY leaf_index LIMIT $3"""
 
 
 def _checkpoint(row: asyncpg.Record) -> Checkpoint:
@@ -128,10 +142,15 @@ class LogStore:
         row = await self._conn.fetchrow("SELECT controller_id FROM entries WHERE leaf_index = $1", leaf_index)
         return (row is not None, row["controller_id"] if row is not None else None)
 
-    async def entries_with_columns(self, after: int, below_size: int, limit: int) -> list[Sequence]:
+    async def entries_in_frames(self, after: int, below_size: int, limit: int) -> list[Sequence]:
         """Up to `limit` entries after leaf `after`, below `below_size`, in leaf order, each a row of
-        its leaf index, its body, then its indexed columns as `entry.columns_match` compares them."""
-        return await self._conn.fetch(_ENTRIES_WITH_COLUMNS, after, below_size, limit)
+        its leaf index, its body, and the frames its columns say the body sits in (entry.frames_fit)."""
+        return await self._conn.fetch(_ENTRIES_IN_FRAMES, after, below_size, limit)
+
+    async def entries_with_columns(self, leaf_indexes: list[int]) -> list[Sequence]:
+        """The entries at `leaf_indexes`, in leaf order, each a row of its leaf index, its body, then its
+        indexed columns as `entry.columns_match` compares them."""
+        return await self._conn.fetch(_ENTRIES_WITH_COLUMNS, leaf_indexes)
 
     async def scan_nodes(self, level: int, below_index: int) -> list[tuple[int, bytes]]:
         rows = await self._conn.fetch(
