@@ -1,5 +1,8 @@
 """A watch stream (WatchConsents, WatchKeys) read on in the background while a test acts: a reader
-that stops reading is cut off by the service (its heartbeats would vouch late)."""
+that stops reading is cut off by the service (its heartbeats would vouch late). A stream promises
+changes only once it has beaten (a replica just started may still be connecting its listener, and
+then says `reset` rather than what it missed), so a test acts after the first heartbeat, as the
+client library does."""
 
 import asyncio
 from collections.abc import Callable
@@ -17,6 +20,7 @@ class Watching:
     async def __aenter__(self) -> "Watching":
         self.started = (await self._stream.read()).started
         self._reading = asyncio.create_task(self._read())
+        await self.until(lambda: bool(self.of_kind("heartbeat")))
         return self
 
     async def __aexit__(self, *_exc) -> None:
