@@ -37,6 +37,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _operator(by: str) -> StaffAccount:
+    """The operator's client that asked for a change to an account, as the audit log names it."""
+    return StaffAccount(by or "operator", Role.OPERATOR, None)
+
+
 class StaffSignIn:
     def __init__(self, store: StaffAccounts, record: Callable[..., Awaitable[None]], idle: timedelta,
                  absolute: timedelta, clock: Callable[[], datetime] = utcnow) -> None:
@@ -53,7 +58,7 @@ class StaffSignIn:
         secret = pyotp.random_base32()
         password_hash = await asyncio.to_thread(_hasher.hash, password or new_secret())
         account = StaffAccount(name, role, controller_id)
-        await self._record(StaffAccount(by or "operator", Role.OPERATOR, None), "account_creation_asked",
+        await self._record(_operator(by), "account_creation_asked",
                            controller_id or "", new_account=name, new_role=role.value)
         if not await self._store.add(account, password_hash, secret, oidc_subject or None):
             raise errors.StaffAccountExists(name)
@@ -62,7 +67,7 @@ class StaffSignIn:
     async def disable(self, name: str, by: str = "") -> tuple[bool, int]:
         """(disabled now, its sessions ended); StaffAccountNotFound for an unknown name. The operator's
         request is recorded first, as a creation's is: nothing changes unless the log has it."""
-        await self._record(StaffAccount(by or "operator", Role.OPERATOR, None), "account_disabling_asked", "",
+        await self._record(_operator(by), "account_disabling_asked", "",
                            target_account=name)
         outcome = await self._store.disable(name, self._now())
         if outcome is None:
@@ -71,7 +76,7 @@ class StaffSignIn:
 
     async def enable(self, name: str, by: str = "") -> bool:
         """Whether it was disabled or locked; StaffAccountNotFound for an unknown name."""
-        await self._record(StaffAccount(by or "operator", Role.OPERATOR, None), "account_enabling_asked", "",
+        await self._record(_operator(by), "account_enabling_asked", "",
                            target_account=name)
         enabled = await self._store.enable(name)
         if enabled is None:
