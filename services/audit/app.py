@@ -14,6 +14,7 @@ from services.audit.service.gaps import GapWatch
 from services.audit.service.reader import LogReader
 from services.audit.service.sequencer import Sequencer
 from services.audit.service.signed_sizes import SignedSizes
+from services.audit.service.tree_nodes import BYTES_PER_LEAF, TreeNodes
 from services.audit.settings import AuditSettings
 from services.audit.store.checkpoint_signer import VaultCheckpointSigner
 from services.audit.store.keyvault_refs import KeyvaultRefs
@@ -70,11 +71,17 @@ class AuditApp:
         runtime.spawn(self.sequencer.run(), "sequencer")
 
         uow = UnitsOfWork(pool, LogStore)  # the log has no outbox: it is where every outbox ends
-        signed = SignedSizes()
-        runtime.spawn(ChannelListener(s.database_url, CHECKPOINT_CHANNEL, on_message=signed.announced,
+        signed, nodes = SignedSizes(), TreeNodes(uow, s.proof_memory_mb * 2**20 // BYTES_PER_LEAF)
+
+        def announced(payload: str) -> None:
+            signed.announced(payload)
+            nodes.announced(payload)
+
+        runtime.spawn(ChannelListener(s.database_url, CHECKPOINT_CHANNEL, on_message=announced,
                                       on_ready=signed.listening, on_lost=signed.lost).run(), "checkpoint-listener")
+        runtime.spawn(nodes.run(), "tree-nodes")
         reader = LogReader(uow, refs.ref, await PageTokens.of(pool), signer.public_key_pem, s.default_controller,
-                           signed)
+                           signed, nodes)
         policy = Policy.for_server(s.grpc.policy_file, s.grpc.insecure_client_id)
         servicer = AuditServicer(Inbox(uow), reader, (signer.key_id, signer.public_key_pem),
                                  lambda producer: (grant := policy.clients.get(producer)) and grant.controller_id)

@@ -10,6 +10,7 @@ from services.audit.domain.entry import EntryFilter, belongs_to
 from services.audit.service.export import export_lines
 from services.audit.service.ports import LogUnits
 from services.audit.service.signed_sizes import SignedSizes
+from services.audit.service.tree_nodes import TreeNodes
 from services.audit.service.verification import LogVerdict, verify_log
 from services.common.page_tokens import PageTokens
 
@@ -24,16 +25,18 @@ def _after(position: list) -> tuple[int, int]:
 
 class LogReader:
     def __init__(self, uow: LogUnits, subject_ref: Callable[[str, str], Awaitable[str]], tokens: PageTokens,
-                 public_key_pem: str, default_controller: str = "", signed: SignedSizes | None = None) -> None:
+                 public_key_pem: str, default_controller: str = "", signed: SignedSizes | None = None,
+                 nodes: TreeNodes | None = None) -> None:
         """`subject_ref(controller, subject id)`: keyvault's reference; `public_key_pem`: the checkpoint
         signer's, which VerifyLog checks every signature against; `default_controller`: whose the
-        entries from before controllers are."""
+        entries from before controllers are; `nodes`: where proofs read the tree (without it, the store)."""
         self._uow = uow
         self._subject_ref = subject_ref
         self._tokens = tokens
         self._public_key = public_key_pem
         self._default_controller = default_controller
         self._signed = signed or SignedSizes()  # without its channel: never known, the store is asked
+        self._nodes = nodes or TreeNodes(uow)
 
     async def checkpoint(self) -> Checkpoint:
         async with self._uow.autocommit() as store:
@@ -81,9 +84,11 @@ class LogReader:
         if leaf_index >= size:
             raise errors.BeyondTree("leaf_index", leaf_index, size)
         plan = proofs.inclusion_plan(leaf_index, size)
-        async with self._uow.autocommit() as store:
-            nodes = await store.nodes(merkle.addresses_for(plan) | {(0, leaf_index)})
-            body = (await store.leaf_body(leaf_index) or b"") if with_entry else b""
+        nodes = await self._nodes.read(size, merkle.addresses_for(plan) | {(0, leaf_index)})
+        body = b""
+        if with_entry:
+            async with self._uow.autocommit() as store:
+                body = await store.leaf_body(leaf_index) or b""
         return size, nodes[(0, leaf_index)], merkle.hashes_for(plan, nodes), body
 
     async def _owned(self, leaf_index: int, controller_id: str) -> bool:
@@ -98,8 +103,7 @@ class LogReader:
             raise errors.BeyondTree("old_size", old_size, size)
         await self._signed_size(old_size, "old_size")
         plan = proofs.consistency_plan(old_size, size)
-        async with self._uow.autocommit() as store:
-            nodes = await store.nodes(merkle.addresses_for(plan))
+        nodes = await self._nodes.read(size, merkle.addresses_for(plan))
         return size, merkle.hashes_for(plan, nodes)
 
     async def completeness(self) -> list[ProducerProgress]:

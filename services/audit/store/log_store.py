@@ -110,6 +110,19 @@ class LogStore:
             list(levels), list(indexes))
         return {(r["level"], r["node_index"]): bytes(r["hash"]) for r in rows}
 
+    async def node_ranges(self, ranges: list[tuple[int, int, int]]) -> list[list[bytes]]:
+        """For each (level, first index, end index): the hashes of that level's stored nodes in the
+        range, in index order (fewer than the range holds if some are not stored)."""
+        rows = await self._conn.fetch(
+            "SELECT r.i, n.hash FROM unnest($1::smallint[], $2::bigint[], $3::bigint[]) WITH ORDINALITY"
+            " AS r(level, first_index, end_index, i)"
+            " JOIN tree_nodes n ON n.level = r.level AND n.node_index >= r.first_index AND n.node_index < r.end_index"
+            " ORDER BY r.i, n.node_index", *(list(column) for column in zip(*ranges, strict=True)))
+        found: list[list[bytes]] = [[] for _ in ranges]
+        for i, node in rows:
+            found[i - 1].append(bytes(node))
+        return found
+
     async def latest_checkpoint(self) -> Checkpoint | None:
         row = await self._conn.fetchrow("SELECT * FROM checkpoints ORDER BY tree_size DESC LIMIT 1")
         return _checkpoint(row) if row else None
