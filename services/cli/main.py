@@ -10,9 +10,7 @@ from pathlib import Path
 import grpc
 
 from consentry_client import error_info
-from services.cli import (
-    audit_commands, consent_commands, dsr_commands, keyvault_commands, portal_commands, provision_commands,
-)
+from services.cli import audit_commands, consent_commands, dsr_commands, keyvault_commands, portal_commands
 from services.cli.client import DEFAULT_RUN_DIR, CliError
 
 
@@ -28,7 +26,8 @@ def _dev_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(command: str | None = "provision") -> argparse.ArgumentParser:
+    """The whole command line; with another `command` than provision, its commands are not loaded."""
     root = argparse.ArgumentParser(prog="consentry", description="Consent and data-subject rights for face data")
     commands = root.add_subparsers(dest="command", required=True)
     dev = commands.add_parser("dev", help="run the platform locally on embedded components")
@@ -42,13 +41,17 @@ def parser() -> argparse.ArgumentParser:
     audit_commands.add_parser(commands)
     dsr_commands.add_parser(commands)
     portal_commands.add_parser(commands)
-    provision_commands.add_parser(commands)
+    provision = commands.add_parser("provision", help="set up databases, Vault and Kafka for the services, once")
+    if command == "provision":  # its commands read every service's settings: half a second of imports
+        from services.cli import provision_commands
+        provision_commands.add_actions(provision)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; any error is one clear line on stderr and a non-zero exit, never a traceback."""
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser(argv[0] if argv else None).parse_args(argv)
     try:
         result = args.run(args)
         return asyncio.run(result) if inspect.iscoroutine(result) else result

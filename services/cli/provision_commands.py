@@ -58,8 +58,8 @@ def _count(value: str) -> int:
     return int(value)
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    provision = commands.add_parser("provision", help="set up databases, Vault and Kafka for the services, once")
+def add_actions(provision: argparse.ArgumentParser) -> None:
+    """The subcommands of `consentry provision` (main.py makes that parser)."""
     actions = provision.add_subparsers(dest="action", required=True)
 
     database = actions.add_parser("database", help="a service's database and roles (CONSENTRY_PROVISION_DATABASE_URL)")
