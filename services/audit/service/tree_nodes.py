@@ -55,7 +55,7 @@ class TreeNodes:
 
     async def run(self) -> None:
         """Fills memory up to the latest signed size, and again whenever woken."""
-        while True:
+        while self._max:
             try:
                 while True:
                     self._wake.clear()
