@@ -1,6 +1,6 @@
 """The tree's nodes held in memory for proofs (services/audit/service/tree_nodes.py): every read from
-memory equals the store's, however the held prefix grew; memory never grows past its bound or over
-nodes the store lacks; and what memory holds is answered with the database gone."""
+memory equals the store's, however the held prefix grew; memory holds nothing of a log larger than
+its bound, and nothing past a node the store lacks; what it holds is answered with the database gone."""
 
 import asyncio
 import secrets
@@ -116,7 +116,7 @@ async def test_memory_fills_to_the_latest_size_at_start_and_a_proof_meanwhile_re
         filling.cancel()
 
 
-async def test_memory_holds_no_tree_larger_than_its_bound(log):
+async def test_memory_lets_go_of_a_log_that_outgrows_it_and_every_proof_then_reads_the_store(log):
     nodes = TreeNodes(UnitsOfWork(log.pool, LogStore), max_tree_size=50, step=8)
     filling = asyncio.create_task(nodes.run())
     try:
@@ -125,12 +125,25 @@ async def test_memory_holds_no_tree_larger_than_its_bound(log):
         await _settled(nodes, 40)
         await log.grow(90)
         nodes.announced()
-        for addresses in _proof_addresses(90):
-            assert await nodes.read(90, addresses) == await _store_read(log, addresses)
-        await asyncio.sleep(0.1)
-        assert nodes.covered == 50  # up to the bound; proofs at 90 read the store
+        async with asyncio.timeout(10):
+            await filling
+        assert nodes.covered == 0
+        for size in (40, 90):
+            for addresses in _proof_addresses(size):
+                assert await nodes.read(size, addresses) == await _store_read(log, addresses)
+        assert nodes.covered == 0
     finally:
         filling.cancel()
+
+
+async def test_memory_holds_nothing_of_a_log_larger_than_it_at_start(log):
+    await log.grow(60)
+    nodes = TreeNodes(UnitsOfWork(log.pool, LogStore), max_tree_size=50, step=8)
+    async with asyncio.timeout(10):
+        await nodes.run()
+    addresses = merkle.addresses_for(proofs.inclusion_plan(3, 40)) | {(0, 3)}
+    assert await nodes.read(40, addresses) == await _store_read(log, addresses)
+    assert nodes.covered == 0
 
 
 async def test_memory_stops_before_nodes_the_store_lacks(log):

@@ -6,8 +6,11 @@ bytearray per level, about 64 bytes per leaf in all; a proof then needs no datab
 
 The prefix grows in the background to the latest signed size, at start (in steps; a proof asked
 meanwhile reads the store) and at each checkpoint announced. A proof at a size memory does not hold
-yet, a few checkpoints' worth beyond it, has the new nodes read on the spot, in one query. Memory
-never grows past `max_tree_size` (what an operator gives it); a proof at a larger size reads the store."""
+yet, a few checkpoints' worth beyond it, has the new nodes read on the spot, in one query.
+
+Memory is used only while the whole signed log fits in `max_tree_size` leaves (what an operator gives
+it): proofs are asked at the latest size, which a prefix of a larger log cannot answer. A log that
+outgrows it has its nodes let go, once, with a warning, and every proof then reads the store."""
 
 import asyncio
 from collections.abc import Iterable
@@ -61,7 +64,10 @@ class TreeNodes:
                     self._wake.clear()
                     async with self._uow.autocommit() as store:
                         latest = await store.latest_checkpoint()
-                    target = min(latest.tree_size if latest else 0, self._max)
+                    target = latest.tree_size if latest else 0
+                    if target > self._max:
+                        await self._let_go(target)
+                        return
                     while target > self._covered and not self._stuck:
                         await self._grow(min(target, self._covered + self._step))
                     await self._wake.wait()
@@ -75,6 +81,13 @@ class TreeNodes:
         to the latest signed size (an announcement is only a hint: the store is read for that size)."""
         self._wake.set()
 
+    async def _let_go(self, size: int) -> None:
+        async with self._growing:
+            if self._max:
+                log.warning("the audit log has outgrown the memory for its tree: every proof reads the database",
+                            tree_size=size, held_up_to=self._max)
+            self._max, self._covered, self._levels = 0, 0, []
+
     async def _grow(self, size: int) -> bool:
         """Reads the nodes over leaves [covered, size) and adds them, all or none (False: the store
         lacks some, and the proofs that need them read the store, which says so)."""
@@ -82,6 +95,8 @@ class TreeNodes:
             start = self._covered
             if size <= start:
                 return True
+            if size > self._max:  # let go meanwhile
+                return False
             ranges = [(level, start >> level, size >> level) for level in range(size.bit_length())
                       if size >> level > start >> level]
             async with self._uow.autocommit() as store:
