@@ -54,6 +54,6 @@ class AuditSettings(BaseSettings, VaultAccess):
     # up to there once its retention has passed).
     acknowledge_interval_s: float = Field(30.0, gt=0)
     # Memory for the tree's nodes, so that a proof needs no database round trip (service/tree_nodes.py):
-    # 64 bytes per entry, so 256 MB holds those of a log of 4,194,304 entries; proofs over a larger
-    # tree read the database. 0: every proof reads it.
+    # 64 bytes per entry, so 256 MB holds those of a log of 4,194,304 entries; a larger log is not
+    # held, and its proofs read the database. 0: every proof reads it.
     proof_memory_mb: int = Field(256, ge=0, le=65_536)
