@@ -69,7 +69,8 @@ class TreeNodes:
                         await self._let_go(target)
                         return
                     while target > self._covered and not self._stuck:
-                        await self._grow(min(target, self._covered + self._step))
+                        if not await self._grow(min(target, self._covered + self._step)):
+                            break
                     await self._wake.wait()
             except STORE_FAILURES as error:
                 log.warning("the tree's nodes could not be read into memory; proofs read the store meanwhile",
