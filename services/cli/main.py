@@ -26,8 +26,9 @@ def _dev_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser(command: str | None = "provision") -> argparse.ArgumentParser:
-    """The whole command line; with another `command` than provision, its commands are not loaded."""
+def parser(running: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; `running`: the command about to run, when known (the provision
+    commands are then loaded only if it is theirs)."""
     root = argparse.ArgumentParser(prog="consentry", description="Consent and data-subject rights for face data")
     commands = root.add_subparsers(dest="command", required=True)
     dev = commands.add_parser("dev", help="run the platform locally on embedded components")
@@ -42,7 +43,7 @@ def parser(command: str | None = "provision") -> argparse.ArgumentParser:
     dsr_commands.add_parser(commands)
     portal_commands.add_parser(commands)
     provision = commands.add_parser("provision", help="set up databases, Vault and Kafka for the services, once")
-    if command == "provision":  # its commands read every service's settings: half a second of imports
+    if running in (None, "provision"):  # its commands read every service's settings: half a second of imports
         from services.cli import provision_commands
         provision_commands.add_actions(provision)
     return root

@@ -4,6 +4,8 @@ its bound, and nothing past a node the store lacks; what it holds is answered wi
 
 import asyncio
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -65,6 +67,17 @@ async def _store_read(log, addresses) -> dict:
         return await LogStore(conn).nodes(set(addresses))
 
 
+@asynccontextmanager
+async def _filling(log, max_tree_size: int, step: int = 8) -> AsyncIterator[TreeNodes]:
+    """Memory for the log's tree, with its fill running (as the app spawns it) until the block ends."""
+    nodes = TreeNodes(UnitsOfWork(log.pool, LogStore), max_tree_size=max_tree_size, step=step)
+    filling = asyncio.create_task(nodes.run())
+    try:
+        yield nodes
+    finally:
+        filling.cancel()
+
+
 async def _settled(nodes: TreeNodes, size: int) -> None:
     """Until memory holds `size` leaves' nodes (it announces nothing: polled)."""
     async with asyncio.timeout(10):
@@ -73,9 +86,7 @@ async def _settled(nodes: TreeNodes, size: int) -> None:
 
 
 async def test_memory_answers_every_proof_as_the_store_does_as_the_tree_grows(log):
-    nodes = TreeNodes(UnitsOfWork(log.pool, LogStore), max_tree_size=1000, step=8)
-    filling = asyncio.create_task(nodes.run())
-    try:
+    async with _filling(log, max_tree_size=1000) as nodes:
         for size in (1, 2, 3, 7, 8, 13, 40, 41, 64, 100, 129):  # gaps above and below the step
             await log.grow(size)
             for addresses in _proof_addresses(size):
@@ -86,20 +97,14 @@ async def test_memory_answers_every_proof_as_the_store_does_as_the_tree_grows(lo
         await log.pool.close()
         for addresses in _proof_addresses(100):
             assert len(await nodes.read(100, addresses)) == len(addresses)
-    finally:
-        filling.cancel()
 
 
 async def test_memory_follows_each_checkpoint_announced(log):
-    nodes = TreeNodes(UnitsOfWork(log.pool, LogStore), max_tree_size=1000, step=8)
-    filling = asyncio.create_task(nodes.run())
-    try:
+    async with _filling(log, max_tree_size=1000) as nodes:
         for size in (5, 60, 61):
             await log.grow(size)
             nodes.announced()
             await _settled(nodes, size)
-    finally:
-        filling.cancel()
 
 
 async def test_memory_fills_to_the_latest_size_at_start_and_a_proof_meanwhile_reads_the_store(log):
@@ -149,14 +154,10 @@ async def test_memory_holds_nothing_of_a_log_larger_than_it_at_start(log):
 async def test_memory_stops_before_nodes_the_store_lacks(log):
     await log.grow(20)
     await log.grow(30, leaving_out={(1, 12)})  # the parent of leaves 24 and 25 was never stored
-    nodes = TreeNodes(UnitsOfWork(log.pool, LogStore), max_tree_size=1000, step=8)
-    filling = asyncio.create_task(nodes.run())
-    try:
+    async with _filling(log, max_tree_size=1000) as nodes:
         await _settled(nodes, 20)
         await asyncio.sleep(0.1)
         assert 20 <= nodes.covered < 26  # a tree of 26 leaves is the first with that node
         addresses = merkle.addresses_for(proofs.inclusion_plan(27, 30)) | {(0, 27)}
         answered = await nodes.read(30, addresses)
         assert (1, 12) in addresses and (1, 12) not in answered and answered == await _store_read(log, addresses)
-    finally:
-        filling.cancel()
