@@ -232,6 +232,7 @@ class OutboxRelay:
                     WHERE sequence IS NULL ORDER BY id LIMIT $1
                 ), counter AS (
                     UPDATE outbox_sequence SET last_value = last_value + (SELECT count(*) FROM fresh)
+                    WHERE EXISTS (SELECT FROM fresh)  -- an idle relay writes nothing
                     RETURNING last_value - (SELECT count(*) FROM fresh) AS base
                 )
                 UPDATE outbox o SET sequence = counter.base + fresh.n
