@@ -17,20 +17,23 @@ from consentry.consent.v1 import consent_pb2 as pb
 from consentry.consent.v1 import consent_pb2_grpc
 
 PURPOSE_ID = "bench-gate-access"
+CONTROLLER_ID = "bench-campus"
 NOTICE_EN = "We store a template of your face to open the gate. You can use your badge instead."
 NOTICE_HASH = hashlib.sha256(NOTICE_EN.encode()).hexdigest()  # what a grant names: the text the person saw
 
 
 def grant_request(subject_id: str) -> pb.GrantConsentRequest:
+    """The benchmark's client is an operator, so it names the controller, as a controller's app backend
+    implies its own (an operator naming none costs the service a look-up of the purpose's holders)."""
     return pb.GrantConsentRequest(
-        subject_id=subject_id, purpose_id=PURPOSE_ID, notice_version=1, notice_language="en",
+        subject_id=subject_id, purpose_id=PURPOSE_ID, controller_id=CONTROLLER_ID, notice_version=1, notice_language="en",
         notice_hash=NOTICE_HASH, collection_method=pb.COLLECTION_METHOD_APP_SCREEN,
         evidence_ref="bench-screen-tap", actor=pb.Actor(kind=pb.ACTOR_KIND_SUBJECT), subject_age=30,
         jurisdiction="CN", alternative_offered=True, idempotency_key=f"bench-{subject_id}",
     )
 
 
-CONTROLLER = pb.Controller(controller_id="bench-campus", legal_name="Bench Campus Ltd.", address="1 Bench Road",
+CONTROLLER = pb.Controller(controller_id=CONTROLLER_ID, legal_name="Bench Campus Ltd.", address="1 Bench Road",
                            contact="dpo@bench-campus.example", jurisdiction="CN")
 
 
