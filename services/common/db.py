@@ -8,6 +8,7 @@ import hmac
 import os
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 
@@ -27,6 +28,15 @@ MigrationStep = Callable[[asyncpg.Connection], Awaitable[None]]
 # its statements, separated by ";" at the end of a line, run one by one, and each must be safe to
 # run again, as a start that stops between them and the record of the migration repeats them.
 NO_TRANSACTION = "-- no transaction"
+
+
+@dataclass(frozen=True)
+class Statement:
+    """SQL and its arguments, its placeholders numbered from a chosen one: a write that can ride on
+    another statement as a data-modifying WITH, saving its own round trip."""
+
+    sql: str
+    args: tuple
 
 
 async def create_pool(dsn: str, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:

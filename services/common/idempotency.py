@@ -10,6 +10,8 @@ from typing import Generic, TypeVar
 
 import asyncpg
 
+from services.common.db import Statement
+
 T = TypeVar("T")
 
 
@@ -55,34 +57,31 @@ class Replayed:
     answer: bytes
 
 
-async def run_once(
-    conn: asyncpg.Connection,
-    idem: Idempotent[T],
-    work: Callable[[], Awaitable[T]],
-    *,
-    answer: bytes | None = None,
-) -> T | Replayed:
-    """Must be called inside a transaction on `conn`; `work` must use the same transaction.
+def answer_statement(key: IdempotencyKey, answer: bytes, first: int = 1) -> Statement:
+    """Stores the answer of a key this transaction claimed (see claim)."""
+    a, b, c, d = range(first, first + 4)
+    scope = key.scope
+    return Statement(f"UPDATE idempotency SET response = ${d} WHERE client_id = ${a} AND method = ${b}"
+                     f" AND idem_key = ${c}", (scope.client_id, scope.method, scope.key, answer))
+
+
+async def claim(conn: asyncpg.Connection, key: IdempotencyKey, answer: bytes | None = None) -> Replayed | None:
+    """Claims the key for this transaction (must be inside one); the stored answer if an earlier call
+    has it. The caller then does the work and stores its answer in the same transaction (answer_statement).
 
     `answer`: what to store when it is known before the work (an id chosen up front); it is stored
-    with the claim, which saves the update after the work."""
-    scope = idem.key.scope
-    key = (scope.client_id, scope.method, scope.key)
+    with the claim, which saves the write after the work."""
+    scope = key.scope
     # A concurrent request with the same key blocks here until the first commits (then conflicts and
     # reads its answer) or rolls back (then this one claims the key).
     claimed = await conn.fetchval(
         "INSERT INTO idempotency (client_id, method, idem_key, request_hash, response) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT DO NOTHING RETURNING true", *key, idem.key.request_hash, answer)
-    if not claimed:
-        prior = await _first_answer(conn, idem.key)
-        assert prior is not None  # the conflicting row committed, with its answer
-        return Replayed(prior)
-    result = await work()
-    if answer is None:
-        await conn.execute(
-            "UPDATE idempotency SET response = $4 WHERE client_id = $1 AND method = $2 AND idem_key = $3",
-            *key, idem.encode(result))
-    return result
+        " ON CONFLICT DO NOTHING RETURNING true", scope.client_id, scope.method, scope.key, key.request_hash, answer)
+    if claimed:
+        return None
+    prior = await _first_answer(conn, key)
+    assert prior is not None  # the conflicting row committed, with its answer
+    return Replayed(prior)
 
 
 async def remembered(pool: asyncpg.Pool, idem: Idempotent[T], work: Callable[[], Awaitable[T]]) -> T | Replayed:

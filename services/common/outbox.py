@@ -8,6 +8,7 @@ person goes out sealed under their event key (services/common/event_keys.py).
 import asyncio
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from consentry.events.v1 import envelope_pb2, outbox_pb2
+from services.common.db import Statement
 from services.common.event_keys import EventKey, EventKeys, seal
 from services.common.kafka import stray_cancellation_as_error
 from services.common.logging import get_logger
@@ -47,12 +49,17 @@ class PendingEvent:
         return PERSON_SEPARATOR.join(p for p in (self.subject_id, *self.others) if p)
 
 
-async def add_events(conn: asyncpg.Connection, events: list[PendingEvent]) -> None:
+async def add_events(conn: asyncpg.Connection, events: list[PendingEvent],
+                     along: Callable[[int], Statement] | None = None) -> None:
+    """`along`: another write of the transaction, sent in this statement (given the number of its first
+    placeholder): one round trip for both."""
     if not events:
         return
     traceparent = current_traceparent()
+    other = along(10) if along else None
     # One statement for any number of events: a single round trip inside the caller's transaction.
     await conn.execute(
+        (f"WITH along AS ({other.sql}) " if other else "") +
         "INSERT INTO outbox (event_id, event_type, subject_id, payload_type, payload, traceparent, occurred_at,"
         " persons, controller_id) SELECT e.event_id, e.event_type, e.subject_id, e.payload_type, e.payload, $6,"
         " e.occurred_at, coalesce(string_to_array(nullif(e.persons, ''), chr(31)), '{}'), e.controller_id"
@@ -61,7 +68,7 @@ async def add_events(conn: asyncpg.Connection, events: list[PendingEvent]) -> No
         [e.event_id for e in events], [e.event_type for e in events], [e.subject_id for e in events],
         [e.payload.DESCRIPTOR.full_name for e in events], [e.payload.SerializeToString() for e in events],
         traceparent, [e.occurred_at for e in events], [e.persons for e in events],
-        [e.controller_id for e in events],
+        [e.controller_id for e in events], *(other.args if other else ()),
     )
 
 

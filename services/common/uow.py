@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import asyncpg
 
-from services.common.idempotency import Idempotent, Replayed, remembered, run_once
+from services.common.idempotency import Idempotent, IdempotencyKey, Replayed, answer_statement, claim, remembered
 from services.common.ids import new_id
 from services.common.outbox import PendingEvent, add_events
 
@@ -33,6 +33,7 @@ class UnitOfWork(Generic[S, E]):
         self._pool, self._make_store, self._encode, self._on_commit = pool, store, encode, on_commit
         self._options = transaction
         self._events: list[tuple[str, E]] = []
+        self._answer: tuple[IdempotencyKey, bytes] | None = None  # stored at commit
         self._tx: asyncpg.transaction.Transaction | None = None
 
     async def __aenter__(self) -> "UnitOfWork[S, E]":
@@ -64,19 +65,31 @@ class UnitOfWork(Generic[S, E]):
                    answer: bytes | None = None) -> T | Replayed:
         """Runs `work` in this transaction unless the idempotency key already has an answer: then the
         stored bytes come back as they are, for the caller's layer to answer with. `answer`: what to
-        store, when it is known before the work."""
+        store, when it is known before the work; otherwise the result's answer is stored at commit."""
         if idem is None:
             return await work()
-        return await run_once(self._conn, idem, work, answer=answer)
+        replayed = await claim(self._conn, idem.key, answer)
+        if replayed is not None:
+            return replayed
+        result = await work()
+        if answer is None:
+            self._answer = (idem.key, idem.encode(result))
+        return result
 
     async def commit(self) -> None:
+        """Writes the events and the idempotency answer, in one statement when there are both."""
+        answer = self._answer
+        along = (lambda first: answer_statement(*answer, first)) if answer else None
         if self._events:
             if self._encode is None:
                 raise TypeError("events emitted in a unit of work without an outbox")
-            await add_events(self._conn, [self._encode(event_id, event) for event_id, event in self._events])
+            await add_events(self._conn, [self._encode(event_id, event) for event_id, event in self._events], along)
+        elif answer is not None:
+            statement = answer_statement(*answer)
+            await self._conn.execute(statement.sql, *statement.args)
         assert self._tx is not None
         await self._tx.commit()
-        self._tx = None
+        self._tx, self._answer = None, None
         committed, self._events = [event for _, event in self._events], []
         if committed and self._on_commit is not None:
             self._on_commit(committed)

@@ -1,0 +1,76 @@
+"""The unit of work on a real PostgreSQL (a migrated dsr database): an idempotent use case's answer
+commits with its change and its events, whether or not it emitted any, and a retry gets it back
+without doing the work again; work that fails stores nothing and leaves the key free."""
+
+from datetime import UTC, datetime
+
+import pytest
+from google.protobuf import wrappers_pb2
+
+from services.common.idempotency import Idempotent, IdempotencyKey, IdempotencyScope, Replayed
+from services.common.outbox import PendingEvent
+from services.common.uow import UnitsOfWork
+from tests.support import unique
+
+
+def _idem(key: str) -> Idempotent[str]:
+    return Idempotent(IdempotencyKey.of(IdempotencyScope("client", "Method", key), b"request"), str.encode)
+
+
+async def _answer(pool, key: str) -> bytes | None:
+    return await pool.fetchval("SELECT response FROM idempotency WHERE idem_key = $1", key)
+
+
+def _units(pool) -> UnitsOfWork:
+    return UnitsOfWork(pool, lambda conn: conn, lambda event_id, text: PendingEvent(
+        event_id=event_id, event_type="test.event", subject_id="", payload=wrappers_pb2.StringValue(value=text),
+        occurred_at=datetime.now(UTC)))
+
+
+async def _run(units: UnitsOfWork, idem: Idempotent[str], events: list[str], done: list[str]) -> str | Replayed:
+    async def work() -> str:
+        done.append(idem.key.scope.key)
+        for text in events:
+            uow.emit(text)
+        return f"answer of {idem.key.scope.key}"
+
+    async with units() as uow:
+        result = await uow.once(idem, work)
+        await uow.commit()
+        return result
+
+
+async def _events(pool, text: str) -> int:
+    return await pool.fetchval("SELECT count(*) FROM outbox WHERE payload = $1",
+                               wrappers_pb2.StringValue(value=text).SerializeToString())
+
+
+@pytest.mark.parametrize("events", [["one event"], []], ids=["with events", "without events"])
+async def test_the_answer_commits_with_the_work_and_a_retry_gets_it(dsr_pool, events):
+    units, key, done = _units(dsr_pool), unique("key"), []
+    marker = [f"{text} {key}" for text in events]
+
+    assert await _run(units, _idem(key), marker, done) == f"answer of {key}"
+    assert await _answer(dsr_pool, key) == f"answer of {key}".encode()
+    assert [await _events(dsr_pool, text) for text in marker] == [1] * len(marker)
+
+    assert await _run(units, _idem(key), marker, done) == Replayed(f"answer of {key}".encode())
+    assert done == [key]  # the retry did no work
+    assert [await _events(dsr_pool, text) for text in marker] == [1] * len(marker)
+
+
+async def test_failed_work_stores_nothing_and_leaves_the_key_free(dsr_pool):
+    units, key = _units(dsr_pool), unique("key")
+
+    async def failing() -> str:
+        uow.emit(f"never {key}")
+        raise LookupError("refused")
+
+    with pytest.raises(LookupError):
+        async with units() as uow:
+            await uow.once(_idem(key), failing)
+            await uow.commit()
+    assert await _answer(dsr_pool, key) is None and await _events(dsr_pool, f"never {key}") == 0
+
+    done: list[str] = []
+    assert await _run(units, _idem(key), [], done) == f"answer of {key}" and done == [key]
