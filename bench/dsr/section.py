@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from bench.common.kafka_tls import PLAIN, SECURED, Pair
+from bench.common import statements
 from bench.common.profiling import profiled_processes
 from bench.common.report import Goal, Scenario
 from bench.common.section import Results, Section
@@ -200,12 +201,15 @@ def _profile(s: Stack, d: DsrStack, ep: Endpoints, many: Scenario, subjects: tup
     print(f"profiling {', '.join(roles)} during {many.name} ...", flush=True)
     spec = DsrRoundSpec("bulk", ep, subjects, concurrency=sizes.concurrency, max_s=sizes.bulk_max_s)
     dsr_stack.settle(d)  # before sampling starts: the round's own settling then finds nothing to wait for
+    statements.reset(d.pg)
     result, summaries = profiled_processes(outs, lambda: _round(s, d, spec))
     print(_line(f"{many.name} (profiled)", result), flush=True)
     for out, summary in summaries.items():
         print(f"  {out.stem}: {summary.splitlines()[0]}", flush=True)  # the rest is in the .txt file
+    sql = s.profile_dir / "dsr-deletions-postgres-statements.txt"
+    print(statements.report(d.pg, sql, len(subjects), "deletion"), f"\n  (all of it: {sql})", flush=True)
     return [{"name": out.stem, "round": result, "collapsed": str(out), "summary": str(out.with_suffix(".txt"))}
-            for out in outs]
+            for out in outs] + [{"name": sql.stem, "round": result, "summary": str(sql)}]
 
 
 def _headline_scenarios(sizes: Sizes) -> tuple[Scenario, Scenario]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.common import statements
 from bench.common.load import Target
 from bench.common.platform import (
     AUDIT_DATABASE,
@@ -121,7 +122,7 @@ def start(s: Stack, tls: bool = True, name: str = "dsr-stack") -> DsrStack:
     label = "dsr" if tls else "dsr (plaintext Kafka)"
     print(f"{label}: starting its PostgreSQL, Tansu{' and its TLS front' if tls else ''} and OpenBao ...", flush=True)
     ca = DevCA(run_dir / "pki")
-    pg, kafka, bao = (PostgresProcess(run_dir / "postgres"),
+    pg, kafka, bao = (PostgresProcess(run_dir / "postgres", settings=statements.SETTINGS if s.profile_dir else None),
                       TansuProcess(run_dir / "kafka", tls=broker_tls(ca) if tls else None),
                       OpenBaoProcess(run_dir / "openbao"))
     for infra in (pg, kafka, bao):

@@ -1,0 +1,44 @@
+"""`--profile`, PostgreSQL's side: which statements of which database took the server's time during a
+profiled round, from pg_stat_statements (loaded only when profiling: it costs every statement a
+little). Execution time only, summed over calls; planning is not tracked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from consentry_dev.launchers import PostgresProcess
+
+SETTINGS = {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track": "all",
+            "pg_stat_statements.max": "2000"}
+
+
+def reset(pg: PostgresProcess) -> None:
+    pg.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    pg.execute("SELECT pg_stat_statements_reset()")
+
+
+def _rows(pg: PostgresProcess) -> list[dict[str, Any]]:
+    return json.loads(pg.execute(
+        "SELECT coalesce(json_agg(s ORDER BY s.total_ms DESC), '[]') FROM ("
+        " SELECT d.datname, s.calls, s.total_exec_time AS total_ms, s.rows, s.query"
+        " FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid) AS s"))
+
+
+def report(pg: PostgresProcess, out: Path, per: int, unit: str, limit: int = 40) -> str:
+    """Writes the statements by total time, with their time per `unit` (`per` of them in the round), to
+    `out`; returns its first lines."""
+    rows = _rows(pg)
+    total = sum(r["total_ms"] for r in rows) or 1.0
+    lines = [f"PostgreSQL statements during the round: {total / per:.2f} ms of execution per {unit}"
+             f" ({len(rows)} statements); by total time:",
+             f"{'share':>6}  {'ms/' + unit:>10}  {'calls/' + unit:>11}  {'ms/call':>8}  {'rows/call':>9}  database"
+             "  statement"]
+    for r in rows[:limit]:
+        query = " ".join(r["query"].split())
+        lines.append(f"{r['total_ms'] / total:6.1%}  {r['total_ms'] / per:10.3f}  {r['calls'] / per:11.2f}"
+                     f"  {r['total_ms'] / max(r['calls'], 1):8.3f}  {r['rows'] / max(r['calls'], 1):9.1f}"
+                     f"  {r['datname']:<8}  {query[:160]}")
+    out.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines[:12])
