@@ -13,6 +13,11 @@ from services.dsr.store.rows import (
     REQUEST_COLUMNS, entries_json, processor_from_row, request_from_row, request_values, task_from_row,
 )
 
+# Tasks named by id ($1) are found by the key, whatever the statistics: joined to an unnest alone,
+# the plan PostgreSQL may keep for the statement seq-scans the table (planned while it was small).
+_BY_KEY = "t.task_id = ANY($1::text[])"
+
+
 class DsrStore:
     def __init__(self, conn: asyncpg.Connection, default_controller: str = "") -> None:
         """`default_controller`: whose the rows from before controllers are (controller_id NULL)."""
@@ -181,7 +186,7 @@ class DsrStore:
             " FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::bytea[])"
             " AS o(task_id, processor, ok, note, data_json)"
             " WHERE t.task_id = o.task_id AND t.processor = o.processor AND t.state IN ('PENDING', 'SENT')"
-            " RETURNING t.*",
+            f" AND {_BY_KEY} RETURNING t.*",
             [o.task_id for o in outcomes], [o.processor for o in outcomes], [o.ok for o in outcomes],
             [o.note for o in outcomes], [o.data_json for o in outcomes], datetime.now(UTC))
         return [task_from_row(r) for r in rows]
@@ -218,7 +223,7 @@ class DsrStore:
         await self._conn.execute(
             "UPDATE tasks t SET state = 'SENT', attempts = s.attempts, next_attempt_at = s.next_attempt_at,"
             " reason = s.reason FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::text[])"
-            " AS s(task_id, attempts, next_attempt_at, reason) WHERE t.task_id = s.task_id",
+            f" AS s(task_id, attempts, next_attempt_at, reason) WHERE t.task_id = s.task_id AND {_BY_KEY}",
             [t.task_id for t in tasks], [t.attempts for t in tasks], [t.next_attempt_at for t in tasks],
             [t.reason for t in tasks])
 
