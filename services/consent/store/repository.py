@@ -253,11 +253,13 @@ class ConsentStore:
             "UPDATE consent_history SET guardian_id = '', guardian_verification_ref = '', evidence_ref = '',"
             " reason = '' WHERE consent_id = ANY($1::uuid[])",
             [r["consent_id"] for r in rows])
+        # `<> ''` as in the guardian indexes' predicate: a plan made without the id's value can use them.
         await self._conn.execute("UPDATE consents SET guardian_id = $2, guardian_verification_ref = $2"
-                                 " WHERE guardian_id = $1 AND controller_id = $3", subject_id, tombstone, controller_id)
+                                 " WHERE guardian_id = $1 AND guardian_id <> '' AND controller_id = $3",
+                                 subject_id, tombstone, controller_id)
         await self._conn.execute("UPDATE consent_history h SET guardian_id = $2, guardian_verification_ref = $2"
-                                 " FROM consents c WHERE h.guardian_id = $1 AND c.consent_id = h.consent_id"
-                                 " AND c.controller_id = $3",
+                                 " FROM consents c WHERE h.guardian_id = $1 AND h.guardian_id <> ''"
+                                 " AND c.consent_id = h.consent_id AND c.controller_id = $3",
                                  subject_id, tombstone, controller_id)
         await redact_persons(self._conn, [subject_id], controller_id)
         await destroy_event_keys(self._conn, [subject_tag])
