@@ -37,21 +37,52 @@ A DPO checks an audit export offline, with nothing but the audit log's public ke
     verdict = verify_export(open("alice.jsonl").read().splitlines(), open("audit.pem").read())
 """
 
-from consentry_client.cipher import TemplateCipher
-from consentry_client.edge import EdgeView
-from consentry_client.errors import (
-    ConsentRefused, ConsentryClientError, CorruptTemplate, DeviceStorageOnly, SubjectErased, TemplateRetired,
-    UseNotRecorded, error_info,
-)
-from consentry_client.gate import ConsentGate, Decision, connect
-from consentry_client.journal import InMemoryTaskJournal, TaskJournal
-from consentry_client.kafka import kafka_options
-from consentry_client.pages import items, pages, whole
-from consentry_client.processor import DsrProcessor, TaskAction, TaskFailed
+from importlib import import_module
+from typing import TYPE_CHECKING
 
+# Bound now: the function `pages` shares its module's name, which the import system would otherwise
+# bind here once any module imports consentry_client.pages (the module needs only the stdlib).
+from consentry_client.pages import items, pages, whole
+
+# Every other name is imported when first asked for: a program that needs only `connect` does not
+# load the Kafka client, nor every module here (the CLI starts faster for it).
+_WHERE = {
+    "TemplateCipher": "cipher", "EdgeView": "edge",
+    **dict.fromkeys(("ConsentRefused", "ConsentryClientError", "CorruptTemplate", "DeviceStorageOnly", "SubjectErased",
+                     "TemplateRetired", "UseNotRecorded", "error_info"), "errors"),
+    **dict.fromkeys(("ConsentGate", "Decision", "connect"), "gate"),
+    **dict.fromkeys(("InMemoryTaskJournal", "TaskJournal"), "journal"),
+    "kafka_options": "kafka",
+    **dict.fromkeys(("DsrProcessor", "TaskAction", "TaskFailed"), "processor"),
+}
 __all__ = [
     "ConsentGate", "ConsentRefused", "ConsentryClientError", "CorruptTemplate", "Decision", "DeviceStorageOnly",
     "DsrProcessor", "EdgeView", "UseNotRecorded",
     "InMemoryTaskJournal", "SubjectErased", "TaskAction", "TaskFailed", "TaskJournal", "TemplateCipher", "TemplateRetired",
     "connect", "error_info", "items", "kafka_options", "pages", "whole",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'consentry_client' has no attribute {name!r}")
+    value = getattr(import_module(f"consentry_client.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
+
+if TYPE_CHECKING:
+    from consentry_client.cipher import TemplateCipher
+    from consentry_client.edge import EdgeView
+    from consentry_client.errors import (
+        ConsentRefused, ConsentryClientError, CorruptTemplate, DeviceStorageOnly, SubjectErased, TemplateRetired,
+        UseNotRecorded, error_info,
+    )
+    from consentry_client.gate import ConsentGate, Decision, connect
+    from consentry_client.journal import InMemoryTaskJournal, TaskJournal
+    from consentry_client.kafka import kafka_options
+    from consentry_client.processor import DsrProcessor, TaskAction, TaskFailed
