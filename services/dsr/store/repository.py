@@ -239,7 +239,8 @@ class DsrStore:
             f"UPDATE requests r SET subject_id = t.tombstone, {_FORGOTTEN}"
             " FROM unnest($1::text[], $2::text[], $3::text[]) AS t(controller_id, subject_id, tombstone)"
             " WHERE r.subject_id = t.subject_id AND coalesce(r.controller_id, $4) = t.controller_id"
-            " AND r.status IN (5, 6, 7) RETURNING r.request_id",
+            " AND r.status IN (5, 6, 7) AND r.subject_id = ANY($2::text[])"  # by the index, whatever the statistics
+            " RETURNING r.request_id",
             [c for c, _ in tags], [s for _, s in tags], [ERASED + tag for tag in tags.values()], self._default)
         await self._forget_tasks([r["request_id"] for r in forgotten])
         by_controller: dict[str, list[str]] = {}

@@ -134,7 +134,8 @@ class KeyStore:
         result = await self._conn.execute(
             "UPDATE subject_keys k SET wrapped_key = c.new, kek_version = c.version"
             " FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS c(subject_tag, old, new, version)"
-            " WHERE k.subject_tag = c.subject_tag AND k.wrapped_key = c.old",
+            " WHERE k.subject_tag = c.subject_tag AND k.wrapped_key = c.old"
+            " AND k.subject_tag = ANY($1::text[])",  # by the key, whatever the statistics
             [c[0] for c in changes], [c[1] for c in changes], [c[2] for c in changes], [c[3] for c in changes])
         return int(result.split()[-1])
 
