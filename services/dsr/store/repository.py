@@ -95,10 +95,9 @@ class DsrStore:
 
     async def verified(self, now: datetime, limit: int) -> list[str]:
         """Ids of verified requests nobody is starting (or whose starter's claim ran out), oldest first."""
-        rows = await self._conn.fetch(
-            "SELECT request_id FROM requests WHERE status = $1"
-            " AND (starting_until IS NULL OR starting_until < $2) ORDER BY received_at LIMIT $3",
-            Status.VERIFIED.value, now, limit)
+        rows = await self._conn.fetch(  # the status written out: a plan made without values still uses requests_verified
+            f"SELECT request_id FROM requests WHERE status = {Status.VERIFIED.value}"
+            " AND (starting_until IS NULL OR starting_until < $1) ORDER BY received_at LIMIT $2", now, limit)
         return [r["request_id"] for r in rows]
 
     async def claim_start(self, request_id: str, now: datetime, until: datetime, holder: str = "") -> Request | None:
