@@ -111,9 +111,9 @@ class DsrStore:
 
     async def renew_claims(self, holder: str, until: datetime) -> int:
         """Moves the end of every claim `holder` still holds (of requests still VERIFIED) to `until`."""
-        result = await self._conn.execute(
-            "UPDATE requests SET starting_until = $2 WHERE starting_by = $1 AND status = $3 AND starting_until > now()",
-            holder, until, Status.VERIFIED.value)
+        result = await self._conn.execute(  # the status written out, as in `verified`: the index of verified requests
+            f"UPDATE requests SET starting_until = $2 WHERE status = {Status.VERIFIED.value} AND starting_by = $1"
+            " AND starting_until > now()", holder, until)
         return int(result.split()[-1])
 
     async def set_export(self, request_id: str, export: bytes) -> None:
