@@ -52,8 +52,11 @@ class PendingEvent:
 async def add_events(conn: asyncpg.Connection, events: list[PendingEvent],
                      along: Callable[[int], Statement] | None = None) -> None:
     """`along`: another write of the transaction, sent in this statement (given the number of its first
-    placeholder): one round trip for both."""
+    placeholder): one round trip for both; alone when there are no events."""
     if not events:
+        if along is not None:
+            alone = along(1)
+            await conn.execute(alone.sql, *alone.args)
         return
     traceparent = current_traceparent()
     other = along(10) if along else None

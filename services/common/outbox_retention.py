@@ -28,8 +28,8 @@ async def redact_persons(conn: asyncpg.Connection, person_ids: list[str], contro
 
 async def acknowledge(pool: asyncpg.Pool, complete_up_to: int) -> None:
     """The audit log has every event up to this sequence (never moves back)."""
-    await pool.execute("UPDATE outbox_sequence SET acknowledged_through = greatest(acknowledged_through, $1)",
-                       complete_up_to)
+    await pool.execute("UPDATE outbox_sequence SET acknowledged_through = $1 WHERE acknowledged_through < $1",
+                       complete_up_to)  # no write when it would not move
 
 
 async def prune(conn: asyncpg.Connection, retention: timedelta, batch: int = 5000) -> int:

@@ -68,6 +68,8 @@ class UnitOfWork(Generic[S, E]):
         store, when it is known before the work; otherwise the result's answer is stored at commit."""
         if idem is None:
             return await work()
+        if self._answer is not None:  # the first key's answer would be lost, and its retries refused
+            raise RuntimeError("one idempotent use case per unit of work")
         replayed = await claim(self._conn, idem.key, answer)
         if replayed is not None:
             return replayed
@@ -80,13 +82,10 @@ class UnitOfWork(Generic[S, E]):
         """Writes the events and the idempotency answer, in one statement when there are both."""
         answer = self._answer
         along = (lambda first: answer_statement(*answer, first)) if answer else None
-        if self._events:
-            if self._encode is None:
-                raise TypeError("events emitted in a unit of work without an outbox")
+        if self._events and self._encode is None:
+            raise TypeError("events emitted in a unit of work without an outbox")
+        if self._events or along:
             await add_events(self._conn, [self._encode(event_id, event) for event_id, event in self._events], along)
-        elif answer is not None:
-            statement = answer_statement(*answer)
-            await self._conn.execute(statement.sql, *statement.args)
         assert self._tx is not None
         await self._tx.commit()
         self._tx, self._answer = None, None

@@ -4,6 +4,7 @@ and their retention passed, idempotency records after their TTL. Nothing else go
 import uuid
 from datetime import timedelta
 
+from services.common.outbox_retention import acknowledge
 from services.common.retention import forget_idempotency, prune_outbox
 from tests.support import unique
 
@@ -41,3 +42,17 @@ async def test_a_published_row_goes_once_acknowledged_and_past_its_retention(dsr
     left = [r["sequence"] for r in await dsr_pool.fetch("SELECT sequence FROM outbox ORDER BY sequence")]
     assert pruned == 1 and left == [2, 3, 4]
     assert await dsr_pool.fetchval("SELECT pruned_through FROM outbox_sequence") == 1
+
+
+async def test_an_acknowledgement_writes_only_when_it_moves(dsr_pool):
+    version = "SELECT xmin::text, acknowledged_through FROM outbox_sequence"
+    await acknowledge(dsr_pool, 7)
+    moved = await dsr_pool.fetchrow(version)
+    assert moved["acknowledged_through"] == 7
+
+    await acknowledge(dsr_pool, 7)  # audit repeats it every 30 s
+    await acknowledge(dsr_pool, 3)  # never moves back
+    assert await dsr_pool.fetchrow(version) == moved  # the same row version: not rewritten
+
+    await acknowledge(dsr_pool, 9)
+    assert (await dsr_pool.fetchrow(version))["acknowledged_through"] == 9

@@ -74,3 +74,25 @@ async def test_failed_work_stores_nothing_and_leaves_the_key_free(dsr_pool):
 
     done: list[str] = []
     assert await _run(units, _idem(key), [], done) == f"answer of {key}" and done == [key]
+
+
+async def test_work_left_without_commit_stores_nothing(dsr_pool):
+    units, key, done = _units(dsr_pool), unique("key"), []
+    async with units() as uow:
+        await uow.once(_idem(key), lambda: _noted(done, key))
+        uow.emit(f"never {key}")
+    assert await _answer(dsr_pool, key) is None and await _events(dsr_pool, f"never {key}") == 0
+
+
+async def test_a_second_idempotent_use_case_in_one_unit_is_refused(dsr_pool):
+    units, first, second, done = _units(dsr_pool), unique("key"), unique("key"), []
+    with pytest.raises(RuntimeError, match="one idempotent use case per unit of work"):
+        async with units() as uow:
+            await uow.once(_idem(first), lambda: _noted(done, first))
+            await uow.once(_idem(second), lambda: _noted(done, second))
+    assert done == [first] and await _answer(dsr_pool, first) is None
+
+
+async def _noted(done: list[str], key: str) -> str:
+    done.append(key)
+    return f"answer of {key}"
