@@ -13,7 +13,6 @@ it): proofs are asked at the latest size, which a prefix of a larger log cannot 
 outgrows it has its nodes let go, once, with a warning, and every proof then reads the store."""
 
 import asyncio
-from collections.abc import Iterable
 
 from services.audit.domain.merkle import HASH_SIZE, NodeAddress
 from services.audit.service.ports import LogUnits
@@ -32,25 +31,23 @@ class TreeNodes:
         """`max_tree_size`: the most leaves whose nodes are held (0: none, every read is the store's)."""
         self._uow, self._max, self._step = uow, max_tree_size, step
         self._levels: list[bytearray] = []  # level -> its first (covered >> level) nodes, joined
-        self._covered = 0
         self._stuck = False  # the store lacked nodes memory was to hold next: not asked again
         self._growing = asyncio.Lock()
         self._wake = asyncio.Event()
 
     @property
     def covered(self) -> int:
-        """How many leaves' nodes are in memory."""
-        return self._covered
+        """How many leaves' nodes are in memory: level 0 holds one node per leaf."""
+        return len(self._levels[0]) // HASH_SIZE if self._levels else 0
 
-    async def read(self, size: int, addresses: Iterable[NodeAddress]) -> dict[NodeAddress, bytes]:
+    async def read(self, size: int, addresses: set[NodeAddress]) -> dict[NodeAddress, bytes]:
         """The nodes at `addresses` of a signed tree of `size` leaves; a node the store lacks is left out."""
-        addresses = set(addresses)
-        if self._covered < size <= self._max and not self._stuck:
-            if size - self._covered <= self._step:
+        if self.covered < size <= self._max and not self._stuck:
+            if size - self.covered <= self._step:
                 await self._grow(size)
             else:
                 self.announced()
-        if size > self._covered:
+        if size > self.covered:
             async with self._uow.autocommit() as store:
                 return await store.nodes(addresses)
         return {(level, index): bytes(self._levels[level][index * HASH_SIZE:(index + 1) * HASH_SIZE])
@@ -68,8 +65,8 @@ class TreeNodes:
                     if target > self._max:
                         await self._let_go(target)
                         return
-                    while target > self._covered and not self._stuck:
-                        if not await self._grow(min(target, self._covered + self._step)):
+                    while target > self.covered and not self._stuck:
+                        if not await self._grow(min(target, self.covered + self._step)):
                             break
                     await self._wake.wait()
             except STORE_FAILURES as error:
@@ -87,13 +84,13 @@ class TreeNodes:
             if self._max:
                 log.warning("the audit log has outgrown the memory for its tree: every proof reads the database",
                             tree_size=size, held_up_to=self._max)
-            self._max, self._covered, self._levels = 0, 0, []
+            self._max, self._levels = 0, []
 
     async def _grow(self, size: int) -> bool:
         """Reads the nodes over leaves [covered, size) and adds them, all or none (False: the store
         lacks some, and the proofs that need them read the store, which says so)."""
         async with self._growing:
-            start = self._covered
+            start = self.covered
             if size <= start:
                 return True
             if size > self._max:  # let go meanwhile
@@ -111,5 +108,4 @@ class TreeNodes:
             self._levels.extend(bytearray() for _ in range(len(ranges) - len(self._levels)))
             for (level, _, _), hashes in zip(ranges, found, strict=True):
                 self._levels[level] += b"".join(hashes)
-            self._covered = size
             return True
