@@ -19,7 +19,7 @@ and 2.1.4.2 say, step for step. The audit service checks its own log with the sa
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
@@ -39,6 +39,19 @@ def leaf_hash(data: bytes) -> bytes:
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(_NODE_PREFIX + left + right).digest()
+
+
+def leaf_hashes(bodies: Iterable[bytes]) -> list[bytes]:
+    """leaf_hash of each body, without a call per body (a third of the time over a whole log)."""
+    sha256 = hashlib.sha256
+    return [sha256(_LEAF_PREFIX + data).digest() for data in bodies]
+
+
+def parent_hashes(level: Sequence[bytes], start: int = 0) -> list[bytes]:
+    """node_hash of each pair (level[i], level[i + 1]) for i = start, start + 2, ...: the parents of a
+    tree level from index `start` on (even), an odd last node left without one."""
+    sha256 = hashlib.sha256
+    return [sha256(_NODE_PREFIX + level[i] + level[i + 1]).digest() for i in range(start, len(level) - 1, 2)]
 
 
 def _is_size(value: object) -> bool:

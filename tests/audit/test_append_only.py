@@ -15,6 +15,7 @@ from consentry.audit.v1 import audit_pb2_grpc
 from consentry_client.audit_verify import verify_export
 from services.audit.app import AuditApp
 from services.audit.domain import proofs
+from services.audit.service import verification
 from tests.audit.fixtures import OWNER, SERVICE_ROLE, audit_settings, provisioned, role_dsn
 from tests.audit.test_log import entries_of, face_event
 from tests.support import secure_channel, unique
@@ -136,7 +137,15 @@ async def _face_leaves(scratch_audit, postgres, count: int) -> list[int]:
         await conn.close()
 
 
-async def test_each_tampered_entry_is_named_whatever_its_body_holds(scratch_audit, postgres, backend):
+@pytest.fixture(params=["default chunks", "chunks of 3"])
+def scan_chunk(request, monkeypatch) -> None:
+    """VerifyLog's chunks as they are, and of three entries: a log of some tens is then read in many
+    chunks, taken in turn by both of its readers."""
+    if request.param == "chunks of 3":
+        monkeypatch.setattr(verification, "SCAN_CHUNK", 3)
+
+
+async def test_each_tampered_entry_is_named_whatever_its_body_holds(scratch_audit, postgres, backend, scan_chunk):
     """A column changed beside its body, a body that is no UTF-8, one that is JSON but no object, and a
     stored leaf node whose body is untouched: VerifyLog names each and still checks the rest."""
     database, _, dpo = scratch_audit
@@ -166,7 +175,8 @@ async def _settled_size(dpo) -> int:
     raise AssertionError("the log kept growing")
 
 
-async def test_entries_deleted_from_the_middle_and_the_end_are_named_as_missing(scratch_audit, postgres, backend):
+async def test_entries_deleted_from_the_middle_and_the_end_are_named_as_missing(scratch_audit, postgres, backend,
+                                                                                 scan_chunk):
     """Rows gone from the entries table, with their tree nodes untouched: VerifyLog names each gap, the
     log no longer hashes to its signed roots, and it still checks every entry that is there."""
     database, _, dpo = scratch_audit
@@ -257,3 +267,32 @@ async def test_concurrent_producers_and_two_sequencers_never_fork_the_log(scratc
     verdict = await dpo.VerifyLog(pb.VerifyLogRequest())
     assert verdict.ok, list(verdict.problems)
     assert verdict.checkpoints_checked >= len(signed) > 1  # later events may have been signed meanwhile
+
+
+@pytest.fixture
+async def small_pool_audit(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, consent_app, keyvault_app):
+    """An audit service of its own whose pool holds four connections."""
+    database = unique("audit").replace("-", "_")
+    await provisioned(postgres, database)
+    settings = audit_settings(run_dir, dev_ca, postgres, database, kafka, keyvault_app.port, vault.address,
+                              audit_vault_token, producers={"consent": consent_app.port})
+    app = AuditApp(settings.model_copy(update={"pool_min_size": 4, "pool_max_size": 4}))
+    await app.start()
+    channels = [secure_channel(dev_ca, app.port, client) for client in ("face-app", "dpo")]
+    yield database, *(audit_pb2_grpc.AuditServiceStub(c) for c in channels)
+    for channel in channels:
+        await channel.close()
+    await app.stop()
+
+
+async def test_verify_log_asked_by_more_callers_than_connections_answers_each(small_pool_audit, postgres, backend):
+    """Each VerifyLog reads on three pooled connections: asked more times at once than the pool has
+    connections, every call is still answered (one runs at a time) rather than each holding one
+    connection and waiting for another."""
+    _, _, dpo = small_pool_audit
+    await _face_leaves(small_pool_audit, postgres, 2)
+    calls = [dpo.VerifyLog(pb.VerifyLogRequest(), timeout=30) for _ in range(8)]
+
+    verdicts = await asyncio.wait_for(asyncio.gather(*calls), 60)
+
+    assert all(v.ok and v.entries_checked == v.tree_size > 0 for v in verdicts)

@@ -1,5 +1,5 @@
 """VerifyLog reads a body between the frames PostgreSQL writes from its columns and reads it whole only
-where they do not fit (entry.frames_fit). Against the definition, columns_match, over entries whose texts
+where they do not fit (LogStore.entries_in_frames). Against the definition, columns_match, over entries whose texts
 need escaping: the frames fit every body canonical() wrote for its own columns, and fit no body whose
 columns were changed after it was written."""
 
@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from services.audit.domain.entry import Entry, Event, canonical, columns_match, frames_fit
+from services.audit.domain.entry import Entry, Event, canonical, columns_match
 from services.audit.store.log_store import LogStore
 
 # Texts that JSON writes escaped or as they are: quotes, backslashes, control characters, characters
@@ -74,10 +74,10 @@ def _row(leaf_index: int, entry: Entry, controller_id: str | None) -> tuple:
 async def _checked(conn, size: int) -> list[tuple[bool, bool]]:
     """Each entry's (frames fit, columns match by the definition), in leaf order."""
     store = LogStore(conn)
-    framed = await store.entries_in_frames(-1, size, size)
+    framed = await store.entries_in_frames(0, size)
     whole = await store.entries_with_columns(list(range(size)))
     assert [r[0] for r in framed] == [r[0] for r in whole] == list(range(size))
-    return [(frames_fit(f[1], f[2], f[3]), columns_match(w[1], tuple(w[2:]))) for f, w in zip(framed, whole, strict=True)]
+    return [(f[2], columns_match(w[1], tuple(w[2:]))) for f, w in zip(framed, whole, strict=True)]
 
 
 async def test_frames_fit_every_body_written_for_its_own_columns(conn):

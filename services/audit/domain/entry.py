@@ -97,16 +97,6 @@ def columns_match(body: bytes, columns: tuple) -> bool:
         return False
 
 
-def frames_fit(body: bytes, head: bytes, tail: bytes) -> bool:
-    """Whether `body` is `head`, something, then `tail`: the frames canonical() writes around the
-    payload of an entry whose indexed fields are the columns the frames were written from. For a body
-    canonical() wrote (its payload one JSON value, each key once) fitting is the same as columns_match,
-    without reading the body; every body hashed into a signed tree is one canonical() wrote, and any
-    other fails its hash. Frames that do not fit prove nothing (a text may be escaped another way):
-    such a body is read by columns_match."""
-    return len(body) > len(head) + len(tail) and body.startswith(head) and body.endswith(tail)
-
-
 def _parsed(body: bytes):
     """As json reads it (the definition), by orjson where the two agree."""
     try:

@@ -5,10 +5,10 @@ hash alike."""
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from consentry_client.audit_verify import EMPTY_ROOT, HASH_SIZE, leaf_hash, node_hash
+from consentry_client.audit_verify import EMPTY_ROOT, HASH_SIZE, leaf_hash, leaf_hashes, node_hash, parent_hashes
 
 __all__ = ["EMPTY_ROOT", "HASH_SIZE", "Frontier", "LeafRange", "NodeAddress", "StoredNode", "addresses_for", "fold",
-           "hashes_for", "leaf_hash", "node_hash", "perfect_nodes"]
+           "hashes_for", "leaf_hash", "leaf_hashes", "node_hash", "parent_hashes", "perfect_nodes"]
 
 # (level, index): the perfect subtree over leaves [index * 2**level, (index + 1) * 2**level).
 NodeAddress = tuple[int, int]

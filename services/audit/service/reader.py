@@ -1,6 +1,7 @@
 """Reading the log: checkpoints, RFC 9162 proofs from the stored perfect subtrees, and queries.
 Everything is answered against a signed tree size, never against entries not yet checkpointed."""
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from services.audit.domain import errors, merkle, proofs
@@ -37,6 +38,9 @@ class LogReader:
         self._default_controller = default_controller
         self._signed = signed or SignedSizes()  # without its channel: never known, the store is asked
         self._nodes = nodes or TreeNodes(uow)
+        # One VerifyLog at a time: each holds three connections and keeps both cores busy, so several
+        # at once gain nothing and could take every pooled connection, each waiting for its third.
+        self._verifying = asyncio.Lock()
 
     async def checkpoint(self) -> Checkpoint:
         async with self._uow.autocommit() as store:
@@ -146,4 +150,5 @@ class LogReader:
 
     async def verify(self) -> LogVerdict:
         """VerifyLog: the whole log re-checked from what the database holds (verification.py)."""
-        return await verify_log(self._uow, self._public_key)
+        async with self._verifying:
+            return await verify_log(self._uow, self._public_key)

@@ -4,19 +4,21 @@ and root are checked, and the indexed columns must say what the hashed body says
 frames written from its columns; read whole where they do not fit). Tampering done directly in the
 database (even as superuser, with the triggers disabled) shows up here.
 
-The work is shared with PostgreSQL, on its own core: it reads the next chunk of entries while this
-one is hashed and the tree grown over it, and digests each stored level, so a level is read out only
-when it differs."""
+The work is shared with PostgreSQL, on the other core: two connections reading one snapshot take
+the chunks of entries in turn, each reading its next while those before it are hashed and the tree
+grown over them, and a third digests each stored level meanwhile, so a level is read out only when
+it differs."""
 
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Coroutine
+from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from services.audit.domain import merkle, proofs
 from services.audit.domain.checkpoint import verify_checkpoint
-from services.audit.domain.entry import columns_match, frames_fit
+from services.audit.domain.entry import columns_match
 from services.audit.service.ports import LogStore, LogUnits
 
 MAX_PROBLEMS = 100
@@ -26,7 +28,7 @@ YIELD_EVERY = 8192
 # Entries hashed between reads of what PostgreSQL has sent meanwhile: a socket's buffer holds some
 # hundreds of them, and PostgreSQL stops writing the next chunk when it is full.
 READ_EVERY = 512
-SCAN_CHUNK = 5_000  # entries per query: the first is read before any work can go beside it
+SCAN_CHUNK = 5_000  # entries per query: the first two are read before any work can go beside them
 
 
 @dataclass
@@ -49,33 +51,71 @@ async def verify_log(uow: LogUnits, public_key_pem: str) -> LogVerdict:
         if not checkpoints:
             return verdict
         size = verdict.tree_size = checkpoints[-1].tree_size
-        levels = await _tree(store, size, verdict)
+        snapshot = await store.export_snapshot()
+        digesting = asyncio.ensure_future(_stored_levels(uow, snapshot, size))
+        try:
+            async with _same_snapshot(uow, snapshot) as other:
+                levels = await _tree([store, other], size, verdict)
+            stored = await digesting
+        finally:
+            digesting.cancel()  # a no-op once done; otherwise its unit rolls back as it ends
         for height, level in enumerate(levels):
-            await _compare(store, height, level, await store.level_digest(height, len(level)), verdict)
+            await _compare(store, height, level, stored[height], verdict)
         for checkpoint in checkpoints:
             _check_checkpoint(checkpoint, levels, public_key_pem, verdict)
             verdict.checkpoints_checked += 1
     return verdict
 
 
-async def _tree(store: LogStore, size: int, verdict: LogVerdict) -> list[list[bytes]]:
-    """Every body hashed into its leaf and every level above computed, each as a list in index order;
-    each chunk of entries is read while the one before is worked on."""
+async def _tree(readers: list[LogStore], size: int, verdict: LogVerdict) -> list[list[bytes]]:
+    """Every body hashed into its leaf and every level above computed, each as a list in index order.
+    The readers take the chunks of entries in turn, each reading its next while those before it are
+    worked on, so PostgreSQL writes the frames on as many backends."""
     levels: list[list[bytes]] = [[]]
     unframed: list[int] = []
-    rows = await store.entries_in_frames(-1, size, SCAN_CHUNK)
-    while rows:
-        following = store.entries_in_frames(rows[-1][0], size, SCAN_CHUNK) if len(rows) == SCAN_CHUNK else None
-        async with _beside(following) as read:
+    starts = iter(range(0, size, SCAN_CHUNK))
+
+    def read(reader: LogStore) -> asyncio.Future | None:
+        start = next(starts, None)
+        return None if start is None else asyncio.ensure_future(
+            reader.entries_in_frames(start, min(start + SCAN_CHUNK, size)))
+
+    reading = deque((reader, read(reader)) for reader in readers)  # in chunk order
+    try:
+        while (chunk := reading[0][1]) is not None:
+            reader, _ = reading.popleft()
+            rows = await chunk
+            reading.append((reader, read(reader)))
             await _hash_chunk(rows, levels[0], unframed, verdict)
             _grow(levels)
-            rows = await read if read is not None else []
+    finally:
+        for _, chunk in reading:  # never left running past the units' transactions
+            if chunk is not None and not chunk.done():
+                chunk.cancel()
+                with contextlib.suppress(BaseException):
+                    await chunk
     if len(levels[0]) < size:
         verdict.problem(f"entries {len(levels[0])}..{size - 1} are missing")
         levels[0] += [b""] * (size - len(levels[0]))
         _grow(levels)
-    await _read_whole(store, unframed, verdict)
+    await _read_whole(readers[0], unframed, verdict)
     return levels
+
+
+@contextlib.asynccontextmanager
+async def _same_snapshot(uow: LogUnits, snapshot: str) -> AsyncIterator[LogStore]:
+    """Another read-only unit, reading what the transaction that exported `snapshot` reads."""
+    async with uow(isolation="repeatable_read", readonly=True) as beside:
+        await beside.store.adopt_snapshot(snapshot)
+        yield beside.store
+
+
+async def _stored_levels(uow: LogUnits, snapshot: str, size: int) -> list[tuple[int, bool, bytes]]:
+    """Each stored level's digest (LogStore.level_digest), as of `snapshot`, for the level sizes a tree
+    of `size` leaves has: `size` leaves, then half as many parents at each level up to the root (and a
+    tree of none, one empty level)."""
+    async with _same_snapshot(uow, snapshot) as store:
+        return [await store.level_digest(height, size >> height) for height in range(size.bit_length() or 1)]
 
 
 def _grow(levels: list[list[bytes]]) -> None:
@@ -85,22 +125,32 @@ def _grow(levels: list[list[bytes]]) -> None:
     while len(levels[height]) > 1:
         if height + 1 == len(levels):
             levels.append([])
-        below, above = levels[height], levels[height + 1]
-        above += [merkle.node_hash(below[i], below[i + 1]) for i in range(2 * len(above), len(below) - 1, 2)]
+        above = levels[height + 1]
+        above += merkle.parent_hashes(levels[height], 2 * len(above))
         height += 1
 
 
 async def _hash_chunk(rows: list, leaves: list[bytes], unframed: list[int], verdict: LogVerdict) -> None:
-    for position, (leaf_index, body, head, tail) in enumerate(rows):
-        if leaf_index != len(leaves):
-            verdict.problem(f"entries {len(leaves)}..{leaf_index - 1} are missing")
-            leaves += [b""] * (leaf_index - len(leaves))
-        leaves.append(merkle.leaf_hash(body))
-        if not frames_fit(body, head, tail):
-            unframed.append(leaf_index)
-        if position % READ_EVERY == READ_EVERY - 1:
-            await asyncio.sleep(0)
+    """Each row (leaf index, body, whether its frames fit) hashed into its leaf, READ_EVERY at a time."""
+    for start in range(0, len(rows), READ_EVERY):
+        part = rows[start:start + READ_EVERY]
+        if part[-1][0] - part[0][0] == len(part) - 1:  # no gap inside (leaf indexes are unique and in order)
+            _missing_before(part[0][0], leaves, verdict)
+            leaves += merkle.leaf_hashes([row[1] for row in part])
+        else:
+            for leaf_index, body, _ in part:
+                _missing_before(leaf_index, leaves, verdict)
+                leaves.append(merkle.leaf_hash(body))
+        unframed += [leaf_index for leaf_index, _, fits in part if not fits]
+        await asyncio.sleep(0)
     verdict.entries_checked += len(rows)
+
+
+def _missing_before(leaf_index: int, leaves: list[bytes], verdict: LogVerdict) -> None:
+    """Entries the scan skipped before `leaf_index`: named, and an empty leaf in place of each."""
+    if leaf_index != len(leaves):
+        verdict.problem(f"entries {len(leaves)}..{leaf_index - 1} are missing")
+        leaves += [b""] * (leaf_index - len(leaves))
 
 
 async def _read_whole(store: LogStore, leaf_indexes: list[int], verdict: LogVerdict) -> None:
@@ -111,24 +161,6 @@ async def _read_whole(store: LogStore, leaf_indexes: list[int], verdict: LogVerd
                 verdict.problem(f"entry {row[0]}: indexed columns differ from the hashed entry")
             if position % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)
-
-
-@contextlib.asynccontextmanager
-async def _beside(query: Coroutine | None) -> AsyncIterator[asyncio.Future | None]:
-    """`query` under way on the connection while the block works; never left running past it (the
-    connection takes one query at a time, and the transaction must end cleanly whatever happened)."""
-    if query is None:
-        yield None
-        return
-    running = asyncio.ensure_future(query)
-    await asyncio.sleep(0)  # it leaves now
-    try:
-        yield running
-    finally:
-        if not running.done():
-            running.cancel()
-        with contextlib.suppress(BaseException):
-            await running
 
 
 async def _compare(store: LogStore, level: int, computed: list[bytes], stored: tuple[int, bool, bytes],

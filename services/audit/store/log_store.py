@@ -2,6 +2,7 @@
 sequencer's working state (Kafka offsets, producer progress, the Append inbox)."""
 
 import json
+import re
 import uuid
 from collections.abc import Sequence
 
@@ -25,20 +26,33 @@ _COLUMNS_AS_WRITTEN = (f"event_id::text, producer, sequence, event_type, subject
                        " controller_id")
 _ENTRIES_WITH_COLUMNS = (f"SELECT leaf_index, body, {_COLUMNS_AS_WRITTEN} FROM entries"
                          " WHERE leaf_index = ANY($1::bigint[]) ORDER BY leaf_index")
-# Each entry's body between the frames that entry.canonical writes around its payload when the body
-# says what the columns say (keys sorted: the indexed ones before and after "payload", then "v": 1
-# for an entry from before controllers, which names no controllerId, and 2 after). Written by
-# PostgreSQL on its own core; an entry they do not fit is read whole (entry.frames_fit).
+# Whether each entry's body sits between the frames that entry.canonical writes around its payload
+# when the body says what the columns say (keys sorted: the indexed ones before and after "payload",
+# then "v": 1 for an entry from before controllers, which names no controllerId, and 2 after): the
+# body longer than both, starting with the head, ending with the tail. For a body canonical() wrote
+# (its payload one JSON value, each key once) fitting is the same as entry.columns_match, without
+# reading the body; every body hashed into a signed tree is one canonical() wrote, and any other
+# fails its hash. Frames that do not fit prove nothing (a text may be escaped another way): such an
+# entry is read whole and compared by columns_match. Written and compared by PostgreSQL on its own
+# core (OFFSET 0 keeps the frames a subquery, each written once per row rather than at every use).
 _ENTRIES_IN_FRAMES = f"""
-SELECT leaf_index, body,
-       convert_to('{{' || CASE WHEN controller_id IS NULL THEN ''
-                              ELSE '"controllerId":' || to_json(controller_id)::text || ',' END
-                  || '"eventId":"' || event_id::text || '","occurredAt":"' || {OCCURRED_AT_AS_WRITTEN}
-                  || '","payload":', 'UTF8'),
-       convert_to(',"producer":' || to_json(producer)::text || ',"sequence":' || coalesce(sequence::text, 'null')
-                  || ',"subjectRef":' || to_json(subject_ref)::text || ',"type":' || to_json(event_type)::text
-                  || ',"v":' || CASE WHEN controller_id IS NULL THEN '1' ELSE '2' END || '}}', 'UTF8')
-  FROM entries WHERE leaf_index > $1 AND leaf_index < $2 ORDER BY leaf_index LIMIT $3"""
+SELECT leaf_index, body, octet_length(body) > octet_length(head) + octet_length(tail)
+                         AND substr(body, 1, octet_length(head)) = head
+                         AND substr(body, octet_length(body) - octet_length(tail) + 1) = tail
+  FROM entries CROSS JOIN LATERAL (
+       SELECT convert_to('{{' || CASE WHEN controller_id IS NULL THEN ''
+                                      ELSE '"controllerId":' || to_json(controller_id)::text || ',' END
+                          || '"eventId":"' || event_id::text || '","occurredAt":"' || {OCCURRED_AT_AS_WRITTEN}
+                          || '","payload":', 'UTF8') AS head,
+              convert_to(',"producer":' || to_json(producer)::text
+                          || ',"sequence":' || coalesce(sequence::text, 'null')
+                          || ',"subjectRef":' || to_json(subject_ref)::text || ',"type":' || to_json(event_type)::text
+                          || ',"v":' || CASE WHEN controller_id IS NULL THEN '1' ELSE '2' END || '}}', 'UTF8') AS tail
+       OFFSET 0) AS frames
+ WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index"""
+
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 
 
 def _checkpoint(row: asyncpg.Record) -> Checkpoint:
@@ -160,10 +174,10 @@ class LogStore:
         row = await self._conn.fetchrow("SELECT controller_id FROM entries WHERE leaf_index = $1", leaf_index)
         return (row is not None, row["controller_id"] if row is not None else None)
 
-    async def entries_in_frames(self, after: int, below_size: int, limit: int) -> list[Sequence]:
-        """Up to `limit` entries after leaf `after`, below `below_size`, in leaf order, each a row of
-        its leaf index, its body, and the frames its columns say the body sits in (entry.frames_fit)."""
-        return await self._conn.fetch(_ENTRIES_IN_FRAMES, after, below_size, limit)
+    async def entries_in_frames(self, first: int, end: int) -> list[Sequence]:
+        """The entries at leaves `first` to `end` - 1 there are, in leaf order, each a row of its leaf
+        index, its body, and whether the body sits in the frames its columns say (above)."""
+        return await self._conn.fetch(_ENTRIES_IN_FRAMES, first, end)
 
     async def entries_with_columns(self, leaf_indexes: list[int]) -> list[Sequence]:
         """The entries at `leaf_indexes`, in leaf order, each a row of its leaf index, its body, then its
@@ -175,6 +189,17 @@ class LogStore:
             "SELECT node_index, hash FROM tree_nodes WHERE level = $1 AND node_index < $2 ORDER BY node_index",
             level, below_index)
         return [(r["node_index"], bytes(r["hash"])) for r in rows]
+
+    async def export_snapshot(self) -> str:
+        """This transaction's snapshot, for another connection to read the same database state."""
+        return await self._conn.fetchval("SELECT pg_export_snapshot()")
+
+    async def adopt_snapshot(self, snapshot: str) -> None:
+        """Reads from now on what the transaction that exported `snapshot` reads; the first statement
+        of a repeatable-read transaction (PostgreSQL takes no parameter here, hence the check)."""
+        if not _SNAPSHOT_ID.fullmatch(snapshot):
+            raise ValueError(f"not a snapshot id: {snapshot!r}")
+        await self._conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
 
     async def level_digest(self, level: int, below_index: int) -> tuple[int, bool, bytes]:
         """How many nodes of `level` are stored at indexes 0 to `below_index` - 1, whether each is a
