@@ -269,6 +269,39 @@ async def test_concurrent_producers_and_two_sequencers_never_fork_the_log(scratc
     assert verdict.checkpoints_checked >= len(signed) > 1  # later events may have been signed meanwhile
 
 
+async def test_a_batch_that_cannot_commit_leaves_nothing_and_is_logged_once_it_can(scratch_audit, postgres, backend):
+    """Every checkpoint refused for a while (a trigger a superuser adds): the sequencer's batches roll
+    back whole, the batch read while one was committing goes with it, and once checkpoints are
+    accepted again each event is in the log once, the log sound."""
+    database, face_events, dpo = scratch_audit
+    await _face_leaves(scratch_audit, postgres, 1)
+    size = await _settled_size(dpo)
+    await _tampered(postgres, database, (
+        "CREATE FUNCTION refuse_checkpoint() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$BEGIN RAISE EXCEPTION 'checkpoints refused'; END$$",), (
+        "CREATE TRIGGER refuse_checkpoint BEFORE INSERT ON checkpoints FOR EACH ROW EXECUTE FUNCTION refuse_checkpoint()",))
+    subject = unique("subj")
+    sent = [face_event(subject, score=s / 10) for s in range(9)]
+    for chunk in (sent[:3], sent[3:6], sent[6:]):  # batches of their own, one read while another commits
+        await face_events.Append(pb.AppendRequest(events=chunk))
+        await asyncio.sleep(0.3)
+    conn = await asyncpg.connect(postgres.dsn(database))
+    try:
+        stored = await conn.fetchval("SELECT count(*) FROM entries")
+        signed = await conn.fetchval("SELECT max(tree_size) FROM checkpoints")
+        waiting = await conn.fetchval("SELECT count(*) FROM inbox")
+        await conn.execute("DROP TRIGGER refuse_checkpoint ON checkpoints")
+    finally:
+        await conn.close()
+    assert stored == signed == size and waiting == len(sent)  # nothing half-applied, nothing lost
+
+    entries = await entries_of(dpo, subject, until=lambda es: len(es) >= len(sent), timeout=30, kind="face.")
+
+    assert sorted(e["eventId"] for e in entries) == sorted(e.event_id for e in sent)
+    verdict = await dpo.VerifyLog(pb.VerifyLogRequest())
+    assert verdict.ok, list(verdict.problems)
+
+
 @pytest.fixture
 async def small_pool_audit(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, consent_app, keyvault_app):
     """An audit service of its own whose pool holds four connections."""

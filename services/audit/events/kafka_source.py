@@ -3,6 +3,7 @@ from the offsets stored with the log (so offsets and entries always move togethe
 are opened by the producer that sealed them (EventService.OpenEvents) before they are decoded; a
 producer that cannot answer fails the poll, and the same records are read again."""
 
+import asyncio
 from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -15,6 +16,10 @@ from services.audit.events.decoding import decode, envelope_of
 from services.common.event_opener import EventOpener
 from services.common.kafka import consumer, partitions_of, stop_consumer, stray_cancellation_as_error
 from services.common.settings import KafkaSettings
+
+# Envelopes decoded between yields to the event loop: the previous batch's transaction, under way
+# meanwhile, moves on to its next statement at each (services/audit/service/sequencer.py).
+DECODED_BETWEEN_YIELDS = 256
 
 
 class KafkaSource:
@@ -52,11 +57,13 @@ class KafkaSource:
                 offsets[(tp.topic, tp.partition)] = records[-1].offset + 1
         await self._open(envelopes)
         events, marks = [], []
-        for decoded in map(decode, envelopes):
+        for position, decoded in enumerate(map(decode, envelopes)):
             if isinstance(decoded, Event):
                 events.append(decoded)
             elif isinstance(decoded, Watermark):
                 marks.append(decoded)
+            if position % DECODED_BETWEEN_YIELDS == DECODED_BETWEEN_YIELDS - 1:
+                await asyncio.sleep(0)
         return events, marks, offsets
 
     async def _open(self, envelopes: list[envelope_pb2.EventEnvelope]) -> None:

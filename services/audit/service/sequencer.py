@@ -5,6 +5,7 @@ checkpoint and the Kafka offsets in one transaction. Anything failing rolls the 
 and the sequencer starts again from what the database says, so the log cannot fork or skip."""
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -67,18 +68,27 @@ class Sequencer:
         await self._source.start(await store.offsets())
         self.leading = True
         log.info("sequencer leading", tree_size=size)
-        while True:
-            events, marks, offsets = await self._source.poll(self._batch_size, self._poll_ms)
-            from_inbox = await store.inbox(self._batch_size) if self._inbox_waiting.is_set() else []
-            if len(from_inbox) < self._batch_size:
-                self._inbox_waiting.clear()
-            touched = self._note_watermarks(progress, marks)
-            if events or from_inbox or offsets:
-                frontier = await self._integrate(session, frontier, progress, events + from_inbox,
-                                                 [e.event_id for e in from_inbox], offsets, touched)
-            elif touched:
-                await store.save_progress(touched)
-            await self._gaps.check(store, progress)
+        committing: asyncio.Future | None = None  # the last batch's transaction, while the next is read
+        try:
+            while True:
+                events, marks, offsets = await self._source.poll(self._batch_size, self._poll_ms)
+                if committing is not None:
+                    await committing  # a batch that did not commit ends the lead: start over from the store
+                    committing = None
+                await self._gaps.check(store, progress)  # all it reads is committed now
+                from_inbox = await store.inbox(self._batch_size) if self._inbox_waiting.is_set() else []
+                if len(from_inbox) < self._batch_size:
+                    self._inbox_waiting.clear()
+                touched = self._note_watermarks(progress, marks)
+                if events or from_inbox or offsets:
+                    frontier, committing = await self._integrate(session, frontier, progress, events + from_inbox,
+                                                                 [e.event_id for e in from_inbox], offsets, touched)
+                elif touched:
+                    await store.save_progress(touched)
+        finally:
+            if committing is not None:  # let finish (whole or not at all either way), never left running
+                with contextlib.suppress(BaseException):
+                    await committing
 
     @staticmethod
     def _note_watermarks(progress: dict[str, ProducerProgress], marks: list[Watermark]) -> list[ProducerProgress]:
@@ -92,7 +102,10 @@ class Sequencer:
 
     async def _integrate(self, session: SequencerSession, frontier: merkle.Frontier,
                          progress: dict[str, ProducerProgress], events: list[Event], inbox_ids: list[str],
-                         offsets: Offsets, touched: list[ProducerProgress]) -> merkle.Frontier:
+                         offsets: Offsets, touched: list[ProducerProgress]) -> tuple[merkle.Frontier, asyncio.Future]:
+        """The batch made into entries, nodes and a signed checkpoint; returns the grown tree and the
+        batch's transaction, under way on the session: the caller reads the next batch meanwhile and
+        awaits it before using the store again."""
         store = session.store
         unique = list({e.event_id: e for e in events}.values())
         known = await store.known_event_ids([e.event_id for e in unique]) if unique else set()
@@ -108,11 +121,14 @@ class Sequencer:
                 state = progress.setdefault(entry.producer, ProducerProgress(entry.producer))
                 state.saw(entry.sequence)
                 changed[entry.producer] = state
-        async with session.transaction():
-            if checkpoint is not None:
-                await store.append(frontier.size, entries, nodes, checkpoint)
-            await store.advance(offsets, inbox_ids, list(changed.values()))
-        return grown
+
+        async def commit() -> None:
+            async with session.transaction():
+                if checkpoint is not None:
+                    await store.append(frontier.size, entries, nodes, checkpoint)
+                await store.advance(offsets, inbox_ids, list(changed.values()))
+
+        return grown, asyncio.ensure_future(commit())
 
     def _controller(self, event: Event) -> Event:
         """An event whose producer named no controller: about a subject, it is from before controllers
