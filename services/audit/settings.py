@@ -18,7 +18,8 @@ class AuditSettings(BaseSettings, VaultAccess):
     # The schema owner, used only to run migrations at start.
     owner_database_url: str = "postgresql://consentry_audit_owner@127.0.0.1:5432/audit"
     pool_min_size: int = 2
-    pool_max_size: int = 16
+    # At least 3: a VerifyLog reads on three connections at once (service/verification.py).
+    pool_max_size: int = Field(16, ge=3)
     kafka: KafkaSettings  # required: at least its credential (see common/settings.py)
     # Every producer's events topic.
     topics: list[str] = [topics.CONSENT_EVENTS, topics.KEYVAULT_EVENTS, topics.DSR_EVENTS]

@@ -9,16 +9,19 @@ import uuid
 
 import asyncpg
 import pytest
+from pydantic import ValidationError
 
 from consentry.audit.v1 import audit_pb2 as pb
 from consentry.audit.v1 import audit_pb2_grpc
 from consentry_client.audit_verify import verify_export
 from services.audit.app import AuditApp
+from services.audit.settings import AuditSettings
 from services.audit.domain import proofs
 from services.audit.service import verification
 from tests.audit.fixtures import OWNER, SERVICE_ROLE, audit_settings, provisioned, role_dsn
 from tests.audit.test_log import entries_of, face_event
-from tests.support import secure_channel, unique
+from tests.keyvault.test_data_keys import consented
+from tests.support import kafka_settings, secure_channel, unique
 from tests.legal import requirement
 
 pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
@@ -163,6 +166,20 @@ async def test_each_tampered_entry_is_named_whatever_its_body_holds(scratch_audi
     assert f"tree node 0/{kept} differs from the entries below it" in problems
 
 
+async def test_an_entry_moved_onto_another_entrys_leaf_is_named(scratch_audit, postgres, backend, scan_chunk):
+    """With the key on leaf indexes dropped, an entry relabelled with the index of the one before it:
+    VerifyLog names the index stored twice and the one now missing."""
+    database, _, dpo = scratch_audit
+    first, second, _ = await _face_leaves(scratch_audit, postgres, 3)
+    await _tampered(postgres, database, ("ALTER TABLE entries DROP CONSTRAINT entries_pkey",),
+                    ("UPDATE entries SET leaf_index = $1 WHERE leaf_index = $2", first, second))
+
+    verdict = await dpo.VerifyLog(pb.VerifyLogRequest())
+
+    assert not verdict.ok
+    assert {f"entry {first} is stored more than once", f"entries {second}..{second} are missing"} <= set(verdict.problems)
+
+
 async def _settled_size(dpo) -> int:
     """The log's size once no event has come in for a second (the services' own events trail a test's)."""
     size = -1
@@ -269,10 +286,12 @@ async def test_concurrent_producers_and_two_sequencers_never_fork_the_log(scratc
     assert verdict.checkpoints_checked >= len(signed) > 1  # later events may have been signed meanwhile
 
 
-async def test_a_batch_that_cannot_commit_leaves_nothing_and_is_logged_once_it_can(scratch_audit, postgres, backend):
-    """Every checkpoint refused for a while (a trigger a superuser adds): the sequencer's batches roll
-    back whole, the batch read while one was committing goes with it, and once checkpoints are
-    accepted again each event is in the log once, the log sound."""
+async def test_a_batch_that_cannot_commit_leaves_nothing_and_is_logged_once_it_can(scratch_audit, postgres, admin,
+                                                                                   gate, backend):
+    """Every checkpoint refused for a while (a trigger a superuser adds) while events come from Kafka
+    (consents granted) and through Append: the sequencer's batches roll back whole, the batch read
+    from Kafka while one was committing goes with it, and once checkpoints are accepted again each
+    event is in the log once, the log sound."""
     database, face_events, dpo = scratch_audit
     await _face_leaves(scratch_audit, postgres, 1)
     size = await _settled_size(dpo)
@@ -282,8 +301,10 @@ async def test_a_batch_that_cannot_commit_leaves_nothing_and_is_logged_once_it_c
         "CREATE TRIGGER refuse_checkpoint BEFORE INSERT ON checkpoints FOR EACH ROW EXECUTE FUNCTION refuse_checkpoint()",))
     subject = unique("subj")
     sent = [face_event(subject, score=s / 10) for s in range(9)]
+    granted = []
     for chunk in (sent[:3], sent[3:6], sent[6:]):  # batches of their own, one read while another commits
         await face_events.Append(pb.AppendRequest(events=chunk))
+        granted.append((await consented(admin, gate))[0])
         await asyncio.sleep(0.3)
     conn = await asyncpg.connect(postgres.dsn(database))
     try:
@@ -298,6 +319,8 @@ async def test_a_batch_that_cannot_commit_leaves_nothing_and_is_logged_once_it_c
     entries = await entries_of(dpo, subject, until=lambda es: len(es) >= len(sent), timeout=30, kind="face.")
 
     assert sorted(e["eventId"] for e in entries) == sorted(e.event_id for e in sent)
+    for person in granted:
+        assert len(await entries_of(dpo, person, kind="consent.granted", timeout=30)) == 1
     verdict = await dpo.VerifyLog(pb.VerifyLogRequest())
     assert verdict.ok, list(verdict.problems)
 
@@ -316,6 +339,11 @@ async def small_pool_audit(run_dir, postgres, kafka, vault, audit_vault_token, d
     for channel in channels:
         await channel.close()
     await app.stop()
+
+
+def test_an_audit_pool_too_small_for_verify_log_is_refused(kafka, dev_ca, backend):
+    with pytest.raises(ValidationError, match="pool_max_size"):
+        AuditSettings(pool_max_size=2, kafka=kafka_settings(kafka, dev_ca, "audit"))
 
 
 async def test_verify_log_asked_by_more_callers_than_connections_answers_each(small_pool_audit, postgres, backend):

@@ -87,7 +87,7 @@ class Sequencer:
                     await store.save_progress(touched)
         finally:
             if committing is not None:  # let finish (whole or not at all either way), never left running
-                with contextlib.suppress(BaseException):
+                with contextlib.suppress(Exception):  # a cancellation meanwhile still ends the lead
                     await committing
 
     @staticmethod

@@ -58,7 +58,7 @@ async def verify_log(uow: LogUnits, public_key_pem: str) -> LogVerdict:
                 levels = await _tree([store, other], size, verdict)
             stored = await digesting
         finally:
-            digesting.cancel()  # a no-op once done; otherwise its unit rolls back as it ends
+            await _ended(digesting)
         for height, level in enumerate(levels):
             await _compare(store, height, level, stored[height], verdict)
         for checkpoint in checkpoints:
@@ -89,17 +89,23 @@ async def _tree(readers: list[LogStore], size: int, verdict: LogVerdict) -> list
             await _hash_chunk(rows, levels[0], unframed, verdict)
             _grow(levels)
     finally:
-        for _, chunk in reading:  # never left running past the units' transactions
-            if chunk is not None and not chunk.done():
-                chunk.cancel()
-                with contextlib.suppress(BaseException):
-                    await chunk
+        for _, chunk in reading:
+            if chunk is not None:
+                await _ended(chunk)
     if len(levels[0]) < size:
         verdict.problem(f"entries {len(levels[0])}..{size - 1} are missing")
         levels[0] += [b""] * (size - len(levels[0]))
         _grow(levels)
     await _read_whole(readers[0], unframed, verdict)
     return levels
+
+
+async def _ended(work: asyncio.Future) -> None:
+    """`work` cancelled if still running, then awaited: never left running past the transactions it
+    reads in, its error (if any) read rather than left to be reported as never retrieved."""
+    work.cancel()
+    with contextlib.suppress(BaseException):
+        await work
 
 
 @contextlib.asynccontextmanager
@@ -134,11 +140,15 @@ async def _hash_chunk(rows: list, leaves: list[bytes], unframed: list[int], verd
     """Each row (leaf index, body, whether its frames fit) hashed into its leaf, READ_EVERY at a time."""
     for start in range(0, len(rows), READ_EVERY):
         part = rows[start:start + READ_EVERY]
-        if part[-1][0] - part[0][0] == len(part) - 1:  # no gap inside (leaf indexes are unique and in order)
-            _missing_before(part[0][0], leaves, verdict)
+        first = part[0][0]
+        if [row[0] for row in part] == list(range(first, first + len(part))):  # each leaf once, none missing
+            _missing_before(first, leaves, verdict)
             leaves += merkle.leaf_hashes([row[1] for row in part])
         else:
             for leaf_index, body, _ in part:
+                if leaf_index < len(leaves):  # possible only once its key has been dropped
+                    verdict.problem(f"entry {leaf_index} is stored more than once")
+                    continue
                 _missing_before(leaf_index, leaves, verdict)
                 leaves.append(merkle.leaf_hash(body))
         unframed += [leaf_index for leaf_index, _, fits in part if not fits]
