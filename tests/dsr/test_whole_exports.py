@@ -18,7 +18,11 @@ from tests.dsr.test_requests import settled, submission, verify
 from tests.keyvault.test_data_keys import consented
 from tests.support import unique
 
-pytestmark = pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session")
+# The gates run whenever this module does: an access request goes to every processor registered for
+# access, and a module before it may have registered the gates and then seen them stopped (their
+# fixture ends when the session's backend changes), leaving its requests waiting on no one.
+pytestmark = [pytest.mark.parametrize("backend", ["wrapped"], indirect=True, scope="session"),
+              pytest.mark.usefixtures("face_gates")]
 FACE_EVENTS = 7
 # An export waits for every face gate's answer and reads audit two entries a page: with the suite's
 # two stacks busy on two cores, that has taken more than 20 s.
