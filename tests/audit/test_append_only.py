@@ -3,6 +3,7 @@ schema owner and a superuser in replica mode hit the ALWAYS triggers. A superuse
 triggers can still rewrite rows, and then VerifyLog and the offline verifier both notice."""
 
 import asyncio
+import contextlib
 import itertools
 import json
 import uuid
@@ -64,18 +65,34 @@ async def test_no_one_can_change_the_log_tables(audit_app, face_events, dpo, pos
 
 
 @pytest.fixture
-async def scratch_audit(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, consent_app, keyvault_app):
+def own_audit(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, consent_app, keyvault_app):
+    """Starts an audit service of its own, on a database of its own, with `changes` to its settings:
+    its database name, then its stubs as the face app and as the DPO."""
+
+    @contextlib.asynccontextmanager
+    async def started(**changes):
+        database = unique("audit").replace("-", "_")
+        await provisioned(postgres, database)
+        settings = audit_settings(run_dir, dev_ca, postgres, database, kafka, keyvault_app.port, vault.address,
+                                  audit_vault_token, producers={"consent": consent_app.port})
+        app = AuditApp(settings.model_copy(update=changes))
+        await app.start()
+        channels = [secure_channel(dev_ca, app.port, client) for client in ("face-app", "dpo")]
+        try:
+            yield database, *(audit_pb2_grpc.AuditServiceStub(c) for c in channels)
+        finally:
+            for channel in channels:
+                await channel.close()
+            await app.stop()
+
+    return started
+
+
+@pytest.fixture
+async def scratch_audit(own_audit):
     """An audit service of its own, so tampering with it leaves the session's log intact."""
-    database = unique("audit").replace("-", "_")
-    await provisioned(postgres, database)
-    app = AuditApp(audit_settings(run_dir, dev_ca, postgres, database, kafka, keyvault_app.port,
-                                  vault.address, audit_vault_token, producers={"consent": consent_app.port}))
-    await app.start()
-    channels = [secure_channel(dev_ca, app.port, client) for client in ("face-app", "dpo")]
-    yield database, *(audit_pb2_grpc.AuditServiceStub(c) for c in channels)
-    for channel in channels:
-        await channel.close()
-    await app.stop()
+    async with own_audit() as audit:
+        yield audit
 
 
 async def _export(dpo) -> list[str]:
@@ -326,19 +343,10 @@ async def test_a_batch_that_cannot_commit_leaves_nothing_and_is_logged_once_it_c
 
 
 @pytest.fixture
-async def small_pool_audit(run_dir, postgres, kafka, vault, audit_vault_token, dev_ca, consent_app, keyvault_app):
+async def small_pool_audit(own_audit):
     """An audit service of its own whose pool holds four connections."""
-    database = unique("audit").replace("-", "_")
-    await provisioned(postgres, database)
-    settings = audit_settings(run_dir, dev_ca, postgres, database, kafka, keyvault_app.port, vault.address,
-                              audit_vault_token, producers={"consent": consent_app.port})
-    app = AuditApp(settings.model_copy(update={"pool_min_size": 4, "pool_max_size": 4}))
-    await app.start()
-    channels = [secure_channel(dev_ca, app.port, client) for client in ("face-app", "dpo")]
-    yield database, *(audit_pb2_grpc.AuditServiceStub(c) for c in channels)
-    for channel in channels:
-        await channel.close()
-    await app.stop()
+    async with own_audit(pool_min_size=4, pool_max_size=4) as audit:
+        yield audit
 
 
 def test_an_audit_pool_too_small_for_verify_log_is_refused(kafka, dev_ca, backend):
