@@ -1,6 +1,6 @@
 """Consent records as the consent service writes them: each loaded record is a copy of one the service
 itself wrote for a GrantConsent (the template: its row in `consents` and its `consent.granted` row in
-`consent_history`, services/consent/store/repository.py `save_consent_with_history`) with its own
+`consent_history`, services/consent/store/repository.py `save_granted`) with its own
 subject and times. Subject i is "scale-subj-" and i in 9 digits; record ids and event ids are UUIDv7 of
 the grant's time, as the service makes them; grants are spread evenly over the 300 days before the
 load, so every record is in force (retention 365 days, inactivity 3 years) and the checks ALLOW.

@@ -1,13 +1,19 @@
 """Micro-batching: calls that arrive while a batch is in flight wait for the next one, so a round
 trip (a query, a commit, a Vault request, an RPC) is shared by every call in flight without adding
-a timer's delay to a lone call."""
+a timer's delay to a lone call.
+
+Calls may name keys (`keys`): two calls sharing one never go in one batch, the later waits for the
+next (one statement cannot write one row twice; a retry must wait for its first call's answer, not be
+taken as that call). Calls may fall in groups (`group`): each group has batches of its own, one at a
+time, so a batch that waits (on a lock its group's calls need) holds up only its group."""
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
 
 
 class MicroBatcher(Generic[Item, Result]):
@@ -15,11 +21,12 @@ class MicroBatcher(Generic[Item, Result]):
     and an exception it raises is the answer for every item of that batch."""
 
     def __init__(self, run: Callable[[list[Item]], Awaitable[Sequence[Result | BaseException]]],
-                 max_batch: int = 1000) -> None:
+                 max_batch: int = 1000, keys: Callable[[Item], Iterable[Hashable]] | None = None,
+                 group: Callable[[Item], Hashable] | None = None) -> None:
         self._run = run
         self._max_batch = max_batch
-        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
-        self._flushing = False
+        self._keys, self._group = keys, group
+        self._pending: dict[Hashable, list[tuple[Item, asyncio.Future[Result]]]] = {}  # by group, while it flushes
 
     async def submit(self, item: Item) -> Result:
         return await self.enqueue(item)
@@ -27,16 +34,19 @@ class MicroBatcher(Generic[Item, Result]):
     def enqueue(self, item: Item) -> asyncio.Future[Result]:
         """Queues without waiting, for callers that submit many items and gather the futures."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+        group = self._group(item) if self._group else None
+        pending = self._pending.get(group)
+        if pending is None:
+            pending = self._pending[group] = []
+            asyncio.get_running_loop().create_task(self._flush(group))
+        pending.append((item, future))
         return future
 
-    async def _flush(self) -> None:
+    async def _flush(self, group: Hashable) -> None:
+        batch: list[tuple[Item, asyncio.Future[Result]]] = []
         try:
-            while self._pending:
-                batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch:]
+            while pending := self._pending[group]:
+                batch, self._pending[group] = self._take(pending)
                 try:
                     results = await self._run([item for item, _ in batch])
                     if len(results) != len(batch):
@@ -50,5 +60,23 @@ class MicroBatcher(Generic[Item, Result]):
                         future.set_exception(result)
                     else:
                         future.set_result(result)
-        finally:
-            self._flushing = False
+        finally:  # normally nothing is left; if this task is cancelled (at shutdown), no caller waits for ever
+            for _, future in batch + self._pending.pop(group):
+                future.cancel()
+
+    def _take(self, pending: list[tuple[Item, asyncio.Future[Result]]]
+              ) -> tuple[list[tuple[Item, asyncio.Future[Result]]], list[tuple[Item, asyncio.Future[Result]]]]:
+        """The next batch, and what stays pending (in the order it came)."""
+        if self._keys is None:
+            return pending[: self._max_batch], pending[self._max_batch:]
+        batch: list[tuple[Item, asyncio.Future[Result]]] = []
+        later: list[tuple[Item, asyncio.Future[Result]]] = []
+        taken: set[Hashable] = set()
+        for waiting in pending:
+            keys = set(self._keys(waiting[0]))
+            if len(batch) == self._max_batch or not taken.isdisjoint(keys):
+                later.append(waiting)
+            else:
+                taken |= keys
+                batch.append(waiting)
+        return batch, later

@@ -57,17 +57,23 @@ class Replayed:
     answer: bytes
 
 
-def answer_statement(key: IdempotencyKey, answer: bytes, first: int = 1) -> Statement:
-    """Stores the answer of a key this transaction claimed (see claim)."""
+def answers_statement(answers: list[tuple[IdempotencyKey, bytes]], first: int = 1) -> Statement:
+    """Stores the answers of keys this transaction claimed (see claim)."""
     a, b, c, d = range(first, first + 4)
-    scope = key.scope
-    return Statement(f"UPDATE idempotency SET response = ${d} WHERE client_id = ${a} AND method = ${b}"
-                     f" AND idem_key = ${c}", (scope.client_id, scope.method, scope.key, answer))
+    return Statement(
+        f"UPDATE idempotency i SET response = a.response FROM unnest(${a}::text[], ${b}::text[], ${c}::text[],"
+        f" ${d}::bytea[]) AS a(client_id, method, idem_key, response)"
+        " WHERE (i.client_id, i.method, i.idem_key) = (a.client_id, a.method, a.idem_key)",
+        (*_scopes([key for key, _ in answers]), [answer for _, answer in answers]))
+
+
+def _scopes(keys: list[IdempotencyKey]) -> tuple[list[str], list[str], list[str]]:
+    return [k.scope.client_id for k in keys], [k.scope.method for k in keys], [k.scope.key for k in keys]
 
 
 async def claim(conn: asyncpg.Connection, key: IdempotencyKey, answer: bytes | None = None) -> Replayed | None:
     """Claims the key for this transaction (must be inside one); the stored answer if an earlier call
-    has it. The caller then does the work and stores its answer in the same transaction (answer_statement).
+    has it. The caller then does the work and stores its answer in the same transaction (answers_statement).
 
     `answer`: what to store when it is known before the work (an id chosen up front); it is stored
     with the claim, which saves the write after the work."""
@@ -84,6 +90,47 @@ async def claim(conn: asyncpg.Connection, key: IdempotencyKey, answer: bytes | N
     return Replayed(prior)
 
 
+async def claim_each(conn: asyncpg.Connection, keys: list[IdempotencyKey]
+                     ) -> list[Replayed | IdempotencyKeyReused | None]:
+    """`claim` for many distinct keys in one statement: for each, None (claimed: do the work), the
+    stored answer, or the error of a key used before for another request. Keys are claimed in one
+    order, so two transactions claiming some of the same keys wait for each other, never in a circle."""
+    claimed = {(r["client_id"], r["method"], r["idem_key"]) for r in await conn.fetch(
+        "INSERT INTO idempotency (client_id, method, idem_key, request_hash)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) ORDER BY 1, 2, 3"
+        " ON CONFLICT DO NOTHING RETURNING client_id, method, idem_key",
+        *_scopes(keys), [k.request_hash for k in keys])}
+    kept = [k for k in keys if (k.scope.client_id, k.scope.method, k.scope.key) not in claimed]
+    earlier = {(r["client_id"], r["method"], r["idem_key"]): r for r in await conn.fetch(
+        "SELECT i.client_id, i.method, i.idem_key, i.request_hash, i.response FROM idempotency i"
+        " JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(client_id, method, idem_key)"
+        " ON (i.client_id, i.method, i.idem_key) = (k.client_id, k.method, k.idem_key)", *_scopes(kept))} \
+        if kept else {}
+    answers: list[Replayed | IdempotencyKeyReused | None] = []
+    for key in keys:
+        scope = key.scope
+        prior = earlier.get((scope.client_id, scope.method, scope.key))
+        if prior is None:
+            answers.append(None)
+        elif bytes(prior["request_hash"]) != key.request_hash:
+            answers.append(_reused(scope))
+        else:
+            assert prior["response"] is not None  # the conflicting row committed, with its answer
+            answers.append(Replayed(bytes(prior["response"])))
+    return answers
+
+
+def release_statement(keys: list[IdempotencyKey]) -> Statement:
+    """Gives back keys this transaction claimed for work that failed, as its rollback would have:
+    the next call with one of them runs the work."""
+    return Statement("DELETE FROM idempotency WHERE (client_id, method, idem_key) IN"
+                     " (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))", _scopes(keys))
+
+
+def _reused(scope: IdempotencyScope) -> IdempotencyKeyReused:
+    return IdempotencyKeyReused(f"idempotency_key '{scope.key}' was already used for a different request")
+
+
 async def remembered(pool: asyncpg.Pool, idem: Idempotent[T], work: Callable[[], Awaitable[T]]) -> T | Replayed:
     """For work that spans several transactions and outside calls (a key rotation, a shred). The key
     is bound to this request before the work starts, so it never answers another request; a retry
@@ -98,7 +145,7 @@ async def remembered(pool: asyncpg.Pool, idem: Idempotent[T], work: Callable[[],
             "SELECT request_hash, response FROM idempotency WHERE client_id = $1 AND method = $2 AND idem_key = $3",
             scope.client_id, scope.method, scope.key)
     if bytes(claim["request_hash"]) != request_hash:
-        raise IdempotencyKeyReused(f"idempotency_key '{scope.key}' was already used for a different request")
+        raise _reused(scope)
     if claim["response"] is not None:
         return Replayed(bytes(claim["response"]))
     result = await work()
@@ -117,6 +164,6 @@ async def _first_answer(db: asyncpg.Connection | asyncpg.Pool, key: IdempotencyK
     if prior is None:
         return None
     if bytes(prior["request_hash"]) != key.request_hash:
-        raise IdempotencyKeyReused(f"idempotency_key '{scope.key}' was already used for a different request")
+        raise _reused(scope)
     return bytes(prior["response"])
 

@@ -22,7 +22,6 @@ from services.common.db import Statement
 from services.common.event_keys import EventKey, EventKeys, seal
 from services.common.kafka import stray_cancellation_as_error
 from services.common.logging import get_logger
-from services.common.telemetry import current_traceparent
 
 log = get_logger(__name__)
 
@@ -49,28 +48,29 @@ class PendingEvent:
         return PERSON_SEPARATOR.join(p for p in (self.subject_id, *self.others) if p)
 
 
-async def add_events(conn: asyncpg.Connection, events: list[PendingEvent],
+async def add_events(conn: asyncpg.Connection, events: list[PendingEvent], traceparents: list[str],
                      along: Callable[[int], Statement] | None = None) -> None:
-    """`along`: another write of the transaction, sent in this statement (given the number of its first
-    placeholder): one round trip for both; alone when there are no events."""
+    """`traceparents`: each event's caller's trace. `along`: another write of the transaction, sent in
+    this statement (given the number of its first placeholder): one round trip for both; alone when
+    there are no events."""
     if not events:
         if along is not None:
             alone = along(1)
             await conn.execute(alone.sql, *alone.args)
         return
-    traceparent = current_traceparent()
     other = along(10) if along else None
     # One statement for any number of events: a single round trip inside the caller's transaction.
     await conn.execute(
         (f"WITH along AS ({other.sql}) " if other else "") +
         "INSERT INTO outbox (event_id, event_type, subject_id, payload_type, payload, traceparent, occurred_at,"
-        " persons, controller_id) SELECT e.event_id, e.event_type, e.subject_id, e.payload_type, e.payload, $6,"
-        " e.occurred_at, coalesce(string_to_array(nullif(e.persons, ''), chr(31)), '{}'), e.controller_id"
-        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $7::timestamptz[], $8::text[],"
-        " $9::text[]) AS e(event_id, event_type, subject_id, payload_type, payload, occurred_at, persons, controller_id)",
+        " persons, controller_id) SELECT e.event_id, e.event_type, e.subject_id, e.payload_type, e.payload,"
+        " e.traceparent, e.occurred_at, coalesce(string_to_array(nullif(e.persons, ''), chr(31)), '{}'),"
+        " e.controller_id FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[],"
+        " $7::timestamptz[], $8::text[], $9::text[]) AS e(event_id, event_type, subject_id, payload_type, payload,"
+        " traceparent, occurred_at, persons, controller_id)",
         [e.event_id for e in events], [e.event_type for e in events], [e.subject_id for e in events],
         [e.payload.DESCRIPTOR.full_name for e in events], [e.payload.SerializeToString() for e in events],
-        traceparent, [e.occurred_at for e in events], [e.persons for e in events],
+        traceparents, [e.occurred_at for e in events], [e.persons for e in events],
         [e.controller_id for e in events], *(other.args if other else ()),
     )
 

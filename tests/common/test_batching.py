@@ -57,3 +57,38 @@ async def test_an_answer_of_the_wrong_length_is_an_error_for_everyone():
     results = await asyncio.gather(batcher.submit(1), batcher.submit(2), return_exceptions=True)
 
     assert all(isinstance(r, RuntimeError) for r in results)
+
+
+async def test_calls_sharing_a_key_never_share_a_batch_and_keep_their_order():
+    batches: list[list[str]] = []
+
+    async def record(items: list[str]) -> list[str]:
+        batches.append(items)
+        await asyncio.sleep(0.01)
+        return items
+    batcher = MicroBatcher(record, keys=lambda item: [item[0]])  # the first letter is the key
+
+    results = await asyncio.gather(*(batcher.submit(i) for i in ["a1", "b1", "a2", "c1", "a3", "b2"]))
+
+    assert results == ["a1", "b1", "a2", "c1", "a3", "b2"]
+    assert batches == [["a1", "b1", "c1"], ["a2", "b2"], ["a3"]]
+
+
+async def test_groups_have_batches_of_their_own_and_one_waiting_holds_up_only_its_group():
+    released = asyncio.Event()
+    batches: list[list[str]] = []
+
+    async def record(items: list[str]) -> list[str]:
+        batches.append(items)
+        if items[0].startswith("slow"):
+            await released.wait()
+        return items
+    batcher = MicroBatcher(record, group=lambda item: item.split("-")[0])
+
+    slow = [asyncio.ensure_future(batcher.submit(f"slow-{n}")) for n in range(2)]
+    quick = await asyncio.wait_for(asyncio.gather(*(batcher.submit(f"quick-{n}") for n in range(2))), 1)
+
+    assert quick == ["quick-0", "quick-1"] and not any(s.done() for s in slow)
+    released.set()
+    assert await asyncio.gather(*slow) == ["slow-0", "slow-1"]
+    assert batches == [["slow-0", "slow-1"], ["quick-0", "quick-1"]]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf import wrappers_pb2
 
-from services.common.idempotency import Idempotent, IdempotencyKey, IdempotencyScope, Replayed
+from services.common.idempotency import Idempotent, IdempotencyKey, IdempotencyKeyReused, IdempotencyScope, Replayed
 from services.common.outbox import PendingEvent
 from services.common.uow import UnitsOfWork
 from tests.support import unique
@@ -96,3 +96,53 @@ async def test_a_second_idempotent_use_case_in_one_unit_is_refused(dsr_pool):
 async def _noted(done: list[str], key: str) -> str:
     done.append(key)
     return f"answer of {key}"
+
+
+async def test_calls_claimed_together_each_keep_their_own_answer_and_a_released_key_is_free(dsr_pool):
+    """A batch in one unit: a key answered before is replayed, one used for another request is refused,
+    one released (its work failed) is left free, and the rest store their answers at one commit."""
+    units = _units(dsr_pool)
+    earlier, answered, released, fresh = (unique("key") for _ in range(4))
+    await _run(units, _idem(earlier), [], [])
+    reused = Idempotent(IdempotencyKey.of(IdempotencyScope("client", "Method", earlier), b"another request"),
+                        str.encode)
+
+    async with units() as uow:
+        claims = await uow.claim_each([_idem(earlier), reused, _idem(answered), _idem(released), None, _idem(fresh)])
+        uow.answer(_idem(answered), f"answer of {answered}")
+        uow.release(_idem(released))
+        uow.answer(_idem(fresh), f"answer of {fresh}")
+        await uow.commit()
+
+    assert claims[0] == Replayed(f"answer of {earlier}".encode())
+    assert isinstance(claims[1], IdempotencyKeyReused)
+    assert claims[2:] == [None, None, None, None]
+    assert await _answer(dsr_pool, answered) == f"answer of {answered}".encode()
+    assert await _answer(dsr_pool, fresh) == f"answer of {fresh}".encode()
+    assert await dsr_pool.fetchval("SELECT count(*) FROM idempotency WHERE idem_key = $1", released) == 0
+    done: list[str] = []
+    assert await _run(units, _idem(released), [], done) == f"answer of {released}" and done == [released]
+
+
+async def test_a_claimed_key_neither_answered_nor_released_stops_the_commit(dsr_pool):
+    units, left, marker = _units(dsr_pool), unique("key"), unique("never")
+    with pytest.raises(RuntimeError, match="neither answered nor released"):
+        async with units() as uow:
+            await uow.claim_each([_idem(left)])
+            uow.emit(marker)
+            await uow.commit()
+    assert await dsr_pool.fetchval("SELECT count(*) FROM idempotency WHERE idem_key = $1", left) == 0
+    assert await _events(dsr_pool, marker) == 0
+
+
+async def test_each_event_keeps_the_trace_it_was_emitted_under(dsr_pool):
+    units, marker = _units(dsr_pool), unique("traced")
+    traces = [f"00-{trace:032x}-00f067aa0ba902b7-01" for trace in (1, 2)]
+    async with units() as uow:
+        for n, trace in enumerate(traces):
+            uow.emit(f"{marker} {n}", traceparent=trace)
+        await uow.commit()
+    stored = [await dsr_pool.fetchval("SELECT traceparent FROM outbox WHERE payload = $1",
+                                      wrappers_pb2.StringValue(value=f"{marker} {n}").SerializeToString())
+              for n in range(2)]
+    assert stored == traces

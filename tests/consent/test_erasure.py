@@ -123,7 +123,7 @@ async def _published_from(consumer, ends, sequences: set[int], timeout: float = 
     return list(found.values())
 
 
-async def _lock_waiters(conn: asyncpg.Connection, at_least: int) -> None:
+async def lock_waiters(conn: asyncpg.Connection, at_least: int) -> None:
     """Until `at_least` other sessions of the database wait for a lock."""
     async with asyncio.timeout(10):
         while await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"  # noqa: ASYNC110
@@ -163,7 +163,7 @@ async def test_a_grant_during_an_erasure_is_refused_and_leaves_no_record_of_the_
         # The erasure stops at the person's record until the block ends.
         async with _rows_locked(postgres, "SELECT 1 FROM consents WHERE subject_id = $1", person):
             erasing = asyncio.ensure_future(consent_admin.EraseSubject(_erasure(person)))
-            await _lock_waiters(watcher, 1)
+            await lock_waiters(watcher, 1)
             granting = asyncio.ensure_future(gate.GrantConsent(grant(person, other)))
             await asyncio.wait([granting], timeout=1.0)  # done at once unless it waits for the erasure
             assert not granting.done()  # so it reads after the erasure, not before
@@ -182,7 +182,7 @@ async def test_an_erasure_during_a_grant_waits_for_it_and_erases_what_it_recorde
         # The grant stops at writing its record (its purpose's key) until the block ends.
         async with _rows_locked(postgres, "SELECT 1 FROM purposes WHERE purpose_id = $1", other):
             granting = asyncio.ensure_future(gate.GrantConsent(grant(person, other)))
-            await _lock_waiters(watcher, 1)
+            await lock_waiters(watcher, 1)
             erasing = asyncio.ensure_future(consent_admin.EraseSubject(_erasure(person)))
             await asyncio.wait([erasing], timeout=1.0)  # done at once unless it waits for the grant
             assert not erasing.done()

@@ -1,5 +1,7 @@
 """A caller's W3C trace context follows its change onto Kafka, so one trace spans gRPC and events."""
 
+import asyncio
+
 from tests.consent.builders import grant, registered_purpose
 from tests.support import read_events, unique
 
@@ -17,3 +19,16 @@ async def test_event_carries_the_trace_of_the_call_that_caused_it(admin, gate, k
                                until=lambda evs: any(e.subject_id == subject for e in evs))
     granted = next(e for e in events if e.subject_id == subject)
     assert granted.traceparent.split("-")[1] == TRACE_ID
+
+
+async def test_grants_committed_together_each_carry_their_own_callers_trace(admin, gate, kafka, consent_events):
+    p = await registered_purpose(admin)
+    traces = {unique("subj"): f"{n:032x}" for n in range(1, 9)}
+
+    await asyncio.gather(*(gate.GrantConsent(grant(subject, p.purpose_id),
+                                             metadata=[("traceparent", f"00-{trace}-00f067aa0ba902b7-01")])
+                           for subject, trace in traces.items()))
+
+    events = await read_events(kafka, "consent.events", opener=consent_events,
+                               until=lambda evs: set(traces) <= {e.subject_id for e in evs})
+    assert {e.subject_id: e.traceparent.split("-")[1] for e in events if e.subject_id in traces} == traces

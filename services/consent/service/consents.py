@@ -9,10 +9,11 @@ answered in the one controller using that purpose id (if several do, the operato
 subject is a subject of one controller: the same person at two controllers has two erasure tags, two
 tombstones, two event keys."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from services.common.batching import MicroBatcher
 from services.common.erasure import SubjectTagger
 from services.common.idempotency import Idempotent, Replayed
 from services.common.ids import new_id
@@ -26,6 +27,7 @@ from services.consent.domain.model import (
 )
 from services.consent.domain.receipt import build_receipt, canonical_bytes
 from services.common.signing import Ed25519Signer
+from services.common.telemetry import current_traceparent
 from services.consent.service.ports import ConsentUnits, ConsentWork
 
 
@@ -60,6 +62,29 @@ class Granted:
 
 
 @dataclass(frozen=True)
+class GrantCall:
+    cmd: commands.GrantConsent
+    idem: Idempotent[Granted] | None
+    traceparent: str  # the caller's: its event carries it, though a batch commits it
+
+    def keys(self) -> tuple[Hashable, ...]:
+        """Two calls with a key in common go in separate batches: a retry after its first call, two
+        grants of one subject's purpose (one statement cannot write one record twice)."""
+        pair = ("purpose of", self.cmd.subject_id, self.cmd.purpose_id)
+        return (pair, self.idem.key.scope) if self.idem is not None else (pair,)
+
+    def purpose(self) -> tuple[str | None, str]:
+        """Grants are batched by purpose: a batch waiting on its purpose's lock (a notice being published)
+        holds up no grant of another purpose."""
+        return self.cmd.acting_for, self.cmd.purpose_id
+
+
+GrantContext = tuple[bool, Purpose | None, Notice | None, Controller | None]  # see ConsentStore.grant_contexts
+# At most this many grants commit in one transaction.
+GRANTS_PER_UNIT = 256
+
+
+@dataclass(frozen=True)
 class Published:
     notices: list[Notice]
     consents_needing_renewal: int
@@ -78,6 +103,8 @@ class ConsentService:
         self._guardian_ages = guardian_ages or GuardianAges()
         self._signer = signer
         self._now = clock
+        self._grants = MicroBatcher(self._grant_all, max_batch=GRANTS_PER_UNIT, keys=GrantCall.keys,
+                                    group=GrantCall.purpose)
 
     async def _run(self, idem: Idempotent | None, work):
         """A retry with the idempotency key of an earlier call gets that call's stored answer."""
@@ -160,41 +187,84 @@ class ConsentService:
 
     async def grant(self, cmd: commands.GrantConsent,
                     idem: Idempotent[Granted] | None = None) -> Granted | Replayed:
-        async def work(uow: ConsentWork) -> Granted:
-            store = uow.store
-            within = await controller_of(uow, cmd.purpose_id, cmd.acting_for)  # a read for operators only
-            tag = self._tagger.tag(cmd.subject_id, within)
-            erased, purpose, notice, controller = await store.grant_context(
-                tag, cmd.purpose_id, cmd.notice_version, cmd.notice_language, within)
-            if erased:
-                raise errors.SubjectErased(cmd.subject_id)
-            if purpose is None:
-                raise errors.PurposeNotFound(cmd.purpose_id)
-            check_grant(purpose, notice, version=cmd.notice_version, language=cmd.notice_language,
-                        seen_hash=cmd.notice_hash)
-            check_grantor(self._guardian_ages, jurisdiction=cmd.jurisdiction, purpose_id=purpose.purpose_id,
-                          purpose_minimum=purpose.minimum_age, subject_age=cmd.subject_age, actor=cmd.actor,
-                          collection_method=cmd.collection_method, evidence_ref=cmd.evidence_ref)
-            assert notice is not None
+        """Grants arriving together are granted together, in one unit of work (see `_grant_all`)."""
+        return await self._grants.submit(GrantCall(cmd, idem, current_traceparent()))
+
+    async def _grant_all(self, calls: list[GrantCall]) -> list[Granted | Replayed | Exception]:
+        """Each call answered as if alone: a call refused (an unknown purpose, an erased subject, a key
+        used for another request) changes nothing and its key stays free; the others commit together.
+        The batch never holds two calls of one key or one subject's purpose (GrantCall.keys)."""
+        outcomes: list[Granted | Replayed | Exception | None] = [None] * len(calls)
+        async with self._uow() as uow:
+            asked: list[tuple[int, str, str]] = []  # (call, controller, subject tag)
+            for i, (call, claim) in enumerate(zip(calls, await uow.claim_each([c.idem for c in calls]), strict=True)):
+                if claim is not None:
+                    outcomes[i] = claim
+                    continue
+                try:
+                    within = await controller_of(uow, call.cmd.purpose_id, call.cmd.acting_for)  # operators only
+                except errors.ConsentError as error:
+                    outcomes[i] = self._refused(uow, call, error)
+                    continue
+                asked.append((i, within, self._tagger.tag(call.cmd.subject_id, within)))
+            # Every batch takes the subjects' locks and then writes their records in one order: two
+            # batches at once wait for each other, never in a circle.
+            asked.sort(key=lambda a: (a[2], calls[a[0]].cmd.purpose_id))
+            contexts = await uow.store.grant_contexts([
+                (tag, calls[i].cmd.purpose_id, calls[i].cmd.notice_version, calls[i].cmd.notice_language, within)
+                for i, within, tag in asked]) if asked else []
             now = self._now()
-            consent = Consent(
-                consent_id=str(new_id()),
-                subject_id=cmd.subject_id, purpose_id=purpose.purpose_id, controller_id=purpose.controller_id,
-                state=ConsentState.GIVEN, notice_version=notice.version, notice_language=notice.language,
-                notice_hash=notice.content_hash, jurisdiction=cmd.jurisdiction,
-                collection_method=cmd.collection_method, evidence_ref=cmd.evidence_ref, actor=cmd.actor,
-                subject_age=cmd.subject_age, alternative_offered=cmd.alternative_offered,
-                granted_at=now, expires_at=now + purpose.retention, last_interaction_at=now, updated_at=now,
-            )
-            # A renewed or re-given consent keeps the record id of the (subject, purpose) pair.
-            event_id = str(new_id())
-            consent_id = await store.save_consent_with_history(consent, event_id, ev.ConsentGranted.type, now, tag)
-            if consent_id is None:
-                raise errors.SubjectErased(cmd.subject_id)
-            consent = replace(consent, consent_id=consent_id)
-            uow.emit(ev.ConsentGranted(consent), event_id)
-            return Granted(consent, self._signed(consent, purpose, notice, controller))
-        return await self._run(idem, work)
+            granting: list[tuple[int, Consent, str, str, GrantContext]] = []  # (call, consent, event id, tag, context)
+            for (i, _, tag), context in zip(asked, contexts, strict=True):
+                try:
+                    granting.append((i, self._consent(calls[i].cmd, context, now), str(new_id()), tag, context))
+                except errors.ConsentError as error:
+                    outcomes[i] = self._refused(uow, calls[i], error)
+            saved = await uow.store.save_granted([(c, event_id, tag) for _, c, event_id, tag, _ in granting],
+                                                 ev.ConsentGranted.type, now) if granting else {}
+            for i, consent, event_id, _, (_, purpose, notice, controller) in granting:
+                call = calls[i]
+                if event_id not in saved:
+                    outcomes[i] = self._refused(uow, call, errors.SubjectErased(call.cmd.subject_id))
+                    continue
+                consent = replace(consent, consent_id=saved[event_id])
+                uow.emit(ev.ConsentGranted(consent), event_id, traceparent=call.traceparent)
+                assert purpose is not None and notice is not None  # as _consent found them
+                granted = Granted(consent, self._signed(consent, purpose, notice, controller))
+                uow.answer(call.idem, granted)
+                outcomes[i] = granted
+            await uow.commit()
+        assert all(outcome is not None for outcome in outcomes)
+        return outcomes  # type: ignore[return-value]
+
+    def _consent(self, cmd: commands.GrantConsent, context: GrantContext, now: datetime) -> Consent:
+        """The consent a grant gives in its context, or the error refusing it."""
+        erased, purpose, notice, _ = context
+        if erased:
+            raise errors.SubjectErased(cmd.subject_id)
+        if purpose is None:
+            raise errors.PurposeNotFound(cmd.purpose_id)
+        check_grant(purpose, notice, version=cmd.notice_version, language=cmd.notice_language,
+                    seen_hash=cmd.notice_hash)
+        check_grantor(self._guardian_ages, jurisdiction=cmd.jurisdiction, purpose_id=purpose.purpose_id,
+                      purpose_minimum=purpose.minimum_age, subject_age=cmd.subject_age, actor=cmd.actor,
+                      collection_method=cmd.collection_method, evidence_ref=cmd.evidence_ref)
+        assert notice is not None
+        # A renewed or re-given consent keeps the record id of the (subject, purpose) pair (save_granted).
+        return Consent(
+            consent_id=str(new_id()),
+            subject_id=cmd.subject_id, purpose_id=purpose.purpose_id, controller_id=purpose.controller_id,
+            state=ConsentState.GIVEN, notice_version=notice.version, notice_language=notice.language,
+            notice_hash=notice.content_hash, jurisdiction=cmd.jurisdiction,
+            collection_method=cmd.collection_method, evidence_ref=cmd.evidence_ref, actor=cmd.actor,
+            subject_age=cmd.subject_age, alternative_offered=cmd.alternative_offered,
+            granted_at=now, expires_at=now + purpose.retention, last_interaction_at=now, updated_at=now,
+        )
+
+    @staticmethod
+    def _refused(uow: ConsentWork, call: GrantCall, error: Exception) -> Exception:
+        uow.release(call.idem)
+        return error
 
     async def withdraw(self, cmd: commands.WithdrawConsent,
                        idem: Idempotent[Consent] | None = None) -> Consent | Replayed:
@@ -235,9 +305,9 @@ class ConsentService:
                 raise errors.ConsentNotActive(subject_id, purpose_id, consent.state.name)
             if expiry_cause(consent.expires_at, consent.last_interaction_at, self._now()):  # as the gate decides
                 raise errors.ConsentNotActive(subject_id, purpose_id, ConsentState.EXPIRED.name)
-            _, purpose, notice, controller = await uow.store.grant_context(
+            [(_, purpose, notice, controller)] = await uow.store.grant_contexts([(
                 self._tagger.tag(subject_id, controller_id), purpose_id, consent.notice_version,
-                consent.notice_language, controller_id)
+                consent.notice_language, controller_id)])
             assert purpose is not None and notice is not None  # a grant's purpose and notice are never removed
             return self._signed(consent, purpose, notice, controller)
 

@@ -30,8 +30,8 @@ class ConsentStore(Protocol):
 
     async def notices(self, controller_id: str, purpose_id: str) -> list[Notice]: ...
 
-    async def grant_context(self, subject_tag: str, purpose_id: str, version: int, language: str, within: str
-                            ) -> tuple[bool, Purpose | None, Notice | None, Controller | None]: ...
+    async def grant_contexts(self, asks: list[tuple[str, str, int, str, str]]
+                             ) -> list[tuple[bool, Purpose | None, Notice | None, Controller | None]]: ...
 
     async def add_notices(self, controller_id: str, notices: list[Notice]) -> None: ...
 
@@ -43,9 +43,9 @@ class ConsentStore(Protocol):
 
     async def save_consent(self, c: Consent) -> str: ...
 
-    async def save_consent_with_history(self, c: Consent, event_id: str, event_type: str, at: datetime,
-                                        subject_tag: str) -> str | None:
-        """None: the subject was erased meanwhile."""
+    async def save_granted(self, granted: list[tuple[Consent, str, str]], event_type: str, at: datetime
+                           ) -> dict[str, str]:
+        """Record ids by event id; an event missing: its subject was erased meanwhile."""
 
     async def consents_of(self, subject_id: str, controller_id: str, visible: frozenset[str] | None, after: str,
                           limit: int) -> list[Consent]: ...

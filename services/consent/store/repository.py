@@ -21,6 +21,10 @@ from services.consent.store.rows import (
 )
 
 _PLACEHOLDERS = ", ".join(f"${i}" for i in range(1, 21))
+# The consent columns as arrays (save_granted), then the history's event ids and the subjects' tags.
+_GRANTED_ARRAYS = ", ".join(f"${i}::{t}[]" for i, t in enumerate(
+    "uuid text text text smallint int text text text smallint text smallint text text smallint bool"
+    " timestamptz timestamptz timestamptz timestamptz uuid text".split(), start=1))
 _UPDATES = ", ".join(f"{col.strip()} = EXCLUDED.{col.strip()}" for col in CONSENT_COLUMNS.split(",")[4:])
 GIVEN = ConsentState.GIVEN.value
 # Advisory lock space (the two-key form, apart from the single-key locks of migrations and the outbox
@@ -108,24 +112,27 @@ class ConsentStore:
             purpose_id, controller_id)
         return [notice_from_row(r) for r in rows]
 
-    async def grant_context(self, subject_tag: str, purpose_id: str, version: int, language: str, within: str
-                            ) -> tuple[bool, Purpose | None, Notice | None, Controller | None]:
-        """In one round trip: is the subject (of `within`) erased, the purpose if it is `within`'s, the
-        notice version the person saw, and the purpose's controller as registered. Holds the subject
-        against an erasure until commit (_SUBJECT_LOCK)."""
-        row = await self._conn.fetchrow(
-            "SELECT EXISTS (SELECT 1 FROM erased_subjects WHERE subject_tag = $1) AS erased,"
+    async def grant_contexts(self, asks: list[tuple[str, str, int, str, str]]
+                             ) -> list[tuple[bool, Purpose | None, Notice | None, Controller | None]]:
+        """For each (subject tag, purpose id, notice version, language, controller), in one round trip:
+        is the subject (of that controller) erased, the purpose if it is the controller's, the notice
+        version the person saw, and the purpose's controller as registered. Holds each subject against
+        an erasure until commit (_SUBJECT_LOCK), taking the locks in the order asked."""
+        rows = await self._conn.fetch(
+            "SELECT EXISTS (SELECT 1 FROM erased_subjects WHERE subject_tag = a.tag) AS erased,"
             " p AS purpose, n AS notice, c AS controller"
-            f" FROM (SELECT pg_advisory_xact_lock_shared({_SUBJECT_LOCK}, hashtext($1))) AS held"
-            " LEFT JOIN purposes p ON p.purpose_id = $2 AND p.controller_id = $5"
+            " FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[]) WITH ORDINALITY"
+            " AS a(tag, purpose_id, version, language, within, asked)"
+            f" CROSS JOIN LATERAL (SELECT pg_advisory_xact_lock_shared({_SUBJECT_LOCK}, hashtext(a.tag))) AS held"
+            " LEFT JOIN purposes p ON p.purpose_id = a.purpose_id AND p.controller_id = a.within"
             " LEFT JOIN notices n ON n.purpose_id = p.purpose_id AND n.controller_id = p.controller_id"
-            " AND n.version = $3 AND n.language = $4"
-            " LEFT JOIN controllers c ON c.controller_id = p.controller_id",
-            subject_tag, purpose_id, version, language, within)
-        purpose = purpose_from_row(row["purpose"]) if row["purpose"] is not None else None
-        notice = notice_from_row(row["notice"]) if row["notice"] is not None else None
-        controller = controller_from_row(row["controller"]) if row["controller"] is not None else None
-        return row["erased"], purpose, notice, controller
+            " AND n.version = a.version AND n.language = a.language"
+            " LEFT JOIN controllers c ON c.controller_id = p.controller_id ORDER BY a.asked",
+            *(list(column) for column in zip(*asks, strict=True)))
+        return [(row["erased"],
+                 purpose_from_row(row["purpose"]) if row["purpose"] is not None else None,
+                 notice_from_row(row["notice"]) if row["notice"] is not None else None,
+                 controller_from_row(row["controller"]) if row["controller"] is not None else None) for row in rows]
 
     async def add_notices(self, controller_id: str, notices: list[Notice]) -> None:
         """One version of one purpose of the controller, in each of its languages."""
@@ -166,18 +173,25 @@ class ConsentStore:
             f" ON CONFLICT (subject_id, purpose_id, controller_id) DO UPDATE SET {_UPDATES} RETURNING consent_id",
             *consent_values(c)))
 
-    async def save_consent_with_history(self, c: Consent, event_id: str, event_type: str, at: datetime,
-                                        subject_tag: str) -> str | None:
-        """save_consent and its history entry in one round trip (the grant path); returns the record id,
-        or None if the subject was erased (by an erasure that committed while grant_context waited)."""
-        consent_id = await self._conn.fetchval(
-            f"WITH saved AS (INSERT INTO consents ({CONSENT_COLUMNS}) SELECT {_PLACEHOLDERS}"
-            " WHERE NOT EXISTS (SELECT 1 FROM erased_subjects WHERE subject_tag = $24)"
-            f" ON CONFLICT (subject_id, purpose_id, controller_id) DO UPDATE SET {_UPDATES} RETURNING consent_id)"
-            f" INSERT INTO consent_history ({_HISTORY_COLUMNS}) SELECT consent_id, $21, $22, $5, $6, $7, $8, $9,"
-            " $10, $11, $12, $13, $14, $18, '', $23 FROM saved RETURNING consent_id",
-            *consent_values(c), event_id, event_type, at, subject_tag)
-        return str(consent_id) if consent_id is not None else None
+    async def save_granted(self, granted: list[tuple[Consent, str, str]], event_type: str, at: datetime
+                           ) -> dict[str, str]:
+        """Each (consent, event id, subject tag) saved with its history entry, in one round trip (the
+        grant path; one record per subject and purpose in a call). Returns the record id of each event
+        saved; one missing was not, its subject erased (by an erasure that committed while
+        grant_contexts waited)."""
+        rows = await self._conn.fetch(
+            f"WITH given AS (SELECT * FROM unnest({_GRANTED_ARRAYS}) AS g({CONSENT_COLUMNS}, event_id, tag)),"
+            f" saved AS (INSERT INTO consents ({CONSENT_COLUMNS}) SELECT {CONSENT_COLUMNS} FROM given"
+            " WHERE NOT EXISTS (SELECT 1 FROM erased_subjects WHERE subject_tag = given.tag)"
+            f" ON CONFLICT (subject_id, purpose_id, controller_id) DO UPDATE SET {_UPDATES}"
+            " RETURNING consent_id, subject_id, purpose_id, controller_id)"
+            f" INSERT INTO consent_history ({_HISTORY_COLUMNS}) SELECT s.consent_id, g.event_id, $23, g.state,"
+            " g.notice_version, g.notice_language, g.notice_hash, g.jurisdiction, g.collection_method, g.evidence_ref,"
+            " g.actor_kind, g.guardian_id, g.guardian_verification_ref, g.expires_at, '', $24"
+            " FROM saved s JOIN given g USING (subject_id, purpose_id, controller_id) RETURNING event_id, consent_id",
+            *(list(column) for column in zip(*(consent_values(c) + (event_id, tag) for c, event_id, tag in granted),
+                                             strict=True)), event_type, at)
+        return {str(row["event_id"]): str(row["consent_id"]) for row in rows}
 
     async def consents_of(self, subject_id: str, controller_id: str, visible: frozenset[str] | None, after: str,
                           limit: int) -> list[Consent]:
