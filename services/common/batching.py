@@ -66,7 +66,9 @@ class MicroBatcher(Generic[Item, Result]):
 
     def _take(self, pending: list[tuple[Item, asyncio.Future[Result]]]
               ) -> tuple[list[tuple[Item, asyncio.Future[Result]]], list[tuple[Item, asyncio.Future[Result]]]]:
-        """The next batch, and what stays pending (in the order it came)."""
+        """The next batch, and what stays pending (in the order it came). A call whose caller stopped
+        waiting before its batch began is dropped: nothing is done for it."""
+        pending = [waiting for waiting in pending if not waiting[1].done()]
         if self._keys is None:
             return pending[: self._max_batch], pending[self._max_batch:]
         batch: list[tuple[Item, asyncio.Future[Result]]] = []

@@ -92,3 +92,24 @@ async def test_groups_have_batches_of_their_own_and_one_waiting_holds_up_only_it
     released.set()
     assert await asyncio.gather(*slow) == ["slow-0", "slow-1"]
     assert batches == [["slow-0", "slow-1"], ["quick-0", "quick-1"]]
+
+
+async def test_a_call_whose_caller_left_before_its_batch_began_is_not_run():
+    release = asyncio.Event()
+    batches: list[list[int]] = []
+
+    async def record(items: list[int]) -> list[int]:
+        batches.append(items)
+        await release.wait()
+        return items
+    batcher = MicroBatcher(record)
+
+    first = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0)  # the first batch begins
+    left, stays = asyncio.ensure_future(batcher.submit(2)), asyncio.ensure_future(batcher.submit(3))
+    await asyncio.sleep(0)
+    left.cancel()
+    release.set()
+
+    assert await first == 1 and await stays == 3
+    assert batches == [[1], [3]]
