@@ -95,6 +95,8 @@ async def claim_each(conn: asyncpg.Connection, keys: list[IdempotencyKey]
     """`claim` for many distinct keys in one statement: for each, None (claimed: do the work), the
     stored answer, or the error of a key used before for another request. Keys are claimed in one
     order, so two transactions claiming some of the same keys wait for each other, never in a circle."""
+    if len({k.scope for k in keys}) != len(keys):
+        raise ValueError("a key claimed twice at once: the second would be taken for the first")
     claimed = {(r["client_id"], r["method"], r["idem_key"]) for r in await conn.fetch(
         "INSERT INTO idempotency (client_id, method, idem_key, request_hash)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) ORDER BY 1, 2, 3"
@@ -106,16 +108,22 @@ async def claim_each(conn: asyncpg.Connection, keys: list[IdempotencyKey]
         " JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(client_id, method, idem_key)"
         " ON (i.client_id, i.method, i.idem_key) = (k.client_id, k.method, k.idem_key)", *_scopes(kept))} \
         if kept else {}
+    gone = [k for k in kept if (k.scope.client_id, k.scope.method, k.scope.key) not in earlier]
+    # A key in neither: its record was forgotten (it was a day old) between the two statements.
+    again = dict(zip(gone, await claim_each(conn, gone), strict=True)) if gone else {}
     answers: list[Replayed | IdempotencyKeyReused | None] = []
     for key in keys:
         scope = key.scope
         prior = earlier.get((scope.client_id, scope.method, scope.key))
-        if prior is None:
+        if (scope.client_id, scope.method, scope.key) in claimed:
             answers.append(None)
+        elif prior is None:
+            answers.append(again[key])
         elif bytes(prior["request_hash"]) != key.request_hash:
             answers.append(_reused(scope))
+        elif prior["response"] is None:  # only work spanning transactions leaves it so (remembered)
+            raise RuntimeError(f"idempotency_key '{scope.key}' is held by work under way elsewhere")
         else:
-            assert prior["response"] is not None  # the conflicting row committed, with its answer
             answers.append(Replayed(bytes(prior["response"])))
     return answers
 

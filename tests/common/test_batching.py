@@ -113,3 +113,26 @@ async def test_a_call_whose_caller_left_before_its_batch_began_is_not_run():
 
     assert await first == 1 and await stays == 3
     assert batches == [[1], [3]]
+
+
+async def test_when_every_queued_caller_left_no_empty_batch_is_run():
+    release = asyncio.Event()
+    batches: list[list[int]] = []
+
+    async def record(items: list[int]) -> list[int]:
+        batches.append(items)
+        await release.wait()
+        return items
+    batcher = MicroBatcher(record)
+
+    first = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0)
+    gone = [asyncio.ensure_future(batcher.submit(n)) for n in (2, 3)]
+    await asyncio.sleep(0)
+    for call in gone:
+        call.cancel()
+    release.set()
+
+    assert await first == 1
+    assert await batcher.submit(4) == 4
+    assert batches == [[1], [4]]

@@ -102,9 +102,10 @@ async def test_calls_claimed_together_each_keep_their_own_answer_and_a_released_
     """A batch in one unit: a key answered before is replayed, one used for another request is refused,
     one released (its work failed) is left free, and the rest store their answers at one commit."""
     units = _units(dsr_pool)
-    earlier, answered, released, fresh = (unique("key") for _ in range(4))
+    earlier, other, answered, released, fresh = (unique("key") for _ in range(5))
     await _run(units, _idem(earlier), [], [])
-    reused = Idempotent(IdempotencyKey.of(IdempotencyScope("client", "Method", earlier), b"another request"),
+    await _run(units, _idem(other), [], [])
+    reused = Idempotent(IdempotencyKey.of(IdempotencyScope("client", "Method", other), b"another request"),
                         str.encode)
 
     async with units() as uow:
@@ -117,6 +118,9 @@ async def test_calls_claimed_together_each_keep_their_own_answer_and_a_released_
     assert claims[0] == Replayed(f"answer of {earlier}".encode())
     assert isinstance(claims[1], IdempotencyKeyReused)
     assert claims[2:] == [None, None, None, None]
+    with pytest.raises(ValueError, match="claimed twice at once"):
+        async with units() as uow:
+            await uow.claim_each([_idem(fresh), _idem(fresh)])
     assert await _answer(dsr_pool, answered) == f"answer of {answered}".encode()
     assert await _answer(dsr_pool, fresh) == f"answer of {fresh}".encode()
     assert await dsr_pool.fetchval("SELECT count(*) FROM idempotency WHERE idem_key = $1", released) == 0

@@ -28,7 +28,7 @@ from services.consent.domain.model import (
 from services.consent.domain.receipt import build_receipt, canonical_bytes
 from services.common.signing import Ed25519Signer
 from services.common.telemetry import current_traceparent
-from services.consent.service.ports import ConsentUnits, ConsentWork
+from services.consent.service.ports import ConsentUnits, ConsentWork, GrantContext
 
 
 def utcnow() -> datetime:
@@ -73,13 +73,26 @@ class GrantCall:
         pair = ("purpose of", self.cmd.subject_id, self.cmd.purpose_id)
         return (pair, self.idem.key.scope) if self.idem is not None else (pair,)
 
-    def purpose(self) -> tuple[str | None, str]:
-        """Grants are batched by purpose: a batch waiting on its purpose's lock (a notice being published)
-        holds up no grant of another purpose."""
+    def batch_group(self) -> tuple[str | None, str]:
+        """Grants are batched by purpose and caller: a batch waiting on its purpose's lock (a notice
+        being published) holds up no grant of another purpose."""
         return self.cmd.acting_for, self.cmd.purpose_id
 
 
-GrantContext = tuple[bool, Purpose | None, Notice | None, Controller | None]  # see ConsentStore.grant_contexts
+@dataclass(frozen=True)
+class _Granting:
+    """A grant of a batch that may be given: the call it answers, its subject's tag, the consent, and
+    what its receipt names."""
+
+    index: int
+    tag: str
+    consent: Consent
+    event_id: str
+    purpose: Purpose
+    notice: Notice
+    controller: Controller | None
+
+
 # At most this many grants commit in one transaction.
 GRANTS_PER_UNIT = 256
 
@@ -104,7 +117,7 @@ class ConsentService:
         self._signer = signer
         self._now = clock
         self._grants = MicroBatcher(self._grant_all, max_batch=GRANTS_PER_UNIT, keys=GrantCall.keys,
-                                    group=GrantCall.purpose)
+                                    group=GrantCall.batch_group)
 
     async def _run(self, idem: Idempotent | None, work):
         """A retry with the idempotency key of an earlier call gets that call's stored answer."""
@@ -191,51 +204,73 @@ class ConsentService:
         return await self._grants.submit(GrantCall(cmd, idem, current_traceparent()))
 
     async def _grant_all(self, calls: list[GrantCall]) -> list[Granted | Replayed | Exception]:
-        """Each call answered as if alone: a call refused (an unknown purpose, an erased subject, a key
-        used for another request) changes nothing and its key stays free; the others commit together.
-        The batch never holds two calls of one key or one subject's purpose (GrantCall.keys)."""
-        outcomes: list[Granted | Replayed | Exception | None] = [None] * len(calls)
+        """One batch: grants of one purpose by one caller, never two of one key or one subject
+        (GrantCall.keys). Each is answered as if alone: a refused one (an erased subject, a notice not
+        seen, a key used for another request) writes nothing and leaves its key free; the others
+        commit together."""
+        answers: dict[int, Granted | Replayed | Exception] = {}
         async with self._uow() as uow:
-            asked: list[tuple[int, str, str]] = []  # (call, controller, subject tag)
-            for i, (call, claim) in enumerate(zip(calls, await uow.claim_each([c.idem for c in calls]), strict=True)):
-                if claim is not None:
-                    outcomes[i] = claim
-                    continue
-                try:
-                    within = await controller_of(uow, call.cmd.purpose_id, call.cmd.acting_for)  # operators only
-                except errors.ConsentError as error:
-                    outcomes[i] = self._refused(uow, call, error)
-                    continue
-                asked.append((i, within, self._tagger.tag(call.cmd.subject_id, within)))
-            # Every batch takes the subjects' locks and then writes their records in one order: two
-            # batches at once wait for each other, never in a circle.
-            asked.sort(key=lambda a: (a[2], calls[a[0]].cmd.purpose_id))
-            contexts = await uow.store.grant_contexts([
-                (tag, calls[i].cmd.purpose_id, calls[i].cmd.notice_version, calls[i].cmd.notice_language, within)
-                for i, within, tag in asked]) if asked else []
-            now = self._now()
-            granting: list[tuple[int, Consent, str, str, GrantContext]] = []  # (call, consent, event id, tag, context)
-            for (i, _, tag), context in zip(asked, contexts, strict=True):
-                try:
-                    granting.append((i, self._consent(calls[i].cmd, context, now), str(new_id()), tag, context))
-                except errors.ConsentError as error:
-                    outcomes[i] = self._refused(uow, calls[i], error)
-            saved = await uow.store.save_granted([(c, event_id, tag) for _, c, event_id, tag, _ in granting],
-                                                 ev.ConsentGranted.type, now) if granting else {}
-            for i, consent, event_id, _, (_, purpose, notice, controller) in granting:
-                call = calls[i]
-                if event_id not in saved:
-                    outcomes[i] = self._refused(uow, call, errors.SubjectErased(call.cmd.subject_id))
-                    continue
-                consent = replace(consent, consent_id=saved[event_id])
-                uow.emit(ev.ConsentGranted(consent), event_id, traceparent=call.traceparent)
-                assert purpose is not None and notice is not None  # as _consent found them
-                granted = Granted(consent, self._signed(consent, purpose, notice, controller))
-                uow.answer(call.idem, granted)
-                outcomes[i] = granted
+            def refuse(i: int, error: Exception) -> None:
+                uow.release(calls[i].idem)
+                answers[i] = error
+
+            claims = await uow.claim_each([call.idem for call in calls])
+            answers.update((i, claim) for i, claim in enumerate(claims) if claim is not None)
+            claimed = [i for i, claim in enumerate(claims) if claim is None]
+            granting = await self._granting(uow, calls, claimed, refuse) if claimed else []
+            if granting:
+                answers.update(await self._give(uow, calls, granting, refuse))
             await uow.commit()
-        assert all(outcome is not None for outcome in outcomes)
-        return outcomes  # type: ignore[return-value]
+        return [answers[i] for i in range(len(calls))]
+
+    async def _give(self, uow: ConsentWork, calls: list[GrantCall], granting: list[_Granting],
+                    refuse: Callable[[int, Exception], None]) -> dict[int, Granted]:
+        """Writes the records, their history and events; the grants given, by call."""
+        saved = await uow.store.save_granted([(g.consent, g.event_id, g.tag) for g in granting],
+                                             ev.ConsentGranted.type, granting[0].consent.granted_at)
+        given: dict[int, Granted] = {}
+        for g in granting:
+            if g.event_id not in saved:  # erased by an erasure that committed while the context was read
+                refuse(g.index, errors.SubjectErased(g.consent.subject_id))
+                continue
+            consent = replace(g.consent, consent_id=saved[g.event_id])
+            uow.emit(ev.ConsentGranted(consent), g.event_id, traceparent=calls[g.index].traceparent)
+            given[g.index] = granted = Granted(consent, self._signed(consent, g.purpose, g.notice, g.controller))
+            uow.answer(calls[g.index].idem, granted)
+        return given
+
+    async def _granting(self, uow: ConsentWork, calls: list[GrantCall], claimed: list[int],
+                        refuse: Callable[[int, Exception], None]) -> list[_Granting]:
+        """The grants of the claimed calls that may be given, each subject and the purpose held until
+        commit; the others refused."""
+        first = calls[claimed[0]].cmd  # the batch's purpose and caller
+        try:
+            within = await controller_of(uow, first.purpose_id, first.acting_for)  # a read for operators only
+        except errors.ConsentError as error:
+            for i in claimed:
+                refuse(i, error)
+            return []
+        # Every batch takes its subjects' locks, then writes their records, in the order of their tags:
+        # two batches at once wait for each other, never in a circle.
+        asked = sorted((self._tagger.tag(calls[i].cmd.subject_id, within), i) for i in claimed)
+        contexts = await uow.store.grant_contexts([
+            (tag, first.purpose_id, calls[i].cmd.notice_version, calls[i].cmd.notice_language, within)
+            for tag, i in asked])
+        now, granting = self._now(), []
+        for (tag, i), context in zip(asked, contexts, strict=True):
+            try:
+                consent = self._consent(calls[i].cmd, context, now)
+            except errors.ConsentError as error:
+                refuse(i, error)
+                continue
+            _, purpose, notice, controller = context
+            assert purpose is not None and notice is not None  # as _consent found them
+            granting.append(_Granting(i, tag, consent, str(new_id()), purpose, notice, controller))
+        if granting:
+            # Held before any record is written: a notice publication (which holds the purpose, then
+            # updates its records) waits for the batch, or the batch for it, never each for the other.
+            await uow.store.hold_purpose(within, first.purpose_id)
+        return granting
 
     def _consent(self, cmd: commands.GrantConsent, context: GrantContext, now: datetime) -> Consent:
         """The consent a grant gives in its context, or the error refusing it."""
@@ -260,11 +295,6 @@ class ConsentService:
             subject_age=cmd.subject_age, alternative_offered=cmd.alternative_offered,
             granted_at=now, expires_at=now + purpose.retention, last_interaction_at=now, updated_at=now,
         )
-
-    @staticmethod
-    def _refused(uow: ConsentWork, call: GrantCall, error: Exception) -> Exception:
-        uow.release(call.idem)
-        return error
 
     async def withdraw(self, cmd: commands.WithdrawConsent,
                        idem: Idempotent[Consent] | None = None) -> Consent | Replayed:

@@ -12,6 +12,10 @@ from services.consent.domain.history import HistoryEntry
 from services.consent.domain.model import Consent, ConsentSnapshot, Notice, Purpose
 
 
+# Of a grant: is its subject erased, the purpose, the notice version the person saw, the controller.
+GrantContext = tuple[bool, Purpose | None, Notice | None, Controller | None]
+
+
 class ConsentStore(Protocol):
     async def add_controller(self, c: Controller) -> tuple[Controller, bool]: ...
 
@@ -30,8 +34,10 @@ class ConsentStore(Protocol):
 
     async def notices(self, controller_id: str, purpose_id: str) -> list[Notice]: ...
 
-    async def grant_contexts(self, asks: list[tuple[str, str, int, str, str]]
-                             ) -> list[tuple[bool, Purpose | None, Notice | None, Controller | None]]: ...
+    async def hold_purpose(self, controller_id: str, purpose_id: str) -> None:
+        """Holds the purpose (as a record written for it would) until commit."""
+
+    async def grant_contexts(self, asks: list[tuple[str, str, int, str, str]]) -> list[GrantContext]: ...
 
     async def add_notices(self, controller_id: str, notices: list[Notice]) -> None: ...
 

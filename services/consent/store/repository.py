@@ -112,6 +112,11 @@ class ConsentStore:
             purpose_id, controller_id)
         return [notice_from_row(r) for r in rows]
 
+    async def hold_purpose(self, controller_id: str, purpose_id: str) -> None:
+        """The lock a record's key to its purpose takes (FOR KEY SHARE), taken before the records."""
+        await self._conn.execute("SELECT FROM purposes WHERE purpose_id = $1 AND controller_id = $2 FOR KEY SHARE",
+                                 purpose_id, controller_id)
+
     async def grant_contexts(self, asks: list[tuple[str, str, int, str, str]]
                              ) -> list[tuple[bool, Purpose | None, Notice | None, Controller | None]]:
         """For each (subject tag, purpose id, notice version, language, controller), in one round trip:
