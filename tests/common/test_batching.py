@@ -94,7 +94,9 @@ async def test_groups_have_batches_of_their_own_and_one_waiting_holds_up_only_it
     assert batches == [["slow-0", "slow-1"], ["quick-0", "quick-1"]]
 
 
-async def test_a_call_whose_caller_left_before_its_batch_began_is_not_run():
+@pytest.mark.parametrize(("leaving", "run"), [((2,), [[1], [3], [4]]), ((2, 3), [[1], [4]])],
+                         ids=["one of two left", "every one left: no empty batch"])
+async def test_calls_whose_callers_left_before_their_batch_began_are_not_run(leaving, run):
     release = asyncio.Event()
     batches: list[list[int]] = []
 
@@ -106,33 +108,13 @@ async def test_a_call_whose_caller_left_before_its_batch_began_is_not_run():
 
     first = asyncio.ensure_future(batcher.submit(1))
     await asyncio.sleep(0)  # the first batch begins
-    left, stays = asyncio.ensure_future(batcher.submit(2)), asyncio.ensure_future(batcher.submit(3))
+    queued = {n: asyncio.ensure_future(batcher.submit(n)) for n in (2, 3)}
     await asyncio.sleep(0)
-    left.cancel()
-    release.set()
-
-    assert await first == 1 and await stays == 3
-    assert batches == [[1], [3]]
-
-
-async def test_when_every_queued_caller_left_no_empty_batch_is_run():
-    release = asyncio.Event()
-    batches: list[list[int]] = []
-
-    async def record(items: list[int]) -> list[int]:
-        batches.append(items)
-        await release.wait()
-        return items
-    batcher = MicroBatcher(record)
-
-    first = asyncio.ensure_future(batcher.submit(1))
-    await asyncio.sleep(0)
-    gone = [asyncio.ensure_future(batcher.submit(n)) for n in (2, 3)]
-    await asyncio.sleep(0)
-    for call in gone:
-        call.cancel()
+    for n in leaving:
+        queued[n].cancel()
     release.set()
 
     assert await first == 1
+    assert [await call for n, call in queued.items() if n not in leaving] == [n for n in queued if n not in leaving]
     assert await batcher.submit(4) == 4
-    assert batches == [[1], [4]]
+    assert batches == run
