@@ -27,7 +27,7 @@ async def queued_together(postgres, gate, purpose_id: str) -> AsyncIterator[None
             opening = asyncio.ensure_future(gate.GrantConsent(grant(unique("subj"), purpose_id)))
             await lock_waiters(holder, 1)
             yield
-            await asyncio.sleep(0.5)  # the calls reach the service and queue
+            await asyncio.sleep(1.5)  # the calls reach the service and queue (a margin for a busy machine)
         await opening
 
 
@@ -128,7 +128,7 @@ async def test_a_notice_published_while_a_batch_writes_does_not_deadlock_with_it
         waiting = asyncio.ensure_future(gate.GrantConsent(grant(again, p.purpose_id, idempotency_key=held_key)))
         await lock_waiters(publisher, 1)
         batch = [asyncio.ensure_future(gate.GrantConsent(grant(person, p.purpose_id))) for person in (renewed, new)]
-        await asyncio.sleep(0.5)  # the two queue behind the held call, for one batch
+        await asyncio.sleep(1.5)  # the two queue behind the held call, for one batch
         async with publisher.transaction():
             await publisher.execute("SELECT FROM purposes WHERE purpose_id = $1 FOR UPDATE", p.purpose_id)
             await key_tx.rollback()  # the held call goes on, and the batch after it
