@@ -77,55 +77,55 @@ async def claim(conn: asyncpg.Connection, key: IdempotencyKey, answer: bytes | N
 
     `answer`: what to store when it is known before the work (an id chosen up front); it is stored
     with the claim, which saves the write after the work."""
-    scope = key.scope
-    # A concurrent request with the same key blocks here until the first commits (then conflicts and
-    # reads its answer) or rolls back (then this one claims the key).
-    claimed = await conn.fetchval(
-        "INSERT INTO idempotency (client_id, method, idem_key, request_hash, response) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT DO NOTHING RETURNING true", scope.client_id, scope.method, scope.key, key.request_hash, answer)
-    if claimed:
-        return None
-    prior = await _first_answer(conn, key)
-    assert prior is not None  # the conflicting row committed, with its answer
-    return Replayed(prior)
+    [found] = await claim_each(conn, [key], [answer])
+    if isinstance(found, IdempotencyKeyReused):
+        raise found
+    return found
 
 
-async def claim_each(conn: asyncpg.Connection, keys: list[IdempotencyKey]
+async def claim_each(conn: asyncpg.Connection, keys: list[IdempotencyKey], answers: list[bytes | None] | None = None
                      ) -> list[Replayed | IdempotencyKeyReused | None]:
     """`claim` for many distinct keys in one statement: for each, None (claimed: do the work), the
     stored answer, or the error of a key used before for another request. Keys are claimed in one
-    order, so two transactions claiming some of the same keys wait for each other, never in a circle."""
+    order, so two transactions claiming some of the same keys wait for each other, never in a circle;
+    a concurrent request with one of them blocks here until the first commits (then this one reads
+    its answer) or rolls back (then this one claims it). `answers`: what to store with each claim."""
     if len({k.scope for k in keys}) != len(keys):
         raise ValueError("a key claimed twice at once: the second would be taken for the first")
-    claimed = {(r["client_id"], r["method"], r["idem_key"]) for r in await conn.fetch(
-        "INSERT INTO idempotency (client_id, method, idem_key, request_hash)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) ORDER BY 1, 2, 3"
+    answers = answers or [None] * len(keys)
+    claimed = {_scope_of(r) for r in await conn.fetch(
+        "INSERT INTO idempotency (client_id, method, idem_key, request_hash, response)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[]) ORDER BY 1, 2, 3"
         " ON CONFLICT DO NOTHING RETURNING client_id, method, idem_key",
-        *_scopes(keys), [k.request_hash for k in keys])}
-    kept = [k for k in keys if (k.scope.client_id, k.scope.method, k.scope.key) not in claimed]
-    earlier = {(r["client_id"], r["method"], r["idem_key"]): r for r in await conn.fetch(
+        *_scopes(keys), [k.request_hash for k in keys], answers)}
+    kept = [k for k in keys if k.scope not in claimed]
+    earlier = {_scope_of(r): r for r in await conn.fetch(
         "SELECT i.client_id, i.method, i.idem_key, i.request_hash, i.response FROM idempotency i"
         " JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(client_id, method, idem_key)"
         " ON (i.client_id, i.method, i.idem_key) = (k.client_id, k.method, k.idem_key)", *_scopes(kept))} \
         if kept else {}
-    gone = [k for k in kept if (k.scope.client_id, k.scope.method, k.scope.key) not in earlier]
     # A key in neither: its record was forgotten (it was a day old) between the two statements.
-    again = dict(zip(gone, await claim_each(conn, gone), strict=True)) if gone else {}
-    answers: list[Replayed | IdempotencyKeyReused | None] = []
+    gone = [k for k in kept if k.scope not in earlier]
+    to_store = dict(zip(keys, answers, strict=True))
+    again = dict(zip(gone, await claim_each(conn, gone, [to_store[k] for k in gone]), strict=True)) if gone else {}
+    found: list[Replayed | IdempotencyKeyReused | None] = []
     for key in keys:
-        scope = key.scope
-        prior = earlier.get((scope.client_id, scope.method, scope.key))
-        if (scope.client_id, scope.method, scope.key) in claimed:
-            answers.append(None)
+        prior = earlier.get(key.scope)
+        if key.scope in claimed:
+            found.append(None)
         elif prior is None:
-            answers.append(again[key])
+            found.append(again[key])
         elif bytes(prior["request_hash"]) != key.request_hash:
-            answers.append(_reused(scope))
+            found.append(_reused(key.scope))
         elif prior["response"] is None:  # only work spanning transactions leaves it so (remembered)
-            raise RuntimeError(f"idempotency_key '{scope.key}' is held by work under way elsewhere")
+            raise RuntimeError(f"idempotency_key '{key.scope.key}' is held by work under way elsewhere")
         else:
-            answers.append(Replayed(bytes(prior["response"])))
-    return answers
+            found.append(Replayed(bytes(prior["response"])))
+    return found
+
+
+def _scope_of(row: asyncpg.Record) -> IdempotencyScope:
+    return IdempotencyScope(row["client_id"], row["method"], row["idem_key"])
 
 
 def release_statement(keys: list[IdempotencyKey]) -> Statement:
@@ -161,17 +161,3 @@ async def remembered(pool: asyncpg.Pool, idem: Idempotent[T], work: Callable[[],
         "UPDATE idempotency SET response = $4 WHERE client_id = $1 AND method = $2 AND idem_key = $3"
         " AND response IS NULL", scope.client_id, scope.method, scope.key, idem.encode(result))
     return result
-
-
-async def _first_answer(db: asyncpg.Connection | asyncpg.Pool, key: IdempotencyKey) -> bytes | None:
-    """The stored answer for this key, if any; the key may not be reused for another request."""
-    scope = key.scope
-    prior = await db.fetchrow(
-        "SELECT request_hash, response FROM idempotency WHERE client_id = $1 AND method = $2 AND idem_key = $3"
-        " AND response IS NOT NULL", scope.client_id, scope.method, scope.key)
-    if prior is None:
-        return None
-    if bytes(prior["request_hash"]) != key.request_hash:
-        raise _reused(scope)
-    return bytes(prior["response"])
-

@@ -36,7 +36,7 @@ class UnitOfWork(Generic[S, E]):
                  on_commit: CommitHook | None, transaction: dict[str, Any]) -> None:
         self._pool, self._make_store, self._encode, self._on_commit = pool, store, encode, on_commit
         self._options = transaction
-        self._events: list[tuple[str, E, str]] = []  # (event id, event, the trace it was emitted in)
+        self._events: list[tuple[str, E, str | None]] = []  # (event id, event, its call's trace if not the unit's)
         self._claimed: set[IdempotencyKey] = set()  # each answered or released before commit
         self._answers: list[tuple[IdempotencyKey, bytes]] = []  # stored at commit
         self._released: list[IdempotencyKey] = []
@@ -65,7 +65,7 @@ class UnitOfWork(Generic[S, E]):
         """Queues the event for the outbox at commit; returns its id (given when a history row shares it).
         `traceparent`: the trace of the call it answers, when that is not the current one (a batch)."""
         event_id = event_id or str(new_id())
-        self._events.append((event_id, event, current_traceparent() if traceparent is None else traceparent))
+        self._events.append((event_id, event, traceparent))
         return event_id
 
     async def once(self, idem: Idempotent[T] | None, work: Callable[[], Awaitable[T]], *,
@@ -120,8 +120,10 @@ class UnitOfWork(Generic[S, E]):
             gone = release_statement(released)
             await self._conn.execute(gone.sql, *gone.args)
         if self._events or along:
+            current = current_traceparent()
             await add_events(self._conn, [self._encode(event_id, event) for event_id, event, _ in self._events],
-                             [traceparent for _, _, traceparent in self._events], along)
+                             [current if traceparent is None else traceparent for _, _, traceparent in self._events],
+                             along)
         assert self._tx is not None
         await self._tx.commit()
         self._tx, self._claimed, self._answers, self._released = None, set(), [], []
