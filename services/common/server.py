@@ -2,14 +2,12 @@
 graceful stop (health NOT_SERVING first, so load balancers drain before calls are refused)."""
 
 import asyncio
-import os
 import signal
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 import grpc
 import hvac
-import structlog
 from aiokafka.errors import KafkaError
 from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,7 +18,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from services.common import auth
 from services.common.error_table import ErrorTable
 from services.common.grpc_errors import Failure, abort
-from services.common.logging import get_logger
+from services.common.logging import bind_call, get_logger
 from services.common.settings import GrpcSettings
 from services.common.telemetry import context_from_traceparent
 from services.common.validation import FieldViolation, InvalidArgument
@@ -102,11 +100,17 @@ def _guard(method: str, handler: grpc.RpcMethodHandler, policy: auth.Policy, set
                 request_id = value
             elif key == "traceparent" and propagate_traces:
                 traceparent = value
-        structlog.contextvars.bind_contextvars(request_id=request_id or os.urandom(8).hex(), rpc=method)
+        bind_call(method, request_id)
         return otel_context.attach(context_from_traceparent(traceparent)) if traceparent else None
 
+    authorized: dict[str, auth.ClientGrant] = {}  # client id -> its grant, once admitted (the policy is fixed)
+
     def admit(context: grpc.aio.ServicerContext, request: object) -> None:
-        auth.bind_client(policy.authorize(_client_id(context, settings), method))
+        client_id = _client_id(context, settings)
+        grant = authorized.get(client_id)  # None is never a key: authorize refuses it
+        if grant is None:
+            grant = authorized[client_id] = policy.authorize(client_id, method)
+        auth.bind_client(grant)
         if isinstance(request, Undecodable):
             raise request
 
