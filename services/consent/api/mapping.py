@@ -67,6 +67,27 @@ def as_of_to_pb(a: ConsentAsOf) -> pb.GetConsentAsOfResponse:
     )
 
 
+class CheckResponses:
+    """CheckConsent's responses, each made once per answer: the gate hands out one CheckResult object
+    for as long as a cached answer holds, so its response is kept by the result's identity (with
+    the result, whose identity no other object can take while it is kept). A response is shared by
+    every call that gives it, and never changed once made."""
+
+    def __init__(self, max_kept: int = 32_768) -> None:
+        self._max = max_kept
+        self._made: dict[int, tuple[CheckResult, pb.CheckConsentResponse]] = {}
+
+    def __call__(self, r: CheckResult) -> pb.CheckConsentResponse:
+        kept = self._made.get(id(r))
+        if kept is not None and kept[0] is r:
+            return kept[1]
+        if len(self._made) >= self._max:
+            self._made.clear()
+        response = check_to_pb(r)
+        self._made[id(r)] = (r, response)
+        return response
+
+
 def check_to_pb(r: CheckResult) -> pb.CheckConsentResponse:
     return pb.CheckConsentResponse(
         decision=pb.DECISION_ALLOW if r.allowed else pb.DECISION_DENY,

@@ -42,6 +42,7 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
         self._watch = watch
         self._listings = listings
         self._gate = gate
+        self._responses = m.CheckResponses()
         self._filing = filing
         self._receipt_key = receipt_key
         self._receipts = ReceiptVerifier(*receipt_key)
@@ -80,14 +81,14 @@ class ConsentServicer(consent_pb2_grpc.ConsentServiceServicer):
     async def CheckConsent(self, request, context):
         subject_id, purpose_id, controller_id = valid.check(request)
         auth.require_purpose(purpose_id)
-        return m.check_to_pb(await self._gate.check(subject_id, purpose_id, controller_id))
+        return self._responses(await self._gate.check(subject_id, purpose_id, controller_id))
 
     async def CheckConsents(self, request, context):
         checks = valid.check_many(request)
         for purpose_id in {p for _, p, _ in checks}:
             auth.require_purpose(purpose_id)
         results = await self._gate.check_many(checks)
-        return pb.CheckConsentsResponse(results=[m.check_to_pb(r) for r in results])
+        return pb.CheckConsentsResponse(results=[self._responses(r) for r in results])
 
     async def WatchConsents(self, request, context):
         client, controller_id = auth.current_client(), valid.watch(request)

@@ -13,11 +13,14 @@ Correctness rests on three rules:
 - without a live notification channel the cache is off, so a missed notification cannot leave a
   stale ALLOW behind.
 Expiry needs no invalidation: the snapshot carries its deadlines and `decide` applies them per call.
+An entry keeps the answer it last gave, for as long as that answer holds by time alone: an ALLOW
+until the moment the consent runs out, any other answer while the entry lasts.
 """
 
 import time
+from datetime import datetime
 
-from services.consent.domain.model import ConsentSnapshot
+from services.consent.domain.model import CheckResult, ConsentSnapshot, decide
 
 Key = tuple[str, str, str]  # (subject, purpose, the controller the check was asked in)
 Pair = tuple[str, str]  # (subject, purpose): what a change invalidates, whichever controller asked
@@ -25,11 +28,26 @@ Pair = tuple[str, str]  # (subject, purpose): what a change invalidates, whichev
 CHANGE_CHANNEL = "consent_changed"
 
 
+class _Entry:
+    __slots__ = ("stored_at", "asked_in", "snapshot", "answer")
+
+    def __init__(self, stored_at: float, asked_in: str, snapshot: ConsentSnapshot) -> None:
+        self.stored_at, self.asked_in, self.snapshot = stored_at, asked_in, snapshot
+        self.answer: CheckResult | None = None
+
+    def decide(self, now: datetime) -> CheckResult:
+        """As `decide(snapshot, now)`, decided again only once an ALLOW's consent has run out by time."""
+        answer = self.answer
+        if answer is None or (answer.expires_at is not None and now >= answer.expires_at):
+            answer = self.answer = decide(self.snapshot, now)
+        return answer
+
+
 class DecisionCache:
     def __init__(self, max_entries: int = 500_000, ttl_s: float = 300.0) -> None:
         self._max = max_entries
         self._ttl = ttl_s
-        self._entries: dict[Pair, tuple[float, str, ConsentSnapshot]] = {}
+        self._entries: dict[Pair, _Entry] = {}
         self._epoch = 0
         self.enabled = False
 
@@ -39,17 +57,26 @@ class DecisionCache:
         return self._epoch
 
     def get(self, key: Key) -> ConsentSnapshot | None:
+        entry = self._entry(key)
+        return None if entry is None else entry.snapshot
+
+    def answer(self, key: Key, now: datetime) -> CheckResult | None:
+        """The gate's answer at `now` from what is held for `key`; None if nothing is. The same
+        CheckResult object while the answer holds, so what is made of it can be kept by identity."""
+        entry = self._entry(key)
+        return None if entry is None else entry.decide(now)
+
+    def _entry(self, key: Key) -> _Entry | None:
         if not self.enabled:
             return None
         subject_id, purpose_id, controller_id = key
         entry = self._entries.get((subject_id, purpose_id))
         if entry is None:
             return None
-        stored_at, asked_in, snapshot = entry
-        if time.monotonic() - stored_at > self._ttl:
+        if time.monotonic() - entry.stored_at > self._ttl:
             del self._entries[(subject_id, purpose_id)]
             return None
-        return snapshot if asked_in == controller_id else None
+        return entry if entry.asked_in == controller_id else None
 
     def store(self, read_epoch: int, items: list[tuple[Key, ConsentSnapshot]]) -> None:
         if not self.enabled or read_epoch != self._epoch:
@@ -58,7 +85,7 @@ class DecisionCache:
             self._entries.clear()
         now = time.monotonic()
         for (subject_id, purpose_id, controller_id), snapshot in items:
-            self._entries[(subject_id, purpose_id)] = (now, controller_id, snapshot)
+            self._entries[(subject_id, purpose_id)] = _Entry(now, controller_id, snapshot)
 
     def invalidate(self, pair: Pair) -> None:
         self._epoch += 1

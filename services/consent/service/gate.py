@@ -42,9 +42,9 @@ class ConsentGate:
         """Asked in `controller_id`: a purpose of another controller is answered as an unknown one, and
         the subject is that controller's (erased there or not)."""
         key = (subject_id, purpose_id, controller_id)
-        cached = self.cache.get(key)
+        cached = self.cache.answer(key, self._now())
         if cached is not None:
-            return decide(cached, self._now())
+            return cached
         return await self._queries.submit(key)
 
     async def check_many(self, checks: list[tuple[str, str, str]]) -> list[CheckResult]:
@@ -52,9 +52,9 @@ class ConsentGate:
         joins the queue like any other call."""
         now, futures = self._now(), []
         for key in checks:
-            cached = self.cache.get(key)
+            cached = self.cache.answer(key, now)
             if cached is not None:
-                futures.append(_resolved(decide(cached, now)))
+                futures.append(_resolved(cached))
                 continue
             futures.append(self._queries.enqueue(key))
         return list(await asyncio.gather(*futures))
