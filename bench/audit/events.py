@@ -32,7 +32,7 @@ SUBJECT_PREFIX = "aud-subj-"
 # every subject gets its share.
 SPREAD = 7919
 INGEST_SCENARIOS = ("naive", "ingest")
-LOAD_SCENARIOS = ("proof", "proof_lookup")  # closed loop, warm-up + window
+LOAD_SCENARIOS = ("proof", "proof_lookup", "proof_echo")  # closed loop, warm-up + window
 VERIFY_SCENARIOS = ("verify", "rehash")  # count-bounded: one pass over the log
 
 
@@ -46,7 +46,7 @@ class AuditRoundSpec:
     audit_pid: int = 0  # ingest: the audit process, stopped while the round's events were produced
     from_size: int = 0  # ingest: the tree size before the round
     events: int = 0  # naive, ingest: events in the round
-    target: Target | None = None  # proof, verify: the audit service
+    target: Target | None = None  # proof, verify: the audit service; proof_echo: the echo server
     tree_size: int = 0  # proof, proof_lookup: every proof is asked at this size; verify, rehash: the log's size
     public_key_pem: str = ""  # proof_lookup, rehash: verifies the checkpoint they read from the database
     concurrency: int = 16

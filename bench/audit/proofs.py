@@ -7,6 +7,9 @@ load-generator process runs for every audit round.
 - `proof_lookup`, its baseline: the same proof from the same database without the service, read
   with plain SQL (the hashes of the subtrees the RFC 9162 path covers, one query), from a pool of as
   many connections as calls in flight; checked the same way.
+- `proof_echo`, a reference: the same call to a bare grpc.aio server over the same mTLS, answering
+  a canned proof of the same size (bench/consent/echo.py): gRPC's own round trip, which no gRPC
+  service can beat; its proofs are not valid, so only their size and leaf are checked.
 - `verify`: one VerifyLog call (the whole log re-checked on the server).
 - `rehash`, its baseline: what a client does at the least to check the log, reading the same
   database: every entry body in leaf order, re-hashed into the tree, and the root compared with the
@@ -51,6 +54,9 @@ class _Proofs:
     def check(self, index: int, leaf: bytes, hashes: list[bytes], message_bytes: int = 0) -> None:
         if proof_root(leaf, index, self.size, hashes) != self.root:
             raise CallFailed("proof does not verify")
+        self.measure(hashes, message_bytes)
+
+    def measure(self, hashes: list[bytes], message_bytes: int = 0) -> None:
         self.most_hashes = max(self.most_hashes, len(hashes))
         self.most_bytes = max(self.most_bytes, sum(len(h) for h in hashes))
         self.most_message = max(self.most_message, message_bytes)
@@ -79,6 +85,22 @@ async def _load(spec: AuditRoundSpec, call: Callable[[], Awaitable[None]], check
 
 async def _proof_round(spec: AuditRoundSpec) -> dict[str, Any]:
     rng, size = random.Random(spec.rng_seed), spec.tree_size
+    if spec.scenario == "proof_echo":
+        assert spec.target is not None
+        async with spec.target.channel() as channel:
+            await asyncio.wait_for(channel.channel_ready(), CALL_TIMEOUT_S)
+            stub = audit_pb2_grpc.AuditServiceStub(channel)
+            checker = _Proofs(size, b"")
+
+            async def echoed_proof() -> None:
+                index = rng.randrange(size)
+                reply = await stub.GetInclusionProof(pb.GetInclusionProofRequest(leaf_index=index, tree_size=size),
+                                                     timeout=CALL_TIMEOUT_S)
+                if reply.leaf_index != index or not reply.hashes:
+                    raise CallFailed("not an echo of the request")
+                checker.measure(list(reply.hashes), reply.ByteSize())
+
+            return await _load(spec, echoed_proof, checker)
     if spec.scenario == "proof":
         assert spec.target is not None
         async with spec.target.channel() as channel:

@@ -23,6 +23,7 @@ from bench.audit.events import PROOFS_TOPIC, TOPIC, AuditRoundSpec
 from bench.audit.ingest import NAIVE_TABLE, produce, public_key, subject_refs
 from bench.audit.processes import FIELDS, AuditProcesses, resume
 from bench.audit.proofs import run_audit_round
+from bench.consent.section import start_echo
 from bench.audit.table import table
 from bench.common.kafka_tls import Pair
 from bench.common.load import KafkaClient
@@ -181,10 +182,10 @@ def _after_round(scenario: Scenario, r: dict[str, Any]) -> str:
     return f"  {r['entries']:,} entries in {r['seconds']:.1f}s" if "entries" in r else ""
 
 
-def plan_log(sizes: Sizes, proc: GrpcServerProcess, pem: str, lookup_dsn: str
+def plan_log(sizes: Sizes, proc: GrpcServerProcess, pem: str, lookup_dsn: str, echo: GrpcServerProcess
              ) -> list[tuple[str, Groups, int | None]]:
     """(title, group, rounds) of the proofs at each concurrency and of VerifyLog; `lookup_dsn` is the
-    service role's, for the baselines."""
+    service role's, for the baselines; `echo`, the bare gRPC server one call at a time is compared with."""
     n = sizes.log_entries
     bound = 32 * math.ceil(math.log2(n))
     planned: list[tuple[str, Groups, int | None]] = []
@@ -205,9 +206,16 @@ def plan_log(sizes: Sizes, proc: GrpcServerProcess, pem: str, lookup_dsn: str
                          section=NAME, unit="proofs", goals=goals, ratio_goals=ratio_goals,
                          extra_medians=base.extra_medians,
                          note=note + f"; proof bytes = the audit path's hashes (bound 32 x ceil(log2 n) = {bound})")
-        planned.append((f"GetInclusionProof x{concurrency}",
-                        [(base, AuditRoundSpec("proof_lookup", dsn=lookup_dsn, **common)),
-                         (audit, AuditRoundSpec("proof", target=proc.target, **common))], None))
+        group = [(base, AuditRoundSpec("proof_lookup", dsn=lookup_dsn, **common)),
+                 (audit, AuditRoundSpec("proof", target=proc.target, **common))]
+        if not measured:  # the floor under the ratio goal: what gRPC's own round trip allows
+            group.append((Scenario(
+                "GetInclusionProof echo x1", "GetInclusionProof", "echo-mtls", base.name, section=NAME, unit="proofs",
+                extra_medians=base.extra_medians,
+                note="reference: a bare grpc.aio server over the same mTLS answering a canned proof of the same"
+                     " size, one call at a time: gRPC's own round trip, above which no gRPC service answers"),
+                AuditRoundSpec("proof_echo", target=echo.target, **common)))
+        planned.append((f"GetInclusionProof x{concurrency}", group, None))
     verify = dict(tree_size=n, public_key_pem=pem, max_s=VERIFY_MAX_S)
     base = Scenario("VerifyLog re-hash only", "VerifyLog", "gen+postgres", section=NAME, unit="entries",
                     extra_medians=("seconds",), note="baseline: every body re-hashed into the tree, the root compared"
@@ -259,14 +267,15 @@ def run(s: Stack, sizes: Sizes) -> Results:
     pem = s.gen.apply(public_key, (log.proc.target,))
     print(f"  {built['entries']:,} entries, {built['checkpoints']} checkpoints in {built['seconds']:.1f}s", flush=True)
     profiles = []
-    for title, group, rounds in plan_log(sizes, log.proc, pem, audit.dsn(PROOFS_DB)):
+    echo = start_echo(s, "echo-mtls", tls=True)
+    for title, group, rounds in plan_log(sizes, log.proc, pem, audit.dsn(PROOFS_DB), echo):
         how = "one pass per round" if rounds else f"{sizes.warmup_s:g}s warm-up + {sizes.duration_s:g}s"
         print(f"{title}: {rounds or sizes.rounds} rounds of {how}", flush=True)
         run_interleaved(s, group, rounds or sizes.rounds, run_audit_round, VERIFY_MAX_S + 60 if rounds else None,
                         _after_round)
         scenarios += [scenario for scenario, _ in group]
         if s.profile_dir:  # the service's scenario once more, with py-spy on the audit process
-            scenario, spec = group[-1]
+            scenario, spec = group[1]  # the service's, after its baseline
             seconds = (1.5 * max(r["seconds"] for r in scenario.rounds) + 2 if rounds
                        else spec.warmup_s + spec.duration_s + 1)
             profiles.append(profile_round(s, scenario, spec, seconds, run_audit_round,

@@ -4,6 +4,8 @@ A bare grpc.aio server that answers the consent RPCs the benchmark uses with can
 the same message types, so the load generator runs identical code against it and against the
 consent service, and the payload sizes match. It parses each request (as any server must) but does
 no other work: the gap between the two is what the consent service costs on top of gRPC itself.
+It answers audit's GetInclusionProof too, with a proof of a million-entry log's size (not a valid
+one): the audit section's reference for gRPC's own round trip, one call at a time.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import grpc
 from google.protobuf import timestamp_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from consentry.audit.v1 import audit_pb2
 from consentry.consent.v1 import consent_pb2 as pb
 
 UNKNOWN_PREFIX = "unknown-"  # subjects nobody granted: DENY/NO_CONSENT, as the service answers them
 SERVICE = pb.DESCRIPTOR.services_by_name["ConsentService"].full_name
+AUDIT_SERVICE = audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
+PROOF_HASHES = 20  # an audit path in a tree of 1,000,000 leaves
 RECEIPT_BYTES = 1200  # about the size of a real canonical-JSON receipt
 
 ALLOW = pb.CheckConsentResponse(decision=pb.DECISION_ALLOW, consent_id=str(uuid.uuid4()), notice_version=1)
@@ -57,6 +62,12 @@ async def grant(request: pb.GrantConsentRequest, _context: grpc.aio.ServicerCont
     return pb.GrantConsentResponse(consent=consent, receipt=receipt)
 
 
+async def inclusion_proof(request: audit_pb2.GetInclusionProofRequest, _context: grpc.aio.ServicerContext
+                          ) -> audit_pb2.GetInclusionProofResponse:
+    return audit_pb2.GetInclusionProofResponse(leaf_index=request.leaf_index, tree_size=request.tree_size,
+                                               leaf_hash=bytes(32), hashes=[bytes(32)] * PROOF_HASHES)
+
+
 def _handler(fn, request_type) -> grpc.RpcMethodHandler:  # noqa: ANN001 - grpc's handler types are untyped
     return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=request_type.FromString,
                                                response_serializer=lambda m: m.SerializeToString())
@@ -68,6 +79,8 @@ async def serve(port: int, tls: tuple[Path, Path, Path] | None) -> None:
         "CheckConsent": _handler(check, pb.CheckConsentRequest),
         "CheckConsents": _handler(check_many, pb.CheckConsentsRequest),
         "GrantConsent": _handler(grant, pb.GrantConsentRequest),
+    }), grpc.method_handlers_generic_handler(AUDIT_SERVICE, {
+        "GetInclusionProof": _handler(inclusion_proof, audit_pb2.GetInclusionProofRequest),
     })])
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
