@@ -147,10 +147,22 @@ async def test_batch_check_answers_each_pair_in_order(admin, gate):
     answer = await gate.CheckConsents(pb.CheckConsentsRequest(checks=[
         check(never, p.purpose_id), check(given, p.purpose_id), check(given, unique("other"))]))
 
+    # answered again from the cache, with pairs never asked before between them (read from the store)
+    again = await gate.CheckConsents(pb.CheckConsentsRequest(checks=[
+        check(given, p.purpose_id), check(unique("subj"), p.purpose_id), check(never, p.purpose_id),
+        check(unique("subj"), unique("other")), check(given, p.purpose_id)]))
+
     assert [(r.decision, r.reason) for r in answer.results] == [
         (pb.DECISION_DENY, pb.DENY_REASON_NO_CONSENT),
         (pb.DECISION_ALLOW, pb.DENY_REASON_UNSPECIFIED),
         (pb.DECISION_DENY, pb.DENY_REASON_UNKNOWN_PURPOSE),
+    ]
+    assert [(r.decision, r.reason) for r in again.results] == [
+        (pb.DECISION_ALLOW, pb.DENY_REASON_UNSPECIFIED),
+        (pb.DECISION_DENY, pb.DENY_REASON_NO_CONSENT),
+        (pb.DECISION_DENY, pb.DENY_REASON_NO_CONSENT),
+        (pb.DECISION_DENY, pb.DENY_REASON_UNKNOWN_PURPOSE),
+        (pb.DECISION_ALLOW, pb.DENY_REASON_UNSPECIFIED),
     ]
 
 

@@ -23,12 +23,6 @@ log = get_logger(__name__)
 UNAVAILABLE = CheckResult(False, DenyReason.UNAVAILABLE)
 
 
-def _resolved(result: CheckResult) -> asyncio.Future[CheckResult]:
-    future: asyncio.Future[CheckResult] = asyncio.get_running_loop().create_future()
-    future.set_result(result)
-    return future
-
-
 class ConsentGate:
     def __init__(self, reader: Snapshots, cache: DecisionCache, tagger: SubjectTagger, *, max_batch: int = 512,
                  timeout_s: float = 2.0, clock: Callable[[], datetime] = utcnow) -> None:
@@ -50,14 +44,14 @@ class ConsentGate:
     async def check_many(self, checks: list[tuple[str, str, str]]) -> list[CheckResult]:
         """(subject, purpose, controller) each, as `check`. Answers from the cache where it can; the rest
         joins the queue like any other call."""
-        now, futures = self._now(), []
-        for key in checks:
-            cached = self.cache.answer(key, now)
-            if cached is not None:
-                futures.append(_resolved(cached))
-                continue
-            futures.append(self._queries.enqueue(key))
-        return list(await asyncio.gather(*futures))
+        now = self._now()
+        answers = [self.cache.answer(key, now) for key in checks]
+        unanswered = [i for i, answer in enumerate(answers) if answer is None]
+        if unanswered:
+            read = await asyncio.gather(*(self._queries.enqueue(checks[i]) for i in unanswered))
+            for i, answer in zip(unanswered, read, strict=True):
+                answers[i] = answer
+        return answers
 
     async def close(self) -> None:
         await self._reader.close()
