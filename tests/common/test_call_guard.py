@@ -4,11 +4,12 @@ handler logs named by the RPC and the request id (the caller's x-request-id, or 
 
 import grpc
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from services.common.auth import Policy
 from services.common.error_table import error_table
-from services.common.logging import add_call, get_logger
+from services.common.logging import configure_logging, get_logger
 from services.common.server import GrpcServer
 from tests.support import grpc_settings, secure_channel, write_policy
 
@@ -57,9 +58,19 @@ async def test_an_admission_is_for_one_rpc_and_one_client(dev_ca, server):
     assert stranger_says.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_lines_logged_in_a_call_name_the_rpc_and_the_request(dev_ca, server):
+@pytest.fixture
+def service_processors():
+    """What every service's logging does to a line, up to rendering it (the set-up put back after)."""
+    before = structlog.get_config()
+    configure_logging("guard-test", "WARNING")
+    processors = structlog.get_config()["processors"][:-1]
+    structlog.configure(**before)
+    return processors
+
+
+async def test_lines_logged_in_a_call_name_the_rpc_and_the_request(dev_ca, server, service_processors):
     async with secure_channel(dev_ca, server.port, "talker") as channel:
-        with capture_logs(processors=[add_call]) as lines:
+        with capture_logs(processors=service_processors) as lines:
             await _call(channel, "Say", b"first", request_id="req-given-1")
             await _call(channel, "Say", b"second")
             await _call(channel, "Say", b"third")

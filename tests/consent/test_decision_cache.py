@@ -6,6 +6,7 @@ from consentry.consent.v1 import consent_pb2 as pb
 from services.consent.api.mapping import CheckResponses
 from services.consent.domain.model import INACTIVITY_LIMIT, CheckResult, ConsentSnapshot, ConsentState, DenyReason
 from services.consent.service.decision_cache import DecisionCache
+from services.consent.service.gate import ConsentGate
 
 GIVEN = ConsentSnapshot(True, False, "c-1", ConsentState.GIVEN, 1)
 KEY = ("alice", "gate", "campus")  # (subject, purpose, the controller the check was asked in)
@@ -129,3 +130,19 @@ def test_a_response_is_made_once_per_answer_and_says_what_the_answer_says():
     denied = responses(deny)  # a third answer: the full memory starts over
     assert denied.decision == pb.DECISION_DENY and denied.reason == pb.DENY_REASON_WITHDRAWN and denied.lapses == 1
     assert responses(allow) is not made and responses(allow) == made
+
+
+async def test_the_gate_answers_from_the_cache_by_its_own_clock():
+    cache = enabled_cache()
+    cache.store(cache.epoch, [(KEY, ConsentSnapshot(True, False, "c-1", ConsentState.GIVEN, 1, expires_at=ENDS,
+                                                    last_interaction_at=NOW))])
+    clock = [NOW]
+    # No reader: every answer below must come from the cache.
+    gate = ConsentGate(None, cache, None, clock=lambda: clock[0])
+
+    before, many = await gate.check(*KEY), await gate.check_many([KEY, KEY])
+    clock[0] = ENDS
+    after, many_after = await gate.check(*KEY), await gate.check_many([KEY])
+
+    assert before.allowed and many == [before, before]
+    assert not after.allowed and after.reason == DenyReason.EXPIRED and many_after == [after]

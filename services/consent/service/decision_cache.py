@@ -78,14 +78,17 @@ class DecisionCache:
             return None
         return entry if entry.asked_in == controller_id else None
 
-    def store(self, read_epoch: int, items: list[tuple[Key, ConsentSnapshot]]) -> None:
+    def store(self, read_epoch: int, items: list[tuple[Key, ConsentSnapshot]]) -> bool:
+        """Keeps what a read found, unless the cache is off or something changed since `read_epoch`;
+        True if it kept it."""
         if not self.enabled or read_epoch != self._epoch:
-            return
+            return False
         if len(self._entries) + len(items) > self._max:
             self._entries.clear()
         now = time.monotonic()
         for (subject_id, purpose_id, controller_id), snapshot in items:
             self._entries[(subject_id, purpose_id)] = _Entry(now, controller_id, snapshot)
+        return True
 
     def invalidate(self, pair: Pair) -> None:
         self._epoch += 1

@@ -77,6 +77,9 @@ class ConsentGate:
             self._reader.discard()
             log.warning("consent check unavailable", error=str(exc) or type(exc).__name__, checks=len(checks))
             return [UNAVAILABLE] * len(checks)
-        self.cache.store(epoch, list(zip(checks, snapshots, strict=True)))
+        kept = self.cache.store(epoch, list(zip(checks, snapshots, strict=True)))
         now = self._now()
-        return [decide(s, now) for s in snapshots]
+        if not kept:
+            return [decide(s, now) for s in snapshots]
+        # The kept entries' own answers: the ones later checks get, whose responses are made once.
+        return [self.cache.answer(key, now) or decide(s, now) for key, s in zip(checks, snapshots, strict=True)]
