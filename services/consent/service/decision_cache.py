@@ -56,10 +56,6 @@ class DecisionCache:
         """Taken before a read; `store` only keeps results if no invalidation happened since."""
         return self._epoch
 
-    def get(self, key: Key) -> ConsentSnapshot | None:
-        entry = self._entry(key)
-        return None if entry is None else entry.snapshot
-
     def answer(self, key: Key, now: datetime) -> CheckResult | None:
         """The gate's answer at `now` from what is held for `key`; None if nothing is. The same
         CheckResult object while the answer holds, so what is made of it can be kept by identity."""
