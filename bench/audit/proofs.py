@@ -85,34 +85,24 @@ async def _load(spec: AuditRoundSpec, call: Callable[[], Awaitable[None]], check
 
 async def _proof_round(spec: AuditRoundSpec) -> dict[str, Any]:
     rng, size = random.Random(spec.rng_seed), spec.tree_size
-    if spec.scenario == "proof_echo":
+    if spec.scenario in ("proof", "proof_echo"):
         assert spec.target is not None
+        echo = spec.scenario == "proof_echo"
         async with spec.target.channel() as channel:
             await asyncio.wait_for(channel.channel_ready(), CALL_TIMEOUT_S)
             stub = audit_pb2_grpc.AuditServiceStub(channel)
-            checker = _Proofs(size, b"")
-
-            async def echoed_proof() -> None:
-                index = rng.randrange(size)
-                reply = await stub.GetInclusionProof(pb.GetInclusionProofRequest(leaf_index=index, tree_size=size),
-                                                     timeout=CALL_TIMEOUT_S)
-                if reply.leaf_index != index or not reply.hashes:
-                    raise CallFailed("not an echo of the request")
-                checker.measure(list(reply.hashes), reply.ByteSize())
-
-            return await _load(spec, echoed_proof, checker)
-    if spec.scenario == "proof":
-        assert spec.target is not None
-        async with spec.target.channel() as channel:
-            await asyncio.wait_for(channel.channel_ready(), CALL_TIMEOUT_S)
-            stub = audit_pb2_grpc.AuditServiceStub(channel)
-            checker = _Proofs(size, await _signed_root(stub, size))
+            checker = _Proofs(size, b"" if echo else await _signed_root(stub, size))
 
             async def inclusion_proof() -> None:
                 index = rng.randrange(size)
                 reply = await stub.GetInclusionProof(pb.GetInclusionProofRequest(leaf_index=index, tree_size=size),
                                                      timeout=CALL_TIMEOUT_S)
-                checker.check(index, reply.leaf_hash, list(reply.hashes), reply.ByteSize())
+                if not echo:
+                    checker.check(index, reply.leaf_hash, list(reply.hashes), reply.ByteSize())
+                elif reply.leaf_index != index or not reply.hashes:  # a canned proof: not one to verify
+                    raise CallFailed("not an echo of the request")
+                else:
+                    checker.measure(list(reply.hashes), reply.ByteSize())
 
             return await _load(spec, inclusion_proof, checker)
     pool = await asyncpg.create_pool(spec.dsn, min_size=spec.concurrency, max_size=spec.concurrency)
