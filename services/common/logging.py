@@ -19,7 +19,7 @@ def bind_call(rpc: str, request_id: str | None) -> None:
     _call.set((rpc, request_id or f"{random.getrandbits(64):016x}"))
 
 
-def add_call(_logger, _method, event: dict) -> dict:
+def _add_call(_logger, _method, event: dict) -> dict:
     call = _call.get()
     if call is not None:
         event.setdefault("rpc", call[0])
@@ -41,7 +41,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            add_call,
+            _add_call,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _add_trace_ids,
